@@ -1,0 +1,1 @@
+//! Radial bases and their integrals with a Gaussian density.

@@ -1,0 +1,1 @@
+//! Representations; all calculators implement one trait.

@@ -1,0 +1,16 @@
+//! acdc-core: atom-centred density correlations in pure Rust.
+//!
+//! Units: lengths in Å, energies in eV. See SPEC.md for every convention.
+
+pub mod basis;
+pub mod calculators;
+pub mod error;
+pub mod io;
+pub mod math;
+pub mod neighbors;
+pub mod system;
+pub mod tensor;
+
+pub use error::{Error, Result};
+pub use neighbors::{NeighborList, Pairs};
+pub use system::System;

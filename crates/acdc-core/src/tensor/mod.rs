@@ -1,0 +1,1 @@
+//! Labelled block tensors (metatensor's data model).
