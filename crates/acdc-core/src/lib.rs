@@ -8,6 +8,7 @@ pub mod error;
 pub mod io;
 pub mod math;
 pub mod neighbors;
+pub mod parallel;
 pub mod system;
 pub mod tensor;
 

@@ -1,25 +1,526 @@
-//! Periodic neighbour search with cell lists.
-use crate::system::System;
+//! Periodic neighbour search with cell lists (SPEC.md §1).
+//!
+//! Atoms are binned in fractional coordinates of an effective cell whose
+//! periodic rows are the lattice vectors and whose non-periodic rows are unit
+//! vectors orthogonal to the periodic ones. Bins are at least `cutoff` wide
+//! (measured between lattice planes) unless the cell itself is thinner, in
+//! which case the search reaches as many periodic images as needed. Work is
+//! O(N) at fixed density and parallel over centres; the output order does not
+//! depend on the number of threads.
+use rayon::prelude::*;
 
-/// Neighbour-list options: cutoff radius in Å, full or half list.
+use crate::error::{Error, Result};
+use crate::system::{cross, det3, dot, norm, System};
+
+/// Neighbour-list options.
 #[derive(Debug, Clone, Copy)]
 pub struct NeighborList {
+    /// Cutoff radius in Å; pairs with distance < cutoff are kept.
     pub cutoff: f64,
+    /// Full list (both i→j and j→i) when true, half list otherwise.
     pub full: bool,
 }
 
-/// Pairs as structs of arrays.
-#[derive(Debug, Clone, Default)]
+/// Pairs as a struct of arrays, sorted by `i`, then `j`, then shift.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Pairs {
+    /// Index of the first atom (the centre).
     pub i: Vec<u32>,
+    /// Index of the second atom (the neighbour).
     pub j: Vec<u32>,
+    /// Integer cell shift S of the neighbour image.
     pub shifts: Vec<[i32; 3]>,
+    /// |r_ij| in Å.
     pub distances: Vec<f64>,
+    /// r_ij = x_j − x_i + S·H in Å.
     pub vectors: Vec<[f64; 3]>,
 }
 
+impl Pairs {
+    /// Number of pairs.
+    pub fn len(&self) -> usize {
+        self.i.len()
+    }
+
+    /// Whether there are no pairs.
+    pub fn is_empty(&self) -> bool {
+        self.i.is_empty()
+    }
+
+    fn append(&mut self, other: &mut Pairs) {
+        self.i.append(&mut other.i);
+        self.j.append(&mut other.j);
+        self.shifts.append(&mut other.shifts);
+        self.distances.append(&mut other.distances);
+        self.vectors.append(&mut other.vectors);
+    }
+}
+
+/// Upper bound on the number of periodic images along one axis; a cutoff
+/// needing more is almost certainly a unit mistake and would exhaust memory.
+const MAX_IMAGES_PER_AXIS: i64 = 1000;
+
+/// Geometry of the binning: effective cell, its inverse, bin counts and search ranges.
+struct Grid {
+    /// lowest fractional coordinate along non-periodic axes (0 for periodic ones)
+    origin: [f64; 3],
+    /// fractional extent covered by the bins along each axis (1 for periodic ones)
+    extent: [f64; 3],
+    bins: [i64; 3],
+    range: [i64; 3],
+    pbc: [bool; 3],
+}
+
+/// Effective cell: periodic rows are the lattice vectors; non-periodic rows
+/// are orthonormal vectors orthogonal to the periodic ones.
+fn effective_cell(system: &System) -> [[f64; 3]; 3] {
+    let pbc = system.pbc;
+    let cell = system.cell;
+    let periodic: Vec<usize> = (0..3).filter(|&k| pbc[k]).collect();
+    let unit = |v: [f64; 3]| {
+        let n = norm(v);
+        [v[0] / n, v[1] / n, v[2] / n]
+    };
+    let mut m = [[0.0; 3]; 3];
+    match periodic.len() {
+        0 => m = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+        3 => m = cell,
+        1 => {
+            let p = periodic[0];
+            let a = unit(cell[p]);
+            // any vector not parallel to a
+            let trial = if a[0].abs() < 0.9 { [1.0, 0.0, 0.0] } else { [0.0, 1.0, 0.0] };
+            let u = unit(cross(a, trial));
+            let v = cross(a, u);
+            m[p] = cell[p];
+            m[(p + 1) % 3] = u;
+            m[(p + 2) % 3] = v;
+        }
+        _ => {
+            let (p, q) = (periodic[0], periodic[1]);
+            let np = 3 - p - q;
+            m[p] = cell[p];
+            m[q] = cell[q];
+            m[np] = unit(cross(cell[p], cell[q]));
+        }
+    }
+    m
+}
+
+fn inverse3(m: &[[f64; 3]; 3]) -> [[f64; 3]; 3] {
+    let d = det3(m);
+    let c = |r: usize, s: usize| {
+        let (r1, r2) = ((r + 1) % 3, (r + 2) % 3);
+        let (s1, s2) = ((s + 1) % 3, (s + 2) % 3);
+        m[r1][s1] * m[r2][s2] - m[r1][s2] * m[r2][s1]
+    };
+    let mut inv = [[0.0; 3]; 3];
+    for r in 0..3 {
+        for s in 0..3 {
+            inv[s][r] = c(r, s) / d;
+        }
+    }
+    inv
+}
+
+/// Fractional coordinates s such that x = s · M.
+fn fractional(x: [f64; 3], inverse: &[[f64; 3]; 3]) -> [f64; 3] {
+    let mut s = [0.0; 3];
+    for (k, sk) in s.iter_mut().enumerate() {
+        *sk = x[0] * inverse[0][k] + x[1] * inverse[1][k] + x[2] * inverse[2][k];
+    }
+    s
+}
+
 impl NeighborList {
-    pub fn compute(&self, _system: &System) -> crate::Result<Pairs> {
-        Ok(Pairs::default())
+    /// Validates the options: the cutoff must be finite and positive.
+    pub fn new(cutoff: f64, full: bool) -> Result<NeighborList> {
+        if !(cutoff.is_finite() && cutoff > 0.0) {
+            return Err(Error::InvalidParameter(format!("cutoff must be a positive finite number of Å, got {cutoff}")));
+        }
+        Ok(NeighborList { cutoff, full })
+    }
+
+    fn grid(&self, system: &System, fractional_positions: &[[f64; 3]]) -> Result<Grid> {
+        let m = effective_cell(system);
+        let inverse = inverse3(&m);
+        let volume = det3(&m).abs();
+        let mut origin = [0.0; 3];
+        let mut extent = [1.0; 3];
+        let mut bins = [1i64; 3];
+        let mut width = [0.0; 3];
+        for k in 0..3 {
+            // distance between the lattice planes spanned by the other two rows
+            let plane = volume / norm(cross(m[(k + 1) % 3], m[(k + 2) % 3]));
+            if !system.pbc[k] {
+                let (lo, hi) = fractional_positions
+                    .iter()
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), s| (lo.min(s[k]), hi.max(s[k])));
+                let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 0.0) };
+                origin[k] = lo;
+                extent[k] = (hi - lo).max(0.0);
+            }
+            let length = extent[k] * plane;
+            // slightly wider than the cutoff so that rounding in the binning never hides a pair
+            bins[k] = ((length / (self.cutoff * (1.0 + 1e-9))).floor() as i64).clamp(1, 1 << 20);
+            width[k] = length / bins[k] as f64;
+        }
+        // Cap the bin count near the atom count: sparse systems would otherwise
+        // spend their time visiting empty bins.
+        let max_bins = (2 * fractional_positions.len()).max(8) as i64;
+        while bins[0] * bins[1] * bins[2] > max_bins {
+            let k = (0..3).max_by_key(|&k| bins[k]).unwrap_or(0);
+            bins[k] = (bins[k] + 1) / 2;
+            let plane = volume / norm(cross(m[(k + 1) % 3], m[(k + 2) % 3]));
+            width[k] = extent[k] * plane / bins[k] as f64;
+        }
+        let mut range = [0i64; 3];
+        for k in 0..3 {
+            if width[k] > 0.0 {
+                let r = (self.cutoff / width[k]).ceil();
+                if system.pbc[k] && r > (MAX_IMAGES_PER_AXIS * bins[k]) as f64 {
+                    return Err(Error::InvalidParameter(format!(
+                        "cutoff {} Å needs more than {MAX_IMAGES_PER_AXIS} periodic images along cell vector {}: \
+                         the cell is too thin for this cutoff (check the units, Å)",
+                        self.cutoff,
+                        ["a", "b", "c"][k]
+                    )));
+                }
+                range[k] = if system.pbc[k] { r as i64 } else { (r as i64).min(bins[k]) };
+            }
+        }
+        Ok(Grid { origin, extent, bins, range, pbc: system.pbc })
+    }
+
+    /// Computes the pairs of `system` closer than the cutoff.
+    pub fn compute(&self, system: &System) -> Result<Pairs> {
+        NeighborList::new(self.cutoff, self.full)?;
+        let n = system.size();
+        if n == 0 {
+            return Ok(Pairs::default());
+        }
+        let inverse = inverse3(&effective_cell(system));
+        let frac: Vec<[f64; 3]> = system.positions.iter().map(|&x| fractional(x, &inverse)).collect();
+        let grid = self.grid(system, &frac)?;
+
+        // Wrap periodic coordinates into [0, 1) and remember the integer offset.
+        let mut offsets = vec![[0i32; 3]; n];
+        let mut bin_of = vec![0usize; n];
+        for a in 0..n {
+            let mut b = [0i64; 3];
+            for k in 0..3 {
+                let mut s = frac[a][k];
+                if grid.pbc[k] {
+                    let f = s.floor();
+                    offsets[a][k] = f as i32;
+                    s -= f;
+                } else {
+                    s = if grid.extent[k] > 0.0 { (s - grid.origin[k]) / grid.extent[k] } else { 0.0 };
+                }
+                b[k] = ((s * grid.bins[k] as f64).floor() as i64).clamp(0, grid.bins[k] - 1);
+            }
+            bin_of[a] = ((b[0] * grid.bins[1] + b[1]) * grid.bins[2] + b[2]) as usize;
+        }
+        let total_bins = (grid.bins[0] * grid.bins[1] * grid.bins[2]) as usize;
+        // counting sort of atoms into bins (CSR layout)
+        let mut start = vec![0usize; total_bins + 1];
+        for &b in &bin_of {
+            start[b + 1] += 1;
+        }
+        for b in 0..total_bins {
+            start[b + 1] += start[b];
+        }
+        let mut fill = start.clone();
+        let mut sorted = vec![0u32; n];
+        for (a, &b) in bin_of.iter().enumerate() {
+            sorted[fill[b]] = a as u32;
+            fill[b] += 1;
+        }
+
+        let ctx = SearchContext { list: self, system, grid: &grid, offsets: &offsets, bin_of: &bin_of, start: &start, sorted: &sorted };
+        let chunk = 64;
+        let n_chunks = n.div_ceil(chunk);
+        let search_chunk = |c: usize| {
+            let mut out = Pairs::default();
+            for i in c * chunk..((c + 1) * chunk).min(n) {
+                ctx.search_centre(i, &mut out);
+            }
+            out
+        };
+        let parts: Vec<Pairs> = if n >= 512 {
+            (0..n_chunks).into_par_iter().map(search_chunk).collect()
+        } else {
+            (0..n_chunks).map(search_chunk).collect()
+        };
+        let total: usize = parts.iter().map(Pairs::len).sum();
+        let mut pairs = Pairs {
+            i: Vec::with_capacity(total),
+            j: Vec::with_capacity(total),
+            shifts: Vec::with_capacity(total),
+            distances: Vec::with_capacity(total),
+            vectors: Vec::with_capacity(total),
+        };
+        for mut p in parts {
+            pairs.append(&mut p);
+        }
+        Ok(pairs)
+    }
+}
+
+struct SearchContext<'a> {
+    list: &'a NeighborList,
+    system: &'a System,
+    grid: &'a Grid,
+    offsets: &'a [[i32; 3]],
+    bin_of: &'a [usize],
+    start: &'a [usize],
+    sorted: &'a [u32],
+}
+
+impl SearchContext<'_> {
+    /// Appends all pairs with first atom `i`, sorted by (j, shift).
+    fn search_centre(&self, i: usize, out: &mut Pairs) {
+        let g = self.grid;
+        let cell = self.system.cell;
+        let cutoff2 = self.list.cutoff * self.list.cutoff;
+        let bi = self.bin_of[i];
+        let b = [
+            (bi as i64) / (g.bins[1] * g.bins[2]),
+            ((bi as i64) / g.bins[2]) % g.bins[1],
+            (bi as i64) % g.bins[2],
+        ];
+        let xi = self.system.positions[i];
+        let first = out.len();
+        for dx in -g.range[0]..=g.range[0] {
+            let Some((bx, tx)) = wrap(b[0] + dx, g.bins[0], g.pbc[0]) else { continue };
+            for dy in -g.range[1]..=g.range[1] {
+                let Some((by, ty)) = wrap(b[1] + dy, g.bins[1], g.pbc[1]) else { continue };
+                for dz in -g.range[2]..=g.range[2] {
+                    let Some((bz, tz)) = wrap(b[2] + dz, g.bins[2], g.pbc[2]) else { continue };
+                    let bin = ((bx * g.bins[1] + by) * g.bins[2] + bz) as usize;
+                    for &j in &self.sorted[self.start[bin]..self.start[bin + 1]] {
+                        let j = j as usize;
+                        if !self.list.full && j < i {
+                            continue;
+                        }
+                        let oi = self.offsets[i];
+                        let oj = self.offsets[j];
+                        let s = [tx + oi[0] - oj[0], ty + oi[1] - oj[1], tz + oi[2] - oj[2]];
+                        if i == j {
+                            if s == [0, 0, 0] {
+                                continue;
+                            }
+                            // half list: keep the image whose first non-zero shift is positive
+                            if !self.list.full && s.iter().find(|&&c| c != 0).is_some_and(|&c| c < 0) {
+                                continue;
+                            }
+                        }
+                        let xj = self.system.positions[j];
+                        let (sa, sb, sc) = (s[0] as f64, s[1] as f64, s[2] as f64);
+                        let mut v = [0.0; 3];
+                        for (k, vk) in v.iter_mut().enumerate() {
+                            *vk = xj[k] - xi[k] + sa * cell[0][k] + sb * cell[1][k] + sc * cell[2][k];
+                        }
+                        let d2 = dot(v, v);
+                        if d2 < cutoff2 {
+                            out.i.push(i as u32);
+                            out.j.push(j as u32);
+                            out.shifts.push(s);
+                            out.distances.push(d2.sqrt());
+                            out.vectors.push(v);
+                        }
+                    }
+                }
+            }
+        }
+        sort_tail(out, first);
+    }
+}
+
+/// Maps a bin index that may lie outside the grid back into it. Returns the
+/// wrapped index and the number of cell vectors crossed, or None when the bin
+/// is outside along a non-periodic axis.
+#[inline]
+fn wrap(index: i64, bins: i64, periodic: bool) -> Option<(i64, i32)> {
+    if periodic {
+        Some((index.rem_euclid(bins), index.div_euclid(bins) as i32))
+    } else if (0..bins).contains(&index) {
+        Some((index, 0))
+    } else {
+        None
+    }
+}
+
+/// Sorts the pairs appended since `first` by (j, shift), in place.
+fn sort_tail(out: &mut Pairs, first: usize) {
+    let len = out.len() - first;
+    if len < 2 {
+        return;
+    }
+    let mut order: Vec<usize> = (first..out.len()).collect();
+    order.sort_unstable_by_key(|&p| (out.j[p], out.shifts[p]));
+    if order.iter().enumerate().all(|(k, &p)| p == first + k) {
+        return;
+    }
+    let j: Vec<u32> = order.iter().map(|&p| out.j[p]).collect();
+    let s: Vec<[i32; 3]> = order.iter().map(|&p| out.shifts[p]).collect();
+    let d: Vec<f64> = order.iter().map(|&p| out.distances[p]).collect();
+    let v: Vec<[f64; 3]> = order.iter().map(|&p| out.vectors[p]).collect();
+    out.j[first..].copy_from_slice(&j);
+    out.shifts[first..].copy_from_slice(&s);
+    out.distances[first..].copy_from_slice(&d);
+    out.vectors[first..].copy_from_slice(&v);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Deterministic pseudo-random numbers in [0, 1) for tests.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> f64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// Brute force over every image within reach, for checking.
+    fn brute_force(system: &System, cutoff: f64, full: bool) -> Vec<(u32, u32, [i32; 3])> {
+        let m = effective_cell(system);
+        let volume = det3(&m).abs();
+        let mut reach = [0i32; 3];
+        for k in 0..3 {
+            if system.pbc[k] {
+                let plane = volume / norm(cross(m[(k + 1) % 3], m[(k + 2) % 3]));
+                // positions may be far outside the cell: add the spread in fractional units
+                let inv = inverse3(&m);
+                let fr: Vec<f64> = system.positions.iter().map(|&x| fractional(x, &inv)[k]).collect();
+                let spread = fr.iter().cloned().fold(f64::NEG_INFINITY, f64::max)
+                    - fr.iter().cloned().fold(f64::INFINITY, f64::min);
+                reach[k] = (cutoff / plane + spread).ceil() as i32 + 1;
+            }
+        }
+        let mut out = Vec::new();
+        let n = system.size();
+        for i in 0..n {
+            for j in 0..n {
+                for a in -reach[0]..=reach[0] {
+                    for b in -reach[1]..=reach[1] {
+                        for c in -reach[2]..=reach[2] {
+                            let s = [a, b, c];
+                            if i == j && s == [0, 0, 0] {
+                                continue;
+                            }
+                            let mut v = [0.0; 3];
+                            for k in 0..3 {
+                                v[k] = system.positions[j][k] - system.positions[i][k]
+                                    + a as f64 * system.cell[0][k]
+                                    + b as f64 * system.cell[1][k]
+                                    + c as f64 * system.cell[2][k];
+                            }
+                            if norm(v) < cutoff {
+                                let keep = full
+                                    || i < j
+                                    || (i == j && s.iter().find(|&&x| x != 0).is_some_and(|&x| x > 0));
+                                if keep {
+                                    out.push((i as u32, j as u32, s));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    fn random_system(rng: &mut Lcg, n: usize, pbc: [bool; 3], scale: f64) -> System {
+        let mut cell = [[0.0; 3]; 3];
+        for (r, row) in cell.iter_mut().enumerate() {
+            for (k, v) in row.iter_mut().enumerate() {
+                *v = if r == k { scale * (0.7 + 0.6 * rng.next()) } else { scale * 0.5 * (rng.next() - 0.5) };
+            }
+        }
+        let positions = (0..n)
+            .map(|_| {
+                // fractional coordinates in [-0.5, 1.5): atoms outside the cell on purpose
+                let s = [2.0 * rng.next() - 0.5, 2.0 * rng.next() - 0.5, 2.0 * rng.next() - 0.5];
+                let mut x = [0.0; 3];
+                for k in 0..3 {
+                    x[k] = s[0] * cell[0][k] + s[1] * cell[1][k] + s[2] * cell[2][k];
+                }
+                x
+            })
+            .collect();
+        System::new(vec![1; n], positions, cell, pbc).unwrap()
+    }
+
+    #[test]
+    fn matches_brute_force_on_random_cells() {
+        let mut rng = Lcg(42);
+        let pbcs = [[true; 3], [true, false, true], [false; 3], [true, true, false], [false, true, false]];
+        for (case, &pbc) in pbcs.iter().cycle().take(20).enumerate() {
+            let n = 1 + case % 9;
+            let scale = if case % 2 == 0 { 1.5 } else { 4.0 };
+            let system = random_system(&mut rng, n, pbc, scale);
+            for &(cutoff, full) in &[(3.7, true), (3.7, false), (1.1, true)] {
+                let pairs = NeighborList::new(cutoff, full).unwrap().compute(&system).unwrap();
+                let mut got: Vec<_> =
+                    (0..pairs.len()).map(|p| (pairs.i[p], pairs.j[p], pairs.shifts[p])).collect();
+                let sorted_already = got.windows(2).all(|w| w[0] <= w[1]);
+                assert!(sorted_already, "pairs are not in canonical order");
+                got.sort();
+                assert_eq!(got, brute_force(&system, cutoff, full), "case {case} pbc {pbc:?} cutoff {cutoff}");
+                for p in 0..pairs.len() {
+                    let (i, j, s) = (pairs.i[p] as usize, pairs.j[p] as usize, pairs.shifts[p]);
+                    for k in 0..3 {
+                        let expected = system.positions[j][k] - system.positions[i][k]
+                            + (0..3).map(|r| s[r] as f64 * system.cell[r][k]).sum::<f64>();
+                        assert!((pairs.vectors[p][k] - expected).abs() < 1e-12);
+                    }
+                    assert!((norm(pairs.vectors[p]) - pairs.distances[p]).abs() < 1e-12);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn half_list_is_half_of_full_list() {
+        let mut rng = Lcg(7);
+        let system = random_system(&mut rng, 1200, [true; 3], 30.0);
+        let full = NeighborList::new(4.0, true).unwrap().compute(&system).unwrap();
+        let half = NeighborList::new(4.0, false).unwrap().compute(&system).unwrap();
+        assert_eq!(full.len(), 2 * half.len());
+        let mut from_half: Vec<_> = (0..half.len())
+            .flat_map(|p| {
+                let s = half.shifts[p];
+                [(half.i[p], half.j[p], s), (half.j[p], half.i[p], [-s[0], -s[1], -s[2]])]
+            })
+            .collect();
+        from_half.sort();
+        let from_full: Vec<_> = (0..full.len()).map(|p| (full.i[p], full.j[p], full.shifts[p])).collect();
+        assert_eq!(from_half, from_full);
+    }
+
+    #[test]
+    fn same_output_for_any_thread_count() {
+        let mut rng = Lcg(11);
+        let system = random_system(&mut rng, 2000, [true, true, false], 25.0);
+        let list = NeighborList::new(5.0, true).unwrap();
+        let parallel = list.compute(&system).unwrap();
+        let serial = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| list.compute(&system).unwrap());
+        assert_eq!(parallel, serial);
+    }
+
+    #[test]
+    fn rejects_bad_cutoffs_and_absurd_image_counts() {
+        assert!(NeighborList::new(-1.0, true).unwrap_err().to_string().contains("cutoff"));
+        assert!(NeighborList::new(f64::NAN, true).is_err());
+        let cell = [[1e-4, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
+        let system = System::new(vec![1], vec![[0.0; 3]], cell, [true; 3]).unwrap();
+        let e = NeighborList::new(5.0, true).unwrap().compute(&system).unwrap_err();
+        assert!(e.to_string().contains("periodic images"), "{e}");
     }
 }

@@ -1,0 +1,17 @@
+//! The process-wide rayon pool.
+
+/// Builds the global rayon pool with `ACDC_NUM_THREADS` threads when that
+/// variable is a positive integer; otherwise rayon's default (the
+/// cgroup-aware core count). Does nothing if the pool already exists.
+pub fn configure_thread_pool() {
+    let requested = std::env::var("ACDC_NUM_THREADS").ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n > 0);
+    if let Some(n) = requested {
+        // an error only means the pool was already built; keep that one
+        let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    }
+}
+
+/// Number of threads in the pool that parallel work uses.
+pub fn num_threads() -> usize {
+    rayon::current_num_threads()
+}

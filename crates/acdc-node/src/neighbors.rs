@@ -1,0 +1,76 @@
+//! Neighbour lists.
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::errors::{ensure_thread_pool, guarded, to_napi};
+use crate::system::{to_core, SystemData};
+
+/// Pairs as flat typed arrays.
+#[napi(object, object_from_js = false)]
+pub struct PairsData {
+    /// first atom of each pair
+    pub i: Uint32Array,
+    /// second atom of each pair
+    pub j: Uint32Array,
+    /// integer cell shifts, 3 per pair
+    pub shifts: Int32Array,
+    /// distances in Å
+    pub distances: Float64Array,
+    /// x_j − x_i + S·H in Å, 3 per pair
+    pub vectors: Float64Array,
+}
+
+fn to_js(pairs: acdc_core::Pairs) -> PairsData {
+    PairsData {
+        i: Uint32Array::new(pairs.i),
+        j: Uint32Array::new(pairs.j),
+        shifts: Int32Array::new(pairs.shifts.into_iter().flatten().collect()),
+        distances: Float64Array::new(pairs.distances),
+        vectors: Float64Array::new(pairs.vectors.into_iter().flatten().collect()),
+    }
+}
+
+fn list(cutoff: f64, full: bool) -> Result<acdc_core::NeighborList> {
+    acdc_core::NeighborList::new(cutoff, full).map_err(to_napi)
+}
+
+/// Computes the neighbour list of one system (synchronously).
+#[napi]
+pub fn compute_neighbors(system: SystemData, cutoff: f64, full: bool) -> Result<PairsData> {
+    guarded("NeighborList.computeSync", || {
+        ensure_thread_pool();
+        let system = to_core(&system)?;
+        list(cutoff, full)?.compute(&system).map(to_js).map_err(to_napi)
+    })
+}
+
+/// Work item for the asynchronous neighbour list: owns a copy of the input.
+pub struct NeighborsTask {
+    system: acdc_core::System,
+    list: acdc_core::NeighborList,
+}
+
+impl Task for NeighborsTask {
+    type Output = acdc_core::Pairs;
+    type JsValue = PairsData;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        guarded("NeighborList.compute", || {
+            ensure_thread_pool();
+            self.list.compute(&self.system).map_err(to_napi)
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(to_js(output))
+    }
+}
+
+/// Computes the neighbour list of one system off the event loop.
+#[napi(ts_return_type = "Promise<PairsData>")]
+pub fn compute_neighbors_async(system: SystemData, cutoff: f64, full: bool) -> Result<AsyncTask<NeighborsTask>> {
+    guarded("NeighborList.compute", || {
+        let system = to_core(&system)?;
+        Ok(AsyncTask::new(NeighborsTask { system, list: list(cutoff, full)? }))
+    })
+}
