@@ -1,0 +1,71 @@
+//! Radial weights of neighbour contributions: cutoff smoothing f_c(r) and
+//! density scaling s(r) (SPEC.md §2).
+use std::f64::consts::PI;
+
+use super::hypers::{Scaling, Smoothing};
+
+/// f_c(r) and df_c/dr for a cutoff `radius` (Å) with the given smoothing.
+#[inline]
+pub fn cutoff_function(smoothing: Smoothing, radius: f64, r: f64) -> (f64, f64) {
+    match smoothing {
+        Smoothing::Step => (if r < radius { 1.0 } else { 0.0 }, 0.0),
+        Smoothing::ShiftedCosine { width } => {
+            if r <= radius - width {
+                (1.0, 0.0)
+            } else if r >= radius {
+                (0.0, 0.0)
+            } else {
+                let t = PI * (r - radius + width) / width;
+                (0.5 * (1.0 + t.cos()), -0.5 * PI * t.sin() / width)
+            }
+        }
+    }
+}
+
+/// s(r) and ds/dr; (1, 0) without scaling.
+#[inline]
+pub fn radial_scaling(scaling: Option<Scaling>, r: f64) -> (f64, f64) {
+    match scaling {
+        None => (1.0, 0.0),
+        Some(Scaling::Willatt2018 { scale, rate, exponent }) => {
+            if exponent == 0.0 {
+                return (rate / (rate + 1.0), 0.0);
+            }
+            let x = r / scale;
+            let xe = x.powf(exponent);
+            let denominator = rate + xe;
+            let value = rate / denominator;
+            // d/dr of rate/(rate + x^e) = −rate·e·x^(e−1)/scale / (rate + x^e)²
+            let derivative = if r == 0.0 {
+                0.0
+            } else {
+                -rate * exponent * xe / x / scale / (denominator * denominator)
+            };
+            (value, derivative)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn derivatives_match_finite_differences() {
+        let smoothings = [Smoothing::Step, Smoothing::ShiftedCosine { width: 0.7 }];
+        let scaling = Some(Scaling::Willatt2018 { scale: 2.0, rate: 1.3, exponent: 4.0 });
+        let h = 1e-6;
+        for &r in &[0.3, 2.0, 4.45, 4.71, 4.99] {
+            for &s in &smoothings {
+                let (_, d) = cutoff_function(s, 5.0, r);
+                let fd = (cutoff_function(s, 5.0, r + h).0 - cutoff_function(s, 5.0, r - h).0) / (2.0 * h);
+                assert!((d - fd).abs() < 1e-7, "{s:?} r={r}: {d} vs {fd}");
+            }
+            let (_, d) = radial_scaling(scaling, r);
+            let fd = (radial_scaling(scaling, r + h).0 - radial_scaling(scaling, r - h).0) / (2.0 * h);
+            assert!((d - fd).abs() < 1e-7, "scaling r={r}: {d} vs {fd}");
+        }
+        assert_eq!(cutoff_function(Smoothing::ShiftedCosine { width: 0.5 }, 5.0, 4.75).0, 0.5);
+        assert_eq!(radial_scaling(scaling, 0.0).0, 1.0);
+    }
+}

@@ -1,0 +1,140 @@
+//! Neighbour lists, species and centre selection for a batch of systems, and
+//! the parallel loop that expands the density around every selected centre.
+use rayon::prelude::*;
+
+use super::expansion::{CentreDensity, Expansion, GradientFlags};
+use super::ComputeOptions;
+use crate::error::{Error, Result};
+use crate::neighbors::{NeighborList, Pairs};
+use crate::system::System;
+use crate::tensor::Labels;
+
+/// Everything about a batch of systems that does not depend on the basis.
+pub struct Environments<'a> {
+    /// The systems.
+    pub systems: &'a [System],
+    /// Sorted distinct species over all systems.
+    pub species: Vec<i32>,
+    /// Full neighbour list of each system.
+    pub pairs: Vec<Pairs>,
+    /// For system k, pairs of centre i are `starts[k][i]..starts[k][i + 1]`.
+    pub starts: Vec<Vec<usize>>,
+    /// For system k, the species index of each atom.
+    pub species_index: Vec<Vec<usize>>,
+}
+
+impl<'a> Environments<'a> {
+    /// Builds neighbour lists (in parallel over systems) with `cutoff` in Å.
+    pub fn new(systems: &'a [System], cutoff: f64) -> Result<Environments<'a>> {
+        let mut species: Vec<i32> = systems.iter().flat_map(|s| s.types.iter().copied()).collect();
+        species.sort_unstable();
+        species.dedup();
+        let list = NeighborList::new(cutoff, true)?;
+        let pairs: Vec<Pairs> = systems
+            .par_iter()
+            .enumerate()
+            .map(|(k, s)| list.compute(s).map_err(|e| prefix(k, e)))
+            .collect::<Result<_>>()?;
+        let starts = systems
+            .iter()
+            .zip(&pairs)
+            .map(|(s, p)| {
+                let mut start = vec![0usize; s.size() + 1];
+                for &i in &p.i {
+                    start[i as usize + 1] += 1;
+                }
+                for i in 0..s.size() {
+                    start[i + 1] += start[i];
+                }
+                start
+            })
+            .collect();
+        let species_index = systems
+            .iter()
+            .map(|s| s.types.iter().map(|t| species.binary_search(t).unwrap_or(0)).collect())
+            .collect();
+        Ok(Environments { systems, species, pairs, starts, species_index })
+    }
+
+    /// The (system, atom) centres to compute, honouring `selected_samples`.
+    pub fn centres(&self, options: &ComputeOptions) -> Result<Vec<(usize, usize)>> {
+        let all = self.systems.iter().enumerate().flat_map(|(k, s)| (0..s.size()).map(move |i| (k, i)));
+        let Some(selection) = &options.selected_samples else {
+            return Ok(all.collect());
+        };
+        let mut dims = Vec::new();
+        for name in &selection.names {
+            match name.as_str() {
+                "system" => dims.push(0),
+                "atom" => dims.push(1),
+                other => {
+                    return Err(Error::InvalidParameter(format!(
+                        "selectedSamples has a dimension named \"{other}\" (expected \"system\" and/or \"atom\")"
+                    )))
+                }
+            }
+        }
+        Ok(all
+            .filter(|&(k, i)| {
+                let here = [k as i32, i as i32];
+                selection.rows().any(|row| dims.iter().zip(row).all(|(&d, &v)| here[d] == v))
+            })
+            .collect())
+    }
+
+    /// Expands the density around every centre, in parallel, in order.
+    pub fn expand(&self, expansion: &Expansion, centres: &[(usize, usize)], gradients: GradientFlags) -> Result<Vec<CentreDensity>> {
+        let n_species = self.species.len();
+        centres
+            .par_iter()
+            .map_init(
+                || expansion.scratch(),
+                |scratch, &(k, i)| {
+                    let mut out = CentreDensity::default();
+                    let range = self.starts[k][i]..self.starts[k][i + 1];
+                    expansion.expand(
+                        k,
+                        &self.systems[k],
+                        i,
+                        &self.pairs[k],
+                        range,
+                        &self.species_index[k],
+                        n_species,
+                        gradients,
+                        scratch,
+                        &mut out,
+                    )?;
+                    Ok(out)
+                },
+            )
+            .collect()
+    }
+}
+
+fn prefix(k: usize, e: Error) -> Error {
+    match e {
+        Error::InvalidSystem(m) => Error::InvalidSystem(format!("systems[{k}]: {m}")),
+        Error::InvalidParameter(m) => Error::InvalidParameter(format!("systems[{k}]: {m}")),
+        other => other,
+    }
+}
+
+/// Whether a key row passes `selected_keys` (rows matched on the selection's names).
+pub fn key_selected(options: &ComputeOptions, names: &[&str], key: &[i32]) -> Result<bool> {
+    let Some(selection) = &options.selected_keys else {
+        return Ok(true);
+    };
+    let mut dims = Vec::new();
+    for name in &selection.names {
+        let d = names.iter().position(|n| n == name).ok_or_else(|| {
+            Error::InvalidParameter(format!("selectedKeys has a dimension named \"{name}\" (keys are {names:?})"))
+        })?;
+        dims.push(d);
+    }
+    Ok(selection.rows().any(|row| dims.iter().zip(row).all(|(&d, &v)| key[d] == v)))
+}
+
+/// Sample labels (system, atom) for a list of centres.
+pub fn sample_labels(centres: &[&CentreDensity]) -> Labels {
+    Labels::new(&["system", "atom"], centres.iter().flat_map(|c| [c.system as i32, c.atom as i32]).collect())
+}

@@ -1,0 +1,280 @@
+//! The density expansion engine shared by every SOAP-family calculator:
+//! for one centre, the coefficients ⟨s n l m|ρ_i⟩ over all neighbour species
+//! s, with their gradients with respect to neighbour positions, the centre
+//! position and the strain (SPEC.md §2).
+use std::f64::consts::PI;
+
+use super::density::{cutoff_function, radial_scaling};
+use super::hypers::ExpansionSettings;
+use crate::basis::gto::GtoRadialIntegral;
+use crate::basis::{RadialIntegral, SplinedRadialIntegral};
+use crate::error::{Error, Result};
+use crate::math::spherical_harmonics::SphericalHarmonics;
+use crate::neighbors::Pairs;
+use crate::system::System;
+
+/// Which gradients to compute.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GradientFlags {
+    /// ∂/∂(atomic positions).
+    pub positions: bool,
+    /// ∂/∂(strain ε), positions and cell deformed by (1 + ε).
+    pub strain: bool,
+}
+
+/// A radial integral, either exact or splined.
+pub enum Radial {
+    /// Exact GTO integrals.
+    Exact(GtoRadialIntegral),
+    /// Splined GTO integrals.
+    Splined(SplinedRadialIntegral),
+}
+
+impl Radial {
+    fn get(&self) -> &dyn RadialIntegral {
+        match self {
+            Radial::Exact(r) => r,
+            Radial::Splined(r) => r,
+        }
+    }
+}
+
+/// Precomputed state of an expansion (basis, splines); shared by threads.
+pub struct Expansion {
+    /// The validated settings.
+    pub settings: ExpansionSettings,
+    radial: Radial,
+    /// I_n0(0) · Y_0^0 for the centre's own Gaussian, per n.
+    centre_term: Vec<f64>,
+}
+
+/// Result of expanding the density around one centre. Coefficients are
+/// dense over the species of the calculation: layout `[lm][species][n]`
+/// where `lm = l² + l + m`.
+#[derive(Debug, Clone, Default)]
+pub struct CentreDensity {
+    /// System index.
+    pub system: usize,
+    /// Centre atom index.
+    pub atom: usize,
+    /// Species index (into the calculation's species list) of the centre.
+    pub centre_species: usize,
+    /// Coefficients `[lm][s][n]`.
+    pub coefficients: Vec<f64>,
+    /// Whether species s has a neighbour within the cutoff (or is the centre).
+    pub present: Vec<bool>,
+    /// Neighbour atoms with a gradient row (self-images excluded), sorted by atom: (atom, species).
+    pub neighbors: Vec<(usize, usize)>,
+    /// ∂coefficients/∂x_neighbor, `[k][xyz][lm][n]` for neighbour k (its own species only).
+    pub neighbor_gradients: Vec<f64>,
+    /// ∂coefficients/∂x_centre, `[xyz][lm][s][n]`.
+    pub centre_gradient: Vec<f64>,
+    /// ∂coefficients/∂ε_ab, `[a][b][lm][s][n]`.
+    pub strain_gradient: Vec<f64>,
+}
+
+/// Per-thread scratch for one pair: radial integrals and harmonics.
+pub struct Scratch {
+    radial: Vec<f64>,
+    radial_derivative: Vec<f64>,
+    harmonics: Vec<f64>,
+    harmonics_gradient: Vec<f64>,
+    sph: SphericalHarmonics,
+    pair_gradient: Vec<f64>,
+}
+
+impl Expansion {
+    /// Builds the radial basis (and its splines) for these settings.
+    pub fn new(settings: ExpansionSettings) -> Result<Expansion> {
+        let exact = GtoRadialIntegral::new(settings.max_radial, settings.max_angular, settings.basis_radius, settings.density_width)?;
+        let radial = match settings.spline_accuracy {
+            None => Radial::Exact(exact),
+            Some(accuracy) => Radial::Splined(SplinedRadialIntegral::new(&exact, settings.cutoff, accuracy)?),
+        };
+        let n_max = settings.max_radial + 1;
+        let mut values = vec![0.0; (settings.max_angular + 1) * n_max];
+        radial.get().compute(0.0, &mut values, None);
+        let y00 = 0.5 / PI.sqrt();
+        let centre_term = values[..n_max].iter().map(|v| v * y00).collect();
+        Ok(Expansion { settings, radial, centre_term })
+    }
+
+    /// Number of radial functions.
+    pub fn n_max(&self) -> usize {
+        self.settings.max_radial + 1
+    }
+
+    /// Number of (l, m) channels, (l_max + 1)².
+    pub fn n_lm(&self) -> usize {
+        (self.settings.max_angular + 1) * (self.settings.max_angular + 1)
+    }
+
+    /// Fresh scratch space for one thread.
+    pub fn scratch(&self) -> Scratch {
+        let n_radial = (self.settings.max_angular + 1) * self.n_max();
+        Scratch {
+            radial: vec![0.0; n_radial],
+            radial_derivative: vec![0.0; n_radial],
+            harmonics: vec![0.0; self.n_lm()],
+            harmonics_gradient: vec![0.0; 3 * self.n_lm()],
+            sph: SphericalHarmonics::new(self.settings.max_angular),
+            pair_gradient: vec![0.0; 3 * self.n_lm() * self.n_max()],
+        }
+    }
+
+    /// Expands the density around atom `centre` of `system`. `pairs` is the
+    /// full neighbour list of the system restricted to this centre (all
+    /// entries have `i == centre`, sorted by j), `species_index` maps each
+    /// atom to its index in the species list, `n_species` its length.
+    #[allow(clippy::too_many_arguments)]
+    pub fn expand(
+        &self,
+        system_index: usize,
+        system: &System,
+        centre: usize,
+        pairs: &Pairs,
+        range: std::ops::Range<usize>,
+        species_index: &[usize],
+        n_species: usize,
+        gradients: GradientFlags,
+        scratch: &mut Scratch,
+        out: &mut CentreDensity,
+    ) -> Result<()> {
+        let n_max = self.n_max();
+        let n_lm = self.n_lm();
+        let l_max = self.settings.max_angular;
+        let stride_s = n_max; // within one lm: [s][n]
+        let stride_lm = n_species * n_max;
+        out.system = system_index;
+        out.atom = centre;
+        out.centre_species = species_index[centre];
+        reset(&mut out.coefficients, n_lm * stride_lm);
+        out.present.clear();
+        out.present.resize(n_species, false);
+        out.present[out.centre_species] = true;
+        out.neighbors.clear();
+        out.neighbor_gradients.clear();
+        if gradients.positions {
+            reset(&mut out.centre_gradient, 3 * n_lm * stride_lm);
+        } else {
+            out.centre_gradient.clear();
+        }
+        if gradients.strain {
+            reset(&mut out.strain_gradient, 9 * n_lm * stride_lm);
+        } else {
+            out.strain_gradient.clear();
+        }
+
+        // the centre's own Gaussian: only l = 0, no gradient
+        let w_c = self.settings.center_atom_weight;
+        for n in 0..n_max {
+            out.coefficients[out.centre_species * stride_s + n] += w_c * self.centre_term[n];
+        }
+
+        let radial = self.radial.get();
+        let cutoff = self.settings.cutoff;
+        let want_gradient = gradients.positions || gradients.strain;
+        for p in range {
+            let j = pairs.j[p] as usize;
+            let r_vec = pairs.vectors[p];
+            let r = pairs.distances[p];
+            if r >= cutoff {
+                continue;
+            }
+            if r < 1e-12 {
+                return Err(Error::InvalidSystem(format!(
+                    "atoms {centre} and {j} of system {system_index} are at the same position (shift {:?})",
+                    pairs.shifts[p]
+                )));
+            }
+            let s = species_index[j];
+            out.present[s] = true;
+            let (fc, dfc) = cutoff_function(self.settings.smoothing, cutoff, r);
+            let (sc, dsc) = radial_scaling(self.settings.scaling, r);
+            let weight = fc * sc;
+            let dweight = dfc * sc + fc * dsc;
+            let unit = [r_vec[0] / r, r_vec[1] / r, r_vec[2] / r];
+            if want_gradient {
+                radial.compute(r, &mut scratch.radial, Some(&mut scratch.radial_derivative));
+                scratch.sph.compute_with_gradients(unit, &mut scratch.harmonics, &mut scratch.harmonics_gradient);
+            } else {
+                radial.compute(r, &mut scratch.radial, None);
+                scratch.sph.compute(unit, &mut scratch.harmonics);
+            }
+            for l in 0..=l_max {
+                let rad = &scratch.radial[l * n_max..(l + 1) * n_max];
+                for lm in l * l..(l + 1) * (l + 1) {
+                    let y = weight * scratch.harmonics[lm];
+                    let row = &mut out.coefficients[lm * stride_lm + s * stride_s..][..n_max];
+                    for n in 0..n_max {
+                        row[n] += y * rad[n];
+                    }
+                }
+            }
+            if !want_gradient || j == centre {
+                // a periodic image of the centre moves with it: no gradient
+                continue;
+            }
+            // ∂/∂r_ij of w(r) I_nl(r) Y_lm(r̂): [xyz][lm][n]
+            let g = &mut scratch.pair_gradient;
+            for l in 0..=l_max {
+                let rad = &scratch.radial[l * n_max..(l + 1) * n_max];
+                let drad = &scratch.radial_derivative[l * n_max..(l + 1) * n_max];
+                for lm in l * l..(l + 1) * (l + 1) {
+                    let y = scratch.harmonics[lm];
+                    for x in 0..3 {
+                        // ∇Y(r̂) = (∇_unit Y)/r for the degree-0 homogeneous function Y(r/|r|)
+                        let dy = scratch.harmonics_gradient[x * n_lm + lm] / r;
+                        let row = &mut g[(x * n_lm + lm) * n_max..][..n_max];
+                        for n in 0..n_max {
+                            row[n] = (dweight * rad[n] + weight * drad[n]) * unit[x] * y + weight * rad[n] * dy;
+                        }
+                    }
+                }
+            }
+            if gradients.positions {
+                let k = match out.neighbors.last() {
+                    Some(&(last, _)) if last == j => out.neighbors.len() - 1,
+                    _ => {
+                        out.neighbors.push((j, s));
+                        out.neighbor_gradients.resize(out.neighbor_gradients.len() + 3 * n_lm * n_max, 0.0);
+                        out.neighbors.len() - 1
+                    }
+                };
+                let block = &mut out.neighbor_gradients[k * 3 * n_lm * n_max..][..3 * n_lm * n_max];
+                for (b, v) in block.iter_mut().zip(g.iter()) {
+                    *b += v;
+                }
+                for x in 0..3 {
+                    for lm in 0..n_lm {
+                        let src = &g[(x * n_lm + lm) * n_max..][..n_max];
+                        let dst = &mut out.centre_gradient[(x * n_lm + lm) * stride_lm + s * stride_s..][..n_max];
+                        for n in 0..n_max {
+                            dst[n] -= src[n];
+                        }
+                    }
+                }
+            }
+            if gradients.strain {
+                for a in 0..3 {
+                    for b in 0..3 {
+                        let ra = r_vec[a];
+                        for lm in 0..n_lm {
+                            let src = &g[(b * n_lm + lm) * n_max..][..n_max];
+                            let dst = &mut out.strain_gradient[((a * 3 + b) * n_lm + lm) * stride_lm + s * stride_s..][..n_max];
+                            for n in 0..n_max {
+                                dst[n] += ra * src[n];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn reset(v: &mut Vec<f64>, len: usize) {
+    v.clear();
+    v.resize(len, 0.0);
+}

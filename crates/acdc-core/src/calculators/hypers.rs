@@ -1,0 +1,302 @@
+//! featomic 0.6 hyper-parameters (SPEC.md §5): parsed from JSON, unknown keys
+//! rejected, values validated with messages naming the field.
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+
+/// Largest angular and radial index accepted: far beyond what anyone fits,
+/// small enough that a typo cannot exhaust memory.
+pub const MAX_ANGULAR_LIMIT: usize = 30;
+/// See [`MAX_ANGULAR_LIMIT`].
+pub const MAX_RADIAL_LIMIT: usize = 30;
+
+/// `cutoff`: radius (Å) and smoothing of the neighbour density.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Cutoff {
+    /// Cutoff radius in Å.
+    pub radius: f64,
+    /// Smoothing of the density at the cutoff.
+    pub smoothing: Smoothing,
+}
+
+/// `cutoff.smoothing`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum Smoothing {
+    /// f_c(r) = 1 below the cutoff, 0 beyond.
+    Step,
+    /// Cosine switch over the last `width` Å before the cutoff.
+    ShiftedCosine {
+        /// Width of the switching shell in Å.
+        width: f64,
+    },
+}
+
+/// `density`: the atomic density that is expanded.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum Density {
+    /// A Gaussian of standard deviation `width` (Å) on each neighbour.
+    Gaussian {
+        /// Gaussian width σ in Å.
+        width: f64,
+        /// Weight of the centre's own Gaussian (default 1).
+        #[serde(default = "one")]
+        center_atom_weight: f64,
+        /// Optional radial scaling of neighbour contributions.
+        #[serde(default)]
+        scaling: Option<Scaling>,
+    },
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// `density.scaling`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum Scaling {
+    /// s(r) = rate / (rate + (r / scale)^exponent).
+    Willatt2018 {
+        /// Length scale in Å.
+        scale: f64,
+        /// Dimensionless rate.
+        rate: f64,
+        /// Dimensionless exponent.
+        exponent: f64,
+    },
+}
+
+/// `basis.radial`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum RadialBasis {
+    /// Gaussian-type orbitals; `max_radial + 1` functions.
+    Gto {
+        /// Largest radial index (inclusive).
+        max_radial: usize,
+        /// Radius of the basis in Å; defaults to the cutoff radius.
+        #[serde(default)]
+        radius: Option<f64>,
+    },
+}
+
+impl RadialBasis {
+    /// Largest radial index (inclusive).
+    pub fn max_radial(&self) -> usize {
+        match self {
+            RadialBasis::Gto { max_radial, .. } => *max_radial,
+        }
+    }
+}
+
+/// `basis` of the spherical expansion and power spectrum.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum Basis {
+    /// The same radial basis for every angular channel l = 0…max_angular.
+    TensorProduct {
+        /// Largest angular channel (inclusive).
+        max_angular: usize,
+        /// The radial basis.
+        radial: RadialBasis,
+        /// Spline accuracy; `null` evaluates integrals exactly. Default 1e-8.
+        #[serde(default = "default_accuracy", deserialize_with = "nullable")]
+        spline_accuracy: Option<f64>,
+    },
+}
+
+/// `basis` of the radial spectrum (no angular part).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RadialOnlyBasis {
+    /// The radial basis.
+    pub radial: RadialBasis,
+    /// Spline accuracy; `null` evaluates integrals exactly. Default 1e-8.
+    #[serde(default = "default_accuracy", deserialize_with = "nullable")]
+    pub spline_accuracy: Option<f64>,
+}
+
+fn default_accuracy() -> Option<f64> {
+    Some(1e-8)
+}
+
+/// Present-but-null means "no splines"; absent means the default.
+fn nullable<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<f64>, D::Error> {
+    Option::<f64>::deserialize(d)
+}
+
+/// Hyper-parameters of `SphericalExpansion` and `SoapPowerSpectrum`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SoapHypers {
+    /// Cutoff radius and smoothing.
+    pub cutoff: Cutoff,
+    /// Neighbour density.
+    pub density: Density,
+    /// Expansion basis.
+    pub basis: Basis,
+}
+
+/// Hyper-parameters of `SoapRadialSpectrum`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RadialSpectrumHypers {
+    /// Cutoff radius and smoothing.
+    pub cutoff: Cutoff,
+    /// Neighbour density.
+    pub density: Density,
+    /// Radial basis.
+    pub basis: RadialOnlyBasis,
+}
+
+/// The validated settings the expansion engine runs on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpansionSettings {
+    /// Cutoff radius in Å.
+    pub cutoff: f64,
+    /// Cutoff smoothing.
+    pub smoothing: Smoothing,
+    /// Gaussian width σ in Å.
+    pub density_width: f64,
+    /// Weight of the centre's own Gaussian.
+    pub center_atom_weight: f64,
+    /// Radial scaling, if any.
+    pub scaling: Option<Scaling>,
+    /// Largest angular channel.
+    pub max_angular: usize,
+    /// Largest radial index.
+    pub max_radial: usize,
+    /// Radius of the radial basis in Å.
+    pub basis_radius: f64,
+    /// Spline accuracy, or None for exact integrals.
+    pub spline_accuracy: Option<f64>,
+}
+
+/// Parses JSON text into `T`, naming the path of a bad or unknown key.
+pub fn parse_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_str(json);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." || path.is_empty() {
+            Error::InvalidParameter(format!("{what} hyper-parameters: {inner}"))
+        } else {
+            Error::InvalidParameter(format!("{what} hyper-parameters: {path}: {inner}"))
+        }
+    })
+}
+
+fn positive(field: &str, v: f64) -> Result<()> {
+    if v.is_finite() && v > 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter(format!("{field} must be a positive finite number, got {v}")))
+    }
+}
+
+fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angular: usize, spline: Option<f64>) -> Result<ExpansionSettings> {
+    positive("cutoff.radius", cutoff.radius)?;
+    if let Smoothing::ShiftedCosine { width } = cutoff.smoothing {
+        positive("cutoff.smoothing.width", width)?;
+        if width > cutoff.radius {
+            return Err(Error::InvalidParameter(format!(
+                "cutoff.smoothing.width ({width} Å) must not exceed cutoff.radius ({} Å)",
+                cutoff.radius
+            )));
+        }
+    }
+    let Density::Gaussian { width, center_atom_weight, scaling } = density;
+    positive("density.width", *width)?;
+    if !center_atom_weight.is_finite() {
+        return Err(Error::InvalidParameter(format!("density.center_atom_weight must be finite, got {center_atom_weight}")));
+    }
+    if let Some(Scaling::Willatt2018 { scale, rate, exponent }) = scaling {
+        positive("density.scaling.scale", *scale)?;
+        positive("density.scaling.rate", *rate)?;
+        if !exponent.is_finite() || *exponent < 0.0 {
+            return Err(Error::InvalidParameter(format!("density.scaling.exponent must be a non-negative number, got {exponent}")));
+        }
+    }
+    if max_angular > MAX_ANGULAR_LIMIT {
+        return Err(Error::InvalidParameter(format!("basis.max_angular is {max_angular}; at most {MAX_ANGULAR_LIMIT} is supported")));
+    }
+    let RadialBasis::Gto { max_radial, radius } = *radial;
+    if max_radial > MAX_RADIAL_LIMIT {
+        return Err(Error::InvalidParameter(format!("basis.radial.max_radial is {max_radial}; at most {MAX_RADIAL_LIMIT} is supported")));
+    }
+    let basis_radius = radius.unwrap_or(cutoff.radius);
+    positive("basis.radial.radius", basis_radius)?;
+    if let Some(acc) = spline {
+        positive("basis.spline_accuracy", acc)?;
+    }
+    Ok(ExpansionSettings {
+        cutoff: cutoff.radius,
+        smoothing: cutoff.smoothing,
+        density_width: *width,
+        center_atom_weight: *center_atom_weight,
+        scaling: *scaling,
+        max_angular,
+        max_radial,
+        basis_radius,
+        spline_accuracy: spline,
+    })
+}
+
+impl SoapHypers {
+    /// Parses and validates featomic-style JSON.
+    pub fn from_json(what: &str, json: &str) -> Result<(SoapHypers, ExpansionSettings)> {
+        let h: SoapHypers = parse_json(what, json)?;
+        let Basis::TensorProduct { max_angular, radial, spline_accuracy } = &h.basis;
+        let s = settings(&h.cutoff, &h.density, radial, *max_angular, *spline_accuracy)?;
+        Ok((h, s))
+    }
+}
+
+impl RadialSpectrumHypers {
+    /// Parses and validates featomic-style JSON.
+    pub fn from_json(what: &str, json: &str) -> Result<(RadialSpectrumHypers, ExpansionSettings)> {
+        let h: RadialSpectrumHypers = parse_json(what, json)?;
+        let s = settings(&h.cutoff, &h.density, &h.basis.radial, 0, h.basis.spline_accuracy)?;
+        Ok((h, s))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"{
+        "cutoff": {"radius": 5.0, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
+        "density": {"type": "Gaussian", "width": 0.3},
+        "basis": {"type": "TensorProduct", "max_angular": 6, "radial": {"type": "Gto", "max_radial": 7}}
+    }"#;
+
+    #[test]
+    fn parses_defaults() {
+        let (_, s) = SoapHypers::from_json("soap", GOOD).unwrap();
+        assert_eq!(s.center_atom_weight, 1.0);
+        assert_eq!(s.spline_accuracy, Some(1e-8));
+        assert_eq!(s.basis_radius, 5.0);
+        let exact = GOOD.replace("\"max_radial\": 7}", "\"max_radial\": 7}, \"spline_accuracy\": null");
+        let (_, s) = SoapHypers::from_json("soap", &exact).unwrap();
+        assert_eq!(s.spline_accuracy, None);
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_values() {
+        let e = SoapHypers::from_json("soap", &GOOD.replace("\"width\": 0.5", "\"widht\": 0.5")).unwrap_err();
+        assert!(e.to_string().contains("cutoff.smoothing"), "{e}");
+        assert!(e.to_string().contains("widht"), "{e}");
+        let e = SoapHypers::from_json("soap", &GOOD.replace("5.0", "-5.0")).unwrap_err();
+        assert!(e.to_string().contains("cutoff.radius must be a positive finite number, got -5"), "{e}");
+        let e = SoapHypers::from_json("soap", &GOOD.replace("ShiftedCosine", "Linear")).unwrap_err();
+        assert!(e.to_string().contains("Linear"), "{e}");
+        let e = SoapHypers::from_json("soap", &GOOD.replace("\"max_angular\": 6", "\"max_angular\": 600")).unwrap_err();
+        assert!(e.to_string().contains("max_angular is 600"), "{e}");
+        let e = SoapHypers::from_json("soap", "{").unwrap_err();
+        assert!(e.to_string().contains("soap hyper-parameters"), "{e}");
+    }
+}

@@ -1,0 +1,235 @@
+//! SOAP power spectrum p^{a1 a2}_{n1 n2 l}(i) = (−1)^l/√(2l+1) Σ_m
+//! ⟨a1 n1 l m|ρ_i⟩⟨a2 n2 l m|ρ_i⟩ (×√2 when a1 ≠ a2), SPEC.md §3.
+use rayon::prelude::*;
+
+use super::environment::{key_selected, sample_labels, Environments};
+use super::expansion::{CentreDensity, Expansion};
+use super::hypers::SoapHypers;
+use super::{Calculator, ComputeOptions};
+use crate::error::Result;
+use crate::system::System;
+use crate::tensor::{Labels, TensorBlock, TensorMap};
+
+const KEY_NAMES: [&str; 3] = ["center_type", "neighbor_1_type", "neighbor_2_type"];
+
+/// SOAP power spectrum with featomic 0.6 hyper-parameters.
+pub struct SoapPowerSpectrum {
+    parameters: String,
+    expansion: Expansion,
+}
+
+/// `out[(l, n1, n2)] += f_l Σ_m a[lm][n1] b[lm][n2]`, with `a[lm]` at
+/// `a[lm * a_stride..]` and likewise for `b`: one small AᵀB product per l.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn accumulate_products(out: &mut [f64], factors: &[f64], n_max: usize, a: &[f64], a_stride: usize, b: &[f64], b_stride: usize) {
+    let nn = n_max * n_max;
+    for (l, &f) in factors.iter().enumerate() {
+        let o = &mut out[l * nn..(l + 1) * nn];
+        for lm in l * l..(l + 1) * (l + 1) {
+            let ar = &a[lm * a_stride..][..n_max];
+            let br = &b[lm * b_stride..][..n_max];
+            for n1 in 0..n_max {
+                let x = f * ar[n1];
+                let row = &mut o[n1 * n_max..(n1 + 1) * n_max];
+                for n2 in 0..n_max {
+                    row[n2] += x * br[n2];
+                }
+            }
+        }
+    }
+}
+
+impl SoapPowerSpectrum {
+    /// Parses and validates the hyper-parameters, builds the basis.
+    pub fn new(hypers: &str) -> Result<SoapPowerSpectrum> {
+        let (_, settings) = SoapHypers::from_json("soap_power_spectrum", hypers)?;
+        Ok(SoapPowerSpectrum { parameters: hypers.to_string(), expansion: Expansion::new(settings)? })
+    }
+
+    fn keys_from(env: &Environments, densities: &[CentreDensity]) -> Vec<[i32; 3]> {
+        let ns = env.species.len();
+        let mut seen = vec![false; ns * ns * ns];
+        for d in densities {
+            for s1 in 0..ns {
+                for s2 in s1..ns {
+                    if d.present[s1] && d.present[s2] {
+                        seen[(d.centre_species * ns + s1) * ns + s2] = true;
+                    }
+                }
+            }
+        }
+        let mut keys = Vec::new();
+        for c in 0..ns {
+            for s1 in 0..ns {
+                for s2 in s1..ns {
+                    if seen[(c * ns + s1) * ns + s2] {
+                        keys.push([env.species[c], env.species[s1], env.species[s2]]);
+                    }
+                }
+            }
+        }
+        keys
+    }
+
+    fn properties(&self) -> Labels {
+        let n_max = self.expansion.n_max() as i32;
+        let mut v = Vec::new();
+        for l in 0..=self.expansion.settings.max_angular as i32 {
+            for n1 in 0..n_max {
+                for n2 in 0..n_max {
+                    v.extend_from_slice(&[l, n1, n2]);
+                }
+            }
+        }
+        Labels::new(&["l", "n_1", "n_2"], v)
+    }
+}
+
+/// Gradient rows and values of one sample for one block.
+struct SampleGradients {
+    atoms: Vec<i32>,
+    positions: Vec<f64>,
+    strain: Vec<f64>,
+}
+
+impl Calculator for SoapPowerSpectrum {
+    fn name(&self) -> &str {
+        "soap_power_spectrum"
+    }
+
+    fn parameters(&self) -> &str {
+        &self.parameters
+    }
+
+    fn keys(&self, systems: &[System]) -> Result<Labels> {
+        let env = Environments::new(systems, self.expansion.settings.cutoff)?;
+        let densities = env.expand(&self.expansion, &env.centres(&ComputeOptions::default())?, Default::default())?;
+        Ok(Labels::new(&KEY_NAMES, Self::keys_from(&env, &densities).concat()))
+    }
+
+    fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
+        let flags = options.gradient_flags()?;
+        let env = Environments::new(systems, self.expansion.settings.cutoff)?;
+        let centres = env.centres(options)?;
+        let densities = env.expand(&self.expansion, &centres, flags)?;
+        let n_max = self.expansion.n_max();
+        let n_lm = self.expansion.n_lm();
+        let l_max = self.expansion.settings.max_angular;
+        let ns = env.species.len();
+        let stride_lm = ns * n_max;
+        let n_props = (l_max + 1) * n_max * n_max;
+        let properties = self.properties();
+
+        let mut key_values = Vec::new();
+        let mut blocks = Vec::new();
+        for key in Self::keys_from(&env, &densities) {
+            if !key_selected(options, &KEY_NAMES, &key)? {
+                continue;
+            }
+            let c = env.species.binary_search(&key[0]).unwrap_or(0);
+            let s1 = env.species.binary_search(&key[1]).unwrap_or(0);
+            let s2 = env.species.binary_search(&key[2]).unwrap_or(0);
+            let cross = if s1 != s2 { std::f64::consts::SQRT_2 } else { 1.0 };
+            let factors: Vec<f64> = (0..=l_max)
+                .map(|l| cross * if l % 2 == 0 { 1.0 } else { -1.0 } / ((2 * l + 1) as f64).sqrt())
+                .collect();
+            let rows: Vec<&CentreDensity> =
+                densities.iter().filter(|d| d.centre_species == c && d.present[s1] && d.present[s2]).collect();
+
+            let mut values = vec![0.0; rows.len() * n_props];
+            values.par_chunks_mut(n_props.max(1)).zip(rows.par_iter()).for_each(|(out, d)| {
+                let cf = &d.coefficients;
+                accumulate_products(out, &factors, n_max, &cf[s1 * n_max..], stride_lm, &cf[s2 * n_max..], stride_lm);
+            });
+            let mut block = TensorBlock::new(sample_labels(&rows), vec![], properties.clone(), values)?;
+
+            if flags.positions || flags.strain {
+                let per_sample: Vec<SampleGradients> = rows
+                    .par_iter()
+                    .map(|d| {
+                        let cf = &d.coefficients;
+                        let c1 = &cf[s1 * n_max..];
+                        let c2 = &cf[s2 * n_max..];
+                        let mut out = SampleGradients { atoms: Vec::new(), positions: Vec::new(), strain: Vec::new() };
+                        if flags.positions {
+                            let mut atoms: Vec<(usize, Option<usize>)> = d
+                                .neighbors
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, &(_, sp))| sp == s1 || sp == s2)
+                                .map(|(k, &(a, _))| (a, Some(k)))
+                                .collect();
+                            atoms.push((d.atom, None));
+                            atoms.sort_unstable_by_key(|&(a, _)| a);
+                            out.positions = vec![0.0; atoms.len() * 3 * n_props];
+                            for (row, &(atom, source)) in atoms.iter().enumerate() {
+                                out.atoms.push(atom as i32);
+                                for x in 0..3 {
+                                    let o = &mut out.positions[(row * 3 + x) * n_props..][..n_props];
+                                    match source {
+                                        Some(k) => {
+                                            let sp = d.neighbors[k].1;
+                                            let g = &d.neighbor_gradients[(k * 3 + x) * n_lm * n_max..];
+                                            if sp == s1 {
+                                                accumulate_products(o, &factors, n_max, g, n_max, c2, stride_lm);
+                                            }
+                                            if sp == s2 {
+                                                accumulate_products(o, &factors, n_max, c1, stride_lm, g, n_max);
+                                            }
+                                        }
+                                        None => {
+                                            let g = &d.centre_gradient[x * n_lm * stride_lm..];
+                                            accumulate_products(o, &factors, n_max, &g[s1 * n_max..], stride_lm, c2, stride_lm);
+                                            accumulate_products(o, &factors, n_max, c1, stride_lm, &g[s2 * n_max..], stride_lm);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        if flags.strain {
+                            out.strain = vec![0.0; 9 * n_props];
+                            for ab in 0..9 {
+                                let o = &mut out.strain[ab * n_props..][..n_props];
+                                let g = &d.strain_gradient[ab * n_lm * stride_lm..];
+                                accumulate_products(o, &factors, n_max, &g[s1 * n_max..], stride_lm, c2, stride_lm);
+                                accumulate_products(o, &factors, n_max, c1, stride_lm, &g[s2 * n_max..], stride_lm);
+                            }
+                        }
+                        out
+                    })
+                    .collect();
+                if flags.positions {
+                    let mut samples = Vec::new();
+                    let mut grad = Vec::new();
+                    for (row, (d, g)) in rows.iter().zip(&per_sample).enumerate() {
+                        for &atom in &g.atoms {
+                            samples.extend_from_slice(&[row as i32, d.system as i32, atom]);
+                        }
+                        grad.extend_from_slice(&g.positions);
+                    }
+                    let gb = TensorBlock::new(
+                        Labels::new(&["sample", "system", "atom"], samples),
+                        vec![Labels::range("xyz", 3)],
+                        properties.clone(),
+                        grad,
+                    )?;
+                    block.gradients.push(("positions".into(), gb));
+                }
+                if flags.strain {
+                    let grad: Vec<f64> = per_sample.iter().flat_map(|g| g.strain.iter().copied()).collect();
+                    let gb = TensorBlock::new(
+                        Labels::range("sample", rows.len()),
+                        vec![Labels::range("xyz_1", 3), Labels::range("xyz_2", 3)],
+                        properties.clone(),
+                        grad,
+                    )?;
+                    block.gradients.push(("strain".into(), gb));
+                }
+            }
+            key_values.extend_from_slice(&key);
+            blocks.push(block);
+        }
+        TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)
+    }
+}

@@ -1,0 +1,122 @@
+//! SOAP radial spectrum: the l = 0 part of the expansion, ⟨a n 0 0|ρ_i⟩.
+use super::environment::{key_selected, sample_labels, Environments};
+use super::expansion::{CentreDensity, Expansion};
+use super::hypers::RadialSpectrumHypers;
+use super::{Calculator, ComputeOptions};
+use crate::error::Result;
+use crate::system::System;
+use crate::tensor::{Labels, TensorBlock, TensorMap};
+
+const KEY_NAMES: [&str; 2] = ["center_type", "neighbor_type"];
+
+/// SOAP radial spectrum with featomic 0.6 hyper-parameters.
+pub struct SoapRadialSpectrum {
+    parameters: String,
+    expansion: Expansion,
+}
+
+impl SoapRadialSpectrum {
+    /// Parses and validates the hyper-parameters, builds the basis.
+    pub fn new(hypers: &str) -> Result<SoapRadialSpectrum> {
+        let (_, settings) = RadialSpectrumHypers::from_json("soap_radial_spectrum", hypers)?;
+        Ok(SoapRadialSpectrum { parameters: hypers.to_string(), expansion: Expansion::new(settings)? })
+    }
+
+    fn keys_from(env: &Environments, densities: &[CentreDensity]) -> Vec<[i32; 2]> {
+        let ns = env.species.len();
+        let mut seen = vec![false; ns * ns];
+        for d in densities {
+            for (s, &p) in d.present.iter().enumerate() {
+                seen[d.centre_species * ns + s] |= p;
+            }
+        }
+        (0..ns * ns).filter(|&k| seen[k]).map(|k| [env.species[k / ns], env.species[k % ns]]).collect()
+    }
+}
+
+impl Calculator for SoapRadialSpectrum {
+    fn name(&self) -> &str {
+        "soap_radial_spectrum"
+    }
+
+    fn parameters(&self) -> &str {
+        &self.parameters
+    }
+
+    fn keys(&self, systems: &[System]) -> Result<Labels> {
+        let env = Environments::new(systems, self.expansion.settings.cutoff)?;
+        let densities = env.expand(&self.expansion, &env.centres(&ComputeOptions::default())?, Default::default())?;
+        Ok(Labels::new(&KEY_NAMES, Self::keys_from(&env, &densities).concat()))
+    }
+
+    fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
+        let flags = options.gradient_flags()?;
+        let env = Environments::new(systems, self.expansion.settings.cutoff)?;
+        let centres = env.centres(options)?;
+        let densities = env.expand(&self.expansion, &centres, flags)?;
+        let n_max = self.expansion.n_max();
+        let ns = env.species.len();
+        let stride_lm = ns * n_max;
+        let mut key_values = Vec::new();
+        let mut blocks = Vec::new();
+        for key in Self::keys_from(&env, &densities) {
+            if !key_selected(options, &KEY_NAMES, &key)? {
+                continue;
+            }
+            let c = env.species.binary_search(&key[0]).unwrap_or(0);
+            let s = env.species.binary_search(&key[1]).unwrap_or(0);
+            let rows: Vec<&CentreDensity> = densities.iter().filter(|d| d.centre_species == c && d.present[s]).collect();
+            let values = rows.iter().flat_map(|d| d.coefficients[s * n_max..][..n_max].iter().copied()).collect();
+            let mut block = TensorBlock::new(sample_labels(&rows), vec![], Labels::range("n", n_max), values)?;
+            if flags.positions {
+                let mut samples = Vec::new();
+                let mut grad = Vec::new();
+                for (row, d) in rows.iter().enumerate() {
+                    let n_lm_n = self.expansion.n_lm() * n_max;
+                    let mut atoms: Vec<(usize, Option<usize>)> = d
+                        .neighbors
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &(_, sp))| sp == s)
+                        .map(|(k, &(a, _))| (a, Some(k)))
+                        .collect();
+                    atoms.push((d.atom, None));
+                    atoms.sort_unstable_by_key(|&(a, _)| a);
+                    for (atom, source) in atoms {
+                        samples.extend_from_slice(&[row as i32, d.system as i32, atom as i32]);
+                        for x in 0..3 {
+                            match source {
+                                Some(k) => grad.extend_from_slice(&d.neighbor_gradients[(k * 3 + x) * n_lm_n..][..n_max]),
+                                None => grad.extend_from_slice(&d.centre_gradient[x * self.expansion.n_lm() * stride_lm + s * n_max..][..n_max]),
+                            }
+                        }
+                    }
+                }
+                let g = TensorBlock::new(
+                    Labels::new(&["sample", "system", "atom"], samples),
+                    vec![Labels::range("xyz", 3)],
+                    Labels::range("n", n_max),
+                    grad,
+                )?;
+                block.gradients.push(("positions".into(), g));
+            }
+            if flags.strain {
+                let n_lm = self.expansion.n_lm();
+                let grad = rows
+                    .iter()
+                    .flat_map(|d| (0..9).flat_map(move |ab| d.strain_gradient[ab * n_lm * stride_lm + s * n_max..][..n_max].iter().copied()))
+                    .collect();
+                let g = TensorBlock::new(
+                    Labels::range("sample", rows.len()),
+                    vec![Labels::range("xyz_1", 3), Labels::range("xyz_2", 3)],
+                    Labels::range("n", n_max),
+                    grad,
+                )?;
+                block.gradients.push(("strain".into(), g));
+            }
+            key_values.extend_from_slice(&key);
+            blocks.push(block);
+        }
+        TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)
+    }
+}

@@ -1,0 +1,150 @@
+//! ⟨a n l m|ρ_i⟩: the spherical expansion of the neighbour density, one
+//! block per (o3_lambda, o3_sigma, center_type, neighbor_type).
+use super::environment::{key_selected, sample_labels, Environments};
+use super::expansion::{CentreDensity, Expansion};
+use super::hypers::SoapHypers;
+use super::{Calculator, ComputeOptions};
+use crate::error::Result;
+use crate::system::System;
+use crate::tensor::{Labels, TensorBlock, TensorMap};
+
+const KEY_NAMES: [&str; 4] = ["o3_lambda", "o3_sigma", "center_type", "neighbor_type"];
+
+/// Spherical expansion with featomic 0.6 hyper-parameters.
+pub struct SphericalExpansion {
+    parameters: String,
+    expansion: Expansion,
+}
+
+impl SphericalExpansion {
+    /// Parses and validates the hyper-parameters, builds the basis.
+    pub fn new(hypers: &str) -> Result<SphericalExpansion> {
+        let (_, settings) = SoapHypers::from_json("spherical_expansion", hypers)?;
+        Ok(SphericalExpansion { parameters: hypers.to_string(), expansion: Expansion::new(settings)? })
+    }
+
+    fn keys_from(&self, env: &Environments, densities: &[CentreDensity]) -> Vec<[i32; 4]> {
+        let ns = env.species.len();
+        let mut pairs = vec![false; ns * ns];
+        for d in densities {
+            for (s, &p) in d.present.iter().enumerate() {
+                if p {
+                    pairs[d.centre_species * ns + s] = true;
+                }
+            }
+        }
+        let mut keys = Vec::new();
+        for l in 0..=self.expansion.settings.max_angular as i32 {
+            for c in 0..ns {
+                for s in 0..ns {
+                    if pairs[c * ns + s] {
+                        keys.push([l, 1, env.species[c], env.species[s]]);
+                    }
+                }
+            }
+        }
+        keys
+    }
+}
+
+impl Calculator for SphericalExpansion {
+    fn name(&self) -> &str {
+        "spherical_expansion"
+    }
+
+    fn parameters(&self) -> &str {
+        &self.parameters
+    }
+
+    fn keys(&self, systems: &[System]) -> Result<Labels> {
+        let env = Environments::new(systems, self.expansion.settings.cutoff)?;
+        let options = ComputeOptions::default();
+        let densities = env.expand(&self.expansion, &env.centres(&options)?, Default::default())?;
+        Ok(Labels::new(&KEY_NAMES, self.keys_from(&env, &densities).concat()))
+    }
+
+    fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
+        let flags = options.gradient_flags()?;
+        let env = Environments::new(systems, self.expansion.settings.cutoff)?;
+        let centres = env.centres(options)?;
+        let densities = env.expand(&self.expansion, &centres, flags)?;
+        let n_max = self.expansion.n_max();
+        let n_lm = self.expansion.n_lm();
+        let ns = env.species.len();
+        let stride_lm = ns * n_max;
+        let mut key_values = Vec::new();
+        let mut blocks = Vec::new();
+        for key in self.keys_from(&env, &densities) {
+            if !key_selected(options, &KEY_NAMES, &key)? {
+                continue;
+            }
+            let l = key[0] as usize;
+            let c = env.species.binary_search(&key[2]).unwrap_or(0);
+            let s = env.species.binary_search(&key[3]).unwrap_or(0);
+            let rows: Vec<&CentreDensity> = densities.iter().filter(|d| d.centre_species == c && d.present[s]).collect();
+            let n_m = 2 * l + 1;
+            let mut values = Vec::with_capacity(rows.len() * n_m * n_max);
+            for d in &rows {
+                for lm in l * l..(l + 1) * (l + 1) {
+                    values.extend_from_slice(&d.coefficients[lm * stride_lm + s * n_max..][..n_max]);
+                }
+            }
+            let mu = Labels::new(&["o3_mu"], (-(l as i32)..=l as i32).collect());
+            let mut block = TensorBlock::new(sample_labels(&rows), vec![mu.clone()], Labels::range("n", n_max), values)?;
+            if flags.positions {
+                let mut samples = Vec::new();
+                let mut grad = Vec::new();
+                for (row, d) in rows.iter().enumerate() {
+                    // gradient rows: the centre and every neighbour of species s, sorted by atom
+                    let mut atoms: Vec<(usize, Option<usize>)> = d
+                        .neighbors
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, &(_, sp))| sp == s)
+                        .map(|(k, &(a, _))| (a, Some(k)))
+                        .collect();
+                    atoms.push((d.atom, None));
+                    atoms.sort_unstable_by_key(|&(a, _)| a);
+                    for (atom, source) in atoms {
+                        samples.extend_from_slice(&[row as i32, d.system as i32, atom as i32]);
+                        for x in 0..3 {
+                            for lm in l * l..(l + 1) * (l + 1) {
+                                match source {
+                                    Some(k) => grad.extend_from_slice(&d.neighbor_gradients[(k * 3 + x) * n_lm * n_max + lm * n_max..][..n_max]),
+                                    None => grad.extend_from_slice(&d.centre_gradient[(x * n_lm + lm) * stride_lm + s * n_max..][..n_max]),
+                                }
+                            }
+                        }
+                    }
+                }
+                let g = TensorBlock::new(
+                    Labels::new(&["sample", "system", "atom"], samples),
+                    vec![Labels::range("xyz", 3), mu.clone()],
+                    Labels::range("n", n_max),
+                    grad,
+                )?;
+                block.gradients.push(("positions".into(), g));
+            }
+            if flags.strain {
+                let mut grad = Vec::with_capacity(rows.len() * 9 * n_m * n_max);
+                for d in &rows {
+                    for ab in 0..9 {
+                        for lm in l * l..(l + 1) * (l + 1) {
+                            grad.extend_from_slice(&d.strain_gradient[(ab * n_lm + lm) * stride_lm + s * n_max..][..n_max]);
+                        }
+                    }
+                }
+                let g = TensorBlock::new(
+                    Labels::range("sample", rows.len()),
+                    vec![Labels::range("xyz_1", 3), Labels::range("xyz_2", 3), mu],
+                    Labels::range("n", n_max),
+                    grad,
+                )?;
+                block.gradients.push(("strain".into(), g));
+            }
+            key_values.extend_from_slice(&key);
+            blocks.push(block);
+        }
+        TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)
+    }
+}
