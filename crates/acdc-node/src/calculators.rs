@@ -1,0 +1,114 @@
+//! Calculators: one native class wraps any core calculator by name.
+use std::sync::Arc;
+
+use acdc_core::calculators::{from_name, Calculator, ComputeOptions};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::errors::{ensure_thread_pool, guarded, to_napi};
+use crate::system::{to_core_list, SystemData};
+use crate::tensor::{labels_from_js, labels_to_js, tensor_to_js, LabelsData, TensorMapData};
+
+/// Options of a computation, as given by the JS layer.
+#[napi(object, object_to_js = false)]
+pub struct ComputeOptionsData {
+    /// "positions" and/or "strain"
+    pub gradients: Option<Vec<String>>,
+    /// only blocks matching these key rows
+    pub selected_keys: Option<LabelsData>,
+    /// only these (system, atom) centres
+    pub selected_samples: Option<LabelsData>,
+}
+
+fn options_from_js(o: Option<ComputeOptionsData>) -> Result<ComputeOptions> {
+    let Some(o) = o else { return Ok(ComputeOptions::default()) };
+    Ok(ComputeOptions {
+        gradients: o.gradients.unwrap_or_default(),
+        selected_keys: o.selected_keys.as_ref().map(|l| labels_from_js("selectedKeys", l)).transpose()?,
+        selected_samples: o.selected_samples.as_ref().map(|l| labels_from_js("selectedSamples", l)).transpose()?,
+    })
+}
+
+/// A calculator from the core, built from its name and JSON hyper-parameters.
+#[napi]
+pub struct NativeCalculator {
+    inner: Arc<dyn Calculator>,
+}
+
+#[napi]
+impl NativeCalculator {
+    /// `name`: spherical_expansion, soap_power_spectrum or soap_radial_spectrum; `hypers`: JSON text.
+    #[napi(constructor)]
+    pub fn new(name: String, hypers: String) -> Result<Self> {
+        guarded("calculator constructor", || {
+            let inner = from_name(&name, &hypers).map_err(to_napi)?;
+            Ok(NativeCalculator { inner: Arc::from(inner) })
+        })
+    }
+
+    /// The calculator's name.
+    #[napi(getter)]
+    pub fn name(&self) -> String {
+        self.inner.name().to_string()
+    }
+
+    /// The hyper-parameters as given (JSON).
+    #[napi(getter)]
+    pub fn parameters(&self) -> String {
+        self.inner.parameters().to_string()
+    }
+
+    /// Keys produced for these systems.
+    #[napi]
+    pub fn keys(&self, systems: Vec<SystemData>) -> Result<LabelsData> {
+        guarded("keys", || {
+            ensure_thread_pool();
+            let systems = to_core_list(&systems)?;
+            self.inner.keys(&systems).map(labels_to_js).map_err(to_napi)
+        })
+    }
+
+    /// Computes synchronously.
+    #[napi]
+    pub fn compute_sync(&self, systems: Vec<SystemData>, options: Option<ComputeOptionsData>) -> Result<TensorMapData> {
+        guarded("computeSync", || {
+            ensure_thread_pool();
+            let systems = to_core_list(&systems)?;
+            let options = options_from_js(options)?;
+            self.inner.compute(&systems, &options).map(tensor_to_js).map_err(to_napi)
+        })
+    }
+
+    /// Computes off the event loop; the inputs are copied first.
+    #[napi(ts_return_type = "Promise<TensorMapData>")]
+    pub fn compute(&self, systems: Vec<SystemData>, options: Option<ComputeOptionsData>) -> Result<AsyncTask<ComputeTask>> {
+        guarded("compute", || {
+            let systems = to_core_list(&systems)?;
+            let options = options_from_js(options)?;
+            Ok(AsyncTask::new(ComputeTask { calculator: self.inner.clone(), systems, options }))
+        })
+    }
+}
+
+/// An asynchronous computation owning copies of its inputs.
+pub struct ComputeTask {
+    calculator: Arc<dyn Calculator>,
+    systems: Vec<acdc_core::System>,
+    options: ComputeOptions,
+}
+
+impl Task for ComputeTask {
+    type Output = acdc_core::tensor::TensorMap;
+    type JsValue = TensorMapData;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        guarded("compute", || {
+            ensure_thread_pool();
+            self.calculator.compute(&self.systems, &self.options).map_err(to_napi)
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(tensor_to_js(output))
+    }
+}

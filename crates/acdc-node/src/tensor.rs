@@ -1,0 +1,76 @@
+//! TensorMaps handed to JavaScript: typed arrays over Rust-built buffers
+//! (moved, not copied).
+use acdc_core::tensor::{Labels, TensorBlock, TensorMap};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+/// Labels: names and row-major values.
+#[napi(object)]
+pub struct LabelsData {
+    /// dimension names
+    pub names: Vec<String>,
+    /// row-major values, count × names.length
+    pub values: Int32Array,
+}
+
+/// A block with its gradients.
+#[napi(object, object_from_js = false)]
+pub struct BlockData {
+    /// sample labels
+    pub samples: LabelsData,
+    /// component labels, one per middle dimension
+    pub components: Vec<LabelsData>,
+    /// property labels
+    pub properties: LabelsData,
+    /// row-major values
+    pub values: Float64Array,
+    /// gradient blocks, by parameter
+    pub gradients: Vec<GradientData>,
+}
+
+/// A gradient block.
+#[napi(object, object_from_js = false)]
+pub struct GradientData {
+    /// "positions" or "strain"
+    pub parameter: String,
+    /// the gradient values and labels
+    pub block: BlockData,
+}
+
+/// Keys and blocks.
+#[napi(object, object_from_js = false)]
+pub struct TensorMapData {
+    /// one row per block
+    pub keys: LabelsData,
+    /// the blocks, in key order
+    pub blocks: Vec<BlockData>,
+}
+
+pub fn labels_to_js(l: Labels) -> LabelsData {
+    LabelsData { names: l.names, values: Int32Array::new(l.values) }
+}
+
+pub fn labels_from_js(field: &str, l: &LabelsData) -> Result<Labels> {
+    let n = l.names.len();
+    if n == 0 || l.values.len() % n != 0 {
+        return Err(Error::new(
+            Status::InvalidArg,
+            format!("{field} has {} names and {} values (values must hold whole rows of one value per name)", n, l.values.len()),
+        ));
+    }
+    Ok(Labels { names: l.names.clone(), values: l.values.to_vec() })
+}
+
+fn block_to_js(b: TensorBlock) -> BlockData {
+    BlockData {
+        samples: labels_to_js(b.samples),
+        components: b.components.into_iter().map(labels_to_js).collect(),
+        properties: labels_to_js(b.properties),
+        values: Float64Array::new(b.values),
+        gradients: b.gradients.into_iter().map(|(parameter, g)| GradientData { parameter, block: block_to_js(g) }).collect(),
+    }
+}
+
+pub fn tensor_to_js(t: TensorMap) -> TensorMapData {
+    TensorMapData { keys: labels_to_js(t.keys), blocks: t.blocks.into_iter().map(block_to_js).collect() }
+}

@@ -1,0 +1,110 @@
+import native from './native';
+import type { FrameData, ColumnData } from './native';
+import { ArrayValue, describe, InfoValue, System, SystemInit } from './system';
+
+function fromFrame(f: FrameData): System {
+  const info = JSON.parse(f.infoJson) as Record<string, InfoValue>;
+  const arrays: Record<string, ArrayValue> = {};
+  for (const c of f.arrays) {
+    switch (c.kind) {
+      case 'float':
+        arrays[c.name] = c.floats as Float64Array;
+        break;
+      case 'int':
+        arrays[c.name] = c.ints as Int32Array;
+        break;
+      case 'bool':
+        arrays[c.name] = c.bools as boolean[];
+        break;
+      default:
+        arrays[c.name] = c.strings as string[];
+    }
+  }
+  return new System({ types: f.types, positions: f.positions, cell: f.cell, pbc: f.pbc, info, arrays });
+}
+
+function toFrame(s: System | SystemInit, k: number): FrameData {
+  const system = s instanceof System ? s : new System(s);
+  const n = system.size;
+  const arrays: ColumnData[] = Object.entries(system.arrays).map(([name, v]) => {
+    const ncols = n === 0 ? 1 : v.length / n;
+    if (v instanceof Float64Array) return { name, kind: 'float', ncols, floats: v };
+    if (v instanceof Int32Array) return { name, kind: 'int', ncols, ints: v };
+    if (Array.isArray(v) && v.every((x) => typeof x === 'boolean')) return { name, kind: 'bool', ncols, bools: v as boolean[] };
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return { name, kind: 'string', ncols, strings: v as string[] };
+    throw new TypeError(`frames[${k}].arrays.${name} must be a Float64Array, Int32Array, string[] or boolean[], got ${describe(v)}`);
+  });
+  for (const [key, value] of Object.entries(system.info)) {
+    const ok = (x: unknown) => typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean';
+    if (!(ok(value) || (Array.isArray(value) && value.every(ok)))) {
+      throw new TypeError(`frames[${k}].info.${key} must be a number, string, boolean or an array of them, got ${describe(value)}`);
+    }
+  }
+  return { ...system.data(), infoJson: JSON.stringify(system.info), arrays };
+}
+
+function toFrames(frames: System | SystemInit | Array<System | SystemInit>): FrameData[] {
+  const list = Array.isArray(frames) ? frames : [frames];
+  return list.map(toFrame);
+}
+
+/**
+ * Parses extended XYZ text (ASE-compatible: Lattice, Properties, pbc and
+ * key=value pairs) into systems. Throws with the line number on malformed input.
+ *
+ * @example
+ * const frames = parseXyz(fs.readFileSync('data.xyz', 'utf8'));
+ */
+export function parseXyz(text: string): System[] {
+  if (typeof text !== 'string') throw new TypeError(`parseXyz expects a string, got ${describe(text)}`);
+  return native.parseXyz(text).map(fromFrame);
+}
+
+/** Formats systems as extended XYZ text that ASE reads back identically. */
+export function formatXyz(frames: System | SystemInit | Array<System | SystemInit>): string {
+  return native.formatXyz(toFrames(frames));
+}
+
+function checkPath(path: unknown): string {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError(`path must be a non-empty string, got ${describe(path)}`);
+  return path;
+}
+
+/** Reads every frame of an extended XYZ file (blocking). */
+export function readXyzSync(path: string): System[] {
+  return native.readXyzSync(checkPath(path)).map(fromFrame);
+}
+
+/** Reads every frame of an extended XYZ file off the event loop. */
+export async function readXyz(path: string): Promise<System[]> {
+  return (await native.readXyz(checkPath(path))).map(fromFrame);
+}
+
+/** Writes frames to an extended XYZ file (blocking). */
+export function writeXyzSync(path: string, frames: System | SystemInit | Array<System | SystemInit>): void {
+  native.writeXyzSync(checkPath(path), toFrames(frames));
+}
+
+/** Writes frames to an extended XYZ file off the event loop. */
+export async function writeXyz(path: string, frames: System | SystemInit | Array<System | SystemInit>): Promise<void> {
+  const data = toFrames(frames);
+  await native.writeXyz(checkPath(path), data);
+}
+
+/**
+ * Streams the frames of an extended XYZ file, `batch` frames per read off the
+ * event loop: memory stays bounded by the batch, whatever the file size.
+ *
+ * @example
+ * for await (const frame of iterXyz('big.xyz')) { ... }
+ */
+export async function* iterXyz(path: string, options: { batch?: number } = {}): AsyncGenerator<System, void, undefined> {
+  const batch = options.batch ?? 64;
+  if (!Number.isInteger(batch) || batch <= 0) throw new RangeError(`batch must be a positive integer, got ${describe(batch)}`);
+  const reader = new native.XyzReader(checkPath(path));
+  for (;;) {
+    const frames = await reader.next(batch);
+    if (frames.length === 0) return;
+    for (const f of frames) yield fromFrame(f);
+  }
+}
