@@ -487,6 +487,17 @@ mod tests {
     }
 
     #[test]
+    fn matches_brute_force_on_a_thousand_atoms() {
+        let mut rng = Lcg(2024);
+        for pbc in [[true; 3], [true, false, true]] {
+            let system = random_system(&mut rng, 1000, pbc, 14.0);
+            let pairs = NeighborList::new(3.0, true).unwrap().compute(&system).unwrap();
+            let got: Vec<_> = (0..pairs.len()).map(|p| (pairs.i[p], pairs.j[p], pairs.shifts[p])).collect();
+            assert_eq!(got, brute_force(&system, 3.0, true), "pbc {pbc:?}");
+        }
+    }
+
+    #[test]
     fn half_list_is_half_of_full_list() {
         let mut rng = Lcg(7);
         let system = random_system(&mut rng, 1200, [true; 3], 30.0);
