@@ -2,4 +2,4 @@
 import * as native from '../native/index';
 
 export default native;
-export type { SystemData, PairsData } from '../native/index';
+export type * from '../native/index';

@@ -1,8 +1,11 @@
 import native from './native';
 import type { SystemData } from './native';
 
-/** A value from the extxyz comment line (or set by the user). */
-export type InfoValue = number | string | boolean | number[] | boolean[] | string[];
+/** Any JSON value but null. */
+export type JsonValue = number | string | boolean | JsonValue[] | { [key: string]: JsonValue };
+
+/** A value from the extxyz comment line (or set by the user): numbers, strings, booleans, arrays, nested JSON. */
+export type InfoValue = JsonValue;
 
 /** A per-atom column, flat row-major ([atom][column]). */
 export type ArrayValue = Float64Array | Int32Array | string[] | boolean[];

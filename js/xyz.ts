@@ -35,12 +35,19 @@ function toFrame(s: System | SystemInit, k: number): FrameData {
     throw new TypeError(`frames[${k}].arrays.${name} must be a Float64Array, Int32Array, string[] or boolean[], got ${describe(v)}`);
   });
   for (const [key, value] of Object.entries(system.info)) {
-    const ok = (x: unknown) => typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean';
-    if (!(ok(value) || (Array.isArray(value) && value.every(ok)))) {
-      throw new TypeError(`frames[${k}].info.${key} must be a number, string, boolean or an array of them, got ${describe(value)}`);
+    if (!isJson(value)) {
+      throw new TypeError(`frames[${k}].info.${key} must be a finite number, string, boolean, array or object of them, got ${describe(value)}`);
     }
   }
   return { ...system.data(), infoJson: JSON.stringify(system.info), arrays };
+}
+
+function isJson(x: unknown): boolean {
+  if (typeof x === 'number') return Number.isFinite(x);
+  if (typeof x === 'string' || typeof x === 'boolean') return true;
+  if (Array.isArray(x)) return x.every(isJson);
+  if (x !== null && typeof x === 'object' && Object.getPrototypeOf(x) === Object.prototype) return Object.values(x).every(isJson);
+  return false;
 }
 
 function toFrames(frames: System | SystemInit | Array<System | SystemInit>): FrameData[] {

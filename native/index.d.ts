@@ -9,11 +9,56 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/** A streaming reader: frames are parsed in batches off the event loop. */
+export declare class XyzReader {
+  /** Opens `path` for streaming. */
+  constructor(path: string)
+  /** Reads up to `count` frames off the event loop; an empty array at the end. */
+  next(count: number): Promise<Array<FrameData>>
+}
+
+/** A per-atom column, flat row-major. */
+export interface ColumnData {
+  /** column name */
+  name: string
+  /** "float", "int", "bool" or "string" */
+  kind: string
+  /** values per atom */
+  ncols: number
+  /** values when kind is "float" */
+  floats?: Float64Array
+  /** values when kind is "int" */
+  ints?: Int32Array
+  /** values when kind is "bool" */
+  bools?: Array<boolean>
+  /** values when kind is "string" */
+  strings?: Array<string>
+}
+
 /** Computes the neighbour list of one system (synchronously). */
 export declare function computeNeighbors(system: SystemData, cutoff: number, full: boolean): PairsData
 
 /** Computes the neighbour list of one system off the event loop. */
 export declare function computeNeighborsAsync(system: SystemData, cutoff: number, full: boolean): Promise<PairsData>
+
+/** Formats frames as extended XYZ text. */
+export declare function formatXyz(frames: Array<FrameData>): string
+
+/** One frame: the structure, its info (as JSON text) and extra columns. */
+export interface FrameData {
+  /** atomic species */
+  types: Int32Array
+  /** positions in Å, 3 per atom */
+  positions: Float64Array
+  /** cell in Å, 9 numbers, rows are lattice vectors */
+  cell: Float64Array
+  /** periodicity */
+  pbc: Array<boolean>
+  /** comment-line key=value pairs as a JSON object */
+  infoJson: string
+  /** per-atom columns beyond species and pos */
+  arrays: Array<ColumnData>
+}
 
 /** Pairs as flat typed arrays. */
 export interface PairsData {
@@ -29,6 +74,15 @@ export interface PairsData {
   vectors: Float64Array
 }
 
+/** Parses extended XYZ text. */
+export declare function parseXyz(text: string): Array<FrameData>
+
+/** Reads all frames of a file off the event loop. */
+export declare function readXyz(path: string): Promise<Array<FrameData>>
+
+/** Reads all frames of a file (blocking). */
+export declare function readXyzSync(path: string): Array<FrameData>
+
 /** A structure as flat typed arrays (the JS `System` class holds these). */
 export interface SystemData {
   /** atomic species, one per atom */
@@ -43,3 +97,9 @@ export interface SystemData {
 
 /** Validates a structure; throws an Error naming the bad field and value. */
 export declare function validateSystem(system: SystemData): void
+
+/** Writes frames to a file off the event loop. */
+export declare function writeXyz(path: string, frames: Array<FrameData>): Promise<void>
+
+/** Writes frames to a file (blocking). */
+export declare function writeXyzSync(path: string, frames: Array<FrameData>): void

@@ -835,6 +835,13 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.XyzReader = nativeBinding.XyzReader
 module.exports.computeNeighbors = nativeBinding.computeNeighbors
 module.exports.computeNeighborsAsync = nativeBinding.computeNeighborsAsync
+module.exports.formatXyz = nativeBinding.formatXyz
+module.exports.parseXyz = nativeBinding.parseXyz
+module.exports.readXyz = nativeBinding.readXyz
+module.exports.readXyzSync = nativeBinding.readXyzSync
 module.exports.validateSystem = nativeBinding.validateSystem
+module.exports.writeXyz = nativeBinding.writeXyz
+module.exports.writeXyzSync = nativeBinding.writeXyzSync

@@ -143,7 +143,6 @@ impl NeighborList {
 
     fn grid(&self, system: &System, fractional_positions: &[[f64; 3]]) -> Result<Grid> {
         let m = effective_cell(system);
-        let inverse = inverse3(&m);
         let volume = det3(&m).abs();
         let mut origin = [0.0; 3];
         let mut extent = [1.0; 3];

@@ -5,6 +5,8 @@
 mod errors;
 mod neighbors;
 mod system;
+mod xyz;
 
 pub use neighbors::*;
 pub use system::*;
+pub use xyz::*;

@@ -1,1 +1,4 @@
 //! File formats.
+
+/// Extended XYZ (ASE-compatible) reading and writing.
+pub mod xyz;
