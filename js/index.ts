@@ -5,3 +5,19 @@
 export { System, type SystemInit, type InfoValue, type JsonValue, type ArrayValue, type NumberArray } from './system';
 export { NeighborList, type Pairs, type NeighborListOptions } from './neighbors';
 export { parseXyz, formatXyz, readXyz, readXyzSync, writeXyz, writeXyzSync, iterXyz } from './xyz';
+export { Labels, TensorBlock, TensorMap } from './tensor';
+export {
+  SphericalExpansion,
+  SoapPowerSpectrum,
+  SoapRadialSpectrum,
+  type SoapHypers,
+  type RadialSpectrumHypers,
+  type CutoffHypers,
+  type DensityHypers,
+  type GtoRadialHypers,
+  type Smoothing,
+  type Willatt2018Scaling,
+  type ComputeOptions,
+  type GradientName,
+  type LabelsSelection,
+} from './calculators';

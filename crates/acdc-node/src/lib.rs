@@ -2,11 +2,15 @@
 //! and hands typed arrays back. No numerics live here.
 #![deny(clippy::all)]
 
+mod calculators;
 mod errors;
 mod neighbors;
 mod system;
+mod tensor;
 mod xyz;
 
+pub use calculators::*;
 pub use neighbors::*;
 pub use system::*;
+pub use tensor::*;
 pub use xyz::*;

@@ -94,7 +94,6 @@ impl<'a> Environments<'a> {
                     let range = self.starts[k][i]..self.starts[k][i + 1];
                     expansion.expand(
                         k,
-                        &self.systems[k],
                         i,
                         &self.pairs[k],
                         range,

@@ -11,7 +11,6 @@ use crate::basis::{RadialIntegral, SplinedRadialIntegral};
 use crate::error::{Error, Result};
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::neighbors::Pairs;
-use crate::system::System;
 
 /// Which gradients to compute.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -130,7 +129,6 @@ impl Expansion {
     pub fn expand(
         &self,
         system_index: usize,
-        system: &System,
         centre: usize,
         pairs: &Pairs,
         range: std::ops::Range<usize>,
@@ -211,8 +209,7 @@ impl Expansion {
                     }
                 }
             }
-            if !want_gradient || j == centre {
-                // a periodic image of the centre moves with it: no gradient
+            if !want_gradient {
                 continue;
             }
             // ∂/∂r_ij of w(r) I_nl(r) Y_lm(r̂): [xyz][lm][n]
@@ -232,7 +229,9 @@ impl Expansion {
                     }
                 }
             }
-            if gradients.positions {
+            // a periodic image of the centre moves with it: no position
+            // gradient, but the strain still stretches S·H
+            if gradients.positions && j != centre {
                 let k = match out.neighbors.last() {
                     Some(&(last, _)) if last == j => out.neighbors.len() - 1,
                     _ => {

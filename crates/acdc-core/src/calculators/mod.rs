@@ -2,7 +2,74 @@
 //! featomic-style JSON hyper-parameters, it turns systems into a `TensorMap`.
 
 pub mod density;
+pub mod environment;
+pub mod expansion;
 pub mod hypers;
+pub mod power_spectrum;
+pub mod radial_spectrum;
+pub mod spherical_expansion;
 
+pub use power_spectrum::SoapPowerSpectrum;
+pub use radial_spectrum::SoapRadialSpectrum;
+pub use spherical_expansion::SphericalExpansion;
 
+use crate::error::{Error, Result};
+use crate::system::System;
+use crate::tensor::{Labels, TensorMap};
 pub use hypers::ExpansionSettings;
+use expansion::GradientFlags;
+
+/// Options of one computation.
+#[derive(Debug, Clone, Default)]
+pub struct ComputeOptions {
+    /// Gradients to compute: "positions" and/or "strain".
+    pub gradients: Vec<String>,
+    /// Only compute the blocks whose keys match one of these rows (on the
+    /// dimensions named here).
+    pub selected_keys: Option<Labels>,
+    /// Only compute these centres: rows over "system" and/or "atom".
+    pub selected_samples: Option<Labels>,
+}
+
+impl ComputeOptions {
+    /// Parses the gradient names, rejecting unknown ones.
+    pub fn gradient_flags(&self) -> Result<GradientFlags> {
+        let mut flags = GradientFlags::default();
+        for g in &self.gradients {
+            match g.as_str() {
+                "positions" => flags.positions = true,
+                "strain" => flags.strain = true,
+                other => {
+                    return Err(Error::InvalidParameter(format!(
+                        "gradients contains \"{other}\" (expected \"positions\" or \"strain\")"
+                    )))
+                }
+            }
+        }
+        Ok(flags)
+    }
+}
+
+/// A representation of atomic structures.
+pub trait Calculator: Send + Sync {
+    /// Stable name, e.g. "soap_power_spectrum".
+    fn name(&self) -> &str;
+    /// Hyper-parameters exactly as given, for provenance in saved files.
+    fn parameters(&self) -> &str;
+    /// Keys this calculator produces for these systems.
+    fn keys(&self, systems: &[System]) -> Result<Labels>;
+    /// Computes into a TensorMap; honours gradients and selections.
+    fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap>;
+}
+
+/// Builds a calculator from its name and JSON hyper-parameters.
+pub fn from_name(name: &str, hypers: &str) -> Result<Box<dyn Calculator>> {
+    match name {
+        "spherical_expansion" => Ok(Box::new(SphericalExpansion::new(hypers)?)),
+        "soap_power_spectrum" => Ok(Box::new(SoapPowerSpectrum::new(hypers)?)),
+        "soap_radial_spectrum" => Ok(Box::new(SoapRadialSpectrum::new(hypers)?)),
+        other => Err(Error::InvalidParameter(format!(
+            "unknown calculator \"{other}\" (expected spherical_expansion, soap_power_spectrum or soap_radial_spectrum)"
+        ))),
+    }
+}

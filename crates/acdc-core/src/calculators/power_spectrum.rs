@@ -220,7 +220,7 @@ impl Calculator for SoapPowerSpectrum {
                     let grad: Vec<f64> = per_sample.iter().flat_map(|g| g.strain.iter().copied()).collect();
                     let gb = TensorBlock::new(
                         Labels::range("sample", rows.len()),
-                        vec![Labels::range("xyz_1", 3), Labels::range("xyz_2", 3)],
+                        vec![Labels::range("xyz_2", 3), Labels::range("xyz_1", 3)],
                         properties.clone(),
                         grad,
                     )?;

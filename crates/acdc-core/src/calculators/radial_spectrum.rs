@@ -108,7 +108,7 @@ impl Calculator for SoapRadialSpectrum {
                     .collect();
                 let g = TensorBlock::new(
                     Labels::range("sample", rows.len()),
-                    vec![Labels::range("xyz_1", 3), Labels::range("xyz_2", 3)],
+                    vec![Labels::range("xyz_2", 3), Labels::range("xyz_1", 3)],
                     Labels::range("n", n_max),
                     grad,
                 )?;

@@ -34,10 +34,11 @@ impl SphericalExpansion {
             }
         }
         let mut keys = Vec::new();
-        for l in 0..=self.expansion.settings.max_angular as i32 {
-            for c in 0..ns {
-                for s in 0..ns {
-                    if pairs[c * ns + s] {
+        // featomic's order: (center_type, neighbor_type) outer, o3_lambda inner
+        for c in 0..ns {
+            for s in 0..ns {
+                if pairs[c * ns + s] {
+                    for l in 0..=self.expansion.settings.max_angular as i32 {
                         keys.push([l, 1, env.species[c], env.species[s]]);
                     }
                 }
@@ -136,7 +137,7 @@ impl Calculator for SphericalExpansion {
                 }
                 let g = TensorBlock::new(
                     Labels::range("sample", rows.len()),
-                    vec![Labels::range("xyz_1", 3), Labels::range("xyz_2", 3), mu],
+                    vec![Labels::range("xyz_2", 3), Labels::range("xyz_1", 3), mu],
                     Labels::range("n", n_max),
                     grad,
                 )?;

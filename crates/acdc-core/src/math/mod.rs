@@ -1,1 +1,5 @@
 //! Special functions, spherical harmonics and splines.
+
+pub mod special;
+pub mod spherical_harmonics;
+pub mod spline;

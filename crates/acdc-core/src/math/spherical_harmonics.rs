@@ -1,0 +1,478 @@
+//! Real spherical harmonics Y_l^m and their Cartesian gradients, computed as
+//! polynomials in x, y, z (no trigonometric functions).
+//!
+//! Convention (SPEC.md §2): real, orthonormal on the unit sphere, m < 0 ↔
+//! sin(|m|φ), m > 0 ↔ cos(mφ), with the Condon–Shortley phase cancelled as in
+//! sphericart and featomic, so that
+//! (Y_1^−1, Y_1^0, Y_1^1) = √(3/4π)·(y, z, x)/r and every Y_l^l ∝ +Re (x + iy)^l.
+//! Values for degree l and order m live at index `l² + l + m`.
+//!
+//! Algorithm (as in sphericart): with ζ = x + iy, the solid harmonics
+//! r^l Y_l^m are N_l^m·q_l^m(z, r²)·(Re ζ^m or Im ζ^m), where q_l^m is a
+//! polynomial obtained by the diagonal and three-term recurrences in l. The
+//! normalisation is folded into the recurrence coefficients so nothing
+//! overflows for large l. Gradients of solid harmonics are linear
+//! combinations of the solid harmonics of degree l − 1 (m ± 1 for x and y,
+//! m for z); the gradient of Y(r̂) then follows by removing the radial part.
+
+use std::f64::consts::{PI, SQRT_2};
+
+/// Index of (l, m) in the value array: `l² + l + m`.
+#[inline]
+pub fn lm_index(l: usize, m: isize) -> usize {
+    debug_assert!(m.unsigned_abs() <= l);
+    ((l * l + l) as isize + m) as usize
+}
+
+/// Index of (l, m ≥ 0) in the triangular coefficient tables.
+#[inline]
+fn tri(l: usize, m: usize) -> usize {
+    l * (l + 1) / 2 + m
+}
+
+/// Real spherical harmonics up to a maximal degree, with precomputed
+/// recurrence coefficients. Evaluation does not allocate, takes `&self`, and
+/// can run concurrently from many threads.
+#[derive(Debug, Clone)]
+pub struct SphericalHarmonics {
+    max_angular: usize,
+    /// q_l^m = a·z·q_{l−1}^m − b·r²·q_{l−2}^m, for m ≤ l − 2 (triangular index)
+    recurrence_a: Vec<f64>,
+    recurrence_b: Vec<f64>,
+    /// ∂/∂x and ∂/∂y coefficient of the (l − 1, m + 1) harmonic
+    gradient_plus: Vec<f64>,
+    /// ∂/∂x and ∂/∂y coefficient of the (l − 1, m − 1) harmonic
+    gradient_minus: Vec<f64>,
+    /// ∂/∂z coefficient of the (l − 1, m) harmonic
+    gradient_z: Vec<f64>,
+}
+
+impl SphericalHarmonics {
+    /// Prepares the recurrences for degrees 0 ≤ l ≤ `max_angular`.
+    pub fn new(max_angular: usize) -> SphericalHarmonics {
+        let size = (max_angular + 1) * (max_angular + 2) / 2;
+        let mut recurrence_a = vec![0.0; size];
+        let mut recurrence_b = vec![0.0; size];
+        let mut gradient_plus = vec![0.0; size];
+        let mut gradient_minus = vec![0.0; size];
+        let mut gradient_z = vec![0.0; size];
+
+        for l in 0..=max_angular {
+            let lf = l as f64;
+            for m in 0..=l {
+                let mf = m as f64;
+                if m + 2 <= l {
+                    // normalised three-term recurrence (ratios of N_l^m)
+                    let l2 = lf * lf;
+                    let m2 = mf * mf;
+                    let lm1 = lf - 1.0;
+                    recurrence_a[tri(l, m)] = ((4.0 * l2 - 1.0) / (l2 - m2)).sqrt();
+                    recurrence_b[tri(l, m)] =
+                        ((2.0 * lf + 1.0) / (2.0 * lf - 3.0) * (lm1 * lm1 - m2) / (l2 - m2)).sqrt();
+                }
+                if l >= 1 {
+                    let ratio = (2.0 * lf + 1.0) / (2.0 * lf - 1.0);
+                    // ∂ of a degree-l solid harmonic in terms of degree l − 1;
+                    // the √2 of m > 0 harmonics enters when m or m ± 1 is 0
+                    let plus = -0.5 * (ratio * (lf - mf) * (lf - mf - 1.0)).max(0.0).sqrt();
+                    gradient_plus[tri(l, m)] = if m == 0 { plus / SQRT_2 } else { plus };
+                    if m >= 1 {
+                        let minus = 0.5 * ((lf + mf) * (lf + mf - 1.0) * ratio).sqrt();
+                        gradient_minus[tri(l, m)] = if m == 1 { minus * SQRT_2 } else { minus };
+                    }
+                    gradient_z[tri(l, m)] = (ratio * (lf - mf) * (lf + mf)).sqrt();
+                }
+            }
+        }
+
+        SphericalHarmonics { max_angular, recurrence_a, recurrence_b, gradient_plus, gradient_minus, gradient_z }
+    }
+
+    /// The maximal degree l_max.
+    pub fn max_angular(&self) -> usize {
+        self.max_angular
+    }
+
+    /// Number of values, (l_max + 1)².
+    pub fn size(&self) -> usize {
+        (self.max_angular + 1) * (self.max_angular + 1)
+    }
+
+    /// Y_l^m(r̂) for all l ≤ l_max into `values[l² + l + m]`.
+    ///
+    /// `r` is any non-zero vector (only its direction matters; lengths in Å
+    /// or any unit). A zero vector is treated as the direction +z, as
+    /// featomic does for coincident atoms.
+    pub fn compute(&self, r: [f64; 3], values: &mut [f64]) {
+        assert!(values.len() >= self.size(), "values has {} entries, expected {}", values.len(), self.size());
+        let (unit, _) = normalise(r);
+        self.solid_harmonics(unit, values);
+    }
+
+    /// Y_l^m(r̂) and its gradient ∂Y_l^m(r/|r|)/∂r_a with respect to the
+    /// Cartesian components of the (not necessarily unit) input vector `r`.
+    ///
+    /// `gradients` has length 3·(l_max + 1)², laid out `[a][l² + l + m]`
+    /// with a = x, y, z. The gradient has units of 1/length (1/Å when `r` is
+    /// in Å) and is tangent to the sphere (r·∇Y = 0). Passing the unit vector
+    /// r̂ gives the gradient at |r| = 1, so ∂Y(r̂_ij)/∂r_ij = (that)/r_ij. A
+    /// zero vector gives the values at +z and zero gradients.
+    pub fn compute_with_gradients(&self, r: [f64; 3], values: &mut [f64], gradients: &mut [f64]) {
+        let size = self.size();
+        assert!(values.len() >= size, "values has {} entries, expected {}", values.len(), size);
+        assert!(gradients.len() >= 3 * size, "gradients has {} entries, expected {}", gradients.len(), 3 * size);
+        let (unit, norm) = normalise(r);
+        self.solid_harmonics(unit, values);
+        if norm == 0.0 {
+            gradients[..3 * size].fill(0.0);
+            return;
+        }
+
+        let (gx, rest) = gradients.split_at_mut(size);
+        let (gy, gz) = rest.split_at_mut(size);
+        gx[0] = 0.0;
+        gy[0] = 0.0;
+        gz[0] = 0.0;
+        let inv_norm = 1.0 / norm;
+        for l in 1..=self.max_angular {
+            let lower = (l - 1) * (l - 1) + (l - 1); // index of (l − 1, 0)
+            let here = l * l + l;
+            // the harmonics of degree l − 1: cos-type C(m) at +m, sin-type S(m) at −m
+            let c = |m: usize| if m < l { values[lower + m] } else { 0.0 };
+            let s = |m: usize| if m < l && m > 0 { values[lower - m] } else { 0.0 };
+
+            // gradients of the solid harmonic r^l Y_l^m at the unit vector
+            let t = tri(l, 0);
+            let (plus, z) = (self.gradient_plus[t], self.gradient_z[t]);
+            let mut dx = 2.0 * plus * c(1);
+            let mut dy = 2.0 * plus * s(1);
+            let mut dz = z * c(0);
+            // remove the radial part: ∇Y(r̂) = (∇S − l·S·r̂)/|r|
+            let lf = l as f64;
+            let y = values[here];
+            gx[here] = (dx - lf * y * unit[0]) * inv_norm;
+            gy[here] = (dy - lf * y * unit[1]) * inv_norm;
+            gz[here] = (dz - lf * y * unit[2]) * inv_norm;
+
+            for m in 1..=l {
+                let t = tri(l, m);
+                let (plus, minus, z) = (self.gradient_plus[t], self.gradient_minus[t], self.gradient_z[t]);
+
+                // cos-type, +m
+                dx = plus * c(m + 1) + minus * c(m - 1);
+                dy = plus * s(m + 1) - minus * s(m - 1);
+                dz = z * c(m);
+                let i = here + m;
+                let y = values[i];
+                gx[i] = (dx - lf * y * unit[0]) * inv_norm;
+                gy[i] = (dy - lf * y * unit[1]) * inv_norm;
+                gz[i] = (dz - lf * y * unit[2]) * inv_norm;
+
+                // sin-type, −m
+                dx = plus * s(m + 1) + minus * s(m - 1);
+                dy = -plus * c(m + 1) + minus * c(m - 1);
+                dz = z * s(m);
+                let i = here - m;
+                let y = values[i];
+                gx[i] = (dx - lf * y * unit[0]) * inv_norm;
+                gy[i] = (dy - lf * y * unit[1]) * inv_norm;
+                gz[i] = (dz - lf * y * unit[2]) * inv_norm;
+            }
+        }
+    }
+
+    /// Solid harmonics r^l Y_l^m at a unit vector (i.e. the Y_l^m), m-outer
+    /// so that Re/Im ζ^m and the diagonal term are carried along without
+    /// scratch storage.
+    fn solid_harmonics(&self, unit: [f64; 3], values: &mut [f64]) {
+        let [x, y, z] = unit;
+        let l_max = self.max_angular;
+        // r² = 1 for the unit vector: the b coefficient multiplies q_{l−2} directly
+        let mut cos_m = 1.0; // Re ζ^m
+        let mut sin_m = 0.0; // Im ζ^m
+        // normalised q_m^m, including the √2 of m > 0 (from the second m on)
+        let mut diagonal = 0.5 / PI.sqrt();
+        for m in 0..=l_max {
+            if m > 0 {
+                let new_cos = x * cos_m - y * sin_m;
+                sin_m = x * sin_m + y * cos_m;
+                cos_m = new_cos;
+                diagonal *= if m == 1 { 3.0f64.sqrt() } else { (1.0 + 0.5 / m as f64).sqrt() };
+            }
+            let mf = m as f64;
+            let mut q_previous = 0.0;
+            let mut q = diagonal;
+            for l in m..=l_max {
+                if l == m + 1 {
+                    let next = (2.0 * mf + 3.0).sqrt() * z * q;
+                    q_previous = q;
+                    q = next;
+                } else if l >= m + 2 {
+                    let t = tri(l, m);
+                    let next = self.recurrence_a[t] * z * q - self.recurrence_b[t] * q_previous;
+                    q_previous = q;
+                    q = next;
+                }
+                let centre = l * l + l;
+                if m == 0 {
+                    values[centre] = q;
+                } else {
+                    values[centre + m] = q * cos_m;
+                    values[centre - m] = q * sin_m;
+                }
+            }
+        }
+    }
+}
+
+/// Unit vector and norm; the zero vector maps to +z with norm 0.
+fn normalise(r: [f64; 3]) -> ([f64; 3], f64) {
+    let norm = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt();
+    if norm == 0.0 || !norm.is_finite() {
+        return ([0.0, 0.0, 1.0], 0.0);
+    }
+    ([r[0] / norm, r[1] / norm, r[2] / norm], norm)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Small deterministic generator (xorshift64*), enough for test points.
+    struct Rng(u64);
+    impl Rng {
+        fn uniform(&mut self) -> f64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+        }
+        fn vector(&mut self) -> [f64; 3] {
+            [2.0 * self.uniform() - 1.0, 2.0 * self.uniform() - 1.0, 2.0 * self.uniform() - 1.0]
+        }
+    }
+
+    fn unit(v: [f64; 3]) -> [f64; 3] {
+        normalise(v).0
+    }
+
+    /// Legendre polynomial P_l(t) by the three-term recurrence.
+    fn legendre(l: usize, t: f64) -> f64 {
+        let (mut p0, mut p1) = (1.0, t);
+        if l == 0 {
+            return 1.0;
+        }
+        for k in 1..l {
+            let kf = k as f64;
+            let p2 = ((2.0 * kf + 1.0) * t * p1 - kf * p0) / (kf + 1.0);
+            p0 = p1;
+            p1 = p2;
+        }
+        p1
+    }
+
+    /// Gauss–Legendre nodes and weights on [−1, 1] by Newton iteration.
+    fn gauss_legendre(n: usize) -> Vec<(f64, f64)> {
+        (0..n)
+            .map(|i| {
+                let mut t = (PI * (i as f64 + 0.75) / (n as f64 + 0.5)).cos();
+                let mut derivative = 0.0;
+                for _ in 0..100 {
+                    let p = legendre(n, t);
+                    let p_minus = legendre(n - 1, t);
+                    derivative = n as f64 * (t * p - p_minus) / (t * t - 1.0);
+                    let step = p / derivative;
+                    t -= step;
+                    if step.abs() < 1e-16 {
+                        break;
+                    }
+                }
+                (t, 2.0 / ((1.0 - t * t) * derivative * derivative))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn low_degrees_closed_form() {
+        let sh = SphericalHarmonics::new(2);
+        let mut values = vec![0.0; 9];
+        let mut rng = Rng(7);
+        for _ in 0..20 {
+            let [x, y, z] = unit(rng.vector());
+            sh.compute([x, y, z], &mut values);
+            let c1 = (3.0 / (4.0 * PI)).sqrt();
+            let c2 = 0.5 * (15.0 / PI).sqrt();
+            let expected = [
+                0.5 / PI.sqrt(),
+                c1 * y,
+                c1 * z,
+                c1 * x,
+                c2 * x * y,
+                c2 * y * z,
+                0.25 * (5.0 / PI).sqrt() * (3.0 * z * z - 1.0),
+                c2 * x * z,
+                0.5 * c2 * (x * x - y * y),
+            ];
+            for (v, e) in values.iter().zip(expected) {
+                assert!((v - e).abs() < 1e-15, "{v} vs {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn only_direction_matters() {
+        let sh = SphericalHarmonics::new(8);
+        let mut a = vec![0.0; 81];
+        let mut b = vec![0.0; 81];
+        sh.compute([0.3, -1.2, 0.7], &mut a);
+        sh.compute([3.0, -12.0, 7.0], &mut b);
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x - y).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn sectoral_sign_and_norm() {
+        // Y_l^l(x̂) = √2·√((2l+1)/(4π)/(2l)!)·(2l−1)!! > 0 (no Condon–Shortley sign)
+        let l_max = 25;
+        let sh = SphericalHarmonics::new(l_max);
+        let mut values = vec![0.0; (l_max + 1) * (l_max + 1)];
+        sh.compute([1.0, 0.0, 0.0], &mut values);
+        for l in 1..=l_max {
+            let mut ln = 0.5 * ((2 * l + 1) as f64 / (4.0 * PI)).ln();
+            for k in 1..=2 * l {
+                ln -= 0.5 * (k as f64).ln();
+            }
+            for k in (1..2 * l).step_by(2) {
+                ln += (k as f64).ln();
+            }
+            let expected = SQRT_2 * ln.exp();
+            let value = values[lm_index(l, l as isize)];
+            assert!(((value - expected) / expected).abs() < 1e-13, "l={l}: {value} vs {expected}");
+        }
+    }
+
+    #[test]
+    fn poles() {
+        let l_max = 20;
+        let sh = SphericalHarmonics::new(l_max);
+        let mut values = vec![0.0; (l_max + 1) * (l_max + 1)];
+        for sign in [1.0, -1.0] {
+            sh.compute([0.0, 0.0, sign], &mut values);
+            for l in 0..=l_max {
+                for m in -(l as isize)..=(l as isize) {
+                    let expected = if m == 0 { ((2 * l + 1) as f64 / (4.0 * PI)).sqrt() * sign.powi(l as i32) } else { 0.0 };
+                    assert!((values[lm_index(l, m)] - expected).abs() < 1e-14);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn orthonormality_by_quadrature() {
+        // Gauss–Legendre in cos θ × uniform φ integrates polynomials of degree
+        // ≤ 2 l_max on the sphere exactly
+        let l_max = 20;
+        let n = (l_max + 1) * (l_max + 1);
+        let sh = SphericalHarmonics::new(l_max);
+        let nodes = gauss_legendre(l_max + 2);
+        let n_phi = 2 * l_max + 3;
+        let mut gram = vec![0.0; n * n];
+        let mut values = vec![0.0; n];
+        for &(t, w) in &nodes {
+            let s = (1.0 - t * t).sqrt();
+            for k in 0..n_phi {
+                let phi = 2.0 * PI * k as f64 / n_phi as f64;
+                sh.compute([s * phi.cos(), s * phi.sin(), t], &mut values);
+                let weight = w * 2.0 * PI / n_phi as f64;
+                for i in 0..n {
+                    let wi = weight * values[i];
+                    for j in i..n {
+                        gram[i * n + j] += wi * values[j];
+                    }
+                }
+            }
+        }
+        let mut worst = 0.0f64;
+        for i in 0..n {
+            for j in i..n {
+                let expected = if i == j { 1.0 } else { 0.0 };
+                worst = worst.max((gram[i * n + j] - expected).abs());
+            }
+        }
+        assert!(worst < 1e-13, "orthonormality error {worst:e}");
+    }
+
+    #[test]
+    fn addition_theorem() {
+        let l_max = 20;
+        let sh = SphericalHarmonics::new(l_max);
+        let size = (l_max + 1) * (l_max + 1);
+        let (mut a, mut b) = (vec![0.0; size], vec![0.0; size]);
+        let mut rng = Rng(12345);
+        for _ in 0..50 {
+            let (u, v) = (unit(rng.vector()), unit(rng.vector()));
+            sh.compute(u, &mut a);
+            sh.compute(v, &mut b);
+            let cos = u[0] * v[0] + u[1] * v[1] + u[2] * v[2];
+            for l in 0..=l_max {
+                let sum: f64 = (l * l..(l + 1) * (l + 1)).map(|i| a[i] * b[i]).sum();
+                let expected = (2 * l + 1) as f64 / (4.0 * PI) * legendre(l, cos);
+                assert!((sum - expected).abs() < 1e-13 * (2 * l + 1) as f64, "l={l}: {sum} vs {expected}");
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_match_finite_differences() {
+        let l_max = 20;
+        let sh = SphericalHarmonics::new(l_max);
+        let size = (l_max + 1) * (l_max + 1);
+        let mut values = vec![0.0; size];
+        let mut gradients = vec![0.0; 3 * size];
+        let (mut plus, mut minus) = (vec![0.0; size], vec![0.0; size]);
+        let mut rng = Rng(99);
+        let mut worst = 0.0f64;
+        let mut points: Vec<[f64; 3]> = (0..20).map(|_| {
+            let v = rng.vector();
+            let scale = 0.5 + 3.0 * rng.uniform();
+            [v[0] * scale, v[1] * scale, v[2] * scale]
+        }).collect();
+        // near and at the poles, where angle-based formulas are singular
+        points.push([0.0, 0.0, 1.3]);
+        points.push([1e-9, -2e-9, -0.8]);
+        for r in points {
+            sh.compute_with_gradients(r, &mut values, &mut gradients);
+            let h = 1e-6;
+            for a in 0..3 {
+                let (mut rp, mut rm) = (r, r);
+                rp[a] += h;
+                rm[a] -= h;
+                sh.compute(rp, &mut plus);
+                sh.compute(rm, &mut minus);
+                for i in 0..size {
+                    let fd = (plus[i] - minus[i]) / (2.0 * h);
+                    worst = worst.max((fd - gradients[a * size + i]).abs() / (1.0 + fd.abs()));
+                }
+            }
+            // tangent: r·∇Y = 0
+            for i in 0..size {
+                let radial = r[0] * gradients[i] + r[1] * gradients[size + i] + r[2] * gradients[2 * size + i];
+                assert!(radial.abs() < 1e-12, "radial component {radial}");
+            }
+        }
+        assert!(worst < 1e-7, "worst finite-difference mismatch {worst:e}");
+    }
+
+    #[test]
+    fn zero_vector_is_z_axis() {
+        let sh = SphericalHarmonics::new(3);
+        let mut values = vec![0.0; 16];
+        let mut gradients = vec![1.0; 48];
+        sh.compute_with_gradients([0.0; 3], &mut values, &mut gradients);
+        let mut expected = vec![0.0; 16];
+        sh.compute([0.0, 0.0, 2.0], &mut expected);
+        assert_eq!(values, expected);
+        assert!(gradients.iter().all(|&g| g == 0.0));
+    }
+}

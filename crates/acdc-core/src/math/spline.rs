@@ -1,0 +1,537 @@
+//! Cubic Hermite splines of many functions at once on a uniform grid.
+//!
+//! Used to tabulate radial integrals I_nl(r) and dI_nl/dr: one interval
+//! lookup per evaluation point gives all functions and their derivatives.
+//!
+//! Construction follows featomic 0.6 so that splined results agree with
+//! featomic's to rounding (SPEC.md §2 "Splines"): start from 11 equidistant
+//! points on [start, stop], evaluate the function at every interval midpoint,
+//! and stop when the mean absolute error *or* the mean relative error of the
+//! spline *values* at these midpoints is below the accuracy; otherwise insert
+//! the midpoints (halving the spacing) and repeat. A spline may not exceed
+//! 10 000 points (so at most 5121 points are ever used). featomic measures
+//! the error on the values only, not on the derivatives; we do the same so
+//! that both libraries pick the same grid.
+
+use crate::error::{Error, Result};
+
+/// Maximal number of points in a spline (featomic's limit).
+pub const MAX_SPLINE_POINTS: usize = 10_000;
+
+/// Number of points of the initial grid.
+const INITIAL_POINTS: usize = 11;
+
+/// A cubic Hermite spline of `n_functions` functions of one variable,
+/// tabulated on a uniform grid over [start, stop].
+///
+/// Data are stored per knot as `[values…, derivatives…]` so that evaluating
+/// all functions touches two contiguous blocks of memory.
+#[derive(Debug, Clone)]
+pub struct HermiteSpline {
+    start: f64,
+    stop: f64,
+    n_functions: usize,
+    inv_step: f64,
+    positions: Vec<f64>,
+    data: Vec<f64>,
+}
+
+/// Where a point falls in a spline's grid, with the Hermite basis
+/// polynomials already evaluated; reusable for every spline sharing the same
+/// grid.
+#[derive(Debug, Clone, Copy)]
+pub struct SplineLocation {
+    /// Index of the interval [x_k, x_{k+1}].
+    pub k: usize,
+    /// Number of knots of the grid this location was computed for.
+    pub n_points: usize,
+    h00: f64,
+    h10: f64,
+    h01: f64,
+    h11: f64,
+    d00: f64,
+    d10: f64,
+    d01: f64,
+    d11: f64,
+}
+
+impl HermiteSpline {
+    /// Builds a spline of `n_functions` functions on [start, stop] reaching
+    /// the requested mean `accuracy` (see the module documentation).
+    ///
+    /// `function(x, values, derivatives)` fills the `n_functions` values and
+    /// derivatives at `x` (units: those of the functions and function/x).
+    pub fn with_accuracy<F>(start: f64, stop: f64, n_functions: usize, accuracy: f64, function: F) -> Result<HermiteSpline>
+    where
+        F: FnMut(f64, &mut [f64], &mut [f64]),
+    {
+        let mut splines = HermiteSpline::with_accuracy_grouped(start, stop, &[n_functions], accuracy, function)?;
+        Ok(splines.pop().expect("one group gives one spline"))
+    }
+
+    /// Builds one spline per group of functions, each refined independently
+    /// exactly as if it had been built alone with [`HermiteSpline::with_accuracy`],
+    /// but evaluating `function` only once per position for all groups.
+    ///
+    /// `function(x, values, derivatives)` fills all Σ `group_sizes` functions,
+    /// group after group. featomic splines each angular channel l of a radial
+    /// integral separately; grouping by l reproduces its grids.
+    pub fn with_accuracy_grouped<F>(
+        start: f64,
+        stop: f64,
+        group_sizes: &[usize],
+        accuracy: f64,
+        mut function: F,
+    ) -> Result<Vec<HermiteSpline>>
+    where
+        F: FnMut(f64, &mut [f64], &mut [f64]),
+    {
+        if !(accuracy > 0.0) || !accuracy.is_finite() {
+            return Err(Error::InvalidParameter(format!(
+                "spline_accuracy must be a positive number, got {accuracy}"
+            )));
+        }
+        if !(start < stop) || !start.is_finite() || !stop.is_finite() {
+            return Err(Error::InvalidParameter(format!(
+                "spline range must satisfy start < stop, got [{start}, {stop}]"
+            )));
+        }
+        let total: usize = group_sizes.iter().sum();
+        let offsets: Vec<usize> = group_sizes
+            .iter()
+            .scan(0, |acc, &size| {
+                let offset = *acc;
+                *acc += size;
+                Some(offset)
+            })
+            .collect();
+
+        // the grid shared by every group, with all functions: [k][values…, derivatives…]
+        let grid_step = (stop - start) / (INITIAL_POINTS - 1) as f64;
+        let mut positions: Vec<f64> = (0..INITIAL_POINTS).map(|k| start + k as f64 * grid_step).collect();
+        let mut data = vec![0.0; INITIAL_POINTS * 2 * total];
+        for (k, &x) in positions.iter().enumerate() {
+            let block = &mut data[k * 2 * total..(k + 1) * 2 * total];
+            let (values, derivatives) = block.split_at_mut(total);
+            function(x, values, derivatives);
+        }
+
+        // number of grid points at which each group converged
+        let mut converged_at: Vec<Option<usize>> = vec![None; group_sizes.len()];
+        for (g, &size) in group_sizes.iter().enumerate() {
+            if size == 0 {
+                converged_at[g] = Some(INITIAL_POINTS);
+            }
+        }
+
+        let mut mid_data = Vec::new();
+        let mut interpolated = vec![0.0; total];
+        loop {
+            if converged_at.iter().all(Option::is_some) {
+                break;
+            }
+            let n_points = positions.len();
+            let n_mid = n_points - 1;
+
+            // exact values at the midpoints of every interval
+            let mid_positions: Vec<f64> = (0..n_mid).map(|k| (positions[k] + positions[k + 1]) / 2.0).collect();
+            mid_data.clear();
+            mid_data.resize(n_mid * 2 * total, 0.0);
+            for (k, &x) in mid_positions.iter().enumerate() {
+                let block = &mut mid_data[k * 2 * total..(k + 1) * 2 * total];
+                let (values, derivatives) = block.split_at_mut(total);
+                function(x, values, derivatives);
+            }
+
+            // error of the current spline at these midpoints, per group
+            let mut absolute = vec![0.0; group_sizes.len()];
+            let mut relative = vec![0.0; group_sizes.len()];
+            for (k, &x) in mid_positions.iter().enumerate() {
+                let location = location_in_interval(&positions, k, x);
+                evaluate_block(&location, &data, total, 0, total, &mut interpolated, None);
+                let exact = &mid_data[k * 2 * total..k * 2 * total + total];
+                for (g, (&offset, &size)) in offsets.iter().zip(group_sizes).enumerate() {
+                    if converged_at[g].is_some() {
+                        continue;
+                    }
+                    for f in offset..offset + size {
+                        let error = interpolated[f] - exact[f];
+                        absolute[g] += error.abs();
+                        // like featomic: a zero exact value gives NaN/∞ and
+                        // disables the relative criterion for this round
+                        relative[g] += (error / exact[f]).abs();
+                    }
+                }
+            }
+
+            let mut failure = None;
+            for (g, &size) in group_sizes.iter().enumerate() {
+                if converged_at[g].is_some() {
+                    continue;
+                }
+                let count = (n_mid * size) as f64;
+                let (mean_absolute, mean_relative) = (absolute[g] / count, relative[g] / count);
+                if mean_absolute < accuracy || mean_relative < accuracy {
+                    converged_at[g] = Some(n_points);
+                } else if n_points + n_mid > MAX_SPLINE_POINTS && failure.is_none() {
+                    failure = Some((g, mean_absolute, mean_relative));
+                }
+            }
+            if let Some((g, mean_absolute, mean_relative)) = failure {
+                return Err(Error::Numerical(format!(
+                    "spline of function group {g} failed to reach spline_accuracy {accuracy:e} with at most \
+                     {MAX_SPLINE_POINTS} points (mean absolute error {mean_absolute:e}, mean relative error \
+                     {mean_relative:e}); use a larger spline_accuracy"
+                )));
+            }
+            if converged_at.iter().all(Option::is_some) {
+                break;
+            }
+
+            // insert the midpoints: the spacing halves
+            let mut new_positions = Vec::with_capacity(n_points + n_mid);
+            let mut new_data = Vec::with_capacity((n_points + n_mid) * 2 * total);
+            for k in 0..n_points {
+                new_positions.push(positions[k]);
+                new_data.extend_from_slice(&data[k * 2 * total..(k + 1) * 2 * total]);
+                if k < n_mid {
+                    new_positions.push(mid_positions[k]);
+                    new_data.extend_from_slice(&mid_data[k * 2 * total..(k + 1) * 2 * total]);
+                }
+            }
+            positions = new_positions;
+            data = new_data;
+        }
+
+        // extract each group on its own (coarser or equal) grid
+        let n_points = positions.len();
+        let mut splines = Vec::with_capacity(group_sizes.len());
+        for (g, (&offset, &size)) in offsets.iter().zip(group_sizes).enumerate() {
+            let points = converged_at[g].expect("every group converged");
+            let stride = (n_points - 1) / (points - 1);
+            let mut group_positions = Vec::with_capacity(points);
+            let mut group_data = Vec::with_capacity(points * 2 * size);
+            for k in (0..n_points).step_by(stride) {
+                group_positions.push(positions[k]);
+                let block = &data[k * 2 * total..(k + 1) * 2 * total];
+                group_data.extend_from_slice(&block[offset..offset + size]);
+                group_data.extend_from_slice(&block[total + offset..total + offset + size]);
+            }
+            splines.push(HermiteSpline {
+                start,
+                stop,
+                n_functions: size,
+                inv_step: (points - 1) as f64 / (stop - start),
+                positions: group_positions,
+                data: group_data,
+            });
+        }
+        Ok(splines)
+    }
+
+    /// Builds a spline from values and derivatives tabulated on the uniform
+    /// grid of `n_points` points over [start, stop]; `values` and
+    /// `derivatives` are laid out `[point][function]`.
+    pub fn from_uniform_grid(
+        start: f64,
+        stop: f64,
+        n_functions: usize,
+        values: &[f64],
+        derivatives: &[f64],
+    ) -> Result<HermiteSpline> {
+        if n_functions == 0 || values.len() % n_functions != 0 || values.len() != derivatives.len() {
+            return Err(Error::InvalidParameter(format!(
+                "spline table sizes do not match: {} values, {} derivatives, {} functions",
+                values.len(),
+                derivatives.len(),
+                n_functions
+            )));
+        }
+        let points = values.len() / n_functions;
+        if points < 2 || !(start < stop) {
+            return Err(Error::InvalidParameter(format!(
+                "a spline needs at least 2 points and start < stop, got {points} points on [{start}, {stop}]"
+            )));
+        }
+        let step = (stop - start) / (points - 1) as f64;
+        let positions = (0..points).map(|k| start + k as f64 * step).collect();
+        let mut data = Vec::with_capacity(2 * values.len());
+        for k in 0..points {
+            data.extend_from_slice(&values[k * n_functions..(k + 1) * n_functions]);
+            data.extend_from_slice(&derivatives[k * n_functions..(k + 1) * n_functions]);
+        }
+        Ok(HermiteSpline { start, stop, n_functions, inv_step: 1.0 / step, positions, data })
+    }
+
+    /// Number of grid points.
+    pub fn len(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// Whether the spline has no points (never true for a built spline).
+    pub fn is_empty(&self) -> bool {
+        self.positions.is_empty()
+    }
+
+    /// Positions of the grid points.
+    pub fn positions(&self) -> &[f64] {
+        &self.positions
+    }
+
+    /// Number of splined functions.
+    pub fn n_functions(&self) -> usize {
+        self.n_functions
+    }
+
+    /// Start of the tabulated range.
+    pub fn start(&self) -> f64 {
+        self.start
+    }
+
+    /// End of the tabulated range.
+    pub fn stop(&self) -> f64 {
+        self.stop
+    }
+
+    /// Finds the interval containing `x` and evaluates the Hermite basis.
+    /// Points outside [start, stop] use the first or last interval (cubic
+    /// extrapolation).
+    #[inline]
+    pub fn locate(&self, x: f64) -> SplineLocation {
+        let n = self.positions.len();
+        // uniform grid: direct index, then fix the rare off-by-one that
+        // rounding of the stored positions can cause
+        let guess = ((x - self.start) * self.inv_step).floor();
+        let mut k = if guess > 0.0 { (guess as usize).min(n - 2) } else { 0 };
+        if k > 0 && x < self.positions[k] {
+            k -= 1;
+        } else if k + 2 < n && x >= self.positions[k + 1] {
+            k += 1;
+        }
+        location_in_interval(&self.positions, k, x)
+    }
+
+    /// Evaluates all functions (and optionally their derivatives) at a
+    /// location obtained from [`HermiteSpline::locate`] on this spline or on
+    /// one with the same grid.
+    #[inline]
+    pub fn evaluate(&self, location: &SplineLocation, values: &mut [f64], derivatives: Option<&mut [f64]>) {
+        debug_assert_eq!(location.n_points, self.positions.len());
+        evaluate_block(location, &self.data, self.n_functions, 0, self.n_functions, values, derivatives);
+    }
+
+    /// Evaluates all functions and optionally their derivatives at `x`.
+    #[inline]
+    pub fn compute(&self, x: f64, values: &mut [f64], derivatives: Option<&mut [f64]>) {
+        let location = self.locate(x);
+        self.evaluate(&location, values, derivatives);
+    }
+}
+
+/// Hermite basis for `x` in the interval [positions[k], positions[k+1]].
+#[inline]
+fn location_in_interval(positions: &[f64], k: usize, x: f64) -> SplineLocation {
+    // notation of https://en.wikipedia.org/wiki/Cubic_Hermite_spline, as in featomic
+    let x_k = positions[k];
+    let delta = positions[k + 1] - x_k;
+    let t = (x - x_k) / delta;
+    let t2 = t * t;
+    let t3 = t2 * t;
+    let inv_delta = 1.0 / delta;
+    let d00 = 6.0 * (t2 - t);
+    SplineLocation {
+        k,
+        n_points: positions.len(),
+        h00: 2.0 * t3 - 3.0 * t2 + 1.0,
+        h10: (t3 - 2.0 * t2 + t) * delta,
+        h01: -2.0 * t3 + 3.0 * t2,
+        h11: (t3 - t2) * delta,
+        d00: d00 * inv_delta,
+        d10: 3.0 * t2 - 4.0 * t + 1.0,
+        d01: -d00 * inv_delta,
+        d11: 3.0 * t2 - 2.0 * t,
+    }
+}
+
+/// Evaluates functions [offset, offset + count) of a table whose knots hold
+/// `stride` values then `stride` derivatives.
+#[inline]
+fn evaluate_block(
+    location: &SplineLocation,
+    data: &[f64],
+    stride: usize,
+    offset: usize,
+    count: usize,
+    values: &mut [f64],
+    derivatives: Option<&mut [f64]>,
+) {
+    let first = &data[location.k * 2 * stride..(location.k + 1) * 2 * stride];
+    let second = &data[(location.k + 1) * 2 * stride..(location.k + 2) * 2 * stride];
+    let (p0, m0) = (&first[offset..offset + count], &first[stride + offset..stride + offset + count]);
+    let (p1, m1) = (&second[offset..offset + count], &second[stride + offset..stride + offset + count]);
+    let values = &mut values[..count];
+    for f in 0..count {
+        values[f] = location.h00 * p0[f] + location.h10 * m0[f] + location.h01 * p1[f] + location.h11 * m1[f];
+    }
+    if let Some(derivatives) = derivatives {
+        let derivatives = &mut derivatives[..count];
+        for f in 0..count {
+            derivatives[f] = location.d00 * p0[f] + location.d10 * m0[f] + location.d01 * p1[f] + location.d11 * m1[f];
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sin_cos(x: f64, values: &mut [f64], derivatives: &mut [f64]) {
+        values[0] = x.sin();
+        derivatives[0] = x.cos();
+    }
+
+    #[test]
+    fn reproduces_a_smooth_function() {
+        let spline = HermiteSpline::with_accuracy(-3.0, 6.0, 1, 1e-9, sin_cos).unwrap();
+        let (mut v, mut d) = ([0.0], [0.0]);
+        for &x in &[-2.2, -1.002_421_44, 0.0, 1e-9, 2.3, 3.2, 4.7, 5.3, 5.999_999_99] {
+            spline.compute(x, &mut v, Some(&mut d));
+            assert!((v[0] - x.sin()).abs() < 1e-8, "{x}");
+            assert!((d[0] - x.cos()).abs() < 1e-6, "{x}");
+        }
+        // exact at the knots
+        for &x in spline.positions() {
+            spline.compute(x, &mut v, Some(&mut d));
+            assert!((v[0] - x.sin()).abs() <= 1e-16 * (1.0 + x.abs()));
+            assert!((d[0] - x.cos()).abs() <= 2e-15);
+        }
+        // uniform grid of 10·2^j + 1 points
+        assert_eq!((spline.len() - 1) % 10, 0);
+        assert!(((spline.len() - 1) / 10).is_power_of_two());
+    }
+
+    #[test]
+    fn cubic_polynomials_are_exact_on_the_first_grid() {
+        // two functions, exactly cubic: the error is rounding, so 11 points suffice
+        let spline = HermiteSpline::with_accuracy(0.0, 2.0, 2, 1e-12, |x, v, d| {
+            v[0] = 1.0 + x - 2.0 * x * x + 0.5 * x * x * x;
+            d[0] = 1.0 - 4.0 * x + 1.5 * x * x;
+            v[1] = 3.0 * x * x;
+            d[1] = 6.0 * x;
+        })
+        .unwrap();
+        assert_eq!(spline.len(), 11);
+        let (mut v, mut d) = ([0.0; 2], [0.0; 2]);
+        spline.compute(1.2345, &mut v, Some(&mut d));
+        let x: f64 = 1.2345;
+        assert!((v[0] - (1.0 + x - 2.0 * x * x + 0.5 * x * x * x)).abs() < 1e-14);
+        assert!((d[1] - 6.0 * x).abs() < 1e-13);
+    }
+
+    #[test]
+    fn derivatives_are_those_of_the_spline() {
+        // even with a coarse spline, the derivative output is the derivative
+        // of the value output (gradients must be consistent with values)
+        let spline = HermiteSpline::with_accuracy(0.0, 5.0, 1, 1e-2, |x, v, d| {
+            v[0] = (-x * x).exp();
+            d[0] = -2.0 * x * (-x * x).exp();
+        })
+        .unwrap();
+        let (mut v0, mut v1, mut d) = ([0.0], [0.0], [0.0]);
+        let (x, h) = (1.37, 1e-7);
+        spline.compute(x, &mut v0, Some(&mut d));
+        spline.compute(x + h, &mut v1, None);
+        assert!(((v1[0] - v0[0]) / h - d[0]).abs() < 1e-6);
+    }
+
+    #[test]
+    fn grouped_construction_matches_separate_ones() {
+        let functions = |x: f64, v: &mut [f64], d: &mut [f64]| {
+            v[0] = x.sin();
+            d[0] = x.cos();
+            v[1] = (3.0 * x).cos();
+            d[1] = -3.0 * (3.0 * x).sin();
+            v[2] = (-x).exp();
+            d[2] = -(-x).exp();
+        };
+        let grouped = HermiteSpline::with_accuracy_grouped(0.0, 4.0, &[1, 2], 1e-7, functions).unwrap();
+        let first = HermiteSpline::with_accuracy(0.0, 4.0, 1, 1e-7, |x, v, d| {
+            let (mut all_v, mut all_d) = ([0.0; 3], [0.0; 3]);
+            functions(x, &mut all_v, &mut all_d);
+            v[0] = all_v[0];
+            d[0] = all_d[0];
+        })
+        .unwrap();
+        let second = HermiteSpline::with_accuracy(0.0, 4.0, 2, 1e-7, |x, v, d| {
+            let (mut all_v, mut all_d) = ([0.0; 3], [0.0; 3]);
+            functions(x, &mut all_v, &mut all_d);
+            v.copy_from_slice(&all_v[1..]);
+            d.copy_from_slice(&all_d[1..]);
+        })
+        .unwrap();
+        assert_eq!(grouped[0].positions(), first.positions());
+        assert_eq!(grouped[0].data, first.data);
+        assert_eq!(grouped[1].positions(), second.positions());
+        assert_eq!(grouped[1].data, second.data);
+        // the faster-varying group needs a finer grid
+        assert!(grouped[1].len() > grouped[0].len());
+    }
+
+    #[test]
+    fn location_is_reusable_across_splines_with_the_same_grid() {
+        let a = HermiteSpline::with_accuracy(0.0, 1.0, 1, 1e-3, |x, v, d| {
+            v[0] = x * x;
+            d[0] = 2.0 * x;
+        })
+        .unwrap();
+        let b = HermiteSpline::with_accuracy(0.0, 1.0, 1, 1e-3, |x, v, d| {
+            v[0] = x * x * x;
+            d[0] = 3.0 * x * x;
+        })
+        .unwrap();
+        assert_eq!(a.len(), b.len());
+        let location = a.locate(0.4321);
+        let mut v = [0.0];
+        b.evaluate(&location, &mut v, None);
+        assert!((v[0] - 0.4321f64.powi(3)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn interval_lookup_edges() {
+        let spline = HermiteSpline::with_accuracy(0.0, 10.0, 1, 1e-10, sin_cos).unwrap();
+        let mut v = [0.0];
+        // last point and slightly outside both ends: finite, continuous
+        for &x in &[0.0, -1e-12, 10.0, 10.0 + 1e-12, 9.999_999_999] {
+            spline.compute(x, &mut v, None);
+            assert!((v[0] - x.sin()).abs() < 1e-9, "{x}: {}", v[0]);
+        }
+        // every knot: the located interval contains it
+        for (k, &x) in spline.positions().iter().enumerate() {
+            let location = spline.locate(x);
+            assert!(location.k == k.min(spline.len() - 2));
+        }
+    }
+
+    #[test]
+    fn refuses_bad_accuracy_and_unreachable_accuracy() {
+        for accuracy in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let error = HermiteSpline::with_accuracy(0.0, 1.0, 1, accuracy, sin_cos).unwrap_err();
+            assert!(matches!(error, Error::InvalidParameter(_)), "{error}");
+        }
+        // rounding keeps the mean error near 1e-17, never below 1e-30
+        let error = HermiteSpline::with_accuracy(0.0, 1.0, 1, 1e-30, sin_cos).unwrap_err();
+        assert!(matches!(error, Error::Numerical(ref m) if m.contains("10000 points")), "{error}");
+    }
+
+    #[test]
+    fn from_uniform_grid_roundtrip() {
+        let xs: Vec<f64> = (0..21).map(|k| k as f64 * 0.1).collect();
+        let values: Vec<f64> = xs.iter().map(|x| x.sin()).collect();
+        let derivatives: Vec<f64> = xs.iter().map(|x| x.cos()).collect();
+        let spline = HermiteSpline::from_uniform_grid(0.0, 2.0, 1, &values, &derivatives).unwrap();
+        let mut v = [0.0];
+        spline.compute(0.75, &mut v, None);
+        assert!((v[0] - 0.75f64.sin()).abs() < 1e-6);
+        assert!(HermiteSpline::from_uniform_grid(0.0, 2.0, 2, &values[..3], &derivatives[..3]).is_err());
+    }
+}

@@ -1,0 +1,206 @@
+import native from './native';
+import type { ComputeOptionsData, LabelsData } from './native';
+import { asSystem, describe, System, SystemInit } from './system';
+import { Labels, TensorMap } from './tensor';
+
+/** `cutoff.smoothing`: how the density goes to zero at the cutoff. */
+export type Smoothing = { type: 'Step' } | { type: 'ShiftedCosine'; /** Å */ width: number };
+
+/** `density.scaling`: s(r) = rate / (rate + (r/scale)^exponent). */
+export interface Willatt2018Scaling {
+  type: 'Willatt2018';
+  /** Å */
+  scale: number;
+  rate: number;
+  exponent: number;
+}
+
+/** featomic's `cutoff` section. */
+export interface CutoffHypers {
+  /** Cutoff radius in Å. */
+  radius: number;
+  smoothing: Smoothing;
+}
+
+/** featomic's `density` section: a Gaussian on each atom. */
+export interface DensityHypers {
+  type: 'Gaussian';
+  /** Gaussian width σ in Å. */
+  width: number;
+  /** Weight of the centre's own Gaussian (default 1). */
+  center_atom_weight?: number;
+  scaling?: Willatt2018Scaling;
+}
+
+/** GTO radial basis with `max_radial + 1` functions. */
+export interface GtoRadialHypers {
+  type: 'Gto';
+  /** Largest radial index (inclusive). */
+  max_radial: number;
+  /** Radius of the basis in Å (default: the cutoff radius). */
+  radius?: number;
+}
+
+/** Hyper-parameters of SphericalExpansion and SoapPowerSpectrum (featomic 0.6 schema). */
+export interface SoapHypers {
+  cutoff: CutoffHypers;
+  density: DensityHypers;
+  basis: {
+    type: 'TensorProduct';
+    /** Largest angular channel (inclusive). */
+    max_angular: number;
+    radial: GtoRadialHypers;
+    /** Spline accuracy (default 1e-8); null evaluates the radial integrals exactly. */
+    spline_accuracy?: number | null;
+  };
+}
+
+/** Hyper-parameters of SoapRadialSpectrum (featomic 0.6 schema). */
+export interface RadialSpectrumHypers {
+  cutoff: CutoffHypers;
+  density: DensityHypers;
+  basis: {
+    radial: GtoRadialHypers;
+    /** Spline accuracy (default 1e-8); null evaluates the radial integrals exactly. */
+    spline_accuracy?: number | null;
+  };
+}
+
+/** Gradients a calculator can compute. */
+export type GradientName = 'positions' | 'strain';
+
+/** A selection of labels: a Labels object, `{names, values}`, or a list of `{name: value}` rows. */
+export type LabelsSelection = Labels | { names: string[]; values: ArrayLike<number> | ArrayLike<ArrayLike<number>> } | Record<string, number>[];
+
+/** Options of `compute` / `computeSync`. */
+export interface ComputeOptions {
+  /** "positions" (∂/∂x, eV-free: per Å) and/or "strain" (∂/∂ε). */
+  gradients?: GradientName[];
+  /** Only compute blocks whose keys match one of these rows, e.g. `[{ center_type: 8 }]`. */
+  selectedKeys?: LabelsSelection;
+  /** Only compute these centres, e.g. `[{ system: 0, atom: 3 }]` or `[{ system: 1 }]`. */
+  selectedSamples?: LabelsSelection;
+}
+
+function toLabelsData(field: string, s: LabelsSelection): LabelsData {
+  if (s instanceof Labels) return s.toData();
+  if (Array.isArray(s)) {
+    if (s.length === 0) throw new TypeError(`${field} is empty (select at least one row, or leave it out)`);
+    const names = Object.keys(s[0]);
+    const rows = s.map((row, r) => {
+      if (row === null || typeof row !== 'object') throw new TypeError(`${field}[${r}] must be an object of integers, got ${describe(row)}`);
+      const keys = Object.keys(row);
+      if (keys.length !== names.length || !names.every((n) => n in row)) {
+        throw new TypeError(`${field}[${r}] has keys ${keys.join(', ')} but ${field}[0] has ${names.join(', ')}`);
+      }
+      return names.map((n) => row[n]);
+    });
+    return new Labels(names, rows).toData();
+  }
+  if (s !== null && typeof s === 'object' && 'names' in s && 'values' in s) return new Labels(s.names, s.values).toData();
+  throw new TypeError(`${field} must be Labels, {names, values} or an array of rows, got ${describe(s)}`);
+}
+
+function toOptions(options: ComputeOptions | undefined): ComputeOptionsData | undefined {
+  if (options === undefined) return undefined;
+  if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+  for (const key of Object.keys(options)) {
+    if (!['gradients', 'selectedKeys', 'selectedSamples'].includes(key)) {
+      throw new TypeError(`unknown compute option "${key}" (expected gradients, selectedKeys, selectedSamples)`);
+    }
+  }
+  const { gradients, selectedKeys, selectedSamples } = options;
+  if (gradients !== undefined && (!Array.isArray(gradients) || !gradients.every((g) => typeof g === 'string'))) {
+    throw new TypeError(`gradients must be an array of "positions" / "strain", got ${describe(gradients)}`);
+  }
+  return {
+    gradients,
+    selectedKeys: selectedKeys === undefined ? undefined : toLabelsData('selectedKeys', selectedKeys),
+    selectedSamples: selectedSamples === undefined ? undefined : toLabelsData('selectedSamples', selectedSamples),
+  };
+}
+
+function toSystems(systems: System | SystemInit | Array<System | SystemInit>) {
+  const list = Array.isArray(systems) ? systems : [systems];
+  return list.map((s, k) => asSystem(s, `systems[${k}]`).data());
+}
+
+/** What every calculator shares: hyper-parameters in, TensorMap out. */
+abstract class CalculatorBase<H> {
+  readonly #native: InstanceType<typeof native.NativeCalculator>;
+  /** The hyper-parameters, as given. */
+  readonly hypers: H;
+
+  protected constructor(name: string, hypers: H) {
+    if (hypers === null || typeof hypers !== 'object') throw new TypeError(`${name} hyper-parameters must be an object, got ${describe(hypers)}`);
+    this.hypers = hypers;
+    this.#native = new native.NativeCalculator(name, JSON.stringify(hypers));
+  }
+
+  /** Stable name, e.g. "soap_power_spectrum". */
+  get name(): string {
+    return this.#native.name;
+  }
+
+  /** Computes off the event loop (the inputs are copied first). */
+  async compute(systems: System | SystemInit | Array<System | SystemInit>, options?: ComputeOptions): Promise<TensorMap> {
+    const data = await this.#native.compute(toSystems(systems), toOptions(options));
+    return TensorMap.fromData(data);
+  }
+
+  /** Computes on the calling thread (for scripts). */
+  computeSync(systems: System | SystemInit | Array<System | SystemInit>, options?: ComputeOptions): TensorMap {
+    return TensorMap.fromData(this.#native.computeSync(toSystems(systems), toOptions(options)));
+  }
+
+  /** The keys the calculator produces for these systems. */
+  keys(systems: System | SystemInit | Array<System | SystemInit>): Labels {
+    return Labels.fromData(this.#native.keys(toSystems(systems)));
+  }
+}
+
+/**
+ * Spherical expansion ⟨a n l m|ρ_i⟩ of the neighbour density (featomic's
+ * `SphericalExpansion`). Keys: o3_lambda, o3_sigma, center_type, neighbor_type.
+ *
+ * @example
+ * const se = new SphericalExpansion({
+ *   cutoff: { radius: 5, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
+ *   density: { type: 'Gaussian', width: 0.3 },
+ *   basis: { type: 'TensorProduct', max_angular: 4, radial: { type: 'Gto', max_radial: 6 } },
+ * });
+ * const tm = se.computeSync(system);
+ */
+export class SphericalExpansion extends CalculatorBase<SoapHypers> {
+  constructor(hypers: SoapHypers) {
+    super('spherical_expansion', hypers);
+  }
+}
+
+/**
+ * SOAP power spectrum (featomic's `SoapPowerSpectrum`). Keys: center_type,
+ * neighbor_1_type, neighbor_2_type; properties: l, n_1, n_2.
+ *
+ * @example
+ * const soap = new SoapPowerSpectrum({
+ *   cutoff: { radius: 5, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
+ *   density: { type: 'Gaussian', width: 0.3 },
+ *   basis: { type: 'TensorProduct', max_angular: 6, radial: { type: 'Gto', max_radial: 7 } },
+ * });
+ * const tm = await soap.compute(systems, { gradients: ['positions'] });
+ */
+export class SoapPowerSpectrum extends CalculatorBase<SoapHypers> {
+  constructor(hypers: SoapHypers) {
+    super('soap_power_spectrum', hypers);
+  }
+}
+
+/**
+ * SOAP radial spectrum: the l = 0 expansion (featomic's `SoapRadialSpectrum`).
+ * Keys: center_type, neighbor_type; properties: n.
+ */
+export class SoapRadialSpectrum extends CalculatorBase<RadialSpectrumHypers> {
+  constructor(hypers: RadialSpectrumHypers) {
+    super('soap_radial_spectrum', hypers);
+  }
+}

@@ -1,0 +1,101 @@
+// Every exported function, fed bad input, throws (or rejects with) an Error
+// that names the problem; nothing crashes the process.
+import { describe, expect, it } from 'vitest';
+import * as acdc from 'acdc';
+
+const hypers = {
+  cutoff: { radius: 3, smoothing: { type: 'ShiftedCosine' as const, width: 0.5 } },
+  density: { type: 'Gaussian' as const, width: 0.3 },
+  basis: { type: 'TensorProduct' as const, max_angular: 2, radial: { type: 'Gto' as const, max_radial: 2 } },
+};
+const radialHypers = { cutoff: hypers.cutoff, density: hypers.density, basis: { radial: hypers.basis.radial } };
+const water = { types: [8, 1, 1], positions: [0, 0, 0, 0.96, 0, 0, -0.24, 0.93, 0] };
+
+describe('bad input never crashes', () => {
+  const badSystems: unknown[] = [
+    null,
+    42,
+    'water',
+    {},
+    { types: [1], positions: [0, 0] },
+    { types: [1], positions: [0, 0, NaN] },
+    { types: ['H'], positions: [0, 0, 0] },
+    { types: [1], positions: [0, 0, 0], cell: [1, 0, 0, 1, 0, 0, 0, 0, 1], pbc: true },
+    { types: [1], positions: [0, 0, 0], pbc: 'yes' },
+    { types: [1], positions: [[0, 0, 0, 0]] },
+  ];
+
+  it('System', () => {
+    for (const bad of badSystems) expect(() => new acdc.System(bad as never)).toThrow(Error);
+  });
+
+  it('NeighborList', async () => {
+    for (const options of [null, {}, { cutoff: 0 }, { cutoff: NaN }, { cutoff: '5' }, { cutoff: 5, full: 'yes' }, { cutoff: 5, extra: 1 }]) {
+      expect(() => new acdc.NeighborList(options as never)).toThrow(Error);
+    }
+    const list = new acdc.NeighborList({ cutoff: 3 });
+    for (const bad of badSystems) {
+      expect(() => list.computeSync(bad as never)).toThrow(Error);
+      await expect(list.compute(bad as never)).rejects.toThrow(Error);
+    }
+    const thin = { types: [1], positions: [0, 0, 0], cell: [1e-6, 0, 0, 0, 1, 0, 0, 0, 1], pbc: true };
+    expect(() => new acdc.NeighborList({ cutoff: 5 }).computeSync(thin)).toThrow(/periodic images/);
+  });
+
+  it('calculators', async () => {
+    const bads: unknown[] = [
+      null,
+      {},
+      { ...hypers, extra: 1 },
+      { ...hypers, cutoff: { radius: -1, smoothing: { type: 'Step' } } },
+      { ...hypers, cutoff: { radius: 3, smoothing: { type: 'Linear' } } },
+      { ...hypers, density: { type: 'Gaussian', width: 0 } },
+      { ...hypers, basis: { ...hypers.basis, max_angular: -1 } },
+      { ...hypers, basis: { ...hypers.basis, max_angular: 1e9 } },
+      { ...hypers, basis: { ...hypers.basis, spline_accuracy: -1 } },
+      { ...hypers, basis: { ...hypers.basis, radial: { type: 'Gto', max_radial: 2, widht: 1 } } },
+    ];
+    for (const Calc of [acdc.SphericalExpansion, acdc.SoapPowerSpectrum]) {
+      for (const bad of bads) expect(() => new Calc(bad as never)).toThrow(Error);
+      const calc = new Calc(hypers);
+      for (const bad of badSystems) {
+        expect(() => calc.computeSync(bad as never)).toThrow(Error);
+        await expect(calc.compute(bad as never)).rejects.toThrow(Error);
+      }
+      for (const options of [
+        { gradients: ['cell'] },
+        { gradients: 'positions' },
+        { selectedKeys: [{ no_such_key: 1 }] },
+        { selectedSamples: [{ molecule: 0 }] },
+        { selectedSamples: [] },
+        { nope: true },
+      ]) {
+        expect(() => calc.computeSync(water, options as never)).toThrow(Error);
+        await expect(calc.compute(water, options as never)).rejects.toThrow(Error);
+      }
+    }
+    expect(() => new acdc.SoapRadialSpectrum(hypers as never)).toThrow(/basis/);
+    expect(() => new acdc.SoapRadialSpectrum(radialHypers).computeSync([water, null] as never)).toThrow(/systems\[1\]/);
+  });
+
+  it('extended XYZ', async () => {
+    for (const bad of [undefined, 42, null]) expect(() => acdc.parseXyz(bad as never)).toThrow(Error);
+    expect(() => acdc.parseXyz('2\n\nH 0 0 0\n')).toThrow(/line/);
+    expect(() => acdc.formatXyz([{ ...water, info: { bad: () => 1 } }] as never)).toThrow(/info/);
+    expect(() => acdc.readXyzSync('/no/such/file.xyz')).toThrow(/no\/such\/file/);
+    await expect(acdc.readXyz('/no/such/file.xyz')).rejects.toThrow(/no\/such\/file/);
+    expect(() => acdc.writeXyzSync('/no/such/dir/out.xyz', [water])).toThrow(Error);
+    await expect(acdc.writeXyz('/no/such/dir/out.xyz', [water])).rejects.toThrow(Error);
+    await expect((async () => {
+      for await (const _ of acdc.iterXyz('/no/such/file.xyz')) void _;
+    })()).rejects.toThrow(/no\/such\/file/);
+  });
+
+  it('TensorMap access', () => {
+    const tm = new acdc.SoapPowerSpectrum(hypers).computeSync(water);
+    expect(() => tm.block(99)).toThrow(/out of range/);
+    expect(() => tm.block({ center_type: 99 })).toThrow(/0 blocks match/);
+    expect(() => tm.block({ colour: 1 })).toThrow(/no key dimension/);
+    expect(() => new acdc.Labels(['a', 'b'], [1, 2, 3])).toThrow(/whole rows/);
+  });
+});
