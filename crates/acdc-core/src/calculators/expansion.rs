@@ -72,6 +72,24 @@ pub struct CentreDensity {
     pub strain_gradient: Vec<f64>,
 }
 
+impl CentreDensity {
+    /// Gradient rows of this centre for neighbour species accepted by
+    /// `include`: the centre itself (source None) and every neighbour atom of
+    /// those species (source Some(k), its index in `neighbors`), sorted by atom.
+    pub fn gradient_rows(&self, include: impl Fn(usize) -> bool) -> Vec<(usize, Option<usize>)> {
+        let mut atoms: Vec<(usize, Option<usize>)> = self
+            .neighbors
+            .iter()
+            .enumerate()
+            .filter(|(_, &(_, species))| include(species))
+            .map(|(k, &(atom, _))| (atom, Some(k)))
+            .collect();
+        atoms.push((self.atom, None));
+        atoms.sort_unstable_by_key(|&(atom, _)| atom);
+        atoms
+    }
+}
+
 /// Per-thread scratch for one pair: radial integrals and harmonics.
 pub struct Scratch {
     radial: Vec<f64>,

@@ -40,6 +40,34 @@ fn accumulate_products(out: &mut [f64], factors: &[f64], n_max: usize, a: &[f64]
     }
 }
 
+/// Makes each l block of `out` symmetric in (n1, n2): o ← o + oᵀ.
+fn symmetrize(out: &mut [f64], l_max: usize, n_max: usize) {
+    let nn = n_max * n_max;
+    for l in 0..=l_max {
+        let o = &mut out[l * nn..(l + 1) * nn];
+        for n1 in 0..n_max {
+            for n2 in n1..n_max {
+                let s = o[n1 * n_max + n2] + o[n2 * n_max + n1];
+                o[n1 * n_max + n2] = s;
+                o[n2 * n_max + n1] = s;
+            }
+        }
+    }
+}
+
+/// Derivative of f_l Σ_m c1 c2 when both coefficient sets change: `g1`, `g2`
+/// are the derivatives of `c1`, `c2` (all with row stride `stride`).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn product_derivative(out: &mut [f64], factors: &[f64], n_max: usize, g1: &[f64], g2: &[f64], c1: &[f64], c2: &[f64], stride: usize, same: bool, l_max: usize) {
+    accumulate_products(out, factors, n_max, g1, stride, c2, stride);
+    if same {
+        symmetrize(out, l_max, n_max);
+    } else {
+        accumulate_products(out, factors, n_max, c1, stride, g2, stride);
+    }
+}
+
 impl SoapPowerSpectrum {
     /// Parses and validates the hyper-parameters, builds the basis.
     pub fn new(hypers: &str) -> Result<SoapPowerSpectrum> {
@@ -84,13 +112,6 @@ impl SoapPowerSpectrum {
         }
         Labels::new(&["l", "n_1", "n_2"], v)
     }
-}
-
-/// Gradient rows and values of one sample for one block.
-struct SampleGradients {
-    atoms: Vec<i32>,
-    positions: Vec<f64>,
-    strain: Vec<f64>,
 }
 
 impl Calculator for SoapPowerSpectrum {
@@ -144,88 +165,81 @@ impl Calculator for SoapPowerSpectrum {
             });
             let mut block = TensorBlock::new(sample_labels(&rows), vec![], properties.clone(), values)?;
 
-            if flags.positions || flags.strain {
-                let per_sample: Vec<SampleGradients> = rows
-                    .par_iter()
-                    .map(|d| {
-                        let cf = &d.coefficients;
-                        let c1 = &cf[s1 * n_max..];
-                        let c2 = &cf[s2 * n_max..];
-                        let mut out = SampleGradients { atoms: Vec::new(), positions: Vec::new(), strain: Vec::new() };
-                        if flags.positions {
-                            let mut atoms: Vec<(usize, Option<usize>)> = d
-                                .neighbors
-                                .iter()
-                                .enumerate()
-                                .filter(|(_, &(_, sp))| sp == s1 || sp == s2)
-                                .map(|(k, &(a, _))| (a, Some(k)))
-                                .collect();
-                            atoms.push((d.atom, None));
-                            atoms.sort_unstable_by_key(|&(a, _)| a);
-                            out.positions = vec![0.0; atoms.len() * 3 * n_props];
-                            for (row, &(atom, source)) in atoms.iter().enumerate() {
-                                out.atoms.push(atom as i32);
-                                for x in 0..3 {
-                                    let o = &mut out.positions[(row * 3 + x) * n_props..][..n_props];
-                                    match source {
-                                        Some(k) => {
-                                            let sp = d.neighbors[k].1;
-                                            let g = &d.neighbor_gradients[(k * 3 + x) * n_lm * n_max..];
-                                            if sp == s1 {
-                                                accumulate_products(o, &factors, n_max, g, n_max, c2, stride_lm);
-                                            }
-                                            if sp == s2 {
-                                                accumulate_products(o, &factors, n_max, c1, stride_lm, g, n_max);
-                                            }
-                                        }
-                                        None => {
-                                            let g = &d.centre_gradient[x * n_lm * stride_lm..];
-                                            accumulate_products(o, &factors, n_max, &g[s1 * n_max..], stride_lm, c2, stride_lm);
-                                            accumulate_products(o, &factors, n_max, c1, stride_lm, &g[s2 * n_max..], stride_lm);
-                                        }
+            if flags.positions {
+                let gradient_atoms: Vec<Vec<(usize, Option<usize>)>> =
+                    rows.iter().map(|d| d.gradient_rows(|sp| sp == s1 || sp == s2)).collect();
+                let mut samples = Vec::new();
+                for (row, (d, atoms)) in rows.iter().zip(&gradient_atoms).enumerate() {
+                    for &(atom, _) in atoms {
+                        samples.extend_from_slice(&[row as i32, d.system as i32, atom as i32]);
+                    }
+                }
+                let total: usize = gradient_atoms.iter().map(Vec::len).sum();
+                let mut grad = vec![0.0; total * 3 * n_props];
+                // one disjoint output slice per sample, filled in parallel
+                let mut chunks = Vec::with_capacity(rows.len());
+                let mut rest = grad.as_mut_slice();
+                for atoms in &gradient_atoms {
+                    let (head, tail) = rest.split_at_mut(atoms.len() * 3 * n_props);
+                    chunks.push(head);
+                    rest = tail;
+                }
+                chunks.into_par_iter().zip(rows.par_iter()).zip(gradient_atoms.par_iter()).for_each(|((out, d), atoms)| {
+                    let c1 = &d.coefficients[s1 * n_max..];
+                    let c2 = &d.coefficients[s2 * n_max..];
+                    for (row, &(_, source)) in atoms.iter().enumerate() {
+                        for x in 0..3 {
+                            let o = &mut out[(row * 3 + x) * n_props..][..n_props];
+                            match source {
+                                Some(k) => {
+                                    let sp = d.neighbors[k].1;
+                                    let g = &d.neighbor_gradients[(k * 3 + x) * n_lm * n_max..];
+                                    if s1 == s2 {
+                                        // d(CᵀC) = gᵀC + Cᵀg = A + Aᵀ with A = gᵀC
+                                        accumulate_products(o, &factors, n_max, g, n_max, c2, stride_lm);
+                                        symmetrize(o, l_max, n_max);
+                                    } else if sp == s1 {
+                                        accumulate_products(o, &factors, n_max, g, n_max, c2, stride_lm);
+                                    } else {
+                                        accumulate_products(o, &factors, n_max, c1, stride_lm, g, n_max);
                                     }
+                                }
+                                None => {
+                                    let g = &d.centre_gradient[x * n_lm * stride_lm..];
+                                    product_derivative(o, &factors, n_max, &g[s1 * n_max..], &g[s2 * n_max..], c1, c2, stride_lm, s1 == s2, l_max);
                                 }
                             }
                         }
-                        if flags.strain {
-                            out.strain = vec![0.0; 9 * n_props];
-                            for ab in 0..9 {
-                                let o = &mut out.strain[ab * n_props..][..n_props];
-                                let g = &d.strain_gradient[ab * n_lm * stride_lm..];
-                                accumulate_products(o, &factors, n_max, &g[s1 * n_max..], stride_lm, c2, stride_lm);
-                                accumulate_products(o, &factors, n_max, c1, stride_lm, &g[s2 * n_max..], stride_lm);
-                            }
-                        }
-                        out
-                    })
-                    .collect();
-                if flags.positions {
-                    let mut samples = Vec::new();
-                    let mut grad = Vec::new();
-                    for (row, (d, g)) in rows.iter().zip(&per_sample).enumerate() {
-                        for &atom in &g.atoms {
-                            samples.extend_from_slice(&[row as i32, d.system as i32, atom]);
-                        }
-                        grad.extend_from_slice(&g.positions);
                     }
-                    let gb = TensorBlock::new(
-                        Labels::new(&["sample", "system", "atom"], samples),
-                        vec![Labels::range("xyz", 3)],
-                        properties.clone(),
-                        grad,
-                    )?;
-                    block.gradients.push(("positions".into(), gb));
-                }
-                if flags.strain {
-                    let grad: Vec<f64> = per_sample.iter().flat_map(|g| g.strain.iter().copied()).collect();
-                    let gb = TensorBlock::new(
-                        Labels::range("sample", rows.len()),
-                        vec![Labels::range("xyz_2", 3), Labels::range("xyz_1", 3)],
-                        properties.clone(),
-                        grad,
-                    )?;
-                    block.gradients.push(("strain".into(), gb));
-                }
+                });
+                let gb = TensorBlock::new(
+                    Labels::new(&["sample", "system", "atom"], samples),
+                    vec![Labels::range("xyz", 3)],
+                    properties.clone(),
+                    grad,
+                )?;
+                block.gradients.push(("positions".into(), gb));
+            }
+            if flags.strain {
+                let mut grad = vec![0.0; rows.len() * 9 * n_props];
+                grad.par_chunks_mut(9 * n_props).zip(rows.par_iter()).for_each(|(out, d)| {
+                    let c1 = &d.coefficients[s1 * n_max..];
+                    let c2 = &d.coefficients[s2 * n_max..];
+                    for ab in 0..9 {
+                        let o = &mut out[ab * n_props..][..n_props];
+                        let g = &d.strain_gradient[ab * n_lm * stride_lm..];
+                        product_derivative(o, &factors, n_max, &g[s1 * n_max..], &g[s2 * n_max..], c1, c2, stride_lm, s1 == s2, l_max);
+                    }
+                });
+                // featomic 0.6.7 names the strain components (xyz_2, xyz_1) in
+                // this order; values[a][b] = ∂/∂ε_ab
+                let gb = TensorBlock::new(
+                    Labels::range("sample", rows.len()),
+                    vec![Labels::range("xyz_2", 3), Labels::range("xyz_1", 3)],
+                    properties.clone(),
+                    grad,
+                )?;
+                block.gradients.push(("strain".into(), gb));
             }
             key_values.extend_from_slice(&key);
             blocks.push(block);

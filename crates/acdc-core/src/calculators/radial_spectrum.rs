@@ -73,15 +73,7 @@ impl Calculator for SoapRadialSpectrum {
                 let mut grad = Vec::new();
                 for (row, d) in rows.iter().enumerate() {
                     let n_lm_n = self.expansion.n_lm() * n_max;
-                    let mut atoms: Vec<(usize, Option<usize>)> = d
-                        .neighbors
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, &(_, sp))| sp == s)
-                        .map(|(k, &(a, _))| (a, Some(k)))
-                        .collect();
-                    atoms.push((d.atom, None));
-                    atoms.sort_unstable_by_key(|&(a, _)| a);
+                    let atoms = d.gradient_rows(|sp| sp == s);
                     for (atom, source) in atoms {
                         samples.extend_from_slice(&[row as i32, d.system as i32, atom as i32]);
                         for x in 0..3 {
@@ -108,6 +100,8 @@ impl Calculator for SoapRadialSpectrum {
                     .collect();
                 let g = TensorBlock::new(
                     Labels::range("sample", rows.len()),
+                    // featomic 0.6.7 names the strain components (xyz_2, xyz_1)
+                    // in this order; values[a][b] = ∂/∂ε_ab
                     vec![Labels::range("xyz_2", 3), Labels::range("xyz_1", 3)],
                     Labels::range("n", n_max),
                     grad,
