@@ -57,8 +57,20 @@ impl<'a> Environments<'a> {
     }
 
     /// The (system, atom) centres to compute, honouring `selected_samples`.
+    /// When `selected_keys` names `center_type`, only atoms of those types are
+    /// expanded: the other blocks would be dropped anyway.
     pub fn centres(&self, options: &ComputeOptions) -> Result<Vec<(usize, usize)>> {
-        let all = self.systems.iter().enumerate().flat_map(|(k, s)| (0..s.size()).map(move |i| (k, i)));
+        let centre_types: Option<Vec<i32>> = options.selected_keys.as_ref().and_then(|keys| {
+            let d = keys.dimension("center_type")?;
+            Some(keys.rows().map(|row| row[d]).collect())
+        });
+        let wanted = move |t: i32| centre_types.as_ref().is_none_or(|types| types.contains(&t));
+        let all = self
+            .systems
+            .iter()
+            .enumerate()
+            .flat_map(|(k, s)| (0..s.size()).map(move |i| (k, i)))
+            .filter(move |&(k, i)| wanted(self.systems[k].types[i]));
         let Some(selection) = &options.selected_samples else {
             return Ok(all.collect());
         };
