@@ -78,7 +78,7 @@ pub fn gto_orthonormalization(widths: &[f64]) -> Result<Vec<f64>> {
     let matrix = DMatrix::from_row_slice(size, size, &overlap);
     let eigen = SymmetricEigen::new(matrix);
     let smallest = eigen.eigenvalues.iter().copied().fold(f64::INFINITY, f64::min);
-    if !(smallest > f64::EPSILON) {
+    if smallest.is_nan() || smallest <= f64::EPSILON {
         return Err(Error::Numerical(format!(
             "radial overlap matrix is singular, lower max_radial (max_radial = {}, smallest eigenvalue {smallest:e})",
             size - 1
@@ -98,6 +98,11 @@ pub fn gto_orthonormalization(widths: &[f64]) -> Result<Vec<f64>> {
         }
     }
     Ok(result)
+}
+
+/// Whether x is a finite number > 0.
+fn is_positive_finite(x: f64) -> bool {
+    x.is_finite() && x > 0.0
 }
 
 /// Exact GTO radial integral with a Gaussian density, all (n, l) at once.
@@ -134,10 +139,10 @@ impl GtoRadialIntegral {
     /// [`MAX_GTO_SIZE`] radial functions (invalid parameter); singular
     /// overlap matrix (numerical).
     pub fn new(max_radial: usize, max_angular: usize, cutoff: f64, density_width: f64) -> Result<GtoRadialIntegral> {
-        if !(cutoff > 0.0) || !cutoff.is_finite() {
+        if !is_positive_finite(cutoff) {
             return Err(Error::InvalidParameter(format!("cutoff radius must be a positive number of Å, got {cutoff}")));
         }
-        if !(density_width > 0.0) || !density_width.is_finite() {
+        if !is_positive_finite(density_width) {
             return Err(Error::InvalidParameter(format!(
                 "density width must be a positive number of Å, got {density_width}"
             )));
@@ -168,12 +173,12 @@ impl GtoRadialIntegral {
         let mut derivative_ratio = vec![0.0; (max_angular + 1) * size];
         for l in 0..=max_angular {
             let b = l as f64 + 1.5;
-            for n in 0..size {
+            for (n, &dn) in d.iter().enumerate() {
                 let a = 0.5 * (n + l + 3) as f64;
                 let i = l * size + n;
                 a_values[i] = a;
                 derivative_ratio[i] = (a - b) / b;
-                prefactor[i] = global * gamma_ratio(a, b) * (c + d[n]).powf(-a);
+                prefactor[i] = global * gamma_ratio(a, b) * (c + dn).powf(-a);
             }
         }
 
@@ -306,5 +311,184 @@ impl RadialIntegral for GtoRadialIntegral {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// High-precision values from scripts/reference/mpmath_special.py.
+    fn reference() -> serde_json::Value {
+        serde_json::from_str(include_str!("../../tests/data/special_functions.json")).expect("valid reference JSON")
+    }
+
+    fn compute(gto: &GtoRadialIntegral, r: f64) -> (Vec<f64>, Vec<f64>) {
+        let total = (gto.max_angular() + 1) * gto.size();
+        let (mut values, mut derivatives) = (vec![0.0; total], vec![0.0; total]);
+        gto.compute(r, &mut values, Some(&mut derivatives));
+        (values, derivatives)
+    }
+
+    #[test]
+    fn against_mpmath() {
+        let data = reference();
+        for case in data["radial"].as_array().unwrap() {
+            let max_radial = case["max_radial"].as_u64().unwrap() as usize;
+            let max_angular = case["max_angular"].as_u64().unwrap() as usize;
+            let cutoff = case["cutoff"].as_f64().unwrap();
+            let width = case["density_width"].as_f64().unwrap();
+            let gto = GtoRadialIntegral::new(max_radial, max_angular, cutoff, width).unwrap();
+            let size = max_radial + 1;
+            // error of each (l, r) row relative to the largest |value| of the
+            // row (orthonormalised values change sign across n), and
+            // element-wise relative error where the value is not tiny
+            let (mut worst_row, mut worst_element, mut worst_derivative) = (0.0f64, 0.0f64, 0.0f64);
+            for point in case["points"].as_array().unwrap() {
+                let r = point["r"].as_f64().unwrap();
+                let (values, derivatives) = compute(&gto, r);
+                for l in 0..=max_angular {
+                    let expected: Vec<f64> =
+                        point["values"][l].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                    let expected_derivative: Vec<f64> =
+                        point["derivatives"][l].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+                    let scale = expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                    let derivative_scale = expected_derivative.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                    for n in 0..size {
+                        let (value, reference) = (values[l * size + n], expected[n]);
+                        if scale > 0.0 {
+                            worst_row = worst_row.max((value - reference).abs() / scale);
+                            if reference.abs() > 1e-3 * scale {
+                                worst_element = worst_element.max(((value - reference) / reference).abs());
+                            }
+                        } else {
+                            assert_eq!(value, 0.0, "l={l} n={n} r={r}");
+                        }
+                        let (derivative, reference) = (derivatives[l * size + n], expected_derivative[n]);
+                        if derivative_scale > 0.0 {
+                            worst_derivative = worst_derivative.max((derivative - reference).abs() / derivative_scale);
+                        } else {
+                            assert_eq!(derivative, 0.0, "l={l} n={n} r={r}");
+                        }
+                    }
+                }
+            }
+            eprintln!(
+                "GTO max_radial={max_radial} max_angular={max_angular} cutoff={cutoff} width={width}: \
+                 row-relative {worst_row:e}, element-relative {worst_element:e}, derivative row-relative {worst_derivative:e}"
+            );
+            // The overlap condition number κ(S) grows fast with max_radial
+            // (3e4 at 8 functions, 4e7 at 13). Rounding S's entries to double
+            // alone moves S^(−1/2) by ~κ·ε (6e-9 at 13 functions, checked
+            // with mpmath), so any double-precision code, featomic included,
+            // carries that error; allow it for the largest case.
+            let tolerance = if max_radial <= 8 { 1e-12 } else { 1e-8 };
+            assert!(worst_row < tolerance, "values: {worst_row:e}");
+            // entries much smaller than their row come out of the S^(−1/2)
+            // sum with cancellation: only the row-relative error is ~ε·κ
+            assert!(worst_element < 1e3 * tolerance, "values: {worst_element:e}");
+            assert!(worst_derivative < tolerance, "derivatives: {worst_derivative:e}");
+        }
+    }
+
+    #[test]
+    fn orthonormalization_is_inverse_square_root() {
+        let widths = gto_widths(8, 5.0);
+        let o = gto_orthonormalization(&widths).unwrap();
+        let s = gto_overlap(&widths);
+        let norm = gto_normalization(&widths);
+        let size = widths.len();
+        // (O N⁻¹) S (O N⁻¹)ᵀ = S^(−1/2) S S^(−1/2) = 1
+        for i in 0..size {
+            for j in 0..size {
+                let mut sum = 0.0;
+                for a in 0..size {
+                    for b in 0..size {
+                        sum += o[i * size + a] / norm[a] * s[a * size + b] * o[j * size + b] / norm[b];
+                    }
+                }
+                let expected = if i == j { 1.0 } else { 0.0 };
+                assert!((sum - expected).abs() < 1e-10, "({i}, {j}): {sum}");
+            }
+        }
+        for n in 0..size {
+            assert!((s[n * size + n] - 1.0).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn derivatives_match_finite_differences() {
+        for &(width, cutoff) in &[(0.5, 5.0), (0.1, 8.0), (0.3, 4.0)] {
+            let gto = GtoRadialIntegral::new(7, 10, cutoff, width).unwrap();
+            for &r in &[0.3, 1.1, 2.5, 3.9, 7.5] {
+                let h = 1e-6;
+                let (values, derivatives) = compute(&gto, r);
+                let (plus, _) = compute(&gto, r + h);
+                let (minus, _) = compute(&gto, r - h);
+                let scale = values.iter().chain(&derivatives).fold(0.0f64, |m, v| m.max(v.abs()));
+                for i in 0..values.len() {
+                    let fd = (plus[i] - minus[i]) / (2.0 * h);
+                    assert!((fd - derivatives[i]).abs() < 1e-7 * scale.max(1e-300), "σ={width} r={r} i={i}: {fd} {}", derivatives[i]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn limits_at_zero() {
+        let gto = GtoRadialIntegral::new(5, 4, 4.0, 0.4).unwrap();
+        let size = 6;
+        let (values, derivatives) = compute(&gto, 0.0);
+        let (values_small, derivatives_small) = compute(&gto, 1e-9);
+        for l in 0..=4 {
+            for n in 0..size {
+                let i = l * size + n;
+                if l > 0 {
+                    assert_eq!(values[i], 0.0);
+                }
+                if l != 1 {
+                    assert_eq!(derivatives[i], 0.0);
+                } else {
+                    assert!(derivatives[i] != 0.0);
+                }
+                // continuity from r > 0
+                assert!((values[i] - values_small[i]).abs() < 1e-7 * values[..size].iter().fold(0.0f64, |m, v| m.max(v.abs())));
+                assert!((derivatives[i] - derivatives_small[i]).abs() < 1e-6 * derivatives.iter().fold(0.0f64, |m, v| m.max(v.abs())));
+            }
+        }
+        assert!(values.iter().chain(&derivatives).all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn large_distances_and_narrow_densities_stay_finite() {
+        // z = c²r²/(c + d) reaches ~10⁶ here: ₁F₁ itself would overflow
+        let gto = GtoRadialIntegral::new(8, 12, 10.0, 0.05).unwrap();
+        for &r in &[5.0, 9.99, 20.0, 60.0] {
+            let (values, derivatives) = compute(&gto, r);
+            assert!(values.iter().chain(&derivatives).all(|v| v.is_finite()), "r = {r}");
+        }
+        // far outside every basis function, everything decays to 0
+        let (values, _) = compute(&gto, 60.0);
+        assert!(values.iter().all(|v| v.abs() < 1e-30));
+    }
+
+    #[test]
+    fn invalid_parameters() {
+        let error = GtoRadialIntegral::new(30, 3, 5.0, 0.4).unwrap_err();
+        assert!(
+            matches!(&error, Error::Numerical(m) if m.contains("radial overlap matrix is singular, lower max_radial")),
+            "{error}"
+        );
+        assert!(matches!(GtoRadialIntegral::new(3, 3, 0.0, 0.4), Err(Error::InvalidParameter(_))));
+        assert!(matches!(GtoRadialIntegral::new(3, 3, 5.0, -0.1), Err(Error::InvalidParameter(_))));
+        assert!(matches!(GtoRadialIntegral::new(3, 3, f64::NAN, 0.3), Err(Error::InvalidParameter(_))));
+        assert!(matches!(GtoRadialIntegral::new(64, 3, 5.0, 0.3), Err(Error::InvalidParameter(_))));
+    }
+
+    #[test]
+    fn shareable_between_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<GtoRadialIntegral>();
+        assert_send_sync::<crate::basis::SplinedRadialIntegral>();
     }
 }

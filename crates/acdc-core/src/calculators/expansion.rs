@@ -171,6 +171,10 @@ impl Expansion {
         out.neighbors.clear();
         out.neighbor_gradients.clear();
         if gradients.positions {
+            // at most one gradient block per pair: no reallocation in the pair loop
+            out.neighbor_gradients.reserve(range.len() * 3 * n_lm * n_max);
+        }
+        if gradients.positions {
             reset(&mut out.centre_gradient, 3 * n_lm * stride_lm);
         } else {
             out.centre_gradient.clear();
@@ -181,8 +185,11 @@ impl Expansion {
             out.strain_gradient.clear();
         }
 
-        // the centre's own Gaussian: only l = 0, no gradient
-        let w_c = self.settings.center_atom_weight;
+        // the centre's own Gaussian: only l = 0, no gradient; weighted like a
+        // neighbour at r = 0 (as featomic does: s(0) is not 1 for every scaling)
+        let w_c = self.settings.center_atom_weight
+            * cutoff_function(self.settings.smoothing, self.settings.cutoff, 0.0).0
+            * radial_scaling(self.settings.scaling, 0.0).0;
         for n in 0..n_max {
             out.coefficients[out.centre_species * stride_s + n] += w_c * self.centre_term[n];
         }
@@ -250,17 +257,18 @@ impl Expansion {
             // a periodic image of the centre moves with it: no position
             // gradient, but the strain still stretches S·H
             if gradients.positions && j != centre {
-                let k = match out.neighbors.last() {
-                    Some(&(last, _)) if last == j => out.neighbors.len() - 1,
+                match out.neighbors.last() {
+                    Some(&(last, _)) if last == j => {
+                        // another periodic image of the same neighbour
+                        let block = out.neighbor_gradients.len() - g.len();
+                        for (b, v) in out.neighbor_gradients[block..].iter_mut().zip(g.iter()) {
+                            *b += v;
+                        }
+                    }
                     _ => {
                         out.neighbors.push((j, s));
-                        out.neighbor_gradients.resize(out.neighbor_gradients.len() + 3 * n_lm * n_max, 0.0);
-                        out.neighbors.len() - 1
+                        out.neighbor_gradients.extend_from_slice(g);
                     }
-                };
-                let block = &mut out.neighbor_gradients[k * 3 * n_lm * n_max..][..3 * n_lm * n_max];
-                for (b, v) in block.iter_mut().zip(g.iter()) {
-                    *b += v;
                 }
                 for x in 0..3 {
                     for lm in 0..n_lm {

@@ -36,9 +36,14 @@ fn tri(l: usize, m: usize) -> usize {
 #[derive(Debug, Clone)]
 pub struct SphericalHarmonics {
     max_angular: usize,
-    /// q_l^m = a·z·q_{l−1}^m − b·r²·q_{l−2}^m, for m ≤ l − 2 (triangular index)
-    recurrence_a: Vec<f64>,
-    recurrence_b: Vec<f64>,
+    /// normalised q_m^m (constants; the √2 of m > 0 included)
+    diagonal: Vec<f64>,
+    /// q_{m+1}^m = this·z·q_m^m
+    off_diagonal: Vec<f64>,
+    /// [a, b] of q_l^m = a·z·q_{l−1}^m − b·r²·q_{l−2}^m, m-major, l = m+2…l_max
+    recurrence: Vec<[f64; 2]>,
+    /// start of each m in `recurrence` (length l_max + 2)
+    recurrence_start: Vec<usize>,
     /// ∂/∂x and ∂/∂y coefficient of the (l − 1, m + 1) harmonic
     gradient_plus: Vec<f64>,
     /// ∂/∂x and ∂/∂y coefficient of the (l − 1, m − 1) harmonic
@@ -51,41 +56,65 @@ impl SphericalHarmonics {
     /// Prepares the recurrences for degrees 0 ≤ l ≤ `max_angular`.
     pub fn new(max_angular: usize) -> SphericalHarmonics {
         let size = (max_angular + 1) * (max_angular + 2) / 2;
-        let mut recurrence_a = vec![0.0; size];
-        let mut recurrence_b = vec![0.0; size];
         let mut gradient_plus = vec![0.0; size];
         let mut gradient_minus = vec![0.0; size];
         let mut gradient_z = vec![0.0; size];
 
-        for l in 0..=max_angular {
+        let mut diagonal = Vec::with_capacity(max_angular + 1);
+        let mut off_diagonal = Vec::with_capacity(max_angular + 1);
+        let mut recurrence = Vec::new();
+        let mut recurrence_start = Vec::with_capacity(max_angular + 2);
+        let mut q_mm = 0.5 / PI.sqrt();
+        for m in 0..=max_angular {
+            let mf = m as f64;
+            // N_m^m (2m−1)!! from N_{m−1}^{m−1} (2m−3)!!: ×√(1 + 1/(2m)), and
+            // ×√2 once when going from m = 0 to m = 1
+            if m == 1 {
+                q_mm *= 3.0f64.sqrt();
+            } else if m > 1 {
+                q_mm *= (1.0 + 0.5 / mf).sqrt();
+            }
+            diagonal.push(q_mm);
+            off_diagonal.push((2.0 * mf + 3.0).sqrt());
+            recurrence_start.push(recurrence.len());
+            for l in m + 2..=max_angular {
+                // normalised three-term recurrence (ratios of N_l^m)
+                let (lf, l2, m2) = (l as f64, (l * l) as f64, mf * mf);
+                let lm1 = lf - 1.0;
+                let a = ((4.0 * l2 - 1.0) / (l2 - m2)).sqrt();
+                let b = ((2.0 * lf + 1.0) / (2.0 * lf - 3.0) * (lm1 * lm1 - m2) / (l2 - m2)).sqrt();
+                recurrence.push([a, b]);
+            }
+        }
+        recurrence_start.push(recurrence.len());
+
+        for l in 1..=max_angular {
             let lf = l as f64;
+            let ratio = (2.0 * lf + 1.0) / (2.0 * lf - 1.0);
             for m in 0..=l {
                 let mf = m as f64;
-                if m + 2 <= l {
-                    // normalised three-term recurrence (ratios of N_l^m)
-                    let l2 = lf * lf;
-                    let m2 = mf * mf;
-                    let lm1 = lf - 1.0;
-                    recurrence_a[tri(l, m)] = ((4.0 * l2 - 1.0) / (l2 - m2)).sqrt();
-                    recurrence_b[tri(l, m)] =
-                        ((2.0 * lf + 1.0) / (2.0 * lf - 3.0) * (lm1 * lm1 - m2) / (l2 - m2)).sqrt();
+                // ∂ of a degree-l solid harmonic in terms of degree l − 1;
+                // the √2 of m > 0 harmonics enters when m or m ± 1 is 0
+                let plus = -0.5 * (ratio * (lf - mf) * (lf - mf - 1.0)).max(0.0).sqrt();
+                gradient_plus[tri(l, m)] = if m == 0 { plus / SQRT_2 } else { plus };
+                if m >= 1 {
+                    let minus = 0.5 * ((lf + mf) * (lf + mf - 1.0) * ratio).sqrt();
+                    gradient_minus[tri(l, m)] = if m == 1 { minus * SQRT_2 } else { minus };
                 }
-                if l >= 1 {
-                    let ratio = (2.0 * lf + 1.0) / (2.0 * lf - 1.0);
-                    // ∂ of a degree-l solid harmonic in terms of degree l − 1;
-                    // the √2 of m > 0 harmonics enters when m or m ± 1 is 0
-                    let plus = -0.5 * (ratio * (lf - mf) * (lf - mf - 1.0)).max(0.0).sqrt();
-                    gradient_plus[tri(l, m)] = if m == 0 { plus / SQRT_2 } else { plus };
-                    if m >= 1 {
-                        let minus = 0.5 * ((lf + mf) * (lf + mf - 1.0) * ratio).sqrt();
-                        gradient_minus[tri(l, m)] = if m == 1 { minus * SQRT_2 } else { minus };
-                    }
-                    gradient_z[tri(l, m)] = (ratio * (lf - mf) * (lf + mf)).sqrt();
-                }
+                gradient_z[tri(l, m)] = (ratio * (lf - mf) * (lf + mf)).sqrt();
             }
         }
 
-        SphericalHarmonics { max_angular, recurrence_a, recurrence_b, gradient_plus, gradient_minus, gradient_z }
+        SphericalHarmonics {
+            max_angular,
+            diagonal,
+            off_diagonal,
+            recurrence,
+            recurrence_start,
+            gradient_plus,
+            gradient_minus,
+            gradient_z,
+        }
     }
 
     /// The maximal degree l_max.
@@ -128,55 +157,53 @@ impl SphericalHarmonics {
             return;
         }
 
-        let (gx, rest) = gradients.split_at_mut(size);
+        let (gx, rest) = gradients[..3 * size].split_at_mut(size);
         let (gy, gz) = rest.split_at_mut(size);
         gx[0] = 0.0;
         gy[0] = 0.0;
         gz[0] = 0.0;
         let inv_norm = 1.0 / norm;
+        let values = &values[..size];
         for l in 1..=self.max_angular {
-            let lower = (l - 1) * (l - 1) + (l - 1); // index of (l − 1, 0)
-            let here = l * l + l;
-            // the harmonics of degree l − 1: cos-type C(m) at +m, sin-type S(m) at −m
-            let c = |m: usize| if m < l { values[lower + m] } else { 0.0 };
-            let s = |m: usize| if m < l && m > 0 { values[lower - m] } else { 0.0 };
-
-            // gradients of the solid harmonic r^l Y_l^m at the unit vector
-            let t = tri(l, 0);
-            let (plus, z) = (self.gradient_plus[t], self.gradient_z[t]);
-            let mut dx = 2.0 * plus * c(1);
-            let mut dy = 2.0 * plus * s(1);
-            let mut dz = z * c(0);
-            // remove the radial part: ∇Y(r̂) = (∇S − l·S·r̂)/|r|
             let lf = l as f64;
-            let y = values[here];
-            gx[here] = (dx - lf * y * unit[0]) * inv_norm;
-            gy[here] = (dy - lf * y * unit[1]) * inv_norm;
-            gz[here] = (dz - lf * y * unit[2]) * inv_norm;
+            // harmonics of degree l − 1: cos-type C(m) = previous[l − 1 + m],
+            // sin-type S(m) = previous[l − 1 − m]
+            let previous = &values[(l - 1) * (l - 1)..l * l];
+            let centre = l - 1;
+            let current = &values[l * l..(l + 1) * (l + 1)];
+            let (gx, gy, gz) = (
+                &mut gx[l * l..(l + 1) * (l + 1)],
+                &mut gy[l * l..(l + 1) * (l + 1)],
+                &mut gz[l * l..(l + 1) * (l + 1)],
+            );
+            let t = tri(l, 0);
+            let plus = &self.gradient_plus[t..=t + l];
+            let minus = &self.gradient_minus[t..=t + l];
+            let z_coefficient = &self.gradient_z[t..=t + l];
+
+            // ∇Y(r̂) = (∇S − l·S·r̂)/|r| with S the solid harmonic r^l Y_l^m
+            let mut store = |i: usize, dx: f64, dy: f64, dz: f64| {
+                let y = lf * current[i];
+                gx[i] = (dx - y * unit[0]) * inv_norm;
+                gy[i] = (dy - y * unit[1]) * inv_norm;
+                gz[i] = (dz - y * unit[2]) * inv_norm;
+            };
+
+            // m = 0
+            let (c1, s1) = if l >= 2 { (previous[centre + 1], previous[centre - 1]) } else { (0.0, 0.0) };
+            store(l, 2.0 * plus[0] * c1, 2.0 * plus[0] * s1, z_coefficient[0] * previous[centre]);
 
             for m in 1..=l {
-                let t = tri(l, m);
-                let (plus, minus, z) = (self.gradient_plus[t], self.gradient_minus[t], self.gradient_z[t]);
-
+                let (c_plus, s_plus) =
+                    if m + 1 < l { (previous[centre + m + 1], previous[centre - m - 1]) } else { (0.0, 0.0) };
+                let c_minus = previous[centre + m - 1];
+                let s_minus = if m >= 2 { previous[centre + 1 - m] } else { 0.0 };
+                let (c_same, s_same) = if m < l { (previous[centre + m], previous[centre - m]) } else { (0.0, 0.0) };
+                let (p, q, w) = (plus[m], minus[m], z_coefficient[m]);
                 // cos-type, +m
-                dx = plus * c(m + 1) + minus * c(m - 1);
-                dy = plus * s(m + 1) - minus * s(m - 1);
-                dz = z * c(m);
-                let i = here + m;
-                let y = values[i];
-                gx[i] = (dx - lf * y * unit[0]) * inv_norm;
-                gy[i] = (dy - lf * y * unit[1]) * inv_norm;
-                gz[i] = (dz - lf * y * unit[2]) * inv_norm;
-
+                store(l + m, p * c_plus + q * c_minus, p * s_plus - q * s_minus, w * c_same);
                 // sin-type, −m
-                dx = plus * s(m + 1) + minus * s(m - 1);
-                dy = -plus * c(m + 1) + minus * c(m - 1);
-                dz = z * s(m);
-                let i = here - m;
-                let y = values[i];
-                gx[i] = (dx - lf * y * unit[0]) * inv_norm;
-                gy[i] = (dy - lf * y * unit[1]) * inv_norm;
-                gz[i] = (dz - lf * y * unit[2]) * inv_norm;
+                store(l - m, p * s_plus + q * s_minus, q * c_minus - p * c_plus, w * s_same);
             }
         }
     }
@@ -187,39 +214,38 @@ impl SphericalHarmonics {
     fn solid_harmonics(&self, unit: [f64; 3], values: &mut [f64]) {
         let [x, y, z] = unit;
         let l_max = self.max_angular;
+        let values = &mut values[..(l_max + 1) * (l_max + 1)];
         // r² = 1 for the unit vector: the b coefficient multiplies q_{l−2} directly
         let mut cos_m = 1.0; // Re ζ^m
         let mut sin_m = 0.0; // Im ζ^m
-        // normalised q_m^m, including the √2 of m > 0 (from the second m on)
-        let mut diagonal = 0.5 / PI.sqrt();
         for m in 0..=l_max {
             if m > 0 {
                 let new_cos = x * cos_m - y * sin_m;
                 sin_m = x * sin_m + y * cos_m;
                 cos_m = new_cos;
-                diagonal *= if m == 1 { 3.0f64.sqrt() } else { (1.0 + 0.5 / m as f64).sqrt() };
             }
-            let mf = m as f64;
-            let mut q_previous = 0.0;
-            let mut q = diagonal;
-            for l in m..=l_max {
-                if l == m + 1 {
-                    let next = (2.0 * mf + 3.0).sqrt() * z * q;
-                    q_previous = q;
-                    q = next;
-                } else if l >= m + 2 {
-                    let t = tri(l, m);
-                    let next = self.recurrence_a[t] * z * q - self.recurrence_b[t] * q_previous;
-                    q_previous = q;
-                    q = next;
-                }
+            let (c, s) = if m == 0 { (1.0, 0.0) } else { (cos_m, sin_m) };
+            let store = |values: &mut [f64], l: usize, q: f64| {
                 let centre = l * l + l;
-                if m == 0 {
-                    values[centre] = q;
-                } else {
-                    values[centre + m] = q * cos_m;
-                    values[centre - m] = q * sin_m;
+                values[centre + m] = q * c;
+                if m > 0 {
+                    values[centre - m] = q * s;
                 }
+            };
+
+            let mut q_previous = self.diagonal[m];
+            store(values, m, q_previous);
+            if m == l_max {
+                break;
+            }
+            let mut q = self.off_diagonal[m] * z * q_previous;
+            store(values, m + 1, q);
+            let coefficients = &self.recurrence[self.recurrence_start[m]..self.recurrence_start[m + 1]];
+            for (l, &[a, b]) in (m + 2..=l_max).zip(coefficients) {
+                let next = a * z * q - b * q_previous;
+                q_previous = q;
+                q = next;
+                store(values, l, q);
             }
         }
     }

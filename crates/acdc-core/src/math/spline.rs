@@ -86,12 +86,12 @@ impl HermiteSpline {
     where
         F: FnMut(f64, &mut [f64], &mut [f64]),
     {
-        if !(accuracy > 0.0) || !accuracy.is_finite() {
+        if !(accuracy.is_finite() && accuracy > 0.0) {
             return Err(Error::InvalidParameter(format!(
                 "spline_accuracy must be a positive number, got {accuracy}"
             )));
         }
-        if !(start < stop) || !start.is_finite() || !stop.is_finite() {
+        if !(start.is_finite() && stop.is_finite() && start < stop) {
             return Err(Error::InvalidParameter(format!(
                 "spline range must satisfy start < stop, got [{start}, {stop}]"
             )));
@@ -239,7 +239,7 @@ impl HermiteSpline {
         values: &[f64],
         derivatives: &[f64],
     ) -> Result<HermiteSpline> {
-        if n_functions == 0 || values.len() % n_functions != 0 || values.len() != derivatives.len() {
+        if n_functions == 0 || !values.len().is_multiple_of(n_functions) || values.len() != derivatives.len() {
             return Err(Error::InvalidParameter(format!(
                 "spline table sizes do not match: {} values, {} derivatives, {} functions",
                 values.len(),
@@ -248,7 +248,7 @@ impl HermiteSpline {
             )));
         }
         let points = values.len() / n_functions;
-        if points < 2 || !(start < stop) {
+        if points < 2 || !(start.is_finite() && stop.is_finite() && start < stop) {
             return Err(Error::InvalidParameter(format!(
                 "a spline needs at least 2 points and start < stop, got {points} points on [{start}, {stop}]"
             )));
