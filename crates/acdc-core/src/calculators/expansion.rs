@@ -19,6 +19,27 @@ pub struct GradientFlags {
     pub positions: bool,
     /// ∂/∂(strain ε), positions and cell deformed by (1 + ε).
     pub strain: bool,
+    /// Keep the factors of every pair's gradient (see [`PairGeometry`])
+    /// instead of explicit ∂coefficient/∂x arrays: the power spectrum
+    /// contracts them directly, which is cheaper than forming them.
+    pub pair_factors: bool,
+}
+
+/// One neighbour pair of a centre, for gradients in factored form. The
+/// gradient of the pair's coefficients with respect to r_ij is
+/// `g[x][lm][n] = α[l][n]·u_x·Y[lm] + β[l][n]·∂Y[lm]/∂û_x`, with α = d(w I)/dr
+/// and β = w I / r stored in `pair_radial`, Y and ∂Y/∂û in `pair_angular`.
+#[derive(Debug, Clone, Copy)]
+pub struct PairGeometry {
+    /// Index of this pair's atom in `CentreDensity::neighbors`, or None for
+    /// a periodic image of the centre itself.
+    pub neighbor: Option<usize>,
+    /// Species index of the neighbour.
+    pub species: usize,
+    /// r_ij in Å.
+    pub vector: [f64; 3],
+    /// r̂_ij.
+    pub unit: [f64; 3],
 }
 
 /// A radial integral, either exact or splined.
@@ -70,6 +91,12 @@ pub struct CentreDensity {
     pub centre_gradient: Vec<f64>,
     /// ∂coefficients/∂ε_ab, `[a][b][lm][s][n]`.
     pub strain_gradient: Vec<f64>,
+    /// With `pair_factors`: every pair within the cutoff.
+    pub pairs: Vec<PairGeometry>,
+    /// With `pair_factors`: `[p][α, β][l][n]`.
+    pub pair_radial: Vec<f64>,
+    /// With `pair_factors`: `[p][Y, ∂Y/∂û_x, ∂Y/∂û_y, ∂Y/∂û_z][lm]`.
+    pub pair_angular: Vec<f64>,
 }
 
 impl CentreDensity {
@@ -170,9 +197,17 @@ impl Expansion {
         out.present[out.centre_species] = true;
         out.neighbors.clear();
         out.neighbor_gradients.clear();
+        out.pairs.clear();
+        out.pair_radial.clear();
+        out.pair_angular.clear();
         if gradients.positions {
             // at most one gradient block per pair: no reallocation in the pair loop
             out.neighbor_gradients.reserve(range.len() * 3 * n_lm * n_max);
+        }
+        if gradients.pair_factors {
+            out.pairs.reserve(range.len());
+            out.pair_radial.reserve(range.len() * 2 * (l_max + 1) * n_max);
+            out.pair_angular.reserve(range.len() * 4 * n_lm);
         }
         if gradients.positions {
             reset(&mut out.centre_gradient, 3 * n_lm * stride_lm);
@@ -196,7 +231,7 @@ impl Expansion {
 
         let radial = self.radial.get();
         let cutoff = self.settings.cutoff;
-        let want_gradient = gradients.positions || gradients.strain;
+        let want_gradient = gradients.positions || gradients.strain || gradients.pair_factors;
         for p in range {
             let j = pairs.j[p] as usize;
             let r_vec = pairs.vectors[p];
@@ -235,6 +270,23 @@ impl Expansion {
                 }
             }
             if !want_gradient {
+                continue;
+            }
+            if gradients.pair_factors {
+                let neighbor = if j == centre {
+                    None
+                } else {
+                    if out.neighbors.last().is_none_or(|&(last, _)| last != j) {
+                        out.neighbors.push((j, s));
+                    }
+                    Some(out.neighbors.len() - 1)
+                };
+                out.pairs.push(PairGeometry { neighbor, species: s, vector: r_vec, unit });
+                let (rad, drad) = (&scratch.radial, &scratch.radial_derivative);
+                out.pair_radial.extend(rad.iter().zip(drad).map(|(&v, &d)| dweight * v + weight * d));
+                out.pair_radial.extend(rad.iter().map(|&v| weight * v / r));
+                out.pair_angular.extend_from_slice(&scratch.harmonics[..n_lm]);
+                out.pair_angular.extend_from_slice(&scratch.harmonics_gradient[..3 * n_lm]);
                 continue;
             }
             // ∂/∂r_ij of w(r) I_nl(r) Y_lm(r̂): [xyz][lm][n]

@@ -3,7 +3,7 @@
 use rayon::prelude::*;
 
 use super::environment::{key_selected, sample_labels, Environments};
-use super::expansion::{CentreDensity, Expansion};
+use super::expansion::{CentreDensity, Expansion, GradientFlags};
 use super::hypers::SoapHypers;
 use super::{Calculator, ComputeOptions};
 use crate::error::Result;
@@ -98,34 +98,6 @@ fn products_any(out: &mut [f64], factors: &[f64], n_max: usize, a: &[f64], a_str
     }
 }
 
-/// Makes each l block of `out` symmetric in (n1, n2): o ← o + oᵀ.
-fn symmetrize(out: &mut [f64], l_max: usize, n_max: usize) {
-    let nn = n_max * n_max;
-    for l in 0..=l_max {
-        let o = &mut out[l * nn..(l + 1) * nn];
-        for n1 in 0..n_max {
-            for n2 in n1..n_max {
-                let s = o[n1 * n_max + n2] + o[n2 * n_max + n1];
-                o[n1 * n_max + n2] = s;
-                o[n2 * n_max + n1] = s;
-            }
-        }
-    }
-}
-
-/// Derivative of f_l Σ_m c1 c2 when both coefficient sets change: `g1`, `g2`
-/// are the derivatives of `c1`, `c2` (all with row stride `stride`).
-#[allow(clippy::too_many_arguments)]
-#[inline]
-fn product_derivative(out: &mut [f64], factors: &[f64], n_max: usize, g1: &[f64], g2: &[f64], c1: &[f64], c2: &[f64], stride: usize, same: bool, l_max: usize) {
-    accumulate_products(out, factors, n_max, g1, stride, c2, stride);
-    if same {
-        symmetrize(out, l_max, n_max);
-    } else {
-        accumulate_products(out, factors, n_max, c1, stride, g2, stride);
-    }
-}
-
 impl SoapPowerSpectrum {
     /// Parses and validates the hyper-parameters, builds the basis.
     pub fn new(hypers: &str) -> Result<SoapPowerSpectrum> {
@@ -172,7 +144,190 @@ impl SoapPowerSpectrum {
     }
 }
 
+/// Sizes of one expansion.
+struct Shape {
+    l_max: usize,
+    n_max: usize,
+    n_lm: usize,
+}
+
+/// Per-thread buffers for the gradient of one sample.
+struct GradientScratch {
+    /// ∂p/∂r_ij of one pair, `[xyz][l][n1][n2]`
+    pair: Vec<f64>,
+    /// Σ_m Y_lm C[lm][s][n] for the two neighbour species, `[l][n]`
+    yc: [Vec<f64>; 2],
+    /// Σ_m ∂Y_lm/∂û_x C[lm][s][n], `[xyz][l][n]`
+    dc: [Vec<f64>; 2],
+}
+
+impl GradientScratch {
+    fn new(shape: &Shape) -> GradientScratch {
+        let ln = (shape.l_max + 1) * shape.n_max;
+        let n_props = ln * shape.n_max;
+        GradientScratch { pair: vec![0.0; 3 * n_props], yc: [vec![0.0; ln], vec![0.0; ln]], dc: [vec![0.0; 3 * ln], vec![0.0; 3 * ln]] }
+    }
+}
+
+/// Position and strain gradients of one power-spectrum sample, contracted
+/// from the factored pair gradients (see `PairGeometry`): for a pair whose
+/// neighbour has species s1,
+/// ∂p[l][n1][n2]/∂r_x = f_l (α[l][n1] u_x YC2[l][n2] + β[l][n1] DC2_x[l][n2]),
+/// with YC2 = Σ_m Y C2 and DC2_x = Σ_m ∂Y/∂û_x C2; symmetric for species s2.
+/// This never forms the (2l+1)×n gradient of the expansion.
+struct SampleGradient<'a> {
+    shape: &'a Shape,
+    factors: &'a [f64],
+    s1: usize,
+    s2: usize,
+    density: &'a CentreDensity,
+    /// gradient rows (atom, neighbour index or None for the centre)
+    atoms: &'a [(usize, Option<usize>)],
+}
+
+impl SampleGradient<'_> {
+    fn run(&self, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if has_avx2_fma() {
+                // SAFETY: the CPU supports the features this function is compiled for
+                unsafe { self.run_avx2(scratch, positions, strain) };
+                return;
+            }
+        }
+        self.run_generic(scratch, positions, strain);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_avx2(&self, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
+        self.run_generic(scratch, positions, strain);
+    }
+
+    /// Σ_m w[lm] C[lm][s][n] into `out[l][n]`.
+    #[inline(always)]
+    fn contract_m(&self, weights: &[f64], species: usize, out: &mut [f64]) {
+        let Shape { l_max, n_max, .. } = *self.shape;
+        let stride = self.density.present.len() * n_max;
+        let c = &self.density.coefficients;
+        out.fill(0.0);
+        for l in 0..=l_max {
+            let o = &mut out[l * n_max..(l + 1) * n_max];
+            for lm in l * l..(l + 1) * (l + 1) {
+                let w = weights[lm];
+                let row = &c[lm * stride + species * n_max..lm * stride + species * n_max + n_max];
+                for (o, &v) in o.iter_mut().zip(row) {
+                    *o += w * v;
+                }
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn run_generic(&self, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
+        let Shape { l_max, n_max, n_lm } = *self.shape;
+        let ln = (l_max + 1) * n_max;
+        let nn = n_max * n_max;
+        let n_props = ln * n_max;
+        let d = self.density;
+        let (s1, s2) = (self.s1, self.s2);
+        // row of each neighbour in the output, and of the centre
+        let mut row_of = vec![usize::MAX; d.neighbors.len()];
+        let mut centre_row = usize::MAX;
+        for (row, &(_, source)) in self.atoms.iter().enumerate() {
+            match source {
+                Some(k) => row_of[k] = row,
+                None => centre_row = row,
+            }
+        }
+        for (p, pair) in d.pairs.iter().enumerate() {
+            let b = pair.species;
+            if b != s1 && b != s2 {
+                continue;
+            }
+            let radial = &d.pair_radial[p * 2 * ln..(p + 1) * 2 * ln];
+            let (alpha, beta) = radial.split_at(ln);
+            let angular = &d.pair_angular[p * 4 * n_lm..(p + 1) * 4 * n_lm];
+            // contract with the coefficients of the *other* species of each term
+            let partners: &[(usize, usize)] = if s1 == s2 { &[(0, s2)] } else if b == s1 { &[(0, s2)] } else { &[(1, s1)] };
+            for &(slot, species) in partners {
+                self.contract_m(&angular[..n_lm], species, &mut scratch.yc[slot]);
+                for x in 0..3 {
+                    let dc = &mut scratch.dc[slot][x * ln..(x + 1) * ln];
+                    self.contract_m(&angular[(1 + x) * n_lm..(2 + x) * n_lm], species, dc);
+                }
+            }
+            // every element of scratch.pair is assigned below: no clearing needed
+            for x in 0..3 {
+                let u = pair.unit[x];
+                let out = &mut scratch.pair[x * n_props..(x + 1) * n_props];
+                for (l, &f) in self.factors.iter().enumerate() {
+                    let o = &mut out[l * nn..(l + 1) * nn];
+                    let al = &alpha[l * n_max..(l + 1) * n_max];
+                    let be = &beta[l * n_max..(l + 1) * n_max];
+                    let slot = if s1 == s2 || b == s1 { 0 } else { 1 };
+                    let yc = &scratch.yc[slot][l * n_max..(l + 1) * n_max];
+                    let dc = &scratch.dc[slot][x * ln + l * n_max..x * ln + (l + 1) * n_max];
+                    if s1 == s2 {
+                        // d(CᵀC) = gᵀC + Cᵀg: both terms at once, symmetric in (n1, n2)
+                        for (row, (((&a1, &b1), &y1), &z1)) in o.chunks_exact_mut(n_max).zip(al.iter().zip(be).zip(yc).zip(dc)) {
+                            let (a1, b1, y1, z1) = (f * a1 * u, f * b1, f * y1 * u, f * z1);
+                            for (r, (((&a2, &b2), &y2), &z2)) in row.iter_mut().zip(al.iter().zip(be).zip(yc).zip(dc)) {
+                                *r = a1 * y2 + b1 * z2 + y1 * a2 + z1 * b2;
+                            }
+                        }
+                    } else if b == s1 {
+                        // ∂C1 ⊗ C2: rows n1 from the pair, columns n2 from C2
+                        for (row, (&a, &bb)) in o.chunks_exact_mut(n_max).zip(al.iter().zip(be)) {
+                            let (a, bb) = (f * a * u, f * bb);
+                            for (r, (&y, &z)) in row.iter_mut().zip(yc.iter().zip(dc)) {
+                                *r = a * y + bb * z;
+                            }
+                        }
+                    } else {
+                        // C1 ⊗ ∂C2: rows n1 from C1, columns n2 from the pair
+                        for (row, (&y, &z)) in o.chunks_exact_mut(n_max).zip(yc.iter().zip(dc)) {
+                            let (y, z) = (f * y * u, f * z);
+                            for (r, (&a, &bb)) in row.iter_mut().zip(al.iter().zip(be)) {
+                                *r = y * a + z * bb;
+                            }
+                        }
+                    }
+                }
+            }
+            if let (Some(k), false) = (pair.neighbor, positions.is_empty()) {
+                let row = row_of[k];
+                for x in 0..3 {
+                    let src = &scratch.pair[x * n_props..(x + 1) * n_props];
+                    let dst = &mut positions[(row * 3 + x) * n_props..(row * 3 + x + 1) * n_props];
+                    for (o, &v) in dst.iter_mut().zip(src) {
+                        *o += v;
+                    }
+                    let dst = &mut positions[(centre_row * 3 + x) * n_props..(centre_row * 3 + x + 1) * n_props];
+                    for (o, &v) in dst.iter_mut().zip(src) {
+                        *o -= v;
+                    }
+                }
+            }
+            if !strain.is_empty() {
+                // ∂/∂ε_ab = Σ_pairs r_a ∂/∂r_b, self-images included
+                for a in 0..3 {
+                    let ra = pair.vector[a];
+                    for bb in 0..3 {
+                        let src = &scratch.pair[bb * n_props..(bb + 1) * n_props];
+                        let dst = &mut strain[(a * 3 + bb) * n_props..(a * 3 + bb + 1) * n_props];
+                        for (o, &v) in dst.iter_mut().zip(src) {
+                            *o += ra * v;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 impl Calculator for SoapPowerSpectrum {
+
     fn name(&self) -> &str {
         "soap_power_spectrum"
     }
@@ -191,7 +346,8 @@ impl Calculator for SoapPowerSpectrum {
         let flags = options.gradient_flags()?;
         let env = Environments::new(systems, self.expansion.settings.cutoff)?;
         let centres = env.centres(options)?;
-        let densities = env.expand(&self.expansion, &centres, flags)?;
+        let expand_flags = GradientFlags { positions: false, strain: false, pair_factors: flags.positions || flags.strain };
+        let densities = env.expand(&self.expansion, &centres, expand_flags)?;
         let n_max = self.expansion.n_max();
         let n_lm = self.expansion.n_lm();
         let l_max = self.expansion.settings.max_angular;
@@ -216,88 +372,73 @@ impl Calculator for SoapPowerSpectrum {
             let rows: Vec<&CentreDensity> =
                 densities.iter().filter(|d| d.centre_species == c && d.present[s1] && d.present[s2]).collect();
 
-            let mut values = vec![0.0; rows.len() * n_props];
+            let mut values = crate::tensor::buffer::zeroed(rows.len() * n_props);
             values.par_chunks_mut(n_props.max(1)).zip(rows.par_iter()).for_each(|(out, d)| {
                 let cf = &d.coefficients;
                 accumulate_products(out, &factors, n_max, &cf[s1 * n_max..], stride_lm, &cf[s2 * n_max..], stride_lm);
             });
             let mut block = TensorBlock::new(sample_labels(&rows), vec![], properties.clone(), values)?;
 
-            if flags.positions {
-                let gradient_atoms: Vec<Vec<(usize, Option<usize>)>> =
-                    rows.iter().map(|d| d.gradient_rows(|sp| sp == s1 || sp == s2)).collect();
-                let mut samples = Vec::new();
-                for (row, (d, atoms)) in rows.iter().zip(&gradient_atoms).enumerate() {
-                    for &(atom, _) in atoms {
-                        samples.extend_from_slice(&[row as i32, d.system as i32, atom as i32]);
-                    }
-                }
+            if flags.positions || flags.strain {
+                let gradient_atoms: Vec<Vec<(usize, Option<usize>)>> = if flags.positions {
+                    rows.iter().map(|d| d.gradient_rows(|sp| sp == s1 || sp == s2)).collect()
+                } else {
+                    vec![Vec::new(); rows.len()]
+                };
                 let total: usize = gradient_atoms.iter().map(Vec::len).sum();
-                let mut grad = vec![0.0; total * 3 * n_props];
+                let mut positions = crate::tensor::buffer::zeroed(total * 3 * n_props);
+                let mut strain = vec![0.0; if flags.strain { rows.len() * 9 * n_props } else { 0 }];
                 // one disjoint output slice per sample, filled in parallel
                 let mut chunks = Vec::with_capacity(rows.len());
-                let mut rest = grad.as_mut_slice();
+                let mut rest = positions.as_mut_slice();
                 for atoms in &gradient_atoms {
                     let (head, tail) = rest.split_at_mut(atoms.len() * 3 * n_props);
                     chunks.push(head);
                     rest = tail;
                 }
-                chunks.into_par_iter().zip(rows.par_iter()).zip(gradient_atoms.par_iter()).for_each(|((out, d), atoms)| {
-                    let c1 = &d.coefficients[s1 * n_max..];
-                    let c2 = &d.coefficients[s2 * n_max..];
-                    for (row, &(_, source)) in atoms.iter().enumerate() {
-                        for x in 0..3 {
-                            let o = &mut out[(row * 3 + x) * n_props..][..n_props];
-                            match source {
-                                Some(k) => {
-                                    let sp = d.neighbors[k].1;
-                                    let g = &d.neighbor_gradients[(k * 3 + x) * n_lm * n_max..];
-                                    if s1 == s2 {
-                                        // d(CᵀC) = gᵀC + Cᵀg = A + Aᵀ with A = gᵀC
-                                        accumulate_products(o, &factors, n_max, g, n_max, c2, stride_lm);
-                                        symmetrize(o, l_max, n_max);
-                                    } else if sp == s1 {
-                                        accumulate_products(o, &factors, n_max, g, n_max, c2, stride_lm);
-                                    } else {
-                                        accumulate_products(o, &factors, n_max, c1, stride_lm, g, n_max);
-                                    }
-                                }
-                                None => {
-                                    let g = &d.centre_gradient[x * n_lm * stride_lm..];
-                                    product_derivative(o, &factors, n_max, &g[s1 * n_max..], &g[s2 * n_max..], c1, c2, stride_lm, s1 == s2, l_max);
-                                }
-                            }
+                let strain_chunks: Vec<&mut [f64]> = if flags.strain {
+                    strain.chunks_exact_mut(9 * n_props).collect()
+                } else {
+                    (0..rows.len()).map(|_| <&mut [f64]>::default()).collect()
+                };
+                let shape = Shape { l_max, n_max, n_lm };
+                chunks
+                    .into_par_iter()
+                    .zip(strain_chunks)
+                    .zip(rows.par_iter().zip(gradient_atoms.par_iter()))
+                    .for_each_init(
+                        || GradientScratch::new(&shape),
+                        |scratch, ((out, out_strain), (d, atoms))| {
+                            let task = SampleGradient { shape: &shape, factors: &factors, s1, s2, density: d, atoms };
+                            task.run(scratch, out, out_strain);
+                        },
+                    );
+                if flags.positions {
+                    let mut samples = Vec::with_capacity(3 * total);
+                    for (row, (d, atoms)) in rows.iter().zip(&gradient_atoms).enumerate() {
+                        for &(atom, _) in atoms {
+                            samples.extend_from_slice(&[row as i32, d.system as i32, atom as i32]);
                         }
                     }
-                });
-                let gb = TensorBlock::new(
-                    Labels::new(&["sample", "system", "atom"], samples),
-                    vec![Labels::range("xyz", 3)],
-                    properties.clone(),
-                    grad,
-                )?;
-                block.gradients.push(("positions".into(), gb));
-            }
-            if flags.strain {
-                let mut grad = vec![0.0; rows.len() * 9 * n_props];
-                grad.par_chunks_mut(9 * n_props).zip(rows.par_iter()).for_each(|(out, d)| {
-                    let c1 = &d.coefficients[s1 * n_max..];
-                    let c2 = &d.coefficients[s2 * n_max..];
-                    for ab in 0..9 {
-                        let o = &mut out[ab * n_props..][..n_props];
-                        let g = &d.strain_gradient[ab * n_lm * stride_lm..];
-                        product_derivative(o, &factors, n_max, &g[s1 * n_max..], &g[s2 * n_max..], c1, c2, stride_lm, s1 == s2, l_max);
-                    }
-                });
-                // featomic 0.6.7 names the strain components (xyz_2, xyz_1) in
-                // this order; values[a][b] = ∂/∂ε_ab
-                let gb = TensorBlock::new(
-                    Labels::range("sample", rows.len()),
-                    vec![Labels::range("xyz_2", 3), Labels::range("xyz_1", 3)],
-                    properties.clone(),
-                    grad,
-                )?;
-                block.gradients.push(("strain".into(), gb));
+                    let gb = TensorBlock::new(
+                        Labels::new(&["sample", "system", "atom"], samples),
+                        vec![Labels::range("xyz", 3)],
+                        properties.clone(),
+                        positions,
+                    )?;
+                    block.gradients.push(("positions".into(), gb));
+                }
+                if flags.strain {
+                    // featomic 0.6.7 names the strain components (xyz_2, xyz_1) in
+                    // this order; values[a][b] = ∂/∂ε_ab
+                    let gb = TensorBlock::new(
+                        Labels::range("sample", rows.len()),
+                        vec![Labels::range("xyz_2", 3), Labels::range("xyz_1", 3)],
+                        properties.clone(),
+                        strain,
+                    )?;
+                    block.gradients.push(("strain".into(), gb));
+                }
             }
             key_values.extend_from_slice(&key);
             blocks.push(block);

@@ -1,6 +1,8 @@
 //! Labelled block tensors (metatensor's data model): a `TensorMap` maps keys
 //! to `TensorBlock`s; each block has samples × components… × properties
 //! values (row-major) and optional gradient blocks.
+pub mod buffer;
+
 use crate::error::{Error, Result};
 
 /// A set of named integer labels: `count()` rows of `names.len()` values,
