@@ -372,7 +372,7 @@ impl Calculator for SoapPowerSpectrum {
             let rows: Vec<&CentreDensity> =
                 densities.iter().filter(|d| d.centre_species == c && d.present[s1] && d.present[s2]).collect();
 
-            let mut values = crate::tensor::buffer::zeroed(rows.len() * n_props);
+            let mut values = crate::tensor::buffer::zeroed(rows.len() * n_props, "the power spectrum")?;
             values.par_chunks_mut(n_props.max(1)).zip(rows.par_iter()).for_each(|(out, d)| {
                 let cf = &d.coefficients;
                 accumulate_products(out, &factors, n_max, &cf[s1 * n_max..], stride_lm, &cf[s2 * n_max..], stride_lm);
@@ -386,8 +386,8 @@ impl Calculator for SoapPowerSpectrum {
                     vec![Vec::new(); rows.len()]
                 };
                 let total: usize = gradient_atoms.iter().map(Vec::len).sum();
-                let mut positions = crate::tensor::buffer::zeroed(total * 3 * n_props);
-                let mut strain = vec![0.0; if flags.strain { rows.len() * 9 * n_props } else { 0 }];
+                let mut positions = crate::tensor::buffer::zeroed(total * 3 * n_props, "the power spectrum position gradients")?;
+                let mut strain = crate::tensor::buffer::zeroed(if flags.strain { rows.len() * 9 * n_props } else { 0 }, "the power spectrum strain gradients")?;
                 // one disjoint output slice per sample, filled in parallel
                 let mut chunks = Vec::with_capacity(rows.len());
                 let mut rest = positions.as_mut_slice();
