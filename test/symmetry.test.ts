@@ -236,3 +236,16 @@ describe('symmetries (SPEC.md §6)', () => {
     for (const [k, v] of rowsOf(oxygen)) expect(v).toEqual(all.get(k));
   });
 });
+
+describe('keys', () => {
+  it('keys() lists exactly the blocks compute() produces', () => {
+    const systems = [periodicSystem(), molecule()];
+    const h = hypers(1e-8);
+    for (const calc of [new SoapPowerSpectrum(h), new SphericalExpansion(h), new SoapRadialSpectrum({ ...h, basis: { radial: h.basis.radial } })]) {
+      const keys = calc.keys(systems);
+      const tm = calc.computeSync(systems);
+      expect(keys.names).toEqual(tm.keys.names);
+      expect(Array.from(keys.values)).toEqual(Array.from(tm.keys.values));
+    }
+  });
+});

@@ -94,6 +94,25 @@ impl<'a> Environments<'a> {
             .collect())
     }
 
+    /// For every atom of every system: its species index and which species
+    /// occur in its environment (itself included). This decides which keys
+    /// and samples exist, without expanding anything.
+    pub fn presence(&self) -> Vec<(usize, Vec<bool>)> {
+        let n_species = self.species.len();
+        let mut out = Vec::new();
+        for (k, system) in self.systems.iter().enumerate() {
+            for i in 0..system.size() {
+                let mut present = vec![false; n_species];
+                present[self.species_index[k][i]] = true;
+                for p in self.starts[k][i]..self.starts[k][i + 1] {
+                    present[self.species_index[k][self.pairs[k].j[p] as usize]] = true;
+                }
+                out.push((self.species_index[k][i], present));
+            }
+        }
+        out
+    }
+
     /// Expands the density around every centre, in parallel, in order.
     pub fn expand(&self, expansion: &Expansion, centres: &[(usize, usize)], gradients: GradientFlags) -> Result<Vec<CentreDensity>> {
         let n_species = self.species.len();
@@ -128,6 +147,18 @@ fn prefix(k: usize, e: Error) -> Error {
         Error::InvalidParameter(m) => Error::InvalidParameter(format!("systems[{k}]: {m}")),
         other => other,
     }
+}
+
+/// `seen[c * ns + s]`: whether some centre of species c has species s in its
+/// environment, from (centre species, presence) rows.
+pub fn species_pairs<'p>(ns: usize, presence: impl Iterator<Item = (usize, &'p [bool])>) -> Vec<bool> {
+    let mut seen = vec![false; ns * ns];
+    for (c, present) in presence {
+        for (s, &p) in present.iter().enumerate() {
+            seen[c * ns + s] |= p;
+        }
+    }
+    seen
 }
 
 /// Whether a key row passes `selected_keys` (rows matched on the selection's names).

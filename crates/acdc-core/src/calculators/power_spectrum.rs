@@ -105,14 +105,14 @@ impl SoapPowerSpectrum {
         Ok(SoapPowerSpectrum { parameters: hypers.to_string(), expansion: Expansion::new(settings)? })
     }
 
-    fn keys_from(env: &Environments, densities: &[CentreDensity]) -> Vec<[i32; 3]> {
-        let ns = env.species.len();
+    fn keys_from<'p>(species: &[i32], presence: impl Iterator<Item = (usize, &'p [bool])>) -> Vec<[i32; 3]> {
+        let ns = species.len();
         let mut seen = vec![false; ns * ns * ns];
-        for d in densities {
+        for (c, present) in presence {
             for s1 in 0..ns {
                 for s2 in s1..ns {
-                    if d.present[s1] && d.present[s2] {
-                        seen[(d.centre_species * ns + s1) * ns + s2] = true;
+                    if present[s1] && present[s2] {
+                        seen[(c * ns + s1) * ns + s2] = true;
                     }
                 }
             }
@@ -122,7 +122,7 @@ impl SoapPowerSpectrum {
             for s1 in 0..ns {
                 for s2 in s1..ns {
                     if seen[(c * ns + s1) * ns + s2] {
-                        keys.push([env.species[c], env.species[s1], env.species[s2]]);
+                        keys.push([species[c], species[s1], species[s2]]);
                     }
                 }
             }
@@ -338,8 +338,8 @@ impl Calculator for SoapPowerSpectrum {
 
     fn keys(&self, systems: &[System]) -> Result<Labels> {
         let env = Environments::new(systems, self.expansion.settings.cutoff)?;
-        let densities = env.expand(&self.expansion, &env.centres(&ComputeOptions::default())?, Default::default())?;
-        Ok(Labels::new(&KEY_NAMES, Self::keys_from(&env, &densities).concat()))
+        let presence = env.presence();
+        Ok(Labels::new(&KEY_NAMES, Self::keys_from(&env.species, presence.iter().map(|(c, p)| (*c, p.as_slice()))).concat()))
     }
 
     fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
@@ -358,7 +358,7 @@ impl Calculator for SoapPowerSpectrum {
 
         let mut key_values = Vec::new();
         let mut blocks = Vec::new();
-        for key in Self::keys_from(&env, &densities) {
+        for key in Self::keys_from(&env.species, densities.iter().map(|d| (d.centre_species, d.present.as_slice()))) {
             if !key_selected(options, &KEY_NAMES, &key)? {
                 continue;
             }

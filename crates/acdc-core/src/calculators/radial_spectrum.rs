@@ -1,5 +1,5 @@
 //! SOAP radial spectrum: the l = 0 part of the expansion, ⟨a n 0 0|ρ_i⟩.
-use super::environment::{key_selected, sample_labels, Environments};
+use super::environment::{key_selected, sample_labels, species_pairs, Environments};
 use super::expansion::{CentreDensity, Expansion};
 use super::hypers::RadialSpectrumHypers;
 use super::{Calculator, ComputeOptions};
@@ -22,15 +22,10 @@ impl SoapRadialSpectrum {
         Ok(SoapRadialSpectrum { parameters: hypers.to_string(), expansion: Expansion::new(settings)? })
     }
 
-    fn keys_from(env: &Environments, densities: &[CentreDensity]) -> Vec<[i32; 2]> {
-        let ns = env.species.len();
-        let mut seen = vec![false; ns * ns];
-        for d in densities {
-            for (s, &p) in d.present.iter().enumerate() {
-                seen[d.centre_species * ns + s] |= p;
-            }
-        }
-        (0..ns * ns).filter(|&k| seen[k]).map(|k| [env.species[k / ns], env.species[k % ns]]).collect()
+    fn keys_from<'p>(species: &[i32], presence: impl Iterator<Item = (usize, &'p [bool])>) -> Vec<[i32; 2]> {
+        let ns = species.len();
+        let seen = species_pairs(ns, presence);
+        (0..ns * ns).filter(|&k| seen[k]).map(|k| [species[k / ns], species[k % ns]]).collect()
     }
 }
 
@@ -45,8 +40,8 @@ impl Calculator for SoapRadialSpectrum {
 
     fn keys(&self, systems: &[System]) -> Result<Labels> {
         let env = Environments::new(systems, self.expansion.settings.cutoff)?;
-        let densities = env.expand(&self.expansion, &env.centres(&ComputeOptions::default())?, Default::default())?;
-        Ok(Labels::new(&KEY_NAMES, Self::keys_from(&env, &densities).concat()))
+        let presence = env.presence();
+        Ok(Labels::new(&KEY_NAMES, Self::keys_from(&env.species, presence.iter().map(|(c, p)| (*c, p.as_slice()))).concat()))
     }
 
     fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
@@ -59,7 +54,7 @@ impl Calculator for SoapRadialSpectrum {
         let stride_lm = ns * n_max;
         let mut key_values = Vec::new();
         let mut blocks = Vec::new();
-        for key in Self::keys_from(&env, &densities) {
+        for key in Self::keys_from(&env.species, densities.iter().map(|d| (d.centre_species, d.present.as_slice()))) {
             if !key_selected(options, &KEY_NAMES, &key)? {
                 continue;
             }

@@ -1,6 +1,6 @@
 //! ⟨a n l m|ρ_i⟩: the spherical expansion of the neighbour density, one
 //! block per (o3_lambda, o3_sigma, center_type, neighbor_type).
-use super::environment::{key_selected, sample_labels, Environments};
+use super::environment::{key_selected, sample_labels, species_pairs, Environments};
 use super::expansion::{CentreDensity, Expansion};
 use super::hypers::SoapHypers;
 use super::{Calculator, ComputeOptions};
@@ -23,23 +23,16 @@ impl SphericalExpansion {
         Ok(SphericalExpansion { parameters: hypers.to_string(), expansion: Expansion::new(settings)? })
     }
 
-    fn keys_from(&self, env: &Environments, densities: &[CentreDensity]) -> Vec<[i32; 4]> {
-        let ns = env.species.len();
-        let mut pairs = vec![false; ns * ns];
-        for d in densities {
-            for (s, &p) in d.present.iter().enumerate() {
-                if p {
-                    pairs[d.centre_species * ns + s] = true;
-                }
-            }
-        }
+    fn keys_from<'p>(&self, species: &[i32], presence: impl Iterator<Item = (usize, &'p [bool])>) -> Vec<[i32; 4]> {
+        let ns = species.len();
+        let pairs = species_pairs(ns, presence);
         let mut keys = Vec::new();
         // featomic's order: (center_type, neighbor_type) outer, o3_lambda inner
         for c in 0..ns {
             for s in 0..ns {
                 if pairs[c * ns + s] {
                     for l in 0..=self.expansion.settings.max_angular as i32 {
-                        keys.push([l, 1, env.species[c], env.species[s]]);
+                        keys.push([l, 1, species[c], species[s]]);
                     }
                 }
             }
@@ -59,9 +52,8 @@ impl Calculator for SphericalExpansion {
 
     fn keys(&self, systems: &[System]) -> Result<Labels> {
         let env = Environments::new(systems, self.expansion.settings.cutoff)?;
-        let options = ComputeOptions::default();
-        let densities = env.expand(&self.expansion, &env.centres(&options)?, Default::default())?;
-        Ok(Labels::new(&KEY_NAMES, self.keys_from(&env, &densities).concat()))
+        let presence = env.presence();
+        Ok(Labels::new(&KEY_NAMES, self.keys_from(&env.species, presence.iter().map(|(c, p)| (*c, p.as_slice()))).concat()))
     }
 
     fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
@@ -75,7 +67,7 @@ impl Calculator for SphericalExpansion {
         let stride_lm = ns * n_max;
         let mut key_values = Vec::new();
         let mut blocks = Vec::new();
-        for key in self.keys_from(&env, &densities) {
+        for key in self.keys_from(&env.species, densities.iter().map(|d| (d.centre_species, d.present.as_slice()))) {
             if !key_selected(options, &KEY_NAMES, &key)? {
                 continue;
             }
