@@ -241,8 +241,9 @@ impl NeighborList {
         let n_chunks = n.div_ceil(chunk);
         let search_chunk = |c: usize| {
             let mut out = Pairs::default();
+            let mut scratch = SortScratch::default();
             for i in c * chunk..((c + 1) * chunk).min(n) {
-                ctx.search_centre(i, &mut out);
+                ctx.search_centre(i, &mut out, &mut scratch);
             }
             out
         };
@@ -278,7 +279,7 @@ struct SearchContext<'a> {
 
 impl SearchContext<'_> {
     /// Appends all pairs with first atom `i`, sorted by (j, shift).
-    fn search_centre(&self, i: usize, out: &mut Pairs) {
+    fn search_centre(&self, i: usize, out: &mut Pairs, scratch: &mut SortScratch) {
         let g = self.grid;
         let cell = self.system.cell;
         let cutoff2 = self.list.cutoff * self.list.cutoff;
@@ -332,7 +333,7 @@ impl SearchContext<'_> {
                 }
             }
         }
-        sort_tail(out, first);
+        sort_tail(out, first, scratch);
     }
 }
 
@@ -350,25 +351,41 @@ fn wrap(index: i64, bins: i64, periodic: bool) -> Option<(i64, i32)> {
     }
 }
 
+/// Reusable buffers for sorting the pairs of one centre.
+#[derive(Default)]
+struct SortScratch {
+    order: Vec<usize>,
+    j: Vec<u32>,
+    shifts: Vec<[i32; 3]>,
+    distances: Vec<f64>,
+    vectors: Vec<[f64; 3]>,
+}
+
 /// Sorts the pairs appended since `first` by (j, shift), in place.
-fn sort_tail(out: &mut Pairs, first: usize) {
+fn sort_tail(out: &mut Pairs, first: usize, scratch: &mut SortScratch) {
     let len = out.len() - first;
     if len < 2 {
         return;
     }
-    let mut order: Vec<usize> = (first..out.len()).collect();
+    let order = &mut scratch.order;
+    order.clear();
+    order.extend(first..out.len());
     order.sort_unstable_by_key(|&p| (out.j[p], out.shifts[p]));
     if order.iter().enumerate().all(|(k, &p)| p == first + k) {
         return;
     }
-    let j: Vec<u32> = order.iter().map(|&p| out.j[p]).collect();
-    let s: Vec<[i32; 3]> = order.iter().map(|&p| out.shifts[p]).collect();
-    let d: Vec<f64> = order.iter().map(|&p| out.distances[p]).collect();
-    let v: Vec<[f64; 3]> = order.iter().map(|&p| out.vectors[p]).collect();
-    out.j[first..].copy_from_slice(&j);
-    out.shifts[first..].copy_from_slice(&s);
-    out.distances[first..].copy_from_slice(&d);
-    out.vectors[first..].copy_from_slice(&v);
+    scratch.j.clear();
+    scratch.j.extend(order.iter().map(|&p| out.j[p]));
+    scratch.shifts.clear();
+    scratch.shifts.extend(order.iter().map(|&p| out.shifts[p]));
+    scratch.distances.clear();
+    scratch.distances.extend(order.iter().map(|&p| out.distances[p]));
+    scratch.vectors.clear();
+    scratch.vectors.extend(order.iter().map(|&p| out.vectors[p]));
+    out.j[first..].copy_from_slice(&scratch.j);
+    out.shifts[first..].copy_from_slice(&scratch.shifts);
+    out.distances[first..].copy_from_slice(&scratch.distances);
+    out.vectors[first..].copy_from_slice(&scratch.vectors);
 }
 
 #[cfg(test)]
