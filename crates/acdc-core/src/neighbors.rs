@@ -236,7 +236,29 @@ impl NeighborList {
             fill[b] += 1;
         }
 
-        let ctx = SearchContext { list: self, system, grid: &grid, offsets: &offsets, bin_of: &bin_of, start: &start, sorted: &sorted };
+        let cell = system.cell;
+        let wrapped: Vec<[f64; 3]> = (0..n)
+            .map(|a| {
+                let (o, x) = (offsets[a], system.positions[a]);
+                let mut w = [0.0; 3];
+                for (k, wk) in w.iter_mut().enumerate() {
+                    *wk = x[k] - o[0] as f64 * cell[0][k] - o[1] as f64 * cell[1][k] - o[2] as f64 * cell[2][k];
+                }
+                w
+            })
+            .collect();
+        let binned: Vec<[f64; 3]> = sorted.iter().map(|&a| wrapped[a as usize]).collect();
+        let ctx = SearchContext {
+            list: self,
+            system,
+            grid: &grid,
+            offsets: &offsets,
+            bin_of: &bin_of,
+            start: &start,
+            sorted: &sorted,
+            wrapped: &wrapped,
+            binned: &binned,
+        };
         let chunk = 64;
         let n_chunks = n.div_ceil(chunk);
         let search_chunk = |c: usize| {
@@ -275,6 +297,10 @@ struct SearchContext<'a> {
     bin_of: &'a [usize],
     start: &'a [usize],
     sorted: &'a [u32],
+    /// positions moved into the cell by their offsets
+    wrapped: &'a [[f64; 3]],
+    /// `wrapped` in the order of `sorted`, so a bin is contiguous in memory
+    binned: &'a [[f64; 3]],
 }
 
 impl SearchContext<'_> {
@@ -290,6 +316,8 @@ impl SearchContext<'_> {
             (bi as i64) % g.bins[2],
         ];
         let xi = self.system.positions[i];
+        let wi = self.wrapped[i];
+        let filter2 = cutoff2 * (1.0 + 1e-8) + 1e-12;
         let first = out.len();
         for dx in -g.range[0]..=g.range[0] {
             let Some((bx, tx)) = wrap(b[0] + dx, g.bins[0], g.pbc[0]) else { continue };
@@ -298,7 +326,20 @@ impl SearchContext<'_> {
                 for dz in -g.range[2]..=g.range[2] {
                     let Some((bz, tz)) = wrap(b[2] + dz, g.bins[2], g.pbc[2]) else { continue };
                     let bin = ((bx * g.bins[1] + by) * g.bins[2] + bz) as usize;
-                    for &j in &self.sorted[self.start[bin]..self.start[bin + 1]] {
+                    // translation of this image of the bin, from the centre's wrapped position
+                    let (fa, fb, fc) = (tx as f64, ty as f64, tz as f64);
+                    let mut base = [0.0; 3];
+                    for (k, bk) in base.iter_mut().enumerate() {
+                        *bk = fa * cell[0][k] + fb * cell[1][k] + fc * cell[2][k] - wi[k];
+                    }
+                    let range = self.start[bin]..self.start[bin + 1];
+                    for (&j, wj) in self.sorted[range.clone()].iter().zip(&self.binned[range]) {
+                        // cheap filter on wrapped positions (contiguous per bin), with
+                        // a margin so that rounding never drops a pair; exact test below
+                        let w = [wj[0] + base[0], wj[1] + base[1], wj[2] + base[2]];
+                        if dot(w, w) >= filter2 {
+                            continue;
+                        }
                         let j = j as usize;
                         if !self.list.full && j < i {
                             continue;
