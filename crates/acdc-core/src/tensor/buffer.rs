@@ -15,7 +15,7 @@ use std::alloc::{alloc_zeroed, Layout};
 use crate::error::{Error, Result};
 
 /// Buffers at least this large (bytes) are pre-faulted.
-const PREFAULT_THRESHOLD: usize = 8 << 20;
+const PREFAULT_THRESHOLD: usize = 1 << 20;
 
 /// A vector of `len` zeros, or an error naming `what` when the memory cannot
 /// be had. Large buffers come pre-faulted (Linux only).
