@@ -2,6 +2,7 @@
 //! to `TensorBlock`s; each block has samples × components… × properties
 //! values (row-major) and optional gradient blocks.
 pub mod buffer;
+pub mod ops;
 
 use crate::error::{Error, Result};
 
