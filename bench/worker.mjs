@@ -1,0 +1,97 @@
+// One benchmark measurement of acdc through its Node API, in its own process.
+//
+//   node --expose-gc bench/worker.mjs CASE FILE [--gradients] [--warmup N] [--reps N]
+//
+// CASE: soap | nl. Threads come from ACDC_NUM_THREADS, set by bench/run.mjs
+// in this process's environment. What is timed (process.hrtime.bigint around
+// the call only; systems already in memory as acdc System objects):
+//   soap  new SoapPowerSpectrum(hypers).computeSync(systems, {gradients}):
+//         the N-API call (systems handed over), neighbour list, expansion,
+//         power spectrum, and the TensorMap wrapped as JS objects.
+//   nl    new NeighborList({cutoff: 5, full: true}).computeSync(system):
+//         i, j, shifts, distances, vectors as typed arrays.
+// The output is dropped, and the GC and N-API finalizers run, between calls
+// (outside the timing).
+// Prints one JSON line: {times: [s...], rss_before_kib, maxrss_kib, info}.
+
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(path.join(root, 'package.json'));
+const acdc = require('acdc');
+
+const HYPERS = {
+  cutoff: { radius: 5.0, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
+  density: { type: 'Gaussian', width: 0.3 },
+  basis: { type: 'TensorProduct', max_angular: 6, radial: { type: 'Gto', max_radial: 7 } },
+};
+
+function parseArgs(argv) {
+  const args = { gradients: false, warmup: 1, reps: 5, positional: [] };
+  for (let k = 0; k < argv.length; k++) {
+    const a = argv[k];
+    if (a === '--gradients') args.gradients = true;
+    else if (a === '--warmup') args.warmup = Number(argv[++k]);
+    else if (a === '--reps') args.reps = Number(argv[++k]);
+    else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
+    else args.positional.push(a);
+  }
+  [args.case, args.file] = args.positional;
+  if (!['soap', 'nl'].includes(args.case) || !args.file) throw new Error('usage: worker.mjs soap|nl FILE [--gradients] [--warmup N] [--reps N]');
+  return args;
+}
+
+function count(tm) {
+  let n = 0;
+  for (const b of tm.blocks()) {
+    n += b.values.length;
+    const g = b.gradient('positions');
+    if (g) n += g.values.length;
+  }
+  return n;
+}
+
+const args = parseArgs(process.argv.slice(2));
+const frames = acdc.readXyzSync(args.file);
+const info = { threads: Number(process.env.ACDC_NUM_THREADS ?? 0) || null };
+let run;
+if (args.case === 'soap') {
+  const calc = new acdc.SoapPowerSpectrum(HYPERS);
+  const options = args.gradients ? { gradients: ['positions'] } : undefined;
+  run = () => {
+    const tm = calc.computeSync(frames, options);
+    info.values = count(tm);
+  };
+} else {
+  const nl = new acdc.NeighborList({ cutoff: 5, full: true });
+  run = () => {
+    const pairs = nl.computeSync(frames[0]);
+    info.pairs = pairs.i.length;
+  };
+}
+
+// Drop the previous output: a full GC, then one turn of the event loop so that
+// the finalizers of the native-owned buffers run (N-API defers them; a tight
+// synchronous loop would keep every earlier result alive).
+const gc = globalThis.gc ?? (() => {});
+const settle = async () => {
+  gc();
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  await new Promise((resolve) => setImmediate(resolve));
+};
+await settle();
+const rssBefore = process.resourceUsage().maxRSS;
+const times = [];
+for (let k = 0; k < args.warmup + args.reps; k++) {
+  const start = process.hrtime.bigint();
+  run();
+  const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+  if (k >= args.warmup) times.push(elapsed);
+  await settle();
+}
+process.stdout.write(
+  JSON.stringify({ times, rss_before_kib: rssBefore, maxrss_kib: process.resourceUsage().maxRSS, info }) + '\n',
+);

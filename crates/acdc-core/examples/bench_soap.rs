@@ -1,0 +1,91 @@
+//! Times the SOAP power spectrum in the Rust core, with no N-API in between:
+//! the baseline that bench/run.mjs compares the Node API against.
+//!
+//!     cargo run --release -p acdc-core --example bench_soap -- FILE.xyz \
+//!         [--gradients] [--warmup N] [--reps N]
+//!
+//! Threads: ACDC_NUM_THREADS, as in the Node package. The hyper-parameters
+//! are bench/run.mjs's (featomic 0.6 JSON: cutoff 5, ShiftedCosine 0.5,
+//! Gaussian 0.3, max_angular 6, Gto max_radial 7). What is timed: one
+//! `compute` call on systems already in memory (neighbour list included).
+//! Prints one JSON line: {"times": [seconds...], "threads", "values", ...}.
+
+use std::time::Instant;
+
+use acdc_core::calculators::{from_name, ComputeOptions};
+use acdc_core::io::xyz::read_xyz;
+use acdc_core::parallel::{configure_thread_pool, num_threads};
+use acdc_core::System;
+
+const HYPERS: &str = r#"{
+  "cutoff": {"radius": 5.0, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
+  "density": {"type": "Gaussian", "width": 0.3},
+  "basis": {"type": "TensorProduct", "max_angular": 6, "radial": {"type": "Gto", "max_radial": 7}}
+}"#;
+
+fn max_rss_kib() -> i64 {
+    // VmHWM of this process, in KiB (Linux); -1 elsewhere
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(-1)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let mut path = None;
+    let mut gradients = false;
+    let mut warmup = 1usize;
+    let mut reps = 5usize;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--gradients" => gradients = true,
+            "--warmup" => warmup = args.next().ok_or("--warmup needs a value")?.parse()?,
+            "--reps" => reps = args.next().ok_or("--reps needs a value")?.parse()?,
+            other if path.is_none() && !other.starts_with("--") => path = Some(other.to_string()),
+            other => return Err(format!("unexpected argument {other}").into()),
+        }
+    }
+    let path = path.ok_or("usage: bench_soap FILE.xyz [--gradients] [--warmup N] [--reps N]")?;
+
+    configure_thread_pool();
+    let systems: Vec<System> = read_xyz(&path)?.into_iter().map(|f| f.system).collect();
+    let calculator = from_name("soap_power_spectrum", HYPERS)?;
+    let options = ComputeOptions {
+        gradients: if gradients { vec!["positions".to_string()] } else { Vec::new() },
+        ..Default::default()
+    };
+
+    let rss_before = max_rss_kib();
+    let mut times = Vec::with_capacity(reps);
+    let mut values = 0usize;
+    for k in 0..warmup + reps {
+        let start = Instant::now();
+        let tm = calculator.compute(&systems, &options)?;
+        let elapsed = start.elapsed().as_secs_f64();
+        values = tm
+            .blocks
+            .iter()
+            .map(|b| b.values.len() + b.gradients.iter().map(|(_, g)| g.values.len()).sum::<usize>())
+            .sum();
+        drop(tm);
+        if k >= warmup {
+            times.push(elapsed);
+        }
+    }
+    let times: Vec<String> = times.iter().map(|t| format!("{t:.6e}")).collect();
+    println!(
+        "{{\"times\": [{}], \"threads\": {}, \"values\": {}, \"atoms\": {}, \"rss_before_kib\": {}, \"maxrss_kib\": {}}}",
+        times.join(", "),
+        num_threads(),
+        values,
+        systems.iter().map(System::size).sum::<usize>(),
+        rss_before,
+        max_rss_kib()
+    );
+    Ok(())
+}
