@@ -5,7 +5,20 @@
 export { System, type SystemInit, type InfoValue, type JsonValue, type ArrayValue, type NumberArray } from './system';
 export { NeighborList, type Pairs, type NeighborListOptions } from './neighbors';
 export { parseXyz, formatXyz, readXyz, readXyzSync, writeXyz, writeXyzSync, iterXyz } from './xyz';
-export { Labels, TensorBlock, TensorMap } from './tensor';
+export {
+  Labels,
+  TensorBlock,
+  TensorMap,
+  toArray,
+  join,
+  readNpy,
+  readNpySync,
+  writeNpy,
+  writeNpySync,
+  type Dtype,
+  type DenseArray,
+  type NpyArray,
+} from './tensor';
 export {
   SphericalExpansion,
   SoapPowerSpectrum,

@@ -1,5 +1,43 @@
 import type { LabelsData, BlockData, TensorMapData } from './native';
+import native from './native';
 import { describe } from './system';
+
+/** Element type of arrays handed out by {@link toArray} and written to `.npy`. */
+export type Dtype = 'float64' | 'float32';
+
+/** A dense row-major array: `data.length === shape.reduce((a, b) => a * b, 1)`. */
+export interface DenseArray<T extends Float64Array | Float32Array = Float64Array | Float32Array> {
+  data: T;
+  shape: number[];
+}
+
+function names(arg: string | string[], what: string): string[] {
+  const list = typeof arg === 'string' ? [arg] : arg;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((n) => typeof n === 'string')) {
+    throw new TypeError(`${what}: expected a dimension name or a non-empty array of names, got ${describe(arg)}`);
+  }
+  return list;
+}
+
+function checkDtype(dtype: unknown): Dtype {
+  if (dtype === undefined || dtype === 'float64') return 'float64';
+  if (dtype === 'float32') return 'float32';
+  throw new TypeError(`dtype must be "float64" or "float32", got ${describe(dtype)}`);
+}
+
+/**
+ * The values of a block as a dense row-major array of shape
+ * `[samples, ...components, properties]`. With `dtype: 'float64'` (the
+ * default) `data` is the block's own `values` (no copy); `'float32'` converts.
+ */
+export function toArray(block: TensorBlock, options: { dtype: 'float32' }): DenseArray<Float32Array>;
+export function toArray(block: TensorBlock, options?: { dtype?: 'float64' }): DenseArray<Float64Array>;
+export function toArray(block: TensorBlock, options?: { dtype?: Dtype }): DenseArray;
+export function toArray(block: TensorBlock, options: { dtype?: Dtype } = {}): DenseArray {
+  if (!(block instanceof TensorBlock)) throw new TypeError(`toArray expects a TensorBlock, got ${describe(block)}`);
+  const dtype = checkDtype(options.dtype);
+  return { data: dtype === 'float32' ? Float32Array.from(block.values) : block.values, shape: block.shape };
+}
 
 /**
  * Named integer labels (metatensor's `Labels`): `count` rows of
@@ -133,6 +171,24 @@ export class TensorBlock {
     return [...this.#gradients.keys()];
   }
 
+  /** The values as `{ data, shape }` (see {@link toArray}). */
+  toArray(options: { dtype: 'float32' }): DenseArray<Float32Array>;
+  toArray(options?: { dtype?: 'float64' }): DenseArray<Float64Array>;
+  toArray(options: { dtype?: Dtype } = {}): DenseArray {
+    return toArray(this, options);
+  }
+
+  /** @internal */
+  toData(): BlockData {
+    return {
+      samples: this.samples.toData(),
+      components: this.components.map((c) => c.toData()),
+      properties: this.properties.toData(),
+      values: this.values,
+      gradients: [...this.#gradients].map(([parameter, g]) => ({ parameter, block: g.toData() })),
+    };
+  }
+
   /** @internal */
   static fromData(d: BlockData): TensorBlock {
     const gradients = new Map<string, TensorBlock>();
@@ -159,9 +215,152 @@ export class TensorMap {
     this.#blocks = blocks;
   }
 
-  /** All blocks, in key order. */
-  blocks(): TensorBlock[] {
-    return [...this.#blocks];
+  /**
+   * All blocks in key order, or those whose key matches every `{name: value}`
+   * of `selection` (e.g. `tm.blocks({ center_type: 8 })`).
+   */
+  blocks(selection?: Record<string, number>): TensorBlock[] {
+    if (selection === undefined) return [...this.#blocks];
+    return this.#matching(selection).map((k) => this.#blocks[k]);
+  }
+
+  /** Number of blocks. */
+  get length(): number {
+    return this.#blocks.length;
+  }
+
+  #matching(selection: Record<string, number>): number[] {
+    if (selection === null || typeof selection !== 'object') {
+      throw new TypeError(`key selection must be an object {name: value}, got ${describe(selection)}`);
+    }
+    const dims = Object.entries(selection).map(([name, v]) => {
+      const d = this.keys.names.indexOf(name);
+      if (d < 0) throw new RangeError(`no key dimension named "${name}" (keys are ${this.keys.names.join(', ')})`);
+      if (!Number.isInteger(v)) throw new TypeError(`key selection ${name} must be an integer, got ${describe(v)}`);
+      return [d, v] as const;
+    });
+    const n = this.keys.names.length;
+    const out: number[] = [];
+    for (let k = 0; k < this.keys.count; k++) {
+      if (dims.every(([d, v]) => this.keys.values[k * n + d] === v)) out.push(k);
+    }
+    return out;
+  }
+
+  /** A TensorMap with only the blocks whose key matches `selection` (blocks are shared, not copied). */
+  select(selection: Record<string, number>): TensorMap {
+    const ks = this.#matching(selection);
+    const n = this.keys.names.length;
+    const values = new Int32Array(ks.length * n);
+    ks.forEach((k, r) => values.set(this.keys.values.subarray(k * n, (k + 1) * n), r * n));
+    return new TensorMap(new Labels(this.keys.names, values), ks.map((k) => this.#blocks[k]));
+  }
+
+  /**
+   * Moves key dimensions into the properties, merging blocks that differ only
+   * in them; combinations absent from a block are zeros (gradients too).
+   * Give names to use the values present, or a `Labels` of the combinations
+   * to keep a fixed column layout (e.g. across batches with different species).
+   *
+   * @example tm.keysToProperties(['neighbor_1_type', 'neighbor_2_type'])
+   */
+  keysToProperties(keys: string | string[] | Labels): TensorMap {
+    if (keys instanceof Labels) {
+      return TensorMap.fromData(native.tensorKeysToProperties(this.toData(), keys.names, keys.values));
+    }
+    return TensorMap.fromData(native.tensorKeysToProperties(this.toData(), names(keys, 'keysToProperties'), undefined));
+  }
+
+  /**
+   * Moves key dimensions into the samples (appended after the existing sample
+   * dimensions, samples sorted); gradients follow.
+   *
+   * @example tm.keysToSamples('center_type')
+   */
+  keysToSamples(keys: string | string[]): TensorMap {
+    return TensorMap.fromData(native.tensorKeysToSamples(this.toData(), names(keys, 'keysToSamples')));
+  }
+
+  /**
+   * Sums over the sample dimensions `sampleNames`; the remaining sample
+   * dimensions label the result. `sumOverSamples('atom')` turns per-atom
+   * features into per-structure ones (samples `system`). Gradients follow.
+   */
+  sumOverSamples(sampleNames: string | string[]): TensorMap {
+    return TensorMap.fromData(native.tensorReduceOverSamples(this.toData(), names(sampleNames, 'sumOverSamples'), false));
+  }
+
+  /** Like {@link sumOverSamples}, divided by the number of samples in each group. */
+  meanOverSamples(sampleNames: string | string[]): TensorMap {
+    return TensorMap.fromData(native.tensorReduceOverSamples(this.toData(), names(sampleNames, 'meanOverSamples'), true));
+  }
+
+  /**
+   * Joins TensorMaps computed on consecutive batches of systems along the
+   * samples: the `system` sample dimension of each tensor is shifted by the
+   * number of systems before it (`systemCounts[i]`, by default one more than
+   * the largest system index found in tensor i). Keys are the sorted union.
+   */
+  static join(tensors: TensorMap[], options: { systemCounts?: number[] } = {}): TensorMap {
+    if (!Array.isArray(tensors) || tensors.length === 0 || !tensors.every((t) => t instanceof TensorMap)) {
+      throw new TypeError(`join expects a non-empty array of TensorMaps, got ${describe(tensors)}`);
+    }
+    const counts = options.systemCounts;
+    if (counts !== undefined && (!Array.isArray(counts) || !counts.every((c) => Number.isInteger(c) && c >= 0))) {
+      throw new TypeError(`systemCounts must be an array of non-negative integers, got ${describe(counts)}`);
+    }
+    return TensorMap.fromData(native.tensorJoin(tensors.map((t) => t.toData()), counts));
+  }
+
+  /** The values of the only block as `{ data, shape }` (throws unless there is exactly one block). */
+  toArray(options: { dtype: 'float32' }): DenseArray<Float32Array>;
+  toArray(options?: { dtype?: 'float64' }): DenseArray<Float64Array>;
+  toArray(options: { dtype?: Dtype } = {}): DenseArray {
+    if (this.#blocks.length !== 1) {
+      throw new RangeError(
+        `toArray needs exactly one block, this TensorMap has ${this.#blocks.length}: move keys first (keysToProperties / keysToSamples) or use toArray(tm.block(i))`,
+      );
+    }
+    return toArray(this.#blocks[0], options);
+  }
+
+  /**
+   * Saves to a metatensor `.mts` file (what `metatensor.load` reads in Python),
+   * gradients included. Synchronous; see {@link saveAsync}.
+   */
+  save(path: string): void {
+    native.tensorSaveSync(checkPath(path), this.toData());
+  }
+
+  /** Saves to a `.mts` file off the event loop. */
+  saveAsync(path: string): Promise<void> {
+    return native.tensorSave(checkPath(path), this.toData());
+  }
+
+  /** Reads a metatensor `.mts` file (e.g. written by `metatensor.save` in Python). */
+  static load(path: string): TensorMap {
+    return TensorMap.fromData(native.tensorLoadSync(checkPath(path)));
+  }
+
+  /** Reads a `.mts` file off the event loop. */
+  static async loadAsync(path: string): Promise<TensorMap> {
+    return TensorMap.fromData(await native.tensorLoad(checkPath(path)));
+  }
+
+  /** The bytes of a `.mts` file. */
+  toBuffer(): Buffer {
+    return native.tensorSaveBuffer(this.toData());
+  }
+
+  /** Reads the bytes of a `.mts` file. */
+  static fromBuffer(buffer: Uint8Array): TensorMap {
+    if (!(buffer instanceof Uint8Array)) throw new TypeError(`fromBuffer expects a Buffer or Uint8Array, got ${describe(buffer)}`);
+    return TensorMap.fromData(native.tensorLoadBuffer(Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength)));
+  }
+
+  /** @internal */
+  toData(): TensorMapData {
+    return { keys: this.keys.toData(), blocks: this.#blocks.map((b) => b.toData()) };
   }
 
   /**
@@ -193,4 +392,62 @@ export class TensorMap {
   static fromData(d: TensorMapData): TensorMap {
     return new TensorMap(Labels.fromData(d.keys), d.blocks.map((b) => TensorBlock.fromData(b)));
   }
+}
+
+function checkPath(path: unknown): string {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError(`path must be a non-empty string, got ${describe(path)}`);
+  return path;
+}
+
+/** Joins TensorMaps of consecutive batches along samples (see {@link TensorMap.join}). */
+export function join(tensors: TensorMap[], options: { systemCounts?: number[] } = {}): TensorMap {
+  return TensorMap.join(tensors, options);
+}
+
+function checkArray(array: DenseArray, what: string): void {
+  if (array === null || typeof array !== 'object' || !(array.data instanceof Float64Array || array.data instanceof Float32Array)) {
+    throw new TypeError(`${what}: expected { data: Float64Array | Float32Array, shape: number[] }, got ${describe(array)}`);
+  }
+  if (!Array.isArray(array.shape) || !array.shape.every((d) => Number.isInteger(d) && d >= 0)) {
+    throw new TypeError(`${what}: shape must be an array of non-negative integers, got ${describe(array.shape)}`);
+  }
+  const n = array.shape.reduce((a, b) => a * b, 1);
+  if (n !== array.data.length) throw new RangeError(`${what}: data has ${array.data.length} values but shape [${array.shape}] needs ${n}`);
+}
+
+function asFloat64(data: Float64Array | Float32Array): Float64Array {
+  return data instanceof Float64Array ? data : Float64Array.from(data);
+}
+
+/**
+ * Writes a dense array to a NumPy `.npy` file (`numpy.load` reads it).
+ * `dtype` defaults to the data's own type.
+ */
+export function writeNpySync(path: string, array: DenseArray, options: { dtype?: Dtype } = {}): void {
+  checkArray(array, 'writeNpy');
+  const dtype = checkDtype(options.dtype ?? (array.data instanceof Float32Array ? 'float32' : 'float64'));
+  native.npyWriteSync(checkPath(path), asFloat64(array.data), array.shape, dtype);
+}
+
+/** Writes a `.npy` file off the event loop. */
+export function writeNpy(path: string, array: DenseArray, options: { dtype?: Dtype } = {}): Promise<void> {
+  checkArray(array, 'writeNpy');
+  const dtype = checkDtype(options.dtype ?? (array.data instanceof Float32Array ? 'float32' : 'float64'));
+  return native.npyWrite(checkPath(path), asFloat64(array.data), array.shape, dtype);
+}
+
+/** A `.npy` array read back: values converted to float64, and the dtype stored in the file. */
+export interface NpyArray extends DenseArray<Float64Array> {
+  /** numpy's type string in the file, e.g. `<f8`, `<f4`, `<i4`. */
+  dtype: string;
+}
+
+/** Reads a numeric NumPy `.npy` file (float64, float32, int32, int64; C order). */
+export function readNpySync(path: string): NpyArray {
+  return native.npyReadSync(checkPath(path));
+}
+
+/** Reads a `.npy` file off the event loop. */
+export function readNpy(path: string): Promise<NpyArray> {
+  return native.npyRead(checkPath(path));
 }

@@ -2,7 +2,8 @@ import native from './native';
 import type { FrameData, ColumnData } from './native';
 import { ArrayValue, describe, InfoValue, System, SystemInit } from './system';
 
-function fromFrame(f: FrameData): System {
+/** @internal */
+export function fromFrame(f: FrameData): System {
   const info = JSON.parse(f.infoJson) as Record<string, InfoValue>;
   const arrays: Record<string, ArrayValue> = {};
   for (const c of f.arrays) {

@@ -3,6 +3,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { NeighborList } from '../neighbors';
 import { iterXyz } from '../xyz';
+import { CALCULATORS, featurize, type CalculatorName, type FeaturizeOptions } from './featurize';
 
 function positiveNumber(value: string): number {
   const x = Number(value);
@@ -58,6 +59,57 @@ async function neighbors(file: string, options: NeighborsOptions): Promise<void>
   );
 }
 
+function positiveInteger(value: string): number {
+  const x = Number(value);
+  if (!Number.isInteger(x) || x <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return x;
+}
+
+function oneOf<T extends string>(allowed: readonly T[]) {
+  return (value: string): T => {
+    if (!(allowed as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${allowed.join(', ')}, got "${value}"`);
+    return value as T;
+  };
+}
+
+function speciesList(value: string): number[] {
+  const list = value.split(',').map((s) => Number(s.trim()));
+  if (list.length === 0 || !list.every((x) => Number.isInteger(x))) throw new InvalidArgumentError(`expected comma-separated atomic numbers, got "${value}"`);
+  return list;
+}
+
+function gradientList(value: string): ('positions' | 'strain')[] {
+  return value.split(',').map((g) => oneOf(['positions', 'strain'] as const)(g.trim()));
+}
+
+interface FeaturizeCli {
+  calculator: CalculatorName;
+  hypers?: string;
+  perStructure?: 'sum' | 'mean';
+  gradients?: ('positions' | 'strain')[];
+  out: string;
+  threads?: number;
+  batch: number;
+  dtype: 'float64' | 'float32';
+  species?: number[];
+  json?: boolean;
+  progress: boolean;
+}
+
+async function featurizeCommand(file: string, o: FeaturizeCli): Promise<void> {
+  const options: FeaturizeOptions = { ...o, progress: o.progress && !o.json && process.stderr.isTTY === true };
+  const s = await featurize(file, options);
+  if (o.json) {
+    process.stdout.write(JSON.stringify(s) + '\n');
+    return;
+  }
+  const shape = s.format === 'npy' ? ` [${s.rows} × ${s.columns}] ${s.dtype}` : '';
+  process.stdout.write(
+    `${s.calculator} of ${s.frames} structures (${s.atoms} atoms, species ${s.species.join(',')}) → ${s.out}${shape} ` +
+      `in ${s.seconds.toFixed(2)} s (${s.structuresPerSecond.toFixed(1)} structures/s)\n`,
+  );
+}
+
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
   program.name('acdc').description('atom-centred density correlations: neighbour lists and SOAP features').showHelpAfterError();
@@ -69,6 +121,22 @@ export async function main(argv: string[]): Promise<void> {
     .option('--half', 'half list (each pair once)')
     .option('--json', 'print a one-line JSON summary')
     .action(neighbors);
+  program
+    .command('featurize')
+    .description('features of every frame of an extended XYZ file, streamed in batches, to .npy (design matrix) or .mts (metatensor TensorMap)')
+    .argument('<file>', 'extended XYZ file')
+    .requiredOption('-o, --out <file>', 'output: .npy (2-D array, rows = structures or atoms) or .mts (labelled TensorMap, gradients included)')
+    .option('--calculator <name>', `one of ${CALCULATORS.join(', ')}`, oneOf(CALCULATORS), 'soap_power_spectrum')
+    .option('--hypers <file.json>', 'featomic-style hyper-parameters (default: r_c 5 Å, shifted cosine 0.5 Å, σ 0.3 Å, max_radial 7, max_angular 6)')
+    .option('--per-structure <sum|mean>', 'reduce per-atom features to one row per structure', oneOf(['sum', 'mean'] as const))
+    .option('--gradients <list>', 'gradients to compute: positions, strain (comma-separated; .mts only)', gradientList)
+    .option('--threads <n>', 'worker threads (default: ACDC_NUM_THREADS or the core count)', positiveInteger)
+    .option('--batch <n>', 'structures per batch: memory is bounded by one batch', positiveInteger, 256)
+    .option('--dtype <float64|float32>', 'element type of the .npy output', oneOf(['float64', 'float32'] as const), 'float64')
+    .option('--species <list>', 'atomic numbers that fix the columns (default: those found in the file, by a first pass)', speciesList)
+    .option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)')
+    .option('--json', 'print a one-line JSON summary on stdout')
+    .action(featurizeCommand);
   await program.parseAsync(argv);
 }
 

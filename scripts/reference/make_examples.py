@@ -24,3 +24,17 @@ for k in range(4):
     w.info["config_type"] = "molecule"
     waters.append(w)
 write("examples/water.xyz", waters, format="extxyz")
+
+# Small organic molecules (H, C, N, O) from ase.collections.g2, rattled:
+# the bundled input of the README's `acdc featurize` command.
+from ase.collections import g2
+
+names = [n for n in g2.names if set(g2[n].get_chemical_symbols()) <= {"H", "C", "N", "O"}]
+molecules = []
+for k in range(120):
+    m = g2[names[k % len(names)]].copy()
+    m.rattle(stdev=0.03, seed=k)
+    m.info["config_type"] = "g2"
+    m.info["name"] = names[k % len(names)]
+    molecules.append(m)
+write("examples/molecules.xyz", molecules, format="extxyz")

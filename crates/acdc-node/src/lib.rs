@@ -7,10 +7,12 @@ mod errors;
 mod neighbors;
 mod system;
 mod tensor;
+mod tensor_ops;
 mod xyz;
 
 pub use calculators::*;
 pub use neighbors::*;
 pub use system::*;
 pub use tensor::*;
+pub use tensor_ops::*;
 pub use xyz::*;

@@ -14,7 +14,7 @@ pub struct LabelsData {
 }
 
 /// A block with its gradients.
-#[napi(object, object_from_js = false)]
+#[napi(object)]
 pub struct BlockData {
     /// sample labels
     pub samples: LabelsData,
@@ -29,7 +29,7 @@ pub struct BlockData {
 }
 
 /// A gradient block.
-#[napi(object, object_from_js = false)]
+#[napi(object)]
 pub struct GradientData {
     /// "positions" or "strain"
     pub parameter: String,
@@ -38,7 +38,7 @@ pub struct GradientData {
 }
 
 /// Keys and blocks.
-#[napi(object, object_from_js = false)]
+#[napi(object)]
 pub struct TensorMapData {
     /// one row per block
     pub keys: LabelsData,
@@ -61,7 +61,7 @@ pub fn labels_from_js(field: &str, l: &LabelsData) -> Result<Labels> {
     Ok(Labels { names: l.names.clone(), values: l.values.to_vec() })
 }
 
-fn block_to_js(b: TensorBlock) -> BlockData {
+pub fn block_to_js(b: TensorBlock) -> BlockData {
     BlockData {
         samples: labels_to_js(b.samples),
         components: b.components.into_iter().map(labels_to_js).collect(),
@@ -73,4 +73,38 @@ fn block_to_js(b: TensorBlock) -> BlockData {
 
 pub fn tensor_to_js(t: TensorMap) -> TensorMapData {
     TensorMapData { keys: labels_to_js(t.keys), blocks: t.blocks.into_iter().map(block_to_js).collect() }
+}
+
+/// Copies a block from JS into the core, checking labels against values.
+pub fn block_from_js(field: &str, b: &BlockData) -> Result<TensorBlock> {
+    let components = b
+        .components
+        .iter()
+        .enumerate()
+        .map(|(i, c)| labels_from_js(&format!("{field}.components[{i}]"), c))
+        .collect::<Result<Vec<_>>>()?;
+    let mut block = TensorBlock::new(
+        labels_from_js(&format!("{field}.samples"), &b.samples)?,
+        components,
+        labels_from_js(&format!("{field}.properties"), &b.properties)?,
+        b.values.to_vec(),
+    )
+    .map_err(|e| Error::new(Status::InvalidArg, format!("{field}: {e}")))?;
+    for g in &b.gradients {
+        let grad = block_from_js(&format!("{field}.gradient('{}')", g.parameter), &g.block)?;
+        block.gradients.push((g.parameter.clone(), grad));
+    }
+    Ok(block)
+}
+
+/// Copies a tensor map from JS into the core.
+pub fn tensor_from_js(field: &str, t: &TensorMapData) -> Result<TensorMap> {
+    let keys = labels_from_js(&format!("{field}.keys"), &t.keys)?;
+    let blocks = t
+        .blocks
+        .iter()
+        .enumerate()
+        .map(|(i, b)| block_from_js(&format!("{field}.block({i})"), b))
+        .collect::<Result<Vec<_>>>()?;
+    TensorMap::new(keys, blocks).map_err(|e| Error::new(Status::InvalidArg, format!("{field}: {e}")))
 }

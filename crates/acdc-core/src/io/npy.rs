@@ -28,7 +28,8 @@ pub enum Scalar {
 }
 
 impl Scalar {
-    fn descr(self) -> &'static str {
+    /// numpy's type string, little-endian (e.g. `<f8`).
+    pub fn descr(self) -> &'static str {
         match self {
             Scalar::F64 => "<f8",
             Scalar::F32 => "<f4",
