@@ -10,7 +10,7 @@
 # Checks, in a scratch project outside the repository with no cargo on PATH:
 #   - both tarballs install with `npm install --offline`;
 #   - require('acdc') and import('acdc') compute a SOAP power spectrum, and
-#     share one set of classes;
+#     share one set of classes; the acdc CLI runs;
 #   - a consumer .ts file (CommonJS and ES module flavours) passes tsc --noEmit
 #     against the published types, and a deliberately wrong call fails it;
 #   - without the platform package, loading acdc throws an error naming the
@@ -93,6 +93,7 @@ if ! run npm install --offline "${npm_flags[@]}" "$ROOT_TGZ" "$PLATFORM_TGZ"; th
   echo "pack-test: offline install failed (is commander in the npm cache?); retrying with --prefer-offline"
   run npm install --prefer-offline "${npm_flags[@]}" "$ROOT_TGZ" "$PLATFORM_TGZ"
 fi
+
 run npm ls --all
 
 cat > "$WORK/consumer/soap.cjs" <<'EOF'
@@ -142,13 +143,20 @@ EOF
 step "require('acdc') and import('acdc'), no cargo on PATH"
 run node soap.cjs
 run node soap.mjs
+step "the CLI from the installed package"
+run ./node_modules/.bin/acdc neighbors node_modules/acdc/examples/silicon-defect.xyz --cutoff 5 > "$WORK/cli.log"
+head -n 5 "$WORK/cli.log"
+[ -s "$WORK/cli.log" ] || fail "npx acdc neighbors printed nothing"
 
 step "types: a consumer passes tsc --noEmit; a wrong call fails it"
-cat > "$WORK/consumer/tsconfig.json" <<'EOF'
+# A TypeScript project on Node has Node's types (acdc's types mention Buffer):
+# the repository's @types/node, so that nothing is downloaded
+cat > "$WORK/consumer/tsconfig.json" <<EOF
 {
   "compilerOptions": {
     "target": "ES2022", "lib": ["ES2022"], "module": "node16", "moduleResolution": "node16",
-    "strict": true, "noEmit": true, "skipLibCheck": false, "types": []
+    "strict": true, "noEmit": true, "skipLibCheck": false,
+    "typeRoots": ["$REPO/node_modules/@types"], "types": ["node"]
   },
   "files": ["consumer.ts", "consumer.mts"]
 }
