@@ -258,9 +258,11 @@ export class TensorMap {
 
   /**
    * Moves key dimensions into the properties, merging blocks that differ only
-   * in them; combinations absent from a block are zeros (gradients too).
-   * Give names to use the values present, or a `Labels` of the combinations
-   * to keep a fixed column layout (e.g. across batches with different species).
+   * in them; combinations absent for a sample are zeros (gradients too).
+   * Given names, each merged block gets the combinations present among its
+   * own blocks (sorted, as metatensor does); given a `Labels` of
+   * combinations, every block gets exactly those columns, which fixes the
+   * layout across blocks and batches (e.g. batches with different species).
    *
    * @example tm.keysToProperties(['neighbor_1_type', 'neighbor_2_type'])
    */

@@ -177,22 +177,23 @@ fn scatter(src: &[f64], src_props: usize, per_row: usize, rows: &[usize], props:
 }
 
 /// Moves the key dimensions `moved.names` into the properties. With empty
-/// `moved.values`, the values present in the keys are used (sorted); with
-/// explicit values, every merged block gets exactly those columns (zeros where
-/// a block is absent), which fixes the column layout across batches.
+/// `moved.values`, each merged block gets the values present among its own
+/// blocks (sorted; as metatensor does); with explicit values, every merged
+/// block gets exactly those columns (zeros where a block is absent), which
+/// fixes the column layout across blocks and batches.
 pub fn keys_to_properties(tensor: &TensorMap, moved: &Labels) -> Result<TensorMap> {
     let moved_dims = dims(&tensor.keys, &moved.names, "keys_to_properties")?;
     let (keys, groups) = group_by_remaining(&tensor.keys, &moved_dims);
-    let moved_values = if moved.values.is_empty() {
-        let all: Vec<i32> = (0..tensor.keys.count()).flat_map(|k| pick(tensor.keys.row(k), &moved_dims)).collect();
-        unique_sorted(&all, moved_dims.len()).0
-    } else {
-        moved.values.clone()
-    };
-    let moved_labels = Labels { names: moved.names.clone(), values: moved_values };
     let mut blocks = Vec::with_capacity(groups.len());
     for (g, group) in groups.iter().enumerate() {
         let key = format!("keys_to_properties (key {:?})", keys.row(g));
+        let moved_values = if moved.values.is_empty() {
+            let present: Vec<i32> = group.iter().flat_map(|(_, mv)| mv.iter().copied()).collect();
+            unique_sorted(&present, moved_dims.len()).0
+        } else {
+            moved.values.clone()
+        };
+        let moved_labels = Labels { names: moved.names.clone(), values: moved_values };
         let members: Vec<&TensorBlock> = group.iter().map(|(k, _)| &tensor.blocks[*k]).collect();
         let components = same_components(&members, &key)?;
         let (props, prop_maps) = property_union(&members, &key)?;
@@ -484,8 +485,10 @@ mod tests {
         assert_eq!(b.samples, Labels::new(&["system", "atom"], vec![0, 1, 0, 2]));
         // atom 1 has no neighbour of type 8: zeros there
         assert_eq!(b.values, vec![10.0, 11.0, 0.0, 0.0, 12.0, 13.0, 20.0, 21.0]);
+        // per merged block, the values present in its own keys (metatensor's rule)
         let b8 = &r.blocks[1];
-        assert_eq!(b8.values, vec![0.0, 0.0, 30.0, 31.0, 0.0, 0.0, 32.0, 33.0]);
+        assert_eq!(b8.properties, Labels::new(&["neighbor_type", "n"], vec![8, 0, 8, 1]));
+        assert_eq!(b8.values, vec![30.0, 31.0, 32.0, 33.0]);
         let g = b.gradient("positions").unwrap();
         assert_eq!(g.samples, Labels::new(&["sample", "system", "atom"], vec![0, 0, 0, 1, 0, 0]));
         // sample 1 (atom 2): neighbour-1 gradient row 1, neighbour-8 gradient row 0
