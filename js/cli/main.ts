@@ -131,7 +131,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--per-structure <sum|mean>', 'reduce per-atom features to one row per structure', oneOf(['sum', 'mean'] as const))
     .option('--gradients <list>', 'gradients to compute: positions, strain (comma-separated; .mts only)', gradientList)
     .option('--threads <n>', 'worker threads (default: ACDC_NUM_THREADS or the core count)', positiveInteger)
-    .option('--batch <n>', 'structures per batch: memory is bounded by one batch', positiveInteger, 256)
+    .option('--batch <n>', 'structures per batch: memory is bounded by one batch', positiveInteger, 64)
     .option('--dtype <float64|float32>', 'element type of the .npy output', oneOf(['float64', 'float32'] as const), 'float64')
     .option('--species <list>', 'atomic numbers that fix the columns (default: those found in the file, by a first pass)', speciesList)
     .option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)')
