@@ -98,4 +98,35 @@ describe('bad input never crashes', () => {
     expect(() => tm.block({ colour: 1 })).toThrow(/no key dimension/);
     expect(() => new acdc.Labels(['a', 'b'], [1, 2, 3])).toThrow(/whole rows/);
   });
+
+  it('TensorMap operations and files', async () => {
+    const tm = new acdc.SoapPowerSpectrum(hypers).computeSync(water, { gradients: ['positions'] });
+    for (const bad of [null, 42, [], [''], ['center_type', 7], 'colour']) {
+      expect(() => tm.keysToProperties(bad as never)).toThrow(Error);
+      expect(() => tm.keysToSamples(bad as never)).toThrow(Error);
+    }
+    for (const bad of [null, 42, ['atom', 7], 'colour']) {
+      expect(() => tm.sumOverSamples(bad as never)).toThrow(Error);
+      expect(() => tm.meanOverSamples(bad as never)).toThrow(Error);
+    }
+    for (const bad of [null, [], [tm, null], [tm, 'x'], 7]) expect(() => acdc.TensorMap.join(bad as never)).toThrow(Error);
+    expect(() => acdc.TensorMap.join([tm], { systemCounts: [-1] })).toThrow(/systemCounts/);
+    expect(() => acdc.TensorMap.join([tm, tm], { systemCounts: [1] })).toThrow(/system counts/);
+    expect(() => tm.select(null as never)).toThrow(/selection/);
+    expect(() => tm.select({ center_type: 1.5 })).toThrow(/integer/);
+    for (const bad of [null, 42, '', {}]) {
+      expect(() => tm.save(bad as never)).toThrow(Error);
+      expect(() => acdc.TensorMap.load(bad as never)).toThrow(Error);
+      expect(() => acdc.readNpySync(bad as never)).toThrow(Error);
+      expect(() => acdc.writeNpySync(bad as never, { data: new Float64Array(1), shape: [1] })).toThrow(Error);
+    }
+    expect(() => tm.save('/nonexistent-dir/x.mts')).toThrow(/nonexistent-dir/);
+    await expect(tm.saveAsync('/nonexistent-dir/x.mts')).rejects.toThrow(/nonexistent-dir/);
+    await expect(acdc.readNpy('/nonexistent-dir/x.npy')).rejects.toThrow(/nonexistent-dir/);
+    for (const bad of [null, {}, { data: [1, 2], shape: [2] }, { data: new Float64Array(2), shape: [3] }, { data: new Float64Array(2), shape: [-2, -1] }]) {
+      expect(() => acdc.writeNpySync('/tmp/acdc-never.npy', bad as never)).toThrow(Error);
+    }
+    expect(() => acdc.toArray(null as never)).toThrow(/TensorBlock/);
+    expect(() => acdc.TensorMap.fromBuffer('bytes' as never)).toThrow(/Buffer/);
+  });
 });
