@@ -20,13 +20,24 @@ pub struct PairsData {
     pub vectors: Float64Array,
 }
 
+/// `Vec<[T; 3]>` as the flat `Vec<T>` over the same allocation (no copy:
+/// for millions of pairs the copies and their page faults cost ~10% of the
+/// whole neighbour list).
+fn flatten3<T: Copy>(v: Vec<[T; 3]>) -> Vec<T> {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    let (ptr, len, cap) = (v.as_mut_ptr(), v.len(), v.capacity());
+    // SAFETY: [T; 3] is three T with no padding and T's alignment, so the
+    // buffer of `cap` [T; 3] is exactly the allocation of `3 cap` T
+    unsafe { Vec::from_raw_parts(ptr.cast::<T>(), 3 * len, 3 * cap) }
+}
+
 fn to_js(pairs: acdc_core::Pairs) -> PairsData {
     PairsData {
         i: Uint32Array::new(pairs.i),
         j: Uint32Array::new(pairs.j),
-        shifts: Int32Array::new(pairs.shifts.into_iter().flatten().collect()),
+        shifts: Int32Array::new(flatten3(pairs.shifts)),
         distances: Float64Array::new(pairs.distances),
-        vectors: Float64Array::new(pairs.vectors.into_iter().flatten().collect()),
+        vectors: Float64Array::new(flatten3(pairs.vectors)),
     }
 }
 
