@@ -259,16 +259,7 @@ impl Expansion {
                 radial.compute(r, &mut scratch.radial, None);
                 scratch.sph.compute(unit, &mut scratch.harmonics);
             }
-            for l in 0..=l_max {
-                let rad = &scratch.radial[l * n_max..(l + 1) * n_max];
-                for lm in l * l..(l + 1) * (l + 1) {
-                    let y = weight * scratch.harmonics[lm];
-                    let row = &mut out.coefficients[lm * stride_lm + s * stride_s..][..n_max];
-                    for n in 0..n_max {
-                        row[n] += y * rad[n];
-                    }
-                }
-            }
+            accumulate_pair(&mut out.coefficients[s * stride_s..], stride_lm, weight, &scratch.harmonics, &scratch.radial, l_max, n_max);
             if !want_gradient {
                 continue;
             }
@@ -348,6 +339,79 @@ impl Expansion {
             }
         }
         Ok(())
+    }
+}
+
+/// `c[lm * stride_lm + n] += (weight · Y[lm]) · R[l][n]`: one pair's
+/// contribution to the coefficients of its species (`c` starts at that
+/// species' row). The hot loop of the expansion without gradients. The
+/// radial size is a compile-time constant for common sizes and, on x86-64
+/// machines that have it, AVX2 is used (checked once at run time); the
+/// arithmetic is the same in every variant (no fused multiply-add).
+#[inline]
+fn accumulate_pair(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize, n_max: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2() {
+            // SAFETY: the CPU supports the features this function is compiled for
+            unsafe { accumulate_pair_avx2(c, stride_lm, weight, harmonics, radial, l_max, n_max) };
+            return;
+        }
+    }
+    accumulate_pair_dispatch(c, stride_lm, weight, harmonics, radial, l_max, n_max);
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    use std::sync::OnceLock;
+    static FLAG: OnceLock<bool> = OnceLock::new();
+    *FLAG.get_or_init(|| is_x86_feature_detected!("avx2"))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn accumulate_pair_avx2(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize, n_max: usize) {
+    accumulate_pair_dispatch(c, stride_lm, weight, harmonics, radial, l_max, n_max);
+}
+
+#[inline(always)]
+fn accumulate_pair_dispatch(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize, n_max: usize) {
+    macro_rules! fixed {
+        ($($n:literal)*) => {
+            match n_max {
+                $($n => accumulate_pair_fixed::<$n>(c, stride_lm, weight, harmonics, radial, l_max),)*
+                _ => accumulate_pair_any(c, stride_lm, weight, harmonics, radial, l_max, n_max),
+            }
+        };
+    }
+    fixed!(4 5 6 7 8 9 10 11 12 16)
+}
+
+#[inline(always)]
+fn accumulate_pair_fixed<const N: usize>(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize) {
+    for l in 0..=l_max {
+        let rad: &[f64; N] = radial[l * N..(l + 1) * N].try_into().expect("N values");
+        for lm in l * l..(l + 1) * (l + 1) {
+            let y = weight * harmonics[lm];
+            let row: &mut [f64; N] = (&mut c[lm * stride_lm..lm * stride_lm + N]).try_into().expect("N values");
+            for n in 0..N {
+                row[n] += y * rad[n];
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn accumulate_pair_any(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize, n_max: usize) {
+    for l in 0..=l_max {
+        let rad = &radial[l * n_max..(l + 1) * n_max];
+        for lm in l * l..(l + 1) * (l + 1) {
+            let y = weight * harmonics[lm];
+            let row = &mut c[lm * stride_lm..][..n_max];
+            for n in 0..n_max {
+                row[n] += y * rad[n];
+            }
+        }
     }
 }
 
