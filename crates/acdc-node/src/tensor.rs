@@ -1,6 +1,6 @@
 //! TensorMaps handed to JavaScript: typed arrays over Rust-built buffers
 //! (moved, not copied).
-use acdc_core::tensor::{Labels, TensorBlock, TensorMap};
+use acdc_core::tensor::{Labels, TensorBlock, TensorBlockOf, TensorMap, TensorMapOf};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -75,36 +75,47 @@ pub fn tensor_to_js(t: TensorMap) -> TensorMapData {
     TensorMapData { keys: labels_to_js(t.keys), blocks: t.blocks.into_iter().map(block_to_js).collect() }
 }
 
-/// Copies a block from JS into the core, checking labels against values.
-pub fn block_from_js(field: &str, b: &BlockData) -> Result<TensorBlock> {
+/// A block from JS for the core: labels are copied, values taken by `values`
+/// (a copy for async work, a borrow of the typed array for sync calls).
+fn block_from_js_with<'a, V: AsRef<[f64]>>(field: &str, b: &'a BlockData, values: &impl Fn(&'a Float64Array) -> V) -> Result<TensorBlockOf<V>> {
     let components = b
         .components
         .iter()
         .enumerate()
         .map(|(i, c)| labels_from_js(&format!("{field}.components[{i}]"), c))
         .collect::<Result<Vec<_>>>()?;
-    let mut block = TensorBlock::new(
+    let mut block = TensorBlockOf::new(
         labels_from_js(&format!("{field}.samples"), &b.samples)?,
         components,
         labels_from_js(&format!("{field}.properties"), &b.properties)?,
-        b.values.to_vec(),
+        values(&b.values),
     )
     .map_err(|e| Error::new(Status::InvalidArg, format!("{field}: {e}")))?;
     for g in &b.gradients {
-        let grad = block_from_js(&format!("{field}.gradient('{}')", g.parameter), &g.block)?;
+        let grad = block_from_js_with(&format!("{field}.gradient('{}')", g.parameter), &g.block, values)?;
         block.gradients.push((g.parameter.clone(), grad));
     }
     Ok(block)
 }
 
-/// Copies a tensor map from JS into the core.
-pub fn tensor_from_js(field: &str, t: &TensorMapData) -> Result<TensorMap> {
+fn tensor_from_js_with<'a, V: AsRef<[f64]>>(field: &str, t: &'a TensorMapData, values: impl Fn(&'a Float64Array) -> V) -> Result<TensorMapOf<V>> {
     let keys = labels_from_js(&format!("{field}.keys"), &t.keys)?;
     let blocks = t
         .blocks
         .iter()
         .enumerate()
-        .map(|(i, b)| block_from_js(&format!("{field}.block({i})"), b))
+        .map(|(i, b)| block_from_js_with(&format!("{field}.block({i})"), b, &values))
         .collect::<Result<Vec<_>>>()?;
-    TensorMap::new(keys, blocks).map_err(|e| Error::new(Status::InvalidArg, format!("{field}: {e}")))
+    TensorMapOf::new(keys, blocks).map_err(|e| Error::new(Status::InvalidArg, format!("{field}: {e}")))
+}
+
+/// Copies a tensor map from JS into the core (for work off the JS thread).
+pub fn tensor_from_js(field: &str, t: &TensorMapData) -> Result<TensorMap> {
+    tensor_from_js_with(field, t, |v: &Float64Array| v.to_vec())
+}
+
+/// A tensor map whose values borrow the JS typed arrays: valid only during
+/// the synchronous call that received `t`.
+pub fn tensor_view_from_js<'a>(field: &str, t: &'a TensorMapData) -> Result<TensorMapOf<&'a [f64]>> {
+    tensor_from_js_with(field, t, |v: &'a Float64Array| -> &'a [f64] { v })
 }

@@ -8,7 +8,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::errors::{guarded, to_napi};
-use crate::tensor::{tensor_from_js, tensor_to_js, TensorMapData};
+use crate::tensor::{tensor_from_js, tensor_to_js, tensor_view_from_js, TensorMapData};
 
 fn io_error(path: &str, e: impl std::fmt::Display) -> Error {
     Error::new(Status::GenericFailure, format!("{path}: {e}"))
@@ -29,7 +29,7 @@ pub fn tensor_keys_to_properties(tensor: TensorMapData, names: Vec<String>, valu
                 format!("keysToProperties: {} values are not whole rows of {} names", values.len(), names.len()),
             ));
         }
-        let t = tensor_from_js("tensor", &tensor)?;
+        let t = tensor_view_from_js("tensor", &tensor)?;
         ops::keys_to_properties(&t, &Labels { names, values }).map(tensor_to_js).map_err(to_napi)
     })
 }
@@ -41,7 +41,7 @@ pub fn tensor_keys_to_samples(tensor: TensorMapData, names: Vec<String>) -> Resu
         if names.is_empty() {
             return Err(Error::new(Status::InvalidArg, "keysToSamples: names must not be empty".to_string()));
         }
-        let t = tensor_from_js("tensor", &tensor)?;
+        let t = tensor_view_from_js("tensor", &tensor)?;
         ops::keys_to_samples(&t, &names).map(tensor_to_js).map_err(to_napi)
     })
 }
@@ -50,7 +50,7 @@ pub fn tensor_keys_to_samples(tensor: TensorMapData, names: Vec<String>) -> Resu
 #[napi]
 pub fn tensor_reduce_over_samples(tensor: TensorMapData, names: Vec<String>, mean: bool) -> Result<TensorMapData> {
     guarded("sumOverSamples", || {
-        let t = tensor_from_js("tensor", &tensor)?;
+        let t = tensor_view_from_js("tensor", &tensor)?;
         ops::reduce_over_samples(&t, &names, mean).map(tensor_to_js).map_err(to_napi)
     })
 }
@@ -62,14 +62,14 @@ pub fn tensor_join(tensors: Vec<TensorMapData>, system_counts: Option<Vec<u32>>)
         let ts = tensors
             .iter()
             .enumerate()
-            .map(|(i, t)| tensor_from_js(&format!("tensors[{i}]"), t))
-            .collect::<Result<Vec<TensorMap>>>()?;
+            .map(|(i, t)| tensor_view_from_js(&format!("tensors[{i}]"), t))
+            .collect::<Result<Vec<_>>>()?;
         let counts: Option<Vec<usize>> = system_counts.map(|c| c.into_iter().map(|x| x as usize).collect());
         ops::join_samples(&ts, counts.as_deref()).map(tensor_to_js).map_err(to_napi)
     })
 }
 
-fn save_mts(path: &str, t: &TensorMap) -> Result<()> {
+fn save_mts<V: AsRef<[f64]>>(path: &str, t: &acdc_core::tensor::TensorMapOf<V>) -> Result<()> {
     let file = File::create(path).map_err(|e| io_error(path, e))?;
     let out = mts::save(BufWriter::new(file), t).map_err(|e| io_error(path, e))?;
     out.into_inner().map_err(|e| io_error(path, e.error()))?.sync_all().map_err(|e| io_error(path, e))
@@ -83,7 +83,7 @@ fn load_mts(path: &str) -> Result<TensorMap> {
 /// Writes a TensorMap to a metatensor `.mts` file.
 #[napi]
 pub fn tensor_save_sync(path: String, tensor: TensorMapData) -> Result<()> {
-    guarded("save", || save_mts(&path, &tensor_from_js("tensor", &tensor)?))
+    guarded("save", || save_mts(&path, &tensor_view_from_js("tensor", &tensor)?))
 }
 
 /// Reads a metatensor `.mts` file.
@@ -96,7 +96,7 @@ pub fn tensor_load_sync(path: String) -> Result<TensorMapData> {
 #[napi]
 pub fn tensor_save_buffer(tensor: TensorMapData) -> Result<Buffer> {
     guarded("saveBuffer", || {
-        let t = tensor_from_js("tensor", &tensor)?;
+        let t = tensor_view_from_js("tensor", &tensor)?;
         let bytes = mts::save(std::io::Cursor::new(Vec::new()), &t).map_err(to_napi)?.into_inner();
         Ok(Buffer::from(bytes))
     })

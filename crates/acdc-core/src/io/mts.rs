@@ -9,45 +9,40 @@ use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use super::npy;
 use crate::error::{Error, Result};
-use crate::tensor::{Labels, TensorBlock, TensorMap};
+use crate::tensor::{Labels, TensorBlock, TensorMap, TensorMapOf};
 
 fn zip_error(e: zip::result::ZipError) -> Error {
     Error::Io(format!("not a valid .mts (zip) archive: {e}"))
 }
 
-/// Writes `tensor` in metatensor's format (float64 values).
-pub fn save<W: Write + Seek>(out: W, tensor: &TensorMap) -> Result<W> {
+/// Writes `tensor` in metatensor's format (float64 values), streaming each
+/// array into the archive without an intermediate copy.
+pub fn save<W: Write + Seek, V: AsRef<[f64]>>(out: W, tensor: &TensorMapOf<V>) -> Result<W> {
     let mut zip = ZipWriter::new(out);
-    let mut buf = Vec::new();
-    let entry = |zip: &mut ZipWriter<W>, name: String, buf: &[u8]| -> Result<()> {
+    let start = |zip: &mut ZipWriter<W>, name: String, bytes: usize| -> Result<()> {
         let options = SimpleFileOptions::default()
             .compression_method(CompressionMethod::Stored)
-            .large_file(buf.len() as u64 >= u32::MAX as u64);
-        zip.start_file(name, options).map_err(zip_error)?;
-        zip.write_all(buf)?;
-        Ok(())
+            .large_file(bytes as u64 >= u32::MAX as u64 - 65536);
+        zip.start_file(name, options).map_err(zip_error)
     };
-    npy::write_labels(&mut buf, &tensor.keys)?;
-    entry(&mut zip, "keys.npy".into(), &buf)?;
+    let labels = |zip: &mut ZipWriter<W>, name: String, l: &Labels| -> Result<()> {
+        start(zip, name, l.values.len() * 4)?;
+        npy::write_labels(zip, l)
+    };
+    labels(&mut zip, "keys.npy".into(), &tensor.keys)?;
     for (i, block) in tensor.blocks.iter().enumerate() {
         let mut blocks = vec![(format!("blocks/{i}"), block, true)];
         blocks.extend(block.gradients.iter().map(|(p, g)| (format!("blocks/{i}/gradients/{p}"), g, false)));
         for (prefix, b, with_properties) in blocks {
-            buf.clear();
-            npy::write_f64(&mut buf, &b.shape(), &b.values, npy::Scalar::F64)?;
-            entry(&mut zip, format!("{prefix}/values.npy"), &buf)?;
-            buf.clear();
-            npy::write_labels(&mut buf, &b.samples)?;
-            entry(&mut zip, format!("{prefix}/samples.npy"), &buf)?;
+            let values = b.values.as_ref();
+            start(&mut zip, format!("{prefix}/values.npy"), values.len() * 8)?;
+            npy::write_f64(&mut zip, &b.shape(), values, npy::Scalar::F64)?;
+            labels(&mut zip, format!("{prefix}/samples.npy"), &b.samples)?;
             for (k, c) in b.components.iter().enumerate() {
-                buf.clear();
-                npy::write_labels(&mut buf, c)?;
-                entry(&mut zip, format!("{prefix}/components/{k}.npy"), &buf)?;
+                labels(&mut zip, format!("{prefix}/components/{k}.npy"), c)?;
             }
             if with_properties {
-                buf.clear();
-                npy::write_labels(&mut buf, &b.properties)?;
-                entry(&mut zip, format!("{prefix}/properties.npy"), &buf)?;
+                labels(&mut zip, format!("{prefix}/properties.npy"), &b.properties)?;
             }
         }
     }

@@ -64,9 +64,11 @@ impl Labels {
     }
 }
 
-/// A block of values with its labels and gradients.
+/// A block of values with its labels and gradients, generic over the storage
+/// of the values: owned (`TensorBlock`) or borrowed (`TensorBlockRef`, e.g.
+/// over a JS typed array during a synchronous call, which spares a copy).
 #[derive(Debug, Clone, PartialEq)]
-pub struct TensorBlock {
+pub struct TensorBlockOf<V> {
     /// One label row per sample (first dimension of `values`).
     pub samples: Labels,
     /// One `Labels` per component dimension (middle dimensions of `values`).
@@ -74,20 +76,25 @@ pub struct TensorBlock {
     /// One label row per property (last dimension of `values`).
     pub properties: Labels,
     /// Row-major values, shape `[samples, components…, properties]`.
-    pub values: Vec<f64>,
+    pub values: V,
     /// Gradient blocks by parameter ("positions", "strain").
-    pub gradients: Vec<(String, TensorBlock)>,
+    pub gradients: Vec<(String, TensorBlockOf<V>)>,
 }
 
-impl TensorBlock {
+/// A block owning its values.
+pub type TensorBlock = TensorBlockOf<Vec<f64>>;
+/// A block borrowing its values.
+pub type TensorBlockRef<'a> = TensorBlockOf<&'a [f64]>;
+
+impl<V: AsRef<[f64]>> TensorBlockOf<V> {
     /// Builds a block, checking that the values match the labels.
-    pub fn new(samples: Labels, components: Vec<Labels>, properties: Labels, values: Vec<f64>) -> Result<TensorBlock> {
-        let block = TensorBlock { samples, components, properties, values, gradients: Vec::new() };
+    pub fn new(samples: Labels, components: Vec<Labels>, properties: Labels, values: V) -> Result<Self> {
+        let block = TensorBlockOf { samples, components, properties, values, gradients: Vec::new() };
         let expected: usize = block.shape().iter().product();
-        if expected != block.values.len() {
+        if expected != block.values.as_ref().len() {
             return Err(Error::InvalidParameter(format!(
                 "block values have {} entries but the labels give shape {:?} ({expected} entries)",
-                block.values.len(),
+                block.values.as_ref().len(),
                 block.shape()
             )));
         }
@@ -103,23 +110,28 @@ impl TensorBlock {
     }
 
     /// The gradient block with respect to `parameter`.
-    pub fn gradient(&self, parameter: &str) -> Option<&TensorBlock> {
+    pub fn gradient(&self, parameter: &str) -> Option<&Self> {
         self.gradients.iter().find(|(p, _)| p == parameter).map(|(_, b)| b)
     }
 }
 
-/// Keys → blocks.
+/// Keys → blocks, generic over the storage of the values like `TensorBlockOf`.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TensorMap {
+pub struct TensorMapOf<V> {
     /// One key row per block.
     pub keys: Labels,
     /// Blocks in the order of `keys`.
-    pub blocks: Vec<TensorBlock>,
+    pub blocks: Vec<TensorBlockOf<V>>,
 }
 
-impl TensorMap {
+/// A tensor map owning its values.
+pub type TensorMap = TensorMapOf<Vec<f64>>;
+/// A tensor map borrowing its values.
+pub type TensorMapRef<'a> = TensorMapOf<&'a [f64]>;
+
+impl<V: AsRef<[f64]>> TensorMapOf<V> {
     /// Builds a tensor map, checking that there is one block per key.
-    pub fn new(keys: Labels, blocks: Vec<TensorBlock>) -> Result<TensorMap> {
+    pub fn new(keys: Labels, blocks: Vec<TensorBlockOf<V>>) -> Result<Self> {
         if keys.count() != blocks.len() {
             return Err(Error::InvalidParameter(format!(
                 "{} keys but {} blocks",
@@ -127,11 +139,11 @@ impl TensorMap {
                 blocks.len()
             )));
         }
-        Ok(TensorMap { keys, blocks })
+        Ok(TensorMapOf { keys, blocks })
     }
 
     /// The block whose key matches every `(name, value)` given.
-    pub fn block_by(&self, selection: &[(&str, i32)]) -> Result<&TensorBlock> {
+    pub fn block_by(&self, selection: &[(&str, i32)]) -> Result<&TensorBlockOf<V>> {
         let mut dims = Vec::new();
         for (name, value) in selection {
             let d = self.keys.dimension(name).ok_or_else(|| {

@@ -5,7 +5,7 @@
 //! metatensor (sorted samples, moved key values sorted).
 use std::collections::HashMap;
 
-use super::{Labels, TensorBlock, TensorMap};
+use super::{Labels, TensorBlock, TensorBlockOf, TensorMap, TensorMapOf};
 use crate::error::{Error, Result};
 
 /// Sorted unique rows of `values` (rows of `width`), and for each input row
@@ -69,7 +69,7 @@ fn group_by_remaining(keys: &Labels, moved: &[usize]) -> (Labels, Vec<Vec<(usize
 
 /// Union of the property rows of `blocks`, in first-seen order, and for each
 /// block the new index of each of its properties.
-fn property_union(blocks: &[&TensorBlock], key: &str) -> Result<(Labels, Vec<Vec<usize>>)> {
+fn property_union<V>(blocks: &[&TensorBlockOf<V>], key: &str) -> Result<(Labels, Vec<Vec<usize>>)> {
     let names = blocks[0].properties.names.clone();
     let mut index: HashMap<&[i32], usize> = HashMap::new();
     let mut values = Vec::new();
@@ -96,7 +96,7 @@ fn property_union(blocks: &[&TensorBlock], key: &str) -> Result<(Labels, Vec<Vec
     Ok((Labels { names, values }, maps))
 }
 
-fn same_components(blocks: &[&TensorBlock], key: &str) -> Result<Vec<Labels>> {
+fn same_components<V>(blocks: &[&TensorBlockOf<V>], key: &str) -> Result<Vec<Labels>> {
     let c = blocks[0].components.clone();
     if blocks.iter().any(|b| b.components != c) {
         return Err(Error::InvalidParameter(format!("{key}: blocks to merge have different components")));
@@ -105,25 +105,25 @@ fn same_components(blocks: &[&TensorBlock], key: &str) -> Result<Vec<Labels>> {
 }
 
 /// One block placed into a merged block: where its samples and properties go.
-struct Placement<'a> {
-    block: &'a TensorBlock,
+struct Placement<'a, V> {
+    block: &'a TensorBlockOf<V>,
     sample_map: Vec<usize>,
     property_map: Vec<usize>,
 }
 
 /// Builds the merged block (values and gradients) from placed blocks.
-fn merge(placed: &[Placement], samples: Labels, components: Vec<Labels>, properties: Labels, key: &str) -> Result<TensorBlock> {
+fn merge<V: AsRef<[f64]>>(placed: &[Placement<V>], samples: Labels, components: Vec<Labels>, properties: Labels, key: &str) -> Result<TensorBlock> {
     let n_props = properties.count();
     let per_row: usize = components.iter().map(Labels::count).product();
     let mut values = vec![0.0; samples.count() * per_row * n_props];
     for p in placed {
-        scatter(&p.block.values, p.block.properties.count(), per_row, &p.sample_map, &p.property_map, &mut values, n_props);
+        scatter(p.block.values.as_ref(), p.block.properties.count(), per_row, &p.sample_map, &p.property_map, &mut values, n_props);
     }
     let mut block = TensorBlock::new(samples, components, properties.clone(), values)?;
 
     let parameters: Vec<String> = placed[0].block.gradients.iter().map(|(p, _)| p.clone()).collect();
     for parameter in parameters {
-        let grads: Vec<&TensorBlock> = placed
+        let grads: Vec<&TensorBlockOf<V>> = placed
             .iter()
             .map(|p| {
                 p.block.gradient(&parameter).ok_or_else(|| {
@@ -151,7 +151,7 @@ fn merge(placed: &[Placement], samples: Labels, components: Vec<Labels>, propert
         let mut offset = 0;
         for (g, p) in grads.iter().zip(placed) {
             let n = g.samples.count();
-            scatter(&g.values, g.properties.count(), g_per_row, &map[offset..offset + n], &p.property_map, &mut gvalues, n_props);
+            scatter(g.values.as_ref(), g.properties.count(), g_per_row, &map[offset..offset + n], &p.property_map, &mut gvalues, n_props);
             offset += n;
         }
         block.gradients.push((parameter, TensorBlock::new(gsamples, gcomponents, properties.clone(), gvalues)?));
@@ -181,7 +181,7 @@ fn scatter(src: &[f64], src_props: usize, per_row: usize, rows: &[usize], props:
 /// blocks (sorted; as metatensor does); with explicit values, every merged
 /// block gets exactly those columns (zeros where a block is absent), which
 /// fixes the column layout across blocks and batches.
-pub fn keys_to_properties(tensor: &TensorMap, moved: &Labels) -> Result<TensorMap> {
+pub fn keys_to_properties<V: AsRef<[f64]>>(tensor: &TensorMapOf<V>, moved: &Labels) -> Result<TensorMap> {
     let moved_dims = dims(&tensor.keys, &moved.names, "keys_to_properties")?;
     let (keys, groups) = group_by_remaining(&tensor.keys, &moved_dims);
     let mut blocks = Vec::with_capacity(groups.len());
@@ -194,7 +194,7 @@ pub fn keys_to_properties(tensor: &TensorMap, moved: &Labels) -> Result<TensorMa
             moved.values.clone()
         };
         let moved_labels = Labels { names: moved.names.clone(), values: moved_values };
-        let members: Vec<&TensorBlock> = group.iter().map(|(k, _)| &tensor.blocks[*k]).collect();
+        let members: Vec<&TensorBlockOf<V>> = group.iter().map(|(k, _)| &tensor.blocks[*k]).collect();
         let components = same_components(&members, &key)?;
         let (props, prop_maps) = property_union(&members, &key)?;
         let sample_names = members[0].samples.names.clone();
@@ -237,13 +237,13 @@ pub fn keys_to_properties(tensor: &TensorMap, moved: &Labels) -> Result<TensorMa
 
 /// Moves the key dimensions `names` into the samples (appended after the
 /// existing sample dimensions; samples sorted).
-pub fn keys_to_samples(tensor: &TensorMap, names: &[String]) -> Result<TensorMap> {
+pub fn keys_to_samples<V: AsRef<[f64]>>(tensor: &TensorMapOf<V>, names: &[String]) -> Result<TensorMap> {
     let moved_dims = dims(&tensor.keys, names, "keys_to_samples")?;
     let (keys, groups) = group_by_remaining(&tensor.keys, &moved_dims);
     let mut blocks = Vec::with_capacity(groups.len());
     for (g, group) in groups.iter().enumerate() {
         let key = format!("keys_to_samples (key {:?})", keys.row(g));
-        let members: Vec<&TensorBlock> = group.iter().map(|(k, _)| &tensor.blocks[*k]).collect();
+        let members: Vec<&TensorBlockOf<V>> = group.iter().map(|(k, _)| &tensor.blocks[*k]).collect();
         let components = same_components(&members, &key)?;
         let (properties, prop_maps) = property_union(&members, &key)?;
         let mut sample_names = members[0].samples.names.clone();
@@ -274,7 +274,7 @@ pub fn keys_to_samples(tensor: &TensorMap, names: &[String]) -> Result<TensorMap
 /// Sums (or averages, with `mean`) over the sample dimensions `names`: the
 /// remaining sample dimensions label the result (e.g. summing over "atom"
 /// gives per-structure features labelled by "system").
-pub fn reduce_over_samples(tensor: &TensorMap, names: &[String], mean: bool) -> Result<TensorMap> {
+pub fn reduce_over_samples<V: AsRef<[f64]>>(tensor: &TensorMapOf<V>, names: &[String], mean: bool) -> Result<TensorMap> {
     let mut blocks = Vec::with_capacity(tensor.blocks.len());
     for (k, block) in tensor.blocks.iter().enumerate() {
         let what = format!("sum_over_samples (block {k})");
@@ -293,7 +293,7 @@ pub fn reduce_over_samples(tensor: &TensorMap, names: &[String], mean: bool) -> 
         let identity: Vec<usize> = (0..n_props).collect();
         let per_row: usize = block.components.iter().map(Labels::count).product();
         let mut values = vec![0.0; samples.count() * per_row * n_props];
-        scatter(&block.values, n_props, per_row, &map, &identity, &mut values, n_props);
+        scatter(block.values.as_ref(), n_props, per_row, &map, &identity, &mut values, n_props);
         if mean {
             divide_rows(&mut values, per_row * n_props, |r| counts[r]);
         }
@@ -309,7 +309,7 @@ pub fn reduce_over_samples(tensor: &TensorMap, names: &[String], mean: bool) -> 
             let gsamples = Labels { names: g.samples.names.clone(), values: unique };
             let g_per_row: usize = g.components.iter().map(Labels::count).product();
             let mut gvalues = vec![0.0; gsamples.count() * g_per_row * n_props];
-            scatter(&g.values, n_props, g_per_row, &gmap, &identity, &mut gvalues, n_props);
+            scatter(g.values.as_ref(), n_props, g_per_row, &gmap, &identity, &mut gvalues, n_props);
             if mean {
                 let parent: Vec<usize> = gsamples.rows().map(|r| r[0] as usize).collect();
                 divide_rows(&mut gvalues, g_per_row * n_props, |r| counts[parent[r]]);
@@ -335,7 +335,7 @@ fn divide_rows(values: &mut [f64], row: usize, count: impl Fn(usize) -> usize) {
 /// samples, shifting the "system" sample dimension of tensor `t` by the number
 /// of systems in the tensors before it (`system_counts[t]`, or one more than
 /// the largest system index found when not given). Keys are the sorted union.
-pub fn join_samples(tensors: &[TensorMap], system_counts: Option<&[usize]>) -> Result<TensorMap> {
+pub fn join_samples<V: AsRef<[f64]>>(tensors: &[TensorMapOf<V>], system_counts: Option<&[usize]>) -> Result<TensorMap> {
     let Some(first) = tensors.first() else {
         return Err(Error::InvalidParameter("join: no tensors given".into()));
     };
@@ -373,7 +373,7 @@ pub fn join_samples(tensors: &[TensorMap], system_counts: Option<&[usize]>) -> R
     let keys = Labels { names: first.keys.names.clone(), values: unique };
     let mut blocks = Vec::with_capacity(keys.count());
     for k in 0..keys.count() {
-        let parts: Vec<(i32, &TensorBlock)> = tensors
+        let parts: Vec<(i32, &TensorBlockOf<V>)> = tensors
             .iter()
             .zip(&offsets)
             .filter_map(|(t, &o)| t.keys.position(keys.row(k)).map(|i| (o, &t.blocks[i])))
@@ -383,7 +383,7 @@ pub fn join_samples(tensors: &[TensorMap], system_counts: Option<&[usize]>) -> R
     TensorMap::new(keys, blocks)
 }
 
-fn join_block(parts: &[(i32, &TensorBlock)], key: &str) -> Result<TensorBlock> {
+fn join_block<V: AsRef<[f64]>>(parts: &[(i32, &TensorBlockOf<V>)], key: &str) -> Result<TensorBlock> {
     let b0 = parts[0].1;
     for (_, b) in parts {
         if b.samples.names != b0.samples.names || b.components != b0.components || b.properties != b0.properties {
@@ -409,7 +409,7 @@ fn join_block(parts: &[(i32, &TensorBlock)], key: &str) -> Result<TensorBlock> {
     let mut values = Vec::new();
     for (o, b) in parts {
         samples.extend(shift(&b.samples, *o, None));
-        values.extend_from_slice(&b.values);
+        values.extend_from_slice(b.values.as_ref());
     }
     let mut out = TensorBlock::new(
         Labels { names: b0.samples.names.clone(), values: samples },
@@ -426,7 +426,7 @@ fn join_block(parts: &[(i32, &TensorBlock)], key: &str) -> Result<TensorBlock> {
                 Error::InvalidParameter(format!("{key}: some tensors have \"{parameter}\" gradients and some do not"))
             })?;
             gsamples.extend(shift(&g.samples, *o, Some(sample_offset)));
-            gvalues.extend_from_slice(&g.values);
+            gvalues.extend_from_slice(g.values.as_ref());
             sample_offset += b.samples.count() as i32;
         }
         let g = TensorBlock::new(
@@ -547,6 +547,6 @@ mod tests {
         assert_eq!(j.blocks[0].samples.row(2), &[5, 0]);
         let no_grad = tensor(false);
         assert!(join_samples(&[a, no_grad], None).is_err());
-        assert!(join_samples(&[], None).is_err());
+        assert!(join_samples::<Vec<f64>>(&[], None).is_err());
     }
 }
