@@ -15,6 +15,8 @@ export {
   readNpySync,
   writeNpy,
   writeNpySync,
+  saveNpy,
+  loadNpy,
   type Dtype,
   type DenseArray,
   type NpyArray,

@@ -30,10 +30,12 @@ function checkDtype(dtype: unknown): Dtype {
  * `[samples, ...components, properties]`. With `dtype: 'float64'` (the
  * default) `data` is the block's own `values` (no copy); `'float32'` converts.
  */
-export function toArray(block: TensorBlock, options: { dtype: 'float32' }): DenseArray<Float32Array>;
-export function toArray(block: TensorBlock, options?: { dtype?: 'float64' }): DenseArray<Float64Array>;
-export function toArray(block: TensorBlock, options?: { dtype?: Dtype }): DenseArray;
-export function toArray(block: TensorBlock, options: { dtype?: Dtype } = {}): DenseArray {
+export function toArray(block: TensorBlock | TensorMap, options: { dtype: 'float32' }): DenseArray<Float32Array>;
+export function toArray(block: TensorBlock | TensorMap, options?: { dtype?: 'float64' }): DenseArray<Float64Array>;
+export function toArray(block: TensorBlock | TensorMap, options?: { dtype?: Dtype }): DenseArray;
+export function toArray(block: TensorBlock | TensorMap, options: { dtype?: Dtype } = {}): DenseArray {
+  // a TensorMap with a single block (e.g. after moving every key) stands for that block
+  if (block instanceof TensorMap) return block.toArray(options as { dtype?: 'float64' });
   if (!(block instanceof TensorBlock)) throw new TypeError(`toArray expects a TensorBlock, got ${describe(block)}`);
   const dtype = checkDtype(options.dtype);
   return { data: dtype === 'float32' ? Float32Array.from(block.values) : block.values, shape: block.shape };
@@ -453,3 +455,8 @@ export function readNpySync(path: string): NpyArray {
 export function readNpy(path: string): Promise<NpyArray> {
   return native.npyRead(checkPath(path));
 }
+
+/** numpy-style name of {@link writeNpySync}. */
+export const saveNpy: typeof writeNpySync = writeNpySync;
+/** numpy-style name of {@link readNpySync}. */
+export const loadNpy: typeof readNpySync = readNpySync;

@@ -12,7 +12,9 @@ import {
   TensorBlock,
   TensorMap,
   join,
+  loadNpy,
   readNpySync,
+  saveNpy,
   readNpy,
   toArray,
   writeNpy,
@@ -279,6 +281,7 @@ describe('select, toArray, float32', () => {
     const f32 = toArray(design.block(0), { dtype: 'float32' });
     expect(f32.data).toBeInstanceOf(Float32Array);
     for (let i = 0; i < arr.data.length; i += 97) expect(f32.data[i]).toBe(Math.fround(arr.data[i]));
+    expect(toArray(design).data).toBe(arr.data);
     expect(() => tm.toArray()).toThrow(/exactly one block/);
     expect(() => toArray(design.block(0), { dtype: 'int8' as 'float32' })).toThrow(/dtype/);
   });
@@ -334,6 +337,9 @@ describe('files', () => {
     expect(back.shape).toEqual(design.shape);
     expect(back.dtype).toBe('<f8');
     expect(back.data).toEqual(design.data);
+    expect(loadNpy(f64).data).toEqual(design.data);
+    saveNpy(f64, design);
+    expect(readNpySync(f64).data).toEqual(design.data);
     const f32 = path.join(dir, 'x32.npy');
     await writeNpy(f32, design, { dtype: 'float32' });
     const back32 = await readNpy(f32);
