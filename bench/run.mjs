@@ -5,7 +5,7 @@
 //
 // 1. bench/.venv: a Python venv with the pinned peers (made once, then reused).
 // 2. bench/.data: the standard inputs, written by bench/make_inputs.py (ASE).
-// 3. the Rust example crates/acdc-core/examples/bench_soap.rs (cargo, release).
+// 3. the Rust example crates/acdc-core/examples/bench_core.rs (cargo, release).
 // 4. every case: each library in its own child process per (case, threads),
 //    libraries interleaved round by round, one warm-up call per process, then
 //    timed calls; medians, ratios acdc/peer and peak memory (ru_maxrss).
@@ -102,8 +102,8 @@ function hostTriple() {
 // same --target as `napi build --platform`, so the two builds share target/<triple>/release
 function buildRustExample() {
   const triple = hostTriple();
-  run('cargo', ['build', '--quiet', '--release', '--target', triple, '-p', 'acdc-core', '--example', 'bench_soap']);
-  return path.join(ROOT, 'target', triple, 'release', 'examples', 'bench_soap');
+  run('cargo', ['build', '--quiet', '--release', '--target', triple, '-p', 'acdc-core', '--example', 'bench_core']);
+  return path.join(ROOT, 'target', triple, 'release', 'examples', 'bench_core');
 }
 
 function checkNodePackage() {
@@ -138,9 +138,12 @@ function makeCases(inputs, o) {
         const libs = ['acdc', 'featomic', 'dscribe'];
         const opts = {};
         if (gradients && input === inputs.g2x1000) {
-          // ~110 s per call at 1 thread (dense derivatives, 14 species): one
-          // timed call, no warm-up, 100 molecules at a time; skipped by --quick
-          // and at 2 threads
+          // featomic takes ~8 s a call here: 5 timed calls in one process,
+          // no warm-up (nothing to warm up that a call this long would notice)
+          opts.featomic = { warmup: 0, reps: Math.max(5, o.reps), rounds: 1 };
+          // DScribe ~110 s a call at 1 thread (dense derivatives, 14 species):
+          // one timed call, no warm-up, 100 molecules at a time; skipped by
+          // --quick and at 2 threads
           if (o.quick || threads > 1) libs.pop();
           else opts.dscribe = { warmup: 0, reps: 1, rounds: 1, chunk: 100 };
         }
@@ -161,6 +164,9 @@ function makeCases(inputs, o) {
       cases.push({ group: 'napi', id: `napi ${input.name}${gradients ? ' +grad' : ''} t1`, input, gradients, threads: 1, libs: ['acdc', 'rust'], opts: {} });
     }
   }
+  for (const input of [inputs.si10k, inputs.si100k]) {
+    cases.push({ group: 'napi', kind: 'nl', id: `napi nl ${input.name} t1`, input, gradients: false, threads: 1, libs: ['acdc', 'rust'], opts: {} });
+  }
   return cases.filter((c) => o.only === null || o.only.has(c.group));
 }
 
@@ -180,7 +186,7 @@ function threadEnv(threads) {
 }
 
 function measure(lib, c, { warmup, reps, chunk }, rustBinary) {
-  const kind = c.group === 'nl' ? 'nl' : 'soap';
+  const kind = c.kind ?? (c.group === 'nl' ? 'nl' : 'soap');
   const grad = c.gradients ? ['--gradients'] : [];
   const common = [...grad, '--warmup', String(warmup), '--reps', String(reps)];
   let cmd;
@@ -190,7 +196,7 @@ function measure(lib, c, { warmup, reps, chunk }, rustBinary) {
     args = ['--expose-gc', path.join(BENCH, 'worker.mjs'), kind, c.input.file, ...common];
   } else if (lib === 'rust') {
     cmd = rustBinary;
-    args = [c.input.file, ...common];
+    args = [kind, c.input.file, ...common];
   } else {
     cmd = PY;
     args = [path.join(BENCH, 'worker.py'), lib, kind, c.input.file, ...common, '--threads', String(c.threads)];
@@ -264,7 +270,7 @@ function fmtMem(kib) {
 }
 
 function cell(r) {
-  if (!r) return '';
+  if (!r) return '—';
   if (r.skip) return 'n/a';
   if (r.error) return 'error';
   return `${fmtTime(r.median)}${r.times.length < 5 ? ` (${r.times.length}×)` : ''}`;
@@ -341,11 +347,12 @@ function report(results) {
   }
   const napi = byGroup('napi');
   if (napi.length) {
-    out.push('\n### N-API overhead: SOAP through the Node API vs the Rust core (examples/bench_soap.rs), 1 thread\n');
+    out.push('\n### N-API overhead: the Node API vs the Rust core (examples/bench_core.rs), 1 thread\n');
     out.push(
       table(
-        ['input', 'atoms', 'gradients', 'Node API', 'Rust core', 'overhead', 'peak RSS MB Node / Rust'],
+        ['computation', 'input', 'atoms', 'gradients', 'Node API', 'Rust core', 'overhead', 'peak RSS MB Node / Rust'],
         napi.map(({ case: c, res }) => [
+          c.kind === 'nl' ? 'neighbour list' : 'SOAP',
           c.input.name,
           c.input.atoms,
           c.gradients ? 'positions' : '—',
@@ -386,7 +393,7 @@ function main() {
   let rustBinary = null;
   if (cases.some((c) => c.libs.includes('rust'))) {
     if (o.setup) rustBinary = buildRustExample();
-    else rustBinary = path.join(ROOT, 'target', hostTriple(), 'release', 'examples', 'bench_soap');
+    else rustBinary = path.join(ROOT, 'target', hostTriple(), 'release', 'examples', 'bench_core');
   }
   console.log(`\n${cases.length} cases, ${o.rounds} round(s) × (1 warm-up + ${o.reps} timed calls) per library; ${os.cpus().length} CPUs, load ${load0.map((x) => x.toFixed(2)).join(' ')}\n`);
   const results = [];

@@ -1,13 +1,15 @@
-//! Times the SOAP power spectrum in the Rust core, with no N-API in between:
-//! the baseline that bench/run.mjs compares the Node API against.
+//! Times the Rust core with no N-API in between: the baseline that
+//! bench/run.mjs compares the Node API against.
 //!
-//!     cargo run --release -p acdc-core --example bench_soap -- FILE.xyz \
+//!     cargo run --release -p acdc-core --example bench_core -- soap|nl FILE.xyz \
 //!         [--gradients] [--warmup N] [--reps N]
 //!
-//! Threads: ACDC_NUM_THREADS, as in the Node package. The hyper-parameters
-//! are bench/run.mjs's (featomic 0.6 JSON: cutoff 5, ShiftedCosine 0.5,
-//! Gaussian 0.3, max_angular 6, Gto max_radial 7). What is timed: one
-//! `compute` call on systems already in memory (neighbour list included).
+//! Threads: ACDC_NUM_THREADS, as in the Node package. What is timed, on
+//! systems already in memory:
+//!   soap  one SOAP power spectrum `compute` (neighbour list included), with
+//!         bench/run.mjs's hyper-parameters (featomic 0.6 JSON: cutoff 5,
+//!         ShiftedCosine 0.5, Gaussian 0.3, max_angular 6, Gto max_radial 7);
+//!   nl    one full neighbour list, cutoff 5 Å, of the first frame.
 //! Prints one JSON line: {"times": [seconds...], "threads", "values", ...}.
 
 use std::time::Instant;
@@ -15,7 +17,7 @@ use std::time::Instant;
 use acdc_core::calculators::{from_name, ComputeOptions};
 use acdc_core::io::xyz::read_xyz;
 use acdc_core::parallel::{configure_thread_pool, num_threads};
-use acdc_core::System;
+use acdc_core::{NeighborList, System};
 
 const HYPERS: &str = r#"{
   "cutoff": {"radius": 5.0, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
@@ -37,6 +39,7 @@ fn max_rss_kib() -> i64 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
+    let mut mode = None;
     let mut path = None;
     let mut gradients = false;
     let mut warmup = 1usize;
@@ -46,15 +49,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--gradients" => gradients = true,
             "--warmup" => warmup = args.next().ok_or("--warmup needs a value")?.parse()?,
             "--reps" => reps = args.next().ok_or("--reps needs a value")?.parse()?,
+            other if mode.is_none() && !other.starts_with("--") => mode = Some(other.to_string()),
             other if path.is_none() && !other.starts_with("--") => path = Some(other.to_string()),
             other => return Err(format!("unexpected argument {other}").into()),
         }
     }
-    let path = path.ok_or("usage: bench_soap FILE.xyz [--gradients] [--warmup N] [--reps N]")?;
+    let usage = "usage: bench_core soap|nl FILE.xyz [--gradients] [--warmup N] [--reps N]";
+    let (mode, path) = (mode.ok_or(usage)?, path.ok_or(usage)?);
+    if mode != "soap" && mode != "nl" {
+        return Err(usage.into());
+    }
 
     configure_thread_pool();
     let systems: Vec<System> = read_xyz(&path)?.into_iter().map(|f| f.system).collect();
     let calculator = from_name("soap_power_spectrum", HYPERS)?;
+    let neighbors = NeighborList::new(5.0, true)?;
     let options = ComputeOptions {
         gradients: if gradients { vec!["positions".to_string()] } else { Vec::new() },
         ..Default::default()
@@ -65,16 +74,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut values = 0usize;
     for k in 0..warmup + reps {
         let start = Instant::now();
-        let tm = calculator.compute(&systems, &options)?;
-        let elapsed = start.elapsed().as_secs_f64();
-        values = tm
-            .blocks
-            .iter()
-            .map(|b| b.values.len() + b.gradients.iter().map(|(_, g)| g.values.len()).sum::<usize>())
-            .sum();
-        drop(tm);
-        if k >= warmup {
-            times.push(elapsed);
+        if mode == "soap" {
+            let tm = calculator.compute(&systems, &options)?;
+            let elapsed = start.elapsed().as_secs_f64();
+            values = tm
+                .blocks
+                .iter()
+                .map(|b| b.values.len() + b.gradients.iter().map(|(_, g)| g.values.len()).sum::<usize>())
+                .sum();
+            drop(tm);
+            if k >= warmup {
+                times.push(elapsed);
+            }
+        } else {
+            let pairs = neighbors.compute(&systems[0])?;
+            let elapsed = start.elapsed().as_secs_f64();
+            values = pairs.len();
+            drop(pairs);
+            if k >= warmup {
+                times.push(elapsed);
+            }
         }
     }
     let times: Vec<String> = times.iter().map(|t| format!("{t:.6e}")).collect();
