@@ -47,7 +47,7 @@ function parseArgs(argv) {
     else if (a === '--help' || a === '-h') {
       console.log(`usage: npm run bench [-- options]
   --quick          1 round of 5 timed calls per library, no 2-thread runs except the
-                   512-atom scaling case, no DScribe gradients on the molecules (~2 min)
+                   512-atom scaling case, no DScribe gradients on the molecules (~3 min)
   --only GROUPS    comma-separated: soap, nl, napi (default: all)
   --rounds N       rounds of interleaved processes per case (default 2)
   --reps N         timed calls per process, after one warm-up call (default 3)
