@@ -47,12 +47,44 @@ impl Pairs {
         self.i.is_empty()
     }
 
-    fn append(&mut self, other: &mut Pairs) {
-        self.i.append(&mut other.i);
-        self.j.append(&mut other.j);
-        self.shifts.append(&mut other.shifts);
-        self.distances.append(&mut other.distances);
-        self.vectors.append(&mut other.vectors);
+    fn reserve(&mut self, additional: usize) {
+        self.i.reserve(additional);
+        self.j.reserve(additional);
+        self.shifts.reserve(additional);
+        self.distances.reserve(additional);
+        self.vectors.reserve(additional);
+    }
+
+    /// Concatenates per-chunk results, each thread copying its share.
+    fn concat_parallel(parts: &[Pairs]) -> Pairs {
+        let total: usize = parts.iter().map(Pairs::len).sum();
+        let mut out = Pairs {
+            i: vec![0; total],
+            j: vec![0; total],
+            shifts: vec![[0; 3]; total],
+            distances: vec![0.0; total],
+            vectors: vec![[0.0; 3]; total],
+        };
+        let mut rest = (&mut out.i[..], &mut out.j[..], &mut out.shifts[..], &mut out.distances[..], &mut out.vectors[..]);
+        let mut slots = Vec::with_capacity(parts.len());
+        for p in parts {
+            let n = p.len();
+            let (i, ri) = std::mem::take(&mut rest.0).split_at_mut(n);
+            let (j, rj) = std::mem::take(&mut rest.1).split_at_mut(n);
+            let (s, rs) = std::mem::take(&mut rest.2).split_at_mut(n);
+            let (d, rd) = std::mem::take(&mut rest.3).split_at_mut(n);
+            let (v, rv) = std::mem::take(&mut rest.4).split_at_mut(n);
+            rest = (ri, rj, rs, rd, rv);
+            slots.push((p, i, j, s, d, v));
+        }
+        slots.into_par_iter().for_each(|(p, i, j, s, d, v)| {
+            i.copy_from_slice(&p.i);
+            j.copy_from_slice(&p.j);
+            s.copy_from_slice(&p.shifts);
+            d.copy_from_slice(&p.distances);
+            v.copy_from_slice(&p.vectors);
+        });
+        out
     }
 }
 
@@ -259,33 +291,35 @@ impl NeighborList {
             wrapped: &wrapped,
             binned: &binned,
         };
+        let mut scratch = Candidates::default();
+        if n < 512 || rayon::current_num_threads() == 1 {
+            // one thread: write straight into the final arrays, reserving
+            // from the pair density of the first centres
+            let mut pairs = Pairs::default();
+            let probe = n.min(256);
+            for i in 0..probe {
+                ctx.search_centre(i, &mut pairs, &mut scratch);
+            }
+            let estimate = (pairs.len() as f64 * n as f64 / probe as f64 * 1.02) as usize;
+            pairs.reserve(estimate.saturating_sub(pairs.len()));
+            for i in probe..n {
+                ctx.search_centre(i, &mut pairs, &mut scratch);
+            }
+            return Ok(pairs);
+        }
         let chunk = 64;
         let n_chunks = n.div_ceil(chunk);
-        let search_chunk = |c: usize| {
-            let mut out = Pairs::default();
-            let mut scratch = SortScratch::default();
-            for i in c * chunk..((c + 1) * chunk).min(n) {
-                ctx.search_centre(i, &mut out, &mut scratch);
-            }
-            out
-        };
-        let parts: Vec<Pairs> = if n >= 512 {
-            (0..n_chunks).into_par_iter().map(search_chunk).collect()
-        } else {
-            (0..n_chunks).map(search_chunk).collect()
-        };
-        let total: usize = parts.iter().map(Pairs::len).sum();
-        let mut pairs = Pairs {
-            i: Vec::with_capacity(total),
-            j: Vec::with_capacity(total),
-            shifts: Vec::with_capacity(total),
-            distances: Vec::with_capacity(total),
-            vectors: Vec::with_capacity(total),
-        };
-        for mut p in parts {
-            pairs.append(&mut p);
-        }
-        Ok(pairs)
+        let parts: Vec<Pairs> = (0..n_chunks)
+            .into_par_iter()
+            .map_init(Candidates::default, |scratch, c| {
+                let mut out = Pairs::default();
+                for i in c * chunk..((c + 1) * chunk).min(n) {
+                    ctx.search_centre(i, &mut out, scratch);
+                }
+                out
+            })
+            .collect();
+        Ok(Pairs::concat_parallel(&parts))
     }
 }
 
@@ -305,7 +339,7 @@ struct SearchContext<'a> {
 
 impl SearchContext<'_> {
     /// Appends all pairs with first atom `i`, sorted by (j, shift).
-    fn search_centre(&self, i: usize, out: &mut Pairs, scratch: &mut SortScratch) {
+    fn search_centre(&self, i: usize, out: &mut Pairs, found: &mut Candidates) {
         let g = self.grid;
         let cell = self.system.cell;
         let cutoff2 = self.list.cutoff * self.list.cutoff;
@@ -317,8 +351,9 @@ impl SearchContext<'_> {
         ];
         let xi = self.system.positions[i];
         let wi = self.wrapped[i];
+        let oi = self.offsets[i];
         let filter2 = cutoff2 * (1.0 + 1e-8) + 1e-12;
-        let first = out.len();
+        found.clear();
         for dx in -g.range[0]..=g.range[0] {
             let Some((bx, tx)) = wrap(b[0] + dx, g.bins[0], g.pbc[0]) else { continue };
             for dy in -g.range[1]..=g.range[1] {
@@ -344,7 +379,6 @@ impl SearchContext<'_> {
                         if !self.list.full && j < i {
                             continue;
                         }
-                        let oi = self.offsets[i];
                         let oj = self.offsets[j];
                         let s = [tx + oi[0] - oj[0], ty + oi[1] - oj[1], tz + oi[2] - oj[2]];
                         if i == j {
@@ -364,17 +398,13 @@ impl SearchContext<'_> {
                         }
                         let d2 = dot(v, v);
                         if d2 < cutoff2 {
-                            out.i.push(i as u32);
-                            out.j.push(j as u32);
-                            out.shifts.push(s);
-                            out.distances.push(d2.sqrt());
-                            out.vectors.push(v);
+                            found.push(j as u32, s, v, d2);
                         }
                     }
                 }
             }
         }
-        sort_tail(out, first, scratch);
+        found.emit_sorted(i as u32, out);
     }
 }
 
@@ -392,41 +422,59 @@ fn wrap(index: i64, bins: i64, periodic: bool) -> Option<(i64, i32)> {
     }
 }
 
-/// Reusable buffers for sorting the pairs of one centre.
+/// The pairs of one centre before they are sorted into the output.
 #[derive(Default)]
-struct SortScratch {
-    order: Vec<usize>,
+struct Candidates {
+    /// (sort key, index) per pair; the key packs (j, shift) when the shifts are small
+    keys: Vec<(u64, u32)>,
     j: Vec<u32>,
     shifts: Vec<[i32; 3]>,
-    distances: Vec<f64>,
+    d2: Vec<f64>,
     vectors: Vec<[f64; 3]>,
+    /// a shift too large to pack was seen: sort by the full tuple
+    wide: bool,
 }
 
-/// Sorts the pairs appended since `first` by (j, shift), in place.
-fn sort_tail(out: &mut Pairs, first: usize, scratch: &mut SortScratch) {
-    let len = out.len() - first;
-    if len < 2 {
-        return;
+/// Shifts in [-SHIFT_BIAS, SHIFT_BIAS) pack into 10 bits each.
+const SHIFT_BIAS: i32 = 512;
+
+impl Candidates {
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.j.clear();
+        self.shifts.clear();
+        self.d2.clear();
+        self.vectors.clear();
+        self.wide = false;
     }
-    let order = &mut scratch.order;
-    order.clear();
-    order.extend(first..out.len());
-    order.sort_unstable_by_key(|&p| (out.j[p], out.shifts[p]));
-    if order.iter().enumerate().all(|(k, &p)| p == first + k) {
-        return;
+
+    #[inline]
+    fn push(&mut self, j: u32, s: [i32; 3], v: [f64; 3], d2: f64) {
+        let fits = s.iter().all(|&c| (-SHIFT_BIAS..SHIFT_BIAS).contains(&c));
+        self.wide |= !fits;
+        let packed = s.iter().fold(0u64, |acc, &c| (acc << 10) | ((c + SHIFT_BIAS) as u64 & 0x3ff));
+        self.keys.push(((j as u64) << 30 | packed, self.j.len() as u32));
+        self.j.push(j);
+        self.shifts.push(s);
+        self.d2.push(d2);
+        self.vectors.push(v);
     }
-    scratch.j.clear();
-    scratch.j.extend(order.iter().map(|&p| out.j[p]));
-    scratch.shifts.clear();
-    scratch.shifts.extend(order.iter().map(|&p| out.shifts[p]));
-    scratch.distances.clear();
-    scratch.distances.extend(order.iter().map(|&p| out.distances[p]));
-    scratch.vectors.clear();
-    scratch.vectors.extend(order.iter().map(|&p| out.vectors[p]));
-    out.j[first..].copy_from_slice(&scratch.j);
-    out.shifts[first..].copy_from_slice(&scratch.shifts);
-    out.distances[first..].copy_from_slice(&scratch.distances);
-    out.vectors[first..].copy_from_slice(&scratch.vectors);
+
+    /// Appends the candidates to `out` in (j, shift) order.
+    fn emit_sorted(&mut self, i: u32, out: &mut Pairs) {
+        if self.wide {
+            let (j, shifts) = (&self.j, &self.shifts);
+            self.keys.sort_unstable_by_key(|&(_, p)| (j[p as usize], shifts[p as usize]));
+        } else {
+            self.keys.sort_unstable_by_key(|&(k, _)| k);
+        }
+        let n = self.keys.len();
+        out.i.extend(std::iter::repeat_n(i, n));
+        out.j.extend(self.keys.iter().map(|&(_, p)| self.j[p as usize]));
+        out.shifts.extend(self.keys.iter().map(|&(_, p)| self.shifts[p as usize]));
+        out.distances.extend(self.keys.iter().map(|&(_, p)| self.d2[p as usize].sqrt()));
+        out.vectors.extend(self.keys.iter().map(|&(_, p)| self.vectors[p as usize]));
+    }
 }
 
 #[cfg(test)]
