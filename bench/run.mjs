@@ -185,10 +185,15 @@ function threadEnv(threads) {
   };
 }
 
+// Warm-up lasts at least this long (when a case has any warm-up): on a
+// shared VM an idle second vCPU takes tens of milliseconds of load before it
+// runs at full speed, which a single warm-up call of a few ms does not give.
+const WARMUP_SECONDS = 0.3;
+
 function measure(lib, c, { warmup, reps, chunk }, rustBinary) {
   const kind = c.kind ?? (c.group === 'nl' ? 'nl' : 'soap');
   const grad = c.gradients ? ['--gradients'] : [];
-  const common = [...grad, '--warmup', String(warmup), '--reps', String(reps)];
+  const common = [...grad, '--warmup', String(warmup), '--warmup-seconds', String(WARMUP_SECONDS), '--reps', String(reps)];
   let cmd;
   let args;
   if (lib === 'acdc') {

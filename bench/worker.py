@@ -52,15 +52,22 @@ def children_maxrss():
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
-def timed(fn, warmup, reps):
-    times = []
-    for k in range(warmup + reps):
+def timed(fn, warmup, reps, warmup_seconds=0.0):
+    # warm-up: `warmup` calls, continued (when there is any warm-up) until
+    # `warmup_seconds` of compute have passed, as in worker.mjs and bench_core
+    warmed, warm_time = 0, 0.0
+    while warmed < warmup or (warmup > 0 and warm_time < warmup_seconds):
         start = time.perf_counter()
         out = fn()
-        elapsed = time.perf_counter() - start
+        warm_time += time.perf_counter() - start
         del out
-        if k >= warmup:
-            times.append(elapsed)
+        warmed += 1
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        out = fn()
+        times.append(time.perf_counter() - start)
+        del out
     return times
 
 
@@ -139,6 +146,7 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--warmup-seconds", type=float, default=0.0)
     parser.add_argument("--chunk", type=int, default=0)
     args = parser.parse_args()
 
@@ -157,7 +165,7 @@ def main():
         print(json.dumps(info))
         return
     rss_before = maxrss()
-    times = timed(run, args.warmup, args.reps)
+    times = timed(run, args.warmup, args.reps, args.warmup_seconds)
     print(
         json.dumps(
             {

@@ -2,7 +2,7 @@
 //! bench/run.mjs compares the Node API against.
 //!
 //!     cargo run --release -p acdc-core --example bench_core -- soap|nl FILE.xyz \
-//!         [--gradients] [--warmup N] [--reps N]
+//!         [--gradients] [--warmup N] [--warmup-seconds S] [--reps N]
 //!
 //! Threads: ACDC_NUM_THREADS, as in the Node package. What is timed, on
 //! systems already in memory:
@@ -44,11 +44,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut gradients = false;
     let mut warmup = 1usize;
     let mut reps = 5usize;
+    let mut warmup_seconds = 0.0f64;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--gradients" => gradients = true,
             "--warmup" => warmup = args.next().ok_or("--warmup needs a value")?.parse()?,
             "--reps" => reps = args.next().ok_or("--reps needs a value")?.parse()?,
+            "--warmup-seconds" => warmup_seconds = args.next().ok_or("--warmup-seconds needs a value")?.parse()?,
             other if mode.is_none() && !other.starts_with("--") => mode = Some(other.to_string()),
             other if path.is_none() && !other.starts_with("--") => path = Some(other.to_string()),
             other => return Err(format!("unexpected argument {other}").into()),
@@ -72,29 +74,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rss_before = max_rss_kib();
     let mut times = Vec::with_capacity(reps);
     let mut values = 0usize;
-    for k in 0..warmup + reps {
+    // one call: its time, and the number of values (or pairs) it produced
+    let call = || -> Result<(f64, usize), Box<dyn std::error::Error>> {
         let start = Instant::now();
         if mode == "soap" {
             let tm = calculator.compute(&systems, &options)?;
             let elapsed = start.elapsed().as_secs_f64();
-            values = tm
+            let n = tm
                 .blocks
                 .iter()
                 .map(|b| b.values.len() + b.gradients.iter().map(|(_, g)| g.values.len()).sum::<usize>())
                 .sum();
             drop(tm);
-            if k >= warmup {
-                times.push(elapsed);
-            }
+            Ok((elapsed, n))
         } else {
             let pairs = neighbors.compute(&systems[0])?;
             let elapsed = start.elapsed().as_secs_f64();
-            values = pairs.len();
+            let n = pairs.len();
             drop(pairs);
-            if k >= warmup {
-                times.push(elapsed);
-            }
+            Ok((elapsed, n))
         }
+    };
+    // warm-up: `warmup` calls, continued (when there is any warm-up) until
+    // `warmup_seconds` of compute have passed, as in bench/worker.mjs
+    let (mut warmed, mut warm_time) = (0usize, 0.0f64);
+    while warmed < warmup || (warmup > 0 && warm_time < warmup_seconds) {
+        warm_time += call()?.0;
+        warmed += 1;
+    }
+    for _ in 0..reps {
+        let (t, n) = call()?;
+        times.push(t);
+        values = n;
     }
     let times: Vec<String> = times.iter().map(|t| format!("{t:.6e}")).collect();
     println!(
