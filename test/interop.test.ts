@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SoapPowerSpectrum, TensorMap, readNpySync, readXyzSync, writeNpySync } from 'acdc';
+import { expectSameTensor } from './tensor_helpers';
 
 const fixtures = path.join(__dirname, 'fixtures', 'metatensor');
 
@@ -21,24 +22,6 @@ function python(): string | undefined {
 
 const py = python();
 if (!py) console.warn('interop.test.ts: no Python with numpy and metatensor-core (set ACDC_INTEROP_PYTHON): live interop skipped');
-
-function expectSameTensor(a: TensorMap, b: TensorMap): void {
-  expect(a.keys).toEqual(b.keys);
-  for (let k = 0; k < a.keys.count; k++) {
-    const x = a.block(k);
-    const y = b.block(k);
-    expect(x.samples).toEqual(y.samples);
-    expect(x.components).toEqual(y.components);
-    expect(x.properties).toEqual(y.properties);
-    expect(x.values).toEqual(y.values);
-    expect(x.gradientsList().sort()).toEqual(y.gradientsList().sort());
-    for (const p of x.gradientsList()) {
-      expect(x.gradient(p)!.samples).toEqual(y.gradient(p)!.samples);
-      expect(x.gradient(p)!.components).toEqual(y.gradient(p)!.components);
-      expect(x.gradient(p)!.values).toEqual(y.gradient(p)!.values);
-    }
-  }
-}
 
 describe('files written by Python (committed fixtures)', () => {
   const meta = JSON.parse(fs.readFileSync(path.join(fixtures, 'meta.json'), 'utf8'));

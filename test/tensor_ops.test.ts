@@ -20,6 +20,7 @@ import {
   writeNpy,
   writeNpySync,
 } from 'acdc';
+import { expectSameTensor } from './tensor_helpers';
 
 const hypers = {
   cutoff: { radius: 3.5, smoothing: { type: 'ShiftedCosine' as const, width: 0.5 } },
@@ -298,18 +299,7 @@ describe('files', () => {
     await tm.saveAsync(viaAsync);
     const back2 = await TensorMap.loadAsync(viaAsync);
     const back3 = TensorMap.fromBuffer(tm.toBuffer());
-    for (const t of [back, back2, back3]) {
-      expect(t.keys).toEqual(tm.keys);
-      for (let k = 0; k < tm.keys.count; k++) {
-        const x = t.block(k);
-        const y = tm.block(k);
-        expect(x.samples).toEqual(y.samples);
-        expect(x.properties).toEqual(y.properties);
-        expect(x.values).toEqual(y.values);
-        expect(x.gradient('positions')!.values).toEqual(y.gradient('positions')!.values);
-        expect(x.gradient('positions')!.components).toEqual(y.gradient('positions')!.components);
-      }
-    }
+    for (const t of [back, back2, back3]) expectSameTensor(t, tm);
     expect(fs.readFileSync(file).subarray(0, 2).toString()).toBe('PK');
   });
 
