@@ -62,6 +62,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(usage.into());
     }
 
+    // the Node binding fixes glibc's malloc thresholds (crates/acdc-node,
+    // errors.rs: tune_allocator); do the same so that the comparison isolates
+    // the N-API boundary rather than allocator settings
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var("ACDC_MALLOC_TRIM_MB").map_or(true, |v| v.trim() != "0") {
+        // SAFETY: mallopt only sets allocator parameters
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 20);
+        }
+    }
     configure_thread_pool();
     let systems: Vec<System> = read_xyz(&path)?.into_iter().map(|f| f.system).collect();
     let calculator = from_name("soap_power_spectrum", HYPERS)?;
