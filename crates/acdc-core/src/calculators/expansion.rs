@@ -352,20 +352,13 @@ impl Expansion {
 fn accumulate_pair(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize, n_max: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        if has_avx2() {
+        if crate::math::cpu::has_avx2() {
             // SAFETY: the CPU supports the features this function is compiled for
             unsafe { accumulate_pair_avx2(c, stride_lm, weight, harmonics, radial, l_max, n_max) };
             return;
         }
     }
     accumulate_pair_dispatch(c, stride_lm, weight, harmonics, radial, l_max, n_max);
-}
-
-#[cfg(target_arch = "x86_64")]
-fn has_avx2() -> bool {
-    use std::sync::OnceLock;
-    static FLAG: OnceLock<bool> = OnceLock::new();
-    *FLAG.get_or_init(|| is_x86_feature_detected!("avx2"))
 }
 
 #[cfg(target_arch = "x86_64")]

@@ -29,20 +29,13 @@ pub struct SoapPowerSpectrum {
 fn accumulate_products(out: &mut [f64], factors: &[f64], n_max: usize, a: &[f64], a_stride: usize, b: &[f64], b_stride: usize) {
     #[cfg(target_arch = "x86_64")]
     {
-        if has_avx2_fma() {
+        if crate::math::cpu::has_avx2_fma() {
             // SAFETY: the CPU supports the features this function is compiled for
             unsafe { accumulate_products_avx2(out, factors, n_max, a, a_stride, b, b_stride) };
             return;
         }
     }
     accumulate_products_dispatch(out, factors, n_max, a, a_stride, b, b_stride);
-}
-
-#[cfg(target_arch = "x86_64")]
-fn has_avx2_fma() -> bool {
-    use std::sync::OnceLock;
-    static FLAG: OnceLock<bool> = OnceLock::new();
-    *FLAG.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -189,7 +182,7 @@ impl SampleGradient<'_> {
     fn run(&self, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
         {
-            if has_avx2_fma() {
+            if crate::math::cpu::has_avx2_fma() {
                 // SAFETY: the CPU supports the features this function is compiled for
                 unsafe { self.run_avx2(scratch, positions, strain) };
                 return;
