@@ -1,27 +1,31 @@
 // Files that Python reads: acdc writes .mts/.npy, metatensor-core and numpy
-// load them (and write back), acdc reads what Python wrote. Needs a Python
-// with numpy and metatensor-core: ACDC_INTEROP_PYTHON (set by .ci/run), or a
-// python3 that imports both; otherwise the live part is skipped and says so.
-// The committed fixture part (files written by Python earlier) always runs.
+// load them (and write back), acdc reads what Python wrote. The Python is
+// ACDC_INTEROP_PYTHON (set by .ci/run), else a python3 that imports numpy and
+// metatensor, else a venv that scripts/ci/interop-python.sh makes once under
+// node_modules/.cache (dev-only: acdc itself never needs Python). The
+// committed fixture part (files written by Python earlier) needs none.
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { SoapPowerSpectrum, TensorMap, readNpySync, readXyzSync, writeNpySync } from 'acdc';
 import { expectSameTensor } from './tensor_helpers';
 
 const fixtures = path.join(__dirname, 'fixtures', 'metatensor');
 
-function python(): string | undefined {
+/** A Python with numpy and metatensor-core, made on first use if need be. */
+function interopPython(): string {
   const configured = process.env.ACDC_INTEROP_PYTHON;
-  if (configured) return configured; // configured: must work, never skipped
+  if (configured) return configured;
   const probe = spawnSync('python3', ['-c', 'import metatensor, numpy'], { encoding: 'utf8' });
-  return probe.status === 0 ? 'python3' : undefined;
+  if (probe.status === 0) return 'python3';
+  const root = path.join(__dirname, '..');
+  const venv = path.join(root, 'node_modules', '.cache', 'acdc-interop-venv');
+  // installs numpy and metatensor-core with pip (once; reused afterwards)
+  execFileSync('bash', [path.join(root, 'scripts', 'ci', 'interop-python.sh'), venv], { stdio: 'inherit' });
+  return path.join(venv, 'bin', 'python');
 }
-
-const py = python();
-if (!py) console.warn('interop.test.ts: no Python with numpy and metatensor-core (set ACDC_INTEROP_PYTHON): live interop skipped');
 
 describe('files written by Python (committed fixtures)', () => {
   const meta = JSON.parse(fs.readFileSync(path.join(fixtures, 'meta.json'), 'utf8'));
@@ -69,7 +73,12 @@ describe('files written by Python (committed fixtures)', () => {
   });
 });
 
-describe.skipIf(!py)('live round trip with metatensor-core and numpy', () => {
+describe('live round trip with metatensor-core and numpy', () => {
+  let py = '';
+  beforeAll(() => {
+    py = interopPython();
+  }, 600_000);
+
   it('Python loads what acdc writes, and acdc reads what Python writes, identically', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-interop-'));
     const frames = readXyzSync(path.join(fixtures, 'systems.xyz'));
@@ -80,7 +89,7 @@ describe.skipIf(!py)('live round trip with metatensor-core and numpy', () => {
     writeNpySync(path.join(dir, 'design.npy'), design);
     writeNpySync(path.join(dir, 'design32.npy'), design, { dtype: 'float32' });
 
-    const out = execFileSync(py!, [path.join(__dirname, 'interop', 'metatensor_roundtrip.py'), dir], { encoding: 'utf8' });
+    const out = execFileSync(py, [path.join(__dirname, 'interop', 'metatensor_roundtrip.py'), dir], { encoding: 'utf8' });
     const summary = JSON.parse(out.trim().split('\n').pop()!);
     expect(summary.keys).toEqual(tm.keys.names);
     expect(summary.blocks).toBe(tm.keys.count);
