@@ -8,8 +8,8 @@
  * `Float64Array` values laid out row-major, `Int32Array` labels.
  *
  * @example
- * // CommonJS: const { System, SoapPowerSpectrum } = require('acdc');
- * import { System, SoapPowerSpectrum } from 'acdc';
+ * // CommonJS: const { System, SoapPowerSpectrum } = require('acdc-ml');
+ * import { System, SoapPowerSpectrum } from 'acdc-ml';
  *
  * const water = new System({
  *   types: [8, 1, 1],                                    // atomic numbers

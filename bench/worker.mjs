@@ -20,7 +20,7 @@ import path from 'node:path';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
-const acdc = require('acdc');
+const acdc = require('acdc-ml');
 
 const HYPERS = {
   cutoff: { radius: 5.0, smoothing: { type: 'ShiftedCosine', width: 0.5 } },

@@ -1,5 +1,5 @@
 /**
- * acdc — the ES module entry point (`import { SoapPowerSpectrum } from 'acdc'`).
+ * acdc — the ES module entry point (`import { SoapPowerSpectrum } from 'acdc-ml'`).
  *
  * It re-exports the CommonJS build (dist/index.js), so `import` and `require`
  * share one copy of every class and of the native binding: a `TensorMap` made

@@ -59,7 +59,7 @@ function causeMessages(error: unknown): string[] {
 export function missingBindingError(cause: unknown): Error {
   const libc = linuxLibc();
   const suffix = platformSuffix(process.platform, process.arch, libc);
-  const pkg = `acdc-${suffix}`;
+  const pkg = `acdc-ml-${suffix}`;
   const where = `${process.platform}/${process.arch}${libc ? ` (${libc})` : ''}, Node ${process.versions.node}`;
   const prebuilt = PREBUILT_PLATFORMS.includes(suffix);
   let installed = false;

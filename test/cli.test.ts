@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Labels, SoapPowerSpectrum, SoapRadialSpectrum, TensorMap, readNpySync, readXyzSync } from 'acdc';
+import { Labels, SoapPowerSpectrum, SoapRadialSpectrum, TensorMap, readNpySync, readXyzSync } from 'acdc-ml';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');

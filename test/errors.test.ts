@@ -1,7 +1,7 @@
 // Every exported function, fed bad input, throws (or rejects with) an Error
 // that names the problem; nothing crashes the process.
 import { describe, expect, it } from 'vitest';
-import * as acdc from 'acdc';
+import * as acdc from 'acdc-ml';
 
 const hypers = {
   cutoff: { radius: 3, smoothing: { type: 'ShiftedCosine' as const, width: 0.5 } },

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion, System, TensorBlock, TensorMap } from 'acdc';
+import { SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion, System, TensorBlock, TensorMap } from 'acdc-ml';
 
 interface LabelsJson {
   names: string[];

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { SoapPowerSpectrum, TensorMap, readNpySync, readXyzSync, writeNpySync } from 'acdc';
+import { SoapPowerSpectrum, TensorMap, readNpySync, readXyzSync, writeNpySync } from 'acdc-ml';
 import { expectSameTensor } from './tensor_helpers';
 
 const fixtures = path.join(__dirname, 'fixtures', 'metatensor');

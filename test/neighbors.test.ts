@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { NeighborList, System } from 'acdc';
+import { NeighborList, System } from 'acdc-ml';
 
 interface Case {
   name: string;

@@ -1,6 +1,6 @@
 // Gradients against finite differences, and the symmetries of SPEC.md §6.
 import { describe, expect, it } from 'vitest';
-import { SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion, System, TensorMap } from 'acdc';
+import { SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion, System, TensorMap } from 'acdc-ml';
 
 const hypers = (accuracy: number | null = null) => ({
   cutoff: { radius: 4.0, smoothing: { type: 'ShiftedCosine' as const, width: 0.5 } },

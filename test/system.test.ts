@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NeighborList, System } from 'acdc';
+import { NeighborList, System } from 'acdc-ml';
 
 describe('System', () => {
   it('accepts flat and nested positions and cells', () => {

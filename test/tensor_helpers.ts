@@ -1,6 +1,6 @@
 // Shared assertions for the TensorMap tests.
 import { expect } from 'vitest';
-import type { TensorMap } from 'acdc';
+import type { TensorMap } from 'acdc-ml';
 
 /** Keys, labels, values and every gradient of `a` and `b` are identical. */
 export function expectSameTensor(a: TensorMap, b: TensorMap): void {

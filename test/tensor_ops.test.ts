@@ -19,7 +19,7 @@ import {
   toArray,
   writeNpy,
   writeNpySync,
-} from 'acdc';
+} from 'acdc-ml';
 import { expectSameTensor } from './tensor_helpers';
 
 const hypers = {

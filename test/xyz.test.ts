@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatXyz, iterXyz, parseXyz, readXyz, readXyzSync, System, writeXyz, writeXyzSync } from 'acdc';
+import { formatXyz, iterXyz, parseXyz, readXyz, readXyzSync, System, writeXyz, writeXyzSync } from 'acdc-ml';
 
 const dir = join(__dirname, 'fixtures', 'xyz');
 interface Expected {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI: install acdc the way a user without a Rust toolchain does, from the two
 # tarballs `npm publish` would upload on linux-x64-gnu: the root package (JS,
-# types, napi's loader; no binary) and acdc-linux-x64-gnu (the binary).
+# types, napi's loader; no binary) and acdc-ml-linux-x64-gnu (the binary).
 #
 # Needs a built checkout (`npm ci` has run: native/acdc.linux-x64-gnu.node and
 # dist/ exist, and commander, acdc's one runtime dependency, is in the npm
@@ -9,7 +9,7 @@
 #
 # Checks, in a scratch project outside the repository with no cargo on PATH:
 #   - both tarballs install with `npm install --offline`;
-#   - require('acdc') and import('acdc') compute a SOAP power spectrum, and
+#   - require('acdc-ml') and import('acdc-ml') compute a SOAP power spectrum, and
 #     share one set of classes; the acdc CLI runs;
 #   - a consumer .ts file (CommonJS and ES module flavours) passes tsc --noEmit
 #     against the published types, and a deliberately wrong call fails it;
@@ -99,10 +99,10 @@ run npm ls --all
 cat > "$WORK/consumer/soap.cjs" <<'EOF'
 // CommonJS consumer
 const assert = require('node:assert');
-const acdc = require('acdc');
+const acdc = require('acdc-ml');
 const { System, SoapPowerSpectrum, readXyzSync } = acdc;
-assert.ok(require.resolve('acdc').endsWith('dist/index.js'), require.resolve('acdc'));
-const [silicon] = readXyzSync(require.resolve('acdc/package.json').replace(/package\.json$/, 'examples/silicon-defect.xyz'));
+assert.ok(require.resolve('acdc-ml').endsWith('dist/index.js'), require.resolve('acdc-ml'));
+const [silicon] = readXyzSync(require.resolve('acdc-ml/package.json').replace(/package\.json$/, 'examples/silicon-defect.xyz'));
 const water = new System({ types: [8, 1, 1], positions: [[0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0]] });
 const soap = new SoapPowerSpectrum({
   cutoff: { radius: 5, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
@@ -114,7 +114,7 @@ const block = tm.block({ center_type: 8, neighbor_1_type: 1, neighbor_2_type: 1 
 assert.deepStrictEqual(block.shape, [1, 5 * 5 * 5]);
 assert.ok(block.values.every(Number.isFinite) && block.values.some((v) => v !== 0));
 const si = tm.block({ center_type: 14, neighbor_1_type: 14, neighbor_2_type: 14 });
-console.log(`require('acdc'): ${tm.keys.count} blocks; O-H-H ${block.shape}; Si-Si-Si ${si.shape}; first value ${block.values[0]}`);
+console.log(`require('acdc-ml'): ${tm.keys.count} blocks; O-H-H ${block.shape}; Si-Si-Si ${si.shape}; first value ${block.values[0]}`);
 require('node:fs').writeFileSync('cjs-values.json', JSON.stringify(Array.from(block.values)));
 EOF
 cat > "$WORK/consumer/soap.mjs" <<'EOF'
@@ -122,12 +122,12 @@ cat > "$WORK/consumer/soap.mjs" <<'EOF'
 import assert from 'node:assert';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { System, SoapPowerSpectrum, TensorMap } from 'acdc';
-const dynamic = await import('acdc');
-const cjs = createRequire(import.meta.url)('acdc');
+import { System, SoapPowerSpectrum, TensorMap } from 'acdc-ml';
+const dynamic = await import('acdc-ml');
+const cjs = createRequire(import.meta.url)('acdc-ml');
 assert.strictEqual(dynamic.SoapPowerSpectrum, SoapPowerSpectrum);
 assert.strictEqual(cjs.SoapPowerSpectrum, SoapPowerSpectrum, 'import and require must share one module');
-assert.ok(import.meta.resolve('acdc').endsWith('dist/index.mjs'), import.meta.resolve('acdc'));
+assert.ok(import.meta.resolve('acdc-ml').endsWith('dist/index.mjs'), import.meta.resolve('acdc-ml'));
 const water = new System({ types: [8, 1, 1], positions: [0, 0, 0, 0.96, 0, 0, -0.24, 0.93, 0] });
 const soap = new dynamic.SoapPowerSpectrum({
   cutoff: { radius: 5, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
@@ -138,13 +138,13 @@ const tm = await soap.compute([water]);
 assert.ok(tm instanceof TensorMap);
 const block = tm.block({ center_type: 8, neighbor_1_type: 1, neighbor_2_type: 1 });
 assert.deepStrictEqual(Array.from(block.values), JSON.parse(readFileSync('cjs-values.json', 'utf8')));
-console.log(`import('acdc'): ${tm.keys.count} blocks; O-H-H ${block.shape}; same values as require('acdc')`);
+console.log(`import('acdc-ml'): ${tm.keys.count} blocks; O-H-H ${block.shape}; same values as require('acdc-ml')`);
 EOF
-step "require('acdc') and import('acdc'), no cargo on PATH"
+step "require('acdc-ml') and import('acdc-ml'), no cargo on PATH"
 run node soap.cjs
 run node soap.mjs
 step "the CLI from the installed package"
-run ./node_modules/.bin/acdc neighbors node_modules/acdc/examples/silicon-defect.xyz --cutoff 5 > "$WORK/cli.log"
+run ./node_modules/.bin/acdc neighbors node_modules/acdc-ml/examples/silicon-defect.xyz --cutoff 5 > "$WORK/cli.log"
 head -n 5 "$WORK/cli.log"
 [ -s "$WORK/cli.log" ] || fail "npx acdc neighbors printed nothing"
 
@@ -163,7 +163,7 @@ cat > "$WORK/consumer/tsconfig.json" <<EOF
 EOF
 cat > "$WORK/consumer/consumer.ts" <<'EOF'
 // CommonJS consumer of the public types (resolved through "exports" > "require" > "types").
-import { System, SoapPowerSpectrum, TensorMap, TensorBlock, type SoapHypers, type ComputeOptions } from 'acdc';
+import { System, SoapPowerSpectrum, TensorMap, TensorBlock, type SoapHypers, type ComputeOptions } from 'acdc-ml';
 const hypers: SoapHypers = {
   cutoff: { radius: 5, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
   density: { type: 'Gaussian', width: 0.3 },
@@ -184,7 +184,7 @@ export { types, positions, pending, values, shape, gradient };
 EOF
 cat > "$WORK/consumer/consumer.mts" <<'EOF'
 // ES module consumer of the public types (resolved through "exports" > "import" > "types").
-import { System, SoapPowerSpectrum, type TensorMap } from 'acdc';
+import { System, SoapPowerSpectrum, type TensorMap } from 'acdc-ml';
 const soap = new SoapPowerSpectrum({
   cutoff: { radius: 5, smoothing: { type: 'Step' } },
   density: { type: 'Gaussian', width: 0.3 },
@@ -196,7 +196,7 @@ EOF
 run "$TSC" --noEmit -p tsconfig.json
 echo "consumer.ts, consumer.mts: tsc --noEmit passes"
 cat > "$WORK/consumer/wrong.ts" <<'EOF'
-import { System, SoapPowerSpectrum, type CutoffHypers } from 'acdc';
+import { System, SoapPowerSpectrum, type CutoffHypers } from 'acdc-ml';
 // smoothing is required
 const cutoff: CutoffHypers = { radius: 5 };
 // radius must be a number (Å); the radial size is max_radial
@@ -219,13 +219,13 @@ done
 echo "wrong.ts: tsc --noEmit fails, as it should"
 
 step "without the platform package: the error names the platform and the fix"
-rm -rf "$WORK/consumer/node_modules/acdc-$PLATFORM"
-for entry in "require('acdc')" "import('acdc')"; do
+rm -rf "$WORK/consumer/node_modules/acdc-ml-$PLATFORM"
+for entry in "require('acdc-ml')" "import('acdc-ml')"; do
   if run node -e "Promise.resolve().then(() => $entry).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(1); })" > "$WORK/missing.log" 2>&1; then
-    fail "$entry loaded without acdc-$PLATFORM"
+    fail "$entry loaded without acdc-ml-$PLATFORM"
   fi
   echo "$entry throws:"; sed 's/^/  | /' "$WORK/missing.log"
-  for expected in "linux/x64" "glibc" "acdc-$PLATFORM" "npm install acdc-$PLATFORM" "cargo" "npm run build:native"; do
+  for expected in "linux/x64" "glibc" "acdc-ml-$PLATFORM" "npm install acdc-ml-$PLATFORM" "cargo" "npm run build:native"; do
     grep -qF -- "$expected" "$WORK/missing.log" || fail "the error from $entry does not mention '$expected'"
   done
 done
