@@ -1,4 +1,5 @@
 import native from './native';
+import { checkSignal, runQueued, throwIfAborted, type AbortSignalLike } from './schedule';
 import { locateJsonPath, splitJsonPath } from './json_locate';
 import type { ComputeOptionsData, LabelsData } from './native';
 import { asSystem, describe, System, SystemInit } from './system';
@@ -89,6 +90,12 @@ export interface ComputeOptions {
    * `ACDC_MAX_MEMORY`, else half of the memory available to the process.
    */
   maxMemory?: number | string;
+  /**
+   * Cancels an asynchronous `compute`: it stops between centres (within
+   * tens of milliseconds) and rejects with the signal's reason (an
+   * `AbortError`). Ignored by `computeSync`.
+   */
+  signal?: AbortSignalLike;
 }
 
 function toLabelsData(field: string, s: LabelsSelection): LabelsData {
@@ -110,7 +117,7 @@ function toLabelsData(field: string, s: LabelsSelection): LabelsData {
   throw new TypeError(`${field} must be Labels, {names, values} or an array of rows, got ${describe(s)}`);
 }
 
-const COMPUTE_OPTIONS = ['gradients', 'selectedKeys', 'selectedSamples', 'maxMemory'];
+const COMPUTE_OPTIONS = ['gradients', 'selectedKeys', 'selectedSamples', 'maxMemory', 'signal'];
 
 function toOptions(options: ComputeOptions | undefined): ComputeOptionsData | undefined {
   if (options === undefined) return undefined;
@@ -217,8 +224,13 @@ abstract class CalculatorBase<H> {
 
   /** Computes off the event loop (the inputs are copied first). */
   async compute(systems: System | SystemInit | Array<System | SystemInit>, options?: ComputeOptions): Promise<TensorMap> {
-    const data = await this.#native.compute(toSystems(systems), toOptions(options));
-    return TensorMap.fromData(data);
+    const signal = checkSignal(options?.signal);
+    throwIfAborted(signal);
+    const data = toSystems(systems);
+    const nativeOptions = toOptions(options);
+    const token = signal ? new native.CancelToken() : undefined;
+    const result = await runQueued(() => this.#native.compute(data, nativeOptions, token), signal, () => token?.cancel());
+    return TensorMap.fromData(result);
   }
 
   /** Computes on the calling thread (for scripts). */

@@ -3,6 +3,7 @@
  * Units: lengths in Å, energies in eV.
  */
 export { System, type SystemInit, type InfoValue, type JsonValue, type ArrayValue, type NumberArray } from './system';
+export { maxConcurrent, abortError, type AbortSignalLike } from './schedule';
 export { NeighborList, type Pairs, type NeighborListOptions } from './neighbors';
 export { parseXyz, formatXyz, readXyz, readXyzSync, writeXyz, writeXyzSync, iterXyz } from './xyz';
 export {

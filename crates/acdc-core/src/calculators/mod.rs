@@ -32,6 +32,24 @@ pub struct ComputeOptions {
     /// Memory budget of this computation in bytes; None uses
     /// `ACDC_MAX_MEMORY` or the default (see [`crate::budget`]).
     pub max_memory: Option<u64>,
+    /// Set from another thread to stop the computation early: it then
+    /// returns [`Error::Cancelled`] (checked between centres and blocks).
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl ComputeOptions {
+    /// Fails with [`Error::Cancelled`] once `cancel` has been set.
+    pub fn check_cancelled(&self) -> Result<()> {
+        check_cancelled(&self.cancel)
+    }
+}
+
+/// Fails with [`Error::Cancelled`] once `flag` has been set.
+pub fn check_cancelled(flag: &Option<std::sync::Arc<std::sync::atomic::AtomicBool>>) -> Result<()> {
+    match flag {
+        Some(f) if f.load(std::sync::atomic::Ordering::Relaxed) => Err(Error::Cancelled),
+        _ => Ok(()),
+    }
 }
 
 impl ComputeOptions {
