@@ -101,22 +101,33 @@ function toLabelsData(field: string, s: LabelsSelection): LabelsData {
   throw new TypeError(`${field} must be Labels, {names, values} or an array of rows, got ${describe(s)}`);
 }
 
-function toOptions(options: ComputeOptions | undefined): ComputeOptionsData | undefined {
+/** @internal Converts a selection of labels for the native binding. */
+export function selectionData(field: string, s: LabelsSelection): LabelsData {
+  return toLabelsData(field, s);
+}
+
+function toOptions(options: ComputeOptions | undefined, extra: readonly string[] = []): ComputeOptionsData | undefined {
   if (options === undefined) return undefined;
   if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+  const allowed = ['gradients', 'selectedKeys', 'selectedSamples', ...extra];
   for (const key of Object.keys(options)) {
-    if (!['gradients', 'selectedKeys', 'selectedSamples'].includes(key)) {
-      throw new TypeError(`unknown compute option "${key}" (expected gradients, selectedKeys, selectedSamples)`);
+    if (!allowed.includes(key)) {
+      throw new TypeError(`unknown compute option "${key}" (expected ${allowed.join(', ')})`);
     }
   }
   const { gradients, selectedKeys, selectedSamples } = options;
   if (gradients !== undefined && (!Array.isArray(gradients) || !gradients.every((g) => typeof g === 'string'))) {
     throw new TypeError(`gradients must be an array of "positions" / "strain", got ${describe(gradients)}`);
   }
+  const neighborsToProperties = (options as EquivariantComputeOptions).neighborsToProperties;
+  if (neighborsToProperties !== undefined && typeof neighborsToProperties !== 'boolean') {
+    throw new TypeError(`neighborsToProperties must be a boolean, got ${describe(neighborsToProperties)}`);
+  }
   return {
     gradients,
     selectedKeys: selectedKeys === undefined ? undefined : toLabelsData('selectedKeys', selectedKeys),
     selectedSamples: selectedSamples === undefined ? undefined : toLabelsData('selectedSamples', selectedSamples),
+    neighborsToProperties,
   };
 }
 
@@ -126,15 +137,18 @@ function toSystems(systems: System | SystemInit | Array<System | SystemInit>) {
 }
 
 /** What every calculator shares: hyper-parameters in, TensorMap out. */
-abstract class CalculatorBase<H> {
+abstract class CalculatorBase<H, O extends ComputeOptions = ComputeOptions> {
   readonly #native: InstanceType<typeof native.NativeCalculator>;
+  readonly #extraOptions: readonly string[];
   /** The hyper-parameters, as given. */
   readonly hypers: H;
 
-  protected constructor(name: string, hypers: H) {
+  /** `extra`: calculator-specific compute options; `json`: what the native side parses, when not just the hypers. */
+  protected constructor(name: string, hypers: H, extra: readonly string[] = [], json?: object) {
     if (hypers === null || typeof hypers !== 'object') throw new TypeError(`${name} hyper-parameters must be an object, got ${describe(hypers)}`);
     this.hypers = hypers;
-    this.#native = new native.NativeCalculator(name, JSON.stringify(hypers));
+    this.#extraOptions = extra;
+    this.#native = new native.NativeCalculator(name, JSON.stringify(json ?? hypers));
   }
 
   /** Stable name, e.g. "soap_power_spectrum". */
@@ -143,14 +157,14 @@ abstract class CalculatorBase<H> {
   }
 
   /** Computes off the event loop (the inputs are copied first). */
-  async compute(systems: System | SystemInit | Array<System | SystemInit>, options?: ComputeOptions): Promise<TensorMap> {
-    const data = await this.#native.compute(toSystems(systems), toOptions(options));
+  async compute(systems: System | SystemInit | Array<System | SystemInit>, options?: O): Promise<TensorMap> {
+    const data = await this.#native.compute(toSystems(systems), toOptions(options, this.#extraOptions));
     return TensorMap.fromData(data);
   }
 
   /** Computes on the calling thread (for scripts). */
-  computeSync(systems: System | SystemInit | Array<System | SystemInit>, options?: ComputeOptions): TensorMap {
-    return TensorMap.fromData(this.#native.computeSync(toSystems(systems), toOptions(options)));
+  computeSync(systems: System | SystemInit | Array<System | SystemInit>, options?: O): TensorMap {
+    return TensorMap.fromData(this.#native.computeSync(toSystems(systems), toOptions(options, this.#extraOptions)));
   }
 
   /** The keys the calculator produces for these systems. */
@@ -202,5 +216,63 @@ export class SoapPowerSpectrum extends CalculatorBase<SoapHypers> {
 export class SoapRadialSpectrum extends CalculatorBase<RadialSpectrumHypers> {
   constructor(hypers: RadialSpectrumHypers) {
     super('soap_radial_spectrum', hypers);
+  }
+}
+
+/** Options of `EquivariantPowerSpectrum.compute` / `computeSync`. */
+export interface EquivariantComputeOptions extends ComputeOptions {
+  /**
+   * Move the neighbour types from the keys into the properties: keys
+   * (o3_lambda, o3_sigma, center_type), properties (l_1, l_2,
+   * neighbor_1_type, n_1, neighbor_2_type, n_2). Default false: keys
+   * (o3_lambda, o3_sigma, center_type, neighbor_1_type, neighbor_2_type),
+   * properties (l_1, l_2, n_1, n_2).
+   */
+  neighborsToProperties?: boolean;
+}
+
+/** Constructor options of `EquivariantPowerSpectrum`. */
+export interface EquivariantPowerSpectrumOptions {
+  /**
+   * Neighbour types of the property axis with `neighborsToProperties`
+   * (atomic numbers; zeros for absent ones), so every block and every batch
+   * has the same properties. Default: the types each centre type sees.
+   */
+  neighborTypes?: number[];
+}
+
+/**
+ * λ-SOAP, the equivariant power spectrum (featomic's
+ * `clebsch_gordan.EquivariantPowerSpectrum`): Clebsch–Gordan products of two
+ * spherical expansions, Σ Ĉ^{l1 l2 λ}_{m1 m2 μ} ⟨a n1 l1 m1|ρ⟩⟨b n2 l2 m2|ρ⟩,
+ * l1 ≤ l2, o3_sigma = (−1)^(l1+l2+λ); components [o3_mu]. Each block rotates
+ * with the real Wigner matrix D^λ. Position and strain gradients are analytic.
+ */
+export class EquivariantPowerSpectrum extends CalculatorBase<SoapHypers, EquivariantComputeOptions> {
+  /** The neighbour types given to the constructor, if any. */
+  readonly neighborTypes?: number[];
+
+  constructor(hypers: SoapHypers, options: EquivariantPowerSpectrumOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+    const { neighborTypes } = options;
+    if (neighborTypes !== undefined && (!Array.isArray(neighborTypes) || !neighborTypes.every((t) => Number.isInteger(t)))) {
+      throw new TypeError(`neighborTypes must be an array of integers, got ${describe(neighborTypes)}`);
+    }
+    const json = neighborTypes === undefined || hypers === null || typeof hypers !== 'object' ? undefined : { ...hypers, neighbor_types: neighborTypes };
+    super('equivariant_power_spectrum', hypers, ['neighborsToProperties'], json);
+    this.neighborTypes = neighborTypes;
+  }
+}
+
+/**
+ * SOAP bispectrum: the ν = 3 rotational invariants (o3_lambda = 0,
+ * o3_sigma = +1 blocks of `DensityCorrelations` with n_correlations = 2 on the
+ * spherical expansion). Keys: center_type; properties: l_1, l_2, k_2, l_3,
+ * neighbor_1_type, n_1, neighbor_2_type, n_2, neighbor_3_type, n_3 (every
+ * neighbour type of the systems, l_1 ≤ l_2 ≤ l_3, k_2 = l_3).
+ */
+export class SoapBispectrum extends CalculatorBase<SoapHypers> {
+  constructor(hypers: SoapHypers) {
+    super('soap_bispectrum', hypers);
   }
 }

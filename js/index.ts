@@ -25,6 +25,10 @@ export {
   SphericalExpansion,
   SoapPowerSpectrum,
   SoapRadialSpectrum,
+  EquivariantPowerSpectrum,
+  SoapBispectrum,
+  type EquivariantComputeOptions,
+  type EquivariantPowerSpectrumOptions,
   type SoapHypers,
   type RadialSpectrumHypers,
   type CutoffHypers,
@@ -36,3 +40,10 @@ export {
   type GradientName,
   type LabelsSelection,
 } from './calculators';
+export {
+  clebschGordan,
+  wignerD,
+  DensityCorrelations,
+  type DensityCorrelationsOptions,
+  type DensityCorrelationsComputeOptions,
+} from './equivariant';

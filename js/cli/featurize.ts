@@ -2,14 +2,14 @@
 // writes a design matrix (.npy) or a labelled TensorMap (.mts).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion, type SoapHypers, type RadialSpectrumHypers, type GradientName } from '../calculators';
+import { SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion, EquivariantPowerSpectrum, SoapBispectrum, type SoapHypers, type RadialSpectrumHypers, type GradientName } from '../calculators';
 import native from '../native';
 import { Labels, TensorMap, type Dtype } from '../tensor';
 import type { System } from '../system';
 import { fromFrame } from '../xyz';
 
 /** The calculators `acdc featurize` knows, by featomic name. */
-export const CALCULATORS = ['soap_power_spectrum', 'soap_radial_spectrum', 'spherical_expansion'] as const;
+export const CALCULATORS = ['soap_power_spectrum', 'soap_radial_spectrum', 'spherical_expansion', 'equivariant_power_spectrum', 'soap_bispectrum'] as const;
 export type CalculatorName = (typeof CALCULATORS)[number];
 
 /**
@@ -54,7 +54,7 @@ export interface FeaturizeSummary {
   structuresPerSecond: number;
 }
 
-type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion;
+type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | EquivariantPowerSpectrum | SoapBispectrum;
 
 function makeCalculator(name: CalculatorName, hypersPath: string | undefined): Calc {
   let hypers: unknown;
@@ -75,6 +75,10 @@ function makeCalculator(name: CalculatorName, hypersPath: string | undefined): C
       return new SoapRadialSpectrum(hypers as RadialSpectrumHypers);
     case 'spherical_expansion':
       return new SphericalExpansion(hypers as SoapHypers);
+    case 'equivariant_power_spectrum':
+      return new EquivariantPowerSpectrum(hypers as SoapHypers);
+    case 'soap_bispectrum':
+      return new SoapBispectrum(hypers as SoapHypers);
   }
 }
 
@@ -157,9 +161,10 @@ export async function featurize(file: string, options: FeaturizeOptions): Promis
   const format = ext === '.npy' ? 'npy' : 'mts';
   const gradients = options.gradients ?? [];
   if (format === 'npy' && gradients.length > 0) throw new Error('--gradients needs an .mts output (.npy holds one dense array, without gradients)');
-  if (format === 'npy' && options.calculator === 'spherical_expansion') {
-    throw new Error('spherical_expansion is equivariant (its blocks have different shapes): write it to an .mts file');
+  if (format === 'npy' && (options.calculator === 'spherical_expansion' || options.calculator === 'equivariant_power_spectrum')) {
+    throw new Error(`${options.calculator} is equivariant (its blocks have different shapes): write it to an .mts file`);
   }
+  if (format === 'npy' && options.calculator === 'soap_bispectrum') throw new Error('soap_bispectrum is written to .mts files only (use --out <file>.mts)');
   if (options.threads !== undefined) process.env.ACDC_NUM_THREADS = String(options.threads);
   if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
   const calc = makeCalculator(options.calculator, options.hypers);

@@ -3,6 +3,7 @@
 #![deny(clippy::all)]
 
 mod calculators;
+mod clebsch_gordan;
 mod errors;
 mod neighbors;
 mod system;
@@ -11,6 +12,7 @@ mod tensor_ops;
 mod xyz;
 
 pub use calculators::*;
+pub use clebsch_gordan::*;
 pub use neighbors::*;
 pub use system::*;
 pub use tensor::*;

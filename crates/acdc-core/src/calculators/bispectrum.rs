@@ -1,0 +1,96 @@
+//! SOAP bispectrum: the rotational invariants of the ν = 3 density correlation,
+//!
+//! B^{l₁l₂l₃}_{a₁n₁ a₂n₂ a₃n₃}(i) = Σ_{m₁m₂m₃} Ĉ^{l₁l₂l₃}_{m₁m₂m₃} Ĉ^{l₃l₃0}_{m₃m₃0}
+//!     ⟨a₁n₁l₁m₁|ρ_i⟩⟨a₂n₂l₂m₂|ρ_i⟩⟨a₃n₃l₃m₃|ρ_i⟩,
+//!
+//! i.e. the λ = 0, σ = +1 blocks of [`DensityCorrelations`] with
+//! n_correlations = 2 on the spherical expansion (neighbour types moved to
+//! properties), with l₁ ≤ l₂ ≤ l₃ and l₁ + l₂ + l₃ even. The same numbers as
+//! featomic's `DensityCorrelations(n_correlations=2)` at o3_lambda = 0.
+//! A. P. Bartók, R. Kondor, G. Csányi, Phys. Rev. B 87, 184115 (2013),
+//! doi:10.1103/PhysRevB.87.184115; J. Nigam, S. Pozdnyakov, M. Ceriotti,
+//! J. Chem. Phys. 153, 121101 (2020), doi:10.1063/5.0021116.
+//!
+//! Keys: (center_type). Properties: (l_1, l_2, k_2, l_3, neighbor_1_type,
+//! n_1, neighbor_2_type, n_2, neighbor_3_type, n_3), k_2 = l₃ being the
+//! intermediate coupling; every neighbour type of the systems appears (zeros
+//! where absent). Gradients (positions, strain) follow from the expansion's
+//! by the product rule.
+use super::density_correlations::DensityCorrelations;
+use super::environment::Environments;
+use super::hypers::SoapHypers;
+use super::{Calculator, ComputeOptions, SphericalExpansion};
+use crate::error::{Error, Result};
+use crate::system::System;
+use crate::tensor::{ops, Labels, TensorBlock, TensorMap};
+
+/// SOAP bispectrum with featomic 0.6 SOAP hyper-parameters.
+pub struct SoapBispectrum {
+    parameters: String,
+    expansion: SphericalExpansion,
+    correlations: DensityCorrelations,
+    max_angular: usize,
+    cutoff: f64,
+}
+
+impl SoapBispectrum {
+    /// Parses and validates the hyper-parameters.
+    pub fn new(hypers: &str) -> Result<SoapBispectrum> {
+        let (_, settings) = SoapHypers::from_json("soap_bispectrum", hypers)?;
+        let max_angular = settings.max_angular;
+        Ok(SoapBispectrum {
+            parameters: hypers.to_string(),
+            expansion: SphericalExpansion::new(hypers)?,
+            correlations: DensityCorrelations::new(2, max_angular, true)?,
+            max_angular,
+            cutoff: settings.cutoff,
+        })
+    }
+}
+
+impl Calculator for SoapBispectrum {
+    fn name(&self) -> &str {
+        "soap_bispectrum"
+    }
+
+    fn parameters(&self) -> &str {
+        &self.parameters
+    }
+
+    fn keys(&self, systems: &[System]) -> Result<Labels> {
+        let env = Environments::new(systems, self.cutoff)?;
+        Ok(Labels::new(&["center_type"], env.species.clone()))
+    }
+
+    fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
+        if let Some(sel) = &options.selected_keys {
+            if let Some(bad) = sel.names.iter().find(|n| *n != "center_type") {
+                return Err(Error::InvalidParameter(format!("selectedKeys has a dimension named \"{bad}\" (keys are [\"center_type\"])")));
+            }
+        }
+        let env = Environments::new(systems, self.cutoff)?;
+        let density = self.expansion.compute(systems, options)?;
+        let all_types = Labels::new(&["neighbor_type"], env.species.clone());
+        let density = ops::keys_to_properties(&density, &all_types)?;
+        // λ = 0 at the end needs intermediate k₂ = l₃ ≤ l_max only
+        let selected = Labels::new(&["o3_lambda", "o3_sigma"], vec![0, 1]);
+        let nu3 = self.correlations.compute(&density, Some(self.max_angular), Some(&selected))?;
+        let moved = Labels::new(&["l_1", "l_2", "k_2", "l_3"], Vec::new());
+        let merged = ops::keys_to_properties(&nu3, &moved)?;
+        let centre = merged.keys.dimension("center_type").unwrap_or(0);
+        let mut keys = Vec::new();
+        let mut blocks = Vec::new();
+        for (k, block) in merged.blocks.into_iter().enumerate() {
+            keys.push(merged.keys.row(k)[centre]);
+            // the single o3_mu = 0 component is dropped: same memory layout
+            let mut out = TensorBlock::new(block.samples, vec![], block.properties, block.values)?;
+            for (parameter, g) in block.gradients {
+                let mut components = g.components;
+                components.pop();
+                out.gradients.push((parameter, TensorBlock::new(g.samples, components, g.properties, g.values)?));
+            }
+            blocks.push(out);
+        }
+        TensorMap::new(Labels::new(&["center_type"], keys), blocks)
+    }
+}
