@@ -203,3 +203,37 @@ describe('completeness beyond ν = 2', () => {
     expect(bsDiff).toBeGreaterThan(1e-4);
   });
 });
+
+describe('errors', () => {
+  it('name the offending field and value', () => {
+    // @ts-expect-error: neighborTypes must be integers
+    expect(() => new EquivariantPowerSpectrum(hypers(2, 1), { neighborTypes: ['H'] })).toThrow(/neighborTypes must be an array of integers/);
+    expect(() => new EquivariantPowerSpectrum(hypers(2, 1), { neighborTypes: [1, 1] })).toThrow(/neighborTypes must be distinct atomic types, got \[1, 1\]/);
+    const calc = new EquivariantPowerSpectrum(hypers(2, 1));
+    // @ts-expect-error: not a boolean
+    expect(() => calc.computeSync(molecule(), { neighborsToProperties: 'yes' })).toThrow(/neighborsToProperties must be a boolean, got/);
+    expect(() => calc.computeSync(molecule(), { selectedKeys: [{ l_1: 0 }] })).toThrow(/selectedKeys has a dimension named "l_1"/);
+    // @ts-expect-error: only equivariant calculators take neighborsToProperties
+    expect(() => new SoapPowerSpectrum(hypers(2, 1)).computeSync(molecule(), { neighborsToProperties: true })).toThrow(/unknown compute option "neighborsToProperties"/);
+    expect(() => new SoapBispectrum({ ...hypers(2, 1), density: { type: 'Gaussian', width: -1 } })).toThrow(/width/);
+  });
+
+  it('selections: keys and samples are subsets of the full computation', () => {
+    const system = periodicSystem();
+    const calc = new EquivariantPowerSpectrum(hypers(2, 1));
+    const full = calc.computeSync(system);
+    const some = calc.computeSync(system, { selectedKeys: [{ o3_lambda: 2, center_type: 8 }], selectedSamples: [{ atom: 2 }] });
+    expect(some.keys.count).toBeGreaterThan(0);
+    for (let b = 0; b < some.keys.count; b++) {
+      const key = some.keys.entry(b);
+      expect(key.o3_lambda).toBe(2);
+      expect(key.center_type).toBe(8);
+      const x = some.block(b);
+      const y = full.block(key);
+      expect(rows(x.samples)).toEqual([[0, 2]]);
+      const row = y.samples.position({ system: 0, atom: 2 });
+      const width = x.values.length;
+      expect(Array.from(x.values)).toEqual(Array.from(y.values.subarray(row * width, (row + 1) * width)));
+    }
+  });
+});

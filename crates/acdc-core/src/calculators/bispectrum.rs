@@ -94,3 +94,49 @@ impl Calculator for SoapBispectrum {
         TensorMap::new(Labels::new(&["center_type"], keys), blocks)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYPERS: &str = r#"{"cutoff": {"radius": 3.5, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
+        "density": {"type": "Gaussian", "width": 0.3},
+        "basis": {"type": "TensorProduct", "max_angular": 3, "radial": {"type": "Gto", "max_radial": 1}, "spline_accuracy": null}}"#;
+
+    fn system(rotation: [[f64; 3]; 3]) -> System {
+        let positions: Vec<[f64; 3]> = [[0.0, 0.0, 0.0], [1.2, 0.1, -0.1], [-0.5, 0.9, 0.2], [0.3, -0.4, 1.5]]
+            .iter()
+            .map(|p| [0, 1, 2].map(|i| (0..3).map(|k| rotation[i][k] * p[k]).sum()))
+            .collect();
+        System::new(vec![8, 6, 1, 1], positions, [[0.0; 3]; 3], [false; 3]).unwrap()
+    }
+
+    /// Invariants: a rotation leaves every value unchanged; l₁ ≤ l₂ ≤ l₃ with an even sum.
+    #[test]
+    fn rotation_invariant() {
+        let (s, c) = (0.6f64.sin(), 0.6f64.cos());
+        let r = [[c, -s, 0.0], [s * 0.8, c * 0.8, -0.6], [s * 0.6, c * 0.6, 0.8]];
+        let calc = SoapBispectrum::new(HYPERS).unwrap();
+        let a = calc.compute(&[system([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])], &ComputeOptions::default()).unwrap();
+        let b = calc.compute(&[system(r)], &ComputeOptions::default()).unwrap();
+        assert_eq!(a.keys, Labels::new(&["center_type"], vec![1, 6, 8]));
+        let scale = a.blocks.iter().flat_map(|x| x.values.iter()).fold(0.0f64, |m, v| m.max(v.abs()));
+        for (x, y) in a.blocks.iter().zip(&b.blocks) {
+            assert_eq!(x.properties, y.properties);
+            for row in x.properties.rows() {
+                assert!(row[0] <= row[1] && row[1] <= row[3] && row[2] == row[3] && (row[0] + row[1] + row[3]) % 2 == 0, "{row:?}");
+            }
+            for (u, v) in x.values.iter().zip(&y.values) {
+                assert!((u - v).abs() < 1e-12 * scale, "{u} vs {v}");
+            }
+        }
+    }
+
+    #[test]
+    fn selected_keys_name_center_type_only() {
+        let calc = SoapBispectrum::new(HYPERS).unwrap();
+        let options = ComputeOptions { selected_keys: Some(Labels::new(&["o3_lambda"], vec![0])), ..Default::default() };
+        let e = calc.compute(&[system([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])], &options).err().unwrap();
+        assert!(e.to_string().contains("o3_lambda"), "{e}");
+    }
+}

@@ -467,6 +467,46 @@ mod tests {
         assert_eq!(increment_suffix("neighbor_type", 2), "neighbor_2_type");
     }
 
+    const HYPERS: &str = r#"{"cutoff": {"radius": 3.5, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
+        "density": {"type": "Gaussian", "width": 0.3},
+        "basis": {"type": "TensorProduct", "max_angular": 2, "radial": {"type": "Gto", "max_radial": 2}, "spline_accuracy": null}}"#;
+
+    fn system() -> crate::system::System {
+        crate::system::System::new(
+            vec![8, 6, 1, 1],
+            vec![[0.0, 0.0, 0.0], [1.2, 0.1, -0.1], [-0.5, 0.9, 0.2], [1.8, 0.9, 0.3]],
+            [[0.0; 3]; 3],
+            [false; 3],
+        )
+        .unwrap()
+    }
+
+    /// One product of the spherical expansion, with l_1, l_2 moved to the
+    /// properties, is λ-SOAP with neighbours in properties (an independent
+    /// code path: dense vs per-centre coupling).
+    #[test]
+    fn one_product_is_lambda_soap() {
+        use crate::calculators::{Calculator, ComputeOptions, EquivariantPowerSpectrum, SphericalExpansion};
+        use crate::tensor::ops::keys_to_properties;
+        let systems = [system()];
+        let se = SphericalExpansion::new(HYPERS).unwrap().compute(&systems, &ComputeOptions::default()).unwrap();
+        let density = keys_to_properties(&se, &Labels::new(&["neighbor_type"], vec![])).unwrap();
+        let dc = DensityCorrelations::new(1, 4, true).unwrap().compute(&density, None, None).unwrap();
+        let dc = keys_to_properties(&dc, &Labels::new(&["l_1", "l_2"], vec![])).unwrap();
+        let options = ComputeOptions { neighbors_to_properties: true, ..Default::default() };
+        let ls = EquivariantPowerSpectrum::new(HYPERS, None).unwrap().compute(&systems, &options).unwrap();
+        assert_eq!(dc.keys.count(), ls.keys.count());
+        for (k, key) in ls.keys.rows().enumerate() {
+            let (a, b) = (&ls.blocks[k], dc.block_by(&[("o3_lambda", key[0]), ("o3_sigma", key[1]), ("center_type", key[2])]).unwrap());
+            assert_eq!(a.properties, b.properties);
+            assert_eq!(a.samples, b.samples);
+            let scale = a.values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (x, y) in a.values.iter().zip(&b.values) {
+                assert!((x - y).abs() <= 1e-14 * scale, "{key:?}: {x} vs {y}");
+            }
+        }
+    }
+
     #[test]
     fn settings_are_checked() {
         assert!(DensityCorrelations::new(0, 4, true).is_err());
