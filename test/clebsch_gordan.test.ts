@@ -3,7 +3,7 @@
 // against symmetry: Y_l(R r) = D^l(R) Y_l(r) checked through the spherical
 // expansion, gradients through central finite differences.
 import { describe, expect, it } from 'vitest';
-import { clebschGordan, DensityCorrelations, EquivariantPowerSpectrum, SphericalExpansion, wignerD, type SoapHypers } from 'acdc-ml';
+import { clebschGordan, DensityCorrelations, EquivariantPowerSpectrum, SphericalExpansion, System, wignerD, type SoapHypers } from 'acdc-ml';
 import { compareWithFixture, fixtureSystems, gradientErrors, loadFixture, maxAbs, molecule, periodicSystem, rotation, rows, transformed } from './cg_helpers';
 
 const hypers = (maxAngular: number, maxRadial: number): SoapHypers => ({
@@ -104,6 +104,17 @@ describe('DensityCorrelations against featomic', () => {
       expect(rows(y.samples)).toEqual(rows(x.samples));
       for (let k = 0; k < x.values.length; k++) expect(Math.abs(x.values[k] - y.values[k])).toBeLessThan(1e-14 * Math.max(maxAbs(x.values), 1e-300));
     }
+  });
+
+  it('key counts of skip_redundant true / false are featomic\'s (H2CO, l_max 2, n_correlations 2: 186 / 423)', () => {
+    // formaldehyde (ase.build.molecule('H2CO')); featomic 0.6.7 gives 186 and 423 keys, 216 properties
+    const h2co = new System({ types: [8, 6, 1, 1], positions: [0, 0, 0.683501, 0, 0, -0.536614, 0, 0.93439, -1.124164, 0, -0.93439, -1.124164] });
+    const density = new SphericalExpansion(hypers(2, 1)).computeSync(h2co).keysToProperties('neighbor_type');
+    const skip = new DensityCorrelations({ n_correlations: 2, max_angular: 6 }).computeSync(density);
+    const all = new DensityCorrelations({ n_correlations: 2, max_angular: 6, skip_redundant: false }).computeSync(density);
+    expect(skip.keys.count).toBe(186);
+    expect(all.keys.count).toBe(423);
+    expect(skip.block(0).properties.count).toBe(216);
   });
 
   it('selects keys, and rejects settings featomic rejects', () => {
