@@ -39,7 +39,6 @@ pub struct DensityCorrelations {
     pub max_angular: usize,
     /// Keep only l_1 ≤ l_2 ≤ … ≤ l_ν keys.
     pub skip_redundant: bool,
-    cg: ClebschGordan,
 }
 
 /// featomic's `_increment_numeric_suffix`: "n" → "n_1", "n_1" → "n_2",
@@ -109,8 +108,7 @@ impl DensityCorrelations {
         if max_angular > MAX_DEGREE {
             return Err(Error::InvalidParameter(format!("max_angular is {max_angular}, larger than the supported {MAX_DEGREE}")));
         }
-        let cg = ClebschGordan::new(max_angular, max_angular)?;
-        Ok(DensityCorrelations { n_correlations, max_angular, skip_redundant, cg })
+        Ok(DensityCorrelations { n_correlations, max_angular, skip_redundant })
     }
 
     /// Correlates `density` with itself `n_correlations` times. With
@@ -163,6 +161,9 @@ impl DensityCorrelations {
         let d = |l: &Labels, n: &str| l.dimension(n).unwrap_or(0);
         let (lam1, sig1, lam2, sig2) = (d(k1, "o3_lambda"), d(k1, "o3_sigma"), d(k2, "o3_lambda"), d(k2, "o3_sigma"));
 
+        if let Some(bad) = k1.rows().map(|r| r[lam1]).chain(k2.rows().map(|r| r[lam2])).find(|&l| l < 0) {
+            return Err(Error::InvalidParameter(format!("o3_lambda must be non-negative, got {bad}")));
+        }
         // the coefficients must cover the largest product, as featomic requires
         let max1 = k1.rows().map(|r| r[lam1]).max().unwrap_or(0) as usize;
         let max2 = k2.rows().map(|r| r[lam2]).max().unwrap_or(0) as usize;
@@ -202,9 +203,6 @@ impl DensityCorrelations {
                     continue;
                 }
                 let (l1, l2) = (r1[lam1], r2[lam2]);
-                if l1 < 0 || l2 < 0 {
-                    return Err(Error::InvalidParameter(format!("o3_lambda must be non-negative, got {}", l1.min(l2))));
-                }
                 let mut list = Vec::new();
                 for lambda in (l1 - l2).abs()..=l1 + l2 {
                     let parity = if (l1 + l2 + lambda) % 2 == 0 { 1 } else { -1 };
@@ -234,6 +232,8 @@ impl DensityCorrelations {
             }
         }
 
+        // sized to these inputs: a selection may keep λ small while l₁, l₂ are large
+        let cg = ClebschGordan::new(max1.max(max2), self.max_angular.min(max1 + max2))?;
         let parameters: Vec<String> = match (t1.blocks.first(), t2.blocks.first()) {
             (Some(a), Some(b)) => {
                 let pa: Vec<String> = a.gradients.iter().map(|(p, _)| p.clone()).collect();
@@ -249,7 +249,7 @@ impl DensityCorrelations {
                 check_block(b, k2.row(*i2)[lam2], "density")?;
                 let pair = PairProduct::new(a, b, &parameters)?;
                 let (l1, l2) = (k1.row(*i1)[lam1] as usize, k2.row(*i2)[lam2] as usize);
-                list.iter().map(|(key, lambda)| Ok((key.clone(), pair.block(&self.cg, l1, l2, *lambda)?))).collect()
+                list.iter().map(|(key, lambda)| Ok((key.clone(), pair.block(&cg, l1, l2, *lambda)?))).collect()
             })
             .collect::<Result<_>>()?;
         let mut values = Vec::new();
@@ -275,7 +275,7 @@ struct PairProduct<'a, V1, V2> {
     properties: Labels,
 }
 
-impl<'a, V1: AsRef<[f64]>, V2: AsRef<[f64]>> PairProduct<'a, V1, V2> {
+impl<'a, V1: AsRef<[f64]> + Sync, V2: AsRef<[f64]> + Sync> PairProduct<'a, V1, V2> {
     fn new(a: &'a TensorBlockOf<V1>, b: &'a TensorBlockOf<V2>, parameters: &'a [String]) -> Result<Self> {
         if a.samples.names != b.samples.names {
             return Err(Error::InvalidParameter(format!(
@@ -356,42 +356,44 @@ impl<'a, V1: AsRef<[f64]>, V2: AsRef<[f64]>> PairProduct<'a, V1, V2> {
             }
             let n_extra: usize = extra_a.iter().map(Labels::count).product();
             let (gav, gbv) = (ga.values.as_ref(), gb.values.as_ref());
-            let mut samples = Vec::new();
-            let mut grad = Vec::new();
             let width = ga.samples.size();
+            // gradient rows of each output sample: the union of both factors'
+            // rows (merged sorted lists), (row in ∂A, row in ∂B)
+            let mut merged: Vec<(usize, Option<usize>, Option<usize>, &[i32])> = Vec::new();
+            let empty = Vec::new();
             for (s, &(ra, rb)) in self.rows.iter().enumerate() {
-                let empty = Vec::new();
                 let rows_a = ra.map_or(&empty, |r| &self.a.gradient_rows[slot][r]);
                 let rows_b = rb.map_or(&empty, |r| &self.b.gradient_rows[slot][r]);
-                // merge the two sorted row lists
                 let (mut i, mut j) = (0, 0);
                 while i < rows_a.len() || j < rows_b.len() {
                     let take_a = j >= rows_b.len() || (i < rows_a.len() && rows_a[i].1 <= rows_b[j].1);
                     let take_b = i >= rows_a.len() || (j < rows_b.len() && rows_b[j].1 <= rows_a[i].1);
                     let rest = if take_a { rows_a[i].1 } else { rows_b[j].1 };
-                    samples.push(s as i32);
-                    samples.extend_from_slice(rest);
-                    let start = grad.len();
-                    grad.resize(start + n_extra * n_mu * n_props, 0.0);
-                    let out = &mut grad[start..];
-                    for x in 0..n_extra {
-                        let o = &mut out[x * n_mu * n_props..][..n_mu * n_props];
-                        if let (true, Some(rb)) = (take_a, rb) {
-                            let da = &gav[(rows_a[i].0 * n_extra + x) * n1 * np..][..n1 * np];
-                            couple_dense(o, entries, n_props, da, np, &bv[rb * n2 * nq..][..n2 * nq], nq);
-                        }
-                        if let (true, Some(ra)) = (take_b, ra) {
-                            let db = &gbv[(rows_b[j].0 * n_extra + x) * n2 * nq..][..n2 * nq];
-                            couple_dense(o, entries, n_props, &av[ra * n1 * np..][..n1 * np], np, db, nq);
-                        }
+                    merged.push((s, take_a.then(|| rows_a[i].0), take_b.then(|| rows_b[j].0), rest));
+                    i += usize::from(take_a);
+                    j += usize::from(take_b);
+                }
+            }
+            let per_row = n_extra * n_mu * n_props;
+            let mut grad = crate::tensor::buffer::zeroed(merged.len() * per_row, "the density correlation gradients")?;
+            grad.par_chunks_mut(per_row.max(1)).zip(merged.par_iter()).for_each(|(out, &(s, ga_row, gb_row, _))| {
+                let (ra, rb) = self.rows[s];
+                for x in 0..n_extra {
+                    let o = &mut out[x * n_mu * n_props..][..n_mu * n_props];
+                    if let (Some(g), Some(rb)) = (ga_row, rb) {
+                        let da = &gav[(g * n_extra + x) * n1 * np..][..n1 * np];
+                        couple_dense(o, entries, n_props, da, np, &bv[rb * n2 * nq..][..n2 * nq], nq);
                     }
-                    if take_a {
-                        i += 1;
-                    }
-                    if take_b {
-                        j += 1;
+                    if let (Some(g), Some(ra)) = (gb_row, ra) {
+                        let db = &gbv[(g * n_extra + x) * n2 * nq..][..n2 * nq];
+                        couple_dense(o, entries, n_props, &av[ra * n1 * np..][..n1 * np], np, db, nq);
                     }
                 }
+            });
+            let mut samples = Vec::with_capacity(merged.len() * width);
+            for &(s, _, _, rest) in &merged {
+                samples.push(s as i32);
+                samples.extend_from_slice(rest);
             }
             let sample_names: Vec<&str> = ga.samples.names.iter().map(String::as_str).collect();
             debug_assert_eq!(sample_names.len(), width);
@@ -505,6 +507,22 @@ mod tests {
                 assert!((x - y).abs() <= 1e-14 * scale, "{key:?}: {x} vs {y}");
             }
         }
+    }
+
+    /// A selection may keep o3_lambda below max_angular while the inputs'
+    /// l are above it: the coefficients must still cover the inputs.
+    #[test]
+    fn selection_below_the_input_degrees() {
+        use crate::calculators::{Calculator, ComputeOptions, SphericalExpansion};
+        use crate::tensor::ops::keys_to_properties;
+        let se = SphericalExpansion::new(HYPERS).unwrap().compute(&[system()], &ComputeOptions::default()).unwrap();
+        let density = keys_to_properties(&se, &Labels::new(&["neighbor_type"], vec![])).unwrap();
+        let selected = Labels::new(&["o3_lambda"], vec![0, 1]);
+        let dc = DensityCorrelations::new(1, 1, true).unwrap();
+        let out = dc.compute(&density, None, Some(&selected)).unwrap();
+        assert!(out.keys.rows().all(|k| k[0] <= 1));
+        assert!(out.keys.rows().any(|k| k[3] == 2 && k[4] == 2));
+        assert!(dc.compute(&density, None, None).unwrap_err().to_string().contains("max_angular is 1"));
     }
 
     #[test]
