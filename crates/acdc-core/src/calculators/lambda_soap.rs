@@ -31,7 +31,7 @@ use super::expansion::{CentreDensity, Expansion, GradientFlags};
 use super::hypers::SoapHypers;
 use super::{Calculator, ComputeOptions};
 use crate::error::{Error, Result};
-use crate::math::clebsch_gordan::ClebschGordan;
+use crate::math::clebsch_gordan::{ClebschGordan, MAX_DEGREE};
 use crate::system::System;
 use crate::tensor::{Labels, TensorBlock, TensorMap};
 
@@ -135,6 +135,11 @@ impl EquivariantPowerSpectrum {
     pub fn new(hypers: &str, neighbor_types: Option<Vec<i32>>) -> Result<EquivariantPowerSpectrum> {
         let (_, settings) = SoapHypers::from_json("equivariant_power_spectrum", hypers)?;
         let l_max = settings.max_angular;
+        if 2 * l_max > MAX_DEGREE {
+            return Err(Error::InvalidParameter(format!(
+                "basis.max_angular is {l_max}, but λ-SOAP couples up to o3_lambda = 2·max_angular and supports at most {MAX_DEGREE}"
+            )));
+        }
         let cg = ClebschGordan::new(l_max, 2 * l_max)?;
         if let Some(types) = &neighbor_types {
             let mut sorted = types.clone();
@@ -466,6 +471,8 @@ mod tests {
 
     #[test]
     fn neighbor_types_are_validated() {
+        let e = EquivariantPowerSpectrum::new(&HYPERS.replace("\"max_angular\": 3", "\"max_angular\": 13"), None).err().unwrap();
+        assert!(e.to_string().contains("basis.max_angular is 13"), "{e}");
         assert!(EquivariantPowerSpectrum::new(HYPERS, Some(vec![1, 1])).is_err());
         assert!(EquivariantPowerSpectrum::from_json(&HYPERS.replace("\"cutoff\"", "\"neighbor_types\": [1, 8], \"cutoff\"")).is_ok());
         let e = EquivariantPowerSpectrum::from_json(&HYPERS.replace("\"cutoff\"", "\"neighbor_types\": \"x\", \"cutoff\"")).err().unwrap();
