@@ -26,6 +26,10 @@ export {
   SphericalExpansion,
   SoapPowerSpectrum,
   SoapRadialSpectrum,
+  EquivariantPowerSpectrum,
+  SoapBispectrum,
+  type EquivariantComputeOptions,
+  type EquivariantPowerSpectrumOptions,
   type SoapHypers,
   type RadialSpectrumHypers,
   type CutoffHypers,
@@ -37,3 +41,10 @@ export {
   type GradientName,
   type LabelsSelection,
 } from './calculators';
+export {
+  clebschGordan,
+  wignerD,
+  DensityCorrelations,
+  type DensityCorrelationsOptions,
+  type DensityCorrelationsComputeOptions,
+} from './equivariant';

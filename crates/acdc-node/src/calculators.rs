@@ -22,6 +22,8 @@ pub struct ComputeOptionsData {
     pub selected_samples: Option<LabelsData>,
     /// memory budget: bytes, or a size such as "4G" or "50%"
     pub max_memory: Option<String>,
+    /// equivariant calculators: neighbour types in properties
+    pub neighbors_to_properties: Option<bool>,
 }
 
 fn options_from_js(o: Option<ComputeOptionsData>) -> Result<ComputeOptions> {
@@ -33,6 +35,7 @@ fn options_from_js(o: Option<ComputeOptionsData>) -> Result<ComputeOptions> {
         selected_keys: o.selected_keys.as_ref().map(|l| labels_from_js("selectedKeys", l)).transpose()?,
         selected_samples: o.selected_samples.as_ref().map(|l| labels_from_js("selectedSamples", l)).transpose()?,
         cancel: None,
+        neighbors_to_properties: o.neighbors_to_properties.unwrap_or(false),
     })
 }
 
@@ -44,7 +47,8 @@ pub struct NativeCalculator {
 
 #[napi]
 impl NativeCalculator {
-    /// `name`: spherical_expansion, soap_power_spectrum or soap_radial_spectrum; `hypers`: JSON text.
+    /// `name`: spherical_expansion, soap_power_spectrum, soap_radial_spectrum,
+    /// equivariant_power_spectrum or soap_bispectrum; `hypers`: JSON text.
     #[napi(constructor)]
     pub fn new(name: String, hypers: String) -> Result<Self> {
         guarded("calculator constructor", || {

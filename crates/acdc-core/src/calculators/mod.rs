@@ -1,14 +1,20 @@
 //! Representations. Every calculator implements [`Calculator`]: built from
 //! featomic-style JSON hyper-parameters, it turns systems into a `TensorMap`.
 
+pub mod bispectrum;
 pub mod density;
+pub mod density_correlations;
 pub mod environment;
 pub mod expansion;
 pub mod hypers;
+pub mod lambda_soap;
 pub mod power_spectrum;
 pub mod radial_spectrum;
 pub mod spherical_expansion;
 
+pub use bispectrum::SoapBispectrum;
+pub use density_correlations::DensityCorrelations;
+pub use lambda_soap::EquivariantPowerSpectrum;
 pub use power_spectrum::SoapPowerSpectrum;
 pub use radial_spectrum::SoapRadialSpectrum;
 pub use spherical_expansion::SphericalExpansion;
@@ -35,6 +41,9 @@ pub struct ComputeOptions {
     /// Set from another thread to stop the computation early: it then
     /// returns [`Error::Cancelled`] (checked between centres and blocks).
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Equivariant calculators only: move the neighbour types from the keys
+    /// into the properties.
+    pub neighbors_to_properties: bool,
 }
 
 impl ComputeOptions {
@@ -89,8 +98,10 @@ pub fn from_name(name: &str, hypers: &str) -> Result<Box<dyn Calculator>> {
         "spherical_expansion" => Ok(Box::new(SphericalExpansion::new(hypers)?)),
         "soap_power_spectrum" => Ok(Box::new(SoapPowerSpectrum::new(hypers)?)),
         "soap_radial_spectrum" => Ok(Box::new(SoapRadialSpectrum::new(hypers)?)),
+        "equivariant_power_spectrum" => Ok(Box::new(EquivariantPowerSpectrum::from_json(hypers)?)),
+        "soap_bispectrum" => Ok(Box::new(SoapBispectrum::new(hypers)?)),
         other => Err(Error::InvalidParameter(format!(
-            "unknown calculator \"{other}\" (expected spherical_expansion, soap_power_spectrum or soap_radial_spectrum)"
+            "unknown calculator \"{other}\" (expected spherical_expansion, soap_power_spectrum, soap_radial_spectrum, equivariant_power_spectrum or soap_bispectrum)"
         ))),
     }
 }
