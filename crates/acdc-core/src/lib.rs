@@ -2,11 +2,13 @@
 //!
 //! Units: lengths in Å, energies in eV. See SPEC.md for every convention.
 
+pub mod analysis;
 pub mod basis;
 pub mod calculators;
 pub mod error;
 pub mod io;
 pub mod math;
+pub mod models;
 pub mod neighbors;
 pub mod parallel;
 pub mod system;

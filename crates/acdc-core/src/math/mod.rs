@@ -1,6 +1,7 @@
 //! Special functions, spherical harmonics and splines.
 
 pub mod cpu;
+pub mod linalg;
 pub mod special;
 pub mod spherical_harmonics;
 pub mod spline;
