@@ -1,0 +1,188 @@
+// Selection (FPS, CUR) and polynomial kernels against scikit-matter 0.4.1 and
+// numpy (fixtures from scripts/reference/skmatter_fixtures.py).
+// FPS/CUR: indices identical (ties included); FPS select distances ≤ 1e-12
+// relative. Kernels: ≤ 1e-13 relative to the largest entry.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  cur,
+  curAsync,
+  curWithScores,
+  farthestPointSampling,
+  farthestPointSamplingAsync,
+  farthestPointSamplingWithScores,
+  farthestPointSamplingWithScoresAsync,
+  polynomialKernel,
+  polynomialKernelAsync,
+  structureKernel,
+  structureKernelAsync,
+  type DenseArray,
+} from 'acdc-ml';
+
+interface ArrayJson {
+  shape: number[];
+  data: number[];
+}
+const dense = (a: ArrayJson): DenseArray<Float64Array> => ({ data: Float64Array.from(a.data), shape: a.shape });
+const load = (name: string) => JSON.parse(readFileSync(join(__dirname, 'fixtures', 'skmatter', `${name}.json`), 'utf8'));
+const num = (v: number | string) => (v === 'inf' ? Infinity : v === '-inf' ? -Infinity : (v as number));
+
+interface FpsCase {
+  name: string;
+  X: ArrayJson;
+  n: number;
+  axis: 'samples' | 'features';
+  initialize: number | number[];
+  indices: number[];
+  distances: (number | string)[];
+}
+interface CurCase {
+  name: string;
+  X: ArrayJson;
+  n: number;
+  axis: 'samples' | 'features';
+  k: number;
+  recomputeEvery: number;
+  indices: number[];
+}
+const selection = load('selection') as { versions: Record<string, string>; fps: FpsCase[]; cur: CurCase[] };
+
+function maxRelative(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) if (Number.isFinite(want[i])) scale = Math.max(scale, Math.abs(want[i]));
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) {
+    if (!Number.isFinite(want[i])) {
+      expect(got[i]).toBe(want[i]);
+      continue;
+    }
+    worst = Math.max(worst, Math.abs(got[i] - want[i]) / scale);
+  }
+  return worst;
+}
+
+describe('farthest point sampling vs skmatter 0.4.1', () => {
+  it('fixtures were made with the pinned versions', () => {
+    expect(selection.versions.skmatter).toBe('0.4.1');
+  });
+  for (const c of selection.fps) {
+    it(`${c.name}: same indices and select distances`, async () => {
+      const opts = { initialize: c.initialize, axis: c.axis };
+      const X = dense(c.X);
+      expect(Array.from(farthestPointSampling(X, c.n, opts))).toEqual(c.indices);
+      const s = farthestPointSamplingWithScores(X, c.n, opts);
+      expect(Array.from(s.indices)).toEqual(c.indices);
+      expect(maxRelative(s.scores, c.distances.map(num))).toBeLessThanOrEqual(1e-12);
+      expect(Array.from(await farthestPointSamplingAsync(X, c.n, opts))).toEqual(c.indices);
+      expect(Array.from((await farthestPointSamplingWithScoresAsync(X, c.n, opts)).scores)).toEqual(Array.from(s.scores));
+    });
+  }
+  it('a float32 copy selects the same points when values are exact in float32', () => {
+    const c = selection.fps.find((f) => f.name === 'ties_samples')!;
+    const X = { data: Float32Array.from(c.X.data), shape: c.X.shape };
+    expect(Array.from(farthestPointSampling(X, c.n))).toEqual(c.indices);
+  });
+});
+
+describe('CUR vs skmatter 0.4.1', () => {
+  for (const c of selection.cur) {
+    it(`${c.name}: same indices`, async () => {
+      const opts = { k: c.k, recomputeEvery: c.recomputeEvery, axis: c.axis };
+      const X = dense(c.X);
+      expect(Array.from(cur(X, c.n, opts))).toEqual(c.indices);
+      expect(Array.from(await curAsync(X, c.n, opts))).toEqual(c.indices);
+      const s = curWithScores(X, c.n, opts);
+      // leverage scores of k unit vectors: each in [0, 1]
+      for (const v of s.scores) expect(v).toBeGreaterThanOrEqual(0);
+      for (const v of s.scores) expect(v).toBeLessThanOrEqual(1 + 1e-12);
+    });
+  }
+  it('the first CUR score is the largest squared entry of the top singular vector', () => {
+    // rank one: X = u vᵀ, so π_i = u_i² / |u|²
+    const u = [1, -2, 3, 0.5];
+    const v = [2, 1];
+    const X = { data: Float64Array.from(u.flatMap((a) => v.map((b) => a * b))), shape: [4, 2] };
+    const s = curWithScores(X, 1);
+    expect(Array.from(s.indices)).toEqual([2]);
+    expect(Math.abs(s.scores[0] - 9 / (1 + 4 + 9 + 0.25))).toBeLessThan(1e-14);
+  });
+});
+
+describe('selection: bad inputs throw errors naming the argument', () => {
+  const X = { data: Float64Array.from({ length: 12 }, (_, i) => Math.sin(i)), shape: [4, 3] };
+  it('n larger than the axis', () => {
+    expect(() => farthestPointSampling(X, 5)).toThrow(/n = 5 must be between 1 and the number of samples \(rows\) \(4\)/);
+    expect(() => farthestPointSampling(X, 4, { axis: 'features' })).toThrow(/n = 4 .* features \(columns\) \(3\)/);
+    expect(() => cur(X, 9)).toThrow(/n = 9/);
+    expect(() => cur(X, 2, { k: 4 })).toThrow(/k = 4/);
+    expect(() => farthestPointSampling(X, 0)).toThrow(/n must be an integer ≥ 1, got 0/);
+  });
+  it('bad initialize, axis and options', () => {
+    expect(() => farthestPointSampling(X, 2, { initialize: 7 })).toThrow(/initialize\[0\] = 7 is out of range/);
+    expect(() => farthestPointSampling(X, 3, { initialize: [1, 1] })).toThrow(/initialize\[1\] = 1 is repeated/);
+    expect(() => farthestPointSampling(X, 2, { initialize: -1 })).toThrow(/initialize must be an integer ≥ 0, got -1/);
+    expect(() => farthestPointSampling(X, 2, { axis: 'rows' as 'samples' })).toThrow(/axis must be "samples" or "features", got "rows"/);
+    expect(() => cur(X, 2, { kk: 1 } as object)).toThrow(/unknown cur option "kk"/);
+  });
+  it('NaN and malformed arrays', () => {
+    const bad = { data: Float64Array.from(X.data), shape: [4, 3] };
+    bad.data[7] = NaN;
+    expect(() => farthestPointSampling(bad, 2)).toThrow(/X\[2, 1\] = NaN/);
+    expect(() => cur(bad, 2)).toThrow(/X\[2, 1\] = NaN/);
+    expect(() => farthestPointSampling({ data: X.data, shape: [5, 3] }, 2)).toThrow(/X: shape \[5, 3\] needs 15 values, got 12/);
+    expect(() => farthestPointSampling({ data: X.data, shape: [12] }, 2)).toThrow(/X.shape must be \[rows, cols\]/);
+    expect(() => farthestPointSampling([1, 2] as unknown as DenseArray, 2)).toThrow(/X must be a dense array/);
+  });
+  it('async forms reject with the same errors', async () => {
+    await expect(farthestPointSamplingAsync(X, 5)).rejects.toThrow(/n = 5/);
+    await expect(curAsync(X, 2, { k: 4 })).rejects.toThrow(/k = 4/);
+  });
+});
+
+interface KernelCase {
+  zeta: number;
+  delta: number;
+  atoms: ArrayJson;
+  structures: ArrayJson;
+}
+const kernels = load('kernels') as { A: ArrayJson; B: ArrayJson; structuresA: number[]; structuresB: number[]; cases: KernelCase[] };
+
+describe('polynomial kernels vs a direct numpy computation', () => {
+  const A = dense(kernels.A);
+  const B = dense(kernels.B);
+  for (const c of kernels.cases) {
+    it(`zeta ${c.zeta}, delta ${c.delta}: atomic and structure kernels`, async () => {
+      const opts = { zeta: c.zeta, delta: c.delta };
+      const K = polynomialKernel(A, B, opts);
+      expect(K.shape).toEqual(c.atoms.shape);
+      expect(maxRelative(K.data, c.atoms.data)).toBeLessThanOrEqual(1e-13);
+      expect(Array.from((await polynomialKernelAsync(A, B, opts)).data)).toEqual(Array.from(K.data));
+      const S = structureKernel(A, kernels.structuresA, B, kernels.structuresB, opts);
+      expect(S.shape).toEqual(c.structures.shape);
+      expect(maxRelative(S.data, c.structures.data)).toBeLessThanOrEqual(1e-13);
+      const Sa = await structureKernelAsync(A, kernels.structuresA, B, kernels.structuresB, opts);
+      expect(Array.from(Sa.data)).toEqual(Array.from(S.data));
+    });
+  }
+  it('is symmetric, δ² on the diagonal, and invariant to scaling a row', () => {
+    const K = polynomialKernel(A, A, { zeta: 2, delta: 1.5 });
+    const n = A.shape[0];
+    for (let i = 0; i < n; i++) {
+      expect(Math.abs(K.data[i * n + i] - 2.25)).toBeLessThan(1e-14);
+      for (let j = 0; j < n; j++) expect(K.data[i * n + j]).toBe(K.data[j * n + i]);
+    }
+    const scaled = { data: Float64Array.from(A.data, (v, k) => (k < A.shape[1] ? 3 * v : v)), shape: A.shape };
+    const K2 = polynomialKernel(scaled, A, { zeta: 2, delta: 1.5 });
+    expect(maxRelative(K2.data, K.data)).toBeLessThan(1e-14);
+  });
+  it('rejects bad hyper-parameters and mismatched inputs', () => {
+    expect(() => polynomialKernel(A, B, { zeta: 1.5 })).toThrow(/zeta must be an integer ≥ 1, got 1.5/);
+    expect(() => polynomialKernel(A, B, { zeta: 2, delta: -1 })).toThrow(/delta = -1/);
+    const C = { data: new Float64Array(6).fill(1), shape: [2, 3] };
+    expect(() => polynomialKernel(A, C, { zeta: 2 })).toThrow(/A has 5 features \(columns\) but B has 3/);
+    expect(() => structureKernel(A, [0, 1], B, kernels.structuresB, { zeta: 2 })).toThrow(/structuresA has 2 entries but there are 7 rows/);
+    const Z = { data: new Float64Array(5), shape: [1, 5] };
+    expect(() => polynomialKernel(Z, B, { zeta: 2 })).toThrow(/A: row 0 is zero/);
+  });
+});
