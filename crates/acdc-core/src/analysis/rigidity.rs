@@ -29,13 +29,13 @@ pub struct Rigidity {
     pub rank_diff: usize,
 }
 
-fn check_structures(name: &str, list: &[Dense], features: usize) -> Result<()> {
+fn check_structures(name: &str, list: &[Dense], features: usize, reference: &str) -> Result<()> {
     if list.is_empty() {
         return Err(Error::InvalidParameter(format!("{name} is empty (give at least one structure)")));
     }
     for (k, s) in list.iter().enumerate() {
         if s.cols != features {
-            return Err(Error::InvalidParameter(format!("{name}[{k}] has {} features (columns) but {name}[0] has {features}", s.cols)));
+            return Err(Error::InvalidParameter(format!("{name}[{k}] has {} features (columns) but {reference} has {features}", s.cols)));
         }
     }
     Ok(())
@@ -45,8 +45,8 @@ fn check_structures(name: &str, list: &[Dense], features: usize) -> Result<()> {
 /// `train` structures (each an `n_atoms × F` matrix) with regulariser `alpha`.
 pub fn local_prediction_rigidity(train: &[Dense], test: &[Dense], alpha: f64) -> Result<Rigidity> {
     let features = train.first().map_or(0, |s| s.cols);
-    check_structures("train", train, features)?;
-    check_structures("test", test, features)?;
+    check_structures("train", train, features, "train[0]")?;
+    check_structures("test", test, features, "train[0]")?;
     if !(alpha.is_finite() && alpha >= 0.0) {
         return Err(Error::InvalidParameter(format!("alpha = {alpha} (expected a finite number ≥ 0)")));
     }
@@ -107,7 +107,7 @@ mod tests {
         let r = local_prediction_rigidity(&train, &train, 0.0).unwrap();
         assert_eq!(r.rank_diff, 1);
         let wrong = vec![Dense::new("t", vec![1.0], 1, 1).unwrap()];
-        assert!(local_prediction_rigidity(&train, &wrong, 0.0).unwrap_err().to_string().contains("test[0] has 1 features"));
+        assert!(local_prediction_rigidity(&train, &wrong, 0.0).unwrap_err().to_string().contains("test[0] has 1 features (columns) but train[0] has 2"));
         assert!(local_prediction_rigidity(&train, &train, -1.0).unwrap_err().to_string().contains("alpha = -1"));
     }
 }
