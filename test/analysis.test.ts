@@ -15,6 +15,7 @@ import {
   localPredictionRigidityAsync,
   pca,
   pcaAsync,
+  readNpySync,
   type DenseArray,
 } from 'acdc-ml';
 
@@ -23,7 +24,8 @@ interface ArrayJson {
   data: number[];
 }
 const dense = (a: ArrayJson): DenseArray<Float64Array> => ({ data: Float64Array.from(a.data), shape: a.shape });
-const load = (name: string) => JSON.parse(readFileSync(join(__dirname, 'fixtures', 'skmatter', `${name}.json`), 'utf8'));
+const FIXTURES = join(__dirname, 'fixtures', 'skmatter');
+const load = (name: string) => JSON.parse(readFileSync(join(FIXTURES, `${name}.json`), 'utf8'));
 const TOL = 1e-10;
 const rel = (got: number, want: number) => Math.abs(got - want) / Math.abs(want);
 
@@ -213,5 +215,59 @@ describe('PCA vs numpy SVD of the centred matrix (up to sign)', () => {
     expect(() => pca(X, 6)).toThrow(/n = 6 must be between 1 and min\(rows, columns\) = 5/);
     expect(() => pca({ data: new Float64Array(3), shape: [1, 3] }, 1)).toThrow(/X has 1 row/);
     expect(() => pca({ data: Float64Array.of(1, NaN), shape: [1, 2] }, 1)).toThrow(/X\[0, 1\] = NaN/);
+  });
+});
+
+// Carbon environments of examples/molecules.xyz: SOAP power spectrum (120 × 270)
+// and radial spectrum (120 × 20) computed by acdc (scripts/reference/skmatter_soap_features.js).
+describe('analysis of SOAP features vs skmatter 0.4.1 / numpy', () => {
+  const soap = load('soap') as {
+    measures: { train: number[]; test: number[]; gfre_ps_rs: number; gfre_rs_ps: number; gfrd_ps_rs: number | null; gfrd_rs_ps: number | null; lfre_rs_ps: number };
+    rigidity: { alpha: number; structureCounts: number[]; trainStructures: number; lpr: number[][]; rankDiff: number };
+    pca: { n: number; scores: ArrayJson; components: ArrayJson; explainedVariance: number[] };
+  };
+  const ps = readNpySync(join(FIXTURES, 'soap_ps.npy'));
+  const rs = readNpySync(join(FIXTURES, 'soap_rs.npy'));
+  const m = soap.measures;
+  const split = { trainIdx: m.train, testIdx: m.test };
+  it('GFRE both ways, GFRD power → radial spectrum, LFRE radial → power spectrum', () => {
+    expect(rel(gfre(ps, rs, split), m.gfre_ps_rs)).toBeLessThanOrEqual(TOL);
+    expect(rel(gfre(rs, ps, split), m.gfre_rs_ps)).toBeLessThanOrEqual(TOL);
+    // the power spectrum contains the radial spectrum's information, not the reverse
+    expect(m.gfre_ps_rs).toBeLessThan(m.gfre_rs_ps);
+    expect(m.gfrd_ps_rs).not.toBeNull();
+    expect(rel(gfrd(ps, rs, split), m.gfrd_ps_rs!)).toBeLessThanOrEqual(TOL);
+    if (m.gfrd_rs_ps !== null) expect(rel(gfrd(rs, ps, split), m.gfrd_rs_ps)).toBeLessThanOrEqual(TOL);
+    expect(rel(lfre(rs, ps, { nLocalPoints: 30, ...split }), m.lfre_rs_ps)).toBeLessThanOrEqual(TOL);
+  });
+  it('local prediction rigidity of radial-spectrum atoms grouped by structure', () => {
+    const r = soap.rigidity;
+    const cols = rs.shape[1];
+    const structures: DenseArray<Float64Array>[] = [];
+    let row = 0;
+    for (const count of r.structureCounts) {
+      structures.push({ data: rs.data.slice(row * cols, (row + count) * cols), shape: [count, cols] });
+      row += count;
+    }
+    const out = localPredictionRigidity(structures.slice(0, r.trainStructures), structures.slice(r.trainStructures), r.alpha);
+    expect(out.rankDiff).toBe(r.rankDiff);
+    let worst = 0;
+    out.lpr.forEach((a, s) => a.forEach((v, i) => (worst = Math.max(worst, rel(v, r.lpr[s][i])))));
+    expect(worst).toBeLessThanOrEqual(TOL);
+  });
+  it('PCA of the power spectrum', () => {
+    const p = pca(ps, soap.pca.n);
+    const cols = ps.shape[1];
+    const scale = Math.max(...soap.pca.scores.data.map(Math.abs));
+    for (let k = 0; k < soap.pca.n; k++) {
+      let big = 0;
+      for (let j = 1; j < cols; j++) if (Math.abs(soap.pca.components.data[k * cols + j]) > Math.abs(soap.pca.components.data[k * cols + big])) big = j;
+      const sign = Math.sign(p.components.data[k * cols + big] * soap.pca.components.data[k * cols + big]);
+      for (let j = 0; j < cols; j++) expect(Math.abs(p.components.data[k * cols + j] - sign * soap.pca.components.data[k * cols + j])).toBeLessThanOrEqual(TOL);
+      for (let i = 0; i < ps.shape[0]; i++) {
+        expect(Math.abs(p.scores.data[i * soap.pca.n + k] - sign * soap.pca.scores.data[i * soap.pca.n + k]) / scale).toBeLessThanOrEqual(TOL);
+      }
+      expect(rel(p.explainedVariance[k], soap.pca.explainedVariance[k])).toBeLessThanOrEqual(TOL);
+    }
   });
 });

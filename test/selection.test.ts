@@ -17,6 +17,7 @@ import {
   polynomialKernelAsync,
   structureKernel,
   structureKernelAsync,
+  readNpySync,
   type DenseArray,
 } from 'acdc-ml';
 
@@ -24,13 +25,16 @@ interface ArrayJson {
   shape: number[];
   data: number[];
 }
-const dense = (a: ArrayJson): DenseArray<Float64Array> => ({ data: Float64Array.from(a.data), shape: a.shape });
-const load = (name: string) => JSON.parse(readFileSync(join(__dirname, 'fixtures', 'skmatter', `${name}.json`), 'utf8'));
+const FIXTURES = join(__dirname, 'fixtures', 'skmatter');
+/** An inline array, or `{npy}`: a SOAP feature matrix stored next to the JSON. */
+const dense = (a: ArrayJson | { npy: string }): DenseArray<Float64Array> =>
+  'npy' in a ? readNpySync(join(FIXTURES, a.npy)) : { data: Float64Array.from(a.data), shape: a.shape };
+const load = (name: string) => JSON.parse(readFileSync(join(FIXTURES, `${name}.json`), 'utf8'));
 const num = (v: number | string) => (v === 'inf' ? Infinity : v === '-inf' ? -Infinity : (v as number));
 
 interface FpsCase {
   name: string;
-  X: ArrayJson;
+  X: ArrayJson | { npy: string };
   n: number;
   axis: 'samples' | 'features';
   initialize: number | number[];
@@ -39,7 +43,7 @@ interface FpsCase {
 }
 interface CurCase {
   name: string;
-  X: ArrayJson;
+  X: ArrayJson | { npy: string };
   n: number;
   axis: 'samples' | 'features';
   k: number;
@@ -47,6 +51,10 @@ interface CurCase {
   indices: number[];
 }
 const selection = load('selection') as { versions: Record<string, string>; fps: FpsCase[]; cur: CurCase[] };
+// carbon environments of examples/molecules.xyz (SOAP power / radial spectrum computed by acdc)
+const soap = load('soap') as { fps: FpsCase[]; cur: CurCase[] };
+selection.fps.push(...soap.fps);
+selection.cur.push(...soap.cur);
 
 function maxRelative(got: ArrayLike<number>, want: ArrayLike<number>): number {
   let scale = 0;
@@ -80,7 +88,7 @@ describe('farthest point sampling vs skmatter 0.4.1', () => {
   }
   it('a float32 copy selects the same points when values are exact in float32', () => {
     const c = selection.fps.find((f) => f.name === 'ties_samples')!;
-    const X = { data: Float32Array.from(c.X.data), shape: c.X.shape };
+    const X = { data: Float32Array.from((c.X as ArrayJson).data), shape: (c.X as ArrayJson).shape };
     expect(Array.from(farthestPointSampling(X, c.n))).toEqual(c.indices);
   });
 });

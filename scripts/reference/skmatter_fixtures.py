@@ -93,7 +93,7 @@ def fps_case(name, X, n, axis, initialize=0):
     }
 
 
-def cur_case(name, X, n, axis, k=1, recompute_every=1):
+def cur_case(name, X, n, axis, k=1, recompute_every=1):  # noqa: PLR0913
     cls = SampleCUR if axis == "samples" else FeatureCUR
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -318,6 +318,82 @@ def kernels(rng):
     write("kernels", {"A": arr(A), "B": arr(B), "structuresA": [int(v) for v in structA], "structuresB": [int(v) for v in structB], "cases": cases})
 
 
+# ----------------------------------------------------------------------------
+# SOAP features of examples/molecules.xyz (written by skmatter_soap_features.js)
+
+
+def soap():
+    ps = np.load(OUT / "soap_ps.npy").astype(np.float64)
+    rs = np.load(OUT / "soap_rs.npy").astype(np.float64)
+    systems = np.load(OUT / "soap_systems.npy").astype(np.int64).ravel()
+    ref = {"soap_ps.npy": ps, "soap_rs.npy": rs}
+
+    def fps(name, X, n, axis, initialize=0):
+        case = fps_case(name, ref[X], n, axis, initialize)
+        case["X"] = {"npy": X}
+        return case
+
+    def cur(name, X, n, axis, k=1):
+        case = cur_case(name, ref[X], n, axis, k)
+        case["X"] = {"npy": X}
+        return case
+
+    rng = np.random.default_rng(SEED + 1)
+    perm = rng.permutation(len(ps))
+    train, test = perm[:80], perm[80:]
+    measures = {
+        "train": [int(i) for i in train],
+        "test": [int(i) for i in test],
+        "gfre_ps_rs": float(GFRE(ps, rs, train_idx=train, test_idx=test)),
+        "gfre_rs_ps": float(GFRE(rs, ps, train_idx=train, test_idx=test)),
+        "gfrd_rs_ps": gfrd_general(rs, ps, train, test),
+        "gfrd_ps_rs": gfrd_general(ps, rs, train, test),
+        "lfre_rs_ps": float(LFRE(rs, ps, n_local_points=30, train_idx=train, test_idx=test)),
+    }
+    if measures["gfrd_rs_ps"] is not None:
+        # d_Y > d_X: skmatter's own number is the reference
+        skm = float(GFRD(rs, ps, train_idx=train, test_idx=test))
+        assert abs(skm - measures["gfrd_rs_ps"]) <= 1e-12 * skm
+        measures["gfrd_rs_ps"] = skm
+
+    # per-structure lists of atomic radial-spectrum features; first 25 structures train
+    structures = sorted(set(systems.tolist()))
+    per = [rs[systems == s] for s in structures]
+    lpr, rank_diff = LPR(per[:25], per[25:], 1e-4)
+
+    Xc = ps - ps.mean(axis=0)
+    U, sv, Vt = np.linalg.svd(Xc, full_matrices=False)
+    write(
+        "soap",
+        {
+            "description": "carbon environments of examples/molecules.xyz: soap_ps.npy (power spectrum), soap_rs.npy (radial spectrum)",
+            "fps": [
+                fps("soap_samples", "soap_ps.npy", 15, "samples"),
+                fps("soap_features", "soap_ps.npy", 25, "features", initialize=5),
+            ],
+            "cur": [
+                cur("soap_samples", "soap_ps.npy", 12, "samples"),
+                cur("soap_features", "soap_ps.npy", 15, "features"),
+                cur("soap_rs_samples_k2", "soap_rs.npy", 10, "samples", k=2),
+            ],
+            "measures": measures,
+            "rigidity": {
+                "alpha": 1e-4,
+                "structureCounts": [int(len(x)) for x in per],
+                "trainStructures": 25,
+                "lpr": [floats(v) for v in lpr],
+                "rankDiff": int(rank_diff),
+            },
+            "pca": {
+                "n": 5,
+                "scores": arr((U * sv)[:, :5]),
+                "components": arr(Vt[:5]),
+                "explainedVariance": floats(sv[:5] ** 2 / (len(ps) - 1)),
+            },
+        },
+    )
+
+
 if __name__ == "__main__":
     versions()
     rng = np.random.default_rng(SEED)
@@ -326,3 +402,4 @@ if __name__ == "__main__":
     rigidity(rng)
     pca(rng)
     kernels(rng)
+    soap()
