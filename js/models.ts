@@ -4,7 +4,7 @@
 import native from './native';
 import type { MatrixData, SelectionData } from './native';
 import { describe } from './system';
-import type { DenseArray } from './tensor';
+import { Labels, TensorMap, type DenseArray } from './tensor';
 
 /** Which points a selection picks: the rows (`'samples'`) or the columns (`'features'`) of X. */
 export type SelectionAxis = 'samples' | 'features';
@@ -229,4 +229,73 @@ export async function structureKernelAsync(
   return asDense(
     await native.structureKernel(asMatrix('A', A), checkIndices('structuresA', structuresA), asMatrix('B', B), checkIndices('structuresB', structuresB), ...kernelOptions(options)),
   );
+}
+
+/** Options of {@link selectSamples}. */
+export interface SelectSamplesOptions {
+  /** `'fps'` (default: farthest point sampling from the block's first sample) or `'cur'`. */
+  method?: 'fps' | 'cur';
+}
+
+/** The samples {@link selectSamples} picked in one block. */
+export interface BlockSampleSelection {
+  /** The block's key, e.g. `{ center_type: 6 }`. */
+  key: Record<string, number>;
+  /** Row indices into the block, in selection order. */
+  indices: Int32Array;
+  /** The selected rows' sample labels (e.g. system, atom), in selection order. */
+  samples: Labels;
+}
+
+function blockMatrices(tm: TensorMap, n: number, options: SelectSamplesOptions | undefined): { method: 'fps' | 'cur'; n: number; blocks: { key: Record<string, number>; X: DenseArray<Float64Array>; samples: Labels }[] } {
+  if (!(tm instanceof TensorMap)) throw new TypeError(`selectSamples expects a TensorMap, got ${describe(tm)}`);
+  const o = checkOptions('selectSamples', options, ['method']);
+  const method = o.method ?? 'fps';
+  if (method !== 'fps' && method !== 'cur') throw new TypeError(`method must be "fps" or "cur", got ${describe(method)}`);
+  checkCount('n', n, 1);
+  const blocks = tm.blocks().map((block, b) => {
+    const [rows] = block.shape;
+    const cols = rows === 0 ? 0 : block.values.length / rows;
+    return { key: tm.keys.entry(b), X: { data: block.values, shape: [rows, cols] }, samples: block.samples };
+  });
+  return { method, n, blocks };
+}
+
+function pickRows(samples: Labels, indices: Int32Array): Labels {
+  const width = samples.names.length;
+  const values = new Int32Array(indices.length * width);
+  indices.forEach((r, k) => values.set(samples.values.subarray(r * width, (r + 1) * width), k * width));
+  return new Labels(samples.names, values);
+}
+
+/**
+ * Selects up to `n` samples in every block of a TensorMap, by farthest point
+ * sampling (default) or CUR on the block's values (components, if any, are
+ * flattened into the features). Blocks with at most `n` samples keep them all,
+ * in order, as GAP does with its per-species sparse points. For a selection
+ * per centre species, first move the neighbour types to properties.
+ *
+ * @example
+ * const perSpecies = tm.keysToProperties(['neighbor_1_type', 'neighbor_2_type']);
+ * for (const { key, samples } of selectSamples(perSpecies, 50)) console.log(key, samples.count);
+ */
+export function selectSamples(tm: TensorMap, n: number, options?: SelectSamplesOptions): BlockSampleSelection[] {
+  const { method, blocks } = blockMatrices(tm, n, options);
+  return blocks.map(({ key, X, samples }) => {
+    const rows = X.shape[0];
+    const indices = rows <= n ? Int32Array.from({ length: rows }, (_, i) => i) : method === 'fps' ? farthestPointSampling(X, n) : cur(X, n);
+    return { key, indices, samples: pickRows(samples, indices) };
+  });
+}
+
+/** {@link selectSamples} off the event loop (one block at a time). */
+export async function selectSamplesAsync(tm: TensorMap, n: number, options?: SelectSamplesOptions): Promise<BlockSampleSelection[]> {
+  const { method, blocks } = blockMatrices(tm, n, options);
+  const out: BlockSampleSelection[] = [];
+  for (const { key, X, samples } of blocks) {
+    const rows = X.shape[0];
+    const indices = rows <= n ? Int32Array.from({ length: rows }, (_, i) => i) : method === 'fps' ? await farthestPointSamplingAsync(X, n) : await curAsync(X, n);
+    out.push({ key, indices, samples: pickRows(samples, indices) });
+  }
+  return out;
 }

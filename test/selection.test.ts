@@ -18,6 +18,10 @@ import {
   structureKernel,
   structureKernelAsync,
   readNpySync,
+  readXyzSync,
+  selectSamples,
+  selectSamplesAsync,
+  SoapPowerSpectrum,
   type DenseArray,
 } from 'acdc-ml';
 
@@ -192,5 +196,39 @@ describe('polynomial kernels vs a direct numpy computation', () => {
     expect(() => structureKernel(A, [0, 1], B, kernels.structuresB, { zeta: 2 })).toThrow(/structuresA has 2 entries but there are 7 rows/);
     const Z = { data: new Float64Array(5), shape: [1, 5] };
     expect(() => polynomialKernel(Z, B, { zeta: 2 })).toThrow(/A: row 0 is zero/);
+  });
+});
+
+describe('selectSamples: per-block selection on a TensorMap', () => {
+  const frames = readXyzSync(join(__dirname, '..', 'examples', 'molecules.xyz')).slice(0, 12);
+  const tm = new SoapPowerSpectrum({
+    cutoff: { radius: 3.5, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
+    density: { type: 'Gaussian', width: 0.4 },
+    basis: { type: 'TensorProduct', max_angular: 2, radial: { type: 'Gto', max_radial: 2 } },
+  })
+    .computeSync(frames)
+    .keysToProperties(['neighbor_1_type', 'neighbor_2_type']);
+  it('picks, in every centre-species block, what FPS / CUR pick on its matrix', async () => {
+    for (const method of ['fps', 'cur'] as const) {
+      const picked = selectSamples(tm, 4, { method });
+      expect(picked.map((p) => p.key)).toEqual(tm.blocks().map((_, b) => tm.keys.entry(b)));
+      const asyncPicked = await selectSamplesAsync(tm, 4, { method });
+      picked.forEach((p, b) => {
+        const block = tm.blocks()[b];
+        const X = block.toArray() as DenseArray<Float64Array>;
+        const want = X.shape[0] <= 4 ? Array.from({ length: X.shape[0] }, (_, i) => i) : Array.from(method === 'fps' ? farthestPointSampling(X, 4) : cur(X, 4));
+        expect(Array.from(p.indices)).toEqual(want);
+        expect(Array.from(asyncPicked[b].indices)).toEqual(want);
+        expect(p.samples.names).toEqual(block.samples.names);
+        want.forEach((r, k) => expect(p.samples.row(k)).toEqual(block.samples.row(r)));
+      });
+    }
+  });
+  it('keeps every sample of a block with at most n, and rejects bad options', () => {
+    const picked = selectSamples(tm, 1000);
+    picked.forEach((p, b) => expect(p.indices.length).toBe(tm.blocks()[b].shape[0]));
+    expect(() => selectSamples(tm, 0)).toThrow(/n must be an integer ≥ 1, got 0/);
+    expect(() => selectSamples(tm, 3, { method: 'random' as 'fps' })).toThrow(/method must be "fps" or "cur", got "random"/);
+    expect(() => selectSamples({} as never, 3)).toThrow(/selectSamples expects a TensorMap/);
   });
 });
