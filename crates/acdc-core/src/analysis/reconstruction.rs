@@ -28,7 +28,12 @@
 //!   0.4.1 fails (it subtracts a d_X-column prediction from a d_Y-column
 //!   one); zero-padding Y to d_X columns, the padded rotation is not unique,
 //!   but its first d_Y columns are (they are the Q above), so GFRD compares
-//!   the two maps inside Y's space.
+//!   the two maps inside Y's space. When `X_trainᵀ X_train W` has rank
+//!   below min(d_X, d_Y) (fewer training rows than features, or singular
+//!   values dropped by the regression) no rotation is unique (scikit-matter
+//!   then returns whatever its LAPACK's SVD completes); Q is then the
+//!   partial isometry `U_r V_rᵀ` on the r non-zero singular values, which
+//!   acts, like W, on the span of the training data only.
 //! - LFRE: for each test point, its `k` nearest train points (squared
 //!   Euclidean distance on the scaled X, ties by index) are centred by their
 //!   own means and the same regression is fit on them; the error of
@@ -245,9 +250,32 @@ fn rows_of(m: &DMatrix<f64>, idx: &[usize]) -> DMatrix<f64> {
     DMatrix::from_fn(idx.len(), m.ncols(), |i, j| m[(idx[i], j)])
 }
 
+/// A linear map kept factored, `W = V_r diag(1/s_r) U_rᵀ Y = A B` with `A`
+/// (d_X × r) and `B` (r × d_Y): with many features, forming the d_X × d_Y
+/// matrix W costs more than everything else.
+struct LinearMap {
+    a: DMatrix<f64>,
+    b: DMatrix<f64>,
+}
+
+impl LinearMap {
+    fn apply(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
+        (x * &self.a) * &self.b
+    }
+}
+
+/// `(XV)[:, ..keep] diag(1/s) (Uᵀy)[..keep, :]`: the truncated-SVD prediction.
+fn truncated_predict(xv: &DMatrix<f64>, s: &nalgebra::DVector<f64>, uty: &DMatrix<f64>, keep: usize) -> DMatrix<f64> {
+    let mut left = xv.columns(0, keep).into_owned();
+    for c in 0..keep {
+        left.column_mut(c).scale_mut(1.0 / s[c]);
+    }
+    left * uty.rows(0, keep)
+}
+
 /// Truncated-SVD least squares with the cut chosen by 2-fold cross
 /// validation: the map W (d_X × d_Y) with `Y ≈ X W`.
-fn ridge_2fold(x: &DMatrix<f64>, y: &DMatrix<f64>) -> Result<DMatrix<f64>> {
+fn ridge_2fold(x: &DMatrix<f64>, y: &DMatrix<f64>) -> Result<LinearMap> {
     let n = x.nrows();
     if n < 2 {
         return Err(Error::InvalidParameter(format!("the regression needs at least 2 samples, got {n}")));
@@ -264,13 +292,6 @@ fn ridge_2fold(x: &DMatrix<f64>, y: &DMatrix<f64>) -> Result<DMatrix<f64>> {
     let uty2 = d2.u.transpose() * &y2;
     let x2v1 = &x2 * d1.vt.transpose();
     let x1v2 = &x1 * d2.vt.transpose();
-    let predict = |xv: &DMatrix<f64>, s: &nalgebra::DVector<f64>, uty: &DMatrix<f64>, keep: usize| -> DMatrix<f64> {
-        let mut out = DMatrix::zeros(xv.nrows(), uty.ncols());
-        for c in 0..keep {
-            out += (xv.column(c) / s[c]) * uty.row(c);
-        }
-        out
-    };
     let smax = d1.s[0].max(d2.s[0]);
     let scaled: Vec<f64> = alphas().iter().map(|a| a * smax).collect();
     let mut cache: Vec<((usize, usize), f64)> = Vec::new();
@@ -282,7 +303,9 @@ fn ridge_2fold(x: &DMatrix<f64>, y: &DMatrix<f64>) -> Result<DMatrix<f64>> {
         let loss = match cache.iter().find(|(key, _)| *key == (k1, k2)) {
             Some(&(_, l)) => l,
             None => {
-                let l = (neg_rmse(&y2, &predict(&x2v1, &d1.s, &uty1, k1)) + neg_rmse(&y1, &predict(&x1v2, &d2.s, &uty2, k2))) / 2.0;
+                let l = (neg_rmse(&y2, &truncated_predict(&x2v1, &d1.s, &uty1, k1))
+                    + neg_rmse(&y1, &truncated_predict(&x1v2, &d2.s, &uty2, k2)))
+                    / 2.0;
                 cache.push(((k1, k2), l));
                 l
             }
@@ -294,12 +317,12 @@ fn ridge_2fold(x: &DMatrix<f64>, y: &DMatrix<f64>) -> Result<DMatrix<f64>> {
     let alpha = scaled[best.1];
     let d = svd(x.clone(), "the training features")?;
     let keep = d.s.iter().filter(|&&s| s > alpha).count();
-    let uty = d.u.transpose() * y;
-    let mut w = DMatrix::zeros(x.ncols(), y.ncols());
+    let mut a = d.vt.rows(0, keep).transpose();
     for c in 0..keep {
-        w += (d.vt.row(c).transpose() / d.s[c]) * uty.row(c);
+        a.column_mut(c).scale_mut(1.0 / d.s[c]);
     }
-    Ok(w)
+    let b = d.u.columns(0, keep).transpose() * y;
+    Ok(LinearMap { a, b })
 }
 
 fn check_pair(x: &Dense, y: &Dense) -> Result<()> {
@@ -333,7 +356,7 @@ fn rms_rows(m: &DMatrix<f64>) -> f64 {
 pub fn gfre(x: &Dense, y: &Dense, split: &Split) -> Result<f64> {
     let p = prepare(x, y, split)?;
     let w = ridge_2fold(&p.x_train, &p.y_train)?;
-    Ok(rms_rows(&(&p.y_test - &p.x_test * w)))
+    Ok(rms_rows(&(&p.y_test - w.apply(&p.x_test))))
 }
 
 /// Global feature reconstruction distortion of the map X → Y: how far the
@@ -341,10 +364,50 @@ pub fn gfre(x: &Dense, y: &Dense, split: &Split) -> Result<f64> {
 pub fn gfrd(x: &Dense, y: &Dense, split: &Split) -> Result<f64> {
     let p = prepare(x, y, split)?;
     let w = ridge_2fold(&p.x_train, &p.y_train)?;
-    let target = &p.x_train * &w;
-    let d = svd(p.x_train.transpose() * target, "the Procrustes matrix X_trainᵀ X_train W")?;
-    let q = &d.u * &d.vt;
-    Ok(rms_rows(&(&p.x_test * q - &p.x_test * &w)))
+    let q = ProcrustesMap::new(&p.x_train, &w.apply(&p.x_train))?;
+    Ok(rms_rows(&(q.apply(&p.x_test) - w.apply(&p.x_test))))
+}
+
+/// The orthogonal Procrustes map between the training rows A and their
+/// images B: the polar factor `Q = U_r V_rᵀ` of `M = Aᵀ B = U Σ Vᵀ` on its
+/// r non-zero singular values. With `r = min(d_X, d_Y)` it is the unique
+/// semi-orthogonal maximiser of tr(Qᵀ M); with a rank-deficient M (fewer
+/// training rows than features, or a regression that dropped singular
+/// values) every orthogonal solution agrees with it on the span of the
+/// training data and differs only outside it, where the ridge map is zero
+/// too, so the partial isometry is the reproducible choice.
+///
+/// M is never formed: with `A = U_a S_a V_aᵀ` and `B = U_b S_b V_bᵀ` (thin),
+/// `M = V_a C V_bᵀ` with the small `C = S_a U_aᵀ U_b S_b`, and the SVD of C
+/// gives M's.
+struct ProcrustesMap {
+    left: DMatrix<f64>,
+    right: DMatrix<f64>,
+}
+
+impl ProcrustesMap {
+    fn new(a: &DMatrix<f64>, b: &DMatrix<f64>) -> Result<Self> {
+        let da = svd(a.clone(), "the scaled training features")?;
+        let db = svd(b.clone(), "the reconstructed training targets")?;
+        let mut c = da.u.transpose() * &db.u;
+        for (i, &s) in da.s.iter().enumerate() {
+            c.row_mut(i).scale_mut(s);
+        }
+        for (j, &s) in db.s.iter().enumerate() {
+            c.column_mut(j).scale_mut(s);
+        }
+        let dc = svd(c, "the Procrustes matrix")?;
+        let tol = dc.s[0] * a.ncols().max(b.ncols()) as f64 * f64::EPSILON;
+        let r = dc.s.iter().filter(|&&s| s > tol).count();
+        // x Q = ((x V_a) P_r)(R_rᵀ V_bᵀ)
+        let left = da.vt.transpose() * dc.u.columns(0, r);
+        let right = dc.vt.rows(0, r) * &db.vt;
+        Ok(ProcrustesMap { left, right })
+    }
+
+    fn apply(&self, x: &DMatrix<f64>) -> DMatrix<f64> {
+        (x * &self.left) * &self.right
+    }
 }
 
 /// Local feature reconstruction error of Y from X with `n_local` neighbours
@@ -376,8 +439,8 @@ pub fn lfre(x: &Dense, y: &Dense, n_local: usize, split: &Split) -> Result<f64> 
             let cx = DMatrix::from_fn(n_local, lx.ncols(), |r, c| lx[(r, c)] - mx[c]);
             let cy = DMatrix::from_fn(n_local, ly.ncols(), |r, c| ly[(r, c)] - my[c]);
             let w = ridge_2fold(&cx, &cy)?;
-            let dx = p.x_test.row(i) - &mx;
-            let predicted = my + dx * w;
+            let dx = DMatrix::from_row_slice(1, mx.len(), (p.x_test.row(i) - &mx).as_slice());
+            let predicted = my + w.apply(&dx);
             let e = p.y_test.row(i) - predicted;
             Ok(e.iter().map(|v| v * v).sum())
         })

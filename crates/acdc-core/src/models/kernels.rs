@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::math::linalg::{dot, Dense};
 
+
 /// Hyper-parameters of the normalised polynomial kernel.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PolynomialKernel {
@@ -64,16 +65,13 @@ fn same_features(a: &Dense, b: &Dense) -> Result<()> {
 /// Kernel between every row of `a` and every row of `b`: `a.rows × b.rows`.
 pub fn polynomial_kernel(a: &Dense, b: &Dense, kernel: &PolynomialKernel) -> Result<Dense> {
     same_features(a, b)?;
-    let an = normalised(a, "A")?;
-    let bn = normalised(b, "B")?;
-    let mut data = vec![0.0; a.rows * b.rows];
-    data.par_chunks_mut(b.rows).enumerate().for_each(|(i, out)| {
-        let x = an.row(i);
-        for (j, o) in out.iter_mut().enumerate() {
-            *o = kernel.of_cosine(dot(x, bn.row(j)));
-        }
-    });
-    Ok(Dense { data, rows: a.rows, cols: b.rows })
+    let an = normalised(a, "A")?.to_matrix();
+    let bn = normalised(b, "B")?.to_matrix();
+    // one matrix product (blocked, vectorised) for all the cosines
+    let cosines = an * bn.transpose();
+    let mut k = Dense::from_matrix(&cosines);
+    k.data.par_iter_mut().with_min_len(4096).for_each(|c| *c = kernel.of_cosine(*c));
+    Ok(k)
 }
 
 fn structure_count(index: &[usize], rows: usize, name: &str) -> Result<usize> {
