@@ -15,10 +15,10 @@
 //! `max|λ| · F · ε`), the number of directions the training set does not
 //! constrain. An atom entirely outside the constrained directions has an
 //! infinite LPR. α is the model's regulariser (in the scaled units).
-use nalgebra::{DMatrix, DVector};
+use nalgebra::DMatrix;
 
 use crate::error::{Error, Result};
-use crate::math::linalg::{symmetric_pinv, Dense};
+use crate::math::linalg::{Dense, SymmetricPinv};
 
 /// Result of [`local_prediction_rigidity`].
 #[derive(Debug, Clone, PartialEq)]
@@ -61,27 +61,25 @@ pub fn local_prediction_rigidity(train: &[Dense], test: &[Dense], alpha: f64) ->
     if sfactor == 0.0 {
         return Err(Error::InvalidParameter("train: every feature of every atom is zero (the features cannot be scaled)".into()));
     }
-    let mut covariance = DMatrix::<f64>::identity(features, features) * alpha;
-    for s in train {
-        let mut mean = DVector::<f64>::zeros(features);
+    let mut means = DMatrix::<f64>::zeros(train.len(), features);
+    for (k, s) in train.iter().enumerate() {
         for i in 0..s.rows {
-            mean.iter_mut().zip(s.row(i)).for_each(|(m, v)| *m += v / sfactor);
+            for (j, v) in s.row(i).iter().enumerate() {
+                means[(k, j)] += v / sfactor;
+            }
         }
-        mean /= s.rows as f64;
-        covariance += &mean * mean.transpose();
+        means.row_mut(k).scale_mut(1.0 / s.rows as f64);
     }
-    let (inverse, rank) = symmetric_pinv(covariance, 1e-15, "the regularised training covariance")?;
+    let covariance = means.transpose() * &means + DMatrix::<f64>::identity(features, features) * alpha;
+    let inverse = SymmetricPinv::new(covariance, 1e-15, "the regularised training covariance")?;
     let lpr = test
         .iter()
         .map(|s| {
-            (0..s.rows)
-                .map(|i| {
-                    let x = DVector::from_iterator(features, s.row(i).iter().map(|v| v / sfactor));
-                    1.0 / x.dot(&(&inverse * &x))
-                })
-                .collect()
+            let x = DMatrix::from_fn(s.rows, features, |i, j| s.data[i * features + j] / sfactor);
+            inverse.quadratic_forms(&x).into_iter().map(|q| 1.0 / q).collect()
         })
         .collect();
+    let rank = inverse.rank;
     Ok(Rigidity { lpr, rank_diff: features - rank })
 }
 

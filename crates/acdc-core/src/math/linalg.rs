@@ -191,25 +191,47 @@ pub fn cholesky_solve(a: DMatrix<f64>, b: &DMatrix<f64>, max_condition: f64, wha
     Ok(chol.solve(b))
 }
 
-/// Pseudo-inverse of a symmetric matrix through its eigendecomposition,
-/// dropping eigenvalues with `|λ| ≤ rcond · max|λ|` (numpy's `pinv` rule on
-/// singular values), and its numerical rank with numpy's `matrix_rank`
-/// tolerance `max|λ| · n · ε`.
-pub fn symmetric_pinv(a: DMatrix<f64>, rcond: f64, what: &str) -> Result<(DMatrix<f64>, usize)> {
-    let n = a.nrows();
-    let (values, vectors) = symmetric_eigen(a, what)?;
-    let largest = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let rank_tol = largest * n as f64 * f64::EPSILON;
-    let rank = values.iter().filter(|v| v.abs() > rank_tol).count();
-    let cutoff = rcond * largest;
-    let mut inv = DMatrix::zeros(n, n);
-    for (k, &l) in values.iter().enumerate() {
-        if l.abs() > cutoff {
-            let v = vectors.column(k);
-            inv += (v * v.transpose()) / l;
-        }
+/// Pseudo-inverse of a symmetric matrix in factored form, from its
+/// eigendecomposition: eigenvalues with `|λ| ≤ rcond · max|λ|` are dropped
+/// (numpy's `pinv` rule on singular values), and the numerical rank uses
+/// numpy's `matrix_rank` tolerance `max|λ| · n · ε`.
+#[derive(Debug, Clone)]
+pub struct SymmetricPinv {
+    /// Kept eigenvectors as columns (n × r).
+    pub vectors: DMatrix<f64>,
+    /// Their eigenvalues (r).
+    pub values: DVector<f64>,
+    /// Numerical rank of the matrix.
+    pub rank: usize,
+}
+
+impl SymmetricPinv {
+    /// Decomposes `a` (only its symmetric part is used).
+    pub fn new(a: DMatrix<f64>, rcond: f64, what: &str) -> Result<Self> {
+        let n = a.nrows();
+        let (values, vectors) = symmetric_eigen(a, what)?;
+        let largest = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let rank = values.iter().filter(|v| v.abs() > largest * n as f64 * f64::EPSILON).count();
+        let kept: Vec<usize> = (0..n).filter(|&k| values[k].abs() > rcond * largest).collect();
+        let vectors = DMatrix::from_fn(n, kept.len(), |r, c| vectors[(r, kept[c])]);
+        let values = DVector::from_iterator(kept.len(), kept.iter().map(|&k| values[k]));
+        Ok(SymmetricPinv { vectors, values, rank })
     }
-    Ok((inv, rank))
+
+    /// `x A⁺ xᵀ` for every row x of `x`.
+    pub fn quadratic_forms(&self, x: &DMatrix<f64>) -> Vec<f64> {
+        let projected = x * &self.vectors;
+        (0..x.nrows()).map(|i| projected.row(i).iter().zip(self.values.iter()).map(|(p, l)| p * p / l).sum()).collect()
+    }
+
+    /// The pseudo-inverse as a matrix.
+    pub fn matrix(&self) -> DMatrix<f64> {
+        let mut scaled = self.vectors.clone();
+        for (c, &l) in self.values.iter().enumerate() {
+            scaled.column_mut(c).scale_mut(1.0 / l);
+        }
+        scaled * self.vectors.transpose()
+    }
 }
 
 #[cfg(test)]
@@ -267,10 +289,15 @@ mod tests {
         assert!(vals.as_slice().windows(2).all(|w| w[0] >= w[1]));
         let back = &vecs * DMatrix::from_diagonal(&vals) * vecs.transpose();
         assert!((back - &a).abs().max() < 1e-12);
-        let (p, rank) = symmetric_pinv(a.clone(), 1e-15, "A").unwrap();
-        assert_eq!(rank, 3);
-        // Moore–Penrose: A A⁺ A = A
+        let pinv = SymmetricPinv::new(a.clone(), 1e-15, "A").unwrap();
+        assert_eq!(pinv.rank, 3);
+        // Moore–Penrose: A A⁺ A = A, and the quadratic forms use A⁺
+        let p = pinv.matrix();
         assert!((&a * &p * &a - &a).abs().max() < 1e-10);
+        let x = sample(2, 6);
+        let q = pinv.quadratic_forms(&x);
+        let direct = &x * &p * x.transpose();
+        assert!((q[0] - direct[(0, 0)]).abs() < 1e-10 * direct[(0, 0)].abs() && (q[1] - direct[(1, 1)]).abs() < 1e-10 * direct[(1, 1)].abs());
     }
 
     #[test]
