@@ -160,7 +160,7 @@ fn check_reconstruction(a: &DMatrix<f64>, back: &DMatrix<f64>, kind: &str, what:
     let scale = a.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let error = (back - a).iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let size = a.nrows().max(a.ncols()) as f64;
-    if !(error <= 1e-12 * size.max(10.0) * scale) {
+    if error.is_nan() || error > 1e-12 * size.max(10.0) * scale {
         return Err(Error::Numerical(format!(
             "the {kind} of {what} is inaccurate (largest reconstruction error {error:.3e} for entries up to {scale:.3e})"
         )));
