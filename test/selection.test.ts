@@ -110,6 +110,13 @@ describe('CUR vs skmatter 0.4.1', () => {
       for (const v of s.scores) expect(v).toBeLessThanOrEqual(1 + 1e-12);
     });
   }
+  it('selecting more points than the rank of X stays valid (distinct indices, scores in [0, 1])', () => {
+    // rank 2: after two picks every point is orthogonalised to zero
+    const X = { data: Float64Array.of(1, 0, 0, 2, 1, 1, 3, 1, 2, -1, 0, 1), shape: [6, 2] };
+    const s = curWithScores(X, 6);
+    expect(new Set(s.indices).size).toBe(6);
+    expect(Array.from(s.scores.slice(2)).every((v) => Math.abs(v) <= 1)).toBe(true);
+  });
   it('the first CUR score is the largest squared entry of the top singular vector', () => {
     // rank one: X = u vᵀ, so π_i = u_i² / |u|²
     const u = [1, -2, 3, 0.5];
@@ -196,6 +203,9 @@ describe('polynomial kernels vs a direct numpy computation', () => {
     expect(() => structureKernel(A, [0, 1], B, kernels.structuresB, { zeta: 2 })).toThrow(/structuresA has 2 entries but there are 7 rows/);
     const Z = { data: new Float64Array(5), shape: [1, 5] };
     expect(() => polynomialKernel(Z, B, { zeta: 2 })).toThrow(/A: row 0 is zero/);
+    // an output sized by a structure index is checked before it is allocated
+    const huge = [...kernels.structuresA.slice(0, 6), 0xffffffff];
+    expect(() => structureKernel(A, huge, B, kernels.structuresB, { zeta: 2 })).toThrow(/the structure kernel would be a 4294967296 × 2 matrix/);
   });
 });
 

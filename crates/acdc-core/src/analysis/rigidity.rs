@@ -18,7 +18,7 @@
 use nalgebra::DMatrix;
 
 use crate::error::{Error, Result};
-use crate::math::linalg::{Dense, SymmetricPinv};
+use crate::math::linalg::{check_size, Dense, SymmetricPinv};
 
 /// Result of [`local_prediction_rigidity`].
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +47,7 @@ pub fn local_prediction_rigidity(train: &[Dense], test: &[Dense], alpha: f64) ->
     let features = train.first().map_or(0, |s| s.cols);
     check_structures("train", train, features, "train[0]")?;
     check_structures("test", test, features, "train[0]")?;
+    check_size(features, features, "the feature covariance")?;
     if !(alpha.is_finite() && alpha >= 0.0) {
         return Err(Error::InvalidParameter(format!("alpha = {alpha} (expected a finite number ≥ 0)")));
     }

@@ -90,6 +90,21 @@ impl Dense {
     }
 }
 
+/// The largest matrix a computation may allocate, in elements (2³¹, 16 GiB
+/// of f64): beyond it, an input-sized allocation fails with an error that
+/// names the culprit instead of aborting the process.
+pub const MAX_ELEMENTS: usize = 1 << 31;
+
+/// Checks that a `rows × cols` result can be allocated (see [`MAX_ELEMENTS`]).
+pub fn check_size(rows: usize, cols: usize, what: &str) -> Result<()> {
+    match rows.checked_mul(cols) {
+        Some(n) if n <= MAX_ELEMENTS => Ok(()),
+        _ => Err(Error::InvalidParameter(format!(
+            "{what} would be a {rows} × {cols} matrix, larger than the limit of {MAX_ELEMENTS} values"
+        ))),
+    }
+}
+
 /// Dot product of two equally long slices.
 #[inline]
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -250,6 +265,14 @@ mod tests {
         assert_eq!(Dense::from_matrix(&m), d);
         assert_eq!(d.transpose().transpose(), d);
         assert_eq!(d.transpose().row(2), &[2.0, 5.0]);
+    }
+
+    #[test]
+    fn size_limit() {
+        assert!(check_size(1 << 16, 1 << 15, "K").is_ok());
+        let e = check_size(1 << 20, 1 << 20, "K").unwrap_err().to_string();
+        assert!(e.contains("K would be a 1048576 × 1048576 matrix"), "{e}");
+        assert!(check_size(usize::MAX, 2, "K").is_err());
     }
 
     #[test]

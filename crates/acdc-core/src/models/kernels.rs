@@ -12,7 +12,7 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::math::linalg::{dot, Dense};
+use crate::math::linalg::{check_size, dot, Dense};
 
 
 /// Hyper-parameters of the normalised polynomial kernel.
@@ -65,6 +65,7 @@ fn same_features(a: &Dense, b: &Dense) -> Result<()> {
 /// Kernel between every row of `a` and every row of `b`: `a.rows × b.rows`.
 pub fn polynomial_kernel(a: &Dense, b: &Dense, kernel: &PolynomialKernel) -> Result<Dense> {
     same_features(a, b)?;
+    check_size(a.rows, b.rows, "the kernel")?;
     let an = normalised(a, "A")?.to_matrix();
     let bn = normalised(b, "B")?.to_matrix();
     // one matrix product (blocked, vectorised) for all the cosines
@@ -87,6 +88,7 @@ fn structure_count(index: &[usize], rows: usize, name: &str) -> Result<usize> {
 pub fn structure_kernel(a: &Dense, structures_a: &[usize], b: &Dense, structures_b: &[usize], kernel: &PolynomialKernel) -> Result<Dense> {
     let na = structure_count(structures_a, a.rows, "structuresA")?;
     let nb = structure_count(structures_b, b.rows, "structuresB")?;
+    check_size(na, nb, "the structure kernel")?;
     let k = polynomial_kernel(a, b, kernel)?;
     let mut data = vec![0.0; na * nb];
     for i in 0..a.rows {
