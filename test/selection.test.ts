@@ -90,6 +90,16 @@ describe('farthest point sampling vs skmatter 0.4.1', () => {
       expect(Array.from((await farthestPointSamplingWithScoresAsync(X, c.n, opts)).scores)).toEqual(Array.from(s.scores));
     });
   }
+  it('reads typed-array views (non-zero byteOffset) correctly', () => {
+    const big = Float64Array.from({ length: 200 }, (_, k) => Math.sin(k * 0.77) + (k % 7));
+    const view = { data: big.subarray(40, 100), shape: [20, 3] };
+    const copy = { data: Float64Array.from(big.subarray(40, 100)), shape: [20, 3] };
+    const a = farthestPointSamplingWithScores(view, 6);
+    const b = farthestPointSamplingWithScores(copy, 6);
+    expect(Array.from(a.indices)).toEqual(Array.from(b.indices));
+    expect(Array.from(a.scores)).toEqual(Array.from(b.scores));
+    expect(Array.from(cur(view, 2, { axis: 'features' }))).toEqual(Array.from(cur(copy, 2, { axis: 'features' })));
+  });
   it('a float32 copy selects the same points when values are exact in float32', () => {
     const c = selection.fps.find((f) => f.name === 'ties_samples')!;
     const X = { data: Float32Array.from((c.X as ArrayJson).data), shape: (c.X as ArrayJson).shape };
