@@ -36,15 +36,15 @@ function startsWith(head: Buffer, magic: number[]): boolean {
 /** Rejects compressed formats other than gzip with the command that decompresses them, and binary data. */
 function checkCompression(name: string, head: Buffer): boolean {
   if (startsWith(head, GZIP)) return true;
-  // extended XYZ is text: a NUL byte means binary data (e.g. /dev/zero), which
-  // would otherwise be read (or copied) without end
-  if (head.includes(0)) throw new Error(`${name} is not a text file (it holds NUL bytes): expected extended XYZ`);
   for (const [format, magic, tool] of OTHER_COMPRESSION) {
     if (startsWith(head, magic)) {
       throw new Error(`${name} is ${format}-compressed: only plain and gzip-compressed extended XYZ are read; decompress it first (${tool})`);
     }
   }
-  return startsWith(head, GZIP);
+  // extended XYZ is text: a NUL byte means binary data (e.g. /dev/zero), which
+  // would otherwise be read (or copied) without end
+  if (head.includes(0)) throw new Error(`${name} is not a text file (it holds NUL bytes): expected extended XYZ`);
+  return false;
 }
 
 const temporaries = new Set<string>();
