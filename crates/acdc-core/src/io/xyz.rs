@@ -56,8 +56,17 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
+use super::clip;
 use crate::error::{Error, Result};
 use crate::system::System;
+
+/// Longest line accepted (bytes): a longer one is an error rather than an
+/// unbounded read into memory.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
+/// Most `key=value` pairs on one comment line.
+pub const MAX_INFO_KEYS: usize = 1 << 20;
+/// Most values per atom line (the sum of the `Properties` column counts).
+pub const MAX_COLUMNS: usize = 1 << 20;
 
 /// Element symbols indexed by atomic number; index 0 is `X`, ASE's dummy atom.
 pub const ELEMENT_SYMBOLS: [&str; 119] = [
@@ -271,10 +280,33 @@ impl<R: BufRead> XyzReader<R> {
             return Ok(Some(p));
         }
         self.buf.clear();
-        let n = self
-            .input
-            .read_until(b'\n', &mut self.buf)
-            .map_err(|e| Error::Io(format!("reading line {}: {e}", self.line + 1)))?;
+        // `read_until` with a limit: a file without line breaks must not be
+        // read whole into one line
+        let mut n = 0;
+        loop {
+            let chunk = match self.input.fill_buf() {
+                Ok(c) => c,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::Io(format!("reading line {}: {e}", self.line + 1))),
+            };
+            if chunk.is_empty() {
+                break;
+            }
+            let (take, done) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (chunk.len(), false),
+            };
+            if n + take > MAX_LINE_BYTES + 2 {
+                self.line += 1;
+                return Err(parse_error(self.line, format!("line is longer than {MAX_LINE_BYTES} bytes")));
+            }
+            self.buf.extend_from_slice(&chunk[..take]);
+            self.input.consume(take);
+            n += take;
+            if done {
+                break;
+            }
+        }
         if n == 0 {
             return Ok(None);
         }
@@ -392,7 +424,7 @@ fn parse_atom_count(text: &str) -> std::result::Result<usize, String> {
         Some(n) if n < 0 => Err(format!("the number of atoms is negative ({n})")),
         Some(n) => usize::try_from(n).map_err(|_| format!("the number of atoms {n} is too large")),
         None if text.is_empty() => Err("empty line where the number of atoms was expected".to_string()),
-        None => Err(format!("expected the number of atoms (an integer), found '{text}'")),
+        None => Err(format!("expected the number of atoms (an integer), found '{}'", clip(text))),
     }
 }
 
@@ -540,7 +572,7 @@ fn split_comment(line: &str) -> std::result::Result<Vec<RawItem>, String> {
         if key.is_empty() {
             return Err(format!(
                 "empty key{}",
-                if pair.is_empty() { String::new() } else { format!(" (with value '{}')", pair.join("=")) }
+                if pair.is_empty() { String::new() } else { format!(" (with value '{}')", clip(&pair.join("="))) }
             ));
         }
         let value = if pair.is_empty() { None } else { Some(pair.join("=")) };
@@ -572,6 +604,9 @@ fn info_bool(word: &str) -> Option<bool> {
 /// Types a comment-line value the way ASE does (see the module docs).
 fn interpret_value(key: &str, value: &str) -> std::result::Result<InfoValue, String> {
     if key.eq_ignore_ascii_case("uid") {
+        if value.contains(is_line_break) {
+            return Err(format!("'{}' contains a line break character, which cannot be written back", clip(key)));
+        }
         return Ok(InfoValue::Str(value.to_string()));
     }
     let words: Vec<&str> = value.split(|c: char| is_py_space(c) || c == ',').filter(|w| !w.is_empty()).collect();
@@ -588,7 +623,7 @@ fn interpret_value(key: &str, value: &str) -> std::result::Result<InfoValue, Str
         return Ok(if bools.len() == 1 { InfoValue::Bool(bools[0]) } else { InfoValue::BoolArray(bools) });
     }
     if let Some(json) = value.strip_prefix("_JSON ") {
-        return interpret_json(json).map_err(|e| format!("'{key}' holds invalid _JSON: {e}"));
+        return interpret_json(json).map_err(|e| format!("'{}' holds invalid _JSON: {e}", clip(key)));
     }
     Ok(InfoValue::Str(value.to_string()))
 }
@@ -717,11 +752,11 @@ fn describe(value: &InfoValue) -> String {
         InfoValue::Int(i) => format!("the integer {i}"),
         InfoValue::Float(x) => format!("the number {x:?}"),
         InfoValue::Bool(b) => format!("the logical {}", if *b { "T" } else { "F" }),
-        InfoValue::Str(s) => format!("the text '{s}'"),
-        InfoValue::IntArray(v) => format!("{} integers {v:?}", v.len()),
-        InfoValue::FloatArray(v) => format!("{} numbers {v:?}", v.len()),
-        InfoValue::BoolArray(v) => format!("{} logicals {v:?}", v.len()),
-        InfoValue::Json(v) => format!("the JSON value {v}"),
+        InfoValue::Str(s) => format!("the text '{}'", clip(s)),
+        InfoValue::IntArray(v) => format!("{} integers {}", v.len(), clip(&format!("{v:?}"))),
+        InfoValue::FloatArray(v) => format!("{} numbers {}", v.len(), clip(&format!("{v:?}"))),
+        InfoValue::BoolArray(v) => format!("{} logicals {}", v.len(), clip(&format!("{v:?}"))),
+        InfoValue::Json(v) => format!("the JSON value {}", clip(&v.to_string())),
     }
 }
 
@@ -736,18 +771,35 @@ fn parse_comment(line: &str) -> std::result::Result<Vec<(String, InfoValue)>, St
         }
         Err(e) => return Err(format!("comment line: {e}")),
     };
+    if items.len() > MAX_INFO_KEYS {
+        return Err(format!("comment line has {} key=value pairs (at most {MAX_INFO_KEYS} are supported)", items.len()));
+    }
     let mut info: Vec<(String, InfoValue)> = Vec::with_capacity(items.len());
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(items.len());
     for RawItem { key, value } in items {
+        if key.contains(is_line_break) {
+            return Err(format!("key '{}' contains a line break character, which cannot be written back", clip(&key)));
+        }
         let value = match value {
             None => InfoValue::Bool(true),
             Some(v) => interpret_value(&key, &v)?,
         };
-        match info.iter_mut().find(|(k, _)| *k == key) {
-            Some(slot) => slot.1 = value,
-            None => info.push((key, value)),
+        match index.get(&key) {
+            Some(&slot) => info[slot].1 = value,
+            None => {
+                index.insert(key.clone(), info.len());
+                info.push((key, value));
+            }
         }
     }
     Ok(info)
+}
+
+/// Characters that Python's `str.splitlines()` (and so a reader of the file
+/// as text) treats as the end of a line: they cannot appear inside a key or a
+/// plain value of a written file.
+fn is_line_break(c: char) -> bool {
+    matches!(c, '\n' | '\r' | '\u{b}' | '\u{c}' | '\u{1c}' | '\u{1d}' | '\u{1e}' | '\u{85}' | '\u{2028}' | '\u{2029}')
 }
 
 /// Removes and returns `key` from the info list.
@@ -784,8 +836,9 @@ struct Property {
 }
 
 /// Parses `Properties=name:type:ncols:…`.
-fn parse_properties(text: &str) -> std::result::Result<Vec<Property>, String> {
-    let fields: Vec<&str> = text.split(':').collect();
+fn parse_properties(full: &str) -> std::result::Result<Vec<Property>, String> {
+    let text = clip(full);
+    let fields: Vec<&str> = full.split(':').collect();
     if !fields.len().is_multiple_of(3) {
         return Err(format!(
             "Properties '{text}' has {} ':'-separated fields, not a multiple of 3 (name:type:columns)",
@@ -793,8 +846,11 @@ fn parse_properties(text: &str) -> std::result::Result<Vec<Property>, String> {
         ));
     }
     let mut props: Vec<Property> = Vec::with_capacity(fields.len() / 3);
+    let mut seen = std::collections::HashSet::with_capacity(fields.len() / 3);
+    let mut total = 0usize;
     for f in fields.chunks_exact(3) {
         let (name, kind, ncols) = (f[0], f[1], f[2]);
+        let name = &*clip(name);
         if name.is_empty() {
             return Err(format!("Properties '{text}' has an empty column name"));
         }
@@ -804,18 +860,29 @@ fn parse_properties(text: &str) -> std::result::Result<Vec<Property>, String> {
             "S" => Kind::Str,
             "L" => Kind::Logical,
             other => {
-                return Err(format!("Properties '{text}': column '{name}' has type '{other}' (expected R, I, S or L)"))
+                let other = clip(other);
+                return Err(format!("Properties '{text}': column '{name}' has type '{other}' (expected R, I, S or L)"));
             }
         };
         let ncols = match python_int(ncols) {
-            Some(n) if n >= 1 => n as usize,
-            _ => {
+            Some(n) if n >= 1 && n as u64 <= MAX_COLUMNS as u64 => n as usize,
+            Some(n) if n >= 1 => {
                 return Err(format!(
-                    "Properties '{text}': column '{name}' has '{ncols}' columns (expected a positive integer)"
+                    "Properties '{text}': column '{name}' has {n} columns (at most {MAX_COLUMNS} are supported)"
                 ))
             }
+            _ => {
+                let ncols = clip(ncols);
+                return Err(format!(
+                    "Properties '{text}': column '{name}' has '{ncols}' columns (expected a positive integer)"
+                ));
+            }
         };
-        if props.iter().any(|p| p.name == name) {
+        total += ncols;
+        if total > MAX_COLUMNS {
+            return Err(format!("Properties '{text}' declares more than {MAX_COLUMNS} values per atom"));
+        }
+        if !seen.insert(name.to_string()) {
             return Err(format!("Properties '{text}' names the column '{name}' twice"));
         }
         props.push(Property { name: name.to_string(), kind, ncols });
@@ -886,7 +953,7 @@ fn build_frame(
             let words: Vec<&str> = text.split(is_py_space).filter(|w| !w.is_empty()).collect();
             let expected = format!("VEC{}", k + 1);
             if words[0] != expected {
-                return Err(parse_error(*line, format!("expected the cell line {expected}, found '{}'", words[0])));
+                return Err(parse_error(*line, format!("expected the cell line {expected}, found '{}'", clip(words[0]))));
             }
             if words.len() != 4 {
                 return Err(parse_error(
@@ -900,15 +967,16 @@ fn build_frame(
             }
             for c in 0..3 {
                 cell[k][c] = python_float(words[1 + c])
-                    .ok_or_else(|| parse_error(*line, format!("{expected}: '{}' is not a number", words[1 + c])))?;
+                    .ok_or_else(|| parse_error(*line, format!("{expected}: '{}' is not a number", clip(words[1 + c]))))?;
             }
             pbc[k] = true;
         }
         (info, default_properties(), cell, pbc)
     };
 
-    let props_text =
-        props.iter().map(|p| format!("{}:{}:{}", p.name, p.kind.letter(), p.ncols)).collect::<Vec<_>>().join(":");
+    let props_text = clip(
+        &props.iter().map(|p| format!("{}:{}:{}", p.name, p.kind.letter(), p.ncols)).collect::<Vec<_>>().join(":"),
+    );
     let find = |name: &str| props.iter().position(|p| p.name == name);
     let species = find("species");
     let pos = find("pos");
@@ -933,7 +1001,12 @@ fn build_frame(
         }
         Ok(())
     };
-    check(species, Kind::Str, 1)?;
+    // ASE writes the empty species column of a frame without atoms as
+    // `species:R:1`: accept that spelling when there are no atoms
+    let empty_real_species = natoms == 0 && species.is_some_and(|i| props[i].kind == Kind::Real && props[i].ncols == 1);
+    if !empty_real_species {
+        check(species, Kind::Str, 1)?;
+    }
     check(pos, Kind::Real, 3)?;
     check(z, Kind::Int, 1)?;
     if species.is_none() && z.is_none() {
@@ -949,10 +1022,14 @@ fn build_frame(
     }
 
     let total: usize = props.iter().map(|p| p.ncols).sum();
+    // reserve only what the atom lines can hold (each value takes at least
+    // two bytes with its separator), so a huge declared column count costs nothing
+    let text_bytes: usize = atom_lines.iter().map(|l| l.len() + 1).sum();
+    let plausible = natoms.saturating_mul(total) <= text_bytes / 2 + 1;
     let mut data: Vec<ColumnData> = props
         .iter()
         .map(|p| {
-            let n = (natoms * p.ncols).min(1 << 20);
+            let n = if plausible { natoms * p.ncols } else { 0 };
             match p.kind {
                 Kind::Real => ColumnData::Real(Vec::with_capacity(n)),
                 Kind::Int => ColumnData::Int(Vec::with_capacity(n)),
@@ -984,7 +1061,7 @@ fn build_frame(
                 let bad = |expected: &str| {
                     parse_error(
                         line,
-                        format!("'{word}' in column {} ({what}) of atom {} is not {expected}", w + 1, k + 1),
+                        format!("'{}' in column {} ({what}) of atom {} is not {expected}", clip(word), w + 1, k + 1),
                     )
                 };
                 match column {
@@ -1020,7 +1097,7 @@ fn build_frame(
                 let mut t = Vec::with_capacity(v.len());
                 for (k, s) in v.iter().enumerate() {
                     t.push(atomic_number(s).ok_or_else(|| {
-                        parse_error(comment_line + 1 + k, format!("unknown element symbol '{s}' for atom {}", k + 1))
+                        parse_error(comment_line + 1 + k, format!("unknown element symbol '{}' for atom {}", clip(s), k + 1))
                     })?);
                 }
                 types = Some(t);
@@ -1142,23 +1219,25 @@ fn check_frame(frame: &Frame) -> std::result::Result<(), String> {
             return Err(format!("types[{i}] = {t} is not an atomic number in 0..=118, so it has no element symbol"));
         }
     }
-    for (k, (key, value)) in frame.info.iter().enumerate() {
+    let mut keys = std::collections::HashSet::with_capacity(frame.info.len());
+    for (key, value) in &frame.info {
         if key.is_empty() {
             return Err("info has an empty key".to_string());
         }
-        if key.chars().any(char::is_control) {
-            return Err(format!("info key {key:?} contains a control character (line break, tab, …)"));
+        let key = &*clip(key);
+        if key.contains(is_line_break) {
+            return Err(format!("info key {key:?} contains a line break character"));
         }
-        if RESERVED_INFO.contains(&key.as_str()) {
+        if RESERVED_INFO.contains(&key) {
             return Err(format!("info key '{key}' is reserved: it is written from the system"));
         }
-        if frame.info[..k].iter().any(|(other, _)| other == key) {
+        if !keys.insert(key.to_string()) {
             return Err(format!("info key '{key}' appears twice"));
         }
         if key.eq_ignore_ascii_case("uid") {
             match value {
-                InfoValue::Str(s) if !s.chars().any(char::is_control) => {}
-                InfoValue::Str(_) => return Err(format!("info '{key}' contains a control character")),
+                InfoValue::Str(s) if !s.contains(is_line_break) => {}
+                InfoValue::Str(_) => return Err(format!("info '{key}' contains a line break character")),
                 other => {
                     return Err(format!(
                         "info '{key}' must be text (readers never convert it), got {}",
@@ -1168,16 +1247,18 @@ fn check_frame(frame: &Frame) -> std::result::Result<(), String> {
             }
         }
     }
-    for (k, (name, column)) in frame.arrays.iter().enumerate() {
+    let mut names = std::collections::HashSet::with_capacity(frame.arrays.len());
+    for (name, column) in &frame.arrays {
+        let name = &*clip(name);
         if name.is_empty() || name.chars().any(|c| is_py_space(c) || c.is_control() || ":\"'{}[]=\\,".contains(c)) {
             return Err(format!(
                 "arrays name {name:?} cannot be written in Properties (it must be non-empty, without whitespace or :\"'{{}}[]=\\,)"
             ));
         }
-        if RESERVED_COLUMNS.contains(&name.as_str()) {
+        if RESERVED_COLUMNS.contains(&name) {
             return Err(format!("arrays name '{name}' is reserved: it is written from the system"));
         }
-        if frame.arrays[..k].iter().any(|(other, _)| other == name) {
+        if !names.insert(name.to_string()) {
             return Err(format!("arrays name '{name}' appears twice"));
         }
         let ncols = column.ncols();
@@ -1197,6 +1278,7 @@ fn check_frame(frame: &Frame) -> std::result::Result<(), String> {
                 .enumerate()
                 .find(|(_, s)| s.is_empty() || s.chars().any(|c| is_py_space(c) || c.is_control()))
             {
+                let s = clip(s);
                 return Err(format!(
                     "arrays '{name}' value {i} ({s:?}) is empty or contains whitespace, which a string column cannot hold"
                 ));
@@ -1210,7 +1292,12 @@ fn check_frame(frame: &Frame) -> std::result::Result<(), String> {
 /// accept it); it always has a `.` or an exponent (or is `NaN`/`inf`), so it
 /// is never mistaken for an integer.
 fn fmt_float(x: f64) -> String {
-    format!("{x:?}")
+    // NaN as Python's str() writes it, which is what ASE writes
+    if x.is_nan() {
+        "nan".to_string()
+    } else {
+        format!("{x:?}")
+    }
 }
 
 /// A float as Python's `json` module writes it.
@@ -1291,7 +1378,8 @@ fn frame_text(frame: &Frame) -> String {
         let lattice: Vec<String> = sys.cell.iter().flatten().map(|&x| fmt_float(x)).collect();
         comment.push_str(&format!("Lattice=\"{}\" ", lattice.join(" ")));
     }
-    comment.push_str("Properties=species:S:1:pos:R:3");
+    // ASE writes the (empty) species column of a frame without atoms as reals
+    comment.push_str(if n == 0 { "Properties=species:R:1:pos:R:3" } else { "Properties=species:S:1:pos:R:3" });
     for (name, column) in &frame.arrays {
         comment.push_str(&format!(":{name}:{}:{}", column.type_letter(), column.ncols()));
     }
@@ -1811,7 +1899,7 @@ mod tests {
             r#"empty="_JSON \"\"""#,
             r#"ints="1 -2 3""#,
             r#"one_int="_JSON [5]""#,
-            r#"floats="0.1 2.0 NaN -inf""#,
+            r#"floats="0.1 2.0 nan -inf""#,
             r#"one_float="_JSON [Infinity]""#,
             r#"bools="T F""#,
             r#""key with space"=1"#,
@@ -1845,7 +1933,7 @@ mod tests {
         expect(f, "empty key");
         let mut f = base.clone();
         f.info.push(("a\nb".into(), InfoValue::Int(1)));
-        expect(f, "control character");
+        expect(f, "line break character");
         let mut f = base.clone();
         f.info.retain(|(k, _)| k != "uid");
         f.info.push(("UID".into(), InfoValue::Int(1)));
