@@ -27,6 +27,7 @@ pub fn save<W: Write + Seek, V: AsRef<[f64]>>(out: W, tensor: &TensorMapOf<V>) -
         zip.start_file(name, options).map_err(zip_error)
     };
     let labels = |zip: &mut ZipWriter<W>, name: String, l: &Labels| -> Result<()> {
+        l.check(&name)?;
         start(zip, name, l.values.len() * 4)?;
         npy::write_labels(zip, l)
     };

@@ -180,6 +180,8 @@ fn check_count(shape: &[usize], n: usize) -> Result<()> {
 
 /// Writes labels as a structured int32 array (metatensor's layout).
 pub fn write_labels<W: Write>(w: &mut W, labels: &Labels) -> Result<()> {
+    // a name that is not an identifier could break the header's quoting
+    labels.check("labels")?;
     let fields: Vec<String> = labels.names.iter().map(|n| format!("('{n}', '<i4'), ")).collect();
     w.write_all(&header(&format!("[{}]", fields.join("")), &[labels.count()], 0))?;
     let mut buf = Vec::with_capacity(labels.values.len() * 4);
