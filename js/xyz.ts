@@ -1,10 +1,15 @@
 import native from './native';
-import type { FrameData, ColumnData } from './native';
+import type { FrameData, ColumnData, InfoFloat } from './native';
 import { ArrayValue, describe, InfoValue, System, SystemInit } from './system';
 
 /** @internal */
 export function fromFrame(f: FrameData): System {
   const info = JSON.parse(f.infoJson) as Record<string, InfoValue>;
+  // numbers JSON cannot carry (NaN, ±Infinity, -0) travel beside it
+  for (const { key, index, value } of f.infoFloats) {
+    if (index < 0) info[key] = value;
+    else (info[key] as number[])[index] = value;
+  }
   const arrays: Record<string, ArrayValue> = {};
   for (const c of f.arrays) {
     switch (c.kind) {
@@ -35,15 +40,36 @@ function toFrame(s: System | SystemInit, k: number): FrameData {
     if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return { name, kind: 'string', ncols, strings: v as string[] };
     throw new TypeError(`frames[${k}].arrays.${name} must be a Float64Array, Int32Array, string[] or boolean[], got ${describe(v)}`);
   });
+  const infoFloats: InfoFloat[] = [];
+  const info: Record<string, InfoValue> = {};
   for (const [key, value] of Object.entries(system.info)) {
-    if (!isJson(value)) {
-      throw new TypeError(`frames[${k}].info.${key} must be a finite number, string, boolean, array or object of them, got ${describe(value)}`);
+    if (typeof value === 'number' && isSpecial(value)) {
+      infoFloats.push({ key, index: -1, value });
+      info[key] = 0;
+    } else if (Array.isArray(value) && value.length > 0 && value.every((x) => typeof x === 'number')) {
+      info[key] = value.map((x, index) => {
+        if (!isSpecial(x as number)) return x;
+        infoFloats.push({ key, index, value: x as number });
+        return 0;
+      });
+    } else if (isJson(value)) {
+      info[key] = value;
+    } else {
+      throw new TypeError(
+        `frames[${k}].info.${key} must be a number, string, boolean, null, array or object of them (NaN and infinities only as a number or in an array of numbers), got ${describe(value)}`,
+      );
     }
   }
-  return { ...system.data(), infoJson: JSON.stringify(system.info), arrays };
+  return { ...system.data(), infoJson: JSON.stringify(info), arrays, infoFloats };
+}
+
+/** NaN, ±Infinity and -0: JSON cannot carry them (JSON.stringify(-0) is "0"). */
+function isSpecial(x: number): boolean {
+  return !Number.isFinite(x) || Object.is(x, -0);
 }
 
 function isJson(x: unknown): boolean {
+  if (x === null) return true;
   if (typeof x === 'number') return Number.isFinite(x);
   if (typeof x === 'string' || typeof x === 'boolean') return true;
   if (Array.isArray(x)) return x.every(isJson);

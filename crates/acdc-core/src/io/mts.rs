@@ -123,7 +123,9 @@ pub fn load<R: Read + Seek>(input: R) -> Result<TensorMap> {
     let mut blocks = Vec::with_capacity(keys.count());
     for i in 0..keys.count() {
         let prefix = format!("blocks/{i}");
-        let properties = read(&format!("{prefix}/properties.npy"))?.to_labels("properties")?;
+        let name = format!("{prefix}/properties.npy");
+        let properties = read(&name)?.to_labels(&name)?;
+        properties.check(&name).map_err(|e| Error::Io(strip_kind(&e)))?;
         let n_components = components.get(prefix.as_str()).copied().unwrap_or(0);
         let mut block = read_block(&mut read, n_components, &prefix, properties.clone())?;
         let mut params: Vec<&str> = parameters.get(prefix.as_str()).cloned().unwrap_or_default();
@@ -154,11 +156,15 @@ fn read_block(
     prefix: &str,
     properties: Labels,
 ) -> Result<TensorBlock> {
-    let samples = read(&format!("{prefix}/samples.npy"))?.to_labels("samples")?;
+    let labels = |read: &mut dyn FnMut(&str) -> Result<npy::NpyArray>, name: &str| -> Result<Labels> {
+        let l = read(name)?.to_labels(name)?;
+        l.check(name).map_err(|e| Error::Io(strip_kind(&e)))?;
+        Ok(l)
+    };
+    let samples = labels(read, &format!("{prefix}/samples.npy"))?;
     let mut components = Vec::new();
     for k in 0..n_components {
-        let name = format!("{prefix}/components/{k}.npy");
-        components.push(read(&name)?.to_labels(&name)?);
+        components.push(labels(read, &format!("{prefix}/components/{k}.npy"))?);
     }
     let values_name = format!("{prefix}/values.npy");
     let array = read(&values_name)?;

@@ -849,10 +849,13 @@ fn parse_properties(full: &str) -> std::result::Result<Vec<Property>, String> {
     let mut seen = std::collections::HashSet::with_capacity(fields.len() / 3);
     let mut total = 0usize;
     for f in fields.chunks_exact(3) {
-        let (name, kind, ncols) = (f[0], f[1], f[2]);
-        let name = &*clip(name);
+        let (full_name, kind, ncols) = (f[0], f[1], f[2]);
+        let name = &*clip(full_name);
         if name.is_empty() {
             return Err(format!("Properties '{text}' has an empty column name"));
+        }
+        if full_name.contains(is_line_break) {
+            return Err(format!("Properties '{text}': a column name contains a line break character"));
         }
         let kind = match kind {
             "R" => Kind::Real,
@@ -882,10 +885,10 @@ fn parse_properties(full: &str) -> std::result::Result<Vec<Property>, String> {
         if total > MAX_COLUMNS {
             return Err(format!("Properties '{text}' declares more than {MAX_COLUMNS} values per atom"));
         }
-        if !seen.insert(name.to_string()) {
+        if !seen.insert(full_name) {
             return Err(format!("Properties '{text}' names the column '{name}' twice"));
         }
-        props.push(Property { name: name.to_string(), kind, ncols });
+        props.push(Property { name: full_name.to_string(), kind, ncols });
     }
     Ok(props)
 }
@@ -1220,24 +1223,26 @@ fn check_frame(frame: &Frame) -> std::result::Result<(), String> {
         }
     }
     let mut keys = std::collections::HashSet::with_capacity(frame.info.len());
-    for (key, value) in &frame.info {
-        if key.is_empty() {
+    for (full_key, value) in &frame.info {
+        if full_key.is_empty() {
             return Err("info has an empty key".to_string());
         }
-        let key = &*clip(key);
-        if key.contains(is_line_break) {
+        let key = &*clip(full_key);
+        if full_key.contains(is_line_break) {
             return Err(format!("info key {key:?} contains a line break character"));
         }
-        if RESERVED_INFO.contains(&key) {
+        if RESERVED_INFO.contains(&full_key.as_str()) {
             return Err(format!("info key '{key}' is reserved: it is written from the system"));
         }
-        if !keys.insert(key.to_string()) {
+        if !keys.insert(full_key.as_str()) {
             return Err(format!("info key '{key}' appears twice"));
         }
-        if key.eq_ignore_ascii_case("uid") {
+        if full_key.eq_ignore_ascii_case("uid") {
             match value {
                 InfoValue::Str(s) if !s.contains(is_line_break) => {}
                 InfoValue::Str(_) => return Err(format!("info '{key}' contains a line break character")),
+                // a bare `uid` key, as the reader reads it
+                InfoValue::Bool(true) => {}
                 other => {
                     return Err(format!(
                         "info '{key}' must be text (readers never convert it), got {}",
@@ -1248,17 +1253,17 @@ fn check_frame(frame: &Frame) -> std::result::Result<(), String> {
         }
     }
     let mut names = std::collections::HashSet::with_capacity(frame.arrays.len());
-    for (name, column) in &frame.arrays {
-        let name = &*clip(name);
-        if name.is_empty() || name.chars().any(|c| is_py_space(c) || c.is_control() || ":\"'{}[]=\\,".contains(c)) {
+    for (full_name, column) in &frame.arrays {
+        let name = &*clip(full_name);
+        if full_name.is_empty() || full_name.contains(':') || full_name.contains(is_line_break) {
             return Err(format!(
-                "arrays name {name:?} cannot be written in Properties (it must be non-empty, without whitespace or :\"'{{}}[]=\\,)"
+                "arrays name {name:?} cannot be written in Properties (it must be non-empty, without ':' or line breaks)"
             ));
         }
-        if RESERVED_COLUMNS.contains(&name) {
+        if RESERVED_COLUMNS.contains(&full_name.as_str()) {
             return Err(format!("arrays name '{name}' is reserved: it is written from the system"));
         }
-        if !names.insert(name.to_string()) {
+        if !names.insert(full_name.as_str()) {
             return Err(format!("arrays name '{name}' appears twice"));
         }
         let ncols = column.ncols();
@@ -1276,7 +1281,7 @@ fn check_frame(frame: &Frame) -> std::result::Result<(), String> {
             if let Some((i, s)) = data
                 .iter()
                 .enumerate()
-                .find(|(_, s)| s.is_empty() || s.chars().any(|c| is_py_space(c) || c.is_control()))
+                .find(|(_, s)| s.is_empty() || s.chars().any(is_py_space))
             {
                 let s = clip(s);
                 return Err(format!(
@@ -1379,13 +1384,20 @@ fn frame_text(frame: &Frame) -> String {
         comment.push_str(&format!("Lattice=\"{}\" ", lattice.join(" ")));
     }
     // ASE writes the (empty) species column of a frame without atoms as reals
-    comment.push_str(if n == 0 { "Properties=species:R:1:pos:R:3" } else { "Properties=species:S:1:pos:R:3" });
+    let mut properties = String::from(if n == 0 { "species:R:1:pos:R:3" } else { "species:S:1:pos:R:3" });
     for (name, column) in &frame.arrays {
-        comment.push_str(&format!(":{name}:{}:{}", column.type_letter(), column.ncols()));
+        properties.push_str(&format!(":{name}:{}:{}", column.type_letter(), column.ncols()));
     }
+    // quoted only when a column name needs it, so ordinary files look as ASE writes them
+    comment.push_str("Properties=");
+    comment.push_str(&quote(&properties));
     for (key, value) in &frame.info {
         comment.push(' ');
         comment.push_str(&quote(key));
+        if key.eq_ignore_ascii_case("uid") && *value == InfoValue::Bool(true) {
+            // `uid=T` would read back as the text "T"
+            continue;
+        }
         comment.push('=');
         comment.push_str(&info_value_text(key, value));
     }
@@ -1943,6 +1955,9 @@ mod tests {
         expect(f, "arrays name 'pos' is reserved");
         let mut f = base.clone();
         f.arrays.push(("a:b".into(), Column::Float { data: vec![0.0; 3], ncols: 1 }));
+        expect(f, "cannot be written in Properties");
+        let mut f = base.clone();
+        f.arrays.push(("a\u{2028}b".into(), Column::Float { data: vec![0.0; 3], ncols: 1 }));
         expect(f, "cannot be written in Properties");
         let mut f = base.clone();
         f.arrays.push(("short".into(), Column::Float { data: vec![0.0; 5], ncols: 2 }));

@@ -48,6 +48,9 @@ fn pick(row: &[i32], dims: &[usize]) -> Vec<i32> {
 fn group_by_remaining(keys: &Labels, moved: &[usize]) -> (Labels, Vec<Vec<(usize, Vec<i32>)>>) {
     let remaining: Vec<usize> = (0..keys.size()).filter(|d| !moved.contains(d)).collect();
     if remaining.is_empty() {
+        if keys.count() == 0 {
+            return (Labels { names: vec!["_".to_string()], values: vec![] }, vec![]);
+        }
         let all = (0..keys.count()).map(|k| (k, pick(keys.row(k), moved))).collect();
         return (Labels::new(&["_"], vec![0]), vec![all]);
     }

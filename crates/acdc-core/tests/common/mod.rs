@@ -54,7 +54,8 @@ fn labels(names: &[&str], rows: Vec<Vec<i32>>) -> Labels {
 pub fn random_tensor(rng: &mut Rng) -> TensorMap {
     let key_names: &[&str] = [&["center_type"][..], &["center_type", "neighbor_type"], &["o3_lambda", "center_type", "neighbor_type"]]
         [rng.below(3)];
-    let n_blocks = rng.below(5);
+    // at most the number of distinct keys (3 values per dimension)
+    let n_blocks = rng.below(5.min(3usize.pow(key_names.len() as u32) + 1));
     let mut keys: Vec<Vec<i32>> = Vec::new();
     while keys.len() < n_blocks {
         let k: Vec<i32> = key_names.iter().map(|_| rng.below(3) as i32).collect();
@@ -97,7 +98,7 @@ pub fn random_tensor(rng: &mut Rng) -> TensorMap {
 /// Mutates `bytes` in place: bit flips, truncation, duplication of a slice,
 /// insertion of a token, overwrite with a huge number.
 pub fn mutate(rng: &mut Rng, bytes: &mut Vec<u8>, tokens: &[&[u8]]) {
-    for _ in 0..1 + rng.below(4) {
+    for _ in 0..1 + rng.below(2) {
         let len = bytes.len();
         match rng.below(6) {
             0 if len > 0 => {
