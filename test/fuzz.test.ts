@@ -64,7 +64,7 @@ describe('fuzzing in child processes', () => {
   }, 120_000);
 
   it('TensorMap operations on random valid maps: no crash, every result round-trips through .mts', async () => {
-    const c = await fuzz('ops', 2_000, 2);
+    const c = await fuzz('ops', 2_100, 2);
     expect(c.crashes).toBe(0);
     expect(c.cases).toBeGreaterThanOrEqual(10_000);
     expect(c.ok).toBeGreaterThan(5000);
