@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { formatXyz, Labels, parseXyz, System, TensorBlock, TensorMap } from 'acdc-ml';
+import { formatXyz, Labels, parseXyz, readNpySync, System, TensorBlock, TensorMap } from 'acdc-ml';
 
 const corpus = join(__dirname, 'fixtures', 'fuzz');
 
@@ -183,6 +183,12 @@ describe('TensorMap files and blocks', () => {
       const bytes = readFileSync(join(corpus, name));
       expect(() => TensorMap.fromBuffer(bytes), name).toThrow(/keys\.npy/);
     }
+  });
+
+  it('.npy dimensions of 2^32 and more do not wrap', () => {
+    expect(readNpySync(join(corpus, 'big_dimension_no_data.npy')).shape).toEqual([4294967296, 0]);
+    expect(() => readNpySync(join(corpus, 'huge_shape.npy'))).toThrow(/overflows|truncated data/);
+    expect(() => readNpySync(join(corpus, 'wrapping_shape.npy'))).toThrow(/truncated data: shape \[4294967297\] needs 34359738376 bytes/);
   });
 
   it('a gradient whose samples point past the block is refused at construction', () => {

@@ -73,7 +73,7 @@ async function generatedCorpus(dir) {
   }
   const keys = Buffer.concat([npyHeader("{'descr': [('a', '<i4')], 'fortran_order': False, 'shape': (200000000,), }"), Buffer.alloc(800_000_000)]);
   fs.writeFileSync(path.join(dir, 'huge_keys_deflated.mts'), zipOne('keys.npy', keys));
-  const acdc = (await import('acdc-ml')).default;
+  const acdc = await import('acdc-ml');
   const n = 20000;
   const blocks = Array.from({ length: n }, (_, i) => new acdc.TensorBlock(new acdc.Labels(['system'], [i]), [], new acdc.Labels(['n'], [0]), Float64Array.of(i)));
   fs.writeFileSync(path.join(dir, 'many_blocks.mts'), new acdc.TensorMap(new acdc.Labels(['k'], Array.from({ length: n }, (_, i) => i)), blocks).toBuffer());

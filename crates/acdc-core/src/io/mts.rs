@@ -3,7 +3,7 @@
 //! `blocks/i/components/k.npy` and the same under `blocks/i/gradients/<parameter>/`
 //! (gradient blocks share their parent's properties, which are not stored again).
 use std::collections::HashMap;
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipArchive, ZipWriter};
@@ -60,7 +60,9 @@ const DEFLATE_MAX_RATIO: u64 = 1032;
 /// Every size read from the archive is checked against the bytes actually
 /// there before anything is allocated, and the archive's entries are indexed
 /// once, so loading is linear in the size of the file.
-pub fn load<R: Read + Seek>(input: R) -> Result<TensorMap> {
+pub fn load<R: Read + Seek>(mut input: R) -> Result<TensorMap> {
+    let archive_len = input.seek(SeekFrom::End(0))?;
+    input.seek(SeekFrom::Start(0))?;
     let mut zip = ZipArchive::new(input).map_err(zip_error)?;
     let names: Vec<String> =
         zip.file_names().map(|n| n.map(|n| n.into_owned())).collect::<std::result::Result<_, _>>().map_err(zip_error)?;
@@ -90,7 +92,7 @@ pub fn load<R: Read + Seek>(input: R) -> Result<TensorMap> {
             CompressionMethod::Stored => file.compressed_size(),
             _ => file.compressed_size().saturating_mul(DEFLATE_MAX_RATIO),
         };
-        if declared > limit {
+        if declared > limit || file.compressed_size() > archive_len {
             return Err(Error::Io(format!(
                 "{name}: declares {declared} bytes but holds {} compressed bytes (corrupt archive)",
                 file.compressed_size()
