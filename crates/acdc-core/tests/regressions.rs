@@ -16,7 +16,7 @@ use zip::{CompressionMethod, ZipWriter};
 /// An .npy file with the given header text (padded as numpy pads it) and payload.
 fn npy_with_header(header: &str, payload: &[u8]) -> Vec<u8> {
     let mut h = header.to_string();
-    while (12 + h.len() + 1) % 64 != 0 {
+    while !(12 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');
@@ -118,7 +118,7 @@ fn loading_many_blocks_is_linear() {
 #[test]
 fn many_comment_keys_and_columns_parse_in_linear_time() {
     let keys = |n: usize| {
-        let mut s = format!("1\n");
+        let mut s = String::from("1\n");
         s.push_str(&(0..n).map(|k| format!("k{k}={k}")).collect::<Vec<_>>().join(" "));
         s.push_str("\nH 0 0 0\n");
         s

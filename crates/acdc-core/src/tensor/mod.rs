@@ -191,7 +191,7 @@ impl<V: AsRef<[f64]>> TensorBlockOf<V> {
 
 fn whole_rows(labels: &Labels, what: &str) -> Result<()> {
     let width = labels.names.len();
-    if width == 0 && !labels.values.is_empty() || width != 0 && labels.values.len() % width != 0 {
+    if width == 0 && !labels.values.is_empty() || width != 0 && !labels.values.len().is_multiple_of(width) {
         return Err(Error::InvalidParameter(format!(
             "{what}: {} values are not whole rows of {width} names",
             labels.values.len()
