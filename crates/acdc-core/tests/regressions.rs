@@ -111,6 +111,7 @@ fn loading_many_blocks_is_linear() {
     };
     let small = time(2000);
     let large = time(20000);
+    eprintln!("mts load: 2000 blocks {small:.3} s, 20000 blocks {large:.3} s");
     // quadratic loading took 40 s for 20 000 blocks (100× the 2000-block time)
     assert!(large < 10.0 && large < 30.0 * small.max(0.01), "2000 blocks: {small:.3} s, 20000 blocks: {large:.3} s");
 }
@@ -142,6 +143,7 @@ fn many_comment_keys_and_columns_parse_in_linear_time() {
         };
         let small = time(10_000);
         let large = time(100_000);
+        eprintln!("extxyz {what}: parse + format of 10^4 {small:.3} s, 10^5 {large:.3} s");
         // quadratic parsing took 7–21 s and formatting 9 s for 10^5 entries
         assert!(large < 5.0 && large < 30.0 * small.max(0.01), "{what}: 10^4: {small:.3} s, 10^5: {large:.3} s");
     }
