@@ -139,6 +139,7 @@ fn many_comment_keys_and_columns_parse_in_linear_time() {
             let out = format_xyz(&frames).unwrap();
             let formatted = start.elapsed().as_secs_f64();
             assert!(same_frame(&parse_xyz(&out).unwrap()[0], &frames[0]));
+            eprintln!("extxyz {what}: {n} entries: parse {parsed:.3} s, format {formatted:.3} s");
             parsed + formatted
         };
         let small = time(10_000);
