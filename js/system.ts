@@ -1,8 +1,8 @@
 import native from './native';
 import type { SystemData } from './native';
 
-/** Any JSON value but null. */
-export type JsonValue = number | string | boolean | JsonValue[] | { [key: string]: JsonValue };
+/** Any JSON value (extended XYZ stores it as `_JSON …`); numbers may also be NaN, ±Infinity or -0. */
+export type JsonValue = number | string | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
 /** A value from the extxyz comment line (or set by the user): numbers, strings, booleans, arrays, nested JSON. */
 export type InfoValue = JsonValue;
@@ -15,8 +15,11 @@ export type NumberArray = ArrayLike<number>;
 
 /** What `new System(...)` accepts. Lengths in Å. */
 export interface SystemInit {
-  /** Species of each atom: any 32-bit integer, usually the atomic number. */
-  types: NumberArray;
+  /**
+   * Species of each atom: any 32-bit integer (usually the atomic number) or an
+   * element symbol (`'O'`, `'H'`, as written in the periodic table; `'X'` is 0).
+   */
+  types: NumberArray | ArrayLike<number | string>;
   /** Cartesian positions in Å: flat (length 3N) or N×3 nested. */
   positions: NumberArray | ArrayLike<NumberArray>;
   /** Cell in Å: 9 numbers or 3×3, rows are the lattice vectors a, b, c. Omit for a molecule. */
@@ -79,10 +82,17 @@ function toTypes(value: unknown): Int32Array {
   }
   const arr = value as ArrayLike<unknown>;
   const out = new Int32Array(arr.length);
+  let symbols: string[] | undefined;
   for (let k = 0; k < arr.length; k++) {
-    const t = arr[k];
+    let t = arr[k];
+    if (typeof t === 'string') {
+      symbols ??= native.elementSymbols();
+      const z = symbols.indexOf(t);
+      if (z < 0) throw new TypeError(`types[${k}] is ${describe(t)}, which is not an element symbol (e.g. 'H', 'He', 'Li')`);
+      t = z;
+    }
     if (typeof t !== 'number' || !Number.isInteger(t) || t < -2147483648 || t > 2147483647) {
-      throw new TypeError(`types[${k}] is ${describe(t)} (expected a 32-bit integer)`);
+      throw new TypeError(`types[${k}] is ${describe(t)} (expected a 32-bit integer or an element symbol)`);
     }
     out[k] = t;
   }

@@ -137,6 +137,27 @@ function integer(field: string, v: unknown): number {
 }
 
 /** A block of values: samples × components… × properties, row-major. */
+/** What every gradient block must satisfy (the operations and `.mts` files rely on it). */
+function checkGradient(block: TensorBlock, parameter: string, g: TensorBlock): void {
+  const where = `gradient "${parameter}"`;
+  if (parameter.length === 0 || parameter.includes('/')) throw new RangeError(`${where}: the parameter name must be non-empty, without '/'`);
+  if (g.gradientsList().length > 0) throw new RangeError(`${where}: a gradient block cannot have gradients itself`);
+  if (g.samples.names[0] !== 'sample') throw new RangeError(`${where}: the first sample dimension must be "sample", got ${JSON.stringify(g.samples.names)}`);
+  const n = block.samples.count;
+  const width = g.samples.names.length;
+  for (let r = 0; r < g.samples.count; r++) {
+    const s = g.samples.values[r * width];
+    if (s < 0 || s >= n) throw new RangeError(`${where}: sample ${s} points past the block's ${n} samples`);
+  }
+  const offset = g.components.length - block.components.length;
+  const sameLabels = (a: Labels, b: Labels) =>
+    a.names.length === b.names.length && a.names.every((x, i) => x === b.names[i]) && a.values.length === b.values.length && a.values.every((x, i) => x === b.values[i]);
+  if (offset < 0 || !block.components.every((c, i) => sameLabels(c, g.components[offset + i]))) {
+    throw new RangeError(`${where}: its components must end with the block's components`);
+  }
+  if (!sameLabels(g.properties, block.properties)) throw new RangeError(`${where}: its properties must be the block's properties`);
+}
+
 export class TensorBlock {
   /** One row per sample (first dimension). */
   readonly samples: Labels;
@@ -158,6 +179,7 @@ export class TensorBlock {
     if (values.length !== expected) {
       throw new RangeError(`block values have ${values.length} entries but the labels give shape [${this.shape}] (${expected})`);
     }
+    for (const [parameter, g] of gradients) checkGradient(this, parameter, g);
   }
 
   /** `[samples, ...components, properties]`. */

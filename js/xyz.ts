@@ -1,12 +1,17 @@
 import native from './native';
 import { checkSignal, runQueued, type AbortSignalLike } from './schedule';
 import { writeAtomically, writeAtomicallySync } from './atomic';
-import type { FrameData, ColumnData } from './native';
+import type { FrameData, ColumnData, InfoFloat } from './native';
 import { ArrayValue, describe, InfoValue, System, SystemInit } from './system';
 
 /** @internal */
 export function fromFrame(f: FrameData): System {
   const info = JSON.parse(f.infoJson) as Record<string, InfoValue>;
+  // numbers JSON cannot carry (NaN, ±Infinity, -0) travel beside it
+  for (const { key, index, value } of f.infoFloats) {
+    if (index < 0) info[key] = value;
+    else (info[key] as number[])[index] = value;
+  }
   const arrays: Record<string, ArrayValue> = {};
   for (const c of f.arrays) {
     switch (c.kind) {
@@ -37,15 +42,36 @@ function toFrame(s: System | SystemInit, k: number): FrameData {
     if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return { name, kind: 'string', ncols, strings: v as string[] };
     throw new TypeError(`frames[${k}].arrays.${name} must be a Float64Array, Int32Array, string[] or boolean[], got ${describe(v)}`);
   });
+  const infoFloats: InfoFloat[] = [];
+  const info: Record<string, InfoValue> = {};
   for (const [key, value] of Object.entries(system.info)) {
-    if (!isJson(value)) {
-      throw new TypeError(`frames[${k}].info.${key} must be a finite number, string, boolean, array or object of them, got ${describe(value)}`);
+    if (typeof value === 'number' && isSpecial(value)) {
+      infoFloats.push({ key, index: -1, value });
+      info[key] = 0;
+    } else if (Array.isArray(value) && value.length > 0 && value.every((x) => typeof x === 'number')) {
+      info[key] = value.map((x, index) => {
+        if (!isSpecial(x as number)) return x;
+        infoFloats.push({ key, index, value: x as number });
+        return 0;
+      });
+    } else if (isJson(value)) {
+      info[key] = value;
+    } else {
+      throw new TypeError(
+        `frames[${k}].info.${key} must be a number, string, boolean, null, array or object of them (NaN and infinities only as a number or in an array of numbers), got ${describe(value)}`,
+      );
     }
   }
-  return { ...system.data(), infoJson: JSON.stringify(system.info), arrays };
+  return { ...system.data(), infoJson: JSON.stringify(info), arrays, infoFloats };
+}
+
+/** NaN, ±Infinity and -0: JSON cannot carry them (JSON.stringify(-0) is "0"). */
+function isSpecial(x: number): boolean {
+  return !Number.isFinite(x) || Object.is(x, -0);
 }
 
 function isJson(x: unknown): boolean {
+  if (x === null) return true;
   if (typeof x === 'number') return Number.isFinite(x);
   if (typeof x === 'string' || typeof x === 'boolean') return true;
   if (Array.isArray(x)) return x.every(isJson);
@@ -106,9 +132,6 @@ export async function writeXyz(path: string, frames: System | SystemInit | Array
   await writeAtomically(checkPath(path), (tmp) => runQueued(() => native.writeXyz(tmp, data), signal));
 }
 
-/** Most frames one read of {@link iterXyz} may hold. */
-export const MAX_BATCH = 1_000_000;
-
 /**
  * Streams the frames of an extended XYZ file, `batch` frames per read off the
  * event loop: memory stays bounded by the batch, whatever the file size.
@@ -118,9 +141,8 @@ export const MAX_BATCH = 1_000_000;
  */
 export async function* iterXyz(path: string, options: { batch?: number; signal?: AbortSignalLike } = {}): AsyncGenerator<System, void, undefined> {
   const batch = options.batch ?? 64;
-  if (!Number.isInteger(batch) || batch <= 0 || batch > MAX_BATCH) {
-    throw new RangeError(`batch must be an integer between 1 and ${MAX_BATCH}, got ${describe(batch)}`);
-  }
+  // a huge batch is fine: frames are read as they come, nothing is reserved for it
+  if (!Number.isSafeInteger(batch) || batch <= 0) throw new RangeError(`batch must be a positive integer, got ${describe(batch)}`);
   const signal = checkSignal(options.signal);
   const reader = new native.XyzReader(checkPath(path));
   for (;;) {

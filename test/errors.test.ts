@@ -19,7 +19,8 @@ describe('bad input never crashes', () => {
     {},
     { types: [1], positions: [0, 0] },
     { types: [1], positions: [0, 0, NaN] },
-    { types: ['H'], positions: [0, 0, 0] },
+    { types: ['Hx'], positions: [0, 0, 0] }, // element symbols are accepted, unknown ones are not
+    { types: [1.5], positions: [0, 0, 0] },
     { types: [1], positions: [0, 0, 0], cell: [1, 0, 0, 1, 0, 0, 0, 0, 1], pbc: true },
     { types: [1], positions: [0, 0, 0], pbc: 'yes' },
     { types: [1], positions: [[0, 0, 0, 0]] },

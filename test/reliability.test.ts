@@ -55,16 +55,19 @@ describe('selections that name nothing', () => {
 });
 
 describe('cancellation', () => {
-  it('an aborted compute rejects with an AbortError soon after the abort', async () => {
+  it('an aborted compute rejects with an AbortError long before the computation would end', async () => {
     const soap = new SoapPowerSpectrum(hypers);
-    const many = Array.from({ length: 30 }, () => frames).flat();
+    const many = Array.from({ length: 8 }, () => frames).flat();
+    let started = performance.now();
+    await soap.compute(many, { gradients: ['positions'] });
+    const full = performance.now() - started;
     const controller = new AbortController();
-    const started = performance.now();
+    started = performance.now();
     const pending = soap.compute(many, { gradients: ['positions'], signal: controller.signal });
-    setTimeout(() => controller.abort(), 50);
+    setTimeout(() => controller.abort(), 0.1 * full);
     await expect(pending).rejects.toMatchObject({ name: 'AbortError' });
-    // the whole computation takes several seconds on one core
-    expect(performance.now() - started).toBeLessThan(2000);
+    // a ratio, not a time: the aborted call stops well before a full one ends
+    expect((performance.now() - started) / full).toBeLessThan(0.6);
     // a signal aborted before the call rejects at once; the calculator still works afterwards
     const aborted = new AbortController();
     aborted.abort(new Error('stop'));
@@ -92,13 +95,15 @@ describe('fairness', () => {
   it('file reads are not queued behind many concurrent computes', async () => {
     expect(maxConcurrent()).toBeGreaterThanOrEqual(1);
     const soap = new SoapPowerSpectrum(hypers);
-    const computes = Array.from({ length: 16 }, () => soap.compute(frames));
     const started = performance.now();
+    const computes = Array.from({ length: 16 }, () => soap.compute(frames));
     await fs.promises.readFile(path.join(root, 'README.md'));
     const waited = performance.now() - started;
     const results = await Promise.all(computes);
-    // generous: without the queue the read waited behind every libuv thread
-    expect(waited).toBeLessThan(500);
+    const total = performance.now() - started;
+    // a ratio, not a time: without the queue the read waits until one of the
+    // computes holding every libuv thread ends (about a quarter of the total)
+    expect(waited / total).toBeLessThan(0.1);
     // concurrent results are identical to each other
     const first = results[0].block(0).values;
     for (const r of results) expect(r.block(0).values).toEqual(first);

@@ -60,7 +60,9 @@ pub fn labels_from_js(field: &str, l: &LabelsData) -> Result<Labels> {
             format!("{field} has {} names and {} values (values must hold whole rows of one value per name)", n, l.values.len()),
         ));
     }
-    Ok(Labels { names: l.names.clone(), values: l.values.to_vec() })
+    let labels = Labels { names: l.names.clone(), values: l.values.to_vec() };
+    labels.check(field).map_err(crate::errors::to_napi)?;
+    Ok(labels)
 }
 
 pub fn block_to_js(b: TensorBlock) -> BlockData {
@@ -95,7 +97,7 @@ fn block_from_js_with<'a, V: AsRef<[f64]>>(field: &str, b: &'a BlockData, values
     .map_err(|e| Error::new(Status::InvalidArg, format!("{field}: {e}")))?;
     for g in &b.gradients {
         let grad = block_from_js_with(&format!("{field}.gradient('{}')", g.parameter), &g.block, values)?;
-        block.gradients.push((g.parameter.clone(), grad));
+        block.add_gradient(&g.parameter, grad).map_err(|e| Error::new(Status::InvalidArg, format!("{field}: {e}")))?;
     }
     Ok(block)
 }

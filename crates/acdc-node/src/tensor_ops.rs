@@ -174,8 +174,8 @@ fn scalar(dtype: &str) -> Result<npy::Scalar> {
 pub struct NpyData {
     /// values in C order, converted to float64
     pub data: Float64Array,
-    /// dimensions
-    pub shape: Vec<u32>,
+    /// dimensions (numbers: a dimension may exceed 2^32 when another is 0)
+    pub shape: Vec<f64>,
     /// the dtype stored in the file ("<f8", "<f4", "<i4", "<i8")
     pub dtype: String,
 }
@@ -191,7 +191,12 @@ pub fn npy_read_sync(path: String) -> Result<NpyData> {
             npy::Dtype::Fields { .. } => "structured".to_string(),
         };
         let data = a.to_f64(&path).map_err(to_napi)?;
-        Ok(NpyData { data: Float64Array::new(data), shape: a.shape.iter().map(|&d| d as u32).collect(), dtype })
+        // every dimension ≤ 2^53 is exact as a JS number; a larger one cannot
+        // hold data and is refused rather than rounded
+        if let Some(d) = a.shape.iter().find(|&&d| d as u64 > 1u64 << 53) {
+            return Err(Error::new(Status::InvalidArg, format!("{path}: dimension {d} of shape {:?} is larger than 2^53", a.shape)));
+        }
+        Ok(NpyData { data: Float64Array::new(data), shape: a.shape.iter().map(|&d| d as f64).collect(), dtype })
     })
 }
 

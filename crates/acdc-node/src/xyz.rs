@@ -44,31 +44,80 @@ pub struct FrameData {
     pub info_json: String,
     /// per-atom columns beyond species and pos
     pub arrays: Vec<ColumnData>,
+    /// info numbers that JSON cannot carry (NaN, ±Infinity, -0): the JSON
+    /// holds 0 in their place
+    pub info_floats: Vec<InfoFloat>,
 }
 
-fn info_to_json(info: &[(String, InfoValue)]) -> String {
+/// One info number kept out of the JSON text: `info[key]` (index -1) or
+/// `info[key][index]`.
+#[napi(object)]
+pub struct InfoFloat {
+    /// the info key
+    pub key: String,
+    /// position in the array, or -1 for a single number
+    pub index: i32,
+    /// the value
+    pub value: f64,
+}
+
+/// Whether a float must travel outside the JSON text: JSON has no NaN or
+/// infinities, and JavaScript's JSON.stringify writes -0 as 0.
+fn special(x: f64) -> bool {
+    !x.is_finite() || (x == 0.0 && x.is_sign_negative())
+}
+
+fn info_to_json(info: &[(String, InfoValue)]) -> (String, Vec<InfoFloat>) {
     use serde_json::{Map, Value};
-    let num = |x: f64| serde_json::Number::from_f64(x).map(Value::Number).unwrap_or(Value::Null);
+    let mut specials = Vec::new();
+    let mut num = |key: &str, index: i32, x: f64| match serde_json::Number::from_f64(x) {
+        Some(n) if !special(x) => Value::Number(n),
+        _ => {
+            specials.push(InfoFloat { key: key.to_string(), index, value: x });
+            Value::from(0)
+        }
+    };
     let mut map = Map::new();
     for (k, v) in info {
         let value = match v {
             InfoValue::Int(i) => Value::from(*i),
-            InfoValue::Float(x) => num(*x),
+            InfoValue::Float(x) => num(k, -1, *x),
             InfoValue::Bool(b) => Value::from(*b),
             InfoValue::Str(s) => Value::from(s.clone()),
             InfoValue::IntArray(a) => Value::from(a.clone()),
-            InfoValue::FloatArray(a) => Value::Array(a.iter().map(|&x| num(x)).collect()),
+            InfoValue::FloatArray(a) => Value::Array(a.iter().enumerate().map(|(i, &x)| num(k, i as i32, x)).collect()),
             InfoValue::BoolArray(a) => Value::from(a.clone()),
             InfoValue::Json(v) => v.clone(),
         };
         map.insert(k.clone(), value);
     }
-    Value::Object(map).to_string()
+    (Value::Object(map).to_string(), specials)
+}
+
+/// Puts the numbers carried outside the JSON back in place.
+fn apply_specials(info: &mut [(String, InfoValue)], specials: &[InfoFloat]) -> Result<()> {
+    for s in specials {
+        let bad = || Error::new(Status::InvalidArg, format!("infoFloats: no number at info.{}[{}]", s.key, s.index));
+        let slot = info.iter_mut().find(|(k, _)| *k == s.key).ok_or_else(bad)?;
+        if s.index < 0 {
+            slot.1 = InfoValue::Float(s.value);
+            continue;
+        }
+        let i = s.index as usize;
+        let mut floats = match &slot.1 {
+            InfoValue::FloatArray(a) => a.clone(),
+            InfoValue::IntArray(a) => a.iter().map(|&x| x as f64).collect(),
+            _ => return Err(bad()),
+        };
+        *floats.get_mut(i).ok_or_else(bad)? = s.value;
+        slot.1 = InfoValue::FloatArray(floats);
+    }
+    Ok(())
 }
 
 fn info_from_json(json: &str) -> Result<Vec<(String, InfoValue)>> {
     use serde_json::Value;
-    let bad = |k: &str| Error::new(Status::InvalidArg, format!("info.{k} must be a number, string, boolean, array or object (null is not representable in extended XYZ)"));
+    let bad = |k: &str| Error::new(Status::InvalidArg, format!("info.{k} must be a number, string, boolean, null, array or object"));
     let Value::Object(map) = serde_json::from_str::<Value>(json).map_err(|e| Error::new(Status::InvalidArg, format!("info: {e}")))? else {
         return Err(Error::new(Status::InvalidArg, "info must be an object".to_string()));
     };
@@ -84,8 +133,7 @@ fn info_from_json(json: &str) -> Result<Vec<(String, InfoValue)>> {
             Value::Array(a) if a.iter().all(Value::is_boolean) => InfoValue::BoolArray(a.iter().filter_map(Value::as_bool).collect()),
             Value::Array(a) if a.iter().all(|x| x.as_i64().is_some()) => InfoValue::IntArray(a.iter().filter_map(Value::as_i64).collect()),
             Value::Array(a) if a.iter().all(Value::is_number) => InfoValue::FloatArray(a.iter().filter_map(Value::as_f64).collect()),
-            Value::Array(_) | Value::Object(_) => InfoValue::Json(v.clone()),
-            _ => return Err(bad(&k)),
+            Value::Array(_) | Value::Object(_) | Value::Null => InfoValue::Json(v.clone()),
         };
         out.push((k, value));
     }
@@ -95,6 +143,7 @@ fn info_from_json(json: &str) -> Result<Vec<(String, InfoValue)>> {
 fn frame_to_js(f: Frame) -> FrameData {
     let s = f.system;
     let cell: Vec<f64> = s.cell.iter().flatten().copied().collect();
+    let (info_json, info_floats) = info_to_json(&f.info);
     let arrays = f
         .arrays
         .into_iter()
@@ -130,8 +179,9 @@ fn frame_to_js(f: Frame) -> FrameData {
         positions: Float64Array::new(s.positions.into_iter().flatten().collect()),
         cell: Float64Array::new(cell),
         pbc: s.pbc.to_vec(),
-        info_json: info_to_json(&f.info),
+        info_json,
         arrays,
+        info_floats,
     }
 }
 
@@ -170,11 +220,19 @@ fn frame_from_js(k: usize, f: &FrameData) -> Result<Frame> {
         }
         arrays.push((c.name.clone(), column));
     }
-    Ok(Frame { system, info: info_from_json(&f.info_json).map_err(prefix)?, arrays })
+    let mut info = info_from_json(&f.info_json).map_err(prefix)?;
+    apply_specials(&mut info, &f.info_floats).map_err(prefix)?;
+    Ok(Frame { system, info, arrays })
 }
 
 fn frames_from_js(frames: &[FrameData]) -> Result<Vec<Frame>> {
     frames.iter().enumerate().map(|(k, f)| frame_from_js(k, f)).collect()
+}
+
+/// Element symbols indexed by atomic number (0 is "X", a dummy atom).
+#[napi]
+pub fn element_symbols() -> Vec<String> {
+    xyz::ELEMENT_SYMBOLS.iter().map(|s| s.to_string()).collect()
 }
 
 /// Parses extended XYZ text.
@@ -290,7 +348,9 @@ impl Task for NextTask {
     fn compute(&mut self) -> Result<Self::Output> {
         guarded("iterXyz", || {
             let mut reader = self.reader.lock().map_err(|_| Error::from_reason("xyz reader was poisoned by an earlier error"))?;
-            let mut out = Vec::with_capacity(self.count);
+            // the batch size is the caller's wish, not a promise of frames:
+            // grow with what is read rather than reserving it up front
+            let mut out = Vec::with_capacity(self.count.min(1024));
             for frame in reader.by_ref().take(self.count) {
                 out.push(frame.map_err(|e| with_path(&self.path, e))?);
             }

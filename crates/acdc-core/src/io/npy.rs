@@ -88,6 +88,9 @@ impl NpyArray {
         let Dtype::Fields { names, big_endian } = &self.dtype else {
             return Err(Error::Io(format!("{what}: expected a structured array of int32 fields (labels), found {:?}", self.dtype)));
         };
+        if names.is_empty() && self.shape.iter().any(|&d| d != 0) {
+            return Err(Error::Io(format!("{what}: labels without any dimension name cannot hold {:?} entries", self.shape)));
+        }
         if self.shape.len() != 1 {
             return Err(Error::Io(format!("{what}: labels must be one-dimensional, found shape {:?}", self.shape)));
         }
@@ -177,6 +180,8 @@ fn check_count(shape: &[usize], n: usize) -> Result<()> {
 
 /// Writes labels as a structured int32 array (metatensor's layout).
 pub fn write_labels<W: Write>(w: &mut W, labels: &Labels) -> Result<()> {
+    // a name that is not an identifier could break the header's quoting
+    labels.check("labels")?;
     let fields: Vec<String> = labels.names.iter().map(|n| format!("('{n}', '<i4'), ")).collect();
     w.write_all(&header(&format!("[{}]", fields.join("")), &[labels.count()], 0))?;
     let mut buf = Vec::with_capacity(labels.values.len() * 4);
@@ -260,10 +265,10 @@ pub fn read(bytes: &[u8], what: &str) -> Result<NpyArray> {
             .iter()
             .map(|d| match d {
                 PyValue::Int(i) if *i >= 0 => Ok(*i as usize),
-                other => Err(bad(format!("bad dimension {other:?} in shape"))),
+                other => Err(bad(format!("bad dimension {} in shape", super::clip(&format!("{other:?}"))))),
             })
             .collect::<Result<Vec<_>>>()?,
-        other => return Err(bad(format!("bad or missing shape: {other:?}"))),
+        other => return Err(bad(format!("bad or missing shape: {}", super::clip(&format!("{other:?}"))))),
     };
     let dtype = match get("descr") {
         Some(PyValue::Str(s)) => parse_scalar(s).map_err(bad)?,
@@ -277,14 +282,17 @@ pub fn read(bytes: &[u8], what: &str) -> Result<NpyArray> {
                             big = ty.starts_with('>');
                             names.push(name.clone());
                         }
-                        _ => return Err(bad(format!("unsupported structured field {t:?} (only int32 fields are supported)"))),
+                        _ => {
+                            let t = super::clip(&format!("{t:?}"));
+                            return Err(bad(format!("unsupported structured field {t} (only int32 fields are supported)")));
+                        }
                     },
-                    other => return Err(bad(format!("unsupported structured field {other:?}"))),
+                    other => return Err(bad(format!("unsupported structured field {}", super::clip(&format!("{other:?}"))))),
                 }
             }
             Dtype::Fields { names, big_endian: big }
         }
-        other => return Err(bad(format!("bad or missing descr: {other:?}"))),
+        other => return Err(bad(format!("bad or missing descr: {}", super::clip(&format!("{other:?}"))))),
     };
     let item = match &dtype {
         Dtype::Plain { scalar, .. } => scalar.size(),
@@ -309,7 +317,7 @@ fn parse_scalar(s: &str) -> std::result::Result<Dtype, String> {
         "f4" => Scalar::F32,
         "i4" => Scalar::I32,
         "i8" => Scalar::I64,
-        _ => return Err(format!("unsupported dtype '{s}' (supported: f8, f4, i4, i8)")),
+        _ => return Err(format!("unsupported dtype '{}' (supported: f8, f4, i4, i8)", super::clip(s))),
     };
     Ok(Dtype::Plain { scalar, big_endian })
 }
@@ -325,14 +333,31 @@ enum PyValue {
     Dict(Vec<(String, PyValue)>),
 }
 
+/// Deepest nesting of brackets accepted in a header. numpy writes at most
+/// three levels (dict, list of fields, field tuple); the limit keeps a
+/// hostile header from exhausting the stack of the recursive parser.
+const MAX_DEPTH: usize = 16;
+
 struct PyParser<'a> {
     s: &'a [u8],
     at: usize,
+    depth: usize,
 }
 
 impl<'a> PyParser<'a> {
     fn new(s: &'a str) -> Self {
-        PyParser { s: s.as_bytes(), at: 0 }
+        PyParser { s: s.as_bytes(), at: 0, depth: 0 }
+    }
+
+    /// Parses a nested value, counting the nesting depth.
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> std::result::Result<T, String>) -> std::result::Result<T, String> {
+        if self.depth >= MAX_DEPTH {
+            return Err(format!("brackets nested deeper than {MAX_DEPTH} levels at byte {}", self.at));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
     }
 
     fn skip(&mut self) {
@@ -375,29 +400,31 @@ impl<'a> PyParser<'a> {
         match self.peek() {
             Some(b'{') => {
                 self.at += 1;
-                let mut entries = Vec::new();
-                loop {
-                    if self.peek() == Some(b'}') {
-                        self.at += 1;
-                        return Ok(PyValue::Dict(entries));
+                self.nested(|p| {
+                    let mut entries = Vec::new();
+                    loop {
+                        if p.peek() == Some(b'}') {
+                            p.at += 1;
+                            return Ok(PyValue::Dict(entries));
+                        }
+                        let PyValue::Str(key) = p.parse_value()? else { return Err("dict keys must be strings".into()) };
+                        p.expect(b':')?;
+                        entries.push((key, p.parse_value()?));
+                        match p.peek() {
+                            Some(b',') => p.at += 1,
+                            Some(b'}') => {}
+                            _ => return Err(format!("expected ',' or '}}' at byte {}", p.at)),
+                        }
                     }
-                    let PyValue::Str(key) = self.parse_value()? else { return Err("dict keys must be strings".into()) };
-                    self.expect(b':')?;
-                    entries.push((key, self.parse_value()?));
-                    match self.peek() {
-                        Some(b',') => self.at += 1,
-                        Some(b'}') => {}
-                        _ => return Err(format!("expected ',' or '}}' at byte {}", self.at)),
-                    }
-                }
+                })
             }
             Some(b'(') => {
                 self.at += 1;
-                Ok(PyValue::Tuple(self.sequence(b')')?))
+                Ok(PyValue::Tuple(self.nested(|p| p.sequence(b')'))?))
             }
             Some(b'[') => {
                 self.at += 1;
-                Ok(PyValue::List(self.sequence(b']')?))
+                Ok(PyValue::List(self.nested(|p| p.sequence(b']'))?))
             }
             Some(q @ (b'\'' | b'"')) => {
                 self.at += 1;
@@ -419,7 +446,7 @@ impl<'a> PyParser<'a> {
                     self.at += 1;
                 }
                 let text = std::str::from_utf8(&self.s[start..self.at]).unwrap_or("").trim_end_matches('L');
-                text.parse().map(PyValue::Int).map_err(|_| format!("bad integer '{text}'"))
+                text.parse().map(PyValue::Int).map_err(|_| format!("bad integer '{}'", super::clip(text)))
             }
             Some(b'T') if self.s[self.at..].starts_with(b"True") => {
                 self.at += 4;

@@ -62,6 +62,37 @@ impl Labels {
     pub fn position(&self, row: &[i32]) -> Option<usize> {
         self.rows().position(|r| r == row)
     }
+
+    /// Checks what every `Labels` must satisfy to be stored and read back
+    /// (metatensor's rules): values hold whole rows, names are distinct
+    /// identifiers (ASCII letters, digits and `_`, not starting with a
+    /// digit), and labels without names hold no values. `what` names the
+    /// labels in the error.
+    pub fn check(&self, what: &str) -> Result<()> {
+        whole_rows(self, what)?;
+        let width = self.names.len();
+        let mut seen = std::collections::HashSet::with_capacity(width);
+        for name in &self.names {
+            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(Error::InvalidParameter(format!(
+                    "{what}: name \"{}\" is not an identifier (ASCII letters, digits and _, not starting with a digit)",
+                    crate::io::clip(name)
+                )));
+            }
+            if !seen.insert(name.as_str()) {
+                return Err(Error::InvalidParameter(format!("{what}: name \"{name}\" appears twice")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether two rows are equal; checked in linear time with a hash set.
+    pub fn has_duplicates(&self) -> bool {
+        let mut seen = std::collections::HashSet::with_capacity(self.count());
+        self.rows().any(|r| !seen.insert(r))
+    }
 }
 
 /// A block of values with its labels and gradients, generic over the storage
@@ -87,11 +118,19 @@ pub type TensorBlock = TensorBlockOf<Vec<f64>>;
 pub type TensorBlockRef<'a> = TensorBlockOf<&'a [f64]>;
 
 impl<V: AsRef<[f64]>> TensorBlockOf<V> {
-    /// Builds a block, checking that the values match the labels.
+    /// Builds a block, checking that the labels hold whole rows and that the
+    /// values match their shape.
     pub fn new(samples: Labels, components: Vec<Labels>, properties: Labels, values: V) -> Result<Self> {
         let block = TensorBlockOf { samples, components, properties, values, gradients: Vec::new() };
-        let expected: usize = block.shape().iter().product();
-        if expected != block.values.as_ref().len() {
+        for (labels, what) in [(&block.samples, "samples"), (&block.properties, "properties")] {
+            whole_rows(labels, what)?;
+        }
+        for (k, c) in block.components.iter().enumerate() {
+            whole_rows(c, &format!("components[{k}]"))?;
+        }
+        let expected = block.shape().iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if expected != Some(block.values.as_ref().len()) {
+            let expected = expected.map_or("more than 2^64".to_string(), |e| e.to_string());
             return Err(Error::InvalidParameter(format!(
                 "block values have {} entries but the labels give shape {:?} ({expected} entries)",
                 block.values.as_ref().len(),
@@ -109,10 +148,56 @@ impl<V: AsRef<[f64]>> TensorBlockOf<V> {
         s
     }
 
+    /// Adds the gradient with respect to `parameter` after checking what the
+    /// operations and the `.mts` format rely on: the parameter is a new,
+    /// non-empty name without `/`; the gradient has no gradients itself; its
+    /// first sample dimension is "sample" and indexes this block's samples;
+    /// its components end with this block's components; its properties are
+    /// this block's.
+    pub fn add_gradient(&mut self, parameter: &str, gradient: Self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidParameter(format!("gradient \"{}\": {m}", crate::io::clip(parameter))));
+        if parameter.is_empty() || parameter.contains('/') || parameter.chars().any(char::is_control) {
+            return bad("the parameter name must be non-empty, without '/' or control characters".into());
+        }
+        if self.gradient(parameter).is_some() {
+            return bad("this block already has a gradient with respect to it".into());
+        }
+        if !gradient.gradients.is_empty() {
+            return bad("a gradient block cannot have gradients itself".into());
+        }
+        if gradient.samples.names.first().map(String::as_str) != Some("sample") {
+            return bad(format!("the first sample dimension must be \"sample\", got {:?}", gradient.samples.names));
+        }
+        let n = self.samples.count();
+        if let Some(r) = gradient.samples.rows().find(|r| r[0] < 0 || r[0] as usize >= n) {
+            return bad(format!("sample {} points past the block's {n} samples", r[0]));
+        }
+        let (gc, bc) = (&gradient.components, &self.components);
+        if gc.len() < bc.len() || gc[gc.len() - bc.len()..] != bc[..] {
+            return bad("its components must end with the block's components".into());
+        }
+        if gradient.properties != self.properties {
+            return bad("its properties must be the block's properties".into());
+        }
+        self.gradients.push((parameter.to_string(), gradient));
+        Ok(())
+    }
+
     /// The gradient block with respect to `parameter`.
     pub fn gradient(&self, parameter: &str) -> Option<&Self> {
         self.gradients.iter().find(|(p, _)| p == parameter).map(|(_, b)| b)
     }
+}
+
+fn whole_rows(labels: &Labels, what: &str) -> Result<()> {
+    let width = labels.names.len();
+    if width == 0 && !labels.values.is_empty() || width != 0 && !labels.values.len().is_multiple_of(width) {
+        return Err(Error::InvalidParameter(format!(
+            "{what}: {} values are not whole rows of {width} names",
+            labels.values.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Keys → blocks, generic over the storage of the values like `TensorBlockOf`.
@@ -130,14 +215,19 @@ pub type TensorMap = TensorMapOf<Vec<f64>>;
 pub type TensorMapRef<'a> = TensorMapOf<&'a [f64]>;
 
 impl<V: AsRef<[f64]>> TensorMapOf<V> {
-    /// Builds a tensor map, checking that there is one block per key.
+    /// Builds a tensor map, checking that there is one block per key and that
+    /// the keys hold whole rows and are distinct.
     pub fn new(keys: Labels, blocks: Vec<TensorBlockOf<V>>) -> Result<Self> {
-        if keys.count() != blocks.len() {
+        whole_rows(&keys, "keys")?;
+        if keys.count() != blocks.len() || keys.names.is_empty() && !blocks.is_empty() {
             return Err(Error::InvalidParameter(format!(
                 "{} keys but {} blocks",
                 keys.count(),
                 blocks.len()
             )));
+        }
+        if keys.has_duplicates() {
+            return Err(Error::InvalidParameter("keys: two blocks have the same key".to_string()));
         }
         Ok(TensorMapOf { keys, blocks })
     }

@@ -48,6 +48,9 @@ fn pick(row: &[i32], dims: &[usize]) -> Vec<i32> {
 fn group_by_remaining(keys: &Labels, moved: &[usize]) -> (Labels, Vec<Vec<(usize, Vec<i32>)>>) {
     let remaining: Vec<usize> = (0..keys.size()).filter(|d| !moved.contains(d)).collect();
     if remaining.is_empty() {
+        if keys.count() == 0 {
+            return (Labels { names: vec!["_".to_string()], values: vec![] }, vec![]);
+        }
         let all = (0..keys.count()).map(|k| (k, pick(keys.row(k), moved))).collect();
         return (Labels::new(&["_"], vec![0]), vec![all]);
     }
@@ -113,9 +116,11 @@ struct Placement<'a, V> {
 
 /// Builds the merged block (values and gradients) from placed blocks.
 fn merge<V: AsRef<[f64]>>(placed: &[Placement<V>], samples: Labels, components: Vec<Labels>, properties: Labels, key: &str) -> Result<TensorBlock> {
+    samples.check(&format!("{key}: samples"))?;
+    properties.check(&format!("{key}: properties"))?;
     let n_props = properties.count();
     let per_row: usize = components.iter().map(Labels::count).product();
-    let mut values = vec![0.0; samples.count() * per_row * n_props];
+    let mut values = zeros(&[samples.count(), per_row, n_props], key)?;
     for p in placed {
         scatter(p.block.values.as_ref(), p.block.properties.count(), per_row, &p.sample_map, &p.property_map, &mut values, n_props);
     }
@@ -147,14 +152,14 @@ fn merge<V: AsRef<[f64]>>(placed: &[Placement<V>], samples: Labels, components: 
         let gcomponents = same_components(&grads, key)?;
         let g_per_row: usize = gcomponents.iter().map(Labels::count).product();
         let gsamples = Labels { names, values: unique };
-        let mut gvalues = vec![0.0; gsamples.count() * g_per_row * n_props];
+        let mut gvalues = zeros(&[gsamples.count(), g_per_row, n_props], key)?;
         let mut offset = 0;
         for (g, p) in grads.iter().zip(placed) {
             let n = g.samples.count();
             scatter(g.values.as_ref(), g.properties.count(), g_per_row, &map[offset..offset + n], &p.property_map, &mut gvalues, n_props);
             offset += n;
         }
-        block.gradients.push((parameter, TensorBlock::new(gsamples, gcomponents, properties.clone(), gvalues)?));
+        block.add_gradient(&parameter, TensorBlock::new(gsamples, gcomponents, properties.clone(), gvalues)?)?;
     }
     Ok(block)
 }
@@ -162,7 +167,8 @@ fn merge<V: AsRef<[f64]>>(placed: &[Placement<V>], samples: Labels, components: 
 /// Adds rows of `src` (`per_row` component entries of `src_props` each) into
 /// `dst` at the mapped rows and property columns.
 fn scatter(src: &[f64], src_props: usize, per_row: usize, rows: &[usize], props: &[usize], dst: &mut [f64], dst_props: usize) {
-    if src_props == 0 {
+    // a zero-sized row (no properties, or a component with no entries) holds nothing to move
+    if src_props == 0 || per_row == 0 {
         return;
     }
     for (s, chunk) in src.chunks_exact(per_row * src_props).enumerate() {
@@ -292,7 +298,7 @@ pub fn reduce_over_samples<V: AsRef<[f64]>>(tensor: &TensorMapOf<V>, names: &[St
         let n_props = block.properties.count();
         let identity: Vec<usize> = (0..n_props).collect();
         let per_row: usize = block.components.iter().map(Labels::count).product();
-        let mut values = vec![0.0; samples.count() * per_row * n_props];
+        let mut values = zeros(&[samples.count(), per_row, n_props], &what)?;
         scatter(block.values.as_ref(), n_props, per_row, &map, &identity, &mut values, n_props);
         if mean {
             divide_rows(&mut values, per_row * n_props, |r| counts[r]);
@@ -308,17 +314,27 @@ pub fn reduce_over_samples<V: AsRef<[f64]>>(tensor: &TensorMapOf<V>, names: &[St
             let (unique, gmap) = unique_sorted(&rows, width);
             let gsamples = Labels { names: g.samples.names.clone(), values: unique };
             let g_per_row: usize = g.components.iter().map(Labels::count).product();
-            let mut gvalues = vec![0.0; gsamples.count() * g_per_row * n_props];
+            let mut gvalues = zeros(&[gsamples.count(), g_per_row, n_props], &what)?;
             scatter(g.values.as_ref(), n_props, g_per_row, &gmap, &identity, &mut gvalues, n_props);
             if mean {
                 let parent: Vec<usize> = gsamples.rows().map(|r| r[0] as usize).collect();
                 divide_rows(&mut gvalues, g_per_row * n_props, |r| counts[parent[r]]);
             }
-            out.gradients.push((parameter.clone(), TensorBlock::new(gsamples, g.components.clone(), g.properties.clone(), gvalues)?));
+            out.add_gradient(parameter, TensorBlock::new(gsamples, g.components.clone(), g.properties.clone(), gvalues)?)?;
         }
         blocks.push(out);
     }
     TensorMap::new(tensor.keys.clone(), blocks)
+}
+
+/// A zeroed buffer of the product of `dims` values; an error, not an abort,
+/// when the product overflows or the memory cannot be had.
+fn zeros(dims: &[usize], what: &str) -> Result<Vec<f64>> {
+    let len = dims
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(|| Error::InvalidParameter(format!("{what}: the result would have more than 2^64 values")))?;
+    super::buffer::zeroed(len, what)
 }
 
 fn divide_rows(values: &mut [f64], row: usize, count: impl Fn(usize) -> usize) {
@@ -344,8 +360,9 @@ pub fn join_samples<V: AsRef<[f64]>>(tensors: &[TensorMapOf<V>], system_counts: 
             return Err(Error::InvalidParameter(format!("join: {} system counts for {} tensors", c.len(), tensors.len())));
         }
     }
+    let too_many = || Error::InvalidParameter("join: the renumbered system indices do not fit in 32-bit integers".into());
     let mut offsets = Vec::with_capacity(tensors.len());
-    let mut total = 0usize;
+    let mut total = 0i64;
     for (t, tensor) in tensors.iter().enumerate() {
         if tensor.keys.names != first.keys.names {
             return Err(Error::InvalidParameter(format!(
@@ -353,20 +370,23 @@ pub fn join_samples<V: AsRef<[f64]>>(tensors: &[TensorMapOf<V>], system_counts: 
                 tensor.keys.names, first.keys.names
             )));
         }
-        offsets.push(total as i32);
+        offsets.push(i32::try_from(total).map_err(|_| too_many())?);
         total += match system_counts {
-            Some(c) => c[t],
+            Some(c) => i64::try_from(c[t]).map_err(|_| too_many())?,
             None => tensor
                 .blocks
                 .iter()
                 .filter_map(|b| {
                     let d = b.samples.dimension("system")?;
-                    b.samples.rows().map(|r| r[d] + 1).max()
+                    b.samples.rows().map(|r| i64::from(r[d]) + 1).max()
                 })
                 .max()
                 .unwrap_or(0)
-                .max(0) as usize,
+                .max(0),
         };
+        if total > i64::from(i32::MAX) {
+            return Err(too_many());
+        }
     }
     let all_keys: Vec<i32> = tensors.iter().flat_map(|t| t.keys.values.iter().copied()).collect();
     let (unique, _) = unique_sorted(&all_keys, first.keys.size());
@@ -385,30 +405,39 @@ pub fn join_samples<V: AsRef<[f64]>>(tensors: &[TensorMapOf<V>], system_counts: 
 
 fn join_block<V: AsRef<[f64]>>(parts: &[(i32, &TensorBlockOf<V>)], key: &str) -> Result<TensorBlock> {
     let b0 = parts[0].1;
+    fn parameters<V>(b: &TensorBlockOf<V>) -> Vec<&str> {
+        let mut p: Vec<&str> = b.gradients.iter().map(|(p, _)| p.as_str()).collect();
+        p.sort_unstable();
+        p
+    }
     for (_, b) in parts {
         if b.samples.names != b0.samples.names || b.components != b0.components || b.properties != b0.properties {
             return Err(Error::InvalidParameter(format!(
                 "{key}: blocks differ in sample names, components or properties (were they computed with the same hyper-parameters?)"
             )));
         }
+        if parameters(b) != parameters(b0) {
+            return Err(Error::InvalidParameter(format!("{key}: some tensors have gradients that others do not")));
+        }
     }
-    let shift = |labels: &Labels, offset: i32, sample_offset: Option<i32>| -> Vec<i32> {
+    let overflow = || Error::InvalidParameter(format!("{key}: the renumbered samples do not fit in 32-bit integers"));
+    let shift = |labels: &Labels, offset: i32, sample_offset: Option<i32>| -> Result<Vec<i32>> {
         let d = labels.dimension("system");
         let mut v = labels.values.clone();
         for row in v.chunks_exact_mut(labels.size().max(1)) {
             if let Some(d) = d {
-                row[d] += offset;
+                row[d] = row[d].checked_add(offset).ok_or_else(overflow)?;
             }
             if let Some(s) = sample_offset {
-                row[0] += s;
+                row[0] = row[0].checked_add(s).ok_or_else(overflow)?;
             }
         }
-        v
+        Ok(v)
     };
     let mut samples = Vec::new();
     let mut values = Vec::new();
     for (o, b) in parts {
-        samples.extend(shift(&b.samples, *o, None));
+        samples.extend(shift(&b.samples, *o, None)?);
         values.extend_from_slice(b.values.as_ref());
     }
     let mut out = TensorBlock::new(
@@ -425,9 +454,15 @@ fn join_block<V: AsRef<[f64]>>(parts: &[(i32, &TensorBlockOf<V>)], key: &str) ->
             let g = b.gradient(parameter).ok_or_else(|| {
                 Error::InvalidParameter(format!("{key}: some tensors have \"{parameter}\" gradients and some do not"))
             })?;
-            gsamples.extend(shift(&g.samples, *o, Some(sample_offset)));
+            if g.samples.names != g0.samples.names || g.components != g0.components {
+                return Err(Error::InvalidParameter(format!(
+                    "{key}: the \"{parameter}\" gradients differ in sample names or components"
+                )));
+            }
+            gsamples.extend(shift(&g.samples, *o, Some(sample_offset))?);
             gvalues.extend_from_slice(g.values.as_ref());
-            sample_offset += b.samples.count() as i32;
+            let n = i32::try_from(b.samples.count()).map_err(|_| overflow())?;
+            sample_offset = sample_offset.checked_add(n).ok_or_else(overflow)?;
         }
         let g = TensorBlock::new(
             Labels { names: g0.samples.names.clone(), values: gsamples },
@@ -435,7 +470,7 @@ fn join_block<V: AsRef<[f64]>>(parts: &[(i32, &TensorBlockOf<V>)], key: &str) ->
             g0.properties.clone(),
             gvalues,
         )?;
-        out.gradients.push((parameter.clone(), g));
+        out.add_gradient(parameter, g)?;
     }
     Ok(out)
 }
@@ -455,7 +490,7 @@ mod tests {
             let n = samples.len();
             let gv: Vec<f64> = (0..n * 3 * props.len()).map(|v| -base - v as f64).collect();
             let g = TensorBlock::new(Labels::new(&["sample", "system", "atom"], gs), vec![Labels::range("xyz", 3)], p, gv).unwrap();
-            b.gradients.push(("positions".into(), g));
+            b.add_gradient("positions", g).unwrap();
         }
         b
     }
