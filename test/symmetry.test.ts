@@ -1,4 +1,4 @@
-// Gradients against finite differences, and the symmetries of SPEC.md §6.
+// Gradients against finite differences, and the symmetries of docs/CONVENTIONS.md §7.
 import { describe, expect, it } from 'vitest';
 import { SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion, System, TensorMap } from 'acdc-ml';
 
@@ -166,7 +166,7 @@ function rotate(v: ArrayLike<number>, R: number[]): number[] {
   return out;
 }
 
-describe('symmetries (SPEC.md §6)', () => {
+describe('symmetries (docs/CONVENTIONS.md §7)', () => {
   const calcs = [new SoapPowerSpectrum(hypers(1e-8)), new SoapRadialSpectrum({ ...hypers(1e-8), basis: { radial: { type: 'Gto', max_radial: 4 } } })];
 
   it('rotation of positions and cell leaves invariants unchanged', () => {

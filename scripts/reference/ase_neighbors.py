@@ -3,7 +3,7 @@
 Dev-only: acdc never runs Python. Writes test/fixtures/neighbors/ase_neighbors.json
 with ase.neighborlist.neighbor_list('ijSdD', atoms, cutoff, self_interaction=False):
 a full list (both (i, j, S) and (j, i, -S)), pairs with |r_ij| < cutoff, where
-r_ij = D = x_j - x_i + S @ cell, cell rows = lattice vectors (SPEC.md §1).
+r_ij = D = x_j - x_i + S @ cell, cell rows = lattice vectors (docs/CONVENTIONS.md §1).
 
 Layout:
   versions: {ase, numpy, python}, seed

@@ -338,7 +338,7 @@ def system_json(atoms):
 
 
 # ----------------------------------------------------------------------------
-# checks (featomic against itself and against the SPEC formulas)
+# checks (featomic against itself and against the formulas of docs/CONVENTIONS.md)
 
 def check_distances(name, atoms, radius, margin):
     """No pair distance within `margin` of the cutoff (Step smoothing is

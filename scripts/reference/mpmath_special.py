@@ -17,7 +17,7 @@ Layout:
   hyp1f1: [[a, b, z, e^-z 1F1(a; b; z), 1F1(a; b; z) or null when it overflows], ...]
   radial: [{max_radial, max_angular, cutoff, density_width,
             points: [{r, values: [l][n], derivatives: [l][n]}]}]
-     values are the orthonormalised GTO radial integrals I_nl(r) of SPEC.md §2,
+     values are the orthonormalised GTO radial integrals I_nl(r) of docs/CONVENTIONS.md §2.6,
      derivatives dI_nl/dr; S^(-1/2) is computed in high precision too.
   radial_quadrature_check: the closed form agreed with direct quadrature of
      4π(πσ²)^(-3/4) e^(-r²/2σ²) ∫ ρ² R_n(ρ) e^(-ρ²/2σ²) i_l(ρr/σ²) dρ for
@@ -76,7 +76,7 @@ def entry(a, b, z):
 
 
 class Gto:
-    """The GTO basis of SPEC.md §2 in high precision."""
+    """The GTO basis of docs/CONVENTIONS.md §2.5 in high precision."""
 
     def __init__(self, max_radial, max_angular, cutoff, density_width):
         self.size = max_radial + 1

@@ -1,4 +1,4 @@
-//! Periodic neighbour search with cell lists (SPEC.md §1).
+//! Periodic neighbour search with cell lists (docs/CONVENTIONS.md §1).
 //!
 //! Atoms are binned in fractional coordinates of an effective cell whose
 //! periodic rows are the lattice vectors and whose non-periodic rows are unit

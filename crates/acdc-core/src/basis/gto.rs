@@ -1,5 +1,5 @@
 //! Gaussian-type-orbital (GTO) radial basis and its exact radial integral
-//! with a Gaussian neighbour density (SPEC.md §2, featomic's "Gto" basis).
+//! with a Gaussian neighbour density (docs/CONVENTIONS.md §2.5–§2.6, featomic's "Gto" basis).
 //!
 //! Primitive functions R_n(r) = N_n r^n exp(−r²/(2σ_n²)), n = 0…n_max−1,
 //! with σ_n = r_c·max(√n, 1)/n_max, are made orthonormal on [0, ∞) with
@@ -46,7 +46,7 @@ pub fn gto_normalization(widths: &[f64]) -> Vec<f64> {
 /// (dimensionless), row-major n_max × n_max.
 ///
 /// Written as Γ((n+n'+3)/2)/√(Γ(n+3/2)Γ(n'+3/2))·(sσ_n²)^(−(2n+3)/4)·(sσ_n'²)^(−(2n'+3)/4)
-/// with s = (1/σ_n² + 1/σ_n'²)/2, which equals SPEC.md's expression and is
+/// with s = (1/σ_n² + 1/σ_n'²)/2, which equals docs/CONVENTIONS.md §2.5's expression and is
 /// free of large powers of σ; the diagonal is 1.
 pub fn gto_overlap(widths: &[f64]) -> Vec<f64> {
     let size = widths.len();

@@ -2,7 +2,7 @@
 //!
 //! A [`RadialIntegral`] gives, for a pair distance r, the radial part
 //! I_nl(r) of the expansion coefficients ⟨n l m|ρ⟩ = I_nl(r)·Y_l^m(r̂) for
-//! all (n, l) at once (SPEC.md §2). [`gto::GtoRadialIntegral`] evaluates it
+//! all (n, l) at once (docs/CONVENTIONS.md §2.6). [`gto::GtoRadialIntegral`] evaluates it
 //! exactly; [`SplinedRadialIntegral`] tabulates any radial integral with
 //! cubic Hermite splines, per angular channel l as featomic does.
 
@@ -159,7 +159,7 @@ mod tests {
                 Some(s) => s,
                 None => &exact,
             };
-            // exact integrals: the 1e-10 of SPEC.md; splined: same grids as
+            // exact integrals: the 1e-10 of docs/CONVENTIONS.md; splined: same grids as
             // featomic, so only rounding differs
             let tolerance = 1e-10;
             let size = max_radial + 1;

@@ -1,5 +1,5 @@
 //! Radial weights of neighbour contributions: cutoff smoothing f_c(r) and
-//! density scaling s(r) (SPEC.md §2).
+//! density scaling s(r) (docs/CONVENTIONS.md §2.2, §2.3).
 use std::f64::consts::PI;
 
 use super::hypers::{Scaling, Smoothing};

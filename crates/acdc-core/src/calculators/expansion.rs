@@ -1,7 +1,7 @@
 //! The density expansion engine shared by every SOAP-family calculator:
 //! for one centre, the coefficients ⟨s n l m|ρ_i⟩ over all neighbour species
 //! s, with their gradients with respect to neighbour positions, the centre
-//! position and the strain (SPEC.md §2).
+//! position and the strain (docs/CONVENTIONS.md §2, §4).
 use std::f64::consts::PI;
 
 use super::density::{cutoff_function, radial_scaling};

@@ -1,5 +1,5 @@
 //! SOAP power spectrum p^{a1 a2}_{n1 n2 l}(i) = (−1)^l/√(2l+1) Σ_m
-//! ⟨a1 n1 l m|ρ_i⟩⟨a2 n2 l m|ρ_i⟩ (×√2 when a1 ≠ a2), SPEC.md §3.
+//! ⟨a1 n1 l m|ρ_i⟩⟨a2 n2 l m|ρ_i⟩ (×√2 when a1 ≠ a2), docs/CONVENTIONS.md §3.1.
 use rayon::prelude::*;
 
 use super::environment::{key_selected, sample_labels, Environments};

@@ -1,7 +1,7 @@
 //! Special functions needed by the radial bases: the gamma function and
 //! Kummer's confluent hypergeometric function ₁F₁.
 //!
-//! The GTO radial integral (SPEC.md §2) evaluates Γ at integers and
+//! The GTO radial integral (docs/CONVENTIONS.md §2.6) evaluates Γ at integers and
 //! half-integers and ₁F₁(a; b; z) with a = (n + l + 3)/2, b = l + 3/2 and
 //! z = c²r²/(c + d) ≥ 0, which reaches 10⁴ and beyond for narrow densities.
 //! Everything here is accurate to a few ulps (≲ 1e-14 relative) over that

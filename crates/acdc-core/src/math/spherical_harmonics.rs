@@ -1,7 +1,7 @@
 //! Real spherical harmonics Y_l^m and their Cartesian gradients, computed as
 //! polynomials in x, y, z (no trigonometric functions).
 //!
-//! Convention (SPEC.md §2): real, orthonormal on the unit sphere, m < 0 ↔
+//! Convention (docs/CONVENTIONS.md §2.8): real, orthonormal on the unit sphere, m < 0 ↔
 //! sin(|m|φ), m > 0 ↔ cos(mφ), with the Condon–Shortley phase cancelled as in
 //! sphericart and featomic, so that
 //! (Y_1^−1, Y_1^0, Y_1^1) = √(3/4π)·(y, z, x)/r and every Y_l^l ∝ +Re (x + iy)^l.

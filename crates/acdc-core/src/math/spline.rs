@@ -4,7 +4,7 @@
 //! lookup per evaluation point gives all functions and their derivatives.
 //!
 //! Construction follows featomic 0.6 so that splined results agree with
-//! featomic's to rounding (SPEC.md §2 "Splines"): start from 11 equidistant
+//! featomic's to rounding (docs/CONVENTIONS.md §2.7): start from 11 equidistant
 //! points on [start, stop], evaluate the function at every interval midpoint,
 //! and stop when the mean absolute error *or* the mean relative error of the
 //! spline *values* at these midpoints is below the accuracy; otherwise insert
