@@ -1,6 +1,7 @@
 //! Representations. Every calculator implements [`Calculator`]: built from
 //! featomic-style JSON hyper-parameters, it turns systems into a `TensorMap`.
 
+pub mod acsf;
 pub mod density;
 pub mod environment;
 pub mod expansion;
@@ -8,7 +9,10 @@ pub mod hypers;
 pub mod power_spectrum;
 pub mod radial_spectrum;
 pub mod spherical_expansion;
+#[cfg(test)]
+pub(crate) mod tests_utils;
 
+pub use acsf::SymmetryFunctions;
 pub use power_spectrum::SoapPowerSpectrum;
 pub use radial_spectrum::SoapRadialSpectrum;
 pub use spherical_expansion::SphericalExpansion;
@@ -68,8 +72,9 @@ pub fn from_name(name: &str, hypers: &str) -> Result<Box<dyn Calculator>> {
         "spherical_expansion" => Ok(Box::new(SphericalExpansion::new(hypers)?)),
         "soap_power_spectrum" => Ok(Box::new(SoapPowerSpectrum::new(hypers)?)),
         "soap_radial_spectrum" => Ok(Box::new(SoapRadialSpectrum::new(hypers)?)),
+        "symmetry_functions" => Ok(Box::new(SymmetryFunctions::new(hypers)?)),
         other => Err(Error::InvalidParameter(format!(
-            "unknown calculator \"{other}\" (expected spherical_expansion, soap_power_spectrum or soap_radial_spectrum)"
+            "unknown calculator \"{other}\" (expected spherical_expansion, soap_power_spectrum, soap_radial_spectrum or symmetry_functions)"
         ))),
     }
 }
