@@ -2,17 +2,23 @@
 //! featomic-style JSON hyper-parameters, it turns systems into a `TensorMap`.
 
 pub mod acsf;
+pub mod coulomb_matrix;
 pub mod density;
 pub mod environment;
+pub mod ewald_sum_matrix;
 pub mod expansion;
 pub mod hypers;
 pub mod power_spectrum;
 pub mod radial_spectrum;
+pub mod sine_matrix;
 pub mod spherical_expansion;
 #[cfg(test)]
 pub(crate) mod tests_utils;
 
 pub use acsf::SymmetryFunctions;
+pub use coulomb_matrix::CoulombMatrix;
+pub use ewald_sum_matrix::EwaldSumMatrix;
+pub use sine_matrix::SineMatrix;
 pub use power_spectrum::SoapPowerSpectrum;
 pub use radial_spectrum::SoapRadialSpectrum;
 pub use spherical_expansion::SphericalExpansion;
@@ -73,8 +79,12 @@ pub fn from_name(name: &str, hypers: &str) -> Result<Box<dyn Calculator>> {
         "soap_power_spectrum" => Ok(Box::new(SoapPowerSpectrum::new(hypers)?)),
         "soap_radial_spectrum" => Ok(Box::new(SoapRadialSpectrum::new(hypers)?)),
         "symmetry_functions" => Ok(Box::new(SymmetryFunctions::new(hypers)?)),
+        "coulomb_matrix" => Ok(Box::new(CoulombMatrix::new(hypers)?)),
+        "sine_matrix" => Ok(Box::new(SineMatrix::new(hypers)?)),
+        "ewald_sum_matrix" => Ok(Box::new(EwaldSumMatrix::new(hypers)?)),
         other => Err(Error::InvalidParameter(format!(
-            "unknown calculator \"{other}\" (expected spherical_expansion, soap_power_spectrum, soap_radial_spectrum or symmetry_functions)"
+            "unknown calculator \"{other}\" (expected spherical_expansion, soap_power_spectrum, soap_radial_spectrum, \
+             symmetry_functions, coulomb_matrix, sine_matrix or ewald_sum_matrix)"
         ))),
     }
 }

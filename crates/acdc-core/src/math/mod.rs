@@ -1,6 +1,7 @@
-//! Special functions, spherical harmonics and splines.
+//! Special functions, spherical harmonics, splines and random numbers.
 
 pub mod cpu;
 pub mod special;
 pub mod spherical_harmonics;
 pub mod spline;
+pub mod random;
