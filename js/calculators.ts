@@ -126,7 +126,7 @@ function toSystems(systems: System | SystemInit | Array<System | SystemInit>) {
 }
 
 /** What every calculator shares: hyper-parameters in, TensorMap out. */
-abstract class CalculatorBase<H> {
+export abstract class CalculatorBase<H> {
   readonly #native: InstanceType<typeof native.NativeCalculator>;
   /** The hyper-parameters, as given. */
   readonly hypers: H;

@@ -10,6 +10,7 @@ export {
   TensorBlock,
   TensorMap,
   toArray,
+  type ToArrayOptions,
   join,
   readNpy,
   readNpySync,
@@ -36,3 +37,14 @@ export {
   type GradientName,
   type LabelsSelection,
 } from './calculators';
+export {
+  SymmetryFunctions,
+  CoulombMatrix,
+  SineMatrix,
+  EwaldSumMatrix,
+  type SymmetryFunctionsHypers,
+  type CoulombMatrixHypers,
+  type SineMatrixHypers,
+  type EwaldSumMatrixHypers,
+  type MatrixPermutation,
+} from './classic';

@@ -114,12 +114,21 @@ def acsf_cases(structures):
                 dx, _ = acsf.derivatives(atoms, method="numerical", attach=True)
                 case["derivatives"] = {"shape": list(dx.shape), "values": flat(dx), "method": "central, h = 1e-4 Å"}
             cases.append(case)
-    # non-integer ζ, a larger cutoff and no G2/G3 at all
-    hypers2 = {"cutoff": 5.5, "g2": [], "g3": [], "g4": [[0.05, 1.5, 1.0]], "g5": [[0.02, 2.5, -1.0], [0.04, 0.5, 1.0]]}
-    atoms = structures["crystal"]
-    acsf = ACSF(r_cut=hypers2["cutoff"], g4_params=hypers2["g4"], g5_params=hypers2["g5"], species=[1, 6, 8], periodic=True)
-    x = acsf.create(atoms)
-    cases.append({"system": "crystal", "hypers": {**hypers2, "types": [1, 6, 8]}, "shape": list(x.shape), "values": flat(x)})
+    # a larger cutoff and no G2/G3 at all: non-integer ζ on the molecule; on
+    # the crystal, where an atom sees collinear images of itself (cos θ = ±1),
+    # DScribe's (1 + λ cos θ)^ζ is NaN for non-integer ζ once round-off makes
+    # the base negative, so integer ζ there
+    for name, g4, g5 in [
+        ("molecule", [[0.05, 1.5, 1.0]], [[0.02, 2.5, -1.0], [0.04, 0.5, 1.0]]),
+        ("crystal", [[0.05, 2.0, 1.0]], [[0.02, 3.0, -1.0], [0.04, 1.0, 1.0]]),
+    ]:
+        hypers2 = {"cutoff": 5.5, "g2": [], "g3": [], "g4": g4, "g5": g5}
+        atoms = structures[name]
+        types = sorted(set(int(z) for z in atoms.numbers))
+        acsf = ACSF(r_cut=hypers2["cutoff"], g4_params=g4, g5_params=g5, species=types, periodic=bool(atoms.pbc.any()))
+        x = acsf.create(atoms)
+        assert np.isfinite(x).all()
+        cases.append({"system": name, "hypers": {**hypers2, "types": types}, "shape": list(x.shape), "values": flat(x)})
     return cases
 
 

@@ -37,7 +37,8 @@ pub struct NativeCalculator {
 
 #[napi]
 impl NativeCalculator {
-    /// `name`: spherical_expansion, soap_power_spectrum or soap_radial_spectrum; `hypers`: JSON text.
+    /// `name`: spherical_expansion, soap_power_spectrum, soap_radial_spectrum, symmetry_functions,
+    /// coulomb_matrix, sine_matrix or ewald_sum_matrix; `hypers`: JSON text.
     #[napi(constructor)]
     pub fn new(name: String, hypers: String) -> Result<Self> {
         guarded("calculator constructor", || {

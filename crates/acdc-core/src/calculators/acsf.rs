@@ -20,6 +20,9 @@
 //! species of j, G4/G5 by the unordered species pair of (j, k). η is in Å⁻²,
 //! R_s in Å, κ in Å⁻¹, ζ and λ are dimensionless.
 //!
+//! Where DScribe gives NaN (a non-integer ζ and 1 + λ cos θ pushed below 0
+//! by round-off for collinear neighbours), the limit 0 is used instead.
+//!
 //! The neighbour list keeps pairs with r < r_c; a pair at exactly r_c adds
 //! f_c(r_c) = 0, so this is the same as DScribe's inclusive test.
 //!
@@ -128,6 +131,20 @@ struct CentreFeatures {
 fn cutoff_function(r: f64, rc: f64) -> (f64, f64) {
     let x = std::f64::consts::PI * r / rc;
     (0.5 * (x.cos() + 1.0), -0.5 * std::f64::consts::PI / rc * x.sin())
+}
+
+/// 1 + λ cos θ. With |λ| ≤ 1 it is never negative, but round-off makes it
+/// slightly so for collinear neighbours (cos θ = ±1, e.g. two images of one
+/// atom); a non-integer power of it would then be NaN (DScribe's result).
+/// There the limit, 0, is returned instead.
+#[inline]
+fn angular_base(lambda: f64, cos: f64, zeta: f64) -> f64 {
+    let base = 1.0 + lambda * cos;
+    if base < 0.0 && zeta.fract() != 0.0 {
+        0.0
+    } else {
+        base
+    }
 }
 
 impl SymmetryFunctions {
@@ -302,8 +319,8 @@ impl SymmetryFunctions {
                     if n4 > 0 && d <= rc {
                         let (fd, dfd) = cutoff_function(d, rc);
                         for (m, &[eta, zeta, lambda]) in h.g4.iter().enumerate() {
-                            let base = 1.0 + lambda * cos;
-                            let pow1 = base.powf(zeta - 1.0);
+                            let base = angular_base(lambda, cos, zeta);
+                            let pow1 = if base > 0.0 || zeta >= 1.0 { base.powf(zeta - 1.0) } else { 0.0 };
                             let k2 = 2f64.powf(1.0 - zeta);
                             let e = (-eta * (a * a + b * b + d2)).exp();
                             let ang = k2 * pow1 * base;
@@ -317,8 +334,8 @@ impl SymmetryFunctions {
                         }
                     }
                     for (m, &[eta, zeta, lambda]) in h.g5.iter().enumerate() {
-                        let base = 1.0 + lambda * cos;
-                        let pow1 = base.powf(zeta - 1.0);
+                        let base = angular_base(lambda, cos, zeta);
+                        let pow1 = if base > 0.0 || zeta >= 1.0 { base.powf(zeta - 1.0) } else { 0.0 };
                         let k2 = 2f64.powf(1.0 - zeta);
                         let e = (-eta * (a * a + b * b)).exp();
                         let ang = k2 * pow1 * base;
