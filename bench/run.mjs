@@ -108,7 +108,7 @@ function buildRustExample() {
 
 function checkNodePackage() {
   try {
-    createRequire(path.join(ROOT, 'package.json'))('acdc-ml');
+    createRequire(path.join(ROOT, 'package.json'))('acdc');
   } catch (e) {
     throw new Error(`require('acdc-ml') fails from the repository root (${e.message}); run \`npm run build\` first`);
   }
@@ -135,7 +135,7 @@ function makeCases(inputs, o) {
   for (const gradients of [false, true]) {
     for (const input of [inputs.si512, inputs.water64, inputs.g2x1000]) {
       for (const threads of input === inputs.si512 ? [1, 2] : threadsList) {
-        const libs = ['acdc-ml', 'featomic', 'dscribe'];
+        const libs = ['acdc', 'featomic', 'dscribe'];
         const opts = {};
         if (gradients && input === inputs.g2x1000) {
           // featomic takes ~8 s a call here: 5 timed calls in one process,
@@ -152,20 +152,20 @@ function makeCases(inputs, o) {
     }
   }
   for (const input of [inputs.si1k, inputs.si10k, inputs.si100k]) {
-    cases.push({ group: 'nl', id: `nl ${input.name} t1`, input, gradients: false, threads: 1, libs: ['acdc-ml', 'vesin'], opts: {} });
+    cases.push({ group: 'nl', id: `nl ${input.name} t1`, input, gradients: false, threads: 1, libs: ['acdc', 'vesin'], opts: {} });
   }
   if (!o.quick) {
     for (const input of [inputs.si10k, inputs.si100k]) {
-      cases.push({ group: 'nl', id: `nl ${input.name} t2`, input, gradients: false, threads: 2, libs: ['acdc-ml'], opts: {} });
+      cases.push({ group: 'nl', id: `nl ${input.name} t2`, input, gradients: false, threads: 2, libs: ['acdc'], opts: {} });
     }
   }
   for (const gradients of [false, true]) {
     for (const input of [inputs.si512, inputs.si1k, inputs.g2x1000]) {
-      cases.push({ group: 'napi', id: `napi ${input.name}${gradients ? ' +grad' : ''} t1`, input, gradients, threads: 1, libs: ['acdc-ml', 'rust'], opts: {} });
+      cases.push({ group: 'napi', id: `napi ${input.name}${gradients ? ' +grad' : ''} t1`, input, gradients, threads: 1, libs: ['acdc', 'rust'], opts: {} });
     }
   }
   for (const input of [inputs.si10k, inputs.si100k]) {
-    cases.push({ group: 'napi', kind: 'nl', id: `napi nl ${input.name} t1`, input, gradients: false, threads: 1, libs: ['acdc-ml', 'rust'], opts: {} });
+    cases.push({ group: 'napi', kind: 'nl', id: `napi nl ${input.name} t1`, input, gradients: false, threads: 1, libs: ['acdc', 'rust'], opts: {} });
   }
   return cases.filter((c) => o.only === null || o.only.has(c.group));
 }
@@ -196,7 +196,7 @@ function measure(lib, c, { warmup, reps, chunk }, rustBinary) {
   const common = [...grad, '--warmup', String(warmup), '--warmup-seconds', String(WARMUP_SECONDS), '--reps', String(reps)];
   let cmd;
   let args;
-  if (lib === 'acdc-ml') {
+  if (lib === 'acdc') {
     cmd = process.execPath;
     args = ['--expose-gc', path.join(BENCH, 'worker.mjs'), kind, c.input.file, ...common];
   } else if (lib === 'rust') {
@@ -295,7 +295,7 @@ function report(results) {
     out.push('### SOAP power spectrum (median wall time of compute; ratio = acdc / peer)\n');
     out.push(
       table(
-        ['input', 'atoms', 'gradients', 'threads', 'acdc-ml', 'featomic', 'DScribe', 'acdc-ml/featomic', 'acdc-ml/DScribe', 'peak RSS MB acdc / featomic / DScribe'],
+        ['input', 'atoms', 'gradients', 'threads', 'acdc', 'featomic', 'DScribe', 'acdc/featomic', 'acdc/DScribe', 'peak RSS MB acdc / featomic / DScribe'],
         soap.map(({ case: c, res }) => [
           c.input.name,
           c.input.atoms,
@@ -318,12 +318,12 @@ function report(results) {
         const two = t(2);
         if (!one || !two) continue;
         const sp = (lib) => fmtRatio(one.res[lib]?.median / two.res[lib]?.median);
-        scaling.push([input, gradients ? 'positions' : '—', sp('acdc-ml'), sp('featomic'), sp('dscribe')]);
+        scaling.push([input, gradients ? 'positions' : '—', sp('acdc'), sp('featomic'), sp('dscribe')]);
       }
     }
     if (scaling.length) {
       out.push('\n### Speed-up from 1 to 2 threads (time at 1 thread / time at 2 threads)\n');
-      out.push(table(['input', 'gradients', 'acdc-ml', 'featomic', 'DScribe (n_jobs)'], scaling));
+      out.push(table(['input', 'gradients', 'acdc', 'featomic', 'DScribe (n_jobs)'], scaling));
     }
   }
   const nl = byGroup('nl');
@@ -331,7 +331,7 @@ function report(results) {
     out.push('\n### Neighbour list, cutoff 5 Å, full list (ratio = acdc / vesin)\n');
     out.push(
       table(
-        ['input', 'atoms', 'threads', 'pairs', 'acdc-ml', 'vesin', 'acdc-ml/vesin', 'acdc ns/pair', 'vesin ns/pair', 'peak RSS MB acdc / vesin'],
+        ['input', 'atoms', 'threads', 'pairs', 'acdc', 'vesin', 'acdc/vesin', 'acdc ns/pair', 'vesin ns/pair', 'peak RSS MB acdc / vesin'],
         nl.map(({ case: c, res }) => {
           const pairs = res.acdc?.info?.pairs ?? res.vesin?.info?.pairs;
           return [

@@ -1,4 +1,5 @@
 import native from './native';
+import { locateJsonPath, splitJsonPath } from './json_locate';
 import type { ComputeOptionsData, LabelsData } from './native';
 import { asSystem, describe, System, SystemInit } from './system';
 import { Labels, TensorMap } from './tensor';
@@ -80,6 +81,14 @@ export interface ComputeOptions {
   selectedKeys?: LabelsSelection;
   /** Only compute these centres, e.g. `[{ system: 0, atom: 3 }]` or `[{ system: 1 }]`. */
   selectedSamples?: LabelsSelection;
+  /**
+   * Memory budget of this computation: bytes, or a size such as `'4G'`,
+   * `'512M'` or `'25%'` (of the machine's memory). Work estimated to need
+   * more (neighbour pairs, expansion coefficients, gradient rows, outputs)
+   * is refused with an Error before anything is allocated. Default:
+   * `ACDC_MAX_MEMORY`, else half of the memory available to the process.
+   */
+  maxMemory?: number | string;
 }
 
 function toLabelsData(field: string, s: LabelsSelection): LabelsData {
@@ -101,15 +110,20 @@ function toLabelsData(field: string, s: LabelsSelection): LabelsData {
   throw new TypeError(`${field} must be Labels, {names, values} or an array of rows, got ${describe(s)}`);
 }
 
+const COMPUTE_OPTIONS = ['gradients', 'selectedKeys', 'selectedSamples', 'maxMemory'];
+
 function toOptions(options: ComputeOptions | undefined): ComputeOptionsData | undefined {
   if (options === undefined) return undefined;
   if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
   for (const key of Object.keys(options)) {
-    if (!['gradients', 'selectedKeys', 'selectedSamples'].includes(key)) {
-      throw new TypeError(`unknown compute option "${key}" (expected gradients, selectedKeys, selectedSamples)`);
+    if (!COMPUTE_OPTIONS.includes(key)) {
+      throw new TypeError(`unknown compute option "${key}" (expected ${COMPUTE_OPTIONS.join(', ')})`);
     }
   }
-  const { gradients, selectedKeys, selectedSamples } = options;
+  const { gradients, selectedKeys, selectedSamples, maxMemory } = options;
+  if (maxMemory !== undefined && !((typeof maxMemory === 'number' && Number.isFinite(maxMemory) && maxMemory > 0) || typeof maxMemory === 'string')) {
+    throw new TypeError(`maxMemory must be a positive number of bytes or a size such as '4G', got ${describe(maxMemory)}`);
+  }
   if (gradients !== undefined && (!Array.isArray(gradients) || !gradients.every((g) => typeof g === 'string'))) {
     throw new TypeError(`gradients must be an array of "positions" / "strain", got ${describe(gradients)}`);
   }
@@ -117,12 +131,40 @@ function toOptions(options: ComputeOptions | undefined): ComputeOptionsData | un
     gradients,
     selectedKeys: selectedKeys === undefined ? undefined : toLabelsData('selectedKeys', selectedKeys),
     selectedSamples: selectedSamples === undefined ? undefined : toLabelsData('selectedSamples', selectedSamples),
+    maxMemory: maxMemory === undefined ? undefined : typeof maxMemory === 'number' ? String(Math.floor(maxMemory)) : maxMemory,
   };
 }
 
 function toSystems(systems: System | SystemInit | Array<System | SystemInit>) {
   const list = Array.isArray(systems) ? systems : [systems];
   return list.map((s, k) => asSystem(s, `systems[${k}]`).data());
+}
+
+let pendingJsonText: string | undefined;
+
+/** Adds the line and column of the offending key in `text` to a hyper-parameter error. */
+function withJsonLocation(e: unknown, text: string): unknown {
+  if (!(e instanceof Error)) return e;
+  const m = /(?:hyper-parameters: |invalid parameter: )([A-Za-z0-9_.[\]]+?)(?::| must| \()/.exec(e.message);
+  if (!m) return e;
+  const where = locateJsonPath(text, splitJsonPath(m[1]));
+  if (!where) return e;
+  e.message += ` (line ${where.line}, column ${where.column})`;
+  return e;
+}
+
+/**
+ * JSON has no NaN or infinity: JSON.stringify would turn them into null and
+ * the core would see a type error far from the cause. Name the key instead.
+ */
+function checkFiniteNumbers(name: string, value: unknown, path: string): void {
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new RangeError(`${name} hyper-parameters: ${path} must be a finite number, got ${value}`);
+  } else if (Array.isArray(value)) {
+    value.forEach((v, k) => checkFiniteNumbers(name, v, `${path}[${k}]`));
+  } else if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) checkFiniteNumbers(name, v, path ? `${path}.${k}` : k);
+  }
 }
 
 /** What every calculator shares: hyper-parameters in, TensorMap out. */
@@ -133,8 +175,39 @@ export abstract class CalculatorBase<H> {
 
   protected constructor(name: string, hypers: H) {
     if (hypers === null || typeof hypers !== 'object') throw new TypeError(`${name} hyper-parameters must be an object, got ${describe(hypers)}`);
+    checkFiniteNumbers(name, hypers, '');
     this.hypers = hypers;
-    this.#native = new native.NativeCalculator(name, JSON.stringify(hypers));
+    // JSON text given to fromJson goes to the core verbatim, so that its
+    // errors give lines and columns of the user's own file.
+    const text = pendingJsonText ?? JSON.stringify(hypers);
+    pendingJsonText = undefined;
+    this.#native = new native.NativeCalculator(name, text);
+  }
+
+  /**
+   * Builds the calculator from JSON text (e.g. the contents of a hypers.json
+   * file). Errors name the JSON path of the offending key and, for text over
+   * several lines, its line and column.
+   *
+   * @example
+   * const soap = SoapPowerSpectrum.fromJson(fs.readFileSync('hypers.json', 'utf8'));
+   */
+  static fromJson<T>(this: new (hypers: never) => T, text: string): T {
+    if (typeof text !== 'string') throw new TypeError(`fromJson expects JSON text, got ${describe(text)}`);
+    let hypers: unknown;
+    try {
+      hypers = JSON.parse(text);
+    } catch (e) {
+      throw new SyntaxError(`hyper-parameters are not valid JSON: ${(e as Error).message}`);
+    }
+    pendingJsonText = text;
+    try {
+      return new this(hypers as never);
+    } catch (e) {
+      throw withJsonLocation(e, text);
+    } finally {
+      pendingJsonText = undefined;
+    }
   }
 
   /** Stable name, e.g. "soap_power_spectrum". */

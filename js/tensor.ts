@@ -1,5 +1,6 @@
 import type { LabelsData, BlockData, TensorMapData } from './native';
 import native from './native';
+import { writeAtomically, writeAtomicallySync } from './atomic';
 import { describe } from './system';
 
 /** Element type of arrays handed out by {@link toArray} and written to `.npy`. */
@@ -379,12 +380,14 @@ export class TensorMap {
    * gradients included. Synchronous; see {@link saveAsync}.
    */
   save(path: string): void {
-    native.tensorSaveSync(checkPath(path), this.toData());
+    const data = this.toData();
+    writeAtomicallySync(checkPath(path), (tmp) => native.tensorSaveSync(tmp, data));
   }
 
   /** Saves to a `.mts` file off the event loop. */
   saveAsync(path: string): Promise<void> {
-    return native.tensorSave(checkPath(path), this.toData());
+    const data = this.toData();
+    return writeAtomically(checkPath(path), (tmp) => native.tensorSave(tmp, data));
   }
 
   /** Reads a metatensor `.mts` file (e.g. written by `metatensor.save` in Python). */
@@ -398,14 +401,14 @@ export class TensorMap {
   }
 
   /** The bytes of a `.mts` file. */
-  toBuffer(): Buffer {
+  toBuffer(): Uint8Array {
     return native.tensorSaveBuffer(this.toData());
   }
 
   /** Reads the bytes of a `.mts` file. */
   static fromBuffer(buffer: Uint8Array): TensorMap {
     if (!(buffer instanceof Uint8Array)) throw new TypeError(`fromBuffer expects a Buffer or Uint8Array, got ${describe(buffer)}`);
-    return TensorMap.fromData(native.tensorLoadBuffer(Buffer.from(buffer.buffer, buffer.byteOffset, buffer.byteLength)));
+    return TensorMap.fromData(native.tensorLoadBuffer(buffer));
   }
 
   /** @internal */
@@ -476,14 +479,16 @@ function asFloat64(data: Float64Array | Float32Array): Float64Array {
 export function writeNpySync(path: string, array: DenseArray, options: { dtype?: Dtype } = {}): void {
   checkArray(array, 'writeNpy');
   const dtype = checkDtype(options.dtype ?? (array.data instanceof Float32Array ? 'float32' : 'float64'));
-  native.npyWriteSync(checkPath(path), asFloat64(array.data), array.shape, dtype);
+  const data = asFloat64(array.data);
+  writeAtomicallySync(checkPath(path), (tmp) => native.npyWriteSync(tmp, data, array.shape, dtype));
 }
 
 /** Writes a `.npy` file off the event loop. */
 export function writeNpy(path: string, array: DenseArray, options: { dtype?: Dtype } = {}): Promise<void> {
   checkArray(array, 'writeNpy');
   const dtype = checkDtype(options.dtype ?? (array.data instanceof Float32Array ? 'float32' : 'float64'));
-  return native.npyWrite(checkPath(path), asFloat64(array.data), array.shape, dtype);
+  const data = asFloat64(array.data);
+  return writeAtomically(checkPath(path), (tmp) => native.npyWrite(tmp, data, array.shape, dtype));
 }
 
 /** A `.npy` array read back: values converted to float64, and the dtype stored in the file. */

@@ -1,4 +1,5 @@
 import native from './native';
+import { writeAtomically, writeAtomicallySync } from './atomic';
 import type { FrameData, ColumnData } from './native';
 import { ArrayValue, describe, InfoValue, System, SystemInit } from './system';
 
@@ -90,13 +91,14 @@ export async function readXyz(path: string): Promise<System[]> {
 
 /** Writes frames to an extended XYZ file (blocking). */
 export function writeXyzSync(path: string, frames: System | SystemInit | Array<System | SystemInit>): void {
-  native.writeXyzSync(checkPath(path), toFrames(frames));
+  const data = toFrames(frames);
+  writeAtomicallySync(checkPath(path), (tmp) => native.writeXyzSync(tmp, data));
 }
 
 /** Writes frames to an extended XYZ file off the event loop. */
 export async function writeXyz(path: string, frames: System | SystemInit | Array<System | SystemInit>): Promise<void> {
   const data = toFrames(frames);
-  await native.writeXyz(checkPath(path), data);
+  await writeAtomically(checkPath(path), (tmp) => native.writeXyz(tmp, data));
 }
 
 /**

@@ -112,7 +112,7 @@ async function featurizeCommand(file: string, o: FeaturizeCli): Promise<void> {
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
-  program.name('acdc-ml').description('atom-centred density correlations: neighbour lists and SOAP features').showHelpAfterError();
+  program.name('acdc').description('atom-centred density correlations: neighbour lists and SOAP features').showHelpAfterError();
   program
     .command('neighbors')
     .description('pair statistics of every frame of an extended XYZ file')

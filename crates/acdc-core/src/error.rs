@@ -15,6 +15,9 @@ pub enum Error {
     Io(String),
     /// A numerical failure (singular matrix, non-convergence).
     Numerical(String),
+    /// The work would need more memory than the budget allows
+    /// (see [`crate::budget`]).
+    Memory(String),
 }
 
 impl fmt::Display for Error {
@@ -25,6 +28,7 @@ impl fmt::Display for Error {
             Error::Parse { line, message } => write!(f, "parse error at line {line}: {message}"),
             Error::Io(m) => write!(f, "I/O error: {m}"),
             Error::Numerical(m) => write!(f, "numerical error: {m}"),
+            Error::Memory(m) => write!(f, "too large: {m}"),
         }
     }
 }

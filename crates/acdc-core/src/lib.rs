@@ -1,8 +1,9 @@
 //! acdc-core: atom-centred density correlations in pure Rust.
 //!
-//! Units: lengths in Å, energies in eV. See SPEC.md for every convention.
+//! Units: lengths in Å, energies in eV.
 
 pub mod basis;
+pub mod budget;
 pub mod calculators;
 pub mod error;
 pub mod io;

@@ -9,6 +9,7 @@
 //! depend on the number of threads.
 use rayon::prelude::*;
 
+use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};
 use crate::system::{cross, det3, dot, norm, System};
 
@@ -47,12 +48,15 @@ impl Pairs {
         self.i.is_empty()
     }
 
-    fn reserve(&mut self, additional: usize) {
-        self.i.reserve(additional);
-        self.j.reserve(additional);
-        self.shifts.reserve(additional);
-        self.distances.reserve(additional);
-        self.vectors.reserve(additional);
+    /// Reserves room for `additional` pairs, failing instead of aborting.
+    fn try_reserve(&mut self, additional: usize) -> Result<()> {
+        let fail = |_| Error::Memory(format!("could not allocate a neighbour list of {additional} pairs"));
+        self.i.try_reserve(additional).map_err(fail)?;
+        self.j.try_reserve(additional).map_err(fail)?;
+        self.shifts.try_reserve(additional).map_err(fail)?;
+        self.distances.try_reserve(additional).map_err(fail)?;
+        self.vectors.try_reserve(additional).map_err(fail)?;
+        Ok(())
     }
 
     /// Concatenates per-chunk results, each thread copying its share.
@@ -91,6 +95,14 @@ impl Pairs {
 /// Upper bound on the number of periodic images along one axis; a cutoff
 /// needing more is almost certainly a unit mistake and would exhaust memory.
 const MAX_IMAGES_PER_AXIS: i64 = 1000;
+/// Periodic image offsets are 32-bit: atoms farther than this many cells
+/// from the origin would lose neighbours to overflow, so they are refused.
+const MAX_CELLS_FROM_ORIGIN: f64 = 1e9;
+/// Most neighbours per atom a periodic system may have (see
+/// `NeighborList::check_density`).
+pub const MAX_NEIGHBORS_PER_ATOM: f64 = 1e6;
+/// Bytes of one pair in [`Pairs`]: i, j, shift, distance, vector.
+pub const PAIR_BYTES: usize = 4 + 4 + 12 + 8 + 24;
 
 /// Geometry of the binning: effective cell, its inverse, bin counts and search ranges.
 struct Grid {
@@ -223,8 +235,70 @@ impl NeighborList {
         Ok(Grid { origin, extent, bins, range, pbc: system.pbc })
     }
 
-    /// Computes the pairs of `system` closer than the cutoff.
+    /// Computes the pairs of `system` closer than the cutoff, within the
+    /// process-wide memory budget ([`MemoryBudget::global`]).
     pub fn compute(&self, system: &System) -> Result<Pairs> {
+        self.compute_within(system, MemoryBudget::global())
+    }
+
+    /// Estimated number of pairs of `system` (full list): the number density
+    /// of the atoms (over the cell along periodic axes, over the atoms'
+    /// extent along the others) times the cutoff sphere, per centre, capped
+    /// by the number of atoms times the periodic images the search visits.
+    /// An estimate, not a bound: it is what the budget is checked against.
+    pub fn estimate_pairs(&self, system: &System) -> Result<f64> {
+        let n = system.size();
+        if n == 0 {
+            return Ok(0.0);
+        }
+        let inverse = inverse3(&effective_cell(system));
+        let frac: Vec<[f64; 3]> = system.positions.iter().map(|&x| fractional(x, &inverse)).collect();
+        let grid = self.grid(system, &frac)?;
+        self.check_density(system, &grid)?;
+        Ok(self.estimate_from_grid(system, &grid))
+    }
+
+    fn estimate_from_grid(&self, system: &System, grid: &Grid) -> f64 {
+        let n = system.size() as f64;
+        let m = effective_cell(system);
+        let volume = det3(&m).abs();
+        // the parallelepiped the atoms span: the whole cell along periodic
+        // axes, the atoms' fractional extent along the others
+        let mut box_volume = volume;
+        let mut images = 1.0;
+        for k in 0..3 {
+            box_volume *= grid.extent[k];
+            if grid.pbc[k] {
+                images *= (2 * grid.range[k] + 1) as f64;
+            }
+        }
+        let sphere = 4.0 / 3.0 * std::f64::consts::PI * self.cutoff.powi(3);
+        let per_centre = (n / box_volume.max(1e-300) * sphere + 1.0).min(n * images);
+        let total = n * per_centre;
+        if self.full { total } else { 0.5 * total }
+    }
+
+    /// Refuses cutoffs that give more than [`MAX_NEIGHBORS_PER_ATOM`]
+    /// neighbours per atom in a periodic system: far beyond any
+    /// representation's range (≈ 100 Å in a solid), almost surely a unit
+    /// mistake, and minutes of search before any memory check could help.
+    fn check_density(&self, system: &System, grid: &Grid) -> Result<()> {
+        if !grid.pbc.iter().any(|&p| p) {
+            return Ok(());
+        }
+        let per_atom = self.estimate_from_grid(system, grid) / system.size().max(1) as f64;
+        if per_atom > MAX_NEIGHBORS_PER_ATOM {
+            return Err(Error::InvalidParameter(format!(
+                "cutoff {} Å gives about {per_atom:.2e} neighbours per atom in this periodic system (at most {MAX_NEIGHBORS_PER_ATOM:e}): \
+                 check the cutoff and its units (Å)",
+                self.cutoff
+            )));
+        }
+        Ok(())
+    }
+
+    /// [`NeighborList::compute`] with an explicit memory budget.
+    pub fn compute_within(&self, system: &System, budget: MemoryBudget) -> Result<Pairs> {
         NeighborList::new(self.cutoff, self.full)?;
         let n = system.size();
         if n == 0 {
@@ -232,7 +306,25 @@ impl NeighborList {
         }
         let inverse = inverse3(&effective_cell(system));
         let frac: Vec<[f64; 3]> = system.positions.iter().map(|&x| fractional(x, &inverse)).collect();
+        for (a, f) in frac.iter().enumerate() {
+            if let Some(k) = (0..3).find(|&k| system.pbc[k] && f[k].abs() > MAX_CELLS_FROM_ORIGIN) {
+                return Err(Error::InvalidSystem(format!(
+                    "atom {a} is {:.3e} cells away from the origin along cell vector {} (at most {MAX_CELLS_FROM_ORIGIN:e}): \
+                     wrap the positions into the cell",
+                    f[k],
+                    ["a", "b", "c"][k]
+                )));
+            }
+        }
         let grid = self.grid(system, &frac)?;
+        self.check_density(system, &grid)?;
+        // the pair arrays (52 bytes a pair), written twice when parallel
+        // chunks are concatenated, plus per-centre candidate buffers
+        let pairs = self.estimate_from_grid(system, &grid);
+        budget.check(
+            &format!("the neighbour list ({} atoms, cutoff {} Å, about {pairs:.3e} pairs)", n, self.cutoff),
+            pairs * 2.0 * PAIR_BYTES as f64 + n as f64 * 64.0,
+        )?;
 
         // Wrap periodic coordinates into [0, 1) and remember the integer offset.
         let mut offsets = vec![[0i32; 3]; n];
@@ -301,7 +393,7 @@ impl NeighborList {
                 ctx.search_centre(i, &mut pairs, &mut scratch);
             }
             let estimate = (pairs.len() as f64 * n as f64 / probe as f64 * 1.02) as usize;
-            pairs.reserve(estimate.saturating_sub(pairs.len()));
+            pairs.try_reserve(estimate.saturating_sub(pairs.len()))?;
             for i in probe..n {
                 ctx.search_centre(i, &mut pairs, &mut scratch);
             }
@@ -638,5 +730,24 @@ mod tests {
         let system = System::new(vec![1], vec![[0.0; 3]], cell, [true; 3]).unwrap();
         let e = NeighborList::new(5.0, true).unwrap().compute(&system).unwrap_err();
         assert!(e.to_string().contains("periodic images"), "{e}");
+    }
+
+    #[test]
+    fn refuses_absurd_cutoffs_and_budgets_before_searching() {
+        // two Si atoms in a 3.8 Å primitive cell: a 500 Å cutoff means ~3e7 neighbours per atom
+        let cell = [[0.0, 2.7, 2.7], [2.7, 0.0, 2.7], [2.7, 2.7, 0.0]];
+        let system = System::new(vec![14, 14], vec![[0.0; 3], [1.35; 3]], cell, [true; 3]).unwrap();
+        let e = NeighborList::new(500.0, true).unwrap().compute(&system).unwrap_err();
+        assert!(e.to_string().contains("neighbours per atom"), "{e}");
+        let list = NeighborList::new(20.0, true).unwrap();
+        let estimate = list.estimate_pairs(&system).unwrap();
+        let exact = list.compute(&system).unwrap().len() as f64;
+        assert!((estimate / exact - 1.0).abs() < 0.1, "estimate {estimate} vs {exact}");
+        let e = list.compute_within(&system, MemoryBudget { bytes: 10_000 }).err().expect("refused");
+        assert!(matches!(e, Error::Memory(_)) && e.to_string().contains("neighbour list"), "{e}");
+        // atoms too far away for 32-bit image offsets
+        let far = System::new(vec![14, 14], vec![[0.0; 3], [1e10, 0.0, 0.0]], cell, [true; 3]).unwrap();
+        let e = NeighborList::new(3.0, true).unwrap().compute(&far).unwrap_err();
+        assert!(e.to_string().contains("cells away"), "{e}");
     }
 }

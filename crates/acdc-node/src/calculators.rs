@@ -1,6 +1,7 @@
 //! Calculators: one native class wraps any core calculator by name.
 use std::sync::Arc;
 
+use acdc_core::budget::parse_size;
 use acdc_core::calculators::{from_name, Calculator, ComputeOptions};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -18,11 +19,15 @@ pub struct ComputeOptionsData {
     pub selected_keys: Option<LabelsData>,
     /// only these (system, atom) centres
     pub selected_samples: Option<LabelsData>,
+    /// memory budget: bytes, or a size such as "4G" or "50%"
+    pub max_memory: Option<String>,
 }
 
 fn options_from_js(o: Option<ComputeOptionsData>) -> Result<ComputeOptions> {
+    check_memory_variable()?;
     let Some(o) = o else { return Ok(ComputeOptions::default()) };
     Ok(ComputeOptions {
+        max_memory: o.max_memory.as_deref().map(|m| parse_size("maxMemory", m)).transpose().map_err(to_napi)?,
         gradients: o.gradients.unwrap_or_default(),
         selected_keys: o.selected_keys.as_ref().map(|l| labels_from_js("selectedKeys", l)).transpose()?,
         selected_samples: o.selected_samples.as_ref().map(|l| labels_from_js("selectedSamples", l)).transpose()?,
@@ -111,5 +116,14 @@ impl Task for ComputeTask {
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
         Ok(tensor_to_js(output))
+    }
+}
+
+/// A malformed `ACDC_MAX_MEMORY` is reported rather than silently replaced
+/// by the default.
+pub fn check_memory_variable() -> Result<()> {
+    match std::env::var("ACDC_MAX_MEMORY") {
+        Ok(v) => parse_size("ACDC_MAX_MEMORY", &v).map(|_| ()).map_err(to_napi),
+        Err(_) => Ok(()),
     }
 }

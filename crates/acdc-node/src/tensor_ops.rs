@@ -94,17 +94,17 @@ pub fn tensor_load_sync(path: String) -> Result<TensorMapData> {
 
 /// Serialises a TensorMap to the bytes of a `.mts` file.
 #[napi]
-pub fn tensor_save_buffer(tensor: TensorMapData) -> Result<Buffer> {
+pub fn tensor_save_buffer(tensor: TensorMapData) -> Result<Uint8Array> {
     guarded("saveBuffer", || {
         let t = tensor_view_from_js("tensor", &tensor)?;
         let bytes = mts::save(std::io::Cursor::new(Vec::new()), &t).map_err(to_napi)?.into_inner();
-        Ok(Buffer::from(bytes))
+        Ok(Uint8Array::new(bytes))
     })
 }
 
 /// Reads a TensorMap from the bytes of a `.mts` file.
 #[napi]
-pub fn tensor_load_buffer(buffer: Buffer) -> Result<TensorMapData> {
+pub fn tensor_load_buffer(buffer: Uint8Array) -> Result<TensorMapData> {
     guarded("loadBuffer", || mts::load(std::io::Cursor::new(&buffer[..])).map(tensor_to_js).map_err(to_napi))
 }
 

@@ -5,7 +5,8 @@ use rayon::prelude::*;
 use super::expansion::{CentreDensity, Expansion, GradientFlags};
 use super::ComputeOptions;
 use crate::error::{Error, Result};
-use crate::neighbors::{NeighborList, Pairs};
+use crate::budget::MemoryBudget;
+use crate::neighbors::{NeighborList, Pairs, PAIR_BYTES};
 use crate::system::System;
 use crate::tensor::Labels;
 
@@ -21,19 +22,49 @@ pub struct Environments<'a> {
     pub starts: Vec<Vec<usize>>,
     /// For system k, the species index of each atom.
     pub species_index: Vec<Vec<usize>>,
+    /// The memory budget this computation is checked against.
+    pub budget: MemoryBudget,
 }
 
 impl<'a> Environments<'a> {
-    /// Builds neighbour lists (in parallel over systems) with `cutoff` in Å.
+    /// Builds neighbour lists (in parallel over systems) with `cutoff` in Å,
+    /// within the process-wide memory budget.
     pub fn new(systems: &'a [System], cutoff: f64) -> Result<Environments<'a>> {
+        Environments::new_within(systems, cutoff, MemoryBudget::global(), 0.0)
+    }
+
+    /// Builds neighbour lists within the budget of these options
+    /// (`max_memory`, else the process-wide budget). `bytes_per_pair` is
+    /// what the calculator will hold for each pair after the search (e.g.
+    /// factored gradients), so that the whole estimate is checked before the
+    /// search starts.
+    pub fn for_options(systems: &'a [System], cutoff: f64, options: &ComputeOptions, bytes_per_pair: f64) -> Result<Environments<'a>> {
+        Environments::new_within(systems, cutoff, MemoryBudget::or_global(options.max_memory), bytes_per_pair)
+    }
+
+    /// Builds neighbour lists with an explicit memory budget, checked for the
+    /// sum of the estimated pair counts of all systems (times the search's
+    /// own and the caller's `bytes_per_pair`) before any search.
+    pub fn new_within(systems: &'a [System], cutoff: f64, budget: MemoryBudget, bytes_per_pair: f64) -> Result<Environments<'a>> {
         let mut species: Vec<i32> = systems.iter().flat_map(|s| s.types.iter().copied()).collect();
         species.sort_unstable();
         species.dedup();
         let list = NeighborList::new(cutoff, true)?;
+        let mut estimate = 0.0;
+        for (k, s) in systems.iter().enumerate() {
+            estimate += list.estimate_pairs(s).map_err(|e| prefix(k, e))?;
+        }
+        budget.check(
+            &format!(
+                "{} (cutoff {cutoff} Å, about {estimate:.3e} neighbour pairs)",
+                if systems.len() == 1 { "one system".to_string() } else { format!("{} systems", systems.len()) }
+            ),
+            estimate * (2.0 * PAIR_BYTES as f64 + bytes_per_pair),
+        )?;
         let pairs: Vec<Pairs> = systems
             .par_iter()
             .enumerate()
-            .map(|(k, s)| list.compute(s).map_err(|e| prefix(k, e)))
+            .map(|(k, s)| list.compute_within(s, budget).map_err(|e| prefix(k, e)))
             .collect::<Result<_>>()?;
         let starts = systems
             .iter()
@@ -53,7 +84,64 @@ impl<'a> Environments<'a> {
             .iter()
             .map(|s| s.types.iter().map(|t| species.binary_search(t).unwrap_or(0)).collect())
             .collect();
-        Ok(Environments { systems, species, pairs, starts, species_index })
+        Ok(Environments { systems, species, pairs, starts, species_index, budget })
+    }
+
+    /// Pairs of centre `i` of system `k` (images included).
+    pub fn pair_count(&self, k: usize, i: usize) -> usize {
+        self.starts[k][i + 1] - self.starts[k][i]
+    }
+
+    /// Distinct neighbour atoms of centre `i` of system `k`, the centre's
+    /// own images excluded: the gradient rows a centre contributes (pairs of
+    /// a centre are sorted by neighbour).
+    pub fn distinct_neighbors(&self, k: usize, i: usize) -> usize {
+        let j = &self.pairs[k].j[self.starts[k][i]..self.starts[k][i + 1]];
+        let mut count = 0;
+        let mut last = u32::MAX;
+        for &jj in j {
+            if jj != last && jj as usize != i {
+                count += 1;
+            }
+            last = jj;
+        }
+        count
+    }
+
+    /// Checks an estimate of `bytes` for `what` against the budget.
+    pub fn check_budget(&self, what: &str, bytes: f64) -> Result<()> {
+        self.budget.check(what, bytes)
+    }
+
+    /// Checks the output of a calculator against the budget before it is
+    /// allocated: `floats_per_row` values for each of `rows_per_centre(present
+    /// species count)` rows of every centre, times the gradient rows (3 per
+    /// distinct neighbour and the centre for positions, 9 for strain).
+    pub fn check_output(
+        &self,
+        what: &str,
+        centres: &[(usize, usize)],
+        flags: GradientFlags,
+        floats_per_centre: impl Fn(usize) -> f64,
+    ) -> Result<()> {
+        let mut total = 0.0;
+        for &(k, i) in centres {
+            let mut present = vec![false; self.species.len()];
+            present[self.species_index[k][i]] = true;
+            for p in self.starts[k][i]..self.starts[k][i + 1] {
+                present[self.species_index[k][self.pairs[k].j[p] as usize]] = true;
+            }
+            let per_row = floats_per_centre(present.iter().filter(|&&x| x).count());
+            let mut factor = 1.0;
+            if flags.positions {
+                factor += 3.0 * (self.distinct_neighbors(k, i) + 1) as f64;
+            }
+            if flags.strain {
+                factor += 9.0;
+            }
+            total += per_row * factor;
+        }
+        self.budget.check(&format!("the output of {what} ({} centres)", centres.len()), total * 8.0)
     }
 
     /// The (system, atom) centres to compute, honouring `selected_samples`.
@@ -113,9 +201,38 @@ impl<'a> Environments<'a> {
         out
     }
 
-    /// Expands the density around every centre, in parallel, in order.
+    /// Bytes per pair that [`Environments::expand`] holds with these flags
+    /// (pass to [`Environments::for_options`]).
+    pub fn expansion_bytes_per_pair(expansion: &Expansion, gradients: GradientFlags) -> f64 {
+        if gradients.pair_factors {
+            let (n_max, n_lm, l_max) = (expansion.n_max() as f64, expansion.n_lm() as f64, expansion.settings.max_angular as f64);
+            8.0 * (2.0 * (l_max + 1.0) * n_max + 4.0 * n_lm) + std::mem::size_of::<super::expansion::PairGeometry>() as f64
+        } else {
+            0.0
+        }
+    }
+
+    /// Expands the density around every centre, in parallel, in order,
+    /// after checking the memory all of them will hold against the budget.
     pub fn expand(&self, expansion: &Expansion, centres: &[(usize, usize)], gradients: GradientFlags) -> Result<Vec<CentreDensity>> {
         let n_species = self.species.len();
+        let (n_max, n_lm, l_max) = (expansion.n_max() as f64, expansion.n_lm() as f64, expansion.settings.max_angular as f64);
+        let dense = n_lm * n_species as f64 * n_max;
+        let mut floats = 0.0;
+        for &(k, i) in centres {
+            floats += dense;
+            if gradients.positions {
+                floats += 3.0 * n_lm * n_max * self.distinct_neighbors(k, i) as f64 + 3.0 * dense;
+            }
+            if gradients.strain {
+                floats += 9.0 * dense;
+            }
+            if gradients.pair_factors {
+                let per_pair = 2.0 * (l_max + 1.0) * n_max + 4.0 * n_lm + (std::mem::size_of::<super::expansion::PairGeometry>() / 8) as f64;
+                floats += per_pair * self.pair_count(k, i) as f64;
+            }
+        }
+        self.budget.check(&format!("the density expansion of {} centres", centres.len()), floats * 8.0)?;
         centres
             .par_iter()
             .map_init(
@@ -145,6 +262,7 @@ fn prefix(k: usize, e: Error) -> Error {
     match e {
         Error::InvalidSystem(m) => Error::InvalidSystem(format!("systems[{k}]: {m}")),
         Error::InvalidParameter(m) => Error::InvalidParameter(format!("systems[{k}]: {m}")),
+        Error::Memory(m) => Error::Memory(format!("systems[{k}]: {m}")),
         other => other,
     }
 }

@@ -201,8 +201,18 @@ impl Expansion {
         out.pair_radial.clear();
         out.pair_angular.clear();
         if gradients.positions {
-            // at most one gradient block per pair: no reallocation in the pair loop
-            out.neighbor_gradients.reserve(range.len() * 3 * n_lm * n_max);
+            // one gradient block per distinct neighbour (images of an atom
+            // share it): no reallocation in the pair loop, and no room
+            // reserved for the many images of a small periodic cell
+            let mut distinct = 0;
+            let mut last = u32::MAX;
+            for &j in &pairs.j[range.clone()] {
+                if j != last && j as usize != centre {
+                    distinct += 1;
+                }
+                last = j;
+            }
+            out.neighbor_gradients.reserve(distinct * 3 * n_lm * n_max);
         }
         if gradients.pair_factors {
             out.pairs.reserve(range.len());

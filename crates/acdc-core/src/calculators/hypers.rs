@@ -175,18 +175,34 @@ pub struct ExpansionSettings {
     pub spline_accuracy: Option<f64>,
 }
 
-/// Parses JSON text into `T`, naming the path of a bad or unknown key.
+/// Parses JSON text into `T`, naming the path of a bad or unknown key
+/// (`density.widht`). serde's line and column are dropped: the JS layer
+/// re-serialises the user's object on one line, and for tagged sections
+/// serde reports the end of the section, not the key; `fromJson` in the JS
+/// layer locates the path in the user's own text instead.
 pub fn parse_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_str(json);
     serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
+        let mut path = e.path().to_string();
+        let mut message = e.into_inner().to_string();
+        if let Some(at) = message.rfind(" at line ") {
+            message.truncate(at);
+        }
+        if let Some(field) = unknown_field(&message) {
+            path = if path == "." || path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+        }
         if path == "." || path.is_empty() {
-            Error::InvalidParameter(format!("{what} hyper-parameters: {inner}"))
+            Error::InvalidParameter(format!("{what} hyper-parameters: {message}"))
         } else {
-            Error::InvalidParameter(format!("{what} hyper-parameters: {path}: {inner}"))
+            Error::InvalidParameter(format!("{what} hyper-parameters: {path}: {message}"))
         }
     })
+}
+
+/// The key of serde's "unknown field `x`, expected ..." message.
+fn unknown_field(message: &str) -> Option<&str> {
+    let rest = message.strip_prefix("unknown field `")?;
+    rest.find('`').map(|end| &rest[..end])
 }
 
 fn positive(field: &str, v: f64) -> Result<()> {
@@ -229,6 +245,14 @@ fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angula
     }
     let basis_radius = radius.unwrap_or(cutoff.radius);
     positive("basis.radial.radius", basis_radius)?;
+    // featomic 0.6 ties the GTO basis to the cutoff and rejects any other
+    // radius; accepting it here would give numbers featomic cannot reproduce.
+    if basis_radius != cutoff.radius {
+        return Err(Error::InvalidParameter(format!(
+            "basis.radial.radius ({basis_radius} Å) must equal cutoff.radius ({} Å) for the Gto basis, as in featomic; leave it out",
+            cutoff.radius
+        )));
+    }
     if let Some(acc) = spline {
         positive("basis.spline_accuracy", acc)?;
     }

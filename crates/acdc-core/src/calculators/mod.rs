@@ -39,6 +39,9 @@ pub struct ComputeOptions {
     pub selected_keys: Option<Labels>,
     /// Only compute these centres: rows over "system" and/or "atom".
     pub selected_samples: Option<Labels>,
+    /// Memory budget of this computation in bytes; None uses
+    /// `ACDC_MAX_MEMORY` or the default (see [`crate::budget`]).
+    pub max_memory: Option<u64>,
 }
 
 impl ComputeOptions {

@@ -337,8 +337,14 @@ impl Calculator for SoapPowerSpectrum {
 
     fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
         let flags = options.gradient_flags()?;
-        let env = Environments::new(systems, self.expansion.settings.cutoff)?;
+        let per_pair = Environments::expansion_bytes_per_pair(&self.expansion, GradientFlags { positions: false, strain: false, pair_factors: flags.positions || flags.strain });
+        let env = Environments::for_options(systems, self.expansion.settings.cutoff, options, per_pair)?;
         let centres = env.centres(options)?;
+        {
+            // refuse before allocating what would not fit
+            let (n_max, l_max) = (self.expansion.n_max() as f64, self.expansion.settings.max_angular as f64);
+            env.check_output("the SOAP power spectrum", &centres, flags, |present| (present * (present + 1) / 2) as f64 * (l_max + 1.0) * n_max * n_max)?;
+        }
         let expand_flags = GradientFlags { positions: false, strain: false, pair_factors: flags.positions || flags.strain };
         let densities = env.expand(&self.expansion, &centres, expand_flags)?;
         let n_max = self.expansion.n_max();

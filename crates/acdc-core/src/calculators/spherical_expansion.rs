@@ -58,8 +58,14 @@ impl Calculator for SphericalExpansion {
 
     fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
         let flags = options.gradient_flags()?;
-        let env = Environments::new(systems, self.expansion.settings.cutoff)?;
+        let per_pair = Environments::expansion_bytes_per_pair(&self.expansion, flags);
+        let env = Environments::for_options(systems, self.expansion.settings.cutoff, options, per_pair)?;
         let centres = env.centres(options)?;
+        {
+            // refuse before allocating what would not fit
+            let (n_max, n_lm) = (self.expansion.n_max() as f64, self.expansion.n_lm() as f64);
+            env.check_output("the spherical expansion", &centres, flags, |present| present as f64 * n_lm * n_max)?;
+        }
         let densities = env.expand(&self.expansion, &centres, flags)?;
         let n_max = self.expansion.n_max();
         let n_lm = self.expansion.n_lm();
