@@ -1,7 +1,6 @@
 // Classic descriptors with DScribe's conventions: atom-centred symmetry
 // functions and the Coulomb, sine and Ewald sum matrices.
 import { CalculatorBase } from './calculators';
-import { describe } from './system';
 
 /**
  * Hyper-parameters of {@link SymmetryFunctions}, named as DScribe's `ACSF`
@@ -60,23 +59,6 @@ export interface EwaldSumMatrixHypers extends CoulombMatrixHypers {
 }
 
 /**
- * Throws on a number that JSON cannot carry (NaN, ±Infinity), naming where it
- * is; JSON.stringify would silently turn it into null.
- */
-function finite<H>(what: string, hypers: H): H {
-  const walk = (value: unknown, path: string): void => {
-    if (typeof value === 'number' && !Number.isFinite(value)) {
-      throw new TypeError(`${what} hyper-parameters: ${path} is ${value} (parameters must be finite numbers)`);
-    }
-    if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${path}[${i}]`));
-    else if (value !== null && typeof value === 'object') for (const [k, v] of Object.entries(value)) walk(v, path ? `${path}.${k}` : k);
-  };
-  if (hypers === null || typeof hypers !== 'object') throw new TypeError(`${what} hyper-parameters must be an object, got ${describe(hypers)}`);
-  walk(hypers, '');
-  return hypers;
-}
-
-/**
  * Atom-centred symmetry functions G1–G5 (Behler 2011) with DScribe 2.1.2's
  * definitions: cosine cutoff, G4/G5 summed over unordered neighbour pairs
  * with the 2^(1−ζ) factor, r_jk ≤ r_c for G4 only, periodic images included.
@@ -94,7 +76,7 @@ function finite<H>(what: string, hypers: H): H {
  */
 export class SymmetryFunctions extends CalculatorBase<SymmetryFunctionsHypers> {
   constructor(hypers: SymmetryFunctionsHypers) {
-    super('symmetry_functions', finite('SymmetryFunctions', hypers));
+    super('symmetry_functions', hypers);
   }
 }
 
@@ -116,7 +98,7 @@ export class SymmetryFunctions extends CalculatorBase<SymmetryFunctionsHypers> {
  */
 export class CoulombMatrix extends CalculatorBase<CoulombMatrixHypers> {
   constructor(hypers: CoulombMatrixHypers) {
-    super('coulomb_matrix', finite('CoulombMatrix', hypers));
+    super('coulomb_matrix', hypers);
   }
 }
 
@@ -129,7 +111,7 @@ export class CoulombMatrix extends CalculatorBase<CoulombMatrixHypers> {
  */
 export class SineMatrix extends CalculatorBase<SineMatrixHypers> {
   constructor(hypers: SineMatrixHypers) {
-    super('sine_matrix', finite('SineMatrix', hypers));
+    super('sine_matrix', hypers);
   }
 }
 
@@ -142,6 +124,6 @@ export class SineMatrix extends CalculatorBase<SineMatrixHypers> {
  */
 export class EwaldSumMatrix extends CalculatorBase<EwaldSumMatrixHypers> {
   constructor(hypers: EwaldSumMatrixHypers) {
-    super('ewald_sum_matrix', finite('EwaldSumMatrix', hypers));
+    super('ewald_sum_matrix', hypers);
   }
 }

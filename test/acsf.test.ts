@@ -268,8 +268,8 @@ describe('SymmetryFunctions labels, invariances, selections and errors', () => {
 
   it('rejects bad hyper-parameters with the field named', () => {
     expect(() => new SymmetryFunctions({ cutoff: 3, g2: [[1, 0, 2] as unknown as [number, number]] })).toThrow(/g2\[0\]/);
-    expect(() => new SymmetryFunctions({ cutoff: 3, g4: [[1, NaN, 1]] })).toThrow(/g4\[0\]\[1\] is NaN/);
-    expect(() => new SymmetryFunctions({ cutoff: Infinity })).toThrow(/cutoff is Infinity/);
+    expect(() => new SymmetryFunctions({ cutoff: 3, g4: [[1, NaN, 1]] })).toThrow(/g4\[0\]\[1\] must be a finite number, got NaN/);
+    expect(() => new SymmetryFunctions({ cutoff: Infinity })).toThrow(/cutoff must be a finite number, got Infinity/);
     expect(() => new SymmetryFunctions({ cutoff: 0 })).toThrow(/cutoff must be a positive/);
     expect(() => new SymmetryFunctions({ cutoff: 3, g6: [] } as unknown as SymmetryFunctionsHypers)).toThrow(/unknown field `g6`/);
     const calc = new SymmetryFunctions({ cutoff: 3, types: [1, 6] });

@@ -7,9 +7,10 @@ import native from '../native';
 import { Labels, TensorMap, type Dtype } from '../tensor';
 import type { System } from '../system';
 import { fromFrame } from '../xyz';
+import { CLASSIC_CALCULATORS, classicDense, isClassic, isMatrix, makeClassicCalculator, type ClassicCalculator } from './classic';
 
 /** The calculators `acdc featurize` knows, by featomic name. */
-export const CALCULATORS = ['soap_power_spectrum', 'soap_radial_spectrum', 'spherical_expansion'] as const;
+export const CALCULATORS = ['soap_power_spectrum', 'soap_radial_spectrum', 'spherical_expansion', ...CLASSIC_CALCULATORS] as const;
 export type CalculatorName = (typeof CALCULATORS)[number];
 
 /**
@@ -54,9 +55,10 @@ export interface FeaturizeSummary {
   structuresPerSecond: number;
 }
 
-type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion;
+type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | ClassicCalculator;
 
 function makeCalculator(name: CalculatorName, hypersPath: string | undefined): Calc {
+  if (isClassic(name)) return makeClassicCalculator(name, hypersPath);
   let hypers: unknown;
   if (hypersPath === undefined) {
     hypers = name === 'soap_radial_spectrum' ? { ...DEFAULT_SOAP_HYPERS, basis: { radial: DEFAULT_SOAP_HYPERS.basis.radial } } : DEFAULT_SOAP_HYPERS;
@@ -195,19 +197,25 @@ export async function featurize(file: string, options: FeaturizeOptions): Promis
       next = reader.next(options.batch);
       const systems = batch.map(fromFrame);
       let tm = await calc.compute(systems, gradients.length ? { gradients } : undefined);
-      if (options.perStructure === 'sum') tm = tm.sumOverSamples('atom');
-      else if (options.perStructure === 'mean') tm = tm.meanOverSamples('atom');
+      // the matrices have one row per structure already
+      const perStructure = !!options.perStructure || isMatrix(options.calculator);
+      if (options.perStructure === 'sum' && !isMatrix(options.calculator)) tm = tm.sumOverSamples('atom');
+      else if (options.perStructure === 'mean' && !isMatrix(options.calculator)) tm = tm.meanOverSamples('atom');
 
       if (format === 'mts') {
         parts.push(tm);
         systemCounts.push(systems.length);
       } else {
         const rowsAtoms = systems.reduce((n, s) => n + s.size, 0);
-        const dense = options.perStructure ? tm.keysToProperties(allKeys) : tm.keysToProperties(moved).keysToSamples('center_type');
+        const dense = isClassic(options.calculator)
+          ? classicDense(options.calculator, tm, species, perStructure)
+          : options.perStructure
+            ? tm.keysToProperties(allKeys)
+            : tm.keysToProperties(moved).keysToSamples('center_type');
         const block = dense.block(0);
         columns ??= block.properties.count;
         writer ??= new native.NpyRowWriter(options.out, columns, options.dtype);
-        writer.append(orderedRows(block.samples, block.values, columns, options.perStructure ? systems.length : rowsAtoms, systems, !!options.perStructure));
+        writer.append(orderedRows(block.samples, block.values, columns, perStructure ? systems.length : rowsAtoms, systems, perStructure));
       }
       frames += systems.length;
       atoms += systems.reduce((n, s) => n + s.size, 0);

@@ -371,7 +371,7 @@ impl Calculator for SymmetryFunctions {
 
     fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
         let flags = options.gradient_flags()?;
-        let env = Environments::new(systems, self.hypers.cutoff)?;
+        let env = Environments::for_options(systems, self.hypers.cutoff, options, 0.0)?;
         let species = self.species(&env)?;
         let type_index: Vec<Vec<usize>> =
             systems.iter().map(|s| s.types.iter().map(|t| species.binary_search(t).unwrap_or(0)).collect()).collect();
@@ -380,6 +380,8 @@ impl Calculator for SymmetryFunctions {
         key_selected(options, &KEY_NAMES, &[0])?;
         let n_types = species.len();
         let nf = self.n_features(n_types);
+        // per centre: its own features, then their copy in the output block
+        env.check_output("the symmetry functions", &centres, flags, |_| 2.0 * nf as f64)?;
         let features: Vec<CentreFeatures> = centres
             .par_iter()
             .map(|&(k, i)| self.centre(&env, k, i, &type_index[k], n_types, flags.positions, flags.strain))

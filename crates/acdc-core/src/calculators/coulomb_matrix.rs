@@ -33,6 +33,7 @@ use super::environment::key_selected;
 use super::expansion::GradientFlags;
 use super::hypers::parse_json;
 use super::{Calculator, ComputeOptions};
+use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};
 use crate::math::random::{LegacyRandomState, Mt19937};
 use crate::system::System;
@@ -290,9 +291,18 @@ impl MatrixDescriptor {
                 )));
             }
         }
+        let nf = self.settings.n_features();
+        let budget = MemoryBudget::or_global(options.max_memory);
+        let mut floats = 0.0;
+        for &k in &selected {
+            let n = systems[k].size() as f64;
+            // the unpermuted matrix, then the output row, each with its gradients
+            let gradient_rows = 1.0 + if flags.positions { 3.0 * n } else { 0.0 } + if flags.strain { 9.0 } else { 0.0 };
+            floats += (n * n + nf as f64) * gradient_rows;
+        }
+        budget.check(&format!("the output of {name} ({} systems)", selected.len()), floats * 8.0)?;
         let matrices: Vec<Matrix> = selected.par_iter().map(|&k| matrix(k, &systems[k], flags)).collect::<Result<_>>()?;
 
-        let nf = self.settings.n_features();
         let n_grad_rows: usize = matrices.iter().map(|m| m.n).sum();
         let mut values = zeroed(matrices.len() * nf, name)?;
         let mut positions = if flags.positions { zeroed(n_grad_rows * 3 * nf, "position gradients")? } else { Vec::new() };

@@ -29,6 +29,7 @@ use super::expansion::GradientFlags;
 use super::hypers::parse_json;
 use super::sine_matrix::cell_inverse;
 use super::{Calculator, ComputeOptions};
+use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};
 use crate::neighbors::NeighborList;
 use crate::system::{det3, System};
@@ -128,7 +129,7 @@ impl EwaldSumMatrix {
         Ok(EwaldSumMatrix { inner: MatrixDescriptor::new(hypers, settings, true), ewald: EwaldParameters { accuracy, w, cutoffs, a } })
     }
 
-    fn matrix(&self, k: usize, system: &System, flags: GradientFlags) -> Result<Matrix> {
+    fn matrix(&self, k: usize, system: &System, flags: GradientFlags, budget: MemoryBudget) -> Result<Matrix> {
         let n = system.size();
         let mut m = Matrix::zeros(n, flags)?;
         if n == 0 {
@@ -154,7 +155,11 @@ impl EwaldSumMatrix {
             Error::InvalidSystem(msg) => Error::InvalidSystem(format!("systems[{k}]: {msg}")),
             other => other,
         })?;
-        let pairs = NeighborList::new(r_cut, true)?.compute(&periodic)?;
+        let pairs = NeighborList::new(r_cut, true)?.compute_within(&periodic, budget).map_err(|e| match e {
+            Error::Memory(msg) => Error::Memory(format!("systems[{k}]: {msg}")),
+            Error::InvalidParameter(msg) => Error::InvalidParameter(format!("systems[{k}]: {msg}")),
+            other => other,
+        })?;
         for q in 0..pairs.len() {
             let d = pairs.distances[q];
             if d <= 1e-8 {
@@ -296,7 +301,8 @@ impl Calculator for EwaldSumMatrix {
     }
 
     fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
-        self.inner.compute("ewald_sum_matrix", systems, options, |k, s, f| self.matrix(k, s, f))
+        let budget = MemoryBudget::or_global(options.max_memory);
+        self.inner.compute("ewald_sum_matrix", systems, options, |k, s, f| self.matrix(k, s, f, budget))
     }
 }
 
