@@ -189,8 +189,9 @@ def main():
     docs.update({k: {"cases": v} for k, v in matrix_cases(structures).items()})
     for name, doc in docs.items():
         doc = {"versions": versions, "descriptor": name, "systems": sys_json, **doc}
-        with gzip.open(OUT / f"{name}.json.gz", "wt", compresslevel=9) as f:
-            json.dump(doc, f)
+        # mtime 0: re-running the script gives byte-identical files
+        with open(OUT / f"{name}.json.gz", "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as f:
+            f.write(json.dumps(doc).encode("utf-8"))
         print(name, (OUT / f"{name}.json.gz").stat().st_size, "bytes")
 
 
