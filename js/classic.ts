@@ -18,6 +18,13 @@ export interface SymmetryFunctionsHypers {
   /** G5 functions, one row `[η (Å⁻²), ζ, λ]` each. */
   g5?: [number, number, number][];
   /**
+   * ANI-style angular functions (Smith et al. 2017, TorchANI's form; an
+   * extension, not in DScribe), one row `[η (Å⁻²), ζ, R_s (Å), θ_s (rad)]`
+   * each: Σ_{j<k} 2^(1−ζ) (1 + cos(θ′ − θ_s))^ζ exp(−η((r_ij + r_ik)/2 − R_s)²)
+   * f_c(r_ij) f_c(r_ik) with θ′ = arccos(0.95 cos θ_ijk). Property `function` 6.
+   */
+  ani?: [number, number, number, number][];
+  /**
    * Atomic numbers the features are split over (sorted, duplicates
    * removed). Default: the species of the systems computed together. Give it
    * to get the same columns whatever the batch; an atom of another species is
@@ -68,7 +75,8 @@ export interface EwaldSumMatrixHypers extends CoulombMatrixHypers {
  * neighbor_1_type ≤ neighbor_2_type), index (the parameter row). The
  * properties are in DScribe's column order, so
  * `toArray(tm, { layout: 'dscribe' })` is DScribe's `ACSF.create` matrix.
- * Gradients: positions and strain (analytic).
+ * Gradients: positions and strain (analytic). Optional ANI-style angular
+ * functions (`ani`, function 6) follow G5 in each species-pair group.
  *
  * @example
  * const acsf = new SymmetryFunctions({ cutoff: 4, g2: [[0.5, 0], [1, 1.5]], g3: [1, 2], g4: [[0.1, 1, 1]], g5: [[0.1, 1, -1]], types: [1, 6, 8] });

@@ -110,6 +110,7 @@ const HYPERS: SymmetryFunctionsHypers = {
   g3: [1.0, 2.3],
   g4: [[0.1, 1.0, 1.0], [0.2, 2.0, -1.0], [0.05, 2.5, 1.0]],
   g5: [[0.1, 1.0, 1.0], [0.3, 4.0, -1.0], [0.02, 1.5, -1.0]],
+  ani: [[0.3, 2.0, 1.2, 0.4], [0.1, 1.5, 2.0, 2.5], [0.2, 1.0, 0.9, 3.14159]],
   types: [1, 6, 7, 8, 14],
 };
 
@@ -254,6 +255,49 @@ describe('SymmetryFunctions labels, invariances, selections and errors', () => {
     const row = full.block({ center_type: 6 }).samples.position({ system: 1, atom: 2 });
     const nf = some.block(0).properties.count;
     expect(some.block(0).values).toEqual(full.block({ center_type: 6 }).values.subarray(row * nf, (row + 1) * nf));
+  });
+
+  it('ANI-style angular functions equal a brute-force sum over neighbour pairs', () => {
+    const ani: [number, number, number, number][] = [[0.3, 2.0, 1.2, 0.4], [0.1, 1.5, 2.0, 2.5], [0.2, 1.0, 0.9, 3.14159]];
+    const rc = 4.2;
+    const types = [1, 6, 7, 8];
+    const mol = systemOf('molecule');
+    const tm = new SymmetryFunctions({ cutoff: rc, g5: [[0.1, 1, 1]], ani, types }).computeSync(mol);
+    const X = toArray(tm, { layout: 'dscribe' });
+    const nf = X.shape[1];
+    const props = tm.block(0).properties;
+    const fc = (r: number) => (r <= rc ? 0.5 * (Math.cos((Math.PI * r) / rc) + 1) : 0);
+    const p = (i: number) => Array.from(mol.positions.subarray(3 * i, 3 * i + 3));
+    const dist = (u: number[], v: number[]) => Math.hypot(u[0] - v[0], u[1] - v[1], u[2] - v[2]);
+    let worst = 0;
+    let checked = 0;
+    for (let i = 0; i < mol.size; i++) {
+      const want = new Float64Array(nf);
+      for (let j = 0; j < mol.size; j++) {
+        for (let k = 0; k < j; k++) {
+          if (j === i || k === i) continue;
+          const [a, b] = [dist(p(i), p(j)), dist(p(i), p(k))];
+          if (a > rc || b > rc) continue;
+          const vj = p(j).map((x, c) => x - p(i)[c]);
+          const vk = p(k).map((x, c) => x - p(i)[c]);
+          const cos = (vj[0] * vk[0] + vj[1] * vk[1] + vj[2] * vk[2]) / (a * b);
+          const theta = Math.acos(0.95 * cos);
+          const [t1, t2] = [mol.types[j], mol.types[k]].sort((x, y) => x - y);
+          ani.forEach(([eta, zeta, rs, ts], m) => {
+            const term = 2 * ((1 + Math.cos(theta - ts)) / 2) ** zeta * Math.exp(-eta * ((a + b) / 2 - rs) ** 2) * fc(a) * fc(b);
+            const col = props.position({ function: 6, neighbor_1_type: t1, neighbor_2_type: t2, index: m });
+            want[col] += term;
+          });
+        }
+      }
+      for (let f = 0; f < nf; f++) {
+        if (props.row(f)[0] !== 6) continue;
+        worst = Math.max(worst, Math.abs(X.data[i * nf + f] - want[f]) / Math.max(Math.abs(want[f]), 1e-3));
+        if (want[f] !== 0) checked += 1;
+      }
+    }
+    expect(checked).toBeGreaterThan(20);
+    expect(worst).toBeLessThan(1e-12);
   });
 
   it('stays finite for non-integer ζ with collinear periodic images (where DScribe gives NaN)', () => {

@@ -20,6 +20,17 @@
 //! species of j, G4/G5 by the unordered species pair of (j, k). η is in Å⁻²,
 //! R_s in Å, κ in Å⁻¹, ζ and λ are dimensionless.
 //!
+//! An extension that DScribe lacks: ANI-style angular functions (Smith, Isayev
+//! & Roitberg, Chem. Sci. 8, 3192 (2017), doi:10.1039/C6SC05720A), in
+//! TorchANI's form, over the same unordered neighbour pairs:
+//!
+//! ```text
+//! A[η, ζ, R_s, θ_s] = Σ_{j<k} 2^{1−ζ} (1 + cos(θ'_ijk − θ_s))^ζ exp(−η ((r_ij + r_ik)/2 − R_s)²) f_c(r_ij) f_c(r_ik),
+//! θ'_ijk = arccos(0.95 cos θ_ijk)
+//! ```
+//!
+//! (function 6 in the properties, after G5 in each species-pair group).
+//!
 //! Where DScribe gives NaN (a non-integer ζ and 1 + λ cos θ pushed below 0
 //! by round-off for collinear neighbours), the limit 0 is used instead.
 //!
@@ -60,6 +71,10 @@ pub struct SymmetryFunctionsHypers {
     /// G5 parameters, one row `[η (Å⁻²), ζ, λ]` per function.
     #[serde(default)]
     pub g5: Vec<[f64; 3]>,
+    /// ANI-style angular functions (an extension, not in DScribe), one row
+    /// `[η (Å⁻²), ζ, R_s (Å), θ_s (rad)]` per function; see the module doc.
+    #[serde(default)]
+    pub ani: Vec<[f64; 4]>,
     /// The species the features are split over (sorted, duplicates removed).
     /// Defaults to the species of the systems computed together; give it to
     /// get the same columns for every batch.
@@ -94,6 +109,11 @@ impl SymmetryFunctionsHypers {
                 for (c, &v) in row.iter().enumerate() {
                     finite(format!("{name}[{r}][{c}]"), v)?;
                 }
+            }
+        }
+        for (r, row) in h.ani.iter().enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                finite(format!("ani[{r}][{c}]"), v)?;
             }
         }
         if let Some(types) = &mut h.types {
@@ -133,6 +153,10 @@ fn cutoff_function(r: f64, rc: f64) -> (f64, f64) {
     (0.5 * (x.cos() + 1.0), -0.5 * std::f64::consts::PI / rc * x.sin())
 }
 
+/// TorchANI's factor on cos θ before the arc cosine (Smith et al. 2017 use
+/// it so that the angular functions have finite gradients when θ = 0 or π).
+const ANI_COS_SCALE: f64 = 0.95;
+
 /// 1 + λ cos θ. With |λ| ≤ 1 it is never negative, but round-off makes it
 /// slightly so for collinear neighbours (cos θ = ±1, e.g. two images of one
 /// atom); a non-integer power of it would then be NaN (DScribe's result).
@@ -158,7 +182,7 @@ impl SymmetryFunctions {
     }
 
     fn n_angular(&self) -> usize {
-        self.hypers.g4.len() + self.hypers.g5.len()
+        self.hypers.g4.len() + self.hypers.g5.len() + self.hypers.ani.len()
     }
 
     /// Number of features for `n_types` species (DScribe's count).
@@ -189,6 +213,9 @@ impl SymmetryFunctions {
                 for i in 0..h.g5.len() {
                     v.extend_from_slice(&[5, species[tk], species[tj], i as i32]);
                 }
+                for i in 0..h.ani.len() {
+                    v.extend_from_slice(&[6, species[tk], species[tj], i as i32]);
+                }
             }
         }
         Labels::new(&PROPERTY_NAMES, v)
@@ -213,7 +240,7 @@ impl SymmetryFunctions {
         let h = &self.hypers;
         let rc = h.cutoff;
         let nf = self.n_features(n_types);
-        let (n2, n4) = (h.g2.len(), h.g4.len());
+        let (n2, n4, n5) = (h.g2.len(), h.g4.len(), h.g5.len());
         let n_rad = self.n_radial();
         let n_ang = self.n_angular();
         let ang_start = n_types * n_rad;
@@ -347,6 +374,29 @@ impl SymmetryFunctions {
                         let dd = e * dang * dcos[2] * ff;
                         emit(&mut out, off + n4 + m, value, da, db, dd);
                     }
+                    if !h.ani.is_empty() {
+                        // θ' = acos(0.95 cos θ), whose derivative stays finite
+                        // for collinear neighbours
+                        let u = ANI_COS_SCALE * cos;
+                        let theta = u.acos();
+                        let dtheta_dcos = -ANI_COS_SCALE / (1.0 - u * u).sqrt();
+                        let ff = fa * fb;
+                        for (m, &[eta, zeta, rs, theta_s]) in h.ani.iter().enumerate() {
+                            let (sin_shift, cos_shift) = (theta - theta_s).sin_cos();
+                            let base = 1.0 + cos_shift;
+                            let pow1 = if base > 0.0 || zeta >= 1.0 { base.powf(zeta - 1.0) } else { 0.0 };
+                            let k2 = 2f64.powf(1.0 - zeta);
+                            let mid = 0.5 * (a + b) - rs;
+                            let e = (-eta * mid * mid).exp();
+                            let ang = k2 * pow1 * base;
+                            let dang = k2 * zeta * pow1 * (-sin_shift) * dtheta_dcos;
+                            let value = ang * e * ff;
+                            let da = e * (dang * dcos[0] * ff + ang * (-eta * mid * ff + dfa * fb));
+                            let db = e * (dang * dcos[1] * ff + ang * (-eta * mid * ff + fa * dfb));
+                            let dd = e * dang * dcos[2] * ff;
+                            emit(&mut out, off + n4 + n5 + m, value, da, db, dd);
+                        }
+                    }
                 }
             }
         }
@@ -440,7 +490,8 @@ mod tests {
     use crate::calculators::tests_utils::{finite_differences_positions, finite_differences_strain, molecule, triclinic};
 
     const HYPERS: &str = r#"{"cutoff": 3.6, "g2": [[0.5, 0.0], [1.0, 1.5]], "g3": [1.0, 2.3],
-        "g4": [[0.1, 1.0, 1.0], [0.2, 2.0, -1.0], [0.05, 2.5, 1.0]], "g5": [[0.1, 1.0, 1.0], [0.3, 4.0, -1.0], [0.02, 1.5, -1.0]]}"#;
+        "g4": [[0.1, 1.0, 1.0], [0.2, 2.0, -1.0], [0.05, 2.5, 1.0]], "g5": [[0.1, 1.0, 1.0], [0.3, 4.0, -1.0], [0.02, 1.5, -1.0]],
+        "ani": [[0.3, 2.0, 1.2, 0.4], [0.1, 1.5, 2.0, 2.5], [0.2, 1.0, 0.9, 3.14159]]}"#;
 
     #[test]
     fn finite_differences() {
