@@ -26,9 +26,9 @@ const frames = readXyzSync(example);
 const species = [...new Set(frames.flatMap((f) => Array.from(f.types)))].sort((a, b) => a - b);
 
 describe('acdc featurize', () => {
-  it('per-structure mean to .npy in small batches equals the API design matrix', () => {
+  it('per-structure species-mean to .npy in small batches equals the API design matrix', () => {
     const out = path.join(dir, 'mean.npy');
-    const r = acdc('featurize', example, '--out', out, '--per-structure', 'mean', '--batch', '7', '--json');
+    const r = acdc('featurize', example, '--out', out, '--per-structure', 'species-mean', '--batch', '7', '--json');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const summary = JSON.parse(r.stdout);
@@ -108,20 +108,21 @@ describe('acdc featurize', () => {
     expect(got.block(0).samples.names).toEqual(['system']);
   });
 
-  it('bad arguments give one clear line and exit code 1', () => {
+  it('bad arguments give one clear line and a non-zero exit code', () => {
     const cases: [string[], RegExp][] = [
       [['featurize', example, '--out', path.join(dir, 'x.csv')], /\.npy or \.mts/],
       [['featurize', example, '--out', path.join(dir, 'x.npy'), '--gradients', 'positions'], /needs an \.mts/],
       [['featurize', path.join(dir, 'missing.xyz'), '--out', path.join(dir, 'x.npy')], /missing\.xyz/],
       [['featurize', example, '--out', path.join(dir, 'x.npy'), '--calculator', 'bispectrum'], /expected one of/],
       [['featurize', example, '--out', path.join(dir, 'x.npy'), '--batch', '0'], /positive integer/],
-      [['featurize', example, '--out', path.join(dir, 'x.npy'), '--species', '1,6'], /not among the values to move/],
+      [['featurize', example, '--out', path.join(dir, 'x.npy'), '--species', '1,6'], /species 8 is not in --species 1,6/],
       [['featurize', example, '--out', path.join(dir, 'x.mts'), '--calculator', 'spherical_expansion', '--hypers', path.join(dir, 'nope.json')], /nope\.json/],
     ];
     for (const [args, message] of cases) {
       const r = acdc(...args);
       expect(r.status, args.join(' ')).not.toBe(0);
       expect(r.stderr, args.join(' ')).toMatch(message);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
     }
   });
 });

@@ -208,6 +208,8 @@ describe('matrix invariances, selections and errors', () => {
     const one = calc.computeSync([molecule, crystal, molecule], { selectedSamples: [{ system: 1 }] });
     expect(Array.from(one.block(0).samples.values)).toEqual([1]);
     expect(one.block(0).values).toEqual(all.block(0).values.subarray(81, 162));
+    expect(() => calc.computeSync([molecule], { selectedSamples: [{ system: 3 }] })).toThrow(/system 3 does not exist/);
+    expect(() => calc.computeSync([molecule], { selectedSamples: [{ atom: 0 }] })).toThrow(/samples are "system" only/);
   });
 
   it('rejects bad input with the field named', () => {

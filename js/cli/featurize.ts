@@ -1,17 +1,30 @@
 // `acdc featurize`: streams an extxyz file through a calculator in batches and
-// writes a design matrix (.npy) or a labelled TensorMap (.mts).
+// writes a design matrix (.npy, with a .labels.json sidecar) or a labelled
+// TensorMap (.mts). Outputs appear whole or not at all.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion, type SoapHypers, type RadialSpectrumHypers, type GradientName } from '../calculators';
 import native from '../native';
-import { Labels, TensorMap, type Dtype } from '../tensor';
+import { Labels, TensorBlock, TensorMap, type Dtype } from '../tensor';
 import type { System } from '../system';
 import { fromFrame } from '../xyz';
+import { checkWritableTarget, commitSync, discard, temporaryPathFor, writeAtomicallySync } from '../atomic';
+import { resolveInput, type ResolvedInput } from './input';
 import { CLASSIC_CALCULATORS, classicDense, isClassic, isMatrix, makeClassicCalculator, type ClassicCalculator } from './classic';
 
 /** The calculators `acdc featurize` knows, by featomic name. */
 export const CALCULATORS = ['soap_power_spectrum', 'soap_radial_spectrum', 'spherical_expansion', ...CLASSIC_CALCULATORS] as const;
 export type CalculatorName = (typeof CALCULATORS)[number];
+
+/**
+ * How per-atom rows become one row per structure:
+ * - `sum`: Σ_i x_i over the atoms of the structure;
+ * - `mean`: (Σ_i x_i) / N, N the number of atoms of the structure (zeros for a structure without atoms);
+ * - `species-mean`: for each centre species a, (Σ_{i of species a} x_i) / N_a
+ *   (metatensor's `mean_over_samples` on each block).
+ */
+export const PER_STRUCTURE = ['sum', 'mean', 'species-mean'] as const;
+export type PerStructure = (typeof PER_STRUCTURE)[number];
 
 /**
  * Hyper-parameters used when `--hypers` is not given: the common SOAP setting
@@ -24,27 +37,37 @@ export const DEFAULT_SOAP_HYPERS: SoapHypers = {
   basis: { type: 'TensorProduct', max_angular: 6, radial: { type: 'Gto', max_radial: 7 } },
 };
 
+/** Most structures one batch may hold. */
+export const MAX_BATCH = 1_000_000;
+
 export interface FeaturizeOptions {
   calculator: CalculatorName;
   hypers?: string;
-  perStructure?: 'sum' | 'mean';
+  perStructure?: PerStructure;
   gradients?: GradientName[];
   out: string;
   threads?: number;
   batch: number;
-  dtype: Dtype;
+  /** Element type of `.npy` output; not allowed with `.mts`. */
+  dtype?: Dtype;
+  /** Species that fix the `.npy` columns; not allowed with `.mts`. */
   species?: number[];
   json?: boolean;
   progress?: boolean;
+  /** Memory budget of each batch's computation (bytes or a size such as '4G'). */
+  maxMemory?: string;
 }
 
 export interface FeaturizeSummary {
   file: string;
   out: string;
+  /** The `.labels.json` sidecar of a `.npy` output, else null. */
+  labels: string | null;
   format: 'npy' | 'mts';
   calculator: CalculatorName;
-  perStructure: 'sum' | 'mean' | null;
+  perStructure: PerStructure | null;
   gradients: GradientName[];
+  /** Species of the columns (.npy) or of the keys in the file (.mts). */
   species: number[];
   frames: number;
   atoms: number;
@@ -57,33 +80,62 @@ export interface FeaturizeSummary {
 
 type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | ClassicCalculator;
 
+function readHypersFile(hypersPath: string): string {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(hypersPath);
+  } catch {
+    throw new Error(`--hypers ${hypersPath}: no such file`);
+  }
+  if (st.isDirectory()) throw new Error(`--hypers ${hypersPath} is a folder, not a JSON file`);
+  if (st.size > 64 << 20) throw new Error(`--hypers ${hypersPath} is ${st.size} bytes: too large for hyper-parameters`);
+  const text = fs.readFileSync(hypersPath, 'utf8');
+  try {
+    JSON.parse(text);
+  } catch (e) {
+    // V8's message quotes the text; name the place instead of echoing the file
+    const m = /position (\d+)/.exec((e as Error).message);
+    let where = '';
+    if (m) {
+      const before = text.slice(0, Number(m[1]));
+      where = ` at line ${before.split('\n').length}, column ${Number(m[1]) - before.lastIndexOf('\n')}`;
+    }
+    throw new Error(`--hypers ${hypersPath} is not valid JSON${where}`);
+  }
+  return text;
+}
+
 function makeCalculator(name: CalculatorName, hypersPath: string | undefined): Calc {
   if (isClassic(name)) return makeClassicCalculator(name, hypersPath);
-  let hypers: unknown;
   if (hypersPath === undefined) {
-    hypers = name === 'soap_radial_spectrum' ? { ...DEFAULT_SOAP_HYPERS, basis: { radial: DEFAULT_SOAP_HYPERS.basis.radial } } : DEFAULT_SOAP_HYPERS;
-  } else {
-    const text = fs.readFileSync(hypersPath, 'utf8');
-    try {
-      hypers = JSON.parse(text);
-    } catch (e) {
-      throw new Error(`--hypers ${hypersPath} is not valid JSON: ${(e as Error).message}`);
+    switch (name) {
+      case 'soap_power_spectrum':
+        return new SoapPowerSpectrum(DEFAULT_SOAP_HYPERS);
+      case 'soap_radial_spectrum':
+        return new SoapRadialSpectrum({ ...DEFAULT_SOAP_HYPERS, basis: { radial: DEFAULT_SOAP_HYPERS.basis.radial } });
+      case 'spherical_expansion':
+        return new SphericalExpansion(DEFAULT_SOAP_HYPERS);
     }
   }
-  switch (name) {
-    case 'soap_power_spectrum':
-      return new SoapPowerSpectrum(hypers as SoapHypers);
-    case 'soap_radial_spectrum':
-      return new SoapRadialSpectrum(hypers as RadialSpectrumHypers);
-    case 'spherical_expansion':
-      return new SphericalExpansion(hypers as SoapHypers);
+  const text = readHypersFile(hypersPath);
+  try {
+    switch (name) {
+      case 'soap_power_spectrum':
+        return SoapPowerSpectrum.fromJson(text);
+      case 'soap_radial_spectrum':
+        return SoapRadialSpectrum.fromJson(text);
+      case 'spherical_expansion':
+        return SphericalExpansion.fromJson(text);
+    }
+  } catch (e) {
+    throw new Error(`--hypers ${hypersPath}: ${(e as Error).message.replace(/^invalid parameter: /, '')}`);
   }
 }
 
 /**
  * Every key a calculator can produce for these species, as the columns of a
- * design matrix: `center` is the centre species, `moved` the neighbour
- * species combinations (sorted, as the calculators order them).
+ * design matrix: the neighbour species combinations (sorted, as the
+ * calculators order them).
  */
 function neighborKeys(name: CalculatorName, species: number[]): Labels {
   if (name === 'soap_power_spectrum') {
@@ -95,13 +147,18 @@ function neighborKeys(name: CalculatorName, species: number[]): Labels {
 }
 
 /** Frame count and species of an extxyz file (a streaming pass). */
-async function scan(file: string): Promise<{ frames: number; atoms: number; species: number[] }> {
-  const reader = new native.XyzReader(file);
+async function scan(input: ResolvedInput): Promise<{ frames: number; atoms: number; species: number[] }> {
+  const reader = new native.XyzReader(input.path);
   const species = new Set<number>();
   let frames = 0;
   let atoms = 0;
   for (;;) {
-    const batch = await reader.next(512);
+    let batch;
+    try {
+      batch = await reader.next(512);
+    } catch (e) {
+      throw new Error(`${input.name}: ${(e as Error).message}`);
+    }
     if (batch.length === 0) break;
     for (const f of batch) {
       frames += 1;
@@ -146,11 +203,102 @@ function formatSeconds(s: number): string {
 }
 
 /**
- * Featurizes every frame of `file`. `.npy` output is a 2-D design matrix
- * (rows: structures with `perStructure`, else atoms in file order; columns:
- * every key combination × property for the species of the file, zeros where
- * a combination is absent), written as the batches complete. `.mts` output is
- * the labelled TensorMap (gradients included), collected in memory.
+ * Rewrites a core error about `system k` / `systems[k]` of a batch into the
+ * frame's index in the file (and the line of its atom-count header).
+ */
+function frameError(e: unknown, input: ResolvedInput, firstFrame: number, lines: number[]): Error {
+  const message = e instanceof Error ? e.message : String(e);
+  const m = /systems\[(\d+)\]: |\bof system (\d+)\b/.exec(message);
+  if (!m) return new Error(`${input.name}, frames ${firstFrame}–${firstFrame + lines.length - 1}: ${message}`);
+  const k = Number(m[1] ?? m[2]);
+  const cleaned = m[1] !== undefined ? message.replace(m[0], '') : message.replace(m[0], '');
+  return new Error(`${input.name}, frame ${firstFrame + k} (line ${lines[k]}): ${cleaned}`);
+}
+
+/**
+ * The permutation of key dimensions under which every observed key order
+ * is lexicographic: the order in which calculators emit their keys, so that
+ * a map joined over batches keeps the order of a single `compute()`.
+ */
+function keyOrder(observed: Labels[], names: string[]): number[] {
+  const permutations = (xs: number[]): number[][] =>
+    xs.length <= 1 ? [xs] : xs.flatMap((x, k) => permutations([...xs.slice(0, k), ...xs.slice(k + 1)]).map((p) => [x, ...p]));
+  const compare = (perm: number[], a: ArrayLike<number>, b: ArrayLike<number>) => {
+    for (const d of perm) if (a[d] !== b[d]) return a[d] - b[d];
+    return 0;
+  };
+  const identity = names.map((_, d) => d);
+  for (const perm of permutations(identity)) {
+    const sorted = observed.every((keys) => {
+      for (let r = 1; r < keys.count; r++) if (compare(perm, keys.row(r - 1), keys.row(r)) > 0) return false;
+      return true;
+    });
+    if (sorted) return perm;
+  }
+  return identity;
+}
+
+function reorderKeys(tm: TensorMap, perm: number[]): TensorMap {
+  const rows = Array.from({ length: tm.keys.count }, (_, r) => ({ key: Array.from(tm.keys.row(r)), block: tm.block(r) }));
+  rows.sort((a, b) => {
+    for (const d of perm) if (a.key[d] !== b.key[d]) return a.key[d] - b.key[d];
+    return 0;
+  });
+  return new TensorMap(
+    new Labels(
+      tm.keys.names,
+      rows.map((r) => r.key),
+    ),
+    rows.map((r) => r.block),
+  );
+}
+
+/** Divides the values (and gradients) of per-structure rows by each structure's atom count. */
+function divideByAtomCount(tm: TensorMap, systems: System[]): TensorMap {
+  for (const block of tm.blocks()) {
+    const system = block.samples.column('system');
+    const props = block.shape.slice(1).reduce((a, b) => a * b, 1);
+    const values = block.values;
+    for (let r = 0; r < system.length; r++) {
+      const n = systems[system[r]].size;
+      const scale = n > 0 ? 1 / n : 0;
+      for (let p = r * props; p < (r + 1) * props; p++) values[p] *= scale;
+    }
+    for (const name of block.gradientsList()) {
+      const g: TensorBlock | undefined = block.gradient(name);
+      if (!g) continue;
+      const sample = g.samples.column('sample');
+      const gprops = g.shape.slice(1).reduce((a, b) => a * b, 1);
+      const gv = g.values;
+      for (let r = 0; r < sample.length; r++) {
+        const n = systems[system[sample[r]]].size;
+        const scale = n > 0 ? 1 / n : 0;
+        for (let p = r * gprops; p < (r + 1) * gprops; p++) gv[p] *= scale;
+      }
+    }
+  }
+  return tm;
+}
+
+/** Row labels and column labels of a design matrix, for the `.labels.json` sidecar. */
+interface LabelsSidecar {
+  description: string;
+  calculator: CalculatorName;
+  perStructure: PerStructure | null;
+  dtype: Dtype;
+  rows: { names: string[]; values: number[][] };
+  columns: { names: string[]; values: number[][] };
+}
+
+/**
+ * Featurizes every frame of `file` (a path, `-` for standard input, a pipe,
+ * or a gzip file). `.npy` output is a 2-D design matrix (rows: structures
+ * with `perStructure`, else atoms in file order; columns: every key
+ * combination × property for the species of the file, zeros where a
+ * combination is absent) written as the batches complete, plus
+ * `<out>.labels.json` naming rows and columns. `.mts` output is the
+ * labelled TensorMap (gradients included), collected in memory. Both are
+ * written to a temporary file and renamed when complete.
  */
 export async function featurize(file: string, options: FeaturizeOptions): Promise<FeaturizeSummary> {
   const start = process.hrtime.bigint();
@@ -159,51 +307,115 @@ export async function featurize(file: string, options: FeaturizeOptions): Promis
   const format = ext === '.npy' ? 'npy' : 'mts';
   const gradients = options.gradients ?? [];
   if (format === 'npy' && gradients.length > 0) throw new Error('--gradients needs an .mts output (.npy holds one dense array, without gradients)');
+  if (format === 'mts' && options.dtype !== undefined) throw new Error('--dtype applies to .npy output only (.mts files hold float64)');
+  if (format === 'mts' && options.species !== undefined) throw new Error('--species fixes the columns of .npy output only (.mts files hold the keys of every species present)');
   if (format === 'npy' && options.calculator === 'spherical_expansion') {
     throw new Error('spherical_expansion is equivariant (its blocks have different shapes): write it to an .mts file');
   }
+  if (!Number.isInteger(options.batch) || options.batch < 1 || options.batch > MAX_BATCH) {
+    throw new Error(`--batch must be an integer between 1 and ${MAX_BATCH}, got ${options.batch}`);
+  }
+  const dtype: Dtype = options.dtype ?? 'float64';
   if (options.threads !== undefined) process.env.ACDC_NUM_THREADS = String(options.threads);
-  if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
+  checkWritableTarget(options.out, '--out');
   const calc = makeCalculator(options.calculator, options.hypers);
+  const input = await resolveInput(file);
+  try {
+    return await run(input, calc, format, gradients, dtype, options, start);
+  } finally {
+    input.cleanup();
+  }
+}
 
+async function run(
+  input: ResolvedInput,
+  calc: Calc,
+  format: 'npy' | 'mts',
+  gradients: GradientName[],
+  dtype: Dtype,
+  options: FeaturizeOptions,
+  start: bigint,
+): Promise<FeaturizeSummary> {
   // The species fix the columns of the design matrix across batches; the
-  // frame count drives the progress bar.
+  // frame count drives the progress bar and finds empty input early.
   let total: number | undefined;
   let species = options.species;
   if (species === undefined || options.progress) {
-    const s = await scan(file);
+    const s = await scan(input);
     total = s.frames;
+    if (s.frames === 0) throw new Error(`${input.name} holds no frames`);
     species ??= s.species;
   }
   species = [...new Set(species)].sort((a, b) => a - b);
+  const allowed = new Set(species);
   const moved = neighborKeys(options.calculator, species);
   const allKeys = new Labels(['center_type', ...moved.names], species.flatMap((c) => Array.from({ length: moved.count }, (_, r) => [c, ...moved.row(r)])));
+  const computeOptions = { ...(gradients.length ? { gradients } : {}), ...(options.maxMemory ? { maxMemory: options.maxMemory } : {}) };
 
   const progress = options.progress && total !== undefined ? new Progress(total) : undefined;
   let writer: InstanceType<typeof native.NpyRowWriter> | undefined;
+  let tmp: string | undefined;
   let columns: number | null = null;
+  let columnLabels: Labels | undefined;
+  const rowLabels: number[][] = [];
   const parts: TensorMap[] = [];
+  const observedKeys: Labels[] = [];
   const systemCounts: number[] = [];
   let frames = 0;
   let atoms = 0;
+  let line = 1;
 
-  const reader = new native.XyzReader(file);
-  let next = reader.next(options.batch);
+  const reader = new native.XyzReader(input.path);
+  const read = () => {
+    const p = reader.next(options.batch);
+    // handled here, awaited below: a failed read-ahead must not become an
+    // unhandled rejection while the previous batch is being computed
+    p.catch(() => undefined);
+    return p;
+  };
+  let next = read();
   try {
     for (;;) {
-      const batch = await next;
+      let batch;
+      try {
+        batch = await next;
+      } catch (e) {
+        const message = (e as Error).message;
+        throw new Error(`${message.startsWith(input.path) ? message.replace(input.path, input.name) : `${input.name}: ${message}`} (after ${frames} complete frames)`);
+      }
       if (batch.length === 0) break;
       // read the next batch while this one is computed
-      next = reader.next(options.batch);
-      const systems = batch.map(fromFrame);
-      let tm = await calc.compute(systems, gradients.length ? { gradients } : undefined);
+      next = read();
+      const lines: number[] = [];
+      for (const [k, f] of batch.entries()) {
+        lines.push(line);
+        line += f.types.length + 2;
+        for (const t of f.types) {
+          if (!allowed.has(t)) {
+            throw new Error(`${input.name}, frame ${frames + k} (line ${lines[k]}): species ${t} is not in --species ${species.join(',')}`);
+          }
+        }
+      }
+      let systems: System[];
+      let tm: TensorMap;
+      try {
+        systems = batch.map(fromFrame);
+        tm = await calc.compute(systems, computeOptions);
+      } catch (e) {
+        throw frameError(e, input, frames, lines);
+      }
       // the matrices have one row per structure already
-      const perStructure = !!options.perStructure || isMatrix(options.calculator);
-      if (options.perStructure === 'sum' && !isMatrix(options.calculator)) tm = tm.sumOverSamples('atom');
-      else if (options.perStructure === 'mean' && !isMatrix(options.calculator)) tm = tm.meanOverSamples('atom');
+      const matrix = isMatrix(options.calculator);
+      const perStructure = !!options.perStructure || matrix;
+      if (!matrix) {
+        if (options.perStructure === 'sum' || options.perStructure === 'mean') tm = tm.sumOverSamples('atom');
+        else if (options.perStructure === 'species-mean') tm = tm.meanOverSamples('atom');
+        if (options.perStructure === 'mean') tm = divideByAtomCount(tm, systems);
+      }
 
       if (format === 'mts') {
         parts.push(tm);
+        observedKeys.push(tm.keys);
         systemCounts.push(systems.length);
       } else {
         const rowsAtoms = systems.reduce((n, s) => n + s.size, 0);
@@ -214,46 +426,77 @@ export async function featurize(file: string, options: FeaturizeOptions): Promis
             : tm.keysToProperties(moved).keysToSamples('center_type');
         const block = dense.block(0);
         columns ??= block.properties.count;
-        writer ??= new native.NpyRowWriter(options.out, columns, options.dtype);
+        columnLabels ??= block.properties;
+        if (writer === undefined) {
+          tmp = temporaryPathFor(options.out);
+          writer = new native.NpyRowWriter(tmp, columns, dtype);
+        }
         writer.append(orderedRows(block.samples, block.values, columns, perStructure ? systems.length : rowsAtoms, systems, perStructure));
+        systems.forEach((s, k) => {
+          if (perStructure) rowLabels.push([frames + k]);
+          else for (let a = 0; a < s.size; a++) rowLabels.push([frames + k, a]);
+        });
       }
       frames += systems.length;
       atoms += systems.reduce((n, s) => n + s.size, 0);
       progress?.update(frames);
     }
+    if (frames === 0) throw new Error(`${input.name} holds no frames`);
+  } catch (e) {
+    if (tmp !== undefined) discard(tmp);
+    throw e;
   } finally {
     // let a pending read settle before the reader goes away
     await next.catch(() => undefined);
+    if (progress) {
+      progress.update(frames, true);
+      progress.end();
+    }
   }
-  progress?.update(frames, true);
-  progress?.end();
 
   let rows: number | null = null;
+  let labelsPath: string | null = null;
+  let outSpecies = species;
   if (format === 'npy') {
-    if (writer === undefined) {
-      // no frames at all: an empty design matrix with no columns
-      writer = new native.NpyRowWriter(options.out, 0, options.dtype);
-      columns = 0;
+    try {
+      rows = writer!.finish();
+      labelsPath = `${options.out}.labels.json`;
+      const sidecar: LabelsSidecar = {
+        description: `labels of ${path.basename(options.out)}: one entry of rows.values per row, one of columns.values per column`,
+        calculator: options.calculator,
+        perStructure: options.perStructure ?? null,
+        dtype,
+        rows: { names: options.perStructure || isMatrix(options.calculator) ? ['system'] : ['system', 'atom'], values: rowLabels },
+        columns: { names: columnLabels!.names, values: Array.from({ length: columnLabels!.count }, (_, r) => Array.from(columnLabels!.row(r))) },
+      };
+      writeAtomicallySync(labelsPath, (t) => fs.writeFileSync(t, JSON.stringify(sidecar)));
+      commitSync(tmp!, options.out);
+    } catch (e) {
+      discard(tmp!);
+      throw e;
     }
-    rows = writer.finish();
   } else {
-    if (parts.length === 0) throw new Error(`${file} holds no frames: nothing to save`);
-    await TensorMap.join(parts, { systemCounts }).saveAsync(options.out);
+    const joined = TensorMap.join(parts, { systemCounts });
+    const ordered = reorderKeys(joined, keyOrder(observedKeys, joined.keys.names));
+    await ordered.saveAsync(options.out);
+    const d = ordered.keys.names.indexOf('center_type');
+    outSpecies = d < 0 ? species : [...new Set(Array.from(ordered.keys.column('center_type')))].sort((a, b) => a - b);
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   return {
-    file,
+    file: input.name,
     out: options.out,
+    labels: labelsPath,
     format,
     calculator: options.calculator,
     perStructure: options.perStructure ?? null,
     gradients,
-    species,
+    species: outSpecies,
     frames,
     atoms,
     rows,
     columns,
-    dtype: options.dtype,
+    dtype: format === 'mts' ? 'float64' : dtype,
     seconds,
     structuresPerSecond: frames / seconds,
   };

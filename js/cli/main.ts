@@ -1,9 +1,16 @@
 #!/usr/bin/env node
-// The acdc command line: `acdc neighbors FILE --cutoff 5`.
-import { Command, InvalidArgumentError } from 'commander';
-import { NeighborList } from '../neighbors';
-import { iterXyz } from '../xyz';
-import { CALCULATORS, featurize, type CalculatorName, type FeaturizeOptions } from './featurize';
+// The acdc command line. Each command lives in its own file; this one parses
+// arguments and turns every failure into one line on stderr and an exit code:
+// 0 success, 1 the work failed (bad input, too large, I/O), 2 a usage error.
+import * as os from 'node:os';
+import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { CALCULATORS, MAX_BATCH, PER_STRUCTURE, featurize, type CalculatorName, type FeaturizeOptions, type PerStructure } from './featurize';
+import { neighbors, type NeighborsOptions } from './neighbors';
+
+function version(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../../package.json') as { version: string }).version;
+}
 
 function positiveNumber(value: string): number {
   const x = Number(value);
@@ -11,57 +18,22 @@ function positiveNumber(value: string): number {
   return x;
 }
 
-interface NeighborsOptions {
-  cutoff: number;
-  half?: boolean;
-  json?: boolean;
-}
-
-/** Pair statistics of every frame of an extxyz file. */
-async function neighbors(file: string, options: NeighborsOptions): Promise<void> {
-  const list = new NeighborList({ cutoff: options.cutoff, full: !options.half });
-  const total = { frames: 0, atoms: 0, pairs: 0, minDistance: Infinity };
-  const rows: string[] = [];
-  for await (const system of iterXyz(file)) {
-    const pairs = await list.compute(system);
-    let min = Infinity;
-    for (const d of pairs.distances) min = Math.min(min, d);
-    total.frames += 1;
-    total.atoms += system.size;
-    total.pairs += pairs.distances.length;
-    total.minDistance = Math.min(total.minDistance, min);
-    const perAtom = system.size ? pairs.distances.length / system.size : 0;
-    rows.push(
-      `${String(total.frames - 1).padStart(6)} ${String(system.size).padStart(7)} ${String(pairs.distances.length).padStart(9)} ` +
-        `${perAtom.toFixed(2).padStart(11)} ${Number.isFinite(min) ? min.toFixed(4).padStart(10) : '         -'}`,
-    );
-  }
-  const summary = {
-    file,
-    cutoff: options.cutoff,
-    full: !options.half,
-    frames: total.frames,
-    atoms: total.atoms,
-    pairs: total.pairs,
-    neighborsPerAtom: total.atoms ? total.pairs / total.atoms : 0,
-    minDistance: Number.isFinite(total.minDistance) ? total.minDistance : null,
-  };
-  if (options.json) {
-    process.stdout.write(JSON.stringify(summary) + '\n');
-    return;
-  }
-  process.stdout.write(`neighbour list of ${file}: cutoff ${options.cutoff} Å, ${summary.full ? 'full' : 'half'} list\n`);
-  process.stdout.write(' frame   atoms     pairs  pairs/atom  min d (Å)\n');
-  process.stdout.write(rows.join('\n') + '\n');
-  process.stdout.write(
-    `total: ${summary.frames} frames, ${summary.atoms} atoms, ${summary.pairs} pairs, ` +
-      `${summary.neighborsPerAtom.toFixed(2)} pairs/atom, min distance ${summary.minDistance?.toFixed(4) ?? '-'} Å\n`,
-  );
-}
-
 function positiveInteger(value: string): number {
   const x = Number(value);
-  if (!Number.isInteger(x) || x <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(x) || x <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return x;
+}
+
+function batchSize(value: string): number {
+  const x = positiveInteger(value);
+  if (x > MAX_BATCH) throw new InvalidArgumentError(`at most ${MAX_BATCH} structures per batch, got ${value}`);
+  return x;
+}
+
+function threadCount(value: string): number {
+  const x = positiveInteger(value);
+  const cores = os.availableParallelism();
+  if (x > cores) throw new InvalidArgumentError(`this machine runs ${cores} threads at once, got ${value} (more threads than cores only slow the work down)`);
   return x;
 }
 
@@ -73,9 +45,11 @@ function oneOf<T extends string>(allowed: readonly T[]) {
 }
 
 function speciesList(value: string): number[] {
-  const list = value.split(',').map((s) => Number(s.trim()));
-  if (list.length === 0 || !list.every((x) => Number.isInteger(x))) throw new InvalidArgumentError(`expected comma-separated atomic numbers, got "${value}"`);
-  return list;
+  const list = value.split(',').map((s) => s.trim());
+  if (list.length === 0 || !list.every((s) => /^-?\d+$/.test(s) && Number.isSafeInteger(Number(s)))) {
+    throw new InvalidArgumentError(`expected comma-separated atomic numbers, got "${value}"`);
+  }
+  return list.map(Number);
 }
 
 function gradientList(value: string): ('positions' | 'strain')[] {
@@ -85,64 +59,128 @@ function gradientList(value: string): ('positions' | 'strain')[] {
 interface FeaturizeCli {
   calculator: CalculatorName;
   hypers?: string;
-  perStructure?: 'sum' | 'mean';
+  perStructure?: PerStructure;
   gradients?: ('positions' | 'strain')[];
   out: string;
   threads?: number;
   batch: number;
-  dtype: 'float64' | 'float32';
+  dtype?: 'float64' | 'float32';
   species?: number[];
+  maxMemory?: string;
   json?: boolean;
   progress: boolean;
+}
+
+function write(text: string): void {
+  process.stdout.write(text);
 }
 
 async function featurizeCommand(file: string, o: FeaturizeCli): Promise<void> {
   const options: FeaturizeOptions = { ...o, progress: o.progress && !o.json && process.stderr.isTTY === true };
   const s = await featurize(file, options);
   if (o.json) {
-    process.stdout.write(JSON.stringify(s) + '\n');
+    write(JSON.stringify(s) + '\n');
     return;
   }
-  const shape = s.format === 'npy' ? ` [${s.rows} × ${s.columns}] ${s.dtype}` : '';
-  process.stdout.write(
+  const shape = s.format === 'npy' ? ` [${s.rows} × ${s.columns}] ${s.dtype} (labels in ${s.labels})` : '';
+  write(
     `${s.calculator} of ${s.frames} structures (${s.atoms} atoms, species ${s.species.join(',')}) → ${s.out}${shape} ` +
       `in ${s.seconds.toFixed(2)} s (${s.structuresPerSecond.toFixed(1)} structures/s)\n`,
   );
 }
 
-export async function main(argv: string[]): Promise<void> {
-  const program = new Command();
-  program.name('acdc').description('atom-centred density correlations: neighbour lists and SOAP features').showHelpAfterError();
-  program
-    .command('neighbors')
-    .description('pair statistics of every frame of an extended XYZ file')
-    .argument('<file>', 'extended XYZ file')
-    .requiredOption('-c, --cutoff <Å>', 'cutoff radius in Å', positiveNumber)
-    .option('--half', 'half list (each pair once)')
-    .option('--json', 'print a one-line JSON summary')
-    .action(neighbors);
-  program
-    .command('featurize')
-    .description('features of every frame of an extended XYZ file, streamed in batches, to .npy (design matrix) or .mts (metatensor TensorMap)')
-    .argument('<file>', 'extended XYZ file')
-    .requiredOption('-o, --out <file>', 'output: .npy (2-D array, rows = structures or atoms) or .mts (labelled TensorMap, gradients included)')
-    .option('--calculator <name>', `one of ${CALCULATORS.join(', ')}`, oneOf(CALCULATORS), 'soap_power_spectrum')
-    .option('--hypers <file.json>', 'featomic-style hyper-parameters (default: r_c 5 Å, shifted cosine 0.5 Å, σ 0.3 Å, max_radial 7, max_angular 6)')
-    .option('--per-structure <sum|mean>', 'reduce per-atom features to one row per structure', oneOf(['sum', 'mean'] as const))
-    .option('--gradients <list>', 'gradients to compute: positions, strain (comma-separated; .mts only)', gradientList)
-    .option('--threads <n>', 'worker threads (default: ACDC_NUM_THREADS or the core count)', positiveInteger)
-    .option('--batch <n>', 'structures per batch: memory is bounded by one batch', positiveInteger, 64)
-    .option('--dtype <float64|float32>', 'element type of the .npy output', oneOf(['float64', 'float32'] as const), 'float64')
-    .option('--species <list>', 'atomic numbers that fix the columns (default: those found in the file, by a first pass)', speciesList)
-    .option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)')
-    .option('--json', 'print a one-line JSON summary on stdout')
-    .action(featurizeCommand);
-  await program.parseAsync(argv);
+/** One line on stderr for a usage error, with where to find help. */
+function usageErrors(cmd: Command, name: string): Command {
+  return cmd.configureOutput({
+    outputError: (str, out) => {
+      const message = str.trim().replace(/^error: /, '').split('\n')[0];
+      out(`acdc${name ? ` ${name}` : ''}: ${message} (see acdc${name ? ` ${name}` : ''} --help)\n`);
+    },
+  });
+}
+
+/** The commander program: `acdc neighbors`, `acdc featurize`. */
+export function program(): Command {
+  const prog = usageErrors(new Command(), '');
+  prog
+    .name('acdc')
+    .description('atom-centred density correlations: neighbour lists and SOAP features')
+    .version(version(), '-V, --version', 'print the version of acdc')
+    .exitOverride();
+  usageErrors(
+    prog
+      .command('neighbors')
+      .description('pair statistics of every frame of an extended XYZ file')
+      .argument('<file>', 'extended XYZ file (- for standard input; .gz is decompressed)')
+      .requiredOption('-c, --cutoff <Å>', 'cutoff radius in Å', positiveNumber)
+      .option('--half', 'half list (each pair once)')
+      .option('--json', 'print a one-line JSON summary')
+      .action(async (file: string, o: NeighborsOptions) => {
+        await neighbors(file, o, write);
+      })
+      .exitOverride(),
+    'neighbors',
+  );
+  usageErrors(
+    prog
+      .command('featurize')
+      .description('features of every frame of an extended XYZ file, streamed in batches, to .npy (design matrix + .labels.json) or .mts (metatensor TensorMap)')
+      .argument('<file>', 'extended XYZ file (- for standard input; .gz is decompressed)')
+      .requiredOption('-o, --out <file>', 'output: .npy (2-D array, rows = structures or atoms) or .mts (labelled TensorMap, gradients included)')
+      .option('--calculator <name>', `one of ${CALCULATORS.join(', ')}`, oneOf(CALCULATORS), 'soap_power_spectrum')
+      .option('--hypers <file.json>', 'featomic-style hyper-parameters (default: r_c 5 Å, shifted cosine 0.5 Å, σ 0.3 Å, max_radial 7, max_angular 6)')
+      .option(
+        '--per-structure <how>',
+        'one row per structure: sum (Σ over atoms), mean (sum / number of atoms), species-mean (per centre species, sum / atoms of that species)',
+        oneOf(PER_STRUCTURE),
+      )
+      .option('--gradients <list>', 'gradients to compute: positions, strain (comma-separated; .mts only)', gradientList)
+      .option('--threads <n>', 'worker threads, at most the core count (default: ACDC_NUM_THREADS or the core count)', threadCount)
+      .option('--batch <n>', 'structures per batch: memory is bounded by one batch', batchSize, 64)
+      .option('--dtype <float64|float32>', 'element type of the .npy output (default float64)', oneOf(['float64', 'float32'] as const))
+      .option('--species <list>', 'atomic numbers that fix the .npy columns (default: those found in the file, by a first pass)', speciesList)
+      .option('--max-memory <size>', 'memory budget of one batch, e.g. 4G or 50% (default: ACDC_MAX_MEMORY, else half of the memory)')
+      .option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)')
+      .option('--json', 'print a one-line JSON summary on stdout')
+      .action(featurizeCommand)
+      .exitOverride(),
+    'featurize',
+  );
+  return prog;
+}
+
+/** Runs the CLI; resolves to the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await program().parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // help and --version end here too, with code 0; usage errors were printed
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    // one line: long messages (a quoted line of input) are cut
+    const line = message.replace(/\s*\n\s*/g, ' ');
+    process.stderr.write(`acdc: ${line.length > 2000 ? `${line.slice(0, 2000)}…` : line}\n`);
+    return 1;
+  }
 }
 
 if (require.main === module) {
-  main(process.argv).catch((e: unknown) => {
-    process.stderr.write(`acdc: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
+  // A closed stdout (`acdc neighbors … | head -1`) ends the command quietly.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    process.stderr.write(`acdc: cannot write to standard output: ${e.message}\n`);
+    process.exit(1);
   });
+  const fatal = (e: unknown) => {
+    process.stderr.write(`acdc: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}\n`);
+    process.exit(1);
+  };
+  process.on('unhandledRejection', fatal);
+  process.on('uncaughtException', fatal);
+  main(process.argv).then((code) => {
+    process.exitCode = code;
+  }, fatal);
 }

@@ -148,15 +148,22 @@ run ./node_modules/.bin/acdc neighbors node_modules/acdc-ml/examples/silicon-def
 head -n 5 "$WORK/cli.log"
 [ -s "$WORK/cli.log" ] || fail "npx acdc neighbors printed nothing"
 
-step "types: a consumer passes tsc --noEmit; a wrong call fails it"
-# A TypeScript project on Node has Node's types (acdc's types mention Buffer):
-# the repository's @types/node, so that nothing is downloaded
+step "types: a consumer passes tsc --noEmit (the current TypeScript release, no @types/node); a wrong call fails it"
+# The public types must stand alone: no Node types (@types/node) in the
+# consumer's compilation. Checked with the newest TypeScript from the registry
+# and with the repository's own compiler.
+TSC_LATEST=
+if (cd "$WORK/consumer" && npm install --no-save "${npm_flags[@]}" typescript@latest > "$WORK/ts-latest.log" 2>&1); then
+  TSC_LATEST=$WORK/consumer/node_modules/.bin/tsc
+  echo "TypeScript from the registry: $("$TSC_LATEST" --version)"
+else
+  cat "$WORK/ts-latest.log"; fail "could not install typescript@latest into the scratch project"
+fi
 cat > "$WORK/consumer/tsconfig.json" <<EOF
 {
   "compilerOptions": {
     "target": "ES2022", "lib": ["ES2022"], "module": "node16", "moduleResolution": "node16",
-    "strict": true, "noEmit": true, "skipLibCheck": false,
-    "typeRoots": ["$REPO/node_modules/@types"], "types": ["node"]
+    "strict": true, "noEmit": true, "skipLibCheck": false, "types": []
   },
   "files": ["consumer.ts", "consumer.mts"]
 }
@@ -193,8 +200,10 @@ const soap = new SoapPowerSpectrum({
 const tm: TensorMap = await soap.compute([new System({ types: [1], positions: [[0, 0, 0]] })]);
 export const count: number = tm.keys.count;
 EOF
-run "$TSC" --noEmit -p tsconfig.json
-echo "consumer.ts, consumer.mts: tsc --noEmit passes"
+for compiler in "$TSC_LATEST" "$TSC"; do
+  run "$compiler" --noEmit -p tsconfig.json
+  echo "consumer.ts, consumer.mts: tsc $("$compiler" --version) --noEmit passes without @types/node"
+done
 cat > "$WORK/consumer/wrong.ts" <<'EOF'
 import { System, SoapPowerSpectrum, type CutoffHypers } from 'acdc-ml';
 // smoothing is required
@@ -209,7 +218,7 @@ const soap = new SoapPowerSpectrum({
 soap.computeSync([new System({ types: [1], positions: [0, 0, 0] })], { gradients: ['cell'] });
 EOF
 sed -e 's/"files": \[[^]]*\]/"files": ["wrong.ts"]/' "$WORK/consumer/tsconfig.json" > "$WORK/consumer/tsconfig.wrong.json"
-if run "$TSC" --noEmit -p tsconfig.wrong.json > "$WORK/wrong.log" 2>&1; then
+if run "$TSC_LATEST" --noEmit -p tsconfig.wrong.json > "$WORK/wrong.log" 2>&1; then
   cat "$WORK/wrong.log"; fail "tsc accepted wrong.ts"
 fi
 cat "$WORK/wrong.log"

@@ -7,6 +7,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::errors::{ensure_thread_pool, guarded, to_napi};
+use crate::external::Reporter;
 use crate::system::{to_core_list, SystemData};
 use crate::tensor::{labels_from_js, labels_to_js, tensor_to_js, LabelsData, TensorMapData};
 
@@ -76,7 +77,8 @@ impl NativeCalculator {
 
     /// Computes synchronously.
     #[napi]
-    pub fn compute_sync(&self, systems: Vec<SystemData>, options: Option<ComputeOptionsData>) -> Result<TensorMapData> {
+    pub fn compute_sync(&self, env: Env, systems: Vec<SystemData>, options: Option<ComputeOptionsData>) -> Result<TensorMapData> {
+        let _report = Reporter::sync(&env);
         guarded("computeSync", || {
             ensure_thread_pool();
             let systems = to_core_list(&systems)?;
@@ -114,7 +116,8 @@ impl Task for ComputeTask {
         })
     }
 
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        let _report = Reporter::new(&env);
         Ok(tensor_to_js(output))
     }
 }

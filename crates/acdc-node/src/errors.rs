@@ -9,6 +9,7 @@ pub fn to_napi(e: acdc_core::Error) -> napi::Error {
 /// Runs `f`, turning a panic (always a bug in acdc) into a JS error instead
 /// of unwinding across the FFI boundary.
 pub fn guarded<T>(what: &str, f: impl FnOnce() -> napi::Result<T>) -> napi::Result<T> {
+    silence_panic_messages();
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
         Err(payload) => {
@@ -53,3 +54,12 @@ fn tune_allocator() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn tune_allocator() {}
+
+/// Rust's default panic hook prints the message (and, with RUST_BACKTRACE
+/// set, a backtrace) to stderr even when the panic is caught; the panic
+/// already becomes a JS error carrying the message, and a library must not
+/// write to its host's stderr.
+fn silence_panic_messages() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+}

@@ -4,6 +4,7 @@
 
 mod calculators;
 mod errors;
+mod external;
 mod neighbors;
 mod system;
 mod tensor;

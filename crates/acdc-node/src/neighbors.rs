@@ -3,7 +3,9 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::errors::{ensure_thread_pool, guarded, to_napi};
+use crate::external::{f64_array, i32_array, u32_array};
 use crate::system::{to_core, SystemData};
+use crate::external::Reporter;
 
 /// Pairs as flat typed arrays.
 #[napi(object, object_from_js = false)]
@@ -33,11 +35,11 @@ fn flatten3<T: Copy>(v: Vec<[T; 3]>) -> Vec<T> {
 
 fn to_js(pairs: acdc_core::Pairs) -> PairsData {
     PairsData {
-        i: Uint32Array::new(pairs.i),
-        j: Uint32Array::new(pairs.j),
-        shifts: Int32Array::new(flatten3(pairs.shifts)),
-        distances: Float64Array::new(pairs.distances),
-        vectors: Float64Array::new(flatten3(pairs.vectors)),
+        i: u32_array(pairs.i),
+        j: u32_array(pairs.j),
+        shifts: i32_array(flatten3(pairs.shifts)),
+        distances: f64_array(pairs.distances),
+        vectors: f64_array(flatten3(pairs.vectors)),
     }
 }
 
@@ -47,7 +49,8 @@ fn list(cutoff: f64, full: bool) -> Result<acdc_core::NeighborList> {
 
 /// Computes the neighbour list of one system (synchronously).
 #[napi]
-pub fn compute_neighbors(system: SystemData, cutoff: f64, full: bool) -> Result<PairsData> {
+pub fn compute_neighbors(env: Env, system: SystemData, cutoff: f64, full: bool) -> Result<PairsData> {
+    let _report = Reporter::sync(&env);
     guarded("NeighborList.computeSync", || {
         ensure_thread_pool();
         let system = to_core(&system)?;
@@ -72,7 +75,8 @@ impl Task for NeighborsTask {
         })
     }
 
-    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+    fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        let _report = Reporter::new(&env);
         Ok(to_js(output))
     }
 }

@@ -4,6 +4,8 @@ use acdc_core::tensor::{Labels, TensorBlock, TensorBlockOf, TensorMap, TensorMap
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
+use crate::external::{f64_array, i32_array};
+
 /// Labels: names and row-major values.
 #[napi(object)]
 pub struct LabelsData {
@@ -47,7 +49,7 @@ pub struct TensorMapData {
 }
 
 pub fn labels_to_js(l: Labels) -> LabelsData {
-    LabelsData { names: l.names, values: Int32Array::new(l.values) }
+    LabelsData { names: l.names, values: i32_array(l.values) }
 }
 
 pub fn labels_from_js(field: &str, l: &LabelsData) -> Result<Labels> {
@@ -66,7 +68,7 @@ pub fn block_to_js(b: TensorBlock) -> BlockData {
         samples: labels_to_js(b.samples),
         components: b.components.into_iter().map(labels_to_js).collect(),
         properties: labels_to_js(b.properties),
-        values: Float64Array::new(b.values),
+        values: f64_array(b.values),
         gradients: b.gradients.into_iter().map(|(parameter, g)| GradientData { parameter, block: block_to_js(g) }).collect(),
     }
 }

@@ -8,6 +8,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 use crate::errors::{guarded, to_napi};
+use crate::external::Reporter;
 use crate::tensor::{tensor_from_js, tensor_to_js, tensor_view_from_js, TensorMapData};
 
 fn io_error(path: &str, e: impl std::fmt::Display) -> Error {
@@ -17,7 +18,8 @@ fn io_error(path: &str, e: impl std::fmt::Display) -> Error {
 /// Moves key dimensions into properties; `values` (row-major, one row per
 /// combination) fixes the columns, otherwise the values present are used.
 #[napi]
-pub fn tensor_keys_to_properties(tensor: TensorMapData, names: Vec<String>, values: Option<Int32Array>) -> Result<TensorMapData> {
+pub fn tensor_keys_to_properties(env: Env, tensor: TensorMapData, names: Vec<String>, values: Option<Int32Array>) -> Result<TensorMapData> {
+    let _report = Reporter::sync(&env);
     guarded("keysToProperties", || {
         if names.is_empty() {
             return Err(Error::new(Status::InvalidArg, "keysToProperties: names must not be empty".to_string()));
@@ -36,7 +38,8 @@ pub fn tensor_keys_to_properties(tensor: TensorMapData, names: Vec<String>, valu
 
 /// Moves key dimensions into samples.
 #[napi]
-pub fn tensor_keys_to_samples(tensor: TensorMapData, names: Vec<String>) -> Result<TensorMapData> {
+pub fn tensor_keys_to_samples(env: Env, tensor: TensorMapData, names: Vec<String>) -> Result<TensorMapData> {
+    let _report = Reporter::sync(&env);
     guarded("keysToSamples", || {
         if names.is_empty() {
             return Err(Error::new(Status::InvalidArg, "keysToSamples: names must not be empty".to_string()));
@@ -48,7 +51,8 @@ pub fn tensor_keys_to_samples(tensor: TensorMapData, names: Vec<String>) -> Resu
 
 /// Sums (or averages) over the given sample dimensions.
 #[napi]
-pub fn tensor_reduce_over_samples(tensor: TensorMapData, names: Vec<String>, mean: bool) -> Result<TensorMapData> {
+pub fn tensor_reduce_over_samples(env: Env, tensor: TensorMapData, names: Vec<String>, mean: bool) -> Result<TensorMapData> {
+    let _report = Reporter::sync(&env);
     guarded("sumOverSamples", || {
         let t = tensor_view_from_js("tensor", &tensor)?;
         ops::reduce_over_samples(&t, &names, mean).map(tensor_to_js).map_err(to_napi)
@@ -57,7 +61,8 @@ pub fn tensor_reduce_over_samples(tensor: TensorMapData, names: Vec<String>, mea
 
 /// Joins tensors of consecutive batches along samples, renumbering "system".
 #[napi]
-pub fn tensor_join(tensors: Vec<TensorMapData>, system_counts: Option<Vec<u32>>) -> Result<TensorMapData> {
+pub fn tensor_join(env: Env, tensors: Vec<TensorMapData>, system_counts: Option<Vec<u32>>) -> Result<TensorMapData> {
+    let _report = Reporter::sync(&env);
     guarded("join", || {
         let ts = tensors
             .iter()
@@ -88,7 +93,8 @@ pub fn tensor_save_sync(path: String, tensor: TensorMapData) -> Result<()> {
 
 /// Reads a metatensor `.mts` file.
 #[napi]
-pub fn tensor_load_sync(path: String) -> Result<TensorMapData> {
+pub fn tensor_load_sync(env: Env, path: String) -> Result<TensorMapData> {
+    let _report = Reporter::sync(&env);
     guarded("load", || load_mts(&path).map(tensor_to_js))
 }
 
@@ -104,7 +110,8 @@ pub fn tensor_save_buffer(tensor: TensorMapData) -> Result<Uint8Array> {
 
 /// Reads a TensorMap from the bytes of a `.mts` file.
 #[napi]
-pub fn tensor_load_buffer(buffer: Uint8Array) -> Result<TensorMapData> {
+pub fn tensor_load_buffer(env: Env, buffer: Uint8Array) -> Result<TensorMapData> {
+    let _report = Reporter::sync(&env);
     guarded("loadBuffer", || mts::load(std::io::Cursor::new(&buffer[..])).map(tensor_to_js).map_err(to_napi))
 }
 
@@ -136,7 +143,8 @@ impl Task for LoadTask {
     fn compute(&mut self) -> Result<TensorMap> {
         guarded("load", || load_mts(&self.path))
     }
-    fn resolve(&mut self, _env: Env, output: TensorMap) -> Result<TensorMapData> {
+    fn resolve(&mut self, env: Env, output: TensorMap) -> Result<TensorMapData> {
+        let _report = Reporter::new(&env);
         Ok(tensor_to_js(output))
     }
 }

@@ -427,6 +427,15 @@ fn selected_systems(systems: &[System], options: &ComputeOptions) -> Result<Vec<
             "selectedSamples has a dimension named \"{name}\" (this calculator's samples are \"system\" only)"
         )));
     }
+    // a row naming no existing system is a mistake, not an empty result
+    for (r, row) in selection.rows().enumerate() {
+        if let Some(&k) = row.iter().find(|&&k| k < 0 || k as usize >= systems.len()) {
+            return Err(Error::InvalidParameter(format!(
+                "selectedSamples row {r}: system {k} does not exist (there are {} systems)",
+                systems.len()
+            )));
+        }
+    }
     Ok((0..systems.len()).filter(|&k| selection.rows().any(|row| row.iter().all(|&v| v == k as i32))).collect())
 }
 

@@ -174,6 +174,29 @@ impl<'a> Environments<'a> {
                 }
             }
         }
+        // a row naming no existing centre is a mistake, not an empty result
+        let largest = self.systems.iter().map(System::size).max().unwrap_or(0);
+        for (r, row) in selection.rows().enumerate() {
+            let system = dims.iter().position(|&d| d == 0).map(|k| row[k]);
+            let atom = dims.iter().position(|&d| d == 1).map(|k| row[k]);
+            if let Some(k) = system {
+                if k < 0 || k as usize >= self.systems.len() {
+                    return Err(Error::InvalidParameter(format!(
+                        "selectedSamples row {r}: system {k} does not exist (there are {} systems)",
+                        self.systems.len()
+                    )));
+                }
+            }
+            if let Some(i) = atom {
+                let size = system.map(|k| self.systems[k as usize].size()).unwrap_or(largest);
+                if i < 0 || i as usize >= size {
+                    return Err(Error::InvalidParameter(match system {
+                        Some(k) => format!("selectedSamples row {r}: atom {i} does not exist in system {k} ({size} atoms)"),
+                        None => format!("selectedSamples row {r}: atom {i} does not exist in any system (at most {size} atoms)"),
+                    }));
+                }
+            }
+        }
         Ok(all
             .filter(|&(k, i)| {
                 let here = [k as i32, i as i32];

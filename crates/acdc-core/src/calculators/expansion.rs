@@ -261,6 +261,12 @@ impl Expansion {
             let (sc, dsc) = radial_scaling(self.settings.scaling, r);
             let weight = fc * sc;
             let dweight = dfc * sc + fc * dsc;
+            if !(weight.is_finite() && dweight.is_finite()) {
+                return Err(Error::Numerical(format!(
+                    "the density weight of atom {j} around atom {centre} of system {system_index} (r = {r} Å) is not finite: \
+                     density.scaling overflows at this distance"
+                )));
+            }
             let unit = [r_vec[0] / r, r_vec[1] / r, r_vec[2] / r];
             if want_gradient {
                 radial.compute(r, &mut scratch.radial, Some(&mut scratch.radial_derivative));
@@ -347,6 +353,14 @@ impl Expansion {
                     }
                 }
             }
+        }
+        // extreme but finite hyper-parameters (a huge center_atom_weight,
+        // a scaling that overflows) must not hand out infinities or NaN
+        if !out.coefficients.iter().all(|c| c.is_finite()) {
+            return Err(Error::Numerical(format!(
+                "the density coefficients of atom {centre} of system {system_index} are not finite: \
+                 check density.center_atom_weight and density.scaling"
+            )));
         }
         Ok(())
     }

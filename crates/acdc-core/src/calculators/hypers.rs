@@ -1,14 +1,20 @@
-//! featomic 0.6 hyper-parameters (SPEC.md §5): parsed from JSON, unknown keys
+//! featomic 0.6 hyper-parameters: parsed from JSON, unknown keys
 //! rejected, values validated with messages naming the field.
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
 
-/// Largest angular and radial index accepted: far beyond what anyone fits,
-/// small enough that a typo cannot exhaust memory.
+/// Largest angular index accepted: far beyond what anyone fits, small
+/// enough that a typo cannot exhaust memory.
 pub const MAX_ANGULAR_LIMIT: usize = 30;
-/// See [`MAX_ANGULAR_LIMIT`].
-pub const MAX_RADIAL_LIMIT: usize = 30;
+/// Largest GTO radial index accepted: from 24 on, the overlap matrix of the
+/// GTO basis is numerically singular in double precision (it depends only on
+/// max_radial: the widths scale with the cutoff), so those values could
+/// never compute.
+pub const MAX_RADIAL_LIMIT: usize = 23;
+/// Largest spline accuracy accepted: coarser splines are not a
+/// representation of the radial integral any more.
+pub const MAX_SPLINE_ACCURACY: f64 = 0.1;
 
 /// `cutoff`: radius (Å) and smoothing of the neighbour density.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -226,8 +232,12 @@ fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angula
     }
     let Density::Gaussian { width, center_atom_weight, scaling } = density;
     positive("density.width", *width)?;
-    if !center_atom_weight.is_finite() {
-        return Err(Error::InvalidParameter(format!("density.center_atom_weight must be finite, got {center_atom_weight}")));
+    // a relative weight: beyond 1e10 the power spectrum (its square) and
+    // its gradients overflow long before it means anything
+    if !(center_atom_weight.is_finite() && center_atom_weight.abs() <= 1e10) {
+        return Err(Error::InvalidParameter(format!(
+            "density.center_atom_weight must be a finite number of magnitude at most 1e10, got {center_atom_weight:e}"
+        )));
     }
     if let Some(Scaling::Willatt2018 { scale, rate, exponent }) = scaling {
         positive("density.scaling.scale", *scale)?;
@@ -255,6 +265,11 @@ fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angula
     }
     if let Some(acc) = spline {
         positive("basis.spline_accuracy", acc)?;
+        if acc > MAX_SPLINE_ACCURACY {
+            return Err(Error::InvalidParameter(format!(
+                "basis.spline_accuracy is {acc:e}; at most {MAX_SPLINE_ACCURACY} (or null for exact radial integrals)"
+            )));
+        }
     }
     Ok(ExpansionSettings {
         cutoff: cutoff.radius,
