@@ -1,4 +1,5 @@
 import native from './native';
+import { checkSignal, runQueued, throwIfAborted, type AbortSignalLike } from './schedule';
 import { locateJsonPath, splitJsonPath } from './json_locate';
 import type { ComputeOptionsData, LabelsData } from './native';
 import { asSystem, describe, System, SystemInit } from './system';
@@ -89,6 +90,12 @@ export interface ComputeOptions {
    * `ACDC_MAX_MEMORY`, else half of the memory available to the process.
    */
   maxMemory?: number | string;
+  /**
+   * Cancels an asynchronous `compute`: it stops between centres (within
+   * tens of milliseconds) and rejects with the signal's reason (an
+   * `AbortError`). Ignored by `computeSync`.
+   */
+  signal?: AbortSignalLike;
 }
 
 function toLabelsData(field: string, s: LabelsSelection): LabelsData {
@@ -110,14 +117,20 @@ function toLabelsData(field: string, s: LabelsSelection): LabelsData {
   throw new TypeError(`${field} must be Labels, {names, values} or an array of rows, got ${describe(s)}`);
 }
 
-const COMPUTE_OPTIONS = ['gradients', 'selectedKeys', 'selectedSamples', 'maxMemory'];
+const COMPUTE_OPTIONS = ['gradients', 'selectedKeys', 'selectedSamples', 'maxMemory', 'signal'];
 
-function toOptions(options: ComputeOptions | undefined): ComputeOptionsData | undefined {
+/** @internal Converts a selection of labels for the native binding. */
+export function selectionData(field: string, s: LabelsSelection): LabelsData {
+  return toLabelsData(field, s);
+}
+
+function toOptions(options: ComputeOptions | undefined, extra: readonly string[] = []): ComputeOptionsData | undefined {
   if (options === undefined) return undefined;
   if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+  const allowed = [...COMPUTE_OPTIONS, ...extra];
   for (const key of Object.keys(options)) {
-    if (!COMPUTE_OPTIONS.includes(key)) {
-      throw new TypeError(`unknown compute option "${key}" (expected ${COMPUTE_OPTIONS.join(', ')})`);
+    if (!allowed.includes(key)) {
+      throw new TypeError(`unknown compute option "${key}" (expected ${allowed.join(', ')})`);
     }
   }
   const { gradients, selectedKeys, selectedSamples, maxMemory } = options;
@@ -127,11 +140,16 @@ function toOptions(options: ComputeOptions | undefined): ComputeOptionsData | un
   if (gradients !== undefined && (!Array.isArray(gradients) || !gradients.every((g) => typeof g === 'string'))) {
     throw new TypeError(`gradients must be an array of "positions" / "strain", got ${describe(gradients)}`);
   }
+  const neighborsToProperties = (options as EquivariantComputeOptions).neighborsToProperties;
+  if (neighborsToProperties !== undefined && typeof neighborsToProperties !== 'boolean') {
+    throw new TypeError(`neighborsToProperties must be a boolean, got ${describe(neighborsToProperties)}`);
+  }
   return {
     gradients,
     selectedKeys: selectedKeys === undefined ? undefined : toLabelsData('selectedKeys', selectedKeys),
     selectedSamples: selectedSamples === undefined ? undefined : toLabelsData('selectedSamples', selectedSamples),
     maxMemory: maxMemory === undefined ? undefined : typeof maxMemory === 'number' ? String(Math.floor(maxMemory)) : maxMemory,
+    neighborsToProperties,
   };
 }
 
@@ -168,18 +186,21 @@ function checkFiniteNumbers(name: string, value: unknown, path: string): void {
 }
 
 /** What every calculator shares: hyper-parameters in, TensorMap out. */
-export abstract class CalculatorBase<H> {
+export abstract class CalculatorBase<H, O extends ComputeOptions = ComputeOptions> {
   readonly #native: InstanceType<typeof native.NativeCalculator>;
+  readonly #extraOptions: readonly string[];
   /** The hyper-parameters, as given. */
   readonly hypers: H;
 
-  protected constructor(name: string, hypers: H) {
+  /** `extra`: calculator-specific compute options; `json`: what the native side parses, when not just the hypers. */
+  protected constructor(name: string, hypers: H, extra: readonly string[] = [], json?: object) {
     if (hypers === null || typeof hypers !== 'object') throw new TypeError(`${name} hyper-parameters must be an object, got ${describe(hypers)}`);
     checkFiniteNumbers(name, hypers, '');
     this.hypers = hypers;
     // JSON text given to fromJson goes to the core verbatim, so that its
     // errors give lines and columns of the user's own file.
-    const text = pendingJsonText ?? JSON.stringify(hypers);
+    this.#extraOptions = extra;
+    const text = json === undefined && pendingJsonText !== undefined ? pendingJsonText : JSON.stringify(json ?? hypers);
     pendingJsonText = undefined;
     this.#native = new native.NativeCalculator(name, text);
   }
@@ -216,14 +237,19 @@ export abstract class CalculatorBase<H> {
   }
 
   /** Computes off the event loop (the inputs are copied first). */
-  async compute(systems: System | SystemInit | Array<System | SystemInit>, options?: ComputeOptions): Promise<TensorMap> {
-    const data = await this.#native.compute(toSystems(systems), toOptions(options));
-    return TensorMap.fromData(data);
+  async compute(systems: System | SystemInit | Array<System | SystemInit>, options?: O): Promise<TensorMap> {
+    const signal = checkSignal(options?.signal);
+    throwIfAborted(signal);
+    const data = toSystems(systems);
+    const nativeOptions = toOptions(options, this.#extraOptions);
+    const token = signal ? new native.CancelToken() : undefined;
+    const result = await runQueued(() => this.#native.compute(data, nativeOptions, token), signal, () => token?.cancel());
+    return TensorMap.fromData(result);
   }
 
   /** Computes on the calling thread (for scripts). */
-  computeSync(systems: System | SystemInit | Array<System | SystemInit>, options?: ComputeOptions): TensorMap {
-    return TensorMap.fromData(this.#native.computeSync(toSystems(systems), toOptions(options)));
+  computeSync(systems: System | SystemInit | Array<System | SystemInit>, options?: O): TensorMap {
+    return TensorMap.fromData(this.#native.computeSync(toSystems(systems), toOptions(options, this.#extraOptions)));
   }
 
   /** The keys the calculator produces for these systems. */
@@ -275,5 +301,63 @@ export class SoapPowerSpectrum extends CalculatorBase<SoapHypers> {
 export class SoapRadialSpectrum extends CalculatorBase<RadialSpectrumHypers> {
   constructor(hypers: RadialSpectrumHypers) {
     super('soap_radial_spectrum', hypers);
+  }
+}
+
+/** Options of `EquivariantPowerSpectrum.compute` / `computeSync`. */
+export interface EquivariantComputeOptions extends ComputeOptions {
+  /**
+   * Move the neighbour types from the keys into the properties: keys
+   * (o3_lambda, o3_sigma, center_type), properties (l_1, l_2,
+   * neighbor_1_type, n_1, neighbor_2_type, n_2). Default false: keys
+   * (o3_lambda, o3_sigma, center_type, neighbor_1_type, neighbor_2_type),
+   * properties (l_1, l_2, n_1, n_2).
+   */
+  neighborsToProperties?: boolean;
+}
+
+/** Constructor options of `EquivariantPowerSpectrum`. */
+export interface EquivariantPowerSpectrumOptions {
+  /**
+   * Neighbour types of the property axis with `neighborsToProperties`
+   * (atomic numbers; zeros for absent ones), so every block and every batch
+   * has the same properties. Default: the types each centre type sees.
+   */
+  neighborTypes?: number[];
+}
+
+/**
+ * λ-SOAP, the equivariant power spectrum (featomic's
+ * `clebsch_gordan.EquivariantPowerSpectrum`): Clebsch–Gordan products of two
+ * spherical expansions, Σ Ĉ^{l1 l2 λ}_{m1 m2 μ} ⟨a n1 l1 m1|ρ⟩⟨b n2 l2 m2|ρ⟩,
+ * l1 ≤ l2, o3_sigma = (−1)^(l1+l2+λ); components [o3_mu]. Each block rotates
+ * with the real Wigner matrix D^λ. Position and strain gradients are analytic.
+ */
+export class EquivariantPowerSpectrum extends CalculatorBase<SoapHypers, EquivariantComputeOptions> {
+  /** The neighbour types given to the constructor, if any. */
+  readonly neighborTypes?: number[];
+
+  constructor(hypers: SoapHypers, options: EquivariantPowerSpectrumOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+    const { neighborTypes } = options;
+    if (neighborTypes !== undefined && (!Array.isArray(neighborTypes) || !neighborTypes.every((t) => Number.isInteger(t)))) {
+      throw new TypeError(`neighborTypes must be an array of integers, got ${describe(neighborTypes)}`);
+    }
+    const json = neighborTypes === undefined || hypers === null || typeof hypers !== 'object' ? undefined : { ...hypers, neighbor_types: neighborTypes };
+    super('equivariant_power_spectrum', hypers, ['neighborsToProperties'], json);
+    this.neighborTypes = neighborTypes;
+  }
+}
+
+/**
+ * SOAP bispectrum: the ν = 3 rotational invariants (o3_lambda = 0,
+ * o3_sigma = +1 blocks of `DensityCorrelations` with n_correlations = 2 on the
+ * spherical expansion). Keys: center_type; properties: l_1, l_2, k_2, l_3,
+ * neighbor_1_type, n_1, neighbor_2_type, n_2, neighbor_3_type, n_3 (every
+ * neighbour type of the systems, l_1 ≤ l_2 ≤ l_3, k_2 = l_3).
+ */
+export class SoapBispectrum extends CalculatorBase<SoapHypers> {
+  constructor(hypers: SoapHypers) {
+    super('soap_bispectrum', hypers);
   }
 }

@@ -3,6 +3,7 @@
  * Units: lengths in Å, energies in eV.
  */
 export { System, type SystemInit, type InfoValue, type JsonValue, type ArrayValue, type NumberArray } from './system';
+export { maxConcurrent, abortError, type AbortSignalLike } from './schedule';
 export { NeighborList, type Pairs, type NeighborListOptions } from './neighbors';
 export { parseXyz, formatXyz, readXyz, readXyzSync, writeXyz, writeXyzSync, iterXyz } from './xyz';
 export {
@@ -26,6 +27,10 @@ export {
   SphericalExpansion,
   SoapPowerSpectrum,
   SoapRadialSpectrum,
+  EquivariantPowerSpectrum,
+  SoapBispectrum,
+  type EquivariantComputeOptions,
+  type EquivariantPowerSpectrumOptions,
   type SoapHypers,
   type RadialSpectrumHypers,
   type CutoffHypers,
@@ -37,6 +42,13 @@ export {
   type GradientName,
   type LabelsSelection,
 } from './calculators';
+export {
+  clebschGordan,
+  wignerD,
+  DensityCorrelations,
+  type DensityCorrelationsOptions,
+  type DensityCorrelationsComputeOptions,
+} from './equivariant';
 export {
   SymmetryFunctions,
   CoulombMatrix,

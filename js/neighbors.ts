@@ -1,4 +1,5 @@
 import native from './native';
+import { checkSignal, runQueued, type AbortSignalLike } from './schedule';
 import { asSystem, describe, System, SystemInit } from './system';
 
 /** Neighbour pairs as flat typed arrays, sorted by i, then j, then shift. */
@@ -58,7 +59,9 @@ export class NeighborList {
   }
 
   /** Computes the pairs of one system off the event loop. */
-  async compute(system: System | SystemInit): Promise<Pairs> {
-    return native.computeNeighborsAsync(asSystem(system).data(), this.cutoff, this.full);
+  async compute(system: System | SystemInit, options: { signal?: AbortSignalLike } = {}): Promise<Pairs> {
+    const signal = checkSignal(options.signal);
+    const data = asSystem(system).data();
+    return runQueued(() => native.computeNeighborsAsync(data, this.cutoff, this.full), signal);
   }
 }

@@ -1,6 +1,7 @@
 import type { LabelsData, BlockData, TensorMapData } from './native';
 import native from './native';
 import { writeAtomically, writeAtomicallySync } from './atomic';
+import { checkSignal, runQueued, type AbortSignalLike } from './schedule';
 import { describe } from './system';
 
 /** Element type of arrays handed out by {@link toArray} and written to `.npy`. */
@@ -385,9 +386,10 @@ export class TensorMap {
   }
 
   /** Saves to a `.mts` file off the event loop. */
-  saveAsync(path: string): Promise<void> {
+  saveAsync(path: string, options: { signal?: AbortSignalLike } = {}): Promise<void> {
+    const signal = checkSignal(options.signal);
     const data = this.toData();
-    return writeAtomically(checkPath(path), (tmp) => native.tensorSave(tmp, data));
+    return writeAtomically(checkPath(path), (tmp) => runQueued(() => native.tensorSave(tmp, data), signal));
   }
 
   /** Reads a metatensor `.mts` file (e.g. written by `metatensor.save` in Python). */
@@ -396,8 +398,10 @@ export class TensorMap {
   }
 
   /** Reads a `.mts` file off the event loop. */
-  static async loadAsync(path: string): Promise<TensorMap> {
-    return TensorMap.fromData(await native.tensorLoad(checkPath(path)));
+  static async loadAsync(path: string, options: { signal?: AbortSignalLike } = {}): Promise<TensorMap> {
+    const signal = checkSignal(options.signal);
+    const p = checkPath(path);
+    return TensorMap.fromData(await runQueued(() => native.tensorLoad(p), signal));
   }
 
   /** The bytes of a `.mts` file. */
@@ -488,7 +492,7 @@ export function writeNpy(path: string, array: DenseArray, options: { dtype?: Dty
   checkArray(array, 'writeNpy');
   const dtype = checkDtype(options.dtype ?? (array.data instanceof Float32Array ? 'float32' : 'float64'));
   const data = asFloat64(array.data);
-  return writeAtomically(checkPath(path), (tmp) => native.npyWrite(tmp, data, array.shape, dtype));
+  return writeAtomically(checkPath(path), (tmp) => runQueued(() => native.npyWrite(tmp, data, array.shape, dtype)));
 }
 
 /** A `.npy` array read back: values converted to float64, and the dtype stored in the file. */
@@ -504,7 +508,8 @@ export function readNpySync(path: string): NpyArray {
 
 /** Reads a `.npy` file off the event loop. */
 export function readNpy(path: string): Promise<NpyArray> {
-  return native.npyRead(checkPath(path));
+  const p = checkPath(path);
+  return runQueued(() => native.npyRead(p));
 }
 
 /** numpy-style name of {@link writeNpySync}. */

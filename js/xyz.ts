@@ -1,4 +1,5 @@
 import native from './native';
+import { checkSignal, runQueued, type AbortSignalLike } from './schedule';
 import { writeAtomically, writeAtomicallySync } from './atomic';
 import type { FrameData, ColumnData } from './native';
 import { ArrayValue, describe, InfoValue, System, SystemInit } from './system';
@@ -85,8 +86,10 @@ export function readXyzSync(path: string): System[] {
 }
 
 /** Reads every frame of an extended XYZ file off the event loop. */
-export async function readXyz(path: string): Promise<System[]> {
-  return (await native.readXyz(checkPath(path))).map(fromFrame);
+export async function readXyz(path: string, options: { signal?: AbortSignalLike } = {}): Promise<System[]> {
+  const signal = checkSignal(options.signal);
+  const p = checkPath(path);
+  return (await runQueued(() => native.readXyz(p), signal)).map(fromFrame);
 }
 
 /** Writes frames to an extended XYZ file (blocking). */
@@ -96,10 +99,15 @@ export function writeXyzSync(path: string, frames: System | SystemInit | Array<S
 }
 
 /** Writes frames to an extended XYZ file off the event loop. */
-export async function writeXyz(path: string, frames: System | SystemInit | Array<System | SystemInit>): Promise<void> {
+export async function writeXyz(path: string, frames: System | SystemInit | Array<System | SystemInit>, options: { signal?: AbortSignalLike } = {}): Promise<void> {
+  const signal = checkSignal(options.signal);
   const data = toFrames(frames);
-  await writeAtomically(checkPath(path), (tmp) => native.writeXyz(tmp, data));
+  // an abort discards the temporary file: nothing is left at `path`
+  await writeAtomically(checkPath(path), (tmp) => runQueued(() => native.writeXyz(tmp, data), signal));
 }
+
+/** Most frames one read of {@link iterXyz} may hold. */
+export const MAX_BATCH = 1_000_000;
 
 /**
  * Streams the frames of an extended XYZ file, `batch` frames per read off the
@@ -108,12 +116,15 @@ export async function writeXyz(path: string, frames: System | SystemInit | Array
  * @example
  * for await (const frame of iterXyz('big.xyz')) { ... }
  */
-export async function* iterXyz(path: string, options: { batch?: number } = {}): AsyncGenerator<System, void, undefined> {
+export async function* iterXyz(path: string, options: { batch?: number; signal?: AbortSignalLike } = {}): AsyncGenerator<System, void, undefined> {
   const batch = options.batch ?? 64;
-  if (!Number.isInteger(batch) || batch <= 0) throw new RangeError(`batch must be a positive integer, got ${describe(batch)}`);
+  if (!Number.isInteger(batch) || batch <= 0 || batch > MAX_BATCH) {
+    throw new RangeError(`batch must be an integer between 1 and ${MAX_BATCH}, got ${describe(batch)}`);
+  }
+  const signal = checkSignal(options.signal);
   const reader = new native.XyzReader(checkPath(path));
   for (;;) {
-    const frames = await reader.next(batch);
+    const frames = await runQueued(() => reader.next(batch), signal);
     if (frames.length === 0) return;
     for (const f of frames) yield fromFrame(f);
   }

@@ -3,7 +3,7 @@
 // TensorMap (.mts). Outputs appear whole or not at all.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion, type SoapHypers, type RadialSpectrumHypers, type GradientName } from '../calculators';
+import { SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion, EquivariantPowerSpectrum, SoapBispectrum, type SoapHypers, type RadialSpectrumHypers, type GradientName } from '../calculators';
 import native from '../native';
 import { Labels, TensorBlock, TensorMap, type Dtype } from '../tensor';
 import type { System } from '../system';
@@ -13,7 +13,7 @@ import { resolveInput, type ResolvedInput } from './input';
 import { CLASSIC_CALCULATORS, classicDense, isClassic, isMatrix, makeClassicCalculator, type ClassicCalculator } from './classic';
 
 /** The calculators `acdc featurize` knows, by featomic name. */
-export const CALCULATORS = ['soap_power_spectrum', 'soap_radial_spectrum', 'spherical_expansion', ...CLASSIC_CALCULATORS] as const;
+export const CALCULATORS = ['soap_power_spectrum', 'soap_radial_spectrum', 'spherical_expansion', 'equivariant_power_spectrum', 'soap_bispectrum', ...CLASSIC_CALCULATORS] as const;
 export type CalculatorName = (typeof CALCULATORS)[number];
 
 /**
@@ -35,6 +35,16 @@ export const DEFAULT_SOAP_HYPERS: SoapHypers = {
   cutoff: { radius: 5, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
   density: { type: 'Gaussian', width: 0.3 },
   basis: { type: 'TensorProduct', max_angular: 6, radial: { type: 'Gto', max_radial: 7 } },
+};
+
+/**
+ * Hyper-parameters of `soap_bispectrum` when `--hypers` is not given: the
+ * SOAP cutoff and density with a smaller basis (4 radial × 4 angular
+ * channels), since the ν = 3 invariants grow as (n_max · l_max)³.
+ */
+export const DEFAULT_BISPECTRUM_HYPERS: SoapHypers = {
+  ...DEFAULT_SOAP_HYPERS,
+  basis: { type: 'TensorProduct', max_angular: 3, radial: { type: 'Gto', max_radial: 3 } },
 };
 
 /** Most structures one batch may hold. */
@@ -78,7 +88,7 @@ export interface FeaturizeSummary {
   structuresPerSecond: number;
 }
 
-type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | ClassicCalculator;
+type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | EquivariantPowerSpectrum | SoapBispectrum | ClassicCalculator;
 
 function readHypersFile(hypersPath: string): string {
   let st: fs.Stats;
@@ -115,6 +125,10 @@ function makeCalculator(name: CalculatorName, hypersPath: string | undefined): C
         return new SoapRadialSpectrum({ ...DEFAULT_SOAP_HYPERS, basis: { radial: DEFAULT_SOAP_HYPERS.basis.radial } });
       case 'spherical_expansion':
         return new SphericalExpansion(DEFAULT_SOAP_HYPERS);
+      case 'equivariant_power_spectrum':
+        return new EquivariantPowerSpectrum(DEFAULT_SOAP_HYPERS);
+      case 'soap_bispectrum':
+        return new SoapBispectrum(DEFAULT_BISPECTRUM_HYPERS);
     }
   }
   const text = readHypersFile(hypersPath);
@@ -126,6 +140,10 @@ function makeCalculator(name: CalculatorName, hypersPath: string | undefined): C
         return SoapRadialSpectrum.fromJson(text);
       case 'spherical_expansion':
         return SphericalExpansion.fromJson(text);
+      case 'equivariant_power_spectrum':
+        return EquivariantPowerSpectrum.fromJson(text);
+      case 'soap_bispectrum':
+        return SoapBispectrum.fromJson(text);
     }
   } catch (e) {
     throw new Error(`--hypers ${hypersPath}: ${(e as Error).message.replace(/^invalid parameter: /, '')}`);
@@ -309,9 +327,10 @@ export async function featurize(file: string, options: FeaturizeOptions): Promis
   if (format === 'npy' && gradients.length > 0) throw new Error('--gradients needs an .mts output (.npy holds one dense array, without gradients)');
   if (format === 'mts' && options.dtype !== undefined) throw new Error('--dtype applies to .npy output only (.mts files hold float64)');
   if (format === 'mts' && options.species !== undefined) throw new Error('--species fixes the columns of .npy output only (.mts files hold the keys of every species present)');
-  if (format === 'npy' && options.calculator === 'spherical_expansion') {
-    throw new Error('spherical_expansion is equivariant (its blocks have different shapes): write it to an .mts file');
+  if (format === 'npy' && (options.calculator === 'spherical_expansion' || options.calculator === 'equivariant_power_spectrum')) {
+    throw new Error(`${options.calculator} is equivariant (its blocks have different shapes): write it to an .mts file`);
   }
+  if (format === 'npy' && options.calculator === 'soap_bispectrum') throw new Error('soap_bispectrum is written to .mts files only (use --out <file>.mts)');
   if (!Number.isInteger(options.batch) || options.batch < 1 || options.batch > MAX_BATCH) {
     throw new Error(`--batch must be an integer between 1 and ${MAX_BATCH}, got ${options.batch}`);
   }

@@ -18,6 +18,8 @@ pub enum Error {
     /// The work would need more memory than the budget allows
     /// (see [`crate::budget`]).
     Memory(String),
+    /// The computation was cancelled by its caller.
+    Cancelled,
 }
 
 impl fmt::Display for Error {
@@ -29,6 +31,7 @@ impl fmt::Display for Error {
             Error::Io(m) => write!(f, "I/O error: {m}"),
             Error::Numerical(m) => write!(f, "numerical error: {m}"),
             Error::Memory(m) => write!(f, "too large: {m}"),
+            Error::Cancelled => write!(f, "cancelled"),
         }
     }
 }

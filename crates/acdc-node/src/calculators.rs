@@ -22,6 +22,8 @@ pub struct ComputeOptionsData {
     pub selected_samples: Option<LabelsData>,
     /// memory budget: bytes, or a size such as "4G" or "50%"
     pub max_memory: Option<String>,
+    /// equivariant calculators: neighbour types in properties
+    pub neighbors_to_properties: Option<bool>,
 }
 
 fn options_from_js(o: Option<ComputeOptionsData>) -> Result<ComputeOptions> {
@@ -32,6 +34,8 @@ fn options_from_js(o: Option<ComputeOptionsData>) -> Result<ComputeOptions> {
         gradients: o.gradients.unwrap_or_default(),
         selected_keys: o.selected_keys.as_ref().map(|l| labels_from_js("selectedKeys", l)).transpose()?,
         selected_samples: o.selected_samples.as_ref().map(|l| labels_from_js("selectedSamples", l)).transpose()?,
+        cancel: None,
+        neighbors_to_properties: o.neighbors_to_properties.unwrap_or(false),
     })
 }
 
@@ -43,7 +47,8 @@ pub struct NativeCalculator {
 
 #[napi]
 impl NativeCalculator {
-    /// `name`: spherical_expansion, soap_power_spectrum, soap_radial_spectrum, symmetry_functions,
+    /// `name`: spherical_expansion, soap_power_spectrum, soap_radial_spectrum,
+    /// equivariant_power_spectrum, soap_bispectrum, symmetry_functions,
     /// coulomb_matrix, sine_matrix or ewald_sum_matrix; `hypers`: JSON text.
     #[napi(constructor)]
     pub fn new(name: String, hypers: String) -> Result<Self> {
@@ -87,14 +92,39 @@ impl NativeCalculator {
         })
     }
 
-    /// Computes off the event loop; the inputs are copied first.
+    /// Computes off the event loop; the inputs are copied first. `token`
+    /// cancels the computation (it then rejects with "cancelled").
     #[napi(ts_return_type = "Promise<TensorMapData>")]
-    pub fn compute(&self, systems: Vec<SystemData>, options: Option<ComputeOptionsData>) -> Result<AsyncTask<ComputeTask>> {
+    pub fn compute(&self, systems: Vec<SystemData>, options: Option<ComputeOptionsData>, token: Option<&CancelToken>) -> Result<AsyncTask<ComputeTask>> {
         guarded("compute", || {
             let systems = to_core_list(&systems)?;
-            let options = options_from_js(options)?;
+            let mut options = options_from_js(options)?;
+            options.cancel = token.map(|t| t.flag.clone());
             Ok(AsyncTask::new(ComputeTask { calculator: self.inner.clone(), systems, options }))
         })
+    }
+}
+
+/// Cancels the asynchronous computations it is given to (an AbortSignal's
+/// native side).
+#[napi]
+pub struct CancelToken {
+    flag: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[napi]
+impl CancelToken {
+    /// A token not yet cancelled.
+    #[napi(constructor)]
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        CancelToken { flag: Arc::new(std::sync::atomic::AtomicBool::new(false)) }
+    }
+
+    /// Asks every computation holding this token to stop.
+    #[napi]
+    pub fn cancel(&self) {
+        self.flag.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

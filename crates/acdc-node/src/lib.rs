@@ -3,6 +3,7 @@
 #![deny(clippy::all)]
 
 mod calculators;
+mod clebsch_gordan;
 mod errors;
 mod external;
 mod neighbors;
@@ -12,6 +13,7 @@ mod tensor_ops;
 mod xyz;
 
 pub use calculators::*;
+pub use clebsch_gordan::*;
 pub use neighbors::*;
 pub use system::*;
 pub use tensor::*;

@@ -434,8 +434,12 @@ impl Calculator for SymmetryFunctions {
         env.check_output("the symmetry functions", &centres, flags, |_| 2.0 * nf as f64)?;
         let features: Vec<CentreFeatures> = centres
             .par_iter()
-            .map(|&(k, i)| self.centre(&env, k, i, &type_index[k], n_types, flags.positions, flags.strain))
-            .collect();
+            .map(|&(k, i)| {
+                // a cancelled computation stops between centres
+                options.check_cancelled()?;
+                Ok(self.centre(&env, k, i, &type_index[k], n_types, flags.positions, flags.strain))
+            })
+            .collect::<Result<_>>()?;
 
         let properties = self.properties(&species);
         let mut key_values = Vec::new();

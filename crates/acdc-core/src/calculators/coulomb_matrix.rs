@@ -301,7 +301,14 @@ impl MatrixDescriptor {
             floats += (n * n + nf as f64) * gradient_rows;
         }
         budget.check(&format!("the output of {name} ({} systems)", selected.len()), floats * 8.0)?;
-        let matrices: Vec<Matrix> = selected.par_iter().map(|&k| matrix(k, &systems[k], flags)).collect::<Result<_>>()?;
+        let matrices: Vec<Matrix> = selected
+            .par_iter()
+            .map(|&k| {
+                // a cancelled computation stops between systems
+                options.check_cancelled()?;
+                matrix(k, &systems[k], flags)
+            })
+            .collect::<Result<_>>()?;
 
         let n_grad_rows: usize = matrices.iter().map(|m| m.n).sum();
         let mut values = zeroed(matrices.len() * nf, name)?;

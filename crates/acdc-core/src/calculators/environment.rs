@@ -24,6 +24,8 @@ pub struct Environments<'a> {
     pub species_index: Vec<Vec<usize>>,
     /// The memory budget this computation is checked against.
     pub budget: MemoryBudget,
+    /// Cancellation flag of the computation (see [`ComputeOptions::cancel`]).
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl<'a> Environments<'a> {
@@ -39,7 +41,10 @@ impl<'a> Environments<'a> {
     /// factored gradients), so that the whole estimate is checked before the
     /// search starts.
     pub fn for_options(systems: &'a [System], cutoff: f64, options: &ComputeOptions, bytes_per_pair: f64) -> Result<Environments<'a>> {
-        Environments::new_within(systems, cutoff, MemoryBudget::or_global(options.max_memory), bytes_per_pair)
+        let mut env = Environments::new_within(systems, cutoff, MemoryBudget::or_global(options.max_memory), bytes_per_pair)?;
+        env.cancel = options.cancel.clone();
+        options.check_cancelled()?;
+        Ok(env)
     }
 
     /// Builds neighbour lists with an explicit memory budget, checked for the
@@ -84,7 +89,7 @@ impl<'a> Environments<'a> {
             .iter()
             .map(|s| s.types.iter().map(|t| species.binary_search(t).unwrap_or(0)).collect())
             .collect();
-        Ok(Environments { systems, species, pairs, starts, species_index, budget })
+        Ok(Environments { systems, species, pairs, starts, species_index, budget, cancel: None })
     }
 
     /// Pairs of centre `i` of system `k` (images included).
@@ -261,6 +266,7 @@ impl<'a> Environments<'a> {
             .map_init(
                 || expansion.scratch(),
                 |scratch, &(k, i)| {
+                    super::check_cancelled(&self.cancel)?;
                     let mut out = CentreDensity::default();
                     let range = self.starts[k][i]..self.starts[k][i + 1];
                     expansion.expand(

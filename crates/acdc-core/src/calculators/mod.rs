@@ -2,12 +2,15 @@
 //! featomic-style JSON hyper-parameters, it turns systems into a `TensorMap`.
 
 pub mod acsf;
+pub mod bispectrum;
 pub mod coulomb_matrix;
 pub mod density;
+pub mod density_correlations;
 pub mod environment;
 pub mod ewald_sum_matrix;
 pub mod expansion;
 pub mod hypers;
+pub mod lambda_soap;
 pub mod power_spectrum;
 pub mod radial_spectrum;
 pub mod sine_matrix;
@@ -19,6 +22,9 @@ pub use acsf::SymmetryFunctions;
 pub use coulomb_matrix::CoulombMatrix;
 pub use ewald_sum_matrix::EwaldSumMatrix;
 pub use sine_matrix::SineMatrix;
+pub use bispectrum::SoapBispectrum;
+pub use density_correlations::DensityCorrelations;
+pub use lambda_soap::EquivariantPowerSpectrum;
 pub use power_spectrum::SoapPowerSpectrum;
 pub use radial_spectrum::SoapRadialSpectrum;
 pub use spherical_expansion::SphericalExpansion;
@@ -42,6 +48,27 @@ pub struct ComputeOptions {
     /// Memory budget of this computation in bytes; None uses
     /// `ACDC_MAX_MEMORY` or the default (see [`crate::budget`]).
     pub max_memory: Option<u64>,
+    /// Set from another thread to stop the computation early: it then
+    /// returns [`Error::Cancelled`] (checked between centres and blocks).
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// Equivariant calculators only: move the neighbour types from the keys
+    /// into the properties.
+    pub neighbors_to_properties: bool,
+}
+
+impl ComputeOptions {
+    /// Fails with [`Error::Cancelled`] once `cancel` has been set.
+    pub fn check_cancelled(&self) -> Result<()> {
+        check_cancelled(&self.cancel)
+    }
+}
+
+/// Fails with [`Error::Cancelled`] once `flag` has been set.
+pub fn check_cancelled(flag: &Option<std::sync::Arc<std::sync::atomic::AtomicBool>>) -> Result<()> {
+    match flag {
+        Some(f) if f.load(std::sync::atomic::Ordering::Relaxed) => Err(Error::Cancelled),
+        _ => Ok(()),
+    }
 }
 
 impl ComputeOptions {
@@ -81,13 +108,15 @@ pub fn from_name(name: &str, hypers: &str) -> Result<Box<dyn Calculator>> {
         "spherical_expansion" => Ok(Box::new(SphericalExpansion::new(hypers)?)),
         "soap_power_spectrum" => Ok(Box::new(SoapPowerSpectrum::new(hypers)?)),
         "soap_radial_spectrum" => Ok(Box::new(SoapRadialSpectrum::new(hypers)?)),
+        "equivariant_power_spectrum" => Ok(Box::new(EquivariantPowerSpectrum::from_json(hypers)?)),
+        "soap_bispectrum" => Ok(Box::new(SoapBispectrum::new(hypers)?)),
         "symmetry_functions" => Ok(Box::new(SymmetryFunctions::new(hypers)?)),
         "coulomb_matrix" => Ok(Box::new(CoulombMatrix::new(hypers)?)),
         "sine_matrix" => Ok(Box::new(SineMatrix::new(hypers)?)),
         "ewald_sum_matrix" => Ok(Box::new(EwaldSumMatrix::new(hypers)?)),
         other => Err(Error::InvalidParameter(format!(
             "unknown calculator \"{other}\" (expected spherical_expansion, soap_power_spectrum, soap_radial_spectrum, \
-             symmetry_functions, coulomb_matrix, sine_matrix or ewald_sum_matrix)"
+             equivariant_power_spectrum, soap_bispectrum, symmetry_functions, coulomb_matrix, sine_matrix or ewald_sum_matrix)"
         ))),
     }
 }

@@ -361,6 +361,7 @@ impl Calculator for SoapPowerSpectrum {
             if !key_selected(options, &KEY_NAMES, &key)? {
                 continue;
             }
+            options.check_cancelled()?;
             let c = env.species.binary_search(&key[0]).unwrap_or(0);
             let s1 = env.species.binary_search(&key[1]).unwrap_or(0);
             let s2 = env.species.binary_search(&key[2]).unwrap_or(0);

@@ -64,6 +64,7 @@ impl Calculator for SoapRadialSpectrum {
             if !key_selected(options, &KEY_NAMES, &key)? {
                 continue;
             }
+            options.check_cancelled()?;
             let c = env.species.binary_search(&key[0]).unwrap_or(0);
             let s = env.species.binary_search(&key[1]).unwrap_or(0);
             let rows: Vec<&CentreDensity> = densities.iter().filter(|d| d.centre_species == c && d.present[s]).collect();

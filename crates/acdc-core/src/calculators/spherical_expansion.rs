@@ -77,6 +77,7 @@ impl Calculator for SphericalExpansion {
             if !key_selected(options, &KEY_NAMES, &key)? {
                 continue;
             }
+            options.check_cancelled()?;
             let l = key[0] as usize;
             let c = env.species.binary_search(&key[2]).unwrap_or(0);
             let s = env.species.binary_search(&key[3]).unwrap_or(0);

@@ -1,5 +1,6 @@
 //! Special functions, spherical harmonics, splines and random numbers.
 
+pub mod clebsch_gordan;
 pub mod cpu;
 pub mod special;
 pub mod spherical_harmonics;
