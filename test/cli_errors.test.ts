@@ -163,6 +163,7 @@ describe('acdc featurize: input', () => {
       [['featurize', 'x.xyz.xz', '--out', 'o.npy'], /xz-compressed.*xz -d/, undefined],
       [['featurize', 'x.xyz.bz2', '--out', 'o.npy'], /bzip2-compressed/, undefined],
       [['featurize', dir, '--out', 'o.npy'], /is a folder/, undefined],
+      [['featurize', '/dev/zero', '--out', 'o.npy'], /\/dev\/zero is not a text file/, undefined],
       [['neighbors', 'empty.xyz', '--cutoff', '3'], /empty\.xyz is empty/, undefined],
       [['featurize', molecules, '--out', path.join(dir, 'nowhere', 'o.npy')], /nowhere.*does not exist/, undefined],
     ];

@@ -271,6 +271,17 @@ function reorderKeys(tm: TensorMap, perm: number[]): TensorMap {
   );
 }
 
+/** Bytes held by a TensorMap's values, gradients and labels. */
+function tensorBytes(tm: TensorMap): number {
+  let bytes = tm.keys.values.byteLength;
+  const block = (b: TensorBlock) => b.values.byteLength + b.samples.values.byteLength + b.properties.values.byteLength;
+  for (const b of tm.blocks()) {
+    bytes += block(b);
+    for (const name of b.gradientsList()) bytes += block(b.gradient(name)!);
+  }
+  return bytes;
+}
+
 /** Divides the values (and gradients) of per-structure rows by each structure's atom count. */
 function divideByAtomCount(tm: TensorMap, systems: System[]): TensorMap {
   for (const block of tm.blocks()) {
@@ -383,6 +394,8 @@ async function run(
   let frames = 0;
   let atoms = 0;
   let line = 1;
+  let mtsBytes = 0;
+  const budget = native.memoryBudget(options.maxMemory);
 
   const reader = new native.XyzReader(input.path);
   const read = () => {
@@ -433,6 +446,14 @@ async function run(
       }
 
       if (format === 'mts') {
+        // .mts output is collected in memory: keep it within the budget
+        mtsBytes += tensorBytes(tm);
+        if (mtsBytes > budget) {
+          throw new Error(
+            `${input.name}: the .mts output of the first ${frames + systems.length} frames already needs ${(mtsBytes / 2 ** 30).toFixed(2)} GiB, ` +
+              `more than the memory budget of ${(budget / 2 ** 30).toFixed(2)} GiB (--max-memory or ACDC_MAX_MEMORY): write .npy, or split the input`,
+          );
+        }
         parts.push(tm);
         observedKeys.push(tm.keys);
         systemCounts.push(systems.length);

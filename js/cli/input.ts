@@ -33,14 +33,18 @@ function startsWith(head: Buffer, magic: number[]): boolean {
   return head.length >= magic.length && magic.every((b, k) => head[k] === b);
 }
 
-/** Rejects compressed formats other than gzip with the command that decompresses them. */
+/** Rejects compressed formats other than gzip with the command that decompresses them, and binary data. */
 function checkCompression(name: string, head: Buffer): boolean {
+  if (startsWith(head, GZIP)) return true;
   for (const [format, magic, tool] of OTHER_COMPRESSION) {
     if (startsWith(head, magic)) {
       throw new Error(`${name} is ${format}-compressed: only plain and gzip-compressed extended XYZ are read; decompress it first (${tool})`);
     }
   }
-  return startsWith(head, GZIP);
+  // extended XYZ is text: a NUL byte means binary data (e.g. /dev/zero), which
+  // would otherwise be read (or copied) without end
+  if (head.includes(0)) throw new Error(`${name} is not a text file (it holds NUL bytes): expected extended XYZ`);
+  return false;
 }
 
 const temporaries = new Set<string>();
@@ -120,10 +124,10 @@ export async function resolveInput(file: string): Promise<ResolvedInput> {
     if (st.isDirectory()) throw new Error(`${file} is a folder, not an extended XYZ file`);
     if (st.isFile()) {
       const fd = fs.openSync(file, 'r');
-      const head = Buffer.alloc(8);
+      const head = Buffer.alloc(4096);
       let read = 0;
       try {
-        read = fs.readSync(fd, head, 0, 8, 0);
+        read = fs.readSync(fd, head, 0, head.length, 0);
       } finally {
         fs.closeSync(fd);
       }
@@ -132,7 +136,7 @@ export async function resolveInput(file: string): Promise<ResolvedInput> {
     }
     stream = fs.createReadStream(file);
   }
-  const { head, rest } = await peek(stream, 8);
+  const { head, rest } = await peek(stream, 4096);
   if (head.length === 0) throw new Error(`${name} is empty: no frames to read`);
   const gzip = checkCompression(name, head);
   const tmp = temporaryFile();

@@ -2,12 +2,14 @@
 //!
 //! Units: lengths in Å, energies in eV.
 
+pub mod analysis;
 pub mod basis;
 pub mod budget;
 pub mod calculators;
 pub mod error;
 pub mod io;
 pub mod math;
+pub mod models;
 pub mod neighbors;
 pub mod parallel;
 pub mod system;

@@ -160,3 +160,12 @@ pub fn check_memory_variable() -> Result<()> {
         Err(_) => Ok(()),
     }
 }
+
+/// The memory budget in bytes: `maxMemory` (bytes or a size such as "4G")
+/// when given, else `ACDC_MAX_MEMORY`, else half of the available memory.
+#[napi]
+pub fn memory_budget(max_memory: Option<String>) -> Result<f64> {
+    check_memory_variable()?;
+    let explicit = max_memory.as_deref().map(|m| parse_size("maxMemory", m)).transpose().map_err(to_napi)?;
+    Ok(acdc_core::budget::MemoryBudget::or_global(explicit).bytes as f64)
+}

@@ -2,18 +2,22 @@
 //! and hands typed arrays back. No numerics live here.
 #![deny(clippy::all)]
 
+mod analysis;
 mod calculators;
 mod clebsch_gordan;
 mod errors;
 mod external;
+mod models;
 mod neighbors;
 mod system;
 mod tensor;
 mod tensor_ops;
 mod xyz;
 
+pub use analysis::*;
 pub use calculators::*;
 pub use clebsch_gordan::*;
+pub use models::*;
 pub use neighbors::*;
 pub use system::*;
 pub use tensor::*;

@@ -2,7 +2,8 @@
 
 pub mod clebsch_gordan;
 pub mod cpu;
+pub mod linalg;
+pub mod random;
 pub mod special;
 pub mod spherical_harmonics;
 pub mod spline;
-pub mod random;

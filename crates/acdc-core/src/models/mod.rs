@@ -1,0 +1,10 @@
+//! Learning on dense feature matrices: selection of samples or features
+//! ([`selection`]) and kernels between atomic environments and structures
+//! ([`kernels`]). Inputs are row-major [`Dense`](crate::math::linalg::Dense)
+//! matrices with one row per sample (atomic environment or structure).
+
+pub mod kernels;
+pub mod selection;
+
+pub use kernels::{polynomial_kernel, structure_kernel, PolynomialKernel};
+pub use selection::{cur, farthest_point_sampling, Axis, Selection};
