@@ -186,7 +186,7 @@ function checkFiniteNumbers(name: string, value: unknown, path: string): void {
 }
 
 /** What every calculator shares: hyper-parameters in, TensorMap out. */
-abstract class CalculatorBase<H, O extends ComputeOptions = ComputeOptions> {
+export abstract class CalculatorBase<H, O extends ComputeOptions = ComputeOptions> {
   readonly #native: InstanceType<typeof native.NativeCalculator>;
   readonly #extraOptions: readonly string[];
   /** The hyper-parameters, as given. */

@@ -11,6 +11,7 @@ export {
   TensorBlock,
   TensorMap,
   toArray,
+  type ToArrayOptions,
   join,
   readNpy,
   readNpySync,
@@ -87,3 +88,14 @@ export {
   type RigidityResult,
   type PcaResult,
 } from './analysis';
+export {
+  SymmetryFunctions,
+  CoulombMatrix,
+  SineMatrix,
+  EwaldSumMatrix,
+  type SymmetryFunctionsHypers,
+  type CoulombMatrixHypers,
+  type SineMatrixHypers,
+  type EwaldSumMatrixHypers,
+  type MatrixPermutation,
+} from './classic';

@@ -28,19 +28,64 @@ function checkDtype(dtype: unknown): Dtype {
 }
 
 /**
+ * Options of {@link toArray}. `layout: 'dscribe'` (TensorMaps only) stacks
+ * every block's rows into one per-atom design matrix, rows sorted by their
+ * sample labels (system, then atom), columns in the blocks' shared property
+ * order: for SymmetryFunctions that is DScribe's ACSF column order, for the
+ * matrices DScribe's flattened matrix.
+ */
+export interface ToArrayOptions {
+  dtype?: Dtype;
+  layout?: 'blocks' | 'dscribe';
+}
+
+/**
  * The values of a block as a dense row-major array of shape
  * `[samples, ...components, properties]`. With `dtype: 'float64'` (the
  * default) `data` is the block's own `values` (no copy); `'float32'` converts.
+ * A TensorMap must have a single block, unless `layout: 'dscribe'` is given
+ * (see {@link ToArrayOptions}).
  */
-export function toArray(block: TensorBlock | TensorMap, options: { dtype: 'float32' }): DenseArray<Float32Array>;
-export function toArray(block: TensorBlock | TensorMap, options?: { dtype?: 'float64' }): DenseArray<Float64Array>;
-export function toArray(block: TensorBlock | TensorMap, options?: { dtype?: Dtype }): DenseArray;
-export function toArray(block: TensorBlock | TensorMap, options: { dtype?: Dtype } = {}): DenseArray {
+export function toArray(block: TensorBlock | TensorMap, options: { dtype: 'float32'; layout?: 'blocks' | 'dscribe' }): DenseArray<Float32Array>;
+export function toArray(block: TensorBlock | TensorMap, options?: { dtype?: 'float64'; layout?: 'blocks' | 'dscribe' }): DenseArray<Float64Array>;
+export function toArray(block: TensorBlock | TensorMap, options?: ToArrayOptions): DenseArray;
+export function toArray(block: TensorBlock | TensorMap, options: ToArrayOptions = {}): DenseArray {
+  const layout = options.layout ?? 'blocks';
+  if (layout !== 'blocks' && layout !== 'dscribe') throw new TypeError(`layout must be "blocks" or "dscribe", got ${describe(layout)}`);
+  if (block instanceof TensorMap && layout === 'dscribe') return designMatrix(block, checkDtype(options.dtype));
   // a TensorMap with a single block (e.g. after moving every key) stands for that block
-  if (block instanceof TensorMap) return block.toArray(options as { dtype?: 'float64' });
+  if (block instanceof TensorMap) return block.toArray({ dtype: options.dtype } as { dtype?: 'float64' });
   if (!(block instanceof TensorBlock)) throw new TypeError(`toArray expects a TensorBlock, got ${describe(block)}`);
   const dtype = checkDtype(options.dtype);
   return { data: dtype === 'float32' ? Float32Array.from(block.values) : block.values, shape: block.shape };
+}
+
+/** Rows of every block, sorted by sample labels; the blocks must share samples names and properties. */
+function designMatrix(tm: TensorMap, dtype: Dtype): DenseArray {
+  const blocks = tm.blocks();
+  if (blocks.length === 0) return { data: dtype === 'float32' ? new Float32Array(0) : new Float64Array(0), shape: [0, 0] };
+  const first = blocks[0];
+  for (const [k, b] of blocks.entries()) {
+    if (b.components.length !== 0) throw new RangeError(`layout "dscribe" needs blocks without components; block ${k} has ${b.components.length}`);
+    const same = (x: Labels, y: Labels) => x.names.join() === y.names.join() && x.values.length === y.values.length && x.values.every((v, i) => v === y.values[i]);
+    if (!same(b.properties, first.properties)) throw new RangeError(`layout "dscribe" needs blocks with the same properties; block ${k} differs from block 0`);
+    if (b.samples.names.join() !== first.samples.names.join()) {
+      throw new RangeError(`layout "dscribe" needs blocks with the same sample names; block ${k} has ${b.samples.names.join(', ')}`);
+    }
+  }
+  const nf = first.properties.count;
+  const rows: { block: TensorBlock; r: number; label: Int32Array }[] = [];
+  for (const b of blocks) {
+    const n = b.samples.names.length;
+    for (let r = 0; r < b.samples.count; r++) rows.push({ block: b, r, label: b.samples.values.subarray(r * n, (r + 1) * n) });
+  }
+  rows.sort((x, y) => {
+    for (let d = 0; d < x.label.length; d++) if (x.label[d] !== y.label[d]) return x.label[d] - y.label[d];
+    return 0;
+  });
+  const data = dtype === 'float32' ? new Float32Array(rows.length * nf) : new Float64Array(rows.length * nf);
+  rows.forEach((row, i) => data.set(row.block.values.subarray(row.r * nf, (row.r + 1) * nf), i * nf));
+  return { data, shape: [rows.length, nf] };
 }
 
 /**
@@ -341,15 +386,16 @@ export class TensorMap {
   }
 
   /** The values of the only block as `{ data, shape }` (throws unless there is exactly one block). */
-  toArray(options: { dtype: 'float32' }): DenseArray<Float32Array>;
-  toArray(options?: { dtype?: 'float64' }): DenseArray<Float64Array>;
-  toArray(options: { dtype?: Dtype } = {}): DenseArray {
+  toArray(options: { dtype: 'float32'; layout?: 'blocks' | 'dscribe' }): DenseArray<Float32Array>;
+  toArray(options?: { dtype?: 'float64'; layout?: 'blocks' | 'dscribe' }): DenseArray<Float64Array>;
+  toArray(options: ToArrayOptions = {}): DenseArray {
+    if (options.layout === 'dscribe') return toArray(this, options);
     if (this.#blocks.length !== 1) {
       throw new RangeError(
-        `toArray needs exactly one block, this TensorMap has ${this.#blocks.length}: move keys first (keysToProperties / keysToSamples) or use toArray(tm.block(i))`,
+        `toArray needs exactly one block, this TensorMap has ${this.#blocks.length}: move keys first (keysToProperties / keysToSamples), use toArray(tm.block(i)), or stack the blocks with { layout: 'dscribe' }`,
       );
     }
-    return toArray(this.#blocks[0], options);
+    return toArray(this.#blocks[0], { dtype: options.dtype });
   }
 
   /**

@@ -10,9 +10,10 @@ import type { System } from '../system';
 import { fromFrame } from '../xyz';
 import { checkWritableTarget, commitSync, discard, temporaryPathFor, writeAtomicallySync } from '../atomic';
 import { resolveInput, type ResolvedInput } from './input';
+import { CLASSIC_CALCULATORS, classicDense, isClassic, isMatrix, makeClassicCalculator, type ClassicCalculator } from './classic';
 
 /** The calculators `acdc featurize` knows, by featomic name. */
-export const CALCULATORS = ['soap_power_spectrum', 'soap_radial_spectrum', 'spherical_expansion', 'equivariant_power_spectrum', 'soap_bispectrum'] as const;
+export const CALCULATORS = ['soap_power_spectrum', 'soap_radial_spectrum', 'spherical_expansion', 'equivariant_power_spectrum', 'soap_bispectrum', ...CLASSIC_CALCULATORS] as const;
 export type CalculatorName = (typeof CALCULATORS)[number];
 
 /**
@@ -87,7 +88,7 @@ export interface FeaturizeSummary {
   structuresPerSecond: number;
 }
 
-type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | EquivariantPowerSpectrum | SoapBispectrum;
+type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | EquivariantPowerSpectrum | SoapBispectrum | ClassicCalculator;
 
 function readHypersFile(hypersPath: string): string {
   let st: fs.Stats;
@@ -115,6 +116,7 @@ function readHypersFile(hypersPath: string): string {
 }
 
 function makeCalculator(name: CalculatorName, hypersPath: string | undefined): Calc {
+  if (isClassic(name)) return makeClassicCalculator(name, hypersPath);
   if (hypersPath === undefined) {
     switch (name) {
       case 'soap_power_spectrum':
@@ -434,9 +436,14 @@ async function run(
       } catch (e) {
         throw frameError(e, input, frames, lines);
       }
-      if (options.perStructure === 'sum' || options.perStructure === 'mean') tm = tm.sumOverSamples('atom');
-      else if (options.perStructure === 'species-mean') tm = tm.meanOverSamples('atom');
-      if (options.perStructure === 'mean') tm = divideByAtomCount(tm, systems);
+      // the matrices have one row per structure already
+      const matrix = isMatrix(options.calculator);
+      const perStructure = !!options.perStructure || matrix;
+      if (!matrix) {
+        if (options.perStructure === 'sum' || options.perStructure === 'mean') tm = tm.sumOverSamples('atom');
+        else if (options.perStructure === 'species-mean') tm = tm.meanOverSamples('atom');
+        if (options.perStructure === 'mean') tm = divideByAtomCount(tm, systems);
+      }
 
       if (format === 'mts') {
         // .mts output is collected in memory: keep it within the budget
@@ -452,7 +459,11 @@ async function run(
         systemCounts.push(systems.length);
       } else {
         const rowsAtoms = systems.reduce((n, s) => n + s.size, 0);
-        const dense = options.perStructure ? tm.keysToProperties(allKeys) : tm.keysToProperties(moved).keysToSamples('center_type');
+        const dense = isClassic(options.calculator)
+          ? classicDense(options.calculator, tm, species, perStructure)
+          : options.perStructure
+            ? tm.keysToProperties(allKeys)
+            : tm.keysToProperties(moved).keysToSamples('center_type');
         const block = dense.block(0);
         columns ??= block.properties.count;
         columnLabels ??= block.properties;
@@ -460,9 +471,9 @@ async function run(
           tmp = temporaryPathFor(options.out);
           writer = new native.NpyRowWriter(tmp, columns, dtype);
         }
-        writer.append(orderedRows(block.samples, block.values, columns, options.perStructure ? systems.length : rowsAtoms, systems, !!options.perStructure));
+        writer.append(orderedRows(block.samples, block.values, columns, perStructure ? systems.length : rowsAtoms, systems, perStructure));
         systems.forEach((s, k) => {
-          if (options.perStructure) rowLabels.push([frames + k]);
+          if (perStructure) rowLabels.push([frames + k]);
           else for (let a = 0; a < s.size; a++) rowLabels.push([frames + k, a]);
         });
       }
@@ -495,7 +506,7 @@ async function run(
         calculator: options.calculator,
         perStructure: options.perStructure ?? null,
         dtype,
-        rows: { names: options.perStructure ? ['system'] : ['system', 'atom'], values: rowLabels },
+        rows: { names: options.perStructure || isMatrix(options.calculator) ? ['system'] : ['system', 'atom'], values: rowLabels },
         columns: { names: columnLabels!.names, values: Array.from({ length: columnLabels!.count }, (_, r) => Array.from(columnLabels!.row(r))) },
       };
       writeAtomicallySync(labelsPath, (t) => fs.writeFileSync(t, JSON.stringify(sidecar)));

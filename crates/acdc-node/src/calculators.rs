@@ -48,7 +48,8 @@ pub struct NativeCalculator {
 #[napi]
 impl NativeCalculator {
     /// `name`: spherical_expansion, soap_power_spectrum, soap_radial_spectrum,
-    /// equivariant_power_spectrum or soap_bispectrum; `hypers`: JSON text.
+    /// equivariant_power_spectrum, soap_bispectrum, symmetry_functions,
+    /// coulomb_matrix, sine_matrix or ewald_sum_matrix; `hypers`: JSON text.
     #[napi(constructor)]
     pub fn new(name: String, hypers: String) -> Result<Self> {
         guarded("calculator constructor", || {

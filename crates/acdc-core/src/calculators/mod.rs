@@ -1,17 +1,27 @@
 //! Representations. Every calculator implements [`Calculator`]: built from
 //! featomic-style JSON hyper-parameters, it turns systems into a `TensorMap`.
 
+pub mod acsf;
 pub mod bispectrum;
+pub mod coulomb_matrix;
 pub mod density;
 pub mod density_correlations;
 pub mod environment;
+pub mod ewald_sum_matrix;
 pub mod expansion;
 pub mod hypers;
 pub mod lambda_soap;
 pub mod power_spectrum;
 pub mod radial_spectrum;
+pub mod sine_matrix;
 pub mod spherical_expansion;
+#[cfg(test)]
+pub(crate) mod tests_utils;
 
+pub use acsf::SymmetryFunctions;
+pub use coulomb_matrix::CoulombMatrix;
+pub use ewald_sum_matrix::EwaldSumMatrix;
+pub use sine_matrix::SineMatrix;
 pub use bispectrum::SoapBispectrum;
 pub use density_correlations::DensityCorrelations;
 pub use lambda_soap::EquivariantPowerSpectrum;
@@ -100,8 +110,13 @@ pub fn from_name(name: &str, hypers: &str) -> Result<Box<dyn Calculator>> {
         "soap_radial_spectrum" => Ok(Box::new(SoapRadialSpectrum::new(hypers)?)),
         "equivariant_power_spectrum" => Ok(Box::new(EquivariantPowerSpectrum::from_json(hypers)?)),
         "soap_bispectrum" => Ok(Box::new(SoapBispectrum::new(hypers)?)),
+        "symmetry_functions" => Ok(Box::new(SymmetryFunctions::new(hypers)?)),
+        "coulomb_matrix" => Ok(Box::new(CoulombMatrix::new(hypers)?)),
+        "sine_matrix" => Ok(Box::new(SineMatrix::new(hypers)?)),
+        "ewald_sum_matrix" => Ok(Box::new(EwaldSumMatrix::new(hypers)?)),
         other => Err(Error::InvalidParameter(format!(
-            "unknown calculator \"{other}\" (expected spherical_expansion, soap_power_spectrum, soap_radial_spectrum, equivariant_power_spectrum or soap_bispectrum)"
+            "unknown calculator \"{other}\" (expected spherical_expansion, soap_power_spectrum, soap_radial_spectrum, \
+             equivariant_power_spectrum, soap_bispectrum, symmetry_functions, coulomb_matrix, sine_matrix or ewald_sum_matrix)"
         ))),
     }
 }

@@ -1,8 +1,9 @@
-//! Special functions, spherical harmonics and splines.
+//! Special functions, spherical harmonics, splines and random numbers.
 
 pub mod clebsch_gordan;
 pub mod cpu;
 pub mod linalg;
+pub mod random;
 pub mod special;
 pub mod spherical_harmonics;
 pub mod spline;

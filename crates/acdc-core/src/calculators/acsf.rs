@@ -1,0 +1,534 @@
+//! Atom-centred symmetry functions (Behler, J. Chem. Phys. 134, 074106 (2011),
+//! doi:10.1063/1.3553717), with the conventions of DScribe 2.1.2 so that the
+//! numbers agree with it.
+//!
+//! With the cosine cutoff f_c(r) = ½(cos(π r / r_c) + 1) for r ≤ r_c (inclusive)
+//! and the neighbours j ≠ i of centre i within r_c (periodic images included,
+//! an atom's own images too), the functions are
+//!
+//! ```text
+//! G1          = Σ_j f_c(r_ij)
+//! G2[η, R_s]  = Σ_j exp(−η (r_ij − R_s)²) f_c(r_ij)
+//! G3[κ]       = Σ_j cos(κ r_ij) f_c(r_ij)
+//! G4[η, ζ, λ] = Σ_{j<k} 2^{1−ζ} (1 + λ cos θ_ijk)^ζ exp(−η (r_ij² + r_ik² + r_jk²)) f_c(r_ij) f_c(r_ik) f_c(r_jk)
+//! G5[η, ζ, λ] = Σ_{j<k} 2^{1−ζ} (1 + λ cos θ_ijk)^ζ exp(−η (r_ij² + r_ik²)) f_c(r_ij) f_c(r_ik)
+//! ```
+//!
+//! The angular sums run over **unordered** pairs of neighbours (each pair once,
+//! half of Behler's ordered double sum), and G4 keeps a pair only if
+//! r_jk ≤ r_c. Every function is split by neighbour species: G1–G3 by the
+//! species of j, G4/G5 by the unordered species pair of (j, k). η is in Å⁻²,
+//! R_s in Å, κ in Å⁻¹, ζ and λ are dimensionless.
+//!
+//! An extension that DScribe lacks: ANI-style angular functions (Smith, Isayev
+//! & Roitberg, Chem. Sci. 8, 3192 (2017), doi:10.1039/C6SC05720A), in
+//! TorchANI's form, over the same unordered neighbour pairs:
+//!
+//! ```text
+//! A[η, ζ, R_s, θ_s] = Σ_{j<k} 2^{1−ζ} (1 + cos(θ'_ijk − θ_s))^ζ exp(−η ((r_ij + r_ik)/2 − R_s)²) f_c(r_ij) f_c(r_ik),
+//! θ'_ijk = arccos(0.95 cos θ_ijk)
+//! ```
+//!
+//! (function 6 in the properties, after G5 in each species-pair group).
+//!
+//! Where DScribe gives NaN (a non-integer ζ and 1 + λ cos θ pushed below 0
+//! by round-off for collinear neighbours), the limit 0 is used instead.
+//!
+//! The neighbour list keeps pairs with r < r_c; a pair at exactly r_c adds
+//! f_c(r_c) = 0, so this is the same as DScribe's inclusive test.
+//!
+//! Gradients are analytic: with respect to positions (rows for the centre and
+//! each of its neighbour atoms) and to strain (positions and cell deformed by
+//! 1 + ε), in the same layout as the SOAP calculators.
+use rayon::prelude::*;
+use serde::Deserialize;
+
+use super::environment::{key_selected, Environments};
+use super::hypers::parse_json;
+use super::{Calculator, ComputeOptions};
+use crate::error::{Error, Result};
+use crate::system::System;
+use crate::tensor::{Labels, TensorBlock, TensorMap};
+
+const KEY_NAMES: [&str; 1] = ["center_type"];
+const PROPERTY_NAMES: [&str; 4] = ["function", "neighbor_1_type", "neighbor_2_type", "index"];
+
+/// Hyper-parameters of [`SymmetryFunctions`], named as DScribe names them.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SymmetryFunctionsHypers {
+    /// Cutoff radius r_c in Å.
+    pub cutoff: f64,
+    /// G2 parameters, one row `[η (Å⁻²), R_s (Å)]` per function.
+    #[serde(default)]
+    pub g2: Vec<[f64; 2]>,
+    /// G3 parameters, one `κ` (Å⁻¹) per function.
+    #[serde(default)]
+    pub g3: Vec<f64>,
+    /// G4 parameters, one row `[η (Å⁻²), ζ, λ]` per function.
+    #[serde(default)]
+    pub g4: Vec<[f64; 3]>,
+    /// G5 parameters, one row `[η (Å⁻²), ζ, λ]` per function.
+    #[serde(default)]
+    pub g5: Vec<[f64; 3]>,
+    /// ANI-style angular functions (an extension, not in DScribe), one row
+    /// `[η (Å⁻²), ζ, R_s (Å), θ_s (rad)]` per function; see the module doc.
+    #[serde(default)]
+    pub ani: Vec<[f64; 4]>,
+    /// The species the features are split over (sorted, duplicates removed).
+    /// Defaults to the species of the systems computed together; give it to
+    /// get the same columns for every batch.
+    #[serde(default)]
+    pub types: Option<Vec<i32>>,
+}
+
+impl SymmetryFunctionsHypers {
+    /// Parses and validates the JSON hyper-parameters.
+    pub fn from_json(json: &str) -> Result<SymmetryFunctionsHypers> {
+        let mut h: SymmetryFunctionsHypers = parse_json("symmetry_functions", json)?;
+        if !(h.cutoff.is_finite() && h.cutoff > 0.0) {
+            return Err(Error::InvalidParameter(format!("cutoff must be a positive finite number (Å), got {}", h.cutoff)));
+        }
+        let finite = |field: String, v: f64| {
+            if v.is_finite() {
+                Ok(())
+            } else {
+                Err(Error::InvalidParameter(format!("{field} is {v}; parameters must be finite")))
+            }
+        };
+        for (r, row) in h.g2.iter().enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                finite(format!("g2[{r}][{c}]"), v)?;
+            }
+        }
+        for (r, &v) in h.g3.iter().enumerate() {
+            finite(format!("g3[{r}]"), v)?;
+        }
+        for (name, rows) in [("g4", &h.g4), ("g5", &h.g5)] {
+            for (r, row) in rows.iter().enumerate() {
+                for (c, &v) in row.iter().enumerate() {
+                    finite(format!("{name}[{r}][{c}]"), v)?;
+                }
+            }
+        }
+        for (r, row) in h.ani.iter().enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                finite(format!("ani[{r}][{c}]"), v)?;
+            }
+        }
+        if let Some(types) = &mut h.types {
+            if types.is_empty() {
+                return Err(Error::InvalidParameter("types is empty (give at least one species, or leave it out)".into()));
+            }
+            types.sort_unstable();
+            types.dedup();
+        }
+        Ok(h)
+    }
+}
+
+/// DScribe-compatible atom-centred symmetry functions G1–G5.
+pub struct SymmetryFunctions {
+    parameters: String,
+    hypers: SymmetryFunctionsHypers,
+}
+
+/// Features and gradients of one centre.
+struct CentreFeatures {
+    system: usize,
+    atom: usize,
+    values: Vec<f64>,
+    /// Atoms with a position-gradient row, sorted (the centre included).
+    atoms: Vec<usize>,
+    /// `[atoms.len()][3][n_features]`
+    positions: Vec<f64>,
+    /// `[3][3][n_features]`, [a][b] = ∂/∂ε_ab
+    strain: Vec<f64>,
+}
+
+/// Cosine cutoff and its derivative.
+#[inline]
+fn cutoff_function(r: f64, rc: f64) -> (f64, f64) {
+    let x = std::f64::consts::PI * r / rc;
+    (0.5 * (x.cos() + 1.0), -0.5 * std::f64::consts::PI / rc * x.sin())
+}
+
+/// TorchANI's factor on cos θ before the arc cosine (Smith et al. 2017 use
+/// it so that the angular functions have finite gradients when θ = 0 or π).
+const ANI_COS_SCALE: f64 = 0.95;
+
+/// 1 + λ cos θ. With |λ| ≤ 1 it is never negative, but round-off makes it
+/// slightly so for collinear neighbours (cos θ = ±1, e.g. two images of one
+/// atom); a non-integer power of it would then be NaN (DScribe's result).
+/// There the limit, 0, is returned instead.
+#[inline]
+fn angular_base(lambda: f64, cos: f64, zeta: f64) -> f64 {
+    let base = 1.0 + lambda * cos;
+    if base < 0.0 && zeta.fract() != 0.0 {
+        0.0
+    } else {
+        base
+    }
+}
+
+impl SymmetryFunctions {
+    /// Parses and validates the hyper-parameters.
+    pub fn new(hypers: &str) -> Result<SymmetryFunctions> {
+        Ok(SymmetryFunctions { parameters: hypers.to_string(), hypers: SymmetryFunctionsHypers::from_json(hypers)? })
+    }
+
+    fn n_radial(&self) -> usize {
+        1 + self.hypers.g2.len() + self.hypers.g3.len()
+    }
+
+    fn n_angular(&self) -> usize {
+        self.hypers.g4.len() + self.hypers.g5.len() + self.hypers.ani.len()
+    }
+
+    /// Number of features for `n_types` species (DScribe's count).
+    pub fn n_features(&self, n_types: usize) -> usize {
+        n_types * self.n_radial() + n_types * (n_types + 1) / 2 * self.n_angular()
+    }
+
+    /// Property labels in DScribe's column order: for each neighbour species
+    /// (ascending) G1, G2…, G3…; then for each unordered species pair
+    /// (t_k ≤ t_j, ordered by t_j then t_k) G4…, G5….
+    pub fn properties(&self, species: &[i32]) -> Labels {
+        let h = &self.hypers;
+        let mut v = Vec::new();
+        for &t in species {
+            v.extend_from_slice(&[1, t, -1, 0]);
+            for i in 0..h.g2.len() {
+                v.extend_from_slice(&[2, t, -1, i as i32]);
+            }
+            for i in 0..h.g3.len() {
+                v.extend_from_slice(&[3, t, -1, i as i32]);
+            }
+        }
+        for tj in 0..species.len() {
+            for tk in 0..=tj {
+                for i in 0..h.g4.len() {
+                    v.extend_from_slice(&[4, species[tk], species[tj], i as i32]);
+                }
+                for i in 0..h.g5.len() {
+                    v.extend_from_slice(&[5, species[tk], species[tj], i as i32]);
+                }
+                for i in 0..h.ani.len() {
+                    v.extend_from_slice(&[6, species[tk], species[tj], i as i32]);
+                }
+            }
+        }
+        Labels::new(&PROPERTY_NAMES, v)
+    }
+
+    /// The species the features are split over, checking that every atom's
+    /// species is one of them.
+    fn species(&self, env: &Environments) -> Result<Vec<i32>> {
+        let Some(types) = &self.hypers.types else { return Ok(env.species.clone()) };
+        for (k, s) in env.systems.iter().enumerate() {
+            if let Some((i, t)) = s.types.iter().enumerate().find(|(_, t)| types.binary_search(t).is_err()) {
+                return Err(Error::InvalidParameter(format!(
+                    "systems[{k}]: atom {i} has type {t}, which is not in types {types:?}"
+                )));
+            }
+        }
+        Ok(types.clone())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn centre(&self, env: &Environments, k: usize, i: usize, type_index: &[usize], n_types: usize, positions: bool, strain: bool) -> CentreFeatures {
+        let h = &self.hypers;
+        let rc = h.cutoff;
+        let nf = self.n_features(n_types);
+        let (n2, n4, n5) = (h.g2.len(), h.g4.len(), h.g5.len());
+        let n_rad = self.n_radial();
+        let n_ang = self.n_angular();
+        let ang_start = n_types * n_rad;
+        let pairs = &env.pairs[k];
+        let range = env.starts[k][i]..env.starts[k][i + 1];
+        let want_gradient = positions || strain;
+
+        let mut atoms: Vec<usize> = Vec::new();
+        let mut row_of_pair: Vec<usize> = Vec::new();
+        if positions {
+            atoms = pairs.j[range.clone()].iter().map(|&j| j as usize).collect();
+            atoms.push(i);
+            atoms.sort_unstable();
+            atoms.dedup();
+            row_of_pair = pairs.j[range.clone()].iter().map(|&j| atoms.binary_search(&(j as usize)).unwrap_or(0)).collect();
+        }
+        let centre_row = atoms.binary_search(&i).unwrap_or(0);
+        let mut out = CentreFeatures {
+            system: k,
+            atom: i,
+            values: vec![0.0; nf],
+            positions: vec![0.0; if positions { atoms.len() * 3 * nf } else { 0 }],
+            atoms,
+            strain: vec![0.0; if strain { 9 * nf } else { 0 }],
+        };
+        // one feature's derivative with respect to the pair vectors r_ij (and r_ik)
+        let add_gradient = |out: &mut CentreFeatures, f: usize, terms: &[(usize, [f64; 3], [f64; 3])]| {
+            for &(p, vec, g) in terms {
+                if positions {
+                    let rj = row_of_pair[p - range.start];
+                    for x in 0..3 {
+                        out.positions[(rj * 3 + x) * nf + f] += g[x];
+                        out.positions[(centre_row * 3 + x) * nf + f] -= g[x];
+                    }
+                }
+                if strain {
+                    for a in 0..3 {
+                        for b in 0..3 {
+                            out.strain[(a * 3 + b) * nf + f] += vec[a] * g[b];
+                        }
+                    }
+                }
+            }
+        };
+
+        for p in range.clone() {
+            let r = pairs.distances[p];
+            let v = pairs.vectors[p];
+            let u = [v[0] / r, v[1] / r, v[2] / r];
+            let (fc, dfc) = cutoff_function(r, rc);
+            let off = type_index[pairs.j[p] as usize] * n_rad;
+            let emit = |out: &mut CentreFeatures, f: usize, value: f64, d: f64| {
+                out.values[f] += value;
+                if want_gradient {
+                    add_gradient(out, f, &[(p, v, [d * u[0], d * u[1], d * u[2]])]);
+                }
+            };
+            emit(&mut out, off, fc, dfc);
+            for (q, &[eta, rs]) in h.g2.iter().enumerate() {
+                let e = (-eta * (r - rs) * (r - rs)).exp();
+                emit(&mut out, off + 1 + q, e * fc, e * (dfc - 2.0 * eta * (r - rs) * fc));
+            }
+            for (q, &kappa) in h.g3.iter().enumerate() {
+                let (s, c) = (kappa * r).sin_cos();
+                emit(&mut out, off + 1 + n2 + q, c * fc, c * dfc - kappa * s * fc);
+            }
+        }
+
+        if n_ang > 0 {
+            for p in range.clone() {
+                let a = pairs.distances[p];
+                let vj = pairs.vectors[p];
+                let tj = type_index[pairs.j[p] as usize];
+                let (fa, dfa) = cutoff_function(a, rc);
+                for q in range.start..p {
+                    let b = pairs.distances[q];
+                    let vk = pairs.vectors[q];
+                    let tk = type_index[pairs.j[q] as usize];
+                    let vjk = [vk[0] - vj[0], vk[1] - vj[1], vk[2] - vj[2]];
+                    let d2 = vjk[0] * vjk[0] + vjk[1] * vjk[1] + vjk[2] * vjk[2];
+                    let d = d2.sqrt();
+                    let (fb, dfb) = cutoff_function(b, rc);
+                    let cos = (a * a + b * b - d2) / (2.0 * a * b);
+                    let dcos = [1.0 / b - cos / a, 1.0 / a - cos / b, -d / (a * b)];
+                    let (hi, lo) = if tj >= tk { (tj, tk) } else { (tk, tj) };
+                    let off = ang_start + (hi * (hi + 1) / 2 + lo) * n_ang;
+                    let uj = [vj[0] / a, vj[1] / a, vj[2] / a];
+                    let uk = [vk[0] / b, vk[1] / b, vk[2] / b];
+                    // ∂T/∂(a, b, d) → gradients with respect to the vectors r_ij and r_ik
+                    let emit = |out: &mut CentreFeatures, f: usize, value: f64, da: f64, db: f64, dd: f64| {
+                        out.values[f] += value;
+                        if want_gradient {
+                            let mut gj = [0.0; 3];
+                            let mut gk = [0.0; 3];
+                            for x in 0..3 {
+                                let ujk = if d > 0.0 { vjk[x] / d } else { 0.0 };
+                                gj[x] = da * uj[x] - dd * ujk;
+                                gk[x] = db * uk[x] + dd * ujk;
+                            }
+                            add_gradient(out, f, &[(p, vj, gj), (q, vk, gk)]);
+                        }
+                    };
+                    if n4 > 0 && d <= rc {
+                        let (fd, dfd) = cutoff_function(d, rc);
+                        for (m, &[eta, zeta, lambda]) in h.g4.iter().enumerate() {
+                            let base = angular_base(lambda, cos, zeta);
+                            let pow1 = if base > 0.0 || zeta >= 1.0 { base.powf(zeta - 1.0) } else { 0.0 };
+                            let k2 = 2f64.powf(1.0 - zeta);
+                            let e = (-eta * (a * a + b * b + d2)).exp();
+                            let ang = k2 * pow1 * base;
+                            let dang = k2 * zeta * lambda * pow1;
+                            let fff = fa * fb * fd;
+                            let value = ang * e * fff;
+                            let da = e * (dang * dcos[0] * fff + ang * (-2.0 * eta * a * fff + dfa * fb * fd));
+                            let db = e * (dang * dcos[1] * fff + ang * (-2.0 * eta * b * fff + fa * dfb * fd));
+                            let dd = e * (dang * dcos[2] * fff + ang * (-2.0 * eta * d * fff + fa * fb * dfd));
+                            emit(&mut out, off + m, value, da, db, dd);
+                        }
+                    }
+                    for (m, &[eta, zeta, lambda]) in h.g5.iter().enumerate() {
+                        let base = angular_base(lambda, cos, zeta);
+                        let pow1 = if base > 0.0 || zeta >= 1.0 { base.powf(zeta - 1.0) } else { 0.0 };
+                        let k2 = 2f64.powf(1.0 - zeta);
+                        let e = (-eta * (a * a + b * b)).exp();
+                        let ang = k2 * pow1 * base;
+                        let dang = k2 * zeta * lambda * pow1;
+                        let ff = fa * fb;
+                        let value = ang * e * ff;
+                        let da = e * (dang * dcos[0] * ff + ang * (-2.0 * eta * a * ff + dfa * fb));
+                        let db = e * (dang * dcos[1] * ff + ang * (-2.0 * eta * b * ff + fa * dfb));
+                        let dd = e * dang * dcos[2] * ff;
+                        emit(&mut out, off + n4 + m, value, da, db, dd);
+                    }
+                    if !h.ani.is_empty() {
+                        // θ' = acos(0.95 cos θ), whose derivative stays finite
+                        // for collinear neighbours
+                        let u = ANI_COS_SCALE * cos;
+                        let theta = u.acos();
+                        let dtheta_dcos = -ANI_COS_SCALE / (1.0 - u * u).sqrt();
+                        let ff = fa * fb;
+                        for (m, &[eta, zeta, rs, theta_s]) in h.ani.iter().enumerate() {
+                            let (sin_shift, cos_shift) = (theta - theta_s).sin_cos();
+                            let base = 1.0 + cos_shift;
+                            let pow1 = if base > 0.0 || zeta >= 1.0 { base.powf(zeta - 1.0) } else { 0.0 };
+                            let k2 = 2f64.powf(1.0 - zeta);
+                            let mid = 0.5 * (a + b) - rs;
+                            let e = (-eta * mid * mid).exp();
+                            let ang = k2 * pow1 * base;
+                            let dang = k2 * zeta * pow1 * (-sin_shift) * dtheta_dcos;
+                            let value = ang * e * ff;
+                            let da = e * (dang * dcos[0] * ff + ang * (-eta * mid * ff + dfa * fb));
+                            let db = e * (dang * dcos[1] * ff + ang * (-eta * mid * ff + fa * dfb));
+                            let dd = e * dang * dcos[2] * ff;
+                            emit(&mut out, off + n4 + n5 + m, value, da, db, dd);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Calculator for SymmetryFunctions {
+    fn name(&self) -> &str {
+        "symmetry_functions"
+    }
+
+    fn parameters(&self) -> &str {
+        &self.parameters
+    }
+
+    fn keys(&self, systems: &[System]) -> Result<Labels> {
+        let env = Environments::new(systems, self.hypers.cutoff)?;
+        self.species(&env)?;
+        Ok(Labels::new(&KEY_NAMES, env.species.clone()))
+    }
+
+    fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
+        let flags = options.gradient_flags()?;
+        let env = Environments::for_options(systems, self.hypers.cutoff, options, 0.0)?;
+        let species = self.species(&env)?;
+        let type_index: Vec<Vec<usize>> =
+            systems.iter().map(|s| s.types.iter().map(|t| species.binary_search(t).unwrap_or(0)).collect()).collect();
+        // centres of unselected centre types are already left out here
+        let centres = env.centres(options)?;
+        key_selected(options, &KEY_NAMES, &[0])?;
+        let n_types = species.len();
+        let nf = self.n_features(n_types);
+        // per centre: its own features, then their copy in the output block
+        env.check_output("the symmetry functions", &centres, flags, |_| 2.0 * nf as f64)?;
+        let features: Vec<CentreFeatures> = centres
+            .par_iter()
+            .map(|&(k, i)| {
+                // a cancelled computation stops between centres
+                options.check_cancelled()?;
+                Ok(self.centre(&env, k, i, &type_index[k], n_types, flags.positions, flags.strain))
+            })
+            .collect::<Result<_>>()?;
+
+        let properties = self.properties(&species);
+        let mut key_values = Vec::new();
+        let mut blocks = Vec::new();
+        for &c in &env.species {
+            let rows: Vec<&CentreFeatures> = features.iter().filter(|f| systems[f.system].types[f.atom] == c).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let values = rows.iter().flat_map(|f| f.values.iter().copied()).collect();
+            let samples = Labels::new(&["system", "atom"], rows.iter().flat_map(|f| [f.system as i32, f.atom as i32]).collect());
+            let mut block = TensorBlock::new(samples, vec![], properties.clone(), values)?;
+            if flags.positions {
+                let mut samples = Vec::new();
+                let mut grad = Vec::new();
+                for (row, f) in rows.iter().enumerate() {
+                    for &atom in &f.atoms {
+                        samples.extend_from_slice(&[row as i32, f.system as i32, atom as i32]);
+                    }
+                    grad.extend_from_slice(&f.positions);
+                }
+                let g = TensorBlock::new(
+                    Labels::new(&["sample", "system", "atom"], samples),
+                    vec![Labels::range("xyz", 3)],
+                    properties.clone(),
+                    grad,
+                )?;
+                block.gradients.push(("positions".into(), g));
+            }
+            if flags.strain {
+                let grad = rows.iter().flat_map(|f| f.strain.iter().copied()).collect();
+                let g = TensorBlock::new(
+                    Labels::range("sample", rows.len()),
+                    // same naming as the SOAP calculators: values[a][b] = ∂/∂ε_ab
+                    vec![Labels::range("xyz_2", 3), Labels::range("xyz_1", 3)],
+                    properties.clone(),
+                    grad,
+                )?;
+                block.gradients.push(("strain".into(), g));
+            }
+            debug_assert_eq!(block.properties.count(), nf);
+            key_values.push(c);
+            blocks.push(block);
+        }
+        TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calculators::tests_utils::{finite_differences_positions, finite_differences_strain, molecule, triclinic};
+
+    const HYPERS: &str = r#"{"cutoff": 3.6, "g2": [[0.5, 0.0], [1.0, 1.5]], "g3": [1.0, 2.3],
+        "g4": [[0.1, 1.0, 1.0], [0.2, 2.0, -1.0], [0.05, 2.5, 1.0]], "g5": [[0.1, 1.0, 1.0], [0.3, 4.0, -1.0], [0.02, 1.5, -1.0]],
+        "ani": [[0.3, 2.0, 1.2, 0.4], [0.1, 1.5, 2.0, 2.5], [0.2, 1.0, 0.9, 3.14159]]}"#;
+
+    #[test]
+    fn finite_differences() {
+        let calc = SymmetryFunctions::new(HYPERS).unwrap();
+        finite_differences_positions(&calc, &molecule(), 1e-6);
+        finite_differences_strain(&calc, &molecule(), 1e-6);
+        finite_differences_positions(&calc, &triclinic(), 1e-6);
+        finite_differences_strain(&calc, &triclinic(), 1e-6);
+    }
+
+    #[test]
+    fn labels_follow_dscribe_columns() {
+        let calc = SymmetryFunctions::new(r#"{"cutoff": 3, "g2": [[1, 0]], "g4": [[0.1, 1, 1]], "types": [8, 1, 6, 1]}"#).unwrap();
+        let p = calc.properties(&[1, 6, 8]);
+        assert_eq!(p.count(), calc.n_features(3));
+        assert_eq!(p.count(), 3 * 2 + 6);
+        assert_eq!(p.row(0), &[1, 1, -1, 0]);
+        assert_eq!(p.row(3), &[2, 6, -1, 0]);
+        // pairs (1,1), (1,6), (6,6), (1,8), (6,8), (8,8)
+        let pairs: Vec<[i32; 2]> = (6..12).map(|r| [p.row(r)[1], p.row(r)[2]]).collect();
+        assert_eq!(pairs, vec![[1, 1], [1, 6], [6, 6], [1, 8], [6, 8], [8, 8]]);
+    }
+
+    #[test]
+    fn rejects_bad_parameters() {
+        let e = SymmetryFunctions::new(r#"{"cutoff": 3, "g2": [[1, 0, 2]]}"#).err().unwrap().to_string();
+        assert!(e.contains("g2[0]"), "{e}");
+        let e = SymmetryFunctions::new(r#"{"cutoff": -1}"#).err().unwrap().to_string();
+        assert!(e.contains("cutoff must be a positive"), "{e}");
+        let e = SymmetryFunctions::new(r#"{"cutoff": 3, "g5": [[1, 2]]}"#).err().unwrap().to_string();
+        assert!(e.contains("g5[0]"), "{e}");
+        let calc = SymmetryFunctions::new(r#"{"cutoff": 3, "types": [1, 6]}"#).unwrap();
+        let e = calc.compute(&[molecule()], &ComputeOptions::default()).err().unwrap().to_string();
+        assert!(e.contains("which is not in types [1, 6]"), "{e}");
+    }
+}
