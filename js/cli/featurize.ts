@@ -380,7 +380,7 @@ async function run(
   const allowed = new Set(species);
   const moved = neighborKeys(options.calculator, species);
   const allKeys = new Labels(['center_type', ...moved.names], species.flatMap((c) => Array.from({ length: moved.count }, (_, r) => [c, ...moved.row(r)])));
-  const computeOptions = { ...(gradients.length ? { gradients } : {}), ...(options.maxMemory ? { maxMemory: options.maxMemory } : {}) };
+  const computeOptions = gradients.length ? { gradients } : {};
 
   const progress = options.progress && total !== undefined ? new Progress(total) : undefined;
   let writer: InstanceType<typeof native.NpyRowWriter> | undefined;
@@ -432,7 +432,10 @@ async function run(
       let tm: TensorMap;
       try {
         systems = batch.map(fromFrame);
-        tm = await calc.compute(systems, computeOptions);
+        // .mts output stays in memory until the end, and is joined (copied)
+        // once: each batch may use what the budget leaves after twice that
+        const left = format === 'mts' ? budget - 2 * mtsBytes : budget;
+        tm = await calc.compute(systems, { ...computeOptions, maxMemory: String(Math.max(1, Math.floor(left))) });
       } catch (e) {
         throw frameError(e, input, frames, lines);
       }
@@ -448,9 +451,9 @@ async function run(
       if (format === 'mts') {
         // .mts output is collected in memory: keep it within the budget
         mtsBytes += tensorBytes(tm);
-        if (mtsBytes > budget) {
+        if (2 * mtsBytes > budget) {
           throw new Error(
-            `${input.name}: the .mts output of the first ${frames + systems.length} frames already needs ${(mtsBytes / 2 ** 30).toFixed(2)} GiB, ` +
+            `${input.name}: the .mts output of the first ${frames + systems.length} frames needs ${((2 * mtsBytes) / 2 ** 30).toFixed(2)} GiB to be joined and saved, ` +
               `more than the memory budget of ${(budget / 2 ** 30).toFixed(2)} GiB (--max-memory or ACDC_MAX_MEMORY): write .npy, or split the input`,
           );
         }

@@ -24,6 +24,9 @@ pub struct Environments<'a> {
     pub species_index: Vec<Vec<usize>>,
     /// The memory budget this computation is checked against.
     pub budget: MemoryBudget,
+    /// Bytes this computation already holds or has been allowed (neighbour
+    /// lists, then expansions and outputs): every check is against the sum.
+    committed: std::sync::Mutex<f64>,
     /// Cancellation flag of the computation (see [`ComputeOptions::cancel`]).
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
@@ -89,7 +92,8 @@ impl<'a> Environments<'a> {
             .iter()
             .map(|s| s.types.iter().map(|t| species.binary_search(t).unwrap_or(0)).collect())
             .collect();
-        Ok(Environments { systems, species, pairs, starts, species_index, budget, cancel: None })
+        let held = pairs.iter().map(|p| p.len() as f64 * PAIR_BYTES as f64).sum::<f64>();
+        Ok(Environments { systems, species, pairs, starts, species_index, budget, committed: std::sync::Mutex::new(held), cancel: None })
     }
 
     /// Pairs of centre `i` of system `k` (images included).
@@ -113,9 +117,21 @@ impl<'a> Environments<'a> {
         count
     }
 
-    /// Checks an estimate of `bytes` for `what` against the budget.
+    /// Checks `bytes` more for `what`, on top of what this computation
+    /// already holds, against the budget; on success they count as held.
     pub fn check_budget(&self, what: &str, bytes: f64) -> Result<()> {
-        self.budget.check(what, bytes)
+        let mut committed = self.committed.lock().unwrap_or_else(|e| e.into_inner());
+        let total = *committed + bytes;
+        if total > self.budget.bytes as f64 && bytes <= self.budget.bytes as f64 {
+            // name the part that tipped it over, and what was held already
+            return self.budget.check(
+                &format!("{what} (on top of {} already held by this computation)", crate::budget::format_bytes(*committed)),
+                total,
+            );
+        }
+        self.budget.check(what, total)?;
+        *committed = total;
+        Ok(())
     }
 
     /// Checks the output of a calculator against the budget before it is
@@ -146,7 +162,7 @@ impl<'a> Environments<'a> {
             }
             total += per_row * factor;
         }
-        self.budget.check(&format!("the output of {what} ({} centres)", centres.len()), total * 8.0)
+        self.check_budget(&format!("the output of {what} ({} centres)", centres.len()), total * 8.0)
     }
 
     /// The (system, atom) centres to compute, honouring `selected_samples`.
@@ -260,7 +276,7 @@ impl<'a> Environments<'a> {
                 floats += per_pair * self.pair_count(k, i) as f64;
             }
         }
-        self.budget.check(&format!("the density expansion of {} centres", centres.len()), floats * 8.0)?;
+        self.check_budget(&format!("the density expansion of {} centres", centres.len()), floats * 8.0)?;
         centres
             .par_iter()
             .map_init(
