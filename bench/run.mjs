@@ -178,7 +178,7 @@ function makeCases(inputs, o) {
   for (const gradients of [false, true]) {
     for (const input of [inputs.si512, inputs.water64]) {
       // DScribe's numerical derivatives: seconds a call, one process, no warm-up
-      const opts = gradients ? { dscribe: { warmup: 0, reps: Math.min(o.reps, 2), rounds: 1 } } : {};
+      const opts = gradients ? { dscribe: { warmup: 0, reps: 1, rounds: 1 } } : {};
       cases.push({ group: 'classic', kind: 'acsf', id: `acsf ${input.name}${gradients ? ' +grad' : ''} t1`, input, gradients, threads: 1, libs: ['acdc', 'dscribe'], opts });
     }
   }
