@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // acdc benchmarks side by side with featomic, DScribe and vesin: `npm run bench`.
 //
-//   npm run bench [-- --quick] [-- --only soap,nl,napi] [-- --rounds N --reps N]
+//   npm run bench [-- --quick] [-- --only soap,nl,napi,cg,classic] [-- --rounds N --reps N]
 //
 // 1. bench/.venv: a Python venv with the pinned peers (made once, then reused).
 // 2. bench/.data: the standard inputs, written by bench/make_inputs.py (ASE).
@@ -48,7 +48,7 @@ function parseArgs(argv) {
       console.log(`usage: npm run bench [-- options]
   --quick          1 round of 5 timed calls per library, no 2-thread runs except the
                    512-atom scaling case, no DScribe gradients on the molecules (~3 min)
-  --only GROUPS    comma-separated: soap, nl, napi (default: all)
+  --only GROUPS    comma-separated: soap, nl, napi, cg, classic (default: all)
   --rounds N       rounds of interleaved processes per case (default 2)
   --reps N         timed calls per process, after one warm-up call (default 3)
   --no-setup       skip the venv, inputs and cargo steps (they must exist)
@@ -108,7 +108,7 @@ function buildRustExample() {
 
 function checkNodePackage() {
   try {
-    createRequire(path.join(ROOT, 'package.json'))('acdc');
+    createRequire(path.join(ROOT, 'package.json'))('acdc-ml');
   } catch (e) {
     throw new Error(`require('acdc-ml') fails from the repository root (${e.message}); run \`npm run build\` first`);
   }
@@ -167,6 +167,22 @@ function makeCases(inputs, o) {
   for (const input of [inputs.si10k, inputs.si100k]) {
     cases.push({ group: 'napi', kind: 'nl', id: `napi nl ${input.name} t1`, input, gradients: false, threads: 1, libs: ['acdc', 'rust'], opts: {} });
   }
+  // Clebsch-Gordan calculators vs featomic.clebsch_gordan (numpy backend)
+  for (const kind of ['lsoap', 'nu3']) {
+    for (const input of [inputs.si512, inputs.water64]) {
+      cases.push({ group: 'cg', kind, id: `cg ${kind} ${input.name} t1`, input, gradients: false, threads: 1, libs: ['acdc', 'featomic'], opts: {} });
+      if (!o.quick) cases.push({ group: 'cg', kind, id: `cg ${kind} ${input.name} t2`, input, gradients: false, threads: 2, libs: ['acdc'], opts: {} });
+    }
+  }
+  // classic descriptors vs DScribe
+  for (const gradients of [false, true]) {
+    for (const input of [inputs.si512, inputs.water64]) {
+      // DScribe's numerical derivatives: seconds a call, one process, no warm-up
+      const opts = gradients ? { dscribe: { warmup: 0, reps: 1, rounds: 1 } } : {};
+      cases.push({ group: 'classic', kind: 'acsf', id: `acsf ${input.name}${gradients ? ' +grad' : ''} t1`, input, gradients, threads: 1, libs: ['acdc', 'dscribe'], opts });
+    }
+  }
+  cases.push({ group: 'classic', kind: 'cm', id: `cm ${inputs.g2x1000.name} t1`, input: inputs.g2x1000, gradients: false, threads: 1, libs: ['acdc', 'dscribe'], opts: {} });
   return cases.filter((c) => o.only === null || o.only.has(c.group));
 }
 
@@ -366,6 +382,48 @@ function report(results) {
           res.acdc?.median && res.rust?.median ? `${((res.acdc.median / res.rust.median - 1) * 100).toFixed(1)} %` : '—',
           [res.acdc, res.rust].map((r) => fmtMem(r?.maxrss_kib)).join(' / '),
         ]),
+      ),
+    );
+  }
+  const met = (ratio, target) => (Number.isFinite(ratio) ? (ratio <= target ? 'yes' : `no (${(ratio / target).toFixed(1)}× over)`) : '—');
+  const values = (r) => r?.info?.values ?? '—';
+  const cg = byGroup('cg');
+  if (cg.length) {
+    const one = cg.filter((r) => r.case.threads === 1);
+    out.push('\n### λ-SOAP and ν = 3 vs featomic.clebsch_gordan, 1 thread (ratio = acdc / featomic; target ≤ 0.1)\n');
+    out.push(
+      table(
+        ['input', 'atoms', 'what', 'acdc', 'featomic', 'acdc/featomic', 'target met?', 'values acdc / featomic', 'peak RSS MB acdc / featomic'],
+        one.map(({ case: c, res }) => {
+          const ratio = res.acdc?.median / res.featomic?.median;
+          return [c.input.name, c.input.atoms, c.kind === 'lsoap' ? 'λ-SOAP (all λ)' : 'ν = 3 invariants', cell(res.acdc), cell(res.featomic), fmtRatio(ratio), met(ratio, 0.1),
+            `${values(res.acdc)} / ${values(res.featomic)}`, [res.acdc, res.featomic].map((r) => fmtMem(r?.maxrss_kib)).join(' / ')];
+        }),
+      ),
+    );
+    const scaling = [];
+    for (const { case: c, res } of one) {
+      const two = cg.find((r) => r.case.threads === 2 && r.case.kind === c.kind && r.case.input === c.input);
+      if (two) scaling.push([c.input.name, c.kind, cell(res.acdc), cell(two.res.acdc), fmtRatio(res.acdc?.median / two.res.acdc?.median)]);
+    }
+    if (scaling.length) {
+      out.push('\n### acdc speed-up from 1 to 2 threads, Clebsch-Gordan calculators\n');
+      out.push(table(['input', 'what', 'acdc 1 thread', 'acdc 2 threads', 'speed-up'], scaling));
+    }
+  }
+  const classic = byGroup('classic');
+  if (classic.length) {
+    out.push('\n### Classic descriptors vs DScribe, 1 thread (ratio = acdc / DScribe)\n');
+    out.push(
+      table(
+        ['input', 'atoms', 'what', 'acdc', 'DScribe', 'acdc/DScribe', 'target', 'target met?', 'values acdc / DScribe', 'peak RSS MB acdc / DScribe'],
+        classic.map(({ case: c, res }) => {
+          const ratio = res.acdc?.median / res.dscribe?.median;
+          const what = c.kind === 'cm' ? `Coulomb matrix (sorted_l2, n_atoms_max ${res.acdc?.info?.n_atoms_max ?? '?'})` : c.gradients ? 'ACSF values + gradients (DScribe numerical)' : 'ACSF values';
+          const target = c.kind === 'acsf' && c.gradients ? 0.05 : 0.2;
+          return [c.input.name, c.input.atoms, what, cell(res.acdc), cell(res.dscribe), fmtRatio(ratio), `≤ ${target}`, met(ratio, target),
+            `${values(res.acdc)} / ${values(res.dscribe)}`, [res.acdc, res.dscribe].map((r) => fmtMem(r?.maxrss_kib)).join(' / ')];
+        }),
       ),
     );
   }

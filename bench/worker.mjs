@@ -10,6 +10,13 @@
 //         power spectrum, and the TensorMap wrapped as JS objects.
 //   nl    new NeighborList({cutoff: 5, full: true}).computeSync(system):
 //         i, j, shifts, distances, vectors as typed arrays.
+//   lsoap new EquivariantPowerSpectrum(LSOAP_HYPERS).computeSync(systems):
+//         λ-SOAP, every o3_lambda, neighbour types in the keys (featomic's
+//         default layout).
+//   nu3   new SoapBispectrum(NU3_HYPERS).computeSync(systems): ν = 3 invariants.
+//   acsf  new SymmetryFunctions(ACSF_HYPERS).computeSync(systems, {gradients}).
+//   cm    new CoulombMatrix({n_atoms_max: largest system, permutation:
+//         'sorted_l2'}).computeSync(systems).
 // The output is dropped, and the GC and N-API finalizers run, between calls
 // (outside the timing).
 // Prints one JSON line: {times: [s...], rss_before_kib, maxrss_kib, info}.
@@ -28,6 +35,23 @@ const HYPERS = {
   basis: { type: 'TensorProduct', max_angular: 6, radial: { type: 'Gto', max_radial: 7 } },
 };
 
+// the `cg` group (bench/run.mjs --only cg): modest sizes so featomic's
+// Python Clebsch-Gordan code finishes; the same in bench/worker.py
+const cgHypers = (maxAngular, maxRadial) => ({
+  cutoff: { radius: 5.0, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
+  density: { type: 'Gaussian', width: 0.3 },
+  basis: { type: 'TensorProduct', max_angular: maxAngular, radial: { type: 'Gto', max_radial: maxRadial } },
+});
+const LSOAP_HYPERS = cgHypers(4, 4);
+const NU3_HYPERS = cgHypers(3, 3);
+// the `classic` group: DScribe ACSF(r_cut=6, g2_params, g4_params), same in worker.py
+const ACSF_HYPERS = {
+  cutoff: 6,
+  g2: [[1, 1], [1, 2], [1, 3]],
+  g4: [[1, 1, 1], [1, 2, 1], [1, 1, -1], [1, 2, -1]],
+};
+const CASES = ['soap', 'nl', 'lsoap', 'nu3', 'acsf', 'cm'];
+
 function parseArgs(argv) {
   const args = { gradients: false, warmup: 1, warmupSeconds: 0, reps: 5, positional: [] };
   for (let k = 0; k < argv.length; k++) {
@@ -40,7 +64,7 @@ function parseArgs(argv) {
     else args.positional.push(a);
   }
   [args.case, args.file] = args.positional;
-  if (!['soap', 'nl'].includes(args.case) || !args.file) throw new Error('usage: worker.mjs soap|nl FILE [--gradients] [--warmup N] [--reps N]');
+  if (!CASES.includes(args.case) || !args.file) throw new Error(`usage: worker.mjs ${CASES.join('|')} FILE [--gradients] [--warmup N] [--reps N]`);
   return args;
 }
 
@@ -54,6 +78,12 @@ function count(tm) {
   return n;
 }
 
+function countValues(tm) {
+  let n = 0;
+  for (const b of tm.blocks()) n += b.values.length;
+  return n;
+}
+
 const args = parseArgs(process.argv.slice(2));
 const frames = acdc.readXyzSync(args.file);
 const info = { threads: Number(process.env.ACDC_NUM_THREADS ?? 0) || null };
@@ -64,6 +94,22 @@ if (args.case === 'soap') {
   run = () => {
     const tm = calc.computeSync(frames, options);
     info.values = count(tm);
+  };
+} else if (args.case === 'lsoap' || args.case === 'nu3' || args.case === 'acsf' || args.case === 'cm') {
+  let calc;
+  if (args.case === 'lsoap') calc = new acdc.EquivariantPowerSpectrum(LSOAP_HYPERS);
+  else if (args.case === 'nu3') calc = new acdc.SoapBispectrum(NU3_HYPERS);
+  else if (args.case === 'acsf') calc = new acdc.SymmetryFunctions(ACSF_HYPERS);
+  else {
+    const nAtomsMax = Math.max(...frames.map((f) => f.types.length));
+    info.n_atoms_max = nAtomsMax;
+    calc = new acdc.CoulombMatrix({ n_atoms_max: nAtomsMax, permutation: 'sorted_l2' });
+  }
+  const options = args.gradients ? { gradients: ['positions'] } : undefined;
+  run = () => {
+    const tm = calc.computeSync(frames, options);
+    info.values = countValues(tm);
+    info.blocks = tm.keys.count;
   };
 } else {
   const nl = new acdc.NeighborList({ cutoff: 5, full: true });
