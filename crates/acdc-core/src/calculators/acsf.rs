@@ -171,6 +171,24 @@ fn angular_base(lambda: f64, cos: f64, zeta: f64) -> f64 {
     }
 }
 
+/// ζ as an integer exponent when it is one (the usual case: 1, 2, 4, 8, …),
+/// so that base^(ζ−1) is a few multiplications instead of `powf`.
+fn integer_exponent(zeta: f64) -> Option<i32> {
+    (zeta.fract() == 0.0 && zeta.abs() < 1024.0).then_some(zeta as i32)
+}
+
+/// base^(ζ−1), with 0 where the power is undefined for base ≤ 0 (ζ < 1).
+#[inline]
+fn power_minus_one(base: f64, zeta: f64, integer: Option<i32>) -> f64 {
+    if !(base > 0.0 || zeta >= 1.0) {
+        return 0.0;
+    }
+    match integer {
+        Some(z) => base.powi(z - 1),
+        None => base.powf(zeta - 1.0),
+    }
+}
+
 impl SymmetryFunctions {
     /// Parses and validates the hyper-parameters.
     pub fn new(hypers: &str) -> Result<SymmetryFunctions> {
@@ -310,11 +328,18 @@ impl SymmetryFunctions {
         }
 
         if n_ang > 0 {
+            // per centre, not per triplet: the cutoff function of every
+            // neighbour, and 2^(1−ζ) and integer ζ of every function row
+            let cut: Vec<(f64, f64)> = range.clone().map(|p| cutoff_function(pairs.distances[p], rc)).collect();
+            let powers = |rows: &[[f64; 3]]| -> Vec<(f64, Option<i32>)> {
+                rows.iter().map(|&[_, zeta, _]| ((1.0 - zeta).exp2(), integer_exponent(zeta))).collect()
+            };
+            let (p4, p5) = (powers(&h.g4), powers(&h.g5));
             for p in range.clone() {
                 let a = pairs.distances[p];
                 let vj = pairs.vectors[p];
                 let tj = type_index[pairs.j[p] as usize];
-                let (fa, dfa) = cutoff_function(a, rc);
+                let (fa, dfa) = cut[p - range.start];
                 for q in range.start..p {
                     let b = pairs.distances[q];
                     let vk = pairs.vectors[q];
@@ -322,7 +347,7 @@ impl SymmetryFunctions {
                     let vjk = [vk[0] - vj[0], vk[1] - vj[1], vk[2] - vj[2]];
                     let d2 = vjk[0] * vjk[0] + vjk[1] * vjk[1] + vjk[2] * vjk[2];
                     let d = d2.sqrt();
-                    let (fb, dfb) = cutoff_function(b, rc);
+                    let (fb, dfb) = cut[q - range.start];
                     let cos = (a * a + b * b - d2) / (2.0 * a * b);
                     let dcos = [1.0 / b - cos / a, 1.0 / a - cos / b, -d / (a * b)];
                     let (hi, lo) = if tj >= tk { (tj, tk) } else { (tk, tj) };
@@ -344,31 +369,49 @@ impl SymmetryFunctions {
                         }
                     };
                     if n4 > 0 && d <= rc {
-                        let (fd, dfd) = cutoff_function(d, rc);
+                        // values only: the cosine alone (no sine for the derivative)
+                        let (fd, dfd) = if want_gradient { cutoff_function(d, rc) } else { (0.5 * ((std::f64::consts::PI * d / rc).cos() + 1.0), 0.0) };
+                        let fff = fa * fb * fd;
+                        let squares = a * a + b * b + d2;
+                        let (mut last_eta, mut e) = (f64::NAN, 0.0);
                         for (m, &[eta, zeta, lambda]) in h.g4.iter().enumerate() {
+                            // rows often share η: one exp for all of them
+                            if eta != last_eta {
+                                (last_eta, e) = (eta, (-eta * squares).exp());
+                            }
                             let base = angular_base(lambda, cos, zeta);
-                            let pow1 = if base > 0.0 || zeta >= 1.0 { base.powf(zeta - 1.0) } else { 0.0 };
-                            let k2 = 2f64.powf(1.0 - zeta);
-                            let e = (-eta * (a * a + b * b + d2)).exp();
+                            let (k2, integer) = p4[m];
+                            let pow1 = power_minus_one(base, zeta, integer);
                             let ang = k2 * pow1 * base;
-                            let dang = k2 * zeta * lambda * pow1;
-                            let fff = fa * fb * fd;
                             let value = ang * e * fff;
+                            if !want_gradient {
+                                out.values[off + m] += value;
+                                continue;
+                            }
+                            let dang = k2 * zeta * lambda * pow1;
                             let da = e * (dang * dcos[0] * fff + ang * (-2.0 * eta * a * fff + dfa * fb * fd));
                             let db = e * (dang * dcos[1] * fff + ang * (-2.0 * eta * b * fff + fa * dfb * fd));
                             let dd = e * (dang * dcos[2] * fff + ang * (-2.0 * eta * d * fff + fa * fb * dfd));
                             emit(&mut out, off + m, value, da, db, dd);
                         }
                     }
+                    let ff = fa * fb;
+                    let squares = a * a + b * b;
+                    let (mut last_eta, mut e) = (f64::NAN, 0.0);
                     for (m, &[eta, zeta, lambda]) in h.g5.iter().enumerate() {
+                        if eta != last_eta {
+                            (last_eta, e) = (eta, (-eta * squares).exp());
+                        }
                         let base = angular_base(lambda, cos, zeta);
-                        let pow1 = if base > 0.0 || zeta >= 1.0 { base.powf(zeta - 1.0) } else { 0.0 };
-                        let k2 = 2f64.powf(1.0 - zeta);
-                        let e = (-eta * (a * a + b * b)).exp();
+                        let (k2, integer) = p5[m];
+                        let pow1 = power_minus_one(base, zeta, integer);
                         let ang = k2 * pow1 * base;
-                        let dang = k2 * zeta * lambda * pow1;
-                        let ff = fa * fb;
                         let value = ang * e * ff;
+                        if !want_gradient {
+                            out.values[off + n4 + m] += value;
+                            continue;
+                        }
+                        let dang = k2 * zeta * lambda * pow1;
                         let da = e * (dang * dcos[0] * ff + ang * (-2.0 * eta * a * ff + dfa * fb));
                         let db = e * (dang * dcos[1] * ff + ang * (-2.0 * eta * b * ff + fa * dfb));
                         let dd = e * dang * dcos[2] * ff;
