@@ -52,6 +52,13 @@ describe('selections that name nothing', () => {
     expect(() => soap.computeSync([water], { selectedSamples: [{ atom: -1 }] })).toThrow(/atom -1 does not exist/);
     expect(soap.computeSync([water], { selectedSamples: [{ system: 0, atom: 2 }] }).block(0).samples.count).toBe(1);
   });
+
+  it('selectedKeys naming a species no system holds are errors, not empty results', () => {
+    const soap = new SoapPowerSpectrum(hypers);
+    expect(() => soap.computeSync([water], { selectedKeys: [{ center_type: 99 }] })).toThrow(/selectedKeys row 0: center_type 99 is not a species of these systems \(1, 8\)/);
+    expect(() => new SphericalExpansion(hypers).computeSync([water], { selectedKeys: [{ neighbor_type: 6 }] })).toThrow(/neighbor_type 6 is not a species/);
+    expect(soap.computeSync([water], { selectedKeys: [{ center_type: 8 }] }).keys.count).toBe(3);
+  });
 });
 
 describe('cancellation', () => {

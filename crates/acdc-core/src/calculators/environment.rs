@@ -169,6 +169,23 @@ impl<'a> Environments<'a> {
     /// When `selected_keys` names `center_type`, only atoms of those types are
     /// expanded: the other blocks would be dropped anyway.
     pub fn centres(&self, options: &ComputeOptions) -> Result<Vec<(usize, usize)>> {
+        // a species that no system holds selects nothing: a mistake, not an empty result
+        if let Some(keys) = &options.selected_keys {
+            for (d, name) in keys.names.iter().enumerate() {
+                if !name.ends_with("_type") {
+                    continue;
+                }
+                for (r, row) in keys.rows().enumerate() {
+                    if self.species.binary_search(&row[d]).is_err() {
+                        return Err(Error::InvalidParameter(format!(
+                            "selectedKeys row {r}: {name} {} is not a species of these systems ({})",
+                            row[d],
+                            self.species.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
+                        )));
+                    }
+                }
+            }
+        }
         let centre_types: Option<Vec<i32>> = options.selected_keys.as_ref().and_then(|keys| {
             let d = keys.dimension("center_type")?;
             Some(keys.rows().map(|row| row[d]).collect())
