@@ -49,6 +49,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::math::linalg::{dot, svd, Dense};
+use crate::math::random::LegacyRandomState;
 
 /// The seed scikit-matter uses for the default split and the folds.
 const SEED: u32 = 0x5F3759DF;
@@ -62,78 +63,12 @@ pub struct Split {
     pub test: Option<Vec<usize>>,
 }
 
-/// numpy's legacy `RandomState(seed)` generator (MT19937 seeded by
-/// `init_genrand`), just enough for its `permutation`.
-struct NumpyRandomState {
-    state: [u32; 624],
-    index: usize,
-}
-
-impl NumpyRandomState {
-    fn new(seed: u32) -> Self {
-        let mut state = [0u32; 624];
-        state[0] = seed;
-        for i in 1..624 {
-            state[i] = 1812433253u32.wrapping_mul(state[i - 1] ^ (state[i - 1] >> 30)).wrapping_add(i as u32);
-        }
-        NumpyRandomState { state, index: 624 }
-    }
-
-    fn next_u32(&mut self) -> u32 {
-        if self.index >= 624 {
-            for i in 0..624 {
-                let y = (self.state[i] & 0x8000_0000) | (self.state[(i + 1) % 624] & 0x7fff_ffff);
-                let mut v = self.state[(i + 397) % 624] ^ (y >> 1);
-                if y & 1 != 0 {
-                    v ^= 0x9908_b0df;
-                }
-                self.state[i] = v;
-            }
-            self.index = 0;
-        }
-        let mut y = self.state[self.index];
-        self.index += 1;
-        y ^= y >> 11;
-        y ^= (y << 7) & 0x9d2c_5680;
-        y ^= (y << 15) & 0xefc6_0000;
-        y ^ (y >> 18)
-    }
-
-    /// Uniform integer in [0, max] by masked rejection (numpy's
-    /// `random_interval`).
-    fn interval(&mut self, max: u32) -> u32 {
-        if max == 0 {
-            return 0;
-        }
-        let mut mask = max;
-        for shift in [1, 2, 4, 8, 16] {
-            mask |= mask >> shift;
-        }
-        loop {
-            let v = self.next_u32() & mask;
-            if v <= max {
-                return v;
-            }
-        }
-    }
-
-    /// `RandomState.permutation(n)`: Fisher–Yates from the end.
-    fn permutation(&mut self, n: usize) -> Vec<usize> {
-        let mut p: Vec<usize> = (0..n).collect();
-        for i in (1..n).rev() {
-            let j = self.interval(i as u32) as usize;
-            p.swap(i, j);
-        }
-        p
-    }
-}
-
 /// scikit-matter's default split of `n` samples: (train, test).
 pub fn default_split(n: usize) -> Result<(Vec<usize>, Vec<usize>)> {
     if n > u32::MAX as usize {
         return Err(Error::InvalidParameter(format!("{n} samples are too many for the default split")));
     }
-    let p = NumpyRandomState::new(SEED).permutation(n);
+    let p = LegacyRandomState::new(SEED).permutation(n);
     let n_test = n.div_ceil(2);
     Ok((p[n_test..n_test + n / 2].to_vec(), p[..n_test].to_vec()))
 }
@@ -141,7 +76,7 @@ pub fn default_split(n: usize) -> Result<(Vec<usize>, Vec<usize>)> {
 /// The 2-fold split of `n` rows (scikit-learn's shuffled `KFold`): both
 /// folds in ascending order; the first holds ⌊n/2⌋ rows.
 pub fn two_folds(n: usize) -> (Vec<usize>, Vec<usize>) {
-    let p = NumpyRandomState::new(SEED).permutation(n);
+    let p = LegacyRandomState::new(SEED).permutation(n);
     let n_second = n.div_ceil(2);
     let mut first = p[n_second..].to_vec();
     let mut second = p[..n_second].to_vec();
@@ -460,11 +395,6 @@ mod tests {
         assert_eq!(train, vec![3, 1, 4]);
         assert_eq!(test, vec![5, 6, 2, 0]);
         assert_eq!(two_folds(7), (vec![1, 3, 4], vec![0, 2, 5, 6]));
-        // the first outputs of MT19937 seeded with 5489 (the reference value
-        // of the algorithm's authors)
-        let mut r = NumpyRandomState::new(5489);
-        assert_eq!(r.next_u32(), 3499211612);
-        assert_eq!(r.next_u32(), 581869302);
     }
 
     fn data() -> (Dense, Dense) {

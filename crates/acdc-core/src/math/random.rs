@@ -105,6 +105,34 @@ impl LegacyRandomState {
         LegacyRandomState { generator: Mt19937::new(seed), gauss: None }
     }
 
+    /// Uniform integer in [0, max] by masked rejection (numpy's
+    /// `random_interval`).
+    pub fn interval(&mut self, max: u32) -> u32 {
+        if max == 0 {
+            return 0;
+        }
+        let mut mask = max;
+        for shift in [1, 2, 4, 8, 16] {
+            mask |= mask >> shift;
+        }
+        loop {
+            let v = self.generator.next_u32() & mask;
+            if v <= max {
+                return v;
+            }
+        }
+    }
+
+    /// `RandomState.permutation(n)` for n < 2³²: Fisher–Yates from the end.
+    pub fn permutation(&mut self, n: usize) -> Vec<usize> {
+        let mut p: Vec<usize> = (0..n).collect();
+        for i in (1..n).rev() {
+            let j = self.interval(i as u32) as usize;
+            p.swap(i, j);
+        }
+        p
+    }
+
     /// `legacy_gauss`: a standard normal number.
     pub fn gauss(&mut self) -> f64 {
         if let Some(g) = self.gauss.take() {
