@@ -99,3 +99,5 @@ export {
   type EwaldSumMatrixHypers,
   type MatrixPermutation,
 } from './classic';
+export { driveIpi, ipiUnixPath, type IpiModel, type IpiPrediction, type IpiStep, type DriveIpiOptions, type DriveIpiResult } from './drivers/ipi';
+export { IPI_UNITS } from './drivers/ipi_protocol';
