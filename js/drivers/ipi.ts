@@ -67,6 +67,13 @@ export interface DriveIpiOptions {
    * min(timeout, 30) s). Default 600.
    */
   timeout?: number;
+  /**
+   * Treat the server closing the connection between messages, when no reply
+   * is owed and at least one was sent, as the end of the run (like EXIT).
+   * ASE's SocketIOCalculator closes without sending EXIT (ASE's own client
+   * does the same). Default false: a close before EXIT is an error.
+   */
+  exitOnClose?: boolean;
   /** Ask the model for the energy variance and send it in the extra string as `{"energy_variance": …}` (eV²). Default false. */
   variance?: boolean;
   signal?: AbortSignalLike;
@@ -125,6 +132,11 @@ class ByteReader {
       }, this.timeoutMs);
       this.waiting = { n, what, resolve, reject, timer };
     });
+  }
+
+  /** Bytes received and not read yet. */
+  get buffered(): number {
+    return this.available;
   }
 
   /** The message a pending read waits for, if any. */
@@ -276,8 +288,9 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   let exited = false;
   socket.on('data', (chunk: Buffer) => reader.push(chunk));
   socket.on('error', (e) => reader.fail(new Error(`i-PI connection to ${where} failed: ${e.message}`)));
+  const closed = new Error(`the i-PI server at ${where} closed the connection before sending EXIT`);
   socket.on('close', () => {
-    if (!exited) reader.fail(new Error(`the i-PI server at ${where} closed the connection before sending EXIT${reader.pending ? ` (while waiting for ${reader.pending})` : ''}`));
+    if (!exited) reader.fail(reader.pending ? new Error(`${closed.message} (while waiting for ${reader.pending})`) : closed);
   });
   const onAbort = () => reader.fail(abortError(signal!));
   signal?.addEventListener('abort', onAbort, { once: true });
@@ -294,7 +307,18 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   };
   try {
     for (;;) {
-      const message = parseHeader(await reader.read(HEADER_LENGTH, 'a message header'));
+      let head: Buffer;
+      try {
+        head = await reader.read(HEADER_LENGTH, 'a message header');
+      } catch (e) {
+        const atBoundary = reader.buffered === 0 && reply === null && steps > 0;
+        if (options.exitOnClose === true && atBoundary && (e === closed || (e as Error).message.startsWith(closed.message))) {
+          exited = true;
+          break;
+        }
+        throw e;
+      }
+      const message = parseHeader(head);
       if (message === 'EXIT') {
         exited = true;
         break;
