@@ -231,3 +231,318 @@ withPython("ASE 3.29.0's SocketIOCalculator as the server", () => {
     check(records, model);
   }, 60_000);
 });
+
+// ---------------------------------------------------------------------------
+// A scripted fake server: every byte it sends is chosen here.
+
+const HDR = (name: string) => Buffer.from(name.padEnd(12, ' '), 'ascii');
+const i32 = (v: number) => {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(v);
+  return b;
+};
+const f64 = (values: number[]) => {
+  const b = Buffer.alloc(8 * values.length);
+  values.forEach((v, k) => b.writeDoubleLE(v, 8 * k));
+  return b;
+};
+
+/** POSDATA for a cell (rows = vectors, Å) and positions (Å), converted as i-PI does. */
+function posdata(cell: number[], positions: number[]): Buffer {
+  const B = IPI_UNITS.bohrPerAngstrom;
+  const h = [cell[0], cell[3], cell[6], cell[1], cell[4], cell[7], cell[2], cell[5], cell[8]].map((v) => v * B); // columns = vectors
+  // inverse of the upper-triangular h (only sent, never used by the driver)
+  const hinv = [1 / h[0], -h[1] / (h[0] * h[4]), (h[1] * h[5] - h[2] * h[4]) / (h[0] * h[4] * h[8]), 0, 1 / h[4], -h[5] / (h[4] * h[8]), 0, 0, 1 / h[8]];
+  return Buffer.concat([HDR('POSDATA'), f64(h), f64(hinv), i32(positions.length / 3), f64(positions.map((v) => v * B))]);
+}
+
+const smallCell = [6, 0, 0, 0.5, 6.2, 0, -0.3, 0.4, 5.8];
+const smallPositions = [0, 0, 0, 1.9, 1.7, 0.1, 0.2, 2.0, 1.8, 2.1, -0.1, 1.9];
+
+/** The server side of one connection: exact reads, and writes split at chosen byte counts. */
+class Peer {
+  private data = Buffer.alloc(0);
+  private wake: (() => void) | null = null;
+  closed = false;
+  constructor(readonly socket: net.Socket) {
+    socket.on('data', (d: Buffer) => {
+      this.data = Buffer.concat([this.data, d]);
+      this.wake?.();
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.wake?.();
+    });
+    socket.on('error', () => {});
+  }
+  async read(n: number): Promise<Buffer> {
+    while (this.data.length < n) {
+      if (this.closed) throw new Error(`fake server: connection closed with ${this.data.length} of ${n} bytes`);
+      await new Promise<void>((r) => (this.wake = r));
+    }
+    const out = this.data.subarray(0, n);
+    this.data = this.data.subarray(n);
+    return out;
+  }
+  /** Bytes received and not read. */
+  get pending(): number {
+    return this.data.length;
+  }
+  /** Writes `bytes` in pieces of the given sizes (cycled), a macrotask apart. */
+  async send(bytes: Buffer, pieces: number[] = [bytes.length]): Promise<void> {
+    let at = 0;
+    for (let k = 0; at < bytes.length; k++) {
+      const n = pieces[k % pieces.length];
+      this.socket.write(bytes.subarray(at, at + n));
+      at += n;
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+  async status(): Promise<string> {
+    await this.send(HDR('STATUS'));
+    return (await this.read(12)).toString('ascii');
+  }
+  /** Reads a FORCEREADY reply: energy (Ha), forces (Ha/Bohr), virial (Ha), extra string. */
+  async forceready(): Promise<{ energy: number; nat: number; forces: number[]; virial: number[]; extra: string }> {
+    expect((await this.read(12)).toString('ascii')).toBe('FORCEREADY  ');
+    const energy = (await this.read(8)).readDoubleLE(0);
+    const nat = (await this.read(4)).readInt32LE(0);
+    const fb = await this.read(24 * nat);
+    const forces = Array.from({ length: 3 * nat }, (_, k) => fb.readDoubleLE(8 * k));
+    const vb = await this.read(72);
+    const virial = Array.from({ length: 9 }, (_, k) => vb.readDoubleLE(8 * k));
+    const len = (await this.read(4)).readInt32LE(0);
+    const extra = (await this.read(len)).toString('utf8');
+    return { energy, nat, forces, virial, extra };
+  }
+}
+
+/** A one-connection TCP server on a free loopback port running `script`. */
+async function fakeServer(script: (peer: Peer) => Promise<void>): Promise<{ port: number; done: Promise<void>; close: () => void }> {
+  let finish!: (v: void) => void;
+  let fail!: (e: unknown) => void;
+  const done = new Promise<void>((res, rej) => ((finish = res), (fail = rej)));
+  const server = net.createServer((socket) => {
+    script(new Peer(socket)).then(finish, fail);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as net.AddressInfo).port, done, close: () => server.close() };
+}
+
+describe('protocol against a scripted fake server', () => {
+  const species = [29, 29, 29, 29];
+
+  it('odd byte splits, consolidated and classic sequences, EXIT: replies decode to the model in atomic units', async () => {
+    const model = new MorseModel();
+    const seen: string[] = [];
+    let replies: Awaited<ReturnType<Peer['forceready']>>[] = [];
+    const srv = await fakeServer(async (peer) => {
+      seen.push(await peer.status(), await peer.status());
+      await peer.send(Buffer.concat([HDR('INIT'), i32(0), i32(1), Buffer.from(' ')]), [1, 2, 3]);
+      seen.push(await peer.status());
+      // consolidated: POSDATA + GETFORCE in one stream, split at odd offsets
+      await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]), [1, 7, 13, 5, 29]);
+      replies.push(await peer.forceready());
+      seen.push(await peer.status());
+      // classic: POSDATA, STATUS → HAVEDATA, GETFORCE
+      const moved = smallPositions.map((v, k) => v + 0.01 * Math.sin(k));
+      await peer.send(posdata(smallCell, moved), [3]);
+      seen.push(await peer.status());
+      await peer.send(HDR('GETFORCE'), [11, 1]);
+      replies.push(await peer.forceready());
+      seen.push(await peer.status());
+      await peer.send(HDR('EXIT'), [5]);
+    });
+    try {
+      const steps: number[] = [];
+      const result = await driveIpi(model, { host: '127.0.0.1', port: srv.port, species, timeout: 10, onStep: (s) => steps.push(s.step) });
+      await srv.done;
+      expect(result.steps).toBe(2);
+      expect(steps).toEqual([1, 2]);
+    } finally {
+      srv.close();
+    }
+    expect(seen).toEqual(['NEEDINIT    ', 'NEEDINIT    ', 'READY       ', 'READY       ', 'HAVEDATA    ', 'READY       ']);
+    // the first reply against the model evaluated directly (Å, eV)
+    const s = new System({ types: species, positions: smallPositions, cell: smallCell, pbc: true });
+    const m = model.evaluate(s);
+    const r = replies[0];
+    expect(r.nat).toBe(4);
+    expect(r.energy).toBeCloseTo(m.energy * 0.036749326, 14);
+    for (let k = 0; k < 12; k++) expect(r.forces[k]).toBeCloseTo(m.forces[k] * 0.019446904, 14);
+    const V = Math.abs(smallCell[0] * (smallCell[4] * smallCell[8] - smallCell[5] * smallCell[7]) - smallCell[1] * (smallCell[3] * smallCell[8] - smallCell[5] * smallCell[6]) + smallCell[2] * (smallCell[3] * smallCell[7] - smallCell[4] * smallCell[6]));
+    for (let k = 0; k < 9; k++) expect(r.virial[k]).toBeCloseTo(-V * m.stress[k] * 0.036749326, 14);
+    expect(r.extra).toBe('');
+    expect(replies[1].energy).not.toBe(r.energy);
+    replies = [];
+  });
+
+  it('the extra string carries the energy variance as JSON when asked', async () => {
+    const base = new MorseModel();
+    const model: IpiModel = {
+      species: [29],
+      predict: async (systems, o) => ({ ...base.predict(systems, o as never), variance: Float64Array.of(0.125) }),
+    };
+    let extra = '';
+    const srv = await fakeServer(async (peer) => {
+      await peer.send(Buffer.concat([HDR('INIT'), i32(0), i32(0), posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+      extra = (await peer.forceready()).extra;
+      await peer.send(HDR('EXIT'));
+    });
+    try {
+      await driveIpi(model, { host: '127.0.0.1', port: srv.port, timeout: 10, variance: true });
+      await srv.done;
+    } finally {
+      srv.close();
+    }
+    expect(JSON.parse(extra)).toEqual({ energy_variance: 0.125 });
+  });
+
+  /** Runs a script against driveIpi and returns the rejection. */
+  const failure = async (script: (peer: Peer) => Promise<void>, options: Partial<Parameters<typeof driveIpi>[1]> = {}, model: IpiModel = new MorseModel()) => {
+    const srv = await fakeServer(script);
+    try {
+      const outcome = await driveIpi(model, { host: '127.0.0.1', port: srv.port, species, timeout: 5, ...options }).then(
+        (r) => ({ resolved: r }),
+        (e: Error) => ({ error: e }),
+      );
+      await srv.done.catch(() => {});
+      return outcome;
+    } finally {
+      srv.close();
+    }
+  };
+
+  it('EXIT in the middle of a step (after POSDATA, before GETFORCE) ends the run without a reply', async () => {
+    let after = -1;
+    const out = await failure(async (peer) => {
+      await peer.send(Buffer.concat([HDR('INIT'), i32(0), i32(1), Buffer.from(' '), posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+      await peer.forceready();
+      await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('EXIT')]));
+      await new Promise((r) => setTimeout(r, 50));
+      after = peer.pending;
+    });
+    expect(out).toEqual({ resolved: expect.objectContaining({ steps: 1 }) });
+    expect(after).toBe(0);
+  });
+
+  it('a disconnect mid-step (after POSDATA) and mid-message reject with a clear error', async () => {
+    const a = await failure(async (peer) => {
+      await peer.send(Buffer.concat([HDR('INIT'), i32(0), i32(1), Buffer.from(' '), posdata(smallCell, smallPositions)]));
+      peer.socket.destroy();
+    });
+    expect('error' in a && a.error.message).toMatch(/closed the connection before sending EXIT/);
+    const b = await failure(async (peer) => {
+      await peer.send(posdata(smallCell, smallPositions).subarray(0, 12 + 144 + 2));
+      peer.socket.destroy();
+    });
+    expect('error' in b && b.error.message).toMatch(/closed the connection before sending EXIT \(while waiting for the POSDATA atom count\)/);
+  });
+
+  it('a server that closes after a step: an error, or the end of the run with exitOnClose (ASE)', async () => {
+    const script = async (peer: Peer) => {
+      await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+      await peer.forceready();
+      peer.socket.end();
+    };
+    const a = await failure(script);
+    expect('error' in a && a.error.message).toMatch(/closed the connection before sending EXIT/);
+    const b = await failure(script, { exitOnClose: true });
+    expect(b).toEqual({ resolved: expect.objectContaining({ steps: 1 }) });
+    // a partial header is never a clean close
+    const c = await failure(async (peer) => {
+      await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+      await peer.forceready();
+      await peer.send(Buffer.from('STAT'));
+      peer.socket.end();
+    }, { exitOnClose: true });
+    expect('error' in c && c.error.message).toMatch(/closed the connection/);
+  });
+
+  it('garbage headers are rejected, quoting the bytes', async () => {
+    const a = await failure((peer) => peer.send(Buffer.from('HELLO WORLD!')));
+    expect('error' in a && a.error.message).toMatch(/malformed message from the server: header "HELLO WORLD!"/);
+    const b = await failure((peer) => peer.send(Buffer.from([0xff, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])));
+    expect('error' in b && b.error.message).toMatch(/header 0xff000102030405060708090a/);
+    const c = await failure((peer) => peer.send(Buffer.from('status      '))); // lower case is not the protocol
+    expect('error' in c && c.error.message).toMatch(/malformed message/);
+    const d = await failure((peer) => peer.send(Buffer.concat([HDR('INIT'), i32(0), i32(-5)])));
+    expect('error' in d && d.error.message).toMatch(/malformed INIT message: parameter string length -5/);
+    const e = await failure((peer) => peer.send(Buffer.concat([HDR('POSDATA'), f64(new Array(18).fill(1)), i32(-1)])));
+    expect('error' in e && e.error.message).toMatch(/malformed POSDATA message: -1 atoms/);
+    const f = await failure((peer) => peer.send(HDR('GETFORCE')));
+    expect('error' in f && f.error.message).toMatch(/GETFORCE before any POSDATA/);
+  });
+
+  it('the number of atoms changing, or differing from the species, is an error', async () => {
+    const a = await failure(async (peer) => {
+      await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+      await peer.forceready();
+      await peer.send(posdata(smallCell, [...smallPositions, 1, 1, 1]));
+    }, { species: undefined }); // the model's single species: any N at first
+    expect('error' in a && a.error.message).toMatch(/number of atoms changed from 4 to 5 at evaluation 2/);
+    const b = await failure((peer) => peer.send(posdata(smallCell, smallPositions)), { species: [29, 29, 29] });
+    expect('error' in b && b.error.message).toMatch(/server sent 4 atoms but the species list has 3/);
+  });
+
+  it('NaN positions and a NaN cell are errors naming the atom', async () => {
+    const p = [...smallPositions];
+    p[7] = NaN;
+    const a = await failure((peer) => peer.send(posdata(smallCell, p)));
+    expect('error' in a && a.error.message).toMatch(/position of atom 2 \(y\) is NaN/);
+    const c = [...smallCell];
+    c[4] = Infinity;
+    const b = await failure((peer) => peer.send(posdata(c, smallPositions)));
+    expect('error' in b && b.error.message).toMatch(/POSDATA cell h\[1\]\[1\] is Infinity/);
+  });
+
+  it('a silent server times out; an abort rejects; neither hangs', async () => {
+    const a = await failure(async () => {}, { timeout: 0.3 });
+    expect('error' in a && a.error.message).toMatch(/no data from the server for 0.3 s while waiting for a message header/);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const b = await failure(async () => {}, { signal: controller.signal });
+    expect('error' in b && b.error.name).toBe('AbortError');
+  });
+
+  it('a model that fails sends nothing (no half reply) and rejects with its error', async () => {
+    let after = -1;
+    const broken: IpiModel = {
+      species: [29],
+      predict: () => {
+        throw new Error('model exploded');
+      },
+    };
+    const nan: IpiModel = {
+      species: [29],
+      predict: () => ({ energy: [1], forces: [[0, 0, 0, 0, 0, 0, 0, 0, NaN, 0, 0, 0]], stress: [new Array(9).fill(0)] }),
+    };
+    const script = async (peer: Peer) => {
+      await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+      await new Promise((r) => setTimeout(r, 50));
+      after = peer.pending;
+    };
+    const a = await failure(script, {}, broken);
+    expect('error' in a && a.error.message).toBe('model exploded');
+    expect(after).toBe(0);
+    after = -1;
+    const b = await failure(script, {}, nan);
+    expect('error' in b && b.error.message).toMatch(/non-finite force on atom 2 \(z: NaN eV\/Å\)/);
+    expect(after).toBe(0);
+  });
+
+  it('bad options are TypeErrors naming the option', async () => {
+    const model = new MorseModel();
+    await expect(driveIpi(model, {})).rejects.toThrow(/give unix \(a socket name\) or port/);
+    await expect(driveIpi(model, { unix: 'a', port: 3 })).rejects.toThrow(/either unix or port, not both/);
+    await expect(driveIpi(model, { port: 70000 })).rejects.toThrow(/port must be an integer from 1 to 65535, got 70000/);
+    await expect(driveIpi(model, { unix: 'a', timeout: -1 })).rejects.toThrow(/timeout must be a positive number/);
+    await expect(driveIpi({} as IpiModel, { unix: 'a' })).rejects.toThrow(/predict/);
+    await expect(driveIpi({ predict: () => ({ energy: [] }) }, { unix: 'a' })).rejects.toThrow(/the model does not list its species: give species/);
+  });
+
+  it('nobody listening: connection refused after the retry window, with the address', async () => {
+    const port = await freePort();
+    await expect(driveIpi(new MorseModel(), { host: '127.0.0.1', port, timeout: 0.3 })).rejects.toThrow(new RegExp(`cannot connect to the i-PI server at 127.0.0.1:${port}: .*ECONNREFUSED.*retried for 0.3 s`));
+  });
+});
