@@ -3,6 +3,7 @@
 // ACDC_INTEROP_PYTHON), and against a scripted fake server for every way a
 // conversation can go wrong.
 import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -544,5 +545,46 @@ describe('protocol against a scripted fake server', () => {
   it('nobody listening: connection refused after the retry window, with the address', async () => {
     const port = await freePort();
     await expect(driveIpi(new MorseModel(), { host: '127.0.0.1', port, timeout: 0.3 })).rejects.toThrow(new RegExp(`cannot connect to the i-PI server at 127.0.0.1:${port}: .*ECONNREFUSED.*retried for 0.3 s`));
+  });
+});
+
+describe('acdc drive (command line)', () => {
+  const cli = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+  const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const oneLine = (text: string) => expect(text.trim().split('\n')).toHaveLength(1);
+
+  it('neither or both of --unix/--inet, a bad port: usage errors (exit 2, one line)', () => {
+    const dir = tmpdir();
+    const model = path.join(dir, 'm.acdc');
+    fs.writeFileSync(model, 'x');
+    for (const [args, message] of [
+      [[model], /acdc drive: give --unix NAME or --inet HOST:PORT/],
+      [[model, '--unix', 'a', '--inet', 'localhost:31415'], /acdc drive: give either --unix or --inet, not both/],
+      [[model, '--inet', 'localhost:0'], /port from 1 to 65535, got "localhost:0"/],
+      [[model, '--inet', 'localhost:99999'], /got "localhost:99999"/],
+      [[model, '--inet', 'localhost'], /expected HOST:PORT/],
+      [[model, '--unix', 'a', '--timeout', '-3'], /expected a positive number, got "-3"/],
+    ] as const) {
+      const r = run(['drive', ...args]);
+      expect(r.status, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(message);
+      oneLine(r.stderr);
+      expect(r.stdout).toBe('');
+    }
+  });
+
+  it('a missing model file or --init file: exit 1, one line naming the file', () => {
+    const dir = tmpdir();
+    const missing = path.join(dir, 'nope.acdc');
+    const r = run(['drive', missing, '--unix', socketName('cli')]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^acdc: cannot read model file ${missing}: ENOENT`));
+    oneLine(r.stderr);
+    const model = path.join(dir, 'm.acdc');
+    fs.writeFileSync(model, 'x');
+    const s = run(['drive', model, '--unix', socketName('cli'), '--init', path.join(dir, 'nope.xyz')]);
+    expect(s.status).toBe(1);
+    expect(s.stderr).toMatch(/^acdc: .*nope\.xyz/);
+    oneLine(s.stderr);
   });
 });
