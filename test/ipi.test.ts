@@ -79,7 +79,7 @@ withPython('real i-PI 3.3.1 as the server', () => {
     const dir = tmpdir();
     const { h, positions, system } = fccCopper(3, 3.61, undefined, 0.02);
     fs.writeFileSync(path.join(dir, 'init.xyz'), ipiXyz(h, positions));
-    const target = transport === 'unix' ? { unix: socketName('nve') } : { port: await freePort() };
+    const target: { unix: string } | { port: number } = transport === 'unix' ? { unix: socketName('nve') } : { port: await freePort() };
     fs.writeFileSync(path.join(dir, 'input.xml'), nveInput({ socket: ffsocket(target), steps: 1000, dt: 1, kelvin: 300, stride: 100 }));
     const server = startPython(python!, [ipiScript(python!), 'input.xml'], dir);
     const model = new MorseModel();
@@ -183,7 +183,7 @@ withPython("ASE 3.29.0's SocketIOCalculator as the server", () => {
   // relative, so every unit conversion and the virial's sign are pinned.
   const runAse = async (transport: 'unix' | 'inet') => {
     const dir = tmpdir();
-    const target = transport === 'unix' ? { unix: socketName('ase') } : { port: await freePort() };
+    const target: { unix: string } | { port: number } = transport === 'unix' ? { unix: socketName('ase') } : { port: await freePort() };
     const out = path.join(dir, 'ase.json');
     const script = path.join(__dirname, 'interop', 'ipi_ase_server.py');
     const server = startPython(python!, [script, transport, 'unix' in target ? target.unix : String(target.port), '8', out], dir);
