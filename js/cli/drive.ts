@@ -26,6 +26,7 @@ export interface DriveSummary {
   steps: number;
   seconds: number;
   modelSeconds: number;
+  protocolSeconds: number;
 }
 
 /** Parses `HOST:PORT` (IPv6 as `[::1]:PORT`); the port must be 1–65535. */
@@ -83,7 +84,7 @@ export async function drive(modelPath: string, o: DriveOptions): Promise<DriveSu
       exitOnClose: o.exitOnClose === true,
       signal: controller.signal,
     });
-    return { model: modelPath, address, steps: r.steps, seconds: r.seconds, modelSeconds: r.modelSeconds };
+    return { model: modelPath, address, steps: r.steps, seconds: r.seconds, modelSeconds: r.modelSeconds, protocolSeconds: r.protocolSeconds };
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

@@ -87,6 +87,12 @@ export interface DriveIpiResult {
   steps: number;
   /** Seconds spent in `model.predict`, summed. */
   modelSeconds: number;
+  /**
+   * Seconds the driver itself spent on the protocol: decoding POSDATA,
+   * building the System, encoding and writing FORCEREADY (not waiting for
+   * the server, not the model).
+   */
+  protocolSeconds: number;
   /** Seconds from connection to EXIT. */
   seconds: number;
 }
@@ -301,6 +307,8 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   let atoms = -1;
   let steps = 0;
   let modelSeconds = 0;
+  let protocolSeconds = 0;
+  const now = () => Number(process.hrtime.bigint()) / 1e9;
   const send = (b: Buffer) => {
     if (!socket.writable) throw new Error(`the i-PI server at ${where} closed the connection before the reply could be sent`);
     socket.write(b);
@@ -331,22 +339,25 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         await reader.read(length, 'the INIT parameter string');
         initialized = true;
       } else if (message === 'POSDATA') {
-        const cell = decodeCell(await reader.read(144, 'the POSDATA cell'));
+        const cellBytes = await reader.read(144, 'the POSDATA cell');
         const n = (await reader.read(4, 'the POSDATA atom count')).readInt32LE(0);
         if (n < 1 || n > MAX_ATOMS) throw new Error(`i-PI protocol: malformed POSDATA message: ${n} atoms (expected 1 to ${MAX_ATOMS})`);
         if (atoms >= 0 && n !== atoms) throw new Error(`i-PI protocol: the number of atoms changed from ${atoms} to ${n} at evaluation ${steps + 1}`);
         if (species !== null && species.length !== n) {
           throw new Error(`the server sent ${n} atoms but the species list has ${species.length} (check --init / species: it must be the structure the MD engine runs)`);
         }
-        const positions = decodePositions(await reader.read(24 * n, `${n} positions`), n);
+        const positionBytes = await reader.read(24 * n, `${n} positions`);
+        const t0 = now();
+        const cell = decodeCell(cellBytes);
+        const positions = decodePositions(positionBytes, n);
         atoms = n;
         if (species === null) species = new Int32Array(n).fill(model.species![0]);
         const volume = cellVolume(cell);
         const periodic = volume > 1e-12;
         const system = new System({ types: species, positions, cell: periodic ? cell : null, pbc: periodic });
-        const t0 = process.hrtime.bigint();
+        const tm = now();
         const p = await model.predict([system], { forces: true, stress: periodic, ...(variance ? { variance: true } : {}) });
-        const dt = Number(process.hrtime.bigint() - t0) / 1e9;
+        const dt = now() - tm;
         modelSeconds += dt;
         if (signal?.aborted) throw abortError(signal);
         if (p === null || typeof p !== 'object' || p.energy === undefined || p.forces === undefined) throw new Error('the model returned no energy or no forces');
@@ -356,10 +367,13 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         const energy = Number(p.energy[0]);
         reply = encodeForceReady({ energy, forces: p.forces[0], stress: periodic ? p.stress![0] : null, volume, extra }, n);
         replyInfo = { step: steps + 1, atoms: n, energy, modelSeconds: dt, ...(v === undefined ? {} : { variance: v }) };
+        protocolSeconds += now() - t0 - dt;
       } else {
         // GETFORCE
         if (reply === null) throw new Error('i-PI protocol: the server sent GETFORCE before any POSDATA');
+        const t0 = now();
         send(reply);
+        protocolSeconds += now() - t0;
         reply = null;
         steps += 1;
         onStep?.(replyInfo!);
@@ -370,5 +384,5 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
     if (exited) socket.end();
     else socket.destroy();
   }
-  return { steps, modelSeconds, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  return { steps, modelSeconds, protocolSeconds, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
 }
