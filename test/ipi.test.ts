@@ -133,6 +133,30 @@ withPython('real i-PI 3.3.1 as the server', () => {
   }, 120_000);
 });
 
+withPython('real i-PI 3.3.1 killed mid-run', () => {
+  it('the driver rejects with a clear error instead of hanging', async () => {
+    const dir = tmpdir();
+    const { h, positions } = fccCopper(2, 3.61, undefined, 0.02);
+    fs.writeFileSync(path.join(dir, 'init.xyz'), ipiXyz(h, positions));
+    const name = socketName('kill');
+    fs.writeFileSync(path.join(dir, 'input.xml'), nveInput({ socket: ffsocket({ unix: name }), steps: 100000, dt: 1, kelvin: 300, stride: 100000 }));
+    const server = startPython(python!, [ipiScript(python!), 'input.xml'], dir);
+    try {
+      const run = driveIpi(new MorseModel(), {
+        unix: name,
+        timeout: 60,
+        onStep: (s) => {
+          if (s.step === 20) server.child.kill('SIGKILL');
+        },
+      });
+      await expect(run).rejects.toThrow(new RegExp(`i-PI server at unix socket /tmp/ipi_${name} closed the connection`));
+    } finally {
+      server.child.kill('SIGKILL');
+      fs.rmSync(`/tmp/ipi_${name}`, { force: true }); // a killed i-PI leaves its socket file
+    }
+  }, 60_000);
+});
+
 withPython('real i-PI 3.3.1: virial and pressure of a strained, sheared cell', () => {
   it("i-PI's virial_md = −σ of the model and pressure_md = −tr σ/3 + tr kstress/3 (sign and all six components)", async () => {
     const dir = tmpdir();

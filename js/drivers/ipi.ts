@@ -293,8 +293,11 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   const reader = new ByteReader(timeoutMs);
   let exited = false;
   socket.on('data', (chunk: Buffer) => reader.push(chunk));
-  socket.on('error', (e) => reader.fail(new Error(`i-PI connection to ${where} failed: ${e.message}`)));
   const closed = new Error(`the i-PI server at ${where} closed the connection before sending EXIT`);
+  socket.on('error', (e: NodeJS.ErrnoException) => {
+    const reset = e.code === 'ECONNRESET' || e.code === 'EPIPE';
+    reader.fail(new Error(reset ? `${closed.message} (${e.code})` : `the i-PI connection to ${where} failed: ${e.message}`));
+  });
   socket.on('close', () => {
     if (!exited) reader.fail(reader.pending ? new Error(`${closed.message} (while waiting for ${reader.pending})`) : closed);
   });
