@@ -528,6 +528,14 @@ describe('protocol against a scripted fake server', () => {
     setTimeout(() => controller.abort(), 100);
     const b = await failure(async () => {}, { signal: controller.signal });
     expect('error' in b && b.error.name).toBe('AbortError');
+    // an abort while the model computes (a model that never answers)
+    const stuck: IpiModel = { species: [29], predict: () => new Promise(() => {}) };
+    const later = new AbortController();
+    const c = await failure(async (peer) => {
+      await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+      setTimeout(() => later.abort(), 50);
+    }, { signal: later.signal }, stuck);
+    expect('error' in c && c.error.name).toBe('AbortError');
   });
 
   it('a model that fails sends nothing (no half reply) and rejects with its error', async () => {

@@ -301,7 +301,14 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   socket.on('close', () => {
     if (!exited) reader.fail(reader.pending ? new Error(`${closed.message} (while waiting for ${reader.pending})`) : closed);
   });
-  const onAbort = () => reader.fail(abortError(signal!));
+  // an abort ends a pending read and a pending model call alike
+  let rejectAborted: (e: Error) => void = () => {};
+  const aborted = new Promise<never>((_, reject) => (rejectAborted = reject));
+  aborted.catch(() => {});
+  const onAbort = () => {
+    reader.fail(abortError(signal!));
+    rejectAborted(abortError(signal!));
+  };
   signal?.addEventListener('abort', onAbort, { once: true });
 
   let initialized = false;
@@ -359,7 +366,7 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         const periodic = volume > 1e-12;
         const system = new System({ types: species, positions, cell: periodic ? cell : null, pbc: periodic });
         const tm = now();
-        const p = await model.predict([system], { forces: true, stress: periodic, ...(variance ? { variance: true } : {}) });
+        const p = await Promise.race([model.predict([system], { forces: true, stress: periodic, ...(variance ? { variance: true } : {}) }), aborted]);
         const dt = now() - tm;
         modelSeconds += dt;
         if (signal?.aborted) throw abortError(signal);
