@@ -99,5 +99,20 @@ export {
   type EwaldSumMatrixHypers,
   type MatrixPermutation,
 } from './classic';
+export {
+  Potential,
+  SparseGPR,
+  LinearModel,
+  loadModel,
+  loadModelSync,
+  modelFromBuffer,
+  type PotentialTargets,
+  type PotentialSigmas,
+  type PotentialPrediction,
+  type PredictOptions,
+  type SparseGPRFitOptions,
+  type LinearModelFitOptions,
+  type E0Option,
+} from './potentials';
 export { driveIpi, ipiUnixPath, type IpiModel, type IpiPrediction, type IpiStep, type DriveIpiOptions, type DriveIpiResult } from './drivers/ipi';
 export { IPI_UNITS } from './drivers/ipi_protocol';
