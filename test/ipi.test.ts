@@ -3,12 +3,12 @@
 // ACDC_INTEROP_PYTHON), and against a scripted fake server for every way a
 // conversation can go wrong.
 import { describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { System, driveIpi, readXyzSync, IPI_UNITS, type IpiModel } from 'acdc-ml';
+import { System, driveIpi, loadModel, readXyzSync, IPI_UNITS, type IpiModel } from 'acdc-ml';
 import { ASE_BOHR, ASE_HARTREE, MorseModel, fccCopper, fromAseUnits, ffsocket, ipiScript, ipiXyz, nveInput, readIpiProperties, slope, startPython } from './ipi_helpers';
 
 const python = process.env.ACDC_INTEROP_PYTHON;
@@ -122,12 +122,8 @@ withPython('real i-PI 3.3.1 as the server', () => {
     return drift;
   };
 
-  it('NVE over a unix socket: 1000 steps, drift ≤ 0.1 meV/atom/ps, forces in i-PI = model forces', async () => {
-    const { dir, result, model } = await runNve('unix');
-    checkRun(dir, model, result.steps);
-  }, 120_000);
-
-  it('NVE over TCP: the same', async () => {
+  // (the same over a unix socket, with the fitted SOAP model and `acdc drive`, is further down)
+  it('NVE over TCP: 1000 steps, drift ≤ 0.1 meV/atom/ps, forces in i-PI = model forces', async () => {
     const { dir, result, model } = await runNve('inet');
     checkRun(dir, model, result.steps);
   }, 120_000);
@@ -251,10 +247,97 @@ withPython("ASE 3.29.0's SocketIOCalculator as the server", () => {
     check(records, model);
   }, 60_000);
 
-  it('BFGS over TCP: the same', async () => {
-    const { records, model } = await runAse('inet');
-    check(records, model);
-  }, 60_000);
+  // (over TCP with the fitted model and `acdc drive`: further down)
+});
+
+// ---------------------------------------------------------------------------
+// The fitted model (examples/ipi/cu.acdc: SparseGPR on EMT copper, made by
+// scripts/reference/ipi_fit_model.mjs) driven by the `acdc drive` command.
+
+withPython('acdc drive with the EMT-fitted copper model', () => {
+  const example = path.join(__dirname, '..', 'examples', 'ipi');
+  const modelFile = path.join(example, 'cu.acdc');
+  const cli = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+
+  /** Runs `acdc drive args…` until it exits; resolves to its exit code and output. */
+  const driveCli = (args: string[]) =>
+    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      const child = spawn(process.execPath, [cli, 'drive', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+
+  it('i-PI NVE (examples/ipi/init.xyz, 108 atoms, 300 K, 1 fs, 1000 steps, unix socket): drift ≤ 0.1 meV/atom/ps, forces = model.predict', async () => {
+    const dir = tmpdir();
+    fs.copyFileSync(path.join(example, 'init.xyz'), path.join(dir, 'init.xyz'));
+    const name = socketName('emt');
+    fs.writeFileSync(path.join(dir, 'input.xml'), nveInput({ socket: ffsocket({ unix: name }), steps: 1000, dt: 1, kelvin: 300, stride: 250 }));
+    const server = startPython(python!, [ipiScript(python!), 'input.xml'], dir);
+    let r: Awaited<ReturnType<typeof driveCli>>;
+    try {
+      r = await driveCli([modelFile, '--unix', name, '--init', path.join(dir, 'init.xyz'), '--timeout', '60', '--json']);
+      expect(r.code, r.stderr + server.output().slice(-2000)).toBe(0);
+      expect(await server.exited, server.output()).toBe(0);
+    } finally {
+      server.child.kill();
+    }
+    expect(JSON.parse(r.stdout)).toMatchObject({ steps: 1001 });
+    const out = readIpiProperties(path.join(dir, 'md.out'));
+    expect(out.step.length).toBe(1001);
+    const drift = slope(out['time'], out['conserved']) / 108;
+    expect(Math.abs(drift)).toBeLessThan(1e-4);
+    expect(Math.max(...out['temperature'])).toBeGreaterThan(100);
+    const model = await loadModel(modelFile);
+    const frames = readXyzSync(path.join(dir, 'md.pos_0.extxyz'));
+    const forces = readXyzSync(path.join(dir, 'md.frc_0.extxyz'));
+    expect(frames.length).toBe(5);
+    const units = fromAseUnits(IPI_UNITS.bohrPerAngstrom, IPI_UNITS.forcePerEvPerAngstrom);
+    const systems = frames.map((f) => new System({ types: f.types, positions: f.positions.map((x) => x * units.length), cell: f.cell.map((x) => x * units.length), pbc: true }));
+    const p = await model.predict(systems, { forces: true, stress: true });
+    for (let k = 0; k < frames.length; k++) {
+      const g = (forces[k].arrays.forces as Float64Array).map((x) => x * units.force);
+      let worst = 0;
+      for (let i = 0; i < g.length; i++) worst = Math.max(worst, Math.abs(p.forces![k][i] - g[i]));
+      expect(worst).toBeLessThan(2e-7);
+    }
+    // i-PI's potential energy is the model's (9 significant digits printed)
+    for (const k of [0, 250, 500, 750, 1000]) expect(Math.abs(out['potential'][k] - p.energy[k / 250])).toBeLessThan(2e-8 * Math.abs(p.energy[k / 250]) + 1e-8);
+  }, 180_000);
+
+  it("ASE's SocketIOCalculator (BFGS, TCP) driven by `acdc drive --exit-on-close`: energies, forces, stress = model.predict", async () => {
+    const dir = tmpdir();
+    const port = await freePort();
+    const out = path.join(dir, 'ase.json');
+    const server = startPython(python!, [path.join(__dirname, 'interop', 'ipi_ase_server.py'), 'inet', String(port), '6', out], dir);
+    try {
+      const r = await driveCli([modelFile, '--inet', `127.0.0.1:${port}`, '--exit-on-close', '--timeout', '60']);
+      expect(r.code, r.stderr + server.output()).toBe(0);
+      expect(r.stdout).toMatch(/^drove \d+ evaluations over 127.0.0.1:\d+ in /);
+      expect(await server.exited, server.output()).toBe(0);
+    } finally {
+      server.child.kill();
+    }
+    const records = JSON.parse(fs.readFileSync(out, 'utf8')) as Array<{ positions: number[][]; cell: number[][]; energy: number; forces: number[][]; stress: number[][] }>;
+    expect(records.length).toBeGreaterThanOrEqual(6);
+    const model = await loadModel(modelFile);
+    const length = 1 / (ASE_BOHR * IPI_UNITS.bohrPerAngstrom);
+    const energy = IPI_UNITS.hartreePerEv * ASE_HARTREE;
+    const force = (IPI_UNITS.forcePerEvPerAngstrom * ASE_HARTREE) / ASE_BOHR;
+    const systems = records.map((r) => new System({ types: new Array(32).fill(29), positions: r.positions.flat().map((x) => x * length), cell: r.cell.flat().map((x) => x * length), pbc: true }));
+    const p = await model.predict(systems, { forces: true, stress: true });
+    records.forEach((r, k) => {
+      expect(Math.abs(r.energy - p.energy[k] * energy)).toBeLessThan(1e-9 * Math.abs(r.energy) + 1e-9);
+      const f = r.forces.flat();
+      const fmax = Math.max(...Array.from(p.forces![k], Math.abs));
+      for (let i = 0; i < f.length; i++) expect(Math.abs(f[i] - p.forces![k][i] * force)).toBeLessThan(1e-9 * fmax + 1e-12);
+      const st = r.stress.flat();
+      const smax = Math.max(...Array.from(p.stress![k], Math.abs));
+      for (let i = 0; i < 9; i++) expect(Math.abs(st[i] - p.stress![k][i] * length ** 3 * energy)).toBeLessThan(1e-9 * smax + 1e-12);
+    });
+  }, 120_000);
 });
 
 // ---------------------------------------------------------------------------
