@@ -48,7 +48,7 @@ export interface IpiStep {
 export interface DriveIpiOptions {
   /**
    * Unix-socket name as in i-PI's `<address>`: the socket is
-   * `/tmp/ipi_NAME` (i-PI's fixed prefix). An absolute path is used as is.
+   * `/tmp/ipi_NAME` (i-PI's default prefix). An absolute path is used as is (for `i-pi -S PREFIX`).
    */
   unix?: string;
   /** TCP host (default 'localhost'), with `port`. */
