@@ -91,12 +91,14 @@ async function run(python, model, atoms, steps, transport) {
       : `<ffsocket name="acdc" mode="inet"><address>127.0.0.1</address><port>${port}</port><latency>1e-4</latency></ffsocket>`;
   fs.writeFileSync(path.join(dir, 'input.xml'), input(socket, steps));
   const server = spawn(python, [path.join(path.dirname(python), 'i-pi'), 'input.xml'], { cwd: dir, stdio: 'ignore', env: { ...process.env, OMP_NUM_THREADS: '1' } });
+  const exited = new Promise((resolve) => server.on('exit', resolve));
   try {
-    const r = await acdc.driveIpi(model, { ...(transport === 'unix' ? { unix: name } : { host: '127.0.0.1', port }), timeout: 600 });
-    return r;
+    return await acdc.driveIpi(model, { ...(transport === 'unix' ? { unix: name } : { host: '127.0.0.1', port }), timeout: 600 });
   } finally {
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
     server.kill();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await exited;
+    fs.rmSync(dir, { recursive: true, force: true, maxRetries: 5 });
   }
 }
 
