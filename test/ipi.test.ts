@@ -274,11 +274,11 @@ withPython('acdc drive with the EMT-fitted copper model', () => {
     const dir = tmpdir();
     fs.copyFileSync(path.join(example, 'init.xyz'), path.join(dir, 'init.xyz'));
     const name = socketName('emt');
-    fs.writeFileSync(path.join(dir, 'input.xml'), nveInput({ socket: ffsocket({ unix: name }), steps: 1000, dt: 1, kelvin: 300, stride: 250 }));
+    fs.writeFileSync(path.join(dir, 'input.xml'), nveInput({ socket: ffsocket({ unix: name }), steps: 1000, dt: 1, kelvin: 300, stride: 250, extra: 'energy_variance' }));
     const server = startPython(python!, [ipiScript(python!), 'input.xml'], dir);
     let r: Awaited<ReturnType<typeof driveCli>>;
     try {
-      r = await driveCli([modelFile, '--unix', name, '--init', path.join(dir, 'init.xyz'), '--timeout', '60', '--json']);
+      r = await driveCli([modelFile, '--unix', name, '--init', path.join(dir, 'init.xyz'), '--timeout', '60', '--variance', '--json']);
       expect(r.code, r.stderr + server.output().slice(-2000)).toBe(0);
       expect(await server.exited, server.output()).toBe(0);
     } finally {
@@ -296,7 +296,13 @@ withPython('acdc drive with the EMT-fitted copper model', () => {
     expect(frames.length).toBe(5);
     const units = fromAseUnits(IPI_UNITS.bohrPerAngstrom, IPI_UNITS.forcePerEvPerAngstrom);
     const systems = frames.map((f) => new System({ types: f.types, positions: f.positions.map((x) => x * units.length), cell: f.cell.map((x) => x * units.length), pbc: true }));
-    const p = await model.predict(systems, { forces: true, stress: true });
+    const p = await model.predict(systems, { forces: true, stress: true, variance: true });
+    // the energy variance, sent as {"energy_variance": v} in the extra string, as i-PI wrote it
+    const xtr = fs.readFileSync(path.join(dir, 'md.xtr_0'), 'utf8');
+    const variances = [...xtr.matchAll(/#EXTRAS\(energy_variance\)# Step:\s+(\d+)\s+([^\s#]+)/g)].map((m) => [Number(m[1]), Number(m[2])]);
+    expect(variances.map((v) => v[0])).toEqual([0, 250, 500, 750, 1000]);
+    for (let k = 0; k < frames.length; k++) expect(Math.abs(variances[k][1] - p.variance![k])).toBeLessThan(1e-7 * p.variance![k]); // 9 digits printed, positions to 8 decimals
+    expect(p.variance![0]).toBeGreaterThan(0);
     for (let k = 0; k < frames.length; k++) {
       const g = (forces[k].arrays.forces as Float64Array).map((x) => x * units.force);
       let worst = 0;

@@ -147,13 +147,13 @@ export function ffsocket(target: { unix: string } | { port: number }): string {
  * with 8 decimals, in i-PI's "ase" units, i.e. converted from atomic units
  * with ASE's Bohr and Hartree — see {@link fromAseUnits} — every `stride` steps).
  */
-export function nveInput(o: { socket: string; steps: number; dt: number; kelvin: number; stride: number }): string {
+export function nveInput(o: { socket: string; steps: number; dt: number; kelvin: number; stride: number; extra?: string }): string {
   return `<simulation verbosity="low" safe_stride="1000">
   <output prefix="md">
     <properties stride="1" filename="out">[ step, time{picosecond}, conserved{electronvolt}, temperature{kelvin}, potential{electronvolt}, pressure_md{ev/ang3}, virial_md{ev/ang3}, kstress_md{ev/ang3}, volume{angstrom3} ]</properties>
     <trajectory filename="pos" stride="${o.stride}" format="ase" cell_units="ase">positions{ase}</trajectory>
     <trajectory filename="frc" stride="${o.stride}" format="ase" cell_units="ase">forces{ase}</trajectory>
-    <checkpoint stride="100000"/>
+${o.extra === undefined ? '' : `    <trajectory filename="xtr" stride="${o.stride}" extra_type="${o.extra}">extras</trajectory>\n`}    <checkpoint stride="100000"/>
   </output>
   <total_steps>${o.steps}</total_steps>
   <prng><seed>31415</seed></prng>
