@@ -707,5 +707,30 @@ describe('acdc drive (command line)', () => {
     expect(s.status).toBe(1);
     expect(s.stderr).toMatch(/^acdc: .*nope\.xyz/);
     oneLine(s.stderr);
+    // not a model file
+    const t = run(['drive', model, '--unix', socketName('cli')]);
+    expect(t.status).toBe(1);
+    expect(t.stderr).toMatch(/^acdc: /);
+    oneLine(t.stderr);
+  });
+
+  it('--init with a different number of atoms than the server sends: exit 1, one line', async () => {
+    const dir = tmpdir();
+    const init = path.join(dir, 'two.xyz');
+    fs.writeFileSync(init, '2\n\nCu 0 0 0\nCu 1.8 1.8 0\n');
+    const srv = await fakeServer((peer) => peer.send(Buffer.concat([HDR('STATUS')])).then(() => peer.read(12)).then(() => peer.send(posdata(smallCell, smallPositions))));
+    try {
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [cli, 'drive', path.join(__dirname, '..', 'examples', 'ipi', 'cu.acdc'), '--inet', `127.0.0.1:${srv.port}`, '--init', init, '--timeout', '10'], { stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('exit', (code) => resolve({ code, stderr }));
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/^acdc: the server sent 4 atoms but the species list has 2/);
+      oneLine(r.stderr);
+    } finally {
+      srv.close();
+    }
   });
 });
