@@ -2,7 +2,7 @@
 // real i-PI 3.3.1 and ASE 3.29.0 servers (started here, from the venv in
 // ACDC_INTEROP_PYTHON), and against a scripted fake server for every way a
 // conversation can go wrong.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -14,12 +14,23 @@ import { ASE_BOHR, ASE_HARTREE, MorseModel, fccCopper, fromAseUnits, ffsocket, i
 const python = process.env.ACDC_INTEROP_PYTHON;
 const withPython = python ? describe : describe.skip;
 
+const made: string[] = [];
 function tmpdir(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-ipi-'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-ipi-'));
+  made.push(dir);
+  return dir;
 }
+afterAll(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+  // a server that crashed or was killed leaves its socket file behind
+  for (const file of sockets) fs.rmSync(file, { force: true });
+});
 
+const sockets: string[] = [];
 function socketName(tag: string): string {
-  return `acdc_test_${tag}_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
+  const name = `acdc_test_${tag}_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
+  sockets.push(`/tmp/ipi_${name}`);
+  return name;
 }
 
 async function freePort(): Promise<number> {
