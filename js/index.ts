@@ -114,3 +114,5 @@ export {
   type LinearModelFitOptions,
   type E0Option,
 } from './potentials';
+export { driveIpi, ipiUnixPath, type IpiModel, type IpiPrediction, type IpiStep, type DriveIpiOptions, type DriveIpiResult } from './drivers/ipi';
+export { IPI_UNITS } from './drivers/ipi_protocol';

@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { CALCULATORS, MAX_BATCH, PER_STRUCTURE, featurize, type CalculatorName, type FeaturizeOptions, type PerStructure } from './featurize';
 import { neighbors, type NeighborsOptions } from './neighbors';
+import { drive, formatDrive, inetAddress, type DriveOptions } from './drive';
 
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -145,6 +146,28 @@ export function program(): Command {
       .action(featurizeCommand)
       .exitOverride(),
     'featurize',
+  );
+  usageErrors(
+    prog
+      .command('drive')
+      .description('serve a model\'s energies, forces and virials to an MD engine over the i-PI socket protocol (i-PI, ASE, LAMMPS fix ipi) until it sends EXIT')
+      .argument('<model>', 'saved model file (.acdc)')
+      .option('--unix <name>', 'unix socket name as in i-PI\'s <address>: connects to /tmp/ipi_NAME')
+      .option('--inet <host:port>', 'TCP address of the server, e.g. localhost:31415', (v: string) => inetAddress(v))
+      .option('--init <file>', 'structure (xyz/extxyz) the MD engine starts from: its first frame gives the species, in order (default: the model\'s single species)')
+      .option('--timeout <s>', 'seconds to wait for each message from the server (default 600)', positiveNumber)
+      .option('--variance', 'send the energy variance (eV²) in the extra string as {"energy_variance": …}')
+      .option('--exit-on-close', 'end normally when the server closes the connection between steps (ASE\'s SocketIOCalculator sends no EXIT)')
+      .option('--json', 'print a one-line JSON summary on stdout')
+      .action(async (model: string, o: DriveOptions, command: Command) => {
+        if ((o.unix === undefined) === (o.inet === undefined)) {
+          command.error(o.unix === undefined ? 'give --unix NAME or --inet HOST:PORT' : 'give either --unix or --inet, not both', { exitCode: 2 });
+        }
+        const s = await drive(model, o);
+        write(o.json ? JSON.stringify(s) + '\n' : formatDrive(s));
+      })
+      .exitOverride(),
+    'drive',
   );
   return prog;
 }

@@ -4,7 +4,8 @@
 #   bash scripts/ci/interop-python.sh DIR   →   DIR/bin/python
 set -euo pipefail
 venv="${1:?usage: interop-python.sh DIR}"
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import metatensor, numpy' 2>/dev/null; then
+if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import metatensor, numpy' 2>/dev/null \
+  && "$venv/bin/python" -c 'import ipi, ase' 2>/dev/null; then
   exit 0
 fi
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
@@ -14,7 +15,10 @@ if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq python3 python3-venv python3-pip >/dev/null
 fi
-python3 -m venv "$venv"
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check numpy==2.4.6 metatensor-core==0.2.6 \
   || "$venv/bin/pip" install --quiet --disable-pip-version-check numpy metatensor-core==0.2.6
 "$venv/bin/python" -c 'import metatensor, numpy; print("interop python:", metatensor.__version__, numpy.__version__)'
+# i-PI and ASE for the socket-driver tests (test/ipi.test.ts): the real MD servers.
+"$venv/bin/pip" install --quiet --disable-pip-version-check ipi==3.3.1 ase==3.29.0
+"$venv/bin/python" -c 'import ipi, ase; print("interop python: ipi", ipi.__version__ if hasattr(ipi, "__version__") else "3.3.1", "ase", ase.__version__)'
