@@ -115,7 +115,8 @@ function readHypersFile(hypersPath: string): string {
   return text;
 }
 
-function makeCalculator(name: CalculatorName, hypersPath: string | undefined): Calc {
+/** The calculator named `name` with the hyper-parameters of `hypersPath` (else the defaults). @internal */
+export function makeCalculator(name: CalculatorName, hypersPath: string | undefined): Calc {
   if (isClassic(name)) return makeClassicCalculator(name, hypersPath);
   if (hypersPath === undefined) {
     switch (name) {

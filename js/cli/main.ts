@@ -6,6 +6,9 @@ import * as os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { CALCULATORS, MAX_BATCH, PER_STRUCTURE, featurize, type CalculatorName, type FeaturizeOptions, type PerStructure } from './featurize';
 import { neighbors, type NeighborsOptions } from './neighbors';
+import { featurizeQueued, type QueueCli } from './queue';
+import { worker, type WorkerCli } from './worker';
+import { merge } from './merge';
 
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -61,7 +64,7 @@ interface FeaturizeCli {
   hypers?: string;
   perStructure?: PerStructure;
   gradients?: ('positions' | 'strain')[];
-  out: string;
+  out?: string;
   threads?: number;
   batch: number;
   dtype?: 'float64' | 'float32';
@@ -75,8 +78,11 @@ function write(text: string): void {
   process.stdout.write(text);
 }
 
-async function featurizeCommand(file: string, o: FeaturizeCli): Promise<void> {
-  const options: FeaturizeOptions = { ...o, progress: o.progress && !o.json && process.stderr.isTTY === true };
+async function featurizeCommand(file: string, o: FeaturizeCli & Partial<QueueCli>): Promise<void> {
+  if (o.queue !== undefined) return featurizeQueued(file, o as QueueCli, write);
+  if (o.outDir !== undefined) throw new Error('--out-dir is for --queue runs; without --queue use --out <file>');
+  if (o.out === undefined) throw new Error('--out <file> is required (or --queue <url> with --out-dir <folder>)');
+  const options: FeaturizeOptions = { ...o, out: o.out, progress: o.progress && !o.json && process.stderr.isTTY === true };
   const s = await featurize(file, options);
   if (o.json) {
     write(JSON.stringify(s) + '\n');
@@ -126,7 +132,7 @@ export function program(): Command {
       .command('featurize')
       .description('features of every frame of an extended XYZ file, streamed in batches, to .npy (design matrix + .labels.json) or .mts (metatensor TensorMap)')
       .argument('<file>', 'extended XYZ file (- for standard input; .gz is decompressed)')
-      .requiredOption('-o, --out <file>', 'output: .npy (2-D array, rows = structures or atoms) or .mts (labelled TensorMap, gradients included)')
+      .option('-o, --out <file>', 'output: .npy (2-D array, rows = structures or atoms) or .mts (labelled TensorMap, gradients included)')
       .option('--calculator <name>', `one of ${CALCULATORS.join(', ')}`, oneOf(CALCULATORS), 'soap_power_spectrum')
       .option('--hypers <file.json>', 'featomic-style hyper-parameters (default: r_c 5 Å, shifted cosine 0.5 Å, σ 0.3 Å, max_radial 7, max_angular 6)')
       .option(
@@ -142,9 +148,38 @@ export function program(): Command {
       .option('--max-memory <size>', 'memory budget of one batch, e.g. 4G or 50% (default: ACDC_MAX_MEMORY, else half of the memory)')
       .option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)')
       .option('--json', 'print a one-line JSON summary on stdout')
+      .option('--queue <redis-url>', 'enqueue shards on a BullMQ queue at redis://HOST:PORT/DB for `acdc worker`s (needs --out-dir)')
+      .option('--out-dir <folder>', 'with --queue: folder of the shards and their manifest.json (shared with the workers)')
+      .option('--shard-frames <n>', 'with --queue: frames per shard', positiveInteger, 2000)
+      .option('--attempts <n>', 'with --queue: attempts per shard before it is reported as failed', positiveInteger, 3)
+      .option('--queue-name <name>', 'with --queue: the BullMQ queue name', 'acdc-featurize')
       .action(featurizeCommand)
       .exitOverride(),
     'featurize',
+  );
+  usageErrors(
+    prog
+      .command('worker')
+      .description('compute the shards enqueued by `acdc featurize --queue` (until SIGINT/SIGTERM)')
+      .requiredOption('--queue <redis-url>', 'the queue at redis://HOST:PORT/DB')
+      .option('--queue-name <name>', 'the BullMQ queue name', 'acdc-featurize')
+      .option('--concurrency <n>', 'shards computed at once by this process', positiveInteger, 1)
+      .option('--threads <n>', 'threads of the native pool, at most the core count (default: ACDC_NUM_THREADS or the core count)', threadCount)
+      .option('--quiet', 'no line per shard on stderr')
+      .action((o: WorkerCli) => worker(o))
+      .exitOverride(),
+    'worker',
+  );
+  usageErrors(
+    prog
+      .command('merge')
+      .description('join the shards of a queue run into the .npy (+ .labels.json) a single `acdc featurize` writes')
+      .argument('<manifest>', 'the manifest.json written by `acdc featurize --queue`')
+      .requiredOption('-o, --out <file.npy>', 'the merged design matrix')
+      .option('--json', 'print a one-line JSON summary on stdout')
+      .action((manifest: string, o: { out: string; json?: boolean }) => merge(manifest, o, write))
+      .exitOverride(),
+    'merge',
   );
   return prog;
 }
