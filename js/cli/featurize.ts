@@ -8,6 +8,7 @@ import native from '../native';
 import { Labels, TensorBlock, TensorMap, type Dtype } from '../tensor';
 import type { System } from '../system';
 import { fromFrame } from '../xyz';
+import type { AbortSignalLike } from '../schedule';
 import { checkWritableTarget, commitSync, discard, temporaryPathFor, writeAtomicallySync } from '../atomic';
 import { resolveInput, type ResolvedInput } from './input';
 import { CLASSIC_CALCULATORS, classicDense, isClassic, isMatrix, makeClassicCalculator, type ClassicCalculator } from './classic';
@@ -66,6 +67,8 @@ export interface FeaturizeOptions {
   progress?: boolean;
   /** Memory budget of each batch's computation (bytes or a size such as '4G'). */
   maxMemory?: string;
+  /** Cancels the computation (between batches, and between centres within one). */
+  signal?: AbortSignalLike;
 }
 
 export interface FeaturizeSummary {
@@ -436,7 +439,7 @@ async function run(
         // .mts output stays in memory until the end, and is joined (copied)
         // once: each batch may use what the budget leaves after twice that
         const left = format === 'mts' ? budget - 2 * mtsBytes : budget;
-        tm = await calc.compute(systems, { ...computeOptions, maxMemory: String(Math.max(1, Math.floor(left))) });
+        tm = await calc.compute(systems, { ...computeOptions, maxMemory: String(Math.max(1, Math.floor(left))), ...(options.signal ? { signal: options.signal } : {}) });
       } catch (e) {
         throw frameError(e, input, frames, lines);
       }

@@ -9,6 +9,7 @@ import { neighbors, type NeighborsOptions } from './neighbors';
 import { featurizeQueued, type QueueCli } from './queue';
 import { worker, type WorkerCli } from './worker';
 import { merge } from './merge';
+import { serve, DEFAULT_LIMITS, type ServeCli } from './serve';
 
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -180,6 +181,24 @@ export function program(): Command {
       .action((manifest: string, o: { out: string; json?: boolean }) => merge(manifest, o, write))
       .exitOverride(),
     'merge',
+  );
+  usageErrors(
+    prog
+      .command('serve')
+      .description('featurization over HTTP: POST /v1/featurize, GET /healthz, GET /metrics')
+      .option('--host <host>', 'address to listen on', '127.0.0.1')
+      .option('--port <port>', 'TCP port (0: any free port)', (v: string) => (v === '0' ? 0 : positiveInteger(v)), 8080)
+      .option('--max-body <bytes>', 'largest request body in bytes (413)', positiveInteger, DEFAULT_LIMITS.maxBodyBytes)
+      .option('--max-atoms <n>', 'most atoms per request (413)', positiveInteger, DEFAULT_LIMITS.maxAtoms)
+      .option('--max-features <n>', 'most values (rows × columns) per answer (422)', positiveInteger, DEFAULT_LIMITS.maxFeatures)
+      .option('--max-memory <size>', 'memory budget of one request, e.g. 2G (422)', DEFAULT_LIMITS.maxMemory)
+      .option('--concurrency <n>', 'requests computed at once', positiveInteger, DEFAULT_LIMITS.concurrency)
+      .option('--queue-size <n>', 'requests waiting for a slot before 503', (v: string) => (v === '0' ? 0 : positiveInteger(v)), DEFAULT_LIMITS.queue)
+      .option('--threads <n>', 'threads of the native pool, at most the core count', threadCount)
+      .option('--log', 'log every request (JSON lines on stdout)')
+      .action((o: ServeCli) => serve(o, write))
+      .exitOverride(),
+    'serve',
   );
   return prog;
 }

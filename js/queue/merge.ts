@@ -27,8 +27,8 @@ interface Sidecar {
   columns: { names: string[]; values: number[][] };
 }
 
-/** Rows, columns, element size and data offset of an .npy file written by acdc. */
-function npyLayout(buf: Buffer, file: string): { rows: number; columns: number; itemsize: 4 | 8; offset: number } {
+/** Rows, columns, element size and data offset of an .npy file written by acdc. @internal */
+export function npyLayout(buf: Buffer, file: string): { rows: number; columns: number; itemsize: 4 | 8; offset: number } {
   if (buf.length < 10 || buf.toString('latin1', 0, 6) !== '\x93NUMPY') throw new Error(`${file} is not an .npy file`);
   const major = buf[6];
   const hlen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);

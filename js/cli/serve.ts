@@ -1,0 +1,43 @@
+// `acdc serve`: the HTTP featurization service (js/serve), listening until
+// SIGINT or SIGTERM.
+import { buildServer, DEFAULT_LIMITS } from '../serve/app';
+
+export interface ServeCli {
+  host: string;
+  port: number;
+  maxBody: number;
+  maxAtoms: number;
+  maxFeatures: number;
+  maxMemory: string;
+  concurrency: number;
+  queueSize: number;
+  threads?: number;
+  log?: boolean;
+}
+
+export { DEFAULT_LIMITS };
+
+export async function serve(o: ServeCli, write: (text: string) => void): Promise<void> {
+  if (o.threads !== undefined) process.env.ACDC_NUM_THREADS = String(o.threads);
+  const app = buildServer({
+    maxBodyBytes: o.maxBody,
+    maxAtoms: o.maxAtoms,
+    maxFeatures: o.maxFeatures,
+    maxMemory: o.maxMemory,
+    concurrency: o.concurrency,
+    queue: o.queueSize,
+    logger: o.log ?? false,
+  });
+  let address: string;
+  try {
+    address = await app.listen({ host: o.host, port: o.port });
+  } catch (e) {
+    throw new Error(`cannot listen on ${o.host}:${o.port}: ${(e as Error).message}`);
+  }
+  write(`acdc serve: listening on ${address} (POST /v1/featurize, GET /healthz, GET /metrics)\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await app.close();
+}
