@@ -277,6 +277,7 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     try {
       leave = await gate.enter(controller.signal);
     } catch (e) {
+      if (controller.signal.aborted) metrics.cancelled.inc({ route: '/v1/featurize' });
       if (e instanceof QueueFull) {
         reply.header('retry-after', '1');
         throw new HttpError(503, e.message, 'queue');
@@ -286,6 +287,9 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     let result: Featurized;
     try {
       result = await computeFeatures(req, limits, controller.signal);
+    } catch (e) {
+      if (controller.signal.aborted) metrics.cancelled.inc({ route: '/v1/featurize' });
+      throw e;
     } finally {
       leave();
       reply.raw.off('close', onClose);

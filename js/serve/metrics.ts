@@ -12,6 +12,7 @@ export interface Metrics {
   atomsPerSecond: Gauge<'route'>;
   running: Gauge;
   waiting: Gauge;
+  cancelled: Counter<'route'>;
 }
 
 export function createMetrics(state: () => { running: number; waiting: number }): Metrics {
@@ -35,6 +36,7 @@ export function createMetrics(state: () => { running: number; waiting: number })
       registers: [registry],
     }),
     atomsPerSecond: new Gauge({ name: 'acdc_atoms_per_second', help: 'Atoms per second of the last successful request', labelNames: ['route'], registers: [registry] }),
+    cancelled: new Counter({ name: 'acdc_requests_cancelled_total', help: 'Requests whose client disconnected before the answer (their computation was cancelled)', labelNames: ['route'], registers: [registry] }),
     running: new Gauge({
       name: 'acdc_requests_running',
       help: 'Requests computing now',
