@@ -69,6 +69,11 @@ export interface FeaturizeOptions {
   maxMemory?: string;
   /** Cancels the computation (between batches, and between centres within one). */
   signal?: AbortSignalLike;
+  /**
+   * The calculator of `calculator` and `hypers`, already built by
+   * {@link makeCalculator} (reused across calls by queue workers). @internal
+   */
+  calculatorInstance?: Calc;
 }
 
 export interface FeaturizeSummary {
@@ -91,7 +96,8 @@ export interface FeaturizeSummary {
   structuresPerSecond: number;
 }
 
-type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | EquivariantPowerSpectrum | SoapBispectrum | ClassicCalculator;
+/** A calculator `acdc featurize` can run. @internal */
+export type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | EquivariantPowerSpectrum | SoapBispectrum | ClassicCalculator;
 
 function readHypersFile(hypersPath: string): string {
   let st: fs.Stats;
@@ -352,7 +358,7 @@ export async function featurize(file: string, options: FeaturizeOptions): Promis
   const dtype: Dtype = options.dtype ?? 'float64';
   if (options.threads !== undefined) process.env.ACDC_NUM_THREADS = String(options.threads);
   checkWritableTarget(options.out, '--out');
-  const calc = makeCalculator(options.calculator, options.hypers);
+  const calc = options.calculatorInstance ?? makeCalculator(options.calculator, options.hypers);
   const input = await resolveInput(file);
   try {
     return await run(input, calc, format, gradients, dtype, options, start);

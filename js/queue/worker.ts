@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Worker, type Job } from 'bullmq';
-import { featurize } from '../cli/featurize';
+import { featurize, makeCalculator, type Calc } from '../cli/featurize';
 import { writeAtomicallySync } from '../atomic';
 import { connect, DEFAULT_QUEUE_NAME, probeRedis, checkRedisUrl, displayUrl } from './connection';
 import { sha256File, shardBase, verifiedShard, type ShardJob, type ShardRecord } from './shard';
@@ -63,6 +63,9 @@ function shardError(e: unknown, job: ShardJob, tmp: string): Error {
   return new Error(out);
 }
 
+/** The last calculator built, by its calculator name and hyper-parameters: shards of one run reuse it. */
+let cached: { key: string; calc: Calc } | undefined;
+
 /** Computes one shard (or finds it complete); resolves to its record. */
 export async function processShard(job: ShardJob): Promise<ShardRecord> {
   const done = await verifiedShard(job.outDir, job.id, job.index);
@@ -77,6 +80,14 @@ export async function processShard(job: ShardJob): Promise<ShardRecord> {
       await pipeline(fs.createReadStream(job.input.path, { start: job.input.start, end: job.input.end - 1 }), fs.createWriteStream(input));
     }
     if (hypers) fs.writeFileSync(hypers, job.options.hypers!);
+    const key = JSON.stringify([job.options.calculator, job.options.hypers]);
+    if (cached?.key !== key) {
+      try {
+        cached = { key, calc: makeCalculator(job.options.calculator, hypers) };
+      } catch (e) {
+        throw shardError(e, job, input);
+      }
+    }
     let summary;
     try {
       summary = await featurize(input, {
@@ -89,6 +100,7 @@ export async function processShard(job: ShardJob): Promise<ShardRecord> {
         species: job.options.species,
         maxMemory: job.options.maxMemory ?? undefined,
         progress: false,
+        calculatorInstance: cached.calc,
       });
     } catch (e) {
       throw shardError(e, job, input);
