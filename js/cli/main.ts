@@ -6,10 +6,11 @@ import * as os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { CALCULATORS, MAX_BATCH, PER_STRUCTURE, featurize, type CalculatorName, type FeaturizeOptions, type PerStructure } from './featurize';
 import { neighbors, type NeighborsOptions } from './neighbors';
-import { featurizeQueued, type QueueCli } from './queue';
-import { worker, type WorkerCli } from './worker';
-import { merge } from './merge';
-import { serve, DEFAULT_LIMITS, type ServeCli } from './serve';
+// the queue and service commands load BullMQ and Fastify only when they run
+import type { QueueCli } from './queue';
+import type { WorkerCli } from './worker';
+import type { ServeCli } from './serve';
+import { DEFAULT_LIMITS } from '../serve/limits';
 
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -80,7 +81,7 @@ function write(text: string): void {
 }
 
 async function featurizeCommand(file: string, o: FeaturizeCli & Partial<QueueCli>): Promise<void> {
-  if (o.queue !== undefined) return featurizeQueued(file, o as QueueCli, write);
+  if (o.queue !== undefined) return (require('./queue') as typeof import('./queue')).featurizeQueued(file, o as QueueCli, write);
   if (o.outDir !== undefined) throw new Error('--out-dir is for --queue runs; without --queue use --out <file>');
   if (o.out === undefined) throw new Error('--out <file> is required (or --queue <url> with --out-dir <folder>)');
   const options: FeaturizeOptions = { ...o, out: o.out, progress: o.progress && !o.json && process.stderr.isTTY === true };
@@ -167,7 +168,7 @@ export function program(): Command {
       .option('--concurrency <n>', 'shards computed at once by this process', positiveInteger, 1)
       .option('--threads <n>', 'threads of the native pool, at most the core count (default: ACDC_NUM_THREADS or the core count)', threadCount)
       .option('--quiet', 'no line per shard on stderr')
-      .action((o: WorkerCli) => worker(o))
+      .action(async (o: WorkerCli) => (require('./worker') as typeof import('./worker')).worker(o))
       .exitOverride(),
     'worker',
   );
@@ -178,7 +179,7 @@ export function program(): Command {
       .argument('<manifest>', 'the manifest.json written by `acdc featurize --queue`')
       .requiredOption('-o, --out <file.npy>', 'the merged design matrix')
       .option('--json', 'print a one-line JSON summary on stdout')
-      .action((manifest: string, o: { out: string; json?: boolean }) => merge(manifest, o, write))
+      .action(async (manifest: string, o: { out: string; json?: boolean }) => (require('./merge') as typeof import('./merge')).merge(manifest, o, write))
       .exitOverride(),
     'merge',
   );
@@ -196,7 +197,7 @@ export function program(): Command {
       .option('--queue-size <n>', 'requests waiting for a slot before 503', (v: string) => (v === '0' ? 0 : positiveInteger(v)), DEFAULT_LIMITS.queue)
       .option('--threads <n>', 'threads of the native pool, at most the core count', threadCount)
       .option('--log', 'log every request (JSON lines on stdout)')
-      .action((o: ServeCli) => serve(o, write))
+      .action(async (o: ServeCli) => (require('./serve') as typeof import('./serve')).serve(o, write))
       .exitOverride(),
     'serve',
   );

@@ -1,6 +1,7 @@
 // `acdc serve`: the HTTP featurization service (js/serve), listening until
 // SIGINT or SIGTERM.
-import { buildServer, DEFAULT_LIMITS } from '../serve/app';
+import { buildServer } from '../serve/app';
+import { DEFAULT_LIMITS } from '../serve/limits';
 
 export interface ServeCli {
   host: string;

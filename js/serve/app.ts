@@ -19,38 +19,16 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { CALCULATORS, PER_STRUCTURE, featurize, type CalculatorName, type PerStructure } from '../cli/featurize';
+import { CALCULATORS, PER_STRUCTURE, featurize, makeCalculator, type Calc, type CalculatorName, type PerStructure } from '../cli/featurize';
 import { readXyz, formatXyz } from '../xyz';
 import { System, type SystemInit } from '../system';
 import type { Dtype } from '../tensor';
 import { npyLayout } from '../queue/merge';
 import { Gate, QueueFull } from './gate';
 import { createMetrics, type Metrics } from './metrics';
+import { DEFAULT_LIMITS, type ServeLimits } from './limits';
 
-/** Limits of the service; each refusal names the one it hit. */
-export interface ServeLimits {
-  /** Largest request body, in bytes (413 `maxBodyBytes`). */
-  maxBodyBytes: number;
-  /** Most atoms in one request (413 `maxAtoms`). */
-  maxAtoms: number;
-  /** Most values (rows × columns) in one answer (422 `maxFeatures`). */
-  maxFeatures: number;
-  /** Memory budget of one request's computation, e.g. '2G' (422 `maxMemory`). */
-  maxMemory: string;
-  /** Requests computed at once. */
-  concurrency: number;
-  /** Requests waiting for a slot before 503. */
-  queue: number;
-}
-
-export const DEFAULT_LIMITS: ServeLimits = {
-  maxBodyBytes: 16 << 20,
-  maxAtoms: 200_000,
-  maxFeatures: 50_000_000,
-  maxMemory: '2G',
-  concurrency: 2,
-  queue: 16,
-};
+export { DEFAULT_LIMITS, type ServeLimits };
 
 export interface ServeOptions extends Partial<ServeLimits> {
   /** Fastify's logger (default off). */
@@ -167,6 +145,19 @@ interface Featurized {
   seconds: number;
 }
 
+/** Calculators already built, by name and hyper-parameters (the most recent 8). */
+const calculators = new Map<string, Calc>();
+function calculatorFor(name: CalculatorName, hypersText: string | null, hypersPath: string | undefined): Calc {
+  const key = JSON.stringify([name, hypersText]);
+  let calc = calculators.get(key);
+  if (calc === undefined) {
+    calc = makeCalculator(name, hypersPath);
+    if (calculators.size >= 8) calculators.delete(calculators.keys().next().value!);
+  } else calculators.delete(key);
+  calculators.set(key, calc);
+  return calc;
+}
+
 async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signal: AbortSignal): Promise<Featurized> {
   const dir = path.join(os.tmpdir(), `acdc-serve-${process.pid}-${randomBytes(6).toString('hex')}`);
   fs.mkdirSync(dir, { recursive: true });
@@ -197,7 +188,9 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
     const out = path.join(dir, 'features.npy');
     let summary;
     try {
+      const calculatorInstance = calculatorFor(req.calculator, req.hypers, hypers);
       summary = await featurize(input, {
+        calculatorInstance,
         calculator: req.calculator,
         hypers,
         perStructure: req.perStructure,
