@@ -55,24 +55,26 @@ function run(argv) {
   });
 }
 
-async function queued(workers, tag) {
+async function queued(workers, tag, frames = shardFrames) {
   const ws = Array.from({ length: workers }, () => spawn(process.execPath, [cli, 'worker', '--queue', url, '--threads', '1', '--quiet'], { env, stdio: 'ignore' }));
   await new Promise((r) => setTimeout(r, 1500)); // workers connected and idle before the clock starts
   const out = path.join(dir, `shards-${tag}`);
   fs.rmSync(out, { recursive: true, force: true });
-  const seconds = await run(['featurize', input, '--queue', url, '--out-dir', out, '--shard-frames', String(shardFrames), ...options]);
+  const seconds = await run(['featurize', input, '--queue', url, '--out-dir', out, '--shard-frames', String(frames), ...options]);
   await Promise.all(ws.map((w) => new Promise((r) => (w.on('exit', r), w.kill('SIGTERM')))));
   const merged = path.join(dir, `merged-${tag}.npy`);
   await run(['merge', path.join(out, 'manifest.json'), '--out', merged]);
   return { seconds, merged };
 }
 
-const times = { single: [], one: [], two: [] };
+const times = { single: [], one: [], half: [], two: [] };
 const single = path.join(dir, 'single.npy');
 for (let r = 0; r < rounds; r++) {
   times.single.push(await run(['featurize', input, '--out', single, '--threads', '1', ...options]));
   const one = await queued(1, `1-${r}`);
   times.one.push(one.seconds);
+  // twice the shards of half the size: the slope is the cost of one more shard
+  times.half.push((await queued(1, `h-${r}`, shardFrames / 2)).seconds);
   const two = await queued(2, `2-${r}`);
   times.two.push(two.seconds);
   for (const m of [one.merged, two.merged]) if (!fs.readFileSync(m).equals(fs.readFileSync(single))) throw new Error(`${m} differs from the single-process output`);
@@ -80,14 +82,16 @@ for (let r = 0; r < rounds; r++) {
 redis.kill('SIGTERM');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 const shards = Math.ceil(frames / shardFrames);
-const [s, q1, q2] = [median(times.single), median(times.one), median(times.two)];
+const [s, q1, qh, q2] = [median(times.single), median(times.one), median(times.half), median(times.two)];
 console.log(`input: examples/molecules.xyz × ${copies} = ${frames} frames, soap_power_spectrum --per-structure mean, ${shards} shards of ${shardFrames} frames`);
 console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log('| run | median s (of ' + rounds + ') | frames/s |');
 console.log('|---|---|---|');
 console.log(`| acdc featurize, 1 process, 1 thread | ${s.toFixed(2)} | ${(frames / s).toFixed(0)} |`);
 console.log(`| --queue, 1 worker × 1 thread | ${q1.toFixed(2)} | ${(frames / q1).toFixed(0)} |`);
+console.log(`| --queue, 1 worker × 1 thread, ${2 * shards} shards of ${shardFrames / 2} | ${qh.toFixed(2)} | ${(frames / qh).toFixed(0)} |`);
 console.log(`| --queue, 2 workers × 1 thread | ${q2.toFixed(2)} | ${(frames / q2).toFixed(0)} |`);
-console.log(`speed-up 2 workers / 1 worker: ${(q1 / q2).toFixed(2)}×; queue overhead per shard: ${(((q1 - s) / shards) * 1000).toFixed(0)} ms`);
+console.log(`speed-up 2 workers / 1 worker: ${(q1 / q2).toFixed(2)}×`);
+console.log(`queue overhead: ${(q1 - s).toFixed(2)} s in all for ${shards} shards (producer start, split, Redis, merge-ready records); per extra shard ${(((qh - q1) / shards) * 1000).toFixed(0)} ms`);
 console.log('merged outputs: byte-identical to the single-process .npy');
 fs.rmSync(dir, { recursive: true, force: true });
