@@ -248,8 +248,12 @@ describe.skipIf(!haveRedis)('acdc featurize --queue with redis-server', () => {
     const h = await run(['featurize', example, '--queue', 'http://127.0.0.1/0', '--out-dir', out]);
     expect(h.status).toBe(1);
     expect(h.stderr).toBe('acdc: --queue http://127.0.0.1/0: expected a redis:// or rediss:// URL, got the scheme "http"\n');
+    // usage errors: exit 2
     const d = await run(['featurize', example, '--queue', url(0), '--out-dir', out, '--out', 'x.npy']);
-    expect(d.status).toBe(1);
-    expect(d.stderr).toMatch(/^acdc: --queue writes shards to --out-dir/);
+    expect(d.status).toBe(2);
+    expect(d.stderr).toMatch(/^acdc featurize: --queue writes shards to --out-dir.*\(see acdc featurize --help\)\n$/);
+    const e = await run(['featurize', example, '--queue', url(0)]);
+    expect(e.status).toBe(2);
+    expect(e.stderr).toMatch(/^acdc featurize: --queue needs --out-dir/);
   });
 });

@@ -80,10 +80,17 @@ function write(text: string): void {
   process.stdout.write(text);
 }
 
-async function featurizeCommand(file: string, o: FeaturizeCli & Partial<QueueCli>): Promise<void> {
-  if (o.queue !== undefined) return (require('./queue') as typeof import('./queue')).featurizeQueued(file, o as QueueCli, write);
-  if (o.outDir !== undefined) throw new Error('--out-dir is for --queue runs; without --queue use --out <file>');
-  if (o.out === undefined) throw new Error('--out <file> is required (or --queue <url> with --out-dir <folder>)');
+async function featurizeCommand(file: string, o: FeaturizeCli & Partial<QueueCli>, cmd: Command): Promise<void> {
+  if (o.queue !== undefined) {
+    if (o.outDir === undefined) cmd.error('error: --queue needs --out-dir <folder> for the shards and their manifest');
+    if (o.out !== undefined) cmd.error('error: --queue writes shards to --out-dir; join them with `acdc merge <dir>/manifest.json --out <file>.npy` (drop --out)');
+    if (o.gradients !== undefined) cmd.error('error: --gradients needs an .mts output, which --queue does not write');
+    if (o.threads !== undefined) cmd.error('error: --threads is an option of each `acdc worker`, not of the producer');
+    return (require('./queue') as typeof import('./queue')).featurizeQueued(file, o as QueueCli, write);
+  }
+  // without --queue, --out is required (a usage error, as commander reports a missing required option)
+  if (o.outDir !== undefined) cmd.error('error: --out-dir is for --queue runs; without --queue use --out <file>');
+  if (o.out === undefined) cmd.error("error: required option '-o, --out <file>' not specified (or --queue <url> with --out-dir <folder>)");
   const options: FeaturizeOptions = { ...o, out: o.out, progress: o.progress && !o.json && process.stderr.isTTY === true };
   const s = await featurize(file, options);
   if (o.json) {

@@ -24,10 +24,8 @@ export interface QueueCli {
 }
 
 export async function featurizeQueued(file: string, o: QueueCli, write: (text: string) => void): Promise<void> {
+  // (main.ts has refused --out, --gradients and --threads, and a missing --out-dir)
   if (o.outDir === undefined) throw new Error('--queue needs --out-dir <folder> for the shards and their manifest');
-  if (o.out !== undefined) throw new Error('--queue writes shards to --out-dir; join them with `acdc merge <dir>/manifest.json --out <file>.npy` (drop --out)');
-  if (o.gradients !== undefined) throw new Error('--gradients needs an .mts output, which --queue does not write');
-  if (o.threads !== undefined) throw new Error('--threads is an option of each `acdc worker`, not of the producer');
   const s = await featurizeOnQueue(file, {
     queue: o.queue,
     queueName: o.queueName,
