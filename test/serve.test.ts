@@ -84,6 +84,10 @@ describe('acdc serve', () => {
     const want = cliFeatures(smallFile, '--per-structure', 'species-mean');
     expect(a.body.equals(want.npy)).toBe(true);
     expect(a.headers['x-acdc-shape']).toBe(`8,${JSON.parse(want.labels).columns.values.length}`);
+    expect(a.headers['x-acdc-dtype']).toBe('float64');
+    expect(a.headers['x-acdc-row-names']).toBe(JSON.parse(want.labels).rows.names.join(','));
+    expect(a.headers['x-acdc-column-names']).toBe(JSON.parse(want.labels).columns.names.join(','));
+    expect(a.headers['x-acdc-column-names']).toBe('center_type,neighbor_1_type,neighbor_2_type,l,n_1,n_2');
     // the values, independently: the library's species-mean design matrix
     const systems = frames.slice(0, 8);
     const species = [...new Set(systems.flatMap((f) => Array.from(f.types)))].sort((x, y) => x - y);

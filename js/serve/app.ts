@@ -225,6 +225,14 @@ function values(npy: Buffer): number[] {
   return Array.from(itemsize === 8 ? new Float64Array(copy.buffer) : new Float32Array(copy.buffer));
 }
 
+/** `rows.names` or `columns.names` of a labels sidecar, without parsing its (large) values. */
+function labelNames(sidecar: Buffer, which: 'rows' | 'columns'): string[] {
+  const key = Buffer.from(`"${which}":{"names":`);
+  const at = which === 'rows' ? sidecar.indexOf(key) : sidecar.lastIndexOf(key);
+  const end = sidecar.indexOf(']', at);
+  return JSON.parse(sidecar.toString('utf8', at + key.length, end + 1)) as string[];
+}
+
 /** The Fastify server of `acdc serve` (not listening yet). */
 export function buildServer(options: ServeOptions = {}): FastifyInstance {
   const limits: ServeLimits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as ServeLimits;
@@ -290,7 +298,7 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     metrics.atoms.inc({ route: '/v1/featurize' }, result.atoms);
     metrics.computeSeconds.inc({ route: '/v1/featurize' }, result.seconds);
     if (result.seconds > 0) metrics.atomsPerSecond.set({ route: '/v1/featurize' }, result.atoms / result.seconds);
-    const labels = JSON.parse(result.labels.toString('utf8')) as { rows: { names: string[] }; columns: { names: string[] } };
+    const labels = { rows: { names: labelNames(result.labels, 'rows') }, columns: { names: labelNames(result.labels, 'columns') } };
     const accept = String(request.headers.accept ?? '');
     reply.header('x-acdc-shape', `${result.rows},${result.columns}`);
     reply.header('x-acdc-dtype', req.dtype);
