@@ -47,6 +47,22 @@ const headers = { 'content-type': 'text/plain', accept: 'application/octet-strea
 // warm-up
 await fetch(url, { method: 'POST', headers, body });
 const result = await autocannon({ url, method: 'POST', headers, body, connections, duration: seconds });
+// the same load from Node's fetch (undici): another client, to tell the
+// client's cost of reading the answers from the server's
+let fetched = 0;
+const fetchStart = process.hrtime.bigint();
+const deadline = Date.now() + seconds * 1000;
+await Promise.all(
+  Array.from({ length: connections }, async () => {
+    while (Date.now() < deadline) {
+      const r = await fetch(url, { method: 'POST', headers, body });
+      if (!r.ok) throw new Error(`status ${r.status}`);
+      await r.arrayBuffer();
+      fetched += 1;
+    }
+  }),
+);
+const fetchSeconds = Number(process.hrtime.bigint() - fetchStart) / 1e9;
 server.kill('SIGTERM');
 if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} non-2xx answers, ${result.errors} errors`);
 
@@ -72,5 +88,6 @@ console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load a
 console.log('| | requests/s | p50 ms | p99 ms | atoms/s |');
 console.log('|---|---|---|---|---|');
 console.log(`| acdc serve (autocannon, ${result.requests.total} requests) | ${result.requests.average.toFixed(2)} | ${result.latency.p50} | ${result.latency.p99} | ${served.toFixed(0)} |`);
+console.log(`| acdc serve (fetch loop, ${fetched} requests) | ${(fetched / fetchSeconds).toFixed(2)} | | | ${((fetched * atoms) / fetchSeconds).toFixed(0)} |`);
 console.log(`| library in process (${n * connections} calls) | ${((n * connections) / inProcess).toFixed(2)} | | | ${library.toFixed(0)} |`);
-console.log(`service overhead: ${((1 - served / library) * 100).toFixed(1)} % of the in-process throughput`);
+console.log(`service overhead: ${((1 - served / library) * 100).toFixed(1)} % (autocannon), ${((1 - (fetched * atoms) / fetchSeconds / library) * 100).toFixed(1)} % (fetch) of the in-process throughput`);

@@ -142,7 +142,9 @@ interface Featurized {
   rows: number;
   columns: number;
   atoms: number;
+  /** Seconds of the featurization itself, and of all the request's work (parsing, files). */
   seconds: number;
+  totalSeconds: number;
 }
 
 /** Calculators already built, by name and hyper-parameters (the most recent 8). */
@@ -159,6 +161,7 @@ function calculatorFor(name: CalculatorName, hypersText: string | null, hypersPa
 }
 
 async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signal: AbortSignal): Promise<Featurized> {
+  const start = process.hrtime.bigint();
   const dir = path.join(os.tmpdir(), `acdc-serve-${process.pid}-${randomBytes(6).toString('hex')}`);
   fs.mkdirSync(dir, { recursive: true });
   try {
@@ -212,7 +215,7 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
     if (values > limits.maxFeatures) {
       throw new HttpError(422, `the answer holds ${summary.rows} × ${summary.columns} = ${values} values, more than maxFeatures = ${limits.maxFeatures}`, 'maxFeatures');
     }
-    return { npy: fs.readFileSync(out), labels: fs.readFileSync(`${out}.labels.json`), rows: summary.rows!, columns: summary.columns!, atoms, seconds: summary.seconds };
+    return { npy: fs.readFileSync(out), labels: fs.readFileSync(`${out}.labels.json`), rows: summary.rows!, columns: summary.columns!, atoms, seconds: summary.seconds, totalSeconds: Number(process.hrtime.bigint() - start) / 1e9 };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -300,6 +303,7 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     if (result.seconds > 0) metrics.atomsPerSecond.set({ route: '/v1/featurize' }, result.atoms / result.seconds);
     const labels = { rows: { names: labelNames(result.labels, 'rows') }, columns: { names: labelNames(result.labels, 'columns') } };
     const accept = String(request.headers.accept ?? '');
+    reply.header('server-timing', `featurize;dur=${(result.seconds * 1000).toFixed(1)}, total;dur=${(result.totalSeconds * 1000).toFixed(1)}`);
     reply.header('x-acdc-shape', `${result.rows},${result.columns}`);
     reply.header('x-acdc-dtype', req.dtype);
     reply.header('x-acdc-row-names', labels.rows.names.join(','));
