@@ -9,7 +9,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Labels, SoapPowerSpectrum, formatXyz, readXyzSync } from 'acdc-ml';
+import { Labels, LinearModel, SoapPowerSpectrum, formatXyz, loadModel, readXyzSync } from 'acdc-ml';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -259,5 +259,98 @@ describe('acdc serve', () => {
       port = saved;
       one.child.kill('SIGTERM');
     }
+  });
+});
+
+describe('acdc serve --model: POST /v1/predict', () => {
+  const train = readXyzSync(path.join(root, 'test', 'fixtures', 'models', 'train.xyz'));
+  const testFile = path.join(root, 'test', 'fixtures', 'models', 'test.xyz');
+  const modelPath = path.join(dir, 'cu.acdc');
+  let child: ChildProcess | undefined;
+  let saved = 0;
+
+  beforeAll(async () => {
+    const model = LinearModel.fitSync(train, {
+      hypers: {
+        cutoff: { radius: 4, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
+        density: { type: 'Gaussian', width: 0.4 },
+        basis: { type: 'TensorProduct', max_angular: 2, radial: { type: 'Gto', max_radial: 2 } },
+      },
+      regularizer: 1e-6,
+    });
+    await model.save(modelPath);
+    const s = await startServer('--model', modelPath, '--max-atoms', '100000');
+    child = s.child;
+    saved = port;
+    port = s.port;
+  });
+  afterAll(() => {
+    port = saved;
+    child?.kill('SIGTERM');
+  });
+
+  it('energies, forces and stress are those of the loaded model in process (same doubles)', async () => {
+    const model = await loadModel(modelPath);
+    // stress needs periodic structures: those of the test set
+    const systems = readXyzSync(testFile).filter((s) => s.pbc.every(Boolean));
+    expect(systems.length).toBeGreaterThan(2);
+    const want = model.predictSync(systems, { forces: true, stress: true, variance: false });
+    const a = await request('POST', '/v1/predict?forces=true&stress=1', formatXyz(systems), { 'content-type': 'text/plain' });
+    expect(a.status, a.body.toString()).toBe(200);
+    const got = JSON.parse(a.body.toString('utf8'));
+    expect(got.units).toEqual({ energy: 'eV', forces: 'eV/Å', stress: 'eV/Å³', variance: 'eV²' });
+    expect(got.energy).toEqual(Array.from(want.energy));
+    expect(got.forces).toEqual(want.forces!.map((f) => Array.from(f)));
+    expect(got.stress).toEqual(want.stress!.map((f) => Array.from(f)));
+    expect(got.variance).toBeUndefined();
+    // JSON structures, energies only
+    const structures = systems.slice(0, 2).map((s) => ({ types: Array.from(s.types), positions: Array.from(s.positions), cell: Array.from(s.cell), pbc: s.pbc }));
+    const j = await request('POST', '/v1/predict', JSON.stringify({ structures }), { 'content-type': 'application/json' });
+    expect(j.status, j.body.toString()).toBe(200);
+    expect(JSON.parse(j.body.toString()).energy).toEqual(Array.from(want.energy.subarray(0, 2)));
+    const metrics = (await request('GET', '/metrics')).body.toString();
+    expect(metrics).toMatch(/acdc_http_requests_total\{route="\/v1\/predict",method="POST",status="200"\} 2/);
+  });
+
+  it('bad requests: 400 naming the field; stress of a non-periodic structure is refused', async () => {
+    const cases: Array<[Answer, string]> = [
+      [await request('POST', '/v1/predict?forces=maybe', 'x', { 'content-type': 'text/plain' }), 'forces'],
+      [await request('POST', '/v1/predict?bogus=1', 'x', { 'content-type': 'text/plain' }), 'bogus'],
+      [await request('POST', '/v1/predict', 'garbage\n', { 'content-type': 'text/plain' }), 'body'],
+      [await request('POST', '/v1/predict', JSON.stringify({ structures: [] }), { 'content-type': 'application/json' }), 'structures'],
+      [
+        await request('POST', '/v1/predict?stress=true', JSON.stringify({ structures: [{ types: [29, 29], positions: [0, 0, 0, 2.5, 0, 0] }] }), { 'content-type': 'application/json' }),
+        'structures',
+      ],
+    ];
+    for (const [a, limit] of cases) {
+      expect(a.status, a.body.toString()).toBe(400);
+      expect(error(a).limit).toBe(limit);
+    }
+    expect(error(cases[4][0]).error).toMatch(/stress/);
+  });
+
+  it('without --model, /v1/predict is 404 naming the option', async () => {
+    const plain = await startServer();
+    const other = port;
+    port = plain.port;
+    try {
+      const a = await request('POST', '/v1/predict', 'x', { 'content-type': 'text/plain' });
+      expect(a.status).toBe(404);
+      expect(error(a)).toEqual({ error: 'no model is loaded: start the server with acdc serve --model <model.acdc>', limit: 'model' });
+    } finally {
+      port = other;
+      plain.child.kill('SIGTERM');
+    }
+  });
+
+  it('a missing or corrupt model file: acdc serve exits 1 with one line', () => {
+    const r = spawnSync(process.execPath, [cli, 'serve', '--port', '0', '--model', path.join(dir, 'nope.acdc')], { encoding: 'utf8' });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^acdc: --model .*nope\.acdc: .*\n$/);
+    fs.writeFileSync(path.join(dir, 'bad.acdc'), 'not a model');
+    const b = spawnSync(process.execPath, [cli, 'serve', '--port', '0', '--model', path.join(dir, 'bad.acdc')], { encoding: 'utf8' });
+    expect(b.status).toBe(1);
+    expect(b.stderr.trim().split('\n')).toHaveLength(1);
   });
 });

@@ -193,7 +193,7 @@ export function program(): Command {
   usageErrors(
     prog
       .command('serve')
-      .description('featurization over HTTP: POST /v1/featurize, GET /healthz, GET /metrics')
+      .description('featurization over HTTP: POST /v1/featurize, POST /v1/predict (with --model), GET /healthz, GET /metrics')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--port <port>', 'TCP port (0: any free port)', (v: string) => (v === '0' ? 0 : positiveInteger(v)), 8080)
       .option('--max-body <bytes>', 'largest request body in bytes (413)', positiveInteger, DEFAULT_LIMITS.maxBodyBytes)
@@ -203,6 +203,7 @@ export function program(): Command {
       .option('--concurrency <n>', 'requests computed at once', positiveInteger, DEFAULT_LIMITS.concurrency)
       .option('--queue-size <n>', 'requests waiting for a slot before 503', (v: string) => (v === '0' ? 0 : positiveInteger(v)), DEFAULT_LIMITS.queue)
       .option('--threads <n>', 'threads of the native pool, at most the core count', threadCount)
+      .option('--model <model.acdc>', 'a fitted model (acdc fit / LinearModel / SparseGPR .save) for POST /v1/predict')
       .option('--log', 'log every request (JSON lines on stdout)')
       .action(async (o: ServeCli) => (require('./serve') as typeof import('./serve')).serve(o, write))
       .exitOverride(),

@@ -24,15 +24,21 @@ import { readXyz, formatXyz } from '../xyz';
 import { System, type SystemInit } from '../system';
 import type { Dtype } from '../tensor';
 import { npyLayout } from '../queue/merge';
+import { loadModel } from '../potentials';
 import { Gate, QueueFull } from './gate';
 import { createMetrics, type Metrics } from './metrics';
 import { DEFAULT_LIMITS, type ServeLimits } from './limits';
 
 export { DEFAULT_LIMITS, type ServeLimits };
 
+/** A fitted model (`loadModel`) that `POST /v1/predict` runs. */
+export type ServedModel = Awaited<ReturnType<typeof loadModel>>;
+
 export interface ServeOptions extends Partial<ServeLimits> {
   /** Fastify's logger (default off). */
   logger?: boolean;
+  /** The model of `POST /v1/predict` (without one, that route answers 404). */
+  model?: ServedModel;
 }
 
 /** A refusal with its HTTP status and the limit (or field) it names. */
@@ -236,6 +242,64 @@ function labelNames(sidecar: Buffer, which: 'rows' | 'columns'): string[] {
   return JSON.parse(sidecar.toString('utf8', at + key.length, end + 1)) as string[];
 }
 
+const PREDICT_OPTIONS = ['forces', 'stress', 'variance'];
+
+function flag(name: string, v: unknown): boolean {
+  if (v === undefined || v === false || v === 'false' || v === '0') return false;
+  if (v === true || v === 'true' || v === '1' || v === '') return true;
+  throw new HttpError(400, `${name} must be true or false, got ${JSON.stringify(v)?.slice(0, 100)}`, name);
+}
+
+/** The systems and options of a predict request; throws HttpError(400) naming the field. */
+function parsePredictRequest(request: FastifyRequest): { xyz: string | null; systems: System[] | null; forces: boolean; stress: boolean; variance: boolean } {
+  const query = (request.query ?? {}) as Record<string, unknown>;
+  for (const k of Object.keys(query)) if (!PREDICT_OPTIONS.includes(k)) throw new HttpError(400, `unknown query parameter "${k}" (known: ${PREDICT_OPTIONS.join(', ')})`, k);
+  let opts: Record<string, unknown> = { ...query };
+  let xyz: string | null = null;
+  let systems: System[] | null = null;
+  const body = request.body;
+  if (typeof body === 'string') xyz = body;
+  else if (body !== null && typeof body === 'object' && !Array.isArray(body)) {
+    const b = body as Record<string, unknown>;
+    for (const k of Object.keys(b)) if (!['structures', 'options'].includes(k)) throw new HttpError(400, `unknown field "${k}" in the JSON body (known: structures, options)`, k);
+    if (b.options !== undefined) {
+      if (b.options === null || typeof b.options !== 'object' || Array.isArray(b.options)) throw new HttpError(400, 'options must be an object', 'options');
+      for (const k of Object.keys(b.options)) if (!PREDICT_OPTIONS.includes(k)) throw new HttpError(400, `unknown option "${k}" (known: ${PREDICT_OPTIONS.join(', ')})`, `options.${k}`);
+      opts = { ...opts, ...(b.options as Record<string, unknown>) };
+    }
+    if (typeof b.structures === 'string') xyz = b.structures;
+    else if (Array.isArray(b.structures) && b.structures.length > 0) {
+      systems = b.structures.map((s, k) => {
+        try {
+          return new System(s as SystemInit);
+        } catch (e) {
+          throw new HttpError(400, `structures[${k}]: ${(e as Error).message}`, `structures[${k}]`);
+        }
+      });
+    } else throw new HttpError(400, 'structures must be a non-empty array of {types, positions, cell?, pbc?} or extended XYZ text', 'structures');
+  } else throw new HttpError(400, 'the body must be extended XYZ text (Content-Type text/plain or chemical/x-xyz) or JSON {structures, options}', 'body');
+  if (xyz !== null && xyz.trim() === '') throw new HttpError(400, 'the extended XYZ body is empty: nothing to predict', 'body');
+  return { xyz, systems, forces: flag('forces', opts.forces), stress: flag('stress', opts.stress), variance: flag('variance', opts.variance) };
+}
+
+/** Systems of an extended XYZ body, parsed off the event loop. */
+async function readBody(xyz: string, signal: AbortSignal): Promise<System[]> {
+  const dir = path.join(os.tmpdir(), `acdc-serve-${process.pid}-${randomBytes(6).toString('hex')}`);
+  fs.mkdirSync(dir, { recursive: true });
+  const input = path.join(dir, 'request.xyz');
+  try {
+    fs.writeFileSync(input, xyz);
+    try {
+      return await readXyz(input, { signal });
+    } catch (e) {
+      if (signal.aborted) throw e;
+      throw new HttpError(400, (e as Error).message.split(input).join('body'), 'body');
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** The Fastify server of `acdc serve` (not listening yet). */
 export function buildServer(options: ServeOptions = {}): FastifyInstance {
   const limits: ServeLimits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as ServeLimits;
@@ -331,6 +395,60 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
       rows: all.rows,
       columns: all.columns,
       data: values(result.npy),
+    });
+  });
+
+  app.post('/v1/predict', async (request: FastifyRequest, reply: FastifyReply) => {
+    const model = options.model;
+    if (!model) throw new HttpError(404, 'no model is loaded: start the server with acdc serve --model <model.acdc>', 'model');
+    const req = parsePredictRequest(request);
+    const controller = new AbortController();
+    const onClose = () => {
+      if (!reply.raw.writableEnded) controller.abort(new Error('the client disconnected'));
+    };
+    reply.raw.on('close', onClose);
+    let leave: () => void;
+    try {
+      leave = await gate.enter(controller.signal);
+    } catch (e) {
+      if (controller.signal.aborted) metrics.cancelled.inc({ route: '/v1/predict' });
+      if (e instanceof QueueFull) {
+        reply.header('retry-after', '1');
+        throw new HttpError(503, e.message, 'queue');
+      }
+      throw e;
+    }
+    const start = process.hrtime.bigint();
+    let prediction;
+    let atoms: number;
+    try {
+      const systems = req.systems ?? (await readBody(req.xyz!, controller.signal));
+      atoms = systems.reduce((n, s) => n + s.size, 0);
+      if (atoms > limits.maxAtoms) throw new HttpError(413, `the request holds ${atoms} atoms, more than maxAtoms = ${limits.maxAtoms}`, 'maxAtoms');
+      try {
+        prediction = await model.predict(systems, { forces: req.forces, stress: req.stress, variance: req.variance, signal: controller.signal });
+      } catch (e) {
+        if (controller.signal.aborted) throw e;
+        throw new HttpError(400, (e as Error).message, 'structures');
+      }
+    } catch (e) {
+      if (controller.signal.aborted) metrics.cancelled.inc({ route: '/v1/predict' });
+      throw e;
+    } finally {
+      leave();
+      reply.raw.off('close', onClose);
+    }
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    metrics.atoms.inc({ route: '/v1/predict' }, atoms);
+    metrics.computeSeconds.inc({ route: '/v1/predict' }, seconds);
+    if (seconds > 0) metrics.atomsPerSecond.set({ route: '/v1/predict' }, atoms / seconds);
+    reply.header('server-timing', `total;dur=${(seconds * 1000).toFixed(1)}`);
+    return reply.type('application/json').send({
+      units: { energy: 'eV', forces: 'eV/Å', stress: 'eV/Å³', variance: 'eV²' },
+      energy: Array.from(prediction.energy),
+      ...(prediction.forces ? { forces: prediction.forces.map((f) => Array.from(f)) } : {}),
+      ...(prediction.stress ? { stress: prediction.stress.map((f) => Array.from(f)) } : {}),
+      ...(prediction.variance ? { variance: Array.from(prediction.variance) } : {}),
     });
   });
 
