@@ -140,6 +140,30 @@ describe.skipIf(!haveRedis)('acdc featurize --queue with redis-server', () => {
     const m = await run(['merge', path.join(shards, 'manifest.json'), '--out', got]);
     expect(m.status, m.stderr).toBe(0);
     expectSameFiles(want, got);
+
+    // the same command again: the jobs find their shards complete and verified, and recompute nothing
+    const before = fs.readdirSync(shards).map((f) => [f, fs.statSync(path.join(shards, f)).mtimeMs]);
+    startWorker(url(1));
+    const again = await run(['featurize', input, '--queue', url(1), '--out-dir', shards, '--shard-frames', '17', '--json', ...options]);
+    await stopWorkers();
+    expect(again.status, again.stderr).toBe(0);
+    const manifest2 = JSON.parse(fs.readFileSync(path.join(shards, 'manifest.json'), 'utf8'));
+    expect(manifest2.shards).toEqual(manifest.shards);
+    for (const [f, mtime] of before) if (f !== 'manifest.json') expect(fs.statSync(path.join(shards, f as string)).mtimeMs).toBe(mtime);
+
+    // merge checks every checksum before writing anything
+    const tampered = path.join(shards, manifest.shards[3].file);
+    const bytes = fs.readFileSync(tampered);
+    bytes[bytes.length - 1] ^= 1;
+    fs.writeFileSync(tampered, bytes);
+    const bad = path.join(dir, 'two', 'tampered.npy');
+    const t = await run(['merge', path.join(shards, 'manifest.json'), '--out', bad]);
+    expect(t.status).toBe(1);
+    expect(t.stderr).toBe(`acdc: ${tampered} does not match its sha256 in ${path.join(shards, 'manifest.json')} (the file changed after the run)\n`);
+    expect(fs.existsSync(bad)).toBe(false);
+    const missing = await run(['merge', path.join(dir, 'nothing', 'manifest.json'), '--out', bad]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toBe(`acdc: ${path.join(dir, 'nothing', 'manifest.json')}: no such file\n`);
   });
 
   it('gzip input, per-atom float32 rows, one worker running 2 shards at once: same bytes', async () => {
