@@ -88,19 +88,26 @@ export async function mergeShards(manifestPath: string, out: string): Promise<Me
     const writer = new native.NpyRowWriter(tmp, columns, dtype);
     for (const s of shards) {
       const file = path.join(dir, s.file);
-      const buf = fs.readFileSync(file);
-      const layout = npyLayout(buf, file);
-      if (layout.columns !== columns || layout.rows !== s.rows) throw new Error(`${file} holds ${layout.rows} × ${layout.columns} values, its record ${s.rows} × ${columns}`);
-      const chunk = 4096;
-      for (let r = 0; r < layout.rows; r += chunk) {
-        const n = Math.min(chunk, layout.rows - r);
-        const bytes = buf.subarray(layout.offset + r * columns * layout.itemsize, layout.offset + (r + n) * columns * layout.itemsize);
-        const values = new Float64Array(n * columns);
-        if (layout.itemsize === 8) Buffer.from(values.buffer).set(bytes);
-        else values.set(new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.length)));
-        writer.append(values);
+      // streamed in blocks of rows (about 16 MiB): a shard may be larger than memory
+      const fd = fs.openSync(file, 'r');
+      try {
+        const head = Buffer.alloc(65536);
+        const layout = npyLayout(head.subarray(0, fs.readSync(fd, head, 0, head.length, 0)), file);
+        if (layout.columns !== columns || layout.rows !== s.rows) throw new Error(`${file} holds ${layout.rows} × ${layout.columns} values, its record ${s.rows} × ${columns}`);
+        const rowBytes = columns * layout.itemsize;
+        const chunk = Math.max(1, Math.floor((16 << 20) / Math.max(1, rowBytes)));
+        for (let r = 0; r < layout.rows; r += chunk) {
+          const n = Math.min(chunk, layout.rows - r);
+          const bytes = Buffer.alloc(n * rowBytes);
+          const got = fs.readSync(fd, bytes, 0, bytes.length, layout.offset + r * rowBytes);
+          if (got !== bytes.length) throw new Error(`${file} is truncated (rows ${r}–${r + n - 1} missing)`);
+          const values = layout.itemsize === 8 ? new Float64Array(bytes.buffer, bytes.byteOffset, n * columns) : Float64Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, n * columns));
+          writer.append(values);
+        }
+        rows += layout.rows;
+      } finally {
+        fs.closeSync(fd);
       }
-      rows += layout.rows;
       const sidecar = JSON.parse(fs.readFileSync(path.join(dir, s.labels), 'utf8')) as Sidecar;
       head ??= sidecar;
       for (const v of sidecar.rows.values) {

@@ -72,7 +72,14 @@ export async function processShard(job: ShardJob): Promise<ShardRecord> {
   if (done) return done;
   const base = shardBase(job.index);
   const out = path.join(job.outDir, `${base}.npy`);
-  const whole = job.input.start === 0 && fs.statSync(job.input.path).size === job.input.end;
+  let size: number;
+  try {
+    size = fs.statSync(job.input.path).size;
+  } catch (e) {
+    throw new Error(`${job.inputName}: the input ${job.input.path} cannot be read on this worker (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): workers need the input and --out-dir at the same paths as the producer`);
+  }
+  if (size < job.input.end) throw new Error(`${job.inputName}: ${job.input.path} holds ${size} bytes, shard ${job.index} ends at byte ${job.input.end}: the file changed since it was split`);
+  const whole = job.input.start === 0 && size === job.input.end;
   const input = whole ? job.input.path : temporary('.xyz');
   const hypers = job.options.hypers === null ? undefined : temporary('.json');
   try {
