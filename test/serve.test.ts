@@ -184,6 +184,35 @@ describe('acdc serve', () => {
     expect((await request('GET', '/healthz')).status).toBe(200);
   });
 
+  it('mangled bodies (seeded byte flips, truncations, odd JSON values): only 200/400/413/422 answers, and the server stays up', async () => {
+    let seed = 12345;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const base = formatXyz(frames.slice(0, 3));
+    const odd = [NaN, null, -1, 0, 1e308, -1e308, 'H', 'Xx', [], {}, true, 2 ** 31, 1.5, '1'];
+    for (let k = 0; k < 40; k++) {
+      let a: Answer;
+      if (k % 2 === 0) {
+        const bytes = Buffer.from(base);
+        for (let f = 0; f < 1 + Math.floor(random() * 6); f++) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+        const cut = random() < 0.3 ? Math.floor(random() * bytes.length) : bytes.length;
+        a = await request('POST', '/v1/featurize?perStructure=sum', bytes.subarray(0, cut), { 'content-type': 'text/plain', accept: 'application/octet-stream' });
+      } else {
+        const pick = () => odd[Math.floor(random() * odd.length)];
+        const structure: Record<string, unknown> = { types: [1, 8], positions: [0, 0, 0, 0, 0, 1] };
+        const field = ['types', 'positions', 'cell', 'pbc', 'info'][Math.floor(random() * 5)];
+        structure[field] = random() < 0.5 ? pick() : [pick(), pick(), pick()];
+        const body = JSON.stringify({ structures: [structure], options: random() < 0.2 ? { species: pick() } : {} }).replace('null', random() < 0.5 ? 'NaN' : 'null');
+        a = await request('POST', '/v1/featurize?perStructure=sum', body, { 'content-type': 'application/json' });
+      }
+      expect([200, 400, 413, 422], a.body.toString().slice(0, 200)).toContain(a.status);
+      if (a.status !== 200) expect(typeof error(a).error).toBe('string');
+    }
+    expect((await request('GET', '/healthz')).status).toBe(200);
+  });
+
   it('limits: body size and atoms → 413, features and memory → 422, each naming its limit', async () => {
     const big = small.repeat(Math.ceil(200_001 / small.length));
     const a = await xyz(big);
