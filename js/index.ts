@@ -99,3 +99,15 @@ export {
   type EwaldSumMatrixHypers,
   type MatrixPermutation,
 } from './classic';
+export {
+  writeChemiscope,
+  writeChemiscopeSync,
+  chemiscopeInput,
+  chemiscopeMapSettings,
+  type ChemiscopeOptions,
+  type ChemiscopeProperty,
+  type ChemiscopeMeta,
+  type ChemiscopeEnvironment,
+  type ChemiscopeSettings,
+  type ChemiscopeInput,
+} from './chemiscope';

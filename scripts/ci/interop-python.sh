@@ -5,6 +5,9 @@
 set -euo pipefail
 venv="${1:?usage: interop-python.sh DIR}"
 if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import metatensor, numpy' 2>/dev/null; then
+  # chemiscope (for test/chemiscope.test.ts): added to an older venv that lacks it
+  "$venv/bin/python" -c 'import chemiscope' 2>/dev/null \
+    || "$venv/bin/pip" install --quiet --disable-pip-version-check chemiscope==1.1.0
   exit 0
 fi
 if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
@@ -17,4 +20,6 @@ fi
 python3 -m venv "$venv"
 "$venv/bin/pip" install --quiet --disable-pip-version-check numpy==2.4.6 metatensor-core==0.2.6 \
   || "$venv/bin/pip" install --quiet --disable-pip-version-check numpy metatensor-core==0.2.6
+# chemiscope: its create_input and the viewer's validator (static bundle) check acdc's map files
+"$venv/bin/pip" install --quiet --disable-pip-version-check chemiscope==1.1.0
 "$venv/bin/python" -c 'import metatensor, numpy; print("interop python:", metatensor.__version__, numpy.__version__)'
