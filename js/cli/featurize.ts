@@ -90,7 +90,7 @@ export interface FeaturizeSummary {
 
 type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | EquivariantPowerSpectrum | SoapBispectrum | ClassicCalculator;
 
-function readHypersFile(hypersPath: string): string {
+export function readHypersFile(hypersPath: string): string {
   let st: fs.Stats;
   try {
     st = fs.statSync(hypersPath);

@@ -1,0 +1,60 @@
+// The analysis commands of the CLI, registered on the program by main.ts:
+// `acdc map`, `acdc compare`, `acdc scan`, `acdc rigidity`. Each command's
+// work lives in its own file; this one declares the options and prints.
+import { Command, InvalidArgumentError } from 'commander';
+import { map, type MapOptions } from './map';
+import { compare, formatCompare, type CompareOptions } from './compare';
+
+type UsageErrors = (cmd: Command, name: string) => Command;
+type Write = (text: string) => void;
+
+/** `3,4.5,6` → [3, 4.5, 6] (positive numbers). */
+export function numberList(value: string): number[] {
+  const list = value.split(',').map((s) => s.trim());
+  const xs = list.map(Number);
+  if (list.some((s) => s === '') || !xs.every((x) => Number.isFinite(x) && x > 0)) {
+    throw new InvalidArgumentError(`expected comma-separated positive numbers, got "${value}"`);
+  }
+  return xs;
+}
+
+export function registerAnalysisCommands(prog: Command, usageErrors: UsageErrors, write: Write): void {
+  usageErrors(
+    prog
+      .command('map')
+      .description('2-D map of a data set: SOAP power spectrum → PCA → chemiscope input file (and an SVG scatter plot)')
+      .argument('<file>', 'extended XYZ file (- for standard input; .gz is decompressed)')
+      .requiredOption('-o, --out <file>', 'chemiscope input file: .json or .json.gz')
+      .option('--hypers <file.json>', 'featomic-style SOAP hyper-parameters (default: those of acdc featurize)')
+      .option('--per-atom', 'one point per atom (atomic features; chemiscope environments) instead of one per structure (mean over its atoms)')
+      .option('--color <property>', 'property that colours the points: an extxyz info key (per structure) or column (per atom); default n_atoms, or atomic_number with --per-atom')
+      .option('--svg <file.svg>', 'also draw the map as an SVG scatter plot')
+      .option('--json', 'print a one-line JSON summary on stdout')
+      .action(async (file: string, o: MapOptions & { json?: boolean }) => {
+        const s = await map(file, o);
+        if (o.json) return write(JSON.stringify(s) + '\n');
+        const pct = s.explainedFraction.map((x) => `${(100 * x).toFixed(1)} %`).join(', ');
+        write(
+          `map of ${s.rows} ${s.target === 'atom' ? 'atoms' : 'structures'} (${s.columns} features, PC 1–2 explain ${pct} of the variance, colour ${s.color}) → ${s.out}` +
+            `${s.svg ? ` and ${s.svg}` : ''} in ${s.seconds.toFixed(2)} s\n`,
+        );
+      })
+      .exitOverride(),
+    'map',
+  );
+  usageErrors(
+    prog
+      .command('compare')
+      .description('compare two SOAP representations of the same structures: GFRE and GFRD in both directions')
+      .argument('<file>', 'extended XYZ file (- for standard input; .gz is decompressed)')
+      .requiredOption('--a <hypers.json>', 'hyper-parameters of representation A (a basis without "type" means the radial spectrum)')
+      .requiredOption('--b <hypers.json>', 'hyper-parameters of representation B')
+      .option('--json', 'print the result as one line of JSON')
+      .action(async (file: string, o: CompareOptions & { json?: boolean }) => {
+        const s = await compare(file, o);
+        write(o.json ? JSON.stringify(s) + '\n' : formatCompare(s));
+      })
+      .exitOverride(),
+    'compare',
+  );
+}
