@@ -111,3 +111,4 @@ export {
   type ChemiscopeSettings,
   type ChemiscopeInput,
 } from './chemiscope';
+export { kernelPca, kernelPcaAsync, type KernelPcaOptions, type KernelPcaResult } from './kernel_pca';
