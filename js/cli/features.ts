@@ -36,7 +36,12 @@ export type SoapCalculator = SoapPowerSpectrum | SoapRadialSpectrum;
  */
 export function calculatorFromFile(option: string, file: string | undefined): SoapCalculator {
   if (file === undefined) return new SoapPowerSpectrum(DEFAULT_SOAP_HYPERS);
-  const text = readHypersFile(file);
+  let text: string;
+  try {
+    text = readHypersFile(file);
+  } catch (e) {
+    throw new Error((e as Error).message.replace(/^--hypers /, `${option} `));
+  }
   const hypers = JSON.parse(text) as { basis?: { type?: unknown } };
   try {
     return hypers?.basis && typeof hypers.basis === 'object' && hypers.basis.type === undefined
@@ -57,11 +62,21 @@ export function defaultCalculator(cutoff: number, bodyOrder: BodyOrder): SoapCal
 
 /** Dense features of a set of structures. */
 export interface Features {
-  /** One row per atom, structures in file order, atoms in order; `atoms × columns`. */
+  /**
+   * One row per atom, structures in file order, atoms in order; `atoms × columns`.
+   * The columns are one block per centre species (in `species` order): an
+   * atom's invariants fill the block of its own species, the others are zero.
+   */
   atoms: Float64Array;
-  /** One row per structure: the mean of its atoms' rows (zeros for a structure without atoms). */
+  /**
+   * One row per structure: the mean of its atoms' rows (zeros for a structure
+   * without atoms), i.e. for each centre species the sum over its atoms
+   * divided by the number of atoms, as `acdc featurize --per-structure mean`.
+   */
   structures: Float64Array;
   columns: number;
+  /** Centre species of the column blocks. */
+  species: number[];
   /** First atom row of each structure, plus the total at the end. */
   offsets: number[];
 }
@@ -82,15 +97,19 @@ export async function soapFeatures(calc: SoapCalculator, systems: System[], spec
       : new Labels(['neighbor_type'], all.map((s) => [s]));
   const tm = await calc.compute(systems);
   const block = tm.keysToProperties(moved).keysToSamples('center_type').block(0);
-  const columns = block.properties.count;
+  const width = block.properties.count;
+  const columns = width * all.length;
   const offsets = [0];
   for (const s of systems) offsets.push(offsets[offsets.length - 1] + s.size);
   const nAtoms = offsets[systems.length];
   const atoms = new Float64Array(nAtoms * columns);
   const system = block.samples.column('system');
   const atom = block.samples.column('atom');
+  const center = block.samples.column('center_type');
   for (let r = 0; r < block.samples.count; r++) {
-    atoms.set(block.values.subarray(r * columns, (r + 1) * columns), (offsets[system[r]] + atom[r]) * columns);
+    const c = all.indexOf(center[r]);
+    if (c < 0) throw new Error(`structure ${system[r]}: atom ${atom[r]} has species ${center[r]}, which is not among ${all.join(', ')}`);
+    atoms.set(block.values.subarray(r * width, (r + 1) * width), (offsets[system[r]] + atom[r]) * columns + c * width);
   }
   const structures = new Float64Array(systems.length * columns);
   systems.forEach((s, k) => {
@@ -101,5 +120,5 @@ export async function soapFeatures(calc: SoapCalculator, systems: System[], spec
     }
     for (let c = 0; c < columns; c++) row[c] /= s.size;
   });
-  return { atoms, structures, columns, offsets };
+  return { atoms, structures, columns, species: all, offsets };
 }
