@@ -99,7 +99,7 @@ export async function linesSvg(
     encoding: {
       x: { field: 'x', type: 'quantitative', title: options.xTitle, scale: options.logX ? { type: 'log' } : { zero: false } },
       y: { field: 'y', type: 'quantitative', title: options.yTitle, scale: options.logY ? { type: 'log' } : { zero: false } },
-      color: { field: 'series', type: 'nominal', title: options.seriesTitle },
+      color: { field: 'series', type: 'nominal', title: options.seriesTitle, legend: { labelLimit: 0 } },
     },
   });
 }

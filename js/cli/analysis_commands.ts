@@ -4,6 +4,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { map, type MapOptions } from './map';
 import { compare, formatCompare, type CompareOptions } from './compare';
+import { SCAN_MODELS, formatScan, scan, type ScanModel, type ScanOptions } from './scan';
 
 type UsageErrors = (cmd: Command, name: string) => Command;
 type Write = (text: string) => void;
@@ -16,6 +17,28 @@ export function numberList(value: string): number[] {
     throw new InvalidArgumentError(`expected comma-separated positive numbers, got "${value}"`);
   }
   return xs;
+}
+
+function integerList(value: string): number[] {
+  const list = value.split(',').map((s) => s.trim());
+  if (!list.every((s) => /^\d+$/.test(s))) throw new InvalidArgumentError(`expected comma-separated integers, got "${value}"`);
+  return list.map(Number);
+}
+
+function scanModel(value: string): ScanModel {
+  if (!(SCAN_MODELS as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${SCAN_MODELS.join(', ')}, got "${value}"`);
+  return value as ScanModel;
+}
+
+function positive(value: string): number {
+  const x = Number(value);
+  if (!Number.isFinite(x) || x <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
+  return x;
+}
+
+function seed(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 0xffffffff) throw new InvalidArgumentError(`expected an integer between 0 and 4294967295, got "${value}"`);
+  return Number(value);
 }
 
 export function registerAnalysisCommands(prog: Command, usageErrors: UsageErrors, write: Write): void {
@@ -56,5 +79,25 @@ export function registerAnalysisCommands(prog: Command, usageErrors: UsageErrors
       })
       .exitOverride(),
     'compare',
+  );
+  usageErrors(
+    prog
+      .command('scan')
+      .description('learning curves (test error vs training size) for each cutoff and body order: which range and body order a target needs')
+      .argument('<file>', 'extended XYZ file with the target in every comment line (- for standard input; .gz is decompressed)')
+      .requiredOption('--cutoffs <list>', 'cutoff radii in Å, comma-separated, e.g. 3,4,5,6', numberList)
+      .option('--body-order <list>', '2 (radial spectrum), 3 (power spectrum), comma-separated', integerList, [2, 3])
+      .option('--model <name>', 'linear (ridge regression on the per-structure mean features) or gpr (Gaussian process mean, kernel (x̂·x̂\')²)', scanModel, 'linear')
+      .option('--target <key>', 'per-structure property to fit (per atom)', 'energy')
+      .option('--regularizer <λ>', 'ridge / noise regulariser relative to the mean kernel diagonal', positive, 1e-6)
+      .option('--seed <n>', 'seed of the shuffle that splits test and training structures', seed, 0)
+      .option('--svg <file.svg>', 'also plot the curves as SVG')
+      .option('--json', 'print the result as one line of JSON')
+      .action(async (file: string, o: ScanOptions & { json?: boolean }) => {
+        const s = await scan(file, o);
+        write(o.json ? JSON.stringify(s) + '\n' : formatScan(s));
+      })
+      .exitOverride(),
+    'scan',
   );
 }
