@@ -52,6 +52,8 @@ export interface ScanSummary {
   structures: number;
   testSize: number;
   trainSizes: number[];
+  /** The split: test structures, and the training pool in order (the training set of size n is its first n). */
+  split: { test: number[]; train: number[] };
   /** Standard deviation of the test targets per atom: the RMSE of predicting their mean. */
   testStd: number;
   curves: ScanCurve[];
@@ -145,6 +147,7 @@ export async function scan(file: string, options: ScanOptions): Promise<ScanSumm
     structures: N,
     testSize,
     trainSizes,
+    split: { test, train: pool },
     testStd,
     curves,
     svg: svg ?? null,
