@@ -4,6 +4,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { map, type MapOptions } from './map';
 import { compare, formatCompare, type CompareOptions } from './compare';
+import { hypersModel, rigidity, type RigidityModel, type RigidityOptions } from './rigidity';
 import { SCAN_MODELS, formatScan, scan, type ScanModel, type ScanOptions } from './scan';
 
 type UsageErrors = (cmd: Command, name: string) => Command;
@@ -34,6 +35,18 @@ function positive(value: string): number {
   const x = Number(value);
   if (!Number.isFinite(x) || x <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
   return x;
+}
+
+function nonNegative(value: string): number {
+  const x = Number(value);
+  if (value.trim() === '' || !Number.isFinite(x) || x < 0) throw new InvalidArgumentError(`expected a number ≥ 0, got "${value}"`);
+  return x;
+}
+
+/** A model for `acdc rigidity`: hyper-parameters (.json). */
+async function loadRigidityModel(file: string, alpha: number | undefined): Promise<RigidityModel> {
+  if (file.endsWith('.json')) return hypersModel(file, alpha);
+  throw new Error(`${file}: expected hyper-parameters (.json)`);
 }
 
 function seed(value: string): number {
@@ -99,5 +112,28 @@ export function registerAnalysisCommands(prog: Command, usageErrors: UsageErrors
       })
       .exitOverride(),
     'scan',
+  );
+  usageErrors(
+    prog
+      .command('rigidity')
+      .description('local prediction rigidity of every atom of a test set for a model trained on a training set: extxyz with a per-atom lpr column (and a chemiscope file)')
+      .argument('<model>', 'the model: hyper-parameters of a linear model on the SOAP power spectrum (.json, with --alpha)')
+      .argument('<train>', 'extended XYZ file of the training structures')
+      .argument('<test>', 'extended XYZ file of the structures whose atoms get an LPR')
+      .requiredOption('-o, --out <file.xyz>', 'the test structures with a per-atom column lpr')
+      .option('--chemiscope <file>', 'also a chemiscope file (.json or .json.gz) with log10 LPR as an atom property')
+      .option('--alpha <α>', "the regulariser (default: the model's)", nonNegative)
+      .option('--json', 'print a one-line JSON summary')
+      .action(async (model: string, train: string, test: string, o: RigidityOptions & { alpha?: number; json?: boolean }) => {
+        const m: RigidityModel = await loadRigidityModel(model, o.alpha);
+        const s = await rigidity(m, train, test, o);
+        if (o.json) return write(JSON.stringify(s) + '\n');
+        write(
+          `LPR of ${s.testAtoms} atoms of ${s.test} (${s.testStructures} structures; α = ${s.alpha} from ${s.alphaFrom}, ${s.columns} features, rank deficit ${s.rankDiff}): ` +
+            `min ${s.lpr.min.toPrecision(4)}, median ${s.lpr.median.toPrecision(4)}, max ${s.lpr.max.toPrecision(4)}${s.lpr.infinite ? `, ${s.lpr.infinite} infinite` : ''} → ${s.out}${s.chemiscope ? ` and ${s.chemiscope}` : ''}\n`,
+        );
+      })
+      .exitOverride(),
+    'rigidity',
   );
 }

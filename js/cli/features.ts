@@ -16,7 +16,8 @@ export async function readSystems(file: string): Promise<System[]> {
     try {
       systems = await readXyz(input.path);
     } catch (e) {
-      throw new Error(`${input.name}: ${(e as Error).message}`);
+      const message = (e as Error).message;
+      throw new Error(message.startsWith(input.path) ? `${input.name}${message.slice(input.path.length)}` : `${input.name}: ${message}`);
     }
     if (systems.length === 0) throw new Error(`${input.name} holds no frames`);
     return systems;
