@@ -52,6 +52,19 @@ function writeHypers(name: string, hypers: object): string {
   return file;
 }
 
+/** The part of puppeteer-core's API used here. */
+interface Page {
+  on(event: 'console', f: (m: { type(): string; text(): string }) => void): void;
+  on(event: 'pageerror', f: (e: unknown) => void): void;
+  goto(url: string, options: { waitUntil: 'load' }): Promise<unknown>;
+  screenshot(options: { type: 'png' }): Promise<Uint8Array>;
+  $eval<T>(selector: string, f: (element: unknown) => T): Promise<T>;
+}
+interface Browser {
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}
+
 function chromium(): string | undefined {
   for (const p of ['/usr/bin/chromium', '/usr/bin/chromium-browser']) if (fs.existsSync(p)) return p;
   return undefined;
@@ -132,8 +145,9 @@ describe('acdc map', () => {
   });
 
   it.skipIf(!chromium() && !process.env.CI)('the SVG opens in headless Chromium without errors and gives a screenshot', async () => {
+    // puppeteer-core's own typings need the DOM library, which these tests do not compile against
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const puppeteer = require('puppeteer-core') as typeof import('puppeteer-core');
+    const puppeteer = require('puppeteer-core') as { launch(options: object): Promise<Browser> };
     const browser = await puppeteer.launch({ executablePath: chromium() ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
     try {
       const page = await browser.newPage();
@@ -147,7 +161,7 @@ describe('acdc map', () => {
       fs.writeFileSync(html, `<!doctype html><html><body><h1>map</h1><img id="map" src="map.svg"></body></html>`);
       for (const url of [`file://${svg}`, `file://${html}`]) {
         await page.goto(url, { waitUntil: 'load' });
-        const png = await page.screenshot({ type: 'png' });
+        const png = Buffer.from(await page.screenshot({ type: 'png' }));
         expect(png.subarray(1, 4).toString('latin1')).toBe('PNG');
         expect(png.length).toBeGreaterThan(5000);
       }
