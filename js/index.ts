@@ -100,6 +100,21 @@ export {
   type MatrixPermutation,
 } from './classic';
 export {
+  Potential,
+  SparseGPR,
+  LinearModel,
+  loadModel,
+  loadModelSync,
+  modelFromBuffer,
+  type PotentialTargets,
+  type PotentialSigmas,
+  type PotentialPrediction,
+  type PredictOptions,
+  type SparseGPRFitOptions,
+  type LinearModelFitOptions,
+  type E0Option,
+} from './potentials';
+export {
   writeChemiscope,
   writeChemiscopeSync,
   chemiscopeInput,
