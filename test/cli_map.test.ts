@@ -148,6 +148,7 @@ describe('acdc map', () => {
     // puppeteer-core's own typings need the DOM library, which these tests do not compile against
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const puppeteer = require('puppeteer-core') as { launch(options: object): Promise<Browser> };
+    if (!fs.existsSync(svg)) expect(acdc('map', molecules, '--out', out, '--svg', svg).status).toBe(0);
     const browser = await puppeteer.launch({ executablePath: chromium() ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
     try {
       const page = await browser.newPage();

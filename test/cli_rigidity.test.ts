@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Labels, SoapPowerSpectrum, System, localPredictionRigidity, readXyzSync, writeXyzSync } from 'acdc-ml';
+import { Labels, SoapPowerSpectrum, SparseGPR, System, localPredictionRigidity, readXyzSync, writeXyzSync } from 'acdc-ml';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -35,10 +35,10 @@ writeXyzSync(trainFile, frames.slice(0, 90));
 writeXyzSync(testFile, frames.slice(90));
 
 /** Atomic features with the centre species as a property dimension: one row per atom, per structure. */
-function atomicFeatures(systems: System[], species: number[]) {
+function atomicFeatures(systems: System[], species: number[], hypers: object = HYPERS) {
   const keys: number[][] = [];
   for (const c of species) for (const a of species) for (const b of species) if (a <= b) keys.push([c, a, b]);
-  const block = new SoapPowerSpectrum(HYPERS).computeSync(systems).keysToProperties(new Labels(['center_type', 'neighbor_1_type', 'neighbor_2_type'], keys)).block(0);
+  const block = new SoapPowerSpectrum(hypers as typeof HYPERS).computeSync(systems).keysToProperties(new Labels(['center_type', 'neighbor_1_type', 'neighbor_2_type'], keys)).block(0);
   const F = block.properties.count;
   const system = block.samples.column('system');
   const atom = block.samples.column('atom');
@@ -79,6 +79,39 @@ describe('acdc rigidity', () => {
     expect(doc.settings).toMatchObject({ target: 'atom', map: { x: { property: 'pca[1]' }, color: { property: 'log10_lpr' } } });
   });
 
+  it('a fitted SparseGPR (.acdc): its hypers and species, α = (σ_E/δ)² by default', async () => {
+    const fixtures = path.join(__dirname, 'fixtures', 'models');
+    const train = readXyzSync(path.join(fixtures, 'train.xyz'));
+    const test = readXyzSync(path.join(fixtures, 'test.xyz'));
+    const hypers = {
+      cutoff: { radius: 4, smoothing: { type: 'ShiftedCosine' as const, width: 0.5 } },
+      density: { type: 'Gaussian' as const, width: 0.3 },
+      basis: { type: 'TensorProduct' as const, max_angular: 2, radial: { type: 'Gto' as const, max_radial: 2 } },
+    };
+    const model = await SparseGPR.fit(train, { hypers, sparse: { count: 10 }, kernel: { zeta: 2, delta: 0.5 }, sigmas: { energy: 0.01 } });
+    const file = path.join(dir, 'gpr.acdc');
+    await model.save(file);
+    const lprFile = path.join(dir, 'gpr-lpr.xyz');
+    const r = acdc('rigidity', file, path.join(fixtures, 'train.xyz'), path.join(fixtures, 'test.xyz'), '--out', lprFile, '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.alpha).toBeCloseTo((0.01 / 0.5) ** 2, 15);
+    expect(s.alphaFrom).toMatch(/σ_E\/δ/);
+    const want = localPredictionRigidity(atomicFeatures(train, model.species, hypers), atomicFeatures(test, model.species, hypers), (0.01 / 0.5) ** 2);
+    let err = 0;
+    readXyzSync(lprFile).forEach((f, k) => {
+      const lpr = f.arrays.lpr as Float64Array;
+      for (let a = 0; a < f.size; a++) err = Math.max(err, Math.abs(lpr[a] - want.lpr[k][a]) / want.lpr[k][a]);
+    });
+    expect(err).toBeLessThanOrEqual(1e-10);
+    // a structure with a species the model does not know
+    const alien = path.join(dir, 'alien-h.xyz');
+    fs.writeFileSync(alien, '1\npbc="F F F"\nH 0 0 0\n');
+    const bad = acdc('rigidity', file, path.join(fixtures, 'train.xyz'), alien, '--out', path.join(dir, 'bad-alien.xyz'));
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(/alien-h\.xyz, frame 0: species 1 is not one the model knows \(29, 79\)/);
+  }, 120_000);
+
   it.skipIf(!process.env.ACDC_INTEROP_PYTHON)('the chemiscope file passes the viewer validator and create_input', () => {
     const py = process.env.ACDC_INTEROP_PYTHON!;
     const pkg = execFileSync(py, ['-c', 'import chemiscope, os; print(os.path.dirname(chemiscope.__file__))'], { encoding: 'utf8' }).trim();
@@ -95,7 +128,7 @@ describe('acdc rigidity', () => {
       [['rigidity', hypersFile, trainFile, testFile, '--out', path.join(dir, 'bad1.xyz')], 1, /with hyper-parameters instead of a fitted model, give the regulariser with --alpha/],
       [['rigidity', hypersFile, trainFile, testFile, '--alpha', '1e-3', '--out', path.join(dir, 'bad2.npy')], 1, /must end in \.xyz/],
       [['rigidity', hypersFile, trainFile, testFile, '--alpha', '1e-3', '--out', path.join(dir, 'bad3.xyz'), '--chemiscope', path.join(dir, 'bad3.html')], 1, /--chemiscope .*: a chemiscope file must end in \.json or \.json\.gz/],
-      [['rigidity', path.join(dir, 'model.bin'), trainFile, testFile, '--alpha', '1', '--out', path.join(dir, 'bad4.xyz')], 1, /model\.bin: expected/],
+      [['rigidity', path.join(dir, 'model.bin'), trainFile, testFile, '--alpha', '1', '--out', path.join(dir, 'bad4.xyz')], 1, /model\.bin: cannot read the model file/],
       [['rigidity', hypersFile, trainFile, testFile, '--alpha', '-1', '--out', path.join(dir, 'bad5.xyz')], 2, /expected a number ≥ 0, got "-1"/],
       [['rigidity', hypersFile, trainFile, '--alpha', '1', '--out', path.join(dir, 'bad6.xyz')], 2, /missing required argument 'test'/],
     ];

@@ -4,7 +4,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { map, type MapOptions } from './map';
 import { compare, formatCompare, type CompareOptions } from './compare';
-import { hypersModel, rigidity, type RigidityModel, type RigidityOptions } from './rigidity';
+import { fileModel, hypersModel, rigidity, type RigidityModel, type RigidityOptions } from './rigidity';
 import { SCAN_MODELS, formatScan, scan, type ScanModel, type ScanOptions } from './scan';
 
 type UsageErrors = (cmd: Command, name: string) => Command;
@@ -43,10 +43,10 @@ function nonNegative(value: string): number {
   return x;
 }
 
-/** A model for `acdc rigidity`: hyper-parameters (.json). */
+/** A model for `acdc rigidity`: a fitted model (.acdc) or hyper-parameters (.json). */
 async function loadRigidityModel(file: string, alpha: number | undefined): Promise<RigidityModel> {
   if (file.endsWith('.json')) return hypersModel(file, alpha);
-  throw new Error(`${file}: expected hyper-parameters (.json)`);
+  return fileModel(file, alpha);
 }
 
 function seed(value: string): number {
@@ -117,7 +117,7 @@ export function registerAnalysisCommands(prog: Command, usageErrors: UsageErrors
     prog
       .command('rigidity')
       .description('local prediction rigidity of every atom of a test set for a model trained on a training set: extxyz with a per-atom lpr column (and a chemiscope file)')
-      .argument('<model>', 'the model: hyper-parameters of a linear model on the SOAP power spectrum (.json, with --alpha)')
+      .argument('<model>', 'the model: a fitted model file (SparseGPR or LinearModel, .acdc), or the hyper-parameters of a linear model on the SOAP power spectrum (.json, with --alpha)')
       .argument('<train>', 'extended XYZ file of the training structures')
       .argument('<test>', 'extended XYZ file of the structures whose atoms get an LPR')
       .requiredOption('-o, --out <file.xyz>', 'the test structures with a per-atom column lpr')

@@ -19,6 +19,7 @@ import { chemiscopeMapSettings, writeChemiscope, type ChemiscopeEnvironment, typ
 import { checkWritableTarget } from '../atomic';
 import { System } from '../system';
 import { writeXyz } from '../xyz';
+import { loadModel, SparseGPR } from '../potentials';
 import { calculatorFromFile, readSystems, soapFeatures } from './features';
 
 /** What `rigidity` needs of a model. */
@@ -77,6 +78,30 @@ export function hypersModel(file: string, alpha: number | undefined): RigidityMo
   const calc = calculatorFromFile('<model>', file);
   if (!(calc instanceof SoapPowerSpectrum)) throw new Error(`${file}: LPR needs power-spectrum hyper-parameters (a basis with "type")`);
   return { name: file, hypers: calc.hypers, alpha, alphaFrom: '--alpha' };
+}
+
+/**
+ * The model of `acdc rigidity` from a `.acdc` file (SparseGPR or
+ * LinearModel): its hypers and species, and α = (σ_E/δ)² for a SparseGPR
+ * (the weight of the prior against the energy data in its posterior), or for
+ * a LinearModel λ·σ_E² when the file records its ridge parameter λ; `alpha`
+ * overrides.
+ */
+export async function fileModel(file: string, alpha: number | undefined): Promise<RigidityModel> {
+  const model = await loadModel(file);
+  const info = model.fitInfo as { sigmas?: { energy?: number }; regularizer?: number };
+  const sigma = info.sigmas?.energy;
+  let a = alpha;
+  let from = '--alpha';
+  if (a === undefined && model instanceof SparseGPR && typeof sigma === 'number') {
+    a = (sigma / model.delta) ** 2;
+    from = `the model: (σ_E/δ)² = (${sigma}/${model.delta})²`;
+  } else if (a === undefined && typeof info.regularizer === 'number' && typeof sigma === 'number') {
+    a = info.regularizer * sigma ** 2;
+    from = `the model: λ·σ_E² = ${info.regularizer}·${sigma}²`;
+  }
+  if (a === undefined) throw new Error(`${file}: the ${model.kind} model does not record its regulariser: give --alpha`);
+  return { name: file, hypers: model.hypers, species: model.species, alpha: a, alphaFrom: from };
 }
 
 /** Runs `acdc rigidity` for a model described by `model`. */
