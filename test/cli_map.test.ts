@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { formatXyz, gfrd, gfre, pca, readNpySync, readXyzSync } from 'acdc-ml';
+import { Labels, SoapPowerSpectrum, formatXyz, gfrd, gfre, pca, readNpySync, readXyzSync, writeXyzSync } from 'acdc-ml';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -131,6 +131,40 @@ describe('acdc map', () => {
     const text = fs.readFileSync(path.join(dir, 'si.svg'), 'utf8');
     expect(text).toContain('config_type');
     expect(text).toContain('vacancy');
+  });
+
+  it('per atom with several species (more features than atoms): pca() of the atomic features, centre species as column blocks', () => {
+    const some = readXyzSync(molecules).slice(0, 20);
+    const file = path.join(dir, 'some.xyz');
+    writeXyzSync(file, some);
+    const json = path.join(dir, 'some.json');
+    const r = acdc('map', file, '--per-atom', '--out', json, '--hypers', writeHypers('small.json', SMALL));
+    expect(r.status, r.stderr).toBe(0);
+    const species = [...new Set(some.flatMap((f) => Array.from(f.types)))].sort((a, b) => a - b);
+    const keys: number[][] = [];
+    for (const c of species) for (const a of species) for (const b of species) if (a <= b) keys.push([c, a, b]);
+    const block = new SoapPowerSpectrum(SMALL as never).computeSync(some).keysToProperties(new Labels(['center_type', 'neighbor_1_type', 'neighbor_2_type'], keys)).block(0);
+    // samples are grouped by centre species: put them back in (structure, atom) order
+    const F = block.properties.count;
+    const offsets = [0];
+    some.forEach((f) => offsets.push(offsets[offsets.length - 1] + f.size));
+    const X = new Float64Array(offsets[some.length] * F);
+    const system = block.samples.column('system');
+    const atom = block.samples.column('atom');
+    for (let k = 0; k < block.samples.count; k++) X.set(block.values.subarray(k * F, (k + 1) * F), (offsets[system[k]] + atom[k]) * F);
+    const rows = offsets[some.length];
+    expect(F).toBeGreaterThan(rows);
+    const p = pca({ data: X, shape: [rows, F] }, 2);
+    const doc = readDoc(json);
+    let err = 0;
+    let scale = 0;
+    for (let i = 0; i < rows; i++) {
+      for (let c = 0; c < 2; c++) {
+        err = Math.max(err, Math.abs(doc.properties[`pca[${c + 1}]`].values[i] - p.scores.data[2 * i + c]));
+        scale = Math.max(scale, Math.abs(p.scores.data[2 * i + c]));
+      }
+    }
+    expect(err).toBeLessThanOrEqual(1e-10 * scale);
   });
 
   it.skipIf(!process.env.ACDC_INTEROP_PYTHON)('its files pass the chemiscope viewer validator and create_input', () => {

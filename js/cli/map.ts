@@ -4,6 +4,8 @@
 // principal components on the axes, and optionally an SVG scatter plot.
 import * as fs from 'node:fs';
 import { pcaAsync } from '../analysis';
+import { kernelPcaAsync } from '../kernel_pca';
+import { polynomialKernelAsync } from '../models';
 import { chemiscopeInput, chemiscopeMapSettings, writeChemiscope, type ChemiscopeProperty } from '../chemiscope';
 import { checkWritableTarget, writeAtomically } from '../atomic';
 import { scatterSvg } from '../plot';
@@ -34,6 +36,42 @@ export interface MapSummary {
   explainedVariance: number[];
   explainedFraction: number[];
   seconds: number;
+}
+
+/**
+ * The first two principal components of the rows of X (N × F), as `pca`
+ * gives them (scores, variances, signs: each component's largest-magnitude
+ * entry positive). With more columns than rows, they come from the
+ * eigenvectors of the centred Gram matrix (N × N) instead of the SVD of X:
+ * the same numbers, for N²F work instead of an SVD of a wide matrix. The
+ * Gram matrix is |x_i||x_j| times the normalised linear kernel.
+ */
+export async function principalComponents(X: Float64Array, N: number, F: number): Promise<{ scores: { data: Float64Array; shape: number[] }; explainedVariance: Float64Array }> {
+  if (F <= N) return pcaAsync({ data: X, shape: [N, F] }, 2);
+  const norms = new Float64Array(N);
+  for (let i = 0; i < N; i++) {
+    let s = 0;
+    for (let f = 0; f < F; f++) s += X[i * F + f] ** 2;
+    norms[i] = Math.sqrt(s);
+  }
+  // rows of zeros (atoms without neighbours) have no direction: the kernel needs non-zero rows
+  const safe = Float64Array.from(X);
+  for (let i = 0; i < N; i++) if (norms[i] === 0) safe[i * F] = 1;
+  const K = (await polynomialKernelAsync({ data: safe, shape: [N, F] }, { data: safe, shape: [N, F] }, { zeta: 1 })).data;
+  for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) K[i * N + j] *= norms[i] * norms[j];
+  const k = await kernelPcaAsync({ data: K, shape: [N, N] }, 2, { precomputed: true });
+  const scores = k.scores.data;
+  for (let c = 0; c < 2; c++) {
+    // the component in feature space, Xᵀu (up to a positive factor; centring does not change it since Σu = 0), for its sign
+    let best = 0;
+    for (let f = 0; f < F; f++) {
+      let v = 0;
+      for (let i = 0; i < N; i++) v += X[i * F + f] * k.eigenvectors.data[i * 2 + c];
+      if (Math.abs(v) > Math.abs(best)) best = v;
+    }
+    if (best < 0) for (let i = 0; i < N; i++) scores[i * 2 + c] = -scores[i * 2 + c];
+  }
+  return { scores: k.scores, explainedVariance: Float64Array.from(k.eigenvalues, (l) => l / (N - 1)) };
 }
 
 /** Runs `acdc map`; writes nothing unless every step succeeded. */
@@ -70,7 +108,7 @@ export async function map(file: string, options: MapOptions): Promise<MapSummary
   if (!(total > 1e-24 * Math.max(scale * scale, 1e-300))) {
     throw new Error(`${file}: every ${options.perAtom ? 'atom' : 'structure'} has the same features (zero variance): there is nothing to map`);
   }
-  const p = await pcaAsync(X, 2);
+  const p = await principalComponents(X.data, rows, f.columns);
 
   const properties: Record<string, ChemiscopeProperty> = {
     n_atoms: { target: 'structure', values: systems.map((s) => s.size), description: 'number of atoms' },
