@@ -124,7 +124,10 @@ describe('acdc rigidity', () => {
   it('bad input: one line, exit 1 or 2, no file left', () => {
     const alien = path.join(dir, 'alien.xyz');
     fs.writeFileSync(alien, '1\npbc="F F F"\nSi 0 0 0\n');
+    const big = path.join(dir, 'big.json');
+    fs.writeFileSync(big, JSON.stringify({ ...HYPERS, basis: { type: 'TensorProduct', max_angular: 6, radial: { type: 'Gto', max_radial: 7 } } }));
     const cases: Array<[string[], number, RegExp]> = [
+      [['rigidity', big, trainFile, testFile, '--alpha', '1', '--out', path.join(dir, 'bad0.xyz')], 1, /17920 features per atom \(4480 per centre species × 4 species\): the LPR needs a 17920×17920 covariance/],
       [['rigidity', hypersFile, trainFile, testFile, '--out', path.join(dir, 'bad1.xyz')], 1, /with hyper-parameters instead of a fitted model, give the regulariser with --alpha/],
       [['rigidity', hypersFile, trainFile, testFile, '--alpha', '1e-3', '--out', path.join(dir, 'bad2.npy')], 1, /must end in \.xyz/],
       [['rigidity', hypersFile, trainFile, testFile, '--alpha', '1e-3', '--out', path.join(dir, 'bad3.xyz'), '--chemiscope', path.join(dir, 'bad3.html')], 1, /--chemiscope .*: a chemiscope file must end in \.json or \.json\.gz/],

@@ -122,6 +122,17 @@ export async function rigidity(model: RigidityModel, trainFile: string, testFile
   const species = model.species ?? [...new Set([...train, ...test].flatMap((s) => Array.from(s.types)))].sort((a, b) => a - b);
   checkSpecies(trainFile, train, species);
   checkSpecies(testFile, test, species);
+  // the LPR inverts an F × F covariance (F features per atom): refuse what cannot fit
+  // (l, n_1, n_2) per neighbour pair, one block per pair and per centre species
+  const perPair = new SoapPowerSpectrum(model.hypers).computeSync([new System({ types: [species[0]], positions: [0, 0, 0] })]).block(0).properties.count;
+  const perAtom = (perPair * species.length * (species.length + 1)) / 2;
+  const F = perAtom * species.length;
+  if (32 * F * F > 2 ** 31) {
+    throw new Error(
+      `${model.name}: ${F} features per atom (${perAtom} per centre species × ${species.length} species): the LPR needs a ${F}×${F} covariance and its pseudo-inverse, ` +
+        `about ${((32 * F * F) / 2 ** 30).toFixed(1)} GiB; use hyper-parameters with fewer features (at most ${Math.floor(Math.sqrt(2 ** 31 / 32))} in all)`,
+    );
+  }
   const ft = await soapFeatures(calc, train, species);
   const fs_ = await soapFeatures(calc, test, species);
   const perStructure = (f: typeof ft, systems: System[], file: string) =>
