@@ -99,7 +99,7 @@ export interface FeaturizeSummary {
 /** A calculator `acdc featurize` can run. @internal */
 export type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | EquivariantPowerSpectrum | SoapBispectrum | ClassicCalculator;
 
-function readHypersFile(hypersPath: string): string {
+export function readHypersFile(hypersPath: string): string {
   let st: fs.Stats;
   try {
     st = fs.statSync(hypersPath);

@@ -12,6 +12,7 @@ import type { QueueCli } from './queue';
 import type { WorkerCli } from './worker';
 import type { ServeCli } from './serve';
 import { DEFAULT_LIMITS } from '../serve/limits';
+import { registerAnalysisCommands } from './analysis_commands';
 
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -232,6 +233,8 @@ export function program(): Command {
       .exitOverride(),
     'serve',
   );
+  // map, compare, scan, rigidity (js/cli/analysis_commands.ts)
+  registerAnalysisCommands(prog, usageErrors, write);
   return prog;
 }
 
