@@ -421,7 +421,11 @@ impl Calculator for EquivariantPowerSpectrum {
             blocks.push(self.block(plan, &densities, ns, flags)?);
             keys.extend_from_slice(&plan.key);
         }
-        TensorMap::new(Labels::new(names, keys), blocks)
+        let tensor = TensorMap::new(Labels::new(names, keys), blocks)?;
+        if super::ragged::is_ragged(self.expansion.sizes()) {
+            return super::ragged::trim(tensor, self.expansion.sizes(), false);
+        }
+        Ok(tensor)
     }
 }
 

@@ -13,6 +13,7 @@ pub mod hypers;
 pub mod lambda_soap;
 pub mod power_spectrum;
 pub mod radial_spectrum;
+pub mod ragged;
 pub mod sine_matrix;
 pub mod spherical_expansion;
 #[cfg(test)]

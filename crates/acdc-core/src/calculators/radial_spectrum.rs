@@ -113,6 +113,10 @@ impl Calculator for SoapRadialSpectrum {
             key_values.extend_from_slice(&key);
             blocks.push(block);
         }
-        TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)
+        let tensor = TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)?;
+        if super::ragged::is_ragged(self.expansion.sizes()) {
+            return super::ragged::trim(tensor, self.expansion.sizes(), false);
+        }
+        Ok(tensor)
     }
 }

@@ -32,6 +32,9 @@ impl SphericalExpansion {
             for s in 0..ns {
                 if pairs[c * ns + s] {
                     for l in 0..=self.expansion.settings.max_angular as i32 {
+                        if self.expansion.sizes()[l as usize] == 0 {
+                            continue; // a channel that an Explicit basis leaves out
+                        }
                         keys.push([l, 1, species[c], species[s]]);
                     }
                 }
@@ -139,6 +142,10 @@ impl Calculator for SphericalExpansion {
             key_values.extend_from_slice(&key);
             blocks.push(block);
         }
-        TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)
+        let tensor = TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)?;
+        if super::ragged::is_ragged(self.expansion.sizes()) {
+            return super::ragged::trim(tensor, self.expansion.sizes(), true);
+        }
+        Ok(tensor)
     }
 }
