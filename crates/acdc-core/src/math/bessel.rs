@@ -212,12 +212,15 @@ mod tests {
             let mut i = [0.0; 3];
             scaled_modified_spherical_in(x, &mut i);
             let i1 = (x * x.cosh() - x.sinh()) / (x * x) * (-x).exp();
-            assert!((i[1] - i1).abs() < 1e-12 * i1.abs() + 1e-300, "{x}: {} {i1}", i[1]);
+            if x > 0.1 {
+                // the closed form cancels at small x
+                assert!((i[1] - i1).abs() < 1e-12 * i1.abs(), "{x}: {} {i1}", i[1]);
+            }
         }
         // small argument series: i_l(z) ≈ z^l/(2l+1)!!
         let mut i = [0.0; 5];
         scaled_modified_spherical_in(1e-5, &mut i);
-        assert!((i[4] / (1e-20 / 945.0) - 1.0).abs() < 1e-9);
+        assert!((i[4] / (1e-20 / 945.0 * (-1e-5f64).exp()) - 1.0).abs() < 1e-9);
     }
 
     #[test]
