@@ -103,3 +103,4 @@ export {
   type EwaldSumMatrixHypers,
   type MatrixPermutation,
 } from './classic';
+export { fitAlchemicalCoupling, type AlchemicalFitOptions } from './basis';

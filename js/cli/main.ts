@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { CALCULATORS, MAX_BATCH, PER_STRUCTURE, featurize, type CalculatorName, type FeaturizeOptions, type PerStructure } from './featurize';
 import { neighbors, type NeighborsOptions } from './neighbors';
+import { alchemicalFit, type AlchemicalFitCli } from './alchemical';
 
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -145,6 +146,21 @@ export function program(): Command {
       .action(featurizeCommand)
       .exitOverride(),
     'featurize',
+  );
+  const alchemical = usageErrors(prog.command('alchemical').description('alchemical compression of the neighbour types').exitOverride(), 'alchemical');
+  usageErrors(
+    alchemical
+      .command('fit')
+      .description('fit the pseudo-element coupling U (density.alchemical) to the structures of an extended XYZ file; writes hyper-parameters JSON')
+      .argument('<file>', 'extended XYZ file')
+      .requiredOption('--pseudo-types <B>', 'number of pseudo-elements', positiveInteger)
+      .requiredOption('-o, --out <file.json>', 'output hyper-parameters')
+      .option('--hypers <file.json>', 'SOAP hyper-parameters to start from (default: those of acdc featurize)')
+      .action(async (file: string, o: AlchemicalFitCli) => {
+        write(await alchemicalFit(file, o));
+      })
+      .exitOverride(),
+    'alchemical fit',
   );
   return prog;
 }

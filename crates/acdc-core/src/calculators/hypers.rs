@@ -53,6 +53,9 @@ pub enum Density {
         /// Optional radial scaling of neighbour contributions.
         #[serde(default)]
         scaling: Option<Scaling>,
+        /// Optional compression of the neighbour types into pseudo-elements.
+        #[serde(default)]
+        alchemical: Option<Alchemical>,
     },
     /// A Dirac delta on each neighbour: the radial "integral" is the radial
     /// function itself. featomic uses it with tabulated radial integrals
@@ -64,7 +67,30 @@ pub enum Density {
         /// Optional radial scaling of neighbour contributions.
         #[serde(default)]
         scaling: Option<Scaling>,
+        /// Optional compression of the neighbour types into pseudo-elements.
+        #[serde(default)]
+        alchemical: Option<Alchemical>,
     },
+}
+
+/// `density.alchemical`: neighbour j of element a contributes to
+/// pseudo-element b with weight `coupling[b][types.index(a)]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Alchemical {
+    /// Atomic numbers of the columns of `coupling`.
+    pub types: Vec<i32>,
+    /// B rows (pseudo-elements) × S columns (elements), dimensionless.
+    pub coupling: Vec<Vec<f64>>,
+}
+
+impl Density {
+    /// The alchemical compression, if any.
+    pub fn alchemical(&self) -> Option<&Alchemical> {
+        match self {
+            Density::Gaussian { alchemical, .. } | Density::DiracDelta { alchemical, .. } => alchemical.as_ref(),
+        }
+    }
 }
 
 fn one() -> f64 {
@@ -274,6 +300,8 @@ pub struct ExpansionSettings {
     pub dirac_delta: bool,
     /// Number of radial functions of each channel l = 0…max_angular.
     pub sizes: Vec<usize>,
+    /// Alchemical compression of the neighbour types, if any.
+    pub alchemical: Option<Alchemical>,
 }
 
 /// Parses JSON text into `T`, naming the path of a bad or unknown key
@@ -326,7 +354,7 @@ fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angula
         }
     }
     let (width, center_atom_weight, scaling) = match density {
-        Density::Gaussian { width, center_atom_weight, scaling } => {
+        Density::Gaussian { width, center_atom_weight, scaling, .. } => {
             positive("density.width", *width)?;
             (width, center_atom_weight, scaling)
         }
@@ -390,6 +418,7 @@ fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angula
         radial: RadialKind::Gto,
         dirac_delta: false,
         sizes: vec![max_radial + 1; max_angular + 1],
+        alchemical: None,
     })
 }
 
@@ -398,10 +427,10 @@ fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angula
 fn common(cutoff: &Cutoff, density: &Density) -> Result<(f64, f64, Option<Scaling>, bool)> {
     // reuse the GTO validation of the cutoff and density with a dummy basis
     let (width, weight, scaling, delta) = match density {
-        Density::Gaussian { width, center_atom_weight, scaling } => (*width, *center_atom_weight, *scaling, false),
-        Density::DiracDelta { center_atom_weight, scaling } => (0.0, *center_atom_weight, *scaling, true),
+        Density::Gaussian { width, center_atom_weight, scaling, .. } => (*width, *center_atom_weight, *scaling, false),
+        Density::DiracDelta { center_atom_weight, scaling, .. } => (0.0, *center_atom_weight, *scaling, true),
     };
-    let probe = Density::Gaussian { width: if delta { 1.0 } else { width }, center_atom_weight: weight, scaling };
+    let probe = Density::Gaussian { width: if delta { 1.0 } else { width }, center_atom_weight: weight, scaling, alchemical: None };
     settings(cutoff, &probe, &RadialBasis::Gto { max_radial: 0, radius: None }, 0, None)?;
     Ok((width, weight, scaling, delta))
 }
@@ -522,6 +551,7 @@ fn ragged_settings(cutoff: &Cutoff, density: &Density, basis: &Basis) -> Result<
         radial,
         dirac_delta: delta,
         sizes,
+        alchemical: None,
     })
 }
 
@@ -529,10 +559,14 @@ impl SoapHypers {
     /// Parses and validates featomic-style JSON.
     pub fn from_json(what: &str, json: &str) -> Result<(SoapHypers, ExpansionSettings)> {
         let h: SoapHypers = parse_json(what, json)?;
-        let s = match &h.basis {
+        let mut s = match &h.basis {
             Basis::TensorProduct { max_angular, radial, spline_accuracy } => settings(&h.cutoff, &h.density, radial, *max_angular, *spline_accuracy)?,
             other => ragged_settings(&h.cutoff, &h.density, other)?,
         };
+        if let Some(alchemical) = h.density.alchemical() {
+            super::alchemical::validate(alchemical)?;
+            s.alchemical = Some(alchemical.clone());
+        }
         Ok((h, s))
     }
 }

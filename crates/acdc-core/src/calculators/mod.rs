@@ -2,6 +2,7 @@
 //! featomic-style JSON hyper-parameters, it turns systems into a `TensorMap`.
 
 pub mod acsf;
+pub mod alchemical;
 pub mod bispectrum;
 pub mod coulomb_matrix;
 pub mod density;

@@ -19,6 +19,11 @@ impl SoapRadialSpectrum {
     /// Parses and validates the hyper-parameters, builds the basis.
     pub fn new(hypers: &str) -> Result<SoapRadialSpectrum> {
         let (_, settings) = RadialSpectrumHypers::from_json("soap_radial_spectrum", hypers)?;
+        if settings.alchemical.is_some() {
+            return Err(crate::Error::InvalidParameter(
+                "density.alchemical is supported by SphericalExpansion and SoapPowerSpectrum only".into(),
+            ));
+        }
         Ok(SoapRadialSpectrum { parameters: hypers.to_string(), expansion: Expansion::new(settings)? })
     }
 

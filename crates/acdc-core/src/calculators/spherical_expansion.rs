@@ -54,12 +54,28 @@ impl Calculator for SphericalExpansion {
     }
 
     fn keys(&self, systems: &[System]) -> Result<Labels> {
+        if self.expansion.settings.alchemical.is_some() {
+            return Ok(self.compute(systems, &ComputeOptions::default())?.keys);
+        }
         let env = Environments::new(systems, self.expansion.settings.cutoff)?;
         let presence = env.presence();
         Ok(Labels::new(&KEY_NAMES, self.keys_from(&env.species, presence.iter().map(|(c, p)| (*c, p.as_slice()))).concat()))
     }
 
     fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
+        if let Some(alchemical) = &self.expansion.settings.alchemical {
+            let inner = ComputeOptions { selected_keys: None, ..options.clone() };
+            let species_resolved = self.compute_species(systems, &inner)?;
+            let tensor = super::alchemical::contract_expansion(&species_resolved, alchemical)?;
+            return super::alchemical::select_keys(tensor, options);
+        }
+        self.compute_species(systems, options)
+    }
+}
+
+impl SphericalExpansion {
+    /// The species-resolved expansion (keys with neighbor_type).
+    fn compute_species(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
         let flags = options.gradient_flags()?;
         let per_pair = Environments::expansion_bytes_per_pair(&self.expansion, flags);
         let env = Environments::for_options(systems, self.expansion.settings.cutoff, options, per_pair)?;
