@@ -1,8 +1,11 @@
 /**
  * Data-driven compression of the SOAP basis: pseudo-elements (alchemical
- * compression, Willatt, Musil and Ceriotti, PCCP 20, 29661 (2018)).
+ * compression, Willatt, Musil and Ceriotti, PCCP 20, 29661 (2018)) and
+ * contracted radial bases (Goscinski, Musil, Pozdnyakov, Nigam and Ceriotti,
+ * J. Chem. Phys. 155, 104106 (2021)).
  */
-import { SphericalExpansion, type SoapHypers } from './calculators';
+import native from './native';
+import { SphericalExpansion, type SoapHypers, type ExplicitRadialHypers } from './calculators';
 import { System, type SystemInit } from './system';
 
 /** Options of {@link fitAlchemicalCoupling}. */
@@ -134,4 +137,87 @@ export async function fitAlchemicalCoupling(
   const { vectors } = symmetricEigen(C, S);
   const coupling = Array.from({ length: B }, (_, b) => Array.from(vectors.subarray(b * S, (b + 1) * S)));
   return { ...hypers, density: { ...hypers.density, alchemical: { types, coupling } } };
+}
+
+/** Options of {@link fitRadialContraction}. */
+export interface RadialContractionOptions {
+  /** Largest radial index of the contracted basis: maxRadial + 1 functions per l (fewer where the basis has fewer). */
+  maxRadial: number;
+  /**
+   * Radial functions per neighbour type (mixing types and n). Not supported:
+   * such functions cannot be written as one Explicit basis; must be false or absent.
+   */
+  byType?: boolean;
+}
+
+/**
+ * Fits a contracted radial basis to the given structures and returns
+ * hyper-parameters of featomic's Explicit form (Tabulated channels,
+ * DiracDelta density) that compute the contracted features directly.
+ *
+ * Recipe, for every angular channel l of `hypers`' basis (which must be
+ * splined: any basis but `spline_accuracy: null`): with c_(i a l m n) the
+ * species-resolved expansion coefficients of every centre i, the n × n
+ * covariance C_l = Σ_(i,a,m) c c ᵀ is diagonalised and its leading
+ * k = min(maxRadial + 1, size_l) eigenvectors (rows of U_l, orthonormal, each
+ * row's largest entry positive) define the contracted radial functions
+ * R'_(l p) = Σ_n U_(l p n) R_(l n). Their radial integrals are tabulated on
+ * the nodes of the original splines (values and derivatives both multiplied
+ * by U_l): the cubic Hermite spline is linear in its node data, so the
+ * contracted features equal U_l applied to the full features up to rounding,
+ * at the cost of the contracted size. The density's centre weight and
+ * scaling are kept.
+ *
+ * Errors (rejected promise): maxRadial not a non-negative integer, byType
+ * true, density.alchemical present, exact radial integrals.
+ */
+export async function fitRadialContraction(
+  systems: System | SystemInit | Array<System | SystemInit>,
+  hypers: SoapHypers,
+  options: RadialContractionOptions,
+): Promise<SoapHypers> {
+  const maxRadial = options?.maxRadial;
+  if (!Number.isInteger(maxRadial) || maxRadial < 0) throw new Error(`maxRadial must be a non-negative integer, got ${String(maxRadial)}`);
+  if (options.byType) throw new Error('byType: true is not supported (per-type radial functions cannot be written as one Explicit basis)');
+  if ((hypers.density as { alchemical?: unknown }).alchemical !== undefined) {
+    throw new Error('density.alchemical: fit the radial contraction on the species-resolved hyper-parameters, then add alchemical');
+  }
+  const tables = native.radialTablesSync(JSON.stringify(hypers));
+  const tm = await new SphericalExpansion(hypers).compute(systems);
+  const covariance = new Map<number, Float64Array>();
+  for (const t of tables) covariance.set(t.l, new Float64Array(t.size * t.size));
+  for (let b = 0; b < tm.keys.count; b++) {
+    const l = tm.keys.entry(b).o3_lambda;
+    const block = tm.block(b);
+    const n = block.properties.count;
+    const C = covariance.get(l);
+    if (C === undefined || C.length !== n * n) continue;
+    for (let r = 0; r < block.values.length; r += n) {
+      for (let i = 0; i < n; i++) {
+        const x = block.values[r + i];
+        if (x === 0) continue;
+        for (let j = 0; j < n; j++) C[i * n + j] += x * block.values[r + j];
+      }
+    }
+  }
+  const byAngular: Record<string, ExplicitRadialHypers> = {};
+  for (const t of tables) {
+    const n = t.size;
+    const k = Math.min(maxRadial + 1, n);
+    const { vectors } = symmetricEigen(covariance.get(t.l) as Float64Array, n);
+    const project = (data: Float64Array, node: number) =>
+      Array.from({ length: k }, (_, p) => {
+        let s = 0;
+        for (let q = 0; q < n; q++) s += vectors[p * n + q] * data[node * n + q];
+        return s;
+      });
+    const points = Array.from(t.positions, (position, node) => ({ position, values: project(t.values, node), derivatives: project(t.derivatives, node) }));
+    byAngular[String(t.l)] = { type: 'Tabulated', points };
+  }
+  const density = hypers.density as { center_atom_weight?: number; scaling?: unknown };
+  return {
+    cutoff: hypers.cutoff,
+    density: { type: 'DiracDelta', center_atom_weight: density.center_atom_weight ?? 1, scaling: (density.scaling ?? null) as null },
+    basis: { type: 'Explicit', by_angular: byAngular, spline_accuracy: null },
+  };
 }

@@ -103,4 +103,4 @@ export {
   type EwaldSumMatrixHypers,
   type MatrixPermutation,
 } from './classic';
-export { fitAlchemicalCoupling, type AlchemicalFitOptions } from './basis';
+export { fitAlchemicalCoupling, fitRadialContraction, type AlchemicalFitOptions, type RadialContractionOptions } from './basis';

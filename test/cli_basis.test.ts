@@ -80,3 +80,32 @@ describe('acdc alchemical fit', () => {
     expect(fs.readdirSync(dir).filter((f) => f !== 'bad.json')).toEqual([]);
   });
 });
+
+describe('acdc basis fit', () => {
+  it('writes Explicit hyper-parameters that featurize accepts; bad input fails cleanly', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-basis-'));
+    const hypersIn = path.join(dir, 'in.json');
+    fs.writeFileSync(hypersIn, JSON.stringify(HYPERS));
+    const out = path.join(dir, 'contracted.json');
+    const r = acdc('basis', 'fit', molecules, '--max-radial', '1', '--hypers', hypersIn, '--out', out);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const fitted = JSON.parse(fs.readFileSync(out, 'utf8'));
+    expect(fitted.basis.type).toBe('Explicit');
+    expect(Object.keys(fitted.basis.by_angular)).toEqual(['0', '1', '2', '3']);
+    const npy = path.join(dir, 'c.npy');
+    const f = acdc('featurize', molecules, '--hypers', out, '--out', npy, '--json');
+    expect(f.code).toBe(0);
+    // 4 channels × 2² properties per species triple
+    expect(JSON.parse(f.stdout).columns % 16).toBe(0);
+    const bad = acdc('basis', 'fit', molecules, '--max-radial', '-2', '--out', path.join(dir, 'x.json'));
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n').length).toBe(1);
+    const exact = path.join(dir, 'exact.json');
+    fs.writeFileSync(exact, JSON.stringify({ ...HYPERS, basis: { ...HYPERS.basis, spline_accuracy: null } }));
+    const e = acdc('basis', 'fit', molecules, '--max-radial', '1', '--hypers', exact, '--out', path.join(dir, 'y.json'));
+    expect(e.code).toBe(1);
+    expect(e.stderr).toMatch(/^acdc: .*spline_accuracy is null/);
+    expect(fs.existsSync(path.join(dir, 'x.json')) || fs.existsSync(path.join(dir, 'y.json'))).toBe(false);
+  });
+});

@@ -7,6 +7,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { CALCULATORS, MAX_BATCH, PER_STRUCTURE, featurize, type CalculatorName, type FeaturizeOptions, type PerStructure } from './featurize';
 import { neighbors, type NeighborsOptions } from './neighbors';
 import { alchemicalFit, type AlchemicalFitCli } from './alchemical';
+import { basisFit, type BasisFitCli } from './basis';
 
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -22,6 +23,12 @@ function positiveNumber(value: string): number {
 function positiveInteger(value: string): number {
   const x = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(x) || x <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return x;
+}
+
+function nonNegativeInteger(value: string): number {
+  const x = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(x)) throw new InvalidArgumentError(`expected a non-negative integer, got "${value}"`);
   return x;
 }
 
@@ -161,6 +168,21 @@ export function program(): Command {
       })
       .exitOverride(),
     'alchemical fit',
+  );
+  const basis = usageErrors(prog.command('basis').description('data-driven radial bases').exitOverride(), 'basis');
+  usageErrors(
+    basis
+      .command('fit')
+      .description('fit a contracted radial basis (principal components per l of the expansion coefficients); writes Explicit hyper-parameters JSON')
+      .argument('<file>', 'extended XYZ file')
+      .requiredOption('--max-radial <n>', 'largest radial index of the contracted basis (n + 1 functions per l)', nonNegativeInteger)
+      .requiredOption('-o, --out <file.json>', 'output hyper-parameters')
+      .option('--hypers <file.json>', 'SOAP hyper-parameters of the full basis (default: those of acdc featurize)')
+      .action(async (file: string, o: BasisFitCli) => {
+        write(await basisFit(file, o));
+      })
+      .exitOverride(),
+    'basis fit',
   );
   return prog;
 }

@@ -80,6 +80,11 @@ impl SplinedRadialIntegral {
         Ok(SplinedRadialIntegral { max_angular, size, splines, shares_grid })
     }
 
+    /// The spline of angular channel `l`.
+    pub fn spline(&self, l: usize) -> &HermiteSpline {
+        &self.splines[l]
+    }
+
     /// The spline of angular channel `l` alone.
     pub fn into_channel(mut self, l: usize) -> HermiteSpline {
         self.splines.swap_remove(l)

@@ -241,6 +241,32 @@ where
     Ok(splines)
 }
 
+/// The nodes of a radial spline: positions (Å), values and derivatives
+/// (Å⁻¹) laid out `[node][function]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeTable {
+    /// Number of functions.
+    pub size: usize,
+    /// Node positions in Å.
+    pub positions: Vec<f64>,
+    /// Values, `[node][function]`.
+    pub values: Vec<f64>,
+    /// Derivatives, `[node][function]`.
+    pub derivatives: Vec<f64>,
+}
+
+impl NodeTable {
+    /// The nodes of a featomic-native (uniform) spline.
+    pub fn from_spline(s: &crate::math::spline::HermiteSpline) -> NodeTable {
+        NodeTable {
+            size: s.n_functions(),
+            positions: s.positions().to_vec(),
+            values: (0..s.len()).flat_map(|k| s.node_values(k).to_vec()).collect(),
+            derivatives: (0..s.len()).flat_map(|k| s.node_derivatives(k).to_vec()).collect(),
+        }
+    }
+}
+
 /// How the radial functions of one angular channel are evaluated.
 #[derive(Clone)]
 pub enum ChannelRadial {
@@ -284,6 +310,27 @@ impl RaggedRadialIntegral {
     /// Number of radial functions of each angular channel.
     pub fn sizes(&self) -> &[usize] {
         &self.sizes
+    }
+
+    /// The node table (positions, values `[k][f]`, derivatives `[k][f]`) of
+    /// channel `l`: None for an absent channel; an error for an exact
+    /// (untabulated) channel.
+    pub fn node_table(&self, l: usize) -> Result<Option<NodeTable>> {
+        Ok(match &self.channels[l] {
+            ChannelRadial::Absent => None,
+            ChannelRadial::Tabulated(t) => Some(NodeTable {
+                size: t.size,
+                positions: t.positions.clone(),
+                values: (0..t.positions.len()).flat_map(|k| t.node_values(k).to_vec()).collect(),
+                derivatives: (0..t.positions.len()).flat_map(|k| t.node_derivatives(k).to_vec()).collect(),
+            }),
+            ChannelRadial::Native(s) => Some(NodeTable::from_spline(s)),
+            ChannelRadial::Exact(_) => {
+                return Err(Error::InvalidParameter(format!(
+                    "angular channel {l} is evaluated exactly (spline_accuracy null): it has no spline nodes"
+                )))
+            }
+        })
     }
 
     /// The tabulated spline of channel `l`, if it is one.

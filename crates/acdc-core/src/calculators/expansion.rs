@@ -163,6 +163,18 @@ impl Expansion {
         &self.settings.sizes
     }
 
+    /// The spline nodes of the radial integral of every channel l (None for
+    /// a channel outside the basis). Errors for exact (unsplined) integrals.
+    pub fn node_tables(&self) -> Result<Vec<Option<crate::basis::tabulated::NodeTable>>> {
+        match &self.radial {
+            Radial::Exact(_) => Err(Error::InvalidParameter(
+                "basis.spline_accuracy is null: the radial integrals are exact and have no spline nodes".into(),
+            )),
+            Radial::Splined(s) => Ok((0..=self.settings.max_angular).map(|l| Some(crate::basis::tabulated::NodeTable::from_spline(s.spline(l)))).collect()),
+            Radial::Ragged(r) => (0..=self.settings.max_angular).map(|l| r.node_table(l)).collect(),
+        }
+    }
+
     /// The tabulated spline of channel `l`, for bases tabulated by acdc or
     /// given as tables.
     pub fn table(&self, l: usize) -> Option<&TabulatedSpline> {
