@@ -24,15 +24,77 @@ export interface CutoffHypers {
   smoothing: Smoothing;
 }
 
-/** featomic's `density` section: a Gaussian on each atom. */
-export interface DensityHypers {
-  type: 'Gaussian';
-  /** Gaussian width σ in Å. */
-  width: number;
-  /** Weight of the centre's own Gaussian (default 1). */
-  center_atom_weight?: number;
-  scaling?: Willatt2018Scaling;
+/**
+ * Alchemical compression of the neighbour types (Willatt, Musil and
+ * Ceriotti, PCCP 20, 29661 (2018)): neighbour j of element a contributes to
+ * pseudo-element channel b with weight `coupling[b][types.indexOf(a)]`.
+ * Keys then carry `pseudo_type` (0…B−1) instead of `neighbor_type`.
+ */
+export interface AlchemicalHypers {
+  /** The elements (atomic numbers) of the columns of `coupling`. */
+  types: number[];
+  /** B rows (pseudo-elements) × S columns (elements). */
+  coupling: number[][];
 }
+
+/** featomic's `density` section: a Gaussian (or, for tabulated bases, a Dirac delta) on each atom. */
+export type DensityHypers =
+  | {
+      type: 'Gaussian';
+      /** Gaussian width σ in Å. */
+      width: number;
+      /** Weight of the centre's own Gaussian (default 1). */
+      center_atom_weight?: number;
+      scaling?: Willatt2018Scaling | null;
+      alchemical?: AlchemicalHypers;
+    }
+  | {
+      /** Point density; the radial integrals are in a `Tabulated` basis. */
+      type: 'DiracDelta';
+      center_atom_weight?: number;
+      scaling?: Willatt2018Scaling | null;
+      alchemical?: AlchemicalHypers;
+    };
+
+/** One node of a tabulated radial basis (featomic's `Tabulated`). */
+export interface SplinePointHypers {
+  /** Distance in Å. */
+  position: number;
+  /** Radial integral of every function of the channel at `position`. */
+  values: number[];
+  /** Their derivatives, Å⁻¹. */
+  derivatives: number[];
+}
+
+/** The radial basis of one channel of an `Explicit` basis. */
+export type ExplicitRadialHypers = GtoRadialHypers | { type: 'Tabulated'; points: SplinePointHypers[] };
+
+/**
+ * The expansion basis: featomic's TensorProduct (Gto), the ragged
+ * Laplacian-eigenstate basis, or featomic's Explicit basis (a radial basis per
+ * angular channel, keys "0", "1", …).
+ */
+export type BasisHypers =
+  | {
+      type: 'TensorProduct';
+      /** Largest angular channel (inclusive). */
+      max_angular: number;
+      radial: GtoRadialHypers;
+      /** Spline accuracy (default 1e-8); null evaluates the radial integrals exactly. */
+      spline_accuracy?: number | null;
+    }
+  | {
+      type: 'LaplacianEigenstate';
+      /** Largest radial index at l = 0 (inclusive); higher l get fewer functions. */
+      max_radial: number;
+      /** Largest angular channel (default: every channel with a function). */
+      max_angular?: number;
+      /** Basis radius in Å (default: the cutoff radius). */
+      radius?: number;
+      /** Accuracy of the tabulated radial integrals (default 1e-8). */
+      spline_accuracy?: number | null;
+    }
+  | { type: 'Explicit'; by_angular: Record<string, ExplicitRadialHypers>; spline_accuracy?: number | null };
 
 /** GTO radial basis with `max_radial + 1` functions. */
 export interface GtoRadialHypers {
@@ -47,25 +109,21 @@ export interface GtoRadialHypers {
 export interface SoapHypers {
   cutoff: CutoffHypers;
   density: DensityHypers;
-  basis: {
-    type: 'TensorProduct';
-    /** Largest angular channel (inclusive). */
-    max_angular: number;
-    radial: GtoRadialHypers;
-    /** Spline accuracy (default 1e-8); null evaluates the radial integrals exactly. */
-    spline_accuracy?: number | null;
-  };
+  basis: BasisHypers;
 }
 
 /** Hyper-parameters of SoapRadialSpectrum (featomic 0.6 schema). */
 export interface RadialSpectrumHypers {
   cutoff: CutoffHypers;
   density: DensityHypers;
-  basis: {
-    radial: GtoRadialHypers;
-    /** Spline accuracy (default 1e-8); null evaluates the radial integrals exactly. */
-    spline_accuracy?: number | null;
-  };
+  /** A radial basis, or a full expansion basis of which the l = 0 channel is used. */
+  basis:
+    | {
+        radial: GtoRadialHypers;
+        /** Spline accuracy (default 1e-8); null evaluates the radial integrals exactly. */
+        spline_accuracy?: number | null;
+      }
+    | BasisHypers;
 }
 
 /** Gradients a calculator can compute. */

@@ -36,6 +36,10 @@ export {
   type CutoffHypers,
   type DensityHypers,
   type GtoRadialHypers,
+  type BasisHypers,
+  type ExplicitRadialHypers,
+  type SplinePointHypers,
+  type AlchemicalHypers,
   type Smoothing,
   type Willatt2018Scaling,
   type ComputeOptions,
@@ -129,3 +133,4 @@ export {
   type ChemiscopeInput,
 } from './chemiscope';
 export { kernelPca, kernelPcaAsync, type KernelPcaOptions, type KernelPcaResult } from './kernel_pca';
+export { fitAlchemicalCoupling, fitRadialContraction, type AlchemicalFitOptions, type RadialContractionOptions } from './basis';

@@ -32,11 +32,11 @@ export type PerStructure = (typeof PER_STRUCTURE)[number];
  * (r_c 5 Å with a 0.5 Å shifted-cosine switch, σ 0.3 Å, 8 radial × 7 angular
  * channels).
  */
-export const DEFAULT_SOAP_HYPERS: SoapHypers = {
+export const DEFAULT_SOAP_HYPERS = {
   cutoff: { radius: 5, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
   density: { type: 'Gaussian', width: 0.3 },
   basis: { type: 'TensorProduct', max_angular: 6, radial: { type: 'Gto', max_radial: 7 } },
-};
+} satisfies SoapHypers;
 
 /**
  * Hyper-parameters of `soap_bispectrum` when `--hypers` is not given: the

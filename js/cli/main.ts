@@ -13,6 +13,8 @@ import type { WorkerCli } from './worker';
 import type { ServeCli } from './serve';
 import { DEFAULT_LIMITS } from '../serve/limits';
 import { registerAnalysisCommands } from './analysis_commands';
+import { alchemicalFit, type AlchemicalFitCli } from './alchemical';
+import { basisFit, type BasisFitCli } from './basis';
 
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -28,6 +30,12 @@ function positiveNumber(value: string): number {
 function positiveInteger(value: string): number {
   const x = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(x) || x <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return x;
+}
+
+function nonNegativeInteger(value: string): number {
+  const x = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(x)) throw new InvalidArgumentError(`expected a non-negative integer, got "${value}"`);
   return x;
 }
 
@@ -235,6 +243,36 @@ export function program(): Command {
   );
   // map, compare, scan, rigidity (js/cli/analysis_commands.ts)
   registerAnalysisCommands(prog, usageErrors, write);
+  const alchemical = usageErrors(prog.command('alchemical').description('alchemical compression of the neighbour types').exitOverride(), 'alchemical');
+  usageErrors(
+    alchemical
+      .command('fit')
+      .description('fit the pseudo-element coupling U (density.alchemical) to the structures of an extended XYZ file; writes hyper-parameters JSON')
+      .argument('<file>', 'extended XYZ file')
+      .requiredOption('--pseudo-types <B>', 'number of pseudo-elements', positiveInteger)
+      .requiredOption('-o, --out <file.json>', 'output hyper-parameters')
+      .option('--hypers <file.json>', 'SOAP hyper-parameters to start from (default: those of acdc featurize)')
+      .action(async (file: string, o: AlchemicalFitCli) => {
+        write(await alchemicalFit(file, o));
+      })
+      .exitOverride(),
+    'alchemical fit',
+  );
+  const basis = usageErrors(prog.command('basis').description('data-driven radial bases').exitOverride(), 'basis');
+  usageErrors(
+    basis
+      .command('fit')
+      .description('fit a contracted radial basis (principal components per l of the expansion coefficients); writes Explicit hyper-parameters JSON')
+      .argument('<file>', 'extended XYZ file')
+      .requiredOption('--max-radial <n>', 'largest radial index of the contracted basis (n + 1 functions per l)', nonNegativeInteger)
+      .requiredOption('-o, --out <file.json>', 'output hyper-parameters')
+      .option('--hypers <file.json>', 'SOAP hyper-parameters of the full basis (default: those of acdc featurize)')
+      .action(async (file: string, o: BasisFitCli) => {
+        write(await basisFit(file, o));
+      })
+      .exitOverride(),
+    'basis fit',
+  );
   return prog;
 }
 

@@ -3,6 +3,7 @@
 #![deny(clippy::all)]
 
 mod analysis;
+mod basis;
 mod calculators;
 mod clebsch_gordan;
 mod errors;

@@ -7,6 +7,8 @@
 //! cubic Hermite splines, per angular channel l as featomic does.
 
 pub mod gto;
+pub mod laplacian;
+pub mod tabulated;
 
 pub use self::gto::GtoRadialIntegral;
 
@@ -76,6 +78,16 @@ impl SplinedRadialIntegral {
         })?;
         let shares_grid = (0..=max_angular).map(|l| l > 0 && splines[l].len() == splines[l - 1].len()).collect();
         Ok(SplinedRadialIntegral { max_angular, size, splines, shares_grid })
+    }
+
+    /// The spline of angular channel `l`.
+    pub fn spline(&self, l: usize) -> &HermiteSpline {
+        &self.splines[l]
+    }
+
+    /// The spline of angular channel `l` alone.
+    pub fn into_channel(mut self, l: usize) -> HermiteSpline {
+        self.splines.swap_remove(l)
     }
 
     /// Number of grid points of the spline of angular channel `l`.

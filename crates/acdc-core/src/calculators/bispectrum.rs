@@ -37,6 +37,11 @@ impl SoapBispectrum {
     /// Parses and validates the hyper-parameters.
     pub fn new(hypers: &str) -> Result<SoapBispectrum> {
         let (_, settings) = SoapHypers::from_json("soap_bispectrum", hypers)?;
+        if settings.alchemical.is_some() {
+            return Err(crate::Error::InvalidParameter(
+                "density.alchemical is supported by SphericalExpansion and SoapPowerSpectrum only".into(),
+            ));
+        }
         let max_angular = settings.max_angular;
         Ok(SoapBispectrum {
             parameters: hypers.to_string(),

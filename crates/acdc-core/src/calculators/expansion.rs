@@ -7,7 +7,9 @@ use std::f64::consts::PI;
 use super::density::{cutoff_function, radial_scaling};
 use super::hypers::ExpansionSettings;
 use crate::basis::gto::GtoRadialIntegral;
+use crate::basis::tabulated::{tabulate_like_featomic_python, ChannelRadial, RaggedRadialIntegral, TabulatedSpline};
 use crate::basis::{RadialIntegral, SplinedRadialIntegral};
+use super::hypers::{ExplicitRadial, RadialKind};
 use crate::error::{Error, Result};
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::neighbors::Pairs;
@@ -48,6 +50,9 @@ pub enum Radial {
     Exact(GtoRadialIntegral),
     /// Splined GTO integrals.
     Splined(SplinedRadialIntegral),
+    /// A basis with its own radial functions per angular channel
+    /// (Laplacian eigenstates, featomic's Explicit), zero-padded.
+    Ragged(RaggedRadialIntegral),
 }
 
 impl Radial {
@@ -55,6 +60,7 @@ impl Radial {
         match self {
             Radial::Exact(r) => r,
             Radial::Splined(r) => r,
+            Radial::Ragged(r) => r,
         }
     }
 }
@@ -130,10 +136,18 @@ pub struct Scratch {
 impl Expansion {
     /// Builds the radial basis (and its splines) for these settings.
     pub fn new(settings: ExpansionSettings) -> Result<Expansion> {
-        let exact = GtoRadialIntegral::new(settings.max_radial, settings.max_angular, settings.basis_radius, settings.density_width)?;
-        let radial = match settings.spline_accuracy {
-            None => Radial::Exact(exact),
-            Some(accuracy) => Radial::Splined(SplinedRadialIntegral::new(&exact, settings.cutoff, accuracy)?),
+        let radial = match &settings.radial {
+            RadialKind::Gto => {
+                let exact = GtoRadialIntegral::new(settings.max_radial, settings.max_angular, settings.basis_radius, settings.density_width)?;
+                match settings.spline_accuracy {
+                    None => Radial::Exact(exact),
+                    Some(accuracy) => Radial::Splined(SplinedRadialIntegral::new(&exact, settings.cutoff, accuracy)?),
+                }
+            }
+            RadialKind::LaplacianEigenstate { sizes, radius, accuracy } => {
+                Radial::Ragged(laplacian_eigenstate(sizes, *radius, &settings, *accuracy)?)
+            }
+            RadialKind::Explicit(channels) => Radial::Ragged(explicit(channels, &settings)?),
         };
         let n_max = settings.max_radial + 1;
         let mut values = vec![0.0; (settings.max_angular + 1) * n_max];
@@ -143,7 +157,34 @@ impl Expansion {
         Ok(Expansion { settings, radial, centre_term })
     }
 
-    /// Number of radial functions.
+    /// Number of radial functions of each angular channel (ragged bases
+    /// have fewer for some l; the coefficients are zero-padded to `n_max`).
+    pub fn sizes(&self) -> &[usize] {
+        &self.settings.sizes
+    }
+
+    /// The spline nodes of the radial integral of every channel l (None for
+    /// a channel outside the basis). Errors for exact (unsplined) integrals.
+    pub fn node_tables(&self) -> Result<Vec<Option<crate::basis::tabulated::NodeTable>>> {
+        match &self.radial {
+            Radial::Exact(_) => Err(Error::InvalidParameter(
+                "basis.spline_accuracy is null: the radial integrals are exact and have no spline nodes".into(),
+            )),
+            Radial::Splined(s) => Ok((0..=self.settings.max_angular).map(|l| Some(crate::basis::tabulated::NodeTable::from_spline(s.spline(l)))).collect()),
+            Radial::Ragged(r) => (0..=self.settings.max_angular).map(|l| r.node_table(l)).collect(),
+        }
+    }
+
+    /// The tabulated spline of channel `l`, for bases tabulated by acdc or
+    /// given as tables.
+    pub fn table(&self, l: usize) -> Option<&TabulatedSpline> {
+        match &self.radial {
+            Radial::Ragged(r) => r.table(l),
+            _ => None,
+        }
+    }
+
+    /// Number of radial functions (the largest over the channels).
     pub fn n_max(&self) -> usize {
         self.settings.max_radial + 1
     }
@@ -364,6 +405,41 @@ impl Expansion {
         }
         Ok(())
     }
+}
+
+/// The Laplacian-eigenstate integrals, tabulated per channel with
+/// featomic's Python rule on [0, cutoff].
+fn laplacian_eigenstate(sizes: &[usize], radius: f64, settings: &ExpansionSettings, accuracy: f64) -> Result<RaggedRadialIntegral> {
+    let le = crate::basis::laplacian::LaplacianEigenstate::new(sizes.to_vec(), radius)?;
+    let tables = if settings.dirac_delta {
+        tabulate_like_featomic_python(0.0, settings.cutoff, sizes, accuracy, |r, v, d| le.delta_integrals(r, v, d))?
+    } else {
+        let gaussian = le.gaussian(settings.density_width)?;
+        tabulate_like_featomic_python(0.0, settings.cutoff, sizes, accuracy, |r, v, d| gaussian.compute(r, v, d))?
+    };
+    Ok(RaggedRadialIntegral::new(sizes.to_vec(), tables.into_iter().map(ChannelRadial::Tabulated).collect()))
+}
+
+/// featomic's Explicit basis: per channel a table or its own GTO set.
+fn explicit(channels: &[Option<ExplicitRadial>], settings: &ExpansionSettings) -> Result<RaggedRadialIntegral> {
+    let mut out = Vec::with_capacity(channels.len());
+    for (l, channel) in channels.iter().enumerate() {
+        out.push(match channel {
+            None => ChannelRadial::Absent,
+            Some(ExplicitRadial::Tabulated { points }) => {
+                let points = points.iter().map(|p| (p.position, p.values.clone(), p.derivatives.clone())).collect();
+                ChannelRadial::Tabulated(TabulatedSpline::new(&format!("basis.by_angular.{l}"), points)?)
+            }
+            Some(ExplicitRadial::Gto { max_radial, .. }) => {
+                let exact = GtoRadialIntegral::new(*max_radial, l, settings.cutoff, settings.density_width)?;
+                match settings.spline_accuracy {
+                    None => ChannelRadial::Exact(std::sync::Arc::new(exact)),
+                    Some(accuracy) => ChannelRadial::Native(SplinedRadialIntegral::new(&exact, settings.cutoff, accuracy)?.into_channel(l)),
+                }
+            }
+        });
+    }
+    Ok(RaggedRadialIntegral::new(settings.sizes.clone(), out))
 }
 
 /// `c[lm * stride_lm + n] += (weight · Y[lm]) · R[l][n]`: one pair's

@@ -53,7 +53,44 @@ pub enum Density {
         /// Optional radial scaling of neighbour contributions.
         #[serde(default)]
         scaling: Option<Scaling>,
+        /// Optional compression of the neighbour types into pseudo-elements.
+        #[serde(default)]
+        alchemical: Option<Alchemical>,
     },
+    /// A Dirac delta on each neighbour: the radial "integral" is the radial
+    /// function itself. featomic uses it with tabulated radial integrals
+    /// (the density is then already inside the table).
+    DiracDelta {
+        /// Weight of the centre's own contribution (default 1).
+        #[serde(default = "one")]
+        center_atom_weight: f64,
+        /// Optional radial scaling of neighbour contributions.
+        #[serde(default)]
+        scaling: Option<Scaling>,
+        /// Optional compression of the neighbour types into pseudo-elements.
+        #[serde(default)]
+        alchemical: Option<Alchemical>,
+    },
+}
+
+/// `density.alchemical`: neighbour j of element a contributes to
+/// pseudo-element b with weight `coupling[b][types.index(a)]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Alchemical {
+    /// Atomic numbers of the columns of `coupling`.
+    pub types: Vec<i32>,
+    /// B rows (pseudo-elements) × S columns (elements), dimensionless.
+    pub coupling: Vec<Vec<f64>>,
+}
+
+impl Density {
+    /// The alchemical compression, if any.
+    pub fn alchemical(&self) -> Option<&Alchemical> {
+        match self {
+            Density::Gaussian { alchemical, .. } | Density::DiracDelta { alchemical, .. } => alchemical.as_ref(),
+        }
+    }
 }
 
 fn one() -> f64 {
@@ -112,6 +149,65 @@ pub enum Basis {
         #[serde(default = "default_accuracy", deserialize_with = "nullable")]
         spline_accuracy: Option<f64>,
     },
+    /// Laplacian eigenstates (spherical Bessel functions), ragged: channel l
+    /// keeps the functions whose eigenvalue is at most that of (l = 0,
+    /// n = max_radial).
+    LaplacianEigenstate {
+        /// Largest radial index of l = 0 (inclusive).
+        max_radial: usize,
+        /// Largest angular channel; default: every channel with a function.
+        #[serde(default)]
+        max_angular: Option<usize>,
+        /// Radius of the basis in Å; default: the cutoff radius.
+        #[serde(default)]
+        radius: Option<f64>,
+        /// Accuracy of the tabulated radial integrals (`null` means 1e-8,
+        /// as in featomic). Default 1e-8.
+        #[serde(default = "default_accuracy", deserialize_with = "nullable")]
+        spline_accuracy: Option<f64>,
+    },
+    /// featomic's explicit basis: a radial basis per listed angular channel
+    /// (keys are l as strings); only the listed channels are computed.
+    Explicit {
+        /// Radial basis of each channel.
+        by_angular: std::collections::BTreeMap<String, ExplicitRadial>,
+        /// Spline accuracy for `Gto` channels; `null` evaluates exactly.
+        #[serde(default = "default_accuracy", deserialize_with = "nullable")]
+        spline_accuracy: Option<f64>,
+    },
+}
+
+/// One point of a tabulated radial basis (featomic's `Tabulated`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SplinePoint {
+    /// Distance in Å.
+    pub position: f64,
+    /// The radial integrals of every function of the channel at `position`.
+    pub values: Vec<f64>,
+    /// Their derivatives with respect to the distance (Å⁻¹).
+    pub derivatives: Vec<f64>,
+}
+
+/// The radial functions of one angular channel of an `Explicit` basis.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum ExplicitRadial {
+    /// Gaussian-type orbitals of this channel only (`max_radial + 1`
+    /// functions, widths and orthonormalisation from this size).
+    Gto {
+        /// Largest radial index (inclusive).
+        max_radial: usize,
+        /// Radius in Å; must equal the cutoff radius.
+        #[serde(default)]
+        radius: Option<f64>,
+    },
+    /// Radial integrals tabulated as cubic Hermite spline nodes (used with
+    /// a `DiracDelta` density).
+    Tabulated {
+        /// Nodes (sorted on reading).
+        points: Vec<SplinePoint>,
+    },
 }
 
 /// `basis` of the radial spectrum (no angular part).
@@ -158,6 +254,25 @@ pub struct RadialSpectrumHypers {
     pub basis: RadialOnlyBasis,
 }
 
+/// The radial basis of validated settings.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RadialKind {
+    /// `TensorProduct` with `Gto`: `max_radial + 1` functions for every l.
+    Gto,
+    /// Laplacian eigenstates: `sizes[l]` functions of radius `radius` (Å),
+    /// tabulated to `accuracy`.
+    LaplacianEigenstate {
+        /// Functions per channel.
+        sizes: Vec<usize>,
+        /// Basis radius in Å.
+        radius: f64,
+        /// Spline accuracy.
+        accuracy: f64,
+    },
+    /// featomic's `Explicit`: a radial basis per channel (None: absent).
+    Explicit(Vec<Option<ExplicitRadial>>),
+}
+
 /// The validated settings the expansion engine runs on.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExpansionSettings {
@@ -179,6 +294,14 @@ pub struct ExpansionSettings {
     pub basis_radius: f64,
     /// Spline accuracy, or None for exact integrals.
     pub spline_accuracy: Option<f64>,
+    /// The radial basis (`max_radial` is then the largest size − 1).
+    pub radial: RadialKind,
+    /// Whether the density is a Dirac delta (else a Gaussian of `density_width`).
+    pub dirac_delta: bool,
+    /// Number of radial functions of each channel l = 0…max_angular.
+    pub sizes: Vec<usize>,
+    /// Alchemical compression of the neighbour types, if any.
+    pub alchemical: Option<Alchemical>,
 }
 
 /// Parses JSON text into `T`, naming the path of a bad or unknown key
@@ -230,8 +353,19 @@ fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angula
             )));
         }
     }
-    let Density::Gaussian { width, center_atom_weight, scaling } = density;
-    positive("density.width", *width)?;
+    let (width, center_atom_weight, scaling) = match density {
+        Density::Gaussian { width, center_atom_weight, scaling, .. } => {
+            positive("density.width", *width)?;
+            (width, center_atom_weight, scaling)
+        }
+        Density::DiracDelta { .. } => {
+            return Err(Error::InvalidParameter(
+                "density.type DiracDelta needs a basis of type Explicit with Tabulated channels or LaplacianEigenstate \
+                 (this combination of basis and density is not supported)"
+                    .into(),
+            ))
+        }
+    };
     // a relative weight: beyond 1e10 the power spectrum (its square) and
     // its gradients overflow long before it means anything
     if !(center_atom_weight.is_finite() && center_atom_weight.abs() <= 1e10) {
@@ -281,6 +415,143 @@ fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angula
         max_radial,
         basis_radius,
         spline_accuracy: spline,
+        radial: RadialKind::Gto,
+        dirac_delta: false,
+        sizes: vec![max_radial + 1; max_angular + 1],
+        alchemical: None,
+    })
+}
+
+/// Checks the cutoff and density shared by every basis; returns the
+/// Gaussian width (0 for a Dirac delta), centre weight and scaling.
+fn common(cutoff: &Cutoff, density: &Density) -> Result<(f64, f64, Option<Scaling>, bool)> {
+    // reuse the GTO validation of the cutoff and density with a dummy basis
+    let (width, weight, scaling, delta) = match density {
+        Density::Gaussian { width, center_atom_weight, scaling, .. } => (*width, *center_atom_weight, *scaling, false),
+        Density::DiracDelta { center_atom_weight, scaling, .. } => (0.0, *center_atom_weight, *scaling, true),
+    };
+    let probe = Density::Gaussian { width: if delta { 1.0 } else { width }, center_atom_weight: weight, scaling, alchemical: None };
+    settings(cutoff, &probe, &RadialBasis::Gto { max_radial: 0, radius: None }, 0, None)?;
+    Ok((width, weight, scaling, delta))
+}
+
+fn accuracy_check(acc: f64) -> Result<()> {
+    positive("basis.spline_accuracy", acc)?;
+    if acc > MAX_SPLINE_ACCURACY {
+        return Err(Error::InvalidParameter(format!("basis.spline_accuracy is {acc:e}; at most {MAX_SPLINE_ACCURACY}")));
+    }
+    Ok(())
+}
+
+fn ragged_settings(cutoff: &Cutoff, density: &Density, basis: &Basis) -> Result<ExpansionSettings> {
+    let (width, weight, scaling, delta) = common(cutoff, density)?;
+    let (radial, sizes, basis_radius, spline_accuracy) = match basis {
+        Basis::TensorProduct { .. } => unreachable!("handled by settings()"),
+        Basis::LaplacianEigenstate { max_radial, max_angular, radius, spline_accuracy } => {
+            let sizes = crate::basis::laplacian::le_sizes(*max_radial, *max_angular)?;
+            let radius = radius.unwrap_or(cutoff.radius);
+            positive("basis.radius", radius)?;
+            let accuracy = spline_accuracy.unwrap_or(1e-8);
+            accuracy_check(accuracy)?;
+            (RadialKind::LaplacianEigenstate { sizes: sizes.clone(), radius, accuracy }, sizes, radius, Some(accuracy))
+        }
+        Basis::Explicit { by_angular, spline_accuracy } => {
+            if by_angular.is_empty() {
+                return Err(Error::InvalidParameter("basis.by_angular must list at least one angular channel".into()));
+            }
+            let mut channels: Vec<Option<ExplicitRadial>> = Vec::new();
+            for (key, radial) in by_angular {
+                let l: usize = key.trim().parse().map_err(|_| {
+                    Error::InvalidParameter(format!("basis.by_angular: key \"{key}\" is not an angular channel (a non-negative integer)"))
+                })?;
+                if l > MAX_ANGULAR_LIMIT {
+                    return Err(Error::InvalidParameter(format!("basis.by_angular.{key}: at most l = {MAX_ANGULAR_LIMIT} is supported")));
+                }
+                if channels.len() <= l {
+                    channels.resize(l + 1, None);
+                }
+                if channels[l].is_some() {
+                    return Err(Error::InvalidParameter(format!("basis.by_angular: angular channel {l} is listed twice (\"{key}\")")));
+                }
+                match radial {
+                    ExplicitRadial::Gto { max_radial, radius } => {
+                        if delta {
+                            return Err(Error::InvalidParameter(format!(
+                                "basis.by_angular.{key}: a Gto channel needs a Gaussian density, got DiracDelta (use Tabulated channels)"
+                            )));
+                        }
+                        if *max_radial > MAX_RADIAL_LIMIT {
+                            return Err(Error::InvalidParameter(format!("basis.by_angular.{key}.max_radial is {max_radial}; at most {MAX_RADIAL_LIMIT} is supported")));
+                        }
+                        if let Some(r) = radius {
+                            if *r != cutoff.radius {
+                                return Err(Error::InvalidParameter(format!(
+                                    "basis.by_angular.{key}.radius ({r} Å) must equal cutoff.radius ({} Å) for the Gto basis, as in featomic; leave it out",
+                                    cutoff.radius
+                                )));
+                            }
+                        }
+                    }
+                    ExplicitRadial::Tabulated { points } => {
+                        if !delta {
+                            return Err(Error::InvalidParameter(format!(
+                                "basis.by_angular.{key}: a Tabulated channel needs density.type DiracDelta (the density is inside the table), got Gaussian"
+                            )));
+                        }
+                        if points.len() < 2 {
+                            return Err(Error::InvalidParameter(format!("basis.by_angular.{key}.points: at least 2 points are needed, got {}", points.len())));
+                        }
+                        let first = points.iter().map(|p| p.position).fold(f64::INFINITY, f64::min);
+                        let last = points.iter().map(|p| p.position).fold(f64::NEG_INFINITY, f64::max);
+                        if first != 0.0 || !(last >= cutoff.radius) {
+                            return Err(Error::InvalidParameter(format!(
+                                "basis.by_angular.{key}.points must cover [0, cutoff.radius = {} Å] starting exactly at 0, got [{first}, {last}]",
+                                cutoff.radius
+                            )));
+                        }
+                        if points[0].values.is_empty() {
+                            return Err(Error::InvalidParameter(format!("basis.by_angular.{key}.points[0].values is empty")));
+                        }
+                    }
+                }
+                channels[l] = Some(radial.clone());
+            }
+            let sizes = channels
+                .iter()
+                .map(|c| match c {
+                    None => 0,
+                    Some(ExplicitRadial::Gto { max_radial, .. }) => max_radial + 1,
+                    Some(ExplicitRadial::Tabulated { points }) => points[0].values.len(),
+                })
+                .collect();
+            if let Some(acc) = spline_accuracy {
+                accuracy_check(*acc)?;
+            }
+            (RadialKind::Explicit(channels), sizes, cutoff.radius, *spline_accuracy)
+        }
+    };
+    let sizes: Vec<usize> = sizes;
+    if sizes.len() > MAX_ANGULAR_LIMIT + 1 {
+        return Err(Error::InvalidParameter(format!(
+            "the basis reaches l = {}; at most {MAX_ANGULAR_LIMIT} is supported (lower max_radial or set max_angular)",
+            sizes.len() - 1
+        )));
+    }
+    let n_max = sizes.iter().copied().max().unwrap_or(1).max(1);
+    Ok(ExpansionSettings {
+        cutoff: cutoff.radius,
+        smoothing: cutoff.smoothing,
+        density_width: width,
+        center_atom_weight: weight,
+        scaling,
+        max_angular: sizes.len() - 1,
+        max_radial: n_max - 1,
+        basis_radius,
+        spline_accuracy,
+        radial,
+        dirac_delta: delta,
+        sizes,
+        alchemical: None,
     })
 }
 
@@ -288,8 +559,14 @@ impl SoapHypers {
     /// Parses and validates featomic-style JSON.
     pub fn from_json(what: &str, json: &str) -> Result<(SoapHypers, ExpansionSettings)> {
         let h: SoapHypers = parse_json(what, json)?;
-        let Basis::TensorProduct { max_angular, radial, spline_accuracy } = &h.basis;
-        let s = settings(&h.cutoff, &h.density, radial, *max_angular, *spline_accuracy)?;
+        let mut s = match &h.basis {
+            Basis::TensorProduct { max_angular, radial, spline_accuracy } => settings(&h.cutoff, &h.density, radial, *max_angular, *spline_accuracy)?,
+            other => ragged_settings(&h.cutoff, &h.density, other)?,
+        };
+        if let Some(alchemical) = h.density.alchemical() {
+            super::alchemical::validate(alchemical)?;
+            s.alchemical = Some(alchemical.clone());
+        }
         Ok((h, s))
     }
 }
@@ -297,6 +574,28 @@ impl SoapHypers {
 impl RadialSpectrumHypers {
     /// Parses and validates featomic-style JSON.
     pub fn from_json(what: &str, json: &str) -> Result<(RadialSpectrumHypers, ExpansionSettings)> {
+        // a full expansion basis ("type": LaplacianEigenstate / Explicit /
+        // TensorProduct) is accepted too: only its l = 0 channel is used
+        let value: serde_json::Value = serde_json::from_str(json).unwrap_or(serde_json::Value::Null);
+        if value.get("basis").and_then(|b| b.get("type")).is_some() {
+            let (h, mut s) = SoapHypers::from_json(what, json)?;
+            if s.sizes[0] == 0 {
+                return Err(Error::InvalidParameter("basis: the radial spectrum needs the angular channel l = 0".into()));
+            }
+            s.max_angular = 0;
+            s.sizes.truncate(1);
+            s.max_radial = s.sizes[0] - 1;
+            match &mut s.radial {
+                RadialKind::LaplacianEigenstate { sizes, .. } => sizes.truncate(1),
+                RadialKind::Explicit(channels) => channels.truncate(1),
+                RadialKind::Gto => {}
+            }
+            let basis = match h.basis {
+                Basis::TensorProduct { radial, spline_accuracy, .. } => RadialOnlyBasis { radial, spline_accuracy },
+                _ => RadialOnlyBasis { radial: RadialBasis::Gto { max_radial: s.max_radial, radius: None }, spline_accuracy: s.spline_accuracy },
+            };
+            return Ok((RadialSpectrumHypers { cutoff: h.cutoff, density: h.density, basis }, s));
+        }
         let h: RadialSpectrumHypers = parse_json(what, json)?;
         let s = settings(&h.cutoff, &h.density, &h.basis.radial, 0, h.basis.spline_accuracy)?;
         Ok((h, s))

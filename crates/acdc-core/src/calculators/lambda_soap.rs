@@ -134,6 +134,11 @@ impl EquivariantPowerSpectrum {
     /// neighbour types of the merged layout (zeros for absent ones).
     pub fn new(hypers: &str, neighbor_types: Option<Vec<i32>>) -> Result<EquivariantPowerSpectrum> {
         let (_, settings) = SoapHypers::from_json("equivariant_power_spectrum", hypers)?;
+        if settings.alchemical.is_some() {
+            return Err(crate::Error::InvalidParameter(
+                "density.alchemical is supported by SphericalExpansion and SoapPowerSpectrum only".into(),
+            ));
+        }
         let l_max = settings.max_angular;
         if 2 * l_max > MAX_DEGREE {
             return Err(Error::InvalidParameter(format!(
@@ -421,7 +426,11 @@ impl Calculator for EquivariantPowerSpectrum {
             blocks.push(self.block(plan, &densities, ns, flags)?);
             keys.extend_from_slice(&plan.key);
         }
-        TensorMap::new(Labels::new(names, keys), blocks)
+        let tensor = TensorMap::new(Labels::new(names, keys), blocks)?;
+        if super::ragged::is_ragged(self.expansion.sizes()) {
+            return super::ragged::trim(tensor, self.expansion.sizes(), false);
+        }
+        Ok(tensor)
     }
 }
 

@@ -2,6 +2,7 @@
 //! featomic-style JSON hyper-parameters, it turns systems into a `TensorMap`.
 
 pub mod acsf;
+pub mod alchemical;
 pub mod bispectrum;
 pub mod coulomb_matrix;
 pub mod density;
@@ -13,6 +14,7 @@ pub mod hypers;
 pub mod lambda_soap;
 pub mod power_spectrum;
 pub mod radial_spectrum;
+pub mod ragged;
 pub mod sine_matrix;
 pub mod spherical_expansion;
 #[cfg(test)]

@@ -16,6 +16,8 @@ const KEY_NAMES: [&str; 3] = ["center_type", "neighbor_1_type", "neighbor_2_type
 pub struct SoapPowerSpectrum {
     parameters: String,
     expansion: Expansion,
+    /// With density.alchemical: the pseudo-element expansion it is built from.
+    alchemical: Option<super::SphericalExpansion>,
 }
 
 /// `out[(l, n1, n2)] += f_l Σ_m a[lm][n1] b[lm][n2]`, with `a[lm]` at
@@ -95,7 +97,8 @@ impl SoapPowerSpectrum {
     /// Parses and validates the hyper-parameters, builds the basis.
     pub fn new(hypers: &str) -> Result<SoapPowerSpectrum> {
         let (_, settings) = SoapHypers::from_json("soap_power_spectrum", hypers)?;
-        Ok(SoapPowerSpectrum { parameters: hypers.to_string(), expansion: Expansion::new(settings)? })
+        let alchemical = if settings.alchemical.is_some() { Some(super::SphericalExpansion::new(hypers)?) } else { None };
+        Ok(SoapPowerSpectrum { parameters: hypers.to_string(), expansion: Expansion::new(settings)?, alchemical })
     }
 
     fn keys_from<'p>(species: &[i32], presence: impl Iterator<Item = (usize, &'p [bool])>) -> Vec<[i32; 3]> {
@@ -330,12 +333,21 @@ impl Calculator for SoapPowerSpectrum {
     }
 
     fn keys(&self, systems: &[System]) -> Result<Labels> {
+        if self.alchemical.is_some() {
+            return Ok(self.compute(systems, &ComputeOptions::default())?.keys);
+        }
         let env = Environments::new(systems, self.expansion.settings.cutoff)?;
         let presence = env.presence();
         Ok(Labels::new(&KEY_NAMES, Self::keys_from(&env.species, presence.iter().map(|(c, p)| (*c, p.as_slice()))).concat()))
     }
 
     fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
+        if let Some(expansion) = &self.alchemical {
+            let inner = ComputeOptions { selected_keys: None, ..options.clone() };
+            let density = expansion.compute(systems, &inner)?;
+            let tensor = super::alchemical::power_spectrum(&density, self.expansion.settings.max_angular)?;
+            return super::alchemical::select_keys(tensor, options);
+        }
         let flags = options.gradient_flags()?;
         let per_pair = Environments::expansion_bytes_per_pair(&self.expansion, GradientFlags { positions: false, strain: false, pair_factors: flags.positions || flags.strain });
         let env = Environments::for_options(systems, self.expansion.settings.cutoff, options, per_pair)?;
@@ -443,6 +455,10 @@ impl Calculator for SoapPowerSpectrum {
             key_values.extend_from_slice(&key);
             blocks.push(block);
         }
-        TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)
+        let tensor = TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)?;
+        if super::ragged::is_ragged(self.expansion.sizes()) {
+            return super::ragged::trim(tensor, self.expansion.sizes(), false);
+        }
+        Ok(tensor)
     }
 }

@@ -19,6 +19,11 @@ impl SoapRadialSpectrum {
     /// Parses and validates the hyper-parameters, builds the basis.
     pub fn new(hypers: &str) -> Result<SoapRadialSpectrum> {
         let (_, settings) = RadialSpectrumHypers::from_json("soap_radial_spectrum", hypers)?;
+        if settings.alchemical.is_some() {
+            return Err(crate::Error::InvalidParameter(
+                "density.alchemical is supported by SphericalExpansion and SoapPowerSpectrum only".into(),
+            ));
+        }
         Ok(SoapRadialSpectrum { parameters: hypers.to_string(), expansion: Expansion::new(settings)? })
     }
 
@@ -113,6 +118,10 @@ impl Calculator for SoapRadialSpectrum {
             key_values.extend_from_slice(&key);
             blocks.push(block);
         }
-        TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)
+        let tensor = TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)?;
+        if super::ragged::is_ragged(self.expansion.sizes()) {
+            return super::ragged::trim(tensor, self.expansion.sizes(), false);
+        }
+        Ok(tensor)
     }
 }

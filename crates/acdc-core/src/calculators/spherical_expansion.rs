@@ -32,6 +32,9 @@ impl SphericalExpansion {
             for s in 0..ns {
                 if pairs[c * ns + s] {
                     for l in 0..=self.expansion.settings.max_angular as i32 {
+                        if self.expansion.sizes()[l as usize] == 0 {
+                            continue; // a channel that an Explicit basis leaves out
+                        }
                         keys.push([l, 1, species[c], species[s]]);
                     }
                 }
@@ -51,12 +54,28 @@ impl Calculator for SphericalExpansion {
     }
 
     fn keys(&self, systems: &[System]) -> Result<Labels> {
+        if self.expansion.settings.alchemical.is_some() {
+            return Ok(self.compute(systems, &ComputeOptions::default())?.keys);
+        }
         let env = Environments::new(systems, self.expansion.settings.cutoff)?;
         let presence = env.presence();
         Ok(Labels::new(&KEY_NAMES, self.keys_from(&env.species, presence.iter().map(|(c, p)| (*c, p.as_slice()))).concat()))
     }
 
     fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
+        if let Some(alchemical) = &self.expansion.settings.alchemical {
+            let inner = ComputeOptions { selected_keys: None, ..options.clone() };
+            let species_resolved = self.compute_species(systems, &inner)?;
+            let tensor = super::alchemical::contract_expansion(&species_resolved, alchemical)?;
+            return super::alchemical::select_keys(tensor, options);
+        }
+        self.compute_species(systems, options)
+    }
+}
+
+impl SphericalExpansion {
+    /// The species-resolved expansion (keys with neighbor_type).
+    fn compute_species(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
         let flags = options.gradient_flags()?;
         let per_pair = Environments::expansion_bytes_per_pair(&self.expansion, flags);
         let env = Environments::for_options(systems, self.expansion.settings.cutoff, options, per_pair)?;
@@ -139,6 +158,10 @@ impl Calculator for SphericalExpansion {
             key_values.extend_from_slice(&key);
             blocks.push(block);
         }
-        TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)
+        let tensor = TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)?;
+        if super::ragged::is_ragged(self.expansion.sizes()) {
+            return super::ragged::trim(tensor, self.expansion.sizes(), true);
+        }
+        Ok(tensor)
     }
 }

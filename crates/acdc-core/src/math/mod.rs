@@ -1,5 +1,6 @@
 //! Special functions, spherical harmonics, splines and random numbers.
 
+pub mod bessel;
 pub mod clebsch_gordan;
 pub mod cpu;
 pub mod linalg;

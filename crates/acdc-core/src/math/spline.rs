@@ -278,6 +278,16 @@ impl HermiteSpline {
         &self.positions
     }
 
+    /// Values of every function at grid point `k`.
+    pub fn node_values(&self, k: usize) -> &[f64] {
+        &self.data[k * 2 * self.n_functions..][..self.n_functions]
+    }
+
+    /// Derivatives of every function at grid point `k`.
+    pub fn node_derivatives(&self, k: usize) -> &[f64] {
+        &self.data[(k * 2 + 1) * self.n_functions..][..self.n_functions]
+    }
+
     /// Number of splined functions.
     pub fn n_functions(&self) -> usize {
         self.n_functions
