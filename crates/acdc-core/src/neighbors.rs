@@ -330,11 +330,13 @@ impl NeighborList {
         let grid = self.grid(system, &frac)?;
         self.check_density(system, &grid)?;
         // the pair arrays (52 bytes a pair), written twice when parallel
-        // chunks are concatenated, plus per-centre candidate buffers
+        // chunks are concatenated, plus the per-atom arrays of the binning
+        // (fractional, wrapped and binned positions, offsets, bins, order:
+        // about 140 bytes an atom) and small per-centre candidate buffers
         let pairs = self.estimate_from_grid(system, &grid);
         budget.check(
             &format!("the neighbour list ({} atoms, cutoff {} Å, about {pairs:.3e} pairs)", n, self.cutoff),
-            pairs * 2.0 * PAIR_BYTES as f64 + n as f64 * 64.0,
+            pairs * 2.0 * PAIR_BYTES as f64 + n as f64 * 160.0,
         )?;
 
         // Wrap periodic coordinates into [0, 1) and remember the integer offset.
