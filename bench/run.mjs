@@ -26,6 +26,7 @@ const VENV = path.join(BENCH, '.venv');
 const DATA = path.join(BENCH, '.data');
 const PY = path.join(VENV, 'bin', 'python');
 const PEERS = ['featomic==0.6.7', 'dscribe==2.1.2', 'vesin==0.6.2', 'ase'];
+PEERS.push('quippy-ase==0.10.3'); // QUIP/GAP's SOAP descriptor, third SOAP peer
 
 // ---------------------------------------------------------------------------
 // options
@@ -80,7 +81,8 @@ function setupVenv() {
   const check = () =>
     fs.existsSync(PY) &&
     capture(PY, ['-c', 'import featomic, dscribe, vesin, ase; from importlib.metadata import version as v; ' +
-      'assert (v("featomic"), v("dscribe"), v("vesin")) == ("0.6.7", "2.1.2", "0.6.2")']).status === 0;
+      'assert (v("featomic"), v("dscribe"), v("vesin")) == ("0.6.7", "2.1.2", "0.6.2")']).status === 0 &&
+    capture(PY, ['-c', 'import quippy; from importlib.metadata import version as v; assert v("quippy-ase") == "0.10.3"']).status === 0;
   if (check()) return;
   const python = process.env.PYTHON ?? 'python3';
   if (!fs.existsSync(PY)) {
@@ -89,7 +91,7 @@ function setupVenv() {
   }
   console.log(`installing ${PEERS.join(' ')} into ${path.relative(ROOT, VENV)}`);
   run(PY, ['-m', 'pip', 'install', '--quiet', ...PEERS]);
-  if (!check()) throw new Error('the benchmark venv still lacks featomic 0.6.7 / dscribe 2.1.2 / vesin 0.6.2');
+  if (!check()) throw new Error('the benchmark venv still lacks featomic 0.6.7 / dscribe 2.1.2 / vesin 0.6.2 / quippy-ase 0.10.3');
 }
 
 function hostTriple() {
@@ -146,6 +148,13 @@ function makeCases(inputs, o) {
           // --quick and at 2 threads
           if (o.quick || threads > 1) libs.pop();
           else opts.dscribe = { warmup: 0, reps: 1, rounds: 1, chunk: 100 };
+        }
+        // QUIP/GAP (quippy-ase): seconds a call, 1 thread only; one process,
+        // no warm-up; the molecules computed once per distinct molecule
+        // (--distinct), gradients on them skipped by --quick (~3 min)
+        if (threads === 1 && !(o.quick && gradients && input === inputs.g2x1000)) {
+          libs.push('quippy');
+          opts.quippy = { warmup: 0, reps: gradients || input === inputs.g2x1000 ? 1 : 3, rounds: 1, distinct: input === inputs.g2x1000 };
         }
         cases.push({ group: 'soap', id: `soap ${input.name}${gradients ? ' +grad' : ''} t${threads}`, input, gradients, threads, libs, opts });
       }
@@ -206,7 +215,7 @@ function threadEnv(threads) {
 // runs at full speed, which a single warm-up call of a few ms does not give.
 const WARMUP_SECONDS = 0.3;
 
-function measure(lib, c, { warmup, reps, chunk }, rustBinary) {
+function measure(lib, c, { warmup, reps, chunk, distinct }, rustBinary) {
   const kind = c.kind ?? (c.group === 'nl' ? 'nl' : 'soap');
   const grad = c.gradients ? ['--gradients'] : [];
   const common = [...grad, '--warmup', String(warmup), '--warmup-seconds', String(WARMUP_SECONDS), '--reps', String(reps)];
@@ -222,6 +231,7 @@ function measure(lib, c, { warmup, reps, chunk }, rustBinary) {
     cmd = PY;
     args = [path.join(BENCH, 'worker.py'), lib, kind, c.input.file, ...common, '--threads', String(c.threads)];
     if (chunk) args.push('--chunk', String(chunk));
+    if (distinct) args.push('--distinct');
   }
   const r = capture(cmd, args, { env: threadEnv(c.threads) });
   const line = (r.stdout ?? '').trim().split('\n').pop();
@@ -252,7 +262,7 @@ function runCase(c, o, rustBinary) {
       if (a.skip || a.error) continue;
       const special = c.opts[lib] ?? {};
       if (special.rounds !== undefined && round >= special.rounds) continue;
-      const r = measure(lib, c, { warmup: special.warmup ?? 1, reps: special.reps ?? o.reps, chunk: special.chunk }, rustBinary);
+      const r = measure(lib, c, { warmup: special.warmup ?? 1, reps: special.reps ?? o.reps, chunk: special.chunk, distinct: special.distinct }, rustBinary);
       if (r.skip) a.skip = r.skip;
       else if (r.error) a.error = r.error;
       else {
@@ -311,7 +321,7 @@ function report(results) {
     out.push('### SOAP power spectrum (median wall time of compute; ratio = acdc / peer)\n');
     out.push(
       table(
-        ['input', 'atoms', 'gradients', 'threads', 'acdc', 'featomic', 'DScribe', 'acdc/featomic', 'acdc/DScribe', 'peak RSS MB acdc / featomic / DScribe'],
+        ['input', 'atoms', 'gradients', 'threads', 'acdc', 'featomic', 'DScribe', 'QUIP', 'acdc/featomic', 'acdc/DScribe', 'acdc/QUIP', 'peak RSS MB acdc / featomic / DScribe / QUIP'],
         soap.map(({ case: c, res }) => [
           c.input.name,
           c.input.atoms,
@@ -320,9 +330,11 @@ function report(results) {
           cell(res.acdc),
           cell(res.featomic),
           cell(res.dscribe),
+          cell(res.quippy),
           fmtRatio(res.acdc?.median / res.featomic?.median),
           fmtRatio(res.acdc?.median / res.dscribe?.median),
-          [res.acdc, res.featomic, res.dscribe].map((r) => fmtMem(r?.maxrss_kib)).join(' / '),
+          fmtRatio(res.acdc?.median / res.quippy?.median),
+          [res.acdc, res.featomic, res.dscribe, res.quippy].map((r) => fmtMem(r?.maxrss_kib)).join(' / '),
         ]),
       ),
     );
@@ -433,6 +445,7 @@ function report(results) {
       if (r.skip) notes.push(`- ${c.id}, ${lib}: ${r.skip}`);
       if (r.error) notes.push(`- ${c.id}, ${lib}: ${r.error}`);
       if (r.info?.chunk) notes.push(`- ${c.id}, ${lib}: ${r.times.length} timed call(s), molecules fed ${r.info.chunk} at a time`);
+      if (r.info?.distinct) notes.push(`- ${c.id}, ${lib}: ${r.times.length} timed pass(es) over the ${r.info.distinct} distinct molecules, each time counted once per occurrence in the ${c.input.frames} frames`);
     }
   }
   if (notes.length) out.push('\nNotes:\n' + notes.join('\n'));
@@ -477,7 +490,7 @@ function main() {
   const versions = {};
   if (fs.existsSync(PY)) {
     const v = capture(PY, ['-c', 'import json, platform; from importlib.metadata import version as v; ' +
-      'print(json.dumps({k: v(k) for k in ["featomic", "dscribe", "vesin", "ase", "numpy"]} | {"python": platform.python_version()}))']);
+      'print(json.dumps({k: v(k) for k in ["featomic", "dscribe", "vesin", "ase", "numpy", "quippy-ase"]} | {"python": platform.python_version()}))']);
     if (v.status === 0) Object.assign(versions, JSON.parse(v.stdout));
   }
   versions.node = process.version;

@@ -1,9 +1,9 @@
 """One benchmark measurement of a Python library, in its own process.
 
     python bench/worker.py LIB CASE FILE [--gradients] [--threads N]
-                           [--warmup N] [--reps N] [--chunk N]
+                           [--warmup N] [--reps N] [--chunk N] [--distinct]
 
-LIB: featomic | dscribe | vesin. CASE: soap | nl. bench/run.mjs starts one
+LIB: featomic | dscribe | vesin | quippy. CASE: soap | nl. bench/run.mjs starts one
 of these per (library, case, input, threads) so that thread settings and
 peak memory belong to that measurement alone; it sets RAYON_NUM_THREADS
 (featomic) and OMP/MKL/OPENBLAS threads in the environment, and the thread
@@ -23,6 +23,16 @@ memory as ase.Atoms / numpy arrays, output dropped after each call):
             the time is the sum over chunks.
   vesin     NeighborList(cutoff=5, full_list=True).compute(positions, cell,
             periodic, quantities="ijSdD").
+  quippy    QUIP/GAP's SOAP: Descriptor("soap cutoff=5
+            cutoff_transition_width=0.5 n_max=8 l_max=6 atom_sigma=0.3
+            n_species=.. species_Z={..} n_Z=.. Z={..} normalise=F")
+            .calc(atoms, grad=...) on each frame in turn (values, and with
+            --gradients grad_data too). --distinct (the molecules, one call
+            of ~70 s values / ~15 min gradients): each distinct frame is
+            computed once and its time counted once per occurrence (g2x1000
+            cycles the 162 molecules of ase.collections.g2), so the reported
+            time is that of the full set, estimated from one pass over the
+            distinct frames.
 
 The `cg` group (CASE lsoap | nu3, LIB featomic, numpy backend):
   lsoap     clebsch_gordan.EquivariantPowerSpectrum(SphericalExpansion(
@@ -90,6 +100,10 @@ def children_maxrss():
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
 
 
+class WeightedTime(float):
+    """Returned by a run() that measures its own (weighted) time."""
+
+
 def timed(fn, warmup, reps, warmup_seconds=0.0):
     # warm-up: `warmup` calls, continued (when there is any warm-up) until
     # `warmup_seconds` of compute have passed, as in worker.mjs and bench_core
@@ -104,7 +118,8 @@ def timed(fn, warmup, reps, warmup_seconds=0.0):
     for _ in range(reps):
         start = time.perf_counter()
         out = fn()
-        times.append(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        times.append(float(out) if isinstance(out, WeightedTime) else elapsed)
         del out
     return times
 
@@ -253,9 +268,53 @@ def vesin_nl(frames, args):
     return run, info
 
 
+def quippy_soap(frames, args):
+    from importlib.metadata import version
+
+    from quippy.descriptors import Descriptor
+
+    species = sorted({int(z) for a in frames for z in a.numbers})
+    zs = "{" + " ".join(map(str, species)) + "}"
+    # every species is a centre (n_Z/Z) and a neighbour channel (n_species/
+    # species_Z); no normalisation, as featomic/acdc/DScribe above; the
+    # central atom's Gaussian has weight 1 (central_weight, QUIP's default),
+    # as center_atom_weight in featomic/acdc
+    desc = Descriptor(
+        f"soap cutoff=5.0 cutoff_transition_width=0.5 n_max=8 l_max=6 atom_sigma=0.3 "
+        f"n_species={len(species)} species_Z={zs} n_Z={len(species)} Z={zs} normalise=F"
+    )
+    info = {"version": version("quippy-ase"), "features": int(desc.dimensions())}
+    if args.distinct:
+        counts = {}
+        for a in frames:
+            key = (a.numbers.tobytes(), a.positions.tobytes())
+            if key in counts:
+                counts[key][1] += 1
+            else:
+                counts[key] = [a, 1]
+        work = list(counts.values())
+        info["distinct"] = len(work)
+    else:
+        work = [[a, 1] for a in frames]
+
+    def run():
+        total = 0.0
+        values = 0
+        for atoms, weight in work:
+            start = time.perf_counter()
+            out = desc.calc(atoms, grad=args.gradients)
+            total += weight * (time.perf_counter() - start)
+            values += weight * int(np.asarray(out["data"]).size)
+            del out
+        info["values"] = values
+        return WeightedTime(total) if args.distinct else None
+
+    return run, info
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("lib", choices=["featomic", "dscribe", "vesin"])
+    parser.add_argument("lib", choices=["featomic", "dscribe", "vesin", "quippy"])
     parser.add_argument("case", choices=["soap", "nl", "lsoap", "nu3", "acsf", "cm"])
     parser.add_argument("file")
     parser.add_argument("--gradients", action="store_true")
@@ -264,6 +323,7 @@ def main():
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--warmup-seconds", type=float, default=0.0)
     parser.add_argument("--chunk", type=int, default=0)
+    parser.add_argument("--distinct", action="store_true")
     args = parser.parse_args()
 
     frames = read(args.file, ":")
@@ -271,6 +331,7 @@ def main():
         ("featomic", "soap"): featomic_soap,
         ("dscribe", "soap"): dscribe_soap,
         ("vesin", "nl"): vesin_nl,
+        ("quippy", "soap"): quippy_soap,
         ("featomic", "lsoap"): featomic_lsoap,
         ("featomic", "nu3"): featomic_nu3,
         ("dscribe", "acsf"): dscribe_acsf,
