@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { CALCULATORS, MAX_BATCH, PER_STRUCTURE, featurize, type CalculatorName, type FeaturizeOptions, type PerStructure } from './featurize';
 import { neighbors, type NeighborsOptions } from './neighbors';
+import { registerFitCommands } from './fit_commands';
 
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -146,6 +147,7 @@ export function program(): Command {
       .exitOverride(),
     'featurize',
   );
+  registerFitCommands(prog, usageErrors, { positiveNumber, positiveInteger, oneOf }, write);
   return prog;
 }
 
