@@ -1,0 +1,43 @@
+// acdc side of the acdc-vs-GAP benchmark (bench/gap.mjs), one job per process
+// so that each has its own peak memory:
+//   node bench/gap_acdc.mjs fit TRAIN MODEL OPTIONS_JSON   → {fitSeconds, totalSeconds}
+//   node bench/gap_acdc.mjs predict MODEL TEST REPS        → {seconds, atoms, errors}
+// Threads: ACDC_NUM_THREADS from the environment.
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(path.join(ROOT, 'package.json'));
+const acdc = require('acdc-ml');
+const { errors } = require(path.join(ROOT, 'dist', 'cli', 'targets.js'));
+
+const [job, a, b, c] = process.argv.slice(2);
+const t0 = performance.now();
+if (job === 'fit') {
+  const options = JSON.parse(c);
+  const frames = await acdc.readXyz(a);
+  const t = performance.now();
+  const model = await acdc.SparseGPR.fit(frames, options);
+  const fitSeconds = (performance.now() - t) / 1000;
+  await model.save(b);
+  console.log(JSON.stringify({ fitSeconds, totalSeconds: (performance.now() - t0) / 1000 }));
+} else if (job === 'predict') {
+  const reps = Number(c);
+  const model = await acdc.loadModel(a);
+  const frames = await acdc.readXyz(b);
+  const options = { forces: true, stress: true };
+  const p = await model.predict(frames, options); // warm-up, and what the errors use
+  const times = [];
+  for (let k = 0; k < reps; k++) {
+    const t = performance.now();
+    await model.predict(frames, options);
+    times.push((performance.now() - t) / 1000);
+  }
+  times.sort((x, y) => x - y);
+  const atoms = frames.reduce((n, s) => n + s.size, 0);
+  const e = errors(b, frames, p, { energy: 'energy', forces: 'forces', stress: 'stress' });
+  console.log(JSON.stringify({ frames: frames.length, atoms, seconds: times[Math.floor(times.length / 2)], errors: e }));
+} else {
+  throw new Error(`unknown job ${job}`);
+}
