@@ -2,8 +2,11 @@
 // acdc's sparse GPR side by side with GAP (gap_fit and quippy, from the
 // quippy-ase wheel) on the same EMT copper train/test split, matched hypers:
 //
-//   node bench/gap.mjs [--repeat 3 --train-frames 28 --test-frames 10]
-//                      [--sparse 300 --delta 0.2 --reps 3 --python PATH --skip-gap]
+//   node bench/gap.mjs [--repeat 3 --train-frames 18 --test-frames 8]
+//                      [--sparse 300 --delta 0.2 --reps 3 --python PATH --only gap|acdc]
+//
+// --only runs one side and keeps its results in bench/.data/gap-bench-*.json;
+// the table shows every side whose results exist for the same options.
 //
 // 1. bench/.venv (or --python's venv) gets quippy-ase if it lacks gap_fit.
 // 2. bench/.data/emt-gap-{train,test}.xyz from scripts/reference/emt_data.py.
@@ -25,7 +28,7 @@ const DATA = path.join(BENCH, '.data');
 const QUIPPY = 'quippy-ase==0.10.3';
 
 function parseArgs(argv) {
-  const o = { repeat: 3, trainFrames: 28, testFrames: 10, sparse: 300, delta: 0.2, zeta: 4, reps: 3, python: null, skipGap: false };
+  const o = { repeat: 3, trainFrames: 18, testFrames: 8, sparse: 300, delta: 0.2, zeta: 4, reps: 3, python: null, only: null };
   const o2 = { sigmaEnergy: 0.002, sigmaForces: 0.05, sigmaStress: 0.001 };
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
@@ -40,7 +43,7 @@ function parseArgs(argv) {
     else if (a === '--delta') o.delta = Number(value());
     else if (a === '--reps') o.reps = Number(value());
     else if (a === '--python') o.python = path.resolve(value());
-    else if (a === '--skip-gap') o.skipGap = true;
+    else if (a === '--only') o.only = value();
     else if (a === '--help' || a === '-h') {
       console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16).join('\n'));
       process.exit(0);
@@ -176,8 +179,16 @@ function table(o, g, runs, files) {
 const o = parseArgs(process.argv.slice(2));
 const { py, gapFit } = setupPython(o);
 const files = data(o, py);
-const g = o.skipGap ? null : gap(o, py, gapFit, files);
-const runs = [1, 2].map((t) => acdcRun(o, files, t));
+const { only, python, ...same } = o;
+const cache = (side) => path.join(DATA, `gap-bench-${side}-${Buffer.from(JSON.stringify(same)).toString('base64url').slice(0, 120)}.json`);
+const side = (name, compute) => {
+  if (only !== null && only !== name) return fs.existsSync(cache(name)) ? JSON.parse(fs.readFileSync(cache(name), 'utf8')) : null;
+  const r = compute();
+  fs.writeFileSync(cache(name), JSON.stringify(r));
+  return r;
+};
+const g = side('gap', () => gap(o, py, gapFit, files));
+const runs = side('acdc', () => [1, 2].map((t) => acdcRun(o, files, t))) ?? [];
 const text = table(o, g, runs, files);
 console.log(text);
 fs.writeFileSync(path.join(BENCH, 'gap-results.json'), JSON.stringify({ options: o, gap: g, acdc: runs, table: text }, null, 2) + '\n');

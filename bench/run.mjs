@@ -25,7 +25,7 @@ const ROOT = path.resolve(BENCH, '..');
 const VENV = path.join(BENCH, '.venv');
 const DATA = path.join(BENCH, '.data');
 const PY = path.join(VENV, 'bin', 'python');
-const PEERS = ['featomic==0.6.7', 'dscribe==2.1.2', 'vesin==0.6.2', 'ase'];
+const PEERS = ['featomic==0.6.7', 'dscribe==2.1.2', 'vesin==0.6.2', 'ase', 'quippy-ase==0.10.3']; // quippy-ase: gap_fit and quip for bench/gap.mjs
 
 // ---------------------------------------------------------------------------
 // options
