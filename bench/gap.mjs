@@ -84,7 +84,8 @@ function timed(cmd, args, env) {
   const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);
   if (r.status !== 0 || !rss || !wall) throw new Error(`${path.basename(cmd)} ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-4000)}\n${r.stdout.slice(-2000)}`);
   const seconds = Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]);
-  return { stdout: r.stdout, seconds, peakBytes: Number(rss[1]) * 1024 };
+  const cpu = ['User', 'System'].reduce((t, k) => t + Number(new RegExp(`${k} time \\(seconds\\): ([\\d.]+)`).exec(r.stderr)?.[1] ?? NaN), 0);
+  return { stdout: r.stdout, seconds, cpuSeconds: cpu, peakBytes: Number(rss[1]) * 1024 };
 }
 
 function data(o, py) {
@@ -128,7 +129,7 @@ function gap(o, py, gapFit, files) {
   console.log(`gap_fit ${args.join(' ')}`);
   const fit = timed(gapFit, args, { OMP_NUM_THREADS: '1' });
   const pred = must(capture(py, [path.join(BENCH, 'gap_tools.py'), 'predict', xml, files.test, '--reps', String(o.reps)], { env: { ...process.env, OMP_NUM_THREADS: '1' } }), 'quippy predict');
-  return { fitSeconds: fit.seconds, peakBytes: fit.peakBytes, predict: JSON.parse(pred.stdout.trim().split('\n').pop()), command: `gap_fit ${args.join(' ')}` };
+  return { fitSeconds: fit.seconds, fitCpuSeconds: fit.cpuSeconds, peakBytes: fit.peakBytes, predict: JSON.parse(pred.stdout.trim().split('\n').pop()), command: `gap_fit ${args.join(' ')}` };
 }
 
 function acdcRun(o, files, threads) {
@@ -148,7 +149,7 @@ function acdcRun(o, files, threads) {
   const fit = timed(process.execPath, [worker, 'fit', files.train, model, JSON.stringify(options)], env);
   const inner = JSON.parse(fit.stdout.trim().split('\n').pop());
   const pred = must(capture(process.execPath, [worker, 'predict', model, files.test, String(o.reps)], { env: { ...process.env, ...env } }), 'acdc predict');
-  return { threads, fitSeconds: fit.seconds, fitCallSeconds: inner.fitSeconds, peakBytes: fit.peakBytes, predict: JSON.parse(pred.stdout.trim().split('\n').pop()) };
+  return { threads, fitSeconds: fit.seconds, fitCpuSeconds: fit.cpuSeconds, fitCallSeconds: inner.fitSeconds, peakBytes: fit.peakBytes, predict: JSON.parse(pred.stdout.trim().split('\n').pop()) };
 }
 
 function table(o, g, runs, files) {
@@ -156,12 +157,13 @@ function table(o, g, runs, files) {
   const f3 = (x) => (x === undefined || x === null ? '—' : x.toPrecision(3));
   const mb = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   const perAtom = (p) => (p.seconds / p.atoms) * 1e6;
+  const cpuPerAtom = (p) => (p.cpuSeconds / p.atoms) * 1e6;
   lines.push(`EMT Cu, ${o.repeat ** 3 * 4}-atom cells: train ${o.trainFrames} frames, test ${o.testFrames} frames; n_max 8 (max_radial 7), l_max 6, r_c 5 Å, σ 0.5 Å, ζ ${o.zeta}, δ ${o.delta} eV, ${o.sparse} sparse (CUR)`);
-  lines.push('| | energy RMSE (meV/atom) | force RMSE (eV/Å) | stress RMSE (meV/Å³) | fit wall (s) | fit peak RSS | predict (µs/atom, E+F+σ) |');
-  lines.push('|---|---|---|---|---|---|---|');
+  lines.push('| | energy RMSE (meV/atom) | force RMSE (eV/Å) | stress RMSE (meV/Å³) | fit wall (s) | fit CPU (s) | fit peak RSS | predict wall (µs/atom, E+F+σ) | predict CPU (µs/atom) |');
+  lines.push('|---|---|---|---|---|---|---|---|---|');
   const row = (name, r) =>
     lines.push(
-      `| ${name} | ${f3(r.predict.errors.energy.rmse * 1e3)} | ${f3(r.predict.errors.forces.rmse)} | ${f3(r.predict.errors.stress.rmse * 1e3)} | ${f3(r.fitSeconds)} | ${mb(r.peakBytes)} | ${f3(perAtom(r.predict))} |`,
+      `| ${name} | ${f3(r.predict.errors.energy.rmse * 1e3)} | ${f3(r.predict.errors.forces.rmse)} | ${f3(r.predict.errors.stress.rmse * 1e3)} | ${f3(r.fitSeconds)} | ${f3(r.fitCpuSeconds)} | ${mb(r.peakBytes)} | ${f3(perAtom(r.predict))} | ${f3(cpuPerAtom(r.predict))} |`,
     );
   if (g) row('GAP (gap_fit, quippy), 1 thread', g);
   for (const r of runs) row(`acdc, ${r.threads} thread${r.threads > 1 ? 's' : ''}`, r);
@@ -169,7 +171,7 @@ function table(o, g, runs, files) {
     for (const r of runs) {
       lines.push(
         `| ratio acdc/GAP (${r.threads} thr.) | ${f3(r.predict.errors.energy.rmse / g.predict.errors.energy.rmse)} | ${f3(r.predict.errors.forces.rmse / g.predict.errors.forces.rmse)} | ` +
-          `${f3(r.predict.errors.stress.rmse / g.predict.errors.stress.rmse)} | ${f3(r.fitSeconds / g.fitSeconds)} | ${f3(r.peakBytes / g.peakBytes)} | ${f3(perAtom(r.predict) / perAtom(g.predict))} |`,
+          `${f3(r.predict.errors.stress.rmse / g.predict.errors.stress.rmse)} | ${f3(r.fitSeconds / g.fitSeconds)} | ${f3(r.fitCpuSeconds / g.fitCpuSeconds)} | ${f3(r.peakBytes / g.peakBytes)} | ${f3(perAtom(r.predict) / perAtom(g.predict))} | ${f3(cpuPerAtom(r.predict) / cpuPerAtom(g.predict))} |`,
       );
     }
   }

@@ -29,15 +29,19 @@ if (job === 'fit') {
   const options = { forces: true, stress: true };
   const p = await model.predict(frames, options); // warm-up, and what the errors use
   const times = [];
+  const cpu = [];
   for (let k = 0; k < reps; k++) {
     const t = performance.now();
+    const c = process.cpuUsage();
     await model.predict(frames, options);
     times.push((performance.now() - t) / 1000);
+    const d = process.cpuUsage(c);
+    cpu.push((d.user + d.system) / 1e6);
   }
-  times.sort((x, y) => x - y);
+  const median = (x) => [...x].sort((u, v) => u - v)[Math.floor(x.length / 2)];
   const atoms = frames.reduce((n, s) => n + s.size, 0);
   const e = errors(b, frames, p, { energy: 'energy', forces: 'forces', stress: 'stress' });
-  console.log(JSON.stringify({ frames: frames.length, atoms, seconds: times[Math.floor(times.length / 2)], errors: e }));
+  console.log(JSON.stringify({ frames: frames.length, atoms, seconds: median(times), cpuSeconds: median(cpu), errors: e }));
 } else {
   throw new Error(`unknown job ${job}`);
 }

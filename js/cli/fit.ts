@@ -118,7 +118,6 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
   const t0 = process.hrtime.bigint();
   checkWritableTarget(o.out, '--out');
   const hypers = readHypers(o.hypers);
-  const api = modelsApi();
   const stages = new Stages('acdc fit', o.progress);
   try {
     stages.start(`reading ${file}`);
@@ -135,6 +134,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       },
       e0: o.e0,
     };
+    const api = modelsApi();
     stages.start(`fitting (${o.model === 'gpr' ? 'descriptors, sparse selection, kernels, solve' : 'descriptors, solve'})`);
     let model: CliModel;
     try {
