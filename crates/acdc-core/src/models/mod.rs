@@ -3,8 +3,12 @@
 //! ([`kernels`]). Inputs are row-major [`Dense`](crate::math::linalg::Dense)
 //! matrices with one row per sample (atomic environment or structure).
 
+pub mod atomic_features;
 pub mod kernels;
+pub mod model_file;
+pub mod potential;
 pub mod selection;
 
 pub use kernels::{polynomial_kernel, structure_kernel, PolynomialKernel};
+pub use potential::{E0, FitOptions, Kind, KindOptions, Potential, Prediction, PredictOptions, Sigmas, SparseMethod, Targets};
 pub use selection::{cur, farthest_point_sampling, Axis, Selection};

@@ -1,0 +1,182 @@
+//! Per-atom feature vectors for potentials: the SOAP power spectrum of each
+//! atom with all its neighbour-species blocks joined into one property
+//! vector, and the matching position and strain gradients.
+//!
+//! The neighbour species are fixed once (the species of the training set),
+//! so every atom of a given centre species has the same property layout:
+//! the pairs (a1, a2) with a1 ≤ a2 of those species, in that order, each
+//! holding the (l, n_1, n_2) properties of the power spectrum. A pair
+//! absent from an environment contributes zeros (as featomic's
+//! `keys_to_properties` fills missing blocks).
+use std::collections::HashMap;
+
+use crate::calculators::{Calculator, ComputeOptions, SoapPowerSpectrum};
+use crate::error::{Error, Result};
+use crate::system::System;
+
+/// The joined property layout: which neighbour-species pair sits where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeatureLayout {
+    /// Sorted species (atomic numbers) the model knows, as centres and neighbours.
+    pub species: Vec<i32>,
+    /// Neighbour-species pairs (a1 ≤ a2), in property order.
+    pub pairs: Vec<(i32, i32)>,
+    /// Properties of one block, (l_max + 1)·n_max².
+    pub block_size: usize,
+}
+
+impl FeatureLayout {
+    /// The layout for these species and block size.
+    pub fn new(mut species: Vec<i32>, block_size: usize) -> FeatureLayout {
+        species.sort_unstable();
+        species.dedup();
+        let mut pairs = Vec::new();
+        for (k, &a) in species.iter().enumerate() {
+            for &b in &species[k..] {
+                pairs.push((a, b));
+            }
+        }
+        FeatureLayout { species, pairs, block_size }
+    }
+
+    /// Length of one atom's feature vector.
+    pub fn n_features(&self) -> usize {
+        self.pairs.len() * self.block_size
+    }
+
+    /// Index of `species` in [`FeatureLayout::species`].
+    pub fn species_index(&self, species: i32) -> Option<usize> {
+        self.species.binary_search(&species).ok()
+    }
+
+    /// Fails naming the system and species when a system holds a species the
+    /// layout does not know.
+    pub fn check_systems(&self, systems: &[System], offset: usize) -> Result<()> {
+        for (k, s) in systems.iter().enumerate() {
+            if let Some(&t) = s.types.iter().find(|&&t| self.species_index(t).is_none()) {
+                return Err(Error::InvalidParameter(format!(
+                    "systems[{}].types contains {t}, a species the model was not trained on (model species: {:?})",
+                    k + offset,
+                    self.species
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Features of one structure, and optionally their gradients.
+#[derive(Debug, Clone, Default)]
+pub struct StructureFeatures {
+    /// Species index (in the layout) of every atom.
+    pub species: Vec<usize>,
+    /// `n_atoms × n_features`, row-major.
+    pub values: Vec<f64>,
+    /// Per centre atom i: (atom j, offset into `position_values`) of the
+    /// rows ∂x_i/∂r_j, each `3 × n_features` (xyz outer).
+    pub position_rows: Vec<Vec<(usize, usize)>>,
+    /// Storage of the position gradient rows.
+    pub position_values: Vec<f64>,
+    /// `n_atoms × 9 × n_features`: ∂x_i/∂ε_ab at `[i][3a + b]`, empty
+    /// without strain gradients.
+    pub strain: Vec<f64>,
+}
+
+impl StructureFeatures {
+    /// Number of atoms.
+    pub fn n_atoms(&self) -> usize {
+        self.species.len()
+    }
+}
+
+/// Computes the joined power spectrum of `systems` (and its `positions` /
+/// `strain` gradients when asked) in one call of the calculator.
+pub fn compute_features(
+    calculator: &SoapPowerSpectrum,
+    layout: &FeatureLayout,
+    systems: &[System],
+    positions: bool,
+    strain: bool,
+    cancel: &Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+) -> Result<Vec<StructureFeatures>> {
+    let mut gradients = Vec::new();
+    if positions {
+        gradients.push("positions".to_string());
+    }
+    if strain {
+        gradients.push("strain".to_string());
+    }
+    let options = ComputeOptions { gradients, cancel: cancel.clone(), ..Default::default() };
+    let tensor = calculator.compute(systems, &options)?;
+    let nf = layout.n_features();
+    let bs = layout.block_size;
+    let mut out: Vec<StructureFeatures> = systems
+        .iter()
+        .map(|s| {
+            let species = s.types.iter().map(|&t| layout.species_index(t).unwrap_or(usize::MAX)).collect::<Vec<_>>();
+            StructureFeatures {
+                values: vec![0.0; s.size() * nf],
+                position_rows: vec![Vec::new(); if positions { s.size() } else { 0 }],
+                strain: if strain { vec![0.0; s.size() * 9 * nf] } else { Vec::new() },
+                species,
+                position_values: Vec::new(),
+            }
+        })
+        .collect();
+    if let Some((k, _)) = out.iter().enumerate().find(|(_, f)| f.species.contains(&usize::MAX)) {
+        layout.check_systems(&systems[k..k + 1], k)?;
+    }
+    // (system, centre) → (atom j → row offset)
+    let mut slots: Vec<Vec<HashMap<usize, usize>>> = if positions { systems.iter().map(|s| vec![HashMap::new(); s.size()]).collect() } else { Vec::new() };
+    for (key, block) in tensor.keys.rows().zip(&tensor.blocks) {
+        let pair = (key[1], key[2]);
+        let p = layout.pairs.iter().position(|&q| q == pair).ok_or_else(|| {
+            Error::InvalidParameter(format!("neighbour species pair {pair:?} is not in the model's species {:?}", layout.species))
+        })?;
+        if block.properties.count() != bs {
+            return Err(Error::InvalidParameter(format!("power spectrum block has {} properties, the model expects {bs}", block.properties.count())));
+        }
+        let samples: Vec<(usize, usize)> = block.samples.rows().map(|r| (r[0] as usize, r[1] as usize)).collect();
+        for (row, &(s, i)) in samples.iter().enumerate() {
+            out[s].values[i * nf + p * bs..i * nf + (p + 1) * bs].copy_from_slice(&block.values[row * bs..(row + 1) * bs]);
+        }
+        for (parameter, gradient) in &block.gradients {
+            if parameter == "positions" {
+                for (g, r) in gradient.samples.rows().enumerate() {
+                    let (s, i) = samples[r[0] as usize];
+                    let j = r[2] as usize;
+                    let f = &mut out[s];
+                    let offset = *slots[s][i].entry(j).or_insert_with(|| {
+                        let o = f.position_values.len();
+                        f.position_values.resize(o + 3 * nf, 0.0);
+                        f.position_rows[i].push((j, o));
+                        o
+                    });
+                    for x in 0..3 {
+                        let src = &gradient.values[(g * 3 + x) * bs..(g * 3 + x + 1) * bs];
+                        f.position_values[offset + x * nf + p * bs..offset + x * nf + (p + 1) * bs].copy_from_slice(src);
+                    }
+                }
+            } else if parameter == "strain" {
+                for (g, r) in gradient.samples.rows().enumerate() {
+                    let (s, i) = samples[r[0] as usize];
+                    let f = &mut out[s];
+                    for ab in 0..9 {
+                        let src = &gradient.values[(g * 9 + ab) * bs..(g * 9 + ab + 1) * bs];
+                        let o = (i * 9 + ab) * nf + p * bs;
+                        f.strain[o..o + bs].copy_from_slice(src);
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Properties of one power-spectrum block for these hyper-parameters.
+pub fn block_size(calculator: &SoapPowerSpectrum) -> Result<usize> {
+    // one isolated atom has one block with the full property set
+    let probe = System::new(vec![1], vec![[0.0; 3]], [[0.0; 3]; 3], [false; 3])?;
+    let t = calculator.compute(&[probe], &ComputeOptions::default())?;
+    Ok(t.blocks.first().map_or(0, |b| b.properties.count()))
+}

@@ -1,0 +1,1149 @@
+//! Interatomic potentials learnt on the SOAP power spectrum: a sparse
+//! Gaussian-process regression in the GAP form ([`Kind::SparseGpr`]) and a
+//! ridge-regression linear model ([`Kind::Linear`]), both fitted to
+//! energies, forces and stress at once. See docs/MODELS.md.
+//!
+//! # Model
+//! Every atom i of species Z_i has the feature vector x_i (the joined power
+//! spectrum, [`super::atomic_features`]). The energy of a structure A is
+//!
+//! E(A) = Σ_{i∈A} e0[Z_i] + Σ_{i∈A} ε(x_i),
+//!
+//! * sparse GPR (Bartók et al., PRL 104, 136403 (2010),
+//!   doi:10.1103/PhysRevLett.104.136403; Bartók & Csányi, IJQC 115, 1051
+//!   (2015), doi:10.1002/qua.24927; Deringer et al., Chem. Rev. 121, 10073
+//!   (2021), doi:10.1021/acs.chemrev.1c00022):
+//!   ε(x_i) = Σ_{m∈M(Z_i)} α_m k(x_i, x_m), k(x, x') = δ² (x̂·x̂')^ζ, where
+//!   M(Z) are `count` sparse environments of centre species Z;
+//! * linear model: ε(x_i) = w_{Z_i}·x_i, one weight vector per centre species
+//!   on the raw power spectrum (a 3-body potential).
+//!
+//! Forces are F_j = −∂E/∂r_j and stress σ_ab = (1/V) ∂E/∂ε_ab (ASE's sign),
+//! both through the analytic feature gradients.
+//!
+//! # Fit
+//! Let the rows of Φ be the derivatives of the model with respect to its
+//! parameters θ (α or w) for every target: structure energies, force
+//! components and the 6 Voigt stress components (xx, yy, zz, yz, xz, xy) of
+//! the symmetrised (1/V)∂E/∂ε; Σ is diagonal with σ_E·√N_atoms for an energy
+//! (GAP's per-atom sigma), σ_F per force component and σ_S per stress
+//! component; y the targets with Σ e0 subtracted from the energies. θ
+//! minimises
+//!
+//! (y − Φθ)ᵀ Σ⁻¹ (y − Φθ) + θᵀ P θ,
+//!
+//! with P = K_MM + jitter·δ²·I for the GPR (the projected-process or DTC
+//! approximation, Quiñonero-Candela & Rasmussen, JMLR 6, 1939 (2005)) and
+//! P = λ I for the linear model. With P = L Lᵀ (Cholesky), θ is the
+//! least-squares solution of the stacked system [Σ^{-1/2}Φ; Lᵀ] θ = [Σ^{-1/2}y; 0],
+//! solved by QR (never the normal equations). The rows are streamed: the
+//! features and gradients of a batch of structures are computed, turned into
+//! rows and folded into the running triangular factor R (QR of [R; rows]),
+//! then dropped, so memory stays O(n_params²) plus one batch.
+//!
+//! # Variance
+//! The predictive variance of a structure energy (projected process):
+//! v(A) = k** − k*ᵀ K_MM⁻¹ k* + k*ᵀ (RᵀR)⁻¹ k*, with k*_m = Σ_i k(x_i, x_m),
+//! k** = Σ_{i,j∈A} k(x_i, x_j) and RᵀR = K_MM + jitter·δ²·I + Φᵀ Σ⁻¹ Φ,
+//! computed with triangular solves (‖L⁻¹k*‖² and ‖R⁻ᵀk*‖²; K_MM⁻¹ uses the
+//! jittered K_MM). For the linear model (a Bayesian ridge with prior
+//! w ~ N(0, I/λ)) v(A) = φᵀ (RᵀR)⁻¹ φ with φ = Σ_i x_i in the slot of each
+//! species.
+use nalgebra::{DMatrix, DVector};
+use rayon::prelude::*;
+
+use super::atomic_features::{block_size, compute_features, FeatureLayout, StructureFeatures};
+use super::selection::{cur, farthest_point_sampling, Axis};
+use crate::budget::MemoryBudget;
+use crate::calculators::{check_cancelled, SoapPowerSpectrum};
+use crate::error::{Error, Result};
+use crate::math::linalg::Dense;
+use crate::math::random::LegacyRandomState;
+use crate::system::System;
+
+/// Cancellation flag shared with the caller.
+pub type CancelFlag = Option<std::sync::Arc<std::sync::atomic::AtomicBool>>;
+
+/// The two kinds of model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Sparse Gaussian process regression (GAP).
+    SparseGpr,
+    /// Ridge regression on the power spectrum.
+    Linear,
+}
+
+impl Kind {
+    /// "sparse_gpr" or "linear".
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::SparseGpr => "sparse_gpr",
+            Kind::Linear => "linear",
+        }
+    }
+}
+
+/// How the sparse environments are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SparseMethod {
+    /// CUR on the normalised features (k = 1, recomputed every step).
+    Cur,
+    /// Farthest point sampling on the normalised features, from the first environment.
+    Fps,
+    /// Uniformly at random (MT19937 permutation with `seed`).
+    Random,
+}
+
+impl SparseMethod {
+    /// From "cur", "fps" or "random".
+    pub fn from_name(name: &str) -> Result<SparseMethod> {
+        match name {
+            "cur" => Ok(SparseMethod::Cur),
+            "fps" => Ok(SparseMethod::Fps),
+            "random" => Ok(SparseMethod::Random),
+            other => Err(Error::InvalidParameter(format!("sparse.method = \"{other}\" (expected \"cur\", \"fps\" or \"random\")"))),
+        }
+    }
+
+    /// The name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SparseMethod::Cur => "cur",
+            SparseMethod::Fps => "fps",
+            SparseMethod::Random => "random",
+        }
+    }
+}
+
+/// Reference energies per atom.
+#[derive(Debug, Clone, PartialEq)]
+pub enum E0 {
+    /// Mean of E/N over the training structures, for every species.
+    Average,
+    /// Least squares of E on the species counts.
+    Fit,
+    /// Given (species, eV) pairs; every training species must be present.
+    Given(Vec<(i32, f64)>),
+}
+
+/// Training targets of each structure (ASE's names and units).
+#[derive(Debug, Clone, Default)]
+pub struct Targets {
+    /// Total energies, eV.
+    pub energy: Vec<f64>,
+    /// Forces, eV/Å, 3N per structure (None: not fitted).
+    pub forces: Option<Vec<Vec<f64>>>,
+    /// Stress, eV/Å³, 3×3 row-major, ASE sign; None inside for a
+    /// structure without stress (allowed only when not periodic). None:
+    /// not fitted.
+    pub stress: Option<Vec<Option<[f64; 9]>>>,
+}
+
+/// Noise levels of the targets.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sigmas {
+    /// eV per atom (the energy of N atoms gets σ·√N).
+    pub energy: f64,
+    /// eV/Å per component.
+    pub forces: f64,
+    /// eV/Å³ per component.
+    pub stress: f64,
+}
+
+/// What is fitted and how.
+#[derive(Debug, Clone)]
+pub enum KindOptions {
+    /// Sparse GPR settings.
+    SparseGpr {
+        /// Sparse environments per centre species.
+        count: usize,
+        /// Selection method.
+        method: SparseMethod,
+        /// Seed of the random selection.
+        seed: u32,
+        /// Kernel exponent ζ (integer ≥ 1).
+        zeta: u32,
+        /// Kernel scale δ, eV.
+        delta: f64,
+        /// Added to the diagonal of K_MM, relative to δ² (default 1e-8).
+        jitter: f64,
+    },
+    /// Linear model settings.
+    Linear {
+        /// Ridge parameter λ (same units as (Σ^{-1/2}·energy/feature)², ≥ 0).
+        regularizer: f64,
+    },
+}
+
+/// Options of [`Potential::fit`].
+#[derive(Debug, Clone)]
+pub struct FitOptions {
+    /// SOAP power spectrum hyper-parameters (featomic JSON).
+    pub hypers: String,
+    /// Kind and its settings.
+    pub kind: KindOptions,
+    /// Target noise levels.
+    pub sigmas: Sigmas,
+    /// Reference energies.
+    pub e0: E0,
+    /// Structures are processed in batches of about this many atoms.
+    pub batch_atoms: usize,
+    /// Set from another thread to cancel.
+    pub cancel: CancelFlag,
+}
+
+/// What to predict.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PredictOptions {
+    /// Forces.
+    pub forces: bool,
+    /// Stress (periodic systems only).
+    pub stress: bool,
+    /// Variance of the energy.
+    pub variance: bool,
+}
+
+/// Predictions for a list of structures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prediction {
+    /// Energies, eV.
+    pub energy: Vec<f64>,
+    /// Forces, eV/Å, 3N per structure (empty when not asked).
+    pub forces: Vec<Vec<f64>>,
+    /// Stress, eV/Å³, 9 per structure, row-major, ASE sign (empty when not asked).
+    pub stress: Vec<[f64; 9]>,
+    /// Energy variance, eV² (empty when not asked).
+    pub variance: Vec<f64>,
+}
+
+/// A fitted potential: everything needed to predict and to save.
+#[derive(Clone)]
+pub struct Potential {
+    /// Which model.
+    pub kind: Kind,
+    /// Power spectrum hyper-parameters (JSON).
+    pub hypers: String,
+    /// Property layout of the features.
+    pub layout: FeatureLayout,
+    /// Reference energy per species of `layout.species`, eV.
+    pub e0: Vec<f64>,
+    /// Kernel exponent ζ (GPR).
+    pub zeta: u32,
+    /// Kernel scale δ, eV (GPR).
+    pub delta: f64,
+    /// Relative jitter (GPR).
+    pub jitter: f64,
+    /// Ridge parameter (linear).
+    pub regularizer: f64,
+    /// Sparse environments' raw features per species, `M_c × n_features` (GPR).
+    pub sparse: Vec<Vec<f64>>,
+    /// Weights: α (GPR, species blocks in order) or w (linear, `n_species × n_features`).
+    pub weights: Vec<f64>,
+    /// Lower Cholesky factor of the jittered K_MM (GPR), `M × M` row-major.
+    pub cholesky: Vec<f64>,
+    /// Upper triangular factor R of the stacked system, `n × n` row-major.
+    pub r_factor: Vec<f64>,
+    /// Free-form facts about the fit kept in the model file (sigmas, targets…).
+    pub meta: serde_json::Value,
+    calculator: std::sync::Arc<SoapPowerSpectrum>,
+    /// Normalised sparse features per species, column-major `n_features × M_c`.
+    sparse_hat: Vec<DMatrix<f64>>,
+    /// Start of each species' parameters.
+    offsets: Vec<usize>,
+}
+
+impl std::fmt::Debug for Potential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Potential {{ kind: {}, species: {:?}, parameters: {} }}", self.kind.name(), self.layout.species, self.n_params())
+    }
+}
+
+/// Rows of one atom's derivative of the model with respect to its parameters.
+struct AtomRows {
+    species: usize,
+    energy: Vec<f64>,
+    /// (atom j, 3 × n_c): ∂ε/∂θ differentiated by r_j (not yet negated)
+    positions: Vec<(usize, Vec<f64>)>,
+    /// 9 × n_c
+    strain: Vec<f64>,
+}
+
+/// One atom's contribution to a prediction.
+struct AtomPrediction {
+    energy: f64,
+    /// (atom j, ∂ε_i/∂r_j)
+    positions: Vec<(usize, [f64; 3])>,
+    strain: [f64; 9],
+}
+
+fn check_positive(name: &str, v: f64) -> Result<()> {
+    if !(v.is_finite() && v > 0.0) {
+        return Err(Error::InvalidParameter(format!("{name} = {v} (expected a positive number)")));
+    }
+    Ok(())
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    crate::math::linalg::dot(a, b)
+}
+
+/// Voigt order used for the stress rows.
+const VOIGT: [(usize, usize); 6] = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)];
+
+impl Potential {
+    /// Rebuilds the derived state (calculator, normalised sparse points,
+    /// offsets) from the stored fields; used by [`Potential::fit`] and by
+    /// the model file reader.
+    #[allow(clippy::too_many_arguments)]
+    pub fn assemble(
+        kind: Kind,
+        hypers: String,
+        layout: FeatureLayout,
+        e0: Vec<f64>,
+        zeta: u32,
+        delta: f64,
+        jitter: f64,
+        regularizer: f64,
+        sparse: Vec<Vec<f64>>,
+        weights: Vec<f64>,
+        cholesky: Vec<f64>,
+        r_factor: Vec<f64>,
+        meta: serde_json::Value,
+    ) -> Result<Potential> {
+        let calculator = std::sync::Arc::new(SoapPowerSpectrum::new(&hypers)?);
+        let nf = layout.n_features();
+        let ns = layout.species.len();
+        if e0.len() != ns {
+            return Err(Error::InvalidParameter(format!("e0 has {} values for {ns} species", e0.len())));
+        }
+        let mut offsets = Vec::with_capacity(ns + 1);
+        let mut sparse_hat = Vec::new();
+        let mut n = 0;
+        match kind {
+            Kind::SparseGpr => {
+                if sparse.len() != ns {
+                    return Err(Error::InvalidParameter(format!("sparse environments are given for {} species, expected {ns}", sparse.len())));
+                }
+                for (c, x) in sparse.iter().enumerate() {
+                    if nf == 0 || x.len() % nf != 0 {
+                        return Err(Error::InvalidParameter(format!("sparse environments of species {} do not hold whole rows of {nf} features", layout.species[c])));
+                    }
+                    let m = x.len() / nf;
+                    offsets.push(n);
+                    n += m;
+                    let mut hat = DMatrix::from_column_slice(nf, m, x);
+                    for (k, mut col) in hat.column_iter_mut().enumerate() {
+                        let norm = col.norm();
+                        if !(norm > 0.0 && norm.is_finite()) {
+                            return Err(Error::Numerical(format!("sparse environment {k} of species {} has a zero feature vector", layout.species[c])));
+                        }
+                        col /= norm;
+                    }
+                    sparse_hat.push(hat);
+                }
+            }
+            Kind::Linear => {
+                for _ in 0..ns {
+                    offsets.push(n);
+                    n += nf;
+                }
+            }
+        }
+        offsets.push(n);
+        if weights.len() != n || r_factor.len() != n * n {
+            return Err(Error::InvalidParameter(format!(
+                "weights ({}) or R ({}) do not match the {n} parameters",
+                weights.len(),
+                r_factor.len()
+            )));
+        }
+        if kind == Kind::SparseGpr && cholesky.len() != n * n {
+            return Err(Error::InvalidParameter(format!("the Cholesky factor has {} values, expected {}", cholesky.len(), n * n)));
+        }
+        Ok(Potential { kind, hypers, layout, e0, zeta, delta, jitter, regularizer, sparse, weights, cholesky, r_factor, meta, calculator, sparse_hat, offsets })
+    }
+
+    /// Number of fitted parameters (sparse points or linear weights).
+    pub fn n_params(&self) -> usize {
+        *self.offsets.last().unwrap_or(&0)
+    }
+
+    /// Number of sparse environments (or weights) of species index `c`.
+    pub fn species_params(&self, c: usize) -> usize {
+        self.offsets[c + 1] - self.offsets[c]
+    }
+
+    /// Fits a potential to `systems` and their `targets`.
+    pub fn fit(systems: &[System], targets: &Targets, options: &FitOptions) -> Result<Potential> {
+        check_targets(systems, targets)?;
+        check_positive("sigmas.energy", options.sigmas.energy)?;
+        if targets.forces.is_some() {
+            check_positive("sigmas.forces", options.sigmas.forces)?;
+        }
+        if targets.stress.is_some() {
+            check_positive("sigmas.stress", options.sigmas.stress)?;
+        }
+        let calculator = SoapPowerSpectrum::new(&options.hypers)?;
+        let mut species: Vec<i32> = systems.iter().flat_map(|s| s.types.iter().copied()).collect();
+        species.sort_unstable();
+        species.dedup();
+        let layout = FeatureLayout::new(species, block_size(&calculator)?);
+        let nf = layout.n_features();
+        let ns = layout.species.len();
+        let e0 = reference_energies(systems, &targets.energy, &layout, &options.e0)?;
+        let batches = batches(systems, options.batch_atoms.max(1));
+        let budget = MemoryBudget::global();
+
+        let (kind, zeta, delta, jitter, regularizer) = match options.kind {
+            KindOptions::SparseGpr { zeta, delta, jitter, .. } => {
+                check_positive("kernel.delta", delta)?;
+                if zeta == 0 {
+                    return Err(Error::InvalidParameter("kernel.zeta = 0 (expected an integer ≥ 1)".into()));
+                }
+                if !(jitter.is_finite() && jitter >= 0.0) {
+                    return Err(Error::InvalidParameter(format!("jitter = {jitter} (expected a number ≥ 0)")));
+                }
+                (Kind::SparseGpr, zeta, delta, jitter, 0.0)
+            }
+            KindOptions::Linear { regularizer } => {
+                if !(regularizer.is_finite() && regularizer >= 0.0) {
+                    return Err(Error::InvalidParameter(format!("regularizer = {regularizer} (expected a number ≥ 0)")));
+                }
+                (Kind::Linear, 1, 1.0, 0.0, regularizer)
+            }
+        };
+
+        // sparse environments (GPR): one pass over the features, no gradients
+        let mut sparse = Vec::new();
+        if let KindOptions::SparseGpr { count, method, seed, .. } = options.kind {
+            if count == 0 {
+                return Err(Error::InvalidParameter("sparse.count = 0 (expected at least 1 sparse environment per species)".into()));
+            }
+            let n_atoms: usize = systems.iter().map(System::size).sum();
+            budget.check("the training features", (n_atoms * nf * 8) as f64)?;
+            let mut per_species: Vec<Vec<f64>> = vec![Vec::new(); ns];
+            for &(start, end) in &batches {
+                check_cancelled(&options.cancel)?;
+                for f in compute_features(&calculator, &layout, &systems[start..end], false, false, &options.cancel)? {
+                    for (i, &c) in f.species.iter().enumerate() {
+                        per_species[c].extend_from_slice(&f.values[i * nf..(i + 1) * nf]);
+                    }
+                }
+            }
+            for (c, x) in per_species.into_iter().enumerate() {
+                let available = x.len() / nf;
+                if available < count {
+                    return Err(Error::InvalidParameter(format!(
+                        "sparse.count = {count} but species {} has only {available} environments in the training set",
+                        layout.species[c]
+                    )));
+                }
+                let mut hat = Dense { data: x.clone(), rows: available, cols: nf };
+                for (k, row) in hat.data.chunks_mut(nf).enumerate() {
+                    let norm = dot(row, row).sqrt();
+                    if norm == 0.0 {
+                        return Err(Error::Numerical(format!("environment {k} of species {} has a zero feature vector", layout.species[c])));
+                    }
+                    row.iter_mut().for_each(|v| *v /= norm);
+                }
+                let indices = match method {
+                    SparseMethod::Cur => cur(&hat, count, 1, 1, Axis::Samples)?.indices,
+                    SparseMethod::Fps => farthest_point_sampling(&hat, count, &[0], Axis::Samples)?.indices,
+                    SparseMethod::Random => LegacyRandomState::new(seed).permutation(available)[..count].to_vec(),
+                };
+                let mut chosen = Vec::with_capacity(count * nf);
+                for i in indices {
+                    chosen.extend_from_slice(&x[i * nf..(i + 1) * nf]);
+                }
+                sparse.push(chosen);
+            }
+        }
+        let n = match kind {
+            Kind::SparseGpr => sparse.iter().map(|x| x.len() / nf).sum(),
+            Kind::Linear => ns * nf,
+        };
+        budget.check("the least-squares factors", (3 * n * n * 8) as f64)?;
+
+        // prior factor: Lᵀ with L Lᵀ = K_MM + jitter δ² I, or √λ I
+        let mut placeholder = Potential::assemble(
+            kind,
+            options.hypers.clone(),
+            layout.clone(),
+            e0.clone(),
+            zeta,
+            delta,
+            jitter,
+            regularizer,
+            sparse.clone(),
+            vec![0.0; n],
+            if kind == Kind::SparseGpr { vec![0.0; n * n] } else { Vec::new() },
+            vec![0.0; n * n],
+            serde_json::Value::Null,
+        )?;
+        let mut chol = DMatrix::<f64>::zeros(n, n);
+        let mut r = DMatrix::<f64>::zeros(n, n);
+        match kind {
+            Kind::SparseGpr => {
+                for c in 0..ns {
+                    let hat = &placeholder.sparse_hat[c];
+                    let m = hat.ncols();
+                    let mut kmm = hat.transpose() * hat;
+                    kmm.apply(|v| *v = delta * delta * v.powi(zeta as i32));
+                    for k in 0..m {
+                        kmm[(k, k)] += jitter * delta * delta;
+                    }
+                    let l = kmm.cholesky().ok_or_else(|| {
+                        Error::Numerical(format!(
+                            "K_MM of species {} is not positive definite (duplicate sparse environments?): increase jitter (now {jitter}) or lower sparse.count",
+                            layout.species[c]
+                        ))
+                    })?;
+                    let o = placeholder.offsets[c];
+                    chol.view_mut((o, o), (m, m)).copy_from(&l.l());
+                }
+                r.copy_from(&chol.transpose());
+            }
+            Kind::Linear => {
+                for k in 0..n {
+                    r[(k, k)] = regularizer.sqrt();
+                }
+            }
+        }
+
+        // stream the rows into the QR factor
+        let mut qr = StreamingQr { r, qtb: DVector::zeros(n), pending: Vec::new(), pending_rhs: Vec::new() };
+        let want_forces = targets.forces.is_some();
+        for &(start, end) in &batches {
+            check_cancelled(&options.cancel)?;
+            let batch = &systems[start..end];
+            let want_strain = targets.stress.as_ref().is_some_and(|s| s[start..end].iter().any(Option::is_some));
+            let features = compute_features(&placeholder.calculator, &layout, batch, want_forces, want_strain, &options.cancel)?;
+            let rows: Vec<(Vec<f64>, Vec<f64>)> = features
+                .par_iter()
+                .enumerate()
+                .map(|(k, f)| placeholder.structure_rows(&batch[k], f, start + k, targets, &options.sigmas))
+                .collect::<Result<_>>()?;
+            for (a, b) in rows {
+                qr.push(&a, &b, n);
+                if qr.pending_rhs.len() >= n.max(256) {
+                    qr.fold(n);
+                }
+            }
+        }
+        qr.fold(n);
+        let weights = qr.solve()?;
+        placeholder.weights = weights;
+        placeholder.r_factor = row_major(&qr.r);
+        if kind == Kind::SparseGpr {
+            placeholder.cholesky = row_major(&chol);
+        }
+        let mut meta = serde_json::json!({
+            "sigmas": { "energy": options.sigmas.energy },
+            "targets": { "energy": true, "forces": want_forces, "stress": targets.stress.is_some() },
+            "training_structures": systems.len(),
+        });
+        if want_forces {
+            meta["sigmas"]["forces"] = serde_json::json!(options.sigmas.forces);
+        }
+        if targets.stress.is_some() {
+            meta["sigmas"]["stress"] = serde_json::json!(options.sigmas.stress);
+        }
+        if let KindOptions::SparseGpr { method, seed, count, .. } = options.kind {
+            meta["sparse"] = serde_json::json!({ "method": method.name(), "seed": seed, "count": count });
+        }
+        placeholder.meta = meta;
+        Ok(placeholder)
+    }
+
+    /// Weighted rows (row-major, `rows × n`) and weighted targets of one
+    /// training structure: energy, then 3N force components, then 6 Voigt
+    /// stress components.
+    fn structure_rows(&self, system: &System, f: &StructureFeatures, index: usize, targets: &Targets, sigmas: &Sigmas) -> Result<(Vec<f64>, Vec<f64>)> {
+        let n = self.n_params();
+        let n_atoms = f.n_atoms();
+        let forces = targets.forces.as_ref().map(|t| &t[index]);
+        let stress = targets.stress.as_ref().and_then(|t| t[index]);
+        let n_rows = 1 + if forces.is_some() { 3 * n_atoms } else { 0 } + if stress.is_some() { 6 } else { 0 };
+        let mut a = vec![0.0; n_rows * n];
+        let atoms: Vec<AtomRows> = (0..n_atoms).into_par_iter().map(|i| self.atom_rows(f, i, forces.is_some(), stress.is_some())).collect();
+        let mut virial = vec![0.0; 9 * n];
+        for atom in &atoms {
+            let o = self.offsets[atom.species];
+            let nc = atom.energy.len();
+            for (k, v) in atom.energy.iter().enumerate() {
+                a[o + k] += v;
+            }
+            if forces.is_some() {
+                for (j, g) in &atom.positions {
+                    for x in 0..3 {
+                        let row = &mut a[(1 + 3 * j + x) * n + o..(1 + 3 * j + x) * n + o + nc];
+                        for (r, v) in row.iter_mut().zip(&g[x * nc..(x + 1) * nc]) {
+                            *r -= v;
+                        }
+                    }
+                }
+            }
+            if stress.is_some() {
+                for ab in 0..9 {
+                    let row = &mut virial[ab * n + o..ab * n + o + nc];
+                    for (r, v) in row.iter_mut().zip(&atom.strain[ab * nc..(ab + 1) * nc]) {
+                        *r += v;
+                    }
+                }
+            }
+        }
+        let mut b = vec![0.0; n_rows];
+        let e0: f64 = f.species.iter().map(|&c| self.e0[c]).sum();
+        b[0] = targets.energy[index] - e0;
+        let sigma_e = sigmas.energy * (n_atoms as f64).sqrt();
+        let mut scale = vec![1.0 / sigma_e; n_rows];
+        if let Some(forces) = forces {
+            b[1..1 + 3 * n_atoms].copy_from_slice(forces);
+            scale[1..1 + 3 * n_atoms].iter_mut().for_each(|s| *s = 1.0 / sigmas.forces);
+        }
+        if let Some(stress) = stress {
+            let volume = system.volume();
+            let first = n_rows - 6;
+            for (v, &(p, q)) in VOIGT.iter().enumerate() {
+                let row = &mut a[(first + v) * n..(first + v + 1) * n];
+                for ((r, x), y) in row.iter_mut().zip(&virial[(3 * p + q) * n..(3 * p + q + 1) * n]).zip(&virial[(3 * q + p) * n..(3 * q + p + 1) * n]) {
+                    *r = 0.5 * (x + y) / volume;
+                }
+                b[first + v] = 0.5 * (stress[3 * p + q] + stress[3 * q + p]);
+                scale[first + v] = 1.0 / sigmas.stress;
+            }
+        }
+        for (k, s) in scale.iter().enumerate() {
+            a[k * n..(k + 1) * n].iter_mut().for_each(|v| *v *= s);
+            b[k] *= s;
+        }
+        Ok((a, b))
+    }
+
+    /// The derivative of atom i's ε with respect to the parameters, and its
+    /// position and strain gradients.
+    fn atom_rows(&self, f: &StructureFeatures, i: usize, positions: bool, strain: bool) -> AtomRows {
+        let nf = self.layout.n_features();
+        let c = f.species[i];
+        let x = &f.values[i * nf..(i + 1) * nf];
+        let grad_rows: &[(usize, usize)] = if positions { &f.position_rows[i] } else { &[] };
+        let n_grad = 3 * grad_rows.len() + if strain { 9 } else { 0 };
+        // gradient rows of x_i, row-major n_grad × nf
+        let mut z = Vec::with_capacity(n_grad * nf);
+        for &(_, o) in grad_rows {
+            z.extend_from_slice(&f.position_values[o..o + 3 * nf]);
+        }
+        if strain {
+            z.extend_from_slice(&f.strain[i * 9 * nf..(i + 1) * 9 * nf]);
+        }
+        match self.kind {
+            Kind::Linear => {
+                let positions = grad_rows.iter().enumerate().map(|(k, &(j, _))| (j, z[3 * k * nf..3 * (k + 1) * nf].to_vec())).collect();
+                let strain = if strain { z[3 * grad_rows.len() * nf..].to_vec() } else { Vec::new() };
+                AtomRows { species: c, energy: x.to_vec(), positions, strain }
+            }
+            Kind::SparseGpr => {
+                let hat = &self.sparse_hat[c];
+                let m = hat.ncols();
+                let norm = dot(x, x).sqrt();
+                let xh = DVector::from_iterator(nf, x.iter().map(|v| v / norm));
+                // s_m = x̂·x̂_m
+                let s = hat.tr_mul(&xh);
+                let d2 = self.delta * self.delta;
+                let zeta = self.zeta as i32;
+                let energy: Vec<f64> = s.iter().map(|&v| d2 * v.powi(zeta)).collect();
+                // ∂k_m/∂x = c_m (x̂_m − s_m x̂), c_m = δ² ζ s_m^(ζ−1) / |x|
+                let coef: Vec<f64> = s.iter().map(|&v| d2 * zeta as f64 * v.powi(zeta - 1) / norm).collect();
+                let mut rows = vec![0.0; n_grad * m];
+                if n_grad > 0 {
+                    // G x̂_m for every gradient row and sparse point, and G x̂
+                    let g = DMatrix::from_row_slice(n_grad, nf, &z);
+                    let gx = &g * hat;
+                    let gt = &g * &xh;
+                    for r in 0..n_grad {
+                        for k in 0..m {
+                            rows[r * m + k] = coef[k] * (gx[(r, k)] - s[k] * gt[r]);
+                        }
+                    }
+                }
+                let positions = grad_rows.iter().enumerate().map(|(k, &(j, _))| (j, rows[3 * k * m..3 * (k + 1) * m].to_vec())).collect();
+                let strain = if strain { rows[3 * grad_rows.len() * m..].to_vec() } else { Vec::new() };
+                AtomRows { species: c, energy, positions, strain }
+            }
+        }
+    }
+
+    /// ε(x_i) and g_i = ∂ε/∂x_i of one atom.
+    fn atom_energy_gradient(&self, c: usize, x: &[f64]) -> (f64, Vec<f64>) {
+        let o = self.offsets[c];
+        let w = &self.weights[o..self.offsets[c + 1]];
+        match self.kind {
+            Kind::Linear => (dot(w, x), w.to_vec()),
+            Kind::SparseGpr => {
+                let nf = x.len();
+                let hat = &self.sparse_hat[c];
+                let norm = dot(x, x).sqrt();
+                let xh = DVector::from_iterator(nf, x.iter().map(|v| v / norm));
+                let s = hat.tr_mul(&xh);
+                let d2 = self.delta * self.delta;
+                let zeta = self.zeta as i32;
+                let mut energy = 0.0;
+                let mut b = DVector::zeros(s.len());
+                let mut sb = 0.0;
+                for k in 0..s.len() {
+                    energy += w[k] * d2 * s[k].powi(zeta);
+                    b[k] = w[k] * d2 * zeta as f64 * s[k].powi(zeta - 1) / norm;
+                    sb += b[k] * s[k];
+                }
+                let g = hat * &b - &xh * sb;
+                (energy, g.as_slice().to_vec())
+            }
+        }
+    }
+
+    fn atom_prediction(&self, f: &StructureFeatures, i: usize, options: &PredictOptions) -> AtomPrediction {
+        let nf = self.layout.n_features();
+        let c = f.species[i];
+        let (energy, g) = self.atom_energy_gradient(c, &f.values[i * nf..(i + 1) * nf]);
+        let mut positions = Vec::new();
+        if options.forces {
+            for &(j, o) in &f.position_rows[i] {
+                let mut d = [0.0; 3];
+                for (x, v) in d.iter_mut().enumerate() {
+                    *v = dot(&f.position_values[o + x * nf..o + (x + 1) * nf], &g);
+                }
+                positions.push((j, d));
+            }
+        }
+        let mut strain = [0.0; 9];
+        if options.stress {
+            for (ab, v) in strain.iter_mut().enumerate() {
+                *v = dot(&f.strain[(i * 9 + ab) * nf..(i * 9 + ab + 1) * nf], &g);
+            }
+        }
+        AtomPrediction { energy: energy + self.e0[c], positions, strain }
+    }
+
+    /// Predicts energies (and forces, stress, variance when asked).
+    pub fn predict(&self, systems: &[System], options: &PredictOptions, batch_atoms: usize, cancel: &CancelFlag) -> Result<Prediction> {
+        self.layout.check_systems(systems, 0)?;
+        if options.stress {
+            if let Some(k) = systems.iter().position(|s| !s.is_periodic()) {
+                return Err(Error::InvalidParameter(format!("stress: systems[{k}] is not periodic (pbc must be true along a, b and c)")));
+            }
+        }
+        let mut out = Prediction::default();
+        for (start, end) in batches(systems, batch_atoms.max(1)) {
+            check_cancelled(cancel)?;
+            let batch = &systems[start..end];
+            let features = compute_features(&self.calculator, &self.layout, batch, options.forces, options.stress, cancel)?;
+            let results: Vec<(f64, Vec<f64>, [f64; 9], f64)> = features
+                .par_iter()
+                .zip(batch.par_iter())
+                .map(|(f, system)| self.predict_structure(system, f, options))
+                .collect::<Result<_>>()?;
+            for (e, forces, stress, var) in results {
+                out.energy.push(e);
+                if options.forces {
+                    out.forces.push(forces);
+                }
+                if options.stress {
+                    out.stress.push(stress);
+                }
+                if options.variance {
+                    out.variance.push(var);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn predict_structure(&self, system: &System, f: &StructureFeatures, options: &PredictOptions) -> Result<(f64, Vec<f64>, [f64; 9], f64)> {
+        let n_atoms = f.n_atoms();
+        let atoms: Vec<AtomPrediction> = (0..n_atoms).into_par_iter().map(|i| self.atom_prediction(f, i, options)).collect();
+        let mut energy = 0.0;
+        let mut forces = vec![0.0; if options.forces { 3 * n_atoms } else { 0 }];
+        let mut virial = [0.0; 9];
+        for a in &atoms {
+            energy += a.energy;
+            for (j, d) in &a.positions {
+                for x in 0..3 {
+                    forces[3 * j + x] -= d[x];
+                }
+            }
+            for (v, s) in virial.iter_mut().zip(&a.strain) {
+                *v += s;
+            }
+        }
+        let mut stress = [0.0; 9];
+        if options.stress {
+            let volume = system.volume();
+            for (s, v) in stress.iter_mut().zip(&virial) {
+                *s = v / volume;
+            }
+        }
+        let variance = if options.variance { self.variance(f)? } else { 0.0 };
+        Ok((energy, forces, stress, variance))
+    }
+
+    /// Predictive variance of one structure's energy (see the module doc).
+    fn variance(&self, f: &StructureFeatures) -> Result<f64> {
+        let n = self.n_params();
+        let nf = self.layout.n_features();
+        let mut phi = DVector::<f64>::zeros(n);
+        let mut kss = 0.0;
+        let n_atoms = f.n_atoms();
+        match self.kind {
+            Kind::Linear => {
+                for i in 0..n_atoms {
+                    let o = self.offsets[f.species[i]];
+                    for (k, v) in f.values[i * nf..(i + 1) * nf].iter().enumerate() {
+                        phi[o + k] += v;
+                    }
+                }
+            }
+            Kind::SparseGpr => {
+                let d2 = self.delta * self.delta;
+                let zeta = self.zeta as i32;
+                let hats: Vec<DVector<f64>> = (0..n_atoms)
+                    .map(|i| {
+                        let x = &f.values[i * nf..(i + 1) * nf];
+                        let norm = dot(x, x).sqrt();
+                        DVector::from_iterator(nf, x.iter().map(|v| v / norm))
+                    })
+                    .collect();
+                for i in 0..n_atoms {
+                    let c = f.species[i];
+                    let s = self.sparse_hat[c].tr_mul(&hats[i]);
+                    let o = self.offsets[c];
+                    for (k, v) in s.iter().enumerate() {
+                        phi[o + k] += d2 * v.powi(zeta);
+                    }
+                    for j in 0..n_atoms {
+                        if f.species[j] == c {
+                            kss += d2 * hats[i].dot(&hats[j]).powi(zeta);
+                        }
+                    }
+                }
+            }
+        }
+        let r = DMatrix::from_row_slice(n, n, &self.r_factor);
+        // ‖R⁻ᵀ φ‖²
+        let u = r.tr_solve_upper_triangular(&phi).ok_or_else(|| Error::Numerical("R is singular".into()))?;
+        let mut v = u.norm_squared();
+        if self.kind == Kind::SparseGpr {
+            let l = DMatrix::from_row_slice(n, n, &self.cholesky);
+            let w = l.solve_lower_triangular(&phi).ok_or_else(|| Error::Numerical("the Cholesky factor of K_MM is singular".into()))?;
+            v += kss - w.norm_squared();
+        }
+        Ok(v)
+    }
+}
+
+fn row_major(m: &DMatrix<f64>) -> Vec<f64> {
+    m.transpose().as_slice().to_vec()
+}
+
+/// Structures split into consecutive batches of about `atoms` atoms.
+fn batches(systems: &[System], atoms: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut count = 0;
+    for (k, s) in systems.iter().enumerate() {
+        if count > 0 && count + s.size() > atoms {
+            out.push((start, k));
+            start = k;
+            count = 0;
+        }
+        count += s.size();
+    }
+    if start < systems.len() {
+        out.push((start, systems.len()));
+    }
+    out
+}
+
+fn check_targets(systems: &[System], targets: &Targets) -> Result<()> {
+    if systems.is_empty() {
+        return Err(Error::InvalidParameter("systems is empty (a fit needs at least one structure)".into()));
+    }
+    if targets.energy.len() != systems.len() {
+        return Err(Error::InvalidParameter(format!("{} energies for {} systems", targets.energy.len(), systems.len())));
+    }
+    if let Some(k) = targets.energy.iter().position(|e| !e.is_finite()) {
+        return Err(Error::InvalidParameter(format!("systems[{k}]: energy = {} (expected a finite number, eV)", targets.energy[k])));
+    }
+    if let Some(forces) = &targets.forces {
+        if forces.len() != systems.len() {
+            return Err(Error::InvalidParameter(format!("{} force arrays for {} systems", forces.len(), systems.len())));
+        }
+        for (k, (f, s)) in forces.iter().zip(systems).enumerate() {
+            if f.len() != 3 * s.size() {
+                return Err(Error::InvalidParameter(format!("systems[{k}]: forces has {} values (expected 3 × {} atoms)", f.len(), s.size())));
+            }
+            if let Some(p) = f.iter().position(|v| !v.is_finite()) {
+                return Err(Error::InvalidParameter(format!("systems[{k}]: forces[{p}] = {} (expected a finite number, eV/Å)", f[p])));
+            }
+        }
+    }
+    if let Some(stress) = &targets.stress {
+        if stress.len() != systems.len() {
+            return Err(Error::InvalidParameter(format!("{} stress tensors for {} systems", stress.len(), systems.len())));
+        }
+        for (k, (t, s)) in stress.iter().zip(systems).enumerate() {
+            match t {
+                Some(t) => {
+                    if !s.is_periodic() {
+                        return Err(Error::InvalidParameter(format!("systems[{k}]: has a stress target but is not periodic (pbc = {:?})", s.pbc)));
+                    }
+                    if let Some(p) = t.iter().position(|v| !v.is_finite()) {
+                        return Err(Error::InvalidParameter(format!("systems[{k}]: stress[{p}] = {} (expected a finite number, eV/Å³)", t[p])));
+                    }
+                }
+                None => {
+                    if s.is_periodic() {
+                        return Err(Error::InvalidParameter(format!("systems[{k}]: stress target is missing for a periodic system")));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// e0 per species of the layout.
+fn reference_energies(systems: &[System], energy: &[f64], layout: &FeatureLayout, e0: &E0) -> Result<Vec<f64>> {
+    let ns = layout.species.len();
+    match e0 {
+        E0::Average => {
+            let mean = systems.iter().zip(energy).map(|(s, e)| e / s.size() as f64).sum::<f64>() / systems.len() as f64;
+            Ok(vec![mean; ns])
+        }
+        E0::Given(pairs) => {
+            let mut out = vec![f64::NAN; ns];
+            for &(z, v) in pairs {
+                if !v.is_finite() {
+                    return Err(Error::InvalidParameter(format!("e0[{z}] = {v} (expected a finite number, eV)")));
+                }
+                if let Some(c) = layout.species_index(z) {
+                    out[c] = v;
+                }
+            }
+            if let Some(c) = out.iter().position(|v| v.is_nan()) {
+                return Err(Error::InvalidParameter(format!("e0 has no value for species {} (give one for every training species)", layout.species[c])));
+            }
+            Ok(out)
+        }
+        E0::Fit => {
+            let mut counts = DMatrix::<f64>::zeros(systems.len(), ns);
+            for (k, s) in systems.iter().enumerate() {
+                for &t in &s.types {
+                    counts[(k, layout.species_index(t).unwrap_or(0))] += 1.0;
+                }
+            }
+            let qr = counts.clone().qr();
+            let r = qr.r();
+            let max = (0..ns).map(|k| r[(k, k)].abs()).fold(0.0, f64::max);
+            if systems.len() < ns || (0..ns).any(|k| r[(k, k)].abs() <= 1e-10 * max) {
+                return Err(Error::Numerical(format!(
+                    "e0 = 'fit': the species counts of the training structures do not determine one energy per species {:?} (use 'average' or give e0 per species)",
+                    layout.species
+                )));
+            }
+            let mut b = DVector::from_column_slice(energy);
+            qr.q_tr_mul(&mut b);
+            let sol = r.solve_upper_triangular(&b.rows(0, ns).into_owned()).ok_or_else(|| Error::Numerical("e0 = 'fit': singular".into()))?;
+            Ok(sol.as_slice().to_vec())
+        }
+    }
+}
+
+/// The running triangular factor of a tall least-squares system.
+struct StreamingQr {
+    r: DMatrix<f64>,
+    qtb: DVector<f64>,
+    pending: Vec<f64>,
+    pending_rhs: Vec<f64>,
+}
+
+impl StreamingQr {
+    fn push(&mut self, a: &[f64], b: &[f64], _n: usize) {
+        self.pending.extend_from_slice(a);
+        self.pending_rhs.extend_from_slice(b);
+    }
+
+    /// R, Qᵀb ← QR of [R; pending], [Qᵀb; pending rhs].
+    fn fold(&mut self, n: usize) {
+        let rows = self.pending_rhs.len();
+        if rows == 0 {
+            return;
+        }
+        let mut stack = DMatrix::<f64>::zeros(n + rows, n);
+        stack.view_mut((0, 0), (n, n)).copy_from(&self.r);
+        stack.view_mut((n, 0), (rows, n)).copy_from(&DMatrix::from_row_slice(rows, n, &self.pending));
+        let mut rhs = DVector::<f64>::zeros(n + rows);
+        rhs.rows_mut(0, n).copy_from(&self.qtb);
+        rhs.rows_mut(n, rows).copy_from(&DVector::from_column_slice(&self.pending_rhs));
+        let qr = stack.qr();
+        qr.q_tr_mul(&mut rhs);
+        self.r = qr.r();
+        self.qtb = rhs.rows(0, n).into_owned();
+        self.pending.clear();
+        self.pending_rhs.clear();
+    }
+
+    fn solve(&self) -> Result<Vec<f64>> {
+        let n = self.r.nrows();
+        let max = (0..n).map(|k| self.r[(k, k)].abs()).fold(0.0, f64::max);
+        if let Some(k) = (0..n).find(|&k| !(self.r[(k, k)].abs() > f64::EPSILON * n as f64 * max)) {
+            return Err(Error::Numerical(format!(
+                "the least-squares system is singular (R[{k}, {k}] = {:e}, largest {max:e}): add data or targets, or increase the regularizer / jitter",
+                self.r[(k, k)]
+            )));
+        }
+        let x = self.r.solve_upper_triangular(&self.qtb).ok_or_else(|| Error::Numerical("the least-squares system is singular".into()))?;
+        if let Some(k) = x.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Numerical(format!("weight {k} is not finite: the least-squares system is singular")));
+        }
+        Ok(x.as_slice().to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HYPERS: &str = r#"{"cutoff": {"radius": 3.5, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
+        "density": {"type": "Gaussian", "width": 0.4},
+        "basis": {"type": "TensorProduct", "max_angular": 3, "radial": {"type": "Gto", "max_radial": 3}, "spline_accuracy": null}}"#;
+
+    fn structure(seed: u32, n: usize) -> System {
+        let mut rng = LegacyRandomState::new(seed);
+        let a = 3.6 + 0.05 * rng.gauss();
+        let mut positions = Vec::new();
+        let mut types = Vec::new();
+        let base = [[0.0, 0.0, 0.0], [0.0, 0.5, 0.5], [0.5, 0.0, 0.5], [0.5, 0.5, 0.0]];
+        for (k, b) in base.iter().enumerate().take(n) {
+            positions.push([a * b[0] + 0.1 * rng.gauss(), a * b[1] + 0.1 * rng.gauss(), a * b[2] + 0.1 * rng.gauss()]);
+            types.push(if k == 3 && seed % 2 == 0 { 79 } else { 29 });
+        }
+        let cell = [[a + 0.05 * rng.gauss(), 0.1 * rng.gauss(), 0.0], [0.0, a, 0.0], [0.05, 0.0, a]];
+        System::new(types, positions, cell, [true; 3]).unwrap()
+    }
+
+    /// A made-up pair potential to give the fit something to learn.
+    fn targets(systems: &[System]) -> Targets {
+        let mut t = Targets { energy: Vec::new(), forces: Some(Vec::new()), stress: Some(Vec::new()) };
+        for (k, s) in systems.iter().enumerate() {
+            t.energy.push(-3.0 * s.size() as f64 + 0.01 * k as f64);
+            t.forces.as_mut().unwrap().push((0..3 * s.size()).map(|i| 0.01 * ((i * 7 + k) % 5) as f64 - 0.02).collect());
+            t.stress.as_mut().unwrap().push(Some([0.001 * k as f64, 0.0, 0.0, 0.0, 0.002, 0.0, 0.0, 0.0, -0.001]));
+        }
+        t
+    }
+
+    fn options(kind: KindOptions) -> FitOptions {
+        FitOptions { hypers: HYPERS.into(), kind, sigmas: Sigmas { energy: 0.01, forces: 0.1, stress: 0.01 }, e0: E0::Average, batch_atoms: 9, cancel: None }
+    }
+
+    fn gpr() -> KindOptions {
+        KindOptions::SparseGpr { count: 3, method: SparseMethod::Cur, seed: 0, zeta: 3, delta: 0.5, jitter: 1e-8 }
+    }
+
+    fn check_finite_differences(p: &Potential, s: &System) {
+        let opts = PredictOptions { forces: true, stress: true, variance: false };
+        let pred = p.predict(&[s.clone()], &opts, 100, &None).unwrap();
+        let energy = |s: &System| p.predict(&[s.clone()], &PredictOptions::default(), 100, &None).unwrap().energy[0];
+        let h = 1e-5;
+        for i in 0..s.size() {
+            for x in 0..3 {
+                let mut plus = s.clone();
+                plus.positions[i][x] += h;
+                let mut minus = s.clone();
+                minus.positions[i][x] -= h;
+                let fd = -(energy(&plus) - energy(&minus)) / (2.0 * h);
+                let an = pred.forces[0][3 * i + x];
+                assert!((fd - an).abs() < 1e-6 * an.abs().max(1e-2), "force {i} {x}: {an} vs {fd}");
+            }
+        }
+        for a in 0..3 {
+            for b in 0..3 {
+                let deform = |e: f64| {
+                    let mut t = s.clone();
+                    let mut m = [[0.0; 3]; 3];
+                    for k in 0..3 {
+                        m[k][k] = 1.0;
+                    }
+                    m[a][b] += e;
+                    let apply = |v: [f64; 3]| [0, 1, 2].map(|r| (0..3).map(|c| m[r][c] * v[c]).sum::<f64>());
+                    t.positions = t.positions.iter().map(|&v| apply(v)).collect();
+                    for row in t.cell.iter_mut() {
+                        *row = apply(*row);
+                    }
+                    t
+                };
+                let fd = (energy(&deform(h)) - energy(&deform(-h))) / (2.0 * h) / s.volume();
+                let an = pred.stress[0][3 * a + b];
+                assert!((fd - an).abs() < 1e-6 * an.abs().max(1e-3), "stress {a} {b}: {an} vs {fd}");
+            }
+        }
+    }
+
+    #[test]
+    fn gpr_and_linear_gradients_and_file() {
+        let systems: Vec<System> = (0..6).map(|k| structure(k, 4)).collect();
+        let t = targets(&systems);
+        for kind in [gpr(), KindOptions::Linear { regularizer: 1e-6 }] {
+            let p = Potential::fit(&systems, &t, &options(kind)).unwrap();
+            check_finite_differences(&p, &structure(11, 4));
+            let opts = PredictOptions { forces: true, stress: true, variance: true };
+            let before = p.predict(&systems, &opts, 100, &None).unwrap();
+            let bytes = super::super::model_file::to_bytes(&p).unwrap();
+            let q = super::super::model_file::from_bytes(&bytes, "test").unwrap();
+            let after = q.predict(&systems, &opts, 100, &None).unwrap();
+            assert_eq!(before, after);
+            assert!(before.variance.iter().all(|v| v.is_finite()));
+            let mut corrupt = bytes.clone();
+            corrupt[40] ^= 1;
+            assert!(super::super::model_file::from_bytes(&corrupt, "m.acdc").unwrap_err().to_string().contains("checksum"));
+            assert!(super::super::model_file::from_bytes(&bytes[..bytes.len() - 9], "m.acdc").is_err());
+        }
+    }
+
+    #[test]
+    fn batches_do_not_change_much() {
+        let systems: Vec<System> = (0..6).map(|k| structure(k, 4)).collect();
+        let t = targets(&systems);
+        let a = Potential::fit(&systems, &t, &options(gpr())).unwrap();
+        let mut o = options(gpr());
+        o.batch_atoms = 1000;
+        let b = Potential::fit(&systems, &t, &o).unwrap();
+        for (x, y) in a.weights.iter().zip(&b.weights) {
+            assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{x} {y}");
+        }
+    }
+
+    #[test]
+    fn rejects() {
+        let systems: Vec<System> = (0..2).map(|k| structure(k, 4)).collect();
+        let mut t = targets(&systems);
+        let mut o = options(gpr());
+        o.kind = KindOptions::SparseGpr { count: 0, method: SparseMethod::Cur, seed: 0, zeta: 3, delta: 0.5, jitter: 1e-8 };
+        assert!(Potential::fit(&systems, &t, &o).unwrap_err().to_string().contains("sparse.count = 0"));
+        o.kind = KindOptions::SparseGpr { count: 50, method: SparseMethod::Fps, seed: 0, zeta: 3, delta: 0.5, jitter: 1e-8 };
+        assert!(Potential::fit(&systems, &t, &o).unwrap_err().to_string().contains("only"));
+        t.energy[1] = f64::NAN;
+        assert!(Potential::fit(&systems, &t, &options(gpr())).unwrap_err().to_string().contains("systems[1]: energy = NaN"));
+        let t = targets(&systems);
+        let p = Potential::fit(&systems[1..], &t_slice(&t, 1), &options(gpr())).unwrap();
+        assert!(p.predict(&systems, &PredictOptions::default(), 100, &None).unwrap_err().to_string().contains("79"));
+    }
+
+    fn t_slice(t: &Targets, from: usize) -> Targets {
+        Targets {
+            energy: t.energy[from..].to_vec(),
+            forces: t.forces.as_ref().map(|f| f[from..].to_vec()),
+            stress: t.stress.as_ref().map(|f| f[from..].to_vec()),
+        }
+    }
+}
