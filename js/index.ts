@@ -99,3 +99,18 @@ export {
   type EwaldSumMatrixHypers,
   type MatrixPermutation,
 } from './classic';
+export {
+  Potential,
+  SparseGPR,
+  LinearModel,
+  loadModel,
+  loadModelSync,
+  modelFromBuffer,
+  type PotentialTargets,
+  type PotentialSigmas,
+  type PotentialPrediction,
+  type PredictOptions,
+  type SparseGPRFitOptions,
+  type LinearModelFitOptions,
+  type E0Option,
+} from './potentials';

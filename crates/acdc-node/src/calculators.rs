@@ -128,6 +128,13 @@ impl CancelToken {
     }
 }
 
+impl CancelToken {
+    /// The shared flag, for tasks outside this file.
+    pub(crate) fn flag(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.flag.clone()
+    }
+}
+
 /// An asynchronous computation owning copies of its inputs.
 pub struct ComputeTask {
     calculator: Arc<dyn Calculator>,

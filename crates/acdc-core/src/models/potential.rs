@@ -1139,11 +1139,59 @@ mod tests {
         assert!(p.predict(&systems, &PredictOptions::default(), 100, &None).unwrap_err().to_string().contains("79"));
     }
 
+    pub(super) fn structure_pub(seed: u32, n: usize) -> System {
+        structure(seed, n)
+    }
+    pub(super) fn targets_pub(s: &[System]) -> Targets {
+        targets(s)
+    }
+    pub(super) fn gpr_pub() -> KindOptions {
+        gpr()
+    }
+    pub(super) fn options_pub(kind: KindOptions) -> FitOptions {
+        options(kind)
+    }
+
     fn t_slice(t: &Targets, from: usize) -> Targets {
         Targets {
             energy: t.energy[from..].to_vec(),
             forces: t.forces.as_ref().map(|f| f[from..].to_vec()),
             stress: t.stress.as_ref().map(|f| f[from..].to_vec()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod rows_tests {
+    use super::*;
+
+    /// The fit's rows times the weights reproduce the predictions.
+    #[test]
+    fn rows_match_predictions() {
+        let systems: Vec<System> = (0..6).map(|k| super::tests::structure_pub(k, 4)).collect();
+        let t = super::tests::targets_pub(&systems);
+        for kind in [super::tests::gpr_pub(), KindOptions::Linear { regularizer: 1e-6 }] {
+            let mut o = super::tests::options_pub(kind);
+            o.sigmas = Sigmas { energy: 1.0, forces: 1.0, stress: 1.0 };
+            let p = Potential::fit(&systems, &t, &o).unwrap();
+            let pred = p.predict(&systems, &PredictOptions { forces: true, stress: true, variance: false }, 100, &None).unwrap();
+            let f = compute_features(&p.calculator, &p.layout, &systems, true, true, &None).unwrap();
+            for (k, s) in systems.iter().enumerate() {
+                let (a, b) = p.structure_rows(s, &f[k], k, &t, &o.sigmas).unwrap();
+                let n = p.n_params();
+                let rows = b.len();
+                let model: Vec<f64> = (0..rows).map(|r| dot(&a[r * n..(r + 1) * n], &p.weights)).collect();
+                let e0: f64 = f[k].species.iter().map(|&c| p.e0[c]).sum();
+                let sq = (s.size() as f64).sqrt();
+                assert!((model[0] * sq + e0 - pred.energy[k]).abs() < 1e-10 * pred.energy[k].abs().max(1.0), "energy {} {}", model[0] * sq + e0, pred.energy[k]);
+                for i in 0..3 * s.size() {
+                    assert!((model[1 + i] - pred.forces[k][i]).abs() < 1e-10, "force {i}: {} {}", model[1 + i], pred.forces[k][i]);
+                }
+                for (v, &(a, bb)) in VOIGT.iter().enumerate() {
+                    let want = 0.5 * (pred.stress[k][3 * a + bb] + pred.stress[k][3 * bb + a]);
+                    assert!((model[rows - 6 + v] - want).abs() < 1e-10, "stress {v}: {} {}", model[rows - 6 + v], want);
+                }
+            }
         }
     }
 }

@@ -1,0 +1,279 @@
+//! Potentials (sparse GPR, linear model): fit, predict, and the bytes of a
+//! `.acdc` model file. The JS layer (`js/potentials.ts`) reads the targets
+//! from the systems and checks the options' shapes; this file converts them.
+use std::sync::Arc;
+
+use acdc_core::models::model_file;
+use acdc_core::models::{E0, FitOptions, KindOptions, Potential, PredictOptions, Prediction, Sigmas, SparseMethod, Targets};
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::calculators::CancelToken;
+use crate::errors::{ensure_thread_pool, guarded, to_napi};
+use crate::models::Job;
+use crate::system::{to_core_list, SystemData};
+
+/// Structures per batch, counted in atoms, when streaming features.
+const BATCH_ATOMS: usize = 512;
+
+/// Fit settings and targets, as the JS layer passes them.
+#[napi(object, object_to_js = false)]
+pub struct PotentialFitData {
+    /// "sparse_gpr" or "linear"
+    pub kind: String,
+    /// power spectrum hyper-parameters (JSON text)
+    pub hypers: String,
+    /// energies, eV, one per system
+    pub energy: Float64Array,
+    /// forces, eV/Å, 3N per system (absent: not fitted)
+    pub forces: Option<Vec<Float64Array>>,
+    /// stress, eV/Å³, 9 per system, or empty for a non-periodic system (absent: not fitted)
+    pub stress: Option<Vec<Float64Array>>,
+    /// GPR: sparse environments per species
+    pub count: Option<u32>,
+    /// GPR: "cur", "fps" or "random"
+    pub method: Option<String>,
+    /// GPR: seed of the random selection
+    pub seed: Option<u32>,
+    /// GPR: kernel exponent
+    pub zeta: Option<f64>,
+    /// GPR: kernel scale, eV
+    pub delta: Option<f64>,
+    /// GPR: jitter relative to δ²
+    pub jitter: Option<f64>,
+    /// linear: ridge parameter
+    pub regularizer: Option<f64>,
+    /// eV/atom
+    pub sigma_energy: f64,
+    /// eV/Å
+    pub sigma_forces: Option<f64>,
+    /// eV/Å³
+    pub sigma_stress: Option<f64>,
+    /// "average", "fit" or "given"
+    pub e0: String,
+    /// with e0 = "given": species
+    pub e0_species: Option<Vec<i32>>,
+    /// with e0 = "given": eV per atom
+    pub e0_values: Option<Vec<f64>>,
+    /// atoms per streamed batch (default 512)
+    pub batch_atoms: Option<u32>,
+}
+
+/// Predictions for a list of systems.
+#[napi(object, object_from_js = false)]
+pub struct PotentialPredictionData {
+    /// eV
+    pub energy: Float64Array,
+    /// eV/Å, 3N each
+    pub forces: Option<Vec<Float64Array>>,
+    /// eV/Å³, 9 each, row-major, ASE sign
+    pub stress: Option<Vec<Float64Array>>,
+    /// eV²
+    pub variance: Option<Float64Array>,
+}
+
+fn invalid(m: String) -> Error {
+    Error::new(Status::InvalidArg, m)
+}
+
+fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&CancelToken>) -> Result<(Vec<acdc_core::System>, Targets, FitOptions)> {
+    let systems = to_core_list(systems)?;
+    let targets = Targets {
+        energy: data.energy.to_vec(),
+        forces: data.forces.map(|f| f.iter().map(|a| a.to_vec()).collect()),
+        stress: data
+            .stress
+            .map(|s| {
+                s.iter()
+                    .enumerate()
+                    .map(|(k, a)| match a.len() {
+                        0 => Ok(None),
+                        9 => Ok(Some(<[f64; 9]>::try_from(&a[..]).expect("9 values"))),
+                        n => Err(invalid(format!("systems[{k}]: stress has {n} values (expected 9)"))),
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .transpose()?,
+    };
+    let kind = match data.kind.as_str() {
+        "sparse_gpr" => {
+            let zeta = data.zeta.unwrap_or(4.0);
+            if !(zeta.is_finite() && zeta >= 1.0 && zeta.fract() == 0.0 && zeta <= 1024.0) {
+                return Err(invalid(format!("kernel.zeta = {zeta} (expected an integer between 1 and 1024)")));
+            }
+            KindOptions::SparseGpr {
+                count: data.count.unwrap_or(0) as usize,
+                method: SparseMethod::from_name(data.method.as_deref().unwrap_or("cur")).map_err(to_napi)?,
+                seed: data.seed.unwrap_or(0),
+                zeta: zeta as u32,
+                delta: data.delta.unwrap_or(1.0),
+                jitter: data.jitter.unwrap_or(1e-8),
+            }
+        }
+        "linear" => KindOptions::Linear { regularizer: data.regularizer.unwrap_or(0.0) },
+        other => return Err(invalid(format!("kind = \"{other}\" (expected \"sparse_gpr\" or \"linear\")"))),
+    };
+    let e0 = match data.e0.as_str() {
+        "average" => E0::Average,
+        "fit" => E0::Fit,
+        "given" => {
+            let species = data.e0_species.unwrap_or_default();
+            let values = data.e0_values.unwrap_or_default();
+            if species.len() != values.len() {
+                return Err(invalid("e0: species and values differ in length".into()));
+            }
+            E0::Given(species.into_iter().zip(values).collect())
+        }
+        other => return Err(invalid(format!("e0 = \"{other}\" (expected 'average', 'fit' or an object {{Z: eV}})"))),
+    };
+    let options = FitOptions {
+        hypers: data.hypers,
+        kind,
+        sigmas: Sigmas { energy: data.sigma_energy, forces: data.sigma_forces.unwrap_or(f64::NAN), stress: data.sigma_stress.unwrap_or(f64::NAN) },
+        e0,
+        batch_atoms: data.batch_atoms.map_or(BATCH_ATOMS, |b| b as usize),
+        cancel: token.map(|t| t.flag()),
+    };
+    Ok((systems, targets, options))
+}
+
+/// A fitted potential.
+#[napi]
+pub struct NativePotential {
+    inner: Arc<Potential>,
+}
+
+fn potential_to_js(p: Potential) -> Result<NativePotential> {
+    Ok(NativePotential { inner: Arc::new(p) })
+}
+
+fn prediction_to_js(p: Prediction) -> Result<PotentialPredictionData> {
+    let forces = if p.forces.is_empty() { None } else { Some(p.forces.into_iter().map(Float64Array::new).collect()) };
+    let stress = if p.stress.is_empty() { None } else { Some(p.stress.into_iter().map(|s| Float64Array::new(s.to_vec())).collect()) };
+    let variance = if p.variance.is_empty() { None } else { Some(Float64Array::new(p.variance)) };
+    Ok(PotentialPredictionData { energy: Float64Array::new(p.energy), forces, stress, variance })
+}
+
+#[napi]
+impl NativePotential {
+    /// Fits synchronously.
+    #[napi(factory)]
+    pub fn fit_sync(systems: Vec<SystemData>, data: PotentialFitData) -> Result<NativePotential> {
+        guarded("fitSync", || {
+            ensure_thread_pool();
+            let (systems, targets, options) = fit_inputs(&systems, data, None)?;
+            potential_to_js(Potential::fit(&systems, &targets, &options).map_err(to_napi)?)
+        })
+    }
+
+    /// Fits off the event loop; `token` cancels it.
+    #[napi(ts_return_type = "Promise<NativePotential>")]
+    pub fn fit(systems: Vec<SystemData>, data: PotentialFitData, token: Option<&CancelToken>) -> Result<AsyncTask<Job<Potential, NativePotential>>> {
+        guarded("fit", || {
+            let (systems, targets, options) = fit_inputs(&systems, data, token)?;
+            Ok(Job::new("fit", move || Potential::fit(&systems, &targets, &options), potential_to_js))
+        })
+    }
+
+    /// Reads the bytes of a `.acdc` file; `what` names it in errors.
+    #[napi(factory)]
+    pub fn from_bytes(bytes: Uint8Array, what: String) -> Result<NativePotential> {
+        guarded("load", || potential_to_js(model_file::from_bytes(&bytes, &what).map_err(to_napi)?))
+    }
+
+    /// The bytes of a `.acdc` file.
+    #[napi]
+    pub fn to_bytes(&self) -> Result<Uint8Array> {
+        guarded("save", || Ok(Uint8Array::new(model_file::to_bytes(&self.inner).map_err(to_napi)?)))
+    }
+
+    /// Predicts synchronously.
+    #[napi]
+    pub fn predict_sync(&self, systems: Vec<SystemData>, forces: bool, stress: bool, variance: bool) -> Result<PotentialPredictionData> {
+        guarded("predictSync", || {
+            ensure_thread_pool();
+            let systems = to_core_list(&systems)?;
+            let options = PredictOptions { forces, stress, variance };
+            prediction_to_js(self.inner.predict(&systems, &options, BATCH_ATOMS, &None).map_err(to_napi)?)
+        })
+    }
+
+    /// Predicts off the event loop; `token` cancels it.
+    #[napi(ts_return_type = "Promise<PotentialPredictionData>")]
+    pub fn predict(
+        &self,
+        systems: Vec<SystemData>,
+        forces: bool,
+        stress: bool,
+        variance: bool,
+        token: Option<&CancelToken>,
+    ) -> Result<AsyncTask<Job<Prediction, PotentialPredictionData>>> {
+        guarded("predict", || {
+            let systems = to_core_list(&systems)?;
+            let inner = self.inner.clone();
+            let cancel = token.map(|t| t.flag());
+            let options = PredictOptions { forces, stress, variance };
+            Ok(Job::new("predict", move || inner.predict(&systems, &options, BATCH_ATOMS, &cancel), prediction_to_js))
+        })
+    }
+
+    /// "sparse_gpr" or "linear".
+    #[napi(getter)]
+    pub fn kind(&self) -> String {
+        self.inner.kind.name().to_string()
+    }
+
+    /// Power spectrum hyper-parameters (JSON text).
+    #[napi(getter)]
+    pub fn hypers(&self) -> String {
+        self.inner.hypers.clone()
+    }
+
+    /// Species (atomic numbers) of the training set, sorted.
+    #[napi(getter)]
+    pub fn species(&self) -> Vec<i32> {
+        self.inner.layout.species.clone()
+    }
+
+    /// e0 per species, eV, in the order of `species`.
+    #[napi(getter)]
+    pub fn e0(&self) -> Vec<f64> {
+        self.inner.e0.clone()
+    }
+
+    /// Kernel exponent ζ (GPR).
+    #[napi(getter)]
+    pub fn zeta(&self) -> u32 {
+        self.inner.zeta
+    }
+
+    /// Kernel scale δ, eV (GPR).
+    #[napi(getter)]
+    pub fn delta(&self) -> f64 {
+        self.inner.delta
+    }
+
+    /// Length of one atom's feature vector.
+    #[napi(getter)]
+    pub fn n_features(&self) -> u32 {
+        self.inner.layout.n_features() as u32
+    }
+
+    /// Sparse environments (GPR) or weights (linear) per species.
+    #[napi(getter)]
+    pub fn counts(&self) -> Vec<u32> {
+        (0..self.inner.layout.species.len()).map(|c| self.inner.species_params(c) as u32).collect()
+    }
+
+    /// Facts about the fit (JSON text): sigmas, targets, sparse selection.
+    #[napi(getter)]
+    pub fn meta(&self) -> String {
+        self.inner.meta.to_string()
+    }
+
+    /// The fitted weights (α or w).
+    #[napi(getter)]
+    pub fn weights(&self) -> Float64Array {
+        Float64Array::new(self.inner.weights.clone())
+    }
+}

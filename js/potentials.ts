@@ -1,0 +1,534 @@
+// Interatomic potentials on the SOAP power spectrum: SparseGPR (GAP's
+// sparse Gaussian process) and LinearModel (ridge regression, a 3-body
+// potential), fitted to energies, forces and stress read from System.info /
+// System.arrays, with forces and stress from analytic gradients. The model,
+// the fit and the file format are described in docs/MODELS.md.
+import * as fs from 'node:fs';
+
+import { checkWritableTarget, writeAtomically, writeAtomicallySync } from './atomic';
+import type { SoapHypers } from './calculators';
+import native from './native';
+import type { PotentialFitData, PotentialPredictionData } from './native';
+import { checkSignal, runQueued, throwIfAborted, type AbortSignalLike } from './schedule';
+import { asSystem, describe, System, SystemInit } from './system';
+
+type NativePotential = InstanceType<typeof native.NativePotential>;
+type Systems = System | SystemInit | Array<System | SystemInit>;
+
+/** Names of the targets: `energy` in `System.info` (eV), `forces` in `System.arrays` (eV/Å, 3N), `stress` in `System.info` (eV/Å³, 9 row-major or Voigt 6 `xx yy zz yz xz xy`, ASE sign). */
+export interface PotentialTargets {
+  /** Key of the total energy in `System.info`, eV. */
+  energy: string;
+  /** Key of the forces in `System.arrays`, eV/Å, 3 per atom. */
+  forces?: string;
+  /** Key of the stress in `System.info`, eV/Å³: 9 numbers (3×3 row-major or nested) or Voigt 6 (xx yy zz yz xz xy); ASE sign, (1/V) ∂E/∂ε. */
+  stress?: string;
+}
+
+/** Noise levels of the targets (the regularisation of the fit). */
+export interface PotentialSigmas {
+  /** eV per atom: a structure of N atoms gets σ·√N (GAP's sigma per atom). */
+  energy: number;
+  /** eV/Å per component. */
+  forces?: number;
+  /** eV/Å³ per component. */
+  stress?: number;
+}
+
+/** Reference energy per atom: 'average' (mean E/N, every species), 'fit' (least squares on the species counts) or `{Z: eV}`. */
+export type E0Option = 'average' | 'fit' | Record<number, number>;
+
+/** Options of `SparseGPR.fit`. */
+export interface SparseGPRFitOptions {
+  /** SoapPowerSpectrum hyper-parameters (featomic schema). */
+  hypers: SoapHypers;
+  /** Where the targets are (default `{ energy: 'energy' }`). */
+  targets?: PotentialTargets;
+  /** Sparse environments: `count` per centre species, chosen by CUR (default), FPS or at random (`seed`, default 0). */
+  sparse: { count: number; method?: 'cur' | 'fps' | 'random'; seed?: number };
+  /** Kernel k = δ² (x̂·x̂')^ζ: ζ an integer ≥ 1 (default 4), δ in eV (default 1). */
+  kernel?: { zeta?: number; delta?: number };
+  /** Noise levels. */
+  sigmas: PotentialSigmas;
+  /** Reference energies (default 'average'). */
+  e0?: E0Option;
+  /** Added to the diagonal of K_MM, relative to δ² (default 1e-8). */
+  jitter?: number;
+  /** Structures are streamed in batches of about this many atoms (default 512). */
+  batchAtoms?: number;
+  /** Cancels an asynchronous fit. */
+  signal?: AbortSignalLike;
+}
+
+/** Options of `LinearModel.fit`. */
+export interface LinearModelFitOptions {
+  /** SoapPowerSpectrum hyper-parameters (featomic schema). */
+  hypers: SoapHypers;
+  /** Where the targets are (default `{ energy: 'energy' }`). */
+  targets?: PotentialTargets;
+  /** Ridge parameter λ ≥ 0 on ‖w‖² (the residuals are divided by the sigmas). */
+  regularizer: number;
+  /** Noise levels (default 1 for each: plain least squares, energies weighted by 1/√N). */
+  sigmas?: PotentialSigmas;
+  /** Reference energies (default 'average'). */
+  e0?: E0Option;
+  /** Structures are streamed in batches of about this many atoms (default 512). */
+  batchAtoms?: number;
+  /** Cancels an asynchronous fit. */
+  signal?: AbortSignalLike;
+}
+
+/** What `predict` computes besides energies. */
+export interface PredictOptions {
+  /** Forces, eV/Å. */
+  forces?: boolean;
+  /** Stress, eV/Å³ (periodic systems only). */
+  stress?: boolean;
+  /** Predictive variance of the energy, eV². */
+  variance?: boolean;
+  /** Cancels an asynchronous prediction. */
+  signal?: AbortSignalLike;
+}
+
+/** Predictions, one entry per system. */
+export interface PotentialPrediction {
+  /** Energies, eV. */
+  energy: Float64Array;
+  /** Forces, eV/Å, 3N per system (when asked). */
+  forces?: Float64Array[];
+  /** Stress, eV/Å³, 9 per system, row-major, ASE sign (1/V) ∂E/∂ε (when asked). */
+  stress?: Float64Array[];
+  /** Energy variance, eV² (when asked). */
+  variance?: Float64Array;
+}
+
+function checkKeys(what: string, o: object, allowed: readonly string[]): void {
+  for (const key of Object.keys(o)) {
+    if (!allowed.includes(key)) throw new TypeError(`unknown ${what} option "${key}" (expected ${allowed.join(', ')})`);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function finiteNumber(name: string, v: unknown, { positive = false, integer = false, min }: { positive?: boolean; integer?: boolean; min?: number } = {}): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || (positive && v <= 0) || (integer && !Number.isInteger(v)) || (min !== undefined && v < min)) {
+    const want = integer ? (positive ? 'a positive integer' : `an integer ≥ ${min ?? 0}`) : positive ? 'a positive number' : min !== undefined ? `a number ≥ ${min}` : 'a finite number';
+    throw new RangeError(`${name} = ${describe(v)} (expected ${want})`);
+  }
+  return v;
+}
+
+function toList(systems: Systems): System[] {
+  const list = Array.isArray(systems) ? systems : [systems];
+  if (list.length === 0) throw new RangeError('systems is empty');
+  return list.map((s, k) => asSystem(s, `systems[${k}]`));
+}
+
+function flatNumbers(v: unknown): number[] | undefined {
+  if (typeof v === 'number') return [v];
+  if (ArrayBuffer.isView(v)) return Array.from(v as unknown as ArrayLike<number>);
+  if (!Array.isArray(v)) return undefined;
+  const out: number[] = [];
+  for (const x of v) {
+    const inner = flatNumbers(x);
+    if (inner === undefined) return undefined;
+    out.push(...inner);
+  }
+  return out;
+}
+
+/** 3×3 row-major stress from 9 numbers (flat or nested) or Voigt 6 (xx yy zz yz xz xy). */
+function stressTensor(where: string, v: unknown): Float64Array {
+  const flat = flatNumbers(v);
+  if (flat === undefined || (flat.length !== 9 && flat.length !== 6)) {
+    throw new RangeError(`${where} = ${describe(v)} (expected 9 numbers, 3×3 row-major, or Voigt 6: xx yy zz yz xz xy; eV/Å³)`);
+  }
+  flat.forEach((x, k) => {
+    if (!Number.isFinite(x)) throw new RangeError(`${where}[${k}] = ${x} (expected a finite number, eV/Å³)`);
+  });
+  if (flat.length === 9) return Float64Array.from(flat);
+  const [xx, yy, zz, yz, xz, xy] = flat;
+  return Float64Array.from([xx, xy, xz, xy, yy, yz, xz, yz, zz]);
+}
+
+function checkTargets(t: unknown): PotentialTargets {
+  if (t === undefined) return { energy: 'energy' };
+  if (!isObject(t)) throw new TypeError(`targets must be an object {energy, forces?, stress?}, got ${describe(t)}`);
+  checkKeys('targets', t, ['energy', 'forces', 'stress']);
+  for (const key of ['energy', 'forces', 'stress']) {
+    if (t[key] !== undefined && (typeof t[key] !== 'string' || t[key] === '')) throw new TypeError(`targets.${key} must be a non-empty string, got ${describe(t[key])}`);
+  }
+  if (t.energy === undefined) throw new TypeError('targets.energy is required (the key of the energy in System.info, e.g. "energy")');
+  return t as unknown as PotentialTargets;
+}
+
+/** Reads and checks the targets of every system. */
+function readTargets(systems: System[], targets: PotentialTargets): Pick<PotentialFitData, 'energy' | 'forces' | 'stress'> {
+  const energy = new Float64Array(systems.length);
+  const forces: Float64Array[] | undefined = targets.forces === undefined ? undefined : [];
+  const stress: Float64Array[] | undefined = targets.stress === undefined ? undefined : [];
+  systems.forEach((s, k) => {
+    const e = s.info[targets.energy];
+    if (e === undefined) throw new RangeError(`systems[${k}].info.${targets.energy} is missing (targets.energy = '${targets.energy}')`);
+    if (typeof e !== 'number' || !Number.isFinite(e)) throw new RangeError(`systems[${k}].info.${targets.energy} = ${describe(e)} (expected a finite energy in eV)`);
+    energy[k] = e;
+    if (forces !== undefined) {
+      const f = s.arrays[targets.forces!];
+      if (f === undefined) throw new RangeError(`systems[${k}].arrays.${targets.forces} is missing (targets.forces = '${targets.forces}')`);
+      const flat = flatNumbers(f);
+      if (flat === undefined || flat.length !== 3 * s.size) {
+        throw new RangeError(`systems[${k}].arrays.${targets.forces} has ${describe(f)} (expected 3 × ${s.size} numbers, eV/Å)`);
+      }
+      const bad = flat.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) throw new RangeError(`systems[${k}].arrays.${targets.forces}[${bad}] = ${flat[bad]} (expected a finite force, eV/Å)`);
+      forces.push(Float64Array.from(flat));
+    }
+    if (stress !== undefined) {
+      const v = s.info[targets.stress!];
+      const periodic = s.pbc.every(Boolean);
+      if (v === undefined) {
+        if (periodic) throw new RangeError(`systems[${k}].info.${targets.stress} is missing (targets.stress = '${targets.stress}'; every periodic system needs one)`);
+        stress.push(new Float64Array(0));
+      } else {
+        if (!periodic) throw new RangeError(`systems[${k}].info.${targets.stress} is given but systems[${k}] is not periodic (pbc = [${s.pbc}]): stress needs a cell`);
+        stress.push(stressTensor(`systems[${k}].info.${targets.stress}`, v));
+      }
+    }
+  });
+  return { energy, forces, stress };
+}
+
+function e0Fields(e0: unknown): Pick<PotentialFitData, 'e0' | 'e0Species' | 'e0Values'> {
+  if (e0 === undefined || e0 === 'average') return { e0: 'average' };
+  if (e0 === 'fit') return { e0: 'fit' };
+  if (!isObject(e0)) throw new TypeError(`e0 must be 'average', 'fit' or an object {Z: eV}, got ${describe(e0)}`);
+  const species: number[] = [];
+  const values: number[] = [];
+  for (const [z, v] of Object.entries(e0)) {
+    if (!/^-?\d+$/.test(z)) throw new TypeError(`e0 key "${z}" is not an atomic number`);
+    species.push(Number(z));
+    values.push(finiteNumber(`e0[${z}]`, v));
+  }
+  return { e0: 'given', e0Species: species, e0Values: values };
+}
+
+function sigmaFields(sigmas: unknown, targets: PotentialTargets, required: boolean): Pick<PotentialFitData, 'sigmaEnergy' | 'sigmaForces' | 'sigmaStress'> {
+  if (sigmas === undefined && !required) return { sigmaEnergy: 1, sigmaForces: targets.forces ? 1 : undefined, sigmaStress: targets.stress ? 1 : undefined };
+  if (!isObject(sigmas)) throw new TypeError(`sigmas must be an object {energy, forces?, stress?}, got ${describe(sigmas)}`);
+  checkKeys('sigmas', sigmas, ['energy', 'forces', 'stress']);
+  const out = { sigmaEnergy: finiteNumber('sigmas.energy', sigmas.energy, { positive: true }), sigmaForces: undefined as number | undefined, sigmaStress: undefined as number | undefined };
+  if (targets.forces !== undefined) out.sigmaForces = finiteNumber('sigmas.forces', sigmas.forces, { positive: true });
+  if (targets.stress !== undefined) out.sigmaStress = finiteNumber('sigmas.stress', sigmas.stress, { positive: true });
+  return out;
+}
+
+function hypersText(hypers: unknown): string {
+  if (!isObject(hypers)) throw new TypeError(`hypers must be SoapPowerSpectrum hyper-parameters (an object), got ${describe(hypers)}`);
+  return JSON.stringify(hypers);
+}
+
+function batchField(v: unknown): number | undefined {
+  return v === undefined ? undefined : finiteNumber('batchAtoms', v, { integer: true, positive: true });
+}
+
+function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitData {
+  if (!isObject(options)) throw new TypeError(`SparseGPR.fit options must be an object, got ${describe(options)}`);
+  checkKeys('SparseGPR.fit', options, ['hypers', 'targets', 'sparse', 'kernel', 'sigmas', 'e0', 'jitter', 'batchAtoms', 'signal']);
+  const targets = checkTargets(options.targets);
+  const sparse = options.sparse as unknown;
+  if (!isObject(sparse)) throw new TypeError(`sparse must be an object {count, method?, seed?}, got ${describe(sparse)}`);
+  checkKeys('sparse', sparse, ['count', 'method', 'seed']);
+  const count = finiteNumber('sparse.count', sparse.count, { integer: true, min: 0 });
+  if (count === 0) throw new RangeError('sparse.count = 0 (expected at least 1 sparse environment per species)');
+  const method = sparse.method ?? 'cur';
+  if (method !== 'cur' && method !== 'fps' && method !== 'random') throw new RangeError(`sparse.method = ${describe(method)} (expected 'cur', 'fps' or 'random')`);
+  const kernel = (options.kernel ?? {}) as unknown;
+  if (!isObject(kernel)) throw new TypeError(`kernel must be an object {zeta, delta}, got ${describe(kernel)}`);
+  checkKeys('kernel', kernel, ['zeta', 'delta']);
+  return {
+    kind: 'sparse_gpr',
+    hypers: hypersText(options.hypers),
+    ...readTargets(systems, targets),
+    count,
+    method,
+    seed: sparse.seed === undefined ? undefined : finiteNumber('sparse.seed', sparse.seed, { integer: true, min: 0 }),
+    zeta: kernel.zeta === undefined ? 4 : finiteNumber('kernel.zeta', kernel.zeta, { integer: true, positive: true }),
+    delta: kernel.delta === undefined ? 1 : finiteNumber('kernel.delta', kernel.delta, { positive: true }),
+    jitter: options.jitter === undefined ? undefined : finiteNumber('jitter', options.jitter, { min: 0 }),
+    ...sigmaFields(options.sigmas, targets, true),
+    ...e0Fields(options.e0),
+    batchAtoms: batchField(options.batchAtoms),
+  };
+}
+
+function linearData(systems: System[], options: LinearModelFitOptions): PotentialFitData {
+  if (!isObject(options)) throw new TypeError(`LinearModel.fit options must be an object, got ${describe(options)}`);
+  checkKeys('LinearModel.fit', options, ['hypers', 'targets', 'regularizer', 'sigmas', 'e0', 'batchAtoms', 'signal']);
+  const targets = checkTargets(options.targets);
+  return {
+    kind: 'linear',
+    hypers: hypersText(options.hypers),
+    ...readTargets(systems, targets),
+    regularizer: finiteNumber('regularizer', options.regularizer, { min: 0 }),
+    ...sigmaFields(options.sigmas, targets, false),
+    ...e0Fields(options.e0),
+    batchAtoms: batchField(options.batchAtoms),
+  };
+}
+
+function checkPredictOptions(options: unknown): PredictOptions {
+  if (options === undefined) return {};
+  if (!isObject(options)) throw new TypeError(`predict options must be an object, got ${describe(options)}`);
+  checkKeys('predict', options, ['forces', 'stress', 'variance', 'signal']);
+  for (const key of ['forces', 'stress', 'variance']) {
+    if (options[key] !== undefined && typeof options[key] !== 'boolean') throw new TypeError(`predict option ${key} must be a boolean, got ${describe(options[key])}`);
+  }
+  return options as PredictOptions;
+}
+
+function toPrediction(p: PotentialPredictionData, options: PredictOptions): PotentialPrediction {
+  const out: PotentialPrediction = { energy: p.energy };
+  if (options.forces) out.forces = p.forces ?? [];
+  if (options.stress) out.stress = p.stress ?? [];
+  if (options.variance && p.variance) out.variance = p.variance;
+  return out;
+}
+
+async function runFit(systems: System[], data: PotentialFitData, signal: AbortSignalLike | undefined): Promise<NativePotential> {
+  const token = signal ? new native.CancelToken() : undefined;
+  return runQueued(() => native.NativePotential.fit(systems.map((s) => s.data()), data, token), signal, () => token?.cancel());
+}
+
+function fromNative(n: NativePotential): SparseGPR | LinearModel {
+  return n.kind === 'linear' ? new LinearModel(n) : new SparseGPR(n);
+}
+
+function parseBytes(bytes: Uint8Array, what: string): NativePotential {
+  return native.NativePotential.fromBytes(bytes, what);
+}
+
+function readFileSyncNamed(path: string): Uint8Array {
+  if (typeof path !== 'string' || path === '') throw new TypeError(`model path must be a non-empty string, got ${describe(path)}`);
+  try {
+    return fs.readFileSync(path);
+  } catch (e) {
+    throw new Error(`${path}: cannot read the model file: ${(e as Error).message}`);
+  }
+}
+
+async function readFileNamed(path: string): Promise<Uint8Array> {
+  if (typeof path !== 'string' || path === '') throw new TypeError(`model path must be a non-empty string, got ${describe(path)}`);
+  try {
+    return await fs.promises.readFile(path);
+  } catch (e) {
+    throw new Error(`${path}: cannot read the model file: ${(e as Error).message}`);
+  }
+}
+
+function expectKind<T extends Potential>(model: SparseGPR | LinearModel, kind: 'sparse_gpr' | 'linear', what: string): T {
+  if (model.kind !== kind) {
+    const other = model.kind === 'linear' ? 'LinearModel.load' : 'SparseGPR.load';
+    throw new Error(`${what}: holds a ${model.kind} model, not ${kind} (use ${other} or loadModel)`);
+  }
+  return model as unknown as T;
+}
+
+const natives = new WeakMap<object, NativePotential>();
+
+function nativeOf(p: object): NativePotential {
+  return natives.get(p)!;
+}
+
+/** What SparseGPR and LinearModel share: predict, save, and the model's description. */
+export abstract class Potential {
+  readonly #native: NativePotential;
+
+  /** @internal */
+  constructor(n: NativePotential) {
+    this.#native = n;
+    natives.set(this, n);
+  }
+
+  /** 'sparse_gpr' or 'linear'. */
+  get kind(): 'sparse_gpr' | 'linear' {
+    return this.#native.kind as 'sparse_gpr' | 'linear';
+  }
+
+  /** The SoapPowerSpectrum hyper-parameters the model was fitted with. */
+  get hypers(): SoapHypers {
+    return JSON.parse(this.#native.hypers) as SoapHypers;
+  }
+
+  /** Centre (and neighbour) species the model knows, sorted atomic numbers. */
+  get species(): number[] {
+    return this.#native.species;
+  }
+
+  /** Reference energy per atom of each species, eV. */
+  get e0(): Record<number, number> {
+    const values = this.#native.e0;
+    return Object.fromEntries(this.species.map((z, k) => [z, values[k]]));
+  }
+
+  /** Length of one atom's feature vector (joined power spectrum). */
+  get featureCount(): number {
+    return this.#native.nFeatures;
+  }
+
+  /** Fitted weights: α (SparseGPR, species blocks in the order of `species`) or w (LinearModel, one feature vector per species). */
+  get weights(): Float64Array {
+    return this.#native.weights;
+  }
+
+  /** Facts about the fit: sigmas, targets, sparse selection, number of structures. */
+  get fitInfo(): Record<string, unknown> {
+    return JSON.parse(this.#native.meta) as Record<string, unknown>;
+  }
+
+  /** Predicts off the event loop: energies (eV), and forces (eV/Å), stress (eV/Å³) and variance (eV²) when asked. */
+  async predict(systems: Systems, options?: PredictOptions): Promise<PotentialPrediction> {
+    const o = checkPredictOptions(options);
+    const signal = checkSignal(o.signal);
+    throwIfAborted(signal);
+    const data = toList(systems).map((s) => s.data());
+    const token = signal ? new native.CancelToken() : undefined;
+    const p = await runQueued(() => this.#native.predict(data, !!o.forces, !!o.stress, !!o.variance, token), signal, () => token?.cancel());
+    return toPrediction(p, o);
+  }
+
+  /** Predicts synchronously. */
+  predictSync(systems: Systems, options?: PredictOptions): PotentialPrediction {
+    const o = checkPredictOptions(options);
+    const data = toList(systems).map((s) => s.data());
+    return toPrediction(this.#native.predictSync(data, !!o.forces, !!o.stress, !!o.variance), o);
+  }
+
+  /** The bytes of the `.acdc` model file. */
+  toBuffer(): Uint8Array {
+    return this.#native.toBytes();
+  }
+
+  /** Writes the model to `path` (a `.acdc` file; written to a temporary name, then renamed). */
+  async save(path: string): Promise<void> {
+    checkWritableTarget(path, 'model');
+    const bytes = this.toBuffer();
+    await writeAtomically(path, (tmp) => fs.promises.writeFile(tmp, bytes));
+  }
+
+  /** Writes the model to `path` synchronously. */
+  saveSync(path: string): void {
+    checkWritableTarget(path, 'model');
+    const bytes = this.toBuffer();
+    writeAtomicallySync(path, (tmp) => fs.writeFileSync(tmp, bytes));
+  }
+}
+
+/**
+ * Sparse Gaussian process regression in the GAP form: E = Σ_i e0[Z_i] + Σ_i Σ_m α_m δ²(x̂_i·x̂_m)^ζ
+ * over `sparse.count` environments m per centre species, fitted to energies,
+ * forces and stress (projected process, solved by streaming QR).
+ *
+ * @example
+ * const frames = readXyzSync('train.xyz');
+ * const model = await SparseGPR.fit(frames, { hypers, targets: { energy: 'energy', forces: 'forces' },
+ *   sparse: { count: 200 }, kernel: { zeta: 4, delta: 1 }, sigmas: { energy: 0.002, forces: 0.05 } });
+ * const p = model.predictSync(frames, { forces: true });
+ */
+export class SparseGPR extends Potential {
+  /** Fits off the event loop; `options.signal` cancels it. */
+  static async fit(systems: Systems, options: SparseGPRFitOptions): Promise<SparseGPR> {
+    const list = toList(systems);
+    const data = gprData(list, options);
+    const signal = checkSignal(options.signal);
+    return new SparseGPR(await runFit(list, data, signal));
+  }
+
+  /** Fits synchronously. */
+  static fitSync(systems: Systems, options: SparseGPRFitOptions): SparseGPR {
+    const list = toList(systems);
+    return new SparseGPR(native.NativePotential.fitSync(list.map((s) => s.data()), gprData(list, options)));
+  }
+
+  /** Reads a `.acdc` file holding a SparseGPR. */
+  static async load(path: string): Promise<SparseGPR> {
+    return expectKind<SparseGPR>(fromNative(parseBytes(await readFileNamed(path), path)), 'sparse_gpr', path);
+  }
+
+  /** Reads a `.acdc` file holding a SparseGPR, synchronously. */
+  static loadSync(path: string): SparseGPR {
+    return expectKind<SparseGPR>(fromNative(parseBytes(readFileSyncNamed(path), path)), 'sparse_gpr', path);
+  }
+
+  /** 'sparse_gpr'. */
+  override get kind(): 'sparse_gpr' {
+    return 'sparse_gpr';
+  }
+
+  /** Kernel exponent ζ. */
+  get zeta(): number {
+    return nativeOf(this).zeta;
+  }
+
+  /** Kernel scale δ, eV. */
+  get delta(): number {
+    return nativeOf(this).delta;
+  }
+
+  /** Sparse environments per species, in the order of `species`. */
+  get sparseCounts(): number[] {
+    return nativeOf(this).counts;
+  }
+}
+
+/**
+ * Ridge regression on the raw power spectrum: E = Σ_i (e0[Z_i] + w_{Z_i}·x_i), a
+ * 3-body potential, fitted to energies, forces and stress.
+ */
+export class LinearModel extends Potential {
+  /** Fits off the event loop; `options.signal` cancels it. */
+  static async fit(systems: Systems, options: LinearModelFitOptions): Promise<LinearModel> {
+    const list = toList(systems);
+    const data = linearData(list, options);
+    const signal = checkSignal(options.signal);
+    return new LinearModel(await runFit(list, data, signal));
+  }
+
+  /** Fits synchronously. */
+  static fitSync(systems: Systems, options: LinearModelFitOptions): LinearModel {
+    const list = toList(systems);
+    return new LinearModel(native.NativePotential.fitSync(list.map((s) => s.data()), linearData(list, options)));
+  }
+
+  /** Reads a `.acdc` file holding a LinearModel. */
+  static async load(path: string): Promise<LinearModel> {
+    return expectKind<LinearModel>(fromNative(parseBytes(await readFileNamed(path), path)), 'linear', path);
+  }
+
+  /** Reads a `.acdc` file holding a LinearModel, synchronously. */
+  static loadSync(path: string): LinearModel {
+    return expectKind<LinearModel>(fromNative(parseBytes(readFileSyncNamed(path), path)), 'linear', path);
+  }
+
+  /** 'linear'. */
+  override get kind(): 'linear' {
+    return 'linear';
+  }
+}
+
+/** Reads a `.acdc` model file, whichever kind it holds. */
+export async function loadModel(path: string): Promise<SparseGPR | LinearModel> {
+  return fromNative(parseBytes(await readFileNamed(path), path));
+}
+
+/** Reads a `.acdc` model file synchronously, whichever kind it holds. */
+export function loadModelSync(path: string): SparseGPR | LinearModel {
+  return fromNative(parseBytes(readFileSyncNamed(path), path));
+}
+
+/** Reads a model from the bytes of a `.acdc` file (e.g. received over a network); `name` labels errors. */
+export function modelFromBuffer(bytes: Uint8Array, name = 'model buffer'): SparseGPR | LinearModel {
+  if (!(bytes instanceof Uint8Array)) throw new TypeError(`model bytes must be a Uint8Array or Buffer, got ${describe(bytes)}`);
+  return fromNative(parseBytes(bytes, name));
+}
