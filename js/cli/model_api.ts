@@ -1,7 +1,6 @@
 // The part of the models API (SparseGPR, LinearModel, loadModel) that
 // `acdc fit` and `acdc predict` use.
-import * as acdc from '../index';
-import type { SoapHypers } from '../calculators';
+import { LinearModel, SparseGPR, loadModel, type LinearModelFitOptions, type SparseGPRFitOptions } from '../potentials';
 import type { System } from '../system';
 import type { PredictedValues } from './targets';
 
@@ -9,30 +8,18 @@ import type { PredictedValues } from './targets';
 export interface CliModel {
   predict(systems: System[], options: { forces?: boolean; stress?: boolean; variance?: boolean }): Promise<PredictedValues & { variance?: Float64Array }>;
   save(path: string): Promise<void>;
+  /** Species the model knows (atomic numbers). */
+  readonly species: number[];
 }
 
 /** Options common to both fits. */
-export interface CommonFitOptions {
-  hypers: SoapHypers;
-  targets: { energy: string; forces?: string; stress?: string };
-  sigmas: { energy: number; forces?: number; stress?: number };
-  e0?: 'average' | 'fit';
-}
+export type CommonFitOptions = Pick<SparseGPRFitOptions, 'hypers' | 'targets' | 'sigmas' | 'e0'>;
 
-interface ModelsApi {
-  SparseGPR?: {
-    fit(
-      systems: System[],
-      options: CommonFitOptions & { sparse: { count: number; method: 'cur' | 'fps' | 'random' }; kernel: { zeta: number; delta: number } },
-    ): Promise<CliModel>;
-  };
-  LinearModel?: { fit(systems: System[], options: CommonFitOptions & { regularizer: number }): Promise<CliModel> };
-  loadModel?: (path: string) => Promise<CliModel>;
-}
-
-/** The models API of this build; a clear error if it lacks one. */
-export function modelsApi(): Required<ModelsApi> {
-  const api = acdc as unknown as ModelsApi;
-  if (!api.SparseGPR || !api.LinearModel || !api.loadModel) throw new Error('this build of acdc has no models API (SparseGPR, LinearModel, loadModel)');
-  return api as Required<ModelsApi>;
+/** The models API. */
+export function modelsApi(): {
+  SparseGPR: { fit(systems: System[], options: SparseGPRFitOptions): Promise<CliModel> };
+  LinearModel: { fit(systems: System[], options: LinearModelFitOptions): Promise<CliModel> };
+  loadModel(path: string): Promise<CliModel>;
+} {
+  return { SparseGPR, LinearModel, loadModel };
 }
