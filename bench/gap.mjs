@@ -4,6 +4,7 @@
 //
 //   node bench/gap.mjs [--repeat 3 --train-frames 18 --test-frames 8]
 //                      [--sparse 300 --delta 0.2 --reps 3 --python PATH --only gap|acdc]
+//                      [--acdc-sparse-method cur|fps|random]
 //
 // --only runs one side and keeps its results in bench/.data/gap-bench-*.json;
 // the table shows every side whose results exist for the same options.
@@ -28,7 +29,7 @@ const DATA = path.join(BENCH, '.data');
 const QUIPPY = 'quippy-ase==0.10.3';
 
 function parseArgs(argv) {
-  const o = { repeat: 3, trainFrames: 18, testFrames: 8, sparse: 300, delta: 0.2, zeta: 4, reps: 3, python: null, only: null };
+  const o = { repeat: 3, trainFrames: 18, testFrames: 8, sparse: 300, delta: 0.2, zeta: 4, reps: 3, python: null, only: null, acdcSparseMethod: 'cur' };
   const o2 = { sigmaEnergy: 0.002, sigmaForces: 0.05, sigmaStress: 0.001 };
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
@@ -44,6 +45,7 @@ function parseArgs(argv) {
     else if (a === '--reps') o.reps = Number(value());
     else if (a === '--python') o.python = path.resolve(value());
     else if (a === '--only') o.only = value();
+    else if (a === '--acdc-sparse-method') o.acdcSparseMethod = value();
     else if (a === '--help' || a === '-h') {
       console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 16).join('\n'));
       process.exit(0);
@@ -138,7 +140,7 @@ function acdcRun(o, files, threads) {
   const options = {
     hypers: DEFAULT_FIT_HYPERS,
     targets: { energy: 'energy', forces: 'forces', stress: 'stress' },
-    sparse: { count: o.sparse, method: 'cur' },
+    sparse: { count: o.sparse, method: o.acdcSparseMethod },
     kernel: { zeta: o.zeta, delta: o.delta },
     sigmas: { energy: o.sigmaEnergy, forces: o.sigmaForces, stress: o.sigmaStress },
     e0: 'average',
@@ -158,7 +160,7 @@ function table(o, g, runs, files) {
   const mb = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
   const perAtom = (p) => (p.seconds / p.atoms) * 1e6;
   const cpuPerAtom = (p) => (p.cpuSeconds / p.atoms) * 1e6;
-  lines.push(`EMT Cu, ${o.repeat ** 3 * 4}-atom cells: train ${o.trainFrames} frames, test ${o.testFrames} frames; n_max 8 (max_radial 7), l_max 6, r_c 5 Å, σ 0.5 Å, ζ ${o.zeta}, δ ${o.delta} eV, ${o.sparse} sparse (CUR)`);
+  lines.push(`EMT Cu, ${o.repeat ** 3 * 4}-atom cells: train ${o.trainFrames} frames, test ${o.testFrames} frames; n_max 8 (max_radial 7), l_max 6, r_c 5 Å, σ 0.5 Å, ζ ${o.zeta}, δ ${o.delta} eV, ${o.sparse} sparse (GAP: cur_points; acdc: ${o.acdcSparseMethod})`);
   lines.push('| | energy RMSE (meV/atom) | force RMSE (eV/Å) | stress RMSE (meV/Å³) | fit wall (s) | fit CPU (s) | fit peak RSS | predict wall (µs/atom, E+F+σ) | predict CPU (µs/atom) |');
   lines.push('|---|---|---|---|---|---|---|---|---|');
   const row = (name, r) =>
@@ -181,7 +183,7 @@ function table(o, g, runs, files) {
 const o = parseArgs(process.argv.slice(2));
 const { py, gapFit } = setupPython(o);
 const files = data(o, py);
-const { only, python, ...same } = o;
+const { only, python, acdcSparseMethod, ...same } = o;
 const cache = (side) => path.join(DATA, `gap-bench-${side}-${Buffer.from(JSON.stringify(same)).toString('base64url').slice(0, 120)}.json`);
 const side = (name, compute) => {
   if (only !== null && only !== name) return fs.existsSync(cache(name)) ? JSON.parse(fs.readFileSync(cache(name), 'utf8')) : null;
