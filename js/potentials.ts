@@ -44,8 +44,12 @@ export interface SparseGPRFitOptions {
   hypers: SoapHypers;
   /** Where the targets are (default `{ energy: 'energy' }`). */
   targets?: PotentialTargets;
-  /** Sparse environments: `count` per centre species, chosen by CUR (default), FPS or at random (`seed`, default 0). */
-  sparse: { count: number; method?: 'cur' | 'fps' | 'random'; seed?: number };
+  /**
+   * Sparse environments: `count` per centre species (a number, or `{Z: count}` per species, e.g. for a minority species),
+   * chosen by CUR (default; cost grows as environments × features² per pick: prefer 'fps' for many thousands of
+   * environments), FPS or at random (`seed`, default 0).
+   */
+  sparse: { count: number | Record<number, number>; method?: 'cur' | 'fps' | 'random'; seed?: number };
   /** Kernel k = δ² (x̂·x̂')^ζ: ζ an integer ≥ 1 (default 4), δ in eV (default 1). */
   kernel?: { zeta?: number; delta?: number };
   /** Noise levels. */
@@ -240,8 +244,19 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
   const sparse = options.sparse as unknown;
   if (!isObject(sparse)) throw new TypeError(`sparse must be an object {count, method?, seed?}, got ${describe(sparse)}`);
   checkKeys('sparse', sparse, ['count', 'method', 'seed']);
-  const count = finiteNumber('sparse.count', sparse.count, { integer: true, min: 0 });
-  if (count === 0) throw new RangeError('sparse.count = 0 (expected at least 1 sparse environment per species)');
+  let count = 0;
+  const countSpecies: number[] = [];
+  const countValues: number[] = [];
+  if (isObject(sparse.count)) {
+    for (const [z, v] of Object.entries(sparse.count)) {
+      if (!/^-?\d+$/.test(z)) throw new TypeError(`sparse.count key "${z}" is not an atomic number`);
+      countSpecies.push(Number(z));
+      countValues.push(finiteNumber(`sparse.count[${z}]`, v, { integer: true, positive: true }));
+    }
+  } else {
+    count = finiteNumber('sparse.count', sparse.count, { integer: true, min: 0 });
+    if (count === 0) throw new RangeError('sparse.count = 0 (expected at least 1 sparse environment per species)');
+  }
   const method = sparse.method ?? 'cur';
   if (method !== 'cur' && method !== 'fps' && method !== 'random') throw new RangeError(`sparse.method = ${describe(method)} (expected 'cur', 'fps' or 'random')`);
   const kernel = (options.kernel ?? {}) as unknown;
@@ -252,6 +267,8 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
     hypers: hypersText(options.hypers),
     ...readTargets(systems, targets),
     count,
+    countSpecies,
+    countValues,
     method,
     seed: sparse.seed === undefined ? undefined : finiteNumber('sparse.seed', sparse.seed, { integer: true, min: 0 }),
     zeta: kernel.zeta === undefined ? 4 : finiteNumber('kernel.zeta', kernel.zeta, { integer: true, positive: true }),

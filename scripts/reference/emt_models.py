@@ -3,8 +3,8 @@
 
 Writes test/fixtures/models/{train,test}.xyz and examples/emt-cu.xyz, with
 energy (eV) and stress (eV/Å³, ASE sign) in the comment line and forces
-(eV/Å) as a column. Stress is written as 9 numbers (3×3) for even frames and
-as Voigt 6 (xx yy zz yz xz xy) for odd ones, so that both forms are read.
+(eV/Å) as a column. Stress is written as 9 numbers (3×3; test/gpr.test.ts
+converts it to Voigt 6 to check that form).
 
 Frames: fcc Cu cells of 8, 16 and 32 atoms, randomly strained (±2 %), after
 a short velocity-Verlet MD at 300–1200 K; fcc Cu–Au with random Au
@@ -53,8 +53,7 @@ def labelled(atoms, k, config):
     out.info["energy"] = float(atoms.get_potential_energy())
     out.new_array("forces", atoms.get_forces())
     if atoms.pbc.all():
-        stress = atoms.get_stress(voigt=False)
-        out.info["stress"] = stress if k % 2 == 0 else atoms.get_stress(voigt=True)
+        out.info["stress"] = atoms.get_stress(voigt=False)
     return out
 
 

@@ -31,6 +31,10 @@ pub struct PotentialFitData {
     pub stress: Option<Vec<Float64Array>>,
     /// GPR: sparse environments per species
     pub count: Option<u32>,
+    /// GPR: species with their own count
+    pub count_species: Option<Vec<i32>>,
+    /// GPR: their counts
+    pub count_values: Option<Vec<u32>>,
     /// GPR: "cur", "fps" or "random"
     pub method: Option<String>,
     /// GPR: seed of the random selection
@@ -103,6 +107,7 @@ fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&Can
             }
             KindOptions::SparseGpr {
                 count: data.count.unwrap_or(0) as usize,
+                counts: data.count_species.unwrap_or_default().into_iter().zip(data.count_values.unwrap_or_default().into_iter().map(|c| c as usize)).collect(),
                 method: SparseMethod::from_name(data.method.as_deref().unwrap_or("cur")).map_err(to_napi)?,
                 seed: data.seed.unwrap_or(0),
                 zeta: zeta as u32,

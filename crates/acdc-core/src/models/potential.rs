@@ -155,8 +155,10 @@ pub struct Sigmas {
 pub enum KindOptions {
     /// Sparse GPR settings.
     SparseGpr {
-        /// Sparse environments per centre species.
+        /// Sparse environments per centre species (0: only those in `counts`).
         count: usize,
+        /// Per-species overrides of `count`: (species, count).
+        counts: Vec<(i32, usize)>,
         /// Selection method.
         method: SparseMethod,
         /// Seed of the random selection.
@@ -415,9 +417,17 @@ impl Potential {
 
         // sparse environments (GPR): one pass over the features, no gradients
         let mut sparse = Vec::new();
-        if let KindOptions::SparseGpr { count, method, seed, .. } = options.kind {
-            if count == 0 {
-                return Err(Error::InvalidParameter("sparse.count = 0 (expected at least 1 sparse environment per species)".into()));
+        if let KindOptions::SparseGpr { count, ref counts, method, seed, .. } = options.kind {
+            let count_of = |z: i32| -> Result<usize> {
+                let c = counts.iter().find(|(s, _)| *s == z).map_or(count, |&(_, c)| c);
+                if c == 0 {
+                    let name = if counts.iter().any(|(s, _)| *s == z) { format!("sparse.count[{z}]") } else { "sparse.count".to_string() };
+                    return Err(Error::InvalidParameter(format!("{name} = 0 for species {z} (expected at least 1 sparse environment per species)")));
+                }
+                Ok(c)
+            };
+            for &z in &layout.species {
+                count_of(z)?;
             }
             let n_atoms: usize = systems.iter().map(System::size).sum();
             budget.check("the training features", (n_atoms * nf * 8) as f64)?;
@@ -432,6 +442,7 @@ impl Potential {
             }
             for (c, x) in per_species.into_iter().enumerate() {
                 let available = x.len() / nf;
+                let count = count_of(layout.species[c])?;
                 if available < count {
                     return Err(Error::InvalidParameter(format!(
                         "sparse.count = {count} but species {} has only {available} environments in the training set",
@@ -498,8 +509,18 @@ impl Potential {
                             layout.species[c]
                         ))
                     })?;
+                    let l = l.l();
+                    // a pivot at rounding level means K_MM is singular in floating point
+                    let worst = (0..m).map(|k| l[(k, k)] * l[(k, k)]).fold(f64::INFINITY, f64::min);
+                    if !(worst > 1e-13 * delta * delta) {
+                        return Err(Error::Numerical(format!(
+                            "K_MM of species {} is singular (smallest pivot² {worst:e} vs δ² = {:e}: duplicate sparse environments?): increase jitter (now {jitter}) or lower sparse.count",
+                            layout.species[c],
+                            delta * delta
+                        )));
+                    }
                     let o = placeholder.offsets[c];
-                    chol.view_mut((o, o), (m, m)).copy_from(&l.l());
+                    chol.view_mut((o, o), (m, m)).copy_from(&l);
                 }
                 r.copy_from(&chol.transpose());
             }
@@ -548,8 +569,10 @@ impl Potential {
         if targets.stress.is_some() {
             meta["sigmas"]["stress"] = serde_json::json!(options.sigmas.stress);
         }
-        if let KindOptions::SparseGpr { method, seed, count, .. } = options.kind {
-            meta["sparse"] = serde_json::json!({ "method": method.name(), "seed": seed, "count": count });
+        if let KindOptions::SparseGpr { method, seed, .. } = options.kind {
+            let counts: serde_json::Map<String, serde_json::Value> =
+                layout.species.iter().enumerate().map(|(c, z)| (z.to_string(), serde_json::json!(placeholder.species_params(c)))).collect();
+            meta["sparse"] = serde_json::json!({ "method": method.name(), "seed": seed, "count": counts });
         }
         placeholder.meta = meta;
         Ok(placeholder)
@@ -1047,7 +1070,7 @@ mod tests {
     }
 
     fn gpr() -> KindOptions {
-        KindOptions::SparseGpr { count: 3, method: SparseMethod::Cur, seed: 0, zeta: 3, delta: 0.5, jitter: 1e-8 }
+        KindOptions::SparseGpr { count: 3, counts: vec![], method: SparseMethod::Cur, seed: 0, zeta: 3, delta: 0.5, jitter: 1e-8 }
     }
 
     fn check_finite_differences(p: &Potential, s: &System) {
@@ -1128,9 +1151,9 @@ mod tests {
         let systems: Vec<System> = (0..2).map(|k| structure(k, 4)).collect();
         let mut t = targets(&systems);
         let mut o = options(gpr());
-        o.kind = KindOptions::SparseGpr { count: 0, method: SparseMethod::Cur, seed: 0, zeta: 3, delta: 0.5, jitter: 1e-8 };
+        o.kind = KindOptions::SparseGpr { count: 0, counts: vec![], method: SparseMethod::Cur, seed: 0, zeta: 3, delta: 0.5, jitter: 1e-8 };
         assert!(Potential::fit(&systems, &t, &o).unwrap_err().to_string().contains("sparse.count = 0"));
-        o.kind = KindOptions::SparseGpr { count: 50, method: SparseMethod::Fps, seed: 0, zeta: 3, delta: 0.5, jitter: 1e-8 };
+        o.kind = KindOptions::SparseGpr { count: 50, counts: vec![], method: SparseMethod::Fps, seed: 0, zeta: 3, delta: 0.5, jitter: 1e-8 };
         assert!(Potential::fit(&systems, &t, &o).unwrap_err().to_string().contains("only"));
         t.energy[1] = f64::NAN;
         assert!(Potential::fit(&systems, &t, &options(gpr())).unwrap_err().to_string().contains("systems[1]: energy = NaN"));
