@@ -46,8 +46,7 @@ export interface SparseGPRFitOptions {
   targets?: PotentialTargets;
   /**
    * Sparse environments: `count` per centre species (a number, or `{Z: count}` per species, e.g. for a minority species),
-   * chosen by CUR (default; cost grows as environments × features² per pick: prefer 'fps' for many thousands of
-   * environments), FPS or at random (`seed`, default 0).
+   * chosen by CUR (default: greedy CUR with one singular vector, see docs/MODELS.md), FPS or at random (`seed`, default 0).
    */
   sparse: { count: number | Record<number, number>; method?: 'cur' | 'fps' | 'random'; seed?: number };
   /** Kernel k = δ² (x̂·x̂')^ζ: ζ an integer ≥ 1 (default 4), δ in eV (default 1). */

@@ -7,6 +7,7 @@
 // - rotation / permutation invariance of energies, covariance of forces ≤ 1e-10;
 // - save → load → predict bit for bit; broken files and bad inputs give Errors naming the problem;
 // - async = sync bit for bit; an AbortSignal cancels a fit; fit quality on held-out frames.
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,6 +173,24 @@ describe('SparseGPR', () => {
     aborted.abort();
     await expect(model.predict(smallTest, { signal: aborted.signal })).rejects.toThrow(/abort/i);
     expect(existsSync(dir)).toBe(true);
+  });
+
+  it('fits and predicts bit for bit with 1 or 2 threads', () => {
+    const script = `
+      const acdc = require('acdc-ml');
+      const h = require('node:crypto').createHash('sha256');
+      const setup = ${JSON.stringify(smallCase.gpr)};
+      const train = acdc.readXyzSync(${JSON.stringify(join(__dirname, 'fixtures', 'models', 'train.xyz'))});
+      const m = acdc.SparseGPR.fitSync(${JSON.stringify(smallCase.train)}.map((k) => train[k]), setup);
+      const p = m.predictSync(train.slice(0, 4), { forces: true, stress: true, variance: true });
+      h.update(m.toBuffer());
+      for (const a of [p.energy, p.variance, ...p.forces, ...p.stress]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+      process.stdout.write(h.digest('hex'));`;
+    const run = (threads: string) => execFileSync(process.execPath, ['-e', script], { env: { ...process.env, ACDC_NUM_THREADS: threads }, cwd: __dirname }).toString();
+    const one = run('1');
+    expect(one).toMatch(/^[0-9a-f]{64}$/);
+    expect(run('2')).toBe(one);
+    expect(run('3')).toBe(one);
   });
 
   it('learns EMT forces: held-out force RMSE well below their spread', () => {

@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use crate::calculators::{Calculator, ComputeOptions, SoapPowerSpectrum};
 use crate::error::{Error, Result};
 use crate::system::System;
+use crate::tensor::TensorMap;
 
 /// The joined property layout: which neighbour-species pair sits where.
 #[derive(Debug, Clone, PartialEq)]
@@ -108,6 +109,12 @@ pub fn compute_features(
     }
     let options = ComputeOptions { gradients, cancel: cancel.clone(), ..Default::default() };
     let tensor = calculator.compute(systems, &options)?;
+    join_features(&tensor, layout, systems, positions, strain)
+}
+
+/// Joins the blocks of a power spectrum of `systems` into per-atom
+/// features; gradients are joined only when asked (and present).
+pub fn join_features(tensor: &TensorMap, layout: &FeatureLayout, systems: &[System], positions: bool, strain: bool) -> Result<Vec<StructureFeatures>> {
     let nf = layout.n_features();
     let bs = layout.block_size;
     let mut out: Vec<StructureFeatures> = systems
@@ -141,7 +148,7 @@ pub fn compute_features(
             out[s].values[i * nf + p * bs..i * nf + (p + 1) * bs].copy_from_slice(&block.values[row * bs..(row + 1) * bs]);
         }
         for (parameter, gradient) in &block.gradients {
-            if parameter == "positions" {
+            if parameter == "positions" && positions {
                 for (g, r) in gradient.samples.rows().enumerate() {
                     let (s, i) = samples[r[0] as usize];
                     let j = r[2] as usize;
@@ -157,7 +164,7 @@ pub fn compute_features(
                         f.position_values[offset + x * nf + p * bs..offset + x * nf + (p + 1) * bs].copy_from_slice(src);
                     }
                 }
-            } else if parameter == "strain" {
+            } else if parameter == "strain" && strain {
                 for (g, r) in gradient.samples.rows().enumerate() {
                     let (s, i) = samples[r[0] as usize];
                     let f = &mut out[s];

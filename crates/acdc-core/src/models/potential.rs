@@ -52,10 +52,10 @@
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
-use super::atomic_features::{block_size, compute_features, FeatureLayout, StructureFeatures};
-use super::selection::{cur, farthest_point_sampling, Axis};
+use super::atomic_features::{block_size, compute_features, join_features, FeatureLayout, StructureFeatures};
+use super::selection::{farthest_point_sampling, Axis};
 use crate::budget::MemoryBudget;
-use crate::calculators::{check_cancelled, SoapPowerSpectrum};
+use crate::calculators::{check_cancelled, Calculator, ComputeOptions, SoapPowerSpectrum};
 use crate::error::{Error, Result};
 use crate::math::linalg::Dense;
 use crate::math::random::LegacyRandomState;
@@ -270,14 +270,6 @@ struct AtomRows {
     strain: Vec<f64>,
 }
 
-/// One atom's contribution to a prediction.
-struct AtomPrediction {
-    energy: f64,
-    /// (atom j, ∂ε_i/∂r_j)
-    positions: Vec<(usize, [f64; 3])>,
-    strain: [f64; 9],
-}
-
 fn check_positive(name: &str, v: f64) -> Result<()> {
     if !(v.is_finite() && v > 0.0) {
         return Err(Error::InvalidParameter(format!("{name} = {v} (expected a positive number)")));
@@ -458,7 +450,7 @@ impl Potential {
                     row.iter_mut().for_each(|v| *v /= norm);
                 }
                 let indices = match method {
-                    SparseMethod::Cur => cur(&hat, count, 1, 1, Axis::Samples)?.indices,
+                    SparseMethod::Cur => greedy_cur(&hat.data, available, nf, count, &options.cancel)?,
                     SparseMethod::Fps => farthest_point_sampling(&hat, count, &[0], Axis::Samples)?.indices,
                     SparseMethod::Random => LegacyRandomState::new(seed).permutation(available)[..count].to_vec(),
                 };
@@ -724,29 +716,6 @@ impl Potential {
         }
     }
 
-    fn atom_prediction(&self, f: &StructureFeatures, i: usize, options: &PredictOptions) -> AtomPrediction {
-        let nf = self.layout.n_features();
-        let c = f.species[i];
-        let (energy, g) = self.atom_energy_gradient(c, &f.values[i * nf..(i + 1) * nf]);
-        let mut positions = Vec::new();
-        if options.forces {
-            for &(j, o) in &f.position_rows[i] {
-                let mut d = [0.0; 3];
-                for (x, v) in d.iter_mut().enumerate() {
-                    *v = dot(&f.position_values[o + x * nf..o + (x + 1) * nf], &g);
-                }
-                positions.push((j, d));
-            }
-        }
-        let mut strain = [0.0; 9];
-        if options.stress {
-            for (ab, v) in strain.iter_mut().enumerate() {
-                *v = dot(&f.strain[(i * 9 + ab) * nf..(i * 9 + ab + 1) * nf], &g);
-            }
-        }
-        AtomPrediction { energy: energy + self.e0[c], positions, strain }
-    }
-
     /// Predicts energies (and forces, stress, variance when asked).
     pub fn predict(&self, systems: &[System], options: &PredictOptions, batch_atoms: usize, cancel: &CancelFlag) -> Result<Prediction> {
         self.layout.check_systems(systems, 0)?;
@@ -759,54 +728,78 @@ impl Potential {
         for (start, end) in batches(systems, batch_atoms.max(1)) {
             check_cancelled(cancel)?;
             let batch = &systems[start..end];
-            let features = compute_features(&self.calculator, &self.layout, batch, options.forces, options.stress, cancel)?;
-            let results: Vec<(f64, Vec<f64>, [f64; 9], f64)> = features
+            let mut gradients = Vec::new();
+            if options.forces {
+                gradients.push("positions".to_string());
+            }
+            if options.stress {
+                gradients.push("strain".to_string());
+            }
+            let compute = ComputeOptions { gradients, cancel: cancel.clone(), ..Default::default() };
+            let tensor = self.calculator.compute(batch, &compute)?;
+            let features = join_features(&tensor, &self.layout, batch, false, false)?;
+            // ε_i and g_i = ∂ε/∂x_i of every atom, in parallel
+            let per_atom: Vec<Vec<(f64, Vec<f64>)>> = features
                 .par_iter()
-                .zip(batch.par_iter())
-                .map(|(f, system)| self.predict_structure(system, f, options))
-                .collect::<Result<_>>()?;
-            for (e, forces, stress, var) in results {
-                out.energy.push(e);
+                .map(|f| {
+                    let nf = self.layout.n_features();
+                    (0..f.n_atoms()).into_par_iter().map(|i| self.atom_energy_gradient(f.species[i], &f.values[i * nf..(i + 1) * nf])).collect()
+                })
+                .collect();
+            let mut forces: Vec<Vec<f64>> = batch.iter().map(|s| vec![0.0; if options.forces { 3 * s.size() } else { 0 }]).collect();
+            let mut virial = vec![[0.0; 9]; batch.len()];
+            // contract each gradient block with g_i directly (no joined gradient copy);
+            // the products run in parallel, the sums in a fixed order
+            let bs = self.layout.block_size;
+            for (key, block) in tensor.keys.rows().zip(&tensor.blocks) {
+                let p = self.layout.pairs.iter().position(|&q| q == (key[1], key[2])).ok_or_else(|| {
+                    Error::InvalidParameter(format!("neighbour species pair ({}, {}) is not in the model's species {:?}", key[1], key[2], self.layout.species))
+                })?;
+                let samples: Vec<(usize, usize)> = block.samples.rows().map(|r| (r[0] as usize, r[1] as usize)).collect();
+                for (parameter, gradient) in &block.gradients {
+                    let width = if parameter == "positions" { 3 } else { 9 };
+                    let rows: Vec<&[i32]> = gradient.samples.rows().collect();
+                    let products: Vec<f64> = rows
+                        .par_iter()
+                        .enumerate()
+                        .with_min_len(64)
+                        .flat_map_iter(|(g, r)| {
+                            let (s, i) = samples[r[0] as usize];
+                            let gi = &per_atom[s][i].1[p * bs..(p + 1) * bs];
+                            (0..width).map(move |x| dot(&gradient.values[(g * width + x) * bs..(g * width + x + 1) * bs], gi))
+                        })
+                        .collect();
+                    for (g, r) in rows.iter().enumerate() {
+                        let (s, _) = samples[r[0] as usize];
+                        if parameter == "positions" {
+                            let j = r[2] as usize;
+                            for x in 0..3 {
+                                forces[s][3 * j + x] -= products[3 * g + x];
+                            }
+                        } else {
+                            for ab in 0..9 {
+                                virial[s][ab] += products[9 * g + ab];
+                            }
+                        }
+                    }
+                }
+            }
+            for (k, f) in features.iter().enumerate() {
+                let energy: f64 = per_atom[k].iter().zip(&f.species).map(|((e, _), &c)| e + self.e0[c]).sum();
+                out.energy.push(energy);
                 if options.forces {
-                    out.forces.push(forces);
+                    out.forces.push(std::mem::take(&mut forces[k]));
                 }
                 if options.stress {
-                    out.stress.push(stress);
+                    let volume = batch[k].volume();
+                    out.stress.push(virial[k].map(|v| v / volume));
                 }
                 if options.variance {
-                    out.variance.push(var);
+                    out.variance.push(self.variance(f)?);
                 }
             }
         }
         Ok(out)
-    }
-
-    fn predict_structure(&self, system: &System, f: &StructureFeatures, options: &PredictOptions) -> Result<(f64, Vec<f64>, [f64; 9], f64)> {
-        let n_atoms = f.n_atoms();
-        let atoms: Vec<AtomPrediction> = (0..n_atoms).into_par_iter().map(|i| self.atom_prediction(f, i, options)).collect();
-        let mut energy = 0.0;
-        let mut forces = vec![0.0; if options.forces { 3 * n_atoms } else { 0 }];
-        let mut virial = [0.0; 9];
-        for a in &atoms {
-            energy += a.energy;
-            for (j, d) in &a.positions {
-                for x in 0..3 {
-                    forces[3 * j + x] -= d[x];
-                }
-            }
-            for (v, s) in virial.iter_mut().zip(&a.strain) {
-                *v += s;
-            }
-        }
-        let mut stress = [0.0; 9];
-        if options.stress {
-            let volume = system.volume();
-            for (s, v) in stress.iter_mut().zip(&virial) {
-                *s = v / volume;
-            }
-        }
-        let variance = if options.variance { self.variance(f)? } else { 0.0 };
-        Ok((energy, forces, stress, variance))
     }
 
     /// Predictive variance of one structure's energy (see the module doc).
@@ -861,6 +854,66 @@ impl Potential {
         }
         Ok(v)
     }
+}
+
+/// Greedy CUR of `count` rows of `x` (`rows × nf`, row-major): each pick
+/// takes the row with the largest leverage (x_i·v)² on the top right singular
+/// vector v of the residual matrix (lowest index on ties), then projects the
+/// picked row's direction out of every row. This is `cur(X, n, {k: 1,
+/// recomputeEvery: 1})`, with v from power iteration on the residual's Gram
+/// matrix (warm-started from the previous v, at most 200 steps, to 1e-10)
+/// instead of a full SVD per pick: O(rows·nf + nf²·steps) per pick.
+fn greedy_cur(x: &[f64], rows: usize, nf: usize, count: usize, cancel: &CancelFlag) -> Result<Vec<usize>> {
+    let mut r = DMatrix::from_row_slice(rows, nf, x);
+    let mut gram = r.tr_mul(&r);
+    let mut v = DVector::from_element(nf, 1.0 / (nf as f64).sqrt());
+    let mut selected = vec![false; rows];
+    let mut out = Vec::with_capacity(count);
+    while out.len() < count {
+        check_cancelled(cancel)?;
+        for _ in 0..200 {
+            let w = &gram * &v;
+            let norm = w.norm();
+            if !(norm > 0.0) {
+                break;
+            }
+            let w = w / norm;
+            let change = (&w - &v).norm();
+            v = w;
+            if change < 1e-10 {
+                break;
+            }
+        }
+        let scores = &r * &v;
+        let mut best = usize::MAX;
+        let mut value = f64::NEG_INFINITY;
+        for (i, &sc) in scores.iter().enumerate() {
+            if !selected[i] && (best == usize::MAX || sc * sc > value) {
+                best = i;
+                value = sc * sc;
+            }
+        }
+        selected[best] = true;
+        out.push(best);
+        let mut u = r.row(best).transpose();
+        let norm = u.norm();
+        if norm >= 1e-12 {
+            u /= norm;
+        }
+        let ru = &r * &u;
+        r -= &ru * u.transpose();
+        let gu = &gram * &u;
+        let ugu = u.dot(&gu);
+        gram -= &gu * u.transpose() + &u * gu.transpose() - &u * u.transpose() * ugu;
+        v -= &u * v.dot(&u);
+        if v.norm() < 1e-8 {
+            v = DVector::from_element(nf, 1.0 / (nf as f64).sqrt());
+        } else {
+            let n = v.norm();
+            v /= n;
+        }
+    }
+    Ok(out)
 }
 
 fn row_major(m: &DMatrix<f64>) -> Vec<f64> {
@@ -1144,6 +1197,17 @@ mod tests {
         for (x, y) in a.weights.iter().zip(&b.weights) {
             assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{x} {y}");
         }
+    }
+
+    #[test]
+    fn greedy_cur_matches_cur() {
+        // distinct leverages: the same picks as the SVD-based CUR
+        let mut rng = LegacyRandomState::new(7);
+        let (rows, cols) = (40, 6);
+        let data: Vec<f64> = (0..rows * cols).map(|k| rng.gauss() * (1.0 + (k % cols) as f64)).collect();
+        let x = Dense { data: data.clone(), rows, cols };
+        let want = super::super::selection::cur(&x, 6, 1, 1, Axis::Samples).unwrap().indices;
+        assert_eq!(greedy_cur(&data, rows, cols, 6, &None).unwrap(), want);
     }
 
     #[test]
