@@ -29,9 +29,9 @@ export const DEFAULT_FIT_HYPERS: SoapHypers = {
 /** Defaults of the fit options (units in the option help). */
 export const FIT_DEFAULTS = {
   sparse: 300,
-  // FPS, not CUR: on 1280–1944-atom training sets CUR (an SVD per pick) made
-  // the fit ~20× slower for the same accuracy (bench/README.md)
-  sparseMethod: 'fps' as const,
+  // CUR, as GAP's cur_points (greedy CUR by power iteration: ~1.5× the
+  // selection cost of FPS on 2000 atoms, bench/README.md)
+  sparseMethod: 'cur' as const,
   zeta: 4,
   delta: 0.2,
   sigmaEnergy: 0.002,
