@@ -114,3 +114,18 @@ export {
   type LinearModelFitOptions,
   type E0Option,
 } from './potentials';
+export { driveIpi, ipiUnixPath, type IpiModel, type IpiPrediction, type IpiStep, type DriveIpiOptions, type DriveIpiResult } from './drivers/ipi';
+export { IPI_UNITS } from './drivers/ipi_protocol';
+export {
+  writeChemiscope,
+  writeChemiscopeSync,
+  chemiscopeInput,
+  chemiscopeMapSettings,
+  type ChemiscopeOptions,
+  type ChemiscopeProperty,
+  type ChemiscopeMeta,
+  type ChemiscopeEnvironment,
+  type ChemiscopeSettings,
+  type ChemiscopeInput,
+} from './chemiscope';
+export { kernelPca, kernelPcaAsync, type KernelPcaOptions, type KernelPcaResult } from './kernel_pca';

@@ -8,6 +8,7 @@ import native from '../native';
 import { Labels, TensorBlock, TensorMap, type Dtype } from '../tensor';
 import type { System } from '../system';
 import { fromFrame } from '../xyz';
+import type { AbortSignalLike } from '../schedule';
 import { checkWritableTarget, commitSync, discard, temporaryPathFor, writeAtomicallySync } from '../atomic';
 import { resolveInput, type ResolvedInput } from './input';
 import { CLASSIC_CALCULATORS, classicDense, isClassic, isMatrix, makeClassicCalculator, type ClassicCalculator } from './classic';
@@ -66,6 +67,13 @@ export interface FeaturizeOptions {
   progress?: boolean;
   /** Memory budget of each batch's computation (bytes or a size such as '4G'). */
   maxMemory?: string;
+  /** Cancels the computation (between batches, and between centres within one). */
+  signal?: AbortSignalLike;
+  /**
+   * The calculator of `calculator` and `hypers`, already built by
+   * {@link makeCalculator} (reused across calls by queue workers). @internal
+   */
+  calculatorInstance?: Calc;
 }
 
 export interface FeaturizeSummary {
@@ -88,9 +96,10 @@ export interface FeaturizeSummary {
   structuresPerSecond: number;
 }
 
-type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | EquivariantPowerSpectrum | SoapBispectrum | ClassicCalculator;
+/** A calculator `acdc featurize` can run. @internal */
+export type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | EquivariantPowerSpectrum | SoapBispectrum | ClassicCalculator;
 
-function readHypersFile(hypersPath: string): string {
+export function readHypersFile(hypersPath: string): string {
   let st: fs.Stats;
   try {
     st = fs.statSync(hypersPath);
@@ -115,7 +124,8 @@ function readHypersFile(hypersPath: string): string {
   return text;
 }
 
-function makeCalculator(name: CalculatorName, hypersPath: string | undefined): Calc {
+/** The calculator named `name` with the hyper-parameters of `hypersPath` (else the defaults). @internal */
+export function makeCalculator(name: CalculatorName, hypersPath: string | undefined): Calc {
   if (isClassic(name)) return makeClassicCalculator(name, hypersPath);
   if (hypersPath === undefined) {
     switch (name) {
@@ -348,7 +358,7 @@ export async function featurize(file: string, options: FeaturizeOptions): Promis
   const dtype: Dtype = options.dtype ?? 'float64';
   if (options.threads !== undefined) process.env.ACDC_NUM_THREADS = String(options.threads);
   checkWritableTarget(options.out, '--out');
-  const calc = makeCalculator(options.calculator, options.hypers);
+  const calc = options.calculatorInstance ?? makeCalculator(options.calculator, options.hypers);
   const input = await resolveInput(file);
   try {
     return await run(input, calc, format, gradients, dtype, options, start);
@@ -435,7 +445,7 @@ async function run(
         // .mts output stays in memory until the end, and is joined (copied)
         // once: each batch may use what the budget leaves after twice that
         const left = format === 'mts' ? budget - 2 * mtsBytes : budget;
-        tm = await calc.compute(systems, { ...computeOptions, maxMemory: String(Math.max(1, Math.floor(left))) });
+        tm = await calc.compute(systems, { ...computeOptions, maxMemory: String(Math.max(1, Math.floor(left))), ...(options.signal ? { signal: options.signal } : {}) });
       } catch (e) {
         throw frameError(e, input, frames, lines);
       }

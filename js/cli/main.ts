@@ -6,6 +6,13 @@ import * as os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { CALCULATORS, MAX_BATCH, PER_STRUCTURE, featurize, type CalculatorName, type FeaturizeOptions, type PerStructure } from './featurize';
 import { neighbors, type NeighborsOptions } from './neighbors';
+import { drive, formatDrive, inetAddress, type DriveOptions } from './drive';
+// the queue and service commands load BullMQ and Fastify only when they run
+import type { QueueCli } from './queue';
+import type { WorkerCli } from './worker';
+import type { ServeCli } from './serve';
+import { DEFAULT_LIMITS } from '../serve/limits';
+import { registerAnalysisCommands } from './analysis_commands';
 import { registerFitCommands } from './fit_commands';
 
 function version(): string {
@@ -62,7 +69,7 @@ interface FeaturizeCli {
   hypers?: string;
   perStructure?: PerStructure;
   gradients?: ('positions' | 'strain')[];
-  out: string;
+  out?: string;
   threads?: number;
   batch: number;
   dtype?: 'float64' | 'float32';
@@ -76,8 +83,18 @@ function write(text: string): void {
   process.stdout.write(text);
 }
 
-async function featurizeCommand(file: string, o: FeaturizeCli): Promise<void> {
-  const options: FeaturizeOptions = { ...o, progress: o.progress && !o.json && process.stderr.isTTY === true };
+async function featurizeCommand(file: string, o: FeaturizeCli & Partial<QueueCli>, cmd: Command): Promise<void> {
+  if (o.queue !== undefined) {
+    if (o.outDir === undefined) cmd.error('error: --queue needs --out-dir <folder> for the shards and their manifest');
+    if (o.out !== undefined) cmd.error('error: --queue writes shards to --out-dir; join them with `acdc merge <dir>/manifest.json --out <file>.npy` (drop --out)');
+    if (o.gradients !== undefined) cmd.error('error: --gradients needs an .mts output, which --queue does not write');
+    if (o.threads !== undefined) cmd.error('error: --threads is an option of each `acdc worker`, not of the producer');
+    return (require('./queue') as typeof import('./queue')).featurizeQueued(file, o as QueueCli, write);
+  }
+  // without --queue, --out is required (a usage error, as commander reports a missing required option)
+  if (o.outDir !== undefined) cmd.error('error: --out-dir is for --queue runs; without --queue use --out <file>');
+  if (o.out === undefined) cmd.error("error: required option '-o, --out <file>' not specified (or --queue <url> with --out-dir <folder>)");
+  const options: FeaturizeOptions = { ...o, out: o.out, progress: o.progress && !o.json && process.stderr.isTTY === true };
   const s = await featurize(file, options);
   if (o.json) {
     write(JSON.stringify(s) + '\n');
@@ -127,7 +144,7 @@ export function program(): Command {
       .command('featurize')
       .description('features of every frame of an extended XYZ file, streamed in batches, to .npy (design matrix + .labels.json) or .mts (metatensor TensorMap)')
       .argument('<file>', 'extended XYZ file (- for standard input; .gz is decompressed)')
-      .requiredOption('-o, --out <file>', 'output: .npy (2-D array, rows = structures or atoms) or .mts (labelled TensorMap, gradients included)')
+      .option('-o, --out <file>', 'output: .npy (2-D array, rows = structures or atoms) or .mts (labelled TensorMap, gradients included)')
       .option('--calculator <name>', `one of ${CALCULATORS.join(', ')}`, oneOf(CALCULATORS), 'soap_power_spectrum')
       .option('--hypers <file.json>', 'featomic-style hyper-parameters (default: r_c 5 Å, shifted cosine 0.5 Å, σ 0.3 Å, max_radial 7, max_angular 6)')
       .option(
@@ -143,10 +160,82 @@ export function program(): Command {
       .option('--max-memory <size>', 'memory budget of one batch, e.g. 4G or 50% (default: ACDC_MAX_MEMORY, else half of the memory)')
       .option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)')
       .option('--json', 'print a one-line JSON summary on stdout')
+      .option('--queue <redis-url>', 'enqueue shards on a BullMQ queue at redis://HOST:PORT/DB for `acdc worker`s (needs --out-dir)')
+      .option('--out-dir <folder>', 'with --queue: folder of the shards and their manifest.json (shared with the workers)')
+      .option('--shard-frames <n>', 'with --queue: frames per shard', positiveInteger, 2000)
+      .option('--attempts <n>', 'with --queue: attempts per shard before it is reported as failed', positiveInteger, 3)
+      .option('--queue-name <name>', 'with --queue: the BullMQ queue name', 'acdc-featurize')
       .action(featurizeCommand)
       .exitOverride(),
     'featurize',
   );
+  usageErrors(
+    prog
+      .command('drive')
+      .description('serve a model\'s energies, forces and virials to an MD engine over the i-PI socket protocol (i-PI, ASE, LAMMPS fix ipi) until it sends EXIT')
+      .argument('<model>', 'saved model file (.acdc)')
+      .option('--unix <name>', 'unix socket name as in i-PI\'s <address>: connects to /tmp/ipi_NAME')
+      .option('--inet <host:port>', 'TCP address of the server, e.g. localhost:31415', (v: string) => inetAddress(v))
+      .option('--init <file>', 'structure (xyz/extxyz) the MD engine starts from: its first frame gives the species, in order (default: the model\'s single species)')
+      .option('--timeout <s>', 'seconds to wait for each message from the server (default 600)', positiveNumber)
+      .option('--variance', 'send the energy variance (eV²) in the extra string as {"energy_variance": …}')
+      .option('--exit-on-close', 'end normally when the server closes the connection between steps (ASE\'s SocketIOCalculator sends no EXIT)')
+      .option('--json', 'print a one-line JSON summary on stdout')
+      .action(async (model: string, o: DriveOptions, command: Command) => {
+        if ((o.unix === undefined) === (o.inet === undefined)) {
+          command.error(o.unix === undefined ? 'give --unix NAME or --inet HOST:PORT' : 'give either --unix or --inet, not both', { exitCode: 2 });
+        }
+        const s = await drive(model, o);
+        write(o.json ? JSON.stringify(s) + '\n' : formatDrive(s));
+      })
+      .exitOverride(),
+    'drive',
+  );
+  usageErrors(
+    prog
+      .command('worker')
+      .description('compute the shards enqueued by `acdc featurize --queue` (until SIGINT/SIGTERM)')
+      .requiredOption('--queue <redis-url>', 'the queue at redis://HOST:PORT/DB')
+      .option('--queue-name <name>', 'the BullMQ queue name', 'acdc-featurize')
+      .option('--concurrency <n>', 'shards computed at once by this process', positiveInteger, 1)
+      .option('--threads <n>', 'threads of the native pool, at most the core count (default: ACDC_NUM_THREADS or the core count)', threadCount)
+      .option('--quiet', 'no line per shard on stderr')
+      .action(async (o: WorkerCli) => (require('./worker') as typeof import('./worker')).worker(o))
+      .exitOverride(),
+    'worker',
+  );
+  usageErrors(
+    prog
+      .command('merge')
+      .description('join the shards of a queue run into the .npy (+ .labels.json) a single `acdc featurize` writes')
+      .argument('<manifest>', 'the manifest.json written by `acdc featurize --queue`')
+      .requiredOption('-o, --out <file.npy>', 'the merged design matrix')
+      .option('--json', 'print a one-line JSON summary on stdout')
+      .action(async (manifest: string, o: { out: string; json?: boolean }) => (require('./merge') as typeof import('./merge')).merge(manifest, o, write))
+      .exitOverride(),
+    'merge',
+  );
+  usageErrors(
+    prog
+      .command('serve')
+      .description('featurization over HTTP: POST /v1/featurize, POST /v1/predict (with --model), GET /healthz, GET /metrics')
+      .option('--host <host>', 'address to listen on', '127.0.0.1')
+      .option('--port <port>', 'TCP port (0: any free port)', (v: string) => (v === '0' ? 0 : positiveInteger(v)), 8080)
+      .option('--max-body <bytes>', 'largest request body in bytes (413)', positiveInteger, DEFAULT_LIMITS.maxBodyBytes)
+      .option('--max-atoms <n>', 'most atoms per request (413)', positiveInteger, DEFAULT_LIMITS.maxAtoms)
+      .option('--max-features <n>', 'most values (rows × columns) per answer (422)', positiveInteger, DEFAULT_LIMITS.maxFeatures)
+      .option('--max-memory <size>', 'memory budget of one request, e.g. 2G (422)', DEFAULT_LIMITS.maxMemory)
+      .option('--concurrency <n>', 'requests computed at once', positiveInteger, DEFAULT_LIMITS.concurrency)
+      .option('--queue-size <n>', 'requests waiting for a slot before 503', (v: string) => (v === '0' ? 0 : positiveInteger(v)), DEFAULT_LIMITS.queue)
+      .option('--threads <n>', 'threads of the native pool, at most the core count', threadCount)
+      .option('--model <model.acdc>', 'a fitted model (acdc fit / LinearModel / SparseGPR .save) for POST /v1/predict')
+      .option('--log', 'log every request (JSON lines on stdout)')
+      .action(async (o: ServeCli) => (require('./serve') as typeof import('./serve')).serve(o, write))
+      .exitOverride(),
+    'serve',
+  );
+  // map, compare, scan, rigidity (js/cli/analysis_commands.ts)
+  registerAnalysisCommands(prog, usageErrors, write);
   registerFitCommands(prog, usageErrors, { positiveNumber, positiveInteger, oneOf }, write);
   return prog;
 }

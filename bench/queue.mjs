@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+// Queue benchmark (not a test): `acdc featurize` in one process against
+// `acdc featurize --queue` with 1 and 2 `acdc worker` processes, on a
+// redis-server started here on a free loopback port. Every process runs
+// the native pool on 1 thread, so 2 workers use 2 cores. Prints a table and
+// the queue overhead per shard: (1 worker − single process) / shards.
+//
+//   node bench/queue.mjs [--copies 10] [--shard-frames 100] [--rounds 2]
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.join(path.dirname(fileURLToPath(import.meta.url)), '..');
+const cli = path.join(root, 'dist', 'cli', 'main.js');
+const args = process.argv.slice(2);
+const arg = (name, fallback) => {
+  const k = args.indexOf(`--${name}`);
+  return k >= 0 ? Number(args[k + 1]) : fallback;
+};
+const copies = arg('copies', 10);
+const shardFrames = arg('shard-frames', 100);
+const rounds = arg('rounds', 2);
+
+if (spawnSync('redis-server', ['--version']).status !== 0) {
+  console.error('bench/queue.mjs needs redis-server on PATH (Debian: apt-get install redis-server)');
+  process.exit(1);
+}
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-bench-queue-'));
+const input = path.join(dir, 'input.xyz');
+fs.writeFileSync(input, fs.readFileSync(path.join(root, 'examples', 'molecules.xyz'), 'utf8').repeat(copies));
+const frames = 120 * copies;
+const env = { ...process.env, ACDC_NUM_THREADS: '1' };
+const options = ['--per-structure', 'mean'];
+
+const port = await new Promise((resolve) => {
+  const s = net.createServer().listen(0, '127.0.0.1', () => {
+    const p = s.address().port;
+    s.close(() => resolve(p));
+  });
+});
+const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+await new Promise((r) => setTimeout(r, 300));
+const url = `redis://127.0.0.1:${port}/0`;
+
+function run(argv) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const p = spawn(process.execPath, [cli, ...argv], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    p.on('exit', (code) => (code === 0 ? resolve(Number(process.hrtime.bigint() - t0) / 1e9) : reject(new Error(`acdc ${argv[0]} exited ${code}: ${err}`))));
+  });
+}
+
+async function queued(workers, tag, frames = shardFrames) {
+  const ws = Array.from({ length: workers }, () => spawn(process.execPath, [cli, 'worker', '--queue', url, '--threads', '1', '--quiet'], { env, stdio: 'ignore' }));
+  await new Promise((r) => setTimeout(r, 1500)); // workers connected and idle before the clock starts
+  const out = path.join(dir, `shards-${tag}`);
+  fs.rmSync(out, { recursive: true, force: true });
+  const seconds = await run(['featurize', input, '--queue', url, '--out-dir', out, '--shard-frames', String(frames), ...options]);
+  await Promise.all(ws.map((w) => new Promise((r) => (w.on('exit', r), w.kill('SIGTERM')))));
+  const merged = path.join(dir, `merged-${tag}.npy`);
+  await run(['merge', path.join(out, 'manifest.json'), '--out', merged]);
+  return { seconds, merged };
+}
+
+const times = { single: [], one: [], half: [], two: [] };
+const single = path.join(dir, 'single.npy');
+for (let r = 0; r < rounds; r++) {
+  times.single.push(await run(['featurize', input, '--out', single, '--threads', '1', ...options]));
+  const one = await queued(1, `1-${r}`);
+  times.one.push(one.seconds);
+  // twice the shards of half the size: the slope is the cost of one more shard
+  times.half.push((await queued(1, `h-${r}`, shardFrames / 2)).seconds);
+  const two = await queued(2, `2-${r}`);
+  times.two.push(two.seconds);
+  for (const m of [one.merged, two.merged]) if (!fs.readFileSync(m).equals(fs.readFileSync(single))) throw new Error(`${m} differs from the single-process output`);
+}
+redis.kill('SIGTERM');
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const shards = Math.ceil(frames / shardFrames);
+const [s, q1, qh, q2] = [median(times.single), median(times.one), median(times.half), median(times.two)];
+console.log(`input: examples/molecules.xyz × ${copies} = ${frames} frames, soap_power_spectrum --per-structure mean, ${shards} shards of ${shardFrames} frames`);
+console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+console.log('| run | median s (of ' + rounds + ') | frames/s |');
+console.log('|---|---|---|');
+console.log(`| acdc featurize, 1 process, 1 thread | ${s.toFixed(2)} | ${(frames / s).toFixed(0)} |`);
+console.log(`| --queue, 1 worker × 1 thread | ${q1.toFixed(2)} | ${(frames / q1).toFixed(0)} |`);
+console.log(`| --queue, 1 worker × 1 thread, ${2 * shards} shards of ${shardFrames / 2} | ${qh.toFixed(2)} | ${(frames / qh).toFixed(0)} |`);
+console.log(`| --queue, 2 workers × 1 thread | ${q2.toFixed(2)} | ${(frames / q2).toFixed(0)} |`);
+console.log(`speed-up 2 workers / 1 worker: ${(q1 / q2).toFixed(2)}×`);
+console.log(`queue overhead: ${(q1 - s).toFixed(2)} s in all for ${shards} shards (producer start, split, Redis, merge-ready records); per extra shard ${(((qh - q1) / shards) * 1000).toFixed(0)} ms`);
+console.log('merged outputs: byte-identical to the single-process .npy');
+fs.rmSync(dir, { recursive: true, force: true });

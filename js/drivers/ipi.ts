@@ -1,0 +1,398 @@
+// An i-PI socket client: connects to an MD engine that speaks the i-PI
+// protocol (i-PI, ASE's SocketIOCalculator, LAMMPS `fix ipi`, CP2K, ...),
+// receives positions and returns energy, forces and virial computed by a
+// model, until the server sends EXIT. Encoding/decoding is in
+// ./ipi_protocol.ts; this file owns the socket.
+import * as net from 'node:net';
+import { System } from '../system';
+import { abortError, checkSignal, type AbortSignalLike } from '../schedule';
+import { HEADER_LENGTH, MAX_ATOMS, MAX_INIT_LENGTH, cellVolume, decodeCell, decodePositions, encodeForceReady, header, parseHeader } from './ipi_protocol';
+
+/** What a model's `predict` returns (one entry per system). Units: eV, eV/Å, eV/Å³. */
+export interface IpiPrediction {
+  /** Energies in eV. */
+  energy: ArrayLike<number>;
+  /** Forces in eV/Å, one flat 3N array per system. */
+  forces?: ArrayLike<ArrayLike<number>>;
+  /** Stress σ = (1/V) ∂E/∂ε in eV/Å³ (9 numbers, ASE's sign), one per system. */
+  stress?: ArrayLike<ArrayLike<number>>;
+  /** Variance of the predicted energy in eV², one per system (optional). */
+  variance?: ArrayLike<number>;
+}
+
+/**
+ * Anything with a `predict` like acdc's models: `SparseGPR`, `LinearModel`, or
+ * a user's object. `species`, if present, lists the species the model knows;
+ * a model of a single species needs no species from the caller.
+ */
+export interface IpiModel {
+  predict(systems: System[], options: { forces: true; stress: boolean; variance?: boolean }): IpiPrediction | Promise<IpiPrediction>;
+  readonly species?: ArrayLike<number>;
+}
+
+/** One evaluation, reported to `onStep` after its reply was sent. */
+export interface IpiStep {
+  /** 1 for the first evaluation. */
+  step: number;
+  /** Number of atoms. */
+  atoms: number;
+  /** Energy in eV. */
+  energy: number;
+  /** Energy variance in eV² when the model returned one. */
+  variance?: number;
+  /** Seconds spent in `model.predict` for this evaluation. */
+  modelSeconds: number;
+}
+
+/** Options of {@link driveIpi}. Give exactly one of `unix` and `port`. */
+export interface DriveIpiOptions {
+  /**
+   * Unix-socket name as in i-PI's `<address>`: the socket is
+   * `/tmp/ipi_NAME` (i-PI's default prefix). An absolute path is used as is (for `i-pi -S PREFIX`).
+   */
+  unix?: string;
+  /** TCP host (default 'localhost'), with `port`. */
+  host?: string;
+  /** TCP port (1–65535), as in i-PI's `<port>`. */
+  port?: number;
+  /**
+   * Species of the atoms, in the order the server sends them: atomic
+   * numbers, or a System (e.g. the first frame of the file the MD engine
+   * starts from). Default: the model's single species.
+   */
+  species?: ArrayLike<number> | System;
+  /**
+   * Seconds to wait for the server: for each message (and, when the socket
+   * is not there yet, for connecting: retried every 0.1 s for at most
+   * min(timeout, 30) s). Default 600.
+   */
+  timeout?: number;
+  /**
+   * Treat the server closing the connection between messages, when no reply
+   * is owed and at least one was sent, as the end of the run (like EXIT).
+   * ASE's SocketIOCalculator closes without sending EXIT (ASE's own client
+   * does the same). Default false: a close before EXIT is an error.
+   */
+  exitOnClose?: boolean;
+  /** Ask the model for the energy variance and send it in the extra string as `{"energy_variance": …}` (eV²). Default false. */
+  variance?: boolean;
+  signal?: AbortSignalLike;
+  /** Called after each reply was sent. */
+  onStep?: (step: IpiStep) => void;
+}
+
+/** What {@link driveIpi} resolves to once the server sent EXIT. */
+export interface DriveIpiResult {
+  /** Number of evaluations (FORCEREADY replies) sent. */
+  steps: number;
+  /** Seconds spent in `model.predict`, summed. */
+  modelSeconds: number;
+  /**
+   * Seconds the driver itself spent on the protocol: decoding POSDATA,
+   * building the System, encoding and writing FORCEREADY (not waiting for
+   * the server, not the model).
+   */
+  protocolSeconds: number;
+  /** Seconds from connection to EXIT. */
+  seconds: number;
+}
+
+/** The socket path of a unix-socket name, as i-PI makes it: `/tmp/ipi_NAME`. */
+export function ipiUnixPath(name: string): string {
+  return name.startsWith('/') ? name : `/tmp/ipi_${name}`;
+}
+
+/** Reads exact byte counts from a stream that delivers arbitrary chunks. */
+class ByteReader {
+  private chunks: Buffer[] = [];
+  private available = 0;
+  private waiting: { n: number; what: string; resolve: (b: Buffer) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | null = null;
+  private failure: Error | null = null;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.available += chunk.length;
+    this.serve();
+  }
+
+  /** Every pending and later read rejects with `error` (the first one given wins). */
+  fail(error: Error): void {
+    if (this.failure === null) this.failure = error;
+    const w = this.waiting;
+    if (w !== null) {
+      this.waiting = null;
+      clearTimeout(w.timer);
+      w.reject(this.failure);
+    }
+  }
+
+  /** The next `n` bytes; rejects after the timeout, on failure, or when the stream ends first. */
+  read(n: number, what: string): Promise<Buffer> {
+    if (this.available >= n) return Promise.resolve(this.take(n));
+    if (this.failure !== null) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.fail(new Error(`i-PI protocol: no data from the server for ${this.timeoutMs / 1000} s while waiting for ${what}`));
+      }, this.timeoutMs);
+      this.waiting = { n, what, resolve, reject, timer };
+    });
+  }
+
+  /** Bytes received and not read yet. */
+  get buffered(): number {
+    return this.available;
+  }
+
+  /** The message a pending read waits for, if any. */
+  get pending(): string | null {
+    return this.waiting?.what ?? null;
+  }
+
+  private serve(): void {
+    const w = this.waiting;
+    if (w !== null && this.available >= w.n) {
+      this.waiting = null;
+      clearTimeout(w.timer);
+      w.resolve(this.take(w.n));
+    }
+  }
+
+  private take(n: number): Buffer {
+    if (this.chunks[0].length >= n) {
+      const head = this.chunks[0];
+      const out = head.subarray(0, n);
+      if (head.length === n) this.chunks.shift();
+      else this.chunks[0] = head.subarray(n);
+      this.available -= n;
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let at = 0;
+    while (at < n) {
+      const head = this.chunks[0];
+      const k = Math.min(head.length, n - at);
+      head.copy(out, at, 0, k);
+      at += k;
+      if (k === head.length) this.chunks.shift();
+      else this.chunks[0] = head.subarray(k);
+    }
+    this.available -= n;
+    return out;
+  }
+}
+
+function checkOptions(options: DriveIpiOptions): { target: net.NetConnectOpts; where: string; timeoutMs: number } {
+  if (options === null || typeof options !== 'object') throw new TypeError('driveIpi options must be an object {unix} or {host, port}');
+  const { unix, host, port, timeout } = options;
+  if (unix !== undefined && port !== undefined) throw new TypeError('driveIpi: give either unix or port, not both');
+  if (unix === undefined && port === undefined) throw new TypeError('driveIpi: give unix (a socket name) or port (with host) to connect to');
+  let timeoutMs = 600_000;
+  if (timeout !== undefined) {
+    if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0 || timeout > 2_000_000) {
+      throw new TypeError(`driveIpi: timeout must be a positive number of seconds (at most 2e6), got ${String(timeout)}`);
+    }
+    timeoutMs = timeout * 1000;
+  }
+  if (unix !== undefined) {
+    if (typeof unix !== 'string' || unix.length === 0 || unix.includes('\0')) throw new TypeError(`driveIpi: unix must be a non-empty socket name, got ${JSON.stringify(unix)}`);
+    if (host !== undefined) throw new TypeError('driveIpi: host goes with port, not with unix');
+    const path = ipiUnixPath(unix);
+    return { target: { path }, where: `unix socket ${path}`, timeoutMs };
+  }
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError(`driveIpi: port must be an integer from 1 to 65535, got ${String(port)}`);
+  const h = host ?? 'localhost';
+  if (typeof h !== 'string' || h.length === 0) throw new TypeError(`driveIpi: host must be a non-empty string, got ${JSON.stringify(host)}`);
+  return { target: { host: h, port, noDelay: true }, where: `${h}:${port}`, timeoutMs };
+}
+
+function speciesOf(model: IpiModel, species: DriveIpiOptions['species']): Int32Array | null {
+  if (species instanceof System) return Int32Array.from(species.types);
+  if (species !== undefined) {
+    if (species === null || typeof species !== 'object' || typeof species.length !== 'number') throw new TypeError('driveIpi: species must be an array of atomic numbers or a System');
+    const out = new Int32Array(species.length);
+    for (let i = 0; i < species.length; i++) {
+      const z = species[i];
+      if (!Number.isInteger(z) || z < 0 || z > 0x7fffffff) throw new TypeError(`driveIpi: species[${i}] must be a non-negative integer, got ${String(z)}`);
+      out[i] = z;
+    }
+    return out;
+  }
+  const known = model.species;
+  if (known !== undefined && known !== null && known.length === 1) return null; // filled with the single species once N is known
+  const list = known === undefined || known === null ? 'does not list its species' : `has species ${Array.from(known).join(',')}`;
+  throw new TypeError(`driveIpi: the model ${list}: give species (e.g. --init structure.xyz, the file the MD engine starts from)`);
+}
+
+function connectOnce(target: net.NetConnectOpts): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.createConnection(target);
+    const onError = (e: Error) => {
+      socket.destroy();
+      reject(e);
+    };
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      socket.off('error', onError);
+      resolve(socket);
+    });
+  });
+}
+
+async function connect(target: net.NetConnectOpts, where: string, windowMs: number, signal: AbortSignalLike | undefined): Promise<net.Socket> {
+  const until = Date.now() + windowMs;
+  for (;;) {
+    if (signal?.aborted) throw abortError(signal);
+    try {
+      const socket = await connectOnce(target);
+      if (signal?.aborted) {
+        socket.destroy();
+        throw abortError(signal);
+      }
+      return socket;
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const retry = code === 'ENOENT' || code === 'ECONNREFUSED';
+      if (!retry || Date.now() >= until) {
+        throw new Error(`cannot connect to the i-PI server at ${where}: ${(e as Error).message}${retry ? ` (retried for ${windowMs / 1000} s)` : ''}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+/**
+ * Drives molecular dynamics over the i-PI socket protocol: connects to the
+ * server (i-PI, ASE's SocketIOCalculator, LAMMPS `fix ipi`, ...), and for
+ * every POSDATA it receives calls `model.predict([system], {forces: true,
+ * stress: true})` and replies FORCEREADY with the energy, forces and virial
+ * W = −V·σ in atomic units (i-PI's own constants, {@link IPI_UNITS}). It
+ * resolves when the server sends EXIT, and rejects with an Error saying what
+ * went wrong on a malformed message, non-finite positions, a change in the
+ * number of atoms, a mismatch with `species`, a server that disconnects or
+ * stays silent past `timeout`, or an abort. A reply is written in one piece
+ * or not at all.
+ *
+ * The cell is taken as periodic when its determinant is non-zero (the
+ * protocol has no periodicity flag); positions are used as sent.
+ */
+export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promise<DriveIpiResult> {
+  if (model === null || typeof model !== 'object' || typeof (model as IpiModel).predict !== 'function') {
+    throw new TypeError('driveIpi: model must be an object with a predict(systems, options) method');
+  }
+  const { target, where, timeoutMs } = checkOptions(options);
+  const signal = checkSignal(options.signal);
+  const onStep = options.onStep;
+  if (onStep !== undefined && typeof onStep !== 'function') throw new TypeError('driveIpi: onStep must be a function');
+  let species = speciesOf(model, options.species);
+  const variance = options.variance === true;
+
+  const socket = await connect(target, where, Math.min(timeoutMs, 30_000), signal);
+  const started = process.hrtime.bigint();
+  const reader = new ByteReader(timeoutMs);
+  let exited = false;
+  socket.on('data', (chunk: Buffer) => reader.push(chunk));
+  const closed = new Error(`the i-PI server at ${where} closed the connection before sending EXIT`);
+  socket.on('error', (e: NodeJS.ErrnoException) => {
+    const reset = e.code === 'ECONNRESET' || e.code === 'EPIPE';
+    reader.fail(new Error(reset ? `${closed.message} (${e.code})` : `the i-PI connection to ${where} failed: ${e.message}`));
+  });
+  socket.on('close', () => {
+    if (!exited) reader.fail(reader.pending ? new Error(`${closed.message} (while waiting for ${reader.pending})`) : closed);
+  });
+  // an abort ends a pending read and a pending model call alike
+  let rejectAborted: (e: Error) => void = () => {};
+  const aborted = new Promise<never>((_, reject) => (rejectAborted = reject));
+  aborted.catch(() => {});
+  const onAbort = () => {
+    reader.fail(abortError(signal!));
+    rejectAborted(abortError(signal!));
+  };
+  signal?.addEventListener('abort', onAbort, { once: true });
+
+  let initialized = false;
+  let reply: Buffer | null = null;
+  let replyInfo: IpiStep | null = null;
+  let atoms = -1;
+  let steps = 0;
+  let modelSeconds = 0;
+  let protocolSeconds = 0;
+  const now = () => Number(process.hrtime.bigint()) / 1e9;
+  const send = (b: Buffer) => {
+    if (!socket.writable) throw new Error(`the i-PI server at ${where} closed the connection before the reply could be sent`);
+    socket.write(b);
+  };
+  try {
+    for (;;) {
+      let head: Buffer;
+      try {
+        head = await reader.read(HEADER_LENGTH, 'a message header');
+      } catch (e) {
+        const atBoundary = reader.buffered === 0 && reply === null && steps > 0;
+        if (options.exitOnClose === true && atBoundary && (e === closed || (e as Error).message.startsWith(closed.message))) {
+          exited = true;
+          break;
+        }
+        throw e;
+      }
+      const message = parseHeader(head);
+      if (message === 'EXIT') {
+        exited = true;
+        break;
+      } else if (message === 'STATUS') {
+        send(header(!initialized ? 'NEEDINIT' : reply !== null ? 'HAVEDATA' : 'READY'));
+      } else if (message === 'INIT') {
+        const head = await reader.read(8, 'the INIT message');
+        const length = head.readInt32LE(4);
+        if (length < 0 || length > MAX_INIT_LENGTH) throw new Error(`i-PI protocol: malformed INIT message: parameter string length ${length} (expected 0 to ${MAX_INIT_LENGTH})`);
+        await reader.read(length, 'the INIT parameter string');
+        initialized = true;
+      } else if (message === 'POSDATA') {
+        const cellBytes = await reader.read(144, 'the POSDATA cell');
+        const n = (await reader.read(4, 'the POSDATA atom count')).readInt32LE(0);
+        if (n < 1 || n > MAX_ATOMS) throw new Error(`i-PI protocol: malformed POSDATA message: ${n} atoms (expected 1 to ${MAX_ATOMS})`);
+        if (atoms >= 0 && n !== atoms) throw new Error(`i-PI protocol: the number of atoms changed from ${atoms} to ${n} at evaluation ${steps + 1}`);
+        if (species !== null && species.length !== n) {
+          throw new Error(`the server sent ${n} atoms but the species list has ${species.length} (check --init / species: it must be the structure the MD engine runs)`);
+        }
+        const positionBytes = await reader.read(24 * n, `${n} positions`);
+        const t0 = now();
+        const cell = decodeCell(cellBytes);
+        const positions = decodePositions(positionBytes, n);
+        atoms = n;
+        if (species === null) species = new Int32Array(n).fill(model.species![0]);
+        const volume = cellVolume(cell);
+        const periodic = volume > 1e-12;
+        const system = new System({ types: species, positions, cell: periodic ? cell : null, pbc: periodic });
+        const tm = now();
+        const p = await Promise.race([model.predict([system], { forces: true, stress: periodic, ...(variance ? { variance: true } : {}) }), aborted]);
+        const dt = now() - tm;
+        modelSeconds += dt;
+        if (signal?.aborted) throw abortError(signal);
+        if (p === null || typeof p !== 'object' || p.energy === undefined || p.forces === undefined) throw new Error('the model returned no energy or no forces');
+        if (periodic && p.stress === undefined) throw new Error('the model returned no stress for a periodic cell (the virial needs it)');
+        const v = variance && p.variance !== undefined ? Number(p.variance[0]) : undefined;
+        const extra = v === undefined ? '' : JSON.stringify({ energy_variance: Number.isFinite(v) ? v : null });
+        const energy = Number(p.energy[0]);
+        reply = encodeForceReady({ energy, forces: p.forces[0], stress: periodic ? p.stress![0] : null, volume, extra }, n);
+        replyInfo = { step: steps + 1, atoms: n, energy, modelSeconds: dt, ...(v === undefined ? {} : { variance: v }) };
+        protocolSeconds += now() - t0 - dt;
+      } else {
+        // GETFORCE
+        if (reply === null) throw new Error('i-PI protocol: the server sent GETFORCE before any POSDATA');
+        const t0 = now();
+        send(reply);
+        protocolSeconds += now() - t0;
+        reply = null;
+        steps += 1;
+        onStep?.(replyInfo!);
+      }
+    }
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    if (exited) socket.end();
+    else socket.destroy();
+  }
+  return { steps, modelSeconds, protocolSeconds, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+}

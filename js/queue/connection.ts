@@ -1,0 +1,81 @@
+// The Redis connection of the queue commands: the URL is checked, and an
+// unreachable server is reported at once in one line naming the URL, instead
+// of the client's endless reconnection attempts.
+import IORedis, { type RedisOptions } from 'ioredis';
+
+/** The BullMQ queue every `acdc featurize --queue` and `acdc worker` share (unless --queue-name). */
+export const DEFAULT_QUEUE_NAME = 'acdc-featurize';
+
+/**
+ * Checks a Redis URL (`redis://HOST:PORT/DB` or `rediss://…`); returns it
+ * normalised, or throws an Error naming it.
+ */
+export function checkRedisUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new Error(`--queue ${url} is not a URL: expected redis://HOST:PORT/DB`);
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`--queue ${url}: expected a redis:// or rediss:// URL, got the scheme "${u.protocol.replace(/:$/, '')}"`);
+  if (!u.hostname) throw new Error(`--queue ${url}: no host (expected redis://HOST:PORT/DB)`);
+  const db = u.pathname.replace(/^\//, '');
+  if (db !== '' && !/^\d+$/.test(db)) throw new Error(`--queue ${url}: the database must be a number (redis://HOST:PORT/DB), got "${db}"`);
+  return url;
+}
+
+/** Connection options: a failed connection gives up after a few short retries. */
+function options(giveUpAfter: number): RedisOptions {
+  return {
+    maxRetriesPerRequest: null,
+    connectTimeout: 3000,
+    retryStrategy: (times: number) => (times > giveUpAfter ? null : Math.min(200 * times, 2000)),
+  };
+}
+
+/** A URL without its password, for messages. */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * Connects to Redis and checks that it answers (PING), within a few
+ * seconds; throws `cannot reach Redis at URL: reason` otherwise.
+ */
+export async function probeRedis(url: string): Promise<void> {
+  const client = new IORedis(url, { ...options(0), lazyConnect: true, enableOfflineQueue: false });
+  let lastError: Error | undefined;
+  client.on('error', (e: Error) => {
+    lastError = e;
+  });
+  try {
+    await client.connect();
+    await client.ping();
+  } catch (e) {
+    const reason = (lastError ?? (e as Error)).message || String(e);
+    throw new Error(`cannot reach Redis at ${displayUrl(url)}: ${reason}`);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/**
+ * A connection for BullMQ (a Queue, Worker or QueueEvents). After the server
+ * has gone away for about a minute the client stops retrying, and `onLost`
+ * is called with an Error naming the URL.
+ */
+export function connect(url: string, onLost: (e: Error) => void): IORedis {
+  const client = new IORedis(url, options(30));
+  let lastError: Error | undefined;
+  client.on('error', (e: Error) => {
+    lastError = e;
+  });
+  client.on('end', () => onLost(new Error(`lost the connection to Redis at ${displayUrl(url)}${lastError ? `: ${lastError.message}` : ''}`)));
+  return client;
+}

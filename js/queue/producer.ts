@@ -1,0 +1,266 @@
+// `acdc featurize FILE --queue redis://… --out-dir DIR`: splits the input
+// into shards in one streaming pass, enqueues one BullMQ job per shard (job
+// id: a deterministic shard id), follows them through QueueEvents, and
+// writes DIR/manifest.json describing every shard (or its failure).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import { Queue, QueueEvents, type Job } from 'bullmq';
+import { makeCalculator, type CalculatorName, type PerStructure } from '../cli/featurize';
+import type { Dtype } from '../tensor';
+import { writeAtomicallySync } from '../atomic';
+import { connect, DEFAULT_QUEUE_NAME, probeRedis, checkRedisUrl, displayUrl } from './connection';
+import { splitInput } from './split';
+import { shardBase, verifiedShard, type ShardJob, type ShardOptions, type ShardRecord } from './shard';
+
+export interface QueueFeaturizeOptions {
+  queue: string;
+  queueName?: string;
+  outDir: string;
+  shardFrames: number;
+  /** Attempts per shard before it is reported as failed (default 3). */
+  attempts?: number;
+  calculator: CalculatorName;
+  hypers?: string;
+  perStructure?: PerStructure;
+  dtype?: Dtype;
+  species?: number[];
+  batch: number;
+  maxMemory?: string;
+  progress?: boolean;
+}
+
+/** A shard that failed every attempt. */
+export interface ShardFailure {
+  id: string;
+  index: number;
+  firstFrame: number;
+  frames: number;
+  attempts: number;
+  error: string;
+}
+
+/** The file `DIR/manifest.json`. */
+export interface Manifest {
+  format: 'acdc-shards';
+  formatVersion: 1;
+  acdc: string;
+  created: string;
+  input: { name: string; path: string | null; bytes: number; sha256: string; gzip: boolean };
+  calculator: CalculatorName;
+  /** The hyper-parameters JSON (null: the calculator's defaults). */
+  hypers: unknown;
+  options: { perStructure: PerStructure | null; dtype: Dtype; species: number[]; batch: number; maxMemory: string | null };
+  shardFrames: number;
+  frames: number;
+  atoms: number;
+  /** Rows and columns of the merged design matrix (null while shards are missing). */
+  rows: number | null;
+  columns: number | null;
+  columnLabels: { names: string[]; values: number[][] } | null;
+  complete: boolean;
+  shards: ShardRecord[];
+  failures: ShardFailure[];
+}
+
+export interface QueueSummary {
+  manifest: string;
+  shards: number;
+  failed: number;
+  frames: number;
+  atoms: number;
+  seconds: number;
+}
+
+function version(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require('../../package.json') as { version: string }).version;
+}
+
+const NPY_ONLY = new Set(['spherical_expansion', 'equivariant_power_spectrum', 'soap_bispectrum']);
+
+/** One progress line on stderr from queue events. */
+function progressLine(done: number, failed: number, total: number, start: number): void {
+  const s = (Date.now() - start) / 1000;
+  const width = 30;
+  const bar = '█'.repeat(Math.round((total ? (done + failed) / total : 1) * width)).padEnd(width, '░');
+  process.stderr.write(`\r${bar} ${done}/${total} shards${failed ? `, ${failed} failed` : ''}  elapsed ${s.toFixed(1)}s `);
+}
+
+/**
+ * Enqueues the shards of `file` and waits for the workers; resolves with a
+ * summary once the manifest is written. Rejects (after writing the
+ * manifest) when a shard failed every attempt.
+ */
+export async function featurizeOnQueue(file: string, o: QueueFeaturizeOptions): Promise<QueueSummary> {
+  const start = Date.now();
+  const url = checkRedisUrl(o.queue);
+  if (NPY_ONLY.has(o.calculator)) throw new Error(`--queue writes .npy shards: ${o.calculator} needs an .mts output, which the queue does not produce`);
+  if (!Number.isSafeInteger(o.shardFrames) || o.shardFrames < 1) throw new Error(`--shard-frames must be a positive integer, got ${o.shardFrames}`);
+  const attempts = o.attempts ?? 3;
+  // the hyper-parameters are checked here, and travel as text to the workers
+  makeCalculator(o.calculator, o.hypers);
+  const hypers = o.hypers === undefined ? null : fs.readFileSync(o.hypers, 'utf8');
+  if (file !== '-') {
+    let st: fs.Stats;
+    try {
+      st = fs.statSync(file);
+    } catch {
+      throw new Error(`${file}: no such file`);
+    }
+    if (st.isDirectory()) throw new Error(`${file} is a folder, not an extended XYZ file`);
+    if (st.size === 0) throw new Error(`${file} is empty: no frames to read`);
+  }
+  await probeRedis(url);
+  const outDir = path.resolve(o.outDir);
+  try {
+    fs.mkdirSync(path.join(outDir, 'inputs'), { recursive: true });
+  } catch (e) {
+    throw new Error(`--out-dir ${o.outDir}: ${(e as Error).message}`);
+  }
+  const name = file === '-' ? 'standard input' : file;
+  const split = await splitInput(file, name, { shardFrames: o.shardFrames, collectSpecies: o.species === undefined, inputsDir: path.join(outDir, 'inputs') });
+  if (split.frames === 0) throw new Error(`${name} holds no frames`);
+  const gzip = split.shards.length > 0 && split.shards[0].input.path.startsWith(path.join(outDir, 'inputs'));
+  if (!gzip) fs.rmSync(path.join(outDir, 'inputs'), { recursive: true, force: true });
+  const options: ShardOptions = {
+    calculator: o.calculator,
+    hypers,
+    perStructure: o.perStructure ?? null,
+    dtype: o.dtype ?? 'float64',
+    species: [...new Set(o.species ?? split.species ?? [])].sort((a, b) => a - b),
+    batch: o.batch,
+    maxMemory: o.maxMemory ?? null,
+  };
+  const runKey = createHash('sha256')
+    .update(JSON.stringify({ input: split.sha256, options, shardFrames: o.shardFrames, outDir }))
+    .digest('hex')
+    .slice(0, 16);
+  const jobs: ShardJob[] = split.shards.map((s) => ({
+    id: `${runKey}-${s.index}`,
+    index: s.index,
+    inputName: name,
+    input: s.input,
+    firstFrame: s.firstFrame,
+    frames: s.frames,
+    outDir,
+    options,
+  }));
+
+  const queueName = o.queueName ?? DEFAULT_QUEUE_NAME;
+  let closing = false;
+  let lost: Error | undefined;
+  let wake: () => void = () => undefined;
+  const onLost = (e: Error) => {
+    if (!closing) {
+      lost = e;
+      wake();
+    }
+  };
+  const qConnection = connect(url, onLost);
+  const eConnection = connect(url, onLost);
+  const queue = new Queue<ShardJob, ShardRecord>(queueName, { connection: qConnection });
+  const events = new QueueEvents(queueName, { connection: eConnection });
+  queue.on('error', () => undefined);
+  events.on('error', () => undefined);
+  const pending = new Map<string, ShardJob>(jobs.map((j) => [j.id, j]));
+  const records = new Map<number, ShardRecord>();
+  const failures: ShardFailure[] = [];
+  const show = o.progress ? () => progressLine(records.size, failures.length, jobs.length, start) : () => undefined;
+  try {
+    await events.waitUntilReady();
+    events.on('completed', ({ jobId }) => {
+      if (pending.has(jobId)) wake();
+    });
+    events.on('failed', ({ jobId }) => {
+      if (pending.has(jobId)) wake();
+    });
+    for (const job of jobs) {
+      const existing = await queue.getJob(job.id);
+      if (existing) {
+        const state = await existing.getState();
+        if (state === 'completed' || state === 'failed') await existing.remove();
+        else continue; // waiting or running already: follow it
+      }
+      await queue.add('shard', job, { jobId: job.id, attempts, backoff: { type: 'fixed', delay: 500 }, removeOnComplete: false, removeOnFail: false });
+    }
+    // follow the jobs: woken by queue events, and checking every second in any case
+    while (pending.size > 0 && !lost) {
+      for (const [id, job] of [...pending]) {
+        const state = await queue.getJobState(id);
+        if (state === 'completed') {
+          const record = await verifiedShard(outDir, id, job.index);
+          if (record) records.set(job.index, record);
+          else failures.push({ id, index: job.index, firstFrame: job.firstFrame, frames: job.frames, attempts: 0, error: `the job completed but ${shardBase(job.index)} is missing or does not match its checksum in ${outDir}` });
+          pending.delete(id);
+        } else if (state === 'failed' || state === 'unknown') {
+          const j: Job | undefined = await queue.getJob(id);
+          failures.push({
+            id,
+            index: job.index,
+            firstFrame: job.firstFrame,
+            frames: job.frames,
+            attempts: j?.attemptsMade ?? 0,
+            error: j?.failedReason ?? 'the job disappeared from the queue',
+          });
+          pending.delete(id);
+        }
+      }
+      show();
+      if (pending.size === 0) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        setTimeout(resolve, 1000);
+      });
+    }
+    if (lost) throw lost;
+    // the manifest holds the record of every shard: the jobs are no longer needed
+    for (const job of jobs) await (await queue.getJob(job.id))?.remove();
+  } finally {
+    closing = true;
+    if (o.progress) process.stderr.write('\n');
+    await Promise.allSettled([queue.close(), events.close()]);
+    qConnection.disconnect();
+    eConnection.disconnect();
+  }
+
+  const shards = [...records.values()].sort((a, b) => a.index - b.index);
+  failures.sort((a, b) => a.index - b.index);
+  const first = shards[0];
+  let columnLabels: Manifest['columnLabels'] = null;
+  if (first) {
+    const sidecar = JSON.parse(fs.readFileSync(path.join(outDir, first.labels), 'utf8')) as { columns: { names: string[]; values: number[][] } };
+    columnLabels = sidecar.columns;
+  }
+  const complete = failures.length === 0;
+  const manifest: Manifest = {
+    format: 'acdc-shards',
+    formatVersion: 1,
+    acdc: version(),
+    created: new Date().toISOString(),
+    input: { name, path: file === '-' ? null : path.resolve(file), bytes: split.bytes, sha256: split.sha256, gzip },
+    calculator: o.calculator,
+    hypers: hypers === null ? null : JSON.parse(hypers),
+    options: { perStructure: options.perStructure, dtype: options.dtype, species: options.species, batch: options.batch, maxMemory: options.maxMemory },
+    shardFrames: o.shardFrames,
+    frames: split.frames,
+    atoms: split.atoms,
+    rows: complete ? shards.reduce((n, s) => n + s.rows, 0) : null,
+    columns: first ? first.columns : null,
+    columnLabels,
+    complete,
+    shards,
+    failures,
+  };
+  const manifestPath = path.join(outDir, 'manifest.json');
+  writeAtomicallySync(manifestPath, (t) => fs.writeFileSync(t, JSON.stringify(manifest, null, 1)));
+  if (!complete) {
+    const f = failures[0];
+    throw new Error(
+      `${failures.length} of ${jobs.length} shards failed (listed in ${manifestPath}); shard ${f.index} (frames ${f.firstFrame}–${f.firstFrame + f.frames - 1}) after ${f.attempts} attempts: ${f.error.split('\n')[0]}`,
+    );
+  }
+  return { manifest: manifestPath, shards: shards.length, failed: 0, frames: split.frames, atoms: split.atoms, seconds: (Date.now() - start) / 1000 };
+}
+
+export { displayUrl };

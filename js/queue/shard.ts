@@ -1,0 +1,90 @@
+// What travels in a queue job and what a finished shard leaves on disk. A
+// shard is complete when its record `shard-NNNNN.json` exists and the sha256
+// checksums it holds match the shard's `.npy` and `.labels.json` files; the
+// record is written (atomically) last, so a shard interrupted at any point
+// is simply computed again.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import type { CalculatorName, PerStructure } from '../cli/featurize';
+import type { Dtype } from '../tensor';
+import type { ShardInput } from './split';
+
+/** The featurization options shared by every shard of a run. */
+export interface ShardOptions {
+  calculator: CalculatorName;
+  /** Text of the hyper-parameters JSON file, or null for the calculator's defaults. */
+  hypers: string | null;
+  perStructure: PerStructure | null;
+  dtype: Dtype;
+  /** Atomic numbers fixing the columns (found in the whole input, or given). */
+  species: number[];
+  batch: number;
+  maxMemory: string | null;
+}
+
+/** The data of one BullMQ job: one shard. */
+export interface ShardJob {
+  /** Deterministic shard id: `<run key>-<index>`. */
+  id: string;
+  index: number;
+  /** The input as the user named it (for messages). */
+  inputName: string;
+  input: ShardInput;
+  firstFrame: number;
+  frames: number;
+  /** Absolute path of the output folder. */
+  outDir: string;
+  options: ShardOptions;
+}
+
+/** A finished shard, as recorded in `shard-NNNNN.json` and in the manifest. */
+export interface ShardRecord {
+  id: string;
+  index: number;
+  /** File names, relative to the output folder. */
+  file: string;
+  labels: string;
+  firstFrame: number;
+  frames: number;
+  atoms: number;
+  rows: number;
+  columns: number;
+  sha256: { file: string; labels: string };
+  bytes: { file: number; labels: number };
+  /** Host and process id of the worker that computed it. */
+  worker: string;
+}
+
+/** Base name of shard `index`'s files. */
+export function shardBase(index: number): string {
+  return `shard-${String(index).padStart(5, '0')}`;
+}
+
+/** sha256 (hex) of a file, streamed. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of fs.createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * The record of shard `job` if it is complete and its files match their
+ * checksums, else null.
+ */
+export async function verifiedShard(outDir: string, id: string, index: number): Promise<ShardRecord | null> {
+  let record: ShardRecord;
+  try {
+    record = JSON.parse(fs.readFileSync(path.join(outDir, `${shardBase(index)}.json`), 'utf8')) as ShardRecord;
+  } catch {
+    return null;
+  }
+  if (record.id !== id) return null;
+  try {
+    const [f, l] = await Promise.all([sha256File(path.join(outDir, record.file)), sha256File(path.join(outDir, record.labels))]);
+    if (f !== record.sha256.file || l !== record.sha256.labels) return null;
+  } catch {
+    return null;
+  }
+  return record;
+}

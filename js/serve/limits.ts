@@ -1,0 +1,28 @@
+// The limits of `acdc serve` and their defaults (no server code here, so that
+// the CLI can show the defaults without loading Fastify).
+
+/** Limits of the service; each refusal names the one it hit. */
+export interface ServeLimits {
+  /** Largest request body, in bytes (413 `maxBodyBytes`). */
+  maxBodyBytes: number;
+  /** Most atoms in one request (413 `maxAtoms`). */
+  maxAtoms: number;
+  /** Most values (rows × columns) in one answer (422 `maxFeatures`). */
+  maxFeatures: number;
+  /** Memory budget of one request's computation, e.g. '2G' (422 `maxMemory`). */
+  maxMemory: string;
+  /** Requests computed at once. */
+  concurrency: number;
+  /** Requests waiting for a slot before 503. */
+  queue: number;
+}
+
+export const DEFAULT_LIMITS: ServeLimits = {
+  maxBodyBytes: 16 << 20,
+  maxAtoms: 200_000,
+  maxFeatures: 50_000_000,
+  maxMemory: '2G',
+  concurrency: 2,
+  queue: 16,
+};
+

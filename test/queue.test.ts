@@ -1,0 +1,283 @@
+// `acdc featurize --queue`, `acdc worker` and `acdc merge` against a real
+// redis-server (started here on a free loopback port, stopped after): the
+// merged shards are byte for byte what a single `acdc featurize` writes,
+// also when a worker is killed (SIGKILL) in the middle of a shard, and a
+// malformed frame fails its shard only, reported in the manifest and by the
+// exit code.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = path.join(__dirname, '..');
+const cli = path.join(root, 'dist', 'cli', 'main.js');
+const example = path.join(root, 'examples', 'molecules.xyz');
+const haveRedis = spawnSync('redis-server', ['--version']).status === 0;
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-queue-'));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+const env = { ...process.env, ACDC_NUM_THREADS: '1', ACDC_QUEUE_LOCK_MS: '1500', ACDC_QUEUE_STALLED_MS: '500' };
+
+/** Runs the CLI to completion. */
+function run(args: string[], timeout = 120_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [cli, ...args], { env, timeout });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+const workers: ChildProcess[] = [];
+function startWorker(url: string, ...extra: string[]): ChildProcess {
+  const w = spawn(process.execPath, [cli, 'worker', '--queue', url, ...extra], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  w.stderr!.on('data', () => undefined);
+  workers.push(w);
+  return w;
+}
+async function stopWorkers(): Promise<void> {
+  await Promise.all(
+    workers.splice(0).map(
+      (w) =>
+        new Promise<void>((resolve) => {
+          if (w.exitCode !== null || w.signalCode !== null) return resolve();
+          w.on('exit', () => resolve());
+          w.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+/** `n` copies of the example's frames, as one file. */
+function bigInput(name: string, copies: number): string {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, fs.readFileSync(example, 'utf8').repeat(copies));
+  return p;
+}
+
+/** Runs single-process featurize and queue + merge into twin folders; returns both outputs. */
+async function single(input: string, tag: string, options: string[]): Promise<string> {
+  fs.mkdirSync(path.join(dir, tag, 'single'), { recursive: true });
+  const out = path.join(dir, tag, 'single', 'features.npy');
+  const r = await run(['featurize', input, '--out', out, ...options]);
+  expect(r.status, r.stderr).toBe(0);
+  return out;
+}
+
+function expectSameFiles(a: string, b: string): void {
+  expect(fs.readFileSync(b).equals(fs.readFileSync(a))).toBe(true);
+  expect(fs.readFileSync(`${b}.labels.json`, 'utf8')).toBe(fs.readFileSync(`${a}.labels.json`, 'utf8'));
+}
+
+// CI installs redis-server (scripts/ci/redis.sh): there, these tests never skip
+it.runIf(!!process.env.CI)('redis-server is installed (CI)', () => {
+  expect(haveRedis).toBe(true);
+});
+
+describe.skipIf(!haveRedis)('acdc featurize --queue with redis-server', () => {
+  let redis: ChildProcess;
+  let port: number;
+  const url = (db: number) => `redis://127.0.0.1:${port}/${db}`;
+
+  beforeAll(async () => {
+    port = await freePort();
+    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    for (let k = 0; k < 100; k++) {
+      const up = await new Promise<boolean>((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => {
+          s.end();
+          resolve(true);
+        });
+        s.on('error', () => resolve(false));
+      });
+      if (up) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('redis-server did not start');
+  });
+
+  afterAll(async () => {
+    await stopWorkers();
+    redis?.kill('SIGTERM');
+  });
+
+  it('producer + 2 workers: the merged shards are the bytes of a single featurize (per-structure mean)', async () => {
+    const input = bigInput('two.xyz', 2);
+    const options = ['--per-structure', 'mean', '--batch', '5'];
+    const want = await single(input, 'two', options);
+    startWorker(url(1));
+    startWorker(url(1));
+    const shards = path.join(dir, 'two', 'shards');
+    const r = await run(['featurize', input, '--queue', url(1), '--out-dir', shards, '--shard-frames', '17', '--json', ...options]);
+    await stopWorkers();
+    expect(r.status, r.stderr).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary).toMatchObject({ shards: Math.ceil(240 / 17), failed: 0, frames: 240 });
+    const manifest = JSON.parse(fs.readFileSync(path.join(shards, 'manifest.json'), 'utf8'));
+    expect(manifest.complete).toBe(true);
+    expect(manifest.failures).toEqual([]);
+    expect(manifest.shards.map((s: { firstFrame: number }) => s.firstFrame)).toEqual(Array.from({ length: 15 }, (_, k) => 17 * k));
+    expect(manifest.rows).toBe(240);
+    // both workers took part
+    expect(new Set(manifest.shards.map((s: { worker: string }) => s.worker)).size).toBe(2);
+    fs.mkdirSync(path.join(dir, 'two', 'merged'));
+    const got = path.join(dir, 'two', 'merged', 'features.npy');
+    const m = await run(['merge', path.join(shards, 'manifest.json'), '--out', got]);
+    expect(m.status, m.stderr).toBe(0);
+    expectSameFiles(want, got);
+
+    // the same command again: the jobs find their shards complete and verified, and recompute nothing
+    const before = fs.readdirSync(shards).map((f) => [f, fs.statSync(path.join(shards, f)).mtimeMs]);
+    startWorker(url(1));
+    const again = await run(['featurize', input, '--queue', url(1), '--out-dir', shards, '--shard-frames', '17', '--json', ...options]);
+    await stopWorkers();
+    expect(again.status, again.stderr).toBe(0);
+    const manifest2 = JSON.parse(fs.readFileSync(path.join(shards, 'manifest.json'), 'utf8'));
+    expect(manifest2.shards).toEqual(manifest.shards);
+    for (const [f, mtime] of before) if (f !== 'manifest.json') expect(fs.statSync(path.join(shards, f as string)).mtimeMs).toBe(mtime);
+
+    // merge checks every checksum before writing anything
+    const tampered = path.join(shards, manifest.shards[3].file);
+    const bytes = fs.readFileSync(tampered);
+    bytes[bytes.length - 1] ^= 1;
+    fs.writeFileSync(tampered, bytes);
+    const bad = path.join(dir, 'two', 'tampered.npy');
+    const t = await run(['merge', path.join(shards, 'manifest.json'), '--out', bad]);
+    expect(t.status).toBe(1);
+    expect(t.stderr).toBe(`acdc: ${tampered} does not match its sha256 in ${path.join(shards, 'manifest.json')} (the file changed after the run)\n`);
+    expect(fs.existsSync(bad)).toBe(false);
+    const missing = await run(['merge', path.join(dir, 'nothing', 'manifest.json'), '--out', bad]);
+    expect(missing.status).toBe(1);
+    expect(missing.stderr).toBe(`acdc: ${path.join(dir, 'nothing', 'manifest.json')}: no such file\n`);
+  });
+
+  it('gzip input, per-atom float32 rows, one worker running 2 shards at once: same bytes', async () => {
+    const plain = bigInput('gz.xyz', 1);
+    const input = `${plain}.gz`;
+    fs.writeFileSync(input, gzipSync(fs.readFileSync(plain)));
+    const options = ['--calculator', 'soap_radial_spectrum', '--dtype', 'float32'];
+    const want = await single(input, 'gz', options);
+    startWorker(url(2), '--concurrency', '2');
+    const shards = path.join(dir, 'gz', 'shards');
+    const r = await run(['featurize', input, '--queue', url(2), '--out-dir', shards, '--shard-frames', '50', ...options]);
+    await stopWorkers();
+    expect(r.status, r.stderr).toBe(0);
+    // gzip input: the producer wrote one plain input per shard
+    expect(fs.readdirSync(path.join(shards, 'inputs')).sort()).toEqual(['shard-00000.xyz', 'shard-00001.xyz', 'shard-00002.xyz']);
+    const got = path.join(dir, 'gz', 'features.npy');
+    const m = await run(['merge', path.join(shards, 'manifest.json'), '--out', got]);
+    expect(m.status, m.stderr).toBe(0);
+    // the labels name the output file: compare under the same name
+    fs.mkdirSync(path.join(dir, 'gz', 'merged'));
+    fs.renameSync(got, path.join(dir, 'gz', 'merged', 'features.npy'));
+    fs.renameSync(`${got}.labels.json`, path.join(dir, 'gz', 'merged', 'features.npy.labels.json'));
+    expectSameFiles(want, path.join(dir, 'gz', 'merged', 'features.npy'));
+  });
+
+  it('a worker killed (SIGKILL) in the middle of a shard: another worker takes the shard, output complete and identical', async () => {
+    const input = bigInput('kill.xyz', 3);
+    const options = ['--batch', '2', '--per-structure', 'sum'];
+    const want = await single(input, 'kill', options);
+    const shards = path.join(dir, 'kill', 'shards');
+    fs.mkdirSync(shards, { recursive: true });
+    const producer = run(['featurize', input, '--queue', url(3), '--out-dir', shards, '--shard-frames', '40', ...options]);
+    const victim = startWorker(url(3));
+    // wait until the victim is writing a shard (its temporary .npy exists), then kill it
+    let partial: string | undefined;
+    for (let k = 0; k < 20_000 && partial === undefined; k++) {
+      partial = fs.readdirSync(shards).find((f) => f.endsWith('.partial') && f.includes(`.${victim.pid}-`) && f.includes('.npy.'));
+      if (partial === undefined) await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(partial).toBeDefined();
+    victim.kill('SIGKILL');
+    const index = Number(/shard-(\d+)/.exec(partial!)![1]);
+    const rescuer = startWorker(url(3));
+    const r = await producer;
+    await stopWorkers();
+    expect(r.status, r.stderr).toBe(0);
+    const manifest = JSON.parse(fs.readFileSync(path.join(shards, 'manifest.json'), 'utf8'));
+    // the interrupted shard was computed by the other worker
+    expect(manifest.shards[index].worker).toMatch(new RegExp(`:${rescuer.pid}$`));
+    expect(manifest.rows).toBe(360);
+    fs.mkdirSync(path.join(dir, 'kill', 'merged'));
+    const got = path.join(dir, 'kill', 'merged', 'features.npy');
+    const m = await run(['merge', path.join(shards, 'manifest.json'), '--out', got]);
+    expect(m.status, m.stderr).toBe(0);
+    expectSameFiles(want, got);
+  });
+
+  it('a malformed frame fails its shard only: reported in the manifest and by the exit code; merge refuses', async () => {
+    const lines = fs.readFileSync(example, 'utf8').split('\n');
+    // frame 5 of the example: replace a coordinate of its first atom
+    let line = 0;
+    for (let f = 0; f < 5; f++) line += Number(lines[line]) + 2;
+    const bad = line + 2; // 0-based index of the atom line
+    const words = lines[bad].trim().split(/\s+/);
+    words[2] = 'abc';
+    lines[bad] = words.join(' ');
+    const input = path.join(dir, 'poison.xyz');
+    fs.writeFileSync(input, lines.join('\n'));
+    startWorker(url(4));
+    const shards = path.join(dir, 'poison');
+    const r = await run(['featurize', input, '--queue', url(4), '--out-dir', shards, '--shard-frames', '4', '--attempts', '2', '--per-structure', 'sum']);
+    await stopWorkers();
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    // the shard's error is the one a single featurize of the file gives (frame and line in the whole file)
+    const alone = await run(['featurize', input, '--out', path.join(dir, 'poison-single.npy'), '--per-structure', 'sum']);
+    expect(alone.status).toBe(1);
+    expect(alone.stderr).toContain(`line ${bad + 1}`);
+    const parse = /parse error at line .*/.exec(alone.stderr.trim())![0];
+    // frames 4–7 are read as one batch: the 4 frames of shard 0 were complete
+    expect(r.stderr).toBe(
+      `acdc: 1 of 30 shards failed (listed in ${path.join(shards, 'manifest.json')}); shard 1 (frames 4–7) after 2 attempts: ${input}: ${parse} (after 4 complete frames)\n`,
+    );
+    const manifest = JSON.parse(fs.readFileSync(path.join(shards, 'manifest.json'), 'utf8'));
+    expect(manifest.complete).toBe(false);
+    expect(manifest.failures).toHaveLength(1);
+    expect(manifest.failures[0]).toMatchObject({ index: 1, firstFrame: 4, frames: 4, attempts: 2 });
+    expect(manifest.failures[0].error).toBe(`${input}: ${parse} (after 4 complete frames)`);
+    expect(manifest.shards).toHaveLength(29);
+    const m = await run(['merge', path.join(shards, 'manifest.json'), '--out', path.join(dir, 'poison.npy')]);
+    expect(m.status).toBe(1);
+    expect(m.stderr).toMatch(/^acdc: .*1 shards failed .*run the queue again before merging\n$/);
+    expect(fs.existsSync(path.join(dir, 'poison.npy'))).toBe(false);
+  });
+
+  it('Redis unreachable or a bad URL: one line naming the URL, exit 1, nothing written', async () => {
+    const closed = await freePort();
+    const out = path.join(dir, 'nowhere');
+    const r = await run(['featurize', example, '--queue', `redis://127.0.0.1:${closed}/0`, '--out-dir', out], 30_000);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^acdc: cannot reach Redis at redis://127\\.0\\.0\\.1:${closed}/0: .*ECONNREFUSED.*\\n$`));
+    expect(fs.existsSync(out)).toBe(false);
+    const w = await run(['worker', '--queue', `redis://127.0.0.1:${closed}/0`], 30_000);
+    expect(w.status).toBe(1);
+    expect(w.stderr).toMatch(new RegExp(`^acdc: cannot reach Redis at redis://127\\.0\\.0\\.1:${closed}/0`));
+    const h = await run(['featurize', example, '--queue', 'http://127.0.0.1/0', '--out-dir', out]);
+    expect(h.status).toBe(1);
+    expect(h.stderr).toBe('acdc: --queue http://127.0.0.1/0: expected a redis:// or rediss:// URL, got the scheme "http"\n');
+    // usage errors: exit 2
+    const d = await run(['featurize', example, '--queue', url(0), '--out-dir', out, '--out', 'x.npy']);
+    expect(d.status).toBe(2);
+    expect(d.stderr).toMatch(/^acdc featurize: --queue writes shards to --out-dir.*\(see acdc featurize --help\)\n$/);
+    const e = await run(['featurize', example, '--queue', url(0)]);
+    expect(e.status).toBe(2);
+    expect(e.stderr).toMatch(/^acdc featurize: --queue needs --out-dir/);
+  });
+});
