@@ -26,7 +26,7 @@ const VENV = path.join(BENCH, '.venv');
 const DATA = path.join(BENCH, '.data');
 const PY = path.join(VENV, 'bin', 'python');
 const PEERS = ['featomic==0.6.7', 'dscribe==2.1.2', 'vesin==0.6.2', 'ase'];
-PEERS.push('quippy-ase==0.10.3'); // QUIP/GAP's SOAP descriptor, third SOAP peer
+PEERS.push('quippy-ase==0.10.3'); // QUIP/GAP: its SOAP descriptor (third SOAP peer); gap_fit and quip for bench/gap.mjs
 
 // ---------------------------------------------------------------------------
 // options

@@ -15,6 +15,7 @@ import { DEFAULT_LIMITS } from '../serve/limits';
 import { registerAnalysisCommands } from './analysis_commands';
 import { alchemicalFit, type AlchemicalFitCli } from './alchemical';
 import { basisFit, type BasisFitCli } from './basis';
+import { registerFitCommands } from './fit_commands';
 
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -273,6 +274,7 @@ export function program(): Command {
       .exitOverride(),
     'basis fit',
   );
+  registerFitCommands(prog, usageErrors, { positiveNumber, positiveInteger, oneOf }, write);
   return prog;
 }
 
