@@ -55,9 +55,10 @@ export function calculatorFromFile(option: string, file: string | undefined): So
 
 /** The default SOAP hypers with another cutoff radius (Å) and body order. */
 export function defaultCalculator(cutoff: number, bodyOrder: BodyOrder): SoapCalculator {
-  const hypers: SoapHypers = { ...DEFAULT_SOAP_HYPERS, cutoff: { ...DEFAULT_SOAP_HYPERS.cutoff, radius: cutoff } };
+  const defaults = DEFAULT_SOAP_HYPERS;
+  const hypers: SoapHypers = { ...defaults, cutoff: { ...defaults.cutoff, radius: cutoff } };
   if (bodyOrder === 3) return new SoapPowerSpectrum(hypers);
-  const radial: RadialSpectrumHypers = { cutoff: hypers.cutoff, density: hypers.density, basis: { radial: hypers.basis.radial } } as RadialSpectrumHypers;
+  const radial: RadialSpectrumHypers = { cutoff: hypers.cutoff, density: hypers.density, basis: { radial: defaults.basis.radial } };
   return new SoapRadialSpectrum(radial);
 }
 
