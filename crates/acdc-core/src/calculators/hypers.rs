@@ -574,10 +574,19 @@ impl SoapHypers {
 impl RadialSpectrumHypers {
     /// Parses and validates featomic-style JSON.
     pub fn from_json(what: &str, json: &str) -> Result<(RadialSpectrumHypers, ExpansionSettings)> {
-        // a full expansion basis ("type": LaplacianEigenstate / Explicit /
-        // TensorProduct) is accepted too: only its l = 0 channel is used
+        // a ragged or explicit expansion basis ("type": LaplacianEigenstate /
+        // Explicit) is accepted too: only its l = 0 channel is used. A GTO
+        // TensorProduct basis has featomic's own radial-spectrum form,
+        // {"radial": …}: power-spectrum hypers given here by mistake are refused
         let value: serde_json::Value = serde_json::from_str(json).unwrap_or(serde_json::Value::Null);
-        if value.get("basis").and_then(|b| b.get("type")).is_some() {
+        if let Some(kind) = value.get("basis").and_then(|b| b.get("type")) {
+            if kind.as_str() == Some("TensorProduct") {
+                return Err(Error::InvalidParameter(
+                    "basis: the radial spectrum takes featomic's {\"radial\": {\"type\": \"Gto\", …}} basis (or a LaplacianEigenstate / Explicit basis, \
+                     whose l = 0 channel is used), not a TensorProduct basis with max_angular: these look like power-spectrum hyper-parameters"
+                        .into(),
+                ));
+            }
             let (h, mut s) = SoapHypers::from_json(what, json)?;
             if s.sizes[0] == 0 {
                 return Err(Error::InvalidParameter("basis: the radial spectrum needs the angular channel l = 0".into()));
