@@ -119,7 +119,7 @@ export {
   type E0Option,
 } from './potentials';
 export { driveIpi, ipiUnixPath, type IpiModel, type IpiPrediction, type IpiStep, type DriveIpiOptions, type DriveIpiResult } from './drivers/ipi';
-export { IPI_UNITS } from './drivers/ipi_protocol';
+export { IPI_UNITS } from './drivers/ipi_units';
 export {
   writeChemiscope,
   writeChemiscopeSync,

@@ -18,20 +18,9 @@
 /** Length of every message header, in bytes. */
 export const HEADER_LENGTH = 12;
 
-/**
- * i-PI's own conversion factors (from `ipi/utils/units.py` of i-PI 3.3.1,
- * `UnitMap`): atomic units per unit. They are rounded (1 Å = 1.8897261 Bohr,
- * not CODATA's 1.8897261246), and the driver uses them, not CODATA's, so that
- * what i-PI writes in Å / eV is exactly what the model computed.
- */
-export const IPI_UNITS = Object.freeze({
-  /** Bohr per Å (`UnitMap["length"]["angstrom"]`). */
-  bohrPerAngstrom: 1.8897261,
-  /** Hartree per eV (`UnitMap["energy"]["electronvolt"]`). */
-  hartreePerEv: 0.036749326,
-  /** Hartree/Bohr per eV/Å (`UnitMap["force"]["ev/ang"]`). */
-  forcePerEvPerAngstrom: 0.019446904,
-});
+import { IPI_UNITS } from './ipi_units';
+
+export { IPI_UNITS };
 
 /** Names of the messages of the protocol. */
 export type IpiMessage = 'STATUS' | 'READY' | 'NEEDINIT' | 'HAVEDATA' | 'INIT' | 'POSDATA' | 'GETFORCE' | 'FORCEREADY' | 'EXIT';
