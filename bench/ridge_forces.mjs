@@ -12,15 +12,18 @@
 // training structure (fitted on the other three quarters) is used.
 
 // column layout: one slot per (center_type, key block), assigned on the training tensor
-function layout(tm) {
+// (shared: one slot per neighbour-pair block, the same weights for every centre species)
+const slotKey = (tm, k, shared) => (shared ? tm.keys.row(k).slice(1) : tm.keys.row(k)).join(',');
+function layout(tm, shared) {
   const slots = new Map();
   let offset = 0;
   for (let k = 0; k < tm.keys.count; k++) {
-    const key = tm.keys.row(k).join(',');
+    const key = slotKey(tm, k, shared);
+    if (slots.has(key)) continue;
     slots.set(key, offset);
     offset += tm.block(k).properties.count;
   }
-  return { slots, size: offset };
+  return { slots, size: offset, shared };
 }
 
 // design matrix Ã (rows × size), row-major, rows: energies per atom (/σ_E), then forces (/σ_F)
@@ -36,7 +39,7 @@ function design(tm, lay, frames, sigmas) {
   const P = lay.size;
   const A = new Float64Array(rows * P);
   for (let k = 0; k < tm.keys.count; k++) {
-    const off = lay.slots.get(tm.keys.row(k).join(','));
+    const off = lay.slots.get(slotKey(tm, k, lay.shared));
     if (off === undefined) continue; // a block the training set never had: its weights are zero
     const block = tm.block(k);
     const bs = block.properties.count;
@@ -99,7 +102,7 @@ function speciesCounts(frames, species) {
 }
 
 /** Fits e0 and w on `tm` (the power spectrum of `frames` with position gradients). */
-export function fitRidge(tm, frames, species, { sigmas, regularizer }) {
+export function fitRidge(tm, frames, species, { sigmas, regularizer, shared = false }) {
   // e0: least squares of the energies on the species counts (normal equations, S × S)
   const S = species.length;
   const counts = speciesCounts(frames, species);
@@ -114,7 +117,7 @@ export function fitRidge(tm, frames, species, { sigmas, regularizer }) {
   for (let a = 0; a < S; a++) M[a * S + a] += 1e-10;
   cholesky(M, S);
   const e0 = cholSolve(M, S, b);
-  const lay = layout(tm);
+  const lay = layout(tm, shared);
   const { A, rows, P, nE } = design(tm, lay, frames, sigmas);
   const y = new Float64Array(rows);
   frames.forEach((s, k) => {
