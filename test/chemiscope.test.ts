@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { System, chemiscopeInput, chemiscopeMapSettings, parseXyz, pca, writeChemiscope, writeChemiscopeSync } from 'acdc-ml';
+import { interopPython } from './prerequisites';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-chemiscope-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -142,9 +143,9 @@ describe('writeChemiscope', () => {
   });
 });
 
-const py = process.env.ACDC_INTEROP_PYTHON;
+const py = interopPython();
 
-describe.skipIf(!py)("chemiscope's own checks (ACDC_INTEROP_PYTHON with chemiscope 1.1.0)", () => {
+describe("chemiscope's own checks (ACDC_INTEROP_PYTHON with chemiscope 1.1.0)", () => {
   function bundle(): string {
     const pkg = execFileSync(py!, ['-c', 'import chemiscope, os; print(os.path.dirname(chemiscope.__file__))'], { encoding: 'utf8' }).trim();
     const file = path.join(pkg, 'static', 'chemiscope-widget.mjs');

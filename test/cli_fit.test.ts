@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { System, formatXyz, readXyzSync } from 'acdc-ml';
 import * as acdcApi from 'acdc-ml';
+import { interopPython } from './prerequisites';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -87,16 +88,6 @@ function referenceSpread(frames: System[]) {
   let s2 = 0;
   for (const s of frames) for (const x of s.info.stress as number[]) s2 += x * x;
   return { energyStd, forceRms: Math.sqrt(f2 / n), stressRms: Math.sqrt(s2 / (9 * frames.length)) };
-}
-
-/** A python with ASE (ACDC_INTEROP_PYTHON or python3), or null. */
-function asePython(): string | null {
-  for (const py of [process.env.ACDC_INTEROP_PYTHON, 'python3']) {
-    if (!py) continue;
-    const probe = spawnSync(py, ['-c', 'import ase.io'], { encoding: 'utf8' });
-    if (probe.status === 0) return py;
-  }
-  return null;
 }
 
 describe('acdc fit + acdc predict on the bundled EMT copper example', () => {
@@ -181,11 +172,7 @@ describe('acdc fit + acdc predict on the bundled EMT copper example', () => {
   });
 
   it('ASE reads the prediction file: energy, forces and stress through its calculator', () => {
-    const py = asePython();
-    if (py === null) {
-      console.warn('no python with ASE (ACDC_INTEROP_PYTHON or python3): the ASE read of the prediction file is not checked');
-      return;
-    }
+    const py = interopPython();
     const script = [
       'import json, sys',
       'from ase.io import read',

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Labels, SoapPowerSpectrum, formatXyz, gfrd, gfre, pca, readNpySync, readXyzSync, writeXyzSync } from 'acdc-ml';
+import { chromiumPath, interopPython } from './prerequisites';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -65,10 +66,6 @@ interface Browser {
   close(): Promise<void>;
 }
 
-function chromium(): string | undefined {
-  for (const p of ['/usr/bin/chromium', '/usr/bin/chromium-browser']) if (fs.existsSync(p)) return p;
-  return undefined;
-}
 
 describe('acdc map', () => {
   const out = path.join(dir, 'map.json.gz');
@@ -167,8 +164,8 @@ describe('acdc map', () => {
     expect(err).toBeLessThanOrEqual(1e-10 * scale);
   });
 
-  it.skipIf(!process.env.ACDC_INTEROP_PYTHON)('its files pass the chemiscope viewer validator and create_input', () => {
-    const py = process.env.ACDC_INTEROP_PYTHON!;
+  it('its files pass the chemiscope viewer validator and create_input', () => {
+    const py = interopPython();
     const pkg = execFileSync(py, ['-c', 'import chemiscope, os; print(os.path.dirname(chemiscope.__file__))'], { encoding: 'utf8' }).trim();
     for (const file of [out, path.join(dir, 'atoms.json')]) {
       const v = spawnSync(process.execPath, [path.join(__dirname, 'interop', 'chemiscope_validate.mjs'), path.join(pkg, 'static', 'chemiscope-widget.mjs'), file], { encoding: 'utf8' });
@@ -178,12 +175,12 @@ describe('acdc map', () => {
     }
   });
 
-  it.skipIf(!chromium() && !process.env.CI)('the SVG opens in headless Chromium without errors and gives a screenshot', async () => {
+  it('the SVG opens in headless Chromium without errors and gives a screenshot', async () => {
     // puppeteer-core's own typings need the DOM library, which these tests do not compile against
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const puppeteer = require('puppeteer-core') as { launch(options: object): Promise<Browser> };
     if (!fs.existsSync(svg)) expect(acdc('map', molecules, '--out', out, '--svg', svg).status).toBe(0);
-    const browser = await puppeteer.launch({ executablePath: chromium() ?? '/usr/bin/chromium', headless: true, args: ['--no-sandbox', '--disable-gpu'] });
+    const browser = await puppeteer.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox', '--disable-gpu'] });
     try {
       const page = await browser.newPage();
       const errors: string[] = [];

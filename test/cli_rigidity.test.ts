@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Labels, SoapPowerSpectrum, SparseGPR, System, localPredictionRigidity, readXyzSync, writeXyzSync } from 'acdc-ml';
+import { interopPython } from './prerequisites';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -112,8 +113,8 @@ describe('acdc rigidity', () => {
     expect(bad.stderr).toMatch(/alien-h\.xyz, frame 0: species 1 is not one the model knows \(29, 79\)/);
   }, 120_000);
 
-  it.skipIf(!process.env.ACDC_INTEROP_PYTHON)('the chemiscope file passes the viewer validator and create_input', () => {
-    const py = process.env.ACDC_INTEROP_PYTHON!;
+  it('the chemiscope file passes the viewer validator and create_input', () => {
+    const py = interopPython();
     const pkg = execFileSync(py, ['-c', 'import chemiscope, os; print(os.path.dirname(chemiscope.__file__))'], { encoding: 'utf8' }).trim();
     const v = spawnSync(process.execPath, [path.join(__dirname, 'interop', 'chemiscope_validate.mjs'), path.join(pkg, 'static', 'chemiscope-widget.mjs'), map], { encoding: 'utf8' });
     expect(v.stdout + v.stderr).toMatch(/^valid: /);

@@ -10,9 +10,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { System, driveIpi, loadModel, readXyzSync, IPI_UNITS, type IpiModel } from 'acdc-ml';
 import { ASE_BOHR, ASE_HARTREE, MorseModel, fccCopper, fromAseUnits, ffsocket, ipiScript, ipiXyz, nveInput, readIpiProperties, slope, startPython } from './ipi_helpers';
+import { interopPython } from './prerequisites';
 
-const python = process.env.ACDC_INTEROP_PYTHON;
-const withPython = python ? describe : describe.skip;
+const python = interopPython();
+const withPython = describe;
 
 const made: string[] = [];
 function tmpdir(): string {

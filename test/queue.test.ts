@@ -4,18 +4,18 @@
 // also when a worker is killed (SIGKILL) in the middle of a shard, and a
 // malformed frame fails its shard only, reported in the manifest and by the
 // exit code.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { requireRedis } from './prerequisites';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 const example = path.join(root, 'examples', 'molecules.xyz');
-const haveRedis = spawnSync('redis-server', ['--version']).status === 0;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-queue-'));
 
 function freePort(): Promise<number> {
@@ -84,12 +84,9 @@ function expectSameFiles(a: string, b: string): void {
   expect(fs.readFileSync(`${b}.labels.json`, 'utf8')).toBe(fs.readFileSync(`${a}.labels.json`, 'utf8'));
 }
 
-// CI installs redis-server (scripts/ci/redis.sh): there, these tests never skip
-it.runIf(!!process.env.CI)('redis-server is installed (CI)', () => {
-  expect(haveRedis).toBe(true);
-});
+requireRedis();
 
-describe.skipIf(!haveRedis)('acdc featurize --queue with redis-server', () => {
+describe('acdc featurize --queue with redis-server', () => {
   let redis: ChildProcess;
   let port: number;
   const url = (db: number) => `redis://127.0.0.1:${port}/${db}`;
