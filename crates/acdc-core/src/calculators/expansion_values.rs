@@ -338,11 +338,14 @@ fn block<const N: usize, const K: usize>(
     for (k, row) in acc.iter_mut().enumerate() {
         row.copy_from_slice(&c[(lm0 + k) * stride_lm..(lm0 + k) * stride_lm + N]);
     }
-    let ys: [&[f64]; K] = std::array::from_fn(|k| &yw[(lm0 + k) * count..(lm0 + k + 1) * count]);
-    for p in pairs {
-        let r: &[f64; N] = radial[p * ln + l * N..p * ln + (l + 1) * N].try_into().expect("N values");
+    let (start, end) = (pairs.start, pairs.end);
+    assert!((l + 1) * N <= ln && end * ln <= radial.len() && (lm0 + K) * count <= yw.len() && end <= count);
+    let ys: [&[f64]; K] = std::array::from_fn(|k| &yw[(lm0 + k) * count + start..(lm0 + k) * count + end]);
+    for (q, pair) in radial[start * ln..end * ln].chunks_exact(ln).enumerate() {
+        let r: &[f64; N] = pair[l * N..(l + 1) * N].try_into().expect("N values");
         for k in 0..K {
-            let y = ys[k][p];
+            // SAFETY: q < end − start = ys[k].len() (one chunk per pair)
+            let y = unsafe { *ys[k].get_unchecked(q) };
             for n in 0..N {
                 acc[k][n] += y * r[n];
             }

@@ -238,23 +238,8 @@ impl SphericalHarmonics {
                     cos_m[p] = new_cos;
                 }
             }
-            let store = |values: &mut [f64], l: usize, q: &[f64]| {
-                let centre = l * l + l;
-                let row = &mut values[(centre + m) * count..(centre + m + 1) * count];
-                if m == 0 {
-                    row.copy_from_slice(q);
-                } else {
-                    for p in 0..count {
-                        row[p] = q[p] * cos_m[p];
-                    }
-                    let row = &mut values[(centre - m) * count..(centre - m + 1) * count];
-                    for p in 0..count {
-                        row[p] = q[p] * sin_m[p];
-                    }
-                }
-            };
             q_previous.fill(self.diagonal[m]);
-            store(values, m, q_previous);
+            store_batch(values, count, l_max, m, m, q_previous, cos_m, sin_m);
             if m == l_max {
                 break;
             }
@@ -262,7 +247,7 @@ impl SphericalHarmonics {
             for p in 0..count {
                 q[p] = off * z[p] * q_previous[p];
             }
-            store(values, m + 1, q);
+            store_batch(values, count, l_max, m + 1, m, q, cos_m, sin_m);
             let coefficients = &self.recurrence[self.recurrence_start[m]..self.recurrence_start[m + 1]];
             for (l, &[a, b]) in (m + 2..=l_max).zip(coefficients) {
                 for p in 0..count {
@@ -270,7 +255,7 @@ impl SphericalHarmonics {
                     q_previous[p] = q[p];
                     q[p] = next;
                 }
-                store(values, l, q);
+                store_batch(values, count, l_max, l, m, q, cos_m, sin_m);
             }
         }
     }
@@ -315,6 +300,27 @@ impl SphericalHarmonics {
                 store(values, l, q);
             }
         }
+    }
+}
+
+/// Rows (l, ±m) of a batch: q·Re ζ^m and q·Im ζ^m (q alone for m = 0).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn store_batch(values: &mut [f64], count: usize, l_max: usize, l: usize, m: usize, q: &[f64], cos_m: &[f64], sin_m: &[f64]) {
+    let centre = l * l + l;
+    debug_assert!(l <= l_max && values.len() >= (l_max + 1) * (l_max + 1) * count);
+    let (q, cos_m, sin_m) = (&q[..count], &cos_m[..count], &sin_m[..count]);
+    let row = &mut values[(centre + m) * count..(centre + m + 1) * count];
+    if m == 0 {
+        row.copy_from_slice(q);
+        return;
+    }
+    for ((o, &q), &c) in row.iter_mut().zip(q).zip(cos_m) {
+        *o = q * c;
+    }
+    let row = &mut values[(centre - m) * count..(centre - m + 1) * count];
+    for ((o, &q), &s) in row.iter_mut().zip(q).zip(sin_m) {
+        *o = q * s;
     }
 }
 
