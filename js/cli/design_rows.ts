@@ -116,6 +116,7 @@ export async function designRowsToNpy(
     }
     if (frames === 0) throw new Error(`${input.name} holds no frames`);
   } catch (e) {
+    writer.close();
     discard(tmp);
     throw e;
   } finally {
@@ -143,6 +144,7 @@ export async function designRowsToNpy(
     writeAtomicallySync(labelsPath, (t) => fs.writeFileSync(t, JSON.stringify(sidecar)));
     commitSync(tmp, options.out);
   } catch (e) {
+    writer.close();
     discard(tmp);
     throw e;
   }

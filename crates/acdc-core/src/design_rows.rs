@@ -15,7 +15,7 @@
 use crate::budget::MemoryBudget;
 use crate::calculators::{Calculator, ComputeOptions};
 use crate::error::{Error, Result};
-use crate::tensor::{buffer, Labels, TensorMap};
+use crate::tensor::{Labels, TensorMap};
 use crate::System;
 
 /// How the per-atom rows of a structure become rows of the design matrix.
@@ -181,13 +181,25 @@ fn dimension(labels: &Labels, name: &str, what: &str) -> Result<usize> {
 /// Places the per-atom blocks of `tensor` (computed for structures of
 /// `sizes` atoms) into rows of `layout`. `budget` bounds the rows' memory.
 pub fn place_rows(tensor: &TensorMap, sizes: &[usize], layout: &DesignLayout, budget: MemoryBudget) -> Result<DesignRows> {
+    let mut values = Vec::new();
+    let rows = place_rows_into(tensor, sizes, layout, budget, &mut values)?;
+    Ok(DesignRows { values, rows, columns: layout.columns() })
+}
+
+/// [`place_rows`] into `values` (cleared and resized; its memory is reused),
+/// returning the number of rows.
+pub fn place_rows_into(tensor: &TensorMap, sizes: &[usize], layout: &DesignLayout, budget: MemoryBudget, values: &mut Vec<f64>) -> Result<usize> {
     let rows = layout.rows(sizes);
     let columns = layout.columns();
     let len = rows
         .checked_mul(columns)
         .ok_or_else(|| Error::InvalidParameter("design rows: more than 2^64 values".into()))?;
     budget.check(&format!("the design-matrix rows of this batch ({rows} × {columns})"), len as f64 * 8.0)?;
-    let mut values = buffer::zeroed(len, "design rows")?;
+    values.clear();
+    values.try_reserve_exact(len).map_err(|_| {
+        Error::Memory(format!("the design-matrix rows of this batch ({rows} × {columns}) need {:.1} GB, more than is available", len as f64 * 8e-9))
+    })?;
+    values.resize(len, 0.0);
     let nprops = layout.properties.count();
 
     let centre_dim = dimension(&tensor.keys, "center_type", "design rows (keys)")?;
@@ -206,6 +218,7 @@ pub fn place_rows(tensor: &TensorMap, sizes: &[usize], layout: &DesignLayout, bu
         offsets.push(acc);
         acc += n;
     }
+    // samples of the current block in each structure
     let mut counts = vec![0usize; sizes.len()];
     let mut neighbor = vec![0i32; neighbor_dims.len()];
 
@@ -230,9 +243,7 @@ pub fn place_rows(tensor: &TensorMap, sizes: &[usize], layout: &DesignLayout, bu
         let sd = dimension(&block.samples, "system", "design rows (samples)")?;
         let ad = dimension(&block.samples, "atom", "design rows (samples)")?;
         let base = slot * nprops;
-        if layout.reduction == RowReduction::SpeciesMean {
-            counts.iter_mut().for_each(|c| *c = 0);
-        }
+        counts.iter_mut().for_each(|c| *c = 0);
         for (r, sample) in block.samples.rows().enumerate() {
             let (s, a) = (sample[sd], sample[ad]);
             let bad = || Error::InvalidParameter(format!("design rows: sample (system {s}, atom {a}) outside the batch"));
@@ -247,30 +258,39 @@ pub fn place_rows(tensor: &TensorMap, sizes: &[usize], layout: &DesignLayout, bu
             let dst = &mut values[row * columns + base..row * columns + base + nprops];
             dst.iter_mut().zip(src).for_each(|(d, &x)| *d += x);
         }
-        if layout.reduction == RowReduction::SpeciesMean {
-            for (s, &c) in counts.iter().enumerate() {
-                if c > 0 {
-                    let inv = 1.0 / c as f64;
-                    values[s * columns + base..s * columns + base + nprops].iter_mut().for_each(|v| *v = 0.0 + *v * inv);
-                }
+        // each (structure, key) group of columns is complete once its block
+        // is: scale it now (the untouched zeros would stay +0 anyway)
+        let scale = |s: usize, c: usize| match layout.reduction {
+            RowReduction::Mean => Some(1.0 / sizes[s] as f64),
+            RowReduction::SpeciesMean => Some(1.0 / c as f64),
+            _ => None,
+        };
+        for (s, &c) in counts.iter().enumerate() {
+            if c == 0 {
+                continue;
+            }
+            if let Some(inv) = scale(s, c) {
+                values[s * columns + base..s * columns + base + nprops].iter_mut().for_each(|v| *v = 0.0 + *v * inv);
             }
         }
     }
-    if layout.reduction == RowReduction::Mean {
-        for (s, &n) in sizes.iter().enumerate() {
-            let scale = if n > 0 { 1.0 / n as f64 } else { 0.0 };
-            values[s * columns..(s + 1) * columns].iter_mut().for_each(|v| *v = 0.0 + *v * scale);
-        }
-    }
-    Ok(DesignRows { values, rows, columns })
+    Ok(rows)
 }
 
 /// Computes `calculator` on `systems` and places the result into rows of
 /// `layout` (see [`place_rows`]); `options.max_memory` bounds both.
 pub fn design_rows(calculator: &dyn Calculator, systems: &[System], layout: &DesignLayout, options: &ComputeOptions) -> Result<DesignRows> {
+    let mut values = Vec::new();
+    let rows = design_rows_into(calculator, systems, layout, options, &mut values)?;
+    Ok(DesignRows { values, rows, columns: layout.columns() })
+}
+
+/// [`design_rows`] into `values` (its memory is reused); returns the number
+/// of rows.
+pub fn design_rows_into(calculator: &dyn Calculator, systems: &[System], layout: &DesignLayout, options: &ComputeOptions, values: &mut Vec<f64>) -> Result<usize> {
     let sizes: Vec<usize> = systems.iter().map(System::size).collect();
     let tensor = calculator.compute(systems, options)?;
-    place_rows(&tensor, &sizes, layout, MemoryBudget::or_global(options.max_memory))
+    place_rows_into(&tensor, &sizes, layout, MemoryBudget::or_global(options.max_memory), values)
 }
 
 #[cfg(test)]

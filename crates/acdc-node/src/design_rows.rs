@@ -3,13 +3,14 @@
 //! rows computed, reduced, placed and appended to a `.npy` file off the
 //! event loop, without an intermediate JS TensorMap.
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::BufReader;
 use std::sync::{Arc, Mutex};
 
 use acdc_core::budget::parse_size;
 use acdc_core::calculators::{from_name, Calculator, ComputeOptions};
-use acdc_core::design_rows::{design_rows, DesignLayout, RowReduction};
+use acdc_core::design_rows::{design_rows_into, DesignLayout, RowReduction};
 use acdc_core::io::npy;
+use acdc_core::io::sparse_file::SparseFile;
 use acdc_core::io::xyz::XyzReader as CoreReader;
 use acdc_core::System;
 use napi::bindgen_prelude::*;
@@ -121,11 +122,86 @@ fn scalar(dtype: &str) -> Result<npy::Scalar> {
     }
 }
 
+/// Rows waiting to be written, in order, by the writer thread.
+type Rows = (Vec<f64>, usize);
+
+/// The `.npy` file, written by a thread of its own so that writing batch k
+/// overlaps computing batch k + 1. Buffers come back for reuse.
 struct WriterState {
     path: String,
     scalar: npy::Scalar,
-    out: Option<npy::NpyRowWriter<BufWriter<File>>>,
+    /// created by the first append (rows go to the thread through it)
+    sender: Option<std::sync::mpsc::SyncSender<Rows>>,
+    thread: Option<std::thread::JoinHandle<Result<u32>>>,
+    /// buffers the writer thread is done with
+    spare: Arc<Mutex<Vec<Vec<f64>>>>,
+    /// the first write error, reported by the next append or by finish
+    failed: Arc<Mutex<Option<String>>>,
     finished: bool,
+}
+
+impl WriterState {
+    fn check(&self) -> Result<()> {
+        if self.finished {
+            return Err(io_error(&self.path, "writer already finished"));
+        }
+        match self.failed.lock().ok().and_then(|f| f.clone()) {
+            Some(message) => Err(Error::new(Status::GenericFailure, message)),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates the file and the thread that writes rows of `columns` values.
+    fn start(&mut self, columns: usize) -> Result<()> {
+        let path = self.path.clone();
+        let file = File::create(&path).map_err(|e| io_error(&path, e))?;
+        // zero pages (absent species combinations) are left as holes
+        let mut out = npy::NpyRowWriter::new(SparseFile::new(file), columns, self.scalar).map_err(|e| io_error(&path, e))?;
+        // one batch may wait while another is written: memory stays bounded
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Rows>(1);
+        let (spare, failed) = (self.spare.clone(), self.failed.clone());
+        let thread = std::thread::Builder::new()
+            .name("acdc-npy-writer".into())
+            .spawn(move || -> Result<u32> {
+                let fail = |e: String| {
+                    if let Ok(mut f) = failed.lock() {
+                        f.get_or_insert(e.clone());
+                    }
+                    Error::new(Status::GenericFailure, e)
+                };
+                for (values, rows) in receiver {
+                    if rows > 0 {
+                        out.append(&values[..rows * columns]).map_err(|e| fail(format!("{path}: {e}")))?;
+                    }
+                    if let Ok(mut spare) = spare.lock() {
+                        spare.push(values);
+                    }
+                }
+                let rows = out.rows();
+                out.finish().map_err(|e| fail(format!("{path}: {e}")))?;
+                Ok(rows as u32)
+            })
+            .map_err(|e| io_error(&self.path, format!("cannot start the writer thread: {e}")))?;
+        self.sender = Some(sender);
+        self.thread = Some(thread);
+        Ok(())
+    }
+
+    /// Stops the thread (after it has written what it holds); its row count.
+    fn stop(&mut self) -> Result<u32> {
+        self.sender = None;
+        match self.thread.take() {
+            Some(thread) => thread.join().map_err(|_| Error::from_reason(format!("{}: the writer thread panicked", self.path)))?,
+            None => Ok(0),
+        }
+    }
+}
+
+impl Drop for WriterState {
+    fn drop(&mut self) {
+        // an abandoned writer (an error in JS) still closes its file
+        let _ = self.stop();
+    }
 }
 
 /// Design-matrix rows of a SOAP power (or radial) spectrum for a fixed
@@ -153,7 +229,15 @@ impl DesignRowWriter {
             let reduction = RowReduction::from_name(&reduction).map_err(to_napi)?;
             let calculator: Arc<dyn Calculator> = Arc::from(from_name(&calculator, &hypers).map_err(to_napi)?);
             let layout = DesignLayout::for_calculator(calculator.as_ref(), &species, reduction).map_err(to_napi)?;
-            let state = WriterState { path, scalar, out: None, finished: false };
+            let state = WriterState {
+                path,
+                scalar,
+                sender: None,
+                thread: None,
+                spare: Arc::new(Mutex::new(Vec::new())),
+                failed: Arc::new(Mutex::new(None)),
+                finished: false,
+            };
             Ok(DesignRowWriter { calculator, layout: Arc::new(layout), state: Arc::new(Mutex::new(state)) })
         })
     }
@@ -195,27 +279,28 @@ impl DesignRowWriter {
         })
     }
 
-    /// Finishes the file; returns the number of rows written.
+    /// Stops writing without finishing the file (after an error): waits
+    /// for the writer thread so that the file is closed.
+    #[napi]
+    pub fn close(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.finished = true;
+            let _ = state.stop();
+        }
+    }
+
+    /// Finishes the file (waiting for the rows still being written);
+    /// returns the number of rows written.
     #[napi]
     pub fn finish(&self) -> Result<u32> {
         guarded("DesignRowWriter.finish", || {
             let mut state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
-            if state.finished {
-                return Err(io_error(&state.path, "writer already finished"));
+            state.check()?;
+            if state.sender.is_none() {
+                state.start(self.layout.columns())?;
             }
             state.finished = true;
-            let path = state.path.clone();
-            let out = match state.out.take() {
-                Some(out) => out,
-                None => {
-                    let file = File::create(&path).map_err(|e| io_error(&path, e))?;
-                    npy::NpyRowWriter::new(BufWriter::new(file), self.layout.columns(), state.scalar).map_err(|e| io_error(&path, e))?
-                }
-            };
-            let rows = out.rows();
-            let out = out.finish().map_err(|e| io_error(&path, e))?;
-            out.into_inner().map_err(|e| io_error(&path, e.error()))?;
-            Ok(rows as u32)
+            state.stop()
         })
     }
 }
@@ -235,26 +320,33 @@ impl Task for AppendTask {
     fn compute(&mut self) -> Result<u32> {
         guarded("DesignRowWriter.append", || {
             ensure_thread_pool();
-            let rows = design_rows(self.calculator.as_ref(), &self.systems, &self.layout, &self.options).map_err(to_napi)?;
+            let (sender, mut values) = {
+                let state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
+                state.check()?;
+                let values = state.spare.lock().ok().and_then(|mut s| s.pop()).unwrap_or_default();
+                (state.sender.clone(), values)
+            };
+            let rows = design_rows_into(self.calculator.as_ref(), &self.systems, &self.layout, &self.options, &mut values).map_err(to_napi)?;
             // the structures are no longer needed: free them before writing
             self.systems = Vec::new();
-            let mut state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
-            if state.finished {
-                return Err(io_error(&state.path, "writer already finished"));
-            }
-            let path = state.path.clone();
-            let scalar = state.scalar;
-            let out = match &mut state.out {
-                Some(out) => out,
-                none => {
-                    let file = File::create(&path).map_err(|e| io_error(&path, e))?;
-                    none.insert(npy::NpyRowWriter::new(BufWriter::new(file), rows.columns, scalar).map_err(|e| io_error(&path, e))?)
+            let sender = match sender {
+                Some(sender) => sender,
+                None => {
+                    let mut state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
+                    state.check()?;
+                    if state.sender.is_none() {
+                        state.start(self.layout.columns())?;
+                    }
+                    state.sender.clone().ok_or_else(|| Error::from_reason("writer thread missing"))?
                 }
             };
-            if rows.rows > 0 {
-                out.append(&rows.values).map_err(|e| io_error(&path, e))?;
+            // blocks while the writer is a batch behind
+            if sender.send((values, rows)).is_err() {
+                let state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
+                state.check()?;
+                return Err(io_error(&state.path, "the writer thread stopped"));
             }
-            Ok(rows.rows as u32)
+            Ok(rows as u32)
         })
     }
     fn resolve(&mut self, _env: Env, rows: u32) -> Result<u32> {
