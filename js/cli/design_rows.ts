@@ -7,6 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native from '../native';
+import type { SoapPowerSpectrum, SoapRadialSpectrum } from '../calculators';
 import { Labels, type Dtype } from '../tensor';
 import { runQueued } from '../schedule';
 import { commitSync, discard, temporaryPathFor, writeAtomicallySync } from '../atomic';
@@ -53,8 +54,7 @@ export async function designRowsToNpy(
   const tmp = temporaryPathFor(options.out);
   const writer = new native.DesignRowWriter(
     tmp,
-    options.calculator,
-    JSON.stringify((calc as { hypers: unknown }).hypers),
+    (calc as SoapPowerSpectrum | SoapRadialSpectrum).nativeCalculator(),
     Int32Array.from(species),
     options.perStructure ?? 'atom',
     dtype,

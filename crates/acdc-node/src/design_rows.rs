@@ -7,7 +7,7 @@ use std::io::BufReader;
 use std::sync::{Arc, Mutex};
 
 use acdc_core::budget::parse_size;
-use acdc_core::calculators::{from_name, Calculator, ComputeOptions};
+use acdc_core::calculators::{Calculator, ComputeOptions};
 use acdc_core::design_rows::{design_rows_into, DesignLayout, RowReduction};
 use acdc_core::io::npy;
 use acdc_core::io::sparse_file::SparseFile;
@@ -16,7 +16,7 @@ use acdc_core::System;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-use crate::calculators::{check_memory_variable, CancelToken};
+use crate::calculators::{check_memory_variable, CancelToken, NativeCalculator};
 use crate::errors::{ensure_thread_pool, guarded, to_napi};
 use crate::tensor::{labels_to_js, LabelsData};
 
@@ -217,17 +217,17 @@ pub struct DesignRowWriter {
 
 #[napi]
 impl DesignRowWriter {
-    /// `calculator`: soap_power_spectrum or soap_radial_spectrum, with its
-    /// JSON hyper-parameters; `species`: the centre and neighbour species of
-    /// the columns; `reduction`: "atom", "sum", "mean" or "species-mean";
-    /// `dtype`: "float64" (default) or "float32".
+    /// `calculator`: a soap_power_spectrum or soap_radial_spectrum;
+    /// `species`: the centre and neighbour species of the columns;
+    /// `reduction`: "atom", "sum", "mean" or "species-mean"; `dtype`:
+    /// "float64" (default) or "float32".
     #[napi(constructor)]
-    pub fn new(path: String, calculator: String, hypers: String, species: Int32Array, reduction: String, dtype: Option<String>) -> Result<Self> {
+    pub fn new(path: String, calculator: &NativeCalculator, species: Int32Array, reduction: String, dtype: Option<String>) -> Result<Self> {
         guarded("DesignRowWriter", || {
             ensure_thread_pool();
             let scalar = scalar(dtype.as_deref().unwrap_or("float64"))?;
             let reduction = RowReduction::from_name(&reduction).map_err(to_napi)?;
-            let calculator: Arc<dyn Calculator> = Arc::from(from_name(&calculator, &hypers).map_err(to_napi)?);
+            let calculator = calculator.shared();
             let layout = DesignLayout::for_calculator(calculator.as_ref(), &species, reduction).map_err(to_napi)?;
             let state = WriterState {
                 path,
