@@ -22,12 +22,13 @@ const HYPERS: &str = r#"{
   "basis": {"type": "TensorProduct", "max_angular": 6, "radial": {"type": "Gto", "max_radial": 7}}
 }"#;
 
-fn cpu_seconds() -> f64 {
+/// (user, system) CPU seconds of this process so far.
+fn cpu_seconds() -> (f64, f64) {
     // SAFETY: getrusage only writes the struct we pass
     let mut u: libc::rusage = unsafe { std::mem::zeroed() };
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
     let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
-    t(u.ru_utime) + t(u.ru_stime)
+    (t(u.ru_utime), t(u.ru_stime))
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -67,15 +68,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let options = ComputeOptions { gradients, ..Default::default() };
     drop(calculator.compute(&systems, &options)?);
-    let (mut wall, mut cpu) = (Vec::new(), Vec::new());
+    let (mut wall, mut cpu, mut user, mut sys) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..reps {
-        let (w, c) = (Instant::now(), cpu_seconds());
+        let (w, (u0, s0)) = (Instant::now(), cpu_seconds());
         let tm = calculator.compute(&systems, &options)?;
         wall.push(w.elapsed().as_secs_f64());
-        cpu.push(cpu_seconds() - c);
+        let (u1, s1) = cpu_seconds();
+        cpu.push(u1 - u0 + s1 - s0);
+        user.push(u1 - u0);
+        sys.push(s1 - s0);
         drop(tm);
     }
-    println!("wall {:.2} ms  cpu {:.2} ms  (medians of {reps})", median(wall) * 1e3, median(cpu) * 1e3);
+    println!(
+        "wall {:.2} ms  cpu {:.2} ms  user {:.2} ms  sys {:.2} ms  (medians of {reps})",
+        median(wall) * 1e3,
+        median(cpu) * 1e3,
+        median(user) * 1e3,
+        median(sys) * 1e3
+    );
     if let Some(dump) = dump {
         let tm = calculator.compute(&systems, &options)?;
         let mut f = std::io::BufWriter::new(std::fs::File::create(dump)?);

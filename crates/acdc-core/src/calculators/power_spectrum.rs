@@ -251,9 +251,30 @@ impl SampleGradient<'_> {
         let (w0, rest) = angular.split_at(n_lm);
         let (w1, rest) = rest.split_at(n_lm);
         let (w2, w3) = rest.split_at(n_lm);
+        const MAX: usize = 16;
         for l in 0..=l_max {
             let span = l * n_max..(l + 1) * n_max;
             let (o0, o1, o2, o3) = (&mut yc[span.clone()], &mut dx[span.clone()], &mut dy[span.clone()], &mut dz[span]);
+            if n_max <= MAX {
+                // sums kept in registers (n_max is a constant here)
+                let mut acc = [[0.0f64; MAX]; 4];
+                for lm in l * l..(l + 1) * (l + 1) {
+                    let (a, b, cc, d) = (w0[lm], w1[lm], w2[lm], w3[lm]);
+                    let row = &c[lm * stride + species * n_max..][..n_max];
+                    for n in 0..n_max {
+                        let v = row[n];
+                        acc[0][n] += a * v;
+                        acc[1][n] += b * v;
+                        acc[2][n] += cc * v;
+                        acc[3][n] += d * v;
+                    }
+                }
+                o0.copy_from_slice(&acc[0][..n_max]);
+                o1.copy_from_slice(&acc[1][..n_max]);
+                o2.copy_from_slice(&acc[2][..n_max]);
+                o3.copy_from_slice(&acc[3][..n_max]);
+                continue;
+            }
             o0.fill(0.0);
             o1.fill(0.0);
             o2.fill(0.0);
@@ -494,6 +515,9 @@ impl Calculator for SoapPowerSpectrum {
                 // its own part in first (see SampleGradient)
                 let mut positions = crate::tensor::buffer::zeroed_unfaulted(total * 3 * n_props, "the power spectrum position gradients")?;
                 let prefault = positions.len() * 8 >= 1 << 20;
+                if prefault {
+                    crate::tensor::buffer::advise_huge_pages(&mut positions);
+                }
                 let mut strain = crate::tensor::buffer::zeroed(if flags.strain { rows.len() * 9 * n_props } else { 0 }, "the power spectrum strain gradients")?;
                 // one disjoint output slice per sample, filled in parallel
                 let mut chunks = Vec::with_capacity(rows.len());
