@@ -13,6 +13,8 @@
 //!   chunked      calloc'd (not yet faulted) buffer, each 311 KB chunk
 //!                pre-faulted (MADV_POPULATE_WRITE) just before it is written
 //!   huge+write   as fault+zero+write, with transparent huge pages (MADV_HUGEPAGE)
+//!   stream       as write, with non-temporal (streaming) AVX stores
+//!   huge+stream  as huge+write, with non-temporal stores
 use std::time::Instant;
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -31,6 +33,7 @@ fn main() {
         println!("{name:12} {:8.2} ms  {:6.2} GB/s", t * 1e3, bytes / t * 1e-9);
     };
     let (mut fz, mut fw, mut w, mut c, mut a, mut ch, mut hu) = (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    let (mut st, mut hs) = (vec![], vec![]);
     let mut sink = 0.0;
     for rep in 0..reps {
         let t = Instant::now();
@@ -78,6 +81,18 @@ fn main() {
         }
         hu.push(t.elapsed().as_secs_f64());
         sink += v[n / 9];
+
+        let t = Instant::now();
+        stream(&mut v, rep);
+        st.push(t.elapsed().as_secs_f64());
+        sink += v[n / 11];
+        drop(v);
+
+        let t = Instant::now();
+        let mut v = huge(n);
+        stream(&mut v, rep);
+        hs.push(t.elapsed().as_secs_f64());
+        sink += v[n / 13];
     }
     println!("{mb} MB, {reps} reps, medians (checksum {sink})");
     report("fault+zero", fz);
@@ -87,6 +102,31 @@ fn main() {
     report("add", a);
     report("chunked", ch);
     report("huge+write", hu);
+    report("stream", st);
+    report("huge+stream", hs);
+}
+
+/// `v[i] = i + rep` with non-temporal stores where AVX is there.
+fn stream(v: &mut [f64], rep: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx") {
+        use std::arch::x86_64::*;
+        // SAFETY: any bit pattern is a valid __m256d
+        let (head, body, tail) = unsafe { v.align_to_mut::<__m256d>() };
+        head.iter_mut().chain(tail.iter_mut()).for_each(|x| *x = rep as f64);
+        // SAFETY: AVX checked; aligned 32-byte destinations
+        unsafe {
+            for (k, x) in body.iter_mut().enumerate() {
+                let b = (4 * k + rep) as f64;
+                _mm256_stream_pd(x as *mut __m256d as *mut f64, _mm256_set_pd(b + 3.0, b + 2.0, b + 1.0, b));
+            }
+            _mm_sfence();
+        }
+        return;
+    }
+    for (i, x) in v.iter_mut().enumerate() {
+        *x = (i + rep) as f64;
+    }
 }
 
 /// A zeroed allocation in transparent huge pages, faulted in.

@@ -76,28 +76,6 @@ pub fn prefault_part(part: &mut [f64]) {
     let _ = part;
 }
 
-/// Asks (Linux: MADV_HUGEPAGE) for transparent huge pages over the 2 MiB
-/// pages lying entirely inside `v`: one fault per 2 MiB instead of per
-/// 4 KiB when the buffer is then written or faulted in. Advice only.
-pub fn advise_huge_pages(v: &mut [f64]) {
-    #[cfg(target_os = "linux")]
-    {
-        const HUGE: usize = 2 << 20;
-        let bytes = std::mem::size_of_val(v);
-        let start = (v.as_ptr() as usize + HUGE - 1) & !(HUGE - 1);
-        let end = (v.as_ptr() as usize + bytes) & !(HUGE - 1);
-        if end > start && std::env::var_os("ACDC_NO_THP").is_none() {
-            // SAFETY: an aligned range inside `v`, which we borrow mutably;
-            // MADV_HUGEPAGE never changes the contents.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = v;
-}
-
 #[cfg(target_os = "linux")]
 fn prefault(v: &[f64]) {
     use rayon::prelude::*;
