@@ -152,20 +152,35 @@ struct Shape {
 
 /// Per-thread buffers for the gradient of one sample.
 struct GradientScratch {
-    /// ∂p/∂r_ij of one pair, `[xyz][l][n1][n2]`
+    /// ∂p/∂r_ij of one pair, `[xyz][l][n1][n2]`, for pairs whose values are
+    /// not written straight into their output row
     pair: Vec<f64>,
-    /// Σ_m Y_lm C[lm][s][n] for the two neighbour species, `[l][n]`
-    yc: [Vec<f64>; 2],
+    /// −Σ_pairs ∂p/∂r_ij: the centre's row, `[xyz][l][n1][n2]`, kept in
+    /// cache until the sample is done
+    centre: Vec<f64>,
+    /// Σ_m Y_lm C[lm][s][n] for the partner species, `[l][n]`
+    yc: Vec<f64>,
     /// Σ_m ∂Y_lm/∂û_x C[lm][s][n], `[xyz][l][n]`
-    dc: [Vec<f64>; 2],
+    dc: Vec<f64>,
 }
 
 impl GradientScratch {
     fn new(shape: &Shape) -> GradientScratch {
         let ln = (shape.l_max + 1) * shape.n_max;
         let n_props = ln * shape.n_max;
-        GradientScratch { pair: vec![0.0; 3 * n_props], yc: [vec![0.0; ln], vec![0.0; ln]], dc: [vec![0.0; 3 * ln], vec![0.0; 3 * ln]] }
+        GradientScratch { pair: vec![0.0; 3 * n_props], centre: vec![0.0; 3 * n_props], yc: vec![0.0; ln], dc: vec![0.0; 3 * ln] }
     }
+}
+
+/// Which factor of p = Σ_m C1 C2 a pair moves.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PairSide {
+    /// s1 == s2: both, d(CᵀC) = gᵀC + Cᵀg
+    Both,
+    /// the neighbour has species s1 (≠ s2): ∂C1 ⊗ C2
+    Left,
+    /// the neighbour has species s2 (≠ s1): C1 ⊗ ∂C2
+    Right,
 }
 
 /// Position and strain gradients of one power-spectrum sample, contracted
@@ -174,6 +189,11 @@ impl GradientScratch {
 /// ∂p[l][n1][n2]/∂r_x = f_l (α[l][n1] u_x YC2[l][n2] + β[l][n1] DC2_x[l][n2]),
 /// with YC2 = Σ_m Y C2 and DC2_x = Σ_m ∂Y/∂û_x C2; symmetric for species s2.
 /// This never forms the (2l+1)×n gradient of the expansion.
+///
+/// Each neighbour's row is written once, straight from the products (a
+/// further periodic image of the same atom adds to it), and the centre's row,
+/// −Σ over the pairs, is accumulated in cache and written at the end: the
+/// output (hundreds of MB for a few hundred atoms) is touched once.
 struct SampleGradient<'a> {
     shape: &'a Shape,
     factors: &'a [f64],
@@ -185,6 +205,9 @@ struct SampleGradient<'a> {
 }
 
 impl SampleGradient<'_> {
+    /// Fills `positions` (this sample's rows, `[row][xyz][property]`; every
+    /// element is written) and adds to `strain` (`[a][b][property]`, zero on
+    /// entry); an empty slice skips that gradient.
     fn run(&self, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
         #[cfg(target_arch = "x86_64")]
         {
@@ -194,44 +217,152 @@ impl SampleGradient<'_> {
                 return;
             }
         }
-        self.run_generic(scratch, positions, strain);
+        self.run_dispatch(scratch, positions, strain);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2(&self, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
-        self.run_generic(scratch, positions, strain);
+        self.run_dispatch(scratch, positions, strain);
     }
 
-    /// Σ_m w[lm] C[lm][s][n] into `out[l][n]`.
+    /// The radial size as a constant for common sizes (unrolled loops).
     #[inline(always)]
-    fn contract_m(&self, weights: &[f64], species: usize, out: &mut [f64]) {
-        let Shape { l_max, n_max, .. } = *self.shape;
+    fn run_dispatch(&self, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
+        macro_rules! fixed {
+            ($($n:literal)*) => {
+                match self.shape.n_max {
+                    $($n => self.run_generic($n, scratch, positions, strain),)*
+                    n => self.run_generic(n, scratch, positions, strain),
+                }
+            };
+        }
+        fixed!(4 5 6 7 8 9 10 12 16)
+    }
+
+    /// `yc[l][n] = Σ_m Y[lm] C[lm][s][n]` and `dc[x][l][n] = Σ_m ∂Y[lm]/∂û_x
+    /// C[lm][s][n]` in one pass over the coefficients of species `species`;
+    /// `angular` is `[Y, ∂Y/∂û_x, ∂Y/∂û_y, ∂Y/∂û_z][lm]`.
+    #[inline(always)]
+    fn contract_m(&self, n_max: usize, angular: &[f64], species: usize, yc: &mut [f64], dc: &mut [f64]) {
+        let Shape { l_max, n_lm, .. } = *self.shape;
+        let ln = (l_max + 1) * n_max;
         let stride = self.density.present.len() * n_max;
         let c = &self.density.coefficients;
-        out.fill(0.0);
+        let (dx, rest) = dc.split_at_mut(ln);
+        let (dy, dz) = rest.split_at_mut(ln);
+        let (w0, rest) = angular.split_at(n_lm);
+        let (w1, rest) = rest.split_at(n_lm);
+        let (w2, w3) = rest.split_at(n_lm);
+        const MAX: usize = 16;
         for l in 0..=l_max {
-            let o = &mut out[l * n_max..(l + 1) * n_max];
+            let span = l * n_max..(l + 1) * n_max;
+            let (o0, o1, o2, o3) = (&mut yc[span.clone()], &mut dx[span.clone()], &mut dy[span.clone()], &mut dz[span]);
+            if n_max <= MAX {
+                // sums kept in registers (n_max is a constant here)
+                let mut acc = [[0.0f64; MAX]; 4];
+                for lm in l * l..(l + 1) * (l + 1) {
+                    let (a, b, cc, d) = (w0[lm], w1[lm], w2[lm], w3[lm]);
+                    let row = &c[lm * stride + species * n_max..][..n_max];
+                    for n in 0..n_max {
+                        let v = row[n];
+                        acc[0][n] += a * v;
+                        acc[1][n] += b * v;
+                        acc[2][n] += cc * v;
+                        acc[3][n] += d * v;
+                    }
+                }
+                o0.copy_from_slice(&acc[0][..n_max]);
+                o1.copy_from_slice(&acc[1][..n_max]);
+                o2.copy_from_slice(&acc[2][..n_max]);
+                o3.copy_from_slice(&acc[3][..n_max]);
+                continue;
+            }
+            o0.fill(0.0);
+            o1.fill(0.0);
+            o2.fill(0.0);
+            o3.fill(0.0);
             for lm in l * l..(l + 1) * (l + 1) {
-                let w = weights[lm];
-                let row = &c[lm * stride + species * n_max..lm * stride + species * n_max + n_max];
-                for (o, &v) in o.iter_mut().zip(row) {
-                    *o += w * v;
+                let (a, b, cc, d) = (w0[lm], w1[lm], w2[lm], w3[lm]);
+                let row = &c[lm * stride + species * n_max..][..n_max];
+                for n in 0..n_max {
+                    let v = row[n];
+                    o0[n] += a * v;
+                    o1[n] += b * v;
+                    o2[n] += cc * v;
+                    o3[n] += d * v;
+                }
+            }
+        }
+    }
+
+    /// ∂p/∂r_ij of one pair into `out` (`[xyz][l][n1][n2]`, every element
+    /// assigned), from its radial factors α, β (`[l][n]`), its direction
+    /// `unit` and the partner contractions `yc`, `dc`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn pair_products(&self, n_max: usize, side: PairSide, unit: [f64; 3], alpha: &[f64], beta: &[f64], yc: &[f64], dc: &[f64], out: &mut [f64]) {
+        let ln = (self.shape.l_max + 1) * n_max;
+        let nn = n_max * n_max;
+        let n_props = ln * n_max;
+        for x in 0..3 {
+            let u = unit[x];
+            let out = &mut out[x * n_props..(x + 1) * n_props];
+            for (l, &f) in self.factors.iter().enumerate() {
+                let o = &mut out[l * nn..(l + 1) * nn];
+                let al = &alpha[l * n_max..(l + 1) * n_max];
+                let be = &beta[l * n_max..(l + 1) * n_max];
+                let yc = &yc[l * n_max..(l + 1) * n_max];
+                let dc = &dc[x * ln + l * n_max..x * ln + (l + 1) * n_max];
+                match side {
+                    PairSide::Both => {
+                        // d(CᵀC) = gᵀC + Cᵀg: both terms at once, symmetric in (n1, n2)
+                        for n1 in 0..n_max {
+                            let (a1, b1, y1, z1) = (f * al[n1] * u, f * be[n1], f * yc[n1] * u, f * dc[n1]);
+                            let row = &mut o[n1 * n_max..(n1 + 1) * n_max];
+                            for n2 in 0..n_max {
+                                row[n2] = a1 * yc[n2] + b1 * dc[n2] + y1 * al[n2] + z1 * be[n2];
+                            }
+                        }
+                    }
+                    PairSide::Left => {
+                        // ∂C1 ⊗ C2: rows n1 from the pair, columns n2 from C2
+                        for n1 in 0..n_max {
+                            let (a, bb) = (f * al[n1] * u, f * be[n1]);
+                            let row = &mut o[n1 * n_max..(n1 + 1) * n_max];
+                            for n2 in 0..n_max {
+                                row[n2] = a * yc[n2] + bb * dc[n2];
+                            }
+                        }
+                    }
+                    PairSide::Right => {
+                        // C1 ⊗ ∂C2: rows n1 from C1, columns n2 from the pair
+                        for n1 in 0..n_max {
+                            let (y, z) = (f * yc[n1] * u, f * dc[n1]);
+                            let row = &mut o[n1 * n_max..(n1 + 1) * n_max];
+                            for n2 in 0..n_max {
+                                row[n2] = y * al[n2] + z * be[n2];
+                            }
+                        }
+                    }
                 }
             }
         }
     }
 
     #[inline(always)]
-    fn run_generic(&self, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
-        let Shape { l_max, n_max, n_lm } = *self.shape;
+    fn run_generic(&self, n_max: usize, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
+        let Shape { l_max, n_lm, .. } = *self.shape;
         let ln = (l_max + 1) * n_max;
-        let nn = n_max * n_max;
         let n_props = ln * n_max;
+        let row_len = 3 * n_props;
         let d = self.density;
         let (s1, s2) = (self.s1, self.s2);
+        let with_positions = !positions.is_empty();
+        let with_strain = !strain.is_empty();
         // row of each neighbour in the output, and of the centre
         let mut row_of = vec![usize::MAX; d.neighbors.len()];
+        let mut written = vec![false; d.neighbors.len()];
         let mut centre_row = usize::MAX;
         for (row, &(_, source)) in self.atoms.iter().enumerate() {
             match source {
@@ -239,81 +370,60 @@ impl SampleGradient<'_> {
                 None => centre_row = row,
             }
         }
+        let GradientScratch { pair: pair_scratch, centre, yc, dc } = scratch;
+        if with_positions {
+            centre.fill(0.0);
+        }
         for (p, pair) in d.pairs.iter().enumerate() {
             let b = pair.species;
             if b != s1 && b != s2 {
+                continue;
+            }
+            let neighbor = if with_positions { pair.neighbor } else { None };
+            if neighbor.is_none() && !with_strain {
+                // a periodic image of the centre has no position gradient
                 continue;
             }
             let radial = &d.pair_radial[p * 2 * ln..(p + 1) * 2 * ln];
             let (alpha, beta) = radial.split_at(ln);
             let angular = &d.pair_angular[p * 4 * n_lm..(p + 1) * 4 * n_lm];
             // contract with the coefficients of the *other* species of each term
-            let partners: &[(usize, usize)] = if s1 == s2 { &[(0, s2)] } else if b == s1 { &[(0, s2)] } else { &[(1, s1)] };
-            for &(slot, species) in partners {
-                self.contract_m(&angular[..n_lm], species, &mut scratch.yc[slot]);
-                for x in 0..3 {
-                    let dc = &mut scratch.dc[slot][x * ln..(x + 1) * ln];
-                    self.contract_m(&angular[(1 + x) * n_lm..(2 + x) * n_lm], species, dc);
+            let (side, partner) = if s1 == s2 { (PairSide::Both, s2) } else if b == s1 { (PairSide::Left, s2) } else { (PairSide::Right, s1) };
+            self.contract_m(n_max, angular, partner, yc, dc);
+            // the first pair of a neighbour writes its row, further periodic
+            // images of the same atom add to it
+            let first = neighbor.is_some_and(|k| !written[k]);
+            let values: &[f64] = match neighbor {
+                Some(k) if first => {
+                    let row = row_of[k];
+                    let out = &mut positions[row * row_len..(row + 1) * row_len];
+                    self.pair_products(n_max, side, pair.unit, alpha, beta, yc, dc, out);
+                    written[k] = true;
+                    out
                 }
-            }
-            // every element of scratch.pair is assigned below: no clearing needed
-            for x in 0..3 {
-                let u = pair.unit[x];
-                let out = &mut scratch.pair[x * n_props..(x + 1) * n_props];
-                for (l, &f) in self.factors.iter().enumerate() {
-                    let o = &mut out[l * nn..(l + 1) * nn];
-                    let al = &alpha[l * n_max..(l + 1) * n_max];
-                    let be = &beta[l * n_max..(l + 1) * n_max];
-                    let slot = if s1 == s2 || b == s1 { 0 } else { 1 };
-                    let yc = &scratch.yc[slot][l * n_max..(l + 1) * n_max];
-                    let dc = &scratch.dc[slot][x * ln + l * n_max..x * ln + (l + 1) * n_max];
-                    if s1 == s2 {
-                        // d(CᵀC) = gᵀC + Cᵀg: both terms at once, symmetric in (n1, n2)
-                        for (row, (((&a1, &b1), &y1), &z1)) in o.chunks_exact_mut(n_max).zip(al.iter().zip(be).zip(yc).zip(dc)) {
-                            let (a1, b1, y1, z1) = (f * a1 * u, f * b1, f * y1 * u, f * z1);
-                            for (r, (((&a2, &b2), &y2), &z2)) in row.iter_mut().zip(al.iter().zip(be).zip(yc).zip(dc)) {
-                                *r = a1 * y2 + b1 * z2 + y1 * a2 + z1 * b2;
-                            }
-                        }
-                    } else if b == s1 {
-                        // ∂C1 ⊗ C2: rows n1 from the pair, columns n2 from C2
-                        for (row, (&a, &bb)) in o.chunks_exact_mut(n_max).zip(al.iter().zip(be)) {
-                            let (a, bb) = (f * a * u, f * bb);
-                            for (r, (&y, &z)) in row.iter_mut().zip(yc.iter().zip(dc)) {
-                                *r = a * y + bb * z;
-                            }
-                        }
-                    } else {
-                        // C1 ⊗ ∂C2: rows n1 from C1, columns n2 from the pair
-                        for (row, (&y, &z)) in o.chunks_exact_mut(n_max).zip(yc.iter().zip(dc)) {
-                            let (y, z) = (f * y * u, f * z);
-                            for (r, (&a, &bb)) in row.iter_mut().zip(al.iter().zip(be)) {
-                                *r = y * a + z * bb;
-                            }
+                _ => {
+                    self.pair_products(n_max, side, pair.unit, alpha, beta, yc, dc, pair_scratch);
+                    if let Some(k) = neighbor {
+                        // another periodic image of the same neighbour
+                        let row = row_of[k];
+                        for (o, &v) in positions[row * row_len..(row + 1) * row_len].iter_mut().zip(pair_scratch.iter()) {
+                            *o += v;
                         }
                     }
+                    pair_scratch
+                }
+            };
+            if neighbor.is_some() {
+                for (o, &v) in centre.iter_mut().zip(values) {
+                    *o -= v;
                 }
             }
-            if let (Some(k), false) = (pair.neighbor, positions.is_empty()) {
-                let row = row_of[k];
-                for x in 0..3 {
-                    let src = &scratch.pair[x * n_props..(x + 1) * n_props];
-                    let dst = &mut positions[(row * 3 + x) * n_props..(row * 3 + x + 1) * n_props];
-                    for (o, &v) in dst.iter_mut().zip(src) {
-                        *o += v;
-                    }
-                    let dst = &mut positions[(centre_row * 3 + x) * n_props..(centre_row * 3 + x + 1) * n_props];
-                    for (o, &v) in dst.iter_mut().zip(src) {
-                        *o -= v;
-                    }
-                }
-            }
-            if !strain.is_empty() {
+            if with_strain {
                 // ∂/∂ε_ab = Σ_pairs r_a ∂/∂r_b, self-images included
                 for a in 0..3 {
                     let ra = pair.vector[a];
                     for bb in 0..3 {
-                        let src = &scratch.pair[bb * n_props..(bb + 1) * n_props];
+                        let src = &values[bb * n_props..(bb + 1) * n_props];
                         let dst = &mut strain[(a * 3 + bb) * n_props..(a * 3 + bb + 1) * n_props];
                         for (o, &v) in dst.iter_mut().zip(src) {
                             *o += ra * v;
@@ -321,6 +431,9 @@ impl SampleGradient<'_> {
                     }
                 }
             }
+        }
+        if with_positions {
+            positions[centre_row * row_len..(centre_row + 1) * row_len].copy_from_slice(centre);
         }
     }
 }
@@ -404,7 +517,13 @@ impl Calculator for SoapPowerSpectrum {
                     vec![Vec::new(); rows.len()]
                 };
                 let total: usize = gradient_atoms.iter().map(Vec::len).sum();
-                let mut positions = crate::tensor::buffer::zeroed(total * 3 * n_props, "the power spectrum position gradients")?;
+                // every element is written once by its sample, which faults
+                // its own part in first (see SampleGradient)
+                let mut positions = crate::tensor::buffer::zeroed_unfaulted(total * 3 * n_props, "the power spectrum position gradients")?;
+                // (transparent huge pages would cut the kernel's share on
+                // si512, but on a virtual machine that hands free memory back
+                // to its host they made g2x1000 1.3–1.5× slower, and erratic)
+                let prefault = positions.len() * 8 >= 1 << 20;
                 let mut strain = crate::tensor::buffer::zeroed(if flags.strain { rows.len() * 9 * n_props } else { 0 }, "the power spectrum strain gradients")?;
                 // one disjoint output slice per sample, filled in parallel
                 let mut chunks = Vec::with_capacity(rows.len());
@@ -427,6 +546,9 @@ impl Calculator for SoapPowerSpectrum {
                     .for_each_init(
                         || GradientScratch::new(&shape),
                         |scratch, ((out, out_strain), (d, atoms))| {
+                            if prefault {
+                                crate::tensor::buffer::prefault_part(out);
+                            }
                             let task = SampleGradient { shape: &shape, factors: &factors, s1, s2, density: d, atoms };
                             task.run(scratch, out, out_strain);
                         },
