@@ -1,0 +1,43 @@
+// Where the CPU time of a values-only SOAP computeSync goes, by thread
+// (Linux: /proc/self/task/*/schedstat read around each call):
+//
+//   ACDC_NUM_THREADS=2 node --expose-gc bench/thread_split.mjs bench/.data/si512.xyz [REPS]
+//
+// main: the JS thread (serial work: N-API conversion, anything the core does
+// outside its parallel loops); workers: the rayon pool; other: V8's own
+// threads (garbage collection) during the call; critical = main + workers /
+// threads, the wall time the call would take on otherwise idle cores. The
+// ratio of `critical` at 1 and 2 threads estimates the speed-up on a quiet
+// machine even when the machine is shared. NAPI_RS_NATIVE_LIBRARY_PATH picks
+// another build of the binding for an A/B. Prints one JSON line of medians (ms).
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+const require = createRequire(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'package.json'));
+const acdc = require('acdc-ml');
+const HYPERS = { cutoff: { radius: 5.0, smoothing: { type: 'ShiftedCosine', width: 0.5 } }, density: { type: 'Gaussian', width: 0.3 }, basis: { type: 'TensorProduct', max_angular: 6, radial: { type: 'Gto', max_radial: 7 } } };
+const [file, repsArg] = process.argv.slice(2);
+const reps = Number(repsArg ?? 30);
+const frames = acdc.readXyzSync(file);
+const calc = new acdc.SoapPowerSpectrum(HYPERS);
+const before = new Set(fs.readdirSync('/proc/self/task'));
+const snap = () => Object.fromEntries(fs.readdirSync('/proc/self/task').map((t) => { try { return [t, Number(fs.readFileSync(`/proc/self/task/${t}/schedstat`, 'utf8').split(' ')[0])]; } catch { return [t, 0]; } }));
+const settle = async () => { gc(); await new Promise((r) => setImmediate(r)); gc(); await new Promise((r) => setImmediate(r)); };
+const run = () => { const tm = calc.computeSync(frames); let n = 0; for (const b of tm.blocks()) n += b.values.length; return n; };
+run(); await settle();
+const pool = new Set(fs.readdirSync('/proc/self/task').filter((t) => !before.has(t))); // rayon threads appear with the first compute
+for (let w = 0; w < 2; w++) { run(); await settle(); }
+const main = [], workers = [], v8 = [], wall = [];
+for (let k = 0; k < reps; k++) {
+  const a = snap(); const t0 = process.hrtime.bigint(); run(); const t1 = process.hrtime.bigint(); const b = snap();
+  let m = 0, w = [], o = 0;
+  for (const t of Object.keys(b)) { const d = (b[t] - (a[t] ?? 0)) / 1e6; if (t == process.pid) m += d; else if (pool.has(t)) w.push(d); else o += d; }
+  main.push(m); workers.push(w); v8.push(o); wall.push(Number(t1 - t0) / 1e6);
+  await settle();
+}
+const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
+const wsum = workers.map((w) => w.reduce((x, y) => x + y, 0));
+const n = Math.max(1, workers[0].length);
+const crit = main.map((m, k) => m + wsum[k] / n);
+console.log(JSON.stringify({ threads: n, main: +med(main).toFixed(3), workers: +med(wsum).toFixed(3), other: +med(v8).toFixed(3), critical: +med(crit).toFixed(3), wall: +med(wall).toFixed(3) }));
