@@ -248,7 +248,10 @@ describe('acdc serve', () => {
     const saved = port;
     port = one.port;
     try {
-      const heavy = formatXyz(frames).repeat(3);
+      // long enough (1800 molecules) to still be running 200 ms later with
+      // the fused .npy path
+      const copies = 15;
+      const heavy = formatXyz(frames).repeat(copies);
       // the first runs, the second waits, the third is refused
       const first = xyz(heavy, '?perStructure=sum');
       await new Promise((r) => setTimeout(r, 100));
@@ -280,7 +283,7 @@ describe('acdc serve', () => {
       const metrics = (await request('GET', '/metrics')).body.toString();
       expect(metrics).toMatch(/acdc_http_requests_total\{route="\/v1\/featurize",method="POST",status="503"\} 1/);
       expect(metrics).toMatch(/acdc_http_requests_total\{route="\/v1\/featurize",method="POST",status="200"\} 3/);
-      const atoms = frames.reduce((n, f) => n + f.size, 0) * 3 * 2 + frames.slice(0, 8).reduce((n, f) => n + f.size, 0);
+      const atoms = frames.reduce((n, f) => n + f.size, 0) * copies * 2 + frames.slice(0, 8).reduce((n, f) => n + f.size, 0);
       expect(metrics).toContain(`acdc_atoms_total{route="/v1/featurize"} ${atoms}`);
       expect(metrics).toMatch(/acdc_http_request_duration_seconds_count\{route="\/v1\/featurize"\} \d+/);
       expect(metrics).toMatch(/acdc_atoms_per_second\{route="\/v1\/featurize"\} \d/);

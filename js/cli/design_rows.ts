@@ -25,7 +25,38 @@ const FUSED = new Set(['soap_power_spectrum', 'soap_radial_spectrum']);
  * two).
  */
 export function usesDesignRows(format: 'npy' | 'mts', calculator: string, species: number[]): boolean {
-  return format === 'npy' && FUSED.has(calculator) && species.length > 0 && process.env.ACDC_FEATURIZE_TENSORS !== '1';
+  return fusedOutput(format, calculator) && species.length > 0;
+}
+
+/** Whether `.npy` output of `calculator` goes through the fused path (given any species). */
+export function fusedOutput(format: 'npy' | 'mts', calculator: string): boolean {
+  return format === 'npy' && FUSED.has(calculator) && process.env.ACDC_FEATURIZE_TENSORS !== '1';
+}
+
+/**
+ * Frame count, atom count and species of an extended XYZ file, read natively
+ * (no JS frames): the first pass of the fused path. Errors read as those of
+ * the tensor path's scan.
+ */
+export async function scanNative(input: ResolvedInput): Promise<{ frames: number; atoms: number; species: number[] }> {
+  const reader = new native.XyzSystemReader(input.path);
+  const species = new Set<number>();
+  let frames = 0;
+  let atoms = 0;
+  for (;;) {
+    let batch;
+    try {
+      batch = await reader.next(512);
+    } catch (e) {
+      throw new Error(`${input.name}: ${(e as Error).message}`);
+    }
+    if (batch.length === 0) break;
+    frames += batch.length;
+    const types = batch.types();
+    atoms += types.length;
+    for (const t of types) species.add(t);
+  }
+  return { frames, atoms, species: [...species].sort((a, b) => a - b) };
 }
 
 interface ProgressLike {

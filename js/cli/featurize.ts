@@ -11,7 +11,7 @@ import { fromFrame } from '../xyz';
 import type { AbortSignalLike } from '../schedule';
 import { checkWritableTarget, commitSync, discard, temporaryPathFor, writeAtomicallySync } from '../atomic';
 import { resolveInput, type ResolvedInput } from './input';
-import { designRowsToNpy, usesDesignRows } from './design_rows';
+import { designRowsToNpy, fusedOutput, scanNative, usesDesignRows } from './design_rows';
 import { CLASSIC_CALCULATORS, classicDense, isClassic, isMatrix, makeClassicCalculator, type ClassicCalculator } from './classic';
 
 /** The calculators `acdc featurize` knows, by featomic name. */
@@ -382,7 +382,7 @@ async function run(
   let total: number | undefined;
   let species = options.species;
   if (species === undefined || options.progress) {
-    const s = await scan(input);
+    const s = await (fusedOutput(format, options.calculator) ? scanNative(input) : scan(input));
     total = s.frames;
     if (s.frames === 0) throw new Error(`${input.name} holds no frames`);
     species ??= s.species;

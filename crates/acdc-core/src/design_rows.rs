@@ -178,28 +178,56 @@ fn dimension(labels: &Labels, name: &str, what: &str) -> Result<usize> {
         .ok_or_else(|| Error::InvalidParameter(format!("{what}: no dimension named \"{name}\" (dimensions are {:?})", labels.names)))
 }
 
+/// A reusable buffer of design rows that remembers which ranges hold
+/// non-zero values, so that only those are zeroed again (a design matrix of
+/// several species is mostly zeros).
+#[derive(Clone, Debug, Default)]
+pub struct RowBuffer {
+    /// The rows of the last batch, row-major.
+    pub values: Vec<f64>,
+    /// (start, length) of the ranges of `values` written by the last batch.
+    written: Vec<(usize, usize)>,
+}
+
+impl RowBuffer {
+    /// `len` zeros, reusing the memory (and zeroing only what was written).
+    fn reset(&mut self, len: usize, what: &str) -> Result<()> {
+        if self.values.len() == len {
+            for &(start, n) in &self.written {
+                self.values[start..start + n].iter_mut().for_each(|v| *v = 0.0);
+            }
+        } else {
+            self.values.clear();
+            self.values
+                .try_reserve_exact(len)
+                .map_err(|_| Error::Memory(format!("{what} need {:.1} GB, more than is available", len as f64 * 8e-9)))?;
+            self.values.resize(len, 0.0);
+        }
+        self.written.clear();
+        Ok(())
+    }
+}
+
 /// Places the per-atom blocks of `tensor` (computed for structures of
 /// `sizes` atoms) into rows of `layout`. `budget` bounds the rows' memory.
 pub fn place_rows(tensor: &TensorMap, sizes: &[usize], layout: &DesignLayout, budget: MemoryBudget) -> Result<DesignRows> {
-    let mut values = Vec::new();
-    let rows = place_rows_into(tensor, sizes, layout, budget, &mut values)?;
-    Ok(DesignRows { values, rows, columns: layout.columns() })
+    let mut buffer = RowBuffer::default();
+    let rows = place_rows_into(tensor, sizes, layout, budget, &mut buffer)?;
+    Ok(DesignRows { values: buffer.values, rows, columns: layout.columns() })
 }
 
-/// [`place_rows`] into `values` (cleared and resized; its memory is reused),
-/// returning the number of rows.
-pub fn place_rows_into(tensor: &TensorMap, sizes: &[usize], layout: &DesignLayout, budget: MemoryBudget, values: &mut Vec<f64>) -> Result<usize> {
+/// [`place_rows`] into `buffer` (its memory is reused), returning the number
+/// of rows: `buffer.values` holds them.
+pub fn place_rows_into(tensor: &TensorMap, sizes: &[usize], layout: &DesignLayout, budget: MemoryBudget, buffer: &mut RowBuffer) -> Result<usize> {
     let rows = layout.rows(sizes);
     let columns = layout.columns();
     let len = rows
         .checked_mul(columns)
         .ok_or_else(|| Error::InvalidParameter("design rows: more than 2^64 values".into()))?;
-    budget.check(&format!("the design-matrix rows of this batch ({rows} × {columns})"), len as f64 * 8.0)?;
-    values.clear();
-    values.try_reserve_exact(len).map_err(|_| {
-        Error::Memory(format!("the design-matrix rows of this batch ({rows} × {columns}) need {:.1} GB, more than is available", len as f64 * 8e-9))
-    })?;
-    values.resize(len, 0.0);
+    let what = format!("the design-matrix rows of this batch ({rows} × {columns})");
+    budget.check(&what, len as f64 * 8.0)?;
+    buffer.reset(len, &what)?;
+    let RowBuffer { values, written } = buffer;
     let nprops = layout.properties.count();
 
     let centre_dim = dimension(&tensor.keys, "center_type", "design rows (keys)")?;
@@ -253,6 +281,9 @@ pub fn place_rows_into(tensor: &TensorMap, sizes: &[usize], layout: &DesignLayou
                 RowReduction::PerAtom => offsets[s] + a,
                 _ => s,
             };
+            if counts[s] == 0 || layout.reduction == RowReduction::PerAtom {
+                written.push((row * columns + base, nprops));
+            }
             counts[s] += 1;
             let src = &block.values[r * nprops..(r + 1) * nprops];
             let dst = &mut values[row * columns + base..row * columns + base + nprops];
@@ -280,17 +311,17 @@ pub fn place_rows_into(tensor: &TensorMap, sizes: &[usize], layout: &DesignLayou
 /// Computes `calculator` on `systems` and places the result into rows of
 /// `layout` (see [`place_rows`]); `options.max_memory` bounds both.
 pub fn design_rows(calculator: &dyn Calculator, systems: &[System], layout: &DesignLayout, options: &ComputeOptions) -> Result<DesignRows> {
-    let mut values = Vec::new();
-    let rows = design_rows_into(calculator, systems, layout, options, &mut values)?;
-    Ok(DesignRows { values, rows, columns: layout.columns() })
+    let mut buffer = RowBuffer::default();
+    let rows = design_rows_into(calculator, systems, layout, options, &mut buffer)?;
+    Ok(DesignRows { values: buffer.values, rows, columns: layout.columns() })
 }
 
-/// [`design_rows`] into `values` (its memory is reused); returns the number
+/// [`design_rows`] into `buffer` (its memory is reused); returns the number
 /// of rows.
-pub fn design_rows_into(calculator: &dyn Calculator, systems: &[System], layout: &DesignLayout, options: &ComputeOptions, values: &mut Vec<f64>) -> Result<usize> {
+pub fn design_rows_into(calculator: &dyn Calculator, systems: &[System], layout: &DesignLayout, options: &ComputeOptions, buffer: &mut RowBuffer) -> Result<usize> {
     let sizes: Vec<usize> = systems.iter().map(System::size).collect();
     let tensor = calculator.compute(systems, options)?;
-    place_rows_into(&tensor, &sizes, layout, MemoryBudget::or_global(options.max_memory), values)
+    place_rows_into(&tensor, &sizes, layout, MemoryBudget::or_global(options.max_memory), buffer)
 }
 
 #[cfg(test)]
@@ -395,6 +426,26 @@ mod tests {
             s
         };
         check("soap_power_spectrum", HYPERS, &species);
+    }
+
+    #[test]
+    fn a_reused_buffer_gives_the_rows_of_a_fresh_one() {
+        let calc = from_name("soap_power_spectrum", HYPERS).unwrap();
+        let all = systems();
+        let species: Vec<i32> = all.iter().flat_map(|s| s.types.clone()).collect();
+        for reduction in [RowReduction::PerAtom, RowReduction::Mean, RowReduction::SpeciesMean] {
+            let layout = DesignLayout::for_calculator(calc.as_ref(), &species, reduction).unwrap();
+            let mut buffer = RowBuffer::default();
+            // batches of the same shape (3 structures) and of another one
+            for batch in [&all[0..3], &all[3..6], &all[1..4], &all[0..2], &all[4..6]] {
+                let options = ComputeOptions::default();
+                let rows = design_rows_into(calc.as_ref(), batch, &layout, &options, &mut buffer).unwrap();
+                let fresh = design_rows(calc.as_ref(), batch, &layout, &options).unwrap();
+                assert_eq!(rows, fresh.rows);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert!(bits(&buffer.values) == bits(&fresh.values), "{reduction:?}: reused buffer differs");
+            }
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use acdc_core::budget::parse_size;
 use acdc_core::calculators::{Calculator, ComputeOptions};
-use acdc_core::design_rows::{design_rows_into, DesignLayout, RowReduction};
+use acdc_core::design_rows::{design_rows_into, DesignLayout, RowBuffer, RowReduction};
 use acdc_core::io::npy;
 use acdc_core::io::sparse_file::SparseFile;
 use acdc_core::io::xyz::XyzReader as CoreReader;
@@ -123,7 +123,7 @@ fn scalar(dtype: &str) -> Result<npy::Scalar> {
 }
 
 /// Rows waiting to be written, in order, by the writer thread.
-type Rows = (Vec<f64>, usize);
+type Rows = (RowBuffer, usize);
 
 /// The `.npy` file, written by a thread of its own so that writing batch k
 /// overlaps computing batch k + 1. Buffers come back for reuse.
@@ -134,7 +134,7 @@ struct WriterState {
     sender: Option<std::sync::mpsc::SyncSender<Rows>>,
     thread: Option<std::thread::JoinHandle<Result<u32>>>,
     /// buffers the writer thread is done with
-    spare: Arc<Mutex<Vec<Vec<f64>>>>,
+    spare: Arc<Mutex<Vec<RowBuffer>>>,
     /// the first write error, reported by the next append or by finish
     failed: Arc<Mutex<Option<String>>>,
     finished: bool,
@@ -171,7 +171,7 @@ impl WriterState {
                 };
                 for (values, rows) in receiver {
                     if rows > 0 {
-                        out.append(&values[..rows * columns]).map_err(|e| fail(format!("{path}: {e}")))?;
+                        out.append(&values.values[..rows * columns]).map_err(|e| fail(format!("{path}: {e}")))?;
                     }
                     if let Ok(mut spare) = spare.lock() {
                         spare.push(values);

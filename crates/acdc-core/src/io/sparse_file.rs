@@ -83,6 +83,21 @@ fn is_zero(bytes: &[u8]) -> bool {
 
 impl Write for SparseFile {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if bytes.len() >= BUFFER {
+            // large writes go out directly: complete the buffer's last page,
+            // write it, then the whole pages of `bytes`; keep the rest
+            let end = self.start + self.buf.len() as u64;
+            let fill = (((end + PAGE - 1) / PAGE * PAGE - end) as usize).min(bytes.len());
+            self.buf.extend_from_slice(&bytes[..fill]);
+            self.drain(true)?;
+            let rest = &bytes[fill..];
+            let whole = rest.len() / PAGE as usize * PAGE as usize;
+            self.write_at(self.start, &rest[..whole])?;
+            self.start += whole as u64;
+            self.buf.extend_from_slice(&rest[whole..]);
+            self.len = self.len.max(self.start + self.buf.len() as u64);
+            return Ok(bytes.len());
+        }
         self.buf.extend_from_slice(bytes);
         self.len = self.len.max(self.start + self.buf.len() as u64);
         if self.buf.len() >= BUFFER {
@@ -133,15 +148,23 @@ mod tests {
         let mut w = SparseFile::new(File::create(&path).unwrap());
         w.write_all(&expected).unwrap();
         let mut seed = 12345u64;
+        let mut large = 0;
         for _ in 0..300 {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let zeros = (seed >> 33) as usize % 20000;
             let ones = (seed >> 13) as usize % 50;
             let mut chunk = vec![0u8; zeros];
             chunk.extend(std::iter::repeat(3u8).take(ones));
+            if ones == 7 {
+                // now and then a write larger than the buffer
+                large += 1;
+                chunk.extend(std::iter::repeat(0u8).take(BUFFER + 3 * PAGE as usize + 1));
+                chunk.extend(std::iter::repeat(5u8).take(PAGE as usize / 2));
+            }
             w.write_all(&chunk).unwrap();
             expected.extend_from_slice(&chunk);
         }
+        assert!(large >= 2, "{large} large writes");
         w.write_all(&vec![0u8; 3 * PAGE as usize + 5]).unwrap();
         expected.extend(std::iter::repeat(0u8).take(3 * PAGE as usize + 5));
         w.seek(SeekFrom::Start(0)).unwrap();
