@@ -294,6 +294,11 @@ export abstract class CalculatorBase<H, O extends ComputeOptions = ComputeOption
     return this.#native.name;
   }
 
+  /** The native calculator (for the fused `.npy` path of `acdc featurize`). @internal */
+  nativeCalculator(): InstanceType<typeof native.NativeCalculator> {
+    return this.#native;
+  }
+
   /** Computes off the event loop (the inputs are copied first). */
   async compute(systems: System | SystemInit | Array<System | SystemInit>, options?: O): Promise<TensorMap> {
     const signal = checkSignal(options?.signal);

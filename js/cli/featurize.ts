@@ -11,6 +11,7 @@ import { fromFrame } from '../xyz';
 import type { AbortSignalLike } from '../schedule';
 import { checkWritableTarget, commitSync, discard, temporaryPathFor, writeAtomicallySync } from '../atomic';
 import { resolveInput, type ResolvedInput } from './input';
+import { designRowsToNpy, usesDesignRows } from './design_rows';
 import { CLASSIC_CALCULATORS, classicDense, isClassic, isMatrix, makeClassicCalculator, type ClassicCalculator } from './classic';
 
 /** The calculators `acdc featurize` knows, by featomic name. */
@@ -234,7 +235,7 @@ function formatSeconds(s: number): string {
  * Rewrites a core error about `system k` / `systems[k]` of a batch into the
  * frame's index in the file (and the line of its atom-count header).
  */
-function frameError(e: unknown, input: ResolvedInput, firstFrame: number, lines: number[]): Error {
+export function frameError(e: unknown, input: ResolvedInput, firstFrame: number, lines: number[]): Error {
   const message = e instanceof Error ? e.message : String(e);
   const m = /systems\[(\d+)\]: |\bof system (\d+)\b/.exec(message);
   if (!m) return new Error(`${input.name}, frames ${firstFrame}–${firstFrame + lines.length - 1}: ${message}`);
@@ -320,7 +321,7 @@ function divideByAtomCount(tm: TensorMap, systems: System[]): TensorMap {
 }
 
 /** Row labels and column labels of a design matrix, for the `.labels.json` sidecar. */
-interface LabelsSidecar {
+export interface LabelsSidecar {
   description: string;
   calculator: CalculatorName;
   perStructure: PerStructure | null;
@@ -393,6 +394,8 @@ async function run(
   const computeOptions = gradients.length ? { gradients } : {};
 
   const progress = options.progress && total !== undefined ? new Progress(total) : undefined;
+  // .npy of the SOAP spectra: rows computed, reduced and placed natively
+  if (usesDesignRows(format, options.calculator, species)) return designRowsToNpy(input, calc, dtype, options, species, progress, start);
   let writer: InstanceType<typeof native.NpyRowWriter> | undefined;
   let tmp: string | undefined;
   let columns: number | null = null;

@@ -37,6 +37,19 @@ fn max_rss_kib() -> i64 {
         .unwrap_or(-1)
 }
 
+/// CPU time of the whole process (every thread), in seconds; 0 where unknown.
+fn process_cpu_seconds() -> f64 {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: clock_gettime writes into the timespec we own
+        if unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) } == 0 {
+            return ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9;
+        }
+    }
+    0.0
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut mode = None;
@@ -84,6 +97,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let rss_before = max_rss_kib();
     let mut times = Vec::with_capacity(reps);
+    let mut cpu_times = Vec::with_capacity(reps);
     let mut values = 0usize;
     // one call: its time, and the number of values (or pairs) it produced
     let call = || -> Result<(f64, usize), Box<dyn std::error::Error>> {
@@ -114,14 +128,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         warmed += 1;
     }
     for _ in 0..reps {
+        let cpu = process_cpu_seconds();
         let (t, n) = call()?;
+        cpu_times.push(process_cpu_seconds() - cpu);
         times.push(t);
         values = n;
     }
     let times: Vec<String> = times.iter().map(|t| format!("{t:.6e}")).collect();
+    let cpu_times: Vec<String> = cpu_times.iter().map(|t| format!("{t:.6e}")).collect();
     println!(
-        "{{\"times\": [{}], \"threads\": {}, \"values\": {}, \"atoms\": {}, \"rss_before_kib\": {}, \"maxrss_kib\": {}}}",
+        "{{\"times\": [{}], \"cpu_times\": [{}], \"threads\": {}, \"values\": {}, \"atoms\": {}, \"rss_before_kib\": {}, \"maxrss_kib\": {}}}",
         times.join(", "),
+        cpu_times.join(", "),
         num_threads(),
         values,
         systems.iter().map(System::size).sum::<usize>(),

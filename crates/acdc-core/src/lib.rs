@@ -14,6 +14,7 @@ pub mod neighbors;
 pub mod parallel;
 pub mod system;
 pub mod tensor;
+pub mod design_rows;
 
 pub use error::{Error, Result};
 pub use neighbors::{NeighborList, Pairs};

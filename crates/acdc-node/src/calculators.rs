@@ -128,6 +128,13 @@ impl CancelToken {
     }
 }
 
+impl NativeCalculator {
+    /// The core calculator, for tasks outside this file.
+    pub(crate) fn shared(&self) -> Arc<dyn Calculator> {
+        self.inner.clone()
+    }
+}
+
 impl CancelToken {
     /// The shared flag, for tasks outside this file.
     pub(crate) fn flag(&self) -> Arc<std::sync::atomic::AtomicBool> {

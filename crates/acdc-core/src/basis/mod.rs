@@ -105,6 +105,7 @@ impl RadialIntegral for SplinedRadialIntegral {
         self.size
     }
 
+    #[inline(always)]
     fn compute(&self, r: f64, values: &mut [f64], mut derivatives: Option<&mut [f64]>) {
         let n = self.size;
         let total = (self.max_angular + 1) * n;

@@ -56,7 +56,7 @@ pub enum Radial {
 }
 
 impl Radial {
-    fn get(&self) -> &dyn RadialIntegral {
+    pub(crate) fn get(&self) -> &dyn RadialIntegral {
         match self {
             Radial::Exact(r) => r,
             Radial::Splined(r) => r,
@@ -69,7 +69,7 @@ impl Radial {
 pub struct Expansion {
     /// The validated settings.
     pub settings: ExpansionSettings,
-    radial: Radial,
+    pub(crate) radial: Radial,
     /// I_n0(0) · Y_0^0 for the centre's own Gaussian, per n.
     centre_term: Vec<f64>,
 }
@@ -131,6 +131,9 @@ pub struct Scratch {
     harmonics_gradient: Vec<f64>,
     sph: SphericalHarmonics,
     pair_gradient: Vec<f64>,
+    /// The values-only path (see `expansion_values`), with one slot per species.
+    values: super::expansion_values::ValuesScratch,
+    identity_slots: Vec<usize>,
 }
 
 impl Expansion {
@@ -184,6 +187,11 @@ impl Expansion {
         }
     }
 
+    /// I_n0(0) · Y_0^0 for the centre's own Gaussian, per n.
+    pub(crate) fn centre_term(&self) -> &[f64] {
+        &self.centre_term
+    }
+
     /// Number of radial functions (the largest over the channels).
     pub fn n_max(&self) -> usize {
         self.settings.max_radial + 1
@@ -204,6 +212,8 @@ impl Expansion {
             harmonics_gradient: vec![0.0; 3 * self.n_lm()],
             sph: SphericalHarmonics::new(self.settings.max_angular),
             pair_gradient: vec![0.0; 3 * self.n_lm() * self.n_max()],
+            values: self.values_scratch(),
+            identity_slots: Vec::new(),
         }
     }
 
@@ -283,6 +293,27 @@ impl Expansion {
         let radial = self.radial.get();
         let cutoff = self.settings.cutoff;
         let want_gradient = gradients.positions || gradients.strain || gradients.pair_factors;
+        if !want_gradient {
+            // all pairs at once (expansion_values.rs): the same values, faster
+            for p in range.clone() {
+                if pairs.distances[p] < cutoff {
+                    out.present[species_index[pairs.j[p] as usize]] = true;
+                }
+            }
+            scratch.identity_slots.clear();
+            scratch.identity_slots.extend(0..n_species);
+            return self.expand_values(
+                system_index,
+                centre,
+                pairs,
+                range,
+                species_index,
+                &scratch.identity_slots,
+                n_species,
+                &mut scratch.values,
+                &mut out.coefficients,
+            );
+        }
         for p in range {
             let j = pairs.j[p] as usize;
             let r_vec = pairs.vectors[p];

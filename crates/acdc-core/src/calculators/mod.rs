@@ -10,6 +10,7 @@ pub mod density_correlations;
 pub mod environment;
 pub mod ewald_sum_matrix;
 pub mod expansion;
+pub mod expansion_values;
 pub mod hypers;
 pub mod lambda_soap;
 pub mod power_spectrum;

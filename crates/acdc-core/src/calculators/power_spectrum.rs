@@ -12,6 +12,9 @@ use crate::tensor::{Labels, TensorBlock, TensorMap};
 
 const KEY_NAMES: [&str; 3] = ["center_type", "neighbor_1_type", "neighbor_2_type"];
 
+#[path = "power_spectrum_values.rs"]
+mod values;
+
 /// SOAP power spectrum with featomic 0.6 hyper-parameters.
 pub struct SoapPowerSpectrum {
     parameters: String,
@@ -462,6 +465,9 @@ impl Calculator for SoapPowerSpectrum {
             return super::alchemical::select_keys(tensor, options);
         }
         let flags = options.gradient_flags()?;
+        if !(flags.positions || flags.strain) {
+            return self.compute_values(systems, options);
+        }
         let per_pair = Environments::expansion_bytes_per_pair(&self.expansion, GradientFlags { positions: false, strain: false, pair_factors: flags.positions || flags.strain });
         let env = Environments::for_options(systems, self.expansion.settings.cutoff, options, per_pair)?;
         let centres = env.centres(options)?;

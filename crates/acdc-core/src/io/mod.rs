@@ -9,6 +9,9 @@ pub mod mts;
 /// NumPy `.npy` arrays.
 pub mod npy;
 
+/// Files whose zero pages are left as holes.
+pub mod sparse_file;
+
 /// Longest piece of input quoted in an error message, in characters.
 const QUOTE_LIMIT: usize = 100;
 

@@ -156,6 +156,14 @@ pub fn write_f64<W: Write>(w: &mut W, shape: &[usize], values: &[f64], scalar: S
 }
 
 fn write_values<W: Write>(w: &mut W, values: &[f64], scalar: Scalar) -> Result<()> {
+    #[cfg(target_endian = "little")]
+    if scalar == Scalar::F64 {
+        // SAFETY: f64 has no padding, every byte of it is initialised, and
+        // u8 has alignment 1: its memory is its little-endian bytes
+        let bytes = unsafe { std::slice::from_raw_parts(values.as_ptr() as *const u8, std::mem::size_of_val(values)) };
+        w.write_all(bytes)?;
+        return Ok(());
+    }
     let mut buf = Vec::with_capacity(values.len().min(1 << 16) * 8);
     for chunk in values.chunks(1 << 16) {
         buf.clear();

@@ -208,6 +208,58 @@ impl SphericalHarmonics {
         }
     }
 
+    /// Y_l^m for a batch of unit vectors given as components `x`, `y`, `z`
+    /// (each of length P; made by [`unit_vector`] so that they are the
+    /// directions [`SphericalHarmonics::compute`] would use), into
+    /// `values[(l² + l + m) · P + p]`: one contiguous row of P values per
+    /// (l, m). `scratch` holds 4·P values.
+    ///
+    /// Every value is bitwise equal to [`SphericalHarmonics::compute`] of
+    /// that direction: the same operations in the same order, one direction
+    /// per SIMD lane instead of one after the other, which is why the
+    /// layout is (l, m)-major.
+    #[inline(always)]
+    pub fn compute_batch(&self, x: &[f64], y: &[f64], z: &[f64], scratch: &mut [f64], values: &mut [f64]) {
+        let count = x.len();
+        let l_max = self.max_angular;
+        assert!(y.len() == count && z.len() == count, "x, y and z must have the same length");
+        assert!(values.len() >= self.size() * count, "values has {} entries, expected {}", values.len(), self.size() * count);
+        assert!(scratch.len() >= 4 * count, "scratch has {} entries, expected {}", scratch.len(), 4 * count);
+        let (cos_m, rest) = scratch[..4 * count].split_at_mut(count);
+        let (sin_m, rest) = rest.split_at_mut(count);
+        let (q_previous, q) = rest.split_at_mut(count);
+        cos_m.fill(1.0);
+        sin_m.fill(0.0);
+        for m in 0..=l_max {
+            if m > 0 {
+                for p in 0..count {
+                    let new_cos = x[p] * cos_m[p] - y[p] * sin_m[p];
+                    sin_m[p] = x[p] * sin_m[p] + y[p] * cos_m[p];
+                    cos_m[p] = new_cos;
+                }
+            }
+            q_previous.fill(self.diagonal[m]);
+            store_batch(values, count, l_max, m, m, q_previous, cos_m, sin_m);
+            if m == l_max {
+                break;
+            }
+            let off = self.off_diagonal[m];
+            for p in 0..count {
+                q[p] = off * z[p] * q_previous[p];
+            }
+            store_batch(values, count, l_max, m + 1, m, q, cos_m, sin_m);
+            let coefficients = &self.recurrence[self.recurrence_start[m]..self.recurrence_start[m + 1]];
+            for (l, &[a, b]) in (m + 2..=l_max).zip(coefficients) {
+                for p in 0..count {
+                    let next = a * z[p] * q[p] - b * q_previous[p];
+                    q_previous[p] = q[p];
+                    q[p] = next;
+                }
+                store_batch(values, count, l_max, l, m, q, cos_m, sin_m);
+            }
+        }
+    }
+
     /// Solid harmonics r^l Y_l^m at a unit vector (i.e. the Y_l^m), m-outer
     /// so that Re/Im ζ^m and the diagonal term are carried along without
     /// scratch storage.
@@ -251,7 +303,36 @@ impl SphericalHarmonics {
     }
 }
 
+/// Rows (l, ±m) of a batch: q·Re ζ^m and q·Im ζ^m (q alone for m = 0).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn store_batch(values: &mut [f64], count: usize, l_max: usize, l: usize, m: usize, q: &[f64], cos_m: &[f64], sin_m: &[f64]) {
+    let centre = l * l + l;
+    debug_assert!(l <= l_max && values.len() >= (l_max + 1) * (l_max + 1) * count);
+    let (q, cos_m, sin_m) = (&q[..count], &cos_m[..count], &sin_m[..count]);
+    let row = &mut values[(centre + m) * count..(centre + m + 1) * count];
+    if m == 0 {
+        row.copy_from_slice(q);
+        return;
+    }
+    for ((o, &q), &c) in row.iter_mut().zip(q).zip(cos_m) {
+        *o = q * c;
+    }
+    let row = &mut values[(centre - m) * count..(centre - m + 1) * count];
+    for ((o, &q), &s) in row.iter_mut().zip(q).zip(sin_m) {
+        *o = q * s;
+    }
+}
+
+/// The unit vector along `r` that [`SphericalHarmonics::compute`] uses
+/// (+z for the zero vector), for [`SphericalHarmonics::compute_batch`].
+#[inline(always)]
+pub fn unit_vector(r: [f64; 3]) -> [f64; 3] {
+    normalise(r).0
+}
+
 /// Unit vector and norm; the zero vector maps to +z with norm 0.
+#[inline]
 fn normalise(r: [f64; 3]) -> ([f64; 3], f64) {
     let norm = (r[0] * r[0] + r[1] * r[1] + r[2] * r[2]).sqrt();
     if norm == 0.0 || !norm.is_finite() {
@@ -500,5 +581,42 @@ mod tests {
         sh.compute([0.0, 0.0, 2.0], &mut expected);
         assert_eq!(values, expected);
         assert!(gradients.iter().all(|&g| g == 0.0));
+    }
+}
+
+#[cfg(test)]
+mod batch_tests {
+    use super::*;
+
+    /// The batch form is the scalar form, bit for bit, lane by lane,
+    /// including the zero vector and directions along the axes.
+    #[test]
+    fn batch_equals_scalar_bitwise() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut uniform = || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        let mut vectors: Vec<[f64; 3]> = (0..37).map(|_| [3.0 * uniform(), 3.0 * uniform(), 3.0 * uniform()]).collect();
+        vectors.extend_from_slice(&[[0.0, 0.0, 0.0], [0.0, 0.0, -2.0], [1.0, 0.0, 0.0], [0.0, 1e-300, 0.0]]);
+        for l_max in [0, 1, 2, 6, 11] {
+            let sph = SphericalHarmonics::new(l_max);
+            let units: Vec<[f64; 3]> = vectors.iter().map(|&v| unit_vector(v)).collect();
+            let (x, y, z): (Vec<f64>, Vec<f64>, Vec<f64>) =
+                (units.iter().map(|u| u[0]).collect(), units.iter().map(|u| u[1]).collect(), units.iter().map(|u| u[2]).collect());
+            let count = vectors.len();
+            let mut batch = vec![f64::NAN; sph.size() * count];
+            let mut scratch = vec![0.0; 4 * count];
+            sph.compute_batch(&x, &y, &z, &mut scratch, &mut batch);
+            let mut single = vec![0.0; sph.size()];
+            for (p, &v) in vectors.iter().enumerate() {
+                sph.compute(v, &mut single);
+                for lm in 0..sph.size() {
+                    assert_eq!(batch[lm * count + p].to_bits(), single[lm].to_bits(), "l_max {l_max}, lm {lm}, vector {v:?}");
+                }
+            }
+        }
     }
 }

@@ -306,7 +306,7 @@ impl HermiteSpline {
     /// Finds the interval containing `x` and evaluates the Hermite basis.
     /// Points outside [start, stop] use the first or last interval (cubic
     /// extrapolation).
-    #[inline]
+    #[inline(always)]
     pub fn locate(&self, x: f64) -> SplineLocation {
         let n = self.positions.len();
         // uniform grid: direct index, then fix the rare off-by-one that
@@ -324,7 +324,7 @@ impl HermiteSpline {
     /// Evaluates all functions (and optionally their derivatives) at a
     /// location obtained from [`HermiteSpline::locate`] on this spline or on
     /// one with the same grid.
-    #[inline]
+    #[inline(always)]
     pub fn evaluate(&self, location: &SplineLocation, values: &mut [f64], derivatives: Option<&mut [f64]>) {
         debug_assert_eq!(location.n_points, self.positions.len());
         evaluate_block(location, &self.data, self.n_functions, 0, self.n_functions, values, derivatives);
@@ -339,7 +339,7 @@ impl HermiteSpline {
 }
 
 /// Hermite basis for `x` in the interval [positions[k], positions[k+1]].
-#[inline]
+#[inline(always)]
 fn location_in_interval(positions: &[f64], k: usize, x: f64) -> SplineLocation {
     // notation of https://en.wikipedia.org/wiki/Cubic_Hermite_spline, as in featomic
     let x_k = positions[k];
@@ -365,7 +365,7 @@ fn location_in_interval(positions: &[f64], k: usize, x: f64) -> SplineLocation {
 
 /// Evaluates functions [offset, offset + count) of a table whose knots hold
 /// `stride` values then `stride` derivatives.
-#[inline]
+#[inline(always)]
 fn evaluate_block(
     location: &SplineLocation,
     data: &[f64],

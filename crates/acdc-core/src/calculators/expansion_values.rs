@@ -1,0 +1,434 @@
+//! The density coefficients ⟨s n l m|ρ_i⟩ of one centre without gradients,
+//! computed over all the centre's pairs at once.
+//!
+//! Why batched: one pair at a time, every one of the (l_max + 1)² · n_max
+//! multiply-adds of a pair loads and stores its coefficient, so the loop is
+//! bound by memory operations, not arithmetic. Here the pairs within the
+//! cutoff are gathered first and grouped by neighbour species (keeping
+//! their order), the radial integrals and the harmonics of all of them are
+//! evaluated (the harmonics one pair per SIMD lane), and the coefficients
+//! of each species are then a small matrix product per l,
+//! C_l[m][n] += Σ_p (w_p Y_lm(r̂_p)) R_nl(r_p), with a block of rows of C_l
+//! held in registers across the pairs.
+//!
+//! Every coefficient is the sum of the same products, in the same order
+//! (the centre's own term, then the pairs in neighbour-list order), as the
+//! pair-by-pair loop of [`Expansion::expand`] computes them with gradients,
+//! so the values are bitwise equal with and without gradients.
+use super::density::{cutoff_function, radial_scaling};
+use super::expansion::{Expansion, Radial};
+use crate::basis::RadialIntegral;
+use crate::error::{Error, Result};
+use crate::math::spherical_harmonics::{unit_vector, SphericalHarmonics};
+use crate::neighbors::Pairs;
+
+/// Rows of C_l held in registers at once (4 × n_max = 32 doubles for
+/// n_max = 8: eight AVX2 registers).
+const ROWS: usize = 4;
+
+/// Per-thread buffers of [`Expansion::expand_values`], grown on demand.
+pub struct ValuesScratch {
+    /// Pairs within the cutoff, in neighbour-list order: slot, r (Å),
+    /// density weight, and the direction as `SphericalHarmonics` uses it.
+    slot: Vec<usize>,
+    distance: Vec<f64>,
+    weight: Vec<f64>,
+    unit: Vec<[f64; 3]>,
+    /// The same pairs grouped by slot (stable): r, weight, direction.
+    r: Vec<f64>,
+    w: Vec<f64>,
+    ux: Vec<f64>,
+    uy: Vec<f64>,
+    uz: Vec<f64>,
+    /// Pairs of slot s are `slot_start[s]..slot_start[s + 1]` of the grouped arrays.
+    slot_start: Vec<usize>,
+    /// Radial integrals of the grouped pairs, `[p][l][n]`.
+    radial: Vec<f64>,
+    /// Radial derivatives of one pair (unsplined integrals only).
+    derivatives: Vec<f64>,
+    /// w_p Y_lm(r̂_p) of the grouped pairs, `[lm][p]`.
+    harmonics: Vec<f64>,
+    sph_scratch: Vec<f64>,
+    sph: SphericalHarmonics,
+}
+
+impl ValuesScratch {
+    /// Empty buffers for an expansion up to `max_angular`.
+    pub fn new(max_angular: usize) -> ValuesScratch {
+        ValuesScratch {
+            slot: Vec::new(),
+            distance: Vec::new(),
+            weight: Vec::new(),
+            unit: Vec::new(),
+            r: Vec::new(),
+            w: Vec::new(),
+            ux: Vec::new(),
+            uy: Vec::new(),
+            uz: Vec::new(),
+            slot_start: Vec::new(),
+            radial: Vec::new(),
+            derivatives: Vec::new(),
+            harmonics: Vec::new(),
+            sph_scratch: Vec::new(),
+            sph: SphericalHarmonics::new(max_angular),
+        }
+    }
+}
+
+impl Expansion {
+    /// Fresh [`ValuesScratch`] for one thread.
+    pub fn values_scratch(&self) -> ValuesScratch {
+        ValuesScratch::new(self.settings.max_angular)
+    }
+
+    /// The coefficients of atom `centre` of a system into `coefficients`,
+    /// laid out `[lm][slot][n]` with `n_slots` slots per (l, m); the
+    /// neighbour species with index s goes to slot `slot_of[s]`, and a pair
+    /// whose species has no slot (`usize::MAX`) is an error in the caller:
+    /// every species within the cutoff must have one. `pairs` and `range`
+    /// are as for [`Expansion::expand`]. Returns nothing else: presence of
+    /// species is the caller's (it chose the slots).
+    #[allow(clippy::too_many_arguments)]
+    pub fn expand_values(
+        &self,
+        system_index: usize,
+        centre: usize,
+        pairs: &Pairs,
+        range: std::ops::Range<usize>,
+        species_index: &[usize],
+        slot_of: &[usize],
+        n_slots: usize,
+        scratch: &mut ValuesScratch,
+        coefficients: &mut [f64],
+    ) -> Result<()> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::math::cpu::has_avx2() {
+                // SAFETY: the CPU supports the features this function is compiled for
+                return unsafe {
+                    self.expand_values_avx2(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
+                };
+            }
+        }
+        self.expand_values_generic(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn expand_values_avx2(
+        &self,
+        system_index: usize,
+        centre: usize,
+        pairs: &Pairs,
+        range: std::ops::Range<usize>,
+        species_index: &[usize],
+        slot_of: &[usize],
+        n_slots: usize,
+        scratch: &mut ValuesScratch,
+        coefficients: &mut [f64],
+    ) -> Result<()> {
+        self.expand_values_generic(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn expand_values_generic(
+        &self,
+        system_index: usize,
+        centre: usize,
+        pairs: &Pairs,
+        range: std::ops::Range<usize>,
+        species_index: &[usize],
+        slot_of: &[usize],
+        n_slots: usize,
+        scratch: &mut ValuesScratch,
+        coefficients: &mut [f64],
+    ) -> Result<()> {
+        let n_max = self.n_max();
+        let n_lm = self.n_lm();
+        let l_max = self.settings.max_angular;
+        let stride_lm = n_slots * n_max;
+        let coefficients = &mut coefficients[..n_lm * stride_lm];
+        coefficients.fill(0.0);
+
+        // the centre's own Gaussian, as in `expand`
+        let centre_slot = slot_of[species_index[centre]];
+        let w_c = self.settings.center_atom_weight
+            * cutoff_function(self.settings.smoothing, self.settings.cutoff, 0.0).0
+            * radial_scaling(self.settings.scaling, 0.0).0;
+        for (n, term) in self.centre_term().iter().enumerate() {
+            coefficients[centre_slot * n_max + n] += w_c * term;
+        }
+
+        // 1. the pairs within the cutoff, with the checks of `expand`
+        let s = scratch;
+        s.slot.clear();
+        s.distance.clear();
+        s.weight.clear();
+        s.unit.clear();
+        let cutoff = self.settings.cutoff;
+        for p in range {
+            let r = pairs.distances[p];
+            if r >= cutoff {
+                continue;
+            }
+            let j = pairs.j[p] as usize;
+            if r < 1e-12 {
+                return Err(Error::InvalidSystem(format!(
+                    "atoms {centre} and {j} of system {system_index} are at the same position (shift {:?})",
+                    pairs.shifts[p]
+                )));
+            }
+            let (fc, dfc) = cutoff_function(self.settings.smoothing, cutoff, r);
+            let (sc, dsc) = radial_scaling(self.settings.scaling, r);
+            let weight = fc * sc;
+            let dweight = dfc * sc + fc * dsc;
+            if !(weight.is_finite() && dweight.is_finite()) {
+                return Err(Error::Numerical(format!(
+                    "the density weight of atom {j} around atom {centre} of system {system_index} (r = {r} Å) is not finite: \
+                     density.scaling overflows at this distance"
+                )));
+            }
+            let v = pairs.vectors[p];
+            let slot = slot_of[species_index[j]];
+            debug_assert!(slot < n_slots, "species {} has no slot", species_index[j]);
+            s.slot.push(slot);
+            s.distance.push(r);
+            s.weight.push(weight);
+            s.unit.push(unit_vector([v[0] / r, v[1] / r, v[2] / r]));
+        }
+
+        // 2. grouped by slot, neighbour-list order kept within a slot
+        let count = s.slot.len();
+        s.slot_start.clear();
+        s.slot_start.resize(n_slots + 1, 0);
+        for &slot in &s.slot {
+            s.slot_start[slot + 1] += 1;
+        }
+        for k in 0..n_slots {
+            s.slot_start[k + 1] += s.slot_start[k];
+        }
+        for v in [&mut s.r, &mut s.w, &mut s.ux, &mut s.uy, &mut s.uz] {
+            v.clear();
+            v.resize(count, 0.0);
+        }
+        {
+            let mut next = s.slot_start.clone();
+            for p in 0..count {
+                let q = next[s.slot[p]];
+                next[s.slot[p]] += 1;
+                s.r[q] = s.distance[p];
+                s.w[q] = s.weight[p];
+                s.ux[q] = s.unit[p][0];
+                s.uy[q] = s.unit[p][1];
+                s.uz[q] = s.unit[p][2];
+            }
+        }
+
+        // 3. radial integrals, [p][l][n]
+        let ln = (l_max + 1) * n_max;
+        s.radial.clear();
+        s.radial.resize(count * ln, 0.0);
+        match &self.radial {
+            Radial::Splined(spline) => {
+                for (p, &r) in s.r.iter().enumerate() {
+                    spline.compute(r, &mut s.radial[p * ln..(p + 1) * ln], None);
+                }
+            }
+            other => {
+                // exact integrals may round differently when derivatives are
+                // asked for: ask, so that values match the gradient path
+                let radial = other.get();
+                s.derivatives.clear();
+                s.derivatives.resize(ln, 0.0);
+                for (p, &r) in s.r.iter().enumerate() {
+                    radial.compute(r, &mut s.radial[p * ln..(p + 1) * ln], Some(&mut s.derivatives));
+                }
+            }
+        }
+
+        // 4. w_p Y_lm(r̂_p), [lm][p]
+        s.harmonics.clear();
+        s.harmonics.resize(n_lm * count, 0.0);
+        s.sph_scratch.clear();
+        s.sph_scratch.resize(4 * count, 0.0);
+        s.sph.compute_batch(&s.ux, &s.uy, &s.uz, &mut s.sph_scratch, &mut s.harmonics);
+        for row in s.harmonics.chunks_exact_mut(count.max(1)) {
+            for (y, &w) in row.iter_mut().zip(&s.w) {
+                *y = w * *y;
+            }
+        }
+
+        // 5. C_l += Yᵀ R per slot and l
+        for slot in 0..n_slots {
+            let pairs = s.slot_start[slot]..s.slot_start[slot + 1];
+            if pairs.is_empty() {
+                continue;
+            }
+            let c = &mut coefficients[slot * n_max..];
+            macro_rules! fixed {
+                ($($n:literal)*) => {
+                    match n_max {
+                        $($n => accumulate_fixed::<$n>(c, stride_lm, l_max, &s.harmonics, count, &s.radial, ln, pairs),)*
+                        _ => accumulate_any(c, stride_lm, l_max, n_max, &s.harmonics, count, &s.radial, ln, pairs),
+                    }
+                };
+            }
+            fixed!(4 5 6 7 8 9 10 11 12 16);
+        }
+
+        if !coefficients.iter().all(|c| c.is_finite()) {
+            return Err(Error::Numerical(format!(
+                "the density coefficients of atom {centre} of system {system_index} are not finite: \
+                 check density.center_atom_weight and density.scaling"
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `c[lm][n] += Σ_p yw[lm][p] · radial[p][l][n]` for the pairs `pairs`, `c`
+/// starting at this slot (rows `stride_lm` apart), with N = n_max known at
+/// compile time.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn accumulate_fixed<const N: usize>(
+    c: &mut [f64],
+    stride_lm: usize,
+    l_max: usize,
+    yw: &[f64],
+    count: usize,
+    radial: &[f64],
+    ln: usize,
+    pairs: std::ops::Range<usize>,
+) {
+    for l in 0..=l_max {
+        let end = (l + 1) * (l + 1);
+        let mut lm = l * l;
+        while lm < end {
+            let rows = (end - lm).min(ROWS);
+            match rows {
+                4 => block::<N, 4>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
+                3 => block::<N, 3>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
+                2 => block::<N, 2>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
+                _ => block::<N, 1>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
+            }
+            lm += rows;
+        }
+    }
+}
+
+/// K rows (lm0 … lm0 + K − 1, all of degree l) of C kept in registers
+/// while the pairs stream through.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn block<const N: usize, const K: usize>(
+    c: &mut [f64],
+    stride_lm: usize,
+    lm0: usize,
+    l: usize,
+    yw: &[f64],
+    count: usize,
+    radial: &[f64],
+    ln: usize,
+    pairs: std::ops::Range<usize>,
+) {
+    let mut acc = [[0.0f64; N]; K];
+    for (k, row) in acc.iter_mut().enumerate() {
+        row.copy_from_slice(&c[(lm0 + k) * stride_lm..(lm0 + k) * stride_lm + N]);
+    }
+    let (start, end) = (pairs.start, pairs.end);
+    assert!((l + 1) * N <= ln && end * ln <= radial.len() && (lm0 + K) * count <= yw.len() && end <= count);
+    let ys: [&[f64]; K] = std::array::from_fn(|k| &yw[(lm0 + k) * count + start..(lm0 + k) * count + end]);
+    for (q, pair) in radial[start * ln..end * ln].chunks_exact(ln).enumerate() {
+        let r: &[f64; N] = pair[l * N..(l + 1) * N].try_into().expect("N values");
+        for k in 0..K {
+            // SAFETY: q < end − start = ys[k].len() (one chunk per pair)
+            let y = unsafe { *ys[k].get_unchecked(q) };
+            for n in 0..N {
+                acc[k][n] += y * r[n];
+            }
+        }
+    }
+    for (k, row) in acc.iter().enumerate() {
+        c[(lm0 + k) * stride_lm..(lm0 + k) * stride_lm + N].copy_from_slice(row);
+    }
+}
+
+/// [`accumulate_fixed`] for any n_max.
+#[allow(clippy::too_many_arguments)]
+fn accumulate_any(
+    c: &mut [f64],
+    stride_lm: usize,
+    l_max: usize,
+    n_max: usize,
+    yw: &[f64],
+    count: usize,
+    radial: &[f64],
+    ln: usize,
+    pairs: std::ops::Range<usize>,
+) {
+    for l in 0..=l_max {
+        for lm in l * l..(l + 1) * (l + 1) {
+            let row = &mut c[lm * stride_lm..lm * stride_lm + n_max];
+            for p in pairs.clone() {
+                let y = yw[lm * count + p];
+                let r = &radial[p * ln + l * n_max..p * ln + (l + 1) * n_max];
+                for (o, &v) in row.iter_mut().zip(r) {
+                    *o += y * v;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests_utils::{molecule, triclinic};
+    use super::super::{Calculator, ComputeOptions, SoapPowerSpectrum, SphericalExpansion};
+
+    fn hypers(basis: &str, scaling: &str) -> String {
+        format!(
+            r#"{{"cutoff": {{"radius": 3.5, "smoothing": {{"type": "ShiftedCosine", "width": 0.5}}}},
+                "density": {{"type": "Gaussian", "width": 0.35{scaling}}}, "basis": {basis}}}"#
+        )
+    }
+
+    /// The batched values-only path gives bitwise the values of the
+    /// pair-by-pair path that runs with gradients: GTO (splined, exact,
+    /// n_max in and out of the fixed-size kernels), Laplacian eigenstates,
+    /// a radial scaling, a molecule and a cell thinner than the cutoff.
+    #[test]
+    fn values_equal_the_gradient_path_bitwise() {
+        let bases = [
+            r#"{"type": "TensorProduct", "max_angular": 6, "radial": {"type": "Gto", "max_radial": 7}}"#,
+            r#"{"type": "TensorProduct", "max_angular": 3, "radial": {"type": "Gto", "max_radial": 2}}"#,
+            r#"{"type": "TensorProduct", "max_angular": 0, "radial": {"type": "Gto", "max_radial": 12}}"#,
+            r#"{"type": "TensorProduct", "max_angular": 4, "radial": {"type": "Gto", "max_radial": 4}, "spline_accuracy": null}"#,
+            r#"{"type": "LaplacianEigenstate", "max_radial": 4, "max_angular": 3}"#,
+        ];
+        let scalings = ["", r#", "scaling": {"type": "Willatt2018", "rate": 1.2, "scale": 2.0, "exponent": 3}"#];
+        let with_gradients = ComputeOptions { gradients: vec!["positions".into()], ..Default::default() };
+        for basis in bases {
+            for scaling in scalings {
+                let h = hypers(basis, scaling);
+                let calculators: [Box<dyn Calculator>; 2] =
+                    [Box::new(SphericalExpansion::new(&h).unwrap()), Box::new(SoapPowerSpectrum::new(&h).unwrap())];
+                for calc in &calculators {
+                    let systems = [molecule(), triclinic()];
+                    let values = calc.compute(&systems, &ComputeOptions::default()).unwrap();
+                    let reference = calc.compute(&systems, &with_gradients).unwrap();
+                    assert_eq!(values.keys, reference.keys, "{} {h}", calc.name());
+                    for (a, b) in values.blocks.iter().zip(&reference.blocks) {
+                        assert_eq!(a.samples, b.samples);
+                        assert_eq!(a.values.len(), b.values.len());
+                        for (x, y) in a.values.iter().zip(&b.values) {
+                            assert_eq!(x.to_bits(), y.to_bits(), "{} {h}: {x} != {y}", calc.name());
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! The fused path of `acdc featurize`: frames read straight into core
+//! systems (JS sees only their atom counts and species), and design-matrix
+//! rows computed, reduced, placed and appended to a `.npy` file off the
+//! event loop, without an intermediate JS TensorMap.
+use std::fs::File;
+use std::io::BufReader;
+use std::sync::{Arc, Mutex};
+
+use acdc_core::budget::parse_size;
+use acdc_core::calculators::{Calculator, ComputeOptions};
+use acdc_core::design_rows::{design_rows_into, DesignLayout, RowReduction};
+use acdc_core::io::npy;
+use acdc_core::io::sparse_file::SparseFile;
+use acdc_core::io::xyz::XyzReader as CoreReader;
+use acdc_core::System;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+use crate::calculators::{check_memory_variable, CancelToken, NativeCalculator};
+use crate::errors::{ensure_thread_pool, guarded, to_napi};
+use crate::tensor::{labels_to_js, LabelsData};
+
+fn io_error(path: &str, e: impl std::fmt::Display) -> Error {
+    Error::new(Status::InvalidArg, format!("{path}: {e}"))
+}
+
+/// A batch of structures read by [`XyzSystemReader`], held natively until a
+/// [`DesignRowWriter`] consumes it.
+#[napi]
+pub struct SystemBatch {
+    systems: Arc<Mutex<Option<Vec<System>>>>,
+    sizes: Vec<u32>,
+    types: Vec<i32>,
+}
+
+#[napi]
+impl SystemBatch {
+    /// Number of structures.
+    #[napi(getter)]
+    pub fn length(&self) -> u32 {
+        self.sizes.len() as u32
+    }
+
+    /// Atom count of each structure.
+    #[napi]
+    pub fn sizes(&self) -> Uint32Array {
+        Uint32Array::new(self.sizes.clone())
+    }
+
+    /// Atomic species of every atom, structure after structure.
+    #[napi]
+    pub fn types(&self) -> Int32Array {
+        Int32Array::new(self.types.clone())
+    }
+}
+
+type SharedReader = Arc<Mutex<CoreReader<BufReader<File>>>>;
+
+/// A streaming extended XYZ reader whose batches stay native: only the
+/// structures (species, positions, cell, pbc) are kept; info and extra
+/// columns are dropped.
+#[napi]
+pub struct XyzSystemReader {
+    inner: SharedReader,
+    path: String,
+}
+
+#[napi]
+impl XyzSystemReader {
+    /// Opens `path` for streaming.
+    #[napi(constructor)]
+    pub fn new(path: String) -> Result<Self> {
+        guarded("XyzSystemReader", || {
+            let file = File::open(&path).map_err(|e| io_error(&path, e))?;
+            Ok(XyzSystemReader { inner: Arc::new(Mutex::new(CoreReader::new(BufReader::new(file)))), path })
+        })
+    }
+
+    /// Reads up to `count` frames off the event loop; an empty batch at the end.
+    #[napi(ts_return_type = "Promise<SystemBatch>")]
+    pub fn next(&self, count: u32) -> AsyncTask<NextSystemsTask> {
+        AsyncTask::new(NextSystemsTask { reader: self.inner.clone(), count: count.max(1) as usize, path: self.path.clone() })
+    }
+}
+
+/// Reading the next batch of structures.
+pub struct NextSystemsTask {
+    reader: SharedReader,
+    count: usize,
+    path: String,
+}
+
+impl Task for NextSystemsTask {
+    type Output = SystemBatch;
+    type JsValue = SystemBatch;
+    fn compute(&mut self) -> Result<SystemBatch> {
+        guarded("XyzSystemReader.next", || {
+            let mut reader = self.reader.lock().map_err(|_| Error::from_reason("xyz reader was poisoned by an earlier error"))?;
+            // the batch size is the caller's wish, not a promise of frames
+            let mut systems = Vec::with_capacity(self.count.min(1024));
+            let mut sizes = Vec::with_capacity(self.count.min(1024));
+            let mut types = Vec::new();
+            for frame in reader.by_ref().take(self.count) {
+                let system = frame.map_err(|e| io_error(&self.path, e))?.system;
+                sizes.push(system.size() as u32);
+                types.extend_from_slice(&system.types);
+                systems.push(system);
+            }
+            Ok(SystemBatch { systems: Arc::new(Mutex::new(Some(systems))), sizes, types })
+        })
+    }
+    fn resolve(&mut self, _env: Env, output: SystemBatch) -> Result<SystemBatch> {
+        Ok(output)
+    }
+}
+
+fn scalar(dtype: &str) -> Result<npy::Scalar> {
+    match dtype {
+        "float64" => Ok(npy::Scalar::F64),
+        "float32" => Ok(npy::Scalar::F32),
+        other => Err(Error::new(Status::InvalidArg, format!("dtype must be \"float64\" or \"float32\", got \"{other}\""))),
+    }
+}
+
+/// Rows waiting to be written, in order, by the writer thread.
+type Rows = (Vec<f64>, usize);
+
+/// The `.npy` file, written by a thread of its own so that writing batch k
+/// overlaps computing batch k + 1. Buffers come back for reuse.
+struct WriterState {
+    path: String,
+    scalar: npy::Scalar,
+    /// created by the first append (rows go to the thread through it)
+    sender: Option<std::sync::mpsc::SyncSender<Rows>>,
+    thread: Option<std::thread::JoinHandle<Result<u32>>>,
+    /// buffers the writer thread is done with
+    spare: Arc<Mutex<Vec<Vec<f64>>>>,
+    /// the first write error, reported by the next append or by finish
+    failed: Arc<Mutex<Option<String>>>,
+    finished: bool,
+}
+
+impl WriterState {
+    fn check(&self) -> Result<()> {
+        if self.finished {
+            return Err(io_error(&self.path, "writer already finished"));
+        }
+        match self.failed.lock().ok().and_then(|f| f.clone()) {
+            Some(message) => Err(Error::new(Status::GenericFailure, message)),
+            None => Ok(()),
+        }
+    }
+
+    /// Creates the file and the thread that writes rows of `columns` values.
+    fn start(&mut self, columns: usize) -> Result<()> {
+        let path = self.path.clone();
+        let file = File::create(&path).map_err(|e| io_error(&path, e))?;
+        // zero pages (absent species combinations) are left as holes
+        let mut out = npy::NpyRowWriter::new(SparseFile::new(file), columns, self.scalar).map_err(|e| io_error(&path, e))?;
+        // one batch may wait while another is written: memory stays bounded
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Rows>(1);
+        let (spare, failed) = (self.spare.clone(), self.failed.clone());
+        let thread = std::thread::Builder::new()
+            .name("acdc-npy-writer".into())
+            .spawn(move || -> Result<u32> {
+                let fail = |e: String| {
+                    if let Ok(mut f) = failed.lock() {
+                        f.get_or_insert(e.clone());
+                    }
+                    Error::new(Status::GenericFailure, e)
+                };
+                for (values, rows) in receiver {
+                    if rows > 0 {
+                        out.append(&values[..rows * columns]).map_err(|e| fail(format!("{path}: {e}")))?;
+                    }
+                    if let Ok(mut spare) = spare.lock() {
+                        spare.push(values);
+                    }
+                }
+                let rows = out.rows();
+                out.finish().map_err(|e| fail(format!("{path}: {e}")))?;
+                Ok(rows as u32)
+            })
+            .map_err(|e| io_error(&self.path, format!("cannot start the writer thread: {e}")))?;
+        self.sender = Some(sender);
+        self.thread = Some(thread);
+        Ok(())
+    }
+
+    /// Stops the thread (after it has written what it holds); its row count.
+    fn stop(&mut self) -> Result<u32> {
+        self.sender = None;
+        match self.thread.take() {
+            Some(thread) => thread.join().map_err(|_| Error::from_reason(format!("{}: the writer thread panicked", self.path)))?,
+            None => Ok(0),
+        }
+    }
+}
+
+impl Drop for WriterState {
+    fn drop(&mut self) {
+        // an abandoned writer (an error in JS) still closes its file
+        let _ = self.stop();
+    }
+}
+
+/// Design-matrix rows of a SOAP power (or radial) spectrum for a fixed
+/// species list, appended batch by batch to a 2-D `.npy` file: per atom
+/// (reduction "atom") or per structure ("sum", "mean", "species-mean").
+/// The file is created by the first `append`.
+#[napi]
+pub struct DesignRowWriter {
+    calculator: Arc<dyn Calculator>,
+    layout: Arc<DesignLayout>,
+    state: Arc<Mutex<WriterState>>,
+}
+
+#[napi]
+impl DesignRowWriter {
+    /// `calculator`: a soap_power_spectrum or soap_radial_spectrum;
+    /// `species`: the centre and neighbour species of the columns;
+    /// `reduction`: "atom", "sum", "mean" or "species-mean"; `dtype`:
+    /// "float64" (default) or "float32".
+    #[napi(constructor)]
+    pub fn new(path: String, calculator: &NativeCalculator, species: Int32Array, reduction: String, dtype: Option<String>) -> Result<Self> {
+        guarded("DesignRowWriter", || {
+            ensure_thread_pool();
+            let scalar = scalar(dtype.as_deref().unwrap_or("float64"))?;
+            let reduction = RowReduction::from_name(&reduction).map_err(to_napi)?;
+            let calculator = calculator.shared();
+            let layout = DesignLayout::for_calculator(calculator.as_ref(), &species, reduction).map_err(to_napi)?;
+            let state = WriterState {
+                path,
+                scalar,
+                sender: None,
+                thread: None,
+                spare: Arc::new(Mutex::new(Vec::new())),
+                failed: Arc::new(Mutex::new(None)),
+                finished: false,
+            };
+            Ok(DesignRowWriter { calculator, layout: Arc::new(layout), state: Arc::new(Mutex::new(state)) })
+        })
+    }
+
+    /// Number of columns.
+    #[napi(getter)]
+    pub fn columns(&self) -> u32 {
+        self.layout.columns() as u32
+    }
+
+    /// The column labels ((center_type,) neighbour types, properties).
+    #[napi]
+    pub fn column_labels(&self) -> LabelsData {
+        labels_to_js(self.layout.column_labels())
+    }
+
+    /// Computes the rows of `batch` (which it consumes) and appends them,
+    /// off the event loop; resolves to the number of rows appended.
+    /// `maxMemory` bounds the computation; `token` cancels it.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn append(&self, batch: &SystemBatch, max_memory: Option<String>, token: Option<&CancelToken>) -> Result<AsyncTask<AppendTask>> {
+        guarded("DesignRowWriter.append", || {
+            check_memory_variable()?;
+            let max_memory = max_memory.as_deref().map(|m| parse_size("maxMemory", m)).transpose().map_err(to_napi)?;
+            let systems = batch
+                .systems
+                .lock()
+                .map_err(|_| Error::from_reason("batch was poisoned by an earlier error"))?
+                .take()
+                .ok_or_else(|| Error::new(Status::InvalidArg, "this batch was already appended".to_string()))?;
+            let options = ComputeOptions { max_memory, cancel: token.map(|t| t.flag()), ..Default::default() };
+            Ok(AsyncTask::new(AppendTask {
+                calculator: self.calculator.clone(),
+                layout: self.layout.clone(),
+                state: self.state.clone(),
+                systems,
+                options,
+            }))
+        })
+    }
+
+    /// Stops writing without finishing the file (after an error): waits
+    /// for the writer thread so that the file is closed.
+    #[napi]
+    pub fn close(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.finished = true;
+            let _ = state.stop();
+        }
+    }
+
+    /// Finishes the file (waiting for the rows still being written);
+    /// returns the number of rows written.
+    #[napi]
+    pub fn finish(&self) -> Result<u32> {
+        guarded("DesignRowWriter.finish", || {
+            let mut state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
+            state.check()?;
+            if state.sender.is_none() {
+                state.start(self.layout.columns())?;
+            }
+            state.finished = true;
+            state.stop()
+        })
+    }
+}
+
+/// Computing and appending one batch.
+pub struct AppendTask {
+    calculator: Arc<dyn Calculator>,
+    layout: Arc<DesignLayout>,
+    state: Arc<Mutex<WriterState>>,
+    systems: Vec<System>,
+    options: ComputeOptions,
+}
+
+impl Task for AppendTask {
+    type Output = u32;
+    type JsValue = u32;
+    fn compute(&mut self) -> Result<u32> {
+        guarded("DesignRowWriter.append", || {
+            ensure_thread_pool();
+            let (sender, mut values) = {
+                let state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
+                state.check()?;
+                let values = state.spare.lock().ok().and_then(|mut s| s.pop()).unwrap_or_default();
+                (state.sender.clone(), values)
+            };
+            let rows = design_rows_into(self.calculator.as_ref(), &self.systems, &self.layout, &self.options, &mut values).map_err(to_napi)?;
+            // the structures are no longer needed: free them before writing
+            self.systems = Vec::new();
+            let sender = match sender {
+                Some(sender) => sender,
+                None => {
+                    let mut state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
+                    state.check()?;
+                    if state.sender.is_none() {
+                        state.start(self.layout.columns())?;
+                    }
+                    state.sender.clone().ok_or_else(|| Error::from_reason("writer thread missing"))?
+                }
+            };
+            // blocks while the writer is a batch behind
+            if sender.send((values, rows)).is_err() {
+                let state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
+                state.check()?;
+                return Err(io_error(&state.path, "the writer thread stopped"));
+            }
+            Ok(rows as u32)
+        })
+    }
+    fn resolve(&mut self, _env: Env, rows: u32) -> Result<u32> {
+        Ok(rows)
+    }
+}

@@ -1,0 +1,169 @@
+// The fused `.npy` path of `acdc featurize` for the SOAP power and radial
+// spectra: frames are read straight into native structures and each batch's
+// design-matrix rows (reduced per structure, or per atom, and placed in the
+// final columns) are computed and appended to the file off the event loop,
+// without a JS TensorMap in between. The file, the sidecar and every error
+// message are those of the tensor path in featurize.ts.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import native from '../native';
+import type { SoapPowerSpectrum, SoapRadialSpectrum } from '../calculators';
+import { Labels, type Dtype } from '../tensor';
+import { runQueued } from '../schedule';
+import { commitSync, discard, temporaryPathFor, writeAtomicallySync } from '../atomic';
+import type { ResolvedInput } from './input';
+import type { Calc, FeaturizeOptions, FeaturizeSummary, LabelsSidecar } from './featurize';
+import { frameError } from './featurize';
+
+/** Calculators the fused path computes. */
+const FUSED = new Set(['soap_power_spectrum', 'soap_radial_spectrum']);
+
+/**
+ * Whether `acdc featurize` takes the fused path: `.npy` output of a SOAP
+ * power or radial spectrum with at least one species, unless
+ * `ACDC_FEATURIZE_TENSORS=1` asks for the tensor path (kept to compare the
+ * two).
+ */
+export function usesDesignRows(format: 'npy' | 'mts', calculator: string, species: number[]): boolean {
+  return format === 'npy' && FUSED.has(calculator) && species.length > 0 && process.env.ACDC_FEATURIZE_TENSORS !== '1';
+}
+
+interface ProgressLike {
+  update(done: number, force?: boolean): void;
+  end(): void;
+}
+
+/**
+ * Featurizes `input` to the `.npy` file `options.out` (and its
+ * `.labels.json` sidecar) through native design rows. `species` (sorted,
+ * distinct) fixes the columns.
+ */
+export async function designRowsToNpy(
+  input: ResolvedInput,
+  calc: Calc,
+  dtype: Dtype,
+  options: FeaturizeOptions,
+  species: number[],
+  progress: ProgressLike | undefined,
+  start: bigint,
+): Promise<FeaturizeSummary> {
+  const allowed = new Set(species);
+  const budget = native.memoryBudget(options.maxMemory);
+  const maxMemory = String(Math.max(1, Math.floor(budget)));
+  const perStructure = options.perStructure !== undefined;
+  const tmp = temporaryPathFor(options.out);
+  const writer = new native.DesignRowWriter(
+    tmp,
+    (calc as SoapPowerSpectrum | SoapRadialSpectrum).nativeCalculator(),
+    Int32Array.from(species),
+    options.perStructure ?? 'atom',
+    dtype,
+  );
+  const rowLabels: number[][] = [];
+  let frames = 0;
+  let atoms = 0;
+  let line = 1;
+
+  const reader = new native.XyzSystemReader(input.path);
+  const read = () => {
+    const p = reader.next(options.batch);
+    // handled here, awaited below: a failed read-ahead must not become an
+    // unhandled rejection while the previous batch is being computed
+    p.catch(() => undefined);
+    return p;
+  };
+  let next = read();
+  try {
+    for (;;) {
+      let batch;
+      try {
+        batch = await next;
+      } catch (e) {
+        const message = (e as Error).message;
+        throw new Error(`${message.startsWith(input.path) ? message.replace(input.path, input.name) : `${input.name}: ${message}`} (after ${frames} complete frames)`);
+      }
+      const count = batch.length;
+      if (count === 0) break;
+      // read the next batch while this one is computed
+      next = read();
+      const sizes = batch.sizes();
+      const types = batch.types();
+      const lines: number[] = [];
+      let t = 0;
+      for (let k = 0; k < count; k++) {
+        lines.push(line);
+        line += sizes[k] + 2;
+        for (const end = t + sizes[k]; t < end; t++) {
+          if (!allowed.has(types[t])) {
+            throw new Error(`${input.name}, frame ${frames + k} (line ${lines[k]}): species ${types[t]} is not in --species ${species.join(',')}`);
+          }
+        }
+      }
+      try {
+        const signal = options.signal;
+        const token = signal ? new native.CancelToken() : undefined;
+        await runQueued(() => writer.append(batch, maxMemory, token), signal, () => token?.cancel());
+      } catch (e) {
+        throw frameError(e, input, frames, lines);
+      }
+      for (let k = 0; k < count; k++) {
+        if (perStructure) rowLabels.push([frames + k]);
+        else for (let a = 0; a < sizes[k]; a++) rowLabels.push([frames + k, a]);
+        atoms += sizes[k];
+      }
+      frames += count;
+      progress?.update(frames);
+    }
+    if (frames === 0) throw new Error(`${input.name} holds no frames`);
+  } catch (e) {
+    writer.close();
+    discard(tmp);
+    throw e;
+  } finally {
+    // let a pending read settle before the reader goes away
+    await next.catch(() => undefined);
+    if (progress) {
+      progress.update(frames, true);
+      progress.end();
+    }
+  }
+
+  let rows: number;
+  const labelsPath = `${options.out}.labels.json`;
+  const columns = Labels.fromData(writer.columnLabels());
+  try {
+    rows = writer.finish();
+    const sidecar: LabelsSidecar = {
+      description: `labels of ${path.basename(options.out)}: one entry of rows.values per row, one of columns.values per column`,
+      calculator: options.calculator,
+      perStructure: options.perStructure ?? null,
+      dtype,
+      rows: { names: perStructure ? ['system'] : ['system', 'atom'], values: rowLabels },
+      columns: { names: columns.names, values: Array.from({ length: columns.count }, (_, r) => Array.from(columns.row(r))) },
+    };
+    writeAtomicallySync(labelsPath, (t) => fs.writeFileSync(t, JSON.stringify(sidecar)));
+    commitSync(tmp, options.out);
+  } catch (e) {
+    writer.close();
+    discard(tmp);
+    throw e;
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return {
+    file: input.name,
+    out: options.out,
+    labels: labelsPath,
+    format: 'npy',
+    calculator: options.calculator,
+    perStructure: options.perStructure ?? null,
+    gradients: [],
+    species,
+    frames,
+    atoms,
+    rows,
+    columns: columns.count,
+    dtype,
+    seconds,
+    structuresPerSecond: frames / seconds,
+  };
+}
