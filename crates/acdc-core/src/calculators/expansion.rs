@@ -187,6 +187,29 @@ impl Expansion {
         }
     }
 
+    /// The density weight w(r) = f_c(r)·s(r) of neighbour `j` at r (Å)
+    /// from `centre`, and dw/dr, after the checks every pair passes: not on
+    /// top of the centre (`shift` names the image in the error), and finite.
+    #[inline]
+    pub(crate) fn pair_weight(&self, system_index: usize, centre: usize, j: usize, r: f64, shift: [i32; 3]) -> Result<(f64, f64)> {
+        if r < 1e-12 {
+            return Err(Error::InvalidSystem(format!(
+                "atoms {centre} and {j} of system {system_index} are at the same position (shift {shift:?})"
+            )));
+        }
+        let (fc, dfc) = cutoff_function(self.settings.smoothing, self.settings.cutoff, r);
+        let (sc, dsc) = radial_scaling(self.settings.scaling, r);
+        let weight = fc * sc;
+        let dweight = dfc * sc + fc * dsc;
+        if !(weight.is_finite() && dweight.is_finite()) {
+            return Err(Error::Numerical(format!(
+                "the density weight of atom {j} around atom {centre} of system {system_index} (r = {r} Å) is not finite: \
+                 density.scaling overflows at this distance"
+            )));
+        }
+        Ok((weight, dweight))
+    }
+
     /// I_n0(0) · Y_0^0 for the centre's own Gaussian, per n.
     pub(crate) fn centre_term(&self) -> &[f64] {
         &self.centre_term
@@ -321,32 +344,13 @@ impl Expansion {
             if r >= cutoff {
                 continue;
             }
-            if r < 1e-12 {
-                return Err(Error::InvalidSystem(format!(
-                    "atoms {centre} and {j} of system {system_index} are at the same position (shift {:?})",
-                    pairs.shifts[p]
-                )));
-            }
+            let (weight, dweight) = self.pair_weight(system_index, centre, j, r, pairs.shifts[p])?;
             let s = species_index[j];
             out.present[s] = true;
-            let (fc, dfc) = cutoff_function(self.settings.smoothing, cutoff, r);
-            let (sc, dsc) = radial_scaling(self.settings.scaling, r);
-            let weight = fc * sc;
-            let dweight = dfc * sc + fc * dsc;
-            if !(weight.is_finite() && dweight.is_finite()) {
-                return Err(Error::Numerical(format!(
-                    "the density weight of atom {j} around atom {centre} of system {system_index} (r = {r} Å) is not finite: \
-                     density.scaling overflows at this distance"
-                )));
-            }
             let unit = [r_vec[0] / r, r_vec[1] / r, r_vec[2] / r];
-            if want_gradient {
-                radial.compute(r, &mut scratch.radial, Some(&mut scratch.radial_derivative));
-                scratch.sph.compute_with_gradients(unit, &mut scratch.harmonics, &mut scratch.harmonics_gradient);
-            } else {
-                radial.compute(r, &mut scratch.radial, None);
-                scratch.sph.compute(unit, &mut scratch.harmonics);
-            }
+            // without gradients `expand_values` took over above
+            radial.compute(r, &mut scratch.radial, Some(&mut scratch.radial_derivative));
+            scratch.sph.compute_with_gradients(unit, &mut scratch.harmonics, &mut scratch.harmonics_gradient);
             accumulate_pair(&mut out.coefficients[s * stride_s..], stride_lm, weight, &scratch.harmonics, &scratch.radial, l_max, n_max);
             if !want_gradient {
                 continue;

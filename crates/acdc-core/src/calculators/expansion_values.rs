@@ -174,22 +174,7 @@ impl Expansion {
                 continue;
             }
             let j = pairs.j[p] as usize;
-            if r < 1e-12 {
-                return Err(Error::InvalidSystem(format!(
-                    "atoms {centre} and {j} of system {system_index} are at the same position (shift {:?})",
-                    pairs.shifts[p]
-                )));
-            }
-            let (fc, dfc) = cutoff_function(self.settings.smoothing, cutoff, r);
-            let (sc, dsc) = radial_scaling(self.settings.scaling, r);
-            let weight = fc * sc;
-            let dweight = dfc * sc + fc * dsc;
-            if !(weight.is_finite() && dweight.is_finite()) {
-                return Err(Error::Numerical(format!(
-                    "the density weight of atom {j} around atom {centre} of system {system_index} (r = {r} Å) is not finite: \
-                     density.scaling overflows at this distance"
-                )));
-            }
+            let (weight, _) = self.pair_weight(system_index, centre, j, r, pairs.shifts[p])?;
             let v = pairs.vectors[p];
             let slot = slot_of[species_index[j]];
             debug_assert!(slot < n_slots, "species {} has no slot", species_index[j]);
