@@ -398,6 +398,11 @@ impl SampleGradient<'_> {
                     let row = row_of[k];
                     let out = &mut positions[row * row_len..(row + 1) * row_len];
                     self.pair_products(n_max, side, pair.unit, alpha, beta, yc, dc, out);
+                    // 0 + v, as accumulating into a zeroed row gave: turns the
+                    // −0.0 of some exact zeros into +0.0 and changes nothing else
+                    for o in out.iter_mut() {
+                        *o += 0.0;
+                    }
                     written[k] = true;
                     out
                 }
