@@ -315,8 +315,7 @@ impl Expansion {
 
         let radial = self.radial.get();
         let cutoff = self.settings.cutoff;
-        let want_gradient = gradients.positions || gradients.strain || gradients.pair_factors;
-        if !want_gradient {
+        if !(gradients.positions || gradients.strain || gradients.pair_factors) {
             // all pairs at once (expansion_values.rs): the same values, faster
             for p in range.clone() {
                 if pairs.distances[p] < cutoff {
@@ -352,9 +351,6 @@ impl Expansion {
             radial.compute(r, &mut scratch.radial, Some(&mut scratch.radial_derivative));
             scratch.sph.compute_with_gradients(unit, &mut scratch.harmonics, &mut scratch.harmonics_gradient);
             accumulate_pair(&mut out.coefficients[s * stride_s..], stride_lm, weight, &scratch.harmonics, &scratch.radial, l_max, n_max);
-            if !want_gradient {
-                continue;
-            }
             if gradients.pair_factors {
                 let neighbor = if j == centre {
                     None

@@ -42,6 +42,8 @@ pub struct ValuesScratch {
     uz: Vec<f64>,
     /// Pairs of slot s are `slot_start[s]..slot_start[s + 1]` of the grouped arrays.
     slot_start: Vec<usize>,
+    /// Next free place of each slot while grouping.
+    next: Vec<usize>,
     /// Radial integrals of the grouped pairs, `[p][l][n]`.
     radial: Vec<f64>,
     /// Radial derivatives of one pair (unsplined integrals only).
@@ -66,6 +68,7 @@ impl ValuesScratch {
             uy: Vec::new(),
             uz: Vec::new(),
             slot_start: Vec::new(),
+            next: Vec::new(),
             radial: Vec::new(),
             derivatives: Vec::new(),
             harmonics: Vec::new(),
@@ -199,10 +202,11 @@ impl Expansion {
             v.resize(count, 0.0);
         }
         {
-            let mut next = s.slot_start.clone();
+            s.next.clear();
+            s.next.extend_from_slice(&s.slot_start);
             for p in 0..count {
-                let q = next[s.slot[p]];
-                next[s.slot[p]] += 1;
+                let q = s.next[s.slot[p]];
+                s.next[s.slot[p]] += 1;
                 s.r[q] = s.distance[p];
                 s.w[q] = s.weight[p];
                 s.ux[q] = s.unit[p][0];
