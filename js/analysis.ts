@@ -42,6 +42,12 @@ export interface PcaResult {
   components: DenseArray<Float64Array>;
   /** Variance along each component, `s² / (rows − 1)`, decreasing. */
   explainedVariance: Float64Array;
+  /**
+   * Total variance of the data: the sum over columns of each column's
+   * unbiased variance (in squared feature units), so that
+   * `explainedVariance[c] / totalVariance` is the fraction a component explains.
+   */
+  totalVariance: number;
   /** Column means that were subtracted. */
   mean: Float64Array;
 }
@@ -152,6 +158,7 @@ function toPca(p: PcaData): PcaResult {
     scores: { data: p.scores.data, shape: p.scores.shape },
     components: { data: p.components.data, shape: p.components.shape },
     explainedVariance: p.explainedVariance,
+    totalVariance: p.totalVariance,
     mean: p.mean,
   };
 }
@@ -159,7 +166,10 @@ function toPca(p: PcaData): PcaResult {
 /**
  * The first `n` principal components of the rows of X, from the SVD of the
  * centred matrix. Signs are fixed: each component's largest-magnitude entry
- * is positive.
+ * is positive. When few components of a large matrix are asked for (N·F·min(N, F)
+ * above 2·10⁸), they come from block subspace iteration run until every
+ * singular triplet's residual is below 1e-12 of the largest singular value:
+ * the SVD's numbers to that accuracy, in O(N·F) memory and time a sweep.
  */
 export function pca(X: DenseArray, n: number): PcaResult {
   return toPca(native.pcaSync(asMatrix('X', X), checkCount('n', n, 1)));

@@ -4,8 +4,6 @@
 // principal components on the axes, and optionally an SVG scatter plot.
 import * as fs from 'node:fs';
 import { pcaAsync } from '../analysis';
-import { kernelPcaAsync } from '../kernel_pca';
-import { polynomialKernelAsync } from '../models';
 import { chemiscopeInput, chemiscopeMapSettings, writeChemiscope, type ChemiscopeProperty } from '../chemiscope';
 import { checkWritableTarget, writeAtomically } from '../atomic';
 import { scatterSvg } from '../plot';
@@ -38,42 +36,6 @@ export interface MapSummary {
   seconds: number;
 }
 
-/**
- * The first two principal components of the rows of X (N × F), as `pca`
- * gives them (scores, variances, signs: each component's largest-magnitude
- * entry positive). With more columns than rows, they come from the
- * eigenvectors of the centred Gram matrix (N × N) instead of the SVD of X:
- * the same numbers, for N²F work instead of an SVD of a wide matrix. The
- * Gram matrix is |x_i||x_j| times the normalised linear kernel.
- */
-export async function principalComponents(X: Float64Array, N: number, F: number): Promise<{ scores: { data: Float64Array; shape: number[] }; explainedVariance: Float64Array }> {
-  if (F <= N) return pcaAsync({ data: X, shape: [N, F] }, 2);
-  const norms = new Float64Array(N);
-  for (let i = 0; i < N; i++) {
-    let s = 0;
-    for (let f = 0; f < F; f++) s += X[i * F + f] ** 2;
-    norms[i] = Math.sqrt(s);
-  }
-  // rows of zeros (atoms without neighbours) have no direction: the kernel needs non-zero rows
-  const safe = Float64Array.from(X);
-  for (let i = 0; i < N; i++) if (norms[i] === 0) safe[i * F] = 1;
-  const K = (await polynomialKernelAsync({ data: safe, shape: [N, F] }, { data: safe, shape: [N, F] }, { zeta: 1 })).data;
-  for (let i = 0; i < N; i++) for (let j = 0; j < N; j++) K[i * N + j] *= norms[i] * norms[j];
-  const k = await kernelPcaAsync({ data: K, shape: [N, N] }, 2, { precomputed: true });
-  const scores = k.scores.data;
-  for (let c = 0; c < 2; c++) {
-    // the component in feature space, Xᵀu (up to a positive factor; centring does not change it since Σu = 0), for its sign
-    let best = 0;
-    for (let f = 0; f < F; f++) {
-      let v = 0;
-      for (let i = 0; i < N; i++) v += X[i * F + f] * k.eigenvectors.data[i * 2 + c];
-      if (Math.abs(v) > Math.abs(best)) best = v;
-    }
-    if (best < 0) for (let i = 0; i < N; i++) scores[i * 2 + c] = -scores[i * 2 + c];
-  }
-  return { scores: k.scores, explainedVariance: Float64Array.from(k.eigenvalues, (l) => l / (N - 1)) };
-}
-
 /** Runs `acdc map`; writes nothing unless every step succeeded. */
 export async function map(file: string, options: MapOptions): Promise<MapSummary> {
   const t0 = performance.now();
@@ -94,21 +56,16 @@ export async function map(file: string, options: MapOptions): Promise<MapSummary
   const X = { data: options.perAtom ? f.atoms : f.structures, shape: [rows, f.columns] };
   if (rows < 3) throw new Error(`${file}: ${rows} ${options.perAtom ? 'atoms' : 'structures'}: a map needs at least 3`);
 
-  // the total variance, to tell a data set of identical points
-  let total = 0;
-  for (let c = 0; c < f.columns; c++) {
-    let mean = 0;
-    for (let r = 0; r < rows; r++) mean += X.data[r * f.columns + c];
-    mean /= rows;
-    for (let r = 0; r < rows; r++) total += (X.data[r * f.columns + c] - mean) ** 2;
-  }
-  total /= rows - 1;
+  // PCA in the core: the full SVD for small matrices, subspace iteration for
+  // many atoms (O(N·F) a sweep, so 10⁵ atoms map in seconds)
+  const p = await pcaAsync(X, 2);
+  const total = p.totalVariance;
   let scale = 0;
   for (const v of X.data) scale = Math.max(scale, Math.abs(v));
+  // the total variance tells a data set of identical points
   if (!(total > 1e-24 * Math.max(scale * scale, 1e-300))) {
     throw new Error(`${file}: every ${options.perAtom ? 'atom' : 'structure'} has the same features (zero variance): there is nothing to map`);
   }
-  const p = await principalComponents(X.data, rows, f.columns);
 
   const properties: Record<string, ChemiscopeProperty> = {
     n_atoms: { target: 'structure', values: systems.map((s) => s.size), description: 'number of atoms' },

@@ -135,6 +135,8 @@ pub struct PcaData {
     pub components: MatrixData,
     /// variance along each component
     pub explained_variance: Float64Array,
+    /// total variance of the data (sum of every column's variance)
+    pub total_variance: f64,
     /// column means that were subtracted
     pub mean: Float64Array,
 }
@@ -144,6 +146,7 @@ fn pca_to_js(p: Pca) -> Result<PcaData> {
         scores: dense_to_js(p.scores),
         components: dense_to_js(p.components),
         explained_variance: Float64Array::new(p.explained_variance),
+        total_variance: p.total_variance,
         mean: Float64Array::new(p.mean),
     })
 }
