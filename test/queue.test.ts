@@ -45,7 +45,7 @@ function run(args: string[], timeout = 120_000): Promise<{ status: number | null
 
 const workers: ChildProcess[] = [];
 function startWorker(url: string, ...extra: string[]): ChildProcess {
-  const w = spawn(process.execPath, [cli, 'worker', '--queue', url, ...extra], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const w = spawn(process.execPath, [cli, 'worker', '--queue', url, '--root', dir, '--root', root, ...extra], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   w.stderr!.on('data', () => undefined);
   workers.push(w);
   return w;

@@ -15,6 +15,13 @@ export interface ServeLimits {
   concurrency: number;
   /** Requests waiting for a slot before 503. */
   queue: number;
+  /**
+   * Milliseconds a client may take to send a whole request, headers and body
+   * (a slower one is closed with 408); the computation is not counted.
+   */
+  requestTimeoutMs: number;
+  /** Milliseconds an idle keep-alive connection stays open. */
+  idleTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: ServeLimits = {
@@ -24,5 +31,7 @@ export const DEFAULT_LIMITS: ServeLimits = {
   maxMemory: '2G',
   concurrency: 2,
   queue: 16,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 5_000,
 };
 
