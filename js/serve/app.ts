@@ -222,10 +222,10 @@ function calculatorFor(name: CalculatorName, hypersText: string | null): Promise
 
 /** Properties per block of a SOAP calculator (the same for every block), from a two-atom probe; cached per calculator. */
 const propertyCounts = new WeakMap<Calc, number>();
-async function propertiesPerBlock(calc: Calc, z: number, signal: AbortSignal): Promise<number> {
+async function propertiesPerBlock(calc: Calc, z: number, maxMemory: string, signal: AbortSignal): Promise<number> {
   const known = propertyCounts.get(calc);
   if (known !== undefined) return known;
-  const tm = await calc.compute(new System({ types: [z, z], positions: [0, 0, 0, 1, 0, 0] }), { signal });
+  const tm = await calc.compute(new System({ types: [z, z], positions: [0, 0, 0, 1, 0, 0] }), { signal, maxMemory });
   const blocks = tm.blocks();
   const n = blocks.length > 0 ? blocks[0].properties.count : 0;
   propertyCounts.set(calc, n);
@@ -238,16 +238,19 @@ async function propertiesPerBlock(calc: Calc, z: number, signal: AbortSignal): P
  * species combination times their properties. Null for calculators whose
  * width is not known in advance (checked after the computation).
  */
-async function expectedValues(req: FeaturizeRequest, calc: Calc, systems: System[], signal: AbortSignal): Promise<{ rows: number; columns: number } | null> {
+async function expectedValues(req: FeaturizeRequest, calc: Calc, systems: System[], maxMemory: string, signal: AbortSignal): Promise<{ rows: number; columns: number } | null> {
   if (req.calculator !== 'soap_power_spectrum' && req.calculator !== 'soap_radial_spectrum') return null;
-  const species = req.species ? [...new Set(req.species)] : [...new Set(systems.flatMap((s) => Array.from(s.types)))];
+  const present = new Set(systems.flatMap((s) => Array.from(s.types)));
+  // a species outside `species` is an error of the computation, which names the frame
+  if (req.species && [...present].some((z) => !req.species!.includes(z))) return null;
+  const species = req.species ? [...new Set(req.species)] : [...present];
   if (species.length === 0) return null;
   const s = species.length;
   const combinations = req.calculator === 'soap_power_spectrum' ? (s * (s + 1)) / 2 : s;
   const rows = req.perStructure ? systems.length : systems.reduce((n, x) => n + x.size, 0);
   // a width beyond any limit is refused without probing the calculator
   if (rows * s * combinations > 1e15) return { rows, columns: s * combinations };
-  const p = await propertiesPerBlock(calc, species[0], signal);
+  const p = await propertiesPerBlock(calc, species[0], maxMemory, signal);
   return { rows, columns: s * combinations * p };
 }
 
@@ -283,7 +286,13 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
     }
     if (signal.aborted) throw signal.reason;
     // the size of the answer is known before the work: refuse it first
-    const expected = await expectedValues(req, calculatorInstance, systems, signal);
+    let expected: Awaited<ReturnType<typeof expectedValues>>;
+    try {
+      expected = await expectedValues(req, calculatorInstance, systems, limits.maxMemory, signal);
+    } catch (e) {
+      if (signal.aborted) throw e;
+      throw asLimitError((e as Error).message);
+    }
     if (expected !== null && expected.rows * expected.columns > limits.maxFeatures) {
       const { rows, columns } = expected;
       throw new HttpError(422, `the answer would hold ${rows} × ${columns} = ${rows * columns} values, more than maxFeatures = ${limits.maxFeatures}`, 'maxFeatures');
@@ -318,7 +327,7 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
 }
 
 /** Values formatted per chunk of the JSON answer: small enough that the event loop stays free between chunks (a few ms each). */
-const JSON_CHUNK_VALUES = 16_384;
+const JSON_CHUNK_VALUES = 4_096;
 
 /**
  * The JSON answer as a stream: `head` (an object's fields, without the
