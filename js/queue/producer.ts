@@ -144,9 +144,9 @@ function alive(pid: number): boolean {
  * Takes the output folder for this run: a lock file created exclusively
  * (a second producer on the same folder is refused, naming the first); a
  * lock left by a process of this host that no longer runs is taken over.
- * Returns the function that releases it.
+ * Returns the function that releases it. @internal
  */
-function lockFolder(outDir: string, shown: string): () => void {
+export function lockFolder(outDir: string, shown: string): () => void {
   const lock = path.join(outDir, LOCK_FILE);
   const mine = JSON.stringify({ host: os.hostname(), pid: process.pid, started: new Date().toISOString() });
   for (let attempt = 0; ; attempt++) {
