@@ -44,7 +44,7 @@ const int = (n) => Math.floor(rand() * n);
 
 const molecules = fs.readFileSync(path.join(root, 'examples', 'molecules.xyz'), 'utf8');
 const frames = molecules.split(/(?=^\d+\s*$)/m).filter((f) => f.trim() !== '');
-const copper = fs.readFileSync(path.join(root, 'examples', 'ipi', 'init.xyz'), 'utf8');
+const copper = fs.readFileSync(path.join(root, 'examples', 'emt-cu-test.xyz'), 'utf8').split(/(?=^\d+\s*$)/m)[0];
 const hypers = () => ({
   cutoff: { radius: 4, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
   density: { type: 'Gaussian', width: 0.3 },
