@@ -64,7 +64,9 @@ export interface DriveIpiOptions {
   /**
    * Seconds to wait for the server: for each message (and, when the socket
    * is not there yet, for connecting: retried every 0.1 s for at most
-   * min(timeout, 30) s). Default 600.
+   * min(timeout, 30) s), and for the server to read the replies the
+   * driver has written (more than 1 MiB unread: the driver stops reading
+   * until it drains, and fails after `timeout`). Default 600.
    */
   timeout?: number;
   /**
@@ -328,8 +330,9 @@ function flushAndClose(socket: net.Socket, ms: number): Promise<void> {
  * resolves when the server sends EXIT, and rejects with an Error saying what
  * went wrong on a malformed message, non-finite positions, a change in the
  * number of atoms, a mismatch with `species`, a server that disconnects or
- * stays silent past `timeout`, or an abort. A reply is written in one piece
- * or not at all.
+ * stays silent past `timeout`, one that does not read the replies within
+ * `timeout`, or an abort. A reply is written in one piece or not at all: one
+ * already started is finished before the connection is closed on an error.
  *
  * The cell is taken as periodic when its determinant is non-zero (the
  * protocol has no periodicity flag); positions are used as sent.

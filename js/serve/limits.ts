@@ -9,7 +9,11 @@ export interface ServeLimits {
   maxAtoms: number;
   /** Most values (rows × columns) in one answer (422 `maxFeatures`). */
   maxFeatures: number;
-  /** Memory budget of one request's computation, e.g. '2G' (422 `maxMemory`). */
+  /**
+   * Memory budget of one request's computation, e.g. '2G' (422 `maxMemory`).
+   * `/v1/predict` computes under the process-wide budget (`ACDC_MAX_MEMORY`),
+   * which `acdc serve` sets from this value before loading anything.
+   */
   maxMemory: string;
   /** Requests computed at once. */
   concurrency: number;
