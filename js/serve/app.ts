@@ -320,7 +320,9 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
     if (values > limits.maxFeatures) {
       throw new HttpError(422, `the answer holds ${summary.rows} × ${summary.columns} = ${values} values, more than maxFeatures = ${limits.maxFeatures}`, 'maxFeatures');
     }
-    return { npy: fs.readFileSync(out), labels: fs.readFileSync(`${out}.labels.json`), rows: summary.rows!, columns: summary.columns!, atoms, seconds: summary.seconds, totalSeconds: Number(process.hrtime.bigint() - start) / 1e9 };
+    // hundreds of MB for a large answer: read off the event loop
+    const [npy, labels] = await Promise.all([fs.promises.readFile(out), fs.promises.readFile(`${out}.labels.json`)]);
+    return { npy, labels, rows: summary.rows!, columns: summary.columns!, atoms, seconds: summary.seconds, totalSeconds: Number(process.hrtime.bigint() - start) / 1e9 };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -338,8 +340,12 @@ const JSON_CHUNK_VALUES = 4_096;
 function jsonAnswer(head: string, npy: Buffer): Readable {
   const { rows, columns, itemsize, offset } = npyLayout(npy, 'features');
   const count = rows * columns;
-  const copy = new Uint8Array(npy.subarray(offset, offset + count * itemsize));
-  const data = itemsize === 8 ? new Float64Array(copy.buffer) : new Float32Array(copy.buffer);
+  // a view when the values are aligned (they are in acdc's files), else one copy
+  const first = npy.byteOffset + offset;
+  const aligned = first % itemsize === 0;
+  const buffer = aligned ? npy.buffer : new Uint8Array(npy.subarray(offset, offset + count * itemsize)).buffer;
+  const start = aligned ? first : 0;
+  const data = itemsize === 8 ? new Float64Array(buffer, start, count) : new Float32Array(buffer, start, count);
   let at = 0;
   let started = false;
   return new Readable({
