@@ -4,6 +4,7 @@ import native from './native';
 import type { MatrixData, PcaData } from './native';
 import { asMatrix, checkCount, checkIndices } from './models';
 import { describe } from './system';
+import { abortable, checkSignal, runQueued, splitSignal, throwIfAborted, type AbortSignalLike } from './schedule';
 import type { DenseArray } from './tensor';
 
 /**
@@ -92,8 +93,11 @@ export function gfre(X: DenseArray, Y: DenseArray, options?: SplitOptions): numb
 }
 
 /** {@link gfre} off the event loop (the inputs are copied first). */
-export async function gfreAsync(X: DenseArray, Y: DenseArray, options?: SplitOptions): Promise<number> {
-  return native.gfre(...measureArgs('gfre', X, Y, options));
+export async function gfreAsync(X: DenseArray, Y: DenseArray, options?: SplitOptions & { signal?: AbortSignalLike }): Promise<number> {
+  const { signal, rest } = splitSignal(options);
+  throwIfAborted(signal);
+  const args = measureArgs('gfre', X, Y, rest);
+  return abortable(runQueued(() => native.gfre(...args)), signal);
 }
 
 /**
@@ -176,6 +180,10 @@ export function pca(X: DenseArray, n: number): PcaResult {
 }
 
 /** {@link pca} off the event loop. */
-export async function pcaAsync(X: DenseArray, n: number): Promise<PcaResult> {
-  return toPca(await native.pca(asMatrix('X', X), checkCount('n', n, 1)));
+export async function pcaAsync(X: DenseArray, n: number, options: { signal?: AbortSignalLike } = {}): Promise<PcaResult> {
+  const signal = checkSignal(options?.signal);
+  throwIfAborted(signal);
+  const m = asMatrix('X', X);
+  const k = checkCount('n', n, 1);
+  return toPca(await abortable(runQueued(() => native.pca(m, k)), signal));
 }

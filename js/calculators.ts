@@ -217,6 +217,9 @@ function toSystems(systems: System | SystemInit | Array<System | SystemInit>) {
 }
 
 let pendingJsonText: string | undefined;
+// Set by fromJsonAsync: the constructor records what it would build instead of building it.
+let deferNative = false;
+let deferredBuild: { name: string; text: string } | undefined;
 
 /** Adds the line and column of the offending key in `text` to a hyper-parameter error. */
 function withJsonLocation(e: unknown, text: string): unknown {
@@ -245,7 +248,7 @@ function checkFiniteNumbers(name: string, value: unknown, path: string): void {
 
 /** What every calculator shares: hyper-parameters in, TensorMap out. */
 export abstract class CalculatorBase<H, O extends ComputeOptions = ComputeOptions> {
-  readonly #native: InstanceType<typeof native.NativeCalculator>;
+  #native: InstanceType<typeof native.NativeCalculator>;
   readonly #extraOptions: readonly string[];
   /** The hyper-parameters, as given. */
   readonly hypers: H;
@@ -260,7 +263,54 @@ export abstract class CalculatorBase<H, O extends ComputeOptions = ComputeOption
     this.#extraOptions = extra;
     const text = json === undefined && pendingJsonText !== undefined ? pendingJsonText : JSON.stringify(json ?? hypers);
     pendingJsonText = undefined;
-    this.#native = new native.NativeCalculator(name, text);
+    if (deferNative) {
+      deferredBuild = { name, text };
+      this.#native = undefined as never; // set by fromJsonAsync before the object is handed out
+    } else this.#native = new native.NativeCalculator(name, text);
+  }
+
+  /**
+   * {@link fromJson} off the event loop: the tables of a large basis (high
+   * `max_angular` / `max_radial`, tight `spline_accuracy`) take seconds to
+   * build, on the native thread pool here. `options.signal` rejects the
+   * promise (the build itself runs to its end, then is dropped).
+   *
+   * @example
+   * const soap = await SoapPowerSpectrum.fromJsonAsync(fs.readFileSync('hypers.json', 'utf8'));
+   */
+  static async fromJsonAsync<T>(this: new (hypers: never) => T, text: string, options: { signal?: AbortSignalLike } = {}): Promise<T> {
+    if (typeof text !== 'string') throw new TypeError(`fromJsonAsync expects JSON text, got ${describe(text)}`);
+    const signal = checkSignal(options?.signal);
+    throwIfAborted(signal);
+    let hypers: unknown;
+    try {
+      hypers = JSON.parse(text);
+    } catch (e) {
+      throw new SyntaxError(`hyper-parameters are not valid JSON: ${(e as Error).message}`);
+    }
+    let calc: T;
+    let build: { name: string; text: string };
+    pendingJsonText = text;
+    deferNative = true;
+    try {
+      calc = new this(hypers as never);
+      build = deferredBuild!;
+    } catch (e) {
+      throw withJsonLocation(e, text);
+    } finally {
+      pendingJsonText = undefined;
+      deferNative = false;
+      deferredBuild = undefined;
+    }
+    let built: InstanceType<typeof native.NativeCalculator>;
+    try {
+      built = await runQueued(() => native.buildCalculator(build.name, build.text), signal);
+    } catch (e) {
+      if (signal?.aborted) throw e;
+      throw withJsonLocation(e, text);
+    }
+    (calc as unknown as CalculatorBase<unknown>).#native = built;
+    return calc;
   }
 
   /**

@@ -12,6 +12,7 @@ import native from './native';
 import { writeAtomically, writeAtomicallySync } from './atomic';
 import { asSystem, describe, type InfoValue, type System, type SystemInit } from './system';
 import type { DenseArray } from './tensor';
+import { abortable, splitSignal, throwIfAborted, type AbortSignalLike } from './schedule';
 
 /** A property shown by chemiscope: one value per structure or per atom (environment). */
 export interface ChemiscopeProperty {
@@ -382,11 +383,15 @@ function finish(file: string, doc: ChemiscopeInput): ChemiscopeInput {
  *   settings: chemiscopeMapSettings({ x: 'pca[1]', y: 'pca[2]' }),
  * });
  */
-export async function writeChemiscope(file: string, systems: Array<System | SystemInit>, options: ChemiscopeOptions = {}): Promise<void> {
+export async function writeChemiscope(file: string, systems: Array<System | SystemInit>, options: ChemiscopeOptions & { signal?: AbortSignalLike } = {}): Promise<void> {
+  const { signal, rest } = splitSignal(options);
+  throwIfAborted(signal);
   const { gzip } = checkPath(file);
-  const doc = finish(file, chemiscopeInput(systems, options));
-  const bytes = gzip ? await promisify(zlib.gzip)(JSON.stringify(doc), { level: 9 }) : Buffer.from(JSON.stringify(doc, null, 2));
-  await writeAtomically(file, (tmp) => fs.promises.writeFile(tmp, bytes));
+  const doc = finish(file, chemiscopeInput(systems, rest ?? {}));
+  const bytes = gzip ? await abortable(promisify(zlib.gzip)(JSON.stringify(doc), { level: 9 }), signal) : Buffer.from(JSON.stringify(doc, null, 2));
+  throwIfAborted(signal);
+  // an abort during the write rejects it; writeAtomically then removes the temporary file
+  await writeAtomically(file, (tmp) => fs.promises.writeFile(tmp, bytes, signal ? { signal: signal as AbortSignal } : {}));
 }
 
 /** The synchronous form of {@link writeChemiscope}. */

@@ -18,6 +18,7 @@ import { pca, pcaAsync, type PcaResult } from './analysis';
 import { polynomialKernel, polynomialKernelAsync } from './models';
 import { describe } from './system';
 import type { DenseArray } from './tensor';
+import { abortable, splitSignal, throwIfAborted, type AbortSignalLike } from './schedule';
 
 /** Options of {@link kernelPca}. */
 export interface KernelPcaOptions {
@@ -130,9 +131,12 @@ export function kernelPca(X: DenseArray, n: number, options?: KernelPcaOptions):
 }
 
 /** {@link kernelPca} with the kernel and the decomposition off the event loop. */
-export async function kernelPcaAsync(X: DenseArray, n: number, options?: KernelPcaOptions): Promise<KernelPcaResult> {
-  const { precomputed, zeta } = args(X, options);
-  const K = precomputed ? X : await polynomialKernelAsync(X, X, { zeta });
+export async function kernelPcaAsync(X: DenseArray, n: number, options?: KernelPcaOptions & { signal?: AbortSignalLike }): Promise<KernelPcaResult> {
+  const { signal, rest } = splitSignal(options);
+  throwIfAborted(signal);
+  const { precomputed, zeta } = args(X, rest);
+  const K = precomputed ? X : await abortable(polynomialKernelAsync(X, X, { zeta }), signal);
+  throwIfAborted(signal);
   const Kc = centred(K);
-  return fromPca(await pcaAsync(Kc, n), n, Kc.shape[0]);
+  return fromPca(await pcaAsync(Kc, n, signal ? { signal } : {}), n, Kc.shape[0]);
 }

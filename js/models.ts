@@ -5,6 +5,7 @@ import native from './native';
 import type { MatrixData, SelectionData } from './native';
 import { describe } from './system';
 import { Labels, TensorMap, type DenseArray } from './tensor';
+import { abortable, runQueued, splitSignal, throwIfAborted, type AbortSignalLike } from './schedule';
 
 /** Which points a selection picks: the rows (`'samples'`) or the columns (`'features'`) of X. */
 export type SelectionAxis = 'samples' | 'features';
@@ -162,8 +163,11 @@ export function cur(X: DenseArray, n: number, options?: CurOptions): Int32Array 
 }
 
 /** {@link cur} off the event loop (X is copied first). */
-export async function curAsync(X: DenseArray, n: number, options?: CurOptions): Promise<Int32Array> {
-  return (await native.cur(...curArgs(X, n, options))).indices;
+export async function curAsync(X: DenseArray, n: number, options?: CurOptions & { signal?: AbortSignalLike }): Promise<Int32Array> {
+  const { signal, rest } = splitSignal(options);
+  throwIfAborted(signal);
+  const args = curArgs(X, n, rest);
+  return (await abortable(runQueued(() => native.cur(...args)), signal)).indices;
 }
 
 /** {@link cur} with the importance π of each point when it was picked. */

@@ -9,7 +9,7 @@ import { checkWritableTarget, writeAtomically, writeAtomicallySync } from './ato
 import type { SoapHypers } from './calculators';
 import native from './native';
 import type { PotentialFitData, PotentialPredictionData } from './native';
-import { checkSignal, runQueued, throwIfAborted, type AbortSignalLike } from './schedule';
+import { abortable, checkSignal, runQueued, throwIfAborted, type AbortSignalLike } from './schedule';
 import { asSystem, describe, System, SystemInit } from './system';
 
 type NativePotential = InstanceType<typeof native.NativePotential>;
@@ -533,9 +533,13 @@ export class LinearModel extends Potential {
   }
 }
 
-/** Reads a `.acdc` model file, whichever kind it holds. */
-export async function loadModel(path: string): Promise<SparseGPR | LinearModel> {
-  return fromNative(parseBytes(await readFileNamed(path), path));
+/** Reads a `.acdc` model file, whichever kind it holds; `options.signal` aborts the read. */
+export async function loadModel(path: string, options: { signal?: AbortSignalLike } = {}): Promise<SparseGPR | LinearModel> {
+  const signal = checkSignal(options?.signal);
+  throwIfAborted(signal);
+  const bytes = await abortable(readFileNamed(path), signal);
+  throwIfAborted(signal);
+  return fromNative(parseBytes(bytes, path));
 }
 
 /** Reads a `.acdc` model file synchronously, whichever kind it holds. */

@@ -47,6 +47,38 @@ export function throwIfAborted(signal: AbortSignalLike | undefined): void {
   if (signal?.aborted) throw abortError(signal);
 }
 
+/**
+ * `work`, unless `signal` aborts first: then the promise rejects with the
+ * abort error at once and the work's result (read-only work: nothing to
+ * undo) is dropped when it comes. @internal
+ */
+export function abortable<T>(work: Promise<T>, signal: AbortSignalLike | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  work.catch(() => undefined);
+  if (signal.aborted) return Promise.reject(abortError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** Splits `signal` off an options object (checked), so that the rest can be checked as before. @internal */
+export function splitSignal<T extends object>(options: T | undefined): { signal: AbortSignalLike | undefined; rest: T | undefined } {
+  if (options === undefined || options === null || typeof options !== 'object' || !('signal' in options)) return { signal: undefined, rest: options };
+  const { signal, ...rest } = options as T & { signal?: unknown };
+  return { signal: checkSignal(signal), rest: rest as T };
+}
+
 /** Checks that `signal` looks like an AbortSignal. @internal */
 export function checkSignal(signal: unknown): AbortSignalLike | undefined {
   if (signal === undefined) return undefined;

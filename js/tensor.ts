@@ -1,7 +1,7 @@
 import type { LabelsData, BlockData, TensorMapData } from './native';
 import native from './native';
 import { writeAtomically, writeAtomicallySync } from './atomic';
-import { checkSignal, runQueued, type AbortSignalLike } from './schedule';
+import { abortable, checkSignal, runQueued, throwIfAborted, type AbortSignalLike } from './schedule';
 import { describe } from './system';
 
 /** Element type of arrays handed out by {@link toArray} and written to `.npy`. */
@@ -509,12 +509,18 @@ export function writeNpySync(path: string, array: DenseArray, options: { dtype?:
   writeAtomicallySync(checkPath(path), (tmp) => native.npyWriteSync(tmp, data, array.shape, dtype));
 }
 
-/** Writes a `.npy` file off the event loop. */
-export function writeNpy(path: string, array: DenseArray, options: { dtype?: Dtype } = {}): Promise<void> {
+/**
+ * Writes a `.npy` file off the event loop. `options.signal` aborts it: the
+ * promise rejects with the abort error and no file is left (a write in
+ * progress is finished into the temporary file, which is then removed).
+ */
+export async function writeNpy(path: string, array: DenseArray, options: { dtype?: Dtype; signal?: AbortSignalLike } = {}): Promise<void> {
+  const signal = checkSignal(options?.signal);
+  throwIfAborted(signal);
   checkArray(array, 'writeNpy');
   const dtype = checkDtype(options.dtype ?? (array.data instanceof Float32Array ? 'float32' : 'float64'));
   const data = asFloat64(array.data);
-  return writeAtomically(checkPath(path), (tmp) => runQueued(() => native.npyWrite(tmp, data, array.shape, dtype)));
+  return writeAtomically(checkPath(path), (tmp) => runQueued(() => native.npyWrite(tmp, data, array.shape, dtype), signal));
 }
 
 /** A `.npy` array read back: values converted to float64, and the dtype stored in the file. */
@@ -528,10 +534,12 @@ export function readNpySync(path: string): NpyArray {
   return native.npyReadSync(checkPath(path));
 }
 
-/** Reads a `.npy` file off the event loop. */
-export function readNpy(path: string): Promise<NpyArray> {
+/** Reads a `.npy` file off the event loop; `options.signal` rejects the promise at once (the read's result is dropped). */
+export async function readNpy(path: string, options: { signal?: AbortSignalLike } = {}): Promise<NpyArray> {
+  const signal = checkSignal(options?.signal);
+  throwIfAborted(signal);
   const p = checkPath(path);
-  return runQueued(() => native.npyRead(p));
+  return abortable(runQueued(() => native.npyRead(p)), signal);
 }
 
 /** numpy-style name of {@link writeNpySync}. */

@@ -45,7 +45,7 @@ function run(args: string[], timeout = 120_000): Promise<{ status: number | null
 
 const workers: ChildProcess[] = [];
 function startWorker(url: string, ...extra: string[]): ChildProcess {
-  const w = spawn(process.execPath, [cli, 'worker', '--queue', url, ...extra], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const w = spawn(process.execPath, [cli, 'worker', '--queue', url, '--root', dir, '--root', root, ...extra], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   w.stderr!.on('data', () => undefined);
   workers.push(w);
   return w;
@@ -239,7 +239,9 @@ describe('acdc featurize --queue with redis-server', () => {
     const alone = await run(['featurize', input, '--out', path.join(dir, 'poison-single.npy'), '--per-structure', 'sum']);
     expect(alone.status).toBe(1);
     expect(alone.stderr).toContain(`line ${bad + 1}`);
-    const parse = /parse error at line .*/.exec(alone.stderr.trim())![0];
+    // the same, except that the queue's errors never quote the input (a job may name a file that is not the user's)
+    const parse = /parse error at line .*/.exec(alone.stderr.trim())![0].replace(/'[^'\n]*'|"[^"\n]*"|`[^`\n]*`/g, "'…'");
+    expect(parse).toContain("'…'");
     // frames 4–7 are read as one batch: the 4 frames of shard 0 were complete
     expect(r.stderr).toBe(
       `acdc: 1 of 30 shards failed (listed in ${path.join(shards, 'manifest.json')}); shard 1 (frames 4–7) after 2 attempts: ${input}: ${parse} (after 4 complete frames)\n`,
@@ -277,4 +279,73 @@ describe('acdc featurize --queue with redis-server', () => {
     expect(e.status).toBe(2);
     expect(e.stderr).toMatch(/^acdc featurize: --queue needs --out-dir/);
   });
+
+  it('two producers on one --out-dir: the second is refused naming the first; another run on a finished folder is refused too', async () => {
+    const out = path.join(dir, 'shared-out');
+    const first = spawn(process.execPath, [cli, 'featurize', example, '--queue', url(6), '--out-dir', out, '--shard-frames', '25', '--per-structure', 'mean'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let firstErr = '';
+    first.stderr!.on('data', (d) => (firstErr += d));
+    const firstDone = new Promise<number | null>((r) => first.on('exit', (code) => r(code)));
+    // no worker yet: the first producer waits for its shards, holding the folder
+    for (let k = 0; k < 200 && !fs.existsSync(path.join(out, '.acdc-queue.lock')); k++) await new Promise((r) => setTimeout(r, 50));
+    const second = await run(['featurize', example, '--queue', url(6), '--out-dir', out, '--shard-frames', '25', '--per-structure', 'sum']);
+    expect(second.status).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`^acdc: --out-dir .* is in use by another acdc featurize --queue \\(process ${first.pid} on .*\\n$`));
+    startWorker(url(6));
+    expect(await firstDone, firstErr).toBe(0);
+    await stopWorkers();
+    expect(fs.existsSync(path.join(out, '.acdc-queue.lock'))).toBe(false);
+    // a finished run's folder: another run is refused before anything is touched
+    const before = fs.readFileSync(path.join(out, 'manifest.json'), 'utf8');
+    const other = await run(['featurize', example, '--queue', url(6), '--out-dir', out, '--shard-frames', '25', '--per-structure', 'sum']);
+    expect(other.status).toBe(1);
+    expect(other.stderr).toMatch(/^acdc: --out-dir .* holds the manifest of another run \(.*molecules\.xyz\): use another folder, or delete it first\n$/);
+    expect(fs.readFileSync(path.join(out, 'manifest.json'), 'utf8')).toBe(before);
+  }, 120_000);
+
+  it('a worker only touches files under its --root: a job outside fails naming the path', async () => {
+    const out = path.join(dir, 'rooted');
+    // the worker's root is a folder that holds neither the input nor the output
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-root-'));
+    const w = spawn(process.execPath, [cli, 'worker', '--queue', url(7), '--root', elsewhere], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    w.stderr!.on('data', () => undefined);
+    workers.push(w);
+    const r = await run(['featurize', example, '--queue', url(7), '--out-dir', out, '--shard-frames', '100', '--attempts', '1', '--per-structure', 'mean']);
+    await stopWorkers();
+    fs.rmSync(elsewhere, { recursive: true, force: true });
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/shard 0: the input .*molecules\.xyz is outside the folders this worker may read \(--root /);
+  }, 120_000);
+
+  it('Redis lost in the middle of a run: the producer fails within seconds, naming the URL', async () => {
+    const p2 = await freePort();
+    const r2 = spawn('redis-server', ['--port', String(p2), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+    try {
+      for (let k = 0; k < 100; k++) {
+        const up = await new Promise<boolean>((resolve) => {
+          const s = net.connect(p2, '127.0.0.1', () => (s.end(), resolve(true)));
+          s.on('error', () => resolve(false));
+        });
+        if (up) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const producer = spawn(process.execPath, [cli, 'featurize', example, '--queue', `redis://127.0.0.1:${p2}/0`, '--out-dir', path.join(dir, 'lost'), '--shard-frames', '25'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let err = '';
+      producer.stderr!.on('data', (d) => (err += d));
+      const exited = new Promise<number | null>((r) => producer.on('exit', (code) => r(code)));
+      // no worker: the producer waits on its jobs; then Redis goes away
+      for (let k = 0; k < 200 && !fs.existsSync(path.join(dir, 'lost', '.acdc-queue.lock')); k++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500));
+      r2.kill('SIGKILL');
+      const t = performance.now();
+      const code = await exited;
+      const seconds = (performance.now() - t) / 1000;
+      console.log(`producer exit after Redis was killed: ${seconds.toFixed(1)} s`);
+      expect(code).toBe(1);
+      expect(err).toMatch(new RegExp(`^acdc: lost the connection to Redis at redis://127\\.0\\.0\\.1:${p2}/0`));
+      expect(seconds).toBeLessThan(30); // liveness: it used to take about a minute
+    } finally {
+      r2.kill('SIGKILL');
+    }
+  }, 120_000);
 });

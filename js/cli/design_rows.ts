@@ -163,7 +163,8 @@ export async function designRowsToNpy(
   const labelsPath = `${options.out}.labels.json`;
   const columns = Labels.fromData(writer.columnLabels());
   try {
-    rows = writer.finish();
+    // the rows still being written are waited for off the event loop
+    rows = await runQueued(() => writer.finishAsync());
     const sidecar: LabelsSidecar = {
       description: `labels of ${path.basename(options.out)}: one entry of rows.values per row, one of columns.values per column`,
       calculator: options.calculator,

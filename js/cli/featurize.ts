@@ -13,6 +13,7 @@ import { checkWritableTarget, commitSync, discard, temporaryPathFor, writeAtomic
 import { resolveInput, type ResolvedInput } from './input';
 import { designRowsToNpy, fusedOutput, scanNative, usesDesignRows } from './design_rows';
 import { CLASSIC_CALCULATORS, classicDense, isClassic, isMatrix, makeClassicCalculator, type ClassicCalculator } from './classic';
+import { CoulombMatrix, EwaldSumMatrix, SineMatrix, SymmetryFunctions } from '../classic';
 
 /** The calculators `acdc featurize` knows, by featomic name. */
 export const CALCULATORS = ['soap_power_spectrum', 'soap_radial_spectrum', 'spherical_expansion', 'equivariant_power_spectrum', 'soap_bispectrum', ...CLASSIC_CALCULATORS] as const;
@@ -158,6 +159,45 @@ export function makeCalculator(name: CalculatorName, hypersPath: string | undefi
     }
   } catch (e) {
     throw new Error(`--hypers ${hypersPath}: ${(e as Error).message.replace(/^invalid parameter: /, '')}`);
+  }
+}
+
+/**
+ * {@link makeCalculator} from JSON text (null: the defaults), built off the
+ * event loop (`fromJsonAsync`): what `acdc serve` uses, so that a request
+ * with a large basis does not stall the other clients. Errors are those of
+ * the calculator, without a file name. @internal
+ */
+export async function makeCalculatorAsync(name: CalculatorName, text: string | null, signal?: AbortSignalLike): Promise<Calc> {
+  if (text === null) {
+    if (isClassic(name)) return makeClassicCalculator(name, undefined); // throws: needs hypers
+    text = JSON.stringify(name === 'soap_bispectrum' ? DEFAULT_BISPECTRUM_HYPERS : name === 'soap_radial_spectrum' ? { ...DEFAULT_SOAP_HYPERS, basis: { radial: DEFAULT_SOAP_HYPERS.basis.radial } } : DEFAULT_SOAP_HYPERS);
+  }
+  const o = signal ? { signal } : {};
+  try {
+    switch (name) {
+      case 'soap_power_spectrum':
+        return await SoapPowerSpectrum.fromJsonAsync(text, o);
+      case 'soap_radial_spectrum':
+        return await SoapRadialSpectrum.fromJsonAsync(text, o);
+      case 'spherical_expansion':
+        return await SphericalExpansion.fromJsonAsync(text, o);
+      case 'equivariant_power_spectrum':
+        return await EquivariantPowerSpectrum.fromJsonAsync(text, o);
+      case 'soap_bispectrum':
+        return await SoapBispectrum.fromJsonAsync(text, o);
+      case 'symmetry_functions':
+        return await SymmetryFunctions.fromJsonAsync(text, o);
+      case 'coulomb_matrix':
+        return await CoulombMatrix.fromJsonAsync(text, o);
+      case 'sine_matrix':
+        return await SineMatrix.fromJsonAsync(text, o);
+      case 'ewald_sum_matrix':
+        return await EwaldSumMatrix.fromJsonAsync(text, o);
+    }
+  } catch (e) {
+    if (signal?.aborted) throw e;
+    throw new Error(`hypers: ${(e as Error).message.replace(/^invalid parameter: /, '')}`);
   }
 }
 

@@ -34,6 +34,12 @@ function positiveInteger(value: string): number {
   return x;
 }
 
+function positiveSeconds(value: string): number {
+  const x = Number(value);
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(value) || !(x > 0) || x > 86_400) throw new InvalidArgumentError(`expected a number of seconds, more than 0 and at most 86400, got "${value}"`);
+  return x;
+}
+
 function nonNegativeInteger(value: string): number {
   const x = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(x)) throw new InvalidArgumentError(`expected a non-negative integer, got "${value}"`);
@@ -207,6 +213,7 @@ export function program(): Command {
       .option('--queue-name <name>', 'the BullMQ queue name', 'acdc-featurize')
       .option('--concurrency <n>', 'shards computed at once by this process', positiveInteger, 1)
       .option('--threads <n>', 'threads of the native pool, at most the core count (default: ACDC_NUM_THREADS or the core count)', threadCount)
+      .option('--root <folder>', 'a folder whose files the worker may read (inputs) and write (shards); repeatable; default: the current directory', (v: string, acc: string[] = []) => [...acc, v])
       .option('--quiet', 'no line per shard on stderr')
       .action(async (o: WorkerCli) => (require('./worker') as typeof import('./worker')).worker(o))
       .exitOverride(),
@@ -237,6 +244,10 @@ export function program(): Command {
       .option('--queue-size <n>', 'requests waiting for a slot before 503', (v: string) => (v === '0' ? 0 : positiveInteger(v)), DEFAULT_LIMITS.queue)
       .option('--threads <n>', 'threads of the native pool, at most the core count', threadCount)
       .option('--model <model.acdc>', 'a fitted model (acdc fit / LinearModel / SparseGPR .save) for POST /v1/predict')
+      .option('--request-timeout <s>', 'seconds a client may take to send a whole request (408); computing is not counted', positiveSeconds, DEFAULT_LIMITS.requestTimeoutMs / 1000)
+      .option('--idle-timeout <s>', 'seconds an idle keep-alive connection stays open', positiveSeconds, DEFAULT_LIMITS.idleTimeoutMs / 1000)
+      .option('--allow-host <name>', 'another host name clients may use in the Host header (repeatable; default: the bound address)', (v: string, acc: string[] = []) => [...acc, v])
+      .option('--cors-origin <origin>', "a web origin (https://app.example.org, or '*') whose pages may call the server (repeatable; default: none)", (v: string, acc: string[] = []) => [...acc, v])
       .option('--log', 'log every request (JSON lines on stdout)')
       .action(async (o: ServeCli) => (require('./serve') as typeof import('./serve')).serve(o, write))
       .exitOverride(),

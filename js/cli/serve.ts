@@ -1,6 +1,6 @@
 // `acdc serve`: the HTTP featurization service (js/serve), listening until
 // SIGINT or SIGTERM.
-import { buildServer, type ServedModel } from '../serve/app';
+import { buildServer, closeServer, type ServedModel } from '../serve/app';
 import { loadModel } from '../potentials';
 import { DEFAULT_LIMITS } from '../serve/limits';
 
@@ -16,12 +16,22 @@ export interface ServeCli {
   threads?: number;
   log?: boolean;
   model?: string;
+  /** Seconds. */
+  requestTimeout?: number;
+  /** Seconds. */
+  idleTimeout?: number;
+  allowHost?: string[];
+  corsOrigin?: string[];
 }
 
 export { DEFAULT_LIMITS };
 
 export async function serve(o: ServeCli, write: (text: string) => void): Promise<void> {
   if (o.threads !== undefined) process.env.ACDC_NUM_THREADS = String(o.threads);
+  // POST /v1/predict computes under the process-wide budget, which the core
+  // reads once from ACDC_MAX_MEMORY: set it before any native work, so that
+  // --max-memory bounds predictions as it bounds featurization
+  process.env.ACDC_MAX_MEMORY = o.maxMemory;
   let model: ServedModel | undefined;
   if (o.model !== undefined) {
     try {
@@ -39,6 +49,10 @@ export async function serve(o: ServeCli, write: (text: string) => void): Promise
     queue: o.queueSize,
     logger: o.log ?? false,
     model,
+    ...(o.requestTimeout !== undefined ? { requestTimeoutMs: Math.round(o.requestTimeout * 1000) } : {}),
+    ...(o.idleTimeout !== undefined ? { idleTimeoutMs: Math.round(o.idleTimeout * 1000) } : {}),
+    allowHosts: o.allowHost ?? [],
+    corsOrigins: o.corsOrigin ?? [],
   });
   let address: string;
   try {
@@ -51,5 +65,7 @@ export async function serve(o: ServeCli, write: (text: string) => void): Promise
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-  await app.close();
+  // uploads in progress and idle connections are closed at once; requests
+  // being computed get 10 s to finish
+  await closeServer(app, 10_000);
 }

@@ -8,6 +8,7 @@ export interface WorkerCli {
   concurrency: number;
   threads?: number;
   quiet?: boolean;
+  root?: string[];
 }
 
 export async function worker(o: WorkerCli): Promise<void> {
@@ -16,6 +17,7 @@ export async function worker(o: WorkerCli): Promise<void> {
     queueName: o.queueName,
     concurrency: o.concurrency,
     threads: o.threads,
+    roots: o.root,
     log: o.quiet ? undefined : (line) => process.stderr.write(`acdc worker: ${line}\n`),
   });
 }

@@ -64,7 +64,9 @@ export interface DriveIpiOptions {
   /**
    * Seconds to wait for the server: for each message (and, when the socket
    * is not there yet, for connecting: retried every 0.1 s for at most
-   * min(timeout, 30) s). Default 600.
+   * min(timeout, 30) s), and for the server to read the replies the
+   * driver has written (more than 1 MiB unread: the driver stops reading
+   * until it drains, and fails after `timeout`). Default 600.
    */
   timeout?: number;
   /**
@@ -102,19 +104,49 @@ export function ipiUnixPath(name: string): string {
   return name.startsWith('/') ? name : `/tmp/ipi_${name}`;
 }
 
+/**
+ * Bytes received and not read yet above which the driver stops reading the
+ * socket (unless a pending read needs more), so that a server that sends
+ * faster than the driver answers is slowed by TCP instead of growing memory.
+ */
+export const READ_HIGH_WATER = 1 << 20;
+
+/**
+ * Bytes written and not yet taken by the server above which the driver waits
+ * (without reading) for the server to read them; after `timeout` seconds it
+ * closes with an error naming the server.
+ */
+export const WRITE_HIGH_WATER = 1 << 20;
+
 /** Reads exact byte counts from a stream that delivers arbitrary chunks. */
 class ByteReader {
   private chunks: Buffer[] = [];
   private available = 0;
   private waiting: { n: number; what: string; resolve: (b: Buffer) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | null = null;
   private failure: Error | null = null;
+  private paused = false;
 
-  constructor(private readonly timeoutMs: number) {}
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly flow: { pause(): void; resume(): void } = { pause() {}, resume() {} },
+  ) {}
 
   push(chunk: Buffer): void {
     this.chunks.push(chunk);
     this.available += chunk.length;
     this.serve();
+    // backpressure: stop reading while enough is buffered and no read waits for more
+    if (!this.paused && this.waiting === null && this.available > READ_HIGH_WATER) {
+      this.paused = true;
+      this.flow.pause();
+    }
+  }
+
+  private resumeIfLow(): void {
+    if (this.paused && (this.available <= READ_HIGH_WATER || this.waiting !== null)) {
+      this.paused = false;
+      this.flow.resume();
+    }
   }
 
   /** Every pending and later read rejects with `error` (the first one given wins). */
@@ -130,13 +162,18 @@ class ByteReader {
 
   /** The next `n` bytes; rejects after the timeout, on failure, or when the stream ends first. */
   read(n: number, what: string): Promise<Buffer> {
-    if (this.available >= n) return Promise.resolve(this.take(n));
+    if (this.available >= n) {
+      const out = this.take(n);
+      this.resumeIfLow();
+      return Promise.resolve(out);
+    }
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.fail(new Error(`i-PI protocol: no data from the server for ${this.timeoutMs / 1000} s while waiting for ${what}`));
       }, this.timeoutMs);
       this.waiting = { n, what, resolve, reject, timer };
+      this.resumeIfLow();
     });
   }
 
@@ -262,6 +299,28 @@ async function connect(target: net.NetConnectOpts, where: string, windowMs: numb
   }
 }
 
+/** Ends the socket once what was written is sent; resolves on close, or after `ms`. */
+function flushAndClose(socket: net.Socket, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      socket.off('finish', done);
+      socket.off('close', done);
+      resolve();
+    }
+    socket.once('finish', done);
+    socket.once('close', done);
+    // keep reading (and dropping) what the server still sends: closing with
+    // unread bytes would make the kernel reset the connection and drop the
+    // end of the reply
+    socket.removeAllListeners('data');
+    socket.on('data', () => {});
+    socket.resume();
+    socket.end();
+  });
+}
+
 /**
  * Drives molecular dynamics over the i-PI socket protocol: connects to the
  * server (i-PI, ASE's SocketIOCalculator, LAMMPS `fix ipi`, ...), and for
@@ -271,8 +330,9 @@ async function connect(target: net.NetConnectOpts, where: string, windowMs: numb
  * resolves when the server sends EXIT, and rejects with an Error saying what
  * went wrong on a malformed message, non-finite positions, a change in the
  * number of atoms, a mismatch with `species`, a server that disconnects or
- * stays silent past `timeout`, or an abort. A reply is written in one piece
- * or not at all.
+ * stays silent past `timeout`, one that does not read the replies within
+ * `timeout`, or an abort. A reply is written in one piece or not at all: one
+ * already started is finished before the connection is closed on an error.
  *
  * The cell is taken as periodic when its determinant is non-zero (the
  * protocol has no periodicity flag); positions are used as sent.
@@ -289,8 +349,11 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   const variance = options.variance === true;
 
   const socket = await connect(target, where, Math.min(timeoutMs, 30_000), signal);
+  // replies are small and answer a request each: Nagle's algorithm would hold
+  // them back for the server's delayed ACK (tens of ms a step over TCP)
+  if (!('path' in target)) socket.setNoDelay(true);
   const started = process.hrtime.bigint();
-  const reader = new ByteReader(timeoutMs);
+  const reader = new ByteReader(timeoutMs, socket);
   let exited = false;
   socket.on('data', (chunk: Buffer) => reader.push(chunk));
   const closed = new Error(`the i-PI server at ${where} closed the connection before sending EXIT`);
@@ -319,7 +382,36 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   let modelSeconds = 0;
   let protocolSeconds = 0;
   const now = () => Number(process.hrtime.bigint()) / 1e9;
-  const send = (b: Buffer) => {
+  let failure: Error | null = null;
+  let stalled: Error | null = null;
+  socket.on('error', (e) => (failure ??= e));
+  // Backpressure: while more than WRITE_HIGH_WATER bytes wait for the server
+  // to read them, the driver neither writes nor reads (the reader pauses the
+  // socket), so a server that floods STATUS and never reads cannot grow the
+  // driver's memory; one that never drains is an error after `timeout`.
+  const drained = () =>
+    new Promise<void>((resolve, reject) => {
+      const done = (e?: Error) => {
+        clearTimeout(timer);
+        socket.off('drain', onDrain);
+        socket.off('close', onClose);
+        signal?.removeEventListener('abort', onAbortDrain);
+        if (e) reject(e);
+        else resolve();
+      };
+      const onDrain = () => done();
+      const onClose = () => done(new Error(`the i-PI server at ${where} closed the connection before reading the replies`));
+      const onAbortDrain = () => done(abortError(signal!));
+      const timer = setTimeout(
+        () => done((stalled = new Error(`the i-PI server at ${where} does not read the replies: ${socket.writableLength} bytes unread for ${timeoutMs / 1000} s (it must read each reply before sending more requests)`))),
+        timeoutMs,
+      );
+      socket.once('drain', onDrain);
+      socket.once('close', onClose);
+      signal?.addEventListener('abort', onAbortDrain, { once: true });
+    });
+  const send = async (b: Buffer) => {
+    if (socket.writableLength > WRITE_HIGH_WATER) await drained();
     if (!socket.writable) throw new Error(`the i-PI server at ${where} closed the connection before the reply could be sent`);
     socket.write(b);
   };
@@ -341,7 +433,7 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         exited = true;
         break;
       } else if (message === 'STATUS') {
-        send(header(!initialized ? 'NEEDINIT' : reply !== null ? 'HAVEDATA' : 'READY'));
+        await send(header(!initialized ? 'NEEDINIT' : reply !== null ? 'HAVEDATA' : 'READY'));
       } else if (message === 'INIT') {
         const head = await reader.read(8, 'the INIT message');
         const length = head.readInt32LE(4);
@@ -382,13 +474,18 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         // GETFORCE
         if (reply === null) throw new Error('i-PI protocol: the server sent GETFORCE before any POSDATA');
         const t0 = now();
-        send(reply);
+        await send(reply);
         protocolSeconds += now() - t0;
         reply = null;
         steps += 1;
         onStep?.(replyInfo!);
       }
     }
+  } catch (e) {
+    // A reply already handed to the socket is finished before closing (a
+    // server that reads gets whole replies or none), within `timeout`.
+    if (socket.writableLength > 0 && !socket.destroyed && failure === null && stalled === null && !signal?.aborted) await flushAndClose(socket, Math.min(timeoutMs, 30_000));
+    throw e;
   } finally {
     signal?.removeEventListener('abort', onAbort);
     if (exited) socket.end();

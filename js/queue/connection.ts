@@ -67,11 +67,13 @@ export async function probeRedis(url: string): Promise<void> {
 
 /**
  * A connection for BullMQ (a Queue, Worker or QueueEvents). After the server
- * has gone away for about a minute the client stops retrying, and `onLost`
+ * has gone away for about 4 s the client stops retrying, and `onLost`
  * is called with an Error naming the URL.
  */
 export function connect(url: string, onLost: (e: Error) => void): IORedis {
-  const client = new IORedis(url, options(30));
+  // about 4 s of retries (0.2 + 0.4 + … + 1.2 s): a restart of Redis is
+  // ridden out, a server gone is reported promptly
+  const client = new IORedis(url, options(6));
   let lastError: Error | undefined;
   client.on('error', (e: Error) => {
     lastError = e;

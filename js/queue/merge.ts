@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import native from '../native';
 import { checkWritableTarget, commitSync, discard, temporaryPathFor, writeAtomicallySync } from '../atomic';
 import type { Manifest } from './producer';
-import { sha256File } from './shard';
+import { sha256File, shardBase, type ShardRecord } from './shard';
 
 export interface MergeSummary {
   out: string;
@@ -40,6 +40,29 @@ export function npyLayout(buf: Buffer, file: string): { rows: number; columns: n
   return { rows: Number(shape[1]), columns: Number(shape[2]), itemsize: descr === '<f8' ? 8 : 4, offset };
 }
 
+/** Throws naming the first field of the manifest that is missing or of the wrong type. */
+function checkManifestShape(m: Manifest, file: string): void {
+  const bad = (field: string, expected: string) => new Error(`${file}: ${field} is missing or not ${expected} (not a manifest written by acdc featurize --queue)`);
+  const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  if (!Array.isArray(m.shards)) throw bad('shards', 'a list');
+  if (!Array.isArray(m.failures)) throw bad('failures', 'a list');
+  if (typeof m.complete !== 'boolean') throw bad('complete', 'true or false');
+  if (!count(m.frames)) throw bad('frames', 'a count');
+  if (!Number.isSafeInteger(m.shardFrames) || m.shardFrames < 1) throw bad('shardFrames', 'a positive count');
+  if (m.options === null || typeof m.options !== 'object') throw bad('options', 'an object');
+  if (m.options.dtype !== 'float64' && m.options.dtype !== 'float32') throw bad('options.dtype', 'float64 or float32');
+  if (m.input === null || typeof m.input !== 'object') throw bad('input', 'an object');
+  for (const [k, f] of m.failures.entries()) {
+    if (f === null || typeof f !== 'object' || typeof f.error !== 'string' || !count(f.index) || !count(f.firstFrame) || !count(f.frames)) throw bad(`failures[${k}]`, 'a shard failure');
+  }
+  if (m.complete && m.failures.length === 0 && !count(m.columns)) throw bad('columns', 'a count');
+  for (const [k, s] of m.shards.entries()) {
+    if (s === null || typeof s !== 'object' || typeof s.file !== 'string' || typeof s.labels !== 'string' || !count(s.rows) || !count(s.frames) || !count(s.firstFrame) || !count(s.atoms) || s.sha256 === null || typeof s.sha256 !== 'object') {
+      throw bad(`shards[${k}]`, 'a shard record');
+    }
+  }
+}
+
 /** Merges the shards listed in `manifestPath` into `out` (.npy) and `out.labels.json`. */
 export async function mergeShards(manifestPath: string, out: string): Promise<MergeSummary> {
   if (path.extname(out).toLowerCase() !== '.npy') throw new Error(`--out must end in .npy, got "${out}"`);
@@ -49,18 +72,51 @@ export async function mergeShards(manifestPath: string, out: string): Promise<Me
   } catch (e) {
     throw new Error(`${manifestPath}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not a readable manifest (${(e as Error).message})`}`);
   }
-  if (manifest.format !== 'acdc-shards') throw new Error(`${manifestPath} is not an acdc shard manifest (format is ${JSON.stringify(manifest.format)})`);
+  if (manifest === null || typeof manifest !== 'object' || manifest.format !== 'acdc-shards') throw new Error(`${manifestPath} is not an acdc shard manifest (format is ${JSON.stringify((manifest as Partial<Manifest> | null)?.format)?.slice(0, 40)})`);
+  checkManifestShape(manifest, manifestPath);
   if (!manifest.complete || manifest.failures.length > 0) {
     const f = manifest.failures[0];
     throw new Error(`${manifestPath}: ${manifest.failures.length} shards failed${f ? ` (shard ${f.index}, frames ${f.firstFrame}–${f.firstFrame + f.frames - 1}: ${f.error.split('\n')[0]})` : ''}: run the queue again before merging`);
   }
   checkWritableTarget(out, '--out');
   const dir = path.dirname(path.resolve(manifestPath));
-  const shards = [...manifest.shards].sort((a, b) => a.index - b.index);
+  // the manifest is checked against itself and against each shard's own
+  // record: shards in order 0, 1, 2, … (none dropped, repeated or moved),
+  // contiguous frames and input bytes, the files named as the worker names
+  // them (inside the folder), the same run, rows, columns and dtype
+  const shards = manifest.shards;
+  const expectedShards = Math.ceil(manifest.frames / manifest.shardFrames);
+  if (shards.length !== expectedShards) throw new Error(`${manifestPath}: ${shards.length} shards listed, a run of ${manifest.frames} frames in shards of ${manifest.shardFrames} has ${expectedShards} (a shard was dropped or repeated)`);
   let expectFrame = 0;
-  for (const s of shards) {
-    if (s.firstFrame !== expectFrame) throw new Error(`${manifestPath}: shard ${s.index} starts at frame ${s.firstFrame}, expected ${expectFrame} (a shard is missing)`);
+  let runKey: string | undefined;
+  let lastEnd: number | undefined;
+  for (const [k, s] of shards.entries()) {
+    if (s.index !== k) throw new Error(`${manifestPath}: entry ${k} of shards is shard ${s.index} (shards must be listed once each, in order)`);
+    const base = shardBase(k);
+    if (s.file !== `${base}.npy` || s.labels !== `${base}.npy.labels.json`) throw new Error(`${manifestPath}: shard ${k} names files ${JSON.stringify(s.file).slice(0, 80)} and ${JSON.stringify(s.labels).slice(0, 80)}, expected ${base}.npy and ${base}.npy.labels.json in the manifest's folder`);
+    if (s.firstFrame !== expectFrame) throw new Error(`${manifestPath}: shard ${k} starts at frame ${s.firstFrame}, expected ${expectFrame} (a shard is missing)`);
+    if (s.frames !== Math.min(manifest.shardFrames, manifest.frames - expectFrame)) throw new Error(`${manifestPath}: shard ${k} holds ${s.frames} frames, expected ${Math.min(manifest.shardFrames, manifest.frames - expectFrame)}`);
     expectFrame += s.frames;
+    const key = /^([0-9a-f]{16})-(\d+)$/.exec(String(s.id));
+    if (!key || Number(key[2]) !== k || (runKey !== undefined && key[1] !== runKey)) throw new Error(`${manifestPath}: shard ${k} has id ${JSON.stringify(s.id).slice(0, 60)}, not one of this run's (${runKey ?? '<run>'}-${k})`);
+    runKey = key[1];
+    if (s.columns !== manifest.columns) throw new Error(`${manifestPath}: shard ${k} has ${s.columns} columns, the manifest ${manifest.columns}`);
+    const rowsExpected = manifest.options.perStructure !== null ? s.frames : s.atoms;
+    if (s.rows !== rowsExpected) throw new Error(`${manifestPath}: shard ${k} has ${s.rows} rows, expected ${rowsExpected} (${manifest.options.perStructure !== null ? 'one per frame' : 'one per atom'})`);
+    // the shard's own record, written by its worker
+    let record: ShardRecord;
+    try {
+      record = JSON.parse(fs.readFileSync(path.join(dir, `${base}.json`), 'utf8')) as ShardRecord;
+    } catch (e) {
+      throw new Error(`${manifestPath}: the record ${path.join(dir, `${base}.json`)} of shard ${k} is ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable'}`);
+    }
+    for (const field of ['id', 'index', 'file', 'labels', 'firstFrame', 'frames', 'atoms', 'rows', 'columns', 'sha256', 'input'] as const) {
+      if (JSON.stringify(record[field]) !== JSON.stringify(s[field])) throw new Error(`${manifestPath}: shard ${k}'s ${field} differs from its record ${base}.json (the manifest was edited)`);
+    }
+    if (s.input !== undefined) {
+      if (lastEnd !== undefined && !manifest.input.gzip && s.input.start !== lastEnd) throw new Error(`${manifestPath}: shard ${k} starts at byte ${s.input.start} of the input, the previous one ends at ${lastEnd}`);
+      lastEnd = s.input.end;
+    }
   }
   if (expectFrame !== manifest.frames) throw new Error(`${manifestPath}: the shards hold ${expectFrame} frames, the input ${manifest.frames}`);
   // every shard is checked before anything is written
@@ -94,6 +150,7 @@ export async function mergeShards(manifestPath: string, out: string): Promise<Me
         const head = Buffer.alloc(65536);
         const layout = npyLayout(head.subarray(0, fs.readSync(fd, head, 0, head.length, 0)), file);
         if (layout.columns !== columns || layout.rows !== s.rows) throw new Error(`${file} holds ${layout.rows} × ${layout.columns} values, its record ${s.rows} × ${columns}`);
+        if (layout.itemsize !== (dtype === 'float64' ? 8 : 4)) throw new Error(`${file} holds float${8 * layout.itemsize} values, the manifest says ${dtype}`);
         const rowBytes = columns * layout.itemsize;
         const chunk = Math.max(1, Math.floor((16 << 20) / Math.max(1, rowBytes)));
         for (let r = 0; r < layout.rows; r += chunk) {
@@ -109,6 +166,8 @@ export async function mergeShards(manifestPath: string, out: string): Promise<Me
         fs.closeSync(fd);
       }
       const sidecar = JSON.parse(fs.readFileSync(path.join(dir, s.labels), 'utf8')) as Sidecar;
+      if (sidecar.dtype !== dtype) throw new Error(`${path.join(dir, s.labels)} says dtype ${sidecar.dtype}, the manifest ${dtype}`);
+      if (sidecar.rows.values.length !== s.rows) throw new Error(`${path.join(dir, s.labels)} labels ${sidecar.rows.values.length} rows, the shard holds ${s.rows}`);
       head ??= sidecar;
       for (const v of sidecar.rows.values) {
         v[0] += s.firstFrame;

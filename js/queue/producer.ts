@@ -3,6 +3,7 @@
 // id: a deterministic shard id), follows them through QueueEvents, and
 // writes DIR/manifest.json describing every shard (or its failure).
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Queue, QueueEvents, type Job } from 'bullmq';
@@ -114,6 +115,94 @@ export async function featurizeOnQueue(file: string, o: QueueFeaturizeOptions): 
   await probeRedis(url);
   const outDir = path.resolve(o.outDir);
   try {
+    fs.mkdirSync(outDir, { recursive: true });
+  } catch (e) {
+    throw new Error(`--out-dir ${o.outDir}: ${(e as Error).message}`);
+  }
+  const unlock = lockFolder(outDir, o.outDir);
+  try {
+    return await produce(file, o, url, outDir, hypers, attempts, start);
+  } finally {
+    unlock();
+  }
+}
+
+/** The lock file of a run's output folder. */
+export const LOCK_FILE = '.acdc-queue.lock';
+
+/** Whether process `pid` of this host is alive. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Takes the output folder for this run: a lock file created exclusively
+ * (a second producer on the same folder is refused, naming the first); a
+ * lock left by a process of this host that no longer runs is taken over.
+ * Returns the function that releases it. @internal
+ */
+export function lockFolder(outDir: string, shown: string): () => void {
+  const lock = path.join(outDir, LOCK_FILE);
+  const mine = JSON.stringify({ host: os.hostname(), pid: process.pid, started: new Date().toISOString() });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      fs.writeFileSync(lock, mine, { flag: 'wx' });
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`--out-dir ${shown}: cannot create ${LOCK_FILE} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      let holder: { host?: string; pid?: number; started?: string } = {};
+      try {
+        holder = JSON.parse(fs.readFileSync(lock, 'utf8')) as typeof holder;
+      } catch {
+        // unreadable: treated as held
+      }
+      const stale = holder.host === os.hostname() && Number.isSafeInteger(holder.pid) && !alive(holder.pid!);
+      if (stale && attempt === 0) {
+        fs.rmSync(lock, { force: true });
+        continue;
+      }
+      const who = holder.pid !== undefined ? `process ${holder.pid} on ${holder.host}, since ${holder.started}` : 'another process';
+      throw new Error(`--out-dir ${shown} is in use by another acdc featurize --queue (${who}): use another folder, or remove ${lock} if that run is gone`);
+    }
+  }
+  return () => {
+    try {
+      if (fs.readFileSync(lock, 'utf8') === mine) fs.rmSync(lock, { force: true });
+    } catch {
+      // already gone
+    }
+  };
+}
+
+async function produce(file: string, o: QueueFeaturizeOptions, url: string, outDir: string, hypers: string | null, attempts: number, start: number): Promise<QueueSummary> {
+  // a folder holding the manifest of another run (other input or options) is
+  // not overwritten; the same run again (resumed) is fine. What is known
+  // before the split is checked first (so that nothing of that run is
+  // touched), the input's checksum and species after it.
+  const manifestPath = path.join(outDir, 'manifest.json');
+  let previous: Partial<Manifest> | null | undefined;
+  if (fs.existsSync(manifestPath)) {
+    try {
+      previous = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as Partial<Manifest>;
+    } catch {
+      previous = null;
+    }
+    const same =
+      previous !== null &&
+      previous.input?.path === (file === '-' ? null : path.resolve(file)) &&
+      previous.calculator === o.calculator &&
+      previous.shardFrames === o.shardFrames &&
+      JSON.stringify(previous.hypers ?? null) === JSON.stringify(hypers === null ? null : JSON.parse(hypers)) &&
+      JSON.stringify({ ...previous.options, species: undefined }) ===
+        JSON.stringify({ perStructure: o.perStructure ?? null, dtype: o.dtype ?? 'float64', species: undefined, batch: o.batch, maxMemory: o.maxMemory ?? null });
+    if (!same) throw new Error(`--out-dir ${o.outDir} holds the manifest of another run (${previous?.input?.name ?? 'unreadable'}): use another folder, or delete it first`);
+  }
+  try {
     fs.mkdirSync(path.join(outDir, 'inputs'), { recursive: true });
   } catch (e) {
     throw new Error(`--out-dir ${o.outDir}: ${(e as Error).message}`);
@@ -132,6 +221,9 @@ export async function featurizeOnQueue(file: string, o: QueueFeaturizeOptions): 
     batch: o.batch,
     maxMemory: o.maxMemory ?? null,
   };
+  if (previous !== undefined && (previous === null || previous.input?.sha256 !== split.sha256 || JSON.stringify(previous.options?.species) !== JSON.stringify(options.species))) {
+    throw new Error(`--out-dir ${o.outDir} holds the manifest of another run (${previous?.input?.name ?? 'unreadable'}): use another folder, or delete it first`);
+  }
   const runKey = createHash('sha256')
     .update(JSON.stringify({ input: split.sha256, options, shardFrames: o.shardFrames, outDir }))
     .digest('hex')
@@ -216,6 +308,11 @@ export async function featurizeOnQueue(file: string, o: QueueFeaturizeOptions): 
     if (lost) throw lost;
     // the manifest holds the record of every shard: the jobs are no longer needed
     for (const job of jobs) await (await queue.getJob(job.id))?.remove();
+  } catch (e) {
+    if (lost) throw lost;
+    const message = (e as Error).message;
+    if (/Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT/.test(message)) throw new Error(`lost the connection to Redis at ${displayUrl(url)}: ${message}`);
+    throw e;
   } finally {
     closing = true;
     if (o.progress) process.stderr.write('\n');
@@ -252,7 +349,6 @@ export async function featurizeOnQueue(file: string, o: QueueFeaturizeOptions): 
     shards,
     failures,
   };
-  const manifestPath = path.join(outDir, 'manifest.json');
   writeAtomicallySync(manifestPath, (t) => fs.writeFileSync(t, JSON.stringify(manifest, null, 1)));
   if (!complete) {
     const f = failures[0];

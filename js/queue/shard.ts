@@ -54,6 +54,8 @@ export interface ShardRecord {
   bytes: { file: number; labels: number };
   /** Host and process id of the worker that computed it. */
   worker: string;
+  /** The input bytes the shard was computed from, and their sha256 (checked by the worker). */
+  input?: { start: number; end: number; sha256: string };
 }
 
 /** Base name of shard `index`'s files. */

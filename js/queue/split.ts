@@ -23,6 +23,12 @@ export interface ShardInput {
   end: number;
   /** Line (from 1) of the first frame's atom-count line in the original input. */
   firstLine: number;
+  /**
+   * sha256 (hex) of the shard's bytes (`start` to `end`) as split: the
+   * worker checks it, so that an input edited in place after the split is
+   * an error rather than features of other bytes.
+   */
+  sha256?: string;
 }
 
 /** One shard: a run of consecutive frames. */
@@ -148,6 +154,7 @@ export async function splitInput(file: string, name: string, options: SplitOptio
   let pendingBytes = 0;
   let pendingFirst = 0;
   let out: { fd: number; tmp: string; target: string; written: number } | null = null;
+  let shardHash = createHash('sha256');
 
   const flushSpecies = () => {
     if (!options.collectSpecies) return;
@@ -159,6 +166,8 @@ export async function splitInput(file: string, name: string, options: SplitOptio
   };
   const closeShard = () => {
     if (!shard) return;
+    shard.input.sha256 = shardHash.digest('hex');
+    shardHash = createHash('sha256');
     if (out) {
       fs.closeSync(out.fd);
       commitSync(out.tmp, out.target);
@@ -181,6 +190,7 @@ export async function splitInput(file: string, name: string, options: SplitOptio
     }
     const bytes = Buffer.concat(frameBytes);
     frameBytes = [];
+    shardHash.update(bytes);
     if (out) {
       fs.writeSync(out.fd, bytes);
       out.written += bytes.length;

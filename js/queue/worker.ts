@@ -26,6 +26,77 @@ export interface WorkerOptions {
   threads?: number;
   /** Called with one line per finished or failed shard. */
   log?: (line: string) => void;
+  /**
+   * Folders this worker may read inputs from and write shards to (default:
+   * its current directory). A job naming a path outside them fails without
+   * touching it: whoever can write to the queue cannot make the worker read
+   * or write elsewhere.
+   */
+  roots?: string[];
+}
+
+/** Real paths of the worker's root folders; throws naming one that is not a folder. */
+export function resolveRoots(roots: string[] | undefined): string[] {
+  const list = roots === undefined || roots.length === 0 ? [process.cwd()] : roots;
+  return list.map((r) => {
+    let real: string;
+    try {
+      real = fs.realpathSync(r);
+    } catch {
+      throw new Error(`--root ${r}: no such folder`);
+    }
+    if (!fs.statSync(real).isDirectory()) throw new Error(`--root ${r} is not a folder`);
+    return real;
+  });
+}
+
+/** Whether `p` (resolved through symbolic links as far as it exists) lies inside one of `roots`. */
+function inside(p: string, roots: string[]): boolean {
+  let real = path.resolve(p);
+  // resolve the longest existing prefix (the shard files may not exist yet)
+  const rest: string[] = [];
+  for (;;) {
+    try {
+      real = path.join(fs.realpathSync(real), ...rest.reverse());
+      break;
+    } catch {
+      const parent = path.dirname(real);
+      if (parent === real) return false;
+      rest.push(path.basename(real));
+      real = parent;
+    }
+  }
+  return roots.some((r) => real === r || real.startsWith(r.endsWith(path.sep) ? r : r + path.sep));
+}
+
+/**
+ * Checks that a job read from the queue only names files under the worker's
+ * roots, and is shaped as the producer makes it (no error quotes its values
+ * beyond the paths it names).
+ */
+function checkJob(job: ShardJob, roots: string[]): void {
+  const where = `shard ${Number.isSafeInteger(job?.index) ? job.index : '?'}`;
+  if (job === null || typeof job !== 'object' || job.input === null || typeof job.input !== 'object' || typeof job.input.path !== 'string' || typeof job.outDir !== 'string') {
+    throw new Error(`${where}: malformed job (not made by acdc featurize --queue)`);
+  }
+  for (const k of ['start', 'end', 'firstLine'] as const) {
+    if (!Number.isSafeInteger(job.input[k]) || job.input[k] < 0) throw new Error(`${where}: malformed job (input.${k})`);
+  }
+  if (!Number.isSafeInteger(job.index) || job.index < 0 || !Number.isSafeInteger(job.firstFrame) || !Number.isSafeInteger(job.frames) || job.frames < 1) throw new Error(`${where}: malformed job (index, firstFrame or frames)`);
+  if (job.input.end <= job.input.start) throw new Error(`${where}: malformed job (empty byte range)`);
+  if (!path.isAbsolute(job.input.path) || !path.isAbsolute(job.outDir)) throw new Error(`${where}: malformed job (paths must be absolute)`);
+  const list = roots.join(', ');
+  if (!inside(job.input.path, roots)) throw new Error(`${where}: the input ${job.input.path} is outside the folders this worker may read (--root ${list})`);
+  if (!inside(job.outDir, roots)) throw new Error(`${where}: the output folder ${job.outDir} is outside the folders this worker may write (--root ${list})`);
+}
+
+/**
+ * An error about the input's content, without the content: parse errors
+ * quote the offending text, and a job may point at a file that is not
+ * the user's to read.
+ */
+function withoutContent(message: string): string {
+  return message.replace(/'[^'\n]*'|"[^"\n]*"|`[^`\n]*`/g, "'…'");
 }
 
 /** Milliseconds from an environment variable, or the default. */
@@ -51,7 +122,7 @@ function remove(p: string): void {
  * into numbers in the original input, and its temporary name into the input's name.
  */
 function shardError(e: unknown, job: ShardJob, tmp: string): Error {
-  const message = e instanceof Error ? e.message : String(e);
+  const message = withoutContent(e instanceof Error ? e.message : String(e));
   const lineOffset = job.input.firstLine - 1;
   const out = message
     .split(tmp)
@@ -67,7 +138,8 @@ function shardError(e: unknown, job: ShardJob, tmp: string): Error {
 let cached: { key: string; calc: Calc } | undefined;
 
 /** Computes one shard (or finds it complete); resolves to its record. */
-export async function processShard(job: ShardJob): Promise<ShardRecord> {
+export async function processShard(job: ShardJob, roots: string[] = resolveRoots(undefined)): Promise<ShardRecord> {
+  checkJob(job, roots);
   const done = await verifiedShard(job.outDir, job.id, job.index);
   if (done) return done;
   const base = shardBase(job.index);
@@ -79,12 +151,20 @@ export async function processShard(job: ShardJob): Promise<ShardRecord> {
     throw new Error(`${job.inputName}: the input ${job.input.path} cannot be read on this worker (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): workers need the input and --out-dir at the same paths as the producer`);
   }
   if (size < job.input.end) throw new Error(`${job.inputName}: ${job.input.path} holds ${size} bytes, shard ${job.index} ends at byte ${job.input.end}: the file changed since it was split`);
-  const whole = job.input.start === 0 && size === job.input.end;
+  // with a checksum of the range, the worker hashes its own copy of the
+  // bytes: what it featurizes is what it checked
+  const whole = job.input.start === 0 && size === job.input.end && job.input.sha256 === undefined;
   const input = whole ? job.input.path : temporary('.xyz');
   const hypers = job.options.hypers === null ? undefined : temporary('.json');
   try {
     if (!whole) {
       await pipeline(fs.createReadStream(job.input.path, { start: job.input.start, end: job.input.end - 1 }), fs.createWriteStream(input));
+      if (job.input.sha256 !== undefined) {
+        const actual = await sha256File(input);
+        if (actual !== job.input.sha256) {
+          throw new Error(`${job.inputName}: bytes ${job.input.start}–${job.input.end - 1} of ${job.input.path} (shard ${job.index}, frames ${job.firstFrame}–${job.firstFrame + job.frames - 1}) changed since the input was split (sha256 differs): run acdc featurize --queue again`);
+        }
+      }
     }
     if (hypers) fs.writeFileSync(hypers, job.options.hypers!);
     const key = JSON.stringify([job.options.calculator, job.options.hypers]);
@@ -126,6 +206,7 @@ export async function processShard(job: ShardJob): Promise<ShardRecord> {
       rows: summary.rows!,
       columns: summary.columns!,
       sha256: { file: shaFile, labels: shaLabels },
+      ...(job.input.sha256 !== undefined ? { input: { start: job.input.start, end: job.input.end, sha256: job.input.sha256 } } : {}),
       bytes: { file: fs.statSync(out).size, labels: fs.statSync(labels).size },
       worker: `${os.hostname()}:${process.pid}`,
     };
@@ -143,6 +224,7 @@ export async function processShard(job: ShardJob): Promise<ShardRecord> {
  */
 export async function runWorker(options: WorkerOptions, signal?: AbortSignal): Promise<void> {
   const url = checkRedisUrl(options.queue);
+  const roots = resolveRoots(options.roots);
   if (options.threads !== undefined) process.env.ACDC_NUM_THREADS = String(options.threads);
   await probeRedis(url);
   const log = options.log ?? (() => undefined);
@@ -160,7 +242,7 @@ export async function runWorker(options: WorkerOptions, signal?: AbortSignal): P
   });
   const worker = new Worker<ShardJob, ShardRecord>(
     options.queueName ?? DEFAULT_QUEUE_NAME,
-    async (job: Job<ShardJob, ShardRecord>) => processShard(job.data),
+    async (job: Job<ShardJob, ShardRecord>) => processShard(job.data, roots),
     {
       connection,
       concurrency: options.concurrency ?? 1,
@@ -182,7 +264,7 @@ export async function runWorker(options: WorkerOptions, signal?: AbortSignal): P
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   signal?.addEventListener('abort', stop, { once: true });
-  log(`worker ${os.hostname()}:${process.pid} on ${displayUrl(url)}, queue ${options.queueName ?? DEFAULT_QUEUE_NAME}, concurrency ${options.concurrency ?? 1}`);
+  log(`worker ${os.hostname()}:${process.pid} on ${displayUrl(url)}, queue ${options.queueName ?? DEFAULT_QUEUE_NAME}, concurrency ${options.concurrency ?? 1}, files under ${roots.join(', ')}`);
   await stopped;
   closing = true;
   process.off('SIGINT', stop);

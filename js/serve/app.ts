@@ -15,11 +15,14 @@
 // (the event loop stays free), at most `concurrency` at once with `queue`
 // more waiting (503 beyond), and cancelled when its client disconnects.
 import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { Socket } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { CALCULATORS, PER_STRUCTURE, featurize, makeCalculator, type Calc, type CalculatorName, type PerStructure } from '../cli/featurize';
+import { Readable } from 'node:stream';
+import { CALCULATORS, PER_STRUCTURE, featurize, makeCalculatorAsync, type Calc, type CalculatorName, type PerStructure } from '../cli/featurize';
 import { readXyz, formatXyz } from '../xyz';
 import { System, type SystemInit } from '../system';
 import type { Dtype } from '../tensor';
@@ -39,6 +42,19 @@ export interface ServeOptions extends Partial<ServeLimits> {
   logger?: boolean;
   /** The model of `POST /v1/predict` (without one, that route answers 404). */
   model?: ServedModel;
+  /**
+   * Host names (besides the bound address, and `localhost` / the machine's
+   * names and addresses when bound to all interfaces) that requests may name
+   * in their `Host` header; others are refused (403), so that a web page
+   * cannot reach the server through a DNS name it controls (DNS rebinding).
+   */
+  allowHosts?: string[];
+  /**
+   * Origins (`https://app.example.org`) whose browser pages may call the
+   * server; requests from other origins (with an `Origin` header that is not
+   * the server's own) are refused (403). `'*'` allows every origin.
+   */
+  corsOrigins?: string[];
 }
 
 /** A refusal with its HTTP status and the limit (or field) it names. */
@@ -119,6 +135,7 @@ function parseRequest(request: FastifyRequest): FeaturizeRequest {
   }
   if (xyz !== null && xyz.trim() === '') throw new HttpError(400, 'the extended XYZ body is empty: nothing to featurize', 'body');
   let hypersText: string | null = null;
+  checkDepth('hypers', hypers);
   if (hypers !== undefined && hypers !== null) {
     if (typeof hypers === 'string') {
       try {
@@ -134,6 +151,35 @@ function parseRequest(request: FastifyRequest): FeaturizeRequest {
   const perStructure = option('perStructure', opts.perStructure ?? opts.per_structure, PER_STRUCTURE);
   const dtype = option('dtype', opts.dtype, ['float64', 'float32'] as const) ?? 'float64';
   return { xyz, systems, calculator, hypers: hypersText, perStructure, dtype, species: speciesOption(opts.species) };
+}
+
+/** Deepest nesting of objects/arrays accepted in `hypers` (real ones are 4 deep). */
+const MAX_HYPERS_DEPTH = 32;
+
+/** Refuses JSON nested deeper than {@link MAX_HYPERS_DEPTH} (checked without recursion, so it cannot overflow the stack). */
+function checkDepth(name: string, value: unknown): void {
+  if (typeof value === 'string') {
+    let depth = 0;
+    let inString = false;
+    for (let k = 0; k < value.length; k++) {
+      const c = value.charCodeAt(k);
+      if (inString) {
+        if (c === 0x5c) k += 1;
+        else if (c === 0x22) inString = false;
+      } else if (c === 0x22) inString = true;
+      else if (c === 0x7b || c === 0x5b) {
+        if (++depth > MAX_HYPERS_DEPTH) throw new HttpError(400, `${name} is nested more than ${MAX_HYPERS_DEPTH} levels deep`, name);
+      } else if (c === 0x7d || c === 0x5d) depth -= 1;
+    }
+    return;
+  }
+  let level: unknown[] = [value];
+  for (let depth = 0; level.length > 0; depth++) {
+    if (depth > MAX_HYPERS_DEPTH) throw new HttpError(400, `${name} is nested more than ${MAX_HYPERS_DEPTH} levels deep`, name);
+    const next: unknown[] = [];
+    for (const v of level) if (v !== null && typeof v === 'object') next.push(...(Array.isArray(v) ? v : Object.values(v as object)));
+    level = next;
+  }
 }
 
 /** A budget or size error of the core, as the limit it hit. */
@@ -153,17 +199,59 @@ interface Featurized {
   totalSeconds: number;
 }
 
-/** Calculators already built, by name and hyper-parameters (the most recent 8). */
-const calculators = new Map<string, Calc>();
-function calculatorFor(name: CalculatorName, hypersText: string | null, hypersPath: string | undefined): Calc {
+/**
+ * Calculators built or being built, by name and hyper-parameters (the most
+ * recent 8). They are built off the event loop (a large basis takes
+ * seconds); concurrent requests with the same hypers share one build, and a
+ * failed build is not kept.
+ */
+const calculators = new Map<string, Promise<Calc>>();
+function calculatorFor(name: CalculatorName, hypersText: string | null): Promise<Calc> {
   const key = JSON.stringify([name, hypersText]);
   let calc = calculators.get(key);
   if (calc === undefined) {
-    calc = makeCalculator(name, hypersPath);
+    calc = makeCalculatorAsync(name, hypersText);
+    calc.catch(() => {
+      if (calculators.get(key) === calc) calculators.delete(key);
+    });
     if (calculators.size >= 8) calculators.delete(calculators.keys().next().value!);
   } else calculators.delete(key);
   calculators.set(key, calc);
   return calc;
+}
+
+/** Properties per block of a SOAP calculator (the same for every block), from a two-atom probe; cached per calculator. */
+const propertyCounts = new WeakMap<Calc, number>();
+async function propertiesPerBlock(calc: Calc, z: number, maxMemory: string, signal: AbortSignal): Promise<number> {
+  const known = propertyCounts.get(calc);
+  if (known !== undefined) return known;
+  const tm = await calc.compute(new System({ types: [z, z], positions: [0, 0, 0, 1, 0, 0] }), { signal, maxMemory });
+  const blocks = tm.blocks();
+  const n = blocks.length > 0 ? blocks[0].properties.count : 0;
+  propertyCounts.set(calc, n);
+  return n;
+}
+
+/**
+ * The values (rows × columns) the answer will hold, before computing it:
+ * rows are structures (perStructure) or atoms, columns the blocks of every
+ * species combination times their properties. Null for calculators whose
+ * width is not known in advance (checked after the computation).
+ */
+async function expectedValues(req: FeaturizeRequest, calc: Calc, systems: System[], maxMemory: string, signal: AbortSignal): Promise<{ rows: number; columns: number } | null> {
+  if (req.calculator !== 'soap_power_spectrum' && req.calculator !== 'soap_radial_spectrum') return null;
+  const present = new Set(systems.flatMap((s) => Array.from(s.types)));
+  // a species outside `species` is an error of the computation, which names the frame
+  if (req.species && [...present].some((z) => !req.species!.includes(z))) return null;
+  const species = req.species ? [...new Set(req.species)] : [...present];
+  if (species.length === 0) return null;
+  const s = species.length;
+  const combinations = req.calculator === 'soap_power_spectrum' ? (s * (s + 1)) / 2 : s;
+  const rows = req.perStructure ? systems.length : systems.reduce((n, x) => n + x.size, 0);
+  // a width beyond any limit is refused without probing the calculator
+  if (rows * s * combinations > 1e15) return { rows, columns: s * combinations };
+  const p = await propertiesPerBlock(calc, species[0], maxMemory, signal);
+  return { rows, columns: s * combinations * p };
 }
 
 async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signal: AbortSignal): Promise<Featurized> {
@@ -173,13 +261,14 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
   try {
     const input = path.join(dir, 'request.xyz');
     let atoms: number;
+    let systems: System[];
     if (req.systems) {
+      systems = req.systems;
       atoms = req.systems.reduce((n, s) => n + s.size, 0);
       if (atoms > limits.maxAtoms) throw new HttpError(413, `the request holds ${atoms} atoms, more than maxAtoms = ${limits.maxAtoms}`, 'maxAtoms');
       fs.writeFileSync(input, formatXyz(req.systems));
     } else {
       fs.writeFileSync(input, req.xyz!);
-      let systems: System[];
       try {
         systems = await readXyz(input, { signal });
       } catch (e) {
@@ -189,19 +278,31 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
       atoms = systems.reduce((n, s) => n + s.size, 0);
       if (atoms > limits.maxAtoms) throw new HttpError(413, `the request holds ${atoms} atoms, more than maxAtoms = ${limits.maxAtoms}`, 'maxAtoms');
     }
-    let hypers: string | undefined;
-    if (req.hypers !== null) {
-      hypers = path.join(dir, 'hypers.json');
-      fs.writeFileSync(hypers, req.hypers);
+    let calculatorInstance: Calc;
+    try {
+      calculatorInstance = await calculatorFor(req.calculator, req.hypers);
+    } catch (e) {
+      throw asLimitError((e as Error).message);
+    }
+    if (signal.aborted) throw signal.reason;
+    // the size of the answer is known before the work: refuse it first
+    let expected: Awaited<ReturnType<typeof expectedValues>>;
+    try {
+      expected = await expectedValues(req, calculatorInstance, systems, limits.maxMemory, signal);
+    } catch (e) {
+      if (signal.aborted) throw e;
+      throw asLimitError((e as Error).message);
+    }
+    if (expected !== null && expected.rows * expected.columns > limits.maxFeatures) {
+      const { rows, columns } = expected;
+      throw new HttpError(422, `the answer would hold ${rows} × ${columns} = ${rows * columns} values, more than maxFeatures = ${limits.maxFeatures}`, 'maxFeatures');
     }
     const out = path.join(dir, 'features.npy');
     let summary;
     try {
-      const calculatorInstance = calculatorFor(req.calculator, req.hypers, hypers);
       summary = await featurize(input, {
         calculatorInstance,
         calculator: req.calculator,
-        hypers,
         perStructure: req.perStructure,
         out,
         batch: 64,
@@ -213,25 +314,64 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
       });
     } catch (e) {
       if (signal.aborted) throw e;
-      let message = (e as Error).message.split(input).join('body');
-      if (hypers) message = message.split(hypers).join('hypers');
-      throw asLimitError(message.replace(/^--hypers hypers: /, 'hypers: '));
+      throw asLimitError((e as Error).message.split(input).join('body'));
     }
     const values = summary.rows! * summary.columns!;
     if (values > limits.maxFeatures) {
       throw new HttpError(422, `the answer holds ${summary.rows} × ${summary.columns} = ${values} values, more than maxFeatures = ${limits.maxFeatures}`, 'maxFeatures');
     }
-    return { npy: fs.readFileSync(out), labels: fs.readFileSync(`${out}.labels.json`), rows: summary.rows!, columns: summary.columns!, atoms, seconds: summary.seconds, totalSeconds: Number(process.hrtime.bigint() - start) / 1e9 };
+    // hundreds of MB for a large answer: read off the event loop
+    const [npy, labels] = await Promise.all([fs.promises.readFile(out), fs.promises.readFile(`${out}.labels.json`)]);
+    return { npy, labels, rows: summary.rows!, columns: summary.columns!, atoms, seconds: summary.seconds, totalSeconds: Number(process.hrtime.bigint() - start) / 1e9 };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function values(npy: Buffer): number[] {
+/** Values formatted per chunk of the JSON answer: small enough that the event loop stays free between chunks (a few ms each). */
+const JSON_CHUNK_VALUES = 4_096;
+
+/**
+ * The JSON answer as a stream: `head` (an object's fields, without the
+ * closing brace) then `"data":[…]}` written a chunk at a time, so that an
+ * answer of tens of millions of values neither blocks the event loop nor
+ * builds one string longer than V8 allows.
+ */
+function jsonAnswer(head: string, npy: Buffer): Readable {
   const { rows, columns, itemsize, offset } = npyLayout(npy, 'features');
-  const bytes = npy.subarray(offset, offset + rows * columns * itemsize);
-  const copy = new Uint8Array(bytes);
-  return Array.from(itemsize === 8 ? new Float64Array(copy.buffer) : new Float32Array(copy.buffer));
+  const count = rows * columns;
+  // a view when the values are aligned (they are in acdc's files), else one copy
+  const first = npy.byteOffset + offset;
+  const aligned = first % itemsize === 0;
+  const buffer = aligned ? npy.buffer : new Uint8Array(npy.subarray(offset, offset + count * itemsize)).buffer;
+  const start = aligned ? first : 0;
+  const data = itemsize === 8 ? new Float64Array(buffer, start, count) : new Float32Array(buffer, start, count);
+  let at = 0;
+  let started = false;
+  return new Readable({
+    read() {
+      if (!started) {
+        started = true;
+        this.push(`${head},"data":[`);
+        return;
+      }
+      if (at >= count) {
+        this.push(']}');
+        this.push(null);
+        return;
+      }
+      const end = Math.min(count, at + JSON_CHUNK_VALUES);
+      const parts = new Array<string>(end - at);
+      for (let k = at; k < end; k++) {
+        const v = data[k];
+        parts[k - at] = Number.isFinite(v) ? String(v) : 'null';
+      }
+      const text = (at > 0 ? ',' : '') + parts.join(',');
+      at = end;
+      // yield to the event loop between chunks
+      setImmediate(() => this.push(text));
+    },
+  });
 }
 
 /** `rows.names` or `columns.names` of a labels sidecar, without parsing its (large) values. */
@@ -300,12 +440,132 @@ async function readBody(xyz: string, signal: AbortSignal): Promise<System[]> {
   }
 }
 
+const shutdowns = new WeakMap<FastifyInstance, { sockets: Set<Socket>; busy: WeakSet<Socket> }>();
+
+/**
+ * Stops the server: no new connections; connections that are still sending
+ * their request (a stalled upload) or idle are closed at once; requests
+ * being computed get `graceMs` to finish, then their connections are closed
+ * too. Resolves once the server is closed.
+ */
+export async function closeServer(app: FastifyInstance, graceMs = 10_000): Promise<void> {
+  const state = shutdowns.get(app);
+  const closing = app.close();
+  if (state !== undefined) {
+    for (const socket of state.sockets) if (!state.busy.has(socket)) socket.destroy();
+    const timer = setTimeout(() => {
+      for (const socket of state.sockets) socket.destroy();
+    }, graceMs);
+    timer.unref();
+    try {
+      await closing;
+    } finally {
+      clearTimeout(timer);
+    }
+  } else await closing;
+}
+
+/** The host name of a Host header, lower case, without the port; null when malformed. */
+function hostName(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::\d{1,5})?$/.exec(header.trim());
+  return m ? m[1].toLowerCase() : null;
+}
+
+/**
+ * The host names requests may use: the bound address; for a loopback
+ * address also `localhost`, 127.0.0.1 and [::1]; for all interfaces also the
+ * machine's name and interface addresses; plus `extra`.
+ */
+function allowedHosts(app: FastifyInstance, extra: string[]): () => Set<string> {
+  let cached: Set<string> | null = null;
+  return () => {
+    if (cached !== null) return cached;
+    const names = new Set<string>(extra.map((h) => h.toLowerCase()));
+    const bracket = (a: string) => (a.includes(':') ? `[${a}]` : a);
+    const address = app.server.address();
+    const bound = address !== null && typeof address === 'object' ? address.address : '127.0.0.1';
+    names.add(bracket(bound).toLowerCase());
+    const loopback = ['localhost', '127.0.0.1', '[::1]'];
+    if (bound === '127.0.0.1' || bound === '::1' || bound.startsWith('127.')) for (const h of loopback) names.add(h);
+    if (bound === '0.0.0.0' || bound === '::') {
+      for (const h of loopback) names.add(h);
+      names.add(os.hostname().toLowerCase());
+      for (const list of Object.values(os.networkInterfaces())) for (const i of list ?? []) names.add(bracket(i.address).toLowerCase());
+    }
+    if (address !== null) cached = names;
+    return names;
+  };
+}
+
 /** The Fastify server of `acdc serve` (not listening yet). */
 export function buildServer(options: ServeOptions = {}): FastifyInstance {
   const limits: ServeLimits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as ServeLimits;
   const gate = new Gate(limits.concurrency, limits.queue);
   const metrics: Metrics = createMetrics(() => ({ running: gate.running, waiting: gate.waiting }));
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: limits.maxBodyBytes });
+  // Timeouts on receiving a request (headers and body) but not on computing
+  // it: a client that sends slowly or stalls is closed (408) after
+  // requestTimeoutMs, an idle keep-alive connection after idleTimeoutMs.
+  const serverFactory = (handler: http.RequestListener) =>
+    http.createServer(
+      {
+        requestTimeout: limits.requestTimeoutMs,
+        headersTimeout: limits.requestTimeoutMs,
+        keepAliveTimeout: limits.idleTimeoutMs,
+        connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.requestTimeoutMs / 4))),
+      },
+      handler,
+    );
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: limits.maxBodyBytes, serverFactory, return503OnClosing: true });
+  const sockets = new Set<Socket>();
+  const busy = new WeakSet<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  shutdowns.set(app, { sockets, busy });
+  const hosts = allowedHosts(app, options.allowHosts ?? []);
+  const corsOrigins = options.corsOrigins ?? [];
+
+  // Host and Origin: a browser page may only reach the server under a name
+  // the server answers to (no DNS rebinding) and from an allowed origin.
+  app.addHook('onRequest', async (request, reply) => {
+    const host = hostName(request.headers.host);
+    if (host === null || !hosts().has(host)) {
+      throw new HttpError(403, `Host ${JSON.stringify(String(request.headers.host ?? '')).slice(0, 200)} is not a name of this server (allowed: ${[...hosts()].join(', ')}; add names with --allow-host)`, 'host');
+    }
+    const origin = request.headers.origin;
+    if (origin !== undefined) {
+      let originHost: string | null = null;
+      try {
+        originHost = new URL(origin).host.toLowerCase();
+      } catch {
+        originHost = null;
+      }
+      const sameOrigin = originHost !== null && originHost === String(request.headers.host).toLowerCase();
+      const allowed = sameOrigin || corsOrigins.includes('*') || corsOrigins.includes(origin);
+      if (!allowed) throw new HttpError(403, `cross-origin requests from ${JSON.stringify(origin).slice(0, 200)} are refused (start the server with --cors-origin ORIGIN to allow a web page to call it)`, 'origin');
+      if (!sameOrigin) {
+        reply.header('access-control-allow-origin', corsOrigins.includes('*') ? '*' : origin);
+        reply.header('vary', 'Origin');
+        reply.header('access-control-expose-headers', 'x-acdc-shape, x-acdc-dtype, x-acdc-row-names, x-acdc-column-names, server-timing');
+      }
+      if (request.method === 'OPTIONS') {
+        reply.header('access-control-allow-methods', 'GET, POST');
+        reply.header('access-control-allow-headers', 'content-type, accept');
+        reply.header('access-control-max-age', '600');
+        return reply.code(204).send();
+      }
+    }
+  });
+  // the request was received whole: from here on, shutdown waits for it
+  app.addHook('preHandler', async (request) => {
+    busy.add(request.raw.socket);
+  });
+  app.addHook('onResponse', async (request) => {
+    busy.delete(request.raw.socket);
+  });
+  app.options('/*', async (_request, reply) => reply.code(204).send());
   const xyzTypes = ['chemical/x-xyz', 'application/octet-stream', 'text/x-xyz', 'application/x-extxyz'];
   app.addContentTypeParser(xyzTypes, { parseAs: 'string' }, (_req, body, done) => done(null, body));
 
@@ -387,15 +647,15 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
       return reply.type(`multipart/mixed; boundary=${boundary}`).send(body);
     }
     const all = JSON.parse(result.labels.toString('utf8')) as Record<string, unknown>;
-    return reply.type('application/json').send({
+    const head = JSON.stringify({
       shape: [result.rows, result.columns],
       dtype: req.dtype,
       calculator: req.calculator,
       perStructure: req.perStructure ?? null,
       rows: all.rows,
       columns: all.columns,
-      data: values(result.npy),
     });
+    return reply.type('application/json').send(jsonAnswer(head.slice(0, -1), result.npy));
   });
 
   app.post('/v1/predict', async (request: FastifyRequest, reply: FastifyReply) => {
@@ -429,7 +689,8 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
         prediction = await model.predict(systems, { forces: req.forces, stress: req.stress, variance: req.variance, signal: controller.signal });
       } catch (e) {
         if (controller.signal.aborted) throw e;
-        throw new HttpError(400, (e as Error).message, 'structures');
+        const limit = asLimitError((e as Error).message);
+        throw limit.limit === 'maxMemory' ? limit : new HttpError(400, (e as Error).message, 'structures');
       }
     } catch (e) {
       if (controller.signal.aborted) metrics.cancelled.inc({ route: '/v1/predict' });

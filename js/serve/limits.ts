@@ -9,12 +9,23 @@ export interface ServeLimits {
   maxAtoms: number;
   /** Most values (rows × columns) in one answer (422 `maxFeatures`). */
   maxFeatures: number;
-  /** Memory budget of one request's computation, e.g. '2G' (422 `maxMemory`). */
+  /**
+   * Memory budget of one request's computation, e.g. '2G' (422 `maxMemory`).
+   * `/v1/predict` computes under the process-wide budget (`ACDC_MAX_MEMORY`),
+   * which `acdc serve` sets from this value before loading anything.
+   */
   maxMemory: string;
   /** Requests computed at once. */
   concurrency: number;
   /** Requests waiting for a slot before 503. */
   queue: number;
+  /**
+   * Milliseconds a client may take to send a whole request, headers and body
+   * (a slower one is closed with 408); the computation is not counted.
+   */
+  requestTimeoutMs: number;
+  /** Milliseconds an idle keep-alive connection stays open. */
+  idleTimeoutMs: number;
 }
 
 export const DEFAULT_LIMITS: ServeLimits = {
@@ -24,5 +35,7 @@ export const DEFAULT_LIMITS: ServeLimits = {
   maxMemory: '2G',
   concurrency: 2,
   queue: 16,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 5_000,
 };
 

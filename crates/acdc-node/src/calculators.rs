@@ -105,6 +105,33 @@ impl NativeCalculator {
     }
 }
 
+/// Builds a calculator off the event loop (a large basis with a tight
+/// `spline_accuracy` takes seconds to tabulate): resolves with the same
+/// object `new NativeCalculator(name, hypers)` gives.
+#[napi(ts_return_type = "Promise<NativeCalculator>")]
+pub fn build_calculator(name: String, hypers: String) -> AsyncTask<BuildCalculatorTask> {
+    AsyncTask::new(BuildCalculatorTask { name, hypers })
+}
+
+/// The construction of a calculator on the thread pool.
+pub struct BuildCalculatorTask {
+    name: String,
+    hypers: String,
+}
+
+impl Task for BuildCalculatorTask {
+    type Output = Arc<dyn Calculator>;
+    type JsValue = NativeCalculator;
+
+    fn compute(&mut self) -> Result<Self::Output> {
+        guarded("calculator constructor", || from_name(&self.name, &self.hypers).map(Arc::from).map_err(to_napi))
+    }
+
+    fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
+        Ok(NativeCalculator { inner: output })
+    }
+}
+
 /// Cancels the asynchronous computations it is given to (an AbortSignal's
 /// native side).
 #[napi]

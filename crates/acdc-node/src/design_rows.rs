@@ -303,6 +303,39 @@ impl DesignRowWriter {
             state.stop()
         })
     }
+
+    /// [`DesignRowWriter::finish`] off the event loop; resolves to the number of rows.
+    #[napi(ts_return_type = "Promise<number>")]
+    pub fn finish_async(&self) -> AsyncTask<FinishTask> {
+        AsyncTask::new(FinishTask { layout: self.layout.clone(), state: self.state.clone() })
+    }
+}
+
+/// [`DesignRowWriter::finish`] on the thread pool: waiting for the rows
+/// still being written (hundreds of MB for a large per-atom matrix) must not
+/// hold the event loop.
+pub struct FinishTask {
+    layout: Arc<DesignLayout>,
+    state: Arc<Mutex<WriterState>>,
+}
+
+impl Task for FinishTask {
+    type Output = u32;
+    type JsValue = u32;
+    fn compute(&mut self) -> Result<u32> {
+        guarded("DesignRowWriter.finishAsync", || {
+            let mut state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
+            state.check()?;
+            if state.sender.is_none() {
+                state.start(self.layout.columns())?;
+            }
+            state.finished = true;
+            state.stop()
+        })
+    }
+    fn resolve(&mut self, _env: Env, output: u32) -> Result<u32> {
+        Ok(output)
+    }
 }
 
 /// Computing and appending one batch.

@@ -1,0 +1,126 @@
+// The i-PI driver against servers that misbehave at the socket level: one
+// that floods STATUS and never reads the replies (the driver must stop
+// reading and give up with a clear error, not buffer without bound), and one
+// that pipelines garbage after GETFORCE (the reply already started must reach
+// the server whole).
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { driveIpi, type IpiModel } from 'acdc-ml';
+
+const HDR = (name: string) => Buffer.from(name.padEnd(12, ' '), 'ascii');
+const i32 = (v: number) => {
+  const b = Buffer.alloc(4);
+  b.writeInt32LE(v);
+  return b;
+};
+
+/** POSDATA for `n` atoms on a line, 3 Bohr apart, in a large cubic cell. */
+function posdata(n: number): Buffer {
+  const L = 1e4;
+  const b = Buffer.alloc(12 + 144 + 4 + 24 * n);
+  HDR('POSDATA').copy(b, 0);
+  for (let k = 0; k < 9; k++) {
+    b.writeDoubleLE(k % 4 === 0 ? L : 0, 12 + 8 * k);
+    b.writeDoubleLE(k % 4 === 0 ? 1 / L : 0, 12 + 72 + 8 * k);
+  }
+  b.writeInt32LE(n, 156);
+  for (let i = 0; i < n; i++) b.writeDoubleLE(3 * i, 160 + 24 * i);
+  return b;
+}
+
+/** A model that answers zeros at once (the test is about the socket, not the numbers). */
+const zeros: IpiModel = {
+  species: [29],
+  predict: (systems) => ({
+    energy: [0],
+    forces: [new Float64Array(3 * systems[0].size)],
+    stress: [new Float64Array(9)],
+  }),
+};
+
+async function listen(onSocket: (s: net.Socket) => void): Promise<{ port: number; close: () => void }> {
+  const server = net.createServer(onSocket);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
+}
+
+/** A unix-socket server: its kernel buffers are small and fixed (TCP's grow to tens of MB on loopback), so bytes in flight measure the driver's own buffering. */
+async function listenUnix(onSocket: (s: net.Socket) => void): Promise<{ path: string; close: () => void }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-ipi-bp-'));
+  const where = path.join(dir, 'socket');
+  const server = net.createServer(onSocket);
+  await new Promise<void>((r) => server.listen(where, r));
+  return { path: where, close: () => (server.close(), fs.rmSync(dir, { recursive: true, force: true })) };
+}
+
+describe('i-PI driver backpressure and whole replies', () => {
+  it('a server that floods STATUS and never reads: the driver stops reading and fails naming the server', async () => {
+    const cap = 64 << 20;
+    let written = 0;
+    let stop = false;
+    const srv = await listenUnix((socket) => {
+      socket.on('error', () => {});
+      socket.pause(); // never reads a reply
+      const flood = Buffer.concat(Array.from({ length: 4096 }, () => HDR('STATUS')));
+      const pump = () => {
+        while (!stop && written < cap) {
+          written += flood.length;
+          if (!socket.write(flood)) {
+            socket.once('drain', pump);
+            return;
+          }
+        }
+      };
+      socket.write(Buffer.concat([HDR('INIT'), i32(0), i32(0)]));
+      pump();
+    });
+    try {
+      const error = await driveIpi(zeros, { unix: srv.path, timeout: 2 }).then(
+        () => null,
+        (e: Error) => e,
+      );
+      stop = true;
+      expect(error?.message).toMatch(/i-PI server at unix socket \S+ does not read the replies: \d+ bytes unread for 2 s/);
+      // what the server could push is bounded by the driver's high-water
+      // marks (1 MiB each way) and the sockets' kernel buffers (well under
+      // 1 MiB each for unix sockets): far below the cap
+      expect(written).toBeLessThan(8 << 20);
+    } finally {
+      stop = true;
+      srv.close();
+    }
+  }, 60_000);
+
+  it('GETFORCE pipelined with garbage: the FORCEREADY already started reaches a slow reader whole', async () => {
+    const n = 20_000;
+    const replyBytes = 12 + 8 + 4 + 24 * n + 72 + 4;
+    let received = 0;
+    let ended!: () => void;
+    const closed = new Promise<void>((r) => (ended = r));
+    const srv = await listen((socket) => {
+      socket.on('error', () => ended());
+      socket.pause();
+      socket.write(Buffer.concat([HDR('INIT'), i32(0), i32(0), posdata(n), HDR('GETFORCE'), Buffer.from('GARBAGE!!!!!')]));
+      // read only after the driver met the garbage
+      setTimeout(() => {
+        socket.on('data', (d: Buffer) => (received += d.length));
+        socket.resume();
+      }, 500);
+      socket.on('close', () => ended());
+    });
+    try {
+      const error = await driveIpi(zeros, { host: '127.0.0.1', port: srv.port, timeout: 10 }).then(
+        () => null,
+        (e: Error) => e,
+      );
+      expect(error?.message).toMatch(/malformed message from the server: header "GARBAGE!!!!!"/);
+      await closed;
+      expect(received).toBe(replyBytes);
+    } finally {
+      srv.close();
+    }
+  }, 60_000);
+});
