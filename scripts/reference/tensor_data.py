@@ -24,7 +24,7 @@ induced dipoles depend on every neighbour.
 Structures: water monomers, dimers and trimers, and molecules of ASE's g2 set
 made of H, C, N, O with at most 8 atoms, all distorted (Gaussian noise) and
 randomly oriented. Written as extxyz with info keys `dipole` (3) and
-`polarizability` (9, row-major), to test/fixtures/tensors/molecules.xyz,
+`polarizability` (9, row-major), to examples/molecule-tensors.xyz,
 with the versions in test/fixtures/tensors/versions.json.
 
 Run:
@@ -159,7 +159,7 @@ def main():
     order = rng.permutation(len(frames))
     frames = [frames[k] for k in order]
     os.makedirs(OUT, exist_ok=True)
-    write(os.path.join(OUT, "molecules.xyz"), frames, format="extxyz")
+    write(os.path.join(ROOT, "examples", "molecule-tensors.xyz"), frames, format="extxyz")
     versions = {"python": sys.version.split()[0], "numpy": np.__version__, "ase": ase.__version__,
                 "script": "scripts/reference/tensor_data.py", "frames": len(frames), "molecules": small}
     with open(os.path.join(OUT, "versions.json"), "w") as f:

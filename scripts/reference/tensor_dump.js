@@ -15,7 +15,7 @@ const acdc = require('acdc-ml');
 
 const out = process.argv[2] ?? '/tmp/tensor_dump.json';
 const setup = JSON.parse(fs.readFileSync('test/fixtures/tensors/small_case.json', 'utf8'));
-const frames = acdc.readXyzSync('test/fixtures/tensors/molecules.xyz');
+const frames = acdc.readXyzSync('examples/molecule-tensors.xyz');
 const train = setup.train.map((k) => frames[k]);
 const test = setup.test.map((k) => frames[k]);
 const species = [...new Set(train.flatMap((s) => Array.from(s.types)))].sort((a, b) => a - b);
