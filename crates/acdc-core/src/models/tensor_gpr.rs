@@ -611,6 +611,13 @@ impl TensorModel {
             }
         };
         let (features, n_features, n_scalar) = atom_features(&calculator, &species, lambdas, systems, None, &options.cancel)?;
+        if let Some(c) = n_features.iter().position(|&q| q == 0) {
+            return Err(Error::InvalidParameter(format!(
+                "the λ-SOAP hypers give no o3_lambda = {}, o3_sigma = +1 block (a {} needs basis.max_angular ≥ 1)",
+                lambdas[c],
+                target.name()
+            )));
+        }
         let per_atom: usize = n_scalar + lambdas.iter().zip(&n_features).map(|(&l, &q)| 2 * (2 * l + 1) * q).sum::<usize>();
         budget.check("the training features", (n_atoms as f64) * (per_atom as f64) * 8.0)?;
 
@@ -924,13 +931,19 @@ mod tests {
     }
 
     fn rotate(s: &System, r: &[[f64; 3]; 3]) -> System {
-        let positions = s.positions.iter().map(|p| [0, 1, 2].map(|i| (0..3).map(|k| r[i][k] * p[k]).sum())).collect();
+        let positions: Vec<[f64; 3]> = s.positions.iter().map(|p| [0, 1, 2].map(|i| (0..3).map(|k| r[i][k] * p[k]).sum::<f64>())).collect();
         System::new(s.types.clone(), positions, [[0.0; 3]; 3], [false; 3]).unwrap()
     }
 
     /// Targets: a vector and a symmetric tensor that rotate with the structure.
     fn targets(s: &System, target: TensorTarget) -> Vec<f64> {
-        let q = |t: i32| match t { 8 => -0.8, 6 => 0.3, _ => 0.25 };
+        let q = |t: i32| -> f64 {
+            match t {
+                8 => -0.8,
+                6 => 0.3,
+                _ => 0.25,
+            }
+        };
         let mut d = [0.0; 3];
         let mut p = [0.0; 9];
         for (t, r) in s.types.iter().zip(&s.positions) {
