@@ -85,7 +85,7 @@ def fit_predict(dump, target, kind):
             sparse = []                                               # (species, P̂, ŝ)
             for z in species:
                 cand = [(p, s) for f in ftrain for (t, _, p, s) in f if t == z and np.any(p != 0)]
-                idx = np.random.RandomState(o["sparse"]["seed"]).permutation(len(cand))[: o["sparse"]["count"]]
+                idx = np.random.RandomState(o["sparse"]["seed"]).permutation(len(cand))[: o["sparse"]["count"][str(z)]]
                 sparse += [(z, cand[k][0], cand[k][1]) for k in idx]
             M = len(sparse)
 
