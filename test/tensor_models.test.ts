@@ -85,8 +85,8 @@ function rotateTensor(t: ArrayLike<number>, r: number[][]): number[] {
 const models = {
   gpr_dipole: () => SparseTensorGPR.fitSync(train, { hypers: setup.hypers, target: 'dipole', ...setup.gpr }),
   gpr_polarizability: () => SparseTensorGPR.fitSync(train, { hypers: setup.hypers, target: 'polarizability', ...setup.gpr }),
-  linear_dipole: () => TensorLinearModel.fitSync(train, { hypers: setup.hypers, target: 'dipole', ...setup.linear }),
-  linear_polarizability: () => TensorLinearModel.fitSync(train, { hypers: setup.hypers, target: 'polarizability', ...setup.linear }),
+  linear_dipole: () => TensorLinearModel.fitSync(train, { hypers: setup.linear_hypers, target: 'dipole', ...setup.linear }),
+  linear_polarizability: () => TensorLinearModel.fitSync(train, { hypers: setup.linear_hypers, target: 'polarizability', ...setup.linear }),
 };
 
 describe('SparseTensorGPR and TensorLinearModel', () => {

@@ -66,6 +66,8 @@ def features(frames, lam):
 
 def fit_predict(dump, target, kind):
     setup = dump["setup"]
+    if kind == "linear":
+        dump = {**dump, "train": dump["train_linear"], "test": dump["test_linear"]}
     species = dump["species"]
     lambdas = [1] if target == "dipole" else [0, 2]
     ytrain = [to_spherical(target, f[target]) for f in dump["train"]]
