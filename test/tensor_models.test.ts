@@ -151,7 +151,7 @@ describe('SparseTensorGPR and TensorLinearModel', () => {
 
   it('bad input is named', () => {
     const base = { hypers: setup.hypers, target: 'dipole' as const, ...setup.gpr };
-    const edit = (k: number, info: Record<string, unknown>) => train.map((s, j) => (j === k ? new System({ types: s.types, positions: s.positions, info }) : s));
+    const edit = (k: number, info: Record<string, number[]>) => train.map((s, j) => (j === k ? new System({ types: s.types, positions: s.positions, info }) : s));
     expect(() => SparseTensorGPR.fitSync(edit(2, {}), base)).toThrow(/systems\[2\]\.info\.dipole is missing/);
     expect(() => SparseTensorGPR.fitSync(edit(3, { dipole: [1, 2] }), base)).toThrow(/systems\[3\]\.info\.dipole = .* \(expected 3 numbers/);
     expect(() => SparseTensorGPR.fitSync(edit(4, { dipole: [1, NaN, 2] }), base)).toThrow(/systems\[4\]\.info\.dipole\[1\] = NaN/);
