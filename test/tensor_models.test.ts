@@ -5,7 +5,8 @@
 // 1e-10 and do not depend on the atom order (1e-12); file round trip; bad
 // input; cancellation; the CLI end to end (fit, predict, ASE reads the
 // output, one-line errors and no file).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import * as http from 'node:http';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -237,5 +238,48 @@ describe('acdc fit --target / acdc predict with a tensor model', () => {
     fs.writeFileSync(noC, '2\nProperties=species:S:1:pos:R:3\nS 0 0 0\nH 1.3 0 0\n');
     expectOneLineError(acdc(['predict', model, noC, '-o', pred]), /species the model was not trained on/, 'unknown species');
     expect(fs.existsSync(pred)).toBe(false);
+  });
+});
+
+describe('acdc serve --model with a tensor model: POST /v1/predict', () => {
+  it('returns the tensors of the loaded model (same doubles); forces are refused', async () => {
+    const dir = folder();
+    const file = path.join(dir, 'pol.acdc');
+    const model = models.gpr_polarizability();
+    await model.save(file);
+    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--model', file], { env: { ...process.env, ACDC_NUM_THREADS: '2' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (d) => {
+          out += d;
+          const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        child.on('exit', (code) => reject(new Error(`acdc serve exited with ${code}`)));
+      });
+      const post = (url: string, body: string) =>
+        new Promise<{ status: number; body: string }>((resolve, reject) => {
+          const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: url, headers: { 'content-type': 'application/json' } }, (res) => {
+            let text = '';
+            res.on('data', (c) => (text += c));
+            res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+          });
+          req.on('error', reject);
+          req.end(body);
+        });
+      const structures = test.slice(0, 4).map((s) => ({ types: Array.from(s.types), positions: Array.from(s.positions) }));
+      const a = await post('/v1/predict', JSON.stringify({ structures }));
+      expect(a.status, a.body).toBe(200);
+      const answer = JSON.parse(a.body);
+      expect(answer.target).toBe('polarizability');
+      expect(answer.polarizability).toEqual(model.predictSync(test.slice(0, 4)).tensors.map((t) => Array.from(t)));
+      const b = await post('/v1/predict?forces=true', JSON.stringify({ structures }));
+      expect(b.status).toBe(400);
+      expect(JSON.parse(b.body).error).toMatch(/forces: the model is a sparse_tensor_gpr polarizability model/);
+    } finally {
+      child.kill('SIGTERM');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
