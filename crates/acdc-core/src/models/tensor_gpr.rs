@@ -1065,9 +1065,9 @@ mod tests {
         assert!(e.to_string().contains("systems[2]: polarizability is not symmetric"), "{e}");
         let mut o = options.clone();
         o.sigma = 0.0;
-        assert!(TensorModel::fit(&systems, &[vec![0.0; 3]; 3], &o).unwrap_err().to_string().contains("sigma = 0"));
+        assert!(TensorModel::fit(&systems, &vec![vec![0.0; 3]; 3], &o).unwrap_err().to_string().contains("sigma = 0"));
         let mut o = options;
         o.kind = TensorKindOptions::SparseGpr { count: 100, counts: vec![], method: TensorSparseMethod::Fps, seed: 0, zeta: 2, jitter: 1e-8 };
-        assert!(TensorModel::fit(&systems, &[vec![0.0; 3]; 3], &o).unwrap_err().to_string().contains("sparse.count = 100"));
+        assert!(TensorModel::fit(&systems, &vec![vec![0.0; 3]; 3], &o).unwrap_err().to_string().contains("sparse.count = 100"));
     }
 }
