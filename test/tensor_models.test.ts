@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SparseGPR, SparseTensorGPR, System, TensorLinearModel, loadModelSync, loadTensorModelSync, readXyzSync } from 'acdc-ml';
+import { LinearModel, SparseGPR, SparseTensorGPR, System, TensorLinearModel, loadModelSync, loadTensorModelSync, readXyzSync } from 'acdc-ml';
 import { interopPython } from './prerequisites';
 
 const root = path.join(__dirname, '..');
@@ -133,6 +133,11 @@ describe('SparseTensorGPR and TensorLinearModel', () => {
     expect(() => TensorLinearModel.loadSync(file)).toThrow(/holds a sparse_tensor_gpr model, not tensor_linear/);
     expect(() => SparseGPR.loadSync(file)).toThrow(/holds a sparse_tensor_gpr tensor model, not an energy model/);
     expect(() => loadModelSync(file)).toThrow(/tensor model/);
+    const energy = LinearModel.fitSync(readXyzSync(path.join(root, 'examples', 'emt-cu.xyz')).slice(0, 2), { hypers: setup.linear_hypers, regularizer: 1e-3 });
+    const energyFile = path.join(dir, 'cu.acdc');
+    energy.saveSync(energyFile);
+    expect(() => SparseTensorGPR.loadSync(energyFile)).toThrow(/holds a linear energy model, not a tensor model/);
+    expect(() => loadTensorModelSync(energyFile)).toThrow(/not a tensor model/);
     const bytes = fs.readFileSync(file);
     bytes[bytes.length >> 1] ^= 1;
     fs.writeFileSync(path.join(dir, 'bad.acdc'), bytes);
