@@ -118,6 +118,22 @@ export {
   type LinearModelFitOptions,
   type E0Option,
 } from './potentials';
+export {
+  TensorModel,
+  SparseTensorGPR,
+  TensorLinearModel,
+  loadTensorModel,
+  loadTensorModelSync,
+  tensorModelFromBuffer,
+  modelFileKind,
+  readTensorTargets,
+  TENSOR_MODEL_KINDS,
+  type TensorTargetName,
+  type SparseTensorGPRFitOptions,
+  type TensorLinearModelFitOptions,
+  type TensorPredictOptions,
+  type TensorPrediction,
+} from './tensor_models';
 export { driveIpi, ipiUnixPath, type IpiModel, type IpiPrediction, type IpiStep, type DriveIpiOptions, type DriveIpiResult } from './drivers/ipi';
 export { IPI_UNITS } from './drivers/ipi_units';
 export {

@@ -322,7 +322,21 @@ function fromNative(n: NativePotential): SparseGPR | LinearModel {
 }
 
 function parseBytes(bytes: Uint8Array, what: string): NativePotential {
-  return native.NativePotential.fromBytes(bytes, what);
+  try {
+    return native.NativePotential.fromBytes(bytes, what);
+  } catch (e) {
+    // a tensor model (acdc fit --target) is a valid file of another kind: say which loader reads it
+    let kind: string | undefined;
+    try {
+      kind = native.modelFileKind(bytes, what);
+    } catch {
+      kind = undefined;
+    }
+    if (kind === 'sparse_tensor_gpr' || kind === 'tensor_linear') {
+      throw new Error(`${what}: holds a ${kind} tensor model, not an energy model (load it with ${kind === 'tensor_linear' ? 'TensorLinearModel' : 'SparseTensorGPR'}.load or loadTensorModel)`);
+    }
+    throw e;
+  }
 }
 
 function readFileSyncNamed(path: string): Uint8Array {

@@ -4,6 +4,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { E0_METHODS, FIT_DEFAULTS, MODEL_KINDS, SPARSE_METHODS, fit, type FitOptions, type FitSummary } from './fit';
 import { predict, type PredictOptions, type PredictSummary } from './predict';
 import { formatErrors } from './targets';
+import { DEFAULT_TENSOR_SIGMA, TENSOR_TARGETS, fitTensor, tensorFitReport } from './fit_tensor';
+import { isTensorModelFile, predictTensor, tensorPredictReport } from './predict_tensor';
 
 interface Parsers {
   positiveNumber(value: string): number;
@@ -17,7 +19,7 @@ function nonNegativeNumber(value: string): number {
   return x;
 }
 
-type FitCli = Omit<FitOptions, 'progress'> & { progress?: boolean };
+type FitCli = Omit<FitOptions, 'progress'> & { progress?: boolean; target?: (typeof TENSOR_TARGETS)[number]; targetKey?: string; sigmaTensor: number };
 
 function fitReport(s: FitSummary): string {
   const what = [s.targets.energy && 'energy', s.targets.forces && 'forces', s.targets.stress && 'stress'].filter(Boolean).join(', ');
@@ -61,11 +63,19 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--sigma-stress <eV/Å³>', 'stress noise per component in eV/Å³', p.positiveNumber, FIT_DEFAULTS.sigmaStress)
       .option('--regularizer <λ>', 'ridge parameter of the linear model', nonNegativeNumber, FIT_DEFAULTS.regularizer)
       .option('--e0 <how>', 'reference energy per species: average (mean energy per atom) or fit (least squares on species counts)', p.oneOf(E0_METHODS), FIT_DEFAULTS.e0)
+      .option('--target <what>', 'fit a tensor instead of energies: dipole (3 numbers) or polarizability (9, symmetric), a SparseTensorGPR (--model gpr) or TensorLinearModel on λ-SOAP', p.oneOf(TENSOR_TARGETS))
+      .option('--target-key <key>', 'comment-line key of the tensor (default: the --target name)')
+      .option('--sigma-tensor <value>', 'tensor noise per Cartesian component, in the target\'s unit (e·Å, Å³)', p.positiveNumber, DEFAULT_TENSOR_SIGMA)
       .option('--progress', 'show the stage line on stderr even when it is not a terminal')
       .option('--no-progress', 'never show the stage line (default: shown when stderr is a terminal)')
       .option('--json', 'print a one-line JSON summary on stdout')
-      .action(async (file: string, o: FitCli) => {
+      .action(async (file: string, o: FitCli, cmd: Command) => {
         const progress = o.progress ?? (process.stderr.isTTY === true && !o.json);
+        if (o.target !== undefined) {
+          const sparseMethod = cmd.getOptionValueSource('sparseMethod') === 'default' ? 'fps' : o.sparseMethod;
+          const t = await fitTensor(file, { ...o, target: o.target, sparseMethod, sigma: o.sigmaTensor, progress });
+          return write(o.json ? JSON.stringify(t) + '\n' : tensorFitReport(t));
+        }
         const s = await fit(file, { ...o, progress });
         write(o.json ? JSON.stringify(s) + '\n' : fitReport(s));
       })
@@ -84,6 +94,10 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--stress <key>', 'reference stress in eV/Å³ (comment-line key)', 'stress')
       .option('--json', 'print a one-line JSON summary on stdout')
       .action(async (model: string, file: string, o: PredictOptions) => {
+        if (isTensorModelFile(model)) {
+          const t = await predictTensor(model, file, o.out);
+          return write(o.json ? JSON.stringify(t) + '\n' : tensorPredictReport(t));
+        }
         const s = await predict(model, file, o);
         write(o.json ? JSON.stringify(s) + '\n' : predictReport(s));
       })

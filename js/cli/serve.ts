@@ -2,6 +2,8 @@
 // SIGINT or SIGTERM.
 import { buildServer, closeServer, type ServedModel } from '../serve/app';
 import { loadModel } from '../potentials';
+import { loadTensorModel } from '../tensor_models';
+import { isTensorModelFile } from './predict_tensor';
 import { DEFAULT_LIMITS } from '../serve/limits';
 
 export interface ServeCli {
@@ -35,7 +37,7 @@ export async function serve(o: ServeCli, write: (text: string) => void): Promise
   let model: ServedModel | undefined;
   if (o.model !== undefined) {
     try {
-      model = await loadModel(o.model);
+      model = isTensorModelFile(o.model) ? await loadTensorModel(o.model) : await loadModel(o.model);
     } catch (e) {
       throw new Error(`--model ${o.model}: ${(e as Error).message.replace(`${o.model}: `, '')}`);
     }

@@ -28,14 +28,15 @@ import { System, type SystemInit } from '../system';
 import type { Dtype } from '../tensor';
 import { npyLayout } from '../queue/merge';
 import { loadModel } from '../potentials';
+import { TensorModel } from '../tensor_models';
 import { Gate, QueueFull } from './gate';
 import { createMetrics, type Metrics } from './metrics';
 import { DEFAULT_LIMITS, type ServeLimits } from './limits';
 
 export { DEFAULT_LIMITS, type ServeLimits };
 
-/** A fitted model (`loadModel`) that `POST /v1/predict` runs. */
-export type ServedModel = Awaited<ReturnType<typeof loadModel>>;
+/** A fitted model (`loadModel`, or a tensor model from `loadTensorModel`) that `POST /v1/predict` runs. */
+export type ServedModel = Awaited<ReturnType<typeof loadModel>> | TensorModel;
 
 export interface ServeOptions extends Partial<ServeLimits> {
   /** Fastify's logger (default off). */
@@ -678,15 +679,23 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
       }
       throw e;
     }
+    if (model instanceof TensorModel && (req.forces || req.stress || req.variance)) {
+      leave();
+      reply.raw.off('close', onClose);
+      const asked = (['forces', 'stress', 'variance'] as const).find((k) => req[k])!;
+      throw new HttpError(400, `${asked}: the model is a ${model.kind} ${model.target} model, which predicts tensors only`, asked);
+    }
     const start = process.hrtime.bigint();
     let prediction;
+    let tensors: Float64Array[] | undefined;
     let atoms: number;
     try {
       const systems = req.systems ?? (await readBody(req.xyz!, controller.signal));
       atoms = systems.reduce((n, s) => n + s.size, 0);
       if (atoms > limits.maxAtoms) throw new HttpError(413, `the request holds ${atoms} atoms, more than maxAtoms = ${limits.maxAtoms}`, 'maxAtoms');
       try {
-        prediction = await model.predict(systems, { forces: req.forces, stress: req.stress, variance: req.variance, signal: controller.signal });
+        if (model instanceof TensorModel) tensors = (await model.predict(systems, { signal: controller.signal })).tensors;
+        else prediction = await model.predict(systems, { forces: req.forces, stress: req.stress, variance: req.variance, signal: controller.signal });
       } catch (e) {
         if (controller.signal.aborted) throw e;
         const limit = asLimitError((e as Error).message);
@@ -704,6 +713,11 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     metrics.computeSeconds.inc({ route: '/v1/predict' }, seconds);
     if (seconds > 0) metrics.atomsPerSecond.set({ route: '/v1/predict' }, atoms / seconds);
     reply.header('server-timing', `total;dur=${(seconds * 1000).toFixed(1)}`);
+    if (tensors !== undefined || prediction === undefined) {
+      // a tensor model: Cartesian tensors (3, or 9 row-major) in the unit of its training data
+      const m = model as TensorModel;
+      return reply.type('application/json').send({ target: m.target, [m.target]: (tensors ?? []).map((t) => Array.from(t)) });
+    }
     return reply.type('application/json').send({
       units: { energy: 'eV', forces: 'eV/Å', stress: 'eV/Å³', variance: 'eV²' },
       energy: Array.from(prediction.energy),

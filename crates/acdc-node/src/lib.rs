@@ -14,6 +14,7 @@ mod neighbors;
 mod potentials;
 mod system;
 mod tensor;
+mod tensor_models;
 mod tensor_ops;
 mod xyz;
 
@@ -26,5 +27,6 @@ pub use neighbors::*;
 pub use potentials::*;
 pub use system::*;
 pub use tensor::*;
+pub use tensor_models::*;
 pub use tensor_ops::*;
 pub use xyz::*;

@@ -8,7 +8,10 @@ pub mod kernels;
 pub mod model_file;
 pub mod potential;
 pub mod selection;
+pub mod tensor_gpr;
+pub mod tensor_model_file;
 
 pub use kernels::{polynomial_kernel, structure_kernel, PolynomialKernel};
 pub use potential::{E0, FitOptions, Kind, KindOptions, Potential, Prediction, PredictOptions, Sigmas, SparseMethod, Targets};
 pub use selection::{cur, farthest_point_sampling, Axis, Selection};
+pub use tensor_gpr::{TensorFitOptions, TensorKind, TensorKindOptions, TensorModel, TensorPrediction, TensorSparseMethod, TensorTarget};
