@@ -8,6 +8,7 @@
 // rethrows that with the platform, the package it looked for and the fix,
 // keeping napi's error (and its chain of load errors) as `cause`.
 import type * as Binding from '../native/index';
+import { wrapBinding } from './errors';
 
 /** Prebuilt binaries published for acdc, by `platform-arch[-abi]` suffix. */
 export const PREBUILT_PLATFORMS: readonly string[] = [
@@ -95,7 +96,8 @@ function load(): typeof Binding {
   }
 }
 
-const native: typeof Binding = load();
+// every error from the binding gets its stable code (js/errors.ts)
+const native: typeof Binding = wrapBinding(load());
 
 export default native;
 export type * from '../native/index';

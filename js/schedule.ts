@@ -1,3 +1,4 @@
+import { invalidParameter } from './errors';
 // How asynchronous work shares the process. Every async entry point runs its
 // native work on one of libuv's worker threads (4 by default, shared with
 // fs, dns and zlib), and the heavy part then on acdc's own rayon pool. So
@@ -52,7 +53,7 @@ export function checkSignal(signal: unknown): AbortSignalLike | undefined {
   if (signal === undefined) return undefined;
   const s = signal as AbortSignalLike;
   if (s === null || typeof s !== 'object' || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function') {
-    throw new TypeError('signal must be an AbortSignal');
+    throw invalidParameter('signal must be an AbortSignal');
   }
   return s;
 }
