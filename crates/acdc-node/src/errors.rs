@@ -50,6 +50,19 @@ pub fn to_napi_in(context: &str, e: acdc_core::Error) -> napi::Error {
     coded(code(&e), data.as_deref().unwrap_or(""), message)
 }
 
+/// `e` with `context` (`systems[3]`, a file name) in front of its message,
+/// keeping its code and data.
+pub fn in_context(context: &str, e: napi::Error) -> napi::Error {
+    let reason = &e.reason;
+    if let Some(rest) = reason.strip_prefix(TAG) {
+        // TAG code TAG data TAG message
+        if let Some(end) = rest.find(TAG).and_then(|a| rest[a + 1..].find(TAG).map(|b| a + 1 + b)) {
+            return napi::Error::new(e.status, format!("{TAG}{}{TAG}{context}: {}", &rest[..end], &rest[end + 1..]));
+        }
+    }
+    napi::Error::new(e.status, format!("{context}: {reason}"))
+}
+
 /// An I/O error of the binding's own file handling (`path: message`), with
 /// the OS error number when `e` is an OS error.
 pub fn io_error(path: &str, e: impl std::fmt::Display) -> napi::Error {
@@ -158,6 +171,14 @@ mod tests {
         assert_eq!(parameter_path("g2[1][0]: expected two numbers"), Some("g2[1][0]"));
         assert_eq!(parameter_path("soap_power_spectrum hyper-parameters: missing field `cutoff`"), None);
         assert_eq!(parameter_path("selected keys contain a duplicate"), None);
+    }
+
+    #[test]
+    fn context_keeps_the_code() {
+        let e = in_context("systems[3]", to_napi(acdc_core::Error::InvalidSystem("two atoms at one place".into())));
+        assert_eq!(e.reason, "\u{1}ACDC_INVALID_SYSTEM\u{1}\u{1}systems[3]: invalid system: two atoms at one place");
+        let plain = in_context("x", napi::Error::from_reason("y"));
+        assert_eq!(plain.reason, "x: y");
     }
 
     #[test]
