@@ -155,30 +155,36 @@ function wrapPrototype(proto: object): void {
 
 function wrapClassOrFunction<F extends object>(f: F): F {
   if (typeof f !== 'function') return f;
+  const original = f as unknown as ((...a: unknown[]) => unknown) & (new (...a: unknown[]) => object);
   const proto = (f as { prototype?: object }).prototype;
   if (proto) wrapPrototype(proto);
-  const statics = new Map<PropertyKey, unknown>();
-  const call = wrapFunction(f as unknown as (...a: unknown[]) => unknown);
-  return new Proxy(f, {
-    apply(_target, self, args) {
-      return call.apply(self, args);
-    },
-    construct(target, args, newTarget) {
-      try {
-        return Reflect.construct(target as new (...a: unknown[]) => object, args, newTarget === proxyOf.get(target) ? target : newTarget);
-      } catch (e) {
-        throw fromNative(e);
-      }
-    },
-    get(target, key, receiver) {
-      const v = Reflect.get(target, key, receiver);
-      if (typeof v !== 'function' || key === 'prototype' || key === 'constructor') return v;
-      if (!statics.has(key)) statics.set(key, wrapFunction(v as (...a: unknown[]) => unknown));
-      return statics.get(key);
-    },
-  });
+  // A new function rather than a Proxy: napi's static methods are
+  // non-configurable, read-only properties, which a Proxy must return as they are.
+  const wrapped = function (this: unknown, ...args: unknown[]): unknown {
+    let r: unknown;
+    try {
+      if (new.target) return Reflect.construct(original, args, new.target === wrapped ? original : new.target);
+      r = original.apply(this, args);
+    } catch (e) {
+      throw fromNative(e);
+    }
+    return isThenable(r)
+      ? r.then(undefined, (e: unknown) => {
+          throw fromNative(e);
+        })
+      : r;
+  };
+  // instances made by the binding (and by `new wrapped`) share the prototype: instanceof holds
+  if (proto) wrapped.prototype = proto as never;
+  Object.defineProperty(wrapped, 'name', { value: original.name });
+  for (const key of Object.getOwnPropertyNames(original)) {
+    if (['length', 'name', 'prototype', 'arguments', 'caller'].includes(key)) continue;
+    const value = (original as unknown as Record<string, unknown>)[key];
+    const own = typeof value === 'function' ? wrapFunction((...args: unknown[]) => (value as (...a: unknown[]) => unknown).apply(original, args)) : value;
+    Object.defineProperty(wrapped, key, { value: own, enumerable: false });
+  }
+  return wrapped as unknown as F;
 }
-const proxyOf = new WeakMap<object, object>();
 
 /**
  * The binding with every function, static function, constructor, method and
@@ -188,9 +194,7 @@ export function wrapBinding<T extends object>(binding: T): T {
   const out: Record<string, unknown> = {};
   for (const [name, value] of Object.entries(binding)) {
     if (typeof value === 'function') {
-      const proxy = wrapClassOrFunction(value as object);
-      proxyOf.set(value as object, proxy);
-      out[name] = proxy;
+      out[name] = wrapClassOrFunction(value as object);
     } else {
       out[name] = value;
     }

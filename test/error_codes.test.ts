@@ -127,9 +127,20 @@ describe('error codes', () => {
     expect((await rejected(soap.compute([water], { maxMemory: 1 }))).code).toBe('ACDC_MEMORY');
   });
 
-  it('ACDC_NUMERICAL', () => {
-    const e = thrown(() => acdc.gfreSync({ data: new Float64Array(0), shape: [0, 2] } as never, { data: new Float64Array(0), shape: [0, 2] } as never));
+  it('ACDC_NUMERICAL', async () => {
+    // isolated atoms without their own Gaussian: every feature vector is zero, the kernel cannot be normalised
+    const frames = [0, 1, 2].map((k) => new System({ types: [1], positions: [0, 0, 0], info: { energy: k } }));
+    const options = {
+      hypers: { ...hypers, density: { type: 'Gaussian' as const, width: 0.3, center_atom_weight: 0 } },
+      targets: { energy: 'energy' },
+      sparse: { count: 1, method: 'cur' as const },
+      kernel: { zeta: 2, delta: 1 },
+      sigmas: { energy: 0.001 },
+    };
+    const e = thrown(() => acdc.SparseGPR.fitSync(frames, options));
     expect(e.code).toBe('ACDC_NUMERICAL');
+    expect(e.message).toMatch(/zero feature vector/);
+    expect((await rejected(acdc.SparseGPR.fit(frames, options))).code).toBe('ACDC_NUMERICAL');
   });
 
   it('ABORT_ERR, as Node names it, unless the caller gave a reason of its own', async () => {
