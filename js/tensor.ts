@@ -408,6 +408,14 @@ export class TensorMap {
     writeAtomicallySync(checkPath(path), (tmp) => native.tensorSaveSync(tmp, data));
   }
 
+  /**
+   * Saves to a `.mts` file, blocking: the same as {@link save}, named as
+   * every other synchronous form (`computeSync`, `model.saveSync`).
+   */
+  saveSync(path: string): void {
+    this.save(path);
+  }
+
   /** Saves to a `.mts` file off the event loop. */
   saveAsync(path: string, options: { signal?: AbortSignalLike } = {}): Promise<void> {
     const signal = checkSignal(options.signal);
@@ -418,6 +426,11 @@ export class TensorMap {
   /** Reads a metatensor `.mts` file (e.g. written by `metatensor.save` in Python). */
   static load(path: string): TensorMap {
     return TensorMap.fromData(native.tensorLoadSync(checkPath(path)));
+  }
+
+  /** Reads a `.mts` file, blocking: the same as {@link TensorMap.load}, named as every other synchronous form. */
+  static loadSync(path: string): TensorMap {
+    return TensorMap.load(path);
   }
 
   /** Reads a `.mts` file off the event loop. */
