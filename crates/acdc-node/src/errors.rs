@@ -158,32 +158,3 @@ fn silence_panic_messages() {
     ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parameter_paths() {
-        assert_eq!(parameter_path("soap_power_spectrum hyper-parameters: cutoff.radius: invalid type"), Some("cutoff.radius"));
-        assert_eq!(parameter_path("soap_power_spectrum hyper-parameters: cutof: unknown field `cutof`"), Some("cutof"));
-        assert_eq!(parameter_path("basis.max_angular is 90; at most 40 is supported"), Some("basis.max_angular"));
-        assert_eq!(parameter_path("density.scaling.exponent must be a non-negative number, got -1"), Some("density.scaling.exponent"));
-        assert_eq!(parameter_path("g2[1][0]: expected two numbers"), Some("g2[1][0]"));
-        assert_eq!(parameter_path("soap_power_spectrum hyper-parameters: missing field `cutoff`"), None);
-        assert_eq!(parameter_path("selected keys contain a duplicate"), None);
-    }
-
-    #[test]
-    fn context_keeps_the_code() {
-        let e = in_context("systems[3]", to_napi(acdc_core::Error::InvalidSystem("two atoms at one place".into())));
-        assert_eq!(e.reason, "\u{1}ACDC_INVALID_SYSTEM\u{1}\u{1}systems[3]: invalid system: two atoms at one place");
-        let plain = in_context("x", napi::Error::from_reason("y"));
-        assert_eq!(plain.reason, "x: y");
-    }
-
-    #[test]
-    fn os_errors() {
-        assert_eq!(os_error("x.xyz: No such file or directory (os error 2)"), Some(2));
-        assert_eq!(os_error("x.xyz: not an xyz file"), None);
-    }
-}
