@@ -1,5 +1,6 @@
 // Analysis of dense row-major matrices: feature reconstruction measures
 // (GFRE, GFRD, LFRE), local prediction rigidity and PCA.
+import { invalidParameter } from './errors';
 import native from './native';
 import type { MatrixData, PcaData } from './native';
 import { asMatrix, checkCount, checkIndices } from './models';
@@ -56,11 +57,11 @@ export interface PcaResult {
 function splitArgs(what: string, options: unknown, extra: string[] = []): { train?: number[]; test?: number[]; o: Record<string, unknown> } {
   if (options === undefined) return { o: {} };
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`${what} options must be an object, got ${describe(options)}`);
+    throw invalidParameter(`${what} options must be an object, got ${describe(options)}`);
   }
   const allowed = [...extra, 'trainIdx', 'testIdx'];
   for (const key of Object.keys(options)) {
-    if (!allowed.includes(key)) throw new TypeError(`unknown ${what} option "${key}" (expected ${allowed.join(', ')})`);
+    if (!allowed.includes(key)) throw invalidParameter(`unknown ${what} option "${key}" (expected ${allowed.join(', ')})`);
   }
   const o = options as Record<string, unknown>;
   return {
@@ -76,7 +77,7 @@ function measureArgs(what: string, X: DenseArray, Y: DenseArray, options?: Split
 }
 
 function lfreArgs(X: DenseArray, Y: DenseArray, options: LfreOptions): [MatrixData, MatrixData, number, number[] | undefined, number[] | undefined] {
-  if (options === undefined) throw new TypeError('lfre needs options {nLocalPoints, trainIdx?, testIdx?}');
+  if (options === undefined) throw invalidParameter('lfre needs options {nLocalPoints, trainIdx?, testIdx?}');
   const { train, test, o } = splitArgs('lfre', options, ['nLocalPoints']);
   return [asMatrix('X', X), asMatrix('Y', Y), checkCount('nLocalPoints', o.nLocalPoints), train, test];
 }
@@ -131,12 +132,12 @@ export async function lfreAsync(X: DenseArray, Y: DenseArray, options: LfreOptio
 }
 
 function structureList(name: string, value: unknown): MatrixData[] {
-  if (!Array.isArray(value)) throw new TypeError(`${name} must be an array of dense arrays (one per structure), got ${describe(value)}`);
+  if (!Array.isArray(value)) throw invalidParameter(`${name} must be an array of dense arrays (one per structure), got ${describe(value)}`);
   return value.map((m, k) => asMatrix(`${name}[${k}]`, m));
 }
 
 function rigidityArgs(train: DenseArray[], test: DenseArray[], alpha: number): [MatrixData[], MatrixData[], number] {
-  if (typeof alpha !== 'number') throw new TypeError(`alpha must be a number, got ${describe(alpha)}`);
+  if (typeof alpha !== 'number') throw invalidParameter(`alpha must be a number, got ${describe(alpha)}`);
   return [structureList('train', train), structureList('test', test), alpha];
 }
 

@@ -3,6 +3,7 @@
 // filesystem and is atomic on POSIX) and renames it over the target only once
 // the write has succeeded. A failed or interrupted write removes its
 // temporary file, so nothing that looks like a valid output is left behind.
+import { fromNodeIo, ioError, rethrown } from './errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -59,11 +60,11 @@ export function checkWritableTarget(target: string, what = 'output'): void {
   try {
     st = fs.statSync(dir);
   } catch {
-    throw new Error(`${what} ${target}: the folder ${dir} does not exist`);
+    throw ioError(`${what} ${target}: the folder ${dir} does not exist`, 'ENOENT');
   }
-  if (!st.isDirectory()) throw new Error(`${what} ${target}: ${dir} is not a folder`);
+  if (!st.isDirectory()) throw ioError(`${what} ${target}: ${dir} is not a folder`, 'ENOTDIR');
   try {
-    if (fs.statSync(target).isDirectory()) throw new Error(`${what} ${target} is a folder`);
+    if (fs.statSync(target).isDirectory()) throw ioError(`${what} ${target} is a folder`, 'EISDIR');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
@@ -75,7 +76,7 @@ export function commitSync(tmp: string, target: string): void {
     fs.renameSync(tmp, target);
   } catch (e) {
     removeQuietly(tmp);
-    throw new Error(`${target}: could not move the finished file into place: ${(e as Error).message}`);
+    throw rethrown(fromNodeIo(e), `${target}: could not move the finished file into place: ${(e as Error).message}`);
   }
   pending.delete(tmp);
 }
@@ -96,7 +97,8 @@ export function writeAtomicallySync<T>(target: string, write: (tmp: string) => T
     result = write(tmp);
   } catch (e) {
     removeQuietly(tmp);
-    throw e;
+    // an fs error of the write keeps Node's fields, with code ACDC_IO
+    throw fromNodeIo(e);
   }
   commitSync(tmp, target);
   return result;
@@ -110,13 +112,14 @@ export async function writeAtomically<T>(target: string, write: (tmp: string) =>
     result = await write(tmp);
   } catch (e) {
     removeQuietly(tmp);
-    throw e;
+    // an fs error of the write keeps Node's fields, with code ACDC_IO
+    throw fromNodeIo(e);
   }
   try {
     await fs.promises.rename(tmp, target);
   } catch (e) {
     removeQuietly(tmp);
-    throw new Error(`${target}: could not move the finished file into place: ${(e as Error).message}`);
+    throw rethrown(fromNodeIo(e), `${target}: could not move the finished file into place: ${(e as Error).message}`);
   }
   pending.delete(tmp);
   return result;

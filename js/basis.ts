@@ -4,6 +4,7 @@
  * contracted radial bases (Goscinski, Musil, Pozdnyakov, Nigam and Ceriotti,
  * J. Chem. Phys. 155, 104106 (2021)).
  */
+import { invalidParameter } from './errors';
 import native from './native';
 import { SphericalExpansion, type SoapHypers, type ExplicitRadialHypers } from './calculators';
 import { System, type SystemInit } from './system';
@@ -101,7 +102,7 @@ export async function fitAlchemicalCoupling(
   const S = types.length;
   const B = options?.pseudoTypes;
   if (!Number.isInteger(B) || B < 1 || B > S) {
-    throw new Error(`pseudoTypes must be an integer between 1 and the number of elements in the systems (${S}), got ${String(B)}`);
+    throw invalidParameter(`pseudoTypes must be an integer between 1 and the number of elements in the systems (${S}), got ${String(B)}`);
   }
   // one row per (centre, l, m, n): rows[`${system},${atom},${l}`] = [m][n][element]
   const rows = new Map<string, Float64Array>();
@@ -177,10 +178,10 @@ export async function fitRadialContraction(
   options: RadialContractionOptions,
 ): Promise<SoapHypers> {
   const maxRadial = options?.maxRadial;
-  if (!Number.isInteger(maxRadial) || maxRadial < 0) throw new Error(`maxRadial must be a non-negative integer, got ${String(maxRadial)}`);
-  if (options.byType) throw new Error('byType: true is not supported (per-type radial functions cannot be written as one Explicit basis)');
+  if (!Number.isInteger(maxRadial) || maxRadial < 0) throw invalidParameter(`maxRadial must be a non-negative integer, got ${String(maxRadial)}`);
+  if (options.byType) throw invalidParameter('byType: true is not supported (per-type radial functions cannot be written as one Explicit basis)');
   if ((hypers.density as { alchemical?: unknown }).alchemical !== undefined) {
-    throw new Error('density.alchemical: fit the radial contraction on the species-resolved hyper-parameters, then add alchemical');
+    throw invalidParameter('density.alchemical: fit the radial contraction on the species-resolved hyper-parameters, then add alchemical');
   }
   const tables = native.radialTablesSync(JSON.stringify(hypers));
   const tm = await new SphericalExpansion(hypers).compute(systems);

@@ -1,3 +1,4 @@
+import { invalidParameter, outOfRange, parseError, withCode } from './errors';
 import native from './native';
 import { checkSignal, runQueued, throwIfAborted, type AbortSignalLike } from './schedule';
 import { locateJsonPath, splitJsonPath } from './json_locate';
@@ -159,20 +160,20 @@ export interface ComputeOptions {
 function toLabelsData(field: string, s: LabelsSelection): LabelsData {
   if (s instanceof Labels) return s.toData();
   if (Array.isArray(s)) {
-    if (s.length === 0) throw new TypeError(`${field} is empty (select at least one row, or leave it out)`);
+    if (s.length === 0) throw invalidParameter(`${field} is empty (select at least one row, or leave it out)`);
     const names = Object.keys(s[0]);
     const rows = s.map((row, r) => {
-      if (row === null || typeof row !== 'object') throw new TypeError(`${field}[${r}] must be an object of integers, got ${describe(row)}`);
+      if (row === null || typeof row !== 'object') throw invalidParameter(`${field}[${r}] must be an object of integers, got ${describe(row)}`);
       const keys = Object.keys(row);
       if (keys.length !== names.length || !names.every((n) => n in row)) {
-        throw new TypeError(`${field}[${r}] has keys ${keys.join(', ')} but ${field}[0] has ${names.join(', ')}`);
+        throw invalidParameter(`${field}[${r}] has keys ${keys.join(', ')} but ${field}[0] has ${names.join(', ')}`);
       }
       return names.map((n) => row[n]);
     });
     return new Labels(names, rows).toData();
   }
   if (s !== null && typeof s === 'object' && 'names' in s && 'values' in s) return new Labels(s.names, s.values).toData();
-  throw new TypeError(`${field} must be Labels, {names, values} or an array of rows, got ${describe(s)}`);
+  throw invalidParameter(`${field} must be Labels, {names, values} or an array of rows, got ${describe(s)}`);
 }
 
 const COMPUTE_OPTIONS = ['gradients', 'selectedKeys', 'selectedSamples', 'maxMemory', 'signal'];
@@ -184,23 +185,23 @@ export function selectionData(field: string, s: LabelsSelection): LabelsData {
 
 function toOptions(options: ComputeOptions | undefined, extra: readonly string[] = []): ComputeOptionsData | undefined {
   if (options === undefined) return undefined;
-  if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+  if (options === null || typeof options !== 'object') throw invalidParameter(`options must be an object, got ${describe(options)}`);
   const allowed = [...COMPUTE_OPTIONS, ...extra];
   for (const key of Object.keys(options)) {
     if (!allowed.includes(key)) {
-      throw new TypeError(`unknown compute option "${key}" (expected ${allowed.join(', ')})`);
+      throw invalidParameter(`unknown compute option "${key}" (expected ${allowed.join(', ')})`);
     }
   }
   const { gradients, selectedKeys, selectedSamples, maxMemory } = options;
   if (maxMemory !== undefined && !((typeof maxMemory === 'number' && Number.isFinite(maxMemory) && maxMemory > 0) || typeof maxMemory === 'string')) {
-    throw new TypeError(`maxMemory must be a positive number of bytes or a size such as '4G', got ${describe(maxMemory)}`);
+    throw invalidParameter(`maxMemory must be a positive number of bytes or a size such as '4G', got ${describe(maxMemory)}`);
   }
   if (gradients !== undefined && (!Array.isArray(gradients) || !gradients.every((g) => typeof g === 'string'))) {
-    throw new TypeError(`gradients must be an array of "positions" / "strain", got ${describe(gradients)}`);
+    throw invalidParameter(`gradients must be an array of "positions" / "strain", got ${describe(gradients)}`);
   }
   const neighborsToProperties = (options as EquivariantComputeOptions).neighborsToProperties;
   if (neighborsToProperties !== undefined && typeof neighborsToProperties !== 'boolean') {
-    throw new TypeError(`neighborsToProperties must be a boolean, got ${describe(neighborsToProperties)}`);
+    throw invalidParameter(`neighborsToProperties must be a boolean, got ${describe(neighborsToProperties)}`);
   }
   return {
     gradients,
@@ -221,12 +222,12 @@ let pendingJsonText: string | undefined;
 let deferNative = false;
 let deferredBuild: { name: string; text: string } | undefined;
 
-/** Adds the line and column of the offending key in `text` to a hyper-parameter error. */
+/** Adds the line and column of the offending key (the error's `path`) in `text` to a hyper-parameter error. */
 function withJsonLocation(e: unknown, text: string): unknown {
   if (!(e instanceof Error)) return e;
-  const m = /(?:hyper-parameters: |invalid parameter: )([A-Za-z0-9_.[\]]+?)(?::| must| \()/.exec(e.message);
-  if (!m) return e;
-  const where = locateJsonPath(text, splitJsonPath(m[1]));
+  const at = (e as { path?: unknown }).path;
+  if (typeof at !== 'string') return e;
+  const where = locateJsonPath(text, splitJsonPath(at));
   if (!where) return e;
   e.message += ` (line ${where.line}, column ${where.column})`;
   return e;
@@ -238,7 +239,7 @@ function withJsonLocation(e: unknown, text: string): unknown {
  */
 function checkFiniteNumbers(name: string, value: unknown, path: string): void {
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new RangeError(`${name} hyper-parameters: ${path} must be a finite number, got ${value}`);
+    if (!Number.isFinite(value)) throw withCode(outOfRange(`${name} hyper-parameters: ${path} must be a finite number, got ${value}`), 'ACDC_INVALID_PARAMETER', { path });
   } else if (Array.isArray(value)) {
     value.forEach((v, k) => checkFiniteNumbers(name, v, `${path}[${k}]`));
   } else if (value !== null && typeof value === 'object') {
@@ -255,7 +256,7 @@ export abstract class CalculatorBase<H, O extends ComputeOptions = ComputeOption
 
   /** `extra`: calculator-specific compute options; `json`: what the native side parses, when not just the hypers. */
   protected constructor(name: string, hypers: H, extra: readonly string[] = [], json?: object) {
-    if (hypers === null || typeof hypers !== 'object') throw new TypeError(`${name} hyper-parameters must be an object, got ${describe(hypers)}`);
+    if (hypers === null || typeof hypers !== 'object') throw invalidParameter(`${name} hyper-parameters must be an object, got ${describe(hypers)}`);
     checkFiniteNumbers(name, hypers, '');
     this.hypers = hypers;
     // JSON text given to fromJson goes to the core verbatim, so that its
@@ -322,12 +323,12 @@ export abstract class CalculatorBase<H, O extends ComputeOptions = ComputeOption
    * const soap = SoapPowerSpectrum.fromJson(fs.readFileSync('hypers.json', 'utf8'));
    */
   static fromJson<T>(this: new (hypers: never) => T, text: string): T {
-    if (typeof text !== 'string') throw new TypeError(`fromJson expects JSON text, got ${describe(text)}`);
+    if (typeof text !== 'string') throw invalidParameter(`fromJson expects JSON text, got ${describe(text)}`);
     let hypers: unknown;
     try {
       hypers = JSON.parse(text);
     } catch (e) {
-      throw new SyntaxError(`hyper-parameters are not valid JSON: ${(e as Error).message}`);
+      throw parseError(`hyper-parameters are not valid JSON: ${(e as Error).message}`);
     }
     pendingJsonText = text;
     try {
@@ -451,10 +452,10 @@ export class EquivariantPowerSpectrum extends CalculatorBase<SoapHypers, Equivar
   readonly neighborTypes?: number[];
 
   constructor(hypers: SoapHypers, options: EquivariantPowerSpectrumOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+    if (options === null || typeof options !== 'object') throw invalidParameter(`options must be an object, got ${describe(options)}`);
     const { neighborTypes } = options;
     if (neighborTypes !== undefined && (!Array.isArray(neighborTypes) || !neighborTypes.every((t) => Number.isInteger(t)))) {
-      throw new TypeError(`neighborTypes must be an array of integers, got ${describe(neighborTypes)}`);
+      throw invalidParameter(`neighborTypes must be an array of integers, got ${describe(neighborTypes)}`);
     }
     const json = neighborTypes === undefined || hypers === null || typeof hypers !== 'object' ? undefined : { ...hypers, neighbor_types: neighborTypes };
     super('equivariant_power_spectrum', hypers, ['neighborsToProperties'], json);

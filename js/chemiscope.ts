@@ -4,6 +4,7 @@
 // `.json` or gzip-compressed `.json.gz`) with the structures, per-structure
 // and per-atom properties, optional atom-centred environments and the
 // viewer's settings, in the layout chemiscope 1.1's `create_input` writes.
+import { invalidParameter, outOfRange } from './errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -132,11 +133,11 @@ function columns(name: string, values: unknown): Values[] {
   if (isDense(values)) {
     const { data, shape } = values;
     if (!Array.isArray(shape) || shape.length < 1 || shape.length > 2) {
-      throw new TypeError(`properties.${name}.values must be 1-D or 2-D, got shape ${JSON.stringify(shape)}`);
+      throw invalidParameter(`properties.${name}.values must be 1-D or 2-D, got shape ${JSON.stringify(shape)}`);
     }
     const rows = shape[0];
     const k = shape.length === 2 ? shape[1] : 1;
-    if (data.length !== rows * k) throw new TypeError(`properties.${name}.values has ${data.length} numbers, expected ${rows}×${k}`);
+    if (data.length !== rows * k) throw invalidParameter(`properties.${name}.values has ${data.length} numbers, expected ${rows}×${k}`);
     const cols: number[][] = [];
     for (let c = 0; c < k; c++) {
       const col = new Array<number>(rows);
@@ -146,12 +147,12 @@ function columns(name: string, values: unknown): Values[] {
     return cols;
   }
   if (values === null || typeof values !== 'object' || typeof (values as ArrayLike<unknown>).length !== 'number') {
-    throw new TypeError(`properties.${name}.values must be an array of numbers or strings, got ${describe(values)}`);
+    throw invalidParameter(`properties.${name}.values must be an array of numbers or strings, got ${describe(values)}`);
   }
   const arr = Array.from(values as ArrayLike<unknown>);
   if (arr.length > 0 && typeof arr[0] === 'string') {
     arr.forEach((v, r) => {
-      if (typeof v !== 'string') throw new TypeError(`properties.${name}.values[${r}] is ${describe(v)}: all values must be strings, or all numbers`);
+      if (typeof v !== 'string') throw invalidParameter(`properties.${name}.values[${r}] is ${describe(v)}: all values must be strings, or all numbers`);
     });
     return [arr as string[]];
   }
@@ -159,8 +160,8 @@ function columns(name: string, values: unknown): Values[] {
 }
 
 function checkNumber(name: string, v: unknown, r: number): number {
-  if (typeof v !== 'number') throw new TypeError(`properties.${name}.values[${r}] is ${describe(v)}: all values must be numbers, or all strings`);
-  if (!Number.isFinite(v)) throw new RangeError(`properties.${name}.values[${r}] is ${v}: chemiscope files hold finite numbers only`);
+  if (typeof v !== 'number') throw invalidParameter(`properties.${name}.values[${r}] is ${describe(v)}: all values must be numbers, or all strings`);
+  if (!Number.isFinite(v)) throw outOfRange(`properties.${name}.values[${r}] is ${v}: chemiscope files hold finite numbers only`);
   return v;
 }
 
@@ -204,20 +205,20 @@ function systemProperties(systems: System[]): Map<string, ChemiscopeProperty> {
 
 function checkMeta(meta: unknown): ChemiscopeMeta {
   if (meta === undefined) return {};
-  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw new TypeError(`meta must be an object, got ${describe(meta)}`);
+  if (meta === null || typeof meta !== 'object' || Array.isArray(meta)) throw invalidParameter(`meta must be an object, got ${describe(meta)}`);
   const m = meta as Record<string, unknown>;
   for (const key of Object.keys(m)) {
     if (!['name', 'description', 'authors', 'references'].includes(key)) {
-      throw new TypeError(`unknown meta field "${key}" (expected name, description, authors, references)`);
+      throw invalidParameter(`unknown meta field "${key}" (expected name, description, authors, references)`);
     }
   }
   for (const key of ['name', 'description'] as const) {
-    if (m[key] !== undefined && typeof m[key] !== 'string') throw new TypeError(`meta.${key} must be a string, got ${describe(m[key])}`);
+    if (m[key] !== undefined && typeof m[key] !== 'string') throw invalidParameter(`meta.${key} must be a string, got ${describe(m[key])}`);
   }
-  if (m.name === '') throw new TypeError('meta.name must not be empty');
+  if (m.name === '') throw invalidParameter('meta.name must not be empty');
   for (const key of ['authors', 'references'] as const) {
     if (m[key] !== undefined && !(Array.isArray(m[key]) && (m[key] as unknown[]).every((a) => typeof a === 'string'))) {
-      throw new TypeError(`meta.${key} must be an array of strings, got ${describe(m[key])}`);
+      throw invalidParameter(`meta.${key} must be an array of strings, got ${describe(m[key])}`);
     }
   }
   return m as ChemiscopeMeta;
@@ -226,22 +227,22 @@ function checkMeta(meta: unknown): ChemiscopeMeta {
 function environmentList(env: ChemiscopeOptions['environments'], systems: System[]): ChemiscopeEnvironment[] | undefined {
   if (env === undefined) return undefined;
   const checkCutoff = (field: string, c: unknown) => {
-    if (typeof c !== 'number' || !Number.isFinite(c) || c <= 0) throw new RangeError(`${field} must be a positive number of Å, got ${describe(c)}`);
+    if (typeof c !== 'number' || !Number.isFinite(c) || c <= 0) throw outOfRange(`${field} must be a positive number of Å, got ${describe(c)}`);
     return c;
   };
   if (!Array.isArray(env)) {
-    if (env === null || typeof env !== 'object') throw new TypeError(`environments must be {cutoff} or an array of {structure, center, cutoff}, got ${describe(env)}`);
+    if (env === null || typeof env !== 'object') throw invalidParameter(`environments must be {cutoff} or an array of {structure, center, cutoff}, got ${describe(env)}`);
     const cutoff = checkCutoff('environments.cutoff', (env as { cutoff?: unknown }).cutoff);
     return systems.flatMap((s, structure) => Array.from({ length: s.size }, (_, center) => ({ structure, center, cutoff })));
   }
   return env.map((e, k) => {
-    if (e === null || typeof e !== 'object') throw new TypeError(`environments[${k}] must be {structure, center, cutoff}, got ${describe(e)}`);
+    if (e === null || typeof e !== 'object') throw invalidParameter(`environments[${k}] must be {structure, center, cutoff}, got ${describe(e)}`);
     const { structure, center } = e;
     if (!Number.isInteger(structure) || structure < 0 || structure >= systems.length) {
-      throw new RangeError(`environments[${k}].structure is ${describe(structure)}, not one of the ${systems.length} structures`);
+      throw outOfRange(`environments[${k}].structure is ${describe(structure)}, not one of the ${systems.length} structures`);
     }
     if (!Number.isInteger(center) || center < 0 || center >= systems[structure].size) {
-      throw new RangeError(`environments[${k}].center is ${describe(center)}, but structure ${structure} has ${systems[structure].size} atoms`);
+      throw outOfRange(`environments[${k}].center is ${describe(center)}, but structure ${structure} has ${systems[structure].size} atoms`);
     }
     return { structure, center, cutoff: checkCutoff(`environments[${k}].cutoff`, e.cutoff) };
   });
@@ -254,11 +255,11 @@ function environmentList(env: ChemiscopeOptions['environments'], systems: System
  * the property and both lengths.
  */
 export function chemiscopeInput(systems: Array<System | SystemInit>, options: ChemiscopeOptions = {}): ChemiscopeInput {
-  if (!Array.isArray(systems)) throw new TypeError(`systems must be an array of System, got ${describe(systems)}`);
-  if (options === null || typeof options !== 'object') throw new TypeError(`chemiscope options must be an object, got ${describe(options)}`);
+  if (!Array.isArray(systems)) throw invalidParameter(`systems must be an array of System, got ${describe(systems)}`);
+  if (options === null || typeof options !== 'object') throw invalidParameter(`chemiscope options must be an object, got ${describe(options)}`);
   for (const key of Object.keys(options)) {
     if (!['properties', 'fromSystems', 'environments', 'settings', 'meta'].includes(key)) {
-      throw new TypeError(`unknown chemiscope option "${key}" (expected properties, fromSystems, environments, settings, meta)`);
+      throw invalidParameter(`unknown chemiscope option "${key}" (expected properties, fromSystems, environments, settings, meta)`);
     }
   }
   const frames = systems.map((s, k) => asSystem(s, `systems[${k}]`));
@@ -269,7 +270,7 @@ export function chemiscopeInput(systems: Array<System | SystemInit>, options: Ch
   const nEnvironments = environments?.length ?? nAtoms;
 
   const given = options.properties ?? {};
-  if (given === null || typeof given !== 'object' || Array.isArray(given)) throw new TypeError(`properties must be an object {name: values}, got ${describe(given)}`);
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) throw invalidParameter(`properties must be an object {name: values}, got ${describe(given)}`);
   const all = options.fromSystems === false ? new Map<string, ChemiscopeProperty>() : systemProperties(frames);
   if (environments !== undefined) {
     // per-atom columns of the systems: the values at the environments' centres
@@ -299,7 +300,7 @@ export function chemiscopeInput(systems: Array<System | SystemInit>, options: Ch
       const len = isDense(p) ? p.shape[0] : (p as ArrayLike<unknown>)?.length;
       const target = len === nStructures ? 'structure' : len === nEnvironments ? 'atom' : undefined;
       if (target === undefined) {
-        throw new RangeError(`properties.${name} has ${describe(len)} values: expected ${nStructures} (one per structure) or ${nEnvironments} (one per atom/environment)`);
+        throw outOfRange(`properties.${name} has ${describe(len)} values: expected ${nStructures} (one per structure) or ${nEnvironments} (one per atom/environment)`);
       }
       all.set(name, { target, values: p as ArrayLike<number> });
     }
@@ -307,12 +308,12 @@ export function chemiscopeInput(systems: Array<System | SystemInit>, options: Ch
 
   const properties: ChemiscopeInput['properties'] = {};
   for (const [name, p] of all) {
-    if (p.target !== 'structure' && p.target !== 'atom') throw new TypeError(`properties.${name}.target must be "structure" or "atom", got ${describe(p.target)}`);
+    if (p.target !== 'structure' && p.target !== 'atom') throw invalidParameter(`properties.${name}.target must be "structure" or "atom", got ${describe(p.target)}`);
     for (const key of Object.keys(p)) {
-      if (!['target', 'values', 'units', 'description'].includes(key)) throw new TypeError(`unknown field "${key}" in properties.${name} (expected target, values, units, description)`);
+      if (!['target', 'values', 'units', 'description'].includes(key)) throw invalidParameter(`unknown field "${key}" in properties.${name} (expected target, values, units, description)`);
     }
     for (const key of ['units', 'description'] as const) {
-      if (p[key] !== undefined && typeof p[key] !== 'string') throw new TypeError(`properties.${name}.${key} must be a string, got ${describe(p[key])}`);
+      if (p[key] !== undefined && typeof p[key] !== 'string') throw invalidParameter(`properties.${name}.${key} must be a string, got ${describe(p[key])}`);
     }
     const expected = p.target === 'structure' ? nStructures : nEnvironments;
     const cols = columns(name, p.values);
@@ -320,7 +321,7 @@ export function chemiscopeInput(systems: Array<System | SystemInit>, options: Ch
       const key = cols.length === 1 ? name : `${name}[${c + 1}]`;
       if (values.length !== expected) {
         const what = p.target === 'structure' ? 'structures' : environments ? 'environments' : 'atoms';
-        throw new RangeError(`properties.${name} (target ${p.target}) has ${values.length} values, but there are ${expected} ${what}`);
+        throw outOfRange(`properties.${name} (target ${p.target}) has ${values.length} values, but there are ${expected} ${what}`);
       }
       const entry: ChemiscopeInput['properties'][string] = { target: p.target, values };
       if (p.units !== undefined) entry.units = p.units;
@@ -332,14 +333,14 @@ export function chemiscopeInput(systems: Array<System | SystemInit>, options: Ch
 
   if (options.settings !== undefined) {
     const s = options.settings;
-    if (s === null || typeof s !== 'object' || Array.isArray(s)) throw new TypeError(`settings must be an object, got ${describe(s)}`);
-    if (s.target === 'atom' && environments === undefined) throw new TypeError('settings.target "atom" needs environments');
+    if (s === null || typeof s !== 'object' || Array.isArray(s)) throw invalidParameter(`settings must be an object, got ${describe(s)}`);
+    if (s.target === 'atom' && environments === undefined) throw invalidParameter('settings.target "atom" needs environments');
     const map = s.map as Record<string, { property?: unknown }> | undefined;
     if (map && typeof map === 'object') {
       for (const axis of ['x', 'y', 'z', 'color', 'size']) {
         const prop = map[axis]?.property;
         if (typeof prop === 'string' && prop !== '' && !(prop in properties)) {
-          throw new RangeError(`settings.map.${axis} names the property "${prop}", which is not among the properties (${Object.keys(properties).join(', ') || 'none'})`);
+          throw outOfRange(`settings.map.${axis} names the property "${prop}", which is not among the properties (${Object.keys(properties).join(', ') || 'none'})`);
         }
       }
     }
@@ -359,10 +360,10 @@ export function chemiscopeInput(systems: Array<System | SystemInit>, options: Ch
 }
 
 function checkPath(file: unknown): { gzip: boolean } {
-  if (typeof file !== 'string' || file === '') throw new TypeError(`path must be a file name ending in .json or .json.gz, got ${describe(file)}`);
+  if (typeof file !== 'string' || file === '') throw invalidParameter(`path must be a file name ending in .json or .json.gz, got ${describe(file)}`);
   if (file.endsWith('.json.gz')) return { gzip: true };
   if (file.endsWith('.json')) return { gzip: false };
-  throw new TypeError(`chemiscope file ${file}: the name must end in .json or .json.gz`);
+  throw invalidParameter(`chemiscope file ${file}: the name must end in .json or .json.gz`);
 }
 
 function finish(file: string, doc: ChemiscopeInput): ChemiscopeInput {

@@ -1,10 +1,11 @@
+import { invalidParameter } from './errors';
 import native from './native';
 import { selectionData, type LabelsSelection } from './calculators';
 import { describe } from './system';
 import { TensorMap } from './tensor';
 
 function degree(field: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new TypeError(`${field} must be a non-negative integer, got ${describe(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw invalidParameter(`${field} must be a non-negative integer, got ${describe(v)}`);
   return v;
 }
 
@@ -33,7 +34,7 @@ export function clebschGordan(l1: number, l2: number, L: number): Float64Array {
  */
 export function wignerD(l: number, rotation: ArrayLike<number>): Float64Array {
   if (rotation === null || typeof rotation !== 'object' || typeof rotation.length !== 'number' || rotation.length !== 9) {
-    throw new TypeError(`rotation must be 9 numbers (a row-major 3×3 matrix), got ${describe(rotation)}`);
+    throw invalidParameter(`rotation must be 9 numbers (a row-major 3×3 matrix), got ${describe(rotation)}`);
   }
   return native.wignerDMatrix(degree('l', l), Float64Array.from(rotation));
 }
@@ -77,14 +78,14 @@ export class DensityCorrelations {
   readonly options: DensityCorrelationsOptions;
 
   constructor(options: DensityCorrelationsOptions) {
-    if (options === null || typeof options !== 'object') throw new TypeError(`DensityCorrelations options must be an object, got ${describe(options)}`);
+    if (options === null || typeof options !== 'object') throw invalidParameter(`DensityCorrelations options must be an object, got ${describe(options)}`);
     for (const key of Object.keys(options)) {
       if (!['n_correlations', 'max_angular', 'skip_redundant'].includes(key)) {
-        throw new TypeError(`unknown DensityCorrelations option "${key}" (expected n_correlations, max_angular, skip_redundant)`);
+        throw invalidParameter(`unknown DensityCorrelations option "${key}" (expected n_correlations, max_angular, skip_redundant)`);
       }
     }
     const skip = options.skip_redundant ?? true;
-    if (typeof skip !== 'boolean') throw new TypeError(`skip_redundant must be a boolean, got ${describe(skip)}`);
+    if (typeof skip !== 'boolean') throw invalidParameter(`skip_redundant must be a boolean, got ${describe(skip)}`);
     this.options = options;
     this.#native = new native.NativeDensityCorrelations(degree('n_correlations', options.n_correlations), degree('max_angular', options.max_angular), skip);
   }
@@ -102,10 +103,10 @@ export class DensityCorrelations {
   }
 
   #arguments(density: TensorMap, options: DensityCorrelationsComputeOptions) {
-    if (!(density instanceof TensorMap)) throw new TypeError(`density must be a TensorMap, got ${describe(density)}`);
-    if (options === null || typeof options !== 'object') throw new TypeError(`options must be an object, got ${describe(options)}`);
+    if (!(density instanceof TensorMap)) throw invalidParameter(`density must be a TensorMap, got ${describe(density)}`);
+    if (options === null || typeof options !== 'object') throw invalidParameter(`options must be an object, got ${describe(options)}`);
     for (const key of Object.keys(options)) {
-      if (!['angularCutoff', 'selectedKeys'].includes(key)) throw new TypeError(`unknown compute option "${key}" (expected angularCutoff, selectedKeys)`);
+      if (!['angularCutoff', 'selectedKeys'].includes(key)) throw invalidParameter(`unknown compute option "${key}" (expected angularCutoff, selectedKeys)`);
     }
     const cutoff = options.angularCutoff === undefined ? undefined : degree('angularCutoff', options.angularCutoff);
     const selected = options.selectedKeys === undefined ? undefined : selectionData('selectedKeys', options.selectedKeys);

@@ -4,6 +4,7 @@
  */
 export { System, type SystemInit, type InfoValue, type JsonValue, type ArrayValue, type NumberArray } from './system';
 export { maxConcurrent, abortError, type AbortSignalLike } from './schedule';
+export { ERROR_CODES, isAcdcError, type AcdcError, type AcdcErrorCode } from './errors';
 export { NeighborList, type Pairs, type NeighborListOptions } from './neighbors';
 export { parseXyz, formatXyz, readXyz, readXyzSync, writeXyz, writeXyzSync, iterXyz } from './xyz';
 export {

@@ -14,6 +14,7 @@
 // K̃ is symmetric positive semi-definite, so its SVD is its eigendecomposition;
 // the SVD of the native `pca` (on K̃, whose column means are already zero)
 // provides it.
+import { invalidParameter, outOfRange } from './errors';
 import { pca, pcaAsync, type PcaResult } from './analysis';
 import { polynomialKernel, polynomialKernelAsync } from './models';
 import { describe } from './system';
@@ -43,33 +44,33 @@ export interface KernelPcaResult {
 
 function args(X: DenseArray, options: KernelPcaOptions | undefined): { precomputed: boolean; zeta: number } {
   if (options !== undefined && (options === null || typeof options !== 'object' || Array.isArray(options))) {
-    throw new TypeError(`kernelPca options must be an object, got ${describe(options)}`);
+    throw invalidParameter(`kernelPca options must be an object, got ${describe(options)}`);
   }
   const o = options ?? {};
   for (const key of Object.keys(o)) {
-    if (key !== 'zeta' && key !== 'precomputed') throw new TypeError(`unknown kernelPca option "${key}" (expected zeta, precomputed)`);
+    if (key !== 'zeta' && key !== 'precomputed') throw invalidParameter(`unknown kernelPca option "${key}" (expected zeta, precomputed)`);
   }
-  if (o.precomputed !== undefined && typeof o.precomputed !== 'boolean') throw new TypeError(`precomputed must be a boolean, got ${describe(o.precomputed)}`);
-  if (o.precomputed && o.zeta !== undefined) throw new TypeError('zeta applies to features; a precomputed kernel is used as given');
-  if (X === null || typeof X !== 'object' || !Array.isArray(X.shape)) throw new TypeError(`X must be a dense array {data, shape}, got ${describe(X)}`);
+  if (o.precomputed !== undefined && typeof o.precomputed !== 'boolean') throw invalidParameter(`precomputed must be a boolean, got ${describe(o.precomputed)}`);
+  if (o.precomputed && o.zeta !== undefined) throw invalidParameter('zeta applies to features; a precomputed kernel is used as given');
+  if (X === null || typeof X !== 'object' || !Array.isArray(X.shape)) throw invalidParameter(`X must be a dense array {data, shape}, got ${describe(X)}`);
   return { precomputed: o.precomputed === true, zeta: o.zeta ?? 1 };
 }
 
 /** The doubly centred kernel, checked square and symmetric. */
 function centred(K: DenseArray): DenseArray<Float64Array> {
   const { data, shape } = K;
-  if (shape.length !== 2 || shape[0] !== shape[1]) throw new RangeError(`a precomputed kernel must be square, got shape [${shape.join(', ')}]`);
+  if (shape.length !== 2 || shape[0] !== shape[1]) throw outOfRange(`a precomputed kernel must be square, got shape [${shape.join(', ')}]`);
   const n = shape[0];
-  if (data.length !== n * n) throw new RangeError(`the kernel has ${data.length} values, expected ${n}×${n}`);
+  if (data.length !== n * n) throw outOfRange(`the kernel has ${data.length} values, expected ${n}×${n}`);
   let scale = 0;
   for (let i = 0; i < n * n; i++) {
-    if (!Number.isFinite(data[i])) throw new RangeError(`kernel[${Math.floor(i / n)}][${i % n}] is ${data[i]}`);
+    if (!Number.isFinite(data[i])) throw outOfRange(`kernel[${Math.floor(i / n)}][${i % n}] is ${data[i]}`);
     scale = Math.max(scale, Math.abs(data[i]));
   }
   for (let i = 0; i < n; i++) {
     for (let j = 0; j < i; j++) {
       if (Math.abs(data[i * n + j] - data[j * n + i]) > 1e-10 * scale) {
-        throw new RangeError(`the kernel is not symmetric: K[${i}][${j}] = ${data[i * n + j]} but K[${j}][${i}] = ${data[j * n + i]}`);
+        throw outOfRange(`the kernel is not symmetric: K[${i}][${j}] = ${data[i * n + j]} but K[${j}][${i}] = ${data[j * n + i]}`);
       }
     }
   }
@@ -100,7 +101,7 @@ function fromPca(p: PcaResult, n: number, N: number): KernelPcaResult {
     for (let i = 0; i < N; i++) dot += p.scores.data[i * n + c] * p.components.data[c * N + i];
     const s0 = Math.sqrt(p.explainedVariance[0] * (N - 1));
     if (dot < 0 && s > 1e-12 * s0) {
-      throw new RangeError(`the centred kernel is not positive semi-definite: it has the eigenvalue ${-s} among its ${n} largest in magnitude`);
+      throw outOfRange(`the centred kernel is not positive semi-definite: it has the eigenvalue ${-s} among its ${n} largest in magnitude`);
     }
     // a negative eigenvalue at rounding level is zero (as scikit-learn clips it)
     eigenvalues[c] = dot < 0 ? 0 : s;

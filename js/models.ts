@@ -1,6 +1,7 @@
 // Selection of samples or features (farthest point sampling, CUR) and
 // normalised polynomial kernels, on dense row-major matrices: the
 // `{ data, shape: [rows, cols] }` arrays that `toArray` returns.
+import { invalidParameter, outOfRange } from './errors';
 import native from './native';
 import type { MatrixData, SelectionData } from './native';
 import { describe } from './system';
@@ -51,10 +52,10 @@ export interface PolynomialKernelOptions {
 function checkOptions(what: string, options: unknown, allowed: string[]): Record<string, unknown> {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new TypeError(`${what} options must be an object, got ${describe(options)}`);
+    throw invalidParameter(`${what} options must be an object, got ${describe(options)}`);
   }
   for (const key of Object.keys(options)) {
-    if (!allowed.includes(key)) throw new TypeError(`unknown ${what} option "${key}" (expected ${allowed.join(', ')})`);
+    if (!allowed.includes(key)) throw invalidParameter(`unknown ${what} option "${key}" (expected ${allowed.join(', ')})`);
   }
   return options as Record<string, unknown>;
 }
@@ -62,7 +63,7 @@ function checkOptions(what: string, options: unknown, allowed: string[]): Record
 /** A non-negative integer argument, or a RangeError naming it. */
 export function checkCount(name: string, value: unknown, min = 0): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 0xffffffff) {
-    throw new RangeError(`${name} must be an integer ≥ ${min}, got ${describe(value)}`);
+    throw outOfRange(`${name} must be an integer ≥ ${min}, got ${describe(value)}`);
   }
   return value;
 }
@@ -70,7 +71,7 @@ export function checkCount(name: string, value: unknown, min = 0): number {
 /** A list of non-negative integer indices, or an error naming the argument and the bad entry. */
 export function checkIndices(name: string, value: unknown): number[] {
   if (value === null || typeof value !== 'object' || typeof (value as ArrayLike<number>).length !== 'number') {
-    throw new TypeError(`${name} must be an array of indices, got ${describe(value)}`);
+    throw invalidParameter(`${name} must be an array of indices, got ${describe(value)}`);
   }
   const list = Array.from(value as ArrayLike<unknown>);
   list.forEach((v, k) => checkCount(`${name}[${k}]`, v));
@@ -80,24 +81,24 @@ export function checkIndices(name: string, value: unknown): number[] {
 /** Checks a dense matrix and hands it to the binding as float64. */
 export function asMatrix(name: string, value: unknown): MatrixData {
   if (value === null || typeof value !== 'object' || !('data' in value) || !('shape' in value)) {
-    throw new TypeError(`${name} must be a dense array {data, shape: [rows, cols]}, got ${describe(value)}`);
+    throw invalidParameter(`${name} must be a dense array {data, shape: [rows, cols]}, got ${describe(value)}`);
   }
   const { data, shape } = value as DenseArray;
   if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new TypeError(`${name}.shape must be [rows, cols] (two integers), got ${Array.isArray(shape) ? JSON.stringify(shape) : describe(shape)}`);
+    throw invalidParameter(`${name}.shape must be [rows, cols] (two integers), got ${Array.isArray(shape) ? JSON.stringify(shape) : describe(shape)}`);
   }
   if (!(data instanceof Float64Array) && !(data instanceof Float32Array)) {
-    throw new TypeError(`${name}.data must be a Float64Array or Float32Array, got ${describe(data)}`);
+    throw invalidParameter(`${name}.data must be a Float64Array or Float32Array, got ${describe(data)}`);
   }
   if (data.length !== shape[0] * shape[1]) {
-    throw new RangeError(`${name}: shape [${shape.join(', ')}] needs ${shape[0] * shape[1]} values, got ${data.length}`);
+    throw outOfRange(`${name}: shape [${shape.join(', ')}] needs ${shape[0] * shape[1]} values, got ${data.length}`);
   }
   return { data: data instanceof Float64Array ? data : Float64Array.from(data), shape: [shape[0], shape[1]] };
 }
 
 function checkAxis(axis: unknown): SelectionAxis {
   if (axis === undefined) return 'samples';
-  if (axis !== 'samples' && axis !== 'features') throw new TypeError(`axis must be "samples" or "features", got ${describe(axis)}`);
+  if (axis !== 'samples' && axis !== 'features') throw invalidParameter(`axis must be "samples" or "features", got ${describe(axis)}`);
   return axis;
 }
 
@@ -182,9 +183,9 @@ export async function curWithScoresAsync(X: DenseArray, n: number, options?: Cur
 
 function kernelOptions(options: PolynomialKernelOptions): [number, number] {
   const o = checkOptions('kernel', options, ['zeta', 'delta']);
-  if (options === undefined) throw new TypeError('kernel options {zeta, delta?} are required');
+  if (options === undefined) throw invalidParameter('kernel options {zeta, delta?} are required');
   const delta = o.delta ?? 1;
-  if (typeof delta !== 'number') throw new TypeError(`delta must be a number, got ${describe(delta)}`);
+  if (typeof delta !== 'number') throw invalidParameter(`delta must be a number, got ${describe(delta)}`);
   return [checkCount('zeta', o.zeta, 1), delta];
 }
 
@@ -252,10 +253,10 @@ export interface BlockSampleSelection {
 }
 
 function blockMatrices(tm: TensorMap, n: number, options: SelectSamplesOptions | undefined): { method: 'fps' | 'cur'; n: number; blocks: { key: Record<string, number>; X: DenseArray<Float64Array>; samples: Labels }[] } {
-  if (!(tm instanceof TensorMap)) throw new TypeError(`selectSamples expects a TensorMap, got ${describe(tm)}`);
+  if (!(tm instanceof TensorMap)) throw invalidParameter(`selectSamples expects a TensorMap, got ${describe(tm)}`);
   const o = checkOptions('selectSamples', options, ['method']);
   const method = o.method ?? 'fps';
-  if (method !== 'fps' && method !== 'cur') throw new TypeError(`method must be "fps" or "cur", got ${describe(method)}`);
+  if (method !== 'fps' && method !== 'cur') throw invalidParameter(`method must be "fps" or "cur", got ${describe(method)}`);
   checkCount('n', n, 1);
   const blocks = tm.blocks().map((block, b) => {
     const [rows] = block.shape;

@@ -3,11 +3,12 @@
 // native/index.js is napi's generated loader. It tries, in order, a binary
 // built in this checkout (native/acdc.<platform>.node, what `npm run
 // build:native` writes) and then the prebuilt platform package
-// (acdc-<platform>, an optional dependency of the published package). When
+// (acdc-ml-<platform>, an optional dependency of the published package). When
 // neither loads it throws a generic "Cannot find native binding"; this module
 // rethrows that with the platform, the package it looked for and the fix,
 // keeping napi's error (and its chain of load errors) as `cause`.
 import type * as Binding from '../native/index';
+import { wrapBinding } from './errors';
 
 /** Prebuilt binaries published for acdc, by `platform-arch[-abi]` suffix. */
 export const PREBUILT_PLATFORMS: readonly string[] = [
@@ -70,11 +71,11 @@ export function missingBindingError(cause: unknown): Error {
     // not installed
   }
   const lines = [
-    `acdc: no native binary for ${where}: looked for native/acdc.${suffix}.node in the acdc package and for the package ${pkg}.`,
+    `acdc: no native binary for ${where}: looked for native/acdc.${suffix}.node in the acdc-ml package and for the package ${pkg}.`,
     installed
       ? `${pkg} is installed but its binary failed to load (see the load errors below: a C library older than the one it was built against, or a damaged install). Fix: reinstall it (\`npm install ${pkg}\`), or build from source as below.`
       : prebuilt
-      ? `${pkg} is published for this platform and is an optional dependency of acdc: it was not installed (optional dependencies were omitted, e.g. --omit=optional or --no-optional, or a lock file made on another platform). Fix: \`npm install ${pkg}\` (same version as acdc), or delete node_modules and package-lock.json and run \`npm install\` again.`
+      ? `${pkg} is published for this platform and is an optional dependency of acdc-ml: it was not installed (optional dependencies were omitted, e.g. --omit=optional or --no-optional, or a lock file made on another platform). Fix: \`npm install ${pkg}\` (same version as acdc-ml), or delete node_modules and package-lock.json and run \`npm install\` again.`
       : `There is no prebuilt binary for ${suffix} (prebuilt: ${PREBUILT_PLATFORMS.join(', ')}).`,
     'Or build from source: install Rust (cargo, from rustup), clone the acdc git repository and run `npm install` there (its "prepare" script runs `npm run build`), or `npm run build:native` to rebuild the binary alone.',
     `Load errors (napi's loader, in order): ${causeMessages(cause).slice(1).reverse().join(' | ') || causeMessages(cause).join(' | ')}`,
@@ -95,7 +96,8 @@ function load(): typeof Binding {
   }
 }
 
-const native: typeof Binding = load();
+// every error from the binding gets its stable code (js/errors.ts)
+const native: typeof Binding = wrapBinding(load());
 
 export default native;
 export type * from '../native/index';

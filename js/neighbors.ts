@@ -1,3 +1,4 @@
+import { invalidParameter, outOfRange } from './errors';
 import native from './native';
 import { checkSignal, runQueued, type AbortSignalLike } from './schedule';
 import { asSystem, describe, System, SystemInit } from './system';
@@ -39,16 +40,16 @@ export class NeighborList {
 
   constructor(options: NeighborListOptions) {
     if (options === null || typeof options !== 'object') {
-      throw new TypeError(`NeighborList expects {cutoff, full?}, got ${describe(options)}`);
+      throw invalidParameter(`NeighborList expects {cutoff, full?}, got ${describe(options)}`);
     }
     for (const key of Object.keys(options)) {
-      if (key !== 'cutoff' && key !== 'full') throw new TypeError(`unknown NeighborList option "${key}" (expected cutoff, full)`);
+      if (key !== 'cutoff' && key !== 'full') throw invalidParameter(`unknown NeighborList option "${key}" (expected cutoff, full)`);
     }
     const { cutoff, full = true } = options;
     if (typeof cutoff !== 'number' || !Number.isFinite(cutoff) || cutoff <= 0) {
-      throw new RangeError(`cutoff must be a positive number of Å, got ${describe(cutoff)}`);
+      throw outOfRange(`cutoff must be a positive number of Å, got ${describe(cutoff)}`);
     }
-    if (typeof full !== 'boolean') throw new TypeError(`full must be a boolean, got ${describe(full)}`);
+    if (typeof full !== 'boolean') throw invalidParameter(`full must be a boolean, got ${describe(full)}`);
     this.cutoff = cutoff;
     this.full = full;
   }

@@ -3,6 +3,7 @@
 // potential), fitted to energies, forces and stress read from System.info /
 // System.arrays, with forces and stress from analytic gradients. The model,
 // the fit and the file format are described in docs/MODELS.md.
+import { fromNodeIo, invalidParameter, outOfRange, rethrown } from './errors';
 import * as fs from 'node:fs';
 
 import { checkWritableTarget, writeAtomically, writeAtomicallySync } from './atomic';
@@ -107,7 +108,7 @@ export interface PotentialPrediction {
 
 function checkKeys(what: string, o: object, allowed: readonly string[]): void {
   for (const key of Object.keys(o)) {
-    if (!allowed.includes(key)) throw new TypeError(`unknown ${what} option "${key}" (expected ${allowed.join(', ')})`);
+    if (!allowed.includes(key)) throw invalidParameter(`unknown ${what} option "${key}" (expected ${allowed.join(', ')})`);
   }
 }
 
@@ -118,14 +119,14 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function finiteNumber(name: string, v: unknown, { positive = false, integer = false, min }: { positive?: boolean; integer?: boolean; min?: number } = {}): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || (positive && v <= 0) || (integer && !Number.isInteger(v)) || (min !== undefined && v < min)) {
     const want = integer ? (positive ? 'a positive integer' : `an integer ≥ ${min ?? 0}`) : positive ? 'a positive number' : min !== undefined ? `a number ≥ ${min}` : 'a finite number';
-    throw new RangeError(`${name} = ${describe(v)} (expected ${want})`);
+    throw outOfRange(`${name} = ${describe(v)} (expected ${want})`);
   }
   return v;
 }
 
 function toList(systems: Systems): System[] {
   const list = Array.isArray(systems) ? systems : [systems];
-  if (list.length === 0) throw new RangeError('systems is empty');
+  if (list.length === 0) throw outOfRange('systems is empty');
   return list.map((s, k) => asSystem(s, `systems[${k}]`));
 }
 
@@ -146,10 +147,10 @@ function flatNumbers(v: unknown): number[] | undefined {
 function stressTensor(where: string, v: unknown): Float64Array {
   const flat = flatNumbers(v);
   if (flat === undefined || (flat.length !== 9 && flat.length !== 6)) {
-    throw new RangeError(`${where} = ${describe(v)} (expected 9 numbers, 3×3 row-major, or Voigt 6: xx yy zz yz xz xy; eV/Å³)`);
+    throw outOfRange(`${where} = ${describe(v)} (expected 9 numbers, 3×3 row-major, or Voigt 6: xx yy zz yz xz xy; eV/Å³)`);
   }
   flat.forEach((x, k) => {
-    if (!Number.isFinite(x)) throw new RangeError(`${where}[${k}] = ${x} (expected a finite number, eV/Å³)`);
+    if (!Number.isFinite(x)) throw outOfRange(`${where}[${k}] = ${x} (expected a finite number, eV/Å³)`);
   });
   if (flat.length === 9) return Float64Array.from(flat);
   const [xx, yy, zz, yz, xz, xy] = flat;
@@ -158,12 +159,12 @@ function stressTensor(where: string, v: unknown): Float64Array {
 
 function checkTargets(t: unknown): PotentialTargets {
   if (t === undefined) return { energy: 'energy' };
-  if (!isObject(t)) throw new TypeError(`targets must be an object {energy, forces?, stress?}, got ${describe(t)}`);
+  if (!isObject(t)) throw invalidParameter(`targets must be an object {energy, forces?, stress?}, got ${describe(t)}`);
   checkKeys('targets', t, ['energy', 'forces', 'stress']);
   for (const key of ['energy', 'forces', 'stress']) {
-    if (t[key] !== undefined && (typeof t[key] !== 'string' || t[key] === '')) throw new TypeError(`targets.${key} must be a non-empty string, got ${describe(t[key])}`);
+    if (t[key] !== undefined && (typeof t[key] !== 'string' || t[key] === '')) throw invalidParameter(`targets.${key} must be a non-empty string, got ${describe(t[key])}`);
   }
-  if (t.energy === undefined) throw new TypeError('targets.energy is required (the key of the energy in System.info, e.g. "energy")');
+  if (t.energy === undefined) throw invalidParameter('targets.energy is required (the key of the energy in System.info, e.g. "energy")');
   return t as unknown as PotentialTargets;
 }
 
@@ -174,28 +175,28 @@ function readTargets(systems: System[], targets: PotentialTargets): Pick<Potenti
   const stress: Float64Array[] | undefined = targets.stress === undefined ? undefined : [];
   systems.forEach((s, k) => {
     const e = s.info[targets.energy];
-    if (e === undefined) throw new RangeError(`systems[${k}].info.${targets.energy} is missing (targets.energy = '${targets.energy}')`);
-    if (typeof e !== 'number' || !Number.isFinite(e)) throw new RangeError(`systems[${k}].info.${targets.energy} = ${describe(e)} (expected a finite energy in eV)`);
+    if (e === undefined) throw outOfRange(`systems[${k}].info.${targets.energy} is missing (targets.energy = '${targets.energy}')`);
+    if (typeof e !== 'number' || !Number.isFinite(e)) throw outOfRange(`systems[${k}].info.${targets.energy} = ${describe(e)} (expected a finite energy in eV)`);
     energy[k] = e;
     if (forces !== undefined) {
       const f = s.arrays[targets.forces!];
-      if (f === undefined) throw new RangeError(`systems[${k}].arrays.${targets.forces} is missing (targets.forces = '${targets.forces}')`);
+      if (f === undefined) throw outOfRange(`systems[${k}].arrays.${targets.forces} is missing (targets.forces = '${targets.forces}')`);
       const flat = flatNumbers(f);
       if (flat === undefined || flat.length !== 3 * s.size) {
-        throw new RangeError(`systems[${k}].arrays.${targets.forces} has ${describe(f)} (expected 3 × ${s.size} numbers, eV/Å)`);
+        throw outOfRange(`systems[${k}].arrays.${targets.forces} has ${describe(f)} (expected 3 × ${s.size} numbers, eV/Å)`);
       }
       const bad = flat.findIndex((x) => !Number.isFinite(x));
-      if (bad >= 0) throw new RangeError(`systems[${k}].arrays.${targets.forces}[${bad}] = ${flat[bad]} (expected a finite force, eV/Å)`);
+      if (bad >= 0) throw outOfRange(`systems[${k}].arrays.${targets.forces}[${bad}] = ${flat[bad]} (expected a finite force, eV/Å)`);
       forces.push(Float64Array.from(flat));
     }
     if (stress !== undefined) {
       const v = s.info[targets.stress!];
       const periodic = s.pbc.every(Boolean);
       if (v === undefined) {
-        if (periodic) throw new RangeError(`systems[${k}].info.${targets.stress} is missing (targets.stress = '${targets.stress}'; every periodic system needs one)`);
+        if (periodic) throw outOfRange(`systems[${k}].info.${targets.stress} is missing (targets.stress = '${targets.stress}'; every periodic system needs one)`);
         stress.push(new Float64Array(0));
       } else {
-        if (!periodic) throw new RangeError(`systems[${k}].info.${targets.stress} is given but systems[${k}] is not periodic (pbc = [${s.pbc}]): stress needs a cell`);
+        if (!periodic) throw outOfRange(`systems[${k}].info.${targets.stress} is given but systems[${k}] is not periodic (pbc = [${s.pbc}]): stress needs a cell`);
         stress.push(stressTensor(`systems[${k}].info.${targets.stress}`, v));
       }
     }
@@ -206,11 +207,11 @@ function readTargets(systems: System[], targets: PotentialTargets): Pick<Potenti
 function e0Fields(e0: unknown): Pick<PotentialFitData, 'e0' | 'e0Species' | 'e0Values'> {
   if (e0 === undefined || e0 === 'average') return { e0: 'average' };
   if (e0 === 'fit') return { e0: 'fit' };
-  if (!isObject(e0)) throw new TypeError(`e0 must be 'average', 'fit' or an object {Z: eV}, got ${describe(e0)}`);
+  if (!isObject(e0)) throw invalidParameter(`e0 must be 'average', 'fit' or an object {Z: eV}, got ${describe(e0)}`);
   const species: number[] = [];
   const values: number[] = [];
   for (const [z, v] of Object.entries(e0)) {
-    if (!/^-?\d+$/.test(z)) throw new TypeError(`e0 key "${z}" is not an atomic number`);
+    if (!/^-?\d+$/.test(z)) throw invalidParameter(`e0 key "${z}" is not an atomic number`);
     species.push(Number(z));
     values.push(finiteNumber(`e0[${z}]`, v));
   }
@@ -219,7 +220,7 @@ function e0Fields(e0: unknown): Pick<PotentialFitData, 'e0' | 'e0Species' | 'e0V
 
 function sigmaFields(sigmas: unknown, targets: PotentialTargets, required: boolean): Pick<PotentialFitData, 'sigmaEnergy' | 'sigmaForces' | 'sigmaStress'> {
   if (sigmas === undefined && !required) return { sigmaEnergy: 1, sigmaForces: targets.forces ? 1 : undefined, sigmaStress: targets.stress ? 1 : undefined };
-  if (!isObject(sigmas)) throw new TypeError(`sigmas must be an object {energy, forces?, stress?}, got ${describe(sigmas)}`);
+  if (!isObject(sigmas)) throw invalidParameter(`sigmas must be an object {energy, forces?, stress?}, got ${describe(sigmas)}`);
   checkKeys('sigmas', sigmas, ['energy', 'forces', 'stress']);
   const out = { sigmaEnergy: finiteNumber('sigmas.energy', sigmas.energy, { positive: true }), sigmaForces: undefined as number | undefined, sigmaStress: undefined as number | undefined };
   if (targets.forces !== undefined) out.sigmaForces = finiteNumber('sigmas.forces', sigmas.forces, { positive: true });
@@ -228,7 +229,7 @@ function sigmaFields(sigmas: unknown, targets: PotentialTargets, required: boole
 }
 
 function hypersText(hypers: unknown): string {
-  if (!isObject(hypers)) throw new TypeError(`hypers must be SoapPowerSpectrum hyper-parameters (an object), got ${describe(hypers)}`);
+  if (!isObject(hypers)) throw invalidParameter(`hypers must be SoapPowerSpectrum hyper-parameters (an object), got ${describe(hypers)}`);
   return JSON.stringify(hypers);
 }
 
@@ -237,29 +238,29 @@ function batchField(v: unknown): number | undefined {
 }
 
 function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitData {
-  if (!isObject(options)) throw new TypeError(`SparseGPR.fit options must be an object, got ${describe(options)}`);
+  if (!isObject(options)) throw invalidParameter(`SparseGPR.fit options must be an object, got ${describe(options)}`);
   checkKeys('SparseGPR.fit', options, ['hypers', 'targets', 'sparse', 'kernel', 'sigmas', 'e0', 'jitter', 'batchAtoms', 'signal']);
   const targets = checkTargets(options.targets);
   const sparse = options.sparse as unknown;
-  if (!isObject(sparse)) throw new TypeError(`sparse must be an object {count, method?, seed?}, got ${describe(sparse)}`);
+  if (!isObject(sparse)) throw invalidParameter(`sparse must be an object {count, method?, seed?}, got ${describe(sparse)}`);
   checkKeys('sparse', sparse, ['count', 'method', 'seed']);
   let count = 0;
   const countSpecies: number[] = [];
   const countValues: number[] = [];
   if (isObject(sparse.count)) {
     for (const [z, v] of Object.entries(sparse.count)) {
-      if (!/^-?\d+$/.test(z)) throw new TypeError(`sparse.count key "${z}" is not an atomic number`);
+      if (!/^-?\d+$/.test(z)) throw invalidParameter(`sparse.count key "${z}" is not an atomic number`);
       countSpecies.push(Number(z));
       countValues.push(finiteNumber(`sparse.count[${z}]`, v, { integer: true, positive: true }));
     }
   } else {
     count = finiteNumber('sparse.count', sparse.count, { integer: true, min: 0 });
-    if (count === 0) throw new RangeError('sparse.count = 0 (expected at least 1 sparse environment per species)');
+    if (count === 0) throw outOfRange('sparse.count = 0 (expected at least 1 sparse environment per species)');
   }
   const method = sparse.method ?? 'cur';
-  if (method !== 'cur' && method !== 'fps' && method !== 'random') throw new RangeError(`sparse.method = ${describe(method)} (expected 'cur', 'fps' or 'random')`);
+  if (method !== 'cur' && method !== 'fps' && method !== 'random') throw outOfRange(`sparse.method = ${describe(method)} (expected 'cur', 'fps' or 'random')`);
   const kernel = (options.kernel ?? {}) as unknown;
-  if (!isObject(kernel)) throw new TypeError(`kernel must be an object {zeta, delta}, got ${describe(kernel)}`);
+  if (!isObject(kernel)) throw invalidParameter(`kernel must be an object {zeta, delta}, got ${describe(kernel)}`);
   checkKeys('kernel', kernel, ['zeta', 'delta']);
   return {
     kind: 'sparse_gpr',
@@ -280,7 +281,7 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
 }
 
 function linearData(systems: System[], options: LinearModelFitOptions): PotentialFitData {
-  if (!isObject(options)) throw new TypeError(`LinearModel.fit options must be an object, got ${describe(options)}`);
+  if (!isObject(options)) throw invalidParameter(`LinearModel.fit options must be an object, got ${describe(options)}`);
   checkKeys('LinearModel.fit', options, ['hypers', 'targets', 'regularizer', 'sigmas', 'e0', 'batchAtoms', 'signal']);
   const targets = checkTargets(options.targets);
   return {
@@ -296,10 +297,10 @@ function linearData(systems: System[], options: LinearModelFitOptions): Potentia
 
 function checkPredictOptions(options: unknown): PredictOptions {
   if (options === undefined) return {};
-  if (!isObject(options)) throw new TypeError(`predict options must be an object, got ${describe(options)}`);
+  if (!isObject(options)) throw invalidParameter(`predict options must be an object, got ${describe(options)}`);
   checkKeys('predict', options, ['forces', 'stress', 'variance', 'signal']);
   for (const key of ['forces', 'stress', 'variance']) {
-    if (options[key] !== undefined && typeof options[key] !== 'boolean') throw new TypeError(`predict option ${key} must be a boolean, got ${describe(options[key])}`);
+    if (options[key] !== undefined && typeof options[key] !== 'boolean') throw invalidParameter(`predict option ${key} must be a boolean, got ${describe(options[key])}`);
   }
   return options as PredictOptions;
 }
@@ -340,27 +341,27 @@ function parseBytes(bytes: Uint8Array, what: string): NativePotential {
 }
 
 function readFileSyncNamed(path: string): Uint8Array {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`model path must be a non-empty string, got ${describe(path)}`);
+  if (typeof path !== 'string' || path === '') throw invalidParameter(`model path must be a non-empty string, got ${describe(path)}`);
   try {
     return fs.readFileSync(path);
   } catch (e) {
-    throw new Error(`${path}: cannot read the model file: ${(e as Error).message}`);
+    throw rethrown(fromNodeIo(e), `${path}: cannot read the model file: ${(e as Error).message}`);
   }
 }
 
 async function readFileNamed(path: string): Promise<Uint8Array> {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`model path must be a non-empty string, got ${describe(path)}`);
+  if (typeof path !== 'string' || path === '') throw invalidParameter(`model path must be a non-empty string, got ${describe(path)}`);
   try {
     return await fs.promises.readFile(path);
   } catch (e) {
-    throw new Error(`${path}: cannot read the model file: ${(e as Error).message}`);
+    throw rethrown(fromNodeIo(e), `${path}: cannot read the model file: ${(e as Error).message}`);
   }
 }
 
 function expectKind<T extends Potential>(model: SparseGPR | LinearModel, kind: 'sparse_gpr' | 'linear', what: string): T {
   if (model.kind !== kind) {
     const other = model.kind === 'linear' ? 'LinearModel.load' : 'SparseGPR.load';
-    throw new Error(`${what}: holds a ${model.kind} model, not ${kind} (use ${other} or loadModel)`);
+    throw invalidParameter(`${what}: holds a ${model.kind} model, not ${kind} (use ${other} or loadModel)`);
   }
   return model as unknown as T;
 }
@@ -563,6 +564,6 @@ export function loadModelSync(path: string): SparseGPR | LinearModel {
 
 /** Reads a model from the bytes of a `.acdc` file (e.g. received over a network); `name` labels errors. */
 export function modelFromBuffer(bytes: Uint8Array, name = 'model buffer'): SparseGPR | LinearModel {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError(`model bytes must be a Uint8Array or Buffer, got ${describe(bytes)}`);
+  if (!(bytes instanceof Uint8Array)) throw invalidParameter(`model bytes must be a Uint8Array or Buffer, got ${describe(bytes)}`);
   return fromNative(parseBytes(bytes, name));
 }

@@ -1,3 +1,4 @@
+import { invalidParameter } from './errors';
 // How asynchronous work shares the process. Every async entry point runs its
 // native work on one of libuv's worker threads (4 by default, shared with
 // fs, dns and zlib), and the heavy part then on acdc's own rayon pool. So
@@ -35,8 +36,12 @@ const waiting: Array<() => void> = [];
 /** The error an aborted operation rejects with: the signal's reason, else an AbortError. */
 export function abortError(signal: AbortSignalLike): Error {
   const reason = signal.reason;
-  if (reason instanceof Error) return reason;
-  const error = new Error(reason === undefined ? 'The operation was aborted' : String(reason));
+  // a reason of the caller's own is theirs to recognise; the default one
+  // (a DOMException whose `code` is the legacy number 20) becomes Node's
+  // AbortError, code ABORT_ERR, as Node's own APIs do
+  const isDefault = reason instanceof Error && reason.name === 'AbortError' && typeof (reason as { code?: unknown }).code !== 'string';
+  if (reason instanceof Error && !isDefault) return reason;
+  const error = new Error(reason === undefined || isDefault ? 'The operation was aborted' : String(reason), isDefault ? { cause: reason } : undefined);
   error.name = 'AbortError';
   (error as Error & { code?: string }).code = 'ABORT_ERR';
   return error;
@@ -84,7 +89,7 @@ export function checkSignal(signal: unknown): AbortSignalLike | undefined {
   if (signal === undefined) return undefined;
   const s = signal as AbortSignalLike;
   if (s === null || typeof s !== 'object' || typeof s.aborted !== 'boolean' || typeof s.addEventListener !== 'function') {
-    throw new TypeError('signal must be an AbortSignal');
+    throw invalidParameter('signal must be an AbortSignal');
   }
   return s;
 }

@@ -1,3 +1,4 @@
+import { invalidSystem } from './errors';
 import native from './native';
 import type { SystemData } from './native';
 
@@ -41,14 +42,14 @@ function isNested(x: unknown): x is ArrayLike<NumberArray> {
 
 function flatten(field: string, value: unknown, rowLength: number): Float64Array {
   if (value === null || value === undefined || typeof value !== 'object' || typeof (value as ArrayLike<number>).length !== 'number') {
-    throw new TypeError(`${field} must be an array of numbers, got ${describe(value)}`);
+    throw invalidSystem(`${field} must be an array of numbers, got ${describe(value)}`);
   }
   if (isNested(value)) {
     const out = new Float64Array(value.length * rowLength);
     for (let r = 0; r < value.length; r++) {
       const row = value[r];
       if (row === null || typeof row !== 'object' || row.length !== rowLength) {
-        throw new TypeError(`${field}[${r}] must have ${rowLength} numbers, got ${describe(row)}`);
+        throw invalidSystem(`${field}[${r}] must have ${rowLength} numbers, got ${describe(row)}`);
       }
       for (let k = 0; k < rowLength; k++) out[r * rowLength + k] = number(`${field}[${r}][${k}]`, row[k]);
     }
@@ -61,7 +62,7 @@ function flatten(field: string, value: unknown, rowLength: number): Float64Array
 }
 
 function number(field: string, v: unknown): number {
-  if (typeof v !== 'number') throw new TypeError(`${field} is ${describe(v)} (expected a number)`);
+  if (typeof v !== 'number') throw invalidSystem(`${field} is ${describe(v)} (expected a number)`);
   return v;
 }
 
@@ -78,7 +79,7 @@ export function describe(v: unknown): string {
 function toTypes(value: unknown): Int32Array {
   if (value instanceof Int32Array) return new Int32Array(value);
   if (value === null || typeof value !== 'object' || typeof (value as ArrayLike<number>).length !== 'number') {
-    throw new TypeError(`types must be an array of integers, got ${describe(value)}`);
+    throw invalidSystem(`types must be an array of integers, got ${describe(value)}`);
   }
   const arr = value as ArrayLike<unknown>;
   const out = new Int32Array(arr.length);
@@ -88,11 +89,11 @@ function toTypes(value: unknown): Int32Array {
     if (typeof t === 'string') {
       symbols ??= native.elementSymbols();
       const z = symbols.indexOf(t);
-      if (z < 0) throw new TypeError(`types[${k}] is ${describe(t)}, which is not an element symbol (e.g. 'H', 'He', 'Li')`);
+      if (z < 0) throw invalidSystem(`types[${k}] is ${describe(t)}, which is not an element symbol (e.g. 'H', 'He', 'Li')`);
       t = z;
     }
     if (typeof t !== 'number' || !Number.isInteger(t) || t < -2147483648 || t > 2147483647) {
-      throw new TypeError(`types[${k}] is ${describe(t)} (expected a 32-bit integer or an element symbol)`);
+      throw invalidSystem(`types[${k}] is ${describe(t)} (expected a 32-bit integer or an element symbol)`);
     }
     out[k] = t;
   }
@@ -106,7 +107,7 @@ function toPbc(value: unknown, cell: Float64Array): [boolean, boolean, boolean] 
   }
   if (typeof value === 'boolean') return [value, value, value];
   if (!Array.isArray(value) || value.length !== 3 || !value.every((b) => typeof b === 'boolean')) {
-    throw new TypeError(`pbc must be a boolean or 3 booleans, got ${Array.isArray(value) ? JSON.stringify(value) : describe(value)}`);
+    throw invalidSystem(`pbc must be a boolean or 3 booleans, got ${Array.isArray(value) ? JSON.stringify(value) : describe(value)}`);
   }
   return [value[0], value[1], value[2]];
 }
@@ -137,11 +138,11 @@ export class System {
 
   constructor(init: SystemInit) {
     if (init === null || typeof init !== 'object') {
-      throw new TypeError(`System expects an object {types, positions, cell?, pbc?}, got ${describe(init)}`);
+      throw invalidSystem(`System expects an object {types, positions, cell?, pbc?}, got ${describe(init)}`);
     }
     const known = new Set(['types', 'positions', 'cell', 'pbc', 'info', 'arrays']);
     for (const key of Object.keys(init)) {
-      if (!known.has(key)) throw new TypeError(`unknown System field "${key}" (expected types, positions, cell, pbc, info, arrays)`);
+      if (!known.has(key)) throw invalidSystem(`unknown System field "${key}" (expected types, positions, cell, pbc, info, arrays)`);
     }
     this.types = toTypes(init.types);
     this.positions = flatten('positions', init.positions, 3);
@@ -152,7 +153,7 @@ export class System {
     native.validateSystem(this.data());
     for (const [name, column] of Object.entries(this.arrays)) {
       if (column.length % Math.max(this.size, 1) !== 0 || (this.size === 0 && column.length !== 0)) {
-        throw new TypeError(`arrays.${name} has ${column.length} values, not a multiple of the ${this.size} atoms`);
+        throw invalidSystem(`arrays.${name} has ${column.length} values, not a multiple of the ${this.size} atoms`);
       }
     }
   }
@@ -171,6 +172,6 @@ export class System {
 /** Accepts a System or its init object. */
 export function asSystem(s: System | SystemInit, field = 'system'): System {
   if (s instanceof System) return s;
-  if (s === null || typeof s !== 'object') throw new TypeError(`${field} must be a System, got ${describe(s)}`);
+  if (s === null || typeof s !== 'object') throw invalidSystem(`${field} must be a System, got ${describe(s)}`);
   return new System(s);
 }

@@ -1,3 +1,4 @@
+import { invalidParameter, outOfRange } from './errors';
 import type { LabelsData, BlockData, TensorMapData } from './native';
 import native from './native';
 import { writeAtomically, writeAtomicallySync } from './atomic';
@@ -16,7 +17,7 @@ export interface DenseArray<T extends Float64Array | Float32Array = Float64Array
 function names(arg: string | string[], what: string): string[] {
   const list = typeof arg === 'string' ? [arg] : arg;
   if (!Array.isArray(list) || list.length === 0 || !list.every((n) => typeof n === 'string')) {
-    throw new TypeError(`${what}: expected a dimension name or a non-empty array of names, got ${describe(arg)}`);
+    throw invalidParameter(`${what}: expected a dimension name or a non-empty array of names, got ${describe(arg)}`);
   }
   return list;
 }
@@ -24,7 +25,7 @@ function names(arg: string | string[], what: string): string[] {
 function checkDtype(dtype: unknown): Dtype {
   if (dtype === undefined || dtype === 'float64') return 'float64';
   if (dtype === 'float32') return 'float32';
-  throw new TypeError(`dtype must be "float64" or "float32", got ${describe(dtype)}`);
+  throw invalidParameter(`dtype must be "float64" or "float32", got ${describe(dtype)}`);
 }
 
 /**
@@ -51,11 +52,11 @@ export function toArray(block: TensorBlock | TensorMap, options?: { dtype?: 'flo
 export function toArray(block: TensorBlock | TensorMap, options?: ToArrayOptions): DenseArray;
 export function toArray(block: TensorBlock | TensorMap, options: ToArrayOptions = {}): DenseArray {
   const layout = options.layout ?? 'blocks';
-  if (layout !== 'blocks' && layout !== 'dscribe') throw new TypeError(`layout must be "blocks" or "dscribe", got ${describe(layout)}`);
+  if (layout !== 'blocks' && layout !== 'dscribe') throw invalidParameter(`layout must be "blocks" or "dscribe", got ${describe(layout)}`);
   if (block instanceof TensorMap && layout === 'dscribe') return designMatrix(block, checkDtype(options.dtype));
   // a TensorMap with a single block (e.g. after moving every key) stands for that block
   if (block instanceof TensorMap) return block.toArray({ dtype: options.dtype } as { dtype?: 'float64' });
-  if (!(block instanceof TensorBlock)) throw new TypeError(`toArray expects a TensorBlock, got ${describe(block)}`);
+  if (!(block instanceof TensorBlock)) throw invalidParameter(`toArray expects a TensorBlock, got ${describe(block)}`);
   const dtype = checkDtype(options.dtype);
   return { data: dtype === 'float32' ? Float32Array.from(block.values) : block.values, shape: block.shape };
 }
@@ -66,11 +67,11 @@ function designMatrix(tm: TensorMap, dtype: Dtype): DenseArray {
   if (blocks.length === 0) return { data: dtype === 'float32' ? new Float32Array(0) : new Float64Array(0), shape: [0, 0] };
   const first = blocks[0];
   for (const [k, b] of blocks.entries()) {
-    if (b.components.length !== 0) throw new RangeError(`layout "dscribe" needs blocks without components; block ${k} has ${b.components.length}`);
+    if (b.components.length !== 0) throw outOfRange(`layout "dscribe" needs blocks without components; block ${k} has ${b.components.length}`);
     const same = (x: Labels, y: Labels) => x.names.join() === y.names.join() && x.values.length === y.values.length && x.values.every((v, i) => v === y.values[i]);
-    if (!same(b.properties, first.properties)) throw new RangeError(`layout "dscribe" needs blocks with the same properties; block ${k} differs from block 0`);
+    if (!same(b.properties, first.properties)) throw outOfRange(`layout "dscribe" needs blocks with the same properties; block ${k} differs from block 0`);
     if (b.samples.names.join() !== first.samples.names.join()) {
-      throw new RangeError(`layout "dscribe" needs blocks with the same sample names; block ${k} has ${b.samples.names.join(', ')}`);
+      throw outOfRange(`layout "dscribe" needs blocks with the same sample names; block ${k} has ${b.samples.names.join(', ')}`);
     }
   }
   const nf = first.properties.count;
@@ -100,7 +101,7 @@ export class Labels {
 
   constructor(names: string[], values: Int32Array | ArrayLike<number> | ArrayLike<ArrayLike<number>>) {
     if (!Array.isArray(names) || !names.every((n) => typeof n === 'string')) {
-      throw new TypeError(`Labels names must be an array of strings, got ${describe(names)}`);
+      throw invalidParameter(`Labels names must be an array of strings, got ${describe(names)}`);
     }
     this.names = [...names];
     if (values instanceof Int32Array) {
@@ -110,7 +111,7 @@ export class Labels {
       this.values = new Int32Array(rows.length * names.length);
       for (let r = 0; r < rows.length; r++) {
         if (rows[r].length !== names.length) {
-          throw new TypeError(`Labels row ${r} has ${rows[r].length} values but there are ${names.length} names`);
+          throw invalidParameter(`Labels row ${r} has ${rows[r].length} values but there are ${names.length} names`);
         }
         for (let k = 0; k < names.length; k++) this.values[r * names.length + k] = integer(`Labels row ${r}`, rows[r][k]);
       }
@@ -120,7 +121,7 @@ export class Labels {
       for (let k = 0; k < flat.length; k++) this.values[k] = integer('Labels values', flat[k]);
     }
     if (names.length === 0 ? this.values.length !== 0 : this.values.length % names.length !== 0) {
-      throw new TypeError(`Labels has ${this.values.length} values for ${names.length} names (not whole rows)`);
+      throw invalidParameter(`Labels has ${this.values.length} values for ${names.length} names (not whole rows)`);
     }
   }
 
@@ -146,7 +147,7 @@ export class Labels {
   position(selection: Record<string, number>): number {
     const dims = Object.entries(selection).map(([name, value]) => {
       const d = this.names.indexOf(name);
-      if (d < 0) throw new RangeError(`no dimension named "${name}" in labels (${this.names.join(', ')})`);
+      if (d < 0) throw outOfRange(`no dimension named "${name}" in labels (${this.names.join(', ')})`);
       return [d, value] as const;
     });
     const n = this.names.length;
@@ -159,7 +160,7 @@ export class Labels {
   /** The values of one dimension, one per row. */
   column(name: string): Int32Array {
     const d = this.names.indexOf(name);
-    if (d < 0) throw new RangeError(`no dimension named "${name}" in labels (${this.names.join(', ')})`);
+    if (d < 0) throw outOfRange(`no dimension named "${name}" in labels (${this.names.join(', ')})`);
     const out = new Int32Array(this.count);
     for (let r = 0; r < this.count; r++) out[r] = this.values[r * this.names.length + d];
     return out;
@@ -177,7 +178,7 @@ export class Labels {
 }
 
 function integer(field: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new TypeError(`${field} contains ${describe(v)} (expected an integer)`);
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw invalidParameter(`${field} contains ${describe(v)} (expected an integer)`);
   return v;
 }
 
@@ -185,22 +186,22 @@ function integer(field: string, v: unknown): number {
 /** What every gradient block must satisfy (the operations and `.mts` files rely on it). */
 function checkGradient(block: TensorBlock, parameter: string, g: TensorBlock): void {
   const where = `gradient "${parameter}"`;
-  if (parameter.length === 0 || parameter.includes('/')) throw new RangeError(`${where}: the parameter name must be non-empty, without '/'`);
-  if (g.gradientsList().length > 0) throw new RangeError(`${where}: a gradient block cannot have gradients itself`);
-  if (g.samples.names[0] !== 'sample') throw new RangeError(`${where}: the first sample dimension must be "sample", got ${JSON.stringify(g.samples.names)}`);
+  if (parameter.length === 0 || parameter.includes('/')) throw outOfRange(`${where}: the parameter name must be non-empty, without '/'`);
+  if (g.gradientsList().length > 0) throw outOfRange(`${where}: a gradient block cannot have gradients itself`);
+  if (g.samples.names[0] !== 'sample') throw outOfRange(`${where}: the first sample dimension must be "sample", got ${JSON.stringify(g.samples.names)}`);
   const n = block.samples.count;
   const width = g.samples.names.length;
   for (let r = 0; r < g.samples.count; r++) {
     const s = g.samples.values[r * width];
-    if (s < 0 || s >= n) throw new RangeError(`${where}: sample ${s} points past the block's ${n} samples`);
+    if (s < 0 || s >= n) throw outOfRange(`${where}: sample ${s} points past the block's ${n} samples`);
   }
   const offset = g.components.length - block.components.length;
   const sameLabels = (a: Labels, b: Labels) =>
     a.names.length === b.names.length && a.names.every((x, i) => x === b.names[i]) && a.values.length === b.values.length && a.values.every((x, i) => x === b.values[i]);
   if (offset < 0 || !block.components.every((c, i) => sameLabels(c, g.components[offset + i]))) {
-    throw new RangeError(`${where}: its components must end with the block's components`);
+    throw outOfRange(`${where}: its components must end with the block's components`);
   }
-  if (!sameLabels(g.properties, block.properties)) throw new RangeError(`${where}: its properties must be the block's properties`);
+  if (!sameLabels(g.properties, block.properties)) throw outOfRange(`${where}: its properties must be the block's properties`);
 }
 
 export class TensorBlock {
@@ -222,7 +223,7 @@ export class TensorBlock {
     this.#gradients = gradients;
     const expected = this.shape.reduce((a, b) => a * b, 1);
     if (values.length !== expected) {
-      throw new RangeError(`block values have ${values.length} entries but the labels give shape [${this.shape}] (${expected})`);
+      throw outOfRange(`block values have ${values.length} entries but the labels give shape [${this.shape}] (${expected})`);
     }
     for (const [parameter, g] of gradients) checkGradient(this, parameter, g);
   }
@@ -281,7 +282,7 @@ export class TensorMap {
   readonly #blocks: TensorBlock[];
 
   constructor(keys: Labels, blocks: TensorBlock[]) {
-    if (keys.count !== blocks.length) throw new RangeError(`${keys.count} keys but ${blocks.length} blocks`);
+    if (keys.count !== blocks.length) throw outOfRange(`${keys.count} keys but ${blocks.length} blocks`);
     this.keys = keys;
     this.#blocks = blocks;
   }
@@ -302,12 +303,12 @@ export class TensorMap {
 
   #matching(selection: Record<string, number>): number[] {
     if (selection === null || typeof selection !== 'object') {
-      throw new TypeError(`key selection must be an object {name: value}, got ${describe(selection)}`);
+      throw invalidParameter(`key selection must be an object {name: value}, got ${describe(selection)}`);
     }
     const dims = Object.entries(selection).map(([name, v]) => {
       const d = this.keys.names.indexOf(name);
-      if (d < 0) throw new RangeError(`no key dimension named "${name}" (keys are ${this.keys.names.join(', ')})`);
-      if (!Number.isInteger(v)) throw new TypeError(`key selection ${name} must be an integer, got ${describe(v)}`);
+      if (d < 0) throw outOfRange(`no key dimension named "${name}" (keys are ${this.keys.names.join(', ')})`);
+      if (!Number.isInteger(v)) throw invalidParameter(`key selection ${name} must be an integer, got ${describe(v)}`);
       return [d, v] as const;
     });
     const n = this.keys.names.length;
@@ -376,11 +377,11 @@ export class TensorMap {
    */
   static join(tensors: TensorMap[], options: { systemCounts?: number[] } = {}): TensorMap {
     if (!Array.isArray(tensors) || tensors.length === 0 || !tensors.every((t) => t instanceof TensorMap)) {
-      throw new TypeError(`join expects a non-empty array of TensorMaps, got ${describe(tensors)}`);
+      throw invalidParameter(`join expects a non-empty array of TensorMaps, got ${describe(tensors)}`);
     }
     const counts = options.systemCounts;
     if (counts !== undefined && (!Array.isArray(counts) || !counts.every((c) => Number.isInteger(c) && c >= 0))) {
-      throw new TypeError(`systemCounts must be an array of non-negative integers, got ${describe(counts)}`);
+      throw invalidParameter(`systemCounts must be an array of non-negative integers, got ${describe(counts)}`);
     }
     return TensorMap.fromData(native.tensorJoin(tensors.map((t) => t.toData()), counts));
   }
@@ -391,7 +392,7 @@ export class TensorMap {
   toArray(options: ToArrayOptions = {}): DenseArray {
     if (options.layout === 'dscribe') return toArray(this, options);
     if (this.#blocks.length !== 1) {
-      throw new RangeError(
+      throw outOfRange(
         `toArray needs exactly one block, this TensorMap has ${this.#blocks.length}: move keys first (keysToProperties / keysToSamples), use toArray(tm.block(i)), or stack the blocks with { layout: 'dscribe' }`,
       );
     }
@@ -407,6 +408,14 @@ export class TensorMap {
     writeAtomicallySync(checkPath(path), (tmp) => native.tensorSaveSync(tmp, data));
   }
 
+  /**
+   * Saves to a `.mts` file, blocking: the same as {@link save}, named as
+   * every other synchronous form (`computeSync`, `model.saveSync`).
+   */
+  saveSync(path: string): void {
+    this.save(path);
+  }
+
   /** Saves to a `.mts` file off the event loop. */
   saveAsync(path: string, options: { signal?: AbortSignalLike } = {}): Promise<void> {
     const signal = checkSignal(options.signal);
@@ -417,6 +426,11 @@ export class TensorMap {
   /** Reads a metatensor `.mts` file (e.g. written by `metatensor.save` in Python). */
   static load(path: string): TensorMap {
     return TensorMap.fromData(native.tensorLoadSync(checkPath(path)));
+  }
+
+  /** Reads a `.mts` file, blocking: the same as {@link TensorMap.load}, named as every other synchronous form. */
+  static loadSync(path: string): TensorMap {
+    return TensorMap.load(path);
   }
 
   /** Reads a `.mts` file off the event loop. */
@@ -433,7 +447,7 @@ export class TensorMap {
 
   /** Reads the bytes of a `.mts` file. */
   static fromBuffer(buffer: Uint8Array): TensorMap {
-    if (!(buffer instanceof Uint8Array)) throw new TypeError(`fromBuffer expects a Buffer or Uint8Array, got ${describe(buffer)}`);
+    if (!(buffer instanceof Uint8Array)) throw invalidParameter(`fromBuffer expects a Buffer or Uint8Array, got ${describe(buffer)}`);
     return TensorMap.fromData(native.tensorLoadBuffer(buffer));
   }
 
@@ -449,7 +463,7 @@ export class TensorMap {
   block(selection: number | Record<string, number>): TensorBlock {
     if (typeof selection === 'number') {
       if (!Number.isInteger(selection) || selection < 0 || selection >= this.#blocks.length) {
-        throw new RangeError(`block index ${selection} is out of range (${this.#blocks.length} blocks)`);
+        throw outOfRange(`block index ${selection} is out of range (${this.#blocks.length} blocks)`);
       }
       return this.#blocks[selection];
     }
@@ -457,12 +471,12 @@ export class TensorMap {
     for (let k = 0; k < this.keys.count; k++) {
       const e = this.keys.entry(k);
       if (Object.entries(selection).every(([name, v]) => {
-        if (!(name in e)) throw new RangeError(`no key dimension named "${name}" (keys are ${this.keys.names.join(', ')})`);
+        if (!(name in e)) throw outOfRange(`no key dimension named "${name}" (keys are ${this.keys.names.join(', ')})`);
         return e[name] === v;
       })) matches.push(k);
     }
     if (matches.length !== 1) {
-      throw new RangeError(`${matches.length} blocks match ${JSON.stringify(selection)} (expected exactly one)`);
+      throw outOfRange(`${matches.length} blocks match ${JSON.stringify(selection)} (expected exactly one)`);
     }
     return this.#blocks[matches[0]];
   }
@@ -474,7 +488,7 @@ export class TensorMap {
 }
 
 function checkPath(path: unknown): string {
-  if (typeof path !== 'string' || path.length === 0) throw new TypeError(`path must be a non-empty string, got ${describe(path)}`);
+  if (typeof path !== 'string' || path.length === 0) throw invalidParameter(`path must be a non-empty string, got ${describe(path)}`);
   return path;
 }
 
@@ -485,13 +499,13 @@ export function join(tensors: TensorMap[], options: { systemCounts?: number[] } 
 
 function checkArray(array: DenseArray, what: string): void {
   if (array === null || typeof array !== 'object' || !(array.data instanceof Float64Array || array.data instanceof Float32Array)) {
-    throw new TypeError(`${what}: expected { data: Float64Array | Float32Array, shape: number[] }, got ${describe(array)}`);
+    throw invalidParameter(`${what}: expected { data: Float64Array | Float32Array, shape: number[] }, got ${describe(array)}`);
   }
   if (!Array.isArray(array.shape) || !array.shape.every((d) => Number.isInteger(d) && d >= 0)) {
-    throw new TypeError(`${what}: shape must be an array of non-negative integers, got ${describe(array.shape)}`);
+    throw invalidParameter(`${what}: shape must be an array of non-negative integers, got ${describe(array.shape)}`);
   }
   const n = array.shape.reduce((a, b) => a * b, 1);
-  if (n !== array.data.length) throw new RangeError(`${what}: data has ${array.data.length} values but shape [${array.shape}] needs ${n}`);
+  if (n !== array.data.length) throw outOfRange(`${what}: data has ${array.data.length} values but shape [${array.shape}] needs ${n}`);
 }
 
 function asFloat64(data: Float64Array | Float32Array): Float64Array {

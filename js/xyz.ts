@@ -1,3 +1,4 @@
+import { invalidParameter, outOfRange } from './errors';
 import native from './native';
 import { checkSignal, runQueued, type AbortSignalLike } from './schedule';
 import { writeAtomically, writeAtomicallySync } from './atomic';
@@ -40,7 +41,7 @@ function toFrame(s: System | SystemInit, k: number): FrameData {
     if (v instanceof Int32Array) return { name, kind: 'int', ncols, ints: v };
     if (Array.isArray(v) && v.every((x) => typeof x === 'boolean')) return { name, kind: 'bool', ncols, bools: v as boolean[] };
     if (Array.isArray(v) && v.every((x) => typeof x === 'string')) return { name, kind: 'string', ncols, strings: v as string[] };
-    throw new TypeError(`frames[${k}].arrays.${name} must be a Float64Array, Int32Array, string[] or boolean[], got ${describe(v)}`);
+    throw invalidParameter(`frames[${k}].arrays.${name} must be a Float64Array, Int32Array, string[] or boolean[], got ${describe(v)}`);
   });
   const infoFloats: InfoFloat[] = [];
   const info: Record<string, InfoValue> = {};
@@ -57,7 +58,7 @@ function toFrame(s: System | SystemInit, k: number): FrameData {
     } else if (isJson(value)) {
       info[key] = value;
     } else {
-      throw new TypeError(
+      throw invalidParameter(
         `frames[${k}].info.${key} must be a number, string, boolean, null, array or object of them (NaN and infinities only as a number or in an array of numbers), got ${describe(value)}`,
       );
     }
@@ -92,7 +93,7 @@ function toFrames(frames: System | SystemInit | Array<System | SystemInit>): Fra
  * const frames = parseXyz(fs.readFileSync('data.xyz', 'utf8'));
  */
 export function parseXyz(text: string): System[] {
-  if (typeof text !== 'string') throw new TypeError(`parseXyz expects a string, got ${describe(text)}`);
+  if (typeof text !== 'string') throw invalidParameter(`parseXyz expects a string, got ${describe(text)}`);
   return native.parseXyz(text).map(fromFrame);
 }
 
@@ -102,7 +103,7 @@ export function formatXyz(frames: System | SystemInit | Array<System | SystemIni
 }
 
 function checkPath(path: unknown): string {
-  if (typeof path !== 'string' || path.length === 0) throw new TypeError(`path must be a non-empty string, got ${describe(path)}`);
+  if (typeof path !== 'string' || path.length === 0) throw invalidParameter(`path must be a non-empty string, got ${describe(path)}`);
   return path;
 }
 
@@ -142,7 +143,7 @@ export async function writeXyz(path: string, frames: System | SystemInit | Array
 export async function* iterXyz(path: string, options: { batch?: number; signal?: AbortSignalLike } = {}): AsyncGenerator<System, void, undefined> {
   const batch = options.batch ?? 64;
   // a huge batch is fine: frames are read as they come, nothing is reserved for it
-  if (!Number.isSafeInteger(batch) || batch <= 0) throw new RangeError(`batch must be a positive integer, got ${describe(batch)}`);
+  if (!Number.isSafeInteger(batch) || batch <= 0) throw outOfRange(`batch must be a positive integer, got ${describe(batch)}`);
   const signal = checkSignal(options.signal);
   const reader = new native.XyzReader(checkPath(path));
   for (;;) {

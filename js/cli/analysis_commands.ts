@@ -6,6 +6,7 @@ import { map, type MapOptions } from './map';
 import { compare, formatCompare, type CompareOptions } from './compare';
 import { fileModel, hypersModel, rigidity, type RigidityModel, type RigidityOptions } from './rigidity';
 import { SCAN_MODELS, formatScan, scan, type ScanModel, type ScanOptions } from './scan';
+import { requireExtra } from './extras';
 
 type UsageErrors = (cmd: Command, name: string) => Command;
 type Write = (text: string) => void;
@@ -67,6 +68,7 @@ export function registerAnalysisCommands(prog: Command, usageErrors: UsageErrors
       .option('--svg <file.svg>', 'also draw the map as an SVG scatter plot')
       .option('--json', 'print a one-line JSON summary on stdout')
       .action(async (file: string, o: MapOptions & { json?: boolean }) => {
+        if (o.svg !== undefined) requireExtra('svg', 'map --svg');
         const s = await map(file, o);
         if (o.json) return write(JSON.stringify(s) + '\n');
         const pct = s.explainedFraction.map((x) => `${(100 * x).toFixed(1)} %`).join(', ');
@@ -107,6 +109,7 @@ export function registerAnalysisCommands(prog: Command, usageErrors: UsageErrors
       .option('--svg <file.svg>', 'also plot the curves as SVG')
       .option('--json', 'print the result as one line of JSON')
       .action(async (file: string, o: ScanOptions & { json?: boolean }) => {
+        if (o.svg !== undefined) requireExtra('svg', 'scan --svg');
         const s = await scan(file, o);
         write(o.json ? JSON.stringify(s) + '\n' : formatScan(s));
       })

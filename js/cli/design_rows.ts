@@ -4,6 +4,7 @@
 // final columns) are computed and appended to the file off the event loop,
 // without a JS TensorMap in between. The file, the sidecar and every error
 // message are those of the tensor path in featurize.ts.
+import { rethrown } from '../errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native from '../native';
@@ -48,7 +49,7 @@ export async function scanNative(input: ResolvedInput): Promise<{ frames: number
     try {
       batch = await reader.next(512);
     } catch (e) {
-      throw new Error(`${input.name}: ${(e as Error).message}`);
+      throw rethrown(e, `${input.name}: ${(e as Error).message}`);
     }
     if (batch.length === 0) break;
     frames += batch.length;
@@ -111,7 +112,7 @@ export async function designRowsToNpy(
         batch = await next;
       } catch (e) {
         const message = (e as Error).message;
-        throw new Error(`${message.startsWith(input.path) ? message.replace(input.path, input.name) : `${input.name}: ${message}`} (after ${frames} complete frames)`);
+        throw rethrown(e, `${message.startsWith(input.path) ? message.replace(input.path, input.name) : `${input.name}: ${message}`} (after ${frames} complete frames)`);
       }
       const count = batch.length;
       if (count === 0) break;

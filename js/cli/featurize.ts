@@ -1,6 +1,7 @@
 // `acdc featurize`: streams an extxyz file through a calculator in batches and
 // writes a design matrix (.npy, with a .labels.json sidecar) or a labelled
 // TensorMap (.mts). Outputs appear whole or not at all.
+import { rethrown } from '../errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion, EquivariantPowerSpectrum, SoapBispectrum, type SoapHypers, type RadialSpectrumHypers, type GradientName } from '../calculators';
@@ -158,7 +159,7 @@ export function makeCalculator(name: CalculatorName, hypersPath: string | undefi
         return SoapBispectrum.fromJson(text);
     }
   } catch (e) {
-    throw new Error(`--hypers ${hypersPath}: ${(e as Error).message.replace(/^invalid parameter: /, '')}`);
+    throw rethrown(e, `--hypers ${hypersPath}: ${(e as Error).message.replace(/^invalid parameter: /, '')}`);
   }
 }
 
@@ -226,7 +227,7 @@ async function scan(input: ResolvedInput): Promise<{ frames: number; atoms: numb
     try {
       batch = await reader.next(512);
     } catch (e) {
-      throw new Error(`${input.name}: ${(e as Error).message}`);
+      throw rethrown(e, `${input.name}: ${(e as Error).message}`);
     }
     if (batch.length === 0) break;
     for (const f of batch) {
@@ -278,10 +279,10 @@ function formatSeconds(s: number): string {
 export function frameError(e: unknown, input: ResolvedInput, firstFrame: number, lines: number[]): Error {
   const message = e instanceof Error ? e.message : String(e);
   const m = /systems\[(\d+)\]: |\bof system (\d+)\b/.exec(message);
-  if (!m) return new Error(`${input.name}, frames ${firstFrame}–${firstFrame + lines.length - 1}: ${message}`);
+  if (!m) return rethrown(e, `${input.name}, frames ${firstFrame}–${firstFrame + lines.length - 1}: ${message}`);
   const k = Number(m[1] ?? m[2]);
   const cleaned = m[1] !== undefined ? message.replace(m[0], '') : message.replace(m[0], '');
-  return new Error(`${input.name}, frame ${firstFrame + k} (line ${lines[k]}): ${cleaned}`);
+  return rethrown(e, `${input.name}, frame ${firstFrame + k} (line ${lines[k]}): ${cleaned}`);
 }
 
 /**
@@ -466,7 +467,7 @@ async function run(
         batch = await next;
       } catch (e) {
         const message = (e as Error).message;
-        throw new Error(`${message.startsWith(input.path) ? message.replace(input.path, input.name) : `${input.name}: ${message}`} (after ${frames} complete frames)`);
+        throw rethrown(e, `${message.startsWith(input.path) ? message.replace(input.path, input.name) : `${input.name}: ${message}`} (after ${frames} complete frames)`);
       }
       if (batch.length === 0) break;
       // read the next batch while this one is computed

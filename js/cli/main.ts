@@ -16,6 +16,7 @@ import { registerAnalysisCommands } from './analysis_commands';
 import { alchemicalFit, type AlchemicalFitCli } from './alchemical';
 import { basisFit, type BasisFitCli } from './basis';
 import { registerFitCommands } from './fit_commands';
+import { MissingExtraError, requireExtra } from './extras';
 
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -103,6 +104,7 @@ async function featurizeCommand(file: string, o: FeaturizeCli & Partial<QueueCli
     if (o.out !== undefined) cmd.error('error: --queue writes shards to --out-dir; join them with `acdc merge <dir>/manifest.json --out <file>.npy` (drop --out)');
     if (o.gradients !== undefined) cmd.error('error: --gradients needs an .mts output, which --queue does not write');
     if (o.threads !== undefined) cmd.error('error: --threads is an option of each `acdc worker`, not of the producer');
+    requireExtra('queue', 'featurize --queue');
     return (require('./queue') as typeof import('./queue')).featurizeQueued(file, o as QueueCli, write);
   }
   // without --queue, --out is required (a usage error, as commander reports a missing required option)
@@ -215,7 +217,10 @@ export function program(): Command {
       .option('--threads <n>', 'threads of the native pool, at most the core count (default: ACDC_NUM_THREADS or the core count)', threadCount)
       .option('--root <folder>', 'a folder whose files the worker may read (inputs) and write (shards); repeatable; default: the current directory', (v: string, acc: string[] = []) => [...acc, v])
       .option('--quiet', 'no line per shard on stderr')
-      .action(async (o: WorkerCli) => (require('./worker') as typeof import('./worker')).worker(o))
+      .action(async (o: WorkerCli) => {
+        requireExtra('queue', 'worker');
+        return (require('./worker') as typeof import('./worker')).worker(o);
+      })
       .exitOverride(),
     'worker',
   );
@@ -249,7 +254,10 @@ export function program(): Command {
       .option('--allow-host <name>', 'another host name clients may use in the Host header (repeatable; default: the bound address)', (v: string, acc: string[] = []) => [...acc, v])
       .option('--cors-origin <origin>', "a web origin (https://app.example.org, or '*') whose pages may call the server (repeatable; default: none)", (v: string, acc: string[] = []) => [...acc, v])
       .option('--log', 'log every request (JSON lines on stdout)')
-      .action(async (o: ServeCli) => (require('./serve') as typeof import('./serve')).serve(o, write))
+      .action(async (o: ServeCli) => {
+        requireExtra('serve', 'serve');
+        return (require('./serve') as typeof import('./serve')).serve(o, write);
+      })
       .exitOverride(),
     'serve',
   );
@@ -300,10 +308,12 @@ export async function main(argv: string[]): Promise<number> {
       return e.exitCode === 0 ? 0 : 2;
     }
     const message = e instanceof Error ? e.message : String(e);
+    // a missing optional package (js/cli/extras.ts) is a usage error: exit 2
+    const exitCode = e instanceof MissingExtraError ? 2 : 1;
     // one line: long messages (a quoted line of input) are cut
     const line = message.replace(/\s*\n\s*/g, ' ');
     process.stderr.write(`acdc: ${line.length > 2000 ? `${line.slice(0, 2000)}…` : line}\n`);
-    return 1;
+    return exitCode;
   }
 }
 

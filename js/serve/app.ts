@@ -32,6 +32,7 @@ import { TensorModel } from '../tensor_models';
 import { Gate, QueueFull } from './gate';
 import { createMetrics, type Metrics } from './metrics';
 import { DEFAULT_LIMITS, type ServeLimits } from './limits';
+import { isAcdcError, type AcdcErrorCode } from '../errors';
 
 export { DEFAULT_LIMITS, type ServeLimits };
 
@@ -183,10 +184,29 @@ function checkDepth(name: string, value: unknown): void {
   }
 }
 
-/** A budget or size error of the core, as the limit it hit. */
-function asLimitError(m: string): HttpError {
-  if (/memory budget|ACDC_MAX_MEMORY|--max-memory/i.test(m)) return new HttpError(422, `${m.replace(/ ?\(--max-memory or ACDC_MAX_MEMORY\)/, '')} (maxMemory = the server's memory budget per request)`, 'maxMemory');
-  return new HttpError(400, m, 'input');
+/**
+ * The HTTP status of each error code (the README's table): what the client
+ * sent is wrong (400), well-formed but over a limit or numerically
+ * unworkable (422), or the server failed (500). An error of the featurize
+ * engine without a code is about the request's input (400).
+ */
+export const HTTP_STATUS: Readonly<Record<AcdcErrorCode, number>> = {
+  ACDC_INVALID_PARAMETER: 400,
+  ACDC_INVALID_SYSTEM: 400,
+  ACDC_PARSE: 400,
+  ACDC_NUMERICAL: 422,
+  ACDC_MEMORY: 422,
+  ACDC_IO: 500,
+  ABORT_ERR: 500,
+  ACDC_INTERNAL: 500,
+};
+
+/** An error of the featurize engine (message `m`, the request's paths replaced) as its HTTP refusal. */
+function asHttpError(e: unknown, m: string): HttpError {
+  const code = isAcdcError(e) ? e.code : undefined;
+  if (code === 'ACDC_MEMORY') return new HttpError(422, `${m.replace(/ ?\(--max-memory or ACDC_MAX_MEMORY\)/, '')} (maxMemory = the server's memory budget per request)`, 'maxMemory');
+  const status = code === undefined ? 400 : HTTP_STATUS[code];
+  return new HttpError(status, status === 500 ? `internal error: ${m}` : m, status === 500 ? undefined : 'input');
 }
 
 interface Featurized {
@@ -283,7 +303,7 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
     try {
       calculatorInstance = await calculatorFor(req.calculator, req.hypers);
     } catch (e) {
-      throw asLimitError((e as Error).message);
+      throw asHttpError(e, (e as Error).message);
     }
     if (signal.aborted) throw signal.reason;
     // the size of the answer is known before the work: refuse it first
@@ -292,7 +312,7 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
       expected = await expectedValues(req, calculatorInstance, systems, limits.maxMemory, signal);
     } catch (e) {
       if (signal.aborted) throw e;
-      throw asLimitError((e as Error).message);
+      throw asHttpError(e, (e as Error).message);
     }
     if (expected !== null && expected.rows * expected.columns > limits.maxFeatures) {
       const { rows, columns } = expected;
@@ -315,7 +335,9 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
       });
     } catch (e) {
       if (signal.aborted) throw e;
-      throw asLimitError((e as Error).message.split(input).join('body'));
+      let message = (e as Error).message.split(input).join('body');
+      if (hypers) message = message.split(hypers).join('hypers');
+      throw asHttpError(e, message.replace(/^--hypers hypers: /, 'hypers: '));
     }
     const values = summary.rows! * summary.columns!;
     if (values > limits.maxFeatures) {
@@ -698,7 +720,7 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
         else prediction = await model.predict(systems, { forces: req.forces, stress: req.stress, variance: req.variance, signal: controller.signal });
       } catch (e) {
         if (controller.signal.aborted) throw e;
-        const limit = asLimitError((e as Error).message);
+        const limit = asHttpError(e, (e as Error).message);
         throw limit.limit === 'maxMemory' ? limit : new HttpError(400, (e as Error).message, 'structures');
       }
     } catch (e) {

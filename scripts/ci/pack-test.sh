@@ -16,6 +16,11 @@
 #   - without the platform package, loading acdc throws an error naming the
 #     platform, the package it looked for and how to build from source;
 #   - publint finds nothing to report in either tarball;
+#   - the install is light: at most 10 packages and 15 MB in node_modules
+#     (binary included), require('acdc-ml') loads no other package, and the
+#     commands whose optional peer packages are absent (serve, worker,
+#     featurize --queue, map --svg) print one line with the npm install
+#     command and exit 2;
 # and prints the tarball sizes.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -95,6 +100,34 @@ if ! run npm install --offline "${npm_flags[@]}" "$ROOT_TGZ" "$PLATFORM_TGZ"; th
 fi
 
 run npm ls --all
+
+step "a light install: at most 10 packages and 15 MB; no optional extra installed"
+# every package npm put in node_modules (npm's hidden lock file lists them)
+count=$(cd "$WORK/consumer" && node -e "console.log(Object.keys(require('./node_modules/.package-lock.json').packages).length)")
+bytes=$(du -sb "$WORK/consumer/node_modules" | cut -f1)
+echo "$count packages, $bytes bytes in node_modules:"
+(cd "$WORK/consumer" && node -e "for (const [k, v] of Object.entries(require('./node_modules/.package-lock.json').packages)) console.log('  ' + k.replace(/^node_modules\//, '') + '@' + v.version)")
+[ "$count" -le 10 ] || fail "npm i acdc-ml installs $count packages (at most 10)"
+[ "$bytes" -le 15000000 ] || fail "npm i acdc-ml installs $bytes bytes (at most 15 MB)"
+for extra in bullmq ioredis fastify prom-client vega vega-lite; do
+  [ ! -e "$WORK/consumer/node_modules/$extra" ] || fail "$extra was installed: it must be an optional peer dependency"
+done
+run node -e "require('acdc-ml'); const other = Object.keys(require.cache).filter((k) => !/[/]node_modules[/]acdc-ml(-[a-z0-9-]+)?[/]/.test(k)); if (other.length) { console.error(other.join('\\n')); process.exit(1); }" \
+  || fail "require('acdc-ml') loads other packages"
+echo "require('acdc-ml') loads acdc-ml's own files and its platform package only"
+printf '1\n\nH 0 0 0\n' > "$WORK/consumer/h.xyz"
+check_extra() {  # name, expected packages, acdc arguments...
+  local what=$1 pkgs=$2; shift 2
+  set +e; run ./node_modules/.bin/acdc "$@" > "$WORK/extra.out" 2> "$WORK/extra.err"; local rc=$?; set -e
+  [ "$rc" = 2 ] || { cat "$WORK/extra.err"; fail "acdc $what without $pkgs exited $rc (expected 2)"; }
+  [ "$(wc -l < "$WORK/extra.err")" = 1 ] && [ ! -s "$WORK/extra.out" ] || { cat "$WORK/extra.err"; fail "acdc $what: expected one line on stderr"; }
+  grep -q "^acdc: $what needs .*: npm install $pkgs" "$WORK/extra.err" || { cat "$WORK/extra.err"; fail "acdc $what: the line does not name npm install $pkgs"; }
+  cat "$WORK/extra.err"
+}
+check_extra serve 'fastify@[^ ]* prom-client@' serve --port 0
+check_extra worker 'bullmq@[^ ]* ioredis@' worker --queue redis://127.0.0.1:1/0
+check_extra 'featurize --queue' 'bullmq@[^ ]* ioredis@' featurize h.xyz --queue redis://127.0.0.1:1/0 --out-dir shards
+check_extra 'map --svg' 'vega@[^ ]* vega-lite@' map h.xyz --out map.json --svg map.svg
 
 cat > "$WORK/consumer/soap.cjs" <<'EOF'
 // CommonJS consumer

@@ -21,7 +21,7 @@ use crate::errors::{ensure_thread_pool, guarded, to_napi};
 use crate::tensor::{labels_to_js, LabelsData};
 
 fn io_error(path: &str, e: impl std::fmt::Display) -> Error {
-    Error::new(Status::InvalidArg, format!("{path}: {e}"))
+    crate::errors::io_error(path, e)
 }
 
 /// A batch of structures read by [`XyzSystemReader`], held natively until a
@@ -171,14 +171,14 @@ impl WriterState {
                 };
                 for (values, rows) in receiver {
                     if rows > 0 {
-                        out.append(&values.values[..rows * columns]).map_err(|e| fail(format!("{path}: {e}")))?;
+                        out.append(&values.values[..rows * columns]).map_err(|e| fail(crate::errors::to_napi_in(&path, e).reason))?;
                     }
                     if let Ok(mut spare) = spare.lock() {
                         spare.push(values);
                     }
                 }
                 let rows = out.rows();
-                out.finish().map_err(|e| fail(format!("{path}: {e}")))?;
+                out.finish().map_err(|e| fail(crate::errors::to_napi_in(&path, e).reason))?;
                 Ok(rows as u32)
             })
             .map_err(|e| io_error(&self.path, format!("cannot start the writer thread: {e}")))?;

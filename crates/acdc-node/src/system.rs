@@ -20,7 +20,7 @@ pub struct SystemData {
 /// Converts (copies) JS data into a validated core system.
 pub fn to_core(data: &SystemData) -> Result<acdc_core::System> {
     if data.pbc.len() != 3 {
-        return Err(Error::new(Status::InvalidArg, format!("pbc has {} values (expected 3 booleans)", data.pbc.len())));
+        return Err(crate::errors::coded("ACDC_INVALID_SYSTEM", "", format!("pbc has {} values (expected 3 booleans)", data.pbc.len())));
     }
     let pbc = [data.pbc[0], data.pbc[1], data.pbc[2]];
     acdc_core::System::from_flat(&data.types, &data.positions, &data.cell, pbc).map_err(to_napi)
@@ -30,7 +30,7 @@ pub fn to_core(data: &SystemData) -> Result<acdc_core::System> {
 pub fn to_core_list(data: &[SystemData]) -> Result<Vec<acdc_core::System>> {
     data.iter()
         .enumerate()
-        .map(|(k, s)| to_core(s).map_err(|e| Error::new(e.status, format!("systems[{k}]: {}", e.reason))))
+        .map(|(k, s)| to_core(s).map_err(|e| crate::errors::in_context(&format!("systems[{k}]"), e)))
         .collect()
 }
 

@@ -94,10 +94,10 @@ fn block_from_js_with<'a, V: AsRef<[f64]>>(field: &str, b: &'a BlockData, values
         labels_from_js(&format!("{field}.properties"), &b.properties)?,
         values(&b.values),
     )
-    .map_err(|e| Error::new(Status::InvalidArg, format!("{field}: {e}")))?;
+    .map_err(|e| crate::errors::to_napi_in(field, e))?;
     for g in &b.gradients {
         let grad = block_from_js_with(&format!("{field}.gradient('{}')", g.parameter), &g.block, values)?;
-        block.add_gradient(&g.parameter, grad).map_err(|e| Error::new(Status::InvalidArg, format!("{field}: {e}")))?;
+        block.add_gradient(&g.parameter, grad).map_err(|e| crate::errors::to_napi_in(field, e))?;
     }
     Ok(block)
 }
@@ -110,7 +110,7 @@ fn tensor_from_js_with<'a, V: AsRef<[f64]>>(field: &str, t: &'a TensorMapData, v
         .enumerate()
         .map(|(i, b)| block_from_js_with(&format!("{field}.block({i})"), b, &values))
         .collect::<Result<Vec<_>>>()?;
-    TensorMapOf::new(keys, blocks).map_err(|e| Error::new(Status::InvalidArg, format!("{field}: {e}")))
+    TensorMapOf::new(keys, blocks).map_err(|e| crate::errors::to_napi_in(field, e))
 }
 
 /// Copies a tensor map from JS into the core (for work off the JS thread).

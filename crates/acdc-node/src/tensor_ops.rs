@@ -12,7 +12,7 @@ use crate::external::Reporter;
 use crate::tensor::{tensor_from_js, tensor_to_js, tensor_view_from_js, TensorMapData};
 
 fn io_error(path: &str, e: impl std::fmt::Display) -> Error {
-    Error::new(Status::GenericFailure, format!("{path}: {e}"))
+    crate::errors::io_error(path, e)
 }
 
 /// Moves key dimensions into properties; `values` (row-major, one row per

@@ -186,7 +186,7 @@ fn frame_to_js(f: Frame) -> FrameData {
 }
 
 fn frame_from_js(k: usize, f: &FrameData) -> Result<Frame> {
-    let prefix = |e: Error| Error::new(e.status, format!("frames[{k}]: {}", e.reason));
+    let prefix = |e: Error| crate::errors::in_context(&format!("frames[{k}]"), e);
     let system = to_core(&SystemData {
         types: Int32Array::new(f.types.to_vec()),
         positions: Float64Array::new(f.positions.to_vec()),
@@ -248,7 +248,7 @@ pub fn format_xyz(frames: Vec<FrameData>) -> Result<String> {
 }
 
 fn with_path(path: &str, e: acdc_core::Error) -> Error {
-    Error::new(Status::InvalidArg, format!("{path}: {e}"))
+    crate::errors::to_napi_in(path, e)
 }
 
 /// Reads all frames of a file (blocking).
@@ -323,7 +323,7 @@ impl XyzReader {
     #[napi(constructor)]
     pub fn new(path: String) -> Result<Self> {
         guarded("iterXyz", || {
-            let file = File::open(&path).map_err(|e| Error::new(Status::InvalidArg, format!("{path}: {e}")))?;
+            let file = File::open(&path).map_err(|e| crate::errors::io_error(&path, e))?;
             Ok(XyzReader { inner: Arc::new(Mutex::new(CoreReader::new(BufReader::new(file)))), path })
         })
     }

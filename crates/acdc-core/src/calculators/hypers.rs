@@ -318,7 +318,14 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(what: &str, json: &str) -> Res
             message.truncate(at);
         }
         if let Some(field) = unknown_field(&message) {
-            path = if path == "." || path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+            // serde_path_to_error's path already ends with an unknown key of a
+            // plain struct (`cutof`), not with one inside a tagged section
+            let last = path.rsplit('.').next().unwrap_or("");
+            if path == "." || path.is_empty() {
+                path = field.to_string();
+            } else if last != field {
+                path = format!("{path}.{field}");
+            }
         }
         if path == "." || path.is_empty() {
             Error::InvalidParameter(format!("{what} hyper-parameters: {message}"))
