@@ -140,7 +140,7 @@ describe('CUR vs skmatter 0.4.1', () => {
 
 interface HardCase {
   name: string;
-  X: ArrayJson;
+  X: string;
   n: number;
   axis: 'samples' | 'features';
   k?: number;
@@ -153,7 +153,7 @@ interface HardCase {
 // matrices (scripts/reference/skmatter_selection_hard.py); `determined`: the
 // leading picks that do not depend on rounding in skmatter (the Rust test
 // checks the first undetermined pick against skmatter's own scores)
-const hard = load('selection_hard') as { versions: Record<string, string>; cur: HardCase[]; fps: HardCase[] };
+const hard = load('selection_hard') as { versions: Record<string, string>; matrices: Record<string, ArrayJson>; cur: HardCase[]; fps: HardCase[] };
 
 describe('CUR and FPS on hard matrices vs skmatter 0.4.1: never throw, same determined picks', () => {
   it('fixtures were made with the pinned versions', () => {
@@ -161,14 +161,14 @@ describe('CUR and FPS on hard matrices vs skmatter 0.4.1: never throw, same dete
   });
   it('CUR', () => {
     for (const c of hard.cur) {
-      const got = Array.from(cur(dense(c.X), c.n, { k: c.k, recomputeEvery: c.recomputeEvery, axis: c.axis }));
+      const got = Array.from(cur(dense(hard.matrices[c.X]), c.n, { k: c.k, recomputeEvery: c.recomputeEvery, axis: c.axis }));
       expect(new Set(got).size, c.name).toBe(c.n);
       expect(got.slice(0, c.determined), c.name).toEqual(c.indices.slice(0, c.determined));
     }
   });
   it('FPS', () => {
     for (const c of hard.fps) {
-      const got = Array.from(farthestPointSampling(dense(c.X), c.n, { initialize: c.initialize, axis: c.axis }));
+      const got = Array.from(farthestPointSampling(dense(hard.matrices[c.X]), c.n, { initialize: c.initialize, axis: c.axis }));
       expect(got.slice(0, c.determined), c.name).toEqual(c.indices.slice(0, c.determined));
     }
   });

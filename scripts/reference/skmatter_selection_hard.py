@@ -29,8 +29,10 @@ repository:
     /tmp/venv-skmatter/bin/pip install -r scripts/reference/requirements-skmatter.txt
     /tmp/venv-skmatter/bin/python scripts/reference/skmatter_selection_hard.py
 
-Writes test/fixtures/skmatter/selection_hard.json (floats as repr(), exact
-round trip; the package versions are recorded in the file).
+Writes test/fixtures/skmatter/selection_hard.json: `matrices` (by name,
+{shape, data} row-major), and the `cur` and `fps` cases that name their X;
+floats as repr() (exact round trip); the package versions are recorded in
+the file.
 """
 
 import json
@@ -127,7 +129,6 @@ def cur_case(name, X, n, axis, k, recompute_every=1):  # noqa: PLR0913
         determined += 1
     return {
         "name": name,
-        "X": arr(X),
         "n": n,
         "axis": axis,
         "k": k,
@@ -153,7 +154,6 @@ def fps_case(name, X, n, axis, initialize=0):
         determined += 1
     return {
         "name": name,
-        "X": arr(X),
         "n": n,
         "axis": axis,
         "initialize": initialize,
@@ -201,7 +201,9 @@ def main():
     rng = np.random.default_rng(SEED)
     cur = []
     fps = []
+    stored = {}
     for name, X, ns, nf, ks, kf in matrices(rng):
+        stored[name] = arr(X)
         for axis, n, k in (("samples", ns, ks), ("features", nf, kf)):
             # skmatter's ARPACK SVD needs k < min(shape)
             if k < min(X.shape):
@@ -211,9 +213,11 @@ def main():
                     except Exception as e:  # noqa: BLE001
                         print(f"cur {name} {axis}: skmatter raised {e!r}: case left out")
                         continue
+                    case["X"] = name
                     cur.append(case)
                     print(f"cur {case['name']}: {case['determined']}/{n} determined")
             case = fps_case(f"{name}_{axis}", X, n, axis)
+            case["X"] = name
             fps.append(case)
             print(f"fps {case['name']}: {case['determined']}/{n} determined")
     OUT.parent.mkdir(parents=True, exist_ok=True)
@@ -221,6 +225,7 @@ def main():
         "versions": versions(),
         "seed": SEED,
         "thresholds": {"curGap": CUR_GAP, "fpsGap": FPS_GAP, "minSk": MIN_SK, "minResidual": MIN_RESIDUAL},
+        "matrices": stored,
         "cur": cur,
         "fps": fps,
     }

@@ -430,7 +430,8 @@ mod tests {
             _ => v.as_f64().unwrap(),
         };
         let ints = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|i| i.as_u64().unwrap() as usize).collect::<Vec<_>>();
-        let matrix = |v: &serde_json::Value| {
+        let matrix = |name: &serde_json::Value| {
+            let v = &json["matrices"][name.as_str().unwrap()];
             let shape = ints(&v["shape"]);
             Dense::new("X", v["data"].as_array().unwrap().iter().map(num).collect(), shape[0], shape[1]).unwrap()
         };
