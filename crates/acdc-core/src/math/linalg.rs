@@ -138,7 +138,7 @@ const MAX_SWEEPS: usize = 80;
 /// is the one-sided Jacobi SVD (Hestenes 1958; Demmel & Veselić, SIAM J.
 /// Matrix Anal. Appl. 13, 1204 (1992)) applied to the triangular factor of a
 /// Householder QR of the tall side (`A = QR`, `R = U_R Σ Vᵀ`, `U = Q U_R`):
-/// plane rotations make the columns of `R V` mutually orthogonal to ε, so
+/// plane rotations make the columns of `R V` mutually orthogonal to m·ε, so
 /// `A − U Σ Vᵀ` is a few ε·‖A‖ per entry whatever the rank, and `V` is
 /// orthogonal to ε. The columns of `U` for a zero singular value are
 /// completed to an orthonormal set (the lowest standard basis vectors not in
@@ -204,12 +204,25 @@ fn svd_tall(a: &DMatrix<f64>, what: &str) -> Result<Svd> {
 }
 
 /// One-sided Jacobi: rotates pairs of columns of `g` (and of `v`) until
-/// every pair is orthogonal to ε relative to the product of their norms.
+/// every pair is orthogonal to rows·ε relative to the product of their norms.
+///
+/// Two rules keep rounding from rotating forever: a pair counts as
+/// orthogonal when |g_p·g_q| ≤ rows·ε·‖g_p‖‖g_q‖ (the rounding error of the
+/// dot product itself), and a column whose norm falls to ε·‖G‖_F is set to
+/// zero (it is rounding noise; dropping it changes A by at most that much,
+/// and its singular value is 0).
 fn jacobi_columns(g: &mut DMatrix<f64>, v: &mut DMatrix<f64>, what: &str) -> Result<()> {
     let n = g.ncols();
     let rows = g.nrows();
-    let tol = f64::EPSILON;
+    let tol = rows.max(2) as f64 * f64::EPSILON;
+    let floor = f64::EPSILON * g.norm();
     for _ in 0..MAX_SWEEPS {
+        for j in 0..n {
+            let mut column = g.column_mut(j);
+            if column.norm() <= floor {
+                column.fill(0.0);
+            }
+        }
         let mut rotated = false;
         for p in 0..n {
             for q in p + 1..n {
@@ -294,7 +307,7 @@ fn complete_orthonormal(u: &mut DMatrix<f64>, missing: &[usize]) {
 ///
 /// Cyclic two-sided Jacobi (the symmetric counterpart of [`svd`], for the
 /// same reason): rotations annihilate off-diagonal entries until each is
-/// below ε·√(|a_pp a_qq|) or ε·‖A‖_F / n, which reconstructs A to a few
+/// below n·ε·√(|a_pp a_qq|) or ε·‖A‖_F / n, which reconstructs A to a few
 /// ε·‖A‖ whatever the rank, and keeps the eigenvectors orthogonal to ε.
 pub fn symmetric_eigen(a: DMatrix<f64>, what: &str) -> Result<(DVector<f64>, DMatrix<f64>)> {
     let n = a.nrows();
@@ -321,7 +334,7 @@ pub fn symmetric_eigen(a: DMatrix<f64>, what: &str) -> Result<(DVector<f64>, DMa
                     continue;
                 }
                 let (app, aqq) = (w[(p, p)], w[(q, q)]);
-                if gamma.abs() <= f64::EPSILON * (app * aqq).abs().sqrt() || gamma.abs() <= floor {
+                if gamma.abs() <= n.max(2) as f64 * f64::EPSILON * (app * aqq).abs().sqrt() || gamma.abs() <= floor {
                     w[(p, q)] = 0.0;
                     w[(q, p)] = 0.0;
                     continue;
