@@ -657,31 +657,3 @@ mod tests {
     }
 }
 
-#[cfg(test)]
-mod scratch_timing {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn scratch_timing() {
-        let f = |m: usize, n: usize| DMatrix::from_fn(m, n, |i, j| ((i * 7919 + j * 104729) % 1000) as f64 / 1000.0 + ((i * j) as f64).sin());
-        for &(m, n) in &[(2000usize, 448usize), (500, 100), (120, 270)] {
-            let a = f(m, n);
-            let t = std::time::Instant::now();
-            let _ = svd(a.clone(), "A").unwrap();
-            let t1 = t.elapsed();
-            let t = std::time::Instant::now();
-            let _ = nalgebra::SVD::new(a.clone(), true, true);
-            eprintln!("svd {m}x{n}: jacobi {:?} nalgebra {:?}", t1, t.elapsed());
-        }
-        for &n in &[100usize, 300, 600] {
-            let b = f(n, n);
-            let a = &b * b.transpose();
-            let t = std::time::Instant::now();
-            let _ = symmetric_eigen(a.clone(), "A").unwrap();
-            let t1 = t.elapsed();
-            let t = std::time::Instant::now();
-            let _ = nalgebra::SymmetricEigen::new(a.clone());
-            eprintln!("eigen {n}: jacobi {:?} nalgebra {:?}", t1, t.elapsed());
-        }
-    }
-}
