@@ -141,8 +141,8 @@ const MAX_SWEEPS: usize = 80;
 /// plane rotations make the columns of `R V` mutually orthogonal to m·ε, so
 /// `A − U Σ Vᵀ` is a few ε·‖A‖ per entry whatever the rank, and `V` is
 /// orthogonal to ε. The columns of `U` for a zero singular value are
-/// completed to an orthonormal set (the lowest standard basis vectors not in
-/// the span of the others, orthogonalised twice).
+/// completed to an orthonormal set (standard basis vectors farthest from the
+/// span of the others, orthogonalised twice).
 pub fn svd(a: DMatrix<f64>, what: &str) -> Result<Svd> {
     let (m, n) = a.shape();
     if m == 0 || n == 0 {
@@ -273,31 +273,32 @@ fn rotate(x: &mut [f64], y: &mut [f64], c: f64, s: f64) {
 }
 
 /// Fills the columns `missing` of `u` (the others orthonormal) with unit
-/// vectors orthogonal to every other column: standard basis vectors,
-/// orthogonalised twice (Gram–Schmidt "twice is enough"), skipping those
-/// already in the span.
+/// vectors orthogonal to every other column: each time the standard basis
+/// vector farthest from the span of the filled columns (its squared distance
+/// 1 − Σ_j u_kj² is at least (rows − filled)/rows for the best k; lowest k
+/// on ties), orthogonalised twice (Gram–Schmidt "twice is enough").
 fn complete_orthonormal(u: &mut DMatrix<f64>, missing: &[usize]) {
-    let rows = u.nrows();
-    let mut filled: Vec<bool> = (0..u.ncols()).map(|c| !missing.contains(&c)).collect();
-    let mut basis = 0;
+    let (rows, cols) = u.shape();
+    let mut filled: Vec<bool> = (0..cols).map(|c| !missing.contains(&c)).collect();
     for &c in missing {
-        while basis < rows {
-            let mut x = DVector::<f64>::zeros(rows);
-            x[basis] = 1.0;
-            basis += 1;
-            for _ in 0..2 {
-                for k in (0..u.ncols()).filter(|&k| filled[k]) {
-                    let proj = u.column(k).dot(&x);
-                    x -= u.column(k) * proj;
-                }
-            }
-            let norm = x.norm();
-            if norm > 0.5 {
-                u.set_column(c, &(x / norm));
-                filled[c] = true;
-                break;
+        let mut best = (0, f64::NEG_INFINITY);
+        for k in 0..rows {
+            let inside: f64 = (0..cols).filter(|&j| filled[j]).map(|j| u[(k, j)] * u[(k, j)]).sum();
+            if 1.0 - inside > best.1 {
+                best = (k, 1.0 - inside);
             }
         }
+        let mut x = DVector::<f64>::zeros(rows);
+        x[best.0] = 1.0;
+        for _ in 0..2 {
+            for j in (0..cols).filter(|&j| filled[j]) {
+                let proj = u.column(j).dot(&x);
+                x -= u.column(j) * proj;
+            }
+        }
+        let norm = x.norm();
+        u.set_column(c, &(x / norm));
+        filled[c] = true;
     }
 }
 
