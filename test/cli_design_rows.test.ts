@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SoapPowerSpectrum, System, formatXyz, parseXyz, readNpySync } from 'acdc-ml';
+import { SoapPowerSpectrum, System, TensorMap, formatXyz, parseXyz, readNpySync } from 'acdc-ml';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -114,6 +114,53 @@ describe('acdc featurize .npy: the fused path writes the bytes of the tensor pat
     expectSame(path.join(examples, 'molecules.xyz'), ['--per-structure', 'mean', '--batch', '7'], path.join(dir, String(k++)));
     expectSame(path.join(examples, 'silicon-defect.xyz'), ['--per-structure', 'sum', '--dtype', 'float32'], path.join(dir, String(k++)));
     expectSame(path.join(examples, 'water.xyz'), [], path.join(dir, String(k++)));
+  });
+
+  it('alchemical hypers (density.alchemical): .npy on both paths equals the .mts of the same run, bit for bit', () => {
+    const dir = folder();
+    const hypers = path.join(dir, 'a.json');
+    // 2 pseudo-elements over the 7 species of mixedFile and 2 absent ones
+    const types = [1, 3, 5, 6, 7, 8, 9, 11, 17];
+    const coupling = [types.map((t, i) => Math.cos(t + i) / 2), types.map((t) => (t % 3) - 0.75)];
+    fs.writeFileSync(hypers, JSON.stringify({ ...small, density: { ...small.density, alchemical: { types, coupling } } }));
+    const input = mixedFile(dir);
+    const m = acdc([input, '--hypers', hypers, '--batch', '3', '--out', 'x.mts'], false, dir);
+    expect(m.status, m.stderr).toBe(0);
+    const tm = TensorMap.load(path.join(dir, 'x.mts'));
+    expect(tm.keys.names).toEqual(['center_type', 'pseudo_1_type', 'pseudo_2_type']);
+    let k = 0;
+    for (const reduction of [[], ['--per-structure', 'sum']]) {
+      const perAtom = reduction.length === 0;
+      const fused = expectSame(input, ['--hypers', hypers, '--batch', '3', ...reduction], path.join(dir, String(k++)));
+      const x = readNpySync(path.join(dir, String(k - 1), 'fused', 'x.npy'));
+      const labels = JSON.parse(fused.labels.toString());
+      expect(labels.columns.names).toEqual([...(perAtom ? [] : ['center_type']), 'pseudo_1_type', 'pseudo_2_type', 'l', 'n_1', 'n_2']);
+      const columns = x.shape[1];
+      const column = new Map<string, number>(labels.columns.values.map((v: number[], c: number) => [v.join(','), c]));
+      const row = new Map<string, number>(labels.rows.values.map((v: number[], r: number) => [v.join(','), r]));
+      // the .mts values placed (per atom) or summed in sample order from
+      // zero (per structure), as the .npy paths do: equal with ===, where
+      // only -0 and +0 are not told apart (placement into zeros gives +0)
+      const expected = new Float64Array(x.data.length);
+      for (let b = 0; b < tm.keys.count; b++) {
+        const key = Array.from(tm.keys.row(b));
+        const block = tm.block(b);
+        const props = block.properties;
+        const sys = block.samples.column('system');
+        const atom = block.samples.column('atom');
+        for (let r = 0; r < block.samples.count; r++) {
+          const i = row.get(perAtom ? `${sys[r]},${atom[r]}` : `${sys[r]}`)!;
+          for (let p = 0; p < props.count; p++) {
+            const c = column.get([...(perAtom ? key.slice(1) : key), ...props.row(p)].join(','))!;
+            expected[i * columns + c] += block.values[r * props.count + p];
+          }
+        }
+      }
+      let differ = 0;
+      for (let i = 0; i < expected.length; i++) if (x.data[i] !== expected[i]) differ++;
+      expect(differ, `${reduction.join(' ') || 'per atom'}: entries that differ from the .mts`).toBe(0);
+      expect(x.data.some((v) => v !== 0)).toBe(true);
+    }
   });
 
   it('rows equal the API: mean over atoms of SoapPowerSpectrum.compute, placed in the sidecar columns', () => {

@@ -205,10 +205,19 @@ export async function makeCalculatorAsync(name: CalculatorName, text: string | n
 /**
  * Every key a calculator can produce for these species, as the columns of a
  * design matrix: the neighbour species combinations (sorted, as the
- * calculators order them).
+ * calculators order them), or for a power spectrum with
+ * `density.alchemical` the pseudo-element pairs b₁ ≤ b₂ (numbered from 0 by
+ * the rows of the coupling), whatever the species.
  */
-function neighborKeys(name: CalculatorName, species: number[]): Labels {
+function neighborKeys(name: CalculatorName, species: number[], calc: Calc): Labels {
   if (name === 'soap_power_spectrum') {
+    const alchemical = ((calc as SoapPowerSpectrum).hypers.density as { alchemical?: { coupling: number[][] } }).alchemical;
+    if (alchemical !== undefined) {
+      const rows: number[][] = [];
+      const b = alchemical.coupling.length;
+      for (let b1 = 0; b1 < b; b1++) for (let b2 = b1; b2 < b; b2++) rows.push([b1, b2]);
+      return new Labels(['pseudo_1_type', 'pseudo_2_type'], rows);
+    }
     const rows: number[][] = [];
     for (const a of species) for (const b of species) if (a <= b) rows.push([a, b]);
     return new Labels(['neighbor_1_type', 'neighbor_2_type'], rows);
@@ -430,7 +439,7 @@ async function run(
   }
   species = [...new Set(species)].sort((a, b) => a - b);
   const allowed = new Set(species);
-  const moved = neighborKeys(options.calculator, species);
+  const moved = neighborKeys(options.calculator, species, calc);
   const allKeys = new Labels(['center_type', ...moved.names], species.flatMap((c) => Array.from({ length: moved.count }, (_, r) => [c, ...moved.row(r)])));
   const computeOptions = gradients.length ? { gradients } : {};
 

@@ -1,6 +1,7 @@
 //! Design-matrix rows straight from a calculator's output, without the
 //! intermediate tensor operations: the per-atom blocks of an invariant
-//! calculator (keys `center_type` + neighbour types, samples `system`,
+//! calculator (keys `center_type` + neighbour types, or pseudo-element
+//! pairs with `density.alchemical`; samples `system`,
 //! `atom`) are reduced per structure (or kept per atom) and placed into a
 //! fixed column layout — every (centre species, neighbour combination) of a
 //! species list × the calculator's properties, zeros where a combination is
@@ -13,6 +14,7 @@
 //! reciprocal, and added to zero once more (as a placement into a zeroed
 //! array does, which turns -0 into +0).
 use crate::budget::MemoryBudget;
+use crate::calculators::hypers::SoapHypers;
 use crate::calculators::{Calculator, ComputeOptions};
 use crate::error::{Error, Result};
 use crate::tensor::{Labels, TensorMap};
@@ -80,6 +82,28 @@ pub fn neighbor_keys(name: &str, species: &[i32]) -> Result<Labels> {
     }
 }
 
+/// The neighbour key combinations of `calculator` for these species: those
+/// of [`neighbor_keys`], except for a power spectrum with
+/// `density.alchemical`, whose keys are pairs of pseudo-elements b₁ ≤ b₂
+/// (`pseudo_1_type`, `pseudo_2_type`, numbered 0..B from the rows of the
+/// coupling) whatever the species.
+pub fn calculator_keys(calculator: &dyn Calculator, species: &[i32]) -> Result<Labels> {
+    if calculator.name() == "soap_power_spectrum" {
+        let (_, settings) = SoapHypers::from_json("hypers", calculator.parameters())?;
+        if let Some(alchemical) = settings.alchemical {
+            let b = alchemical.coupling.len() as i32;
+            let mut values = Vec::new();
+            for b1 in 0..b {
+                for b2 in b1..b {
+                    values.extend_from_slice(&[b1, b2]);
+                }
+            }
+            return Ok(Labels::new(&["pseudo_1_type", "pseudo_2_type"], values));
+        }
+    }
+    neighbor_keys(calculator.name(), species)
+}
+
 impl DesignLayout {
     /// The layout for `calculator` over `species` (sorted and deduplicated
     /// here): the properties are those the calculator gives a single atom of
@@ -91,7 +115,7 @@ impl DesignLayout {
         let Some(&first) = species.first() else {
             return Err(Error::InvalidParameter("design rows need at least one species".into()));
         };
-        let neighbors = neighbor_keys(calculator.name(), &species)?;
+        let neighbors = calculator_keys(calculator, &species)?;
         let probe = System::new(vec![first], vec![[0.0; 3]], [[0.0; 3]; 3], [false; 3])?;
         let tensor = calculator.compute(&[probe], &ComputeOptions::default())?;
         let block = tensor.blocks.first().ok_or_else(|| {
@@ -426,6 +450,22 @@ mod tests {
             s
         };
         check("soap_power_spectrum", HYPERS, &species);
+    }
+
+    #[test]
+    fn alchemical_rows_match_the_tensor_route() {
+        // 2 pseudo-elements of 5 types (14 absent from the structures); the
+        // columns are the pseudo pairs (0,0), (0,1), (1,1) whatever the species
+        const ALCHEMICAL: &str = r#"{"cutoff": {"radius": 3.5, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
+            "density": {"type": "Gaussian", "width": 0.3, "alchemical": {"types": [1, 6, 7, 8, 14],
+                "coupling": [[0.5, -0.25, 1.0, 0.75, 0.1], [0.0, 1.0, -0.5, 0.25, 2.0]]}},
+            "basis": {"type": "TensorProduct", "max_angular": 3, "radial": {"type": "Gto", "max_radial": 3}}}"#;
+        check("soap_power_spectrum", ALCHEMICAL, &[1, 6, 7, 8]);
+        let calc = from_name("soap_power_spectrum", ALCHEMICAL).unwrap();
+        let layout = DesignLayout::for_calculator(calc.as_ref(), &[1, 6, 7, 8], RowReduction::PerAtom).unwrap();
+        let labels = layout.column_labels();
+        assert_eq!(&labels.names[..2], &["pseudo_1_type".to_string(), "pseudo_2_type".to_string()]);
+        assert_eq!(layout.columns(), 3 * layout.properties.count());
     }
 
     #[test]

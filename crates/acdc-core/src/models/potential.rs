@@ -53,7 +53,7 @@ use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
 use super::atomic_features::{block_size, compute_features, join_features, FeatureLayout, StructureFeatures};
-use super::selection::{farthest_point_sampling, Axis};
+use super::selection::{cur_power_iteration, farthest_point_sampling, Axis};
 use crate::budget::MemoryBudget;
 use crate::calculators::{check_cancelled, Calculator, ComputeOptions, SoapPowerSpectrum};
 use crate::error::{Error, Result};
@@ -450,7 +450,7 @@ impl Potential {
                     row.iter_mut().for_each(|v| *v /= norm);
                 }
                 let indices = match method {
-                    SparseMethod::Cur => greedy_cur(&hat.data, available, nf, count, &options.cancel)?,
+                    SparseMethod::Cur => cur_power_iteration(&hat, count, &options.cancel)?.indices,
                     SparseMethod::Fps => farthest_point_sampling(&hat, count, &[0], Axis::Samples)?.indices,
                     SparseMethod::Random => LegacyRandomState::new(seed).permutation(available)[..count].to_vec(),
                 };
@@ -856,66 +856,6 @@ impl Potential {
     }
 }
 
-/// Greedy CUR of `count` rows of `x` (`rows × nf`, row-major): each pick
-/// takes the row with the largest leverage (x_i·v)² on the top right singular
-/// vector v of the residual matrix (lowest index on ties), then projects the
-/// picked row's direction out of every row. This is `cur(X, n, {k: 1,
-/// recomputeEvery: 1})`, with v from power iteration on the residual's Gram
-/// matrix (warm-started from the previous v, at most 200 steps, to 1e-10)
-/// instead of a full SVD per pick: O(rows·nf + nf²·steps) per pick.
-fn greedy_cur(x: &[f64], rows: usize, nf: usize, count: usize, cancel: &CancelFlag) -> Result<Vec<usize>> {
-    let mut r = DMatrix::from_row_slice(rows, nf, x);
-    let mut gram = r.tr_mul(&r);
-    let mut v = DVector::from_element(nf, 1.0 / (nf as f64).sqrt());
-    let mut selected = vec![false; rows];
-    let mut out = Vec::with_capacity(count);
-    while out.len() < count {
-        check_cancelled(cancel)?;
-        for _ in 0..200 {
-            let w = &gram * &v;
-            let norm = w.norm();
-            if !(norm > 0.0) {
-                break;
-            }
-            let w = w / norm;
-            let change = (&w - &v).norm();
-            v = w;
-            if change < 1e-10 {
-                break;
-            }
-        }
-        let scores = &r * &v;
-        let mut best = usize::MAX;
-        let mut value = f64::NEG_INFINITY;
-        for (i, &sc) in scores.iter().enumerate() {
-            if !selected[i] && (best == usize::MAX || sc * sc > value) {
-                best = i;
-                value = sc * sc;
-            }
-        }
-        selected[best] = true;
-        out.push(best);
-        let mut u = r.row(best).transpose();
-        let norm = u.norm();
-        if norm >= 1e-12 {
-            u /= norm;
-        }
-        let ru = &r * &u;
-        r -= &ru * u.transpose();
-        let gu = &gram * &u;
-        let ugu = u.dot(&gu);
-        gram -= &gu * u.transpose() + &u * gu.transpose() - &u * u.transpose() * ugu;
-        v -= &u * v.dot(&u);
-        if v.norm() < 1e-8 {
-            v = DVector::from_element(nf, 1.0 / (nf as f64).sqrt());
-        } else {
-            let n = v.norm();
-            v /= n;
-        }
-    }
-    Ok(out)
-}
-
 fn row_major(m: &DMatrix<f64>) -> Vec<f64> {
     m.transpose().as_slice().to_vec()
 }
@@ -1197,17 +1137,6 @@ mod tests {
         for (x, y) in a.weights.iter().zip(&b.weights) {
             assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{x} {y}");
         }
-    }
-
-    #[test]
-    fn greedy_cur_matches_cur() {
-        // distinct leverages: the same picks as the SVD-based CUR
-        let mut rng = LegacyRandomState::new(7);
-        let (rows, cols) = (40, 6);
-        let data: Vec<f64> = (0..rows * cols).map(|k| rng.gauss() * (1.0 + (k % cols) as f64)).collect();
-        let x = Dense { data: data.clone(), rows, cols };
-        let want = super::super::selection::cur(&x, 6, 1, 1, Axis::Samples).unwrap().indices;
-        assert_eq!(greedy_cur(&data, rows, cols, 6, &None).unwrap(), want);
     }
 
     #[test]
