@@ -335,9 +335,7 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
       });
     } catch (e) {
       if (signal.aborted) throw e;
-      let message = (e as Error).message.split(input).join('body');
-      if (hypers) message = message.split(hypers).join('hypers');
-      throw asHttpError(e, message.replace(/^--hypers hypers: /, 'hypers: '));
+      throw asHttpError(e, (e as Error).message.split(input).join('body'));
     }
     const values = summary.rows! * summary.columns!;
     if (values > limits.maxFeatures) {
