@@ -117,7 +117,11 @@ export {
   type SparseGPRFitOptions,
   type LinearModelFitOptions,
   type E0Option,
+  type FrameSigma,
+  type CalibrateOptions,
+  type VarianceCalibration,
 } from './potentials';
+export { FIT_DEFAULTS, DEFAULT_FIT_HYPERS } from './fit_defaults';
 export { driveIpi, ipiUnixPath, type IpiModel, type IpiPrediction, type IpiStep, type DriveIpiOptions, type DriveIpiResult } from './drivers/ipi';
 export { IPI_UNITS } from './drivers/ipi_units';
 export {

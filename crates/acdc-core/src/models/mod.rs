@@ -4,11 +4,13 @@
 //! matrices with one row per sample (atomic environment or structure).
 
 pub mod atomic_features;
+pub mod calibration;
 pub mod kernels;
 pub mod model_file;
 pub mod potential;
 pub mod selection;
 
 pub use kernels::{polynomial_kernel, structure_kernel, PolynomialKernel};
-pub use potential::{E0, FitOptions, Kind, KindOptions, Potential, Prediction, PredictOptions, Sigmas, SparseMethod, Targets};
+pub use calibration::{calibrate_variance, species_count_baseline, Calibration, CountBaseline};
+pub use potential::{E0, FitOptions, FrameSigmas, Kind, KindOptions, Potential, Prediction, PredictOptions, Sigmas, SparseMethod, Targets};
 pub use selection::{cur, farthest_point_sampling, Axis, Selection};
