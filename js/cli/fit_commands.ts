@@ -57,7 +57,7 @@ function fitReport(s: FitSummary): string {
   const what = [s.targets.energy && 'energy', s.targets.forces && 'forces', s.targets.stress && 'stress'].filter(Boolean).join(', ');
   const sparse = s.sparse ? `, sparse environments ${Object.entries(s.sparse).map(([z, n]) => `${n} (Z=${z})`).join(', ')}` : '';
   return (
-    `${s.model === 'gpr' ? 'sparse GPR' : 'linear model'} fitted on ${s.frames} structures (${s.atoms} atoms, species ${s.species.join(',')}; ` +
+    `${s.model === 'gpr' ? 'sparse GPR' : 'linear model'} fitted on ${s.split.training} structures (${s.atoms} atoms in the file, species ${s.species.join(',')}; ` +
     `targets ${what}${sparse}) → ${s.out} in ${s.seconds.toFixed(2)} s\n` +
     (s.split.validation.length
       ? `validation: ${s.split.validation.length} of ${s.frames} frames held out (--validation ${s.split.fraction}, --seed ${s.split.seed}); the model is fitted on the other ${s.split.training}\n`
