@@ -23,6 +23,13 @@ import { countBaselineErrors, frameSigmas, parseConfigTypeSigma, validationLoss,
 export { DEFAULT_FIT_HYPERS, FIT_DEFAULTS } from '../fit_defaults';
 
 export const MODEL_KINDS = ['gpr', 'linear', 'auto'] as const;
+
+/**
+ * Largest linear model `acdc fit --model gpr` fits as a check on its own
+ * (species × features parameters: 1512 for two species at the default hypers,
+ * R is 18 MB); beyond it the check is skipped with a note.
+ */
+export const LINEAR_CHECK_MAX_PARAMETERS = 5000;
 export const SPARSE_METHODS = ['cur', 'fps', 'random'] as const;
 export const E0_METHODS = ['average', 'fit'] as const;
 
@@ -96,6 +103,8 @@ export interface FitSummary {
   frameSigmas: number;
   /** One line each: the saved model loses to a baseline on validation. */
   warnings: string[];
+  /** Checks that were not made, and why. */
+  notes: string[];
   seconds: number;
 }
 
@@ -146,7 +155,9 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     const split = validationSplit(frames, o.validation, o.seed);
     const train = split.training.map((k) => frames[k]);
     const valid = split.validation.map((k) => frames[k]);
-    const ownSigmas = frameSigmas(name, train, { configTypes, virialPerAtom: o.sigmaVirial, targets });
+    // read from every frame, so that errors name the frame's index in the file
+    const allSigmas = frameSigmas(name, frames, { configTypes, virialPerAtom: o.sigmaVirial, targets });
+    const ownSigmas = allSigmas && split.training.map((k) => allSigmas[k]);
     const common: CommonFitOptions = {
       hypers,
       targets: { energy: targets.energy, ...(targets.forces ? { forces: targets.forces } : {}), ...(targets.stress ? { stress: targets.stress } : {}) },
@@ -177,7 +188,16 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     const kinds: Array<'gpr' | 'linear'> = o.model === 'auto' ? ['gpr', 'linear'] : valid.length > 0 && o.model === 'gpr' ? ['gpr', 'linear'] : [o.model];
     const models: Partial<Record<'gpr' | 'linear', CliModel>> = {};
     const candidates: Partial<Record<'gpr' | 'linear', CandidateSummary>> = {};
+    const notes: string[] = [];
     for (const kind of kinds) {
+      if (kind === 'linear' && o.model === 'gpr' && models.gpr) {
+        // the linear check has species × features parameters and a QR of that square: skip it when it would dwarf the GPR
+        const params = models.gpr.featureCount * species.length;
+        if (params > LINEAR_CHECK_MAX_PARAMETERS) {
+          notes.push(`the linear model check was skipped: it would have ${params} parameters (more than ${LINEAR_CHECK_MAX_PARAMETERS}); fit it with --model linear or --model auto and smaller --hypers`);
+          continue;
+        }
+      }
       stages.start(`fitting the ${kind === 'gpr' ? 'sparse GPR (descriptors, sparse selection, kernels, solve)' : 'linear model (descriptors, solve)'}`);
       const model = await fitKind(kind);
       stages.start(`${kind}: training${valid.length ? ' and validation' : ''} errors`);
@@ -189,7 +209,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       o.model === 'auto' ? (valid.length === 0 || candidates.gpr!.loss! <= candidates.linear!.loss! ? 'gpr' : 'linear') : o.model;
     const model = models[chosen]!;
     const warnings: string[] = [];
-    let countBaseline: FitSummary['countBaseline'] = null;
+    let countBaseline: ReturnType<typeof countBaselineErrors> | null = null;
     let calibration: VarianceCalibration | null = null;
     if (valid.length > 0) {
       stages.start('count baseline, variance calibration');
@@ -203,12 +223,17 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
             `${mine.validation!.forces ? `, forces ${mine.validation!.forces.rmse.toPrecision(3)} vs ${other.validation!.forces!.rmse.toPrecision(3)} eV/Å` : ''}): try --model linear or --model auto`,
         );
       }
-      if (countBaseline.errors.energy && mine.validation!.energy!.rmse > countBaseline.errors.energy.rmse) {
+      const counts = countBaseline.errors.energy;
+      if (counts && mine.validation!.energy!.rmse > counts.rmse) {
         warnings.push(
-          `the ${chosen === 'gpr' ? 'sparse GPR' : 'linear model'} loses to the per-species-count baseline on validation energies (RMSE ${meV(mine.validation!.energy!.rmse)} vs ${meV(countBaseline.errors.energy.rmse)}): the model has not learnt the energy`,
+          `the ${chosen === 'gpr' ? 'sparse GPR' : 'linear model'} loses to the per-species-count baseline on validation energies (RMSE ${meV(mine.validation!.energy!.rmse)} vs ${meV(counts.rmse)}): the model has not learnt the energy`,
         );
       }
-      calibration = await model.calibrateVariance(valid, { energy: targets.energy });
+      try {
+        calibration = await model.calibrateVariance(valid, { energy: targets.energy });
+      } catch (e) {
+        notes.push(`the variance was not calibrated: ${(e as Error).message}`);
+      }
     }
     stages.start(`writing ${o.out}`);
     await model.save(o.out); // written to a temporary name, then renamed
@@ -237,6 +262,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       calibration,
       frameSigmas: ownSigmas ? ownSigmas.filter((f) => f !== undefined).length : 0,
       warnings,
+      notes,
       seconds: Number(process.hrtime.bigint() - t0) / 1e9,
     };
   } catch (e) {

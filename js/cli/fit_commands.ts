@@ -62,6 +62,7 @@ function fitReport(s: FitSummary): string {
     (s.split.validation.length
       ? `validation: ${s.split.validation.length} of ${s.frames} frames held out (--validation ${s.split.fraction}, --seed ${s.split.seed}); the model is fitted on the other ${s.split.training}\n`
       : `no validation split: the model is fitted on every frame and nothing checks it\n`) +
+    s.notes.map((n) => `note: ${n}\n`).join('') +
     (s.frameSigmas ? `frames with their own sigmas (energy_sigma/force_sigma/virial_sigma or config_type): ${s.frameSigmas}\n` : '') +
     formatErrors('training errors', s.training) +
     (s.validation ? formatErrors('validation errors', s.validation) : '') +
@@ -127,7 +128,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--json', 'print a one-line JSON summary on stdout')
       .action(async function (this: Command, file: string, o: FitCli) {
         if (o.sigmaVirial !== undefined && this.getOptionValueSource('sigmaStress') === 'cli') {
-          throw new InvalidArgumentError('--sigma-virial and --sigma-stress both set the stress noise: give one');
+          throw new Error('--sigma-virial and --sigma-stress both set the stress noise: give one');
         }
         const progress = o.progress ?? (process.stderr.isTTY === true && !o.json);
         const s = await fit(file, { ...o, progress });

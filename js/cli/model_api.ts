@@ -12,6 +12,8 @@ export interface CliModel {
   calibrateVariance(systems: System[], options?: CalibrateOptions): Promise<VarianceCalibration>;
   /** Species the model knows (atomic numbers). */
   readonly species: number[];
+  /** Length of one atom's feature vector. */
+  readonly featureCount: number;
 }
 
 /** Options common to both fits. */
