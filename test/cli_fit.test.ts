@@ -104,8 +104,10 @@ describe('acdc fit + acdc predict on the bundled EMT copper example', () => {
     fs.writeFileSync(mid, JSON.stringify(midHypers));
     const f = await acdcAsync(['fit', train, '--out', model, '--hypers', mid, '--sparse', '150', '--json']);
     expect(f.status, f.stderr).toBe(0);
-    expect(f.stderr).toBe('');
     fitSummary = JSON.parse(f.stdout);
+    // stderr holds nothing but the warnings of the report (EMT copper is nearly
+    // body-ordered: the linear check may beat the GPR on validation)
+    expect(f.stderr).toBe((fitSummary as unknown as { warnings: string[] }).warnings.map((w) => `acdc fit: warning: ${w}\n`).join(''));
     const p = await acdcAsync(['predict', model, test, '--out', pred, '--json']);
     expect(p.status, p.stderr).toBe(0);
     predictSummary = JSON.parse(p.stdout);

@@ -102,10 +102,13 @@ describe('acdc fit: validation split, baselines, calibration (defaults)', () => 
     expect(Math.abs(s.countBaseline.perAtom['29'] - e)).toBeLessThanOrEqual(1e-12 * Math.abs(e));
     expect(s.countBaseline.validation.energy.count).toBe(4);
     expect(s.countBaseline.validation.forces).toBeNull();
-    // EMT copper is learnt: no warning, and the GPR beats the count baseline by far
-    expect(s.warnings).toEqual([]);
-    expect(stderr).toBe('');
+    // EMT copper is learnt: the GPR beats the count baseline by far. EMT is
+    // nearly body-ordered, so the linear model on the same features may beat
+    // the GPR: then, and only then, one warning line says so
     expect(s.validation.energy.rmse).toBeLessThan(0.2 * s.countBaseline.validation.energy.rmse);
+    const linearWins = s.candidates.linear.loss < s.candidates.gpr.loss;
+    expect(s.warnings).toHaveLength(linearWins ? 1 : 0);
+    expect(stderr).toBe(s.warnings.map((w: string) => `acdc fit: warning: ${w}\n`).join(''));
   });
 
   it('calibrates the variance on the validation frames and saves the scale with the model', () => {
@@ -166,9 +169,9 @@ describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
     expect(loadModelSync(path.join(d, 'auto.acdc')).kind).toBe(best === 'gpr' ? 'sparse_gpr' : 'linear');
   }, 300_000);
 
-  it('a GPR that learnt nothing (δ = 1e-6 eV) is saved with one warning line per baseline it loses to', async () => {
+  it('a GPR that learnt nothing (δ = 1e-6 eV: α ≈ 0, with e0 1 eV/atom off) is saved with one warning line per baseline it loses to', async () => {
     const d = folder();
-    const r = await acdc(['fit', train, '--out', path.join(d, 'bad.acdc'), ...quick, '--delta', '1e-6']);
+    const r = await acdc(['fit', train, '--out', path.join(d, 'bad.acdc'), ...quick, '--delta', '1e-6', '--e0', '29:1']);
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
     const lines = r.stderr.trim().split('\n');

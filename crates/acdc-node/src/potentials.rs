@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use acdc_core::models::model_file;
-use acdc_core::models::{calibrate_variance, species_count_baseline, E0, FitOptions, FrameSigmas, KindOptions, Potential, PredictOptions, Prediction, Sigmas, SparseMethod, Targets};
+use acdc_core::models::calibration;
+use acdc_core::models::{E0, FitOptions, FrameSigmas, KindOptions, Potential, PredictOptions, Prediction, Sigmas, SparseMethod, Targets};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -349,7 +350,7 @@ pub fn species_count_baseline(train: Vec<SystemData>, energy: Float64Array, eval
     guarded("speciesCountBaseline", || {
         let train = to_core_list(&train)?;
         let evaluate = to_core_list(&evaluate)?;
-        let b = species_count_baseline(&train, &energy, &evaluate).map_err(to_napi)?;
+        let b = calibration::species_count_baseline(&train, &energy, &evaluate).map_err(to_napi)?;
         Ok(CountBaselineData { species: b.species, per_atom: b.per_atom, predictions: Float64Array::new(b.predictions) })
     })
 }
@@ -375,7 +376,7 @@ pub struct CalibrationData {
 #[napi]
 pub fn calibrate_energy_variance(errors: Float64Array, variances: Float64Array) -> Result<CalibrationData> {
     guarded("calibrateEnergyVariance", || {
-        let c = calibrate_variance(&errors, &variances).map_err(to_napi)?;
+        let c = calibration::calibrate_variance(&errors, &variances).map_err(to_napi)?;
         Ok(CalibrationData {
             scale: c.scale,
             count: c.count as u32,
