@@ -118,6 +118,9 @@ export {
   type SparseGPRFitOptions,
   type LinearModelFitOptions,
   type E0Option,
+  type FrameSigma,
+  type CalibrateOptions,
+  type VarianceCalibration,
 } from './potentials';
 export {
   TensorModel,
@@ -135,6 +138,7 @@ export {
   type TensorPredictOptions,
   type TensorPrediction,
 } from './tensor_models';
+export { FIT_DEFAULTS, DEFAULT_FIT_HYPERS } from './fit_defaults';
 export { driveIpi, ipiUnixPath, type IpiModel, type IpiPrediction, type IpiStep, type DriveIpiOptions, type DriveIpiResult } from './drivers/ipi';
 export { IPI_UNITS } from './drivers/ipi_units';
 export {

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 
 import { checkWritableTarget, writeAtomically, writeAtomicallySync } from './atomic';
 import type { SoapHypers } from './calculators';
+import { FIT_DEFAULTS } from './fit_defaults';
 import native from './native';
 import type { PotentialFitData, PotentialPredictionData } from './native';
 import { abortable, checkSignal, runQueued, throwIfAborted, type AbortSignalLike } from './schedule';
@@ -36,6 +37,22 @@ export interface PotentialSigmas {
   stress?: number;
 }
 
+/**
+ * The noise of one structure's rows, overriding `sigmas` for it (GAP's
+ * per-frame `energy_sigma`, `force_sigma`, `virial_sigma`). Each value is
+ * absolute: `energy` is the noise of the total energy (eV, not per atom).
+ */
+export interface FrameSigma {
+  /** Noise of the total energy, eV. */
+  energy?: number;
+  /** Noise of each force component, eV/Å. */
+  forces?: number;
+  /** Noise of each stress component, eV/Å³. */
+  stress?: number;
+  /** Noise of each virial component (−V·stress), eV (GAP's `virial_sigma`): the stress rows get virial/V. Not with `stress`. */
+  virial?: number;
+}
+
 /** Reference energy per atom: 'average' (mean E/N, every species), 'fit' (least squares on the species counts) or `{Z: eV}`. */
 export type E0Option = 'average' | 'fit' | Record<number, number>;
 
@@ -50,10 +67,12 @@ export interface SparseGPRFitOptions {
    * chosen by CUR (default: greedy CUR with one singular vector, see docs/MODELS.md), FPS or at random (`seed`, default 0).
    */
   sparse: { count: number | Record<number, number>; method?: 'cur' | 'fps' | 'random'; seed?: number };
-  /** Kernel k = δ² (x̂·x̂')^ζ: ζ an integer ≥ 1 (default 4), δ in eV (default 1). */
+  /** Kernel k = δ² (x̂·x̂')^ζ: ζ an integer ≥ 1 (default 4), δ in eV (default 0.2; the defaults are those of `acdc fit`). */
   kernel?: { zeta?: number; delta?: number };
   /** Noise levels. */
   sigmas: PotentialSigmas;
+  /** Per-structure noise levels overriding `sigmas` (one entry per system; null or undefined: `sigmas`). */
+  frameSigmas?: Array<FrameSigma | null | undefined>;
   /** Reference energies (default 'average'). */
   e0?: E0Option;
   /** Added to the diagonal of K_MM, relative to δ² (default 1e-8). */
@@ -74,6 +93,8 @@ export interface LinearModelFitOptions {
   regularizer: number;
   /** Noise levels (default 1 for each: plain least squares, energies weighted by 1/√N). */
   sigmas?: PotentialSigmas;
+  /** Per-structure noise levels overriding `sigmas` (one entry per system; null or undefined: `sigmas`). */
+  frameSigmas?: Array<FrameSigma | null | undefined>;
   /** Reference energies (default 'average'). */
   e0?: E0Option;
   /** Structures are streamed in batches of about this many atoms (default 512). */
@@ -88,7 +109,7 @@ export interface PredictOptions {
   forces?: boolean;
   /** Stress, eV/Å³ (periodic systems only). */
   stress?: boolean;
-  /** Predictive variance of the energy, eV². */
+  /** Predictive variance of the energy, eV², times the model's `varianceScale` (1 unless calibrated). */
   variance?: boolean;
   /** Cancels an asynchronous prediction. */
   signal?: AbortSignalLike;
@@ -233,13 +254,32 @@ function hypersText(hypers: unknown): string {
   return JSON.stringify(hypers);
 }
 
+/** Per-system sigmas as three columns, NaN where `sigmas` applies. */
+function frameSigmaFields(v: unknown, systems: System[]): Pick<PotentialFitData, 'frameSigmaEnergy' | 'frameSigmaForces' | 'frameSigmaStress' | 'frameSigmaVirial'> {
+  if (v === undefined) return {};
+  if (!Array.isArray(v)) throw invalidParameter(`frameSigmas must be an array with one entry per system, got ${describe(v)}`);
+  if (v.length !== systems.length) throw outOfRange(`frameSigmas has ${v.length} entries for ${systems.length} systems`);
+  const column = () => new Float64Array(v.length).fill(NaN);
+  const columns = { energy: column(), forces: column(), stress: column(), virial: column() };
+  v.forEach((entry: unknown, k) => {
+    if (entry === null || entry === undefined) return;
+    if (!isObject(entry)) throw invalidParameter(`frameSigmas[${k}] must be an object {energy?, forces?, stress?}, got ${describe(entry)}`);
+    checkKeys(`frameSigmas[${k}]`, entry, ['energy', 'forces', 'stress', 'virial']);
+    if (entry.stress !== undefined && entry.virial !== undefined) throw outOfRange(`frameSigmas[${k}] gives both stress and virial (give one)`);
+    for (const key of ['energy', 'forces', 'stress', 'virial'] as const) {
+      if (entry[key] !== undefined) columns[key][k] = finiteNumber(`frameSigmas[${k}].${key}`, entry[key], { positive: true });
+    }
+  });
+  return { frameSigmaEnergy: columns.energy, frameSigmaForces: columns.forces, frameSigmaStress: columns.stress, frameSigmaVirial: columns.virial };
+}
+
 function batchField(v: unknown): number | undefined {
   return v === undefined ? undefined : finiteNumber('batchAtoms', v, { integer: true, positive: true });
 }
 
 function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitData {
   if (!isObject(options)) throw invalidParameter(`SparseGPR.fit options must be an object, got ${describe(options)}`);
-  checkKeys('SparseGPR.fit', options, ['hypers', 'targets', 'sparse', 'kernel', 'sigmas', 'e0', 'jitter', 'batchAtoms', 'signal']);
+  checkKeys('SparseGPR.fit', options, ['hypers', 'targets', 'sparse', 'kernel', 'sigmas', 'frameSigmas', 'e0', 'jitter', 'batchAtoms', 'signal']);
   const targets = checkTargets(options.targets);
   const sparse = options.sparse as unknown;
   if (!isObject(sparse)) throw invalidParameter(`sparse must be an object {count, method?, seed?}, got ${describe(sparse)}`);
@@ -271,10 +311,11 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
     countValues,
     method,
     seed: sparse.seed === undefined ? undefined : finiteNumber('sparse.seed', sparse.seed, { integer: true, min: 0 }),
-    zeta: kernel.zeta === undefined ? 4 : finiteNumber('kernel.zeta', kernel.zeta, { integer: true, positive: true }),
-    delta: kernel.delta === undefined ? 1 : finiteNumber('kernel.delta', kernel.delta, { positive: true }),
-    jitter: options.jitter === undefined ? undefined : finiteNumber('jitter', options.jitter, { min: 0 }),
+    zeta: kernel.zeta === undefined ? FIT_DEFAULTS.zeta : finiteNumber('kernel.zeta', kernel.zeta, { integer: true, positive: true }),
+    delta: kernel.delta === undefined ? FIT_DEFAULTS.delta : finiteNumber('kernel.delta', kernel.delta, { positive: true }),
+    jitter: options.jitter === undefined ? FIT_DEFAULTS.jitter : finiteNumber('jitter', options.jitter, { min: 0 }),
     ...sigmaFields(options.sigmas, targets, true),
+    ...frameSigmaFields(options.frameSigmas, systems),
     ...e0Fields(options.e0),
     batchAtoms: batchField(options.batchAtoms),
   };
@@ -282,7 +323,7 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
 
 function linearData(systems: System[], options: LinearModelFitOptions): PotentialFitData {
   if (!isObject(options)) throw invalidParameter(`LinearModel.fit options must be an object, got ${describe(options)}`);
-  checkKeys('LinearModel.fit', options, ['hypers', 'targets', 'regularizer', 'sigmas', 'e0', 'batchAtoms', 'signal']);
+  checkKeys('LinearModel.fit', options, ['hypers', 'targets', 'regularizer', 'sigmas', 'frameSigmas', 'e0', 'batchAtoms', 'signal']);
   const targets = checkTargets(options.targets);
   return {
     kind: 'linear',
@@ -290,9 +331,46 @@ function linearData(systems: System[], options: LinearModelFitOptions): Potentia
     ...readTargets(systems, targets),
     regularizer: finiteNumber('regularizer', options.regularizer, { min: 0 }),
     ...sigmaFields(options.sigmas, targets, false),
+    ...frameSigmaFields(options.frameSigmas, systems),
     ...e0Fields(options.e0),
     batchAtoms: batchField(options.batchAtoms),
   };
+}
+
+/** Options of `calibrateVariance`. */
+export interface CalibrateOptions {
+  /** Key of the reference energy in `System.info`, eV (default 'energy'). */
+  energy?: string;
+  /** Cancels an asynchronous calibration. */
+  signal?: AbortSignalLike;
+}
+
+/** What `calibrateVariance` fitted and how the errors are covered. */
+export interface VarianceCalibration {
+  /** The model's variance factor now (the product with any earlier one). */
+  scale: number;
+  /** Structures that entered (those with a positive variance). */
+  structures: number;
+  /** Fraction of energy errors within 1σ of the calibrated variance (0.68 for Gaussian errors). */
+  within1Sigma: number;
+  /** Fraction within 2σ (0.95 for Gaussian errors). */
+  within2Sigma: number;
+  /** Fraction within 1σ before this calibration. */
+  within1SigmaBefore: number;
+  /** Fraction within 2σ before this calibration. */
+  within2SigmaBefore: number;
+}
+
+function checkCalibrateOptions(options: unknown): CalibrateOptions {
+  if (options === undefined) return {};
+  if (!isObject(options)) throw invalidParameter(`calibrateVariance options must be an object, got ${describe(options)}`);
+  checkKeys('calibrateVariance', options, ['energy', 'signal']);
+  if (options.energy !== undefined && (typeof options.energy !== 'string' || options.energy === '')) throw invalidParameter(`energy must be a non-empty string, got ${describe(options.energy)}`);
+  return options as CalibrateOptions;
+}
+
+function calibrationReferences(systems: System[], key = 'energy'): Float64Array {
+  return readTargets(systems, { energy: key }).energy;
 }
 
 function checkPredictOptions(options: unknown): PredictOptions {
@@ -416,6 +494,49 @@ export abstract class Potential {
   /** Facts about the fit: sigmas, targets, sparse selection, number of structures. */
   get fitInfo(): Record<string, unknown> {
     return JSON.parse(this.#native.meta) as Record<string, unknown>;
+  }
+
+  /** Factor of the predictive variance: 1, or what `calibrateVariance` fitted (kept in the model file). */
+  get varianceScale(): number {
+    return this.#native.varianceScale;
+  }
+
+  /**
+   * Calibrates the predictive variance on held-out `systems` (not the
+   * training set): fits the factor s of the energy variance v by maximum
+   * likelihood of the errors r ~ N(0, s·v), s = mean(r²/v), multiplies the
+   * model's `varianceScale` by it (saved with the model) and reports the
+   * fraction of errors within 1σ and 2σ before and after.
+   */
+  async calibrateVariance(systems: Systems, options?: CalibrateOptions): Promise<VarianceCalibration> {
+    const o = checkCalibrateOptions(options);
+    const list = toList(systems);
+    const reference = calibrationReferences(list, o.energy);
+    const p = await this.predict(list, { variance: true, ...(o.signal ? { signal: o.signal } : {}) });
+    return this.#applyCalibration(p, reference);
+  }
+
+  /** Calibrates the predictive variance synchronously. */
+  calibrateVarianceSync(systems: Systems, options?: CalibrateOptions): VarianceCalibration {
+    const o = checkCalibrateOptions(options);
+    const list = toList(systems);
+    const reference = calibrationReferences(list, o.energy);
+    return this.#applyCalibration(this.predictSync(list, { variance: true }), reference);
+  }
+
+  #applyCalibration(p: PotentialPrediction, reference: Float64Array): VarianceCalibration {
+    const errors = p.energy.map((e, k) => e - reference[k]);
+    const c = native.calibrateEnergyVariance(errors, p.variance!);
+    const before = this.#native.varianceScale;
+    this.#native.setVarianceScale(before * c.scale);
+    return {
+      scale: before * c.scale,
+      structures: c.count,
+      within1Sigma: c.within1,
+      within2Sigma: c.within2,
+      within1SigmaBefore: c.within1Uncalibrated,
+      within2SigmaBefore: c.within2Uncalibrated,
+    };
   }
 
   /** Predicts off the event loop: energies (eV), and forces (eV/Å), stress (eV/Å³) and variance (eV²) when asked. */

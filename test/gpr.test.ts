@@ -13,12 +13,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LinearModel, loadModel, loadModelSync, modelFromBuffer, SparseGPR, System } from 'acdc-ml';
-import { checkAgainstNumpy, checkFiniteDifferences, checkSymmetries, expected, forceErrors, smallCase, smallTest, smallTrain, test, train } from './potential_helpers';
+import { checkAgainstNumpy, expectedFrameSigmas, checkFiniteDifferences, checkSymmetries, expected, forceErrors, smallCase, smallTest, smallTrain, test, train } from './potential_helpers';
 
 const dir = mkdtempSync(join(tmpdir(), 'acdc-gpr-'));
 const model = SparseGPR.fitSync(smallTrain, smallCase.gpr);
 
 describe('SparseGPR', () => {
+  it('with per-structure sigmas (GAP\'s energy_sigma, force_sigma, virial_sigma) equals the numpy transcription (≤ 1e-8 relative)', () => {
+    const own = SparseGPR.fitSync(smallTrain, { ...smallCase.gpr, frameSigmas: smallCase.frameSigmas });
+    checkAgainstNumpy(own, 'gpr', expectedFrameSigmas);
+    expect(own.fitInfo.frame_sigmas).toBe(smallCase.frameSigmas.filter((f: unknown) => f !== null).length);
+    // the sigmas change the fit: the weights differ from the plain case by far more than the tolerance
+    const plain = SparseGPR.fitSync(smallTrain, smallCase.gpr);
+    const diff = Math.max(...Array.from(own.weights, (w, k) => Math.abs(w - plain.weights[k]))) / Math.max(...Array.from(plain.weights, Math.abs));
+    expect(diff).toBeGreaterThan(1e-4);
+  });
+
+  it('rejects bad per-structure sigmas, naming the entry', () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [[{ energy: 0.01 }], /frameSigmas has 1 entries for 9 systems/],
+      [smallTrain.map(() => ({ forces: -1 })), /frameSigmas\[0\]\.forces = -1 \(expected a positive number\)/],
+      [smallTrain.map(() => ({ stress: 0.1, virial: 0.1 })), /frameSigmas\[0\] gives both stress and virial/],
+      [smallTrain.map(() => ({ energies: 1 })), /unknown frameSigmas\[0\] option "energies"/],
+      ['0.1', /frameSigmas must be an array/],
+    ];
+    for (const [frameSigmas, message] of bad) expect(() => SparseGPR.fitSync(smallTrain, { ...smallCase.gpr, frameSigmas } as never)).toThrow(message);
+  });
+
   it('equals the numpy transcription (≤ 1e-8 relative)', () => {
     expect(expected.versions.numpy).toBe('2.4.6');
     checkAgainstNumpy(model, 'gpr');
@@ -205,5 +226,63 @@ describe('SparseGPR', () => {
     const { rmse, std } = forceErrors(m, cu(test));
     console.log(`SparseGPR on EMT Cu: held-out force RMSE ${rmse.toFixed(4)} eV/Å, force spread ${std.toFixed(4)} eV/Å`);
     expect(rmse).toBeLessThan(0.15 * std);
+  });
+});
+
+describe('SparseGPR variance calibration', () => {
+  it('fits s = mean(r²/v) on held-out frames, scales predict({variance}) by it and keeps it in the file', () => {
+    const m = SparseGPR.fitSync(smallTrain, smallCase.gpr);
+    expect(m.varianceScale).toBe(1);
+    const raw = m.predictSync(smallTest, { variance: true });
+    const c = m.calibrateVarianceSync(smallTest);
+    // the maximum-likelihood scale of r ~ N(0, s·v), over the frames with v > 0, transcribed here
+    let sum = 0;
+    let n = 0;
+    let in1 = 0;
+    let in2 = 0;
+    smallTest.forEach((s, k) => {
+      const v = raw.variance![k];
+      if (!(v > 0)) return;
+      const r = raw.energy[k] - (s.info.energy as number);
+      sum += (r * r) / v;
+      n += 1;
+    });
+    const scale = sum / n;
+    smallTest.forEach((s, k) => {
+      const v = raw.variance![k];
+      if (!(v > 0)) return;
+      const r = Math.abs(raw.energy[k] - (s.info.energy as number));
+      if (r <= Math.sqrt(scale * v)) in1 += 1;
+      if (r <= 2 * Math.sqrt(scale * v)) in2 += 1;
+    });
+    expect(Math.abs(c.scale - scale) / scale).toBeLessThan(1e-14);
+    expect(c.structures).toBe(n);
+    expect(c.within1Sigma).toBe(in1 / n);
+    expect(c.within2Sigma).toBe(in2 / n);
+    expect(m.varianceScale).toBe(c.scale);
+    const after = m.predictSync(smallTest, { variance: true });
+    after.variance!.forEach((v, k) => expect(Math.abs(v - c.scale * raw.variance![k])).toBeLessThanOrEqual(1e-15 * Math.abs(v)));
+    expect(after.energy).toEqual(raw.energy);
+    // the scale travels with the model file; calibrating again multiplies it
+    const loaded = modelFromBuffer(m.toBuffer());
+    expect(loaded.varianceScale).toBe(c.scale);
+    expect(loaded.fitInfo.variance_scale).toBe(c.scale);
+    expect(loaded.predictSync(smallTest, { variance: true }).variance).toEqual(after.variance);
+    const again = loaded.calibrateVarianceSync(smallTest);
+    expect(Math.abs(again.scale - c.scale)).toBeLessThanOrEqual(1e-14 * c.scale);
+  });
+
+  it('a model file written before calibration existed loads with factor 1', () => {
+    const old = loadModelSync(join(__dirname, '..', 'examples', 'ipi', 'cu.acdc'));
+    expect(old.fitInfo.variance_scale).toBeUndefined();
+    expect(old.varianceScale).toBe(1);
+  });
+
+  it('the async form gives the same and bad options are refused', async () => {
+    const a = SparseGPR.fitSync(smallTrain, smallCase.gpr);
+    const b = SparseGPR.fitSync(smallTrain, smallCase.gpr);
+    expect(await a.calibrateVariance(smallTest)).toEqual(b.calibrateVarianceSync(smallTest));
+    expect(() => a.calibrateVarianceSync(smallTest, { energy: 'nope' })).toThrow(/info\.nope is missing/);
+    expect(() => a.calibrateVarianceSync(smallTest, { bogus: 1 } as never)).toThrow(/unknown calibrateVariance option "bogus"/);
   });
 });

@@ -9,12 +9,33 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LinearModel, loadModel, SparseGPR, System } from 'acdc-ml';
-import { checkAgainstNumpy, checkFiniteDifferences, checkSymmetries, forceErrors, smallCase, smallTest, smallTrain, test, train } from './potential_helpers';
+import { checkAgainstNumpy, expectedFrameSigmas, checkFiniteDifferences, checkSymmetries, forceErrors, smallCase, smallTest, smallTrain, test, train } from './potential_helpers';
 
 const dir = mkdtempSync(join(tmpdir(), 'acdc-linear-'));
 const model = LinearModel.fitSync(smallTrain, smallCase.linear);
 
 describe('LinearModel', () => {
+  it('with per-structure sigmas (GAP\'s energy_sigma, force_sigma, virial_sigma) equals the numpy transcription (≤ 1e-8 relative)', () => {
+    const own = LinearModel.fitSync(smallTrain, { ...smallCase.linear, frameSigmas: smallCase.frameSigmas });
+    checkAgainstNumpy(own, 'linear', expectedFrameSigmas);
+    expect(own.fitInfo.frame_sigmas).toBe(smallCase.frameSigmas.filter((f: unknown) => f !== null).length);
+    // the sigmas change the fit: the weights differ from the plain case by far more than the tolerance
+    const plain = LinearModel.fitSync(smallTrain, smallCase.linear);
+    const diff = Math.max(...Array.from(own.weights, (w, k) => Math.abs(w - plain.weights[k]))) / Math.max(...Array.from(plain.weights, Math.abs));
+    expect(diff).toBeGreaterThan(1e-4);
+  });
+
+  it('rejects bad per-structure sigmas, naming the entry', () => {
+    const bad: Array<[unknown, RegExp]> = [
+      [[{ energy: 0.01 }], /frameSigmas has 1 entries for 9 systems/],
+      [smallTrain.map(() => ({ forces: -1 })), /frameSigmas\[0\]\.forces = -1 \(expected a positive number\)/],
+      [smallTrain.map(() => ({ stress: 0.1, virial: 0.1 })), /frameSigmas\[0\] gives both stress and virial/],
+      [smallTrain.map(() => ({ energies: 1 })), /unknown frameSigmas\[0\] option "energies"/],
+      ['0.1', /frameSigmas must be an array/],
+    ];
+    for (const [frameSigmas, message] of bad) expect(() => LinearModel.fitSync(smallTrain, { ...smallCase.linear, frameSigmas } as never)).toThrow(message);
+  });
+
   it('equals the numpy transcription (≤ 1e-8 relative)', () => {
     checkAgainstNumpy(model, 'linear');
     expect(model.kind).toBe('linear');

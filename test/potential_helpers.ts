@@ -13,6 +13,8 @@ export const test = readXyzSync(join(FIXTURES, 'test.xyz'));
 export const smallCase: any = JSON.parse(readFileSync(join(FIXTURES, 'small_case.json'), 'utf8'));
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export const expected: any = JSON.parse(readFileSync(join(FIXTURES, 'small_case_expected.json'), 'utf8'));
+/** The same case with per-structure sigmas (small_case.json frameSigmas). */
+export const expectedFrameSigmas: any = JSON.parse(readFileSync(join(FIXTURES, 'small_case_frame_sigmas_expected.json'), 'utf8'));
 export const smallTrain = smallCase.train.map((k: number) => train[k]) as System[];
 export const smallTest = smallCase.test.map((k: number) => test[k]) as System[];
 
@@ -139,8 +141,8 @@ export function forceErrors(m: Potential, frames: System[]): { rmse: number; std
 }
 
 /** The numpy transcription's numbers for one kind ('gpr' or 'linear'), checked to ≤ 1e-8 relative. */
-export function checkAgainstNumpy(m: Potential, kind: 'gpr' | 'linear'): void {
-  const ref = expected[kind];
+export function checkAgainstNumpy(m: Potential, kind: 'gpr' | 'linear', reference: any = expected): void {
+  const ref = reference[kind];
   expect(relativeError(m.weights, ref.weights)).toBeLessThan(1e-8);
   const p = m.predictSync(smallTest, { forces: true, variance: true });
   smallTest.forEach((s, k) => {

@@ -1,9 +1,15 @@
 // `acdc fit`: fits a sparse GPR (GAP-style) or linear potential on the
 // energies, forces and stress of an extxyz file and saves it as one .acdc
-// model file, written atomically. Prints a fit report: training errors,
-// sparse environments, time.
+// model file, written atomically. By default it holds out a seeded
+// validation split of whole frames, fits a linear model and the
+// per-species-count baseline next to the chosen model, warns when the
+// chosen model loses to either on validation, and calibrates the
+// predictive variance on the validation frames. Prints a fit report:
+// training and validation errors, baselines, calibration, time.
 import * as fs from 'node:fs';
 import type { SoapHypers } from '../calculators';
+import { DEFAULT_FIT_HYPERS } from '../fit_defaults';
+import type { E0Option, VarianceCalibration } from '../potentials';
 import type { System } from '../system';
 import { readXyz } from '../xyz';
 import { checkWritableTarget } from '../atomic';
@@ -11,37 +17,19 @@ import { resolveInput } from './input';
 import { modelsApi, type CliModel, type CommonFitOptions } from './model_api';
 import { Stages } from './stages';
 import { errors, isFullyPeriodic, trainingTargets, type Errors, type TargetNames } from './targets';
+import { countBaselineErrors, frameSigmas, parseConfigTypeSigma, validationLoss, validationSplit } from './fit_checks';
+
+// the one table of defaults, shared with SparseGPR.fit and LinearModel.fit
+export { DEFAULT_FIT_HYPERS, FIT_DEFAULTS } from '../fit_defaults';
+
+export const MODEL_KINDS = ['gpr', 'linear', 'auto'] as const;
 
 /**
- * Power spectrum hyper-parameters of `acdc fit` when `--hypers` is not given,
- * a common setting for metals (close to GAP's `soap cutoff=5 n_max=8
- * l_max=6 atom_sigma=0.5 cutoff_transition_width=1`): cutoff 5 Å switched
- * off smoothly over its last 1 Å (shifted cosine), Gaussian atomic density
- * of width σ = 0.5 Å, 8 GTO radial functions (max_radial 7: indices 0…7)
- * and angular channels l = 0…6.
+ * Largest linear model `acdc fit --model gpr` fits as a check on its own
+ * (species × features parameters: 1512 for two species at the default hypers,
+ * R is 18 MB); beyond it the check is skipped with a note.
  */
-export const DEFAULT_FIT_HYPERS: SoapHypers = {
-  cutoff: { radius: 5, smoothing: { type: 'ShiftedCosine', width: 1 } },
-  density: { type: 'Gaussian', width: 0.5 },
-  basis: { type: 'TensorProduct', max_angular: 6, radial: { type: 'Gto', max_radial: 7 } },
-};
-
-/** Defaults of the fit options (units in the option help). */
-export const FIT_DEFAULTS = {
-  sparse: 300,
-  // CUR, as GAP's cur_points (greedy CUR by power iteration: ~1.5× the
-  // selection cost of FPS on 2000 atoms, bench/README.md)
-  sparseMethod: 'cur' as const,
-  zeta: 4,
-  delta: 0.2,
-  sigmaEnergy: 0.002,
-  sigmaForces: 0.05,
-  sigmaStress: 0.001,
-  regularizer: 1e-6,
-  e0: 'average' as const,
-};
-
-export const MODEL_KINDS = ['gpr', 'linear'] as const;
+export const LINEAR_CHECK_MAX_PARAMETERS = 5000;
 export const SPARSE_METHODS = ['cur', 'fps', 'random'] as const;
 export const E0_METHODS = ['average', 'fit'] as const;
 
@@ -58,20 +46,43 @@ export interface FitOptions {
   sparseMethod: (typeof SPARSE_METHODS)[number];
   zeta: number;
   delta: number;
+  jitter: number;
   sigmaEnergy: number;
   sigmaForces: number;
   sigmaStress: number;
+  /** Per-atom virial sigma, eV/atom (GAP's default_sigma virial), instead of sigmaStress. */
+  sigmaVirial?: number;
+  /** GAP's config_type_sigma string. */
+  configTypeSigma?: string;
   regularizer: number;
-  e0: (typeof E0_METHODS)[number];
+  e0: E0Option;
+  /** Fraction of whole frames held out (0: none). */
+  validation: number;
+  /** Seed of the validation split. */
+  seed: number;
   progress: boolean;
   json?: boolean;
+}
+
+/** One fitted candidate's errors. */
+export interface CandidateSummary {
+  training: Errors;
+  validation: Errors | null;
+  /** Validation loss: Σ (RMSE/σ)² over the fitted targets (null without a validation split). */
+  loss: number | null;
 }
 
 export interface FitSummary {
   file: string;
   out: string;
+  /** The model saved: 'gpr' or 'linear' (with --model auto, the one chosen). */
   model: 'gpr' | 'linear';
+  /** What --model asked for. */
+  requested: (typeof MODEL_KINDS)[number];
+  /** Frames in the file. */
   frames: number;
+  /** The validation split: fraction, seed, frame indices held out (the model is fitted on the rest and not refitted). */
+  split: { fraction: number; seed: number; training: number; validation: number[]; moved: number };
   atoms: number;
   species: number[];
   targets: TargetNames;
@@ -80,6 +91,20 @@ export interface FitSummary {
   hypers: SoapHypers;
   /** Training errors of the saved model on the training frames. */
   training: Errors;
+  /** Its errors on the validation frames (null: no split). */
+  validation: Errors | null;
+  /** The candidates fitted on the same features: the GPR and the linear model (each fitted when asked for or as a check). */
+  candidates: Partial<Record<'gpr' | 'linear', CandidateSummary>>;
+  /** The per-species-count baseline (energy = Σ_Z n_Z e_Z, least squares on the training frames): its validation energy errors and e_Z (eV/atom). */
+  countBaseline: { validation: Errors; perAtom: Record<string, number> } | null;
+  /** Calibration of the energy variance on the validation frames (null: no split). */
+  calibration: VarianceCalibration | null;
+  /** Frames with their own sigmas (info keys or config_type). */
+  frameSigmas: number;
+  /** One line each: the saved model loses to a baseline on validation. */
+  warnings: string[];
+  /** Checks that were not made, and why. */
+  notes: string[];
   seconds: number;
 }
 
@@ -115,17 +140,24 @@ async function readFrames(file: string): Promise<{ frames: System[]; name: strin
   }
 }
 
-/** Fits, reports training errors and writes the model; the summary of what was done. */
+/** Fits, checks against the baselines on the validation frames, calibrates and writes the model; the summary of what was done. */
 export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
   const t0 = process.hrtime.bigint();
   checkWritableTarget(o.out, '--out');
   const hypers = readHypers(o.hypers);
+  const configTypes = o.configTypeSigma === undefined ? undefined : parseConfigTypeSigma(o.configTypeSigma);
   const stages = new Stages('acdc fit', o.progress);
   try {
     stages.start(`reading ${file}`);
     const { frames, name } = await readFrames(file);
     const targets = trainingTargets(name, frames, { energy: o.energy, forces: o.forces, stress: o.stress });
     const species = [...new Set(frames.flatMap((s) => [...s.types]))].sort((a, b) => a - b);
+    const split = validationSplit(frames, o.validation, o.seed);
+    const train = split.training.map((k) => frames[k]);
+    const valid = split.validation.map((k) => frames[k]);
+    // read from every frame, so that errors name the frame's index in the file
+    const allSigmas = frameSigmas(name, frames, { configTypes, virialPerAtom: o.sigmaVirial, targets });
+    const ownSigmas = allSigmas && split.training.map((k) => allSigmas[k]);
     const common: CommonFitOptions = {
       hypers,
       targets: { energy: targets.energy, ...(targets.forces ? { forces: targets.forces } : {}), ...(targets.stress ? { stress: targets.stress } : {}) },
@@ -134,42 +166,103 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
         ...(targets.forces ? { forces: o.sigmaForces } : {}),
         ...(targets.stress ? { stress: o.sigmaStress } : {}),
       },
+      ...(ownSigmas ? { frameSigmas: ownSigmas } : {}),
       e0: o.e0,
     };
     const api = modelsApi();
-    stages.start(`fitting (${o.model === 'gpr' ? 'descriptors, sparse selection, kernels, solve' : 'descriptors, solve'})`);
-    let model: CliModel;
-    try {
-      model =
-        o.model === 'gpr'
-          ? await api.SparseGPR.fit(frames, { ...common, sparse: { count: o.sparse, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta } })
-          : await api.LinearModel.fit(frames, { ...common, regularizer: o.regularizer });
-    } catch (e) {
-      throw new Error(`${name}: ${(e as Error).message}`);
+    const fitKind = async (kind: 'gpr' | 'linear'): Promise<CliModel> => {
+      try {
+        return kind === 'gpr'
+          ? await api.SparseGPR.fit(train, { ...common, sparse: { count: o.sparse, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta }, jitter: o.jitter })
+          : await api.LinearModel.fit(train, { ...common, regularizer: o.regularizer });
+      } catch (e) {
+        throw new Error(`${name}: ${(e as Error).message}`);
+      }
+    };
+    const evaluate = async (model: CliModel, set: typeof frames): Promise<Errors> => {
+      const stress = targets.stress !== null && set.every(isFullyPeriodic);
+      return errors(name, set, await model.predict(set, { forces: targets.forces !== null, stress }), targets);
+    };
+    const lossSigmas = { energy: o.sigmaEnergy, forces: o.sigmaForces, stress: o.sigmaStress };
+    // the requested kind, and the linear model as a check (or as the other candidate of auto) when there is a split
+    const kinds: Array<'gpr' | 'linear'> = o.model === 'auto' ? ['gpr', 'linear'] : valid.length > 0 && o.model === 'gpr' ? ['gpr', 'linear'] : [o.model];
+    const models: Partial<Record<'gpr' | 'linear', CliModel>> = {};
+    const candidates: Partial<Record<'gpr' | 'linear', CandidateSummary>> = {};
+    const notes: string[] = [];
+    for (const kind of kinds) {
+      if (kind === 'linear' && o.model === 'gpr' && models.gpr) {
+        // the linear check has species × features parameters and a QR of that square: skip it when it would dwarf the GPR
+        const params = models.gpr.featureCount * species.length;
+        if (params > LINEAR_CHECK_MAX_PARAMETERS) {
+          notes.push(`the linear model check was skipped: it would have ${params} parameters (more than ${LINEAR_CHECK_MAX_PARAMETERS}); fit it with --model linear or --model auto and smaller --hypers`);
+          continue;
+        }
+      }
+      stages.start(`fitting the ${kind === 'gpr' ? 'sparse GPR (descriptors, sparse selection, kernels, solve)' : 'linear model (descriptors, solve)'}`);
+      const model = await fitKind(kind);
+      stages.start(`${kind}: training${valid.length ? ' and validation' : ''} errors`);
+      const validation = valid.length ? await evaluate(model, valid) : null;
+      candidates[kind] = { training: await evaluate(model, train), validation, loss: validation ? validationLoss(validation, lossSigmas) : null };
+      models[kind] = model;
     }
-    stages.start('training errors');
-    const stress = targets.stress !== null && frames.every(isFullyPeriodic);
-    const p = await model.predict(frames, { forces: targets.forces !== null, stress });
-    const training = errors(name, frames, p, targets);
+    const chosen: 'gpr' | 'linear' =
+      o.model === 'auto' ? (valid.length === 0 || candidates.gpr!.loss! <= candidates.linear!.loss! ? 'gpr' : 'linear') : o.model;
+    const model = models[chosen]!;
+    const warnings: string[] = [];
+    let countBaseline: ReturnType<typeof countBaselineErrors> | null = null;
+    let calibration: VarianceCalibration | null = null;
+    if (valid.length > 0) {
+      stages.start('count baseline, variance calibration');
+      countBaseline = countBaselineErrors(name, train, valid, targets.energy);
+      const mine = candidates[chosen]!;
+      const other = chosen === 'gpr' ? candidates.linear : undefined;
+      const meV = (x: number) => `${(1000 * x).toPrecision(3)} meV/atom`;
+      if (other && other.loss! < mine.loss!) {
+        warnings.push(
+          `the sparse GPR loses to the linear model on the same features on validation (energy RMSE ${meV(mine.validation!.energy!.rmse)} vs ${meV(other.validation!.energy!.rmse)}` +
+            `${mine.validation!.forces ? `, forces ${mine.validation!.forces.rmse.toPrecision(3)} vs ${other.validation!.forces!.rmse.toPrecision(3)} eV/Å` : ''}): try --model linear or --model auto`,
+        );
+      }
+      const counts = countBaseline.errors.energy;
+      if (counts && mine.validation!.energy!.rmse > counts.rmse) {
+        warnings.push(
+          `the ${chosen === 'gpr' ? 'sparse GPR' : 'linear model'} loses to the per-species-count baseline on validation energies (RMSE ${meV(mine.validation!.energy!.rmse)} vs ${meV(counts.rmse)}): the model has not learnt the energy`,
+        );
+      }
+      try {
+        calibration = await model.calibrateVariance(valid, { energy: targets.energy });
+      } catch (e) {
+        notes.push(`the variance was not calibrated: ${(e as Error).message}`);
+      }
+    }
     stages.start(`writing ${o.out}`);
     await model.save(o.out); // written to a temporary name, then renamed
     stages.end();
     let sparse: Record<string, number> | null = null;
-    if (o.model === 'gpr') {
+    if (chosen === 'gpr') {
       sparse = {};
-      for (const z of species) sparse[z] = Math.min(o.sparse, frames.reduce((n, s) => n + s.types.filter((t) => t === z).length, 0));
+      for (const z of species) sparse[z] = Math.min(o.sparse, train.reduce((n, s) => n + s.types.filter((t) => t === z).length, 0));
     }
     return {
       file: name,
       out: o.out,
-      model: o.model,
+      model: chosen,
+      requested: o.model,
       frames: frames.length,
+      split: { fraction: o.validation, seed: o.seed, training: train.length, validation: split.validation, moved: split.moved },
       atoms: frames.reduce((n, s) => n + s.size, 0),
       species,
       targets,
       sparse,
       hypers,
-      training,
+      training: candidates[chosen]!.training,
+      validation: candidates[chosen]!.validation,
+      candidates,
+      countBaseline: countBaseline && { validation: countBaseline.errors, perAtom: countBaseline.perAtom },
+      calibration,
+      frameSigmas: ownSigmas ? ownSigmas.filter((f) => f !== undefined).length : 0,
+      warnings,
+      notes,
       seconds: Number(process.hrtime.bigint() - t0) / 1e9,
     };
   } catch (e) {

@@ -1,7 +1,8 @@
 // The `acdc fit` and `acdc predict` commands: options, defaults and the
 // report each prints (text, or one JSON line with --json).
 import { Command, InvalidArgumentError } from 'commander';
-import { E0_METHODS, FIT_DEFAULTS, MODEL_KINDS, SPARSE_METHODS, fit, type FitOptions, type FitSummary } from './fit';
+import { FIT_DEFAULTS, MODEL_KINDS, SPARSE_METHODS, fit, type FitOptions, type FitSummary } from './fit';
+import { parseConfigTypeSigma, parseE0 } from './fit_checks';
 import { predict, type PredictOptions, type PredictSummary } from './predict';
 import { formatErrors } from './targets';
 import { DEFAULT_TENSOR_SIGMA, TENSOR_TARGETS, fitTensor, tensorFitReport } from './fit_tensor';
@@ -19,16 +20,72 @@ function nonNegativeNumber(value: string): number {
   return x;
 }
 
+function fraction(value: string): number {
+  const x = Number(value);
+  if (value.trim() === '' || !Number.isFinite(x) || x < 0 || x >= 1) throw new InvalidArgumentError(`expected a fraction ≥ 0 and < 1, got "${value}"`);
+  return x;
+}
+
+function seed(value: string): number {
+  const x = Number(value);
+  if (value.trim() === '' || !Number.isInteger(x) || x < 0 || x > 0xffffffff) throw new InvalidArgumentError(`expected an integer from 0 to 4294967295, got "${value}"`);
+  return x;
+}
+
+function e0(value: string) {
+  try {
+    return parseE0(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+function configTypeSigma(value: string): string {
+  try {
+    parseConfigTypeSigma(value);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+  return value;
+}
+
 type FitCli = Omit<FitOptions, 'progress'> & { progress?: boolean; target?: (typeof TENSOR_TARGETS)[number]; targetKey?: string; sigmaTensor: number };
+
+function meV(x: number): string {
+  return `${(1000 * x).toPrecision(3)} meV/atom`;
+}
 
 function fitReport(s: FitSummary): string {
   const what = [s.targets.energy && 'energy', s.targets.forces && 'forces', s.targets.stress && 'stress'].filter(Boolean).join(', ');
   const sparse = s.sparse ? `, sparse environments ${Object.entries(s.sparse).map(([z, n]) => `${n} (Z=${z})`).join(', ')}` : '';
   return (
-    `${s.model === 'gpr' ? 'sparse GPR' : 'linear model'} fitted on ${s.frames} structures (${s.atoms} atoms, species ${s.species.join(',')}; ` +
+    `${s.model === 'gpr' ? 'sparse GPR' : 'linear model'} fitted on ${s.split.training} structures (${s.atoms} atoms in the file, species ${s.species.join(',')}; ` +
     `targets ${what}${sparse}) → ${s.out} in ${s.seconds.toFixed(2)} s\n` +
-    formatErrors('training errors', s.training)
+    (s.split.validation.length
+      ? `validation: ${s.split.validation.length} of ${s.frames} frames held out (--validation ${s.split.fraction}, --seed ${s.split.seed}); the model is fitted on the other ${s.split.training}\n`
+      : `no validation split: the model is fitted on every frame and nothing checks it\n`) +
+    s.notes.map((n) => `note: ${n}\n`).join('') +
+    (s.frameSigmas ? `frames with their own sigmas (energy_sigma/force_sigma/virial_sigma or config_type): ${s.frameSigmas}\n` : '') +
+    formatErrors('training errors', s.training) +
+    (s.validation ? formatErrors('validation errors', s.validation) : '') +
+    comparison(s) +
+    (s.calibration
+      ? `variance calibrated on the validation frames: scale ${s.calibration.scale.toPrecision(3)}; energy errors within 1σ ${(100 * s.calibration.within1Sigma).toFixed(0)} % (before ${(100 * s.calibration.within1SigmaBefore).toFixed(0)} %), within 2σ ${(100 * s.calibration.within2Sigma).toFixed(0)} % (before ${(100 * s.calibration.within2SigmaBefore).toFixed(0)} %)\n`
+      : '')
   );
+}
+
+function comparison(s: FitSummary): string {
+  if (!s.validation) return '';
+  const rows: string[] = [];
+  const row = (label: string, e: { energy: { rmse: number } | null; forces: { rmse: number } | null } | null | undefined, mark: string) => {
+    if (!e) return;
+    rows.push(`  ${(label + mark).padEnd(28)}${(e.energy ? meV(e.energy.rmse) : '—').padStart(16)}${(e.forces ? `${e.forces.rmse.toExponential(3)} eV/Å` : '—').padStart(18)}`);
+  };
+  row('sparse GPR', s.candidates.gpr?.validation, s.model === 'gpr' ? ' (saved)' : '');
+  row('linear model', s.candidates.linear?.validation, s.model === 'linear' ? ' (saved)' : '');
+  row('per-species-count baseline', s.countBaseline?.validation, '');
+  return `validation RMSE:${''.padEnd(13)}${'energy'.padStart(16)}${'forces'.padStart(18)}\n${rows.join('\n')}\n`;
 }
 
 function predictReport(s: PredictSummary): string {
@@ -47,7 +104,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .description('fit a potential (sparse GPR on SOAP power spectra, GAP-style, or a linear model) to the energies, forces and stress of an extended XYZ file')
       .argument('<file>', 'training frames, extended XYZ (- for standard input; .gz is decompressed)')
       .requiredOption('-o, --out <file>', 'model file to write (.acdc)')
-      .option('--model <kind>', `gpr (sparse Gaussian process regression) or linear (ridge regression on the power spectrum)`, p.oneOf(MODEL_KINDS), 'gpr')
+      .option('--model <kind>', 'gpr (sparse Gaussian process regression), linear (ridge regression on the power spectrum) or auto (both; the lower validation loss is saved)', p.oneOf(MODEL_KINDS), 'gpr')
       .option('--hypers <file.json>', 'SOAP power spectrum hyper-parameters (default: cutoff 5 Å, shifted cosine 1 Å, Gaussian σ 0.5 Å, max_radial 7, max_angular 6)')
       .option('--energy <key>', 'total energy in eV (comment-line key)', 'energy')
       .option('--forces <name>', 'forces in eV/Å (per-atom column; default: "forces" when every frame has it)')
@@ -58,25 +115,34 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--sparse-method <how>', 'how they are chosen: cur (as GAP\'s cur_points), fps (farthest point sampling) or random (gpr)', p.oneOf(SPARSE_METHODS), FIT_DEFAULTS.sparseMethod)
       .option('--zeta <n>', 'kernel exponent ζ of k = δ²(x̂·x̂′)^ζ (gpr)', p.positiveInteger, FIT_DEFAULTS.zeta)
       .option('--delta <eV>', 'kernel scale δ in eV: the spread of atomic energies (gpr)', p.positiveNumber, FIT_DEFAULTS.delta)
+      .option('--jitter <x>', 'added to the diagonal of K_MM, relative to δ² (gpr; GAP\'s sparse_jitter is absolute: jitter = sparse_jitter/δ²)', nonNegativeNumber, FIT_DEFAULTS.jitter)
       .option('--sigma-energy <eV>', 'energy noise per atom in eV (a structure of N atoms gets σ·√N)', p.positiveNumber, FIT_DEFAULTS.sigmaEnergy)
       .option('--sigma-forces <eV/Å>', 'force noise per component in eV/Å', p.positiveNumber, FIT_DEFAULTS.sigmaForces)
       .option('--sigma-stress <eV/Å³>', 'stress noise per component in eV/Å³', p.positiveNumber, FIT_DEFAULTS.sigmaStress)
+      .option('--sigma-virial <eV>', 'virial noise per atom in eV, as GAP\'s default_sigma virial (a frame of N atoms and volume V gets stress noise σ·√N/V), instead of --sigma-stress', p.positiveNumber)
+      .option('--config-type-sigma <groups>', 'sigmas per info config_type, GAP\'s format: type:energy:force:virial:hessian, groups joined by : or , (energy and virial per atom; hessian ignored)', configTypeSigma)
       .option('--regularizer <λ>', 'ridge parameter of the linear model', nonNegativeNumber, FIT_DEFAULTS.regularizer)
-      .option('--e0 <how>', 'reference energy per species: average (mean energy per atom) or fit (least squares on species counts)', p.oneOf(E0_METHODS), FIT_DEFAULTS.e0)
+      .option('--e0 <how>', 'reference energy per species: average (mean energy per atom), fit (least squares on species counts) or Z:eV pairs, e.g. 29:-3.5,79:-3.2', e0, FIT_DEFAULTS.e0)
+      .option('--validation <fraction>', 'whole frames held out to check the model, compare it with a linear model and a per-species-count baseline and calibrate its variance (0: none)', fraction, FIT_DEFAULTS.validation)
+      .option('--seed <n>', 'seed of the validation split', seed, FIT_DEFAULTS.seed)
       .option('--target <what>', 'fit a tensor instead of energies: dipole (3 numbers) or polarizability (9, symmetric), a SparseTensorGPR (--model gpr) or TensorLinearModel on λ-SOAP', p.oneOf(TENSOR_TARGETS))
       .option('--target-key <key>', 'comment-line key of the tensor (default: the --target name)')
       .option('--sigma-tensor <value>', 'tensor noise per Cartesian component, in the target\'s unit (e·Å, Å³)', p.positiveNumber, DEFAULT_TENSOR_SIGMA)
       .option('--progress', 'show the stage line on stderr even when it is not a terminal')
       .option('--no-progress', 'never show the stage line (default: shown when stderr is a terminal)')
       .option('--json', 'print a one-line JSON summary on stdout')
-      .action(async (file: string, o: FitCli, cmd: Command) => {
+      .action(async function (this: Command, file: string, o: FitCli) {
+        if (o.sigmaVirial !== undefined && this.getOptionValueSource('sigmaStress') === 'cli') {
+          throw new Error('--sigma-virial and --sigma-stress both set the stress noise: give one');
+        }
         const progress = o.progress ?? (process.stderr.isTTY === true && !o.json);
         if (o.target !== undefined) {
-          const sparseMethod = cmd.getOptionValueSource('sparseMethod') === 'default' ? 'fps' : o.sparseMethod;
+          const sparseMethod = this.getOptionValueSource('sparseMethod') === 'default' ? 'fps' : o.sparseMethod;
           const t = await fitTensor(file, { ...o, target: o.target, sparseMethod, sigma: o.sigmaTensor, progress });
           return write(o.json ? JSON.stringify(t) + '\n' : tensorFitReport(t));
         }
         const s = await fit(file, { ...o, progress });
+        for (const w of s.warnings) process.stderr.write(`acdc fit: warning: ${w}\n`);
         write(o.json ? JSON.stringify(s) + '\n' : fitReport(s));
       })
       .exitOverride(),

@@ -1,6 +1,6 @@
 // The part of the models API (SparseGPR, LinearModel, loadModel) that
 // `acdc fit` and `acdc predict` use.
-import { LinearModel, SparseGPR, loadModel, type LinearModelFitOptions, type SparseGPRFitOptions } from '../potentials';
+import { LinearModel, SparseGPR, loadModel, type CalibrateOptions, type LinearModelFitOptions, type SparseGPRFitOptions, type VarianceCalibration } from '../potentials';
 import type { System } from '../system';
 import type { PredictedValues } from './targets';
 
@@ -8,12 +8,16 @@ import type { PredictedValues } from './targets';
 export interface CliModel {
   predict(systems: System[], options: { forces?: boolean; stress?: boolean; variance?: boolean }): Promise<PredictedValues & { variance?: Float64Array }>;
   save(path: string): Promise<void>;
+  /** Fits the variance scale on held-out systems (kept in the saved file). */
+  calibrateVariance(systems: System[], options?: CalibrateOptions): Promise<VarianceCalibration>;
   /** Species the model knows (atomic numbers). */
   readonly species: number[];
+  /** Length of one atom's feature vector. */
+  readonly featureCount: number;
 }
 
 /** Options common to both fits. */
-export type CommonFitOptions = Pick<SparseGPRFitOptions, 'hypers' | 'targets' | 'sigmas' | 'e0'>;
+export type CommonFitOptions = Pick<SparseGPRFitOptions, 'hypers' | 'targets' | 'sigmas' | 'frameSigmas' | 'e0'>;
 
 /** The models API. */
 export function modelsApi(): {

@@ -113,16 +113,21 @@ def design(model, s, forces, stress):
     return np.vstack(rows), W
 
 
-def fit(model, opts, e0):
+def fit(model, opts, e0, frame_sigmas=None):
     sig = opts["sigmas"]
     A, y = [], []
-    for s in dump["train"]:
+    for k, s in enumerate(dump["train"]):
         rows, _ = design(model, s, True, True)
         n_atoms = len(s["types"])
-        scale = [1 / (sig["energy"] * np.sqrt(n_atoms))] + [1 / sig["forces"]] * (3 * n_atoms)
+        # a structure's own sigmas (absolute; virial σ_v in eV gives σ_v/V on stress) replace the defaults
+        own = (frame_sigmas[k] if frame_sigmas else None) or {}
+        s_e = own.get("energy", sig["energy"] * np.sqrt(n_atoms))
+        s_f = own.get("forces", sig["forces"])
+        s_s = own["stress"] if "stress" in own else own["virial"] / s["volume"] if "virial" in own else sig["stress"]
+        scale = [1 / s_e] + [1 / s_f] * (3 * n_atoms)
         t = [s["energy"] - e0 * n_atoms] + list(s["forces"])
         if s["stress"] is not None:
-            scale += [1 / sig["stress"]] * 6
+            scale += [1 / s_s] * 6
             t += [0.5 * (s["stress"][3 * a + b] + s["stress"][3 * b + a]) for a, b in VOIGT]
         scale = np.array(scale)
         A.append(rows * scale[:, None])
@@ -170,3 +175,14 @@ with open(os.path.join(FIXTURES, "small_case_expected.json"), "w") as f:
     json.dump(result, f)
     f.write("\n")
 print("wrote", os.path.join(FIXTURES, "small_case_expected.json"))
+
+# the same fits with per-structure sigmas (small_case.json "frameSigmas", one entry per training frame)
+own = {"versions": result["versions"], "e0": e0}
+for name, cls in [("gpr", Gpr), ("linear", Linear)]:
+    model = cls(setup[name])
+    w, R, L = fit(model, setup[name], e0, setup["frameSigmas"])
+    own[name] = {"weights": w.tolist(), **predict(model, w, R, L, e0, name == "gpr")}
+with open(os.path.join(FIXTURES, "small_case_frame_sigmas_expected.json"), "w") as f:
+    json.dump(own, f)
+    f.write("\n")
+print("wrote", os.path.join(FIXTURES, "small_case_frame_sigmas_expected.json"))

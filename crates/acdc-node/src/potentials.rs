@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use acdc_core::models::model_file;
-use acdc_core::models::{E0, FitOptions, KindOptions, Potential, PredictOptions, Prediction, Sigmas, SparseMethod, Targets};
+use acdc_core::models::calibration;
+use acdc_core::models::{E0, FitOptions, FrameSigmas, KindOptions, Potential, PredictOptions, Prediction, Sigmas, SparseMethod, Targets};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -61,6 +62,14 @@ pub struct PotentialFitData {
     pub e0_values: Option<Vec<f64>>,
     /// atoms per streamed batch (default 512)
     pub batch_atoms: Option<u32>,
+    /// per-system noise of the total energy, eV (NaN: the default rule σ_E·√N)
+    pub frame_sigma_energy: Option<Float64Array>,
+    /// per-system noise of a force component, eV/Å (NaN: the default)
+    pub frame_sigma_forces: Option<Float64Array>,
+    /// per-system noise of a stress component, eV/Å³ (NaN: the default)
+    pub frame_sigma_stress: Option<Float64Array>,
+    /// per-system noise of a virial component, eV (NaN: the default); stress rows get σ_v/V
+    pub frame_sigma_virial: Option<Float64Array>,
 }
 
 /// Predictions for a list of systems.
@@ -78,6 +87,29 @@ pub struct PotentialPredictionData {
 
 fn invalid(m: String) -> Error {
     Error::new(Status::InvalidArg, m)
+}
+
+fn frame_sigmas(n: usize, columns: [&Option<Float64Array>; 4]) -> Result<Vec<FrameSigmas>> {
+    if columns.iter().all(|c| c.is_none()) {
+        return Ok(Vec::new());
+    }
+    let mut out = vec![FrameSigmas::default(); n];
+    for (name, values) in ["energy", "forces", "stress", "virial"].into_iter().zip(columns) {
+        let Some(values) = values else { continue };
+        if values.len() != n {
+            return Err(invalid(format!("frame sigmas of the {name}: {} values for {n} systems", values.len())));
+        }
+        for (k, &v) in values.iter().enumerate() {
+            let v = if v.is_nan() { None } else { Some(v) };
+            match name {
+                "energy" => out[k].energy = v,
+                "forces" => out[k].forces = v,
+                "stress" => out[k].stress = v,
+                _ => out[k].virial = v,
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&CancelToken>) -> Result<(Vec<acdc_core::System>, Targets, FitOptions)> {
@@ -98,6 +130,7 @@ fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&Can
                     .collect::<Result<Vec<_>>>()
             })
             .transpose()?,
+        frame_sigmas: frame_sigmas(systems.len(), [&data.frame_sigma_energy, &data.frame_sigma_forces, &data.frame_sigma_stress, &data.frame_sigma_virial])?,
     };
     let kind = match data.kind.as_str() {
         "sparse_gpr" => {
@@ -111,7 +144,7 @@ fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&Can
                 method: SparseMethod::from_name(data.method.as_deref().unwrap_or("cur")).map_err(to_napi)?,
                 seed: data.seed.unwrap_or(0),
                 zeta: zeta as u32,
-                delta: data.delta.unwrap_or(1.0),
+                delta: data.delta.unwrap_or(0.2),
                 jitter: data.jitter.unwrap_or(1e-8),
             }
         }
@@ -281,4 +314,84 @@ impl NativePotential {
     pub fn weights(&self) -> Float64Array {
         Float64Array::new(self.inner.weights.clone())
     }
+
+    /// Factor of the predictive variance (1 unless calibrated).
+    #[napi(getter)]
+    pub fn variance_scale(&self) -> f64 {
+        self.inner.variance_scale()
+    }
+
+    /// Sets the factor of the predictive variance (kept in the model file).
+    #[napi]
+    pub fn set_variance_scale(&mut self, scale: f64) -> Result<()> {
+        guarded("setVarianceScale", || {
+            let mut p = (*self.inner).clone();
+            p.set_variance_scale(scale).map_err(to_napi)?;
+            self.inner = Arc::new(p);
+            Ok(())
+        })
+    }
+}
+
+/// The per-species-count baseline's fit and its energies.
+#[napi(object, object_from_js = false)]
+pub struct CountBaselineData {
+    /// training species, sorted
+    pub species: Vec<i32>,
+    /// eV per atom of each species
+    pub per_atom: Vec<f64>,
+    /// eV, one per evaluated system
+    pub predictions: Float64Array,
+}
+
+/// Least squares of the training energies (eV) on the species counts, and its energies for `evaluate`.
+#[napi]
+pub fn species_count_baseline(train: Vec<SystemData>, energy: Float64Array, evaluate: Vec<SystemData>) -> Result<CountBaselineData> {
+    guarded("speciesCountBaseline", || {
+        let train = to_core_list(&train)?;
+        let evaluate = to_core_list(&evaluate)?;
+        let b = calibration::species_count_baseline(&train, &energy, &evaluate).map_err(to_napi)?;
+        Ok(CountBaselineData { species: b.species, per_atom: b.per_atom, predictions: Float64Array::new(b.predictions) })
+    })
+}
+
+/// A variance scale fitted by maximum likelihood and the coverage of the errors.
+#[napi(object, object_from_js = false)]
+pub struct CalibrationData {
+    /// s in s·v
+    pub scale: f64,
+    /// structures with a positive variance
+    pub count: u32,
+    /// fraction within 1σ after scaling
+    pub within1: f64,
+    /// fraction within 2σ after scaling
+    pub within2: f64,
+    /// fraction within 1σ before
+    pub within1_uncalibrated: f64,
+    /// fraction within 2σ before
+    pub within2_uncalibrated: f64,
+}
+
+/// Fits the variance scale to errors (eV) and variances (eV²).
+#[napi]
+pub fn calibrate_energy_variance(errors: Float64Array, variances: Float64Array) -> Result<CalibrationData> {
+    guarded("calibrateEnergyVariance", || {
+        let c = calibration::calibrate_variance(&errors, &variances).map_err(to_napi)?;
+        Ok(CalibrationData {
+            scale: c.scale,
+            count: c.count as u32,
+            within1: c.within_1,
+            within2: c.within_2,
+            within1_uncalibrated: c.within_1_uncalibrated,
+            within2_uncalibrated: c.within_2_uncalibrated,
+        })
+    })
+}
+
+/// numpy's `RandomState(seed).permutation(n)` (MT19937): how `acdc fit` draws its validation split.
+#[napi]
+pub fn seeded_permutation(n: u32, seed: u32) -> Result<Vec<u32>> {
+    guarded("seededPermutation", || {
+        Ok(acdc_core::math::random::LegacyRandomState::new(seed).permutation(n as usize).into_iter().map(|k| k as u32).collect())
+    })
 }

@@ -4,6 +4,7 @@
 //! matrices with one row per sample (atomic environment or structure).
 
 pub mod atomic_features;
+pub mod calibration;
 pub mod kernels;
 pub mod model_file;
 pub mod potential;
@@ -12,6 +13,7 @@ pub mod tensor_gpr;
 pub mod tensor_model_file;
 
 pub use kernels::{polynomial_kernel, structure_kernel, PolynomialKernel};
-pub use potential::{E0, FitOptions, Kind, KindOptions, Potential, Prediction, PredictOptions, Sigmas, SparseMethod, Targets};
+pub use calibration::{calibrate_variance, species_count_baseline, Calibration, CountBaseline};
+pub use potential::{E0, FitOptions, FrameSigmas, Kind, KindOptions, Potential, Prediction, PredictOptions, Sigmas, SparseMethod, Targets};
 pub use selection::{cur, farthest_point_sampling, Axis, Selection};
 pub use tensor_gpr::{TensorFitOptions, TensorKind, TensorKindOptions, TensorModel, TensorPrediction, TensorSparseMethod, TensorTarget};

@@ -137,6 +137,25 @@ pub struct Targets {
     /// structure without stress (allowed only when not periodic). None:
     /// not fitted.
     pub stress: Option<Vec<Option<[f64; 9]>>>,
+    /// Per-structure noise levels overriding [`Sigmas`] (GAP's per-frame
+    /// `energy_sigma`, `force_sigma`, `virial_sigma` and `config_type_sigma`):
+    /// empty, or one entry per structure.
+    pub frame_sigmas: Vec<FrameSigmas>,
+}
+
+/// The noise levels of one structure's rows, each absolute; `None` keeps
+/// the [`Sigmas`] rule (σ_E·√N for the energy, σ_F, σ_S).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FrameSigmas {
+    /// Noise of the total energy, eV (not per atom).
+    pub energy: Option<f64>,
+    /// Noise of each force component, eV/Å.
+    pub forces: Option<f64>,
+    /// Noise of each stress component, eV/Å³.
+    pub stress: Option<f64>,
+    /// Noise of each virial component (−V·σ), eV: GAP's per-frame
+    /// `virial_sigma`; the stress rows get σ_v/V. Not together with `stress`.
+    pub virial: Option<f64>,
 }
 
 /// Noise levels of the targets.
@@ -555,6 +574,10 @@ impl Potential {
             "targets": { "energy": true, "forces": want_forces, "stress": targets.stress.is_some() },
             "training_structures": systems.len(),
         });
+        let own = targets.frame_sigmas.iter().filter(|f| **f != FrameSigmas::default()).count();
+        if own > 0 {
+            meta["frame_sigmas"] = serde_json::json!(own);
+        }
         if want_forces {
             meta["sigmas"]["forces"] = serde_json::json!(options.sigmas.forces);
         }
@@ -610,11 +633,18 @@ impl Potential {
         let mut b = vec![0.0; n_rows];
         let e0: f64 = f.species.iter().map(|&c| self.e0[c]).sum();
         b[0] = targets.energy[index] - e0;
-        let sigma_e = sigmas.energy * (n_atoms as f64).sqrt();
+        let own = targets.frame_sigmas.get(index).copied().unwrap_or_default();
+        let sigma_e = own.energy.unwrap_or(sigmas.energy * (n_atoms as f64).sqrt());
+        let sigma_f = own.forces.unwrap_or(sigmas.forces);
+        let sigma_s = match (own.stress, own.virial, stress.is_some()) {
+            (Some(s), _, _) => s,
+            (None, Some(v), true) => v / system.volume(),
+            _ => sigmas.stress,
+        };
         let mut scale = vec![1.0 / sigma_e; n_rows];
         if let Some(forces) = forces {
             b[1..1 + 3 * n_atoms].copy_from_slice(forces);
-            scale[1..1 + 3 * n_atoms].iter_mut().for_each(|s| *s = 1.0 / sigmas.forces);
+            scale[1..1 + 3 * n_atoms].iter_mut().for_each(|s| *s = 1.0 / sigma_f);
         }
         if let Some(stress) = stress {
             let volume = system.volume();
@@ -625,7 +655,7 @@ impl Potential {
                     *r = 0.5 * (x + y) / volume;
                 }
                 b[first + v] = 0.5 * (stress[3 * p + q] + stress[3 * q + p]);
-                scale[first + v] = 1.0 / sigmas.stress;
+                scale[first + v] = 1.0 / sigma_s;
             }
         }
         for (k, s) in scale.iter().enumerate() {
@@ -795,11 +825,28 @@ impl Potential {
                     out.stress.push(virial[k].map(|v| v / volume));
                 }
                 if options.variance {
-                    out.variance.push(self.variance(f)?);
+                    out.variance.push(self.variance(f)? * self.variance_scale());
                 }
             }
         }
         Ok(out)
+    }
+
+    /// The factor the predictive variance is multiplied by, calibrated on
+    /// held-out structures ([`super::calibration`]); kept in the model
+    /// file's `meta.variance_scale`, 1 when absent (files written before).
+    pub fn variance_scale(&self) -> f64 {
+        self.meta.get("variance_scale").and_then(serde_json::Value::as_f64).filter(|s| s.is_finite() && *s > 0.0).unwrap_or(1.0)
+    }
+
+    /// Sets [`Potential::variance_scale`] (a positive finite number).
+    pub fn set_variance_scale(&mut self, scale: f64) -> Result<()> {
+        check_positive("variance_scale", scale)?;
+        if !self.meta.is_object() {
+            self.meta = serde_json::json!({});
+        }
+        self.meta["variance_scale"] = serde_json::json!(scale);
+        Ok(())
     }
 
     /// Predictive variance of one structure's energy (see the module doc).
@@ -921,6 +968,19 @@ fn check_targets(systems: &[System], targets: &Targets) -> Result<()> {
                         return Err(Error::InvalidParameter(format!("systems[{k}]: stress target is missing for a periodic system")));
                     }
                 }
+            }
+        }
+    }
+    if !targets.frame_sigmas.is_empty() && targets.frame_sigmas.len() != systems.len() {
+        return Err(Error::InvalidParameter(format!("frame sigmas are given for {} structures, expected {}", targets.frame_sigmas.len(), systems.len())));
+    }
+    for (k, f) in targets.frame_sigmas.iter().enumerate() {
+        if f.stress.is_some() && f.virial.is_some() {
+            return Err(Error::InvalidParameter(format!("systems[{k}]: both a stress and a virial sigma are given (give one)")));
+        }
+        for (name, v) in [("energy", f.energy), ("forces", f.forces), ("stress", f.stress), ("virial", f.virial)] {
+            if let Some(v) = v {
+                check_positive(&format!("systems[{k}]: sigma of the {name}"), v)?;
             }
         }
     }
@@ -1049,7 +1109,7 @@ mod tests {
 
     /// A made-up pair potential to give the fit something to learn.
     fn targets(systems: &[System]) -> Targets {
-        let mut t = Targets { energy: Vec::new(), forces: Some(Vec::new()), stress: Some(Vec::new()) };
+        let mut t = Targets { energy: Vec::new(), forces: Some(Vec::new()), stress: Some(Vec::new()), frame_sigmas: Vec::new() };
         for (k, s) in systems.iter().enumerate() {
             t.energy.push(-3.0 * s.size() as f64 + 0.01 * k as f64);
             t.forces.as_mut().unwrap().push((0..3 * s.size()).map(|i| 0.01 * ((i * 7 + k) % 5) as f64 - 0.02).collect());
@@ -1173,6 +1233,7 @@ mod tests {
             energy: t.energy[from..].to_vec(),
             forces: t.forces.as_ref().map(|f| f[from..].to_vec()),
             stress: t.stress.as_ref().map(|f| f[from..].to_vec()),
+            frame_sigmas: Vec::new(),
         }
     }
 }
