@@ -89,6 +89,12 @@ export interface PredictOptions {
   stress?: boolean;
   /** Predictive variance of the energy, eV². */
   variance?: boolean;
+  /**
+   * Memory budget of the prediction: bytes, or a size such as '4G' or '50%'
+   * (default: ACDC_MAX_MEMORY, else half of the machine's memory). Each batch
+   * is checked before its features are computed; above it, an error.
+   */
+  maxMemory?: number | string;
   /** Cancels an asynchronous prediction. */
   signal?: AbortSignalLike;
 }
@@ -297,11 +303,20 @@ function linearData(systems: System[], options: LinearModelFitOptions): Potentia
 function checkPredictOptions(options: unknown): PredictOptions {
   if (options === undefined) return {};
   if (!isObject(options)) throw new TypeError(`predict options must be an object, got ${describe(options)}`);
-  checkKeys('predict', options, ['forces', 'stress', 'variance', 'signal']);
+  checkKeys('predict', options, ['forces', 'stress', 'variance', 'maxMemory', 'signal']);
   for (const key of ['forces', 'stress', 'variance']) {
     if (options[key] !== undefined && typeof options[key] !== 'boolean') throw new TypeError(`predict option ${key} must be a boolean, got ${describe(options[key])}`);
   }
+  const m = options.maxMemory;
+  if (m !== undefined && !((typeof m === 'number' && Number.isFinite(m) && m > 0) || typeof m === 'string')) {
+    throw new TypeError(`maxMemory must be a positive number of bytes or a size such as '4G', got ${describe(m)}`);
+  }
   return options as PredictOptions;
+}
+
+/** maxMemory as the binding takes it (a size string; the core parses and checks it). */
+function memoryOption(m: number | string | undefined): string | undefined {
+  return m === undefined ? undefined : typeof m === 'number' ? String(Math.floor(m)) : m;
 }
 
 function toPrediction(p: PotentialPredictionData, options: PredictOptions): PotentialPrediction {
@@ -410,7 +425,7 @@ export abstract class Potential {
     throwIfAborted(signal);
     const data = toList(systems).map((s) => s.data());
     const token = signal ? new native.CancelToken() : undefined;
-    const p = await runQueued(() => this.#native.predict(data, !!o.forces, !!o.stress, !!o.variance, token), signal, () => token?.cancel());
+    const p = await runQueued(() => this.#native.predict(data, !!o.forces, !!o.stress, !!o.variance, token, memoryOption(o.maxMemory)), signal, () => token?.cancel());
     return toPrediction(p, o);
   }
 
@@ -418,7 +433,7 @@ export abstract class Potential {
   predictSync(systems: Systems, options?: PredictOptions): PotentialPrediction {
     const o = checkPredictOptions(options);
     const data = toList(systems).map((s) => s.data());
-    return toPrediction(this.#native.predictSync(data, !!o.forces, !!o.stress, !!o.variance), o);
+    return toPrediction(this.#native.predictSync(data, !!o.forces, !!o.stress, !!o.variance, memoryOption(o.maxMemory)), o);
   }
 
   /** The bytes of the `.acdc` model file. */

@@ -151,6 +151,10 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     const stress = targets.stress !== null && frames.every(isFullyPeriodic);
     const p = await model.predict(frames, { forces: targets.forces !== null, stress });
     const training = errors(name, frames, p, targets);
+    // a fit is an error, not a model, when its own training errors overflow
+    for (const [q, s] of Object.entries(training)) {
+      if (s && !(Number.isFinite(s.mae) && Number.isFinite(s.rmse))) throw new Error(`${name}: the training ${q} errors are not finite (MAE ${s.mae}, RMSE ${s.rmse}): check the targets' units; no model written`);
+    }
     stages.start(`writing ${o.out}`);
     await model.save(o.out); // written to a temporary name, then renamed
     stages.end();

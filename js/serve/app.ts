@@ -208,6 +208,7 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
         dtype: req.dtype,
         species: req.species,
         maxMemory: limits.maxMemory,
+        maxValues: limits.maxFeatures,
         progress: false,
         signal,
       });
@@ -215,6 +216,7 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
       if (signal.aborted) throw e;
       let message = (e as Error).message.split(input).join('body');
       if (hypers) message = message.split(hypers).join('hypers');
+      if (/more than maxValues = /.test(message)) throw new HttpError(422, message.replace('maxValues', 'maxFeatures'), 'maxFeatures');
       throw asLimitError(message.replace(/^--hypers hypers: /, 'hypers: '));
     }
     const values = summary.rows! * summary.columns!;
@@ -426,10 +428,12 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
       atoms = systems.reduce((n, s) => n + s.size, 0);
       if (atoms > limits.maxAtoms) throw new HttpError(413, `the request holds ${atoms} atoms, more than maxAtoms = ${limits.maxAtoms}`, 'maxAtoms');
       try {
-        prediction = await model.predict(systems, { forces: req.forces, stress: req.stress, variance: req.variance, signal: controller.signal });
+        prediction = await model.predict(systems, { forces: req.forces, stress: req.stress, variance: req.variance, maxMemory: limits.maxMemory, signal: controller.signal });
       } catch (e) {
         if (controller.signal.aborted) throw e;
-        throw new HttpError(400, (e as Error).message, 'structures');
+        const m = (e as Error).message;
+        if (/ACDC_MAX_MEMORY/.test(m)) throw asLimitError(m);
+        throw new HttpError(400, m, 'structures');
       }
     } catch (e) {
       if (controller.signal.aborted) metrics.cancelled.inc({ route: '/v1/predict' });

@@ -8,6 +8,7 @@ pub mod kernels;
 pub mod model_file;
 pub mod potential;
 pub mod selection;
+pub mod validation;
 
 pub use kernels::{polynomial_kernel, structure_kernel, PolynomialKernel};
 pub use potential::{E0, FitOptions, Kind, KindOptions, Potential, Prediction, PredictOptions, Sigmas, SparseMethod, Targets};
