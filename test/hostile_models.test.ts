@@ -55,8 +55,8 @@ function folder(): string {
 }
 
 describe('hostile model files are refused at load', () => {
-  it('the rewrite helper alone changes nothing', () => {
-    expect(rewrite(original, () => undefined).equals(original)).toBe(true);
+  it('the rewrite helper alone changes nothing the model predicts', () => {
+    // (JSON.stringify may spell a float differently from the writer: the bytes can differ, the numbers not)
     expect(Array.from(modelFromBuffer(rewrite(original, () => undefined)).predictSync(frames).energy)).toEqual(Array.from(gpr.predictSync(frames).energy));
   });
 

@@ -104,7 +104,7 @@ function runChunk(target, seed, n) {
     for (const k of ['cases', 'ok', 'errors', 'crashes']) t[k] += counts[k];
     // .acdc: mutants that loaded, that predicted differently, and of those the
     // ones whose edit touched a validated field (must stay 0)
-    for (const k of ['loaded', 'different', 'silent']) if (counts[k] !== undefined) t[k] = (t[k] ?? 0) + counts[k];
+    for (const k of ['loaded', 'different', 'tiny', 'silent']) if (counts[k] !== undefined) t[k] = (t[k] ?? 0) + counts[k];
     t.maxRssMiB = Math.max(t.maxRssMiB ?? 0, counts.maxRssMiB ?? 0);
     if (counts.silent > 0) crashed++;
     if (counts.crashes > 0) process.stderr.write(r.stderr);
