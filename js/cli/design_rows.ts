@@ -135,7 +135,7 @@ export async function designRowsToNpy(
         let rows = rowLabels.length;
         for (let k = 0; k < count; k++) rows += perStructure ? 1 : sizes[k];
         if (rows * writer.columns > options.maxValues) {
-          throw new Error(`the output would hold at least ${rows} × ${writer.columns} = ${rows * writer.columns} values, more than maxValues = ${options.maxValues} (refused before computing)`);
+          throw new Error(`refused before computing: the output would hold at least ${rows} × ${writer.columns} = ${rows * writer.columns} values, more than maxValues = ${options.maxValues}`);
         }
       }
       try {
