@@ -5,6 +5,8 @@
 //! a model file detects corruption, not tampering (anyone can recompute it),
 //! so every field is checked for meaning here, and sizes are checked against
 //! bounds before anything is allocated from them.
+use rayon::prelude::*;
+
 use super::potential::{Kind, Potential, Prediction, Targets};
 use crate::error::{Error, Result};
 use crate::system::System;
@@ -180,7 +182,7 @@ fn probe_block_sizes(p: &Potential) -> Result<Vec<(i32, usize)>> {
 
 /// Rows of K_MM compared in full up to this many multiply-adds per species;
 /// above, an evenly spread subset of rows (always the first and last).
-const CHOLESKY_CHECK_WORK: f64 = 2e9;
+const CHOLESKY_CHECK_WORK: f64 = 5e8;
 
 fn check_cholesky(p: &Potential) -> std::result::Result<(), String> {
     let nf = p.layout.n_features();
@@ -221,10 +223,13 @@ fn check_cholesky(p: &Potential) -> std::result::Result<(), String> {
             r
         };
         let tolerance = 64.0 * (m as f64 + 1.0 + p.zeta as f64) * f64::EPSILON * d2 * (1.0 + p.jitter);
-        for &i in &rows {
-            let li = &p.cholesky[(o + i) * n + o..(o + i) * n + o + m];
+        // rows in parallel; each row compares every column, so an edited
+        // sparse environment shows in any row checked
+        let chol = &p.cholesky;
+        rows.par_iter().try_for_each(|&i| -> std::result::Result<(), String> {
+            let li = &chol[(o + i) * n + o..(o + i) * n + o + m];
             for j in 0..m {
-                let lj = &p.cholesky[(o + j) * n + o..(o + j) * n + o + m];
+                let lj = &chol[(o + j) * n + o..(o + j) * n + o + m];
                 let llt = crate::math::linalg::dot(&li[..=i.min(j)], &lj[..=i.min(j)]);
                 let mut k = d2 * crate::math::linalg::dot(&hat[i], &hat[j]).powi(zeta);
                 if i == j {
@@ -237,7 +242,8 @@ fn check_cholesky(p: &Potential) -> std::result::Result<(), String> {
                     ));
                 }
             }
-        }
+            Ok(())
+        })?;
         o += m;
     }
     Ok(())
