@@ -111,6 +111,12 @@ export interface PredictOptions {
   stress?: boolean;
   /** Predictive variance of the energy, eV², times the model's `varianceScale` (1 unless calibrated). */
   variance?: boolean;
+  /**
+   * Memory budget of the prediction: bytes, or a size such as '4G' or '50%'
+   * (default: ACDC_MAX_MEMORY, else half of the machine's memory). Each batch
+   * is checked before its features are computed; above it, an error.
+   */
+  maxMemory?: number | string;
   /** Cancels an asynchronous prediction. */
   signal?: AbortSignalLike;
 }
@@ -376,11 +382,20 @@ function calibrationReferences(systems: System[], key = 'energy'): Float64Array 
 function checkPredictOptions(options: unknown): PredictOptions {
   if (options === undefined) return {};
   if (!isObject(options)) throw invalidParameter(`predict options must be an object, got ${describe(options)}`);
-  checkKeys('predict', options, ['forces', 'stress', 'variance', 'signal']);
+  checkKeys('predict', options, ['forces', 'stress', 'variance', 'maxMemory', 'signal']);
   for (const key of ['forces', 'stress', 'variance']) {
     if (options[key] !== undefined && typeof options[key] !== 'boolean') throw invalidParameter(`predict option ${key} must be a boolean, got ${describe(options[key])}`);
   }
+  const m = options.maxMemory;
+  if (m !== undefined && !((typeof m === 'number' && Number.isFinite(m) && m > 0) || typeof m === 'string')) {
+    throw invalidParameter(`maxMemory must be a positive number of bytes or a size such as '4G', got ${describe(m)}`);
+  }
   return options as PredictOptions;
+}
+
+/** maxMemory as the binding takes it (a size string; the core parses and checks it). */
+function memoryOption(m: number | string | undefined): string | undefined {
+  return m === undefined ? undefined : typeof m === 'number' ? String(Math.floor(m)) : m;
 }
 
 function toPrediction(p: PotentialPredictionData, options: PredictOptions): PotentialPrediction {
@@ -546,7 +561,7 @@ export abstract class Potential {
     throwIfAborted(signal);
     const data = toList(systems).map((s) => s.data());
     const token = signal ? new native.CancelToken() : undefined;
-    const p = await runQueued(() => this.#native.predict(data, !!o.forces, !!o.stress, !!o.variance, token), signal, () => token?.cancel());
+    const p = await runQueued(() => this.#native.predict(data, !!o.forces, !!o.stress, !!o.variance, token, memoryOption(o.maxMemory)), signal, () => token?.cancel());
     return toPrediction(p, o);
   }
 
@@ -554,7 +569,7 @@ export abstract class Potential {
   predictSync(systems: Systems, options?: PredictOptions): PotentialPrediction {
     const o = checkPredictOptions(options);
     const data = toList(systems).map((s) => s.data());
-    return toPrediction(this.#native.predictSync(data, !!o.forces, !!o.stress, !!o.variance), o);
+    return toPrediction(this.#native.predictSync(data, !!o.forces, !!o.stress, !!o.variance, memoryOption(o.maxMemory)), o);
   }
 
   /** The bytes of the `.acdc` model file. */

@@ -70,6 +70,26 @@ describe('fuzzing in child processes', () => {
     expect(c.ok).toBeGreaterThan(5000);
   }, 120_000);
 
+  it('.acdc model files (CRC recomputed): no crash, no huge allocation, no silently different prediction after an edit of a validated field', async () => {
+    const runs = await Promise.all([chunk('acdc', 11, 400), chunk('acdc', 1011, 400)]);
+    let loaded = 0;
+    let cases = 0;
+    for (const r of runs) {
+      expect(r.signal, r.stderr).toBeNull();
+      expect(r.code, r.stderr).toBe(0);
+      const c = r.counts as Counts & { loaded: number; silent: number; maxRssMiB: number };
+      expect(c.crashes, r.stderr).toBe(0);
+      expect(c.silent, r.stderr).toBe(0);
+      // a model of a few kB: anything near a GiB is an allocation sized by a hostile field
+      expect(c.maxRssMiB).toBeLessThan(1024);
+      loaded += c.loaded;
+      cases += c.cases;
+    }
+    console.log(`fuzz acdc: ${cases} cases, ${loaded} loaded`);
+    expect(cases).toBe(800);
+    expect(loaded).toBeGreaterThan(20);
+  }, 180_000);
+
   it('every reproducer of the corpus is a plain error or a success', async () => {
     const r = await chunk('corpus', 1, 0);
     expect(r.signal, r.stderr).toBeNull();

@@ -90,6 +90,7 @@ export async function designRowsToNpy(
     Int32Array.from(species),
     options.perStructure ?? 'atom',
     dtype,
+    maxMemory,
   );
   const rowLabels: number[][] = [];
   let frames = 0;
@@ -129,6 +130,13 @@ export async function designRowsToNpy(
           if (!allowed.has(types[t])) {
             throw new Error(`${input.name}, frame ${frames + k} (line ${lines[k]}): species ${types[t]} is not in --species ${species.join(',')}`);
           }
+        }
+      }
+      if (options.maxValues !== undefined) {
+        let rows = rowLabels.length;
+        for (let k = 0; k < count; k++) rows += perStructure ? 1 : sizes[k];
+        if (rows * writer.columns > options.maxValues) {
+          throw new Error(`refused before computing: the output would hold at least ${rows} × ${writer.columns} = ${rows * writer.columns} values, more than maxValues = ${options.maxValues}`);
         }
       }
       try {

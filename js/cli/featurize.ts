@@ -1,7 +1,7 @@
 // `acdc featurize`: streams an extxyz file through a calculator in batches and
 // writes a design matrix (.npy, with a .labels.json sidecar) or a labelled
 // TensorMap (.mts). Outputs appear whole or not at all.
-import { rethrown } from '../errors';
+import { rethrown, withCode } from '../errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion, EquivariantPowerSpectrum, SoapBispectrum, type SoapHypers, type RadialSpectrumHypers, type GradientName } from '../calculators';
@@ -70,6 +70,12 @@ export interface FeaturizeOptions {
   progress?: boolean;
   /** Memory budget of each batch's computation (bytes or a size such as '4G'). */
   maxMemory?: string;
+  /**
+   * Most values (rows × columns) the output may hold (`acdc serve`'s
+   * maxFeatures): with the SOAP spectra's .npy, checked before each batch is
+   * computed, so an answer that would be too large is refused before the work.
+   */
+  maxValues?: number;
   /** Cancels the computation (between batches, and between centres within one). */
   signal?: AbortSignalLike;
   /**
@@ -439,6 +445,16 @@ async function run(
   }
   species = [...new Set(species)].sort((a, b) => a - b);
   const allowed = new Set(species);
+  {
+    // k species give k(k + 1)/2 neighbour pairs per centre species: refuse
+    // before the keys are built (each about 100 bytes as JS arrays)
+    const k = species.length;
+    const keys = k * (options.calculator === 'soap_power_spectrum' ? (k * (k + 1)) / 2 : k);
+    const budget = native.memoryBudget(options.maxMemory);
+    if (keys * 100 > budget) {
+      throw withCode(new Error(`--species: ${k} species give ${keys.toExponential(3)} key combinations, more than the memory budget of ${Math.round(budget / 2 ** 20)} MiB allows (--max-memory or ACDC_MAX_MEMORY)`), 'ACDC_MEMORY');
+    }
+  }
   const moved = neighborKeys(options.calculator, species, calc);
   const allKeys = new Labels(['center_type', ...moved.names], species.flatMap((c) => Array.from({ length: moved.count }, (_, r) => [c, ...moved.row(r)])));
   const computeOptions = gradients.length ? { gradients } : {};

@@ -235,6 +235,10 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
         notes.push(`the variance was not calibrated: ${(e as Error).message}`);
       }
     }
+    // a fit is an error, not a model, when its own training errors overflow
+    for (const [q, e] of Object.entries(candidates[chosen]!.training)) {
+      if (e && !(Number.isFinite(e.mae) && Number.isFinite(e.rmse))) throw new Error(`${name}: the training ${q} errors are not finite (MAE ${e.mae}, RMSE ${e.rmse}): check the targets' units; no model written`);
+    }
     stages.start(`writing ${o.out}`);
     await model.save(o.out); // written to a temporary name, then renamed
     stages.end();

@@ -159,6 +159,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--forces <name>', 'reference forces in eV/Å (per-atom column)', 'forces')
       .option('--stress <key>', 'reference stress in eV/Å³ (comment-line key)', 'stress')
       .option('--json', 'print a one-line JSON summary on stdout')
+      .option('--max-memory <size>', 'memory budget of the prediction, e.g. 4G or 50% (default: ACDC_MAX_MEMORY, else half of the memory)')
       .action(async (model: string, file: string, o: PredictOptions) => {
         if (isTensorModelFile(model)) {
           const t = await predictTensor(model, file, o.out);

@@ -17,6 +17,8 @@ export interface PredictOptions {
   forces: string;
   stress: string;
   json?: boolean;
+  /** Memory budget (a size such as 4G); default ACDC_MAX_MEMORY, else half of the memory. */
+  maxMemory?: string;
 }
 
 export interface PredictSummary {
@@ -88,7 +90,7 @@ export async function predict(modelFile: string, file: string, o: PredictOptions
   const t1 = process.hrtime.bigint();
   let p;
   try {
-    p = await model.predict(frames, { forces: true, stress });
+    p = await model.predict(frames, { forces: true, stress, ...(o.maxMemory !== undefined ? { maxMemory: o.maxMemory } : {}) });
   } catch (e) {
     throw new Error(`${input.name}: ${(e as Error).message}`);
   }

@@ -330,12 +330,15 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
         dtype: req.dtype,
         species: req.species,
         maxMemory: limits.maxMemory,
+        maxValues: limits.maxFeatures,
         progress: false,
         signal,
       });
     } catch (e) {
       if (signal.aborted) throw e;
-      throw asHttpError(e, (e as Error).message.split(input).join('body'));
+      const message = (e as Error).message.split(input).join('body');
+      if (/more than maxValues = /.test(message)) throw new HttpError(422, message.replace('maxValues', 'maxFeatures'), 'maxFeatures');
+      throw asHttpError(e, message);
     }
     const values = summary.rows! * summary.columns!;
     if (values > limits.maxFeatures) {
@@ -715,7 +718,7 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
       if (atoms > limits.maxAtoms) throw new HttpError(413, `the request holds ${atoms} atoms, more than maxAtoms = ${limits.maxAtoms}`, 'maxAtoms');
       try {
         if (model instanceof TensorModel) tensors = (await model.predict(systems, { signal: controller.signal })).tensors;
-        else prediction = await model.predict(systems, { forces: req.forces, stress: req.stress, variance: req.variance, signal: controller.signal });
+        else prediction = await model.predict(systems, { forces: req.forces, stress: req.stress, variance: req.variance, maxMemory: limits.maxMemory, signal: controller.signal });
       } catch (e) {
         if (controller.signal.aborted) throw e;
         const limit = asHttpError(e, (e as Error).message);

@@ -1,4 +1,4 @@
-// Longer fuzzing runs: `npm run fuzz -- --minutes N [--targets xyz,npy,mts,ops]`.
+// Longer fuzzing runs: `npm run fuzz -- --minutes N [--targets xyz,npy,mts,ops,acdc]`.
 //
 // Runs scripts/fuzz/worker.cjs in child processes with fresh seeds, round
 // robin over the targets, until N minutes have passed (default 1). The corpus
@@ -24,7 +24,7 @@ const option = (name, fallback) => {
   return i >= 0 ? argv[i + 1] : fallback;
 };
 const minutes = Number(option('minutes', '1'));
-const targets = option('targets', 'xyz,npy,mts,ops').split(',');
+const targets = option('targets', 'xyz,npy,mts,ops,acdc').split(',');
 const cases = Number(option('cases', '2000'));
 
 /** A one-entry ZIP archive (deflated), written by hand. */
@@ -102,6 +102,11 @@ function runChunk(target, seed, n) {
   t.seconds += (Date.now() - start) / 1000;
   if (counts) {
     for (const k of ['cases', 'ok', 'errors', 'crashes']) t[k] += counts[k];
+    // .acdc: mutants that loaded, that predicted differently, and of those the
+    // ones whose edit touched a validated field (must stay 0)
+    for (const k of ['loaded', 'different', 'tiny', 'silent']) if (counts[k] !== undefined) t[k] = (t[k] ?? 0) + counts[k];
+    t.maxRssMiB = Math.max(t.maxRssMiB ?? 0, counts.maxRssMiB ?? 0);
+    if (counts.silent > 0) crashed++;
     if (counts.crashes > 0) process.stderr.write(r.stderr);
   }
   if (!counts || counts.crashes > 0) {
@@ -120,7 +125,7 @@ runChunk('corpus', 0, 0);
 const deadline = Date.now() + minutes * 60_000;
 let seed = Date.now() % 1_000_000_000;
 while (Date.now() < deadline) {
-  for (const target of targets) runChunk(target, seed++, target === 'ops' ? Math.ceil(cases / 5) : cases);
+  for (const target of targets) runChunk(target, seed++, target === 'ops' || target === 'acdc' ? Math.ceil(cases / 5) : cases);
 }
 console.log(JSON.stringify(totals, null, 2));
 fs.rmSync(tmp, { recursive: true, force: true });

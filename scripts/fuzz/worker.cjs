@@ -25,14 +25,17 @@ const record = args.record;
 const root = path.resolve(__dirname, '..', '..');
 const corpusDir = args.corpus ?? path.join(root, 'test', 'fixtures', 'fuzz');
 
-// SplitMix64 on BigInt: small and reproducible.
-let state = BigInt.asUintN(64, BigInt(args.seed ?? 1) * 0x9e3779b97f4a7c15n);
-function next() {
-  state = BigInt.asUintN(64, state + 0x9e3779b97f4a7c15n);
-  let z = state;
+// SplitMix64 on BigInt: small and reproducible. The seed is mixed first:
+// seed × γ as the start made seeds s and s + 1 the same stream shifted by one.
+function mix(z) {
   z = BigInt.asUintN(64, (z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n);
   z = BigInt.asUintN(64, (z ^ (z >> 27n)) * 0x94d049bb133111ebn);
   return z ^ (z >> 31n);
+}
+let state = mix(BigInt.asUintN(64, BigInt(args.seed ?? 1) * 0x9e3779b97f4a7c15n));
+function next() {
+  state = BigInt.asUintN(64, state + 0x9e3779b97f4a7c15n);
+  return mix(state);
 }
 const below = (n) => Number(next() % BigInt(n));
 const chance = (p) => Number(next() >> 11n) / 2 ** 53 < p;
@@ -213,6 +216,160 @@ function sameTensor(a, b) {
   return lab(a.keys, b.keys) && a.length === b.length && a.blocks().every((x, i) => blk(x, b.blocks()[i]));
 }
 
+// ---- .acdc model files ----
+
+/** Fields whose edits load and change predictions by design: numbers no load check can judge. */
+const FREE_FIELDS = ['weights', 'e0', 'hypers', 'meta', 'r_factor', 'acdc_version', 'format', 'padding'];
+const ACDC_HYPERS = {
+  cutoff: { radius: 3.0, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
+  density: { type: 'Gaussian', width: 0.4 },
+  basis: { type: 'TensorProduct', max_angular: 2, radial: { type: 'Gto', max_radial: 2 } },
+};
+const ACDC_FRAMES = Array.from({ length: 4 }, (_, k) => {
+  const d = 0.05 * k;
+  return new acdc.System({
+    types: [1, 8, 1, k % 2 ? 1 : 8],
+    positions: [0, 0, 0, 1.1 + d, 0.2, 0, 0.1, 1.3 - d, 0.3, 1.2, 1.0, 1.1 + d],
+    info: { energy: -10 + 0.1 * k },
+  });
+});
+
+let acdcSeedCache;
+function acdcSeeds() {
+  if (acdcSeedCache) return acdcSeedCache;
+  const common = { hypers: ACDC_HYPERS, targets: { energy: 'energy' }, sigmas: { energy: 0.01 } };
+  const gpr = acdc.SparseGPR.fitSync(ACDC_FRAMES, { ...common, sparse: { count: 3, method: 'fps' }, kernel: { zeta: 2, delta: 0.5 } });
+  const linear = acdc.LinearModel.fitSync(ACDC_FRAMES, { ...common, regularizer: 1e-6 });
+  acdcSeedCache = [gpr, linear].map((m) => ({ bytes: Buffer.from(m.toBuffer()), prediction: m.predictSync(ACDC_FRAMES, { forces: true, variance: m.kind === 'sparse_gpr' }) }));
+  return acdcSeedCache;
+}
+
+/**
+ * 'same' (bit for bit), 'tiny' (within 1e-9 of the largest magnitude of its
+ * kind: below what the load checks can resolve, e.g. a flipped low mantissa
+ * bit of a sparse feature, which moves K_MM by less than its rounding) or
+ * 'different'.
+ */
+function compareNumbers(a, b) {
+  let worst = 'same';
+  const cmp = (x, y) => {
+    if (x.length !== y.length) return (worst = 'different');
+    const scale = Math.max(1, ...Array.from(y, Math.abs));
+    for (let i = 0; i < x.length; i++) {
+      if (Object.is(x[i], y[i])) continue;
+      if (Math.abs(x[i] - y[i]) <= 1e-9 * scale) worst = worst === 'same' ? 'tiny' : worst;
+      else worst = 'different';
+    }
+  };
+  cmp(a.energy, b.energy);
+  a.forces.forEach((f, k) => cmp(f, b.forces[k]));
+  if (a.variance && b.variance) cmp(a.variance, b.variance);
+  return worst;
+}
+
+/** Header (parsed) and data section of a model file, or undefined when the layout is broken. */
+function acdcParts(bytes) {
+  if (bytes.length < 28) return undefined;
+  const headerLen = Number(bytes.readBigUInt64LE(16));
+  if (headerLen > bytes.length - 28) return undefined;
+  let header;
+  try {
+    header = JSON.parse(bytes.subarray(24, 24 + headerLen).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const dataStart = Math.ceil((24 + headerLen) / 8) * 8;
+  return { header, data: bytes.subarray(Math.min(dataStart, bytes.length - 4), bytes.length - 4) };
+}
+
+function acdcBuild(prefix16, header, data) {
+  const h = Buffer.from(JSON.stringify(header));
+  const len = Buffer.alloc(8);
+  len.writeBigUInt64LE(BigInt(h.length));
+  let out = Buffer.concat([prefix16, len, h]);
+  out = Buffer.concat([out, Buffer.alloc((8 - (out.length % 8)) % 8), data]);
+  return withCrc(out);
+}
+
+function withCrc(body) {
+  const crc = Buffer.alloc(4);
+  crc.writeUInt32LE(zlib.crc32(body));
+  return Buffer.concat([body, crc]);
+}
+
+/** The header fields and arrays whose content differs between two model files. */
+function acdcDiff(a, b) {
+  const pa = acdcParts(a);
+  const pb = acdcParts(b);
+  if (!pa || !pb) return ['layout'];
+  const out = [];
+  const keys = new Set([...Object.keys(pa.header), ...Object.keys(pb.header)]);
+  for (const k of keys) if (JSON.stringify(pa.header[k]) !== JSON.stringify(pb.header[k])) out.push(k);
+  if (!out.includes('arrays') && Array.isArray(pa.header.arrays)) {
+    for (const e of pa.header.arrays) {
+      const len = e.shape.reduce((x, y) => x * y, 1) * 8;
+      if (!pa.data.subarray(e.offset, e.offset + len).equals(pb.data.subarray(e.offset, e.offset + len))) out.push(e.name);
+    }
+    if (pa.data.length !== pb.data.length) out.push('data length');
+  }
+  if (out.length === 0) out.push('padding');
+  return out;
+}
+
+/** The mutant with the original's free header fields and free arrays put back (undefined when the layout broke). */
+function withoutFreeEdits(original, mutant) {
+  const po = acdcParts(original);
+  const pm = acdcParts(mutant);
+  if (!po || !pm || !Array.isArray(po.header.arrays)) return undefined;
+  const header = { ...pm.header };
+  for (const k of FREE_FIELDS) if (k in po.header) header[k] = po.header[k];
+  const data = Buffer.from(pm.data);
+  for (const e of po.header.arrays) {
+    if (!FREE_FIELDS.includes(e.name)) continue;
+    const len = e.shape.reduce((x, y) => x * y, 1) * 8;
+    if (e.offset + len <= data.length) po.data.copy(data, e.offset, e.offset, e.offset + len);
+  }
+  return acdcBuild(mutant.subarray(0, 16), header, data);
+}
+
+const HEADER_VALUES = [0, -1, 1, 2, 2.5, 3, 1e10, 1e308, -0, 0.5, 0.6, 1e-6, 2 ** 40, 2 ** 58, 2 ** 64, null, 'x', [], [0], [1, 8], [8, 1], [1, 1], {}, true, 3.0000000001];
+
+/** One mutant of a model file and how to tell what it edited. */
+function acdcMutant(original) {
+  const parts = acdcParts(original);
+  const kind = below(4);
+  let bytes;
+  if (kind === 0 || !parts) {
+    // random bytes anywhere, CRC recomputed
+    const m = mutate(original, ['"', '{', '}', '[', ']', ',', '0', '1e308', '-1', 'NaN', 'null']);
+    bytes = m.length >= 4 ? withCrc(m.subarray(0, m.length - 4)) : m;
+  } else if (kind === 1) {
+    // one header field set to a hostile or a plausible value
+    const h = JSON.parse(JSON.stringify(parts.header));
+    const key = pick(['zeta', 'delta', 'jitter', 'regularizer', 'block_size', 'n_features', 'species', 'neighbor_species', 'sparse_counts', 'kind', 'e0', 'hypers']);
+    if (key === 'hypers') h.hypers.basis.radial.max_radial = pick([1, 3, 30]);
+    else if (key === 'e0') h.e0[pick(Object.keys(h.e0))] = pick(HEADER_VALUES);
+    else if (key === 'sparse_counts' && chance(0.5)) h.sparse_counts[below(h.sparse_counts.length)] = pick(HEADER_VALUES);
+    else h[key] = pick(HEADER_VALUES);
+    bytes = acdcBuild(original.subarray(0, 16), h, parts.data);
+  } else if (kind === 2) {
+    // an array entry of the table edited
+    const h = JSON.parse(JSON.stringify(parts.header));
+    const e = pick(h.arrays);
+    const f = pick(['offset', 'shape', 'dtype', 'name']);
+    e[f] = f === 'shape' ? pick([[0], [0, 0], [2 ** 40], [1, 2 ** 40], e.shape.map((d) => d + 1)]) : f === 'offset' ? pick([0, 8, e.offset + 8, 2 ** 53]) : pick(['<f4', 'weights', 'x']);
+    bytes = acdcBuild(original.subarray(0, 16), h, parts.data);
+  } else {
+    // one float of the data set to a hostile or a nearby value
+    const data = Buffer.from(parts.data);
+    const at = 8 * below(data.length / 8);
+    const v = data.readDoubleLE(at);
+    data.writeDoubleLE(pick([NaN, Infinity, -Infinity, 1e308, 0, -v, v * (1 + 1e-3), v + 1]), at);
+    bytes = acdcBuild(original.subarray(0, 16), parts.header, data);
+  }
+  return { bytes, edited: acdcDiff };
+}
+
 const targets = {
   xyz() {
     const seeds = xyzSeeds();
@@ -295,6 +452,67 @@ const targets = {
       }
     }
   },
+  /**
+   * `.acdc` model files: random byte mutations and targeted edits of header
+   * fields and array values, each with the CRC recomputed (as anyone can).
+   * What loads must predict the original's numbers (to 1e-9, see
+   * compareNumbers) unless the edit touched a field that no load check can
+   * judge (weights, e0, hypers, meta: see docs/MODELS.md); counts.silent
+   * counts those that did not.
+   */
+  acdc() {
+    const models = acdcSeeds();
+    counts.loaded = 0;
+    counts.different = 0;
+    counts.tiny = 0;
+    counts.silent = 0;
+    counts.silentFields = {};
+    for (let c = 0; c < cases; c++) {
+      const seed = pick(models);
+      const { bytes, edited } = acdcMutant(seed.bytes);
+      keep(bytes);
+      run(() => {
+        const m = acdc.modelFromBuffer(bytes, 'mutant.acdc');
+        counts.loaded++;
+        let p;
+        try {
+          p = m.predictSync(ACDC_FRAMES, { forces: true, variance: m.kind === 'sparse_gpr' });
+        } catch (e) {
+          // an ordinary error at predict (e.g. a species the edit removed) is fine
+          if (/internal error/.test(e.message)) throw e;
+          return;
+        }
+        const verdict = compareNumbers(p, seed.prediction);
+        if (verdict === 'tiny') counts.tiny++;
+        if (verdict === 'different') {
+          counts.different++;
+          const touched = edited(seed.bytes, bytes);
+          const free = touched.every((f) => FREE_FIELDS.includes(f));
+          counts.differentFields ??= {};
+          for (const f of touched) counts.differentFields[f] = (counts.differentFields[f] ?? 0) + 1;
+          // an edit of a free field (say r_factor, which moves the variance)
+          // next to one below the checks' resolution elsewhere: judge the
+          // mutant with its free fields put back
+          const rest = free ? undefined : withoutFreeEdits(seed.bytes, bytes);
+          let silent = !free;
+          if (rest) {
+            try {
+              const q = acdc.modelFromBuffer(rest, 'mutant.acdc').predictSync(ACDC_FRAMES, { forces: true, variance: m.kind === 'sparse_gpr' });
+              silent = compareNumbers(q, seed.prediction) === 'different';
+            } catch (e) {
+              if (/internal error/.test(e.message)) throw e;
+              silent = false;
+            }
+          }
+          if (silent) {
+            counts.silent++;
+            for (const f of touched) counts.silentFields[f] = (counts.silentFields[f] ?? 0) + 1;
+            process.stderr.write(`silently different prediction after an edit of ${touched.join(', ')}\n`);
+          }
+        }
+      });
+    }
+  },
   /** Every file of the corpus directory, through the parser its extension names. */
   corpus() {
     for (const name of fs.readdirSync(corpusDir).sort()) {
@@ -302,6 +520,7 @@ const targets = {
       if (name.endsWith('.extxyz')) xyzCase(fs.readFileSync(file));
       else if (name.endsWith('.npy')) run(() => acdc.readNpySync(file));
       else if (name.endsWith('.mts')) run(() => acdc.TensorMap.fromBuffer(fs.readFileSync(file)));
+      else if (name.endsWith('.acdc')) run(() => acdc.modelFromBuffer(fs.readFileSync(file), name).predictSync(ACDC_FRAMES, { forces: true }));
     }
   },
 };
@@ -311,4 +530,6 @@ if (!targets[target]) {
   process.exit(2);
 }
 targets[target]();
+// the peak memory of this process: a huge allocation would show here (or kill it)
+counts.maxRssMiB = Math.round(process.resourceUsage().maxRSS / 1024);
 process.stdout.write(JSON.stringify(counts) + '\n');

@@ -109,18 +109,32 @@ impl DesignLayout {
     /// here): the properties are those the calculator gives a single atom of
     /// the first species, the same for every block of these calculators.
     pub fn for_calculator(calculator: &dyn Calculator, species: &[i32], reduction: RowReduction) -> Result<DesignLayout> {
+        DesignLayout::for_calculator_within(calculator, species, reduction, crate::budget::MemoryBudget::global())
+    }
+
+    /// [`DesignLayout::for_calculator`], refusing before any key is built
+    /// when one row of the columns and their labels would not fit `budget`
+    /// (k species give k(k + 1)/2 neighbour pairs, and k times as many
+    /// column groups per structure).
+    pub fn for_calculator_within(calculator: &dyn Calculator, species: &[i32], reduction: RowReduction, budget: crate::budget::MemoryBudget) -> Result<DesignLayout> {
         let mut species = species.to_vec();
         species.sort_unstable();
         species.dedup();
         let Some(&first) = species.first() else {
             return Err(Error::InvalidParameter("design rows need at least one species".into()));
         };
-        let neighbors = calculator_keys(calculator, &species)?;
         let probe = System::new(vec![first], vec![[0.0; 3]], [[0.0; 3]; 3], [false; 3])?;
         let tensor = calculator.compute(&[probe], &ComputeOptions::default())?;
         let block = tensor.blocks.first().ok_or_else(|| {
             Error::InvalidParameter(format!("{} gives no block for one atom of species {first}", calculator.name()))
         })?;
+        let k = species.len() as f64;
+        let keys = if calculator.name() == "soap_power_spectrum" { k * (k + 1.0) / 2.0 } else { k };
+        let groups = if reduction == RowReduction::PerAtom { keys } else { k * keys };
+        let columns = groups * block.properties.count() as f64;
+        // one row of float64, and the column labels (up to 6 int32 each)
+        budget.check(&format!("the columns of {} species ({columns:.3e} columns)", species.len()), columns * (8.0 + 24.0) + keys * 8.0)?;
+        let neighbors = calculator_keys(calculator, &species)?;
         Ok(DesignLayout { species, neighbors, properties: block.properties.clone(), reduction })
     }
 

@@ -308,6 +308,86 @@ impl NeighborList {
         Ok(())
     }
 
+    /// An upper bound on the pairs of a full list: for every occupied bin,
+    /// its atoms times the atoms of every bin (and periodic image) its
+    /// centres scan. From the real positions, so a dense cluster in a large
+    /// cell is counted as dense; about 4 times the pair count at uniform
+    /// density (the scanned bins cover 15.6 cutoff³, the sphere 4.2).
+    fn candidate_bound(&self, grid: &Grid, start: &[usize]) -> f64 {
+        let [nx, ny, nz] = grid.bins;
+        let mut total = 0.0;
+        for bin in 0..(nx * ny * nz) as usize {
+            let occupied = start[bin + 1] - start[bin];
+            if occupied == 0 {
+                continue;
+            }
+            let b = [bin as i64 / (ny * nz), (bin as i64 / nz) % ny, bin as i64 % nz];
+            let mut reach = 0usize;
+            for dx in -grid.range[0]..=grid.range[0] {
+                let Some((x, _)) = wrap(b[0] + dx, nx, grid.pbc[0]) else { continue };
+                for dy in -grid.range[1]..=grid.range[1] {
+                    let Some((y, _)) = wrap(b[1] + dy, ny, grid.pbc[1]) else { continue };
+                    let row = ((x * ny + y) * nz) as usize;
+                    for dz in -grid.range[2]..=grid.range[2] {
+                        let Some((z, _)) = wrap(b[2] + dz, nz, grid.pbc[2]) else { continue };
+                        reach += start[row + z as usize + 1] - start[row + z as usize];
+                    }
+                }
+            }
+            total += occupied as f64 * reach as f64;
+        }
+        total
+    }
+
+    /// The number of pairs of `system` (full or half list as configured),
+    /// from its real positions: the cheap bound of the cell list when it is
+    /// at most `max_pairs`, else the exact count of a search that stores
+    /// nothing. What memory budgets are checked against before a search.
+    pub fn count_pairs(&self, system: &System, max_pairs: f64) -> Result<f64> {
+        let n = system.size();
+        if n == 0 {
+            return Ok(0.0);
+        }
+        let inverse = inverse3(&effective_cell(system));
+        let frac: Vec<[f64; 3]> = system.positions.iter().map(|&x| fractional(x, &inverse)).collect();
+        let grid = self.grid(system, &frac)?;
+        self.check_density(system, &grid)?;
+        let bins = Binning::new(system, &grid, &frac);
+        let bound = self.candidate_bound(&grid, &bins.start);
+        if bound <= max_pairs {
+            return Ok(bound);
+        }
+        let cell = system.cell;
+        let wrapped: Vec<[f64; 3]> = (0..n)
+            .map(|a| {
+                let (o, x) = (bins.offsets[a], system.positions[a]);
+                let mut w = [0.0; 3];
+                for (k, wk) in w.iter_mut().enumerate() {
+                    *wk = x[k] - o[0] as f64 * cell[0][k] - o[1] as f64 * cell[1][k] - o[2] as f64 * cell[2][k];
+                }
+                w
+            })
+            .collect();
+        let binned: Vec<[f64; 3]> = bins.sorted.iter().map(|&a| wrapped[a as usize]).collect();
+        let binned_atoms: Vec<BinnedAtom> = bins
+            .sorted
+            .iter()
+            .map(|&a| BinnedAtom { position: system.positions[a as usize], offset: bins.offsets[a as usize], index: a })
+            .collect();
+        let ctx = SearchContext {
+            list: self,
+            system,
+            grid: &grid,
+            offsets: &bins.offsets,
+            bin_of: &bins.bin_of,
+            start: &bins.start,
+            wrapped: &wrapped,
+            binned: &binned,
+            binned_atoms: &binned_atoms,
+        };
+        Ok(ctx.count_pairs() as f64)
+    }
+
     /// [`NeighborList::compute`] with an explicit memory budget.
     pub fn compute_within(&self, system: &System, budget: MemoryBudget) -> Result<Pairs> {
         NeighborList::new(self.cutoff, self.full)?;
@@ -329,16 +409,95 @@ impl NeighborList {
         }
         let grid = self.grid(system, &frac)?;
         self.check_density(system, &grid)?;
-        // the pair arrays (52 bytes a pair), written twice when parallel
-        // chunks are concatenated, plus the per-atom arrays of the binning
-        // (fractional, wrapped and binned positions, offsets, bins, order:
-        // about 140 bytes an atom) and small per-centre candidate buffers
-        let pairs = self.estimate_from_grid(system, &grid);
-        budget.check(
-            &format!("the neighbour list ({} atoms, cutoff {} Å, about {pairs:.3e} pairs)", n, self.cutoff),
-            pairs * 2.0 * PAIR_BYTES as f64 + n as f64 * 160.0,
-        )?;
+        // the per-atom arrays of the binning (fractional, wrapped and binned
+        // positions, offsets, bins, order: about 140 bytes an atom) and
+        // small per-centre candidate buffers, before binning
+        budget.check(&format!("the neighbour search of {n} atoms"), n as f64 * 160.0)?;
+        let Binning { offsets, bin_of, start, sorted } = Binning::new(system, &grid, &frac);
+        let cell = system.cell;
+        let wrapped: Vec<[f64; 3]> = (0..n)
+            .map(|a| {
+                let (o, x) = (offsets[a], system.positions[a]);
+                let mut w = [0.0; 3];
+                for (k, wk) in w.iter_mut().enumerate() {
+                    *wk = x[k] - o[0] as f64 * cell[0][k] - o[1] as f64 * cell[1][k] - o[2] as f64 * cell[2][k];
+                }
+                w
+            })
+            .collect();
+        let binned: Vec<[f64; 3]> = sorted.iter().map(|&a| wrapped[a as usize]).collect();
+        // what the exact test needs of a candidate, also in bin order
+        let binned_atoms: Vec<BinnedAtom> = sorted
+            .iter()
+            .map(|&a| BinnedAtom { position: system.positions[a as usize], offset: offsets[a as usize], index: a })
+            .collect();
+        let ctx = SearchContext {
+            list: self,
+            system,
+            grid: &grid,
+            offsets: &offsets,
+            bin_of: &bin_of,
+            start: &start,
+            wrapped: &wrapped,
+            binned: &binned,
+            binned_atoms: &binned_atoms,
+        };
+        // the pair arrays (52 bytes a pair, written twice when parallel
+        // chunks are concatenated), from the real pair count, not the
+        // average density: a bound from the bin occupancies when that fits,
+        // else the exact count of a search that stores nothing
+        let bytes = |pairs: f64| pairs * 2.0 * PAIR_BYTES as f64 + n as f64 * 160.0;
+        let bound = self.candidate_bound(&grid, &start);
+        if bytes(bound) > budget.bytes as f64 {
+            let exact = ctx.count_pairs() as f64;
+            budget.check(&format!("the neighbour list ({} atoms, cutoff {} Å, {exact:.3e} pairs)", n, self.cutoff), bytes(exact))?;
+        }
+        let mut scratch = Candidates::default();
+        if n < 512 || rayon::current_num_threads() == 1 {
+            // one thread: write straight into the final arrays, reserving
+            // from the pair density of the first centres
+            let mut pairs = Pairs::default();
+            let probe = n.min(256);
+            for i in 0..probe {
+                ctx.search_centre(i, &mut pairs, &mut scratch);
+            }
+            let estimate = (pairs.len() as f64 * n as f64 / probe as f64 * 1.02) as usize;
+            pairs.try_reserve(estimate.saturating_sub(pairs.len()))?;
+            for i in probe..n {
+                ctx.search_centre(i, &mut pairs, &mut scratch);
+            }
+            return Ok(pairs);
+        }
+        let chunk = 64;
+        let n_chunks = n.div_ceil(chunk);
+        let parts: Vec<Pairs> = (0..n_chunks)
+            .into_par_iter()
+            .map_init(Candidates::default, |scratch, c| {
+                let mut out = Pairs::default();
+                for i in c * chunk..((c + 1) * chunk).min(n) {
+                    ctx.search_centre(i, &mut out, scratch);
+                }
+                out
+            })
+            .collect();
+        Ok(Pairs::concat_parallel(&parts))
+    }
+}
 
+/// Atoms sorted into the bins of a [`Grid`] (CSR layout).
+struct Binning {
+    /// integer cell offset that wraps each atom into the cell (periodic axes)
+    offsets: Vec<[i32; 3]>,
+    /// bin of each atom
+    bin_of: Vec<usize>,
+    /// atoms of bin b are `sorted[start[b]..start[b + 1]]`
+    start: Vec<usize>,
+    sorted: Vec<u32>,
+}
+
+impl Binning {
+    fn new(system: &System, grid: &Grid, frac: &[[f64; 3]]) -> Binning {
+        let n = system.size();
         // Wrap periodic coordinates into [0, 1) and remember the integer offset.
         let mut offsets = vec![[0i32; 3]; n];
         let mut bin_of = vec![0usize; n];
@@ -372,64 +531,7 @@ impl NeighborList {
             sorted[fill[b]] = a as u32;
             fill[b] += 1;
         }
-
-        let cell = system.cell;
-        let wrapped: Vec<[f64; 3]> = (0..n)
-            .map(|a| {
-                let (o, x) = (offsets[a], system.positions[a]);
-                let mut w = [0.0; 3];
-                for (k, wk) in w.iter_mut().enumerate() {
-                    *wk = x[k] - o[0] as f64 * cell[0][k] - o[1] as f64 * cell[1][k] - o[2] as f64 * cell[2][k];
-                }
-                w
-            })
-            .collect();
-        let binned: Vec<[f64; 3]> = sorted.iter().map(|&a| wrapped[a as usize]).collect();
-        // what the exact test needs of a candidate, also in bin order
-        let binned_atoms: Vec<BinnedAtom> = sorted
-            .iter()
-            .map(|&a| BinnedAtom { position: system.positions[a as usize], offset: offsets[a as usize], index: a })
-            .collect();
-        let ctx = SearchContext {
-            list: self,
-            system,
-            grid: &grid,
-            offsets: &offsets,
-            bin_of: &bin_of,
-            start: &start,
-            wrapped: &wrapped,
-            binned: &binned,
-            binned_atoms: &binned_atoms,
-        };
-        let mut scratch = Candidates::default();
-        if n < 512 || rayon::current_num_threads() == 1 {
-            // one thread: write straight into the final arrays, reserving
-            // from the pair density of the first centres
-            let mut pairs = Pairs::default();
-            let probe = n.min(256);
-            for i in 0..probe {
-                ctx.search_centre(i, &mut pairs, &mut scratch);
-            }
-            let estimate = (pairs.len() as f64 * n as f64 / probe as f64 * 1.02) as usize;
-            pairs.try_reserve(estimate.saturating_sub(pairs.len()))?;
-            for i in probe..n {
-                ctx.search_centre(i, &mut pairs, &mut scratch);
-            }
-            return Ok(pairs);
-        }
-        let chunk = 64;
-        let n_chunks = n.div_ceil(chunk);
-        let parts: Vec<Pairs> = (0..n_chunks)
-            .into_par_iter()
-            .map_init(Candidates::default, |scratch, c| {
-                let mut out = Pairs::default();
-                for i in c * chunk..((c + 1) * chunk).min(n) {
-                    ctx.search_centre(i, &mut out, scratch);
-                }
-                out
-            })
-            .collect();
-        Ok(Pairs::concat_parallel(&parts))
+        Binning { offsets, bin_of, start, sorted }
     }
 }
 
@@ -458,6 +560,25 @@ struct BinnedAtom {
 impl SearchContext<'_> {
     /// Appends all pairs with first atom `i`, sorted by (j, shift).
     fn search_centre(&self, i: usize, out: &mut Pairs, found: &mut Candidates) {
+        self.collect_centre(i, found);
+        found.emit_sorted(i as u32, out);
+    }
+
+    /// The exact number of pairs, found by the same search without storing
+    /// them (parallel over centres; memory: one centre's candidates per thread).
+    fn count_pairs(&self) -> usize {
+        (0..self.system.size())
+            .into_par_iter()
+            .with_min_len(64)
+            .map_init(Candidates::default, |found, i| {
+                self.collect_centre(i, found);
+                found.pairs.len()
+            })
+            .sum()
+    }
+
+    /// Fills `found.pairs` with the pairs of centre `i`, unsorted.
+    fn collect_centre(&self, i: usize, found: &mut Candidates) {
         let g = self.grid;
         let cell = self.system.cell;
         let bi = self.bin_of[i];
@@ -493,7 +614,6 @@ impl SearchContext<'_> {
             }
         }
         found.axes = axes;
-        found.emit_sorted(i as u32, out);
     }
 
     /// Tests the atoms of bins `first..=last` (contiguous in `binned`),
@@ -820,5 +940,40 @@ mod tests {
         let far = System::new(vec![14, 14], vec![[0.0; 3], [1e10, 0.0, 0.0]], cell, [true; 3]).unwrap();
         let e = NeighborList::new(3.0, true).unwrap().compute(&far).unwrap_err();
         assert!(e.to_string().contains("cells away"), "{e}");
+    }
+
+    /// The budget counts the real pairs: a bound from the bins that is never
+    /// below the exact count, and the exact count where the bound does not fit.
+    #[test]
+    fn pair_counts_bound_and_match_the_search() {
+        let mut rng = Lcg(11);
+        for (n, pbc, scale) in [(50, [true; 3], 6.0), (300, [true, false, true], 9.0), (200, [false; 3], 10.0), (700, [true; 3], 12.0)] {
+            let system = random_system(&mut rng, n, pbc, scale);
+            for full in [true, false] {
+                let list = NeighborList::new(3.1, full).unwrap();
+                let exact = list.compute(&system).unwrap().len() as f64;
+                assert_eq!(list.count_pairs(&system, 0.0).unwrap(), exact);
+                let bound = list.count_pairs(&system, f64::INFINITY).unwrap();
+                assert!(bound >= exact, "bound {bound} below {exact}");
+            }
+        }
+    }
+
+    /// Issue 24 item 3: a dense cluster inside a large periodic cell. The
+    /// cell's average density gave a few thousand pairs; there are 4e6.
+    #[test]
+    fn a_dense_cluster_in_a_large_cell_is_budgeted_by_its_real_pairs() {
+        let mut rng = Lcg(5);
+        let n = 2000;
+        let positions: Vec<[f64; 3]> = (0..n).map(|_| [2.0 * rng.next(), 2.0 * rng.next(), 2.0 * rng.next()]).collect();
+        let cell = [[100.0, 0.0, 0.0], [0.0, 100.0, 0.0], [0.0, 0.0, 100.0]];
+        let system = System::new(vec![29; n], positions, cell, [true; 3]).unwrap();
+        let list = NeighborList::new(4.0, true).unwrap();
+        assert!(list.estimate_pairs(&system).unwrap() < 1e4);
+        assert_eq!(list.count_pairs(&system, 1e5).unwrap(), (n * (n - 1)) as f64);
+        // 4e6 pairs × 104 bytes: refused under 100 MB before anything is stored
+        let e = list.compute_within(&system, MemoryBudget { bytes: 100 << 20 }).unwrap_err();
+        assert!(matches!(e, Error::Memory(_)) && e.to_string().contains("3.998e6 pairs"), "{e}");
+        assert_eq!(list.compute_within(&system, MemoryBudget { bytes: 1 << 30 }).unwrap().len(), n * (n - 1));
     }
 }

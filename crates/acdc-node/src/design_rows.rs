@@ -222,13 +222,15 @@ impl DesignRowWriter {
     /// `reduction`: "atom", "sum", "mean" or "species-mean"; `dtype`:
     /// "float64" (default) or "float32".
     #[napi(constructor)]
-    pub fn new(path: String, calculator: &NativeCalculator, species: Int32Array, reduction: String, dtype: Option<String>) -> Result<Self> {
+    pub fn new(path: String, calculator: &NativeCalculator, species: Int32Array, reduction: String, dtype: Option<String>, max_memory: Option<String>) -> Result<Self> {
         guarded("DesignRowWriter", || {
             ensure_thread_pool();
             let scalar = scalar(dtype.as_deref().unwrap_or("float64"))?;
             let reduction = RowReduction::from_name(&reduction).map_err(to_napi)?;
             let calculator = calculator.shared();
-            let layout = DesignLayout::for_calculator(calculator.as_ref(), &species, reduction).map_err(to_napi)?;
+            let max_memory = max_memory.as_deref().map(|m| parse_size("maxMemory", m)).transpose().map_err(to_napi)?;
+            let budget = acdc_core::budget::MemoryBudget::or_global(max_memory);
+            let layout = DesignLayout::for_calculator_within(calculator.as_ref(), &species, reduction, budget).map_err(to_napi)?;
             let state = WriterState {
                 path,
                 scalar,

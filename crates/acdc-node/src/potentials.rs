@@ -3,6 +3,7 @@
 //! from the systems and checks the options' shapes; this file converts them.
 use std::sync::Arc;
 
+use acdc_core::budget::parse_size;
 use acdc_core::models::model_file;
 use acdc_core::models::calibration;
 use acdc_core::models::{E0, FitOptions, FrameSigmas, KindOptions, Potential, PredictOptions, Prediction, Sigmas, SparseMethod, Targets};
@@ -227,12 +228,13 @@ impl NativePotential {
 
     /// Predicts synchronously.
     #[napi]
-    pub fn predict_sync(&self, systems: Vec<SystemData>, forces: bool, stress: bool, variance: bool) -> Result<PotentialPredictionData> {
+    pub fn predict_sync(&self, systems: Vec<SystemData>, forces: bool, stress: bool, variance: bool, max_memory: Option<String>) -> Result<PotentialPredictionData> {
         guarded("predictSync", || {
             ensure_thread_pool();
             let systems = to_core_list(&systems)?;
             let options = PredictOptions { forces, stress, variance };
-            prediction_to_js(self.inner.predict(&systems, &options, BATCH_ATOMS, &None).map_err(to_napi)?)
+            let max_memory = max_memory.as_deref().map(|m| parse_size("maxMemory", m)).transpose().map_err(to_napi)?;
+            prediction_to_js(self.inner.predict_within(&systems, &options, BATCH_ATOMS, &None, max_memory).map_err(to_napi)?)
         })
     }
 
@@ -245,13 +247,15 @@ impl NativePotential {
         stress: bool,
         variance: bool,
         token: Option<&CancelToken>,
+        max_memory: Option<String>,
     ) -> Result<AsyncTask<Job<Prediction, PotentialPredictionData>>> {
         guarded("predict", || {
             let systems = to_core_list(&systems)?;
             let inner = self.inner.clone();
             let cancel = token.map(|t| t.flag());
             let options = PredictOptions { forces, stress, variance };
-            Ok(Job::new("predict", move || inner.predict(&systems, &options, BATCH_ATOMS, &cancel), prediction_to_js))
+            let max_memory = max_memory.as_deref().map(|m| parse_size("maxMemory", m)).transpose().map_err(to_napi)?;
+            Ok(Job::new("predict", move || inner.predict_within(&systems, &options, BATCH_ATOMS, &cancel, max_memory), prediction_to_js))
         })
     }
 

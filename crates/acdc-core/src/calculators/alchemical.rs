@@ -331,3 +331,55 @@ fn pair_block(x: &BTreeMap<i32, &TensorBlock>, y: &BTreeMap<i32, &TensorBlock>, 
     }
     Ok(block)
 }
+
+/// Bytes of the power spectrum [`power_spectrum`] would build from this
+/// pseudo-element expansion, before it is built: per centre species, the
+/// samples × P(P + 1)/2 pseudo pairs × Σ_l n² properties, times the gradient
+/// rows (3 per position-gradient row, 9 for strain). P pseudo-elements grow
+/// the output as P², so this is checked against the budget first.
+pub fn power_spectrum_bytes(expansion: &TensorMap) -> f64 {
+    // (center, pseudo) → (samples, gradient rows, Σ_l n²)
+    let mut by: BTreeMap<(i32, i32), (f64, f64, f64, bool)> = BTreeMap::new();
+    for (k, key) in expansion.keys.rows().enumerate() {
+        let block = &expansion.blocks[k];
+        let n = block.properties.count() as f64;
+        let entry = by.entry((key[2], key[3])).or_insert((0.0, 0.0, 0.0, false));
+        entry.0 = entry.0.max(block.samples.count() as f64);
+        entry.1 = entry.1.max(block.gradient("positions").map_or(0.0, |g| g.samples.count() as f64));
+        entry.2 += n * n;
+        entry.3 |= block.gradient("strain").is_some();
+    }
+    let mut centers: BTreeMap<i32, (f64, f64, f64, bool, f64)> = BTreeMap::new();
+    for (&(c, _), &(samples, rows, props, strain)) in &by {
+        let e = centers.entry(c).or_insert((0.0, 0.0, 0.0, false, 0.0));
+        e.0 = e.0.max(samples);
+        e.1 += rows;
+        e.2 = e.2.max(props);
+        e.3 |= strain;
+        e.4 += 1.0;
+    }
+    let mut floats = 0.0;
+    for &(samples, rows, props, strain, pseudo) in centers.values() {
+        let pairs = pseudo * (pseudo + 1.0) / 2.0;
+        // a pair's gradient rows are the union of both sides' rows: at most twice the mean
+        let grad_rows = 2.0 * rows / pseudo.max(1.0);
+        floats += pairs * props * (samples * (1.0 + if strain { 9.0 } else { 0.0 }) + 3.0 * grad_rows);
+    }
+    floats * 8.0
+}
+
+/// Bytes of the pseudo-element expansion [`contract_expansion`] would build
+/// from this species-resolved one: each (l, centre) group of blocks over the
+/// neighbour species becomes one block per pseudo-element of the same shape,
+/// so the size scales by B pseudo-elements / the neighbour species present.
+pub fn contracted_bytes(tensor: &TensorMap, alchemical: &Alchemical) -> f64 {
+    let mut neighbors: Vec<i32> = tensor.keys.rows().map(|k| k[k.len() - 1]).collect();
+    neighbors.sort_unstable();
+    neighbors.dedup();
+    let floats: f64 = tensor
+        .blocks
+        .iter()
+        .map(|b| b.values.len() as f64 + b.gradients.iter().map(|(_, g)| g.values.len() as f64).sum::<f64>())
+        .sum();
+    floats * 8.0 * alchemical.coupling.len() as f64 / neighbors.len().max(1) as f64
+}

@@ -58,16 +58,24 @@ impl<'a> Environments<'a> {
         species.sort_unstable();
         species.dedup();
         let list = NeighborList::new(cutoff, true)?;
+        // pairs from the real positions (a cell-list bound, or the exact
+        // count where the bound does not fit), never the average density:
+        // a dense cluster inside a large cell has as many pairs as in vacuum
+        let per_pair = 2.0 * PAIR_BYTES as f64 + bytes_per_pair;
+        let max_pairs = budget.bytes as f64 / per_pair;
         let mut estimate = 0.0;
         for (k, s) in systems.iter().enumerate() {
-            estimate += list.estimate_pairs(s).map_err(|e| prefix(k, e))?;
+            estimate += list.count_pairs(s, (max_pairs - estimate).max(0.0)).map_err(|e| prefix(k, e))?;
+            if estimate > max_pairs {
+                break;
+            }
         }
         budget.check(
             &format!(
-                "{} (cutoff {cutoff} Å, about {estimate:.3e} neighbour pairs)",
+                "{} (cutoff {cutoff} Å, {estimate:.3e} neighbour pairs or more)",
                 if systems.len() == 1 { "one system".to_string() } else { format!("{} systems", systems.len()) }
             ),
-            estimate * (2.0 * PAIR_BYTES as f64 + bytes_per_pair),
+            estimate * per_pair,
         )?;
         let pairs: Vec<Pairs> = systems
             .par_iter()

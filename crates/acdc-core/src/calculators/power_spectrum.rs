@@ -466,6 +466,9 @@ impl Calculator for SoapPowerSpectrum {
         if let Some(expansion) = &self.alchemical {
             let inner = ComputeOptions { selected_keys: None, ..options.clone() };
             let density = expansion.compute(systems, &inner)?;
+            // P pseudo-elements give P(P + 1)/2 blocks per centre: refuse before building them
+            crate::budget::MemoryBudget::or_global(options.max_memory)
+                .check("the alchemical power spectrum (pseudo-element pairs × properties)", super::alchemical::power_spectrum_bytes(&density))?;
             let tensor = super::alchemical::power_spectrum(&density, self.expansion.settings.max_angular)?;
             return super::alchemical::select_keys(tensor, options);
         }

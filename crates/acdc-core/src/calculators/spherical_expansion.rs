@@ -66,6 +66,9 @@ impl Calculator for SphericalExpansion {
         if let Some(alchemical) = &self.expansion.settings.alchemical {
             let inner = ComputeOptions { selected_keys: None, ..options.clone() };
             let species_resolved = self.compute_species(systems, &inner)?;
+            // B pseudo-elements multiply the size by B / neighbour species: refuse before building it
+            crate::budget::MemoryBudget::or_global(options.max_memory)
+                .check("the pseudo-element expansion (density.alchemical)", super::alchemical::contracted_bytes(&species_resolved, alchemical))?;
             let tensor = super::alchemical::contract_expansion(&species_resolved, alchemical)?;
             return super::alchemical::select_keys(tensor, options);
         }

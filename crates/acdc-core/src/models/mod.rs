@@ -11,6 +11,7 @@ pub mod potential;
 pub mod selection;
 pub mod tensor_gpr;
 pub mod tensor_model_file;
+pub mod validation;
 
 pub use kernels::{polynomial_kernel, structure_kernel, PolynomialKernel};
 pub use calibration::{calibrate_variance, species_count_baseline, Calibration, CountBaseline};

@@ -54,6 +54,7 @@ use rayon::prelude::*;
 
 use super::atomic_features::{block_size, compute_features, join_features, FeatureLayout, StructureFeatures};
 use super::selection::{cur_power_iteration, farthest_point_sampling, Axis};
+use super::validation::{self, check_positive};
 use crate::budget::MemoryBudget;
 use crate::calculators::{check_cancelled, Calculator, ComputeOptions, SoapPowerSpectrum};
 use crate::error::{Error, Result};
@@ -289,12 +290,6 @@ struct AtomRows {
     strain: Vec<f64>,
 }
 
-fn check_positive(name: &str, v: f64) -> Result<()> {
-    if !(v.is_finite() && v > 0.0) {
-        return Err(Error::InvalidParameter(format!("{name} = {v} (expected a positive number)")));
-    }
-    Ok(())
-}
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     crate::math::linalg::dot(a, b)
@@ -376,6 +371,11 @@ impl Potential {
         Ok(Potential { kind, hypers, layout, e0, zeta, delta, jitter, regularizer, sparse, weights, cholesky, r_factor, meta, calculator, sparse_hat, offsets })
     }
 
+    /// The power spectrum calculator of the model's hypers.
+    pub fn calculator(&self) -> &SoapPowerSpectrum {
+        &self.calculator
+    }
+
     /// Number of fitted parameters (sparse points or linear weights).
     pub fn n_params(&self) -> usize {
         *self.offsets.last().unwrap_or(&0)
@@ -389,6 +389,7 @@ impl Potential {
     /// Fits a potential to `systems` and their `targets`.
     pub fn fit(systems: &[System], targets: &Targets, options: &FitOptions) -> Result<Potential> {
         check_targets(systems, targets)?;
+        validation::check_target_magnitudes(systems, targets)?;
         check_positive("sigmas.energy", options.sigmas.energy)?;
         if targets.forces.is_some() {
             check_positive("sigmas.forces", options.sigmas.forces)?;
@@ -409,19 +410,12 @@ impl Potential {
 
         let (kind, zeta, delta, jitter, regularizer) = match options.kind {
             KindOptions::SparseGpr { zeta, delta, jitter, .. } => {
-                check_positive("kernel.delta", delta)?;
-                if zeta == 0 {
-                    return Err(Error::InvalidParameter("kernel.zeta = 0 (expected an integer ≥ 1)".into()));
-                }
-                if !(jitter.is_finite() && jitter >= 0.0) {
-                    return Err(Error::InvalidParameter(format!("jitter = {jitter} (expected a number ≥ 0)")));
-                }
+                // the same checks as a model file at load (validation.rs)
+                let zeta = validation::check_kernel(zeta as f64, delta, jitter)?;
                 (Kind::SparseGpr, zeta, delta, jitter, 0.0)
             }
             KindOptions::Linear { regularizer } => {
-                if !(regularizer.is_finite() && regularizer >= 0.0) {
-                    return Err(Error::InvalidParameter(format!("regularizer = {regularizer} (expected a number ≥ 0)")));
-                }
+                validation::check_regularizer(regularizer)?;
                 (Kind::Linear, 1, 1.0, 0.0, regularizer)
             }
         };
@@ -748,7 +742,31 @@ impl Potential {
 
     /// Predicts energies (and forces, stress, variance when asked).
     pub fn predict(&self, systems: &[System], options: &PredictOptions, batch_atoms: usize, cancel: &CancelFlag) -> Result<Prediction> {
+        self.predict_within(systems, options, batch_atoms, cancel, None)
+    }
+
+    /// Bytes the model itself holds while predicting a batch of `atoms`
+    /// atoms (features and their energy gradients, 2 × atoms × n_features
+    /// floats; with the variance the normalised features and copies of the
+    /// two n_params² factors), on top of what the calculator holds (which it
+    /// checks itself, against what is left of the same budget).
+    pub fn predict_bytes(&self, atoms: usize, options: &PredictOptions) -> f64 {
+        let nf = self.layout.n_features() as f64;
+        let n = self.n_params() as f64;
+        let mut floats = 2.0 * atoms as f64 * nf;
+        if options.variance {
+            floats += atoms as f64 * nf + 2.0 * n * n + 2.0 * n;
+        }
+        floats * 8.0
+    }
+
+    /// [`Potential::predict`] within a memory budget of `max_memory` bytes
+    /// (None: `ACDC_MAX_MEMORY` or the default, see [`crate::budget`]):
+    /// each batch is checked before its features are computed, and what the
+    /// model holds is taken off the budget the calculator is checked against.
+    pub fn predict_within(&self, systems: &[System], options: &PredictOptions, batch_atoms: usize, cancel: &CancelFlag, max_memory: Option<u64>) -> Result<Prediction> {
         self.layout.check_systems(systems, 0)?;
+        let budget = MemoryBudget::or_global(max_memory);
         if options.stress {
             if let Some(k) = systems.iter().position(|s| !s.is_periodic()) {
                 return Err(Error::InvalidParameter(format!("stress: systems[{k}] is not periodic (pbc must be true along a, b and c)")));
@@ -765,7 +783,14 @@ impl Potential {
             if options.stress {
                 gradients.push("strain".to_string());
             }
-            let compute = ComputeOptions { gradients, cancel: cancel.clone(), ..Default::default() };
+            let atoms: usize = batch.iter().map(System::size).sum();
+            let model_bytes = self.predict_bytes(atoms, options);
+            budget.check(
+                &format!("predicting systems[{start}..{end}] ({atoms} atoms × {} features per atom)", self.layout.n_features()),
+                model_bytes,
+            )?;
+            let left = (budget.bytes as f64 - model_bytes).max(0.0) as u64;
+            let compute = ComputeOptions { gradients, cancel: cancel.clone(), max_memory: Some(left), ..Default::default() };
             let tensor = self.calculator.compute(batch, &compute)?;
             let features = join_features(&tensor, &self.layout, batch, false, false)?;
             // ε_i and g_i = ∂ε/∂x_i of every atom, in parallel
@@ -829,6 +854,7 @@ impl Potential {
                 }
             }
         }
+        validation::check_prediction(&out, 0)?;
         Ok(out)
     }
 
@@ -998,9 +1024,7 @@ fn reference_energies(systems: &[System], energy: &[f64], layout: &FeatureLayout
         E0::Given(pairs) => {
             let mut out = vec![f64::NAN; ns];
             for &(z, v) in pairs {
-                if !v.is_finite() {
-                    return Err(Error::InvalidParameter(format!("e0[{z}] = {v} (expected a finite number, eV)")));
-                }
+                validation::check_e0(z, v)?;
                 if let Some(c) = layout.species_index(z) {
                     out[c] = v;
                 }
