@@ -48,7 +48,7 @@ export interface SparseGPRFitOptions {
    * Sparse environments: `count` per centre species (a number, or `{Z: count}` per species, e.g. for a minority species),
    * chosen by CUR (default: greedy CUR with one singular vector, see docs/MODELS.md), FPS or at random (`seed`, default 0).
    */
-  sparse: { count: number | Record<number, number>; method?: 'cur' | 'fps' | 'random'; seed?: number };
+  sparse: { count: number | Record<number, number>; method?: 'cur' | 'leverage' | 'fps' | 'random'; seed?: number };
   /** Kernel k = δ² (x̂·x̂')^ζ: ζ an integer ≥ 1 (default 4), δ in eV (default 1). */
   kernel?: { zeta?: number; delta?: number };
   /** Noise levels. */
@@ -257,7 +257,8 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
     if (count === 0) throw new RangeError('sparse.count = 0 (expected at least 1 sparse environment per species)');
   }
   const method = sparse.method ?? 'cur';
-  if (method !== 'cur' && method !== 'fps' && method !== 'random') throw new RangeError(`sparse.method = ${describe(method)} (expected 'cur', 'fps' or 'random')`);
+  if (method !== 'cur' && method !== 'leverage' && method !== 'fps' && method !== 'random')
+    throw new RangeError(`sparse.method = ${describe(method)} (expected 'cur', 'leverage', 'fps' or 'random')`);
   const kernel = (options.kernel ?? {}) as unknown;
   if (!isObject(kernel)) throw new TypeError(`kernel must be an object {zeta, delta}, got ${describe(kernel)}`);
   checkKeys('kernel', kernel, ['zeta', 'delta']);

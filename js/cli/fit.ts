@@ -42,7 +42,7 @@ export const FIT_DEFAULTS = {
 };
 
 export const MODEL_KINDS = ['gpr', 'linear'] as const;
-export const SPARSE_METHODS = ['cur', 'fps', 'random'] as const;
+export const SPARSE_METHODS = ['cur', 'leverage', 'fps', 'random'] as const;
 export const E0_METHODS = ['average', 'fit'] as const;
 
 export interface FitOptions {

@@ -5,6 +5,7 @@
 
 pub mod atomic_features;
 pub mod kernels;
+pub mod leverage;
 pub mod model_file;
 pub mod potential;
 pub mod selection;

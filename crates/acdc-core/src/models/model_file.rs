@@ -62,7 +62,7 @@ pub fn to_bytes(p: &Potential) -> Result<Vec<u8>> {
         "acdc_version": env!("CARGO_PKG_VERSION"),
         "hypers": hypers,
         "species": p.layout.species,
-        "neighbor_species": p.layout.species,
+        "neighbor_species": p.layout.neighbors,
         "block_size": p.layout.block_size,
         "n_features": nf,
         "zeta": p.zeta,
@@ -136,9 +136,15 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Potential> {
     };
     let species: Vec<i32> = serde_json::from_value(field("species")?.clone()).map_err(|e| bad(what, format!("species: {e}")))?;
     let block_size = num("block_size")? as usize;
-    let layout = FeatureLayout::new(species.clone(), block_size);
-    if layout.species != species {
-        return Err(bad(what, "species are not sorted and unique"));
+    // pseudo-element indices with density.alchemical; the species otherwise
+    // (files without the field predate pseudo-elements in models)
+    let neighbors: Vec<i32> = match header.get("neighbor_species") {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| bad(what, format!("neighbor_species: {e}")))?,
+        None => species.clone(),
+    };
+    let layout = FeatureLayout::with_neighbors(species.clone(), neighbors.clone(), block_size);
+    if layout.species != species || layout.neighbors != neighbors {
+        return Err(bad(what, "species or neighbor_species are not sorted and unique"));
     }
     let e0_map = field("e0")?.as_object().ok_or_else(|| bad(what, "e0 is not an object"))?;
     let e0: Vec<f64> = species

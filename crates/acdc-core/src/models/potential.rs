@@ -52,7 +52,7 @@
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
-use super::atomic_features::{block_size, compute_features, join_features, FeatureLayout, StructureFeatures};
+use super::atomic_features::{compute_features, join_features, FeatureLayout, StructureFeatures};
 use super::selection::{farthest_point_sampling, Axis};
 use crate::budget::MemoryBudget;
 use crate::calculators::{check_cancelled, Calculator, ComputeOptions, SoapPowerSpectrum};
@@ -92,16 +92,19 @@ pub enum SparseMethod {
     Fps,
     /// Uniformly at random (MT19937 permutation with `seed`).
     Random,
+    /// GAP's `cur_points`: leverage-score sampling with `seed` (models/leverage.rs).
+    Leverage,
 }
 
 impl SparseMethod {
-    /// From "cur", "fps" or "random".
+    /// From "cur", "leverage", "fps" or "random".
     pub fn from_name(name: &str) -> Result<SparseMethod> {
         match name {
             "cur" => Ok(SparseMethod::Cur),
             "fps" => Ok(SparseMethod::Fps),
             "random" => Ok(SparseMethod::Random),
-            other => Err(Error::InvalidParameter(format!("sparse.method = \"{other}\" (expected \"cur\", \"fps\" or \"random\")"))),
+            "leverage" => Ok(SparseMethod::Leverage),
+            other => Err(Error::InvalidParameter(format!("sparse.method = \"{other}\" (expected \"cur\", \"leverage\", \"fps\" or \"random\")"))),
         }
     }
 
@@ -111,6 +114,7 @@ impl SparseMethod {
             SparseMethod::Cur => "cur",
             SparseMethod::Fps => "fps",
             SparseMethod::Random => "random",
+            SparseMethod::Leverage => "leverage",
         }
     }
 }
@@ -381,7 +385,7 @@ impl Potential {
         let mut species: Vec<i32> = systems.iter().flat_map(|s| s.types.iter().copied()).collect();
         species.sort_unstable();
         species.dedup();
-        let layout = FeatureLayout::new(species, block_size(&calculator)?);
+        let layout = FeatureLayout::for_calculator(&calculator, species)?;
         let nf = layout.n_features();
         let ns = layout.species.len();
         let e0 = reference_energies(systems, &targets.energy, &layout, &options.e0)?;
@@ -453,6 +457,7 @@ impl Potential {
                     SparseMethod::Cur => greedy_cur(&hat.data, available, nf, count, &options.cancel)?,
                     SparseMethod::Fps => farthest_point_sampling(&hat, count, &[0], Axis::Samples)?.indices,
                     SparseMethod::Random => LegacyRandomState::new(seed).permutation(available)[..count].to_vec(),
+                    SparseMethod::Leverage => super::leverage::leverage_cur(&hat.data, available, nf, count, seed)?,
                 };
                 let mut chosen = Vec::with_capacity(count * nf);
                 for i in indices {
