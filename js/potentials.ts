@@ -46,7 +46,8 @@ export interface SparseGPRFitOptions {
   targets?: PotentialTargets;
   /**
    * Sparse environments: `count` per centre species (a number, or `{Z: count}` per species, e.g. for a minority species),
-   * chosen by CUR (default: greedy CUR with one singular vector, see docs/MODELS.md), FPS or at random (`seed`, default 0).
+   * chosen by leverage-score sampling as GAP's `cur_points` (`'leverage'`, the default, with `seed`), greedy CUR with one singular
+   * vector (`'cur'`), FPS or at random (`seed`, default 0); see docs/MODELS.md.
    */
   sparse: { count: number | Record<number, number>; method?: 'cur' | 'leverage' | 'fps' | 'random'; seed?: number };
   /** Kernel k = δ² (x̂·x̂')^ζ: ζ an integer ≥ 1 (default 4), δ in eV (default 1). */
@@ -256,7 +257,7 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
     count = finiteNumber('sparse.count', sparse.count, { integer: true, min: 0 });
     if (count === 0) throw new RangeError('sparse.count = 0 (expected at least 1 sparse environment per species)');
   }
-  const method = sparse.method ?? 'cur';
+  const method = sparse.method ?? 'leverage';
   if (method !== 'cur' && method !== 'leverage' && method !== 'fps' && method !== 'random')
     throw new RangeError(`sparse.method = ${describe(method)} (expected 'cur', 'leverage', 'fps' or 'random')`);
   const kernel = (options.kernel ?? {}) as unknown;
