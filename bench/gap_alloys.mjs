@@ -103,7 +103,7 @@ function gap(name, files) {
     `soap cutoff=5.0 cutoff_transition_width=1.0 n_max=6 l_max=4 atom_sigma=0.5 zeta=${ZETA} delta=${DELTA} n_sparse=${o.sparse} ` +
     'sparse_method=cur_points covariance_type=dot_product';
   const args = [
-    `at_file=${files.train}`, `gap={${soap}}`, `default_sigma={${SIGMA_E} ${SIGMA_F} 0.0 0.0}`, 'e0_method=average',
+    `at_file=${files.train}`, `gap={${soap}}`, `default_sigma={${SIGMA_E} ${SIGMA_F} 0.05 0.0}` /* the virial sigma must be > 0 even with virial_parameter_name=NONE */, 'e0_method=average',
     'energy_parameter_name=energy', 'force_parameter_name=forces', 'virial_parameter_name=NONE', 'sparse_jitter=1e-8', `gp_file=${xml}`,
   ];
   console.log(`[${name}] flock /tmp/gap.lock gap_fit ${args.join(' ')}`);
