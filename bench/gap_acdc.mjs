@@ -1,8 +1,11 @@
 // acdc side of the acdc-vs-GAP benchmark (bench/gap.mjs), one job per process
 // so that each has its own peak memory:
 //   node bench/gap_acdc.mjs fit TRAIN MODEL OPTIONS_JSON   → {fitSeconds, totalSeconds}
+//     (OPTIONS_JSON: the JSON text, or @path of a file holding it; `model` in it
+//     picks 'gpr' (default, SparseGPR) or 'linear' (LinearModel))
 //   node bench/gap_acdc.mjs predict MODEL TEST REPS        → {seconds, atoms, errors}
 // Threads: ACDC_NUM_THREADS from the environment.
+import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,10 +18,10 @@ const { errors } = require(path.join(ROOT, 'dist', 'cli', 'targets.js'));
 const [job, a, b, c] = process.argv.slice(2);
 const t0 = performance.now();
 if (job === 'fit') {
-  const options = JSON.parse(c);
+  const { model: kind = 'gpr', ...options } = JSON.parse(c.startsWith('@') ? fs.readFileSync(c.slice(1), 'utf8') : c);
   const frames = await acdc.readXyz(a);
   const t = performance.now();
-  const model = await acdc.SparseGPR.fit(frames, options);
+  const model = await (kind === 'linear' ? acdc.LinearModel : acdc.SparseGPR).fit(frames, options);
   const fitSeconds = (performance.now() - t) / 1000;
   await model.save(b);
   console.log(JSON.stringify({ fitSeconds, totalSeconds: (performance.now() - t0) / 1000 }));

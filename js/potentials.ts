@@ -64,9 +64,10 @@ export interface SparseGPRFitOptions {
   targets?: PotentialTargets;
   /**
    * Sparse environments: `count` per centre species (a number, or `{Z: count}` per species, e.g. for a minority species),
-   * chosen by CUR (default: greedy CUR with one singular vector, see docs/MODELS.md), FPS or at random (`seed`, default 0).
+   * chosen by leverage-score sampling as GAP's `cur_points` (`'leverage'`, the default, with `seed`), greedy CUR with one singular
+   * vector (`'cur'`), FPS or at random (`seed`, default 0); see docs/MODELS.md.
    */
-  sparse: { count: number | Record<number, number>; method?: 'cur' | 'fps' | 'random'; seed?: number };
+  sparse: { count: number | Record<number, number>; method?: 'cur' | 'leverage' | 'fps' | 'random'; seed?: number };
   /** Kernel k = δ² (x̂·x̂')^ζ: ζ an integer ≥ 1 (default 4), δ in eV (default 0.2; the defaults are those of `acdc fit`). */
   kernel?: { zeta?: number; delta?: number };
   /** Noise levels. */
@@ -303,8 +304,9 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
     count = finiteNumber('sparse.count', sparse.count, { integer: true, min: 0 });
     if (count === 0) throw outOfRange('sparse.count = 0 (expected at least 1 sparse environment per species)');
   }
-  const method = sparse.method ?? 'cur';
-  if (method !== 'cur' && method !== 'fps' && method !== 'random') throw outOfRange(`sparse.method = ${describe(method)} (expected 'cur', 'fps' or 'random')`);
+  const method = sparse.method ?? FIT_DEFAULTS.sparseMethod;
+  if (method !== 'cur' && method !== 'leverage' && method !== 'fps' && method !== 'random')
+    throw outOfRange(`sparse.method = ${describe(method)} (expected 'cur', 'leverage', 'fps' or 'random')`);
   const kernel = (options.kernel ?? {}) as unknown;
   if (!isObject(kernel)) throw invalidParameter(`kernel must be an object {zeta, delta}, got ${describe(kernel)}`);
   checkKeys('kernel', kernel, ['zeta', 'delta']);

@@ -30,7 +30,7 @@ export const MODEL_KINDS = ['gpr', 'linear', 'auto'] as const;
  * R is 18 MB); beyond it the check is skipped with a note.
  */
 export const LINEAR_CHECK_MAX_PARAMETERS = 5000;
-export const SPARSE_METHODS = ['cur', 'fps', 'random'] as const;
+export const SPARSE_METHODS = ['cur', 'leverage', 'fps', 'random'] as const;
 export const E0_METHODS = ['average', 'fit'] as const;
 
 export interface FitOptions {

@@ -142,7 +142,7 @@ fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&Can
             KindOptions::SparseGpr {
                 count: data.count.unwrap_or(0) as usize,
                 counts: data.count_species.unwrap_or_default().into_iter().zip(data.count_values.unwrap_or_default().into_iter().map(|c| c as usize)).collect(),
-                method: SparseMethod::from_name(data.method.as_deref().unwrap_or("cur")).map_err(to_napi)?,
+                method: SparseMethod::from_name(data.method.as_deref().unwrap_or("leverage")).map_err(to_napi)?,
                 seed: data.seed.unwrap_or(0),
                 zeta: zeta as u32,
                 delta: data.delta.unwrap_or(0.2),

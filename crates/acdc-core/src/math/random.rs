@@ -105,6 +105,11 @@ impl LegacyRandomState {
         LegacyRandomState { generator: Mt19937::new(seed), gauss: None }
     }
 
+    /// Uniform double in [0, 1) (numpy's `RandomState.random_sample`).
+    pub fn random_sample(&mut self) -> f64 {
+        self.generator.canonical_numpy()
+    }
+
     /// Uniform integer in [0, max] by masked rejection (numpy's
     /// `random_interval`).
     pub fn interval(&mut self, max: u32) -> u32 {

@@ -8,6 +8,10 @@
 //! holding the (l, n_1, n_2) properties of the power spectrum. A pair
 //! absent from an environment contributes zeros (as featomic's
 //! `keys_to_properties` fills missing blocks).
+//!
+//! With `density.alchemical` (pseudo-elements) the neighbour "species" are
+//! the pseudo-element indices 0…B−1 (the power spectrum's `pseudo_1_type`,
+//! `pseudo_2_type`), while the centres stay the real species.
 use std::collections::HashMap;
 
 use crate::calculators::{Calculator, ComputeOptions, SoapPowerSpectrum};
@@ -18,26 +22,60 @@ use crate::tensor::TensorMap;
 /// The joined property layout: which neighbour-species pair sits where.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FeatureLayout {
-    /// Sorted species (atomic numbers) the model knows, as centres and neighbours.
+    /// Sorted species (atomic numbers) the model knows, as centres (and
+    /// as neighbours, without pseudo-elements).
     pub species: Vec<i32>,
-    /// Neighbour-species pairs (a1 ≤ a2), in property order.
+    /// Sorted neighbour types of the pairs: `species`, or the
+    /// pseudo-element indices 0…B−1 with `density.alchemical`.
+    pub neighbors: Vec<i32>,
+    /// Neighbour pairs (a1 ≤ a2 of `neighbors`), in property order.
     pub pairs: Vec<(i32, i32)>,
     /// Properties of one block, (l_max + 1)·n_max².
     pub block_size: usize,
 }
 
 impl FeatureLayout {
-    /// The layout for these species and block size.
-    pub fn new(mut species: Vec<i32>, block_size: usize) -> FeatureLayout {
+    /// The layout for these species (centres and neighbours) and block size.
+    pub fn new(species: Vec<i32>, block_size: usize) -> FeatureLayout {
+        FeatureLayout::with_neighbors(species.clone(), species, block_size)
+    }
+
+    /// The layout for these centre species, neighbour types (species or
+    /// pseudo-element indices) and block size.
+    pub fn with_neighbors(mut species: Vec<i32>, mut neighbors: Vec<i32>, block_size: usize) -> FeatureLayout {
         species.sort_unstable();
         species.dedup();
+        neighbors.sort_unstable();
+        neighbors.dedup();
         let mut pairs = Vec::new();
-        for (k, &a) in species.iter().enumerate() {
-            for &b in &species[k..] {
+        for (k, &a) in neighbors.iter().enumerate() {
+            for &b in &neighbors[k..] {
                 pairs.push((a, b));
             }
         }
-        FeatureLayout { species, pairs, block_size }
+        FeatureLayout { species, neighbors, pairs, block_size }
+    }
+
+    /// The layout of `calculator`'s power spectrum for a model of these
+    /// (centre) species: the neighbour types are the species, or the
+    /// pseudo-elements of `density.alchemical`, whose `types` must then
+    /// list every species.
+    pub fn for_calculator(calculator: &SoapPowerSpectrum, species: Vec<i32>) -> Result<FeatureLayout> {
+        let (hypers, _) = crate::calculators::hypers::SoapHypers::from_json("hypers", calculator.parameters())?;
+        let neighbors = match hypers.density.alchemical() {
+            None => species.clone(),
+            Some(alchemical) => {
+                if let Some(z) = species.iter().find(|z| !alchemical.types.contains(z)) {
+                    return Err(Error::InvalidParameter(format!(
+                        "the training systems contain atomic type {z}, which density.alchemical.types ({:?}) does not list",
+                        alchemical.types
+                    )));
+                }
+                (0..alchemical.coupling.len() as i32).collect()
+            }
+        };
+        let probe = *species.first().ok_or_else(|| Error::InvalidParameter("no atoms to fit".into()))?;
+        Ok(FeatureLayout::with_neighbors(species, neighbors, block_size_for(calculator, probe)?))
     }
 
     /// Length of one atom's feature vector.
@@ -182,8 +220,20 @@ pub fn join_features(tensor: &TensorMap, layout: &FeatureLayout, systems: &[Syst
 
 /// Properties of one power-spectrum block for these hyper-parameters.
 pub fn block_size(calculator: &SoapPowerSpectrum) -> Result<usize> {
+    block_size_for(calculator, 1)
+}
+
+/// Properties of one power-spectrum block, probed with one isolated atom
+/// of type `species` (a type the hyper-parameters accept: with
+/// `density.alchemical` one of its `types`).
+pub fn block_size_for(calculator: &SoapPowerSpectrum, species: i32) -> Result<usize> {
     // one isolated atom has one block with the full property set
-    let probe = System::new(vec![1], vec![[0.0; 3]], [[0.0; 3]; 3], [false; 3])?;
+    let probe = System::new(vec![species], vec![[0.0; 3]], [[0.0; 3]; 3], [false; 3])?;
     let t = calculator.compute(&[probe], &ComputeOptions::default())?;
-    Ok(t.blocks.first().map_or(0, |b| b.properties.count()))
+    match t.blocks.first().map(|b| b.properties.count()) {
+        Some(n) if n > 0 => Ok(n),
+        _ => Err(Error::InvalidParameter(format!(
+            "the power spectrum of an isolated atom of type {species} has no properties (density.alchemical.coupling all zero for it?)"
+        ))),
+    }
 }

@@ -6,6 +6,7 @@
 pub mod atomic_features;
 pub mod calibration;
 pub mod kernels;
+pub mod leverage;
 pub mod model_file;
 pub mod potential;
 pub mod selection;

@@ -63,7 +63,7 @@ pub fn to_bytes(p: &Potential) -> Result<Vec<u8>> {
         "acdc_version": env!("CARGO_PKG_VERSION"),
         "hypers": hypers,
         "species": p.layout.species,
-        "neighbor_species": p.layout.species,
+        "neighbor_species": p.layout.neighbors,
         "block_size": p.layout.block_size,
         "n_features": nf,
         "zeta": p.zeta,
@@ -148,11 +148,14 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Potential> {
     if species.is_empty() || species.windows(2).any(|w| w[0] >= w[1]) {
         return Err(bad(what, "species must be a non-empty list of sorted, distinct atomic numbers"));
     }
-    if let Some(v) = header.get("neighbor_species") {
-        let neighbors: Vec<i32> = serde_json::from_value(v.clone()).map_err(|e| bad(what, format!("neighbor_species: {e}")))?;
-        if neighbors != species {
-            return Err(bad(what, "neighbor_species differs from species"));
-        }
+    // pseudo-element indices with density.alchemical; the species otherwise
+    // (files without the field predate pseudo-elements in models)
+    let neighbors: Vec<i32> = match header.get("neighbor_species") {
+        Some(v) => serde_json::from_value(v.clone()).map_err(|e| bad(what, format!("neighbor_species: {e}")))?,
+        None => species.clone(),
+    };
+    if neighbors.is_empty() || neighbors.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(bad(what, "neighbor_species must be a non-empty list of sorted, distinct types"));
     }
     let block_size = count("block_size")?;
     if block_size == 0 {
@@ -163,7 +166,8 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Potential> {
     // environment per species), so n_species × n_features is bounded by
     // the file, and so is everything predict allocates per atom
     let ns = species.len();
-    let nf = (ns as u128 * (ns as u128 + 1) / 2) * block_size as u128;
+    let nn = neighbors.len() as u128;
+    let nf = (nn * (nn + 1) / 2) * block_size as u128;
     if (ns as u128) * nf > body_floats as u128 {
         return Err(bad(
             what,
@@ -172,9 +176,9 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Potential> {
     }
     let nf = nf as usize;
     if count("n_features")? != nf {
-        return Err(bad(what, format!("n_features = {} but {ns} species with block_size {block_size} give {nf}", short(field("n_features")?))));
+        return Err(bad(what, format!("n_features = {} but {} neighbour types with block_size {block_size} give {nf}", short(field("n_features")?), neighbors.len())));
     }
-    let layout = FeatureLayout::new(species.clone(), block_size);
+    let layout = FeatureLayout::with_neighbors(species.clone(), neighbors.clone(), block_size);
     debug_assert_eq!(layout.n_features(), nf);
     let e0_map = field("e0")?.as_object().ok_or_else(|| bad(what, "e0 is not an object"))?;
     if let Some(k) = e0_map.keys().find(|k| !species.iter().any(|z| z.to_string() == **k)) {

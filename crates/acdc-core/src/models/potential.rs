@@ -52,7 +52,7 @@
 use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
-use super::atomic_features::{block_size, compute_features, join_features, FeatureLayout, StructureFeatures};
+use super::atomic_features::{compute_features, join_features, FeatureLayout, StructureFeatures};
 use super::selection::{cur_power_iteration, farthest_point_sampling, Axis};
 use super::validation::{self, check_positive};
 use crate::budget::MemoryBudget;
@@ -93,16 +93,19 @@ pub enum SparseMethod {
     Fps,
     /// Uniformly at random (MT19937 permutation with `seed`).
     Random,
+    /// GAP's `cur_points`: leverage-score sampling with `seed` (models/leverage.rs).
+    Leverage,
 }
 
 impl SparseMethod {
-    /// From "cur", "fps" or "random".
+    /// From "cur", "leverage", "fps" or "random".
     pub fn from_name(name: &str) -> Result<SparseMethod> {
         match name {
             "cur" => Ok(SparseMethod::Cur),
             "fps" => Ok(SparseMethod::Fps),
             "random" => Ok(SparseMethod::Random),
-            other => Err(Error::InvalidParameter(format!("sparse.method = \"{other}\" (expected \"cur\", \"fps\" or \"random\")"))),
+            "leverage" => Ok(SparseMethod::Leverage),
+            other => Err(Error::InvalidParameter(format!("sparse.method = \"{other}\" (expected \"cur\", \"leverage\", \"fps\" or \"random\")"))),
         }
     }
 
@@ -112,6 +115,7 @@ impl SparseMethod {
             SparseMethod::Cur => "cur",
             SparseMethod::Fps => "fps",
             SparseMethod::Random => "random",
+            SparseMethod::Leverage => "leverage",
         }
     }
 }
@@ -401,7 +405,7 @@ impl Potential {
         let mut species: Vec<i32> = systems.iter().flat_map(|s| s.types.iter().copied()).collect();
         species.sort_unstable();
         species.dedup();
-        let layout = FeatureLayout::new(species, block_size(&calculator)?);
+        let layout = FeatureLayout::for_calculator(&calculator, species)?;
         let nf = layout.n_features();
         let ns = layout.species.len();
         let e0 = reference_energies(systems, &targets.energy, &layout, &options.e0)?;
@@ -466,6 +470,7 @@ impl Potential {
                     SparseMethod::Cur => cur_power_iteration(&hat, count, &options.cancel)?.indices,
                     SparseMethod::Fps => farthest_point_sampling(&hat, count, &[0], Axis::Samples)?.indices,
                     SparseMethod::Random => LegacyRandomState::new(seed).permutation(available)[..count].to_vec(),
+                    SparseMethod::Leverage => super::leverage::leverage_cur(&hat.data, available, nf, count, seed)?,
                 };
                 let mut chosen = Vec::with_capacity(count * nf);
                 for i in indices {
