@@ -6,9 +6,11 @@
 pub mod atomic_features;
 pub mod kernels;
 pub mod model_file;
+pub mod pair_term;
 pub mod potential;
 pub mod selection;
 
 pub use kernels::{polynomial_kernel, structure_kernel, PolynomialKernel};
+pub use pair_term::{PairOptions, PairTerm};
 pub use potential::{E0, FitOptions, Kind, KindOptions, Potential, Prediction, PredictOptions, Sigmas, SparseMethod, Targets};
 pub use selection::{cur, farthest_point_sampling, Axis, Selection};
