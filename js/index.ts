@@ -115,6 +115,9 @@ export {
   type PotentialPrediction,
   type PredictOptions,
   type SparseGPRFitOptions,
+  type KernelTerm,
+  type Distance2bTerm,
+  type SoapTerm,
   type LinearModelFitOptions,
   type E0Option,
 } from './potentials';

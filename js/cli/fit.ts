@@ -10,6 +10,7 @@ import { checkWritableTarget } from '../atomic';
 import { resolveInput } from './input';
 import { modelsApi, type CliModel, type CommonFitOptions } from './model_api';
 import { Stages } from './stages';
+import { checkTermOptions, withTerms, type TermCliOptions } from './terms';
 import { errors, isFullyPeriodic, trainingTargets, type Errors, type TargetNames } from './targets';
 
 /**
@@ -45,7 +46,7 @@ export const MODEL_KINDS = ['gpr', 'linear'] as const;
 export const SPARSE_METHODS = ['cur', 'fps', 'random'] as const;
 export const E0_METHODS = ['average', 'fit'] as const;
 
-export interface FitOptions {
+export interface FitOptions extends TermCliOptions {
   out: string;
   hypers?: string;
   energy: string;
@@ -119,6 +120,7 @@ async function readFrames(file: string): Promise<{ frames: System[]; name: strin
 export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
   const t0 = process.hrtime.bigint();
   checkWritableTarget(o.out, '--out');
+  checkTermOptions(o, o.model);
   const hypers = readHypers(o.hypers);
   const stages = new Stages('acdc fit', o.progress);
   try {
@@ -142,7 +144,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     try {
       model =
         o.model === 'gpr'
-          ? await api.SparseGPR.fit(frames, { ...common, sparse: { count: o.sparse, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta } })
+          ? await api.SparseGPR.fit(frames, withTerms(o, { ...common, sparse: { count: o.sparse, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta } }))
           : await api.LinearModel.fit(frames, { ...common, regularizer: o.regularizer });
     } catch (e) {
       throw new Error(`${name}: ${(e as Error).message}`);

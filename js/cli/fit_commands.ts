@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { E0_METHODS, FIT_DEFAULTS, MODEL_KINDS, SPARSE_METHODS, fit, type FitOptions, type FitSummary } from './fit';
 import { predict, type PredictOptions, type PredictSummary } from './predict';
 import { formatErrors } from './targets';
+import { addTermOptions } from './terms';
 
 interface Parsers {
   positiveNumber(value: string): number;
@@ -40,8 +41,7 @@ function predictReport(s: PredictSummary): string {
 /** Adds `fit` and `predict` to the program. */
 export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, name: string) => Command, p: Parsers, write: (text: string) => void): void {
   usageErrors(
-    prog
-      .command('fit')
+    addTermOptions(prog.command('fit')) // --terms and --2b-*: js/cli/terms.ts
       .description('fit a potential (sparse GPR on SOAP power spectra, GAP-style, or a linear model) to the energies, forces and stress of an extended XYZ file')
       .argument('<file>', 'training frames, extended XYZ (- for standard input; .gz is decompressed)')
       .requiredOption('-o, --out <file>', 'model file to write (.acdc)')

@@ -13,7 +13,7 @@ export interface CliModel {
 }
 
 /** Options common to both fits. */
-export type CommonFitOptions = Pick<SparseGPRFitOptions, 'hypers' | 'targets' | 'sigmas' | 'e0'>;
+export type CommonFitOptions = Pick<SparseGPRFitOptions, 'targets' | 'sigmas' | 'e0'> & Pick<LinearModelFitOptions, 'hypers'>;
 
 /** The models API. */
 export function modelsApi(): {

@@ -1308,6 +1308,50 @@ mod tests {
         }
     }
 
+    pub(super) fn pair_options() -> PairOptions {
+        PairOptions { cutoff: 3.4, transition: 1.0, theta: 0.4, delta: 0.3, count: 6 }
+    }
+
+    #[test]
+    fn pair_term_gradients_file_and_variance() {
+        let systems: Vec<System> = (0..6).map(|k| structure(k, 4)).collect();
+        let t = targets(&systems);
+        let mut o = options(gpr());
+        o.pair = Some(pair_options());
+        let p = Potential::fit(&systems, &t, &o).unwrap();
+        let term = p.pair.as_ref().unwrap();
+        assert_eq!(term.pairs, vec![(29, 29), (29, 79), (79, 79)]);
+        // one Au per cell and a ≈ 3.6 Å > cutoff: no Au–Au pair, so no sparse distance
+        assert!(term.sparse[0].len() == 6 && !term.sparse[1].is_empty() && term.sparse[2].is_empty(), "{:?}", term.sparse);
+        assert_eq!(p.n_params(), p.soap_params() + term.n_params());
+        check_finite_differences(&p, &structure(11, 4));
+        check_finite_differences(&p, &structure(12, 4));
+        let opts = PredictOptions { forces: true, stress: true, variance: true };
+        let before = p.predict(&systems, &opts, 100, &None).unwrap();
+        // the 2-body term changes the model
+        let soap_only = Potential::fit(&systems, &t, &options(gpr())).unwrap().predict(&systems, &opts, 100, &None).unwrap();
+        assert!(before.energy.iter().zip(&soap_only.energy).any(|(a, b)| (a - b).abs() > 1e-6));
+        let bytes = super::super::model_file::to_bytes(&p).unwrap();
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2);
+        let q = super::super::model_file::from_bytes(&bytes, "test").unwrap();
+        assert_eq!(before, q.predict(&systems, &opts, 100, &None).unwrap());
+        assert!(before.variance.iter().all(|v| v.is_finite() && *v > -1e-9));
+        // a plain model is still written as version 1
+        let plain = Potential::fit(&systems, &t, &options(gpr())).unwrap();
+        assert_eq!(u32::from_le_bytes(super::super::model_file::to_bytes(&plain).unwrap()[8..12].try_into().unwrap()), 1);
+        // the variance of a training structure is below that of a stranger
+        let far = structure(31, 4);
+        let v = p.predict(&[far], &opts, 100, &None).unwrap().variance[0];
+        assert!(v.is_finite());
+        // bad options
+        let mut bad = options(gpr());
+        bad.pair = Some(PairOptions { theta: -1.0, ..pair_options() });
+        assert!(Potential::fit(&systems, &t, &bad).unwrap_err().to_string().contains("distance_2b.theta = -1"));
+        let mut bad = options(KindOptions::Linear { regularizer: 1e-6 });
+        bad.pair = Some(pair_options());
+        assert!(Potential::fit(&systems, &t, &bad).unwrap_err().to_string().contains("distance_2b"));
+    }
+
     #[test]
     fn batches_do_not_change_much() {
         let systems: Vec<System> = (0..6).map(|k| structure(k, 4)).collect();
@@ -1379,8 +1423,11 @@ mod rows_tests {
     fn rows_match_predictions() {
         let systems: Vec<System> = (0..6).map(|k| super::tests::structure_pub(k, 4)).collect();
         let t = super::tests::targets_pub(&systems);
-        for kind in [super::tests::gpr_pub(), KindOptions::Linear { regularizer: 1e-6 }] {
+        for (kind, pair) in [(super::tests::gpr_pub(), false), (KindOptions::Linear { regularizer: 1e-6 }, false), (super::tests::gpr_pub(), true)] {
             let mut o = super::tests::options_pub(kind);
+            if pair {
+                o.pair = Some(super::tests::pair_options());
+            }
             o.sigmas = Sigmas { energy: 1.0, forces: 1.0, stress: 1.0 };
             let p = Potential::fit(&systems, &t, &o).unwrap();
             let pred = p.predict(&systems, &PredictOptions { forces: true, stress: true, variance: false }, 100, &None).unwrap();
