@@ -24,14 +24,19 @@ const model = SparseGPR.fitSync(smallTrain, termsCase.gpr);
 describe('SparseGPR with a distance_2b term', () => {
   it('equals the numpy transcription (≤ 1e-8 relative)', () => {
     expect(smallTrain.map((s) => s.info.energy)).toHaveLength(termsCase.train.length);
-    const p = model.predictSync(smallTest, { forces: true, stress: true, variance: true });
+    const p = model.predictSync(smallTest, { forces: true, variance: true });
     expect(relativeError(model.weights, expected.weights)).toBeLessThan(1e-8);
     expect(relativeError(p.energy, expected.energy)).toBeLessThan(1e-8);
     expect(relativeError(p.variance!, expected.variance)).toBeLessThan(1e-8);
+    let periodic = 0;
     smallTest.forEach((s, k) => {
       expect(relativeError(p.forces![k], expected.forces[k])).toBeLessThan(1e-8);
-      if (expected.stress[k] !== null) expect(relativeError(p.stress![k], expected.stress[k])).toBeLessThan(1e-8);
+      if (expected.stress[k] !== null) {
+        expect(relativeError(model.predictSync(s, { stress: true }).stress![0], expected.stress[k])).toBeLessThan(1e-8);
+        periodic++;
+      }
     });
+    expect(periodic).toBeGreaterThan(2);
     const terms = model.fitInfo.terms as Array<Record<string, unknown>>;
     expect(terms.map((t) => t.type)).toEqual(['soap', 'distance_2b']);
     expect(terms[1].sparse_counts).toEqual(expected.pair_sparse.map((x: number[]) => x.length));
@@ -52,7 +57,8 @@ describe('SparseGPR with a distance_2b term', () => {
     model.saveSync(path.join(dir, 'm.acdc'));
     const back = loadModelSync(path.join(dir, 'm.acdc'));
     const o = { forces: true, stress: true, variance: true };
-    expect(back.predictSync(smallTest, o)).toEqual(model.predictSync(smallTest, o));
+    const periodic = smallTest.filter((s) => s.pbc.every(Boolean));
+    expect(back.predictSync(periodic, o)).toEqual(model.predictSync(periodic, o));
     const corrupt = Uint8Array.from(bytes);
     corrupt[bytes.length - 100] ^= 1;
     expect(() => modelFromBuffer(corrupt, 'c.acdc')).toThrow(/c\.acdc: checksum mismatch/);

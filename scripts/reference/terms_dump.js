@@ -20,9 +20,9 @@ const test = acdc.readXyzSync('test/fixtures/models/test.xyz');
 const trainFrames = setup.train.map((k) => train[k]);
 const testFrames = setup.test.map((k) => test[k]);
 const soapTerm = setup.gpr.terms.find((t) => t.type === 'soap');
-setup.gpr.hypers = soapTerm.hypers; // joined() reads setup.gpr.hypers
 
 const gpr = acdc.SparseGPR.fitSync(trainFrames, setup.gpr);
+setup.gpr = { hypers: soapTerm.hypers }; // what joined() reads
 const species = gpr.species;
 const pairs = [];
 for (let a = 0; a < species.length; a++) for (let b = a; b < species.length; b++) pairs.push([species[a], species[b]]);
@@ -105,7 +105,7 @@ const read = (name) => {
   return Array.from({ length: n }, (_, k) => view.getFloat64(dataStart + entry.offset + 8 * k, true));
 };
 
-const frame = (s) => ({ positions: Array.from(s.positions), cell: Array.from(s.cell), pbc: s.pbc });
+const frame = (s) => ({ xyz: Array.from(s.positions), cell: Array.from(s.cell), pbc: s.pbc });
 const tr = joined(trainFrames);
 const te = joined(testFrames);
 fs.writeFileSync(out, JSON.stringify({

@@ -47,12 +47,17 @@ def arrays(s):
 
 def pair_list(s, rc):
     """(i, j, species pair index, vector) of every unordered pair closer than rc, images included."""
-    pos = np.array(s["positions"]).reshape(-1, 3)
+    pos = np.array(s["xyz"]).reshape(-1, 3)
     cell = np.array(s["cell"]).reshape(3, 3)
     n = len(pos)
     # enough images: the distance between lattice planes bounds each shift
-    inv = np.linalg.inv(cell)
-    reach = [int(np.ceil(rc * np.linalg.norm(inv[:, a]))) + 1 if s["pbc"][a] else 0 for a in range(3)]
+    if all(s["pbc"]):
+        inv = np.linalg.inv(cell)
+        reach = [int(np.ceil(rc * np.linalg.norm(inv[:, a]))) + 1 for a in range(3)]
+    elif not any(s["pbc"]):
+        reach = [0, 0, 0]
+    else:
+        raise ValueError("partly periodic frames are not handled here")
     out = []
     for S in itertools.product(*[range(-r, r + 1) for r in reach]):
         shift = np.array(S) @ cell
