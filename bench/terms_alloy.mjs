@@ -25,7 +25,8 @@ const hypers = {
 };
 const common = { targets: { energy: 'energy', forces: 'forces' }, sigmas: { energy: 0.002, forces: 0.05 }, e0: 'average' };
 const soap = { type: 'soap', hypers, sparse: { count: 300, method: 'cur' }, kernel: { zeta: 4, delta: 0.2 } };
-const pair = { type: 'distance_2b', cutoff: 5, transition: 0.5, theta: 1, delta: 1, sparse: { count: 20 } };
+// TERMS_2B_DELTA (eV) overrides the 2-body δ
+const pair = { type: 'distance_2b', cutoff: 5, transition: 0.5, theta: 1, delta: Number(process.env.TERMS_2B_DELTA ?? 1), sparse: { count: 20 } };
 const models = {
   soap: () => acdc.SparseGPR.fit(train, { ...common, hypers, sparse: soap.sparse, kernel: soap.kernel }),
   '2b+soap': () => acdc.SparseGPR.fit(train, { ...common, terms: [pair, soap] }),
