@@ -475,12 +475,12 @@ export abstract class Potential {
     return this.#native.nFeatures;
   }
 
-  /** Fitted weights: α (SparseGPR, species blocks in the order of `species`) or w (LinearModel, one feature vector per species). */
+  /** Fitted weights: α (SparseGPR, species blocks in the order of `species`, then with `terms` the distance_2b sparse distances of each species pair) or w (LinearModel, one feature vector per species). */
   get weights(): Float64Array {
     return this.#native.weights;
   }
 
-  /** Facts about the fit: sigmas, targets, sparse selection, number of structures. */
+  /** Facts about the fit: sigmas, targets, sparse selection, number of structures, and with `terms` the settings of each term (`terms`). */
   get fitInfo(): Record<string, unknown> {
     return JSON.parse(this.#native.meta) as Record<string, unknown>;
   }
