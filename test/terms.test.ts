@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { SparseGPR, loadModelSync, modelFromBuffer } from 'acdc-ml';
 import { FIXTURES, checkFiniteDifferences, checkSymmetries, relativeError, smallTest, smallTrain } from './potential_helpers';
@@ -62,6 +63,25 @@ describe('SparseGPR with a distance_2b term', () => {
     const corrupt = Uint8Array.from(bytes);
     corrupt[bytes.length - 100] ^= 1;
     expect(() => modelFromBuffer(corrupt, 'c.acdc')).toThrow(/c\.acdc: checksum mismatch/);
+  });
+
+  it('validates the 2-body term of a model file (header edited, checksum recomputed)', () => {
+    const bytes = Buffer.from(model.toBuffer());
+    const headerLength = Number(bytes.readBigUInt64LE(16));
+    const edit = (f: (header: string) => string, version = 2) => {
+      const header = f(bytes.subarray(24, 24 + headerLength).toString('latin1'));
+      expect(header.length).toBe(headerLength);
+      const out = Buffer.concat([bytes.subarray(0, 24), Buffer.from(header, 'latin1'), bytes.subarray(24 + headerLength)]);
+      out.writeUInt32LE(version, 8);
+      out.writeUInt32LE(zlib.crc32(out.subarray(0, out.length - 4)), out.length - 4);
+      return out;
+    };
+    // the last occurrence: the header's `terms` (after `meta`, which repeats the settings)
+    const last = (h: string, a: string, b: string) => h.slice(0, h.lastIndexOf(a)) + b + h.slice(h.lastIndexOf(a) + a.length);
+    expect(() => modelFromBuffer(edit((h) => h), 'same.acdc')).not.toThrow();
+    expect(() => modelFromBuffer(edit((h) => last(h, '"theta":0.5', '"theta":-5 ')), 't.acdc')).toThrow(/t\.acdc: .*distance_2b\.theta = -5/);
+    expect(() => modelFromBuffer(edit((h) => last(h, '"type":"distance_2b"', '"type":"distance_3b"')), 't.acdc')).toThrow(/terms\[0\]\.type = "distance_3b"/);
+    expect(() => modelFromBuffer(edit((h) => h, 1), 'v1.acdc')).toThrow(/v1\.acdc: format version 1 cannot hold "terms"/);
   });
 
   it('differs from the SOAP-only model and matches it when the 2-body δ is tiny', () => {
