@@ -5,7 +5,7 @@
 //! than the cutoff is one environment, described by its distance r and
 //! belonging to the species pair (Z_a, Z_b), Z_a ≤ Z_b: as in GAP, every
 //! unordered pair counts twice (checked against quippy 0.10.3, whose
-//! prediction this form reproduces to 1e-10, docs/MODELS.md). Two
+//! prediction this form reproduces to 2e-10, docs/MODELS.md). Two
 //! environments of the same species pair have the covariance
 //!
 //! k(r, r') = f_c(r) f_c(r') δ² exp(−(r − r')² / (2θ²)),
