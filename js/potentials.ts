@@ -56,10 +56,43 @@ export interface FrameSigma {
 /** Reference energy per atom: 'average' (mean E/N, every species), 'fit' (least squares on the species counts) or `{Z: eV}`. */
 export type E0Option = 'average' | 'fit' | Record<number, number>;
 
-/** Options of `SparseGPR.fit`. */
-export interface SparseGPRFitOptions {
+/**
+ * A 2-body term in the form of GAP's `distance_2b`: every ordered pair of atoms (i, j) within `cutoff` is an
+ * environment described by its distance r, with the covariance f_c(r) f_c(r') δ² exp(−(r − r')²/(2θ²)) between
+ * pairs of the same species pair (f_c: cosine over the last `transition` Å). See docs/MODELS.md, "Sums of kernels".
+ */
+export interface Distance2bTerm {
+  type: 'distance_2b';
+  /** Cutoff radius, Å (GAP's `cutoff`). */
+  cutoff: number;
+  /** Width of the cosine transition below the cutoff, Å (default 0.5, GAP's `cutoff_transition_width`). */
+  transition?: number;
+  /** Length scale θ of the squared-exponential kernel, Å (default 1, GAP's `theta_uniform`). */
+  theta?: number;
+  /** Kernel scale δ, eV (default 1, GAP's `delta`). */
+  delta?: number;
+  /** Sparse distances per species pair, spread uniformly over the training distances (default 20, GAP's `n_sparse` with `sparse_method=uniform`). */
+  sparse?: { count?: number };
+}
+
+/** The SOAP term of a sum of kernels: the same settings as a single-kernel SparseGPR. */
+export interface SoapTerm {
+  type: 'soap';
   /** SoapPowerSpectrum hyper-parameters (featomic schema). */
   hypers: SoapHypers;
+  /** Sparse environments per centre species, as `SparseGPRFitOptions.sparse`. */
+  sparse: { count: number | Record<number, number>; method?: 'cur' | 'fps' | 'random'; seed?: number };
+  /** Kernel k = δ² (x̂·x̂')^ζ (defaults ζ = 4, δ = 1 eV). */
+  kernel?: { zeta?: number; delta?: number };
+}
+
+/** One term of a sum of kernels. */
+export type KernelTerm = Distance2bTerm | SoapTerm;
+
+/** Options of `SparseGPR.fit`. */
+export interface SparseGPRFitOptions {
+  /** SoapPowerSpectrum hyper-parameters (featomic schema). Required unless `terms` is given. */
+  hypers?: SoapHypers;
   /** Where the targets are (default `{ energy: 'energy' }`). */
   targets?: PotentialTargets;
   /**
@@ -67,9 +100,15 @@ export interface SparseGPRFitOptions {
    * chosen by leverage-score sampling as GAP's `cur_points` (`'leverage'`, the default, with `seed`), greedy CUR with one singular
    * vector (`'cur'`), FPS or at random (`seed`, default 0); see docs/MODELS.md.
    */
-  sparse: { count: number | Record<number, number>; method?: 'cur' | 'leverage' | 'fps' | 'random'; seed?: number };
+  sparse?: { count: number | Record<number, number>; method?: 'cur' | 'leverage' | 'fps' | 'random'; seed?: number };
   /** Kernel k = δ² (x̂·x̂')^ζ: ζ an integer ≥ 1 (default 4), δ in eV (default 0.2; the defaults are those of `acdc fit`). */
   kernel?: { zeta?: number; delta?: number };
+  /**
+   * A sum of kernels (GAP's `gap={distance_2b ... : soap ...}`): one `soap` term (which then holds `hypers`,
+   * `sparse` and `kernel`, not given at the top level) and at most one `distance_2b` term, each with its own δ
+   * and sparse set, fitted together in one sparse GPR. Without `terms` the model is the SOAP kernel alone.
+   */
+  terms?: KernelTerm[];
   /** Noise levels. */
   sigmas: PotentialSigmas;
   /** Per-structure noise levels overriding `sigmas` (one entry per system; null or undefined: `sigmas`). */
@@ -284,43 +323,86 @@ function batchField(v: unknown): number | undefined {
   return v === undefined ? undefined : finiteNumber('batchAtoms', v, { integer: true, positive: true });
 }
 
+/** The SOAP and 2-body settings of `terms` (or of the top-level options without it). */
+function termsOf(options: Record<string, unknown>): { soap: Record<string, unknown>; where: string; pair?: Pick<PotentialFitData, 'pairCutoff' | 'pairTransition' | 'pairTheta' | 'pairDelta' | 'pairCount'> } {
+  if (options.terms === undefined) return { soap: options, where: '' };
+  const terms = options.terms as unknown;
+  if (!Array.isArray(terms) || terms.length === 0) throw invalidParameter(`terms must be a non-empty list of {type: 'soap' | 'distance_2b', ...}, got ${describe(terms)}`);
+  for (const key of ['hypers', 'sparse', 'kernel']) {
+    if (options[key] !== undefined) throw invalidParameter(`${key} is given next to terms: put it in the 'soap' term (terms: [{type: 'soap', hypers, sparse, kernel}, ...])`);
+  }
+  let soap: { term: Record<string, unknown>; where: string } | undefined;
+  let pair: Record<string, unknown> | undefined;
+  terms.forEach((term: unknown, k: number) => {
+    if (!isObject(term)) throw invalidParameter(`terms[${k}] must be an object {type, ...}, got ${describe(term)}`);
+    if (term.type === 'soap') {
+      if (soap) throw outOfRange(`terms[${k}]: a second 'soap' term (one is supported)`);
+      checkKeys(`terms[${k}] (soap)`, term, ['type', 'hypers', 'sparse', 'kernel']);
+      soap = { term, where: `terms[${k}].` };
+    } else if (term.type === 'distance_2b') {
+      if (pair) throw outOfRange(`terms[${k}]: a second 'distance_2b' term (one covers every species pair)`);
+      checkKeys(`terms[${k}] (distance_2b)`, term, ['type', 'cutoff', 'transition', 'theta', 'delta', 'sparse']);
+      const at = `terms[${k}]`;
+      const sparse = term.sparse ?? {};
+      if (!isObject(sparse)) throw invalidParameter(`${at}.sparse must be an object {count}, got ${describe(sparse)}`);
+      checkKeys(`${at}.sparse`, sparse, ['count']);
+      const cutoff = finiteNumber(`${at}.cutoff`, term.cutoff, { positive: true });
+      const transition = term.transition === undefined ? 0.5 : finiteNumber(`${at}.transition`, term.transition, { min: 0 });
+      if (transition > cutoff) throw outOfRange(`${at}.transition = ${transition} (expected at most the cutoff, ${cutoff} Å)`);
+      pair = {
+        pairCutoff: cutoff,
+        pairTransition: transition,
+        pairTheta: term.theta === undefined ? 1 : finiteNumber(`${at}.theta`, term.theta, { positive: true }),
+        pairDelta: term.delta === undefined ? 1 : finiteNumber(`${at}.delta`, term.delta, { positive: true }),
+        pairCount: sparse.count === undefined ? 20 : finiteNumber(`${at}.sparse.count`, sparse.count, { integer: true, positive: true }),
+      };
+    } else {
+      throw outOfRange(`terms[${k}].type = ${describe(term.type)} (expected 'soap' or 'distance_2b')`);
+    }
+  });
+  if (!soap) throw outOfRange(`terms has no 'soap' term (a model of 2-body terms alone is not supported; add {type: 'soap', hypers, sparse})`);
+  return { soap: soap.term, where: soap.where, pair: pair as ReturnType<typeof termsOf>['pair'] };
+}
+
 function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitData {
   if (!isObject(options)) throw invalidParameter(`SparseGPR.fit options must be an object, got ${describe(options)}`);
-  checkKeys('SparseGPR.fit', options, ['hypers', 'targets', 'sparse', 'kernel', 'sigmas', 'frameSigmas', 'e0', 'jitter', 'batchAtoms', 'signal']);
+  checkKeys('SparseGPR.fit', options, ['hypers', 'targets', 'sparse', 'kernel', 'terms', 'sigmas', 'frameSigmas', 'e0', 'jitter', 'batchAtoms', 'signal']);
   const targets = checkTargets(options.targets);
-  const sparse = options.sparse as unknown;
-  if (!isObject(sparse)) throw invalidParameter(`sparse must be an object {count, method?, seed?}, got ${describe(sparse)}`);
-  checkKeys('sparse', sparse, ['count', 'method', 'seed']);
+  const { soap, where, pair } = termsOf(options as unknown as Record<string, unknown>);
+  const sparse = soap.sparse as unknown;
+  if (!isObject(sparse)) throw invalidParameter(`${where}sparse must be an object {count, method?, seed?}, got ${describe(sparse)}`);
+  checkKeys(`${where}sparse`, sparse, ['count', 'method', 'seed']);
   let count = 0;
   const countSpecies: number[] = [];
   const countValues: number[] = [];
   if (isObject(sparse.count)) {
     for (const [z, v] of Object.entries(sparse.count)) {
-      if (!/^-?\d+$/.test(z)) throw invalidParameter(`sparse.count key "${z}" is not an atomic number`);
+      if (!/^-?\d+$/.test(z)) throw invalidParameter(`${where}sparse.count key "${z}" is not an atomic number`);
       countSpecies.push(Number(z));
-      countValues.push(finiteNumber(`sparse.count[${z}]`, v, { integer: true, positive: true }));
+      countValues.push(finiteNumber(`${where}sparse.count[${z}]`, v, { integer: true, positive: true }));
     }
   } else {
-    count = finiteNumber('sparse.count', sparse.count, { integer: true, min: 0 });
-    if (count === 0) throw outOfRange('sparse.count = 0 (expected at least 1 sparse environment per species)');
+    count = finiteNumber(`${where}sparse.count`, sparse.count, { integer: true, min: 0 });
+    if (count === 0) throw outOfRange(`${where}sparse.count = 0 (expected at least 1 sparse environment per species)`);
   }
   const method = sparse.method ?? FIT_DEFAULTS.sparseMethod;
   if (method !== 'cur' && method !== 'leverage' && method !== 'fps' && method !== 'random')
-    throw outOfRange(`sparse.method = ${describe(method)} (expected 'cur', 'leverage', 'fps' or 'random')`);
-  const kernel = (options.kernel ?? {}) as unknown;
-  if (!isObject(kernel)) throw invalidParameter(`kernel must be an object {zeta, delta}, got ${describe(kernel)}`);
-  checkKeys('kernel', kernel, ['zeta', 'delta']);
+    throw outOfRange(`${where}sparse.method = ${describe(method)} (expected 'cur', 'leverage', 'fps' or 'random')`);
+  const kernel = (soap.kernel ?? {}) as unknown;
+  if (!isObject(kernel)) throw invalidParameter(`${where}kernel must be an object {zeta, delta}, got ${describe(kernel)}`);
+  checkKeys(`${where}kernel`, kernel, ['zeta', 'delta']);
   return {
     kind: 'sparse_gpr',
-    hypers: hypersText(options.hypers),
+    hypers: hypersText(soap.hypers),
+    ...pair,
     ...readTargets(systems, targets),
     count,
     countSpecies,
     countValues,
     method,
-    seed: sparse.seed === undefined ? undefined : finiteNumber('sparse.seed', sparse.seed, { integer: true, min: 0 }),
-    zeta: kernel.zeta === undefined ? FIT_DEFAULTS.zeta : finiteNumber('kernel.zeta', kernel.zeta, { integer: true, positive: true }),
-    delta: kernel.delta === undefined ? FIT_DEFAULTS.delta : finiteNumber('kernel.delta', kernel.delta, { positive: true }),
+    seed: sparse.seed === undefined ? undefined : finiteNumber(`${where}sparse.seed`, sparse.seed, { integer: true, min: 0 }),
+    zeta: kernel.zeta === undefined ? FIT_DEFAULTS.zeta : finiteNumber(`${where}kernel.zeta`, kernel.zeta, { integer: true, positive: true }),
+    delta: kernel.delta === undefined ? FIT_DEFAULTS.delta : finiteNumber(`${where}kernel.delta`, kernel.delta, { positive: true }),
     jitter: options.jitter === undefined ? FIT_DEFAULTS.jitter : finiteNumber('jitter', options.jitter, { min: 0 }),
     ...sigmaFields(options.sigmas, targets, true),
     ...frameSigmaFields(options.frameSigmas, systems),
@@ -503,12 +585,12 @@ export abstract class Potential {
     return this.#native.nFeatures;
   }
 
-  /** Fitted weights: α (SparseGPR, species blocks in the order of `species`) or w (LinearModel, one feature vector per species). */
+  /** Fitted weights: α (SparseGPR, species blocks in the order of `species`, then with `terms` the distance_2b sparse distances of each species pair) or w (LinearModel, one feature vector per species). */
   get weights(): Float64Array {
     return this.#native.weights;
   }
 
-  /** Facts about the fit: sigmas, targets, sparse selection, number of structures. */
+  /** Facts about the fit: sigmas, targets, sparse selection, number of structures, and with `terms` the settings of each term (`terms`). */
   get fitInfo(): Record<string, unknown> {
     return JSON.parse(this.#native.meta) as Record<string, unknown>;
   }

@@ -16,6 +16,7 @@ import { checkWritableTarget } from '../atomic';
 import { resolveInput } from './input';
 import { modelsApi, type CliModel, type CommonFitOptions } from './model_api';
 import { Stages } from './stages';
+import { checkTermOptions, withTerms, type TermCliOptions } from './terms';
 import { errors, isFullyPeriodic, trainingTargets, type Errors, type TargetNames } from './targets';
 import { countBaselineErrors, frameSigmas, parseConfigTypeSigma, validationLoss, validationSplit } from './fit_checks';
 
@@ -33,7 +34,7 @@ export const LINEAR_CHECK_MAX_PARAMETERS = 5000;
 export const SPARSE_METHODS = ['cur', 'leverage', 'fps', 'random'] as const;
 export const E0_METHODS = ['average', 'fit'] as const;
 
-export interface FitOptions {
+export interface FitOptions extends TermCliOptions {
   out: string;
   hypers?: string;
   energy: string;
@@ -144,6 +145,7 @@ async function readFrames(file: string): Promise<{ frames: System[]; name: strin
 export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
   const t0 = process.hrtime.bigint();
   checkWritableTarget(o.out, '--out');
+  checkTermOptions(o, o.model);
   const hypers = readHypers(o.hypers);
   const configTypes = o.configTypeSigma === undefined ? undefined : parseConfigTypeSigma(o.configTypeSigma);
   const stages = new Stages('acdc fit', o.progress);
@@ -173,7 +175,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     const fitKind = async (kind: 'gpr' | 'linear'): Promise<CliModel> => {
       try {
         return kind === 'gpr'
-          ? await api.SparseGPR.fit(train, { ...common, sparse: { count: o.sparse, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta }, jitter: o.jitter })
+          ? await api.SparseGPR.fit(train, withTerms(o, { ...common, sparse: { count: o.sparse, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta }, jitter: o.jitter }))
           : await api.LinearModel.fit(train, { ...common, regularizer: o.regularizer });
       } catch (e) {
         throw new Error(`${name}: ${(e as Error).message}`);

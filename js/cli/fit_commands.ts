@@ -7,6 +7,7 @@ import { predict, type PredictOptions, type PredictSummary } from './predict';
 import { formatErrors } from './targets';
 import { DEFAULT_TENSOR_SIGMA, TENSOR_TARGETS, fitTensor, tensorFitReport } from './fit_tensor';
 import { isTensorModelFile, predictTensor, tensorPredictReport } from './predict_tensor';
+import { addTermOptions } from './terms';
 
 interface Parsers {
   positiveNumber(value: string): number;
@@ -99,8 +100,7 @@ function predictReport(s: PredictSummary): string {
 /** Adds `fit` and `predict` to the program. */
 export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, name: string) => Command, p: Parsers, write: (text: string) => void): void {
   usageErrors(
-    prog
-      .command('fit')
+    addTermOptions(prog.command('fit')) // --terms and --2b-*: js/cli/terms.ts
       .description('fit a potential (sparse GPR on SOAP power spectra, GAP-style, or a linear model) to the energies, forces and stress of an extended XYZ file')
       .argument('<file>', 'training frames, extended XYZ (- for standard input; .gz is decompressed)')
       .requiredOption('-o, --out <file>', 'model file to write (.acdc)')

@@ -17,7 +17,7 @@ export interface CliModel {
 }
 
 /** Options common to both fits. */
-export type CommonFitOptions = Pick<SparseGPRFitOptions, 'hypers' | 'targets' | 'sigmas' | 'frameSigmas' | 'e0'>;
+export type CommonFitOptions = Pick<SparseGPRFitOptions, 'targets' | 'sigmas' | 'frameSigmas' | 'e0'> & Pick<LinearModelFitOptions, 'hypers'>;
 
 /** The models API. */
 export function modelsApi(): {

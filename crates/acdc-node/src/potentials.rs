@@ -6,7 +6,7 @@ use std::sync::Arc;
 use acdc_core::budget::parse_size;
 use acdc_core::models::model_file;
 use acdc_core::models::calibration;
-use acdc_core::models::{E0, FitOptions, FrameSigmas, KindOptions, Potential, PredictOptions, Prediction, Sigmas, SparseMethod, Targets};
+use acdc_core::models::{E0, FitOptions, FrameSigmas, KindOptions, PairOptions, Potential, PredictOptions, Prediction, Sigmas, SparseMethod, Targets};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -71,6 +71,16 @@ pub struct PotentialFitData {
     pub frame_sigma_stress: Option<Float64Array>,
     /// per-system noise of a virial component, eV (NaN: the default); stress rows get σ_v/V
     pub frame_sigma_virial: Option<Float64Array>,
+    /// GPR with a distance_2b term: its cutoff, Å (absent: SOAP only)
+    pub pair_cutoff: Option<f64>,
+    /// distance_2b: width of the cosine transition, Å
+    pub pair_transition: Option<f64>,
+    /// distance_2b: kernel length scale θ, Å
+    pub pair_theta: Option<f64>,
+    /// distance_2b: kernel scale δ, eV
+    pub pair_delta: Option<f64>,
+    /// distance_2b: sparse distances per species pair
+    pub pair_count: Option<u32>,
 }
 
 /// Predictions for a list of systems.
@@ -172,6 +182,13 @@ fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&Can
         e0,
         batch_atoms: data.batch_atoms.map_or(BATCH_ATOMS, |b| b as usize),
         cancel: token.map(|t| t.flag()),
+        pair: data.pair_cutoff.map(|cutoff| PairOptions {
+            cutoff,
+            transition: data.pair_transition.unwrap_or(0.5),
+            theta: data.pair_theta.unwrap_or(1.0),
+            delta: data.pair_delta.unwrap_or(1.0),
+            count: data.pair_count.unwrap_or(20) as usize,
+        }),
     };
     Ok((systems, targets, options))
 }

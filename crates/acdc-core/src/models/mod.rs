@@ -8,6 +8,7 @@ pub mod calibration;
 pub mod kernels;
 pub mod leverage;
 pub mod model_file;
+pub mod pair_term;
 pub mod potential;
 pub mod selection;
 pub mod tensor_gpr;
@@ -16,6 +17,7 @@ pub mod validation;
 
 pub use kernels::{polynomial_kernel, structure_kernel, PolynomialKernel};
 pub use calibration::{calibrate_variance, species_count_baseline, Calibration, CountBaseline};
+pub use pair_term::{PairOptions, PairTerm};
 pub use potential::{E0, FitOptions, FrameSigmas, Kind, KindOptions, Potential, Prediction, PredictOptions, Sigmas, SparseMethod, Targets};
 pub use selection::{cur, farthest_point_sampling, Axis, Selection};
 pub use tensor_gpr::{TensorFitOptions, TensorKind, TensorKindOptions, TensorModel, TensorPrediction, TensorSparseMethod, TensorTarget};

@@ -20,15 +20,25 @@
 //! "<f8"}` for `weights`, `r_factor`, and for the GPR `sparse_features`
 //! and `cholesky`. Floats in the header are written with the shortest
 //! representation that reads back exactly, so save → load is bit for bit.
+//!
+//! Version 2 (written only for a sum-of-kernels GPR; a plain model is still
+//! written as version 1, so older readers keep reading it and refuse a
+//! model whose 2-body term they would ignore) adds `terms`: a list whose one
+//! entry describes the `distance_2b` term (`type`, `cutoff`, `transition`,
+//! `theta`, `delta`, `species_pairs`, `sparse_counts`), and the array
+//! `distance_2b_sparse` (its sparse distances, Å); `weights`, `r_factor`
+//! and `cholesky` then cover both terms, SOAP first.
 use super::atomic_features::FeatureLayout;
+use super::pair_term::PairTerm;
 use super::potential::{Kind, Potential};
 use super::validation;
 use crate::error::{Error, Result};
 
 /// First bytes of every model file.
 pub const MAGIC: &[u8; 8] = b"ACDCMODL";
-/// Format version written by this build; files with a newer version are refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// Newest format version this build reads and writes (2 only for a model
+/// with a 2-body term); files with a newer version are refused.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Serialises a potential.
 pub fn to_bytes(p: &Potential) -> Result<Vec<u8>> {
@@ -44,8 +54,13 @@ pub fn to_bytes(p: &Potential) -> Result<Vec<u8>> {
         }
         arrays.push(("cholesky", vec![n, n], &p.cholesky));
     }
+    let n_soap = p.soap_params();
     if p.kind == Kind::SparseGpr {
-        arrays.push(("sparse_features", vec![n, nf], &sparse_flat));
+        arrays.push(("sparse_features", vec![n_soap, nf], &sparse_flat));
+    }
+    let pair_flat: Vec<f64> = p.pair.as_ref().map(|t| t.sparse.concat()).unwrap_or_default();
+    if p.pair.is_some() {
+        arrays.push(("distance_2b_sparse", vec![pair_flat.len()], &pair_flat));
     }
     let mut table = Vec::new();
     let mut offset = 0usize;
@@ -57,7 +72,7 @@ pub fn to_bytes(p: &Potential) -> Result<Vec<u8>> {
     let e0: serde_json::Map<String, serde_json::Value> =
         p.layout.species.iter().zip(&p.e0).map(|(z, v)| (z.to_string(), serde_json::json!(v))).collect();
     let sparse_counts: Vec<usize> = (0..p.layout.species.len()).map(|c| if p.kind == Kind::SparseGpr { p.species_params(c) } else { 0 }).collect();
-    let header = serde_json::json!({
+    let mut header = serde_json::json!({
         "format": "acdc-model",
         "kind": p.kind.name(),
         "acdc_version": env!("CARGO_PKG_VERSION"),
@@ -75,10 +90,14 @@ pub fn to_bytes(p: &Potential) -> Result<Vec<u8>> {
         "meta": p.meta,
         "arrays": table,
     });
+    if let Some(term) = &p.pair {
+        header["terms"] = serde_json::json!([term.describe()]);
+    }
+    let version: u32 = if p.pair.is_some() { 2 } else { 1 };
     let header = serde_json::to_vec(&header).map_err(|e| Error::InvalidParameter(format!("model header: {e}")))?;
     let mut out = Vec::with_capacity(32 + header.len() + offset);
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&(header.len() as u64).to_le_bytes());
     out.extend_from_slice(&header);
@@ -108,10 +127,10 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Potential> {
         return Err(bad(what, format!("truncated model file ({} bytes)", bytes.len())));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
+    if !(1..=FORMAT_VERSION).contains(&version) {
         return Err(bad(
             what,
-            format!("model file format version {version} is not supported by acdc {} (it reads version {FORMAT_VERSION}); refit or upgrade acdc", env!("CARGO_PKG_VERSION")),
+            format!("model file format version {version} is not supported by acdc {} (it reads versions 1 to {FORMAT_VERSION}); refit or upgrade acdc", env!("CARGO_PKG_VERSION")),
         ));
     }
     let body = &bytes[..bytes.len() - 4];
@@ -222,8 +241,26 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Potential> {
         }
         Kind::Linear => vec![nf; ns],
     };
-    let n = counts.iter().try_fold(0usize, |a, &c| a.checked_add(c)).filter(|&n| n <= body_floats);
-    let n = n.ok_or_else(|| bad(what, "the parameter counts exceed what the file holds"))?;
+    // a 2-body term (format version 2): its sparse distances follow the SOAP parameters
+    let terms = match (version, header.get("terms")) {
+        (_, None) => None,
+        (1, Some(_)) => return Err(bad(what, "format version 1 cannot hold \"terms\" (a 2-body term needs version 2)")),
+        (_, Some(_)) if kind != Kind::SparseGpr => return Err(bad(what, "\"terms\" belongs to a sparse_gpr model only")),
+        (_, Some(t)) => Some(t),
+    };
+    let n_pair = match terms {
+        None => 0,
+        Some(t) => {
+            let list = t.get(0).and_then(|t| t.get("sparse_counts")).and_then(|v| v.as_array()).ok_or_else(|| bad(what, "terms[0].sparse_counts is missing or not a list"))?;
+            list.iter()
+                .try_fold(0usize, |a, v| v.as_u64().and_then(|c| a.checked_add(c as usize)))
+                .filter(|&n| n <= body_floats)
+                .ok_or_else(|| bad(what, "terms[0].sparse_counts are not counts the file can hold"))?
+        }
+    };
+    let n_soap = counts.iter().try_fold(0usize, |a, &c| a.checked_add(c)).filter(|&n| n <= body_floats);
+    let n_soap = n_soap.ok_or_else(|| bad(what, "the parameter counts exceed what the file holds"))?;
+    let n = n_soap + n_pair;
     // the square factors must fit in the file too
     if (n as u128) * (n as u128) > body_floats as u128 {
         return Err(bad(what, format!("{n} parameters need {n}² floats per factor, more than the file holds ({} bytes)", bytes.len())));
@@ -235,7 +272,10 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Potential> {
     let mut expected: Vec<(&str, Vec<usize>)> = vec![("weights", vec![n]), ("r_factor", vec![n, n])];
     if kind == Kind::SparseGpr {
         expected.push(("cholesky", vec![n, n]));
-        expected.push(("sparse_features", vec![n, nf]));
+        expected.push(("sparse_features", vec![n_soap, nf]));
+    }
+    if terms.is_some() {
+        expected.push(("distance_2b_sparse", vec![n_pair]));
     }
     if table.len() != expected.len() {
         return Err(bad(what, format!("arrays lists {} arrays, a {} model has {}", table.len(), kind.name(), expected.len())));
@@ -289,8 +329,13 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Potential> {
     } else {
         (Vec::new(), Vec::new())
     };
+    let pair = match terms {
+        None => None,
+        Some(t) => Some(read_pair_term(t, &values.next().unwrap_or_default()).map_err(|e| bad(what, e))?),
+    };
     let hypers = serde_json::to_string(field("hypers")?).map_err(|e| bad(what, format!("hypers: {e}")))?;
-    let p = Potential::assemble(kind, hypers, layout, e0, zeta, delta, jitter, regularizer, sparse, weights, cholesky, r_factor, meta).map_err(|e| bad(what, e))?;
+    let p = Potential::assemble_with_pair(kind, hypers, layout, e0, zeta, delta, jitter, regularizer, sparse, weights, cholesky, r_factor, meta, pair)
+        .map_err(|e| bad(what, e))?;
     validation::check_loaded(&p).map_err(|e| bad(what, e))?;
     Ok(p)
 }
@@ -513,4 +558,31 @@ mod tests {
         assert!(e.contains("predicting systems[0..5]"), "{e}");
         assert!(p.predict_within(&systems(), &o, 100, &None, Some(1 << 30)).is_ok());
     }
+}
+
+/// The 2-body term from the header's `terms` and its sparse distances.
+fn read_pair_term(terms: &serde_json::Value, flat: &[f64]) -> std::result::Result<PairTerm, String> {
+    let list = terms.as_array().ok_or("terms is not a list")?;
+    let [term] = list.as_slice() else {
+        return Err(format!("terms has {} entries (expected one distance_2b term)", list.len()));
+    };
+    if term.get("type").and_then(|v| v.as_str()) != Some("distance_2b") {
+        return Err(format!("terms[0].type = {} (expected \"distance_2b\")", term.get("type").unwrap_or(&serde_json::Value::Null)));
+    }
+    let num = |name: &str| term.get(name).and_then(|v| v.as_f64()).ok_or_else(|| format!("terms[0].{name} is missing or not a number"));
+    let pairs: Vec<[i32; 2]> = serde_json::from_value(term.get("species_pairs").cloned().unwrap_or_default()).map_err(|e| format!("terms[0].species_pairs: {e}"))?;
+    let counts: Vec<usize> = serde_json::from_value(term.get("sparse_counts").cloned().unwrap_or_default()).map_err(|e| format!("terms[0].sparse_counts: {e}"))?;
+    if counts.len() != pairs.len() {
+        return Err("terms[0].sparse_counts does not match species_pairs".into());
+    }
+    if counts.iter().try_fold(0usize, |a, &c| a.checked_add(c)) != Some(flat.len()) {
+        return Err(format!("distance_2b_sparse has {} values, terms[0].sparse_counts sum to another number", flat.len()));
+    }
+    let mut sparse = Vec::with_capacity(counts.len());
+    let mut at = 0;
+    for c in counts {
+        sparse.push(flat[at..at + c].to_vec());
+        at += c;
+    }
+    PairTerm::new(num("cutoff")?, num("transition")?, num("theta")?, num("delta")?, pairs.iter().map(|p| (p[0], p[1])).collect(), sparse).map_err(|e| e.to_string())
 }

@@ -53,6 +53,7 @@ use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
 use super::atomic_features::{compute_features, join_features, FeatureLayout, StructureFeatures};
+use super::pair_term::{species_pairs, uniform_points, PairOptions, PairTerm};
 use super::selection::{cur_power_iteration, farthest_point_sampling, Axis};
 use super::validation::{self, check_positive};
 use crate::budget::MemoryBudget;
@@ -216,6 +217,9 @@ pub struct FitOptions {
     pub batch_atoms: usize,
     /// Set from another thread to cancel.
     pub cancel: CancelFlag,
+    /// A 2-body term (GAP's `distance_2b`) added to the SOAP kernel of a
+    /// sparse GPR, with its own δ and sparse distances (None: SOAP only).
+    pub pair: Option<PairOptions>,
 }
 
 /// What to predict.
@@ -271,6 +275,9 @@ pub struct Potential {
     pub r_factor: Vec<f64>,
     /// Free-form facts about the fit kept in the model file (sigmas, targets…).
     pub meta: serde_json::Value,
+    /// The 2-body term of a sum-of-kernels GPR; its parameters follow the
+    /// SOAP ones in `weights`, `cholesky` and `r_factor`.
+    pub pair: Option<PairTerm>,
     calculator: std::sync::Arc<SoapPowerSpectrum>,
     /// Normalised sparse features per species, column-major `n_features × M_c`.
     sparse_hat: Vec<DMatrix<f64>>,
@@ -322,6 +329,28 @@ impl Potential {
         r_factor: Vec<f64>,
         meta: serde_json::Value,
     ) -> Result<Potential> {
+        Potential::assemble_with_pair(kind, hypers, layout, e0, zeta, delta, jitter, regularizer, sparse, weights, cholesky, r_factor, meta, None)
+    }
+
+    /// [`Potential::assemble`] with a 2-body term (sparse GPR only), whose
+    /// parameters follow the SOAP ones.
+    #[allow(clippy::too_many_arguments)]
+    pub fn assemble_with_pair(
+        kind: Kind,
+        hypers: String,
+        layout: FeatureLayout,
+        e0: Vec<f64>,
+        zeta: u32,
+        delta: f64,
+        jitter: f64,
+        regularizer: f64,
+        sparse: Vec<Vec<f64>>,
+        weights: Vec<f64>,
+        cholesky: Vec<f64>,
+        r_factor: Vec<f64>,
+        meta: serde_json::Value,
+        pair: Option<PairTerm>,
+    ) -> Result<Potential> {
         let calculator = std::sync::Arc::new(SoapPowerSpectrum::new(&hypers)?);
         let nf = layout.n_features();
         let ns = layout.species.len();
@@ -362,6 +391,15 @@ impl Potential {
             }
         }
         offsets.push(n);
+        if let Some(pair) = &pair {
+            if kind != Kind::SparseGpr {
+                return Err(Error::InvalidParameter("a distance_2b term needs a sparse GPR (kind \"sparse_gpr\")".into()));
+            }
+            if pair.pairs != species_pairs(&layout.species) {
+                return Err(Error::InvalidParameter(format!("distance_2b species pairs {:?} do not match the species {:?}", pair.pairs, layout.species)));
+            }
+            n += pair.n_params();
+        }
         if weights.len() != n || r_factor.len() != n * n {
             return Err(Error::InvalidParameter(format!(
                 "weights ({}) or R ({}) do not match the {n} parameters",
@@ -372,7 +410,7 @@ impl Potential {
         if kind == Kind::SparseGpr && cholesky.len() != n * n {
             return Err(Error::InvalidParameter(format!("the Cholesky factor has {} values, expected {}", cholesky.len(), n * n)));
         }
-        Ok(Potential { kind, hypers, layout, e0, zeta, delta, jitter, regularizer, sparse, weights, cholesky, r_factor, meta, calculator, sparse_hat, offsets })
+        Ok(Potential { kind, hypers, layout, e0, zeta, delta, jitter, regularizer, sparse, weights, cholesky, r_factor, meta, pair, calculator, sparse_hat, offsets })
     }
 
     /// The power spectrum calculator of the model's hypers.
@@ -380,8 +418,14 @@ impl Potential {
         &self.calculator
     }
 
-    /// Number of fitted parameters (sparse points or linear weights).
+    /// Number of fitted parameters (sparse points of every term, or linear weights).
     pub fn n_params(&self) -> usize {
+        self.soap_params() + self.pair.as_ref().map_or(0, PairTerm::n_params)
+    }
+
+    /// Number of parameters of the SOAP term (the first ones); the 2-body
+    /// term's start here.
+    pub fn soap_params(&self) -> usize {
         *self.offsets.last().unwrap_or(&0)
     }
 
@@ -423,6 +467,18 @@ impl Potential {
                 (Kind::Linear, 1, 1.0, 0.0, regularizer)
             }
         };
+        if let Some(pair) = &options.pair {
+            if kind != Kind::SparseGpr {
+                return Err(Error::InvalidParameter("terms: a distance_2b term needs the sparse GPR (LinearModel has one term)".into()));
+            }
+            pair.check()?;
+        }
+        // the 2-body term's species pairs, with no sparse distances yet
+        let mut pair_term = match &options.pair {
+            Some(o) => Some(PairTerm::new(o.cutoff, o.transition, o.theta, o.delta, species_pairs(&layout.species), vec![Vec::new(); ns * (ns + 1) / 2])?),
+            None => None,
+        };
+        let mut pair_distances: Vec<Vec<f64>> = vec![Vec::new(); if pair_term.is_some() { ns * (ns + 1) / 2 } else { 0 }];
 
         // sparse environments (GPR): one pass over the features, no gradients
         let mut sparse = Vec::new();
@@ -446,6 +502,13 @@ impl Potential {
                 for f in compute_features(&calculator, &layout, &systems[start..end], false, false, &options.cancel)? {
                     for (i, &c) in f.species.iter().enumerate() {
                         per_species[c].extend_from_slice(&f.values[i * nf..(i + 1) * nf]);
+                    }
+                }
+                if let Some(term) = &pair_term {
+                    for s in &systems[start..end] {
+                        for e in term.environments(s)? {
+                            pair_distances[e.kind].push(e.r);
+                        }
                     }
                 }
             }
@@ -479,14 +542,20 @@ impl Potential {
                 sparse.push(chosen);
             }
         }
-        let n = match kind {
+        if let (Some(term), Some(o)) = (&mut pair_term, &options.pair) {
+            let chosen = pair_distances.iter().map(|r| uniform_points(r, o.count)).collect();
+            *term = PairTerm::new(o.cutoff, o.transition, o.theta, o.delta, term.pairs.clone(), chosen)?;
+        }
+        drop(pair_distances);
+        let n_soap: usize = match kind {
             Kind::SparseGpr => sparse.iter().map(|x| x.len() / nf).sum(),
             Kind::Linear => ns * nf,
         };
+        let n = n_soap + pair_term.as_ref().map_or(0, PairTerm::n_params);
         budget.check("the least-squares factors", (3 * n * n * 8) as f64)?;
 
         // prior factor: Lᵀ with L Lᵀ = K_MM + jitter δ² I, or √λ I
-        let mut placeholder = Potential::assemble(
+        let mut placeholder = Potential::assemble_with_pair(
             kind,
             options.hypers.clone(),
             layout.clone(),
@@ -500,6 +569,7 @@ impl Potential {
             if kind == Kind::SparseGpr { vec![0.0; n * n] } else { Vec::new() },
             vec![0.0; n * n],
             serde_json::Value::Null,
+            pair_term.clone(),
         )?;
         let mut chol = DMatrix::<f64>::zeros(n, n);
         let mut r = DMatrix::<f64>::zeros(n, n);
@@ -531,6 +601,27 @@ impl Potential {
                     }
                     let o = placeholder.offsets[c];
                     chol.view_mut((o, o), (m, m)).copy_from(&l);
+                }
+                if let Some(term) = &pair_term {
+                    let d2 = term.delta * term.delta;
+                    for (k, &(za, zb)) in term.pairs.iter().enumerate() {
+                        let m = term.sparse[k].len();
+                        if m == 0 {
+                            continue;
+                        }
+                        let singular = || {
+                            Error::Numerical(format!(
+                                "K_MM of the distance_2b term for species pair ({za}, {zb}) is singular: increase jitter (now {jitter}) or distance_2b.theta, or lower its sparse count"
+                            ))
+                        };
+                        let l = term.kmm(k, jitter).cholesky().ok_or_else(singular)?.l();
+                        let worst = (0..m).map(|a| l[(a, a)] * l[(a, a)]).fold(f64::INFINITY, f64::min);
+                        if !(worst > 1e-13 * d2) {
+                            return Err(singular());
+                        }
+                        let o = n_soap + term.offset(k);
+                        chol.view_mut((o, o), (m, m)).copy_from(&l);
+                    }
                 }
                 r.copy_from(&chol.transpose());
             }
@@ -588,6 +679,9 @@ impl Potential {
                 layout.species.iter().enumerate().map(|(c, z)| (z.to_string(), serde_json::json!(placeholder.species_params(c)))).collect();
             meta["sparse"] = serde_json::json!({ "method": method.name(), "seed": seed, "count": counts });
         }
+        if let Some(term) = &placeholder.pair {
+            meta["terms"] = serde_json::json!([{ "type": "soap", "zeta": zeta, "delta": delta }, term.describe()]);
+        }
         placeholder.meta = meta;
         Ok(placeholder)
     }
@@ -628,6 +722,13 @@ impl Potential {
                     }
                 }
             }
+        }
+        if let Some(pair) = &self.pair {
+            let envs = pair.environments(system)?;
+            let (energy_row, rest) = a.split_at_mut(n);
+            let force_rows = if forces.is_some() { Some(&mut rest[..3 * n_atoms * n]) } else { None };
+            let strain = if stress.is_some() { Some(&mut virial[..]) } else { None };
+            pair.add_rows(&envs, n, self.soap_params(), energy_row, force_rows, strain);
         }
         let mut b = vec![0.0; n_rows];
         let e0: f64 = f.species.iter().map(|&c| self.e0[c]).sum();
@@ -844,8 +945,25 @@ impl Potential {
                     }
                 }
             }
+            // the 2-body term, per structure in parallel
+            let pair_parts: Vec<(f64, Vec<f64>, [f64; 9])> = match &self.pair {
+                Some(pair) => {
+                    let alpha = &self.weights[self.soap_params()..];
+                    batch.par_iter().map(|s| Ok(pair.energy_forces_virial(&pair.environments(s)?, s.size(), alpha, options.forces))).collect::<Result<_>>()?
+                }
+                None => Vec::new(),
+            };
+            for (k, (_, f, w)) in pair_parts.iter().enumerate() {
+                if options.forces {
+                    forces[k].iter_mut().zip(f).for_each(|(a, b)| *a += b);
+                }
+                virial[k].iter_mut().zip(w).for_each(|(a, b)| *a += b);
+            }
             for (k, f) in features.iter().enumerate() {
-                let energy: f64 = per_atom[k].iter().zip(&f.species).map(|((e, _), &c)| e + self.e0[c]).sum();
+                let mut energy: f64 = per_atom[k].iter().zip(&f.species).map(|((e, _), &c)| e + self.e0[c]).sum();
+                if let Some((e, _, _)) = pair_parts.get(k) {
+                    energy += e;
+                }
                 out.energy.push(energy);
                 if options.forces {
                     out.forces.push(std::mem::take(&mut forces[k]));
@@ -855,7 +973,7 @@ impl Potential {
                     out.stress.push(virial[k].map(|v| v / volume));
                 }
                 if options.variance {
-                    out.variance.push(self.variance(f)? * self.variance_scale());
+                    out.variance.push(self.variance(&batch[k], f)? * self.variance_scale());
                 }
             }
         }
@@ -881,7 +999,7 @@ impl Potential {
     }
 
     /// Predictive variance of one structure's energy (see the module doc).
-    fn variance(&self, f: &StructureFeatures) -> Result<f64> {
+    fn variance(&self, system: &System, f: &StructureFeatures) -> Result<f64> {
         let n = self.n_params();
         let nf = self.layout.n_features();
         let mut phi = DVector::<f64>::zeros(n);
@@ -920,6 +1038,10 @@ impl Potential {
                     }
                 }
             }
+        }
+        if let Some(pair) = &self.pair {
+            // the terms are independent: their k* stack and their k** add
+            kss += pair.variance_parts(&pair.environments(system)?, phi.as_mut_slice(), self.soap_params());
         }
         let r = DMatrix::from_row_slice(n, n, &self.r_factor);
         // ‖R⁻ᵀ φ‖²
@@ -1148,7 +1270,7 @@ mod tests {
     }
 
     fn options(kind: KindOptions) -> FitOptions {
-        FitOptions { hypers: HYPERS.into(), kind, sigmas: Sigmas { energy: 0.01, forces: 0.1, stress: 0.01 }, e0: E0::Average, batch_atoms: 9, cancel: None }
+        FitOptions { hypers: HYPERS.into(), kind, sigmas: Sigmas { energy: 0.01, forces: 0.1, stress: 0.01 }, e0: E0::Average, batch_atoms: 9, cancel: None, pair: None }
     }
 
     fn gpr() -> KindOptions {
@@ -1215,6 +1337,50 @@ mod tests {
         }
     }
 
+    pub(super) fn pair_options() -> PairOptions {
+        PairOptions { cutoff: 3.4, transition: 1.0, theta: 0.4, delta: 0.3, count: 6 }
+    }
+
+    #[test]
+    fn pair_term_gradients_file_and_variance() {
+        let systems: Vec<System> = (0..6).map(|k| structure(k, 4)).collect();
+        let t = targets(&systems);
+        let mut o = options(gpr());
+        o.pair = Some(pair_options());
+        let p = Potential::fit(&systems, &t, &o).unwrap();
+        let term = p.pair.as_ref().unwrap();
+        assert_eq!(term.pairs, vec![(29, 29), (29, 79), (79, 79)]);
+        // one Au per cell and a ≈ 3.6 Å > cutoff: no Au–Au pair, so no sparse distance
+        assert!(term.sparse[0].len() == 6 && !term.sparse[1].is_empty() && term.sparse[2].is_empty(), "{:?}", term.sparse);
+        assert_eq!(p.n_params(), p.soap_params() + term.n_params());
+        check_finite_differences(&p, &structure(11, 4));
+        check_finite_differences(&p, &structure(12, 4));
+        let opts = PredictOptions { forces: true, stress: true, variance: true };
+        let before = p.predict(&systems, &opts, 100, &None).unwrap();
+        // the 2-body term changes the model
+        let soap_only = Potential::fit(&systems, &t, &options(gpr())).unwrap().predict(&systems, &opts, 100, &None).unwrap();
+        assert!(before.energy.iter().zip(&soap_only.energy).any(|(a, b)| (a - b).abs() > 1e-6));
+        let bytes = super::super::model_file::to_bytes(&p).unwrap();
+        assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2);
+        let q = super::super::model_file::from_bytes(&bytes, "test").unwrap();
+        assert_eq!(before, q.predict(&systems, &opts, 100, &None).unwrap());
+        assert!(before.variance.iter().all(|v| v.is_finite() && *v > -1e-9));
+        // a plain model is still written as version 1
+        let plain = Potential::fit(&systems, &t, &options(gpr())).unwrap();
+        assert_eq!(u32::from_le_bytes(super::super::model_file::to_bytes(&plain).unwrap()[8..12].try_into().unwrap()), 1);
+        // the variance of a training structure is below that of a stranger
+        let far = structure(31, 4);
+        let v = p.predict(&[far], &opts, 100, &None).unwrap().variance[0];
+        assert!(v.is_finite());
+        // bad options
+        let mut bad = options(gpr());
+        bad.pair = Some(PairOptions { theta: -1.0, ..pair_options() });
+        assert!(Potential::fit(&systems, &t, &bad).unwrap_err().to_string().contains("distance_2b.theta = -1"));
+        let mut bad = options(KindOptions::Linear { regularizer: 1e-6 });
+        bad.pair = Some(pair_options());
+        assert!(Potential::fit(&systems, &t, &bad).unwrap_err().to_string().contains("distance_2b"));
+    }
+
     #[test]
     fn batches_do_not_change_much() {
         let systems: Vec<System> = (0..6).map(|k| structure(k, 4)).collect();
@@ -1276,8 +1442,11 @@ mod rows_tests {
     fn rows_match_predictions() {
         let systems: Vec<System> = (0..6).map(|k| super::tests::structure_pub(k, 4)).collect();
         let t = super::tests::targets_pub(&systems);
-        for kind in [super::tests::gpr_pub(), KindOptions::Linear { regularizer: 1e-6 }] {
+        for (kind, pair) in [(super::tests::gpr_pub(), false), (KindOptions::Linear { regularizer: 1e-6 }, false), (super::tests::gpr_pub(), true)] {
             let mut o = super::tests::options_pub(kind);
+            if pair {
+                o.pair = Some(super::tests::pair_options());
+            }
             o.sigmas = Sigmas { energy: 1.0, forces: 1.0, stress: 1.0 };
             let p = Potential::fit(&systems, &t, &o).unwrap();
             let pred = p.predict(&systems, &PredictOptions { forces: true, stress: true, variance: false }, 100, &None).unwrap();
