@@ -1,7 +1,7 @@
 // Sums of kernels on an alloy across compositions (docs/MODELS.md, "Sums of
 // kernels"): SOAP-only SparseGPR, distance_2b + SOAP, and LinearModel on the
 // same power spectrum, fitted to energies and forces of TRAIN and tested on
-// TEST (the Pt–Ni frames of scripts/reference/emt_ptni_data.py), with test
+// TEST (the Pt–Ni frames of scripts/reference/emt_ptni_alloy_data.py), with test
 // errors overall and per value of the info key `pt`. GAP-matched settings
 // (the GAP side: docs/MODELS.md). One JSON line per model.
 //   node bench/terms_alloy.mjs TRAIN TEST

@@ -13,7 +13,7 @@ or without the sparse point's f_c(r_m). Measured (quippy-ase 0.10.3, ase
 3.29.0, numpy 2.4.6, 9 Pt–Ni training frames): ordered pairs with f_c(r_m): 1.7e-10
 relative; pairs once: 0.46; without f_c(r_m): > 1e6 (6 test frames).
 
-    python scripts/reference/emt_ptni_data.py --train small-train.xyz --test small-test.xyz --train-per 3 --test-per 2 --seed 5
+    python scripts/reference/emt_ptni_alloy_data.py --train small-train.xyz --test small-test.xyz --train-per 3 --test-per 2 --seed 5
     D="cutoff=5.0 cutoff_transition_width=0.5 covariance_type=ard_se delta=1.0 theta_uniform=1.0 n_sparse=15 sparse_method=uniform"
     OMP_NUM_THREADS=1 flock /tmp/gap.lock gap_fit at_file=small-train.xyz "gap={distance_2b $D}" \\
         default_sigma="{0.002 0.05 0.05 0.0}" e0_method=average energy_parameter_name=energy \\

@@ -1,6 +1,6 @@
 """Test errors of a GAP model (quippy Potential) on an extxyz file, overall
 and per value of an info key (e.g. `pt`, the Pt count of the Pt–Ni frames
-of scripts/reference/emt_ptni_data.py). Energy RMSE in meV/atom (per-atom
+of scripts/reference/emt_ptni_alloy_data.py). Energy RMSE in meV/atom (per-atom
 errors of each frame), force RMSE in eV/Å over all components, and the mean
 signed energy error per group (meV/atom). Prints one JSON line.
 
