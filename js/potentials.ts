@@ -81,7 +81,7 @@ export interface SoapTerm {
   /** SoapPowerSpectrum hyper-parameters (featomic schema). */
   hypers: SoapHypers;
   /** Sparse environments per centre species, as `SparseGPRFitOptions.sparse`. */
-  sparse: { count: number | Record<number, number>; method?: 'cur' | 'fps' | 'random'; seed?: number };
+  sparse: { count: number | Record<number, number>; method?: 'cur' | 'leverage' | 'fps' | 'random'; seed?: number };
   /** Kernel k = δ² (x̂·x̂')^ζ (defaults ζ = 4, δ = 1 eV). */
   kernel?: { zeta?: number; delta?: number };
 }

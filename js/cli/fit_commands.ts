@@ -138,7 +138,8 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
         const progress = o.progress ?? (process.stderr.isTTY === true && !o.json);
         if (o.target !== undefined) {
           const sparseMethod = this.getOptionValueSource('sparseMethod') === 'default' ? 'fps' : o.sparseMethod;
-          const t = await fitTensor(file, { ...o, target: o.target, sparseMethod, sigma: o.sigmaTensor, progress });
+          if (o.model === 'auto') throw new Error('--model auto compares energy models; a tensor model (--target) is --model gpr or --model linear');
+          const t = await fitTensor(file, { ...o, model: o.model, target: o.target, sparseMethod, sigma: o.sigmaTensor, progress });
           return write(o.json ? JSON.stringify(t) + '\n' : tensorFitReport(t));
         }
         const s = await fit(file, { ...o, progress });
