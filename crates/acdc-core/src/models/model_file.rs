@@ -373,8 +373,8 @@ mod tests {
 
     fn fitted(kind: KindOptions) -> (Potential, Vec<u8>) {
         let s = systems();
-        let targets = Targets { energy: (0..s.len()).map(|k| -10.0 + 0.1 * k as f64).collect(), forces: None, stress: None };
-        let options = FitOptions { hypers: HYPERS.into(), kind, sigmas: Sigmas { energy: 0.01, forces: 0.1, stress: 0.01 }, e0: E0::Average, batch_atoms: 100, cancel: None };
+        let targets = Targets { energy: (0..s.len()).map(|k| -10.0 + 0.1 * k as f64).collect(), forces: None, stress: None, frame_sigmas: Vec::new() };
+        let options = FitOptions { hypers: HYPERS.into(), pair: None, kind, sigmas: Sigmas { energy: 0.01, forces: 0.1, stress: 0.01 }, e0: E0::Average, batch_atoms: 100, cancel: None };
         let p = Potential::fit(&s, &targets, &options).unwrap();
         let bytes = to_bytes(&p).unwrap();
         (p, bytes)
@@ -482,10 +482,10 @@ mod tests {
         }
         // fit refuses the same settings with the same words
         let s = systems();
-        let targets = Targets { energy: vec![-10.0; s.len()], forces: None, stress: None };
+        let targets = Targets { energy: vec![-10.0; s.len()], forces: None, stress: None, frame_sigmas: Vec::new() };
         for (zeta, delta, needle) in [(0u32, 0.5, "kernel.zeta = 0"), (101, 0.5, "kernel.zeta = 101"), (2, 0.0, "kernel.delta = 0")] {
             let kind = KindOptions::SparseGpr { count: 3, counts: vec![], method: SparseMethod::Fps, seed: 0, zeta, delta, jitter: 1e-8 };
-            let options = FitOptions { hypers: HYPERS.into(), kind, sigmas: Sigmas { energy: 0.01, forces: 0.1, stress: 0.01 }, e0: E0::Average, batch_atoms: 100, cancel: None };
+            let options = FitOptions { hypers: HYPERS.into(), pair: None, kind, sigmas: Sigmas { energy: 0.01, forces: 0.1, stress: 0.01 }, e0: E0::Average, batch_atoms: 100, cancel: None };
             let e = Potential::fit(&s, &targets, &options).unwrap_err().to_string();
             assert!(e.contains(needle), "{e}");
         }
@@ -537,9 +537,9 @@ mod tests {
     #[test]
     fn absurd_targets_are_refused() {
         let s = systems();
-        let mut targets = Targets { energy: vec![-10.0; s.len()], forces: None, stress: None };
+        let mut targets = Targets { energy: vec![-10.0; s.len()], forces: None, stress: None, frame_sigmas: Vec::new() };
         targets.energy[3] = 1e300;
-        let options = FitOptions { hypers: HYPERS.into(), kind: gpr(), sigmas: Sigmas { energy: 0.01, forces: 0.1, stress: 0.01 }, e0: E0::Average, batch_atoms: 100, cancel: None };
+        let options = FitOptions { hypers: HYPERS.into(), pair: None, kind: gpr(), sigmas: Sigmas { energy: 0.01, forces: 0.1, stress: 0.01 }, e0: E0::Average, batch_atoms: 100, cancel: None };
         let e = Potential::fit(&s, &targets, &options).unwrap_err().to_string();
         assert!(e.contains("systems[3]: energy = 1e300"), "{e}");
         targets.energy[3] = -10.0;
