@@ -140,6 +140,15 @@ pub fn check_prediction(p: &Prediction, offset: usize) -> Result<()> {
 /// sparse environments, ζ, δ and jitter (an edit of any of them is refused).
 pub fn check_loaded(p: &Potential) -> Result<()> {
     let bad = Error::InvalidParameter;
+    // the neighbour types are the species, or with density.alchemical its
+    // pseudo-element indices: anything else would pair the wrong columns
+    let expected = super::atomic_features::FeatureLayout::for_calculator(p.calculator(), p.layout.species.clone())?;
+    if expected.neighbors != p.layout.neighbors {
+        return Err(bad(format!(
+            "neighbor_species = {:?}, but the hypers and species give {:?}",
+            p.layout.neighbors, expected.neighbors
+        )));
+    }
     let bs = p.layout.block_size;
     for (z, size) in probe_block_sizes(p)? {
         if size != bs {
