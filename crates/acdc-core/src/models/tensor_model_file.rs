@@ -61,7 +61,8 @@ pub fn to_bytes(m: &TensorModel) -> Result<Vec<u8>> {
     let header = serde_json::to_vec(&header).map_err(|e| Error::InvalidParameter(format!("model header: {e}")))?;
     let mut out = Vec::with_capacity(32 + header.len() + offset);
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    // tensor models use no version-2 extension (the 2-body term of energy models)
+    out.extend_from_slice(&1u32.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&(header.len() as u64).to_le_bytes());
     out.extend_from_slice(&header);
@@ -91,8 +92,8 @@ fn frame<'a>(bytes: &'a [u8], what: &str) -> Result<(serde_json::Value, usize, &
         return Err(bad(what, format!("truncated model file ({} bytes)", bytes.len())));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if version != FORMAT_VERSION {
-        return Err(bad(what, format!("model file format version {version} is not supported (this acdc reads version {FORMAT_VERSION})")));
+    if !(1..=FORMAT_VERSION).contains(&version) {
+        return Err(bad(what, format!("model file format version {version} is not supported (this acdc reads versions 1 to {FORMAT_VERSION})")));
     }
     let body = &bytes[..bytes.len() - 4];
     let stored = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().expect("4 bytes"));
