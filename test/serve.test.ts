@@ -244,7 +244,9 @@ describe('acdc serve', () => {
   });
 
   it('a full queue answers 503; a client that disconnects frees its slot; metrics count requests and atoms', async () => {
-    const one = await startServer('--concurrency', '1', '--queue-size', '1', '--threads', '1');
+    // --max-features above the 7200 × 17920 values of the disconnecting request
+    // below, so that it is refused by nothing and is computing when its client goes
+    const one = await startServer('--concurrency', '1', '--queue-size', '1', '--threads', '1', '--max-features', '200000000');
     const saved = port;
     port = one.port;
     try {
@@ -267,7 +269,13 @@ describe('acdc serve', () => {
       const gone = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/featurize?perStructure=sum', headers: { 'content-type': 'text/plain' } });
       gone.on('error', () => undefined);
       gone.end(heavy.repeat(4));
-      await new Promise((r) => setTimeout(r, 150));
+      // disconnect once the server is computing it (not on a timer: a fast
+      // machine parses and answers a refusal within any fixed delay)
+      for (let k = 0; k < 400; k++) {
+        const h = JSON.parse((await request('GET', '/healthz')).body.toString());
+        if (h.running === 1) break;
+        await new Promise((r) => setTimeout(r, 10));
+      }
       gone.destroy();
       // the server notices, cancels the computation and counts it
       let cancelled = '';
