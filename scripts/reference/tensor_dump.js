@@ -39,7 +39,7 @@ function dump(list, hypers) {
       }
       for (const a of atoms) a.q = { ...(a.q ?? {}), [lambda]: q };
     }
-    return { types: Array.from(s.types), dipole: Array.from(s.info.dipole), polarizability: Array.from(s.info.polarizability), atoms };
+    return { types: Array.from(s.types), positions: Array.from(s.positions), dipole: Array.from(s.info.dipole), polarizability: Array.from(s.info.polarizability), atoms };
   });
 }
 
