@@ -140,7 +140,7 @@ def fit_predict(dump, target, kind, charges=False):
         phi = np.concatenate([design(f) for f in ftrain]) / sigma
         A = np.concatenate([phi, prior])
         b = np.concatenate([y.reshape(-1) / sigma, np.zeros(prior.shape[0])])
-        q = None
+        qz = None                                                     # charges per species
         if charges and lam == 1:
             counts = np.array([sum(t == z for f in dump["train"] for t in f["types"]) for z in species], dtype=float)
             B = np.linalg.svd(counts[None, :])[2][1:].T                # (S, S-1), orthonormal, counts @ B = 0
@@ -148,13 +148,13 @@ def fit_predict(dump, target, kind, charges=False):
             A = np.concatenate([A, np.concatenate([D, np.zeros((prior.shape[0], B.shape[1]))])], axis=1)
         w, *_ = np.linalg.lstsq(A, b, rcond=None)
         if charges and lam == 1:
-            w, q = w[: phi.shape[1]], B @ w[phi.shape[1]:]
-            charge_values = q.tolist()
+            w, qz = w[: phi.shape[1]], B @ w[phi.shape[1]:]
+            charge_values = qz.tolist()
         for k, f in enumerate(ftest):
             s = design(f) @ w
             s[0] += len(f) * offset
-            if q is not None:
-                s += charge_design(dump["test"][k], species) @ q
+            if qz is not None:
+                s += charge_design(dump["test"][k], species) @ qz
             preds[k][lam] = s
     out = [from_spherical(target, p).tolist() for p in preds]
     return (out, charge_values) if charges else out
