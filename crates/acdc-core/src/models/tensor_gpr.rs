@@ -836,7 +836,7 @@ impl TensorModel {
                     }
                 }
                 TensorKind::Linear => {
-                    for p in 0..n {
+                    for p in 0..n_weights {
                         stack[(rows + p, p)] = regularizer.sqrt();
                     }
                 }
