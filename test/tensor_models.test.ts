@@ -275,6 +275,11 @@ describe('acdc fit --target / acdc predict with a tensor model', () => {
     fs.writeFileSync(noC, '2\nProperties=species:S:1:pos:R:3\nS 0 0 0\nH 1.3 0 0\n');
     expectOneLineError(acdc(['predict', model, noC, '-o', pred]), /species the model was not trained on/, 'unknown species');
     expect(fs.existsSync(pred)).toBe(false);
+    // the charge term needs molecules: a periodic frame is refused, naming the option
+    const periodic = path.join(dir, 'periodic.xyz');
+    fs.writeFileSync(periodic, '3\nLattice="20 0 0 0 20 0 0 0 20" Properties=species:S:1:pos:R:3 pbc="T T T"\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n');
+    expectOneLineError(acdc(['predict', model, periodic, '-o', pred]), /systems\[0\] is periodic.*refit the model with charges: false \(acdc fit --no-charges\)$/, 'periodic frame');
+    expect(fs.existsSync(pred)).toBe(false);
   });
 });
 

@@ -1270,6 +1270,15 @@ mod tests {
                 bad[bytes.len() / 2] ^= 1;
                 assert!(super::super::tensor_model_file::from_bytes(&bad, "mem").unwrap_err().to_string().contains("checksum"));
                 assert!(super::super::tensor_model_file::from_bytes(&bytes[..bytes.len() - 9], "mem").is_err());
+                if charges {
+                    // a version-1 file cannot carry charges (an older reader would drop them)
+                    let mut old = bytes[..bytes.len() - 4].to_vec();
+                    old[8..12].copy_from_slice(&1u32.to_le_bytes());
+                    let crc = crc32fast::hash(&old);
+                    old.extend_from_slice(&crc.to_le_bytes());
+                    let e = super::super::tensor_model_file::from_bytes(&old, "mem").unwrap_err().to_string();
+                    assert!(e.contains("format version 1 cannot hold charges"), "{e}");
+                }
             }
         }
     }
