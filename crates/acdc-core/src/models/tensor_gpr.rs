@@ -1090,10 +1090,6 @@ mod tests {
         }
     }
 
-    fn fit(target: TensorTarget, kind: TensorKindOptions) -> (TensorModel, Vec<System>) {
-        fit_charges(target, kind, false)
-    }
-
     fn fit_charges(target: TensorTarget, kind: TensorKindOptions, charges: bool) -> (TensorModel, Vec<System>) {
         let systems: Vec<System> = (0..12).map(structure).collect();
         let values: Vec<Vec<f64>> = systems.iter().map(|s| targets(s, target)).collect();
