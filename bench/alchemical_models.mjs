@@ -9,7 +9,7 @@
 //
 //   node bench/alchemical_models.mjs [--train-frames 160] [--test-frames 60]
 //        [--models linear,gpr] [--B 1,2,3,4,5,full] [--python PATH]
-//        [--sparse 200] [--out bench/alchemical-models.json]
+//        [--sparse 200] [--zeta 2] [--delta 0.2] [--out bench/alchemical-models.json]
 // The data are generated into bench/.data/ on first use (needs ASE:
 // scripts/reference/requirements.txt; --python or $PYTHON). Threads:
 // ACDC_NUM_THREADS (default 2).
@@ -36,6 +36,8 @@ const testFrames = Number(opt('--test-frames', '60'));
 const models = opt('--models', 'linear,gpr').split(',');
 const Bs = opt('--B', '1,2,3,4,5,full').split(',').filter((b) => b !== 'none');
 const sparse = Number(opt('--sparse', '200'));
+const zeta = Number(opt('--zeta', '2'));
+const delta = Number(opt('--delta', '0.2'));
 const outFile = path.resolve(opt('--out', path.join(ROOT, 'bench', 'alchemical-models.json')));
 
 const dir = path.join(ROOT, 'bench/.data');
@@ -58,7 +60,7 @@ const hypers = {
 const common = { targets: { energy: 'energy', forces: 'forces' }, sigmas: { energy: 0.002, forces: 0.05 }, e0: 'fit' };
 const fitters = {
   linear: (h) => acdc.LinearModel.fit(train, { ...common, hypers: h, regularizer: 1e-6 }),
-  gpr: (h) => acdc.SparseGPR.fit(train, { ...common, hypers: h, sparse: { count: sparse }, kernel: { zeta: 2, delta: 0.2 } }),
+  gpr: (h) => acdc.SparseGPR.fit(train, { ...common, hypers: h, sparse: { count: sparse }, kernel: { zeta, delta } }),
 };
 
 const now = () => performance.now() / 1000;
@@ -150,6 +152,7 @@ const out = {
   hypers,
   common,
   sparse,
+  kernel: { zeta, delta },
   rows,
   threads: Number(process.env.ACDC_NUM_THREADS),
   versions: { node: process.version, acdc: require(path.join(ROOT, 'package.json')).version },
