@@ -10,6 +10,7 @@
 //        [--sparse leverage:300]               (method:count when no --indices)
 //        [--virial 0.05]                       (fit the stress as GAP fits virials: σ_V·√N eV per component)
 //        [--gap gap_pred.json] [--save model.acdc] [--json out.json]
+//        [--model model.acdc]                  (predict with a saved model instead of fitting)
 //
 // SOAP settings otherwise as bench/gap_alloys.mjs: ζ 4, δ 0.2 eV, σ 0.002
 // eV/atom and 0.05 eV/Å, e0 average, jitter 1e-8/δ² (GAP's absolute 1e-8).
@@ -23,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const acdc = createRequire(path.join(ROOT, 'package.json'))('acdc-ml');
 
-const o = { hypers: null, indices: null, sparse: 'leverage:300', virial: null, gap: null, save: null, json: null };
+const o = { hypers: null, indices: null, sparse: 'leverage:300', virial: null, gap: null, save: null, json: null, model: null };
 for (let k = 2; k < process.argv.length; k += 2) {
   const key = process.argv[k].replace(/^--/, '');
   if (!(key in o) && key !== 'train' && key !== 'test') throw new Error(`unknown option ${process.argv[k]}`);
@@ -63,7 +64,7 @@ const options = {
   e0: 'average',
 };
 const cpu0 = process.cpuUsage();
-const model = await acdc.SparseGPR.fit(train, options);
+const model = o.model ? await acdc.loadModel(o.model) : await acdc.SparseGPR.fit(train, options);
 const cpu = process.cpuUsage(cpu0);
 if (o.save) await model.save(o.save);
 const p = await model.predict(test, { forces: true });
