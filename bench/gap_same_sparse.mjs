@@ -91,10 +91,8 @@ test.forEach((s, k) => {
 const rms = (x) => Math.sqrt(x.reduce((t, v) => t + v * v, 0) / x.length);
 const mean = (x) => x.reduce((t, v) => t + v, 0) / x.length;
 const out = {
-  sparse: o.indices ? 'gap indices' : o.sparse,
-  hypers: o.hypers ?? 'gto',
-  virial: o.virial,
-  fitCpuSeconds: (cpu.user + cpu.system) / 1e6,
+  ...(o.model ? { model: o.model } : { sparse: o.indices ? 'gap indices' : o.sparse, hypers: o.hypers ?? 'gto', virial: o.virial }),
+  ...(o.model ? {} : { fitCpuSeconds: (cpu.user + cpu.system) / 1e6 }),
   test: Object.fromEntries(
     Object.entries(groups).map(([g, v]) => [g, { energyRmseMeV: 1e3 * rms(v.de), energyMeanMeV: 1e3 * mean(v.de), forcesRmse: rms(v.df), frames: v.de.length }]),
   ),
