@@ -7,7 +7,7 @@
 //   node bench/gap_same_sparse.mjs --train T.xyz --test X.xyz
 //        [--hypers gap_hypers.json]            (default: GTO, max_radial 5, l_max 4)
 //        [--indices idx29.dat:29,idx79.dat:79] (gap_fit's 1-based index files; default: --sparse)
-//        [--sparse leverage:300]               (method:count when no --indices)
+//        [--sparse leverage:300:0]             (method:count[:seed] when no --indices)
 //        [--virial 0.05]                       (fit the stress as GAP fits virials: σ_V·√N eV per component)
 //        [--gap gap_pred.json] [--save model.acdc] [--json out.json]
 //        [--model model.acdc]                  (predict with a saved model instead of fitting)
@@ -48,8 +48,8 @@ if (o.indices) {
   }
   sparse = { method: 'indices', indices };
 } else {
-  const [method, count] = o.sparse.split(':');
-  sparse = { method, count: Number(count), seed: 0 };
+  const [method, count, seed = '0'] = o.sparse.split(':');
+  sparse = { method, count: Number(count), seed: Number(seed) };
 }
 const train = await acdc.readXyz(o.train);
 const test = await acdc.readXyz(o.test);
