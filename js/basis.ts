@@ -4,69 +4,24 @@
  * contracted radial bases (Goscinski, Musil, Pozdnyakov, Nigam and Ceriotti,
  * J. Chem. Phys. 155, 104106 (2021)).
  */
+//
+// The fits run in the core (acdc_core::analysis::compression, off the event
+// loop); this module checks the options and writes the hyper-parameters.
 import { invalidParameter } from './errors';
 import native from './native';
-import { SphericalExpansion, type SoapHypers, type ExplicitRadialHypers } from './calculators';
-import { System, type SystemInit } from './system';
+import { runQueued } from './schedule';
+import { type SoapHypers, type ExplicitRadialHypers } from './calculators';
+import { asSystem, System, type SystemInit } from './system';
+
+function systemData(systems: System | SystemInit | Array<System | SystemInit>) {
+  const list = Array.isArray(systems) ? systems : [systems];
+  return list.map((s, k) => asSystem(s, `systems[${k}]`).data());
+}
 
 /** Options of {@link fitAlchemicalCoupling}. */
 export interface AlchemicalFitOptions {
   /** Number B of pseudo-elements (1 ≤ B ≤ number of elements in the systems). */
   pseudoTypes: number;
-}
-
-/**
- * Symmetric eigen-decomposition by cyclic Jacobi rotations (small matrices).
- * Returns eigenvalues (descending) and eigenvectors as rows.
- */
-export function symmetricEigen(a: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
-  const m = Float64Array.from(a);
-  const v = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) v[i * n + i] = 1;
-  for (let sweep = 0; sweep < 100; sweep++) {
-    let off = 0;
-    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += m[p * n + q] ** 2;
-    if (off < 1e-30 * Math.max(1e-300, m.reduce((s, x) => s + x * x, 0))) break;
-    for (let p = 0; p < n; p++) {
-      for (let q = p + 1; q < n; q++) {
-        const apq = m[p * n + q];
-        if (apq === 0) continue;
-        const theta = (m[q * n + q] - m[p * n + p]) / (2 * apq);
-        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
-        const c = 1 / Math.sqrt(t * t + 1);
-        const s = t * c;
-        for (let k = 0; k < n; k++) {
-          const mkp = m[k * n + p];
-          const mkq = m[k * n + q];
-          m[k * n + p] = c * mkp - s * mkq;
-          m[k * n + q] = s * mkp + c * mkq;
-        }
-        for (let k = 0; k < n; k++) {
-          const mpk = m[p * n + k];
-          const mqk = m[q * n + k];
-          m[p * n + k] = c * mpk - s * mqk;
-          m[q * n + k] = s * mpk + c * mqk;
-        }
-        for (let k = 0; k < n; k++) {
-          const vkp = v[k * n + p];
-          const vkq = v[k * n + q];
-          v[k * n + p] = c * vkp - s * vkq;
-          v[k * n + q] = s * vkp + c * vkq;
-        }
-      }
-    }
-  }
-  const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => m[j * n + j] - m[i * n + i]);
-  const values = Float64Array.from(order, (i) => m[i * n + i]);
-  const vectors = new Float64Array(n * n);
-  order.forEach((col, row) => {
-    // sign convention: the largest-magnitude entry of each vector is positive
-    let big = 0;
-    for (let k = 0; k < n; k++) if (Math.abs(v[k * n + col]) > Math.abs(big)) big = v[k * n + col];
-    const sign = big < 0 ? -1 : 1;
-    for (let k = 0; k < n; k++) vectors[row * n + k] = sign * v[k * n + col];
-  });
-  return { values, vectors };
 }
 
 function withoutAlchemical(hypers: SoapHypers): SoapHypers {
@@ -96,47 +51,13 @@ export async function fitAlchemicalCoupling(
   hypers: SoapHypers,
   options: AlchemicalFitOptions,
 ): Promise<SoapHypers> {
-  const base = withoutAlchemical(hypers);
-  const tm = await new SphericalExpansion(base).compute(systems);
-  const types = Array.from(new Set(Array.from({ length: tm.keys.count }, (_, b) => tm.keys.entry(b).neighbor_type))).sort((a, b) => a - b);
+  const { types, coupling: all } = await runQueued(() => native.alchemicalComponents(systemData(systems), JSON.stringify(withoutAlchemical(hypers))));
   const S = types.length;
   const B = options?.pseudoTypes;
   if (!Number.isInteger(B) || B < 1 || B > S) {
     throw invalidParameter(`pseudoTypes must be an integer between 1 and the number of elements in the systems (${S}), got ${String(B)}`);
   }
-  // one row per (centre, l, m, n): rows[`${system},${atom},${l}`] = [m][n][element]
-  const rows = new Map<string, Float64Array>();
-  for (let b = 0; b < tm.keys.count; b++) {
-    const { o3_lambda: l, neighbor_type: t } = tm.keys.entry(b);
-    const block = tm.block(b);
-    const width = block.values.length / Math.max(block.samples.count, 1);
-    const a = types.indexOf(t);
-    for (let s = 0; s < block.samples.count; s++) {
-      const [system, atom] = block.samples.row(s);
-      const key = `${system},${atom},${l}`;
-      let row = rows.get(key);
-      if (row === undefined) {
-        row = new Float64Array(width * S);
-        rows.set(key, row);
-      }
-      for (let k = 0; k < width; k++) row[k * S + a] = block.values[s * width + k];
-    }
-  }
-  const C = new Float64Array(S * S);
-  let count = 0;
-  for (const row of rows.values()) {
-    for (let k = 0; k < row.length; k += S) {
-      for (let i = 0; i < S; i++) {
-        const x = row[k + i];
-        if (x === 0) continue;
-        for (let j = 0; j < S; j++) C[i * S + j] += x * row[k + j];
-      }
-      count++;
-    }
-  }
-  for (let i = 0; i < C.length; i++) C[i] /= Math.max(count, 1);
-  const { vectors } = symmetricEigen(C, S);
-  const coupling = Array.from({ length: B }, (_, b) => Array.from(vectors.subarray(b * S, (b + 1) * S)));
+  const coupling = all.slice(0, B);
   return { ...hypers, density: { ...hypers.density, alchemical: { types, coupling } } };
 }
 
@@ -178,41 +99,17 @@ export async function fitRadialContraction(
   options: RadialContractionOptions,
 ): Promise<SoapHypers> {
   const maxRadial = options?.maxRadial;
-  if (!Number.isInteger(maxRadial) || maxRadial < 0) throw invalidParameter(`maxRadial must be a non-negative integer, got ${String(maxRadial)}`);
+  if (!Number.isInteger(maxRadial) || maxRadial < 0 || maxRadial > 2 ** 31) throw invalidParameter(`maxRadial must be a non-negative integer, got ${String(maxRadial)}`);
   if (options.byType) throw invalidParameter('byType: true is not supported (per-type radial functions cannot be written as one Explicit basis)');
   if ((hypers.density as { alchemical?: unknown }).alchemical !== undefined) {
     throw invalidParameter('density.alchemical: fit the radial contraction on the species-resolved hyper-parameters, then add alchemical');
   }
-  const tables = native.radialTablesSync(JSON.stringify(hypers));
-  const tm = await new SphericalExpansion(hypers).compute(systems);
-  const covariance = new Map<number, Float64Array>();
-  for (const t of tables) covariance.set(t.l, new Float64Array(t.size * t.size));
-  for (let b = 0; b < tm.keys.count; b++) {
-    const l = tm.keys.entry(b).o3_lambda;
-    const block = tm.block(b);
-    const n = block.properties.count;
-    const C = covariance.get(l);
-    if (C === undefined || C.length !== n * n) continue;
-    for (let r = 0; r < block.values.length; r += n) {
-      for (let i = 0; i < n; i++) {
-        const x = block.values[r + i];
-        if (x === 0) continue;
-        for (let j = 0; j < n; j++) C[i * n + j] += x * block.values[r + j];
-      }
-    }
-  }
+  const tables = await runQueued(() => native.fitRadialContraction(systemData(systems), JSON.stringify(hypers), maxRadial));
   const byAngular: Record<string, ExplicitRadialHypers> = {};
   for (const t of tables) {
-    const n = t.size;
-    const k = Math.min(maxRadial + 1, n);
-    const { vectors } = symmetricEigen(covariance.get(t.l) as Float64Array, n);
-    const project = (data: Float64Array, node: number) =>
-      Array.from({ length: k }, (_, p) => {
-        let s = 0;
-        for (let q = 0; q < n; q++) s += vectors[p * n + q] * data[node * n + q];
-        return s;
-      });
-    const points = Array.from(t.positions, (position, node) => ({ position, values: project(t.values, node), derivatives: project(t.derivatives, node) }));
+    const k = t.size;
+    const row = (data: Float64Array, node: number) => Array.from(data.subarray(node * k, (node + 1) * k));
+    const points = Array.from(t.positions, (position, node) => ({ position, values: row(t.values, node), derivatives: row(t.derivatives, node) }));
     byAngular[String(t.l)] = { type: 'Tabulated', points };
   }
   const density = hypers.density as { center_atom_weight?: number; scaling?: unknown };

@@ -11,15 +11,16 @@
 // follow scikit-learn's rule: the largest-magnitude entry of each v_c is
 // positive.
 //
-// K̃ is symmetric positive semi-definite, so its SVD is its eigendecomposition;
-// the SVD of the native `pca` (on K̃, whose column means are already zero)
-// provides it.
-import { invalidParameter, outOfRange } from './errors';
-import { pca, pcaAsync, type PcaResult } from './analysis';
-import { polynomialKernel, polynomialKernelAsync } from './models';
+// The centring, the checks (square, symmetric, positive semi-definite) and
+// the decomposition run in the core (acdc_core::analysis::kernel_pca); this
+// module checks the options and builds the kernel from features.
+import { invalidParameter } from './errors';
+import native from './native';
+import type { KernelPcaData } from './native';
+import { asMatrix, checkCount, polynomialKernel, polynomialKernelAsync } from './models';
 import { describe } from './system';
 import type { DenseArray } from './tensor';
-import { abortable, splitSignal, throwIfAborted, type AbortSignalLike } from './schedule';
+import { abortable, runQueued, splitSignal, throwIfAborted, type AbortSignalLike } from './schedule';
 
 /** Options of {@link kernelPca}. */
 export interface KernelPcaOptions {
@@ -56,63 +57,8 @@ function args(X: DenseArray, options: KernelPcaOptions | undefined): { precomput
   return { precomputed: o.precomputed === true, zeta: o.zeta ?? 1 };
 }
 
-/** The doubly centred kernel, checked square and symmetric. */
-function centred(K: DenseArray): DenseArray<Float64Array> {
-  const { data, shape } = K;
-  if (shape.length !== 2 || shape[0] !== shape[1]) throw outOfRange(`a precomputed kernel must be square, got shape [${shape.join(', ')}]`);
-  const n = shape[0];
-  if (data.length !== n * n) throw outOfRange(`the kernel has ${data.length} values, expected ${n}×${n}`);
-  let scale = 0;
-  for (let i = 0; i < n * n; i++) {
-    if (!Number.isFinite(data[i])) throw outOfRange(`kernel[${Math.floor(i / n)}][${i % n}] is ${data[i]}`);
-    scale = Math.max(scale, Math.abs(data[i]));
-  }
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < i; j++) {
-      if (Math.abs(data[i * n + j] - data[j * n + i]) > 1e-10 * scale) {
-        throw outOfRange(`the kernel is not symmetric: K[${i}][${j}] = ${data[i * n + j]} but K[${j}][${i}] = ${data[j * n + i]}`);
-      }
-    }
-  }
-  const rowMean = new Float64Array(n);
-  let total = 0;
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < n; j++) s += data[i * n + j];
-    rowMean[i] = s / n;
-    total += s;
-  }
-  total /= n * n;
-  const out = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) out[i * n + j] = data[i * n + j] - rowMean[i] - rowMean[j] + total;
-  }
-  return { data: out, shape: [n, n] };
-}
-
-function fromPca(p: PcaResult, n: number, N: number): KernelPcaResult {
-  const eigenvalues = new Float64Array(n);
-  const scores = new Float64Array(N * n);
-  const vectors = new Float64Array(N * n);
-  for (let c = 0; c < n; c++) {
-    // singular value s_c = √((N − 1) · variance); u_c · v_c = −1 would mean λ_c = −s_c
-    const s = Math.sqrt(p.explainedVariance[c] * (N - 1));
-    let dot = 0;
-    for (let i = 0; i < N; i++) dot += p.scores.data[i * n + c] * p.components.data[c * N + i];
-    const s0 = Math.sqrt(p.explainedVariance[0] * (N - 1));
-    if (dot < 0 && s > 1e-12 * s0) {
-      throw outOfRange(`the centred kernel is not positive semi-definite: it has the eigenvalue ${-s} among its ${n} largest in magnitude`);
-    }
-    // a negative eigenvalue at rounding level is zero (as scikit-learn clips it)
-    eigenvalues[c] = dot < 0 ? 0 : s;
-    const root = Math.sqrt(eigenvalues[c]);
-    for (let i = 0; i < N; i++) {
-      const v = p.components.data[c * N + i];
-      vectors[i * n + c] = v;
-      scores[i * n + c] = v * root;
-    }
-  }
-  return { scores: { data: scores, shape: [N, n] }, eigenvalues, eigenvectors: { data: vectors, shape: [N, n] } };
+function toResult(r: KernelPcaData): KernelPcaResult {
+  return { scores: { data: r.scores.data, shape: r.scores.shape }, eigenvalues: r.eigenvalues, eigenvectors: { data: r.eigenvectors.data, shape: r.eigenvectors.shape } };
 }
 
 /**
@@ -127,8 +73,7 @@ function fromPca(p: PcaResult, n: number, N: number): KernelPcaResult {
 export function kernelPca(X: DenseArray, n: number, options?: KernelPcaOptions): KernelPcaResult {
   const { precomputed, zeta } = args(X, options);
   const K = precomputed ? X : polynomialKernel(X, X, { zeta });
-  const Kc = centred(K);
-  return fromPca(pca(Kc, n), n, Kc.shape[0]);
+  return toResult(native.kernelPcaSync(asMatrix('kernel', K), checkCount('n', n, 1)));
 }
 
 /** {@link kernelPca} with the kernel and the decomposition off the event loop. */
@@ -138,6 +83,7 @@ export async function kernelPcaAsync(X: DenseArray, n: number, options?: KernelP
   const { precomputed, zeta } = args(X, rest);
   const K = precomputed ? X : await abortable(polynomialKernelAsync(X, X, { zeta }), signal);
   throwIfAborted(signal);
-  const Kc = centred(K);
-  return fromPca(await pcaAsync(Kc, n, signal ? { signal } : {}), n, Kc.shape[0]);
+  const m = asMatrix('kernel', K);
+  const k = checkCount('n', n, 1);
+  return toResult(await abortable(runQueued(() => native.kernelPca(m, k)), signal));
 }

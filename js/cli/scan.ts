@@ -19,7 +19,7 @@ import { polynomialKernelAsync } from '../models';
 import { checkWritableTarget, writeAtomically } from '../atomic';
 import { linesSvg, type LinePoint } from '../plot';
 import { defaultCalculator, readSystems, soapFeatures, type BodyOrder } from './features';
-import { centredGram, gram, kernelRidgePredict } from './kernel_ridge';
+import { learningCurve } from './kernel_ridge';
 
 export const SCAN_MODELS = ['linear', 'gpr'] as const;
 export type ScanModel = (typeof SCAN_MODELS)[number];
@@ -116,13 +116,12 @@ export async function scan(file: string, options: ScanOptions): Promise<ScanSumm
       const calc = defaultCalculator(cutoff, bodyOrder);
       const f = await soapFeatures(calc, systems);
       const X = f.structures;
-      const G = options.model === 'gpr' ? (await polynomialKernelAsync({ data: X, shape: [N, f.columns] }, { data: X, shape: [N, f.columns] }, { zeta: 2 })).data : gram(X, N, f.columns);
-      const rmse = trainSizes.map((size) => {
-        const train = pool.slice(0, size);
-        const K = options.model === 'gpr' ? G : centredGram(G, N, train);
-        const pred = kernelRidgePredict(K, N, y, train, test, options.regularizer);
-        return Math.sqrt(test.reduce((a, t, k) => a + (pred[k] - y[t]) ** 2, 0) / testSize);
-      });
+      const input = { pool, test, sizes: trainSizes, y, regularizer: options.regularizer };
+      const rmse = Array.from(
+        options.model === 'gpr'
+          ? await learningCurve({ ...input, kernel: 'precomputed', data: (await polynomialKernelAsync({ data: X, shape: [N, f.columns] }, { data: X, shape: [N, f.columns] }, { zeta: 2 })).data as Float64Array, shape: [N, N] })
+          : await learningCurve({ ...input, kernel: 'linear', data: X, shape: [N, f.columns] }),
+      );
       curves.push({ cutoff, bodyOrder, calculator: calc.name, columns: f.columns, rmse });
     }
   }

@@ -15,8 +15,8 @@ pub enum Error {
     Io(String),
     /// A numerical failure (singular matrix, non-convergence).
     Numerical(String),
-    /// The work would need more memory than the budget allows
-    /// (see [`crate::budget`]).
+    /// The work would need more memory than the budget allows (the
+    /// `budget` module sizes it; not linked, as budget builds on this module).
     Memory(String),
     /// The computation was cancelled by its caller.
     Cancelled,
@@ -46,3 +46,16 @@ impl From<std::io::Error> for Error {
 
 /// Result alias for the core.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Longest piece of input quoted in an error message, in characters.
+const QUOTE_LIMIT: usize = 100;
+
+/// `text` shortened to about [`QUOTE_LIMIT`] characters for an error message
+/// (a hostile or corrupt file may hold a single line of megabytes), with the
+/// full length stated when it was cut.
+pub(crate) fn clip(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_LIMIT) {
+        None => text.to_string(),
+        Some((end, _)) => format!("{}… ({} bytes in all)", &text[..end], text.len()),
+    }
+}

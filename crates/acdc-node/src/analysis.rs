@@ -1,6 +1,7 @@
 //! Analysis of dense matrices: PCA, feature reconstruction measures and
 //! local prediction rigidity.
-use acdc_core::analysis::{self, Pca, Rigidity, Split};
+use acdc_core::analysis::kernel_ridge::CurveKernel;
+use acdc_core::analysis::{self, KernelPca, Pca, Rigidity, Split};
 use acdc_core::math::linalg::Dense;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -169,4 +170,88 @@ pub fn pca_sync(x: MatrixData, n: u32) -> Result<PcaData> {
 #[napi(ts_return_type = "Promise<PcaData>")]
 pub fn pca(x: MatrixData, n: u32) -> Result<AsyncTask<Job<Pca, PcaData>>> {
     guarded("pcaAsync", || Ok(Job::new("pcaAsync", pca_work(&x, n)?, pca_to_js)))
+}
+
+/// Kernel principal components.
+#[napi(object, object_from_js = false)]
+pub struct KernelPcaData {
+    /// samples × n projections (eigenvector × √eigenvalue)
+    pub scores: MatrixData,
+    /// the n largest eigenvalues of the centred kernel, decreasing
+    pub eigenvalues: Float64Array,
+    /// samples × n unit eigenvectors (columns)
+    pub eigenvectors: MatrixData,
+}
+
+fn kernel_pca_to_js(p: KernelPca) -> Result<KernelPcaData> {
+    Ok(KernelPcaData { scores: dense_to_js(p.scores), eigenvalues: Float64Array::new(p.eigenvalues), eigenvectors: dense_to_js(p.eigenvectors) })
+}
+
+fn kernel_pca_work(k: &MatrixData, n: u32) -> Result<impl FnOnce() -> acdc_core::Result<KernelPca> + Send + 'static> {
+    let k = dense_from_js("kernel", k)?;
+    Ok(move || analysis::kernel_pca(&k, n as usize))
+}
+
+/// Kernel PCA of a symmetric kernel matrix (synchronously).
+#[napi]
+pub fn kernel_pca_sync(kernel: MatrixData, n: u32) -> Result<KernelPcaData> {
+    guarded("kernelPca", || {
+        ensure_thread_pool();
+        kernel_pca_to_js(kernel_pca_work(&kernel, n)?().map_err(to_napi)?)
+    })
+}
+
+/// Kernel PCA of a symmetric kernel matrix off the event loop.
+#[napi(ts_return_type = "Promise<KernelPcaData>")]
+pub fn kernel_pca(kernel: MatrixData, n: u32) -> Result<AsyncTask<Job<KernelPca, KernelPcaData>>> {
+    guarded("kernelPcaAsync", || Ok(Job::new("kernelPcaAsync", kernel_pca_work(&kernel, n)?, kernel_pca_to_js)))
+}
+
+/// A learning curve of kernel ridge regression.
+#[napi(object)]
+pub struct LearningCurveOptions {
+    /// "linear" (input: features, centred per training set) or "precomputed" (input: a kernel)
+    pub kernel: String,
+    /// targets, one per row
+    pub y: Float64Array,
+    /// training pool: the training set of size s is its first s rows
+    pub pool: Vec<u32>,
+    /// test rows
+    pub test: Vec<u32>,
+    /// training sizes
+    pub sizes: Vec<u32>,
+    /// regulariser relative to the mean diagonal of the training kernel
+    pub regularizer: f64,
+}
+
+fn learning_curve_work(input: &MatrixData, o: &LearningCurveOptions) -> Result<impl FnOnce() -> acdc_core::Result<Vec<f64>> + Send + 'static> {
+    let kernel = match o.kernel.as_str() {
+        "linear" => CurveKernel::Linear,
+        "precomputed" => CurveKernel::Precomputed,
+        other => return Err(to_napi(acdc_core::Error::InvalidParameter(format!("kernel is \"{other}\" (expected \"linear\" or \"precomputed\")")))),
+    };
+    let input = dense_from_js("X", input)?;
+    let y = o.y.to_vec();
+    let idx = |v: &[u32]| v.iter().map(|&i| i as usize).collect::<Vec<_>>();
+    let (pool, test, sizes, relative) = (idx(&o.pool), idx(&o.test), idx(&o.sizes), o.regularizer);
+    Ok(move || analysis::kernel_ridge::learning_curve(&input, kernel, &y, &pool, &test, &sizes, relative))
+}
+
+fn curve_to_js(v: Vec<f64>) -> Result<Float64Array> {
+    Ok(Float64Array::new(v))
+}
+
+/// Test RMSE of kernel ridge regression per training size (synchronously).
+#[napi]
+pub fn kernel_ridge_learning_curve_sync(input: MatrixData, options: LearningCurveOptions) -> Result<Float64Array> {
+    guarded("kernelRidgeLearningCurve", || {
+        ensure_thread_pool();
+        curve_to_js(learning_curve_work(&input, &options)?().map_err(to_napi)?)
+    })
+}
+
+/// Test RMSE of kernel ridge regression per training size off the event loop.
+#[napi(ts_return_type = "Promise<Float64Array>")]
+pub fn kernel_ridge_learning_curve(input: MatrixData, options: LearningCurveOptions) -> Result<AsyncTask<Job<Vec<f64>, Float64Array>>> {
+    guarded("kernelRidgeLearningCurveAsync", || Ok(Job::new("kernelRidgeLearningCurveAsync", learning_curve_work(&input, &options)?, curve_to_js)))
 }

@@ -20,6 +20,8 @@ pub mod sine_matrix;
 pub mod spherical_expansion;
 #[cfg(test)]
 pub(crate) mod tests_utils;
+#[cfg(test)]
+mod harness;
 
 pub use acsf::SymmetryFunctions;
 pub use coulomb_matrix::CoulombMatrix;

@@ -2,7 +2,7 @@
 //! central finite differences, and small test structures.
 use super::{Calculator, ComputeOptions};
 use crate::system::System;
-use crate::tensor::TensorMap;
+use crate::tensor::{Labels, TensorMap};
 
 /// Step of the central differences, in Å (positions) or dimensionless (strain).
 const H: f64 = 1e-5;
@@ -62,7 +62,8 @@ pub fn finite_differences_positions(calc: &dyn Calculator, system: &System, tol:
             assert_eq!(vp.keys, reference.keys);
             for (b, block) in reference.blocks.iter().enumerate() {
                 assert_eq!(vp.blocks[b].samples, block.samples);
-                let nf = block.properties.count();
+                // one sample's values: components × properties
+                let nf = block.values.len() / block.samples.count().max(1);
                 let grad = block.gradient("positions").expect("positions gradient");
                 let mut analytic = vec![0.0; block.values.len()];
                 let d = grad.samples.dimension("atom").unwrap();
@@ -98,13 +99,81 @@ pub fn finite_differences_strain(calc: &dyn Calculator, system: &System, tol: f6
         for b in 0..3 {
             let (vp, vm) = (values(calc, &deform(H, a, b)), values(calc, &deform(-H, a, b)));
             for (k, block) in reference.blocks.iter().enumerate() {
-                let nf = block.properties.count();
+                // one sample's values: components × properties; the gradient
+                // row r belongs to the sample its first label names
+                let nf = block.values.len() / block.samples.count().max(1);
                 let grad = block.gradient("strain").expect("strain gradient");
-                let analytic: Vec<f64> =
-                    (0..block.samples.count()).flat_map(|s| grad.values[(s * 9 + a * 3 + b) * nf..][..nf].iter().copied()).collect();
+                let mut analytic = vec![0.0; block.values.len()];
+                for (r, row) in grad.samples.rows().enumerate() {
+                    let s = row[0] as usize;
+                    analytic[s * nf..][..nf].copy_from_slice(&grad.values[(r * 9 + a * 3 + b) * nf..][..nf]);
+                }
                 let fd: Vec<f64> = vp.blocks[k].values.iter().zip(&vm.blocks[k].values).map(|(p, m)| (p - m) / (2.0 * H)).collect();
                 check(&analytic, &fd, tol, &format!("{} block {k}, d/dε[{a}][{b}]", calc.name()));
             }
         }
+    }
+}
+
+/// Selected keys and selected samples give exactly (bit for bit) the
+/// matching blocks and rows of the full compute of `systems`: keys, every
+/// other key of the full result; samples, every other (system, atom) centre
+/// for per-atom calculators, every other system for per-structure ones. A
+/// block may be absent from the sample selection only where all its
+/// selected rows are zero in the full result.
+pub fn check_selection(calc: &dyn Calculator, systems: &[System]) {
+    let full = calc.compute(systems, &ComputeOptions::default()).unwrap();
+    let names: Vec<&str> = full.keys.names.iter().map(|s| s.as_str()).collect();
+    let chosen: Vec<i32> = full.keys.rows().step_by(2).flatten().copied().collect();
+    let options = ComputeOptions { selected_keys: Some(Labels::new(&names, chosen.clone())), ..Default::default() };
+    let some = calc.compute(systems, &options).unwrap();
+    assert_eq!(some.keys, Labels::new(&names, chosen), "{}: selected keys", calc.name());
+    for (k, key) in some.keys.rows().enumerate() {
+        let whole = &full.blocks[full.keys.position(key).unwrap()];
+        assert_eq!(some.blocks[k].samples, whole.samples, "{} key {key:?}", calc.name());
+        assert_eq!(some.blocks[k].properties, whole.properties, "{} key {key:?}", calc.name());
+        assert_eq!(some.blocks[k].values, whole.values, "{} key {key:?}: selected keys change the values", calc.name());
+    }
+
+    let per_atom = full.blocks[0].samples.dimension("atom").is_some();
+    let selection = if per_atom {
+        let rows: Vec<i32> = systems.iter().enumerate().flat_map(|(s, sys)| (0..sys.size()).map(move |a| (s, a))).step_by(2).flat_map(|(s, a)| [s as i32, a as i32]).collect();
+        Labels::new(&["system", "atom"], rows)
+    } else {
+        Labels::new(&["system"], (0..systems.len() as i32).filter(|s| s % 2 == 1).collect())
+    };
+    assert!(selection.count() > 0);
+    let options = ComputeOptions { selected_samples: Some(selection.clone()), ..Default::default() };
+    let some = calc.compute(systems, &options).unwrap();
+    let picked = |row: &[i32]| selection.position(&row[..selection.names.len()]).is_some();
+    let mut rows_seen = 0;
+    for (b, key) in full.keys.rows().enumerate() {
+        let whole = &full.blocks[b];
+        let width = whole.values.len() / whole.samples.count().max(1);
+        let wanted: Vec<usize> = (0..whole.samples.count()).filter(|&r| picked(whole.samples.row(r))).collect();
+        let Some(k) = some.keys.position(key) else {
+            // λ-SOAP takes its keys from the neighbour types the selected
+            // centres see (featomic: from every centre); a key can only go
+            // when its selected rows are the zero product c_a ⊗ 0
+            for &w in &wanted {
+                assert!(
+                    whole.values[w * width..][..width].iter().all(|&v| v == 0.0),
+                    "{} key {key:?}: selected samples dropped a block with non-zero rows",
+                    calc.name()
+                );
+            }
+            continue;
+        };
+        let part = &some.blocks[k];
+        assert_eq!(part.samples.count(), wanted.len(), "{} key {key:?}: selected sample count", calc.name());
+        for (r, &w) in wanted.iter().enumerate() {
+            assert_eq!(part.samples.row(r), whole.samples.row(w), "{} key {key:?}: sample order", calc.name());
+            assert_eq!(&part.values[r * width..][..width], &whole.values[w * width..][..width], "{} key {key:?}, sample {r}", calc.name());
+            rows_seen += 1;
+        }
+    }
+    assert!(rows_seen > 0, "{}: no selected sample was compared", calc.name());
+    for key in some.keys.rows() {
+        assert!(full.keys.position(key).is_some(), "{}: selected samples made the key {key:?}", calc.name());
     }
 }

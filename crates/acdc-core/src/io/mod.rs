@@ -12,18 +12,9 @@ pub mod npy;
 /// Files whose zero pages are left as holes.
 pub mod sparse_file;
 
-/// Longest piece of input quoted in an error message, in characters.
-const QUOTE_LIMIT: usize = 100;
-
-/// `text` shortened to about [`QUOTE_LIMIT`] characters for an error message
-/// (a hostile or corrupt file may hold a single line of megabytes), with the
-/// full length stated when it was cut.
-pub(crate) fn clip(text: &str) -> String {
-    match text.char_indices().nth(QUOTE_LIMIT) {
-        None => text.to_string(),
-        Some((end, _)) => format!("{}… ({} bytes in all)", &text[..end], text.len()),
-    }
-}
+// Quoting of input in error messages lives with the errors (the tensor
+// module uses it too, and tensor must not reach back into io).
+pub(crate) use crate::error::clip;
 
 #[cfg(test)]
 mod tests {

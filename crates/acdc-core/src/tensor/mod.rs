@@ -78,7 +78,7 @@ impl Labels {
             if !valid {
                 return Err(Error::InvalidParameter(format!(
                     "{what}: name \"{}\" is not an identifier (ASCII letters, digits and _, not starting with a digit)",
-                    crate::io::clip(name)
+                    crate::error::clip(name)
                 )));
             }
             if !seen.insert(name.as_str()) {
@@ -155,7 +155,7 @@ impl<V: AsRef<[f64]>> TensorBlockOf<V> {
     /// its components end with this block's components; its properties are
     /// this block's.
     pub fn add_gradient(&mut self, parameter: &str, gradient: Self) -> Result<()> {
-        let bad = |m: String| Err(Error::InvalidParameter(format!("gradient \"{}\": {m}", crate::io::clip(parameter))));
+        let bad = |m: String| Err(Error::InvalidParameter(format!("gradient \"{}\": {m}", crate::error::clip(parameter))));
         if parameter.is_empty() || parameter.contains('/') || parameter.chars().any(char::is_control) {
             return bad("the parameter name must be non-empty, without '/' or control characters".into());
         }
