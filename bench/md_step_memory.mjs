@@ -51,8 +51,10 @@ function run(cmd, args, env = {}) {
 }
 
 const o = parseArgs(process.argv.slice(2));
-run('cargo', ['build', '--release', '-q', '-p', 'acdc-core', '--example', 'md_step']);
-const exe = path.join(ROOT, 'target', 'release', 'examples', 'md_step');
+// the addon's target folder: the core built by `npm run build:native` is reused
+const TARGET = 'x86_64-unknown-linux-gnu';
+run('cargo', ['build', '--release', '-q', '--target', TARGET, '-p', 'acdc-core', '--example', 'md_step']);
+const exe = path.join(ROOT, 'target', TARGET, 'release', 'examples', 'md_step');
 fs.mkdirSync(DATA, { recursive: true });
 const model = path.join(DATA, 'md-step-si.acdc');
 if (!fs.existsSync(model)) run(exe, ['fit', model]);
