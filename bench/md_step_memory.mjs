@@ -14,7 +14,7 @@
 // targets (bench/.data/md-step-si.acdc); what is timed does not depend on
 // the weights. Each measurement is its own process (peak RSS = VmHWM of
 // that process, the Rust core only: no Node heap). Results in
-// bench/md-step-memory.json and a table on stdout.
+// bench/.data/md-step-memory.json and a table on stdout.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -84,4 +84,4 @@ for (const cells of o.cells) {
   );
 }
 console.log(lines.join('\n'));
-fs.writeFileSync(path.join(BENCH, 'md-step-memory.json'), JSON.stringify({ options: o, results }, null, 2) + '\n');
+fs.writeFileSync(path.join(DATA, 'md-step-memory.json'), JSON.stringify({ options: o, results }, null, 2) + '\n');
