@@ -25,6 +25,10 @@
 //!    it adds to ∂E/∂r_j, is taken off ∂E/∂r_i, and r_ij,a ∂ε_i/∂r_ij,b adds
 //!    to the virial ∂E/∂ε_ab (periodic images of i itself included).
 //!
+//! With pseudo-elements (`density.alchemical`) the blocks are made of
+//! c̃[lm][q][n] = Σ_s u[q][s] c[lm][s][n]; h̃ = ∂ε/∂c̃ is formed as in 3. and
+//! mapped back, h[lm][s][n] = Σ_q u[q][s] h̃[lm][q][n], before 4.
+//!
 //! What a centre leaves behind is one 3-vector per pair; the sums over
 //! centres run afterwards in centre order, so the result does not depend on
 //! the number of threads. Memory is the neighbour list, those vectors and
@@ -84,22 +88,25 @@ struct Scratch {
     x: Vec<f64>,
     h: Vec<f64>,
     ha: Vec<f64>,
+    /// pseudo-element coefficients c̃ and ∂ε/∂c̃, `[lm][q][n]`
+    mixed: Vec<f64>,
+    h_mixed: Vec<f64>,
 }
 
 impl SoapPowerSpectrum {
     /// Whether [`SoapPowerSpectrum::backpropagate`] handles these
-    /// hyper-parameters: not with `density.alchemical` (pseudo-element
-    /// coupling) nor with a ragged radial basis (per-l n_max).
+    /// hyper-parameters: not with a ragged radial basis (per-l n_max).
     pub fn supports_backpropagation(&self) -> bool {
-        self.alchemical.is_none() && !crate::calculators::ragged::is_ragged(self.expansion.sizes())
+        !crate::calculators::ragged::is_ragged(self.expansion.sizes())
     }
 
     /// Energies, ∂E/∂r and the virial of a per-atom model ε_i = ε(x_i) of
     /// the joined power spectrum, without forming the power-spectrum
     /// gradients (see the module doc). `model(c, x)` returns ε and ∂ε/∂x
     /// for an atom of `layout.species[c]`. `positions`/`strain` choose the
-    /// gradients; `keep_values` returns the features too. Only the budget
-    /// and cancellation of `options` are used. Fails when
+    /// gradients; `keep_values` returns the features too. With
+    /// `density.alchemical` the layout's pairs are pseudo-element indices.
+    /// Only the budget and cancellation of `options` are used. Fails when
     /// [`SoapPowerSpectrum::supports_backpropagation`] is false.
     #[allow(clippy::too_many_arguments)]
     pub fn backpropagate<F>(
@@ -117,7 +124,7 @@ impl SoapPowerSpectrum {
     {
         if !self.supports_backpropagation() {
             return Err(Error::InvalidParameter(
-                "backpropagation through the power spectrum needs a basis with one n_max for every l and no density.alchemical".into(),
+                "backpropagation through the power spectrum needs a basis with one n_max for every l".into(),
             ));
         }
         let expansion = &self.expansion;
@@ -135,6 +142,28 @@ impl SoapPowerSpectrum {
         let env = Environments::for_options(systems, expansion.settings.cutoff, options, per_pair)?;
         let ns = env.species.len();
         let stride_lm = ns * n_max;
+        // with pseudo-elements, c̃[lm][q][n] = Σ_s u[q][s] c[lm][s][n] (u as `[q][s]`
+        // over this batch's species) and the blocks are pseudo-element pairs
+        let mix: Option<Vec<f64>> = match &expansion.settings.alchemical {
+            None => None,
+            Some(alchemical) => {
+                let mut u = vec![0.0; alchemical.coupling.len() * ns];
+                for (s, t) in env.species.iter().enumerate() {
+                    let col = alchemical.types.iter().position(|x| x == t).ok_or_else(|| {
+                        Error::InvalidParameter(format!(
+                            "the systems contain atomic type {t}, which density.alchemical.types ({:?}) does not list",
+                            alchemical.types
+                        ))
+                    })?;
+                    for (q, row) in alchemical.coupling.iter().enumerate() {
+                        u[q * ns + s] = row[col];
+                    }
+                }
+                Some(u)
+            }
+        };
+        let channels = mix.as_ref().map_or(ns, |u| u.len() / ns.max(1));
+        let channel_stride = channels * n_max;
         // the model's species index of each species of this batch
         let centre_index: Vec<usize> = env
             .species
@@ -145,11 +174,17 @@ impl SoapPowerSpectrum {
                 })
             })
             .collect::<Result<_>>()?;
-        // each block's species in this batch (None: absent, the block is zero)
+        // each block's species in this batch, or pseudo-elements (None: absent, the block is zero)
         let blocks: Vec<Option<(usize, usize)>> = layout
             .pairs
             .iter()
-            .map(|&(a, b)| Some((env.species.binary_search(&a).ok()?, env.species.binary_search(&b).ok()?)))
+            .map(|&(a, b)| match mix {
+                None => Some((env.species.binary_search(&a).ok()?, env.species.binary_search(&b).ok()?)),
+                Some(_) => {
+                    let ok = |q: i32| usize::try_from(q).ok().filter(|&q| q < channels);
+                    Some((ok(a)?, ok(b)?))
+                }
+            })
             .collect();
         let factors: [Vec<f64>; 2] = [1.0, std::f64::consts::SQRT_2].map(|cross| {
             (0..=l_max).map(|l| cross * if l % 2 == 0 { 1.0 } else { -1.0 } / ((2 * l + 1) as f64).sqrt()).collect()
@@ -161,20 +196,52 @@ impl SoapPowerSpectrum {
         let shares: Vec<CentreShare> = centres
             .par_iter()
             .map_init(
-                || Scratch { expansion: expansion.scratch(), density: CentreDensity::default(), x: vec![0.0; nf], h: vec![0.0; n_lm * stride_lm], ha: vec![0.0; 2 * n_lm] },
+                || Scratch {
+                    expansion: expansion.scratch(),
+                    density: CentreDensity::default(),
+                    x: vec![0.0; nf],
+                    h: vec![0.0; n_lm * stride_lm],
+                    ha: vec![0.0; 2 * n_lm],
+                    mixed: vec![0.0; if mix.is_some() { n_lm * channel_stride } else { 0 }],
+                    h_mixed: vec![0.0; if mix.is_some() { n_lm * channel_stride } else { 0 }],
+                },
                 |scratch, &(k, i)| -> Result<CentreShare> {
                     crate::calculators::check_cancelled(&env.cancel)?;
-                    let Scratch { expansion: expansion_scratch, density: d, x, h, ha } = scratch;
+                    let Scratch { expansion: expansion_scratch, density: d, x, h, ha, mixed, h_mixed } = scratch;
                     let range = env.starts[k][i]..env.starts[k][i + 1];
                     expansion.expand(k, i, &env.pairs[k], range, &env.species_index[k], ns, flags, expansion_scratch, d)?;
-                    let cf = &d.coefficients;
+                    // the coefficients the blocks are made of, and which channels are present
+                    // (pseudo-elements: all, an absent one has zero coefficients)
+                    let species_present = |s: usize| d.present[s];
+                    let all = |_: usize| true;
+                    let (cf, present): (&[f64], &dyn Fn(usize) -> bool) = match &mix {
+                        None => (d.coefficients.as_slice(), &species_present),
+                        Some(u) => {
+                            mixed.fill(0.0);
+                            for lm in 0..n_lm {
+                                for q in 0..channels {
+                                    let out = &mut mixed[lm * channel_stride + q * n_max..lm * channel_stride + (q + 1) * n_max];
+                                    for s in 0..ns {
+                                        let w = u[q * ns + s];
+                                        if w != 0.0 && d.present[s] {
+                                            let c = &d.coefficients[lm * stride_lm + s * n_max..lm * stride_lm + (s + 1) * n_max];
+                                            for n in 0..n_max {
+                                                out[n] += w * c[n];
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                            (mixed.as_slice(), &all)
+                        }
+                    };
                     // x_i: the calculator's products, into a zeroed block, for the blocks it would have
                     x.fill(0.0);
                     for (p, block) in blocks.iter().enumerate() {
                         let Some((s1, s2)) = *block else { continue };
-                        if d.present[s1] && d.present[s2] {
+                        if present(s1) && present(s2) {
                             let f = &factors[usize::from(s1 != s2)];
-                            accumulate_products(&mut x[p * bs..(p + 1) * bs], f, n_max, &cf[s1 * n_max..], stride_lm, &cf[s2 * n_max..], stride_lm);
+                            accumulate_products(&mut x[p * bs..(p + 1) * bs], f, n_max, &cf[s1 * n_max..], channel_stride, &cf[s2 * n_max..], channel_stride);
                         }
                     }
                     let (energy, g) = model(centre_index[d.centre_species], x);
@@ -191,11 +258,12 @@ impl SoapPowerSpectrum {
                     if !(positions || strain) {
                         return Ok(share);
                     }
-                    // h = ∂ε/∂c
-                    h.fill(0.0);
+                    // h = ∂ε/∂c (of the pseudo-elements first, with them)
+                    let hc: &mut [f64] = if mix.is_some() { &mut h_mixed[..] } else { &mut h[..] };
+                    hc.fill(0.0);
                     for (p, block) in blocks.iter().enumerate() {
                         let Some((s1, s2)) = *block else { continue };
-                        if !(d.present[s1] && d.present[s2]) {
+                        if !(present(s1) && present(s2)) {
                             continue;
                         }
                         let f = &factors[usize::from(s1 != s2)];
@@ -203,7 +271,7 @@ impl SoapPowerSpectrum {
                         for (l, &fl) in f.iter().enumerate() {
                             let gl = &gp[l * n_max * n_max..(l + 1) * n_max * n_max];
                             for lm in l * l..(l + 1) * (l + 1) {
-                                let base = lm * stride_lm;
+                                let base = lm * channel_stride;
                                 for n1 in 0..n_max {
                                     let row = &gl[n1 * n_max..(n1 + 1) * n_max];
                                     let c2 = &cf[base + s2 * n_max..base + (s2 + 1) * n_max];
@@ -211,7 +279,7 @@ impl SoapPowerSpectrum {
                                     for n2 in 0..n_max {
                                         acc += row[n2] * c2[n2];
                                     }
-                                    h[base + s1 * n_max + n1] += fl * acc;
+                                    hc[base + s1 * n_max + n1] += fl * acc;
                                 }
                                 for n2 in 0..n_max {
                                     let c1 = &cf[base + s1 * n_max..base + (s1 + 1) * n_max];
@@ -219,7 +287,23 @@ impl SoapPowerSpectrum {
                                     for n1 in 0..n_max {
                                         acc += gl[n1 * n_max + n2] * c1[n1];
                                     }
-                                    h[base + s2 * n_max + n2] += fl * acc;
+                                    hc[base + s2 * n_max + n2] += fl * acc;
+                                }
+                            }
+                        }
+                    }
+                    if let Some(u) = &mix {
+                        // ∂ε/∂c[s] = Σ_q u[q][s] ∂ε/∂c̃[q]
+                        h.fill(0.0);
+                        for lm in 0..n_lm {
+                            for s in 0..ns {
+                                let out = &mut h[lm * stride_lm + s * n_max..lm * stride_lm + (s + 1) * n_max];
+                                for q in 0..channels {
+                                    let w = u[q * ns + s];
+                                    let src = &h_mixed[lm * channel_stride + q * n_max..lm * channel_stride + (q + 1) * n_max];
+                                    for n in 0..n_max {
+                                        out[n] += w * src[n];
+                                    }
                                 }
                             }
                         }
@@ -359,8 +443,12 @@ mod tests {
     }
 
     fn fit(systems: &[System], kind: KindOptions, pair: bool) -> Potential {
+        fit_with(HYPERS, systems, kind, pair)
+    }
+
+    fn fit_with(hypers: &str, systems: &[System], kind: KindOptions, pair: bool) -> Potential {
         let options = FitOptions {
-            hypers: HYPERS.into(),
+            hypers: hypers.into(),
             kind,
             sigmas: Sigmas { energy: 0.01, forces: 0.1, stress: 0.01 },
             e0: E0::Average,
@@ -455,8 +543,8 @@ mod tests {
         }
     }
 
-    /// A cancelled prediction stops, and unsupported hyper-parameters
-    /// (pseudo-elements) say so instead of computing something else.
+    /// A cancelled prediction stops, and unsupported hyper-parameters (a
+    /// ragged radial basis) say so instead of computing something else.
     #[test]
     fn cancel_and_unsupported() {
         let train: Vec<System> = (0..6).map(|k| structure(k, false, true)).collect();
@@ -464,13 +552,55 @@ mod tests {
         let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
         let opts = PredictOptions { forces: true, stress: true, variance: false };
         assert!(p.predict_within(&train, &opts, 100, &Some(flag), None).is_err());
-        const ALCHEMICAL: &str = r#"{"cutoff": {"radius": 3.5, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
-            "density": {"type": "Gaussian", "width": 0.3, "alchemical": {"types": [29, 79], "coupling": [[0.5, -0.25], [0.0, 1.0]]}},
-            "basis": {"type": "TensorProduct", "max_angular": 3, "radial": {"type": "Gto", "max_radial": 3}}}"#;
-        let calc = SoapPowerSpectrum::new(ALCHEMICAL).unwrap();
+        const RAGGED: &str = r#"{"cutoff": {"radius": 3.5, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
+            "density": {"type": "Gaussian", "width": 0.3},
+            "basis": {"type": "LaplacianEigenstate", "max_radial": 4, "max_angular": 3}}"#;
+        let calc = SoapPowerSpectrum::new(RAGGED).unwrap();
         assert!(!calc.supports_backpropagation());
-        let layout = super::JoinedLayout { species: &[29], pairs: &[(0, 0)], block_size: 4 * 16 };
+        let layout = super::JoinedLayout { species: &[29], pairs: &[(29, 29)], block_size: 4 * 16 };
         let err = calc.backpropagate(&train, layout, true, false, false, &Default::default(), |_, x| (0.0, vec![0.0; x.len()])).unwrap_err();
-        assert!(err.to_string().contains("density.alchemical"), "{err}");
+        assert!(err.to_string().contains("one n_max for every l"), "{err}");
+    }
+
+    /// Pseudo-elements (`density.alchemical`): ∂ε/∂c̃ is mapped back to the
+    /// species, h[s] = Σ_q u[q][s] h̃[q]. The feature path mixes the
+    /// coefficients in another order, so energies agree to 1e-13 relative
+    /// rather than bit for bit; forces and stress to 1e-12 of their largest
+    /// component. Two pseudo-elements of two species, and one (a real
+    /// compression), GPR and linear.
+    #[test]
+    fn pseudo_elements_equal_the_feature_gradient_path() {
+        let couplings = ["[[0.5, -0.25], [0.3, 1.0]]", "[[0.8, -0.6]]"];
+        let train: Vec<System> = (0..6).map(|k| structure(k, true, true)).collect();
+        for coupling in couplings {
+            let hypers = format!(
+                r#"{{"cutoff": {{"radius": 3.5, "smoothing": {{"type": "ShiftedCosine", "width": 0.5}}}},
+                "density": {{"type": "Gaussian", "width": 0.4, "alchemical": {{"types": [29, 79], "coupling": {coupling}}}}},
+                "basis": {{"type": "TensorProduct", "max_angular": 3, "radial": {{"type": "Gto", "max_radial": 4}}, "spline_accuracy": null}}}}"#
+            );
+            for kind in [gpr(), KindOptions::Linear { regularizer: 1e-6 }] {
+                let p = fit_with(&hypers, &train, kind, false);
+                assert!(p.calculator().supports_backpropagation());
+                for periodic in [true, false] {
+                    let test: Vec<System> = (20..24).map(|k| structure(k, true, periodic)).collect();
+                    let opts = PredictOptions { forces: true, stress: periodic, variance: false };
+                    let new = p.predict_within(&test, &opts, 7, &None, None).unwrap();
+                    let old = p.predict_within_features(&test, &opts, 7, &None, None).unwrap();
+                    for (a, b) in new.energy.iter().zip(&old.energy) {
+                        assert!((a - b).abs() <= 1e-13 * b.abs(), "energy {a} vs {b} ({coupling})");
+                    }
+                    for (k, (f, g)) in new.forces.iter().zip(&old.forces).enumerate() {
+                        assert!(g.iter().any(|v| v.abs() > 1e-4));
+                        let e = relative(f, g);
+                        assert!(e <= 1e-12, "forces of {k}: {e:e} ({coupling}, periodic {periodic})");
+                    }
+                    assert_eq!(new.stress.len(), old.stress.len());
+                    for (s, t) in new.stress.iter().zip(&old.stress) {
+                        let e = relative(s, t);
+                        assert!(e <= 1e-12, "stress: {e:e} ({coupling})");
+                    }
+                }
+            }
+        }
     }
 }

@@ -874,8 +874,8 @@ impl Potential {
     ///
     /// Forces and stress are backpropagated through the density expansion
     /// (`calculators::power_spectrum` backprop module) and never form the
-    /// power-spectrum gradients, except with `density.alchemical` or a
-    /// ragged radial basis, which take [`Potential::predict_within_features`]'s path.
+    /// power-spectrum gradients, except with a ragged radial basis (one
+    /// n_max per l), which takes [`Potential::predict_within_features`]'s path.
     pub fn predict_within(&self, systems: &[System], options: &PredictOptions, batch_atoms: usize, cancel: &CancelFlag, max_memory: Option<u64>) -> Result<Prediction> {
         self.predict_path(systems, options, batch_atoms, cancel, max_memory, true)
     }
