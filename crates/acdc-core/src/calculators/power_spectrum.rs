@@ -15,6 +15,10 @@ const KEY_NAMES: [&str; 3] = ["center_type", "neighbor_1_type", "neighbor_2_type
 #[path = "power_spectrum_values.rs"]
 mod values;
 
+#[path = "power_spectrum_backprop.rs"]
+mod backprop;
+pub use backprop::{Backpropagated, JoinedLayout};
+
 /// SOAP power spectrum with featomic 0.6 hyper-parameters.
 pub struct SoapPowerSpectrum {
     parameters: String,

@@ -57,6 +57,7 @@ use super::pair_term::{species_pairs, uniform_points, PairOptions, PairTerm};
 use super::selection::{cur_power_iteration, farthest_point_sampling, Axis};
 use super::validation::{self, check_positive};
 use crate::budget::MemoryBudget;
+use crate::calculators::power_spectrum::JoinedLayout;
 use crate::calculators::{check_cancelled, Calculator, ComputeOptions, SoapPowerSpectrum};
 use crate::error::{Error, Result};
 use crate::math::linalg::Dense;
@@ -920,7 +921,25 @@ impl Potential {
     /// (None: `ACDC_MAX_MEMORY` or the default, see [`crate::budget`]):
     /// each batch is checked before its features are computed, and what the
     /// model holds is taken off the budget the calculator is checked against.
+    ///
+    /// Forces and stress are backpropagated through the density expansion
+    /// (`calculators::power_spectrum` backprop module) and never form the
+    /// power-spectrum gradients, except with a ragged radial basis (one
+    /// n_max per l), which takes [`Potential::predict_within_features`]'s path.
     pub fn predict_within(&self, systems: &[System], options: &PredictOptions, batch_atoms: usize, cancel: &CancelFlag, max_memory: Option<u64>) -> Result<Prediction> {
+        self.predict_path(systems, options, batch_atoms, cancel, max_memory, true)
+    }
+
+    /// [`Potential::predict_within`] through the power-spectrum gradients
+    /// (∂x_i/∂r_j formed for every pair, then contracted with ∂ε/∂x_i): the
+    /// reference the backpropagated forces and stress are checked against,
+    /// and the "before" of bench/md_step_memory. Same energies bit for bit;
+    /// several times the memory.
+    pub fn predict_within_features(&self, systems: &[System], options: &PredictOptions, batch_atoms: usize, cancel: &CancelFlag, max_memory: Option<u64>) -> Result<Prediction> {
+        self.predict_path(systems, options, batch_atoms, cancel, max_memory, false)
+    }
+
+    fn predict_path(&self, systems: &[System], options: &PredictOptions, batch_atoms: usize, cancel: &CancelFlag, max_memory: Option<u64>, backprop: bool) -> Result<Prediction> {
         self.layout.check_systems(systems, 0)?;
         let budget = MemoryBudget::or_global(max_memory);
         if options.stress {
@@ -947,54 +966,12 @@ impl Potential {
             )?;
             let left = (budget.bytes as f64 - model_bytes).max(0.0) as u64;
             let compute = ComputeOptions { gradients, cancel: cancel.clone(), max_memory: Some(left), ..Default::default() };
-            let tensor = self.calculator.compute(batch, &compute)?;
-            let features = join_features(&tensor, &self.layout, batch, false, false)?;
-            // ε_i and g_i = ∂ε/∂x_i of every atom, in parallel
-            let per_atom: Vec<Vec<(f64, Vec<f64>)>> = features
-                .par_iter()
-                .map(|f| {
-                    let nf = self.layout.n_features();
-                    (0..f.n_atoms()).into_par_iter().map(|i| self.atom_energy_gradient(f.species[i], &f.values[i * nf..(i + 1) * nf])).collect()
-                })
-                .collect();
-            let mut forces: Vec<Vec<f64>> = batch.iter().map(|s| vec![0.0; if options.forces { 3 * s.size() } else { 0 }]).collect();
-            let mut virial = vec![[0.0; 9]; batch.len()];
-            // contract each gradient block with g_i directly (no joined gradient copy);
-            // the products run in parallel, the sums in a fixed order
-            let bs = self.layout.block_size;
-            for (key, block) in tensor.keys.rows().zip(&tensor.blocks) {
-                let p = self.layout.pairs.iter().position(|&q| q == (key[1], key[2])).ok_or_else(|| {
-                    Error::InvalidParameter(format!("neighbour species pair ({}, {}) is not in the model's species {:?}", key[1], key[2], self.layout.species))
-                })?;
-                let samples: Vec<(usize, usize)> = block.samples.rows().map(|r| (r[0] as usize, r[1] as usize)).collect();
-                for (parameter, gradient) in &block.gradients {
-                    let width = if parameter == "positions" { 3 } else { 9 };
-                    let rows: Vec<&[i32]> = gradient.samples.rows().collect();
-                    let products: Vec<f64> = rows
-                        .par_iter()
-                        .enumerate()
-                        .with_min_len(64)
-                        .flat_map_iter(|(g, r)| {
-                            let (s, i) = samples[r[0] as usize];
-                            let gi = &per_atom[s][i].1[p * bs..(p + 1) * bs];
-                            (0..width).map(move |x| dot(&gradient.values[(g * width + x) * bs..(g * width + x + 1) * bs], gi))
-                        })
-                        .collect();
-                    for (g, r) in rows.iter().enumerate() {
-                        let (s, _) = samples[r[0] as usize];
-                        if parameter == "positions" {
-                            let j = r[2] as usize;
-                            for x in 0..3 {
-                                forces[s][3 * j + x] -= products[3 * g + x];
-                            }
-                        } else {
-                            for ab in 0..9 {
-                                virial[s][ab] += products[9 * g + ab];
-                            }
-                        }
-                    }
-                }
-            }
+            let (features, atom_energies, mut forces, mut virial) =
+                if backprop && (options.forces || options.stress) && self.calculator.supports_backpropagation() {
+                    self.backpropagate_batch(batch, options, &compute)?
+                } else {
+                    self.contract_batch(batch, options, &compute)?
+                };
             // the 2-body term, per structure in parallel
             let pair_parts: Vec<(f64, Vec<f64>, [f64; 9])> = match &self.pair {
                 Some(pair) => {
@@ -1010,7 +987,7 @@ impl Potential {
                 virial[k].iter_mut().zip(w).for_each(|(a, b)| *a += b);
             }
             for (k, f) in features.iter().enumerate() {
-                let mut energy: f64 = per_atom[k].iter().zip(&f.species).map(|((e, _), &c)| e + self.e0[c]).sum();
+                let mut energy: f64 = atom_energies[k].iter().zip(&f.species).map(|(e, &c)| e + self.e0[c]).sum();
                 if let Some((e, _, _)) = pair_parts.get(k) {
                     energy += e;
                 }
@@ -1029,6 +1006,84 @@ impl Potential {
         }
         validation::check_prediction(&out, 0)?;
         Ok(out)
+    }
+
+    /// One batch through the calculator's power-spectrum gradients: the
+    /// joined features, ε_i of every atom, −∂E/∂r and the virial of the
+    /// SOAP part.
+    #[allow(clippy::type_complexity)]
+    fn contract_batch(&self, batch: &[System], options: &PredictOptions, compute: &ComputeOptions) -> Result<(Vec<StructureFeatures>, Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<[f64; 9]>)> {
+        let tensor = self.calculator.compute(batch, compute)?;
+        let features = join_features(&tensor, &self.layout, batch, false, false)?;
+        // ε_i and g_i = ∂ε/∂x_i of every atom, in parallel
+        let per_atom: Vec<Vec<(f64, Vec<f64>)>> = features
+            .par_iter()
+            .map(|f| {
+                let nf = self.layout.n_features();
+                (0..f.n_atoms()).into_par_iter().map(|i| self.atom_energy_gradient(f.species[i], &f.values[i * nf..(i + 1) * nf])).collect()
+            })
+            .collect();
+        let mut forces: Vec<Vec<f64>> = batch.iter().map(|s| vec![0.0; if options.forces { 3 * s.size() } else { 0 }]).collect();
+        let mut virial = vec![[0.0; 9]; batch.len()];
+        // contract each gradient block with g_i directly (no joined gradient copy);
+        // the products run in parallel, the sums in a fixed order
+        let bs = self.layout.block_size;
+        for (key, block) in tensor.keys.rows().zip(&tensor.blocks) {
+            let p = self.layout.pairs.iter().position(|&q| q == (key[1], key[2])).ok_or_else(|| {
+                Error::InvalidParameter(format!("neighbour species pair ({}, {}) is not in the model's species {:?}", key[1], key[2], self.layout.species))
+            })?;
+            let samples: Vec<(usize, usize)> = block.samples.rows().map(|r| (r[0] as usize, r[1] as usize)).collect();
+            for (parameter, gradient) in &block.gradients {
+                let width = if parameter == "positions" { 3 } else { 9 };
+                let rows: Vec<&[i32]> = gradient.samples.rows().collect();
+                let products: Vec<f64> = rows
+                    .par_iter()
+                    .enumerate()
+                    .with_min_len(64)
+                    .flat_map_iter(|(g, r)| {
+                        let (s, i) = samples[r[0] as usize];
+                        let gi = &per_atom[s][i].1[p * bs..(p + 1) * bs];
+                        (0..width).map(move |x| dot(&gradient.values[(g * width + x) * bs..(g * width + x + 1) * bs], gi))
+                    })
+                    .collect();
+                for (g, r) in rows.iter().enumerate() {
+                    let (s, _) = samples[r[0] as usize];
+                    if parameter == "positions" {
+                        let j = r[2] as usize;
+                        for x in 0..3 {
+                            forces[s][3 * j + x] -= products[3 * g + x];
+                        }
+                    } else {
+                        for ab in 0..9 {
+                            virial[s][ab] += products[9 * g + ab];
+                        }
+                    }
+                }
+            }
+        }
+        let energies = per_atom.into_iter().map(|a| a.into_iter().map(|(e, _)| e).collect()).collect();
+        Ok((features, energies, forces, virial))
+    }
+
+    /// [`Potential::contract_batch`] by backpropagation through the density
+    /// expansion (the power-spectrum gradients are never formed); the
+    /// features hold their values only when the variance needs them.
+    #[allow(clippy::type_complexity)]
+    fn backpropagate_batch(&self, batch: &[System], options: &PredictOptions, compute: &ComputeOptions) -> Result<(Vec<StructureFeatures>, Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<[f64; 9]>)> {
+        let layout = JoinedLayout { species: &self.layout.species, pairs: &self.layout.pairs, block_size: self.layout.block_size };
+        let parts = self.calculator.backpropagate(batch, layout, options.forces, options.stress, options.variance, compute, |c, x| self.atom_energy_gradient(c, x))?;
+        let mut features = Vec::with_capacity(batch.len());
+        let mut energies = Vec::with_capacity(batch.len());
+        let mut forces = Vec::with_capacity(batch.len());
+        let mut virial = Vec::with_capacity(batch.len());
+        for (s, part) in batch.iter().zip(parts) {
+            let species = s.types.iter().map(|&t| self.layout.species_index(t).ok_or_else(|| Error::InvalidParameter(format!("atomic type {t} is not one of the model's species {:?}", self.layout.species)))).collect::<Result<_>>()?;
+            features.push(StructureFeatures { species, values: part.values, ..Default::default() });
+            energies.push(part.energies);
+            forces.push(part.gradient.iter().map(|g| 0.0 - g).collect());
+            virial.push(part.virial);
+        }
+        Ok((features, energies, forces, virial))
     }
 
     /// The factor the predictive variance is multiplied by, calibrated on
