@@ -5,7 +5,7 @@ import { fitAlchemicalCoupling } from '../basis';
 import type { SoapHypers } from '../calculators';
 import { writeAtomically, checkWritableTarget } from '../atomic';
 import { readXyz } from '../xyz';
-import { DEFAULT_SOAP_HYPERS } from './featurize';
+import { DEFAULT_SOAP_HYPERS } from '../featurize';
 
 /** Options of `acdc alchemical fit`. */
 export interface AlchemicalFitCli {

@@ -6,7 +6,7 @@ import { fitRadialContraction } from '../basis';
 import { checkWritableTarget, writeAtomically } from '../atomic';
 import { readXyz } from '../xyz';
 import { readHypers } from './alchemical';
-import { DEFAULT_SOAP_HYPERS } from './featurize';
+import { DEFAULT_SOAP_HYPERS } from '../featurize';
 
 /** Options of `acdc basis fit`. */
 export interface BasisFitCli {

@@ -5,8 +5,8 @@ import { SoapPowerSpectrum, SoapRadialSpectrum, type RadialSpectrumHypers, type 
 import { Labels } from '../tensor';
 import type { System } from '../system';
 import { readXyz } from '../xyz';
-import { resolveInput } from './input';
-import { DEFAULT_SOAP_HYPERS, readHypersFile } from './featurize';
+import { resolveInput } from '../featurize/input';
+import { DEFAULT_SOAP_HYPERS, readHypersFile } from '../featurize';
 
 /** The structures of an extxyz file (`-`, pipes and .gz as for `featurize`). */
 export async function readSystems(file: string): Promise<System[]> {

@@ -13,7 +13,7 @@ import type { E0Option, VarianceCalibration } from '../potentials';
 import type { System } from '../system';
 import { readXyz } from '../xyz';
 import { checkWritableTarget } from '../atomic';
-import { resolveInput } from './input';
+import { resolveInput } from '../featurize/input';
 import { modelsApi, type CliModel, type CommonFitOptions } from './model_api';
 import { Stages } from './stages';
 import { checkTermOptions, withTerms, type TermCliOptions } from './terms';

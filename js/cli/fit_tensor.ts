@@ -9,7 +9,7 @@ import type { System } from '../system';
 import { readXyz } from '../xyz';
 import { checkWritableTarget } from '../atomic';
 import { SparseTensorGPR, TensorLinearModel, readTensorTargets, type TensorModel, type TensorTargetName } from '../tensor_models';
-import { resolveInput } from './input';
+import { resolveInput } from '../featurize/input';
 import { Stages } from './stages';
 
 /** The tensor targets of `acdc fit --target`. */

@@ -1,7 +1,7 @@
 // `acdc neighbors`: pair statistics of every frame of an extended XYZ file.
 import { NeighborList } from '../neighbors';
 import { iterXyz } from '../xyz';
-import { resolveInput } from './input';
+import { resolveInput } from '../featurize/input';
 
 export interface NeighborsOptions {
   cutoff: number;

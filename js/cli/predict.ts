@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import { System } from '../system';
 import { readXyz, writeXyz } from '../xyz';
 import { checkWritableTarget } from '../atomic';
-import { resolveInput } from './input';
+import { resolveInput } from '../featurize/input';
 import { modelsApi, type CliModel } from './model_api';
 import { errors, isFullyPeriodic, type Errors, type TargetNames } from './targets';
 

@@ -10,7 +10,7 @@ import { System } from '../system';
 import { readXyz, writeXyz } from '../xyz';
 import { checkWritableTarget } from '../atomic';
 import { TENSOR_MODEL_KINDS, loadTensorModel, modelFileKind, readTensorTargets, type TensorModel } from '../tensor_models';
-import { resolveInput } from './input';
+import { resolveInput } from '../featurize/input';
 import { tensorErrors, type TensorErrors } from './fit_tensor';
 
 export interface TensorPredictSummary {

@@ -1,7 +1,7 @@
 // `acdc featurize FILE --queue redis://… --out-dir DIR`: the featurize
 // command's options, handed to the queue producer.
 import { featurizeOnQueue } from '../queue/producer';
-import type { CalculatorName, PerStructure } from './featurize';
+import type { CalculatorName, PerStructure } from '../featurize';
 
 export interface QueueCli {
   queue: string;

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Queue, QueueEvents, type Job } from 'bullmq';
-import { makeCalculator, type CalculatorName, type PerStructure } from '../cli/featurize';
+import { calculatorInfo, makeCalculator, type CalculatorName, type PerStructure } from '../featurize';
 import type { Dtype } from '../tensor';
 import { writeAtomicallySync } from '../atomic';
 import { connect, DEFAULT_QUEUE_NAME, probeRedis, checkRedisUrl, displayUrl } from './connection';
@@ -78,8 +78,6 @@ function version(): string {
   return (require('../../package.json') as { version: string }).version;
 }
 
-const NPY_ONLY = new Set(['spherical_expansion', 'equivariant_power_spectrum', 'soap_bispectrum']);
-
 /** One progress line on stderr from queue events. */
 function progressLine(done: number, failed: number, total: number, start: number): void {
   const s = (Date.now() - start) / 1000;
@@ -96,7 +94,7 @@ function progressLine(done: number, failed: number, total: number, start: number
 export async function featurizeOnQueue(file: string, o: QueueFeaturizeOptions): Promise<QueueSummary> {
   const start = Date.now();
   const url = checkRedisUrl(o.queue);
-  if (NPY_ONLY.has(o.calculator)) throw new Error(`--queue writes .npy shards: ${o.calculator} needs an .mts output, which the queue does not produce`);
+  if (!calculatorInfo(o.calculator).dense) throw new Error(`--queue writes .npy shards: ${o.calculator} needs an .mts output, which the queue does not produce`);
   if (!Number.isSafeInteger(o.shardFrames) || o.shardFrames < 1) throw new Error(`--shard-frames must be a positive integer, got ${o.shardFrames}`);
   const attempts = o.attempts ?? 3;
   // the hyper-parameters are checked here, and travel as text to the workers

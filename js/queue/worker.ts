@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Worker, type Job } from 'bullmq';
-import { featurize, makeCalculator, type Calc } from '../cli/featurize';
+import { featurize, makeCalculator, type Calc } from '../featurize';
 import { writeAtomicallySync } from '../atomic';
 import { connect, DEFAULT_QUEUE_NAME, probeRedis, checkRedisUrl, displayUrl } from './connection';
 import { sha256File, shardBase, verifiedShard, type ShardJob, type ShardRecord } from './shard';

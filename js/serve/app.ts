@@ -22,7 +22,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import { CALCULATORS, PER_STRUCTURE, featurize, makeCalculatorAsync, type Calc, type CalculatorName, type PerStructure } from '../cli/featurize';
+import { DEFAULT_CALCULATOR, DENSE_CALCULATORS, PER_STRUCTURE, calculatorInfo, featurize, makeCalculatorAsync, type Calc, type CalculatorName, type PerStructure } from '../featurize';
 import { readXyz, formatXyz } from '../xyz';
 import { System, type SystemInit } from '../system';
 import type { Dtype } from '../tensor';
@@ -69,8 +69,6 @@ export class HttpError extends Error {
     super(message);
   }
 }
-
-const NPY_CALCULATORS = CALCULATORS.filter((c) => !['spherical_expansion', 'equivariant_power_spectrum', 'soap_bispectrum'].includes(c));
 
 interface FeaturizeRequest {
   xyz: string | null;
@@ -149,7 +147,7 @@ function parseRequest(request: FastifyRequest): FeaturizeRequest {
     } else if (typeof hypers === 'object' && !Array.isArray(hypers)) hypersText = JSON.stringify(hypers);
     else throw new HttpError(400, `hypers must be an object (or JSON text in the query), got ${JSON.stringify(hypers)?.slice(0, 100)}`, 'hypers');
   }
-  const calculator = option('calculator', opts.calculator, NPY_CALCULATORS) ?? 'soap_power_spectrum';
+  const calculator = option('calculator', opts.calculator, DENSE_CALCULATORS) ?? DEFAULT_CALCULATOR;
   const perStructure = option('perStructure', opts.perStructure ?? opts.per_structure, PER_STRUCTURE);
   const dtype = option('dtype', opts.dtype, ['float64', 'float32'] as const) ?? 'float64';
   return { xyz, systems, calculator, hypers: hypersText, perStructure, dtype, species: speciesOption(opts.species) };
@@ -260,14 +258,15 @@ async function propertiesPerBlock(calc: Calc, z: number, maxMemory: string, sign
  * width is not known in advance (checked after the computation).
  */
 async function expectedValues(req: FeaturizeRequest, calc: Calc, systems: System[], maxMemory: string, signal: AbortSignal): Promise<{ rows: number; columns: number } | null> {
-  if (req.calculator !== 'soap_power_spectrum' && req.calculator !== 'soap_radial_spectrum') return null;
+  const designRows = calculatorInfo(req.calculator).designRows;
+  if (designRows === null) return null;
   const present = new Set(systems.flatMap((s) => Array.from(s.types)));
   // a species outside `species` is an error of the computation, which names the frame
   if (req.species && [...present].some((z) => !req.species!.includes(z))) return null;
   const species = req.species ? [...new Set(req.species)] : [...present];
   if (species.length === 0) return null;
   const s = species.length;
-  const combinations = req.calculator === 'soap_power_spectrum' ? (s * (s + 1)) / 2 : s;
+  const combinations = designRows === 'neighbor_pairs' ? (s * (s + 1)) / 2 : s;
   const rows = req.perStructure ? systems.length : systems.reduce((n, x) => n + x.size, 0);
   // a width beyond any limit is refused without probing the calculator
   if (rows * s * combinations > 1e15) return { rows, columns: s * combinations };
