@@ -6,6 +6,7 @@
 // chosen model loses to either on validation, and calibrates the
 // predictive variance on the validation frames. Prints a fit report:
 // training and validation errors, baselines, calibration, time.
+import { coded, rethrown } from '../errors';
 import * as fs from 'node:fs';
 import type { SoapHypers } from '../calculators';
 import { DEFAULT_FIT_HYPERS } from '../fit_defaults';
@@ -114,19 +115,19 @@ function readHypers(file: string | undefined): SoapHypers {
   if (file === undefined) return DEFAULT_FIT_HYPERS;
   let text: string;
   try {
-    if (fs.statSync(file).isDirectory()) throw new Error(`--hypers ${file} is a folder, not a JSON file`);
+    if (fs.statSync(file).isDirectory()) throw coded('ACDC_IO', `--hypers ${file} is a folder, not a JSON file`);
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`--hypers ${file}: no such file`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw rethrown(e, `--hypers ${file}: no such file`, 'ACDC_IO');
     throw e;
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new Error(`--hypers ${file} is not valid JSON`);
+    throw coded('ACDC_PARSE', `--hypers ${file} is not valid JSON`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`--hypers ${file} must hold a JSON object of SOAP hyper-parameters`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw coded('ACDC_INVALID_PARAMETER', `--hypers ${file} must hold a JSON object of SOAP hyper-parameters`);
   return value as SoapHypers;
 }
 
@@ -135,7 +136,7 @@ async function readFrames(file: string): Promise<{ frames: System[]; name: strin
   try {
     return { frames: await readXyz(input.path), name: input.name };
   } catch (e) {
-    throw new Error(`${input.name}: ${(e as Error).message}`);
+    throw rethrown(e, `${input.name}: ${(e as Error).message}`, 'ACDC_PARSE');
   } finally {
     input.cleanup();
   }
@@ -178,7 +179,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
           ? await api.SparseGPR.fit(train, withTerms(o, { ...common, sparse: { count: o.sparse, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta }, jitter: o.jitter }))
           : await api.LinearModel.fit(train, { ...common, regularizer: o.regularizer });
       } catch (e) {
-        throw new Error(`${name}: ${(e as Error).message}`);
+        throw rethrown(e, `${name}: ${(e as Error).message}`, 'ACDC_PARSE');
       }
     };
     const evaluate = async (model: CliModel, set: typeof frames): Promise<Errors> => {
@@ -239,7 +240,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     }
     // a fit is an error, not a model, when its own training errors overflow
     for (const [q, e] of Object.entries(candidates[chosen]!.training)) {
-      if (e && !(Number.isFinite(e.mae) && Number.isFinite(e.rmse))) throw new Error(`${name}: the training ${q} errors are not finite (MAE ${e.mae}, RMSE ${e.rmse}): check the targets' units; no model written`);
+      if (e && !(Number.isFinite(e.mae) && Number.isFinite(e.rmse))) throw coded('ACDC_NUMERICAL', `${name}: the training ${q} errors are not finite (MAE ${e.mae}, RMSE ${e.rmse}): check the targets' units; no model written`);
     }
     stages.start(`writing ${o.out}`);
     await model.save(o.out); // written to a temporary name, then renamed

@@ -4,6 +4,7 @@
 // With the linear kernel of centred features this is ridge regression with an
 // intercept; with the normalised polynomial kernel it is the posterior mean
 // of Gaussian process regression with noise variance λ and a constant mean.
+import { coded } from '../errors';
 
 /** Solves (A + λI) x = b in place for a symmetric positive semi-definite n × n A (row-major). */
 export function choleskySolve(A: Float64Array, n: number, lambda: number, b: Float64Array): Float64Array {
@@ -13,7 +14,7 @@ export function choleskySolve(A: Float64Array, n: number, lambda: number, b: Flo
       let s = A[i * n + j] + (i === j ? lambda : 0);
       for (let k = 0; k < j; k++) s -= L[i * n + k] * L[j * n + k];
       if (i === j) {
-        if (!(s > 0)) throw new Error(`the regularised kernel is not positive definite (pivot ${i}: ${s}); raise --regularizer`);
+        if (!(s > 0)) throw coded('ACDC_NUMERICAL', `the regularised kernel is not positive definite (pivot ${i}: ${s}); raise --regularizer`);
         L[i * n + i] = Math.sqrt(s);
       } else {
         L[i * n + j] = s / L[j * n + j];

@@ -1,6 +1,7 @@
 // The design-matrix layout of the DScribe-style descriptors (registry family
 // `classic`): symmetry functions stack the centre species, the matrices are
 // one row per structure already.
+import { coded } from '../errors';
 import { Labels, TensorMap } from '../tensor';
 import { isMatrix } from './registry';
 
@@ -19,7 +20,7 @@ export function classicDense(name: string, tm: TensorMap, species: number[], per
     const p = block.properties;
     const split = Array.from({ length: p.count }, (_, r) => p.row(r)).filter((row) => row[0] === 1).map((row) => row[1]);
     if (split.join() !== species.join()) {
-      throw new Error(`${name}: a batch has the species ${split.join(',')} but the file has ${species.join(',')}: give "types": [${species.join(', ')}] in --hypers`);
+      throw coded('ACDC_INVALID_SYSTEM', `${name}: a batch has the species ${split.join(',')} but the file has ${species.join(',')}: give "types": [${species.join(', ')}] in --hypers`);
     }
   }
   if (perStructure) return tm.keysToProperties(new Labels(['center_type'], species.map((s) => [s])));

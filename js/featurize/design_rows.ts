@@ -4,7 +4,7 @@
 // final columns) are computed and appended to the file off the event loop,
 // without a JS TensorMap in between. The file, the sidecar and every error
 // message are those of the tensor path in index.ts.
-import { rethrown } from '../errors';
+import { rethrown, coded } from '../errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native from '../native';
@@ -125,7 +125,7 @@ export async function designRowsToNpy(
         line += sizes[k] + 2;
         for (const end = t + sizes[k]; t < end; t++) {
           if (!allowed.has(types[t])) {
-            throw new Error(`${input.name}, frame ${frames + k} (line ${lines[k]}): species ${types[t]} is not in --species ${species.join(',')}`);
+            throw coded('ACDC_INVALID_SYSTEM', `${input.name}, frame ${frames + k} (line ${lines[k]}): species ${types[t]} is not in --species ${species.join(',')}`);
           }
         }
       }
@@ -133,7 +133,7 @@ export async function designRowsToNpy(
         let rows = rowLabels.length;
         for (let k = 0; k < count; k++) rows += perStructure ? 1 : sizes[k];
         if (rows * writer.columns > options.maxValues) {
-          throw new Error(`refused before computing: the output would hold at least ${rows} × ${writer.columns} = ${rows * writer.columns} values, more than maxValues = ${options.maxValues}`);
+          throw coded('ACDC_MEMORY', `refused before computing: the output would hold at least ${rows} × ${writer.columns} = ${rows * writer.columns} values, more than maxValues = ${options.maxValues}`, { limit: 'maxValues' });
         }
       }
       try {
@@ -151,7 +151,7 @@ export async function designRowsToNpy(
       frames += count;
       progress?.update(frames);
     }
-    if (frames === 0) throw new Error(`${input.name} holds no frames`);
+    if (frames === 0) throw coded('ACDC_PARSE', `${input.name} holds no frames`);
   } catch (e) {
     writer.close();
     discard(tmp);

@@ -4,7 +4,7 @@
 // labelled TensorMap (.mts). Outputs appear whole or not at all. Which
 // calculators exist and how each is written comes from the core's registry
 // (./registry.ts); nothing here names a calculator.
-import { rethrown, withCode } from '../errors';
+import { rethrown, withCode, coded } from '../errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { GradientName, SoapHypers } from '../calculators';
@@ -208,19 +208,19 @@ function divideByAtomCount(tm: TensorMap, systems: System[]): TensorMap {
 export async function featurize(file: string, options: FeaturizeOptions): Promise<FeaturizeSummary> {
   const start = process.hrtime.bigint();
   const ext = path.extname(options.out).toLowerCase();
-  if (ext !== '.npy' && ext !== '.mts') throw new Error(`--out must end in .npy or .mts, got "${options.out}"`);
+  if (ext !== '.npy' && ext !== '.mts') throw coded('ACDC_INVALID_PARAMETER', `--out must end in .npy or .mts, got "${options.out}"`);
   const format = ext === '.npy' ? 'npy' : 'mts';
   const gradients = options.gradients ?? [];
-  if (format === 'npy' && gradients.length > 0) throw new Error('--gradients needs an .mts output (.npy holds one dense array, without gradients)');
-  if (format === 'mts' && options.dtype !== undefined) throw new Error('--dtype applies to .npy output only (.mts files hold float64)');
-  if (format === 'mts' && options.species !== undefined) throw new Error('--species fixes the columns of .npy output only (.mts files hold the keys of every species present)');
+  if (format === 'npy' && gradients.length > 0) throw coded('ACDC_INVALID_PARAMETER', '--gradients needs an .mts output (.npy holds one dense array, without gradients)');
+  if (format === 'mts' && options.dtype !== undefined) throw coded('ACDC_INVALID_PARAMETER', '--dtype applies to .npy output only (.mts files hold float64)');
+  if (format === 'mts' && options.species !== undefined) throw coded('ACDC_INVALID_PARAMETER', '--species fixes the columns of .npy output only (.mts files hold the keys of every species present)');
   const info = calculatorInfo(options.calculator);
   if (format === 'npy' && info.output === 'equivariant') {
-    throw new Error(`${options.calculator} is equivariant (its blocks have different shapes): write it to an .mts file`);
+    throw coded('ACDC_INVALID_PARAMETER', `${options.calculator} is equivariant (its blocks have different shapes): write it to an .mts file`);
   }
-  if (format === 'npy' && !info.dense) throw new Error(`${options.calculator} is written to .mts files only (use --out <file>.mts)`);
+  if (format === 'npy' && !info.dense) throw coded('ACDC_INVALID_PARAMETER', `${options.calculator} is written to .mts files only (use --out <file>.mts)`);
   if (!Number.isInteger(options.batch) || options.batch < 1 || options.batch > MAX_BATCH) {
-    throw new Error(`--batch must be an integer between 1 and ${MAX_BATCH}, got ${options.batch}`);
+    throw coded('ACDC_INVALID_PARAMETER', `--batch must be an integer between 1 and ${MAX_BATCH}, got ${options.batch}`);
   }
   const dtype: Dtype = options.dtype ?? 'float64';
   if (options.threads !== undefined) process.env.ACDC_NUM_THREADS = String(options.threads);
@@ -250,7 +250,7 @@ async function run(
   if (species === undefined || options.progress) {
     const s = await (fusedOutput(format, options.calculator) ? scanNative(input) : scan(input));
     total = s.frames;
-    if (s.frames === 0) throw new Error(`${input.name} holds no frames`);
+    if (s.frames === 0) throw coded('ACDC_PARSE', `${input.name} holds no frames`);
     species ??= s.species;
   }
   species = [...new Set(species)].sort((a, b) => a - b);
@@ -313,7 +313,7 @@ async function run(
         line += f.types.length + 2;
         for (const t of f.types) {
           if (!allowed.has(t)) {
-            throw new Error(`${input.name}, frame ${frames + k} (line ${lines[k]}): species ${t} is not in --species ${species.join(',')}`);
+            throw coded('ACDC_INVALID_SYSTEM', `${input.name}, frame ${frames + k} (line ${lines[k]}): species ${t} is not in --species ${species.join(',')}`);
           }
         }
       }
@@ -341,7 +341,7 @@ async function run(
         // .mts output is collected in memory: keep it within the budget
         mtsBytes += tensorBytes(tm);
         if (2 * mtsBytes > budget) {
-          throw new Error(
+          throw coded('ACDC_MEMORY', 
             `${input.name}: the .mts output of the first ${frames + systems.length} frames needs ${((2 * mtsBytes) / 2 ** 30).toFixed(2)} GiB to be joined and saved, ` +
               `more than the memory budget of ${(budget / 2 ** 30).toFixed(2)} GiB (--max-memory or ACDC_MAX_MEMORY): write .npy, or split the input`,
           );
@@ -373,7 +373,7 @@ async function run(
       atoms += systems.reduce((n, s) => n + s.size, 0);
       progress?.update(frames);
     }
-    if (frames === 0) throw new Error(`${input.name} holds no frames`);
+    if (frames === 0) throw coded('ACDC_PARSE', `${input.name} holds no frames`);
   } catch (e) {
     if (tmp !== undefined) discard(tmp);
     throw e;

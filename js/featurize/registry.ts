@@ -5,7 +5,7 @@
 // each is found by its static `calculatorName`, so that adding a calculator
 // touches its Rust file, one registry line and its TS class, and nothing here.
 import * as fs from 'node:fs';
-import { invalidParameter, rethrown } from '../errors';
+import { invalidParameter, rethrown, coded } from '../errors';
 import * as soap from '../calculators';
 import * as classic from '../classic';
 import { calculatorRegistry, CalculatorBase, type CalculatorInfo, type SoapHypers } from '../calculators';
@@ -77,7 +77,7 @@ function calculatorClass(name: string): CalcClass {
   }
   const info = calculatorInfo(name);
   const cls = classes.get(info.name);
-  if (cls === undefined) throw new Error(`internal: calculator ${name} has no TypeScript class`);
+  if (cls === undefined) throw coded('ACDC_INTERNAL', `internal: calculator ${name} has no TypeScript class`);
   return cls;
 }
 
@@ -91,10 +91,10 @@ export function readHypersFile(hypersPath: string): string {
   try {
     st = fs.statSync(hypersPath);
   } catch {
-    throw new Error(`--hypers ${hypersPath}: no such file`);
+    throw coded('ACDC_IO', `--hypers ${hypersPath}: no such file`);
   }
-  if (st.isDirectory()) throw new Error(`--hypers ${hypersPath} is a folder, not a JSON file`);
-  if (st.size > 64 << 20) throw new Error(`--hypers ${hypersPath} is ${st.size} bytes: too large for hyper-parameters`);
+  if (st.isDirectory()) throw coded('ACDC_IO', `--hypers ${hypersPath} is a folder, not a JSON file`);
+  if (st.size > 64 << 20) throw coded('ACDC_INVALID_PARAMETER', `--hypers ${hypersPath} is ${st.size} bytes: too large for hyper-parameters`);
   const text = fs.readFileSync(hypersPath, 'utf8');
   try {
     JSON.parse(text);
@@ -106,14 +106,14 @@ export function readHypersFile(hypersPath: string): string {
       const before = text.slice(0, Number(m[1]));
       where = ` at line ${before.split('\n').length}, column ${Number(m[1]) - before.lastIndexOf('\n')}`;
     }
-    throw new Error(`--hypers ${hypersPath} is not valid JSON${where}`);
+    throw coded('ACDC_PARSE', `--hypers ${hypersPath} is not valid JSON${where}`);
   }
   return text;
 }
 
 /** The refusal of a calculator without default hyper-parameters when none are given. */
 function needsHypers(info: CalculatorInfo): Error {
-  return new Error(`--calculator ${info.name} needs --hypers (a JSON file such as ${info.exampleHypers})`);
+  return coded('ACDC_INVALID_PARAMETER', `--calculator ${info.name} needs --hypers (a JSON file such as ${info.exampleHypers})`);
 }
 
 /** The calculator named `name` with the hyper-parameters of `hypersPath` (else the registry's defaults). @internal */
@@ -151,6 +151,9 @@ export async function makeCalculatorAsync(name: CalculatorName, text: string | n
     return await calculatorClass(name).fromJsonAsync(text, o);
   } catch (e) {
     if (signal?.aborted) throw e;
-    throw new Error(`hypers: ${(e as Error).message.replace(/^invalid parameter: /, '')}`);
+    // whatever the core's kind (a basis that cannot reach its spline accuracy
+    // is numerical there), for the caller these are invalid hypers
+    const path = (e as { path?: unknown }).path;
+    throw coded('ACDC_INVALID_PARAMETER', `hypers: ${(e as Error).message.replace(/^invalid parameter: /, '')}`, typeof path === 'string' ? { path } : {});
   }
 }

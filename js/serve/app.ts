@@ -32,7 +32,7 @@ import { TensorModel } from '../tensor_models';
 import { Gate, QueueFull } from './gate';
 import { createMetrics, type Metrics } from './metrics';
 import { DEFAULT_LIMITS, type ServeLimits } from './limits';
-import { isAcdcError, type AcdcErrorCode } from '../errors';
+import { isAcdcError, type AcdcErrorCode, coded } from '../errors';
 
 export { DEFAULT_LIMITS, type ServeLimits };
 
@@ -185,8 +185,8 @@ function checkDepth(name: string, value: unknown): void {
 /**
  * The HTTP status of each error code (the README's table): what the client
  * sent is wrong (400), well-formed but over a limit or numerically
- * unworkable (422), or the server failed (500). An error of the featurize
- * engine without a code is about the request's input (400).
+ * unworkable (422), or the server failed (500). The status follows the
+ * code alone, never the message (every error of the featurize engine has one).
  */
 export const HTTP_STATUS: Readonly<Record<AcdcErrorCode, number>> = {
   ACDC_INVALID_PARAMETER: 400,
@@ -336,7 +336,7 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
     } catch (e) {
       if (signal.aborted) throw e;
       const message = (e as Error).message.split(input).join('body');
-      if (/more than maxValues = /.test(message)) throw new HttpError(422, message.replace('maxValues', 'maxFeatures'), 'maxFeatures');
+      if (isAcdcError(e) && e.limit === 'maxValues') throw new HttpError(422, message.replace('maxValues', 'maxFeatures'), 'maxFeatures');
       throw asHttpError(e, message);
     }
     const values = summary.rows! * summary.columns!;
@@ -621,7 +621,7 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     const req = parseRequest(request);
     const controller = new AbortController();
     const onClose = () => {
-      if (!reply.raw.writableEnded) controller.abort(new Error('the client disconnected'));
+      if (!reply.raw.writableEnded) controller.abort(coded('ABORT_ERR', 'the client disconnected'));
     };
     reply.raw.on('close', onClose);
     let leave: () => void;
@@ -687,7 +687,7 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     const req = parsePredictRequest(request);
     const controller = new AbortController();
     const onClose = () => {
-      if (!reply.raw.writableEnded) controller.abort(new Error('the client disconnected'));
+      if (!reply.raw.writableEnded) controller.abort(coded('ABORT_ERR', 'the client disconnected'));
     };
     reply.raw.on('close', onClose);
     let leave: () => void;
