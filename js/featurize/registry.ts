@@ -81,11 +81,7 @@ function calculatorClass(name: string): CalcClass {
   return cls;
 }
 
-/** Names of the registered calculators that have a TypeScript class (for the registry test). @internal */
-export function calculatorClassName(name: string): string {
-  return calculatorClass(name).name;
-}
-
+/** The JSON text of a `--hypers` file, checked: present, a file, at most 64 MiB, valid JSON (its line and column named, its text never echoed). */
 export function readHypersFile(hypersPath: string): string {
   let st: fs.Stats;
   try {
