@@ -297,6 +297,7 @@ describe('acdc fit: bad input for the new options is one line, an exit code and 
   it('errors found in the data exit 1', async () => {
     const d = folder();
     await expectOneLineError(['fit', train, '--out', 'm.acdc', ...quick, '--e0', '79:-3'], 1, /e0 has no value for species 29/, d);
+    await expectOneLineError(['fit', train, '--out', 'm.acdc', ...quick, '--no-charges'], 1, /--no-charges applies to dipole models \(--target dipole\), not to energy fits/, d);
     await expectOneLineError(['fit', train, '--out', 'm.acdc', ...quick, '--config-type-sigma', 'bulk:0.001:0.05:0.05:0'], 1, /no frame has a config_type listed in --config-type-sigma \(bulk\)/, d);
     await expectOneLineError(['fit', train, '--out', 'm.acdc', ...quick, '--sigma-virial', '0.05', '--sigma-stress', '0.01'], 1, /--sigma-virial and --sigma-stress both set the stress noise/, d);
     const bad = frames.map((f, k) => new System({ types: f.types, positions: f.positions, cell: f.cell, pbc: f.pbc, info: { ...f.info, ...(k === 2 ? { force_sigma: -1 } : {}) } as System['info'], arrays: f.arrays }));

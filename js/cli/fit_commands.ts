@@ -51,7 +51,7 @@ function configTypeSigma(value: string): string {
   return value;
 }
 
-type FitCli = Omit<FitOptions, 'progress'> & { progress?: boolean; target?: (typeof TENSOR_TARGETS)[number]; targetKey?: string; sigmaTensor: number };
+type FitCli = Omit<FitOptions, 'progress'> & { progress?: boolean; target?: (typeof TENSOR_TARGETS)[number]; targetKey?: string; sigmaTensor: number; charges: boolean };
 
 function meV(x: number): string {
   return `${(1000 * x).toPrecision(3)} meV/atom`;
@@ -129,6 +129,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--seed <n>', 'seed of the validation split', seed, FIT_DEFAULTS.seed)
       .option('--target <what>', 'fit a tensor instead of energies: dipole (3 numbers) or polarizability (9, symmetric), a SparseTensorGPR (--model gpr) or TensorLinearModel on λ-SOAP', p.oneOf(TENSOR_TARGETS))
       .option('--target-key <key>', 'comment-line key of the tensor (default: the --target name)')
+      .option('--no-charges', 'dipole (--target dipole): no per-species partial charges, only the λ-SOAP atomic dipoles (needed for periodic frames)')
       .option('--sigma-tensor <value>', 'tensor noise per Cartesian component, in the target\'s unit (e·Å, Å³)', p.positiveNumber, DEFAULT_TENSOR_SIGMA)
       .option('--progress', 'show the stage line on stderr even when it is not a terminal')
       .option('--no-progress', 'never show the stage line (default: shown when stderr is a terminal)')
@@ -138,6 +139,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
           throw coded('ACDC_INVALID_PARAMETER', '--sigma-virial and --sigma-stress both set the stress noise: give one');
         }
         const progress = o.progress ?? (process.stderr.isTTY === true && !o.json);
+        if (o.target === undefined && this.getOptionValueSource('charges') === 'cli') throw new Error('--no-charges applies to dipole models (--target dipole), not to energy fits');
         if (o.target !== undefined) {
           const sparseMethod = this.getOptionValueSource('sparseMethod') === 'default' ? 'fps' : o.sparseMethod;
           // auto compares energy models; a tensor model is a SparseTensorGPR unless --model linear
