@@ -139,7 +139,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
           throw coded('ACDC_INVALID_PARAMETER', '--sigma-virial and --sigma-stress both set the stress noise: give one');
         }
         const progress = o.progress ?? (process.stderr.isTTY === true && !o.json);
-        if (o.target === undefined && this.getOptionValueSource('charges') === 'cli') throw new Error('--no-charges applies to dipole models (--target dipole), not to energy fits');
+        if (o.target === undefined && this.getOptionValueSource('charges') === 'cli') throw coded('ACDC_INVALID_PARAMETER', '--no-charges applies to dipole models (--target dipole), not to energy fits');
         if (o.target !== undefined) {
           const sparseMethod = this.getOptionValueSource('sparseMethod') === 'default' ? 'fps' : o.sparseMethod;
           // auto compares energy models; a tensor model is a SparseTensorGPR unless --model linear
