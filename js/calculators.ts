@@ -247,6 +247,46 @@ function checkFiniteNumbers(name: string, value: unknown, path: string): void {
   }
 }
 
+/** One calculator of the core's registry: the single list every layer reads. */
+export interface CalculatorInfo {
+  /** Stable name, as `calculator.name` gives it. */
+  name: string;
+  /** `soap`: featomic's hyper-parameters and the SOAP engine; `classic`: DScribe-style descriptors. */
+  family: 'soap' | 'classic';
+  /** Rows per atom (`invariant`), blocks that rotate (`equivariant`), or one row per structure (`per_structure`). */
+  output: 'invariant' | 'equivariant' | 'per_structure';
+  /** Gradients `compute` can give. */
+  gradients: GradientName[];
+  /** Whether the output fits one dense `.npy` design matrix (columns fixed by the species). */
+  dense: boolean;
+  /** The native design-row path of `.npy` output: neighbour-species pairs or single species as columns; null without one. */
+  designRows: 'neighbor_pairs' | 'neighbor_singles' | null;
+  /** Hyper-parameters used when none are given (JSON text); null: they must be given. */
+  defaultHypers: string | null;
+  /** A short example of hyper-parameters, for messages. */
+  exampleHypers: string;
+}
+
+/**
+ * The calculators of the core, in registry order (the first is the default
+ * of `acdc featurize` and `acdc serve`).
+ *
+ * @example
+ * calculatorRegistry().filter((c) => c.dense).map((c) => c.name); // those `.npy` output takes
+ */
+export function calculatorRegistry(): CalculatorInfo[] {
+  return native.calculatorRegistry().map((e) => ({
+    name: e.name,
+    family: e.family as CalculatorInfo['family'],
+    output: e.output as CalculatorInfo['output'],
+    gradients: e.gradients as GradientName[],
+    dense: e.dense,
+    designRows: (e.designRows ?? null) as CalculatorInfo['designRows'],
+    defaultHypers: e.defaultHypers ?? null,
+    exampleHypers: e.exampleHypers,
+  }));
+}
+
 /** What every calculator shares: hyper-parameters in, TensorMap out. */
 export abstract class CalculatorBase<H, O extends ComputeOptions = ComputeOptions> {
   #native: InstanceType<typeof native.NativeCalculator>;
@@ -385,8 +425,11 @@ export abstract class CalculatorBase<H, O extends ComputeOptions = ComputeOption
  * const tm = se.computeSync(system);
  */
 export class SphericalExpansion extends CalculatorBase<SoapHypers> {
+  /** The core's name of this calculator (its registry entry). */
+  static readonly calculatorName = 'spherical_expansion';
+
   constructor(hypers: SoapHypers) {
-    super('spherical_expansion', hypers);
+    super(SphericalExpansion.calculatorName, hypers);
   }
 }
 
@@ -403,8 +446,11 @@ export class SphericalExpansion extends CalculatorBase<SoapHypers> {
  * const tm = await soap.compute(systems, { gradients: ['positions'] });
  */
 export class SoapPowerSpectrum extends CalculatorBase<SoapHypers> {
+  /** The core's name of this calculator (its registry entry). */
+  static readonly calculatorName = 'soap_power_spectrum';
+
   constructor(hypers: SoapHypers) {
-    super('soap_power_spectrum', hypers);
+    super(SoapPowerSpectrum.calculatorName, hypers);
   }
 }
 
@@ -413,8 +459,11 @@ export class SoapPowerSpectrum extends CalculatorBase<SoapHypers> {
  * Keys: center_type, neighbor_type; properties: n.
  */
 export class SoapRadialSpectrum extends CalculatorBase<RadialSpectrumHypers> {
+  /** The core's name of this calculator (its registry entry). */
+  static readonly calculatorName = 'soap_radial_spectrum';
+
   constructor(hypers: RadialSpectrumHypers) {
-    super('soap_radial_spectrum', hypers);
+    super(SoapRadialSpectrum.calculatorName, hypers);
   }
 }
 
@@ -448,6 +497,9 @@ export interface EquivariantPowerSpectrumOptions {
  * with the real Wigner matrix D^λ. Position and strain gradients are analytic.
  */
 export class EquivariantPowerSpectrum extends CalculatorBase<SoapHypers, EquivariantComputeOptions> {
+  /** The core's name of this calculator (its registry entry). */
+  static readonly calculatorName = 'equivariant_power_spectrum';
+
   /** The neighbour types given to the constructor, if any. */
   readonly neighborTypes?: number[];
 
@@ -458,7 +510,7 @@ export class EquivariantPowerSpectrum extends CalculatorBase<SoapHypers, Equivar
       throw invalidParameter(`neighborTypes must be an array of integers, got ${describe(neighborTypes)}`);
     }
     const json = neighborTypes === undefined || hypers === null || typeof hypers !== 'object' ? undefined : { ...hypers, neighbor_types: neighborTypes };
-    super('equivariant_power_spectrum', hypers, ['neighborsToProperties'], json);
+    super(EquivariantPowerSpectrum.calculatorName, hypers, ['neighborsToProperties'], json);
     this.neighborTypes = neighborTypes;
   }
 }
@@ -471,7 +523,10 @@ export class EquivariantPowerSpectrum extends CalculatorBase<SoapHypers, Equivar
  * neighbour type of the systems, l_1 ≤ l_2 ≤ l_3, k_2 = l_3).
  */
 export class SoapBispectrum extends CalculatorBase<SoapHypers> {
+  /** The core's name of this calculator (its registry entry). */
+  static readonly calculatorName = 'soap_bispectrum';
+
   constructor(hypers: SoapHypers) {
-    super('soap_bispectrum', hypers);
+    super(SoapBispectrum.calculatorName, hypers);
   }
 }

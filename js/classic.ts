@@ -83,8 +83,11 @@ export interface EwaldSumMatrixHypers extends CoulombMatrixHypers {
  * const X = toArray(acsf.computeSync(system), { layout: 'dscribe' }); // (atoms, features)
  */
 export class SymmetryFunctions extends CalculatorBase<SymmetryFunctionsHypers> {
+  /** The core's name of this calculator (its registry entry). */
+  static readonly calculatorName = 'symmetry_functions';
+
   constructor(hypers: SymmetryFunctionsHypers) {
-    super('symmetry_functions', hypers);
+    super(SymmetryFunctions.calculatorName, hypers);
   }
 }
 
@@ -105,8 +108,11 @@ export class SymmetryFunctions extends CalculatorBase<SymmetryFunctionsHypers> {
  * const X = cm.computeSync(systems).toArray(); // (systems, 64)
  */
 export class CoulombMatrix extends CalculatorBase<CoulombMatrixHypers> {
+  /** The core's name of this calculator (its registry entry). */
+  static readonly calculatorName = 'coulomb_matrix';
+
   constructor(hypers: CoulombMatrixHypers) {
-    super('coulomb_matrix', hypers);
+    super(CoulombMatrix.calculatorName, hypers);
   }
 }
 
@@ -118,8 +124,11 @@ export class CoulombMatrix extends CalculatorBase<CoulombMatrixHypers> {
  * bit for bit, as DScribe does for this matrix.
  */
 export class SineMatrix extends CalculatorBase<SineMatrixHypers> {
+  /** The core's name of this calculator (its registry entry). */
+  static readonly calculatorName = 'sine_matrix';
+
   constructor(hypers: SineMatrixHypers) {
-    super('sine_matrix', hypers);
+    super(SineMatrix.calculatorName, hypers);
   }
 }
 
@@ -131,7 +140,10 @@ export class SineMatrix extends CalculatorBase<SineMatrixHypers> {
  * {@link SineMatrix}.
  */
 export class EwaldSumMatrix extends CalculatorBase<EwaldSumMatrixHypers> {
+  /** The core's name of this calculator (its registry entry). */
+  static readonly calculatorName = 'ewald_sum_matrix';
+
   constructor(hypers: EwaldSumMatrixHypers) {
-    super('ewald_sum_matrix', hypers);
+    super(EwaldSumMatrix.calculatorName, hypers);
   }
 }

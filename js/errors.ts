@@ -41,6 +41,8 @@ export interface AcdcError extends Error {
   osCode?: string;
   /** ACDC_IO: the OS's error number, negative as in Node's fs errors (`-2` for ENOENT on Linux). */
   errno?: number;
+  /** ACDC_MEMORY: the option whose limit refused the work, when it is not the memory budget (`'maxValues'`). */
+  limit?: string;
 }
 
 /** True when `e` is an error carrying one of acdc's codes. */
@@ -49,12 +51,22 @@ export function isAcdcError(e: unknown): e is AcdcError {
 }
 
 /** Sets `code` (and data fields) on `e` and returns it. @internal */
-export function withCode<E extends Error>(e: E, code: AcdcErrorCode, data: { path?: string; line?: number } = {}): E & AcdcError {
+export function withCode<E extends Error>(e: E, code: AcdcErrorCode, data: { path?: string; line?: number; limit?: string } = {}): E & AcdcError {
   const coded = e as E & AcdcError;
   coded.code = code;
   if (data.path !== undefined) coded.path = data.path;
   if (data.line !== undefined) coded.line = data.line;
+  if (data.limit !== undefined) coded.limit = data.limit;
   return coded;
+}
+
+/**
+ * An `Error` with `code` (and data): what the front ends (js/cli, js/queue,
+ * js/serve, js/drivers) and the featurize engine throw, never a bare `Error`.
+ * @internal
+ */
+export function coded(code: AcdcErrorCode, message: string, data: { path?: string; line?: number; limit?: string } = {}): Error & AcdcError {
+  return withCode(new Error(message), code, data);
 }
 
 /** A `TypeError` with code ACDC_INVALID_PARAMETER (and the parameter's `path`). @internal */
@@ -204,16 +216,25 @@ export function wrapBinding<T extends object>(binding: T): T {
 
 /**
  * A new `Error` with `message` (the old one in context) that keeps the code
- * and data of `cause`, so that rewording an error never loses its kind.
+ * and data of `cause`, so that rewording an error never loses its kind;
+ * `fallback`: the code when `cause` carries none of acdc's.
  * @internal
  */
-export function rethrown(cause: unknown, message: string): Error {
+export function rethrown(cause: unknown, message: string, fallback?: AcdcErrorCode): Error {
   const e = new Error(message, { cause });
   if (cause instanceof Error) {
     const from = cause as Partial<AcdcError>;
     const to = e as Error & Partial<AcdcError>;
-    for (const k of ['code', 'path', 'line', 'osCode', 'errno'] as const) if (from[k] !== undefined) (to as unknown as Record<string, unknown>)[k] = from[k];
+    for (const k of ['code', 'path', 'line', 'osCode', 'errno', 'limit'] as const) if (from[k] !== undefined) (to as unknown as Record<string, unknown>)[k] = from[k];
     if (from.name === 'AbortError') e.name = 'AbortError';
+  }
+  if (fallback !== undefined && !isAcdcError(e)) {
+    // a cause without one of acdc's codes (a Node fs or socket error, whose
+    // `code` is the OS's name): the fallback, keeping the OS's name
+    const to = e as Error & Partial<AcdcError>;
+    const os = (to as { code?: unknown }).code;
+    if (typeof os === 'string' && fallback === 'ACDC_IO') to.osCode = os;
+    to.code = fallback;
   }
   return e;
 }

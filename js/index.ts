@@ -30,6 +30,8 @@ export {
   SoapRadialSpectrum,
   EquivariantPowerSpectrum,
   SoapBispectrum,
+  calculatorRegistry,
+  type CalculatorInfo,
   type EquivariantComputeOptions,
   type EquivariantPowerSpectrumOptions,
   type SoapHypers,

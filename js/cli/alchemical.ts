@@ -1,11 +1,12 @@
 // `acdc alchemical fit`: fits the pseudo-element coupling of density.alchemical
 // to the structures of an extended XYZ file and writes the hyper-parameters.
+import { coded, rethrown } from '../errors';
 import * as fs from 'node:fs';
 import { fitAlchemicalCoupling } from '../basis';
 import type { SoapHypers } from '../calculators';
 import { writeAtomically, checkWritableTarget } from '../atomic';
 import { readXyz } from '../xyz';
-import { DEFAULT_SOAP_HYPERS } from './featurize';
+import { DEFAULT_SOAP_HYPERS } from '../featurize';
 
 /** Options of `acdc alchemical fit`. */
 export interface AlchemicalFitCli {
@@ -20,12 +21,12 @@ export function readHypers(path: string): SoapHypers {
   try {
     text = fs.readFileSync(path, 'utf8');
   } catch (e) {
-    throw new Error(`--hypers ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw rethrown(e, `--hypers ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`, 'ACDC_IO');
   }
   try {
     return JSON.parse(text) as SoapHypers;
   } catch {
-    throw new Error(`--hypers ${path} is not valid JSON`);
+    throw coded('ACDC_PARSE', `--hypers ${path} is not valid JSON`);
   }
 }
 
@@ -34,7 +35,7 @@ export async function alchemicalFit(file: string, o: AlchemicalFitCli): Promise<
   checkWritableTarget(o.out);
   const hypers = o.hypers === undefined ? DEFAULT_SOAP_HYPERS : readHypers(o.hypers);
   const systems = await readXyz(file);
-  if (systems.length === 0) throw new Error(`${file} contains no structure`);
+  if (systems.length === 0) throw coded('ACDC_PARSE', `${file} contains no structure`);
   const fitted = await fitAlchemicalCoupling(systems, hypers, { pseudoTypes: o.pseudoTypes });
   await writeAtomically(o.out, (tmp) => fs.promises.writeFile(tmp, JSON.stringify(fitted, null, 2) + '\n'));
   const { types } = (fitted.density as { alchemical: { types: number[] } }).alchemical;

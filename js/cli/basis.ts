@@ -1,12 +1,13 @@
 // `acdc basis fit`: fits a contracted radial basis (leading principal
 // components per l of the expansion coefficients) to the structures of an
 // extended XYZ file and writes featomic-style Explicit hyper-parameters.
+import { coded } from '../errors';
 import * as fs from 'node:fs';
 import { fitRadialContraction } from '../basis';
 import { checkWritableTarget, writeAtomically } from '../atomic';
 import { readXyz } from '../xyz';
 import { readHypers } from './alchemical';
-import { DEFAULT_SOAP_HYPERS } from './featurize';
+import { DEFAULT_SOAP_HYPERS } from '../featurize';
 
 /** Options of `acdc basis fit`. */
 export interface BasisFitCli {
@@ -20,7 +21,7 @@ export async function basisFit(file: string, o: BasisFitCli): Promise<string> {
   checkWritableTarget(o.out);
   const hypers = o.hypers === undefined ? DEFAULT_SOAP_HYPERS : readHypers(o.hypers);
   const systems = await readXyz(file);
-  if (systems.length === 0) throw new Error(`${file} contains no structure`);
+  if (systems.length === 0) throw coded('ACDC_PARSE', `${file} contains no structure`);
   const fitted = await fitRadialContraction(systems, hypers, { maxRadial: o.maxRadial });
   await writeAtomically(o.out, (tmp) => fs.promises.writeFile(tmp, JSON.stringify(fitted) + '\n'));
   const channels = Object.keys((fitted.basis as { by_angular: object }).by_angular).length;

@@ -14,6 +14,7 @@
 // cross-validated ridge regression fit on the training set; the errors are
 // test-set RMS values in these scaled units (0: the target is a linear
 // function of the source; about 1: the source tells nothing about it).
+import { coded, rethrown } from '../errors';
 import { gfreAsync, gfrdAsync } from '../analysis';
 import { calculatorFromFile, readSystems, soapFeatures } from './features';
 
@@ -42,7 +43,7 @@ export async function compare(file: string, options: CompareOptions): Promise<Co
   const calcA = calculatorFromFile('--a', options.a);
   const calcB = calculatorFromFile('--b', options.b);
   const systems = await readSystems(file);
-  if (systems.length < 4) throw new Error(`${file}: ${systems.length} structures: compare needs at least 4 (half to fit, half to test)`);
+  if (systems.length < 4) throw coded('ACDC_INVALID_PARAMETER', `${file}: ${systems.length} structures: compare needs at least 4 (half to fit, half to test)`);
   const fa = await soapFeatures(calcA, systems);
   const fb = await soapFeatures(calcB, systems);
   const A = { data: fa.structures, shape: [systems.length, fa.columns] };
@@ -52,7 +53,7 @@ export async function compare(file: string, options: CompareOptions): Promise<Co
   const names = ['GFRE(A → B)', 'GFRE(B → A)', 'GFRD(A → B)', 'GFRD(B → A)'];
   const settled = await Promise.allSettled([gfreAsync(A, B), gfreAsync(B, A), gfrdAsync(A, B), gfrdAsync(B, A)]);
   const [ab, ba, dab, dba] = settled.map((r, i) => {
-    if (r.status === 'rejected') throw new Error(`${names[i]}: ${(r.reason as Error).message}`);
+    if (r.status === 'rejected') throw rethrown(r.reason, `${names[i]}: ${(r.reason as Error).message}`, 'ACDC_INVALID_PARAMETER');
     return r.value;
   });
   return {

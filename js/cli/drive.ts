@@ -1,6 +1,7 @@
 // `acdc drive`: serves a saved model's energies, forces and virials to an MD
 // engine over the i-PI socket protocol (i-PI, ASE's SocketIOCalculator,
 // LAMMPS `fix ipi`, ...) until the engine sends EXIT.
+import { coded, rethrown } from '../errors';
 import * as fs from 'node:fs';
 import { InvalidArgumentError } from 'commander';
 import { driveIpi, type IpiModel } from '../drivers/ipi';
@@ -46,7 +47,7 @@ type ModelLoader = (path: string) => Promise<IpiModel> | IpiModel;
 function modelLoader(): ModelLoader {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const api = require('../index') as { loadModel?: ModelLoader };
-  if (typeof api.loadModel !== 'function') throw new Error('this build of acdc cannot load model files (no loadModel)');
+  if (typeof api.loadModel !== 'function') throw coded('ACDC_INTERNAL', 'this build of acdc cannot load model files (no loadModel)');
   return api.loadModel;
 }
 
@@ -56,22 +57,22 @@ function modelLoader(): ModelLoader {
  */
 export async function drive(modelPath: string, o: DriveOptions): Promise<DriveSummary> {
   if ((o.unix === undefined) === (o.inet === undefined)) {
-    throw new Error(o.unix === undefined ? 'give --unix NAME or --inet HOST:PORT' : 'give either --unix or --inet, not both');
+    throw coded('ACDC_INVALID_PARAMETER', o.unix === undefined ? 'give --unix NAME or --inet HOST:PORT' : 'give either --unix or --inet, not both');
   }
   try {
     fs.accessSync(modelPath, fs.constants.R_OK);
   } catch (e) {
-    throw new Error(`cannot read model file ${modelPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw rethrown(e, `cannot read model file ${modelPath}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, 'ACDC_IO');
   }
   let species: Int32Array | undefined;
   if (o.init !== undefined) {
     const frames = readXyzSync(o.init);
-    if (frames.length === 0) throw new Error(`--init ${o.init} holds no structure`);
+    if (frames.length === 0) throw coded('ACDC_PARSE', `--init ${o.init} holds no structure`);
     species = frames[0].types;
   }
   const model = await modelLoader()(modelPath);
   const controller = new AbortController();
-  const stop = () => controller.abort(new Error('interrupted'));
+  const stop = () => controller.abort(coded('ABORT_ERR', 'interrupted'));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {

@@ -1,12 +1,13 @@
 // Shared by `acdc map`, `compare`, `scan` and `rigidity`: read an extxyz
 // file whole, and turn SOAP invariants into dense matrices with one row per
 // atom (in file order) and one per structure (the mean over its atoms).
+import { coded, rethrown } from '../errors';
 import { SoapPowerSpectrum, SoapRadialSpectrum, type RadialSpectrumHypers, type SoapHypers } from '../calculators';
 import { Labels } from '../tensor';
 import type { System } from '../system';
 import { readXyz } from '../xyz';
-import { resolveInput } from './input';
-import { DEFAULT_SOAP_HYPERS, readHypersFile } from './featurize';
+import { resolveInput } from '../featurize/input';
+import { DEFAULT_SOAP_HYPERS, readHypersFile } from '../featurize';
 
 /** The structures of an extxyz file (`-`, pipes and .gz as for `featurize`). */
 export async function readSystems(file: string): Promise<System[]> {
@@ -17,9 +18,9 @@ export async function readSystems(file: string): Promise<System[]> {
       systems = await readXyz(input.path);
     } catch (e) {
       const message = (e as Error).message;
-      throw new Error(message.startsWith(input.path) ? `${input.name}${message.slice(input.path.length)}` : `${input.name}: ${message}`);
+      throw rethrown(e, message.startsWith(input.path) ? `${input.name}${message.slice(input.path.length)}` : `${input.name}: ${message}`, 'ACDC_PARSE');
     }
-    if (systems.length === 0) throw new Error(`${input.name} holds no frames`);
+    if (systems.length === 0) throw coded('ACDC_PARSE', `${input.name} holds no frames`);
     return systems;
   } finally {
     input.cleanup();
@@ -41,7 +42,7 @@ export function calculatorFromFile(option: string, file: string | undefined): So
   try {
     text = readHypersFile(file);
   } catch (e) {
-    throw new Error((e as Error).message.replace(/^--hypers /, `${option} `));
+    throw rethrown(e, (e as Error).message.replace(/^--hypers /, `${option} `), 'ACDC_INVALID_PARAMETER');
   }
   const hypers = JSON.parse(text) as { basis?: { type?: unknown } };
   try {
@@ -49,7 +50,7 @@ export function calculatorFromFile(option: string, file: string | undefined): So
       ? SoapRadialSpectrum.fromJson(text)
       : SoapPowerSpectrum.fromJson(text);
   } catch (e) {
-    throw new Error(`${option} ${file}: ${(e as Error).message}`);
+    throw rethrown(e, `${option} ${file}: ${(e as Error).message}`, 'ACDC_INVALID_PARAMETER');
   }
 }
 
@@ -110,7 +111,7 @@ export async function soapFeatures(calc: SoapCalculator, systems: System[], spec
   const center = block.samples.column('center_type');
   for (let r = 0; r < block.samples.count; r++) {
     const c = all.indexOf(center[r]);
-    if (c < 0) throw new Error(`structure ${system[r]}: atom ${atom[r]} has species ${center[r]}, which is not among ${all.join(', ')}`);
+    if (c < 0) throw coded('ACDC_INVALID_SYSTEM', `structure ${system[r]}: atom ${atom[r]} has species ${center[r]}, which is not among ${all.join(', ')}`);
     atoms.set(block.values.subarray(r * width, (r + 1) * width), (offsets[system[r]] + atom[r]) * columns + c * width);
   }
   const structures = new Float64Array(systems.length * columns);

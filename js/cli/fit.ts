@@ -13,8 +13,8 @@ import type { E0Option, VarianceCalibration } from '../potentials';
 import type { System } from '../system';
 import { readXyz } from '../xyz';
 import { checkWritableTarget } from '../atomic';
-import { rethrown } from '../errors';
-import { resolveInput } from './input';
+import { rethrown, coded } from '../errors';
+import { resolveInput } from '../featurize/input';
 import { modelsApi, type CliModel, type CommonFitOptions } from './model_api';
 import { Stages } from './stages';
 import { checkTermOptions, withTerms, type TermCliOptions } from './terms';
@@ -127,19 +127,19 @@ function readHypers(file: string | undefined): SoapHypers {
   if (file === undefined) return DEFAULT_FIT_HYPERS;
   let text: string;
   try {
-    if (fs.statSync(file).isDirectory()) throw new Error(`--hypers ${file} is a folder, not a JSON file`);
+    if (fs.statSync(file).isDirectory()) throw coded('ACDC_IO', `--hypers ${file} is a folder, not a JSON file`);
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`--hypers ${file}: no such file`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw rethrown(e, `--hypers ${file}: no such file`, 'ACDC_IO');
     throw e;
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new Error(`--hypers ${file} is not valid JSON`);
+    throw coded('ACDC_PARSE', `--hypers ${file} is not valid JSON`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`--hypers ${file} must hold a JSON object of SOAP hyper-parameters`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw coded('ACDC_INVALID_PARAMETER', `--hypers ${file} must hold a JSON object of SOAP hyper-parameters`);
   return value as SoapHypers;
 }
 
@@ -148,7 +148,7 @@ async function readFrames(file: string): Promise<{ frames: System[]; name: strin
   try {
     return { frames: await readXyz(input.path), name: input.name };
   } catch (e) {
-    throw new Error(`${input.name}: ${(e as Error).message}`);
+    throw rethrown(e, `${input.name}: ${(e as Error).message}`, 'ACDC_PARSE');
   } finally {
     input.cleanup();
   }
@@ -286,7 +286,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     }
     // a fit is an error, not a model, when its own training errors overflow
     for (const [q, e] of Object.entries(candidates[chosen]!.training)) {
-      if (e && !(Number.isFinite(e.mae) && Number.isFinite(e.rmse))) throw new Error(`${name}: the training ${q} errors are not finite (MAE ${e.mae}, RMSE ${e.rmse}): check the targets' units; no model written`);
+      if (e && !(Number.isFinite(e.mae) && Number.isFinite(e.rmse))) throw coded('ACDC_NUMERICAL', `${name}: the training ${q} errors are not finite (MAE ${e.mae}, RMSE ${e.rmse}): check the targets' units; no model written`);
     }
     stages.start(`writing ${o.out}`);
     await model.save(o.out); // written to a temporary name, then renamed

@@ -4,6 +4,7 @@
 // model with a linear model and the per-species-count baseline. The
 // numerics (the split's permutation, the count baseline's least squares,
 // the variance calibration) run in the Rust core.
+import { coded } from '../errors';
 import native from '../native';
 import type { E0Option, FrameSigma } from '../potentials';
 import type { System } from '../system';
@@ -17,9 +18,9 @@ export function parseE0(value: string): E0Option {
     const m = /^\s*(\d+)\s*:\s*(\S+)\s*$/.exec(part);
     const v = m ? Number(m[2]) : NaN;
     if (!m || m[2].trim() === '' || !Number.isFinite(v)) {
-      throw new Error(`expected average, fit or Z:eV pairs such as 29:-3.5,79:-3.2, got "${value}"`);
+      throw coded('ACDC_INVALID_PARAMETER', `expected average, fit or Z:eV pairs such as 29:-3.5,79:-3.2, got "${value}"`);
     }
-    if (Number(m[1]) in out) throw new Error(`species ${m[1]} is given twice in "${value}"`);
+    if (Number(m[1]) in out) throw coded('ACDC_INVALID_PARAMETER', `species ${m[1]} is given twice in "${value}"`);
     out[Number(m[1])] = v;
   }
   return out;
@@ -38,7 +39,7 @@ export interface ConfigTypeSigma {
  */
 export function parseConfigTypeSigma(value: string): Map<string, ConfigTypeSigma> {
   const groups: string[][] = [];
-  const bad = (why: string) => new Error(`${why} (expected type:energy:force:virial[:hessian] groups, e.g. bulk:0.001:0.05:0.05:0.0,liquid:0.003:0.1:0.1:0.0), got "${value}"`);
+  const bad = (why: string) => coded('ACDC_INVALID_PARAMETER', `${why} (expected type:energy:force:virial[:hessian] groups, e.g. bulk:0.001:0.05:0.05:0.0,liquid:0.003:0.1:0.1:0.0), got "${value}"`);
   if (value.includes(',')) {
     for (const g of value.split(',')) groups.push(g.split(':').map((x) => x.trim()));
   } else {
@@ -77,7 +78,7 @@ export interface SigmaSources {
 function infoSigma(file: string, s: System, k: number, key: string): number | undefined {
   const v = s.info[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new Error(`${file}: frame ${k}: ${key} is ${JSON.stringify(v)} (expected a positive number)`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw coded('ACDC_INVALID_SYSTEM', `${file}: frame ${k}: ${key} is ${JSON.stringify(v)} (expected a positive number)`);
   return v;
 }
 
@@ -112,14 +113,14 @@ export function frameSigmas(file: string, frames: System[], o: SigmaSources): Ar
     if (fs !== undefined && o.targets.forces) f.forces = fs;
     if (v !== undefined && o.targets.stress && s.pbc.every(Boolean)) f.virial = v;
     for (const [what, x] of [['energy', f.energy], ['force', f.forces], ['virial', f.virial]] as const) {
-      if (x !== undefined && !(x > 0)) throw new Error(`${file}: frame ${k} (config_type ${String(type)}): the ${what} sigma is 0 (a fitted target needs a positive sigma)`);
+      if (x !== undefined && !(x > 0)) throw coded('ACDC_INVALID_SYSTEM', `${file}: frame ${k} (config_type ${String(type)}): the ${what} sigma is 0 (a fitted target needs a positive sigma)`);
     }
     if (Object.keys(f).length === 0) return undefined;
     any = true;
     return f;
   });
   if (o.configTypes && used.size === 0) {
-    throw new Error(`${file}: no frame has a config_type listed in --config-type-sigma (${[...o.configTypes.keys()].join(', ')})`);
+    throw coded('ACDC_INVALID_SYSTEM', `${file}: no frame has a config_type listed in --config-type-sigma (${[...o.configTypes.keys()].join(', ')})`);
   }
   return any ? out : undefined;
 }

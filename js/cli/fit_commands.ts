@@ -1,5 +1,6 @@
 // The `acdc fit` and `acdc predict` commands: options, defaults and the
 // report each prints (text, or one JSON line with --json).
+import { coded } from '../errors';
 import { Command, InvalidArgumentError } from 'commander';
 import { FIT_DEFAULTS, MODEL_KINDS, SPARSE_METHODS, fit, type FitOptions, type FitSummary } from './fit';
 import { parseConfigTypeSigma, parseE0 } from './fit_checks';
@@ -135,14 +136,14 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--json', 'print a one-line JSON summary on stdout')
       .action(async function (this: Command, file: string, o: FitCli) {
         if (o.sigmaVirial !== undefined && this.getOptionValueSource('sigmaStress') === 'cli') {
-          throw new Error('--sigma-virial and --sigma-stress both set the stress noise: give one');
+          throw coded('ACDC_INVALID_PARAMETER', '--sigma-virial and --sigma-stress both set the stress noise: give one');
         }
         const progress = o.progress ?? (process.stderr.isTTY === true && !o.json);
-        if (o.target === undefined && this.getOptionValueSource('charges') === 'cli') throw new Error('--no-charges applies to dipole models (--target dipole), not to energy fits');
+        if (o.target === undefined && this.getOptionValueSource('charges') === 'cli') throw coded('ACDC_INVALID_PARAMETER', '--no-charges applies to dipole models (--target dipole), not to energy fits');
         if (o.target !== undefined) {
           const sparseMethod = this.getOptionValueSource('sparseMethod') === 'default' ? 'fps' : o.sparseMethod;
           // auto compares energy models; a tensor model is a SparseTensorGPR unless --model linear
-          if (o.model === 'auto' && this.getOptionValueSource('model') === 'cli') throw new Error('--model auto compares energy models; a tensor model (--target) is --model gpr or --model linear');
+          if (o.model === 'auto' && this.getOptionValueSource('model') === 'cli') throw coded('ACDC_INVALID_PARAMETER', '--model auto compares energy models; a tensor model (--target) is --model gpr or --model linear');
           const t = await fitTensor(file, { ...o, model: o.model === 'auto' ? 'gpr' : o.model, target: o.target, sparseMethod, sigma: o.sigmaTensor, progress });
           return write(o.json ? JSON.stringify(t) + '\n' : tensorFitReport(t));
         }

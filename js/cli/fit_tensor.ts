@@ -3,13 +3,14 @@
 // tensor read from the comment line of every frame of an extxyz file, and
 // saves it as one .acdc model file (written atomically). Reports the
 // training errors per Cartesian component.
+import { coded, rethrown } from '../errors';
 import * as fs from 'node:fs';
 import type { SoapHypers } from '../calculators';
 import type { System } from '../system';
 import { readXyz } from '../xyz';
 import { checkWritableTarget } from '../atomic';
 import { SparseTensorGPR, TensorLinearModel, readTensorTargets, type TensorModel, type TensorTargetName } from '../tensor_models';
-import { resolveInput } from './input';
+import { resolveInput } from '../featurize/input';
 import { Stages } from './stages';
 
 /** The tensor targets of `acdc fit --target`. */
@@ -91,27 +92,27 @@ function readHypers(file: string | undefined): SoapHypers {
   if (file === undefined) return DEFAULT_TENSOR_HYPERS;
   let text: string;
   try {
-    if (fs.statSync(file).isDirectory()) throw new Error(`--hypers ${file} is a folder, not a JSON file`);
+    if (fs.statSync(file).isDirectory()) throw coded('ACDC_IO', `--hypers ${file} is a folder, not a JSON file`);
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new Error(`--hypers ${file}: no such file`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw rethrown(e, `--hypers ${file}: no such file`, 'ACDC_IO');
     throw e;
   }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new Error(`--hypers ${file} is not valid JSON`);
+    throw coded('ACDC_PARSE', `--hypers ${file} is not valid JSON`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error(`--hypers ${file} must hold a JSON object of λ-SOAP hyper-parameters`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw coded('ACDC_INVALID_PARAMETER', `--hypers ${file} must hold a JSON object of λ-SOAP hyper-parameters`);
   return value as SoapHypers;
 }
 
 /** Fits a tensor model, reports training errors and writes it; the summary of what was done. */
 export async function fitTensor(file: string, o: TensorFitOptions): Promise<TensorFitSummary> {
   const t0 = process.hrtime.bigint();
-  if (!(TENSOR_TARGETS as readonly string[]).includes(o.target)) throw new Error(`--target ${o.target}: expected dipole or polarizability`);
-  if (o.sparseMethod !== 'fps' && o.sparseMethod !== 'random') throw new Error(`--sparse-method ${o.sparseMethod}: a tensor model selects by fps or random`);
+  if (!(TENSOR_TARGETS as readonly string[]).includes(o.target)) throw coded('ACDC_INVALID_PARAMETER', `--target ${o.target}: expected dipole or polarizability`);
+  if (o.sparseMethod !== 'fps' && o.sparseMethod !== 'random') throw coded('ACDC_INVALID_PARAMETER', `--sparse-method ${o.sparseMethod}: a tensor model selects by fps or random`);
   checkWritableTarget(o.out, '--out');
   const hypers = readHypers(o.hypers);
   const key = o.targetKey ?? o.target;
@@ -123,17 +124,17 @@ export async function fitTensor(file: string, o: TensorFitOptions): Promise<Tens
     try {
       frames = await readXyz(input.path);
     } catch (e) {
-      throw new Error(`${input.name}: ${(e as Error).message}`);
+      throw rethrown(e, `${input.name}: ${(e as Error).message}`, 'ACDC_PARSE');
     } finally {
       input.cleanup();
     }
     const name = input.name;
-    if (frames.length === 0) throw new Error(`${name} holds no frames`);
+    if (frames.length === 0) throw coded('ACDC_PARSE', `${name} holds no frames`);
     let reference: Float64Array[];
     try {
       reference = readTensorTargets(frames, o.target, key);
     } catch (e) {
-      throw new Error(`${name}: ${(e as Error).message.replace(/^systems\[(\d+)\]\.info\./, 'frame $1: ')}`);
+      throw rethrown(e, `${name}: ${(e as Error).message.replace(/^systems\[(\d+)\]\.info\./, 'frame $1: ')}`, 'ACDC_PARSE');
     }
     const species = [...new Set(frames.flatMap((s) => [...s.types]))].sort((a, b) => a - b);
     const atomsOf = (z: number) => frames.reduce((n, s) => n + s.types.filter((t) => t === z).length, 0);
@@ -157,7 +158,7 @@ export async function fitTensor(file: string, o: TensorFitOptions): Promise<Tens
         model = await TensorLinearModel.fit(frames, { hypers, target: o.target, key, regularizer: o.regularizer, sigma: o.sigma, charges });
       }
     } catch (e) {
-      throw new Error(`${name}: ${(e as Error).message}`);
+      throw rethrown(e, `${name}: ${(e as Error).message}`, 'ACDC_PARSE');
     }
     stages.start('training errors');
     const p = await model.predict(frames);

@@ -4,7 +4,7 @@
 // 0 success, 1 the work failed (bad input, too large, I/O), 2 a usage error.
 import * as os from 'node:os';
 import { Command, CommanderError, InvalidArgumentError } from 'commander';
-import { CALCULATORS, MAX_BATCH, PER_STRUCTURE, featurize, type CalculatorName, type FeaturizeOptions, type PerStructure } from './featurize';
+import { CALCULATORS, DEFAULT_CALCULATOR, MAX_BATCH, PER_STRUCTURE, featurize, type CalculatorName, type FeaturizeOptions, type PerStructure } from '../featurize';
 import { neighbors, type NeighborsOptions } from './neighbors';
 import { drive, formatDrive, inetAddress, type DriveOptions } from './drive';
 // the queue and service commands load BullMQ and Fastify only when they run
@@ -161,7 +161,7 @@ export function program(): Command {
       .description('features of every frame of an extended XYZ file, streamed in batches, to .npy (design matrix + .labels.json) or .mts (metatensor TensorMap)')
       .argument('<file>', 'extended XYZ file (- for standard input; .gz is decompressed)')
       .option('-o, --out <file>', 'output: .npy (2-D array, rows = structures or atoms) or .mts (labelled TensorMap, gradients included)')
-      .option('--calculator <name>', `one of ${CALCULATORS.join(', ')}`, oneOf(CALCULATORS), 'soap_power_spectrum')
+      .option('--calculator <name>', `one of ${CALCULATORS.join(', ')}`, oneOf(CALCULATORS), DEFAULT_CALCULATOR)
       .option('--hypers <file.json>', 'featomic-style hyper-parameters (default: r_c 5 Å, shifted cosine 0.5 Å, σ 0.3 Å, max_radial 7, max_angular 6)')
       .option(
         '--per-structure <how>',

@@ -2,6 +2,7 @@
 // every atom → one row per structure (mean over its atoms) or per atom →
 // principal component analysis → a chemiscope input file with the first two
 // principal components on the axes, and optionally an SVG scatter plot.
+import { coded } from '../errors';
 import * as fs from 'node:fs';
 import { pcaAsync } from '../analysis';
 import { chemiscopeInput, chemiscopeMapSettings, writeChemiscope, type ChemiscopeProperty } from '../chemiscope';
@@ -40,11 +41,11 @@ export interface MapSummary {
 export async function map(file: string, options: MapOptions): Promise<MapSummary> {
   const t0 = performance.now();
   if (!options.out.endsWith('.json') && !options.out.endsWith('.json.gz')) {
-    throw new Error(`--out ${options.out}: a chemiscope file must end in .json or .json.gz`);
+    throw coded('ACDC_INVALID_PARAMETER', `--out ${options.out}: a chemiscope file must end in .json or .json.gz`);
   }
   checkWritableTarget(options.out, '--out');
   if (options.svg !== undefined) {
-    if (!options.svg.endsWith('.svg')) throw new Error(`--svg ${options.svg}: the plot file must end in .svg`);
+    if (!options.svg.endsWith('.svg')) throw coded('ACDC_INVALID_PARAMETER', `--svg ${options.svg}: the plot file must end in .svg`);
     checkWritableTarget(options.svg, '--svg');
   }
   const calc = calculatorFromFile('--hypers', options.hypers);
@@ -54,7 +55,7 @@ export async function map(file: string, options: MapOptions): Promise<MapSummary
   const nAtoms = f.offsets[systems.length];
   const rows = options.perAtom ? nAtoms : systems.length;
   const X = { data: options.perAtom ? f.atoms : f.structures, shape: [rows, f.columns] };
-  if (rows < 3) throw new Error(`${file}: ${rows} ${options.perAtom ? 'atoms' : 'structures'}: a map needs at least 3`);
+  if (rows < 3) throw coded('ACDC_INVALID_PARAMETER', `${file}: ${rows} ${options.perAtom ? 'atoms' : 'structures'}: a map needs at least 3`);
 
   // PCA in the core: the full SVD for small matrices, subspace iteration for
   // many atoms (O(N·F) a sweep, so 10⁵ atoms map in seconds)
@@ -64,7 +65,7 @@ export async function map(file: string, options: MapOptions): Promise<MapSummary
   for (const v of X.data) scale = Math.max(scale, Math.abs(v));
   // the total variance tells a data set of identical points
   if (!(total > 1e-24 * Math.max(scale * scale, 1e-300))) {
-    throw new Error(`${file}: every ${options.perAtom ? 'atom' : 'structure'} has the same features (zero variance): there is nothing to map`);
+    throw coded('ACDC_NUMERICAL', `${file}: every ${options.perAtom ? 'atom' : 'structure'} has the same features (zero variance): there is nothing to map`);
   }
 
   const properties: Record<string, ChemiscopeProperty> = {
@@ -85,7 +86,7 @@ export async function map(file: string, options: MapOptions): Promise<MapSummary
       .filter(([name, q]) => q.target === target && !name.startsWith('pca['))
       .map(([name]) => name);
     const why = colorProperty ? `is a per-${colorProperty.target} property, and this map has one point per ${target}` : 'is not a property of the file';
-    throw new Error(`--color ${color} ${why}; ${names.length > 0 ? `per-${target} properties: ${names.join(', ')}` : `the file has no per-${target} property`}`);
+    throw coded('ACDC_INVALID_PARAMETER', `--color ${color} ${why}; ${names.length > 0 ? `per-${target} properties: ${names.join(', ')}` : `the file has no per-${target} property`}`);
   }
 
   const svg =

@@ -1,7 +1,8 @@
 // `acdc neighbors`: pair statistics of every frame of an extended XYZ file.
+import { coded, rethrown } from '../errors';
 import { NeighborList } from '../neighbors';
 import { iterXyz } from '../xyz';
-import { resolveInput } from './input';
+import { resolveInput } from '../featurize/input';
 
 export interface NeighborsOptions {
   cutoff: number;
@@ -32,7 +33,7 @@ export async function neighbors(file: string, options: NeighborsOptions, write: 
       try {
         pairs = await list.compute(system);
       } catch (e) {
-        throw new Error(`${input.name}, frame ${total.frames}: ${(e as Error).message}`);
+        throw rethrown(e, `${input.name}, frame ${total.frames}: ${(e as Error).message}`, 'ACDC_PARSE');
       }
       let min = Infinity;
       for (const d of pairs.distances) min = Math.min(min, d);
@@ -48,11 +49,11 @@ export async function neighbors(file: string, options: NeighborsOptions, write: 
     }
   } catch (e) {
     const message = (e as Error).message;
-    throw new Error(message.startsWith(input.name) ? message : `${input.name}: ${message}`);
+    throw rethrown(e, message.startsWith(input.name) ? message : `${input.name}: ${message}`, 'ACDC_PARSE');
   } finally {
     input.cleanup();
   }
-  if (total.frames === 0) throw new Error(`${input.name} holds no frames`);
+  if (total.frames === 0) throw coded('ACDC_PARSE', `${input.name} holds no frames`);
   const summary: NeighborsSummary = {
     file: input.name,
     cutoff: options.cutoff,

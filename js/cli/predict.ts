@@ -3,11 +3,12 @@
 // holds; optionally the frames with the predictions, as extxyz that ASE reads
 // (predictions under ASE's names `energy`, `forces`, `stress`; the file's own
 // values, if any, kept as `ref_energy`, `ref_forces`, `ref_stress`).
+import { coded, rethrown } from '../errors';
 import * as fs from 'node:fs';
 import { System } from '../system';
 import { readXyz, writeXyz } from '../xyz';
 import { checkWritableTarget } from '../atomic';
-import { resolveInput } from './input';
+import { resolveInput } from '../featurize/input';
 import { modelsApi, type CliModel } from './model_api';
 import { errors, isFullyPeriodic, type Errors, type TargetNames } from './targets';
 
@@ -39,14 +40,14 @@ async function loadModel(file: string): Promise<CliModel> {
   try {
     st = fs.statSync(file);
   } catch {
-    throw new Error(`${file}: no such model file`);
+    throw coded('ACDC_IO', `${file}: no such model file`);
   }
-  if (st.isDirectory()) throw new Error(`${file} is a folder, not a model file`);
+  if (st.isDirectory()) throw coded('ACDC_IO', `${file} is a folder, not a model file`);
   try {
     return await modelsApi().loadModel(file);
   } catch (e) {
     const message = (e as Error).message;
-    throw new Error(message.includes(file) ? message : `${file}: ${message}`);
+    throw rethrown(e, message.includes(file) ? message : `${file}: ${message}`, 'ACDC_PARSE');
   }
 }
 
@@ -81,18 +82,18 @@ export async function predict(modelFile: string, file: string, o: PredictOptions
   try {
     frames = await readXyz(input.path);
   } catch (e) {
-    throw new Error(`${input.name}: ${(e as Error).message}`);
+    throw rethrown(e, `${input.name}: ${(e as Error).message}`, 'ACDC_PARSE');
   } finally {
     input.cleanup();
   }
-  if (frames.length === 0) throw new Error(`${input.name} holds no frames`);
+  if (frames.length === 0) throw coded('ACDC_PARSE', `${input.name} holds no frames`);
   const stress = frames.every(isFullyPeriodic);
   const t1 = process.hrtime.bigint();
   let p;
   try {
     p = await model.predict(frames, { forces: true, stress, ...(o.maxMemory !== undefined ? { maxMemory: o.maxMemory } : {}) });
   } catch (e) {
-    throw new Error(`${input.name}: ${(e as Error).message}`);
+    throw rethrown(e, `${input.name}: ${(e as Error).message}`, 'ACDC_PARSE');
   }
   const predictSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
   const names: TargetNames = { energy: o.energy, forces: o.forces, stress: o.stress };

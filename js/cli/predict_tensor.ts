@@ -5,12 +5,13 @@
 // numbers, which ASE's reader turns into the calculator's dipole moment;
 // `polarizability`: 9 numbers, row-major, in `atoms.info`; the file's own
 // values, if any, kept as `ref_<key>`).
+import { coded, rethrown } from '../errors';
 import * as fs from 'node:fs';
 import { System } from '../system';
 import { readXyz, writeXyz } from '../xyz';
 import { checkWritableTarget } from '../atomic';
 import { TENSOR_MODEL_KINDS, loadTensorModel, modelFileKind, readTensorTargets, type TensorModel } from '../tensor_models';
-import { resolveInput } from './input';
+import { resolveInput } from '../featurize/input';
 import { tensorErrors, type TensorErrors } from './fit_tensor';
 
 export interface TensorPredictSummary {
@@ -36,7 +37,7 @@ export async function predictTensor(modelFile: string, file: string, out: string
     model = await loadTensorModel(modelFile);
   } catch (e) {
     const message = (e as Error).message;
-    throw new Error(message.includes(modelFile) ? message : `${modelFile}: ${message}`);
+    throw rethrown(e, message.includes(modelFile) ? message : `${modelFile}: ${message}`, 'ACDC_PARSE');
   }
   const key = typeof model.fitInfo.key === 'string' ? model.fitInfo.key : model.target;
   const input = await resolveInput(file);
@@ -44,17 +45,17 @@ export async function predictTensor(modelFile: string, file: string, out: string
   try {
     frames = await readXyz(input.path);
   } catch (e) {
-    throw new Error(`${input.name}: ${(e as Error).message}`);
+    throw rethrown(e, `${input.name}: ${(e as Error).message}`, 'ACDC_PARSE');
   } finally {
     input.cleanup();
   }
-  if (frames.length === 0) throw new Error(`${input.name} holds no frames`);
+  if (frames.length === 0) throw coded('ACDC_PARSE', `${input.name} holds no frames`);
   let reference: Float64Array[] | null = null;
   if (frames.every((s) => s.info[key] !== undefined)) {
     try {
       reference = readTensorTargets(frames, model.target, key);
     } catch (e) {
-      throw new Error(`${input.name}: ${(e as Error).message.replace(/^systems\[(\d+)\]\.info\./, 'frame $1: ')}`);
+      throw rethrown(e, `${input.name}: ${(e as Error).message.replace(/^systems\[(\d+)\]\.info\./, 'frame $1: ')}`, 'ACDC_PARSE');
     }
   }
   const t1 = process.hrtime.bigint();
@@ -84,7 +85,7 @@ async function predictOrName(model: TensorModel, frames: System[], name: string)
   try {
     return (await model.predict(frames)).tensors;
   } catch (e) {
-    throw new Error(`${name}: ${(e as Error).message}`);
+    throw rethrown(e, `${name}: ${(e as Error).message}`, 'ACDC_PARSE');
   }
 }
 

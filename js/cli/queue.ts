@@ -1,7 +1,8 @@
 // `acdc featurize FILE --queue redis://… --out-dir DIR`: the featurize
 // command's options, handed to the queue producer.
+import { coded } from '../errors';
 import { featurizeOnQueue } from '../queue/producer';
-import type { CalculatorName, PerStructure } from './featurize';
+import type { CalculatorName, PerStructure } from '../featurize';
 
 export interface QueueCli {
   queue: string;
@@ -25,7 +26,7 @@ export interface QueueCli {
 
 export async function featurizeQueued(file: string, o: QueueCli, write: (text: string) => void): Promise<void> {
   // (main.ts has refused --out, --gradients and --threads, and a missing --out-dir)
-  if (o.outDir === undefined) throw new Error('--queue needs --out-dir <folder> for the shards and their manifest');
+  if (o.outDir === undefined) throw coded('ACDC_INVALID_PARAMETER', '--queue needs --out-dir <folder> for the shards and their manifest');
   const s = await featurizeOnQueue(file, {
     queue: o.queue,
     queueName: o.queueName,

@@ -11,6 +11,7 @@
 // precision is ∝ ΦᵀΦ + (σ_E/δ)² I); `--alpha` overrides either. The LPR
 // itself is scikit-matter 0.4.1's `local_prediction_rigidity` (see
 // `localPredictionRigidity`).
+import { coded } from '../errors';
 import * as fs from 'node:fs';
 import { localPredictionRigidityAsync, pcaAsync } from '../analysis';
 import type { SoapHypers } from '../calculators';
@@ -64,7 +65,7 @@ function checkSpecies(file: string, systems: System[], species: number[]): void 
   const known = new Set(species);
   systems.forEach((s, k) => {
     for (const t of s.types) {
-      if (!known.has(t)) throw new Error(`${file}, frame ${k}: species ${t} is not one the model knows (${species.join(', ')})`);
+      if (!known.has(t)) throw coded('ACDC_INVALID_SYSTEM', `${file}, frame ${k}: species ${t} is not one the model knows (${species.join(', ')})`);
     }
   });
 }
@@ -74,9 +75,9 @@ function checkSpecies(file: string, systems: System[], species: number[]): void 
  * linear model on that power spectrum with ridge parameter `alpha`.
  */
 export function hypersModel(file: string, alpha: number | undefined): RigidityModel {
-  if (alpha === undefined) throw new Error(`${file}: with hyper-parameters instead of a fitted model, give the regulariser with --alpha`);
+  if (alpha === undefined) throw coded('ACDC_INVALID_PARAMETER', `${file}: with hyper-parameters instead of a fitted model, give the regulariser with --alpha`);
   const calc = calculatorFromFile('<model>', file);
-  if (!(calc instanceof SoapPowerSpectrum)) throw new Error(`${file}: LPR needs power-spectrum hyper-parameters (a basis with "type")`);
+  if (!(calc instanceof SoapPowerSpectrum)) throw coded('ACDC_INVALID_PARAMETER', `${file}: LPR needs power-spectrum hyper-parameters (a basis with "type")`);
   return { name: file, hypers: calc.hypers, alpha, alphaFrom: '--alpha' };
 }
 
@@ -100,22 +101,22 @@ export async function fileModel(file: string, alpha: number | undefined): Promis
     a = info.regularizer * sigma ** 2;
     from = `the model: λ·σ_E² = ${info.regularizer}·${sigma}²`;
   }
-  if (a === undefined) throw new Error(`${file}: the ${model.kind} model does not record its regulariser: give --alpha`);
+  if (a === undefined) throw coded('ACDC_INVALID_PARAMETER', `${file}: the ${model.kind} model does not record its regulariser: give --alpha`);
   return { name: file, hypers: model.hypers, species: model.species, alpha: a, alphaFrom: from };
 }
 
 /** Runs `acdc rigidity` for a model described by `model`. */
 export async function rigidity(model: RigidityModel, trainFile: string, testFile: string, options: RigidityOptions): Promise<RigiditySummary> {
   const t0 = performance.now();
-  if (!options.out.endsWith('.xyz')) throw new Error(`--out ${options.out}: the output is extended XYZ and must end in .xyz`);
+  if (!options.out.endsWith('.xyz')) throw coded('ACDC_INVALID_PARAMETER', `--out ${options.out}: the output is extended XYZ and must end in .xyz`);
   checkWritableTarget(options.out, '--out');
   if (options.chemiscope !== undefined) {
     if (!options.chemiscope.endsWith('.json') && !options.chemiscope.endsWith('.json.gz')) {
-      throw new Error(`--chemiscope ${options.chemiscope}: a chemiscope file must end in .json or .json.gz`);
+      throw coded('ACDC_INVALID_PARAMETER', `--chemiscope ${options.chemiscope}: a chemiscope file must end in .json or .json.gz`);
     }
     checkWritableTarget(options.chemiscope, '--chemiscope');
   }
-  if (!(Number.isFinite(model.alpha) && model.alpha >= 0)) throw new Error(`${model.name}: the regulariser α = ${model.alpha} is not a number ≥ 0 (give --alpha)`);
+  if (!(Number.isFinite(model.alpha) && model.alpha >= 0)) throw coded('ACDC_INVALID_PARAMETER', `${model.name}: the regulariser α = ${model.alpha} is not a number ≥ 0 (give --alpha)`);
   const calc = new SoapPowerSpectrum(model.hypers);
   const train = await readSystems(trainFile);
   const test = await readSystems(testFile);
@@ -128,7 +129,7 @@ export async function rigidity(model: RigidityModel, trainFile: string, testFile
   const perAtom = (perPair * species.length * (species.length + 1)) / 2;
   const F = perAtom * species.length;
   if (32 * F * F > 2 ** 31) {
-    throw new Error(
+    throw coded('ACDC_MEMORY', 
       `${model.name}: ${F} features per atom (${perAtom} per centre species × ${species.length} species): the LPR needs a ${F}×${F} covariance and its pseudo-inverse, ` +
         `about ${((32 * F * F) / 2 ** 30).toFixed(1)} GiB; use hyper-parameters with fewer features (at most ${Math.floor(Math.sqrt(2 ** 31 / 32))} in all)`,
     );
@@ -137,7 +138,7 @@ export async function rigidity(model: RigidityModel, trainFile: string, testFile
   const fs_ = await soapFeatures(calc, test, species);
   const perStructure = (f: typeof ft, systems: System[], file: string) =>
     systems.map((s, k) => {
-      if (s.size === 0) throw new Error(`${file}, frame ${k} has no atoms`);
+      if (s.size === 0) throw coded('ACDC_INVALID_SYSTEM', `${file}, frame ${k} has no atoms`);
       return { data: f.atoms.subarray(f.offsets[k] * f.columns, f.offsets[k + 1] * f.columns), shape: [s.size, f.columns] };
     });
   const { lpr, rankDiff } = await localPredictionRigidityAsync(perStructure(ft, train, trainFile), perStructure(fs_, test, testFile), model.alpha);
@@ -155,7 +156,7 @@ export async function rigidity(model: RigidityModel, trainFile: string, testFile
     const environments: ChemiscopeEnvironment[] = [];
     const cutoff = model.hypers.cutoff.radius;
     test.forEach((s, k) => lpr[k].forEach((v, a) => Number.isFinite(v) && environments.push({ structure: k, center: a, cutoff })));
-    if (environments.length === 0) throw new Error(`${testFile}: every atom has an infinite LPR: nothing to show in chemiscope`);
+    if (environments.length === 0) throw coded('ACDC_NUMERICAL', `${testFile}: every atom has an infinite LPR: nothing to show in chemiscope`);
     const properties: Record<string, ChemiscopeProperty> = {
       log10_lpr: { target: 'atom', values: environments.map((e) => Math.log10(lpr[e.structure][e.center])), description: 'log10 of the local prediction rigidity' },
     };

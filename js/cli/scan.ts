@@ -14,6 +14,7 @@
 // Gaussian process with the normalised polynomial kernel (x̂·x̂')² and a
 // constant mean. The regulariser is relative to the mean diagonal of the
 // training kernel.
+import { coded } from '../errors';
 import * as fs from 'node:fs';
 import { polynomialKernelAsync } from '../models';
 import { checkWritableTarget, writeAtomically } from '../atomic';
@@ -83,23 +84,23 @@ export function shuffled(n: number, seed: number): number[] {
 export async function scan(file: string, options: ScanOptions): Promise<ScanSummary> {
   const t0 = performance.now();
   for (const b of options.bodyOrder) {
-    if (b !== 2 && b !== 3) throw new Error(`--body-order ${b}: expected 2 (radial spectrum) or 3 (power spectrum)`);
+    if (b !== 2 && b !== 3) throw coded('ACDC_INVALID_PARAMETER', `--body-order ${b}: expected 2 (radial spectrum) or 3 (power spectrum)`);
   }
-  if (!(options.regularizer > 0)) throw new Error(`--regularizer must be positive, got ${options.regularizer}`);
+  if (!(options.regularizer > 0)) throw coded('ACDC_INVALID_PARAMETER', `--regularizer must be positive, got ${options.regularizer}`);
   if (options.svg !== undefined) {
-    if (!options.svg.endsWith('.svg')) throw new Error(`--svg ${options.svg}: the plot file must end in .svg`);
+    if (!options.svg.endsWith('.svg')) throw coded('ACDC_INVALID_PARAMETER', `--svg ${options.svg}: the plot file must end in .svg`);
     checkWritableTarget(options.svg, '--svg');
   }
   const systems = await readSystems(file);
   const y = systems.map((s, k) => {
     const v = s.info[options.target];
-    if (v === undefined) throw new Error(`${file}, frame ${k}: no "${options.target}" in the comment line (--target names the per-structure property to fit)`);
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`${file}, frame ${k}: ${options.target} is ${JSON.stringify(v)}, not a finite number`);
-    if (s.size === 0) throw new Error(`${file}, frame ${k} has no atoms`);
+    if (v === undefined) throw coded('ACDC_INVALID_SYSTEM', `${file}, frame ${k}: no "${options.target}" in the comment line (--target names the per-structure property to fit)`);
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw coded('ACDC_INVALID_SYSTEM', `${file}, frame ${k}: ${options.target} is ${JSON.stringify(v)}, not a finite number`);
+    if (s.size === 0) throw coded('ACDC_INVALID_SYSTEM', `${file}, frame ${k} has no atoms`);
     return v / s.size;
   });
   const N = systems.length;
-  if (N < 10) throw new Error(`${file}: ${N} structures: a learning curve needs at least 10`);
+  if (N < 10) throw coded('ACDC_INVALID_PARAMETER', `${file}: ${N} structures: a learning curve needs at least 10`);
   const order = shuffled(N, options.seed);
   const testSize = Math.max(1, Math.floor(N / 4));
   const test = order.slice(0, testSize);

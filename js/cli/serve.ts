@@ -1,5 +1,6 @@
 // `acdc serve`: the HTTP featurization service (js/serve), listening until
 // SIGINT or SIGTERM.
+import { rethrown } from '../errors';
 import { buildServer, closeServer, type ServedModel } from '../serve/app';
 import { loadModel } from '../potentials';
 import { loadTensorModel } from '../tensor_models';
@@ -39,7 +40,7 @@ export async function serve(o: ServeCli, write: (text: string) => void): Promise
     try {
       model = isTensorModelFile(o.model) ? await loadTensorModel(o.model) : await loadModel(o.model);
     } catch (e) {
-      throw new Error(`--model ${o.model}: ${(e as Error).message.replace(`${o.model}: `, '')}`);
+      throw rethrown(e, `--model ${o.model}: ${(e as Error).message.replace(`${o.model}: `, '')}`, 'ACDC_INVALID_PARAMETER');
     }
   }
   const app = buildServer({
@@ -60,7 +61,7 @@ export async function serve(o: ServeCli, write: (text: string) => void): Promise
   try {
     address = await app.listen({ host: o.host, port: o.port });
   } catch (e) {
-    throw new Error(`cannot listen on ${o.host}:${o.port}: ${(e as Error).message}`);
+    throw rethrown(e, `cannot listen on ${o.host}:${o.port}: ${(e as Error).message}`, 'ACDC_IO');
   }
   write(`acdc serve: listening on ${address} (POST /v1/featurize${model ? `, POST /v1/predict (${model.kind} model ${o.model})` : ''}, GET /healthz, GET /metrics)\n`);
   await new Promise<void>((resolve) => {

@@ -4,6 +4,7 @@
 // (eV/Å³, ASE's sign: positive under tension) as 9 numbers (3×3, row-major)
 // or 6 (Voigt order xx yy zz yz xz xy). Also the error statistics (MAE and
 // RMSE) that both commands print.
+import { coded } from '../errors';
 import type { System } from '../system';
 
 /** Where each target is found: the info key (energy, stress) or column name (forces). */
@@ -23,8 +24,8 @@ function isFullyPeriodic(s: System): boolean {
 export function energyOf(file: string, s: System, k: number, key: string): number | undefined {
   const v = s.info[key];
   if (v === undefined) return undefined;
-  if (typeof v !== 'number') throw new Error(`${file}: frame ${k}: energy "${key}" is ${JSON.stringify(v)}, not a number`);
-  if (!Number.isFinite(v)) throw new Error(`${file}: frame ${k}: energy "${key}" is ${v}`);
+  if (typeof v !== 'number') throw coded('ACDC_INVALID_SYSTEM', `${file}: frame ${k}: energy "${key}" is ${JSON.stringify(v)}, not a number`);
+  if (!Number.isFinite(v)) throw coded('ACDC_INVALID_SYSTEM', `${file}: frame ${k}: energy "${key}" is ${v}`);
   return v;
 }
 
@@ -33,10 +34,10 @@ export function forcesOf(file: string, s: System, k: number, key: string): Float
   const v = s.arrays[key];
   if (v === undefined) return undefined;
   if (!(v instanceof Float64Array) || v.length !== 3 * s.size) {
-    throw new Error(`${file}: frame ${k}: forces "${key}" must be a column of 3 real numbers per atom`);
+    throw coded('ACDC_INVALID_SYSTEM', `${file}: frame ${k}: forces "${key}" must be a column of 3 real numbers per atom`);
   }
   for (let i = 0; i < v.length; i++) {
-    if (!Number.isFinite(v[i])) throw new Error(`${file}: frame ${k}: forces "${key}" of atom ${Math.floor(i / 3)} is ${v[i]}`);
+    if (!Number.isFinite(v[i])) throw coded('ACDC_INVALID_SYSTEM', `${file}: frame ${k}: forces "${key}" of atom ${Math.floor(i / 3)} is ${v[i]}`);
   }
   return v;
 }
@@ -46,10 +47,10 @@ export function stressOf(file: string, s: System, k: number, key: string): Float
   const v = s.info[key];
   if (v === undefined) return undefined;
   if (!Array.isArray(v) || (v.length !== 9 && v.length !== 6) || !v.every((x) => typeof x === 'number')) {
-    throw new Error(`${file}: frame ${k}: stress "${key}" must be 9 numbers (3×3) or 6 (Voigt xx yy zz yz xz xy)`);
+    throw coded('ACDC_INVALID_SYSTEM', `${file}: frame ${k}: stress "${key}" must be 9 numbers (3×3) or 6 (Voigt xx yy zz yz xz xy)`);
   }
   const x = v as number[];
-  for (const c of x) if (!Number.isFinite(c)) throw new Error(`${file}: frame ${k}: stress "${key}" holds ${c}`);
+  for (const c of x) if (!Number.isFinite(c)) throw coded('ACDC_INVALID_SYSTEM', `${file}: frame ${k}: stress "${key}" holds ${c}`);
   if (x.length === 9) return Float64Array.from(x);
   const [xx, yy, zz, yz, xz, xy] = x;
   return Float64Array.from([xx, xy, xz, xy, yy, yz, xz, yz, zz]);
@@ -66,11 +67,11 @@ export function trainingTargets(
   frames: System[],
   requested: { energy: string; forces: string | false | undefined; stress: string | false | undefined },
 ): TargetNames {
-  if (frames.length === 0) throw new Error(`${file} holds no frames`);
+  if (frames.length === 0) throw coded('ACDC_PARSE', `${file} holds no frames`);
   frames.forEach((s, k) => {
-    if (s.size === 0) throw new Error(`${file}: frame ${k} has no atoms`);
+    if (s.size === 0) throw coded('ACDC_INVALID_SYSTEM', `${file}: frame ${k} has no atoms`);
     if (energyOf(file, s, k, requested.energy) === undefined) {
-      throw new Error(`${file}: frame ${k} has no energy "${requested.energy}" (name it with --energy)`);
+      throw coded('ACDC_INVALID_SYSTEM', `${file}: frame ${k} has no energy "${requested.energy}" (name it with --energy)`);
     }
   });
   const pick = (
@@ -84,7 +85,7 @@ export function trainingTargets(
     const missing = frames.findIndex((s, k) => needed(s) && get(s, k, key) === undefined);
     if (missing < 0) return frames.some(needed) ? key : null;
     if (value === undefined) return null; // default name absent: not fitted
-    throw new Error(`${file}: frame ${missing} has no ${kind} "${key}" (fit without them with --no-${kind})`);
+    throw coded('ACDC_INVALID_SYSTEM', `${file}: frame ${missing} has no ${kind} "${key}" (fit without them with --no-${kind})`);
   };
   const forces = pick('forces', requested.forces, (s, k, key) => forcesOf(file, s, k, key), () => true);
   const stress = pick('stress', requested.stress, (s, k, key) => stressOf(file, s, k, key), isFullyPeriodic);

@@ -2,6 +2,7 @@
 // `gap={distance_2b ... : soap ...}`. The options, their defaults and the
 // translation into `SparseGPR.fit({terms})` live here so that `fit.ts`
 // only forwards them.
+import { coded } from '../errors';
 import { Command, InvalidArgumentError } from 'commander';
 import type { SparseGPRFitOptions } from '../potentials';
 
@@ -70,10 +71,10 @@ function twoBody(o: TermCliOptions): boolean {
 export function checkTermOptions(o: TermCliOptions, model: string): void {
   const given = (['2bCutoff', '2bTransition', '2bTheta', '2bDelta', '2bSparse'] as const).filter((k) => o[k] !== undefined);
   if (twoBody(o)) {
-    if (model === 'linear') throw new Error(`--terms ${o.terms} needs --model gpr or auto (the linear model has one term)`);
+    if (model === 'linear') throw coded('ACDC_INVALID_PARAMETER', `--terms ${o.terms} needs --model gpr or auto (the linear model has one term)`);
   } else if (given.length > 0) {
     const flag = '--' + given[0].replace(/^2b/, '2b-').replace(/[A-Z]/g, (c) => c.toLowerCase());
-    throw new Error(`${flag} is given but --terms (${o.terms ?? TERM_DEFAULTS.terms}) has no 2b term (use --terms 2b,soap)`);
+    throw coded('ACDC_INVALID_PARAMETER', `${flag} is given but --terms (${o.terms ?? TERM_DEFAULTS.terms}) has no 2b term (use --terms 2b,soap)`);
   }
 }
 
@@ -83,7 +84,7 @@ export function withTerms(o: TermCliOptions, options: SparseGPRFitOptions): Spar
   const { hypers, sparse, kernel, ...rest } = options;
   const soapCutoff = (hypers as { cutoff?: { radius?: unknown } } | undefined)?.cutoff?.radius;
   const cutoff = o['2bCutoff'] ?? (typeof soapCutoff === 'number' ? soapCutoff : undefined);
-  if (cutoff === undefined) throw new Error('--2b-cutoff is required when the SOAP hyper-parameters have no cutoff.radius');
+  if (cutoff === undefined) throw coded('ACDC_INVALID_PARAMETER', '--2b-cutoff is required when the SOAP hyper-parameters have no cutoff.radius');
   const transition = o['2bTransition'] ?? Math.min(TERM_DEFAULTS.transition, cutoff);
   return {
     ...rest,

@@ -3,6 +3,7 @@
 // receives positions and returns energy, forces and virial computed by a
 // model, until the server sends EXIT. Encoding/decoding is in
 // ./ipi_protocol.ts; this file owns the socket.
+import { coded, invalidParameter, rethrown } from '../errors';
 import * as net from 'node:net';
 import { System } from '../system';
 import { abortError, checkSignal, type AbortSignalLike } from '../schedule';
@@ -170,7 +171,7 @@ class ByteReader {
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.fail(new Error(`i-PI protocol: no data from the server for ${this.timeoutMs / 1000} s while waiting for ${what}`));
+        this.fail(coded('ACDC_IO', `i-PI protocol: no data from the server for ${this.timeoutMs / 1000} s while waiting for ${what}`));
       }, this.timeoutMs);
       this.waiting = { n, what, resolve, reject, timer };
       this.resumeIfLow();
@@ -221,37 +222,37 @@ class ByteReader {
 }
 
 function checkOptions(options: DriveIpiOptions): { target: net.NetConnectOpts; where: string; timeoutMs: number } {
-  if (options === null || typeof options !== 'object') throw new TypeError('driveIpi options must be an object {unix} or {host, port}');
+  if (options === null || typeof options !== 'object') throw invalidParameter('driveIpi options must be an object {unix} or {host, port}');
   const { unix, host, port, timeout } = options;
-  if (unix !== undefined && port !== undefined) throw new TypeError('driveIpi: give either unix or port, not both');
-  if (unix === undefined && port === undefined) throw new TypeError('driveIpi: give unix (a socket name) or port (with host) to connect to');
+  if (unix !== undefined && port !== undefined) throw invalidParameter('driveIpi: give either unix or port, not both');
+  if (unix === undefined && port === undefined) throw invalidParameter('driveIpi: give unix (a socket name) or port (with host) to connect to');
   let timeoutMs = 600_000;
   if (timeout !== undefined) {
     if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout <= 0 || timeout > 2_000_000) {
-      throw new TypeError(`driveIpi: timeout must be a positive number of seconds (at most 2e6), got ${String(timeout)}`);
+      throw invalidParameter(`driveIpi: timeout must be a positive number of seconds (at most 2e6), got ${String(timeout)}`);
     }
     timeoutMs = timeout * 1000;
   }
   if (unix !== undefined) {
-    if (typeof unix !== 'string' || unix.length === 0 || unix.includes('\0')) throw new TypeError(`driveIpi: unix must be a non-empty socket name, got ${JSON.stringify(unix)}`);
-    if (host !== undefined) throw new TypeError('driveIpi: host goes with port, not with unix');
+    if (typeof unix !== 'string' || unix.length === 0 || unix.includes('\0')) throw invalidParameter(`driveIpi: unix must be a non-empty socket name, got ${JSON.stringify(unix)}`);
+    if (host !== undefined) throw invalidParameter('driveIpi: host goes with port, not with unix');
     const path = ipiUnixPath(unix);
     return { target: { path }, where: `unix socket ${path}`, timeoutMs };
   }
-  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError(`driveIpi: port must be an integer from 1 to 65535, got ${String(port)}`);
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) throw invalidParameter(`driveIpi: port must be an integer from 1 to 65535, got ${String(port)}`);
   const h = host ?? 'localhost';
-  if (typeof h !== 'string' || h.length === 0) throw new TypeError(`driveIpi: host must be a non-empty string, got ${JSON.stringify(host)}`);
+  if (typeof h !== 'string' || h.length === 0) throw invalidParameter(`driveIpi: host must be a non-empty string, got ${JSON.stringify(host)}`);
   return { target: { host: h, port, noDelay: true }, where: `${h}:${port}`, timeoutMs };
 }
 
 function speciesOf(model: IpiModel, species: DriveIpiOptions['species']): Int32Array | null {
   if (species instanceof System) return Int32Array.from(species.types);
   if (species !== undefined) {
-    if (species === null || typeof species !== 'object' || typeof species.length !== 'number') throw new TypeError('driveIpi: species must be an array of atomic numbers or a System');
+    if (species === null || typeof species !== 'object' || typeof species.length !== 'number') throw invalidParameter('driveIpi: species must be an array of atomic numbers or a System');
     const out = new Int32Array(species.length);
     for (let i = 0; i < species.length; i++) {
       const z = species[i];
-      if (!Number.isInteger(z) || z < 0 || z > 0x7fffffff) throw new TypeError(`driveIpi: species[${i}] must be a non-negative integer, got ${String(z)}`);
+      if (!Number.isInteger(z) || z < 0 || z > 0x7fffffff) throw invalidParameter(`driveIpi: species[${i}] must be a non-negative integer, got ${String(z)}`);
       out[i] = z;
     }
     return out;
@@ -259,7 +260,7 @@ function speciesOf(model: IpiModel, species: DriveIpiOptions['species']): Int32A
   const known = model.species;
   if (known !== undefined && known !== null && known.length === 1) return null; // filled with the single species once N is known
   const list = known === undefined || known === null ? 'does not list its species' : `has species ${Array.from(known).join(',')}`;
-  throw new TypeError(`driveIpi: the model ${list}: give species (e.g. --init structure.xyz, the file the MD engine starts from)`);
+  throw invalidParameter(`driveIpi: the model ${list}: give species (e.g. --init structure.xyz, the file the MD engine starts from)`);
 }
 
 function connectOnce(target: net.NetConnectOpts): Promise<net.Socket> {
@@ -292,7 +293,7 @@ async function connect(target: net.NetConnectOpts, where: string, windowMs: numb
       const code = (e as NodeJS.ErrnoException).code;
       const retry = code === 'ENOENT' || code === 'ECONNREFUSED';
       if (!retry || Date.now() >= until) {
-        throw new Error(`cannot connect to the i-PI server at ${where}: ${(e as Error).message}${retry ? ` (retried for ${windowMs / 1000} s)` : ''}`);
+        throw rethrown(e, `cannot connect to the i-PI server at ${where}: ${(e as Error).message}${retry ? ` (retried for ${windowMs / 1000} s)` : ''}`, 'ACDC_IO');
       }
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -339,12 +340,12 @@ function flushAndClose(socket: net.Socket, ms: number): Promise<void> {
  */
 export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promise<DriveIpiResult> {
   if (model === null || typeof model !== 'object' || typeof (model as IpiModel).predict !== 'function') {
-    throw new TypeError('driveIpi: model must be an object with a predict(systems, options) method');
+    throw invalidParameter('driveIpi: model must be an object with a predict(systems, options) method');
   }
   const { target, where, timeoutMs } = checkOptions(options);
   const signal = checkSignal(options.signal);
   const onStep = options.onStep;
-  if (onStep !== undefined && typeof onStep !== 'function') throw new TypeError('driveIpi: onStep must be a function');
+  if (onStep !== undefined && typeof onStep !== 'function') throw invalidParameter('driveIpi: onStep must be a function');
   let species = speciesOf(model, options.species);
   const variance = options.variance === true;
 
@@ -356,13 +357,13 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   const reader = new ByteReader(timeoutMs, socket);
   let exited = false;
   socket.on('data', (chunk: Buffer) => reader.push(chunk));
-  const closed = new Error(`the i-PI server at ${where} closed the connection before sending EXIT`);
+  const closed = coded('ACDC_IO', `the i-PI server at ${where} closed the connection before sending EXIT`);
   socket.on('error', (e: NodeJS.ErrnoException) => {
     const reset = e.code === 'ECONNRESET' || e.code === 'EPIPE';
-    reader.fail(new Error(reset ? `${closed.message} (${e.code})` : `the i-PI connection to ${where} failed: ${e.message}`));
+    reader.fail(rethrown(e, reset ? `${closed.message} (${e.code})` : `the i-PI connection to ${where} failed: ${e.message}`, 'ACDC_IO'));
   });
   socket.on('close', () => {
-    if (!exited) reader.fail(reader.pending ? new Error(`${closed.message} (while waiting for ${reader.pending})`) : closed);
+    if (!exited) reader.fail(reader.pending ? coded('ACDC_IO', `${closed.message} (while waiting for ${reader.pending})`) : closed);
   });
   // an abort ends a pending read and a pending model call alike
   let rejectAborted: (e: Error) => void = () => {};
@@ -400,10 +401,10 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         else resolve();
       };
       const onDrain = () => done();
-      const onClose = () => done(new Error(`the i-PI server at ${where} closed the connection before reading the replies`));
+      const onClose = () => done(coded('ACDC_IO', `the i-PI server at ${where} closed the connection before reading the replies`));
       const onAbortDrain = () => done(abortError(signal!));
       const timer = setTimeout(
-        () => done((stalled = new Error(`the i-PI server at ${where} does not read the replies: ${socket.writableLength} bytes unread for ${timeoutMs / 1000} s (it must read each reply before sending more requests)`))),
+        () => done((stalled = coded('ACDC_IO', `the i-PI server at ${where} does not read the replies: ${socket.writableLength} bytes unread for ${timeoutMs / 1000} s (it must read each reply before sending more requests)`))),
         timeoutMs,
       );
       socket.once('drain', onDrain);
@@ -412,7 +413,7 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
     });
   const send = async (b: Buffer) => {
     if (socket.writableLength > WRITE_HIGH_WATER) await drained();
-    if (!socket.writable) throw new Error(`the i-PI server at ${where} closed the connection before the reply could be sent`);
+    if (!socket.writable) throw coded('ACDC_IO', `the i-PI server at ${where} closed the connection before the reply could be sent`);
     socket.write(b);
   };
   try {
@@ -437,16 +438,16 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
       } else if (message === 'INIT') {
         const head = await reader.read(8, 'the INIT message');
         const length = head.readInt32LE(4);
-        if (length < 0 || length > MAX_INIT_LENGTH) throw new Error(`i-PI protocol: malformed INIT message: parameter string length ${length} (expected 0 to ${MAX_INIT_LENGTH})`);
+        if (length < 0 || length > MAX_INIT_LENGTH) throw coded('ACDC_PARSE', `i-PI protocol: malformed INIT message: parameter string length ${length} (expected 0 to ${MAX_INIT_LENGTH})`);
         await reader.read(length, 'the INIT parameter string');
         initialized = true;
       } else if (message === 'POSDATA') {
         const cellBytes = await reader.read(144, 'the POSDATA cell');
         const n = (await reader.read(4, 'the POSDATA atom count')).readInt32LE(0);
-        if (n < 1 || n > MAX_ATOMS) throw new Error(`i-PI protocol: malformed POSDATA message: ${n} atoms (expected 1 to ${MAX_ATOMS})`);
-        if (atoms >= 0 && n !== atoms) throw new Error(`i-PI protocol: the number of atoms changed from ${atoms} to ${n} at evaluation ${steps + 1}`);
+        if (n < 1 || n > MAX_ATOMS) throw coded('ACDC_PARSE', `i-PI protocol: malformed POSDATA message: ${n} atoms (expected 1 to ${MAX_ATOMS})`);
+        if (atoms >= 0 && n !== atoms) throw coded('ACDC_PARSE', `i-PI protocol: the number of atoms changed from ${atoms} to ${n} at evaluation ${steps + 1}`);
         if (species !== null && species.length !== n) {
-          throw new Error(`the server sent ${n} atoms but the species list has ${species.length} (check --init / species: it must be the structure the MD engine runs)`);
+          throw coded('ACDC_INVALID_SYSTEM', `the server sent ${n} atoms but the species list has ${species.length} (check --init / species: it must be the structure the MD engine runs)`);
         }
         const positionBytes = await reader.read(24 * n, `${n} positions`);
         const t0 = now();
@@ -462,8 +463,8 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         const dt = now() - tm;
         modelSeconds += dt;
         if (signal?.aborted) throw abortError(signal);
-        if (p === null || typeof p !== 'object' || p.energy === undefined || p.forces === undefined) throw new Error('the model returned no energy or no forces');
-        if (periodic && p.stress === undefined) throw new Error('the model returned no stress for a periodic cell (the virial needs it)');
+        if (p === null || typeof p !== 'object' || p.energy === undefined || p.forces === undefined) throw coded('ACDC_INVALID_PARAMETER', 'the model returned no energy or no forces');
+        if (periodic && p.stress === undefined) throw coded('ACDC_INVALID_PARAMETER', 'the model returned no stress for a periodic cell (the virial needs it)');
         const v = variance && p.variance !== undefined ? Number(p.variance[0]) : undefined;
         const extra = v === undefined ? '' : JSON.stringify({ energy_variance: Number.isFinite(v) ? v : null });
         const energy = Number(p.energy[0]);
@@ -472,7 +473,7 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         protocolSeconds += now() - t0 - dt;
       } else {
         // GETFORCE
-        if (reply === null) throw new Error('i-PI protocol: the server sent GETFORCE before any POSDATA');
+        if (reply === null) throw coded('ACDC_PARSE', 'i-PI protocol: the server sent GETFORCE before any POSDATA');
         const t0 = now();
         await send(reply);
         protocolSeconds += now() - t0;

@@ -18,6 +18,7 @@
 /** Length of every message header, in bytes. */
 export const HEADER_LENGTH = 12;
 
+import { coded } from '../errors';
 import { IPI_UNITS } from './ipi_units';
 
 export { IPI_UNITS };
@@ -41,7 +42,7 @@ export function parseHeader(bytes: Buffer): 'STATUS' | 'INIT' | 'POSDATA' | 'GET
   const name = text.replace(/[ \0]+$/, '');
   if (!SERVER_MESSAGES.has(name) || !/^[A-Z]+ *$/.test(text.replace(/\0+$/, ''))) {
     const shown = /^[\x20-\x7e]*$/.test(text) ? JSON.stringify(text) : `0x${bytes.toString('hex')}`;
-    throw new Error(`i-PI protocol: malformed message from the server: header ${shown} is not one of STATUS, INIT, POSDATA, GETFORCE, EXIT`);
+    throw coded('ACDC_PARSE', `i-PI protocol: malformed message from the server: header ${shown} is not one of STATUS, INIT, POSDATA, GETFORCE, EXIT`);
   }
   return name as 'STATUS' | 'INIT' | 'POSDATA' | 'GETFORCE' | 'EXIT';
 }
@@ -71,12 +72,12 @@ export interface Posdata {
  * vectors as rows (hᵀ / 1.8897261). Throws when a number is not finite.
  */
 export function decodeCell(bytes: Buffer): Float64Array {
-  if (bytes.length !== 144) throw new Error(`i-PI protocol: the cell part of POSDATA has 144 bytes, got ${bytes.length}`);
+  if (bytes.length !== 144) throw coded('ACDC_PARSE', `i-PI protocol: the cell part of POSDATA has 144 bytes, got ${bytes.length}`);
   const cell = new Float64Array(9);
   for (let r = 0; r < 3; r++) {
     for (let c = 0; c < 3; c++) {
       const v = bytes.readDoubleLE(8 * (3 * r + c));
-      if (!Number.isFinite(v)) throw new Error(`i-PI protocol: POSDATA cell h[${r}][${c}] is ${v}, not a finite number`);
+      if (!Number.isFinite(v)) throw coded('ACDC_PARSE', `i-PI protocol: POSDATA cell h[${r}][${c}] is ${v}, not a finite number`);
       // h[r][c] is component r of lattice vector c: System.cell[c][r]
       cell[3 * c + r] = v / IPI_UNITS.bohrPerAngstrom;
     }
@@ -86,12 +87,12 @@ export function decodeCell(bytes: Buffer): Float64Array {
 
 /** Decodes 3N float64 positions in Bohr to Å; throws naming the atom when one is not finite. */
 export function decodePositions(bytes: Buffer, atoms: number): Float64Array {
-  if (bytes.length !== 24 * atoms) throw new Error(`i-PI protocol: ${atoms} positions take ${24 * atoms} bytes, got ${bytes.length}`);
+  if (bytes.length !== 24 * atoms) throw coded('ACDC_PARSE', `i-PI protocol: ${atoms} positions take ${24 * atoms} bytes, got ${bytes.length}`);
   const positions = new Float64Array(3 * atoms);
   for (let k = 0; k < 3 * atoms; k++) {
     const v = bytes.readDoubleLE(8 * k);
     if (!Number.isFinite(v)) {
-      throw new Error(`i-PI protocol: POSDATA position of atom ${Math.floor(k / 3)} (${'xyz'[k % 3]}) is ${v}, not a finite number`);
+      throw coded('ACDC_PARSE', `i-PI protocol: POSDATA position of atom ${Math.floor(k / 3)} (${'xyz'[k % 3]}) is ${v}, not a finite number`);
     }
     positions[k] = v / IPI_UNITS.bohrPerAngstrom;
   }
@@ -129,8 +130,8 @@ export interface ForceResult {
  * Throws (and nothing is sent) when a number is not finite.
  */
 export function encodeForceReady(r: ForceResult, atoms: number): Buffer {
-  if (!Number.isFinite(r.energy)) throw new Error(`the model returned a non-finite energy (${r.energy} eV)`);
-  if (r.forces.length !== 3 * atoms) throw new Error(`the model returned ${r.forces.length} force components for ${atoms} atoms (expected ${3 * atoms})`);
+  if (!Number.isFinite(r.energy)) throw coded('ACDC_NUMERICAL', `the model returned a non-finite energy (${r.energy} eV)`);
+  if (r.forces.length !== 3 * atoms) throw coded('ACDC_INVALID_PARAMETER', `the model returned ${r.forces.length} force components for ${atoms} atoms (expected ${3 * atoms})`);
   const extra = Buffer.from(r.extra, 'utf8');
   const out = Buffer.alloc(HEADER_LENGTH + 8 + 4 + 24 * atoms + 72 + 4 + extra.length);
   let at = header('FORCEREADY').copy(out, 0);
@@ -138,13 +139,13 @@ export function encodeForceReady(r: ForceResult, atoms: number): Buffer {
   at = out.writeInt32LE(atoms, at);
   for (let k = 0; k < 3 * atoms; k++) {
     const f = r.forces[k];
-    if (!Number.isFinite(f)) throw new Error(`the model returned a non-finite force on atom ${Math.floor(k / 3)} (${'xyz'[k % 3]}: ${f} eV/Å)`);
+    if (!Number.isFinite(f)) throw coded('ACDC_NUMERICAL', `the model returned a non-finite force on atom ${Math.floor(k / 3)} (${'xyz'[k % 3]}: ${f} eV/Å)`);
     at = out.writeDoubleLE(f * IPI_UNITS.forcePerEvPerAngstrom, at);
   }
-  if (r.stress !== null && r.stress.length !== 9) throw new Error(`the model returned a stress of ${r.stress.length} numbers (expected 9)`);
+  if (r.stress !== null && r.stress.length !== 9) throw coded('ACDC_INVALID_PARAMETER', `the model returned a stress of ${r.stress.length} numbers (expected 9)`);
   for (let k = 0; k < 9; k++) {
     const s = r.stress === null ? 0 : r.stress[k];
-    if (!Number.isFinite(s)) throw new Error(`the model returned a non-finite stress (component ${k}: ${s} eV/Å³)`);
+    if (!Number.isFinite(s)) throw coded('ACDC_NUMERICAL', `the model returned a non-finite stress (component ${k}: ${s} eV/Å³)`);
     // W = -V σ, eV → Hartree; +0 turns -0 into 0
     at = out.writeDoubleLE(-r.volume * s * IPI_UNITS.hartreePerEv + 0, at);
   }

@@ -1,6 +1,7 @@
 // The Redis connection of the queue commands: the URL is checked, and an
 // unreachable server is reported at once in one line naming the URL, instead
 // of the client's endless reconnection attempts.
+import { coded } from '../errors';
 import IORedis, { type RedisOptions } from 'ioredis';
 
 /** The BullMQ queue every `acdc featurize --queue` and `acdc worker` share (unless --queue-name). */
@@ -15,12 +16,12 @@ export function checkRedisUrl(url: string): string {
   try {
     u = new URL(url);
   } catch {
-    throw new Error(`--queue ${url} is not a URL: expected redis://HOST:PORT/DB`);
+    throw coded('ACDC_INVALID_PARAMETER', `--queue ${url} is not a URL: expected redis://HOST:PORT/DB`);
   }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new Error(`--queue ${url}: expected a redis:// or rediss:// URL, got the scheme "${u.protocol.replace(/:$/, '')}"`);
-  if (!u.hostname) throw new Error(`--queue ${url}: no host (expected redis://HOST:PORT/DB)`);
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw coded('ACDC_INVALID_PARAMETER', `--queue ${url}: expected a redis:// or rediss:// URL, got the scheme "${u.protocol.replace(/:$/, '')}"`);
+  if (!u.hostname) throw coded('ACDC_INVALID_PARAMETER', `--queue ${url}: no host (expected redis://HOST:PORT/DB)`);
   const db = u.pathname.replace(/^\//, '');
-  if (db !== '' && !/^\d+$/.test(db)) throw new Error(`--queue ${url}: the database must be a number (redis://HOST:PORT/DB), got "${db}"`);
+  if (db !== '' && !/^\d+$/.test(db)) throw coded('ACDC_INVALID_PARAMETER', `--queue ${url}: the database must be a number (redis://HOST:PORT/DB), got "${db}"`);
   return url;
 }
 
@@ -59,7 +60,7 @@ export async function probeRedis(url: string): Promise<void> {
     await client.ping();
   } catch (e) {
     const reason = (lastError ?? (e as Error)).message || String(e);
-    throw new Error(`cannot reach Redis at ${displayUrl(url)}: ${reason}`);
+    throw coded('ACDC_IO', `cannot reach Redis at ${displayUrl(url)}: ${reason}`);
   } finally {
     client.disconnect();
   }
@@ -78,6 +79,6 @@ export function connect(url: string, onLost: (e: Error) => void): IORedis {
   client.on('error', (e: Error) => {
     lastError = e;
   });
-  client.on('end', () => onLost(new Error(`lost the connection to Redis at ${displayUrl(url)}${lastError ? `: ${lastError.message}` : ''}`)));
+  client.on('end', () => onLost(coded('ACDC_IO', `lost the connection to Redis at ${displayUrl(url)}${lastError ? `: ${lastError.message}` : ''}`)));
   return client;
 }

@@ -3,6 +3,7 @@
 // `acdc featurize` of the same input writes, byte for byte: the rows are
 // copied shard after shard through the same .npy writer, and the row labels
 // renumbered from each shard's first frame.
+import { coded, rethrown } from '../errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native from '../native';
@@ -29,20 +30,20 @@ interface Sidecar {
 
 /** Rows, columns, element size and data offset of an .npy file written by acdc. @internal */
 export function npyLayout(buf: Buffer, file: string): { rows: number; columns: number; itemsize: 4 | 8; offset: number } {
-  if (buf.length < 10 || buf.toString('latin1', 0, 6) !== '\x93NUMPY') throw new Error(`${file} is not an .npy file`);
+  if (buf.length < 10 || buf.toString('latin1', 0, 6) !== '\x93NUMPY') throw coded('ACDC_PARSE', `${file} is not an .npy file`);
   const major = buf[6];
   const hlen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
   const offset = (major === 1 ? 10 : 12) + hlen;
   const header = buf.toString('latin1', major === 1 ? 10 : 12, offset);
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const shape = /'shape':\s*\(\s*(\d+),\s*(\d+)\s*\)/.exec(header);
-  if (!shape || (descr !== '<f8' && descr !== '<f4') || /'fortran_order':\s*True/.test(header)) throw new Error(`${file}: expected a 2-D little-endian float .npy file in C order`);
+  if (!shape || (descr !== '<f8' && descr !== '<f4') || /'fortran_order':\s*True/.test(header)) throw coded('ACDC_PARSE', `${file}: expected a 2-D little-endian float .npy file in C order`);
   return { rows: Number(shape[1]), columns: Number(shape[2]), itemsize: descr === '<f8' ? 8 : 4, offset };
 }
 
 /** Throws naming the first field of the manifest that is missing or of the wrong type. */
 function checkManifestShape(m: Manifest, file: string): void {
-  const bad = (field: string, expected: string) => new Error(`${file}: ${field} is missing or not ${expected} (not a manifest written by acdc featurize --queue)`);
+  const bad = (field: string, expected: string) => coded('ACDC_PARSE', `${file}: ${field} is missing or not ${expected} (not a manifest written by acdc featurize --queue)`);
   const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
   if (!Array.isArray(m.shards)) throw bad('shards', 'a list');
   if (!Array.isArray(m.failures)) throw bad('failures', 'a list');
@@ -65,18 +66,18 @@ function checkManifestShape(m: Manifest, file: string): void {
 
 /** Merges the shards listed in `manifestPath` into `out` (.npy) and `out.labels.json`. */
 export async function mergeShards(manifestPath: string, out: string): Promise<MergeSummary> {
-  if (path.extname(out).toLowerCase() !== '.npy') throw new Error(`--out must end in .npy, got "${out}"`);
+  if (path.extname(out).toLowerCase() !== '.npy') throw coded('ACDC_INVALID_PARAMETER', `--out must end in .npy, got "${out}"`);
   let manifest: Manifest;
   try {
     manifest = JSON.parse(fs.readFileSync(manifestPath, 'utf8')) as Manifest;
   } catch (e) {
-    throw new Error(`${manifestPath}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not a readable manifest (${(e as Error).message})`}`);
+    throw rethrown(e, `${manifestPath}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not a readable manifest (${(e as Error).message})`}`, 'ACDC_IO');
   }
-  if (manifest === null || typeof manifest !== 'object' || manifest.format !== 'acdc-shards') throw new Error(`${manifestPath} is not an acdc shard manifest (format is ${JSON.stringify((manifest as Partial<Manifest> | null)?.format)?.slice(0, 40)})`);
+  if (manifest === null || typeof manifest !== 'object' || manifest.format !== 'acdc-shards') throw coded('ACDC_PARSE', `${manifestPath} is not an acdc shard manifest (format is ${JSON.stringify((manifest as Partial<Manifest> | null)?.format)?.slice(0, 40)})`);
   checkManifestShape(manifest, manifestPath);
   if (!manifest.complete || manifest.failures.length > 0) {
     const f = manifest.failures[0];
-    throw new Error(`${manifestPath}: ${manifest.failures.length} shards failed${f ? ` (shard ${f.index}, frames ${f.firstFrame}–${f.firstFrame + f.frames - 1}: ${f.error.split('\n')[0]})` : ''}: run the queue again before merging`);
+    throw coded('ACDC_INVALID_PARAMETER', `${manifestPath}: ${manifest.failures.length} shards failed${f ? ` (shard ${f.index}, frames ${f.firstFrame}–${f.firstFrame + f.frames - 1}: ${f.error.split('\n')[0]})` : ''}: run the queue again before merging`);
   }
   checkWritableTarget(out, '--out');
   const dir = path.dirname(path.resolve(manifestPath));
@@ -86,39 +87,39 @@ export async function mergeShards(manifestPath: string, out: string): Promise<Me
   // them (inside the folder), the same run, rows, columns and dtype
   const shards = manifest.shards;
   const expectedShards = Math.ceil(manifest.frames / manifest.shardFrames);
-  if (shards.length !== expectedShards) throw new Error(`${manifestPath}: ${shards.length} shards listed, a run of ${manifest.frames} frames in shards of ${manifest.shardFrames} has ${expectedShards} (a shard was dropped or repeated)`);
+  if (shards.length !== expectedShards) throw coded('ACDC_PARSE', `${manifestPath}: ${shards.length} shards listed, a run of ${manifest.frames} frames in shards of ${manifest.shardFrames} has ${expectedShards} (a shard was dropped or repeated)`);
   let expectFrame = 0;
   let runKey: string | undefined;
   let lastEnd: number | undefined;
   for (const [k, s] of shards.entries()) {
-    if (s.index !== k) throw new Error(`${manifestPath}: entry ${k} of shards is shard ${s.index} (shards must be listed once each, in order)`);
+    if (s.index !== k) throw coded('ACDC_PARSE', `${manifestPath}: entry ${k} of shards is shard ${s.index} (shards must be listed once each, in order)`);
     const base = shardBase(k);
-    if (s.file !== `${base}.npy` || s.labels !== `${base}.npy.labels.json`) throw new Error(`${manifestPath}: shard ${k} names files ${JSON.stringify(s.file).slice(0, 80)} and ${JSON.stringify(s.labels).slice(0, 80)}, expected ${base}.npy and ${base}.npy.labels.json in the manifest's folder`);
-    if (s.firstFrame !== expectFrame) throw new Error(`${manifestPath}: shard ${k} starts at frame ${s.firstFrame}, expected ${expectFrame} (a shard is missing)`);
-    if (s.frames !== Math.min(manifest.shardFrames, manifest.frames - expectFrame)) throw new Error(`${manifestPath}: shard ${k} holds ${s.frames} frames, expected ${Math.min(manifest.shardFrames, manifest.frames - expectFrame)}`);
+    if (s.file !== `${base}.npy` || s.labels !== `${base}.npy.labels.json`) throw coded('ACDC_PARSE', `${manifestPath}: shard ${k} names files ${JSON.stringify(s.file).slice(0, 80)} and ${JSON.stringify(s.labels).slice(0, 80)}, expected ${base}.npy and ${base}.npy.labels.json in the manifest's folder`);
+    if (s.firstFrame !== expectFrame) throw coded('ACDC_PARSE', `${manifestPath}: shard ${k} starts at frame ${s.firstFrame}, expected ${expectFrame} (a shard is missing)`);
+    if (s.frames !== Math.min(manifest.shardFrames, manifest.frames - expectFrame)) throw coded('ACDC_PARSE', `${manifestPath}: shard ${k} holds ${s.frames} frames, expected ${Math.min(manifest.shardFrames, manifest.frames - expectFrame)}`);
     expectFrame += s.frames;
     const key = /^([0-9a-f]{16})-(\d+)$/.exec(String(s.id));
-    if (!key || Number(key[2]) !== k || (runKey !== undefined && key[1] !== runKey)) throw new Error(`${manifestPath}: shard ${k} has id ${JSON.stringify(s.id).slice(0, 60)}, not one of this run's (${runKey ?? '<run>'}-${k})`);
+    if (!key || Number(key[2]) !== k || (runKey !== undefined && key[1] !== runKey)) throw coded('ACDC_PARSE', `${manifestPath}: shard ${k} has id ${JSON.stringify(s.id).slice(0, 60)}, not one of this run's (${runKey ?? '<run>'}-${k})`);
     runKey = key[1];
-    if (s.columns !== manifest.columns) throw new Error(`${manifestPath}: shard ${k} has ${s.columns} columns, the manifest ${manifest.columns}`);
+    if (s.columns !== manifest.columns) throw coded('ACDC_PARSE', `${manifestPath}: shard ${k} has ${s.columns} columns, the manifest ${manifest.columns}`);
     const rowsExpected = manifest.options.perStructure !== null ? s.frames : s.atoms;
-    if (s.rows !== rowsExpected) throw new Error(`${manifestPath}: shard ${k} has ${s.rows} rows, expected ${rowsExpected} (${manifest.options.perStructure !== null ? 'one per frame' : 'one per atom'})`);
+    if (s.rows !== rowsExpected) throw coded('ACDC_PARSE', `${manifestPath}: shard ${k} has ${s.rows} rows, expected ${rowsExpected} (${manifest.options.perStructure !== null ? 'one per frame' : 'one per atom'})`);
     // the shard's own record, written by its worker
     let record: ShardRecord;
     try {
       record = JSON.parse(fs.readFileSync(path.join(dir, `${base}.json`), 'utf8')) as ShardRecord;
     } catch (e) {
-      throw new Error(`${manifestPath}: the record ${path.join(dir, `${base}.json`)} of shard ${k} is ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable'}`);
+      throw rethrown(e, `${manifestPath}: the record ${path.join(dir, `${base}.json`)} of shard ${k} is ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable'}`, 'ACDC_IO');
     }
     for (const field of ['id', 'index', 'file', 'labels', 'firstFrame', 'frames', 'atoms', 'rows', 'columns', 'sha256', 'input'] as const) {
-      if (JSON.stringify(record[field]) !== JSON.stringify(s[field])) throw new Error(`${manifestPath}: shard ${k}'s ${field} differs from its record ${base}.json (the manifest was edited)`);
+      if (JSON.stringify(record[field]) !== JSON.stringify(s[field])) throw coded('ACDC_PARSE', `${manifestPath}: shard ${k}'s ${field} differs from its record ${base}.json (the manifest was edited)`);
     }
     if (s.input !== undefined) {
-      if (lastEnd !== undefined && !manifest.input.gzip && s.input.start !== lastEnd) throw new Error(`${manifestPath}: shard ${k} starts at byte ${s.input.start} of the input, the previous one ends at ${lastEnd}`);
+      if (lastEnd !== undefined && !manifest.input.gzip && s.input.start !== lastEnd) throw coded('ACDC_PARSE', `${manifestPath}: shard ${k} starts at byte ${s.input.start} of the input, the previous one ends at ${lastEnd}`);
       lastEnd = s.input.end;
     }
   }
-  if (expectFrame !== manifest.frames) throw new Error(`${manifestPath}: the shards hold ${expectFrame} frames, the input ${manifest.frames}`);
+  if (expectFrame !== manifest.frames) throw coded('ACDC_PARSE', `${manifestPath}: the shards hold ${expectFrame} frames, the input ${manifest.frames}`);
   // every shard is checked before anything is written
   for (const s of shards) {
     for (const [file, sha] of [
@@ -129,9 +130,9 @@ export async function mergeShards(manifestPath: string, out: string): Promise<Me
       try {
         actual = await sha256File(path.join(dir, file));
       } catch {
-        throw new Error(`${manifestPath}: shard file ${path.join(dir, file)} is missing`);
+        throw coded('ACDC_IO', `${manifestPath}: shard file ${path.join(dir, file)} is missing`);
       }
-      if (actual !== sha) throw new Error(`${path.join(dir, file)} does not match its sha256 in ${manifestPath} (the file changed after the run)`);
+      if (actual !== sha) throw coded('ACDC_IO', `${path.join(dir, file)} does not match its sha256 in ${manifestPath} (the file changed after the run)`);
     }
   }
   const dtype = manifest.options.dtype;
@@ -149,15 +150,15 @@ export async function mergeShards(manifestPath: string, out: string): Promise<Me
       try {
         const head = Buffer.alloc(65536);
         const layout = npyLayout(head.subarray(0, fs.readSync(fd, head, 0, head.length, 0)), file);
-        if (layout.columns !== columns || layout.rows !== s.rows) throw new Error(`${file} holds ${layout.rows} × ${layout.columns} values, its record ${s.rows} × ${columns}`);
-        if (layout.itemsize !== (dtype === 'float64' ? 8 : 4)) throw new Error(`${file} holds float${8 * layout.itemsize} values, the manifest says ${dtype}`);
+        if (layout.columns !== columns || layout.rows !== s.rows) throw coded('ACDC_PARSE', `${file} holds ${layout.rows} × ${layout.columns} values, its record ${s.rows} × ${columns}`);
+        if (layout.itemsize !== (dtype === 'float64' ? 8 : 4)) throw coded('ACDC_PARSE', `${file} holds float${8 * layout.itemsize} values, the manifest says ${dtype}`);
         const rowBytes = columns * layout.itemsize;
         const chunk = Math.max(1, Math.floor((16 << 20) / Math.max(1, rowBytes)));
         for (let r = 0; r < layout.rows; r += chunk) {
           const n = Math.min(chunk, layout.rows - r);
           const bytes = Buffer.alloc(n * rowBytes);
           const got = fs.readSync(fd, bytes, 0, bytes.length, layout.offset + r * rowBytes);
-          if (got !== bytes.length) throw new Error(`${file} is truncated (rows ${r}–${r + n - 1} missing)`);
+          if (got !== bytes.length) throw coded('ACDC_IO', `${file} is truncated (rows ${r}–${r + n - 1} missing)`);
           const values = layout.itemsize === 8 ? new Float64Array(bytes.buffer, bytes.byteOffset, n * columns) : Float64Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, n * columns));
           writer.append(values);
         }
@@ -166,8 +167,8 @@ export async function mergeShards(manifestPath: string, out: string): Promise<Me
         fs.closeSync(fd);
       }
       const sidecar = JSON.parse(fs.readFileSync(path.join(dir, s.labels), 'utf8')) as Sidecar;
-      if (sidecar.dtype !== dtype) throw new Error(`${path.join(dir, s.labels)} says dtype ${sidecar.dtype}, the manifest ${dtype}`);
-      if (sidecar.rows.values.length !== s.rows) throw new Error(`${path.join(dir, s.labels)} labels ${sidecar.rows.values.length} rows, the shard holds ${s.rows}`);
+      if (sidecar.dtype !== dtype) throw coded('ACDC_PARSE', `${path.join(dir, s.labels)} says dtype ${sidecar.dtype}, the manifest ${dtype}`);
+      if (sidecar.rows.values.length !== s.rows) throw coded('ACDC_PARSE', `${path.join(dir, s.labels)} labels ${sidecar.rows.values.length} rows, the shard holds ${s.rows}`);
       head ??= sidecar;
       for (const v of sidecar.rows.values) {
         v[0] += s.firstFrame;

@@ -2,12 +2,13 @@
 // into shards in one streaming pass, enqueues one BullMQ job per shard (job
 // id: a deterministic shard id), follows them through QueueEvents, and
 // writes DIR/manifest.json describing every shard (or its failure).
+import { coded, rethrown } from '../errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { Queue, QueueEvents, type Job } from 'bullmq';
-import { makeCalculator, type CalculatorName, type PerStructure } from '../cli/featurize';
+import { calculatorInfo, makeCalculator, type CalculatorName, type PerStructure } from '../featurize';
 import type { Dtype } from '../tensor';
 import { writeAtomicallySync } from '../atomic';
 import { connect, DEFAULT_QUEUE_NAME, probeRedis, checkRedisUrl, displayUrl } from './connection';
@@ -78,8 +79,6 @@ function version(): string {
   return (require('../../package.json') as { version: string }).version;
 }
 
-const NPY_ONLY = new Set(['spherical_expansion', 'equivariant_power_spectrum', 'soap_bispectrum']);
-
 /** One progress line on stderr from queue events. */
 function progressLine(done: number, failed: number, total: number, start: number): void {
   const s = (Date.now() - start) / 1000;
@@ -96,8 +95,8 @@ function progressLine(done: number, failed: number, total: number, start: number
 export async function featurizeOnQueue(file: string, o: QueueFeaturizeOptions): Promise<QueueSummary> {
   const start = Date.now();
   const url = checkRedisUrl(o.queue);
-  if (NPY_ONLY.has(o.calculator)) throw new Error(`--queue writes .npy shards: ${o.calculator} needs an .mts output, which the queue does not produce`);
-  if (!Number.isSafeInteger(o.shardFrames) || o.shardFrames < 1) throw new Error(`--shard-frames must be a positive integer, got ${o.shardFrames}`);
+  if (!calculatorInfo(o.calculator).dense) throw coded('ACDC_INVALID_PARAMETER', `--queue writes .npy shards: ${o.calculator} needs an .mts output, which the queue does not produce`);
+  if (!Number.isSafeInteger(o.shardFrames) || o.shardFrames < 1) throw coded('ACDC_INVALID_PARAMETER', `--shard-frames must be a positive integer, got ${o.shardFrames}`);
   const attempts = o.attempts ?? 3;
   // the hyper-parameters are checked here, and travel as text to the workers
   makeCalculator(o.calculator, o.hypers);
@@ -107,17 +106,17 @@ export async function featurizeOnQueue(file: string, o: QueueFeaturizeOptions): 
     try {
       st = fs.statSync(file);
     } catch {
-      throw new Error(`${file}: no such file`);
+      throw coded('ACDC_IO', `${file}: no such file`);
     }
-    if (st.isDirectory()) throw new Error(`${file} is a folder, not an extended XYZ file`);
-    if (st.size === 0) throw new Error(`${file} is empty: no frames to read`);
+    if (st.isDirectory()) throw coded('ACDC_IO', `${file} is a folder, not an extended XYZ file`);
+    if (st.size === 0) throw coded('ACDC_PARSE', `${file} is empty: no frames to read`);
   }
   await probeRedis(url);
   const outDir = path.resolve(o.outDir);
   try {
     fs.mkdirSync(outDir, { recursive: true });
   } catch (e) {
-    throw new Error(`--out-dir ${o.outDir}: ${(e as Error).message}`);
+    throw rethrown(e, `--out-dir ${o.outDir}: ${(e as Error).message}`, 'ACDC_IO');
   }
   const unlock = lockFolder(outDir, o.outDir);
   try {
@@ -154,7 +153,7 @@ export function lockFolder(outDir: string, shown: string): () => void {
       fs.writeFileSync(lock, mine, { flag: 'wx' });
       break;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new Error(`--out-dir ${shown}: cannot create ${LOCK_FILE} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw rethrown(e, `--out-dir ${shown}: cannot create ${LOCK_FILE} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, 'ACDC_IO');
       let holder: { host?: string; pid?: number; started?: string } = {};
       try {
         holder = JSON.parse(fs.readFileSync(lock, 'utf8')) as typeof holder;
@@ -167,7 +166,7 @@ export function lockFolder(outDir: string, shown: string): () => void {
         continue;
       }
       const who = holder.pid !== undefined ? `process ${holder.pid} on ${holder.host}, since ${holder.started}` : 'another process';
-      throw new Error(`--out-dir ${shown} is in use by another acdc featurize --queue (${who}): use another folder, or remove ${lock} if that run is gone`);
+      throw coded('ACDC_IO', `--out-dir ${shown} is in use by another acdc featurize --queue (${who}): use another folder, or remove ${lock} if that run is gone`);
     }
   }
   return () => {
@@ -200,16 +199,16 @@ async function produce(file: string, o: QueueFeaturizeOptions, url: string, outD
       JSON.stringify(previous.hypers ?? null) === JSON.stringify(hypers === null ? null : JSON.parse(hypers)) &&
       JSON.stringify({ ...previous.options, species: undefined }) ===
         JSON.stringify({ perStructure: o.perStructure ?? null, dtype: o.dtype ?? 'float64', species: undefined, batch: o.batch, maxMemory: o.maxMemory ?? null });
-    if (!same) throw new Error(`--out-dir ${o.outDir} holds the manifest of another run (${previous?.input?.name ?? 'unreadable'}): use another folder, or delete it first`);
+    if (!same) throw coded('ACDC_INVALID_PARAMETER', `--out-dir ${o.outDir} holds the manifest of another run (${previous?.input?.name ?? 'unreadable'}): use another folder, or delete it first`);
   }
   try {
     fs.mkdirSync(path.join(outDir, 'inputs'), { recursive: true });
   } catch (e) {
-    throw new Error(`--out-dir ${o.outDir}: ${(e as Error).message}`);
+    throw rethrown(e, `--out-dir ${o.outDir}: ${(e as Error).message}`, 'ACDC_IO');
   }
   const name = file === '-' ? 'standard input' : file;
   const split = await splitInput(file, name, { shardFrames: o.shardFrames, collectSpecies: o.species === undefined, inputsDir: path.join(outDir, 'inputs') });
-  if (split.frames === 0) throw new Error(`${name} holds no frames`);
+  if (split.frames === 0) throw coded('ACDC_PARSE', `${name} holds no frames`);
   const gzip = split.shards.length > 0 && split.shards[0].input.path.startsWith(path.join(outDir, 'inputs'));
   if (!gzip) fs.rmSync(path.join(outDir, 'inputs'), { recursive: true, force: true });
   const options: ShardOptions = {
@@ -222,7 +221,7 @@ async function produce(file: string, o: QueueFeaturizeOptions, url: string, outD
     maxMemory: o.maxMemory ?? null,
   };
   if (previous !== undefined && (previous === null || previous.input?.sha256 !== split.sha256 || JSON.stringify(previous.options?.species) !== JSON.stringify(options.species))) {
-    throw new Error(`--out-dir ${o.outDir} holds the manifest of another run (${previous?.input?.name ?? 'unreadable'}): use another folder, or delete it first`);
+    throw coded('ACDC_INVALID_PARAMETER', `--out-dir ${o.outDir} holds the manifest of another run (${previous?.input?.name ?? 'unreadable'}): use another folder, or delete it first`);
   }
   const runKey = createHash('sha256')
     .update(JSON.stringify({ input: split.sha256, options, shardFrames: o.shardFrames, outDir }))
@@ -311,7 +310,7 @@ async function produce(file: string, o: QueueFeaturizeOptions, url: string, outD
   } catch (e) {
     if (lost) throw lost;
     const message = (e as Error).message;
-    if (/Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT/.test(message)) throw new Error(`lost the connection to Redis at ${displayUrl(url)}: ${message}`);
+    if (/Connection is closed|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT/.test(message)) throw rethrown(e, `lost the connection to Redis at ${displayUrl(url)}: ${message}`, 'ACDC_IO');
     throw e;
   } finally {
     closing = true;
@@ -352,7 +351,7 @@ async function produce(file: string, o: QueueFeaturizeOptions, url: string, outD
   writeAtomicallySync(manifestPath, (t) => fs.writeFileSync(t, JSON.stringify(manifest, null, 1)));
   if (!complete) {
     const f = failures[0];
-    throw new Error(
+    throw coded('ACDC_IO', 
       `${failures.length} of ${jobs.length} shards failed (listed in ${manifestPath}); shard ${f.index} (frames ${f.firstFrame}–${f.firstFrame + f.frames - 1}) after ${f.attempts} attempts: ${f.error.split('\n')[0]}`,
     );
   }

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import type { CalculatorName, PerStructure } from '../cli/featurize';
+import type { CalculatorName, PerStructure } from '../featurize';
 import type { Dtype } from '../tensor';
 import type { ShardInput } from './split';
 

@@ -5,6 +5,7 @@
 // their range of the original file); gzip-compressed input and standard
 // input are written out as one plain shard input per shard, since a gzip
 // stream cannot be entered in the middle.
+import { coded } from '../errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -234,7 +235,7 @@ export async function splitInput(file: string, name: string, options: SplitOptio
             continue;
           }
           if (!/^[+-]?\d+$/.test(t) || Number(t) < 0 || !Number.isSafeInteger(Number(t))) {
-            throw new Error(`${name}, line ${lineNo}: expected the number of atoms of a frame, found '${t.slice(0, 40)}': the input cannot be split into frames`);
+            throw coded('ACDC_PARSE', `${name}, line ${lineNo}: expected the number of atoms of a frame, found '${t.slice(0, 40)}': the input cannot be split into frames`);
           }
           frameStart = at;
           frameLine = lineNo;
@@ -255,14 +256,14 @@ export async function splitInput(file: string, name: string, options: SplitOptio
           break;
         case 'blank':
           if (text(line).trim() !== '') {
-            throw new Error(`${name}, line ${frameLine}: blank line where the number of atoms of a frame was expected (more content follows at line ${lineNo})`);
+            throw coded('ACDC_PARSE', `${name}, line ${frameLine}: blank line where the number of atoms of a frame was expected (more content follows at line ${lineNo})`);
           }
           break;
       }
     }
     if (state === 'vec') endFrame(offset);
     else if (state === 'comment' || state === 'atoms') {
-      throw new Error(`${name}, line ${lineNo}: truncated frame: the input ends inside the frame that starts at line ${frameLine}`);
+      throw coded('ACDC_PARSE', `${name}, line ${lineNo}: truncated frame: the input ends inside the frame that starts at line ${frameLine}`);
     }
     flushSpecies();
     closeShard();

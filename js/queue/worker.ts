@@ -5,13 +5,14 @@
 // `.npy` and `.labels.json` atomically, then its checksummed record. A job
 // whose shard is already complete (record present, checksums matching) is
 // not computed again, so a retried or duplicated job changes nothing.
+import { coded, rethrown } from '../errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Worker, type Job } from 'bullmq';
-import { featurize, makeCalculator, type Calc } from '../cli/featurize';
+import { featurize, makeCalculator, type Calc } from '../featurize';
 import { writeAtomicallySync } from '../atomic';
 import { connect, DEFAULT_QUEUE_NAME, probeRedis, checkRedisUrl, displayUrl } from './connection';
 import { sha256File, shardBase, verifiedShard, type ShardJob, type ShardRecord } from './shard';
@@ -43,9 +44,9 @@ export function resolveRoots(roots: string[] | undefined): string[] {
     try {
       real = fs.realpathSync(r);
     } catch {
-      throw new Error(`--root ${r}: no such folder`);
+      throw coded('ACDC_IO', `--root ${r}: no such folder`);
     }
-    if (!fs.statSync(real).isDirectory()) throw new Error(`--root ${r} is not a folder`);
+    if (!fs.statSync(real).isDirectory()) throw coded('ACDC_IO', `--root ${r} is not a folder`);
     return real;
   });
 }
@@ -77,17 +78,17 @@ function inside(p: string, roots: string[]): boolean {
 function checkJob(job: ShardJob, roots: string[]): void {
   const where = `shard ${Number.isSafeInteger(job?.index) ? job.index : '?'}`;
   if (job === null || typeof job !== 'object' || job.input === null || typeof job.input !== 'object' || typeof job.input.path !== 'string' || typeof job.outDir !== 'string') {
-    throw new Error(`${where}: malformed job (not made by acdc featurize --queue)`);
+    throw coded('ACDC_PARSE', `${where}: malformed job (not made by acdc featurize --queue)`);
   }
   for (const k of ['start', 'end', 'firstLine'] as const) {
-    if (!Number.isSafeInteger(job.input[k]) || job.input[k] < 0) throw new Error(`${where}: malformed job (input.${k})`);
+    if (!Number.isSafeInteger(job.input[k]) || job.input[k] < 0) throw coded('ACDC_PARSE', `${where}: malformed job (input.${k})`);
   }
-  if (!Number.isSafeInteger(job.index) || job.index < 0 || !Number.isSafeInteger(job.firstFrame) || !Number.isSafeInteger(job.frames) || job.frames < 1) throw new Error(`${where}: malformed job (index, firstFrame or frames)`);
-  if (job.input.end <= job.input.start) throw new Error(`${where}: malformed job (empty byte range)`);
-  if (!path.isAbsolute(job.input.path) || !path.isAbsolute(job.outDir)) throw new Error(`${where}: malformed job (paths must be absolute)`);
+  if (!Number.isSafeInteger(job.index) || job.index < 0 || !Number.isSafeInteger(job.firstFrame) || !Number.isSafeInteger(job.frames) || job.frames < 1) throw coded('ACDC_PARSE', `${where}: malformed job (index, firstFrame or frames)`);
+  if (job.input.end <= job.input.start) throw coded('ACDC_PARSE', `${where}: malformed job (empty byte range)`);
+  if (!path.isAbsolute(job.input.path) || !path.isAbsolute(job.outDir)) throw coded('ACDC_PARSE', `${where}: malformed job (paths must be absolute)`);
   const list = roots.join(', ');
-  if (!inside(job.input.path, roots)) throw new Error(`${where}: the input ${job.input.path} is outside the folders this worker may read (--root ${list})`);
-  if (!inside(job.outDir, roots)) throw new Error(`${where}: the output folder ${job.outDir} is outside the folders this worker may write (--root ${list})`);
+  if (!inside(job.input.path, roots)) throw coded('ACDC_INVALID_PARAMETER', `${where}: the input ${job.input.path} is outside the folders this worker may read (--root ${list})`);
+  if (!inside(job.outDir, roots)) throw coded('ACDC_INVALID_PARAMETER', `${where}: the output folder ${job.outDir} is outside the folders this worker may write (--root ${list})`);
 }
 
 /**
@@ -131,7 +132,7 @@ function shardError(e: unknown, job: ShardJob, tmp: string): Error {
     .replace(/\bframe (\d+)/g, (_, a) => `frame ${Number(a) + job.firstFrame}`)
     .replace(/\bline (\d+)/g, (_, a) => `line ${Number(a) + lineOffset}`)
     .replace(/\bafter (\d+) complete frames/g, (_, a) => `after ${Number(a) + job.firstFrame} complete frames`);
-  return new Error(out);
+  return rethrown(e, out, 'ACDC_PARSE');
 }
 
 /** The last calculator built, by its calculator name and hyper-parameters: shards of one run reuse it. */
@@ -148,9 +149,9 @@ export async function processShard(job: ShardJob, roots: string[] = resolveRoots
   try {
     size = fs.statSync(job.input.path).size;
   } catch (e) {
-    throw new Error(`${job.inputName}: the input ${job.input.path} cannot be read on this worker (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): workers need the input and --out-dir at the same paths as the producer`);
+    throw rethrown(e, `${job.inputName}: the input ${job.input.path} cannot be read on this worker (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): workers need the input and --out-dir at the same paths as the producer`, 'ACDC_IO');
   }
-  if (size < job.input.end) throw new Error(`${job.inputName}: ${job.input.path} holds ${size} bytes, shard ${job.index} ends at byte ${job.input.end}: the file changed since it was split`);
+  if (size < job.input.end) throw coded('ACDC_IO', `${job.inputName}: ${job.input.path} holds ${size} bytes, shard ${job.index} ends at byte ${job.input.end}: the file changed since it was split`);
   // with a checksum of the range, the worker hashes its own copy of the
   // bytes: what it featurizes is what it checked
   const whole = job.input.start === 0 && size === job.input.end && job.input.sha256 === undefined;
@@ -162,7 +163,7 @@ export async function processShard(job: ShardJob, roots: string[] = resolveRoots
       if (job.input.sha256 !== undefined) {
         const actual = await sha256File(input);
         if (actual !== job.input.sha256) {
-          throw new Error(`${job.inputName}: bytes ${job.input.start}–${job.input.end - 1} of ${job.input.path} (shard ${job.index}, frames ${job.firstFrame}–${job.firstFrame + job.frames - 1}) changed since the input was split (sha256 differs): run acdc featurize --queue again`);
+          throw coded('ACDC_IO', `${job.inputName}: bytes ${job.input.start}–${job.input.end - 1} of ${job.input.path} (shard ${job.index}, frames ${job.firstFrame}–${job.firstFrame + job.frames - 1}) changed since the input was split (sha256 differs): run acdc featurize --queue again`);
         }
       }
     }
@@ -192,7 +193,7 @@ export async function processShard(job: ShardJob, roots: string[] = resolveRoots
     } catch (e) {
       throw shardError(e, job, input);
     }
-    if (summary.frames !== job.frames) throw new Error(`${job.inputName}: shard ${job.index} holds ${summary.frames} frames, the producer counted ${job.frames}`);
+    if (summary.frames !== job.frames) throw coded('ACDC_INVALID_SYSTEM', `${job.inputName}: shard ${job.index} holds ${summary.frames} frames, the producer counted ${job.frames}`);
     const labels = `${out}.labels.json`;
     const [shaFile, shaLabels] = await Promise.all([sha256File(out), sha256File(labels)]);
     const record: ShardRecord = {

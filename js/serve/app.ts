@@ -22,7 +22,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import { CALCULATORS, PER_STRUCTURE, featurize, makeCalculatorAsync, type Calc, type CalculatorName, type PerStructure } from '../cli/featurize';
+import { DEFAULT_CALCULATOR, DENSE_CALCULATORS, PER_STRUCTURE, calculatorInfo, featurize, makeCalculatorAsync, type Calc, type CalculatorName, type PerStructure } from '../featurize';
 import { readXyz, formatXyz } from '../xyz';
 import { System, type SystemInit } from '../system';
 import type { Dtype } from '../tensor';
@@ -32,7 +32,7 @@ import { TensorModel } from '../tensor_models';
 import { Gate, QueueFull } from './gate';
 import { createMetrics, type Metrics } from './metrics';
 import { DEFAULT_LIMITS, type ServeLimits } from './limits';
-import { isAcdcError, type AcdcErrorCode } from '../errors';
+import { isAcdcError, type AcdcErrorCode, coded } from '../errors';
 
 export { DEFAULT_LIMITS, type ServeLimits };
 
@@ -69,8 +69,6 @@ export class HttpError extends Error {
     super(message);
   }
 }
-
-const NPY_CALCULATORS = CALCULATORS.filter((c) => !['spherical_expansion', 'equivariant_power_spectrum', 'soap_bispectrum'].includes(c));
 
 interface FeaturizeRequest {
   xyz: string | null;
@@ -149,7 +147,7 @@ function parseRequest(request: FastifyRequest): FeaturizeRequest {
     } else if (typeof hypers === 'object' && !Array.isArray(hypers)) hypersText = JSON.stringify(hypers);
     else throw new HttpError(400, `hypers must be an object (or JSON text in the query), got ${JSON.stringify(hypers)?.slice(0, 100)}`, 'hypers');
   }
-  const calculator = option('calculator', opts.calculator, NPY_CALCULATORS) ?? 'soap_power_spectrum';
+  const calculator = option('calculator', opts.calculator, DENSE_CALCULATORS) ?? DEFAULT_CALCULATOR;
   const perStructure = option('perStructure', opts.perStructure ?? opts.per_structure, PER_STRUCTURE);
   const dtype = option('dtype', opts.dtype, ['float64', 'float32'] as const) ?? 'float64';
   return { xyz, systems, calculator, hypers: hypersText, perStructure, dtype, species: speciesOption(opts.species) };
@@ -187,8 +185,8 @@ function checkDepth(name: string, value: unknown): void {
 /**
  * The HTTP status of each error code (the README's table): what the client
  * sent is wrong (400), well-formed but over a limit or numerically
- * unworkable (422), or the server failed (500). An error of the featurize
- * engine without a code is about the request's input (400).
+ * unworkable (422), or the server failed (500). The status follows the
+ * code alone, never the message (every error of the featurize engine has one).
  */
 export const HTTP_STATUS: Readonly<Record<AcdcErrorCode, number>> = {
   ACDC_INVALID_PARAMETER: 400,
@@ -260,14 +258,15 @@ async function propertiesPerBlock(calc: Calc, z: number, maxMemory: string, sign
  * width is not known in advance (checked after the computation).
  */
 async function expectedValues(req: FeaturizeRequest, calc: Calc, systems: System[], maxMemory: string, signal: AbortSignal): Promise<{ rows: number; columns: number } | null> {
-  if (req.calculator !== 'soap_power_spectrum' && req.calculator !== 'soap_radial_spectrum') return null;
+  const designRows = calculatorInfo(req.calculator).designRows;
+  if (designRows === null) return null;
   const present = new Set(systems.flatMap((s) => Array.from(s.types)));
   // a species outside `species` is an error of the computation, which names the frame
   if (req.species && [...present].some((z) => !req.species!.includes(z))) return null;
   const species = req.species ? [...new Set(req.species)] : [...present];
   if (species.length === 0) return null;
   const s = species.length;
-  const combinations = req.calculator === 'soap_power_spectrum' ? (s * (s + 1)) / 2 : s;
+  const combinations = designRows === 'neighbor_pairs' ? (s * (s + 1)) / 2 : s;
   const rows = req.perStructure ? systems.length : systems.reduce((n, x) => n + x.size, 0);
   // a width beyond any limit is refused without probing the calculator
   if (rows * s * combinations > 1e15) return { rows, columns: s * combinations };
@@ -337,7 +336,7 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
     } catch (e) {
       if (signal.aborted) throw e;
       const message = (e as Error).message.split(input).join('body');
-      if (/more than maxValues = /.test(message)) throw new HttpError(422, message.replace('maxValues', 'maxFeatures'), 'maxFeatures');
+      if (isAcdcError(e) && e.limit === 'maxValues') throw new HttpError(422, message.replace('maxValues', 'maxFeatures'), 'maxFeatures');
       throw asHttpError(e, message);
     }
     const values = summary.rows! * summary.columns!;
@@ -622,7 +621,7 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     const req = parseRequest(request);
     const controller = new AbortController();
     const onClose = () => {
-      if (!reply.raw.writableEnded) controller.abort(new Error('the client disconnected'));
+      if (!reply.raw.writableEnded) controller.abort(coded('ABORT_ERR', 'the client disconnected'));
     };
     reply.raw.on('close', onClose);
     let leave: () => void;
@@ -688,7 +687,7 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     const req = parsePredictRequest(request);
     const controller = new AbortController();
     const onClose = () => {
-      if (!reply.raw.writableEnded) controller.abort(new Error('the client disconnected'));
+      if (!reply.raw.writableEnded) controller.abort(coded('ABORT_ERR', 'the client disconnected'));
     };
     reply.raw.on('close', onClose);
     let leave: () => void;

@@ -2,6 +2,7 @@
 // at once, at most `queue` more wait (in order); beyond that a request is
 // refused at once (503). A waiting request whose client went away leaves
 // the queue.
+import { coded } from '../errors';
 
 /** Thrown by {@link Gate.enter} when the queue is full. */
 export class QueueFull extends Error {
@@ -42,7 +43,7 @@ export class Gate {
       const onAbort = () => {
         const k = this.#waiting.indexOf(entry);
         if (k >= 0) this.#waiting.splice(k, 1);
-        reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+        reject(signal.reason instanceof Error ? signal.reason : coded('ABORT_ERR', 'aborted'));
       };
       signal.addEventListener('abort', onAbort, { once: true });
       this.#waiting.push(entry);

@@ -15,7 +15,7 @@
 //! array does, which turns -0 into +0).
 use crate::budget::MemoryBudget;
 use crate::calculators::hypers::SoapHypers;
-use crate::calculators::{Calculator, ComputeOptions};
+use crate::calculators::{entry, Calculator, ComputeOptions, NeighborKeys, REGISTRY};
 use crate::error::{Error, Result};
 use crate::tensor::{Labels, TensorMap};
 use crate::System;
@@ -49,6 +49,11 @@ impl RowReduction {
     }
 }
 
+/// Whether `calculator`'s design-row columns are neighbour pairs (k(k + 1)/2 per centre for k species).
+fn pairs(calculator: &dyn Calculator) -> bool {
+    entry(calculator.name()).map(|e| e.design_rows == Some(NeighborKeys::Pairs)).unwrap_or(false)
+}
+
 /// The columns of a design matrix: centre species (per-structure rows only)
 /// × neighbour key combinations × properties, in this order.
 #[derive(Clone, Debug)]
@@ -59,12 +64,13 @@ pub struct DesignLayout {
     reduction: RowReduction,
 }
 
-/// The neighbour key combinations of calculator `name` for these species:
-/// ordered pairs a ≤ b (`neighbor_1_type`, `neighbor_2_type`) for the power
-/// spectrum, single species (`neighbor_type`) for the radial spectrum.
+/// The neighbour key combinations of calculator `name` for these species,
+/// as its registry entry's [`NeighborKeys`] says: ordered pairs a ≤ b
+/// (`neighbor_1_type`, `neighbor_2_type`) for the power spectrum, single
+/// species (`neighbor_type`) for the radial spectrum.
 pub fn neighbor_keys(name: &str, species: &[i32]) -> Result<Labels> {
-    match name {
-        "soap_power_spectrum" => {
+    match entry(name)?.design_rows {
+        Some(NeighborKeys::Pairs) => {
             let mut values = Vec::new();
             for &a in species {
                 for &b in species {
@@ -75,10 +81,11 @@ pub fn neighbor_keys(name: &str, species: &[i32]) -> Result<Labels> {
             }
             Ok(Labels::new(&["neighbor_1_type", "neighbor_2_type"], values))
         }
-        "soap_radial_spectrum" => Ok(Labels::new(&["neighbor_type"], species.to_vec())),
-        other => Err(Error::InvalidParameter(format!(
-            "design rows are computed for soap_power_spectrum and soap_radial_spectrum, not \"{other}\""
-        ))),
+        Some(NeighborKeys::Singles) => Ok(Labels::new(&["neighbor_type"], species.to_vec())),
+        None => {
+            let names: Vec<&str> = REGISTRY.iter().filter(|e| e.design_rows.is_some()).map(|e| e.name).collect();
+            Err(Error::InvalidParameter(format!("design rows are computed for {}, not \"{name}\"", names.join(" and "))))
+        }
     }
 }
 
@@ -88,7 +95,7 @@ pub fn neighbor_keys(name: &str, species: &[i32]) -> Result<Labels> {
 /// (`pseudo_1_type`, `pseudo_2_type`, numbered 0..B from the rows of the
 /// coupling) whatever the species.
 pub fn calculator_keys(calculator: &dyn Calculator, species: &[i32]) -> Result<Labels> {
-    if calculator.name() == "soap_power_spectrum" {
+    if pairs(calculator) {
         let (_, settings) = SoapHypers::from_json("hypers", calculator.parameters())?;
         if let Some(alchemical) = settings.alchemical {
             let b = alchemical.coupling.len() as i32;
@@ -129,7 +136,7 @@ impl DesignLayout {
             Error::InvalidParameter(format!("{} gives no block for one atom of species {first}", calculator.name()))
         })?;
         let k = species.len() as f64;
-        let keys = if calculator.name() == "soap_power_spectrum" { k * (k + 1.0) / 2.0 } else { k };
+        let keys = if pairs(calculator) { k * (k + 1.0) / 2.0 } else { k };
         let groups = if reduction == RowReduction::PerAtom { keys } else { k * keys };
         let columns = groups * block.properties.count() as f64;
         // one row of float64, and the column labels (up to 6 int32 each)

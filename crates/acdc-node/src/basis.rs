@@ -31,7 +31,7 @@ pub struct RadialTableData {
 #[napi]
 pub fn radial_tables_sync(hypers: String) -> Result<Vec<RadialTableData>> {
     guarded("radialTables", || {
-        let (_, settings) = SoapHypers::from_json("spherical_expansion", &hypers).map_err(to_napi)?;
+        let (_, settings) = SoapHypers::from_json(acdc_core::calculators::SphericalExpansion::NAME, &hypers).map_err(to_napi)?;
         let expansion = Expansion::new(settings).map_err(to_napi)?;
         let tables = expansion.node_tables().map_err(to_napi)?;
         Ok(tables

@@ -39,6 +39,47 @@ fn options_from_js(o: Option<ComputeOptionsData>) -> Result<ComputeOptions> {
     })
 }
 
+/// One entry of the core's calculator registry (see
+/// `acdc_core::calculators::REGISTRY`).
+#[napi(object)]
+pub struct CalculatorInfo {
+    /// Stable name.
+    pub name: String,
+    /// "soap" or "classic".
+    pub family: String,
+    /// "invariant", "equivariant" or "per_structure".
+    pub output: String,
+    /// Gradients `compute` can give.
+    pub gradients: Vec<String>,
+    /// Whether the output fits one dense `.npy` design matrix.
+    pub dense: bool,
+    /// "neighbor_pairs" or "neighbor_singles": the native design-row path; null without one.
+    pub design_rows: Option<String>,
+    /// Hyper-parameters used when none are given (JSON text); null: required.
+    pub default_hypers: Option<String>,
+    /// A short example of hyper-parameters, for messages.
+    pub example_hypers: String,
+}
+
+/// The calculators of the core, in registry order (the first is the default
+/// of the front ends).
+#[napi]
+pub fn calculator_registry() -> Vec<CalculatorInfo> {
+    acdc_core::calculators::REGISTRY
+        .iter()
+        .map(|e| CalculatorInfo {
+            name: e.name.into(),
+            family: e.family.as_str().into(),
+            output: e.output.as_str().into(),
+            gradients: e.gradients.iter().map(|g| g.to_string()).collect(),
+            dense: e.dense,
+            design_rows: e.design_rows.map(|d| d.as_str().into()),
+            default_hypers: e.default_hypers.map(String::from),
+            example_hypers: e.example_hypers.into(),
+        })
+        .collect()
+}
+
 /// A calculator from the core, built from its name and JSON hyper-parameters.
 #[napi]
 pub struct NativeCalculator {
@@ -47,9 +88,7 @@ pub struct NativeCalculator {
 
 #[napi]
 impl NativeCalculator {
-    /// `name`: spherical_expansion, soap_power_spectrum, soap_radial_spectrum,
-    /// equivariant_power_spectrum, soap_bispectrum, symmetry_functions,
-    /// coulomb_matrix, sine_matrix or ewald_sum_matrix; `hypers`: JSON text.
+    /// `name`: one of [`calculator_registry`]; `hypers`: JSON text.
     #[napi(constructor)]
     pub fn new(name: String, hypers: String) -> Result<Self> {
         guarded("calculator constructor", || {

@@ -217,7 +217,7 @@ pub struct DesignRowWriter {
 
 #[napi]
 impl DesignRowWriter {
-    /// `calculator`: a soap_power_spectrum or soap_radial_spectrum;
+    /// `calculator`: one with design rows in `calculatorRegistry()`;
     /// `species`: the centre and neighbour species of the columns;
     /// `reduction`: "atom", "sum", "mean" or "species-mean"; `dtype`:
     /// "float64" (default) or "float32".

@@ -21,13 +21,13 @@
 //! Gradients are analytic at fixed sets of real and reciprocal terms; the
 //! strain gradient includes the change of V and, when a is the default, of a.
 //! Permutations, padding and the `random` generator (NumPy's) are those of
-//! [`super::coulomb_matrix`].
+//! [`super::CoulombMatrix`].
 use serde::Deserialize;
 
-use super::coulomb_matrix::{Matrix, MatrixDescriptor, MatrixSettings, Permutation};
+use super::{Matrix, MatrixDescriptor, MatrixSettings, Permutation};
 use super::expansion::GradientFlags;
 use super::hypers::parse_json;
-use super::sine_matrix::cell_inverse;
+use super::cell_inverse;
 use super::{Calculator, ComputeOptions};
 use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};

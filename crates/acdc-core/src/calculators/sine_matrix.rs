@@ -13,10 +13,10 @@
 //! whatever its `pbc` (DScribe forces it), so the cell must have three
 //! independent vectors. Permutations, padding, the `random` generator (NumPy's
 //! legacy `RandomState`, as DScribe computes this matrix in Python) and
-//! gradients are those of [`super::coulomb_matrix`].
+//! gradients are those of [`super::CoulombMatrix`].
 use serde::Deserialize;
 
-use super::coulomb_matrix::{Matrix, MatrixDescriptor, MatrixSettings, Permutation};
+use super::{Matrix, MatrixDescriptor, MatrixSettings, Permutation};
 use super::expansion::GradientFlags;
 use super::hypers::parse_json;
 use super::{Calculator, ComputeOptions};

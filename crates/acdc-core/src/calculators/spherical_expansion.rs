@@ -17,9 +17,12 @@ pub struct SphericalExpansion {
 }
 
 impl SphericalExpansion {
+    /// The calculator's stable name (also the label of its hyper-parameter errors).
+    pub const NAME: &'static str = "spherical_expansion";
+
     /// Parses and validates the hyper-parameters, builds the basis.
     pub fn new(hypers: &str) -> Result<SphericalExpansion> {
-        let (_, settings) = SoapHypers::from_json("spherical_expansion", hypers)?;
+        let (_, settings) = SoapHypers::from_json(Self::NAME, hypers)?;
         Ok(SphericalExpansion { parameters: hypers.to_string(), expansion: Expansion::new(settings)? })
     }
 
@@ -46,7 +49,7 @@ impl SphericalExpansion {
 
 impl Calculator for SphericalExpansion {
     fn name(&self) -> &str {
-        "spherical_expansion"
+        Self::NAME
     }
 
     fn parameters(&self) -> &str {

@@ -1,23 +1,20 @@
-// The fused `.npy` path of `acdc featurize` for the SOAP power and radial
-// spectra: frames are read straight into native structures and each batch's
+// The fused `.npy` path of `acdc featurize` for the calculators with design
+// rows in the registry (the SOAP power and radial spectra): frames are read straight into native structures and each batch's
 // design-matrix rows (reduced per structure, or per atom, and placed in the
 // final columns) are computed and appended to the file off the event loop,
 // without a JS TensorMap in between. The file, the sidecar and every error
-// message are those of the tensor path in featurize.ts.
-import { rethrown } from '../errors';
+// message are those of the tensor path in index.ts.
+import { rethrown, coded } from '../errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import native from '../native';
-import type { SoapPowerSpectrum, SoapRadialSpectrum } from '../calculators';
 import { Labels, type Dtype } from '../tensor';
 import { runQueued } from '../schedule';
 import { commitSync, discard, temporaryPathFor, writeAtomicallySync } from '../atomic';
 import type { ResolvedInput } from './input';
-import type { Calc, FeaturizeOptions, FeaturizeSummary, LabelsSidecar } from './featurize';
-import { frameError } from './featurize';
-
-/** Calculators the fused path computes. */
-const FUSED = new Set(['soap_power_spectrum', 'soap_radial_spectrum']);
+import type { FeaturizeOptions, FeaturizeSummary, LabelsSidecar } from './types';
+import { frameError } from './frame_error';
+import { calculatorInfo, type Calc } from './registry';
 
 /**
  * Whether `acdc featurize` takes the fused path: `.npy` output of a SOAP
@@ -31,7 +28,7 @@ export function usesDesignRows(format: 'npy' | 'mts', calculator: string, specie
 
 /** Whether `.npy` output of `calculator` goes through the fused path (given any species). */
 export function fusedOutput(format: 'npy' | 'mts', calculator: string): boolean {
-  return format === 'npy' && FUSED.has(calculator) && process.env.ACDC_FEATURIZE_TENSORS !== '1';
+  return format === 'npy' && calculatorInfo(calculator).designRows !== null && process.env.ACDC_FEATURIZE_TENSORS !== '1';
 }
 
 /**
@@ -86,7 +83,7 @@ export async function designRowsToNpy(
   const tmp = temporaryPathFor(options.out);
   const writer = new native.DesignRowWriter(
     tmp,
-    (calc as SoapPowerSpectrum | SoapRadialSpectrum).nativeCalculator(),
+    calc.nativeCalculator(),
     Int32Array.from(species),
     options.perStructure ?? 'atom',
     dtype,
@@ -128,7 +125,7 @@ export async function designRowsToNpy(
         line += sizes[k] + 2;
         for (const end = t + sizes[k]; t < end; t++) {
           if (!allowed.has(types[t])) {
-            throw new Error(`${input.name}, frame ${frames + k} (line ${lines[k]}): species ${types[t]} is not in --species ${species.join(',')}`);
+            throw coded('ACDC_INVALID_SYSTEM', `${input.name}, frame ${frames + k} (line ${lines[k]}): species ${types[t]} is not in --species ${species.join(',')}`);
           }
         }
       }
@@ -136,7 +133,7 @@ export async function designRowsToNpy(
         let rows = rowLabels.length;
         for (let k = 0; k < count; k++) rows += perStructure ? 1 : sizes[k];
         if (rows * writer.columns > options.maxValues) {
-          throw new Error(`refused before computing: the output would hold at least ${rows} × ${writer.columns} = ${rows * writer.columns} values, more than maxValues = ${options.maxValues}`);
+          throw coded('ACDC_MEMORY', `refused before computing: the output would hold at least ${rows} × ${writer.columns} = ${rows * writer.columns} values, more than maxValues = ${options.maxValues}`, { limit: 'maxValues' });
         }
       }
       try {
@@ -154,7 +151,7 @@ export async function designRowsToNpy(
       frames += count;
       progress?.update(frames);
     }
-    if (frames === 0) throw new Error(`${input.name} holds no frames`);
+    if (frames === 0) throw coded('ACDC_PARSE', `${input.name} holds no frames`);
   } catch (e) {
     writer.close();
     discard(tmp);

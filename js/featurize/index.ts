@@ -1,10 +1,13 @@
-// `acdc featurize`: streams an extxyz file through a calculator in batches and
-// writes a design matrix (.npy, with a .labels.json sidecar) or a labelled
-// TensorMap (.mts). Outputs appear whole or not at all.
-import { rethrown, withCode } from '../errors';
+// The featurize engine (the library behind `acdc featurize`, the queue
+// workers and `acdc serve`): streams an extxyz file through a calculator in
+// batches and writes a design matrix (.npy, with a .labels.json sidecar) or a
+// labelled TensorMap (.mts). Outputs appear whole or not at all. Which
+// calculators exist and how each is written comes from the core's registry
+// (./registry.ts); nothing here names a calculator.
+import { rethrown, withCode, coded } from '../errors';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion, EquivariantPowerSpectrum, SoapBispectrum, type SoapHypers, type RadialSpectrumHypers, type GradientName } from '../calculators';
+import type { GradientName, SoapHypers } from '../calculators';
 import native from '../native';
 import { Labels, TensorBlock, TensorMap, type Dtype } from '../tensor';
 import type { System } from '../system';
@@ -13,200 +16,29 @@ import type { AbortSignalLike } from '../schedule';
 import { checkWritableTarget, commitSync, discard, temporaryPathFor, writeAtomicallySync } from '../atomic';
 import { resolveInput, type ResolvedInput } from './input';
 import { designRowsToNpy, fusedOutput, scanNative, usesDesignRows } from './design_rows';
-import { CLASSIC_CALCULATORS, classicDense, isClassic, isMatrix, makeClassicCalculator, type ClassicCalculator } from './classic';
-import { CoulombMatrix, EwaldSumMatrix, SineMatrix, SymmetryFunctions } from '../classic';
+import { classicDense } from './classic';
+import { calculatorInfo, isClassic, isMatrix, makeCalculator, type Calc, type CalculatorName } from './registry';
+import { MAX_BATCH, type FeaturizeOptions, type FeaturizeSummary, type LabelsSidecar } from './types';
+import { frameError } from './frame_error';
 
-/** The calculators `acdc featurize` knows, by featomic name. */
-export const CALCULATORS = ['soap_power_spectrum', 'soap_radial_spectrum', 'spherical_expansion', 'equivariant_power_spectrum', 'soap_bispectrum', ...CLASSIC_CALCULATORS] as const;
-export type CalculatorName = (typeof CALCULATORS)[number];
+export { MAX_BATCH, PER_STRUCTURE, type FeaturizeOptions, type FeaturizeSummary, type LabelsSidecar, type PerStructure } from './types';
+export { frameError } from './frame_error';
 
-/**
- * How per-atom rows become one row per structure:
- * - `sum`: Σ_i x_i over the atoms of the structure;
- * - `mean`: (Σ_i x_i) / N, N the number of atoms of the structure (zeros for a structure without atoms);
- * - `species-mean`: for each centre species a, (Σ_{i of species a} x_i) / N_a
- *   (metatensor's `mean_over_samples` on each block).
- */
-export const PER_STRUCTURE = ['sum', 'mean', 'species-mean'] as const;
-export type PerStructure = (typeof PER_STRUCTURE)[number];
-
-/**
- * Hyper-parameters used when `--hypers` is not given: the common SOAP setting
- * (r_c 5 Å with a 0.5 Å shifted-cosine switch, σ 0.3 Å, 8 radial × 7 angular
- * channels).
- */
-export const DEFAULT_SOAP_HYPERS = {
-  cutoff: { radius: 5, smoothing: { type: 'ShiftedCosine', width: 0.5 } },
-  density: { type: 'Gaussian', width: 0.3 },
-  basis: { type: 'TensorProduct', max_angular: 6, radial: { type: 'Gto', max_radial: 7 } },
-} satisfies SoapHypers;
-
-/**
- * Hyper-parameters of `soap_bispectrum` when `--hypers` is not given: the
- * SOAP cutoff and density with a smaller basis (4 radial × 4 angular
- * channels), since the ν = 3 invariants grow as (n_max · l_max)³.
- */
-export const DEFAULT_BISPECTRUM_HYPERS: SoapHypers = {
-  ...DEFAULT_SOAP_HYPERS,
-  basis: { type: 'TensorProduct', max_angular: 3, radial: { type: 'Gto', max_radial: 3 } },
-};
-
-/** Most structures one batch may hold. */
-export const MAX_BATCH = 1_000_000;
-
-export interface FeaturizeOptions {
-  calculator: CalculatorName;
-  hypers?: string;
-  perStructure?: PerStructure;
-  gradients?: GradientName[];
-  out: string;
-  threads?: number;
-  batch: number;
-  /** Element type of `.npy` output; not allowed with `.mts`. */
-  dtype?: Dtype;
-  /** Species that fix the `.npy` columns; not allowed with `.mts`. */
-  species?: number[];
-  json?: boolean;
-  progress?: boolean;
-  /** Memory budget of each batch's computation (bytes or a size such as '4G'). */
-  maxMemory?: string;
-  /**
-   * Most values (rows × columns) the output may hold (`acdc serve`'s
-   * maxFeatures): with the SOAP spectra's .npy, checked before each batch is
-   * computed, so an answer that would be too large is refused before the work.
-   */
-  maxValues?: number;
-  /** Cancels the computation (between batches, and between centres within one). */
-  signal?: AbortSignalLike;
-  /**
-   * The calculator of `calculator` and `hypers`, already built by
-   * {@link makeCalculator} (reused across calls by queue workers). @internal
-   */
-  calculatorInstance?: Calc;
-}
-
-export interface FeaturizeSummary {
-  file: string;
-  out: string;
-  /** The `.labels.json` sidecar of a `.npy` output, else null. */
-  labels: string | null;
-  format: 'npy' | 'mts';
-  calculator: CalculatorName;
-  perStructure: PerStructure | null;
-  gradients: GradientName[];
-  /** Species of the columns (.npy) or of the keys in the file (.mts). */
-  species: number[];
-  frames: number;
-  atoms: number;
-  rows: number | null;
-  columns: number | null;
-  dtype: Dtype;
-  seconds: number;
-  structuresPerSecond: number;
-}
-
-/** A calculator `acdc featurize` can run. @internal */
-export type Calc = SoapPowerSpectrum | SoapRadialSpectrum | SphericalExpansion | EquivariantPowerSpectrum | SoapBispectrum | ClassicCalculator;
-
-export function readHypersFile(hypersPath: string): string {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(hypersPath);
-  } catch {
-    throw new Error(`--hypers ${hypersPath}: no such file`);
-  }
-  if (st.isDirectory()) throw new Error(`--hypers ${hypersPath} is a folder, not a JSON file`);
-  if (st.size > 64 << 20) throw new Error(`--hypers ${hypersPath} is ${st.size} bytes: too large for hyper-parameters`);
-  const text = fs.readFileSync(hypersPath, 'utf8');
-  try {
-    JSON.parse(text);
-  } catch (e) {
-    // V8's message quotes the text; name the place instead of echoing the file
-    const m = /position (\d+)/.exec((e as Error).message);
-    let where = '';
-    if (m) {
-      const before = text.slice(0, Number(m[1]));
-      where = ` at line ${before.split('\n').length}, column ${Number(m[1]) - before.lastIndexOf('\n')}`;
-    }
-    throw new Error(`--hypers ${hypersPath} is not valid JSON${where}`);
-  }
-  return text;
-}
-
-/** The calculator named `name` with the hyper-parameters of `hypersPath` (else the defaults). @internal */
-export function makeCalculator(name: CalculatorName, hypersPath: string | undefined): Calc {
-  if (isClassic(name)) return makeClassicCalculator(name, hypersPath);
-  if (hypersPath === undefined) {
-    switch (name) {
-      case 'soap_power_spectrum':
-        return new SoapPowerSpectrum(DEFAULT_SOAP_HYPERS);
-      case 'soap_radial_spectrum':
-        return new SoapRadialSpectrum({ ...DEFAULT_SOAP_HYPERS, basis: { radial: DEFAULT_SOAP_HYPERS.basis.radial } });
-      case 'spherical_expansion':
-        return new SphericalExpansion(DEFAULT_SOAP_HYPERS);
-      case 'equivariant_power_spectrum':
-        return new EquivariantPowerSpectrum(DEFAULT_SOAP_HYPERS);
-      case 'soap_bispectrum':
-        return new SoapBispectrum(DEFAULT_BISPECTRUM_HYPERS);
-    }
-  }
-  const text = readHypersFile(hypersPath);
-  try {
-    switch (name) {
-      case 'soap_power_spectrum':
-        return SoapPowerSpectrum.fromJson(text);
-      case 'soap_radial_spectrum':
-        return SoapRadialSpectrum.fromJson(text);
-      case 'spherical_expansion':
-        return SphericalExpansion.fromJson(text);
-      case 'equivariant_power_spectrum':
-        return EquivariantPowerSpectrum.fromJson(text);
-      case 'soap_bispectrum':
-        return SoapBispectrum.fromJson(text);
-    }
-  } catch (e) {
-    throw rethrown(e, `--hypers ${hypersPath}: ${(e as Error).message.replace(/^invalid parameter: /, '')}`);
-  }
-}
-
-/**
- * {@link makeCalculator} from JSON text (null: the defaults), built off the
- * event loop (`fromJsonAsync`): what `acdc serve` uses, so that a request
- * with a large basis does not stall the other clients. Errors are those of
- * the calculator, without a file name. @internal
- */
-export async function makeCalculatorAsync(name: CalculatorName, text: string | null, signal?: AbortSignalLike): Promise<Calc> {
-  if (text === null) {
-    if (isClassic(name)) return makeClassicCalculator(name, undefined); // throws: needs hypers
-    text = JSON.stringify(name === 'soap_bispectrum' ? DEFAULT_BISPECTRUM_HYPERS : name === 'soap_radial_spectrum' ? { ...DEFAULT_SOAP_HYPERS, basis: { radial: DEFAULT_SOAP_HYPERS.basis.radial } } : DEFAULT_SOAP_HYPERS);
-  }
-  const o = signal ? { signal } : {};
-  try {
-    switch (name) {
-      case 'soap_power_spectrum':
-        return await SoapPowerSpectrum.fromJsonAsync(text, o);
-      case 'soap_radial_spectrum':
-        return await SoapRadialSpectrum.fromJsonAsync(text, o);
-      case 'spherical_expansion':
-        return await SphericalExpansion.fromJsonAsync(text, o);
-      case 'equivariant_power_spectrum':
-        return await EquivariantPowerSpectrum.fromJsonAsync(text, o);
-      case 'soap_bispectrum':
-        return await SoapBispectrum.fromJsonAsync(text, o);
-      case 'symmetry_functions':
-        return await SymmetryFunctions.fromJsonAsync(text, o);
-      case 'coulomb_matrix':
-        return await CoulombMatrix.fromJsonAsync(text, o);
-      case 'sine_matrix':
-        return await SineMatrix.fromJsonAsync(text, o);
-      case 'ewald_sum_matrix':
-        return await EwaldSumMatrix.fromJsonAsync(text, o);
-    }
-  } catch (e) {
-    if (signal?.aborted) throw e;
-    throw new Error(`hypers: ${(e as Error).message.replace(/^invalid parameter: /, '')}`);
-  }
-}
+export {
+  CALCULATORS,
+  DENSE_CALCULATORS,
+  DEFAULT_CALCULATOR,
+  DEFAULT_SOAP_HYPERS,
+  REGISTRY,
+  calculatorInfo,
+  isClassic,
+  isMatrix,
+  makeCalculator,
+  makeCalculatorAsync,
+  readHypersFile,
+  type Calc,
+  type CalculatorName,
+} from './registry';
 
 /**
  * Every key a calculator can produce for these species, as the columns of a
@@ -216,8 +48,8 @@ export async function makeCalculatorAsync(name: CalculatorName, text: string | n
  * the rows of the coupling), whatever the species.
  */
 function neighborKeys(name: CalculatorName, species: number[], calc: Calc): Labels {
-  if (name === 'soap_power_spectrum') {
-    const alchemical = ((calc as SoapPowerSpectrum).hypers.density as { alchemical?: { coupling: number[][] } }).alchemical;
+  if (calculatorInfo(name).designRows === 'neighbor_pairs') {
+    const alchemical = ((calc.hypers as SoapHypers).density as { alchemical?: { coupling: number[][] } }).alchemical;
     if (alchemical !== undefined) {
       const rows: number[][] = [];
       const b = alchemical.coupling.length;
@@ -285,19 +117,6 @@ function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '-';
   const m = Math.floor(s / 60);
   return m > 0 ? `${m}m${Math.round(s - 60 * m).toString().padStart(2, '0')}s` : `${s.toFixed(1)}s`;
-}
-
-/**
- * Rewrites a core error about `system k` / `systems[k]` of a batch into the
- * frame's index in the file (and the line of its atom-count header).
- */
-export function frameError(e: unknown, input: ResolvedInput, firstFrame: number, lines: number[]): Error {
-  const message = e instanceof Error ? e.message : String(e);
-  const m = /systems\[(\d+)\]: |\bof system (\d+)\b/.exec(message);
-  if (!m) return rethrown(e, `${input.name}, frames ${firstFrame}–${firstFrame + lines.length - 1}: ${message}`);
-  const k = Number(m[1] ?? m[2]);
-  const cleaned = m[1] !== undefined ? message.replace(m[0], '') : message.replace(m[0], '');
-  return rethrown(e, `${input.name}, frame ${firstFrame + k} (line ${lines[k]}): ${cleaned}`);
 }
 
 /**
@@ -376,16 +195,6 @@ function divideByAtomCount(tm: TensorMap, systems: System[]): TensorMap {
   return tm;
 }
 
-/** Row labels and column labels of a design matrix, for the `.labels.json` sidecar. */
-export interface LabelsSidecar {
-  description: string;
-  calculator: CalculatorName;
-  perStructure: PerStructure | null;
-  dtype: Dtype;
-  rows: { names: string[]; values: number[][] };
-  columns: { names: string[]; values: number[][] };
-}
-
 /**
  * Featurizes every frame of `file` (a path, `-` for standard input, a pipe,
  * or a gzip file). `.npy` output is a 2-D design matrix (rows: structures
@@ -399,18 +208,19 @@ export interface LabelsSidecar {
 export async function featurize(file: string, options: FeaturizeOptions): Promise<FeaturizeSummary> {
   const start = process.hrtime.bigint();
   const ext = path.extname(options.out).toLowerCase();
-  if (ext !== '.npy' && ext !== '.mts') throw new Error(`--out must end in .npy or .mts, got "${options.out}"`);
+  if (ext !== '.npy' && ext !== '.mts') throw coded('ACDC_INVALID_PARAMETER', `--out must end in .npy or .mts, got "${options.out}"`);
   const format = ext === '.npy' ? 'npy' : 'mts';
   const gradients = options.gradients ?? [];
-  if (format === 'npy' && gradients.length > 0) throw new Error('--gradients needs an .mts output (.npy holds one dense array, without gradients)');
-  if (format === 'mts' && options.dtype !== undefined) throw new Error('--dtype applies to .npy output only (.mts files hold float64)');
-  if (format === 'mts' && options.species !== undefined) throw new Error('--species fixes the columns of .npy output only (.mts files hold the keys of every species present)');
-  if (format === 'npy' && (options.calculator === 'spherical_expansion' || options.calculator === 'equivariant_power_spectrum')) {
-    throw new Error(`${options.calculator} is equivariant (its blocks have different shapes): write it to an .mts file`);
+  if (format === 'npy' && gradients.length > 0) throw coded('ACDC_INVALID_PARAMETER', '--gradients needs an .mts output (.npy holds one dense array, without gradients)');
+  if (format === 'mts' && options.dtype !== undefined) throw coded('ACDC_INVALID_PARAMETER', '--dtype applies to .npy output only (.mts files hold float64)');
+  if (format === 'mts' && options.species !== undefined) throw coded('ACDC_INVALID_PARAMETER', '--species fixes the columns of .npy output only (.mts files hold the keys of every species present)');
+  const info = calculatorInfo(options.calculator);
+  if (format === 'npy' && info.output === 'equivariant') {
+    throw coded('ACDC_INVALID_PARAMETER', `${options.calculator} is equivariant (its blocks have different shapes): write it to an .mts file`);
   }
-  if (format === 'npy' && options.calculator === 'soap_bispectrum') throw new Error('soap_bispectrum is written to .mts files only (use --out <file>.mts)');
+  if (format === 'npy' && !info.dense) throw coded('ACDC_INVALID_PARAMETER', `${options.calculator} is written to .mts files only (use --out <file>.mts)`);
   if (!Number.isInteger(options.batch) || options.batch < 1 || options.batch > MAX_BATCH) {
-    throw new Error(`--batch must be an integer between 1 and ${MAX_BATCH}, got ${options.batch}`);
+    throw coded('ACDC_INVALID_PARAMETER', `--batch must be an integer between 1 and ${MAX_BATCH}, got ${options.batch}`);
   }
   const dtype: Dtype = options.dtype ?? 'float64';
   if (options.threads !== undefined) process.env.ACDC_NUM_THREADS = String(options.threads);
@@ -440,7 +250,7 @@ async function run(
   if (species === undefined || options.progress) {
     const s = await (fusedOutput(format, options.calculator) ? scanNative(input) : scan(input));
     total = s.frames;
-    if (s.frames === 0) throw new Error(`${input.name} holds no frames`);
+    if (s.frames === 0) throw coded('ACDC_PARSE', `${input.name} holds no frames`);
     species ??= s.species;
   }
   species = [...new Set(species)].sort((a, b) => a - b);
@@ -449,7 +259,7 @@ async function run(
     // k species give k(k + 1)/2 neighbour pairs per centre species: refuse
     // before the keys are built (each about 100 bytes as JS arrays)
     const k = species.length;
-    const keys = k * (options.calculator === 'soap_power_spectrum' ? (k * (k + 1)) / 2 : k);
+    const keys = k * (calculatorInfo(options.calculator).designRows === 'neighbor_pairs' ? (k * (k + 1)) / 2 : k);
     const budget = native.memoryBudget(options.maxMemory);
     if (keys * 100 > budget) {
       throw withCode(new Error(`--species: ${k} species give ${keys.toExponential(3)} key combinations, more than the memory budget of ${Math.round(budget / 2 ** 20)} MiB allows (--max-memory or ACDC_MAX_MEMORY)`), 'ACDC_MEMORY');
@@ -503,7 +313,7 @@ async function run(
         line += f.types.length + 2;
         for (const t of f.types) {
           if (!allowed.has(t)) {
-            throw new Error(`${input.name}, frame ${frames + k} (line ${lines[k]}): species ${t} is not in --species ${species.join(',')}`);
+            throw coded('ACDC_INVALID_SYSTEM', `${input.name}, frame ${frames + k} (line ${lines[k]}): species ${t} is not in --species ${species.join(',')}`);
           }
         }
       }
@@ -531,7 +341,7 @@ async function run(
         // .mts output is collected in memory: keep it within the budget
         mtsBytes += tensorBytes(tm);
         if (2 * mtsBytes > budget) {
-          throw new Error(
+          throw coded('ACDC_MEMORY', 
             `${input.name}: the .mts output of the first ${frames + systems.length} frames needs ${((2 * mtsBytes) / 2 ** 30).toFixed(2)} GiB to be joined and saved, ` +
               `more than the memory budget of ${(budget / 2 ** 30).toFixed(2)} GiB (--max-memory or ACDC_MAX_MEMORY): write .npy, or split the input`,
           );
@@ -563,7 +373,7 @@ async function run(
       atoms += systems.reduce((n, s) => n + s.size, 0);
       progress?.update(frames);
     }
-    if (frames === 0) throw new Error(`${input.name} holds no frames`);
+    if (frames === 0) throw coded('ACDC_PARSE', `${input.name} holds no frames`);
   } catch (e) {
     if (tmp !== undefined) discard(tmp);
     throw e;

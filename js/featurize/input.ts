@@ -3,6 +3,7 @@
 // need a regular, seekable file (featurize reads it twice: species, then
 // features), so anything else is first streamed into a temporary file,
 // decompressing gzip on the way; the file is removed when the process exits.
+import { coded, rethrown } from '../errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -38,12 +39,12 @@ function checkCompression(name: string, head: Buffer): boolean {
   if (startsWith(head, GZIP)) return true;
   for (const [format, magic, tool] of OTHER_COMPRESSION) {
     if (startsWith(head, magic)) {
-      throw new Error(`${name} is ${format}-compressed: only plain and gzip-compressed extended XYZ are read; decompress it first (${tool})`);
+      throw coded('ACDC_PARSE', `${name} is ${format}-compressed: only plain and gzip-compressed extended XYZ are read; decompress it first (${tool})`);
     }
   }
   // extended XYZ is text: a NUL byte means binary data (e.g. /dev/zero), which
   // would otherwise be read (or copied) without end
-  if (head.includes(0)) throw new Error(`${name} is not a text file (it holds NUL bytes): expected extended XYZ`);
+  if (head.includes(0)) throw coded('ACDC_PARSE', `${name} is not a text file (it holds NUL bytes): expected extended XYZ`);
   return false;
 }
 
@@ -119,9 +120,9 @@ export async function resolveInput(file: string): Promise<ResolvedInput> {
     try {
       st = fs.statSync(file);
     } catch {
-      throw new Error(`${file}: no such file`);
+      throw coded('ACDC_IO', `${file}: no such file`);
     }
-    if (st.isDirectory()) throw new Error(`${file} is a folder, not an extended XYZ file`);
+    if (st.isDirectory()) throw coded('ACDC_IO', `${file} is a folder, not an extended XYZ file`);
     if (st.isFile()) {
       const fd = fs.openSync(file, 'r');
       const head = Buffer.alloc(4096);
@@ -131,13 +132,13 @@ export async function resolveInput(file: string): Promise<ResolvedInput> {
       } finally {
         fs.closeSync(fd);
       }
-      if (read === 0) throw new Error(`${file} is empty: no frames to read`);
+      if (read === 0) throw coded('ACDC_PARSE', `${file} is empty: no frames to read`);
       if (!checkCompression(file, head.subarray(0, read))) return { path: file, name, cleanup: () => undefined };
     }
     stream = fs.createReadStream(file);
   }
   const { head, rest } = await peek(stream, 4096);
-  if (head.length === 0) throw new Error(`${name} is empty: no frames to read`);
+  if (head.length === 0) throw coded('ACDC_PARSE', `${name} is empty: no frames to read`);
   const gzip = checkCompression(name, head);
   const tmp = temporaryFile();
   try {
@@ -145,11 +146,11 @@ export async function resolveInput(file: string): Promise<ResolvedInput> {
     else await pipeline(rest, fs.createWriteStream(tmp));
   } catch (e) {
     remover(tmp)();
-    throw new Error(`${name}: ${gzip ? 'could not decompress (gzip): ' : 'could not read: '}${(e as Error).message}`);
+    throw rethrown(e, `${name}: ${gzip ? 'could not decompress (gzip): ' : 'could not read: '}${(e as Error).message}`, 'ACDC_IO');
   }
   if (fs.statSync(tmp).size === 0) {
     remover(tmp)();
-    throw new Error(`${name} is empty${gzip ? ' once decompressed' : ''}: no frames to read`);
+    throw coded('ACDC_PARSE', `${name} is empty${gzip ? ' once decompressed' : ''}: no frames to read`);
   }
   return { path: tmp, name, cleanup: remover(tmp) };
 }
