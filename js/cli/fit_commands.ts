@@ -1,7 +1,7 @@
 // The `acdc fit` and `acdc predict` commands: options, defaults and the
 // report each prints (text, or one JSON line with --json).
 import { Command, InvalidArgumentError } from 'commander';
-import { FIT_DEFAULTS, MODEL_KINDS, SPARSE_METHODS, fit, type FitOptions, type FitSummary } from './fit';
+import { FEATURE_KINDS, FIT_DEFAULTS, MODEL_KINDS, SPARSE_METHODS, fit, type FitOptions, type FitSummary } from './fit';
 import { parseConfigTypeSigma, parseE0 } from './fit_checks';
 import { predict, type PredictOptions, type PredictSummary } from './predict';
 import { formatErrors } from './targets';
@@ -60,7 +60,7 @@ function fitReport(s: FitSummary): string {
   const what = [s.targets.energy && 'energy', s.targets.forces && 'forces', s.targets.stress && 'stress'].filter(Boolean).join(', ');
   const sparse = s.sparse ? `, sparse environments ${Object.entries(s.sparse).map(([z, n]) => `${n} (Z=${z})`).join(', ')}` : '';
   return (
-    `${s.model === 'gpr' ? 'sparse GPR' : 'linear model'} fitted on ${s.split.training} structures (${s.atoms} atoms in the file, species ${s.species.join(',')}; ` +
+    `${s.model === 'gpr' ? 'sparse GPR' : 'linear model'}${s.features === 'soap_bispectrum' ? ' on the bispectrum (ν = 3)' : ''} fitted on ${s.split.training} structures (${s.atoms} atoms in the file, species ${s.species.join(',')}; ` +
     `targets ${what}${sparse}) → ${s.out} in ${s.seconds.toFixed(2)} s\n` +
     (s.split.validation.length
       ? `validation: ${s.split.validation.length} of ${s.frames} frames held out (--validation ${s.split.fraction}, --seed ${s.split.seed}); the model is fitted on the other ${s.split.training}\n`
@@ -106,6 +106,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .requiredOption('-o, --out <file>', 'model file to write (.acdc)')
       .option('--model <kind>', 'gpr (sparse Gaussian process regression), linear (ridge regression on the power spectrum) or auto (both; the lower validation loss is saved)', p.oneOf(MODEL_KINDS), 'gpr')
       .option('--hypers <file.json>', 'SOAP power spectrum hyper-parameters (default: cutoff 5 Å, shifted cosine 1 Å, Gaussian σ 0.5 Å, max_radial 7, max_angular 6)')
+      .option('--features <name>', 'features of the model, from the same --hypers: soap_power_spectrum (ν = 2, the default) or soap_bispectrum (ν = 3, body order 4; at most 30000 features per atom: use small max_radial and max_angular)', p.oneOf(FEATURE_KINDS))
       .option('--energy <key>', 'total energy in eV (comment-line key)', 'energy')
       .option('--forces <name>', 'forces in eV/Å (per-atom column; default: "forces" when every frame has it)')
       .option('--no-forces', 'do not fit forces')
@@ -137,6 +138,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
         }
         const progress = o.progress ?? (process.stderr.isTTY === true && !o.json);
         if (o.target !== undefined) {
+          if (o.features !== undefined) throw new Error('--features chooses the features of an energy model; a tensor model (--target) is fitted on λ-SOAP');
           const sparseMethod = this.getOptionValueSource('sparseMethod') === 'default' ? 'fps' : o.sparseMethod;
           if (o.model === 'auto') throw new Error('--model auto compares energy models; a tensor model (--target) is --model gpr or --model linear');
           const t = await fitTensor(file, { ...o, model: o.model, target: o.target, sparseMethod, sigma: o.sigmaTensor, progress });
