@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LinearModel, SparseGPR, loadModelSync, modelFromBuffer } from 'acdc-ml';
+import { LinearModel, SparseGPR, loadModelSync, modelFromBuffer, writeXyzSync } from 'acdc-ml';
 import { FIXTURES, checkAgainstNumpy, checkFiniteDifferences, checkSymmetries, smallTest, smallTrain } from './potential_helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -89,11 +89,12 @@ describe('potentials on the bispectrum (ν = 3)', () => {
 });
 
 describe('acdc fit --features', () => {
-  const data = path.join(FIXTURES, 'train.xyz');
   const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '2' } });
 
   it('fits a linear model on the bispectrum, and refuses a bad name', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-nu3-cli-'));
+    const data = path.join(dir, 'train.xyz');
+    writeXyzSync(data, smallTrain);
     const hypers = path.join(dir, 'hypers.json');
     fs.writeFileSync(hypers, JSON.stringify(nu3Case.linear.hypers));
     const out = path.join(dir, 'm.acdc');
@@ -108,5 +109,5 @@ describe('acdc fit --features', () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^acdc( \w+)?: .*--features/);
     expect(fs.existsSync(bad)).toBe(false);
-  });
+  }, 300_000);
 });
