@@ -48,11 +48,11 @@ describe('potentials on the bispectrum (ν = 3)', () => {
     for (const m of [linear, gpr]) {
       for (const s of smallTest) checkFiniteDifferences(m, s, 1e-5, 1e-6);
     }
-  });
+  }, 300_000);
 
   it('are invariant under rotations and permutations', () => {
     for (const m of [linear, gpr]) for (const s of smallTest) checkSymmetries(m, s);
-  });
+  }, 120_000);
 
   it('save → load → predict bit for bit; the file records the features', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-nu3-'));
