@@ -11,12 +11,17 @@
 //         tested at Pt 12/16/20 (scripts/reference/emt_ptni_alloy_data.py)
 //
 //   node bench/gap_alloys.mjs [--sets cuau,ptni] [--python PATH] [--only gap|acdc]
-//                             [--methods cur,leverage] [--sparse 300]
+//                             [--methods cur,leverage] [--sparse 300] [--virials on|off]
 //
 // SOAP r_c 5 Å (cosine 1 Å), GAP n_max 6 = acdc max_radial 5, l_max 4,
 // atom_sigma 0.5 Å, ζ 4, δ 0.2 eV, σ_E 0.002 eV/atom, σ_F 0.05 eV/Å, e0
-// average, no virials, GAP sparse_jitter 1e-8 (acdc jitter 1e-8/δ², the same
-// absolute jitter). gap_fit runs under `flock /tmp/gap.lock` (it takes ~6 GB)
+// average, GAP sparse_jitter 1e-8 (acdc jitter 1e-8/δ², the same absolute
+// jitter). Virials: gap_fit reads the frames' `stress` as virials whenever
+// they have no `virial` (its stress_parameter_name defaults to `stress`, and
+// virial_parameter_name=NONE does not stop it), with σ_V = 0.05 eV/atom·√N;
+// `--virials on` (the default) fits acdc to the same stresses with the same
+// noise (frameSigmas virial σ_V·√N), `--virials off` fits neither side to them
+// (stress_parameter_name=NONE for gap_fit). gap_fit runs under `flock /tmp/gap.lock` (it takes ~6 GB)
 // with OMP_NUM_THREADS=1; acdc with 1 thread. Wall time, CPU time and peak
 // RSS from /usr/bin/time -v. Results: bench/.data/gap-alloys-*.json (one per
 // side, reused by --only) and a table on stdout.
@@ -30,7 +35,7 @@ const ROOT = path.resolve(BENCH, '..');
 const DATA = path.join(BENCH, '.data');
 const REF = path.join(ROOT, 'scripts', 'reference');
 
-const o = { sets: ['cuau', 'ptni'], python: path.join(BENCH, '.venv', 'bin', 'python'), only: null, methods: ['cur', 'leverage'], sparse: 300 };
+const o = { sets: ['cuau', 'ptni'], python: path.join(BENCH, '.venv', 'bin', 'python'), only: null, methods: ['cur', 'leverage'], sparse: 300, virials: 'on' };
 for (let k = 2; k < process.argv.length; k++) {
   const a = process.argv[k];
   const v = () => {
@@ -42,6 +47,10 @@ for (let k = 2; k < process.argv.length; k++) {
   else if (a === '--only') o.only = v();
   else if (a === '--methods') o.methods = v().split(',');
   else if (a === '--sparse') o.sparse = Number(v());
+  else if (a === '--virials') {
+    o.virials = v();
+    if (o.virials !== 'on' && o.virials !== 'off') throw new Error(`--virials ${o.virials} (expected on or off)`);
+  }
   else if (a === '--help' || a === '-h') {
     console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 25).join('\n'));
     process.exit(0);
@@ -62,6 +71,7 @@ const SIGMA_E = 0.002;
 const SIGMA_F = 0.05;
 const DELTA = 0.2;
 const ZETA = 4;
+const SIGMA_V = 0.05; // eV/atom, gap_fit's default_sigma[3] (×√N: sigma_per_atom)
 
 function run(cmd, args, env = {}) {
   const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 256 << 20, env: { ...process.env, ...env } });
@@ -103,8 +113,8 @@ function gap(name, files) {
     `soap cutoff=5.0 cutoff_transition_width=1.0 n_max=6 l_max=4 atom_sigma=0.5 zeta=${ZETA} delta=${DELTA} n_sparse=${o.sparse} ` +
     'sparse_method=cur_points covariance_type=dot_product';
   const args = [
-    `at_file=${files.train}`, `gap={${soap}}`, `default_sigma={${SIGMA_E} ${SIGMA_F} 0.05 0.0}` /* the virial sigma must be > 0 even with virial_parameter_name=NONE */, 'e0_method=average',
-    'energy_parameter_name=energy', 'force_parameter_name=forces', 'virial_parameter_name=NONE', 'sparse_jitter=1e-8', `gp_file=${xml}`,
+    `at_file=${files.train}`, `gap={${soap}}`, `default_sigma={${SIGMA_E} ${SIGMA_F} ${SIGMA_V} 0.0}` /* the virial sigma must be > 0 even with virial_parameter_name=NONE */, 'e0_method=average',
+    'energy_parameter_name=energy', 'force_parameter_name=forces', 'virial_parameter_name=NONE', ...(o.virials === 'off' ? ['stress_parameter_name=NONE'] : []), 'sparse_jitter=1e-8', `gp_file=${xml}`,
   ];
   console.log(`[${name}] flock /tmp/gap.lock gap_fit ${args.join(' ')}`);
   const fit = timed(path.join(path.dirname(o.python), 'gap_fit'), args, { OMP_NUM_THREADS: '1' }, true);
@@ -113,17 +123,22 @@ function gap(name, files) {
 }
 
 function acdc(name, files, method) {
+  // atoms per training frame (extxyz: a count line, a comment line, the atoms)
+  const sizes = [];
+  const lines = fs.readFileSync(files.train, 'utf8').split('\n');
+  for (let k = 0; k < lines.length && lines[k].trim() !== ''; k += Number(lines[k]) + 2) sizes.push(Number(lines[k]));
   const options = {
     hypers: {
       cutoff: { radius: 5, smoothing: { type: 'ShiftedCosine', width: 1 } },
       density: { type: 'Gaussian', width: 0.5 },
       basis: { type: 'TensorProduct', max_angular: 4, radial: { type: 'Gto', max_radial: 5 } },
     },
-    targets: { energy: 'energy', forces: 'forces' },
+    targets: { energy: 'energy', forces: 'forces', ...(o.virials === 'on' ? { stress: 'stress' } : {}) },
     sparse: { count: o.sparse, method, seed: 0 },
     kernel: { zeta: ZETA, delta: DELTA },
     jitter: 1e-8 / (DELTA * DELTA),
-    sigmas: { energy: SIGMA_E, forces: SIGMA_F },
+    sigmas: { energy: SIGMA_E, forces: SIGMA_F, ...(o.virials === 'on' ? { stress: 1 } : {}) },
+    ...(o.virials === 'on' ? { frameSigmas: sizes.map((n) => ({ virial: SIGMA_V * Math.sqrt(n) })) } : {}),
     e0: 'average',
   };
   const model = path.join(DATA, `gap-alloys-${name}-${method}.acdc`);
@@ -140,7 +155,7 @@ const f3 = (x) => (x === undefined || x === null || Number.isNaN(x) ? '—' : x.
 const lines = [];
 for (const name of o.sets) {
   const files = data(name);
-  const cache = (side) => path.join(DATA, `gap-alloys-${name}-${side}-s${o.sparse}.json`);
+  const cache = (side) => path.join(DATA, `gap-alloys-${name}-${side}-s${o.sparse}-v${o.virials}.json`);
   const side = (s, compute) => {
     if (o.only !== null && o.only !== s) return fs.existsSync(cache(s)) ? JSON.parse(fs.readFileSync(cache(s), 'utf8')) : null;
     const r = compute();
@@ -149,7 +164,7 @@ for (const name of o.sets) {
   };
   const g = side('gap', () => gap(name, files));
   const runs = side('acdc', () => o.methods.map((m) => acdc(name, files, m))) ?? [];
-  lines.push(`\n${name}: ${o.sparse} sparse points per centre species; machine shared and loaded (ratios from the same run)`);
+  lines.push(`\n${name}: ${o.sparse} sparse points per centre species, virials ${o.virials}; machine shared and loaded (ratios from the same run)`);
   lines.push('| | energy RMSE (meV/atom) | force RMSE (eV/Å) | fit wall (s) | fit CPU (s) | fit peak RSS (MiB) |');
   lines.push('|---|---|---|---|---|---|');
   const row = (label, r) => lines.push(`| ${label} | ${f3(r.errors.energy.rmse * 1e3)} | ${f3(r.errors.forces.rmse)} | ${f3(r.fitSeconds)} | ${f3(r.fitCpuSeconds)} | ${(r.peakBytes / 2 ** 20).toFixed(0)} |`);

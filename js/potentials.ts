@@ -81,10 +81,21 @@ export interface SoapTerm {
   /** SoapPowerSpectrum hyper-parameters (featomic schema). */
   hypers: SoapHypers;
   /** Sparse environments per centre species, as `SparseGPRFitOptions.sparse`. */
-  sparse: { count: number | Record<number, number>; method?: 'cur' | 'leverage' | 'fps' | 'random'; seed?: number };
+  sparse: SparseEnvironments;
   /** Kernel k = δ² (x̂·x̂')^ζ (defaults ζ = 4, δ = 1 eV). */
   kernel?: { zeta?: number; delta?: number };
 }
+
+/**
+ * How the sparse environments of a SparseGPR are chosen: `count` per centre species (a number, or `{Z: count}`) by
+ * `method` (`'leverage'`, the default, as GAP's `cur_points`; `'cur'`, `'fps'`, `'random'`; `seed` default 0), or
+ * given: `{method: 'indices', indices: {Z: [i, ...]}}` with one list per centre species of the training set, each
+ * index counting that species' atoms of the training systems in order from 0 (system by system, atom by atom), as
+ * gap_fit's `print_sparse_index` file less one. The lists may not repeat an index.
+ */
+export type SparseEnvironments =
+  | { count: number | Record<number, number>; method?: 'cur' | 'leverage' | 'fps' | 'random'; seed?: number }
+  | { method: 'indices'; indices: Record<number, number[]> };
 
 /** One term of a sum of kernels. */
 export type KernelTerm = Distance2bTerm | SoapTerm;
@@ -108,9 +119,9 @@ export interface SparseGPRFitOptions {
   /**
    * Sparse environments: `count` per centre species (a number, or `{Z: count}` per species, e.g. for a minority species),
    * chosen by leverage-score sampling as GAP's `cur_points` (`'leverage'`, the default, with `seed`), greedy CUR with one singular
-   * vector (`'cur'`), FPS or at random (`seed`, default 0); see docs/MODELS.md.
+   * vector (`'cur'`), FPS or at random (`seed`, default 0); or given (`{method: 'indices', indices}`); see docs/MODELS.md.
    */
-  sparse?: { count: number | Record<number, number>; method?: 'cur' | 'leverage' | 'fps' | 'random'; seed?: number };
+  sparse?: SparseEnvironments;
   /** Kernel k = δ² (x̂·x̂')^ζ: ζ an integer ≥ 1 (default 4), δ in eV (default 0.2; the defaults are those of `acdc fit`). */
   kernel?: { zeta?: number; delta?: number };
   /**
@@ -390,11 +401,30 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
   const { soap, where, pair } = termsOf(options as unknown as Record<string, unknown>);
   const sparse = soap.sparse as unknown;
   if (!isObject(sparse)) throw invalidParameter(`${where}sparse must be an object {count, method?, seed?}, got ${describe(sparse)}`);
-  checkKeys(`${where}sparse`, sparse, ['count', 'method', 'seed']);
+  const given = sparse.method === 'indices';
+  checkKeys(`${where}sparse`, sparse, given ? ['method', 'indices'] : ['count', 'method', 'seed']);
   let count = 0;
   const countSpecies: number[] = [];
   const countValues: number[] = [];
-  if (isObject(sparse.count)) {
+  const indicesSpecies: number[] = [];
+  const indicesLengths: number[] = [];
+  const indicesValues: number[] = [];
+  if (given) {
+    const indices = sparse.indices as unknown;
+    if (!isObject(indices)) throw invalidParameter(`${where}sparse.indices must be an object {Z: [index, ...]}, got ${describe(indices)}`);
+    for (const [z, list] of Object.entries(indices)) {
+      if (!/^-?\d+$/.test(z)) throw invalidParameter(`${where}sparse.indices key "${z}" is not an atomic number`);
+      if (!Array.isArray(list)) throw invalidParameter(`${where}sparse.indices[${z}] must be an array of indices, got ${describe(list)}`);
+      indicesSpecies.push(Number(z));
+      indicesLengths.push(list.length);
+      list.forEach((v, k) => {
+        const i = finiteNumber(`${where}sparse.indices[${z}][${k}]`, v, { integer: true, min: 0 });
+        // the binding takes u32; a larger index is out of range for any training set anyway
+        if (i > 0xffffffff) throw outOfRange(`${where}sparse.indices[${z}][${k}] = ${i} (larger than any training set)`);
+        indicesValues.push(i);
+      });
+    }
+  } else if (isObject(sparse.count)) {
     for (const [z, v] of Object.entries(sparse.count)) {
       if (!/^-?\d+$/.test(z)) throw invalidParameter(`${where}sparse.count key "${z}" is not an atomic number`);
       countSpecies.push(Number(z));
@@ -405,8 +435,8 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
     if (count === 0) throw outOfRange(`${where}sparse.count = 0 (expected at least 1 sparse environment per species)`);
   }
   const method = sparse.method ?? FIT_DEFAULTS.sparseMethod;
-  if (method !== 'cur' && method !== 'leverage' && method !== 'fps' && method !== 'random')
-    throw outOfRange(`${where}sparse.method = ${describe(method)} (expected 'cur', 'leverage', 'fps' or 'random')`);
+  if (method !== 'cur' && method !== 'leverage' && method !== 'fps' && method !== 'random' && method !== 'indices')
+    throw outOfRange(`${where}sparse.method = ${describe(method)} (expected 'cur', 'leverage', 'fps', 'random' or 'indices')`);
   const kernel = (soap.kernel ?? {}) as unknown;
   if (!isObject(kernel)) throw invalidParameter(`${where}kernel must be an object {zeta, delta}, got ${describe(kernel)}`);
   checkKeys(`${where}kernel`, kernel, ['zeta', 'delta']);
@@ -420,6 +450,7 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
     countSpecies,
     countValues,
     method,
+    ...(given ? { indicesSpecies, indicesLengths, indicesValues } : {}),
     seed: sparse.seed === undefined ? undefined : finiteNumber(`${where}sparse.seed`, sparse.seed, { integer: true, min: 0 }),
     zeta: kernel.zeta === undefined ? FIT_DEFAULTS.zeta : finiteNumber(`${where}kernel.zeta`, kernel.zeta, { integer: true, positive: true }),
     delta: kernel.delta === undefined ? FIT_DEFAULTS.delta : finiteNumber(`${where}kernel.delta`, kernel.delta, { positive: true }),

@@ -35,6 +35,12 @@ export interface SparseTensorGPRFitOptions {
   sigma: number;
   /** Added to the diagonal of K_MM (the kernel is dimensionless; default 1e-8). */
   jitter?: number;
+  /**
+   * Dipoles: add one partial charge per species, μ = Σ_i q_{Z_i} (r_i − r̄) + Σ_i μ_i (r̄ the mean position), fitted
+   * jointly with the λ-SOAP weights (no prior on the charges; the gauge Σ_Z N_Z q_Z = 0 over the training atoms).
+   * Default true for a dipole; must be false (or left out) for a polarizability. Needs non-periodic frames.
+   */
+  charges?: boolean;
   /** Cancels an asynchronous fit. */
   signal?: AbortSignalLike;
 }
@@ -51,6 +57,12 @@ export interface TensorLinearModelFitOptions {
   regularizer: number;
   /** Noise per Cartesian component (default 1). */
   sigma?: number;
+  /**
+   * Dipoles: add one partial charge per species, μ = Σ_i q_{Z_i} (r_i − r̄) + Σ_i μ_i (r̄ the mean position), fitted
+   * jointly with the λ-SOAP weights (no prior on the charges; the gauge Σ_Z N_Z q_Z = 0 over the training atoms).
+   * Default true for a dipole; must be false (or left out) for a polarizability. Needs non-periodic frames.
+   */
+  charges?: boolean;
   /** Cancels an asynchronous fit. */
   signal?: AbortSignalLike;
 }
@@ -137,6 +149,13 @@ export function readTensorTargets(systems: System[], target: TensorTargetName, k
   });
 }
 
+function checkCharges(charges: unknown, target: TensorTargetName): boolean {
+  if (charges === undefined) return target === 'dipole';
+  if (typeof charges !== 'boolean') throw new TypeError(`charges must be a boolean, got ${describe(charges)}`);
+  if (charges && target !== 'dipole') throw new RangeError(`charges = true: the charge term is for dipoles, not a ${target} (leave charges out or give false)`);
+  return charges;
+}
+
 function hypersText(hypers: unknown): string {
   if (!isObject(hypers)) throw new TypeError(`hypers must be λ-SOAP hyper-parameters (an object), got ${describe(hypers)}`);
   return JSON.stringify(hypers);
@@ -144,7 +163,7 @@ function hypersText(hypers: unknown): string {
 
 function gprData(systems: System[], options: SparseTensorGPRFitOptions): TensorFitData {
   if (!isObject(options)) throw new TypeError(`SparseTensorGPR.fit options must be an object, got ${describe(options)}`);
-  checkKeys('SparseTensorGPR.fit', options, ['hypers', 'target', 'key', 'sparse', 'kernel', 'sigma', 'jitter', 'signal']);
+  checkKeys('SparseTensorGPR.fit', options, ['hypers', 'target', 'key', 'sparse', 'kernel', 'sigma', 'jitter', 'charges', 'signal']);
   const target = checkTarget(options.target);
   const key = checkKey(options.key, target);
   const sparse = options.sparse as unknown;
@@ -183,12 +202,13 @@ function gprData(systems: System[], options: SparseTensorGPRFitOptions): TensorF
     seed: sparse.seed === undefined ? undefined : finiteNumber('sparse.seed', sparse.seed, { integer: true, min: 0 }),
     zeta: kernel.zeta === undefined ? 2 : finiteNumber('kernel.zeta', kernel.zeta, { integer: true, positive: true }),
     jitter: options.jitter === undefined ? undefined : finiteNumber('jitter', options.jitter, { min: 0 }),
+    charges: checkCharges(options.charges, target),
   };
 }
 
 function linearData(systems: System[], options: TensorLinearModelFitOptions): TensorFitData {
   if (!isObject(options)) throw new TypeError(`TensorLinearModel.fit options must be an object, got ${describe(options)}`);
-  checkKeys('TensorLinearModel.fit', options, ['hypers', 'target', 'key', 'regularizer', 'sigma', 'signal']);
+  checkKeys('TensorLinearModel.fit', options, ['hypers', 'target', 'key', 'regularizer', 'sigma', 'charges', 'signal']);
   const target = checkTarget(options.target);
   const key = checkKey(options.key, target);
   const hypers = hypersText(options.hypers);
@@ -200,6 +220,7 @@ function linearData(systems: System[], options: TensorLinearModelFitOptions): Te
     key,
     sigma: options.sigma === undefined ? 1 : finiteNumber('sigma', options.sigma, { positive: true }),
     regularizer: finiteNumber('regularizer', options.regularizer, { min: 0 }),
+    charges: checkCharges(options.charges, target),
   };
 }
 
@@ -293,7 +314,15 @@ export abstract class TensorModel {
     return this.#native.species;
   }
 
-  /** Facts about the fit: sigma, target, sparse selection, number of structures. */
+  /**
+   * The fitted partial charges of the dipole charge term, in e, one per species in the order of `species` (in the gauge
+   * Σ_Z N_Z q_Z = 0 over the training atoms); null for a model without the charge term.
+   */
+  get charges(): number[] | null {
+    return this.#native.charges ?? null;
+  }
+
+  /** Facts about the fit: sigma, target, charges (whether the charge term is on), sparse selection, number of structures. */
   get fitInfo(): Record<string, unknown> {
     return JSON.parse(this.#native.meta) as Record<string, unknown>;
   }
@@ -338,7 +367,9 @@ export abstract class TensorModel {
 /**
  * Symmetry-adapted sparse GPR on λ-SOAP (Grisafi, Wilkins, Csányi, Ceriotti, PRL 120, 036002 (2018)): a dipole
  * (λ = 1) or a polarizability (λ = 0 ⊕ λ = 2) as a sum of atomic contributions, with the kernel
- * K_{μμ′}(i, j) = [P̂(i)P̂(j)ᵀ]_{μμ′} (ŝ(i)·ŝ(j))^(ζ−1); predictions rotate with the structure.
+ * K_{μμ′}(i, j) = [P̂(i)P̂(j)ᵀ]_{μμ′} (ŝ(i)·ŝ(j))^(ζ−1); predictions rotate with the structure. Dipoles also get
+ * per-species partial charges, μ = Σ_i q_{Z_i} (r_i − r̄) + Σ_i μ_i (Veit et al., J. Chem. Phys. 153, 024113 (2020);
+ * `charges: false` turns them off).
  *
  * @example
  * const frames = readXyzSync('molecules.xyz');   // info: dipole="x y z"
@@ -385,7 +416,10 @@ export class SparseTensorGPR extends TensorModel {
   }
 }
 
-/** Linear regression on the raw λ-SOAP block: y_μ = Σ_i Σ_q P_μq(i) w^{Z_i}_q (+ a constant per atom for the trace). */
+/**
+ * Linear regression on the raw λ-SOAP block: y_μ = Σ_i Σ_q P_μq(i) w^{Z_i}_q (+ a constant per atom for the trace;
+ * + Σ_i q_{Z_i} (r_i − r̄) for a dipole unless `charges: false`).
+ */
 export class TensorLinearModel extends TensorModel {
   /** Fits off the event loop; `options.signal` cancels it. */
   static async fit(systems: Systems, options: TensorLinearModelFitOptions): Promise<TensorLinearModel> {

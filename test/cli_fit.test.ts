@@ -102,7 +102,8 @@ describe('acdc fit + acdc predict on the bundled EMT copper example', () => {
     // two shared cores: the test fits 6 × 5 channels and 150 sparse points
     const mid = path.join(dir, 'mid.json');
     fs.writeFileSync(mid, JSON.stringify(midHypers));
-    const f = await acdcAsync(['fit', train, '--out', model, '--hypers', mid, '--sparse', '150', '--json']);
+    // --model gpr: this block tests the sparse GPR (the default, auto, is tested in cli_fit_checks)
+    const f = await acdcAsync(['fit', train, '--out', model, '--model', 'gpr', '--hypers', mid, '--sparse', '150', '--json']);
     expect(f.status, f.stderr).toBe(0);
     fitSummary = JSON.parse(f.stdout);
     // stderr holds nothing but the warnings of the report (EMT copper is nearly
@@ -231,10 +232,10 @@ describe('acdc fit / predict: bad input is one line, an exit code and no file', 
 
   beforeAll(async () => {
     fs.writeFileSync(hypers, JSON.stringify(smallHypers));
-    const r = await acdcAsync(['fit', train, '--out', model, '--hypers', hypers, '--sparse', '20']);
+    const r = await acdcAsync(['fit', train, '--out', model, '--model', 'gpr', '--hypers', hypers, '--sparse', '20']);
     expect(r.status, r.stderr).toBe(0);
     // 4 of the 40 frames are held out for validation by default
-    expect(r.stdout).toMatch(/sparse GPR fitted on 36 structures .*20 \(Z=29\)/);
+    expect(r.stdout).toMatch(/sparse GPR \(SOAP\) fitted on 36 structures .*20 \(Z=29\)/);
     expect(r.stdout).toMatch(/training errors:/);
   }, 300_000);
 

@@ -89,13 +89,21 @@ describe('acdc fit: validation split, baselines, calibration (defaults)', () => 
     let sq = 0;
     held.forEach((f: System, k: number) => (sq += ((p.energy[k] - (f.info.energy as number)) / f.size) ** 2));
     expect(Math.abs(Math.sqrt(sq / held.length) - s.validation.energy.rmse)).toBeLessThanOrEqual(1e-12 * s.validation.energy.rmse);
-    expect(s.candidates.gpr.validation).toEqual(s.validation);
+    expect(s.candidates[s.chosen].validation).toEqual(s.validation);
   });
 
-  it('fits the linear model and the count baseline on the same frames and compares them', () => {
-    expect(s.model).toBe('gpr');
-    expect(Object.keys(s.candidates).sort()).toEqual(['gpr', 'linear']);
+  it('fits the three candidates of --model auto (the default) and the count baseline on the same frames, and saves the best', () => {
+    expect(s.requested).toBe('auto');
+    expect(Object.keys(s.candidates).sort()).toEqual(['gpr', 'gpr+2b', 'linear']);
     for (const c of Object.values(s.candidates) as any[]) expect(c.loss).toBeGreaterThan(0);
+    const losses = Object.entries(s.candidates).map(([k, c]: [string, any]) => [k, c.loss] as const);
+    const best = losses.reduce((a, b) => (b[1] < a[1] ? b : a))[0];
+    expect(s.chosen).toBe(best);
+    expect(s.model).toBe(best === 'linear' ? 'linear' : 'gpr');
+    expect(s.terms).toBe(best === 'linear' ? null : best === 'gpr+2b' ? '2b,soap' : 'soap');
+    const saved = loadModelSync(model);
+    expect(saved.kind).toBe(best === 'linear' ? 'linear' : 'sparse_gpr');
+    if (best === 'gpr+2b') expect((saved.fitInfo.terms as Array<{ type: string }>).map((t) => t.type)).toEqual(['soap', 'distance_2b']);
     // one species: least squares of E on N, e = Σ E N / Σ N², transcribed here
     const tr = frames.filter((_, k) => !s.split.validation.includes(k));
     const e = tr.reduce((a, f) => a + (f.info.energy as number) * f.size, 0) / tr.reduce((a, f) => a + f.size * f.size, 0);
@@ -106,8 +114,8 @@ describe('acdc fit: validation split, baselines, calibration (defaults)', () => 
     // nearly body-ordered, so the linear model on the same features may beat
     // the GPR: then, and only then, one warning line says so
     expect(s.validation.energy.rmse).toBeLessThan(0.2 * s.countBaseline.validation.energy.rmse);
-    const linearWins = s.candidates.linear.loss < s.candidates.gpr.loss;
-    expect(s.warnings).toHaveLength(linearWins ? 1 : 0);
+    // auto saves the best candidate: no warning that it loses to the linear model
+    expect(s.warnings).toHaveLength(0);
     expect(stderr).toBe(s.warnings.map((w: string) => `acdc fit: warning: ${w}\n`).join(''));
   });
 
@@ -127,12 +135,14 @@ describe('acdc fit: validation split, baselines, calibration (defaults)', () => 
     const out = path.join(folder(), 'm.acdc');
     const r = await acdc(['fit', train, '--out', out, '--hypers', hypers, '--sparse', '20']);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/sparse GPR fitted on 36 structures/);
+    expect(r.stdout).toMatch(/(sparse GPR \((SOAP|distance_2b \+ SOAP)\)|linear model) \(chosen by --model auto: lowest validation loss\) fitted on 36 structures/);
     expect(r.stdout).toMatch(/validation: 4 of 40 frames held out \(--validation 0\.1, --seed 0\)/);
     expect(r.stdout).toMatch(/training errors:/);
     expect(r.stdout).toMatch(/validation errors:/);
-    expect(r.stdout).toMatch(/sparse GPR \(saved\)\s+\S+ meV\/atom/);
-    expect(r.stdout).toMatch(/linear model\s+\S+ meV\/atom/);
+    expect(r.stdout).toMatch(/sparse GPR( \(saved\))?\s+\S+ meV\/atom/);
+    expect(r.stdout).toMatch(/sparse GPR, 2b \+ SOAP( \(saved\))?\s+\S+ meV\/atom/);
+    expect(r.stdout).toMatch(/linear model( \(saved\))?\s+\S+ meV\/atom/);
+    expect(r.stdout.match(/\(saved\)/g)).toHaveLength(1);
     expect(r.stdout).toMatch(/per-species-count baseline\s+\S+ meV\/atom\s+—/);
     expect(r.stdout).toMatch(/variance calibrated on the validation frames: scale \S+; energy errors within 1σ \d+ %/);
   }, 300_000);
@@ -164,14 +174,23 @@ describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.requested).toBe('auto');
-    const best = s.candidates.gpr.loss <= s.candidates.linear.loss ? 'gpr' : 'linear';
-    expect(s.model).toBe(best);
-    expect(loadModelSync(path.join(d, 'auto.acdc')).kind).toBe(best === 'gpr' ? 'sparse_gpr' : 'linear');
+    const order = ['gpr', 'gpr+2b', 'linear'];
+    expect(Object.keys(s.candidates).sort()).toEqual(order);
+    // the lowest loss, ties to the earlier candidate
+    let best = 'gpr';
+    for (const k of order) if (s.candidates[k].loss < s.candidates[best].loss) best = k;
+    expect(s.chosen).toBe(best);
+    expect(s.model).toBe(best === 'linear' ? 'linear' : 'gpr');
+    expect(loadModelSync(path.join(d, 'auto.acdc')).kind).toBe(best === 'linear' ? 'linear' : 'sparse_gpr');
+    // with --terms the GPR has them, and auto has no separate 2b candidate
+    const t = await acdc(['fit', train, '--out', path.join(d, 'auto2b.acdc'), ...quick, '--terms', '2b,soap']);
+    expect(t.status, t.stderr).toBe(0);
+    expect(Object.keys(JSON.parse(t.stdout).candidates).sort()).toEqual(['gpr', 'linear']);
   }, 300_000);
 
   it('a GPR that learnt nothing (δ = 1e-6 eV: α ≈ 0, with e0 1 eV/atom off) is saved with one warning line per baseline it loses to', async () => {
     const d = folder();
-    const r = await acdc(['fit', train, '--out', path.join(d, 'bad.acdc'), ...quick, '--delta', '1e-6', '--e0', '29:1']);
+    const r = await acdc(['fit', train, '--out', path.join(d, 'bad.acdc'), ...quick, '--model', 'gpr', '--delta', '1e-6', '--e0', '29:1']);
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
     const lines = r.stderr.trim().split('\n');
@@ -180,6 +199,15 @@ describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
     expect(lines[1]).toMatch(/^acdc fit: warning: the sparse GPR loses to the per-species-count baseline on validation energies/);
     expect(s.warnings).toHaveLength(2);
     expect(fs.existsSync(path.join(d, 'bad.acdc'))).toBe(true);
+    // the same under auto: the 2b + SOAP candidate's solve is singular (the
+    // SOAP columns are 1e-12 of the 2b ones); it is left out with a note and
+    // auto saves one of the others
+    const a = await acdc(['fit', train, '--out', path.join(d, 'bad-auto.acdc'), ...quick, '--delta', '1e-6', '--e0', '29:1']);
+    expect(a.status, a.stderr).toBe(0);
+    const sa = JSON.parse(a.stdout);
+    expect(sa.notes.some((n: string) => /^the distance_2b \+ SOAP candidate failed and was left out: .*singular/.test(n))).toBe(true);
+    expect(Object.keys(sa.candidates).sort()).toEqual(['gpr', 'linear']);
+    expect(sa.chosen).toBe('linear');
   }, 300_000);
 });
 
@@ -269,6 +297,7 @@ describe('acdc fit: bad input for the new options is one line, an exit code and 
   it('errors found in the data exit 1', async () => {
     const d = folder();
     await expectOneLineError(['fit', train, '--out', 'm.acdc', ...quick, '--e0', '79:-3'], 1, /e0 has no value for species 29/, d);
+    await expectOneLineError(['fit', train, '--out', 'm.acdc', ...quick, '--no-charges'], 1, /--no-charges applies to dipole models \(--target dipole\), not to energy fits/, d);
     await expectOneLineError(['fit', train, '--out', 'm.acdc', ...quick, '--config-type-sigma', 'bulk:0.001:0.05:0.05:0'], 1, /no frame has a config_type listed in --config-type-sigma \(bulk\)/, d);
     await expectOneLineError(['fit', train, '--out', 'm.acdc', ...quick, '--sigma-virial', '0.05', '--sigma-stress', '0.01'], 1, /--sigma-virial and --sigma-stress both set the stress noise/, d);
     const bad = frames.map((f, k) => new System({ types: f.types, positions: f.positions, cell: f.cell, pbc: f.pbc, info: { ...f.info, ...(k === 2 ? { force_sigma: -1 } : {}) } as System['info'], arrays: f.arrays }));

@@ -181,6 +181,33 @@ describe('SparseGPR', () => {
     );
   });
 
+  it('takes given sparse environments (sparse.method indices, as gap_fit print_sparse_index)', () => {
+    const base = { ...smallCase.gpr, sparse: { count: { 29: 6, 79: 3 }, method: 'random' as const, seed: 5 } };
+    // numpy 2.4.6: RandomState(5).permutation(131)[:6] and RandomState(5).permutation(10)[:3], the 131 Cu and
+    // 10 Au environments of smallTrain: what 'random' picks, so the given lists must give the same model
+    const indices = { 29: [52, 89, 42, 115, 98, 56], 79: [9, 5, 2] };
+    const random = SparseGPR.fitSync(smallTrain, base);
+    const given = SparseGPR.fitSync(smallTrain, { ...base, sparse: { method: 'indices', indices } });
+    expect(given.sparseCounts).toEqual([6, 3]);
+    expect((given.fitInfo.sparse as { method: string }).method).toBe('indices');
+    expect(given.weights).toEqual(random.weights);
+    expect(given.toBuffer().length).toBe(random.toBuffer().length);
+    // other environments give another model
+    const other = SparseGPR.fitSync(smallTrain, { ...base, sparse: { method: 'indices', indices: { 29: [0, 1, 2, 3, 4, 5], 79: [0, 1, 2] } } });
+    expect(other.weights).not.toEqual(random.weights);
+    const bad = (list: unknown) => () => SparseGPR.fitSync(smallTrain, { ...base, sparse: { method: 'indices', indices: list } as never });
+    expect(bad({ 29: [0, 131], 79: [0] })).toThrow(/sparse\.indices\[29\]\[1\] = 131 but species 29 has only 131 environments/);
+    expect(bad({ 29: [3, 1, 3], 79: [0] })).toThrow(/sparse\.indices\[29\]\[2\] = 3 is given twice/);
+    expect(bad({ 29: [0] })).toThrow(/sparse\.indices has no list for species 79/);
+    expect(bad({ 29: [0], 79: [] })).toThrow(/sparse\.indices\[79\] is empty/);
+    expect(bad({ 29: [0], 79: [0], 28: [0] })).toThrow(/species 28, which the training set does not hold/);
+    expect(bad({ 29: [-1], 79: [0] })).toThrow(/sparse\.indices\[29\]\[0\] = -1/);
+    expect(bad({ 29: [0.5], 79: [0] })).toThrow(/sparse\.indices\[29\]\[0\] = 0\.5/);
+    expect(bad({ 29: 3, 79: [0] })).toThrow(/sparse\.indices\[29\] must be an array/);
+    expect(bad(undefined)).toThrow(/sparse\.indices must be an object/);
+    expect(() => SparseGPR.fitSync(smallTrain, { ...base, sparse: { method: 'indices', indices, count: 3 } as never })).toThrow(/unknown sparse option "count" \(expected method, indices\)/);
+  });
+
   it('async and sync agree bit for bit; an AbortSignal cancels a fit', async () => {
     const a = await SparseGPR.fit(smallTrain, smallCase.gpr);
     expect(a.weights).toEqual(model.weights);

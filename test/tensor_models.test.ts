@@ -1,8 +1,10 @@
 // SparseTensorGPR and TensorLinearModel: equal to a numpy transcription of
 // the equations (scripts/reference/tensor_gpr_numpy.py, fixture
-// test/fixtures/tensors/small_case_expected.json) to 1e-8 relative;
+// test/fixtures/tensors/small_case_expected.json) to 1e-8 relative, dipoles
+// with and without the per-species charge term (and its fitted charges);
 // predictions rotate with the structure (proper and improper rotations) to
-// 1e-10 and do not depend on the atom order (1e-12); file round trip; bad
+// 1e-10, do not depend on the atom order (1e-12) nor on a translation
+// (1e-12); file round trip; bad
 // input; cancellation; the CLI end to end (fit, predict, ASE reads the
 // output, one-line errors and no file).
 import { spawn, spawnSync } from 'node:child_process';
@@ -85,8 +87,10 @@ function rotateTensor(t: ArrayLike<number>, r: number[][]): number[] {
 
 const models = {
   gpr_dipole: () => SparseTensorGPR.fitSync(train, { hypers: setup.hypers, target: 'dipole', ...setup.gpr }),
+  gpr_dipole_no_charges: () => SparseTensorGPR.fitSync(train, { hypers: setup.hypers, target: 'dipole', ...setup.gpr, charges: false }),
   gpr_polarizability: () => SparseTensorGPR.fitSync(train, { hypers: setup.hypers, target: 'polarizability', ...setup.gpr }),
   linear_dipole: () => TensorLinearModel.fitSync(train, { hypers: setup.linear_hypers, target: 'dipole', ...setup.linear }),
+  linear_dipole_no_charges: () => TensorLinearModel.fitSync(train, { hypers: setup.linear_hypers, target: 'dipole', ...setup.linear, charges: false }),
   linear_polarizability: () => TensorLinearModel.fitSync(train, { hypers: setup.linear_hypers, target: 'polarizability', ...setup.linear }),
 };
 
@@ -96,6 +100,14 @@ describe('SparseTensorGPR and TensorLinearModel', () => {
       const model = make();
       const p = model.predictSync(test, { perAtom: true });
       expect(relative(p.tensors, expected[name])).toBeLessThanOrEqual(1e-8);
+      if (expected[`${name}_charges`] !== undefined) {
+        // the default of a dipole model: per-species charges, equal to numpy's (same gauge Σ_Z N_Z q_Z = 0)
+        expect(model.charges).not.toBeNull();
+        expect(relative([model.charges!], [expected[`${name}_charges`]])).toBeLessThanOrEqual(1e-8);
+        expect(model.fitInfo.charges).toBe(true);
+      } else {
+        expect(model.charges).toBeNull();
+      }
       // atomic contributions sum to the structure's tensor
       p.tensors.forEach((t, k) => {
         const size = t.length;
@@ -118,6 +130,8 @@ describe('SparseTensorGPR and TensorLinearModel', () => {
         return new System({ types: order.map((i) => s.types[i]), positions: order.map((i) => Array.from(s.positions.subarray(3 * i, 3 * i + 3))) });
       });
       expect(relative(model.predictSync(permuted).tensors, p.tensors)).toBeLessThanOrEqual(1e-12);
+      const moved = test.map((s) => new System({ types: s.types, positions: Array.from(s.positions, (x, i) => x + [5.3, -11.2, 0.7][i % 3]) }));
+      expect(relative(model.predictSync(moved).tensors, p.tensors), 'translated').toBeLessThanOrEqual(1e-12);
     });
   }
 
@@ -169,6 +183,14 @@ describe('SparseTensorGPR and TensorLinearModel', () => {
     expect(() => SparseTensorGPR.fitSync(pol, { ...base, target: 'polarizability' })).toThrow(/systems\[0\]: polarizability is not symmetric/);
     const model = models.gpr_dipole();
     expect(() => model.predictSync(new System({ types: [16, 1], positions: [[0, 0, 0], [1.3, 0, 0]] }))).toThrow(/contains 16, a species the model was not trained on/);
+    // the charge term: dipoles only, booleans only, no periodic frames
+    expect(() => SparseTensorGPR.fitSync(pol, { ...base, target: 'polarizability', charges: true })).toThrow(/charges = true: the charge term is for dipoles, not a polarizability/);
+    expect(() => TensorLinearModel.fitSync(train, { hypers: setup.linear_hypers, target: 'dipole', ...setup.linear, charges: 1 as unknown as boolean })).toThrow(/charges must be a boolean, got 1/);
+    const box = { cell: [[30, 0, 0], [0, 30, 0], [0, 0, 30]], pbc: [true, true, true] as [boolean, boolean, boolean] };
+    const periodic = train.map((s, j) => (j === 5 ? new System({ types: s.types, positions: s.positions, info: s.info, ...box }) : s));
+    expect(() => SparseTensorGPR.fitSync(periodic, base)).toThrow(/systems\[5\] is periodic .*charges: false \(acdc fit --no-charges\)$/);
+    expect(SparseTensorGPR.fitSync(periodic, { ...base, charges: false }).charges).toBeNull();
+    expect(() => model.predictSync(periodic.slice(4, 6))).toThrow(/systems\[1\] is periodic/);
   });
 });
 
@@ -188,6 +210,9 @@ describe('acdc fit --target / acdc predict with a tensor model', () => {
       expect(r.status, r.stderr).toBe(0);
       const s = JSON.parse(r.stdout);
       expect(s.target).toBe(target);
+      // dipoles get per-species charges by default (and report them)
+      expect(s.charges === null).toBe(target !== 'dipole');
+      if (target === 'dipole') expect(Object.keys(s.charges)).toEqual(s.species.map(String));
       expect(s.training.rmse).toBeLessThan(0.05);
       const out = path.join(dir, `${target}-pred.xyz`);
       const q = acdc(['predict', model, testFile, '-o', out, '--json']);
@@ -238,10 +263,22 @@ describe('acdc fit --target / acdc predict with a tensor model', () => {
     const model = path.join(dir, 'dipole.acdc');
     if (!fs.existsSync(model)) expect(acdc(['fit', trainFile, '-o', model, '--target', 'dipole', '--hypers', hypers, '--sparse', '8']).status).toBe(0);
     expect(() => SparseGPR.loadSync(model)).toThrow(/tensor model/);
+    // --no-charges: the λ-SOAP term alone
+    const plain = path.join(dir, 'dipole-plain.acdc');
+    const r = acdc(['fit', trainFile, '-o', plain, '--target', 'dipole', '--hypers', hypers, '--sparse', '8', '--no-charges', '--json']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).charges).toBeNull();
+    expect(SparseTensorGPR.loadSync(plain).charges).toBeNull();
+    expect(SparseTensorGPR.loadSync(model).charges).toHaveLength(4);
     const pred = path.join(dir, 'never.xyz');
     const noC = path.join(dir, 'sulfur.xyz');
     fs.writeFileSync(noC, '2\nProperties=species:S:1:pos:R:3\nS 0 0 0\nH 1.3 0 0\n');
     expectOneLineError(acdc(['predict', model, noC, '-o', pred]), /species the model was not trained on/, 'unknown species');
+    expect(fs.existsSync(pred)).toBe(false);
+    // the charge term needs molecules: a periodic frame is refused, naming the option
+    const periodic = path.join(dir, 'periodic.xyz');
+    fs.writeFileSync(periodic, '3\nLattice="20 0 0 0 20 0 0 0 20" Properties=species:S:1:pos:R:3 pbc="T T T"\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n');
+    expectOneLineError(acdc(['predict', model, periodic, '-o', pred]), /systems\[0\] is periodic.*refit the model with charges: false \(acdc fit --no-charges\)$/, 'periodic frame');
     expect(fs.existsSync(pred)).toBe(false);
   });
 });

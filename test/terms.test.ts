@@ -125,7 +125,7 @@ describe('acdc fit --terms', () => {
   it('fits 2b + soap and records both terms', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-terms-cli-'));
     const out = path.join(dir, 'm.acdc');
-    const r = run(['fit', data, '-o', out, '--hypers', hypersFile(dir), '--sparse', '10', '--terms', '2b,soap', '--2b-theta', '0.5', '--2b-sparse', '8', '--2b-delta', '0.5', '--no-progress']);
+    const r = run(['fit', data, '-o', out, '--hypers', hypersFile(dir), '--sparse', '10', '--model', 'gpr', '--terms', '2b,soap', '--2b-theta', '0.5', '--2b-sparse', '8', '--2b-delta', '0.5', '--no-progress']);
     expect(r.status, r.stderr).toBe(0);
     const m = loadModelSync(out);
     const terms = m.fitInfo.terms as Array<Record<string, unknown>>;

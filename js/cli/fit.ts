@@ -13,6 +13,7 @@ import type { E0Option, PotentialFeatures, VarianceCalibration } from '../potent
 import type { System } from '../system';
 import { readXyz } from '../xyz';
 import { checkWritableTarget } from '../atomic';
+import { rethrown } from '../errors';
 import { resolveInput } from './input';
 import { modelsApi, type CliModel, type CommonFitOptions } from './model_api';
 import { Stages } from './stages';
@@ -26,6 +27,14 @@ export { DEFAULT_FIT_HYPERS, FIT_DEFAULTS } from '../fit_defaults';
 export const MODEL_KINDS = ['gpr', 'linear', 'auto'] as const;
 /** What --features accepts (the calculators the energy models can be fitted on). */
 export const FEATURE_KINDS = ['soap_power_spectrum', 'soap_bispectrum'] as const;
+
+/**
+ * The candidates `acdc fit` can fit on the same features: the sparse GPR
+ * with the terms asked for (SOAP alone by default), the sparse GPR with
+ * GAP's distance_2b term next to SOAP (tried by `--model auto` when
+ * `--terms` is not given), and the linear model.
+ */
+export type CandidateKind = 'gpr' | 'gpr+2b' | 'linear';
 
 /**
  * Largest linear model `acdc fit --model gpr` fits as a check on its own
@@ -82,6 +91,10 @@ export interface FitSummary {
   out: string;
   /** The model saved: 'gpr' or 'linear' (with --model auto, the one chosen). */
   model: 'gpr' | 'linear';
+  /** The candidate saved ('gpr+2b': the GPR with a distance_2b term next to SOAP). */
+  chosen: CandidateKind;
+  /** The GPR's kernel terms ('soap' or '2b,soap'); null for a linear model. */
+  terms: string | null;
   /** What --model asked for. */
   requested: (typeof MODEL_KINDS)[number];
   /** Frames in the file. */
@@ -100,8 +113,8 @@ export interface FitSummary {
   training: Errors;
   /** Its errors on the validation frames (null: no split). */
   validation: Errors | null;
-  /** The candidates fitted on the same features: the GPR and the linear model (each fitted when asked for or as a check). */
-  candidates: Partial<Record<'gpr' | 'linear', CandidateSummary>>;
+  /** The candidates fitted on the same features: the GPR, the GPR with a 2-body term (auto) and the linear model (each fitted when asked for, as a check, or as a candidate of auto). */
+  candidates: Partial<Record<CandidateKind, CandidateSummary>>;
   /** The per-species-count baseline (energy = Σ_Z n_Z e_Z, least squares on the training frames): its validation energy errors and e_Z (eV/atom). */
   countBaseline: { validation: Errors; perAtom: Record<string, number> } | null;
   /** Calibration of the energy variance on the validation frames (null: no split). */
@@ -152,6 +165,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
   const t0 = process.hrtime.bigint();
   checkWritableTarget(o.out, '--out');
   checkTermOptions(o, o.model);
+  const notes0: string[] = [];
   const hypers = readHypers(o.hypers);
   const configTypes = o.configTypeSigma === undefined ? undefined : parseConfigTypeSigma(o.configTypeSigma);
   const stages = new Stages('acdc fit', o.progress);
@@ -179,13 +193,14 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       e0: o.e0,
     };
     const api = modelsApi();
-    const fitKind = async (kind: 'gpr' | 'linear'): Promise<CliModel> => {
+    const gprOptions = { ...common, sparse: { count: o.sparse, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta }, jitter: o.jitter };
+    const fitKind = async (kind: CandidateKind): Promise<CliModel> => {
       try {
-        return kind === 'gpr'
-          ? await api.SparseGPR.fit(train, withTerms(o, { ...common, sparse: { count: o.sparse, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta }, jitter: o.jitter }))
-          : await api.LinearModel.fit(train, { ...common, regularizer: o.regularizer });
+        if (kind === 'gpr') return await api.SparseGPR.fit(train, withTerms(o, gprOptions));
+        if (kind === 'gpr+2b') return await api.SparseGPR.fit(train, withTerms({ ...o, terms: '2b,soap' }, gprOptions));
+        return await api.LinearModel.fit(train, { ...common, regularizer: o.regularizer });
       } catch (e) {
-        throw new Error(`${name}: ${(e as Error).message}`);
+        throw rethrown(e, `${name}: ${(e as Error).message}`);
       }
     };
     const evaluate = async (model: CliModel, set: typeof frames): Promise<Errors> => {
@@ -193,29 +208,61 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       return errors(name, set, await model.predict(set, { forces: targets.forces !== null, stress }), targets);
     };
     const lossSigmas = { energy: o.sigmaEnergy, forces: o.sigmaForces, stress: o.sigmaStress };
-    // the requested kind, and the linear model as a check (or as the other candidate of auto) when there is a split
-    const kinds: Array<'gpr' | 'linear'> = o.model === 'auto' ? ['gpr', 'linear'] : valid.length > 0 && o.model === 'gpr' ? ['gpr', 'linear'] : [o.model];
-    const models: Partial<Record<'gpr' | 'linear', CliModel>> = {};
-    const candidates: Partial<Record<'gpr' | 'linear', CandidateSummary>> = {};
-    const notes: string[] = [];
+    // the requested kind, and the linear model as a check when there is a
+    // split; auto (the default) fits every candidate and keeps the one with
+    // the lowest validation loss (without a split there is nothing to choose
+    // by: the GPR is kept)
+    const twoBodyGiven = (o.terms ?? 'soap').split(',').includes('2b');
+    const kinds: CandidateKind[] =
+      o.model === 'auto'
+        ? valid.length > 0
+          ? ['gpr', ...(twoBodyGiven ? [] : (['gpr+2b'] as const)), 'linear']
+          : ['gpr']
+        : valid.length > 0 && o.model === 'gpr'
+          ? ['gpr', 'linear']
+          : [o.model];
+    if (o.model === 'auto' && valid.length === 0) notes0.push('--model auto without a validation split: the sparse GPR was kept, nothing was compared');
+    const models: Partial<Record<CandidateKind, CliModel>> = {};
+    const candidates: Partial<Record<CandidateKind, CandidateSummary>> = {};
+    const notes: string[] = notes0;
+    let firstError: unknown;
     for (const kind of kinds) {
-      if (kind === 'linear' && o.model === 'gpr' && models.gpr) {
-        // the linear check has species × features parameters and a QR of that square: skip it when it would dwarf the GPR
+      if (kind === 'linear' && models.gpr) {
+        // the linear model has species × features parameters and a QR of that square: skip it when it would dwarf the GPR
         const params = models.gpr.featureCount * species.length;
         if (params > LINEAR_CHECK_MAX_PARAMETERS) {
-          notes.push(`the linear model check was skipped: it would have ${params} parameters (more than ${LINEAR_CHECK_MAX_PARAMETERS}); fit it with --model linear or --model auto and smaller --hypers`);
+          notes.push(`the linear model ${o.model === 'auto' ? 'candidate' : 'check'} was skipped: it would have ${params} parameters (more than ${LINEAR_CHECK_MAX_PARAMETERS}); fit it with --model linear and smaller --hypers`);
           continue;
         }
       }
-      stages.start(`fitting the ${kind === 'gpr' ? 'sparse GPR (descriptors, sparse selection, kernels, solve)' : 'linear model (descriptors, solve)'}`);
-      const model = await fitKind(kind);
-      stages.start(`${kind}: training${valid.length ? ' and validation' : ''} errors`);
-      const validation = valid.length ? await evaluate(model, valid) : null;
-      candidates[kind] = { training: await evaluate(model, train), validation, loss: validation ? validationLoss(validation, lossSigmas) : null };
-      models[kind] = model;
+      if (kind === 'gpr+2b' && typeof (hypers as { cutoff?: { radius?: unknown } }).cutoff?.radius !== 'number') {
+        notes.push('the distance_2b + SOAP candidate was skipped: the SOAP hyper-parameters have no cutoff.radius to give the 2-body term its cutoff');
+        continue;
+      }
+      const what = { gpr: `sparse GPR${twoBodyGiven ? ' (distance_2b + SOAP)' : ''} (descriptors, sparse selection, kernels, solve)`, 'gpr+2b': 'sparse GPR with distance_2b + SOAP (descriptors, sparse selection, kernels, solve)', linear: 'linear model (descriptors, solve)' }[kind];
+      stages.start(`fitting the ${what}`);
+      try {
+        const model = await fitKind(kind);
+        stages.start(`${kind}: training${valid.length ? ' and validation' : ''} errors`);
+        const validation = valid.length ? await evaluate(model, valid) : null;
+        candidates[kind] = { training: await evaluate(model, train), validation, loss: validation ? validationLoss(validation, lossSigmas) : null };
+        models[kind] = model;
+      } catch (e) {
+        // a model that was asked for fails the command, and so does bad
+        // input; a candidate of auto (or the linear check) whose solve fails
+        // numerically is reported and the others go on
+        if (o.model === kind || (e as { code?: string }).code !== 'ACDC_NUMERICAL') throw e;
+        firstError ??= e;
+        notes.push(`the ${kind === 'gpr+2b' ? 'distance_2b + SOAP' : kind} candidate failed and was left out: ${(e as Error).message.split('\n')[0]}`);
+      }
     }
-    const chosen: 'gpr' | 'linear' =
-      o.model === 'auto' ? (valid.length === 0 || candidates.gpr!.loss! <= candidates.linear!.loss! ? 'gpr' : 'linear') : o.model;
+    const fitted = kinds.filter((k) => candidates[k] !== undefined);
+    if (fitted.length === 0) throw firstError;
+    let chosen: CandidateKind = o.model === 'auto' ? fitted[0] : o.model;
+    if (o.model === 'auto') {
+      // ties keep the earlier (simpler GPR first) candidate
+      for (const kind of fitted) if (candidates[kind]!.loss! < candidates[chosen]!.loss!) chosen = kind;
+    }
     const model = models[chosen]!;
     const warnings: string[] = [];
     let countBaseline: ReturnType<typeof countBaselineErrors> | null = null;
@@ -235,7 +282,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       const counts = countBaseline.errors.energy;
       if (counts && mine.validation!.energy!.rmse > counts.rmse) {
         warnings.push(
-          `the ${chosen === 'gpr' ? 'sparse GPR' : 'linear model'} loses to the per-species-count baseline on validation energies (RMSE ${meV(mine.validation!.energy!.rmse)} vs ${meV(counts.rmse)}): the model has not learnt the energy`,
+          `the ${chosen === 'linear' ? 'linear model' : 'sparse GPR'} loses to the per-species-count baseline on validation energies (RMSE ${meV(mine.validation!.energy!.rmse)} vs ${meV(counts.rmse)}): the model has not learnt the energy`,
         );
       }
       try {
@@ -252,14 +299,16 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     await model.save(o.out); // written to a temporary name, then renamed
     stages.end();
     let sparse: Record<string, number> | null = null;
-    if (chosen === 'gpr') {
+    if (chosen !== 'linear') {
       sparse = {};
       for (const z of species) sparse[z] = Math.min(o.sparse, train.reduce((n, s) => n + s.types.filter((t) => t === z).length, 0));
     }
     return {
       file: name,
       out: o.out,
-      model: chosen,
+      model: chosen === 'linear' ? 'linear' : 'gpr',
+      chosen,
+      terms: chosen === 'linear' ? null : chosen === 'gpr+2b' || twoBodyGiven ? '2b,soap' : 'soap',
       requested: o.model,
       frames: frames.length,
       split: { fraction: o.validation, seed: o.seed, training: train.length, validation: split.validation, moved: split.moved },

@@ -50,7 +50,7 @@ function configTypeSigma(value: string): string {
   return value;
 }
 
-type FitCli = Omit<FitOptions, 'progress'> & { progress?: boolean; target?: (typeof TENSOR_TARGETS)[number]; targetKey?: string; sigmaTensor: number };
+type FitCli = Omit<FitOptions, 'progress'> & { progress?: boolean; target?: (typeof TENSOR_TARGETS)[number]; targetKey?: string; sigmaTensor: number; charges: boolean };
 
 function meV(x: number): string {
   return `${(1000 * x).toPrecision(3)} meV/atom`;
@@ -60,7 +60,7 @@ function fitReport(s: FitSummary): string {
   const what = [s.targets.energy && 'energy', s.targets.forces && 'forces', s.targets.stress && 'stress'].filter(Boolean).join(', ');
   const sparse = s.sparse ? `, sparse environments ${Object.entries(s.sparse).map(([z, n]) => `${n} (Z=${z})`).join(', ')}` : '';
   return (
-    `${s.model === 'gpr' ? 'sparse GPR' : 'linear model'}${s.features === 'soap_bispectrum' ? ' on the bispectrum (ν = 3)' : ''} fitted on ${s.split.training} structures (${s.atoms} atoms in the file, species ${s.species.join(',')}; ` +
+    `${s.model === 'gpr' ? `sparse GPR (${s.terms === '2b,soap' ? 'distance_2b + SOAP' : 'SOAP'})` : 'linear model'}${s.features === 'soap_bispectrum' ? ' on the bispectrum (ν = 3)' : ''}${s.requested === 'auto' && s.validation ? ' (chosen by --model auto: lowest validation loss)' : ''} fitted on ${s.split.training} structures (${s.atoms} atoms in the file, species ${s.species.join(',')}; ` +
     `targets ${what}${sparse}) → ${s.out} in ${s.seconds.toFixed(2)} s\n` +
     (s.split.validation.length
       ? `validation: ${s.split.validation.length} of ${s.frames} frames held out (--validation ${s.split.fraction}, --seed ${s.split.seed}); the model is fitted on the other ${s.split.training}\n`
@@ -81,12 +81,13 @@ function comparison(s: FitSummary): string {
   const rows: string[] = [];
   const row = (label: string, e: { energy: { rmse: number } | null; forces: { rmse: number } | null } | null | undefined, mark: string) => {
     if (!e) return;
-    rows.push(`  ${(label + mark).padEnd(28)}${(e.energy ? meV(e.energy.rmse) : '—').padStart(16)}${(e.forces ? `${e.forces.rmse.toExponential(3)} eV/Å` : '—').padStart(18)}`);
+    rows.push(`  ${(label + mark).padEnd(31)}${(e.energy ? meV(e.energy.rmse) : '—').padStart(16)}${(e.forces ? `${e.forces.rmse.toExponential(3)} eV/Å` : '—').padStart(18)}`);
   };
-  row('sparse GPR', s.candidates.gpr?.validation, s.model === 'gpr' ? ' (saved)' : '');
+  row(s.terms === '2b,soap' && s.chosen === 'gpr' ? 'sparse GPR, 2b + SOAP' : 'sparse GPR', s.candidates.gpr?.validation, s.chosen === 'gpr' ? ' (saved)' : '');
+  row('sparse GPR, 2b + SOAP', s.candidates['gpr+2b']?.validation, s.chosen === 'gpr+2b' ? ' (saved)' : '');
   row('linear model', s.candidates.linear?.validation, s.model === 'linear' ? ' (saved)' : '');
   row('per-species-count baseline', s.countBaseline?.validation, '');
-  return `validation RMSE:${''.padEnd(13)}${'energy'.padStart(16)}${'forces'.padStart(18)}\n${rows.join('\n')}\n`;
+  return `validation RMSE:${''.padEnd(16)}${'energy'.padStart(16)}${'forces'.padStart(18)}\n${rows.join('\n')}\n`;
 }
 
 function predictReport(s: PredictSummary): string {
@@ -104,7 +105,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .description('fit a potential (sparse GPR on SOAP power spectra, GAP-style, or a linear model) to the energies, forces and stress of an extended XYZ file')
       .argument('<file>', 'training frames, extended XYZ (- for standard input; .gz is decompressed)')
       .requiredOption('-o, --out <file>', 'model file to write (.acdc)')
-      .option('--model <kind>', 'gpr (sparse Gaussian process regression), linear (ridge regression on the power spectrum) or auto (both; the lower validation loss is saved)', p.oneOf(MODEL_KINDS), 'gpr')
+      .option('--model <kind>', 'auto (the sparse GPR, the sparse GPR with a distance_2b term unless --terms is given, and the linear model, fitted on the same frames; the lowest validation loss is saved), gpr (sparse Gaussian process regression) or linear (ridge regression on the power spectrum)', p.oneOf(MODEL_KINDS), 'auto')
       .option('--hypers <file.json>', 'SOAP power spectrum hyper-parameters (default: cutoff 5 Å, shifted cosine 1 Å, Gaussian σ 0.5 Å, max_radial 7, max_angular 6)')
       .option('--features <name>', 'features of the model, from the same --hypers: soap_power_spectrum (ν = 2, the default) or soap_bispectrum (ν = 3, body order 4; at most 30000 features per atom: use small max_radial and max_angular)', p.oneOf(FEATURE_KINDS))
       .option('--energy <key>', 'total energy in eV (comment-line key)', 'energy')
@@ -128,6 +129,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--seed <n>', 'seed of the validation split', seed, FIT_DEFAULTS.seed)
       .option('--target <what>', 'fit a tensor instead of energies: dipole (3 numbers) or polarizability (9, symmetric), a SparseTensorGPR (--model gpr) or TensorLinearModel on λ-SOAP', p.oneOf(TENSOR_TARGETS))
       .option('--target-key <key>', 'comment-line key of the tensor (default: the --target name)')
+      .option('--no-charges', 'dipole (--target dipole): no per-species partial charges, only the λ-SOAP atomic dipoles (needed for periodic frames)')
       .option('--sigma-tensor <value>', 'tensor noise per Cartesian component, in the target\'s unit (e·Å, Å³)', p.positiveNumber, DEFAULT_TENSOR_SIGMA)
       .option('--progress', 'show the stage line on stderr even when it is not a terminal')
       .option('--no-progress', 'never show the stage line (default: shown when stderr is a terminal)')
@@ -137,11 +139,13 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
           throw new Error('--sigma-virial and --sigma-stress both set the stress noise: give one');
         }
         const progress = o.progress ?? (process.stderr.isTTY === true && !o.json);
+        if (o.target === undefined && this.getOptionValueSource('charges') === 'cli') throw new Error('--no-charges applies to dipole models (--target dipole), not to energy fits');
         if (o.target !== undefined) {
           if (o.features !== undefined) throw new Error('--features chooses the features of an energy model; a tensor model (--target) is fitted on λ-SOAP');
           const sparseMethod = this.getOptionValueSource('sparseMethod') === 'default' ? 'fps' : o.sparseMethod;
-          if (o.model === 'auto') throw new Error('--model auto compares energy models; a tensor model (--target) is --model gpr or --model linear');
-          const t = await fitTensor(file, { ...o, model: o.model, target: o.target, sparseMethod, sigma: o.sigmaTensor, progress });
+          // auto compares energy models; a tensor model is a SparseTensorGPR unless --model linear
+          if (o.model === 'auto' && this.getOptionValueSource('model') === 'cli') throw new Error('--model auto compares energy models; a tensor model (--target) is --model gpr or --model linear');
+          const t = await fitTensor(file, { ...o, model: o.model === 'auto' ? 'gpr' : o.model, target: o.target, sparseMethod, sigma: o.sigmaTensor, progress });
           return write(o.json ? JSON.stringify(t) + '\n' : tensorFitReport(t));
         }
         const s = await fit(file, { ...o, progress });

@@ -41,6 +41,8 @@ export interface TensorFitOptions {
   zeta: number;
   sigma: number;
   regularizer: number;
+  /** Dipole: the per-species charge term (default true; ignored for a polarizability). */
+  charges?: boolean;
   progress: boolean;
 }
 
@@ -60,6 +62,8 @@ export interface TensorFitSummary {
   frames: number;
   atoms: number;
   species: number[];
+  /** Fitted partial charges per species (e), keyed by atomic number; null without the charge term. */
+  charges: Record<string, number> | null;
   /** Sparse environments per centre species (GPR). */
   sparse: Record<string, number> | null;
   hypers: SoapHypers;
@@ -136,6 +140,7 @@ export async function fitTensor(file: string, o: TensorFitOptions): Promise<Tens
     let sparse: Record<string, number> | null = null;
     stages.start(`fitting (${o.model === 'gpr' ? 'λ-SOAP, sparse selection, kernels, solve' : 'λ-SOAP, solve'})`);
     let model: TensorModel;
+    const charges = o.target === 'dipole' && o.charges !== false;
     try {
       if (o.model === 'gpr') {
         sparse = Object.fromEntries(species.map((z) => [z, Math.min(o.sparse, atomsOf(z))]));
@@ -146,9 +151,10 @@ export async function fitTensor(file: string, o: TensorFitOptions): Promise<Tens
           sparse: { count: sparse, method: o.sparseMethod as 'fps' | 'random' },
           kernel: { zeta: o.zeta },
           sigma: o.sigma,
+          charges,
         });
       } else {
-        model = await TensorLinearModel.fit(frames, { hypers, target: o.target, key, regularizer: o.regularizer, sigma: o.sigma });
+        model = await TensorLinearModel.fit(frames, { hypers, target: o.target, key, regularizer: o.regularizer, sigma: o.sigma, charges });
       }
     } catch (e) {
       throw new Error(`${name}: ${(e as Error).message}`);
@@ -168,6 +174,7 @@ export async function fitTensor(file: string, o: TensorFitOptions): Promise<Tens
       frames: frames.length,
       atoms: frames.reduce((n, s) => n + s.size, 0),
       species,
+      charges: model.charges === null ? null : Object.fromEntries(model.species.map((z, k) => [z, model.charges![k]])),
       sparse,
       hypers,
       training,
@@ -182,9 +189,11 @@ export async function fitTensor(file: string, o: TensorFitOptions): Promise<Tens
 /** The text report of `acdc fit --target`. */
 export function tensorFitReport(s: TensorFitSummary): string {
   const sparse = s.sparse ? `, sparse environments ${Object.entries(s.sparse).map(([z, n]) => `${n} (Z=${z})`).join(', ')}` : '';
+  const charges = s.charges ? `partial charges (e): ${Object.entries(s.charges).map(([z, q]) => `${q.toFixed(4)} (Z=${z})`).join(', ')}\n` : '';
   return (
     `${s.model === 'gpr' ? 'SparseTensorGPR' : 'TensorLinearModel'} (${s.target}, key "${s.key}") fitted on ${s.frames} structures ` +
     `(${s.atoms} atoms, species ${s.species.join(',')}${sparse}) → ${s.out} in ${s.seconds.toFixed(2)} s\n` +
-    `training errors over ${s.training.components} Cartesian components: MAE ${s.training.mae.toPrecision(4)}, RMSE ${s.training.rmse.toPrecision(4)}\n`
+    `training errors over ${s.training.components} Cartesian components: MAE ${s.training.mae.toPrecision(4)}, RMSE ${s.training.rmse.toPrecision(4)}\n` +
+    charges
   );
 }

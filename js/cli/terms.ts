@@ -70,7 +70,7 @@ function twoBody(o: TermCliOptions): boolean {
 export function checkTermOptions(o: TermCliOptions, model: string): void {
   const given = (['2bCutoff', '2bTransition', '2bTheta', '2bDelta', '2bSparse'] as const).filter((k) => o[k] !== undefined);
   if (twoBody(o)) {
-    if (model !== 'gpr') throw new Error(`--terms ${o.terms} needs --model gpr (the linear model has one term)`);
+    if (model === 'linear') throw new Error(`--terms ${o.terms} needs --model gpr or auto (the linear model has one term)`);
   } else if (given.length > 0) {
     const flag = '--' + given[0].replace(/^2b/, '2b-').replace(/[A-Z]/g, (c) => c.toLowerCase());
     throw new Error(`${flag} is given but --terms (${o.terms ?? TERM_DEFAULTS.terms}) has no 2b term (use --terms 2b,soap)`);

@@ -2,7 +2,8 @@
 // SparseTensorGPR and a TensorLinearModel fit in numpy (dev-only): the λ-SOAP
 // blocks (o3_sigma = +1, λ = 0, 1, 2) of every atom of the frames named in
 // test/fixtures/tensors/small_case.json, from acdc's EquivariantPowerSpectrum
-// (checked against featomic separately), with the species and the targets.
+// (checked against featomic separately), with the species, the positions (for
+// the dipole charge term) and the targets.
 // Everything else (normalisation, sparse selection, kernels, solve, the
 // Cartesian ↔ spherical maps) is redone in numpy.
 //
@@ -39,7 +40,7 @@ function dump(list, hypers) {
       }
       for (const a of atoms) a.q = { ...(a.q ?? {}), [lambda]: q };
     }
-    return { types: Array.from(s.types), dipole: Array.from(s.info.dipole), polarizability: Array.from(s.info.polarizability), atoms };
+    return { types: Array.from(s.types), positions: Array.from(s.positions), dipole: Array.from(s.info.dipole), polarizability: Array.from(s.info.polarizability), atoms };
   });
 }
 

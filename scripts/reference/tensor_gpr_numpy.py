@@ -3,6 +3,14 @@ linear λ-SOAP regression (TensorLinearModel), written from the equations in
 docs/MODELS.md (A. Grisafi, D. M. Wilkins, G. Csányi, M. Ceriotti, PRL 120,
 036002 (2018)), independently of the Rust code (dev-only).
 
+Dipoles are fitted twice: with the per-species charge term
+Σ_i q_{Z_i} (r_i − r̄) fitted jointly with the weights (no prior on the
+charges; acdc's default) and without it. acdc fixes the charges' common shift
+(which no dipole sees) by a weighted gauge row Σ_Z N_Z q_Z = 0 in its QR
+system; here the charges are instead parametrised in the null space of that
+constraint (q = B c, B an orthonormal basis from an SVD), a different route
+to the same minimiser.
+
 Input: the λ-SOAP blocks dumped by scripts/reference/tensor_dump.js. Output:
 test/fixtures/tensors/small_case_expected.json, the predicted Cartesian
 tensors of the test frames for both models and both targets, which
@@ -64,7 +72,17 @@ def features(frames, lam):
     return out
 
 
-def fit_predict(dump, target, kind):
+def charge_design(frame, species):
+    """(3, S): column Z = Σ_{i: Z_i = Z} (r_i − r̄), in the λ = 1 order (y, z, x)."""
+    r = np.array(frame["positions"]).reshape(-1, 3)
+    d = r - r.mean(axis=0)
+    out = np.zeros((3, len(species)))
+    for t, v in zip(frame["types"], d):
+        out[:, species.index(t)] += v[[1, 2, 0]]
+    return out
+
+
+def fit_predict(dump, target, kind, charges=False):
     setup = dump["setup"]
     if kind == "linear":
         dump = {**dump, "train": dump["train_linear"], "test": dump["test_linear"]}
@@ -122,12 +140,24 @@ def fit_predict(dump, target, kind):
         phi = np.concatenate([design(f) for f in ftrain]) / sigma
         A = np.concatenate([phi, prior])
         b = np.concatenate([y.reshape(-1) / sigma, np.zeros(prior.shape[0])])
+        qz = None                                                     # charges per species
+        if charges and lam == 1:
+            counts = np.array([sum(t == z for f in dump["train"] for t in f["types"]) for z in species], dtype=float)
+            B = np.linalg.svd(counts[None, :])[2][1:].T                # (S, S-1), orthonormal, counts @ B = 0
+            D = np.concatenate([charge_design(f, species) for f in dump["train"]]) @ B / sigma
+            A = np.concatenate([A, np.concatenate([D, np.zeros((prior.shape[0], B.shape[1]))])], axis=1)
         w, *_ = np.linalg.lstsq(A, b, rcond=None)
+        if charges and lam == 1:
+            w, qz = w[: phi.shape[1]], B @ w[phi.shape[1]:]
+            charge_values = qz.tolist()
         for k, f in enumerate(ftest):
             s = design(f) @ w
             s[0] += len(f) * offset
+            if qz is not None:
+                s += charge_design(dump["test"][k], species) @ qz
             preds[k][lam] = s
-    return [from_spherical(target, p).tolist() for p in preds]
+    out = [from_spherical(target, p).tolist() for p in preds]
+    return (out, charge_values) if charges else out
 
 
 def main():
@@ -135,7 +165,12 @@ def main():
     expected = {"numpy": np.__version__, "python": sys.version.split()[0], "script": "scripts/reference/tensor_gpr_numpy.py"}
     for kind in ["gpr", "linear"]:
         for target in ["dipole", "polarizability"]:
-            expected[f"{kind}_{target}"] = fit_predict(dump, target, kind)
+            if target == "dipole":
+                # the default of acdc's dipole models: with the charge term
+                expected[f"{kind}_dipole"], expected[f"{kind}_dipole_charges"] = fit_predict(dump, target, kind, charges=True)
+                expected[f"{kind}_dipole_no_charges"] = fit_predict(dump, target, kind)
+            else:
+                expected[f"{kind}_{target}"] = fit_predict(dump, target, kind)
     path = os.path.join(ROOT, "test", "fixtures", "tensors", "small_case_expected.json")
     with open(path, "w") as f:
         json.dump(expected, f, indent=1)

@@ -39,8 +39,14 @@ pub struct PotentialFitData {
     pub count_species: Option<Vec<i32>>,
     /// GPR: their counts
     pub count_values: Option<Vec<u32>>,
-    /// GPR: "cur", "fps" or "random"
+    /// GPR: "cur", "leverage", "fps", "random" or "indices"
     pub method: Option<String>,
+    /// GPR, method "indices": the species of each list
+    pub indices_species: Option<Vec<i32>>,
+    /// GPR, method "indices": the length of each list
+    pub indices_lengths: Option<Vec<u32>>,
+    /// GPR, method "indices": the lists one after the other (0-based per species)
+    pub indices_values: Option<Vec<u32>>,
     /// GPR: seed of the random selection
     pub seed: Option<u32>,
     /// GPR: kernel exponent
@@ -159,7 +165,25 @@ fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&Can
             KindOptions::SparseGpr {
                 count: data.count.unwrap_or(0) as usize,
                 counts: data.count_species.unwrap_or_default().into_iter().zip(data.count_values.unwrap_or_default().into_iter().map(|c| c as usize)).collect(),
-                method: SparseMethod::from_name(data.method.as_deref().unwrap_or("leverage")).map_err(to_napi)?,
+                method: match data.method.as_deref().unwrap_or("leverage") {
+                    "indices" => {
+                        let species = data.indices_species.unwrap_or_default();
+                        let lengths = data.indices_lengths.unwrap_or_default();
+                        let values = data.indices_values.unwrap_or_default();
+                        let total: usize = lengths.iter().map(|&n| n as usize).sum();
+                        if species.len() != lengths.len() || total != values.len() {
+                            return Err(invalid("sparse.indices: species, lengths and values disagree".into()));
+                        }
+                        let mut lists = Vec::with_capacity(species.len());
+                        let mut start = 0;
+                        for (z, n) in species.into_iter().zip(lengths) {
+                            lists.push((z, values[start..start + n as usize].iter().map(|&i| i as usize).collect()));
+                            start += n as usize;
+                        }
+                        SparseMethod::Indices(lists)
+                    }
+                    name => SparseMethod::from_name(name).map_err(to_napi)?,
+                },
                 seed: data.seed.unwrap_or(0),
                 zeta: zeta as u32,
                 delta: data.delta.unwrap_or(0.2),

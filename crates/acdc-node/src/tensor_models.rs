@@ -44,6 +44,8 @@ pub struct TensorFitData {
     pub jitter: Option<f64>,
     /// linear: ridge parameter
     pub regularizer: Option<f64>,
+    /// dipoles: the per-species charge term (default: true for a dipole, false otherwise)
+    pub charges: Option<bool>,
 }
 
 /// Predicted tensors.
@@ -81,7 +83,8 @@ fn fit_inputs(systems: &[SystemData], data: TensorFitData, token: Option<&Cancel
         other => return Err(invalid(format!("kind = \"{other}\" (expected \"sparse_tensor_gpr\" or \"tensor_linear\")"))),
     };
     let values = data.values.iter().map(|a| a.to_vec()).collect();
-    let options = TensorFitOptions { hypers: data.hypers, target, kind, sigma: data.sigma, key: data.key, cancel: token.map(|t| t.flag()) };
+    let charges = data.charges.unwrap_or(target == TensorTarget::Dipole);
+    let options = TensorFitOptions { hypers: data.hypers, target, kind, sigma: data.sigma, key: data.key, charges, cancel: token.map(|t| t.flag()) };
     Ok((systems, values, options))
 }
 
@@ -194,6 +197,12 @@ impl NativeTensorModel {
     #[napi(getter)]
     pub fn counts(&self) -> Vec<u32> {
         self.inner.channels[0].sparse_counts.iter().map(|&c| c as u32).collect()
+    }
+
+    /// Fitted partial charges per species (e, in the order of `species`); null without the charge term.
+    #[napi(getter)]
+    pub fn charges(&self) -> Option<Vec<f64>> {
+        self.inner.charges().map(<[f64]>::to_vec)
     }
 
     /// Facts about the fit (JSON text).

@@ -87,7 +87,7 @@ impl Kind {
 }
 
 /// How the sparse environments are chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SparseMethod {
     /// CUR on the normalised features (k = 1, recomputed every step).
     Cur,
@@ -97,6 +97,12 @@ pub enum SparseMethod {
     Random,
     /// GAP's `cur_points`: leverage-score sampling with `seed` (models/leverage.rs).
     Leverage,
+    /// Given environments: per centre species (species, indices), each index
+    /// counting that species' atoms of the training set in order (frame by
+    /// frame, atom by atom, from 0), as gap_fit's `print_sparse_index` file
+    /// less one. Every training species needs a non-empty list without
+    /// repeats; the counts are the lengths of the lists.
+    Indices(Vec<(i32, Vec<usize>)>),
 }
 
 impl SparseMethod {
@@ -107,7 +113,8 @@ impl SparseMethod {
             "fps" => Ok(SparseMethod::Fps),
             "random" => Ok(SparseMethod::Random),
             "leverage" => Ok(SparseMethod::Leverage),
-            other => Err(Error::InvalidParameter(format!("sparse.method = \"{other}\" (expected \"cur\", \"leverage\", \"fps\" or \"random\")"))),
+            "indices" => Err(Error::InvalidParameter("sparse.method = \"indices\" needs the lists of environments (sparse.indices)".into())),
+            other => Err(Error::InvalidParameter(format!("sparse.method = \"{other}\" (expected \"cur\", \"leverage\", \"fps\", \"random\" or \"indices\")"))),
         }
     }
 
@@ -118,7 +125,33 @@ impl SparseMethod {
             SparseMethod::Fps => "fps",
             SparseMethod::Random => "random",
             SparseMethod::Leverage => "leverage",
+            SparseMethod::Indices(_) => "indices",
         }
+    }
+
+    /// The given indices of species `z`, checked against its `available`
+    /// training environments (Indices only).
+    fn given(&self, z: i32, available: usize) -> Result<Option<Vec<usize>>> {
+        let SparseMethod::Indices(lists) = self else { return Ok(None) };
+        let list = lists.iter().find(|(s, _)| *s == z).map(|(_, l)| l).ok_or_else(|| {
+            Error::InvalidParameter(format!("sparse.indices has no list for species {z} of the training set (expected one per centre species)"))
+        })?;
+        if list.is_empty() {
+            return Err(Error::InvalidParameter(format!("sparse.indices[{z}] is empty (expected at least 1 sparse environment per species)")));
+        }
+        let mut seen = vec![false; available];
+        for (k, &i) in list.iter().enumerate() {
+            if i >= available {
+                return Err(Error::InvalidParameter(format!(
+                    "sparse.indices[{z}][{k}] = {i} but species {z} has only {available} environments in the training set (indices count from 0)"
+                )));
+            }
+            if seen[i] {
+                return Err(Error::InvalidParameter(format!("sparse.indices[{z}][{k}] = {i} is given twice (duplicate sparse environments make K_MM singular)")));
+            }
+            seen[i] = true;
+        }
+        Ok(Some(list.clone()))
     }
 }
 
@@ -531,8 +564,21 @@ impl Potential {
 
         // sparse environments (GPR): one pass over the features, no gradients
         let mut sparse = Vec::new();
-        if let KindOptions::SparseGpr { count, ref counts, method, seed, .. } = options.kind {
+        if let KindOptions::SparseGpr { count, ref counts, ref method, seed, .. } = options.kind {
+            if let SparseMethod::Indices(lists) = method {
+                for (z, _) in lists {
+                    if !layout.species.contains(z) {
+                        return Err(Error::InvalidParameter(format!(
+                            "sparse.indices has a list for species {z}, which the training set does not hold (species {:?})",
+                            layout.species
+                        )));
+                    }
+                }
+            }
             let count_of = |z: i32| -> Result<usize> {
+                if let SparseMethod::Indices(lists) = method {
+                    return Ok(lists.iter().find(|(s, _)| *s == z).map_or(0, |(_, l)| l.len()));
+                }
                 let c = counts.iter().find(|(s, _)| *s == z).map_or(count, |&(_, c)| c);
                 if c == 0 {
                     let name = if counts.iter().any(|(s, _)| *s == z) { format!("sparse.count[{z}]") } else { "sparse.count".to_string() };
@@ -540,8 +586,10 @@ impl Potential {
                 }
                 Ok(c)
             };
-            for &z in &layout.species {
-                count_of(z)?;
+            if !matches!(method, SparseMethod::Indices(_)) {
+                for &z in &layout.species {
+                    count_of(z)?;
+                }
             }
             let n_atoms: usize = systems.iter().map(System::size).sum();
             budget.check("the training features", (n_atoms * nf * 8) as f64)?;
@@ -567,8 +615,9 @@ impl Potential {
             }
             for (c, x) in per_species.into_iter().enumerate() {
                 let available = x.len() / nf;
+                let given = method.given(layout.species[c], available)?;
                 let count = count_of(layout.species[c])?;
-                if available < count {
+                if given.is_none() && available < count {
                     return Err(Error::InvalidParameter(format!(
                         "sparse.count = {count} but species {} has only {available} environments in the training set",
                         layout.species[c]
@@ -583,6 +632,7 @@ impl Potential {
                     row.iter_mut().for_each(|v| *v /= norm);
                 }
                 let indices = match method {
+                    SparseMethod::Indices(_) => given.expect("checked above"),
                     SparseMethod::Cur => cur_power_iteration(&hat, count, &options.cancel)?.indices,
                     SparseMethod::Fps => farthest_point_sampling(&hat, count, &[0], Axis::Samples)?.indices,
                     SparseMethod::Random => LegacyRandomState::new(seed).permutation(available)[..count].to_vec(),
@@ -728,7 +778,7 @@ impl Potential {
         if targets.stress.is_some() {
             meta["sigmas"]["stress"] = serde_json::json!(options.sigmas.stress);
         }
-        if let KindOptions::SparseGpr { method, seed, .. } = options.kind {
+        if let KindOptions::SparseGpr { ref method, seed, .. } = options.kind {
             let counts: serde_json::Map<String, serde_json::Value> =
                 layout.species.iter().enumerate().map(|(c, z)| (z.to_string(), serde_json::json!(placeholder.species_params(c)))).collect();
             meta["sparse"] = serde_json::json!({ "method": method.name(), "seed": seed, "count": counts });
@@ -1498,6 +1548,46 @@ mod tests {
         let t = targets(&systems);
         let p = Potential::fit(&systems[1..], &t_slice(&t, 1), &options(gpr())).unwrap();
         assert!(p.predict(&systems, &PredictOptions::default(), 100, &None).unwrap_err().to_string().contains("79"));
+    }
+
+    #[test]
+    fn given_sparse_indices() {
+        let systems: Vec<System> = (0..6).map(|k| structure(k, 4)).collect();
+        let t = targets(&systems);
+        let kind = |method: SparseMethod| KindOptions::SparseGpr { count: 0, counts: vec![(29, 5), (79, 2)], method, seed: 3, zeta: 3, delta: 0.5, jitter: 1e-8 };
+        // 21 Cu and 3 Au environments; the indices count each species' atoms in training order
+        let cu = vec![20, 0, 7, 13, 2];
+        let au = vec![2, 0];
+        let p = Potential::fit(&systems, &t, &options(kind(SparseMethod::Indices(vec![(79, au.clone()), (29, cu.clone())])))).unwrap();
+        assert_eq!(p.meta["sparse"]["method"], "indices");
+        let f = compute_features(p.calculator(), &p.layout, &systems, false, false, &None).unwrap();
+        let nf = p.layout.n_features();
+        let mut by_species: Vec<Vec<f64>> = vec![Vec::new(); 2];
+        for s in &f {
+            for (i, &c) in s.species.iter().enumerate() {
+                by_species[c].extend_from_slice(&s.values[i * nf..(i + 1) * nf]);
+            }
+        }
+        assert_eq!(p.layout.species, vec![29, 79]);
+        for (c, list) in [(0, &cu), (1, &au)] {
+            let want: Vec<f64> = list.iter().flat_map(|&i| by_species[c][i * nf..(i + 1) * nf].iter().copied()).collect();
+            assert_eq!(p.sparse[c], want, "species {}", p.layout.species[c]);
+        }
+        // the same environments as a random draw give the same model, bit for bit
+        let cu_random = LegacyRandomState::new(3).permutation(21)[..5].to_vec();
+        let au_random = LegacyRandomState::new(3).permutation(3)[..2].to_vec();
+        let a = Potential::fit(&systems, &t, &options(kind(SparseMethod::Random))).unwrap();
+        let b = Potential::fit(&systems, &t, &options(kind(SparseMethod::Indices(vec![(29, cu_random), (79, au_random)])))).unwrap();
+        assert_eq!(a.sparse, b.sparse);
+        assert_eq!(a.weights, b.weights);
+        // bad lists
+        let err = |lists: Vec<(i32, Vec<usize>)>| Potential::fit(&systems, &t, &options(kind(SparseMethod::Indices(lists)))).unwrap_err().to_string();
+        assert!(err(vec![(29, vec![0, 21]), (79, vec![0])]).contains("sparse.indices[29][1] = 21 but species 29 has only 21 environments"));
+        assert!(err(vec![(29, vec![4, 1, 4]), (79, vec![0])]).contains("sparse.indices[29][2] = 4 is given twice"));
+        assert!(err(vec![(29, vec![0])]).contains("no list for species 79"));
+        assert!(err(vec![(29, vec![0]), (79, vec![])]).contains("sparse.indices[79] is empty"));
+        assert!(err(vec![(29, vec![0]), (79, vec![0]), (28, vec![0])]).contains("species 28, which the training set does not hold"));
+        assert!(SparseMethod::from_name("indices").unwrap_err().to_string().contains("sparse.indices"));
     }
 
     pub(super) fn structure_pub(seed: u32, n: usize) -> System {

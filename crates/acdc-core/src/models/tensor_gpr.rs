@@ -25,6 +25,21 @@
 //! model is y^λ_μ(A) = N_A·b_λ + Σ_{i∈A} Σ_q P^λ_{μq}(i) w^{Z_i}_q on the raw
 //! block.
 //!
+//! # Charges (dipoles)
+//! A dipole model may add one partial charge per species (as Veit, Wilkins,
+//! Yang, DiStasio, Ceriotti, J. Chem. Phys. 153, 024113 (2020)):
+//! μ(A) = Σ_{i∈A} q_{Z_i} (r_i − r̄_A) + Σ_i μ_i^{λ-SOAP}, r̄_A the mean atomic
+//! position, so the term is translation invariant and rotates (and inverts)
+//! as a polar vector. The charges are fitted jointly with the weights, with
+//! no prior: they are a handful of parameters that every structure
+//! determines three times over, and a prior would need an arbitrary scale in
+//! e and would push the global part of the dipole into the local term. As
+//! Σ_i (r_i − r̄) = 0, the data fix the charges only up to a common shift;
+//! the gauge Σ_Z N_Z q_Z = 0 (N_Z the atoms of species Z in the training
+//! set: the training set is neutral on average) picks one without changing
+//! any prediction. Periodic frames are refused (r − r̄ is not defined across
+//! periodic images).
+//!
 //! # Fit
 //! Per λ, with Φ the derivative of the structure components by the
 //! parameters, θ minimises ‖(y − Φθ)/σ‖² + θᵀ P θ with P = K_MM + jitter·I
@@ -218,6 +233,10 @@ pub struct TensorFitOptions {
     pub sigma: f64,
     /// Where the targets came from (e.g. the extxyz info key), kept in the model's `meta` as `key`.
     pub key: Option<String>,
+    /// Dipoles: add one partial charge per species (in e), fitted jointly
+    /// with the λ-SOAP weights (see the module doc); needs non-periodic frames.
+    /// Must be false for a polarizability.
+    pub charges: bool,
     /// Cancellation.
     pub cancel: CancelFlag,
 }
@@ -241,6 +260,9 @@ pub struct Channel {
     pub weights: Vec<f64>,
     /// Constant per atom of component μ = 0 (λ = 0 only), in the target's unit.
     pub offset: f64,
+    /// λ = 1 with the charge term: one partial charge per species (in the
+    /// order of the model's species), in e; empty without it.
+    pub charges: Vec<f64>,
 }
 
 impl Channel {
@@ -430,6 +452,45 @@ fn check_species(systems: &[System], species: &[i32], offset: usize) -> Result<(
     Ok(())
 }
 
+/// Refuses periodic frames for the charge term: r − r̄ has no meaning across periodic images.
+fn check_molecules(systems: &[System], offset: usize, fitting: bool) -> Result<()> {
+    if let Some(k) = systems.iter().position(|s| s.pbc.iter().any(|&p| p)) {
+        let s = &systems[k];
+        let advice = if fitting { "fit with charges: false (acdc fit --no-charges)" } else { "refit the model with charges: false (acdc fit --no-charges)" };
+        return Err(Error::InvalidParameter(format!(
+            "systems[{}] is periodic (pbc = {:?}): the dipole charge term (charges) needs molecules or clusters, as r − r̄ is not defined across periodic images; {advice}",
+            k + offset,
+            s.pbc
+        )));
+    }
+    Ok(())
+}
+
+/// r_i − r̄ of every atom, r̄ the mean position (Å).
+fn centred(system: &System) -> Vec<[f64; 3]> {
+    let n = system.size() as f64;
+    let mut mean = [0.0; 3];
+    for p in &system.positions {
+        (0..3).for_each(|a| mean[a] += p[a]);
+    }
+    mean.iter_mut().for_each(|m| *m /= n);
+    system.positions.iter().map(|p| [p[0] - mean[0], p[1] - mean[1], p[2] - mean[2]]).collect()
+}
+
+/// ∂μ/∂q_Z = Σ_{i: Z_i = Z} (r_i − r̄) for every species, `3 × n_species` row-major in the λ = 1 order (y, z, x); Å.
+fn charge_rows(system: &System, species: &[i32]) -> Vec<f64> {
+    let ns = species.len();
+    let mut out = vec![0.0; 3 * ns];
+    for (t, d) in system.types.iter().zip(centred(system)) {
+        let z = species.binary_search(t).expect("species checked");
+        let sph = vector_to_spherical(&d);
+        for mu in 0..3 {
+            out[mu * ns + z] += sph[mu];
+        }
+    }
+    out
+}
+
 /// Checks the Cartesian targets and turns them into spherical ones per channel.
 fn spherical_targets(target: TensorTarget, systems: &[System], values: &[Vec<f64>]) -> Result<Vec<Vec<Vec<f64>>>> {
     if values.len() != systems.len() {
@@ -543,6 +604,17 @@ impl TensorModel {
             if !ch.offset.is_finite() || (l != 0 && ch.offset != 0.0) {
                 return Err(Error::InvalidParameter(format!("channel λ = {l}: offset = {}", ch.offset)));
             }
+            if !ch.charges.is_empty() {
+                if target != TensorTarget::Dipole {
+                    return Err(Error::InvalidParameter(format!("channel λ = {l}: charges are a term of dipole models only")));
+                }
+                if ch.charges.len() != ns {
+                    return Err(Error::InvalidParameter(format!("channel λ = {l}: {} charges for {ns} species", ch.charges.len())));
+                }
+                if let Some(p) = ch.charges.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::InvalidParameter(format!("channel λ = {l}: charges[{p}] = {} is not finite", ch.charges[p])));
+                }
+            }
             let n_mu = 2 * l + 1;
             match kind {
                 TensorKind::SparseGpr => {
@@ -585,6 +657,12 @@ impl TensorModel {
         check_positive("sigma", options.sigma)?;
         let target = options.target;
         let targets = spherical_targets(target, systems, values)?;
+        if options.charges {
+            if target != TensorTarget::Dipole {
+                return Err(Error::InvalidParameter(format!("charges = true: the charge term is for dipoles, not a {} (give charges: false)", target.name())));
+            }
+            check_molecules(systems, 0, true)?;
+        }
         let mut species: Vec<i32> = systems.iter().flat_map(|s| s.types.iter().copied()).collect();
         species.sort_unstable();
         species.dedup();
@@ -638,6 +716,7 @@ impl TensorModel {
                 sparse_scalar: Vec::new(),
                 weights: Vec::new(),
                 offset,
+                charges: Vec::new(),
             };
             if let TensorKindOptions::SparseGpr { count, ref counts, method, seed, .. } = options.kind {
                 for (sc, &z) in species.iter().enumerate() {
@@ -671,14 +750,18 @@ impl TensorModel {
                     channel.sparse_counts[sc] = want;
                 }
             }
-            let n = match kind {
+            let n_weights = match kind {
                 TensorKind::SparseGpr => channel.sparse_counts.iter().sum::<usize>() * n_mu,
                 TensorKind::Linear => ns * q,
             };
+            // the charge term: ns more parameters after the weights, and one gauge row after the prior
+            let with_charges = options.charges && lambda == 1;
+            let n = n_weights + if with_charges { ns } else { 0 };
+            let n_rows = n_weights + if with_charges { 1 } else { 0 };
             let rows = systems.len() * n_mu;
-            budget.check("the least-squares system", ((rows + n) as f64) * (n as f64) * 8.0 * 2.0)?;
-            let mut stack = DMatrix::<f64>::zeros(rows + n, n);
-            let mut rhs = DVector::<f64>::zeros(rows + n);
+            budget.check("the least-squares system", ((rows + n_rows) as f64) * (n as f64) * 8.0 * 2.0)?;
+            let mut stack = DMatrix::<f64>::zeros(rows + n_rows, n);
+            let mut rhs = DVector::<f64>::zeros(rows + n_rows);
             // structure rows
             let scratch = Rows { kind, channel: &channel, zeta, n_species: ns };
             let structure_rows: Vec<Vec<f64>> = features.par_iter().map(|atoms| scratch.design_rows(atoms, c)).collect();
@@ -686,11 +769,33 @@ impl TensorModel {
                 let n_k = systems[k].size() as f64;
                 for mu in 0..n_mu {
                     let row = k * n_mu + mu;
-                    for p in 0..n {
-                        stack[(row, p)] = r[mu * n + p] / options.sigma;
+                    for p in 0..n_weights {
+                        stack[(row, p)] = r[mu * n_weights + p] / options.sigma;
                     }
                     let base = if mu == 0 { n_k * offset } else { 0.0 };
                     rhs[row] = (y_sph[k][mu] - base) / options.sigma;
+                }
+            }
+            if with_charges {
+                let mut atoms_of = vec![0usize; ns];
+                for (k, s) in systems.iter().enumerate() {
+                    let d = charge_rows(s, &species);
+                    for mu in 0..n_mu {
+                        for z in 0..ns {
+                            stack[(k * n_mu + mu, n_weights + z)] = d[mu * ns + z] / options.sigma;
+                        }
+                    }
+                    for t in &s.types {
+                        atoms_of[species.binary_search(t).expect("species of the training set")] += 1;
+                    }
+                }
+                // the gauge Σ_Z N_Z q_Z = 0: the data rows do not see a common
+                // shift of the charges, so this row's weight changes no
+                // prediction; it is set to the charge columns' scale so the
+                // QR sees no artificially small pivot
+                let scale = (0..ns).map(|z| stack.view((0, n_weights + z), (rows, 1)).norm()).fold(1.0 / options.sigma, f64::max);
+                for z in 0..ns {
+                    stack[(rows + n_weights, n_weights + z)] = scale * atoms_of[z] as f64 / n_atoms as f64;
                 }
             }
             // prior rows
@@ -731,7 +836,7 @@ impl TensorModel {
                     }
                 }
                 TensorKind::Linear => {
-                    for p in 0..n {
+                    for p in 0..n_weights {
                         stack[(rows + p, p)] = regularizer.sqrt();
                     }
                 }
@@ -743,8 +848,9 @@ impl TensorModel {
             let r = qr.r();
             let max = (0..n).map(|k| r[(k, k)].abs()).fold(0.0, f64::max);
             if let Some(k) = (0..n).find(|&k| !(r[(k, k)].abs() > f64::EPSILON * n as f64 * max)) {
+                let advice = if k >= n_weights { "the species' charges are not determined by these structures: add data, or fit with charges: false (acdc fit --no-charges)" } else { "add data, or increase the regularizer / jitter" };
                 return Err(Error::Numerical(format!(
-                    "the least-squares system (λ = {lambda}) is singular (R[{k}, {k}] = {:e}, largest {max:e}): add data, or increase the regularizer / jitter",
+                    "the least-squares system (λ = {lambda}) is singular (R[{k}, {k}] = {:e}, largest {max:e}): {advice}",
                     r[(k, k)]
                 )));
             }
@@ -752,13 +858,15 @@ impl TensorModel {
             if let Some(k) = w.iter().position(|v| !v.is_finite()) {
                 return Err(Error::Numerical(format!("weight {k} (λ = {lambda}) is not finite: the least-squares system is singular")));
             }
-            channel.weights = w.as_slice().to_vec();
+            channel.weights = w.as_slice()[..n_weights].to_vec();
+            channel.charges = w.as_slice()[n_weights..].to_vec();
             channels.push(channel);
         }
         let mut meta = serde_json::json!({
             "sigma": options.sigma,
             "target": target.name(),
             "training_structures": systems.len(),
+            "charges": options.charges,
         });
         if let Some(key) = &options.key {
             meta["key"] = serde_json::json!(key);
@@ -774,6 +882,9 @@ impl TensorModel {
     /// Predicts the Cartesian tensor of every system, and the atomic contributions when `per_atom`.
     pub fn predict(&self, systems: &[System], per_atom: bool, cancel: &CancelFlag) -> Result<TensorPrediction> {
         check_species(systems, &self.species, 0)?;
+        if self.has_charges() {
+            check_molecules(systems, 0, false)?;
+        }
         let lambdas = self.target.lambdas();
         let nf: Vec<usize> = self.channels.iter().map(|c| c.n_features).collect();
         let mut out = TensorPrediction::default();
@@ -791,11 +902,20 @@ impl TensorModel {
             let (features, _, _) = atom_features(&self.calculator, &self.species, lambdas, &systems[start..end], Some((&nf, self.channels[0].n_scalar)), cancel)?;
             let results: Vec<(Vec<f64>, Vec<f64>)> = features
                 .par_iter()
-                .map(|atoms| {
+                .zip(&systems[start..end])
+                .map(|(atoms, system)| {
                     let mut per = vec![0.0; atoms.len() * size];
                     let mut sums: Vec<Vec<f64>> = self.channels.iter().map(|ch| vec![0.0; 2 * ch.lambda + 1]).collect();
+                    let centred = if self.has_charges() { centred(system) } else { Vec::new() };
                     for (i, a) in atoms.iter().enumerate() {
-                        let sph: Vec<Vec<f64>> = self.channels.iter().enumerate().map(|(c, ch)| self.atom_spherical(ch, a, c)).collect();
+                        let mut sph: Vec<Vec<f64>> = self.channels.iter().enumerate().map(|(c, ch)| self.atom_spherical(ch, a, c)).collect();
+                        for (v, ch) in sph.iter_mut().zip(&self.channels) {
+                            if !ch.charges.is_empty() {
+                                // q_{Z_i} (r_i − r̄), in the λ = 1 order
+                                let d = vector_to_spherical(&centred[i]);
+                                v.iter_mut().zip(d).for_each(|(x, dx)| *x += ch.charges[a.species] * dx);
+                            }
+                        }
                         per[i * size..(i + 1) * size].copy_from_slice(&self.cartesian(&sph));
                         for (sum, v) in sums.iter_mut().zip(&sph) {
                             sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
@@ -813,6 +933,16 @@ impl TensorModel {
             start = end;
         }
         Ok(out)
+    }
+
+    /// Whether the model has the dipole charge term.
+    pub fn has_charges(&self) -> bool {
+        self.channels.iter().any(|c| !c.charges.is_empty())
+    }
+
+    /// The fitted partial charges per species (in the order of `species`), in e; `None` without the charge term.
+    pub fn charges(&self) -> Option<&[f64]> {
+        self.channels.iter().find(|c| !c.charges.is_empty()).map(|c| c.charges.as_slice())
     }
 
     fn cartesian(&self, sph: &[Vec<f64>]) -> Vec<f64> {
@@ -960,11 +1090,25 @@ mod tests {
         }
     }
 
-    fn fit(target: TensorTarget, kind: TensorKindOptions) -> (TensorModel, Vec<System>) {
+    fn fit_charges(target: TensorTarget, kind: TensorKindOptions, charges: bool) -> (TensorModel, Vec<System>) {
         let systems: Vec<System> = (0..12).map(structure).collect();
         let values: Vec<Vec<f64>> = systems.iter().map(|s| targets(s, target)).collect();
-        let options = TensorFitOptions { hypers: HYPERS.into(), target, kind, sigma: 1e-3, key: None, cancel: None };
+        let options = TensorFitOptions { hypers: HYPERS.into(), target, kind, sigma: 1e-3, key: None, charges, cancel: None };
         (TensorModel::fit(&systems, &values, &options).unwrap(), systems)
+    }
+
+    /// (target, kind, charges) of every model the tests check.
+    fn variants() -> Vec<(TensorTarget, TensorKindOptions, bool)> {
+        let mut out = Vec::new();
+        for target in [TensorTarget::Dipole, TensorTarget::Polarizability] {
+            for kind in [gpr(), TensorKindOptions::Linear { regularizer: 1e-6 }] {
+                out.push((target, kind.clone(), false));
+                if target == TensorTarget::Dipole {
+                    out.push((target, kind, true));
+                }
+            }
+        }
+        out
     }
 
     fn gpr() -> TensorKindOptions {
@@ -993,9 +1137,10 @@ mod tests {
     /// contributions sum to the structure's tensor.
     #[test]
     fn equivariant_and_permutation_invariant() {
-        for target in [TensorTarget::Dipole, TensorTarget::Polarizability] {
-            for kind in [gpr(), TensorKindOptions::Linear { regularizer: 1e-6 }] {
-                let (model, _) = fit(target, kind);
+        for (target, kind, charges) in variants() {
+            {
+                let (model, _) = fit_charges(target, kind, charges);
+                assert_eq!(model.has_charges(), charges);
                 let s = structure(99);
                 let base = model.predict(&[s.clone()], true, &None).unwrap();
                 let y = &base.structures[0];
@@ -1021,22 +1166,98 @@ mod tests {
                 let p = System::new(order.iter().map(|&i| s.types[i]).collect(), order.iter().map(|&i| s.positions[i]).collect(), [[0.0; 3]; 3], [false; 3]).unwrap();
                 let got = &model.predict(&[p], false, &None).unwrap().structures[0];
                 assert!(rel(got, y) < 1e-12, "{target:?}: permuted {got:?} vs {y:?}");
+                // translation invariant (the charge term uses r − r̄)
+                let shifted = System::new(s.types.clone(), s.positions.iter().map(|p| [p[0] + 3.7, p[1] - 12.1, p[2] + 0.4]).collect(), [[0.0; 3]; 3], [false; 3]).unwrap();
+                let got = &model.predict(&[shifted], false, &None).unwrap().structures[0];
+                assert!(rel(got, y) < 1e-12, "{target:?} charges {charges}: translated {got:?} vs {y:?}");
             }
         }
+    }
+
+    /// Dipoles that are exactly Σ q_Z (r_i − r̄) give back the charges (in the
+    /// gauge Σ_Z N_Z q_Z = 0) and no λ-SOAP part, for both kinds; the
+    /// per-atom contributions are q_Z (r_i − r̄).
+    #[test]
+    fn charges_are_recovered() {
+        let systems: Vec<System> = (0..12).map(structure).collect();
+        let species = [1, 6, 8];
+        let raw = [0.31, -0.2, -0.55];
+        let mut count = [0.0; 3];
+        for s in &systems {
+            for t in &s.types {
+                count[species.iter().position(|z| z == t).unwrap()] += 1.0;
+            }
+        }
+        let shift = (0..3).map(|z| count[z] * raw[z]).sum::<f64>() / count.iter().sum::<f64>();
+        let want: Vec<f64> = raw.iter().map(|q| q - shift).collect();
+        let dipole = |s: &System| -> Vec<f64> {
+            let mut d = vec![0.0; 3];
+            for (t, r) in s.types.iter().zip(centred(s)) {
+                let q = raw[species.iter().position(|z| z == t).unwrap()];
+                (0..3).for_each(|a| d[a] += q * r[a]);
+            }
+            d
+        };
+        let values: Vec<Vec<f64>> = systems.iter().map(dipole).collect();
+        for kind in [gpr(), TensorKindOptions::Linear { regularizer: 1e-6 }] {
+            let options = TensorFitOptions { hypers: HYPERS.into(), target: TensorTarget::Dipole, kind, sigma: 1e-3, key: None, charges: true, cancel: None };
+            let model = TensorModel::fit(&systems, &values, &options).unwrap();
+            let q = model.charges().unwrap();
+            assert!(rel(q, &want) < 1e-8, "charges {q:?} vs {want:?}");
+            let s = structure(77);
+            let p = model.predict(&[s.clone()], true, &None).unwrap();
+            assert!(rel(&p.structures[0], &dipole(&s)) < 1e-6, "{:?} vs {:?}", p.structures[0], dipole(&s));
+            for (i, (t, r)) in s.types.iter().zip(centred(&s)).enumerate() {
+                let qz = want[species.iter().position(|z| z == t).unwrap()];
+                let expect: Vec<f64> = r.iter().map(|x| qz * x).collect();
+                let got = &p.atoms[0][3 * i..3 * i + 3];
+                assert!(got.iter().zip(&expect).all(|(a, b)| (a - b).abs() < 1e-6), "atom {i}: {got:?} vs {expect:?}");
+            }
+        }
+    }
+
+    /// The charge term is refused for periodic frames (fit and predict) and for polarizabilities.
+    #[test]
+    fn charges_rejects() {
+        let mut systems: Vec<System> = (0..6).map(structure).collect();
+        let values: Vec<Vec<f64>> = systems.iter().map(|s| targets(s, TensorTarget::Dipole)).collect();
+        let options = TensorFitOptions { hypers: HYPERS.into(), target: TensorTarget::Dipole, kind: gpr(), sigma: 1e-3, key: None, charges: true, cancel: None };
+        let model = TensorModel::fit(&systems, &values, &options).unwrap();
+        let s = &systems[3];
+        let periodic = System::new(s.types.clone(), s.positions.clone(), [[20.0, 0.0, 0.0], [0.0, 20.0, 0.0], [0.0, 0.0, 20.0]], [true; 3]).unwrap();
+        let e = model.predict(&[systems[0].clone(), periodic.clone()], false, &None).unwrap_err().to_string();
+        assert!(e.contains("systems[1] is periodic") && e.contains("charges: false"), "{e}");
+        systems[3] = periodic;
+        let e = TensorModel::fit(&systems, &values, &options).unwrap_err().to_string();
+        assert!(e.contains("systems[3] is periodic") && e.contains("--no-charges") && !e.contains('\n'), "{e}");
+        let mut o = options.clone();
+        o.charges = false;
+        assert!(TensorModel::fit(&systems, &values, &o).is_ok());
+        o.target = TensorTarget::Polarizability;
+        o.charges = true;
+        let t = vec![vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]; 6];
+        assert!(TensorModel::fit(&systems[..3], &t[..3], &o).unwrap_err().to_string().contains("charges = true"));
     }
 
     /// The training data are reproduced (a fit that works), and the file
     /// round trip is bit for bit.
     #[test]
     fn fits_and_round_trips() {
-        for target in [TensorTarget::Dipole, TensorTarget::Polarizability] {
-            for kind in [gpr(), TensorKindOptions::Linear { regularizer: 1e-8 }] {
-                let (model, systems) = fit(target, kind);
+        for (target, kind, charges) in variants() {
+            {
+                let kind = match kind {
+                    TensorKindOptions::Linear { .. } => TensorKindOptions::Linear { regularizer: 1e-8 },
+                    k => k,
+                };
+                let (model, systems) = fit_charges(target, kind, charges);
                 let p = model.predict(&systems, false, &None).unwrap();
                 let err: f64 = systems.iter().zip(&p.structures).map(|(s, y)| rel(y, &targets(s, target))).fold(0.0, f64::max);
                 assert!(err < 0.05, "{target:?}: training error {err}");
                 let bytes = super::super::tensor_model_file::to_bytes(&model).unwrap();
+                // only a model with charges needs format version 3: the others stay readable by older acdc
+                assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), if charges { 3 } else { 1 });
                 let back = super::super::tensor_model_file::from_bytes(&bytes, "mem").unwrap();
+                assert_eq!(back.charges(), model.charges());
                 let q = back.predict(&systems, false, &None).unwrap();
                 assert_eq!(p.structures, q.structures);
                 assert_eq!(super::super::tensor_model_file::to_bytes(&back).unwrap(), bytes);
@@ -1045,6 +1266,15 @@ mod tests {
                 bad[bytes.len() / 2] ^= 1;
                 assert!(super::super::tensor_model_file::from_bytes(&bad, "mem").unwrap_err().to_string().contains("checksum"));
                 assert!(super::super::tensor_model_file::from_bytes(&bytes[..bytes.len() - 9], "mem").is_err());
+                if charges {
+                    // a version-1 file cannot carry charges (an older reader would drop them)
+                    let mut old = bytes[..bytes.len() - 4].to_vec();
+                    old[8..12].copy_from_slice(&1u32.to_le_bytes());
+                    let crc = crc32fast::hash(&old);
+                    old.extend_from_slice(&crc.to_le_bytes());
+                    let e = super::super::tensor_model_file::from_bytes(&old, "mem").unwrap_err().to_string();
+                    assert!(e.contains("format version 1 cannot hold charges"), "{e}");
+                }
             }
         }
     }
@@ -1052,7 +1282,7 @@ mod tests {
     #[test]
     fn rejects() {
         let systems: Vec<System> = (0..3).map(structure).collect();
-        let options = TensorFitOptions { hypers: HYPERS.into(), target: TensorTarget::Dipole, kind: gpr(), sigma: 1e-3, key: None, cancel: None };
+        let options = TensorFitOptions { hypers: HYPERS.into(), target: TensorTarget::Dipole, kind: gpr(), sigma: 1e-3, key: None, charges: false, cancel: None };
         let e = TensorModel::fit(&systems, &[vec![0.0; 3], vec![0.0; 2], vec![0.0; 3]], &options).unwrap_err();
         assert!(e.to_string().contains("systems[1]: dipole has 2 values"), "{e}");
         let e = TensorModel::fit(&systems, &[vec![0.0; 3], vec![f64::NAN; 3], vec![0.0; 3]], &options).unwrap_err();

@@ -9,12 +9,23 @@
 //! offset}]`), `meta` and `arrays` (`{name, offset, shape, dtype: "<f8"}`):
 //! per channel λ, `weights_λ`, and for the GPR `sparse_features_λ`
 //! (Σm × (2λ+1) × q, normalised λ blocks) and `sparse_scalar_λ`
-//! (Σm × n_scalar, normalised λ = 0 blocks). Every size is checked against
-//! the header and the file length before anything is allocated, and the
-//! hyper-parameters are validated by building the calculator.
+//! (Σm × n_scalar, normalised λ = 0 blocks). A dipole model with the charge
+//! term has `"charges": true` in its λ = 1 channel and the array `charges_1`
+//! (one partial charge per species, e); such a file is written as format
+//! version 3, so that an older acdc, which would ignore the charges and
+//! predict wrong dipoles, refuses it; models without charges stay version 1.
+//! Every size is checked against the header and the file length before
+//! anything is allocated, and the hyper-parameters are validated by building
+//! the calculator.
 use super::model_file::{FORMAT_VERSION, MAGIC};
 use super::tensor_gpr::{Channel, TensorKind, TensorModel, TensorTarget};
 use crate::error::{Error, Result};
+
+/// Format version of a tensor model with the dipole charge term (the others are written as version 1).
+pub const CHARGES_FORMAT_VERSION: u32 = 3;
+
+/// Newest format version the framing accepts (energy files are checked again by their own reader).
+const MAX_VERSION: u32 = if FORMAT_VERSION > CHARGES_FORMAT_VERSION { FORMAT_VERSION } else { CHARGES_FORMAT_VERSION };
 
 /// Model kinds this module reads.
 pub const TENSOR_KINDS: [&str; 2] = ["sparse_tensor_gpr", "tensor_linear"];
@@ -31,10 +42,15 @@ pub fn to_bytes(m: &TensorModel) -> Result<Vec<u8>> {
             arrays.push((format!("sparse_features_{l}"), vec![total, 2 * l + 1, ch.n_features], &ch.sparse_features));
             arrays.push((format!("sparse_scalar_{l}"), vec![total, ch.n_scalar], &ch.sparse_scalar));
         }
-        channels.push(serde_json::json!({
+        let mut entry = serde_json::json!({
             "lambda": l, "n_features": ch.n_features, "n_scalar": ch.n_scalar,
             "sparse_counts": ch.sparse_counts, "offset": ch.offset,
-        }));
+        });
+        if !ch.charges.is_empty() {
+            entry["charges"] = serde_json::json!(true);
+            arrays.push((format!("charges_{l}"), vec![ch.charges.len()], &ch.charges));
+        }
+        channels.push(entry);
     }
     let mut table = Vec::new();
     let mut offset = 0usize;
@@ -62,7 +78,8 @@ pub fn to_bytes(m: &TensorModel) -> Result<Vec<u8>> {
     let mut out = Vec::with_capacity(32 + header.len() + offset);
     out.extend_from_slice(MAGIC);
     // tensor models use no version-2 extension (the 2-body term of energy models)
-    out.extend_from_slice(&1u32.to_le_bytes());
+    let version: u32 = if m.has_charges() { CHARGES_FORMAT_VERSION } else { 1 };
+    out.extend_from_slice(&version.to_le_bytes());
     out.extend_from_slice(&0u32.to_le_bytes());
     out.extend_from_slice(&(header.len() as u64).to_le_bytes());
     out.extend_from_slice(&header);
@@ -83,8 +100,8 @@ fn bad(what: &str, m: impl std::fmt::Display) -> Error {
     Error::Parse { line: 0, message: format!("{what}: {m}") }
 }
 
-/// Checks the framing and returns (header, start of the array section, body without the CRC).
-fn frame<'a>(bytes: &'a [u8], what: &str) -> Result<(serde_json::Value, usize, &'a [u8])> {
+/// Checks the framing and returns (header, start of the array section, body without the CRC, format version).
+fn frame<'a>(bytes: &'a [u8], what: &str) -> Result<(serde_json::Value, usize, &'a [u8], u32)> {
     if bytes.len() < 8 || &bytes[..8] != MAGIC {
         return Err(bad(what, "not an acdc model file (wrong magic bytes; expected a file written by model.save)"));
     }
@@ -92,8 +109,8 @@ fn frame<'a>(bytes: &'a [u8], what: &str) -> Result<(serde_json::Value, usize, &
         return Err(bad(what, format!("truncated model file ({} bytes)", bytes.len())));
     }
     let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if !(1..=FORMAT_VERSION).contains(&version) {
-        return Err(bad(what, format!("model file format version {version} is not supported (this acdc reads versions 1 to {FORMAT_VERSION})")));
+    if !(1..=MAX_VERSION).contains(&version) {
+        return Err(bad(what, format!("model file format version {version} is not supported (this acdc reads versions 1 to {MAX_VERSION})")));
     }
     let body = &bytes[..bytes.len() - 4];
     let stored = u32::from_le_bytes(bytes[bytes.len() - 4..].try_into().expect("4 bytes"));
@@ -107,18 +124,18 @@ fn frame<'a>(bytes: &'a [u8], what: &str) -> Result<(serde_json::Value, usize, &
     }
     let header: serde_json::Value = serde_json::from_slice(&bytes[24..24 + header_len]).map_err(|e| bad(what, format!("header: {e}")))?;
     let data_start = (24 + header_len).div_ceil(8) * 8;
-    Ok((header, data_start, body))
+    Ok((header, data_start, body, version))
 }
 
 /// The `kind` of a model file ("sparse_gpr", "linear", "sparse_tensor_gpr", …) after checking its framing.
 pub fn kind_of(bytes: &[u8], what: &str) -> Result<String> {
-    let (header, _, _) = frame(bytes, what)?;
+    let (header, _, _, _) = frame(bytes, what)?;
     header.get("kind").and_then(|v| v.as_str()).map(str::to_string).ok_or_else(|| bad(what, "header has no \"kind\""))
 }
 
 /// Reads a tensor model; `what` names the file in errors.
 pub fn from_bytes(bytes: &[u8], what: &str) -> Result<TensorModel> {
-    let (header, data_start, body) = frame(bytes, what)?;
+    let (header, data_start, body, version) = frame(bytes, what)?;
     let field = |name: &str| header.get(name).ok_or_else(|| bad(what, format!("header has no \"{name}\"")));
     let num = |name: &str| field(name).and_then(|v| v.as_f64().ok_or_else(|| bad(what, format!("header \"{name}\" is not a number"))));
     let kind = match field("kind")?.as_str() {
@@ -190,7 +207,17 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<TensorModel> {
             ),
             TensorKind::Linear => (array(&format!("weights_{lambda}"), species.len().checked_mul(n_features))?, Vec::new(), Vec::new()),
         };
-        channels.push(Channel { lambda, n_features, n_scalar, sparse_counts: counts, sparse_features, sparse_scalar, weights, offset });
+        let charges = match entry.get("charges") {
+            None | Some(serde_json::Value::Bool(false)) => Vec::new(),
+            Some(serde_json::Value::Bool(true)) => {
+                if version < CHARGES_FORMAT_VERSION {
+                    return Err(bad(what, format!("format version {version} cannot hold charges (the charge term needs version {CHARGES_FORMAT_VERSION})")));
+                }
+                array(&format!("charges_{lambda}"), Some(species.len()))?
+            }
+            Some(other) => return Err(bad(what, format!("channel λ = {lambda}: \"charges\" = {other} (expected true or false)"))),
+        };
+        channels.push(Channel { lambda, n_features, n_scalar, sparse_counts: counts, sparse_features, sparse_scalar, weights, offset, charges });
     }
     let hypers = serde_json::to_string(field("hypers")?).map_err(|e| bad(what, format!("hypers: {e}")))?;
     TensorModel::assemble(
