@@ -122,6 +122,7 @@ export {
   type Distance2bTerm,
   type SoapTerm,
   type LinearModelFitOptions,
+  type PotentialFeatures,
   type E0Option,
   type FrameSigma,
   type CalibrateOptions,

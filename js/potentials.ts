@@ -101,9 +101,19 @@ export type SparseEnvironments =
 export type KernelTerm = Distance2bTerm | SoapTerm;
 
 /** Options of `SparseGPR.fit`. */
+/**
+ * The per-atom features a potential is learnt on: `'soap_power_spectrum'` (ν = 2, body order 3, the default)
+ * or `'soap_bispectrum'` (ν = 3, body order 4: `SoapBispectrum` of the same hypers, with the copies that the
+ * symmetry of the first two densities makes equal dropped). The bispectrum grows as (species × radial)³: a model
+ * accepts at most 30 000 features per atom.
+ */
+export type PotentialFeatures = 'soap_power_spectrum' | 'soap_bispectrum';
+
 export interface SparseGPRFitOptions {
   /** SoapPowerSpectrum hyper-parameters (featomic schema). Required unless `terms` is given. */
   hypers?: SoapHypers;
+  /** Features computed from `hypers` (default `'soap_power_spectrum'`); `'soap_bispectrum'` cannot be combined with a `distance_2b` term. */
+  features?: PotentialFeatures;
   /** Where the targets are (default `{ energy: 'energy' }`). */
   targets?: PotentialTargets;
   /**
@@ -138,6 +148,8 @@ export interface SparseGPRFitOptions {
 export interface LinearModelFitOptions {
   /** SoapPowerSpectrum hyper-parameters (featomic schema). */
   hypers: SoapHypers;
+  /** Features computed from `hypers` (default `'soap_power_spectrum'`; `'soap_bispectrum'`: ν = 3). */
+  features?: PotentialFeatures;
   /** Where the targets are (default `{ energy: 'energy' }`). */
   targets?: PotentialTargets;
   /** Ridge parameter λ ≥ 0 on ‖w‖² (the residuals are divided by the sigmas). */
@@ -306,6 +318,13 @@ function sigmaFields(sigmas: unknown, targets: PotentialTargets, required: boole
   return out;
 }
 
+function featuresField(features: unknown): PotentialFeatures | undefined {
+  if (features === undefined) return undefined;
+  if (features !== 'soap_power_spectrum' && features !== 'soap_bispectrum')
+    throw outOfRange(`features = ${describe(features)} (expected 'soap_power_spectrum' or 'soap_bispectrum')`);
+  return features;
+}
+
 function hypersText(hypers: unknown): string {
   if (!isObject(hypers)) throw invalidParameter(`hypers must be SoapPowerSpectrum hyper-parameters (an object), got ${describe(hypers)}`);
   return JSON.stringify(hypers);
@@ -377,7 +396,7 @@ function termsOf(options: Record<string, unknown>): { soap: Record<string, unkno
 
 function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitData {
   if (!isObject(options)) throw invalidParameter(`SparseGPR.fit options must be an object, got ${describe(options)}`);
-  checkKeys('SparseGPR.fit', options, ['hypers', 'targets', 'sparse', 'kernel', 'terms', 'sigmas', 'frameSigmas', 'e0', 'jitter', 'batchAtoms', 'signal']);
+  checkKeys('SparseGPR.fit', options, ['hypers', 'features', 'targets', 'sparse', 'kernel', 'terms', 'sigmas', 'frameSigmas', 'e0', 'jitter', 'batchAtoms', 'signal']);
   const targets = checkTargets(options.targets);
   const { soap, where, pair } = termsOf(options as unknown as Record<string, unknown>);
   const sparse = soap.sparse as unknown;
@@ -423,6 +442,7 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
   checkKeys(`${where}kernel`, kernel, ['zeta', 'delta']);
   return {
     kind: 'sparse_gpr',
+    features: featuresField(options.features),
     hypers: hypersText(soap.hypers),
     ...pair,
     ...readTargets(systems, targets),
@@ -444,10 +464,11 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
 
 function linearData(systems: System[], options: LinearModelFitOptions): PotentialFitData {
   if (!isObject(options)) throw invalidParameter(`LinearModel.fit options must be an object, got ${describe(options)}`);
-  checkKeys('LinearModel.fit', options, ['hypers', 'targets', 'regularizer', 'sigmas', 'frameSigmas', 'e0', 'batchAtoms', 'signal']);
+  checkKeys('LinearModel.fit', options, ['hypers', 'features', 'targets', 'regularizer', 'sigmas', 'frameSigmas', 'e0', 'batchAtoms', 'signal']);
   const targets = checkTargets(options.targets);
   return {
     kind: 'linear',
+    features: featuresField(options.features),
     hypers: hypersText(options.hypers),
     ...readTargets(systems, targets),
     regularizer: finiteNumber('regularizer', options.regularizer, { min: 0 }),
@@ -611,7 +632,12 @@ export abstract class Potential {
     return Object.fromEntries(this.species.map((z, k) => [z, values[k]]));
   }
 
-  /** Length of one atom's feature vector (joined power spectrum). */
+  /** The features the model was fitted on: 'soap_power_spectrum' (ν = 2) or 'soap_bispectrum' (ν = 3). */
+  get features(): PotentialFeatures {
+    return this.#native.features as PotentialFeatures;
+  }
+
+  /** Length of one atom's feature vector (joined power spectrum, or the bispectrum's features). */
   get featureCount(): number {
     return this.#native.nFeatures;
   }

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import type { SoapHypers } from '../calculators';
 import { DEFAULT_FIT_HYPERS } from '../fit_defaults';
-import type { E0Option, VarianceCalibration } from '../potentials';
+import type { E0Option, PotentialFeatures, VarianceCalibration } from '../potentials';
 import type { System } from '../system';
 import { readXyz } from '../xyz';
 import { checkWritableTarget } from '../atomic';
@@ -25,6 +25,8 @@ import { countBaselineErrors, frameSigmas, parseConfigTypeSigma, validationLoss,
 export { DEFAULT_FIT_HYPERS, FIT_DEFAULTS } from '../fit_defaults';
 
 export const MODEL_KINDS = ['gpr', 'linear', 'auto'] as const;
+/** What --features accepts (the calculators the energy models can be fitted on). */
+export const FEATURE_KINDS = ['soap_power_spectrum', 'soap_bispectrum'] as const;
 
 /**
  * The candidates `acdc fit` can fit on the same features: the sparse GPR
@@ -46,6 +48,8 @@ export const E0_METHODS = ['average', 'fit'] as const;
 export interface FitOptions extends TermCliOptions {
   out: string;
   hypers?: string;
+  /** Features of the energy models (default: the power spectrum). */
+  features?: PotentialFeatures;
   energy: string;
   /** Forces column; false: --no-forces; undefined: "forces" when every frame has it. */
   forces?: string | false;
@@ -103,6 +107,8 @@ export interface FitSummary {
   /** Sparse environments per centre species (GPR): min(--sparse, atoms of that species). */
   sparse: Record<string, number> | null;
   hypers: SoapHypers;
+  /** The features of the models: 'soap_power_spectrum' (ν = 2) or 'soap_bispectrum' (ν = 3). */
+  features: PotentialFeatures;
   /** Training errors of the saved model on the training frames. */
   training: Errors;
   /** Its errors on the validation frames (null: no split). */
@@ -176,6 +182,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     const ownSigmas = allSigmas && split.training.map((k) => allSigmas[k]);
     const common: CommonFitOptions = {
       hypers,
+      ...(o.features ? { features: o.features } : {}),
       targets: { energy: targets.energy, ...(targets.forces ? { forces: targets.forces } : {}), ...(targets.stress ? { stress: targets.stress } : {}) },
       sigmas: {
         energy: o.sigmaEnergy,
@@ -310,6 +317,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       targets,
       sparse,
       hypers,
+      features: o.features ?? 'soap_power_spectrum',
       training: candidates[chosen]!.training,
       validation: candidates[chosen]!.validation,
       candidates,

@@ -17,7 +17,7 @@ export interface CliModel {
 }
 
 /** Options common to both fits. */
-export type CommonFitOptions = Pick<SparseGPRFitOptions, 'targets' | 'sigmas' | 'frameSigmas' | 'e0'> & Pick<LinearModelFitOptions, 'hypers'>;
+export type CommonFitOptions = Pick<SparseGPRFitOptions, 'targets' | 'sigmas' | 'frameSigmas' | 'e0'> & Pick<LinearModelFitOptions, 'hypers' | 'features'>;
 
 /** The models API. */
 export function modelsApi(): {

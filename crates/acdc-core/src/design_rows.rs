@@ -372,7 +372,7 @@ pub fn design_rows_into(calculator: &dyn Calculator, systems: &[System], layout:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::calculators::from_name;
+    use crate::calculators::{from_name, SoapPowerSpectrum, SoapRadialSpectrum, SphericalExpansion};
     use crate::tensor::ops;
 
     const HYPERS: &str = r#"{"cutoff": {"radius": 3.5, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
@@ -463,14 +463,14 @@ mod tests {
 
     #[test]
     fn power_spectrum_rows_match_the_tensor_route() {
-        check("soap_power_spectrum", HYPERS, &[1, 6, 7, 8, 14]);
+        check(SoapPowerSpectrum::NAME, HYPERS, &[1, 6, 7, 8, 14]);
         // species not in any structure (3) and the triclinic cell's species
         let species: Vec<i32> = {
             let mut s: Vec<i32> = systems().iter().flat_map(|s| s.types.clone()).collect();
             s.push(3);
             s
         };
-        check("soap_power_spectrum", HYPERS, &species);
+        check(SoapPowerSpectrum::NAME, HYPERS, &species);
     }
 
     #[test]
@@ -481,8 +481,8 @@ mod tests {
             "density": {"type": "Gaussian", "width": 0.3, "alchemical": {"types": [1, 6, 7, 8, 14],
                 "coupling": [[0.5, -0.25, 1.0, 0.75, 0.1], [0.0, 1.0, -0.5, 0.25, 2.0]]}},
             "basis": {"type": "TensorProduct", "max_angular": 3, "radial": {"type": "Gto", "max_radial": 3}}}"#;
-        check("soap_power_spectrum", ALCHEMICAL, &[1, 6, 7, 8]);
-        let calc = from_name("soap_power_spectrum", ALCHEMICAL).unwrap();
+        check(SoapPowerSpectrum::NAME, ALCHEMICAL, &[1, 6, 7, 8]);
+        let calc = from_name(SoapPowerSpectrum::NAME, ALCHEMICAL).unwrap();
         let layout = DesignLayout::for_calculator(calc.as_ref(), &[1, 6, 7, 8], RowReduction::PerAtom).unwrap();
         let labels = layout.column_labels();
         assert_eq!(&labels.names[..2], &["pseudo_1_type".to_string(), "pseudo_2_type".to_string()]);
@@ -491,7 +491,7 @@ mod tests {
 
     #[test]
     fn a_reused_buffer_gives_the_rows_of_a_fresh_one() {
-        let calc = from_name("soap_power_spectrum", HYPERS).unwrap();
+        let calc = from_name(SoapPowerSpectrum::NAME, HYPERS).unwrap();
         let all = systems();
         let species: Vec<i32> = all.iter().flat_map(|s| s.types.clone()).collect();
         for reduction in [RowReduction::PerAtom, RowReduction::Mean, RowReduction::SpeciesMean] {
@@ -512,16 +512,16 @@ mod tests {
     #[test]
     fn radial_spectrum_rows_match_the_tensor_route() {
         let species: Vec<i32> = systems().iter().flat_map(|s| s.types.clone()).collect();
-        check("soap_radial_spectrum", RADIAL, &species);
+        check(SoapRadialSpectrum::NAME, RADIAL, &species);
     }
 
     #[test]
     fn unknown_species_and_calculators_are_errors() {
-        let calc = from_name("soap_power_spectrum", HYPERS).unwrap();
+        let calc = from_name(SoapPowerSpectrum::NAME, HYPERS).unwrap();
         let layout = DesignLayout::for_calculator(calc.as_ref(), &[1, 6], RowReduction::Sum).unwrap();
         let err = design_rows(calc.as_ref(), &systems()[..1], &layout, &ComputeOptions::default()).unwrap_err();
         assert!(err.to_string().contains("not among the columns"), "{err}");
-        let se = from_name("spherical_expansion", HYPERS).unwrap();
+        let se = from_name(SphericalExpansion::NAME, HYPERS).unwrap();
         assert!(DesignLayout::for_calculator(se.as_ref(), &[1], RowReduction::Sum).is_err());
         assert!(DesignLayout::for_calculator(calc.as_ref(), &[], RowReduction::Sum).is_err());
         assert!(RowReduction::from_name("median").is_err());

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use acdc_core::budget::parse_size;
 use acdc_core::models::model_file;
 use acdc_core::models::calibration;
-use acdc_core::models::{E0, FitOptions, FrameSigmas, KindOptions, PairOptions, Potential, PredictOptions, Prediction, Sigmas, SparseMethod, Targets};
+use acdc_core::models::{E0, FeatureKind, FitOptions, FrameSigmas, KindOptions, PairOptions, Potential, PredictOptions, Prediction, Sigmas, SparseMethod, Targets};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -23,6 +23,8 @@ const BATCH_ATOMS: usize = 512;
 pub struct PotentialFitData {
     /// "sparse_gpr" or "linear"
     pub kind: String,
+    /// "soap_power_spectrum" (absent: the default) or "soap_bispectrum" (ν = 3)
+    pub features: Option<String>,
     /// power spectrum hyper-parameters (JSON text)
     pub hypers: String,
     /// energies, eV, one per system
@@ -127,6 +129,11 @@ fn frame_sigmas(n: usize, columns: [&Option<Float64Array>; 4]) -> Result<Vec<Fra
         }
     }
     Ok(out)
+}
+
+/// The features of `data` (the power spectrum when absent).
+fn feature_kind(data: &PotentialFitData) -> Result<FeatureKind> {
+    data.features.as_deref().map_or(Ok(FeatureKind::PowerSpectrum), |name| FeatureKind::from_name("features", name).map_err(to_napi))
 }
 
 fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&CancelToken>) -> Result<(Vec<acdc_core::System>, Targets, FitOptions)> {
@@ -241,8 +248,9 @@ impl NativePotential {
     pub fn fit_sync(systems: Vec<SystemData>, data: PotentialFitData) -> Result<NativePotential> {
         guarded("fitSync", || {
             ensure_thread_pool();
+            let features = feature_kind(&data)?;
             let (systems, targets, options) = fit_inputs(&systems, data, None)?;
-            potential_to_js(Potential::fit(&systems, &targets, &options).map_err(to_napi)?)
+            potential_to_js(Potential::fit_with_features(&systems, &targets, &options, features).map_err(to_napi)?)
         })
     }
 
@@ -250,8 +258,9 @@ impl NativePotential {
     #[napi(ts_return_type = "Promise<NativePotential>")]
     pub fn fit(systems: Vec<SystemData>, data: PotentialFitData, token: Option<&CancelToken>) -> Result<AsyncTask<Job<Potential, NativePotential>>> {
         guarded("fit", || {
+            let features = feature_kind(&data)?;
             let (systems, targets, options) = fit_inputs(&systems, data, token)?;
-            Ok(Job::new("fit", move || Potential::fit(&systems, &targets, &options), potential_to_js))
+            Ok(Job::new("fit", move || Potential::fit_with_features(&systems, &targets, &options, features), potential_to_js))
         })
     }
 
@@ -310,6 +319,12 @@ impl NativePotential {
     #[napi(getter)]
     pub fn hypers(&self) -> String {
         self.inner.hypers.clone()
+    }
+
+    /// "soap_power_spectrum" or "soap_bispectrum".
+    #[napi(getter)]
+    pub fn features(&self) -> String {
+        self.inner.layout.features.name().to_string()
     }
 
     /// Species (atomic numbers) of the training set, sorted.

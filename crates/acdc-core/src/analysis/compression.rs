@@ -152,7 +152,7 @@ pub struct ContractedChannel {
 /// computed from these tables equal U_l applied to the full features up to
 /// rounding.
 pub fn fit_radial_contraction(systems: &[System], hypers: &str, max_radial: usize) -> Result<Vec<ContractedChannel>> {
-    let (_, settings) = SoapHypers::from_json("spherical_expansion", hypers)?;
+    let (_, settings) = SoapHypers::from_json(SphericalExpansion::NAME, hypers)?;
     let tables: Vec<(usize, NodeTable)> =
         Expansion::new(settings)?.node_tables()?.into_iter().enumerate().filter_map(|(l, t)| t.map(|t| (l, t))).collect();
     let tm = SphericalExpansion::new(hypers)?.compute(systems, &ComputeOptions::default())?;

@@ -101,9 +101,12 @@ fn products_any(out: &mut [f64], factors: &[f64], n_max: usize, a: &[f64], a_str
 }
 
 impl SoapPowerSpectrum {
+    /// The calculator's stable name (also the label of its hyper-parameter errors).
+    pub const NAME: &'static str = "soap_power_spectrum";
+
     /// Parses and validates the hyper-parameters, builds the basis.
     pub fn new(hypers: &str) -> Result<SoapPowerSpectrum> {
-        let (_, settings) = SoapHypers::from_json("soap_power_spectrum", hypers)?;
+        let (_, settings) = SoapHypers::from_json(Self::NAME, hypers)?;
         let alchemical = if settings.alchemical.is_some() { Some(super::SphericalExpansion::new(hypers)?) } else { None };
         Ok(SoapPowerSpectrum { parameters: hypers.to_string(), expansion: Expansion::new(settings)?, alchemical })
     }
@@ -450,7 +453,7 @@ impl SampleGradient<'_> {
 impl Calculator for SoapPowerSpectrum {
 
     fn name(&self) -> &str {
-        "soap_power_spectrum"
+        Self::NAME
     }
 
     fn parameters(&self) -> &str {

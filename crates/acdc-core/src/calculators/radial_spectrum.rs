@@ -16,9 +16,12 @@ pub struct SoapRadialSpectrum {
 }
 
 impl SoapRadialSpectrum {
+    /// The calculator's stable name (also the label of its hyper-parameter errors).
+    pub const NAME: &'static str = "soap_radial_spectrum";
+
     /// Parses and validates the hyper-parameters, builds the basis.
     pub fn new(hypers: &str) -> Result<SoapRadialSpectrum> {
-        let (_, settings) = RadialSpectrumHypers::from_json("soap_radial_spectrum", hypers)?;
+        let (_, settings) = RadialSpectrumHypers::from_json(Self::NAME, hypers)?;
         if settings.alchemical.is_some() {
             return Err(crate::Error::InvalidParameter(
                 "density.alchemical is supported by SphericalExpansion and SoapPowerSpectrum only".into(),
@@ -36,7 +39,7 @@ impl SoapRadialSpectrum {
 
 impl Calculator for SoapRadialSpectrum {
     fn name(&self) -> &str {
-        "soap_radial_spectrum"
+        Self::NAME
     }
 
     fn parameters(&self) -> &str {

@@ -14,6 +14,7 @@
 //! `pseudo_2_type`), while the centres stay the real species.
 use std::collections::HashMap;
 
+use super::bispectrum_features::FeatureKind;
 use crate::calculators::{Calculator, ComputeOptions, SoapPowerSpectrum};
 use crate::error::{Error, Result};
 use crate::system::System;
@@ -30,8 +31,12 @@ pub struct FeatureLayout {
     pub neighbors: Vec<i32>,
     /// Neighbour pairs (a1 ≤ a2 of `neighbors`), in property order.
     pub pairs: Vec<(i32, i32)>,
-    /// Properties of one block, (l_max + 1)·n_max².
+    /// Properties of one block, (l_max + 1)·n_max²; with the bispectrum
+    /// (no neighbour-pair blocks) every feature of an atom.
     pub block_size: usize,
+    /// Power spectrum (ν = 2) or bispectrum (ν = 3,
+    /// [`super::bispectrum_features`]: `pairs` is then empty).
+    pub features: FeatureKind,
 }
 
 impl FeatureLayout {
@@ -53,7 +58,15 @@ impl FeatureLayout {
                 pairs.push((a, b));
             }
         }
-        FeatureLayout { species, neighbors, pairs, block_size }
+        FeatureLayout { species, neighbors, pairs, block_size, features: FeatureKind::PowerSpectrum }
+    }
+
+    /// The layout of a ν = 3 model: these centre (and neighbour) species,
+    /// `n_features` bispectrum features per atom.
+    pub fn bispectrum(mut species: Vec<i32>, n_features: usize) -> FeatureLayout {
+        species.sort_unstable();
+        species.dedup();
+        FeatureLayout { neighbors: species.clone(), species, pairs: Vec::new(), block_size: n_features, features: FeatureKind::Bispectrum }
     }
 
     /// The layout of `calculator`'s power spectrum for a model of these
@@ -80,7 +93,10 @@ impl FeatureLayout {
 
     /// Length of one atom's feature vector.
     pub fn n_features(&self) -> usize {
-        self.pairs.len() * self.block_size
+        match self.features {
+            FeatureKind::PowerSpectrum => self.pairs.len() * self.block_size,
+            FeatureKind::Bispectrum => self.block_size,
+        }
     }
 
     /// Index of `species` in [`FeatureLayout::species`].

@@ -4,6 +4,7 @@
 //! matrices with one row per sample (atomic environment or structure).
 
 pub mod atomic_features;
+pub mod bispectrum_features;
 pub mod calibration;
 pub mod kernels;
 pub mod leverage;
@@ -16,6 +17,7 @@ pub mod tensor_model_file;
 pub mod validation;
 
 pub use kernels::{polynomial_kernel, structure_kernel, PolynomialKernel};
+pub use bispectrum_features::{FeatureKind, MAX_BISPECTRUM_FEATURES};
 pub use calibration::{calibrate_variance, species_count_baseline, Calibration, CountBaseline};
 pub use pair_term::{PairOptions, PairTerm};
 pub use potential::{E0, FitOptions, FrameSigmas, Kind, KindOptions, Potential, Prediction, PredictOptions, Sigmas, SparseMethod, Targets};

@@ -28,7 +28,14 @@
 //! `theta`, `delta`, `species_pairs`, `sparse_counts`), and the array
 //! `distance_2b_sparse` (its sparse distances, Å); `weights`, `r_factor`
 //! and `cholesky` then cover both terms, SOAP first.
+//!
+//! A model on the ν = 3 features (the SOAP bispectrum of `hypers`) has
+//! `"features": "soap_bispectrum"`, `block_size` = `n_features` = the
+//! bispectrum features per atom ([`super::bispectrum_features`]) and
+//! `neighbor_species` = `species`; it is written as version 2, and files
+//! without `features` are power-spectrum models (every file written before).
 use super::atomic_features::FeatureLayout;
+use super::bispectrum_features::{FeatureKind, MAX_BISPECTRUM_FEATURES};
 use super::pair_term::PairTerm;
 use super::potential::{Kind, Potential};
 use super::validation;
@@ -93,7 +100,11 @@ pub fn to_bytes(p: &Potential) -> Result<Vec<u8>> {
     if let Some(term) = &p.pair {
         header["terms"] = serde_json::json!([term.describe()]);
     }
-    let version: u32 = if p.pair.is_some() { 2 } else { 1 };
+    let bispectrum = p.layout.features == FeatureKind::Bispectrum;
+    if bispectrum {
+        header["features"] = serde_json::json!(p.layout.features.name());
+    }
+    let version: u32 = if p.pair.is_some() || bispectrum { 2 } else { 1 };
     let header = serde_json::to_vec(&header).map_err(|e| Error::InvalidParameter(format!("model header: {e}")))?;
     let mut out = Vec::with_capacity(32 + header.len() + offset);
     out.extend_from_slice(MAGIC);
@@ -176,6 +187,14 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Potential> {
     if neighbors.is_empty() || neighbors.windows(2).any(|w| w[0] >= w[1]) {
         return Err(bad(what, "neighbor_species must be a non-empty list of sorted, distinct types"));
     }
+    let features = match header.get("features") {
+        None => FeatureKind::PowerSpectrum,
+        Some(v) => FeatureKind::from_name("features", v.as_str().ok_or_else(|| bad(what, format!("header \"features\" = {} is not a string", short(v))))?)
+            .map_err(|e| bad(what, e))?,
+    };
+    if features == FeatureKind::Bispectrum && neighbors != species {
+        return Err(bad(what, format!("neighbor_species = {neighbors:?} but a soap_bispectrum model's neighbour types are its species {species:?}")));
+    }
     let block_size = count("block_size")?;
     if block_size == 0 {
         return Err(bad(what, "block_size = 0 (expected the properties of one power-spectrum block)"));
@@ -186,7 +205,13 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Potential> {
     // the file, and so is everything predict allocates per atom
     let ns = species.len();
     let nn = neighbors.len() as u128;
-    let nf = (nn * (nn + 1) / 2) * block_size as u128;
+    let nf = match features {
+        FeatureKind::PowerSpectrum => (nn * (nn + 1) / 2) * block_size as u128,
+        FeatureKind::Bispectrum => block_size as u128,
+    };
+    if features == FeatureKind::Bispectrum && nf > MAX_BISPECTRUM_FEATURES as u128 {
+        return Err(bad(what, format!("block_size = {nf} bispectrum features per atom, more than the {MAX_BISPECTRUM_FEATURES} a model accepts")));
+    }
     if (ns as u128) * nf > body_floats as u128 {
         return Err(bad(
             what,
@@ -197,7 +222,10 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Potential> {
     if count("n_features")? != nf {
         return Err(bad(what, format!("n_features = {} but {} neighbour types with block_size {block_size} give {nf}", short(field("n_features")?), neighbors.len())));
     }
-    let layout = FeatureLayout::with_neighbors(species.clone(), neighbors.clone(), block_size);
+    let layout = match features {
+        FeatureKind::PowerSpectrum => FeatureLayout::with_neighbors(species.clone(), neighbors.clone(), block_size),
+        FeatureKind::Bispectrum => FeatureLayout::bispectrum(species.clone(), block_size),
+    };
     debug_assert_eq!(layout.n_features(), nf);
     let e0_map = field("e0")?.as_object().ok_or_else(|| bad(what, "e0 is not an object"))?;
     if let Some(k) = e0_map.keys().find(|k| !species.iter().any(|z| z.to_string() == **k)) {

@@ -53,6 +53,7 @@ use nalgebra::{DMatrix, DVector};
 use rayon::prelude::*;
 
 use super::atomic_features::{compute_features, join_features, FeatureLayout, StructureFeatures};
+use super::bispectrum_features::{BispectrumMap, FeatureKind};
 use super::pair_term::{species_pairs, uniform_points, PairOptions, PairTerm};
 use super::selection::{cur_power_iteration, farthest_point_sampling, Axis};
 use super::validation::{self, check_positive};
@@ -313,6 +314,8 @@ pub struct Potential {
     /// SOAP ones in `weights`, `cholesky` and `r_factor`.
     pub pair: Option<PairTerm>,
     calculator: std::sync::Arc<SoapPowerSpectrum>,
+    /// The ν = 3 features (layout.features = Bispectrum), None for the power spectrum.
+    bispectrum: Option<std::sync::Arc<BispectrumMap>>,
     /// Normalised sparse features per species, column-major `n_features × M_c`.
     sparse_hat: Vec<DMatrix<f64>>,
     /// Start of each species' parameters.
@@ -386,6 +389,20 @@ impl Potential {
         pair: Option<PairTerm>,
     ) -> Result<Potential> {
         let calculator = std::sync::Arc::new(SoapPowerSpectrum::new(&hypers)?);
+        let bispectrum = match layout.features {
+            FeatureKind::PowerSpectrum => None,
+            FeatureKind::Bispectrum => {
+                let map = BispectrumMap::new(&hypers, &layout.species)?;
+                if map.n_features() != layout.n_features() {
+                    return Err(Error::InvalidParameter(format!(
+                        "the hypers give {} bispectrum features per atom, the model has {}: the hypers do not match the arrays",
+                        map.n_features(),
+                        layout.n_features()
+                    )));
+                }
+                Some(std::sync::Arc::new(map))
+            }
+        };
         let nf = layout.n_features();
         let ns = layout.species.len();
         if e0.len() != ns {
@@ -444,12 +461,26 @@ impl Potential {
         if kind == Kind::SparseGpr && cholesky.len() != n * n {
             return Err(Error::InvalidParameter(format!("the Cholesky factor has {} values, expected {}", cholesky.len(), n * n)));
         }
-        Ok(Potential { kind, hypers, layout, e0, zeta, delta, jitter, regularizer, sparse, weights, cholesky, r_factor, meta, pair, calculator, sparse_hat, offsets })
+        Ok(Potential { kind, hypers, layout, e0, zeta, delta, jitter, regularizer, sparse, weights, cholesky, r_factor, meta, pair, calculator, bispectrum, sparse_hat, offsets })
     }
 
-    /// The power spectrum calculator of the model's hypers.
+    /// The power spectrum calculator of the model's hypers (the features
+    /// of a ν = 2 model; a ν = 3 model's are [`Potential::bispectrum`]).
     pub fn calculator(&self) -> &SoapPowerSpectrum {
         &self.calculator
+    }
+
+    /// The bispectrum features of a ν = 3 model (None for the power spectrum).
+    pub fn bispectrum(&self) -> Option<&BispectrumMap> {
+        self.bispectrum.as_deref()
+    }
+
+    /// The joined per-atom features (and gradients when asked) of `systems`.
+    pub fn features(&self, systems: &[System], positions: bool, strain: bool, cancel: &CancelFlag) -> Result<Vec<StructureFeatures>> {
+        match &self.bispectrum {
+            Some(map) => map.compute(&self.layout, systems, positions, strain, cancel),
+            None => compute_features(&self.calculator, &self.layout, systems, positions, strain, cancel),
+        }
     }
 
     /// Number of fitted parameters (sparse points of every term, or linear weights).
@@ -468,8 +499,14 @@ impl Potential {
         self.offsets[c + 1] - self.offsets[c]
     }
 
-    /// Fits a potential to `systems` and their `targets`.
+    /// Fits a potential to `systems` and their `targets` on the SOAP power spectrum.
     pub fn fit(systems: &[System], targets: &Targets, options: &FitOptions) -> Result<Potential> {
+        Potential::fit_with_features(systems, targets, options, FeatureKind::PowerSpectrum)
+    }
+
+    /// Fits a potential on the chosen features: the power spectrum (ν = 2)
+    /// or the bispectrum (ν = 3) of `options.hypers`.
+    pub fn fit_with_features(systems: &[System], targets: &Targets, options: &FitOptions, features: FeatureKind) -> Result<Potential> {
         check_targets(systems, targets)?;
         validation::check_target_magnitudes(systems, targets)?;
         check_positive("sigmas.energy", options.sigmas.energy)?;
@@ -483,7 +520,19 @@ impl Potential {
         let mut species: Vec<i32> = systems.iter().flat_map(|s| s.types.iter().copied()).collect();
         species.sort_unstable();
         species.dedup();
-        let layout = FeatureLayout::for_calculator(&calculator, species)?;
+        let bispectrum = match features {
+            FeatureKind::PowerSpectrum => None,
+            FeatureKind::Bispectrum => {
+                if options.pair.is_some() {
+                    return Err(Error::InvalidParameter("features = \"soap_bispectrum\" with a distance_2b term is not supported (use the power spectrum with terms)".into()));
+                }
+                Some(BispectrumMap::new(&options.hypers, &species)?)
+            }
+        };
+        let layout = match &bispectrum {
+            Some(map) => FeatureLayout::bispectrum(species, map.n_features()),
+            None => FeatureLayout::for_calculator(&calculator, species)?,
+        };
         let nf = layout.n_features();
         let ns = layout.species.len();
         let e0 = reference_energies(systems, &targets.energy, &layout, &options.e0)?;
@@ -548,7 +597,11 @@ impl Potential {
             let mut per_species: Vec<Vec<f64>> = vec![Vec::new(); ns];
             for &(start, end) in &batches {
                 check_cancelled(&options.cancel)?;
-                for f in compute_features(&calculator, &layout, &systems[start..end], false, false, &options.cancel)? {
+                let batch_features = match &bispectrum {
+                    Some(map) => map.compute(&layout, &systems[start..end], false, false, &options.cancel)?,
+                    None => compute_features(&calculator, &layout, &systems[start..end], false, false, &options.cancel)?,
+                };
+                for f in batch_features {
                     for (i, &c) in f.species.iter().enumerate() {
                         per_species[c].extend_from_slice(&f.values[i * nf..(i + 1) * nf]);
                     }
@@ -598,6 +651,7 @@ impl Potential {
             *term = PairTerm::new(o.cutoff, o.transition, o.theta, o.delta, term.pairs.clone(), chosen)?;
         }
         drop(pair_distances);
+        drop(bispectrum);
         let n_soap: usize = match kind {
             Kind::SparseGpr => sparse.iter().map(|x| x.len() / nf).sum(),
             Kind::Linear => ns * nf,
@@ -690,7 +744,7 @@ impl Potential {
             check_cancelled(&options.cancel)?;
             let batch = &systems[start..end];
             let want_strain = targets.stress.as_ref().is_some_and(|s| s[start..end].iter().any(Option::is_some));
-            let features = compute_features(&placeholder.calculator, &layout, batch, want_forces, want_strain, &options.cancel)?;
+            let features = placeholder.features(batch, want_forces, want_strain, &options.cancel)?;
             let rows: Vec<(Vec<f64>, Vec<f64>)> = features
                 .par_iter()
                 .enumerate()
@@ -729,6 +783,9 @@ impl Potential {
             let counts: serde_json::Map<String, serde_json::Value> =
                 layout.species.iter().enumerate().map(|(c, z)| (z.to_string(), serde_json::json!(placeholder.species_params(c)))).collect();
             meta["sparse"] = serde_json::json!({ "method": method.name(), "seed": seed, "count": counts });
+        }
+        if features == FeatureKind::Bispectrum {
+            meta["features"] = serde_json::json!(features.name());
         }
         if let Some(term) = &placeholder.pair {
             meta["terms"] = serde_json::json!([{ "type": "soap", "zeta": zeta, "delta": delta }, term.describe()]);
@@ -966,8 +1023,10 @@ impl Potential {
             )?;
             let left = (budget.bytes as f64 - model_bytes).max(0.0) as u64;
             let compute = ComputeOptions { gradients, cancel: cancel.clone(), max_memory: Some(left), ..Default::default() };
+            // ν = 3 (bispectrum) models contract the calculator's gradients;
+            // power-spectrum models backpropagate through the expansion
             let (features, atom_energies, mut forces, mut virial) =
-                if backprop && (options.forces || options.stress) && self.calculator.supports_backpropagation() {
+                if backprop && self.bispectrum.is_none() && (options.forces || options.stress) && self.calculator.supports_backpropagation() {
                     self.backpropagate_batch(batch, options, &compute)?
                 } else {
                     self.contract_batch(batch, options, &compute)?
@@ -1013,8 +1072,18 @@ impl Potential {
     /// SOAP part.
     #[allow(clippy::type_complexity)]
     fn contract_batch(&self, batch: &[System], options: &PredictOptions, compute: &ComputeOptions) -> Result<(Vec<StructureFeatures>, Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<[f64; 9]>)> {
-        let tensor = self.calculator.compute(batch, compute)?;
-        let features = join_features(&tensor, &self.layout, batch, false, false)?;
+        let (tensor, features) = match &self.bispectrum {
+            Some(map) => {
+                let tensor = map.calculator().compute(batch, compute)?;
+                let features = map.join(&tensor, &self.layout, batch, false, false)?;
+                (tensor, features)
+            }
+            None => {
+                let tensor = self.calculator.compute(batch, compute)?;
+                let features = join_features(&tensor, &self.layout, batch, false, false)?;
+                (tensor, features)
+            }
+        };
         // ε_i and g_i = ∂ε/∂x_i of every atom, in parallel
         let per_atom: Vec<Vec<(f64, Vec<f64>)>> = features
             .par_iter()
@@ -1027,12 +1096,32 @@ impl Potential {
         let mut virial = vec![[0.0; 9]; batch.len()];
         // contract each gradient block with g_i directly (no joined gradient copy);
         // the products run in parallel, the sums in a fixed order
-        let bs = self.layout.block_size;
         for (key, block) in tensor.keys.rows().zip(&tensor.blocks) {
-            let p = self.layout.pairs.iter().position(|&q| q == (key[1], key[2])).ok_or_else(|| {
-                Error::InvalidParameter(format!("neighbour species pair ({}, {}) is not in the model's species {:?}", key[1], key[2], self.layout.species))
-            })?;
             let samples: Vec<(usize, usize)> = block.samples.rows().map(|r| (r[0] as usize, r[1] as usize)).collect();
+            // ν = 3: g_i gathered into the block's property order, one row per sample
+            let (p, bs, gathered) = match &self.bispectrum {
+                Some(map) => {
+                    let columns = map.columns(&block.properties)?;
+                    let width = columns.len();
+                    let mut g = vec![0.0; samples.len() * width];
+                    g.par_chunks_mut(width.max(1)).zip(samples.par_iter()).for_each(|(row, &(s, i))| {
+                        let gi = &per_atom[s][i].1;
+                        for (v, c) in row.iter_mut().zip(&columns) {
+                            if let Some(c) = c {
+                                *v = gi[*c];
+                            }
+                        }
+                    });
+                    (0, width, Some(g))
+                }
+                None => {
+                    let p = self.layout.pairs.iter().position(|&q| q == (key[1], key[2])).ok_or_else(|| {
+                        Error::InvalidParameter(format!("neighbour species pair ({}, {}) is not in the model's species {:?}", key[1], key[2], self.layout.species))
+                    })?;
+                    (p, self.layout.block_size, None)
+                }
+            };
+            let gathered = &gathered;
             for (parameter, gradient) in &block.gradients {
                 let width = if parameter == "positions" { 3 } else { 9 };
                 let rows: Vec<&[i32]> = gradient.samples.rows().collect();
@@ -1042,7 +1131,10 @@ impl Potential {
                     .with_min_len(64)
                     .flat_map_iter(|(g, r)| {
                         let (s, i) = samples[r[0] as usize];
-                        let gi = &per_atom[s][i].1[p * bs..(p + 1) * bs];
+                        let gi = match gathered {
+                            Some(g) => &g[r[0] as usize * bs..(r[0] as usize + 1) * bs],
+                            None => &per_atom[s][i].1[p * bs..(p + 1) * bs],
+                        };
                         (0..width).map(move |x| dot(&gradient.values[(g * width + x) * bs..(g * width + x + 1) * bs], gi))
                     })
                     .collect();
