@@ -1,6 +1,6 @@
 // Learning curves against the body order of the features (docs/MODELS.md,
 // "Higher body order"): LinearModel and SparseGPR on the SOAP power spectrum
-// (ν = 2) and on the SOAP bispectrum (ν = 3, features: 'soap_bispectrum') of
+// (ν = 2) and on the SOAP bispectrum (ν = 3, features: 'bispectrum') of
 // the same hypers, fitted to energies and forces of nested random subsets of
 // TRAIN (one seeded permutation; the first n frames for each n) and tested
 // on all of TEST. One JSON line per (model, n).
@@ -42,10 +42,10 @@ const gpr = (features, frames) => {
   return acdc.SparseGPR.fit(frames, { ...common, features, sparse: { count, method: 'cur' }, kernel: { zeta: Number(env('NU_ZETA', 4)), delta: Number(env('NU_DELTA', 0.2)) } });
 };
 const models = {
-  linear2: (frames) => acdc.LinearModel.fit(frames, { ...common, features: 'soap_power_spectrum', regularizer: Number(env('NU_LAMBDA', 1e-6)) }),
-  linear3: (frames) => acdc.LinearModel.fit(frames, { ...common, features: 'soap_bispectrum', regularizer: Number(env('NU_LAMBDA', 1e-6)) }),
-  gpr2: (frames) => gpr('soap_power_spectrum', frames),
-  gpr3: (frames) => gpr('soap_bispectrum', frames),
+  linear2: (frames) => acdc.LinearModel.fit(frames, { ...common, features: 'power_spectrum', regularizer: Number(env('NU_LAMBDA', 1e-6)) }),
+  linear3: (frames) => acdc.LinearModel.fit(frames, { ...common, features: 'bispectrum', regularizer: Number(env('NU_LAMBDA', 1e-6)) }),
+  gpr2: (frames) => gpr('power_spectrum', frames),
+  gpr3: (frames) => gpr('bispectrum', frames),
 };
 
 // one seeded permutation (a 32-bit LCG): nested subsets

@@ -102,17 +102,17 @@ export type KernelTerm = Distance2bTerm | SoapTerm;
 
 /** Options of `SparseGPR.fit`. */
 /**
- * The per-atom features a potential is learnt on: `'soap_power_spectrum'` (ν = 2, body order 3, the default)
- * or `'soap_bispectrum'` (ν = 3, body order 4: `SoapBispectrum` of the same hypers, with the copies that the
+ * The per-atom features a potential is learnt on: `'power_spectrum'` (ν = 2, body order 3, the default)
+ * or `'bispectrum'` (ν = 3, body order 4: `SoapBispectrum` of the same hypers, with the copies that the
  * symmetry of the first two densities makes equal dropped). The bispectrum grows as (species × radial)³: a model
  * accepts at most 30 000 features per atom.
  */
-export type PotentialFeatures = 'soap_power_spectrum' | 'soap_bispectrum';
+export type PotentialFeatures = 'power_spectrum' | 'bispectrum';
 
 export interface SparseGPRFitOptions {
   /** SoapPowerSpectrum hyper-parameters (featomic schema). Required unless `terms` is given. */
   hypers?: SoapHypers;
-  /** Features computed from `hypers` (default `'soap_power_spectrum'`); `'soap_bispectrum'` cannot be combined with a `distance_2b` term. */
+  /** Features computed from `hypers` (default `'power_spectrum'`); `'bispectrum'` cannot be combined with a `distance_2b` term. */
   features?: PotentialFeatures;
   /** Where the targets are (default `{ energy: 'energy' }`). */
   targets?: PotentialTargets;
@@ -148,7 +148,7 @@ export interface SparseGPRFitOptions {
 export interface LinearModelFitOptions {
   /** SoapPowerSpectrum hyper-parameters (featomic schema). */
   hypers: SoapHypers;
-  /** Features computed from `hypers` (default `'soap_power_spectrum'`; `'soap_bispectrum'`: ν = 3). */
+  /** Features computed from `hypers` (default `'power_spectrum'`; `'bispectrum'`: ν = 3). */
   features?: PotentialFeatures;
   /** Where the targets are (default `{ energy: 'energy' }`). */
   targets?: PotentialTargets;
@@ -320,8 +320,8 @@ function sigmaFields(sigmas: unknown, targets: PotentialTargets, required: boole
 
 function featuresField(features: unknown): PotentialFeatures | undefined {
   if (features === undefined) return undefined;
-  if (features !== 'soap_power_spectrum' && features !== 'soap_bispectrum')
-    throw outOfRange(`features = ${describe(features)} (expected 'soap_power_spectrum' or 'soap_bispectrum')`);
+  if (features !== 'power_spectrum' && features !== 'bispectrum')
+    throw outOfRange(`features = ${describe(features)} (expected 'power_spectrum' or 'bispectrum')`);
   return features;
 }
 
@@ -632,7 +632,7 @@ export abstract class Potential {
     return Object.fromEntries(this.species.map((z, k) => [z, values[k]]));
   }
 
-  /** The features the model was fitted on: 'soap_power_spectrum' (ν = 2) or 'soap_bispectrum' (ν = 3). */
+  /** The features the model was fitted on: 'power_spectrum' (ν = 2) or 'bispectrum' (ν = 3). */
   get features(): PotentialFeatures {
     return this.#native.features as PotentialFeatures;
   }

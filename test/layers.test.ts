@@ -119,13 +119,27 @@ describe('layers of js/', () => {
   });
 });
 
-/** Source files outside tests and examples, with Rust's `#[cfg(test)] mod …` sections cut off. */
+/** Rust files that are test-only modules: declared `#[cfg(test)] mod x;` by their parent. */
+function testModuleFiles(): Set<string> {
+  const out = new Set<string>();
+  for (const f of walk(path.join(root, 'crates'), ['.rs'])) {
+    const dir = path.dirname(f);
+    for (const m of fs.readFileSync(f, 'utf8').matchAll(/#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*;/g)) {
+      out.add(path.join(dir, `${m[1]}.rs`));
+      out.add(path.join(dir, m[1], 'mod.rs'));
+    }
+  }
+  return out;
+}
+
+/** Source files outside tests and examples, with Rust's `#[cfg(test)] mod …` sections and test-only module files cut off. */
 function sources(): Map<string, string> {
   const out = new Map<string, string>();
+  const testOnly = testModuleFiles();
   for (const dir of ['crates', 'js']) {
     for (const f of walk(path.join(root, dir), ['.rs', '.ts', '.mts'])) {
       const r = path.relative(root, f).split(path.sep);
-      if (r.includes('tests') || r.includes('examples') || r.includes('target') || r[r.length - 1] === 'tests_utils.rs') continue;
+      if (r.includes('tests') || r.includes('examples') || r.includes('target') || testOnly.has(f)) continue;
       let text = fs.readFileSync(f, 'utf8');
       if (f.endsWith('.rs')) {
         const cut = text.search(/#\[cfg\(test\)\]\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+\w+\s*\{/);

@@ -1,10 +1,10 @@
-// Potentials on the ν = 3 features (features: 'soap_bispectrum'): LinearModel
+// Potentials on the ν = 3 features (features: 'bispectrum'): LinearModel
 // and SparseGPR against a numpy transcription (scripts/reference/nu3_numpy.py
 // on the dump of scripts/reference/nu3_dump.js; fixture
 // test/fixtures/models/nu3_case_expected.json) to ≤ 1e-8 relative; forces and
 // stress against central differences of the energy (h = 1e-5, ≤ 1e-6 relative
 // to the largest component); rotations and permutations; save → load →
-// predict bit for bit; bad input; `acdc fit --features soap_bispectrum`.
+// predict bit for bit; bad input; `acdc fit --features bispectrum`.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -27,7 +27,7 @@ const gpr = SparseGPR.fitSync(smallTrain, nu3Case.gpr);
 describe('potentials on the bispectrum (ν = 3)', () => {
   it('equal the numpy transcription (≤ 1e-8 relative)', () => {
     expect(nu3Case.train).toEqual([0, 1, 2, 3, 4, 5, 18, 19, 22]);
-    expect(linear.features).toBe('soap_bispectrum');
+    expect(linear.features).toBe('bispectrum');
     expect(linear.featureCount).toBe(expected.n_features);
     expect(gpr.featureCount).toBe(expected.n_features);
     checkAgainstNumpy(linear, 'linear', expected);
@@ -37,7 +37,7 @@ describe('potentials on the bispectrum (ν = 3)', () => {
   it('differ from the power-spectrum models of the same hypers', () => {
     const { features: _, ...plain } = nu3Case.linear;
     const ps = LinearModel.fitSync(smallTrain, plain);
-    expect(ps.features).toBe('soap_power_spectrum');
+    expect(ps.features).toBe('power_spectrum');
     expect(ps.featureCount).toBeLessThan(linear.featureCount);
     const a = linear.predictSync(smallTest).energy;
     const b = ps.predictSync(smallTest).energy;
@@ -60,21 +60,21 @@ describe('potentials on the bispectrum (ν = 3)', () => {
       const file = path.join(dir, `${m.kind}.acdc`);
       m.saveSync(file);
       const back = loadModelSync(file);
-      expect(back.features).toBe('soap_bispectrum');
+      expect(back.features).toBe('bispectrum');
       const opts = { forces: true, stress: true, variance: true };
       const frames = smallTest.filter((s) => s.pbc.every(Boolean));
       expect(back.predictSync(frames, opts)).toEqual(m.predictSync(frames, opts));
       const bytes = fs.readFileSync(file);
       expect(Buffer.from(modelFromBuffer(bytes).toBuffer()).equals(bytes)).toBe(true);
       const header = JSON.parse(bytes.subarray(24, 24 + Number(bytes.readBigUInt64LE(16))).toString('utf8'));
-      expect(header.features).toBe('soap_bispectrum');
+      expect(header.features).toBe('bispectrum');
       expect(bytes.readUInt32LE(8)).toBe(2);
     }
   });
 
   it('bad input names the option', () => {
-    expect(() => LinearModel.fitSync(smallTrain, { ...nu3Case.linear, features: 'bispectrum' })).toThrow(
-      /features = "bispectrum" \(expected 'soap_power_spectrum' or 'soap_bispectrum'\)/,
+    expect(() => LinearModel.fitSync(smallTrain, { ...nu3Case.linear, features: 'trispectrum' as never })).toThrow(
+      /features = "trispectrum" \(expected 'power_spectrum' or 'bispectrum'\)/,
     );
     const big = structuredClone(nu3Case.linear.hypers);
     big.basis.max_angular = 8;
@@ -83,7 +83,7 @@ describe('potentials on the bispectrum (ν = 3)', () => {
     const pair = { type: 'distance_2b', cutoff: 4, transition: 0.5, theta: 0.5, delta: 0.5, sparse: { count: 5 } };
     const soap = { type: 'soap', hypers: nu3Case.gpr.hypers, sparse: nu3Case.gpr.sparse, kernel: nu3Case.gpr.kernel };
     expect(() => SparseGPR.fitSync(smallTrain, { ...nu3Case.gpr, hypers: undefined, sparse: undefined, kernel: undefined, terms: [pair, soap] })).toThrow(
-      /soap_bispectrum.*distance_2b.*not supported/,
+      /bispectrum.*distance_2b.*not supported/,
     );
   });
 });
@@ -98,10 +98,10 @@ describe('acdc fit --features', () => {
     const hypers = path.join(dir, 'hypers.json');
     fs.writeFileSync(hypers, JSON.stringify(nu3Case.linear.hypers));
     const out = path.join(dir, 'm.acdc');
-    const r = run(['fit', data, '-o', out, '--hypers', hypers, '--model', 'linear', '--features', 'soap_bispectrum', '--no-progress', '--json']);
+    const r = run(['fit', data, '-o', out, '--hypers', hypers, '--model', 'linear', '--features', 'bispectrum', '--no-progress', '--json']);
     expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).features).toBe('soap_bispectrum');
-    expect(loadModelSync(out).features).toBe('soap_bispectrum');
+    expect(JSON.parse(r.stdout).features).toBe('bispectrum');
+    expect(loadModelSync(out).features).toBe('bispectrum');
     const bad = path.join(dir, 'bad.acdc');
     const e = run(['fit', data, '-o', bad, '--hypers', hypers, '--features', 'trispectrum', '--no-progress']);
     expect(e.status).not.toBe(0);

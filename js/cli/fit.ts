@@ -26,7 +26,7 @@ export { DEFAULT_FIT_HYPERS, FIT_DEFAULTS } from '../fit_defaults';
 
 export const MODEL_KINDS = ['gpr', 'linear', 'auto'] as const;
 /** What --features accepts (the calculators the energy models can be fitted on). */
-export const FEATURE_KINDS = ['soap_power_spectrum', 'soap_bispectrum'] as const;
+export const FEATURE_KINDS = ['power_spectrum', 'bispectrum'] as const;
 
 /**
  * The candidates `acdc fit` can fit on the same features: the sparse GPR
@@ -107,7 +107,7 @@ export interface FitSummary {
   /** Sparse environments per centre species (GPR): min(--sparse, atoms of that species). */
   sparse: Record<string, number> | null;
   hypers: SoapHypers;
-  /** The features of the models: 'soap_power_spectrum' (ν = 2) or 'soap_bispectrum' (ν = 3). */
+  /** The features of the models: 'power_spectrum' (ν = 2) or 'bispectrum' (ν = 3). */
   features: PotentialFeatures;
   /** Training errors of the saved model on the training frames. */
   training: Errors;
@@ -317,7 +317,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       targets,
       sparse,
       hypers,
-      features: o.features ?? 'soap_power_spectrum',
+      features: o.features ?? 'power_spectrum',
       training: candidates[chosen]!.training,
       validation: candidates[chosen]!.validation,
       candidates,

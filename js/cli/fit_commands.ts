@@ -61,7 +61,7 @@ function fitReport(s: FitSummary): string {
   const what = [s.targets.energy && 'energy', s.targets.forces && 'forces', s.targets.stress && 'stress'].filter(Boolean).join(', ');
   const sparse = s.sparse ? `, sparse environments ${Object.entries(s.sparse).map(([z, n]) => `${n} (Z=${z})`).join(', ')}` : '';
   return (
-    `${s.model === 'gpr' ? `sparse GPR (${s.terms === '2b,soap' ? 'distance_2b + SOAP' : 'SOAP'})` : 'linear model'}${s.features === 'soap_bispectrum' ? ' on the bispectrum (ν = 3)' : ''}${s.requested === 'auto' && s.validation ? ' (chosen by --model auto: lowest validation loss)' : ''} fitted on ${s.split.training} structures (${s.atoms} atoms in the file, species ${s.species.join(',')}; ` +
+    `${s.model === 'gpr' ? `sparse GPR (${s.terms === '2b,soap' ? 'distance_2b + SOAP' : 'SOAP'})` : 'linear model'}${s.features === 'bispectrum' ? ' on the bispectrum (ν = 3)' : ''}${s.requested === 'auto' && s.validation ? ' (chosen by --model auto: lowest validation loss)' : ''} fitted on ${s.split.training} structures (${s.atoms} atoms in the file, species ${s.species.join(',')}; ` +
     `targets ${what}${sparse}) → ${s.out} in ${s.seconds.toFixed(2)} s\n` +
     (s.split.validation.length
       ? `validation: ${s.split.validation.length} of ${s.frames} frames held out (--validation ${s.split.fraction}, --seed ${s.split.seed}); the model is fitted on the other ${s.split.training}\n`
@@ -108,7 +108,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .requiredOption('-o, --out <file>', 'model file to write (.acdc)')
       .option('--model <kind>', 'auto (the sparse GPR, the sparse GPR with a distance_2b term unless --terms is given, and the linear model, fitted on the same frames; the lowest validation loss is saved), gpr (sparse Gaussian process regression) or linear (ridge regression on the power spectrum)', p.oneOf(MODEL_KINDS), 'auto')
       .option('--hypers <file.json>', 'SOAP power spectrum hyper-parameters (default: cutoff 5 Å, shifted cosine 1 Å, Gaussian σ 0.5 Å, max_radial 7, max_angular 6)')
-      .option('--features <name>', 'features of the model, from the same --hypers: soap_power_spectrum (ν = 2, the default) or soap_bispectrum (ν = 3, body order 4; at most 30000 features per atom: use small max_radial and max_angular)', p.oneOf(FEATURE_KINDS))
+      .option('--features <name>', 'features of the model, from the same --hypers: power_spectrum (ν = 2, the default) or bispectrum (ν = 3, body order 4; at most 30000 features per atom: use small max_radial and max_angular)', p.oneOf(FEATURE_KINDS))
       .option('--energy <key>', 'total energy in eV (comment-line key)', 'energy')
       .option('--forces <name>', 'forces in eV/Å (per-atom column; default: "forces" when every frame has it)')
       .option('--no-forces', 'do not fit forces')
@@ -142,7 +142,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
         const progress = o.progress ?? (process.stderr.isTTY === true && !o.json);
         if (o.target === undefined && this.getOptionValueSource('charges') === 'cli') throw coded('ACDC_INVALID_PARAMETER', '--no-charges applies to dipole models (--target dipole), not to energy fits');
         if (o.target !== undefined) {
-          if (o.features !== undefined) throw new Error('--features chooses the features of an energy model; a tensor model (--target) is fitted on λ-SOAP');
+          if (o.features !== undefined) throw coded('ACDC_INVALID_PARAMETER', '--features chooses the features of an energy model; a tensor model (--target) is fitted on λ-SOAP');
           const sparseMethod = this.getOptionValueSource('sparseMethod') === 'default' ? 'fps' : o.sparseMethod;
           // auto compares energy models; a tensor model is a SparseTensorGPR unless --model linear
           if (o.model === 'auto' && this.getOptionValueSource('model') === 'cli') throw coded('ACDC_INVALID_PARAMETER', '--model auto compares energy models; a tensor model (--target) is --model gpr or --model linear');

@@ -1,5 +1,5 @@
 // Dumps what scripts/reference/nu3_numpy.py needs to redo a ν = 3
-// (features: 'soap_bispectrum') SparseGPR and LinearModel fit in numpy
+// (features: 'bispectrum') SparseGPR and LinearModel fit in numpy
 // (dev-only): acdc's SoapBispectrum (checked against featomic elsewhere) with
 // position and strain gradients, placed per atom in this file by property
 // label (independently of the Rust joining, including the rule that drops
@@ -119,7 +119,7 @@ const bytes = gpr.toBuffer();
 const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 const headerLength = Number(view.getBigUint64(16, true));
 const header = JSON.parse(Buffer.from(bytes.subarray(24, 24 + headerLength)).toString('utf8'));
-if (header.features !== 'soap_bispectrum' || header.n_features !== P) throw new Error(`the model file says ${header.features} with ${header.n_features} features, this layout has ${P}`);
+if (header.features !== 'bispectrum' || header.n_features !== P) throw new Error(`the model file says ${header.features} with ${header.n_features} features, this layout has ${P}`);
 const dataStart = Math.ceil((24 + headerLength) / 8) * 8;
 const entry = header.arrays.find((a) => a.name === 'sparse_features');
 const sparse = [];

@@ -1,5 +1,5 @@
 """A plain numpy transcription of acdc's SparseGPR and LinearModel on the
-ν = 3 features (features: 'soap_bispectrum'), dev-only.
+ν = 3 features (features: 'bispectrum'), dev-only.
 
 Reads the dump written by scripts/reference/nu3_dump.js (acdc's SOAP
 bispectrum per atom with position and strain gradients, placed by property

@@ -23,7 +23,7 @@ const BATCH_ATOMS: usize = 512;
 pub struct PotentialFitData {
     /// "sparse_gpr" or "linear"
     pub kind: String,
-    /// "soap_power_spectrum" (absent: the default) or "soap_bispectrum" (ν = 3)
+    /// "power_spectrum" (absent: the default) or "bispectrum" (ν = 3)
     pub features: Option<String>,
     /// power spectrum hyper-parameters (JSON text)
     pub hypers: String,
@@ -321,7 +321,7 @@ impl NativePotential {
         self.inner.hypers.clone()
     }
 
-    /// "soap_power_spectrum" or "soap_bispectrum".
+    /// "power_spectrum" or "bispectrum".
     #[napi(getter)]
     pub fn features(&self) -> String {
         self.inner.layout.features.name().to_string()

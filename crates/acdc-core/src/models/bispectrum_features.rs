@@ -35,20 +35,21 @@ pub enum FeatureKind {
 }
 
 impl FeatureKind {
-    /// The calculator name: `soap_power_spectrum` or `soap_bispectrum`.
+    /// The option's value: `power_spectrum` (the SOAP power spectrum) or
+    /// `bispectrum` (the SOAP bispectrum of the same hypers).
     pub fn name(&self) -> &'static str {
         match self {
-            FeatureKind::PowerSpectrum => "soap_power_spectrum",
-            FeatureKind::Bispectrum => "soap_bispectrum",
+            FeatureKind::PowerSpectrum => "power_spectrum",
+            FeatureKind::Bispectrum => "bispectrum",
         }
     }
 
-    /// Parses a calculator name; `what` names the option in the error.
+    /// Parses the option's value; `what` names the option in the error.
     pub fn from_name(what: &str, name: &str) -> Result<FeatureKind> {
         match name {
-            "soap_power_spectrum" => Ok(FeatureKind::PowerSpectrum),
-            "soap_bispectrum" => Ok(FeatureKind::Bispectrum),
-            other => Err(Error::InvalidParameter(format!("{what} = \"{other}\" (expected \"soap_power_spectrum\" or \"soap_bispectrum\")"))),
+            "power_spectrum" => Ok(FeatureKind::PowerSpectrum),
+            "bispectrum" => Ok(FeatureKind::Bispectrum),
+            other => Err(Error::InvalidParameter(format!("{what} = \"{other}\" (expected \"power_spectrum\" or \"bispectrum\")"))),
         }
     }
 }
@@ -100,7 +101,7 @@ impl BispectrumMap {
         if expected > MAX_BISPECTRUM_FEATURES as u128 {
             let (_, s) = SoapHypers::from_json("hypers", hypers)?;
             return Err(Error::InvalidParameter(format!(
-                "features = \"soap_bispectrum\": {} species with max_radial {} and max_angular {} give {expected} bispectrum features per atom, \
+                "features = \"bispectrum\": {} species with max_radial {} and max_angular {} give {expected} bispectrum features per atom, \
                  more than the {MAX_BISPECTRUM_FEATURES} a model accepts: lower max_radial or max_angular",
                 species.len(),
                 s.sizes.first().copied().unwrap_or(1).saturating_sub(1),
@@ -126,7 +127,7 @@ impl BispectrumMap {
         let n_features = columns.len();
         if n_features as u128 != expected {
             return Err(Error::InvalidParameter(format!(
-                "the bispectrum gives {n_features} features per atom, the hypers predict {expected}: unsupported basis for features = \"soap_bispectrum\""
+                "the bispectrum gives {n_features} features per atom, the hypers predict {expected}: unsupported basis for features = \"bispectrum\""
             )));
         }
         Ok(BispectrumMap { calculator, columns, n_features })
@@ -392,7 +393,7 @@ mod tests {
     fn too_many_features_are_refused_before_computing() {
         let big = HYPERS.replace("\"max_angular\": 2", "\"max_angular\": 8").replace("\"max_radial\": 2", "\"max_radial\": 11");
         let e = BispectrumMap::new(&big, &[28, 78]).err().unwrap().to_string();
-        assert!(e.contains("soap_bispectrum") && e.contains("max_radial 11") && e.contains("30000"), "{e}");
+        assert!(e.contains("bispectrum") && e.contains("max_radial 11") && e.contains("30000"), "{e}");
     }
 
     /// ν = 3 linear model and sparse GPR: forces and stress are the

@@ -30,7 +30,7 @@
 //! and `cholesky` then cover both terms, SOAP first.
 //!
 //! A model on the ν = 3 features (the SOAP bispectrum of `hypers`) has
-//! `"features": "soap_bispectrum"`, `block_size` = `n_features` = the
+//! `"features": "bispectrum"`, `block_size` = `n_features` = the
 //! bispectrum features per atom ([`super::bispectrum_features`]) and
 //! `neighbor_species` = `species`; it is written as version 2, and files
 //! without `features` are power-spectrum models (every file written before).
@@ -193,7 +193,7 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Potential> {
             .map_err(|e| bad(what, e))?,
     };
     if features == FeatureKind::Bispectrum && neighbors != species {
-        return Err(bad(what, format!("neighbor_species = {neighbors:?} but a soap_bispectrum model's neighbour types are its species {species:?}")));
+        return Err(bad(what, format!("neighbor_species = {neighbors:?} but a bispectrum model's neighbour types are its species {species:?}")));
     }
     let block_size = count("block_size")?;
     if block_size == 0 {

@@ -524,7 +524,7 @@ impl Potential {
             FeatureKind::PowerSpectrum => None,
             FeatureKind::Bispectrum => {
                 if options.pair.is_some() {
-                    return Err(Error::InvalidParameter("features = \"soap_bispectrum\" with a distance_2b term is not supported (use the power spectrum with terms)".into()));
+                    return Err(Error::InvalidParameter("features = \"bispectrum\" with a distance_2b term is not supported (use the power spectrum with terms)".into()));
                 }
                 Some(BispectrumMap::new(&options.hypers, &species)?)
             }
