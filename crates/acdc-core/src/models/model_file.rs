@@ -379,7 +379,7 @@ fn short(v: &serde_json::Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::models::potential::{FitOptions, KindOptions, PredictOptions, Sigmas, SparseMethod, Targets, E0};
     use crate::system::System;
