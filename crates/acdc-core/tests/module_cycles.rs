@@ -85,7 +85,48 @@ fn referenced(text: &str) -> BTreeSet<String> {
     found
 }
 
-/// Module → the other top-level modules it references.
+/// After `#[cfg(test)]` (and attributes or `pub(..)` after it), the module
+/// it guards: `(name, true)` for an inline `mod name {`, `(name, false)` for
+/// a file module `mod name;`.
+fn test_module_at(text: &str, at: usize) -> Option<(String, bool)> {
+    let mut rest = text[at + "#[cfg(test)]".len()..].trim_start();
+    if let Some(r) = rest.strip_prefix("pub") {
+        rest = r.trim_start();
+        if rest.starts_with('(') {
+            rest = rest[rest.find(')')? + 1..].trim_start();
+        }
+    }
+    let rest = rest.strip_prefix("mod")?.trim_start();
+    let (name, end) = identifier(rest.as_bytes(), 0);
+    match rest[end..].trim_start().as_bytes().first() {
+        Some(b'{') => Some((name, true)),
+        Some(b';') => Some((name, false)),
+        _ => None,
+    }
+}
+
+/// The text a module compiles outside tests: cut at its first inline
+/// `#[cfg(test)] mod … {` (test modules close the file, by convention here),
+/// and the names of the file modules it declares for tests only.
+fn non_test_text(text: &str) -> (&str, Vec<String>) {
+    let mut test_files = Vec::new();
+    let mut from = 0;
+    while let Some(k) = text[from..].find("#[cfg(test)]") {
+        let at = from + k;
+        from = at + 1;
+        match test_module_at(text, at) {
+            Some((_, true)) => return (&text[..at], test_files),
+            Some((name, false)) => test_files.push(name),
+            None => {}
+        }
+    }
+    (text, test_files)
+}
+
+/// Module → the other top-level modules it references outside its tests
+/// (test code checks a module through the layers above it, e.g. a
+/// calculator's gradients through a fitted potential; it is not compiled
+/// into the library).
 fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
     let mut modules = BTreeMap::new();
     for entry in fs::read_dir(src).unwrap() {
@@ -97,8 +138,19 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         let mut files = Vec::new();
         rust_files(&path, &mut files);
         let refs: &mut BTreeSet<String> = modules.entry(name.clone()).or_default();
-        for f in files {
-            refs.extend(referenced(&fs::read_to_string(&f).unwrap()));
+        let texts: Vec<(PathBuf, String)> = files.iter().map(|f| (f.clone(), fs::read_to_string(f).unwrap())).collect();
+        let mut test_only: BTreeSet<PathBuf> = BTreeSet::new();
+        for (f, text) in &texts {
+            let dir = f.parent().unwrap();
+            for m in non_test_text(text).1 {
+                test_only.insert(dir.join(format!("{m}.rs")));
+                test_only.insert(dir.join(&m).join("mod.rs"));
+            }
+        }
+        for (f, text) in &texts {
+            if !test_only.contains(f) {
+                refs.extend(referenced(non_test_text(text).0));
+            }
         }
         refs.remove(&name);
     }
@@ -162,6 +214,11 @@ fn parser_sees_uses_groups_and_doc_links() {
     assert_eq!(cycle(&g), Some(vec!["a".into(), "b".into(), "c".into(), "a".into()]));
     g.insert("c".to_string(), BTreeSet::new());
     assert_eq!(cycle(&g), None);
+    // test modules are left out: inline ones cut the file, file ones are named
+    let text = "use crate::a::X;\n#[cfg(test)]\npub(crate) mod helpers;\n#[cfg(test)]\nmod tests {\n    use crate::b::Y;\n}\n";
+    let (kept, files) = non_test_text(text);
+    assert_eq!(referenced(kept), BTreeSet::from(["a".to_string()]));
+    assert_eq!(files, vec!["helpers".to_string()]);
 }
 
 #[test]

@@ -153,7 +153,7 @@ impl Family {
 }
 
 /// The neighbour-key combinations that become the columns of a design
-/// matrix computed natively (see [`crate::design_rows`]).
+/// matrix computed natively (the core's `design_rows` module).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NeighborKeys {
     /// Pairs a ≤ b (`neighbor_1_type`, `neighbor_2_type`): k(k + 1)/2 per centre for k species.
