@@ -320,14 +320,14 @@ export abstract class CalculatorBase<H, O extends ComputeOptions = ComputeOption
    * const soap = await SoapPowerSpectrum.fromJsonAsync(fs.readFileSync('hypers.json', 'utf8'));
    */
   static async fromJsonAsync<T>(this: new (hypers: never) => T, text: string, options: { signal?: AbortSignalLike } = {}): Promise<T> {
-    if (typeof text !== 'string') throw new TypeError(`fromJsonAsync expects JSON text, got ${describe(text)}`);
+    if (typeof text !== 'string') throw invalidParameter(`fromJsonAsync expects JSON text, got ${describe(text)}`);
     const signal = checkSignal(options?.signal);
     throwIfAborted(signal);
     let hypers: unknown;
     try {
       hypers = JSON.parse(text);
     } catch (e) {
-      throw new SyntaxError(`hyper-parameters are not valid JSON: ${(e as Error).message}`);
+      throw parseError(`hyper-parameters are not valid JSON: ${(e as Error).message}`);
     }
     let calc: T;
     let build: { name: string; text: string };

@@ -563,7 +563,7 @@ function parseBytes(bytes: Uint8Array, what: string): NativePotential {
       kind = undefined;
     }
     if (kind === 'sparse_tensor_gpr' || kind === 'tensor_linear') {
-      throw new Error(`${what}: holds a ${kind} tensor model, not an energy model (load it with ${kind === 'tensor_linear' ? 'TensorLinearModel' : 'SparseTensorGPR'}.load or loadTensorModel)`);
+      throw invalidParameter(`${what}: holds a ${kind} tensor model, not an energy model (load it with ${kind === 'tensor_linear' ? 'TensorLinearModel' : 'SparseTensorGPR'}.load or loadTensorModel)`);
     }
     throw e;
   }

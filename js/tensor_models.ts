@@ -5,6 +5,7 @@
 // System.info and predicted in Cartesian form. The model, the fit, the
 // conventions and the file format are described in docs/MODELS.md.
 import * as fs from 'node:fs';
+import { fromNodeIo, invalidParameter, outOfRange, rethrown } from './errors';
 
 import { checkWritableTarget, writeAtomically, writeAtomicallySync } from './atomic';
 import type { SoapHypers } from './calculators';
@@ -89,21 +90,21 @@ function isObject(v: unknown): v is Record<string, unknown> {
 
 function checkKeys(what: string, o: object, allowed: readonly string[]): void {
   for (const key of Object.keys(o)) {
-    if (!allowed.includes(key)) throw new TypeError(`unknown ${what} option "${key}" (expected ${allowed.join(', ')})`);
+    if (!allowed.includes(key)) throw invalidParameter(`unknown ${what} option "${key}" (expected ${allowed.join(', ')})`);
   }
 }
 
 function finiteNumber(name: string, v: unknown, { positive = false, integer = false, min }: { positive?: boolean; integer?: boolean; min?: number } = {}): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || (positive && v <= 0) || (integer && !Number.isInteger(v)) || (min !== undefined && v < min)) {
     const want = integer ? (positive ? 'a positive integer' : `an integer ≥ ${min ?? 0}`) : positive ? 'a positive number' : min !== undefined ? `a number ≥ ${min}` : 'a finite number';
-    throw new RangeError(`${name} = ${describe(v)} (expected ${want})`);
+    throw outOfRange(`${name} = ${describe(v)} (expected ${want})`);
   }
   return v;
 }
 
 function toList(systems: Systems): System[] {
   const list = Array.isArray(systems) ? systems : [systems];
-  if (list.length === 0) throw new RangeError('systems is empty');
+  if (list.length === 0) throw outOfRange('systems is empty');
   return list.map((s, k) => asSystem(s, `systems[${k}]`));
 }
 
@@ -121,13 +122,13 @@ function flatNumbers(v: unknown): number[] | undefined {
 }
 
 function checkTarget(t: unknown): TensorTargetName {
-  if (t !== 'dipole' && t !== 'polarizability') throw new RangeError(`target = ${describe(t)} (expected 'dipole' or 'polarizability')`);
+  if (t !== 'dipole' && t !== 'polarizability') throw outOfRange(`target = ${describe(t)} (expected 'dipole' or 'polarizability')`);
   return t;
 }
 
 function checkKey(key: unknown, target: TensorTargetName): string {
   if (key === undefined) return target;
-  if (typeof key !== 'string' || key === '') throw new TypeError(`key must be a non-empty string, got ${describe(key)}`);
+  if (typeof key !== 'string' || key === '') throw invalidParameter(`key must be a non-empty string, got ${describe(key)}`);
   return key;
 }
 
@@ -140,41 +141,41 @@ export function readTensorTargets(systems: System[], target: TensorTargetName, k
   const unit = target === 'dipole' ? 'a vector' : 'a 3×3 tensor, row-major';
   return systems.map((s, k) => {
     const v = s.info[key];
-    if (v === undefined) throw new RangeError(`systems[${k}].info.${key} is missing (the ${target} target)`);
+    if (v === undefined) throw outOfRange(`systems[${k}].info.${key} is missing (the ${target} target)`);
     const flat = flatNumbers(v);
-    if (flat === undefined || flat.length !== size) throw new RangeError(`systems[${k}].info.${key} = ${describe(v)} (expected ${size} numbers: ${unit})`);
+    if (flat === undefined || flat.length !== size) throw outOfRange(`systems[${k}].info.${key} = ${describe(v)} (expected ${size} numbers: ${unit})`);
     const bad = flat.findIndex((x) => !Number.isFinite(x));
-    if (bad >= 0) throw new RangeError(`systems[${k}].info.${key}[${bad}] = ${flat[bad]} (expected a finite number)`);
+    if (bad >= 0) throw outOfRange(`systems[${k}].info.${key}[${bad}] = ${flat[bad]} (expected a finite number)`);
     return Float64Array.from(flat);
   });
 }
 
 function checkCharges(charges: unknown, target: TensorTargetName): boolean {
   if (charges === undefined) return target === 'dipole';
-  if (typeof charges !== 'boolean') throw new TypeError(`charges must be a boolean, got ${describe(charges)}`);
-  if (charges && target !== 'dipole') throw new RangeError(`charges = true: the charge term is for dipoles, not a ${target} (leave charges out or give false)`);
+  if (typeof charges !== 'boolean') throw invalidParameter(`charges must be a boolean, got ${describe(charges)}`);
+  if (charges && target !== 'dipole') throw outOfRange(`charges = true: the charge term is for dipoles, not a ${target} (leave charges out or give false)`);
   return charges;
 }
 
 function hypersText(hypers: unknown): string {
-  if (!isObject(hypers)) throw new TypeError(`hypers must be λ-SOAP hyper-parameters (an object), got ${describe(hypers)}`);
+  if (!isObject(hypers)) throw invalidParameter(`hypers must be λ-SOAP hyper-parameters (an object), got ${describe(hypers)}`);
   return JSON.stringify(hypers);
 }
 
 function gprData(systems: System[], options: SparseTensorGPRFitOptions): TensorFitData {
-  if (!isObject(options)) throw new TypeError(`SparseTensorGPR.fit options must be an object, got ${describe(options)}`);
+  if (!isObject(options)) throw invalidParameter(`SparseTensorGPR.fit options must be an object, got ${describe(options)}`);
   checkKeys('SparseTensorGPR.fit', options, ['hypers', 'target', 'key', 'sparse', 'kernel', 'sigma', 'jitter', 'charges', 'signal']);
   const target = checkTarget(options.target);
   const key = checkKey(options.key, target);
   const sparse = options.sparse as unknown;
-  if (!isObject(sparse)) throw new TypeError(`sparse must be an object {count, method?, seed?}, got ${describe(sparse)}`);
+  if (!isObject(sparse)) throw invalidParameter(`sparse must be an object {count, method?, seed?}, got ${describe(sparse)}`);
   checkKeys('sparse', sparse, ['count', 'method', 'seed']);
   let count = 0;
   const countSpecies: number[] = [];
   const countValues: number[] = [];
   if (isObject(sparse.count)) {
     for (const [z, v] of Object.entries(sparse.count)) {
-      if (!/^-?\d+$/.test(z)) throw new TypeError(`sparse.count key "${z}" is not an atomic number`);
+      if (!/^-?\d+$/.test(z)) throw invalidParameter(`sparse.count key "${z}" is not an atomic number`);
       countSpecies.push(Number(z));
       countValues.push(finiteNumber(`sparse.count[${z}]`, v, { integer: true, positive: true }));
     }
@@ -182,9 +183,9 @@ function gprData(systems: System[], options: SparseTensorGPRFitOptions): TensorF
     count = finiteNumber('sparse.count', sparse.count, { integer: true, positive: true });
   }
   const method = sparse.method ?? 'fps';
-  if (method !== 'fps' && method !== 'random') throw new RangeError(`sparse.method = ${describe(method)} (expected 'fps' or 'random')`);
+  if (method !== 'fps' && method !== 'random') throw outOfRange(`sparse.method = ${describe(method)} (expected 'fps' or 'random')`);
   const kernel = (options.kernel ?? {}) as unknown;
-  if (!isObject(kernel)) throw new TypeError(`kernel must be an object {zeta}, got ${describe(kernel)}`);
+  if (!isObject(kernel)) throw invalidParameter(`kernel must be an object {zeta}, got ${describe(kernel)}`);
   checkKeys('kernel', kernel, ['zeta']);
   const hypers = hypersText(options.hypers);
   const sigma = finiteNumber('sigma', options.sigma, { positive: true });
@@ -207,7 +208,7 @@ function gprData(systems: System[], options: SparseTensorGPRFitOptions): TensorF
 }
 
 function linearData(systems: System[], options: TensorLinearModelFitOptions): TensorFitData {
-  if (!isObject(options)) throw new TypeError(`TensorLinearModel.fit options must be an object, got ${describe(options)}`);
+  if (!isObject(options)) throw invalidParameter(`TensorLinearModel.fit options must be an object, got ${describe(options)}`);
   checkKeys('TensorLinearModel.fit', options, ['hypers', 'target', 'key', 'regularizer', 'sigma', 'charges', 'signal']);
   const target = checkTarget(options.target);
   const key = checkKey(options.key, target);
@@ -226,9 +227,9 @@ function linearData(systems: System[], options: TensorLinearModelFitOptions): Te
 
 function checkPredictOptions(options: unknown): TensorPredictOptions {
   if (options === undefined) return {};
-  if (!isObject(options)) throw new TypeError(`predict options must be an object, got ${describe(options)}`);
+  if (!isObject(options)) throw invalidParameter(`predict options must be an object, got ${describe(options)}`);
   checkKeys('predict', options, ['perAtom', 'signal']);
-  if (options.perAtom !== undefined && typeof options.perAtom !== 'boolean') throw new TypeError(`predict option perAtom must be a boolean, got ${describe(options.perAtom)}`);
+  if (options.perAtom !== undefined && typeof options.perAtom !== 'boolean') throw invalidParameter(`predict option perAtom must be a boolean, got ${describe(options.perAtom)}`);
   return options as TensorPredictOptions;
 }
 
@@ -242,20 +243,20 @@ async function runFit(systems: System[], data: TensorFitData, signal: AbortSigna
 }
 
 function readFileSyncNamed(path: string): Uint8Array {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`model path must be a non-empty string, got ${describe(path)}`);
+  if (typeof path !== 'string' || path === '') throw invalidParameter(`model path must be a non-empty string, got ${describe(path)}`);
   try {
     return fs.readFileSync(path);
   } catch (e) {
-    throw new Error(`${path}: cannot read the model file: ${(e as Error).message}`);
+    throw rethrown(fromNodeIo(e), `${path}: cannot read the model file: ${(e as Error).message}`);
   }
 }
 
 async function readFileNamed(path: string): Promise<Uint8Array> {
-  if (typeof path !== 'string' || path === '') throw new TypeError(`model path must be a non-empty string, got ${describe(path)}`);
+  if (typeof path !== 'string' || path === '') throw invalidParameter(`model path must be a non-empty string, got ${describe(path)}`);
   try {
     return await fs.promises.readFile(path);
   } catch (e) {
-    throw new Error(`${path}: cannot read the model file: ${(e as Error).message}`);
+    throw rethrown(fromNodeIo(e), `${path}: cannot read the model file: ${(e as Error).message}`);
   }
 }
 
@@ -274,10 +275,10 @@ function fromNative(n: NativeTensorModel): SparseTensorGPR | TensorLinearModel {
 function parse(bytes: Uint8Array, what: string, want?: (typeof TENSOR_MODEL_KINDS)[number]): SparseTensorGPR | TensorLinearModel {
   const kind = modelFileKind(bytes, what);
   if (!(TENSOR_MODEL_KINDS as readonly string[]).includes(kind)) {
-    throw new Error(`${what}: holds a ${kind} energy model, not a tensor model (load it with SparseGPR.load / LinearModel.load / loadModel)`);
+    throw invalidParameter(`${what}: holds a ${kind} energy model, not a tensor model (load it with SparseGPR.load / LinearModel.load / loadModel)`);
   }
   if (want !== undefined && kind !== want) {
-    throw new Error(`${what}: holds a ${kind} model, not ${want} (use ${kind === 'tensor_linear' ? 'TensorLinearModel' : 'SparseTensorGPR'}.load or loadTensorModel)`);
+    throw invalidParameter(`${what}: holds a ${kind} model, not ${want} (use ${kind === 'tensor_linear' ? 'TensorLinearModel' : 'SparseTensorGPR'}.load or loadTensorModel)`);
   }
   return fromNative(native.NativeTensorModel.fromBytes(bytes, what));
 }
@@ -462,6 +463,6 @@ export function loadTensorModelSync(path: string): SparseTensorGPR | TensorLinea
 
 /** Reads a tensor model from the bytes of a `.acdc` file; `name` labels errors. */
 export function tensorModelFromBuffer(bytes: Uint8Array, name = 'model buffer'): SparseTensorGPR | TensorLinearModel {
-  if (!(bytes instanceof Uint8Array)) throw new TypeError(`model bytes must be a Uint8Array or Buffer, got ${describe(bytes)}`);
+  if (!(bytes instanceof Uint8Array)) throw invalidParameter(`model bytes must be a Uint8Array or Buffer, got ${describe(bytes)}`);
   return parse(bytes, name);
 }
