@@ -148,7 +148,9 @@ fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
             }
         }
         for (f, text) in &texts {
-            if !test_only.contains(f) {
+            // files under a `tests` folder of src are test-only (the calculators' harness)
+            let in_tests = f.strip_prefix(src).is_ok_and(|r| r.components().any(|c| c.as_os_str() == "tests"));
+            if !test_only.contains(f) && !in_tests {
                 refs.extend(referenced(non_test_text(text).0));
             }
         }

@@ -20,6 +20,8 @@ pub mod sine_matrix;
 pub mod spherical_expansion;
 #[cfg(test)]
 pub(crate) mod tests_utils;
+// the per-calculator harness lives under tests/ with the other test-only code
+#[path = "tests/harness.rs"]
 #[cfg(test)]
 mod harness;
 
