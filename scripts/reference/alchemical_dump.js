@@ -16,6 +16,7 @@
 'use strict';
 const fs = require('node:fs');
 const acdc = require('acdc-ml');
+const { det, stress9, modelArrays } = require('./model_dump.js');
 
 const out = process.argv[2] ?? '/tmp/alchemical_dump.json';
 const setup = JSON.parse(fs.readFileSync('test/fixtures/models/small_case.json', 'utf8'));
@@ -33,16 +34,6 @@ const LM = (L + 1) ** 2;
 const S = species.length;
 const W = S * LM * N; // one atom's densified expansion
 
-function det(c) {
-  return c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]);
-}
-
-function stress9(v) {
-  const f = v.flat ? v.flat(2) : Array.from(v);
-  if (f.length === 9) return f;
-  const [xx, yy, zz, yz, xz, xy] = f;
-  return [xx, xy, xz, xy, yy, yz, xz, yz, zz];
-}
 
 function frameDump(s) {
   const periodic = s.pbc.every(Boolean);
@@ -113,17 +104,8 @@ function frameDump(s) {
 
 // the sparse environments of a fitted SparseGPR: read back from the model file (the array table of its JSON header)
 function sparseOf(model) {
-  const bytes = model.toBuffer();
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = Number(view.getBigUint64(16, true));
-  const header = JSON.parse(Buffer.from(bytes.subarray(24, 24 + headerLength)).toString('utf8'));
-  const dataStart = Math.ceil((24 + headerLength) / 8) * 8;
-  const entry = header.arrays.find((a) => a.name === 'sparse_features');
-  const count = entry.shape.reduce((a, b) => a * b, 1);
-  return {
-    counts: header.sparse_counts,
-    features: Array.from({ length: count }, (_, k) => view.getFloat64(dataStart + entry.offset + 8 * k, true)),
-  };
+  const { header, read } = modelArrays(model);
+  return { counts: header.sparse_counts, features: read('sparse_features') };
 }
 
 const sparse = {};

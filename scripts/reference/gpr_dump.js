@@ -10,6 +10,7 @@
 'use strict';
 const fs = require('node:fs');
 const acdc = require('acdc-ml');
+const { det, stress9, modelArrays } = require('./model_dump.js');
 
 const out = process.argv[2] ?? '/tmp/gpr_dump.json';
 const setup = JSON.parse(fs.readFileSync('test/fixtures/models/small_case.json', 'utf8'));
@@ -78,26 +79,9 @@ function joined(frames) {
   return { structures: structures.map((s) => ({ ...s, positions: Array.from(s.positions.values()) })), blockSize };
 }
 
-function det(c) {
-  return c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]);
-}
 
-function stress9(v) {
-  const f = v.flat ? v.flat(2) : Array.from(v);
-  if (f.length === 9) return f;
-  const [xx, yy, zz, yz, xz, xy] = f;
-  return [xx, xy, xz, xy, yy, yz, xz, yz, zz];
-}
-
-// sparse environments: read back from the model file (the array table of its JSON header)
-const bytes = gpr.toBuffer();
-const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-const headerLength = Number(view.getBigUint64(16, true));
-const header = JSON.parse(Buffer.from(bytes.subarray(24, 24 + headerLength)).toString('utf8'));
-const dataStart = Math.ceil((24 + headerLength) / 8) * 8;
-const entry = header.arrays.find((a) => a.name === 'sparse_features');
-const sparse = [];
-for (let k = 0; k < entry.shape[0] * entry.shape[1]; k++) sparse.push(view.getFloat64(dataStart + entry.offset + 8 * k, true));
+// sparse environments: read back from the model file
+const { header, read } = modelArrays(gpr);
 
 const tr = joined(trainFrames);
 const te = joined(testFrames);
@@ -106,7 +90,7 @@ fs.writeFileSync(out, JSON.stringify({
   pairs,
   blockSize: tr.blockSize,
   sparseCounts: header.sparse_counts,
-  sparseFeatures: sparse,
+  sparseFeatures: read('sparse_features'),
   train: tr.structures,
   test: te.structures,
   acdcVersion: require('acdc-ml/package.json').version,

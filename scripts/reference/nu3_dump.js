@@ -13,6 +13,7 @@
 'use strict';
 const fs = require('node:fs');
 const acdc = require('acdc-ml');
+const { det, stress9, modelArrays } = require('./model_dump.js');
 
 const out = process.argv[2] ?? '/tmp/nu3_dump.json';
 const setup = JSON.parse(fs.readFileSync('test/fixtures/models/nu3_case.json', 'utf8'));
@@ -103,33 +104,16 @@ function joined(frames) {
   });
 }
 
-function det(c) {
-  return c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]);
-}
 
-function stress9(v) {
-  const f = v.flat ? v.flat(2) : Array.from(v);
-  if (f.length === 9) return f;
-  const [xx, yy, zz, yz, xz, xy] = f;
-  return [xx, xy, xz, xy, yy, yz, xz, yz, zz];
-}
-
-// sparse environments: read back from the model file (the array table of its JSON header)
-const bytes = gpr.toBuffer();
-const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-const headerLength = Number(view.getBigUint64(16, true));
-const header = JSON.parse(Buffer.from(bytes.subarray(24, 24 + headerLength)).toString('utf8'));
+// sparse environments: read back from the model file
+const { header, read } = modelArrays(gpr);
 if (header.features !== 'bispectrum' || header.n_features !== P) throw new Error(`the model file says ${header.features} with ${header.n_features} features, this layout has ${P}`);
-const dataStart = Math.ceil((24 + headerLength) / 8) * 8;
-const entry = header.arrays.find((a) => a.name === 'sparse_features');
-const sparse = [];
-for (let k = 0; k < entry.shape[0] * entry.shape[1]; k++) sparse.push(view.getFloat64(dataStart + entry.offset + 8 * k, true));
 
 fs.writeFileSync(out, JSON.stringify({
   species,
   nFeatures: P,
   sparseCounts: header.sparse_counts,
-  sparseFeatures: sparse,
+  sparseFeatures: read('sparse_features'),
   train: joined(trainFrames),
   test: joined(testFrames),
   acdcVersion: require('acdc-ml/package.json').version,

@@ -8,7 +8,7 @@ in test/fixtures/models/nu3_case.json, builds the full (not streamed) design
 matrices, solves the regularised least squares by one QR of the stacked
 matrix, predicts the test frames and writes
 test/fixtures/models/nu3_case_expected.json. The model algebra is the same
-as for the power spectrum (scripts/reference/gpr_numpy.py); only the
+as for the power spectrum (scripts/reference/model_algebra.py); only the
 per-atom feature vector differs:
 
   k(x, x') = δ² (x̂·x̂')^ζ, same centre species only
@@ -28,153 +28,18 @@ import sys
 
 import numpy as np
 
+from model_algebra import Case, fit_and_predict
+
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 FIXTURES = os.path.join(ROOT, "test", "fixtures", "models")
-VOIGT = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
 
 dump = json.load(open(sys.argv[1] if len(sys.argv) > 1 else "/tmp/nu3_dump.json"))
+case = Case(dump, dump["nFeatures"])
 setup = json.load(open(os.path.join(FIXTURES, "nu3_case.json")))
-species = dump["species"]
-P = dump["nFeatures"]
+versions = {"numpy": np.__version__, "python": sys.version.split()[0], "acdc_features_from": dump["acdcVersion"]}
 
-
-def arrays(s):
-    n = len(s["types"])
-    x = np.array(s["features"], dtype=float).reshape(n, P)
-    grads = [(g["i"], g["j"], np.array(g["values"]).reshape(3, P)) for g in s["positions"]]
-    strain = np.array(s["strain"], dtype=float).reshape(n, 9, P) if s["strain"] else None
-    return x, grads, strain
-
-
-class Gpr:
-    def __init__(self, opts):
-        self.zeta = opts["kernel"]["zeta"]
-        self.delta = opts["kernel"]["delta"]
-        self.jitter = opts.get("jitter", 1e-8)
-        counts = dump["sparseCounts"]
-        flat = np.array(dump["sparseFeatures"]).reshape(sum(counts), P)
-        self.offsets = np.concatenate([[0], np.cumsum(counts)])
-        self.hat = [flat[self.offsets[c]:self.offsets[c + 1]] for c in range(len(species))]
-        self.hat = [h / np.linalg.norm(h, axis=1)[:, None] for h in self.hat]
-        self.n = int(self.offsets[-1])
-
-    def prior(self):
-        L = np.zeros((self.n, self.n))
-        d2 = self.delta ** 2
-        for c, h in enumerate(self.hat):
-            kmm = d2 * (h @ h.T) ** self.zeta + self.jitter * d2 * np.eye(len(h))
-            o = self.offsets[c]
-            L[o:o + len(h), o:o + len(h)] = np.linalg.cholesky(kmm)
-        return L
-
-    def atom(self, c, x):
-        """k (M_c) and ∂k/∂x (M_c × P) of one atom, and the parameter slice."""
-        nx = np.linalg.norm(x)
-        xh = x / nx
-        s = self.hat[c] @ xh
-        d2 = self.delta ** 2
-        k = d2 * s ** self.zeta
-        dk = (d2 * self.zeta * s ** (self.zeta - 1) / nx)[:, None] * (self.hat[c] - s[:, None] * xh[None, :])
-        return k, dk, slice(self.offsets[c], self.offsets[c + 1])
-
-
-class Linear:
-    def __init__(self, opts):
-        self.lam = opts["regularizer"]
-        self.n = len(species) * P
-
-    def prior(self):
-        return np.sqrt(self.lam) * np.eye(self.n)
-
-    def atom(self, c, x):
-        return x.copy(), np.eye(P), slice(c * P, (c + 1) * P)
-
-
-def design(model, s, forces, stress):
-    """Unweighted rows: energy, 3N forces, 6 Voigt stress (in that order), and the 3×3 virial rows."""
-    x, grads, strain = arrays(s)
-    n_atoms = len(s["types"])
-    E = np.zeros(model.n)
-    F = np.zeros((3 * n_atoms, model.n))
-    W = np.zeros((9, model.n))
-    for i in range(n_atoms):
-        c = species.index(s["types"][i])
-        k, dk, sl = model.atom(c, x[i])
-        E[sl] += k
-        if forces:
-            for (ii, j, g) in grads:
-                if ii == i:
-                    F[3 * j:3 * j + 3, sl] -= g @ dk.T
-        if stress and strain is not None:
-            W[:, sl] += strain[i] @ dk.T
-    rows = [E[None, :]]
-    if forces:
-        rows.append(F)
-    if stress and s["stress"] is not None:
-        V = s["volume"]
-        rows.append(np.array([0.5 * (W[3 * a + b] + W[3 * b + a]) / V for a, b in VOIGT]))
-    return np.vstack(rows), W
-
-
-def fit(model, opts, e0, frame_sigmas=None):
-    sig = opts["sigmas"]
-    A, y = [], []
-    for k, s in enumerate(dump["train"]):
-        rows, _ = design(model, s, True, True)
-        n_atoms = len(s["types"])
-        # a structure's own sigmas (absolute; virial σ_v in eV gives σ_v/V on stress) replace the defaults
-        own = (frame_sigmas[k] if frame_sigmas else None) or {}
-        s_e = own.get("energy", sig["energy"] * np.sqrt(n_atoms))
-        s_f = own.get("forces", sig["forces"])
-        s_s = own["stress"] if "stress" in own else own["virial"] / s["volume"] if "virial" in own else sig["stress"]
-        scale = [1 / s_e] + [1 / s_f] * (3 * n_atoms)
-        t = [s["energy"] - e0 * n_atoms] + list(s["forces"])
-        if s["stress"] is not None:
-            scale += [1 / s_s] * 6
-            t += [0.5 * (s["stress"][3 * a + b] + s["stress"][3 * b + a]) for a, b in VOIGT]
-        scale = np.array(scale)
-        A.append(rows * scale[:, None])
-        y.append(np.array(t) * scale)
-    L = model.prior()
-    A = np.vstack(A + [L.T])
-    b = np.concatenate(y + [np.zeros(model.n)])
-    Q, R = np.linalg.qr(A)
-    w = np.linalg.solve(R, Q.T @ b)
-    return w, R, L
-
-
-def predict(model, w, R, L, e0, gpr):
-    out = {"energy": [], "forces": [], "stress": [], "variance": []}
-    for s in dump["test"]:
-        rows, W = design(model, s, True, True)
-        n_atoms = len(s["types"])
-        out["energy"].append(float(rows[0] @ w + e0 * n_atoms))
-        out["forces"].append((rows[1:1 + 3 * n_atoms] @ w).tolist())
-        if s["stress"] is not None:
-            out["stress"].append((W @ w / s["volume"]).tolist())
-        else:
-            out["stress"].append(None)
-        phi = rows[0]
-        v = np.sum(np.linalg.solve(R.T, phi) ** 2)
-        if gpr:
-            x, _, _ = arrays(s)
-            xh = x / np.linalg.norm(x, axis=1)[:, None]
-            same = np.equal.outer(s["types"], s["types"])
-            kss = model.delta ** 2 * np.sum(((xh @ xh.T) ** model.zeta)[same])
-            v += kss - np.sum(np.linalg.solve(L, phi) ** 2)
-        out["variance"].append(float(v))
-    return out
-
-
-e0 = float(np.mean([s["energy"] / len(s["types"]) for s in dump["train"]]))
-result = {"versions": {"numpy": np.__version__, "python": sys.version.split()[0], "acdc_features_from": dump["acdcVersion"]}, "n_features": P, "e0": e0}
-for name, cls in [("gpr", Gpr), ("linear", Linear)]:
-    opts = setup[name]
-    model = cls(opts)
-    w, R, L = fit(model, opts, e0)
-    result[name] = {"weights": w.tolist(), **predict(model, w, R, L, e0, name == "gpr")}
-    print(name, "parameters", model.n, "cond(R)", np.linalg.cond(R))
+e0, models = fit_and_predict(case, setup)
 with open(os.path.join(FIXTURES, "nu3_case_expected.json"), "w") as f:
-    json.dump(result, f)
+    json.dump({"versions": versions, "n_features": case.P, "e0": e0, **models}, f)
     f.write("\n")
 print("wrote", os.path.join(FIXTURES, "nu3_case_expected.json"))

@@ -12,6 +12,7 @@
 'use strict';
 const fs = require('node:fs');
 const acdc = require('acdc-ml');
+const { det, stress9, modelArrays } = require('./model_dump.js');
 
 const out = process.argv[2] ?? '/tmp/terms_dump.json';
 const setup = JSON.parse(fs.readFileSync('test/fixtures/models/terms_case.json', 'utf8'));
@@ -82,28 +83,9 @@ function joined(frames) {
   return { structures: structures.map((s) => ({ ...s, positions: Array.from(s.positions.values()) })), blockSize };
 }
 
-function det(c) {
-  return c[0] * (c[4] * c[8] - c[5] * c[7]) - c[1] * (c[3] * c[8] - c[5] * c[6]) + c[2] * (c[3] * c[7] - c[4] * c[6]);
-}
 
-function stress9(v) {
-  const f = v.flat ? v.flat(2) : Array.from(v);
-  if (f.length === 9) return f;
-  const [xx, yy, zz, yz, xz, xy] = f;
-  return [xx, xy, xz, xy, yy, yz, xz, yz, zz];
-}
-
-// SOAP sparse environments: read back from the model file (the array table of its JSON header)
-const bytes = gpr.toBuffer();
-const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-const headerLength = Number(view.getBigUint64(16, true));
-const header = JSON.parse(Buffer.from(bytes.subarray(24, 24 + headerLength)).toString('utf8'));
-const dataStart = Math.ceil((24 + headerLength) / 8) * 8;
-const read = (name) => {
-  const entry = header.arrays.find((a) => a.name === name);
-  const n = entry.shape.reduce((a, b) => a * b, 1);
-  return Array.from({ length: n }, (_, k) => view.getFloat64(dataStart + entry.offset + 8 * k, true));
-};
+// SOAP sparse environments: read back from the model file
+const { header, read } = modelArrays(gpr);
 
 const frame = (s) => ({ xyz: Array.from(s.positions), cell: Array.from(s.cell), pbc: s.pbc });
 const tr = joined(trainFrames);
