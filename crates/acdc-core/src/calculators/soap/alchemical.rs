@@ -7,61 +7,119 @@
 //! S(S+1)/2.
 //!
 //! Implementation: the pair loop runs once (its cost does not depend on the
-//! number of elements); the species-resolved coefficients are contracted
-//! with U block by block (samples are the union of the combined blocks, a
-//! missing block counts as zero), gradients included; the power spectrum is
-//! then formed from the B pseudo-element blocks.
+//! number of elements). The spherical expansion contracts the
+//! species-resolved blocks with U ([`contract_expansion`]: samples are the
+//! union of the combined blocks, a missing block counts as zero, gradients
+//! included). The power spectrum applies U to each centre's density instead
+//! ([`Mixing::contract`]) and then runs the ordinary power-spectrum kernel,
+//! values and gradients, on the B pseudo-elements.
 use std::collections::BTreeMap;
 
+use super::expansion::{CentreDensity, PairGeometry};
 use super::hypers::Alchemical;
 use crate::error::{Error, Result};
 use crate::tensor::{Labels, TensorBlock, TensorMap};
 
-/// Checks `alchemical` (names the field): at least one type, distinct
-/// types, B ≥ 1 rows of S finite numbers.
-pub fn validate(alchemical: &Alchemical) -> Result<()> {
-    let s = alchemical.types.len();
-    if s == 0 {
-        return Err(Error::InvalidParameter("density.alchemical.types must list at least one atomic type".into()));
-    }
-    let mut sorted = alchemical.types.clone();
-    sorted.sort_unstable();
-    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-        return Err(Error::InvalidParameter(format!("density.alchemical.types lists {} twice", w[0])));
-    }
-    if alchemical.coupling.is_empty() {
-        return Err(Error::InvalidParameter("density.alchemical.coupling must have at least one row (pseudo-element)".into()));
-    }
-    for (b, row) in alchemical.coupling.iter().enumerate() {
-        if row.len() != s {
-            return Err(Error::InvalidParameter(format!(
-                "density.alchemical.coupling[{b}] has {} entries, expected {s} (one per entry of types)",
-                row.len()
-            )));
-        }
-        if let Some(v) = row.iter().find(|v| !v.is_finite()) {
-            return Err(Error::InvalidParameter(format!("density.alchemical.coupling[{b}] contains {v}, not a finite number")));
-        }
-    }
-    Ok(())
+/// The coupling matrix U over the species of one calculation:
+/// `u[b * species + s]` is the weight of species index s in pseudo-element b.
+pub struct Mixing {
+    /// B, the number of pseudo-elements.
+    pub pseudo: usize,
+    /// The number of species of the calculation.
+    pub species: usize,
+    u: Vec<f64>,
 }
 
-/// Keeps the blocks whose keys match `options.selected_keys`.
-pub fn select_keys(tensor: TensorMap, options: &super::ComputeOptions) -> Result<TensorMap> {
-    if options.selected_keys.is_none() {
-        return Ok(tensor);
+impl Mixing {
+    /// U for the sorted `species` of a calculation; errors when one of them
+    /// is not in `alchemical.types`.
+    pub fn new(alchemical: &Alchemical, species: &[i32]) -> Result<Mixing> {
+        let ns = species.len();
+        let mut u = vec![0.0; alchemical.coupling.len() * ns];
+        for (s, &t) in species.iter().enumerate() {
+            let column = alchemical.types.iter().position(|&x| x == t).ok_or_else(|| {
+                Error::InvalidParameter(format!(
+                    "the systems contain atomic type {t}, which density.alchemical.types ({:?}) does not list",
+                    alchemical.types
+                ))
+            })?;
+            for (b, row) in alchemical.coupling.iter().enumerate() {
+                u[b * ns + s] = row[column];
+            }
+        }
+        Ok(Mixing { pseudo: alchemical.coupling.len(), species: ns, u })
     }
-    let names: Vec<&str> = tensor.keys.names.iter().map(String::as_str).collect();
-    let mut keys = Vec::new();
-    let mut blocks = Vec::new();
-    for (k, block) in tensor.blocks.into_iter().enumerate() {
-        let key = tensor.keys.row(k);
-        if super::environment::key_selected(options, &names, key)? {
-            keys.extend_from_slice(key);
-            blocks.push(block);
+
+    /// U as `[b][s]`, row-major.
+    pub fn matrix(&self) -> &[f64] {
+        &self.u
+    }
+
+    /// u_(b, s): the weight of species index `s` in pseudo-element `b`.
+    pub fn weight(&self, b: usize, s: usize) -> f64 {
+        self.u[b * self.species + s]
+    }
+
+    /// Which pseudo-elements have a density around a centre whose
+    /// environment holds the species flagged in `present`: those with a
+    /// non-zero weight on one of them.
+    pub fn present(&self, present: &[bool]) -> Vec<bool> {
+        (0..self.pseudo).map(|b| present.iter().enumerate().any(|(s, &p)| p && self.weight(b, s) != 0.0)).collect()
+    }
+
+    /// The density of one centre over the pseudo-elements: coefficients
+    /// c̃_(b) = Σ_s u_bs c_(s) (`[lm][b][n]`), and with pair factors every
+    /// pair of species s repeated once per pseudo-element b with u_bs ≠ 0,
+    /// as a pair of species b whose radial factors α, β are scaled by u_bs
+    /// (the pair's share of ∂c̃_b). The neighbours keep their real species:
+    /// a neighbour has a gradient row in pseudo-element b when u_bs ≠ 0.
+    pub fn contract(&self, density: CentreDensity, n_max: usize) -> CentreDensity {
+        let (ns, nb) = (self.species, self.pseudo);
+        let n_lm = density.coefficients.len() / (ns * n_max).max(1);
+        let mut coefficients = vec![0.0; n_lm * nb * n_max];
+        for lm in 0..n_lm {
+            for b in 0..nb {
+                let out = &mut coefficients[(lm * nb + b) * n_max..][..n_max];
+                for s in 0..ns {
+                    let w = self.weight(b, s);
+                    if w == 0.0 {
+                        continue;
+                    }
+                    for (o, &c) in out.iter_mut().zip(&density.coefficients[(lm * ns + s) * n_max..][..n_max]) {
+                        *o += w * c;
+                    }
+                }
+            }
+        }
+        let mut pairs = Vec::new();
+        let mut pair_radial = Vec::new();
+        let mut pair_angular = Vec::new();
+        if !density.pairs.is_empty() {
+            let radial_len = density.pair_radial.len() / density.pairs.len();
+            let angular_len = density.pair_angular.len() / density.pairs.len();
+            for (p, pair) in density.pairs.iter().enumerate() {
+                let radial = &density.pair_radial[p * radial_len..(p + 1) * radial_len];
+                let angular = &density.pair_angular[p * angular_len..(p + 1) * angular_len];
+                for b in 0..nb {
+                    let w = self.weight(b, pair.species);
+                    if w == 0.0 {
+                        continue;
+                    }
+                    pairs.push(PairGeometry { species: b, ..*pair });
+                    pair_radial.extend(radial.iter().map(|&r| w * r));
+                    pair_angular.extend_from_slice(angular);
+                }
+            }
+        }
+        CentreDensity {
+            present: self.present(&density.present),
+            coefficients,
+            pairs,
+            pair_radial,
+            pair_angular,
+            ..density
         }
     }
-    TensorMap::new(Labels::new(&names, keys), blocks)
 }
 
 /// Linear combination Σ_k w_k·block_k of blocks with the same components
@@ -171,201 +229,6 @@ pub fn contract_expansion(tensor: &TensorMap, alchemical: &Alchemical) -> Result
         sorted_blocks.push(slots[i].take().expect("each block once"));
     }
     TensorMap::new(Labels::new(&["o3_lambda", "o3_sigma", "center_type", "pseudo_type"], sorted_keys), sorted_blocks)
-}
-
-/// The power spectrum of pseudo-element expansions (output of
-/// [`contract_expansion`]): keys (center_type, pseudo_1_type,
-/// pseudo_2_type) with pseudo_1 ≤ pseudo_2, properties (l, n_1, n_2),
-/// p = (−1)^l/√(2l+1)·Σ_m c_(b1 l m n1)·c_(b2 l m n2), times √2 when
-/// b1 ≠ b2 (the normalisation of the species-resolved SOAP power spectrum).
-/// Samples: the centres present in both pseudo-element expansions.
-pub fn power_spectrum(expansion: &TensorMap, max_angular: usize) -> Result<TensorMap> {
-    // (center, pseudo) → blocks by l
-    let mut by: BTreeMap<(i32, i32), BTreeMap<i32, &TensorBlock>> = BTreeMap::new();
-    for (k, key) in expansion.keys.rows().enumerate() {
-        by.entry((key[2], key[3])).or_default().insert(key[0], &expansion.blocks[k]);
-    }
-    let centers: Vec<i32> = {
-        let mut c: Vec<i32> = by.keys().map(|k| k.0).collect();
-        c.dedup();
-        c
-    };
-    let mut keys = Vec::new();
-    let mut blocks = Vec::new();
-    for &c in &centers {
-        let pseudo: Vec<i32> = by.keys().filter(|k| k.0 == c).map(|k| k.1).collect();
-        for (i, &b1) in pseudo.iter().enumerate() {
-            for &b2 in &pseudo[i..] {
-                let (x, y) = (&by[&(c, b1)], &by[&(c, b2)]);
-                let ls: Vec<i32> = (0..=max_angular as i32).filter(|l| x.contains_key(l) && y.contains_key(l)).collect();
-                if ls.is_empty() {
-                    continue;
-                }
-                let cross = if b1 != b2 { std::f64::consts::SQRT_2 } else { 1.0 };
-                blocks.push(pair_block(x, y, &ls, cross)?);
-                keys.extend_from_slice(&[c, b1, b2]);
-            }
-        }
-    }
-    TensorMap::new(Labels::new(&["center_type", "pseudo_1_type", "pseudo_2_type"], keys), blocks)
-}
-
-fn pair_block(x: &BTreeMap<i32, &TensorBlock>, y: &BTreeMap<i32, &TensorBlock>, ls: &[i32], cross: f64) -> Result<TensorBlock> {
-    let x0 = x[&ls[0]];
-    let y0 = y[&ls[0]];
-    // samples in both
-    let y_index: BTreeMap<&[i32], usize> = y0.samples.rows().enumerate().map(|(i, r)| (r, i)).collect();
-    let common: Vec<(usize, usize)> = x0.samples.rows().enumerate().filter_map(|(i, r)| y_index.get(r).map(|&j| (i, j))).collect();
-    let mut properties = Vec::new();
-    for &l in ls {
-        let (n1, n2) = (x[&l].properties.count(), y[&l].properties.count());
-        for a in 0..n1 {
-            for b in 0..n2 {
-                properties.extend_from_slice(&[l, a as i32, b as i32]);
-            }
-        }
-    }
-    let n_props = properties.len() / 3;
-    let mut values = vec![0.0; common.len() * n_props];
-    // gradient rows per output sample: union of the atoms of both sides
-    let has_positions = x0.gradient("positions").is_some();
-    let has_strain = x0.gradient("strain").is_some();
-    let grad_rows = |block: &TensorBlock| -> BTreeMap<(usize, i32, i32), usize> {
-        let g = block.gradient("positions").expect("positions gradient");
-        g.samples.rows().enumerate().map(|(i, r)| ((r[0] as usize, r[1], r[2]), i)).collect()
-    };
-    let mut g_samples = Vec::new();
-    let mut g_values = Vec::new();
-    let mut s_values = if has_strain { vec![0.0; common.len() * 9 * n_props] } else { Vec::new() };
-    let xg: BTreeMap<i32, BTreeMap<(usize, i32, i32), usize>> = if has_positions { ls.iter().map(|&l| (l, grad_rows(x[&l]))).collect() } else { BTreeMap::new() };
-    let yg: BTreeMap<i32, BTreeMap<(usize, i32, i32), usize>> = if has_positions { ls.iter().map(|&l| (l, grad_rows(y[&l]))).collect() } else { BTreeMap::new() };
-    for (s, &(i, j)) in common.iter().enumerate() {
-        let out = &mut values[s * n_props..(s + 1) * n_props];
-        let mut offset = 0;
-        for &l in ls {
-            let (a, b) = (x[&l], y[&l]);
-            let (n1, n2, nm) = (a.properties.count(), b.properties.count(), (2 * l + 1) as usize);
-            let f = cross * if l % 2 == 0 { 1.0 } else { -1.0 } / ((2 * l + 1) as f64).sqrt();
-            let (ra, rb) = (&a.values[i * nm * n1..(i + 1) * nm * n1], &b.values[j * nm * n2..(j + 1) * nm * n2]);
-            for m in 0..nm {
-                for p in 0..n1 {
-                    let v = f * ra[m * n1 + p];
-                    for q in 0..n2 {
-                        out[offset + p * n2 + q] += v * rb[m * n2 + q];
-                    }
-                }
-            }
-            if has_strain {
-                let (ga, gb) = (a.gradient("strain").expect("strain"), b.gradient("strain").expect("strain"));
-                let (da, db) = (&ga.values[i * 9 * nm * n1..], &gb.values[j * 9 * nm * n2..]);
-                let so = &mut s_values[s * 9 * n_props..(s + 1) * 9 * n_props];
-                for c in 0..9 {
-                    for m in 0..nm {
-                        for p in 0..n1 {
-                            for q in 0..n2 {
-                                so[c * n_props + offset + p * n2 + q] +=
-                                    f * (da[(c * nm + m) * n1 + p] * rb[m * n2 + q] + ra[m * n1 + p] * db[(c * nm + m) * n2 + q]);
-                            }
-                        }
-                    }
-                }
-            }
-            offset += n1 * n2;
-        }
-        if has_positions {
-            // atoms with a gradient row on either side (same system)
-            let mut atoms: std::collections::BTreeSet<(i32, i32)> = std::collections::BTreeSet::new();
-            for &l in ls {
-                atoms.extend(xg[&l].range((i, i32::MIN, i32::MIN)..=(i, i32::MAX, i32::MAX)).map(|(k, _)| (k.1, k.2)));
-                atoms.extend(yg[&l].range((j, i32::MIN, i32::MIN)..=(j, i32::MAX, i32::MAX)).map(|(k, _)| (k.1, k.2)));
-            }
-            for (system, atom) in atoms {
-                g_samples.extend_from_slice(&[s as i32, system, atom]);
-                let base = g_values.len();
-                g_values.resize(base + 3 * n_props, 0.0);
-                let go = &mut g_values[base..];
-                let mut offset = 0;
-                for &l in ls {
-                    let (a, b) = (x[&l], y[&l]);
-                    let (n1, n2, nm) = (a.properties.count(), b.properties.count(), (2 * l + 1) as usize);
-                    let f = cross * if l % 2 == 0 { 1.0 } else { -1.0 } / ((2 * l + 1) as f64).sqrt();
-                    let (ra, rb) = (&a.values[i * nm * n1..(i + 1) * nm * n1], &b.values[j * nm * n2..(j + 1) * nm * n2]);
-                    let da = xg[&l].get(&(i, system, atom)).map(|&r| &a.gradient("positions").expect("g").values[r * 3 * nm * n1..(r + 1) * 3 * nm * n1]);
-                    let db = yg[&l].get(&(j, system, atom)).map(|&r| &b.gradient("positions").expect("g").values[r * 3 * nm * n2..(r + 1) * 3 * nm * n2]);
-                    for c in 0..3 {
-                        for m in 0..nm {
-                            for p in 0..n1 {
-                                for q in 0..n2 {
-                                    let mut v = 0.0;
-                                    if let Some(da) = da {
-                                        v += da[(c * nm + m) * n1 + p] * rb[m * n2 + q];
-                                    }
-                                    if let Some(db) = db {
-                                        v += ra[m * n1 + p] * db[(c * nm + m) * n2 + q];
-                                    }
-                                    go[c * n_props + offset + p * n2 + q] += f * v;
-                                }
-                            }
-                        }
-                    }
-                    offset += n1 * n2;
-                }
-            }
-        }
-    }
-    let samples_names: Vec<&str> = x0.samples.names.iter().map(String::as_str).collect();
-    let samples = Labels::new(&samples_names, common.iter().flat_map(|&(i, _)| x0.samples.row(i).to_vec()).collect());
-    let properties = Labels::new(&["l", "n_1", "n_2"], properties);
-    let mut block = TensorBlock::new(samples, vec![], properties.clone(), values)?;
-    if has_positions {
-        block.gradients.push((
-            "positions".into(),
-            TensorBlock::new(Labels::new(&["sample", "system", "atom"], g_samples), vec![Labels::range("xyz", 3)], properties.clone(), g_values)?,
-        ));
-    }
-    if has_strain {
-        block.gradients.push((
-            "strain".into(),
-            TensorBlock::new(Labels::range("sample", common.len()), vec![Labels::range("xyz_2", 3), Labels::range("xyz_1", 3)], properties, s_values)?,
-        ));
-    }
-    Ok(block)
-}
-
-/// Bytes of the power spectrum [`power_spectrum`] would build from this
-/// pseudo-element expansion, before it is built: per centre species, the
-/// samples × P(P + 1)/2 pseudo pairs × Σ_l n² properties, times the gradient
-/// rows (3 per position-gradient row, 9 for strain). P pseudo-elements grow
-/// the output as P², so this is checked against the budget first.
-pub fn power_spectrum_bytes(expansion: &TensorMap) -> f64 {
-    // (center, pseudo) → (samples, gradient rows, Σ_l n²)
-    let mut by: BTreeMap<(i32, i32), (f64, f64, f64, bool)> = BTreeMap::new();
-    for (k, key) in expansion.keys.rows().enumerate() {
-        let block = &expansion.blocks[k];
-        let n = block.properties.count() as f64;
-        let entry = by.entry((key[2], key[3])).or_insert((0.0, 0.0, 0.0, false));
-        entry.0 = entry.0.max(block.samples.count() as f64);
-        entry.1 = entry.1.max(block.gradient("positions").map_or(0.0, |g| g.samples.count() as f64));
-        entry.2 += n * n;
-        entry.3 |= block.gradient("strain").is_some();
-    }
-    let mut centers: BTreeMap<i32, (f64, f64, f64, bool, f64)> = BTreeMap::new();
-    for (&(c, _), &(samples, rows, props, strain)) in &by {
-        let e = centers.entry(c).or_insert((0.0, 0.0, 0.0, false, 0.0));
-        e.0 = e.0.max(samples);
-        e.1 += rows;
-        e.2 = e.2.max(props);
-        e.3 |= strain;
-        e.4 += 1.0;
-    }
-    let mut floats = 0.0;
-    for &(samples, rows, props, strain, pseudo) in centers.values() {
-        let pairs = pseudo * (pseudo + 1.0) / 2.0;
-        // a pair's gradient rows are the union of both sides' rows: at most twice the mean
-        let grad_rows = 2.0 * rows / pseudo.max(1.0);
-        floats += pairs * props * (samples * (1.0 + if strain { 9.0 } else { 0.0 }) + 3.0 * grad_rows);
-    }
-    floats * 8.0
 }
 
 /// Bytes of the pseudo-element expansion [`contract_expansion`] would build
