@@ -14,7 +14,7 @@
 //! reciprocal, and added to zero once more (as a placement into a zeroed
 //! array does, which turns -0 into +0).
 use crate::budget::MemoryBudget;
-use crate::calculators::hypers::SoapHypers;
+use crate::calculators::soap::hypers::SoapHypers;
 use crate::calculators::{entry, Calculator, ComputeOptions, NeighborKeys, REGISTRY};
 use crate::error::{Error, Result};
 use crate::tensor::{Labels, TensorMap};

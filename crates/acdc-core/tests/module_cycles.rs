@@ -233,3 +233,65 @@ fn top_level_modules_have_no_cycle() {
         panic!("top-level modules import each other: {}\nthe module graph:\n{}", c.join(" → "), edges.join("\n"));
     }
 }
+
+/// The names that follow `calculators::` in `text` (a grouped import
+/// `calculators::{a, b::C}` gives each item at depth 1), and whether
+/// `super::super` occurs (which climbs out of a sub-folder of `calculators`).
+fn calculators_paths(text: &str) -> (BTreeSet<String>, bool) {
+    let bytes = text.as_bytes();
+    let mut found = BTreeSet::new();
+    let mut from = 0;
+    while let Some(k) = text[from..].find("calculators::") {
+        let at = from + k + "calculators::".len();
+        from = at;
+        if bytes.get(at) == Some(&b'{') {
+            // the group up to its closing brace, read as a `crate::{…}` import
+            let mut depth = 0;
+            let mut end = at;
+            for (i, &c) in bytes[at..].iter().enumerate() {
+                match c {
+                    b'{' => depth += 1,
+                    b'}' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            end = at + i + 1;
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            found.extend(referenced(&format!("crate::{}", &text[at..end])));
+        } else {
+            let (name, _) = identifier(bytes, at);
+            if !name.is_empty() {
+                found.insert(name);
+            }
+        }
+    }
+    (found, text.contains("super::super"))
+}
+
+/// Inside `calculators`, imports run calculators → `soap/` → `shared/`:
+/// `shared/` names neither `soap` nor anything of the calculators' level,
+/// `soap/` names nothing of the calculators' level (test modules left out,
+/// as above: they may check the engine through a calculator).
+#[test]
+fn calculators_sub_layers_import_downwards() {
+    let (paths, climbs) = calculators_paths("use crate::calculators::{shared::X, power_spectrum::Y};\nuse crate::error::E;\nuse super::super::Z;");
+    assert_eq!(paths, BTreeSet::from(["shared".to_string(), "power_spectrum".to_string()]));
+    assert!(climbs);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/calculators");
+    for (layer, allowed) in [("shared", &["shared"][..]), ("soap", &["shared", "soap"][..])] {
+        let mut files = Vec::new();
+        rust_files(&dir.join(layer), &mut files);
+        assert!(files.len() >= 3, "found only {} files under calculators/{layer}", files.len());
+        for f in files {
+            let text = fs::read_to_string(&f).unwrap();
+            let (names, climbs) = calculators_paths(non_test_text(&text).0);
+            let upward: Vec<&String> = names.iter().filter(|n| !allowed.contains(&n.as_str())).collect();
+            assert!(upward.is_empty(), "{} reaches up to calculators::{upward:?} (calculators/{layer} may use {allowed:?} only)", f.display());
+            assert!(!climbs, "{} climbs out of calculators/{layer} with super::super", f.display());
+        }
+    }
+}

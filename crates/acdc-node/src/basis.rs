@@ -1,7 +1,7 @@
 //! Data-driven compression of the SOAP basis: radial basis tables, the
 //! contracted radial basis and the pseudo-element coupling fitted in the core.
-use acdc_core::calculators::expansion::Expansion;
-use acdc_core::calculators::hypers::SoapHypers;
+use acdc_core::calculators::soap::expansion::Expansion;
+use acdc_core::calculators::soap::hypers::SoapHypers;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 

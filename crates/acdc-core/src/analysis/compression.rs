@@ -13,8 +13,8 @@ use std::collections::HashMap;
 use nalgebra::DMatrix;
 
 use crate::basis::tabulated::NodeTable;
-use crate::calculators::expansion::Expansion;
-use crate::calculators::hypers::SoapHypers;
+use crate::calculators::soap::expansion::Expansion;
+use crate::calculators::soap::hypers::SoapHypers;
 use crate::calculators::{Calculator, ComputeOptions, SphericalExpansion};
 use crate::error::{Error, Result};
 use crate::math::linalg::symmetric_eigen;

@@ -43,8 +43,8 @@
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use super::environment::{key_selected, Environments};
-use super::hypers::parse_json;
+use super::shared::{key_selected, Environments};
+use super::soap::hypers::parse_json;
 use super::{Calculator, ComputeOptions};
 use crate::error::{Error, Result};
 use crate::system::System;

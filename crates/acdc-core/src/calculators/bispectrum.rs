@@ -17,8 +17,8 @@
 //! where absent). Gradients (positions, strain) follow from the expansion's
 //! by the product rule.
 use super::density_correlations::DensityCorrelations;
-use super::environment::Environments;
-use super::hypers::SoapHypers;
+use super::shared::Environments;
+use super::soap::hypers::SoapHypers;
 use super::{Calculator, ComputeOptions, SphericalExpansion};
 use crate::error::{Error, Result};
 use crate::system::System;

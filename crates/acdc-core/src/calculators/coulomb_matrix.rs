@@ -29,9 +29,9 @@ use nalgebra::{DMatrix, SymmetricEigen};
 use rayon::prelude::*;
 use serde::Deserialize;
 
-use super::environment::key_selected;
-use super::expansion::GradientFlags;
-use super::hypers::parse_json;
+use super::shared::key_selected;
+use super::shared::GradientFlags;
+use super::soap::hypers::parse_json;
 use super::{Calculator, ComputeOptions};
 use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};

@@ -25,8 +25,8 @@
 use serde::Deserialize;
 
 use super::{Matrix, MatrixDescriptor, MatrixSettings, Permutation};
-use super::expansion::GradientFlags;
-use super::hypers::parse_json;
+use super::shared::GradientFlags;
+use super::soap::hypers::parse_json;
 use super::cell_inverse;
 use super::{Calculator, ComputeOptions};
 use crate::budget::MemoryBudget;

@@ -26,9 +26,11 @@
 //! product rule on the expansion gradients: ∂ρ^{⊗2} = Ĉ(∂c_a ⊗ c_b + c_a ⊗ ∂c_b).
 use rayon::prelude::*;
 
-use super::environment::{key_selected, sample_labels, species_pairs, Environments};
-use super::expansion::{CentreDensity, Expansion, GradientFlags};
-use super::hypers::SoapHypers;
+use super::shared::{key_selected, species_pairs, Environments};
+use super::soap::sample_labels;
+use super::shared::GradientFlags;
+use super::soap::expansion::{CentreDensity, Expansion};
+use super::soap::hypers::SoapHypers;
 use super::{Calculator, ComputeOptions};
 use crate::error::{Error, Result};
 use crate::math::clebsch_gordan::{ClebschGordan, MAX_DEGREE};
@@ -427,8 +429,8 @@ impl Calculator for EquivariantPowerSpectrum {
             keys.extend_from_slice(&plan.key);
         }
         let tensor = TensorMap::new(Labels::new(names, keys), blocks)?;
-        if super::ragged::is_ragged(self.expansion.sizes()) {
-            return super::ragged::trim(tensor, self.expansion.sizes(), false);
+        if super::soap::ragged::is_ragged(self.expansion.sizes()) {
+            return super::soap::ragged::trim(tensor, self.expansion.sizes(), false);
         }
         Ok(tensor)
     }

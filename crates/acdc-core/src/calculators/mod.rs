@@ -1,21 +1,23 @@
 //! Representations. Every calculator implements [`Calculator`]: built from
 //! featomic-style JSON hyper-parameters, it turns systems into a `TensorMap`.
+//!
+//! Layout: `shared/` holds what every calculator uses (the options of a
+//! computation, neighbour environments, sample and key selection); `soap/`
+//! holds the SOAP engine (hyper-parameters, density, expansion, ragged
+//! bases, pseudo-elements); the calculators themselves are the flat files
+//! here. Imports run calculators → soap → shared, never back.
+
+pub mod shared;
+pub mod soap;
 
 pub mod acsf;
-pub mod alchemical;
 pub mod bispectrum;
 pub mod coulomb_matrix;
-pub mod density;
 pub mod density_correlations;
-pub mod environment;
 pub mod ewald_sum_matrix;
-pub mod expansion;
-pub mod expansion_values;
-pub mod hypers;
 pub mod lambda_soap;
 pub mod power_spectrum;
 pub mod radial_spectrum;
-pub mod ragged;
 pub mod sine_matrix;
 pub mod spherical_expansion;
 #[cfg(test)]
@@ -42,63 +44,8 @@ pub use spherical_expansion::SphericalExpansion;
 use crate::error::{Error, Result};
 use crate::system::System;
 use crate::tensor::{Labels, TensorMap};
-pub use hypers::ExpansionSettings;
-use expansion::GradientFlags;
-
-/// Options of one computation.
-#[derive(Debug, Clone, Default)]
-pub struct ComputeOptions {
-    /// Gradients to compute: "positions" and/or "strain".
-    pub gradients: Vec<String>,
-    /// Only compute the blocks whose keys match one of these rows (on the
-    /// dimensions named here).
-    pub selected_keys: Option<Labels>,
-    /// Only compute these centres: rows over "system" and/or "atom".
-    pub selected_samples: Option<Labels>,
-    /// Memory budget of this computation in bytes; None uses
-    /// `ACDC_MAX_MEMORY` or the default (see [`crate::budget`]).
-    pub max_memory: Option<u64>,
-    /// Set from another thread to stop the computation early: it then
-    /// returns [`Error::Cancelled`] (checked between centres and blocks).
-    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-    /// Equivariant calculators only: move the neighbour types from the keys
-    /// into the properties.
-    pub neighbors_to_properties: bool,
-}
-
-impl ComputeOptions {
-    /// Fails with [`Error::Cancelled`] once `cancel` has been set.
-    pub fn check_cancelled(&self) -> Result<()> {
-        check_cancelled(&self.cancel)
-    }
-}
-
-/// Fails with [`Error::Cancelled`] once `flag` has been set.
-pub fn check_cancelled(flag: &Option<std::sync::Arc<std::sync::atomic::AtomicBool>>) -> Result<()> {
-    match flag {
-        Some(f) if f.load(std::sync::atomic::Ordering::Relaxed) => Err(Error::Cancelled),
-        _ => Ok(()),
-    }
-}
-
-impl ComputeOptions {
-    /// Parses the gradient names, rejecting unknown ones.
-    pub fn gradient_flags(&self) -> Result<GradientFlags> {
-        let mut flags = GradientFlags::default();
-        for g in &self.gradients {
-            match g.as_str() {
-                "positions" => flags.positions = true,
-                "strain" => flags.strain = true,
-                other => {
-                    return Err(Error::InvalidParameter(format!(
-                        "gradients contains \"{other}\" (expected \"positions\" or \"strain\")"
-                    )))
-                }
-            }
-        }
-        Ok(flags)
-    }
-}
+pub use shared::options::{check_cancelled, ComputeOptions, GradientFlags};
+pub use soap::hypers::ExpansionSettings;
 
 /// A representation of atomic structures.
 pub trait Calculator: Send + Sync {

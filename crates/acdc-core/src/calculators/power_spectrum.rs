@@ -2,15 +2,20 @@
 //! ⟨a1 n1 l m|ρ_i⟩⟨a2 n2 l m|ρ_i⟩ (×√2 when a1 ≠ a2), docs/CONVENTIONS.md §3.1.
 use rayon::prelude::*;
 
-use super::environment::{key_selected, sample_labels, Environments};
-use super::expansion::{CentreDensity, Expansion, GradientFlags};
-use super::hypers::SoapHypers;
+use super::shared::{key_selected, Environments};
+use super::soap::sample_labels;
+use super::shared::GradientFlags;
+use super::soap::expansion::{CentreDensity, Expansion};
+use super::soap::alchemical::Mixing;
+use super::soap::hypers::SoapHypers;
 use super::{Calculator, ComputeOptions};
 use crate::error::Result;
 use crate::system::System;
 use crate::tensor::{Labels, TensorBlock, TensorMap};
 
 const KEY_NAMES: [&str; 3] = ["center_type", "neighbor_1_type", "neighbor_2_type"];
+/// With `density.alchemical`: the neighbour types are pseudo-elements.
+const PSEUDO_KEY_NAMES: [&str; 3] = ["center_type", "pseudo_1_type", "pseudo_2_type"];
 
 #[path = "power_spectrum_values.rs"]
 mod values;
@@ -23,8 +28,6 @@ pub use backprop::{Backpropagated, JoinedLayout};
 pub struct SoapPowerSpectrum {
     parameters: String,
     expansion: Expansion,
-    /// With density.alchemical: the pseudo-element expansion it is built from.
-    alchemical: Option<super::SphericalExpansion>,
 }
 
 /// `out[(l, n1, n2)] += f_l Σ_m a[lm][n1] b[lm][n2]`, with `a[lm]` at
@@ -107,13 +110,15 @@ impl SoapPowerSpectrum {
     /// Parses and validates the hyper-parameters, builds the basis.
     pub fn new(hypers: &str) -> Result<SoapPowerSpectrum> {
         let (_, settings) = SoapHypers::from_json(Self::NAME, hypers)?;
-        let alchemical = if settings.alchemical.is_some() { Some(super::SphericalExpansion::new(hypers)?) } else { None };
-        Ok(SoapPowerSpectrum { parameters: hypers.to_string(), expansion: Expansion::new(settings)?, alchemical })
+        Ok(SoapPowerSpectrum { parameters: hypers.to_string(), expansion: Expansion::new(settings)? })
     }
 
-    fn keys_from<'p>(species: &[i32], presence: impl Iterator<Item = (usize, &'p [bool])>) -> Vec<[i32; 3]> {
-        let ns = species.len();
-        let mut seen = vec![false; ns * ns * ns];
+    /// Keys (centre type, neighbour label 1 ≤ label 2) of the centres whose
+    /// environments hold both: `neighbors` labels the entries of `present`
+    /// (the species, or the pseudo-elements 0…B − 1), `species` the centres.
+    fn keys_from<'p>(species: &[i32], neighbors: &[i32], presence: impl Iterator<Item = (usize, &'p [bool])>) -> Vec<[i32; 3]> {
+        let (nc, ns) = (species.len(), neighbors.len());
+        let mut seen = vec![false; nc * ns * ns];
         for (c, present) in presence {
             for s1 in 0..ns {
                 for s2 in s1..ns {
@@ -124,16 +129,21 @@ impl SoapPowerSpectrum {
             }
         }
         let mut keys = Vec::new();
-        for c in 0..ns {
+        for c in 0..nc {
             for s1 in 0..ns {
                 for s2 in s1..ns {
                     if seen[(c * ns + s1) * ns + s2] {
-                        keys.push([species[c], species[s1], species[s2]]);
+                        keys.push([species[c], neighbors[s1], neighbors[s2]]);
                     }
                 }
             }
         }
         keys
+    }
+
+    /// U over the species of these environments, with `density.alchemical`.
+    fn mixing(&self, env: &Environments) -> Result<Option<Mixing>> {
+        self.expansion.settings.alchemical.as_ref().map(|a| Mixing::new(a, &env.species)).transpose()
     }
 
     fn properties(&self) -> Labels {
@@ -461,56 +471,73 @@ impl Calculator for SoapPowerSpectrum {
     }
 
     fn keys(&self, systems: &[System]) -> Result<Labels> {
-        if self.alchemical.is_some() {
-            return Ok(self.compute(systems, &ComputeOptions::default())?.keys);
-        }
         let env = Environments::new(systems, self.expansion.settings.cutoff)?;
         let presence = env.presence();
-        Ok(Labels::new(&KEY_NAMES, Self::keys_from(&env.species, presence.iter().map(|(c, p)| (*c, p.as_slice()))).concat()))
+        if let Some(mixing) = self.mixing(&env)? {
+            let pseudo: Vec<(usize, Vec<bool>)> = presence.iter().map(|(c, p)| (*c, mixing.present(p))).collect();
+            let labels: Vec<i32> = (0..mixing.pseudo as i32).collect();
+            return Ok(Labels::new(&PSEUDO_KEY_NAMES, Self::keys_from(&env.species, &labels, pseudo.iter().map(|(c, p)| (*c, p.as_slice()))).concat()));
+        }
+        Ok(Labels::new(&KEY_NAMES, Self::keys_from(&env.species, &env.species, presence.iter().map(|(c, p)| (*c, p.as_slice()))).concat()))
     }
 
     fn compute(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
-        if let Some(expansion) = &self.alchemical {
-            let inner = ComputeOptions { selected_keys: None, ..options.clone() };
-            let density = expansion.compute(systems, &inner)?;
-            // P pseudo-elements give P(P + 1)/2 blocks per centre: refuse before building them
-            crate::budget::MemoryBudget::or_global(options.max_memory)
-                .check("the alchemical power spectrum (pseudo-element pairs × properties)", super::alchemical::power_spectrum_bytes(&density))?;
-            let tensor = super::alchemical::power_spectrum(&density, self.expansion.settings.max_angular)?;
-            return super::alchemical::select_keys(tensor, options);
-        }
         let flags = options.gradient_flags()?;
-        if !(flags.positions || flags.strain) {
+        let alchemical = self.expansion.settings.alchemical.as_ref();
+        if !(flags.positions || flags.strain) && alchemical.is_none() {
             return self.compute_values(systems, options);
         }
-        let per_pair = Environments::expansion_bytes_per_pair(&self.expansion, GradientFlags { positions: false, strain: false, pair_factors: flags.positions || flags.strain });
+        let mut per_pair = Environments::expansion_bytes_per_pair(&self.expansion, GradientFlags { positions: false, strain: false, pair_factors: flags.positions || flags.strain });
+        if let Some(a) = alchemical {
+            // each pair is repeated for every pseudo-element it feeds
+            per_pair *= 1.0 + a.coupling.len() as f64;
+        }
         let env = Environments::for_options(systems, self.expansion.settings.cutoff, options, per_pair)?;
-        let centres = env.centres(options)?;
+        let mixing = self.mixing(&env)?;
+        let centres = match &mixing {
+            // the keys name pseudo-elements, not species: centres are not pre-selected by key
+            Some(_) => env.centres(&ComputeOptions { selected_keys: None, ..options.clone() })?,
+            None => env.centres(options)?,
+        };
         {
             // refuse before allocating what would not fit
             let (n_max, l_max) = (self.expansion.n_max() as f64, self.expansion.settings.max_angular as f64);
-            env.check_output("the SOAP power spectrum", &centres, flags, |present| (present * (present + 1) / 2) as f64 * (l_max + 1.0) * n_max * n_max)?;
+            let pseudo = mixing.as_ref().map(|m| m.pseudo);
+            env.check_output("the SOAP power spectrum", &centres, flags, |present| {
+                let present = pseudo.unwrap_or(present);
+                (present * (present + 1) / 2) as f64 * (l_max + 1.0) * n_max * n_max
+            })?;
         }
         let expand_flags = GradientFlags { positions: false, strain: false, pair_factors: flags.positions || flags.strain };
         let densities = env.expand(&self.expansion, &centres, expand_flags)?;
         let n_max = self.expansion.n_max();
         let n_lm = self.expansion.n_lm();
         let l_max = self.expansion.settings.max_angular;
-        let ns = env.species.len();
+        // with pseudo-elements, U is applied to every centre's density and
+        // everything below runs on the B pseudo-elements instead of the species
+        let (densities, neighbor_labels, key_names) = match &mixing {
+            Some(m) => (
+                densities.into_par_iter().map(|d| m.contract(d, n_max)).collect::<Vec<_>>(),
+                (0..m.pseudo as i32).collect::<Vec<i32>>(),
+                PSEUDO_KEY_NAMES,
+            ),
+            None => (densities, env.species.clone(), KEY_NAMES),
+        };
+        let ns = neighbor_labels.len();
         let stride_lm = ns * n_max;
         let n_props = (l_max + 1) * n_max * n_max;
         let properties = self.properties();
 
         let mut key_values = Vec::new();
         let mut blocks = Vec::new();
-        for key in Self::keys_from(&env.species, densities.iter().map(|d| (d.centre_species, d.present.as_slice()))) {
-            if !key_selected(options, &KEY_NAMES, &key)? {
+        for key in Self::keys_from(&env.species, &neighbor_labels, densities.iter().map(|d| (d.centre_species, d.present.as_slice()))) {
+            if !key_selected(options, &key_names, &key)? {
                 continue;
             }
             options.check_cancelled()?;
             let c = env.species.binary_search(&key[0]).unwrap_or(0);
-            let s1 = env.species.binary_search(&key[1]).unwrap_or(0);
-            let s2 = env.species.binary_search(&key[2]).unwrap_or(0);
+            let s1 = neighbor_labels.binary_search(&key[1]).unwrap_or(0);
+            let s2 = neighbor_labels.binary_search(&key[2]).unwrap_or(0);
             let cross = if s1 != s2 { std::f64::consts::SQRT_2 } else { 1.0 };
             let factors: Vec<f64> = (0..=l_max)
                 .map(|l| cross * if l % 2 == 0 { 1.0 } else { -1.0 } / ((2 * l + 1) as f64).sqrt())
@@ -527,7 +554,11 @@ impl Calculator for SoapPowerSpectrum {
 
             if flags.positions || flags.strain {
                 let gradient_atoms: Vec<Vec<(usize, Option<usize>)>> = if flags.positions {
-                    rows.iter().map(|d| d.gradient_rows(|sp| sp == s1 || sp == s2)).collect()
+                    match &mixing {
+                        // a neighbour (of its real species) moves pseudo-element b when u_b,sp ≠ 0
+                        Some(m) => rows.iter().map(|d| d.gradient_rows(|sp| m.weight(s1, sp) != 0.0 || m.weight(s2, sp) != 0.0)).collect(),
+                        None => rows.iter().map(|d| d.gradient_rows(|sp| sp == s1 || sp == s2)).collect(),
+                    }
                 } else {
                     vec![Vec::new(); rows.len()]
                 };
@@ -598,9 +629,9 @@ impl Calculator for SoapPowerSpectrum {
             key_values.extend_from_slice(&key);
             blocks.push(block);
         }
-        let tensor = TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)?;
-        if super::ragged::is_ragged(self.expansion.sizes()) {
-            return super::ragged::trim(tensor, self.expansion.sizes(), false);
+        let tensor = TensorMap::new(Labels::new(&key_names, key_values), blocks)?;
+        if super::soap::ragged::is_ragged(self.expansion.sizes()) {
+            return super::soap::ragged::trim(tensor, self.expansion.sizes(), false);
         }
         Ok(tensor)
     }

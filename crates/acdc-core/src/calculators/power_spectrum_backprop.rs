@@ -36,8 +36,10 @@
 use rayon::prelude::*;
 
 use super::{accumulate_products, SoapPowerSpectrum};
-use crate::calculators::environment::Environments;
-use crate::calculators::expansion::{CentreDensity, GradientFlags};
+use crate::calculators::shared::Environments;
+use crate::calculators::shared::GradientFlags;
+use crate::calculators::soap::alchemical::Mixing;
+use crate::calculators::soap::expansion::CentreDensity;
 use crate::calculators::ComputeOptions;
 use crate::error::{Error, Result};
 use crate::system::System;
@@ -83,7 +85,7 @@ struct CentreShare {
 
 /// Per-thread buffers.
 struct Scratch {
-    expansion: crate::calculators::expansion::Scratch,
+    expansion: crate::calculators::soap::expansion::Scratch,
     density: CentreDensity,
     x: Vec<f64>,
     h: Vec<f64>,
@@ -97,7 +99,7 @@ impl SoapPowerSpectrum {
     /// Whether [`SoapPowerSpectrum::backpropagate`] handles these
     /// hyper-parameters: not with a ragged radial basis (per-l n_max).
     pub fn supports_backpropagation(&self) -> bool {
-        !crate::calculators::ragged::is_ragged(self.expansion.sizes())
+        !crate::calculators::soap::ragged::is_ragged(self.expansion.sizes())
     }
 
     /// Energies, ∂E/∂r and the virial of a per-atom model ε_i = ε(x_i) of
@@ -146,21 +148,7 @@ impl SoapPowerSpectrum {
         // over this batch's species) and the blocks are pseudo-element pairs
         let mix: Option<Vec<f64>> = match &expansion.settings.alchemical {
             None => None,
-            Some(alchemical) => {
-                let mut u = vec![0.0; alchemical.coupling.len() * ns];
-                for (s, t) in env.species.iter().enumerate() {
-                    let col = alchemical.types.iter().position(|x| x == t).ok_or_else(|| {
-                        Error::InvalidParameter(format!(
-                            "the systems contain atomic type {t}, which density.alchemical.types ({:?}) does not list",
-                            alchemical.types
-                        ))
-                    })?;
-                    for (q, row) in alchemical.coupling.iter().enumerate() {
-                        u[q * ns + s] = row[col];
-                    }
-                }
-                Some(u)
-            }
+            Some(alchemical) => Some(Mixing::new(alchemical, &env.species)?.matrix().to_vec()),
         };
         let channels = mix.as_ref().map_or(ns, |u| u.len() / ns.max(1));
         let channel_stride = channels * n_max;

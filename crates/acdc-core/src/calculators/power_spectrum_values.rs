@@ -13,8 +13,8 @@
 use rayon::prelude::*;
 
 use super::{accumulate_products, SoapPowerSpectrum, KEY_NAMES};
-use crate::calculators::environment::{key_selected, Environments};
-use crate::calculators::expansion::GradientFlags;
+use crate::calculators::shared::{key_selected, Environments};
+use crate::calculators::shared::GradientFlags;
 use crate::calculators::ComputeOptions;
 use crate::error::Result;
 use crate::system::System;
@@ -171,8 +171,8 @@ impl SoapPowerSpectrum {
             blocks.push(TensorBlock::new(Labels::new(&["system", "atom"], samples), vec![], properties.clone(), values)?);
         }
         let tensor = TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)?;
-        if crate::calculators::ragged::is_ragged(expansion.sizes()) {
-            return crate::calculators::ragged::trim(tensor, expansion.sizes(), false);
+        if crate::calculators::soap::ragged::is_ragged(expansion.sizes()) {
+            return crate::calculators::soap::ragged::trim(tensor, expansion.sizes(), false);
         }
         Ok(tensor)
     }

@@ -1,7 +1,8 @@
 //! SOAP radial spectrum: the l = 0 part of the expansion, ⟨a n 0 0|ρ_i⟩.
-use super::environment::{key_selected, sample_labels, species_pairs, Environments};
-use super::expansion::{CentreDensity, Expansion};
-use super::hypers::RadialSpectrumHypers;
+use super::shared::{key_selected, species_pairs, Environments};
+use super::soap::sample_labels;
+use super::soap::expansion::{CentreDensity, Expansion};
+use super::soap::hypers::RadialSpectrumHypers;
 use super::{Calculator, ComputeOptions};
 use crate::error::Result;
 use crate::system::System;
@@ -122,8 +123,8 @@ impl Calculator for SoapRadialSpectrum {
             blocks.push(block);
         }
         let tensor = TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)?;
-        if super::ragged::is_ragged(self.expansion.sizes()) {
-            return super::ragged::trim(tensor, self.expansion.sizes(), false);
+        if super::soap::ragged::is_ragged(self.expansion.sizes()) {
+            return super::soap::ragged::trim(tensor, self.expansion.sizes(), false);
         }
         Ok(tensor)
     }

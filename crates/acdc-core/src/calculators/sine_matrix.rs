@@ -17,8 +17,8 @@
 use serde::Deserialize;
 
 use super::{Matrix, MatrixDescriptor, MatrixSettings, Permutation};
-use super::expansion::GradientFlags;
-use super::hypers::parse_json;
+use super::shared::GradientFlags;
+use super::soap::hypers::parse_json;
 use super::{Calculator, ComputeOptions};
 use crate::error::{Error, Result};
 use crate::system::{det3, System};

@@ -1,8 +1,9 @@
 //! ⟨a n l m|ρ_i⟩: the spherical expansion of the neighbour density, one
 //! block per (o3_lambda, o3_sigma, center_type, neighbor_type).
-use super::environment::{key_selected, sample_labels, species_pairs, Environments};
-use super::expansion::{CentreDensity, Expansion};
-use super::hypers::SoapHypers;
+use super::shared::{key_selected, species_pairs, Environments};
+use super::soap::sample_labels;
+use super::soap::expansion::{CentreDensity, Expansion};
+use super::soap::hypers::SoapHypers;
 use super::{Calculator, ComputeOptions};
 use crate::error::Result;
 use crate::system::System;
@@ -71,9 +72,9 @@ impl Calculator for SphericalExpansion {
             let species_resolved = self.compute_species(systems, &inner)?;
             // B pseudo-elements multiply the size by B / neighbour species: refuse before building it
             crate::budget::MemoryBudget::or_global(options.max_memory)
-                .check("the pseudo-element expansion (density.alchemical)", super::alchemical::contracted_bytes(&species_resolved, alchemical))?;
-            let tensor = super::alchemical::contract_expansion(&species_resolved, alchemical)?;
-            return super::alchemical::select_keys(tensor, options);
+                .check("the pseudo-element expansion (density.alchemical)", super::soap::alchemical::contracted_bytes(&species_resolved, alchemical))?;
+            let tensor = super::soap::alchemical::contract_expansion(&species_resolved, alchemical)?;
+            return super::shared::select_keys(tensor, options);
         }
         self.compute_species(systems, options)
     }
@@ -165,8 +166,8 @@ impl SphericalExpansion {
             blocks.push(block);
         }
         let tensor = TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)?;
-        if super::ragged::is_ragged(self.expansion.sizes()) {
-            return super::ragged::trim(tensor, self.expansion.sizes(), true);
+        if super::soap::ragged::is_ragged(self.expansion.sizes()) {
+            return super::soap::ragged::trim(tensor, self.expansion.sizes(), true);
         }
         Ok(tensor)
     }

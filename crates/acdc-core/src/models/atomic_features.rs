@@ -74,7 +74,7 @@ impl FeatureLayout {
     /// pseudo-elements of `density.alchemical`, whose `types` must then
     /// list every species.
     pub fn for_calculator(calculator: &SoapPowerSpectrum, species: Vec<i32>) -> Result<FeatureLayout> {
-        let (hypers, _) = crate::calculators::hypers::SoapHypers::from_json("hypers", calculator.parameters())?;
+        let (hypers, _) = crate::calculators::soap::hypers::SoapHypers::from_json("hypers", calculator.parameters())?;
         let neighbors = match hypers.density.alchemical() {
             None => species.clone(),
             Some(alchemical) => {

@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 
 use super::atomic_features::{FeatureLayout, StructureFeatures};
-use crate::calculators::hypers::SoapHypers;
+use crate::calculators::soap::hypers::SoapHypers;
 use crate::calculators::{Calculator, ComputeOptions, SoapBispectrum};
 use crate::error::{Error, Result};
 use crate::system::System;

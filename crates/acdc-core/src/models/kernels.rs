@@ -37,8 +37,25 @@ impl PolynomialKernel {
         Ok(PolynomialKernel { zeta: zeta as u32, delta })
     }
 
-    fn of_cosine(&self, c: f64) -> f64 {
-        self.delta * self.delta * c.powi(self.zeta as i32)
+    /// k = δ² c^ζ for the cosine c = x̂·x̂', in the target's units squared.
+    pub fn of_cosine(&self, c: f64) -> f64 {
+        self.weighted(1.0, c)
+    }
+
+    /// w·k = w δ² c^ζ: a weighted kernel value, rounded as the models
+    /// form it (w δ² first; w = 1 gives exactly [`Self::of_cosine`]).
+    pub fn weighted(&self, w: f64, c: f64) -> f64 {
+        let d2 = self.delta * self.delta;
+        w * d2 * c.powi(self.zeta as i32)
+    }
+
+    /// The gradient of k(x, x') with respect to the unnormalised x is
+    /// ∂k/∂x = g (x̂' − c x̂) with g = δ² ζ c^(ζ−1) / ‖x‖; this returns w·g
+    /// (w = 1 for the kernel itself, a model weight for a weighted sum).
+    /// `norm` is ‖x‖, in the features' units.
+    pub fn weighted_gradient_factor(&self, w: f64, c: f64, norm: f64) -> f64 {
+        let d2 = self.delta * self.delta;
+        w * d2 * self.zeta as f64 * c.powi(self.zeta as i32 - 1) / norm
     }
 }
 
@@ -116,6 +133,36 @@ mod tests {
         let s = structure_kernel(&a, &[0, 0], &b, &[0], &k).unwrap();
         assert_eq!((s.rows, s.cols), (1, 1));
         assert!((s.data[0] - 2.56).abs() < 1e-15);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        // ∂k/∂x = g (x̂' − c x̂) for k(x, x') = δ² (x̂·x̂')^ζ, central differences
+        let x = [0.3, -1.2, 0.7, 2.0];
+        let y = [1.1, 0.4, -0.5, 0.9];
+        for zeta in [1.0, 2.0, 3.0, 4.0] {
+            let k = PolynomialKernel::new(zeta, 0.7).unwrap();
+            let value = |x: &[f64]| {
+                let (nx, ny) = (dot(x, x).sqrt(), dot(&y, &y).sqrt());
+                k.of_cosine(dot(x, &y) / (nx * ny))
+            };
+            let nx = dot(&x, &x).sqrt();
+            let ny = dot(&y, &y).sqrt();
+            let c = dot(&x, &y) / (nx * ny);
+            let g = k.weighted_gradient_factor(1.0, c, nx);
+            for d in 0..4 {
+                let want = g * (y[d] / ny - c * x[d] / nx);
+                let h = 1e-6;
+                let (mut p, mut m) = (x, x);
+                p[d] += h;
+                m[d] -= h;
+                let fd = (value(&p) - value(&m)) / (2.0 * h);
+                assert!((fd - want).abs() < 1e-8, "zeta {zeta}, d {d}: {fd} vs {want}");
+            }
+            // weights scale both, and w = 1 is the plain kernel bit for bit
+            assert_eq!(k.weighted(1.0, c), k.of_cosine(c));
+            assert!((k.weighted(-2.5, c) + 2.5 * k.of_cosine(c)).abs() < 1e-15);
+        }
     }
 
     #[test]

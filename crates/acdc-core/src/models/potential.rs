@@ -54,6 +54,7 @@ use rayon::prelude::*;
 
 use super::atomic_features::{compute_features, join_features, FeatureLayout, StructureFeatures};
 use super::bispectrum_features::{BispectrumMap, FeatureKind};
+use super::kernels::PolynomialKernel;
 use super::pair_term::{species_pairs, uniform_points, PairOptions, PairTerm};
 use super::selection::{cur_power_iteration, farthest_point_sampling, Axis};
 use super::validation::{self, check_positive};
@@ -464,6 +465,11 @@ impl Potential {
         Ok(Potential { kind, hypers, layout, e0, zeta, delta, jitter, regularizer, sparse, weights, cholesky, r_factor, meta, pair, calculator, bispectrum, sparse_hat, offsets })
     }
 
+    /// The SOAP term's kernel δ² (x̂·x̂')^ζ (δ in eV).
+    pub fn kernel(&self) -> PolynomialKernel {
+        PolynomialKernel { zeta: self.zeta, delta: self.delta }
+    }
+
     /// The power spectrum calculator of the model's hypers (the features
     /// of a ν = 2 model; a ν = 3 model's are [`Potential::bispectrum`]).
     pub fn calculator(&self) -> &SoapPowerSpectrum {
@@ -684,7 +690,8 @@ impl Potential {
                     let hat = &placeholder.sparse_hat[c];
                     let m = hat.ncols();
                     let mut kmm = hat.transpose() * hat;
-                    kmm.apply(|v| *v = delta * delta * v.powi(zeta as i32));
+                    let kernel = PolynomialKernel { zeta, delta };
+                    kmm.apply(|v| *v = kernel.of_cosine(*v));
                     for k in 0..m {
                         kmm[(k, k)] += jitter * delta * delta;
                     }
@@ -902,11 +909,10 @@ impl Potential {
                 let xh = DVector::from_iterator(nf, x.iter().map(|v| v / norm));
                 // s_m = x̂·x̂_m
                 let s = hat.tr_mul(&xh);
-                let d2 = self.delta * self.delta;
-                let zeta = self.zeta as i32;
-                let energy: Vec<f64> = s.iter().map(|&v| d2 * v.powi(zeta)).collect();
+                let kernel = self.kernel();
+                let energy: Vec<f64> = s.iter().map(|&v| kernel.of_cosine(v)).collect();
                 // ∂k_m/∂x = c_m (x̂_m − s_m x̂), c_m = δ² ζ s_m^(ζ−1) / |x|
-                let coef: Vec<f64> = s.iter().map(|&v| d2 * zeta as f64 * v.powi(zeta - 1) / norm).collect();
+                let coef: Vec<f64> = s.iter().map(|&v| kernel.weighted_gradient_factor(1.0, v, norm)).collect();
                 let mut rows = vec![0.0; n_grad * m];
                 if n_grad > 0 {
                     // G x̂_m for every gradient row and sparse point, and G x̂
@@ -938,14 +944,13 @@ impl Potential {
                 let norm = dot(x, x).sqrt();
                 let xh = DVector::from_iterator(nf, x.iter().map(|v| v / norm));
                 let s = hat.tr_mul(&xh);
-                let d2 = self.delta * self.delta;
-                let zeta = self.zeta as i32;
+                let kernel = self.kernel();
                 let mut energy = 0.0;
                 let mut b = DVector::zeros(s.len());
                 let mut sb = 0.0;
                 for k in 0..s.len() {
-                    energy += w[k] * d2 * s[k].powi(zeta);
-                    b[k] = w[k] * d2 * zeta as f64 * s[k].powi(zeta - 1) / norm;
+                    energy += kernel.weighted(w[k], s[k]);
+                    b[k] = kernel.weighted_gradient_factor(w[k], s[k], norm);
                     sb += b[k] * s[k];
                 }
                 let g = hat * &b - &xh * sb;
@@ -1212,8 +1217,7 @@ impl Potential {
                 }
             }
             Kind::SparseGpr => {
-                let d2 = self.delta * self.delta;
-                let zeta = self.zeta as i32;
+                let kernel = self.kernel();
                 let hats: Vec<DVector<f64>> = (0..n_atoms)
                     .map(|i| {
                         let x = &f.values[i * nf..(i + 1) * nf];
@@ -1226,11 +1230,11 @@ impl Potential {
                     let s = self.sparse_hat[c].tr_mul(&hats[i]);
                     let o = self.offsets[c];
                     for (k, v) in s.iter().enumerate() {
-                        phi[o + k] += d2 * v.powi(zeta);
+                        phi[o + k] += kernel.of_cosine(*v);
                     }
                     for j in 0..n_atoms {
                         if f.species[j] == c {
-                            kss += d2 * hats[i].dot(&hats[j]).powi(zeta);
+                            kss += kernel.of_cosine(hats[i].dot(&hats[j]));
                         }
                     }
                 }

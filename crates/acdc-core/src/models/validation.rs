@@ -199,7 +199,7 @@ fn check_cholesky(p: &Potential) -> std::result::Result<(), String> {
     let nf = p.layout.n_features();
     let n = p.n_params();
     let d2 = p.delta * p.delta;
-    let zeta = p.zeta as i32;
+    let kernel = p.kernel();
     // the factor is block diagonal, one lower-triangular block per species
     let mut block_start = Vec::with_capacity(n);
     let mut o = 0;
@@ -242,7 +242,7 @@ fn check_cholesky(p: &Potential) -> std::result::Result<(), String> {
             for j in 0..m {
                 let lj = &chol[(o + j) * n + o..(o + j) * n + o + m];
                 let llt = crate::math::linalg::dot(&li[..=i.min(j)], &lj[..=i.min(j)]);
-                let mut k = d2 * crate::math::linalg::dot(&hat[i], &hat[j]).powi(zeta);
+                let mut k = kernel.of_cosine(crate::math::linalg::dot(&hat[i], &hat[j]));
                 if i == j {
                     k += p.jitter * d2;
                 }

@@ -84,6 +84,38 @@ pub struct Alchemical {
     pub coupling: Vec<Vec<f64>>,
 }
 
+impl Alchemical {
+    /// Checks `alchemical` (names the field): at least one type, distinct
+    /// types, B ≥ 1 rows of S finite numbers.
+    pub fn validate(&self) -> Result<()> {
+        let alchemical = self;
+        let s = alchemical.types.len();
+        if s == 0 {
+            return Err(Error::InvalidParameter("density.alchemical.types must list at least one atomic type".into()));
+        }
+        let mut sorted = alchemical.types.clone();
+        sorted.sort_unstable();
+        if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::InvalidParameter(format!("density.alchemical.types lists {} twice", w[0])));
+        }
+        if alchemical.coupling.is_empty() {
+            return Err(Error::InvalidParameter("density.alchemical.coupling must have at least one row (pseudo-element)".into()));
+        }
+        for (b, row) in alchemical.coupling.iter().enumerate() {
+            if row.len() != s {
+                return Err(Error::InvalidParameter(format!(
+                    "density.alchemical.coupling[{b}] has {} entries, expected {s} (one per entry of types)",
+                    row.len()
+                )));
+            }
+            if let Some(v) = row.iter().find(|v| !v.is_finite()) {
+                return Err(Error::InvalidParameter(format!("density.alchemical.coupling[{b}] contains {v}, not a finite number")));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Density {
     /// The alchemical compression, if any.
     pub fn alchemical(&self) -> Option<&Alchemical> {
@@ -349,61 +381,92 @@ fn positive(field: &str, v: f64) -> Result<()> {
     }
 }
 
-fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angular: usize, spline: Option<f64>) -> Result<ExpansionSettings> {
-    positive("cutoff.radius", cutoff.radius)?;
-    if let Smoothing::ShiftedCosine { width } = cutoff.smoothing {
-        positive("cutoff.smoothing.width", width)?;
-        if width > cutoff.radius {
+impl Cutoff {
+    /// Checks the radius and the smoothing width (names the field).
+    fn validate(&self) -> Result<()> {
+        positive("cutoff.radius", self.radius)?;
+        if let Smoothing::ShiftedCosine { width } = self.smoothing {
+            positive("cutoff.smoothing.width", width)?;
+            if width > self.radius {
+                return Err(Error::InvalidParameter(format!(
+                    "cutoff.smoothing.width ({width} Å) must not exceed cutoff.radius ({} Å)",
+                    self.radius
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Density {
+    /// Checks the width, the centre weight and the scaling (names the
+    /// field); returns the Gaussian width (0 for a Dirac delta), centre
+    /// weight, scaling and whether the density is a Dirac delta. The
+    /// pseudo-elements are checked on their own ([`Alchemical::validate`]).
+    fn validate(&self) -> Result<(f64, f64, Option<Scaling>, bool)> {
+        let (width, center_atom_weight, scaling, delta) = match self {
+            Density::Gaussian { width, center_atom_weight, scaling, .. } => {
+                positive("density.width", *width)?;
+                (*width, *center_atom_weight, *scaling, false)
+            }
+            Density::DiracDelta { center_atom_weight, scaling, .. } => (0.0, *center_atom_weight, *scaling, true),
+        };
+        // a relative weight: beyond 1e10 the power spectrum (its square) and
+        // its gradients overflow long before it means anything
+        if !(center_atom_weight.is_finite() && center_atom_weight.abs() <= 1e10) {
             return Err(Error::InvalidParameter(format!(
-                "cutoff.smoothing.width ({width} Å) must not exceed cutoff.radius ({} Å)",
+                "density.center_atom_weight must be a finite number of magnitude at most 1e10, got {center_atom_weight:e}"
+            )));
+        }
+        if let Some(Scaling::Willatt2018 { scale, rate, exponent }) = scaling {
+            positive("density.scaling.scale", scale)?;
+            positive("density.scaling.rate", rate)?;
+            if !exponent.is_finite() || exponent < 0.0 {
+                return Err(Error::InvalidParameter(format!("density.scaling.exponent must be a non-negative number, got {exponent}")));
+            }
+        }
+        Ok((width, center_atom_weight, scaling, delta))
+    }
+}
+
+impl RadialBasis {
+    /// Checks the GTO size and radius against the cutoff (names the field);
+    /// returns (max_radial, radius in Å).
+    fn validate(&self, cutoff: &Cutoff) -> Result<(usize, f64)> {
+        let RadialBasis::Gto { max_radial, radius } = *self;
+        if max_radial > MAX_RADIAL_LIMIT {
+            return Err(Error::InvalidParameter(format!("basis.radial.max_radial is {max_radial}; at most {MAX_RADIAL_LIMIT} is supported")));
+        }
+        let basis_radius = radius.unwrap_or(cutoff.radius);
+        positive("basis.radial.radius", basis_radius)?;
+        // featomic 0.6 ties the GTO basis to the cutoff and rejects any other
+        // radius; accepting it here would give numbers featomic cannot reproduce.
+        if basis_radius != cutoff.radius {
+            return Err(Error::InvalidParameter(format!(
+                "basis.radial.radius ({basis_radius} Å) must equal cutoff.radius ({} Å) for the Gto basis, as in featomic; leave it out",
                 cutoff.radius
             )));
         }
+        Ok((max_radial, basis_radius))
     }
-    let (width, center_atom_weight, scaling) = match density {
-        Density::Gaussian { width, center_atom_weight, scaling, .. } => {
-            positive("density.width", *width)?;
-            (width, center_atom_weight, scaling)
-        }
-        Density::DiracDelta { .. } => {
-            return Err(Error::InvalidParameter(
-                "density.type DiracDelta needs a basis of type Explicit with Tabulated channels or LaplacianEigenstate \
-                 (this combination of basis and density is not supported)"
-                    .into(),
-            ))
-        }
-    };
-    // a relative weight: beyond 1e10 the power spectrum (its square) and
-    // its gradients overflow long before it means anything
-    if !(center_atom_weight.is_finite() && center_atom_weight.abs() <= 1e10) {
-        return Err(Error::InvalidParameter(format!(
-            "density.center_atom_weight must be a finite number of magnitude at most 1e10, got {center_atom_weight:e}"
-        )));
+}
+
+/// The settings of a GTO tensor-product basis (and of the radial
+/// spectrum's GTO basis, `max_angular` 0): each section checked on its own.
+fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angular: usize, spline: Option<f64>) -> Result<ExpansionSettings> {
+    cutoff.validate()?;
+    if let Density::DiracDelta { .. } = density {
+        return Err(Error::InvalidParameter(
+            "density.type DiracDelta needs a basis of type Explicit with Tabulated channels or LaplacianEigenstate \
+             (this combination of basis and density is not supported)"
+                .into(),
+        ));
     }
-    if let Some(Scaling::Willatt2018 { scale, rate, exponent }) = scaling {
-        positive("density.scaling.scale", *scale)?;
-        positive("density.scaling.rate", *rate)?;
-        if !exponent.is_finite() || *exponent < 0.0 {
-            return Err(Error::InvalidParameter(format!("density.scaling.exponent must be a non-negative number, got {exponent}")));
-        }
-    }
+    let (width, center_atom_weight, scaling, _) = density.validate()?;
     if max_angular > MAX_ANGULAR_LIMIT {
         return Err(Error::InvalidParameter(format!("basis.max_angular is {max_angular}; at most {MAX_ANGULAR_LIMIT} is supported")));
     }
-    let RadialBasis::Gto { max_radial, radius } = *radial;
-    if max_radial > MAX_RADIAL_LIMIT {
-        return Err(Error::InvalidParameter(format!("basis.radial.max_radial is {max_radial}; at most {MAX_RADIAL_LIMIT} is supported")));
-    }
-    let basis_radius = radius.unwrap_or(cutoff.radius);
-    positive("basis.radial.radius", basis_radius)?;
-    // featomic 0.6 ties the GTO basis to the cutoff and rejects any other
-    // radius; accepting it here would give numbers featomic cannot reproduce.
-    if basis_radius != cutoff.radius {
-        return Err(Error::InvalidParameter(format!(
-            "basis.radial.radius ({basis_radius} Å) must equal cutoff.radius ({} Å) for the Gto basis, as in featomic; leave it out",
-            cutoff.radius
-        )));
-    }
+    let (max_radial, basis_radius) = radial.validate(cutoff)?;
     if let Some(acc) = spline {
         positive("basis.spline_accuracy", acc)?;
         if acc > MAX_SPLINE_ACCURACY {
@@ -415,9 +478,9 @@ fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angula
     Ok(ExpansionSettings {
         cutoff: cutoff.radius,
         smoothing: cutoff.smoothing,
-        density_width: *width,
-        center_atom_weight: *center_atom_weight,
-        scaling: *scaling,
+        density_width: width,
+        center_atom_weight,
+        scaling,
         max_angular,
         max_radial,
         basis_radius,
@@ -432,14 +495,8 @@ fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angula
 /// Checks the cutoff and density shared by every basis; returns the
 /// Gaussian width (0 for a Dirac delta), centre weight and scaling.
 fn common(cutoff: &Cutoff, density: &Density) -> Result<(f64, f64, Option<Scaling>, bool)> {
-    // reuse the GTO validation of the cutoff and density with a dummy basis
-    let (width, weight, scaling, delta) = match density {
-        Density::Gaussian { width, center_atom_weight, scaling, .. } => (*width, *center_atom_weight, *scaling, false),
-        Density::DiracDelta { center_atom_weight, scaling, .. } => (0.0, *center_atom_weight, *scaling, true),
-    };
-    let probe = Density::Gaussian { width: if delta { 1.0 } else { width }, center_atom_weight: weight, scaling, alchemical: None };
-    settings(cutoff, &probe, &RadialBasis::Gto { max_radial: 0, radius: None }, 0, None)?;
-    Ok((width, weight, scaling, delta))
+    cutoff.validate()?;
+    density.validate()
 }
 
 fn accuracy_check(acc: f64) -> Result<()> {
@@ -571,7 +628,7 @@ impl SoapHypers {
             other => ragged_settings(&h.cutoff, &h.density, other)?,
         };
         if let Some(alchemical) = h.density.alchemical() {
-            super::alchemical::validate(alchemical)?;
+            alchemical.validate()?;
             s.alchemical = Some(alchemical.clone());
         }
         Ok((h, s))

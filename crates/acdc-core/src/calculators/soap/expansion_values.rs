@@ -374,8 +374,8 @@ fn accumulate_any(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests_utils::{molecule, triclinic};
-    use super::super::{Calculator, ComputeOptions, SoapPowerSpectrum, SphericalExpansion};
+    use crate::calculators::tests_utils::{molecule, triclinic};
+    use crate::calculators::{Calculator, ComputeOptions, SoapPowerSpectrum, SphericalExpansion};
 
     fn hypers(basis: &str, scaling: &str) -> String {
         format!(

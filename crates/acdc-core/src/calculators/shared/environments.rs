@@ -1,14 +1,14 @@
-//! Neighbour lists, species and centre selection for a batch of systems, and
-//! the parallel loop that expands the density around every selected centre.
+//! Neighbour lists and species of a batch of systems, which species occur
+//! around which centre, and the memory this computation holds. Centre and key
+//! selection are in `selection.rs`; the SOAP expansion of every centre in
+//! `soap/expand.rs`.
 use rayon::prelude::*;
 
-use super::expansion::{CentreDensity, Expansion, GradientFlags};
-use super::ComputeOptions;
+use super::options::{ComputeOptions, GradientFlags};
 use crate::error::{Error, Result};
 use crate::budget::MemoryBudget;
 use crate::neighbors::{NeighborList, Pairs, PAIR_BYTES};
 use crate::system::System;
-use crate::tensor::Labels;
 
 /// Everything about a batch of systems that does not depend on the basis.
 pub struct Environments<'a> {
@@ -173,84 +173,6 @@ impl<'a> Environments<'a> {
         self.check_budget(&format!("the output of {what} ({} centres)", centres.len()), total * 8.0)
     }
 
-    /// The (system, atom) centres to compute, honouring `selected_samples`.
-    /// When `selected_keys` names `center_type`, only atoms of those types are
-    /// expanded: the other blocks would be dropped anyway.
-    pub fn centres(&self, options: &ComputeOptions) -> Result<Vec<(usize, usize)>> {
-        // a species that no system holds selects nothing: a mistake, not an empty result
-        if let Some(keys) = &options.selected_keys {
-            for (d, name) in keys.names.iter().enumerate() {
-                if !name.ends_with("_type") {
-                    continue;
-                }
-                for (r, row) in keys.rows().enumerate() {
-                    if self.species.binary_search(&row[d]).is_err() {
-                        return Err(Error::InvalidParameter(format!(
-                            "selectedKeys row {r}: {name} {} is not a species of these systems ({})",
-                            row[d],
-                            self.species.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
-                        )));
-                    }
-                }
-            }
-        }
-        let centre_types: Option<Vec<i32>> = options.selected_keys.as_ref().and_then(|keys| {
-            let d = keys.dimension("center_type")?;
-            Some(keys.rows().map(|row| row[d]).collect())
-        });
-        let wanted = move |t: i32| centre_types.as_ref().is_none_or(|types| types.contains(&t));
-        let all = self
-            .systems
-            .iter()
-            .enumerate()
-            .flat_map(|(k, s)| (0..s.size()).map(move |i| (k, i)))
-            .filter(move |&(k, i)| wanted(self.systems[k].types[i]));
-        let Some(selection) = &options.selected_samples else {
-            return Ok(all.collect());
-        };
-        let mut dims = Vec::new();
-        for name in &selection.names {
-            match name.as_str() {
-                "system" => dims.push(0),
-                "atom" => dims.push(1),
-                other => {
-                    return Err(Error::InvalidParameter(format!(
-                        "selectedSamples has a dimension named \"{other}\" (expected \"system\" and/or \"atom\")"
-                    )))
-                }
-            }
-        }
-        // a row naming no existing centre is a mistake, not an empty result
-        let largest = self.systems.iter().map(System::size).max().unwrap_or(0);
-        for (r, row) in selection.rows().enumerate() {
-            let system = dims.iter().position(|&d| d == 0).map(|k| row[k]);
-            let atom = dims.iter().position(|&d| d == 1).map(|k| row[k]);
-            if let Some(k) = system {
-                if k < 0 || k as usize >= self.systems.len() {
-                    return Err(Error::InvalidParameter(format!(
-                        "selectedSamples row {r}: system {k} does not exist (there are {} systems)",
-                        self.systems.len()
-                    )));
-                }
-            }
-            if let Some(i) = atom {
-                let size = system.map(|k| self.systems[k as usize].size()).unwrap_or(largest);
-                if i < 0 || i as usize >= size {
-                    return Err(Error::InvalidParameter(match system {
-                        Some(k) => format!("selectedSamples row {r}: atom {i} does not exist in system {k} ({size} atoms)"),
-                        None => format!("selectedSamples row {r}: atom {i} does not exist in any system (at most {size} atoms)"),
-                    }));
-                }
-            }
-        }
-        Ok(all
-            .filter(|&(k, i)| {
-                let here = [k as i32, i as i32];
-                selection.rows().any(|row| dims.iter().zip(row).all(|(&d, &v)| here[d] == v))
-            })
-            .collect())
-    }
-
     /// For every atom of every system: its species index and which species
     /// occur in its environment (itself included). This decides which keys
     /// and samples exist, without expanding anything.
@@ -268,63 +190,6 @@ impl<'a> Environments<'a> {
             }
         }
         out
-    }
-
-    /// Bytes per pair that [`Environments::expand`] holds with these flags
-    /// (pass to [`Environments::for_options`]).
-    pub fn expansion_bytes_per_pair(expansion: &Expansion, gradients: GradientFlags) -> f64 {
-        if gradients.pair_factors {
-            let (n_max, n_lm, l_max) = (expansion.n_max() as f64, expansion.n_lm() as f64, expansion.settings.max_angular as f64);
-            8.0 * (2.0 * (l_max + 1.0) * n_max + 4.0 * n_lm) + std::mem::size_of::<super::expansion::PairGeometry>() as f64
-        } else {
-            0.0
-        }
-    }
-
-    /// Expands the density around every centre, in parallel, in order,
-    /// after checking the memory all of them will hold against the budget.
-    pub fn expand(&self, expansion: &Expansion, centres: &[(usize, usize)], gradients: GradientFlags) -> Result<Vec<CentreDensity>> {
-        let n_species = self.species.len();
-        let (n_max, n_lm, l_max) = (expansion.n_max() as f64, expansion.n_lm() as f64, expansion.settings.max_angular as f64);
-        let dense = n_lm * n_species as f64 * n_max;
-        let mut floats = 0.0;
-        for &(k, i) in centres {
-            floats += dense;
-            if gradients.positions {
-                floats += 3.0 * n_lm * n_max * self.distinct_neighbors(k, i) as f64 + 3.0 * dense;
-            }
-            if gradients.strain {
-                floats += 9.0 * dense;
-            }
-            if gradients.pair_factors {
-                let per_pair = 2.0 * (l_max + 1.0) * n_max + 4.0 * n_lm + (std::mem::size_of::<super::expansion::PairGeometry>() / 8) as f64;
-                floats += per_pair * self.pair_count(k, i) as f64;
-            }
-        }
-        self.check_budget(&format!("the density expansion of {} centres", centres.len()), floats * 8.0)?;
-        centres
-            .par_iter()
-            .map_init(
-                || expansion.scratch(),
-                |scratch, &(k, i)| {
-                    super::check_cancelled(&self.cancel)?;
-                    let mut out = CentreDensity::default();
-                    let range = self.starts[k][i]..self.starts[k][i + 1];
-                    expansion.expand(
-                        k,
-                        i,
-                        &self.pairs[k],
-                        range,
-                        &self.species_index[k],
-                        n_species,
-                        gradients,
-                        scratch,
-                        &mut out,
-                    )?;
-                    Ok(out)
-                },
-            )
-            .collect()
     }
 }
 
@@ -347,24 +212,4 @@ pub fn species_pairs<'p>(ns: usize, presence: impl Iterator<Item = (usize, &'p [
         }
     }
     seen
-}
-
-/// Whether a key row passes `selected_keys` (rows matched on the selection's names).
-pub fn key_selected(options: &ComputeOptions, names: &[&str], key: &[i32]) -> Result<bool> {
-    let Some(selection) = &options.selected_keys else {
-        return Ok(true);
-    };
-    let mut dims = Vec::new();
-    for name in &selection.names {
-        let d = names.iter().position(|n| n == name).ok_or_else(|| {
-            Error::InvalidParameter(format!("selectedKeys has a dimension named \"{name}\" (keys are {names:?})"))
-        })?;
-        dims.push(d);
-    }
-    Ok(selection.rows().any(|row| dims.iter().zip(row).all(|(&d, &v)| key[d] == v)))
-}
-
-/// Sample labels (system, atom) for a list of centres.
-pub fn sample_labels(centres: &[&CentreDensity]) -> Labels {
-    Labels::new(&["system", "atom"], centres.iter().flat_map(|c| [c.system as i32, c.atom as i32]).collect())
 }

@@ -6,6 +6,7 @@ use std::f64::consts::PI;
 
 use super::density::{cutoff_function, radial_scaling};
 use super::hypers::ExpansionSettings;
+pub use crate::calculators::shared::GradientFlags;
 use crate::basis::gto::GtoRadialIntegral;
 use crate::basis::tabulated::{tabulate_like_featomic_python, ChannelRadial, RaggedRadialIntegral, TabulatedSpline};
 use crate::basis::{RadialIntegral, SplinedRadialIntegral};
@@ -13,19 +14,6 @@ use super::hypers::{ExplicitRadial, RadialKind};
 use crate::error::{Error, Result};
 use crate::math::spherical_harmonics::SphericalHarmonics;
 use crate::neighbors::Pairs;
-
-/// Which gradients to compute.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GradientFlags {
-    /// ∂/∂(atomic positions).
-    pub positions: bool,
-    /// ∂/∂(strain ε), positions and cell deformed by (1 + ε).
-    pub strain: bool,
-    /// Keep the factors of every pair's gradient (see [`PairGeometry`])
-    /// instead of explicit ∂coefficient/∂x arrays: the power spectrum
-    /// contracts them directly, which is cheaper than forming them.
-    pub pair_factors: bool,
-}
 
 /// One neighbour pair of a centre, for gradients in factored form. The
 /// gradient of the pair's coefficients with respect to r_ij is
