@@ -103,7 +103,7 @@ describe('error codes', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-codes-'));
     try {
       const missing = path.join(dir, 'missing.xyz');
-      for (const e of [thrown(() => readXyzSync(missing)), await rejected(readXyz(missing)), thrown(() => TensorMap.load(path.join(dir, 'missing.mts')))]) {
+      for (const e of [thrown(() => readXyzSync(missing)), await rejected(readXyz(missing)), thrown(() => TensorMap.loadSync(path.join(dir, 'missing.mts')))]) {
         expect(e.code).toBe('ACDC_IO');
         expect(e.osCode).toBe('ENOENT');
         expect(e.errno).toBe(-os.constants.errno.ENOENT);
