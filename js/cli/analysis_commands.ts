@@ -7,7 +7,7 @@ import { compare, formatCompare, type CompareOptions } from './compare';
 import { fileModel, hypersModel, rigidity, type RigidityModel, type RigidityOptions } from './rigidity';
 import { SCAN_MODELS, formatScan, scan, type ScanModel, type ScanOptions } from './scan';
 import { requireExtra } from './extras';
-import { deprecated, longWorkOptions, positiveNumber, runLongWork, type LongWorkCli } from './options';
+import { deprecated, longWorkOptions, nonNegativeNumber, positiveNumber, seed, runLongWork, type LongWorkCli } from './options';
 
 type UsageErrors = (cmd: Command, name: string) => Command;
 type Write = (text: string) => void;
@@ -34,11 +34,6 @@ function scanModel(value: string): ScanModel {
 }
 
 
-function nonNegative(value: string): number {
-  const x = Number(value);
-  if (value.trim() === '' || !Number.isFinite(x) || x < 0) throw new InvalidArgumentError(`expected a number ≥ 0, got "${value}"`);
-  return x;
-}
 
 /** A model for `acdc rigidity`: a fitted model (.acdc) or hyper-parameters (.json). */
 async function loadRigidityModel(file: string, alpha: number | undefined): Promise<RigidityModel> {
@@ -46,10 +41,6 @@ async function loadRigidityModel(file: string, alpha: number | undefined): Promi
   return fileModel(file, alpha);
 }
 
-function seed(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) > 0xffffffff) throw new InvalidArgumentError(`expected an integer between 0 and 4294967295, got "${value}"`);
-  return Number(value);
-}
 
 /** What commander hands to scan's action (old spellings included). */
 type ScanCli = Omit<ScanOptions, 'target' | 'regularizer'> & LongWorkCli & { targetKey: string; relativeRegularizer: number; target?: string; regularizer?: number };
@@ -129,7 +120,7 @@ export function registerAnalysisCommands(prog: Command, usageErrors: UsageErrors
       .argument('<test>', 'extended XYZ file of the structures whose atoms get an LPR')
       .requiredOption('-o, --out <file.xyz>', 'the test structures with a per-atom column lpr')
       .option('--chemiscope <file>', 'also a chemiscope file (.json or .json.gz) with log10 LPR as an atom property')
-      .option('--alpha <α>', "the regulariser (default: the model's)", nonNegative)
+      .option('--alpha <α>', "the regulariser (default: the model's)", nonNegativeNumber)
       .action(async (model: string, train: string, test: string, o: RigidityOptions & LongWorkCli & { alpha?: number }) => {
         const s = await runLongWork('rigidity', o, async (stages) => {
           stages.start(`loading ${model}`);

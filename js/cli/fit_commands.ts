@@ -9,7 +9,7 @@ import { formatErrors } from './targets';
 import { DEFAULT_TENSOR_SIGMA, TENSOR_TARGETS, fitTensor, tensorFitReport } from './fit_tensor';
 import { isTensorModelFile, predictTensor, tensorPredictReport } from './predict_tensor';
 import { addTermOptions } from './terms';
-import { applyResources, longWorkOptions, runLongWork, showProgress, type LongWorkCli } from './options';
+import { applyResources, longWorkOptions, nonNegativeNumber, seed, runLongWork, showProgress, type LongWorkCli } from './options';
 
 interface Parsers {
   positiveNumber(value: string): number;
@@ -17,11 +17,6 @@ interface Parsers {
   oneOf<T extends string>(allowed: readonly T[]): (value: string) => T;
 }
 
-function nonNegativeNumber(value: string): number {
-  const x = Number(value);
-  if (value.trim() === '' || !Number.isFinite(x) || x < 0) throw new InvalidArgumentError(`expected a number ≥ 0, got "${value}"`);
-  return x;
-}
 
 function fraction(value: string): number {
   const x = Number(value);
@@ -29,11 +24,6 @@ function fraction(value: string): number {
   return x;
 }
 
-function seed(value: string): number {
-  const x = Number(value);
-  if (value.trim() === '' || !Number.isInteger(x) || x < 0 || x > 0xffffffff) throw new InvalidArgumentError(`expected an integer from 0 to 4294967295, got "${value}"`);
-  return x;
-}
 
 function e0(value: string) {
   try {

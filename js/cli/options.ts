@@ -46,6 +46,13 @@ export function nonNegativeNumber(value: string): number {
   return x;
 }
 
+/** A seed of a pseudo-random split: what a 32-bit generator takes. */
+export function seed(value: string): number {
+  const x = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isInteger(x) || x > 0xffffffff) throw new InvalidArgumentError(`expected an integer from 0 to 4294967295, got "${value}"`);
+  return x;
+}
+
 export function positiveInteger(value: string): number {
   const x = Number(value);
   if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(x) || x <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
