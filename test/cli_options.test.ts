@@ -114,6 +114,35 @@ describe('shared options on every long command', () => {
     }
   }, 300_000);
 
+  it('drive, serve, worker and merge take the subset that fits them, with the same help and the same checks', async () => {
+    const subsets: Record<string, [string[], string[]]> = {
+      drive: [['drive', model, '--unix', 'acdc-options-test'], ['threads', 'maxMemory', 'json']],
+      serve: [['serve', '--port', '0'], ['threads', 'maxMemory']],
+      worker: [['worker', '--queue', 'redis://127.0.0.1:1/0'], ['threads']],
+      merge: [['merge', path.join(inputs, 'none.json'), '--out', 'x.npy'], ['json']],
+    };
+    const flags: Record<string, [string, string[], RegExp]> = {
+      threads: ['--threads <n>', ['--threads', '0'], /--threads <n>.*expected a positive integer, got "0"/],
+      maxMemory: ['--max-memory <size>', ['--max-memory', '4Q'], /--max-memory <size>.*expected a size such as 4G/],
+      json: ['--json', [], /./],
+    };
+    for (const [name, [args, has]] of Object.entries(subsets)) {
+      const help = squash(spawnSync(process.execPath, [cli, name, '--help'], { encoding: 'utf8' }).stdout);
+      for (const [key, [flag, bad, message]] of Object.entries(flags)) {
+        const text = key === 'maxMemory' ? HELP.maxMemory : HELP[key];
+        if (!has.includes(key)) {
+          expect(help, `${name} has no ${flag}`).not.toContain(`${flag} `);
+          continue;
+        }
+        expect(help, `${name} ${flag}`).toContain(squash(`${flag} ${text}`));
+        if (bad.length === 0) continue;
+        const dir = folder();
+        expectUsageError(await acdc([...args, ...bad], dir), name, message, `${name} ${bad.join(' ')}`);
+        expect(fs.readdirSync(dir)).toEqual([]);
+      }
+    }
+  }, 120_000);
+
   it('--max-memory applies to the work of each command: below its need, one-line refusal (exit 1) and no output file', async () => {
     for (const [name, args] of Object.entries(COMMANDS)) {
       const dir = folder();
