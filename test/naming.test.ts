@@ -211,6 +211,23 @@ describe('sync/async names', () => {
     expect(Object.keys(METHOD_PAIRS).filter((c) => !classes.includes(c)), 'table classes not exported').toEqual([]);
   });
 
+  it('compute on every calculator, NeighborList and DensityCorrelations: a rejected promise / a throw on bad input', async () => {
+    const built: Array<[string, { compute: Fn; computeSync: Fn }]> = [
+      ['NeighborList', new acdc.NeighborList({ cutoff: 3 }) as never],
+      ['DensityCorrelations', new acdc.DensityCorrelations({ n_correlations: 1, max_angular: 2 }) as never],
+    ];
+    for (const e of acdc.calculatorRegistry()) {
+      const cls = Object.values(api).find((v) => (v as { calculatorName?: string }).calculatorName === e.name) as { fromJson(text: string): never };
+      const text = e.family === 'classic' ? e.exampleHypers : JSON.stringify(e.name === 'soap_radial_spectrum' ? { ...hypers, basis: { radial: hypers.basis.radial } } : hypers);
+      built.push([e.name, cls.fromJson(text)]);
+    }
+    expect(built.length).toBeGreaterThanOrEqual(11);
+    for (const [name, calc] of built) {
+      expect(await form(() => calc.compute(undefined)), `${name}.compute(bad)`).toBe('promise');
+      expect(await form(() => calc.computeSync(undefined)), `${name}.computeSync(bad)`).toBe('throws');
+    }
+  });
+
   it('methods: the Promise forms resolve to what the blocking forms return, and reject on bad input', async () => {
     const soap = new SoapPowerSpectrum(hypers);
     const tm = soap.computeSync(frames);
