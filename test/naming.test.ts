@@ -186,6 +186,13 @@ describe('sync/async names', () => {
     }
   });
 
+  it('fitRadialContraction / fitAlchemicalCoupling: the Sync forms return the hyper-parameters the Promise forms resolve to', async () => {
+    expect(acdc.fitRadialContractionSync(frames, hypers, { maxRadial: 0 })).toEqual(await acdc.fitRadialContraction(frames, hypers, { maxRadial: 0 }));
+    expect(acdc.fitAlchemicalCouplingSync(frames, hypers, { pseudoTypes: 1 })).toEqual(await acdc.fitAlchemicalCoupling(frames, hypers, { pseudoTypes: 1 }));
+    expect(() => acdc.fitAlchemicalCouplingSync(frames, hypers, { pseudoTypes: 3 })).toThrow(/pseudoTypes must be an integer between 1 and the number of elements in the systems \(2\), got 3/);
+    await expect(acdc.fitAlchemicalCoupling(frames, hypers, { pseudoTypes: 3 })).rejects.toThrow(/\(2\), got 3/);
+  });
+
   it('every method of every exported class is classified; every xSync method has a Promise form x and the reverse', () => {
     const classes = Object.keys(api).filter((k) => isClass(api[k]));
     for (const c of classes) {
