@@ -188,3 +188,17 @@ export async function pcaAsync(X: DenseArray, n: number, options: { signal?: Abo
   const k = checkCount('n', n, 1);
   return toPca(await abortable(runQueued(() => native.pca(m, k)), signal));
 }
+
+// The blocking forms under the name every other blocking form has (`xSync`).
+// The bare names stay blocking, as the documented API has always had them
+// (\`cur(X, n): Int32Array\`); the Promise forms are the \`xAsync\` functions.
+/** The blocking form of {@link gfreAsync}: the same function as {@link gfre}. */
+export const gfreSync: typeof gfre = gfre;
+/** The blocking form of {@link gfrdAsync}: the same function as {@link gfrd}. */
+export const gfrdSync: typeof gfrd = gfrd;
+/** The blocking form of {@link lfreAsync}: the same function as {@link lfre}. */
+export const lfreSync: typeof lfre = lfre;
+/** The blocking form of {@link localPredictionRigidityAsync}: the same function as {@link localPredictionRigidity}. */
+export const localPredictionRigiditySync: typeof localPredictionRigidity = localPredictionRigidity;
+/** The blocking form of {@link pcaAsync}: the same function as {@link pca}. */
+export const pcaSync: typeof pca = pca;

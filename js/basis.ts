@@ -51,7 +51,22 @@ export async function fitAlchemicalCoupling(
   hypers: SoapHypers,
   options: AlchemicalFitOptions,
 ): Promise<SoapHypers> {
-  const { types, coupling: all } = await runQueued(() => native.alchemicalComponents(systemData(systems), JSON.stringify(withoutAlchemical(hypers))));
+  const data = systemData(systems);
+  const json = JSON.stringify(withoutAlchemical(hypers));
+  return withCoupling(hypers, options, await runQueued(() => native.alchemicalComponents(data, json)));
+}
+
+/** The blocking form of {@link fitAlchemicalCoupling}: the same hyper-parameters, returned directly. */
+export function fitAlchemicalCouplingSync(
+  systems: System | SystemInit | Array<System | SystemInit>,
+  hypers: SoapHypers,
+  options: AlchemicalFitOptions,
+): SoapHypers {
+  return withCoupling(hypers, options, native.alchemicalComponentsSync(systemData(systems), JSON.stringify(withoutAlchemical(hypers))));
+}
+
+function withCoupling(hypers: SoapHypers, options: AlchemicalFitOptions, components: { types: number[]; coupling: number[][] }): SoapHypers {
+  const { types, coupling: all } = components;
   const S = types.length;
   const B = options?.pseudoTypes;
   if (!Number.isInteger(B) || B < 1 || B > S) {
@@ -98,13 +113,35 @@ export async function fitRadialContraction(
   hypers: SoapHypers,
   options: RadialContractionOptions,
 ): Promise<SoapHypers> {
+  const maxRadial = checkContraction(hypers, options);
+  const data = systemData(systems);
+  const json = JSON.stringify(hypers);
+  return explicitHypers(hypers, await runQueued(() => native.fitRadialContraction(data, json, maxRadial)));
+}
+
+/** The blocking form of {@link fitRadialContraction}: the same hyper-parameters, returned directly. */
+export function fitRadialContractionSync(
+  systems: System | SystemInit | Array<System | SystemInit>,
+  hypers: SoapHypers,
+  options: RadialContractionOptions,
+): SoapHypers {
+  const maxRadial = checkContraction(hypers, options);
+  return explicitHypers(hypers, native.fitRadialContractionSync(systemData(systems), JSON.stringify(hypers), maxRadial));
+}
+
+function checkContraction(hypers: SoapHypers, options: RadialContractionOptions): number {
   const maxRadial = options?.maxRadial;
   if (!Number.isInteger(maxRadial) || maxRadial < 0 || maxRadial > 2 ** 31) throw invalidParameter(`maxRadial must be a non-negative integer, got ${String(maxRadial)}`);
   if (options.byType) throw invalidParameter('byType: true is not supported (per-type radial functions cannot be written as one Explicit basis)');
   if ((hypers.density as { alchemical?: unknown }).alchemical !== undefined) {
     throw invalidParameter('density.alchemical: fit the radial contraction on the species-resolved hyper-parameters, then add alchemical');
   }
-  const tables = await runQueued(() => native.fitRadialContraction(systemData(systems), JSON.stringify(hypers), maxRadial));
+  return maxRadial;
+}
+
+type RadialTables = ReturnType<typeof native.fitRadialContractionSync>;
+
+function explicitHypers(hypers: SoapHypers, tables: RadialTables): SoapHypers {
   const byAngular: Record<string, ExplicitRadialHypers> = {};
   for (const t of tables) {
     const k = t.size;

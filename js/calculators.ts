@@ -380,6 +380,15 @@ export abstract class CalculatorBase<H, O extends ComputeOptions = ComputeOption
     }
   }
 
+  /**
+   * {@link fromJson} under the name every blocking form has (`xSync`); the
+   * bare name stays blocking, as `new X(hypers)` is, and
+   * {@link fromJsonAsync} is the Promise form.
+   */
+  static fromJsonSync<T>(this: new (hypers: never) => T, text: string): T {
+    return (this as unknown as { fromJson(text: string): T }).fromJson(text);
+  }
+
   /** Stable name, e.g. "soap_power_spectrum". */
   get name(): string {
     return this.#native.name;

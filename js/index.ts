@@ -58,18 +58,25 @@ export {
 } from './equivariant';
 export {
   farthestPointSampling,
+  farthestPointSamplingSync,
   farthestPointSamplingAsync,
   farthestPointSamplingWithScores,
+  farthestPointSamplingWithScoresSync,
   farthestPointSamplingWithScoresAsync,
   cur,
+  curSync,
   curAsync,
   curWithScores,
+  curWithScoresSync,
   curWithScoresAsync,
   polynomialKernel,
+  polynomialKernelSync,
   polynomialKernelAsync,
   structureKernel,
+  structureKernelSync,
   structureKernelAsync,
   selectSamples,
+  selectSamplesSync,
   selectSamplesAsync,
   type SelectSamplesOptions,
   type BlockSampleSelection,
@@ -81,14 +88,19 @@ export {
 } from './models';
 export {
   gfre,
+  gfreSync,
   gfreAsync,
   gfrd,
+  gfrdSync,
   gfrdAsync,
   lfre,
+  lfreSync,
   lfreAsync,
   localPredictionRigidity,
+  localPredictionRigiditySync,
   localPredictionRigidityAsync,
   pca,
+  pcaSync,
   pcaAsync,
   type SplitOptions,
   type LfreOptions,
@@ -159,5 +171,5 @@ export {
   type ChemiscopeSettings,
   type ChemiscopeInput,
 } from './chemiscope';
-export { kernelPca, kernelPcaAsync, type KernelPcaOptions, type KernelPcaResult } from './kernel_pca';
-export { fitAlchemicalCoupling, fitRadialContraction, type AlchemicalFitOptions, type RadialContractionOptions } from './basis';
+export { kernelPca, kernelPcaSync, kernelPcaAsync, type KernelPcaOptions, type KernelPcaResult } from './kernel_pca';
+export { fitAlchemicalCoupling, fitAlchemicalCouplingSync, fitRadialContraction, fitRadialContractionSync, type AlchemicalFitOptions, type RadialContractionOptions } from './basis';

@@ -87,3 +87,9 @@ export async function kernelPcaAsync(X: DenseArray, n: number, options?: KernelP
   const k = checkCount('n', n, 1);
   return toResult(await abortable(runQueued(() => native.kernelPca(m, k)), signal));
 }
+
+// The blocking forms under the name every other blocking form has (`xSync`).
+// The bare names stay blocking, as the documented API has always had them
+// (\`cur(X, n): Int32Array\`); the Promise forms are the \`xAsync\` functions.
+/** The blocking form of {@link kernelPcaAsync}: the same function as {@link kernelPca}. */
+export const kernelPcaSync: typeof kernelPca = kernelPca;

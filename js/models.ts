@@ -304,3 +304,21 @@ export async function selectSamplesAsync(tm: TensorMap, n: number, options?: Sel
   }
   return out;
 }
+
+// The blocking forms under the name every other blocking form has (`xSync`).
+// The bare names stay blocking, as the documented API has always had them
+// (\`cur(X, n): Int32Array\`); the Promise forms are the \`xAsync\` functions.
+/** The blocking form of {@link farthestPointSamplingAsync}: the same function as {@link farthestPointSampling}. */
+export const farthestPointSamplingSync: typeof farthestPointSampling = farthestPointSampling;
+/** The blocking form of {@link farthestPointSamplingWithScoresAsync}: the same function as {@link farthestPointSamplingWithScores}. */
+export const farthestPointSamplingWithScoresSync: typeof farthestPointSamplingWithScores = farthestPointSamplingWithScores;
+/** The blocking form of {@link curAsync}: the same function as {@link cur}. */
+export const curSync: typeof cur = cur;
+/** The blocking form of {@link curWithScoresAsync}: the same function as {@link curWithScores}. */
+export const curWithScoresSync: typeof curWithScores = curWithScores;
+/** The blocking form of {@link polynomialKernelAsync}: the same function as {@link polynomialKernel}. */
+export const polynomialKernelSync: typeof polynomialKernel = polynomialKernel;
+/** The blocking form of {@link structureKernelAsync}: the same function as {@link structureKernel}. */
+export const structureKernelSync: typeof structureKernel = structureKernel;
+/** The blocking form of {@link selectSamplesAsync}: the same function as {@link selectSamples}. */
+export const selectSamplesSync: typeof selectSamples = selectSamples;

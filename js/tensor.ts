@@ -401,43 +401,46 @@ export class TensorMap {
 
   /**
    * Saves to a metatensor `.mts` file (what `metatensor.load` reads in Python),
-   * gradients included. Synchronous; see {@link saveAsync}.
+   * gradients included, off the event loop; {@link saveSync} blocks. The file
+   * is written under a temporary name and renamed, so a failure leaves nothing.
+   * (Before acdc 0.2 `save` blocked; it returns a Promise now, as `model.save`.)
    */
-  save(path: string): void {
-    const data = this.toData();
-    writeAtomicallySync(checkPath(path), (tmp) => native.tensorSaveSync(tmp, data));
-  }
-
-  /**
-   * Saves to a `.mts` file, blocking: the same as {@link save}, named as
-   * every other synchronous form (`computeSync`, `model.saveSync`).
-   */
-  saveSync(path: string): void {
-    this.save(path);
-  }
-
-  /** Saves to a `.mts` file off the event loop. */
-  saveAsync(path: string, options: { signal?: AbortSignalLike } = {}): Promise<void> {
+  async save(path: string, options: { signal?: AbortSignalLike } = {}): Promise<void> {
     const signal = checkSignal(options.signal);
     const data = this.toData();
     return writeAtomically(checkPath(path), (tmp) => runQueued(() => native.tensorSave(tmp, data), signal));
   }
 
-  /** Reads a metatensor `.mts` file (e.g. written by `metatensor.save` in Python). */
-  static load(path: string): TensorMap {
-    return TensorMap.fromData(native.tensorLoadSync(checkPath(path)));
+  /** Saves to a `.mts` file, blocking: the synchronous form of {@link save}. */
+  saveSync(path: string): void {
+    const data = this.toData();
+    writeAtomicallySync(checkPath(path), (tmp) => native.tensorSaveSync(tmp, data));
   }
 
-  /** Reads a `.mts` file, blocking: the same as {@link TensorMap.load}, named as every other synchronous form. */
-  static loadSync(path: string): TensorMap {
-    return TensorMap.load(path);
+  /** @deprecated the same as {@link save} (a Promise); kept for code written before `save` became asynchronous. */
+  saveAsync(path: string, options: { signal?: AbortSignalLike } = {}): Promise<void> {
+    return this.save(path, options);
   }
 
-  /** Reads a `.mts` file off the event loop. */
-  static async loadAsync(path: string, options: { signal?: AbortSignalLike } = {}): Promise<TensorMap> {
+  /**
+   * Reads a metatensor `.mts` file (e.g. written by `metatensor.save` in
+   * Python) off the event loop; {@link TensorMap.loadSync} blocks.
+   * (Before acdc 0.2 `load` blocked; it returns a Promise now, as `SparseGPR.load`.)
+   */
+  static async load(path: string, options: { signal?: AbortSignalLike } = {}): Promise<TensorMap> {
     const signal = checkSignal(options.signal);
     const p = checkPath(path);
     return TensorMap.fromData(await runQueued(() => native.tensorLoad(p), signal));
+  }
+
+  /** Reads a `.mts` file, blocking: the synchronous form of {@link TensorMap.load}. */
+  static loadSync(path: string): TensorMap {
+    return TensorMap.fromData(native.tensorLoadSync(checkPath(path)));
+  }
+
+  /** @deprecated the same as {@link TensorMap.load} (a Promise); kept for code written before `load` became asynchronous. */
+  static loadAsync(path: string, options: { signal?: AbortSignalLike } = {}): Promise<TensorMap> {
+    return TensorMap.load(path, options);
   }
 
   /** The bytes of a `.mts` file. */
@@ -556,7 +559,13 @@ export async function readNpy(path: string, options: { signal?: AbortSignalLike 
   return abortable(runQueued(() => native.npyRead(p)), signal);
 }
 
-/** numpy-style name of {@link writeNpySync}. */
+/**
+ * numpy-style name of {@link writeNpySync} (blocking, as `numpy.save`).
+ * @deprecated use {@link writeNpySync} or {@link writeNpy}: every other blocking form ends in `Sync`.
+ */
 export const saveNpy: typeof writeNpySync = writeNpySync;
-/** numpy-style name of {@link readNpySync}. */
+/**
+ * numpy-style name of {@link readNpySync} (blocking, as `numpy.load`).
+ * @deprecated use {@link readNpySync} or {@link readNpy}: every other blocking form ends in `Sync`.
+ */
 export const loadNpy: typeof readNpySync = readNpySync;

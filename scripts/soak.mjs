@@ -49,9 +49,9 @@ async function once(k) {
   await acdc.writeNpy(path.join(dir, 'y.npy'), mean.toArray({ dtype: 'float32' }));
   acdc.readNpySync(path.join(dir, 'x.npy'));
   await acdc.readNpy(path.join(dir, 'y.npy'));
-  a.save(path.join(dir, 'a.mts'));
+  a.saveSync(path.join(dir, 'a.mts'));
   await b.saveAsync(path.join(dir, 'b.mts'));
-  acdc.TensorMap.load(path.join(dir, 'a.mts'));
+  acdc.TensorMap.loadSync(path.join(dir, 'a.mts'));
   const loaded = await acdc.TensorMap.loadAsync(path.join(dir, 'b.mts'));
   acdc.TensorMap.fromBuffer(loaded.toBuffer());
   acdc.TensorMap.join([b, loaded]);

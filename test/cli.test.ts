@@ -88,7 +88,7 @@ describe('acdc featurize', () => {
     fs.writeFileSync(hypersFile, JSON.stringify(small));
     const r = acdc('featurize', example, '--hypers', hypersFile, '--out', out, '--gradients', 'positions', '--batch', '40', '--per-structure', 'sum');
     expect(r.status, r.stderr).toBe(0);
-    const got = TensorMap.load(out);
+    const got = TensorMap.loadSync(out);
     const tm = new SoapPowerSpectrum(small).computeSync(frames, { gradients: ['positions'] }).sumOverSamples('atom');
     expect(got.keys).toEqual(tm.keys);
     for (let k = 0; k < tm.keys.count; k++) {

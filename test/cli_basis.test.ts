@@ -42,7 +42,7 @@ describe('acdc alchemical fit', () => {
     const f = acdc('featurize', molecules, '--hypers', out, '--out', mts);
     expect(f.stderr).toBe('');
     expect(f.code).toBe(0);
-    const tm = TensorMap.load(mts);
+    const tm = TensorMap.loadSync(mts);
     expect(tm.keys.names).toEqual(['center_type', 'pseudo_1_type', 'pseudo_2_type']);
     const direct = new SoapPowerSpectrum(fitted).computeSync(readXyzSync(molecules));
     expect(tm.keys.count).toBe(direct.keys.count);

@@ -126,7 +126,7 @@ describe('acdc featurize .npy: the fused path writes the bytes of the tensor pat
     const input = mixedFile(dir);
     const m = acdc([input, '--hypers', hypers, '--batch', '3', '--out', 'x.mts'], false, dir);
     expect(m.status, m.stderr).toBe(0);
-    const tm = TensorMap.load(path.join(dir, 'x.mts'));
+    const tm = TensorMap.loadSync(path.join(dir, 'x.mts'));
     expect(tm.keys.names).toEqual(['center_type', 'pseudo_1_type', 'pseudo_2_type']);
     let k = 0;
     for (const reduction of [[], ['--per-structure', 'sum']]) {

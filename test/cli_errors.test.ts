@@ -127,10 +127,10 @@ describe('acdc featurize: failures leave nothing behind', () => {
     expect(Array.from(read(target).data)).toEqual([1, 2, 3, 4]);
     await expect(writeXyz(path.join(dir, 'no', 'such', 'folder.xyz'), frames.slice(0, 2))).rejects.toThrow(/folder\.xyz|no such/i);
     const tm = new SoapPowerSpectrum(small).computeSync(frames.slice(0, 3));
-    tm.save(path.join(dir, 'b.mts'));
+    tm.saveSync(path.join(dir, 'b.mts'));
     await tm.saveAsync(path.join(dir, 'c.mts'));
     expect(fs.readdirSync(dir).sort()).toEqual(['a.npy', 'b.mts', 'c.mts']);
-    expect(TensorMap.load(path.join(dir, 'c.mts')).keys).toEqual(tm.keys);
+    expect(TensorMap.loadSync(path.join(dir, 'c.mts')).keys).toEqual(tm.keys);
   });
 });
 
@@ -224,7 +224,7 @@ describe('acdc featurize: options and outputs', () => {
     expect(summary.dtype).toBe('float64');
     expect(summary.species).toEqual([1, 6, 7, 8]);
     expect(summary.labels).toBeNull();
-    const got = TensorMap.load(path.join(dir, 'se.mts'));
+    const got = TensorMap.loadSync(path.join(dir, 'se.mts'));
     const direct = new SphericalExpansion(small).computeSync(frames);
     expect(got.keys).toEqual(direct.keys);
     for (const args of [['--dtype', 'float32'], ['--species', '1,6,7,8']]) {

@@ -71,7 +71,7 @@ const RADIAL_4 = {
 describe('acdc scan', () => {
   it('linear: each error equals primal ridge regression (intercept, centred features) on `featurize --per-structure mean`', () => {
     const svg = path.join(dir, 'curves.svg');
-    const r = acdc('scan', data, '--cutoffs', '4,2.5', '--body-order', '2', '--regularizer', '1e-4', '--svg', svg, '--json');
+    const r = acdc('scan', data, '--cutoffs', '4,2.5', '--body-order', '2', '--relative-regularizer', '1e-4', '--svg', svg, '--json');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
@@ -128,7 +128,7 @@ describe('acdc scan', () => {
   });
 
   it('gpr: each error equals the GP mean with the (x̂·x̂′)² kernel of the per-structure power spectrum; table output', () => {
-    const r = acdc('scan', data, '--cutoffs', '3', '--body-order', '3', '--model', 'gpr', '--regularizer', '1e-3', '--seed', '7', '--json');
+    const r = acdc('scan', data, '--cutoffs', '3', '--body-order', '3', '--model', 'gpr', '--relative-regularizer', '1e-3', '--seed', '7', '--json');
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
     const hypers = path.join(dir, 'ps3.json');
@@ -155,7 +155,7 @@ describe('acdc scan', () => {
       const want = rmse(pred, s.split.test);
       expect(Math.abs(s.curves[0].rmse[k] - want), `n = ${size}`).toBeLessThanOrEqual(1e-8 * want);
     });
-    const table = acdc('scan', data, '--cutoffs', '3', '--body-order', '3', '--model', 'gpr', '--regularizer', '1e-3', '--seed', '7');
+    const table = acdc('scan', data, '--cutoffs', '3', '--body-order', '3', '--model', 'gpr', '--relative-regularizer', '1e-3', '--seed', '7');
     expect(table.status).toBe(0);
     expect(table.stdout).toContain('n=90');
     expect(table.stdout).toContain(s.curves[0].rmse[3].toPrecision(4));
@@ -170,7 +170,7 @@ describe('acdc scan', () => {
     const cases: Array<[string[], number, RegExp]> = [
       [['scan', noEnergy, '--cutoffs', '3', '--svg', path.join(dir, 'bad1.svg')], 1, /frame 0: no "energy" in the comment line/],
       [['scan', text, '--cutoffs', '3'], 1, /frame 0: energy is "high", not a finite number/],
-      [['scan', data, '--cutoffs', '3', '--target', 'charge'], 1, /no "charge" in the comment line/],
+      [['scan', data, '--cutoffs', '3', '--target-key', 'charge'], 1, /no "charge" in the comment line/],
       [['scan', few, '--cutoffs', '3', '--svg', path.join(dir, 'bad2.svg')], 1, /6 structures: a learning curve needs at least 10/],
       [['scan', data, '--cutoffs', '3', '--body-order', '4'], 1, /--body-order 4: expected 2 \(radial spectrum\) or 3/],
       [['scan', data, '--cutoffs', '3', '--svg', path.join(dir, 'bad3.png')], 1, /the plot file must end in \.svg/],

@@ -68,6 +68,21 @@ describe('error codes', () => {
     expect(located.message).toMatch(/\(line 3, column 3\)$/);
   });
 
+  it('every calculator of the registry reports an unknown top-level key as its own path, sync and async', async () => {
+    const classes = Object.values(acdc).filter((v): v is typeof SoapPowerSpectrum => typeof v === 'function' && typeof (v as { calculatorName?: unknown }).calculatorName === 'string');
+    const registry = acdc.calculatorRegistry();
+    expect(classes.map((c) => c.calculatorName).sort()).toEqual(registry.map((e) => e.name).sort());
+    for (const e of registry) {
+      const cls = classes.find((c) => c.calculatorName === e.name)!;
+      const typo = { ...JSON.parse(e.defaultHypers ?? e.exampleHypers), cutof: 1 };
+      for (const error of [thrown(() => new cls(typo as never)), await rejected(cls.fromJsonAsync(JSON.stringify(typo)))]) {
+        expect(error.code, e.name).toBe('ACDC_INVALID_PARAMETER');
+        expect(error.path, `${e.name}: ${error.message}`).toBe('cutof');
+        expect(error.message, e.name).not.toMatch(/cutof\.cutof/);
+      }
+    }
+  });
+
   it('ACDC_INVALID_PARAMETER from the TypeScript layer', async () => {
     const soap = new SoapPowerSpectrum(hypers);
     const e = thrown(() => soap.computeSync([water], { bogus: 1 } as never));
@@ -103,7 +118,7 @@ describe('error codes', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-codes-'));
     try {
       const missing = path.join(dir, 'missing.xyz');
-      for (const e of [thrown(() => readXyzSync(missing)), await rejected(readXyz(missing)), thrown(() => TensorMap.load(path.join(dir, 'missing.mts')))]) {
+      for (const e of [thrown(() => readXyzSync(missing)), await rejected(readXyz(missing)), thrown(() => TensorMap.loadSync(path.join(dir, 'missing.mts')))]) {
         expect(e.code).toBe('ACDC_IO');
         expect(e.osCode).toBe('ENOENT');
         expect(e.errno).toBe(-os.constants.errno.ENOENT);

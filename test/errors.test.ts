@@ -116,12 +116,12 @@ describe('bad input never crashes', () => {
     expect(() => tm.select(null as never)).toThrow(/selection/);
     expect(() => tm.select({ center_type: 1.5 })).toThrow(/integer/);
     for (const bad of [null, 42, '', {}]) {
-      expect(() => tm.save(bad as never)).toThrow(Error);
-      expect(() => acdc.TensorMap.load(bad as never)).toThrow(Error);
+      expect(() => tm.saveSync(bad as never)).toThrow(Error);
+      expect(() => acdc.TensorMap.loadSync(bad as never)).toThrow(Error);
       expect(() => acdc.readNpySync(bad as never)).toThrow(Error);
       expect(() => acdc.writeNpySync(bad as never, { data: new Float64Array(1), shape: [1] })).toThrow(Error);
     }
-    expect(() => tm.save('/nonexistent-dir/x.mts')).toThrow(/nonexistent-dir/);
+    expect(() => tm.saveSync('/nonexistent-dir/x.mts')).toThrow(/nonexistent-dir/);
     await expect(tm.saveAsync('/nonexistent-dir/x.mts')).rejects.toThrow(/nonexistent-dir/);
     await expect(acdc.readNpy('/nonexistent-dir/x.npy')).rejects.toThrow(/nonexistent-dir/);
     for (const bad of [null, {}, { data: [1, 2], shape: [2] }, { data: new Float64Array(2), shape: [3] }, { data: new Float64Array(2), shape: [-2, -1] }]) {

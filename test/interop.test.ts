@@ -32,7 +32,7 @@ describe('files written by Python (committed fixtures)', () => {
   const frames = readXyzSync(path.join(fixtures, 'systems.xyz'));
 
   it('reads featomic output saved by metatensor.save and matches acdc block by block (≤1e-7, splined)', () => {
-    const ref = TensorMap.load(path.join(fixtures, 'featomic_soap.mts'));
+    const ref = TensorMap.loadSync(path.join(fixtures, 'featomic_soap.mts'));
     const ours = new SoapPowerSpectrum(meta.hypers).computeSync(frames, { gradients: ['positions', 'strain'] });
     expect(ours.keys).toEqual(ref.keys);
     for (let k = 0; k < ref.keys.count; k++) {
@@ -84,7 +84,7 @@ describe('live round trip with metatensor-core and numpy', () => {
     const frames = readXyzSync(path.join(fixtures, 'systems.xyz'));
     const meta = JSON.parse(fs.readFileSync(path.join(fixtures, 'meta.json'), 'utf8'));
     const tm = new SoapPowerSpectrum(meta.hypers).computeSync(frames, { gradients: ['positions'] });
-    tm.save(path.join(dir, 'soap.mts'));
+    tm.saveSync(path.join(dir, 'soap.mts'));
     const design = tm.sumOverSamples('atom').keysToProperties(['center_type', 'neighbor_1_type', 'neighbor_2_type']).toArray();
     writeNpySync(path.join(dir, 'design.npy'), design);
     writeNpySync(path.join(dir, 'design32.npy'), design, { dtype: 'float32' });
@@ -104,11 +104,11 @@ describe('live round trip with metatensor-core and numpy', () => {
     expect(summary.design32_matches).toBe(true);
 
     // what Python wrote, read back by acdc
-    expectSameTensor(TensorMap.load(path.join(dir, 'py_soap.mts')), tm);
-    expectSameTensor(tm.keysToProperties(['neighbor_1_type', 'neighbor_2_type']), TensorMap.load(path.join(dir, 'py_ktp.mts')));
+    expectSameTensor(TensorMap.loadSync(path.join(dir, 'py_soap.mts')), tm);
+    expectSameTensor(tm.keysToProperties(['neighbor_1_type', 'neighbor_2_type']), TensorMap.loadSync(path.join(dir, 'py_ktp.mts')));
     expectSameTensor(
       tm.keysToProperties(['neighbor_1_type', 'neighbor_2_type']).keysToSamples('center_type'),
-      TensorMap.load(path.join(dir, 'py_kts.mts')),
+      TensorMap.loadSync(path.join(dir, 'py_kts.mts')),
     );
     const t = readNpySync(path.join(dir, 'py_design.npy'));
     const [rows, cols] = design.shape;

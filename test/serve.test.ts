@@ -302,7 +302,7 @@ describe('acdc serve', () => {
   });
 });
 
-describe('acdc serve --model: POST /v1/predict', () => {
+describe('acdc serve --model-file: POST /v1/predict', () => {
   const train = readXyzSync(path.join(root, 'test', 'fixtures', 'models', 'train.xyz'));
   const testFile = path.join(root, 'test', 'fixtures', 'models', 'test.xyz');
   const modelPath = path.join(dir, 'cu.acdc');
@@ -319,7 +319,7 @@ describe('acdc serve --model: POST /v1/predict', () => {
       regularizer: 1e-6,
     });
     await model.save(modelPath);
-    const s = await startServer('--model', modelPath, '--max-atoms', '100000');
+    const s = await startServer('--model-file', modelPath, '--max-atoms', '100000');
     child = s.child;
     saved = port;
     port = s.port;
@@ -370,14 +370,14 @@ describe('acdc serve --model: POST /v1/predict', () => {
     expect(error(cases[4][0]).error).toMatch(/stress/);
   });
 
-  it('without --model, /v1/predict is 404 naming the option', async () => {
+  it('without --model-file, /v1/predict is 404 naming the option', async () => {
     const plain = await startServer();
     const other = port;
     port = plain.port;
     try {
       const a = await request('POST', '/v1/predict', 'x', { 'content-type': 'text/plain' });
       expect(a.status).toBe(404);
-      expect(error(a)).toEqual({ error: 'no model is loaded: start the server with acdc serve --model <model.acdc>', limit: 'model' });
+      expect(error(a)).toEqual({ error: 'no model is loaded: start the server with acdc serve --model-file <model.acdc>', limit: 'model' });
     } finally {
       port = other;
       plain.child.kill('SIGTERM');
@@ -385,11 +385,11 @@ describe('acdc serve --model: POST /v1/predict', () => {
   });
 
   it('a missing or corrupt model file: acdc serve exits 1 with one line', () => {
-    const r = spawnSync(process.execPath, [cli, 'serve', '--port', '0', '--model', path.join(dir, 'nope.acdc')], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [cli, 'serve', '--port', '0', '--model-file', path.join(dir, 'nope.acdc')], { encoding: 'utf8' });
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^acdc: --model .*nope\.acdc: .*\n$/);
+    expect(r.stderr).toMatch(/^acdc: --model-file .*nope\.acdc: .*\n$/);
     fs.writeFileSync(path.join(dir, 'bad.acdc'), 'not a model');
-    const b = spawnSync(process.execPath, [cli, 'serve', '--port', '0', '--model', path.join(dir, 'bad.acdc')], { encoding: 'utf8' });
+    const b = spawnSync(process.execPath, [cli, 'serve', '--port', '0', '--model-file', path.join(dir, 'bad.acdc')], { encoding: 'utf8' });
     expect(b.status).toBe(1);
     expect(b.stderr.trim().split('\n')).toHaveLength(1);
   });

@@ -252,7 +252,7 @@ describe('acdc serve: slow clients and shutdown', () => {
   }, 30_000);
 });
 
-describe('acdc serve --model: /v1/predict honours --max-memory', () => {
+describe('acdc serve --model-file: /v1/predict honours --max-memory', () => {
   it('a prediction over the budget is 422 maxMemory, like /v1/featurize', async () => {
     const train = readXyzSync(path.join(root, 'test', 'fixtures', 'models', 'train.xyz'));
     const modelPath = path.join(dir, 'cu.acdc');
@@ -266,7 +266,7 @@ describe('acdc serve --model: /v1/predict honours --max-memory', () => {
     });
     await model.save(modelPath);
     const body = formatXyz(train.slice(0, 2));
-    const { child, port } = await startServer('--model', modelPath, '--max-memory', '2000');
+    const { child, port } = await startServer('--model-file', modelPath, '--max-memory', '2000');
     try {
       const a = await request(port, 'POST', '/v1/predict?forces=true', body, { 'content-type': 'text/plain' });
       expect(a.status, a.body.toString()).toBe(422);

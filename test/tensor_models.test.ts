@@ -289,7 +289,7 @@ describe('acdc serve --model with a tensor model: POST /v1/predict', () => {
     const file = path.join(dir, 'pol.acdc');
     const model = models.gpr_polarizability();
     await model.save(file);
-    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--model', file], { env: { ...process.env, ACDC_NUM_THREADS: '2' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--model-file', file], { env: { ...process.env, ACDC_NUM_THREADS: '2' }, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       const port = await new Promise<number>((resolve, reject) => {
         let out = '';

@@ -297,8 +297,8 @@ describe('files', () => {
 
   it('.mts round trip (sync, async, buffer) keeps every label, value and gradient', async () => {
     const file = path.join(dir, 'soap.mts');
-    tm.save(file);
-    const back = TensorMap.load(file);
+    tm.saveSync(file);
+    const back = TensorMap.loadSync(file);
     const viaAsync = path.join(dir, 'soap-async.mts');
     await tm.saveAsync(viaAsync);
     const back2 = await TensorMap.loadAsync(viaAsync);
@@ -309,17 +309,17 @@ describe('files', () => {
 
   it('malformed and truncated .mts files give clear errors', () => {
     const file = path.join(dir, 'soap.mts');
-    tm.save(file);
+    tm.saveSync(file);
     const bytes = fs.readFileSync(file);
     const truncated = path.join(dir, 'truncated.mts');
     fs.writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
-    expect(() => TensorMap.load(truncated)).toThrow(/truncated\.mts/);
+    expect(() => TensorMap.loadSync(truncated)).toThrow(/truncated\.mts/);
     const text = path.join(dir, 'text.mts');
     fs.writeFileSync(text, 'hello');
-    expect(() => TensorMap.load(text)).toThrow(/zip/);
-    expect(() => TensorMap.load(path.join(dir, 'missing.mts'))).toThrow(/missing\.mts/);
+    expect(() => TensorMap.loadSync(text)).toThrow(/zip/);
+    expect(() => TensorMap.loadSync(path.join(dir, 'missing.mts'))).toThrow(/missing\.mts/);
     expect(() => TensorMap.fromBuffer(new Uint8Array(10))).toThrow(/zip/);
-    expect(() => tm.save('')).toThrow(/path/);
+    expect(() => tm.saveSync('')).toThrow(/path/);
     return expect(TensorMap.loadAsync(truncated)).rejects.toThrow(/truncated\.mts/);
   });
 

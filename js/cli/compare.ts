@@ -17,10 +17,13 @@
 import { coded, rethrown } from '../errors';
 import { gfreAsync, gfrdAsync } from '../analysis';
 import { calculatorFromFile, readSystems, soapFeatures } from './features';
+import type { Stages } from './stages';
 
 export interface CompareOptions {
   a: string;
   b: string;
+  /** The stage line (--progress). */
+  stages?: Stages;
 }
 
 export interface CompareSummary {
@@ -42,8 +45,10 @@ export async function compare(file: string, options: CompareOptions): Promise<Co
   const t0 = performance.now();
   const calcA = calculatorFromFile('--a', options.a);
   const calcB = calculatorFromFile('--b', options.b);
+  options.stages?.start(`reading ${file}`);
   const systems = await readSystems(file);
   if (systems.length < 4) throw coded('ACDC_INVALID_PARAMETER', `${file}: ${systems.length} structures: compare needs at least 4 (half to fit, half to test)`);
+  options.stages?.start(`features A (${calcA.name}) and B (${calcB.name}) of ${systems.length} structures`);
   const fa = await soapFeatures(calcA, systems);
   const fb = await soapFeatures(calcB, systems);
   const A = { data: fa.structures, shape: [systems.length, fa.columns] };
@@ -51,6 +56,7 @@ export async function compare(file: string, options: CompareOptions): Promise<Co
   // all four run at once on the native pool; a failure is reported for the
   // first of them in this order, whichever finished first
   const names = ['GFRE(A → B)', 'GFRE(B → A)', 'GFRD(A → B)', 'GFRD(B → A)'];
+  options.stages?.start('GFRE and GFRD');
   const settled = await Promise.allSettled([gfreAsync(A, B), gfreAsync(B, A), gfrdAsync(A, B), gfrdAsync(B, A)]);
   const [ab, ba, dab, dba] = settled.map((r, i) => {
     if (r.status === 'rejected') throw rethrown(r.reason, `${names[i]}: ${(r.reason as Error).message}`, 'ACDC_INVALID_PARAMETER');

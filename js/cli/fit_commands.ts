@@ -9,6 +9,7 @@ import { formatErrors } from './targets';
 import { DEFAULT_TENSOR_SIGMA, TENSOR_TARGETS, fitTensor, tensorFitReport } from './fit_tensor';
 import { isTensorModelFile, predictTensor, tensorPredictReport } from './predict_tensor';
 import { addTermOptions } from './terms';
+import { applyResources, longWorkOptions, nonNegativeNumber, seed, runLongWork, showProgress, type LongWorkCli } from './options';
 
 interface Parsers {
   positiveNumber(value: string): number;
@@ -16,11 +17,6 @@ interface Parsers {
   oneOf<T extends string>(allowed: readonly T[]): (value: string) => T;
 }
 
-function nonNegativeNumber(value: string): number {
-  const x = Number(value);
-  if (value.trim() === '' || !Number.isFinite(x) || x < 0) throw new InvalidArgumentError(`expected a number ≥ 0, got "${value}"`);
-  return x;
-}
 
 function fraction(value: string): number {
   const x = Number(value);
@@ -28,11 +24,6 @@ function fraction(value: string): number {
   return x;
 }
 
-function seed(value: string): number {
-  const x = Number(value);
-  if (value.trim() === '' || !Number.isInteger(x) || x < 0 || x > 0xffffffff) throw new InvalidArgumentError(`expected an integer from 0 to 4294967295, got "${value}"`);
-  return x;
-}
 
 function e0(value: string) {
   try {
@@ -51,7 +42,7 @@ function configTypeSigma(value: string): string {
   return value;
 }
 
-type FitCli = Omit<FitOptions, 'progress'> & { progress?: boolean; target?: (typeof TENSOR_TARGETS)[number]; targetKey?: string; sigmaTensor: number; charges: boolean };
+type FitCli = Omit<FitOptions, 'progress'> & LongWorkCli & { target?: (typeof TENSOR_TARGETS)[number]; targetKey?: string; sigmaTensor: number; charges: boolean };
 
 function meV(x: number): string {
   return `${(1000 * x).toPrecision(3)} meV/atom`;
@@ -102,7 +93,8 @@ function predictReport(s: PredictSummary): string {
 /** Adds `fit` and `predict` to the program. */
 export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, name: string) => Command, p: Parsers, write: (text: string) => void): void {
   usageErrors(
-    addTermOptions(prog.command('fit')) // --terms and --2b-*: js/cli/terms.ts
+    // --terms and --2b-*: js/cli/terms.ts; --threads, --max-memory, --json, --progress: js/cli/options.ts
+    longWorkOptions(addTermOptions(prog.command('fit')))
       .description('fit a potential (sparse GPR on SOAP power spectra, GAP-style, or a linear model) to the energies, forces and stress of an extended XYZ file')
       .argument('<file>', 'training frames, extended XYZ (- for standard input; .gz is decompressed)')
       .requiredOption('-o, --out <file>', 'model file to write (.acdc)')
@@ -132,14 +124,13 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--target-key <key>', 'comment-line key of the tensor (default: the --target name)')
       .option('--no-charges', 'dipole (--target dipole): no per-species partial charges, only the λ-SOAP atomic dipoles (needed for periodic frames)')
       .option('--sigma-tensor <value>', 'tensor noise per Cartesian component, in the target\'s unit (e·Å, Å³)', p.positiveNumber, DEFAULT_TENSOR_SIGMA)
-      .option('--progress', 'show the stage line on stderr even when it is not a terminal')
-      .option('--no-progress', 'never show the stage line (default: shown when stderr is a terminal)')
-      .option('--json', 'print a one-line JSON summary on stdout')
       .action(async function (this: Command, file: string, o: FitCli) {
         if (o.sigmaVirial !== undefined && this.getOptionValueSource('sigmaStress') === 'cli') {
           throw coded('ACDC_INVALID_PARAMETER', '--sigma-virial and --sigma-stress both set the stress noise: give one');
         }
-        const progress = o.progress ?? (process.stderr.isTTY === true && !o.json);
+        // the stage line is fit's own (js/cli/fit.ts); threads and budget apply before any native work
+        applyResources(o);
+        const progress = showProgress(o);
         if (o.target === undefined && this.getOptionValueSource('charges') === 'cli') throw coded('ACDC_INVALID_PARAMETER', '--no-charges applies to dipole models (--target dipole), not to energy fits');
         if (o.target !== undefined) {
           if (o.features !== undefined) throw coded('ACDC_INVALID_PARAMETER', '--features chooses the features of an energy model; a tensor model (--target) is fitted on λ-SOAP');
@@ -157,8 +148,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
     'fit',
   );
   usageErrors(
-    prog
-      .command('predict')
+    longWorkOptions(prog.command('predict'))
       .description('energies, forces and stress of every frame of an extended XYZ file from a model written by acdc fit; errors against the references in the file')
       .argument('<model>', 'model file written by acdc fit')
       .argument('<file>', 'frames, extended XYZ (- for standard input; .gz is decompressed)')
@@ -166,14 +156,12 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--energy <key>', 'reference energy in eV (comment-line key)', 'energy')
       .option('--forces <name>', 'reference forces in eV/Å (per-atom column)', 'forces')
       .option('--stress <key>', 'reference stress in eV/Å³ (comment-line key)', 'stress')
-      .option('--json', 'print a one-line JSON summary on stdout')
-      .option('--max-memory <size>', 'memory budget of the prediction, e.g. 4G or 50% (default: ACDC_MAX_MEMORY, else half of the memory)')
-      .action(async (model: string, file: string, o: PredictOptions) => {
+      .action(async (model: string, file: string, o: PredictOptions & LongWorkCli) => {
         if (isTensorModelFile(model)) {
-          const t = await predictTensor(model, file, o.out);
+          const t = await runLongWork('predict', o, (stages) => predictTensor(model, file, o.out, stages));
           return write(o.json ? JSON.stringify(t) + '\n' : tensorPredictReport(t));
         }
-        const s = await predict(model, file, o);
+        const s = await runLongWork('predict', o, (stages) => predict(model, file, { ...o, stages }));
         write(o.json ? JSON.stringify(s) + '\n' : predictReport(s));
       })
       .exitOverride(),

@@ -2,8 +2,7 @@
 // The acdc command line. Each command lives in its own file; this one parses
 // arguments and turns every failure into one line on stderr and an exit code:
 // 0 success, 1 the work failed (bad input, too large, I/O), 2 a usage error.
-import * as os from 'node:os';
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CALCULATORS, DEFAULT_CALCULATOR, MAX_BATCH, PER_STRUCTURE, featurize, type CalculatorName, type FeaturizeOptions, type PerStructure } from '../featurize';
 import { neighbors, type NeighborsOptions } from './neighbors';
 import { drive, formatDrive, inetAddress, type DriveOptions } from './drive';
@@ -13,27 +12,18 @@ import type { WorkerCli } from './worker';
 import type { ServeCli } from './serve';
 import { DEFAULT_LIMITS } from '../serve/limits';
 import { registerAnalysisCommands } from './analysis_commands';
-import { alchemicalFit, type AlchemicalFitCli } from './alchemical';
-import { basisFit, type BasisFitCli } from './basis';
+import { alchemicalFit, formatAlchemicalFit, type AlchemicalFitCli } from './alchemical';
+import { basisFit, formatBasisFit, type BasisFitCli } from './basis';
 import { registerFitCommands } from './fit_commands';
 import { MissingExtraError, requireExtra } from './extras';
+import { applyResources, deprecated, jsonOption, longWorkOptions, maxMemoryOption, oneOf, positiveInteger, positiveNumber, runLongWork, showProgress, threadsOption, type LongWorkCli } from './options';
 
 function version(): string {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return (require('../../package.json') as { version: string }).version;
 }
 
-function positiveNumber(value: string): number {
-  const x = Number(value);
-  if (!Number.isFinite(x) || x <= 0) throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
-  return x;
-}
 
-function positiveInteger(value: string): number {
-  const x = Number(value);
-  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(x) || x <= 0) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
-  return x;
-}
 
 function positiveSeconds(value: string): number {
   const x = Number(value);
@@ -53,19 +43,7 @@ function batchSize(value: string): number {
   return x;
 }
 
-function threadCount(value: string): number {
-  const x = positiveInteger(value);
-  const cores = os.availableParallelism();
-  if (x > cores) throw new InvalidArgumentError(`this machine runs ${cores} threads at once, got ${value} (more threads than cores only slow the work down)`);
-  return x;
-}
 
-function oneOf<T extends string>(allowed: readonly T[]) {
-  return (value: string): T => {
-    if (!(allowed as readonly string[]).includes(value)) throw new InvalidArgumentError(`expected one of ${allowed.join(', ')}, got "${value}"`);
-    return value as T;
-  };
-}
 
 function speciesList(value: string): number[] {
   const list = value.split(',').map((s) => s.trim());
@@ -79,19 +57,15 @@ function gradientList(value: string): ('positions' | 'strain')[] {
   return value.split(',').map((g) => oneOf(['positions', 'strain'] as const)(g.trim()));
 }
 
-interface FeaturizeCli {
+interface FeaturizeCli extends LongWorkCli {
   calculator: CalculatorName;
   hypers?: string;
   perStructure?: PerStructure;
   gradients?: ('positions' | 'strain')[];
   out?: string;
-  threads?: number;
   batch: number;
   dtype?: 'float64' | 'float32';
   species?: number[];
-  maxMemory?: string;
-  json?: boolean;
-  progress: boolean;
 }
 
 function write(text: string): void {
@@ -105,12 +79,13 @@ async function featurizeCommand(file: string, o: FeaturizeCli & Partial<QueueCli
     if (o.gradients !== undefined) cmd.error('error: --gradients needs an .mts output, which --queue does not write');
     if (o.threads !== undefined) cmd.error('error: --threads is an option of each `acdc worker`, not of the producer');
     requireExtra('queue', 'featurize --queue');
-    return (require('./queue') as typeof import('./queue')).featurizeQueued(file, o as QueueCli, write);
+    return (require('./queue') as typeof import('./queue')).featurizeQueued(file, { ...(o as QueueCli), progress: showProgress(o) }, write);
   }
   // without --queue, --out is required (a usage error, as commander reports a missing required option)
   if (o.outDir !== undefined) cmd.error('error: --out-dir is for --queue runs; without --queue use --out <file>');
   if (o.out === undefined) cmd.error("error: required option '-o, --out <file>' not specified (or --queue <url> with --out-dir <folder>)");
-  const options: FeaturizeOptions = { ...o, out: o.out, progress: o.progress && !o.json && process.stderr.isTTY === true };
+  applyResources(o);
+  const options: FeaturizeOptions = { ...o, out: o.out, progress: showProgress(o) };
   const s = await featurize(file, options);
   if (o.json) {
     write(JSON.stringify(s) + '\n');
@@ -142,22 +117,19 @@ export function program(): Command {
     .version(version(), '-V, --version', 'print the version of acdc')
     .exitOverride();
   usageErrors(
-    prog
-      .command('neighbors')
+    longWorkOptions(prog.command('neighbors'))
       .description('pair statistics of every frame of an extended XYZ file')
       .argument('<file>', 'extended XYZ file (- for standard input; .gz is decompressed)')
       .requiredOption('-c, --cutoff <Å>', 'cutoff radius in Å', positiveNumber)
       .option('--half', 'half list (each pair once)')
-      .option('--json', 'print a one-line JSON summary')
-      .action(async (file: string, o: NeighborsOptions) => {
-        await neighbors(file, o, write);
+      .action(async (file: string, o: NeighborsOptions & LongWorkCli) => {
+        await runLongWork('neighbors', o, (stages) => neighbors(file, { ...o, stages }, write));
       })
       .exitOverride(),
     'neighbors',
   );
   usageErrors(
-    prog
-      .command('featurize')
+    longWorkOptions(prog.command('featurize')) // --threads, --max-memory (of one batch), --json, --progress: js/cli/options.ts
       .description('features of every frame of an extended XYZ file, streamed in batches, to .npy (design matrix + .labels.json) or .mts (metatensor TensorMap)')
       .argument('<file>', 'extended XYZ file (- for standard input; .gz is decompressed)')
       .option('-o, --out <file>', 'output: .npy (2-D array, rows = structures or atoms) or .mts (labelled TensorMap, gradients included)')
@@ -169,13 +141,9 @@ export function program(): Command {
         oneOf(PER_STRUCTURE),
       )
       .option('--gradients <list>', 'gradients to compute: positions, strain (comma-separated; .mts only)', gradientList)
-      .option('--threads <n>', 'worker threads, at most the core count (default: ACDC_NUM_THREADS or the core count)', threadCount)
       .option('--batch <n>', 'structures per batch: memory is bounded by one batch', batchSize, 64)
       .option('--dtype <float64|float32>', 'element type of the .npy output (default float64)', oneOf(['float64', 'float32'] as const))
       .option('--species <list>', 'atomic numbers that fix the .npy columns (default: those found in the file, by a first pass)', speciesList)
-      .option('--max-memory <size>', 'memory budget of one batch, e.g. 4G or 50% (default: ACDC_MAX_MEMORY, else half of the memory)')
-      .option('--no-progress', 'no progress bar (it is drawn on stderr only when stderr is a terminal)')
-      .option('--json', 'print a one-line JSON summary on stdout')
       .option('--queue <redis-url>', 'enqueue shards on a BullMQ queue at redis://HOST:PORT/DB for `acdc worker`s (needs --out-dir)')
       .option('--out-dir <folder>', 'with --queue: folder of the shards and their manifest.json (shared with the workers)')
       .option('--shard-frames <n>', 'with --queue: frames per shard', positiveInteger, 2000)
@@ -196,11 +164,15 @@ export function program(): Command {
       .option('--timeout <s>', 'seconds to wait for each message from the server (default 600)', positiveNumber)
       .option('--variance', 'send the energy variance (eV²) in the extra string as {"energy_variance": …}')
       .option('--exit-on-close', 'end normally when the server closes the connection between steps (ASE\'s SocketIOCalculator sends no EXIT)')
-      .option('--json', 'print a one-line JSON summary on stdout')
-      .action(async (model: string, o: DriveOptions, command: Command) => {
+      .addOption(threadsOption())
+      .addOption(maxMemoryOption())
+      .addOption(jsonOption())
+      .action(async (model: string, o: DriveOptions & LongWorkCli, command: Command) => {
         if ((o.unix === undefined) === (o.inet === undefined)) {
           command.error(o.unix === undefined ? 'give --unix NAME or --inet HOST:PORT' : 'give either --unix or --inet, not both', { exitCode: 2 });
         }
+        // no progress line: the MD engine drives the steps, for as long as it runs
+        applyResources(o);
         const s = await drive(model, o);
         write(o.json ? JSON.stringify(s) + '\n' : formatDrive(s));
       })
@@ -214,7 +186,7 @@ export function program(): Command {
       .requiredOption('--queue <redis-url>', 'the queue at redis://HOST:PORT/DB')
       .option('--queue-name <name>', 'the BullMQ queue name', 'acdc-featurize')
       .option('--concurrency <n>', 'shards computed at once by this process', positiveInteger, 1)
-      .option('--threads <n>', 'threads of the native pool, at most the core count (default: ACDC_NUM_THREADS or the core count)', threadCount)
+      .addOption(threadsOption())
       .option('--root <folder>', 'a folder whose files the worker may read (inputs) and write (shards); repeatable; default: the current directory', (v: string, acc: string[] = []) => [...acc, v])
       .option('--quiet', 'no line per shard on stderr')
       .action(async (o: WorkerCli) => {
@@ -230,7 +202,7 @@ export function program(): Command {
       .description('join the shards of a queue run into the .npy (+ .labels.json) a single `acdc featurize` writes')
       .argument('<manifest>', 'the manifest.json written by `acdc featurize --queue`')
       .requiredOption('-o, --out <file.npy>', 'the merged design matrix')
-      .option('--json', 'print a one-line JSON summary on stdout')
+      .addOption(jsonOption())
       .action(async (manifest: string, o: { out: string; json?: boolean }) => (require('./merge') as typeof import('./merge')).merge(manifest, o, write))
       .exitOverride(),
     'merge',
@@ -244,19 +216,25 @@ export function program(): Command {
       .option('--max-body <bytes>', 'largest request body in bytes (413)', positiveInteger, DEFAULT_LIMITS.maxBodyBytes)
       .option('--max-atoms <n>', 'most atoms per request (413)', positiveInteger, DEFAULT_LIMITS.maxAtoms)
       .option('--max-features <n>', 'most values (rows × columns) per answer (422)', positiveInteger, DEFAULT_LIMITS.maxFeatures)
-      .option('--max-memory <size>', 'memory budget of one request, e.g. 2G (422)', DEFAULT_LIMITS.maxMemory)
+      .addOption(maxMemoryOption(DEFAULT_LIMITS.maxMemory)) // one computation = one request (422 above it)
       .option('--concurrency <n>', 'requests computed at once', positiveInteger, DEFAULT_LIMITS.concurrency)
       .option('--queue-size <n>', 'requests waiting for a slot before 503', (v: string) => (v === '0' ? 0 : positiveInteger(v)), DEFAULT_LIMITS.queue)
-      .option('--threads <n>', 'threads of the native pool, at most the core count', threadCount)
-      .option('--model <model.acdc>', 'a fitted model (acdc fit / LinearModel / SparseGPR .save) for POST /v1/predict')
+      .addOption(threadsOption())
+      .option('--model-file <model.acdc>', 'a fitted model (acdc fit / LinearModel / SparseGPR .save) for POST /v1/predict')
+      // --model names a model kind in fit and scan; here it once took the file
+      .addOption(new Option('--model <model.acdc>', 'deprecated: --model-file').hideHelp())
       .option('--request-timeout <s>', 'seconds a client may take to send a whole request (408); computing is not counted', positiveSeconds, DEFAULT_LIMITS.requestTimeoutMs / 1000)
       .option('--idle-timeout <s>', 'seconds an idle keep-alive connection stays open', positiveSeconds, DEFAULT_LIMITS.idleTimeoutMs / 1000)
       .option('--allow-host <name>', 'another host name clients may use in the Host header (repeatable; default: the bound address)', (v: string, acc: string[] = []) => [...acc, v])
       .option('--cors-origin <origin>', "a web origin (https://app.example.org, or '*') whose pages may call the server (repeatable; default: none)", (v: string, acc: string[] = []) => [...acc, v])
       .option('--log', 'log every request (JSON lines on stdout)')
-      .action(async (o: ServeCli) => {
+      .action(async (o: ServeCli & { modelFile?: string }, command: Command) => {
+        if (o.model !== undefined) {
+          if (o.modelFile !== undefined) command.error('give the model file once, with --model-file (--model is its deprecated spelling)', { exitCode: 2 });
+          deprecated('serve', '--model <file>', '--model-file <file>', '--model names a model kind in acdc fit and acdc scan');
+        }
         requireExtra('serve', 'serve');
-        return (require('./serve') as typeof import('./serve')).serve(o, write);
+        return (require('./serve') as typeof import('./serve')).serve({ ...o, model: o.modelFile ?? o.model }, write);
       })
       .exitOverride(),
     'serve',
@@ -265,30 +243,30 @@ export function program(): Command {
   registerAnalysisCommands(prog, usageErrors, write);
   const alchemical = usageErrors(prog.command('alchemical').description('alchemical compression of the neighbour types').exitOverride(), 'alchemical');
   usageErrors(
-    alchemical
-      .command('fit')
+    longWorkOptions(alchemical.command('fit'))
       .description('fit the pseudo-element coupling U (density.alchemical) to the structures of an extended XYZ file; writes hyper-parameters JSON')
       .argument('<file>', 'extended XYZ file')
       .requiredOption('--pseudo-types <B>', 'number of pseudo-elements', positiveInteger)
       .requiredOption('-o, --out <file.json>', 'output hyper-parameters')
       .option('--hypers <file.json>', 'SOAP hyper-parameters to start from (default: those of acdc featurize)')
-      .action(async (file: string, o: AlchemicalFitCli) => {
-        write(await alchemicalFit(file, o));
+      .action(async (file: string, o: AlchemicalFitCli & LongWorkCli) => {
+        const s = await runLongWork('alchemical fit', o, (stages) => alchemicalFit(file, { ...o, stages }));
+        write(o.json ? JSON.stringify(s) + '\n' : formatAlchemicalFit(s));
       })
       .exitOverride(),
     'alchemical fit',
   );
   const basis = usageErrors(prog.command('basis').description('data-driven radial bases').exitOverride(), 'basis');
   usageErrors(
-    basis
-      .command('fit')
+    longWorkOptions(basis.command('fit'))
       .description('fit a contracted radial basis (principal components per l of the expansion coefficients); writes Explicit hyper-parameters JSON')
       .argument('<file>', 'extended XYZ file')
       .requiredOption('--max-radial <n>', 'largest radial index of the contracted basis (n + 1 functions per l)', nonNegativeInteger)
       .requiredOption('-o, --out <file.json>', 'output hyper-parameters')
       .option('--hypers <file.json>', 'SOAP hyper-parameters of the full basis (default: those of acdc featurize)')
-      .action(async (file: string, o: BasisFitCli) => {
-        write(await basisFit(file, o));
+      .action(async (file: string, o: BasisFitCli & LongWorkCli) => {
+        const s = await runLongWork('basis fit', o, (stages) => basisFit(file, { ...o, stages }));
+        write(o.json ? JSON.stringify(s) + '\n' : formatBasisFit(s));
       })
       .exitOverride(),
     'basis fit',

@@ -9,6 +9,7 @@ import { chemiscopeInput, chemiscopeMapSettings, writeChemiscope, type Chemiscop
 import { checkWritableTarget, writeAtomically } from '../atomic';
 import { scatterSvg } from '../plot';
 import { calculatorFromFile, readSystems, soapFeatures } from './features';
+import type { Stages } from './stages';
 
 export interface MapOptions {
   out: string;
@@ -17,6 +18,8 @@ export interface MapOptions {
   /** Property that colours the points (default: n_atoms, or atomic_number with --per-atom). */
   color?: string;
   svg?: string;
+  /** The stage line (--progress). */
+  stages?: Stages;
 }
 
 export interface MapSummary {
@@ -49,8 +52,10 @@ export async function map(file: string, options: MapOptions): Promise<MapSummary
     checkWritableTarget(options.svg, '--svg');
   }
   const calc = calculatorFromFile('--hypers', options.hypers);
+  options.stages?.start(`reading ${file}`);
   const systems = await readSystems(file);
   const target = options.perAtom ? 'atom' : 'structure';
+  options.stages?.start(`${calc.name} of ${systems.length} structures`);
   const f = await soapFeatures(calc, systems);
   const nAtoms = f.offsets[systems.length];
   const rows = options.perAtom ? nAtoms : systems.length;
@@ -59,6 +64,7 @@ export async function map(file: string, options: MapOptions): Promise<MapSummary
 
   // PCA in the core: the full SVD for small matrices, subspace iteration for
   // many atoms (O(N·F) a sweep, so 10⁵ atoms map in seconds)
+  options.stages?.start(`PCA of ${rows} × ${f.columns}`);
   const p = await pcaAsync(X, 2);
   const total = p.totalVariance;
   let scale = 0;
@@ -102,6 +108,7 @@ export async function map(file: string, options: MapOptions): Promise<MapSummary
             color: { title: color, values: colorProperty.values },
           },
         );
+  options.stages?.start(`writing ${options.out}`);
   await writeChemiscope(options.out, systems, {
     ...base,
     settings: chemiscopeMapSettings({ x: 'pca[1]', y: 'pca[2]', color, target }),

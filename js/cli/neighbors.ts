@@ -3,11 +3,14 @@ import { coded, rethrown } from '../errors';
 import { NeighborList } from '../neighbors';
 import { iterXyz } from '../xyz';
 import { resolveInput } from '../featurize/input';
+import type { Stages } from './stages';
 
 export interface NeighborsOptions {
   cutoff: number;
   half?: boolean;
   json?: boolean;
+  /** The stage line (--progress). */
+  stages?: Stages;
 }
 
 export interface NeighborsSummary {
@@ -27,6 +30,7 @@ export async function neighbors(file: string, options: NeighborsOptions, write: 
   const input = await resolveInput(file);
   const total = { frames: 0, atoms: 0, pairs: 0, minDistance: Infinity };
   const rows: string[] = [];
+  options.stages?.start(`pairs within ${options.cutoff} Å of every frame of ${input.name}`);
   try {
     for await (const system of iterXyz(input.path)) {
       let pairs;
@@ -54,6 +58,7 @@ export async function neighbors(file: string, options: NeighborsOptions, write: 
     input.cleanup();
   }
   if (total.frames === 0) throw coded('ACDC_PARSE', `${input.name} holds no frames`);
+  options.stages?.end();
   const summary: NeighborsSummary = {
     file: input.name,
     cutoff: options.cutoff,

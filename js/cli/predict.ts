@@ -11,6 +11,7 @@ import { checkWritableTarget } from '../atomic';
 import { resolveInput } from '../featurize/input';
 import { modelsApi, type CliModel } from './model_api';
 import { errors, isFullyPeriodic, type Errors, type TargetNames } from './targets';
+import type { Stages } from './stages';
 
 export interface PredictOptions {
   out?: string;
@@ -20,6 +21,8 @@ export interface PredictOptions {
   json?: boolean;
   /** Memory budget (a size such as 4G); default ACDC_MAX_MEMORY, else half of the memory. */
   maxMemory?: string;
+  /** The stage line (--progress). */
+  stages?: Stages;
 }
 
 export interface PredictSummary {
@@ -76,7 +79,9 @@ function withPredictions(s: System, k: number, p: { energy: Float64Array; forces
 export async function predict(modelFile: string, file: string, o: PredictOptions): Promise<PredictSummary> {
   const t0 = process.hrtime.bigint();
   if (o.out !== undefined) checkWritableTarget(o.out, '--out');
+  o.stages?.start(`loading ${modelFile}`);
   const model = await loadModel(modelFile);
+  o.stages?.start(`reading ${file}`);
   const input = await resolveInput(file);
   let frames: System[];
   try {
@@ -88,6 +93,7 @@ export async function predict(modelFile: string, file: string, o: PredictOptions
   }
   if (frames.length === 0) throw coded('ACDC_PARSE', `${input.name} holds no frames`);
   const stress = frames.every(isFullyPeriodic);
+  o.stages?.start(`predicting ${frames.length} structures`);
   const t1 = process.hrtime.bigint();
   let p;
   try {
@@ -99,6 +105,7 @@ export async function predict(modelFile: string, file: string, o: PredictOptions
   const names: TargetNames = { energy: o.energy, forces: o.forces, stress: o.stress };
   const stats = errors(input.name, frames, p, names);
   if (o.out !== undefined) {
+    o.stages?.start(`writing ${o.out}`);
     const out = frames.map((s, k) => withPredictions(s, k, p, names));
     await writeXyz(o.out, out);
   }

@@ -13,6 +13,7 @@ import { checkWritableTarget } from '../atomic';
 import { TENSOR_MODEL_KINDS, loadTensorModel, modelFileKind, readTensorTargets, type TensorModel } from '../tensor_models';
 import { resolveInput } from '../featurize/input';
 import { tensorErrors, type TensorErrors } from './fit_tensor';
+import type { Stages } from './stages';
 
 export interface TensorPredictSummary {
   model: string;
@@ -29,9 +30,10 @@ export interface TensorPredictSummary {
 }
 
 /** Predicts tensors with the tensor model in `modelFile`, compares with the references and writes `out`. */
-export async function predictTensor(modelFile: string, file: string, out: string | undefined): Promise<TensorPredictSummary> {
+export async function predictTensor(modelFile: string, file: string, out: string | undefined, stages?: Stages): Promise<TensorPredictSummary> {
   const t0 = process.hrtime.bigint();
   if (out !== undefined) checkWritableTarget(out, '--out');
+  stages?.start(`loading ${modelFile}`);
   let model: TensorModel;
   try {
     model = await loadTensorModel(modelFile);
@@ -40,6 +42,7 @@ export async function predictTensor(modelFile: string, file: string, out: string
     throw rethrown(e, message.includes(modelFile) ? message : `${modelFile}: ${message}`, 'ACDC_PARSE');
   }
   const key = typeof model.fitInfo.key === 'string' ? model.fitInfo.key : model.target;
+  stages?.start(`reading ${file}`);
   const input = await resolveInput(file);
   let frames: System[];
   try {
@@ -58,11 +61,15 @@ export async function predictTensor(modelFile: string, file: string, out: string
       throw rethrown(e, `${input.name}: ${(e as Error).message.replace(/^systems\[(\d+)\]\.info\./, 'frame $1: ')}`, 'ACDC_PARSE');
     }
   }
+  stages?.start(`predicting ${frames.length} structures`);
   const t1 = process.hrtime.bigint();
   const p = await predictOrName(model, frames, input.name);
   const predictSeconds = Number(process.hrtime.bigint() - t1) / 1e9;
   const errors = reference === null ? null : tensorErrors(p, reference);
-  if (out !== undefined) await write(out, frames, p, model.target, key);
+  if (out !== undefined) {
+    stages?.start(`writing ${out}`);
+    await write(out, frames, p, model.target, key);
+  }
   return summary(predictSeconds);
 
   function summary(predictSeconds: number): TensorPredictSummary {

@@ -40,7 +40,7 @@ export async function featurizeQueued(file: string, o: QueueCli, write: (text: s
     species: o.species,
     batch: o.batch,
     maxMemory: o.maxMemory,
-    progress: o.progress && !o.json && process.stderr.isTTY === true,
+    progress: o.progress, // resolved by main.ts (js/cli/options.ts showProgress)
   });
   if (o.json) write(JSON.stringify(s) + '\n');
   else write(`${s.frames} structures (${s.atoms} atoms) in ${s.shards} shards → ${s.manifest} in ${s.seconds.toFixed(2)} s (join with: acdc merge ${s.manifest} --out features.npy)\n`);

@@ -22,6 +22,7 @@ import { System } from '../system';
 import { writeXyz } from '../xyz';
 import { loadModel, SparseGPR } from '../potentials';
 import { calculatorFromFile, readSystems, soapFeatures } from './features';
+import type { Stages } from './stages';
 
 /** What `rigidity` needs of a model. */
 export interface RigidityModel {
@@ -41,6 +42,8 @@ export interface RigidityOptions {
   out: string;
   /** Optional chemiscope file (.json / .json.gz) of the test structures with LPR as an atom property. */
   chemiscope?: string;
+  /** The stage line (--progress). */
+  stages?: Stages;
 }
 
 export interface RigiditySummary {
@@ -118,6 +121,7 @@ export async function rigidity(model: RigidityModel, trainFile: string, testFile
   }
   if (!(Number.isFinite(model.alpha) && model.alpha >= 0)) throw coded('ACDC_INVALID_PARAMETER', `${model.name}: the regulariser α = ${model.alpha} is not a number ≥ 0 (give --alpha)`);
   const calc = new SoapPowerSpectrum(model.hypers);
+  options.stages?.start(`reading ${trainFile} and ${testFile}`);
   const train = await readSystems(trainFile);
   const test = await readSystems(testFile);
   const species = model.species ?? [...new Set([...train, ...test].flatMap((s) => Array.from(s.types)))].sort((a, b) => a - b);
@@ -134,6 +138,7 @@ export async function rigidity(model: RigidityModel, trainFile: string, testFile
         `about ${((32 * F * F) / 2 ** 30).toFixed(1)} GiB; use hyper-parameters with fewer features (at most ${Math.floor(Math.sqrt(2 ** 31 / 32))} in all)`,
     );
   }
+  options.stages?.start(`${calc.name} of ${train.length} + ${test.length} structures`);
   const ft = await soapFeatures(calc, train, species);
   const fs_ = await soapFeatures(calc, test, species);
   const perStructure = (f: typeof ft, systems: System[], file: string) =>
@@ -141,6 +146,7 @@ export async function rigidity(model: RigidityModel, trainFile: string, testFile
       if (s.size === 0) throw coded('ACDC_INVALID_SYSTEM', `${file}, frame ${k} has no atoms`);
       return { data: f.atoms.subarray(f.offsets[k] * f.columns, f.offsets[k + 1] * f.columns), shape: [s.size, f.columns] };
     });
+  options.stages?.start('local prediction rigidity');
   const { lpr, rankDiff } = await localPredictionRigidityAsync(perStructure(ft, train, trainFile), perStructure(fs_, test, testFile), model.alpha);
 
   const withLpr = test.map(
@@ -182,6 +188,7 @@ export async function rigidity(model: RigidityModel, trainFile: string, testFile
         meta: { name: testFile.split('/').pop()!, description: `local prediction rigidity of ${testFile} for ${model.name} trained on ${trainFile} (α = ${model.alpha})` },
       });
   }
+  options.stages?.start(`writing ${options.out}`);
   await writeXyz(options.out, withLpr);
   if (chemiscopeWrite) {
     try {

@@ -21,6 +21,7 @@ import { checkWritableTarget, writeAtomically } from '../atomic';
 import { linesSvg, type LinePoint } from '../plot';
 import { defaultCalculator, readSystems, soapFeatures, type BodyOrder } from './features';
 import { learningCurve } from './kernel_ridge';
+import type { Stages } from './stages';
 
 export const SCAN_MODELS = ['linear', 'gpr'] as const;
 export type ScanModel = (typeof SCAN_MODELS)[number];
@@ -34,6 +35,8 @@ export interface ScanOptions {
   regularizer: number;
   seed: number;
   svg?: string;
+  /** The stage line (--progress). */
+  stages?: Stages;
 }
 
 export interface ScanCurve {
@@ -86,15 +89,16 @@ export async function scan(file: string, options: ScanOptions): Promise<ScanSumm
   for (const b of options.bodyOrder) {
     if (b !== 2 && b !== 3) throw coded('ACDC_INVALID_PARAMETER', `--body-order ${b}: expected 2 (radial spectrum) or 3 (power spectrum)`);
   }
-  if (!(options.regularizer > 0)) throw coded('ACDC_INVALID_PARAMETER', `--regularizer must be positive, got ${options.regularizer}`);
+  if (!(options.regularizer > 0)) throw coded('ACDC_INVALID_PARAMETER', `--relative-regularizer must be positive, got ${options.regularizer}`);
   if (options.svg !== undefined) {
     if (!options.svg.endsWith('.svg')) throw coded('ACDC_INVALID_PARAMETER', `--svg ${options.svg}: the plot file must end in .svg`);
     checkWritableTarget(options.svg, '--svg');
   }
+  options.stages?.start(`reading ${file}`);
   const systems = await readSystems(file);
   const y = systems.map((s, k) => {
     const v = s.info[options.target];
-    if (v === undefined) throw coded('ACDC_INVALID_SYSTEM', `${file}, frame ${k}: no "${options.target}" in the comment line (--target names the per-structure property to fit)`);
+    if (v === undefined) throw coded('ACDC_INVALID_SYSTEM', `${file}, frame ${k}: no "${options.target}" in the comment line (--target-key names the per-structure property to fit)`);
     if (typeof v !== 'number' || !Number.isFinite(v)) throw coded('ACDC_INVALID_SYSTEM', `${file}, frame ${k}: ${options.target} is ${JSON.stringify(v)}, not a finite number`);
     if (s.size === 0) throw coded('ACDC_INVALID_SYSTEM', `${file}, frame ${k} has no atoms`);
     return v / s.size;
@@ -115,6 +119,7 @@ export async function scan(file: string, options: ScanOptions): Promise<ScanSumm
   for (const cutoff of options.cutoffs) {
     for (const bodyOrder of options.bodyOrder as BodyOrder[]) {
       const calc = defaultCalculator(cutoff, bodyOrder);
+      options.stages?.start(`learning curve: cutoff ${cutoff} Å, body order ${bodyOrder}`);
       const f = await soapFeatures(calc, systems);
       const X = f.structures;
       const input = { pool, test, sizes: trainSizes, y, regularizer: options.regularizer };

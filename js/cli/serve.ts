@@ -40,7 +40,7 @@ export async function serve(o: ServeCli, write: (text: string) => void): Promise
     try {
       model = isTensorModelFile(o.model) ? await loadTensorModel(o.model) : await loadModel(o.model);
     } catch (e) {
-      throw rethrown(e, `--model ${o.model}: ${(e as Error).message.replace(`${o.model}: `, '')}`, 'ACDC_INVALID_PARAMETER');
+      throw rethrown(e, `--model-file ${o.model}: ${(e as Error).message.replace(`${o.model}: `, '')}`, 'ACDC_INVALID_PARAMETER');
     }
   }
   const app = buildServer({

@@ -410,7 +410,7 @@ async function run(
   } else {
     const joined = TensorMap.join(parts, { systemCounts });
     const ordered = reorderKeys(joined, keyOrder(observedKeys, joined.keys.names));
-    await ordered.saveAsync(options.out);
+    await ordered.save(options.out);
     const d = ordered.keys.names.indexOf('center_type');
     outSpecies = d < 0 ? species : [...new Set(Array.from(ordered.keys.column('center_type')))].sort((a, b) => a - b);
   }

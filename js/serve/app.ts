@@ -683,7 +683,7 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
 
   app.post('/v1/predict', async (request: FastifyRequest, reply: FastifyReply) => {
     const model = options.model;
-    if (!model) throw new HttpError(404, 'no model is loaded: start the server with acdc serve --model <model.acdc>', 'model');
+    if (!model) throw new HttpError(404, 'no model is loaded: start the server with acdc serve --model-file <model.acdc>', 'model');
     const req = parsePredictRequest(request);
     const controller = new AbortController();
     const onClose = () => {
