@@ -29,6 +29,14 @@
 //! buffer that JavaScript can still reach is never handed out again: the
 //! weak reference is only empty once the ArrayBuffer object is gone (and
 //! external ArrayBuffers cannot be detached: transferring one copies it).
+//! V8 does not always collect a result at the first full collection after it
+//! became unreachable (objects made while it marks survive that cycle), so a
+//! call may still find the previous result of its size lent and take fresh
+//! memory: correct, only slower. Such a result is lent even past the cap
+//! above as long as no more than one result as large awaits collection (a
+//! copy would need a second buffer); beyond that, the cap's copies keep a
+//! tight loop bounded (V8 does not finish a collection in a loop that
+//! allocates little on its own heap, so lent results would pile up).
 //! Released buffers not reused within [`POOL_MAX_IDLE_CALLS`] calls, or
 //! beyond [`POOL_MAX_FREE_BYTES`], are freed. `ACDC_OUTPUT_POOL=0` turns the
 //! pool off (read at every call).
@@ -64,6 +72,8 @@ enum Mode {
 thread_local! {
     /// Set while a binding function builds its results ([`Reporter`]).
     static MODE: Cell<Option<Mode>> = const { Cell::new(None) };
+    /// External bytes awaiting collection as the current synchronous call started.
+    static SYNC_START_OUTSTANDING: Cell<i64> = const { Cell::new(0) };
 }
 
 /// Copies `bytes` into a new ArrayBuffer that V8 allocates without zeroing
@@ -252,7 +262,9 @@ fn take(len: usize) -> Option<Vec<f64>> {
         return None;
     }
     let mut pool = pool();
-    let k = pool.free.iter().rposition(|f| f.len == len)?;
+    // always the same one of several (the lowest address), so that a spare
+    // sits idle and is freed rather than kept in turn with the other
+    let (k, _) = pool.free.iter().enumerate().filter(|(_, f)| f.len == len).min_by_key(|(_, f)| f.ptr as usize)?;
     let f = pool.free.swap_remove(k);
     // SAFETY: the pool owned this allocation (capacity = len) and gives it up here
     Some(unsafe { Vec::from_raw_parts(f.ptr, f.len, f.len) })
@@ -352,6 +364,11 @@ pub fn f64_array(v: Vec<f64>) -> Float64Array {
     if bytes >= POOL_MIN_BYTES && v.len() == v.capacity() && pool_enabled() {
         let raw = match MODE.with(Cell::get) {
             Some(Mode::Async(raw)) | Some(Mode::Sync(raw, true)) => Some(raw),
+            // past the synchronous cap, still lent while at most one earlier
+            // result of this size (beyond the cap) awaits collection: the
+            // previous call's, when V8 has not collected it yet; a copy into
+            // V8 memory would fault in a second buffer as large
+            Some(Mode::Sync(raw, false)) if SYNC_START_OUTSTANDING.with(Cell::get) <= bytes as i64 + SYNC_EXTERNAL_CAP_BYTES => Some(raw),
             _ => None,
         };
         if let Some(raw) = raw {
@@ -394,7 +411,9 @@ impl<'a> Reporter<'a> {
     /// else (and small arrays always) copied into V8's own memory.
     pub fn sync(env: &'a Env) -> Reporter<'a> {
         reclaim(env.raw());
-        let within_cap = OUTSTANDING.load(Ordering::Relaxed) <= SYNC_EXTERNAL_CAP_BYTES;
+        let outstanding = OUTSTANDING.load(Ordering::Relaxed);
+        SYNC_START_OUTSTANDING.with(|c| c.set(outstanding));
+        let within_cap = outstanding <= SYNC_EXTERNAL_CAP_BYTES;
         Reporter { env, previous: MODE.with(|c| c.replace(Some(Mode::Sync(env.raw(), within_cap)))) }
     }
 }
