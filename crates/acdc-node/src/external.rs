@@ -277,25 +277,32 @@ pub fn install_pool() {
 
 /// Called on the JS thread as a computation starts: returns to the free
 /// list every lent result of this `env` whose ArrayBuffer the garbage
-/// collector has found unreachable, and frees what waited too long.
+/// collector has found unreachable, and frees what waited too long. No
+/// N-API call is made while the pool is locked (none runs a finalizer now,
+/// but a finalizer taking the lock again would deadlock).
 pub fn reclaim(env: napi::sys::napi_env) {
-    let mut pool = pool();
-    pool.calls += 1;
-    let mut k = 0;
-    while k < pool.lent.len() {
-        let lent = &pool.lent[k];
-        if lent.env == env && !lent.weak.is_null() {
-            let mut value = std::ptr::null_mut();
-            // SAFETY: `weak` was made on this env's JS thread, where we are
-            let status = unsafe { napi::sys::napi_get_reference_value(env, lent.weak, &mut value) };
-            if status == napi::sys::Status::napi_ok && value.is_null() {
-                // SAFETY: as above; the reference is not used again
-                unsafe { napi::sys::napi_delete_reference(env, lent.weak) };
-                pool.release(k);
-                continue;
-            }
+    let candidates: Vec<(u64, napi::sys::napi_ref)> = {
+        let mut pool = pool();
+        pool.calls += 1;
+        pool.lent.iter().filter(|l| l.env == env && !l.weak.is_null()).map(|l| (l.id, l.weak)).collect()
+    };
+    let mut dead = Vec::new();
+    for (id, weak) in candidates {
+        let mut value = std::ptr::null_mut();
+        // SAFETY: `weak` was made on this env's JS thread, where we are; it
+        // is deleted only here or in the finalizer, both on this thread
+        let status = unsafe { napi::sys::napi_get_reference_value(env, weak, &mut value) };
+        if status == napi::sys::Status::napi_ok && value.is_null() {
+            // SAFETY: as above; the entry is released below and its reference not used again
+            unsafe { napi::sys::napi_delete_reference(env, weak) };
+            dead.push(id);
         }
-        k += 1;
+    }
+    let mut pool = pool();
+    for id in dead {
+        if let Some(k) = pool.lent.iter().position(|l| l.id == id) {
+            pool.release(k);
+        }
     }
     pool.trim();
 }
@@ -304,14 +311,16 @@ pub fn reclaim(env: napi::sys::napi_env) {
 /// result goes back unless [`reclaim`] took it already.
 unsafe extern "C" fn lent_finalize(env: napi::sys::napi_env, _data: *mut std::ffi::c_void, hint: *mut std::ffi::c_void) {
     let id = hint as usize as u64;
-    let mut pool = pool();
-    if let Some(k) = pool.lent.iter().position(|l| l.id == id) {
-        let weak = pool.lent[k].weak;
-        if !weak.is_null() && pool.lent[k].env == env {
-            // SAFETY: the finalizer runs on the JS thread of `env`
-            unsafe { napi::sys::napi_delete_reference(env, weak) };
-        }
+    let weak = {
+        let mut pool = pool();
+        let Some(k) = pool.lent.iter().position(|l| l.id == id) else { return };
+        let weak = if pool.lent[k].env == env { pool.lent[k].weak } else { std::ptr::null_mut() };
         pool.release(k);
+        weak
+    };
+    if !weak.is_null() {
+        // SAFETY: the finalizer runs on the JS thread of `env`, which made `weak`
+        unsafe { napi::sys::napi_delete_reference(env, weak) };
     }
 }
 
@@ -322,12 +331,17 @@ fn lend(raw: napi::sys::napi_env, v: Vec<f64>) -> std::result::Result<Float64Arr
     let mut v = std::mem::ManuallyDrop::new(v);
     let (ptr, len) = (v.as_mut_ptr(), v.len());
     let bytes = len * std::mem::size_of::<f64>();
-    let mut pool = pool();
-    let id = pool.next_id;
+    let id = {
+        let mut pool = pool();
+        pool.next_id += 1;
+        pool.next_id - 1
+    };
     let mut arraybuffer = std::ptr::null_mut();
     // SAFETY: N-API calls on the JS thread that owns `raw`; the memory stays
     // valid until the pool frees it, which it does only after the
-    // ArrayBuffer is unreachable (weak reference empty) or finalized.
+    // ArrayBuffer is unreachable (weak reference empty) or finalized; the
+    // finalizer cannot run before the entry is pushed (the ArrayBuffer is
+    // alive in this call's handle scope, and finalizers run later on this thread).
     unsafe {
         if sys::napi_create_external_arraybuffer(raw, ptr.cast(), bytes, Some(lent_finalize), id as usize as *mut std::ffi::c_void, &mut arraybuffer)
             != sys::Status::napi_ok
@@ -335,15 +349,13 @@ fn lend(raw: napi::sys::napi_env, v: Vec<f64>) -> std::result::Result<Float64Arr
         {
             return Err(std::mem::ManuallyDrop::into_inner(v));
         }
-        pool.next_id += 1;
         let mut weak = std::ptr::null_mut();
         if sys::napi_create_reference(raw, arraybuffer, 0, &mut weak) != sys::Status::napi_ok {
             weak = std::ptr::null_mut();
         }
-        pool.lent.push(Lent { id, env: raw, ptr, len, weak });
+        pool().lent.push(Lent { id, env: raw, ptr, len, weak });
         ALLOCATED.fetch_add(bytes as i64, Ordering::Relaxed);
         OUTSTANDING.fetch_add(bytes as i64, Ordering::Relaxed);
-        drop(pool);
         let mut array = std::ptr::null_mut();
         if sys::napi_create_typedarray(raw, TypedArrayType::Float64 as i32, len, arraybuffer, 0, &mut array) == sys::Status::napi_ok && !array.is_null() {
             if let Ok(a) = Float64Array::from_napi_value(raw, array) {
