@@ -134,7 +134,10 @@ impl NativeCalculator {
     /// Computes off the event loop; the inputs are copied first. `token`
     /// cancels the computation (it then rejects with "cancelled").
     #[napi(ts_return_type = "Promise<TensorMapData>")]
-    pub fn compute(&self, systems: Vec<SystemData>, options: Option<ComputeOptionsData>, token: Option<&CancelToken>) -> Result<AsyncTask<ComputeTask>> {
+    pub fn compute(&self, env: Env, systems: Vec<SystemData>, options: Option<ComputeOptionsData>, token: Option<&CancelToken>) -> Result<AsyncTask<ComputeTask>> {
+        // results the garbage collector has found unreachable go back to the
+        // output pool before the task runs, so that it can reuse them
+        crate::external::reclaim(env.raw());
         guarded("compute", || {
             let systems = to_core_list(&systems)?;
             let mut options = options_from_js(options)?;

@@ -123,6 +123,7 @@ pub fn ensure_thread_pool() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         tune_allocator();
+        crate::external::install_pool();
         acdc_core::parallel::configure_thread_pool();
     });
 }

@@ -16,8 +16,33 @@
 //! collector itself), so such a loop holds at most the cap plus one call's
 //! results. Small arrays (labels) are always
 //! copied into V8 memory: cheaper than an external buffer and its finalizer.
+//!
+//! The largest results (position gradients: 160 MB for 512 silicon atoms)
+//! also go through a pool ([`POOL_MIN_BYTES`]): fresh memory of that size
+//! comes from the kernel, one page fault and one zeroed page per 4 KiB, which
+//! cost about as much as the arithmetic, on every call. So the binding keeps
+//! a weak reference to the ArrayBuffer of each such result; once the garbage
+//! collector has found it unreachable (no typed array, `.buffer` or Buffer
+//! over it remains), its memory goes back to a per-length free list, and the
+//! core's writers that assign every element take it from there
+//! (`acdc_core::tensor::buffer::for_overwrite`) instead of fresh pages. A
+//! buffer that JavaScript can still reach is never handed out again: the
+//! weak reference is only empty once the ArrayBuffer object is gone (and
+//! external ArrayBuffers cannot be detached: transferring one copies it).
+//! V8 does not always collect a result at the first full collection after it
+//! became unreachable (objects made while it marks survive that cycle), so a
+//! call may still find the previous result of its size lent and take fresh
+//! memory: correct, only slower. Such a result is lent even past the cap
+//! above as long as no more than one result as large awaits collection (a
+//! copy would need a second buffer); beyond that, the cap's copies keep a
+//! tight loop bounded (V8 does not finish a collection in a loop that
+//! allocates little on its own heap, so lent results would pile up).
+//! Released buffers not reused within [`POOL_MAX_IDLE_CALLS`] calls, or
+//! beyond [`POOL_MAX_FREE_BYTES`], are freed. `ACDC_OUTPUT_POOL=0` turns the
+//! pool off (read at every call).
 use std::cell::Cell;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Mutex;
 
 use napi::bindgen_prelude::*;
 
@@ -47,6 +72,8 @@ enum Mode {
 thread_local! {
     /// Set while a binding function builds its results ([`Reporter`]).
     static MODE: Cell<Option<Mode>> = const { Cell::new(None) };
+    /// External bytes awaiting collection as the current synchronous call started.
+    static SYNC_START_OUTSTANDING: Cell<i64> = const { Cell::new(0) };
 }
 
 /// Copies `bytes` into a new ArrayBuffer that V8 allocates without zeroing
@@ -133,9 +160,238 @@ macro_rules! typed_array {
     };
 }
 
-typed_array!(f64_array, Float64Array, Float64ArraySlice, f64, TypedArrayType::Float64);
+typed_array!(f64_array_unpooled, Float64Array, Float64ArraySlice, f64, TypedArrayType::Float64);
 typed_array!(i32_array, Int32Array, Int32ArraySlice, i32, TypedArrayType::Int32);
 typed_array!(u32_array, Uint32Array, Uint32ArraySlice, u32, TypedArrayType::Uint32);
+
+/// Results of at least this many bytes (f64 arrays) are lent from the pool.
+pub const POOL_MIN_BYTES: usize = 32 << 20;
+/// At most this many bytes of released results are kept for reuse.
+const POOL_MAX_FREE_BYTES: usize = 1 << 30;
+/// A released buffer not reused within this many calls is freed.
+const POOL_MAX_IDLE_CALLS: u64 = 2;
+
+/// A result lent to JavaScript: its memory, and a weak reference to its
+/// ArrayBuffer (null if it could not be made: then only the finalizer
+/// returns it).
+struct Lent {
+    id: u64,
+    env: napi::sys::napi_env,
+    ptr: *mut f64,
+    len: usize,
+    weak: napi::sys::napi_ref,
+}
+
+/// Memory of a result JavaScript can no longer reach, `len` values
+/// (capacity = length), released at call number `since`.
+struct Free {
+    ptr: *mut f64,
+    len: usize,
+    since: u64,
+}
+
+struct Pool {
+    lent: Vec<Lent>,
+    free: Vec<Free>,
+    next_id: u64,
+    /// calls seen by [`reclaim`]
+    calls: u64,
+}
+
+// SAFETY: the raw pointers are owned allocations (Vec parts) moved between
+// threads only under the mutex; `env` and `weak` are used only on the JS
+// thread that owns `env` (reclaim and the finalizer compare `env`).
+unsafe impl Send for Pool {}
+
+static POOL: Mutex<Pool> = Mutex::new(Pool { lent: Vec::new(), free: Vec::new(), next_id: 1, calls: 0 });
+
+fn pool() -> std::sync::MutexGuard<'static, Pool> {
+    // a panic while holding the lock leaves consistent lists (no invariant spans two statements)
+    POOL.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn pool_enabled() -> bool {
+    std::env::var_os("ACDC_OUTPUT_POOL").map_or(true, |v| v != "0")
+}
+
+/// Frees the memory of a free-list entry.
+fn free_memory(f: Free) {
+    // SAFETY: ptr/len come from a Vec with capacity len that the pool owns
+    drop(unsafe { Vec::from_raw_parts(f.ptr, f.len, f.len) });
+}
+
+impl Pool {
+    /// Moves a lent result to the free list (or frees it when the pool is off).
+    fn release(&mut self, k: usize) {
+        let lent = self.lent.swap_remove(k);
+        let bytes = (lent.len * std::mem::size_of::<f64>()) as i64;
+        FREED.fetch_add(bytes, Ordering::Relaxed);
+        OUTSTANDING.fetch_sub(bytes, Ordering::Relaxed);
+        let free = Free { ptr: lent.ptr, len: lent.len, since: self.calls };
+        if pool_enabled() {
+            self.free.push(free);
+        } else {
+            free_memory(free);
+        }
+    }
+
+    /// Frees what has waited too long or exceeds the byte cap (oldest first).
+    fn trim(&mut self) {
+        let enabled = pool_enabled();
+        let calls = self.calls;
+        let mut kept = Vec::with_capacity(self.free.len());
+        let mut bytes = 0usize;
+        // newest first, so that the cap drops the oldest
+        self.free.sort_by_key(|f| std::cmp::Reverse(f.since));
+        for f in self.free.drain(..) {
+            let size = f.len * std::mem::size_of::<f64>();
+            if enabled && calls - f.since <= POOL_MAX_IDLE_CALLS && bytes + size <= POOL_MAX_FREE_BYTES {
+                bytes += size;
+                kept.push(f);
+            } else {
+                free_memory(f);
+            }
+        }
+        self.free = kept;
+    }
+}
+
+/// The core's source of reusable buffers: a released result of exactly `len` values.
+fn take(len: usize) -> Option<Vec<f64>> {
+    if !pool_enabled() {
+        return None;
+    }
+    let mut pool = pool();
+    // always the same one of several (the lowest address), so that a spare
+    // sits idle and is freed rather than kept in turn with the other
+    let (k, _) = pool.free.iter().enumerate().filter(|(_, f)| f.len == len).min_by_key(|(_, f)| f.ptr as usize)?;
+    let f = pool.free.swap_remove(k);
+    // SAFETY: the pool owned this allocation (capacity = len) and gives it up here
+    Some(unsafe { Vec::from_raw_parts(f.ptr, f.len, f.len) })
+}
+
+/// Connects the pool to the core (once per process).
+pub fn install_pool() {
+    acdc_core::tensor::buffer::set_reuse_source(take);
+}
+
+/// Called on the JS thread as a computation starts: returns to the free
+/// list every lent result of this `env` whose ArrayBuffer the garbage
+/// collector has found unreachable, and frees what waited too long. No
+/// N-API call is made while the pool is locked (none runs a finalizer now,
+/// but a finalizer taking the lock again would deadlock).
+pub fn reclaim(env: napi::sys::napi_env) {
+    let candidates: Vec<(u64, napi::sys::napi_ref)> = {
+        let mut pool = pool();
+        pool.calls += 1;
+        pool.lent.iter().filter(|l| l.env == env && !l.weak.is_null()).map(|l| (l.id, l.weak)).collect()
+    };
+    let mut dead = Vec::new();
+    for (id, weak) in candidates {
+        let mut value = std::ptr::null_mut();
+        // SAFETY: `weak` was made on this env's JS thread, where we are; it
+        // is deleted only here or in the finalizer, both on this thread
+        let status = unsafe { napi::sys::napi_get_reference_value(env, weak, &mut value) };
+        if status == napi::sys::Status::napi_ok && value.is_null() {
+            // SAFETY: as above; the entry is released below and its reference not used again
+            unsafe { napi::sys::napi_delete_reference(env, weak) };
+            dead.push(id);
+        }
+    }
+    let mut pool = pool();
+    for id in dead {
+        if let Some(k) = pool.lent.iter().position(|l| l.id == id) {
+            pool.release(k);
+        }
+    }
+    pool.trim();
+}
+
+/// Finalizer of a lent ArrayBuffer (V8 has dropped its backing store): the
+/// result goes back unless [`reclaim`] took it already.
+unsafe extern "C" fn lent_finalize(env: napi::sys::napi_env, _data: *mut std::ffi::c_void, hint: *mut std::ffi::c_void) {
+    let id = hint as usize as u64;
+    let weak = {
+        let mut pool = pool();
+        let Some(k) = pool.lent.iter().position(|l| l.id == id) else { return };
+        let weak = if pool.lent[k].env == env { pool.lent[k].weak } else { std::ptr::null_mut() };
+        pool.release(k);
+        weak
+    };
+    if !weak.is_null() {
+        // SAFETY: the finalizer runs on the JS thread of `env`, which made `weak`
+        unsafe { napi::sys::napi_delete_reference(env, weak) };
+    }
+}
+
+/// Lends `v` to JavaScript as an external Float64Array tracked by the pool;
+/// gives `v` back if N-API refuses.
+fn lend(raw: napi::sys::napi_env, v: Vec<f64>) -> std::result::Result<Float64Array, Vec<f64>> {
+    use napi::sys;
+    let mut v = std::mem::ManuallyDrop::new(v);
+    let (ptr, len) = (v.as_mut_ptr(), v.len());
+    let bytes = len * std::mem::size_of::<f64>();
+    let id = {
+        let mut pool = pool();
+        pool.next_id += 1;
+        pool.next_id - 1
+    };
+    let mut arraybuffer = std::ptr::null_mut();
+    // SAFETY: N-API calls on the JS thread that owns `raw`; the memory stays
+    // valid until the pool frees it, which it does only after the
+    // ArrayBuffer is unreachable (weak reference empty) or finalized; the
+    // finalizer cannot run before the entry is pushed (the ArrayBuffer is
+    // alive in this call's handle scope, and finalizers run later on this thread).
+    unsafe {
+        if sys::napi_create_external_arraybuffer(raw, ptr.cast(), bytes, Some(lent_finalize), id as usize as *mut std::ffi::c_void, &mut arraybuffer)
+            != sys::Status::napi_ok
+            || arraybuffer.is_null()
+        {
+            return Err(std::mem::ManuallyDrop::into_inner(v));
+        }
+        let mut weak = std::ptr::null_mut();
+        if sys::napi_create_reference(raw, arraybuffer, 0, &mut weak) != sys::Status::napi_ok {
+            weak = std::ptr::null_mut();
+        }
+        pool().lent.push(Lent { id, env: raw, ptr, len, weak });
+        ALLOCATED.fetch_add(bytes as i64, Ordering::Relaxed);
+        OUTSTANDING.fetch_add(bytes as i64, Ordering::Relaxed);
+        let mut array = std::ptr::null_mut();
+        if sys::napi_create_typedarray(raw, TypedArrayType::Float64 as i32, len, arraybuffer, 0, &mut array) == sys::Status::napi_ok && !array.is_null() {
+            if let Ok(a) = Float64Array::from_napi_value(raw, array) {
+                return Ok(a);
+            }
+        }
+        // the ArrayBuffer owns the memory now (its finalizer returns it);
+        // hand out a copy rather than fail
+        let copy = std::slice::from_raw_parts(ptr, len).to_vec();
+        Err(copy)
+    }
+}
+
+/// A Float64Array holding `v`: lent from the pool when it is that large and
+/// would be external anyway, else as [`f64_array_unpooled`].
+pub fn f64_array(v: Vec<f64>) -> Float64Array {
+    let bytes = std::mem::size_of_val(v.as_slice());
+    if bytes >= POOL_MIN_BYTES && v.len() == v.capacity() && pool_enabled() {
+        let raw = match MODE.with(Cell::get) {
+            Some(Mode::Async(raw)) | Some(Mode::Sync(raw, true)) => Some(raw),
+            // past the synchronous cap, still lent while at most one earlier
+            // result of this size (beyond the cap) awaits collection: the
+            // previous call's, when V8 has not collected it yet; a copy into
+            // V8 memory would fault in a second buffer as large
+            Some(Mode::Sync(raw, false)) if SYNC_START_OUTSTANDING.with(Cell::get) <= bytes as i64 + SYNC_EXTERNAL_CAP_BYTES => Some(raw),
+            _ => None,
+        };
+        if let Some(raw) = raw {
+            return match lend(raw, v) {
+                Ok(array) => array,
+                Err(v) => f64_array_unpooled(v),
+            };
+        }
+    }
+    f64_array_unpooled(v)
+}
 
 /// Tells V8 how much external memory was made and freed since the last call.
 pub fn report(env: &Env) {
@@ -158,6 +414,7 @@ pub struct Reporter<'a> {
 impl<'a> Reporter<'a> {
     /// For asynchronous results: large arrays external, small ones copied.
     pub fn new(env: &'a Env) -> Reporter<'a> {
+        reclaim(env.raw());
         Reporter { env, previous: MODE.with(|c| c.replace(Some(Mode::Async(env.raw())))) }
     }
 
@@ -165,7 +422,10 @@ impl<'a> Reporter<'a> {
     /// bytes not yet finalized are within [`SYNC_EXTERNAL_CAP_BYTES`] now,
     /// else (and small arrays always) copied into V8's own memory.
     pub fn sync(env: &'a Env) -> Reporter<'a> {
-        let within_cap = OUTSTANDING.load(Ordering::Relaxed) <= SYNC_EXTERNAL_CAP_BYTES;
+        reclaim(env.raw());
+        let outstanding = OUTSTANDING.load(Ordering::Relaxed);
+        SYNC_START_OUTSTANDING.with(|c| c.set(outstanding));
+        let within_cap = outstanding <= SYNC_EXTERNAL_CAP_BYTES;
         Reporter { env, previous: MODE.with(|c| c.replace(Some(Mode::Sync(env.raw(), within_cap)))) }
     }
 }

@@ -564,12 +564,13 @@ impl Calculator for SoapPowerSpectrum {
                 };
                 let total: usize = gradient_atoms.iter().map(Vec::len).sum();
                 // every element is written once by its sample, which faults
-                // its own part in first (see SampleGradient)
-                let mut positions = crate::tensor::buffer::zeroed_unfaulted(total * 3 * n_props, "the power spectrum position gradients")?;
+                // its own part in first (see SampleGradient); a reused
+                // (resident) buffer needs neither zeros nor faulting
+                let (mut positions, reused) = crate::tensor::buffer::for_overwrite(total * 3 * n_props, "the power spectrum position gradients")?;
                 // (transparent huge pages would cut the kernel's share on
                 // si512, but on a virtual machine that hands free memory back
                 // to its host they made g2x1000 1.3–1.5× slower, and erratic)
-                let prefault = positions.len() * 8 >= 1 << 20;
+                let prefault = !reused && positions.len() * 8 >= 1 << 20;
                 let mut strain = crate::tensor::buffer::zeroed(if flags.strain { rows.len() * 9 * n_props } else { 0 }, "the power spectrum strain gradients")?;
                 // one disjoint output slice per sample, filled in parallel
                 let mut chunks = Vec::with_capacity(rows.len());

@@ -57,6 +57,34 @@ pub fn zeroed_unfaulted(len: usize, what: &str) -> Result<Vec<f64>> {
     Ok(v)
 }
 
+/// Where [`for_overwrite`] may take a buffer of a given length that is
+/// already resident (its contents arbitrary), or `None`. The Node binding
+/// installs its pool of large results that JavaScript no longer references.
+pub type ReuseSource = fn(usize) -> Option<Vec<f64>>;
+
+static REUSE_SOURCE: std::sync::OnceLock<ReuseSource> = std::sync::OnceLock::new();
+
+/// Installs the source of reusable buffers for [`for_overwrite`] (once per
+/// process; later calls are ignored). Without one, nothing is reused.
+pub fn set_reuse_source(source: ReuseSource) {
+    let _ = REUSE_SOURCE.set(source);
+}
+
+/// A buffer of `len` values for a writer that assigns **every** element:
+/// a resident buffer from the reuse source when it has one of this length
+/// (`true`: no page faults, contents arbitrary until written), else a fresh
+/// one as from [`zeroed_unfaulted`] (`false`).
+pub fn for_overwrite(len: usize, what: &str) -> Result<(Vec<f64>, bool)> {
+    if len > 0 {
+        if let Some(v) = REUSE_SOURCE.get().and_then(|source| source(len)) {
+            if v.len() == len {
+                return Ok((v, true));
+            }
+        }
+    }
+    Ok((zeroed_unfaulted(len, what)?, false))
+}
+
 /// Faults in (Linux: MADV_POPULATE_WRITE, on this thread) the pages that lie
 /// entirely inside `part`, a piece of a buffer from [`zeroed_unfaulted`];
 /// the contents are unchanged. Elsewhere, or on older kernels, nothing

@@ -461,38 +461,63 @@ fn explicit(channels: &[Option<ExplicitRadial>], settings: &ExpansionSettings) -
     Ok(RaggedRadialIntegral::new(settings.sizes.clone(), out))
 }
 
+/// `c + a · b`, as one fused multiply-add (one rounding) when `FMA`, else
+/// as a product then a sum. Kernels take `FMA = true` only where the CPU has
+/// the instruction (checked once at run time; the software `mul_add` is slow);
+/// the values-only path and the pair-by-pair path choose alike, so their
+/// coefficients stay bitwise equal on any one machine.
+#[inline(always)]
+pub(super) fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        c + a * b
+    }
+}
+
 /// `c[lm * stride_lm + n] += (weight · Y[lm]) · R[l][n]`: one pair's
 /// contribution to the coefficients of its species (`c` starts at that
 /// species' row). The hot loop of the expansion without gradients. The
 /// radial size is a compile-time constant for common sizes and, on x86-64
-/// machines that have it, AVX2 is used (checked once at run time); the
-/// arithmetic is the same in every variant (no fused multiply-add).
+/// machines that have them, AVX2 and FMA are used (checked once at run
+/// time), as by the values-only path ([`madd`]).
 #[inline]
 fn accumulate_pair(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize, n_max: usize) {
     #[cfg(target_arch = "x86_64")]
     {
+        if crate::math::cpu::has_avx2_fma() {
+            // SAFETY: the CPU supports the features this function is compiled for
+            unsafe { accumulate_pair_fma(c, stride_lm, weight, harmonics, radial, l_max, n_max) };
+            return;
+        }
         if crate::math::cpu::has_avx2() {
             // SAFETY: the CPU supports the features this function is compiled for
             unsafe { accumulate_pair_avx2(c, stride_lm, weight, harmonics, radial, l_max, n_max) };
             return;
         }
     }
-    accumulate_pair_dispatch(c, stride_lm, weight, harmonics, radial, l_max, n_max);
+    accumulate_pair_dispatch::<false>(c, stride_lm, weight, harmonics, radial, l_max, n_max);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn accumulate_pair_fma(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize, n_max: usize) {
+    accumulate_pair_dispatch::<true>(c, stride_lm, weight, harmonics, radial, l_max, n_max);
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn accumulate_pair_avx2(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize, n_max: usize) {
-    accumulate_pair_dispatch(c, stride_lm, weight, harmonics, radial, l_max, n_max);
+    accumulate_pair_dispatch::<false>(c, stride_lm, weight, harmonics, radial, l_max, n_max);
 }
 
 #[inline(always)]
-fn accumulate_pair_dispatch(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize, n_max: usize) {
+fn accumulate_pair_dispatch<const FMA: bool>(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize, n_max: usize) {
     macro_rules! fixed {
         ($($n:literal)*) => {
             match n_max {
-                $($n => accumulate_pair_fixed::<$n>(c, stride_lm, weight, harmonics, radial, l_max),)*
-                _ => accumulate_pair_any(c, stride_lm, weight, harmonics, radial, l_max, n_max),
+                $($n => accumulate_pair_fixed::<$n, FMA>(c, stride_lm, weight, harmonics, radial, l_max),)*
+                _ => accumulate_pair_any::<FMA>(c, stride_lm, weight, harmonics, radial, l_max, n_max),
             }
         };
     }
@@ -500,28 +525,28 @@ fn accumulate_pair_dispatch(c: &mut [f64], stride_lm: usize, weight: f64, harmon
 }
 
 #[inline(always)]
-fn accumulate_pair_fixed<const N: usize>(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize) {
+fn accumulate_pair_fixed<const N: usize, const FMA: bool>(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize) {
     for l in 0..=l_max {
         let rad: &[f64; N] = radial[l * N..(l + 1) * N].try_into().expect("N values");
         for lm in l * l..(l + 1) * (l + 1) {
             let y = weight * harmonics[lm];
             let row: &mut [f64; N] = (&mut c[lm * stride_lm..lm * stride_lm + N]).try_into().expect("N values");
             for n in 0..N {
-                row[n] += y * rad[n];
+                row[n] = madd::<FMA>(y, rad[n], row[n]);
             }
         }
     }
 }
 
 #[inline(always)]
-fn accumulate_pair_any(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize, n_max: usize) {
+fn accumulate_pair_any<const FMA: bool>(c: &mut [f64], stride_lm: usize, weight: f64, harmonics: &[f64], radial: &[f64], l_max: usize, n_max: usize) {
     for l in 0..=l_max {
         let rad = &radial[l * n_max..(l + 1) * n_max];
         for lm in l * l..(l + 1) * (l + 1) {
             let y = weight * harmonics[lm];
             let row = &mut c[lm * stride_lm..][..n_max];
             for n in 0..n_max {
-                row[n] += y * rad[n];
+                row[n] = madd::<FMA>(y, rad[n], row[n]);
             }
         }
     }

@@ -16,7 +16,7 @@
 //! pair-by-pair loop of [`Expansion::expand`] computes them with gradients,
 //! so the values are bitwise equal with and without gradients.
 use super::density::{cutoff_function, radial_scaling};
-use super::expansion::{Expansion, Radial};
+use super::expansion::{madd, Expansion, Radial};
 use crate::basis::RadialIntegral;
 use crate::error::{Error, Result};
 use crate::math::spherical_harmonics::{unit_vector, SphericalHarmonics};
@@ -106,6 +106,14 @@ impl Expansion {
     ) -> Result<()> {
         #[cfg(target_arch = "x86_64")]
         {
+            // the same choice as the pair-by-pair path (expansion.rs,
+            // accumulate_pair), so that values stay bitwise equal to it
+            if crate::math::cpu::has_avx2_fma() {
+                // SAFETY: the CPU supports the features this function is compiled for
+                return unsafe {
+                    self.expand_values_fma(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
+                };
+            }
             if crate::math::cpu::has_avx2() {
                 // SAFETY: the CPU supports the features this function is compiled for
                 return unsafe {
@@ -113,7 +121,25 @@ impl Expansion {
                 };
             }
         }
-        self.expand_values_generic(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
+        self.expand_values_generic::<false>(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn expand_values_fma(
+        &self,
+        system_index: usize,
+        centre: usize,
+        pairs: &Pairs,
+        range: std::ops::Range<usize>,
+        species_index: &[usize],
+        slot_of: &[usize],
+        n_slots: usize,
+        scratch: &mut ValuesScratch,
+        coefficients: &mut [f64],
+    ) -> Result<()> {
+        self.expand_values_generic::<true>(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -131,12 +157,12 @@ impl Expansion {
         scratch: &mut ValuesScratch,
         coefficients: &mut [f64],
     ) -> Result<()> {
-        self.expand_values_generic(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
+        self.expand_values_generic::<false>(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
     }
 
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn expand_values_generic(
+    fn expand_values_generic<const FMA: bool>(
         &self,
         system_index: usize,
         centre: usize,
@@ -259,8 +285,8 @@ impl Expansion {
             macro_rules! fixed {
                 ($($n:literal)*) => {
                     match n_max {
-                        $($n => accumulate_fixed::<$n>(c, stride_lm, l_max, &s.harmonics, count, &s.radial, ln, pairs),)*
-                        _ => accumulate_any(c, stride_lm, l_max, n_max, &s.harmonics, count, &s.radial, ln, pairs),
+                        $($n => accumulate_fixed::<$n, FMA>(c, stride_lm, l_max, &s.harmonics, count, &s.radial, ln, pairs),)*
+                        _ => accumulate_any::<FMA>(c, stride_lm, l_max, n_max, &s.harmonics, count, &s.radial, ln, pairs),
                     }
                 };
             }
@@ -282,7 +308,7 @@ impl Expansion {
 /// compile time.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn accumulate_fixed<const N: usize>(
+fn accumulate_fixed<const N: usize, const FMA: bool>(
     c: &mut [f64],
     stride_lm: usize,
     l_max: usize,
@@ -298,10 +324,10 @@ fn accumulate_fixed<const N: usize>(
         while lm < end {
             let rows = (end - lm).min(ROWS);
             match rows {
-                4 => block::<N, 4>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
-                3 => block::<N, 3>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
-                2 => block::<N, 2>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
-                _ => block::<N, 1>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
+                4 => block::<N, 4, FMA>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
+                3 => block::<N, 3, FMA>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
+                2 => block::<N, 2, FMA>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
+                _ => block::<N, 1, FMA>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
             }
             lm += rows;
         }
@@ -312,7 +338,7 @@ fn accumulate_fixed<const N: usize>(
 /// while the pairs stream through.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn block<const N: usize, const K: usize>(
+fn block<const N: usize, const K: usize, const FMA: bool>(
     c: &mut [f64],
     stride_lm: usize,
     lm0: usize,
@@ -323,6 +349,16 @@ fn block<const N: usize, const K: usize>(
     ln: usize,
     pairs: std::ops::Range<usize>,
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if FMA && N % 4 == 0 && N <= 16 {
+        // the compiler kept this kernel's accumulators in scalar registers
+        // and the stack (profile of si512); explicit vectors, the same fused
+        // multiply-adds in the same order, so the same bits
+        // SAFETY: FMA is true only under expand_values_fma, which runs only
+        // where the CPU has AVX2 and FMA
+        unsafe { block_fma::<N, K>(c, stride_lm, lm0, l, yw, count, radial, ln, pairs) };
+        return;
+    }
     let mut acc = [[0.0f64; N]; K];
     for (k, row) in acc.iter_mut().enumerate() {
         row.copy_from_slice(&c[(lm0 + k) * stride_lm..(lm0 + k) * stride_lm + N]);
@@ -336,7 +372,7 @@ fn block<const N: usize, const K: usize>(
             // SAFETY: q < end − start = ys[k].len() (one chunk per pair)
             let y = unsafe { *ys[k].get_unchecked(q) };
             for n in 0..N {
-                acc[k][n] += y * r[n];
+                acc[k][n] = madd::<FMA>(y, r[n], acc[k][n]);
             }
         }
     }
@@ -345,9 +381,63 @@ fn block<const N: usize, const K: usize>(
     }
 }
 
+/// [`block`] with AVX2 vectors of 4 values, for N a multiple of 4 up to 16:
+/// each accumulator is `fma(y, r, acc)` per element, as in [`block`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn block_fma<const N: usize, const K: usize>(
+    c: &mut [f64],
+    stride_lm: usize,
+    lm0: usize,
+    l: usize,
+    yw: &[f64],
+    count: usize,
+    radial: &[f64],
+    ln: usize,
+    pairs: std::ops::Range<usize>,
+) {
+    use std::arch::x86_64::{__m256d, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_set1_pd, _mm256_setzero_pd, _mm256_storeu_pd};
+    const W: usize = 4;
+    let lanes = N / W;
+    let (start, end) = (pairs.start, pairs.end);
+    assert!(N % W == 0 && lanes <= 4);
+    assert!((l + 1) * N <= ln && end * ln <= radial.len() && (lm0 + K) * count <= yw.len() && end <= count);
+    assert!((lm0 + K - 1) * stride_lm + N <= c.len());
+    // SAFETY (every access below): rows lm0..lm0 + K of `c` hold N values
+    // from (lm0 + k) · stride_lm, pair p's radial values of degree l are
+    // radial[p · ln + l · N..][..N], and yw[(lm0 + k) · count + p] exists for
+    // p < end (the asserts above)
+    let mut acc: [[__m256d; 4]; K] = [[_mm256_setzero_pd(); 4]; K];
+    for (k, row) in acc.iter_mut().enumerate() {
+        for (v, a) in row.iter_mut().enumerate().take(lanes) {
+            *a = _mm256_loadu_pd(c.as_ptr().add((lm0 + k) * stride_lm + v * W));
+        }
+    }
+    for p in start..end {
+        let rp = radial.as_ptr().add(p * ln + l * N);
+        let mut r = [_mm256_setzero_pd(); 4];
+        for (v, x) in r.iter_mut().enumerate().take(lanes) {
+            *x = _mm256_loadu_pd(rp.add(v * W));
+        }
+        for (k, row) in acc.iter_mut().enumerate() {
+            let y = _mm256_set1_pd(*yw.get_unchecked((lm0 + k) * count + p));
+            for v in 0..lanes {
+                row[v] = _mm256_fmadd_pd(y, r[v], row[v]);
+            }
+        }
+    }
+    for (k, row) in acc.iter().enumerate() {
+        for (v, a) in row.iter().enumerate().take(lanes) {
+            _mm256_storeu_pd(c.as_mut_ptr().add((lm0 + k) * stride_lm + v * W), *a);
+        }
+    }
+}
+
 /// [`accumulate_fixed`] for any n_max.
 #[allow(clippy::too_many_arguments)]
-fn accumulate_any(
+fn accumulate_any<const FMA: bool>(
     c: &mut [f64],
     stride_lm: usize,
     l_max: usize,
@@ -365,7 +455,7 @@ fn accumulate_any(
                 let y = yw[lm * count + p];
                 let r = &radial[p * ln + l * n_max..p * ln + (l + 1) * n_max];
                 for (o, &v) in row.iter_mut().zip(r) {
-                    *o += y * v;
+                    *o = madd::<FMA>(y, v, *o);
                 }
             }
         }
