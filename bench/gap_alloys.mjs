@@ -12,6 +12,7 @@
 //
 //   node bench/gap_alloys.mjs [--sets cuau,ptni] [--python PATH] [--only gap|acdc]
 //                             [--methods cur,leverage] [--sparse 300] [--virials on|off]
+//                             [--candidates lev,levmix,random --seeds 0,1,2]
 //
 // SOAP r_c 5 Å (cosine 1 Å), GAP n_max 6 = acdc max_radial 5, l_max 4,
 // atom_sigma 0.5 Å, ζ 4, δ 0.2 eV, σ_E 0.002 eV/atom, σ_F 0.05 eV/Å, e0
@@ -25,6 +26,14 @@
 // with OMP_NUM_THREADS=1; acdc with 1 thread. Wall time, CPU time and peak
 // RSS from /usr/bin/time -v. Results: bench/.data/gap-alloys-*.json (one per
 // side, reused by --only) and a table on stdout.
+//
+// --candidates: sparse sets drawn outside acdc on acdc's own features
+// (scripts/reference/sparse_candidates.py: GAP's leverage rule, mixtures with
+// uniform sampling, kernel and ridge leverage, k-means++, random; `levG`
+// draws GAP's rule on GAP's radial basis, scripts/reference/gap_radial_table.py)
+// and fitted by acdc through sparse: {method: 'indices'}
+// (bench/gap_same_sparse.mjs, virials as --virials), one row per method and
+// seed next to GAP's: docs/MODELS.md "Which sparse environments".
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -35,7 +44,7 @@ const ROOT = path.resolve(BENCH, '..');
 const DATA = path.join(BENCH, '.data');
 const REF = path.join(ROOT, 'scripts', 'reference');
 
-const o = { sets: ['cuau', 'ptni'], python: path.join(BENCH, '.venv', 'bin', 'python'), only: null, methods: ['cur', 'leverage'], sparse: 300, virials: 'on' };
+const o = { sets: ['cuau', 'ptni'], python: path.join(BENCH, '.venv', 'bin', 'python'), only: null, methods: ['cur', 'leverage'], sparse: 300, virials: 'on', candidates: [], seeds: [0, 1, 2] };
 for (let k = 2; k < process.argv.length; k++) {
   const a = process.argv[k];
   const v = () => {
@@ -45,14 +54,16 @@ for (let k = 2; k < process.argv.length; k++) {
   if (a === '--sets') o.sets = v().split(',');
   else if (a === '--python') o.python = path.resolve(v());
   else if (a === '--only') o.only = v();
-  else if (a === '--methods') o.methods = v().split(',');
+  else if (a === '--methods') o.methods = v().split(',').filter(Boolean);
   else if (a === '--sparse') o.sparse = Number(v());
+  else if (a === '--candidates') o.candidates = v().split(',');
+  else if (a === '--seeds') o.seeds = v().split(',').map(Number);
   else if (a === '--virials') {
     o.virials = v();
     if (o.virials !== 'on' && o.virials !== 'off') throw new Error(`--virials ${o.virials} (expected on or off)`);
   }
   else if (a === '--help' || a === '-h') {
-    console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 25).join('\n'));
+    console.log(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n').slice(1, 34).join('\n'));
     process.exit(0);
   } else throw new Error(`unknown option ${a} (try --help)`);
 }
@@ -71,7 +82,12 @@ const SIGMA_E = 0.002;
 const SIGMA_F = 0.05;
 const DELTA = 0.2;
 const ZETA = 4;
-const SIGMA_V = 0.05; // eV/atom, gap_fit's default_sigma[3] (×√N: sigma_per_atom)
+const SIGMA_V = 0.05;
+const GTO_HYPERS = {
+  cutoff: { radius: 5, smoothing: { type: 'ShiftedCosine', width: 1 } },
+  density: { type: 'Gaussian', width: 0.5 },
+  basis: { type: 'TensorProduct', max_angular: 4, radial: { type: 'Gto', max_radial: 5 } },
+}; // eV/atom, gap_fit's default_sigma[3] (×√N: sigma_per_atom)
 
 function run(cmd, args, env = {}) {
   const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', maxBuffer: 256 << 20, env: { ...process.env, ...env } });
@@ -128,11 +144,7 @@ function acdc(name, files, method) {
   const lines = fs.readFileSync(files.train, 'utf8').split('\n');
   for (let k = 0; k < lines.length && lines[k].trim() !== ''; k += Number(lines[k]) + 2) sizes.push(Number(lines[k]));
   const options = {
-    hypers: {
-      cutoff: { radius: 5, smoothing: { type: 'ShiftedCosine', width: 1 } },
-      density: { type: 'Gaussian', width: 0.5 },
-      basis: { type: 'TensorProduct', max_angular: 4, radial: { type: 'Gto', max_radial: 5 } },
-    },
+    hypers: GTO_HYPERS,
     targets: { energy: 'energy', forces: 'forces', ...(o.virials === 'on' ? { stress: 'stress' } : {}) },
     sparse: { count: o.sparse, method, seed: 0 },
     kernel: { zeta: ZETA, delta: DELTA },
@@ -151,6 +163,36 @@ function acdc(name, files, method) {
   return { method, fitSeconds: fit.seconds, fitCpuSeconds: fit.cpuSeconds, peakBytes: fit.peakBytes, errors: JSON.parse(pred.stdout.trim().split('\n').pop()).errors, options };
 }
 
+/** Candidate sparse sets (sparse_candidates.py) fitted by acdc as given indices; one result per method and seed. */
+function candidates(name, files) {
+  const dir = path.join(DATA, `gap-alloys-${name}-candidates`);
+  fs.mkdirSync(dir, { recursive: true });
+  const features = path.join(dir, 'gto.npy');
+  const gapFeatures = path.join(dir, 'gap-basis.npy');
+  const gapHypers = path.join(dir, 'gap-basis-hypers.json');
+  const cli = path.join(ROOT, 'dist', 'cli', 'main.js');
+  const gto = path.join(dir, 'gto-hypers.json');
+  fs.writeFileSync(gto, JSON.stringify(GTO_HYPERS));
+  if (!fs.existsSync(features)) run(process.execPath, [cli, 'featurize', files.train, '-o', features, '--hypers', gto, '--threads', '1', '--no-progress']);
+  if (o.candidates.includes('levG') && !fs.existsSync(gapFeatures)) {
+    const table = run(o.python, [path.join(REF, 'gap_radial_table.py'), '--cutoff', '5', '--width', '1', '--n-max', '6', '--l-max', '4', '--atom-sigma', '0.5']);
+    fs.writeFileSync(gapHypers, table.stdout);
+    run(process.execPath, [cli, 'featurize', files.train, '-o', gapFeatures, '--hypers', gapHypers, '--threads', '1', '--no-progress']);
+  }
+  const env = { ACDC_NUM_THREADS: '1', RAYON_NUM_THREADS: '1', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' };
+  const out = [];
+  for (const method of o.candidates) {
+    const picks = run(o.python, [path.join(REF, 'sparse_candidates.py'), '--train', files.train, '--features', features, '--alt-features', gapFeatures, method, o.seeds.join(','), path.join(dir, name), '--count', String(o.sparse)], env);
+    picks.stdout.trim().split('\n').forEach((indices, k) => {
+      const args = [path.join(BENCH, 'gap_same_sparse.mjs'), '--train', files.train, '--test', files.test, '--indices', indices, ...(o.virials === 'on' ? ['--virial', String(SIGMA_V)] : [])];
+      const r = JSON.parse(run(process.execPath, args, env).stdout.trim().split('\n').pop());
+      out.push({ method, seed: o.seeds[k], energyRmse: r.test.all.energyRmseMeV / 1e3, forcesRmse: r.test.all.forcesRmse, groups: r.test });
+      console.log(`[${name}] ${method} seed ${o.seeds[k]}: ${(r.test.all.energyRmseMeV).toFixed(2)} meV/atom, ${r.test.all.forcesRmse.toFixed(4)} eV/Å`);
+    });
+  }
+  return out;
+}
+
 const f3 = (x) => (x === undefined || x === null || Number.isNaN(x) ? '—' : x.toPrecision(3));
 const lines = [];
 for (const name of o.sets) {
@@ -163,7 +205,8 @@ for (const name of o.sets) {
     return r;
   };
   const g = side('gap', () => gap(name, files));
-  const runs = side('acdc', () => o.methods.map((m) => acdc(name, files, m))) ?? [];
+  const runs = o.methods.length > 0 ? (side('acdc', () => o.methods.map((m) => acdc(name, files, m))) ?? []) : [];
+  const picked = o.candidates.length > 0 && o.only !== 'gap' ? candidates(name, files) : [];
   lines.push(`\n${name}: ${o.sparse} sparse points per centre species, virials ${o.virials}; machine shared and loaded (ratios from the same run)`);
   lines.push('| | energy RMSE (meV/atom) | force RMSE (eV/Å) | fit wall (s) | fit CPU (s) | fit peak RSS (MiB) |');
   lines.push('|---|---|---|---|---|---|');
@@ -176,6 +219,15 @@ for (const name of o.sets) {
         `| ratio acdc (${r.method}) / GAP | ${f3(r.errors.energy.rmse / g.errors.energy.rmse)} | ${f3(r.errors.forces.rmse / g.errors.forces.rmse)} | ` +
           `${f3(r.fitSeconds / g.fitSeconds)} | ${f3(r.fitCpuSeconds / g.fitCpuSeconds)} | ${f3(r.peakBytes / g.peakBytes)} |`,
       );
+    }
+  }
+  if (picked.length > 0) {
+    fs.writeFileSync(path.join(DATA, `gap-alloys-${name}-candidates-s${o.sparse}-v${o.virials}.json`), JSON.stringify(picked, null, 1));
+    lines.push('\n| acdc, candidate sparse set (indices) | seed | E RMSE (meV/atom) | F RMSE (eV/Å) | E / GAP | F / GAP |');
+    lines.push('|---|---|---|---|---|---|');
+    for (const r of picked) {
+      const ratio = (a, b) => (g ? f3(a / b) : '—');
+      lines.push(`| ${r.method} | ${r.seed} | ${f3(r.energyRmse * 1e3)} | ${f3(r.forcesRmse)} | ${ratio(r.energyRmse, g?.errors.energy.rmse)} | ${ratio(r.forcesRmse, g?.errors.forces.rmse)} |`);
     }
   }
 }

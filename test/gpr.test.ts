@@ -208,6 +208,23 @@ describe('SparseGPR', () => {
     expect(() => SparseGPR.fitSync(smallTrain, { ...base, sparse: { method: 'indices', indices, count: 3 } as never })).toThrow(/unknown sparse option "count" \(expected method, indices\)/);
   });
 
+  it("sparse.method 'leverage-mix' picks what the numpy transcription picks on acdc's features", () => {
+    // scripts/reference/mixed_leverage_small_case.py: `acdc featurize` features of smallTrain, normalised per
+    // species, and mixed_leverage_numpy.py's draw (seed 3, uniform share ½): an independent redo of the selection
+    const ref = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'models', 'mixed_leverage_small_case.json'), 'utf8'));
+    const base = { ...smallCase.gpr, sparse: { count: { 29: 6, 79: 3 }, method: 'leverage-mix' as const, seed: ref.seed } };
+    const mixed = SparseGPR.fitSync(smallTrain, base);
+    expect((mixed.fitInfo.sparse as { method: string }).method).toBe('leverage-mix');
+    const given = SparseGPR.fitSync(smallTrain, { ...base, sparse: { method: 'indices', indices: ref.indices } });
+    expect(mixed.weights).toEqual(given.weights);
+    // deterministic for a seed; GAP's rule ('leverage') draws another set here
+    expect(SparseGPR.fitSync(smallTrain, base).weights).toEqual(mixed.weights);
+    expect(SparseGPR.fitSync(smallTrain, { ...base, sparse: { ...base.sparse, method: 'leverage' } }).weights).not.toEqual(mixed.weights);
+    expect(() => SparseGPR.fitSync(smallTrain, { ...base, sparse: { count: 4, method: 'mixed' } } as never)).toThrow(
+      /sparse\.method = "mixed" \(expected 'cur', 'leverage', 'leverage-mix', 'fps', 'random' or 'indices'\)/,
+    );
+  });
+
   it('async and sync agree bit for bit; an AbortSignal cancels a fit', async () => {
     const a = await SparseGPR.fit(smallTrain, smallCase.gpr);
     expect(a.weights).toEqual(model.weights);

@@ -31,6 +31,22 @@ pub fn leverage_cur(x: &[f64], rows: usize, cols: usize, count: usize, seed: u32
     if x.len() != rows * cols {
         return Err(Error::InvalidParameter(format!("leverage CUR: {} values for a {rows} × {cols} matrix", x.len())));
     }
+    let (leverage, k) = leverage_scores(x, rows, cols)?;
+    let mut random = LegacyRandomState::new(seed);
+    let mut keyed: Vec<(f64, usize)> = (0..rows)
+        .map(|j| {
+            let p = (count as f64 * leverage[j] / k as f64).min(1.0);
+            (random.random_sample() - p, j)
+        })
+        .collect();
+    // stable: equal keys keep environment order
+    keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    Ok(keyed[..count].iter().map(|&(_, j)| j).collect())
+}
+
+/// Leverage ℓ_j = Σ_{r<k} U_jr² of every row of the row-major `rows × cols`
+/// matrix `x` on its k = max(1, ⌊#(s > 1e-13)/2⌋) largest singular values, and k.
+fn leverage_scores(x: &[f64], rows: usize, cols: usize) -> Result<(Vec<f64>, usize)> {
     let k_max = rows.min(cols);
     MemoryBudget::global().check("the SVD of the sparse-selection matrix", ((2 * rows * cols + rows * k_max) * 8) as f64)?;
     let m = DMatrix::from_row_slice(rows, cols, x);
@@ -45,15 +61,37 @@ pub fn leverage_cur(x: &[f64], rows: usize, cols: usize, count: usize, seed: u32
     order.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
     let nonzero = s.iter().filter(|&&v| v > TOL_SVD).count();
     let k = (nonzero / 2).max(1);
+    Ok(((0..rows).map(|j| order[..k].iter().map(|&r| u[(j, r)] * u[(j, r)]).sum()).collect(), k))
+}
+
+/// Indices of `count` rows of the row-major `rows × cols` matrix `x`, drawn
+/// as in [`leverage_cur`] but with the inclusion probabilities mixed with
+/// uniform ones: p_j = min(1, (1 − a)·m·ℓ_j/k + a·m/rows), a = `uniform`
+/// in [0, 1] (a = 0 is [`leverage_cur`], a = 1 a uniform draw). Why: the
+/// leverage counts directions, not environments, and with several species
+/// the species-pair blocks that only alloy environments fill hold half of the
+/// directions, so GAP's rule puts ~90 % of the Cu sparse points of a
+/// half-Cu, half-Cu–Au training set on the alloy frames; the uniform share
+/// keeps every environment's probability at least a·m/rows.
+pub fn mixed_leverage_cur(x: &[f64], rows: usize, cols: usize, count: usize, seed: u32, uniform: f64) -> Result<Vec<usize>> {
+    if count > rows {
+        return Err(Error::InvalidParameter(format!("cannot choose {count} sparse environments among {rows}")));
+    }
+    if x.len() != rows * cols {
+        return Err(Error::InvalidParameter(format!("leverage CUR: {} values for a {rows} × {cols} matrix", x.len())));
+    }
+    if !(0.0..=1.0).contains(&uniform) {
+        return Err(Error::InvalidParameter(format!("leverage CUR: uniform share {uniform} (expected a number in [0, 1])")));
+    }
+    let (leverage, k) = leverage_scores(x, rows, cols)?;
     let mut random = LegacyRandomState::new(seed);
+    let flat = count as f64 / rows as f64;
     let mut keyed: Vec<(f64, usize)> = (0..rows)
         .map(|j| {
-            let leverage: f64 = order[..k].iter().map(|&r| u[(j, r)] * u[(j, r)]).sum();
-            let p = (count as f64 * leverage / k as f64).min(1.0);
+            let p = ((1.0 - uniform) * (count as f64 * leverage[j] / k as f64) + uniform * flat).min(1.0);
             (random.random_sample() - p, j)
         })
         .collect();
-    // stable: equal keys keep environment order
     keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
     Ok(keyed[..count].iter().map(|&(_, j)| j).collect())
 }
@@ -93,5 +131,36 @@ mod tests {
             let got = leverage_cur(&x, n("rows"), n("cols"), n("count"), n("seed") as u32).unwrap();
             assert_eq!(got, expected, "rows {} cols {} count {}", n("rows"), n("cols"), n("count"));
         }
+    }
+
+    /// Against the numpy transcription (scripts/reference/mixed_leverage_numpy.py):
+    /// the same environments in the same order, for uniform shares 0, ¼, ½ and 1
+    /// and a block-shaped (two-species-like) matrix; share 0 is GAP's rule.
+    #[test]
+    fn mixed_matches_numpy_transcription() {
+        let text = include_str!("../../../../test/fixtures/models/mixed_leverage_cur.json");
+        let fixture: serde_json::Value = serde_json::from_str(text).unwrap();
+        for case in fixture["cases"].as_array().unwrap() {
+            let n = |k: &str| case[k].as_u64().unwrap() as usize;
+            let uniform = case["uniform"].as_f64().unwrap();
+            let x: Vec<f64> = case["x"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let expected: Vec<usize> = case["expected"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+            let got = mixed_leverage_cur(&x, n("rows"), n("cols"), n("count"), n("seed") as u32, uniform).unwrap();
+            assert_eq!(got, expected, "rows {} cols {} count {} uniform {uniform}", n("rows"), n("cols"), n("count"));
+            if uniform == 0.0 {
+                assert_eq!(got, leverage_cur(&x, n("rows"), n("cols"), n("count"), n("seed") as u32).unwrap());
+            }
+            // deterministic for a seed
+            assert_eq!(got, mixed_leverage_cur(&x, n("rows"), n("cols"), n("count"), n("seed") as u32, uniform).unwrap());
+        }
+    }
+
+    #[test]
+    fn mixed_rejects_bad_input() {
+        let x = vec![1.0; 12];
+        assert!(mixed_leverage_cur(&x, 4, 3, 5, 0, 0.5).unwrap_err().to_string().contains("cannot choose 5"));
+        assert!(mixed_leverage_cur(&x, 4, 3, 2, 0, 1.5).unwrap_err().to_string().contains("uniform share 1.5"));
+        assert!(mixed_leverage_cur(&x, 4, 3, 2, 0, f64::NAN).is_err());
+        assert!(mixed_leverage_cur(&x[..11], 4, 3, 2, 0, 0.5).is_err());
     }
 }

@@ -88,6 +88,9 @@ impl Kind {
     }
 }
 
+/// Uniform share of the `"leverage-mix"` sparse method: p_j = min(1, ½·m·ℓ_j/k + ½·m/n).
+pub const LEVERAGE_MIX_UNIFORM: f64 = 0.5;
+
 /// How the sparse environments are chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SparseMethod {
@@ -99,6 +102,9 @@ pub enum SparseMethod {
     Random,
     /// GAP's `cur_points`: leverage-score sampling with `seed` (models/leverage.rs).
     Leverage,
+    /// GAP's leverage probabilities mixed half and half with uniform ones
+    /// (`mixed_leverage_cur` with share [`LEVERAGE_MIX_UNIFORM`]), with `seed`.
+    LeverageMix,
     /// Given environments: per centre species (species, indices), each index
     /// counting that species' atoms of the training set in order (frame by
     /// frame, atom by atom, from 0), as gap_fit's `print_sparse_index` file
@@ -108,15 +114,16 @@ pub enum SparseMethod {
 }
 
 impl SparseMethod {
-    /// From "cur", "leverage", "fps" or "random".
+    /// From "cur", "leverage", "leverage-mix", "fps" or "random".
     pub fn from_name(name: &str) -> Result<SparseMethod> {
         match name {
             "cur" => Ok(SparseMethod::Cur),
             "fps" => Ok(SparseMethod::Fps),
             "random" => Ok(SparseMethod::Random),
             "leverage" => Ok(SparseMethod::Leverage),
+            "leverage-mix" => Ok(SparseMethod::LeverageMix),
             "indices" => Err(Error::InvalidParameter("sparse.method = \"indices\" needs the lists of environments (sparse.indices)".into())),
-            other => Err(Error::InvalidParameter(format!("sparse.method = \"{other}\" (expected \"cur\", \"leverage\", \"fps\", \"random\" or \"indices\")"))),
+            other => Err(Error::InvalidParameter(format!("sparse.method = \"{other}\" (expected \"cur\", \"leverage\", \"leverage-mix\", \"fps\", \"random\" or \"indices\")"))),
         }
     }
 
@@ -127,6 +134,7 @@ impl SparseMethod {
             SparseMethod::Fps => "fps",
             SparseMethod::Random => "random",
             SparseMethod::Leverage => "leverage",
+            SparseMethod::LeverageMix => "leverage-mix",
             SparseMethod::Indices(_) => "indices",
         }
     }
@@ -644,6 +652,7 @@ impl Potential {
                     SparseMethod::Fps => farthest_point_sampling(&hat, count, &[0], Axis::Samples)?.indices,
                     SparseMethod::Random => LegacyRandomState::new(seed).permutation(available)[..count].to_vec(),
                     SparseMethod::Leverage => super::leverage::leverage_cur(&hat.data, available, nf, count, seed)?,
+                    SparseMethod::LeverageMix => super::leverage::mixed_leverage_cur(&hat.data, available, nf, count, seed, LEVERAGE_MIX_UNIFORM)?,
                 };
                 let mut chosen = Vec::with_capacity(count * nf);
                 for i in indices {
