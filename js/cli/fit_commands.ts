@@ -72,7 +72,11 @@ function fitReport(s: FitSummary): string {
     (s.validation ? formatErrors('validation errors', s.validation) : '') +
     comparison(s) +
     (s.calibration
-      ? `variance calibrated on the validation frames: scale ${s.calibration.scale.toPrecision(3)}; energy errors within 1σ ${(100 * s.calibration.within1Sigma).toFixed(0)} % (before ${(100 * s.calibration.within1SigmaBefore).toFixed(0)} %), within 2σ ${(100 * s.calibration.within2Sigma).toFixed(0)} % (before ${(100 * s.calibration.within2SigmaBefore).toFixed(0)} %)\n`
+      ? `variance calibrated on the leave-one-out errors of the ${s.calibration.structures} training frames: s·(v + ${s.calibration.noise ? `${(1e6 * s.calibration.noise).toPrecision(3)} meV²·N` : '0'}), s = ${s.calibration.scale.toPrecision(3)}; ` +
+        `their errors within 1σ ${(100 * s.calibration.within1Sigma).toFixed(0)} %, within 2σ ${(100 * s.calibration.within2Sigma).toFixed(0)} % (target 68 %, 95 %)\n` +
+        (s.calibration.validation
+          ? `validation frames (not used to calibrate): ${s.calibration.validation.structures} energy errors, within 1σ ${(100 * s.calibration.validation.within1Sigma).toFixed(0)} %, within 2σ ${(100 * s.calibration.validation.within2Sigma).toFixed(0)} %\n`
+          : '')
       : '')
   );
 }
