@@ -19,7 +19,7 @@ import { modelsApi, type CliModel, type CommonFitOptions } from './model_api';
 import { Stages } from './stages';
 import { checkTermOptions, withTerms, type TermCliOptions } from './terms';
 import { errors, isFullyPeriodic, trainingTargets, type Errors, type TargetNames } from './targets';
-import { countBaselineErrors, frameSigmas, parseConfigTypeSigma, validationLoss, validationSplit } from './fit_checks';
+import { calibrationWarning, countBaselineErrors, frameSigmas, parseConfigTypeSigma, validationLoss, validationSplit } from './fit_checks';
 
 // the one table of defaults, shared with SparseGPR.fit and LinearModel.fit
 export { DEFAULT_FIT_HYPERS, FIT_DEFAULTS } from '../fit_defaults';
@@ -309,6 +309,8 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
         if (valid.length > 0) {
           const c = await model.calibrateVariance(valid, { energy: targets.energy, apply: false });
           check = { structures: c.structures, within1Sigma: c.within1SigmaBefore, within2Sigma: c.within2SigmaBefore, relativeScale: c.scale / fitted.scale };
+          const w = calibrationWarning(check);
+          if (w) warnings.push(w);
         }
         calibration = { ...fitted, validation: check };
       } catch (e) {

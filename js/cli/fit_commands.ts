@@ -130,7 +130,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--config-type-sigma <groups>', 'sigmas per info config_type, GAP\'s format: type:energy:force:virial:hessian, groups joined by : or , (energy and virial per atom; hessian ignored)', configTypeSigma)
       .option('--regularizer <λ>', 'ridge parameter of the linear model', nonNegativeNumber, FIT_DEFAULTS.regularizer)
       .option('--e0 <how>', 'reference energy per species: average (mean energy per atom), fit (least squares on species counts) or Z:eV pairs, e.g. 29:-3.5,79:-3.2', e0, FIT_DEFAULTS.e0)
-      .option('--validation <fraction>', 'whole frames held out to check the model, compare it with a linear model and a per-species-count baseline and calibrate its variance (0: none)', fraction, FIT_DEFAULTS.validation)
+      .option('--validation <fraction>', 'whole frames held out to check the model, compare it with a linear model and a per-species-count baseline and check its variance calibration (0: none)', fraction, FIT_DEFAULTS.validation)
       .option('--seed <n>', 'seed of the validation split', seed, FIT_DEFAULTS.seed)
       .option('--target <what>', 'fit a tensor instead of energies: dipole (3 numbers) or polarizability (9, symmetric), a SparseTensorGPR (--model gpr) or TensorLinearModel on λ-SOAP', p.oneOf(TENSOR_TARGETS))
       .option('--target-key <key>', 'comment-line key of the tensor (default: the --target name)')

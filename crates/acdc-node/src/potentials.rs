@@ -556,6 +556,12 @@ pub fn calibrate_energy_variance_and_noise(errors: Float64Array, variances: Floa
     })
 }
 
+/// P(X ≤ k) for X ~ Binomial(n, p).
+#[napi]
+pub fn binomial_lower_tail(k: u32, n: u32, p: f64) -> Result<f64> {
+    guarded("binomialLowerTail", || calibration::binomial_lower_tail(k as usize, n as usize, p).map_err(to_napi))
+}
+
 /// numpy's `RandomState(seed).permutation(n)` (MT19937): how `acdc fit` draws its validation split.
 #[napi]
 pub fn seeded_permutation(n: u32, seed: u32) -> Result<Vec<u32>> {

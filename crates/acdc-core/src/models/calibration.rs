@@ -225,6 +225,29 @@ pub fn calibrate_variance_and_noise(errors: &[f64], variances: &[f64], atoms: &[
     Ok((calibrate_variance_with_noise(errors, variances, atoms, noise)?, noise))
 }
 
+/// P(X ≤ k) for X ~ Binomial(n, p): how likely `k` or fewer of `n`
+/// errors fall inside a band that holds a fraction p of them when the
+/// variance is calibrated (p = 0.6827 for 1σ, 0.9545 for 2σ of a Gaussian).
+/// Summed term by term in logarithms (exact to rounding for any n).
+pub fn binomial_lower_tail(k: usize, n: usize, p: f64) -> Result<f64> {
+    if !(p > 0.0 && p < 1.0) {
+        return Err(Error::InvalidParameter(format!("p = {p} (expected a probability strictly between 0 and 1)")));
+    }
+    if k > n {
+        return Err(Error::InvalidParameter(format!("k = {k} is above n = {n}")));
+    }
+    // ln C(n, j) by the running sum of ln((n − j + 1)/j)
+    let mut ln_c = 0.0;
+    let mut total = 0.0;
+    for j in 0..=k {
+        if j > 0 {
+            ln_c += ((n - j + 1) as f64).ln() - (j as f64).ln();
+        }
+        total += (ln_c + j as f64 * p.ln() + (n - j) as f64 * (1.0 - p).ln()).exp();
+    }
+    Ok(total.min(1.0))
+}
+
 /// Leave-one-out energy errors and variances of a model's training structures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeaveOneOut {
@@ -427,6 +450,18 @@ mod tests {
         let (_, noise0) = calibrate_variance_and_noise(&r0, &v, &atoms).unwrap();
         let share = noise0 * atoms.iter().sum::<usize>() as f64 / (v.iter().sum::<f64>() + noise0 * atoms.iter().sum::<usize>() as f64);
         assert!(share < 0.05, "noise share {share}");
+    }
+
+    #[test]
+    fn binomial_tail_by_hand() {
+        // P(X ≤ 9 | 12, 0.95) = 1 − C(12,10) p¹⁰q² − 12 p¹¹q − p¹²
+        let p: f64 = 0.95;
+        let want = 1.0 - 66.0 * p.powi(10) * 0.05f64.powi(2) - 12.0 * p.powi(11) * 0.05 - p.powi(12);
+        assert!((binomial_lower_tail(9, 12, p).unwrap() - want).abs() < 1e-14);
+        assert!((binomial_lower_tail(12, 12, p).unwrap() - 1.0).abs() < 1e-14);
+        assert!((binomial_lower_tail(0, 3, 0.5).unwrap() - 0.125).abs() < 1e-15);
+        assert!((binomial_lower_tail(1, 3, 0.5).unwrap() - 0.5).abs() < 1e-15);
+        assert!(binomial_lower_tail(4, 3, 0.5).is_err() && binomial_lower_tail(1, 3, 1.0).is_err());
     }
 
     #[test]
