@@ -139,6 +139,8 @@ export {
   type FrameSigma,
   type CalibrateOptions,
   type VarianceCalibration,
+  type LeaveOneOut,
+  type LeaveOneOutOptions,
 } from './potentials';
 export {
   TensorModel,

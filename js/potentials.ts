@@ -487,6 +487,12 @@ export interface CalibrateOptions {
   energy?: string;
   /** Cancels an asynchronous calibration. */
   signal?: AbortSignalLike;
+  /**
+   * false: only measure: the model is left as it is, `within1SigmaBefore`
+   * and `within2SigmaBefore` are the coverage of its variance on `systems`
+   * and `scale` the factor their errors would ask for (default true).
+   */
+  apply?: boolean;
 }
 
 /** What `calibrateVariance` fitted and how the errors are covered. */
@@ -503,12 +509,62 @@ export interface VarianceCalibration {
   within1SigmaBefore: number;
   /** Fraction within 2σ before this calibration. */
   within2SigmaBefore: number;
+  /** Noise per atom in the variance, eV²/atom (s·(v + noise·N)); 0 when none. */
+  noise?: number;
+  /** How the scale was fitted: 'held-out' (calibrateVariance) or 'leave-one-out'. */
+  method?: 'held-out' | 'leave-one-out';
+}
+
+/** Options of `calibrateVarianceLeaveOneOut` and `leaveOneOut`. */
+export interface LeaveOneOutOptions extends CalibrateOptions {
+  /**
+   * The energy noise of each training structure as the fit had it, eV
+   * (total, not per atom; `undefined` entries: σ_E·√N from the model's
+   * sigmas): the energies of `frameSigmas` when the fit had them.
+   */
+  sigmaEnergy?: (number | undefined)[];
+  /**
+   * The noise per atom c in the calibrated variance s·(v + c·N), kept in
+   * the model: 'fit' (default): c and s by maximum likelihood of the
+   * leave-one-out errors; 'sigma': c = σ_E², the fit's own energy noise
+   * (the Bayesian posterior predictive variance), s fitted; 'none': c = 0.
+   */
+  noise?: 'fit' | 'sigma' | 'none';
+}
+
+/** Leave-one-out errors and variances of the training structures. */
+export interface LeaveOneOut {
+  /** Energy of the fit without the structure's energy row − reference, eV. */
+  errors: Float64Array;
+  /** Its predictive variance, eV² (no scale, no noise). */
+  variances: Float64Array;
+  /** Weight of the structure's energy row in its own prediction, in [0, 1). */
+  leverage: Float64Array;
+  /** Atoms per structure. */
+  atoms: number[];
+}
+
+function checkLeaveOneOutOptions(options: unknown, n: number): LeaveOneOutOptions {
+  if (options === undefined) return {};
+  if (!isObject(options)) throw invalidParameter(`calibrateVarianceLeaveOneOut options must be an object, got ${describe(options)}`);
+  checkKeys('calibrateVarianceLeaveOneOut', options, ['energy', 'signal', 'sigmaEnergy', 'noise']);
+  checkCalibrateOptions({ ...(options.energy !== undefined ? { energy: options.energy } : {}) });
+  if (options.noise !== undefined && !['fit', 'sigma', 'none'].includes(options.noise as string)) throw invalidParameter(`noise must be 'fit', 'sigma' or 'none', got ${describe(options.noise)}`);
+  const s = options.sigmaEnergy;
+  if (s !== undefined) {
+    if (!Array.isArray(s) || s.length !== n) throw invalidParameter(`sigmaEnergy must be an array of ${n} entries (one per structure), got ${describe(s)}`);
+    s.forEach((v, k) => {
+      if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw invalidParameter(`sigmaEnergy[${k}] must be a positive number (eV) or undefined, got ${describe(v)}`);
+    });
+  }
+  return options as LeaveOneOutOptions;
 }
 
 function checkCalibrateOptions(options: unknown): CalibrateOptions {
   if (options === undefined) return {};
   if (!isObject(options)) throw invalidParameter(`calibrateVariance options must be an object, got ${describe(options)}`);
-  checkKeys('calibrateVariance', options, ['energy', 'signal']);
+  checkKeys('calibrateVariance', options, ['energy', 'signal', 'apply']);
+  if (options.apply !== undefined && typeof options.apply !== 'boolean') throw invalidParameter(`apply must be a boolean, got ${describe(options.apply)}`);
   if (options.energy !== undefined && (typeof options.energy !== 'string' || options.energy === '')) throw invalidParameter(`energy must be a non-empty string, got ${describe(options.energy)}`);
   return options as CalibrateOptions;
 }
@@ -671,7 +727,7 @@ export abstract class Potential {
     const list = toList(systems);
     const reference = calibrationReferences(list, o.energy);
     const p = await this.predict(list, { variance: true, ...(o.signal ? { signal: o.signal } : {}) });
-    return this.#applyCalibration(p, reference);
+    return this.#applyCalibration(p, reference, o.apply !== false);
   }
 
   /** Calibrates the predictive variance synchronously. */
@@ -679,14 +735,87 @@ export abstract class Potential {
     const o = checkCalibrateOptions(options);
     const list = toList(systems);
     const reference = calibrationReferences(list, o.energy);
-    return this.#applyCalibration(this.predictSync(list, { variance: true }), reference);
+    return this.#applyCalibration(this.predictSync(list, { variance: true }), reference, o.apply !== false);
   }
 
-  #applyCalibration(p: PotentialPrediction, reference: Float64Array): VarianceCalibration {
+  /** Energy noise per atom in the predictive variance, eV²/atom (0 unless calibrated with it; kept in the model file). */
+  get varianceNoise(): number {
+    return this.#native.varianceNoise;
+  }
+
+  /**
+   * Leave-one-out energy errors and variances of the structures the model
+   * was fitted on (in the order of the fit), in closed form: what a fit
+   * without each structure's energy row would predict (docs/MODELS.md,
+   * "Variance calibration").
+   */
+  async leaveOneOut(systems: Systems, options?: LeaveOneOutOptions): Promise<LeaveOneOut> {
+    const list = toList(systems);
+    const o = checkLeaveOneOutOptions(options, list.length);
+    const reference = calibrationReferences(list, o.energy);
+    const signal = checkSignal(o.signal);
+    throwIfAborted(signal);
+    const data = list.map((s) => s.data());
+    const token = signal ? new native.CancelToken() : undefined;
+    const l = await runQueued(() => this.#native.leaveOneOut(data, reference, o.sigmaEnergy, token), signal, () => token?.cancel());
+    return { errors: l.errors, variances: l.variances, leverage: l.leverage, atoms: l.atoms };
+  }
+
+  /** `leaveOneOut`, synchronously. */
+  leaveOneOutSync(systems: Systems, options?: LeaveOneOutOptions): LeaveOneOut {
+    const list = toList(systems);
+    const o = checkLeaveOneOutOptions(options, list.length);
+    const reference = calibrationReferences(list, o.energy);
+    const l = this.#native.leaveOneOutSync(list.map((s) => s.data()), reference, o.sigmaEnergy);
+    return { errors: l.errors, variances: l.variances, leverage: l.leverage, atoms: l.atoms };
+  }
+
+  /**
+   * Calibrates the predictive variance on the model's own training
+   * structures (in the order of the fit) by their closed-form
+   * leave-one-out errors: s·(v + c·N), s and the noise per atom c fitted
+   * by maximum likelihood (see `noise` for the other choices).
+   * Replaces any earlier calibration; kept in the model file.
+   */
+  async calibrateVarianceLeaveOneOut(systems: Systems, options?: LeaveOneOutOptions): Promise<VarianceCalibration> {
+    return this.#applyLeaveOneOut(await this.leaveOneOut(systems, options), options?.noise);
+  }
+
+  /** `calibrateVarianceLeaveOneOut`, synchronously. */
+  calibrateVarianceLeaveOneOutSync(systems: Systems, options?: LeaveOneOutOptions): VarianceCalibration {
+    return this.#applyLeaveOneOut(this.leaveOneOutSync(systems, options), options?.noise);
+  }
+
+  #applyLeaveOneOut(l: LeaveOneOut, noise: LeaveOneOutOptions['noise']): VarianceCalibration {
+    let c;
+    if (noise === 'sigma') {
+      const sigma = (this.fitInfo as { sigmas?: { energy?: unknown } }).sigmas?.energy;
+      if (typeof sigma !== 'number') throw invalidParameter("calibrateVarianceLeaveOneOut: the model does not record its energy sigma (fitInfo.sigmas.energy); use noise: 'fit' or 'none'");
+      c = native.calibrateEnergyVarianceWithNoise(l.errors, l.variances, l.atoms, sigma ** 2);
+    } else if (noise === 'none') {
+      c = native.calibrateEnergyVarianceWithNoise(l.errors, l.variances, l.atoms, 0);
+    } else {
+      c = native.calibrateEnergyVarianceAndNoise(l.errors, l.variances, l.atoms);
+    }
+    const perAtom = c.noise;
+    this.#native.setVarianceCalibration(c.scale, perAtom, 'leave-one-out');
+    return {
+      scale: c.scale,
+      structures: c.count,
+      within1Sigma: c.within1,
+      within2Sigma: c.within2,
+      within1SigmaBefore: c.within1Uncalibrated,
+      within2SigmaBefore: c.within2Uncalibrated,
+      noise: perAtom,
+      method: 'leave-one-out',
+    };
+  }
+
+  #applyCalibration(p: PotentialPrediction, reference: Float64Array, apply: boolean): VarianceCalibration {
     const errors = p.energy.map((e, k) => e - reference[k]);
     const c = native.calibrateEnergyVariance(errors, p.variance!);
     const before = this.#native.varianceScale;
-    this.#native.setVarianceScale(before * c.scale);
+    if (apply) this.#native.setVarianceScale(before * c.scale);
     return {
       scale: before * c.scale,
       structures: c.count,
@@ -694,6 +823,8 @@ export abstract class Potential {
       within2Sigma: c.within2,
       within1SigmaBefore: c.within1Uncalibrated,
       within2SigmaBefore: c.within2Uncalibrated,
+      noise: this.#native.varianceNoise,
+      method: 'held-out',
     };
   }
 

@@ -119,14 +119,32 @@ describe('acdc fit: validation split, baselines, calibration (defaults)', () => 
     expect(stderr).toBe(s.warnings.map((w: string) => `acdc fit: warning: ${w}\n`).join(''));
   });
 
-  it('calibrates the variance on the validation frames and saves the scale with the model', () => {
-    expect(s.calibration.structures).toBe(4);
+  it('calibrates the variance on the leave-one-out errors of the training frames, checks it on the validation frames and saves it with the model', () => {
+    expect(s.calibration.method).toBe('leave-one-out');
+    expect(s.calibration.structures).toBe(36);
     expect(s.calibration.scale).toBeGreaterThan(0);
+    // the noise per atom, fitted with the scale
+    expect(s.calibration.noise).toBeGreaterThanOrEqual(0);
+    expect(s.calibration.validation.structures).toBe(4);
     for (const k of ['within1Sigma', 'within2Sigma'] as const) {
-      expect(s.calibration[k]).toBeGreaterThanOrEqual(0);
-      expect(s.calibration[k]).toBeLessThanOrEqual(1);
+      for (const c of [s.calibration, s.calibration.validation]) {
+        expect(c[k]).toBeGreaterThanOrEqual(0);
+        expect(c[k]).toBeLessThanOrEqual(1);
+      }
     }
     const m = loadModelSync(model);
+    expect(m.varianceScale).toBe(s.calibration.scale);
+    expect(m.varianceNoise).toBe(s.calibration.noise);
+    expect(m.fitInfo.variance_calibration).toBe('leave-one-out');
+    // the same calibration through the API on the training frames, in file order
+    const trainFrames = frames.filter((_, k) => !s.split.validation.includes(k));
+    const again = loadModelSync(model).calibrateVarianceLeaveOneOutSync(trainFrames);
+    expect(Math.abs(again.scale - s.calibration.scale)).toBeLessThanOrEqual(1e-12 * s.calibration.scale);
+    expect(again.within1Sigma).toBe(s.calibration.within1Sigma);
+    // the validation coverage is that of the saved variance on the held-out frames
+    const check = m.calibrateVarianceSync(s.split.validation.map((k: number) => frames[k]), { apply: false });
+    expect(check.within1SigmaBefore).toBe(s.calibration.validation.within1Sigma);
+    expect(check.within2SigmaBefore).toBe(s.calibration.validation.within2Sigma);
     expect(m.varianceScale).toBe(s.calibration.scale);
     expect(fs.readdirSync(dir).sort()).toEqual(['default.acdc', 'small.json']);
   });
@@ -144,7 +162,8 @@ describe('acdc fit: validation split, baselines, calibration (defaults)', () => 
     expect(r.stdout).toMatch(/linear model( \(saved\))?\s+\S+ meV\/atom/);
     expect(r.stdout.match(/\(saved\)/g)).toHaveLength(1);
     expect(r.stdout).toMatch(/per-species-count baseline\s+\S+ meV\/atom\s+—/);
-    expect(r.stdout).toMatch(/variance calibrated on the validation frames: scale \S+; energy errors within 1σ \d+ %/);
+    expect(r.stdout).toMatch(/variance calibrated on the leave-one-out errors of the 36 training frames: s·\(v \+ \S+( meV²·N)?\), s = \S+; their errors within 1σ \d+ %, within 2σ \d+ %/);
+    expect(r.stdout).toMatch(/validation frames \(not used to calibrate\): 4 energy errors, within 1σ \d+ %, within 2σ \d+ %/);
   }, 300_000);
 });
 
@@ -162,10 +181,12 @@ describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
     const b = JSON.parse(r0.stdout);
     expect(b.split).toEqual({ fraction: 0, seed: 0, training: 40, validation: [], moved: 0 });
     expect(b.validation).toBeNull();
-    expect(b.calibration).toBeNull();
+    // leave-one-out needs no split: every frame calibrates, nothing checks it
+    expect(b.calibration.structures).toBe(40);
+    expect(b.calibration.validation).toBeNull();
     expect(b.countBaseline).toBeNull();
     expect(Object.keys(b.candidates)).toEqual(['gpr']);
-    expect(loadModelSync(path.join(d, 'b.acdc')).varianceScale).toBe(1);
+    expect(loadModelSync(path.join(d, 'b.acdc')).varianceScale).toBe(b.calibration.scale);
   }, 300_000);
 
   it('--model auto saves the candidate with the lower validation loss', async () => {

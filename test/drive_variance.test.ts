@@ -7,7 +7,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { IPI_UNITS, System, loadModelSync, readXyzSync } from 'acdc-ml';
+import { IPI_UNITS, LinearModel, System, loadModelSync, readXyzSync } from 'acdc-ml';
+import { smallCase, smallTrain } from './potential_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -59,7 +60,42 @@ async function serveOneStep(): Promise<{ port: number; extra: Promise<string>; c
   return { port: (server.address() as net.AddressInfo).port, extra, close: () => server.close() };
 }
 
+/** Runs `acdc drive file --variance` for one step; the energy variance it sent. */
+async function driveVariance(dir: string, file: string): Promise<number> {
+  const init = path.join(dir, 'init.xyz');
+  fs.writeFileSync(init, '4\n\n' + [0, 1, 2, 3].map((k) => `Cu ${positions.slice(3 * k, 3 * k + 3).join(' ')}`).join('\n') + '\n');
+  const srv = await serveOneStep();
+  try {
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, [cli, 'drive', file, '--inet', `127.0.0.1:${srv.port}`, '--init', init, '--variance', '--timeout', '20'], { stdio: ['ignore', 'ignore', 'inherit'] });
+      child.on('exit', resolve);
+    });
+    expect(code).toBe(0);
+    return JSON.parse(await srv.extra).energy_variance as number;
+  } finally {
+    srv.close();
+  }
+}
+
 describe('acdc drive --variance with a calibrated model', () => {
+  it('sends s·(v + σ_E²·N) for a model calibrated by leave-one-out (acdc fit\'s calibration)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-drive-loo-'));
+    const model = LinearModel.fitSync(smallTrain, smallCase.linear);
+    const system = new System({ types: [29, 29, 29, 29], positions, cell, pbc: true });
+    const raw = model.predictSync(system, { variance: true }).variance![0];
+    // the fit's σ_E² as the noise, so that the noise term is surely there
+    const c = model.calibrateVarianceLeaveOneOutSync(smallTrain, { noise: 'sigma' });
+    expect(c.noise).toBe(smallCase.linear.sigmas.energy ** 2);
+    const file = path.join(dir, 'loo.acdc');
+    model.saveSync(file);
+    const sent = await driveVariance(dir, file);
+    const want = c.scale * (raw + c.noise! * 4);
+    // positions go through Bohr and back: equal to rounding
+    expect(Math.abs(sent - want)).toBeLessThanOrEqual(1e-9 * want);
+    // the noise term is not negligible here: without it the value differs
+    expect(Math.abs(sent - c.scale * raw)).toBeGreaterThan(1e-6 * want);
+  }, 60_000);
+
   it('sends s·v, the variance predict returns for the calibrated model', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-drive-variance-'));
     const model = loadModelSync(path.join(root, 'examples', 'ipi', 'cu.acdc'));

@@ -316,11 +316,69 @@ describe('SparseGPR variance calibration', () => {
     expect(Math.abs(again.scale - c.scale)).toBeLessThanOrEqual(1e-14 * c.scale);
   });
 
-  it('a model file written before calibration existed loads with factor 1', () => {
+  it('a model file written before calibration existed loads with factor 1 and no noise', () => {
     const old = loadModelSync(join(__dirname, '..', 'examples', 'ipi', 'cu.acdc'));
     expect(old.fitInfo.variance_scale).toBeUndefined();
     expect(old.varianceScale).toBe(1);
+    expect(old.fitInfo.variance_noise).toBeUndefined();
+    expect(old.varianceNoise).toBe(0);
   });
+
+  // the closed form is checked against refits in the Rust core
+  // (models::potential leave_one_out_tests); here: the public API agrees
+  // with a refit that drops one energy row (its sigma 1e12 eV), the scale is
+  // the likelihood maximum over the leave-one-out errors and predict returns
+  // s·(v + σ_E²·N)
+  for (const kind of ['gpr', 'linear'] as const) {
+    it(`${kind}: leave-one-out calibration of the training frames`, async () => {
+      const fit = (o: object) => (kind === 'gpr' ? SparseGPR.fitSync(smallTrain, { ...smallCase.gpr, ...o }) : LinearModel.fitSync(smallTrain, { ...smallCase.linear, ...o }));
+      const m = fit({});
+      const loo = m.leaveOneOutSync(smallTrain);
+      expect(loo.errors.length).toBe(smallTrain.length);
+      const a = 1;
+      const frameSigmas = smallTrain.map((_, k) => (k === a ? { energy: 1e12 } : {}));
+      const refit = fit({ frameSigmas });
+      const r = refit.predictSync(smallTrain[a], { variance: true });
+      const want = r.energy[0] - (smallTrain[a].info.energy as number);
+      expect(Math.abs(loo.errors[a] - want)).toBeLessThanOrEqual(1e-8 * Math.max(Math.abs(want), 1e-6));
+      expect(Math.abs(loo.variances[a] - r.variance![0])).toBeLessThanOrEqual(1e-8 * r.variance![0]);
+      // the fit's per-structure sigmas go in with it: the refit's own leave-one-out of that frame is the refit's error
+      const own = refit.leaveOneOutSync(smallTrain, { sigmaEnergy: frameSigmas.map((f) => (f as { energy?: number }).energy) });
+      expect(own.leverage[a]).toBeLessThan(1e-20);
+      // the default fits the noise per atom too; 'sigma' takes the fit's σ_E²
+      const fitted = fit({}).calibrateVarianceLeaveOneOutSync(smallTrain);
+      expect(fitted.noise).toBeGreaterThanOrEqual(0);
+      const noise = smallCase[kind].sigmas.energy ** 2;
+      const c = m.calibrateVarianceLeaveOneOutSync(smallTrain, { noise: 'sigma' });
+      let sum = 0;
+      smallTrain.forEach((s, k) => (sum += loo.errors[k] ** 2 / (loo.variances[k] + noise * s.size)));
+      expect(Math.abs(c.scale - sum / smallTrain.length)).toBeLessThanOrEqual(1e-14 * c.scale);
+      expect(c).toMatchObject({ method: 'leave-one-out', noise, structures: smallTrain.length });
+      expect(m.varianceScale).toBe(c.scale);
+      expect(m.varianceNoise).toBe(noise);
+      const raw = fit({}).predictSync(smallTest, { variance: true }).variance!;
+      const got = m.predictSync(smallTest, { variance: true }).variance!;
+      smallTest.forEach((s, k) => expect(Math.abs(got[k] - c.scale * (raw[k] + noise * s.size))).toBeLessThanOrEqual(1e-14 * got[k]));
+      const back = modelFromBuffer(m.toBuffer());
+      expect(back.predictSync(smallTest, { variance: true }).variance).toEqual(got);
+      expect(back.fitInfo.variance_calibration).toBe('leave-one-out');
+      // without the noise term, and the async form
+      const plain = fit({});
+      const p = plain.calibrateVarianceLeaveOneOutSync(smallTrain, { noise: 'none' });
+      expect(plain.varianceNoise).toBe(0);
+      expect(p.noise).toBe(0);
+      expect(await fit({}).calibrateVarianceLeaveOneOut(smallTrain, { noise: 'none' })).toEqual(p);
+      expect(await fit({}).calibrateVarianceLeaveOneOut(smallTrain)).toEqual(fitted);
+      expect(await fit({}).leaveOneOut(smallTrain)).toEqual(loo);
+      // a measurement leaves the model as it is
+      const before = m.varianceScale;
+      m.calibrateVarianceSync(smallTest, { apply: false });
+      expect(m.varianceScale).toBe(before);
+      expect(() => m.leaveOneOutSync(smallTrain.slice(1))).toThrow(/leave-one-out needs the \d+ training structures/);
+      expect(() => m.leaveOneOutSync(smallTrain, { sigmaEnergy: [1] })).toThrow(/sigmaEnergy must be an array of \d+ entries/);
+      expect(() => m.calibrateVarianceLeaveOneOutSync(smallTrain, { noise: true } as never)).toThrow(/noise must be 'fit', 'sigma' or 'none'/);
+    });
+  }
 
   it('the async form gives the same and bad options are refused', async () => {
     const a = SparseGPR.fitSync(smallTrain, smallCase.gpr);

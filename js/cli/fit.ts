@@ -19,7 +19,7 @@ import { modelsApi, type CliModel, type CommonFitOptions } from './model_api';
 import { Stages } from './stages';
 import { checkTermOptions, withTerms, type TermCliOptions } from './terms';
 import { errors, isFullyPeriodic, trainingTargets, type Errors, type TargetNames } from './targets';
-import { countBaselineErrors, frameSigmas, parseConfigTypeSigma, validationLoss, validationSplit } from './fit_checks';
+import { calibrationWarning, countBaselineErrors, frameSigmas, parseConfigTypeSigma, validationLoss, validationSplit } from './fit_checks';
 
 // the one table of defaults, shared with SparseGPR.fit and LinearModel.fit
 export { DEFAULT_FIT_HYPERS, FIT_DEFAULTS } from '../fit_defaults';
@@ -117,8 +117,13 @@ export interface FitSummary {
   candidates: Partial<Record<CandidateKind, CandidateSummary>>;
   /** The per-species-count baseline (energy = Σ_Z n_Z e_Z, least squares on the training frames): its validation energy errors and e_Z (eV/atom). */
   countBaseline: { validation: Errors; perAtom: Record<string, number> } | null;
-  /** Calibration of the energy variance on the validation frames (null: no split). */
-  calibration: VarianceCalibration | null;
+  /**
+   * Calibration of the energy variance: the scale (and noise per atom)
+   * fitted on the closed-form leave-one-out errors of the training frames,
+   * their coverage, and `validation`: the coverage on the validation frames,
+   * which took no part in it (null: no split). Null when it failed (a note says why).
+   */
+  calibration: FitCalibration | null;
   /** Frames with their own sigmas (info keys or config_type). */
   frameSigmas: number;
   /** One line each: the saved model loses to a baseline on validation. */
@@ -159,6 +164,12 @@ async function readFrames(file: string): Promise<{ frames: System[]; name: strin
     input.cleanup();
   }
 }
+
+/** The variance calibration of `acdc fit` and its independent check. */
+export type FitCalibration = VarianceCalibration & {
+  /** Coverage of the calibrated variance on the validation frames, and the scale their errors alone would give (relative: 1 is calibrated). */
+  validation: { structures: number; within1Sigma: number; within2Sigma: number; relativeScale: number } | null;
+};
 
 /** Fits, checks against the baselines on the validation frames, calibrates and writes the model; the summary of what was done. */
 export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
@@ -266,9 +277,9 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     const model = models[chosen]!;
     const warnings: string[] = [];
     let countBaseline: ReturnType<typeof countBaselineErrors> | null = null;
-    let calibration: VarianceCalibration | null = null;
+    let calibration: FitCalibration | null = null;
     if (valid.length > 0) {
-      stages.start('count baseline, variance calibration');
+      stages.start('count baseline');
       countBaseline = countBaselineErrors(name, train, valid, targets.energy);
       const mine = candidates[chosen]!;
       const other = chosen === 'gpr' ? candidates.linear : undefined;
@@ -285,8 +296,23 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
           `the ${chosen === 'linear' ? 'linear model' : 'sparse GPR'} loses to the per-species-count baseline on validation energies (RMSE ${meV(mine.validation!.energy!.rmse)} vs ${meV(counts.rmse)}): the model has not learnt the energy`,
         );
       }
+    }
+    // the variance scale from the leave-one-out errors of every training
+    // frame (closed form, no refit; docs/MODELS.md, "Variance calibration"),
+    // then checked on the validation frames, which took no part in it
+    if (targets.energy) {
+      stages.start('variance calibration (leave-one-out)');
       try {
-        calibration = await model.calibrateVariance(valid, { energy: targets.energy });
+        const sigmaEnergy = ownSigmas?.map((f) => f?.energy);
+        const fitted = await model.calibrateVarianceLeaveOneOut(train, { energy: targets.energy, ...(sigmaEnergy ? { sigmaEnergy } : {}) });
+        let check: FitCalibration['validation'] = null;
+        if (valid.length > 0) {
+          const c = await model.calibrateVariance(valid, { energy: targets.energy, apply: false });
+          check = { structures: c.structures, within1Sigma: c.within1SigmaBefore, within2Sigma: c.within2SigmaBefore, relativeScale: c.scale / fitted.scale };
+          const w = calibrationWarning(check);
+          if (w) warnings.push(w);
+        }
+        calibration = { ...fitted, validation: check };
       } catch (e) {
         notes.push(`the variance was not calibrated: ${(e as Error).message}`);
       }

@@ -195,3 +195,30 @@ export function validationLoss(e: Errors, sigmas: { energy: number; forces: numb
   if (e.stress) loss += (e.stress.rmse / sigmas.stress) ** 2;
   return loss;
 }
+
+/** Coverage of a calibrated variance on frames that took no part in the calibration. */
+export interface CoverageCheck {
+  structures: number;
+  within1Sigma: number;
+  within2Sigma: number;
+}
+
+/**
+ * One warning line when the calibrated variance covers the validation
+ * errors less than chance allows: the binomial probability of so few
+ * errors within 1σ (p = 0.6827) or within 2σ (p = 0.9545) below 0.025
+ * each (at most 5 % false alarms for a calibrated variance, two tests);
+ * null otherwise. A too-wide variance is not warned about.
+ */
+export function calibrationWarning(check: CoverageCheck): string | null {
+  const n = check.structures;
+  if (n === 0) return null;
+  const k1 = Math.round(check.within1Sigma * n);
+  const k2 = Math.round(check.within2Sigma * n);
+  const p = Math.min(native.binomialLowerTail(k1, n, 0.6827), native.binomialLowerTail(k2, n, 0.9545));
+  if (!(p < 0.025)) return null;
+  return (
+    `the calibrated variance is too small for the validation errors (${k1} of ${n} within 1σ, ${k2} of ${n} within 2σ; a calibrated variance gives so few with probability ${p.toPrecision(2)}): ` +
+    'the errors away from the training frames are larger than their leave-one-out errors; calibrate on frames like those the model will meet (model.calibrateVariance)'
+  );
+}

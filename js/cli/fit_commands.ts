@@ -63,7 +63,11 @@ function fitReport(s: FitSummary): string {
     (s.validation ? formatErrors('validation errors', s.validation) : '') +
     comparison(s) +
     (s.calibration
-      ? `variance calibrated on the validation frames: scale ${s.calibration.scale.toPrecision(3)}; energy errors within 1σ ${(100 * s.calibration.within1Sigma).toFixed(0)} % (before ${(100 * s.calibration.within1SigmaBefore).toFixed(0)} %), within 2σ ${(100 * s.calibration.within2Sigma).toFixed(0)} % (before ${(100 * s.calibration.within2SigmaBefore).toFixed(0)} %)\n`
+      ? `variance calibrated on the leave-one-out errors of the ${s.calibration.structures} training frames: s·(v + ${s.calibration.noise ? `${(1e6 * s.calibration.noise).toPrecision(3)} meV²·N` : '0'}), s = ${s.calibration.scale.toPrecision(3)}; ` +
+        `their errors within 1σ ${(100 * s.calibration.within1Sigma).toFixed(0)} %, within 2σ ${(100 * s.calibration.within2Sigma).toFixed(0)} % (target 68 %, 95 %)\n` +
+        (s.calibration.validation
+          ? `validation frames (not used to calibrate): ${s.calibration.validation.structures} energy errors, within 1σ ${(100 * s.calibration.validation.within1Sigma).toFixed(0)} %, within 2σ ${(100 * s.calibration.validation.within2Sigma).toFixed(0)} %\n`
+          : '')
       : '')
   );
 }
@@ -118,7 +122,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--config-type-sigma <groups>', 'sigmas per info config_type, GAP\'s format: type:energy:force:virial:hessian, groups joined by : or , (energy and virial per atom; hessian ignored)', configTypeSigma)
       .option('--regularizer <λ>', 'ridge parameter of the linear model', nonNegativeNumber, FIT_DEFAULTS.regularizer)
       .option('--e0 <how>', 'reference energy per species: average (mean energy per atom), fit (least squares on species counts) or Z:eV pairs, e.g. 29:-3.5,79:-3.2', e0, FIT_DEFAULTS.e0)
-      .option('--validation <fraction>', 'whole frames held out to check the model, compare it with a linear model and a per-species-count baseline and calibrate its variance (0: none)', fraction, FIT_DEFAULTS.validation)
+      .option('--validation <fraction>', 'whole frames held out to check the model, compare it with a linear model and a per-species-count baseline and check its variance calibration (0: none)', fraction, FIT_DEFAULTS.validation)
       .option('--seed <n>', 'seed of the validation split', seed, FIT_DEFAULTS.seed)
       .option('--target <what>', 'fit a tensor instead of energies: dipole (3 numbers) or polarizability (9, symmetric), a SparseTensorGPR (--model gpr) or TensorLinearModel on λ-SOAP', p.oneOf(TENSOR_TARGETS))
       .option('--target-key <key>', 'comment-line key of the tensor (default: the --target name)')

@@ -391,6 +391,75 @@ impl NativePotential {
             Ok(())
         })
     }
+
+    /// Energy noise per atom in the predictive variance, eV²/atom (0 unless calibrated with it).
+    #[napi(getter)]
+    pub fn variance_noise(&self) -> f64 {
+        self.inner.variance_noise()
+    }
+
+    /// Sets the variance scale, the noise per atom (eV²/atom) and how they were fitted (kept in the model file).
+    #[napi]
+    pub fn set_variance_calibration(&mut self, scale: f64, noise: f64, method: String) -> Result<()> {
+        guarded("setVarianceCalibration", || {
+            let mut p = (*self.inner).clone();
+            p.set_variance_calibration(scale, noise, &method).map_err(to_napi)?;
+            self.inner = Arc::new(p);
+            Ok(())
+        })
+    }
+
+    /// Leave-one-out energy errors and variances of the training structures, synchronously.
+    #[napi]
+    pub fn leave_one_out_sync(&self, systems: Vec<SystemData>, energy: Float64Array, sigma_energy: Option<Vec<Option<f64>>>) -> Result<LeaveOneOutData> {
+        guarded("leaveOneOutSync", || {
+            ensure_thread_pool();
+            let systems = to_core_list(&systems)?;
+            let sigmas = sigma_energy.unwrap_or_default();
+            leave_one_out_to_js(self.inner.leave_one_out(&systems, &energy, &sigmas, BATCH_ATOMS, &None).map_err(to_napi)?)
+        })
+    }
+
+    /// Leave-one-out off the event loop; `token` cancels it.
+    #[napi(ts_return_type = "Promise<LeaveOneOutData>")]
+    pub fn leave_one_out(
+        &self,
+        systems: Vec<SystemData>,
+        energy: Float64Array,
+        sigma_energy: Option<Vec<Option<f64>>>,
+        token: Option<&CancelToken>,
+    ) -> Result<AsyncTask<Job<calibration::LeaveOneOut, LeaveOneOutData>>> {
+        guarded("leaveOneOut", || {
+            let systems = to_core_list(&systems)?;
+            let inner = self.inner.clone();
+            let cancel = token.map(|t| t.flag());
+            let energy = energy.to_vec();
+            let sigmas = sigma_energy.unwrap_or_default();
+            Ok(Job::new("leaveOneOut", move || inner.leave_one_out(&systems, &energy, &sigmas, BATCH_ATOMS, &cancel), leave_one_out_to_js))
+        })
+    }
+}
+
+/// Leave-one-out energy errors and variances of the training structures.
+#[napi(object, object_from_js = false)]
+pub struct LeaveOneOutData {
+    /// eV, prediction without the structure's energy row − reference
+    pub errors: Float64Array,
+    /// eV², variance of that prediction (no scale, no noise)
+    pub variances: Float64Array,
+    /// weight of the row in its own prediction, in [0, 1)
+    pub leverage: Float64Array,
+    /// atoms per structure
+    pub atoms: Vec<u32>,
+}
+
+fn leave_one_out_to_js(l: calibration::LeaveOneOut) -> Result<LeaveOneOutData> {
+    Ok(LeaveOneOutData {
+        errors: Float64Array::new(l.errors),
+        variances: Float64Array::new(l.variances),
+        leverage: Float64Array::new(l.leverage),
+        atoms: l.atoms.into_iter().map(|n| n as u32).collect(),
+    })
 }
 
 /// The per-species-count baseline's fit and its energies.
@@ -430,6 +499,8 @@ pub struct CalibrationData {
     pub within1_uncalibrated: f64,
     /// fraction within 2σ before
     pub within2_uncalibrated: f64,
+    /// noise per atom in s·(v + noise·N), eV²/atom (0: none)
+    pub noise: f64,
 }
 
 /// Fits the variance scale to errors (eV) and variances (eV²).
@@ -444,8 +515,51 @@ pub fn calibrate_energy_variance(errors: Float64Array, variances: Float64Array) 
             within2: c.within_2,
             within1_uncalibrated: c.within_1_uncalibrated,
             within2_uncalibrated: c.within_2_uncalibrated,
+            noise: 0.0,
         })
     })
+}
+
+/// Fits the variance scale to errors (eV) against variances (eV²) plus `noise` (eV²/atom) × atoms.
+#[napi]
+pub fn calibrate_energy_variance_with_noise(errors: Float64Array, variances: Float64Array, atoms: Vec<u32>, noise: f64) -> Result<CalibrationData> {
+    guarded("calibrateEnergyVarianceWithNoise", || {
+        let atoms: Vec<usize> = atoms.into_iter().map(|n| n as usize).collect();
+        let c = calibration::calibrate_variance_with_noise(&errors, &variances, &atoms, noise).map_err(to_napi)?;
+        Ok(CalibrationData {
+            scale: c.scale,
+            count: c.count as u32,
+            within1: c.within_1,
+            within2: c.within_2,
+            within1_uncalibrated: c.within_1_uncalibrated,
+            within2_uncalibrated: c.within_2_uncalibrated,
+            noise,
+        })
+    })
+}
+
+/// Fits the variance scale and the noise per atom (eV²/atom) of s·(v + noise·N) by maximum likelihood.
+#[napi]
+pub fn calibrate_energy_variance_and_noise(errors: Float64Array, variances: Float64Array, atoms: Vec<u32>) -> Result<CalibrationData> {
+    guarded("calibrateEnergyVarianceAndNoise", || {
+        let atoms: Vec<usize> = atoms.into_iter().map(|n| n as usize).collect();
+        let (c, noise) = calibration::calibrate_variance_and_noise(&errors, &variances, &atoms).map_err(to_napi)?;
+        Ok(CalibrationData {
+            scale: c.scale,
+            count: c.count as u32,
+            within1: c.within_1,
+            within2: c.within_2,
+            within1_uncalibrated: c.within_1_uncalibrated,
+            within2_uncalibrated: c.within_2_uncalibrated,
+            noise,
+        })
+    })
+}
+
+/// P(X ≤ k) for X ~ Binomial(n, p).
+#[napi]
+pub fn binomial_lower_tail(k: u32, n: u32, p: f64) -> Result<f64> {
+    guarded("binomialLowerTail", || calibration::binomial_lower_tail(k as usize, n as usize, p).map_err(to_napi))
 }
 
 /// numpy's `RandomState(seed).permutation(n)` (MT19937): how `acdc fit` draws its validation split.

@@ -250,6 +250,13 @@ pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Potential> {
             validation::check_positive(&format!("meta.sigmas.{k}"), v.as_f64().unwrap_or(f64::NAN)).map_err(|e| bad(what, e))?;
         }
     }
+    // the variance calibration (absent in files written before: s = 1, no noise)
+    if let Some(v) = meta.get("variance_noise") {
+        match v.as_f64() {
+            Some(x) if x.is_finite() && x >= 0.0 => {}
+            _ => return Err(bad(what, format!("meta.variance_noise = {} (expected a finite number ≥ 0, eV² per atom)", short(v)))),
+        }
+    }
     // the parameters: sparse environments per species (GPR) or one weight per feature and species
     let counts: Vec<usize> = match kind {
         Kind::SparseGpr => {

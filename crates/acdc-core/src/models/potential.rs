@@ -1073,7 +1073,8 @@ impl Potential {
                     out.stress.push(virial[k].map(|v| v / volume));
                 }
                 if options.variance {
-                    out.variance.push(self.variance(&batch[k], f)? * self.variance_scale());
+                    let noise = self.variance_noise() * f.n_atoms() as f64;
+                    out.variance.push((self.variance(&batch[k], f)? + noise) * self.variance_scale());
                 }
             }
         }
@@ -1209,8 +1210,109 @@ impl Potential {
         Ok(())
     }
 
+    /// The energy noise per atom in the predictive variance, eV²/atom: the
+    /// model file's `meta.variance_noise`, 0 when absent (files written
+    /// before, or not calibrated by cross-validation). The predicted
+    /// variance of a structure of N atoms is s·(v + noise·N), s =
+    /// [`Potential::variance_scale`].
+    pub fn variance_noise(&self) -> f64 {
+        self.meta.get("variance_noise").and_then(serde_json::Value::as_f64).filter(|s| s.is_finite() && *s >= 0.0).unwrap_or(0.0)
+    }
+
+    /// Sets the variance calibration: the scale s (positive) and the noise
+    /// per atom (eV²/atom, ≥ 0; 0 removes it), both kept in the model
+    /// file's header, with `method` describing how they were fitted.
+    pub fn set_variance_calibration(&mut self, scale: f64, noise: f64, method: &str) -> Result<()> {
+        check_positive("variance_scale", scale)?;
+        if !(noise.is_finite() && noise >= 0.0) {
+            return Err(Error::InvalidParameter(format!("variance_noise = {noise} (expected a finite number ≥ 0, eV² per atom)")));
+        }
+        self.set_variance_scale(scale)?;
+        let m = self.meta.as_object_mut().expect("set_variance_scale made meta an object");
+        if noise > 0.0 {
+            m.insert("variance_noise".into(), serde_json::json!(noise));
+        } else {
+            m.remove("variance_noise");
+        }
+        m.insert("variance_calibration".into(), serde_json::json!(method));
+        Ok(())
+    }
+
+    /// Leave-one-out energy errors and variances of the structures this
+    /// model was fitted on, in closed form from the fitted factor (see
+    /// [`super::calibration::leave_one_out`]): for each structure, what a
+    /// fit without its energy row would predict (its forces and stress
+    /// rows stay). `systems` and `energy` (eV) must be the training set in
+    /// the order of the fit; `sigma_energy` the per-structure energy noise
+    /// (eV, total) where the fit had one (empty, or one per structure;
+    /// None: σ_E·√N from the model's `meta.sigmas.energy`).
+    pub fn leave_one_out(&self, systems: &[System], energy: &[f64], sigma_energy: &[Option<f64>], batch_atoms: usize, cancel: &CancelFlag) -> Result<super::calibration::LeaveOneOut> {
+        if energy.len() != systems.len() {
+            return Err(Error::InvalidParameter(format!("{} energies for {} structures", energy.len(), systems.len())));
+        }
+        if !sigma_energy.is_empty() && sigma_energy.len() != systems.len() {
+            return Err(Error::InvalidParameter(format!("{} energy sigmas for {} structures (expected none or one each)", sigma_energy.len(), systems.len())));
+        }
+        if let Some(trained) = self.meta.get("training_structures").and_then(serde_json::Value::as_u64) {
+            if trained as usize != systems.len() {
+                return Err(Error::InvalidParameter(format!(
+                    "leave-one-out needs the {trained} training structures of the fit, got {} structures",
+                    systems.len()
+                )));
+            }
+        }
+        let sigma = self.meta.get("sigmas").and_then(|s| s.get("energy")).and_then(serde_json::Value::as_f64);
+        self.layout.check_systems(systems, 0)?;
+        let mut errors = Vec::with_capacity(systems.len());
+        let mut posterior = Vec::with_capacity(systems.len());
+        let mut prior = Vec::with_capacity(systems.len());
+        let mut sigma2 = Vec::with_capacity(systems.len());
+        let mut atoms = Vec::with_capacity(systems.len());
+        for (start, end) in batches(systems, batch_atoms.max(1)) {
+            check_cancelled(cancel)?;
+            let batch = &systems[start..end];
+            let features = self.features(batch, false, false, cancel)?;
+            let parts: Vec<(f64, f64, f64)> = features
+                .par_iter()
+                .enumerate()
+                .map(|(k, f)| {
+                    let (phi, post, pri) = self.variance_parts(&batch[k], f)?;
+                    let e0: f64 = f.species.iter().map(|&c| self.e0[c]).sum();
+                    Ok((e0 + phi.dot(&DVector::from_column_slice(&self.weights)), post, pri))
+                })
+                .collect::<Result<_>>()?;
+            for (k, (e, post, pri)) in parts.into_iter().enumerate() {
+                let index = start + k;
+                let n_atoms = batch[k].size();
+                if !energy[index].is_finite() {
+                    return Err(Error::InvalidParameter(format!("energy[{index}] = {} (expected a finite number, eV)", energy[index])));
+                }
+                let s = match sigma_energy.get(index).copied().flatten() {
+                    Some(s) => s,
+                    None => sigma.ok_or_else(|| Error::InvalidParameter("leave-one-out: the model does not record its energy sigma (meta.sigmas.energy)".into()))? * (n_atoms as f64).sqrt(),
+                };
+                check_positive(&format!("sigma_energy[{index}]"), s)?;
+                errors.push(e - energy[index]);
+                posterior.push(post);
+                prior.push(pri);
+                sigma2.push(s * s);
+                atoms.push(n_atoms);
+            }
+        }
+        super::calibration::leave_one_out(&errors, &posterior, &prior, &sigma2, &atoms)
+    }
+
     /// Predictive variance of one structure's energy (see the module doc).
     fn variance(&self, system: &System, f: &StructureFeatures) -> Result<f64> {
+        let (_, posterior, prior) = self.variance_parts(system, f)?;
+        Ok(posterior + prior)
+    }
+
+    /// The parts of the variance of one structure's energy: φ (the
+    /// unweighted energy row, E = Σ e0 + φ·θ), the posterior part
+    /// ‖R⁻ᵀφ‖² and the prior part k** − ‖L⁻¹φ‖² (GPR; 0 for the linear
+    /// model), eV².
+    fn variance_parts(&self, system: &System, f: &StructureFeatures) -> Result<(DVector<f64>, f64, f64)> {
         let n = self.n_params();
         let nf = self.layout.n_features();
         let mut phi = DVector::<f64>::zeros(n);
@@ -1256,13 +1358,14 @@ impl Potential {
         let r = DMatrix::from_row_slice(n, n, &self.r_factor);
         // ‖R⁻ᵀ φ‖²
         let u = r.tr_solve_upper_triangular(&phi).ok_or_else(|| Error::Numerical("R is singular".into()))?;
-        let mut v = u.norm_squared();
+        let posterior = u.norm_squared();
+        let mut prior = 0.0;
         if self.kind == Kind::SparseGpr {
             let l = DMatrix::from_row_slice(n, n, &self.cholesky);
             let w = l.solve_lower_triangular(&phi).ok_or_else(|| Error::Numerical("the Cholesky factor of K_MM is singular".into()))?;
-            v += kss - w.norm_squared();
+            prior = kss - w.norm_squared();
         }
-        Ok(v)
+        Ok((phi, posterior, prior))
     }
 }
 
@@ -1718,5 +1821,72 @@ mod rows_tests {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod leave_one_out_tests {
+    use super::*;
+
+    /// The closed-form leave-one-out equals a refit in which the energy row
+    /// of the structure left out has a noise of 1e12 eV (its weight 1e-24 of
+    /// the others': gone to rounding), for the linear model, the GPR and the
+    /// GPR with a distance_2b term; the energies through φ·θ equal predict.
+    #[test]
+    fn equals_refits_without_the_energy_row() {
+        let systems: Vec<System> = (0..7).map(|k| super::tests::structure_pub(k, 4)).collect();
+        let t = super::tests::targets_pub(&systems);
+        for (kind, pair) in [(KindOptions::Linear { regularizer: 1e-3 }, false), (super::tests::gpr_pub(), false), (super::tests::gpr_pub(), true)] {
+            let mut o = super::tests::options_pub(kind.clone());
+            if pair {
+                o.pair = Some(super::tests::pair_options());
+            }
+            let p = Potential::fit(&systems, &t, &o).unwrap();
+            let loo = p.leave_one_out(&systems, &t.energy, &[], 9, &None).unwrap();
+            // the sparse set is chosen on the features alone: the refits choose the same
+            for a in 0..systems.len() {
+                let mut ta = t.clone();
+                ta.frame_sigmas = vec![FrameSigmas::default(); systems.len()];
+                ta.frame_sigmas[a].energy = Some(1e12);
+                let q = Potential::fit(&systems, &ta, &o).unwrap();
+                let pred = q.predict(&systems[a..a + 1], &PredictOptions { forces: false, stress: false, variance: true }, 100, &None).unwrap();
+                let want_r = pred.energy[0] - t.energy[a];
+                let want_v = pred.variance[0];
+                assert!((loo.errors[a] - want_r).abs() <= 1e-8 * want_r.abs().max(1e-6), "{kind:?} pair {pair} structure {a}: error {} vs refit {want_r}", loo.errors[a]);
+                assert!((loo.variances[a] - want_v).abs() <= 1e-8 * want_v.abs(), "{kind:?} pair {pair} structure {a}: variance {} vs refit {want_v}", loo.variances[a]);
+                assert!(loo.leverage[a] > 0.0 && loo.leverage[a] < 1.0);
+            }
+            // the energies of the full fit through φ·θ: leverage 0 would return them
+            let full = p.predict(&systems, &PredictOptions { forces: false, stress: false, variance: true }, 100, &None).unwrap();
+            for a in 0..systems.len() {
+                let r = full.energy[a] - t.energy[a];
+                let back = loo.errors[a] * (1.0 - loo.leverage[a]);
+                assert!((back - r).abs() <= 1e-10 * r.abs().max(1e-6), "structure {a}: {back} vs {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn calibration_with_noise_is_kept_and_predicted() {
+        let systems: Vec<System> = (0..5).map(|k| super::tests::structure_pub(k, 4)).collect();
+        let t = super::tests::targets_pub(&systems);
+        let mut p = Potential::fit(&systems, &t, &super::tests::options_pub(KindOptions::Linear { regularizer: 1e-3 })).unwrap();
+        let o = PredictOptions { forces: false, stress: false, variance: true };
+        let v0 = p.predict(&systems, &o, 100, &None).unwrap().variance;
+        p.set_variance_calibration(2.5, 1e-4, "leave-one-out").unwrap();
+        let v1 = p.predict(&systems, &o, 100, &None).unwrap().variance;
+        for (a, b) in v0.iter().zip(&v1) {
+            assert!((b - 2.5 * (a + 1e-4 * 4.0)).abs() <= 1e-14 * b);
+        }
+        let back = super::super::model_file::from_bytes(&super::super::model_file::to_bytes(&p).unwrap(), "test").unwrap();
+        assert_eq!(back.variance_noise(), 1e-4);
+        assert_eq!(back.variance_scale(), 2.5);
+        assert_eq!(back.meta["variance_calibration"], "leave-one-out");
+        assert!(p.set_variance_calibration(1.0, -1.0, "x").unwrap_err().to_string().contains("variance_noise"));
+        // noise 0 removes the key: the file reads as one written before
+        p.set_variance_calibration(1.0, 0.0, "leave-one-out").unwrap();
+        assert!(p.meta.get("variance_noise").is_none());
+        // training structures only
+        assert!(p.leave_one_out(&systems[..3], &t.energy[..3], &[], 9, &None).unwrap_err().to_string().contains("5 training structures"));
     }
 }
