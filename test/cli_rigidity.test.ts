@@ -11,6 +11,7 @@ import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Labels, SoapPowerSpectrum, SparseGPR, System, localPredictionRigidity, readXyzSync, writeXyzSync } from 'acdc-ml';
 import { interopPython } from './prerequisites';
+import { run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -18,8 +19,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-cli-rigidity-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 function acdc(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '2' } });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return run(process.execPath, [cli, ...args], { env: { ...process.env, ACDC_NUM_THREADS: '2' } });
 }
 
 const HYPERS = {
@@ -52,8 +52,8 @@ describe('acdc rigidity', () => {
   const out = path.join(dir, 'lpr.xyz');
   const map = path.join(dir, 'lpr.json.gz');
 
-  it('the lpr column equals localPredictionRigidity on the atomic power spectrum (≤ 1e-10 relative)', () => {
-    const r = acdc('rigidity', hypersFile, trainFile, testFile, '--alpha', '1e-3', '--out', out, '--chemiscope', map, '--json');
+  it('the lpr column equals localPredictionRigidity on the atomic power spectrum (≤ 1e-10 relative)', async () => {
+    const r = await acdc('rigidity', hypersFile, trainFile, testFile, '--alpha', '1e-3', '--out', out, '--chemiscope', map, '--json');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
@@ -93,7 +93,7 @@ describe('acdc rigidity', () => {
     const file = path.join(dir, 'gpr.acdc');
     await model.save(file);
     const lprFile = path.join(dir, 'gpr-lpr.xyz');
-    const r = acdc('rigidity', file, path.join(fixtures, 'train.xyz'), path.join(fixtures, 'test.xyz'), '--out', lprFile, '--json');
+    const r = await acdc('rigidity', file, path.join(fixtures, 'train.xyz'), path.join(fixtures, 'test.xyz'), '--out', lprFile, '--json');
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.alpha).toBeCloseTo((0.01 / 0.5) ** 2, 15);
@@ -108,7 +108,7 @@ describe('acdc rigidity', () => {
     // a structure with a species the model does not know
     const alien = path.join(dir, 'alien-h.xyz');
     fs.writeFileSync(alien, '1\npbc="F F F"\nH 0 0 0\n');
-    const bad = acdc('rigidity', file, path.join(fixtures, 'train.xyz'), alien, '--out', path.join(dir, 'bad-alien.xyz'));
+    const bad = await acdc('rigidity', file, path.join(fixtures, 'train.xyz'), alien, '--out', path.join(dir, 'bad-alien.xyz'));
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/alien-h\.xyz, frame 0: species 1 is not one the model knows \(29, 79\)/);
   }, 120_000);
@@ -122,7 +122,7 @@ describe('acdc rigidity', () => {
     expect(check.properties).toEqual(expect.arrayContaining(['lpr', 'log10_lpr', 'pca[1]', 'pca[2]']));
   });
 
-  it('bad input: one line, exit 1 or 2, no file left', () => {
+  it('bad input: one line, exit 1 or 2, no file left', async () => {
     const alien = path.join(dir, 'alien.xyz');
     fs.writeFileSync(alien, '1\npbc="F F F"\nSi 0 0 0\n');
     const big = path.join(dir, 'big.json');
@@ -137,14 +137,14 @@ describe('acdc rigidity', () => {
       [['rigidity', hypersFile, trainFile, '--alpha', '1', '--out', path.join(dir, 'bad6.xyz')], 2, /missing required argument 'test'/],
     ];
     for (const [args, status, message] of cases) {
-      const r = acdc(...args);
+      const r = await acdc(...args);
       expect(r.status, args.join(' ')).toBe(status);
       expect(r.stderr, args.join(' ')).toMatch(message);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
     }
     // a species the model was not given: hypers mode takes the species of both files, so use a species-fixed model only when merged;
     // here the Si atom is simply featurised (species 1, 6, 7, 8, 14)
-    const r = acdc('rigidity', hypersFile, trainFile, alien, '--alpha', '1e-3', '--out', path.join(dir, 'alien-lpr.xyz'));
+    const r = await acdc('rigidity', hypersFile, trainFile, alien, '--alpha', '1e-3', '--out', path.join(dir, 'alien-lpr.xyz'));
     expect(r.status, r.stderr).toBe(0);
     expect(fs.readdirSync(dir).filter((f) => f.startsWith('bad') || f.includes('.partial'))).toEqual([]);
   });

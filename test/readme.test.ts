@@ -2,11 +2,11 @@
 // CommonJS script, ```mjs as an ES module), from a scratch folder that sees
 // the package and the bundled examples the way a user's project does, so an
 // example cannot rot.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const readme = fs.readFileSync(path.join(root, 'README.md'), 'utf8');
@@ -36,13 +36,13 @@ describe('README.md code blocks', () => {
   });
 
   for (const block of all) {
-    it(`the ${block.lang} block at line ${block.line} runs`, () => {
+    it(`the ${block.lang} block at line ${block.line} runs`, async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-readme-'));
       fs.symlinkSync(path.join(root, 'examples'), path.join(dir, 'examples'));
       fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
       const file = path.join(dir, `block${block.lang === 'mjs' ? '.mjs' : '.cjs'}`);
       fs.writeFileSync(file, block.code);
-      const r = spawnSync(process.execPath, [file], { cwd: dir, encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '2' }, timeout: 120_000 });
+      const r = await run(process.execPath, [file], { cwd: dir, env: { ...process.env, ACDC_NUM_THREADS: '2' }, timeout: 120_000 });
       expect(r.stderr, `README.md line ${block.line}`).toBe('');
       expect(r.status, `README.md line ${block.line}: ${r.stderr}`).toBe(0);
       fs.rmSync(dir, { recursive: true, force: true });
