@@ -44,11 +44,27 @@ function run(args: string[], timeout = 120_000): Promise<{ status: number | null
 }
 
 const workers: ChildProcess[] = [];
+/** Per worker: resolves true once it has connected and announced itself, false if it exited first. */
+const announced = new WeakMap<ChildProcess, Promise<boolean>>();
 function startWorker(url: string, ...extra: string[]): ChildProcess {
   const w = spawn(process.execPath, [cli, 'worker', '--queue', url, '--root', dir, '--root', root, ...extra], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  w.stderr!.on('data', () => undefined);
+  let err = '';
+  announced.set(
+    w,
+    new Promise<boolean>((resolve) => {
+      w.stderr!.on('data', (d) => {
+        err += d;
+        if (err.includes('acdc worker: worker ')) resolve(true);
+      });
+      w.on('exit', () => resolve(false));
+    }),
+  );
   workers.push(w);
   return w;
+}
+/** Waits until every given worker is connected to Redis and taking jobs (a condition, not a delay). */
+async function workersReady(...ws: ChildProcess[]): Promise<void> {
+  expect(await Promise.all(ws.map((w) => announced.get(w)!))).toEqual(ws.map(() => true));
 }
 async function stopWorkers(): Promise<void> {
   await Promise.all(
@@ -117,8 +133,9 @@ describe('acdc featurize --queue with redis-server', () => {
     const input = bigInput('two.xyz', 2);
     const options = ['--per-structure', 'mean', '--batch', '5'];
     const want = await single(input, 'two', options);
-    startWorker(url(1));
-    startWorker(url(1));
+    // both must be taking jobs before the producer starts, or a worker that starts late (a loaded
+    // machine, tests running in parallel) may find every shard already taken by the other
+    await workersReady(startWorker(url(1)), startWorker(url(1)));
     const shards = path.join(dir, 'two', 'shards');
     const r = await run(['featurize', input, '--queue', url(1), '--out-dir', shards, '--shard-frames', '17', '--json', ...options]);
     await stopWorkers();

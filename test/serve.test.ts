@@ -254,11 +254,22 @@ describe('acdc serve', () => {
       // the fused .npy path
       const copies = 15;
       const heavy = formatXyz(frames).repeat(copies);
-      // the first runs, the second waits, the third is refused
+      // the first runs, the second waits, the third is refused; each is sent once
+      // the server holds the one before (a condition, not a delay: on a loaded
+      // machine uploading and parsing a request can take longer than any fixed wait)
+      const holds = async (state: { running: number; waiting: number }) => {
+        let h: unknown;
+        for (let k = 0; k < 6000; k++) {
+          h = JSON.parse((await request('GET', '/healthz')).body.toString());
+          if ((h as typeof state).running === state.running && (h as typeof state).waiting === state.waiting) break;
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        expect(h).toMatchObject(state);
+      };
       const first = xyz(heavy, '?perStructure=sum');
-      await new Promise((r) => setTimeout(r, 100));
+      await holds({ running: 1, waiting: 0 });
       const second = xyz(heavy, '?perStructure=sum');
-      await new Promise((r) => setTimeout(r, 100));
+      await holds({ running: 1, waiting: 1 });
       const third = await xyz(heavy, '?perStructure=sum');
       expect(third.status).toBe(503);
       expect(error(third).limit).toBe('queue');

@@ -7,14 +7,13 @@
 //!
 //! `ACDC_FUZZ_CASES` sets the number of cases per target (default 10 000);
 //! `ACDC_FUZZ_SEED` the seed.
-mod common;
 
 use std::io::Cursor;
 
 use acdc_core::io::xyz::{format_xyz, parse_xyz};
 use acdc_core::io::{mts, npy};
 use acdc_core::tensor::{ops, Labels, TensorMap};
-use common::{mutate, no_panic, random_tensor, same_frame, Rng};
+use crate::common::{mutate, no_panic, random_tensor, same_frame, Rng};
 
 fn cases() -> usize {
     std::env::var("ACDC_FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000)

@@ -1,6 +1,5 @@
 //! Inputs that used to crash the process, exhaust memory or take quadratic
 //! time; each must now be a plain error (or a fast success).
-mod common;
 
 use std::io::{Cursor, Write};
 use std::time::Instant;
@@ -9,7 +8,7 @@ use acdc_core::io::xyz::{format_xyz, parse_xyz, Column, Frame, InfoValue, XyzRea
 use acdc_core::io::{mts, npy};
 use acdc_core::tensor::{ops, Labels, TensorBlock, TensorMap};
 use acdc_core::System;
-use common::{random_tensor, same_frame, Rng};
+use crate::common::{random_tensor, same_frame, Rng};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, ZipWriter};
 
