@@ -267,8 +267,10 @@ pub struct LeaveOneOut {
 /// a = φ/σ_A (φ the unweighted row, σ_A its noise, eV), removing it gives
 /// M' = M − a aᵀ and, by Sherman–Morrison,
 ///
-///     r_(−A) = r_A / (1 − h_A),   φᵀM'⁻¹φ = φᵀM⁻¹φ / (1 − h_A),
-///     h_A = φᵀM⁻¹φ / σ_A²
+/// ```text
+/// r_(−A) = r_A / (1 − h_A),   φᵀM'⁻¹φ = φᵀM⁻¹φ / (1 − h_A),
+/// h_A = φᵀM⁻¹φ / σ_A²
+/// ```
 ///
 /// (r_A = E_A − E_ref of the full fit). `posterior` is φᵀM⁻¹φ and `prior`
 /// the rest of the variance (the GPR's k** − k*ᵀK_MM⁻¹k*, unchanged by the
