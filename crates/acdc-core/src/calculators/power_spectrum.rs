@@ -503,7 +503,12 @@ impl Calculator for SoapPowerSpectrum {
             // refuse before allocating what would not fit
             let (n_max, l_max) = (self.expansion.n_max() as f64, self.expansion.settings.max_angular as f64);
             let pseudo = mixing.as_ref().map(|m| m.pseudo);
-            env.check_output("the SOAP power spectrum", &centres, flags, |present| {
+            // P pseudo-elements grow the output as P²: name them, the usual cause
+            let what = match pseudo {
+                Some(p) => format!("the SOAP power spectrum of {p} pseudo-elements (density.alchemical.coupling has {p} rows)"),
+                None => "the SOAP power spectrum".to_string(),
+            };
+            env.check_output(&what, &centres, flags, |present| {
                 let present = pseudo.unwrap_or(present);
                 (present * (present + 1) / 2) as f64 * (l_max + 1.0) * n_max * n_max
             })?;
