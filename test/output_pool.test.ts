@@ -128,13 +128,23 @@ describe('output pool', () => {
         // with the pool: the next result of this shape reuses the buffer of
         // a different structure's gradients, so any element the core failed
         // to write would keep that structure's value
+        // V8 now and then keeps an unreachable result one collection longer
+        // (then the call takes fresh memory and proves nothing): up to five
+        // tries, each compared bit for bit, until one call reuses a buffer
         process.env.ACDC_OUTPUT_POOL = '1';
-        dropFaults(23);
-        await settle();
-        const pooled = faultsOf(silicon(21));
-        const syncSame = sameBits(pooled.g, reference);
-        pooled.g = null;
-        await settle();
+        let syncSame = true;
+        let pooledFaults = Infinity;
+        let tries = 0;
+        while (tries < 5 && !(pooledFaults < reference.byteLength / 4096 / 10)) {
+          dropFaults(23 + 10 * tries);
+          await settle();
+          const pooled = faultsOf(silicon(21));
+          syncSame = syncSame && sameBits(pooled.g, reference);
+          pooledFaults = Math.min(pooledFaults, pooled.faults);
+          pooled.g = null;
+          tries++;
+          await settle();
+        }
         dropFaults(24);
         await settle();
         const before = process.resourceUsage().minorPageFault;
@@ -143,16 +153,18 @@ describe('output pool', () => {
         console.log(JSON.stringify({
           pages: reference.byteLength / 4096,
           freshFaults: fresh.faults,
-          pooledFaults: pooled.faults,
+          pooledFaults,
+          tries,
           asyncFaults,
           syncSame,
           asyncSame: sameBits(viaAsync, reference),
         }));
       })();
     `);
-    // the unpooled call faulted its buffer in, the pooled one reused one
+    // the unpooled call faulted its buffer in; a pooled one (of at most
+    // five tries, every one compared) reused one
     expect(out.freshFaults).toBeGreaterThan(out.pages / 2);
-    expect(out.pooledFaults).toBeLessThan(out.pages / 10);
+    expect(out.pooledFaults, JSON.stringify(out)).toBeLessThan(out.pages / 10);
     expect(out.syncSame).toBe(true);
     expect(out.asyncSame).toBe(true);
   });
