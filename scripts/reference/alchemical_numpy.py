@@ -21,15 +21,11 @@ With U = I this must be acdc's ordinary power spectrum (checked first, to
 code). Then, per coupling of test/fixtures/models/alchemical_case.json and
 with the settings of test/fixtures/models/small_case.json:
 
-  SparseGPR   k(x, x') = δ² (x̂·x̂')^ζ for the same centre species; the sparse
-              environments are acdc's choice, but every one is matched to
-              this file's own feature row of a training atom (≤ 1e-10) and
-              that row is used;
-  LinearModel E = Σ_i e0 + w_Z·x_i;
-  both        energy rows weighted 1/(σ_E √N), forces 1/σ_F, Voigt stress
-              1/σ_S of the symmetrised (1/V) ∂E/∂ε; prior rows Lᵀ
-              (L Lᵀ = K_MM + jitter δ² I) or √λ I; one QR of the stacked
-              matrix; variance k** − |L⁻¹k*|² + |R⁻ᵀk*|² (GPR), |R⁻ᵀφ|² (linear).
+  SparseGPR   the sparse environments are acdc's choice, but every one is
+              matched to this file's own feature row of a training atom
+              (≤ 1e-10) and that row is used;
+  both        the model algebra of model_algebra.py (kernel, weighted rows,
+              prior, QR, variance), on these features.
 
 Writes test/fixtures/models/alchemical_expected.json (weights, energies,
 forces, stress and variances of the test frames).
@@ -44,9 +40,10 @@ import sys
 
 import numpy as np
 
+import model_algebra
+
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 FIXTURES = os.path.join(ROOT, "test", "fixtures", "models")
-VOIGT = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
 
 dump = json.load(open(sys.argv[1] if len(sys.argv) > 1 else "/tmp/alchemical_dump.json"))
 setup = json.load(open(os.path.join(FIXTURES, "small_case.json")))
@@ -116,115 +113,33 @@ print(f"U = I: numpy's power spectrum vs acdc's ordinary one: {worst:.2e} relati
 assert worst < 1e-12, worst
 
 
-class Gpr:
+class Gpr(model_algebra.SparseKernel):
+    """The SparseGPR with acdc's sparse environments, each matched to this file's own feature row of a training atom."""
+
     def __init__(self, opts, feats, train_x, sparse):
-        self.zeta = opts["kernel"]["zeta"]
-        self.delta = opts["kernel"]["delta"]
-        self.jitter = opts.get("jitter", 1e-8)
         counts = sparse["counts"]
         flat = np.array(sparse["features"]).reshape(sum(counts), feats.P)
-        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(int)
-        self.hat = []
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(int)
+        hat = []
         self.match = 0.0
         for c in range(S):
             mine = np.vstack([x[np.array(t) == species[c]] for x, t in train_x])
             mine_hat = mine / np.linalg.norm(mine, axis=1)[:, None]
             rows = []
-            for h in flat[self.offsets[c]:self.offsets[c + 1]]:
+            for h in flat[offsets[c]:offsets[c + 1]]:
                 h = h / np.linalg.norm(h)
                 k = np.argmin(np.linalg.norm(mine_hat - h, axis=1))
                 self.match = max(self.match, np.linalg.norm(mine_hat[k] - h))
                 rows.append(mine_hat[k])
-            self.hat.append(np.array(rows))
+            hat.append(np.array(rows))
         assert self.match < 1e-10, self.match
-        self.n = int(self.offsets[-1])
-
-    def prior(self):
-        L_ = np.zeros((self.n, self.n))
-        d2 = self.delta ** 2
-        for c, h in enumerate(self.hat):
-            kmm = d2 * (h @ h.T) ** self.zeta + self.jitter * d2 * np.eye(len(h))
-            o = self.offsets[c]
-            L_[o:o + len(h), o:o + len(h)] = np.linalg.cholesky(kmm)
-        return L_
-
-    def atom(self, c, x):
-        nx = np.linalg.norm(x)
-        xh = x / nx
-        s = self.hat[c] @ xh
-        d2 = self.delta ** 2
-        k = d2 * s ** self.zeta
-        dk = (d2 * self.zeta * s ** (self.zeta - 1) / nx)[:, None] * (self.hat[c] - s[:, None] * xh[None, :])
-        return k, dk, slice(self.offsets[c], self.offsets[c + 1])
-
-    def self_kernel(self, x, types):
-        xh = x / np.linalg.norm(x, axis=1)[:, None]
-        same = np.equal.outer(types, types)
-        return self.delta ** 2 * np.sum(((xh @ xh.T) ** self.zeta)[same])
+        super().__init__(opts["kernel"]["zeta"], opts["kernel"]["delta"], opts.get("jitter", 1e-8), hat, offsets)
 
 
-class Linear:
-    def __init__(self, opts, feats):
-        self.lam = opts["regularizer"]
-        self.P = feats.P
-        self.n = S * feats.P
-
-    def prior(self):
-        return np.sqrt(self.lam) * np.eye(self.n)
-
-    def atom(self, c, x):
-        return x.copy(), np.eye(self.P), slice(c * self.P, (c + 1) * self.P)
-
-
-def design(model, s, f):
-    """Energy row (n_par), force rows (3N × n_par), virial rows (9 × n_par)."""
-    x, grads, strain = f
-    n_atoms = len(s["types"])
-    E = np.zeros(model.n)
-    F = np.zeros((3 * n_atoms, model.n))
-    W = np.zeros((9, model.n))
-    for i in range(n_atoms):
-        c = species.index(s["types"][i])
-        k, dk, sl = model.atom(c, x[i])
-        E[sl] += k
-        for (ii, j, g) in grads:
-            if ii == i:
-                F[3 * j:3 * j + 3, sl] -= g @ dk.T
-        if strain is not None:
-            W[:, sl] += strain[i] @ dk.T
-    return E, F, W
-
-
-def fit_predict(model, opts, e0, train_f, test_f, gpr):
-    sig = opts["sigmas"]
-    A, y = [], []
-    for s, f in zip(dump["train"], train_f):
-        E, F, W = design(model, s, f)
-        n_atoms = len(s["types"])
-        rows = [E[None, :], F]
-        scale = [1 / (sig["energy"] * np.sqrt(n_atoms))] + [1 / sig["forces"]] * (3 * n_atoms)
-        t = [s["energy"] - e0 * n_atoms] + list(s["forces"])
-        if s["stress"] is not None:
-            rows.append(np.array([0.5 * (W[3 * a + b] + W[3 * b + a]) / s["volume"] for a, b in VOIGT]))
-            scale += [1 / sig["stress"]] * 6
-            t += [0.5 * (s["stress"][3 * a + b] + s["stress"][3 * b + a]) for a, b in VOIGT]
-        scale = np.array(scale)
-        A.append(np.vstack(rows) * scale[:, None])
-        y.append(np.array(t) * scale)
-    L_ = model.prior()
-    Q, R = np.linalg.qr(np.vstack(A + [L_.T]))
-    w = np.linalg.solve(R, Q.T @ np.concatenate(y + [np.zeros(model.n)]))
-    out = {"weights": w.tolist(), "energy": [], "forces": [], "stress": [], "variance": []}
-    for s, f in zip(dump["test"], test_f):
-        E, F, W = design(model, s, f)
-        n_atoms = len(s["types"])
-        out["energy"].append(float(E @ w + e0 * n_atoms))
-        out["forces"].append((F @ w).tolist())
-        out["stress"].append((W @ w / s["volume"]).tolist() if s["stress"] is not None else None)
-        v = np.sum(np.linalg.solve(R.T, E) ** 2)
-        if gpr:
-            v += model.self_kernel(f[0], s["types"]) - np.sum(np.linalg.solve(L_, E) ** 2)
-        out["variance"].append(float(v))
+def fit_predict(model, case, opts, e0, train_f, test_f, gpr):
+    """model_algebra's fit and predict on this file's pseudo-element features."""
+    w, R, L_ = model_algebra.fit(case, model, opts, e0, features=train_f)
+    out = {"weights": w.tolist(), **model_algebra.predict(case, model, w, R, L_, e0, gpr, features=test_f)}
     print(f"  parameters {model.n}, cond(R) {np.linalg.cond(R):.3g}")
     return out
 
@@ -241,12 +156,13 @@ for name, U in cases["couplings"].items():
     train_f = [feats.frame(s) for s in dump["train"]]
     test_f = [feats.frame(s) for s in dump["test"]]
     print(f"{name}: B = {feats.B}, {feats.P} features per centre species")
+    case = model_algebra.Case(dump, feats.P)
     gpr = Gpr(setup["gpr"], feats, [(f[0], s["types"]) for s, f in zip(dump["train"], train_f)], dump["sparse"][name])
     print(f"  sparse environments matched to numpy's own rows within {gpr.match:.1e}")
     result["cases"][name] = {
         "coupling": U,
-        "gpr": fit_predict(gpr, setup["gpr"], e0, train_f, test_f, True),
-        "linear": fit_predict(Linear(setup["linear"], feats), setup["linear"], e0, train_f, test_f, False),
+        "gpr": fit_predict(gpr, case, setup["gpr"], e0, train_f, test_f, True),
+        "linear": fit_predict(model_algebra.Linear(case, setup["linear"]), case, setup["linear"], e0, train_f, test_f, False),
     }
 with open(os.path.join(FIXTURES, "alchemical_expected.json"), "w") as fh:
     json.dump(result, fh)

@@ -1,7 +1,7 @@
 """The model algebra of acdc's SparseGPR and LinearModel, written out in plain
 numpy (dev-only), shared by the transcriptions that differ only in the
-per-atom feature vector: gpr_numpy.py (power spectrum) and nu3_numpy.py
-(bispectrum).
+per-atom feature vector: gpr_numpy.py (power spectrum), nu3_numpy.py
+(bispectrum) and alchemical_numpy.py (power spectrum of pseudo-elements).
 
 Equations (docs/MODELS.md):
   k(x, x') = δ² (x̂·x̂')^ζ, same centre species only
@@ -55,17 +55,13 @@ def arrays(case, s):
     return x, grads, strain
 
 
-class Gpr:
-    def __init__(self, case, opts):
-        dump, species, P = case.dump, case.species, case.P
-        self.zeta = opts["kernel"]["zeta"]
-        self.delta = opts["kernel"]["delta"]
-        self.jitter = opts.get("jitter", 1e-8)
-        counts = dump["sparseCounts"]
-        flat = np.array(dump["sparseFeatures"]).reshape(sum(counts), P)
-        self.offsets = np.concatenate([[0], np.cumsum(counts)])
-        self.hat = [flat[self.offsets[c]:self.offsets[c + 1]] for c in range(len(species))]
-        self.hat = [h / np.linalg.norm(h, axis=1)[:, None] for h in self.hat]
+class SparseKernel:
+    """k(x, x') = δ² (x̂·x̂')^ζ against the normalised sparse environments `hat[c]` of each centre species c."""
+
+    def __init__(self, zeta, delta, jitter, hat, offsets):
+        self.zeta, self.delta, self.jitter = zeta, delta, jitter
+        self.hat = hat
+        self.offsets = offsets
         self.n = int(self.offsets[-1])
 
     def prior(self):
@@ -87,6 +83,24 @@ class Gpr:
         dk = (d2 * self.zeta * s ** (self.zeta - 1) / nx)[:, None] * (self.hat[c] - s[:, None] * xh[None, :])
         return k, dk, slice(self.offsets[c], self.offsets[c + 1])
 
+    def self_kernel(self, x, types):
+        """Σ_ij k(x_i, x_j) over the atom pairs of one structure with the same centre species."""
+        xh = x / np.linalg.norm(x, axis=1)[:, None]
+        same = np.equal.outer(types, types)
+        return self.delta ** 2 * np.sum(((xh @ xh.T) ** self.zeta)[same])
+
+
+class Gpr(SparseKernel):
+    """The SparseGPR on the dump's features, with the sparse environments acdc chose (read from the dump)."""
+
+    def __init__(self, case, opts):
+        counts = case.dump["sparseCounts"]
+        flat = np.array(case.dump["sparseFeatures"]).reshape(sum(counts), case.P)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        hat = [flat[offsets[c]:offsets[c + 1]] for c in range(len(case.species))]
+        hat = [h / np.linalg.norm(h, axis=1)[:, None] for h in hat]
+        super().__init__(opts["kernel"]["zeta"], opts["kernel"]["delta"], opts.get("jitter", 1e-8), hat, offsets)
+
 
 class Linear:
     def __init__(self, case, opts):
@@ -102,9 +116,13 @@ class Linear:
         return x.copy(), np.eye(P), slice(c * P, (c + 1) * P)
 
 
-def design(case, model, s, forces, stress):
-    """Unweighted rows: energy, 3N forces, 6 Voigt stress (in that order), and the 3×3 virial rows."""
-    x, grads, strain = arrays(case, s)
+def design(case, model, s, forces, stress, features=None):
+    """Unweighted rows: energy, 3N forces, 6 Voigt stress (in that order), and the 3×3 virial rows.
+
+    `features`: the structure's (x, position gradients, strain gradients) as
+    `arrays` returns them, when they are not the dump's own (default).
+    """
+    x, grads, strain = features if features is not None else arrays(case, s)
     n_atoms = len(s["types"])
     E = np.zeros(model.n)
     F = np.zeros((3 * n_atoms, model.n))
@@ -128,11 +146,12 @@ def design(case, model, s, forces, stress):
     return np.vstack(rows), W
 
 
-def fit(case, model, opts, e0, frame_sigmas=None):
+def fit(case, model, opts, e0, frame_sigmas=None, features=None):
+    """Weights, R of the QR of the weighted rows and the prior factor L; `features`: per training frame, as in `design`."""
     sig = opts["sigmas"]
     A, y = [], []
     for k, s in enumerate(case.dump["train"]):
-        rows, _ = design(case, model, s, True, True)
+        rows, _ = design(case, model, s, True, True, features[k] if features else None)
         n_atoms = len(s["types"])
         # a structure's own sigmas (absolute; virial σ_v in eV gives σ_v/V on stress) replace the defaults
         own = (frame_sigmas[k] if frame_sigmas else None) or {}
@@ -155,10 +174,12 @@ def fit(case, model, opts, e0, frame_sigmas=None):
     return w, R, L
 
 
-def predict(case, model, w, R, L, e0, gpr):
+def predict(case, model, w, R, L, e0, gpr, features=None):
+    """Energies, forces, stress and variances of the test frames; `features`: per test frame, as in `design`."""
     out = {"energy": [], "forces": [], "stress": [], "variance": []}
-    for s in case.dump["test"]:
-        rows, W = design(case, model, s, True, True)
+    for k, s in enumerate(case.dump["test"]):
+        own = features[k] if features else None
+        rows, W = design(case, model, s, True, True, own)
         n_atoms = len(s["types"])
         out["energy"].append(float(rows[0] @ w + e0 * n_atoms))
         out["forces"].append((rows[1:1 + 3 * n_atoms] @ w).tolist())
@@ -169,10 +190,7 @@ def predict(case, model, w, R, L, e0, gpr):
         phi = rows[0]
         v = np.sum(np.linalg.solve(R.T, phi) ** 2)
         if gpr:
-            x, _, _ = arrays(case, s)
-            xh = x / np.linalg.norm(x, axis=1)[:, None]
-            same = np.equal.outer(s["types"], s["types"])
-            kss = model.delta ** 2 * np.sum(((xh @ xh.T) ** model.zeta)[same])
-            v += kss - np.sum(np.linalg.solve(L, phi) ** 2)
+            x = own[0] if own is not None else arrays(case, s)[0]
+            v += model.self_kernel(x, s["types"]) - np.sum(np.linalg.solve(L, phi) ** 2)
         out["variance"].append(float(v))
     return out
