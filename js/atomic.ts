@@ -124,3 +124,4 @@ export async function writeAtomically<T>(target: string, write: (tmp: string) =>
   pending.delete(tmp);
   return result;
 }
+

@@ -3,10 +3,9 @@
 // potential), fitted to energies, forces and stress read from System.info /
 // System.arrays, with forces and stress from analytic gradients. The model,
 // the fit and the file format are described in docs/MODELS.md.
-import { fromNodeIo, invalidParameter, outOfRange, rethrown } from './errors';
-import * as fs from 'node:fs';
+import { invalidParameter, outOfRange } from './errors';
 
-import { checkWritableTarget, writeAtomically, writeAtomicallySync } from './atomic';
+import { readModelFile, readModelFileSync, writeModelFile, writeModelFileSync } from './model_files';
 import type { SoapHypers } from './calculators';
 import { FIT_DEFAULTS } from './fit_defaults';
 import native from './native';
@@ -627,24 +626,6 @@ function parseBytes(bytes: Uint8Array, what: string): NativePotential {
   }
 }
 
-function readFileSyncNamed(path: string): Uint8Array {
-  if (typeof path !== 'string' || path === '') throw invalidParameter(`model path must be a non-empty string, got ${describe(path)}`);
-  try {
-    return fs.readFileSync(path);
-  } catch (e) {
-    throw rethrown(fromNodeIo(e), `${path}: cannot read the model file: ${(e as Error).message}`);
-  }
-}
-
-async function readFileNamed(path: string): Promise<Uint8Array> {
-  if (typeof path !== 'string' || path === '') throw invalidParameter(`model path must be a non-empty string, got ${describe(path)}`);
-  try {
-    return await fs.promises.readFile(path);
-  } catch (e) {
-    throw rethrown(fromNodeIo(e), `${path}: cannot read the model file: ${(e as Error).message}`);
-  }
-}
-
 function expectKind<T extends Potential>(model: SparseGPR | LinearModel, kind: 'sparse_gpr' | 'linear', what: string): T {
   if (model.kind !== kind) {
     const other = model.kind === 'linear' ? 'LinearModel.load' : 'SparseGPR.load';
@@ -853,16 +834,12 @@ export abstract class Potential {
 
   /** Writes the model to `path` (a `.acdc` file; written to a temporary name, then renamed). */
   async save(path: string): Promise<void> {
-    checkWritableTarget(path, 'model');
-    const bytes = this.toBuffer();
-    await writeAtomically(path, (tmp) => fs.promises.writeFile(tmp, bytes));
+    await writeModelFile(path, this.toBuffer());
   }
 
   /** Writes the model to `path` synchronously. */
   saveSync(path: string): void {
-    checkWritableTarget(path, 'model');
-    const bytes = this.toBuffer();
-    writeAtomicallySync(path, (tmp) => fs.writeFileSync(tmp, bytes));
+    writeModelFileSync(path, this.toBuffer());
   }
 }
 
@@ -894,12 +871,12 @@ export class SparseGPR extends Potential {
 
   /** Reads a `.acdc` file holding a SparseGPR. */
   static async load(path: string): Promise<SparseGPR> {
-    return expectKind<SparseGPR>(fromNative(parseBytes(await readFileNamed(path), path)), 'sparse_gpr', path);
+    return expectKind<SparseGPR>(fromNative(parseBytes(await readModelFile(path), path)), 'sparse_gpr', path);
   }
 
   /** Reads a `.acdc` file holding a SparseGPR, synchronously. */
   static loadSync(path: string): SparseGPR {
-    return expectKind<SparseGPR>(fromNative(parseBytes(readFileSyncNamed(path), path)), 'sparse_gpr', path);
+    return expectKind<SparseGPR>(fromNative(parseBytes(readModelFileSync(path), path)), 'sparse_gpr', path);
   }
 
   /** 'sparse_gpr'. */
@@ -944,12 +921,12 @@ export class LinearModel extends Potential {
 
   /** Reads a `.acdc` file holding a LinearModel. */
   static async load(path: string): Promise<LinearModel> {
-    return expectKind<LinearModel>(fromNative(parseBytes(await readFileNamed(path), path)), 'linear', path);
+    return expectKind<LinearModel>(fromNative(parseBytes(await readModelFile(path), path)), 'linear', path);
   }
 
   /** Reads a `.acdc` file holding a LinearModel, synchronously. */
   static loadSync(path: string): LinearModel {
-    return expectKind<LinearModel>(fromNative(parseBytes(readFileSyncNamed(path), path)), 'linear', path);
+    return expectKind<LinearModel>(fromNative(parseBytes(readModelFileSync(path), path)), 'linear', path);
   }
 
   /** 'linear'. */
@@ -962,14 +939,14 @@ export class LinearModel extends Potential {
 export async function loadModel(path: string, options: { signal?: AbortSignalLike } = {}): Promise<SparseGPR | LinearModel> {
   const signal = checkSignal(options?.signal);
   throwIfAborted(signal);
-  const bytes = await abortable(readFileNamed(path), signal);
+  const bytes = await abortable(readModelFile(path), signal);
   throwIfAborted(signal);
   return fromNative(parseBytes(bytes, path));
 }
 
 /** Reads a `.acdc` model file synchronously, whichever kind it holds. */
 export function loadModelSync(path: string): SparseGPR | LinearModel {
-  return fromNative(parseBytes(readFileSyncNamed(path), path));
+  return fromNative(parseBytes(readModelFileSync(path), path));
 }
 
 /** Reads a model from the bytes of a `.acdc` file (e.g. received over a network); `name` labels errors. */

@@ -4,10 +4,9 @@
 // polarizabilities (a symmetric 3×3 tensor, λ = 0 ⊕ λ = 2), read from
 // System.info and predicted in Cartesian form. The model, the fit, the
 // conventions and the file format are described in docs/MODELS.md.
-import * as fs from 'node:fs';
-import { fromNodeIo, invalidParameter, outOfRange, rethrown } from './errors';
+import { invalidParameter, outOfRange } from './errors';
 
-import { checkWritableTarget, writeAtomically, writeAtomicallySync } from './atomic';
+import { readModelFile, readModelFileSync, writeModelFile, writeModelFileSync } from './model_files';
 import type { SoapHypers } from './calculators';
 import native from './native';
 import type { TensorFitData, TensorPredictionData } from './native';
@@ -242,24 +241,6 @@ async function runFit(systems: System[], data: TensorFitData, signal: AbortSigna
   return runQueued(() => native.NativeTensorModel.fit(systems.map((s) => s.data()), data, token), signal, () => token?.cancel());
 }
 
-function readFileSyncNamed(path: string): Uint8Array {
-  if (typeof path !== 'string' || path === '') throw invalidParameter(`model path must be a non-empty string, got ${describe(path)}`);
-  try {
-    return fs.readFileSync(path);
-  } catch (e) {
-    throw rethrown(fromNodeIo(e), `${path}: cannot read the model file: ${(e as Error).message}`);
-  }
-}
-
-async function readFileNamed(path: string): Promise<Uint8Array> {
-  if (typeof path !== 'string' || path === '') throw invalidParameter(`model path must be a non-empty string, got ${describe(path)}`);
-  try {
-    return await fs.promises.readFile(path);
-  } catch (e) {
-    throw rethrown(fromNodeIo(e), `${path}: cannot read the model file: ${(e as Error).message}`);
-  }
-}
-
 /** Model kinds of tensor `.acdc` files. */
 export const TENSOR_MODEL_KINDS = ['sparse_tensor_gpr', 'tensor_linear'] as const;
 
@@ -352,16 +333,12 @@ export abstract class TensorModel {
 
   /** Writes the model to `path` (written to a temporary name, then renamed). */
   async save(path: string): Promise<void> {
-    checkWritableTarget(path, 'model');
-    const bytes = this.toBuffer();
-    await writeAtomically(path, (tmp) => fs.promises.writeFile(tmp, bytes));
+    await writeModelFile(path, this.toBuffer());
   }
 
   /** Writes the model to `path` synchronously. */
   saveSync(path: string): void {
-    checkWritableTarget(path, 'model');
-    const bytes = this.toBuffer();
-    writeAtomicallySync(path, (tmp) => fs.writeFileSync(tmp, bytes));
+    writeModelFileSync(path, this.toBuffer());
   }
 }
 
@@ -393,12 +370,12 @@ export class SparseTensorGPR extends TensorModel {
 
   /** Reads a `.acdc` file holding a SparseTensorGPR. */
   static async load(path: string): Promise<SparseTensorGPR> {
-    return parse(await readFileNamed(path), path, 'sparse_tensor_gpr') as SparseTensorGPR;
+    return parse(await readModelFile(path), path, 'sparse_tensor_gpr') as SparseTensorGPR;
   }
 
   /** Reads a `.acdc` file holding a SparseTensorGPR, synchronously. */
   static loadSync(path: string): SparseTensorGPR {
-    return parse(readFileSyncNamed(path), path, 'sparse_tensor_gpr') as SparseTensorGPR;
+    return parse(readModelFileSync(path), path, 'sparse_tensor_gpr') as SparseTensorGPR;
   }
 
   /** 'sparse_tensor_gpr'. */
@@ -437,12 +414,12 @@ export class TensorLinearModel extends TensorModel {
 
   /** Reads a `.acdc` file holding a TensorLinearModel. */
   static async load(path: string): Promise<TensorLinearModel> {
-    return parse(await readFileNamed(path), path, 'tensor_linear') as TensorLinearModel;
+    return parse(await readModelFile(path), path, 'tensor_linear') as TensorLinearModel;
   }
 
   /** Reads a `.acdc` file holding a TensorLinearModel, synchronously. */
   static loadSync(path: string): TensorLinearModel {
-    return parse(readFileSyncNamed(path), path, 'tensor_linear') as TensorLinearModel;
+    return parse(readModelFileSync(path), path, 'tensor_linear') as TensorLinearModel;
   }
 
   /** 'tensor_linear'. */
@@ -453,12 +430,12 @@ export class TensorLinearModel extends TensorModel {
 
 /** Reads a tensor `.acdc` file, whichever tensor kind it holds. */
 export async function loadTensorModel(path: string): Promise<SparseTensorGPR | TensorLinearModel> {
-  return parse(await readFileNamed(path), path);
+  return parse(await readModelFile(path), path);
 }
 
 /** Reads a tensor `.acdc` file synchronously. */
 export function loadTensorModelSync(path: string): SparseTensorGPR | TensorLinearModel {
-  return parse(readFileSyncNamed(path), path);
+  return parse(readModelFileSync(path), path);
 }
 
 /** Reads a tensor model from the bytes of a `.acdc` file; `name` labels errors. */
