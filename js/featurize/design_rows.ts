@@ -14,6 +14,7 @@ import { commitSync, discard, temporaryPathFor, writeAtomicallySync } from '../a
 import type { ResolvedInput } from './input';
 import type { FeaturizeOptions, FeaturizeSummary, LabelsSidecar } from './types';
 import { frameError } from './frame_error';
+import { ReadAhead } from './read_ahead';
 import { calculatorInfo, type Calc } from './registry';
 
 /**
@@ -95,27 +96,12 @@ export async function designRowsToNpy(
   let line = 1;
 
   const reader = new native.XyzSystemReader(input.path);
-  const read = () => {
-    const p = reader.next(options.batch);
-    // handled here, awaited below: a failed read-ahead must not become an
-    // unhandled rejection while the previous batch is being computed
-    p.catch(() => undefined);
-    return p;
-  };
-  let next = read();
+  const batches = new ReadAhead(() => reader.next(options.batch), input);
   try {
     for (;;) {
-      let batch;
-      try {
-        batch = await next;
-      } catch (e) {
-        const message = (e as Error).message;
-        throw rethrown(e, `${message.startsWith(input.path) ? message.replace(input.path, input.name) : `${input.name}: ${message}`} (after ${frames} complete frames)`);
-      }
+      const batch = await batches.take(frames);
       const count = batch.length;
       if (count === 0) break;
-      // read the next batch while this one is computed
-      next = read();
       const sizes = batch.sizes();
       const types = batch.types();
       const lines: number[] = [];
@@ -158,7 +144,7 @@ export async function designRowsToNpy(
     throw e;
   } finally {
     // let a pending read settle before the reader goes away
-    await next.catch(() => undefined);
+    await batches.settle();
     if (progress) {
       progress.update(frames, true);
       progress.end();

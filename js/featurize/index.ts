@@ -20,6 +20,7 @@ import { classicDense } from './classic';
 import { calculatorInfo, isClassic, isMatrix, makeCalculator, type Calc, type CalculatorName } from './registry';
 import { MAX_BATCH, type FeaturizeOptions, type FeaturizeSummary, type LabelsSidecar } from './types';
 import { frameError } from './frame_error';
+import { ReadAhead } from './read_ahead';
 
 export { MAX_BATCH, PER_STRUCTURE, type FeaturizeOptions, type FeaturizeSummary, type LabelsSidecar, type PerStructure } from './types';
 export { frameError } from './frame_error';
@@ -287,26 +288,11 @@ async function run(
   const budget = native.memoryBudget(options.maxMemory);
 
   const reader = new native.XyzReader(input.path);
-  const read = () => {
-    const p = reader.next(options.batch);
-    // handled here, awaited below: a failed read-ahead must not become an
-    // unhandled rejection while the previous batch is being computed
-    p.catch(() => undefined);
-    return p;
-  };
-  let next = read();
+  const batches = new ReadAhead(() => reader.next(options.batch), input);
   try {
     for (;;) {
-      let batch;
-      try {
-        batch = await next;
-      } catch (e) {
-        const message = (e as Error).message;
-        throw rethrown(e, `${message.startsWith(input.path) ? message.replace(input.path, input.name) : `${input.name}: ${message}`} (after ${frames} complete frames)`);
-      }
+      const batch = await batches.take(frames);
       if (batch.length === 0) break;
-      // read the next batch while this one is computed
-      next = read();
       const lines: number[] = [];
       for (const [k, f] of batch.entries()) {
         lines.push(line);
@@ -379,7 +365,7 @@ async function run(
     throw e;
   } finally {
     // let a pending read settle before the reader goes away
-    await next.catch(() => undefined);
+    await batches.settle();
     if (progress) {
       progress.update(frames, true);
       progress.end();
