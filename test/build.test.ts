@@ -1,18 +1,17 @@
 // Building from source without a Rust toolchain ends with one line that says
 // what to install, not a stack trace.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 
 describe('npm run build:native', () => {
-  it('without cargo on PATH: one line naming the Rust toolchain, exit 1', () => {
+  it('without cargo on PATH: one line naming the Rust toolchain, exit 1', async () => {
     const dirs = (process.env.PATH ?? '').split(path.delimiter).filter((d) => d && !fs.existsSync(path.join(d, 'cargo')) && !/\.cargo|\.rustup/.test(d));
-    const r = spawnSync(process.execPath, [path.join(root, 'scripts', 'build-native.mjs')], {
+    const r = await run(process.execPath, [path.join(root, 'scripts', 'build-native.mjs')], {
       cwd: root,
-      encoding: 'utf8',
       env: { ...process.env, PATH: dirs.join(path.delimiter), CARGO: '' },
     });
     expect(r.status).toBe(1);
