@@ -5,7 +5,6 @@
 // checked by chemiscope itself: the viewer's validator cut out of the
 // package's static bundle (test/interop/chemiscope_validate.mjs) and the
 // Python package's show_input + create_input (test/interop/chemiscope_check.py).
-import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,6 +12,7 @@ import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { System, chemiscopeInput, chemiscopeMapSettings, parseXyz, pca, writeChemiscope, writeChemiscopeSync } from 'acdc-ml';
 import { interopPython } from './prerequisites';
+import { checked, run } from './spawn_helpers';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-chemiscope-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -146,15 +146,15 @@ describe('writeChemiscope', () => {
 const py = interopPython();
 
 describe("chemiscope's own checks (ACDC_INTEROP_PYTHON with chemiscope 1.1.0)", () => {
-  function bundle(): string {
-    const pkg = execFileSync(py!, ['-c', 'import chemiscope, os; print(os.path.dirname(chemiscope.__file__))'], { encoding: 'utf8' }).trim();
+  async function bundle(): Promise<string> {
+    const pkg = (await checked(py!, ['-c', 'import chemiscope, os; print(os.path.dirname(chemiscope.__file__))'])).trim();
     const file = path.join(pkg, 'static', 'chemiscope-widget.mjs');
     expect(fs.existsSync(file), `${file} (the viewer bundle) is missing`).toBe(true);
     return file;
   }
 
-  function validate(file: string): { status: number | null; out: string } {
-    const r = spawnSync(process.execPath, [path.join(__dirname, 'interop', 'chemiscope_validate.mjs'), bundle(), file], { encoding: 'utf8' });
+  async function validate(file: string): Promise<{ status: number | null; out: string }> {
+    const r = await run(process.execPath, [path.join(__dirname, 'interop', 'chemiscope_validate.mjs'), await bundle(), file]);
     return { status: r.status, out: r.stdout + r.stderr };
   }
 
@@ -171,10 +171,10 @@ describe("chemiscope's own checks (ACDC_INTEROP_PYTHON with chemiscope 1.1.0)", 
       meta: { name: 'test map', authors: ['acdc'] },
       fromSystems: false,
     });
-    const v = validate(file);
+    const v = await validate(file);
     expect(v.out).toMatch(/^valid: /);
     expect(v.status).toBe(0);
-    const check = JSON.parse(execFileSync(py!, [path.join(__dirname, 'interop', 'chemiscope_check.py'), file], { encoding: 'utf8' }));
+    const check = JSON.parse(await checked(py!, [path.join(__dirname, 'interop', 'chemiscope_check.py'), file]));
     expect(check.chemiscope).toBe('1.1.0');
     expect(check.structures).toBe(4);
     expect(check.environments).toBe(10);
@@ -184,20 +184,20 @@ describe("chemiscope's own checks (ACDC_INTEROP_PYTHON with chemiscope 1.1.0)", 
   it('properties from extxyz info and arrays (numbers, strings, 3 columns) pass both checks, as .json', async () => {
     const file = path.join(dir, 'props.json');
     await writeChemiscope(file, systems, { settings: chemiscopeMapSettings({ x: 'energy', y: 'energy', color: 'config_type' }) });
-    expect(validate(file).out).toMatch(/^valid: /);
-    const check = JSON.parse(execFileSync(py!, [path.join(__dirname, 'interop', 'chemiscope_check.py'), file], { encoding: 'utf8' }));
+    expect((await validate(file)).out).toMatch(/^valid: /);
+    const check = JSON.parse(await checked(py!, [path.join(__dirname, 'interop', 'chemiscope_check.py'), file]));
     expect(check.properties).toEqual(['charge', 'config_type', 'energy', 'forces[1]', 'forces[2]', 'forces[3]', 'label']);
   });
 
-  it('the validator is live: it rejects a document with a wrong-length property', () => {
+  it('the validator is live: it rejects a document with a wrong-length property', async () => {
     const file = path.join(dir, 'broken.json');
     const doc = chemiscopeInput(systems, { properties: { n: [1, 2] } });
     (doc.properties.n.values as number[]).push(3);
     fs.writeFileSync(file, JSON.stringify(doc));
-    const v = validate(file);
+    const v = await validate(file);
     expect(v.status).not.toBe(0);
     expect(v.out).toContain("wrong size for 'properties['n'].values': expected 2, got 3");
-    const r = spawnSync(py!, [path.join(__dirname, 'interop', 'chemiscope_check.py'), file], { encoding: 'utf8' });
+    const r = await run(py!, [path.join(__dirname, 'interop', 'chemiscope_check.py'), file]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/wrong size for the property 'n'/);
   });
