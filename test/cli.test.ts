@@ -1,19 +1,19 @@
 // `acdc featurize` end to end on the bundled multi-frame example: the files it
 // writes hold exactly what the API computes.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Labels, SoapPowerSpectrum, SoapRadialSpectrum, TensorMap, readNpySync, readXyzSync } from 'acdc-ml';
+import { run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 const example = path.join(root, 'examples', 'molecules.xyz');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-cli-'));
 
-function acdc(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '2' } });
+async function acdc(...args: string[]) {
+  const r = await run(process.execPath, [cli, ...args], { env: { ...process.env, ACDC_NUM_THREADS: '2' } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -26,9 +26,9 @@ const frames = readXyzSync(example);
 const species = [...new Set(frames.flatMap((f) => Array.from(f.types)))].sort((a, b) => a - b);
 
 describe('acdc featurize', () => {
-  it('per-structure species-mean to .npy in small batches equals the API design matrix', () => {
+  it('per-structure species-mean to .npy in small batches equals the API design matrix', async () => {
     const out = path.join(dir, 'mean.npy');
-    const r = acdc('featurize', example, '--out', out, '--per-structure', 'species-mean', '--batch', '7', '--json');
+    const r = await acdc('featurize', example, '--out', out, '--per-structure', 'species-mean', '--batch', '7', '--json');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const summary = JSON.parse(r.stdout);
@@ -47,12 +47,12 @@ describe('acdc featurize', () => {
     expect(err).toBeLessThan(1e-12);
   });
 
-  it('per-atom radial spectrum in float32: one row per atom in file order', () => {
+  it('per-atom radial spectrum in float32: one row per atom in file order', async () => {
     const out = path.join(dir, 'atoms.npy');
     const hypersFile = path.join(dir, 'radial.json');
     const hypers = { cutoff: defaults.cutoff, density: defaults.density, basis: { radial: { type: 'Gto', max_radial: 5 } } };
     fs.writeFileSync(hypersFile, JSON.stringify(hypers));
-    const r = acdc('featurize', example, '--calculator', 'soap_radial_spectrum', '--hypers', hypersFile, '--dtype', 'float32', '--batch', '50', '--out', out);
+    const r = await acdc('featurize', example, '--calculator', 'soap_radial_spectrum', '--hypers', hypersFile, '--dtype', 'float32', '--batch', '50', '--out', out);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/structures\/s/);
     const got = readNpySync(out);
@@ -81,12 +81,12 @@ describe('acdc featurize', () => {
     }
   });
 
-  it('.mts output keeps labels and gradients, renumbering systems across batches', () => {
+  it('.mts output keeps labels and gradients, renumbering systems across batches', async () => {
     const out = path.join(dir, 'soap.mts');
     const small = { ...defaults, basis: { type: 'TensorProduct' as const, max_angular: 3, radial: { type: 'Gto' as const, max_radial: 3 } } };
     const hypersFile = path.join(dir, 'small.json');
     fs.writeFileSync(hypersFile, JSON.stringify(small));
-    const r = acdc('featurize', example, '--hypers', hypersFile, '--out', out, '--gradients', 'positions', '--batch', '40', '--per-structure', 'sum');
+    const r = await acdc('featurize', example, '--hypers', hypersFile, '--out', out, '--gradients', 'positions', '--batch', '40', '--per-structure', 'sum');
     expect(r.status, r.stderr).toBe(0);
     const got = TensorMap.loadSync(out);
     const tm = new SoapPowerSpectrum(small).computeSync(frames, { gradients: ['positions'] }).sumOverSamples('atom');
@@ -108,7 +108,7 @@ describe('acdc featurize', () => {
     expect(got.block(0).samples.names).toEqual(['system']);
   });
 
-  it('bad arguments give one clear line and a non-zero exit code', () => {
+  it('bad arguments give one clear line and a non-zero exit code', async () => {
     const cases: [string[], RegExp][] = [
       [['featurize', example, '--out', path.join(dir, 'x.csv')], /\.npy or \.mts/],
       [['featurize', example, '--out', path.join(dir, 'x.npy'), '--gradients', 'positions'], /needs an \.mts/],
@@ -119,7 +119,7 @@ describe('acdc featurize', () => {
       [['featurize', example, '--out', path.join(dir, 'x.mts'), '--calculator', 'spherical_expansion', '--hypers', path.join(dir, 'nope.json')], /nope\.json/],
     ];
     for (const [args, message] of cases) {
-      const r = acdc(...args);
+      const r = await acdc(...args);
       expect(r.status, args.join(' ')).not.toBe(0);
       expect(r.stderr, args.join(' ')).toMatch(message);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
