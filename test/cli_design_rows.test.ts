@@ -3,22 +3,22 @@
 // (ACDC_FEATURIZE_TENSORS=1: TensorMap operations in JS): the .npy and
 // .labels.json files must be byte-identical, the summaries equal, and bad
 // input must fail with the same one-line message and leave no file.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SoapPowerSpectrum, System, TensorMap, formatXyz, parseXyz, readNpySync } from 'acdc-ml';
+import { run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 const examples = path.join(root, 'examples');
 
-function acdc(args: string[], tensors: boolean, cwd: string) {
+async function acdc(args: string[], tensors: boolean, cwd: string) {
   const env: Record<string, string | undefined> = { ...process.env, ACDC_NUM_THREADS: '2' };
   if (tensors) env.ACDC_FEATURIZE_TENSORS = '1';
   else delete env.ACDC_FEATURIZE_TENSORS;
-  const r = spawnSync(process.execPath, [cli, 'featurize', ...args], { cwd, encoding: 'utf8', env, maxBuffer: 64 << 20 });
+  const r = await run(process.execPath, [cli, 'featurize', ...args], { cwd, env });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -51,12 +51,12 @@ function mixedFile(dir: string): string {
 }
 
 /** Runs both paths into folders a/ and b/ (same file names, so the sidecars can be compared byte for byte). */
-function bothPaths(input: string, args: string[], dir: string) {
+async function bothPaths(input: string, args: string[], dir: string) {
   const out: Record<string, { npy: Buffer; labels: Buffer; summary: Record<string, unknown> }> = {};
   for (const [name, tensors] of [['tensor', true], ['fused', false]] as const) {
     const d = path.join(dir, name);
     fs.mkdirSync(d, { recursive: true });
-    const r = acdc([input, '--out', 'x.npy', '--json', ...args], tensors, d);
+    const r = await acdc([input, '--out', 'x.npy', '--json', ...args], tensors, d);
     expect(r.status, `${name} ${args.join(' ')}: ${r.stderr}`).toBe(0);
     const summary = JSON.parse(r.stdout) as Record<string, unknown>;
     delete summary.seconds;
@@ -67,8 +67,8 @@ function bothPaths(input: string, args: string[], dir: string) {
   return out;
 }
 
-function expectSame(input: string, args: string[], dir: string) {
-  const { tensor, fused } = bothPaths(input, args, dir);
+async function expectSame(input: string, args: string[], dir: string) {
+  const { tensor, fused } = await bothPaths(input, args, dir);
   const what = `${path.basename(input)} ${args.join(' ')}`;
   expect(fused.npy.length, what).toBe(tensor.npy.length);
   expect(fused.npy.equals(tensor.npy), `${what}: .npy bytes`).toBe(true);
@@ -82,7 +82,7 @@ function folder(): string {
 }
 
 describe('acdc featurize .npy: the fused path writes the bytes of the tensor path', () => {
-  it('power spectrum: per atom, sum, mean, species-mean; float64 and float32; --species with extra species', () => {
+  it('power spectrum: per atom, sum, mean, species-mean; float64 and float32; --species with extra species', async () => {
     const dir = folder();
     const hypers = path.join(dir, 'h.json');
     fs.writeFileSync(hypers, JSON.stringify(small));
@@ -93,7 +93,7 @@ describe('acdc featurize .npy: the fused path writes the bytes of the tensor pat
         // batches of 3 mix the empty frame with others; --species adds
         // species of no frame (5, 11) to the columns
         const species = dtype === 'float32' ? ['--species', '1,3,5,6,7,8,9,11,17'] : [];
-        const fused = expectSame(input, ['--hypers', hypers, '--batch', '3', '--dtype', dtype, ...reduction, ...species], path.join(dir, String(k++)));
+        const fused = await expectSame(input, ['--hypers', hypers, '--batch', '3', '--dtype', dtype, ...reduction, ...species], path.join(dir, String(k++)));
         expect(fused.summary.frames).toBe(8);
         // the values are not all zeros
         const m = readNpySync(path.join(dir, String(k - 1), 'fused', 'x.npy'));
@@ -102,21 +102,21 @@ describe('acdc featurize .npy: the fused path writes the bytes of the tensor pat
     }
   });
 
-  it('radial spectrum, and the bundled examples with the default hyper-parameters', () => {
+  it('radial spectrum, and the bundled examples with the default hyper-parameters', async () => {
     const dir = folder();
     const hypers = path.join(dir, 'r.json');
     fs.writeFileSync(hypers, JSON.stringify(radial));
     const input = mixedFile(dir);
     let k = 0;
     for (const reduction of [[], ['--per-structure', 'mean'], ['--per-structure', 'species-mean']]) {
-      expectSame(input, ['--calculator', 'soap_radial_spectrum', '--hypers', hypers, '--batch', '2', ...reduction], path.join(dir, String(k++)));
+      await expectSame(input, ['--calculator', 'soap_radial_spectrum', '--hypers', hypers, '--batch', '2', ...reduction], path.join(dir, String(k++)));
     }
-    expectSame(path.join(examples, 'molecules.xyz'), ['--per-structure', 'mean', '--batch', '7'], path.join(dir, String(k++)));
-    expectSame(path.join(examples, 'silicon-defect.xyz'), ['--per-structure', 'sum', '--dtype', 'float32'], path.join(dir, String(k++)));
-    expectSame(path.join(examples, 'water.xyz'), [], path.join(dir, String(k++)));
+    await expectSame(path.join(examples, 'molecules.xyz'), ['--per-structure', 'mean', '--batch', '7'], path.join(dir, String(k++)));
+    await expectSame(path.join(examples, 'silicon-defect.xyz'), ['--per-structure', 'sum', '--dtype', 'float32'], path.join(dir, String(k++)));
+    await expectSame(path.join(examples, 'water.xyz'), [], path.join(dir, String(k++)));
   });
 
-  it('alchemical hypers (density.alchemical): .npy on both paths equals the .mts of the same run, bit for bit', () => {
+  it('alchemical hypers (density.alchemical): .npy on both paths equals the .mts of the same run, bit for bit', async () => {
     const dir = folder();
     const hypers = path.join(dir, 'a.json');
     // 2 pseudo-elements over the 7 species of mixedFile and 2 absent ones
@@ -124,14 +124,14 @@ describe('acdc featurize .npy: the fused path writes the bytes of the tensor pat
     const coupling = [types.map((t, i) => Math.cos(t + i) / 2), types.map((t) => (t % 3) - 0.75)];
     fs.writeFileSync(hypers, JSON.stringify({ ...small, density: { ...small.density, alchemical: { types, coupling } } }));
     const input = mixedFile(dir);
-    const m = acdc([input, '--hypers', hypers, '--batch', '3', '--out', 'x.mts'], false, dir);
+    const m = await acdc([input, '--hypers', hypers, '--batch', '3', '--out', 'x.mts'], false, dir);
     expect(m.status, m.stderr).toBe(0);
     const tm = TensorMap.loadSync(path.join(dir, 'x.mts'));
     expect(tm.keys.names).toEqual(['center_type', 'pseudo_1_type', 'pseudo_2_type']);
     let k = 0;
     for (const reduction of [[], ['--per-structure', 'sum']]) {
       const perAtom = reduction.length === 0;
-      const fused = expectSame(input, ['--hypers', hypers, '--batch', '3', ...reduction], path.join(dir, String(k++)));
+      const fused = await expectSame(input, ['--hypers', hypers, '--batch', '3', ...reduction], path.join(dir, String(k++)));
       const x = readNpySync(path.join(dir, String(k - 1), 'fused', 'x.npy'));
       const labels = JSON.parse(fused.labels.toString());
       expect(labels.columns.names).toEqual([...(perAtom ? [] : ['center_type']), 'pseudo_1_type', 'pseudo_2_type', 'l', 'n_1', 'n_2']);
@@ -163,12 +163,12 @@ describe('acdc featurize .npy: the fused path writes the bytes of the tensor pat
     }
   });
 
-  it('rows equal the API: mean over atoms of SoapPowerSpectrum.compute, placed in the sidecar columns', () => {
+  it('rows equal the API: mean over atoms of SoapPowerSpectrum.compute, placed in the sidecar columns', async () => {
     const dir = folder();
     const hypers = path.join(dir, 'h.json');
     fs.writeFileSync(hypers, JSON.stringify(small));
     const input = mixedFile(dir);
-    const r = acdc([input, '--hypers', hypers, '--per-structure', 'mean', '--out', 'x.npy'], false, dir);
+    const r = await acdc([input, '--hypers', hypers, '--per-structure', 'mean', '--out', 'x.npy'], false, dir);
     expect(r.status, r.stderr).toBe(0);
     const m = readNpySync(path.join(dir, 'x.npy'));
     const labels = JSON.parse(fs.readFileSync(path.join(dir, 'x.npy.labels.json'), 'utf8'));
@@ -198,17 +198,17 @@ describe('acdc featurize .npy: the fused path writes the bytes of the tensor pat
     expect(worst).toBeLessThan(1e-14);
   });
 
-  it('a batch holding only a frame without atoms gives a row of zeros (the tensor path has no block to place)', () => {
+  it('a batch holding only a frame without atoms gives a row of zeros (the tensor path has no block to place)', async () => {
     const dir = folder();
     const input = mixedFile(dir);
-    const r = acdc([input, '--per-structure', 'mean', '--batch', '1', '--out', 'x.npy'], false, dir);
+    const r = await acdc([input, '--per-structure', 'mean', '--batch', '1', '--out', 'x.npy'], false, dir);
     expect(r.status, r.stderr).toBe(0);
     const m = readNpySync(path.join(dir, 'x.npy'));
     expect(m.shape[0]).toBe(8);
     expect(m.data.subarray(2 * m.shape[1], 3 * m.shape[1]).every((v) => v === 0)).toBe(true);
   });
 
-  it('bad input: the same one-line errors (frame and line numbers), and no file', () => {
+  it('bad input: the same one-line errors (frame and line numbers), and no file', async () => {
     const dir = folder();
     const input = mixedFile(dir);
     const text = fs.readFileSync(input, 'utf8');
@@ -235,7 +235,7 @@ describe('acdc featurize .npy: the fused path writes the bytes of the tensor pat
       const messages: string[] = [];
       for (const tensors of [true, false]) {
         const d = fs.mkdtempSync(path.join(dir, 'run-'));
-        const r = acdc([path.join(dir, name), '--out', 'x.npy', '--per-structure', 'mean', '--batch', '2', ...extra], tensors, d);
+        const r = await acdc([path.join(dir, name), '--out', 'x.npy', '--per-structure', 'mean', '--batch', '2', ...extra], tensors, d);
         expect(r.status, `${name}: ${r.stdout}`).toBe(1);
         const err = r.stderr.trim().split('\n');
         expect(err, `${name}: ${r.stderr}`).toHaveLength(1);
