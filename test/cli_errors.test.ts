@@ -2,13 +2,13 @@
 // starting with "acdc", a non-zero exit code and no output file (not even a
 // partial one); piped, gzip and empty input; errors that point at the right
 // frame whatever the batch size; a closed stdout.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { SoapPowerSpectrum, SphericalExpansion, System, TensorMap, formatXyz, readNpySync, readXyzSync } from 'acdc-ml';
+import { run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -16,13 +16,11 @@ const molecules = path.join(root, 'examples', 'molecules.xyz');
 const water = path.join(root, 'examples', 'water.xyz');
 const frames = readXyzSync(molecules);
 
-function acdc(args: string[], options: { input?: string | Buffer; env?: Record<string, string>; cwd?: string } = {}) {
-  const r = spawnSync(process.execPath, [cli, ...args], {
+async function acdc(args: string[], options: { input?: string | Buffer; env?: Record<string, string>; cwd?: string } = {}) {
+  const r = await run(process.execPath, [cli, ...args], {
     input: options.input,
     cwd: options.cwd,
-    encoding: 'utf8',
     env: { ...process.env, ACDC_NUM_THREADS: '2', ...options.env },
-    maxBuffer: 64 << 20,
   });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
@@ -33,7 +31,7 @@ function folder(): string {
 }
 
 /** One line, starting with "acdc", no stack trace. */
-function expectOneLineError(r: ReturnType<typeof acdc>, message: RegExp, what: string) {
+function expectOneLineError(r: Awaited<ReturnType<typeof acdc>>, message: RegExp, what: string) {
   expect(r.signal, what).toBeNull();
   expect(r.status, what).not.toBe(0);
   const lines = r.stderr.trim().split('\n');
@@ -50,7 +48,7 @@ const small = {
 };
 
 describe('acdc featurize: failures leave nothing behind', () => {
-  it('a cutoff of 500 Å on a 2-atom cell is a one-line error, from the CLI and the API, with no output', () => {
+  it('a cutoff of 500 Å on a 2-atom cell is a one-line error, from the CLI and the API, with no output', async () => {
     const dir = folder();
     const si = new System({ types: [14, 14], positions: [0, 0, 0, 1.35, 1.35, 1.35], cell: [0, 2.7, 2.7, 2.7, 0, 2.7, 2.7, 2.7, 0] });
     const input = path.join(dir, 'si.xyz');
@@ -58,7 +56,7 @@ describe('acdc featurize: failures leave nothing behind', () => {
     const hypers = path.join(dir, 'h.json');
     fs.writeFileSync(hypers, JSON.stringify({ ...small, cutoff: { radius: 500, smoothing: { type: 'ShiftedCosine', width: 0.5 } } }));
     for (const args of [['--gradients', 'positions', '--out', 'x.mts'], ['--out', 'x.npy']]) {
-      const r = acdc(['featurize', input, '--hypers', hypers, ...args], { cwd: dir });
+      const r = await acdc(['featurize', input, '--hypers', hypers, ...args], { cwd: dir });
       expectOneLineError(r, /si\.xyz.*500 Å.*neighbours per atom/, args.join(' '));
       expect(fs.readdirSync(dir).sort()).toEqual(['h.json', 'si.xyz']);
     }
@@ -68,12 +66,12 @@ describe('acdc featurize: failures leave nothing behind', () => {
 
   it('work above the memory budget is refused before it starts (--max-memory, maxMemory, ACDC_MAX_MEMORY)', async () => {
     const dir = folder();
-    const r = acdc(['featurize', molecules, '--out', 'x.mts', '--gradients', 'positions', '--max-memory', '1M'], { cwd: dir });
+    const r = await acdc(['featurize', molecules, '--out', 'x.mts', '--gradients', 'positions', '--max-memory', '1M'], { cwd: dir });
     expectOneLineError(r, /too large: .*budget of 1\.0 MiB/, '--max-memory');
     expect(fs.readdirSync(dir)).toEqual([]);
-    const env = acdc(['featurize', molecules, '--out', 'x.npy'], { cwd: dir, env: { ACDC_MAX_MEMORY: '64K' } });
+    const env = await acdc(['featurize', molecules, '--out', 'x.npy'], { cwd: dir, env: { ACDC_MAX_MEMORY: '64K' } });
     expectOneLineError(env, /budget of 64\.0 KiB/, 'ACDC_MAX_MEMORY');
-    const bad = acdc(['featurize', molecules, '--out', 'x.npy'], { cwd: dir, env: { ACDC_MAX_MEMORY: 'lots' } });
+    const bad = await acdc(['featurize', molecules, '--out', 'x.npy'], { cwd: dir, env: { ACDC_MAX_MEMORY: 'lots' } });
     expectOneLineError(bad, /ACDC_MAX_MEMORY must be a size/, 'bad ACDC_MAX_MEMORY');
     expect(fs.readdirSync(dir)).toEqual([]);
     const calc = new SoapPowerSpectrum(small);
@@ -82,7 +80,7 @@ describe('acdc featurize: failures leave nothing behind', () => {
     expect(calc.computeSync(frames.slice(0, 10), { maxMemory: '1G' }).keys.count).toBeGreaterThan(0);
   });
 
-  it('a file truncated mid-frame: one line naming the file, exit 1, no output (any batch size)', () => {
+  it('a file truncated mid-frame: one line naming the file, exit 1, no output (any batch size)', async () => {
     const dir = folder();
     const text = fs.readFileSync(molecules, 'utf8');
     const trunc = path.join(dir, 'trunc.xyz');
@@ -90,14 +88,14 @@ describe('acdc featurize: failures leave nothing behind', () => {
     for (const batch of ['5', '64']) {
       for (const out of ['x.npy', 'x.mts']) {
         const extra = out.endsWith('.npy') ? ['--species', '1,6,7,8'] : [];
-        const r = acdc(['featurize', trunc, '--out', out, '--batch', batch, ...extra], { cwd: dir });
+        const r = await acdc(['featurize', trunc, '--out', out, '--batch', batch, ...extra], { cwd: dir });
         expectOneLineError(r, /trunc\.xyz.*line \d+/, `batch ${batch} ${out}`);
         expect(fs.readdirSync(dir), `batch ${batch} ${out}`).toEqual(['trunc.xyz']);
       }
     }
   });
 
-  it('an error in frame 15 names frame 15 of the file and its line, whatever the batch size; nothing is written', () => {
+  it('an error in frame 15 names frame 15 of the file and its line, whatever the batch size; nothing is written', async () => {
     const dir = folder();
     const bad = frames.slice(0, 30).map((f) => new System({ types: f.types, positions: f.positions, cell: f.cell, pbc: f.pbc }));
     const p = Array.from(bad[15].positions);
@@ -110,7 +108,7 @@ describe('acdc featurize: failures leave nothing behind', () => {
     let line = 1;
     for (let f = 0; f < 15; f++) line += bad[f].size + 2;
     for (const batch of ['1', '4', '7', '64']) {
-      const r = acdc(['featurize', input, '--out', 'x.npy', '--batch', batch], { cwd: dir });
+      const r = await acdc(['featurize', input, '--out', 'x.npy', '--batch', batch], { cwd: dir });
       expectOneLineError(r, new RegExp(`dup\\.xyz, frame 15 \\(line ${line}\\): .*same position`), `batch ${batch}`);
       expect(fs.readdirSync(dir)).toEqual(['dup.xyz']);
     }
@@ -135,24 +133,24 @@ describe('acdc featurize: failures leave nothing behind', () => {
 });
 
 describe('acdc featurize: input', () => {
-  it('standard input (- and /dev/stdin) and gzip give the same bytes as the file', () => {
+  it('standard input (- and /dev/stdin) and gzip give the same bytes as the file', async () => {
     const dir = folder();
-    const ref = acdc(['featurize', water, '--out', 'ref.npy'], { cwd: dir });
+    const ref = await acdc(['featurize', water, '--out', 'ref.npy'], { cwd: dir });
     expect(ref.status, ref.stderr).toBe(0);
     const text = fs.readFileSync(water);
-    const dash = acdc(['featurize', '-', '--out', 'dash.npy'], { cwd: dir, input: text });
+    const dash = await acdc(['featurize', '-', '--out', 'dash.npy'], { cwd: dir, input: text });
     expect(dash.status, dash.stderr).toBe(0);
-    const dev = acdc(['featurize', '/dev/stdin', '--out', 'dev.npy'], { cwd: dir, input: text });
+    const dev = await acdc(['featurize', '/dev/stdin', '--out', 'dev.npy'], { cwd: dir, input: text });
     expect(dev.status, dev.stderr).toBe(0);
     fs.writeFileSync(path.join(dir, 'w.xyz.gz'), zlib.gzipSync(text));
-    const gz = acdc(['featurize', 'w.xyz.gz', '--out', 'gz.npy'], { cwd: dir });
+    const gz = await acdc(['featurize', 'w.xyz.gz', '--out', 'gz.npy'], { cwd: dir });
     expect(gz.status, gz.stderr).toBe(0);
     const bytes = fs.readFileSync(path.join(dir, 'ref.npy'));
     for (const f of ['dash.npy', 'dev.npy', 'gz.npy']) expect(fs.readFileSync(path.join(dir, f)).equals(bytes), f).toBe(true);
     expect(readNpySync(path.join(dir, 'ref.npy')).shape[0]).toBe(12);
   });
 
-  it('empty input, other compression and folders are one-line errors', () => {
+  it('empty input, other compression and folders are one-line errors', async () => {
     const dir = folder();
     fs.writeFileSync(path.join(dir, 'empty.xyz'), '');
     fs.writeFileSync(path.join(dir, 'x.xyz.xz'), Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2]));
@@ -168,17 +166,17 @@ describe('acdc featurize: input', () => {
       [['featurize', molecules, '--out', path.join(dir, 'nowhere', 'o.npy')], /nowhere.*does not exist/, undefined],
     ];
     for (const [args, message, input] of cases) {
-      expectOneLineError(acdc(args, { cwd: dir, input }), message, args.join(' '));
+      expectOneLineError(await acdc(args, { cwd: dir, input }), message, args.join(' '));
     }
     expect(fs.readdirSync(dir).sort()).toEqual(['empty.xyz', 'x.xyz.bz2', 'x.xyz.xz']);
   });
 });
 
 describe('acdc featurize: options and outputs', () => {
-  it('--per-structure: sum, mean = sum / atoms, species-mean; with a .labels.json naming rows and columns', () => {
+  it('--per-structure: sum, mean = sum / atoms, species-mean; with a .labels.json naming rows and columns', async () => {
     const dir = folder();
     for (const how of ['sum', 'mean', 'species-mean']) {
-      const r = acdc(['featurize', molecules, '--out', `${how}.npy`, '--per-structure', how, '--batch', '13'], { cwd: dir });
+      const r = await acdc(['featurize', molecules, '--out', `${how}.npy`, '--per-structure', how, '--batch', '13'], { cwd: dir });
       expect(r.status, r.stderr).toBe(0);
     }
     const sum = readNpySync(path.join(dir, 'sum.npy'));
@@ -204,9 +202,9 @@ describe('acdc featurize: options and outputs', () => {
     expect(labels.columns.values[0]).toEqual([1, 1, 1, 0, 0, 0]);
   });
 
-  it('per-atom .npy rows are (system, atom) in file order; columns have no centre-species dimension', () => {
+  it('per-atom .npy rows are (system, atom) in file order; columns have no centre-species dimension', async () => {
     const dir = folder();
-    const r = acdc(['featurize', water, '--out', 'a.npy', '--json'], { cwd: dir });
+    const r = await acdc(['featurize', water, '--out', 'a.npy', '--json'], { cwd: dir });
     expect(r.status, r.stderr).toBe(0);
     const labels = JSON.parse(fs.readFileSync(path.join(dir, 'a.npy.labels.json'), 'utf8'));
     expect(labels.rows.names).toEqual(['system', 'atom']);
@@ -214,11 +212,11 @@ describe('acdc featurize: options and outputs', () => {
     expect(labels.columns.names).toEqual(['neighbor_1_type', 'neighbor_2_type', 'l', 'n_1', 'n_2']);
   });
 
-  it('.mts output: blocks in the order of compute(), a summary that describes the file, options it ignores are refused', () => {
+  it('.mts output: blocks in the order of compute(), a summary that describes the file, options it ignores are refused', async () => {
     const dir = folder();
     const hypers = path.join(dir, 'h.json');
     fs.writeFileSync(hypers, JSON.stringify(small));
-    const r = acdc(['featurize', molecules, '--calculator', 'spherical_expansion', '--hypers', hypers, '--out', 'se.mts', '--batch', '7', '--json'], { cwd: dir });
+    const r = await acdc(['featurize', molecules, '--calculator', 'spherical_expansion', '--hypers', hypers, '--out', 'se.mts', '--batch', '7', '--json'], { cwd: dir });
     expect(r.status, r.stderr).toBe(0);
     const summary = JSON.parse(r.stdout);
     expect(summary.dtype).toBe('float64');
@@ -228,11 +226,11 @@ describe('acdc featurize: options and outputs', () => {
     const direct = new SphericalExpansion(small).computeSync(frames);
     expect(got.keys).toEqual(direct.keys);
     for (const args of [['--dtype', 'float32'], ['--species', '1,6,7,8']]) {
-      expectOneLineError(acdc(['featurize', molecules, '--out', 'x.mts', ...args], { cwd: dir }), /\.npy output only/, args.join(' '));
+      expectOneLineError(await acdc(['featurize', molecules, '--out', 'x.mts', ...args], { cwd: dir }), /\.npy output only/, args.join(' '));
     }
   });
 
-  it('hyper-parameter files: JSON path, line and column; missing or folder paths named; contents never echoed', () => {
+  it('hyper-parameter files: JSON path, line and column; missing or folder paths named; contents never echoed', async () => {
     const dir = folder();
     fs.writeFileSync(
       path.join(dir, 'typo.json'),
@@ -247,13 +245,13 @@ describe('acdc featurize: options and outputs', () => {
       [dir, /is a folder/],
     ];
     for (const [file, message] of cases) {
-      const r = acdc(['featurize', molecules, '--out', 'x.npy', '--hypers', file], { cwd: dir });
+      const r = await acdc(['featurize', molecules, '--out', 'x.npy', '--hypers', file], { cwd: dir });
       expectOneLineError(r, message, file);
       expect(r.stderr).not.toMatch(/secret api key/);
     }
   });
 
-  it('usage errors: one line with where to find help, exit code 2; --version', () => {
+  it('usage errors: one line with where to find help, exit code 2; --version', async () => {
     const cases: [string[], RegExp][] = [
       [['featurize', molecules, '--out', 'x.npy', '--bogus'], /acdc featurize: unknown option '--bogus' \(see acdc featurize --help\)/],
       [['featurize', molecules], /required option '-o, --out <file>'/],
@@ -264,31 +262,31 @@ describe('acdc featurize: options and outputs', () => {
       [['frobnicate'], /unknown command 'frobnicate'/],
     ];
     for (const [args, message] of cases) {
-      const r = acdc(args, { cwd: folder() });
+      const r = await acdc(args, { cwd: folder() });
       expectOneLineError(r, message, args.join(' '));
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/--help\)$/m);
     }
-    const v = acdc(['--version']);
+    const v = await acdc(['--version']);
     expect(v.status).toBe(0);
     expect(v.stdout.trim()).toBe(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).version);
   });
 });
 
 describe('acdc neighbors', () => {
-  it('prints per-frame statistics and a JSON summary', () => {
-    const r = acdc(['neighbors', water, '--cutoff', '3', '--json']);
+  it('prints per-frame statistics and a JSON summary', async () => {
+    const r = await acdc(['neighbors', water, '--cutoff', '3', '--json']);
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.frames).toBe(4);
     expect(s.atoms).toBe(12);
   });
 
-  it('a closed stdout (| head -1) ends the command quietly', () => {
+  it('a closed stdout (| head -1) ends the command quietly', async () => {
     const big = path.join(folder(), 'many.xyz');
     fs.writeFileSync(big, formatXyz(Array.from({ length: 40 }, () => frames).flat()));
     for (let k = 0; k < 5; k++) {
-      const r = spawnSync('bash', ['-c', `set -o pipefail; "${process.execPath}" "${cli}" neighbors "${big}" --cutoff 4 | head -1`], { encoding: 'utf8' });
+      const r = await run('bash', ['-c', `set -o pipefail; "${process.execPath}" "${cli}" neighbors "${big}" --cutoff 4 | head -1`]);
       expect(r.stdout.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toBe('');
       expect(r.status).toBe(0);
