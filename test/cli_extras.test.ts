@@ -4,11 +4,11 @@
 // command and exits 2, before any work. Checked on a copy of the built
 // package in a folder whose node_modules holds commander alone (the pack
 // test, scripts/ci/pack-test.sh, checks the same on the published tarballs).
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as {
@@ -38,8 +38,8 @@ afterAll(() => {
   fs.rmSync(work, { recursive: true, force: true });
 });
 
-function acdc(args: string[]) {
-  const r = spawnSync(process.execPath, [path.join(installed, 'dist', 'cli', 'main.js'), ...args], { cwd: work, encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '1' } });
+async function acdc(args: string[]) {
+  const r = await run(process.execPath, [path.join(installed, 'dist', 'cli', 'main.js'), ...args], { cwd: work, env: { ...process.env, ACDC_NUM_THREADS: '1' } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -52,23 +52,23 @@ describe('optional extras', () => {
     }
   });
 
-  it('the copy cannot see the repository node_modules (else this test proves nothing)', () => {
-    const r = spawnSync(process.execPath, ['-e', "for (const n of ['fastify','bullmq','vega']) { try { require.resolve(n); console.log(n); } catch {} }"], { cwd: installed, encoding: 'utf8' });
+  it('the copy cannot see the repository node_modules (else this test proves nothing)', async () => {
+    const r = await run(process.execPath, ['-e', "for (const n of ['fastify','bullmq','vega']) { try { require.resolve(n); console.log(n); } catch {} }"], { cwd: installed });
     expect(r.status).toBe(0);
     expect(r.stdout).toBe('');
   });
 
-  it('the library and the core commands work without them', () => {
-    const lib = spawnSync(
+  it('the library and the core commands work without them', async () => {
+    const lib = await run(
       process.execPath,
       ['-e', "const a = require('acdc-ml'); const n = new a.NeighborList({ cutoff: 2 }).computeSync(new a.System({ types: [8, 1, 1], positions: [0,0,0, 0.96,0,0, -0.24,0.93,0] })); console.log(n.distances.length, Object.keys(require.cache).filter((k) => !k.includes('/node_modules/acdc-ml/') && !k.endsWith('.node')).length)"],
-      { cwd: work, encoding: 'utf8' },
+      { cwd: work },
     );
     expect(lib.stderr).toBe('');
     // 6 pairs; and require('acdc-ml') loaded its own files only, not even commander (the
     // binary is a link into the checkout)
     expect(lib.stdout.trim()).toBe('6 0');
-    const r = acdc(['neighbors', 'water.xyz', '--cutoff', '3', '--json']);
+    const r = await acdc(['neighbors', 'water.xyz', '--cutoff', '3', '--json']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout).frames).toBeGreaterThan(0);
@@ -82,8 +82,8 @@ describe('optional extras', () => {
     { args: ['scan', 'water.xyz', '--cutoffs', '3', '--svg', 'scan.svg'], what: 'scan --svg', packages: ['vega', 'vega-lite'], out: 'scan.svg' },
   ];
   for (const c of cases) {
-    it(`acdc ${c.what} without ${c.packages.join(', ')}: one line with the install command, exit 2, nothing written`, () => {
-      const r = acdc(c.args);
+    it(`acdc ${c.what} without ${c.packages.join(', ')}: one line with the install command, exit 2, nothing written`, async () => {
+      const r = await acdc(c.args);
       expect(r.status, r.stderr).toBe(2);
       expect(r.stdout).toBe('');
       const install = c.packages.map((n) => `${n}@${pkg.peerDependencies[n]}`).join(' ');
@@ -92,8 +92,8 @@ describe('optional extras', () => {
     });
   }
 
-  it('acdc merge needs no extra (it reads and writes files only)', () => {
-    const r = acdc(['merge', 'missing/manifest.json', '--out', 'merged.npy']);
+  it('acdc merge needs no extra (it reads and writes files only)', async () => {
+    const r = await acdc(['merge', 'missing/manifest.json', '--out', 'merged.npy']);
     expect(r.status).toBe(1);
     expect(r.stderr).not.toMatch(/npm install/);
     expect(r.stderr).toMatch(/^acdc: .*manifest\.json/);
