@@ -3,7 +3,7 @@
 // with ASE's EMT): the fitted potential predicts held-out frames well, the
 // prediction file holds what the API predicts and ASE reads it, and every
 // kind of bad input is one line on stderr, a non-zero exit code and no file.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,18 +11,17 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { System, formatXyz, readXyzSync } from 'acdc-ml';
 import * as acdcApi from 'acdc-ml';
 import { interopPython } from './prerequisites';
+import { run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 const train = path.join(root, 'examples', 'emt-cu-train.xyz');
 const test = path.join(root, 'examples', 'emt-cu-test.xyz');
 
-function acdc(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
-  const r = spawnSync(process.execPath, [cli, ...args], {
+async function acdc(args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
+  const r = await run(process.execPath, [cli, ...args], {
     cwd: options.cwd,
-    encoding: 'utf8',
     env: { ...process.env, ACDC_NUM_THREADS: '2', ...options.env },
-    maxBuffer: 64 << 20,
   });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
@@ -47,7 +46,7 @@ function folder(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-cli-fit-'));
 }
 
-function expectOneLineError(r: ReturnType<typeof acdc>, status: number, message: RegExp, what: string) {
+function expectOneLineError(r: Awaited<ReturnType<typeof acdc>>, status: number, message: RegExp, what: string) {
   expect(r.signal, what).toBeNull();
   expect(r.status, `${what}: ${r.stderr}`).toBe(status);
   const lines = r.stderr.trim().split('\n');
@@ -145,8 +144,8 @@ describe('acdc fit + acdc predict on the bundled EMT copper example', () => {
     expect(e.stress.rmse).toBeLessThan(0.2 * spread.stressRms);
   });
 
-  it('the text report prints MAE and RMSE of energy, forces and stress', () => {
-    const r = acdc(['predict', model, test]);
+  it('the text report prints MAE and RMSE of energy, forces and stress', async () => {
+    const r = await acdc(['predict', model, test]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/predicted 10 structures \(320 atoms\)/);
     expect(r.stdout).toMatch(/MAE\s+RMSE/);
@@ -175,7 +174,7 @@ describe('acdc fit + acdc predict on the bundled EMT copper example', () => {
     });
   });
 
-  it('ASE reads the prediction file: energy, forces and stress through its calculator', () => {
+  it('ASE reads the prediction file: energy, forces and stress through its calculator', async () => {
     const py = interopPython();
     const script = [
       'import json, sys',
@@ -183,7 +182,7 @@ describe('acdc fit + acdc predict on the bundled EMT copper example', () => {
       'frames = read(sys.argv[1], ":")',
       'print(json.dumps([{"energy": a.get_potential_energy(), "forces": a.get_forces().ravel().tolist(), "stress": a.get_stress(voigt=False).ravel().tolist(), "ref_energy": a.info["ref_energy"]} for a in frames]))',
     ].join('\n');
-    const r = spawnSync(py, ['-c', script, pred], { encoding: 'utf8' });
+    const r = await run(py, ['-c', script, pred]);
     expect(r.status, r.stderr).toBe(0);
     const ase = JSON.parse(r.stdout) as { energy: number; forces: number[]; stress: number[]; ref_energy: number }[];
     const out = readXyzSync(pred);
@@ -256,13 +255,13 @@ describe('acdc fit / predict: bad input is one line, an exit code and no file', 
     });
   }
 
-  it('a missing training file', () => {
+  it('a missing training file', async () => {
     const dir = folder();
-    expectOneLineError(acdc(['fit', 'nope.xyz', '--out', 'm.acdc'], { cwd: dir }), 1, /nope\.xyz: no such file/, 'missing');
+    expectOneLineError(await acdc(['fit', 'nope.xyz', '--out', 'm.acdc'], { cwd: dir }), 1, /nope\.xyz: no such file/, 'missing');
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it('a frame without energy names the frame', () => {
+  it('a frame without energy names the frame', async () => {
     const dir = folder();
     const input = withFrames(dir, 'noe.xyz', (s) => {
       const info = { ...s[3].info };
@@ -270,14 +269,14 @@ describe('acdc fit / predict: bad input is one line, an exit code and no file', 
       s[3] = new System({ types: s[3].types, positions: s[3].positions, cell: s[3].cell, pbc: s[3].pbc, info, arrays: s[3].arrays });
       return s;
     });
-    expectOneLineError(acdc(['fit', input, '--out', 'm.acdc', '--hypers', hypers], { cwd: dir }), 1, /noe\.xyz: frame 3 has no energy "energy"/, 'no energy');
+    expectOneLineError(await acdc(['fit', input, '--out', 'm.acdc', '--hypers', hypers], { cwd: dir }), 1, /noe\.xyz: frame 3 has no energy "energy"/, 'no energy');
     expect(fs.readdirSync(dir)).toEqual(['noe.xyz']);
     // --energy names another key: absent everywhere
-    expectOneLineError(acdc(['fit', input, '--out', 'm.acdc', '--energy', 'dft_energy'], { cwd: dir }), 1, /frame 0 has no energy "dft_energy"/, '--energy');
+    expectOneLineError(await acdc(['fit', input, '--out', 'm.acdc', '--energy', 'dft_energy'], { cwd: dir }), 1, /frame 0 has no energy "dft_energy"/, '--energy');
     expect(fs.readdirSync(dir)).toEqual(['noe.xyz']);
   });
 
-  it('NaN targets (energy, forces, stress) name the frame and the value', () => {
+  it('NaN targets (energy, forces, stress) name the frame and the value', async () => {
     const dir = folder();
     const cases: Array<[string, (s: System) => System, RegExp]> = [
       ['nan-energy.xyz', (s) => copy(s, { info: { energy: NaN } }), /nan-energy\.xyz: frame 2: energy "energy" is NaN/],
@@ -301,19 +300,19 @@ describe('acdc fit / predict: bad input is one line, an exit code and no file', 
         s[2] = edit(s[2]);
         return s;
       });
-      expectOneLineError(acdc(['fit', input, '--out', 'm.acdc', '--hypers', hypers], { cwd: dir }), 1, message, name);
+      expectOneLineError(await acdc(['fit', input, '--out', 'm.acdc', '--hypers', hypers], { cwd: dir }), 1, message, name);
       expect(fs.readdirSync(dir).includes('m.acdc'), name).toBe(false);
     }
   });
 
-  it('--forces naming a column some frames lack', () => {
+  it('--forces naming a column some frames lack', async () => {
     const dir = folder();
     const input = withFrames(dir, 'f.xyz', (s) => s);
-    expectOneLineError(acdc(['fit', input, '--out', 'm.acdc', '--forces', 'dft_forces'], { cwd: dir }), 1, /frame 0 has no forces "dft_forces"/, '--forces');
+    expectOneLineError(await acdc(['fit', input, '--out', 'm.acdc', '--forces', 'dft_forces'], { cwd: dir }), 1, /frame 0 has no forces "dft_forces"/, '--forces');
     expect(fs.readdirSync(dir)).toEqual(['f.xyz']);
   });
 
-  it('usage errors exit with 2: --sparse 0, unknown option, unknown model kind, missing --out', () => {
+  it('usage errors exit with 2: --sparse 0, unknown option, unknown model kind, missing --out', async () => {
     const dir = folder();
     for (const [args, message] of [
       [['fit', train, '--out', 'm.acdc', '--sparse', '0'], /--sparse.*expected a positive integer, got "0"/],
@@ -324,21 +323,21 @@ describe('acdc fit / predict: bad input is one line, an exit code and no file', 
       [['predict', model], /missing required argument 'file'/],
       [['predict', model, test, '--bogus'], /unknown option '--bogus'/],
     ] as const) {
-      expectOneLineError(acdc([...args], { cwd: dir }), 2, message, args.join(' '));
+      expectOneLineError(await acdc([...args], { cwd: dir }), 2, message, args.join(' '));
     }
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it('--out in a folder that does not exist fails before any work', () => {
+  it('--out in a folder that does not exist fails before any work', async () => {
     const dir = folder();
-    expectOneLineError(acdc(['fit', train, '--out', path.join(dir, 'no', 'm.acdc')]), 1, /--out .*the folder .* does not exist/, 'fit --out');
-    expectOneLineError(acdc(['predict', model, test, '--out', path.join(dir, 'no', 'p.xyz')]), 1, /--out .*the folder .* does not exist/, 'predict --out');
+    expectOneLineError(await acdc(['fit', train, '--out', path.join(dir, 'no', 'm.acdc')]), 1, /--out .*the folder .* does not exist/, 'fit --out');
+    expectOneLineError(await acdc(['predict', model, test, '--out', path.join(dir, 'no', 'p.xyz')]), 1, /--out .*the folder .* does not exist/, 'predict --out');
     expect(fs.readdirSync(dir)).toEqual([]);
   });
 
-  it('a missing, truncated or corrupted model file', () => {
+  it('a missing, truncated or corrupted model file', async () => {
     const dir = folder();
-    expectOneLineError(acdc(['predict', 'none.acdc', test, '--out', 'p.xyz'], { cwd: dir }), 1, /none\.acdc: no such model file/, 'missing model');
+    expectOneLineError(await acdc(['predict', 'none.acdc', test, '--out', 'p.xyz'], { cwd: dir }), 1, /none\.acdc: no such model file/, 'missing model');
     const bytes = fs.readFileSync(model);
     const flipped = Buffer.from(bytes);
     flipped[Math.floor(bytes.length / 2)] ^= 0xff;
@@ -346,13 +345,13 @@ describe('acdc fit / predict: bad input is one line, an exit code and no file', 
     fs.writeFileSync(path.join(dir, 'short.acdc'), bytes.subarray(0, Math.floor(bytes.length / 3)));
     fs.writeFileSync(path.join(dir, 'text.acdc'), 'not a model\n');
     for (const name of ['flipped.acdc', 'short.acdc', 'text.acdc']) {
-      expectOneLineError(acdc(['predict', name, test, '--out', 'p.xyz'], { cwd: dir }), 1, new RegExp(name.replace('.', '\\.')), name);
+      expectOneLineError(await acdc(['predict', name, test, '--out', 'p.xyz'], { cwd: dir }), 1, new RegExp(name.replace('.', '\\.')), name);
       expect(fs.readdirSync(dir).includes('p.xyz'), name).toBe(false);
     }
     expect(fs.readdirSync(dir).sort()).toEqual(['flipped.acdc', 'short.acdc', 'text.acdc']);
   });
 
-  it('a species the model was not fitted on', () => {
+  it('a species the model was not fitted on', async () => {
     const dir = folder();
     const input = withFrames(dir, 'au.xyz', (s) => {
       const types = Array.from(s[1].types);
@@ -360,14 +359,14 @@ describe('acdc fit / predict: bad input is one line, an exit code and no file', 
       s[1] = copy(s[1], { types });
       return s;
     });
-    expectOneLineError(acdc(['predict', model, input, '--out', 'p.xyz'], { cwd: dir }), 1, /au\.xyz: .*79/, 'Au in a Cu model');
+    expectOneLineError(await acdc(['predict', model, input, '--out', 'p.xyz'], { cwd: dir }), 1, /au\.xyz: .*79/, 'Au in a Cu model');
     expect(fs.readdirSync(dir)).toEqual(['au.xyz']);
   });
 
-  it('predict without --out writes nothing; references absent from the file are reported as such', () => {
+  it('predict without --out writes nothing; references absent from the file are reported as such', async () => {
     const dir = folder();
     const bare = withFrames(dir, 'bare.xyz', (s) => s.map((x) => new System({ types: x.types, positions: x.positions, cell: x.cell, pbc: x.pbc })));
-    const r = acdc(['predict', model, bare], { cwd: dir });
+    const r = await acdc(['predict', model, bare], { cwd: dir });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/no reference energy, forces or stress in the file/);
     expect(fs.readdirSync(dir)).toEqual(['bare.xyz']);
