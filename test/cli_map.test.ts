@@ -3,7 +3,6 @@
 // chemiscope file passes chemiscope's checks (with ACDC_INTEROP_PYTHON); the
 // SVG opens in headless Chromium; bad input fails with one line, exit 1 (2
 // for usage) and leaves no file.
-import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,6 +10,7 @@ import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Labels, SoapPowerSpectrum, formatXyz, gfrd, gfre, pca, readNpySync, readXyzSync, writeXyzSync } from 'acdc-ml';
 import { chromiumPath, interopPython } from './prerequisites';
+import { checked, run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -19,8 +19,8 @@ const silicon = path.join(root, 'examples', 'silicon-defect.xyz');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-cli-map-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function acdc(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '2' } });
+async function acdc(...args: string[]) {
+  const r = await run(process.execPath, [cli, ...args], { env: { ...process.env, ACDC_NUM_THREADS: '2' } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -34,8 +34,8 @@ function leftovers(): string[] {
   return fs.readdirSync(dir).filter((f) => f.includes('.partial') || f.startsWith('bad'));
 }
 
-function featurize(file: string, out: string, ...extra: string[]) {
-  const r = acdc('featurize', file, '--per-structure', 'mean', '--out', out, ...extra);
+async function featurize(file: string, out: string, ...extra: string[]) {
+  const r = await acdc('featurize', file, '--per-structure', 'mean', '--out', out, ...extra);
   expect(r.status, r.stderr).toBe(0);
   return readNpySync(out);
 }
@@ -71,14 +71,14 @@ describe('acdc map', () => {
   const out = path.join(dir, 'map.json.gz');
   const svg = path.join(dir, 'map.svg');
 
-  it('per structure: the PCA coordinates are pca() of `featurize --per-structure mean`, with settings and properties', () => {
-    const r = acdc('map', molecules, '--out', out, '--svg', svg, '--json');
+  it('per structure: the PCA coordinates are pca() of `featurize --per-structure mean`, with settings and properties', async () => {
+    const r = await acdc('map', molecules, '--out', out, '--svg', svg, '--json');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s).toMatchObject({ structures: 120, rows: 120, target: 'structure', color: 'n_atoms', calculator: 'soap_power_spectrum' });
 
-    const X = featurize(molecules, path.join(dir, 'mean.npy'));
+    const X = await featurize(molecules, path.join(dir, 'mean.npy'));
     const p = pca(X, 2);
     const doc = readDoc(out);
     expect(doc.structures).toHaveLength(120);
@@ -109,10 +109,10 @@ describe('acdc map', () => {
     expect(leftovers()).toEqual([]);
   });
 
-  it('per atom: environments for every atom, colour by a per-atom property, string colours give a legend', () => {
+  it('per atom: environments for every atom, colour by a per-atom property, string colours give a legend', async () => {
     const file = path.join(dir, 'atoms.json');
     const atomSvg = path.join(dir, 'atoms.svg');
-    const r = acdc('map', silicon, '--per-atom', '--out', file, '--svg', atomSvg, '--hypers', writeHypers('small.json', SMALL));
+    const r = await acdc('map', silicon, '--per-atom', '--out', file, '--svg', atomSvg, '--hypers', writeHypers('small.json', SMALL));
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^map of 504 atoms/);
     const doc = readDoc(file);
@@ -123,19 +123,19 @@ describe('acdc map', () => {
     expect(doc.settings.target).toBe('atom');
     expect(doc.settings.map.color).toEqual({ property: 'atomic_number' });
     // categorical colour: a per-structure string in a per-structure map
-    const r2 = acdc('map', silicon, '--out', path.join(dir, 'si.json'), '--svg', path.join(dir, 'si.svg'), '--color', 'config_type', '--hypers', path.join(dir, 'small.json'));
+    const r2 = await acdc('map', silicon, '--out', path.join(dir, 'si.json'), '--svg', path.join(dir, 'si.svg'), '--color', 'config_type', '--hypers', path.join(dir, 'small.json'));
     expect(r2.status, r2.stderr).toBe(0);
     const text = fs.readFileSync(path.join(dir, 'si.svg'), 'utf8');
     expect(text).toContain('config_type');
     expect(text).toContain('vacancy');
   });
 
-  it('per atom with several species (more features than atoms): pca() of the atomic features, centre species as column blocks', () => {
+  it('per atom with several species (more features than atoms): pca() of the atomic features, centre species as column blocks', async () => {
     const some = readXyzSync(molecules).slice(0, 20);
     const file = path.join(dir, 'some.xyz');
     writeXyzSync(file, some);
     const json = path.join(dir, 'some.json');
-    const r = acdc('map', file, '--per-atom', '--out', json, '--hypers', writeHypers('small.json', SMALL));
+    const r = await acdc('map', file, '--per-atom', '--out', json, '--hypers', writeHypers('small.json', SMALL));
     expect(r.status, r.stderr).toBe(0);
     const species = [...new Set(some.flatMap((f) => Array.from(f.types)))].sort((a, b) => a - b);
     const keys: number[][] = [];
@@ -164,13 +164,13 @@ describe('acdc map', () => {
     expect(err).toBeLessThanOrEqual(1e-10 * scale);
   });
 
-  it('its files pass the chemiscope viewer validator and create_input', () => {
+  it('its files pass the chemiscope viewer validator and create_input', async () => {
     const py = interopPython();
-    const pkg = execFileSync(py, ['-c', 'import chemiscope, os; print(os.path.dirname(chemiscope.__file__))'], { encoding: 'utf8' }).trim();
+    const pkg = (await checked(py, ['-c', 'import chemiscope, os; print(os.path.dirname(chemiscope.__file__))'])).trim();
     for (const file of [out, path.join(dir, 'atoms.json')]) {
-      const v = spawnSync(process.execPath, [path.join(__dirname, 'interop', 'chemiscope_validate.mjs'), path.join(pkg, 'static', 'chemiscope-widget.mjs'), file], { encoding: 'utf8' });
+      const v = await run(process.execPath, [path.join(__dirname, 'interop', 'chemiscope_validate.mjs'), path.join(pkg, 'static', 'chemiscope-widget.mjs'), file]);
       expect(v.stdout + v.stderr).toMatch(/^valid: /);
-      const check = JSON.parse(execFileSync(py, [path.join(__dirname, 'interop', 'chemiscope_check.py'), file], { encoding: 'utf8' }));
+      const check = JSON.parse(await checked(py, [path.join(__dirname, 'interop', 'chemiscope_check.py'), file]));
       expect(check.properties).toContain('pca[1]');
     }
   });
@@ -179,7 +179,7 @@ describe('acdc map', () => {
     // puppeteer-core's own typings need the DOM library, which these tests do not compile against
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const puppeteer = require('puppeteer-core') as { launch(options: object): Promise<Browser> };
-    if (!fs.existsSync(svg)) expect(acdc('map', molecules, '--out', out, '--svg', svg).status).toBe(0);
+    if (!fs.existsSync(svg)) expect((await acdc('map', molecules, '--out', out, '--svg', svg)).status).toBe(0);
     const browser = await puppeteer.launch({ executablePath: chromiumPath(), headless: true, args: ['--no-sandbox', '--disable-gpu'] });
     try {
       const page = await browser.newPage();
@@ -207,7 +207,7 @@ describe('acdc map', () => {
     }
   }, 120_000);
 
-  it('bad input: one line, exit 1 or 2, no file left', () => {
+  it('bad input: one line, exit 1 or 2, no file left', async () => {
     const two = path.join(dir, 'two.xyz');
     fs.writeFileSync(two, fs.readFileSync(path.join(root, 'examples', 'water.xyz'), 'utf8').split('\n').slice(0, 10).join('\n') + '\n');
     const same = path.join(dir, 'same.xyz');
@@ -225,7 +225,7 @@ describe('acdc map', () => {
       [['map', molecules], 2, /^acdc map: required option '-o, --out <file>' not specified \(see acdc map --help\)\n$/],
     ];
     for (const [args, status, message] of cases) {
-      const r = acdc(...args);
+      const r = await acdc(...args);
       expect(r.status, args.join(' ')).toBe(status);
       expect(r.stderr, args.join(' ')).toMatch(message);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
@@ -236,18 +236,18 @@ describe('acdc map', () => {
 });
 
 describe('acdc compare', () => {
-  it('GFRE and GFRD both ways equal gfre()/gfrd() on `featurize --per-structure mean` of both hypers', () => {
+  it('GFRE and GFRD both ways equal gfre()/gfrd() on `featurize --per-structure mean` of both hypers', async () => {
     const a = writeHypers('a.json', SMALL);
     const b = writeHypers('b.json', RADIAL);
-    const r = acdc('compare', molecules, '--a', a, '--b', b, '--json');
+    const r = await acdc('compare', molecules, '--a', a, '--b', b, '--json');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.a).toEqual({ hypers: a, calculator: 'soap_power_spectrum', columns: expect.any(Number) });
     expect(s.b.calculator).toBe('soap_radial_spectrum');
     expect([s.trainRows, s.testRows]).toEqual([60, 60]);
-    const A = featurize(molecules, path.join(dir, 'a.npy'), '--hypers', a);
-    const B = featurize(molecules, path.join(dir, 'b.npy'), '--hypers', b, '--calculator', 'soap_radial_spectrum');
+    const A = await featurize(molecules, path.join(dir, 'a.npy'), '--hypers', a);
+    const B = await featurize(molecules, path.join(dir, 'b.npy'), '--hypers', b, '--calculator', 'soap_radial_spectrum');
     expect(s.a.columns).toBe(A.shape[1]);
     // same numbers up to the rounding of the mean over atoms (acdc map sums atom rows, featurize sums blocks)
     const close = (x: number, y: number) => expect(Math.abs(x - y)).toBeLessThanOrEqual(1e-12 * Math.abs(y));
@@ -258,14 +258,14 @@ describe('acdc compare', () => {
     // the power spectrum holds the radial spectrum far better than the reverse
     expect(s.gfre.aToB).toBeLessThan(s.gfre.bToA);
 
-    const table = acdc('compare', molecules, '--a', a, '--b', b);
+    const table = await acdc('compare', molecules, '--a', a, '--b', b);
     expect(table.status).toBe(0);
     expect(table.stdout).toContain('GFRE');
     expect(table.stdout).toContain(s.gfre.aToB.toFixed(4));
     expect(table.stdout).toContain(s.gfrd.bToA.toFixed(4));
   });
 
-  it('bad input: constant features, too few structures, bad hypers, missing option', () => {
+  it('bad input: constant features, too few structures, bad hypers, missing option', async () => {
     const a = path.join(dir, 'a.json');
     const same = path.join(dir, 'same.xyz');
     const three = path.join(dir, 'three.xyz');
@@ -279,7 +279,7 @@ describe('acdc compare', () => {
       [['compare', molecules, '--a', a], 2, /^acdc compare: required option '--b <hypers.json>' not specified/],
     ];
     for (const [args, status, message] of cases) {
-      const r = acdc(...args);
+      const r = await acdc(...args);
       expect(r.status, args.join(' ')).toBe(status);
       expect(r.stderr, args.join(' ')).toMatch(message);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
