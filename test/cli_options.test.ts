@@ -7,11 +7,12 @@
 // output file. And the renamed flags: `serve --model-file` (was --model, a
 // model kind elsewhere), `scan --relative-regularizer` and `scan --target-key`
 // (were --regularizer, absolute in fit, and --target, a tensor kind in fit).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -86,10 +87,10 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('shared options on every long command', () => {
-  it('every long command lists --threads, --max-memory, --json, --progress and --no-progress with the one help text', () => {
+  it('every long command lists --threads, --max-memory, --json, --progress and --no-progress with the one help text', async () => {
     for (const [name, args] of Object.entries(COMMANDS)) {
       const sub = name.split(' ');
-      const r = spawnSync(process.execPath, [cli, ...sub, '--help'], { encoding: 'utf8' });
+      const r = await run(process.execPath, [cli, ...sub, '--help']);
       expect(r.status, name).toBe(0);
       const help = squash(r.stdout);
       expect(args.slice(0, sub.length)).toEqual(sub);
@@ -127,7 +128,7 @@ describe('shared options on every long command', () => {
       json: ['--json', [], /./],
     };
     for (const [name, [args, has]] of Object.entries(subsets)) {
-      const help = squash(spawnSync(process.execPath, [cli, name, '--help'], { encoding: 'utf8' }).stdout);
+      const help = squash((await run(process.execPath, [cli, name, '--help'])).stdout);
       for (const [key, [flag, bad, message]] of Object.entries(flags)) {
         const text = key === 'maxMemory' ? HELP.maxMemory : HELP[key];
         if (!has.includes(key)) {
@@ -196,21 +197,21 @@ describe('shared options on every long command', () => {
 });
 
 describe('one meaning per flag', () => {
-  it('serve: --model-file names the model file; --model <file> still works with a note, and both at once is a usage error', () => {
+  it('serve: --model-file names the model file; --model <file> still works with a note, and both at once is a usage error', async () => {
     const missing = path.join(inputs, 'nope.acdc');
-    const run = (args: string[]) => spawnSync(process.execPath, [cli, 'serve', '--port', '0', ...args], { encoding: 'utf8', timeout: 60_000 });
-    const a = run(['--model-file', missing]);
+    const serve = (args: string[]) => run(process.execPath, [cli, 'serve', '--port', '0', ...args], { timeout: 60_000 });
+    const a = await serve(['--model-file', missing]);
     expect(a.status).toBe(1);
     expect(a.stderr).toMatch(/^acdc: --model-file .*nope\.acdc: .*\n$/);
-    const b = run(['--model', missing]);
+    const b = await serve(['--model', missing]);
     expect(b.status).toBe(1);
     const lines = b.stderr.trim().split('\n');
     expect(lines).toHaveLength(2);
     expect(lines[0]).toBe('acdc serve: note: --model <file> is deprecated, use --model-file <file> (--model names a model kind in acdc fit and acdc scan)');
     expect(lines[1]).toMatch(/^acdc: --model-file .*nope\.acdc: /);
-    const c = run(['--model', missing, '--model-file', missing]);
+    const c = await serve(['--model', missing, '--model-file', missing]);
     expectUsageError({ status: c.status, stdout: c.stdout, stderr: c.stderr }, 'serve', /--model-file/, 'both');
-    expect(squash(spawnSync(process.execPath, [cli, 'serve', '--help'], { encoding: 'utf8' }).stdout)).not.toMatch(/--model </);
+    expect(squash((await run(process.execPath, [cli, 'serve', '--help'])).stdout)).not.toMatch(/--model </);
   });
 
   it('scan: --relative-regularizer and --target-key; the old spellings give the same curves with a note, and both at once is a usage error', async () => {
