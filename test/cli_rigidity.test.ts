@@ -3,7 +3,6 @@
 // atomic power spectrum computed through the API; the chemiscope file holds
 // it as an atom property and passes chemiscope's checks (with
 // ACDC_INTEROP_PYTHON); bad input fails with one line and leaves no file.
-import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,7 +10,7 @@ import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Labels, SoapPowerSpectrum, SparseGPR, System, localPredictionRigidity, readXyzSync, writeXyzSync } from 'acdc-ml';
 import { interopPython } from './prerequisites';
-import { run } from './spawn_helpers';
+import { checked, run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -113,12 +112,12 @@ describe('acdc rigidity', () => {
     expect(bad.stderr).toMatch(/alien-h\.xyz, frame 0: species 1 is not one the model knows \(29, 79\)/);
   }, 120_000);
 
-  it('the chemiscope file passes the viewer validator and create_input', () => {
+  it('the chemiscope file passes the viewer validator and create_input', async () => {
     const py = interopPython();
-    const pkg = execFileSync(py, ['-c', 'import chemiscope, os; print(os.path.dirname(chemiscope.__file__))'], { encoding: 'utf8' }).trim();
-    const v = spawnSync(process.execPath, [path.join(__dirname, 'interop', 'chemiscope_validate.mjs'), path.join(pkg, 'static', 'chemiscope-widget.mjs'), map], { encoding: 'utf8' });
+    const pkg = (await checked(py, ['-c', 'import chemiscope, os; print(os.path.dirname(chemiscope.__file__))'])).trim();
+    const v = await run(process.execPath, [path.join(__dirname, 'interop', 'chemiscope_validate.mjs'), path.join(pkg, 'static', 'chemiscope-widget.mjs'), map]);
     expect(v.stdout + v.stderr).toMatch(/^valid: /);
-    const check = JSON.parse(execFileSync(py, [path.join(__dirname, 'interop', 'chemiscope_check.py'), map], { encoding: 'utf8' }));
+    const check = JSON.parse(await checked(py, [path.join(__dirname, 'interop', 'chemiscope_check.py'), map]));
     expect(check.properties).toEqual(expect.arrayContaining(['lpr', 'log10_lpr', 'pca[1]', 'pca[2]']));
   });
 
