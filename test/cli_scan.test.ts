@@ -2,20 +2,20 @@
 // computation (features from `acdc featurize`, ridge regression solved in
 // its primal form / GP mean solved by Gaussian elimination here) on the
 // split the command reports; the SVG and the table; bad input.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatXyz, polynomialKernel, readNpySync, readXyzSync, writeXyzSync } from 'acdc-ml';
+import { run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-cli-scan-'));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-function acdc(...args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '2' } });
+async function acdc(...args: string[]) {
+  const r = await run(process.execPath, [cli, ...args], { env: { ...process.env, ACDC_NUM_THREADS: '2' } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -69,9 +69,9 @@ const RADIAL_4 = {
 };
 
 describe('acdc scan', () => {
-  it('linear: each error equals primal ridge regression (intercept, centred features) on `featurize --per-structure mean`', () => {
+  it('linear: each error equals primal ridge regression (intercept, centred features) on `featurize --per-structure mean`', async () => {
     const svg = path.join(dir, 'curves.svg');
-    const r = acdc('scan', data, '--cutoffs', '4,2.5', '--body-order', '2', '--relative-regularizer', '1e-4', '--svg', svg, '--json');
+    const r = await acdc('scan', data, '--cutoffs', '4,2.5', '--body-order', '2', '--relative-regularizer', '1e-4', '--svg', svg, '--json');
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
@@ -85,7 +85,7 @@ describe('acdc scan', () => {
     const hypers = path.join(dir, 'radial4.json');
     fs.writeFileSync(hypers, JSON.stringify(RADIAL_4));
     const out = path.join(dir, 'radial4.npy');
-    const f = acdc('featurize', data, '--calculator', 'soap_radial_spectrum', '--hypers', hypers, '--per-structure', 'mean', '--out', out);
+    const f = await acdc('featurize', data, '--calculator', 'soap_radial_spectrum', '--hypers', hypers, '--per-structure', 'mean', '--out', out);
     expect(f.status, f.stderr).toBe(0);
     const X = readNpySync(out);
     const F = X.shape[1];
@@ -127,8 +127,8 @@ describe('acdc scan', () => {
     expect(text).toContain('r_c = 2.5 Å, body order 2');
   });
 
-  it('gpr: each error equals the GP mean with the (x̂·x̂′)² kernel of the per-structure power spectrum; table output', () => {
-    const r = acdc('scan', data, '--cutoffs', '3', '--body-order', '3', '--model', 'gpr', '--relative-regularizer', '1e-3', '--seed', '7', '--json');
+  it('gpr: each error equals the GP mean with the (x̂·x̂′)² kernel of the per-structure power spectrum; table output', async () => {
+    const r = await acdc('scan', data, '--cutoffs', '3', '--body-order', '3', '--model', 'gpr', '--relative-regularizer', '1e-3', '--seed', '7', '--json');
     expect(r.status, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout);
     const hypers = path.join(dir, 'ps3.json');
@@ -141,7 +141,7 @@ describe('acdc scan', () => {
       }),
     );
     const out = path.join(dir, 'ps3.npy');
-    expect(acdc('featurize', data, '--hypers', hypers, '--per-structure', 'mean', '--out', out).status).toBe(0);
+    expect((await acdc('featurize', data, '--hypers', hypers, '--per-structure', 'mean', '--out', out)).status).toBe(0);
     const X = readNpySync(out);
     const K = polynomialKernel(X, X, { zeta: 2 }).data;
     const N = X.shape[0];
@@ -155,13 +155,13 @@ describe('acdc scan', () => {
       const want = rmse(pred, s.split.test);
       expect(Math.abs(s.curves[0].rmse[k] - want), `n = ${size}`).toBeLessThanOrEqual(1e-8 * want);
     });
-    const table = acdc('scan', data, '--cutoffs', '3', '--body-order', '3', '--model', 'gpr', '--relative-regularizer', '1e-3', '--seed', '7');
+    const table = await acdc('scan', data, '--cutoffs', '3', '--body-order', '3', '--model', 'gpr', '--relative-regularizer', '1e-3', '--seed', '7');
     expect(table.status).toBe(0);
     expect(table.stdout).toContain('n=90');
     expect(table.stdout).toContain(s.curves[0].rmse[3].toPrecision(4));
   });
 
-  it('bad input: one line, exit 1 or 2, no plot left', () => {
+  it('bad input: one line, exit 1 or 2, no plot left', async () => {
     const noEnergy = path.join(root, 'examples', 'molecules.xyz');
     const few = path.join(dir, 'few.xyz');
     fs.writeFileSync(few, formatXyz(frames.slice(0, 6)));
@@ -179,7 +179,7 @@ describe('acdc scan', () => {
       [['scan', data], 2, /required option '--cutoffs <list>' not specified/],
     ];
     for (const [args, status, message] of cases) {
-      const r = acdc(...args);
+      const r = await acdc(...args);
       expect(r.status, args.join(' ')).toBe(status);
       expect(r.stderr, args.join(' ')).toMatch(message);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
