@@ -7,13 +7,13 @@
 // - rotation / permutation invariance of energies, covariance of forces ≤ 1e-10;
 // - save → load → predict bit for bit; broken files and bad inputs give Errors naming the problem;
 // - async = sync bit for bit; an AbortSignal cancels a fit; fit quality on held-out frames.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LinearModel, loadModel, loadModelSync, modelFromBuffer, SparseGPR, System } from 'acdc-ml';
 import { checkAgainstNumpy, expectedFrameSigmas, checkFiniteDifferences, checkSymmetries, expected, forceErrors, smallCase, smallTest, smallTrain, test, train } from './potential_helpers';
+import { checked } from './spawn_helpers';
 
 const dir = mkdtempSync(join(tmpdir(), 'acdc-gpr-'));
 const model = SparseGPR.fitSync(smallTrain, smallCase.gpr);
@@ -240,7 +240,7 @@ describe('SparseGPR', () => {
     expect(existsSync(dir)).toBe(true);
   });
 
-  it('fits and predicts bit for bit with 1 or 2 threads', () => {
+  it('fits and predicts bit for bit with 1 or 2 threads', async () => {
     const script = `
       const acdc = require('acdc-ml');
       const h = require('node:crypto').createHash('sha256');
@@ -251,11 +251,11 @@ describe('SparseGPR', () => {
       h.update(m.toBuffer());
       for (const a of [p.energy, p.variance, ...p.forces, ...p.stress]) h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
       process.stdout.write(h.digest('hex'));`;
-    const run = (threads: string) => execFileSync(process.execPath, ['-e', script], { env: { ...process.env, ACDC_NUM_THREADS: threads }, cwd: __dirname }).toString();
-    const one = run('1');
+    const digest = (threads: string) => checked(process.execPath, ['-e', script], { env: { ...process.env, ACDC_NUM_THREADS: threads }, cwd: __dirname });
+    const one = await digest('1');
     expect(one).toMatch(/^[0-9a-f]{64}$/);
-    expect(run('2')).toBe(one);
-    expect(run('3')).toBe(one);
+    expect(await digest('2')).toBe(one);
+    expect(await digest('3')).toBe(one);
   });
 
   it('learns EMT forces: held-out force RMSE well below their spread', () => {
