@@ -2,13 +2,13 @@
 // recomputed as anyone can), budgets from the real neighbour counts, the
 // memory budget of predict, absurd training targets. Each reproducer of the
 // audit is a test: an ordinary Error naming the field, never an abort.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { LinearModel, SoapPowerSpectrum, SparseGPR, System, formatXyz, loadModelSync, modelFromBuffer } from 'acdc-ml';
+import { run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -117,14 +117,14 @@ describe('hostile model files are refused at load', () => {
     }
   });
 
-  it('item 11: acdc predict on a tampered model exits non-zero with one line and writes nothing', () => {
+  it('item 11: acdc predict on a tampered model exits non-zero with one line and writes nothing', async () => {
     const dir = folder();
     const model = path.join(dir, 'nan.acdc');
     fs.writeFileSync(model, rewrite(original, (_, data) => void data.writeDoubleLE(NaN, 0)));
     const xyz = path.join(dir, 'in.xyz');
     fs.writeFileSync(xyz, formatXyz(frames));
     const out = path.join(dir, 'out.xyz');
-    const r = spawnSync(process.execPath, [cli, 'predict', model, xyz, '-o', out], { encoding: 'utf8' });
+    const r = await run(process.execPath, [cli, 'predict', model, xyz, '-o', out]);
     expect(r.status).not.toBe(0);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^acdc: .*nan\.acdc.*weights/);
@@ -179,14 +179,14 @@ describe('memory budgets from the real work', () => {
 describe('output sizes are checked before the work (item 4)', () => {
   const water = new System({ types: [8, 1, 1], positions: [0, 0, 0, 0.96, 0, 0, -0.24, 0.93, 0] });
 
-  it('acdc featurize --species with 3000 entries is refused before any key is built', () => {
+  it('acdc featurize --species with 3000 entries is refused before any key is built', async () => {
     const dir = folder();
     const xyz = path.join(dir, 'water.xyz');
     fs.writeFileSync(xyz, formatXyz([water]));
     const out = path.join(dir, 'f.npy');
     const species = Array.from({ length: 3000 }, (_, k) => k + 1).join(',');
     for (const extra of [[], ['--per-structure', 'mean']]) {
-      const r = spawnSync(process.execPath, [cli, 'featurize', xyz, '--species', species, '--max-memory', '1G', '-o', out, ...extra], { encoding: 'utf8' });
+      const r = await run(process.execPath, [cli, 'featurize', xyz, '--species', species, '--max-memory', '1G', '-o', out, ...extra]);
       expect(r.status).not.toBe(0);
       expect(r.stderr.trim().split('\n')).toHaveLength(1);
       expect(r.stderr).toMatch(/^acdc: .*3000 species/);
@@ -211,14 +211,14 @@ describe('absurd training targets', () => {
     expect(() => SparseGPR.fitSync(bad, { hypers: HYPERS, sigmas: { energy: 0.01 }, sparse: { count: 2 } })).toThrow(/systems\[2\]: energy = 1e300 eV/);
   });
 
-  it('item 16: acdc fit with energy=1e300 exits non-zero, names the frame and writes no model', () => {
+  it('item 16: acdc fit with energy=1e300 exits non-zero, names the frame and writes no model', async () => {
     const dir = folder();
     const xyz = path.join(dir, 'train.xyz');
     fs.writeFileSync(xyz, formatXyz(frames.map((s, k) => new System({ types: s.types, positions: s.positions, info: { energy: k === 1 ? 1e300 : -10 } }))));
     const hypers = path.join(dir, 'hypers.json');
     fs.writeFileSync(hypers, JSON.stringify(HYPERS));
     const out = path.join(dir, 'model.acdc');
-    const r = spawnSync(process.execPath, [cli, 'fit', xyz, '--hypers', hypers, '--model', 'linear', '-o', out], { encoding: 'utf8' });
+    const r = await run(process.execPath, [cli, 'fit', xyz, '--hypers', hypers, '--model', 'linear', '-o', out]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/^acdc: .*systems\[1\]: energy = 1e300/);
     expect(fs.existsSync(out)).toBe(false);
