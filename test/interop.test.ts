@@ -4,26 +4,27 @@
 // metatensor, else a venv that scripts/ci/interop-python.sh makes once under
 // node_modules/.cache (dev-only: acdc itself never needs Python). The
 // committed fixture part (files written by Python earlier) needs none.
-import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SoapPowerSpectrum, TensorMap, readNpySync, readXyzSync, writeNpySync } from 'acdc-ml';
 import { expectSameTensor } from './tensor_helpers';
+import { checked, run } from './spawn_helpers';
 
 const fixtures = path.join(__dirname, 'fixtures', 'metatensor');
 
 /** A Python with numpy and metatensor-core, made on first use if need be. */
-function interopPython(): string {
+async function interopPython(): Promise<string> {
   const configured = process.env.ACDC_INTEROP_PYTHON;
   if (configured) return configured;
-  const probe = spawnSync('python3', ['-c', 'import metatensor, numpy'], { encoding: 'utf8' });
-  if (probe.status === 0) return 'python3';
+  // no python3 at all (spawn fails) counts as one without the packages
+  const probe = await run('python3', ['-c', 'import metatensor, numpy']).catch(() => null);
+  if (probe?.status === 0) return 'python3';
   const root = path.join(__dirname, '..');
   const venv = path.join(root, 'node_modules', '.cache', 'acdc-interop-venv');
   // installs numpy and metatensor-core with pip (once; reused afterwards)
-  execFileSync('bash', [path.join(root, 'scripts', 'ci', 'interop-python.sh'), venv], { stdio: 'inherit' });
+  await checked('bash', [path.join(root, 'scripts', 'ci', 'interop-python.sh'), venv], { echo: true });
   return path.join(venv, 'bin', 'python');
 }
 
@@ -75,11 +76,11 @@ describe('files written by Python (committed fixtures)', () => {
 
 describe('live round trip with metatensor-core and numpy', () => {
   let py = '';
-  beforeAll(() => {
-    py = interopPython();
+  beforeAll(async () => {
+    py = await interopPython();
   }, 600_000);
 
-  it('Python loads what acdc writes, and acdc reads what Python writes, identically', () => {
+  it('Python loads what acdc writes, and acdc reads what Python writes, identically', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-interop-'));
     const frames = readXyzSync(path.join(fixtures, 'systems.xyz'));
     const meta = JSON.parse(fs.readFileSync(path.join(fixtures, 'meta.json'), 'utf8'));
@@ -89,7 +90,7 @@ describe('live round trip with metatensor-core and numpy', () => {
     writeNpySync(path.join(dir, 'design.npy'), design);
     writeNpySync(path.join(dir, 'design32.npy'), design, { dtype: 'float32' });
 
-    const out = execFileSync(py, [path.join(__dirname, 'interop', 'metatensor_roundtrip.py'), dir], { encoding: 'utf8' });
+    const out = await checked(py, [path.join(__dirname, 'interop', 'metatensor_roundtrip.py'), dir]);
     const summary = JSON.parse(out.trim().split('\n').pop()!);
     expect(summary.keys).toEqual(tm.keys.names);
     expect(summary.blocks).toBe(tm.keys.count);
