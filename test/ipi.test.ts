@@ -3,7 +3,7 @@
 // ACDC_INTEROP_PYTHON), and against a scripted fake server for every way a
 // conversation can go wrong.
 import { afterAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { System, driveIpi, loadModel, readXyzSync, IPI_UNITS, type IpiModel } from 'acdc-ml';
 import { ASE_BOHR, ASE_HARTREE, MorseModel, fccCopper, fromAseUnits, ffsocket, ipiScript, ipiXyz, nveInput, readIpiProperties, slope, startPython } from './ipi_helpers';
 import { interopPython } from './prerequisites';
+import { run } from './spawn_helpers';
 
 const python = interopPython();
 const withPython = describe;
@@ -683,10 +684,10 @@ describe('protocol against a scripted fake server', () => {
 
 describe('acdc drive (command line)', () => {
   const cli = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
-  const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', timeout: 30_000 });
+  const acdc = (args: string[]) => run(process.execPath, [cli, ...args], { timeout: 30_000 });
   const oneLine = (text: string) => expect(text.trim().split('\n')).toHaveLength(1);
 
-  it('neither or both of --unix/--inet, a bad port: usage errors (exit 2, one line)', () => {
+  it('neither or both of --unix/--inet, a bad port: usage errors (exit 2, one line)', async () => {
     const dir = tmpdir();
     const model = path.join(dir, 'm.acdc');
     fs.writeFileSync(model, 'x');
@@ -698,7 +699,7 @@ describe('acdc drive (command line)', () => {
       [[model, '--inet', 'localhost'], /expected HOST:PORT/],
       [[model, '--unix', 'a', '--timeout', '-3'], /expected a positive number, got "-3"/],
     ] as const) {
-      const r = run(['drive', ...args]);
+      const r = await acdc(['drive', ...args]);
       expect(r.status, r.stderr).toBe(2);
       expect(r.stderr).toMatch(message);
       oneLine(r.stderr);
@@ -706,21 +707,21 @@ describe('acdc drive (command line)', () => {
     }
   });
 
-  it('a missing model file or --init file: exit 1, one line naming the file', () => {
+  it('a missing model file or --init file: exit 1, one line naming the file', async () => {
     const dir = tmpdir();
     const missing = path.join(dir, 'nope.acdc');
-    const r = run(['drive', missing, '--unix', socketName('cli')]);
+    const r = await acdc(['drive', missing, '--unix', socketName('cli')]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(new RegExp(`^acdc: cannot read model file ${missing}: ENOENT`));
     oneLine(r.stderr);
     const model = path.join(dir, 'm.acdc');
     fs.writeFileSync(model, 'x');
-    const s = run(['drive', model, '--unix', socketName('cli'), '--init', path.join(dir, 'nope.xyz')]);
+    const s = await acdc(['drive', model, '--unix', socketName('cli'), '--init', path.join(dir, 'nope.xyz')]);
     expect(s.status).toBe(1);
     expect(s.stderr).toMatch(/^acdc: .*nope\.xyz/);
     oneLine(s.stderr);
     // not a model file
-    const t = run(['drive', model, '--unix', socketName('cli')]);
+    const t = await acdc(['drive', model, '--unix', socketName('cli')]);
     expect(t.status).toBe(1);
     expect(t.stderr).toMatch(/^acdc: /);
     oneLine(t.stderr);
