@@ -6,13 +6,13 @@
 // largest |value|) entry by entry (padding must be exactly 0); `random`
 // permutations bit for bit; gradients ≤ 1e-6 × max(1, largest |gradient|)
 // against central differences with h = 1e-5 (Å, or strain).
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { CoulombMatrix, EwaldSumMatrix, SineMatrix, SymmetryFunctions, System, TensorMap, readNpySync, readXyzSync, toArray, type CoulombMatrixHypers, type EwaldSumMatrixHypers } from 'acdc-ml';
+import { run } from './spawn_helpers';
 
 interface SystemJson {
   types: number[];
@@ -229,7 +229,7 @@ describe('acdc featurize with the DScribe-style calculators', () => {
   const root = join(__dirname, '..');
   const dir = mkdtempSync(join(tmpdir(), 'acdc-classic-'));
   const acdc = (...args: string[]) =>
-    spawnSync(process.execPath, [join(root, 'dist', 'cli', 'main.js'), ...args], { encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '2' } });
+    run(process.execPath, [join(root, 'dist', 'cli', 'main.js'), ...args], { env: { ...process.env, ACDC_NUM_THREADS: '2' } });
   const example = join(root, 'examples', 'molecules.xyz');
   const frames = readXyzSync(example);
   const species = [...new Set(frames.flatMap((f) => Array.from(f.types)))].sort((a, b) => a - b);
@@ -240,11 +240,11 @@ describe('acdc featurize with the DScribe-style calculators', () => {
   };
   const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
 
-  it('coulomb_matrix: one row per structure, as the API gives', () => {
+  it('coulomb_matrix: one row per structure, as the API gives', async () => {
     const nMax = Math.max(...frames.map((f) => f.size));
     const hypers = { n_atoms_max: nMax, permutation: 'eigenspectrum' as const };
     const out = join(dir, 'cm.npy');
-    const r = acdc('featurize', example, '--calculator', 'coulomb_matrix', '--hypers', write('cm.json', hypers), '--batch', '7', '--out', out);
+    const r = await acdc('featurize', example, '--calculator', 'coulomb_matrix', '--hypers', write('cm.json', hypers), '--batch', '7', '--out', out);
     expect(r.status, r.stderr).toBe(0);
     const got = readNpySync(out);
     const want = new CoulombMatrix(hypers).computeSync(frames).toArray();
@@ -252,23 +252,23 @@ describe('acdc featurize with the DScribe-style calculators', () => {
     expect(maxDiff(got.data, want.data)).toBe(0);
   });
 
-  it('symmetry_functions: one row per atom in file order, DScribe columns', () => {
+  it('symmetry_functions: one row per atom in file order, DScribe columns', async () => {
     const hypers = { cutoff: 4, g2: [[1, 0]] as [number, number][], g4: [[0.1, 1, -1]] as [number, number, number][] };
     const out = join(dir, 'acsf.npy');
-    const r = acdc('featurize', example, '--calculator', 'symmetry_functions', '--hypers', write('acsf.json', { ...hypers, types: species }), '--batch', '9', '--out', out);
+    const r = await acdc('featurize', example, '--calculator', 'symmetry_functions', '--hypers', write('acsf.json', { ...hypers, types: species }), '--batch', '9', '--out', out);
     expect(r.status, r.stderr).toBe(0);
     const got = readNpySync(out);
     const want = toArray(new SymmetryFunctions({ ...hypers, types: species }).computeSync(frames), { layout: 'dscribe' });
     expect(got.shape).toEqual(want.shape);
     expect(maxDiff(got.data, want.data)).toBe(0);
     // without types, a batch lacking a species would change the columns
-    const bad = acdc('featurize', example, '--calculator', 'symmetry_functions', '--hypers', write('acsf2.json', hypers), '--batch', '1', '--out', join(dir, 'x.npy'));
+    const bad = await acdc('featurize', example, '--calculator', 'symmetry_functions', '--hypers', write('acsf2.json', hypers), '--batch', '1', '--out', join(dir, 'x.npy'));
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/give "types"/);
   });
 
-  it('needs --hypers', () => {
-    const r = acdc('featurize', example, '--calculator', 'sine_matrix', '--out', join(dir, 'sm.npy'));
+  it('needs --hypers', async () => {
+    const r = await acdc('featurize', example, '--calculator', 'sine_matrix', '--out', join(dir, 'sm.npy'));
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/--calculator sine_matrix needs --hypers/);
   });
