@@ -5,13 +5,13 @@
 // stress against central differences of the energy (h = 1e-5, ≤ 1e-6 relative
 // to the largest component); rotations and permutations; save → load →
 // predict bit for bit; bad input; `acdc fit --features bispectrum`.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LinearModel, SparseGPR, loadModelSync, modelFromBuffer, writeXyzSync } from 'acdc-ml';
 import { FIXTURES, checkAgainstNumpy, checkFiniteDifferences, checkSymmetries, smallTest, smallTrain } from './potential_helpers';
+import { run } from './spawn_helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const nu3Case: any = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'nu3_case.json'), 'utf8'));
@@ -89,21 +89,21 @@ describe('potentials on the bispectrum (ν = 3)', () => {
 });
 
 describe('acdc fit --features', () => {
-  const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '2' } });
+  const acdc = (args: string[]) => run(process.execPath, [cli, ...args], { env: { ...process.env, ACDC_NUM_THREADS: '2' } });
 
-  it('fits a linear model on the bispectrum, and refuses a bad name', () => {
+  it('fits a linear model on the bispectrum, and refuses a bad name', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-nu3-cli-'));
     const data = path.join(dir, 'train.xyz');
     writeXyzSync(data, smallTrain);
     const hypers = path.join(dir, 'hypers.json');
     fs.writeFileSync(hypers, JSON.stringify(nu3Case.linear.hypers));
     const out = path.join(dir, 'm.acdc');
-    const r = run(['fit', data, '-o', out, '--hypers', hypers, '--model', 'linear', '--features', 'bispectrum', '--no-progress', '--json']);
+    const r = await acdc(['fit', data, '-o', out, '--hypers', hypers, '--model', 'linear', '--features', 'bispectrum', '--no-progress', '--json']);
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).features).toBe('bispectrum');
     expect(loadModelSync(out).features).toBe('bispectrum');
     const bad = path.join(dir, 'bad.acdc');
-    const e = run(['fit', data, '-o', bad, '--hypers', hypers, '--features', 'trispectrum', '--no-progress']);
+    const e = await acdc(['fit', data, '-o', bad, '--hypers', hypers, '--features', 'trispectrum', '--no-progress']);
     expect(e.status).not.toBe(0);
     const lines = e.stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
