@@ -5,9 +5,9 @@
 // memory instead. These tests check that both kinds of buffer hold the same
 // numbers, outlive the calculator and the systems, and that a tight loop of
 // synchronous calls (no event-loop turn, so no finalizer runs) stays bounded.
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { run } from './spawn_helpers';
 
 const root = path.resolve(__dirname, '..');
 const hypers = {
@@ -28,15 +28,15 @@ function silicon(n) {
   return { types: positions.map(() => 14), positions, cell: [[n * a, 0, 0], [0, n * a, 0], [0, 0, n * a]], pbc: [true, true, true] };
 }`;
 
-function runNode(script: string, args: string[] = []) {
-  const r = spawnSync(process.execPath, [...args, '-e', script], { cwd: root, encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '2' } });
+async function runNode(script: string, args: string[] = []) {
+  const r = await run(process.execPath, [...args, '-e', script], { cwd: root, env: { ...process.env, ACDC_NUM_THREADS: '2' } });
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
 }
 
 describe('output buffers', () => {
-  it('stay valid and unchanged after the calculator and the systems are collected', () => {
-    const out = runNode(
+  it('stay valid and unchanged after the calculator and the systems are collected', async () => {
+    const out = await runNode(
       `
       ${SILICON}
       const acdc = require('acdc-ml');
@@ -69,7 +69,7 @@ describe('output buffers', () => {
   });
 
   it('hold the same numbers whether handed over or copied (past the cap), sync and async', async () => {
-    const out = runNode(`
+    const out = await runNode(`
       ${SILICON}
       const acdc = require('acdc-ml');
       const soap = new acdc.SoapPowerSpectrum(${JSON.stringify(hypers)});
@@ -90,8 +90,8 @@ describe('output buffers', () => {
     expect(out.asyncSame).toBe(true);
   });
 
-  it('a tight loop of values-only computeSync stays bounded', () => {
-    const out = runNode(`
+  it('a tight loop of values-only computeSync stays bounded', async () => {
+    const out = await runNode(`
       ${SILICON}
       const acdc = require('acdc-ml');
       const soap = new acdc.SoapPowerSpectrum(${JSON.stringify(hypers)});
