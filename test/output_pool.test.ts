@@ -7,9 +7,9 @@
 // fresh one. `ACDC_OUTPUT_POOL=0` turns the pool off (read at every call), so
 // one process can compute both ways. The minor page faults of a call show
 // whether its buffer was reused: a count of kernel events, not a timing.
-import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { run } from './spawn_helpers';
 
 const root = path.resolve(__dirname, '..');
 const hypers = {
@@ -54,10 +54,9 @@ const sameBits = (a, b) => {
 };
 `;
 
-function runNode(script: string, env: Record<string, string> = {}) {
-  const r = spawnSync(process.execPath, ['--expose-gc', '-e', PRELUDE + script], {
+async function runNode(script: string, env: Record<string, string> = {}) {
+  const r = await run(process.execPath, ['--expose-gc', '-e', PRELUDE + script], {
     cwd: root,
-    encoding: 'utf8',
     env: { ...process.env, ACDC_NUM_THREADS: '2', ...env },
   });
   expect(r.status, r.stderr).toBe(0);
@@ -65,8 +64,8 @@ function runNode(script: string, env: Record<string, string> = {}) {
 }
 
 describe('output pool', () => {
-  it('never writes into a buffer the user still holds; reuses the ones dropped', () => {
-    const out = runNode(`
+  it('never writes into a buffer the user still holds; reuses the ones dropped', async () => {
+    const out = await runNode(`
       // many calls on other structures, each after a full collection, so
       // that any buffer found unreachable is reused; their page faults
       const churn = async (seed) => {
@@ -114,8 +113,8 @@ describe('output pool', () => {
     expect(out.tailSame).toBe(true);
   });
 
-  it('gives the same bits with and without the pool, sync and async', () => {
-    const out = runNode(`
+  it('gives the same bits with and without the pool, sync and async', async () => {
+    const out = await runNode(`
       (async () => {
         // without the pool: fresh memory
         process.env.ACDC_OUTPUT_POOL = '0';
@@ -168,8 +167,8 @@ describe('output pool', () => {
     expect(out.syncSame).toBe(true);
     expect(out.asyncSame).toBe(true);
   });
-  it('a tight loop of synchronous gradient calls stays bounded (no event-loop turn)', () => {
-    const out = runNode(`
+  it('a tight loop of synchronous gradient calls stays bounded (no event-loop turn)', async () => {
+    const out = await runNode(`
       const system = silicon(31);
       const one = grad(soap.computeSync([system], { gradients: ['positions'] })).byteLength;
       const fs = require('node:fs');
