@@ -2,18 +2,18 @@
 // refused: each is now a plain Error or an exact round trip. Inputs that
 // crashed the process run in a child process, so that old code fails the test
 // without killing the runner.
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatXyz, Labels, parseXyz, readNpySync, System, TensorBlock, TensorMap } from 'acdc-ml';
+import { run } from './spawn_helpers';
 
 const corpus = join(__dirname, 'fixtures', 'fuzz');
 
 /** Runs `code` (CommonJS, `acdc` in scope) in a fresh node process. */
-function isolated(code: string): { status: number | null; signal: string | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['-e', `const acdc = require('acdc-ml');\n${code}`], { encoding: 'utf8', timeout: 60_000 });
+async function isolated(code: string): Promise<{ status: number | null; signal: string | null; stdout: string; stderr: string }> {
+  const r = await run(process.execPath, ['-e', `const acdc = require('acdc-ml');\n${code}`], { timeout: 60_000 });
   return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -148,11 +148,11 @@ describe('extended XYZ: special and random floats', () => {
     }
   });
 
-  it('iterXyz with a huge batch reads what is there instead of reserving the batch', () => {
+  it('iterXyz with a huge batch reads what is there instead of reserving the batch', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'acdc-robust-'));
     const file = join(dir, 'two.extxyz');
     writeFileSync(file, '1\n\nH 0 0 0\n1\n\nHe 0 0 1\n');
-    const r = isolated(`(async () => { let n = 0; for await (const f of acdc.iterXyz(${JSON.stringify(file)}, { batch: 1e9 })) n += f.size; console.log(n); })()`);
+    const r = await isolated(`(async () => { let n = 0; for await (const f of acdc.iterXyz(${JSON.stringify(file)}, { batch: 1e9 })) n += f.size; console.log(n); })()`);
     expect(r.signal, r.stderr).toBeNull();
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe('2');
@@ -170,9 +170,9 @@ describe('System', () => {
 });
 
 describe('TensorMap files and blocks', () => {
-  it('an .npy header nested 16 000 deep inside an .mts is an Error, not a stack overflow', () => {
+  it('an .npy header nested 16 000 deep inside an .mts is an Error, not a stack overflow', async () => {
     const file = join(corpus, 'deep_keys.mts');
-    const r = isolated(`try { acdc.TensorMap.fromBuffer(require('fs').readFileSync(${JSON.stringify(file)})); console.log('loaded'); } catch (e) { console.log(e.message); }`);
+    const r = await isolated(`try { acdc.TensorMap.fromBuffer(require('fs').readFileSync(${JSON.stringify(file)})); console.log('loaded'); } catch (e) { console.log(e.message); }`);
     expect(r.signal, r.stderr).toBeNull();
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/keys\.npy.*nested deeper than 16 levels/);
