@@ -3,13 +3,14 @@
 // the library), concurrent requests agree, bad and oversize inputs get a JSON
 // error naming the field or limit, a full queue answers 503, a disconnected
 // client frees its slot, and /healthz and /metrics answer.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Labels, LinearModel, SoapPowerSpectrum, formatXyz, loadModel, readXyzSync } from 'acdc-ml';
+import { run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -60,9 +61,9 @@ async function startServer(...args: string[]): Promise<{ child: ChildProcess; po
 }
 
 /** What `acdc featurize` writes for the same input and options. */
-function cliFeatures(file: string, ...options: string[]): { npy: Buffer; labels: string } {
+async function cliFeatures(file: string, ...options: string[]): Promise<{ npy: Buffer; labels: string }> {
   const out = path.join(dir, `cli-${options.join('_').replace(/[^a-z0-9_]/gi, '')}.npy`);
-  const r = spawnSync(process.execPath, [cli, 'featurize', file, '--out', out, ...options], { encoding: 'utf8' });
+  const r = await run(process.execPath, [cli, 'featurize', file, '--out', out, ...options]);
   expect(r.status, r.stderr).toBe(0);
   return { npy: fs.readFileSync(out), labels: fs.readFileSync(`${out}.labels.json`, 'utf8') };
 }
@@ -81,7 +82,7 @@ describe('acdc serve', () => {
     const a = await xyz(small, '?perStructure=species-mean');
     expect(a.status, a.body.toString()).toBe(200);
     expect(a.headers['content-type']).toBe('application/octet-stream');
-    const want = cliFeatures(smallFile, '--per-structure', 'species-mean');
+    const want = await cliFeatures(smallFile, '--per-structure', 'species-mean');
     expect(a.body.equals(want.npy)).toBe(true);
     expect(a.headers['x-acdc-shape']).toBe(`8,${JSON.parse(want.labels).columns.values.length}`);
     expect(a.headers['x-acdc-dtype']).toBe('float64');
@@ -112,7 +113,7 @@ describe('acdc serve', () => {
   });
 
   it('multipart/mixed carries the .npy and its .labels.json; JSON carries values and labels; JSON structures give the same bytes', async () => {
-    const want = cliFeatures(smallFile, '--calculator', 'soap_radial_spectrum', '--dtype', 'float32');
+    const want = await cliFeatures(smallFile, '--calculator', 'soap_radial_spectrum', '--dtype', 'float32');
     const m = await xyz(small, '?calculator=soap_radial_spectrum&dtype=float32', 'multipart/mixed');
     expect(m.status).toBe(200);
     const boundary = /boundary=(\S+)/.exec(String(m.headers['content-type']))![1];
@@ -143,7 +144,7 @@ describe('acdc serve', () => {
   });
 
   it('concurrent requests (more than the concurrency cap) all answer the same bytes', async () => {
-    const want = cliFeatures(smallFile, '--per-structure', 'mean');
+    const want = await cliFeatures(smallFile, '--per-structure', 'mean');
     const answers = await Promise.all(Array.from({ length: 4 }, () => xyz(small, '?per_structure=mean')));
     for (const a of answers) {
       expect(a.status).toBe(200);
@@ -395,12 +396,12 @@ describe('acdc serve --model-file: POST /v1/predict', () => {
     }
   });
 
-  it('a missing or corrupt model file: acdc serve exits 1 with one line', () => {
-    const r = spawnSync(process.execPath, [cli, 'serve', '--port', '0', '--model-file', path.join(dir, 'nope.acdc')], { encoding: 'utf8' });
+  it('a missing or corrupt model file: acdc serve exits 1 with one line', async () => {
+    const r = await run(process.execPath, [cli, 'serve', '--port', '0', '--model-file', path.join(dir, 'nope.acdc')]);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/^acdc: --model-file .*nope\.acdc: .*\n$/);
     fs.writeFileSync(path.join(dir, 'bad.acdc'), 'not a model');
-    const b = spawnSync(process.execPath, [cli, 'serve', '--port', '0', '--model-file', path.join(dir, 'bad.acdc')], { encoding: 'utf8' });
+    const b = await run(process.execPath, [cli, 'serve', '--port', '0', '--model-file', path.join(dir, 'bad.acdc')]);
     expect(b.status).toBe(1);
     expect(b.stderr.trim().split('\n')).toHaveLength(1);
   });
