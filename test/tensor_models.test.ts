@@ -7,7 +7,7 @@
 // (1e-12); file round trip; bad
 // input; cancellation; the CLI end to end (fit, predict, ASE reads the
 // output, one-line errors and no file).
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import * as http from 'node:http';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LinearModel, SparseGPR, SparseTensorGPR, System, TensorLinearModel, loadModelSync, loadTensorModelSync, readXyzSync } from 'acdc-ml';
 import { interopPython } from './prerequisites';
+import { run } from './spawn_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -29,12 +30,12 @@ function folder(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-tensor-'));
 }
 
-function acdc(args: string[]) {
-  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '2' } });
+async function acdc(args: string[]) {
+  const r = await run(process.execPath, [cli, ...args], { env: { ...process.env, ACDC_NUM_THREADS: '2' } });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-function expectOneLineError(r: ReturnType<typeof acdc>, message: RegExp, what: string) {
+function expectOneLineError(r: Awaited<ReturnType<typeof acdc>>, message: RegExp, what: string) {
   expect(r.status, `${what}: ${r.stderr}`).not.toBe(0);
   const lines = r.stderr.trim().split('\n');
   expect(lines, `${what}: ${r.stderr}`).toHaveLength(1);
@@ -203,10 +204,10 @@ describe('acdc fit --target / acdc predict with a tensor model', () => {
   fs.writeFileSync(trainFile, fs.readFileSync(data, 'utf8').split(/(?=^\d+\n)/m).slice(0, 40).join(''));
   fs.writeFileSync(testFile, fs.readFileSync(data, 'utf8').split(/(?=^\d+\n)/m).slice(300, 316).join(''));
 
-  it('fits, predicts, and writes what ASE reads; the numbers are the API’s', () => {
+  it('fits, predicts, and writes what ASE reads; the numbers are the API’s', async () => {
     for (const target of ['dipole', 'polarizability'] as const) {
       const model = path.join(dir, `${target}.acdc`);
-      const r = acdc(['fit', trainFile, '-o', model, '--target', target, '--hypers', hypers, '--sparse', '8', '--zeta', '2', '--json']);
+      const r = await acdc(['fit', trainFile, '-o', model, '--target', target, '--hypers', hypers, '--sparse', '8', '--zeta', '2', '--json']);
       expect(r.status, r.stderr).toBe(0);
       const s = JSON.parse(r.stdout);
       expect(s.target).toBe(target);
@@ -215,7 +216,7 @@ describe('acdc fit --target / acdc predict with a tensor model', () => {
       if (target === 'dipole') expect(Object.keys(s.charges)).toEqual(s.species.map(String));
       expect(s.training.rmse).toBeLessThan(0.05);
       const out = path.join(dir, `${target}-pred.xyz`);
-      const q = acdc(['predict', model, testFile, '-o', out, '--json']);
+      const q = await acdc(['predict', model, testFile, '-o', out, '--json']);
       expect(q.status, q.stderr).toBe(0);
       const summary = JSON.parse(q.stdout);
       expect(summary.errors.components).toBe(16 * (target === 'dipole' ? 3 : 9));
@@ -234,14 +235,14 @@ describe('acdc fit --target / acdc predict with a tensor model', () => {
         'key = sys.argv[2]',
         'print(json.dumps([(a.get_dipole_moment().tolist() if key == "dipole" else a.info[key].tolist()) for a in frames]))',
       ].join('\n');
-      const a = spawnSync(py, ['-c', script, out, target], { encoding: 'utf8' });
+      const a = await run(py, ['-c', script, out, target]);
       expect(a.status, a.stderr).toBe(0);
       const ase = JSON.parse(a.stdout) as number[][];
       ase.forEach((v, k) => expect(v).toEqual(written[k].info[target]));
     }
   });
 
-  it('bad input: one line, a non-zero exit code and no file', () => {
+  it('bad input: one line, a non-zero exit code and no file', async () => {
     const out = path.join(dir, 'never.acdc');
     const bad = path.join(dir, 'bad.xyz');
     const text = fs.readFileSync(trainFile, 'utf8');
@@ -252,20 +253,20 @@ describe('acdc fit --target / acdc predict with a tensor model', () => {
     ];
     for (const [what, content, message] of cases) {
       fs.writeFileSync(bad, content);
-      expectOneLineError(acdc(['fit', bad, '-o', out, '--target', 'dipole', '--hypers', hypers, '--sparse', '8']), message, what);
+      expectOneLineError(await acdc(['fit', bad, '-o', out, '--target', 'dipole', '--hypers', hypers, '--sparse', '8']), message, what);
       expect(fs.existsSync(out), what).toBe(false);
     }
-    expectOneLineError(acdc(['fit', trainFile, '-o', out, '--target', 'quadrupole']), /quadrupole/, 'unknown target');
+    expectOneLineError(await acdc(['fit', trainFile, '-o', out, '--target', 'quadrupole']), /quadrupole/, 'unknown target');
     expect(fs.existsSync(out)).toBe(false);
-    expectOneLineError(acdc(['fit', trainFile, '-o', out, '--target', 'dipole', '--target-key', 'mu', '--hypers', hypers]), /frame 0: mu is missing/, 'absent key');
+    expectOneLineError(await acdc(['fit', trainFile, '-o', out, '--target', 'dipole', '--target-key', 'mu', '--hypers', hypers]), /frame 0: mu is missing/, 'absent key');
     expect(fs.existsSync(out)).toBe(false);
     // a tensor model is not an energy model, and the other way round
     const model = path.join(dir, 'dipole.acdc');
-    if (!fs.existsSync(model)) expect(acdc(['fit', trainFile, '-o', model, '--target', 'dipole', '--hypers', hypers, '--sparse', '8']).status).toBe(0);
+    if (!fs.existsSync(model)) expect((await acdc(['fit', trainFile, '-o', model, '--target', 'dipole', '--hypers', hypers, '--sparse', '8'])).status).toBe(0);
     expect(() => SparseGPR.loadSync(model)).toThrow(/tensor model/);
     // --no-charges: the λ-SOAP term alone
     const plain = path.join(dir, 'dipole-plain.acdc');
-    const r = acdc(['fit', trainFile, '-o', plain, '--target', 'dipole', '--hypers', hypers, '--sparse', '8', '--no-charges', '--json']);
+    const r = await acdc(['fit', trainFile, '-o', plain, '--target', 'dipole', '--hypers', hypers, '--sparse', '8', '--no-charges', '--json']);
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).charges).toBeNull();
     expect(SparseTensorGPR.loadSync(plain).charges).toBeNull();
@@ -273,12 +274,12 @@ describe('acdc fit --target / acdc predict with a tensor model', () => {
     const pred = path.join(dir, 'never.xyz');
     const noC = path.join(dir, 'sulfur.xyz');
     fs.writeFileSync(noC, '2\nProperties=species:S:1:pos:R:3\nS 0 0 0\nH 1.3 0 0\n');
-    expectOneLineError(acdc(['predict', model, noC, '-o', pred]), /species the model was not trained on/, 'unknown species');
+    expectOneLineError(await acdc(['predict', model, noC, '-o', pred]), /species the model was not trained on/, 'unknown species');
     expect(fs.existsSync(pred)).toBe(false);
     // the charge term needs molecules: a periodic frame is refused, naming the option
     const periodic = path.join(dir, 'periodic.xyz');
     fs.writeFileSync(periodic, '3\nLattice="20 0 0 0 20 0 0 0 20" Properties=species:S:1:pos:R:3 pbc="T T T"\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n');
-    expectOneLineError(acdc(['predict', model, periodic, '-o', pred]), /systems\[0\] is periodic.*refit the model with charges: false \(acdc fit --no-charges\)$/, 'periodic frame');
+    expectOneLineError(await acdc(['predict', model, periodic, '-o', pred]), /systems\[0\] is periodic.*refit the model with charges: false \(acdc fit --no-charges\)$/, 'periodic frame');
     expect(fs.existsSync(pred)).toBe(false);
   });
 });
