@@ -3,7 +3,6 @@
 // scripts/reference/terms_dump.js; fixture test/fixtures/models/terms_expected.json),
 // finite differences, symmetry, the model file, bad input, and
 // `acdc fit --terms 2b,soap` end to end.
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,6 +10,7 @@ import * as zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { SparseGPR, loadModelSync, modelFromBuffer } from 'acdc-ml';
 import { FIXTURES, checkFiniteDifferences, checkSymmetries, relativeError, smallTest, smallTrain } from './potential_helpers';
+import { run } from './spawn_helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const termsCase: any = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'terms_case.json'), 'utf8'));
@@ -115,24 +115,24 @@ describe('SparseGPR with a distance_2b term', () => {
 
 describe('acdc fit --terms', () => {
   const data = path.join(FIXTURES, 'train.xyz');
-  const run = (args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '2' } });
+  const acdc = (args: string[]) => run(process.execPath, [cli, ...args], { env: { ...process.env, ACDC_NUM_THREADS: '2' } });
   const hypersFile = (dir: string) => {
     const file = path.join(dir, 'hypers.json');
     fs.writeFileSync(file, JSON.stringify(termsCase.gpr.terms[1].hypers));
     return file;
   };
 
-  it('fits 2b + soap and records both terms', () => {
+  it('fits 2b + soap and records both terms', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-terms-cli-'));
     const out = path.join(dir, 'm.acdc');
-    const r = run(['fit', data, '-o', out, '--hypers', hypersFile(dir), '--sparse', '10', '--model', 'gpr', '--terms', '2b,soap', '--2b-theta', '0.5', '--2b-sparse', '8', '--2b-delta', '0.5', '--no-progress']);
+    const r = await acdc(['fit', data, '-o', out, '--hypers', hypersFile(dir), '--sparse', '10', '--model', 'gpr', '--terms', '2b,soap', '--2b-theta', '0.5', '--2b-sparse', '8', '--2b-delta', '0.5', '--no-progress']);
     expect(r.status, r.stderr).toBe(0);
     const m = loadModelSync(out);
     const terms = m.fitInfo.terms as Array<Record<string, unknown>>;
     expect(terms[1]).toMatchObject({ type: 'distance_2b', cutoff: 4, transition: 0.5, theta: 0.5, delta: 0.5 });
   });
 
-  it('bad input: exit code, one line, no file', () => {
+  it('bad input: exit code, one line, no file', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-terms-cli-'));
     const out = path.join(dir, 'm.acdc');
     const cases: Array<[string[], RegExp]> = [
@@ -145,7 +145,7 @@ describe('acdc fit --terms', () => {
       [['--terms', '2b,soap', '--2b-transition', '9'], /transition = 9/],
     ];
     for (const [args, message] of cases) {
-      const r = run(['fit', data, '-o', out, '--hypers', hypersFile(dir), '--sparse', '5', '--no-progress', ...args]);
+      const r = await acdc(['fit', data, '-o', out, '--hypers', hypersFile(dir), '--sparse', '5', '--no-progress', ...args]);
       expect(r.status, args.join(' ')).not.toBe(0);
       const lines = r.stderr.trim().split('\n');
       expect(lines, r.stderr).toHaveLength(1);
