@@ -617,7 +617,7 @@ impl<'a> SearchContext<'a> {
                 } else {
                     self.collect_centre::<false>(i, found);
                 }
-                found.pairs.len()
+                found.len()
             })
             .sum()
     }
@@ -630,6 +630,17 @@ impl<'a> SearchContext<'a> {
         let bi = self.bin_of[i];
         let b = [bi / (ny * nz), (bi / nz) % ny, bi % nz];
         let wi = self.wrapped[i];
+        let cutoff2 = self.list.cutoff * self.list.cutoff;
+        let centre = Centre {
+            i,
+            xi: self.system.positions[i],
+            oi: self.offsets[i],
+            cutoff2,
+            // the filter works on wrapped positions (contiguous per bin) with
+            // a margin, so that rounding never drops a pair; the exact test
+            // follows
+            filter2: cutoff2 * (1.0 + 1e-8) + 1e-12,
+        };
         found.clear();
         let runs = |k: usize| &self.runs[k][self.run_start[k][b[k]]..self.run_start[k][b[k] + 1]];
         let (runs_x, runs_y, runs_z) = (runs(0), runs(1), runs(2));
@@ -641,27 +652,23 @@ impl<'a> SearchContext<'a> {
                 let row = (rx.first * ny + ry.first) * nz;
                 let base_xy = [rx.shift[0] + ry.shift[0] - wi[0], rx.shift[1] + ry.shift[1] - wi[1], rx.shift[2] + ry.shift[2] - wi[2]];
                 for rz in runs_z {
+                    let (lo, hi) = (self.start[row + rz.first], self.start[row + rz.last + 1]);
+                    if lo == hi {
+                        continue;
+                    }
                     let base = [base_xy[0] + rz.shift[0], base_xy[1] + rz.shift[1], base_xy[2] + rz.shift[2]];
-                    self.scan::<FULL>(i, [rx.t, ry.t, rz.t], row + rz.first, row + rz.last, base, found);
+                    self.scan::<FULL>(&centre, [rx.t, ry.t, rz.t], lo, hi, base, found);
                 }
             }
         }
     }
 
-    /// Tests the atoms of bins `first..=last` (contiguous in bin order),
-    /// translated by `t` cell vectors, as neighbours of centre `i`; `base`
-    /// is the translation minus the centre's wrapped position.
+    /// Tests the atoms `lo..hi` in bin order, translated by `t` cell
+    /// vectors, as neighbours of the centre; `base` is the translation minus
+    /// the centre's wrapped position.
     #[inline]
-    fn scan<const FULL: bool>(&self, i: usize, t: [i32; 3], first: usize, last: usize, base: [f64; 3], found: &mut Candidates) {
-        let (lo, hi) = (self.start[first], self.start[last + 1]);
+    fn scan<const FULL: bool>(&self, centre: &Centre, t: [i32; 3], lo: usize, hi: usize, base: [f64; 3], found: &mut Candidates) {
         let len = hi - lo;
-        if len == 0 {
-            return;
-        }
-        let cutoff2 = self.list.cutoff * self.list.cutoff;
-        // the filter works on wrapped positions (contiguous per bin) with a
-        // margin, so that rounding never drops a pair; the exact test follows
-        let filter2 = cutoff2 * (1.0 + 1e-8) + 1e-12;
         if found.hits.len() < len {
             found.hits.resize(len, 0);
         }
@@ -670,15 +677,17 @@ impl<'a> SearchContext<'a> {
         let hits = &mut found.hits[..len];
         let (xs, ys, zs) = (&self.xs[lo..hi], &self.ys[lo..hi], &self.zs[lo..hi]);
         let mut kept = 0usize;
-        for k in 0..len {
-            let (dx, dy, dz) = (xs[k] + base[0], ys[k] + base[1], zs[k] + base[2]);
+        for (k, ((x, y), z)) in xs.iter().zip(ys).zip(zs).enumerate() {
+            let (dx, dy, dz) = (x + base[0], y + base[1], z + base[2]);
             let r2 = dx * dx + dy * dy + dz * dz;
             hits[kept] = k as u32;
-            kept += (r2 < filter2) as usize;
+            kept += (r2 < centre.filter2) as usize;
+        }
+        if kept == 0 {
+            return;
         }
         let cell = &self.system.cell;
-        let xi = self.system.positions[i];
-        let oi = self.offsets[i];
+        let (i, xi, oi) = (centre.i, centre.xi, centre.oi);
         // shift = t + oi − oj: the part that does not depend on the neighbour
         let ti = [t[0] + oi[0], t[1] + oi[1], t[2] + oi[2]];
         let atoms = &self.binned_atoms[lo..hi];
@@ -706,11 +715,22 @@ impl<'a> SearchContext<'a> {
                 *vk = xj[k] - xi[k] + sa * cell[0][k] + sb * cell[1][k] + sc * cell[2][k];
             }
             let d2 = dot(v, v);
-            if d2 < cutoff2 {
+            if d2 < centre.cutoff2 {
                 found.push(j, s, v, d2);
             }
         }
     }
+}
+
+/// What the scans of one centre share.
+struct Centre {
+    i: usize,
+    /// position as given (the exact test and the output use it)
+    xi: [f64; 3],
+    /// cell offset that wraps the centre into the cell
+    oi: [i32; 3],
+    cutoff2: f64,
+    filter2: f64,
 }
 
 /// Maps a bin index that may lie outside the grid back into it. Returns the
@@ -730,9 +750,9 @@ fn wrap(index: i64, bins: i64, periodic: bool) -> Option<(i64, i32)> {
 /// The pairs of one centre before they are sorted into the output.
 #[derive(Default)]
 struct Candidates {
-    pairs: Vec<Candidate>,
-    /// (sort key, index in `pairs`)
-    order: Vec<(u64, u32)>,
+    /// (sort key, pair); sorted in place, so that the output is written by
+    /// one sequential pass
+    pairs: Vec<(u64, Candidate)>,
     /// whether a shift too large to pack into a key was seen
     overflow: bool,
     /// scratch for the branch-free filter of one run of bins
@@ -740,6 +760,7 @@ struct Candidates {
 }
 
 /// One pair found for the current centre.
+#[derive(Clone, Copy)]
 struct Candidate {
     j: u32,
     shift: [i32; 3],
@@ -752,14 +773,17 @@ const SHIFT_BIAS: i32 = 512;
 
 /// At most this many pairs per centre are sorted by insertion: in a solid
 /// the search meets the neighbours nearly in index order (bins and atom
-/// indices both follow space), so it does about one comparison per pair.
+/// indices both follow space), about three moves per pair on si_nl_10k.
 const INSERTION_SORT_MAX: usize = 64;
 
 impl Candidates {
     fn clear(&mut self) {
         self.pairs.clear();
-        self.order.clear();
         self.overflow = false;
+    }
+
+    fn len(&self) -> usize {
+        self.pairs.len()
     }
 
     #[inline]
@@ -769,36 +793,34 @@ impl Candidates {
         // large u32
         self.overflow |= (biased[0] | biased[1] | biased[2]) >= 2 * SHIFT_BIAS as u32;
         let key = ((j as u64) << 30) | ((biased[0] as u64 & 1023) << 20) | ((biased[1] as u64 & 1023) << 10) | (biased[2] as u64 & 1023);
-        self.order.push((key, self.pairs.len() as u32));
-        self.pairs.push(Candidate { j, shift, vector, d2 });
+        self.pairs.push((key, Candidate { j, shift, vector, d2 }));
     }
 
     /// Appends the candidates to `out` in (j, shift) order.
     fn emit_sorted(&mut self, i: u32, out: &mut Pairs) {
-        let pairs = &self.pairs;
-        let order = &mut self.order;
+        let pairs = &mut self.pairs;
         if self.overflow {
-            order.sort_unstable_by_key(|&(_, p)| (pairs[p as usize].j, pairs[p as usize].shift));
-        } else if order.len() <= INSERTION_SORT_MAX {
+            pairs.sort_unstable_by_key(|(_, c)| (c.j, c.shift));
+        } else if pairs.len() <= INSERTION_SORT_MAX {
             // keys are distinct (one per (j, shift)), so any sort gives the same order
-            for a in 1..order.len() {
-                let x = order[a];
+            for a in 1..pairs.len() {
+                let x = pairs[a];
                 let mut b = a;
-                while b > 0 && order[b - 1].0 > x.0 {
-                    order[b] = order[b - 1];
+                while b > 0 && pairs[b - 1].0 > x.0 {
+                    pairs[b] = pairs[b - 1];
                     b -= 1;
                 }
-                order[b] = x;
+                pairs[b] = x;
             }
         } else {
-            order.sort_unstable_by_key(|&(k, _)| k);
+            pairs.sort_unstable_by_key(|&(k, _)| k);
         }
-        let n = order.len();
+        let n = pairs.len();
         out.i.extend(std::iter::repeat_n(i, n));
-        out.j.extend(order.iter().map(|&(_, p)| pairs[p as usize].j));
-        out.shifts.extend(order.iter().map(|&(_, p)| pairs[p as usize].shift));
-        out.distances.extend(order.iter().map(|&(_, p)| pairs[p as usize].d2.sqrt()));
-        out.vectors.extend(order.iter().map(|&(_, p)| pairs[p as usize].vector));
+        out.j.extend(pairs.iter().map(|(_, c)| c.j));
+        out.shifts.extend(pairs.iter().map(|(_, c)| c.shift));
+        out.distances.extend(pairs.iter().map(|(_, c)| c.d2.sqrt()));
+        out.vectors.extend(pairs.iter().map(|(_, c)| c.vector));
     }
 }
 
