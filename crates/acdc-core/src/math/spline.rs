@@ -334,6 +334,22 @@ impl HermiteSpline {
         evaluate_block(location, &self.data, self.n_functions, 0, self.n_functions, values, derivatives);
     }
 
+    /// The values of all N = `n_functions` functions at a location (no
+    /// derivatives), with N known at compile time: the four rows of the
+    /// interval are one contiguous block of 4N values (one bounds check, a
+    /// fully unrolled loop). The same products and sums in the same order
+    /// as [`HermiteSpline::evaluate`], so the same bits.
+    #[inline(always)]
+    pub fn evaluate_values_fixed<const N: usize>(&self, location: &SplineLocation, values: &mut [f64; N]) {
+        debug_assert_eq!(self.n_functions, N);
+        let block = &self.data[location.k * 2 * N..][..4 * N];
+        let row = |i: usize| -> &[f64; N] { block[i * N..(i + 1) * N].try_into().expect("N values") };
+        let (p0, m0, p1, m1) = (row(0), row(1), row(2), row(3));
+        for f in 0..N {
+            values[f] = location.h00 * p0[f] + location.h10 * m0[f] + location.h01 * p1[f] + location.h11 * m1[f];
+        }
+    }
+
     /// Evaluates all functions and optionally their derivatives at `x`.
     #[inline]
     pub fn compute(&self, x: f64, values: &mut [f64], derivatives: Option<&mut [f64]>) {
