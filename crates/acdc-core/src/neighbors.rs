@@ -483,7 +483,11 @@ impl NeighborList {
             budget.check(&format!("the neighbour list ({} atoms, cutoff {} Å, {exact:.3e} pairs)", n, self.cutoff), bytes(exact))?;
         }
         let mut scratch = Candidates::default();
-        if n < 512 || rayon::current_num_threads() == 1 {
+        // in parallel from a few chunks per thread on: below 512 atoms the
+        // search of a dense system (water64: 192 atoms, ~100 pairs each)
+        // was a quarter of a 2-thread SOAP call, all on one thread
+        let threads = rayon::current_num_threads();
+        if n < 32 || threads == 1 {
             // one thread: write straight into the final arrays, reserving
             // from the pair density of the first centres
             let mut pairs = Pairs::default();
@@ -498,7 +502,7 @@ impl NeighborList {
             }
             return Ok(pairs);
         }
-        let chunk = 64;
+        let chunk = (n / (8 * threads)).clamp(8, 64);
         let n_chunks = n.div_ceil(chunk);
         let parts: Vec<Pairs> = (0..n_chunks)
             .into_par_iter()
@@ -936,11 +940,17 @@ mod tests {
     #[test]
     fn same_output_for_any_thread_count() {
         let mut rng = Lcg(11);
-        let system = random_system(&mut rng, 2000, [true, true, false], 25.0);
-        let list = NeighborList::new(5.0, true).unwrap();
-        let parallel = list.compute(&system).unwrap();
-        let serial = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| list.compute(&system).unwrap());
-        assert_eq!(parallel, serial);
+        // large, and small enough that the chunks are a few atoms each
+        for (n, scale) in [(2000, 25.0), (200, 9.0), (40, 5.0)] {
+            let system = random_system(&mut rng, n, [true, true, false], scale);
+            let list = NeighborList::new(5.0, true).unwrap();
+            let serial = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| list.compute(&system).unwrap());
+            for threads in [2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let parallel = pool.install(|| list.compute(&system).unwrap());
+                assert_eq!(parallel, serial, "{n} atoms, {threads} threads");
+            }
+        }
     }
 
     #[test]
