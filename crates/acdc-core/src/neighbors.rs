@@ -408,7 +408,11 @@ impl NeighborList {
             budget.check(&format!("the neighbour list ({} atoms, cutoff {} Å, {exact:.3e} pairs)", n, self.cutoff), bytes(exact))?;
         }
         let mut scratch = Candidates::default();
-        if n < 512 || rayon::current_num_threads() == 1 {
+        // in parallel from a few chunks per thread on: below 512 atoms the
+        // search of a dense system (water64: 192 atoms, ~100 pairs each)
+        // was a quarter of a 2-thread SOAP call, all on one thread
+        let threads = rayon::current_num_threads();
+        if n < 32 || threads == 1 {
             // one thread: write straight into the final arrays, reserving
             // from the pair density of the first centres
             let mut pairs = Pairs::default();
@@ -423,7 +427,7 @@ impl NeighborList {
             }
             return Ok(pairs);
         }
-        let chunk = 64;
+        let chunk = (n / (8 * threads)).clamp(8, 64);
         let n_chunks = n.div_ceil(chunk);
         let parts: Vec<Pairs> = (0..n_chunks)
             .into_par_iter()
@@ -970,11 +974,17 @@ mod tests {
     #[test]
     fn same_output_for_any_thread_count() {
         let mut rng = Lcg(11);
-        let system = random_system(&mut rng, 2000, [true, true, false], 25.0);
-        let list = NeighborList::new(5.0, true).unwrap();
-        let parallel = list.compute(&system).unwrap();
-        let serial = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| list.compute(&system).unwrap());
-        assert_eq!(parallel, serial);
+        // large, and small enough that the chunks are a few atoms each
+        for (n, scale) in [(2000, 25.0), (200, 9.0), (40, 5.0)] {
+            let system = random_system(&mut rng, n, [true, true, false], scale);
+            let list = NeighborList::new(5.0, true).unwrap();
+            let serial = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(|| list.compute(&system).unwrap());
+            for threads in [2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let parallel = pool.install(|| list.compute(&system).unwrap());
+                assert_eq!(parallel, serial, "{n} atoms, {threads} threads");
+            }
+        }
     }
 
     #[test]
@@ -1020,6 +1030,56 @@ mod tests {
                 let bound = list.count_pairs(&system, f64::INFINITY).unwrap();
                 assert!(bound >= exact, "bound {bound} below {exact}");
             }
+        }
+    }
+
+    /// The separable box sums of `candidate_bound` give the bound of the
+    /// triple loop over every bin's reach (periodic, mixed and open axes,
+    /// and a cell thinner than the cutoff, where bins are reached twice).
+    #[test]
+    fn candidate_bound_equals_the_triple_loop() {
+        fn triple_loop(grid: &Grid, start: &[usize]) -> f64 {
+            let [nx, ny, nz] = grid.bins;
+            let mut total = 0.0;
+            for bin in 0..(nx * ny * nz) as usize {
+                let occupied = start[bin + 1] - start[bin];
+                if occupied == 0 {
+                    continue;
+                }
+                let b = [bin as i64 / (ny * nz), (bin as i64 / nz) % ny, bin as i64 % nz];
+                let mut reach = 0usize;
+                for dx in -grid.range[0]..=grid.range[0] {
+                    let Some((x, _)) = wrap(b[0] + dx, nx, grid.pbc[0]) else { continue };
+                    for dy in -grid.range[1]..=grid.range[1] {
+                        let Some((y, _)) = wrap(b[1] + dy, ny, grid.pbc[1]) else { continue };
+                        let row = ((x * ny + y) * nz) as usize;
+                        for dz in -grid.range[2]..=grid.range[2] {
+                            let Some((z, _)) = wrap(b[2] + dz, nz, grid.pbc[2]) else { continue };
+                            reach += start[row + z as usize + 1] - start[row + z as usize];
+                        }
+                    }
+                }
+                total += occupied as f64 * reach as f64;
+            }
+            total
+        }
+        let mut rng = Lcg(17);
+        for (n, pbc, scale, cutoff) in [
+            (50, [true; 3], 6.0, 3.1),
+            (300, [true, false, true], 9.0, 3.1),
+            (200, [false; 3], 10.0, 2.5),
+            (700, [true; 3], 12.0, 3.1),
+            (40, [true; 3], 3.0, 5.0),
+        ] {
+            let system = random_system(&mut rng, n, pbc, scale);
+            let list = NeighborList::new(cutoff, true).unwrap();
+            let inverse = inverse3(&effective_cell(&system));
+            let frac: Vec<[f64; 3]> = system.positions.iter().map(|&x| fractional(x, &inverse)).collect();
+            let grid = list.grid(&system, &frac).unwrap();
+            let bins = Binning::new(&system, &grid, &frac);
+            let (fast, slow) = (list.candidate_bound(&grid, &bins.start), triple_loop(&grid, &bins.start));
+            assert_eq!(fast.to_bits(), slow.to_bits(), "{n} atoms, pbc {pbc:?}: {fast} != {slow}");
+            assert!(fast > 0.0);
         }
     }
 

@@ -90,6 +90,23 @@ impl SplinedRadialIntegral {
         self.splines.swap_remove(l)
     }
 
+    /// The values (no derivatives) of every channel at `r`, N = `size`
+    /// functions per channel known at compile time, into `values` laid out
+    /// `[l][n]`: what [`RadialIntegral::compute`] gives without derivatives,
+    /// bitwise, with the per-channel loops unrolled.
+    #[inline(always)]
+    pub fn compute_values_fixed<const N: usize>(&self, r: f64, values: &mut [f64]) {
+        assert!(self.size == N && values.len() >= (self.max_angular + 1) * N);
+        let mut location = self.splines[0].locate(r);
+        for (l, (spline, out)) in self.splines.iter().zip(values.chunks_exact_mut(N)).enumerate() {
+            if !self.shares_grid[l] && l > 0 {
+                location = spline.locate(r);
+            }
+            let out: &mut [f64; N] = out.try_into().expect("N values");
+            spline.evaluate_values_fixed::<N>(&location, out);
+        }
+    }
+
     /// Number of grid points of the spline of angular channel `l`.
     pub fn grid_size(&self, l: usize) -> usize {
         self.splines[l].len()

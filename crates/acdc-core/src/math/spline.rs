@@ -33,6 +33,9 @@ pub struct HermiteSpline {
     n_functions: usize,
     inv_step: f64,
     positions: Vec<f64>,
+    /// 1 / (x_{k+1} − x_k) of every interval: evaluation multiplies
+    /// instead of dividing (two divisions per channel and pair before)
+    inv_widths: Vec<f64>,
     data: Vec<f64>,
 }
 
@@ -222,6 +225,7 @@ impl HermiteSpline {
                 stop,
                 n_functions: size,
                 inv_step: (points - 1) as f64 / (stop - start),
+                inv_widths: inverse_widths(&group_positions),
                 positions: group_positions,
                 data: group_data,
             });
@@ -254,13 +258,13 @@ impl HermiteSpline {
             )));
         }
         let step = (stop - start) / (points - 1) as f64;
-        let positions = (0..points).map(|k| start + k as f64 * step).collect();
+        let positions: Vec<f64> = (0..points).map(|k| start + k as f64 * step).collect();
         let mut data = Vec::with_capacity(2 * values.len());
         for k in 0..points {
             data.extend_from_slice(&values[k * n_functions..(k + 1) * n_functions]);
             data.extend_from_slice(&derivatives[k * n_functions..(k + 1) * n_functions]);
         }
-        Ok(HermiteSpline { start, stop, n_functions, inv_step: 1.0 / step, positions, data })
+        Ok(HermiteSpline { start, stop, n_functions, inv_step: 1.0 / step, inv_widths: inverse_widths(&positions), positions, data })
     }
 
     /// Number of grid points.
@@ -318,7 +322,7 @@ impl HermiteSpline {
         } else if k + 2 < n && x >= self.positions[k + 1] {
             k += 1;
         }
-        location_in_interval(&self.positions, k, x)
+        location_with_inverse(&self.positions, &self.inv_widths, k, x)
     }
 
     /// Evaluates all functions (and optionally their derivatives) at a
@@ -330,6 +334,22 @@ impl HermiteSpline {
         evaluate_block(location, &self.data, self.n_functions, 0, self.n_functions, values, derivatives);
     }
 
+    /// The values of all N = `n_functions` functions at a location (no
+    /// derivatives), with N known at compile time: the four rows of the
+    /// interval are one contiguous block of 4N values (one bounds check, a
+    /// fully unrolled loop). The same products and sums in the same order
+    /// as [`HermiteSpline::evaluate`], so the same bits.
+    #[inline(always)]
+    pub fn evaluate_values_fixed<const N: usize>(&self, location: &SplineLocation, values: &mut [f64; N]) {
+        debug_assert_eq!(self.n_functions, N);
+        let block = &self.data[location.k * 2 * N..][..4 * N];
+        let row = |i: usize| -> &[f64; N] { block[i * N..(i + 1) * N].try_into().expect("N values") };
+        let (p0, m0, p1, m1) = (row(0), row(1), row(2), row(3));
+        for f in 0..N {
+            values[f] = location.h00 * p0[f] + location.h10 * m0[f] + location.h01 * p1[f] + location.h11 * m1[f];
+        }
+    }
+
     /// Evaluates all functions and optionally their derivatives at `x`.
     #[inline]
     pub fn compute(&self, x: f64, values: &mut [f64], derivatives: Option<&mut [f64]>) {
@@ -338,7 +358,42 @@ impl HermiteSpline {
     }
 }
 
-/// Hermite basis for `x` in the interval [positions[k], positions[k+1]].
+/// 1 / (x_{k+1} − x_k) for every interval of `positions`.
+fn inverse_widths(positions: &[f64]) -> Vec<f64> {
+    positions.windows(2).map(|w| 1.0 / (w[1] - w[0])).collect()
+}
+
+/// [`location_in_interval`] with the interval's inverse width from a table:
+/// t = (x − x_k) · (1 / Δ) instead of (x − x_k) / Δ, which differs from
+/// featomic's formula by rounding only (at most an ulp or two of t). The
+/// values-only and the gradient paths both locate through here, so they
+/// stay bitwise equal to each other.
+#[inline(always)]
+fn location_with_inverse(positions: &[f64], inv_widths: &[f64], k: usize, x: f64) -> SplineLocation {
+    let x_k = positions[k];
+    let delta = positions[k + 1] - x_k;
+    let inv_delta = inv_widths[k];
+    let t = (x - x_k) * inv_delta;
+    let t2 = t * t;
+    let t3 = t2 * t;
+    let d00 = 6.0 * (t2 - t);
+    SplineLocation {
+        k,
+        n_points: positions.len(),
+        h00: 2.0 * t3 - 3.0 * t2 + 1.0,
+        h10: (t3 - 2.0 * t2 + t) * delta,
+        h01: -2.0 * t3 + 3.0 * t2,
+        h11: (t3 - t2) * delta,
+        d00: d00 * inv_delta,
+        d10: 3.0 * t2 - 4.0 * t + 1.0,
+        d01: -d00 * inv_delta,
+        d11: 3.0 * t2 - 2.0 * t,
+    }
+}
+
+/// Hermite basis for `x` in the interval [positions[k], positions[k+1]],
+/// with featomic's division: used while the grid is refined, so that the
+/// error estimates, and with them the grids, are featomic's.
 #[inline(always)]
 fn location_in_interval(positions: &[f64], k: usize, x: f64) -> SplineLocation {
     // notation of https://en.wikipedia.org/wiki/Cubic_Hermite_spline, as in featomic

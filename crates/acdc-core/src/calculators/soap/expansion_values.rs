@@ -247,9 +247,25 @@ impl Expansion {
         s.radial.resize(count * ln, 0.0);
         match &self.radial {
             Radial::Splined(spline) => {
-                for (p, &r) in s.r.iter().enumerate() {
-                    spline.compute(r, &mut s.radial[p * ln..(p + 1) * ln], None);
+                // unrolled per channel for the common n_max; the same bits
+                // as `compute`, which the gradient path calls
+                macro_rules! fixed {
+                    ($($n:literal)*) => {
+                        match n_max {
+                            $($n => {
+                                for (r, out) in s.r.iter().zip(s.radial.chunks_exact_mut(ln)) {
+                                    spline.compute_values_fixed::<$n>(*r, out);
+                                }
+                            })*
+                            _ => {
+                                for (p, &r) in s.r.iter().enumerate() {
+                                    spline.compute(r, &mut s.radial[p * ln..(p + 1) * ln], None);
+                                }
+                            }
+                        }
+                    };
                 }
+                fixed!(4 6 8 10 12 16);
             }
             other => {
                 // exact integrals may round differently when derivatives are
@@ -483,6 +499,7 @@ mod tests {
         let bases = [
             r#"{"type": "TensorProduct", "max_angular": 6, "radial": {"type": "Gto", "max_radial": 7}}"#,
             r#"{"type": "TensorProduct", "max_angular": 3, "radial": {"type": "Gto", "max_radial": 2}}"#,
+            r#"{"type": "TensorProduct", "max_angular": 2, "radial": {"type": "Gto", "max_radial": 5}}"#,
             r#"{"type": "TensorProduct", "max_angular": 0, "radial": {"type": "Gto", "max_radial": 12}}"#,
             r#"{"type": "TensorProduct", "max_angular": 4, "radial": {"type": "Gto", "max_radial": 4}, "spline_accuracy": null}"#,
             r#"{"type": "LaplacianEigenstate", "max_radial": 4, "max_angular": 3}"#,
