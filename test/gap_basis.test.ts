@@ -102,13 +102,23 @@ describe('the Gap radial basis', () => {
 
   it('refuses bad hypers, naming the field', () => {
     const bad: [unknown, RegExp][] = [
-      [{ ...hypers, density: { type: 'DiracDelta' } }, /density\.type DiracDelta: the Gap radial basis needs density\.type Gaussian/],
+      [{ ...hypers, density: { type: 'DiracDelta' } }, /density\.type is DiracDelta: the Gap radial basis needs density\.type Gaussian/],
       [{ ...hypers, basis: { ...hypers.basis, radial: { type: 'Gap', max_radial: 24 } } }, /basis\.radial\.max_radial is 24; the Gap basis supports at most 23/],
       [{ ...hypers, density: { type: 'Gaussian' } }, /density.*width/],
       [{ ...hypers, basis: { ...hypers.basis, radial: { type: 'Gap' } } }, /max_radial/],
       [{ ...hypers, basis: { ...hypers.basis, radial: { type: 'Gap', max_radial: 3, radius: 4 } } }, /radius/],
     ];
     for (const [h, message] of bad) expect(() => SparseGPR.fitSync(smallTrain, { ...smallCase.gpr, hypers: h as SoapHypers })).toThrow(message);
+    // the error carries the path of the field
+    const paths = bad.slice(0, 2).map(([h]) => {
+      try {
+        new SoapPowerSpectrum(h as SoapHypers);
+      } catch (e) {
+        return (e as { path?: string }).path;
+      }
+      return 'accepted';
+    });
+    expect(paths).toEqual(['density.type', 'basis.radial.max_radial']);
   });
 
   it('`acdc fit --hypers` fits a model on it', async () => {

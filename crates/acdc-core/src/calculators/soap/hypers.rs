@@ -479,7 +479,7 @@ fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angula
     cutoff.validate()?;
     if let (RadialBasis::Gap { .. }, Density::DiracDelta { .. }) = (radial, density) {
         return Err(Error::InvalidParameter(
-            "density.type DiracDelta: the Gap radial basis needs density.type Gaussian with a width (GAP's atom_sigma, Å)".into(),
+            "density.type is DiracDelta: the Gap radial basis needs density.type Gaussian with a width (GAP's atom_sigma, Å)".into(),
         ));
     }
     if let Density::DiracDelta { .. } = density {
