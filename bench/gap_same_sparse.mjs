@@ -75,11 +75,11 @@ let maxDf = 0;
 test.forEach((s, k) => {
   const n = s.size;
   const g = String(s.info.config_type ?? 'all');
-  for (const key of ['all', g]) groups[key] ??= { de: [], df: [] };
+  for (const key of new Set(['all', g])) groups[key] ??= { de: [], df: [] };
   const de = (p.energy[k] - Number(s.info.energy)) / n;
   const ref = Array.from(s.arrays.forces.flat ? s.arrays.forces.flat() : s.arrays.forces);
   const f = Array.from(p.forces[k].flat ? p.forces[k].flat() : p.forces[k]);
-  for (const key of ['all', g]) {
+  for (const key of new Set(['all', g])) {
     groups[key].de.push(de);
     f.forEach((v, i) => groups[key].df.push(v - ref[i]));
   }

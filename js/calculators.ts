@@ -80,7 +80,7 @@ export type BasisHypers =
       type: 'TensorProduct';
       /** Largest angular channel (inclusive). */
       max_angular: number;
-      radial: GtoRadialHypers;
+      radial: GtoRadialHypers | GapRadialHypers;
       /** Spline accuracy (default 1e-8); null evaluates the radial integrals exactly. */
       spline_accuracy?: number | null;
     }
@@ -106,6 +106,19 @@ export interface GtoRadialHypers {
   radius?: number;
 }
 
+/**
+ * GAP's SOAP radial basis (QUIP/GAP `soap`, its default equispaced
+ * Gaussians): `max_radial + 1` Gaussians of width `density.width` (GAP's
+ * `atom_sigma`, Å), orthonormalised as GAP does, so GAP's `n_max` is
+ * `max_radial + 1`. With a Gaussian density, a normalised power spectrum on
+ * this basis has exactly GAP's SOAP kernel. Not part of featomic's schema.
+ */
+export interface GapRadialHypers {
+  type: 'Gap';
+  /** Largest radial index (inclusive): GAP's n_max − 1; at most 23. */
+  max_radial: number;
+}
+
 /** Hyper-parameters of SphericalExpansion and SoapPowerSpectrum (featomic 0.6 schema). */
 export interface SoapHypers {
   cutoff: CutoffHypers;
@@ -120,7 +133,7 @@ export interface RadialSpectrumHypers {
   /** A radial basis, or a full expansion basis of which the l = 0 channel is used. */
   basis:
     | {
-        radial: GtoRadialHypers;
+        radial: GtoRadialHypers | GapRadialHypers;
         /** Spline accuracy (default 1e-8); null evaluates the radial integrals exactly. */
         spline_accuracy?: number | null;
       }

@@ -9,7 +9,10 @@ import type { SoapHypers } from './calculators';
  * l_max=6 atom_sigma=0.5 cutoff_transition_width=1`): cutoff 5 Å switched
  * off smoothly over its last 1 Å (shifted cosine), Gaussian atomic density
  * of width σ = 0.5 Å, 8 GTO radial functions (max_radial 7: indices 0…7)
- * and angular channels l = 0…6.
+ * and angular channels l = 0…6. GAP's own radial basis at the same size
+ * (`radial: {type: 'Gap', max_radial: 7}`) is available but is not the
+ * default: it was not better on all of Cu–Au, Pt–Ni and silicon
+ * (docs/MODELS.md, "GAP's radial basis, native").
  */
 export const DEFAULT_FIT_HYPERS: SoapHypers = {
   cutoff: { radius: 5, smoothing: { type: 'ShiftedCosine', width: 1 } },

@@ -39,6 +39,7 @@ export {
   type CutoffHypers,
   type DensityHypers,
   type GtoRadialHypers,
+  type GapRadialHypers,
   type BasisHypers,
   type ExplicitRadialHypers,
   type SplinePointHypers,

@@ -6,6 +6,7 @@
 //! exactly; [`SplinedRadialIntegral`] tabulates any radial integral with
 //! cubic Hermite splines, per angular channel l as featomic does.
 
+pub mod gap;
 pub mod gto;
 pub mod laplacian;
 pub mod tabulated;

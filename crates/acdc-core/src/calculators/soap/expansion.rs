@@ -36,8 +36,10 @@ pub struct PairGeometry {
 pub enum Radial {
     /// Exact GTO integrals.
     Exact(GtoRadialIntegral),
-    /// Splined GTO integrals.
+    /// Splined GTO or GAP integrals.
     Splined(SplinedRadialIntegral),
+    /// Exact integrals of GAP's radial basis.
+    Gap(crate::basis::gap::GapRadialIntegral),
     /// A basis with its own radial functions per angular channel
     /// (Laplacian eigenstates, featomic's Explicit), zero-padded.
     Ragged(RaggedRadialIntegral),
@@ -47,6 +49,7 @@ impl Radial {
     pub(crate) fn get(&self) -> &dyn RadialIntegral {
         match self {
             Radial::Exact(r) => r,
+            Radial::Gap(r) => r,
             Radial::Splined(r) => r,
             Radial::Ragged(r) => r,
         }
@@ -135,6 +138,13 @@ impl Expansion {
                     Some(accuracy) => Radial::Splined(SplinedRadialIntegral::new(&exact, settings.cutoff, accuracy)?),
                 }
             }
+            RadialKind::Gap => {
+                let exact = crate::basis::gap::GapRadialIntegral::new(settings.max_radial, settings.max_angular, settings.cutoff, settings.density_width)?;
+                match settings.spline_accuracy {
+                    None => Radial::Gap(exact),
+                    Some(accuracy) => Radial::Splined(SplinedRadialIntegral::new(&exact, settings.cutoff, accuracy)?),
+                }
+            }
             RadialKind::LaplacianEigenstate { sizes, radius, accuracy } => {
                 Radial::Ragged(laplacian_eigenstate(sizes, *radius, &settings, *accuracy)?)
             }
@@ -158,7 +168,7 @@ impl Expansion {
     /// a channel outside the basis). Errors for exact (unsplined) integrals.
     pub fn node_tables(&self) -> Result<Vec<Option<crate::basis::tabulated::NodeTable>>> {
         match &self.radial {
-            Radial::Exact(_) => Err(Error::InvalidParameter(
+            Radial::Exact(_) | Radial::Gap(_) => Err(Error::InvalidParameter(
                 "basis.spline_accuracy is null: the radial integrals are exact and have no spline nodes".into(),
             )),
             Radial::Splined(s) => Ok((0..=self.settings.max_angular).map(|l| Some(crate::basis::tabulated::NodeTable::from_spline(s.spline(l)))).collect()),

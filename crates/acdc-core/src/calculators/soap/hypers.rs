@@ -156,13 +156,22 @@ pub enum RadialBasis {
         #[serde(default)]
         radius: Option<f64>,
     },
+    /// GAP's radial basis (QUIP/GAP `soap`, its default `EQUISPACED_GAUSS`):
+    /// `max_radial + 1` Gaussians of width `density.width` (GAP's
+    /// `atom_sigma`) spread over the cutoff and orthonormalised as GAP does,
+    /// so that GAP's `n_max` is `max_radial + 1`. Needs a Gaussian density;
+    /// a normalised power spectrum with it has GAP's kernel.
+    Gap {
+        /// Largest radial index (inclusive): GAP's n_max − 1.
+        max_radial: usize,
+    },
 }
 
 impl RadialBasis {
     /// Largest radial index (inclusive).
     pub fn max_radial(&self) -> usize {
         match self {
-            RadialBasis::Gto { max_radial, .. } => *max_radial,
+            RadialBasis::Gto { max_radial, .. } | RadialBasis::Gap { max_radial } => *max_radial,
         }
     }
 }
@@ -291,6 +300,8 @@ pub struct RadialSpectrumHypers {
 pub enum RadialKind {
     /// `TensorProduct` with `Gto`: `max_radial + 1` functions for every l.
     Gto,
+    /// `TensorProduct` with `Gap`: GAP's `max_radial + 1` functions for every l.
+    Gap,
     /// Laplacian eigenstates: `sizes[l]` functions of radius `radius` (Å),
     /// tabulated to `accuracy`.
     LaplacianEigenstate {
@@ -433,7 +444,18 @@ impl RadialBasis {
     /// Checks the GTO size and radius against the cutoff (names the field);
     /// returns (max_radial, radius in Å).
     fn validate(&self, cutoff: &Cutoff) -> Result<(usize, f64)> {
-        let RadialBasis::Gto { max_radial, radius } = *self;
+        let (max_radial, radius) = match *self {
+            RadialBasis::Gto { max_radial, radius } => (max_radial, radius),
+            RadialBasis::Gap { max_radial } => {
+                if max_radial > crate::basis::gap::MAX_GAP_RADIAL {
+                    return Err(Error::InvalidParameter(format!(
+                        "basis.radial.max_radial is {max_radial}; the Gap basis supports at most {} (GAP's n_max = max_radial + 1)",
+                        crate::basis::gap::MAX_GAP_RADIAL
+                    )));
+                }
+                return Ok((max_radial, cutoff.radius));
+            }
+        };
         if max_radial > MAX_RADIAL_LIMIT {
             return Err(Error::InvalidParameter(format!("basis.radial.max_radial is {max_radial}; at most {MAX_RADIAL_LIMIT} is supported")));
         }
@@ -455,6 +477,11 @@ impl RadialBasis {
 /// spectrum's GTO basis, `max_angular` 0): each section checked on its own.
 fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angular: usize, spline: Option<f64>) -> Result<ExpansionSettings> {
     cutoff.validate()?;
+    if let (RadialBasis::Gap { .. }, Density::DiracDelta { .. }) = (radial, density) {
+        return Err(Error::InvalidParameter(
+            "density.type is DiracDelta: the Gap radial basis needs density.type Gaussian with a width (GAP's atom_sigma, Å)".into(),
+        ));
+    }
     if let Density::DiracDelta { .. } = density {
         return Err(Error::InvalidParameter(
             "density.type DiracDelta needs a basis of type Explicit with Tabulated channels or LaplacianEigenstate \
@@ -485,7 +512,10 @@ fn settings(cutoff: &Cutoff, density: &Density, radial: &RadialBasis, max_angula
         max_radial,
         basis_radius,
         spline_accuracy: spline,
-        radial: RadialKind::Gto,
+        radial: match radial {
+            RadialBasis::Gto { .. } => RadialKind::Gto,
+            RadialBasis::Gap { .. } => RadialKind::Gap,
+        },
         dirac_delta: false,
         sizes: vec![max_radial + 1; max_angular + 1],
         alchemical: None,
@@ -661,7 +691,7 @@ impl RadialSpectrumHypers {
             match &mut s.radial {
                 RadialKind::LaplacianEigenstate { sizes, .. } => sizes.truncate(1),
                 RadialKind::Explicit(channels) => channels.truncate(1),
-                RadialKind::Gto => {}
+                RadialKind::Gto | RadialKind::Gap => {}
             }
             let basis = match h.basis {
                 Basis::TensorProduct { radial, spline_accuracy, .. } => RadialOnlyBasis { radial, spline_accuracy },
