@@ -573,10 +573,20 @@ fn exp_nonpositive<const FMA: bool>(x: f64) -> f64 {
     let kf = madd::<FMA>(x, LOG2E, SHIFT);
     let n = kf - SHIFT;
     let r = madd::<FMA>(-n, LN2_LO, madd::<FMA>(-n, LN2_HI, x));
+    // Horner by hand: no iterator to inline into the AVX2 copy
     let mut p = C[12];
-    for c in C[..12].iter().rev() {
-        p = madd::<FMA>(p, r, *c);
-    }
+    p = madd::<FMA>(p, r, C[11]);
+    p = madd::<FMA>(p, r, C[10]);
+    p = madd::<FMA>(p, r, C[9]);
+    p = madd::<FMA>(p, r, C[8]);
+    p = madd::<FMA>(p, r, C[7]);
+    p = madd::<FMA>(p, r, C[6]);
+    p = madd::<FMA>(p, r, C[5]);
+    p = madd::<FMA>(p, r, C[4]);
+    p = madd::<FMA>(p, r, C[3]);
+    p = madd::<FMA>(p, r, C[2]);
+    p = madd::<FMA>(p, r, C[1]);
+    p = madd::<FMA>(p, r, C[0]);
     // the low bits of kf hold n (−1022 ≤ n ≤ 0): biased exponent n + 1023
     let scale = f64::from_bits(kf.to_bits().wrapping_add(1023) << 52);
     p * scale
@@ -601,9 +611,16 @@ fn cutoff_from_scaled_square<const FMA: bool>(w: f64) -> f64 {
         1.0 / 2_432_902_008_176_640_000.0,
     ];
     let mut c = C[10];
-    for k in C[..10].iter().rev() {
-        c = madd::<FMA>(c, w, *k);
-    }
+    c = madd::<FMA>(c, w, C[9]);
+    c = madd::<FMA>(c, w, C[8]);
+    c = madd::<FMA>(c, w, C[7]);
+    c = madd::<FMA>(c, w, C[6]);
+    c = madd::<FMA>(c, w, C[5]);
+    c = madd::<FMA>(c, w, C[4]);
+    c = madd::<FMA>(c, w, C[3]);
+    c = madd::<FMA>(c, w, C[2]);
+    c = madd::<FMA>(c, w, C[1]);
+    c = madd::<FMA>(c, w, C[0]);
     c * c
 }
 
@@ -628,8 +645,11 @@ fn integer_power<const Z: u32>(base: f64) -> f64 {
 /// Σ_p w_p (1 + λ cos_p)^Z; the slices have a length that is a multiple of `LANES`.
 #[inline(always)]
 fn power_sum<const Z: u32, const FMA: bool>(w: &[f64], cos: &[f64], lambda: f64) -> f64 {
+    let (w, cos) = (w.as_chunks::<LANES>().0, cos.as_chunks::<LANES>().0);
+    let n = w.len().min(cos.len());
     let mut acc = [0.0; LANES];
-    for (wc, cc) in w.chunks_exact(LANES).zip(cos.chunks_exact(LANES)) {
+    for c in 0..n {
+        let (wc, cc) = (&w[c], &cos[c]);
         for l in 0..LANES {
             let base = madd::<FMA>(lambda, cc[l], 1.0);
             acc[l] = madd::<FMA>(wc[l], integer_power::<Z>(base), acc[l]);
@@ -652,23 +672,23 @@ fn angular_sum<const FMA: bool>(w: &[f64], cos: &[f64], lambda: f64, zeta: f64, 
         Some(7) => power_sum::<7, FMA>(w, cos, lambda),
         Some(8) => power_sum::<8, FMA>(w, cos, lambda),
         Some(16) => power_sum::<16, FMA>(w, cos, lambda),
-        _ => w
-            .iter()
-            .zip(cos)
-            .map(|(&w, &c)| {
-                let base = angular_base(lambda, c, zeta);
-                w * power_minus_one(base, zeta, integer) * base
-            })
-            .sum(),
+        _ => {
+            let mut sum = 0.0;
+            for p in 0..w.len().min(cos.len()) {
+                let base = angular_base(lambda, cos[p], zeta);
+                sum += w[p] * power_minus_one(base, zeta, integer) * base;
+            }
+            sum
+        }
     }
 }
 
 impl SymmetryFunctions {
     /// Whether the values-only kernel applies: no ANI rows (they keep the
-    /// general loop) and η ≥ 0 everywhere (its exponential takes x ≤ 0).
+    /// general loop) and η ≥ 0 in G2, G4 and G5 (its exponential takes x ≤ 0).
     fn values_kernel_applies(&self) -> bool {
         let h = &self.hypers;
-        h.ani.is_empty() && h.g4.iter().chain(&h.g5).all(|row| row[0] >= 0.0)
+        h.ani.is_empty() && h.g2.iter().all(|row| row[0] >= 0.0) && h.g4.iter().chain(&h.g5).all(|row| row[0] >= 0.0)
     }
 
     /// Features of one centre, values only (see the section comment above).
@@ -704,64 +724,61 @@ impl SymmetryFunctions {
         let pairs = &env.pairs[k];
         let range = env.starts[k][i]..env.starts[k][i + 1];
         let mut values = vec![0.0; nf];
-
-        for p in range.clone() {
-            let r = pairs.distances[p];
-            let fc = cutoff_function_value(r, rc);
-            let off = type_index[pairs.j[p] as usize] * n_rad;
-            values[off] += fc;
-            for (q, &[eta, rs]) in h.g2.iter().enumerate() {
-                values[off + 1 + q] += (-eta * (r - rs) * (r - rs)).exp() * fc;
-            }
-            for (q, &kappa) in h.g3.iter().enumerate() {
-                values[off + 1 + n2 + q] += (kappa * r).cos() * fc;
-            }
-        }
-
+        let rc2 = rc * rc;
+        // w = (π r / (2 r_c))²
+        let w_scale = (std::f64::consts::FRAC_PI_2 / rc) * (std::f64::consts::FRAC_PI_2 / rc);
         let n = range.len();
-        if n_ang == 0 || n < 2 {
-            return CentreFeatures { system: k, atom: i, values, atoms: Vec::new(), positions: Vec::new(), strain: Vec::new() };
-        }
+        let angular = n_ang > 0 && n >= 2;
 
         // neighbours by species: each species pair is then one run of pairs
         s.order.clear();
         s.order.extend(range.clone());
-        s.order.sort_unstable_by_key(|&p| (type_index[pairs.j[p] as usize], p));
+        if angular {
+            s.order.sort_unstable_by_key(|&p| (type_index[pairs.j[p] as usize], p));
+        }
         let mut block = vec![0usize; n_types + 1];
-        for &p in &s.order {
-            block[type_index[pairs.j[p] as usize] + 1] += 1;
+        let n_eta = plan.etas.len();
+        // arrays padded by a whole lane: the pair loops run over whole lanes
+        let stride = n + LANES;
+        for v in [&mut s.x, &mut s.y, &mut s.z, &mut s.ux, &mut s.uy, &mut s.uz] {
+            v.clear();
+            v.resize(stride, 0.0);
+        }
+        s.radial.clear();
+        s.radial.resize(n_eta * stride, 0.0);
+        for (a, &p) in s.order.iter().enumerate() {
+            let r = pairs.distances[p];
+            let t = type_index[pairs.j[p] as usize];
+            block[t + 1] += 1;
+            let fc = cutoff_from_scaled_square::<FMA>(r * r * w_scale);
+            let off = t * n_rad;
+            values[off] += fc;
+            for (q, &[eta, rs]) in h.g2.iter().enumerate() {
+                values[off + 1 + q] += exp_nonpositive::<FMA>(-eta * (r - rs) * (r - rs)) * fc;
+            }
+            for (q, &kappa) in h.g3.iter().enumerate() {
+                values[off + 1 + n2 + q] += (kappa * r).cos() * fc;
+            }
+            if angular {
+                let [x, y, z] = pairs.vectors[p];
+                (s.x[a], s.y[a], s.z[a]) = (x, y, z);
+                (s.ux[a], s.uy[a], s.uz[a]) = (x / r, y / r, z / r);
+                for (g, &eta) in plan.etas.iter().enumerate() {
+                    s.radial[g * stride + a] = fc * exp_nonpositive::<FMA>(-eta * r * r);
+                }
+            }
+        }
+        if !angular {
+            return CentreFeatures { system: k, atom: i, values, atoms: Vec::new(), positions: Vec::new(), strain: Vec::new() };
         }
         for t in 0..n_types {
             block[t + 1] += block[t];
         }
-        let n_eta = plan.etas.len();
-        for v in [&mut s.x, &mut s.y, &mut s.z, &mut s.ux, &mut s.uy, &mut s.uz] {
-            v.clear();
-        }
-        s.radial.clear();
-        s.radial.resize(n_eta * n, 0.0);
-        for (a, &p) in s.order.iter().enumerate() {
-            let [x, y, z] = pairs.vectors[p];
-            let r = pairs.distances[p];
-            s.x.push(x);
-            s.y.push(y);
-            s.z.push(z);
-            s.ux.push(x / r);
-            s.uy.push(y / r);
-            s.uz.push(z / r);
-            let fc = cutoff_function_value(r, rc);
-            for (g, &eta) in plan.etas.iter().enumerate() {
-                s.radial[g * n + a] = fc * (-eta * r * r).exp();
-            }
-        }
         for v in [&mut s.d2, &mut s.cos, &mut s.fd, &mut s.weight] {
-            v.resize(CHUNK, 0.0);
+            v.resize(CHUNK + LANES, 0.0);
         }
-        s.pair.resize(n_eta * CHUNK, 0.0);
+        s.pair.resize(n_eta * (CHUNK + LANES), 0.0);
 
-        let rc2 = rc * rc;
-        // w = (π r / (2 r_c))²
-        let w_scale = (std::f64::consts::FRAC_PI_2 / rc) * (std::f64::consts::FRAC_PI_2 / rc);
         let mut sums = vec![0.0; n4 + n5];
         for hi in 0..n_types {
             for lo in 0..=hi {
@@ -780,7 +797,7 @@ impl SymmetryFunctions {
                             len = 0;
                         }
                         let k1 = ks.end.min(k0 + CHUNK - len);
-                        pair_geometry::<FMA>(s, n, j, k0..k1, len, rc2, w_scale, n4 > 0);
+                        pair_geometry::<FMA>(s, stride, j, k0..k1, len, rc2, w_scale, n4 > 0);
                         len += k1 - k0;
                         k0 = k1;
                     }
@@ -803,37 +820,49 @@ impl SymmetryFunctions {
 
 /// Writes r_jk², cos θ_ijk and f_c(r_jk) (0 beyond r_c; only if `with_fd`)
 /// of the pairs (j, k) for k in `ks` at chunk positions `at..`, and the
-/// neighbour products of each η.
+/// neighbour products of each η. It runs over whole lanes: the up to
+/// `LANES − 1` entries written past the pairs are overwritten by the next
+/// j, or zeroed when the chunk is padded.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn pair_geometry<const FMA: bool>(s: &mut ValuesScratch, n: usize, j: usize, ks: std::ops::Range<usize>, at: usize, rc2: f64, w_scale: f64, with_fd: bool) {
-    let len = ks.len();
+fn pair_geometry<const FMA: bool>(s: &mut ValuesScratch, stride: usize, j: usize, ks: std::ops::Range<usize>, at: usize, rc2: f64, w_scale: f64, with_fd: bool) {
+    let lanes = ks.len().div_ceil(LANES);
+    let (k0, len) = (ks.start, lanes * LANES);
     let (xj, yj, zj) = (s.x[j], s.y[j], s.z[j]);
     let (uxj, uyj, uzj) = (s.ux[j], s.uy[j], s.uz[j]);
-    let (x, y, z) = (&s.x[ks.clone()], &s.y[ks.clone()], &s.z[ks.clone()]);
-    let (ux, uy, uz) = (&s.ux[ks.clone()], &s.uy[ks.clone()], &s.uz[ks.clone()]);
+    let (x, y, z) = (&s.x[k0..k0 + len], &s.y[k0..k0 + len], &s.z[k0..k0 + len]);
+    let (ux, uy, uz) = (&s.ux[k0..k0 + len], &s.uy[k0..k0 + len], &s.uz[k0..k0 + len]);
     let cos = &mut s.cos[at..at + len];
-    for t in 0..len {
-        cos[t] = madd::<FMA>(ux[t], uxj, madd::<FMA>(uy[t], uyj, uz[t] * uzj));
+    for c in 0..lanes {
+        for l in 0..LANES {
+            let t = c * LANES + l;
+            cos[t] = madd::<FMA>(ux[t], uxj, madd::<FMA>(uy[t], uyj, uz[t] * uzj));
+        }
     }
     if with_fd {
         let d2 = &mut s.d2[at..at + len];
         let fd = &mut s.fd[at..at + len];
-        for t in 0..len {
-            let (dx, dy, dz) = (x[t] - xj, y[t] - yj, z[t] - zj);
-            let r2 = madd::<FMA>(dx, dx, madd::<FMA>(dy, dy, dz * dz));
-            d2[t] = r2;
-            let f = cutoff_from_scaled_square::<FMA>(r2 * w_scale);
-            fd[t] = if r2 <= rc2 { f } else { 0.0 };
+        for c in 0..lanes {
+            for l in 0..LANES {
+                let t = c * LANES + l;
+                let (dx, dy, dz) = (x[t] - xj, y[t] - yj, z[t] - zj);
+                let r2 = madd::<FMA>(dx, dx, madd::<FMA>(dy, dy, dz * dz));
+                d2[t] = r2;
+                let f = cutoff_from_scaled_square::<FMA>(r2 * w_scale);
+                fd[t] = if r2 <= rc2 { f } else { 0.0 };
+            }
         }
     }
-    for g in 0..s.radial.len() / n {
-        let radial = &s.radial[g * n..(g + 1) * n];
+    for g in 0..s.radial.len() / stride {
+        let radial = &s.radial[g * stride..(g + 1) * stride];
         let fj = radial[j];
-        let rk = &radial[ks.clone()];
-        let pair = &mut s.pair[g * CHUNK + at..g * CHUNK + at + len];
-        for t in 0..len {
-            pair[t] = fj * rk[t];
+        let rk = &radial[k0..k0 + len];
+        let pair = &mut s.pair[g * (CHUNK + LANES) + at..g * (CHUNK + LANES) + at + len];
+        for c in 0..lanes {
+            for l in 0..LANES {
+                let t = c * LANES + l;
+                pair[t] = fj * rk[t];
+            }
         }
     }
 }
@@ -848,13 +877,13 @@ fn angular_chunk<const FMA: bool>(s: &mut ValuesScratch, len: usize, plan: &Angu
         s.d2[p] = 0.0;
         s.fd[p] = 0.0;
         for g in 0..plan.etas.len() {
-            s.pair[g * CHUNK + p] = 0.0;
+            s.pair[g * (CHUNK + LANES) + p] = 0.0;
         }
     }
     let cos = &s.cos[..padded];
     let n4 = plan.g4.len();
     for (g, &eta) in plan.etas.iter().enumerate() {
-        let pair = &s.pair[g * CHUNK..g * CHUNK + padded];
+        let pair = &s.pair[g * (CHUNK + LANES)..g * (CHUNK + LANES) + padded];
         if plan.eta_in_g4[g] {
             let (d2, fd) = (&s.d2[..padded], &s.fd[..padded]);
             let weight = &mut s.weight[..padded];
@@ -873,12 +902,6 @@ fn angular_chunk<const FMA: bool>(s: &mut ValuesScratch, len: usize, plan: &Angu
             }
         }
     }
-}
-
-/// The cosine cutoff alone (no derivative).
-#[inline]
-fn cutoff_function_value(r: f64, rc: f64) -> f64 {
-    0.5 * ((std::f64::consts::PI * r / rc).cos() + 1.0)
 }
 
 impl Calculator for SymmetryFunctions {
