@@ -645,6 +645,13 @@ fn integer_power<const Z: u32>(base: f64) -> f64 {
 /// Σ_p w_p (1 + λ cos_p)^Z; the slices have a length that is a multiple of `LANES`.
 #[inline(always)]
 fn power_sum<const Z: u32, const FMA: bool>(w: &[f64], cos: &[f64], lambda: f64) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if FMA {
+        // SAFETY: the FMA copy runs only where the CPU has AVX2 and FMA
+        // (`centre_values`); the compiler does not vectorise this sum itself
+        // (no reassociation of floating-point additions)
+        return unsafe { power_sum_avx2::<Z>(w, cos, lambda) };
+    }
     let (w, cos) = (w.as_chunks::<LANES>().0, cos.as_chunks::<LANES>().0);
     let n = w.len().min(cos.len());
     let mut acc = [0.0; LANES];
@@ -656,6 +663,38 @@ fn power_sum<const Z: u32, const FMA: bool>(w: &[f64], cos: &[f64], lambda: f64)
         }
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// `power_sum` with four lanes in one AVX register.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn power_sum_avx2<const Z: u32>(w: &[f64], cos: &[f64], lambda: f64) -> f64 {
+    use std::arch::x86_64::*;
+    let n = w.len().min(cos.len()) / 4;
+    let (one, lam) = (_mm256_set1_pd(1.0), _mm256_set1_pd(lambda));
+    let mut acc = _mm256_setzero_pd();
+    for c in 0..n {
+        // SAFETY: 4c + 3 < n·4 ≤ both lengths
+        let (wv, cv) = unsafe { (_mm256_loadu_pd(w.as_ptr().add(4 * c)), _mm256_loadu_pd(cos.as_ptr().add(4 * c))) };
+        let base = _mm256_fmadd_pd(lam, cv, one);
+        let (mut result, mut b, mut z, mut first) = (one, base, Z, true);
+        while z > 0 {
+            if z & 1 == 1 {
+                result = if first { b } else { _mm256_mul_pd(result, b) };
+                first = false;
+            }
+            z >>= 1;
+            if z > 0 {
+                b = _mm256_mul_pd(b, b);
+            }
+        }
+        acc = _mm256_fmadd_pd(wv, result, acc);
+    }
+    let mut lanes = [0.0; 4];
+    // SAFETY: four doubles into a four-double array
+    unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), acc) };
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
 }
 
 /// Σ_p w_p (1 + λ cos_p)^ζ (without 2^{1−ζ}), with the conventions of
@@ -826,31 +865,27 @@ impl SymmetryFunctions {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn pair_geometry<const FMA: bool>(s: &mut ValuesScratch, stride: usize, j: usize, ks: std::ops::Range<usize>, at: usize, rc2: f64, w_scale: f64, with_fd: bool) {
-    let lanes = ks.len().div_ceil(LANES);
-    let (k0, len) = (ks.start, lanes * LANES);
+    // whole lanes: the loops below then vectorise with no scalar remainder
+    let (k0, len) = (ks.start, ks.len().div_ceil(LANES) * LANES);
     let (xj, yj, zj) = (s.x[j], s.y[j], s.z[j]);
     let (uxj, uyj, uzj) = (s.ux[j], s.uy[j], s.uz[j]);
     let (x, y, z) = (&s.x[k0..k0 + len], &s.y[k0..k0 + len], &s.z[k0..k0 + len]);
     let (ux, uy, uz) = (&s.ux[k0..k0 + len], &s.uy[k0..k0 + len], &s.uz[k0..k0 + len]);
     let cos = &mut s.cos[at..at + len];
-    for c in 0..lanes {
-        for l in 0..LANES {
-            let t = c * LANES + l;
-            cos[t] = madd::<FMA>(ux[t], uxj, madd::<FMA>(uy[t], uyj, uz[t] * uzj));
-        }
-    }
     if with_fd {
         let d2 = &mut s.d2[at..at + len];
         let fd = &mut s.fd[at..at + len];
-        for c in 0..lanes {
-            for l in 0..LANES {
-                let t = c * LANES + l;
-                let (dx, dy, dz) = (x[t] - xj, y[t] - yj, z[t] - zj);
-                let r2 = madd::<FMA>(dx, dx, madd::<FMA>(dy, dy, dz * dz));
-                d2[t] = r2;
-                let f = cutoff_from_scaled_square::<FMA>(r2 * w_scale);
-                fd[t] = if r2 <= rc2 { f } else { 0.0 };
-            }
+        for t in 0..len {
+            cos[t] = madd::<FMA>(ux[t], uxj, madd::<FMA>(uy[t], uyj, uz[t] * uzj));
+            let (dx, dy, dz) = (x[t] - xj, y[t] - yj, z[t] - zj);
+            let r2 = madd::<FMA>(dx, dx, madd::<FMA>(dy, dy, dz * dz));
+            d2[t] = r2;
+            let f = cutoff_from_scaled_square::<FMA>(r2 * w_scale);
+            fd[t] = if r2 <= rc2 { f } else { 0.0 };
+        }
+    } else {
+        for t in 0..len {
+            cos[t] = madd::<FMA>(ux[t], uxj, madd::<FMA>(uy[t], uyj, uz[t] * uzj));
         }
     }
     for g in 0..s.radial.len() / stride {
@@ -858,11 +893,8 @@ fn pair_geometry<const FMA: bool>(s: &mut ValuesScratch, stride: usize, j: usize
         let fj = radial[j];
         let rk = &radial[k0..k0 + len];
         let pair = &mut s.pair[g * (CHUNK + LANES) + at..g * (CHUNK + LANES) + at + len];
-        for c in 0..lanes {
-            for l in 0..LANES {
-                let t = c * LANES + l;
-                pair[t] = fj * rk[t];
-            }
+        for t in 0..len {
+            pair[t] = fj * rk[t];
         }
     }
 }
