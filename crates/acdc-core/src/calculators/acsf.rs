@@ -1044,6 +1044,41 @@ mod tests {
         finite_differences_strain(&calc, &triclinic(), 1e-6);
     }
 
+    /// Values-only calls take the vectorised kernel (both its AVX2/FMA copy
+    /// and the portable one), calls with gradients the general loop: equal
+    /// to round-off, on systems whose neighbour pairs span several chunks.
+    #[test]
+    fn values_kernel_matches_general_loop() {
+        let rows = r#""g2": [[0.5, 0.0], [1.0, 1.5]], "g3": [1.0],
+            "g4": [[0.1, 1.0, 1.0], [0.2, 2.0, -1.0], [0.05, 2.5, 1.0], [0.1, 3.0, 1.0], [0.0, 16.0, -1.0]],
+            "g5": [[0.1, 1.0, 1.0], [0.3, 4.0, -1.0], [0.02, 1.5, -1.0]]"#;
+        let mut most_pairs = 0;
+        for (cutoff, system) in [(3.6, molecule()), (3.6, triclinic()), (5.5, triclinic())] {
+            let calc = SymmetryFunctions::new(&format!(r#"{{"cutoff": {cutoff}, {rows}}}"#)).unwrap();
+            assert!(calc.values_kernel_applies());
+            let systems = [system];
+            let env = Environments::new(&systems, cutoff).unwrap();
+            let n_types = env.species.len();
+            let type_index: Vec<usize> = systems[0].types.iter().map(|t| env.species.binary_search(t).unwrap()).collect();
+            let plan = AngularPlan::new(&calc.hypers);
+            let mut scratch = ValuesScratch::default();
+            for i in 0..systems[0].size() {
+                let n = env.starts[0][i + 1] - env.starts[0][i];
+                most_pairs = most_pairs.max(n * (n - 1) / 2);
+                let want = calc.centre(&env, 0, i, &type_index, n_types, false, false).values;
+                let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+                let fast = calc.centre_values(&env, 0, i, &type_index, n_types, &plan, &mut scratch).values;
+                let portable = calc.centre_values_impl::<false>(&env, 0, i, &type_index, n_types, &plan, &mut scratch).values;
+                for got in [fast, portable] {
+                    for (f, (g, w)) in got.iter().zip(&want).enumerate() {
+                        assert!((g - w).abs() <= 1e-12 * scale, "cutoff {cutoff}, atom {i}, feature {f}: {g} vs {w}");
+                    }
+                }
+            }
+        }
+        assert!(most_pairs > 2 * CHUNK, "{most_pairs} pairs: the test should span several chunks");
+    }
+
     #[test]
     fn labels_follow_dscribe_columns() {
         let calc = SymmetryFunctions::new(r#"{"cutoff": 3, "g2": [[1, 0]], "g4": [[0.1, 1, 1]], "types": [8, 1, 6, 1]}"#).unwrap();
