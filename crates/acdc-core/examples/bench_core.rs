@@ -1,7 +1,7 @@
 //! Times the Rust core with no N-API in between: the baseline that
 //! bench/run.mjs compares the Node API against.
 //!
-//!     cargo run --release -p acdc-core --example bench_core -- soap|nl FILE.xyz \
+//!     cargo run --release -p acdc-core --example bench_core -- soap|nl|acsf FILE.xyz \
 //!         [--gradients] [--warmup N] [--warmup-seconds S] [--reps N]
 //!
 //! Threads: ACDC_NUM_THREADS, as in the Node package. What is timed, on
@@ -9,7 +9,9 @@
 //!   soap  one SOAP power spectrum `compute` (neighbour list included), with
 //!         bench/run.mjs's hyper-parameters (featomic 0.6 JSON: cutoff 5,
 //!         ShiftedCosine 0.5, Gaussian 0.3, max_angular 6, Gto max_radial 7);
-//!   nl    one full neighbour list, cutoff 5 Å, of the first frame.
+//!   nl    one full neighbour list, cutoff 5 Å, of the first frame;
+//!   acsf  one symmetry-functions `compute` with bench/worker.mjs's
+//!         ACSF_HYPERS (cutoff 6, three G2, four G4), for profiling.
 //! Prints one JSON line: {"times": [seconds...], "threads", "values", ...}.
 
 use std::time::Instant;
@@ -18,6 +20,9 @@ use acdc_core::calculators::{from_name, ComputeOptions};
 use acdc_core::io::xyz::read_xyz;
 use acdc_core::parallel::{configure_thread_pool, num_threads};
 use acdc_core::{NeighborList, System};
+
+const ACSF_HYPERS: &str = r#"{"cutoff": 6, "g2": [[1, 1], [1, 2], [1, 3]],
+  "g4": [[1, 1, 1], [1, 2, 1], [1, 1, -1], [1, 2, -1]]}"#;
 
 const HYPERS: &str = r#"{
   "cutoff": {"radius": 5.0, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
@@ -69,9 +74,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unexpected argument {other}").into()),
         }
     }
-    let usage = "usage: bench_core soap|nl FILE.xyz [--gradients] [--warmup N] [--reps N]";
+    let usage = "usage: bench_core soap|nl|acsf FILE.xyz [--gradients] [--warmup N] [--reps N]";
     let (mode, path) = (mode.ok_or(usage)?, path.ok_or(usage)?);
-    if mode != "soap" && mode != "nl" {
+    if mode != "soap" && mode != "nl" && mode != "acsf" {
         return Err(usage.into());
     }
 
@@ -88,7 +93,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     configure_thread_pool();
     let systems: Vec<System> = read_xyz(&path)?.into_iter().map(|f| f.system).collect();
-    let calculator = from_name("soap_power_spectrum", HYPERS)?;
+    let calculator = if mode == "acsf" {
+        from_name("symmetry_functions", ACSF_HYPERS)?
+    } else {
+        from_name("soap_power_spectrum", HYPERS)?
+    };
     let neighbors = NeighborList::new(5.0, true)?;
     let options = ComputeOptions {
         gradients: if gradients { vec!["positions".to_string()] } else { Vec::new() },
@@ -102,7 +111,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // one call: its time, and the number of values (or pairs) it produced
     let call = || -> Result<(f64, usize), Box<dyn std::error::Error>> {
         let start = Instant::now();
-        if mode == "soap" {
+        if mode != "nl" {
             let tm = calculator.compute(&systems, &options)?;
             let elapsed = start.elapsed().as_secs_f64();
             let n = tm

@@ -447,6 +447,495 @@ impl SymmetryFunctions {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Values only: the angular sums G4/G5 as array passes over the neighbour pairs
+//
+// Per centre, the neighbours are reordered by species and stored as arrays
+// (positions, unit vectors, f_c(r)·exp(−η r²) for each distinct η), so that
+// each species pair (t_j, t_k) is one run of (j, k) pairs. The runs are cut
+// into chunks of at most `CHUNK` pairs; per chunk, one pass writes r_jk²,
+// cos θ and f_c(r_jk) of every pair, one pass per distinct η the products
+// f_c(r_ij) f_c(r_ik) exp(−η (r_ij² + r_ik²)), one pass per G4 η the factor
+// of r_jk, and one pass per function row the sum of w · (1 + λ cos θ)^ζ.
+// Every pass is a branch-free loop over the pairs that the compiler
+// vectorises (the AVX2/FMA copy is chosen at run time): f_c(r_jk) and
+// exp(−η r_jk²) are polynomials there, not libm calls. The factor 2^{1−ζ}
+// is applied once per sum.
+
+/// Pairs of neighbours processed together: the scratch arrays of a chunk stay
+/// in the L1/L2 caches whatever the number of neighbours.
+const CHUNK: usize = 1024;
+
+/// Lanes of the explicit partial sums (the compiler may not reorder
+/// floating-point sums itself).
+const LANES: usize = 4;
+
+/// Per-thread buffers of the values kernel, reused from centre to centre.
+#[derive(Default)]
+struct ValuesScratch {
+    /// Pair indices of the centre's neighbours, ordered by species index.
+    order: Vec<usize>,
+    /// Neighbour vectors and unit vectors, in `order`.
+    x: Vec<f64>,
+    y: Vec<f64>,
+    z: Vec<f64>,
+    ux: Vec<f64>,
+    uy: Vec<f64>,
+    uz: Vec<f64>,
+    /// `[n_eta][n]`: f_c(r) exp(−η r²) of each neighbour.
+    radial: Vec<f64>,
+    /// Per pair of the chunk: r_jk², cos θ_ijk, f_c(r_jk) (0 beyond r_c).
+    d2: Vec<f64>,
+    cos: Vec<f64>,
+    fd: Vec<f64>,
+    /// `[n_eta][CHUNK]`: f_c(r_ij) f_c(r_ik) exp(−η (r_ij² + r_ik²)).
+    pair: Vec<f64>,
+    /// `[CHUNK]`: the G4 weight of one η (the factor of r_jk included).
+    weight: Vec<f64>,
+}
+
+/// The G4/G5 function rows grouped for the kernel.
+struct AngularPlan {
+    /// Distinct η over G4 and G5 (Å⁻²).
+    etas: Vec<f64>,
+    /// Per distinct η: whether a G4 row uses it.
+    eta_in_g4: Vec<bool>,
+    /// Per G4 row: (η index, λ, ζ, integer ζ, 2^{1−ζ}).
+    g4: Vec<(usize, f64, f64, Option<i32>, f64)>,
+    /// Per G5 row: the same.
+    g5: Vec<(usize, f64, f64, Option<i32>, f64)>,
+}
+
+impl AngularPlan {
+    fn new(h: &SymmetryFunctionsHypers) -> AngularPlan {
+        let mut etas: Vec<f64> = Vec::new();
+        let mut eta_in_g4 = Vec::new();
+        let mut rows = |list: &[[f64; 3]], is_g4: bool| -> Vec<(usize, f64, f64, Option<i32>, f64)> {
+            list.iter()
+                .map(|&[eta, zeta, lambda]| {
+                    let g = match etas.iter().position(|&e| e == eta) {
+                        Some(g) => g,
+                        None => {
+                            etas.push(eta);
+                            eta_in_g4.push(false);
+                            etas.len() - 1
+                        }
+                    };
+                    eta_in_g4[g] |= is_g4;
+                    (g, lambda, zeta, integer_exponent(zeta), (1.0 - zeta).exp2())
+                })
+                .collect()
+        };
+        let g4 = rows(&h.g4, true);
+        let g5 = rows(&h.g5, false);
+        AngularPlan { etas, eta_in_g4, g4, g5 }
+    }
+}
+
+/// a·b + c, fused where the CPU has FMA (the AVX2 copy of the kernel).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
+/// exp(x) for x ≤ 0, branch-free so that loops over it vectorise: x = n ln 2
+/// + r with |r| ≤ ln 2 / 2, e^r by its Taylor polynomial of degree 12
+/// (truncation ≤ 2e-16 relative), 2^n written into the exponent bits.
+/// Below −708 (e^x < 3.3e-308) it returns e^{−708} instead of a subnormal.
+#[inline(always)]
+fn exp_nonpositive<const FMA: bool>(x: f64) -> f64 {
+    const LOG2E: f64 = std::f64::consts::LOG2_E;
+    // ln 2 split so that n · LN2_HI is exact for |n| < 2^11
+    const LN2_HI: f64 = 6.931_471_803_691_238_2e-1;
+    const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
+    // 1.5 · 2^52: adding it rounds to an integer kept in the low mantissa bits
+    const SHIFT: f64 = 6_755_399_441_055_744.0;
+    const C: [f64; 13] = [
+        1.0,
+        1.0,
+        1.0 / 2.0,
+        1.0 / 6.0,
+        1.0 / 24.0,
+        1.0 / 120.0,
+        1.0 / 720.0,
+        1.0 / 5_040.0,
+        1.0 / 40_320.0,
+        1.0 / 362_880.0,
+        1.0 / 3_628_800.0,
+        1.0 / 39_916_800.0,
+        1.0 / 479_001_600.0,
+    ];
+    let x = x.max(-708.0);
+    let kf = madd::<FMA>(x, LOG2E, SHIFT);
+    let n = kf - SHIFT;
+    let r = madd::<FMA>(-n, LN2_LO, madd::<FMA>(-n, LN2_HI, x));
+    // Horner by hand: no iterator to inline into the AVX2 copy
+    let mut p = C[12];
+    p = madd::<FMA>(p, r, C[11]);
+    p = madd::<FMA>(p, r, C[10]);
+    p = madd::<FMA>(p, r, C[9]);
+    p = madd::<FMA>(p, r, C[8]);
+    p = madd::<FMA>(p, r, C[7]);
+    p = madd::<FMA>(p, r, C[6]);
+    p = madd::<FMA>(p, r, C[5]);
+    p = madd::<FMA>(p, r, C[4]);
+    p = madd::<FMA>(p, r, C[3]);
+    p = madd::<FMA>(p, r, C[2]);
+    p = madd::<FMA>(p, r, C[1]);
+    p = madd::<FMA>(p, r, C[0]);
+    // the low bits of kf hold n (−1022 ≤ n ≤ 0): biased exponent n + 1023
+    let scale = f64::from_bits(kf.to_bits().wrapping_add(1023) << 52);
+    p * scale
+}
+
+/// The cosine cutoff f_c(r) = ½(cos(π r / r_c) + 1) = cos²(π r / (2 r_c))
+/// from w = (π r / (2 r_c))² ∈ [0, (π/2)²]: the cosine's Taylor polynomial
+/// in w to degree 10 (truncation < 2e-17), no square root and no libm call.
+#[inline(always)]
+fn cutoff_from_scaled_square<const FMA: bool>(w: f64) -> f64 {
+    const C: [f64; 11] = [
+        1.0,
+        -1.0 / 2.0,
+        1.0 / 24.0,
+        -1.0 / 720.0,
+        1.0 / 40_320.0,
+        -1.0 / 3_628_800.0,
+        1.0 / 479_001_600.0,
+        -1.0 / 87_178_291_200.0,
+        1.0 / 20_922_789_888_000.0,
+        -1.0 / 6_402_373_705_728_000.0,
+        1.0 / 2_432_902_008_176_640_000.0,
+    ];
+    let mut c = C[10];
+    c = madd::<FMA>(c, w, C[9]);
+    c = madd::<FMA>(c, w, C[8]);
+    c = madd::<FMA>(c, w, C[7]);
+    c = madd::<FMA>(c, w, C[6]);
+    c = madd::<FMA>(c, w, C[5]);
+    c = madd::<FMA>(c, w, C[4]);
+    c = madd::<FMA>(c, w, C[3]);
+    c = madd::<FMA>(c, w, C[2]);
+    c = madd::<FMA>(c, w, C[1]);
+    c = madd::<FMA>(c, w, C[0]);
+    c * c
+}
+
+/// base^Z for a compile-time Z, by repeated squaring.
+#[inline(always)]
+fn integer_power<const Z: u32>(base: f64) -> f64 {
+    let (mut result, mut b, mut z) = (1.0, base, Z);
+    let mut first = true;
+    while z > 0 {
+        if z & 1 == 1 {
+            result = if first { b } else { result * b };
+            first = false;
+        }
+        z >>= 1;
+        if z > 0 {
+            b *= b;
+        }
+    }
+    result
+}
+
+/// Σ_p w_p (1 + λ cos_p)^Z; the slices have a length that is a multiple of `LANES`.
+#[inline(always)]
+fn power_sum<const Z: u32, const FMA: bool>(w: &[f64], cos: &[f64], lambda: f64) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if FMA {
+        // SAFETY: the FMA copy runs only where the CPU has AVX2 and FMA
+        // (`centre_values`); the compiler does not vectorise this sum itself
+        // (no reassociation of floating-point additions)
+        return unsafe { power_sum_avx2::<Z>(w, cos, lambda) };
+    }
+    let (w, cos) = (w.as_chunks::<LANES>().0, cos.as_chunks::<LANES>().0);
+    let n = w.len().min(cos.len());
+    let mut acc = [0.0; LANES];
+    for c in 0..n {
+        let (wc, cc) = (&w[c], &cos[c]);
+        for l in 0..LANES {
+            let base = madd::<FMA>(lambda, cc[l], 1.0);
+            acc[l] = madd::<FMA>(wc[l], integer_power::<Z>(base), acc[l]);
+        }
+    }
+    (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// `power_sum` with four lanes in one AVX register.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn power_sum_avx2<const Z: u32>(w: &[f64], cos: &[f64], lambda: f64) -> f64 {
+    use std::arch::x86_64::*;
+    let n = w.len().min(cos.len()) / 4;
+    let (one, lam) = (_mm256_set1_pd(1.0), _mm256_set1_pd(lambda));
+    let mut acc = _mm256_setzero_pd();
+    for c in 0..n {
+        // SAFETY: 4c + 3 < n·4 ≤ both lengths
+        let (wv, cv) = unsafe { (_mm256_loadu_pd(w.as_ptr().add(4 * c)), _mm256_loadu_pd(cos.as_ptr().add(4 * c))) };
+        let base = _mm256_fmadd_pd(lam, cv, one);
+        let (mut result, mut b, mut z, mut first) = (one, base, Z, true);
+        while z > 0 {
+            if z & 1 == 1 {
+                result = if first { b } else { _mm256_mul_pd(result, b) };
+                first = false;
+            }
+            z >>= 1;
+            if z > 0 {
+                b = _mm256_mul_pd(b, b);
+            }
+        }
+        acc = _mm256_fmadd_pd(wv, result, acc);
+    }
+    let mut lanes = [0.0; 4];
+    // SAFETY: four doubles into a four-double array
+    unsafe { _mm256_storeu_pd(lanes.as_mut_ptr(), acc) };
+    (lanes[0] + lanes[1]) + (lanes[2] + lanes[3])
+}
+
+/// Σ_p w_p (1 + λ cos_p)^ζ (without 2^{1−ζ}), with the conventions of
+/// `angular_base` and `power_minus_one` for the general ζ.
+#[inline(always)]
+fn angular_sum<const FMA: bool>(w: &[f64], cos: &[f64], lambda: f64, zeta: f64, integer: Option<i32>) -> f64 {
+    match integer {
+        Some(1) => power_sum::<1, FMA>(w, cos, lambda),
+        Some(2) => power_sum::<2, FMA>(w, cos, lambda),
+        Some(3) => power_sum::<3, FMA>(w, cos, lambda),
+        Some(4) => power_sum::<4, FMA>(w, cos, lambda),
+        Some(5) => power_sum::<5, FMA>(w, cos, lambda),
+        Some(6) => power_sum::<6, FMA>(w, cos, lambda),
+        Some(7) => power_sum::<7, FMA>(w, cos, lambda),
+        Some(8) => power_sum::<8, FMA>(w, cos, lambda),
+        Some(16) => power_sum::<16, FMA>(w, cos, lambda),
+        _ => {
+            let mut sum = 0.0;
+            for p in 0..w.len().min(cos.len()) {
+                let base = angular_base(lambda, cos[p], zeta);
+                sum += w[p] * power_minus_one(base, zeta, integer) * base;
+            }
+            sum
+        }
+    }
+}
+
+impl SymmetryFunctions {
+    /// Whether the values-only kernel applies: no ANI rows (they keep the
+    /// general loop) and η ≥ 0 in G2, G4 and G5 (its exponential takes x ≤ 0).
+    fn values_kernel_applies(&self) -> bool {
+        let h = &self.hypers;
+        h.ani.is_empty() && h.g2.iter().all(|row| row[0] >= 0.0) && h.g4.iter().chain(&h.g5).all(|row| row[0] >= 0.0)
+    }
+
+    /// Features of one centre, values only (see the section comment above).
+    fn centre_values(&self, env: &Environments, k: usize, i: usize, type_index: &[usize], n_types: usize, plan: &AngularPlan, s: &mut ValuesScratch) -> CentreFeatures {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::math::cpu::has_avx2_fma() {
+                // SAFETY: the CPU supports the features this copy is compiled for
+                return unsafe { self.centre_values_avx2(env, k, i, type_index, n_types, plan, s) };
+            }
+        }
+        self.centre_values_impl::<false>(env, k, i, type_index, n_types, plan, s)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn centre_values_avx2(&self, env: &Environments, k: usize, i: usize, type_index: &[usize], n_types: usize, plan: &AngularPlan, s: &mut ValuesScratch) -> CentreFeatures {
+        self.centre_values_impl::<true>(env, k, i, type_index, n_types, plan, s)
+    }
+
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn centre_values_impl<const FMA: bool>(&self, env: &Environments, k: usize, i: usize, type_index: &[usize], n_types: usize, plan: &AngularPlan, s: &mut ValuesScratch) -> CentreFeatures {
+        let h = &self.hypers;
+        let rc = h.cutoff;
+        let nf = self.n_features(n_types);
+        let n2 = h.g2.len();
+        let (n4, n5) = (h.g4.len(), h.g5.len());
+        let n_rad = self.n_radial();
+        let n_ang = self.n_angular();
+        let ang_start = n_types * n_rad;
+        let pairs = &env.pairs[k];
+        let range = env.starts[k][i]..env.starts[k][i + 1];
+        let mut values = vec![0.0; nf];
+        let rc2 = rc * rc;
+        // w = (π r / (2 r_c))²
+        let w_scale = (std::f64::consts::FRAC_PI_2 / rc) * (std::f64::consts::FRAC_PI_2 / rc);
+        let n = range.len();
+        let angular = n_ang > 0 && n >= 2;
+
+        // neighbours by species: each species pair is then one run of pairs
+        s.order.clear();
+        s.order.extend(range.clone());
+        if angular {
+            s.order.sort_unstable_by_key(|&p| (type_index[pairs.j[p] as usize], p));
+        }
+        let mut block = vec![0usize; n_types + 1];
+        let n_eta = plan.etas.len();
+        // arrays padded by a whole lane: the pair loops run over whole lanes
+        let stride = n + LANES;
+        for v in [&mut s.x, &mut s.y, &mut s.z, &mut s.ux, &mut s.uy, &mut s.uz] {
+            v.clear();
+            v.resize(stride, 0.0);
+        }
+        s.radial.clear();
+        s.radial.resize(n_eta * stride, 0.0);
+        for (a, &p) in s.order.iter().enumerate() {
+            let r = pairs.distances[p];
+            let t = type_index[pairs.j[p] as usize];
+            block[t + 1] += 1;
+            let fc = cutoff_from_scaled_square::<FMA>(r * r * w_scale);
+            let off = t * n_rad;
+            values[off] += fc;
+            for (q, &[eta, rs]) in h.g2.iter().enumerate() {
+                values[off + 1 + q] += exp_nonpositive::<FMA>(-eta * (r - rs) * (r - rs)) * fc;
+            }
+            for (q, &kappa) in h.g3.iter().enumerate() {
+                values[off + 1 + n2 + q] += (kappa * r).cos() * fc;
+            }
+            if angular {
+                let [x, y, z] = pairs.vectors[p];
+                (s.x[a], s.y[a], s.z[a]) = (x, y, z);
+                (s.ux[a], s.uy[a], s.uz[a]) = (x / r, y / r, z / r);
+                for (g, &eta) in plan.etas.iter().enumerate() {
+                    s.radial[g * stride + a] = fc * exp_nonpositive::<FMA>(-eta * r * r);
+                }
+            }
+        }
+        if !angular {
+            return CentreFeatures { system: k, atom: i, values, atoms: Vec::new(), positions: Vec::new(), strain: Vec::new() };
+        }
+        for t in 0..n_types {
+            block[t + 1] += block[t];
+        }
+        for v in [&mut s.d2, &mut s.cos, &mut s.fd, &mut s.weight] {
+            v.resize(CHUNK + LANES, 0.0);
+        }
+        s.pair.resize(n_eta * (CHUNK + LANES), 0.0);
+
+        let mut sums = vec![0.0; n4 + n5];
+        for hi in 0..n_types {
+            for lo in 0..=hi {
+                let (jr, kr) = (block[hi]..block[hi + 1], block[lo]..block[lo + 1]);
+                if jr.is_empty() || kr.is_empty() {
+                    continue;
+                }
+                sums.iter_mut().for_each(|v| *v = 0.0);
+                let mut len = 0;
+                for j in jr {
+                    let ks = if hi == lo { kr.start..j } else { kr.clone() };
+                    let mut k0 = ks.start;
+                    while k0 < ks.end {
+                        if len == CHUNK {
+                            angular_chunk::<FMA>(s, len, plan, &mut sums);
+                            len = 0;
+                        }
+                        let k1 = ks.end.min(k0 + CHUNK - len);
+                        pair_geometry::<FMA>(s, stride, j, k0..k1, len, rc2, w_scale, n4 > 0);
+                        len += k1 - k0;
+                        k0 = k1;
+                    }
+                }
+                if len > 0 {
+                    angular_chunk::<FMA>(s, len, plan, &mut sums);
+                }
+                let off = ang_start + (hi * (hi + 1) / 2 + lo) * n_ang;
+                for (m, row) in plan.g4.iter().enumerate() {
+                    values[off + m] += row.4 * sums[m];
+                }
+                for (m, row) in plan.g5.iter().enumerate() {
+                    values[off + n4 + m] += row.4 * sums[n4 + m];
+                }
+            }
+        }
+        CentreFeatures { system: k, atom: i, values, atoms: Vec::new(), positions: Vec::new(), strain: Vec::new() }
+    }
+}
+
+/// Writes r_jk², cos θ_ijk and f_c(r_jk) (0 beyond r_c; only if `with_fd`)
+/// of the pairs (j, k) for k in `ks` at chunk positions `at..`, and the
+/// neighbour products of each η. It runs over whole lanes: the up to
+/// `LANES − 1` entries written past the pairs are overwritten by the next
+/// j, or zeroed when the chunk is padded.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn pair_geometry<const FMA: bool>(s: &mut ValuesScratch, stride: usize, j: usize, ks: std::ops::Range<usize>, at: usize, rc2: f64, w_scale: f64, with_fd: bool) {
+    // whole lanes: the loops below then vectorise with no scalar remainder
+    let (k0, len) = (ks.start, ks.len().div_ceil(LANES) * LANES);
+    let (xj, yj, zj) = (s.x[j], s.y[j], s.z[j]);
+    let (uxj, uyj, uzj) = (s.ux[j], s.uy[j], s.uz[j]);
+    let (x, y, z) = (&s.x[k0..k0 + len], &s.y[k0..k0 + len], &s.z[k0..k0 + len]);
+    let (ux, uy, uz) = (&s.ux[k0..k0 + len], &s.uy[k0..k0 + len], &s.uz[k0..k0 + len]);
+    let cos = &mut s.cos[at..at + len];
+    if with_fd {
+        let d2 = &mut s.d2[at..at + len];
+        let fd = &mut s.fd[at..at + len];
+        for t in 0..len {
+            cos[t] = madd::<FMA>(ux[t], uxj, madd::<FMA>(uy[t], uyj, uz[t] * uzj));
+            let (dx, dy, dz) = (x[t] - xj, y[t] - yj, z[t] - zj);
+            let r2 = madd::<FMA>(dx, dx, madd::<FMA>(dy, dy, dz * dz));
+            d2[t] = r2;
+            let f = cutoff_from_scaled_square::<FMA>(r2 * w_scale);
+            fd[t] = if r2 <= rc2 { f } else { 0.0 };
+        }
+    } else {
+        for t in 0..len {
+            cos[t] = madd::<FMA>(ux[t], uxj, madd::<FMA>(uy[t], uyj, uz[t] * uzj));
+        }
+    }
+    for g in 0..s.radial.len() / stride {
+        let radial = &s.radial[g * stride..(g + 1) * stride];
+        let fj = radial[j];
+        let rk = &radial[k0..k0 + len];
+        let pair = &mut s.pair[g * (CHUNK + LANES) + at..g * (CHUNK + LANES) + at + len];
+        for t in 0..len {
+            pair[t] = fj * rk[t];
+        }
+    }
+}
+
+/// Adds the chunk's `len` pairs to the sums of every G4 and G5 row.
+#[inline(always)]
+fn angular_chunk<const FMA: bool>(s: &mut ValuesScratch, len: usize, plan: &AngularPlan, sums: &mut [f64]) {
+    // pad to whole lanes with pairs that add 0
+    let padded = len.div_ceil(LANES) * LANES;
+    for p in len..padded {
+        s.cos[p] = 0.0;
+        s.d2[p] = 0.0;
+        s.fd[p] = 0.0;
+        for g in 0..plan.etas.len() {
+            s.pair[g * (CHUNK + LANES) + p] = 0.0;
+        }
+    }
+    let cos = &s.cos[..padded];
+    let n4 = plan.g4.len();
+    for (g, &eta) in plan.etas.iter().enumerate() {
+        let pair = &s.pair[g * (CHUNK + LANES)..g * (CHUNK + LANES) + padded];
+        if plan.eta_in_g4[g] {
+            let (d2, fd) = (&s.d2[..padded], &s.fd[..padded]);
+            let weight = &mut s.weight[..padded];
+            for p in 0..padded {
+                weight[p] = pair[p] * fd[p] * exp_nonpositive::<FMA>(-eta * d2[p]);
+            }
+            for (m, &(eta_index, lambda, zeta, integer, _)) in plan.g4.iter().enumerate() {
+                if eta_index == g {
+                    sums[m] += angular_sum::<FMA>(weight, cos, lambda, zeta, integer);
+                }
+            }
+        }
+        for (m, &(eta_index, lambda, zeta, integer, _)) in plan.g5.iter().enumerate() {
+            if eta_index == g {
+                sums[n4 + m] += angular_sum::<FMA>(pair, cos, lambda, zeta, integer);
+            }
+        }
+    }
+}
+
 impl Calculator for SymmetryFunctions {
     fn name(&self) -> &str {
         "symmetry_functions"
@@ -475,12 +964,18 @@ impl Calculator for SymmetryFunctions {
         let nf = self.n_features(n_types);
         // per centre: its own features, then their copy in the output block
         env.check_output("the symmetry functions", &centres, flags, |_| 2.0 * nf as f64)?;
+        let plan = AngularPlan::new(&self.hypers);
+        let values_only = !flags.positions && !flags.strain && self.values_kernel_applies();
         let features: Vec<CentreFeatures> = centres
             .par_iter()
-            .map(|&(k, i)| {
+            .map_init(ValuesScratch::default, |scratch, &(k, i)| {
                 // a cancelled computation stops between centres
                 options.check_cancelled()?;
-                Ok(self.centre(&env, k, i, &type_index[k], n_types, flags.positions, flags.strain))
+                Ok(if values_only {
+                    self.centre_values(&env, k, i, &type_index[k], n_types, &plan, scratch)
+                } else {
+                    self.centre(&env, k, i, &type_index[k], n_types, flags.positions, flags.strain)
+                })
             })
             .collect::<Result<_>>()?;
 
@@ -547,6 +1042,41 @@ mod tests {
         finite_differences_strain(&calc, &molecule(), 1e-6);
         finite_differences_positions(&calc, &triclinic(), 1e-6);
         finite_differences_strain(&calc, &triclinic(), 1e-6);
+    }
+
+    /// Values-only calls take the vectorised kernel (both its AVX2/FMA copy
+    /// and the portable one), calls with gradients the general loop: equal
+    /// to round-off, on systems whose neighbour pairs span several chunks.
+    #[test]
+    fn values_kernel_matches_general_loop() {
+        let rows = r#""g2": [[0.5, 0.0], [1.0, 1.5]], "g3": [1.0],
+            "g4": [[0.1, 1.0, 1.0], [0.2, 2.0, -1.0], [0.05, 2.5, 1.0], [0.1, 3.0, 1.0], [0.0, 16.0, -1.0]],
+            "g5": [[0.1, 1.0, 1.0], [0.3, 4.0, -1.0], [0.02, 1.5, -1.0]]"#;
+        let mut most_pairs = 0;
+        for (cutoff, system) in [(3.6, molecule()), (3.6, triclinic()), (5.5, triclinic())] {
+            let calc = SymmetryFunctions::new(&format!(r#"{{"cutoff": {cutoff}, {rows}}}"#)).unwrap();
+            assert!(calc.values_kernel_applies());
+            let systems = [system];
+            let env = Environments::new(&systems, cutoff).unwrap();
+            let n_types = env.species.len();
+            let type_index: Vec<usize> = systems[0].types.iter().map(|t| env.species.binary_search(t).unwrap()).collect();
+            let plan = AngularPlan::new(&calc.hypers);
+            let mut scratch = ValuesScratch::default();
+            for i in 0..systems[0].size() {
+                let n = env.starts[0][i + 1] - env.starts[0][i];
+                most_pairs = most_pairs.max(n * (n - 1) / 2);
+                let want = calc.centre(&env, 0, i, &type_index, n_types, false, false).values;
+                let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+                let fast = calc.centre_values(&env, 0, i, &type_index, n_types, &plan, &mut scratch).values;
+                let portable = calc.centre_values_impl::<false>(&env, 0, i, &type_index, n_types, &plan, &mut scratch).values;
+                for got in [fast, portable] {
+                    for (f, (g, w)) in got.iter().zip(&want).enumerate() {
+                        assert!((g - w).abs() <= 1e-12 * scale, "cutoff {cutoff}, atom {i}, feature {f}: {g} vs {w}");
+                    }
+                }
+            }
+        }
+        assert!(most_pairs > 2 * CHUNK, "{most_pairs} pairs: the test should span several chunks");
     }
 
     #[test]
