@@ -33,7 +33,7 @@ use super::soap::expansion::{CentreDensity, Expansion};
 use super::soap::hypers::SoapHypers;
 use super::{Calculator, ComputeOptions};
 use crate::error::{Error, Result};
-use crate::math::cg_product::{apply_steps, outer, used_sources, Step};
+use crate::math::cg_product::{apply_steps, outer, outer_add, used_sources, Step};
 use crate::math::clebsch_gordan::{ClebschGordan, MAX_DEGREE};
 use crate::system::System;
 use crate::tensor::{Labels, TensorBlock, TensorMap};
@@ -413,15 +413,8 @@ impl EquivariantPowerSpectrum {
                             let rb = &coef[sb * n_max + (l2 * l2 + m2) * stride..][..n_max];
                             outer(plane, ra, rb);
                             if kind != 0 {
-                                let sign = if kind == 1 { 1.0 } else { -1.0 };
-                                for i in 0..n_max {
-                                    plane[i * n_max + i] *= 1.0 + sign;
-                                    for j in i + 1..n_max {
-                                        let (x, y) = (plane[i * n_max + j], plane[j * n_max + i]);
-                                        plane[i * n_max + j] = x + sign * y;
-                                        plane[j * n_max + i] = y + sign * x;
-                                    }
-                                }
+                                // P + (−1)^λ Pᵀ, Pᵀ[i][j] = rb[i]·ra[j]
+                                outer_add(plane, rb, ra, if kind == 1 { 1.0 } else { -1.0 });
                             }
                             continue;
                         }

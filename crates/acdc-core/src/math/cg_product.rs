@@ -45,6 +45,22 @@ pub(crate) fn apply_steps<O: AsMut<[f64]>>(outs: &mut [O], base: &[usize], steps
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn apply_steps_fma<O: AsMut<[f64]>>(outs: &mut [O], base: &[usize], steps: &[Step], p: &[f64], len: usize) {
+    // the planes of n_max² (and (types·n_max)²) values the calculators use,
+    // with the vector loop unrolled: the same operations in the same order
+    // SAFETY (each arm): the caller checked AVX2 and FMA
+    unsafe {
+        match len {
+            4 => return apply_fixed_fma::<4, O>(outs, base, steps, p),
+            9 => return apply_fixed_fma::<9, O>(outs, base, steps, p),
+            16 => return apply_fixed_fma::<16, O>(outs, base, steps, p),
+            25 => return apply_fixed_fma::<25, O>(outs, base, steps, p),
+            36 => return apply_fixed_fma::<36, O>(outs, base, steps, p),
+            49 => return apply_fixed_fma::<49, O>(outs, base, steps, p),
+            64 => return apply_fixed_fma::<64, O>(outs, base, steps, p),
+            100 => return apply_fixed_fma::<100, O>(outs, base, steps, p),
+            _ => {}
+        }
+    }
     use std::arch::x86_64::{_mm256_fmadd_pd, _mm256_loadu_pd, _mm256_set1_pd, _mm256_storeu_pd};
     for s in steps {
         // bounds checked once per step, by the slicing
@@ -63,6 +79,61 @@ unsafe fn apply_steps_fma<O: AsMut<[f64]>>(outs: &mut [O], base: &[usize], steps
         while k < len {
             o[k] = s.value.mul_add(x[k], o[k]);
             k += 1;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn apply_fixed_fma<const N: usize, O: AsMut<[f64]>>(outs: &mut [O], base: &[usize], steps: &[Step], p: &[f64]) {
+    use std::arch::x86_64::{_mm256_fmadd_pd, _mm256_loadu_pd, _mm256_set1_pd, _mm256_storeu_pd};
+    for s in steps {
+        let o = &mut outs[s.out as usize].as_mut()[base[s.out as usize] + s.pos as usize..][..N];
+        let x = &p[s.src as usize..][..N];
+        let c = _mm256_set1_pd(s.value);
+        for k in 0..N / 4 {
+            // SAFETY: 4k + 4 ≤ N = o.len() = x.len(); unaligned loads and stores
+            unsafe {
+                let v = _mm256_fmadd_pd(c, _mm256_loadu_pd(x.as_ptr().add(4 * k)), _mm256_loadu_pd(o.as_ptr().add(4 * k)));
+                _mm256_storeu_pd(o.as_mut_ptr().add(4 * k), v);
+            }
+        }
+        for k in N / 4 * 4..N {
+            o[k] = s.value.mul_add(x[k], o[k]);
+        }
+    }
+}
+
+/// `plane[i·b.len() + j] += (s·a[i])·b[j]` (s = ±1: the products are those
+/// of [`outer`], exactly): adds the transposed outer product, P + s·Pᵀ.
+#[inline]
+pub(crate) fn outer_add(plane: &mut [f64], a: &[f64], b: &[f64], s: f64) {
+    #[inline(always)]
+    fn fixed<const N: usize>(plane: &mut [f64], a: &[f64], b: &[f64], s: f64) {
+        let Ok(b) = <&[f64; N]>::try_from(b) else { return };
+        for (row, &x) in plane.chunks_exact_mut(N).zip(a) {
+            if let Ok(row) = <&mut [f64; N]>::try_from(row) {
+                let x = s * x;
+                for j in 0..N {
+                    row[j] += x * b[j];
+                }
+            }
+        }
+    }
+    match b.len() {
+        0 => {}
+        4 => fixed::<4>(plane, a, b, s),
+        5 => fixed::<5>(plane, a, b, s),
+        6 => fixed::<6>(plane, a, b, s),
+        7 => fixed::<7>(plane, a, b, s),
+        8 => fixed::<8>(plane, a, b, s),
+        n => {
+            for (row, &x) in plane.chunks_exact_mut(n).zip(a) {
+                let x = s * x;
+                for (r, &y) in row.iter_mut().zip(b) {
+                    *r += x * y;
+                }
+            }
         }
     }
 }
@@ -120,7 +191,7 @@ mod tests {
     /// The vector path and the scalar definition agree (to rounding), tails included.
     #[test]
     fn steps_accumulate() {
-        for len in [1usize, 4, 5, 9, 25] {
+        for len in [1usize, 4, 5, 9, 25, 26] {
             let p: Vec<f64> = (0..3 * len).map(|k| (k as f64 * 0.37).sin()).collect();
             let steps = [
                 Step { out: 0, pos: 0, src: 0, value: 0.5 },
@@ -141,7 +212,7 @@ mod tests {
 
     #[test]
     fn outer_products() {
-        for (na, nb) in [(3usize, 1usize), (2, 4), (5, 5), (2, 9)] {
+        for (na, nb) in [(3usize, 1usize), (4, 4), (5, 5), (9, 9)] {
             let a: Vec<f64> = (0..na).map(|k| k as f64 + 0.5).collect();
             let b: Vec<f64> = (0..nb).map(|k| 1.0 - k as f64).collect();
             let mut plane = vec![f64::NAN; na * nb];
@@ -149,6 +220,15 @@ mod tests {
             for i in 0..na {
                 for j in 0..nb {
                     assert_eq!(plane[i * nb + j], a[i] * b[j]);
+                }
+            }
+            if na == nb {
+                let mut sym = plane.clone();
+                outer_add(&mut sym, &b, &a, -1.0);
+                for i in 0..na {
+                    for j in 0..nb {
+                        assert_eq!(sym[i * nb + j], plane[i * nb + j] - plane[j * nb + i]);
+                    }
                 }
             }
         }
