@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::math::cg_product::{apply_steps, outer, used_sources, Step};
 use crate::math::clebsch_gordan::{ClebschGordan, MAX_DEGREE};
 use crate::tensor::{Labels, TensorBlock, TensorBlockOf, TensorMap, TensorMapOf};
 
@@ -123,12 +124,30 @@ impl DensityCorrelations {
         }
         let cutoff_labels = angular_cutoff.map(|c| Labels::new(&["o3_lambda"], (0..=c as i32).collect()));
         let right = rename_properties(density, 2);
-        let mut left = self.product(&rename_properties(density, 1), &right, "l_1", "l_2", self.selection(0, &cutoff_labels, selected_keys))?;
+        // The product before the last keeps only keys from which the last
+        // product can reach a selected o3_lambda: no final key comes from
+        // the others (the bispectrum's λ = 0 needs k₂ = l₃ ≥ l₂, so about
+        // half of the intermediate blocks are never used).
+        let density_lambdas: Vec<i32> = {
+            let dim = density.keys.dimension("o3_lambda").unwrap_or(0);
+            let mut l: Vec<i32> = density.keys.rows().map(|r| r[dim]).collect();
+            l.sort_unstable();
+            l.dedup();
+            l
+        };
+        let final_lambdas: Option<Vec<i32>> =
+            selected_keys.and_then(|sel| sel.dimension("o3_lambda").map(|dim| sel.rows().map(|r| r[dim]).collect()));
+        let reach = |i: usize| match &final_lambdas {
+            Some(finals) if i + 2 == self.n_correlations => Some(Reach { right: &density_lambdas, finals }),
+            _ => None,
+        };
+        let mut left =
+            self.product(&rename_properties(density, 1), &right, "l_1", "l_2", self.selection(0, &cutoff_labels, selected_keys), reach(0))?;
         for i in 1..self.n_correlations {
             let right = rename_properties(density, i + 2);
             let l1 = format!("k_{}", i + 1);
             let l2 = format!("l_{}", i + 2);
-            left = self.product(&left, &right, &l1, &l2, self.selection(i, &cutoff_labels, selected_keys))?;
+            left = self.product(&left, &right, &l1, &l2, self.selection(i, &cutoff_labels, selected_keys), reach(i))?;
         }
         Ok(left)
     }
@@ -142,7 +161,15 @@ impl DensityCorrelations {
     }
 
     /// One CG product of two tensors, with featomic's key rules.
-    fn product<V1, V2>(&self, t1: &TensorMapOf<V1>, t2: &TensorMapOf<V2>, name1: &str, name2: &str, selected: Option<&Labels>) -> Result<TensorMap>
+    fn product<V1, V2>(
+        &self,
+        t1: &TensorMapOf<V1>,
+        t2: &TensorMapOf<V2>,
+        name1: &str,
+        name2: &str,
+        selected: Option<&Labels>,
+        reach: Option<Reach>,
+    ) -> Result<TensorMap>
     where
         V1: AsRef<[f64]> + Sync,
         V2: AsRef<[f64]> + Sync,
@@ -224,6 +251,13 @@ impl DensityCorrelations {
                     if lambda as usize > self.max_angular {
                         continue;
                     }
+                    if let Some(reach) = &reach {
+                        // the next factor's l (≥ this l₂ when skipping redundant keys) must couple λ to a final λ
+                        let next = |l: i32| (!self.skip_redundant || l >= l2) && reach.finals.iter().any(|&f| (lambda - l).abs() <= f && f <= lambda + l);
+                        if !reach.right.iter().any(|&l| next(l)) {
+                            continue;
+                        }
+                    }
                     list.push((key, lambda as usize));
                 }
                 if !list.is_empty() {
@@ -233,7 +267,7 @@ impl DensityCorrelations {
         }
 
         // sized to these inputs: a selection may keep λ small while l₁, l₂ are large
-        let cg = ClebschGordan::new(max1.max(max2), self.max_angular.min(max1 + max2))?;
+        let cg = ClebschGordan::shared(max1.max(max2), self.max_angular.min(max1 + max2))?;
         let parameters: Vec<String> = match (t1.blocks.first(), t2.blocks.first()) {
             (Some(a), Some(b)) => {
                 let pa: Vec<String> = a.gradients.iter().map(|(p, _)| p.clone()).collect();
@@ -249,7 +283,9 @@ impl DensityCorrelations {
                 check_block(b, k2.row(*i2)[lam2], "density")?;
                 let pair = PairProduct::new(a, b, &parameters)?;
                 let (l1, l2) = (k1.row(*i1)[lam1] as usize, k2.row(*i2)[lam2] as usize);
-                list.iter().map(|(key, lambda)| Ok((key.clone(), pair.block(&cg, l1, l2, *lambda)?))).collect()
+                let lambdas: Vec<usize> = list.iter().map(|(_, lambda)| *lambda).collect();
+                let values = pair.values(&cg, l1, l2, &lambdas)?;
+                list.iter().zip(values).map(|((key, lambda), values)| Ok((key.clone(), pair.block(&cg, l1, l2, *lambda, values)?))).collect()
             })
             .collect::<Result<_>>()?;
         let mut values = Vec::new();
@@ -261,6 +297,13 @@ impl DensityCorrelations {
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         TensorMap::new(Labels::new(&refs, values), blocks)
     }
+}
+
+/// What the last product can use: the o3_lambda of its right factor and
+/// the selected final o3_lambda.
+struct Reach<'a> {
+    right: &'a [i32],
+    finals: &'a [i32],
 }
 
 /// Sample matching and gradient rows of one (block₁, block₂) pair, shared by
@@ -329,21 +372,63 @@ impl<'a, V1: AsRef<[f64]> + Sync, V2: AsRef<[f64]> + Sync> PairProduct<'a, V1, V
         })
     }
 
-    fn block(&self, cg: &ClebschGordan, l1: usize, l2: usize, lambda: usize) -> Result<TensorBlock> {
+    /// The values of the blocks of every λ in `lambdas` for this pair, in
+    /// one pass over the samples: per sample, the outer products
+    /// a[m₁] ⊗ b[m₂] over the property planes are formed once and shared by
+    /// every λ and μ ([`crate::math::cg_product`]); a sample's rows are
+    /// zeroed just before they are accumulated, while in cache.
+    fn values(&self, cg: &ClebschGordan, l1: usize, l2: usize, lambdas: &[usize]) -> Result<Vec<Vec<f64>>> {
+        let (a, b) = (self.a.block, self.b.block);
+        let (np, nq) = (a.properties.count(), b.properties.count());
+        let n_props = np * nq;
+        let (n1, n2) = (2 * l1 + 1, 2 * l2 + 1);
+        let index = |v: usize| u32::try_from(v).map_err(|_| Error::InvalidParameter("density correlation block too large for its index type".into()));
+        let mut steps = Vec::new();
+        let mut buffers = Vec::with_capacity(lambdas.len());
+        let mut per_sample = Vec::with_capacity(lambdas.len());
+        // fresh buffers come zeroed; a reused one is zeroed per sample, in cache
+        let mut dirty = false;
+        for (k, &lambda) in lambdas.iter().enumerate() {
+            for e in cg.get(l1, l2, lambda) {
+                steps.push(Step { out: index(k)?, pos: index(e.mu * n_props)?, src: index((e.m1 * n2 + e.m2) * n_props)?, value: e.value });
+            }
+            let len = (2 * lambda + 1) * n_props;
+            let (buffer, reused) = crate::tensor::buffer::for_overwrite(self.rows.len() * len, "the density correlations")?;
+            dirty |= reused;
+            buffers.push(buffer);
+            per_sample.push(len);
+        }
+        let used: Vec<(usize, usize, usize)> =
+            used_sources(&steps).into_iter().map(|src| src as usize).map(|src| (src, src / n_props.max(1) / n2, src / n_props.max(1) % n2)).collect();
+        let (av, bv) = (a.values.as_ref(), b.values.as_ref());
+        let mut p = vec![0.0; n1 * n2 * n_props];
+        let mut base = vec![0usize; lambdas.len()];
+        for (s, &(ra, rb)) in self.rows.iter().enumerate() {
+            for ((buffer, start), &len) in buffers.iter_mut().zip(base.iter_mut()).zip(&per_sample) {
+                *start = s * len;
+                if dirty {
+                    buffer[s * len..][..len].fill(0.0);
+                }
+            }
+            if let (Some(ra), Some(rb), true) = (ra, rb, n_props > 0) {
+                let xa = &av[ra * n1 * np..][..n1 * np];
+                let xb = &bv[rb * n2 * nq..][..n2 * nq];
+                for &(src, m1, m2) in &used {
+                    outer(&mut p[src..][..n_props], &xa[m1 * np..][..np], &xb[m2 * nq..][..nq]);
+                }
+                apply_steps(&mut buffers, &base, &steps, &p, n_props);
+            }
+        }
+        Ok(buffers)
+    }
+
+    fn block(&self, cg: &ClebschGordan, l1: usize, l2: usize, lambda: usize, values: Vec<f64>) -> Result<TensorBlock> {
         let (a, b) = (self.a.block, self.b.block);
         let (np, nq) = (a.properties.count(), b.properties.count());
         let n_props = np * nq;
         let (n1, n2, n_mu) = (2 * l1 + 1, 2 * l2 + 1, 2 * lambda + 1);
         let entries = cg.get(l1, l2, lambda);
         let (av, bv) = (a.values.as_ref(), b.values.as_ref());
-        let mut values = crate::tensor::buffer::zeroed(self.rows.len() * n_mu * n_props, "the density correlations")?;
-        for (out, &(ra, rb)) in values.chunks_exact_mut((n_mu * n_props).max(1)).zip(&self.rows) {
-            if let (Some(ra), Some(rb)) = (ra, rb) {
-                let xa = &av[ra * n1 * np..][..n1 * np];
-                let xb = &bv[rb * n2 * nq..][..n2 * nq];
-                couple_dense(out, entries, n_props, xa, np, xb, nq);
-            }
-        }
         let mu = Labels::new(&["o3_mu"], (-(lambda as i32)..=lambda as i32).collect());
         let mut block = TensorBlock::new(self.samples.clone(), vec![mu.clone()], self.properties.clone(), values)?;
 

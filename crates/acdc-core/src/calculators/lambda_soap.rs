@@ -33,6 +33,7 @@ use super::soap::expansion::{CentreDensity, Expansion};
 use super::soap::hypers::SoapHypers;
 use super::{Calculator, ComputeOptions};
 use crate::error::{Error, Result};
+use crate::math::cg_product::{apply_steps, outer, outer_add, used_sources, Step};
 use crate::math::clebsch_gordan::{ClebschGordan, MAX_DEGREE};
 use crate::system::System;
 use crate::tensor::{Labels, TensorBlock, TensorMap};
@@ -46,6 +47,8 @@ pub struct EquivariantPowerSpectrum {
     parameters: String,
     expansion: Expansion,
     cg: ClebschGordan,
+    /// [`mirror_symmetric`] for (l, λ), at l·(2·l_max + 1) + λ
+    mirror: Vec<bool>,
     neighbor_types: Option<Vec<i32>>,
 }
 
@@ -96,6 +99,26 @@ pub(crate) fn couple(out: &mut [f64], c: &Couplings, cg: &ClebschGordan, n_max: 
     }
 }
 
+/// Whether Ĉ^{l l λ}[m₂,m₁,μ] = (−1)^λ Ĉ^{l l λ}[m₁,m₂,μ] for every entry, as
+/// the coupling of two equal degrees gives; checked on the table (once per
+/// (l, λ), when the calculator is made) rather than assumed, so that a different convention
+/// would only cost speed.
+fn mirror_symmetric(cg: &ClebschGordan, l: usize, lambda: usize) -> bool {
+    let entries = cg.get(l, l, lambda);
+    let sign = if lambda % 2 == 0 { 1.0 } else { -1.0 };
+    entries.iter().all(|e| {
+        e.m1 == e.m2
+            || entries
+                .iter()
+                .any(|f| (f.m1, f.m2, f.mu) == (e.m2, e.m1, e.mu) && (f.value - sign * e.value).abs() <= 1e-14 * e.value.abs())
+    })
+}
+
+/// Whether plane `k` = m₁·n₂ + m₂ has m₁ < m₂ (a P ± Pᵀ plane when symmetric).
+fn k_off_diagonal(k: usize, n2: usize) -> bool {
+    k / n2 < k % n2
+}
+
 /// (λ, σ) of every block and its (l₁ ≤ l₂) groups, in the order featomic's
 /// keys first appear per centre type: σ = +1 and −1 for each λ ascending.
 pub(crate) fn lambda_sigma_pairs(l_max: usize) -> Vec<(usize, i32, Vec<(usize, usize)>)> {
@@ -129,6 +152,9 @@ struct Plan {
     rows: Vec<usize>,
     /// species whose neighbours get gradient rows
     gradient_species: Vec<bool>,
+    /// plans of one group are adjacent and share rows, channels and
+    /// q_total: their values are computed in one pass over the centres
+    group: usize,
 }
 
 impl EquivariantPowerSpectrum {
@@ -156,7 +182,8 @@ impl EquivariantPowerSpectrum {
                 return Err(Error::InvalidParameter(format!("neighborTypes must be distinct atomic types, got {types:?}")));
             }
         }
-        Ok(EquivariantPowerSpectrum { parameters: hypers.to_string(), expansion: Expansion::new(settings)?, cg, neighbor_types })
+        let mirror = (0..=l_max).flat_map(|l| (0..=2 * l_max).map(move |lambda| (l, lambda))).map(|(l, lambda)| mirror_symmetric(&cg, l, lambda)).collect();
+        Ok(EquivariantPowerSpectrum { parameters: hypers.to_string(), expansion: Expansion::new(settings)?, cg, mirror, neighbor_types })
     }
 
     /// Builds from the JSON the registry passes: SOAP hypers with an optional
@@ -182,6 +209,7 @@ impl EquivariantPowerSpectrum {
         let seen = species_pairs(ns, densities.iter().map(|d| (d.centre_species, d.present.as_slice())));
         let lambdas = lambda_sigma_pairs(l_max);
         let mut plans = Vec::new();
+        let mut group_id = 0;
         for c in 0..ns {
             let centres: Vec<usize> = (0..densities.len()).filter(|&k| densities[k].centre_species == c).collect();
             if centres.is_empty() {
@@ -231,8 +259,17 @@ impl EquivariantPowerSpectrum {
                         q_total: nt * n_max,
                     };
                     let properties = Labels::new(&["l_1", "l_2", "neighbor_1_type", "n_1", "neighbor_2_type", "n_2"], props);
-                    plans.push(Plan { key, couplings, properties, channels: channels.clone(), rows: rows.clone(), gradient_species: gradient_species.clone() });
+                    plans.push(Plan {
+                        key,
+                        couplings,
+                        properties,
+                        channels: channels.clone(),
+                        rows: rows.clone(),
+                        gradient_species: gradient_species.clone(),
+                        group: group_id,
+                    });
                 }
+                group_id += 1;
             } else {
                 for a in (0..ns).filter(|&a| seen[c * ns + a]) {
                     for b in (0..ns).filter(|&b| seen[c * ns + b]) {
@@ -269,8 +306,10 @@ impl EquivariantPowerSpectrum {
                                 channels: vec![(a, 0, b, 0)],
                                 rows: rows.clone(),
                                 gradient_species: gradient_species.clone(),
+                                group: group_id,
                             });
                         }
+                        group_id += 1;
                     }
                 }
             }
@@ -278,7 +317,128 @@ impl EquivariantPowerSpectrum {
         Ok(plans)
     }
 
-    fn block(&self, plan: &Plan, densities: &[CentreDensity], ns: usize, flags: GradientFlags) -> Result<TensorBlock> {
+    /// The values of one group of plans (same rows and channels, one block
+    /// per plan), in one pass over the centres: per centre and (l₁, l₂), the
+    /// outer products of the two factors' (m, n) rows are formed once and
+    /// shared by every λ and μ of the group ([`crate::math::cg_product`]).
+    /// Each centre's rows are zeroed just before they are accumulated, while
+    /// in cache, rather than the whole output up front.
+    fn group_values(&self, plans: &[Plan], densities: &[CentreDensity], ns: usize) -> Result<Vec<Vec<f64>>> {
+        let first = &plans[0];
+        let n_max = self.expansion.n_max();
+        let stride = ns * n_max;
+        let q = first.couplings.q_total;
+        let qq = q * q;
+        let channels = &first.channels;
+        // absent neighbour types leave parts of the (p, q) plane at zero
+        let covered = channels.len() * n_max * n_max == qq;
+        let mut pairs: Vec<(usize, usize)> = plans.iter().flat_map(|p| p.couplings.pairs.iter().map(|&(l1, l2, _)| (l1, l2))).collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        // one channel that fills the whole (p, q) plane: neighbour types in the keys
+        let single = match channels[..] {
+            [(sa, 0, sb, 0)] if q == n_max => Some((sa, sb)),
+            _ => None,
+        };
+        // per (l₁, l₂): its steps over every block of the group, and the
+        // planes they read: (offset, m₁, m₂, kind) with kind 0 the outer
+        // product P[m₁,m₂], 1 and 2 the planes P ± Pᵀ of `symmetric` below
+        let mut programs: Vec<(usize, usize, Vec<Step>, Vec<(usize, usize, usize, u8)>)> = Vec::with_capacity(pairs.len());
+        let mut scratch = 0;
+        for &(l1, l2) in &pairs {
+            let n2 = 2 * l2 + 1;
+            let planes = (2 * l1 + 1) * n2;
+            // l₁ = l₂ with one species on both sides: P[m₂,m₁] = P[m₁,m₂]ᵀ and
+            // Ĉ[m₂,m₁,μ] = (−1)^λ Ĉ[m₁,m₂,μ], so each m₁ < m₂ term and its
+            // mirror are one update with the plane P + (−1)^λ Pᵀ: half the steps
+            let symmetric = l1 == l2 && single.is_some_and(|(a, b)| a == b) && plans.iter().all(|p| self.mirror[l1 * (2 * self.expansion.settings.max_angular + 1) + p.couplings.lambda]);
+            let mut steps = Vec::new();
+            for (b, plan) in plans.iter().enumerate() {
+                let c = &plan.couplings;
+                for &(_, _, off) in c.pairs.iter().filter(|&&(x, y, _)| (x, y) == (l1, l2)) {
+                    for e in self.cg.get(l1, l2, c.lambda) {
+                        let plane = match (symmetric, e.m1.cmp(&e.m2)) {
+                            (true, std::cmp::Ordering::Greater) => continue,
+                            (true, std::cmp::Ordering::Less) if c.lambda % 2 == 1 => planes + e.m1 * n2 + e.m2,
+                            _ => e.m1 * n2 + e.m2,
+                        };
+                        let index = |v: usize| u32::try_from(v).map_err(|_| Error::InvalidParameter("λ-SOAP block too large for its index type".into()));
+                        steps.push(Step { out: index(b)?, pos: index(e.mu * c.n_props + off)?, src: index(plane * qq)?, value: e.value });
+                    }
+                }
+            }
+            scratch = scratch.max(if symmetric { 2 } else { 1 } * planes * qq);
+            let used = used_sources(&steps)
+                .into_iter()
+                .map(|src| {
+                    let plane = src as usize / qq;
+                    let (kind, k) = if plane >= planes { (2, plane - planes) } else { (u8::from(symmetric && k_off_diagonal(plane, n2)), plane) };
+                    (src as usize, k / n2, k % n2, kind)
+                })
+                .collect();
+            programs.push((l1, l2, steps, used));
+        }
+        let rows: Vec<&CentreDensity> = first.rows.iter().map(|&k| &densities[k]).collect();
+        let mut buffers = Vec::with_capacity(plans.len());
+        // a reused buffer holds old numbers: its rows are zeroed per centre, in cache
+        let mut dirty = false;
+        for plan in plans {
+            let per_sample = (2 * plan.couplings.lambda + 1) * plan.couplings.n_props;
+            let (buffer, reused) = crate::tensor::buffer::for_overwrite(rows.len() * per_sample, "the equivariant power spectrum")?;
+            dirty |= reused;
+            buffers.push(buffer);
+        }
+        let mut per_row: Vec<Vec<&mut [f64]>> = (0..rows.len()).map(|_| Vec::with_capacity(plans.len())).collect();
+        for (buffer, plan) in buffers.iter_mut().zip(plans) {
+            let per_sample = (2 * plan.couplings.lambda + 1) * plan.couplings.n_props;
+            for (out, chunk) in per_row.iter_mut().zip(buffer.chunks_mut(per_sample.max(1))) {
+                out.push(chunk);
+            }
+        }
+        let base = vec![0usize; plans.len()];
+        per_row.into_par_iter().zip(rows.par_iter()).for_each_init(
+            || vec![0.0; scratch],
+            |p, (mut outs, d)| {
+                if dirty {
+                    for o in outs.iter_mut() {
+                        o.fill(0.0);
+                    }
+                }
+                let coef = &d.coefficients;
+                for (l1, l2, steps, used) in &programs {
+                    for &(src, m1, m2, kind) in used {
+                        let plane = &mut p[src..][..qq];
+                        if let Some((sa, sb)) = single {
+                            let ra = &coef[sa * n_max + (l1 * l1 + m1) * stride..][..n_max];
+                            let rb = &coef[sb * n_max + (l2 * l2 + m2) * stride..][..n_max];
+                            outer(plane, ra, rb);
+                            if kind != 0 {
+                                // P + (−1)^λ Pᵀ, Pᵀ[i][j] = rb[i]·ra[j]
+                                outer_add(plane, rb, ra, if kind == 1 { 1.0 } else { -1.0 });
+                            }
+                            continue;
+                        }
+                        if !covered {
+                            plane.fill(0.0);
+                        }
+                        for &(sa, i0, sb, j0) in channels {
+                            let ra = &coef[sa * n_max + (l1 * l1 + m1) * stride..][..n_max];
+                            let rb = &coef[sb * n_max + (l2 * l2 + m2) * stride..][..n_max];
+                            for (i, &x) in ra.iter().enumerate() {
+                                for (r, &y) in plane[(i0 + i) * q + j0..][..n_max].iter_mut().zip(rb) {
+                                    *r = x * y;
+                                }
+                            }
+                        }
+                    }
+                    apply_steps(&mut outs, &base, steps, p, qq);
+                }
+            },
+        );
+        Ok(buffers)
+    }
+
+    fn block(&self, plan: &Plan, values: Vec<f64>, densities: &[CentreDensity], ns: usize, flags: GradientFlags) -> Result<TensorBlock> {
         let n_max = self.expansion.n_max();
         let n_lm = self.expansion.n_lm();
         let stride = ns * n_max;
@@ -287,15 +447,6 @@ impl EquivariantPowerSpectrum {
         let per_sample = n_mu * c.n_props;
         let rows: Vec<&CentreDensity> = plan.rows.iter().map(|&k| &densities[k]).collect();
         let cg = &self.cg;
-        let mut values = crate::tensor::buffer::zeroed(rows.len() * per_sample, "the equivariant power spectrum")?;
-        values.par_chunks_mut(per_sample.max(1)).zip(rows.par_iter()).for_each(|(out, d)| {
-            let coef = &d.coefficients;
-            for &(sa, i0, sb, j0) in &plan.channels {
-                let a = Side { data: coef, base: sa * n_max, stride };
-                let b = Side { data: coef, base: sb * n_max, stride };
-                couple(out, c, cg, n_max, a, i0, b, j0);
-            }
-        });
         let mu = Labels::new(&["o3_mu"], (-(c.lambda as i32)..=c.lambda as i32).collect());
         let mut block = TensorBlock::new(sample_labels(&rows), vec![mu.clone()], plan.properties.clone(), values)?;
 
@@ -424,9 +575,13 @@ impl Calculator for EquivariantPowerSpectrum {
         let names: &[&str] = if options.neighbors_to_properties { &MERGED_KEYS } else { &SPLIT_KEYS };
         let mut keys = Vec::new();
         let mut blocks = Vec::with_capacity(plans.len());
-        for plan in &plans {
-            blocks.push(self.block(plan, &densities, ns, flags)?);
-            keys.extend_from_slice(&plan.key);
+        for group in plans.chunk_by(|a, b| a.group == b.group) {
+            let values = self.group_values(group, &densities, ns)?;
+            for (plan, values) in group.iter().zip(values) {
+                blocks.push(self.block(plan, values, &densities, ns, flags)?);
+                keys.extend_from_slice(&plan.key);
+            }
+            options.check_cancelled()?;
         }
         let tensor = TensorMap::new(Labels::new(names, keys), blocks)?;
         if super::soap::ragged::is_ragged(self.expansion.sizes()) {

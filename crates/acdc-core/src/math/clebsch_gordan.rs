@@ -188,6 +188,29 @@ impl ClebschGordan {
         Ok(ClebschGordan { max_l, max_lambda, entries })
     }
 
+    /// The table for (`max_l`, `max_lambda`), built once per process and
+    /// shared: callers that size a table per call (density correlations)
+    /// would otherwise spend a few percent of the call in Racah's sums. The
+    /// last few tables asked for are kept.
+    pub fn shared(max_l: usize, max_lambda: usize) -> Result<std::sync::Arc<ClebschGordan>> {
+        use std::sync::{Arc, Mutex};
+        static CACHE: Mutex<Vec<Arc<ClebschGordan>>> = Mutex::new(Vec::new());
+        let found = {
+            let cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+            cache.iter().find(|t| t.max_l == max_l && t.max_lambda == max_lambda).cloned()
+        };
+        if let Some(table) = found {
+            return Ok(table);
+        }
+        let table = Arc::new(ClebschGordan::new(max_l, max_lambda)?);
+        let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= 4 {
+            cache.remove(0);
+        }
+        cache.push(Arc::clone(&table));
+        Ok(table)
+    }
+
     /// Non-zero entries of Ĉ^{l₁ l₂ L} (empty when the triangle rule fails).
     /// Panics if a degree exceeds the tabulated range: callers size the
     /// table from the same settings they loop over.

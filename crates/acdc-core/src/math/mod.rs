@@ -1,6 +1,7 @@
 //! Special functions, spherical harmonics, splines and random numbers.
 
 pub mod bessel;
+pub(crate) mod cg_product;
 pub mod clebsch_gordan;
 pub mod cpu;
 pub mod linalg;

@@ -7,6 +7,8 @@
 
 #[path = "../../examples/bench_core.rs"]
 mod bench_core;
+#[path = "../../examples/cg_profile.rs"]
+mod cg_profile;
 #[path = "../../examples/md_step.rs"]
 mod md_step;
 #[path = "../../examples/soap_gradients.rs"]
