@@ -1932,9 +1932,17 @@ mod leave_one_out_tests {
 
     /// The closed-form leave-one-composition-out equals refits in which the
     /// energy rows of every structure of the composition left out have a
-    /// noise of 1e12 eV, for the linear model, the GPR and the GPR with a
-    /// distance_2b term (errors and variances ≤ 1e-8 relative). Nine cells
-    /// of four atoms in three compositions (Cu4, Cu3Au, Cu2Au2), three each.
+    /// noise of 1e12 eV, for the GPR and the GPR with a distance_2b term
+    /// (errors and variances ≤ 1e-8 relative). Nine cells of four atoms in
+    /// three compositions (Cu4, Cu3Au, Cu2Au2), three each. The linear model
+    /// is not in this loop: without a whole composition the composition
+    /// direction of its weights rests on the ridge alone, and on these cells
+    /// the refit and the closed form agreed to only 1.8e-7 relative in the
+    /// errors at λ = 1e-3 (variances ~4e3 eV² against σ_E² = 4e-4 eV²) and
+    /// 2.6e-8 (1.2e-10 eV absolute) at λ = 0.1: the rounding of an
+    /// ill-conditioned refit. The linear model's block formula is checked
+    /// against numpy refits (`calibration::tests`, ≤ 1e-10) and, through the
+    /// API, against a refit on the small case (test/gpr.test.ts, ≤ 1e-8).
     #[test]
     fn composition_groups_equal_refits() {
         use crate::models::calibration::{LeaveOut, LeaveOutScheme};
@@ -1950,7 +1958,7 @@ mod leave_one_out_tests {
             })
             .collect();
         let t = super::tests::targets_pub(&systems);
-        for (kind, pair) in [(KindOptions::Linear { regularizer: 1e-3 }, false), (super::tests::gpr_pub(), false), (super::tests::gpr_pub(), true)] {
+        for (kind, pair) in [(super::tests::gpr_pub(), false), (super::tests::gpr_pub(), true)] {
             let mut o = super::tests::options_pub(kind.clone());
             if pair {
                 o.pair = Some(super::tests::pair_options());
