@@ -9,6 +9,11 @@
 //   loo+sigma   the same with the fit's energy noise σ_E²·N added to v (Bayesian posterior predictive)
 //   loo+fit     s and a noise per atom c in s·(v + c·N), both by maximum likelihood (the CLI's default)
 //   validation+fit  c from loo+fit, s from the validation frames
+//   lco, lco+fit    as loo and loo+fit, but leaving out all training frames of one
+//                   composition at a time (leave-one-composition-out, closed form;
+//                   the CLI's default when the training frames have ≥ 3 compositions)
+// "test" is every test frame; "testNew" only those whose composition (species-count
+// ratios) no training frame has.
 // The coverages are computed by the Rust core (calibrateVariance reports the
 // coverage of the model's variance before it rescales).
 //
@@ -52,6 +57,16 @@ const validSet = new Set(s.split.validation);
 const trainFrames = all.filter((_, k) => !validSet.has(k));
 const validFrames = s.split.validation.map((k) => all[k]);
 const frames = acdc.readXyzSync(test);
+// a composition: the species counts divided by their greatest common divisor
+const gcd = (a, b) => (b === 0 ? a : gcd(b, a % b));
+const composition = (f) => {
+  const counts = new Map();
+  for (const t of f.types) counts.set(t, (counts.get(t) ?? 0) + 1);
+  const g = [...counts.values()].reduce(gcd, 0);
+  return [...counts.entries()].sort((a, b) => a[0] - b[0]).map(([t, n]) => `${t}:${n / g}`).join(',');
+};
+const trainCompositions = new Set(trainFrames.map(composition));
+const newFrames = frames.filter((f) => !trainCompositions.has(composition(f)));
 
 // 95 % Wilson score interval of a binomial fraction
 const wilson = (p, n) => {
@@ -68,16 +83,23 @@ const coverage = (m, set) => {
 const variant = (name) => {
   const m = acdc.loadModelSync(model);
   const noise = name.endsWith('+sigma') ? 'sigma' : name.endsWith('+fit') ? 'fit' : 'none';
-  const loo = m.calibrateVarianceLeaveOneOutSync(trainFrames, { noise });
+  const groups = name.startsWith('lco') ? 'composition' : 'frame';
+  const loo = m.calibrateVarianceLeaveOneOutSync(trainFrames, { noise, groups });
   let fitted = loo;
   if (name.startsWith('validation')) fitted = m.calibrateVarianceSync(validFrames);
   const out = { scale: +fitted.scale.toPrecision(3), noise_meV2_atom: +(1e6 * m.varianceNoise).toPrecision(3) };
   out.looWithin1 = +loo.within1Sigma.toFixed(3);
   out.looWithin2 = +loo.within2Sigma.toFixed(3);
   const mv = acdc.loadModelSync(model);
-  mv.calibrateVarianceLeaveOneOutSync(trainFrames, { noise });
+  mv.calibrateVarianceLeaveOneOutSync(trainFrames, { noise, groups });
   if (name.startsWith('validation')) mv.calibrateVarianceSync(validFrames);
   if (validFrames.length) out.validation = coverage(mv, validFrames);
+  if (newFrames.length && newFrames.length < frames.length) {
+    const mn = acdc.loadModelSync(model);
+    mn.calibrateVarianceLeaveOneOutSync(trainFrames, { noise, groups });
+    if (name.startsWith('validation')) mn.calibrateVarianceSync(validFrames);
+    out.testNew = coverage(mn, newFrames);
+  }
   out.test = coverage(m, frames);
   return out;
 };
@@ -107,17 +129,23 @@ const out = {
   countBaselineRmse_meV_atom: s.countBaseline && meV(s.countBaseline.validation.energy.rmse),
   warnings: s.warnings,
   cliCalibration: s.calibration,
-  savedCalibration: { method: savedInfo.variance_calibration ?? 'held-out', scale: saved.varianceScale, noise: saved.varianceNoise },
-  test: { frames: frames.length, energyRmse_meV_atom: meV(Math.sqrt(e2 / frames.length)), forcesRmse: +Math.sqrt(f2 / nf).toPrecision(3), saved: coverage(acdc.loadModelSync(model), frames) },
+  savedCalibration: { method: savedInfo.variance_calibration ?? 'held-out', groups: savedInfo.variance_calibration_groups ?? null, scale: saved.varianceScale, noise: saved.varianceNoise },
+  trainingCompositions: trainCompositions.size,
+  test: { frames: frames.length, newCompositionFrames: newFrames.length, energyRmse_meV_atom: meV(Math.sqrt(e2 / frames.length)), forcesRmse: +Math.sqrt(f2 / nf).toPrecision(3), saved: coverage(acdc.loadModelSync(model), frames) },
   variants: {},
 };
-for (const name of ['validation', 'loo', 'loo+sigma', 'loo+fit', 'validation+fit']) {
+if (newFrames.length && newFrames.length < frames.length) {
+  const idx = frames.map((f, k) => (trainCompositions.has(composition(f)) ? -1 : k)).filter((k) => k >= 0);
+  out.test.energyRmseNew_meV_atom = meV(Math.sqrt(idx.reduce((a, k) => a + ((p.energy[k] - frames[k].info.energy) / frames[k].size) ** 2, 0) / idx.length));
+  out.test.savedNew = coverage(acdc.loadModelSync(model), newFrames);
+}
+for (const name of ['validation', 'loo', 'loo+sigma', 'loo+fit', 'validation+fit', 'lco', 'lco+fit']) {
   if (name.startsWith('validation') && validFrames.length === 0) continue;
   out.variants[name] = variant(name);
 }
 {
   const m = acdc.loadModelSync(model);
-  const before = m.calibrateVarianceLeaveOneOutSync(trainFrames, { noise: 'fit' }).scale;
+  const before = m.calibrateVarianceLeaveOneOutSync(trainFrames, { noise: 'fit', groups: 'frame' }).scale;
   // the factor the test errors would ask for on top of loo+fit (1: calibrated)
   out.test.scaleFittedOnTest_relativeToLooFit = +(m.calibrateVarianceSync(frames).scale / before).toPrecision(3);
 }

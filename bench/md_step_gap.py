@@ -3,14 +3,18 @@ step (energy, forces, stress) of quippy's GAP on rattled diamond silicon,
 with the same settings as the md_step example's sparse GPR.
 
     python bench/md_step_gap.py fit WORKDIR          # gap_fit on 10 rattled 64-atom cells
-    python bench/md_step_gap.py step WORKDIR N_CELLS [--reps R]
+    python bench/md_step_gap.py step WORKDIR N_CELLS [--reps R] [--warmup W]
+    python bench/md_step_gap.py cell WORKDIR N_CELLS  # the timed cell as WORKDIR/cell-N_CELLS.xyz
 
 `fit` writes WORKDIR/train.xyz (made-up smooth targets: a harmonic pull of
 each atom to its lattice site, as the md_step example) and WORKDIR/gap.xml
 (n_max 8, l_max 6, cutoff 5 Å, transition 1 Å, atom_sigma 0.5 Å, ζ 4,
 δ 0.2 eV, 400 cur_points). `step` predicts one N_CELLS³ × 8-atom cell R
-times in this process and prints one JSON line: median seconds per step and
-the peak RSS of the process (ru_maxrss). Run it in a fresh process per size
+times in this process (after W untimed evaluations, default 0) and prints
+one JSON line: median wall seconds per step, median CPU seconds of the
+process per step (time.process_time: all threads, less sensitive to the
+machine's load than wall time) and the peak RSS of the process (ru_maxrss). `cell` writes that cell (extxyz) so that bench/md_step.mjs
+times acdc on the same positions. Run it in a fresh process per size
 with OMP_NUM_THREADS set. Made with quippy-ase 0.10.3, ase 3.29.0, numpy 2.4.
 """
 import json
@@ -65,24 +69,40 @@ def fit(work):
     subprocess.run(args, check=True, stdout=subprocess.DEVNULL)
 
 
-def step(work, cells, reps):
+def cell(work, cells):
+    from ase.io import write
+
+    atoms, _ = diamond(cells, 0.05, 7)
+    write(os.path.join(work, f"cell-{cells}.xyz"), atoms, format="extxyz")
+
+
+def step(work, cells, reps, warmup=0):
     from quippy.potential import Potential
 
     pot = Potential(param_filename=os.path.join(work, "gap.xml"))
     atoms, _ = diamond(cells, 0.05, 7)
     atoms.calc = pot
+    for _ in range(warmup):
+        atoms.positions[0, 0] += 1e-6
+        atoms.get_potential_energy()
+        atoms.get_forces()
+        atoms.get_stress()
     times = []
+    cpu = []
     for _ in range(reps):
         atoms.positions[0, 0] += 1e-6  # a new step: no cached results
         start = time.perf_counter()
+        cpu0 = time.process_time()
         atoms.get_potential_energy()
         atoms.get_forces()
         atoms.get_stress()
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - cpu0)
     times.sort()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"mode": "gap", "atoms": len(atoms), "threads": int(os.environ.get("OMP_NUM_THREADS", "0")), "reps": reps,
-                      "seconds": times[len(times) // 2], "peak_rss": peak}))
+                      "seconds": times[len(times) // 2], "all_seconds": times, "cpu_seconds": sorted(cpu)[len(cpu) // 2], "peak_rss": peak,
+                      "energy": float(atoms.get_potential_energy())}))
 
 
 def main(argv):
@@ -90,7 +110,10 @@ def main(argv):
         fit(argv[1])
     elif argv[0] == "step":
         reps = int(argv[argv.index("--reps") + 1]) if "--reps" in argv else 3
-        step(argv[1], int(argv[2]), reps)
+        warmup = int(argv[argv.index("--warmup") + 1]) if "--warmup" in argv else 0
+        step(argv[1], int(argv[2]), reps, warmup)
+    elif argv[0] == "cell":
+        cell(argv[1], int(argv[2]))
     else:
         raise SystemExit(__doc__)
 

@@ -512,6 +512,14 @@ export interface VarianceCalibration {
   noise?: number;
   /** How the scale was fitted: 'held-out' (calibrateVariance) or 'leave-one-out'. */
   method?: 'held-out' | 'leave-one-out';
+  /**
+   * Leave-one-out only: what was left out in turn: 'frame' (each training
+   * structure's energy alone) or 'composition' (all structures of one
+   * composition at once; kept in the model file's meta).
+   */
+  groups?: 'frame' | 'composition';
+  /** Leave-one-out only: how many groups were left out in turn. */
+  groupCount?: number;
 }
 
 /** Options of `calibrateVarianceLeaveOneOut` and `leaveOneOut`. */
@@ -529,6 +537,16 @@ export interface LeaveOneOutOptions extends CalibrateOptions {
    * (the Bayesian posterior predictive variance), s fitted; 'none': c = 0.
    */
   noise?: 'fit' | 'sigma' | 'none';
+  /**
+   * What is left out in turn: 'frame' (each structure's energy row),
+   * 'composition' (the energy rows of all structures with the same
+   * species-count ratios at once, in closed form: the errors of a model
+   * asked about a composition it was not fitted on) or 'auto':
+   * 'composition' when the structures have at least 3 distinct
+   * compositions, else 'frame' (`acdc fit`'s default; docs/MODELS.md,
+   * "Variance calibration"). Default 'frame'.
+   */
+  groups?: 'auto' | 'frame' | 'composition';
 }
 
 /** Leave-one-out errors and variances of the training structures. */
@@ -541,12 +559,17 @@ export interface LeaveOneOut {
   leverage: Float64Array;
   /** Atoms per structure. */
   atoms: number[];
+  /** The group each structure was left out with (0, 1, …; one per structure for 'frame'). */
+  groups: number[];
+  /** What was left out in turn: 'frame' or 'composition'. */
+  scheme: 'frame' | 'composition';
 }
 
 function checkLeaveOneOutOptions(options: unknown, n: number): LeaveOneOutOptions {
   if (options === undefined) return {};
   if (!isObject(options)) throw invalidParameter(`calibrateVarianceLeaveOneOut options must be an object, got ${describe(options)}`);
-  checkKeys('calibrateVarianceLeaveOneOut', options, ['energy', 'signal', 'sigmaEnergy', 'noise']);
+  checkKeys('calibrateVarianceLeaveOneOut', options, ['energy', 'signal', 'sigmaEnergy', 'noise', 'groups']);
+  if (options.groups !== undefined && !['auto', 'frame', 'composition'].includes(options.groups as string)) throw invalidParameter(`groups must be 'auto', 'frame' or 'composition', got ${describe(options.groups)}`);
   checkCalibrateOptions({ ...(options.energy !== undefined ? { energy: options.energy } : {}) });
   if (options.noise !== undefined && !['fit', 'sigma', 'none'].includes(options.noise as string)) throw invalidParameter(`noise must be 'fit', 'sigma' or 'none', got ${describe(options.noise)}`);
   const s = options.sigmaEnergy;
@@ -738,8 +761,8 @@ export abstract class Potential {
     throwIfAborted(signal);
     const data = list.map((s) => s.data());
     const token = signal ? new native.CancelToken() : undefined;
-    const l = await runQueued(() => this.#native.leaveOneOut(data, reference, o.sigmaEnergy, token), signal, () => token?.cancel());
-    return { errors: l.errors, variances: l.variances, leverage: l.leverage, atoms: l.atoms };
+    const l = await runQueued(() => this.#native.leaveOneOut(data, reference, o.sigmaEnergy, o.groups ?? 'frame', token), signal, () => token?.cancel());
+    return { errors: l.errors, variances: l.variances, leverage: l.leverage, atoms: l.atoms, groups: l.groups, scheme: l.scheme as LeaveOneOut['scheme'] };
   }
 
   /** `leaveOneOut`, synchronously. */
@@ -747,15 +770,16 @@ export abstract class Potential {
     const list = toList(systems);
     const o = checkLeaveOneOutOptions(options, list.length);
     const reference = calibrationReferences(list, o.energy);
-    const l = this.#native.leaveOneOutSync(list.map((s) => s.data()), reference, o.sigmaEnergy);
-    return { errors: l.errors, variances: l.variances, leverage: l.leverage, atoms: l.atoms };
+    const l = this.#native.leaveOneOutSync(list.map((s) => s.data()), reference, o.sigmaEnergy, o.groups ?? 'frame');
+    return { errors: l.errors, variances: l.variances, leverage: l.leverage, atoms: l.atoms, groups: l.groups, scheme: l.scheme as LeaveOneOut['scheme'] };
   }
 
   /**
    * Calibrates the predictive variance on the model's own training
    * structures (in the order of the fit) by their closed-form
    * leave-one-out errors: s·(v + c·N), s and the noise per atom c fitted
-   * by maximum likelihood (see `noise` for the other choices).
+   * by maximum likelihood (see `noise` for the other choices, and
+   * `groups` to leave whole compositions out).
    * Replaces any earlier calibration; kept in the model file.
    */
   async calibrateVarianceLeaveOneOut(systems: Systems, options?: LeaveOneOutOptions): Promise<VarianceCalibration> {
@@ -779,7 +803,8 @@ export abstract class Potential {
       c = native.calibrateEnergyVarianceAndNoise(l.errors, l.variances, l.atoms);
     }
     const perAtom = c.noise;
-    this.#native.setVarianceCalibration(c.scale, perAtom, 'leave-one-out');
+    const groupCount = l.groups.reduce((m, g) => Math.max(m, g + 1), 0);
+    this.#native.setVarianceCalibration(c.scale, perAtom, 'leave-one-out', l.scheme, groupCount);
     return {
       scale: c.scale,
       structures: c.count,
@@ -789,6 +814,8 @@ export abstract class Potential {
       within2SigmaBefore: c.within2Uncalibrated,
       noise: perAtom,
       method: 'leave-one-out',
+      groups: l.scheme,
+      groupCount,
     };
   }
 

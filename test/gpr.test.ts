@@ -380,6 +380,46 @@ describe('SparseGPR variance calibration', () => {
     });
   }
 
+  // leave-one-composition-out: the small case has three compositions (Cu:
+  // seven frames, Cu10Au6 and Cu12Au4); the block closed form against a
+  // refit without the energy rows of every frame of one composition (the
+  // core checks every group, models::potential leave_one_out_tests)
+  for (const kind of ['gpr', 'linear'] as const) {
+    it(`${kind}: leave-one-composition-out equals a refit without the composition`, async () => {
+      const fit = (o: object) => (kind === 'gpr' ? SparseGPR.fitSync(smallTrain, { ...smallCase.gpr, ...o }) : LinearModel.fitSync(smallTrain, { ...smallCase.linear, ...o }));
+      const m = fit({});
+      const lco = m.leaveOneOutSync(smallTrain, { groups: 'composition' });
+      expect(lco.scheme).toBe('composition');
+      expect(new Set(lco.groups).size).toBe(3);
+      expect(m.leaveOneOutSync(smallTrain, { groups: 'auto' })).toEqual(lco);
+      expect(m.leaveOneOutSync(smallTrain).scheme).toBe('frame');
+      const cu = smallTrain.map((s, k) => (s.types.every((t) => t === 29) ? k : -1)).filter((k) => k >= 0);
+      expect(cu.length).toBe(7);
+      expect(cu.every((k) => lco.groups[k] === lco.groups[cu[0]])).toBe(true);
+      const refit = fit({ frameSigmas: smallTrain.map((_, k) => (cu.includes(k) ? { energy: 1e12 } : {})) });
+      const r = refit.predictSync(cu.map((k) => smallTrain[k]), { variance: true });
+      cu.forEach((k, j) => {
+        const want = r.energy[j] - (smallTrain[k].info.energy as number);
+        expect(Math.abs(lco.errors[k] - want)).toBeLessThanOrEqual(1e-8 * Math.max(Math.abs(want), 1e-6));
+        expect(Math.abs(lco.variances[k] - r.variance![j])).toBeLessThanOrEqual(1e-8 * r.variance![j]);
+      });
+      // the calibration records the scheme in the model file; a later leave-one-out calibration removes it
+      const c = m.calibrateVarianceLeaveOneOutSync(smallTrain, { groups: 'auto', noise: 'none' });
+      expect(c).toMatchObject({ method: 'leave-one-out', groups: 'composition', groupCount: 3 });
+      let sum = 0;
+      smallTrain.forEach((_, k) => (sum += lco.errors[k] ** 2 / lco.variances[k]));
+      expect(Math.abs(c.scale - sum / smallTrain.length)).toBeLessThanOrEqual(1e-14 * c.scale);
+      const back = modelFromBuffer(m.toBuffer());
+      expect(back.fitInfo).toMatchObject({ variance_calibration: 'leave-one-out', variance_calibration_groups: 'composition', variance_calibration_group_count: 3 });
+      expect(back.varianceScale).toBe(c.scale);
+      expect(await fit({}).leaveOneOut(smallTrain, { groups: 'composition' })).toEqual(lco);
+      const f = back.calibrateVarianceLeaveOneOutSync(smallTrain);
+      expect(f).toMatchObject({ groups: 'frame', groupCount: smallTrain.length });
+      expect(modelFromBuffer(back.toBuffer()).fitInfo.variance_calibration_groups).toBe('frame');
+      expect(() => m.leaveOneOutSync(smallTrain, { groups: 'species' } as never)).toThrow(/groups must be 'auto', 'frame' or 'composition'/);
+    });
+  }
+
   it('the async form gives the same and bad options are refused', async () => {
     const a = SparseGPR.fitSync(smallTrain, smallCase.gpr);
     const b = SparseGPR.fitSync(smallTrain, smallCase.gpr);

@@ -74,6 +74,8 @@ export interface FitOptions extends TermCliOptions {
   validation: number;
   /** Seed of the validation split. */
   seed: number;
+  /** What the leave-out variance calibration leaves out in turn (default 'auto'). */
+  calibrateBy?: 'auto' | 'frame' | 'composition';
   progress: boolean;
   json?: boolean;
 }
@@ -301,10 +303,10 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     // frame (closed form, no refit; docs/MODELS.md, "Variance calibration"),
     // then checked on the validation frames, which took no part in it
     if (targets.energy) {
-      stages.start('variance calibration (leave-one-out)');
+      stages.start('variance calibration (leave-out)');
       try {
         const sigmaEnergy = ownSigmas?.map((f) => f?.energy);
-        const fitted = await model.calibrateVarianceLeaveOneOut(train, { energy: targets.energy, ...(sigmaEnergy ? { sigmaEnergy } : {}) });
+        const fitted = await model.calibrateVarianceLeaveOneOut(train, { energy: targets.energy, groups: o.calibrateBy ?? 'auto', ...(sigmaEnergy ? { sigmaEnergy } : {}) });
         let check: FitCalibration['validation'] = null;
         if (valid.length > 0) {
           const c = await model.calibrateVariance(valid, { energy: targets.energy, apply: false });

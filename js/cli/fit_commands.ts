@@ -63,7 +63,7 @@ function fitReport(s: FitSummary): string {
     (s.validation ? formatErrors('validation errors', s.validation) : '') +
     comparison(s) +
     (s.calibration
-      ? `variance calibrated on the leave-one-out errors of the ${s.calibration.structures} training frames: s·(v + ${s.calibration.noise ? `${(1e6 * s.calibration.noise).toPrecision(3)} meV²·N` : '0'}), s = ${s.calibration.scale.toPrecision(3)}; ` +
+      ? `variance calibrated on the leave-one-${s.calibration.groups === 'composition' ? `composition-out errors of the ${s.calibration.structures} training frames (${s.calibration.groupCount} compositions)` : `out errors of the ${s.calibration.structures} training frames`}: s·(v + ${s.calibration.noise ? `${(1e6 * s.calibration.noise).toPrecision(3)} meV²·N` : '0'}), s = ${s.calibration.scale.toPrecision(3)}; ` +
         `their errors within 1σ ${(100 * s.calibration.within1Sigma).toFixed(0)} %, within 2σ ${(100 * s.calibration.within2Sigma).toFixed(0)} % (target 68 %, 95 %)\n` +
         (s.calibration.validation
           ? `validation frames (not used to calibrate): ${s.calibration.validation.structures} energy errors, within 1σ ${(100 * s.calibration.validation.within1Sigma).toFixed(0)} %, within 2σ ${(100 * s.calibration.validation.within2Sigma).toFixed(0)} %\n`
@@ -124,6 +124,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--e0 <how>', 'reference energy per species: average (mean energy per atom), fit (least squares on species counts) or Z:eV pairs, e.g. 29:-3.5,79:-3.2', e0, FIT_DEFAULTS.e0)
       .option('--validation <fraction>', 'whole frames held out to check the model, compare it with a linear model and a per-species-count baseline and check its variance calibration (0: none)', fraction, FIT_DEFAULTS.validation)
       .option('--seed <n>', 'seed of the validation split', seed, FIT_DEFAULTS.seed)
+      .option('--calibrate-by <groups>', 'what the variance calibration leaves out in turn: auto (whole compositions when the training frames have at least 3 distinct species-count ratios, else single frames), frame or composition', p.oneOf(['auto', 'frame', 'composition'] as const), 'auto')
       .option('--target <what>', 'fit a tensor instead of energies: dipole (3 numbers) or polarizability (9, symmetric), a SparseTensorGPR (--model gpr) or TensorLinearModel on λ-SOAP', p.oneOf(TENSOR_TARGETS))
       .option('--target-key <key>', 'comment-line key of the tensor (default: the --target name)')
       .option('--no-charges', 'dipole (--target dipole): no per-species partial charges, only the λ-SOAP atomic dipoles (needed for periodic frames)')

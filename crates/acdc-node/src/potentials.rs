@@ -399,11 +399,21 @@ impl NativePotential {
     }
 
     /// Sets the variance scale, the noise per atom (eV²/atom) and how they were fitted (kept in the model file).
+    /// `groups` ('frame' or 'composition') and `group_count` record how a
+    /// leave-out calibration grouped the training structures.
     #[napi]
-    pub fn set_variance_calibration(&mut self, scale: f64, noise: f64, method: String) -> Result<()> {
+    pub fn set_variance_calibration(&mut self, scale: f64, noise: f64, method: String, groups: Option<String>, group_count: Option<u32>) -> Result<()> {
         guarded("setVarianceCalibration", || {
             let mut p = (*self.inner).clone();
             p.set_variance_calibration(scale, noise, &method).map_err(to_napi)?;
+            if let Some(g) = groups {
+                let scheme = match g.as_str() {
+                    "frame" => calibration::LeaveOutScheme::Frame,
+                    "composition" => calibration::LeaveOutScheme::Composition,
+                    other => return Err(to_napi(acdc_core::Error::InvalidParameter(format!("groups = '{other}' (expected 'frame' or 'composition')")))),
+                };
+                p.set_variance_calibration_groups(scheme, group_count.unwrap_or(0) as usize);
+            }
             self.inner = Arc::new(p);
             Ok(())
         })
@@ -411,12 +421,14 @@ impl NativePotential {
 
     /// Leave-one-out energy errors and variances of the training structures, synchronously.
     #[napi]
-    pub fn leave_one_out_sync(&self, systems: Vec<SystemData>, energy: Float64Array, sigma_energy: Option<Vec<Option<f64>>>) -> Result<LeaveOneOutData> {
+    /// `groups`: 'auto' (default), 'frame' or 'composition'.
+    pub fn leave_one_out_sync(&self, systems: Vec<SystemData>, energy: Float64Array, sigma_energy: Option<Vec<Option<f64>>>, groups: Option<String>) -> Result<LeaveOneOutData> {
         guarded("leaveOneOutSync", || {
             ensure_thread_pool();
             let systems = to_core_list(&systems)?;
             let sigmas = sigma_energy.unwrap_or_default();
-            leave_one_out_to_js(self.inner.leave_one_out(&systems, &energy, &sigmas, BATCH_ATOMS, &None).map_err(to_napi)?)
+            let how = calibration::LeaveOut::parse(groups.as_deref().unwrap_or("auto"), "groups").map_err(to_napi)?;
+            leave_one_out_to_js(self.inner.leave_out(&systems, &energy, &sigmas, how, BATCH_ATOMS, &None).map_err(to_napi)?)
         })
     }
 
@@ -427,6 +439,7 @@ impl NativePotential {
         systems: Vec<SystemData>,
         energy: Float64Array,
         sigma_energy: Option<Vec<Option<f64>>>,
+        groups: Option<String>,
         token: Option<&CancelToken>,
     ) -> Result<AsyncTask<Job<calibration::LeaveOneOut, LeaveOneOutData>>> {
         guarded("leaveOneOut", || {
@@ -435,7 +448,8 @@ impl NativePotential {
             let cancel = token.map(|t| t.flag());
             let energy = energy.to_vec();
             let sigmas = sigma_energy.unwrap_or_default();
-            Ok(Job::new("leaveOneOut", move || inner.leave_one_out(&systems, &energy, &sigmas, BATCH_ATOMS, &cancel), leave_one_out_to_js))
+            let how = calibration::LeaveOut::parse(groups.as_deref().unwrap_or("auto"), "groups").map_err(to_napi)?;
+            Ok(Job::new("leaveOneOut", move || inner.leave_out(&systems, &energy, &sigmas, how, BATCH_ATOMS, &cancel), leave_one_out_to_js))
         })
     }
 }
@@ -451,6 +465,10 @@ pub struct LeaveOneOutData {
     pub leverage: Float64Array,
     /// atoms per structure
     pub atoms: Vec<u32>,
+    /// the group each structure was left out with (0, 1, …)
+    pub groups: Vec<u32>,
+    /// 'frame' or 'composition'
+    pub scheme: String,
 }
 
 fn leave_one_out_to_js(l: calibration::LeaveOneOut) -> Result<LeaveOneOutData> {
@@ -459,6 +477,8 @@ fn leave_one_out_to_js(l: calibration::LeaveOneOut) -> Result<LeaveOneOutData> {
         variances: Float64Array::new(l.variances),
         leverage: Float64Array::new(l.leverage),
         atoms: l.atoms.into_iter().map(|n| n as u32).collect(),
+        groups: l.groups.into_iter().map(|n| n as u32).collect(),
+        scheme: l.scheme.as_str().into(),
     })
 }
 
