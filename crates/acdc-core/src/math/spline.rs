@@ -373,22 +373,7 @@ fn location_with_inverse(positions: &[f64], inv_widths: &[f64], k: usize, x: f64
     let x_k = positions[k];
     let delta = positions[k + 1] - x_k;
     let inv_delta = inv_widths[k];
-    let t = (x - x_k) * inv_delta;
-    let t2 = t * t;
-    let t3 = t2 * t;
-    let d00 = 6.0 * (t2 - t);
-    SplineLocation {
-        k,
-        n_points: positions.len(),
-        h00: 2.0 * t3 - 3.0 * t2 + 1.0,
-        h10: (t3 - 2.0 * t2 + t) * delta,
-        h01: -2.0 * t3 + 3.0 * t2,
-        h11: (t3 - t2) * delta,
-        d00: d00 * inv_delta,
-        d10: 3.0 * t2 - 4.0 * t + 1.0,
-        d01: -d00 * inv_delta,
-        d11: 3.0 * t2 - 2.0 * t,
-    }
+    hermite_basis(k, positions.len(), (x - x_k) * inv_delta, delta, inv_delta)
 }
 
 /// Hermite basis for `x` in the interval [positions[k], positions[k+1]],
@@ -399,14 +384,20 @@ fn location_in_interval(positions: &[f64], k: usize, x: f64) -> SplineLocation {
     // notation of https://en.wikipedia.org/wiki/Cubic_Hermite_spline, as in featomic
     let x_k = positions[k];
     let delta = positions[k + 1] - x_k;
-    let t = (x - x_k) / delta;
+    hermite_basis(k, positions.len(), (x - x_k) / delta, delta, 1.0 / delta)
+}
+
+/// The cubic Hermite basis functions and their derivatives at fraction `t`
+/// of interval `k`, of width `delta` (its inverse `inv_delta` given, as the
+/// two callers compute it differently).
+#[inline(always)]
+fn hermite_basis(k: usize, n_points: usize, t: f64, delta: f64, inv_delta: f64) -> SplineLocation {
     let t2 = t * t;
     let t3 = t2 * t;
-    let inv_delta = 1.0 / delta;
     let d00 = 6.0 * (t2 - t);
     SplineLocation {
         k,
-        n_points: positions.len(),
+        n_points,
         h00: 2.0 * t3 - 3.0 * t2 + 1.0,
         h10: (t3 - 2.0 * t2 + t) * delta,
         h01: -2.0 * t3 + 3.0 * t2,
