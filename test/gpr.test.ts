@@ -258,6 +258,23 @@ describe('SparseGPR', () => {
     expect(await digest('3')).toBe(one);
   });
 
+  it.runIf(process.platform === 'linux')('a model loaded before any computation still runs on ACDC_NUM_THREADS threads', async () => {
+    // loading builds the model's calculators; the native pool was sized by
+    // rayon's default (every core) when that came first, and ACDC_NUM_THREADS
+    // (--threads) was then ignored for the whole process (seen in acdc drive)
+    const dir = mkdtempSync(join(tmpdir(), 'acdc-threads-'));
+    const file = join(dir, 'model.acdc');
+    model.saveSync(file);
+    const script = `
+      const acdc = require('acdc-ml');
+      const m = acdc.loadModelSync(${JSON.stringify(file)});
+      const test = acdc.readXyzSync(${JSON.stringify(join(__dirname, 'fixtures', 'models', 'test.xyz'))});
+      m.predictSync(test.slice(0, 2), { forces: true, stress: true });
+      process.stdout.write(/Threads:\\s+(\\d+)/.exec(require('node:fs').readFileSync('/proc/self/status', 'utf8'))[1]);`;
+    const threads = async (n: string) => Number(await checked(process.execPath, ['-e', script], { env: { ...process.env, ACDC_NUM_THREADS: n }, cwd: __dirname }));
+    expect((await threads('2')) - (await threads('1'))).toBe(1);
+  });
+
   it('learns EMT forces: held-out force RMSE well below their spread', () => {
     const cu = (list: System[]) => list.filter((s) => Array.from(s.types).every((t) => t === 29));
     const m = SparseGPR.fitSync(cu(train), {

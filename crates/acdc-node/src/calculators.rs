@@ -92,6 +92,8 @@ impl NativeCalculator {
     #[napi(constructor)]
     pub fn new(name: String, hypers: String) -> Result<Self> {
         guarded("calculator constructor", || {
+            // size the thread pool before building (see NativePotential::from_bytes)
+            ensure_thread_pool();
             let inner = from_name(&name, &hypers).map_err(to_napi)?;
             Ok(NativeCalculator { inner: Arc::from(inner) })
         })

@@ -267,7 +267,13 @@ impl NativePotential {
     /// Reads the bytes of a `.acdc` file; `what` names it in errors.
     #[napi(factory)]
     pub fn from_bytes(bytes: Uint8Array, what: String) -> Result<NativePotential> {
-        guarded("load", || potential_to_js(model_file::from_bytes(&bytes, &what).map_err(to_napi)?))
+        guarded("load", || {
+            // loading builds the model's calculators, which may use the
+            // thread pool: size it first, or rayon sizes it to every core
+            // and ACDC_NUM_THREADS (--threads) is ignored for the process
+            ensure_thread_pool();
+            potential_to_js(model_file::from_bytes(&bytes, &what).map_err(to_napi)?)
+        })
     }
 
     /// The bytes of a `.acdc` file.

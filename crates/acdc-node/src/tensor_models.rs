@@ -133,7 +133,12 @@ impl NativeTensorModel {
     /// Reads the bytes of a `.acdc` file; `what` names it in errors.
     #[napi(factory)]
     pub fn from_bytes(bytes: Uint8Array, what: String) -> Result<NativeTensorModel> {
-        guarded("load", || model_to_js(tensor_model_file::from_bytes(&bytes, &what).map_err(to_napi)?))
+        guarded("load", || {
+            // size the thread pool before the model's calculators are built
+            // (see NativePotential::from_bytes)
+            ensure_thread_pool();
+            model_to_js(tensor_model_file::from_bytes(&bytes, &what).map_err(to_napi)?)
+        })
     }
 
     /// The bytes of a `.acdc` file.
