@@ -311,6 +311,7 @@ describe('acdc fit: bad input for the new options is one line, an exit code and 
       [['--config-type-sigma', 'bulk:a:0.05:0.05:0'], /bulk: energy sigma "a" is not a number ≥ 0/],
       [['--config-type-sigma', 'bulk:1:1:1,bulk:1:1:1'], /config_type "bulk" is given twice/],
       [['--model', 'nn'], /expected one of gpr, linear, auto, got "nn"/],
+      [['--calibrate-by', 'atom'], /--calibrate-by.*expected one of auto, frame, composition, got "atom"/],
     ];
     for (const [args, message] of cases) await expectOneLineError(['fit', train, '--out', 'm.acdc', ...args], 2, message, d);
   }, 120_000);

@@ -534,16 +534,21 @@ pub struct CalibrationData {
 pub fn calibrate_energy_variance(errors: Float64Array, variances: Float64Array) -> Result<CalibrationData> {
     guarded("calibrateEnergyVariance", || {
         let c = calibration::calibrate_variance(&errors, &variances).map_err(to_napi)?;
-        Ok(CalibrationData {
-            scale: c.scale,
-            count: c.count as u32,
-            within1: c.within_1,
-            within2: c.within_2,
-            within1_uncalibrated: c.within_1_uncalibrated,
-            within2_uncalibrated: c.within_2_uncalibrated,
-            noise: 0.0,
-        })
+        Ok(calibration_data(&c, 0.0))
     })
+}
+
+/// The JS form of a core calibration, with the noise per atom (eV²/atom) it used.
+fn calibration_data(c: &calibration::Calibration, noise: f64) -> CalibrationData {
+    CalibrationData {
+        scale: c.scale,
+        count: c.count as u32,
+        within1: c.within_1,
+        within2: c.within_2,
+        within1_uncalibrated: c.within_1_uncalibrated,
+        within2_uncalibrated: c.within_2_uncalibrated,
+        noise,
+    }
 }
 
 /// Fits the variance scale to errors (eV) against variances (eV²) plus `noise` (eV²/atom) × atoms.
@@ -552,15 +557,7 @@ pub fn calibrate_energy_variance_with_noise(errors: Float64Array, variances: Flo
     guarded("calibrateEnergyVarianceWithNoise", || {
         let atoms: Vec<usize> = atoms.into_iter().map(|n| n as usize).collect();
         let c = calibration::calibrate_variance_with_noise(&errors, &variances, &atoms, noise).map_err(to_napi)?;
-        Ok(CalibrationData {
-            scale: c.scale,
-            count: c.count as u32,
-            within1: c.within_1,
-            within2: c.within_2,
-            within1_uncalibrated: c.within_1_uncalibrated,
-            within2_uncalibrated: c.within_2_uncalibrated,
-            noise,
-        })
+        Ok(calibration_data(&c, noise))
     })
 }
 
@@ -570,15 +567,7 @@ pub fn calibrate_energy_variance_and_noise(errors: Float64Array, variances: Floa
     guarded("calibrateEnergyVarianceAndNoise", || {
         let atoms: Vec<usize> = atoms.into_iter().map(|n| n as usize).collect();
         let (c, noise) = calibration::calibrate_variance_and_noise(&errors, &variances, &atoms).map_err(to_napi)?;
-        Ok(CalibrationData {
-            scale: c.scale,
-            count: c.count as u32,
-            within1: c.within_1,
-            within2: c.within_2,
-            within1_uncalibrated: c.within_1_uncalibrated,
-            within2_uncalibrated: c.within_2_uncalibrated,
-            noise,
-        })
+        Ok(calibration_data(&c, noise))
     })
 }
 
