@@ -666,6 +666,155 @@ describe('protocol against a scripted fake server', () => {
     expect(after).toBe(0);
   });
 
+  it('steps after a change of cell or periodicity recompute on that step\'s System; the Systems the model got stay as they were', async () => {
+    // a model that keeps every System it is given (the driver must not reuse them)
+    const base = new MorseModel();
+    const kept: System[] = [];
+    const model: IpiModel = {
+      species: [29],
+      predict: (systems, o) => {
+        kept.push(...systems);
+        return base.predict(systems, o as never);
+      },
+    };
+    const strained = [6.1, 0, 0, 0.7, 6.0, 0, -0.2, 0.5, 5.9];
+    const moved = smallPositions.map((v, k) => v + 0.02 * Math.cos(k));
+    // cell A, A again (positions moved), B, no cell (a molecule), B again, A, A
+    const sent: Array<[number[], number[]]> = [
+      [smallCell, smallPositions],
+      [smallCell, moved],
+      [strained, moved],
+      [new Array(9).fill(0), moved],
+      [strained, smallPositions],
+      [smallCell, moved],
+      [smallCell, smallPositions],
+    ];
+    const replies: Awaited<ReturnType<Peer['forceready']>>[] = [];
+    const srv = await fakeServer(async (peer) => {
+      for (const [cell, positions] of sent) {
+        await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
+        replies.push(await peer.forceready());
+      }
+      await peer.send(HDR('EXIT'));
+    });
+    try {
+      const result = await driveIpi(model, { host: '127.0.0.1', port: srv.port, species, timeout: 10 });
+      await srv.done;
+      expect(result.steps).toBe(sent.length);
+    } finally {
+      srv.close();
+    }
+    expect(kept).toHaveLength(sent.length);
+    sent.forEach(([cell, positions], k) => {
+      const periodic = cell.some((v) => v !== 0);
+      const s = new System({ types: species, positions, cell: periodic ? cell : null, pbc: periodic });
+      const got = kept[k];
+      expect(got).toBeInstanceOf(System);
+      expect(got.pbc).toEqual(s.pbc);
+      // decoded from Bohr: equal to the sent Å to the last digits
+      for (let i = 0; i < 12; i++) expect(got.positions[i]).toBeCloseTo(positions[i], 13);
+      for (let i = 0; i < 9; i++) expect(got.cell[i]).toBeCloseTo(s.cell[i], 13);
+      expect(Array.from(got.types)).toEqual(species);
+      const m = base.evaluate(got);
+      const r = replies[k];
+      expect(r.energy).toBe(m.energy * IPI_UNITS.hartreePerEv);
+      for (let i = 0; i < 12; i++) expect(r.forces[i]).toBe(m.forces[i] * IPI_UNITS.forcePerEvPerAngstrom);
+      const V = periodic ? Math.abs(s.cell[0] * (s.cell[4] * s.cell[8] - s.cell[5] * s.cell[7]) - s.cell[1] * (s.cell[3] * s.cell[8] - s.cell[5] * s.cell[6]) + s.cell[2] * (s.cell[3] * s.cell[7] - s.cell[4] * s.cell[6])) : 0;
+      for (let i = 0; i < 9; i++) expect(r.virial[i]).toBeCloseTo(periodic ? -V * m.stress[i] * IPI_UNITS.hartreePerEv : 0, 14);
+      // and against the model evaluated on the System built from the Å numbers sent
+      expect(r.energy).toBeCloseTo(base.evaluate(s).energy * IPI_UNITS.hartreePerEv, 12);
+    });
+    // no two steps share a System or its arrays, and the first is still step 1's
+    expect(new Set(kept).size).toBe(kept.length);
+    expect(new Set(kept.map((s) => s.positions)).size).toBe(kept.length);
+    expect(new Set(kept.map((s) => s.types)).size).toBe(kept.length);
+    for (let i = 0; i < 12; i++) expect(kept[0].positions[i]).toBeCloseTo(smallPositions[i], 13);
+  });
+
+  it('a cell that turns singular after valid steps is still an error naming the cell', async () => {
+    // volume 1.1e-8 Å³ (> 0: periodic) but a and b parallel to 5e-11: invalid as a System
+    const singular = [6, 0, 0, 6, 3e-10, 0, 0, 0, 6];
+    // a model that answers anything (the Morse sum would take forever on this cell)
+    const zero: IpiModel = { species: [29], predict: () => ({ energy: [0], forces: [new Float64Array(12)], stress: [new Float64Array(9)] }) };
+    const a = await failure(async (peer) => {
+      await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+      await peer.forceready();
+      await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+      await peer.forceready();
+      await peer.send(posdata(singular, smallPositions));
+    }, {}, zero);
+    expect('error' in a && a.error.message).toMatch(/cell is singular/);
+  });
+
+  it("compute 'sync', 'async' and 'auto' send the same replies; 'sync' calls predictSync, 'async' predict", async () => {
+    const base = new MorseModel();
+    const run = async (compute: 'sync' | 'async' | 'auto') => {
+      const calls = { predict: 0, predictSync: 0 };
+      const model: IpiModel = {
+        species: [29],
+        predict: async (systems, o) => {
+          calls.predict += 1;
+          return base.predict(systems, o as never);
+        },
+        predictSync: (systems, o) => {
+          calls.predictSync += 1;
+          return base.predict(systems, o as never);
+        },
+      };
+      const replies: Awaited<ReturnType<Peer['forceready']>>[] = [];
+      const srv = await fakeServer(async (peer) => {
+        for (let k = 0; k < 4; k++) {
+          await peer.send(Buffer.concat([posdata(smallCell, smallPositions.map((v, i) => v + 0.01 * k * Math.sin(i))), HDR('GETFORCE')]));
+          replies.push(await peer.forceready());
+        }
+        await peer.send(HDR('EXIT'));
+      });
+      try {
+        await driveIpi(model, { host: '127.0.0.1', port: srv.port, species, timeout: 10, compute });
+        await srv.done;
+      } finally {
+        srv.close();
+      }
+      return { calls, replies };
+    };
+    const sync = await run('sync');
+    const async_ = await run('async');
+    const auto = await run('auto');
+    expect(sync.calls).toEqual({ predict: 0, predictSync: 4 });
+    expect(async_.calls).toEqual({ predict: 4, predictSync: 0 });
+    expect(auto.calls.predict + auto.calls.predictSync).toBe(4);
+    expect(auto.calls.predict).toBeGreaterThanOrEqual(1); // the first step
+    expect(sync.replies).toEqual(async_.replies);
+    expect(auto.replies).toEqual(async_.replies);
+    await expect(driveIpi(new MorseModel(), { unix: 'a', compute: 'sync' })).rejects.toThrow(/compute 'sync' needs a model with predictSync/);
+    await expect(driveIpi(new MorseModel(), { unix: 'a', compute: 'fast' as never })).rejects.toThrow(/compute must be 'auto', 'async' or 'sync', got "fast"/);
+  });
+
+  it('each step reports its own protocol time; they add up to the run\'s', async () => {
+    const steps: number[] = [];
+    const srv = await fakeServer(async (peer) => {
+      for (let k = 0; k < 3; k++) {
+        await peer.status();
+        await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+        await peer.forceready();
+      }
+      await peer.send(HDR('EXIT'));
+    });
+    let result: Awaited<ReturnType<typeof driveIpi>> | undefined;
+    try {
+      result = await driveIpi(new MorseModel(), { host: '127.0.0.1', port: srv.port, species, timeout: 10, onStep: (s) => steps.push(s.protocolSeconds) });
+      await srv.done;
+    } finally {
+      srv.close();
+    }
+    expect(steps).toHaveLength(3);
+    for (const t of steps) expect(t).toBeGreaterThan(0);
+    const sum = steps.reduce((a, b) => a + b, 0);
+    // the run's total also holds what follows the last reply (EXIT)
+    expect(result!.protocolSeconds).toBeGreaterThanOrEqual(sum);
+    expect(result!.protocolSeconds).toBeLessThan(result!.seconds);
+  });
+
   it('bad options are TypeErrors naming the option', async () => {
     const model = new MorseModel();
     await expect(driveIpi(model, {})).rejects.toThrow(/give unix \(a socket name\) or port/);

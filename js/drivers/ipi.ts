@@ -5,7 +5,7 @@
 // ./ipi_protocol.ts; this file owns the socket.
 import { coded, invalidParameter, rethrown } from '../errors';
 import * as net from 'node:net';
-import { System } from '../system';
+import { System, checkedSystem } from '../system';
 import { abortError, checkSignal, type AbortSignalLike } from '../schedule';
 import { HEADER_LENGTH, MAX_ATOMS, MAX_INIT_LENGTH, cellVolume, decodeCell, decodePositions, encodeForceReady, header, parseHeader } from './ipi_protocol';
 
@@ -28,6 +28,12 @@ export interface IpiPrediction {
  */
 export interface IpiModel {
   predict(systems: System[], options: { forces: true; stress: boolean; variance?: boolean }): IpiPrediction | Promise<IpiPrediction>;
+  /**
+   * The same evaluation on the calling thread (acdc's models have it). When
+   * present, short steps use it instead of `predict` (see
+   * {@link DriveIpiOptions.compute}).
+   */
+  predictSync?(systems: System[], options: { forces: true; stress: boolean; variance?: boolean }): IpiPrediction;
   readonly species?: ArrayLike<number>;
 }
 
@@ -41,8 +47,13 @@ export interface IpiStep {
   energy: number;
   /** Energy variance in eV² when the model returned one. */
   variance?: number;
-  /** Seconds spent in `model.predict` for this evaluation. */
+  /** Seconds spent in `model.predict` (or `predictSync`) for this evaluation. */
   modelSeconds: number;
+  /**
+   * Seconds the driver spent on the protocol for this evaluation, from the
+   * previous reply to this one (see {@link DriveIpiResult.protocolSeconds}).
+   */
+  protocolSeconds: number;
 }
 
 /** Options of {@link driveIpi}. Give exactly one of `unix` and `port`. */
@@ -82,7 +93,27 @@ export interface DriveIpiOptions {
   signal?: AbortSignalLike;
   /** Called after each reply was sent. */
   onStep?: (step: IpiStep) => void;
+  /**
+   * How the model is called. 'async': `predict` (off the main thread) every
+   * step. 'sync': `predictSync` every step (the model must have one; the
+   * event loop waits for each step). 'auto' (default), for a model with
+   * `predictSync`: the first step with `predict`, then `predictSync` while
+   * the previous step's model time was under {@link IPI_SYNC_BELOW} seconds
+   * and `predict` otherwise; the second step tries `predictSync` already
+   * when the first took under 10 × IPI_SYNC_BELOW (the hand-over to a
+   * worker thread and back alone can take milliseconds on a loaded
+   * machine). For a short step that hand-over is a visible part of the
+   * step, for a long one it is not, and the event loop stays free.
+   */
+  compute?: 'auto' | 'async' | 'sync';
 }
+
+/**
+ * Model time (seconds) of a step under which `compute: 'auto'` calls
+ * `predictSync` for the next one: a step blocks the event loop at most
+ * about this long.
+ */
+export const IPI_SYNC_BELOW = 0.01;
 
 /** What {@link driveIpi} resolves to once the server sent EXIT. */
 export interface DriveIpiResult {
@@ -91,9 +122,9 @@ export interface DriveIpiResult {
   /** Seconds spent in `model.predict`, summed. */
   modelSeconds: number;
   /**
-   * Seconds the driver itself spent on the protocol: decoding POSDATA,
-   * building the System, encoding and writing FORCEREADY (not waiting for
-   * the server, not the model).
+   * Seconds the driver itself spent on the protocol: parsing every message,
+   * answering STATUS, decoding POSDATA, building the System, encoding and
+   * writing FORCEREADY (not waiting for the server's bytes, not the model).
    */
   protocolSeconds: number;
   /** Seconds from connection to EXIT. */
@@ -223,7 +254,10 @@ class ByteReader {
 
 function checkOptions(options: DriveIpiOptions): { target: net.NetConnectOpts; where: string; timeoutMs: number } {
   if (options === null || typeof options !== 'object') throw invalidParameter('driveIpi options must be an object {unix} or {host, port}');
-  const { unix, host, port, timeout } = options;
+  const { unix, host, port, timeout, compute } = options;
+  if (compute !== undefined && compute !== 'auto' && compute !== 'async' && compute !== 'sync') {
+    throw invalidParameter(`driveIpi: compute must be 'auto', 'async' or 'sync', got ${JSON.stringify(compute)}`);
+  }
   if (unix !== undefined && port !== undefined) throw invalidParameter('driveIpi: give either unix or port, not both');
   if (unix === undefined && port === undefined) throw invalidParameter('driveIpi: give unix (a socket name) or port (with host) to connect to');
   let timeoutMs = 600_000;
@@ -300,6 +334,12 @@ async function connect(target: net.NetConnectOpts, where: string, windowMs: numb
   }
 }
 
+/** Whether two cells are equal number for number. */
+function sameCell(a: Float64Array, b: Float64Array): boolean {
+  for (let k = 0; k < 9; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
 /** Ends the socket once what was written is sent; resolves on close, or after `ms`. */
 function flushAndClose(socket: net.Socket, ms: number): Promise<void> {
   return new Promise((resolve) => {
@@ -348,6 +388,9 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   if (onStep !== undefined && typeof onStep !== 'function') throw invalidParameter('driveIpi: onStep must be a function');
   let species = speciesOf(model, options.species);
   const variance = options.variance === true;
+  const compute = options.compute ?? 'auto';
+  const predictSync = typeof model.predictSync === 'function' ? model.predictSync.bind(model) : null;
+  if (compute === 'sync' && predictSync === null) throw invalidParameter("driveIpi: compute 'sync' needs a model with predictSync");
 
   const socket = await connect(target, where, Math.min(timeoutMs, 30_000), signal);
   // replies are small and answer a request each: Nagle's algorithm would hold
@@ -378,11 +421,37 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   let initialized = false;
   let reply: Buffer | null = null;
   let replyInfo: IpiStep | null = null;
+  // the last reply's Buffer, written over by the next one of the same
+  // length once the socket holds none of it (every write handed to the kernel)
+  let spare: Buffer | null = null;
   let atoms = -1;
   let steps = 0;
   let modelSeconds = 0;
-  let protocolSeconds = 0;
+  let lastModelSeconds = Infinity;
+  // the cell (Å) of the last System validated with `new System`
+  let validCell: Float64Array | null = null;
+  let validPeriodic = false;
+  let triedSync = false;
   const now = () => Number(process.hrtime.bigint()) / 1e9;
+  // The driver's own time: running from the moment the bytes a message
+  // needs are there until the driver waits for more bytes or calls the model.
+  let protocolSeconds = 0;
+  let protocolAtLastReply = 0;
+  let busySince: number | null = null;
+  const busy = () => {
+    busySince ??= now();
+  };
+  const idle = () => {
+    if (busySince !== null) protocolSeconds += now() - busySince;
+    busySince = null;
+  };
+  const read = async (n: number, what: string): Promise<Buffer> => {
+    if (reader.buffered >= n) return reader.read(n, what);
+    idle();
+    const bytes = await reader.read(n, what);
+    busy();
+    return bytes;
+  };
   let failure: Error | null = null;
   let stalled: Error | null = null;
   socket.on('error', (e) => (failure ??= e));
@@ -412,15 +481,21 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
       signal?.addEventListener('abort', onAbortDrain, { once: true });
     });
   const send = async (b: Buffer) => {
-    if (socket.writableLength > WRITE_HIGH_WATER) await drained();
+    if (socket.writableLength > WRITE_HIGH_WATER) {
+      idle();
+      await drained();
+      busy();
+    }
     if (!socket.writable) throw coded('ACDC_IO', `the i-PI server at ${where} closed the connection before the reply could be sent`);
     socket.write(b);
   };
+  const options1 = { forces: true as const, stress: true, ...(variance ? { variance: true } : {}) };
+  const options0 = { ...options1, stress: false };
   try {
     for (;;) {
       let head: Buffer;
       try {
-        head = await reader.read(HEADER_LENGTH, 'a message header');
+        head = await read(HEADER_LENGTH, 'a message header');
       } catch (e) {
         const atBoundary = reader.buffered === 0 && reply === null && steps > 0;
         if (options.exitOnClose === true && atBoundary && (e === closed || (e as Error).message.startsWith(closed.message))) {
@@ -436,31 +511,49 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
       } else if (message === 'STATUS') {
         await send(header(!initialized ? 'NEEDINIT' : reply !== null ? 'HAVEDATA' : 'READY'));
       } else if (message === 'INIT') {
-        const head = await reader.read(8, 'the INIT message');
+        const head = await read(8, 'the INIT message');
         const length = head.readInt32LE(4);
         if (length < 0 || length > MAX_INIT_LENGTH) throw coded('ACDC_PARSE', `i-PI protocol: malformed INIT message: parameter string length ${length} (expected 0 to ${MAX_INIT_LENGTH})`);
-        await reader.read(length, 'the INIT parameter string');
+        await read(length, 'the INIT parameter string');
         initialized = true;
       } else if (message === 'POSDATA') {
-        const cellBytes = await reader.read(144, 'the POSDATA cell');
-        const n = (await reader.read(4, 'the POSDATA atom count')).readInt32LE(0);
+        const cellBytes = await read(144, 'the POSDATA cell');
+        const n = (await read(4, 'the POSDATA atom count')).readInt32LE(0);
         if (n < 1 || n > MAX_ATOMS) throw coded('ACDC_PARSE', `i-PI protocol: malformed POSDATA message: ${n} atoms (expected 1 to ${MAX_ATOMS})`);
         if (atoms >= 0 && n !== atoms) throw coded('ACDC_PARSE', `i-PI protocol: the number of atoms changed from ${atoms} to ${n} at evaluation ${steps + 1}`);
         if (species !== null && species.length !== n) {
           throw coded('ACDC_INVALID_SYSTEM', `the server sent ${n} atoms but the species list has ${species.length} (check --init / species: it must be the structure the MD engine runs)`);
         }
-        const positionBytes = await reader.read(24 * n, `${n} positions`);
-        const t0 = now();
+        const positionBytes = await read(24 * n, `${n} positions`);
         const cell = decodeCell(cellBytes);
         const positions = decodePositions(positionBytes, n);
         atoms = n;
         if (species === null) species = new Int32Array(n).fill(model.species![0]);
         const volume = cellVolume(cell);
         const periodic = volume > 1e-12;
-        const system = new System({ types: species, positions, cell: periodic ? cell : null, pbc: periodic });
+        // a new System each step (the model may keep the ones it was given);
+        // validated natively only when the cell changed: the positions were
+        // checked finite above, and nothing else enters the validation
+        let system: System;
+        if (validCell !== null && validPeriodic === periodic && sameCell(validCell, cell)) {
+          system = checkedSystem(species.slice(), positions, periodic ? cell : new Float64Array(9), [periodic, periodic, periodic]);
+        } else {
+          system = new System({ types: species, positions, cell: periodic ? cell : null, pbc: periodic });
+          validCell = cell.slice();
+          validPeriodic = periodic;
+        }
+        const useSync: boolean = predictSync !== null && (compute === 'sync' || (compute === 'auto' && lastModelSeconds < (triedSync ? 1 : 10) * IPI_SYNC_BELOW));
+        triedSync ||= useSync;
+        idle();
         const tm = now();
-        const p = await Promise.race([model.predict([system], { forces: true, stress: periodic, ...(variance ? { variance: true } : {}) }), aborted]);
-        const dt = now() - tm;
+        let p: IpiPrediction;
+        try {
+          p = useSync ? predictSync!([system], periodic ? options1 : options0) : await Promise.race([model.predict([system], periodic ? options1 : options0), aborted]);
+        } finally {
+          lastModelSeconds = now() - tm;
+          busy();
+        }
+        const dt = lastModelSeconds;
         modelSeconds += dt;
         if (signal?.aborted) throw abortError(signal);
         if (p === null || typeof p !== 'object' || p.energy === undefined || p.forces === undefined) throw coded('ACDC_INVALID_PARAMETER', 'the model returned no energy or no forces');
@@ -468,20 +561,23 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         const v = variance && p.variance !== undefined ? Number(p.variance[0]) : undefined;
         const extra = v === undefined ? '' : JSON.stringify({ energy_variance: Number.isFinite(v) ? v : null });
         const energy = Number(p.energy[0]);
-        reply = encodeForceReady({ energy, forces: p.forces[0], stress: periodic ? p.stress![0] : null, volume, extra }, n);
-        replyInfo = { step: steps + 1, atoms: n, energy, modelSeconds: dt, ...(v === undefined ? {} : { variance: v }) };
-        protocolSeconds += now() - t0 - dt;
+        reply = encodeForceReady({ energy, forces: p.forces[0], stress: periodic ? p.stress![0] : null, volume, extra }, n, socket.writableLength === 0 ? spare : null);
+        replyInfo = { step: steps + 1, atoms: n, energy, modelSeconds: dt, protocolSeconds: 0, ...(v === undefined ? {} : { variance: v }) };
       } else {
         // GETFORCE
         if (reply === null) throw coded('ACDC_PARSE', 'i-PI protocol: the server sent GETFORCE before any POSDATA');
-        const t0 = now();
         await send(reply);
-        protocolSeconds += now() - t0;
+        spare = reply;
         reply = null;
         steps += 1;
+        idle();
+        replyInfo!.protocolSeconds = protocolSeconds - protocolAtLastReply;
+        protocolAtLastReply = protocolSeconds;
         onStep?.(replyInfo!);
+        busy();
       }
     }
+    idle();
   } catch (e) {
     // A reply already handed to the socket is finished before closing (a
     // server that reads gets whole replies or none), within `timeout`.
