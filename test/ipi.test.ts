@@ -640,6 +640,31 @@ describe('protocol against a scripted fake server', () => {
     expect('error' in c && c.error.name).toBe('AbortError');
   });
 
+  it('a model step longer than the timeout is not a timeout; a silent server after it still is', async () => {
+    // the read timer is re-armed per wait: it must neither fire during the
+    // model's step nor stay spent after it
+    const base = new MorseModel();
+    let calls = 0;
+    const slow: IpiModel = {
+      species: [29],
+      predict: async (systems, o) => {
+        if (calls++ === 0) await new Promise((r) => setTimeout(r, 600));
+        return base.predict(systems, o as never);
+      },
+    };
+    let replies = 0;
+    const a = await failure(async (peer) => {
+      for (let k = 0; k < 2; k++) {
+        await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+        await peer.forceready();
+        replies += 1;
+      }
+      // then nothing: the driver must give up after its timeout
+    }, { timeout: 0.25, compute: 'async' }, slow);
+    expect(replies).toBe(2);
+    expect('error' in a && a.error.message).toMatch(/no data from the server for 0.25 s while waiting for a message header/);
+  });
+
   it('a model that fails sends nothing (no half reply) and rejects with its error', async () => {
     let after = -1;
     const broken: IpiModel = {

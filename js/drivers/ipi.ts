@@ -154,7 +154,12 @@ export const WRITE_HIGH_WATER = 1 << 20;
 class ByteReader {
   private chunks: Buffer[] = [];
   private available = 0;
-  private waiting: { n: number; what: string; resolve: (b: Buffer) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | null = null;
+  private waiting: { n: number; what: string; resolve: (b: Buffer) => void; reject: (e: Error) => void } | null = null;
+  // One timer for every wait, re-armed (refresh) rather than made and
+  // cleared per message: a timer list emptied and made again costs more
+  // than the rest of a small message's handling. When it fires with no read
+  // waiting, it is a leftover and does nothing.
+  private timer: NodeJS.Timeout | null = null;
   private failure: Error | null = null;
   private paused = false;
 
@@ -184,13 +189,24 @@ class ByteReader {
   /** Every pending and later read rejects with `error` (the first one given wins). */
   fail(error: Error): void {
     if (this.failure === null) this.failure = error;
+    this.stop();
     const w = this.waiting;
     if (w !== null) {
       this.waiting = null;
-      clearTimeout(w.timer);
       w.reject(this.failure);
     }
   }
+
+  /** Drops the timer (at the end of the run; a later wait makes a new one). */
+  stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private readonly expire = () => {
+    const w = this.waiting;
+    if (w !== null) this.fail(coded('ACDC_IO', `i-PI protocol: no data from the server for ${this.timeoutMs / 1000} s while waiting for ${w.what}`));
+  };
 
   /** The next `n` bytes; rejects after the timeout, on failure, or when the stream ends first. */
   read(n: number, what: string): Promise<Buffer> {
@@ -201,12 +217,24 @@ class ByteReader {
     }
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.fail(coded('ACDC_IO', `i-PI protocol: no data from the server for ${this.timeoutMs / 1000} s while waiting for ${what}`));
-      }, this.timeoutMs);
-      this.waiting = { n, what, resolve, reject, timer };
+      if (this.timer === null) {
+        this.timer = setTimeout(this.expire, this.timeoutMs);
+        // the socket keeps the process alive while a read waits; a leftover timer must not
+        this.timer.unref();
+      } else {
+        this.timer.refresh();
+      }
+      this.waiting = { n, what, resolve, reject };
       this.resumeIfLow();
     });
+  }
+
+  /** The next `n` bytes if they are all here, else null (then `read` waits for them). */
+  readNow(n: number): Buffer | null {
+    if (this.available < n || this.waiting !== null) return null;
+    const out = this.take(n);
+    this.resumeIfLow();
+    return out;
   }
 
   /** Bytes received and not read yet. */
@@ -223,7 +251,6 @@ class ByteReader {
     const w = this.waiting;
     if (w !== null && this.available >= w.n) {
       this.waiting = null;
-      clearTimeout(w.timer);
       w.resolve(this.take(w.n));
     }
   }
@@ -445,6 +472,7 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
     if (busySince !== null) protocolSeconds += now() - busySince;
     busySince = null;
   };
+  // `readNow(n) ?? await read(n)`: no Promise when the bytes are already here
   const read = async (n: number, what: string): Promise<Buffer> => {
     if (reader.buffered >= n) return reader.read(n, what);
     idle();
@@ -489,13 +517,19 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
     if (!socket.writable) throw coded('ACDC_IO', `the i-PI server at ${where} closed the connection before the reply could be sent`);
     socket.write(b);
   };
+  // `send` without a Promise when the socket is not behind
+  const sendNow = (b: Buffer): boolean => {
+    if (socket.writableLength > WRITE_HIGH_WATER || !socket.writable) return false;
+    socket.write(b);
+    return true;
+  };
   const options1 = { forces: true as const, stress: true, ...(variance ? { variance: true } : {}) };
   const options0 = { ...options1, stress: false };
   try {
     for (;;) {
       let head: Buffer;
       try {
-        head = await read(HEADER_LENGTH, 'a message header');
+        head = reader.readNow(HEADER_LENGTH) ?? (await read(HEADER_LENGTH, 'a message header'));
       } catch (e) {
         const atBoundary = reader.buffered === 0 && reply === null && steps > 0;
         if (options.exitOnClose === true && atBoundary && (e === closed || (e as Error).message.startsWith(closed.message))) {
@@ -509,7 +543,8 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         exited = true;
         break;
       } else if (message === 'STATUS') {
-        await send(header(!initialized ? 'NEEDINIT' : reply !== null ? 'HAVEDATA' : 'READY'));
+        const status = header(!initialized ? 'NEEDINIT' : reply !== null ? 'HAVEDATA' : 'READY');
+        if (!sendNow(status)) await send(status);
       } else if (message === 'INIT') {
         const head = await read(8, 'the INIT message');
         const length = head.readInt32LE(4);
@@ -517,14 +552,14 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         await read(length, 'the INIT parameter string');
         initialized = true;
       } else if (message === 'POSDATA') {
-        const cellBytes = await read(144, 'the POSDATA cell');
-        const n = (await read(4, 'the POSDATA atom count')).readInt32LE(0);
+        const cellBytes = reader.readNow(144) ?? (await read(144, 'the POSDATA cell'));
+        const n = (reader.readNow(4) ?? (await read(4, 'the POSDATA atom count'))).readInt32LE(0);
         if (n < 1 || n > MAX_ATOMS) throw coded('ACDC_PARSE', `i-PI protocol: malformed POSDATA message: ${n} atoms (expected 1 to ${MAX_ATOMS})`);
         if (atoms >= 0 && n !== atoms) throw coded('ACDC_PARSE', `i-PI protocol: the number of atoms changed from ${atoms} to ${n} at evaluation ${steps + 1}`);
         if (species !== null && species.length !== n) {
           throw coded('ACDC_INVALID_SYSTEM', `the server sent ${n} atoms but the species list has ${species.length} (check --init / species: it must be the structure the MD engine runs)`);
         }
-        const positionBytes = await read(24 * n, `${n} positions`);
+        const positionBytes = reader.readNow(24 * n) ?? (await read(24 * n, `${n} positions`));
         const cell = decodeCell(cellBytes);
         const positions = decodePositions(positionBytes, n);
         atoms = n;
@@ -566,7 +601,7 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
       } else {
         // GETFORCE
         if (reply === null) throw coded('ACDC_PARSE', 'i-PI protocol: the server sent GETFORCE before any POSDATA');
-        await send(reply);
+        if (!sendNow(reply)) await send(reply);
         spare = reply;
         reply = null;
         steps += 1;
@@ -584,6 +619,7 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
     if (socket.writableLength > 0 && !socket.destroyed && failure === null && stalled === null && !signal?.aborted) await flushAndClose(socket, Math.min(timeoutMs, 30_000));
     throw e;
   } finally {
+    reader.stop();
     signal?.removeEventListener('abort', onAbort);
     if (exited) socket.end();
     else socket.destroy();
