@@ -97,12 +97,12 @@ export interface DriveIpiOptions {
    * How the model is called. 'async': `predict` (off the main thread) every
    * step. 'sync': `predictSync` every step (the model must have one; the
    * event loop waits for each step). 'auto' (default), for a model with
-   * `predictSync`: the first step with `predict`, then `predictSync` while
-   * the previous step's model time was under {@link IPI_SYNC_BELOW} seconds
-   * and `predict` otherwise; the second step tries `predictSync` already
-   * when the first took under 10 × IPI_SYNC_BELOW (the hand-over to a
-   * worker thread and back alone can take milliseconds on a loaded
-   * machine). For a short step that hand-over is a visible part of the
+   * `predictSync`: the first step with `predict`, the second with
+   * `predictSync` when the first took under 50 × {@link IPI_SYNC_BELOW}
+   * seconds (the hand-over to a worker thread and back alone can take
+   * milliseconds on a loaded machine), then `predictSync` while the
+   * shortest model time so far is under IPI_SYNC_BELOW and `predict`
+   * otherwise. For a short step the hand-over is a visible part of the
    * step, for a long one it is not, and the event loop stays free.
    */
   compute?: 'auto' | 'async' | 'sync';
@@ -455,6 +455,10 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   let steps = 0;
   let modelSeconds = 0;
   let lastModelSeconds = Infinity;
+  // the shortest model time so far: a step's cost hardly changes during MD,
+  // and the shortest is the one least inflated by the hand-over to a worker
+  // thread or by other processes
+  let fastestModelSeconds = Infinity;
   // the cell (Å) of the last System validated with `new System`
   let validCell: Float64Array | null = null;
   let validPeriodic = false;
@@ -577,7 +581,7 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
           validCell = cell.slice();
           validPeriodic = periodic;
         }
-        const useSync: boolean = predictSync !== null && (compute === 'sync' || (compute === 'auto' && lastModelSeconds < (triedSync ? 1 : 10) * IPI_SYNC_BELOW));
+        const useSync: boolean = predictSync !== null && (compute === 'sync' || (compute === 'auto' && fastestModelSeconds < (triedSync ? 1 : 50) * IPI_SYNC_BELOW));
         triedSync ||= useSync;
         idle();
         const tm = now();
@@ -586,6 +590,7 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
           p = useSync ? predictSync!([system], periodic ? options1 : options0) : await Promise.race([model.predict([system], periodic ? options1 : options0), aborted]);
         } finally {
           lastModelSeconds = now() - tm;
+          fastestModelSeconds = Math.min(fastestModelSeconds, lastModelSeconds);
           busy();
         }
         const dt = lastModelSeconds;
