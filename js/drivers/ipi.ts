@@ -527,8 +527,6 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
     socket.write(b);
     return true;
   };
-  const options1 = { forces: true as const, stress: true, ...(variance ? { variance: true } : {}) };
-  const options0 = { ...options1, stress: false };
   try {
     for (;;) {
       let head: Buffer;
@@ -587,7 +585,8 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         const tm = now();
         let p: IpiPrediction;
         try {
-          p = useSync ? predictSync!([system], periodic ? options1 : options0) : await Promise.race([model.predict([system], periodic ? options1 : options0), aborted]);
+          const o = { forces: true as const, stress: periodic, ...(variance ? { variance: true } : {}) };
+          p = useSync ? predictSync!([system], o) : await Promise.race([model.predict([system], o), aborted]);
         } finally {
           lastModelSeconds = now() - tm;
           fastestModelSeconds = Math.min(fastestModelSeconds, lastModelSeconds);
