@@ -881,6 +881,41 @@ describe('acdc drive (command line)', () => {
     }
   });
 
+  it('--compute: async and sync send the same replies as the model; a bad value is a usage error', async () => {
+    const dir = tmpdir();
+    const bad = await acdc(['drive', path.join(dir, 'm.acdc'), '--unix', 'a', '--compute', 'fast']);
+    expect(bad.status, bad.stderr).toBe(2);
+    expect(bad.stderr).toMatch(/expected one of auto, async, sync, got "fast"/);
+    oneLine(bad.stderr);
+    const modelFile = path.join(__dirname, '..', 'examples', 'ipi', 'cu.acdc');
+    const model = await loadModel(modelFile);
+    const expected = model.predictSync([new System({ types: [29, 29, 29, 29], positions: smallPositions, cell: smallCell, pbc: true })], { forces: true, stress: true });
+    for (const compute of ['async', 'sync']) {
+      let reply: Awaited<ReturnType<Peer['forceready']>> | undefined;
+      const srv = await fakeServer(async (peer) => {
+        for (let k = 0; k < 2; k++) {
+          await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+          reply = await peer.forceready();
+        }
+        await peer.send(HDR('EXIT'));
+      });
+      try {
+        const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+          const child = spawn(process.execPath, [cli, 'drive', modelFile, '--inet', `127.0.0.1:${srv.port}`, '--timeout', '10', '--compute', compute], { stdio: ['ignore', 'ignore', 'pipe'] });
+          let stderr = '';
+          child.stderr.on('data', (d) => (stderr += d));
+          child.on('exit', (code) => resolve({ code, stderr }));
+        });
+        expect(r.code, r.stderr).toBe(0);
+        await srv.done;
+      } finally {
+        srv.close();
+      }
+      expect(reply!.energy).toBeCloseTo(expected.energy[0] * IPI_UNITS.hartreePerEv, 12);
+      for (let i = 0; i < 12; i++) expect(reply!.forces[i]).toBeCloseTo(expected.forces![0][i] * IPI_UNITS.forcePerEvPerAngstrom, 12);
+    }
+  });
+
   it('a missing model file or --init file: exit 1, one line naming the file', async () => {
     const dir = tmpdir();
     const missing = path.join(dir, 'nope.acdc');
