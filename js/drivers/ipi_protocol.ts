@@ -122,15 +122,10 @@ function float64s(bytes: Buffer, scratch: { buffer: Float64Array | null }): Floa
 
 const unalignedPositions: { buffer: Float64Array | null } = { buffer: null };
 
-/**
- * Decodes 3N float64 positions in Bohr to Å; throws naming the atom when one
- * is not finite. Writes into `out` when given (length 3N), else into a new
- * array.
- */
-export function decodePositions(bytes: Buffer, atoms: number, out?: Float64Array): Float64Array {
+/** Decodes 3N float64 positions in Bohr to Å; throws naming the atom when one is not finite. */
+export function decodePositions(bytes: Buffer, atoms: number): Float64Array {
   if (bytes.length !== 24 * atoms) throw coded('ACDC_PARSE', `i-PI protocol: ${atoms} positions take ${24 * atoms} bytes, got ${bytes.length}`);
-  const positions = out ?? new Float64Array(3 * atoms);
-  if (positions.length !== 3 * atoms) throw coded('ACDC_INTERNAL', `decodePositions: output of length ${positions.length} for ${atoms} atoms`);
+  const positions = new Float64Array(3 * atoms);
   if (LITTLE_ENDIAN) {
     const raw = float64s(bytes, unalignedPositions);
     let finite = true;
