@@ -44,9 +44,28 @@ const port = await new Promise((resolve, reject) => {
 });
 const url = `http://127.0.0.1:${port}/v1/featurize?perStructure=mean`;
 const headers = { 'content-type': 'text/plain', accept: 'application/octet-stream' };
+// the server's CPU seconds (all its threads), from its Prometheus metrics
+const serverCpu = async () => {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return Number(/^acdc_process_cpu_seconds_total (\S+)$/m.exec(text)[1]);
+};
+const timing = (h, name) => Number(new RegExp(`${name};dur=([\\d.]+)`).exec(h ?? '')?.[1] ?? NaN);
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 // warm-up
 await fetch(url, { method: 'POST', headers, body });
+// sequential requests: the server's own time per request (server-timing) and the client's
+const sequential = { featurize: [], total: [], client: [] };
+for (let k = 0; k < 8; k++) {
+  const t = process.hrtime.bigint();
+  const r = await fetch(url, { method: 'POST', headers, body });
+  await r.arrayBuffer();
+  sequential.client.push(Number(process.hrtime.bigint() - t) / 1e6);
+  sequential.featurize.push(timing(r.headers.get('server-timing'), 'featurize'));
+  sequential.total.push(timing(r.headers.get('server-timing'), 'total'));
+}
+const cpu0 = await serverCpu();
 const result = await autocannon({ url, method: 'POST', headers, body, connections, duration: seconds });
+const cpuPerRequest = (await serverCpu() - cpu0) / result.requests.total;
 // the same load from Node's fetch (undici): another client, to tell the
 // client's cost of reading the answers from the server's
 let fetched = 0;
@@ -75,10 +94,27 @@ fs.writeFileSync(input, body);
 const run = () => featurize(input, { calculator: 'soap_power_spectrum', perStructure: 'mean', out: path.join(dir, 'f.npy'), batch: 64, progress: false });
 await run();
 const n = Math.max(5, Math.round(result.requests.total / connections));
+const c0 = process.cpuUsage();
 const t0 = process.hrtime.bigint();
 // `connections` requests at once, as the load test had
 for (let k = 0; k < n; k++) await Promise.all(Array.from({ length: connections }, run));
 const inProcess = Number(process.hrtime.bigint() - t0) / 1e9;
+const c1 = process.cpuUsage(c0);
+const cpuPerCall = (c1.user + c1.system) / 1e6 / (n * connections);
+// the in-memory library function the server runs for these calculators
+// (extended XYZ text in, .npy bytes out), when this build has it
+const { featurizeText } = require(path.join(root, 'dist', 'featurize', 'index.js'));
+let memory = null;
+if (typeof featurizeText === 'function') {
+  const runText = () => featurizeText(body, { calculator: 'soap_power_spectrum', perStructure: 'mean', batch: 64 });
+  await runText();
+  const m0 = process.cpuUsage();
+  const t1 = process.hrtime.bigint();
+  for (let k = 0; k < n; k++) await Promise.all(Array.from({ length: connections }, runText));
+  const s = Number(process.hrtime.bigint() - t1) / 1e9;
+  const m1 = process.cpuUsage(m0);
+  memory = { seconds: s, cpu: (m1.user + m1.system) / 1e6 / (n * connections) };
+}
 fs.rmSync(dir, { recursive: true, force: true });
 
 const served = (result.requests.total * atoms) / result.duration;
@@ -90,4 +126,7 @@ console.log('|---|---|---|---|---|');
 console.log(`| acdc serve (autocannon, ${result.requests.total} requests) | ${result.requests.average.toFixed(2)} | ${result.latency.p50} | ${result.latency.p99} | ${served.toFixed(0)} |`);
 console.log(`| acdc serve (fetch loop, ${fetched} requests) | ${(fetched / fetchSeconds).toFixed(2)} | | | ${((fetched * atoms) / fetchSeconds).toFixed(0)} |`);
 console.log(`| library in process (${n * connections} calls) | ${((n * connections) / inProcess).toFixed(2)} | | | ${library.toFixed(0)} |`);
+if (memory) console.log(`| library in memory, featurizeText (${n * connections} calls) | ${((n * connections) / memory.seconds).toFixed(2)} | | | ${((n * connections * atoms) / memory.seconds).toFixed(0)} |`);
+console.log(`sequential requests (8): server featurize ${median(sequential.featurize).toFixed(1)} ms, server total ${median(sequential.total).toFixed(1)} ms, client ${median(sequential.client).toFixed(1)} ms (medians)`);
+console.log(`CPU seconds per request: server ${(cpuPerRequest * 1000).toFixed(1)} ms (all threads, under autocannon); library in process ${(cpuPerCall * 1000).toFixed(1)} ms${memory ? `, in memory ${(memory.cpu * 1000).toFixed(1)} ms` : ''}; server / library ${(cpuPerRequest / cpuPerCall).toFixed(2)}${memory ? `, server / in memory ${(cpuPerRequest / memory.cpu).toFixed(2)}` : ''}`);
 console.log(`service overhead: ${((1 - served / library) * 100).toFixed(1)} % (autocannon), ${((1 - (fetched * atoms) / fetchSeconds / library) * 100).toFixed(1)} % (fetch) of the in-process throughput`);
