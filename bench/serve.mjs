@@ -87,7 +87,7 @@ if (result.non2xx > 0 || result.errors > 0) throw new Error(`${result.non2xx} no
 
 // in process: the same request through the library function the server runs
 // (featurize: extended XYZ file in, .npy out), on the same thread count
-const { featurize } = require(path.join(root, 'dist', 'cli', 'featurize.js'));
+const { featurize } = require(path.join(root, 'dist', 'featurize', 'index.js'));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-bench-serve-'));
 const input = path.join(dir, 'request.xyz');
 fs.writeFileSync(input, body);

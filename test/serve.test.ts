@@ -152,6 +152,27 @@ describe('acdc serve', () => {
     }
   });
 
+  it('per atom, species fixed, and a calculator without design rows (through a file): the bytes acdc featurize writes', async () => {
+    const perAtom = await cliFeatures(smallFile, '--calculator', 'soap_radial_spectrum', '--species', '1,6,7,8,9');
+    const a = await xyz(small, '?calculator=soap_radial_spectrum&species=9,8,7,6,1');
+    expect(a.status, a.body.toString()).toBe(200);
+    expect(a.body.equals(perAtom.npy)).toBe(true);
+    const cmHypers = path.join(dir, 'cm.json');
+    fs.writeFileSync(cmHypers, JSON.stringify({ n_atoms_max: 30 }));
+    const sf = await cliFeatures(smallFile, '--calculator', 'coulomb_matrix', '--hypers', cmHypers);
+    const b = await xyz(small, `?calculator=coulomb_matrix&hypers=${encodeURIComponent(JSON.stringify({ n_atoms_max: 30 }))}`);
+    expect(b.status, b.body.toString()).toBe(200);
+    expect(b.body.equals(sf.npy)).toBe(true);
+    // a broken atom line in the second frame: 400 naming the body and the line
+    const lines = small.split('\n');
+    const second = Number(lines[0]) + 2;
+    lines[second + 2] = 'H 0.0 zero 0.0';
+    const c = await xyz(lines.join('\n'));
+    expect(c.status).toBe(400);
+    expect(error(c)).toMatchObject({ limit: 'body' });
+    expect(error(c).error).toMatch(new RegExp(`^body: parse error at line ${second + 3}\\b`));
+  });
+
   it('bad input: 400 with a JSON error naming the field; nothing crashes', async () => {
     const cases: Array<[Promise<Answer>, RegExp, string]> = [
       [xyz('garbage\n'), /^body: parse error at line 1: expected the number of atoms/, 'body'],
