@@ -151,8 +151,21 @@ function sidecarOf(out: string, calculator: string, perStructure: FeaturizeOptio
     perStructure: perStructure ?? null,
     dtype,
     rows: { names: perStructure !== undefined ? ['system'] : ['system', 'atom'], values: rowLabels },
-    columns: { names: columns.names, values: Array.from({ length: columns.count }, (_, r) => Array.from(columns.row(r))) },
+    columns: { names: columns.names, values: rowsOf(columns) },
   };
+}
+
+/** The rows of `labels` as arrays (tens of thousands of columns: one pass over the flat values). */
+function rowsOf(labels: Labels): number[][] {
+  const n = labels.names.length;
+  const flat = labels.values;
+  const out = new Array<number[]>(labels.count);
+  for (let r = 0; r < out.length; r++) {
+    const row = new Array<number>(n);
+    for (let k = 0; k < n; k++) row[k] = flat[r * n + k];
+    out[r] = row;
+  }
+  return out;
 }
 
 /**

@@ -326,10 +326,14 @@ async function produce(file: string, o: QueueFeaturizeOptions, url: string, outD
       show();
       if (pending.size === 0) break;
       if (finished.size > 0) continue;
+      // the timer is cleared when an event wakes the loop: a pending one
+      // would keep the process alive for up to a second after the run
+      let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         wake = resolve;
-        setTimeout(resolve, Math.max(0, sweep - Date.now()));
+        timer = setTimeout(resolve, Math.max(0, sweep - Date.now()));
       });
+      clearTimeout(timer);
     }
     if (lost) throw lost;
     // the manifest holds the record of every shard: the jobs are no longer needed

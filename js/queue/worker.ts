@@ -158,6 +158,36 @@ function calculatorOf(job: ShardJob, input: string): Calc {
   return cached.calc;
 }
 
+const PAGE = 4096;
+const ZERO_PAGE = Buffer.alloc(PAGE);
+
+/**
+ * Writes `bytes` to a new file `file`, leaving its all-zero pages as holes
+ * (as the file path's native writer does): a design matrix of several
+ * species is mostly zeros, and writing them costs more than computing them.
+ */
+function writeSparseSync(file: string, bytes: Buffer): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    const write = (from: number, to: number) => {
+      for (let at = from; at < to; ) at += fs.writeSync(fd, bytes, at, to - at, at);
+    };
+    let run = -1;
+    for (let at = 0; at < bytes.length; at += PAGE) {
+      const zero = at + PAGE <= bytes.length && bytes.compare(ZERO_PAGE, 0, PAGE, at, at + PAGE) === 0;
+      if (!zero && run < 0) run = at;
+      else if (zero && run >= 0) {
+        write(run, at);
+        run = -1;
+      }
+    }
+    if (run >= 0) write(run, bytes.length);
+    fs.ftruncateSync(fd, bytes.length);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 /**
  * Largest shard input (bytes) featurized in memory: its bytes read once,
  * checked, parsed natively, and the `.npy` built in memory, hashed and
@@ -214,7 +244,7 @@ async function shardInMemory(job: ShardJob, out: string): Promise<ShardRecord | 
   const labelsText = Buffer.from(JSON.stringify(answer.labels));
   // as the file path: the sidecar first, the .npy once complete, the record last
   writeAtomicallySync(labels, (t) => fs.writeFileSync(t, labelsText));
-  writeAtomicallySync(out, (t) => fs.writeFileSync(t, answer.npy));
+  writeAtomicallySync(out, (t) => writeSparseSync(t, answer.npy));
   const record: ShardRecord = {
     id: job.id,
     index: job.index,
