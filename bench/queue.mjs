@@ -75,8 +75,22 @@ function run(argv, cpuInto) {
 }
 
 async function queued(workers, tag, frames = shardFrames, cpuInto = null) {
-  const ws = Array.from({ length: workers }, () => spawn(process.execPath, [cli, 'worker', '--queue', url, '--threads', '1', '--quiet', '--root', dir], { env, stdio: 'ignore' }));
-  await new Promise((r) => setTimeout(r, 1500)); // workers connected and idle before the clock starts
+  const ws = Array.from({ length: workers }, () => spawn(process.execPath, [cli, 'worker', '--queue', url, '--threads', '1', '--root', dir], { env, stdio: ['ignore', 'ignore', 'pipe'] }));
+  // workers connected and idle before the clock starts: each says so once ready
+  await Promise.all(
+    ws.map(
+      (w) =>
+        new Promise((resolve, reject) => {
+          let err = '';
+          w.stderr.on('data', (d) => {
+            err += d;
+            if (/acdc worker: worker \S+ on redis/.test(err)) resolve();
+          });
+          w.on('exit', (code) => reject(new Error(`acdc worker exited ${code}: ${err}`)));
+        }),
+    ),
+  );
+  await new Promise((r) => setTimeout(r, 200));
   const out = path.join(dir, `shards-${tag}`);
   fs.rmSync(out, { recursive: true, force: true });
   const idle = ws.reduce((n, w) => n + procCpu(w.pid), 0);
