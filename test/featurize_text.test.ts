@@ -51,6 +51,21 @@ describe('featurizeText', () => {
     });
   }
 
+  it('allocate: the .npy bytes land in the caller\'s buffer (a view of it), reused from call to call', async () => {
+    const want = await cliFeatures('--per-structure', 'mean');
+    let buffer: Buffer | null = null;
+    const allocate = (bytes: number) => (buffer !== null && buffer.length >= bytes ? buffer : (buffer = Buffer.alloc(bytes + 100)));
+    const a = await featurizeText(text, { calculator: 'soap_power_spectrum', perStructure: 'mean', allocate });
+    expect(a.npy.buffer).toBe(buffer!.buffer);
+    expect(a.npy.equals(want.npy)).toBe(true);
+    expect(a.names).toEqual({ rows: JSON.parse(want.labels).rows.names, columns: JSON.parse(want.labels).columns.names });
+    buffer!.fill(7);
+    const b = await featurizeText(text, { calculator: 'soap_power_spectrum', perStructure: 'mean', allocate });
+    expect(b.npy.buffer).toBe(a.npy.buffer);
+    expect(b.npy.equals(want.npy)).toBe(true);
+    expect(JSON.stringify(b.labels)).toBe(want.labels);
+  });
+
   it('parses once: frames, atoms and species before any work; a parsed text is consumed by one featurization', async () => {
     const parsed = await parseXyzText(text, { name: 'body', batch: 4 });
     expect([parsed.frames, parsed.atoms]).toEqual([11, frames.slice(0, 11).reduce((n, f) => n + f.size, 0)]);

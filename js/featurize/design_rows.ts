@@ -254,7 +254,8 @@ export async function designRowsToMemory(
   options: Omit<FeaturizeOptions, 'out'>,
   species: number[],
   outName: string,
-): Promise<{ npy: Buffer; labels: LabelsSidecar; rows: number; columns: number; frames: number; atoms: number }> {
+  allocate?: (bytes: number) => Buffer,
+): Promise<{ npy: Buffer; labels: LabelsSidecar; names: { rows: string[]; columns: string[] }; rows: number; columns: number; frames: number; atoms: number }> {
   const budget = native.memoryBudget(options.maxMemory);
   const maxMemory = String(Math.max(1, Math.floor(budget)));
   const writer = native.DesignRowWriter.inMemory(name, rows, calc.nativeCalculator(), Int32Array.from(species), options.perStructure ?? 'atom', dtype, maxMemory);
@@ -262,7 +263,25 @@ export async function designRowsToMemory(
     const { rowLabels, frames, atoms } = await appendAll(writer, batches, { name }, species, options, maxMemory, undefined);
     const written = await runQueued(() => writer.finishAsync());
     const columns = Labels.fromData(writer.columnLabels());
-    return { npy: writer.takeNpy(), labels: sidecarOf(outName, options.calculator, options.perStructure, dtype, rowLabels, columns), rows: written, columns: columns.count, frames, atoms };
+    let npy: Buffer;
+    if (allocate !== undefined) {
+      const target = allocate(writer.npyLength);
+      npy = target.subarray(0, writer.takeNpyInto(target));
+    } else npy = writer.takeNpy();
+    // the sidecar (an array per row and per column: tens of thousands) is
+    // built when asked for; an .npy answer only needs the names
+    let labels: LabelsSidecar | undefined;
+    return {
+      npy,
+      get labels() {
+        return (labels ??= sidecarOf(outName, options.calculator, options.perStructure, dtype, rowLabels, columns));
+      },
+      names: { rows: options.perStructure !== undefined ? ['system'] : ['system', 'atom'], columns: columns.names },
+      rows: written,
+      columns: columns.count,
+      frames,
+      atoms,
+    };
   } catch (e) {
     writer.close();
     throw e;

@@ -91,6 +91,13 @@ export interface FeaturizeTextOptions {
   name?: string;
   /** The file name the sidecar's description names (default "features.npy"). */
   outName?: string;
+  /**
+   * Gives the buffer (at least `bytes` long) the `.npy` bytes are copied
+   * into, instead of a new buffer per call: a server that reuses its answer
+   * buffers spares V8 a garbage collection every few answers of megabytes.
+   * The answer's `npy` is then a view of that buffer.
+   */
+  allocate?: (bytes: number) => Buffer;
   /** A calculator of `calculator` already built (reused across calls). @internal */
   calculatorInstance?: Calc;
 }
@@ -100,7 +107,9 @@ export interface FeaturizedNpy {
   /** The bytes of the `.npy` file (header, then rows × columns values, row-major). */
   npy: Buffer;
   /** The sidecar (its JSON text is that of the `.labels.json` file). */
-  labels: LabelsSidecar;
+  readonly labels: LabelsSidecar;
+  /** The names of the row and column labels (`labels.rows.names`, `labels.columns.names`). */
+  names: { rows: string[]; columns: string[] };
   rows: number;
   columns: number;
   frames: number;
@@ -141,8 +150,9 @@ export async function featurizeParsed(parsed: ParsedXyz, options: FeaturizeTextO
     settle: async () => undefined,
   };
   const rows = options.perStructure !== undefined ? parsed.frames : parsed.atoms;
-  const out = await designRowsToMemory(batches, parsed.name, rows, calc, dtype, { ...options, batch }, species, options.outName ?? 'features.npy');
-  return { ...out, species, dtype, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+  const out = await designRowsToMemory(batches, parsed.name, rows, calc, dtype, { ...options, batch }, species, options.outName ?? 'features.npy', options.allocate);
+  // (a spread would build the lazy sidecar)
+  return Object.defineProperties({ npy: out.npy, names: out.names, rows: out.rows, columns: out.columns, frames: out.frames, atoms: out.atoms, species, dtype, seconds: Number(process.hrtime.bigint() - start) / 1e9 }, { labels: { get: () => out.labels, enumerable: true } }) as FeaturizedNpy;
 }
 
 /** The calculators without design rows: `featurize` on a temporary copy of the text, read back. */
@@ -173,8 +183,9 @@ async function throughFile(parsed: ParsedXyz, options: FeaturizeTextOptions, dty
       throw rethrown(e, (e as Error).message.split(input).join(parsed.name));
     }
     // hundreds of MB for a large answer: read off the event loop
-    const [npy, labels] = await Promise.all([fs.promises.readFile(out), fs.promises.readFile(`${out}.labels.json`, 'utf8')]);
-    return { npy, labels: JSON.parse(labels) as LabelsSidecar, rows: summary.rows!, columns: summary.columns!, frames: summary.frames, atoms: summary.atoms, species: summary.species, dtype, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+    const [npy, labelsText] = await Promise.all([fs.promises.readFile(out), fs.promises.readFile(`${out}.labels.json`, 'utf8')]);
+    const labels = JSON.parse(labelsText) as LabelsSidecar;
+    return { npy, labels, names: { rows: labels.rows.names, columns: labels.columns.names }, rows: summary.rows!, columns: summary.columns!, frames: summary.frames, atoms: summary.atoms, species: summary.species, dtype, seconds: Number(process.hrtime.bigint() - start) / 1e9 };
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

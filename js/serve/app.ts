@@ -209,7 +209,11 @@ function asHttpError(e: unknown, m: string): HttpError {
 
 interface Featurized {
   npy: Buffer;
-  labels: LabelsSidecar;
+  /** The sidecar, built when asked for (an .npy answer needs only `names`). */
+  labels(): LabelsSidecar;
+  names: { rows: string[]; columns: string[] };
+  /** The pooled buffer `npy` is a view of (given back once the answer is sent), if any. */
+  pooled: Buffer | null;
   rows: number;
   columns: number;
   atoms: number;
@@ -274,7 +278,28 @@ async function expectedValues(req: FeaturizeRequest, calc: Calc, parsed: ParsedX
   return { rows, columns: s * combinations * p };
 }
 
-async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signal: AbortSignal): Promise<Featurized> {
+/**
+ * Answer buffers reused across requests: a fresh buffer of megabytes per
+ * answer is external memory to V8, which then collects garbage every few
+ * answers (tens of ms each). A buffer goes back once its answer is sent;
+ * at most `keep` are kept.
+ */
+class AnswerBuffers {
+  readonly #free: Buffer[] = [];
+  constructor(private readonly keep: number) {}
+  /** A buffer of at least `bytes` (at most twice that, so that a small answer does not hold a large buffer). */
+  take(bytes: number): Buffer {
+    const k = this.#free.findIndex((b) => b.length >= bytes && b.length <= 2 * bytes);
+    if (k >= 0) return this.#free.splice(k, 1)[0];
+    return Buffer.allocUnsafeSlow(bytes);
+  }
+  give(buffer: Buffer): void {
+    this.#free.push(buffer);
+    if (this.#free.length > this.keep) this.#free.shift();
+  }
+}
+
+async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signal: AbortSignal, buffers: AnswerBuffers): Promise<Featurized> {
   const start = process.hrtime.bigint();
   if (req.systems) {
     const atoms = req.systems.reduce((n, s) => n + s.size, 0);
@@ -311,6 +336,7 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
     throw new HttpError(422, `the answer would hold ${rows} × ${columns} = ${rows * columns} values, more than maxFeatures = ${limits.maxFeatures}`, 'maxFeatures');
   }
   let answer: FeaturizedNpy;
+  let pooled: Buffer | null = null;
   try {
     answer = await featurizeParsed(parsed, {
       calculatorInstance,
@@ -323,6 +349,7 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
       maxValues: limits.maxFeatures,
       signal,
       outName: 'features.npy',
+      allocate: (bytes) => (pooled = buffers.take(bytes)),
     });
   } catch (e) {
     if (signal.aborted) throw e;
@@ -334,7 +361,7 @@ async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signa
   if (values > limits.maxFeatures) {
     throw new HttpError(422, `the answer holds ${answer.rows} × ${answer.columns} = ${values} values, more than maxFeatures = ${limits.maxFeatures}`, 'maxFeatures');
   }
-  return { npy: answer.npy, labels: answer.labels, rows: answer.rows, columns: answer.columns, atoms, seconds: answer.seconds, totalSeconds: Number(process.hrtime.bigint() - start) / 1e9 };
+  return { npy: answer.npy, labels: () => answer.labels, names: answer.names, pooled, rows: answer.rows, columns: answer.columns, atoms, seconds: answer.seconds, totalSeconds: Number(process.hrtime.bigint() - start) / 1e9 };
 }
 
 /** Values formatted per chunk of the JSON answer: small enough that the event loop stays free between chunks (a few ms each). */
@@ -503,6 +530,7 @@ function allowedHosts(app: FastifyInstance, extra: string[]): () => Set<string> 
 export function buildServer(options: ServeOptions = {}): FastifyInstance {
   const limits: ServeLimits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as ServeLimits;
   const gate = new Gate(limits.concurrency, limits.queue);
+  const buffers = new AnswerBuffers(limits.concurrency + 2);
   const metrics: Metrics = createMetrics(() => ({ running: gate.running, waiting: gate.waiting }));
   // Timeouts on receiving a request (headers and body) but not on computing
   // it: a client that sends slowly or stalls is closed (408) after
@@ -615,7 +643,7 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     }
     let result: Featurized;
     try {
-      result = await computeFeatures(req, limits, controller.signal);
+      result = await computeFeatures(req, limits, controller.signal, buffers);
     } catch (e) {
       if (controller.signal.aborted) metrics.cancelled.inc({ route: '/v1/featurize' });
       throw e;
@@ -626,13 +654,15 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     metrics.atoms.inc({ route: '/v1/featurize' }, result.atoms);
     metrics.computeSeconds.inc({ route: '/v1/featurize' }, result.seconds);
     if (result.seconds > 0) metrics.atomsPerSecond.set({ route: '/v1/featurize' }, result.atoms / result.seconds);
-    const labels = result.labels;
+    // the buffer is reused once the answer has left (or the client has gone)
+    const pooled = result.pooled;
+    if (pooled !== null) reply.raw.once('close', () => buffers.give(pooled));
     const accept = String(request.headers.accept ?? '');
     reply.header('server-timing', `featurize;dur=${(result.seconds * 1000).toFixed(1)}, total;dur=${(result.totalSeconds * 1000).toFixed(1)}`);
     reply.header('x-acdc-shape', `${result.rows},${result.columns}`);
     reply.header('x-acdc-dtype', req.dtype);
-    reply.header('x-acdc-row-names', labels.rows.names.join(','));
-    reply.header('x-acdc-column-names', labels.columns.names.join(','));
+    reply.header('x-acdc-row-names', result.names.rows.join(','));
+    reply.header('x-acdc-column-names', result.names.columns.join(','));
     if (/application\/octet-stream|application\/x-npy/.test(accept)) {
       return reply.type('application/octet-stream').send(result.npy);
     }
@@ -643,12 +673,12 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
         result.npy,
         Buffer.from(`\r\n--${boundary}\r\nContent-Type: application/json\r\nContent-Disposition: attachment; filename="features.npy.labels.json"\r\n\r\n`),
         // the text of the .labels.json file
-        Buffer.from(JSON.stringify(result.labels)),
+        Buffer.from(JSON.stringify(result.labels())),
         Buffer.from(`\r\n--${boundary}--\r\n`),
       ]);
       return reply.type(`multipart/mixed; boundary=${boundary}`).send(body);
     }
-    const all = result.labels;
+    const all = result.labels();
     const head = JSON.stringify({
       shape: [result.rows, result.columns],
       dtype: req.dtype,
