@@ -103,7 +103,7 @@ const c1 = process.cpuUsage(c0);
 const cpuPerCall = (c1.user + c1.system) / 1e6 / (n * connections);
 // the in-memory library function the server runs for these calculators
 // (extended XYZ text in, .npy bytes out), when this build has it
-const { featurizeText } = require(path.join(root, 'dist', 'featurize', 'index.js'));
+const { featurizeText } = require(path.join(root, 'dist', 'featurize', 'text.js'));
 let memory = null;
 if (typeof featurizeText === 'function') {
   // each of the `connections` calls at once reuses its own answer buffer, as the server does

@@ -14,7 +14,7 @@ import { run } from './spawn_helpers';
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 /* eslint-disable @typescript-eslint/no-require-imports */
-const { featurizeText, parseXyzText, featurizeParsed } = require(path.join(root, 'dist', 'featurize', 'index.js')) as typeof import('../js/featurize');
+const { featurizeText, parseXyzText, featurizeParsed } = require(path.join(root, 'dist', 'featurize', 'text.js')) as typeof import('../js/featurize/text');
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-featurize-text-'));
 const frames = readXyzSync(path.join(root, 'examples', 'molecules.xyz'));
 // 11 molecules: batches of 4 leave a partial last batch

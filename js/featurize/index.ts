@@ -24,7 +24,6 @@ import { ReadAhead } from './read_ahead';
 
 export { MAX_BATCH, PER_STRUCTURE, type FeaturizeOptions, type FeaturizeSummary, type LabelsSidecar, type PerStructure } from './types';
 export { frameError } from './frame_error';
-export { featurizeText, featurizeParsed, parseXyzText, type FeaturizeTextOptions, type FeaturizedNpy, type ParsedXyz } from './text';
 
 export {
   CALCULATORS,

@@ -5,17 +5,16 @@
 // `.npy` and `.labels.json` atomically, then its checksummed record. A job
 // whose shard is already complete (record present, checksums matching) is
 // not computed again, so a retried or duplicated job changes nothing.
-import { coded, rethrown } from '../errors';
+import { coded, isAcdcError, rethrown } from '../errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Worker, type Job } from 'bullmq';
-import { createHash } from 'node:crypto';
-import { featurize, featurizeParsed, makeCalculator, parseXyzText, type Calc, type FeaturizedNpy } from '../featurize';
+import { featurize, makeCalculator, type Calc } from '../featurize';
+import { featurizeParsed, parseXyzText, type FeaturizedNpy } from '../featurize/text';
 import { usesDesignRows } from '../featurize/design_rows';
-import { isAcdcError } from '../errors';
 import { writeAtomicallySync } from '../atomic';
 import { connect, DEFAULT_QUEUE_NAME, probeRedis, checkRedisUrl, displayUrl } from './connection';
 import { sha256File, shardBase, verifiedShard, type ShardJob, type ShardRecord } from './shard';
