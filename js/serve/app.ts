@@ -283,7 +283,8 @@ async function expectedValues(req: FeaturizeRequest, calc: Calc, parsed: ParsedX
  * Answer buffers reused across requests: a fresh buffer of megabytes per
  * answer is external memory to V8, which then collects garbage every few
  * answers (tens of ms each). A buffer goes back once its answer is sent;
- * at most `keep` are kept.
+ * at most `keep` are kept, none above {@link KEPT_BUFFER_BYTES} (an idle
+ * server does not hold the memory of its largest answers).
  */
 class AnswerBuffers {
   readonly #free: Buffer[] = [];
@@ -295,10 +296,14 @@ class AnswerBuffers {
     return Buffer.allocUnsafeSlow(bytes);
   }
   give(buffer: Buffer): void {
+    if (buffer.length > KEPT_BUFFER_BYTES) return;
     this.#free.push(buffer);
     if (this.#free.length > this.keep) this.#free.shift();
   }
 }
+
+/** Largest answer buffer kept for reuse (bytes). */
+const KEPT_BUFFER_BYTES = 64 << 20;
 
 async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signal: AbortSignal, buffers: AnswerBuffers): Promise<Featurized> {
   const start = process.hrtime.bigint();
