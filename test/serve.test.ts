@@ -150,6 +150,17 @@ describe('acdc serve', () => {
       expect(a.status).toBe(200);
       expect(a.body.equals(want.npy)).toBe(true);
     }
+    // answers of two sizes interleaved, 2 running and 2 waiting (the server reuses its answer
+    // buffers): each is exactly its own bytes, nothing of another answer
+    const three = formatXyz(frames.slice(0, 3));
+    const threeFile = path.join(dir, 'three.xyz');
+    fs.writeFileSync(threeFile, three);
+    const wantThree = await cliFeatures(threeFile, '--per-structure', 'sum');
+    const mixed = await Promise.all(Array.from({ length: 4 }, (_, k) => (k % 2 === 0 ? xyz(small, '?per_structure=mean') : xyz(three, '?perStructure=sum'))));
+    for (const [k, a] of mixed.entries()) {
+      expect(a.status).toBe(200);
+      expect(a.body.equals(k % 2 === 0 ? want.npy : wantThree.npy)).toBe(true);
+    }
   });
 
   it('per atom, species fixed, and a calculator without design rows (through a file): the bytes acdc featurize writes', async () => {
