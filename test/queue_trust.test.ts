@@ -140,6 +140,14 @@ describe('acdc worker: shards computed in memory', () => {
     fs.mkdirSync(brokenOut);
     const split = await splitInput(broken, broken, { shardFrames: 3, collectSpecies: false, inputsDir: path.join(brokenOut, 'inputs') });
     const job: ShardJob = { id: 'bbbbbbbbbbbbbbbb-1', index: 1, inputName: 'broken.xyz', input: split.shards[1].input, firstFrame: split.shards[1].firstFrame, frames: split.shards[1].frames, outDir: brokenOut, options };
+    // an answer over the memory budget is not refused as an in-memory answer: the
+    // shard goes through files, whose own budget checks then apply
+    const tight = await processShard({ ...good.jobs[0], id: 'cccccccccccccccc-0', outDir: brokenOut, options: { ...options, maxMemory: '64K' } }, [base]).then(
+      () => null,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(tight?.message).toMatch(/memory budget|budget of/);
+    expect(tight?.message).not.toMatch(/in-memory/);
     const inMemory = await processShard(job, [base]).then(() => null, (e: Error) => e.message);
     expect(inMemory).toMatch(new RegExp(`^broken\\.xyz: parse error at line ${fifth + 3}\\b.*after 3 complete frames`));
     // the same message through the file path
