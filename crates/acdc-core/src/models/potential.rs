@@ -1269,7 +1269,8 @@ impl Potential {
 
     /// [`Potential::leave_one_out`], or with `how` = `Composition` (or
     /// `Auto` and at least [`super::calibration::MIN_COMPOSITIONS`]
-    /// distinct compositions among `systems`) the closed-form
+    /// distinct compositions among `systems`, none with more than
+    /// [`super::calibration::MAX_GROUP_FRAMES`] structures) the closed-form
     /// leave-one-composition-out: every structure's error and variance of a
     /// fit without the energy rows of all the structures of its composition
     /// ([`super::calibration::composition_groups`],
@@ -1283,14 +1284,9 @@ impl Potential {
         batch_atoms: usize,
         cancel: &CancelFlag,
     ) -> Result<super::calibration::LeaveOneOut> {
-        use super::calibration::{composition_groups, LeaveOut, LeaveOutScheme, MIN_COMPOSITIONS};
+        use super::calibration::{composition_groups, LeaveOutScheme};
         let (groups, count) = composition_groups(systems);
-        let scheme = match how {
-            LeaveOut::Frame => LeaveOutScheme::Frame,
-            LeaveOut::Composition => LeaveOutScheme::Composition,
-            LeaveOut::Auto if count >= MIN_COMPOSITIONS => LeaveOutScheme::Composition,
-            LeaveOut::Auto => LeaveOutScheme::Frame,
-        };
+        let scheme = how.scheme(&groups, count);
         let by_group = scheme == LeaveOutScheme::Composition;
         if by_group {
             // the rows u = R⁻ᵀφ of every structure are kept until the groups are formed
