@@ -16,10 +16,11 @@ import { checkWritableTarget } from '../atomic';
 import { rethrown, coded } from '../errors';
 import { resolveInput } from '../featurize/input';
 import { modelsApi, type CliModel, type CommonFitOptions } from './model_api';
+import native from '../native';
 import { Stages } from './stages';
 import { checkTermOptions, withTerms, type TermCliOptions } from './terms';
 import { errors, isFullyPeriodic, trainingTargets, type Errors, type TargetNames } from './targets';
-import { calibrationWarning, countBaselineErrors, frameSigmas, parseConfigTypeSigma, validationLoss, validationSplit } from './fit_checks';
+import { calibrationWarning, compositionSpread, compositionSpreadWarning, countBaselineErrors, frameSigmas, parseConfigTypeSigma, validationLoss, validationSplit } from './fit_checks';
 
 // the one table of defaults, shared with SparseGPR.fit and LinearModel.fit
 export { DEFAULT_FIT_HYPERS, FIT_DEFAULTS } from '../fit_defaults';
@@ -171,6 +172,12 @@ async function readFrames(file: string): Promise<{ frames: System[]; name: strin
 export type FitCalibration = VarianceCalibration & {
   /** Coverage of the calibrated variance on the validation frames, and the scale their errors alone would give (relative: 1 is calibrated). */
   validation: { structures: number; within1Sigma: number; within2Sigma: number; relativeScale: number } | null;
+  /**
+   * When compositions were left out: the composition-calibrated variance
+   * over the frame-calibrated one at a typical training frame (1: they
+   * agree; above 10 `acdc fit` warns); null when frames were left out.
+   */
+  compositionSpread: number | null;
 };
 
 /** Fits, checks against the baselines on the validation frames, calibrates and writes the model; the summary of what was done. */
@@ -307,6 +314,20 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       try {
         const sigmaEnergy = ownSigmas?.map((f) => f?.energy);
         const fitted = await model.calibrateVarianceLeaveOneOut(train, { energy: targets.energy, groups: o.calibrateBy ?? 'auto', ...(sigmaEnergy ? { sigmaEnergy } : {}) });
+        // leaving compositions out: compared with leaving frames out, whose
+        // variance the model's own follows, to tell a variance that misses
+        // the composition errors (docs/MODELS.md, "Variance calibration")
+        let spread: number | null = null;
+        if (fitted.groups === 'composition') {
+          const byFrame = await model.leaveOneOut(train, { energy: targets.energy, groups: 'frame', ...(sigmaEnergy ? { sigmaEnergy } : {}) });
+          const c = native.calibrateEnergyVarianceAndNoise(byFrame.errors, byFrame.variances, byFrame.atoms);
+          const n = byFrame.variances.length;
+          const meanVariance = byFrame.variances.reduce((a: number, v: number) => a + Math.max(v, 0), 0) / n;
+          const meanAtoms = byFrame.atoms.reduce((a: number, v: number) => a + v, 0) / n;
+          spread = compositionSpread({ scale: fitted.scale, noise: fitted.noise ?? 0 }, { scale: c.scale, noise: c.noise }, meanVariance, meanAtoms);
+          const w = compositionSpreadWarning(spread);
+          if (w) warnings.push(w);
+        }
         let check: FitCalibration['validation'] = null;
         if (valid.length > 0) {
           const c = await model.calibrateVariance(valid, { energy: targets.energy, apply: false });
@@ -314,7 +335,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
           const w = calibrationWarning(check);
           if (w) warnings.push(w);
         }
-        calibration = { ...fitted, validation: check };
+        calibration = { ...fitted, validation: check, compositionSpread: spread };
       } catch (e) {
         notes.push(`the variance was not calibrated: ${(e as Error).message}`);
       }
