@@ -176,6 +176,14 @@ describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
     expect(a.split.validation).toEqual([...SEED1].sort((x, y) => x - y));
     expect(Object.keys(a.candidates)).toEqual(['linear']);
     expect(a.countBaseline.validation.energy.count).toBe(4);
+    // the linear model's force variance: calibrated on the 36 training frames'
+    // leave-one-frame-out force errors, checked on the 4 validation frames, kept in the file
+    expect(a.forceCalibration).toMatchObject({ method: 'leave-one-out', components: 36 * 32 * 3 });
+    expect(a.forceCalibration.validation.components).toBe(4 * 32 * 3);
+    expect(loadModelSync(path.join(d, 'a.acdc')).forceVarianceCalibration).toEqual({ scale: a.forceCalibration.scale, noise: a.forceCalibration.noise });
+    // one composition: frames left out, no composition spread
+    expect(a.calibration.groups).toBe('frame');
+    expect(a.calibration.compositionSpread).toBeNull();
     const r0 = await acdc(['fit', train, '--out', path.join(d, 'b.acdc'), ...quick, '--validation', '0']);
     expect(r0.status, r0.stderr).toBe(0);
     const b = JSON.parse(r0.stdout);
@@ -186,6 +194,8 @@ describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
     expect(b.calibration.validation).toBeNull();
     expect(b.countBaseline).toBeNull();
     expect(Object.keys(b.candidates)).toEqual(['gpr']);
+    // the GPR's force variance is not computed (no prior part): no force calibration
+    expect(b.forceCalibration).toBeNull();
     expect(loadModelSync(path.join(d, 'b.acdc')).varianceScale).toBe(b.calibration.scale);
   }, 300_000);
 

@@ -9,7 +9,7 @@
 import * as fs from 'node:fs';
 import type { SoapHypers } from '../calculators';
 import { DEFAULT_FIT_HYPERS } from '../fit_defaults';
-import type { E0Option, PotentialFeatures, VarianceCalibration } from '../potentials';
+import type { E0Option, ForceVarianceCalibration, PotentialFeatures, VarianceCalibration } from '../potentials';
 import type { System } from '../system';
 import { readXyz } from '../xyz';
 import { checkWritableTarget } from '../atomic';
@@ -127,6 +127,13 @@ export interface FitSummary {
    * which took no part in it (null: no split). Null when it failed (a note says why).
    */
   calibration: FitCalibration | null;
+  /**
+   * Calibration of the per-component force variance (linear model with
+   * forces): s_F·(v + c_F) from the closed-form leave-one-frame-out force
+   * errors of the training frames, and the coverage on the validation
+   * frames. Null for the GPR, without forces, or when it failed (a note says why).
+   */
+  forceCalibration: FitForceCalibration | null;
   /** Frames with their own sigmas (info keys or config_type). */
   frameSigmas: number;
   /** One line each: the saved model loses to a baseline on validation. */
@@ -178,6 +185,12 @@ export type FitCalibration = VarianceCalibration & {
    * agree; above 10 `acdc fit` warns); null when frames were left out.
    */
   compositionSpread: number | null;
+};
+
+/** The force variance calibration of `acdc fit` and its check on the validation frames. */
+export type FitForceCalibration = ForceVarianceCalibration & {
+  /** Coverage of the validation force components, and the factor their errors alone would ask for (1: calibrated). */
+  validation: { components: number; within1Sigma: number; within2Sigma: number; relativeScale: number } | null;
 };
 
 /** Fits, checks against the baselines on the validation frames, calibrates and writes the model; the summary of what was done. */
@@ -340,6 +353,24 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
         notes.push(`the variance was not calibrated: ${(e as Error).message}`);
       }
     }
+    // the force variance (linear model): each training frame's force rows
+    // left out at once (closed form), checked on the validation frames
+    let forceCalibration: FitForceCalibration | null = null;
+    if (targets.forces && chosen === 'linear') {
+      stages.start('force variance calibration (leave-out)');
+      try {
+        const sigmaForces = ownSigmas?.map((f) => f?.forces);
+        const fitted = await model.calibrateForceVarianceLeaveOneOut(train, { forces: targets.forces, ...(sigmaForces ? { sigmaForces } : {}) });
+        let check: FitForceCalibration['validation'] = null;
+        if (valid.length > 0) {
+          const c = await model.calibrateForceVariance(valid, { forces: targets.forces, apply: false });
+          check = { components: c.components, within1Sigma: c.within1SigmaBefore, within2Sigma: c.within2SigmaBefore, relativeScale: c.scale / fitted.scale };
+        }
+        forceCalibration = { ...fitted, validation: check };
+      } catch (e) {
+        notes.push(`the force variance was not calibrated: ${(e as Error).message}`);
+      }
+    }
     // a fit is an error, not a model, when its own training errors overflow
     for (const [q, e] of Object.entries(candidates[chosen]!.training)) {
       if (e && !(Number.isFinite(e.mae) && Number.isFinite(e.rmse))) throw coded('ACDC_NUMERICAL', `${name}: the training ${q} errors are not finite (MAE ${e.mae}, RMSE ${e.rmse}): check the targets' units; no model written`);
@@ -372,6 +403,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       candidates,
       countBaseline: countBaseline && { validation: countBaseline.errors, perAtom: countBaseline.perAtom },
       calibration,
+      forceCalibration,
       frameSigmas: ownSigmas ? ownSigmas.filter((f) => f !== undefined).length : 0,
       warnings,
       notes,
