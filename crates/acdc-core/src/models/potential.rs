@@ -1443,7 +1443,8 @@ impl Potential {
     /// stress rows stay), by the block formula of
     /// [`super::calibration::leave_group_out`] over the 3N rows; a
     /// structure of more than [`super::calibration::MAX_GROUP_FRAMES`]
-    /// force components is left out one component at a time. `forces` the
+    /// force components is left out in blocks of 666 atoms in the order of
+    /// its positions (each block's rows at once, the others staying). `forces` the
     /// training forces (3N per structure, in the order of the fit);
     /// `sigma_forces` the per-structure force noise where the fit had one
     /// (empty, or one per structure; None: the model's
@@ -1492,7 +1493,9 @@ impl Potential {
                     let n3 = pred.len();
                     let r_k: Vec<f64> = pred.iter().zip(&forces[index]).map(|(p, q)| p - q).collect();
                     let rows: Vec<Vec<f64>> = u.column_iter().map(|c| c.as_slice().to_vec()).collect();
-                    let groups: Vec<usize> = if n3 <= super::calibration::MAX_GROUP_FRAMES { vec![0; n3] } else { (0..n3).collect() };
+                    // a frame too large for one block: blocks of whole atoms, in order
+                    let atoms_per_block = super::calibration::MAX_GROUP_FRAMES / 3;
+                    let groups: Vec<usize> = (0..n3).map(|k| (k / 3) / atoms_per_block).collect();
                     let l = super::calibration::leave_group_out(&r_k, &rows, &vec![0.0; n3], &vec![s * s; n3], &vec![1; n3], &groups, super::calibration::LeaveOutScheme::Frame)
                         .map_err(|e| Error::Numerical(format!("force leave-out of structure {index}: {e}")))?;
                     Ok((l.errors, l.variances))
