@@ -337,3 +337,35 @@ describe('acdc fit: bad input for the new options is one line, an exit code and 
     await expectOneLineError(['fit', 'bad.xyz', '--out', 'm.acdc', ...quick, '--validation', '0'], 1, /bad\.xyz: frame 2: force_sigma is -1 \(expected a positive number\)/, d);
   }, 300_000);
 });
+
+// the Cu–Au small case of test/gpr.test.ts: 9 frames in 3 compositions
+describe('acdc fit: compositions left out, and the spread against frames', () => {
+  it('reports calibration.compositionSpread as the two calibrations give it, and warns only above 10', async () => {
+    const fixtures = path.join(root, 'test', 'fixtures', 'models');
+    const small = JSON.parse(fs.readFileSync(path.join(fixtures, 'small_case.json'), 'utf8'));
+    const all = readXyzSync(path.join(fixtures, 'train.xyz'));
+    const chosen: System[] = small.train.map((k: number) => all[k]);
+    const d = folder();
+    const file = path.join(d, 'cuau.xyz');
+    fs.writeFileSync(file, formatXyz(chosen));
+    const out = path.join(d, 'cuau.acdc');
+    const r = await acdc(['fit', file, '--out', out, ...quick, '--model', 'linear', '--validation', '0']);
+    expect(r.status, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.calibration).toMatchObject({ groups: 'composition', groupCount: 3 });
+    // the frame calibration and the mean leave-one-out variance, through the API, and the ratio by hand
+    const m = loadModelSync(out);
+    const byFrame = m.calibrateVarianceLeaveOneOutSync(chosen, { groups: 'frame' });
+    const l = m.leaveOneOutSync(chosen, { groups: 'frame' });
+    const v = Array.from(l.variances).reduce((a, x) => a + Math.max(x, 0), 0) / l.variances.length;
+    const n = l.atoms.reduce((a, x) => a + x, 0) / l.atoms.length;
+    const want = (s.calibration.scale * (v + s.calibration.noise * n)) / (byFrame.scale * (v + byFrame.noise! * n));
+    expect(Math.abs(s.calibration.compositionSpread - want)).toBeLessThanOrEqual(1e-12 * want);
+    const warned = s.warnings.some((w: string) => w.includes('calibrated on left-out compositions'));
+    expect(warned).toBe(want > 10);
+    expect(r.stderr).toBe(s.warnings.map((w: string) => `acdc fit: warning: ${w}\n`).join(''));
+    // the linear model's force variance is calibrated on the 9 frames
+    expect(s.forceCalibration.components).toBe(chosen.reduce((a, f) => a + 3 * f.size, 0));
+    expect(s.forceCalibration.validation).toBeNull();
+  }, 300_000);
+});
