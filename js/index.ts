@@ -140,6 +140,8 @@ export {
   type FrameSigma,
   type CalibrateOptions,
   type VarianceCalibration,
+  type ForceCalibrateOptions,
+  type ForceVarianceCalibration,
   type LeaveOneOut,
   type LeaveOneOutOptions,
 } from './potentials';
