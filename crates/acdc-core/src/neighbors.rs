@@ -14,8 +14,8 @@ use rayon::prelude::*;
 
 use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};
-use crate::tensor::buffer;
 use crate::system::{cross, det3, dot, norm, System};
+use crate::tensor::buffer;
 
 /// Neighbour-list options.
 #[derive(Debug, Clone, Copy)]
@@ -842,6 +842,7 @@ fn filter_scalar(xs: &[f64], ys: &[f64], zs: &[f64], base: [f64; 3], filter2: f6
 /// (rounded up to a block of four); `hits` has at least `len + 4` slots.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 unsafe fn filter_avx2(xs: &[f64], ys: &[f64], zs: &[f64], lo: usize, len: usize, base: [f64; 3], filter2: f64, hits: &mut [u32]) -> usize {
     use std::arch::x86_64::*;
     /// positions of the set bits of each 4-bit mask, packed to the front
