@@ -9,7 +9,9 @@
 //!   soap  one SOAP power spectrum `compute` (neighbour list included), with
 //!         bench/run.mjs's hyper-parameters (featomic 0.6 JSON: cutoff 5,
 //!         ShiftedCosine 0.5, Gaussian 0.3, max_angular 6, Gto max_radial 7);
-//!   nl    one full neighbour list, cutoff 5 Å, of the first frame;
+//!   nl    one full neighbour list, cutoff 5 Å, of the first frame (arrays
+//!         of 32 MiB or more reused by the next call, as the Node binding's
+//!         output pool does; ACDC_OUTPUT_POOL=0: fresh memory every call);
 //!   acsf  one symmetry-functions `compute` with bench/worker.mjs's
 //!         ACSF_HYPERS (cutoff 6, three G2, four G4), for profiling.
 //! Prints one JSON line: {"times": [seconds...], "threads", "values", ...}.
@@ -55,6 +57,34 @@ fn process_cpu_seconds() -> f64 {
     0.0
 }
 
+/// Memory of dropped neighbour lists, for the next list of the same system:
+/// what the Node binding's output pool does for results JavaScript dropped
+/// (crates/acdc-node/src/external.rs), so that `nl` compares the N-API
+/// boundary rather than fresh page faults. `ACDC_OUTPUT_POOL=0` turns it off.
+static SPARE: std::sync::Mutex<Vec<(usize, std::alloc::Layout)>> = std::sync::Mutex::new(Vec::new());
+
+fn pool_enabled() -> bool {
+    std::env::var_os("ACDC_OUTPUT_POOL").map_or(true, |v| v != "0")
+}
+
+fn take_spare(layout: std::alloc::Layout) -> Option<std::ptr::NonNull<u8>> {
+    let mut spare = SPARE.lock().ok()?;
+    let k = spare.iter().position(|&(_, l)| l == layout)?;
+    std::ptr::NonNull::new(spare.swap_remove(k).0 as *mut u8)
+}
+
+/// Keeps the allocation of `v` (at least 32 MiB, as the binding's pool) for [`take_spare`].
+fn keep<T>(v: Vec<T>) {
+    let layout = std::alloc::Layout::array::<T>(v.capacity()).expect("layout of an existing Vec");
+    if !pool_enabled() || layout.size() < 32 << 20 {
+        return;
+    }
+    let mut v = std::mem::ManuallyDrop::new(v);
+    if let Ok(mut spare) = SPARE.lock() {
+        spare.push((v.as_mut_ptr() as usize, layout));
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut mode = None;
@@ -92,6 +122,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     configure_thread_pool();
+    acdc_core::tensor::buffer::set_raw_reuse_source(take_spare);
     let systems: Vec<System> = read_xyz(&path)?.into_iter().map(|f| f.system).collect();
     let calculator = if mode == "acsf" {
         from_name("symmetry_functions", ACSF_HYPERS)?
@@ -125,7 +156,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let pairs = neighbors.compute(&systems[0])?;
             let elapsed = start.elapsed().as_secs_f64();
             let n = pairs.len();
-            drop(pairs);
+            keep(pairs.i);
+            keep(pairs.j);
+            keep(pairs.shifts);
+            keep(pairs.distances);
+            keep(pairs.vectors);
             Ok((elapsed, n))
         }
     };

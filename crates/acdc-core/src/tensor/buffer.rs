@@ -85,6 +85,36 @@ pub fn for_overwrite(len: usize, what: &str) -> Result<(Vec<f64>, bool)> {
     Ok((zeroed_unfaulted(len, what)?, false))
 }
 
+/// Where [`reusable`] may take resident memory: an allocation made by the
+/// global allocator with exactly this layout, its contents arbitrary, now
+/// owned by the caller; or `None`. The Node binding installs its pool.
+pub type RawReuseSource = fn(Layout) -> Option<std::ptr::NonNull<u8>>;
+
+static RAW_REUSE_SOURCE: std::sync::OnceLock<RawReuseSource> = std::sync::OnceLock::new();
+
+/// Installs the source of [`reusable`] (once per process; later calls are
+/// ignored). Without one, nothing is reused.
+pub fn set_raw_reuse_source(source: RawReuseSource) {
+    let _ = RAW_REUSE_SOURCE.set(source);
+}
+
+/// An empty vector with a capacity of exactly `capacity` elements, over
+/// resident memory from the reuse source when it has an allocation of that
+/// layout (no page faults when filled); `None` otherwise (the caller
+/// allocates as usual). For plain-data `T` of non-zero size.
+pub fn reusable<T: Copy>(capacity: usize) -> Option<Vec<T>> {
+    if capacity == 0 || std::mem::size_of::<T>() == 0 {
+        return None;
+    }
+    let source = RAW_REUSE_SOURCE.get()?;
+    let layout = Layout::array::<T>(capacity).ok()?;
+    let ptr = source(layout)?;
+    // SAFETY: the source hands over an allocation of the global allocator
+    // with exactly `layout`, the layout of a Vec<T> of this capacity; the
+    // length is 0, so no element is read before it is written.
+    Some(unsafe { Vec::from_raw_parts(ptr.as_ptr().cast::<T>(), 0, capacity) })
+}
+
 /// Faults in (Linux: MADV_POPULATE_WRITE, on this thread) the pages that lie
 /// entirely inside `part`, a piece of a buffer from [`zeroed_unfaulted`];
 /// the contents are unchanged. Elsewhere, or on older kernels, nothing
