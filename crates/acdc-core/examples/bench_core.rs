@@ -2,7 +2,7 @@
 //! bench/run.mjs compares the Node API against.
 //!
 //!     cargo run --release -p acdc-core --example bench_core -- soap|nl|acsf FILE.xyz \
-//!         [--gradients] [--warmup N] [--warmup-seconds S] [--reps N]
+//!         [--gradients] [--warmup N] [--warmup-seconds S] [--reps N] [--reuse]
 //!
 //! Threads: ACDC_NUM_THREADS, as in the Node package. What is timed, on
 //! systems already in memory:
@@ -14,6 +14,10 @@
 //!         output pool does; ACDC_OUTPUT_POOL=0: fresh memory every call);
 //!   acsf  one symmetry-functions `compute` with bench/worker.mjs's
 //!         ACSF_HYPERS (cutoff 6, three G2, four G4), for profiling.
+//! `--reuse` hands the large result buffers of a call back for the next
+//! call's outputs of the same length, as the Node binding's output pool does
+//! (`acdc_core::tensor::buffer::set_reuse_source`), so that the time is not
+//! that of faulting fresh pages in: the Node API's case after its first call.
 //! Prints one JSON line: {"times": [seconds...], "threads", "values", ...}.
 
 use std::time::Instant;
@@ -85,6 +89,15 @@ fn keep<T>(v: Vec<T>) {
     }
 }
 
+/// Buffers of dropped results, for `--reuse`.
+static POOL: std::sync::Mutex<Vec<Vec<f64>>> = std::sync::Mutex::new(Vec::new());
+
+fn from_pool(len: usize) -> Option<Vec<f64>> {
+    let mut pool = POOL.lock().ok()?;
+    let at = pool.iter().position(|v| v.len() == len)?;
+    Some(pool.swap_remove(at))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut mode = None;
@@ -93,9 +106,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut warmup = 1usize;
     let mut reps = 5usize;
     let mut warmup_seconds = 0.0f64;
+    let mut reuse = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--gradients" => gradients = true,
+            "--reuse" => reuse = true,
             "--warmup" => warmup = args.next().ok_or("--warmup needs a value")?.parse()?,
             "--reps" => reps = args.next().ok_or("--reps needs a value")?.parse()?,
             "--warmup-seconds" => warmup_seconds = args.next().ok_or("--warmup-seconds needs a value")?.parse()?,
@@ -123,6 +138,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     configure_thread_pool();
     acdc_core::tensor::buffer::set_raw_reuse_source(take_spare);
+    if reuse {
+        acdc_core::tensor::buffer::set_reuse_source(from_pool);
+    }
     let systems: Vec<System> = read_xyz(&path)?.into_iter().map(|f| f.system).collect();
     let calculator = if mode == "acsf" {
         from_name("symmetry_functions", ACSF_HYPERS)?
@@ -150,7 +168,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .iter()
                 .map(|b| b.values.len() + b.gradients.iter().map(|(_, g)| g.values.len()).sum::<usize>())
                 .sum();
-            drop(tm);
+            if reuse {
+                let mut pool = POOL.lock().map_err(|_| "pool poisoned")?;
+                for block in tm.blocks {
+                    for (_, g) in block.gradients {
+                        // the binding pools results of 32 MiB and more (POOL_MIN_BYTES)
+                        if g.values.len() * 8 >= 32 << 20 {
+                            pool.push(g.values);
+                        }
+                    }
+                }
+            } else {
+                drop(tm);
+            }
             Ok((elapsed, n))
         } else {
             let pairs = neighbors.compute(&systems[0])?;

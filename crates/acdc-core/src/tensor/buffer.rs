@@ -115,6 +115,49 @@ pub fn reusable<T: Copy>(capacity: usize) -> Option<Vec<T>> {
     Some(unsafe { Vec::from_raw_parts(ptr.as_ptr().cast::<T>(), 0, capacity) })
 }
 
+/// As [`for_overwrite`], but a fresh buffer is not zeroed either (a
+/// mid-sized one was cleared by a memset that its writer then overwrote:
+/// 62 of the 235 MB of water64's SOAP position gradients): the elements are
+/// uninitialised until the writer assigns them, and
+/// [`assume_written`] hands the buffer over once it has assigned every one.
+pub fn for_overwrite_uninit(len: usize, what: &str) -> Result<(Vec<std::mem::MaybeUninit<f64>>, bool)> {
+    use std::mem::MaybeUninit;
+    if len > 0 {
+        if let Some(mut v) = REUSE_SOURCE.get().and_then(|source| source(len)) {
+            if v.len() == len {
+                let (ptr, cap) = (v.as_mut_ptr(), v.capacity());
+                std::mem::forget(v);
+                // SAFETY: the same allocation and layout (MaybeUninit<f64>
+                // has f64's), initialised values reinterpreted as maybe-uninit
+                return Ok((unsafe { Vec::from_raw_parts(ptr as *mut MaybeUninit<f64>, len, cap) }, true));
+            }
+        }
+    }
+    if len == 0 {
+        return Ok((Vec::new(), false));
+    }
+    let mut v: Vec<MaybeUninit<f64>> = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| {
+        Error::InvalidParameter(format!(
+            "{what} needs {len} values ({:.1} GB), more memory than is available: compute fewer systems at once",
+            len as f64 * 8e-9
+        ))
+    })?;
+    // SAFETY: the capacity is at least len, and MaybeUninit needs no initialisation
+    unsafe { v.set_len(len) };
+    Ok((v, false))
+}
+
+/// The buffer of [`for_overwrite_uninit`] as values.
+///
+/// # Safety
+/// Every element has been assigned.
+pub unsafe fn assume_written(v: Vec<std::mem::MaybeUninit<f64>>) -> Vec<f64> {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: the same allocation and layout; every element is initialised (the caller's promise)
+    Vec::from_raw_parts(v.as_mut_ptr() as *mut f64, v.len(), v.capacity())
+}
+
 /// Faults in (Linux: MADV_POPULATE_WRITE, on this thread) the pages that lie
 /// entirely inside `part`, a piece of a buffer from [`zeroed_unfaulted`];
 /// the contents are unchanged. Elsewhere, or on older kernels, nothing
