@@ -105,6 +105,10 @@ pub enum SparseMethod {
     /// GAP's leverage probabilities mixed half and half with uniform ones
     /// (`mixed_leverage_cur` with share [`LEVERAGE_MIX_UNIFORM`]), with `seed`.
     LeverageMix,
+    /// Greedy pivoted Cholesky of the model's kernel (x̂·x̂')^ζ: each pick the
+    /// environment of largest residual variance k(x,x) − k_xM K_MM⁻¹ k_Mx
+    /// (models/pivoted_cholesky.rs). Deterministic; `seed` is not used.
+    PivotedCholesky,
     /// Given environments: per centre species (species, indices), each index
     /// counting that species' atoms of the training set in order (frame by
     /// frame, atom by atom, from 0), as gap_fit's `print_sparse_index` file
@@ -114,7 +118,7 @@ pub enum SparseMethod {
 }
 
 impl SparseMethod {
-    /// From "cur", "leverage", "leverage-mix", "fps" or "random".
+    /// From "cur", "leverage", "leverage-mix", "pivoted-cholesky", "fps" or "random".
     pub fn from_name(name: &str) -> Result<SparseMethod> {
         match name {
             "cur" => Ok(SparseMethod::Cur),
@@ -122,8 +126,9 @@ impl SparseMethod {
             "random" => Ok(SparseMethod::Random),
             "leverage" => Ok(SparseMethod::Leverage),
             "leverage-mix" => Ok(SparseMethod::LeverageMix),
+            "pivoted-cholesky" => Ok(SparseMethod::PivotedCholesky),
             "indices" => Err(Error::InvalidParameter("sparse.method = \"indices\" needs the lists of environments (sparse.indices)".into())),
-            other => Err(Error::InvalidParameter(format!("sparse.method = \"{other}\" (expected \"cur\", \"leverage\", \"leverage-mix\", \"fps\", \"random\" or \"indices\")"))),
+            other => Err(Error::InvalidParameter(format!("sparse.method = \"{other}\" (expected \"cur\", \"leverage\", \"leverage-mix\", \"pivoted-cholesky\", \"fps\", \"random\" or \"indices\")"))),
         }
     }
 
@@ -135,6 +140,7 @@ impl SparseMethod {
             SparseMethod::Random => "random",
             SparseMethod::Leverage => "leverage",
             SparseMethod::LeverageMix => "leverage-mix",
+            SparseMethod::PivotedCholesky => "pivoted-cholesky",
             SparseMethod::Indices(_) => "indices",
         }
     }
@@ -653,6 +659,7 @@ impl Potential {
                     SparseMethod::Random => LegacyRandomState::new(seed).permutation(available)[..count].to_vec(),
                     SparseMethod::Leverage => super::leverage::leverage_cur(&hat.data, available, nf, count, seed)?,
                     SparseMethod::LeverageMix => super::leverage::mixed_leverage_cur(&hat.data, available, nf, count, seed, LEVERAGE_MIX_UNIFORM)?,
+                    SparseMethod::PivotedCholesky => super::pivoted_cholesky::pivoted_cholesky(&hat.data, available, nf, count, zeta, &options.cancel)?,
                 };
                 let mut chosen = Vec::with_capacity(count * nf);
                 for i in indices {
