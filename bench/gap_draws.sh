@@ -10,7 +10,7 @@
 # appended to OUT/draws.jsonl): seed, fit CPU s, wall s, peak RSS, load average
 # and the per-frame predictions file.
 #
-#   bench/gap_draws.sh PYTHON TRAIN TEST OUTDIR SEED...
+#   bench/gap_draws.sh PYTHON TRAIN TEST OUTDIR SEED...   (seeds ≥ 1: gap_fit aborts on rnd_seed=0)
 #   (PYTHON: a venv's python with quippy-ase 0.10.3, ase; gap_fit next to it)
 set -euo pipefail
 PY=$1; TRAIN=$2; TEST=$3; OUT=$4; shift 4

@@ -225,6 +225,28 @@ describe('SparseGPR', () => {
     );
   });
 
+  it("sparse.method 'pivoted-cholesky' picks what the numpy transcription picks, whatever the order of the frames", () => {
+    // scripts/reference/pivoted_cholesky_small_case.py: `acdc featurize` features of smallTrain, normalised per species,
+    // and pivoted_cholesky_numpy.py's picks (dense solves per step, not the core's Cholesky updates)
+    const ref = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'models', 'pivoted_cholesky_small_case.json'), 'utf8'));
+    expect(ref.zeta).toBe(smallCase.gpr.kernel.zeta);
+    const base = { ...smallCase.gpr, sparse: { count: { 29: 6, 79: 3 }, method: 'pivoted-cholesky' as const } };
+    const chol = SparseGPR.fitSync(smallTrain, base);
+    expect((chol.fitInfo.sparse as { method: string }).method).toBe('pivoted-cholesky');
+    const given = SparseGPR.fitSync(smallTrain, { ...base, sparse: { method: 'indices', indices: ref.indices } });
+    expect(chol.weights).toEqual(given.weights);
+    // the seed plays no part
+    expect(SparseGPR.fitSync(smallTrain, { ...base, sparse: { ...base.sparse, seed: 7 } }).weights).toEqual(chol.weights);
+    // frames in reverse order: the same environments, picked in the same order, so the same model up to the
+    // rounding of the least-squares sums (rows in another order)
+    const reversed = SparseGPR.fitSync([...smallTrain].reverse(), base);
+    const a = chol.predictSync(smallTest, { forces: true });
+    const b = reversed.predictSync(smallTest, { forces: true });
+    const scale = Math.max(...a.energy.map(Math.abs));
+    a.energy.forEach((e: number, k: number) => expect(Math.abs(e - b.energy[k])).toBeLessThanOrEqual(1e-9 * scale));
+    chol.weights.forEach((w: number, k: number) => expect(Math.abs(w - reversed.weights[k])).toBeLessThanOrEqual(1e-6 * Math.max(...chol.weights.map(Math.abs))));
+  });
+
   it('async and sync agree bit for bit; an AbortSignal cancels a fit', async () => {
     const a = await SparseGPR.fit(smallTrain, smallCase.gpr);
     expect(a.weights).toEqual(model.weights);

@@ -80,28 +80,28 @@ pub fn pivoted_cholesky(x_hat: &[f64], rows: usize, cols: usize, count: usize, z
     let mut exhausted = false;
     for m in 0..count {
         check_cancelled(cancel)?;
-        let mut best: Option<usize> = None;
-        for i in 0..rows {
-            if picked[i] {
-                continue;
+        let select = |exhausted: bool| {
+            let mut best: Option<usize> = None;
+            for i in (0..rows).filter(|&i| !picked[i]) {
+                best = match best {
+                    None => Some(i),
+                    Some(b) => Some(if better(i, b, &residual, &typical, x_hat, cols, exhausted) { i } else { b }),
+                };
             }
-            best = match best {
-                None => Some(i),
-                Some(b) => Some(if better(i, b, &residual, &typical, x_hat, cols, exhausted) { i } else { b }),
-            };
+            best.expect("count ≤ rows leaves an unpicked environment")
+        };
+        let mut p = select(exhausted);
+        if !exhausted && !(residual[p] > RESIDUAL_FLOOR) {
+            // the picks span the rest: from here on the tie order alone
+            exhausted = true;
+            p = select(true);
         }
-        let p = best.expect("count ≤ rows leaves an unpicked environment");
         picked[p] = true;
         out.push(p);
         if exhausted || m + 1 == count {
             continue;
         }
-        let d = residual[p];
-        if !(d > RESIDUAL_FLOOR) {
-            exhausted = true;
-            continue;
-        }
-        let pivot = d.sqrt();
+        let pivot = residual[p].sqrt();
         let xp = &x_hat[p * cols..(p + 1) * cols];
         let lp: Vec<f64> = l[p * count..p * count + m].to_vec();
         // row by row: each row's numbers do not depend on the others (or on their order)
