@@ -221,7 +221,7 @@ describe('SparseGPR', () => {
     expect(SparseGPR.fitSync(smallTrain, base).weights).toEqual(mixed.weights);
     expect(SparseGPR.fitSync(smallTrain, { ...base, sparse: { ...base.sparse, method: 'leverage' } }).weights).not.toEqual(mixed.weights);
     expect(() => SparseGPR.fitSync(smallTrain, { ...base, sparse: { count: 4, method: 'mixed' } } as never)).toThrow(
-      /sparse\.method = "mixed" \(expected 'cur', 'leverage', 'leverage-mix', 'pivoted-cholesky', 'fps', 'random' or 'indices'\)/,
+      /sparse\.method = "mixed" \(expected 'cur', 'leverage', 'leverage-mix', 'pivoted-cholesky', 'greedy-trace', 'fps', 'random' or 'indices'\)/,
     );
   });
 

@@ -116,6 +116,95 @@ pub fn pivoted_cholesky(x_hat: &[f64], rows: usize, cols: usize, count: usize, z
     Ok(out)
 }
 
+/// Indices of `count` rows of the row-major `rows × cols` matrix `x_hat`
+/// (normalised feature vectors) chosen by greedy trace reduction of the
+/// kernel (x̂·x̂')^`zeta` (`sparse.method = "greedy-trace"`; A. J. Smola,
+/// B. Schölkopf, ICML 2000, "sparse greedy matrix approximation"): the same
+/// pivoted Cholesky as [`pivoted_cholesky`] with another pivot rule. With R
+/// the residual kernel K − K_NM K_MM⁻¹ K_MN, picking x lowers the total
+/// residual variance Σ_j R_jj by Σ_j R_jx² / R_xx, and the pick is the
+/// environment that lowers it most: where [`pivoted_cholesky`] takes the
+/// least explained environment (an outlier first), this takes the one that
+/// explains most of the others, so the set follows where the environments
+/// are. Costs O(N²) memory (the residual matrix) and O(N²·(F + M)) time;
+/// ties as [`pivoted_cholesky`] (the row sums of R² are summed in row
+/// order, so a permutation of the rows gives the same picks up to ties at
+/// rounding level).
+pub fn greedy_trace(x_hat: &[f64], rows: usize, cols: usize, count: usize, zeta: u32, cancel: &Option<Arc<AtomicBool>>) -> Result<Vec<usize>> {
+    if count > rows {
+        return Err(Error::InvalidParameter(format!("cannot choose {count} sparse environments among {rows}")));
+    }
+    if x_hat.len() != rows * cols {
+        return Err(Error::InvalidParameter(format!("greedy trace: {} values for a {rows} × {cols} matrix", x_hat.len())));
+    }
+    if zeta == 0 {
+        return Err(Error::InvalidParameter("greedy trace: kernel.zeta = 0 (expected at least 1)".into()));
+    }
+    if x_hat.iter().any(|v| !v.is_finite()) {
+        return Err(Error::InvalidParameter("greedy trace: the features contain a non-finite value".into()));
+    }
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    MemoryBudget::global().check(
+        &format!("the residual kernel of sparse.method \"greedy-trace\" ({rows} × {rows} environments of one species; \"pivoted-cholesky\" or \"leverage\" need less)"),
+        ((rows * rows + 4 * rows + cols) * 8) as f64,
+    )?;
+    let centroid = centroid(x_hat, rows, cols);
+    let typical: Vec<f64> = x_hat.chunks(cols).map(|row| dot(row, &centroid)).collect();
+    // r[i * rows + j]: the residual kernel, k(x, x) = 1 exactly for normalised rows
+    let mut r = vec![0.0; rows * rows];
+    r.par_chunks_mut(rows).enumerate().with_min_len(16).for_each(|(i, ri)| {
+        let xi = &x_hat[i * cols..(i + 1) * cols];
+        for (j, v) in ri.iter_mut().enumerate() {
+            *v = if i == j { 1.0 } else { dot(xi, &x_hat[j * cols..(j + 1) * cols]).powi(zeta as i32) };
+        }
+    });
+    let mut picked = vec![false; rows];
+    let mut out = Vec::with_capacity(count);
+    let mut exhausted = false;
+    let mut gain = vec![0.0; rows];
+    for m in 0..count {
+        check_cancelled(cancel)?;
+        if !exhausted {
+            gain.par_iter_mut().enumerate().with_min_len(16).for_each(|(i, g)| {
+                let d = r[i * rows + i];
+                *g = if picked[i] || !(d > RESIDUAL_FLOOR) { f64::NEG_INFINITY } else { r[i * rows..(i + 1) * rows].iter().map(|v| v * v).sum::<f64>() / d };
+            });
+        }
+        let select = |exhausted: bool| {
+            let mut best: Option<usize> = None;
+            for i in (0..rows).filter(|&i| !picked[i]) {
+                best = match best {
+                    None => Some(i),
+                    Some(b) => Some(if better(i, b, &gain, &typical, x_hat, cols, exhausted) { i } else { b }),
+                };
+            }
+            best.expect("count ≤ rows leaves an unpicked environment")
+        };
+        let mut p = select(exhausted);
+        if !exhausted && gain[p] == f64::NEG_INFINITY {
+            // every residual variance is at the floor: the picks span the rest
+            exhausted = true;
+            p = select(true);
+        }
+        picked[p] = true;
+        out.push(p);
+        if exhausted || m + 1 == count {
+            continue;
+        }
+        let column: Vec<f64> = r[p * rows..(p + 1) * rows].to_vec();
+        let pivot = column[p];
+        r.par_chunks_mut(rows).enumerate().with_min_len(16).for_each(|(i, ri)| {
+            let f = column[i] / pivot;
+            for (v, c) in ri.iter_mut().zip(&column) {
+                *v -= f * c;
+            }
+        });
+    }
+    Ok(out)
+}
+
 /// Whether environment `i` goes before `b`: the larger residual (unless
 /// `exhausted`), then the larger cosine to the centroid, then the features
 /// in lexicographic order (larger first).
@@ -201,6 +290,49 @@ mod tests {
             let got = pivoted_cholesky(&x, rows, cols, count, zeta, &None).unwrap();
             assert_eq!(got, expected, "{rows}×{cols}, {count} picks, ζ {zeta}");
         }
+    }
+
+    #[test]
+    fn greedy_trace_matches_numpy_transcription() {
+        let text = include_str!("../../../../test/fixtures/models/pivoted_cholesky.json");
+        let fixture: serde_json::Value = serde_json::from_str(text).unwrap();
+        for case in fixture["trace_cases"].as_array().unwrap() {
+            let rows = case["rows"].as_u64().unwrap() as usize;
+            let cols = case["cols"].as_u64().unwrap() as usize;
+            let count = case["count"].as_u64().unwrap() as usize;
+            let zeta = case["zeta"].as_u64().unwrap() as u32;
+            let x: Vec<f64> = case["x"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            let expected: Vec<usize> = case["expected"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+            let got = greedy_trace(&x, rows, cols, count, zeta, &None).unwrap();
+            assert_eq!(got, expected, "{rows}×{cols}, {count} picks, ζ {zeta}");
+        }
+    }
+
+    #[test]
+    fn greedy_trace_permutation_and_duplicates() {
+        let (rows, cols) = (80, 14);
+        let x = normalised(rows, cols, 11);
+        let order = LegacyRandomState::new(3).permutation(rows);
+        let mut y = vec![0.0; rows * cols];
+        for (new, &old) in order.iter().enumerate() {
+            y[new * cols..(new + 1) * cols].copy_from_slice(&x[old * cols..(old + 1) * cols]);
+        }
+        for zeta in [1, 2, 4] {
+            let a = greedy_trace(&x, rows, cols, 25, zeta, &None).unwrap();
+            let b: Vec<usize> = greedy_trace(&y, rows, cols, 25, zeta, &None).unwrap().into_iter().map(|i| order[i]).collect();
+            assert_eq!(a, b, "zeta {zeta}");
+        }
+        let (distinct, cols) = (6, 8);
+        let base = normalised(distinct, cols, 2);
+        let mut x = Vec::new();
+        for _ in 0..3 {
+            x.extend_from_slice(&base);
+        }
+        let picks = greedy_trace(&x, 3 * distinct, cols, distinct, 2, &None).unwrap();
+        let mut classes: Vec<usize> = picks.iter().map(|i| i % distinct).collect();
+        classes.sort();
+        assert_eq!(classes, (0..distinct).collect::<Vec<_>>(), "picks {picks:?}");
+        assert!(greedy_trace(&x, 18, cols, 19, 2, &None).is_err());
     }
 
     #[test]
