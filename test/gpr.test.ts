@@ -245,6 +245,12 @@ describe('SparseGPR', () => {
     const scale = Math.max(...a.energy.map(Math.abs));
     a.energy.forEach((e: number, k: number) => expect(Math.abs(e - b.energy[k])).toBeLessThanOrEqual(1e-9 * scale));
     chol.weights.forEach((w: number, k: number) => expect(Math.abs(w - reversed.weights[k])).toBeLessThanOrEqual(1e-6 * Math.max(...chol.weights.map(Math.abs))));
+    // 'greedy-trace': the same transcription's other pivot rule
+    const traceOptions = { ...base, sparse: { ...base.sparse, method: 'greedy-trace' as const } };
+    const trace = SparseGPR.fitSync(smallTrain, traceOptions);
+    expect((trace.fitInfo.sparse as { method: string }).method).toBe('greedy-trace');
+    expect(trace.weights).toEqual(SparseGPR.fitSync(smallTrain, { ...base, sparse: { method: 'indices', indices: ref.trace_indices } }).weights);
+    expect(trace.weights).not.toEqual(chol.weights);
   });
 
   it('async and sync agree bit for bit; an AbortSignal cancels a fit', async () => {

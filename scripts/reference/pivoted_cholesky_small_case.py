@@ -4,8 +4,9 @@ frames, hypers and kernel ζ), redone outside acdc's selection code: the
 features come from `acdc featurize` (the power spectrum, same dot products as
 the SparseGPR's), each species' rows are normalised, and the numpy
 transcription (scripts/reference/pivoted_cholesky_numpy.py, dense solves per
-step) picks `count` per species. gpr.test.ts fits with method
-'pivoted-cholesky' and with these indices and expects the same model.
+step) picks `count` per species (`indices`; `trace_indices` for
+'greedy-trace'). gpr.test.ts fits with each method and with these indices
+and expects the same model.
 
 Versions: numpy==2.4.6. Needs the built CLI (dist/).
     python scripts/reference/pivoted_cholesky_small_case.py > test/fixtures/models/pivoted_cholesky_small_case.json
@@ -19,7 +20,7 @@ import tempfile
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pivoted_cholesky_numpy import pivoted_cholesky  # noqa: E402
+from pivoted_cholesky_numpy import greedy_trace, pivoted_cholesky  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(ROOT, "test", "fixtures", "models")
@@ -53,12 +54,13 @@ def main():
         rows = json.load(open(out + ".labels.json"))["rows"]["values"]
     species = [int(f[2 + a].split()[0] == "Au") * 50 + 29 for f in chosen for a in range(int(f[0]))]
     z_all = np.array([species[i] for i in range(len(rows))])
-    picks = {}
+    picks, trace = {}, {}
     for z, count in COUNTS.items():
         x = x_all[z_all == z]
         x = x / np.linalg.norm(x, axis=1, keepdims=True)
         picks[str(z)] = [int(i) for i in pivoted_cholesky(x, count, zeta)]
-    json.dump({"generator": "scripts/reference/pivoted_cholesky_small_case.py", "numpy": np.__version__, "zeta": zeta, "counts": {str(k): v for k, v in COUNTS.items()}, "indices": picks}, sys.stdout)
+        trace[str(z)] = [int(i) for i in greedy_trace(x, count, zeta)]
+    json.dump({"generator": "scripts/reference/pivoted_cholesky_small_case.py", "numpy": np.__version__, "zeta": zeta, "counts": {str(k): v for k, v in COUNTS.items()}, "indices": picks, "trace_indices": trace}, sys.stdout)
 
 
 if __name__ == "__main__":
