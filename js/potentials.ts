@@ -88,13 +88,16 @@ export interface SoapTerm {
 /**
  * How the sparse environments of a SparseGPR are chosen: `count` per centre species (a number, or `{Z: count}`) by
  * `method` (`'leverage'`, the default, as GAP's `cur_points`; `'leverage-mix'`, GAP's leverage probabilities mixed half
- * and half with uniform ones; `'cur'`, `'fps'`, `'random'`; `seed` default 0), or
+ * and half with uniform ones; `'pivoted-cholesky'`, deterministic greedy pivoted Cholesky of the model's kernel, each pick
+ * the environment of largest residual variance k(x,x) − k_xM K_MM⁻¹ k_Mx; `'greedy-trace'`, the same Cholesky picking
+ * the environment that lowers the total residual variance most (O(N²) memory per species); `'cur'`, `'fps'`, `'random'`; `seed` default 0),
+ * or
  * given: `{method: 'indices', indices: {Z: [i, ...]}}` with one list per centre species of the training set, each
  * index counting that species' atoms of the training systems in order from 0 (system by system, atom by atom), as
  * gap_fit's `print_sparse_index` file less one. The lists may not repeat an index.
  */
 export type SparseEnvironments =
-  | { count: number | Record<number, number>; method?: 'cur' | 'leverage' | 'leverage-mix' | 'fps' | 'random'; seed?: number }
+  | { count: number | Record<number, number>; method?: 'cur' | 'leverage' | 'leverage-mix' | 'pivoted-cholesky' | 'greedy-trace' | 'fps' | 'random'; seed?: number }
   | { method: 'indices'; indices: Record<number, number[]> };
 
 /** One term of a sum of kernels. */
@@ -119,7 +122,9 @@ export interface SparseGPRFitOptions {
   /**
    * Sparse environments: `count` per centre species (a number, or `{Z: count}` per species, e.g. for a minority species),
    * chosen by leverage-score sampling as GAP's `cur_points` (`'leverage'`, the default, with `seed`), the same mixed with
-   * uniform sampling (`'leverage-mix'`, with `seed`), greedy CUR with one singular
+   * uniform sampling (`'leverage-mix'`, with `seed`), greedy pivoted Cholesky of the kernel (`'pivoted-cholesky'`,
+   * deterministic: the largest residual prior variance first), greedy trace reduction (`'greedy-trace'`, the pick that
+   * lowers the total residual variance most), greedy CUR with one singular
    * vector (`'cur'`), FPS or at random (`seed`, default 0); or given (`{method: 'indices', indices}`); see docs/MODELS.md.
    */
   sparse?: SparseEnvironments;
@@ -436,8 +441,8 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
     if (count === 0) throw outOfRange(`${where}sparse.count = 0 (expected at least 1 sparse environment per species)`);
   }
   const method = sparse.method ?? FIT_DEFAULTS.sparseMethod;
-  if (method !== 'cur' && method !== 'leverage' && method !== 'leverage-mix' && method !== 'fps' && method !== 'random' && method !== 'indices')
-    throw outOfRange(`${where}sparse.method = ${describe(method)} (expected 'cur', 'leverage', 'leverage-mix', 'fps', 'random' or 'indices')`);
+  if (method !== 'cur' && method !== 'leverage' && method !== 'leverage-mix' && method !== 'pivoted-cholesky' && method !== 'greedy-trace' && method !== 'fps' && method !== 'random' && method !== 'indices')
+    throw outOfRange(`${where}sparse.method = ${describe(method)} (expected 'cur', 'leverage', 'leverage-mix', 'pivoted-cholesky', 'greedy-trace', 'fps', 'random' or 'indices')`);
   const kernel = (soap.kernel ?? {}) as unknown;
   if (!isObject(kernel)) throw invalidParameter(`${where}kernel must be an object {zeta, delta}, got ${describe(kernel)}`);
   checkKeys(`${where}kernel`, kernel, ['zeta', 'delta']);

@@ -221,8 +221,36 @@ describe('SparseGPR', () => {
     expect(SparseGPR.fitSync(smallTrain, base).weights).toEqual(mixed.weights);
     expect(SparseGPR.fitSync(smallTrain, { ...base, sparse: { ...base.sparse, method: 'leverage' } }).weights).not.toEqual(mixed.weights);
     expect(() => SparseGPR.fitSync(smallTrain, { ...base, sparse: { count: 4, method: 'mixed' } } as never)).toThrow(
-      /sparse\.method = "mixed" \(expected 'cur', 'leverage', 'leverage-mix', 'fps', 'random' or 'indices'\)/,
+      /sparse\.method = "mixed" \(expected 'cur', 'leverage', 'leverage-mix', 'pivoted-cholesky', 'greedy-trace', 'fps', 'random' or 'indices'\)/,
     );
+  });
+
+  it("sparse.method 'pivoted-cholesky' picks what the numpy transcription picks, whatever the order of the frames", () => {
+    // scripts/reference/pivoted_cholesky_small_case.py: `acdc featurize` features of smallTrain, normalised per species,
+    // and pivoted_cholesky_numpy.py's picks (dense solves per step, not the core's Cholesky updates)
+    const ref = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'models', 'pivoted_cholesky_small_case.json'), 'utf8'));
+    expect(ref.zeta).toBe(smallCase.gpr.kernel.zeta);
+    const base = { ...smallCase.gpr, sparse: { count: { 29: 6, 79: 3 }, method: 'pivoted-cholesky' as const } };
+    const chol = SparseGPR.fitSync(smallTrain, base);
+    expect((chol.fitInfo.sparse as { method: string }).method).toBe('pivoted-cholesky');
+    const given = SparseGPR.fitSync(smallTrain, { ...base, sparse: { method: 'indices', indices: ref.indices } });
+    expect(chol.weights).toEqual(given.weights);
+    // the seed plays no part
+    expect(SparseGPR.fitSync(smallTrain, { ...base, sparse: { ...base.sparse, seed: 7 } }).weights).toEqual(chol.weights);
+    // frames in reverse order: the same environments, picked in the same order, so the same model up to the
+    // rounding of the least-squares sums (rows in another order)
+    const reversed = SparseGPR.fitSync([...smallTrain].reverse(), base);
+    const a = chol.predictSync(smallTest, { forces: true });
+    const b = reversed.predictSync(smallTest, { forces: true });
+    const scale = Math.max(...a.energy.map(Math.abs));
+    a.energy.forEach((e: number, k: number) => expect(Math.abs(e - b.energy[k])).toBeLessThanOrEqual(1e-9 * scale));
+    chol.weights.forEach((w: number, k: number) => expect(Math.abs(w - reversed.weights[k])).toBeLessThanOrEqual(1e-6 * Math.max(...chol.weights.map(Math.abs))));
+    // 'greedy-trace': the same transcription's other pivot rule
+    const traceOptions = { ...base, sparse: { ...base.sparse, method: 'greedy-trace' as const } };
+    const trace = SparseGPR.fitSync(smallTrain, traceOptions);
+    expect((trace.fitInfo.sparse as { method: string }).method).toBe('greedy-trace');
+    expect(trace.weights).toEqual(SparseGPR.fitSync(smallTrain, { ...base, sparse: { method: 'indices', indices: ref.trace_indices } }).weights);
+    expect(trace.weights).not.toEqual(chol.weights);
   });
 
   it('async and sync agree bit for bit; an AbortSignal cancels a fit', async () => {

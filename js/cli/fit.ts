@@ -43,7 +43,7 @@ export type CandidateKind = 'gpr' | 'gpr+2b' | 'linear';
  * R is 18 MB); beyond it the check is skipped with a note.
  */
 export const LINEAR_CHECK_MAX_PARAMETERS = 5000;
-export const SPARSE_METHODS = ['cur', 'leverage', 'leverage-mix', 'fps', 'random'] as const;
+export const SPARSE_METHODS = ['cur', 'leverage', 'leverage-mix', 'pivoted-cholesky', 'greedy-trace', 'fps', 'random'] as const;
 export const E0_METHODS = ['average', 'fit'] as const;
 
 export interface FitOptions extends TermCliOptions {

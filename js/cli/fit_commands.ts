@@ -118,7 +118,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--stress <key>', 'stress in eV/Å³, ASE sign, 3×3 or Voigt 6 (default: "stress" when every periodic frame has it)')
       .option('--no-stress', 'do not fit stress')
       .option('--sparse <n>', 'sparse environments per centre species (gpr)', p.positiveInteger, FIT_DEFAULTS.sparse)
-      .option('--sparse-method <how>', 'how they are chosen: cur (greedy CUR), leverage (GAP\'s cur_points: leverage-score sampling), leverage-mix (the same mixed half and half with uniform sampling), fps (farthest point sampling) or random (gpr)', p.oneOf(SPARSE_METHODS), FIT_DEFAULTS.sparseMethod)
+      .option('--sparse-method <how>', 'how they are chosen: cur (greedy CUR), leverage (GAP\'s cur_points: leverage-score sampling), leverage-mix (the same mixed half and half with uniform sampling), pivoted-cholesky (greedy pivoted Cholesky of the kernel: largest residual variance first, deterministic), greedy-trace (the same, picking what lowers the total residual variance most), fps (farthest point sampling) or random (gpr)', p.oneOf(SPARSE_METHODS), FIT_DEFAULTS.sparseMethod)
       .option('--zeta <n>', 'kernel exponent ζ of k = δ²(x̂·x̂′)^ζ (gpr)', p.positiveInteger, FIT_DEFAULTS.zeta)
       .option('--delta <eV>', 'kernel scale δ in eV: the spread of atomic energies (gpr)', p.positiveNumber, FIT_DEFAULTS.delta)
       .option('--jitter <x>', 'added to the diagonal of K_MM, relative to δ² (gpr; GAP\'s sparse_jitter is absolute: jitter = sparse_jitter/δ²)', nonNegativeNumber, FIT_DEFAULTS.jitter)

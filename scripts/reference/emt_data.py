@@ -13,6 +13,12 @@ Versions: ase==3.29.0, numpy==2.4.6 (scripts/reference/requirements.txt).
 The bundled example (examples/emt-cu-train.xyz, examples/emt-cu-test.xyz):
     python scripts/reference/emt_data.py --train examples/emt-cu-train.xyz \
         --test examples/emt-cu-test.xyz --repeat 2 --train-frames 40 --test-frames 10 --seed 2026
+The larger Cu-Au hold-out of docs/MODELS.md ("Sparse selection against GAP's
+draws"): the training set of the earlier comparisons, 100 Cu and 200 Cu-Au
+test frames (the test stream is seeded apart from the training one, so the
+training file is byte for byte the same):
+    python scripts/reference/emt_data.py --train cuau-train.xyz --test cuau-test-big.xyz \
+        --repeat 2 --train-frames 40 --alloy-frames 40 --test-frames 100 --test-alloy-frames 200 --seed 2026
 The benchmark (bench/gap.mjs) calls it with larger sizes into bench/.data/.
 """
 import argparse
@@ -96,6 +102,12 @@ def main(argv):
     p.add_argument("--train-frames", type=int, default=40, help="Cu training frames")
     p.add_argument("--test-frames", type=int, default=10, help="Cu test frames")
     p.add_argument("--alloy-frames", type=int, default=0, help="Cu-Au frames added to train (and a quarter as many to test)")
+    p.add_argument(
+        "--test-alloy-frames",
+        type=int,
+        default=None,
+        help="Cu-Au test frames (default: a quarter of --alloy-frames); the training frames do not depend on it",
+    )
     p.add_argument("--au-fraction", type=float, default=0.25, help="fraction of Au sites in the alloy frames")
     p.add_argument("--strain", type=float, default=0.02, help="largest strain component")
     p.add_argument("--interval", type=int, default=20, help="MD steps (2 fs) between frames")
@@ -105,7 +117,7 @@ def main(argv):
 
     train = dataset(np.random.default_rng(args.seed), args.train_frames, args)
     test_args = argparse.Namespace(**vars(args))
-    test_args.alloy_frames = (args.alloy_frames + 3) // 4
+    test_args.alloy_frames = (args.alloy_frames + 3) // 4 if args.test_alloy_frames is None else args.test_alloy_frames
     test = dataset(np.random.default_rng(args.seed + 1_000_003), args.test_frames, test_args)
     write(args.train, train, format="extxyz")
     write(args.test, test, format="extxyz")

@@ -39,7 +39,7 @@ pub struct PotentialFitData {
     pub count_species: Option<Vec<i32>>,
     /// GPR: their counts
     pub count_values: Option<Vec<u32>>,
-    /// GPR: "cur", "leverage", "leverage-mix", "fps", "random" or "indices"
+    /// GPR: "cur", "leverage", "leverage-mix", "pivoted-cholesky", "greedy-trace", "fps", "random" or "indices"
     pub method: Option<String>,
     /// GPR, method "indices": the species of each list
     pub indices_species: Option<Vec<i32>>,

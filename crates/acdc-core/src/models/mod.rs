@@ -10,6 +10,7 @@ pub mod kernels;
 pub mod leverage;
 pub mod model_file;
 pub mod pair_term;
+pub mod pivoted_cholesky;
 pub mod potential;
 pub mod selection;
 pub mod tensor_gpr;

@@ -105,6 +105,14 @@ pub enum SparseMethod {
     /// GAP's leverage probabilities mixed half and half with uniform ones
     /// (`mixed_leverage_cur` with share [`LEVERAGE_MIX_UNIFORM`]), with `seed`.
     LeverageMix,
+    /// Greedy pivoted Cholesky of the model's kernel (x̂·x̂')^ζ: each pick the
+    /// environment of largest residual variance k(x,x) − k_xM K_MM⁻¹ k_Mx
+    /// (models/pivoted_cholesky.rs). Deterministic; `seed` is not used.
+    PivotedCholesky,
+    /// The same Cholesky with the pivot that lowers the total residual
+    /// variance Σ_x d(x) most (greedy trace reduction; O(N²) memory per
+    /// species; models/pivoted_cholesky.rs). Deterministic; `seed` is not used.
+    GreedyTrace,
     /// Given environments: per centre species (species, indices), each index
     /// counting that species' atoms of the training set in order (frame by
     /// frame, atom by atom, from 0), as gap_fit's `print_sparse_index` file
@@ -114,7 +122,7 @@ pub enum SparseMethod {
 }
 
 impl SparseMethod {
-    /// From "cur", "leverage", "leverage-mix", "fps" or "random".
+    /// From "cur", "leverage", "leverage-mix", "pivoted-cholesky", "greedy-trace", "fps" or "random".
     pub fn from_name(name: &str) -> Result<SparseMethod> {
         match name {
             "cur" => Ok(SparseMethod::Cur),
@@ -122,8 +130,10 @@ impl SparseMethod {
             "random" => Ok(SparseMethod::Random),
             "leverage" => Ok(SparseMethod::Leverage),
             "leverage-mix" => Ok(SparseMethod::LeverageMix),
+            "pivoted-cholesky" => Ok(SparseMethod::PivotedCholesky),
+            "greedy-trace" => Ok(SparseMethod::GreedyTrace),
             "indices" => Err(Error::InvalidParameter("sparse.method = \"indices\" needs the lists of environments (sparse.indices)".into())),
-            other => Err(Error::InvalidParameter(format!("sparse.method = \"{other}\" (expected \"cur\", \"leverage\", \"leverage-mix\", \"fps\", \"random\" or \"indices\")"))),
+            other => Err(Error::InvalidParameter(format!("sparse.method = \"{other}\" (expected \"cur\", \"leverage\", \"leverage-mix\", \"pivoted-cholesky\", \"greedy-trace\", \"fps\", \"random\" or \"indices\")"))),
         }
     }
 
@@ -135,6 +145,8 @@ impl SparseMethod {
             SparseMethod::Random => "random",
             SparseMethod::Leverage => "leverage",
             SparseMethod::LeverageMix => "leverage-mix",
+            SparseMethod::PivotedCholesky => "pivoted-cholesky",
+            SparseMethod::GreedyTrace => "greedy-trace",
             SparseMethod::Indices(_) => "indices",
         }
     }
@@ -653,6 +665,8 @@ impl Potential {
                     SparseMethod::Random => LegacyRandomState::new(seed).permutation(available)[..count].to_vec(),
                     SparseMethod::Leverage => super::leverage::leverage_cur(&hat.data, available, nf, count, seed)?,
                     SparseMethod::LeverageMix => super::leverage::mixed_leverage_cur(&hat.data, available, nf, count, seed, LEVERAGE_MIX_UNIFORM)?,
+                    SparseMethod::PivotedCholesky => super::pivoted_cholesky::pivoted_cholesky(&hat.data, available, nf, count, zeta, &options.cancel)?,
+                    SparseMethod::GreedyTrace => super::pivoted_cholesky::greedy_trace(&hat.data, available, nf, count, zeta, &options.cancel)?,
                 };
                 let mut chosen = Vec::with_capacity(count * nf);
                 for i in indices {
