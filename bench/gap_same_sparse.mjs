@@ -8,6 +8,7 @@
 //        [--hypers gap_hypers.json]            (default: GTO, max_radial 5, l_max 4)
 //        [--indices idx29.dat:29,idx79.dat:79] (gap_fit's 1-based index files; default: --sparse)
 //        [--sparse leverage:300:0]             (method:count[:seed] when no --indices)
+//        [--e0 average|fit]                   (GAP's e0_method=average, the default, or one e0 per species fitted)
 //        [--virial 0.05]                       (fit the stress as GAP fits virials: σ_V·√N eV per component)
 //        [--gap gap_pred.json] [--save model.acdc] [--json out.json]
 //        [--model model.acdc]                  (predict with a saved model instead of fitting)
@@ -24,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const acdc = createRequire(path.join(ROOT, 'package.json'))('acdc-ml');
 
-const o = { hypers: null, indices: null, sparse: 'leverage:300', virial: null, gap: null, save: null, json: null, model: null };
+const o = { hypers: null, indices: null, sparse: 'leverage:300', virial: null, e0: 'average', gap: null, save: null, json: null, model: null };
 for (let k = 2; k < process.argv.length; k += 2) {
   const key = process.argv[k].replace(/^--/, '');
   if (!(key in o) && key !== 'train' && key !== 'test') throw new Error(`unknown option ${process.argv[k]}`);
@@ -61,7 +62,7 @@ const options = {
   jitter: 1e-8 / (DELTA * DELTA),
   sigmas: { energy: 0.002, forces: 0.05, ...(o.virial ? { stress: 1 } : {}) },
   ...(o.virial ? { frameSigmas: train.map((s) => ({ virial: Number(o.virial) * Math.sqrt(s.size) })) } : {}),
-  e0: 'average',
+  e0: o.e0,
 };
 const cpu0 = process.cpuUsage();
 const model = o.model ? await acdc.loadModel(o.model) : await acdc.SparseGPR.fit(train, options);
@@ -91,7 +92,7 @@ test.forEach((s, k) => {
 const rms = (x) => Math.sqrt(x.reduce((t, v) => t + v * v, 0) / x.length);
 const mean = (x) => x.reduce((t, v) => t + v, 0) / x.length;
 const out = {
-  ...(o.model ? { model: o.model } : { sparse: o.indices ? 'gap indices' : o.sparse, hypers: o.hypers ?? 'gto', virial: o.virial }),
+  ...(o.model ? { model: o.model } : { sparse: o.indices ? 'gap indices' : o.sparse, hypers: o.hypers ?? 'gto', virial: o.virial, e0: o.e0 }),
   ...(o.model ? {} : { fitCpuSeconds: (cpu.user + cpu.system) / 1e6 }),
   test: Object.fromEntries(
     Object.entries(groups).map(([g, v]) => [g, { energyRmseMeV: 1e3 * rms(v.de), energyMeanMeV: 1e3 * mean(v.de), forcesRmse: rms(v.df), frames: v.de.length }]),
