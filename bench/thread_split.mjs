@@ -42,5 +42,6 @@ for (let k = 0; k < reps; k++) {
 const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
 const wsum = workers.map((w) => w.reduce((x, y) => x + y, 0));
 const n = Math.max(1, workers[0].length);
+const perWorker = workers[0].map((_, w) => +med(workers.map((x) => x[w] ?? 0)).toFixed(3));
 const crit = main.map((m, k) => m + wsum[k] / n);
-console.log(JSON.stringify({ threads: n, main: +med(main).toFixed(3), workers: +med(wsum).toFixed(3), other: +med(v8).toFixed(3), critical: +med(crit).toFixed(3), wall: +med(wall).toFixed(3) }));
+console.log(JSON.stringify({ threads: n, main: +med(main).toFixed(3), workers: +med(wsum).toFixed(3), other: +med(v8).toFixed(3), critical: +med(crit).toFixed(3), per_worker: perWorker, wall: +med(wall).toFixed(3) }));
