@@ -115,6 +115,11 @@ pub fn for_rows(len: usize, what: &str) -> Result<Vec<std::mem::MaybeUninit<f64>
     })?;
     // SAFETY: the capacity is at least len, and MaybeUninit needs no initialisation
     unsafe { v.set_len(len) };
+    // in the core's own tests fresh memory is poisoned, so that a writer
+    // that misses an element gives NaN in the compared values, not a zero
+    // that fresh pages would happen to hold
+    #[cfg(test)]
+    v.fill(MaybeUninit::new(f64::NAN));
     Ok(v)
 }
 
