@@ -7,7 +7,7 @@
 // measured in the same run, and the i-PI round trip as a fraction of a step.
 //
 //   node bench/md_step.mjs [--quick] [--cells 2,5,10] [--threads 1,2] [--reps N]
-//                          [--gap-reps 5,3,2] [--ipi-steps N] [--no-gap] [--no-ipi] [--lock FILE]
+//                          [--gap-reps 5,3,2] [--ipi-steps N] [--no-gap] [--no-ipi] [--ipi-only] [--lock FILE]
 //
 // Set-up (once, kept in bench/.data/md-step/): `bench/md_step_gap.py fit`
 // writes ten rattled 64-atom cells with made-up smooth targets and runs
@@ -32,7 +32,9 @@
 // driver's protocol time (decode, encode, write) and the whole round trip
 // (step time − model time: i-PI's Python loop + socket + protocol) per step.
 // --quick: fewer repetitions (GAP at 8 000 atoms: one warm-up + 1 timed),
-// i-PI at 64 and 1 000 atoms only. --lock FILE runs gap_fit and GAP's steps
+// i-PI at 64 and 1 000 atoms only. --ipi-only: only the i-PI part (no
+// acdc-alone or GAP steps; the table then gives the driver's protocol per
+// step, first evaluation apart). --lock FILE runs gap_fit and GAP's steps
 // under flock(1) on FILE (a shared machine). Results: bench/.data/md-step.json
 // and a markdown table on stdout, with the load average before and after.
 import { spawnSync, spawn } from 'node:child_process';
@@ -109,8 +111,10 @@ if (process.argv[2] === '--ipi-child') {
   const server = spawn(python, [path.join(path.dirname(python), 'i-pi'), 'input.xml'], { cwd: dir, stdio: 'ignore', env: { ...process.env, OMP_NUM_THREADS: '1' } });
   const exited = new Promise((resolve) => server.on('exit', resolve));
   try {
-    const r = await acdc.driveIpi(m, { unix: name, timeout: 600 });
-    console.log(JSON.stringify({ atoms: system.size, threads: Number(process.env.ACDC_NUM_THREADS ?? 0), ...r }));
+    // per evaluation (drivers that report it): the driver's protocol and model seconds
+    const perStep = [];
+    const r = await acdc.driveIpi(m, { unix: name, timeout: 600, onStep: (s) => perStep.push([s.protocolSeconds ?? null, s.modelSeconds]) });
+    console.log(JSON.stringify({ atoms: system.size, threads: Number(process.env.ACDC_NUM_THREADS ?? 0), ...r, perStep }));
   } finally {
     await Promise.race([exited, new Promise((res) => setTimeout(res, 5000))]);
     server.kill();
@@ -122,7 +126,7 @@ if (process.argv[2] === '--ipi-child') {
 
 // ---- parent ------------------------------------------------------------------
 function parseArgs(argv) {
-  const o = { quick: false, cells: [2, 5, 10], threads: [1, 2], reps: null, gapReps: null, ipiSteps: null, gap: true, ipi: true, lock: null };
+  const o = { quick: false, cells: [2, 5, 10], threads: [1, 2], reps: null, gapReps: null, ipiSteps: null, gap: true, ipi: true, ipiOnly: false, lock: null };
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     const value = () => {
@@ -137,9 +141,10 @@ function parseArgs(argv) {
     else if (a === '--ipi-steps') o.ipiSteps = Number(value());
     else if (a === '--no-gap') o.gap = false;
     else if (a === '--no-ipi') o.ipi = false;
+    else if (a === '--ipi-only') o.ipiOnly = true;
     else if (a === '--lock') o.lock = path.resolve(value());
     else if (a === '--help' || a === '-h') {
-      console.log(fs.readFileSync(SELF, 'utf8').split('\n').slice(1, 34).join('\n'));
+      console.log(fs.readFileSync(SELF, 'utf8').split('\n').slice(1, 39).join('\n'));
       process.exit(0);
     } else throw new Error(`unknown option ${a} (try --help)`);
   }
@@ -170,7 +175,7 @@ const at = (list, k) => list[Math.min(k, list.length - 1)];
 fs.mkdirSync(WORK, { recursive: true });
 const load0 = loadavg();
 const t0 = Date.now();
-if (!fs.existsSync(path.join(WORK, 'gap.xml'))) {
+if (!o.ipiOnly && !fs.existsSync(path.join(WORK, 'gap.xml'))) {
   console.error('gap_fit …');
   run(python, [path.join(BENCH, 'md_step_gap.py'), 'fit', WORK], { OMP_NUM_THREADS: '1' }, o.lock);
 }
@@ -188,7 +193,7 @@ if (!fs.existsSync(models.linear)) {
 for (const c of o.cells) if (!fs.existsSync(path.join(WORK, `cell-${c}.xyz`))) run(python, [path.join(BENCH, 'md_step_gap.py'), 'cell', WORK, String(c)]);
 
 const results = { acdc: [], gap: [], ipi: [] };
-o.cells.forEach((c, k) => {
+if (!o.ipiOnly) o.cells.forEach((c, k) => {
   const cell = path.join(WORK, `cell-${c}.xyz`);
   for (const kind of ['gpr', 'linear']) {
     for (const threads of o.threads) {
@@ -217,10 +222,27 @@ if (o.ipi && ipiPython) {
 }
 const load1 = loadavg();
 const meta = { date: new Date().toISOString(), quick: o.quick, cores: os.cpus().length, node: process.version, loadBefore: load0, loadAfter: load1, minutes: +((Date.now() - t0) / 60000).toFixed(1) };
-fs.writeFileSync(path.join(BENCH, '.data', 'md-step.json'), JSON.stringify({ meta, ...results }, null, 1));
+fs.writeFileSync(path.join(BENCH, '.data', o.ipiOnly ? 'md-step-ipi.json' : 'md-step.json'), JSON.stringify({ meta, ...results }, null, 1));
 
 const ms = (s) => (s >= 1 ? `${s.toFixed(2)} s` : `${(1000 * s).toPrecision(3)} ms`);
 const lines = [];
+if (o.ipiOnly) {
+  lines.push(`i-PI 3.3.1 NVE over a unix socket, ${ipiSteps} steps, acdc on 1 thread, ${meta.cores} cores, load average ${load0} before / ${load1} after, ${meta.minutes} min`);
+  lines.push('');
+  lines.push('| model | atoms | step | model | driver protocol, mean (% of model) | protocol, 1st evaluation | protocol, median of the others (% of model) |');
+  lines.push('|---|---|---|---|---|---|---|');
+  const us = (s) => (s === null || s === undefined ? '—' : s >= 1e-3 ? ms(s) : `${(1e6 * s).toPrecision(3)} µs`);
+  for (const r of results.ipi) {
+    const model = r.modelSeconds / r.steps;
+    const proto = r.protocolSeconds / r.steps;
+    const per = r.perStep.filter((x) => x[0] !== null);
+    const rest = per.length > 1 ? median(per.slice(1).map((x) => x[0])) : null;
+    const restModel = per.length > 1 ? median(per.slice(1).map((x) => x[1])) : null;
+    lines.push(`| ${r.model} | ${r.atoms} | ${ms(r.seconds / r.steps)} | ${ms(model)} | ${us(proto)} (${((100 * proto) / model).toFixed(2)} %) | ${per.length ? us(per[0][0]) : '—'} | ${rest === null ? '—' : `${us(rest)} (${((100 * rest) / restModel).toFixed(2)} %)`} |`);
+  }
+  console.log(lines.join('\n'));
+  process.exit(0);
+}
 lines.push(`MD step (energy + forces + stress), rattled diamond Si, ${o.quick ? '--quick' : 'full'} run, ${meta.cores} cores, load average ${load0} before / ${load1} after, ${meta.minutes} min`);
 lines.push('');
 lines.push(`| atoms | GAP (1 thread) | ${o.threads.map((t) => `SparseGPR ${t} thr`).join(' | ')} | ${o.threads.map((t) => `Linear ${t} thr`).join(' | ')} | ${o.threads.map((t) => `GPR/GAP ${t} thr`).join(' | ')} | ${o.threads.map((t) => `Linear/GAP ${t} thr`).join(' | ')} |`);
@@ -266,13 +288,16 @@ if (results.ipi.length) {
   lines.push('');
   lines.push(`i-PI 3.3.1 NVE over a unix socket, ${ipiSteps} steps, acdc on 1 thread (per step; "round trip" = step − model time: i-PI's Python loop, the socket and the driver's protocol):`);
   lines.push('');
-  lines.push('| model | atoms | step | model | driver protocol (% of model time) | round trip (% of model time) |');
-  lines.push('|---|---|---|---|---|---|');
+  lines.push('| model | atoms | step | model | driver protocol (% of model time) | protocol, median after the 1st evaluation (% of model) | round trip (% of model time) |');
+  lines.push('|---|---|---|---|---|---|---|');
   for (const r of results.ipi) {
     const step = r.seconds / r.steps;
     const model = r.modelSeconds / r.steps;
     const proto = r.protocolSeconds / r.steps;
-    lines.push(`| ${r.model} | ${r.atoms} | ${ms(step)} | ${ms(model)} | ${ms(proto)} (${((100 * proto) / model).toFixed(2)} %) | ${ms(step - model)} (${((100 * (step - model)) / model).toFixed(1)} %) |`);
+    const per = (r.perStep ?? []).filter((x) => x[0] !== null).slice(1);
+    const rest = per.length ? median(per.map((x) => x[0])) : null;
+    const restCell = rest === null ? '—' : `${ms(rest)} (${((100 * rest) / median(per.map((x) => x[1]))).toFixed(2)} %)`;
+    lines.push(`| ${r.model} | ${r.atoms} | ${ms(step)} | ${ms(model)} | ${ms(proto)} (${((100 * proto) / model).toFixed(2)} %) | ${restCell} | ${ms(step - model)} (${((100 * (step - model)) / model).toFixed(1)} %) |`);
   }
 }
 if (ipiNote) lines.push('', ipiNote);

@@ -45,22 +45,57 @@ const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.
 await new Promise((r) => setTimeout(r, 300));
 const url = `redis://127.0.0.1:${port}/0`;
 
-function run(argv) {
+// CPU seconds (user + system, all threads) of a process: from GNU time for
+// the processes that exit by themselves, from /proc for the workers (read
+// just before they are stopped)
+const gnuTime = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
+const cpu = { single: [], producer: [], workers1: [], workers2: [] };
+function procCpu(pid) {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
+
+function run(argv, cpuInto) {
   return new Promise((resolve, reject) => {
     const t0 = process.hrtime.bigint();
-    const p = spawn(process.execPath, [cli, ...argv], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const cmd = gnuTime ? [gnuTime, ['-f', 'acdc-cpu %U %S', process.execPath, cli, ...argv]] : [process.execPath, [cli, ...argv]];
+    const p = spawn(cmd[0], cmd[1], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d) => (err += d));
-    p.on('exit', (code) => (code === 0 ? resolve(Number(process.hrtime.bigint() - t0) / 1e9) : reject(new Error(`acdc ${argv[0]} exited ${code}: ${err}`))));
+    p.on('exit', (code) => {
+      const m = /acdc-cpu ([\d.]+) ([\d.]+)/.exec(err);
+      if (m && cpuInto) cpuInto.push(Number(m[1]) + Number(m[2]));
+      code === 0 ? resolve(Number(process.hrtime.bigint() - t0) / 1e9) : reject(new Error(`acdc ${argv[0]} exited ${code}: ${err}`));
+    });
   });
 }
 
-async function queued(workers, tag, frames = shardFrames) {
-  const ws = Array.from({ length: workers }, () => spawn(process.execPath, [cli, 'worker', '--queue', url, '--threads', '1', '--quiet'], { env, stdio: 'ignore' }));
-  await new Promise((r) => setTimeout(r, 1500)); // workers connected and idle before the clock starts
+async function queued(workers, tag, frames = shardFrames, cpuInto = null) {
+  const ws = Array.from({ length: workers }, () => spawn(process.execPath, [cli, 'worker', '--queue', url, '--threads', '1', '--root', dir], { env, stdio: ['ignore', 'ignore', 'pipe'] }));
+  // workers connected and idle before the clock starts: each says so once ready
+  await Promise.all(
+    ws.map(
+      (w) =>
+        new Promise((resolve, reject) => {
+          let err = '';
+          w.stderr.on('data', (d) => {
+            err += d;
+            if (/acdc worker: worker \S+ on redis/.test(err)) resolve();
+          });
+          w.on('exit', (code) => reject(new Error(`acdc worker exited ${code}: ${err}`)));
+        }),
+    ),
+  );
+  await new Promise((r) => setTimeout(r, 200));
   const out = path.join(dir, `shards-${tag}`);
   fs.rmSync(out, { recursive: true, force: true });
-  const seconds = await run(['featurize', input, '--queue', url, '--out-dir', out, '--shard-frames', String(frames), ...options]);
+  const idle = ws.reduce((n, w) => n + procCpu(w.pid), 0);
+  const seconds = await run(['featurize', input, '--queue', url, '--out-dir', out, '--shard-frames', String(frames), ...options], cpuInto ? cpu.producer : null);
+  if (cpuInto) cpuInto.push(ws.reduce((n, w) => n + procCpu(w.pid), 0) - idle);
   await Promise.all(ws.map((w) => new Promise((r) => (w.on('exit', r), w.kill('SIGTERM')))));
   const merged = path.join(dir, `merged-${tag}.npy`);
   await run(['merge', path.join(out, 'manifest.json'), '--out', merged]);
@@ -70,12 +105,12 @@ async function queued(workers, tag, frames = shardFrames) {
 const times = { single: [], one: [], half: [], two: [] };
 const single = path.join(dir, 'single.npy');
 for (let r = 0; r < rounds; r++) {
-  times.single.push(await run(['featurize', input, '--out', single, '--threads', '1', ...options]));
-  const one = await queued(1, `1-${r}`);
+  times.single.push(await run(['featurize', input, '--out', single, '--threads', '1', ...options], cpu.single));
+  const one = await queued(1, `1-${r}`, shardFrames, cpu.workers1);
   times.one.push(one.seconds);
   // twice the shards of half the size: the slope is the cost of one more shard
   times.half.push((await queued(1, `h-${r}`, shardFrames / 2)).seconds);
-  const two = await queued(2, `2-${r}`);
+  const two = await queued(2, `2-${r}`, shardFrames, cpu.workers2);
   times.two.push(two.seconds);
   for (const m of [one.merged, two.merged]) if (!fs.readFileSync(m).equals(fs.readFileSync(single))) throw new Error(`${m} differs from the single-process output`);
 }
@@ -93,5 +128,9 @@ console.log(`| --queue, 1 worker × 1 thread, ${2 * shards} shards of ${shardFra
 console.log(`| --queue, 2 workers × 1 thread | ${q2.toFixed(2)} | ${(frames / q2).toFixed(0)} |`);
 console.log(`speed-up 2 workers / 1 worker: ${(q1 / q2).toFixed(2)}×`);
 console.log(`queue overhead: ${(q1 - s).toFixed(2)} s in all for ${shards} shards (producer start, split, Redis, merge-ready records); per extra shard ${(((qh - q1) / shards) * 1000).toFixed(0)} ms`);
+if (gnuTime) {
+  const ms = (xs) => (median(xs) * 1000).toFixed(0);
+  console.log(`CPU seconds (user + system, medians): single process ${ms(cpu.single)} ms; producer ${ms(cpu.producer)} ms; 1 worker ${ms(cpu.workers1)} ms; 2 workers together ${ms(cpu.workers2)} ms (workers: from the producer's start to its end)`);
+}
 console.log('merged outputs: byte-identical to the single-process .npy');
 fs.rmSync(dir, { recursive: true, force: true });

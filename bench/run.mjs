@@ -33,7 +33,7 @@ PEERS.push('sphericart==2.0.4'); // the `sph` group: real spherical harmonics pe
 // options
 
 function parseArgs(argv) {
-  const o = { quick: false, only: null, rounds: null, reps: null, setup: true, out: path.join(BENCH, 'results.json') };
+  const o = { quick: false, only: null, match: null, rounds: null, reps: null, setup: true, out: path.join(BENCH, 'results.json') };
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     const value = () => {
@@ -42,6 +42,7 @@ function parseArgs(argv) {
     };
     if (a === '--quick') o.quick = true;
     else if (a === '--only') o.only = new Set(value().split(','));
+    else if (a === '--match') o.match = value();
     else if (a === '--rounds') o.rounds = Number(value());
     else if (a === '--reps') o.reps = Number(value());
     else if (a === '--no-setup') o.setup = false;
@@ -51,6 +52,7 @@ function parseArgs(argv) {
   --quick          1 round of 5 timed calls per library, no 2-thread runs except the
                    512-atom scaling case, no DScribe gradients on the molecules (~3 min)
   --only GROUPS    comma-separated: soap, nl, napi, cg, classic, sph (default: all)
+  --match TEXT     only the cases whose id contains TEXT (e.g. 'water64 +grad t1')
   --rounds N       rounds of interleaved processes per case (default 2)
   --reps N         timed calls per process, after one warm-up call (default 3)
   --no-setup       skip the venv, inputs and cargo steps (they must exist)
@@ -226,7 +228,7 @@ function makeCases(inputs, o) {
   // the spherical harmonics kernel of the SOAP values path (Rust core,
   // examples/bench_core.rs) against sphericart, one thread, l_max 6
   cases.push({ group: 'sph', kind: 'sph', id: `sph l6 ${SPH_POINTS} points t1`, input: inputs.sph, gradients: false, threads: 1, libs: ['rust', 'sphericart'], opts: {} });
-  return cases.filter((c) => o.only === null || o.only.has(c.group));
+  return cases.filter((c) => (o.only === null || o.only.has(c.group)) && (o.match === null || c.id.includes(o.match)));
 }
 
 // ---------------------------------------------------------------------------

@@ -140,6 +140,8 @@ export {
   type FrameSigma,
   type CalibrateOptions,
   type VarianceCalibration,
+  type ForceCalibrateOptions,
+  type ForceVarianceCalibration,
   type LeaveOneOut,
   type LeaveOneOutOptions,
 } from './potentials';
@@ -160,7 +162,7 @@ export {
   type TensorPrediction,
 } from './tensor_models';
 export { FIT_DEFAULTS, DEFAULT_FIT_HYPERS } from './fit_defaults';
-export { driveIpi, ipiUnixPath, type IpiModel, type IpiPrediction, type IpiStep, type DriveIpiOptions, type DriveIpiResult } from './drivers/ipi';
+export { driveIpi, ipiUnixPath, IPI_SYNC_BELOW, type IpiModel, type IpiPrediction, type IpiStep, type DriveIpiOptions, type DriveIpiResult } from './drivers/ipi';
 export { IPI_UNITS } from './drivers/ipi_units';
 export {
   writeChemiscope,

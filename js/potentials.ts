@@ -549,6 +549,45 @@ export interface LeaveOneOutOptions extends CalibrateOptions {
   groups?: 'auto' | 'frame' | 'composition';
 }
 
+/** Options of the force variance calibrations (linear model). */
+export interface ForceCalibrateOptions {
+  /** Key of the reference forces in `System.arrays`, eV/Å (default 'forces'). */
+  forces?: string;
+  /** Cancels an asynchronous calibration. */
+  signal?: AbortSignalLike;
+  /**
+   * calibrateForceVariance only: false measures the coverage on `systems`
+   * and leaves the model as it is (default true).
+   */
+  apply?: boolean;
+  /**
+   * calibrateForceVarianceLeaveOneOut only: the force noise of each
+   * training structure as the fit had it, eV/Å (`undefined` entries: the
+   * model's sigmas.forces): the forces of `frameSigmas` when the fit had them.
+   */
+  sigmaForces?: (number | undefined)[];
+}
+
+/** A calibration of the per-component force variance s_F·(v + c_F) and how the force errors are covered. */
+export interface ForceVarianceCalibration {
+  /** s_F. */
+  scale: number;
+  /** c_F, eV²/Å² per component. */
+  noise: number;
+  /** Force components that entered. */
+  components: number;
+  /** Fraction of force errors within 1σ of the calibrated variance (0.68 for Gaussian errors). */
+  within1Sigma: number;
+  /** Within 2σ (0.95). */
+  within2Sigma: number;
+  /** Within 1σ before this calibration. */
+  within1SigmaBefore: number;
+  /** Within 2σ before this calibration. */
+  within2SigmaBefore: number;
+  /** 'leave-one-out' (each training structure's force rows left out at once) or 'held-out'. */
+  method: 'leave-one-out' | 'held-out';
+}
+
 /** Leave-one-out errors and variances of the training structures. */
 export interface LeaveOneOut {
   /** Energy of the fit without the structure's energy row − reference, eV. */
@@ -593,6 +632,34 @@ function checkCalibrateOptions(options: unknown): CalibrateOptions {
 
 function calibrationReferences(systems: System[], key = 'energy'): Float64Array {
   return readTargets(systems, { energy: key }).energy;
+}
+
+function checkForceCalibrateOptions(options: unknown, n: number): ForceCalibrateOptions {
+  if (options === undefined) return {};
+  if (!isObject(options)) throw invalidParameter(`force calibration options must be an object, got ${describe(options)}`);
+  checkKeys('calibrateForceVariance', options, ['forces', 'signal', 'apply', 'sigmaForces']);
+  if (options.forces !== undefined && (typeof options.forces !== 'string' || options.forces === '')) throw invalidParameter(`forces must be a non-empty string, got ${describe(options.forces)}`);
+  if (options.apply !== undefined && typeof options.apply !== 'boolean') throw invalidParameter(`apply must be a boolean, got ${describe(options.apply)}`);
+  const s = options.sigmaForces;
+  if (s !== undefined) {
+    if (!Array.isArray(s) || s.length !== n) throw invalidParameter(`sigmaForces must be an array of ${n} entries (one per structure), got ${describe(s)}`);
+    s.forEach((v, k) => {
+      if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) throw invalidParameter(`sigmaForces[${k}] must be a positive number (eV/Å) or undefined, got ${describe(v)}`);
+    });
+  }
+  return options as ForceCalibrateOptions;
+}
+
+function forceReferences(systems: System[], key = 'forces'): Float64Array[] {
+  return systems.map((s, k) => {
+    const f = s.arrays[key];
+    if (f === undefined) throw outOfRange(`systems[${k}].arrays.${key} is missing (forces = '${key}')`);
+    const flat = flatNumbers(f);
+    if (flat === undefined || flat.length !== 3 * s.size) throw outOfRange(`systems[${k}].arrays.${key} has ${describe(f)} (expected 3 × ${s.size} numbers, eV/Å)`);
+    const bad = flat.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) throw outOfRange(`systems[${k}].arrays.${key}[${bad}] = ${flat[bad]} (expected a finite force, eV/Å)`);
+    return Float64Array.from(flat);
+  });
 }
 
 function checkPredictOptions(options: unknown): PredictOptions {
@@ -834,6 +901,133 @@ export abstract class Potential {
       noise: this.#native.varianceNoise,
       method: 'held-out',
     };
+  }
+
+  /** The force variance calibration s_F·(v + c_F): scale and noise (eV²/Å² per component); 1 and 0 before one (kept in the model file). */
+  get forceVarianceCalibration(): { scale: number; noise: number } {
+    const [scale, noise] = this.#native.forceVarianceCalibration;
+    return { scale: scale!, noise: noise! };
+  }
+
+  /**
+   * Predicted variance of every force component, eV²/Å² (3N per system, in
+   * the order of the positions): s_F·(ψᵀM⁻¹ψ + c_F), ψ the force row of
+   * the fit. Linear model only (the sparse GPR's force variance has a
+   * prior part that is not computed: an error). docs/MODELS.md, "Force
+   * variance".
+   */
+  async forceVariance(systems: Systems, options?: { signal?: AbortSignalLike }): Promise<Float64Array[]> {
+    const list = toList(systems);
+    const signal = checkSignal(options?.signal);
+    throwIfAborted(signal);
+    const data = list.map((s) => s.data());
+    const token = signal ? new native.CancelToken() : undefined;
+    return (await runQueued(() => this.#native.forceVariance(data, token), signal, () => token?.cancel())).variance;
+  }
+
+  /** `forceVariance`, synchronously. */
+  forceVarianceSync(systems: Systems): Float64Array[] {
+    return this.#native.forceVarianceSync(toList(systems).map((s) => s.data())).variance;
+  }
+
+  /**
+   * Closed-form leave-one-frame-out force errors (eV/Å, prediction − reference)
+   * and variances (eV²/Å², no scale, no noise) of the training structures
+   * (in the order of the fit): what a fit without each structure's force
+   * rows would predict for them, flat, with the structure of each component.
+   * Linear model only.
+   */
+  forceLeaveOneOutSync(systems: Systems, options?: ForceCalibrateOptions): { errors: Float64Array; variances: Float64Array; frames: number[] } {
+    const list = toList(systems);
+    const o = checkForceCalibrateOptions(options, list.length);
+    const l = this.#native.forceLeaveOutSync(list.map((s) => s.data()), forceReferences(list, o.forces), o.sigmaForces);
+    return { errors: l.errors, variances: l.variances, frames: l.frames };
+  }
+
+  /** `forceLeaveOneOutSync` off the event loop. */
+  async forceLeaveOneOut(systems: Systems, options?: ForceCalibrateOptions): Promise<{ errors: Float64Array; variances: Float64Array; frames: number[] }> {
+    const list = toList(systems);
+    const o = checkForceCalibrateOptions(options, list.length);
+    const forces = forceReferences(list, o.forces);
+    const signal = checkSignal(o.signal);
+    throwIfAborted(signal);
+    const data = list.map((s) => s.data());
+    const token = signal ? new native.CancelToken() : undefined;
+    const l = await runQueued(() => this.#native.forceLeaveOut(data, forces, o.sigmaForces, token), signal, () => token?.cancel());
+    return { errors: l.errors, variances: l.variances, frames: l.frames };
+  }
+
+  /**
+   * Calibrates the force variance on the model's own training structures
+   * (in the order of the fit) by closed-form leave-one-frame-out: each
+   * structure's force rows are left out at once (its energy and stress rows
+   * stay), and s_F and c_F fitted by maximum likelihood of the left-out
+   * force errors. Linear model only; kept in the model file.
+   */
+  async calibrateForceVarianceLeaveOneOut(systems: Systems, options?: ForceCalibrateOptions): Promise<ForceVarianceCalibration> {
+    const list = toList(systems);
+    const o = checkForceCalibrateOptions(options, list.length);
+    const forces = forceReferences(list, o.forces);
+    const signal = checkSignal(o.signal);
+    throwIfAborted(signal);
+    const data = list.map((s) => s.data());
+    const token = signal ? new native.CancelToken() : undefined;
+    const l = await runQueued(() => this.#native.forceLeaveOut(data, forces, o.sigmaForces, token), signal, () => token?.cancel());
+    return this.#applyForceLeaveOut(l.errors, l.variances);
+  }
+
+  /** `calibrateForceVarianceLeaveOneOut`, synchronously. */
+  calibrateForceVarianceLeaveOneOutSync(systems: Systems, options?: ForceCalibrateOptions): ForceVarianceCalibration {
+    const list = toList(systems);
+    const o = checkForceCalibrateOptions(options, list.length);
+    const l = this.#native.forceLeaveOutSync(list.map((s) => s.data()), forceReferences(list, o.forces), o.sigmaForces);
+    return this.#applyForceLeaveOut(l.errors, l.variances);
+  }
+
+  /**
+   * One more factor of the force variance from held-out `systems` (or,
+   * with `apply: false`, only the coverage of the current one there:
+   * `within1SigmaBefore`, `within2SigmaBefore`). Linear model only.
+   */
+  async calibrateForceVariance(systems: Systems, options?: ForceCalibrateOptions): Promise<ForceVarianceCalibration> {
+    const list = toList(systems);
+    const o = checkForceCalibrateOptions(options, list.length);
+    const forces = forceReferences(list, o.forces);
+    const p = await this.predict(list, { forces: true, ...(o.signal ? { signal: o.signal } : {}) });
+    const v = await this.forceVariance(list, o.signal ? { signal: o.signal } : undefined);
+    return this.#applyForceCalibration(p.forces!, v, forces, o.apply !== false);
+  }
+
+  /** `calibrateForceVariance`, synchronously. */
+  calibrateForceVarianceSync(systems: Systems, options?: ForceCalibrateOptions): ForceVarianceCalibration {
+    const list = toList(systems);
+    const o = checkForceCalibrateOptions(options, list.length);
+    const forces = forceReferences(list, o.forces);
+    return this.#applyForceCalibration(this.predictSync(list, { forces: true }).forces!, this.forceVarianceSync(list), forces, o.apply !== false);
+  }
+
+  #applyForceLeaveOut(errors: Float64Array, variances: Float64Array): ForceVarianceCalibration {
+    const c = native.calibrateEnergyVarianceAndNoise(errors, variances, new Array<number>(errors.length).fill(1));
+    this.#native.setForceVarianceCalibration(c.scale, c.noise);
+    return { scale: c.scale, noise: c.noise, components: c.count, within1Sigma: c.within1, within2Sigma: c.within2, within1SigmaBefore: c.within1Uncalibrated, within2SigmaBefore: c.within2Uncalibrated, method: 'leave-one-out' };
+  }
+
+  #applyForceCalibration(predicted: Float64Array[], variance: Float64Array[], reference: Float64Array[], apply: boolean): ForceVarianceCalibration {
+    const count = reference.reduce((a, f) => a + f.length, 0);
+    const errors = new Float64Array(count);
+    const variances = new Float64Array(count);
+    let k = 0;
+    reference.forEach((f, i) => {
+      for (let j = 0; j < f.length; j++, k++) {
+        errors[k] = predicted[i]![j]! - f[j]!;
+        variances[k] = variance[i]![j]!;
+      }
+    });
+    const c = native.calibrateEnergyVariance(errors, variances);
+    const before = this.forceVarianceCalibration;
+    // the held-out factor multiplies the whole calibrated variance s_F·(v + c_F)
+    if (apply) this.#native.setForceVarianceCalibration(before.scale * c.scale, before.noise);
+    return { scale: before.scale * c.scale, noise: before.noise, components: c.count, within1Sigma: c.within1, within2Sigma: c.within2, within1SigmaBefore: c.within1Uncalibrated, within2SigmaBefore: c.within2Uncalibrated, method: 'held-out' };
   }
 
   /** Predicts off the event loop: energies (eV), and forces (eV/Å), stress (eV/Å³) and variance (eV²) when asked. */

@@ -176,6 +176,14 @@ describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
     expect(a.split.validation).toEqual([...SEED1].sort((x, y) => x - y));
     expect(Object.keys(a.candidates)).toEqual(['linear']);
     expect(a.countBaseline.validation.energy.count).toBe(4);
+    // the linear model's force variance: calibrated on the 36 training frames'
+    // leave-one-frame-out force errors, checked on the 4 validation frames, kept in the file
+    expect(a.forceCalibration).toMatchObject({ method: 'leave-one-out', components: 36 * 32 * 3 });
+    expect(a.forceCalibration.validation.components).toBe(4 * 32 * 3);
+    expect(loadModelSync(path.join(d, 'a.acdc')).forceVarianceCalibration).toEqual({ scale: a.forceCalibration.scale, noise: a.forceCalibration.noise });
+    // one composition: frames left out, no composition spread
+    expect(a.calibration.groups).toBe('frame');
+    expect(a.calibration.compositionSpread).toBeNull();
     const r0 = await acdc(['fit', train, '--out', path.join(d, 'b.acdc'), ...quick, '--validation', '0']);
     expect(r0.status, r0.stderr).toBe(0);
     const b = JSON.parse(r0.stdout);
@@ -186,6 +194,8 @@ describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
     expect(b.calibration.validation).toBeNull();
     expect(b.countBaseline).toBeNull();
     expect(Object.keys(b.candidates)).toEqual(['gpr']);
+    // the GPR's force variance is not computed (no prior part): no force calibration
+    expect(b.forceCalibration).toBeNull();
     expect(loadModelSync(path.join(d, 'b.acdc')).varianceScale).toBe(b.calibration.scale);
   }, 300_000);
 
@@ -325,5 +335,37 @@ describe('acdc fit: bad input for the new options is one line, an exit code and 
     const bad = frames.map((f, k) => new System({ types: f.types, positions: f.positions, cell: f.cell, pbc: f.pbc, info: { ...f.info, ...(k === 2 ? { force_sigma: -1 } : {}) } as System['info'], arrays: f.arrays }));
     fs.writeFileSync(path.join(d, 'bad.xyz'), formatXyz(bad));
     await expectOneLineError(['fit', 'bad.xyz', '--out', 'm.acdc', ...quick, '--validation', '0'], 1, /bad\.xyz: frame 2: force_sigma is -1 \(expected a positive number\)/, d);
+  }, 300_000);
+});
+
+// the Cu–Au small case of test/gpr.test.ts: 9 frames in 3 compositions
+describe('acdc fit: compositions left out, and the spread against frames', () => {
+  it('reports calibration.compositionSpread as the two calibrations give it, and warns only above 10', async () => {
+    const fixtures = path.join(root, 'test', 'fixtures', 'models');
+    const small = JSON.parse(fs.readFileSync(path.join(fixtures, 'small_case.json'), 'utf8'));
+    const all = readXyzSync(path.join(fixtures, 'train.xyz'));
+    const chosen: System[] = small.train.map((k: number) => all[k]);
+    const d = folder();
+    const file = path.join(d, 'cuau.xyz');
+    fs.writeFileSync(file, formatXyz(chosen));
+    const out = path.join(d, 'cuau.acdc');
+    const r = await acdc(['fit', file, '--out', out, ...quick, '--model', 'linear', '--validation', '0']);
+    expect(r.status, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.calibration).toMatchObject({ groups: 'composition', groupCount: 3 });
+    // the frame calibration and the mean leave-one-out variance, through the API, and the ratio by hand
+    const m = loadModelSync(out);
+    const byFrame = m.calibrateVarianceLeaveOneOutSync(chosen, { groups: 'frame' });
+    const l = m.leaveOneOutSync(chosen, { groups: 'frame' });
+    const v = Array.from(l.variances).reduce((a, x) => a + Math.max(x, 0), 0) / l.variances.length;
+    const n = l.atoms.reduce((a, x) => a + x, 0) / l.atoms.length;
+    const want = (s.calibration.scale * (v + s.calibration.noise * n)) / (byFrame.scale * (v + byFrame.noise! * n));
+    expect(Math.abs(s.calibration.compositionSpread - want)).toBeLessThanOrEqual(1e-12 * want);
+    const warned = s.warnings.some((w: string) => w.includes('calibrated on left-out compositions'));
+    expect(warned).toBe(want > 10);
+    expect(r.stderr).toBe(s.warnings.map((w: string) => `acdc fit: warning: ${w}\n`).join(''));
+    // the linear model's force variance is calibrated on the 9 frames
+    expect(s.forceCalibration.components).toBe(chosen.reduce((a, f) => a + 3 * f.size, 0));
+    expect(s.forceCalibration.validation).toBeNull();
   }, 300_000);
 });

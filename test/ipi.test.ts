@@ -640,6 +640,31 @@ describe('protocol against a scripted fake server', () => {
     expect('error' in c && c.error.name).toBe('AbortError');
   });
 
+  it('a model step longer than the timeout is not a timeout; a silent server after it still is', async () => {
+    // the read timer is re-armed per wait: it must neither fire during the
+    // model's step nor stay spent after it
+    const base = new MorseModel();
+    let calls = 0;
+    const slow: IpiModel = {
+      species: [29],
+      predict: async (systems, o) => {
+        if (calls++ === 0) await new Promise((r) => setTimeout(r, 600));
+        return base.predict(systems, o as never);
+      },
+    };
+    let replies = 0;
+    const a = await failure(async (peer) => {
+      for (let k = 0; k < 2; k++) {
+        await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+        await peer.forceready();
+        replies += 1;
+      }
+      // then nothing: the driver must give up after its timeout
+    }, { timeout: 0.25, compute: 'async' }, slow);
+    expect(replies).toBe(2);
+    expect('error' in a && a.error.message).toMatch(/no data from the server for 0.25 s while waiting for a message header/);
+  });
+
   it('a model that fails sends nothing (no half reply) and rejects with its error', async () => {
     let after = -1;
     const broken: IpiModel = {
@@ -664,6 +689,155 @@ describe('protocol against a scripted fake server', () => {
     const b = await failure(script, {}, nan);
     expect('error' in b && b.error.message).toMatch(/non-finite force on atom 2 \(z: NaN eV\/Å\)/);
     expect(after).toBe(0);
+  });
+
+  it('steps after a change of cell or periodicity recompute on that step\'s System; the Systems the model got stay as they were', async () => {
+    // a model that keeps every System it is given (the driver must not reuse them)
+    const base = new MorseModel();
+    const kept: System[] = [];
+    const model: IpiModel = {
+      species: [29],
+      predict: (systems, o) => {
+        kept.push(...systems);
+        return base.predict(systems, o as never);
+      },
+    };
+    const strained = [6.1, 0, 0, 0.7, 6.0, 0, -0.2, 0.5, 5.9];
+    const moved = smallPositions.map((v, k) => v + 0.02 * Math.cos(k));
+    // cell A, A again (positions moved), B, no cell (a molecule), B again, A, A
+    const sent: Array<[number[], number[]]> = [
+      [smallCell, smallPositions],
+      [smallCell, moved],
+      [strained, moved],
+      [new Array(9).fill(0), moved],
+      [strained, smallPositions],
+      [smallCell, moved],
+      [smallCell, smallPositions],
+    ];
+    const replies: Awaited<ReturnType<Peer['forceready']>>[] = [];
+    const srv = await fakeServer(async (peer) => {
+      for (const [cell, positions] of sent) {
+        await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
+        replies.push(await peer.forceready());
+      }
+      await peer.send(HDR('EXIT'));
+    });
+    try {
+      const result = await driveIpi(model, { host: '127.0.0.1', port: srv.port, species, timeout: 10 });
+      await srv.done;
+      expect(result.steps).toBe(sent.length);
+    } finally {
+      srv.close();
+    }
+    expect(kept).toHaveLength(sent.length);
+    sent.forEach(([cell, positions], k) => {
+      const periodic = cell.some((v) => v !== 0);
+      const s = new System({ types: species, positions, cell: periodic ? cell : null, pbc: periodic });
+      const got = kept[k];
+      expect(got).toBeInstanceOf(System);
+      expect(got.pbc).toEqual(s.pbc);
+      // decoded from Bohr: equal to the sent Å to the last digits
+      for (let i = 0; i < 12; i++) expect(got.positions[i]).toBeCloseTo(positions[i], 13);
+      for (let i = 0; i < 9; i++) expect(got.cell[i]).toBeCloseTo(s.cell[i], 13);
+      expect(Array.from(got.types)).toEqual(species);
+      const m = base.evaluate(got);
+      const r = replies[k];
+      expect(r.energy).toBe(m.energy * IPI_UNITS.hartreePerEv);
+      for (let i = 0; i < 12; i++) expect(r.forces[i]).toBe(m.forces[i] * IPI_UNITS.forcePerEvPerAngstrom);
+      const V = periodic ? Math.abs(s.cell[0] * (s.cell[4] * s.cell[8] - s.cell[5] * s.cell[7]) - s.cell[1] * (s.cell[3] * s.cell[8] - s.cell[5] * s.cell[6]) + s.cell[2] * (s.cell[3] * s.cell[7] - s.cell[4] * s.cell[6])) : 0;
+      for (let i = 0; i < 9; i++) expect(r.virial[i]).toBeCloseTo(periodic ? -V * m.stress[i] * IPI_UNITS.hartreePerEv : 0, 14);
+      // and against the model evaluated on the System built from the Å numbers sent
+      expect(r.energy).toBeCloseTo(base.evaluate(s).energy * IPI_UNITS.hartreePerEv, 12);
+    });
+    // no two steps share a System or its arrays, and the first is still step 1's
+    expect(new Set(kept).size).toBe(kept.length);
+    expect(new Set(kept.map((s) => s.positions)).size).toBe(kept.length);
+    expect(new Set(kept.map((s) => s.types)).size).toBe(kept.length);
+    for (let i = 0; i < 12; i++) expect(kept[0].positions[i]).toBeCloseTo(smallPositions[i], 13);
+  });
+
+  it('a cell that turns singular after valid steps is still an error naming the cell', async () => {
+    // volume 1.1e-8 Å³ (> 0: periodic) but a and b parallel to 5e-11: invalid as a System
+    const singular = [6, 0, 0, 6, 3e-10, 0, 0, 0, 6];
+    // a model that answers anything (the Morse sum would take forever on this cell)
+    const zero: IpiModel = { species: [29], predict: () => ({ energy: [0], forces: [new Float64Array(12)], stress: [new Float64Array(9)] }) };
+    const a = await failure(async (peer) => {
+      await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+      await peer.forceready();
+      await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+      await peer.forceready();
+      await peer.send(posdata(singular, smallPositions));
+    }, {}, zero);
+    expect('error' in a && a.error.message).toMatch(/cell is singular/);
+  });
+
+  it("compute 'sync', 'async' and 'auto' send the same replies; 'sync' calls predictSync, 'async' predict", async () => {
+    const base = new MorseModel();
+    const run = async (compute: 'sync' | 'async' | 'auto') => {
+      const calls = { predict: 0, predictSync: 0 };
+      const model: IpiModel = {
+        species: [29],
+        predict: async (systems, o) => {
+          calls.predict += 1;
+          return base.predict(systems, o as never);
+        },
+        predictSync: (systems, o) => {
+          calls.predictSync += 1;
+          return base.predict(systems, o as never);
+        },
+      };
+      const replies: Awaited<ReturnType<Peer['forceready']>>[] = [];
+      const srv = await fakeServer(async (peer) => {
+        for (let k = 0; k < 4; k++) {
+          await peer.send(Buffer.concat([posdata(smallCell, smallPositions.map((v, i) => v + 0.01 * k * Math.sin(i))), HDR('GETFORCE')]));
+          replies.push(await peer.forceready());
+        }
+        await peer.send(HDR('EXIT'));
+      });
+      try {
+        await driveIpi(model, { host: '127.0.0.1', port: srv.port, species, timeout: 10, compute });
+        await srv.done;
+      } finally {
+        srv.close();
+      }
+      return { calls, replies };
+    };
+    const sync = await run('sync');
+    const async_ = await run('async');
+    const auto = await run('auto');
+    expect(sync.calls).toEqual({ predict: 0, predictSync: 4 });
+    expect(async_.calls).toEqual({ predict: 4, predictSync: 0 });
+    expect(auto.calls.predict + auto.calls.predictSync).toBe(4);
+    expect(auto.calls.predict).toBeGreaterThanOrEqual(1); // the first step
+    expect(sync.replies).toEqual(async_.replies);
+    expect(auto.replies).toEqual(async_.replies);
+    await expect(driveIpi(new MorseModel(), { unix: 'a', compute: 'sync' })).rejects.toThrow(/compute 'sync' needs a model with predictSync/);
+    await expect(driveIpi(new MorseModel(), { unix: 'a', compute: 'fast' as never })).rejects.toThrow(/compute must be 'auto', 'async' or 'sync', got "fast"/);
+  });
+
+  it('each step reports its own protocol time; they add up to the run\'s', async () => {
+    const steps: number[] = [];
+    const srv = await fakeServer(async (peer) => {
+      for (let k = 0; k < 3; k++) {
+        await peer.status();
+        await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+        await peer.forceready();
+      }
+      await peer.send(HDR('EXIT'));
+    });
+    let result: Awaited<ReturnType<typeof driveIpi>> | undefined;
+    try {
+      result = await driveIpi(new MorseModel(), { host: '127.0.0.1', port: srv.port, species, timeout: 10, onStep: (s) => steps.push(s.protocolSeconds) });
+      await srv.done;
+    } finally {
+      srv.close();
+    }
+    expect(steps).toHaveLength(3);
+    for (const t of steps) expect(t).toBeGreaterThan(0);
+    const sum = steps.reduce((a, b) => a + b, 0);
+    // the run's total also holds what follows the last reply (EXIT)
+    expect(result!.protocolSeconds).toBeGreaterThanOrEqual(sum);
+    expect(result!.protocolSeconds).toBeLessThan(result!.seconds);
   });
 
   it('bad options are TypeErrors naming the option', async () => {
@@ -704,6 +878,41 @@ describe('acdc drive (command line)', () => {
       expect(r.stderr).toMatch(message);
       oneLine(r.stderr);
       expect(r.stdout).toBe('');
+    }
+  });
+
+  it('--compute: async and sync send the same replies as the model; a bad value is a usage error', async () => {
+    const dir = tmpdir();
+    const bad = await acdc(['drive', path.join(dir, 'm.acdc'), '--unix', 'a', '--compute', 'fast']);
+    expect(bad.status, bad.stderr).toBe(2);
+    expect(bad.stderr).toMatch(/expected one of auto, async, sync, got "fast"/);
+    oneLine(bad.stderr);
+    const modelFile = path.join(__dirname, '..', 'examples', 'ipi', 'cu.acdc');
+    const model = await loadModel(modelFile);
+    const expected = model.predictSync([new System({ types: [29, 29, 29, 29], positions: smallPositions, cell: smallCell, pbc: true })], { forces: true, stress: true });
+    for (const compute of ['async', 'sync']) {
+      let reply: Awaited<ReturnType<Peer['forceready']>> | undefined;
+      const srv = await fakeServer(async (peer) => {
+        for (let k = 0; k < 2; k++) {
+          await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));
+          reply = await peer.forceready();
+        }
+        await peer.send(HDR('EXIT'));
+      });
+      try {
+        const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+          const child = spawn(process.execPath, [cli, 'drive', modelFile, '--inet', `127.0.0.1:${srv.port}`, '--timeout', '10', '--compute', compute], { stdio: ['ignore', 'ignore', 'pipe'] });
+          let stderr = '';
+          child.stderr.on('data', (d) => (stderr += d));
+          child.on('exit', (code) => resolve({ code, stderr }));
+        });
+        expect(r.code, r.stderr).toBe(0);
+        await srv.done;
+      } finally {
+        srv.close();
+      }
+      expect(reply!.energy).toBeCloseTo(expected.energy[0] * IPI_UNITS.hartreePerEv, 12);
+      for (let i = 0; i < 12; i++) expect(reply!.forces[i]).toBeCloseTo(expected.forces![0][i] * IPI_UNITS.forcePerEvPerAngstrom, 12);
     }
   });
 

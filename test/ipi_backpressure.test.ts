@@ -123,4 +123,53 @@ describe('i-PI driver backpressure and whole replies', () => {
       srv.close();
     }
   }, 60_000);
+
+  it('replies the server has not read yet are delivered intact while later steps are computed (no reply Buffer reused in flight)', async () => {
+    // 2 000 atoms: 48 kB replies, so a few fill the unix socket's kernel
+    // buffer and the rest wait in the driver while it answers the next steps
+    const n = 2000;
+    const steps = 12;
+    const factor = 0.019446904; // Hartree/Bohr per eV/Å, to 8 digits
+    // forces = positions (eV/Å = Å), so each reply names the step it answers
+    const echo: IpiModel = {
+      species: [29],
+      predict: (systems) => ({ energy: [0], forces: [Float64Array.from(systems[0].positions)], stress: [new Float64Array(9)] }),
+    };
+    const message = (step: number) => {
+      const b = posdata(n);
+      for (let i = 0; i < 3 * n; i++) b.writeDoubleLE(1000 * step + i + 1, 160 + 8 * i);
+      return Buffer.concat([b, HDR('GETFORCE')]);
+    };
+    let data = Buffer.alloc(0);
+    const replyBytes = 12 + 8 + 4 + 24 * n + 72 + 4;
+    const srv = await listenUnix((socket) => {
+      socket.on('error', () => {});
+      socket.pause();
+      socket.write(Buffer.concat([HDR('INIT'), i32(0), i32(0), ...Array.from({ length: steps }, (_, k) => message(k))]));
+      // read only once every request was sent and some replies wait in the driver
+      setTimeout(() => {
+        socket.on('data', (d: Buffer) => {
+          data = Buffer.concat([data, d]);
+          if (data.length === steps * replyBytes) socket.write(HDR('EXIT'));
+        });
+        socket.resume();
+      }, 500);
+    });
+    try {
+      const result = await driveIpi(echo, { unix: srv.path, timeout: 10 });
+      expect(result.steps).toBe(steps);
+    } finally {
+      srv.close();
+    }
+    expect(data.length).toBe(steps * replyBytes);
+    for (let k = 0; k < steps; k++) {
+      const at = k * replyBytes;
+      expect(data.subarray(at, at + 12).toString('ascii')).toBe('FORCEREADY  ');
+      expect(data.readInt32LE(at + 20)).toBe(n);
+      for (const i of [0, 1, 3 * n - 1]) {
+        // Bohr → Å → Hartree/Bohr: (1000 k + i + 1) Bohr times the force factor
+        expect(data.readDoubleLE(at + 24 + 8 * i) / (1000 * k + i + 1) / 0.52917721 / factor).toBeCloseTo(1, 6);
+      }
+    }
+  }, 60_000);
 });

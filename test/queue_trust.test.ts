@@ -112,6 +112,54 @@ describe('acdc worker: jobs are confined to --root', () => {
   });
 });
 
+describe('acdc worker: shards computed in memory', () => {
+  it('the files and records of in-memory shards are those of the file path (same bytes, same checksums); a malformed frame names its line in the input', async () => {
+    const outDir = path.join(base, 'out-files');
+    fs.mkdirSync(outDir);
+    // ACDC_FEATURIZE_TENSORS=1 sends the worker through temporary files (and the tensor path)
+    process.env.ACDC_FEATURIZE_TENSORS = '1';
+    let files: ShardRecord[];
+    try {
+      files = [];
+      for (const job of good.jobs) files.push(await processShard({ ...job, outDir }, [base]));
+    } finally {
+      delete process.env.ACDC_FEATURIZE_TENSORS;
+    }
+    for (const [k, r] of good.records.entries()) {
+      expect({ ...files[k], worker: '' }).toEqual({ ...r, worker: '' });
+      expect(fs.readFileSync(path.join(outDir, r.file)).equals(fs.readFileSync(path.join(good.jobs[k].outDir, r.file)))).toBe(true);
+      expect(fs.readFileSync(path.join(outDir, r.labels)).equals(fs.readFileSync(path.join(good.jobs[k].outDir, r.labels)))).toBe(true);
+    }
+    // the fifth frame (second shard) broken: the line is that of the input, not of the shard
+    const broken = path.join(base, 'broken.xyz');
+    const lines = frames.slice(0, 8).join('').split('\n');
+    const fifth = frames.slice(0, 4).join('').split('\n').length - 1;
+    lines[fifth + 2] = 'H 0.0 zero 0.0';
+    fs.writeFileSync(broken, lines.join('\n'));
+    const brokenOut = path.join(base, 'out-broken');
+    fs.mkdirSync(brokenOut);
+    const split = await splitInput(broken, broken, { shardFrames: 3, collectSpecies: false, inputsDir: path.join(brokenOut, 'inputs') });
+    const job: ShardJob = { id: 'bbbbbbbbbbbbbbbb-1', index: 1, inputName: 'broken.xyz', input: split.shards[1].input, firstFrame: split.shards[1].firstFrame, frames: split.shards[1].frames, outDir: brokenOut, options };
+    // an answer over the memory budget is not refused as an in-memory answer: the
+    // shard goes through files, whose own budget checks then apply
+    const tight = await processShard({ ...good.jobs[0], id: 'cccccccccccccccc-0', outDir: brokenOut, options: { ...options, maxMemory: '64K' } }, [base]).then(
+      () => null,
+      (e: Error & { code?: string }) => e,
+    );
+    expect(tight?.message).toMatch(/memory budget|budget of/);
+    expect(tight?.message).not.toMatch(/in-memory/);
+    const inMemory = await processShard(job, [base]).then(() => null, (e: Error) => e.message);
+    expect(inMemory).toMatch(new RegExp(`^broken\\.xyz: parse error at line ${fifth + 3}\\b.*after 3 complete frames`));
+    // the same message through the file path
+    process.env.ACDC_FEATURIZE_TENSORS = '1';
+    try {
+      await expect(processShard(job, [base])).rejects.toThrow(inMemory!);
+    } finally {
+      delete process.env.ACDC_FEATURIZE_TENSORS;
+    }
+  });
+});
+
 describe('acdc merge: the manifest is checked against the shards', () => {
   const edit = (change: (m: Manifest) => void): string => {
     const m = JSON.parse(fs.readFileSync(good.manifest, 'utf8')) as Manifest;

@@ -150,6 +150,38 @@ describe('acdc serve', () => {
       expect(a.status).toBe(200);
       expect(a.body.equals(want.npy)).toBe(true);
     }
+    // answers of two sizes interleaved, 2 running and 2 waiting (the server reuses its answer
+    // buffers): each is exactly its own bytes, nothing of another answer
+    const three = formatXyz(frames.slice(0, 3));
+    const threeFile = path.join(dir, 'three.xyz');
+    fs.writeFileSync(threeFile, three);
+    const wantThree = await cliFeatures(threeFile, '--per-structure', 'sum');
+    const mixed = await Promise.all(Array.from({ length: 4 }, (_, k) => (k % 2 === 0 ? xyz(small, '?per_structure=mean') : xyz(three, '?perStructure=sum'))));
+    for (const [k, a] of mixed.entries()) {
+      expect(a.status).toBe(200);
+      expect(a.body.equals(k % 2 === 0 ? want.npy : wantThree.npy)).toBe(true);
+    }
+  });
+
+  it('per atom, species fixed, and a calculator without design rows (through a file): the bytes acdc featurize writes', async () => {
+    const perAtom = await cliFeatures(smallFile, '--calculator', 'soap_radial_spectrum', '--species', '1,6,7,8,9');
+    const a = await xyz(small, '?calculator=soap_radial_spectrum&species=9,8,7,6,1');
+    expect(a.status, a.body.toString()).toBe(200);
+    expect(a.body.equals(perAtom.npy)).toBe(true);
+    const cmHypers = path.join(dir, 'cm.json');
+    fs.writeFileSync(cmHypers, JSON.stringify({ n_atoms_max: 30 }));
+    const sf = await cliFeatures(smallFile, '--calculator', 'coulomb_matrix', '--hypers', cmHypers);
+    const b = await xyz(small, `?calculator=coulomb_matrix&hypers=${encodeURIComponent(JSON.stringify({ n_atoms_max: 30 }))}`);
+    expect(b.status, b.body.toString()).toBe(200);
+    expect(b.body.equals(sf.npy)).toBe(true);
+    // a broken atom line in the second frame: 400 naming the body and the line
+    const lines = small.split('\n');
+    const second = Number(lines[0]) + 2;
+    lines[second + 2] = 'H 0.0 zero 0.0';
+    const c = await xyz(lines.join('\n'));
+    expect(c.status).toBe(400);
+    expect(error(c)).toMatchObject({ limit: 'body' });
+    expect(error(c).error).toMatch(new RegExp(`^body: parse error at line ${second + 3}\\b`));
   });
 
   it('bad input: 400 with a JSON error naming the field; nothing crashes', async () => {

@@ -18,6 +18,8 @@ export interface DriveOptions {
   timeout?: number;
   variance?: boolean;
   exitOnClose?: boolean;
+  /** How the model is called (`DriveIpiOptions.compute`); default 'auto'. */
+  compute?: 'auto' | 'async' | 'sync';
   json?: boolean;
 }
 
@@ -83,6 +85,7 @@ export async function drive(modelPath: string, o: DriveOptions): Promise<DriveSu
       ...(o.timeout !== undefined ? { timeout: o.timeout } : {}),
       variance: o.variance === true,
       exitOnClose: o.exitOnClose === true,
+      ...(o.compute !== undefined ? { compute: o.compute } : {}),
       signal: controller.signal,
     });
     return { model: modelPath, address, steps: r.steps, seconds: r.seconds, modelSeconds: r.modelSeconds, protocolSeconds: r.protocolSeconds };

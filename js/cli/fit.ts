@@ -9,17 +9,18 @@
 import * as fs from 'node:fs';
 import type { SoapHypers } from '../calculators';
 import { DEFAULT_FIT_HYPERS } from '../fit_defaults';
-import type { E0Option, PotentialFeatures, VarianceCalibration } from '../potentials';
+import type { E0Option, ForceVarianceCalibration, PotentialFeatures, VarianceCalibration } from '../potentials';
 import type { System } from '../system';
 import { readXyz } from '../xyz';
 import { checkWritableTarget } from '../atomic';
 import { rethrown, coded } from '../errors';
 import { resolveInput } from '../featurize/input';
 import { modelsApi, type CliModel, type CommonFitOptions } from './model_api';
+import native from '../native';
 import { Stages } from './stages';
 import { checkTermOptions, withTerms, type TermCliOptions } from './terms';
 import { errors, isFullyPeriodic, trainingTargets, type Errors, type TargetNames } from './targets';
-import { calibrationWarning, countBaselineErrors, frameSigmas, parseConfigTypeSigma, validationLoss, validationSplit } from './fit_checks';
+import { calibrationWarning, compositionSpread, compositionSpreadWarning, countBaselineErrors, frameSigmas, parseConfigTypeSigma, validationLoss, validationSplit } from './fit_checks';
 
 // the one table of defaults, shared with SparseGPR.fit and LinearModel.fit
 export { DEFAULT_FIT_HYPERS, FIT_DEFAULTS } from '../fit_defaults';
@@ -126,6 +127,13 @@ export interface FitSummary {
    * which took no part in it (null: no split). Null when it failed (a note says why).
    */
   calibration: FitCalibration | null;
+  /**
+   * Calibration of the per-component force variance (linear model with
+   * forces): s_F·(v + c_F) from the closed-form leave-one-frame-out force
+   * errors of the training frames, and the coverage on the validation
+   * frames. Null for the GPR, without forces, or when it failed (a note says why).
+   */
+  forceCalibration: FitForceCalibration | null;
   /** Frames with their own sigmas (info keys or config_type). */
   frameSigmas: number;
   /** One line each: the saved model loses to a baseline on validation. */
@@ -171,6 +179,18 @@ async function readFrames(file: string): Promise<{ frames: System[]; name: strin
 export type FitCalibration = VarianceCalibration & {
   /** Coverage of the calibrated variance on the validation frames, and the scale their errors alone would give (relative: 1 is calibrated). */
   validation: { structures: number; within1Sigma: number; within2Sigma: number; relativeScale: number } | null;
+  /**
+   * When compositions were left out: the composition-calibrated variance
+   * over the frame-calibrated one at a typical training frame (1: they
+   * agree; above 10 `acdc fit` warns); null when frames were left out.
+   */
+  compositionSpread: number | null;
+};
+
+/** The force variance calibration of `acdc fit` and its check on the validation frames. */
+export type FitForceCalibration = ForceVarianceCalibration & {
+  /** Coverage of the validation force components, and the factor their errors alone would ask for (1: calibrated). */
+  validation: { components: number; within1Sigma: number; within2Sigma: number; relativeScale: number } | null;
 };
 
 /** Fits, checks against the baselines on the validation frames, calibrates and writes the model; the summary of what was done. */
@@ -307,6 +327,20 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       try {
         const sigmaEnergy = ownSigmas?.map((f) => f?.energy);
         const fitted = await model.calibrateVarianceLeaveOneOut(train, { energy: targets.energy, groups: o.calibrateBy ?? 'auto', ...(sigmaEnergy ? { sigmaEnergy } : {}) });
+        // leaving compositions out: compared with leaving frames out, whose
+        // variance the model's own follows, to tell a variance that misses
+        // the composition errors (docs/MODELS.md, "Variance calibration")
+        let spread: number | null = null;
+        if (fitted.groups === 'composition') {
+          const byFrame = await model.leaveOneOut(train, { energy: targets.energy, groups: 'frame', ...(sigmaEnergy ? { sigmaEnergy } : {}) });
+          const c = native.calibrateEnergyVarianceAndNoise(byFrame.errors, byFrame.variances, byFrame.atoms);
+          const n = byFrame.variances.length;
+          const meanVariance = byFrame.variances.reduce((a: number, v: number) => a + Math.max(v, 0), 0) / n;
+          const meanAtoms = byFrame.atoms.reduce((a: number, v: number) => a + v, 0) / n;
+          spread = compositionSpread({ scale: fitted.scale, noise: fitted.noise ?? 0 }, { scale: c.scale, noise: c.noise }, meanVariance, meanAtoms);
+          const w = compositionSpreadWarning(spread);
+          if (w) warnings.push(w);
+        }
         let check: FitCalibration['validation'] = null;
         if (valid.length > 0) {
           const c = await model.calibrateVariance(valid, { energy: targets.energy, apply: false });
@@ -314,9 +348,27 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
           const w = calibrationWarning(check);
           if (w) warnings.push(w);
         }
-        calibration = { ...fitted, validation: check };
+        calibration = { ...fitted, validation: check, compositionSpread: spread };
       } catch (e) {
         notes.push(`the variance was not calibrated: ${(e as Error).message}`);
+      }
+    }
+    // the force variance (linear model): each training frame's force rows
+    // left out at once (closed form), checked on the validation frames
+    let forceCalibration: FitForceCalibration | null = null;
+    if (targets.forces && chosen === 'linear') {
+      stages.start('force variance calibration (leave-out)');
+      try {
+        const sigmaForces = ownSigmas?.map((f) => f?.forces);
+        const fitted = await model.calibrateForceVarianceLeaveOneOut(train, { forces: targets.forces, ...(sigmaForces ? { sigmaForces } : {}) });
+        let check: FitForceCalibration['validation'] = null;
+        if (valid.length > 0) {
+          const c = await model.calibrateForceVariance(valid, { forces: targets.forces, apply: false });
+          check = { components: c.components, within1Sigma: c.within1SigmaBefore, within2Sigma: c.within2SigmaBefore, relativeScale: c.scale / fitted.scale };
+        }
+        forceCalibration = { ...fitted, validation: check };
+      } catch (e) {
+        notes.push(`the force variance was not calibrated: ${(e as Error).message}`);
       }
     }
     // a fit is an error, not a model, when its own training errors overflow
@@ -351,6 +403,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       candidates,
       countBaseline: countBaseline && { validation: countBaseline.errors, perAtom: countBaseline.perAtom },
       calibration,
+      forceCalibration,
       frameSigmas: ownSigmas ? ownSigmas.filter((f) => f !== undefined).length : 0,
       warnings,
       notes,

@@ -222,3 +222,48 @@ export function calibrationWarning(check: CoverageCheck): string | null {
     'the errors away from the training frames are larger than their leave-one-out errors; calibrate on frames like those the model will meet (model.calibrateVariance)'
   );
 }
+
+/**
+ * How much wider the variance calibrated on left-out compositions is than
+ * the one calibrated on left-out frames, above which `acdc fit` warns
+ * (an order of magnitude in variance, 3.2× in σ). Measured on held-out EMT
+ * Pt–Ni (docs/MODELS.md, "Variance calibration"): 1.83 for the linear
+ * model, whose composition-calibrated variance covers new compositions
+ * (0.74 and 0.97 within 1σ and 2σ), and 144 for the sparse GPR, whose
+ * variance there is 32× too wide.
+ */
+export const COMPOSITION_SPREAD_WARNING = 10;
+
+/** A leave-out calibration: s·(v + noise·N). */
+export interface ScaleAndNoise {
+  scale: number;
+  /** eV²/atom */
+  noise: number;
+}
+
+/**
+ * The ratio of the composition-calibrated to the frame-calibrated
+ * variance at a typical training frame: s_c·(v̄ + c_c·N̄) / (s_f·(v̄ + c_f·N̄)),
+ * v̄ the mean leave-one-out (per frame) variance, eV², and N̄ the mean atom
+ * count of the training frames. 1 when both agree.
+ */
+export function compositionSpread(byComposition: ScaleAndNoise, byFrame: ScaleAndNoise, meanVariance: number, meanAtoms: number): number {
+  return (byComposition.scale * (meanVariance + byComposition.noise * meanAtoms)) / (byFrame.scale * (meanVariance + byFrame.noise * meanAtoms));
+}
+
+/**
+ * One warning line when leaving compositions out widens the calibrated
+ * variance more than COMPOSITION_SPREAD_WARNING times over leaving frames
+ * out: the model's variance does not follow its errors away from the
+ * training compositions, so the calibrated σ is far too wide at them and
+ * rests, at new compositions, on errors of a harder task (predicting a
+ * whole composition from the others); null otherwise.
+ */
+export function compositionSpreadWarning(spread: number): string | null {
+  if (!(spread > COMPOSITION_SPREAD_WARNING)) return null;
+  return (
+    `the variance calibrated on left-out compositions is ${spread.toPrecision(3)}× the one calibrated on left-out frames: ` +
+    "the model's variance does not follow its errors away from the training compositions, so its σ is about " +
+    `${Math.sqrt(spread).toPrecision(2)}× too wide at them and not calibrated at new ones; check it on frames of the compositions the model will meet (model.calibrateVariance)`
+  );
+}

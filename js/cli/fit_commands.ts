@@ -68,6 +68,13 @@ function fitReport(s: FitSummary): string {
         (s.calibration.validation
           ? `validation frames (not used to calibrate): ${s.calibration.validation.structures} energy errors, within 1σ ${(100 * s.calibration.validation.within1Sigma).toFixed(0)} %, within 2σ ${(100 * s.calibration.validation.within2Sigma).toFixed(0)} %\n`
           : '')
+      : '') +
+    (s.forceCalibration
+      ? `force variance calibrated on the leave-one-frame-out force errors of the training frames (${s.forceCalibration.components} components): s_F·(v + ${s.forceCalibration.noise ? `${(1e6 * s.forceCalibration.noise).toPrecision(3)} meV²/Å²` : '0'}), s_F = ${s.forceCalibration.scale.toPrecision(3)}; ` +
+        `their errors within 1σ ${(100 * s.forceCalibration.within1Sigma).toFixed(0)} %, within 2σ ${(100 * s.forceCalibration.within2Sigma).toFixed(0)} %\n` +
+        (s.forceCalibration.validation
+          ? `validation force components (not used to calibrate): ${s.forceCalibration.validation.components}, within 1σ ${(100 * s.forceCalibration.validation.within1Sigma).toFixed(0)} %, within 2σ ${(100 * s.forceCalibration.validation.within2Sigma).toFixed(0)} %\n`
+          : '')
       : '')
   );
 }

@@ -164,6 +164,7 @@ export function program(): Command {
       .option('--timeout <s>', 'seconds to wait for each message from the server (default 600)', positiveNumber)
       .option('--variance', 'send the energy variance (eV²) in the extra string as {"energy_variance": …}')
       .option('--exit-on-close', 'end normally when the server closes the connection between steps (ASE\'s SocketIOCalculator sends no EXIT)')
+      .option('--compute <mode>', 'how the model is called: auto (synchronously while steps take under 10 ms, else on a worker thread), async (always on a worker thread), sync (always synchronously)', oneOf(['auto', 'async', 'sync'] as const), 'auto')
       .addOption(threadsOption())
       .addOption(maxMemoryOption())
       .addOption(jsonOption())

@@ -1,6 +1,6 @@
 // The part of the models API (SparseGPR, LinearModel, loadModel) that
 // `acdc fit` and `acdc predict` use.
-import { LinearModel, SparseGPR, loadModel, type CalibrateOptions, type LeaveOneOutOptions, type LinearModelFitOptions, type SparseGPRFitOptions, type VarianceCalibration } from '../potentials';
+import { LinearModel, SparseGPR, loadModel, type CalibrateOptions, type ForceCalibrateOptions, type ForceVarianceCalibration, type LeaveOneOut, type LeaveOneOutOptions, type LinearModelFitOptions, type SparseGPRFitOptions, type VarianceCalibration } from '../potentials';
 import type { System } from '../system';
 import type { PredictedValues } from './targets';
 
@@ -12,6 +12,12 @@ export interface CliModel {
   calibrateVariance(systems: System[], options?: CalibrateOptions): Promise<VarianceCalibration>;
   /** Fits the variance scale on the closed-form leave-one-out errors of its training systems (kept in the saved file). */
   calibrateVarianceLeaveOneOut(systems: System[], options?: LeaveOneOutOptions): Promise<VarianceCalibration>;
+  /** Calibrates the force variance on the closed-form leave-one-frame-out force errors of its training systems (linear model). */
+  calibrateForceVarianceLeaveOneOut(systems: System[], options?: ForceCalibrateOptions): Promise<ForceVarianceCalibration>;
+  /** The force variance's coverage (apply: false) or one more factor on held-out systems (linear model). */
+  calibrateForceVariance(systems: System[], options?: ForceCalibrateOptions): Promise<ForceVarianceCalibration>;
+  /** The closed-form leave-out errors and variances of its training systems (no calibration). */
+  leaveOneOut(systems: System[], options?: LeaveOneOutOptions): Promise<LeaveOneOut>;
   /** Species the model knows (atomic numbers). */
   readonly species: number[];
   /** Length of one atom's feature vector. */

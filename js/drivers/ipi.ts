@@ -5,7 +5,7 @@
 // ./ipi_protocol.ts; this file owns the socket.
 import { coded, invalidParameter, rethrown } from '../errors';
 import * as net from 'node:net';
-import { System } from '../system';
+import { System, checkedSystem } from '../system';
 import { abortError, checkSignal, type AbortSignalLike } from '../schedule';
 import { HEADER_LENGTH, MAX_ATOMS, MAX_INIT_LENGTH, cellVolume, decodeCell, decodePositions, encodeForceReady, header, parseHeader } from './ipi_protocol';
 
@@ -28,6 +28,12 @@ export interface IpiPrediction {
  */
 export interface IpiModel {
   predict(systems: System[], options: { forces: true; stress: boolean; variance?: boolean }): IpiPrediction | Promise<IpiPrediction>;
+  /**
+   * The same evaluation on the calling thread (acdc's models have it). When
+   * present, short steps use it instead of `predict` (see
+   * {@link DriveIpiOptions.compute}).
+   */
+  predictSync?(systems: System[], options: { forces: true; stress: boolean; variance?: boolean }): IpiPrediction;
   readonly species?: ArrayLike<number>;
 }
 
@@ -41,8 +47,13 @@ export interface IpiStep {
   energy: number;
   /** Energy variance in eV² when the model returned one. */
   variance?: number;
-  /** Seconds spent in `model.predict` for this evaluation. */
+  /** Seconds spent in `model.predict` (or `predictSync`) for this evaluation. */
   modelSeconds: number;
+  /**
+   * Seconds the driver spent on the protocol for this evaluation, from the
+   * previous reply to this one (see {@link DriveIpiResult.protocolSeconds}).
+   */
+  protocolSeconds: number;
 }
 
 /** Options of {@link driveIpi}. Give exactly one of `unix` and `port`. */
@@ -82,7 +93,27 @@ export interface DriveIpiOptions {
   signal?: AbortSignalLike;
   /** Called after each reply was sent. */
   onStep?: (step: IpiStep) => void;
+  /**
+   * How the model is called. 'async': `predict` (off the main thread) every
+   * step. 'sync': `predictSync` every step (the model must have one; the
+   * event loop waits for each step). 'auto' (default), for a model with
+   * `predictSync`: the first step with `predict`, the second with
+   * `predictSync` when the first took under 50 × {@link IPI_SYNC_BELOW}
+   * seconds (the hand-over to a worker thread and back alone can take
+   * milliseconds on a loaded machine), then `predictSync` while the
+   * shortest model time so far is under IPI_SYNC_BELOW and `predict`
+   * otherwise. For a short step the hand-over is a visible part of the
+   * step, for a long one it is not, and the event loop stays free.
+   */
+  compute?: 'auto' | 'async' | 'sync';
 }
+
+/**
+ * Model time (seconds) of a step under which `compute: 'auto'` calls
+ * `predictSync` for the next one: a step blocks the event loop at most
+ * about this long.
+ */
+export const IPI_SYNC_BELOW = 0.01;
 
 /** What {@link driveIpi} resolves to once the server sent EXIT. */
 export interface DriveIpiResult {
@@ -91,9 +122,9 @@ export interface DriveIpiResult {
   /** Seconds spent in `model.predict`, summed. */
   modelSeconds: number;
   /**
-   * Seconds the driver itself spent on the protocol: decoding POSDATA,
-   * building the System, encoding and writing FORCEREADY (not waiting for
-   * the server, not the model).
+   * Seconds the driver itself spent on the protocol: parsing every message,
+   * answering STATUS, decoding POSDATA, building the System, encoding and
+   * writing FORCEREADY (not waiting for the server's bytes, not the model).
    */
   protocolSeconds: number;
   /** Seconds from connection to EXIT. */
@@ -123,7 +154,12 @@ export const WRITE_HIGH_WATER = 1 << 20;
 class ByteReader {
   private chunks: Buffer[] = [];
   private available = 0;
-  private waiting: { n: number; what: string; resolve: (b: Buffer) => void; reject: (e: Error) => void; timer: NodeJS.Timeout } | null = null;
+  private waiting: { n: number; what: string; resolve: (b: Buffer) => void; reject: (e: Error) => void } | null = null;
+  // One timer for every wait, re-armed (refresh) rather than made and
+  // cleared per message: a timer list emptied and made again costs more
+  // than the rest of a small message's handling. When it fires with no read
+  // waiting, it is a leftover and does nothing.
+  private timer: NodeJS.Timeout | null = null;
   private failure: Error | null = null;
   private paused = false;
 
@@ -153,13 +189,24 @@ class ByteReader {
   /** Every pending and later read rejects with `error` (the first one given wins). */
   fail(error: Error): void {
     if (this.failure === null) this.failure = error;
+    this.stop();
     const w = this.waiting;
     if (w !== null) {
       this.waiting = null;
-      clearTimeout(w.timer);
       w.reject(this.failure);
     }
   }
+
+  /** Drops the timer (at the end of the run; a later wait makes a new one). */
+  stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private readonly expire = () => {
+    const w = this.waiting;
+    if (w !== null) this.fail(coded('ACDC_IO', `i-PI protocol: no data from the server for ${this.timeoutMs / 1000} s while waiting for ${w.what}`));
+  };
 
   /** The next `n` bytes; rejects after the timeout, on failure, or when the stream ends first. */
   read(n: number, what: string): Promise<Buffer> {
@@ -170,12 +217,24 @@ class ByteReader {
     }
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.fail(coded('ACDC_IO', `i-PI protocol: no data from the server for ${this.timeoutMs / 1000} s while waiting for ${what}`));
-      }, this.timeoutMs);
-      this.waiting = { n, what, resolve, reject, timer };
+      if (this.timer === null) {
+        this.timer = setTimeout(this.expire, this.timeoutMs);
+        // the socket keeps the process alive while a read waits; a leftover timer must not
+        this.timer.unref();
+      } else {
+        this.timer.refresh();
+      }
+      this.waiting = { n, what, resolve, reject };
       this.resumeIfLow();
     });
+  }
+
+  /** The next `n` bytes if they are all here, else null (then `read` waits for them). */
+  readNow(n: number): Buffer | null {
+    if (this.available < n || this.waiting !== null) return null;
+    const out = this.take(n);
+    this.resumeIfLow();
+    return out;
   }
 
   /** Bytes received and not read yet. */
@@ -192,7 +251,6 @@ class ByteReader {
     const w = this.waiting;
     if (w !== null && this.available >= w.n) {
       this.waiting = null;
-      clearTimeout(w.timer);
       w.resolve(this.take(w.n));
     }
   }
@@ -223,7 +281,10 @@ class ByteReader {
 
 function checkOptions(options: DriveIpiOptions): { target: net.NetConnectOpts; where: string; timeoutMs: number } {
   if (options === null || typeof options !== 'object') throw invalidParameter('driveIpi options must be an object {unix} or {host, port}');
-  const { unix, host, port, timeout } = options;
+  const { unix, host, port, timeout, compute } = options;
+  if (compute !== undefined && compute !== 'auto' && compute !== 'async' && compute !== 'sync') {
+    throw invalidParameter(`driveIpi: compute must be 'auto', 'async' or 'sync', got ${JSON.stringify(compute)}`);
+  }
   if (unix !== undefined && port !== undefined) throw invalidParameter('driveIpi: give either unix or port, not both');
   if (unix === undefined && port === undefined) throw invalidParameter('driveIpi: give unix (a socket name) or port (with host) to connect to');
   let timeoutMs = 600_000;
@@ -300,6 +361,12 @@ async function connect(target: net.NetConnectOpts, where: string, windowMs: numb
   }
 }
 
+/** Whether two cells are equal number for number. */
+function sameCell(a: Float64Array, b: Float64Array): boolean {
+  for (let k = 0; k < 9; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
 /** Ends the socket once what was written is sent; resolves on close, or after `ms`. */
 function flushAndClose(socket: net.Socket, ms: number): Promise<void> {
   return new Promise((resolve) => {
@@ -348,6 +415,9 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   if (onStep !== undefined && typeof onStep !== 'function') throw invalidParameter('driveIpi: onStep must be a function');
   let species = speciesOf(model, options.species);
   const variance = options.variance === true;
+  const compute = options.compute ?? 'auto';
+  const predictSync = typeof model.predictSync === 'function' ? model.predictSync.bind(model) : null;
+  if (compute === 'sync' && predictSync === null) throw invalidParameter("driveIpi: compute 'sync' needs a model with predictSync");
 
   const socket = await connect(target, where, Math.min(timeoutMs, 30_000), signal);
   // replies are small and answer a request each: Nagle's algorithm would hold
@@ -378,11 +448,42 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   let initialized = false;
   let reply: Buffer | null = null;
   let replyInfo: IpiStep | null = null;
+  // the last reply's Buffer, written over by the next one of the same
+  // length once the socket holds none of it (every write handed to the kernel)
+  let spare: Buffer | null = null;
   let atoms = -1;
   let steps = 0;
   let modelSeconds = 0;
-  let protocolSeconds = 0;
+  let lastModelSeconds = Infinity;
+  // the shortest model time so far: a step's cost hardly changes during MD,
+  // and the shortest is the one least inflated by the hand-over to a worker
+  // thread or by other processes
+  let fastestModelSeconds = Infinity;
+  // the cell (Å) of the last System validated with `new System`
+  let validCell: Float64Array | null = null;
+  let validPeriodic = false;
+  let triedSync = false;
   const now = () => Number(process.hrtime.bigint()) / 1e9;
+  // The driver's own time: running from the moment the bytes a message
+  // needs are there until the driver waits for more bytes or calls the model.
+  let protocolSeconds = 0;
+  let protocolAtLastReply = 0;
+  let busySince: number | null = null;
+  const busy = () => {
+    busySince ??= now();
+  };
+  const idle = () => {
+    if (busySince !== null) protocolSeconds += now() - busySince;
+    busySince = null;
+  };
+  // `readNow(n) ?? await read(n)`: no Promise when the bytes are already here
+  const read = async (n: number, what: string): Promise<Buffer> => {
+    if (reader.buffered >= n) return reader.read(n, what);
+    idle();
+    const bytes = await reader.read(n, what);
+    busy();
+    return bytes;
+  };
   let failure: Error | null = null;
   let stalled: Error | null = null;
   socket.on('error', (e) => (failure ??= e));
@@ -412,15 +513,25 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
       signal?.addEventListener('abort', onAbortDrain, { once: true });
     });
   const send = async (b: Buffer) => {
-    if (socket.writableLength > WRITE_HIGH_WATER) await drained();
+    if (socket.writableLength > WRITE_HIGH_WATER) {
+      idle();
+      await drained();
+      busy();
+    }
     if (!socket.writable) throw coded('ACDC_IO', `the i-PI server at ${where} closed the connection before the reply could be sent`);
     socket.write(b);
+  };
+  // `send` without a Promise when the socket is not behind
+  const sendNow = (b: Buffer): boolean => {
+    if (socket.writableLength > WRITE_HIGH_WATER || !socket.writable) return false;
+    socket.write(b);
+    return true;
   };
   try {
     for (;;) {
       let head: Buffer;
       try {
-        head = await reader.read(HEADER_LENGTH, 'a message header');
+        head = reader.readNow(HEADER_LENGTH) ?? (await read(HEADER_LENGTH, 'a message header'));
       } catch (e) {
         const atBoundary = reader.buffered === 0 && reply === null && steps > 0;
         if (options.exitOnClose === true && atBoundary && (e === closed || (e as Error).message.startsWith(closed.message))) {
@@ -434,33 +545,54 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         exited = true;
         break;
       } else if (message === 'STATUS') {
-        await send(header(!initialized ? 'NEEDINIT' : reply !== null ? 'HAVEDATA' : 'READY'));
+        const status = header(!initialized ? 'NEEDINIT' : reply !== null ? 'HAVEDATA' : 'READY');
+        if (!sendNow(status)) await send(status);
       } else if (message === 'INIT') {
-        const head = await reader.read(8, 'the INIT message');
+        const head = await read(8, 'the INIT message');
         const length = head.readInt32LE(4);
         if (length < 0 || length > MAX_INIT_LENGTH) throw coded('ACDC_PARSE', `i-PI protocol: malformed INIT message: parameter string length ${length} (expected 0 to ${MAX_INIT_LENGTH})`);
-        await reader.read(length, 'the INIT parameter string');
+        await read(length, 'the INIT parameter string');
         initialized = true;
       } else if (message === 'POSDATA') {
-        const cellBytes = await reader.read(144, 'the POSDATA cell');
-        const n = (await reader.read(4, 'the POSDATA atom count')).readInt32LE(0);
+        const cellBytes = reader.readNow(144) ?? (await read(144, 'the POSDATA cell'));
+        const n = (reader.readNow(4) ?? (await read(4, 'the POSDATA atom count'))).readInt32LE(0);
         if (n < 1 || n > MAX_ATOMS) throw coded('ACDC_PARSE', `i-PI protocol: malformed POSDATA message: ${n} atoms (expected 1 to ${MAX_ATOMS})`);
         if (atoms >= 0 && n !== atoms) throw coded('ACDC_PARSE', `i-PI protocol: the number of atoms changed from ${atoms} to ${n} at evaluation ${steps + 1}`);
         if (species !== null && species.length !== n) {
           throw coded('ACDC_INVALID_SYSTEM', `the server sent ${n} atoms but the species list has ${species.length} (check --init / species: it must be the structure the MD engine runs)`);
         }
-        const positionBytes = await reader.read(24 * n, `${n} positions`);
-        const t0 = now();
+        const positionBytes = reader.readNow(24 * n) ?? (await read(24 * n, `${n} positions`));
         const cell = decodeCell(cellBytes);
         const positions = decodePositions(positionBytes, n);
         atoms = n;
         if (species === null) species = new Int32Array(n).fill(model.species![0]);
         const volume = cellVolume(cell);
         const periodic = volume > 1e-12;
-        const system = new System({ types: species, positions, cell: periodic ? cell : null, pbc: periodic });
+        // a new System each step (the model may keep the ones it was given);
+        // validated natively only when the cell changed: the positions were
+        // checked finite above, and nothing else enters the validation
+        let system: System;
+        if (validCell !== null && validPeriodic === periodic && sameCell(validCell, cell)) {
+          system = checkedSystem(species.slice(), positions, periodic ? cell : new Float64Array(9), [periodic, periodic, periodic]);
+        } else {
+          system = new System({ types: species, positions, cell: periodic ? cell : null, pbc: periodic });
+          validCell = cell.slice();
+          validPeriodic = periodic;
+        }
+        const useSync: boolean = predictSync !== null && (compute === 'sync' || (compute === 'auto' && fastestModelSeconds < (triedSync ? 1 : 50) * IPI_SYNC_BELOW));
+        triedSync ||= useSync;
+        idle();
         const tm = now();
-        const p = await Promise.race([model.predict([system], { forces: true, stress: periodic, ...(variance ? { variance: true } : {}) }), aborted]);
-        const dt = now() - tm;
+        let p: IpiPrediction;
+        try {
+          const o = { forces: true as const, stress: periodic, ...(variance ? { variance: true } : {}) };
+          p = useSync ? predictSync!([system], o) : await Promise.race([model.predict([system], o), aborted]);
+        } finally {
+          lastModelSeconds = now() - tm;
+          fastestModelSeconds = Math.min(fastestModelSeconds, lastModelSeconds);
+          busy();
+        }
+        const dt = lastModelSeconds;
         modelSeconds += dt;
         if (signal?.aborted) throw abortError(signal);
         if (p === null || typeof p !== 'object' || p.energy === undefined || p.forces === undefined) throw coded('ACDC_INVALID_PARAMETER', 'the model returned no energy or no forces');
@@ -468,26 +600,30 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         const v = variance && p.variance !== undefined ? Number(p.variance[0]) : undefined;
         const extra = v === undefined ? '' : JSON.stringify({ energy_variance: Number.isFinite(v) ? v : null });
         const energy = Number(p.energy[0]);
-        reply = encodeForceReady({ energy, forces: p.forces[0], stress: periodic ? p.stress![0] : null, volume, extra }, n);
-        replyInfo = { step: steps + 1, atoms: n, energy, modelSeconds: dt, ...(v === undefined ? {} : { variance: v }) };
-        protocolSeconds += now() - t0 - dt;
+        reply = encodeForceReady({ energy, forces: p.forces[0], stress: periodic ? p.stress![0] : null, volume, extra }, n, socket.writableLength === 0 ? spare : null);
+        replyInfo = { step: steps + 1, atoms: n, energy, modelSeconds: dt, protocolSeconds: 0, ...(v === undefined ? {} : { variance: v }) };
       } else {
         // GETFORCE
         if (reply === null) throw coded('ACDC_PARSE', 'i-PI protocol: the server sent GETFORCE before any POSDATA');
-        const t0 = now();
-        await send(reply);
-        protocolSeconds += now() - t0;
+        if (!sendNow(reply)) await send(reply);
+        spare = reply;
         reply = null;
         steps += 1;
+        idle();
+        replyInfo!.protocolSeconds = protocolSeconds - protocolAtLastReply;
+        protocolAtLastReply = protocolSeconds;
         onStep?.(replyInfo!);
+        busy();
       }
     }
+    idle();
   } catch (e) {
     // A reply already handed to the socket is finished before closing (a
     // server that reads gets whole replies or none), within `timeout`.
     if (socket.writableLength > 0 && !socket.destroyed && failure === null && stalled === null && !signal?.aborted) await flushAndClose(socket, Math.min(timeoutMs, 30_000));
     throw e;
   } finally {
+    reader.stop();
     signal?.removeEventListener('abort', onAbort);
     if (exited) socket.end();
     else socket.destroy();

@@ -28,16 +28,32 @@ export type IpiMessage = 'STATUS' | 'READY' | 'NEEDINIT' | 'HAVEDATA' | 'INIT' |
 
 const SERVER_MESSAGES: ReadonlySet<string> = new Set(['STATUS', 'INIT', 'POSDATA', 'GETFORCE', 'EXIT']);
 
+// Headers are sent often (every STATUS is answered): made once. They are
+// only ever read (written to the socket), never changed.
+const HEADERS = new Map<string, Buffer>();
+
 /** The 12-byte header of `name` (upper case, padded with spaces). */
 export function header(name: IpiMessage): Buffer {
-  return Buffer.from(name.toUpperCase().padEnd(HEADER_LENGTH, ' '), 'ascii');
+  let h = HEADERS.get(name);
+  if (h === undefined) {
+    h = Buffer.from(name.toUpperCase().padEnd(HEADER_LENGTH, ' '), 'ascii');
+    HEADERS.set(name, h);
+  }
+  return h;
 }
+
+// The server's headers as i-PI sends them (space-padded): a header equal to
+// one of these is recognised without building a string.
+const PADDED = (['STATUS', 'INIT', 'POSDATA', 'GETFORCE', 'EXIT'] as const).map((name) => [name, Buffer.from(name.padEnd(HEADER_LENGTH, ' '), 'ascii')] as const);
 
 /**
  * The message a 12-byte header from the server names; throws an Error
  * quoting the bytes when it is not one the server may send.
  */
 export function parseHeader(bytes: Buffer): 'STATUS' | 'INIT' | 'POSDATA' | 'GETFORCE' | 'EXIT' {
+  if (bytes.length === HEADER_LENGTH) {
+    for (const [name, padded] of PADDED) if (bytes.equals(padded)) return name;
+  }
   const text = bytes.toString('latin1');
   const name = text.replace(/[ \0]+$/, '');
   if (!SERVER_MESSAGES.has(name) || !/^[A-Z]+ *$/.test(text.replace(/\0+$/, ''))) {
@@ -85,10 +101,43 @@ export function decodeCell(bytes: Buffer): Float64Array {
   return cell;
 }
 
+// Float64Array views read and write the host's byte order; the protocol is
+// little-endian, so on a big-endian host the per-number Buffer methods are used.
+const LITTLE_ENDIAN = new Uint8Array(Float64Array.of(1).buffer)[7] === 0x3f;
+
+/**
+ * `bytes` (a multiple of 8 long) as float64s: a view when the bytes are
+ * 8-byte aligned, else a copy into `scratch` (grown when too short). A
+ * typed-array loop instead of one `readDoubleLE` call per number: the
+ * first steps run before V8 has optimised the loop, and a call per number
+ * costs ~1 µs there (~8 ms for 1 000 atoms on the first POSDATA).
+ */
+function float64s(bytes: Buffer, scratch: { buffer: Float64Array | null }): Float64Array {
+  const count = bytes.length / 8;
+  if (bytes.byteOffset % 8 === 0) return new Float64Array(bytes.buffer, bytes.byteOffset, count);
+  if (scratch.buffer === null || scratch.buffer.length < count) scratch.buffer = new Float64Array(count);
+  new Uint8Array(scratch.buffer.buffer, 0, bytes.length).set(bytes);
+  return scratch.buffer.length === count ? scratch.buffer : scratch.buffer.subarray(0, count);
+}
+
+const unalignedPositions: { buffer: Float64Array | null } = { buffer: null };
+
 /** Decodes 3N float64 positions in Bohr to Å; throws naming the atom when one is not finite. */
 export function decodePositions(bytes: Buffer, atoms: number): Float64Array {
   if (bytes.length !== 24 * atoms) throw coded('ACDC_PARSE', `i-PI protocol: ${atoms} positions take ${24 * atoms} bytes, got ${bytes.length}`);
   const positions = new Float64Array(3 * atoms);
+  if (LITTLE_ENDIAN) {
+    const raw = float64s(bytes, unalignedPositions);
+    let finite = true;
+    for (let k = 0; k < 3 * atoms; k++) {
+      const v = raw[k];
+      // v − v is 0 for a finite v and NaN for ±Infinity and NaN
+      finite = finite && v - v === 0;
+      positions[k] = v / IPI_UNITS.bohrPerAngstrom;
+    }
+    if (finite) return positions;
+    // a number is not finite: the loop below names the first one
+  }
   for (let k = 0; k < 3 * atoms; k++) {
     const v = bytes.readDoubleLE(8 * k);
     if (!Number.isFinite(v)) {
@@ -101,7 +150,7 @@ export function decodePositions(bytes: Buffer, atoms: number): Float64Array {
 
 /** Volume of a cell (rows = vectors, Å) in Å³: |det|. */
 export function cellVolume(cell: ArrayLike<number>): number {
-  const [a0, a1, a2, b0, b1, b2, c0, c1, c2] = Array.from(cell);
+  const a0 = cell[0], a1 = cell[1], a2 = cell[2], b0 = cell[3], b1 = cell[4], b2 = cell[5], c0 = cell[6], c1 = cell[7], c2 = cell[8];
   return Math.abs(a0 * (b1 * c2 - b2 * c1) - a1 * (b0 * c2 - b2 * c0) + a2 * (b0 * c1 - b1 * c0));
 }
 
@@ -123,33 +172,75 @@ export interface ForceResult {
   extra: string;
 }
 
+/** Bytes of the FORCEREADY reply for `atoms` atoms and an extra string of `extraBytes` UTF-8 bytes. */
+export function forceReadyLength(atoms: number, extraBytes: number): number {
+  return HEADER_LENGTH + 8 + 4 + 24 * atoms + 72 + 4 + extraBytes;
+}
+
 /**
  * The complete FORCEREADY reply in one Buffer: header, float64 energy
  * (Hartree), int32 N, 3N float64 forces (Hartree/Bohr), 9 float64 virial
  * W = −V·σ (Hartree, row-major), int32 length and the UTF-8 extra string.
- * Throws (and nothing is sent) when a number is not finite.
+ * Throws (and nothing is sent) when a number is not finite. `reuse`, when
+ * it has the reply's length, is written over and returned (the caller makes
+ * sure the socket no longer holds it); otherwise a new Buffer is made.
  */
-export function encodeForceReady(r: ForceResult, atoms: number): Buffer {
+export function encodeForceReady(r: ForceResult, atoms: number, reuse?: Buffer | null): Buffer {
   if (!Number.isFinite(r.energy)) throw coded('ACDC_NUMERICAL', `the model returned a non-finite energy (${r.energy} eV)`);
   if (r.forces.length !== 3 * atoms) throw coded('ACDC_INVALID_PARAMETER', `the model returned ${r.forces.length} force components for ${atoms} atoms (expected ${3 * atoms})`);
-  const extra = Buffer.from(r.extra, 'utf8');
-  const out = Buffer.alloc(HEADER_LENGTH + 8 + 4 + 24 * atoms + 72 + 4 + extra.length);
+  const extra = r.extra.length === 0 ? null : Buffer.from(r.extra, 'utf8');
+  const length = forceReadyLength(atoms, extra === null ? 0 : extra.length);
+  // a fresh ArrayBuffer of its own: offset 0, so the forces (at byte 24) are 8-byte aligned
+  const out = reuse !== undefined && reuse !== null && reuse.length === length ? reuse : Buffer.from(new ArrayBuffer(length));
   let at = header('FORCEREADY').copy(out, 0);
   at = out.writeDoubleLE(r.energy * IPI_UNITS.hartreePerEv, at);
   at = out.writeInt32LE(atoms, at);
-  for (let k = 0; k < 3 * atoms; k++) {
-    const f = r.forces[k];
-    if (!Number.isFinite(f)) throw coded('ACDC_NUMERICAL', `the model returned a non-finite force on atom ${Math.floor(k / 3)} (${'xyz'[k % 3]}: ${f} eV/Å)`);
-    at = out.writeDoubleLE(f * IPI_UNITS.forcePerEvPerAngstrom, at);
+  const forces = r.forces;
+  const stress = r.stress;
+  if (stress !== null && stress.length !== 9) {
+    checkForces(forces, atoms);
+    throw coded('ACDC_INVALID_PARAMETER', `the model returned a stress of ${stress.length} numbers (expected 9)`);
   }
-  if (r.stress !== null && r.stress.length !== 9) throw coded('ACDC_INVALID_PARAMETER', `the model returned a stress of ${r.stress.length} numbers (expected 9)`);
-  for (let k = 0; k < 9; k++) {
-    const s = r.stress === null ? 0 : r.stress[k];
-    if (!Number.isFinite(s)) throw coded('ACDC_NUMERICAL', `the model returned a non-finite stress (component ${k}: ${s} eV/Å³)`);
-    // W = -V σ, eV → Hartree; +0 turns -0 into 0
-    at = out.writeDoubleLE(-r.volume * s * IPI_UNITS.hartreePerEv + 0, at);
+  const toForce = IPI_UNITS.forcePerEvPerAngstrom;
+  const toEnergy = IPI_UNITS.hartreePerEv;
+  if (LITTLE_ENDIAN && (out.byteOffset + at) % 8 === 0) {
+    // one typed-array pass (see float64s); the checks name the first bad number
+    const view = new Float64Array(out.buffer, out.byteOffset + at, 3 * atoms + 9);
+    let finite = true;
+    for (let k = 0; k < 3 * atoms; k++) {
+      const f = forces[k];
+      finite = finite && f - f === 0;
+      view[k] = f * toForce;
+    }
+    if (!finite) checkForces(forces, atoms);
+    for (let k = 0; k < 9; k++) {
+      const s = stress === null ? 0 : stress[k];
+      if (!Number.isFinite(s)) throw coded('ACDC_NUMERICAL', `the model returned a non-finite stress (component ${k}: ${s} eV/Å³)`);
+      // W = -V σ, eV → Hartree; +0 turns -0 into 0
+      view[3 * atoms + k] = -r.volume * s * toEnergy + 0;
+    }
+    at += 8 * (3 * atoms + 9);
+  } else {
+    for (let k = 0; k < 3 * atoms; k++) {
+      const f = forces[k];
+      if (!Number.isFinite(f)) checkForces(forces, atoms);
+      at = out.writeDoubleLE(f * toForce, at);
+    }
+    for (let k = 0; k < 9; k++) {
+      const s = stress === null ? 0 : stress[k];
+      if (!Number.isFinite(s)) throw coded('ACDC_NUMERICAL', `the model returned a non-finite stress (component ${k}: ${s} eV/Å³)`);
+      at = out.writeDoubleLE(-r.volume * s * toEnergy + 0, at);
+    }
   }
-  at = out.writeInt32LE(extra.length, at);
-  extra.copy(out, at);
+  at = out.writeInt32LE(extra === null ? 0 : extra.length, at);
+  if (extra !== null) extra.copy(out, at);
   return out;
+}
+
+/** Throws naming the first non-finite force component, if any. */
+function checkForces(forces: ArrayLike<number>, atoms: number): void {
+  for (let k = 0; k < 3 * atoms; k++) {
+    const f = forces[k];
+    if (!Number.isFinite(f)) throw coded('ACDC_NUMERICAL', `the model returned a non-finite force on atom ${Math.floor(k / 3)} (${'xyz'[k % 3]}: ${f} eV/Å)`);
+  }
 }

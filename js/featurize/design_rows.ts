@@ -63,40 +63,34 @@ interface ProgressLike {
   end(): void;
 }
 
+/** A source of native batches: the next one (empty at the end) given the frames done so far. */
+export interface BatchSource {
+  take(framesDone: number): Promise<InstanceType<typeof native.SystemBatch>>;
+  settle(): Promise<void>;
+}
+
 /**
- * Featurizes `input` to the `.npy` file `options.out` (and its
- * `.labels.json` sidecar) through native design rows. `species` (sorted,
- * distinct) fixes the columns.
+ * Appends every batch of `batches` to `writer` (the shared loop of the file
+ * and in-memory `.npy` paths): species checked against the columns, the
+ * answer's size against `maxValues` before each batch is computed, errors
+ * named by frame and line of `input`. Returns the row labels, frame and atom
+ * counts.
  */
-export async function designRowsToNpy(
-  input: ResolvedInput,
-  calc: Calc,
-  dtype: Dtype,
-  options: FeaturizeOptions,
+async function appendAll(
+  writer: InstanceType<typeof native.DesignRowWriter>,
+  batches: BatchSource,
+  input: Pick<ResolvedInput, 'name'>,
   species: number[],
+  options: Pick<FeaturizeOptions, 'perStructure' | 'maxValues' | 'signal'>,
+  maxMemory: string,
   progress: ProgressLike | undefined,
-  start: bigint,
-): Promise<FeaturizeSummary> {
+): Promise<{ rowLabels: number[][]; frames: number; atoms: number }> {
   const allowed = new Set(species);
-  const budget = native.memoryBudget(options.maxMemory);
-  const maxMemory = String(Math.max(1, Math.floor(budget)));
   const perStructure = options.perStructure !== undefined;
-  const tmp = temporaryPathFor(options.out);
-  const writer = new native.DesignRowWriter(
-    tmp,
-    calc.nativeCalculator(),
-    Int32Array.from(species),
-    options.perStructure ?? 'atom',
-    dtype,
-    maxMemory,
-  );
   const rowLabels: number[][] = [];
   let frames = 0;
   let atoms = 0;
   let line = 1;
-
-  const reader = new native.XyzSystemReader(input.path);
-  const batches = new ReadAhead(() => reader.next(options.batch), input);
   try {
     for (;;) {
       const batch = await batches.take(frames);
@@ -127,7 +121,7 @@ export async function designRowsToNpy(
         const token = signal ? new native.CancelToken() : undefined;
         await runQueued(() => writer.append(batch, maxMemory, token), signal, () => token?.cancel());
       } catch (e) {
-        throw frameError(e, input, frames, lines);
+        throw frameError(e, input as ResolvedInput, frames, lines);
       }
       for (let k = 0; k < count; k++) {
         if (perStructure) rowLabels.push([frames + k]);
@@ -138,10 +132,6 @@ export async function designRowsToNpy(
       progress?.update(frames);
     }
     if (frames === 0) throw coded('ACDC_PARSE', `${input.name} holds no frames`);
-  } catch (e) {
-    writer.close();
-    discard(tmp);
-    throw e;
   } finally {
     // let a pending read settle before the reader goes away
     await batches.settle();
@@ -150,6 +140,69 @@ export async function designRowsToNpy(
       progress.end();
     }
   }
+  return { rowLabels, frames, atoms };
+}
+
+/** The `.labels.json` sidecar of a design matrix written by the fused path (`out`: the `.npy` it describes). */
+function sidecarOf(out: string, calculator: string, perStructure: FeaturizeOptions['perStructure'], dtype: Dtype, rowLabels: number[][], columns: Labels): LabelsSidecar {
+  return {
+    description: `labels of ${path.basename(out)}: one entry of rows.values per row, one of columns.values per column`,
+    calculator,
+    perStructure: perStructure ?? null,
+    dtype,
+    rows: { names: perStructure !== undefined ? ['system'] : ['system', 'atom'], values: rowLabels },
+    columns: { names: columns.names, values: rowsOf(columns) },
+  };
+}
+
+/** The rows of `labels` as arrays (tens of thousands of columns: one pass over the flat values). */
+function rowsOf(labels: Labels): number[][] {
+  const n = labels.names.length;
+  const flat = labels.values;
+  const out = new Array<number[]>(labels.count);
+  for (let r = 0; r < out.length; r++) {
+    const row = new Array<number>(n);
+    for (let k = 0; k < n; k++) row[k] = flat[r * n + k];
+    out[r] = row;
+  }
+  return out;
+}
+
+/**
+ * Featurizes `input` to the `.npy` file `options.out` (and its
+ * `.labels.json` sidecar) through native design rows. `species` (sorted,
+ * distinct) fixes the columns.
+ */
+export async function designRowsToNpy(
+  input: ResolvedInput,
+  calc: Calc,
+  dtype: Dtype,
+  options: FeaturizeOptions,
+  species: number[],
+  progress: ProgressLike | undefined,
+  start: bigint,
+): Promise<FeaturizeSummary> {
+  const budget = native.memoryBudget(options.maxMemory);
+  const maxMemory = String(Math.max(1, Math.floor(budget)));
+  const tmp = temporaryPathFor(options.out);
+  const writer = new native.DesignRowWriter(
+    tmp,
+    calc.nativeCalculator(),
+    Int32Array.from(species),
+    options.perStructure ?? 'atom',
+    dtype,
+    maxMemory,
+  );
+  const reader = new native.XyzSystemReader(input.path);
+  let done: Awaited<ReturnType<typeof appendAll>>;
+  try {
+    done = await appendAll(writer, new ReadAhead(() => reader.next(options.batch), input), input, species, options, maxMemory, progress);
+  } catch (e) {
+    writer.close();
+    discard(tmp);
+    throw e;
+  }
+  const { rowLabels, frames, atoms } = done;
 
   let rows: number;
   const labelsPath = `${options.out}.labels.json`;
@@ -157,14 +210,7 @@ export async function designRowsToNpy(
   try {
     // the rows still being written are waited for off the event loop
     rows = await runQueued(() => writer.finishAsync());
-    const sidecar: LabelsSidecar = {
-      description: `labels of ${path.basename(options.out)}: one entry of rows.values per row, one of columns.values per column`,
-      calculator: options.calculator,
-      perStructure: options.perStructure ?? null,
-      dtype,
-      rows: { names: perStructure ? ['system'] : ['system', 'atom'], values: rowLabels },
-      columns: { names: columns.names, values: Array.from({ length: columns.count }, (_, r) => Array.from(columns.row(r))) },
-    };
+    const sidecar = sidecarOf(options.out, options.calculator, options.perStructure, dtype, rowLabels, columns);
     writeAtomicallySync(labelsPath, (t) => fs.writeFileSync(t, JSON.stringify(sidecar)));
     commitSync(tmp, options.out);
   } catch (e) {
@@ -190,4 +236,54 @@ export async function designRowsToNpy(
     seconds,
     structuresPerSecond: frames / seconds,
   };
+}
+
+/**
+ * The fused path into memory: the batches of `parsed` (already read, see
+ * `parseXyzText`) featurized into the bytes of the `.npy` file that
+ * {@link designRowsToNpy} would write, and its sidecar (described as the
+ * labels of `outName`). `species` (sorted, distinct) fixes the columns;
+ * `rows`: the rows the answer will hold (reserved at once).
+ */
+export async function designRowsToMemory(
+  batches: BatchSource,
+  name: string,
+  rows: number,
+  calc: Calc,
+  dtype: Dtype,
+  options: Omit<FeaturizeOptions, 'out'>,
+  species: number[],
+  outName: string,
+  allocate?: (bytes: number) => Buffer,
+): Promise<{ npy: Buffer; labels: LabelsSidecar; names: { rows: string[]; columns: string[] }; rows: number; columns: number; frames: number; atoms: number }> {
+  const budget = native.memoryBudget(options.maxMemory);
+  const maxMemory = String(Math.max(1, Math.floor(budget)));
+  const writer = native.DesignRowWriter.inMemory(name, rows, calc.nativeCalculator(), Int32Array.from(species), options.perStructure ?? 'atom', dtype, maxMemory);
+  try {
+    const { rowLabels, frames, atoms } = await appendAll(writer, batches, { name }, species, options, maxMemory, undefined);
+    const written = await runQueued(() => writer.finishAsync());
+    const columns = Labels.fromData(writer.columnLabels());
+    let npy: Buffer;
+    if (allocate !== undefined) {
+      const target = allocate(writer.npyLength);
+      npy = target.subarray(0, writer.takeNpyInto(target));
+    } else npy = writer.takeNpy();
+    // the sidecar (an array per row and per column: tens of thousands) is
+    // built when asked for; an .npy answer only needs the names
+    let labels: LabelsSidecar | undefined;
+    return {
+      npy,
+      get labels() {
+        return (labels ??= sidecarOf(outName, options.calculator, options.perStructure, dtype, rowLabels, columns));
+      },
+      names: { rows: options.perStructure !== undefined ? ['system'] : ['system', 'atom'], columns: columns.names },
+      rows: written,
+      columns: columns.count,
+      frames,
+      atoms,
+    };
+  } catch (e) {
+    writer.close();
+    throw e;
+  }
 }

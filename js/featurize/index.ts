@@ -235,6 +235,21 @@ export async function featurize(file: string, options: FeaturizeOptions): Promis
   }
 }
 
+/**
+ * Refuses a species list whose key combinations (k species give k(k + 1)/2
+ * neighbour pairs per centre species) would not fit the memory budget,
+ * before the keys are built (each about 100 bytes as JS arrays).
+ * @internal
+ */
+export function checkKeyBudget(calculator: CalculatorName, species: number[], maxMemory: string | undefined): void {
+  const k = species.length;
+  const keys = k * (calculatorInfo(calculator).designRows === 'neighbor_pairs' ? (k * (k + 1)) / 2 : k);
+  const budget = native.memoryBudget(maxMemory);
+  if (keys * 100 > budget) {
+    throw withCode(new Error(`--species: ${k} species give ${keys.toExponential(3)} key combinations, more than the memory budget of ${Math.round(budget / 2 ** 20)} MiB allows (--max-memory or ACDC_MAX_MEMORY)`), 'ACDC_MEMORY');
+  }
+}
+
 async function run(
   input: ResolvedInput,
   calc: Calc,
@@ -256,16 +271,7 @@ async function run(
   }
   species = [...new Set(species)].sort((a, b) => a - b);
   const allowed = new Set(species);
-  {
-    // k species give k(k + 1)/2 neighbour pairs per centre species: refuse
-    // before the keys are built (each about 100 bytes as JS arrays)
-    const k = species.length;
-    const keys = k * (calculatorInfo(options.calculator).designRows === 'neighbor_pairs' ? (k * (k + 1)) / 2 : k);
-    const budget = native.memoryBudget(options.maxMemory);
-    if (keys * 100 > budget) {
-      throw withCode(new Error(`--species: ${k} species give ${keys.toExponential(3)} key combinations, more than the memory budget of ${Math.round(budget / 2 ** 20)} MiB allows (--max-memory or ACDC_MAX_MEMORY)`), 'ACDC_MEMORY');
-    }
-  }
+  checkKeyBudget(options.calculator, species, options.maxMemory);
   const moved = neighborKeys(options.calculator, species, calc);
   const allKeys = new Labels(['center_type', ...moved.names], species.flatMap((c) => Array.from({ length: moved.count }, (_, r) => [c, ...moved.row(r)])));
   const computeOptions = gradients.length ? { gradients } : {};

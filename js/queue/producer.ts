@@ -13,7 +13,7 @@ import type { Dtype } from '../tensor';
 import { writeAtomicallySync } from '../atomic';
 import { connect, DEFAULT_QUEUE_NAME, probeRedis, checkRedisUrl, displayUrl } from './connection';
 import { splitInput } from './split';
-import { shardBase, verifiedShard, type ShardJob, type ShardOptions, type ShardRecord } from './shard';
+import { recordedShard, shardBase, type ShardJob, type ShardOptions, type ShardRecord } from './shard';
 
 export interface QueueFeaturizeOptions {
   queue: string;
@@ -260,29 +260,55 @@ async function produce(file: string, o: QueueFeaturizeOptions, url: string, outD
   const show = o.progress ? () => progressLine(records.size, failures.length, jobs.length, start) : () => undefined;
   try {
     await events.waitUntilReady();
+    // jobs the events say have finished: only those are looked at, except
+    // for a sweep of every pending job once a second (an event can be missed)
+    const finished = new Set<string>();
     events.on('completed', ({ jobId }) => {
-      if (pending.has(jobId)) wake();
+      if (pending.has(jobId)) {
+        finished.add(jobId);
+        wake();
+      }
     });
     events.on('failed', ({ jobId }) => {
-      if (pending.has(jobId)) wake();
-    });
-    for (const job of jobs) {
-      const existing = await queue.getJob(job.id);
-      if (existing) {
-        const state = await existing.getState();
-        if (state === 'completed' || state === 'failed') await existing.remove();
-        else continue; // waiting or running already: follow it
+      if (pending.has(jobId)) {
+        finished.add(jobId);
+        wake();
       }
-      await queue.add('shard', job, { jobId: job.id, attempts, backoff: { type: 'fixed', delay: 500 }, removeOnComplete: false, removeOnFail: false });
-    }
+    });
+    // a job of an earlier run of the same shards: followed if still waiting
+    // or running, else replaced; the new jobs are added in one round trip
+    const existing = await Promise.all(jobs.map((job) => queue.getJob(job.id)));
+    const states = await Promise.all(existing.map((j) => j?.getState()));
+    const fresh: ShardJob[] = [];
+    await Promise.all(
+      jobs.map(async (job, k) => {
+        const j = existing[k];
+        if (j) {
+          if (states[k] === 'completed' || states[k] === 'failed') await j.remove();
+          else return; // waiting or running already: follow it
+        }
+        fresh.push(job);
+      }),
+    );
+    fresh.sort((a, b) => a.index - b.index);
+    await queue.addBulk(fresh.map((job) => ({ name: 'shard', data: job, opts: { jobId: job.id, attempts, backoff: { type: 'fixed' as const, delay: 500 }, removeOnComplete: false, removeOnFail: false } })));
     // follow the jobs: woken by queue events, and checking every second in any case
+    let sweep = Date.now() + 1000;
     while (pending.size > 0 && !lost) {
-      for (const [id, job] of [...pending]) {
-        const state = await queue.getJobState(id);
+      const all = Date.now() >= sweep;
+      if (all) sweep = Date.now() + 1000;
+      const look = all ? [...pending] : [...finished].filter((id) => pending.has(id)).map((id) => [id, pending.get(id)!] as const);
+      finished.clear();
+      const lookStates = await Promise.all(look.map(([id]) => queue.getJobState(id)));
+      for (const [k, [id, job]] of look.entries()) {
+        const state = lookStates[k];
         if (state === 'completed') {
-          const record = await verifiedShard(outDir, id, job.index);
+          // the record and file sizes are checked here; the checksums of
+          // the files (which cost a read of every shard) by acdc merge,
+          // which refuses a shard that does not match them
+          const record = await recordedShard(outDir, id, job.index);
           if (record) records.set(job.index, record);
-          else failures.push({ id, index: job.index, firstFrame: job.firstFrame, frames: job.frames, attempts: 0, error: `the job completed but ${shardBase(job.index)} is missing or does not match its checksum in ${outDir}` });
+          else failures.push({ id, index: job.index, firstFrame: job.firstFrame, frames: job.frames, attempts: 0, error: `the job completed but ${shardBase(job.index)} is missing or does not match its record in ${outDir}` });
           pending.delete(id);
         } else if (state === 'failed' || state === 'unknown') {
           const j: Job | undefined = await queue.getJob(id);
@@ -299,14 +325,19 @@ async function produce(file: string, o: QueueFeaturizeOptions, url: string, outD
       }
       show();
       if (pending.size === 0) break;
+      if (finished.size > 0) continue;
+      // the timer is cleared when an event wakes the loop: a pending one
+      // would keep the process alive for up to a second after the run
+      let timer: NodeJS.Timeout | undefined;
       await new Promise<void>((resolve) => {
         wake = resolve;
-        setTimeout(resolve, 1000);
+        timer = setTimeout(resolve, Math.max(0, sweep - Date.now()));
       });
+      clearTimeout(timer);
     }
     if (lost) throw lost;
     // the manifest holds the record of every shard: the jobs are no longer needed
-    for (const job of jobs) await (await queue.getJob(job.id))?.remove();
+    await Promise.all(jobs.map(async (job) => (await queue.getJob(job.id))?.remove()));
   } catch (e) {
     if (lost) throw lost;
     const message = (e as Error).message;

@@ -90,3 +90,25 @@ export async function verifiedShard(outDir: string, id: string, index: number): 
   }
   return record;
 }
+
+/**
+ * The record of shard `index` if it is that of job `id` and its files exist
+ * with the sizes it states, else null: the producer's check of a completed
+ * job (the checksums are verified by `acdc merge`, before it writes anything).
+ */
+export async function recordedShard(outDir: string, id: string, index: number): Promise<ShardRecord | null> {
+  let record: ShardRecord;
+  try {
+    record = JSON.parse(await fs.promises.readFile(path.join(outDir, `${shardBase(index)}.json`), 'utf8')) as ShardRecord;
+  } catch {
+    return null;
+  }
+  if (record === null || typeof record !== 'object' || record.id !== id || typeof record.file !== 'string' || typeof record.labels !== 'string' || record.bytes === null || typeof record.bytes !== 'object') return null;
+  try {
+    const [f, l] = await Promise.all([fs.promises.stat(path.join(outDir, record.file)), fs.promises.stat(path.join(outDir, record.labels))]);
+    if (f.size !== record.bytes.file || l.size !== record.bytes.labels) return null;
+  } catch {
+    return null;
+  }
+  return record;
+}

@@ -67,8 +67,11 @@ export interface SplitOptions {
 
 const GZIP = [0x1f, 0x8b];
 
-/** Lines of a byte stream with their offsets (the newline is part of the line). */
-async function* lines(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+/**
+ * Calls `each` with every line of a byte stream (the newline is part of the
+ * line), synchronously within each chunk: one await per chunk, not per line.
+ */
+async function eachLine(stream: AsyncIterable<Buffer>, each: (line: Buffer) => void): Promise<void> {
   let rest: Buffer = Buffer.alloc(0);
   for await (const chunk of stream) {
     const buf = rest.length ? Buffer.concat([rest, chunk]) : chunk;
@@ -76,12 +79,31 @@ async function* lines(stream: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for (;;) {
       const nl = buf.indexOf(10, from);
       if (nl < 0) break;
-      yield buf.subarray(from, nl + 1);
+      each(buf.subarray(from, nl + 1));
       from = nl + 1;
     }
     rest = Buffer.from(buf.subarray(from));
   }
-  if (rest.length) yield rest;
+  if (rest.length) each(rest);
+}
+
+/**
+ * Species of a plain extended XYZ file, read natively on the thread pool
+ * (while the split reads the file on the main thread); null when a frame
+ * cannot be parsed (the split then finds the species frame by frame).
+ */
+async function nativeSpecies(file: string): Promise<Set<number> | null> {
+  const species = new Set<number>();
+  try {
+    const reader = new native.XyzSystemReader(file);
+    for (;;) {
+      const batch = await reader.next(512);
+      if (batch.length === 0) return species;
+      for (const t of batch.types()) species.add(t);
+    }
+  } catch {
+    return null;
+  }
 }
 
 function text(line: Buffer): string {
@@ -113,6 +135,28 @@ function speciesOf(frames: Buffer[], firstFrame: number, into: Set<number>): { f
  * when the frame structure itself (an atom count) cannot be read.
  */
 export async function splitInput(file: string, name: string, options: SplitOptions): Promise<SplitResult> {
+  if (options.collectSpecies && file !== '-' && !isGzip(file)) {
+    // a plain file: its species are read natively while it is split
+    const [species, split] = await Promise.all([nativeSpecies(file), splitInput(file, name, { ...options, collectSpecies: false })]);
+    if (species !== null) return { ...split, species: [...species].sort((a, b) => a - b) };
+    // a frame the parser rejects: the species of the others, frame by frame
+    return splitFrames(file, name, options);
+  }
+  return splitFrames(file, name, options);
+}
+
+function isGzip(file: string): boolean {
+  const fd = fs.openSync(file, 'r');
+  try {
+    const head = Buffer.alloc(2);
+    const n = fs.readSync(fd, head, 0, 2, 0);
+    return n === 2 && head[0] === GZIP[0] && head[1] === GZIP[1];
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+async function splitFrames(file: string, name: string, options: SplitOptions): Promise<SplitResult> {
   let source: Readable;
   let plain: string | null = null;
   if (file === '-') {
@@ -143,7 +187,7 @@ export async function splitInput(file: string, name: string, options: SplitOptio
   let frames = 0;
   let atoms = 0;
   // the frame being read
-  let state: 'count' | 'comment' | 'atoms' | 'vec' | 'blank' = 'count';
+  let state = 'count' as 'count' | 'comment' | 'atoms' | 'vec' | 'blank';
   let left = 0;
   let frameStart = 0;
   let frameLine = 0;
@@ -214,14 +258,14 @@ export async function splitInput(file: string, name: string, options: SplitOptio
   };
 
   try {
-    for await (const line of lines(hashed())) {
+    await eachLine(hashed(), (line) => {
       lineNo += 1;
       const at = offset;
       offset += line.length;
       if (state === 'vec') {
         if (text(line).trimStart().startsWith('VEC')) {
           frameBytes.push(line);
-          continue;
+          return;
         }
         endFrame(at);
         state = 'count';
@@ -232,7 +276,7 @@ export async function splitInput(file: string, name: string, options: SplitOptio
           if (t === '') {
             state = 'blank';
             frameLine = lineNo;
-            continue;
+            return;
           }
           if (!/^[+-]?\d+$/.test(t) || Number(t) < 0 || !Number.isSafeInteger(Number(t))) {
             throw coded('ACDC_PARSE', `${name}, line ${lineNo}: expected the number of atoms of a frame, found '${t.slice(0, 40)}': the input cannot be split into frames`);
@@ -260,7 +304,7 @@ export async function splitInput(file: string, name: string, options: SplitOptio
           }
           break;
       }
-    }
+    });
     if (state === 'vec') endFrame(offset);
     else if (state === 'comment' || state === 'atoms') {
       throw coded('ACDC_PARSE', `${name}, line ${lineNo}: truncated frame: the input ends inside the frame that starts at line ${frameLine}`);

@@ -5,14 +5,16 @@
 // `.npy` and `.labels.json` atomically, then its checksummed record. A job
 // whose shard is already complete (record present, checksums matching) is
 // not computed again, so a retried or duplicated job changes nothing.
-import { coded, rethrown } from '../errors';
+import { coded, isAcdcError, rethrown } from '../errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Worker, type Job } from 'bullmq';
 import { featurize, makeCalculator, type Calc } from '../featurize';
+import { featurizeParsed, parseXyzText, type FeaturizedNpy } from '../featurize/text';
+import { usesDesignRows } from '../featurize/design_rows';
 import { writeAtomicallySync } from '../atomic';
 import { connect, DEFAULT_QUEUE_NAME, probeRedis, checkRedisUrl, displayUrl } from './connection';
 import { sha256File, shardBase, verifiedShard, type ShardJob, type ShardRecord } from './shard';
@@ -138,6 +140,129 @@ function shardError(e: unknown, job: ShardJob, tmp: string): Error {
 /** The last calculator built, by its calculator name and hyper-parameters: shards of one run reuse it. */
 let cached: { key: string; calc: Calc } | undefined;
 
+/** The calculator of the job's options (built once per run, kept in {@link cached}); `input` names the shard in errors. */
+function calculatorOf(job: ShardJob, input: string): Calc {
+  const key = JSON.stringify([job.options.calculator, job.options.hypers]);
+  if (cached?.key !== key) {
+    const hypers = job.options.hypers === null ? undefined : temporary('.json');
+    try {
+      if (hypers) fs.writeFileSync(hypers, job.options.hypers!);
+      cached = { key, calc: makeCalculator(job.options.calculator, hypers) };
+    } catch (e) {
+      throw shardError(e, job, input);
+    } finally {
+      if (hypers) remove(hypers);
+    }
+  }
+  return cached.calc;
+}
+
+const PAGE = 4096;
+const ZERO_PAGE = Buffer.alloc(PAGE);
+
+/**
+ * Writes `bytes` to a new file `file`, leaving its all-zero pages as holes
+ * (as the file path's native writer does): a design matrix of several
+ * species is mostly zeros, and writing them costs more than computing them.
+ */
+function writeSparseSync(file: string, bytes: Buffer): void {
+  const fd = fs.openSync(file, 'w');
+  try {
+    const write = (from: number, to: number) => {
+      for (let at = from; at < to; ) at += fs.writeSync(fd, bytes, at, to - at, at);
+    };
+    let run = -1;
+    for (let at = 0; at < bytes.length; at += PAGE) {
+      const zero = at + PAGE <= bytes.length && bytes.compare(ZERO_PAGE, 0, PAGE, at, at + PAGE) === 0;
+      if (!zero && run < 0) run = at;
+      else if (zero && run >= 0) {
+        write(run, at);
+        run = -1;
+      }
+    }
+    if (run >= 0) write(run, bytes.length);
+    fs.ftruncateSync(fd, bytes.length);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Largest shard input (bytes) featurized in memory: its bytes read once,
+ * checked, parsed natively, and the `.npy` built in memory, hashed and
+ * written once (no temporary copy of the input, no re-reading of the output
+ * to hash it). Larger shards go through temporary files.
+ */
+const MEMORY_SHARD_BYTES = 64 << 20;
+
+/**
+ * Shard `job` computed in memory (the SOAP spectra's fused path); null when
+ * its answer would not fit the memory budget (the caller then writes it
+ * through a file). The files and record are those of the file path.
+ */
+async function shardInMemory(job: ShardJob, out: string): Promise<ShardRecord | null> {
+  const length = job.input.end - job.input.start;
+  const bytes = Buffer.alloc(length);
+  const fd = await fs.promises.open(job.input.path, 'r');
+  try {
+    let read = 0;
+    while (read < length) {
+      const { bytesRead } = await fd.read(bytes, read, length - read, job.input.start + read);
+      if (bytesRead === 0) break;
+      read += bytesRead;
+    }
+    if (read < length) throw coded('ACDC_IO', `${job.inputName}: ${job.input.path} ends before byte ${job.input.end} of shard ${job.index}: the file changed since it was split`);
+  } finally {
+    await fd.close();
+  }
+  if (job.input.sha256 !== undefined && createHash('sha256').update(bytes).digest('hex') !== job.input.sha256) {
+    throw coded('ACDC_IO', `${job.inputName}: bytes ${job.input.start}–${job.input.end - 1} of ${job.input.path} (shard ${job.index}, frames ${job.firstFrame}–${job.firstFrame + job.frames - 1}) changed since the input was split (sha256 differs): run acdc featurize --queue again`);
+  }
+  const name = job.inputName;
+  const calc = calculatorOf(job, name);
+  let answer: FeaturizedNpy;
+  try {
+    const parsed = await parseXyzText(bytes.toString('utf8'), { name, batch: job.options.batch });
+    answer = await featurizeParsed(parsed, {
+      calculator: job.options.calculator,
+      calculatorInstance: calc,
+      perStructure: job.options.perStructure ?? undefined,
+      batch: job.options.batch,
+      dtype: job.options.dtype,
+      species: job.options.species,
+      maxMemory: job.options.maxMemory ?? undefined,
+      outName: path.basename(out),
+    });
+  } catch (e) {
+    // the answer alone is over the budget: computed through a file instead
+    if (isAcdcError(e) && e.code === 'ACDC_MEMORY' && /in-memory \.npy answer/.test((e as Error).message)) return null;
+    throw shardError(e, job, name);
+  }
+  if (answer.frames !== job.frames) throw coded('ACDC_INVALID_SYSTEM', `${job.inputName}: shard ${job.index} holds ${answer.frames} frames, the producer counted ${job.frames}`);
+  const labels = `${out}.labels.json`;
+  const labelsText = Buffer.from(JSON.stringify(answer.labels));
+  // as the file path: the sidecar first, the .npy once complete, the record last
+  writeAtomicallySync(labels, (t) => fs.writeFileSync(t, labelsText));
+  writeAtomicallySync(out, (t) => writeSparseSync(t, answer.npy));
+  const record: ShardRecord = {
+    id: job.id,
+    index: job.index,
+    file: path.basename(out),
+    labels: path.basename(labels),
+    firstFrame: job.firstFrame,
+    frames: answer.frames,
+    atoms: answer.atoms,
+    rows: answer.rows,
+    columns: answer.columns,
+    sha256: { file: createHash('sha256').update(answer.npy).digest('hex'), labels: createHash('sha256').update(labelsText).digest('hex') },
+    ...(job.input.sha256 !== undefined ? { input: { start: job.input.start, end: job.input.end, sha256: job.input.sha256 } } : {}),
+    bytes: { file: answer.npy.length, labels: labelsText.length },
+    worker: `${os.hostname()}:${process.pid}`,
+  };
+  writeAtomicallySync(path.join(job.outDir, `${shardBase(job.index)}.json`), (t) => fs.writeFileSync(t, JSON.stringify(record, null, 1)));
+  return record;
+}
+
 /** Computes one shard (or finds it complete); resolves to its record. */
 export async function processShard(job: ShardJob, roots: string[] = resolveRoots(undefined)): Promise<ShardRecord> {
   checkJob(job, roots);
@@ -152,6 +277,10 @@ export async function processShard(job: ShardJob, roots: string[] = resolveRoots
     throw rethrown(e, `${job.inputName}: the input ${job.input.path} cannot be read on this worker (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): workers need the input and --out-dir at the same paths as the producer`, 'ACDC_IO');
   }
   if (size < job.input.end) throw coded('ACDC_IO', `${job.inputName}: ${job.input.path} holds ${size} bytes, shard ${job.index} ends at byte ${job.input.end}: the file changed since it was split`);
+  if (job.input.end - job.input.start <= MEMORY_SHARD_BYTES && usesDesignRows('npy', job.options.calculator, job.options.species)) {
+    const record = await shardInMemory(job, out);
+    if (record !== null) return record;
+  }
   // with a checksum of the range, the worker hashes its own copy of the
   // bytes: what it featurizes is what it checked
   const whole = job.input.start === 0 && size === job.input.end && job.input.sha256 === undefined;

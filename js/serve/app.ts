@@ -22,7 +22,8 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
-import { DEFAULT_CALCULATOR, DENSE_CALCULATORS, PER_STRUCTURE, calculatorInfo, featurize, makeCalculatorAsync, type Calc, type CalculatorName, type PerStructure } from '../featurize';
+import { DEFAULT_CALCULATOR, DENSE_CALCULATORS, PER_STRUCTURE, calculatorInfo, makeCalculatorAsync, type Calc, type CalculatorName, type LabelsSidecar, type PerStructure } from '../featurize';
+import { featurizeParsed, parseXyzText, type FeaturizedNpy, type ParsedXyz } from '../featurize/text';
 import { readXyz, formatXyz } from '../xyz';
 import { System, type SystemInit } from '../system';
 import type { Dtype } from '../tensor';
@@ -209,11 +210,15 @@ function asHttpError(e: unknown, m: string): HttpError {
 
 interface Featurized {
   npy: Buffer;
-  labels: Buffer;
+  /** The sidecar, built when asked for (an .npy answer needs only `names`). */
+  labels(): LabelsSidecar;
+  names: { rows: string[]; columns: string[] };
+  /** The pooled buffer `npy` is a view of (given back once the answer is sent), if any. */
+  pooled: Buffer | null;
   rows: number;
   columns: number;
   atoms: number;
-  /** Seconds of the featurization itself, and of all the request's work (parsing, files). */
+  /** Seconds of the featurization itself, and of all the request's work (parsing included). */
   seconds: number;
   totalSeconds: number;
 }
@@ -257,98 +262,112 @@ async function propertiesPerBlock(calc: Calc, z: number, maxMemory: string, sign
  * species combination times their properties. Null for calculators whose
  * width is not known in advance (checked after the computation).
  */
-async function expectedValues(req: FeaturizeRequest, calc: Calc, systems: System[], maxMemory: string, signal: AbortSignal): Promise<{ rows: number; columns: number } | null> {
+async function expectedValues(req: FeaturizeRequest, calc: Calc, parsed: ParsedXyz, maxMemory: string, signal: AbortSignal): Promise<{ rows: number; columns: number } | null> {
   const designRows = calculatorInfo(req.calculator).designRows;
   if (designRows === null) return null;
-  const present = new Set(systems.flatMap((s) => Array.from(s.types)));
+  const present = new Set(parsed.species);
   // a species outside `species` is an error of the computation, which names the frame
   if (req.species && [...present].some((z) => !req.species!.includes(z))) return null;
   const species = req.species ? [...new Set(req.species)] : [...present];
   if (species.length === 0) return null;
   const s = species.length;
   const combinations = designRows === 'neighbor_pairs' ? (s * (s + 1)) / 2 : s;
-  const rows = req.perStructure ? systems.length : systems.reduce((n, x) => n + x.size, 0);
+  const rows = req.perStructure ? parsed.frames : parsed.atoms;
   // a width beyond any limit is refused without probing the calculator
   if (rows * s * combinations > 1e15) return { rows, columns: s * combinations };
   const p = await propertiesPerBlock(calc, species[0], maxMemory, signal);
   return { rows, columns: s * combinations * p };
 }
 
-async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signal: AbortSignal): Promise<Featurized> {
-  const start = process.hrtime.bigint();
-  const dir = path.join(os.tmpdir(), `acdc-serve-${process.pid}-${randomBytes(6).toString('hex')}`);
-  fs.mkdirSync(dir, { recursive: true });
-  try {
-    const input = path.join(dir, 'request.xyz');
-    let atoms: number;
-    let systems: System[];
-    if (req.systems) {
-      systems = req.systems;
-      atoms = req.systems.reduce((n, s) => n + s.size, 0);
-      if (atoms > limits.maxAtoms) throw new HttpError(413, `the request holds ${atoms} atoms, more than maxAtoms = ${limits.maxAtoms}`, 'maxAtoms');
-      fs.writeFileSync(input, formatXyz(req.systems));
-    } else {
-      fs.writeFileSync(input, req.xyz!);
-      try {
-        systems = await readXyz(input, { signal });
-      } catch (e) {
-        if (signal.aborted) throw e;
-        throw new HttpError(400, (e as Error).message.split(input).join('body'), 'body');
-      }
-      atoms = systems.reduce((n, s) => n + s.size, 0);
-      if (atoms > limits.maxAtoms) throw new HttpError(413, `the request holds ${atoms} atoms, more than maxAtoms = ${limits.maxAtoms}`, 'maxAtoms');
-    }
-    let calculatorInstance: Calc;
-    try {
-      calculatorInstance = await calculatorFor(req.calculator, req.hypers);
-    } catch (e) {
-      throw asHttpError(e, (e as Error).message);
-    }
-    if (signal.aborted) throw signal.reason;
-    // the size of the answer is known before the work: refuse it first
-    let expected: Awaited<ReturnType<typeof expectedValues>>;
-    try {
-      expected = await expectedValues(req, calculatorInstance, systems, limits.maxMemory, signal);
-    } catch (e) {
-      if (signal.aborted) throw e;
-      throw asHttpError(e, (e as Error).message);
-    }
-    if (expected !== null && expected.rows * expected.columns > limits.maxFeatures) {
-      const { rows, columns } = expected;
-      throw new HttpError(422, `the answer would hold ${rows} × ${columns} = ${rows * columns} values, more than maxFeatures = ${limits.maxFeatures}`, 'maxFeatures');
-    }
-    const out = path.join(dir, 'features.npy');
-    let summary;
-    try {
-      summary = await featurize(input, {
-        calculatorInstance,
-        calculator: req.calculator,
-        perStructure: req.perStructure,
-        out,
-        batch: 64,
-        dtype: req.dtype,
-        species: req.species,
-        maxMemory: limits.maxMemory,
-        maxValues: limits.maxFeatures,
-        progress: false,
-        signal,
-      });
-    } catch (e) {
-      if (signal.aborted) throw e;
-      const message = (e as Error).message.split(input).join('body');
-      if (isAcdcError(e) && e.limit === 'maxValues') throw new HttpError(422, message.replace('maxValues', 'maxFeatures'), 'maxFeatures');
-      throw asHttpError(e, message);
-    }
-    const values = summary.rows! * summary.columns!;
-    if (values > limits.maxFeatures) {
-      throw new HttpError(422, `the answer holds ${summary.rows} × ${summary.columns} = ${values} values, more than maxFeatures = ${limits.maxFeatures}`, 'maxFeatures');
-    }
-    // hundreds of MB for a large answer: read off the event loop
-    const [npy, labels] = await Promise.all([fs.promises.readFile(out), fs.promises.readFile(`${out}.labels.json`)]);
-    return { npy, labels, rows: summary.rows!, columns: summary.columns!, atoms, seconds: summary.seconds, totalSeconds: Number(process.hrtime.bigint() - start) / 1e9 };
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+/**
+ * Answer buffers reused across requests: a fresh buffer of megabytes per
+ * answer is external memory to V8, which then collects garbage every few
+ * answers (tens of ms each). A buffer goes back once its answer is sent;
+ * at most `keep` are kept, none above {@link KEPT_BUFFER_BYTES} (an idle
+ * server does not hold the memory of its largest answers).
+ */
+class AnswerBuffers {
+  readonly #free: Buffer[] = [];
+  constructor(private readonly keep: number) {}
+  /** A buffer of at least `bytes` (at most twice that, so that a small answer does not hold a large buffer). */
+  take(bytes: number): Buffer {
+    const k = this.#free.findIndex((b) => b.length >= bytes && b.length <= 2 * bytes);
+    if (k >= 0) return this.#free.splice(k, 1)[0];
+    return Buffer.allocUnsafeSlow(bytes);
   }
+  give(buffer: Buffer): void {
+    if (buffer.length > KEPT_BUFFER_BYTES) return;
+    this.#free.push(buffer);
+    if (this.#free.length > this.keep) this.#free.shift();
+  }
+}
+
+/** Largest answer buffer kept for reuse (bytes). */
+const KEPT_BUFFER_BYTES = 64 << 20;
+
+async function computeFeatures(req: FeaturizeRequest, limits: ServeLimits, signal: AbortSignal, buffers: AnswerBuffers): Promise<Featurized> {
+  const start = process.hrtime.bigint();
+  if (req.systems) {
+    const atoms = req.systems.reduce((n, s) => n + s.size, 0);
+    if (atoms > limits.maxAtoms) throw new HttpError(413, `the request holds ${atoms} atoms, more than maxAtoms = ${limits.maxAtoms}`, 'maxAtoms');
+  }
+  // the body is parsed once, natively and off the event loop, and the
+  // answer built in memory: no temporary files, nothing read back
+  let parsed: ParsedXyz;
+  try {
+    parsed = await parseXyzText(req.systems ? formatXyz(req.systems) : req.xyz!, { name: 'body', batch: 64, signal });
+  } catch (e) {
+    if (signal.aborted) throw e;
+    throw new HttpError(400, (e as Error).message, 'body');
+  }
+  const atoms = parsed.atoms;
+  if (atoms > limits.maxAtoms) throw new HttpError(413, `the request holds ${atoms} atoms, more than maxAtoms = ${limits.maxAtoms}`, 'maxAtoms');
+  let calculatorInstance: Calc;
+  try {
+    calculatorInstance = await calculatorFor(req.calculator, req.hypers);
+  } catch (e) {
+    throw asHttpError(e, (e as Error).message);
+  }
+  if (signal.aborted) throw signal.reason;
+  // the size of the answer is known before the work: refuse it first
+  let expected: Awaited<ReturnType<typeof expectedValues>>;
+  try {
+    expected = await expectedValues(req, calculatorInstance, parsed, limits.maxMemory, signal);
+  } catch (e) {
+    if (signal.aborted) throw e;
+    throw asHttpError(e, (e as Error).message);
+  }
+  if (expected !== null && expected.rows * expected.columns > limits.maxFeatures) {
+    const { rows, columns } = expected;
+    throw new HttpError(422, `the answer would hold ${rows} × ${columns} = ${rows * columns} values, more than maxFeatures = ${limits.maxFeatures}`, 'maxFeatures');
+  }
+  let answer: FeaturizedNpy;
+  let pooled: Buffer | null = null;
+  try {
+    answer = await featurizeParsed(parsed, {
+      calculatorInstance,
+      calculator: req.calculator,
+      perStructure: req.perStructure,
+      batch: 64,
+      dtype: req.dtype,
+      species: req.species,
+      maxMemory: limits.maxMemory,
+      maxValues: limits.maxFeatures,
+      signal,
+      outName: 'features.npy',
+      allocate: (bytes) => (pooled = buffers.take(bytes)),
+    });
+  } catch (e) {
+    if (signal.aborted) throw e;
+    const message = (e as Error).message;
+    if (isAcdcError(e) && e.limit === 'maxValues') throw new HttpError(422, message.replace('maxValues', 'maxFeatures'), 'maxFeatures');
+    throw asHttpError(e, message);
+  }
+  const values = answer.rows * answer.columns;
+  if (values > limits.maxFeatures) {
+    throw new HttpError(422, `the answer holds ${answer.rows} × ${answer.columns} = ${values} values, more than maxFeatures = ${limits.maxFeatures}`, 'maxFeatures');
+  }
+  return { npy: answer.npy, labels: () => answer.labels, names: answer.names, pooled, rows: answer.rows, columns: answer.columns, atoms, seconds: answer.seconds, totalSeconds: Number(process.hrtime.bigint() - start) / 1e9 };
 }
 
 /** Values formatted per chunk of the JSON answer: small enough that the event loop stays free between chunks (a few ms each). */
@@ -395,14 +414,6 @@ function jsonAnswer(head: string, npy: Buffer): Readable {
       setImmediate(() => this.push(text));
     },
   });
-}
-
-/** `rows.names` or `columns.names` of a labels sidecar, without parsing its (large) values. */
-function labelNames(sidecar: Buffer, which: 'rows' | 'columns'): string[] {
-  const key = Buffer.from(`"${which}":{"names":`);
-  const at = which === 'rows' ? sidecar.indexOf(key) : sidecar.lastIndexOf(key);
-  const end = sidecar.indexOf(']', at);
-  return JSON.parse(sidecar.toString('utf8', at + key.length, end + 1)) as string[];
 }
 
 const PREDICT_OPTIONS = ['forces', 'stress', 'variance'];
@@ -525,6 +536,7 @@ function allowedHosts(app: FastifyInstance, extra: string[]): () => Set<string> 
 export function buildServer(options: ServeOptions = {}): FastifyInstance {
   const limits: ServeLimits = { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) } as ServeLimits;
   const gate = new Gate(limits.concurrency, limits.queue);
+  const buffers = new AnswerBuffers(limits.concurrency + 2);
   const metrics: Metrics = createMetrics(() => ({ running: gate.running, waiting: gate.waiting }));
   // Timeouts on receiving a request (headers and body) but not on computing
   // it: a client that sends slowly or stalls is closed (408) after
@@ -637,7 +649,7 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     }
     let result: Featurized;
     try {
-      result = await computeFeatures(req, limits, controller.signal);
+      result = await computeFeatures(req, limits, controller.signal, buffers);
     } catch (e) {
       if (controller.signal.aborted) metrics.cancelled.inc({ route: '/v1/featurize' });
       throw e;
@@ -648,13 +660,15 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     metrics.atoms.inc({ route: '/v1/featurize' }, result.atoms);
     metrics.computeSeconds.inc({ route: '/v1/featurize' }, result.seconds);
     if (result.seconds > 0) metrics.atomsPerSecond.set({ route: '/v1/featurize' }, result.atoms / result.seconds);
-    const labels = { rows: { names: labelNames(result.labels, 'rows') }, columns: { names: labelNames(result.labels, 'columns') } };
+    // the buffer is reused once the answer has left (or the client has gone)
+    const pooled = result.pooled;
+    if (pooled !== null) reply.raw.once('close', () => buffers.give(pooled));
     const accept = String(request.headers.accept ?? '');
     reply.header('server-timing', `featurize;dur=${(result.seconds * 1000).toFixed(1)}, total;dur=${(result.totalSeconds * 1000).toFixed(1)}`);
     reply.header('x-acdc-shape', `${result.rows},${result.columns}`);
     reply.header('x-acdc-dtype', req.dtype);
-    reply.header('x-acdc-row-names', labels.rows.names.join(','));
-    reply.header('x-acdc-column-names', labels.columns.names.join(','));
+    reply.header('x-acdc-row-names', result.names.rows.join(','));
+    reply.header('x-acdc-column-names', result.names.columns.join(','));
     if (/application\/octet-stream|application\/x-npy/.test(accept)) {
       return reply.type('application/octet-stream').send(result.npy);
     }
@@ -664,12 +678,13 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
         Buffer.from(`--${boundary}\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename="features.npy"\r\n\r\n`),
         result.npy,
         Buffer.from(`\r\n--${boundary}\r\nContent-Type: application/json\r\nContent-Disposition: attachment; filename="features.npy.labels.json"\r\n\r\n`),
-        result.labels,
+        // the text of the .labels.json file
+        Buffer.from(JSON.stringify(result.labels())),
         Buffer.from(`\r\n--${boundary}--\r\n`),
       ]);
       return reply.type(`multipart/mixed; boundary=${boundary}`).send(body);
     }
-    const all = JSON.parse(result.labels.toString('utf8')) as Record<string, unknown>;
+    const all = result.labels();
     const head = JSON.stringify({
       shape: [result.rows, result.columns],
       dtype: req.dtype,

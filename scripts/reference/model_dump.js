@@ -33,6 +33,17 @@ function modelArrays(model) {
   return { header, read };
 }
 
+/** A frame's types, volume (Å³, 0 when not periodic) and targets: energy (eV), forces (eV/Å), stress (eV/Å³ or null). */
+function frameTargets(s) {
+  return {
+    types: Array.from(s.types),
+    volume: s.pbc.every(Boolean) ? Math.abs(det(s.cell)) : 0,
+    energy: s.info.energy,
+    forces: Array.from(s.arrays.forces),
+    stress: s.info.stress === undefined ? null : stress9(s.info.stress),
+  };
+}
+
 /** The species pairs (a ≤ b) of a model's species, in the order of the joined features. */
 function speciesPairs(species) {
   const pairs = [];
@@ -51,11 +62,7 @@ function joinedPowerSpectrum(acdc, hypers, species, frames) {
   const pairs = speciesPairs(species);
   const soap = new acdc.SoapPowerSpectrum(hypers);
   const structures = frames.map((s) => ({
-    types: Array.from(s.types),
-    volume: s.pbc.every(Boolean) ? Math.abs(det(s.cell)) : 0,
-    energy: s.info.energy,
-    forces: Array.from(s.arrays.forces),
-    stress: s.info.stress === undefined ? null : stress9(s.info.stress),
+    ...frameTargets(s),
     features: [],
     positions: new Map(),
     strain: [],
@@ -103,4 +110,4 @@ function joinedPowerSpectrum(acdc, hypers, species, frames) {
   return { structures: structures.map((s) => ({ ...s, positions: Array.from(s.positions.values()) })), blockSize };
 }
 
-module.exports = { det, stress9, modelArrays, speciesPairs, joinedPowerSpectrum };
+module.exports = { det, stress9, frameTargets, modelArrays, speciesPairs, joinedPowerSpectrum };

@@ -13,7 +13,7 @@
 'use strict';
 const fs = require('node:fs');
 const acdc = require('acdc-ml');
-const { det, stress9, modelArrays } = require('./model_dump.js');
+const { frameTargets, modelArrays } = require('./model_dump.js');
 
 const out = process.argv[2] ?? '/tmp/nu3_dump.json';
 const setup = JSON.parse(fs.readFileSync('test/fixtures/models/nu3_case.json', 'utf8'));
@@ -60,11 +60,7 @@ function joined(frames) {
     const periodic = s.pbc.every(Boolean);
     const tm = calculator.computeSync(s, { gradients: periodic ? ['positions', 'strain'] : ['positions'] });
     const st = {
-      types: Array.from(s.types),
-      volume: periodic ? Math.abs(det(s.cell)) : 0,
-      energy: s.info.energy,
-      forces: Array.from(s.arrays.forces),
-      stress: s.info.stress === undefined ? null : stress9(s.info.stress),
+      ...frameTargets(s),
       features: Array.from({ length: s.size }, () => new Array(P).fill(0)),
       positions: new Map(),
       strain: periodic ? Array.from({ length: s.size }, () => new Array(9 * P).fill(0)) : [],

@@ -2,14 +2,16 @@
 //! bench/run.mjs compares the Node API against.
 //!
 //!     cargo run --release -p acdc-core --example bench_core -- soap|nl|acsf FILE.xyz \
-//!         [--gradients] [--warmup N] [--warmup-seconds S] [--reps N]
+//!         [--gradients] [--warmup N] [--warmup-seconds S] [--reps N] [--reuse]
 //!
 //! Threads: ACDC_NUM_THREADS, as in the Node package. What is timed, on
 //! systems already in memory:
 //!   soap  one SOAP power spectrum `compute` (neighbour list included), with
 //!         bench/run.mjs's hyper-parameters (featomic 0.6 JSON: cutoff 5,
 //!         ShiftedCosine 0.5, Gaussian 0.3, max_angular 6, Gto max_radial 7);
-//!   nl    one full neighbour list, cutoff 5 Å, of the first frame;
+//!   nl    one full neighbour list, cutoff 5 Å, of the first frame (arrays
+//!         of 32 MiB or more reused by the next call, as the Node binding's
+//!         output pool does; ACDC_OUTPUT_POOL=0: fresh memory every call);
 //!   acsf  one symmetry-functions `compute` with bench/worker.mjs's
 //!         ACSF_HYPERS (cutoff 6, three G2, four G4), for profiling;
 //!   sph   the real spherical harmonics up to l = 6 of every point of FILE
@@ -19,6 +21,10 @@
 //!         reused [lm][point] buffer. `--dump OUT` writes the values of the
 //!         last call, point-major (N × 49 f64), for bench/run.mjs to compare
 //!         with sphericart's.
+//! `--reuse` hands the large result buffers of a call back for the next
+//! call's outputs of the same length, as the Node binding's output pool does
+//! (`acdc_core::tensor::buffer::set_reuse_source`), so that the time is not
+//! that of faulting fresh pages in: the Node API's case after its first call.
 //! Prints one JSON line: {"times": [seconds...], "threads", "values", ...}.
 
 use std::time::Instant;
@@ -63,6 +69,43 @@ fn process_cpu_seconds() -> f64 {
     0.0
 }
 
+/// Memory of dropped neighbour lists, for the next list of the same system:
+/// what the Node binding's output pool does for results JavaScript dropped
+/// (crates/acdc-node/src/external.rs), so that `nl` compares the N-API
+/// boundary rather than fresh page faults. `ACDC_OUTPUT_POOL=0` turns it off.
+static SPARE: std::sync::Mutex<Vec<(usize, std::alloc::Layout)>> = std::sync::Mutex::new(Vec::new());
+
+fn pool_enabled() -> bool {
+    std::env::var_os("ACDC_OUTPUT_POOL").map_or(true, |v| v != "0")
+}
+
+fn take_spare(layout: std::alloc::Layout) -> Option<std::ptr::NonNull<u8>> {
+    let mut spare = SPARE.lock().ok()?;
+    let k = spare.iter().position(|&(_, l)| l == layout)?;
+    std::ptr::NonNull::new(spare.swap_remove(k).0 as *mut u8)
+}
+
+/// Keeps the allocation of `v` (at least 32 MiB, as the binding's pool) for [`take_spare`].
+fn keep<T>(v: Vec<T>) {
+    let layout = std::alloc::Layout::array::<T>(v.capacity()).expect("layout of an existing Vec");
+    if !pool_enabled() || layout.size() < 32 << 20 {
+        return;
+    }
+    let mut v = std::mem::ManuallyDrop::new(v);
+    if let Ok(mut spare) = SPARE.lock() {
+        spare.push((v.as_mut_ptr() as usize, layout));
+    }
+}
+
+/// Buffers of dropped results, for `--reuse`.
+static POOL: std::sync::Mutex<Vec<Vec<f64>>> = std::sync::Mutex::new(Vec::new());
+
+fn from_pool(len: usize) -> Option<Vec<f64>> {
+    let mut pool = POOL.lock().ok()?;
+    let at = pool.iter().position(|v| v.len() == len)?;
+    Some(pool.swap_remove(at))
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mut mode = None;
@@ -72,10 +115,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut reps = 5usize;
     let mut warmup_seconds = 0.0f64;
     let mut dump = None;
+    let mut reuse = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--gradients" => gradients = true,
             "--dump" => dump = Some(args.next().ok_or("--dump needs a value")?),
+            "--reuse" => reuse = true,
             "--warmup" => warmup = args.next().ok_or("--warmup needs a value")?.parse()?,
             "--reps" => reps = args.next().ok_or("--reps needs a value")?.parse()?,
             "--warmup-seconds" => warmup_seconds = args.next().ok_or("--warmup-seconds needs a value")?.parse()?,
@@ -105,6 +150,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     configure_thread_pool();
+    acdc_core::tensor::buffer::set_raw_reuse_source(take_spare);
+    if reuse {
+        acdc_core::tensor::buffer::set_reuse_source(from_pool);
+    }
     let systems: Vec<System> = read_xyz(&path)?.into_iter().map(|f| f.system).collect();
     let calculator = if mode == "acsf" {
         from_name("symmetry_functions", ACSF_HYPERS)?
@@ -132,13 +181,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .iter()
                 .map(|b| b.values.len() + b.gradients.iter().map(|(_, g)| g.values.len()).sum::<usize>())
                 .sum();
-            drop(tm);
+            if reuse {
+                let mut pool = POOL.lock().map_err(|_| "pool poisoned")?;
+                for block in tm.blocks {
+                    for (_, g) in block.gradients {
+                        // the binding pools results of 32 MiB and more (POOL_MIN_BYTES)
+                        if g.values.len() * 8 >= 32 << 20 {
+                            pool.push(g.values);
+                        }
+                    }
+                }
+            } else {
+                drop(tm);
+            }
             Ok((elapsed, n))
         } else {
             let pairs = neighbors.compute(&systems[0])?;
             let elapsed = start.elapsed().as_secs_f64();
             let n = pairs.len();
-            drop(pairs);
+            keep(pairs.i);
+            keep(pairs.j);
+            keep(pairs.shifts);
+            keep(pairs.distances);
+            keep(pairs.vectors);
             Ok((elapsed, n))
         }
     };

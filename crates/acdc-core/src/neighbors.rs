@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};
 use crate::system::{cross, det3, dot, norm, System};
+use crate::tensor::buffer;
 
 /// Neighbour-list options.
 #[derive(Debug, Clone, Copy)]
@@ -51,28 +52,47 @@ impl Pairs {
         self.i.is_empty()
     }
 
-    /// Reserves room for `additional` pairs, failing instead of aborting.
-    fn try_reserve(&mut self, additional: usize) -> Result<()> {
-        let fail = |_| Error::Memory(format!("could not allocate a neighbour list of {additional} pairs"));
-        self.i.try_reserve(additional).map_err(fail)?;
-        self.j.try_reserve(additional).map_err(fail)?;
-        self.shifts.try_reserve(additional).map_err(fail)?;
-        self.distances.try_reserve(additional).map_err(fail)?;
-        self.vectors.try_reserve(additional).map_err(fail)?;
-        Ok(())
+    /// Grows the capacity to exactly `total` pairs (when below), failing
+    /// instead of aborting; large arrays take resident memory that a caller
+    /// no longer uses when there is some of exactly that size
+    /// ([`buffer::reusable`]: the Node binding's pool of results JavaScript
+    /// dropped), so that a repeated search does not fault in fresh pages.
+    fn reserve_total(&mut self, total: usize) -> Result<()> {
+        fn grow<T: Copy>(v: &mut Vec<T>, total: usize) -> Result<()> {
+            if total <= v.capacity() {
+                return Ok(());
+            }
+            if let Some(mut reused) = buffer::reusable::<T>(total) {
+                reused.extend_from_slice(v);
+                *v = reused;
+                return Ok(());
+            }
+            v.try_reserve_exact(total - v.len())
+                .map_err(|_| Error::Memory(format!("could not allocate a neighbour list of {total} pairs")))
+        }
+        grow(&mut self.i, total)?;
+        grow(&mut self.j, total)?;
+        grow(&mut self.shifts, total)?;
+        grow(&mut self.distances, total)?;
+        grow(&mut self.vectors, total)
     }
 
     /// Concatenates per-chunk results, each thread copying its share.
-    fn concat_parallel(parts: &[Pairs]) -> Pairs {
+    fn concat_parallel(parts: &[Pairs]) -> Result<Pairs> {
         let total: usize = parts.iter().map(Pairs::len).sum();
-        let mut out = Pairs {
-            i: vec![0; total],
-            j: vec![0; total],
-            shifts: vec![[0; 3]; total],
-            distances: vec![0.0; total],
-            vectors: vec![[0.0; 3]; total],
-        };
-        let mut rest = (&mut out.i[..], &mut out.j[..], &mut out.shifts[..], &mut out.distances[..], &mut out.vectors[..]);
+        let mut out = Pairs::default();
+        out.reserve_total(total)?;
+        // every element is written below, before anything reads it
+        fn uninit<T>(v: &mut Vec<T>, total: usize) -> &mut [std::mem::MaybeUninit<T>] {
+            &mut v.spare_capacity_mut()[..total]
+        }
+        let mut rest = (
+            uninit(&mut out.i, total),
+            uninit(&mut out.j, total),
+            uninit(&mut out.shifts, total),
+            uninit(&mut out.distances, total),
+            uninit(&mut out.vectors, total),
+        );
         let mut slots = Vec::with_capacity(parts.len());
         for p in parts {
             let n = p.len();
@@ -84,14 +104,28 @@ impl Pairs {
             rest = (ri, rj, rs, rd, rv);
             slots.push((p, i, j, s, d, v));
         }
+        fn write<T: Copy>(to: &mut [std::mem::MaybeUninit<T>], from: &[T]) {
+            for (t, &f) in to.iter_mut().zip(from) {
+                t.write(f);
+            }
+        }
         slots.into_par_iter().for_each(|(p, i, j, s, d, v)| {
-            i.copy_from_slice(&p.i);
-            j.copy_from_slice(&p.j);
-            s.copy_from_slice(&p.shifts);
-            d.copy_from_slice(&p.distances);
-            v.copy_from_slice(&p.vectors);
+            write(i, &p.i);
+            write(j, &p.j);
+            write(s, &p.shifts);
+            write(d, &p.distances);
+            write(v, &p.vectors);
         });
-        out
+        // SAFETY: the parts' lengths sum to `total`, so the slots above
+        // cover the first `total` elements of each array, all written
+        unsafe {
+            out.i.set_len(total);
+            out.j.set_len(total);
+            out.shifts.set_len(total);
+            out.distances.set_len(total);
+            out.vectors.set_len(total);
+        }
+        Ok(out)
     }
 }
 
@@ -366,12 +400,17 @@ impl NeighborList {
         if bound <= max_pairs {
             return Ok(bound);
         }
-        let ctx = SearchContext::new(self, system, &grid, &bins);
+        let ctx = SearchContext::new(self, system, &grid, &bins, simd_available());
         Ok(ctx.count_pairs() as f64)
     }
 
     /// [`NeighborList::compute`] with an explicit memory budget.
     pub fn compute_within(&self, system: &System, budget: MemoryBudget) -> Result<Pairs> {
+        self.compute_with(system, budget, simd_available())
+    }
+
+    /// [`NeighborList::compute_within`], with the vector filter or without.
+    fn compute_with(&self, system: &System, budget: MemoryBudget, simd: bool) -> Result<Pairs> {
         NeighborList::new(self.cutoff, self.full)?;
         let n = system.size();
         if n == 0 {
@@ -396,14 +435,19 @@ impl NeighborList {
         // small per-centre candidate buffers, before binning
         budget.check(&format!("the neighbour search of {n} atoms"), n as f64 * 160.0)?;
         let bins = Binning::new(system, &grid, &frac);
-        let ctx = SearchContext::new(self, system, &grid, &bins);
+        let ctx = SearchContext::new(self, system, &grid, &bins, simd);
         // the pair arrays (52 bytes a pair, written twice when parallel
         // chunks are concatenated), from the real pair count, not the
         // average density: a bound from the bin occupancies when that fits,
         // else the exact count of a search that stores nothing
         let bytes = |pairs: f64| pairs * 2.0 * PAIR_BYTES as f64 + n as f64 * 160.0;
-        let bound = self.candidate_bound(&grid, &bins.start);
-        if bytes(bound) > budget.bytes as f64 {
+        // the box sums of the bound cost 4 % of a search in a solid; every
+        // centre scans at most the fullest bin's atoms in each bin it
+        // visits, so when that cruder bound fits, so does the exact one
+        let fullest = bins.start.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0) as f64;
+        let visited: f64 = (0..3).map(|k| (2 * grid.range[k] + 1) as f64).product();
+        let fits = |pairs: f64| bytes(pairs) <= budget.bytes as f64;
+        if !fits(n as f64 * fullest * visited) && !fits(self.candidate_bound(&grid, &bins.start)) {
             let exact = ctx.count_pairs() as f64;
             budget.check(&format!("the neighbour list ({} atoms, cutoff {} Å, {exact:.3e} pairs)", n, self.cutoff), bytes(exact))?;
         }
@@ -421,7 +465,7 @@ impl NeighborList {
                 ctx.search_centre(i, &mut pairs, &mut scratch);
             }
             let estimate = (pairs.len() as f64 * n as f64 / probe as f64 * 1.02) as usize;
-            pairs.try_reserve(estimate.saturating_sub(pairs.len()))?;
+            pairs.reserve_total(estimate)?;
             for i in probe..n {
                 ctx.search_centre(i, &mut pairs, &mut scratch);
             }
@@ -439,7 +483,7 @@ impl NeighborList {
                 out
             })
             .collect();
-        Ok(Pairs::concat_parallel(&parts))
+        Pairs::concat_parallel(&parts)
     }
 }
 
@@ -526,6 +570,8 @@ struct SearchContext<'a> {
     /// one run (one contiguous range of atoms)
     runs: [Vec<Run>; 3],
     run_start: [Vec<usize>; 3],
+    /// whether the filter uses AVX2 (checked at run time)
+    simd: bool,
 }
 
 /// An atom as the exact test reads it, stored in bin order.
@@ -536,7 +582,7 @@ struct BinnedAtom {
 }
 
 impl<'a> SearchContext<'a> {
-    fn new(list: &'a NeighborList, system: &'a System, grid: &'a Grid, bins: &'a Binning) -> SearchContext<'a> {
+    fn new(list: &'a NeighborList, system: &'a System, grid: &'a Grid, bins: &'a Binning, simd: bool) -> SearchContext<'a> {
         let cell = system.cell;
         let n = system.size();
         let wrapped: Vec<[f64; 3]> = (0..n)
@@ -549,9 +595,12 @@ impl<'a> SearchContext<'a> {
                 w
             })
             .collect();
-        let xs = bins.sorted.iter().map(|&a| wrapped[a as usize][0]).collect();
-        let ys = bins.sorted.iter().map(|&a| wrapped[a as usize][1]).collect();
-        let zs = bins.sorted.iter().map(|&a| wrapped[a as usize][2]).collect();
+        // padded by a SIMD width: the vector filter reads whole blocks of
+        // four and masks the lanes past a run
+        let axis = |k: usize| -> Vec<f64> {
+            bins.sorted.iter().map(|&a| wrapped[a as usize][k]).chain([0.0; FILTER_LANES]).collect()
+        };
+        let (xs, ys, zs) = (axis(0), axis(1), axis(2));
         let binned_atoms = bins
             .sorted
             .iter()
@@ -596,17 +645,45 @@ impl<'a> SearchContext<'a> {
             binned_atoms,
             runs,
             run_start,
+            simd: simd && simd_available(),
         }
     }
 
     /// Appends all pairs with first atom `i`, sorted by (j, shift).
     fn search_centre(&self, i: usize, out: &mut Pairs, found: &mut Candidates) {
-        if self.list.full {
-            self.collect_centre::<true>(i, found);
-        } else {
-            self.collect_centre::<false>(i, found);
-        }
+        self.collect(i, found);
         found.emit_sorted(i as u32, out);
+    }
+
+    /// Fills `found` with the pairs of centre `i`, unsorted, with the AVX2
+    /// filter where the CPU has it (the same pairs and values either way:
+    /// the vector filter does the scalar one's operations, lane by lane).
+    #[inline]
+    fn collect(&self, i: usize, found: &mut Candidates) {
+        #[cfg(target_arch = "x86_64")]
+        if self.simd {
+            // SAFETY: `simd` is only set when the CPU has AVX2
+            unsafe {
+                if self.list.full {
+                    self.collect_avx2::<true>(i, found);
+                } else {
+                    self.collect_avx2::<false>(i, found);
+                }
+            }
+            return;
+        }
+        if self.list.full {
+            self.collect_centre::<true, false>(i, found);
+        } else {
+            self.collect_centre::<false, false>(i, found);
+        }
+    }
+
+    /// [`SearchContext::collect_centre`] compiled for AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn collect_avx2<const FULL: bool>(&self, i: usize, found: &mut Candidates) {
+        self.collect_centre::<FULL, true>(i, found);
     }
 
     /// The exact number of pairs, found by the same search without storing
@@ -616,19 +693,15 @@ impl<'a> SearchContext<'a> {
             .into_par_iter()
             .with_min_len(64)
             .map_init(Candidates::default, |found, i| {
-                if self.list.full {
-                    self.collect_centre::<true>(i, found);
-                } else {
-                    self.collect_centre::<false>(i, found);
-                }
+                self.collect(i, found);
                 found.len()
             })
             .sum()
     }
 
     /// Fills `found` with the pairs of centre `i`, unsorted.
-    #[inline]
-    fn collect_centre<const FULL: bool>(&self, i: usize, found: &mut Candidates) {
+    #[inline(always)]
+    fn collect_centre<const FULL: bool, const SIMD: bool>(&self, i: usize, found: &mut Candidates) {
         let g = self.grid;
         let (ny, nz) = (g.bins[1] as usize, g.bins[2] as usize);
         let bi = self.bin_of[i];
@@ -661,7 +734,7 @@ impl<'a> SearchContext<'a> {
                         continue;
                     }
                     let base = [base_xy[0] + rz.shift[0], base_xy[1] + rz.shift[1], base_xy[2] + rz.shift[2]];
-                    self.scan::<FULL>(&centre, [rx.t, ry.t, rz.t], lo, hi, base, found);
+                    self.scan::<FULL, SIMD>(&centre, [rx.t, ry.t, rz.t], lo, hi, base, found);
                 }
             }
         }
@@ -670,23 +743,24 @@ impl<'a> SearchContext<'a> {
     /// Tests the atoms `lo..hi` in bin order, translated by `t` cell
     /// vectors, as neighbours of the centre; `base` is the translation minus
     /// the centre's wrapped position.
-    #[inline]
-    fn scan<const FULL: bool>(&self, centre: &Centre, t: [i32; 3], lo: usize, hi: usize, base: [f64; 3], found: &mut Candidates) {
+    #[inline(always)]
+    fn scan<const FULL: bool, const SIMD: bool>(&self, centre: &Centre, t: [i32; 3], lo: usize, hi: usize, base: [f64; 3], found: &mut Candidates) {
         let len = hi - lo;
-        if found.hits.len() < len {
-            found.hits.resize(len, 0);
+        // room for the vector filter's last block of four
+        if found.hits.len() < len + FILTER_LANES {
+            found.hits.resize(len + FILTER_LANES, 0);
         }
-        // branch-free filter: every index is written, the count advances
-        // only for those within reach
-        let hits = &mut found.hits[..len];
-        let (xs, ys, zs) = (&self.xs[lo..hi], &self.ys[lo..hi], &self.zs[lo..hi]);
-        let mut kept = 0usize;
-        for (k, ((x, y), z)) in xs.iter().zip(ys).zip(zs).enumerate() {
-            let (dx, dy, dz) = (x + base[0], y + base[1], z + base[2]);
-            let r2 = dx * dx + dy * dy + dz * dz;
-            hits[kept] = k as u32;
-            kept += (r2 < centre.filter2) as usize;
-        }
+        #[cfg(target_arch = "x86_64")]
+        let kept = if SIMD {
+            // SAFETY: SIMD is only set by `collect_avx2`, which runs only
+            // where the CPU has AVX2; the arrays are padded by FILTER_LANES
+            // past the last atom, and `hits` has len + FILTER_LANES slots
+            unsafe { filter_avx2(&self.xs, &self.ys, &self.zs, lo, len, base, centre.filter2, &mut found.hits) }
+        } else {
+            filter_scalar(&self.xs[lo..hi], &self.ys[lo..hi], &self.zs[lo..hi], base, centre.filter2, &mut found.hits)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let kept = filter_scalar(&self.xs[lo..hi], &self.ys[lo..hi], &self.zs[lo..hi], base, centre.filter2, &mut found.hits);
         if kept == 0 {
             return;
         }
@@ -723,6 +797,97 @@ impl<'a> SearchContext<'a> {
                 found.push(j, s, v, d2);
             }
         }
+    }
+}
+
+/// Lanes of the vector filter (f64 in an AVX2 register).
+const FILTER_LANES: usize = 4;
+
+/// Whether the vector filter can run here.
+fn simd_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::math::cpu::has_avx2()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// The squared-distance filter of one run of atoms: writes the positions
+/// (in the run) of the atoms with |x + base|² < filter2 to the front of
+/// `hits` and returns their count. Branch-free: every index is written, the
+/// count advances only for those within reach.
+#[inline(always)]
+fn filter_scalar(xs: &[f64], ys: &[f64], zs: &[f64], base: [f64; 3], filter2: f64, hits: &mut [u32]) -> usize {
+    let hits = &mut hits[..xs.len()];
+    let mut kept = 0usize;
+    for (k, ((x, y), z)) in xs.iter().zip(ys).zip(zs).enumerate() {
+        let (dx, dy, dz) = (x + base[0], y + base[1], z + base[2]);
+        let r2 = dx * dx + dy * dy + dz * dz;
+        hits[kept] = k as u32;
+        kept += (r2 < filter2) as usize;
+    }
+    kept
+}
+
+/// [`filter_scalar`] four atoms at a time over `lo..lo + len` (the same
+/// operations in the same order in each lane, so the same atoms pass):
+/// the lanes within reach and within the run form a 4-bit mask, and a table
+/// gives their positions packed to the front, stored as one block.
+///
+/// # Safety
+/// The CPU has AVX2; `xs`, `ys`, `zs` hold at least `lo + len + 3` values
+/// (rounded up to a block of four); `hits` has at least `len + 4` slots.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn filter_avx2(xs: &[f64], ys: &[f64], zs: &[f64], lo: usize, len: usize, base: [f64; 3], filter2: f64, hits: &mut [u32]) -> usize {
+    use std::arch::x86_64::*;
+    /// positions of the set bits of each 4-bit mask, packed to the front
+    const PACK: [[u32; 4]; 16] = {
+        let mut table = [[0u32; 4]; 16];
+        let mut m = 0;
+        while m < 16 {
+            let (mut bit, mut n) = (0, 0);
+            while bit < 4 {
+                if m & (1 << bit) != 0 {
+                    table[m][n] = bit as u32;
+                    n += 1;
+                }
+                bit += 1;
+            }
+            m += 1;
+        }
+        table
+    };
+    debug_assert!(lo + len.next_multiple_of(FILTER_LANES) <= xs.len().min(ys.len()).min(zs.len()) && hits.len() >= len + FILTER_LANES);
+    // SAFETY: per the contract above: every load reads lanes lo + k .. lo +
+    // k + 4 with k < len, inside the padded arrays; every store writes 4
+    // slots from kept ≤ k < len, inside `hits`
+    unsafe {
+        let (bx, by, bz) = (_mm256_set1_pd(base[0]), _mm256_set1_pd(base[1]), _mm256_set1_pd(base[2]));
+        let limit = _mm256_set1_pd(filter2);
+        let (px, py, pz) = (xs.as_ptr().add(lo), ys.as_ptr().add(lo), zs.as_ptr().add(lo));
+        let out = hits.as_mut_ptr();
+        let mut kept = 0usize;
+        let mut k = 0usize;
+        while k < len {
+            let dx = _mm256_add_pd(_mm256_loadu_pd(px.add(k)), bx);
+            let dy = _mm256_add_pd(_mm256_loadu_pd(py.add(k)), by);
+            let dz = _mm256_add_pd(_mm256_loadu_pd(pz.add(k)), bz);
+            let r2 = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(dx, dx), _mm256_mul_pd(dy, dy)), _mm256_mul_pd(dz, dz));
+            let mut mask = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(r2, limit)) as usize;
+            if len - k < FILTER_LANES {
+                mask &= (1 << (len - k)) - 1;
+            }
+            let packed = _mm_add_epi32(_mm_loadu_si128(PACK[mask].as_ptr().cast()), _mm_set1_epi32(k as i32));
+            _mm_storeu_si128(out.add(kept).cast(), packed);
+            kept += mask.count_ones() as usize;
+            k += FILTER_LANES;
+        }
+        kept
     }
 }
 
@@ -1081,6 +1246,104 @@ mod tests {
             assert_eq!(fast.to_bits(), slow.to_bits(), "{n} atoms, pbc {pbc:?}: {fast} != {slow}");
             assert!(fast > 0.0);
         }
+    }
+
+    fn same_bits(a: &Pairs, b: &Pairs) -> bool {
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let flat = |v: &[[f64; 3]]| v.iter().flatten().map(|x| x.to_bits()).collect::<Vec<_>>();
+        a.i == b.i
+            && a.j == b.j
+            && a.shifts == b.shifts
+            && bits(&a.distances) == bits(&b.distances)
+            && flat(&a.vectors) == flat(&b.vectors)
+    }
+
+    /// The AVX2 filter (where the CPU has it) gives the scalar filter's
+    /// pairs, order and values bit for bit; so do output arrays taken from a
+    /// reuse source whose memory holds garbage (the Node binding's pool),
+    /// serial and parallel.
+    #[test]
+    fn vector_filter_and_reused_outputs_give_the_plain_output() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        static REUSE: AtomicBool = AtomicBool::new(false);
+        static HANDED: AtomicUsize = AtomicUsize::new(0);
+        fn garbage(layout: std::alloc::Layout) -> Option<std::ptr::NonNull<u8>> {
+            if !REUSE.load(Ordering::SeqCst) {
+                return None;
+            }
+            // SAFETY: a non-zero layout (reusable asks for capacity > 0);
+            // every byte is set, NaN bits in the f64 arrays
+            let ptr = unsafe {
+                let ptr = std::alloc::alloc(layout);
+                if !ptr.is_null() {
+                    std::ptr::write_bytes(ptr, 0xff, layout.size());
+                }
+                ptr
+            };
+            HANDED.fetch_add(1, Ordering::SeqCst);
+            std::ptr::NonNull::new(ptr)
+        }
+        crate::tensor::buffer::set_raw_reuse_source(garbage);
+        let mut rng = Lcg(99);
+        let (mut asked, mut configurations) = (0, 0);
+        let pbcs = [[true; 3], [true, false, true], [false; 3]];
+        for (case, &pbc) in pbcs.iter().cycle().take(6).enumerate() {
+            let (n, scale) = if case % 2 == 0 { (1500, 22.0) } else { (300, 7.0) };
+            let system = random_system(&mut rng, n, pbc, scale);
+            for (cutoff, full) in [(5.0, true), (5.0, false), (2.2, true)] {
+                let list = NeighborList::new(cutoff, full).unwrap();
+                let budget = MemoryBudget { bytes: 1 << 34 };
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    REUSE.store(false, Ordering::SeqCst);
+                    let plain = pool.install(|| list.compute_with(&system, budget, false).unwrap());
+                    assert!(!plain.is_empty());
+                    let vector = pool.install(|| list.compute_with(&system, budget, true).unwrap());
+                    assert!(same_bits(&plain, &vector), "case {case}, cutoff {cutoff}, full {full}, {threads} threads: vector filter");
+                    REUSE.store(true, Ordering::SeqCst);
+                    let before = HANDED.load(Ordering::SeqCst);
+                    let reused = pool.install(|| list.compute_with(&system, budget, false).unwrap());
+                    REUSE.store(false, Ordering::SeqCst);
+                    // where the first centres' growth already holds the
+                    // estimate, the serial search asks for nothing
+                    asked += (HANDED.load(Ordering::SeqCst) > before) as usize;
+                    configurations += 1;
+                    assert!(same_bits(&plain, &reused), "case {case}, cutoff {cutoff}, full {full}, {threads} threads: reused outputs");
+                }
+            }
+        }
+        assert!(2 * asked > configurations, "the reuse source was asked in {asked} of {configurations} searches");
+    }
+
+    /// The vector filter's kept positions: those of the scalar filter, for
+    /// every run length and offset (masked tails, reads past the run).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn vector_filter_keeps_the_scalar_filters_atoms() {
+        if !simd_available() {
+            return;
+        }
+        let mut rng = Lcg(3);
+        let n = 40;
+        let pad = |v: Vec<f64>| v.into_iter().chain([0.0; FILTER_LANES]).collect::<Vec<f64>>();
+        let (xs, ys, zs) = (
+            pad((0..n).map(|_| 4.0 * rng.next()).collect()),
+            pad((0..n).map(|_| 4.0 * rng.next()).collect()),
+            pad((0..n).map(|_| 4.0 * rng.next()).collect()),
+        );
+        let base = [-2.0, -2.0, -2.0];
+        let mut some_kept = false;
+        for lo in 0..n {
+            for len in 0..=(n - lo) {
+                let (mut a, mut b) = (vec![0u32; len + FILTER_LANES], vec![0u32; len + FILTER_LANES]);
+                let ka = filter_scalar(&xs[lo..lo + len], &ys[lo..lo + len], &zs[lo..lo + len], base, 2.0, &mut a);
+                // SAFETY: AVX2 checked above; arrays padded, `b` has len + 4 slots
+                let kb = unsafe { filter_avx2(&xs, &ys, &zs, lo, len, base, 2.0, &mut b) };
+                assert_eq!(a[..ka], b[..kb], "lo {lo} len {len}");
+                some_kept |= ka > 0 && ka < len;
+            }
+        }
+        assert!(some_kept);
     }
 
     /// Issue 24 item 3: a dense cluster inside a large periodic cell. The

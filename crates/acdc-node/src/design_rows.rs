@@ -3,7 +3,7 @@
 //! rows computed, reduced, placed and appended to a `.npy` file off the
 //! event loop, without an intermediate JS TensorMap.
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufRead, BufReader, Cursor, Seek, Write};
 use std::sync::{Arc, Mutex};
 
 use acdc_core::budget::parse_size;
@@ -54,7 +54,8 @@ impl SystemBatch {
     }
 }
 
-type SharedReader = Arc<Mutex<CoreReader<BufReader<File>>>>;
+/// A file, or extended XYZ text held in memory (a request body).
+type SharedReader = Arc<Mutex<CoreReader<Box<dyn BufRead + Send>>>>;
 
 /// A streaming extended XYZ reader whose batches stay native: only the
 /// structures (species, positions, cell, pbc) are kept; info and extra
@@ -72,8 +73,17 @@ impl XyzSystemReader {
     pub fn new(path: String) -> Result<Self> {
         guarded("XyzSystemReader", || {
             let file = File::open(&path).map_err(|e| io_error(&path, e))?;
-            Ok(XyzSystemReader { inner: Arc::new(Mutex::new(CoreReader::new(BufReader::new(file)))), path })
+            let input: Box<dyn BufRead + Send> = Box::new(BufReader::new(file));
+            Ok(XyzSystemReader { inner: Arc::new(Mutex::new(CoreReader::new(input))), path })
         })
+    }
+
+    /// A reader of extended XYZ `text` held in memory (no file); `name`
+    /// stands for the path in error messages ("body: parse error at line 3: …").
+    #[napi(factory)]
+    pub fn from_text(text: String, name: String) -> Self {
+        let input: Box<dyn BufRead + Send> = Box::new(Cursor::new(text.into_bytes()));
+        XyzSystemReader { inner: Arc::new(Mutex::new(CoreReader::new(input))), path: name }
     }
 
     /// Reads up to `count` frames off the event loop; an empty batch at the end.
@@ -128,11 +138,16 @@ type Rows = (RowBuffer, usize);
 /// The `.npy` file, written by a thread of its own so that writing batch k
 /// overlaps computing batch k + 1. Buffers come back for reuse.
 struct WriterState {
+    /// the file, or the name of an in-memory answer in messages
     path: String,
+    /// `Some(bytes to reserve)`: the `.npy` is built in memory instead of a file
+    memory: Option<usize>,
+    /// the in-memory `.npy`, once finished
+    image: Option<Vec<u8>>,
     scalar: npy::Scalar,
     /// created by the first append (rows go to the thread through it)
     sender: Option<std::sync::mpsc::SyncSender<Rows>>,
-    thread: Option<std::thread::JoinHandle<Result<u32>>>,
+    thread: Option<std::thread::JoinHandle<Result<(u32, Option<Vec<u8>>)>>>,
     /// buffers the writer thread is done with
     spare: Arc<Mutex<Vec<RowBuffer>>>,
     /// the first write error, reported by the next append or by finish
@@ -151,50 +166,80 @@ impl WriterState {
         }
     }
 
-    /// Creates the file and the thread that writes rows of `columns` values.
+    /// Creates the file (or the in-memory image) and the thread that writes
+    /// rows of `columns` values.
     fn start(&mut self, columns: usize) -> Result<()> {
         let path = self.path.clone();
-        let file = File::create(&path).map_err(|e| io_error(&path, e))?;
-        // zero pages (absent species combinations) are left as holes
-        let mut out = npy::NpyRowWriter::new(SparseFile::new(file), columns, self.scalar).map_err(|e| io_error(&path, e))?;
         // one batch may wait while another is written: memory stays bounded
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Rows>(1);
         let (spare, failed) = (self.spare.clone(), self.failed.clone());
-        let thread = std::thread::Builder::new()
-            .name("acdc-npy-writer".into())
-            .spawn(move || -> Result<u32> {
-                let fail = |e: String| {
-                    if let Ok(mut f) = failed.lock() {
-                        f.get_or_insert(e.clone());
-                    }
-                    Error::new(Status::GenericFailure, e)
-                };
-                for (values, rows) in receiver {
-                    if rows > 0 {
-                        out.append(&values.values[..rows * columns]).map_err(|e| fail(crate::errors::to_napi_in(&path, e).reason))?;
-                    }
-                    if let Ok(mut spare) = spare.lock() {
-                        spare.push(values);
-                    }
-                }
-                let rows = out.rows();
-                out.finish().map_err(|e| fail(crate::errors::to_napi_in(&path, e).reason))?;
-                Ok(rows as u32)
-            })
-            .map_err(|e| io_error(&self.path, format!("cannot start the writer thread: {e}")))?;
+        let thread = match self.memory {
+            Some(reserve) => {
+                let mut image = Vec::new();
+                image
+                    .try_reserve_exact(reserve)
+                    .map_err(|_| Error::new(Status::GenericFailure, format!("{path}: cannot allocate {reserve} bytes for the answer")))?;
+                let out = npy::NpyRowWriter::new(Cursor::new(image), columns, self.scalar).map_err(|e| io_error(&path, e))?;
+                spawn_writer(out, columns, receiver, spare, failed, path, |c: Cursor<Vec<u8>>| Some(c.into_inner()))
+            }
+            None => {
+                let file = File::create(&path).map_err(|e| io_error(&path, e))?;
+                // zero pages (absent species combinations) are left as holes
+                let out = npy::NpyRowWriter::new(SparseFile::new(file), columns, self.scalar).map_err(|e| io_error(&path, e))?;
+                spawn_writer(out, columns, receiver, spare, failed, path, |_| None)
+            }
+        }
+        .map_err(|e| io_error(&self.path, format!("cannot start the writer thread: {e}")))?;
         self.sender = Some(sender);
         self.thread = Some(thread);
         Ok(())
     }
 
     /// Stops the thread (after it has written what it holds); its row count.
+    /// An in-memory image is kept for [`DesignRowWriter::take_npy`].
     fn stop(&mut self) -> Result<u32> {
         self.sender = None;
         match self.thread.take() {
-            Some(thread) => thread.join().map_err(|_| Error::from_reason(format!("{}: the writer thread panicked", self.path)))?,
+            Some(thread) => {
+                let (rows, image) = thread.join().map_err(|_| Error::from_reason(format!("{}: the writer thread panicked", self.path)))??;
+                self.image = image;
+                Ok(rows)
+            }
             None => Ok(0),
         }
     }
+}
+
+/// The thread that appends rows to `out` as they arrive and finishes the
+/// array when the channel closes; `image` keeps what an in-memory target holds.
+fn spawn_writer<W: Write + Seek + Send + 'static>(
+    mut out: npy::NpyRowWriter<W>,
+    columns: usize,
+    receiver: std::sync::mpsc::Receiver<Rows>,
+    spare: Arc<Mutex<Vec<RowBuffer>>>,
+    failed: Arc<Mutex<Option<String>>>,
+    path: String,
+    image: fn(W) -> Option<Vec<u8>>,
+) -> std::io::Result<std::thread::JoinHandle<Result<(u32, Option<Vec<u8>>)>>> {
+    std::thread::Builder::new().name("acdc-npy-writer".into()).spawn(move || -> Result<(u32, Option<Vec<u8>>)> {
+        let fail = |e: String| {
+            if let Ok(mut f) = failed.lock() {
+                f.get_or_insert(e.clone());
+            }
+            Error::new(Status::GenericFailure, e)
+        };
+        for (values, rows) in receiver {
+            if rows > 0 {
+                out.append(&values.values[..rows * columns]).map_err(|e| fail(crate::errors::to_napi_in(&path, e).reason))?;
+            }
+            if let Ok(mut spare) = spare.lock() {
+                spare.push(values);
+            }
+        }
+        let rows = out.rows();
+        let w = out.finish().map_err(|e| fail(crate::errors::to_napi_in(&path, e).reason))?;
+        Ok((rows as u32, image(w)))
+    })
 }
 
 impl Drop for WriterState {
@@ -223,6 +268,20 @@ impl DesignRowWriter {
     /// "float64" (default) or "float32".
     #[napi(constructor)]
     pub fn new(path: String, calculator: &NativeCalculator, species: Int32Array, reduction: String, dtype: Option<String>, max_memory: Option<String>) -> Result<Self> {
+        Self::create(path, None, calculator, species, reduction, dtype, max_memory)
+    }
+
+    /// A writer whose `.npy` is built in memory (the bytes the file would
+    /// hold) and taken with [`DesignRowWriter::take_npy`] once finished:
+    /// for answers that go to a socket, not a disk. `name` names it in
+    /// messages; `rows`: the rows expected, to reserve the memory at once
+    /// (checked against `maxMemory` first).
+    #[napi(factory)]
+    pub fn in_memory(name: String, rows: u32, calculator: &NativeCalculator, species: Int32Array, reduction: String, dtype: Option<String>, max_memory: Option<String>) -> Result<Self> {
+        Self::create(name, Some(rows as usize), calculator, species, reduction, dtype, max_memory)
+    }
+
+    fn create(path: String, memory_rows: Option<usize>, calculator: &NativeCalculator, species: Int32Array, reduction: String, dtype: Option<String>, max_memory: Option<String>) -> Result<Self> {
         guarded("DesignRowWriter", || {
             ensure_thread_pool();
             let scalar = scalar(dtype.as_deref().unwrap_or("float64"))?;
@@ -231,8 +290,18 @@ impl DesignRowWriter {
             let max_memory = max_memory.as_deref().map(|m| parse_size("maxMemory", m)).transpose().map_err(to_napi)?;
             let budget = acdc_core::budget::MemoryBudget::or_global(max_memory);
             let layout = DesignLayout::for_calculator_within(calculator.as_ref(), &species, reduction, budget).map_err(to_napi)?;
+            let memory = match memory_rows {
+                Some(rows) => {
+                    let bytes = (rows as f64) * (layout.columns() as f64) * (if scalar == npy::Scalar::F32 { 4.0 } else { 8.0 }) + 4096.0;
+                    budget.check("the in-memory .npy answer", bytes).map_err(to_napi)?;
+                    Some(bytes as usize)
+                }
+                None => None,
+            };
             let state = WriterState {
                 path,
+                memory,
+                image: None,
                 scalar,
                 sender: None,
                 thread: None,
@@ -303,6 +372,50 @@ impl DesignRowWriter {
             }
             state.finished = true;
             state.stop()
+        })
+    }
+
+    /// The `.npy` bytes of an in-memory writer after `finish` (once: the
+    /// buffer is handed over without a copy).
+    #[napi]
+    pub fn take_npy(&self) -> Result<Buffer> {
+        guarded("DesignRowWriter.takeNpy", || {
+            let mut state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
+            if !state.finished {
+                return Err(Error::from_reason(format!("{}: the answer is not finished", state.path)));
+            }
+            let image = state.image.take().ok_or_else(|| Error::from_reason(format!("{}: no in-memory answer (a file writer, or already taken)", state.path)))?;
+            Ok(Buffer::from(image))
+        })
+    }
+
+    /// Bytes of the finished in-memory `.npy` (0 before `finish`, or once taken).
+    #[napi(getter)]
+    pub fn npy_length(&self) -> i64 {
+        self.state.lock().ok().and_then(|s| s.image.as_ref().map(|i| i.len() as i64)).unwrap_or(0)
+    }
+
+    /// Copies the finished in-memory `.npy` into `target` (at least
+    /// `npyLength` bytes) and frees it; returns the bytes copied. For callers
+    /// that reuse their answer buffers: every buffer handed to JS counts as
+    /// external memory, and a few answers of megabytes make V8 collect
+    /// garbage (tens of ms), while the copy costs about 1 ms per 10 MB.
+    #[napi]
+    pub fn take_npy_into(&self, mut target: Buffer) -> Result<i64> {
+        guarded("DesignRowWriter.takeNpyInto", || {
+            let mut state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
+            if !state.finished {
+                return Err(Error::from_reason(format!("{}: the answer is not finished", state.path)));
+            }
+            let image = state.image.take().ok_or_else(|| Error::from_reason(format!("{}: no in-memory answer (a file writer, or already taken)", state.path)))?;
+            let into = target.as_mut();
+            if into.len() < image.len() {
+                let message = format!("{}: the target holds {} bytes, the answer {}", state.path, into.len(), image.len());
+                state.image = Some(image);
+                return Err(Error::new(Status::InvalidArg, message));
+            }
+            into[..image.len()].copy_from_slice(&image);
+            Ok(image.len() as i64)
         })
     }
 

@@ -37,6 +37,12 @@
 //! copy would need a second buffer); beyond that, the cap's copies keep a
 //! tight loop bounded (V8 does not finish a collection in a loop that
 //! allocates little on its own heap, so lent results would pile up).
+//! Neighbour lists go through the same pool: their index, shift and vector
+//! arrays are lent when as large (from ~1.4 M pairs), and the core takes
+//! their memory back through `acdc_core::tensor::buffer::reusable`, which
+//! asks for one exact layout (the list reserves a deterministic capacity,
+//! so a repeated list of the same system finds its previous arrays). The
+//! pool keeps the allocation's layout, so any element type can be lent.
 //! Released buffers not reused within [`POOL_MAX_IDLE_CALLS`] calls, or
 //! beyond [`POOL_MAX_FREE_BYTES`], are freed. `ACDC_OUTPUT_POOL=0` turns the
 //! pool off (read at every call).
@@ -161,32 +167,35 @@ macro_rules! typed_array {
 }
 
 typed_array!(f64_array_unpooled, Float64Array, Float64ArraySlice, f64, TypedArrayType::Float64);
-typed_array!(i32_array, Int32Array, Int32ArraySlice, i32, TypedArrayType::Int32);
-typed_array!(u32_array, Uint32Array, Uint32ArraySlice, u32, TypedArrayType::Uint32);
+typed_array!(i32_array_unpooled, Int32Array, Int32ArraySlice, i32, TypedArrayType::Int32);
+typed_array!(u32_array_unpooled, Uint32Array, Uint32ArraySlice, u32, TypedArrayType::Uint32);
 
-/// Results of at least this many bytes (f64 arrays) are lent from the pool.
+/// Results of at least this many bytes are lent from the pool.
 pub const POOL_MIN_BYTES: usize = 32 << 20;
 /// At most this many bytes of released results are kept for reuse.
 const POOL_MAX_FREE_BYTES: usize = 1 << 30;
 /// A released buffer not reused within this many calls is freed.
 const POOL_MAX_IDLE_CALLS: u64 = 2;
 
-/// A result lent to JavaScript: its memory, and a weak reference to its
-/// ArrayBuffer (null if it could not be made: then only the finalizer
-/// returns it).
+/// A result lent to JavaScript: its memory (an allocation of the global
+/// allocator with `layout`, the capacity of the Vec it came from), the bytes
+/// JavaScript sees, and a weak reference to its ArrayBuffer (null if it
+/// could not be made: then only the finalizer returns it).
 struct Lent {
     id: u64,
     env: napi::sys::napi_env,
-    ptr: *mut f64,
-    len: usize,
+    ptr: *mut u8,
+    layout: std::alloc::Layout,
+    bytes: usize,
     weak: napi::sys::napi_ref,
 }
 
-/// Memory of a result JavaScript can no longer reach, `len` values
-/// (capacity = length), released at call number `since`.
+/// Memory of a result JavaScript can no longer reach, allocated with
+/// `layout`, released at call number `since`. Handed out again only for
+/// exactly that layout (so element types of one size and alignment share it).
 struct Free {
-    ptr: *mut f64,
-    len: usize,
+    ptr: *mut u8,
+    layout: std::alloc::Layout,
     since: u64,
 }
 
@@ -216,18 +225,18 @@ fn pool_enabled() -> bool {
 
 /// Frees the memory of a free-list entry.
 fn free_memory(f: Free) {
-    // SAFETY: ptr/len come from a Vec with capacity len that the pool owns
-    drop(unsafe { Vec::from_raw_parts(f.ptr, f.len, f.len) });
+    // SAFETY: the pool owns this allocation, made by the global allocator with `layout`
+    unsafe { std::alloc::dealloc(f.ptr, f.layout) };
 }
 
 impl Pool {
     /// Moves a lent result to the free list (or frees it when the pool is off).
     fn release(&mut self, k: usize) {
         let lent = self.lent.swap_remove(k);
-        let bytes = (lent.len * std::mem::size_of::<f64>()) as i64;
+        let bytes = lent.bytes as i64;
         FREED.fetch_add(bytes, Ordering::Relaxed);
         OUTSTANDING.fetch_sub(bytes, Ordering::Relaxed);
-        let free = Free { ptr: lent.ptr, len: lent.len, since: self.calls };
+        let free = Free { ptr: lent.ptr, layout: lent.layout, since: self.calls };
         if pool_enabled() {
             self.free.push(free);
         } else {
@@ -244,7 +253,7 @@ impl Pool {
         // newest first, so that the cap drops the oldest
         self.free.sort_by_key(|f| std::cmp::Reverse(f.since));
         for f in self.free.drain(..) {
-            let size = f.len * std::mem::size_of::<f64>();
+            let size = f.layout.size();
             if enabled && calls - f.since <= POOL_MAX_IDLE_CALLS && bytes + size <= POOL_MAX_FREE_BYTES {
                 bytes += size;
                 kept.push(f);
@@ -256,23 +265,32 @@ impl Pool {
     }
 }
 
-/// The core's source of reusable buffers: a released result of exactly `len` values.
-fn take(len: usize) -> Option<Vec<f64>> {
+/// The core's source of reusable memory: a released result allocated with
+/// exactly `layout`, now owned by the caller.
+fn take_layout(layout: std::alloc::Layout) -> Option<std::ptr::NonNull<u8>> {
     if !pool_enabled() {
         return None;
     }
     let mut pool = pool();
     // always the same one of several (the lowest address), so that a spare
     // sits idle and is freed rather than kept in turn with the other
-    let (k, _) = pool.free.iter().enumerate().filter(|(_, f)| f.len == len).min_by_key(|(_, f)| f.ptr as usize)?;
-    let f = pool.free.swap_remove(k);
-    // SAFETY: the pool owned this allocation (capacity = len) and gives it up here
-    Some(unsafe { Vec::from_raw_parts(f.ptr, f.len, f.len) })
+    let (k, _) = pool.free.iter().enumerate().filter(|(_, f)| f.layout == layout).min_by_key(|(_, f)| f.ptr as usize)?;
+    std::ptr::NonNull::new(pool.free.swap_remove(k).ptr)
+}
+
+/// The core's source of reusable buffers: a released result of exactly `len` values.
+fn take(len: usize) -> Option<Vec<f64>> {
+    let ptr = take_layout(std::alloc::Layout::array::<f64>(len).ok()?)?;
+    // SAFETY: the pool owned this allocation, made with the layout of `len`
+    // f64, and gives it up here; its contents are initialised numbers
+    // (a former result)
+    Some(unsafe { Vec::from_raw_parts(ptr.as_ptr().cast::<f64>(), len, len) })
 }
 
 /// Connects the pool to the core (once per process).
 pub fn install_pool() {
     acdc_core::tensor::buffer::set_reuse_source(take);
+    acdc_core::tensor::buffer::set_raw_reuse_source(take_layout);
 }
 
 /// Called on the JS thread as a computation starts: returns to the free
@@ -324,13 +342,14 @@ unsafe extern "C" fn lent_finalize(env: napi::sys::napi_env, _data: *mut std::ff
     }
 }
 
-/// Lends `v` to JavaScript as an external Float64Array tracked by the pool;
-/// gives `v` back if N-API refuses.
-fn lend(raw: napi::sys::napi_env, v: Vec<f64>) -> std::result::Result<Float64Array, Vec<f64>> {
+/// Lends `v` to JavaScript as an external typed array (of `kind`, whose
+/// elements are `T`) tracked by the pool; gives `v` back if N-API refuses.
+fn lend<T: Copy, A: FromNapiValue>(raw: napi::sys::napi_env, v: Vec<T>, kind: TypedArrayType) -> std::result::Result<A, Vec<T>> {
     use napi::sys;
+    let Ok(layout) = std::alloc::Layout::array::<T>(v.capacity()) else { return Err(v) };
     let mut v = std::mem::ManuallyDrop::new(v);
     let (ptr, len) = (v.as_mut_ptr(), v.len());
-    let bytes = len * std::mem::size_of::<f64>();
+    let bytes = len * std::mem::size_of::<T>();
     let id = {
         let mut pool = pool();
         pool.next_id += 1;
@@ -353,12 +372,12 @@ fn lend(raw: napi::sys::napi_env, v: Vec<f64>) -> std::result::Result<Float64Arr
         if sys::napi_create_reference(raw, arraybuffer, 0, &mut weak) != sys::Status::napi_ok {
             weak = std::ptr::null_mut();
         }
-        pool().lent.push(Lent { id, env: raw, ptr, len, weak });
+        pool().lent.push(Lent { id, env: raw, ptr: ptr.cast::<u8>(), layout, bytes, weak });
         ALLOCATED.fetch_add(bytes as i64, Ordering::Relaxed);
         OUTSTANDING.fetch_add(bytes as i64, Ordering::Relaxed);
         let mut array = std::ptr::null_mut();
-        if sys::napi_create_typedarray(raw, TypedArrayType::Float64 as i32, len, arraybuffer, 0, &mut array) == sys::Status::napi_ok && !array.is_null() {
-            if let Ok(a) = Float64Array::from_napi_value(raw, array) {
+        if sys::napi_create_typedarray(raw, kind as i32, len, arraybuffer, 0, &mut array) == sys::Status::napi_ok && !array.is_null() {
+            if let Ok(a) = A::from_napi_value(raw, array) {
                 return Ok(a);
             }
         }
@@ -372,8 +391,26 @@ fn lend(raw: napi::sys::napi_env, v: Vec<f64>) -> std::result::Result<Float64Arr
 /// A Float64Array holding `v`: lent from the pool when it is that large and
 /// would be external anyway, else as [`f64_array_unpooled`].
 pub fn f64_array(v: Vec<f64>) -> Float64Array {
+    pooled(v, TypedArrayType::Float64, f64_array_unpooled)
+}
+
+/// An Int32Array holding `v`, as [`f64_array`] (neighbour-list shifts).
+pub fn i32_array(v: Vec<i32>) -> Int32Array {
+    pooled(v, TypedArrayType::Int32, i32_array_unpooled)
+}
+
+/// A Uint32Array holding `v`, as [`f64_array`] (neighbour-list indices).
+pub fn u32_array(v: Vec<u32>) -> Uint32Array {
+    pooled(v, TypedArrayType::Uint32, u32_array_unpooled)
+}
+
+/// `v` lent from the pool when it is that large and would be external
+/// anyway, else made by `unpooled`. The pool keeps the whole capacity (a
+/// neighbour list reserves a little more than it fills) and hands it out
+/// again for exactly that layout.
+fn pooled<T: Copy, A: FromNapiValue>(v: Vec<T>, kind: TypedArrayType, unpooled: fn(Vec<T>) -> A) -> A {
     let bytes = std::mem::size_of_val(v.as_slice());
-    if bytes >= POOL_MIN_BYTES && v.len() == v.capacity() && pool_enabled() {
+    if bytes >= POOL_MIN_BYTES && pool_enabled() {
         let raw = match MODE.with(Cell::get) {
             Some(Mode::Async(raw)) | Some(Mode::Sync(raw, true)) => Some(raw),
             // past the synchronous cap, still lent while at most one earlier
@@ -384,13 +421,13 @@ pub fn f64_array(v: Vec<f64>) -> Float64Array {
             _ => None,
         };
         if let Some(raw) = raw {
-            return match lend(raw, v) {
+            return match lend(raw, v, kind) {
                 Ok(array) => array,
-                Err(v) => f64_array_unpooled(v),
+                Err(v) => unpooled(v),
             };
         }
     }
-    f64_array_unpooled(v)
+    unpooled(v)
 }
 
 /// Tells V8 how much external memory was made and freed since the last call.

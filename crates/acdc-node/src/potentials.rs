@@ -425,6 +425,76 @@ impl NativePotential {
         })
     }
 
+    /// Force variance calibration [scale, noise (eV²/Å²)]: s_F·(v + c_F) per component.
+    #[napi(getter)]
+    pub fn force_variance_calibration(&self) -> Vec<f64> {
+        let (s, c) = self.inner.force_variance_calibration();
+        vec![s, c]
+    }
+
+    /// Sets the force variance calibration (kept in the model file).
+    #[napi]
+    pub fn set_force_variance_calibration(&mut self, scale: f64, noise: f64) -> Result<()> {
+        guarded("setForceVarianceCalibration", || {
+            let mut p = (*self.inner).clone();
+            p.set_force_variance_calibration(scale, noise).map_err(to_napi)?;
+            self.inner = Arc::new(p);
+            Ok(())
+        })
+    }
+
+    /// Predicted force variances (linear model), synchronously.
+    #[napi]
+    pub fn force_variance_sync(&self, systems: Vec<SystemData>) -> Result<ForceVarianceData> {
+        guarded("forceVarianceSync", || {
+            ensure_thread_pool();
+            let systems = to_core_list(&systems)?;
+            force_variance_to_js(self.inner.force_variance(&systems, BATCH_ATOMS, &None).map_err(to_napi)?)
+        })
+    }
+
+    /// Predicted force variances off the event loop; `token` cancels it.
+    #[napi(ts_return_type = "Promise<ForceVarianceData>")]
+    pub fn force_variance(&self, systems: Vec<SystemData>, token: Option<&CancelToken>) -> Result<AsyncTask<Job<Vec<Vec<f64>>, ForceVarianceData>>> {
+        guarded("forceVariance", || {
+            let systems = to_core_list(&systems)?;
+            let inner = self.inner.clone();
+            let cancel = token.map(|t| t.flag());
+            Ok(Job::new("forceVariance", move || inner.force_variance(&systems, BATCH_ATOMS, &cancel), force_variance_to_js))
+        })
+    }
+
+    /// Leave-one-frame-out force errors and variances of the training structures, synchronously.
+    #[napi]
+    pub fn force_leave_out_sync(&self, systems: Vec<SystemData>, forces: Vec<Float64Array>, sigma_forces: Option<Vec<Option<f64>>>) -> Result<ForceLeaveOutData> {
+        guarded("forceLeaveOutSync", || {
+            ensure_thread_pool();
+            let systems = to_core_list(&systems)?;
+            let forces: Vec<Vec<f64>> = forces.iter().map(|f| f.to_vec()).collect();
+            let sigmas = sigma_forces.unwrap_or_default();
+            force_leave_out_to_js(self.inner.force_leave_out(&systems, &forces, &sigmas, BATCH_ATOMS, &None).map_err(to_napi)?)
+        })
+    }
+
+    /// The force leave-out off the event loop; `token` cancels it.
+    #[napi(ts_return_type = "Promise<ForceLeaveOutData>")]
+    pub fn force_leave_out(
+        &self,
+        systems: Vec<SystemData>,
+        forces: Vec<Float64Array>,
+        sigma_forces: Option<Vec<Option<f64>>>,
+        token: Option<&CancelToken>,
+    ) -> Result<AsyncTask<Job<(Vec<f64>, Vec<f64>, Vec<usize>), ForceLeaveOutData>>> {
+        guarded("forceLeaveOut", || {
+            let systems = to_core_list(&systems)?;
+            let inner = self.inner.clone();
+            let cancel = token.map(|t| t.flag());
+            let forces: Vec<Vec<f64>> = forces.iter().map(|f| f.to_vec()).collect();
+            let sigmas = sigma_forces.unwrap_or_default();
+            Ok(Job::new("forceLeaveOut", move || inner.force_leave_out(&systems, &forces, &sigmas, BATCH_ATOMS, &cancel), force_leave_out_to_js))
+        })
+    }
+
     /// Leave-one-out energy errors and variances of the training structures, synchronously.
     #[napi]
     /// `groups`: 'auto' (default), 'frame' or 'composition'.
@@ -458,6 +528,32 @@ impl NativePotential {
             Ok(Job::new("leaveOneOut", move || inner.leave_out(&systems, &energy, &sigmas, how, BATCH_ATOMS, &cancel), leave_one_out_to_js))
         })
     }
+}
+
+/// Predicted variance of every force component, eV²/Å².
+#[napi(object, object_from_js = false)]
+pub struct ForceVarianceData {
+    /// 3N per system, in the order of the positions
+    pub variance: Vec<Float64Array>,
+}
+
+fn force_variance_to_js(v: Vec<Vec<f64>>) -> Result<ForceVarianceData> {
+    Ok(ForceVarianceData { variance: v.into_iter().map(Float64Array::new).collect() })
+}
+
+/// Leave-one-frame-out force errors and variances of the training structures.
+#[napi(object, object_from_js = false)]
+pub struct ForceLeaveOutData {
+    /// eV/Å, prediction of the fit without the structure's force rows − reference, flat
+    pub errors: Float64Array,
+    /// eV²/Å², its variance (no scale, no noise)
+    pub variances: Float64Array,
+    /// the structure of each component
+    pub frames: Vec<u32>,
+}
+
+fn force_leave_out_to_js(l: (Vec<f64>, Vec<f64>, Vec<usize>)) -> Result<ForceLeaveOutData> {
+    Ok(ForceLeaveOutData { errors: Float64Array::new(l.0), variances: Float64Array::new(l.1), frames: l.2.into_iter().map(|k| k as u32).collect() })
 }
 
 /// Leave-one-out energy errors and variances of the training structures.

@@ -20,6 +20,9 @@ const PSEUDO_KEY_NAMES: [&str; 3] = ["center_type", "pseudo_1_type", "pseudo_2_t
 #[path = "power_spectrum_values.rs"]
 mod values;
 
+#[path = "power_spectrum_gradients.rs"]
+mod gradients;
+
 #[path = "power_spectrum_backprop.rs"]
 mod backprop;
 pub use backprop::{Backpropagated, JoinedLayout};
@@ -245,13 +248,24 @@ struct GradientScratch {
     yc: Vec<f64>,
     /// Σ_m ∂Y_lm/∂û_x C[lm][s][n], `[xyz][l][n]`
     dc: Vec<f64>,
+    /// output row of each neighbour of the sample (streaming path)
+    row_of: Vec<usize>,
+    /// images of each neighbour still to write (streaming path)
+    images: Vec<u32>,
 }
 
 impl GradientScratch {
     fn new(shape: &Shape) -> GradientScratch {
         let ln = (shape.l_max + 1) * shape.n_max;
         let n_props = ln * shape.n_max;
-        GradientScratch { pair: vec![0.0; 3 * n_props], centre: vec![0.0; 3 * n_props], yc: vec![0.0; ln], dc: vec![0.0; 3 * ln] }
+        GradientScratch {
+            pair: vec![0.0; 3 * n_props],
+            centre: vec![0.0; 3 * n_props],
+            yc: vec![0.0; ln],
+            dc: vec![0.0; 3 * ln],
+            row_of: Vec::new(),
+            images: Vec::new(),
+        }
     }
 }
 
@@ -295,8 +309,13 @@ impl SampleGradient<'_> {
         #[cfg(target_arch = "x86_64")]
         {
             if crate::math::cpu::has_avx2_fma() {
-                // SAFETY: the CPU supports the features this function is compiled for
-                unsafe { self.run_avx2(scratch, positions, strain) };
+                // SAFETY: the CPU supports the features these functions are compiled for
+                unsafe {
+                    if !reference_path() && self.run_streaming(scratch, positions, strain) {
+                        return;
+                    }
+                    self.run_avx2(scratch, positions, strain)
+                };
                 return;
             }
         }
@@ -307,6 +326,105 @@ impl SampleGradient<'_> {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2(&self, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
         self.run_dispatch(scratch, positions, strain);
+    }
+
+    /// Position gradients only, n_max a multiple of 4 up to 16, AVX2: the
+    /// same values bit for bit as [`SampleGradient::run_generic`], from
+    /// registers. Each element of a pair's products is computed once, added
+    /// to the centre's row (in L1) and written once with a non-temporal
+    /// store when the neighbour has a single image (the output, hundreds of
+    /// MB, then costs one pass over memory instead of a read for ownership
+    /// plus the write-back, and it does not evict the pair data). Returns
+    /// false when it does not apply (nothing is written then).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn run_streaming(&self, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) -> bool {
+        if positions.is_empty() || !strain.is_empty() {
+            return false;
+        }
+        match self.shape.n_max {
+            4 => self.stream_fixed::<4>(scratch, positions),
+            8 => self.stream_fixed::<8>(scratch, positions),
+            12 => self.stream_fixed::<12>(scratch, positions),
+            16 => self.stream_fixed::<16>(scratch, positions),
+            _ => return false,
+        }
+        true
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn stream_fixed<const N: usize>(&self, scratch: &mut GradientScratch, positions: &mut [f64]) {
+        use std::arch::x86_64::_mm_sfence;
+        let Shape { l_max, n_lm, .. } = *self.shape;
+        let ln = (l_max + 1) * N;
+        let n_props = ln * N;
+        let row_len = 3 * n_props;
+        let d = self.density;
+        let (s1, s2) = (self.s1, self.s2);
+        let GradientScratch { pair: _, centre, yc, dc, row_of, images } = scratch;
+        row_of.clear();
+        row_of.resize(d.neighbors.len(), usize::MAX);
+        images.clear();
+        images.resize(d.neighbors.len(), 0);
+        let mut centre_row = usize::MAX;
+        for (row, &(_, source)) in self.atoms.iter().enumerate() {
+            match source {
+                Some(k) => row_of[k] = row,
+                None => centre_row = row,
+            }
+        }
+        assert!(centre_row != usize::MAX && positions.len() >= self.atoms.len() * row_len);
+        for pair in &d.pairs {
+            if let Some(k) = pair.neighbor {
+                if pair.species == s1 || pair.species == s2 {
+                    images[k] += 1;
+                }
+            }
+        }
+        // rows are a multiple of 128 bytes (N a multiple of 4), so one test
+        // of the block's start holds for every row
+        let base = positions.as_mut_ptr();
+        let stream = if base as usize % 32 == 0 {
+            Store::Stream32
+        } else if base as usize % 16 == 0 {
+            Store::Stream16
+        } else {
+            Store::Plain
+        };
+        centre.fill(0.0);
+        let centre = centre.as_mut_ptr();
+        for (p, pair) in d.pairs.iter().enumerate() {
+            let b = pair.species;
+            if b != s1 && b != s2 {
+                continue;
+            }
+            // a periodic image of the centre has no position gradient
+            let Some(k) = pair.neighbor else { continue };
+            let radial = &d.pair_radial[p * 2 * ln..(p + 1) * 2 * ln];
+            let angular = &d.pair_angular[p * 4 * n_lm..(p + 1) * 4 * n_lm];
+            let (side, partner) = if s1 == s2 { (PairSide::Both, s2) } else if b == s1 { (PairSide::Left, s2) } else { (PairSide::Right, s1) };
+            self.contract_m(N, angular, partner, yc, dc);
+            // several images of one atom: the first assigns, the others add
+            let store = match images[k] {
+                1 => stream,
+                _ if images[k] > 0 => Store::Plain,
+                _ => Store::Add,
+            };
+            if images[k] > 1 {
+                // mark the first image done: later ones (count 0 → Add)
+                images[k] = 0;
+            }
+            let dst = base.add(row_of[k] * row_len);
+            pair_row::<N>(self.factors, side, pair.unit, radial, yc, dc, store, dst, centre);
+        }
+        let dst = base.add(centre_row * row_len);
+        for i in (0..row_len).step_by(4) {
+            store4(stream, dst.add(i), std::arch::x86_64::_mm256_loadu_pd(centre.add(i)));
+        }
+        // non-temporal stores are weakly ordered: complete them before the
+        // task reports to another thread
+        _mm_sfence();
     }
 
     /// The radial size as a constant for common sizes (unrolled loops).
@@ -453,7 +571,7 @@ impl SampleGradient<'_> {
                 None => centre_row = row,
             }
         }
-        let GradientScratch { pair: pair_scratch, centre, yc, dc } = scratch;
+        let GradientScratch { pair: pair_scratch, centre, yc, dc, .. } = scratch;
         if with_positions {
             centre.fill(0.0);
         }
@@ -526,6 +644,166 @@ impl SampleGradient<'_> {
     }
 }
 
+/// Tests compare the streaming gradient kernel against the general loop
+/// through this switch.
+#[cfg(test)]
+static REFERENCE_PATH: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+#[inline(always)]
+fn reference_path() -> bool {
+    #[cfg(test)]
+    {
+        REFERENCE_PATH.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    #[cfg(not(test))]
+    {
+        false
+    }
+}
+
+/// How [`pair_row`] puts a value into the output.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Store {
+    /// assign, non-temporal, 32-byte aligned
+    Stream32,
+    /// assign, non-temporal, 16-byte aligned
+    Stream16,
+    /// assign
+    Plain,
+    /// add to what an earlier image of the same atom assigned
+    Add,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn store4(store: Store, dst: *mut f64, v: std::arch::x86_64::__m256d) {
+    use std::arch::x86_64::*;
+    match store {
+        Store::Stream32 => _mm256_stream_pd(dst, v),
+        Store::Stream16 => {
+            _mm_stream_pd(dst, _mm256_castpd256_pd128(v));
+            _mm_stream_pd(dst.add(2), _mm256_extractf128_pd::<1>(v));
+        }
+        Store::Plain => _mm256_storeu_pd(dst, v),
+        Store::Add => _mm256_storeu_pd(dst, _mm256_add_pd(_mm256_loadu_pd(dst), v)),
+    }
+}
+
+/// One pair's ∂p/∂r_ij (`[xyz][l][n1][n2]`) into its output row `dst` and
+/// subtracted from the centre's row `centre`: the operations of
+/// `SampleGradient::pair_products` in the same order (products, then sums
+/// left to right, nothing fused), then `+ 0.0` for an assigned value (as the
+/// general loop does), so the same bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+#[allow(clippy::too_many_arguments)]
+unsafe fn pair_row<const N: usize>(factors: &[f64], side: PairSide, unit: [f64; 3], radial: &[f64], yc: &[f64], dc: &[f64], store: Store, dst: *mut f64, centre: *mut f64) {
+    macro_rules! go {
+        ($side:literal, $store:literal) => {
+            pair_row_fixed::<N, $side, $store>(factors, unit, radial, yc, dc, dst, centre)
+        };
+    }
+    macro_rules! stores {
+        ($side:literal) => {
+            match store {
+                Store::Stream32 => go!($side, 0),
+                Store::Stream16 => go!($side, 1),
+                Store::Plain => go!($side, 2),
+                Store::Add => go!($side, 3),
+            }
+        };
+    }
+    match side {
+        PairSide::Both => stores!(0),
+        PairSide::Left => stores!(1),
+        PairSide::Right => stores!(2),
+    }
+}
+
+/// [`pair_row`] for one side (0 both, 1 left, 2 right) and one way of
+/// storing (0 stream from 32-byte aligned, 1 stream from 16, 2 assign, 3 add).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn pair_row_fixed<const N: usize, const SIDE: u8, const STORE: u8>(factors: &[f64], unit: [f64; 3], radial: &[f64], yc: &[f64], dc: &[f64], dst: *mut f64, centre: *mut f64) {
+    use std::arch::x86_64::*;
+    const MAXV: usize = 4;
+    let lanes = N / 4;
+    let n_l = factors.len();
+    let ln = n_l * N;
+    let nn = N * N;
+    let n_props = ln * N;
+    assert!(N % 4 == 0 && lanes <= MAXV && radial.len() >= 2 * ln && yc.len() >= ln && dc.len() >= 3 * ln);
+    let zero = _mm256_setzero_pd();
+    // SAFETY (every access): offsets l·N + i < ln of alpha, beta and yc, and
+    // x·ln + l·N + i of dc (the assert above); dst and centre hold
+    // 3·n_props values (the callers' rows)
+    let (alpha, beta, ycp, dcp) = (radial.as_ptr(), radial.as_ptr().add(ln), yc.as_ptr(), dc.as_ptr());
+    for x in 0..3 {
+        let u = unit[x];
+        for (l, &f) in factors.iter().enumerate() {
+            let at = l * N;
+            let (al, be, ycl, dcl) = (alpha.add(at), beta.add(at), ycp.add(at), dcp.add(x * ln + at));
+            let (mut av, mut bv, mut yv, mut dv) = ([zero; MAXV], [zero; MAXV], [zero; MAXV], [zero; MAXV]);
+            for i in 0..lanes {
+                av[i] = _mm256_loadu_pd(al.add(4 * i));
+                bv[i] = _mm256_loadu_pd(be.add(4 * i));
+                yv[i] = _mm256_loadu_pd(ycl.add(4 * i));
+                dv[i] = _mm256_loadu_pd(dcl.add(4 * i));
+            }
+            let o = x * n_props + l * nn;
+            for n1 in 0..N {
+                // the scalar factors of row n1, as pair_products forms them
+                let (p, q, r, t) = match SIDE {
+                    0 => (f * *al.add(n1) * u, f * *be.add(n1), f * *ycl.add(n1) * u, f * *dcl.add(n1)),
+                    1 => (f * *al.add(n1) * u, f * *be.add(n1), 0.0, 0.0),
+                    _ => (f * *ycl.add(n1) * u, f * *dcl.add(n1), 0.0, 0.0),
+                };
+                let (p, q, r, t) = (_mm256_set1_pd(p), _mm256_set1_pd(q), _mm256_set1_pd(r), _mm256_set1_pd(t));
+                let row = o + n1 * N;
+                for v in 0..lanes {
+                    let w = match SIDE {
+                        0 => {
+                            let w = _mm256_add_pd(_mm256_mul_pd(p, yv[v]), _mm256_mul_pd(q, dv[v]));
+                            let w = _mm256_add_pd(w, _mm256_mul_pd(r, av[v]));
+                            _mm256_add_pd(w, _mm256_mul_pd(t, bv[v]))
+                        }
+                        1 => _mm256_add_pd(_mm256_mul_pd(p, yv[v]), _mm256_mul_pd(q, dv[v])),
+                        _ => _mm256_add_pd(_mm256_mul_pd(p, av[v]), _mm256_mul_pd(q, bv[v])),
+                    };
+                    let d = dst.add(row + 4 * v);
+                    let w = match STORE {
+                        0 => {
+                            let w = _mm256_add_pd(w, zero);
+                            _mm256_stream_pd(d, w);
+                            w
+                        }
+                        1 => {
+                            let w = _mm256_add_pd(w, zero);
+                            _mm_stream_pd(d, _mm256_castpd256_pd128(w));
+                            _mm_stream_pd(d.add(2), _mm256_extractf128_pd::<1>(w));
+                            w
+                        }
+                        2 => {
+                            let w = _mm256_add_pd(w, zero);
+                            _mm256_storeu_pd(d, w);
+                            w
+                        }
+                        _ => {
+                            _mm256_storeu_pd(d, _mm256_add_pd(_mm256_loadu_pd(d), w));
+                            w
+                        }
+                    };
+                    let c = centre.add(row + 4 * v);
+                    _mm256_storeu_pd(c, _mm256_sub_pd(_mm256_loadu_pd(c), w));
+                }
+            }
+        }
+    }
+}
+
 impl Calculator for SoapPowerSpectrum {
 
     fn name(&self) -> &str {
@@ -552,6 +830,9 @@ impl Calculator for SoapPowerSpectrum {
         let alchemical = self.expansion.settings.alchemical.as_ref();
         if !(flags.positions || flags.strain) && alchemical.is_none() {
             return self.compute_values(systems, options);
+        }
+        if alchemical.is_none() && !reference_path() {
+            return self.compute_gradients(systems, options, flags);
         }
         let mut per_pair = Environments::expansion_bytes_per_pair(&self.expansion, GradientFlags { positions: false, strain: false, pair_factors: flags.positions || flags.strain });
         if let Some(a) = alchemical {
@@ -749,6 +1030,137 @@ mod kernel_tests {
                 })*};
             }
             check!(4 8 12 16);
+        }
+    }
+}
+
+#[cfg(test)]
+mod streaming_tests {
+    use super::*;
+    use crate::calculators::tests_utils::{molecule, triclinic};
+
+    fn hypers(max_radial: usize, max_angular: usize, cutoff: f64) -> String {
+        format!(
+            r#"{{"cutoff": {{"radius": {cutoff}, "smoothing": {{"type": "ShiftedCosine", "width": 0.5}}}},
+                "density": {{"type": "Gaussian", "width": 0.3}},
+                "basis": {{"type": "TensorProduct", "max_angular": {max_angular}, "radial": {{"type": "Gto", "max_radial": {max_radial}}}}}}}"#
+        )
+    }
+
+    /// Two species in a periodic box, a few atoms with several images each.
+    fn water_like() -> System {
+        let species = vec![8, 1, 1, 8, 1, 1, 8, 1, 1];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let positions = (0..species.len()).map(|_| [4.5 * next(), 4.5 * next(), 4.5 * next()]).collect();
+        System::new(species, positions, [[4.5, 0.0, 0.0], [0.0, 4.5, 0.0], [0.0, 0.0, 4.5]], [true; 3]).unwrap()
+    }
+
+    fn assert_same_bits(a: &TensorMap, b: &TensorMap, what: &str) {
+        assert_eq!(a.keys, b.keys, "{what}: keys");
+        assert_eq!(a.blocks.len(), b.blocks.len());
+        for (x, y) in a.blocks.iter().zip(&b.blocks) {
+            assert_eq!(x.samples, y.samples, "{what}: samples");
+            for (u, v) in x.values.iter().zip(&y.values) {
+                assert_eq!(u.to_bits(), v.to_bits(), "{what}: values {u} != {v}");
+            }
+            assert_eq!(x.gradients.len(), y.gradients.len());
+            for ((_, g), (_, h)) in x.gradients.iter().zip(&y.gradients) {
+                assert_eq!(g.samples, h.samples, "{what}: gradient samples");
+                assert_eq!(g.values.len(), h.values.len());
+                for (k, (u, v)) in g.values.iter().zip(&h.values).enumerate() {
+                    assert_eq!(u.to_bits(), v.to_bits(), "{what}: gradient entry {k}: {u} != {v}");
+                }
+            }
+        }
+    }
+
+    /// The streaming kernel gives the general loop's position gradients bit
+    /// for bit: one and several species, neighbours with several periodic
+    /// images (triclinic, water_like), every radial size it serves.
+    #[test]
+    fn streaming_position_gradients_equal_the_general_loop_bitwise() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !crate::math::cpu::has_avx2_fma() {
+                return;
+            }
+            let options = ComputeOptions { gradients: vec!["positions".into()], ..Default::default() };
+            for (max_radial, max_angular) in [(3, 3), (7, 4), (11, 2), (15, 1)] {
+                let calc = SoapPowerSpectrum::new(&hypers(max_radial, max_angular, 4.0)).unwrap();
+                for (name, system) in [("molecule", molecule()), ("triclinic", triclinic()), ("water_like", water_like())] {
+                    let systems = [system];
+                    REFERENCE_PATH.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let reference = calc.compute(&systems, &options);
+                    REFERENCE_PATH.store(false, std::sync::atomic::Ordering::SeqCst);
+                    let streamed = calc.compute(&systems, &options).unwrap();
+                    assert_same_bits(&reference.unwrap(), &streamed, &format!("{name}, n_max {}", max_radial + 1));
+                }
+            }
+        }
+    }
+
+    /// Every way `pair_row` stores (streamed from 32- or 16-byte aligned
+    /// rows, plain, added to an earlier image) and every side gives what
+    /// `pair_products` and the general loop's sums give, bit for bit.
+    #[test]
+    fn pair_row_equals_pair_products_for_every_store() {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !crate::math::cpu::has_avx2_fma() {
+                return;
+            }
+            const N: usize = 8;
+            let l_max = 3;
+            let (ln, n_lm) = ((l_max + 1) * N, (l_max + 1) * (l_max + 1));
+            let n_props = ln * N;
+            let mut state = 0x2545_f491_4f6c_dd1du64;
+            let mut next = move || {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+            };
+            let shape = Shape { l_max, n_max: N, n_lm };
+            let factors: Vec<f64> = (0..=l_max).map(|l| (-1.0f64).powi(l as i32) / ((2 * l + 1) as f64).sqrt()).collect();
+            let density = CentreDensity::default();
+            let task = SampleGradient { shape: &shape, factors: &factors, s1: 0, s2: 1, density: &density, atoms: &[] };
+            let radial: Vec<f64> = (0..2 * ln).map(|_| next()).collect();
+            let yc: Vec<f64> = (0..ln).map(|_| next()).collect();
+            let dc: Vec<f64> = (0..3 * ln).map(|_| next()).collect();
+            let unit = [0.48, -0.6, 0.64];
+            for side in [PairSide::Both, PairSide::Left, PairSide::Right] {
+                let mut v = vec![0.0; 3 * n_props];
+                task.pair_products(N, side, unit, &radial[..ln], &radial[ln..], &yc, &dc, &mut v);
+                for store in [Store::Stream32, Store::Stream16, Store::Plain, Store::Add] {
+                    // a 32-byte aligned buffer, offset to the alignment each store needs
+                    let mut buffer = vec![[0.0f64; 4]; 3 * n_props / 4 + 1];
+                    let flat = buffer.as_mut_ptr() as *mut f64;
+                    let start = flat as usize;
+                    let offset = if store == Store::Stream32 { (32 - start % 32) % 32 / 8 } else { ((32 - start % 32) % 32 / 8 + 2) % 4 };
+                    // SAFETY: offset < 4, and the buffer holds 3·n_props + 4 values
+                    let dst = unsafe { std::slice::from_raw_parts_mut(flat.add(offset), 3 * n_props) };
+                    let before: Vec<f64> = (0..3 * n_props).map(|_| next()).collect();
+                    dst.copy_from_slice(&before);
+                    let mut centre: Vec<f64> = (0..3 * n_props).map(|_| next()).collect();
+                    let centre_before = centre.clone();
+                    // SAFETY: the CPU has AVX2 and FMA; both rows hold 3·n_props values
+                    unsafe {
+                        pair_row::<N>(&factors, side, unit, &radial, &yc, &dc, store, dst.as_mut_ptr(), centre.as_mut_ptr());
+                        std::arch::x86_64::_mm_sfence();
+                    }
+                    for k in 0..3 * n_props {
+                        let (want, w) = if store == Store::Add { (before[k] + v[k], v[k]) } else { (v[k] + 0.0, v[k] + 0.0) };
+                        assert_eq!(dst[k].to_bits(), want.to_bits(), "row entry {k}");
+                        assert_eq!(centre[k].to_bits(), (centre_before[k] - w).to_bits(), "centre entry {k}");
+                    }
+                }
+            }
         }
     }
 }

@@ -120,7 +120,7 @@ impl SoapPowerSpectrum {
         // call and block, each waking the pool, and one more pass over memory
         let mut values = Vec::with_capacity(n_keys);
         for &count in &rows {
-            values.push(crate::tensor::buffer::for_rows(count * n_props, "the power spectrum")?);
+            values.push(crate::tensor::buffer::for_overwrite_uninit(count * n_props, "the power spectrum")?.0);
         }
         let pointers: Vec<BlockPtr> = values.iter_mut().map(|v| BlockPtr(v.as_mut_ptr() as *mut f64)).collect();
         let factors: [Vec<f64>; 2] = [1.0, std::f64::consts::SQRT_2].map(|cross| {

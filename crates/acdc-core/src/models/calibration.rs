@@ -290,14 +290,17 @@ impl LeaveOutScheme {
 
 /// Which scheme to use: one of them, or `Auto`: by composition when the
 /// training structures have at least [`MIN_COMPOSITIONS`] distinct
-/// compositions, else by frame.
+/// compositions and none has more than [`MAX_GROUP_FRAMES`] structures,
+/// else by frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaveOut {
     /// [`LeaveOutScheme::Frame`].
     Frame,
     /// [`LeaveOutScheme::Composition`].
     Composition,
-    /// Composition when there are at least [`MIN_COMPOSITIONS`] of them.
+    /// Composition when there are at least [`MIN_COMPOSITIONS`] of them and
+    /// no composition has more than [`MAX_GROUP_FRAMES`] structures
+    /// ([`LeaveOut::scheme`]); else frame.
     Auto,
 }
 
@@ -311,7 +314,38 @@ impl LeaveOut {
             other => Err(Error::InvalidParameter(format!("{field} = '{other}' (expected 'auto', 'frame' or 'composition')"))),
         }
     }
+
+    /// The scheme this choice leaves out by, given the composition group
+    /// of each structure and the number of groups ([`composition_groups`]).
+    /// `Auto` takes compositions when there are at least
+    /// [`MIN_COMPOSITIONS`] and the largest holds at most
+    /// [`MAX_GROUP_FRAMES`] structures, else frames.
+    pub fn scheme(self, groups: &[usize], count: usize) -> LeaveOutScheme {
+        match self {
+            LeaveOut::Frame => LeaveOutScheme::Frame,
+            LeaveOut::Composition => LeaveOutScheme::Composition,
+            LeaveOut::Auto => {
+                let mut sizes = vec![0usize; count];
+                for &g in groups {
+                    if g < count {
+                        sizes[g] += 1;
+                    }
+                }
+                let largest = sizes.iter().copied().max().unwrap_or(0);
+                if count >= MIN_COMPOSITIONS && largest <= MAX_GROUP_FRAMES { LeaveOutScheme::Composition } else { LeaveOutScheme::Frame }
+            }
+        }
+    }
 }
+
+/// The most structures of one composition for which [`LeaveOut::Auto`]
+/// still leaves compositions out ([`leave_group_out`]): a group of g
+/// structures costs a g×g Cholesky factorisation and a solve with g
+/// right-hand sides (g³/3 + g³ multiply-adds: 1.1e10 at g = 2000, seconds
+/// on one core) and three g×g matrices (24·g² bytes: 96 MB at g = 2000),
+/// growing as g³ and g² beyond; leave-one-out costs one dot product per
+/// structure.
+pub const MAX_GROUP_FRAMES: usize = 2000;
 
 /// The fewest distinct compositions for which [`LeaveOut::Auto`] leaves
 /// compositions out: with two, leaving one out asks a model fitted on a
@@ -696,6 +730,27 @@ mod tests {
             assert!((got.errors[k] - want_r).abs() <= 1e-10 * want_r.abs(), "structure {k}: error {} vs {want_r}", got.errors[k]);
             assert!((got.variances[k] - want_v).abs() <= 1e-10 * want_v, "structure {k}: variance {} vs {want_v}", got.variances[k]);
         }
+    }
+
+    /// `Auto`: compositions from three of them on, unless one holds more
+    /// than MAX_GROUP_FRAMES structures (its g×g factorisation would be
+    /// slow): then frames; the forced schemes ignore both.
+    #[test]
+    fn auto_scheme_by_count_and_size() {
+        let small = [0usize, 1, 2, 0, 1, 2];
+        assert_eq!(LeaveOut::Auto.scheme(&small, 3), LeaveOutScheme::Composition);
+        assert_eq!(LeaveOut::Auto.scheme(&[0, 1, 0, 1], 2), LeaveOutScheme::Frame);
+        assert_eq!(LeaveOut::Frame.scheme(&small, 3), LeaveOutScheme::Frame);
+        let mut at_limit = vec![0usize; MAX_GROUP_FRAMES];
+        at_limit.extend([1, 2]);
+        assert_eq!(LeaveOut::Auto.scheme(&at_limit, 3), LeaveOutScheme::Composition);
+        let mut over = vec![1usize; MAX_GROUP_FRAMES + 1];
+        over.extend([0, 2]);
+        assert_eq!(LeaveOut::Auto.scheme(&over, 3), LeaveOutScheme::Frame);
+        assert_eq!(LeaveOut::Composition.scheme(&over, 3), LeaveOutScheme::Composition);
+        assert_eq!(LeaveOut::parse("auto", "groups").unwrap(), LeaveOut::Auto);
+        assert_eq!(LeaveOut::parse("interior", "groups").unwrap_err().to_string().lines().count(), 1);
+        assert!(LeaveOut::parse("interior", "groups").unwrap_err().to_string().contains("groups = 'interior'"));
     }
 
     #[test]

@@ -1269,7 +1269,8 @@ impl Potential {
 
     /// [`Potential::leave_one_out`], or with `how` = `Composition` (or
     /// `Auto` and at least [`super::calibration::MIN_COMPOSITIONS`]
-    /// distinct compositions among `systems`) the closed-form
+    /// distinct compositions among `systems`, none with more than
+    /// [`super::calibration::MAX_GROUP_FRAMES`] structures) the closed-form
     /// leave-one-composition-out: every structure's error and variance of a
     /// fit without the energy rows of all the structures of its composition
     /// ([`super::calibration::composition_groups`],
@@ -1283,14 +1284,9 @@ impl Potential {
         batch_atoms: usize,
         cancel: &CancelFlag,
     ) -> Result<super::calibration::LeaveOneOut> {
-        use super::calibration::{composition_groups, LeaveOut, LeaveOutScheme, MIN_COMPOSITIONS};
+        use super::calibration::{composition_groups, LeaveOutScheme};
         let (groups, count) = composition_groups(systems);
-        let scheme = match how {
-            LeaveOut::Frame => LeaveOutScheme::Frame,
-            LeaveOut::Composition => LeaveOutScheme::Composition,
-            LeaveOut::Auto if count >= MIN_COMPOSITIONS => LeaveOutScheme::Composition,
-            LeaveOut::Auto => LeaveOutScheme::Frame,
-        };
+        let scheme = how.scheme(&groups, count);
         let by_group = scheme == LeaveOutScheme::Composition;
         if by_group {
             // the rows u = R⁻ᵀφ of every structure are kept until the groups are formed
@@ -1365,6 +1361,153 @@ impl Potential {
         } else {
             super::calibration::leave_one_out(&errors, &posterior, &prior, &sigma2, &atoms)
         }
+    }
+
+    /// The per-component force variance's calibration s_F·(v + c_F):
+    /// `meta.force_variance_scale` (1 when absent) and
+    /// `meta.force_variance_noise` (eV²/Å², 0 when absent).
+    pub fn force_variance_calibration(&self) -> (f64, f64) {
+        let s = self.meta.get("force_variance_scale").and_then(serde_json::Value::as_f64).filter(|s| s.is_finite() && *s > 0.0).unwrap_or(1.0);
+        let c = self.meta.get("force_variance_noise").and_then(serde_json::Value::as_f64).filter(|c| c.is_finite() && *c >= 0.0).unwrap_or(0.0);
+        (s, c)
+    }
+
+    /// Sets the force variance calibration: scale s_F (positive) and noise
+    /// c_F (eV²/Å² per component, ≥ 0), kept in the model file's header.
+    pub fn set_force_variance_calibration(&mut self, scale: f64, noise: f64) -> Result<()> {
+        check_positive("force_variance_scale", scale)?;
+        if !(noise.is_finite() && noise >= 0.0) {
+            return Err(Error::InvalidParameter(format!("force_variance_noise = {noise} (expected a finite number ≥ 0, eV²/Å²)")));
+        }
+        if !self.meta.is_object() {
+            self.meta = serde_json::json!({});
+        }
+        self.meta["force_variance_scale"] = serde_json::json!(scale);
+        self.meta["force_variance_noise"] = serde_json::json!(noise);
+        Ok(())
+    }
+
+    /// The predicted forces (eV/Å, 3N) of one structure and U = R⁻ᵀΨ
+    /// (n × 3N): Ψ's columns are the unweighted force rows ψ (F = ψ·θ), so
+    /// the posterior variance of force component k is ‖U_k‖² (eV²/Å²).
+    /// The linear model only: the GPR's force variance also has a prior
+    /// part (second derivatives of the kernel), not computed here.
+    fn force_parts(&self, system: &System, f: &StructureFeatures, r: &DMatrix<f64>) -> Result<(Vec<f64>, DMatrix<f64>)> {
+        if self.kind != Kind::Linear || self.pair.is_some() {
+            return Err(Error::InvalidParameter("force variances are implemented for the linear model only (the sparse GPR's force variance has a prior part that is not computed)".into()));
+        }
+        let n = self.n_params();
+        let n3 = 3 * f.n_atoms();
+        let targets = Targets { energy: vec![0.0], forces: Some(vec![vec![0.0; n3]]), stress: None, frame_sigmas: Vec::new() };
+        let unit = Sigmas { energy: 1.0, forces: 1.0, stress: 1.0 };
+        let (a, _) = self.structure_rows(system, f, 0, &targets, &unit)?;
+        // rows 1..1 + 3N of the n-wide row-major block are ψ
+        let psi_t = DMatrix::from_fn(n, n3, |p, k| a[(1 + k) * n + p]);
+        let theta = DVector::from_column_slice(&self.weights);
+        let forces: Vec<f64> = (0..n3).map(|k| psi_t.column(k).dot(&theta)).collect();
+        let u = r.tr_solve_upper_triangular(&psi_t).ok_or_else(|| Error::Numerical("R is singular".into()))?;
+        Ok((forces, u))
+    }
+
+    /// Predicted variance of every force component, eV²/Å², 3N per
+    /// structure in the order of the positions: s_F·(ψᵀM⁻¹ψ + c_F) with
+    /// s_F, c_F from [`Potential::force_variance_calibration`] (1 and 0
+    /// before a calibration). Linear model only.
+    pub fn force_variance(&self, systems: &[System], batch_atoms: usize, cancel: &CancelFlag) -> Result<Vec<Vec<f64>>> {
+        self.layout.check_systems(systems, 0)?;
+        let n = self.n_params();
+        let r = DMatrix::from_row_slice(n, n, &self.r_factor);
+        let (s, c) = self.force_variance_calibration();
+        let mut out = Vec::with_capacity(systems.len());
+        for (start, end) in batches(systems, batch_atoms.max(1)) {
+            check_cancelled(cancel)?;
+            let batch = &systems[start..end];
+            let features = self.features(batch, true, false, cancel)?;
+            let parts: Vec<Vec<f64>> = features
+                .par_iter()
+                .enumerate()
+                .map(|(k, f)| {
+                    let (_, u) = self.force_parts(&batch[k], f, &r)?;
+                    Ok(u.column_iter().map(|col| s * (col.norm_squared() + c)).collect())
+                })
+                .collect::<Result<_>>()?;
+            out.extend(parts);
+        }
+        Ok(out)
+    }
+
+    /// Leave-one-frame-out force errors and variances of the training
+    /// structures, in closed form: for each structure, the force errors
+    /// (eV/Å, prediction − reference) and variances (eV²/Å², no scale, no
+    /// noise) of a fit without all its force rows at once (its energy and
+    /// stress rows stay), by the block formula of
+    /// [`super::calibration::leave_group_out`] over the 3N rows; a
+    /// structure of more than [`super::calibration::MAX_GROUP_FRAMES`]
+    /// force components is left out in blocks of 666 atoms in the order of
+    /// its positions (each block's rows at once, the others staying). `forces` the
+    /// training forces (3N per structure, in the order of the fit);
+    /// `sigma_forces` the per-structure force noise where the fit had one
+    /// (empty, or one per structure; None: the model's
+    /// `meta.sigmas.forces`). Returns the flat errors, variances and the
+    /// structure of each component. Linear model only.
+    pub fn force_leave_out(&self, systems: &[System], forces: &[Vec<f64>], sigma_forces: &[Option<f64>], batch_atoms: usize, cancel: &CancelFlag) -> Result<(Vec<f64>, Vec<f64>, Vec<usize>)> {
+        if forces.len() != systems.len() {
+            return Err(Error::InvalidParameter(format!("{} force arrays for {} structures", forces.len(), systems.len())));
+        }
+        if !sigma_forces.is_empty() && sigma_forces.len() != systems.len() {
+            return Err(Error::InvalidParameter(format!("{} force sigmas for {} structures (expected none or one each)", sigma_forces.len(), systems.len())));
+        }
+        if let Some(trained) = self.meta.get("training_structures").and_then(serde_json::Value::as_u64) {
+            if trained as usize != systems.len() {
+                return Err(Error::InvalidParameter(format!("the force leave-out needs the {trained} training structures of the fit, got {} structures", systems.len())));
+            }
+        }
+        for (k, (s, f)) in systems.iter().zip(forces).enumerate() {
+            if f.len() != 3 * s.size() {
+                return Err(Error::InvalidParameter(format!("forces[{k}] has {} values, expected {} (3 per atom)", f.len(), 3 * s.size())));
+            }
+            if let Some(i) = f.iter().position(|v| !v.is_finite()) {
+                return Err(Error::InvalidParameter(format!("forces[{k}][{i}] = {} (expected a finite number, eV/Å)", f[i])));
+            }
+        }
+        let sigma = self.meta.get("sigmas").and_then(|s| s.get("forces")).and_then(serde_json::Value::as_f64);
+        self.layout.check_systems(systems, 0)?;
+        let n = self.n_params();
+        let r = DMatrix::from_row_slice(n, n, &self.r_factor);
+        let (mut errors, mut variances, mut frames) = (Vec::new(), Vec::new(), Vec::new());
+        for (start, end) in batches(systems, batch_atoms.max(1)) {
+            check_cancelled(cancel)?;
+            let batch = &systems[start..end];
+            let features = self.features(batch, true, false, cancel)?;
+            let parts: Vec<(Vec<f64>, Vec<f64>)> = features
+                .par_iter()
+                .enumerate()
+                .map(|(k, f)| {
+                    let index = start + k;
+                    let s = match sigma_forces.get(index).copied().flatten() {
+                        Some(s) => s,
+                        None => sigma.ok_or_else(|| Error::InvalidParameter("force leave-out: the model does not record its force sigma (meta.sigmas.forces)".into()))?,
+                    };
+                    check_positive(&format!("sigma_forces[{index}]"), s)?;
+                    let (pred, u) = self.force_parts(&batch[k], f, &r)?;
+                    let n3 = pred.len();
+                    let r_k: Vec<f64> = pred.iter().zip(&forces[index]).map(|(p, q)| p - q).collect();
+                    let rows: Vec<Vec<f64>> = u.column_iter().map(|c| c.as_slice().to_vec()).collect();
+                    // a frame too large for one block: blocks of whole atoms, in order
+                    let atoms_per_block = super::calibration::MAX_GROUP_FRAMES / 3;
+                    let groups: Vec<usize> = (0..n3).map(|k| (k / 3) / atoms_per_block).collect();
+                    let l = super::calibration::leave_group_out(&r_k, &rows, &vec![0.0; n3], &vec![s * s; n3], &vec![1; n3], &groups, super::calibration::LeaveOutScheme::Frame)
+                        .map_err(|e| Error::Numerical(format!("force leave-out of structure {index}: {e}")))?;
+                    Ok((l.errors, l.variances))
+                })
+                .collect::<Result<_>>()?;
+            for (k, (e, v)) in parts.into_iter().enumerate() {
+                frames.extend(std::iter::repeat(start + k).take(e.len()));
+                errors.extend(e);
+                variances.extend(v);
+            }
+        }
+        Ok((errors, variances, frames))
     }
 
     /// Predictive variance of one structure's energy (see the module doc).
@@ -1997,6 +2140,87 @@ mod leave_one_out_tests {
         // asked for, the composition scheme holds with two compositions too
         let forced = p.leave_out(&two, &t2.energy, &[], LeaveOut::Composition, 9, &None).unwrap();
         assert_eq!((forced.scheme, forced.groups.clone()), (LeaveOutScheme::Composition, vec![0, 1, 0, 1, 0, 1]));
+    }
+
+    /// The linear model's force variance ψᵀM⁻¹ψ, ψ = −∂φ/∂r, against
+    /// central finite differences of the energy row φ (h = 1e-5 Å; the
+    /// rows are smooth, so the difference is O(h²) ≈ 1e-10 relative, checked
+    /// at 1e-6), and the forces ψ·θ against predict (1e-10).
+    #[test]
+    fn force_variance_by_finite_differences() {
+        let systems: Vec<System> = (0..5).map(|k| super::tests::structure_pub(k, 4)).collect();
+        let t = super::tests::targets_pub(&systems);
+        let p = Potential::fit(&systems, &t, &super::tests::options_pub(KindOptions::Linear { regularizer: 1e-3 })).unwrap();
+        let v = p.force_variance(&systems, 9, &None).unwrap();
+        let n = p.n_params();
+        let r = DMatrix::from_row_slice(n, n, &p.r_factor);
+        let pred = p.predict(&systems, &PredictOptions { forces: true, stress: false, variance: false }, 100, &None).unwrap();
+        let h = 1e-5;
+        for (a, s) in systems.iter().enumerate().take(2) {
+            let f = p.features(&systems[a..a + 1], true, false, &None).unwrap();
+            let (forces, _) = p.force_parts(s, &f[0], &r).unwrap();
+            for (k, (x, y)) in forces.iter().zip(&pred.forces[a]).enumerate() {
+                assert!((x - y).abs() <= 1e-10 * y.abs().max(1.0), "structure {a} force {k}: {x} vs {y}");
+            }
+            for k in 0..3 * s.size() {
+                let row = |d: f64| {
+                    let mut q = s.clone();
+                    q.positions[k / 3][k % 3] += d;
+                    let fq = p.features(std::slice::from_ref(&q), false, false, &None).unwrap();
+                    p.variance_parts(&q, &fq[0]).unwrap().0
+                };
+                let psi = (row(-h) - row(h)) / (2.0 * h);
+                let want = r.tr_solve_upper_triangular(&psi).unwrap().norm_squared();
+                assert!((v[a][k] - want).abs() <= 1e-6 * want, "structure {a} component {k}: {} vs {want}", v[a][k]);
+            }
+        }
+        // the GPR: refused in one line
+        let g = Potential::fit(&systems, &t, &super::tests::options_pub(super::tests::gpr_pub())).unwrap();
+        let e = g.force_variance(&systems, 9, &None).unwrap_err().to_string();
+        assert!(e.contains("linear model only") && e.lines().count() == 1, "{e}");
+    }
+
+    /// The closed-form leave-one-frame-out of the force rows equals refits
+    /// whose left-out frame has a force noise of 1e12 eV/Å (errors and
+    /// variances ≤ 1e-8 relative), and the calibration is kept in the file.
+    #[test]
+    fn force_leave_out_equals_refits() {
+        let systems: Vec<System> = (0..6).map(|k| super::tests::structure_pub(k, 4)).collect();
+        let t = super::tests::targets_pub(&systems);
+        let o = super::tests::options_pub(KindOptions::Linear { regularizer: 1e-3 });
+        let mut p = Potential::fit(&systems, &t, &o).unwrap();
+        let forces = t.forces.clone().unwrap();
+        let (errors, variances, frames) = p.force_leave_out(&systems, &forces, &[], 9, &None).unwrap();
+        assert_eq!(errors.len(), systems.iter().map(|s| 3 * s.size()).sum::<usize>());
+        for a in [0usize, 3, 5] {
+            let mut ta = t.clone();
+            ta.frame_sigmas = vec![FrameSigmas::default(); systems.len()];
+            ta.frame_sigmas[a].forces = Some(1e12);
+            let q = Potential::fit(&systems, &ta, &o).unwrap();
+            let pred = q.predict(&systems[a..a + 1], &PredictOptions { forces: true, stress: false, variance: false }, 100, &None).unwrap();
+            let var = q.force_variance(&systems[a..a + 1], 100, &None).unwrap();
+            let idx: Vec<usize> = (0..frames.len()).filter(|&k| frames[k] == a).collect();
+            assert_eq!(idx.len(), 3 * systems[a].size());
+            for (i, &k) in idx.iter().enumerate() {
+                let want_r = pred.forces[0][i] - forces[a][i];
+                let want_v = var[0][i];
+                assert!((errors[k] - want_r).abs() <= 1e-8 * want_r.abs().max(1e-6), "structure {a} component {i}: error {} vs refit {want_r}", errors[k]);
+                assert!((variances[k] - want_v).abs() <= 1e-8 * want_v, "structure {a} component {i}: variance {} vs refit {want_v}", variances[k]);
+            }
+        }
+        p.set_force_variance_calibration(2.0, 1e-3).unwrap();
+        let back = super::super::model_file::from_bytes(&super::super::model_file::to_bytes(&p).unwrap(), "test").unwrap();
+        assert_eq!(back.force_variance_calibration(), (2.0, 1e-3));
+        let v0 = Potential::fit(&systems, &t, &o).unwrap().force_variance(&systems[..1], 100, &None).unwrap();
+        let v1 = back.force_variance(&systems[..1], 100, &None).unwrap();
+        for (x, y) in v0[0].iter().zip(&v1[0]) {
+            assert!((y - 2.0 * (x + 1e-3)).abs() <= 1e-12 * y);
+        }
+        assert!(p.set_force_variance_calibration(0.0, 0.0).unwrap_err().to_string().contains("force_variance_scale"));
+        assert!(p.set_force_variance_calibration(1.0, -1.0).unwrap_err().to_string().contains("force_variance_noise"));
+        let mut bad = forces.clone();
+        bad[2].pop();
+        assert!(p.force_leave_out(&systems, &bad, &[], 9, &None).unwrap_err().to_string().contains("forces[2]"));
     }
 
     #[test]

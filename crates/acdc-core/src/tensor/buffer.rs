@@ -85,26 +85,56 @@ pub fn for_overwrite(len: usize, what: &str) -> Result<(Vec<f64>, bool)> {
     Ok((zeroed_unfaulted(len, what)?, false))
 }
 
-/// A buffer of `len` values that is neither zeroed nor faulted in here, for
-/// a parallel writer that initialises every element itself (each task its
-/// own rows): a resident buffer from the reuse source when it has one of
-/// this length, else fresh memory. The elements are `MaybeUninit` until the
-/// writer has written them all; [`assume_written`] then gives the values.
-/// Why: zeroing a mid-sized output (64 kB to 32 MB) is a parallel pass of
-/// its own ([`zeroed_unfaulted`]), one more wake-up of the pool per block and
-/// per call, and a second pass over memory when the writer clears its rows
-/// anyway (the power spectrum values: 1.8 MB for si512, three blocks for water64).
-pub fn for_rows(len: usize, what: &str) -> Result<Vec<std::mem::MaybeUninit<f64>>> {
+/// Where [`reusable`] may take resident memory: an allocation made by the
+/// global allocator with exactly this layout, its contents arbitrary, now
+/// owned by the caller; or `None`. The Node binding installs its pool.
+pub type RawReuseSource = fn(Layout) -> Option<std::ptr::NonNull<u8>>;
+
+static RAW_REUSE_SOURCE: std::sync::OnceLock<RawReuseSource> = std::sync::OnceLock::new();
+
+/// Installs the source of [`reusable`] (once per process; later calls are
+/// ignored). Without one, nothing is reused.
+pub fn set_raw_reuse_source(source: RawReuseSource) {
+    let _ = RAW_REUSE_SOURCE.set(source);
+}
+
+/// An empty vector with a capacity of exactly `capacity` elements, over
+/// resident memory from the reuse source when it has an allocation of that
+/// layout (no page faults when filled); `None` otherwise (the caller
+/// allocates as usual). For plain-data `T` of non-zero size.
+pub fn reusable<T: Copy>(capacity: usize) -> Option<Vec<T>> {
+    if capacity == 0 || std::mem::size_of::<T>() == 0 {
+        return None;
+    }
+    let source = RAW_REUSE_SOURCE.get()?;
+    let layout = Layout::array::<T>(capacity).ok()?;
+    let ptr = source(layout)?;
+    // SAFETY: the source hands over an allocation of the global allocator
+    // with exactly `layout`, the layout of a Vec<T> of this capacity; the
+    // length is 0, so no element is read before it is written.
+    Some(unsafe { Vec::from_raw_parts(ptr.as_ptr().cast::<T>(), 0, capacity) })
+}
+
+/// As [`for_overwrite`], but a fresh buffer is not zeroed either (a
+/// mid-sized one was cleared by a memset that its writer then overwrote:
+/// 62 of the 235 MB of water64's SOAP position gradients): the elements are
+/// uninitialised until the writer assigns them, and
+/// [`assume_written`] hands the buffer over once it has assigned every one.
+pub fn for_overwrite_uninit(len: usize, what: &str) -> Result<(Vec<std::mem::MaybeUninit<f64>>, bool)> {
     use std::mem::MaybeUninit;
     if len > 0 {
-        if let Some(v) = REUSE_SOURCE.get().and_then(|source| source(len)) {
+        if let Some(mut v) = REUSE_SOURCE.get().and_then(|source| source(len)) {
             if v.len() == len {
-                let mut v = std::mem::ManuallyDrop::new(v);
-                // SAFETY: MaybeUninit<f64> has the layout of f64; pointer,
-                // length and capacity are those of the vector we took apart
-                return Ok(unsafe { Vec::from_raw_parts(v.as_mut_ptr() as *mut MaybeUninit<f64>, v.len(), v.capacity()) });
+                let (ptr, cap) = (v.as_mut_ptr(), v.capacity());
+                std::mem::forget(v);
+                // SAFETY: the same allocation and layout (MaybeUninit<f64>
+                // has f64's), initialised values reinterpreted as maybe-uninit
+                return Ok((unsafe { Vec::from_raw_parts(ptr as *mut MaybeUninit<f64>, len, cap) }, true));
             }
         }
+    }
+    if len == 0 {
+        return Ok((Vec::new(), false));
     }
     let mut v: Vec<MaybeUninit<f64>> = Vec::new();
     v.try_reserve_exact(len).map_err(|_| {
@@ -115,21 +145,16 @@ pub fn for_rows(len: usize, what: &str) -> Result<Vec<std::mem::MaybeUninit<f64>
     })?;
     // SAFETY: the capacity is at least len, and MaybeUninit needs no initialisation
     unsafe { v.set_len(len) };
-    // in the core's own tests fresh memory is poisoned, so that a writer
-    // that misses an element gives NaN in the compared values, not a zero
-    // that fresh pages would happen to hold
-    #[cfg(test)]
-    v.fill(MaybeUninit::new(f64::NAN));
-    Ok(v)
+    Ok((v, false))
 }
 
-/// The values of a buffer from [`for_rows`] once every element is written.
+/// The buffer of [`for_overwrite_uninit`] as values.
 ///
 /// # Safety
-/// Every element of `v` must have been initialised.
+/// Every element has been assigned.
 pub unsafe fn assume_written(v: Vec<std::mem::MaybeUninit<f64>>) -> Vec<f64> {
     let mut v = std::mem::ManuallyDrop::new(v);
-    // SAFETY: same layout; the caller guarantees every element is initialised
+    // SAFETY: the same allocation and layout; every element is initialised (the caller's promise)
     Vec::from_raw_parts(v.as_mut_ptr() as *mut f64, v.len(), v.capacity())
 }
 
