@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // acdc benchmarks side by side with featomic, DScribe and vesin: `npm run bench`.
 //
-//   npm run bench [-- --quick] [-- --only soap,nl,napi,cg,classic] [-- --rounds N --reps N]
+//   npm run bench [-- --quick] [-- --only soap,nl,napi,cg,classic,sph] [-- --rounds N --reps N]
 //
 // 1. bench/.venv: a Python venv with the pinned peers (made once, then reused).
 // 2. bench/.data: the standard inputs, written by bench/make_inputs.py (ASE).
@@ -27,6 +27,7 @@ const DATA = path.join(BENCH, '.data');
 const PY = path.join(VENV, 'bin', 'python');
 const PEERS = ['featomic==0.6.7', 'dscribe==2.1.2', 'vesin==0.6.2', 'ase'];
 PEERS.push('quippy-ase==0.10.3'); // QUIP/GAP: its SOAP descriptor (third SOAP peer); gap_fit and quip for bench/gap.mjs
+PEERS.push('sphericart==2.0.4'); // the `sph` group: real spherical harmonics per point
 
 // ---------------------------------------------------------------------------
 // options
@@ -50,7 +51,7 @@ function parseArgs(argv) {
       console.log(`usage: npm run bench [-- options]
   --quick          1 round of 5 timed calls per library, no 2-thread runs except the
                    512-atom scaling case, no DScribe gradients on the molecules (~3 min)
-  --only GROUPS    comma-separated: soap, nl, napi, cg, classic (default: all)
+  --only GROUPS    comma-separated: soap, nl, napi, cg, classic, sph (default: all)
   --match TEXT     only the cases whose id contains TEXT (e.g. 'water64 +grad t1')
   --rounds N       rounds of interleaved processes per case (default 2)
   --reps N         timed calls per process, after one warm-up call (default 3)
@@ -84,7 +85,8 @@ function setupVenv() {
     fs.existsSync(PY) &&
     capture(PY, ['-c', 'import featomic, dscribe, vesin, ase; from importlib.metadata import version as v; ' +
       'assert (v("featomic"), v("dscribe"), v("vesin")) == ("0.6.7", "2.1.2", "0.6.2")']).status === 0 &&
-    capture(PY, ['-c', 'import quippy; from importlib.metadata import version as v; assert v("quippy-ase") == "0.10.3"']).status === 0;
+    capture(PY, ['-c', 'import quippy; from importlib.metadata import version as v; assert v("quippy-ase") == "0.10.3"']).status === 0 &&
+    capture(PY, ['-c', 'import sphericart; from importlib.metadata import version as v; assert v("sphericart") == "2.0.4"']).status === 0;
   if (check()) return;
   const python = process.env.PYTHON ?? 'python3';
   if (!fs.existsSync(PY)) {
@@ -93,7 +95,7 @@ function setupVenv() {
   }
   console.log(`installing ${PEERS.join(' ')} into ${path.relative(ROOT, VENV)}`);
   run(PY, ['-m', 'pip', 'install', '--quiet', ...PEERS]);
-  if (!check()) throw new Error('the benchmark venv still lacks featomic 0.6.7 / dscribe 2.1.2 / vesin 0.6.2 / quippy-ase 0.10.3');
+  if (!check()) throw new Error('the benchmark venv still lacks featomic 0.6.7 / dscribe 2.1.2 / vesin 0.6.2 / quippy-ase 0.10.3 / sphericart 2.0.4');
 }
 
 function hostTriple() {
@@ -130,8 +132,37 @@ function inputsOf(manifest) {
     si1k: input('si_nl_1k'),
     si10k: input('si_nl_10k'),
     si100k: input('si_nl_100k'),
+    sph: { name: 'sph_points', file: path.join(DATA, 'sph_points.bin'), atoms: SPH_POINTS, frames: 1 },
   };
 }
+
+// The `sph` group: random points for the spherical harmonics kernels, the
+// same file for both libraries. Directions uniform on the sphere (normalised
+// Gaussian triples), lengths uniform in [0.5, 5] Å (the SOAP pair
+// distances); a fixed-seed xorshift so every run uses the same points.
+const SPH_POINTS = 8192;
+function writeSphPoints(file) {
+  let state = 0x9e3779b97f4a7c15n;
+  const mask = (1n << 64n) - 1n;
+  const uniform = () => {
+    state ^= (state << 13n) & mask;
+    state ^= state >> 7n;
+    state ^= (state << 17n) & mask;
+    return Number(state >> 11n) / 2 ** 53;
+  };
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  const xyz = new Float64Array(3 * SPH_POINTS);
+  for (let p = 0; p < SPH_POINTS; p++) {
+    const v = [gauss(), gauss(), gauss()];
+    const norm = Math.hypot(...v);
+    const r = 0.5 + 4.5 * uniform();
+    for (let k = 0; k < 3; k++) xyz[3 * p + k] = (v[k] / norm) * r;
+  }
+  fs.writeFileSync(file, new Uint8Array(xyz.buffer));
+}
+
+// Where each library of the `sph` group leaves its values (N × 49, f64).
+const sphDump = (lib) => path.join(DATA, `sph_values_${lib}.bin`);
 
 function makeCases(inputs, o) {
   const cases = [];
@@ -194,6 +225,9 @@ function makeCases(inputs, o) {
     }
   }
   cases.push({ group: 'classic', kind: 'cm', id: `cm ${inputs.g2x1000.name} t1`, input: inputs.g2x1000, gradients: false, threads: 1, libs: ['acdc', 'dscribe'], opts: {} });
+  // the spherical harmonics kernel of the SOAP values path (Rust core,
+  // examples/bench_core.rs) against sphericart, one thread, l_max 6
+  cases.push({ group: 'sph', kind: 'sph', id: `sph l6 ${SPH_POINTS} points t1`, input: inputs.sph, gradients: false, threads: 1, libs: ['rust', 'sphericart'], opts: {} });
   return cases.filter((c) => (o.only === null || o.only.has(c.group)) && (o.match === null || c.id.includes(o.match)));
 }
 
@@ -221,6 +255,7 @@ function measure(lib, c, { warmup, reps, chunk, distinct }, rustBinary) {
   const kind = c.kind ?? (c.group === 'nl' ? 'nl' : 'soap');
   const grad = c.gradients ? ['--gradients'] : [];
   const common = [...grad, '--warmup', String(warmup), '--warmup-seconds', String(WARMUP_SECONDS), '--reps', String(reps)];
+  if (kind === 'sph') common.push('--dump', sphDump(lib));
   let cmd;
   let args;
   if (lib === 'acdc') {
@@ -425,6 +460,28 @@ function report(results) {
       out.push(table(['input', 'what', 'acdc 1 thread', 'acdc 2 threads', 'speed-up'], scaling));
     }
   }
+  const sph = byGroup('sph');
+  if (sph.length) {
+    out.push('\n### Real spherical harmonics, l_max 6, per point vs sphericart, 1 thread (ratio = acdc / sphericart)\n');
+    out.push(
+      table(
+        ['points', 'acdc (Rust kernel)', 'sphericart', 'acdc ns/point', 'sphericart ns/point', 'acdc/sphericart', 'max |Δ| of the values'],
+        sph.map(({ case: c, res }) => {
+          const perPoint = (r) => (r?.median ? ((r.median / c.input.atoms) * 1e9).toFixed(1) : '—');
+          let diff = '—';
+          try {
+            const read = (lib) => new Float64Array(new Uint8Array(fs.readFileSync(sphDump(lib))).buffer);
+            const [a, b] = [read('rust'), read('sphericart')];
+            if (a.length === b.length && a.length > 0) diff = a.reduce((m, x, k) => Math.max(m, Math.abs(x - b[k])), 0).toExponential(1);
+            else diff = `lengths ${a.length} / ${b.length}`;
+          } catch (e) {
+            diff = `not compared (${e.code ?? e.message})`;
+          }
+          return [c.input.atoms, cell(res.rust), cell(res.sphericart), perPoint(res.rust), perPoint(res.sphericart), fmtRatio(res.rust?.median / res.sphericart?.median), diff];
+        }),
+      ),
+    );
+  }
   const classic = byGroup('classic');
   if (classic.length) {
     out.push('\n### Classic descriptors vs DScribe, 1 thread (ratio = acdc / DScribe)\n');
@@ -468,6 +525,7 @@ function main() {
   const manifest = JSON.parse(fs.readFileSync(path.join(DATA, 'manifest.json'), 'utf8'));
   const inputs = inputsOf(manifest);
   const cases = makeCases(inputs, o);
+  if (cases.some((c) => c.group === 'sph')) writeSphPoints(inputs.sph.file);
   let rustBinary = null;
   if (cases.some((c) => c.libs.includes('rust'))) {
     if (o.setup) rustBinary = buildRustExample();
@@ -492,7 +550,7 @@ function main() {
   const versions = {};
   if (fs.existsSync(PY)) {
     const v = capture(PY, ['-c', 'import json, platform; from importlib.metadata import version as v; ' +
-      'print(json.dumps({k: v(k) for k in ["featomic", "dscribe", "vesin", "ase", "numpy", "quippy-ase"]} | {"python": platform.python_version()}))']);
+      'print(json.dumps({k: v(k) for k in ["featomic", "dscribe", "vesin", "ase", "numpy", "quippy-ase", "sphericart"]} | {"python": platform.python_version()}))']);
     if (v.status === 0) Object.assign(versions, JSON.parse(v.stdout));
   }
   versions.node = process.version;

@@ -15,18 +15,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 const require = createRequire(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'package.json'));
+// every thread that exists before acdc runs anything is V8's or Node's: the
+// rayon pool is started by the first reader or calculator built, not by the
+// first compute, so thread ids must be taken before `readXyzSync`
+const before = new Set(fs.readdirSync('/proc/self/task'));
 const acdc = require('acdc-ml');
 const HYPERS = { cutoff: { radius: 5.0, smoothing: { type: 'ShiftedCosine', width: 0.5 } }, density: { type: 'Gaussian', width: 0.3 }, basis: { type: 'TensorProduct', max_angular: 6, radial: { type: 'Gto', max_radial: 7 } } };
 const [file, repsArg] = process.argv.slice(2);
 const reps = Number(repsArg ?? 30);
 const frames = acdc.readXyzSync(file);
 const calc = new acdc.SoapPowerSpectrum(HYPERS);
-const before = new Set(fs.readdirSync('/proc/self/task'));
 const snap = () => Object.fromEntries(fs.readdirSync('/proc/self/task').map((t) => { try { return [t, Number(fs.readFileSync(`/proc/self/task/${t}/schedstat`, 'utf8').split(' ')[0])]; } catch { return [t, 0]; } }));
 const settle = async () => { gc(); await new Promise((r) => setImmediate(r)); gc(); await new Promise((r) => setImmediate(r)); };
 const run = () => { const tm = calc.computeSync(frames); let n = 0; for (const b of tm.blocks()) n += b.values.length; return n; };
 run(); await settle();
-const pool = new Set(fs.readdirSync('/proc/self/task').filter((t) => !before.has(t))); // rayon threads appear with the first compute
+const pool = new Set(fs.readdirSync('/proc/self/task').filter((t) => !before.has(t))); // rayon threads (and any thread acdc started)
 for (let w = 0; w < 2; w++) { run(); await settle(); }
 const main = [], workers = [], v8 = [], wall = [];
 for (let k = 0; k < reps; k++) {
@@ -39,5 +42,6 @@ for (let k = 0; k < reps; k++) {
 const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
 const wsum = workers.map((w) => w.reduce((x, y) => x + y, 0));
 const n = Math.max(1, workers[0].length);
+const perWorker = workers[0].map((_, w) => +med(workers.map((x) => x[w] ?? 0)).toFixed(3));
 const crit = main.map((m, k) => m + wsum[k] / n);
-console.log(JSON.stringify({ threads: n, main: +med(main).toFixed(3), workers: +med(wsum).toFixed(3), other: +med(v8).toFixed(3), critical: +med(crit).toFixed(3), wall: +med(wall).toFixed(3) }));
+console.log(JSON.stringify({ threads: n, main: +med(main).toFixed(3), workers: +med(wsum).toFixed(3), other: +med(v8).toFixed(3), critical: +med(crit).toFixed(3), per_worker: perWorker, wall: +med(wall).toFixed(3) }));

@@ -3,7 +3,7 @@
     python bench/worker.py LIB CASE FILE [--gradients] [--threads N]
                            [--warmup N] [--reps N] [--chunk N] [--distinct]
 
-LIB: featomic | dscribe | vesin | quippy. CASE: soap | nl. bench/run.mjs starts one
+LIB: featomic | dscribe | vesin | quippy | sphericart. CASE: soap | nl | sph. bench/run.mjs starts one
 of these per (library, case, input, threads) so that thread settings and
 peak memory belong to that measurement alone; it sets RAYON_NUM_THREADS
 (featomic) and OMP/MKL/OPENBLAS threads in the environment, and the thread
@@ -50,6 +50,13 @@ The `classic` group (LIB dscribe):
             descriptor too). One frame (si512, water64) at a time.
   cm        CoulombMatrix(n_atoms_max=largest molecule,
             permutation="sorted_l2").create(frames, n_jobs).
+
+The `sph` group (LIB sphericart; FILE: raw little-endian f64 x, y, z per
+point, written by bench/run.mjs):
+  sph       sphericart.SphericalHarmonics(6).compute(points) on all the
+            points at once (its own normalisation of each point included,
+            output array allocated by the call). --dump OUT writes the
+            values (N × 49 f64) for bench/run.mjs to compare with acdc's.
 
 Prints one JSON line: {"times": [s...], "rss_before_kib", "maxrss_kib",
 "children_maxrss_kib", "info": {...}} or {"skip": "reason"}.
@@ -312,10 +319,21 @@ def quippy_soap(frames, args):
     return run, info
 
 
+def sphericart_sph(points, args):
+    import sphericart
+    from importlib.metadata import version
+
+    calc = sphericart.SphericalHarmonics(6)
+    info = {"version": version("sphericart"), "points": len(points)}
+    if args.dump:
+        np.ascontiguousarray(calc.compute(points), dtype="<f8").tofile(args.dump)
+    return (lambda: calc.compute(points)), info
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("lib", choices=["featomic", "dscribe", "vesin", "quippy"])
-    parser.add_argument("case", choices=["soap", "nl", "lsoap", "nu3", "acsf", "cm"])
+    parser.add_argument("lib", choices=["featomic", "dscribe", "vesin", "quippy", "sphericart"])
+    parser.add_argument("case", choices=["soap", "nl", "lsoap", "nu3", "acsf", "cm", "sph"])
     parser.add_argument("file")
     parser.add_argument("--gradients", action="store_true")
     parser.add_argument("--threads", type=int, default=1)
@@ -324,9 +342,13 @@ def main():
     parser.add_argument("--warmup-seconds", type=float, default=0.0)
     parser.add_argument("--chunk", type=int, default=0)
     parser.add_argument("--distinct", action="store_true")
+    parser.add_argument("--dump", default=None)
     args = parser.parse_args()
 
-    frames = read(args.file, ":")
+    if args.case == "sph":
+        frames = np.fromfile(args.file, dtype="<f8").reshape(-1, 3)
+    else:
+        frames = read(args.file, ":")
     makers = {
         ("featomic", "soap"): featomic_soap,
         ("dscribe", "soap"): dscribe_soap,
@@ -336,6 +358,7 @@ def main():
         ("featomic", "nu3"): featomic_nu3,
         ("dscribe", "acsf"): dscribe_acsf,
         ("dscribe", "cm"): dscribe_cm,
+        ("sphericart", "sph"): sphericart_sph,
     }
     maker = makers.get((args.lib, args.case))
     if maker is None:

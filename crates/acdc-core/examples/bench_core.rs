@@ -13,7 +13,14 @@
 //!         of 32 MiB or more reused by the next call, as the Node binding's
 //!         output pool does; ACDC_OUTPUT_POOL=0: fresh memory every call);
 //!   acsf  one symmetry-functions `compute` with bench/worker.mjs's
-//!         ACSF_HYPERS (cutoff 6, three G2, four G4), for profiling.
+//!         ACSF_HYPERS (cutoff 6, three G2, four G4), for profiling;
+//!   sph   the real spherical harmonics up to l = 6 of every point of FILE
+//!         (raw little-endian f64 x, y, z per point, Å), as the SOAP values
+//!         path computes them: unit vectors, then the batched kernel
+//!         (AVX2 where the CPU has it) in batches of SPH_BATCH points into a
+//!         reused [lm][point] buffer. `--dump OUT` writes the values of the
+//!         last call, point-major (N × 49 f64), for bench/run.mjs to compare
+//!         with sphericart's.
 //! `--reuse` hands the large result buffers of a call back for the next
 //! call's outputs of the same length, as the Node binding's output pool does
 //! (`acdc_core::tensor::buffer::set_reuse_source`), so that the time is not
@@ -24,6 +31,7 @@ use std::time::Instant;
 
 use acdc_core::calculators::{from_name, ComputeOptions};
 use acdc_core::io::xyz::read_xyz;
+use acdc_core::math::spherical_harmonics::{unit_vector, SphericalHarmonics};
 use acdc_core::parallel::{configure_thread_pool, num_threads};
 use acdc_core::{NeighborList, System};
 
@@ -106,10 +114,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut warmup = 1usize;
     let mut reps = 5usize;
     let mut warmup_seconds = 0.0f64;
+    let mut dump = None;
     let mut reuse = false;
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--gradients" => gradients = true,
+            "--dump" => dump = Some(args.next().ok_or("--dump needs a value")?),
             "--reuse" => reuse = true,
             "--warmup" => warmup = args.next().ok_or("--warmup needs a value")?.parse()?,
             "--reps" => reps = args.next().ok_or("--reps needs a value")?.parse()?,
@@ -119,8 +129,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unexpected argument {other}").into()),
         }
     }
-    let usage = "usage: bench_core soap|nl|acsf FILE.xyz [--gradients] [--warmup N] [--reps N]";
+    let usage = "usage: bench_core soap|nl|acsf|sph FILE [--gradients] [--warmup N] [--reps N] [--dump OUT]";
     let (mode, path) = (mode.ok_or(usage)?, path.ok_or(usage)?);
+    if mode == "sph" {
+        return spherical_harmonics(&path, warmup, warmup_seconds, reps, dump.as_deref());
+    }
     if mode != "soap" && mode != "nl" && mode != "acsf" {
         return Err(usage.into());
     }
@@ -218,6 +231,89 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         values,
         systems.iter().map(System::size).sum::<usize>(),
         rss_before,
+        max_rss_kib()
+    );
+    Ok(())
+}
+
+/// Degree of the `sph` case (the SOAP cases' max_angular).
+const SPH_L_MAX: usize = 6;
+/// Points per batch in the `sph` case: about the neighbours of one centre
+/// within 5 Å in water (si512 has ~26), the batches the SOAP values path
+/// hands to the kernel.
+const SPH_BATCH: usize = 64;
+
+/// The batched kernel as the SOAP values path runs it: compiled for AVX2
+/// and FMA (expansion_values.rs dispatches to such a copy).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sph_batch_avx2(sph: &SphericalHarmonics, x: &[f64], y: &[f64], z: &[f64], scratch: &mut [f64], values: &mut [f64]) {
+    sph.compute_batch(x, y, z, scratch, values);
+}
+
+fn sph_batch(sph: &SphericalHarmonics, x: &[f64], y: &[f64], z: &[f64], scratch: &mut [f64], values: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for
+        unsafe { sph_batch_avx2(sph, x, y, z, scratch, values) };
+        return;
+    }
+    sph.compute_batch(x, y, z, scratch, values);
+}
+
+/// The `sph` case: times Y_l^m(r̂) of every point of `path`, one call = all
+/// points; prints the same JSON line as the other cases (values = N · 49).
+fn spherical_harmonics(path: &str, warmup: usize, warmup_seconds: f64, reps: usize, dump: Option<&str>) -> Result<(), Box<dyn std::error::Error>> {
+    let bytes = std::fs::read(path)?;
+    if bytes.len() % 24 != 0 || bytes.is_empty() {
+        return Err(format!("{path}: expected x, y, z f64 triples, got {} bytes", bytes.len()).into());
+    }
+    let points: Vec<[f64; 3]> = bytes
+        .chunks_exact(24)
+        .map(|c| std::array::from_fn(|k| f64::from_le_bytes(c[8 * k..8 * k + 8].try_into().expect("8 bytes"))))
+        .collect();
+    let sph = SphericalHarmonics::new(SPH_L_MAX);
+    let n_lm = sph.size();
+    let (mut x, mut y, mut z) = (vec![0.0; SPH_BATCH], vec![0.0; SPH_BATCH], vec![0.0; SPH_BATCH]);
+    let mut scratch = vec![0.0; 4 * SPH_BATCH];
+    let mut values = vec![0.0; n_lm * SPH_BATCH];
+    let mut out = vec![0.0; n_lm * points.len()];
+    let mut call = |keep: bool| -> f64 {
+        let start = Instant::now();
+        for (b, batch) in points.chunks(SPH_BATCH).enumerate() {
+            let count = batch.len();
+            for (p, r) in batch.iter().enumerate() {
+                let u = unit_vector(*r);
+                (x[p], y[p], z[p]) = (u[0], u[1], u[2]);
+            }
+            sph_batch(&sph, &x[..count], &y[..count], &z[..count], &mut scratch, &mut values[..n_lm * count]);
+            if keep {
+                for p in 0..count {
+                    for lm in 0..n_lm {
+                        out[(b * SPH_BATCH + p) * n_lm + lm] = values[lm * count + p];
+                    }
+                }
+            }
+            std::hint::black_box(&values);
+        }
+        start.elapsed().as_secs_f64()
+    };
+    let (mut warmed, mut warm_time) = (0usize, 0.0f64);
+    while warmed < warmup || (warmup > 0 && warm_time < warmup_seconds) {
+        warm_time += call(false);
+        warmed += 1;
+    }
+    let times: Vec<String> = (0..reps).map(|_| format!("{:.6e}", call(false))).collect();
+    if let Some(dump) = dump {
+        call(true);
+        let bytes: Vec<u8> = out.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(dump, bytes)?;
+    }
+    println!(
+        "{{\"times\": [{}], \"threads\": 1, \"values\": {}, \"points\": {}, \"batch\": {SPH_BATCH}, \"l_max\": {SPH_L_MAX}, \"rss_before_kib\": -1, \"maxrss_kib\": {}}}",
+        times.join(", "),
+        out.len(),
+        points.len(),
         max_rss_kib()
     );
     Ok(())

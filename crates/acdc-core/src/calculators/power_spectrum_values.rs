@@ -114,11 +114,15 @@ impl SoapPowerSpectrum {
         }
         options.check_cancelled()?;
 
+        // neither zeroed nor pre-faulted here: each row is zeroed below by the
+        // task that writes it, while in cache. A separate zeroing and
+        // pre-faulting of the output were two more parallel regions per
+        // call and block, each waking the pool, and one more pass over memory
         let mut values = Vec::with_capacity(n_keys);
         for &count in &rows {
-            values.push(crate::tensor::buffer::zeroed(count * n_props, "the power spectrum")?);
+            values.push(crate::tensor::buffer::for_overwrite_uninit(count * n_props, "the power spectrum")?.0);
         }
-        let pointers: Vec<BlockPtr> = values.iter_mut().map(|v| BlockPtr(v.as_mut_ptr())).collect();
+        let pointers: Vec<BlockPtr> = values.iter_mut().map(|v| BlockPtr(v.as_mut_ptr() as *mut f64)).collect();
         let factors: [Vec<f64>; 2] = [1.0, std::f64::consts::SQRT_2].map(|cross| {
             (0..=l_max).map(|l| cross * if l % 2 == 0 { 1.0 } else { -1.0 } / ((2 * l + 1) as f64).sqrt()).collect()
         });
@@ -152,8 +156,14 @@ impl SoapPowerSpectrum {
                         let (a, b) = (slot_of[s1], slot_of[s2]);
                         // SAFETY: row `row` of block `key` lies inside its
                         // buffer (rows[key] rows of n_props) and no other task
-                        // writes it; the buffer is alive until the loop ends
-                        let out = unsafe { std::slice::from_raw_parts_mut(pointers[key as usize].0.add(row * n_props), n_props) };
+                        // writes it; the buffer is alive until the loop ends.
+                        // The row is initialised (zeros) before the slice over
+                        // it is made
+                        let out = unsafe {
+                            let start = pointers[key as usize].0.add(row * n_props);
+                            std::ptr::write_bytes(start, 0, n_props);
+                            std::slice::from_raw_parts_mut(start, n_props)
+                        };
                         let f = &factors[usize::from(s1 != s2)];
                         accumulate_products(out, f, n_max, &coefficients[a * n_max..], stride_lm, &coefficients[b * n_max..], stride_lm);
                     }
@@ -168,6 +178,10 @@ impl SoapPowerSpectrum {
         let properties = self.properties();
         let mut blocks = Vec::with_capacity(n_keys);
         for (values, samples) in values.into_iter().zip(samples) {
+            // SAFETY: the loop succeeded, so every (centre, key) task zeroed
+            // and wrote its row, and the rows of a block are exactly its
+            // rows[key] tasks
+            let values = unsafe { crate::tensor::buffer::assume_written(values) };
             blocks.push(TensorBlock::new(Labels::new(&["system", "atom"], samples), vec![], properties.clone(), values)?);
         }
         let tensor = TensorMap::new(Labels::new(&KEY_NAMES, key_values), blocks)?;
