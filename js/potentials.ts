@@ -970,22 +970,13 @@ export abstract class Potential {
    * force errors. Linear model only; kept in the model file.
    */
   async calibrateForceVarianceLeaveOneOut(systems: Systems, options?: ForceCalibrateOptions): Promise<ForceVarianceCalibration> {
-    const list = toList(systems);
-    const o = checkForceCalibrateOptions(options, list.length);
-    const forces = forceReferences(list, o.forces);
-    const signal = checkSignal(o.signal);
-    throwIfAborted(signal);
-    const data = list.map((s) => s.data());
-    const token = signal ? new native.CancelToken() : undefined;
-    const l = await runQueued(() => this.#native.forceLeaveOut(data, forces, o.sigmaForces, token), signal, () => token?.cancel());
+    const l = await this.forceLeaveOneOut(systems, options);
     return this.#applyForceLeaveOut(l.errors, l.variances);
   }
 
   /** `calibrateForceVarianceLeaveOneOut`, synchronously. */
   calibrateForceVarianceLeaveOneOutSync(systems: Systems, options?: ForceCalibrateOptions): ForceVarianceCalibration {
-    const list = toList(systems);
-    const o = checkForceCalibrateOptions(options, list.length);
-    const l = this.#native.forceLeaveOutSync(list.map((s) => s.data()), forceReferences(list, o.forces), o.sigmaForces);
+    const l = this.forceLeaveOneOutSync(systems, options);
     return this.#applyForceLeaveOut(l.errors, l.variances);
   }
 

@@ -275,37 +275,30 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn matches_numpy_transcription() {
-        // scripts/reference/pivoted_cholesky_numpy.py: dense solves per step, not Cholesky updates
+    /// Every case of the fixture's `set` picked by `select` equals the numpy
+    /// transcription's picks (scripts/reference/pivoted_cholesky_numpy.py:
+    /// dense solves per step, not Cholesky updates).
+    fn check_fixture(set: &str, select: fn(&[f64], usize, usize, usize, u32, &Option<Arc<AtomicBool>>) -> Result<Vec<usize>>) {
         let text = include_str!("../../../../test/fixtures/models/pivoted_cholesky.json");
         let fixture: serde_json::Value = serde_json::from_str(text).unwrap();
-        for case in fixture["cases"].as_array().unwrap() {
-            let rows = case["rows"].as_u64().unwrap() as usize;
-            let cols = case["cols"].as_u64().unwrap() as usize;
-            let count = case["count"].as_u64().unwrap() as usize;
-            let zeta = case["zeta"].as_u64().unwrap() as u32;
+        for case in fixture[set].as_array().unwrap() {
+            let field = |name: &str| case[name].as_u64().unwrap() as usize;
+            let (rows, cols, count, zeta) = (field("rows"), field("cols"), field("count"), field("zeta") as u32);
             let x: Vec<f64> = case["x"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
             let expected: Vec<usize> = case["expected"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
-            let got = pivoted_cholesky(&x, rows, cols, count, zeta, &None).unwrap();
-            assert_eq!(got, expected, "{rows}×{cols}, {count} picks, ζ {zeta}");
+            let got = select(&x, rows, cols, count, zeta, &None).unwrap();
+            assert_eq!(got, expected, "{set}: {rows}×{cols}, {count} picks, ζ {zeta}");
         }
     }
 
     #[test]
+    fn matches_numpy_transcription() {
+        check_fixture("cases", pivoted_cholesky);
+    }
+
+    #[test]
     fn greedy_trace_matches_numpy_transcription() {
-        let text = include_str!("../../../../test/fixtures/models/pivoted_cholesky.json");
-        let fixture: serde_json::Value = serde_json::from_str(text).unwrap();
-        for case in fixture["trace_cases"].as_array().unwrap() {
-            let rows = case["rows"].as_u64().unwrap() as usize;
-            let cols = case["cols"].as_u64().unwrap() as usize;
-            let count = case["count"].as_u64().unwrap() as usize;
-            let zeta = case["zeta"].as_u64().unwrap() as u32;
-            let x: Vec<f64> = case["x"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
-            let expected: Vec<usize> = case["expected"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
-            let got = greedy_trace(&x, rows, cols, count, zeta, &None).unwrap();
-            assert_eq!(got, expected, "{rows}×{cols}, {count} picks, ζ {zeta}");
-        }
+        check_fixture("trace_cases", greedy_trace);
     }
 
     #[test]
