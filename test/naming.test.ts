@@ -86,9 +86,9 @@ const METHOD_PAIRS: Record<string, string[]> = {
   CoulombMatrix: ['compute'],
   SineMatrix: ['compute'],
   EwaldSumMatrix: ['compute'],
-  Potential: ['predict', 'calibrateVariance', 'leaveOneOut', 'calibrateVarianceLeaveOneOut', 'save'],
-  SparseGPR: ['predict', 'calibrateVariance', 'leaveOneOut', 'calibrateVarianceLeaveOneOut', 'save', 'static fit', 'static load'],
-  LinearModel: ['predict', 'calibrateVariance', 'leaveOneOut', 'calibrateVarianceLeaveOneOut', 'save', 'static fit', 'static load'],
+  Potential: ['predict', 'calibrateVariance', 'leaveOneOut', 'calibrateVarianceLeaveOneOut', 'forceVariance', 'forceLeaveOneOut', 'calibrateForceVarianceLeaveOneOut', 'calibrateForceVariance', 'save'],
+  SparseGPR: ['predict', 'calibrateVariance', 'leaveOneOut', 'calibrateVarianceLeaveOneOut', 'forceVariance', 'forceLeaveOneOut', 'calibrateForceVarianceLeaveOneOut', 'calibrateForceVariance', 'save', 'static fit', 'static load'],
+  LinearModel: ['predict', 'calibrateVariance', 'leaveOneOut', 'calibrateVarianceLeaveOneOut', 'forceVariance', 'forceLeaveOneOut', 'calibrateForceVarianceLeaveOneOut', 'calibrateForceVariance', 'save', 'static fit', 'static load'],
   TensorModel: ['predict', 'save'],
   SparseTensorGPR: ['predict', 'save', 'static fit', 'static load'],
   TensorLinearModel: ['predict', 'save', 'static fit', 'static load'],
@@ -105,7 +105,7 @@ const UNPAIRED_METHODS = new Set([
   'size', 'data', 'count', 'row', 'entry', 'position', 'column', 'toData', 'static fromData', 'shape', 'gradient', 'gradientsList', 'toArray',
   'blocks', 'length', 'select', 'keysToProperties', 'keysToSamples', 'sumOverSamples', 'meanOverSamples', 'toBuffer', 'static fromBuffer',
   'static join', 'block', 'name', 'nativeCalculator', 'keys', 'static calculatorName', 'kind', 'hypers', 'species', 'e0', 'features',
-  'featureCount', 'weights', 'fitInfo', 'varianceScale', 'varianceNoise', 'zeta', 'delta', 'sparseCounts', 'target', 'charges',
+  'featureCount', 'weights', 'fitInfo', 'varianceScale', 'varianceNoise', 'forceVarianceCalibration', 'zeta', 'delta', 'sparseCounts', 'target', 'charges',
 ]);
 
 function isClass(v: unknown): v is { prototype: object } & Fn {

@@ -102,7 +102,13 @@ describe('neighbour lists through the output pool', () => {
       expect(out.pages, detail).toBeGreaterThan(12000);
       // the unpooled list faulted its vectors in; pooled lists reused memory
       expect(out.freshFaults, detail).toBeGreaterThan(out.pages / 2);
-      expect(out.churn.slice(1).filter((f: number) => f < out.pages / 10).length, detail).toBeGreaterThanOrEqual(2);
+      // one thread writes straight into the output arrays, so a dropped
+      // list's memory serves the next one; two threads also build each
+      // chunk's pairs in buffers of their own (freed after the concatenation
+      // into the pooled arrays), whose pages glibc may or may not hand back
+      // to the kernel between calls (a CI run saw 272-4799 faults a call
+      // from them), so there the pooled reuse is the check below
+      if (threads === '1') expect(out.churn.slice(1).filter((f: number) => f < out.pages / 10).length, detail).toBeGreaterThanOrEqual(2);
       expect(out.pooledFaults, detail).toBeLessThan(out.pages / 10);
       expect(out.keptSame, detail).toBe(true);
       expect(out.syncSame, detail).toBe(true);
