@@ -267,7 +267,11 @@ export async function designRowsToMemory(
     if (allocate !== undefined) {
       const target = allocate(writer.npyLength);
       npy = target.subarray(0, writer.takeNpyInto(target));
-    } else npy = writer.takeNpy();
+    } else {
+      // the binding hands over a Uint8Array (its types need no Node typings); a Buffer view, no copy
+      const bytes = writer.takeNpy();
+      npy = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    }
     // the sidecar (an array per row and per column: tens of thousands) is
     // built when asked for; an .npy answer only needs the names
     let labels: LabelsSidecar | undefined;

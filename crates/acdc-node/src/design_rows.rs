@@ -378,14 +378,14 @@ impl DesignRowWriter {
     /// The `.npy` bytes of an in-memory writer after `finish` (once: the
     /// buffer is handed over without a copy).
     #[napi]
-    pub fn take_npy(&self) -> Result<Buffer> {
+    pub fn take_npy(&self) -> Result<Uint8Array> {
         guarded("DesignRowWriter.takeNpy", || {
             let mut state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
             if !state.finished {
                 return Err(Error::from_reason(format!("{}: the answer is not finished", state.path)));
             }
             let image = state.image.take().ok_or_else(|| Error::from_reason(format!("{}: no in-memory answer (a file writer, or already taken)", state.path)))?;
-            Ok(Buffer::from(image))
+            Ok(Uint8Array::new(image))
         })
     }
 
@@ -401,14 +401,16 @@ impl DesignRowWriter {
     /// external memory, and a few answers of megabytes make V8 collect
     /// garbage (tens of ms), while the copy costs about 1 ms per 10 MB.
     #[napi]
-    pub fn take_npy_into(&self, mut target: Buffer) -> Result<i64> {
+    pub fn take_npy_into(&self, mut target: Uint8Array) -> Result<i64> {
         guarded("DesignRowWriter.takeNpyInto", || {
             let mut state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
             if !state.finished {
                 return Err(Error::from_reason(format!("{}: the answer is not finished", state.path)));
             }
             let image = state.image.take().ok_or_else(|| Error::from_reason(format!("{}: no in-memory answer (a file writer, or already taken)", state.path)))?;
-            let into = target.as_mut();
+            // SAFETY: a synchronous call on the JS thread: no JavaScript runs,
+            // and nothing else reads or writes the caller's array, while it is borrowed
+            let into = unsafe { target.as_mut() };
             if into.len() < image.len() {
                 let message = format!("{}: the target holds {} bytes, the answer {}", state.path, into.len(), image.len());
                 state.image = Some(image);
