@@ -85,10 +85,10 @@ fn take_spare(layout: std::alloc::Layout) -> Option<std::ptr::NonNull<u8>> {
     std::ptr::NonNull::new(spare.swap_remove(k).0 as *mut u8)
 }
 
-/// Keeps the allocation of `v` (at least 32 MiB, as the binding's pool) for [`take_spare`].
+/// Keeps the allocation of `v` (at least 8 MiB, as the binding's pool) for [`take_spare`].
 fn keep<T>(v: Vec<T>) {
     let layout = std::alloc::Layout::array::<T>(v.capacity()).expect("layout of an existing Vec");
-    if !pool_enabled() || layout.size() < 32 << 20 {
+    if !pool_enabled() || layout.size() < 8 << 20 {
         return;
     }
     let mut v = std::mem::ManuallyDrop::new(v);
@@ -185,8 +185,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let mut pool = POOL.lock().map_err(|_| "pool poisoned")?;
                 for block in tm.blocks {
                     for (_, g) in block.gradients {
-                        // the binding pools results of 32 MiB and more (POOL_MIN_BYTES)
-                        if g.values.len() * 8 >= 32 << 20 {
+                        // the binding pools results of 8 MiB and more (POOL_MIN_BYTES)
+                        if g.values.len() * 8 >= 8 << 20 {
                             pool.push(g.values);
                         }
                     }

@@ -171,7 +171,7 @@ typed_array!(i32_array_unpooled, Int32Array, Int32ArraySlice, i32, TypedArrayTyp
 typed_array!(u32_array_unpooled, Uint32Array, Uint32ArraySlice, u32, TypedArrayType::Uint32);
 
 /// Results of at least this many bytes are lent from the pool.
-pub const POOL_MIN_BYTES: usize = 32 << 20;
+pub const POOL_MIN_BYTES: usize = 8 << 20;
 /// At most this many bytes of released results are kept for reuse.
 const POOL_MAX_FREE_BYTES: usize = 1 << 30;
 /// A released buffer not reused within this many calls is freed.

@@ -82,33 +82,33 @@ impl SoapPowerSpectrum {
         // what the expansion will find around each centre: the species
         // present (the centre's own included) and the distinct neighbour
         // atoms (images of the centre excluded), from the same pairs and the
-        // same distance test
-        let mut present = vec![false; centres.len() * ns];
-        let mut neighbor_start = Vec::with_capacity(centres.len() + 1);
-        let mut neighbors: Vec<(usize, usize)> = Vec::new();
-        neighbor_start.push(0);
-        for (c, &(k, i)) in centres.iter().enumerate() {
-            let seen = &mut present[c * ns..(c + 1) * ns];
-            seen[env.species_index[k][i]] = true;
-            let pairs = &env.pairs[k];
-            let first = neighbors.len();
-            for p in env.starts[k][i]..env.starts[k][i + 1] {
-                if pairs.distances[p] >= cutoff {
-                    continue;
+        // same distance test. Centre by centre in parallel: on the calling
+        // thread this plan was a third of a 2-thread call's serial part.
+        let plans: Vec<(Vec<bool>, Vec<(usize, usize)>)> = centres
+            .par_iter()
+            .map(|&(k, i)| {
+                let mut seen = vec![false; ns];
+                seen[env.species_index[k][i]] = true;
+                let pairs = &env.pairs[k];
+                let mut neighbors: Vec<(usize, usize)> = Vec::with_capacity(env.starts[k][i + 1] - env.starts[k][i]);
+                for p in env.starts[k][i]..env.starts[k][i + 1] {
+                    if pairs.distances[p] >= cutoff {
+                        continue;
+                    }
+                    let j = pairs.j[p] as usize;
+                    let s = env.species_index[k][j];
+                    seen[s] = true;
+                    if j != i && neighbors.last().is_none_or(|&(last, _)| last != j) {
+                        neighbors.push((j, s));
+                    }
                 }
-                let j = pairs.j[p] as usize;
-                let s = env.species_index[k][j];
-                seen[s] = true;
-                if j != i && neighbors[first..].last().is_none_or(|&(last, _)| last != j) {
-                    neighbors.push((j, s));
-                }
-            }
-            neighbor_start.push(neighbors.len());
-        }
+                (seen, neighbors)
+            })
+            .collect();
 
         // blocks in featomic's key order, and every centre's rows in them
         let centre_species: Vec<usize> = centres.iter().map(|&(k, i)| env.species_index[k][i]).collect();
-        let keys = Self::keys_from(&env.species, &env.species, (0..centres.len()).map(|c| (centre_species[c], &present[c * ns..(c + 1) * ns])));
+        let keys = Self::keys_from(&env.species, &env.species, plans.iter().enumerate().map(|(c, (present, _))| (centre_species[c], present.as_slice())));
         let mut blocks = Vec::new();
         let mut assignments: Vec<Vec<Assignment>> = (0..centres.len()).map(|_| Vec::new()).collect();
         for key in keys {
@@ -122,31 +122,40 @@ impl SoapPowerSpectrum {
             let factors: Vec<f64> = (0..=l_max)
                 .map(|l| cross * if l % 2 == 0 { 1.0 } else { -1.0 } / ((2 * l + 1) as f64).sqrt())
                 .collect();
-            let mut block = Block { key, s1, s2, factors, samples: Vec::new(), atoms: Vec::new(), gradient_rows: 0 };
-            for (index, &(k, i)) in centres.iter().enumerate() {
-                let here = &present[index * ns..(index + 1) * ns];
-                if centre_species[index] != c || !here[s1] || !here[s2] {
-                    continue;
-                }
-                let row = block.samples.len() / 2;
+            // the centres with a row in this block, in centre order
+            let members: Vec<usize> = (0..centres.len())
+                .filter(|&index| {
+                    let here = &plans[index].0;
+                    centre_species[index] == c && here[s1] && here[s2]
+                })
+                .collect();
+            // each row's gradient atoms (as CentreDensity::gradient_rows), in parallel
+            let atoms: Vec<Vec<(usize, Option<usize>)>> = if flags.positions {
+                members
+                    .par_iter()
+                    .map(|&index| {
+                        let i = centres[index].1;
+                        let mut atoms: Vec<(usize, Option<usize>)> = plans[index]
+                            .1
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, &(_, s))| s == s1 || s == s2)
+                            .map(|(n, &(atom, _))| (atom, Some(n)))
+                            .collect();
+                        atoms.push((i, None));
+                        atoms.sort_unstable_by_key(|&(atom, _)| atom);
+                        atoms
+                    })
+                    .collect()
+            } else {
+                vec![Vec::new(); members.len()]
+            };
+            let mut block = Block { key, s1, s2, factors, samples: Vec::with_capacity(2 * members.len()), atoms, gradient_rows: 0 };
+            for (row, &index) in members.iter().enumerate() {
+                let (k, i) = centres[index];
                 block.samples.extend_from_slice(&[k as i32, i as i32]);
-                // as CentreDensity::gradient_rows
-                let atoms = if flags.positions {
-                    let mut atoms: Vec<(usize, Option<usize>)> = neighbors[neighbor_start[index]..neighbor_start[index + 1]]
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, &(_, s))| s == s1 || s == s2)
-                        .map(|(n, &(atom, _))| (atom, Some(n)))
-                        .collect();
-                    atoms.push((i, None));
-                    atoms.sort_unstable_by_key(|&(atom, _)| atom);
-                    atoms
-                } else {
-                    Vec::new()
-                };
                 assignments[index].push(Assignment { block: blocks.len(), row, gradient_row: block.gradient_rows });
-                block.gradient_rows += atoms.len();
-                block.atoms.push(atoms);
+                block.gradient_rows += block.atoms[row].len();
             }
             blocks.push(block);
         }
@@ -184,7 +193,7 @@ impl SoapPowerSpectrum {
                 let (k, i) = centres[index];
                 let range = env.starts[k][i]..env.starts[k][i + 1];
                 expansion.expand(k, i, &env.pairs[k], range, &env.species_index[k], ns, expand_flags, scratch, density)?;
-                if density.neighbors[..] != neighbors[neighbor_start[index]..neighbor_start[index + 1]] {
+                if density.neighbors[..] != plans[index].1[..] {
                     return Err(Error::Numerical(format!("internal: the neighbours of atom {i} of system {k} differ between the row plan and the expansion")));
                 }
                 for a in &assignments[index] {
