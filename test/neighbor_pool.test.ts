@@ -1,5 +1,5 @@
 // Neighbour lists through the output pool (crates/acdc-node/src/external.rs):
-// arrays of at least 32 MiB (here the pair vectors) are lent to JavaScript
+// arrays of at least 8 MiB (here the pair vectors) are lent to JavaScript
 // and, once the garbage collector finds them unreachable, their memory is
 // written by the next list of the same size instead of fresh pages. What
 // must hold: a list the user still holds is never written by a later call,

@@ -1,5 +1,5 @@
 // The pool of large results (crates/acdc-node/src/external.rs): a position-
-// gradient block of at least 32 MiB that JavaScript can no longer reach is
+// gradient block of at least 8 MiB that JavaScript can no longer reach is
 // reused by the next computation of the same size instead of fresh, faulted
 // pages. What must hold: a buffer the user still holds (as the typed array,
 // only its ArrayBuffer, or only a view of part of it) is never written by a

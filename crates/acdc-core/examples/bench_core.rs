@@ -10,7 +10,7 @@
 //!         bench/run.mjs's hyper-parameters (featomic 0.6 JSON: cutoff 5,
 //!         ShiftedCosine 0.5, Gaussian 0.3, max_angular 6, Gto max_radial 7);
 //!   nl    one full neighbour list, cutoff 5 Å, of the first frame (arrays
-//!         of 32 MiB or more reused by the next call, as the Node binding's
+//!         of 8 MiB or more reused by the next call, as the Node binding's
 //!         output pool does; ACDC_OUTPUT_POOL=0: fresh memory every call);
 //!   acsf  one symmetry-functions `compute` with bench/worker.mjs's
 //!         ACSF_HYPERS (cutoff 6, three G2, four G4), for profiling;
