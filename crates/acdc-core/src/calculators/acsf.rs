@@ -1303,30 +1303,30 @@ mod tests {
         let mut most_pairs = 0;
         let cases = [(3.6, molecule()), (3.6, triclinic()), (5.5, triclinic())];
         for (rows, compact) in [(with_g5.as_str(), false), (g4, true)] {
-        for (cutoff, system) in cases.clone() {
-            let calc = SymmetryFunctions::new(&format!(r#"{{"cutoff": {cutoff}, {rows}}}"#)).unwrap();
-            assert!(calc.values_kernel_applies());
-            assert_eq!(AngularPlan::new(&calc.hypers).compact, compact);
-            let systems = [system];
-            let env = Environments::new(&systems, cutoff).unwrap();
-            let n_types = env.species.len();
-            let type_index: Vec<usize> = systems[0].types.iter().map(|t| env.species.binary_search(t).unwrap()).collect();
-            let plan = AngularPlan::new(&calc.hypers);
-            let mut scratch = ValuesScratch::default();
-            for i in 0..systems[0].size() {
-                let n = env.starts[0][i + 1] - env.starts[0][i];
-                most_pairs = most_pairs.max(n * (n - 1) / 2);
-                let want = calc.centre(&env, 0, i, &type_index, n_types, false, false).values;
-                let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
-                let fast = calc.centre_values(&env, 0, i, &type_index, n_types, &plan, &mut scratch).values;
-                let portable = calc.centre_values_impl::<false>(&env, 0, i, &type_index, n_types, &plan, &mut scratch).values;
-                for got in [fast, portable] {
-                    for (f, (g, w)) in got.iter().zip(&want).enumerate() {
-                        assert!((g - w).abs() <= 1e-12 * scale, "compact {compact}, cutoff {cutoff}, atom {i}, feature {f}: {g} vs {w}");
+            for (cutoff, system) in cases.clone() {
+                let calc = SymmetryFunctions::new(&format!(r#"{{"cutoff": {cutoff}, {rows}}}"#)).unwrap();
+                assert!(calc.values_kernel_applies());
+                assert_eq!(AngularPlan::new(&calc.hypers).compact, compact);
+                let systems = [system];
+                let env = Environments::new(&systems, cutoff).unwrap();
+                let n_types = env.species.len();
+                let type_index: Vec<usize> = systems[0].types.iter().map(|t| env.species.binary_search(t).unwrap()).collect();
+                let plan = AngularPlan::new(&calc.hypers);
+                let mut scratch = ValuesScratch::default();
+                for i in 0..systems[0].size() {
+                    let n = env.starts[0][i + 1] - env.starts[0][i];
+                    most_pairs = most_pairs.max(n * (n - 1) / 2);
+                    let want = calc.centre(&env, 0, i, &type_index, n_types, false, false).values;
+                    let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+                    let fast = calc.centre_values(&env, 0, i, &type_index, n_types, &plan, &mut scratch).values;
+                    let portable = calc.centre_values_impl::<false>(&env, 0, i, &type_index, n_types, &plan, &mut scratch).values;
+                    for got in [fast, portable] {
+                        for (f, (g, w)) in got.iter().zip(&want).enumerate() {
+                            assert!((g - w).abs() <= 1e-12 * scale, "compact {compact}, cutoff {cutoff}, atom {i}, feature {f}: {g} vs {w}");
+                        }
                     }
                 }
             }
-        }
         }
         assert!(most_pairs > 2 * CHUNK, "{most_pairs} pairs: the test should span several chunks");
     }
