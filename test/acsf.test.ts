@@ -300,6 +300,39 @@ describe('SymmetryFunctions labels, invariances, selections and errors', () => {
     expect(worst).toBeLessThan(1e-12);
   });
 
+  // Without G5 rows the values kernel keeps only the neighbour pairs with
+  // r_jk ≤ r_c (the others add 0 to G4): its G4 columns against DScribe's,
+  // from the fixture cases with their G5 rows left out, same tolerance.
+  for (const [n, c] of fixture.cases.entries()) {
+    it(`G4 without G5 rows (the kernel over pairs within r_c) vs DScribe: case ${n} (${c.system})`, () => {
+      const n2 = c.hypers.g2?.length ?? 0;
+      const n3 = c.hypers.g3?.length ?? 0;
+      const n4 = c.hypers.g4?.length ?? 0;
+      const n5 = c.hypers.g5?.length ?? 0;
+      expect(n4).toBeGreaterThan(0);
+      const nRad = 1 + n2 + n3;
+      const [rows, nf] = c.shape;
+      const nt = [1, 2, 3, 4, 5, 6].find((t) => t * nRad + ((t * (t + 1)) / 2) * (n4 + n5) === nf)!;
+      expect(nt).toBeDefined();
+      const { g5: _dropped, ...hypers } = c.hypers;
+      const X = toArray(new SymmetryFunctions(hypers).computeSync(systemOf(c.system)), { layout: 'dscribe' });
+      const nfG4 = nt * nRad + ((nt * (nt + 1)) / 2) * n4;
+      expect(X.shape).toEqual([rows, nfG4]);
+      const got: number[] = [];
+      const want: number[] = [];
+      for (let r = 0; r < rows; r++) {
+        for (let p = 0; p < (nt * (nt + 1)) / 2; p++) {
+          for (let m = 0; m < n4; m++) {
+            got.push(X.data[r * nfG4 + nt * nRad + p * n4 + m]);
+            want.push(c.values[r * nf + nt * nRad + p * (n4 + n5) + m]);
+          }
+        }
+      }
+      expect(maxAbs(want)).toBeGreaterThan(0);
+      expect(maxRelative(got, want, 1e-3 * maxAbs(c.values))).toBeLessThanOrEqual(1e-10);
+    });
+  }
+
   it('stays finite for non-integer ζ with collinear periodic images (where DScribe gives NaN)', () => {
     const calc = new SymmetryFunctions({ cutoff: 5.5, g4: [[0.05, 1.5, 1]], g5: [[0.02, 2.5, -1], [0.04, 0.5, 1]] });
     const tm = calc.computeSync(systemOf('crystal'), { gradients: ['positions', 'strain'] });

@@ -475,6 +475,10 @@ const LANES: usize = 4;
 struct ValuesScratch {
     /// Pair indices of the centre's neighbours, ordered by species index.
     order: Vec<usize>,
+    /// Distances r, f_c(r) and one radial term per neighbour, in `order`.
+    r: Vec<f64>,
+    fc: Vec<f64>,
+    term: Vec<f64>,
     /// Neighbour vectors and unit vectors, in `order`.
     x: Vec<f64>,
     y: Vec<f64>,
@@ -504,6 +508,9 @@ struct AngularPlan {
     g4: Vec<(usize, f64, f64, Option<i32>, f64)>,
     /// Per G5 row: the same.
     g5: Vec<(usize, f64, f64, Option<i32>, f64)>,
+    /// No G5 rows: only pairs with r_jk ≤ r_c add anything, and the kernel
+    /// keeps only those ([`compact_pairs`]).
+    compact: bool,
 }
 
 impl AngularPlan {
@@ -528,7 +535,8 @@ impl AngularPlan {
         };
         let g4 = rows(&h.g4, true);
         let g5 = rows(&h.g5, false);
-        AngularPlan { etas, eta_in_g4, g4, g5 }
+        let compact = g5.is_empty();
+        AngularPlan { etas, eta_in_g4, g4, g5, compact }
     }
 }
 
@@ -769,49 +777,105 @@ impl SymmetryFunctions {
         let n = range.len();
         let angular = n_ang > 0 && n >= 2;
 
-        // neighbours by species: each species pair is then one run of pairs
+        // neighbours by species: each species is one run of neighbours and
+        // each species pair one run of pairs
         s.order.clear();
         s.order.extend(range.clone());
-        if angular {
-            s.order.sort_unstable_by_key(|&p| (type_index[pairs.j[p] as usize], p));
-        }
+        s.order.sort_unstable_by_key(|&p| (type_index[pairs.j[p] as usize], p));
         let mut block = vec![0usize; n_types + 1];
         let n_eta = plan.etas.len();
-        // arrays padded by a whole lane: the pair loops run over whole lanes
+        // arrays padded by a whole lane: the loops over neighbours and pairs
+        // run over whole lanes (the padding is finite: r = 1, vector 0)
         let stride = n + LANES;
-        for v in [&mut s.x, &mut s.y, &mut s.z, &mut s.ux, &mut s.uy, &mut s.uz] {
+        for v in [&mut s.x, &mut s.y, &mut s.z] {
+            v.clear();
+            v.resize(stride, 0.0);
+        }
+        s.r.clear();
+        s.r.resize(stride, 1.0);
+        for (a, &p) in s.order.iter().enumerate() {
+            (s.x[a], s.y[a], s.z[a]) = (pairs.vectors[p][0], pairs.vectors[p][1], pairs.vectors[p][2]);
+            s.r[a] = pairs.distances[p];
+            block[type_index[pairs.j[p] as usize] + 1] += 1;
+        }
+        for t in 0..n_types {
+            block[t + 1] += block[t];
+        }
+        // per neighbour, as array passes that vectorise: f_c(r), the unit
+        // vector, and f_c(r) exp(−η r²) of each angular η
+        for v in [&mut s.fc, &mut s.ux, &mut s.uy, &mut s.uz, &mut s.term] {
             v.clear();
             v.resize(stride, 0.0);
         }
         s.radial.clear();
         s.radial.resize(n_eta * stride, 0.0);
-        for (a, &p) in s.order.iter().enumerate() {
-            let r = pairs.distances[p];
-            let t = type_index[pairs.j[p] as usize];
-            block[t + 1] += 1;
-            let fc = cutoff_from_scaled_square::<FMA>(r * r * w_scale);
+        {
+            let (r, fc) = (&s.r[..stride], &mut s.fc[..stride]);
+            for a in 0..stride {
+                fc[a] = cutoff_from_scaled_square::<FMA>(r[a] * r[a] * w_scale);
+            }
+        }
+        if angular {
+            let (r, x, y, z) = (&s.r[..stride], &s.x[..stride], &s.y[..stride], &s.z[..stride]);
+            let (ux, uy, uz) = (&mut s.ux[..stride], &mut s.uy[..stride], &mut s.uz[..stride]);
+            for a in 0..stride {
+                (ux[a], uy[a], uz[a]) = (x[a] / r[a], y[a] / r[a], z[a] / r[a]);
+            }
+            for (g, &eta) in plan.etas.iter().enumerate() {
+                let (r, fc) = (&s.r[..stride], &s.fc[..stride]);
+                let radial = &mut s.radial[g * stride..(g + 1) * stride];
+                for a in 0..stride {
+                    radial[a] = fc[a] * exp_nonpositive::<FMA>(-eta * r[a] * r[a]);
+                }
+            }
+        }
+        // G1 and G2 per species, summed in neighbour order (as the general loop)
+        for t in 0..n_types {
             let off = t * n_rad;
-            values[off] += fc;
-            for (q, &[eta, rs]) in h.g2.iter().enumerate() {
-                values[off + 1 + q] += exp_nonpositive::<FMA>(-eta * (r - rs) * (r - rs)) * fc;
+            values[off] += s.fc[block[t]..block[t + 1]].iter().fold(0.0, |acc, &f| acc + f);
+        }
+        for (q, &[eta, rs]) in h.g2.iter().enumerate() {
+            {
+                let (r, fc, term) = (&s.r[..stride], &s.fc[..stride], &mut s.term[..stride]);
+                for a in 0..stride {
+                    term[a] = exp_nonpositive::<FMA>(-eta * (r[a] - rs) * (r[a] - rs)) * fc[a];
+                }
             }
-            for (q, &kappa) in h.g3.iter().enumerate() {
-                values[off + 1 + n2 + q] += (kappa * r).cos() * fc;
+            for t in 0..n_types {
+                values[t * n_rad + 1 + q] += s.term[block[t]..block[t + 1]].iter().fold(0.0, |acc, &e| acc + e);
             }
-            if angular {
-                let [x, y, z] = pairs.vectors[p];
-                (s.x[a], s.y[a], s.z[a]) = (x, y, z);
-                (s.ux[a], s.uy[a], s.uz[a]) = (x / r, y / r, z / r);
-                for (g, &eta) in plan.etas.iter().enumerate() {
-                    s.radial[g * stride + a] = fc * exp_nonpositive::<FMA>(-eta * r * r);
+        }
+        for (q, &kappa) in h.g3.iter().enumerate() {
+            for t in 0..n_types {
+                for a in block[t]..block[t + 1] {
+                    values[t * n_rad + 1 + n2 + q] += (kappa * s.r[a]).cos() * s.fc[a];
                 }
             }
         }
         if !angular {
             return CentreFeatures { system: k, atom: i, values, atoms: Vec::new(), positions: Vec::new(), strain: Vec::new() };
         }
-        for t in 0..n_types {
-            block[t + 1] += block[t];
+        if plan.compact {
+            for v in [&mut s.d2, &mut s.cos, &mut s.fd, &mut s.weight] {
+                v.resize(CHUNK + LANES, 0.0);
+            }
+            s.pair.resize(n_eta * (CHUNK + LANES), 0.0);
+            let mut sums = vec![0.0; n4];
+            for hi in 0..n_types {
+                for lo in 0..=hi {
+                    let (jr, kr) = (block[hi]..block[hi + 1], block[lo]..block[lo + 1]);
+                    if jr.is_empty() || kr.is_empty() {
+                        continue;
+                    }
+                    sums.iter_mut().for_each(|v| *v = 0.0);
+                    compact_pairs::<FMA>(s, stride, jr, kr, hi == lo, plan, rc2, w_scale, &mut sums);
+                    let off = ang_start + (hi * (hi + 1) / 2 + lo) * n_ang;
+                    for (m, row) in plan.g4.iter().enumerate() {
+                        values[off + m] += row.4 * sums[m];
+                    }
+                }
+            }
+            return CentreFeatures { system: k, atom: i, values, atoms: Vec::new(), positions: Vec::new(), strain: Vec::new() };
         }
         for v in [&mut s.d2, &mut s.cos, &mut s.fd, &mut s.weight] {
             v.resize(CHUNK + LANES, 0.0);
@@ -895,6 +959,188 @@ fn pair_geometry<const FMA: bool>(s: &mut ValuesScratch, stride: usize, j: usize
         let pair = &mut s.pair[g * (CHUNK + LANES) + at..g * (CHUNK + LANES) + at + len];
         for t in 0..len {
             pair[t] = fj * rk[t];
+        }
+    }
+}
+
+/// G4 sums of one species-pair run, keeping only the pairs (j, k) with
+/// r_jk ≤ r_c: in a cutoff sphere about half of the neighbour pairs are
+/// farther apart than r_c (56 % on si512 at r_c = 6 Å) and add 0, so they
+/// are dropped right after r_jk² and cos θ are formed, before the
+/// polynomials of f_c(r_jk) and exp(−η r_jk²) and the power sums. The kept
+/// pairs are packed into the chunk arrays (`cos`, `d2`, and the neighbour
+/// products `pair` of each η) and summed chunk by chunk ([`compact_chunk`]).
+/// `same`: j and k from one species, k < j; else every (j, k).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn compact_pairs<const FMA: bool>(s: &mut ValuesScratch, stride: usize, jr: std::ops::Range<usize>, kr: std::ops::Range<usize>, same: bool, plan: &AngularPlan, rc2: f64, w_scale: f64, sums: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if FMA {
+        // SAFETY: the FMA copy runs only where the CPU has AVX2 and FMA (`centre_values`)
+        unsafe { compact_pairs_avx2(s, stride, jr, kr, same, plan, rc2, w_scale, sums) };
+        return;
+    }
+    let n_eta = plan.etas.len();
+    let mut len = 0;
+    for j in jr {
+        let ks = if same { kr.start..j } else { kr.clone() };
+        let (xj, yj, zj) = (s.x[j], s.y[j], s.z[j]);
+        let (uxj, uyj, uzj) = (s.ux[j], s.uy[j], s.uz[j]);
+        for k in ks {
+            if len == CHUNK {
+                compact_chunk::<FMA>(s, len, plan, w_scale, sums);
+                len = 0;
+            }
+            let (dx, dy, dz) = (s.x[k] - xj, s.y[k] - yj, s.z[k] - zj);
+            let d2 = madd::<FMA>(dx, dx, madd::<FMA>(dy, dy, dz * dz));
+            // branch-free: the slot is written whatever happens, and kept
+            // by advancing `len` only if the pair is within r_c
+            s.d2[len] = d2;
+            s.cos[len] = madd::<FMA>(s.ux[k], uxj, madd::<FMA>(s.uy[k], uyj, s.uz[k] * uzj));
+            for g in 0..n_eta {
+                s.pair[g * (CHUNK + LANES) + len] = s.radial[g * stride + j] * s.radial[g * stride + k];
+            }
+            len += usize::from(d2 <= rc2);
+        }
+    }
+    if len > 0 {
+        compact_chunk::<FMA>(s, len, plan, w_scale, sums);
+    }
+}
+
+/// Left-packing permutations: for a 4-bit mask of kept lanes, the 32-bit
+/// lane indices (two per f64) that move the kept f64 lanes to the front.
+#[cfg(target_arch = "x86_64")]
+const PACK: [[i32; 8]; 16] = {
+    let mut table = [[0i32; 8]; 16];
+    let mut mask = 0;
+    while mask < 16 {
+        let (mut out, mut lane) = (0, 0);
+        while lane < 4 {
+            if mask & (1 << lane) != 0 {
+                table[mask][2 * out] = 2 * lane as i32;
+                table[mask][2 * out + 1] = 2 * lane as i32 + 1;
+                out += 1;
+            }
+            lane += 1;
+        }
+        mask += 1;
+    }
+    table
+};
+
+/// `compact_pairs` with four pairs per AVX register, kept ones packed with
+/// one permutation per array.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn compact_pairs_avx2(s: &mut ValuesScratch, stride: usize, jr: std::ops::Range<usize>, kr: std::ops::Range<usize>, same: bool, plan: &AngularPlan, rc2: f64, w_scale: f64, sums: &mut [f64]) {
+    use std::arch::x86_64::*;
+    let n_eta = plan.etas.len();
+    let rc2v = _mm256_set1_pd(rc2);
+    let mut len = 0;
+    // every array read below has `stride` = n + LANES entries per row and
+    // k < n: the four lanes from k are in bounds; the writes go to
+    // len..len + 4 ≤ CHUNK + LANES
+    debug_assert!(s.x.len() >= stride && s.radial.len() >= n_eta * stride && s.cos.len() >= CHUNK + LANES);
+    debug_assert!(s.pair.len() >= n_eta * (CHUNK + LANES));
+    for j in jr {
+        let ks = if same { kr.start..j } else { kr.clone() };
+        let (xj, yj, zj) = (_mm256_set1_pd(s.x[j]), _mm256_set1_pd(s.y[j]), _mm256_set1_pd(s.z[j]));
+        let (uxj, uyj, uzj) = (_mm256_set1_pd(s.ux[j]), _mm256_set1_pd(s.uy[j]), _mm256_set1_pd(s.uz[j]));
+        // pieces of at most CHUNK / 2 pairs, flushed before a piece that
+        // might not fit: the loop over a piece has no call in it
+        let mut k0 = ks.start;
+        while k0 < ks.end {
+            let k1 = ks.end.min(k0 + CHUNK / 2);
+            if len + (k1 - k0) + LANES > CHUNK {
+                compact_chunk::<true>(s, len, plan, w_scale, sums);
+                len = 0;
+            }
+            let mut k = k0;
+            while k < k1 {
+                // SAFETY: k + 3 < n + LANES = stride (see above)
+                let (x, y, z, ux, uy, uz) = unsafe {
+                    (
+                        _mm256_loadu_pd(s.x.as_ptr().add(k)),
+                        _mm256_loadu_pd(s.y.as_ptr().add(k)),
+                        _mm256_loadu_pd(s.z.as_ptr().add(k)),
+                        _mm256_loadu_pd(s.ux.as_ptr().add(k)),
+                        _mm256_loadu_pd(s.uy.as_ptr().add(k)),
+                        _mm256_loadu_pd(s.uz.as_ptr().add(k)),
+                    )
+                };
+                let (dx, dy, dz) = (_mm256_sub_pd(x, xj), _mm256_sub_pd(y, yj), _mm256_sub_pd(z, zj));
+                let d2 = _mm256_fmadd_pd(dx, dx, _mm256_fmadd_pd(dy, dy, _mm256_mul_pd(dz, dz)));
+                let mut bits = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LE_OQ>(d2, rc2v)) as usize;
+                if k1 - k < LANES {
+                    bits &= (1 << (k1 - k)) - 1;
+                }
+                let cos = _mm256_fmadd_pd(ux, uxj, _mm256_fmadd_pd(uy, uyj, _mm256_mul_pd(uz, uzj)));
+                // stored whatever the mask (no branch to mispredict): the
+                // lanes past the kept ones are overwritten or padded later
+                // SAFETY: PACK[bits] is eight i32
+                let perm = unsafe { _mm256_loadu_si256(PACK[bits].as_ptr().cast()) };
+                // (a macro, not a closure: a closure would not inherit the target features)
+                macro_rules! pack {
+                    ($v:expr) => {
+                        _mm256_castps_pd(_mm256_permutevar8x32_ps(_mm256_castpd_ps($v), perm))
+                    };
+                }
+                // SAFETY: len + 3 < CHUNK + LANES (the piece fits, see above)
+                unsafe {
+                    _mm256_storeu_pd(s.d2.as_mut_ptr().add(len), pack!(d2));
+                    _mm256_storeu_pd(s.cos.as_mut_ptr().add(len), pack!(cos));
+                }
+                for g in 0..n_eta {
+                    // SAFETY: g·stride + k + 3 < n_eta·stride; g·(CHUNK + LANES) + len + 3 < n_eta·(CHUNK + LANES)
+                    unsafe {
+                        let fj = _mm256_set1_pd(*s.radial.get_unchecked(g * stride + j));
+                        let fk = _mm256_loadu_pd(s.radial.as_ptr().add(g * stride + k));
+                        _mm256_storeu_pd(s.pair.as_mut_ptr().add(g * (CHUNK + LANES) + len), pack!(_mm256_mul_pd(fj, fk)));
+                    }
+                }
+                len += bits.count_ones() as usize;
+                k += LANES;
+            }
+            k0 = k1;
+        }
+    }
+    if len > 0 {
+        compact_chunk::<true>(s, len, plan, w_scale, sums);
+    }
+}
+
+/// Adds the `len` packed pairs (all with r_jk ≤ r_c) to the G4 sums.
+#[inline(always)]
+fn compact_chunk<const FMA: bool>(s: &mut ValuesScratch, len: usize, plan: &AngularPlan, w_scale: f64, sums: &mut [f64]) {
+    // pad to whole lanes with pairs that add 0
+    let padded = len.div_ceil(LANES) * LANES;
+    for p in len..padded {
+        s.cos[p] = 0.0;
+        s.d2[p] = 0.0;
+        for g in 0..plan.etas.len() {
+            s.pair[g * (CHUNK + LANES) + p] = 0.0;
+        }
+    }
+    {
+        let (d2, fd) = (&s.d2[..padded], &mut s.fd[..padded]);
+        for p in 0..padded {
+            fd[p] = cutoff_from_scaled_square::<FMA>(d2[p] * w_scale);
+        }
+    }
+    let cos = &s.cos[..padded];
+    for (g, &eta) in plan.etas.iter().enumerate() {
+        let pair = &s.pair[g * (CHUNK + LANES)..g * (CHUNK + LANES) + padded];
+        let (d2, fd) = (&s.d2[..padded], &s.fd[..padded]);
+        let weight = &mut s.weight[..padded];
+        for p in 0..padded {
+            weight[p] = pair[p] * fd[p] * exp_nonpositive::<FMA>(-eta * d2[p]);
+        }
+        for (m, &(eta_index, lambda, zeta, integer, _)) in plan.g4.iter().enumerate() {
+            if eta_index == g {
+                sums[m] += angular_sum::<FMA>(weight, cos, lambda, zeta, integer);
+            }
         }
     }
 }
@@ -1045,33 +1291,39 @@ mod tests {
     }
 
     /// Values-only calls take the vectorised kernel (both its AVX2/FMA copy
-    /// and the portable one), calls with gradients the general loop: equal
-    /// to round-off, on systems whose neighbour pairs span several chunks.
+    /// and the portable one; with G5 rows the kernel over every pair, without
+    /// them the one that keeps only pairs with r_jk ≤ r_c), calls with
+    /// gradients the general loop: equal to round-off, on systems whose
+    /// neighbour pairs span several chunks.
     #[test]
     fn values_kernel_matches_general_loop() {
-        let rows = r#""g2": [[0.5, 0.0], [1.0, 1.5]], "g3": [1.0],
-            "g4": [[0.1, 1.0, 1.0], [0.2, 2.0, -1.0], [0.05, 2.5, 1.0], [0.1, 3.0, 1.0], [0.0, 16.0, -1.0]],
-            "g5": [[0.1, 1.0, 1.0], [0.3, 4.0, -1.0], [0.02, 1.5, -1.0]]"#;
+        let g4 = r#""g2": [[0.5, 0.0], [1.0, 1.5]], "g3": [1.0],
+            "g4": [[0.1, 1.0, 1.0], [0.2, 2.0, -1.0], [0.05, 2.5, 1.0], [0.1, 3.0, 1.0], [0.0, 16.0, -1.0]]"#;
+        let with_g5 = format!(r#"{g4}, "g5": [[0.1, 1.0, 1.0], [0.3, 4.0, -1.0], [0.02, 1.5, -1.0]]"#);
         let mut most_pairs = 0;
-        for (cutoff, system) in [(3.6, molecule()), (3.6, triclinic()), (5.5, triclinic())] {
-            let calc = SymmetryFunctions::new(&format!(r#"{{"cutoff": {cutoff}, {rows}}}"#)).unwrap();
-            assert!(calc.values_kernel_applies());
-            let systems = [system];
-            let env = Environments::new(&systems, cutoff).unwrap();
-            let n_types = env.species.len();
-            let type_index: Vec<usize> = systems[0].types.iter().map(|t| env.species.binary_search(t).unwrap()).collect();
-            let plan = AngularPlan::new(&calc.hypers);
-            let mut scratch = ValuesScratch::default();
-            for i in 0..systems[0].size() {
-                let n = env.starts[0][i + 1] - env.starts[0][i];
-                most_pairs = most_pairs.max(n * (n - 1) / 2);
-                let want = calc.centre(&env, 0, i, &type_index, n_types, false, false).values;
-                let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
-                let fast = calc.centre_values(&env, 0, i, &type_index, n_types, &plan, &mut scratch).values;
-                let portable = calc.centre_values_impl::<false>(&env, 0, i, &type_index, n_types, &plan, &mut scratch).values;
-                for got in [fast, portable] {
-                    for (f, (g, w)) in got.iter().zip(&want).enumerate() {
-                        assert!((g - w).abs() <= 1e-12 * scale, "cutoff {cutoff}, atom {i}, feature {f}: {g} vs {w}");
+        let cases = [(3.6, molecule()), (3.6, triclinic()), (5.5, triclinic())];
+        for (rows, compact) in [(with_g5.as_str(), false), (g4, true)] {
+            for (cutoff, system) in cases.clone() {
+                let calc = SymmetryFunctions::new(&format!(r#"{{"cutoff": {cutoff}, {rows}}}"#)).unwrap();
+                assert!(calc.values_kernel_applies());
+                assert_eq!(AngularPlan::new(&calc.hypers).compact, compact);
+                let systems = [system];
+                let env = Environments::new(&systems, cutoff).unwrap();
+                let n_types = env.species.len();
+                let type_index: Vec<usize> = systems[0].types.iter().map(|t| env.species.binary_search(t).unwrap()).collect();
+                let plan = AngularPlan::new(&calc.hypers);
+                let mut scratch = ValuesScratch::default();
+                for i in 0..systems[0].size() {
+                    let n = env.starts[0][i + 1] - env.starts[0][i];
+                    most_pairs = most_pairs.max(n * (n - 1) / 2);
+                    let want = calc.centre(&env, 0, i, &type_index, n_types, false, false).values;
+                    let scale = want.iter().fold(0f64, |m, v| m.max(v.abs()));
+                    let fast = calc.centre_values(&env, 0, i, &type_index, n_types, &plan, &mut scratch).values;
+                    let portable = calc.centre_values_impl::<false>(&env, 0, i, &type_index, n_types, &plan, &mut scratch).values;
+                    for got in [fast, portable] {
+                        for (f, (g, w)) in got.iter().zip(&want).enumerate() {
+                            assert!((g - w).abs() <= 1e-12 * scale, "compact {compact}, cutoff {cutoff}, atom {i}, feature {f}: {g} vs {w}");
+                        }
                     }
                 }
             }

@@ -379,18 +379,19 @@ impl EquivariantPowerSpectrum {
             programs.push((l1, l2, steps, used));
         }
         let rows: Vec<&CentreDensity> = first.rows.iter().map(|&k| &densities[k]).collect();
+        // the buffers are not zeroed up front (a memset of the whole output,
+        // 40 MB on si512, then overwritten): each centre's rows are zeroed
+        // just before they are accumulated, while in cache
         let mut buffers = Vec::with_capacity(plans.len());
-        // a reused buffer holds old numbers: its rows are zeroed per centre, in cache
-        let mut dirty = false;
         for plan in plans {
             let per_sample = (2 * plan.couplings.lambda + 1) * plan.couplings.n_props;
-            let (buffer, reused) = crate::tensor::buffer::for_overwrite(rows.len() * per_sample, "the equivariant power spectrum")?;
-            dirty |= reused;
+            let (buffer, _) = crate::tensor::buffer::for_overwrite_uninit(rows.len() * per_sample, "the equivariant power spectrum")?;
             buffers.push(buffer);
         }
-        let mut per_row: Vec<Vec<&mut [f64]>> = (0..rows.len()).map(|_| Vec::with_capacity(plans.len())).collect();
+        let mut per_row: Vec<Vec<&mut [std::mem::MaybeUninit<f64>]>> = (0..rows.len()).map(|_| Vec::with_capacity(plans.len())).collect();
         for (buffer, plan) in buffers.iter_mut().zip(plans) {
             let per_sample = (2 * plan.couplings.lambda + 1) * plan.couplings.n_props;
+            // rows.len() chunks of per_sample: together, every element
             for (out, chunk) in per_row.iter_mut().zip(buffer.chunks_mut(per_sample.max(1))) {
                 out.push(chunk);
             }
@@ -398,12 +399,15 @@ impl EquivariantPowerSpectrum {
         let base = vec![0usize; plans.len()];
         per_row.into_par_iter().zip(rows.par_iter()).for_each_init(
             || vec![0.0; scratch],
-            |p, (mut outs, d)| {
-                if dirty {
-                    for o in outs.iter_mut() {
-                        o.fill(0.0);
-                    }
-                }
+            |p, (outs, d)| {
+                let mut outs: Vec<&mut [f64]> = outs
+                    .into_iter()
+                    .map(|o| {
+                        o.fill(std::mem::MaybeUninit::new(0.0));
+                        // SAFETY: every element was just assigned; MaybeUninit<f64> has f64's layout
+                        unsafe { &mut *(o as *mut [std::mem::MaybeUninit<f64>] as *mut [f64]) }
+                    })
+                    .collect();
                 let coef = &d.coefficients;
                 for (l1, l2, steps, used) in &programs {
                     for &(src, m1, m2, kind) in used {
@@ -435,7 +439,9 @@ impl EquivariantPowerSpectrum {
                 }
             },
         );
-        Ok(buffers)
+        // SAFETY: each buffer is the union of its rows' chunks, and each
+        // row was zeroed then accumulated above
+        Ok(buffers.into_iter().map(|b| unsafe { crate::tensor::buffer::assume_written(b) }).collect())
     }
 
     fn block(&self, plan: &Plan, values: Vec<f64>, densities: &[CentreDensity], ns: usize, flags: GradientFlags) -> Result<TensorBlock> {
