@@ -199,6 +199,34 @@ describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
     expect(loadModelSync(path.join(d, 'b.acdc')).varianceScale).toBe(b.calibration.scale);
   }, 300_000);
 
+  it('--force-calibration off: the same linear fit, no force calibration in the report or the file', async () => {
+    const d = folder();
+    const on = path.join(d, 'on.acdc');
+    const off = path.join(d, 'off.acdc');
+    const r1 = await acdc(['fit', train, '--out', on, ...quick, '--model', 'linear', '--force-calibration', 'auto']);
+    expect(r1.status, r1.stderr).toBe(0);
+    const a = JSON.parse(r1.stdout);
+    expect(a.forceCalibration).toMatchObject({ method: 'leave-one-out', components: 36 * 32 * 3 });
+    expect(header(on).meta).toHaveProperty('force_variance_scale');
+    const r0 = await acdc(['fit', train, '--out', off, ...quick, '--model', 'linear', '--force-calibration', 'off']);
+    expect(r0.status, r0.stderr).toBe(0);
+    const b = JSON.parse(r0.stdout);
+    expect(b.forceCalibration).toBeNull();
+    expect(b.notes).toContain('the force variance was not calibrated (--force-calibration off): the model file holds none, and its force variance is the uncalibrated ψᵀM⁻¹ψ');
+    const meta = header(off).meta as Record<string, unknown>;
+    expect(meta).not.toHaveProperty('force_variance_scale');
+    expect(meta).not.toHaveProperty('force_variance_noise');
+    expect(loadModelSync(off).forceVarianceCalibration).toEqual({ scale: 1, noise: 0 });
+    // the fit and the energy calibration are the same as with it
+    expect(loadModelSync(off).weights).toEqual(loadModelSync(on).weights);
+    expect(b.calibration.scale).toBe(a.calibration.scale);
+    // the text report says so
+    const t = await acdc(['fit', train, '--out', path.join(d, 'text.acdc'), '--hypers', hypers, '--model', 'linear', '--force-calibration', 'off']);
+    expect(t.status, t.stderr).toBe(0);
+    expect(t.stdout).toContain('note: the force variance was not calibrated (--force-calibration off)');
+    expect(t.stdout).not.toContain('force variance calibrated on');
+  }, 300_000);
+
   it('--model auto saves the candidate with the lower validation loss', async () => {
     const d = folder();
     const r = await acdc(['fit', train, '--out', path.join(d, 'auto.acdc'), ...quick, '--model', 'auto']);
@@ -322,6 +350,7 @@ describe('acdc fit: bad input for the new options is one line, an exit code and 
       [['--config-type-sigma', 'bulk:1:1:1,bulk:1:1:1'], /config_type "bulk" is given twice/],
       [['--model', 'nn'], /expected one of gpr, linear, auto, got "nn"/],
       [['--calibrate-by', 'atom'], /--calibrate-by.*expected one of auto, frame, composition, got "atom"/],
+      [['--force-calibration', 'on'], /--force-calibration.*expected one of auto, off, got "on"/],
     ];
     for (const [args, message] of cases) await expectOneLineError(['fit', train, '--out', 'm.acdc', ...args], 2, message, d);
   }, 120_000);

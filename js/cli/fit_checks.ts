@@ -224,15 +224,16 @@ export function calibrationWarning(check: CoverageCheck): string | null {
 }
 
 /**
- * How much wider the variance calibrated on left-out compositions is than
- * the one calibrated on left-out frames, above which `acdc fit` warns
- * (an order of magnitude in variance, 3.2× in σ). Measured on held-out EMT
- * Pt–Ni (docs/MODELS.md, "Variance calibration"): 1.83 for the linear
+ * How much wider the variance calibrated on left-out compositions may be
+ * than the one calibrated on left-out frames before `acdc fit` warns (an
+ * order of magnitude in variance; the Rust core's
+ * `models::calibration::COMPOSITION_SPREAD_WARNING`). Measured on held-out
+ * EMT Pt–Ni (docs/MODELS.md, "Variance calibration"): 1.83 for the linear
  * model, whose composition-calibrated variance covers new compositions
  * (0.74 and 0.97 within 1σ and 2σ), and 144 for the sparse GPR, whose
  * variance there is 32× too wide.
  */
-export const COMPOSITION_SPREAD_WARNING = 10;
+export const COMPOSITION_SPREAD_WARNING: number = native.compositionSpreadWarningThreshold();
 
 /** A leave-out calibration: s·(v + noise·N). */
 export interface ScaleAndNoise {
@@ -241,14 +242,26 @@ export interface ScaleAndNoise {
   noise: number;
 }
 
+/** The composition spread and what the warning prints, as the Rust core computes them. */
+export interface CompositionSpread {
+  /** s_c·(v̄ + c_c·N̄) / (s_f·(v̄ + c_f·N̄)): 1 when both calibrations agree. */
+  spread: number;
+  /** √spread: how many times wider σ is. */
+  sigmaRatio: number;
+  /** spread > COMPOSITION_SPREAD_WARNING. */
+  warn: boolean;
+}
+
 /**
- * The ratio of the composition-calibrated to the frame-calibrated
- * variance at a typical training frame: s_c·(v̄ + c_c·N̄) / (s_f·(v̄ + c_f·N̄)),
- * v̄ the mean leave-one-out (per frame) variance, eV², and N̄ the mean atom
- * count of the training frames. 1 when both agree.
+ * The ratio of the composition-calibrated variance `byComposition` to the
+ * one the per-frame leave-one-out errors (eV), variances (eV²) and atom
+ * counts give (their scale and noise fitted by maximum likelihood), at a
+ * typical training frame: the mean leave-one-out variance and atom count.
+ * Computed in the Rust core (`models::calibration::composition_spread`).
  */
-export function compositionSpread(byComposition: ScaleAndNoise, byFrame: ScaleAndNoise, meanVariance: number, meanAtoms: number): number {
-  return (byComposition.scale * (meanVariance + byComposition.noise * meanAtoms)) / (byFrame.scale * (meanVariance + byFrame.noise * meanAtoms));
+export function compositionSpread(byComposition: ScaleAndNoise, byFrame: { errors: Float64Array; variances: Float64Array; atoms: number[] }): CompositionSpread {
+  const c = native.compositionSpread(byComposition.scale, byComposition.noise, byFrame.errors, byFrame.variances, byFrame.atoms);
+  return { spread: c.spread, sigmaRatio: c.sigmaRatio, warn: c.warn };
 }
 
 /**
@@ -259,11 +272,11 @@ export function compositionSpread(byComposition: ScaleAndNoise, byFrame: ScaleAn
  * rests, at new compositions, on errors of a harder task (predicting a
  * whole composition from the others); null otherwise.
  */
-export function compositionSpreadWarning(spread: number): string | null {
-  if (!(spread > COMPOSITION_SPREAD_WARNING)) return null;
+export function compositionSpreadWarning(s: CompositionSpread): string | null {
+  if (!s.warn) return null;
   return (
-    `the variance calibrated on left-out compositions is ${spread.toPrecision(3)}× the one calibrated on left-out frames: ` +
+    `the variance calibrated on left-out compositions is ${s.spread.toPrecision(3)}× the one calibrated on left-out frames: ` +
     "the model's variance does not follow its errors away from the training compositions, so its σ is about " +
-    `${Math.sqrt(spread).toPrecision(2)}× too wide at them and not calibrated at new ones; check it on frames of the compositions the model will meet (model.calibrateVariance)`
+    `${s.sigmaRatio.toPrecision(2)}× too wide at them and not calibrated at new ones; check it on frames of the compositions the model will meet (model.calibrateVariance)`
   );
 }
