@@ -90,6 +90,24 @@ describe('acdc fit: validation split, baselines, calibration (defaults)', () => 
     held.forEach((f: System, k: number) => (sq += ((p.energy[k] - (f.info.energy as number)) / f.size) ** 2));
     expect(Math.abs(Math.sqrt(sq / held.length) - s.validation.energy.rmse)).toBeLessThanOrEqual(1e-12 * s.validation.energy.rmse);
     expect(s.candidates[s.chosen].validation).toEqual(s.validation);
+    // the statistics come from the core (models::calibration::error_statistics): MAE and the forces, transcribed here
+    let abs = 0;
+    held.forEach((f: System, k: number) => (abs += Math.abs((p.energy[k] - (f.info.energy as number)) / f.size)));
+    expect(Math.abs(abs / held.length - s.validation.energy.mae)).toBeLessThanOrEqual(1e-12 * s.validation.energy.mae);
+    let fAbs = 0;
+    let fSq = 0;
+    let fCount = 0;
+    held.forEach((f: System, k: number) => {
+      const ref = f.arrays.forces as Float64Array;
+      for (let i = 0; i < ref.length; i++, fCount++) {
+        const d = p.forces![k][i] - ref[i];
+        fAbs += Math.abs(d);
+        fSq += d * d;
+      }
+    });
+    expect(s.validation.forces.count).toBe(fCount);
+    expect(Math.abs(fAbs / fCount - s.validation.forces.mae)).toBeLessThanOrEqual(1e-12 * s.validation.forces.mae);
+    expect(Math.abs(Math.sqrt(fSq / fCount) - s.validation.forces.rmse)).toBeLessThanOrEqual(1e-12 * s.validation.forces.rmse);
   });
 
   it('fits the three candidates of --model auto (the default) and the count baseline on the same frames, and saves the best', () => {
@@ -108,6 +126,9 @@ describe('acdc fit: validation split, baselines, calibration (defaults)', () => 
     const tr = frames.filter((_, k) => !s.split.validation.includes(k));
     const e = tr.reduce((a, f) => a + (f.info.energy as number) * f.size, 0) / tr.reduce((a, f) => a + f.size * f.size, 0);
     expect(Math.abs(s.countBaseline.perAtom['29'] - e)).toBeLessThanOrEqual(1e-12 * Math.abs(e));
+    const held = s.split.validation.map((k: number) => frames[k]);
+    const baselineRmse = Math.sqrt(held.reduce((a: number, f: System) => a + ((e * f.size - (f.info.energy as number)) / f.size) ** 2, 0) / held.length);
+    expect(Math.abs(s.countBaseline.validation.energy.rmse - baselineRmse)).toBeLessThanOrEqual(1e-10 * baselineRmse);
     expect(s.countBaseline.validation.energy.count).toBe(4);
     expect(s.countBaseline.validation.forces).toBeNull();
     // EMT copper is learnt: the GPR beats the count baseline by far. EMT is

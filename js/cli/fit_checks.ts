@@ -168,16 +168,10 @@ export function countBaselineErrors(file: string, train: System[], evaluate: Sys
     energy,
     evaluate.map((s) => s.data()),
   );
-  let abs = 0;
-  let sq = 0;
-  evaluate.forEach((s, k) => {
-    const d = (b.predictions[k] - energyOf(file, s, k, energyKey)!) / s.size;
-    abs += Math.abs(d);
-    sq += d * d;
-  });
-  const n = evaluate.length;
+  const reference = Float64Array.from(evaluate.map((s, k) => energyOf(file, s, k, energyKey)!));
+  const e = native.errorStatistics(b.predictions, reference, Float64Array.from(evaluate.map((s) => s.size)));
   return {
-    errors: { energy: n ? { mae: abs / n, rmse: Math.sqrt(sq / n), count: n } : null, forces: null, stress: null },
+    errors: { energy: e ? { mae: e.mae, rmse: e.rmse, count: e.count } : null, forces: null, stress: null },
     perAtom: Object.fromEntries(b.species.map((z, c) => [z, b.perAtom[c]])),
   };
 }

@@ -667,6 +667,26 @@ pub fn calibrate_energy_variance_and_noise(errors: Float64Array, variances: Floa
     })
 }
 
+/// Mean absolute and root-mean-square error of one quantity.
+#[napi(object, object_from_js = false)]
+pub struct ErrorStatisticsData {
+    /// mean |d|
+    pub mae: f64,
+    /// √(mean d²)
+    pub rmse: f64,
+    /// values
+    pub count: u32,
+}
+
+/// MAE and RMSE of (predicted − reference)/divisor (no divisors: 1 each); null for no values.
+#[napi]
+pub fn error_statistics(predicted: Float64Array, reference: Float64Array, divisor: Option<Float64Array>) -> Result<Option<ErrorStatisticsData>> {
+    guarded("errorStatistics", || {
+        let e = calibration::error_statistics(&predicted, &reference, divisor.as_deref().unwrap_or(&[])).map_err(to_napi)?;
+        Ok(e.map(|e| ErrorStatisticsData { mae: e.mae, rmse: e.rmse, count: e.count as u32 }))
+    })
+}
+
 /// The composition-calibrated variance against the frame-calibrated one at the mean training frame.
 #[napi(object, object_from_js = false)]
 pub struct CompositionSpreadData {

@@ -64,6 +64,46 @@ pub fn species_count_baseline(train: &[System], energy: &[f64], evaluate: &[Syst
     Ok(CountBaseline { species, per_atom: solution.as_slice().to_vec(), predictions: predictions.as_slice().to_vec() })
 }
 
+/// Mean absolute and root-mean-square error of one quantity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrorStatistics {
+    /// mean |d|, in the unit of the values over the divisor's.
+    pub mae: f64,
+    /// √(mean d²).
+    pub rmse: f64,
+    /// How many values entered.
+    pub count: usize,
+}
+
+/// MAE and RMSE of d_k = (predicted_k − reference_k)/divisor_k (`divisor`
+/// empty: 1 each; the atom counts give an energy per atom), what `acdc fit`
+/// and `acdc predict` report and `--model auto` chooses by. None for no
+/// values. The references and divisors must be finite (divisors positive);
+/// a non-finite prediction is let through and makes the statistics
+/// non-finite, which `acdc fit` turns into an error naming the target.
+pub fn error_statistics(predicted: &[f64], reference: &[f64], divisor: &[f64]) -> Result<Option<ErrorStatistics>> {
+    let n = predicted.len();
+    if reference.len() != n || !(divisor.is_empty() || divisor.len() == n) {
+        return Err(Error::InvalidParameter(format!("{n} predicted values, {} references, {} divisors (expected as many references, and no divisor or one each)", reference.len(), divisor.len())));
+    }
+    if let Some(k) = reference.iter().position(|r| !r.is_finite()) {
+        return Err(Error::InvalidParameter(format!("reference[{k}] = {} (expected a finite number)", reference[k])));
+    }
+    if let Some(k) = divisor.iter().position(|d| !(d.is_finite() && *d > 0.0)) {
+        return Err(Error::InvalidParameter(format!("divisor[{k}] = {} (expected a positive finite number)", divisor[k])));
+    }
+    if n == 0 {
+        return Ok(None);
+    }
+    let (mut abs, mut sq) = (0.0, 0.0);
+    for k in 0..n {
+        let d = if divisor.is_empty() { predicted[k] - reference[k] } else { predicted[k] / divisor[k] - reference[k] / divisor[k] };
+        abs += d.abs();
+        sq += d * d;
+    }
+    Ok(Some(ErrorStatistics { mae: abs / n as f64, rmse: (sq / n as f64).sqrt(), count: n }))
+}
+
 /// A fitted scale of the predictive variance and how well it covers the errors.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
@@ -790,6 +830,22 @@ mod tests {
         assert!(msg(composition_spread(1.0, 0.0, &r, &v, &[4, 0]).unwrap_err()).contains("atoms[1] = 0"));
         // no positive variance: no frame calibration to compare against
         assert!(msg(composition_spread(1.0, 0.0, &[0.0, 0.0], &[0.0, 0.0], &a).unwrap_err()).contains("positive predictive variance"));
+    }
+
+    /// By hand: d = (0.5, −1, 2)/(1, 2, 4) = (0.5, −0.5, 0.5): MAE 0.5, RMSE 0.5;
+    /// without divisors d = (0.5, −1, 2): MAE 7/6, RMSE √(5.25/3).
+    #[test]
+    fn error_statistics_by_hand() {
+        let (p, r) = ([1.5, 1.0, 5.0], [1.0, 2.0, 3.0]);
+        let e = error_statistics(&p, &r, &[1.0, 2.0, 4.0]).unwrap().unwrap();
+        assert!((e.mae - 0.5).abs() < 1e-15 && (e.rmse - 0.5).abs() < 1e-15 && e.count == 3);
+        let e = error_statistics(&p, &r, &[]).unwrap().unwrap();
+        assert!((e.mae - 7.0 / 6.0).abs() < 1e-15 && (e.rmse - (5.25f64 / 3.0).sqrt()).abs() < 1e-15);
+        assert_eq!(error_statistics(&[], &[], &[]).unwrap(), None);
+        assert!(error_statistics(&[f64::NAN], &[1.0], &[]).unwrap().unwrap().rmse.is_nan());
+        assert!(error_statistics(&p, &r[..2], &[]).unwrap_err().to_string().contains("3 predicted values, 2 references"));
+        assert!(error_statistics(&p, &[1.0, f64::INFINITY, 3.0], &[]).unwrap_err().to_string().contains("reference[1] = inf"));
+        assert!(error_statistics(&p, &r, &[1.0, 0.0, 1.0]).unwrap_err().to_string().contains("divisor[1] = 0"));
     }
 
     #[test]
