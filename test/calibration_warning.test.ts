@@ -27,23 +27,38 @@ describe('acdc fit: the calibration warning', () => {
   });
 });
 
-// the Pt–Ni fits of docs/MODELS.md ("Variance calibration"): the
-// composition-calibrated and frame-calibrated s and c, the mean per-frame
-// leave-one-out variance (eV²) and 32 atoms per frame
+// the composition spread comes from the Rust core
+// (models::calibration::composition_spread): errors r = ±√(2v) with v/N not
+// constant make the frame calibration s_f = 2, c_f = 0 exactly (the
+// likelihood is largest at c = 0 by Jensen's inequality), so the spread is
+// s_c·(v̄ + c_c·N̄)/(2·v̄) by hand: v̄ = 0.075 eV², N̄ = 20
 describe('acdc fit: the composition-spread warning', () => {
+  const v = Float64Array.from([0.01, 0.04, 0.09, 0.16]);
+  const atoms = [10, 20, 20, 30];
+  const errors = v.map((x, k) => (k % 2 ? -1 : 1) * Math.sqrt(2 * x));
+  const byFrame = { errors, variances: v, atoms };
   it('is the ratio of the two calibrated variances at the mean leave-one-out variance', () => {
-    // s_c (v + c_c N) / (s_f (v + c_f N)), by hand
-    expect(compositionSpread({ scale: 4, noise: 1e-4 }, { scale: 2, noise: 0 }, 0.01, 50)).toBeCloseTo((4 * (0.01 + 5e-3)) / (2 * 0.01), 14);
-    expect(compositionSpread({ scale: 3, noise: 0 }, { scale: 3, noise: 0 }, 0.2, 10)).toBe(1);
+    const want = (50 * (0.075 + 0.001 * 20)) / (2 * 0.075);
+    const s = compositionSpread({ scale: 50, noise: 0.001 }, byFrame);
+    expect(Math.abs(s.spread - want)).toBeLessThanOrEqual(1e-14 * want);
+    expect(Math.abs(s.sigmaRatio - Math.sqrt(want))).toBeLessThanOrEqual(1e-14 * want);
+    expect(s.warn).toBe(true);
+    expect(Math.abs(compositionSpread({ scale: 2, noise: 0 }, byFrame).spread - 1)).toBeLessThan(1e-14);
   });
   it('warns above 10: the sparse GPR on Pt–Ni (144) and not the linear model (1.83)', () => {
     expect(COMPOSITION_SPREAD_WARNING).toBe(10);
-    const w = compositionSpreadWarning(144.3);
+    const w = compositionSpreadWarning(compositionSpread({ scale: 2 * 144.3, noise: 0 }, byFrame));
     expect(w).toContain('144× the one calibrated on left-out frames');
     expect(w).toContain('about 12× too wide');
     expect(w!.split('\n')).toHaveLength(1);
-    expect(compositionSpreadWarning(1.83)).toBeNull();
-    expect(compositionSpreadWarning(10)).toBeNull();
-    expect(compositionSpreadWarning(Number.NaN)).toBeNull();
+    expect(compositionSpreadWarning(compositionSpread({ scale: 2 * 1.83, noise: 0 }, byFrame))).toBeNull();
+    expect(compositionSpreadWarning(compositionSpread({ scale: 2 * 9.99, noise: 0 }, byFrame))).toBeNull();
+  });
+  it('names the field and value of bad input', () => {
+    expect(() => compositionSpread({ scale: 0, noise: 0 }, byFrame)).toThrow(/composition_scale = 0 \(expected a positive finite number\)/);
+    expect(() => compositionSpread({ scale: 1, noise: -1 }, byFrame)).toThrow(/composition_noise = -1/);
+    expect(() => compositionSpread({ scale: 1, noise: 0 }, { ...byFrame, atoms: [10, 20, 20] })).toThrow(/4 errors, 4 variances, 3 atom counts/);
+    expect(() => compositionSpread({ scale: 1, noise: 0 }, { ...byFrame, variances: Float64Array.from([0.01, Number.NaN, 0.09, 0.16]) })).toThrow(/variances\[1\] = NaN/);
+    expect(() => compositionSpread({ scale: 1, noise: 0 }, { ...byFrame, atoms: [10, 0, 20, 30] })).toThrow(/atoms\[1\] = 0/);
   });
 });

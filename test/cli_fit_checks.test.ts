@@ -90,6 +90,24 @@ describe('acdc fit: validation split, baselines, calibration (defaults)', () => 
     held.forEach((f: System, k: number) => (sq += ((p.energy[k] - (f.info.energy as number)) / f.size) ** 2));
     expect(Math.abs(Math.sqrt(sq / held.length) - s.validation.energy.rmse)).toBeLessThanOrEqual(1e-12 * s.validation.energy.rmse);
     expect(s.candidates[s.chosen].validation).toEqual(s.validation);
+    // the statistics come from the core (models::calibration::error_statistics): MAE and the forces, transcribed here
+    let abs = 0;
+    held.forEach((f: System, k: number) => (abs += Math.abs((p.energy[k] - (f.info.energy as number)) / f.size)));
+    expect(Math.abs(abs / held.length - s.validation.energy.mae)).toBeLessThanOrEqual(1e-12 * s.validation.energy.mae);
+    let fAbs = 0;
+    let fSq = 0;
+    let fCount = 0;
+    held.forEach((f: System, k: number) => {
+      const ref = f.arrays.forces as Float64Array;
+      for (let i = 0; i < ref.length; i++, fCount++) {
+        const d = p.forces![k][i] - ref[i];
+        fAbs += Math.abs(d);
+        fSq += d * d;
+      }
+    });
+    expect(s.validation.forces.count).toBe(fCount);
+    expect(Math.abs(fAbs / fCount - s.validation.forces.mae)).toBeLessThanOrEqual(1e-12 * s.validation.forces.mae);
+    expect(Math.abs(Math.sqrt(fSq / fCount) - s.validation.forces.rmse)).toBeLessThanOrEqual(1e-12 * s.validation.forces.rmse);
   });
 
   it('fits the three candidates of --model auto (the default) and the count baseline on the same frames, and saves the best', () => {
@@ -108,6 +126,9 @@ describe('acdc fit: validation split, baselines, calibration (defaults)', () => 
     const tr = frames.filter((_, k) => !s.split.validation.includes(k));
     const e = tr.reduce((a, f) => a + (f.info.energy as number) * f.size, 0) / tr.reduce((a, f) => a + f.size * f.size, 0);
     expect(Math.abs(s.countBaseline.perAtom['29'] - e)).toBeLessThanOrEqual(1e-12 * Math.abs(e));
+    const held = s.split.validation.map((k: number) => frames[k]);
+    const baselineRmse = Math.sqrt(held.reduce((a: number, f: System) => a + ((e * f.size - (f.info.energy as number)) / f.size) ** 2, 0) / held.length);
+    expect(Math.abs(s.countBaseline.validation.energy.rmse - baselineRmse)).toBeLessThanOrEqual(1e-10 * baselineRmse);
     expect(s.countBaseline.validation.energy.count).toBe(4);
     expect(s.countBaseline.validation.forces).toBeNull();
     // EMT copper is learnt: the GPR beats the count baseline by far. EMT is
@@ -197,6 +218,34 @@ describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
     // the GPR's force variance is not computed (no prior part): no force calibration
     expect(b.forceCalibration).toBeNull();
     expect(loadModelSync(path.join(d, 'b.acdc')).varianceScale).toBe(b.calibration.scale);
+  }, 300_000);
+
+  it('--force-calibration off: the same linear fit, no force calibration in the report or the file', async () => {
+    const d = folder();
+    const on = path.join(d, 'on.acdc');
+    const off = path.join(d, 'off.acdc');
+    const r1 = await acdc(['fit', train, '--out', on, ...quick, '--model', 'linear', '--force-calibration', 'auto']);
+    expect(r1.status, r1.stderr).toBe(0);
+    const a = JSON.parse(r1.stdout);
+    expect(a.forceCalibration).toMatchObject({ method: 'leave-one-out', components: 36 * 32 * 3 });
+    expect(header(on).meta).toHaveProperty('force_variance_scale');
+    const r0 = await acdc(['fit', train, '--out', off, ...quick, '--model', 'linear', '--force-calibration', 'off']);
+    expect(r0.status, r0.stderr).toBe(0);
+    const b = JSON.parse(r0.stdout);
+    expect(b.forceCalibration).toBeNull();
+    expect(b.notes).toContain('the force variance was not calibrated (--force-calibration off): the model file holds none, and its force variance is the uncalibrated ψᵀM⁻¹ψ');
+    const meta = header(off).meta as Record<string, unknown>;
+    expect(meta).not.toHaveProperty('force_variance_scale');
+    expect(meta).not.toHaveProperty('force_variance_noise');
+    expect(loadModelSync(off).forceVarianceCalibration).toEqual({ scale: 1, noise: 0 });
+    // the fit and the energy calibration are the same as with it
+    expect(loadModelSync(off).weights).toEqual(loadModelSync(on).weights);
+    expect(b.calibration.scale).toBe(a.calibration.scale);
+    // the text report says so
+    const t = await acdc(['fit', train, '--out', path.join(d, 'text.acdc'), '--hypers', hypers, '--model', 'linear', '--force-calibration', 'off']);
+    expect(t.status, t.stderr).toBe(0);
+    expect(t.stdout).toContain('note: the force variance was not calibrated (--force-calibration off)');
+    expect(t.stdout).not.toContain('force variance calibrated on');
   }, 300_000);
 
   it('--model auto saves the candidate with the lower validation loss', async () => {
@@ -322,6 +371,7 @@ describe('acdc fit: bad input for the new options is one line, an exit code and 
       [['--config-type-sigma', 'bulk:1:1:1,bulk:1:1:1'], /config_type "bulk" is given twice/],
       [['--model', 'nn'], /expected one of gpr, linear, auto, got "nn"/],
       [['--calibrate-by', 'atom'], /--calibrate-by.*expected one of auto, frame, composition, got "atom"/],
+      [['--force-calibration', 'on'], /--force-calibration.*expected one of auto, off, got "on"/],
     ];
     for (const [args, message] of cases) await expectOneLineError(['fit', train, '--out', 'm.acdc', ...args], 2, message, d);
   }, 120_000);

@@ -16,7 +16,6 @@ import { checkWritableTarget } from '../atomic';
 import { rethrown, coded } from '../errors';
 import { resolveInput } from '../featurize/input';
 import { modelsApi, type CliModel, type CommonFitOptions } from './model_api';
-import native from '../native';
 import { Stages } from './stages';
 import { checkTermOptions, withTerms, type TermCliOptions } from './terms';
 import { errors, isFullyPeriodic, trainingTargets, type Errors, type TargetNames } from './targets';
@@ -45,6 +44,8 @@ export type CandidateKind = 'gpr' | 'gpr+2b' | 'linear';
 export const LINEAR_CHECK_MAX_PARAMETERS = 5000;
 export const SPARSE_METHODS = ['cur', 'leverage', 'leverage-mix', 'pivoted-cholesky', 'greedy-trace', 'fps', 'random'] as const;
 export const E0_METHODS = ['average', 'fit'] as const;
+/** What --force-calibration accepts. */
+export const FORCE_CALIBRATION = ['auto', 'off'] as const;
 
 export interface FitOptions extends TermCliOptions {
   out: string;
@@ -77,6 +78,13 @@ export interface FitOptions extends TermCliOptions {
   seed: number;
   /** What the leave-out variance calibration leaves out in turn (default 'auto'). */
   calibrateBy?: 'auto' | 'frame' | 'composition';
+  /**
+   * Whether the linear model's force variance is calibrated on the
+   * leave-one-frame-out force errors of the training frames: 'auto' (the
+   * default: when forces are fitted and the linear model is saved) or
+   * 'off' (the model file then holds no force calibration).
+   */
+  forceCalibration?: (typeof FORCE_CALIBRATION)[number];
   progress: boolean;
   json?: boolean;
 }
@@ -131,7 +139,8 @@ export interface FitSummary {
    * Calibration of the per-component force variance (linear model with
    * forces): s_F·(v + c_F) from the closed-form leave-one-frame-out force
    * errors of the training frames, and the coverage on the validation
-   * frames. Null for the GPR, without forces, or when it failed (a note says why).
+   * frames. Null for the GPR, without forces, with --force-calibration off
+   * or when it failed (a note says why).
    */
   forceCalibration: FitForceCalibration | null;
   /** Frames with their own sigmas (info keys or config_type). */
@@ -333,12 +342,9 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
         let spread: number | null = null;
         if (fitted.groups === 'composition') {
           const byFrame = await model.leaveOneOut(train, { energy: targets.energy, groups: 'frame', ...(sigmaEnergy ? { sigmaEnergy } : {}) });
-          const c = native.calibrateEnergyVarianceAndNoise(byFrame.errors, byFrame.variances, byFrame.atoms);
-          const n = byFrame.variances.length;
-          const meanVariance = byFrame.variances.reduce((a: number, v: number) => a + Math.max(v, 0), 0) / n;
-          const meanAtoms = byFrame.atoms.reduce((a: number, v: number) => a + v, 0) / n;
-          spread = compositionSpread({ scale: fitted.scale, noise: fitted.noise ?? 0 }, { scale: c.scale, noise: c.noise }, meanVariance, meanAtoms);
-          const w = compositionSpreadWarning(spread);
+          const c = compositionSpread({ scale: fitted.scale, noise: fitted.noise ?? 0 }, byFrame);
+          spread = c.spread;
+          const w = compositionSpreadWarning(c);
           if (w) warnings.push(w);
         }
         let check: FitCalibration['validation'] = null;
@@ -356,7 +362,9 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     // the force variance (linear model): each training frame's force rows
     // left out at once (closed form), checked on the validation frames
     let forceCalibration: FitForceCalibration | null = null;
-    if (targets.forces && chosen === 'linear') {
+    const forceCalibrationOff = o.forceCalibration === 'off';
+    if (targets.forces && chosen === 'linear' && forceCalibrationOff) notes.push('the force variance was not calibrated (--force-calibration off): the model file holds none, and its force variance is the uncalibrated ψᵀM⁻¹ψ');
+    if (targets.forces && chosen === 'linear' && !forceCalibrationOff) {
       stages.start('force variance calibration (leave-out)');
       try {
         const sigmaForces = ownSigmas?.map((f) => f?.forces);

@@ -168,16 +168,10 @@ export function countBaselineErrors(file: string, train: System[], evaluate: Sys
     energy,
     evaluate.map((s) => s.data()),
   );
-  let abs = 0;
-  let sq = 0;
-  evaluate.forEach((s, k) => {
-    const d = (b.predictions[k] - energyOf(file, s, k, energyKey)!) / s.size;
-    abs += Math.abs(d);
-    sq += d * d;
-  });
-  const n = evaluate.length;
+  const reference = Float64Array.from(evaluate.map((s, k) => energyOf(file, s, k, energyKey)!));
+  const e = native.errorStatistics(b.predictions, reference, Float64Array.from(evaluate.map((s) => s.size)));
   return {
-    errors: { energy: n ? { mae: abs / n, rmse: Math.sqrt(sq / n), count: n } : null, forces: null, stress: null },
+    errors: { energy: e ? { mae: e.mae, rmse: e.rmse, count: e.count } : null, forces: null, stress: null },
     perAtom: Object.fromEntries(b.species.map((z, c) => [z, b.perAtom[c]])),
   };
 }
@@ -224,15 +218,16 @@ export function calibrationWarning(check: CoverageCheck): string | null {
 }
 
 /**
- * How much wider the variance calibrated on left-out compositions is than
- * the one calibrated on left-out frames, above which `acdc fit` warns
- * (an order of magnitude in variance, 3.2× in σ). Measured on held-out EMT
- * Pt–Ni (docs/MODELS.md, "Variance calibration"): 1.83 for the linear
+ * How much wider the variance calibrated on left-out compositions may be
+ * than the one calibrated on left-out frames before `acdc fit` warns (an
+ * order of magnitude in variance; the Rust core's
+ * `models::calibration::COMPOSITION_SPREAD_WARNING`). Measured on held-out
+ * EMT Pt–Ni (docs/MODELS.md, "Variance calibration"): 1.83 for the linear
  * model, whose composition-calibrated variance covers new compositions
  * (0.74 and 0.97 within 1σ and 2σ), and 144 for the sparse GPR, whose
  * variance there is 32× too wide.
  */
-export const COMPOSITION_SPREAD_WARNING = 10;
+export const COMPOSITION_SPREAD_WARNING: number = native.compositionSpreadWarningThreshold();
 
 /** A leave-out calibration: s·(v + noise·N). */
 export interface ScaleAndNoise {
@@ -241,14 +236,26 @@ export interface ScaleAndNoise {
   noise: number;
 }
 
+/** The composition spread and what the warning prints, as the Rust core computes them. */
+export interface CompositionSpread {
+  /** s_c·(v̄ + c_c·N̄) / (s_f·(v̄ + c_f·N̄)): 1 when both calibrations agree. */
+  spread: number;
+  /** √spread: how many times wider σ is. */
+  sigmaRatio: number;
+  /** spread > COMPOSITION_SPREAD_WARNING. */
+  warn: boolean;
+}
+
 /**
- * The ratio of the composition-calibrated to the frame-calibrated
- * variance at a typical training frame: s_c·(v̄ + c_c·N̄) / (s_f·(v̄ + c_f·N̄)),
- * v̄ the mean leave-one-out (per frame) variance, eV², and N̄ the mean atom
- * count of the training frames. 1 when both agree.
+ * The ratio of the composition-calibrated variance `byComposition` to the
+ * one the per-frame leave-one-out errors (eV), variances (eV²) and atom
+ * counts give (their scale and noise fitted by maximum likelihood), at a
+ * typical training frame: the mean leave-one-out variance and atom count.
+ * Computed in the Rust core (`models::calibration::composition_spread`).
  */
-export function compositionSpread(byComposition: ScaleAndNoise, byFrame: ScaleAndNoise, meanVariance: number, meanAtoms: number): number {
-  return (byComposition.scale * (meanVariance + byComposition.noise * meanAtoms)) / (byFrame.scale * (meanVariance + byFrame.noise * meanAtoms));
+export function compositionSpread(byComposition: ScaleAndNoise, byFrame: { errors: Float64Array; variances: Float64Array; atoms: number[] }): CompositionSpread {
+  const c = native.compositionSpread(byComposition.scale, byComposition.noise, byFrame.errors, byFrame.variances, byFrame.atoms);
+  return { spread: c.spread, sigmaRatio: c.sigmaRatio, warn: c.warn };
 }
 
 /**
@@ -259,11 +266,11 @@ export function compositionSpread(byComposition: ScaleAndNoise, byFrame: ScaleAn
  * rests, at new compositions, on errors of a harder task (predicting a
  * whole composition from the others); null otherwise.
  */
-export function compositionSpreadWarning(spread: number): string | null {
-  if (!(spread > COMPOSITION_SPREAD_WARNING)) return null;
+export function compositionSpreadWarning(s: CompositionSpread): string | null {
+  if (!s.warn) return null;
   return (
-    `the variance calibrated on left-out compositions is ${spread.toPrecision(3)}× the one calibrated on left-out frames: ` +
+    `the variance calibrated on left-out compositions is ${s.spread.toPrecision(3)}× the one calibrated on left-out frames: ` +
     "the model's variance does not follow its errors away from the training compositions, so its σ is about " +
-    `${Math.sqrt(spread).toPrecision(2)}× too wide at them and not calibrated at new ones; check it on frames of the compositions the model will meet (model.calibrateVariance)`
+    `${s.sigmaRatio.toPrecision(2)}× too wide at them and not calibrated at new ones; check it on frames of the compositions the model will meet (model.calibrateVariance)`
   );
 }

@@ -2,7 +2,7 @@
 // report each prints (text, or one JSON line with --json).
 import { coded } from '../errors';
 import { Command, InvalidArgumentError } from 'commander';
-import { FEATURE_KINDS, FIT_DEFAULTS, MODEL_KINDS, SPARSE_METHODS, fit, type FitOptions, type FitSummary } from './fit';
+import { FEATURE_KINDS, FIT_DEFAULTS, FORCE_CALIBRATION, MODEL_KINDS, SPARSE_METHODS, fit, type FitOptions, type FitSummary } from './fit';
 import { parseConfigTypeSigma, parseE0 } from './fit_checks';
 import { predict, type PredictOptions, type PredictSummary } from './predict';
 import { formatErrors } from './targets';
@@ -132,6 +132,7 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--validation <fraction>', 'whole frames held out to check the model, compare it with a linear model and a per-species-count baseline and check its variance calibration (0: none)', fraction, FIT_DEFAULTS.validation)
       .option('--seed <n>', 'seed of the validation split', seed, FIT_DEFAULTS.seed)
       .option('--calibrate-by <groups>', 'what the variance calibration leaves out in turn: auto (whole compositions when the training frames have at least 3 distinct species-count ratios, else single frames), frame or composition', p.oneOf(['auto', 'frame', 'composition'] as const), 'auto')
+      .option('--force-calibration <when>', 'auto (calibrate the linear model\'s force variance on the leave-one-frame-out force errors of the training frames when forces are fitted: one more pass of features with gradients over them and a triangular solve per frame) or off (skip it: the model file then holds no force calibration, and the report says so)', p.oneOf(FORCE_CALIBRATION), 'auto')
       .option('--target <what>', 'fit a tensor instead of energies: dipole (3 numbers) or polarizability (9, symmetric), a SparseTensorGPR (--model gpr) or TensorLinearModel on λ-SOAP', p.oneOf(TENSOR_TARGETS))
       .option('--target-key <key>', 'comment-line key of the tensor (default: the --target name)')
       .option('--no-charges', 'dipole (--target dipole): no per-species partial charges, only the λ-SOAP atomic dipoles (needed for periodic frames)')

@@ -12,6 +12,7 @@ import { checkWritableTarget } from '../atomic';
 import { SparseTensorGPR, TensorLinearModel, readTensorTargets, type TensorModel, type TensorTargetName } from '../tensor_models';
 import { resolveInput } from '../featurize/input';
 import { Stages } from './stages';
+import native from '../native';
 
 /** The tensor targets of `acdc fit --target`. */
 export const TENSOR_TARGETS = ['dipole', 'polarizability'] as const;
@@ -72,20 +73,20 @@ export interface TensorFitSummary {
   seconds: number;
 }
 
-/** Errors of predicted tensors against references (flat, same layout). */
+/** Errors of predicted tensors against references (flat, same layout); the statistics from the core. */
 export function tensorErrors(predicted: Float64Array[], reference: Float64Array[]): TensorErrors {
-  let n = 0;
-  let abs = 0;
-  let sq = 0;
-  predicted.forEach((p, k) => {
-    for (let c = 0; c < p.length; c++) {
-      const d = p[c] - reference[k][c];
-      abs += Math.abs(d);
-      sq += d * d;
-      n += 1;
+  const flat = (list: Float64Array[]) => {
+    const out = new Float64Array(list.reduce((n, a) => n + a.length, 0));
+    let at = 0;
+    for (const a of list) {
+      out.set(a, at);
+      at += a.length;
     }
-  });
-  return { components: n, mae: abs / n, rmse: Math.sqrt(sq / n) };
+    return out;
+  };
+  // the references in the layout of the predictions
+  const e = native.errorStatistics(flat(predicted), flat(predicted.map((p, k) => reference[k].subarray(0, p.length))));
+  return e ? { components: e.count, mae: e.mae, rmse: e.rmse } : { components: 0, mae: Number.NaN, rmse: Number.NaN };
 }
 
 function readHypers(file: string | undefined): SoapHypers {

@@ -3,8 +3,9 @@
 // the comment line, forces (eV/Å) as a per-atom column of 3, stress
 // (eV/Å³, ASE's sign: positive under tension) as 9 numbers (3×3, row-major)
 // or 6 (Voigt order xx yy zz yz xz xy). Also the error statistics (MAE and
-// RMSE) that both commands print.
+// RMSE, computed in the Rust core) that both commands print.
 import { coded } from '../errors';
+import native from '../native';
 import type { System } from '../system';
 
 /** Where each target is found: the info key (energy, stress) or column name (forces). */
@@ -99,18 +100,19 @@ export interface ErrorStats {
   count: number;
 }
 
+/** Collects predicted and reference values (and divisors, atoms for an energy per atom); the statistics come from the core. */
 class Accumulator {
-  #abs = 0;
-  #sq = 0;
-  #n = 0;
-  add(predicted: number, reference: number): void {
-    const d = predicted - reference;
-    this.#abs += Math.abs(d);
-    this.#sq += d * d;
-    this.#n += 1;
+  #predicted: number[] = [];
+  #reference: number[] = [];
+  #divisor: number[] = [];
+  add(predicted: number, reference: number, divisor?: number): void {
+    this.#predicted.push(predicted);
+    this.#reference.push(reference);
+    if (divisor !== undefined) this.#divisor.push(divisor);
   }
   stats(): ErrorStats | null {
-    return this.#n === 0 ? null : { mae: this.#abs / this.#n, rmse: Math.sqrt(this.#sq / this.#n), count: this.#n };
+    const e = native.errorStatistics(Float64Array.from(this.#predicted), Float64Array.from(this.#reference), this.#divisor.length ? Float64Array.from(this.#divisor) : undefined);
+    return e ? { mae: e.mae, rmse: e.rmse, count: e.count } : null;
   }
 }
 
@@ -141,7 +143,7 @@ export function errors(file: string, frames: System[], p: PredictedValues, names
   const st = new Accumulator();
   frames.forEach((s, k) => {
     const energy = energyOf(file, s, k, names.energy);
-    if (energy !== undefined && s.size > 0) e.add(p.energy[k] / s.size, energy / s.size);
+    if (energy !== undefined && s.size > 0) e.add(p.energy[k], energy, s.size);
     const forces = names.forces === null ? undefined : forcesOf(file, s, k, names.forces);
     if (forces !== undefined && p.forces) for (let i = 0; i < forces.length; i++) f.add(p.forces[k][i], forces[i]);
     const stress = names.stress === null ? undefined : stressOf(file, s, k, names.stress);

@@ -667,6 +667,61 @@ pub fn calibrate_energy_variance_and_noise(errors: Float64Array, variances: Floa
     })
 }
 
+/// Mean absolute and root-mean-square error of one quantity.
+#[napi(object, object_from_js = false)]
+pub struct ErrorStatisticsData {
+    /// mean |d|
+    pub mae: f64,
+    /// √(mean d²)
+    pub rmse: f64,
+    /// values
+    pub count: u32,
+}
+
+/// MAE and RMSE of (predicted − reference)/divisor (no divisors: 1 each); null for no values.
+#[napi]
+pub fn error_statistics(predicted: Float64Array, reference: Float64Array, divisor: Option<Float64Array>) -> Result<Option<ErrorStatisticsData>> {
+    guarded("errorStatistics", || {
+        let e = calibration::error_statistics(&predicted, &reference, divisor.as_deref().unwrap_or(&[])).map_err(to_napi)?;
+        Ok(e.map(|e| ErrorStatisticsData { mae: e.mae, rmse: e.rmse, count: e.count as u32 }))
+    })
+}
+
+/// The composition-calibrated variance against the frame-calibrated one at the mean training frame.
+#[napi(object, object_from_js = false)]
+pub struct CompositionSpreadData {
+    /// s_c·(v̄ + c_c·N̄) / (s_f·(v̄ + c_f·N̄))
+    pub spread: f64,
+    /// √spread: the factor in σ
+    pub sigma_ratio: f64,
+    /// spread above the warning threshold (10)
+    pub warn: bool,
+    /// s_f
+    pub frame_scale: f64,
+    /// c_f, eV²/atom
+    pub frame_noise: f64,
+    /// v̄, eV²
+    pub mean_variance: f64,
+    /// N̄, atoms
+    pub mean_atoms: f64,
+}
+
+/// The variance calibrated on left-out compositions (scale, noise in eV²/atom) over the one the per-frame leave-one-out errors (eV), variances (eV²) and atom counts give.
+#[napi]
+pub fn composition_spread(composition_scale: f64, composition_noise: f64, errors: Float64Array, variances: Float64Array, atoms: Vec<u32>) -> Result<CompositionSpreadData> {
+    guarded("compositionSpread", || {
+        let atoms: Vec<usize> = atoms.into_iter().map(|n| n as usize).collect();
+        let c = calibration::composition_spread(composition_scale, composition_noise, &errors, &variances, &atoms).map_err(to_napi)?;
+        Ok(CompositionSpreadData { spread: c.spread, sigma_ratio: c.sigma_ratio, warn: c.warn, frame_scale: c.frame_scale, frame_noise: c.frame_noise, mean_variance: c.mean_variance, mean_atoms: c.mean_atoms })
+    })
+}
+
+/// The composition spread above which `acdc fit` warns.
+#[napi]
+pub fn composition_spread_warning_threshold() -> f64 {
+    calibration::COMPOSITION_SPREAD_WARNING
+}
+
 /// P(X ≤ k) for X ~ Binomial(n, p).
 #[napi]
 pub fn binomial_lower_tail(k: u32, n: u32, p: f64) -> Result<f64> {

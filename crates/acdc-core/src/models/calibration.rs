@@ -64,6 +64,46 @@ pub fn species_count_baseline(train: &[System], energy: &[f64], evaluate: &[Syst
     Ok(CountBaseline { species, per_atom: solution.as_slice().to_vec(), predictions: predictions.as_slice().to_vec() })
 }
 
+/// Mean absolute and root-mean-square error of one quantity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ErrorStatistics {
+    /// mean |d|, in the unit of the values over the divisor's.
+    pub mae: f64,
+    /// √(mean d²).
+    pub rmse: f64,
+    /// How many values entered.
+    pub count: usize,
+}
+
+/// MAE and RMSE of d_k = (predicted_k − reference_k)/divisor_k (`divisor`
+/// empty: 1 each; the atom counts give an energy per atom), what `acdc fit`
+/// and `acdc predict` report and `--model auto` chooses by. None for no
+/// values. The references and divisors must be finite (divisors positive);
+/// a non-finite prediction is let through and makes the statistics
+/// non-finite, which `acdc fit` turns into an error naming the target.
+pub fn error_statistics(predicted: &[f64], reference: &[f64], divisor: &[f64]) -> Result<Option<ErrorStatistics>> {
+    let n = predicted.len();
+    if reference.len() != n || !(divisor.is_empty() || divisor.len() == n) {
+        return Err(Error::InvalidParameter(format!("{n} predicted values, {} references, {} divisors (expected as many references, and no divisor or one each)", reference.len(), divisor.len())));
+    }
+    if let Some(k) = reference.iter().position(|r| !r.is_finite()) {
+        return Err(Error::InvalidParameter(format!("reference[{k}] = {} (expected a finite number)", reference[k])));
+    }
+    if let Some(k) = divisor.iter().position(|d| !(d.is_finite() && *d > 0.0)) {
+        return Err(Error::InvalidParameter(format!("divisor[{k}] = {} (expected a positive finite number)", divisor[k])));
+    }
+    if n == 0 {
+        return Ok(None);
+    }
+    let (mut abs, mut sq) = (0.0, 0.0);
+    for k in 0..n {
+        let d = if divisor.is_empty() { predicted[k] - reference[k] } else { predicted[k] / divisor[k] - reference[k] / divisor[k] };
+        abs += d.abs();
+        sq += d * d;
+    }
+    Ok(Some(ErrorStatistics { mae: abs / n as f64, rmse: (sq / n as f64).sqrt(), count: n }))
+}
+
 /// A fitted scale of the predictive variance and how well it covers the errors.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
@@ -223,6 +263,77 @@ pub fn calibrate_variance_and_noise(errors: &[f64], variances: &[f64], atoms: &[
         }
     };
     Ok((calibrate_variance_with_noise(errors, variances, atoms, noise)?, noise))
+}
+
+/// How much wider the variance calibrated on left-out compositions may be
+/// than the one calibrated on left-out frames before `acdc fit` warns (an
+/// order of magnitude in variance, 3.2× in σ). Measured on held-out EMT
+/// Pt–Ni (docs/MODELS.md, "Variance calibration"): 1.83 for the linear
+/// model, whose composition-calibrated variance covers new compositions,
+/// and 144 for the sparse GPR, whose variance there is 32× too wide.
+pub const COMPOSITION_SPREAD_WARNING: f64 = 10.0;
+
+/// The composition-calibrated variance against the frame-calibrated one
+/// ([`composition_spread`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompositionSpread {
+    /// s_c·(v̄ + c_c·N̄) / (s_f·(v̄ + c_f·N̄)): 1 when both calibrations agree.
+    pub spread: f64,
+    /// √spread: how many times wider σ is when compositions are left out.
+    pub sigma_ratio: f64,
+    /// spread > [`COMPOSITION_SPREAD_WARNING`] (false for a NaN spread, which the checks rule out).
+    pub warn: bool,
+    /// s_f, the scale of the frame calibration.
+    pub frame_scale: f64,
+    /// c_f, its noise per atom, eV²/atom.
+    pub frame_noise: f64,
+    /// v̄, the mean per-frame leave-one-out variance (negative rounding-level values counted as 0), eV².
+    pub mean_variance: f64,
+    /// N̄, the mean atom count of the frames.
+    pub mean_atoms: f64,
+}
+
+/// Compares a calibration on left-out compositions, s_c·(v + c_c·N) with
+/// `composition_scale` s_c (> 0) and `composition_noise` c_c (eV²/atom,
+/// ≥ 0), with the one the per-frame leave-one-out `errors` (eV),
+/// `variances` (eV²) and `atoms` give ([`calibrate_variance_and_noise`]:
+/// s_f, c_f), at a typical training frame: the mean leave-one-out
+/// variance v̄ and the mean atom count N̄. A spread far above 1 says that
+/// the model's variance does not follow its errors away from the training
+/// compositions (docs/MODELS.md, "Variance calibration").
+pub fn composition_spread(composition_scale: f64, composition_noise: f64, errors: &[f64], variances: &[f64], atoms: &[usize]) -> Result<CompositionSpread> {
+    if !(composition_scale.is_finite() && composition_scale > 0.0) {
+        return Err(Error::InvalidParameter(format!("composition_scale = {composition_scale} (expected a positive finite number)")));
+    }
+    if !(composition_noise.is_finite() && composition_noise >= 0.0) {
+        return Err(Error::InvalidParameter(format!("composition_noise = {composition_noise} (expected a finite number ≥ 0, eV² per atom)")));
+    }
+    let n = errors.len();
+    if variances.len() != n || atoms.len() != n {
+        return Err(Error::InvalidParameter(format!("{n} errors, {} variances, {} atom counts (expected as many of each)", variances.len(), atoms.len())));
+    }
+    if let Some(k) = errors.iter().position(|r| !r.is_finite()) {
+        return Err(Error::InvalidParameter(format!("errors[{k}] = {} (expected a finite number, eV)", errors[k])));
+    }
+    if let Some(k) = variances.iter().position(|v| !v.is_finite()) {
+        return Err(Error::InvalidParameter(format!("variances[{k}] = {} (expected a finite number, eV²)", variances[k])));
+    }
+    if let Some(k) = atoms.iter().position(|&a| a == 0) {
+        return Err(Error::InvalidParameter(format!("atoms[{k}] = 0 (expected at least one atom)")));
+    }
+    let (frame, frame_noise) = calibrate_variance_and_noise(errors, variances, atoms)?;
+    // a leave-one-out variance below zero is rounding: it counts as none
+    let mean_variance = variances.iter().map(|v| v.max(0.0)).sum::<f64>() / n as f64;
+    let mean_atoms = atoms.iter().sum::<usize>() as f64 / n as f64;
+    let by_frame = frame.scale * (mean_variance + frame_noise * mean_atoms);
+    if !(by_frame > 0.0) {
+        return Err(Error::Numerical(format!(
+            "the frame-calibrated variance at the mean frame is {by_frame} eV² (s_f = {}, c_f = {frame_noise}, mean variance {mean_variance}): no spread to compare against",
+            frame.scale
+        )));
+    }
+    let spread = composition_scale * (mean_variance + composition_noise * mean_atoms) / by_frame;
+    Ok(CompositionSpread { spread, sigma_ratio: spread.sqrt(), warn: spread > COMPOSITION_SPREAD_WARNING, frame_scale: frame.scale, frame_noise, mean_variance, mean_atoms })
 }
 
 /// P(X ≤ k) for X ~ Binomial(n, p): how likely `k` or fewer of `n`
@@ -668,6 +779,73 @@ mod tests {
         let (_, noise0) = calibrate_variance_and_noise(&r0, &v, &atoms).unwrap();
         let share = noise0 * atoms.iter().sum::<usize>() as f64 / (v.iter().sum::<f64>() + noise0 * atoms.iter().sum::<usize>() as f64);
         assert!(share < 0.05, "noise share {share}");
+    }
+
+    /// Errors r_k = ±√(a·v_k) with v_k/N_k not constant: the frame
+    /// likelihood is largest at c_f = 0 (by Jensen, ln mean(v/(v + cN)) ≥
+    /// mean ln(v/(v + cN)), equal only at c = 0), so s_f = a exactly and the
+    /// spread is s_c·(v̄ + c_c·N̄)/(a·v̄), here by hand: v = 0.01, 0.04,
+    /// 0.09, 0.16 eV² (v̄ = 0.075), N = 10, 20, 20, 30 (N̄ = 20), a = 2,
+    /// s_c = 50, c_c = 0.001: 50·(0.075 + 0.02)/(2·0.075) = 31.666….
+    #[test]
+    fn composition_spread_by_hand() {
+        let v: [f64; 4] = [0.01, 0.04, 0.09, 0.16];
+        let atoms = [10usize, 20, 20, 30];
+        let r: Vec<f64> = v.iter().enumerate().map(|(k, v)| if k % 2 == 0 { (2.0 * v).sqrt() } else { -(2.0 * v).sqrt() }).collect();
+        let s = composition_spread(50.0, 0.001, &r, &v, &atoms).unwrap();
+        assert_eq!(s.frame_noise, 0.0);
+        assert!((s.frame_scale - 2.0).abs() < 1e-14, "{}", s.frame_scale);
+        assert!((s.mean_variance - 0.075).abs() < 1e-15 && s.mean_atoms == 20.0);
+        let want = 50.0 * (0.075 + 0.001 * 20.0) / (2.0 * 0.075);
+        assert!((s.spread - want).abs() <= 1e-14 * want, "{} vs {want}", s.spread);
+        assert!((s.sigma_ratio - want.sqrt()).abs() <= 1e-14 * want);
+        assert!(s.warn);
+        // the same calibration both ways: 1, no warning; exactly 10: no warning
+        assert!((composition_spread(2.0, 0.0, &r, &v, &atoms).unwrap().spread - 1.0).abs() < 1e-14);
+        assert!(!composition_spread(2.0, 0.0, &r, &v, &atoms).unwrap().warn);
+        let ten = composition_spread(20.0, 0.0, &r, &v, &atoms).unwrap();
+        assert!((ten.spread - 10.0).abs() < 1e-13);
+        // a noisy case: the ratio with whatever calibrate_variance_and_noise fits
+        let r2 = [0.3, -0.05, 0.2, -0.4];
+        let (f, c) = calibrate_variance_and_noise(&r2, &v, &atoms).unwrap();
+        let s2 = composition_spread(3.0, 0.002, &r2, &v, &atoms).unwrap();
+        let want2 = 3.0 * (0.075 + 0.002 * 20.0) / (f.scale * (0.075 + c * 20.0));
+        assert!((s2.spread - want2).abs() <= 1e-14 * want2);
+        // a rounding-level negative variance counts as 0 in the mean
+        let s3 = composition_spread(1.0, 0.0, &[0.1, 0.2, 0.3], &[-1e-18, 0.02, 0.04], &[4, 4, 8]).unwrap();
+        assert!((s3.mean_variance - 0.02).abs() < 1e-16);
+    }
+
+    #[test]
+    fn composition_spread_rejects() {
+        let (r, v, a) = ([0.1, 0.2], [0.01, 0.02], [4usize, 8]);
+        let msg = |e: Error| e.to_string();
+        assert!(msg(composition_spread(0.0, 0.0, &r, &v, &a).unwrap_err()).contains("composition_scale = 0"));
+        assert!(msg(composition_spread(f64::NAN, 0.0, &r, &v, &a).unwrap_err()).contains("composition_scale = NaN"));
+        assert!(msg(composition_spread(1.0, -1.0, &r, &v, &a).unwrap_err()).contains("composition_noise = -1"));
+        assert!(msg(composition_spread(1.0, f64::INFINITY, &r, &v, &a).unwrap_err()).contains("composition_noise = inf"));
+        assert!(msg(composition_spread(1.0, 0.0, &r, &v[..1], &a).unwrap_err()).contains("2 errors, 1 variances, 2 atom counts"));
+        assert!(msg(composition_spread(1.0, 0.0, &[0.1, f64::NAN], &v, &a).unwrap_err()).contains("errors[1] = NaN"));
+        assert!(msg(composition_spread(1.0, 0.0, &r, &[0.01, f64::INFINITY], &a).unwrap_err()).contains("variances[1] = inf"));
+        assert!(msg(composition_spread(1.0, 0.0, &r, &v, &[4, 0]).unwrap_err()).contains("atoms[1] = 0"));
+        // no positive variance: no frame calibration to compare against
+        assert!(msg(composition_spread(1.0, 0.0, &[0.0, 0.0], &[0.0, 0.0], &a).unwrap_err()).contains("positive predictive variance"));
+    }
+
+    /// By hand: d = (0.5, −1, 2)/(1, 2, 4) = (0.5, −0.5, 0.5): MAE 0.5, RMSE 0.5;
+    /// without divisors d = (0.5, −1, 2): MAE 7/6, RMSE √(5.25/3).
+    #[test]
+    fn error_statistics_by_hand() {
+        let (p, r) = ([1.5, 1.0, 5.0], [1.0, 2.0, 3.0]);
+        let e = error_statistics(&p, &r, &[1.0, 2.0, 4.0]).unwrap().unwrap();
+        assert!((e.mae - 0.5).abs() < 1e-15 && (e.rmse - 0.5).abs() < 1e-15 && e.count == 3);
+        let e = error_statistics(&p, &r, &[]).unwrap().unwrap();
+        assert!((e.mae - 7.0 / 6.0).abs() < 1e-15 && (e.rmse - (5.25f64 / 3.0).sqrt()).abs() < 1e-15);
+        assert_eq!(error_statistics(&[], &[], &[]).unwrap(), None);
+        assert!(error_statistics(&[f64::NAN], &[1.0], &[]).unwrap().unwrap().rmse.is_nan());
+        assert!(error_statistics(&p, &r[..2], &[]).unwrap_err().to_string().contains("3 predicted values, 2 references"));
+        assert!(error_statistics(&p, &[1.0, f64::INFINITY, 3.0], &[]).unwrap_err().to_string().contains("reference[1] = inf"));
+        assert!(error_statistics(&p, &r, &[1.0, 0.0, 1.0]).unwrap_err().to_string().contains("divisor[1] = 0"));
     }
 
     #[test]

@@ -1404,9 +1404,10 @@ impl Potential {
     /// The predicted forces (eV/Å, 3N) of one structure and U = R⁻ᵀΨ
     /// (n × 3N): Ψ's columns are the unweighted force rows ψ (F = ψ·θ), so
     /// the posterior variance of force component k is ‖U_k‖² (eV²/Å²).
+    /// `rt` is Rᵀ (column-major: the row-major R factor read as is).
     /// The linear model only: the GPR's force variance also has a prior
     /// part (second derivatives of the kernel), not computed here.
-    fn force_parts(&self, system: &System, f: &StructureFeatures, r: &DMatrix<f64>) -> Result<(Vec<f64>, DMatrix<f64>)> {
+    fn force_parts(&self, system: &System, f: &StructureFeatures, rt: &DMatrix<f64>) -> Result<(Vec<f64>, DMatrix<f64>)> {
         if self.kind != Kind::Linear || self.pair.is_some() {
             return Err(Error::InvalidParameter("force variances are implemented for the linear model only (the sparse GPR's force variance has a prior part that is not computed)".into()));
         }
@@ -1416,10 +1417,13 @@ impl Potential {
         let unit = Sigmas { energy: 1.0, forces: 1.0, stress: 1.0 };
         let (a, _) = self.structure_rows(system, f, 0, &targets, &unit)?;
         // rows 1..1 + 3N of the n-wide row-major block are ψ
-        let psi_t = DMatrix::from_fn(n, n3, |p, k| a[(1 + k) * n + p]);
+        let mut u = DMatrix::from_fn(n, n3, |p, k| a[(1 + k) * n + p]);
         let theta = DVector::from_column_slice(&self.weights);
-        let forces: Vec<f64> = (0..n3).map(|k| psi_t.column(k).dot(&theta)).collect();
-        let u = r.tr_solve_upper_triangular(&psi_t).ok_or_else(|| Error::Numerical("R is singular".into()))?;
+        let forces: Vec<f64> = (0..n3).map(|k| u.column(k).dot(&theta)).collect();
+        // blocked: one pass over R for all 3N columns (math::triangular)
+        if !crate::math::triangular::solve_lower_blocked(rt, &mut u) {
+            return Err(Error::Numerical("R is singular".into()));
+        }
         Ok((forces, u))
     }
 
@@ -1430,7 +1434,8 @@ impl Potential {
     pub fn force_variance(&self, systems: &[System], batch_atoms: usize, cancel: &CancelFlag) -> Result<Vec<Vec<f64>>> {
         self.layout.check_systems(systems, 0)?;
         let n = self.n_params();
-        let r = DMatrix::from_row_slice(n, n, &self.r_factor);
+        // Rᵀ, column-major: R's row-major values as they are
+        let rt = DMatrix::from_column_slice(n, n, &self.r_factor);
         let (s, c) = self.force_variance_calibration();
         let mut out = Vec::with_capacity(systems.len());
         for (start, end) in batches(systems, batch_atoms.max(1)) {
@@ -1441,7 +1446,7 @@ impl Potential {
                 .par_iter()
                 .enumerate()
                 .map(|(k, f)| {
-                    let (_, u) = self.force_parts(&batch[k], f, &r)?;
+                    let (_, u) = self.force_parts(&batch[k], f, &rt)?;
                     Ok(u.column_iter().map(|col| s * (col.norm_squared() + c)).collect())
                 })
                 .collect::<Result<_>>()?;
@@ -1487,7 +1492,8 @@ impl Potential {
         let sigma = self.meta.get("sigmas").and_then(|s| s.get("forces")).and_then(serde_json::Value::as_f64);
         self.layout.check_systems(systems, 0)?;
         let n = self.n_params();
-        let r = DMatrix::from_row_slice(n, n, &self.r_factor);
+        // Rᵀ, column-major: R's row-major values as they are
+        let rt = DMatrix::from_column_slice(n, n, &self.r_factor);
         let (mut errors, mut variances, mut frames) = (Vec::new(), Vec::new(), Vec::new());
         for (start, end) in batches(systems, batch_atoms.max(1)) {
             check_cancelled(cancel)?;
@@ -1503,7 +1509,7 @@ impl Potential {
                         None => sigma.ok_or_else(|| Error::InvalidParameter("force leave-out: the model does not record its force sigma (meta.sigmas.forces)".into()))?,
                     };
                     check_positive(&format!("sigma_forces[{index}]"), s)?;
-                    let (pred, u) = self.force_parts(&batch[k], f, &r)?;
+                    let (pred, u) = self.force_parts(&batch[k], f, &rt)?;
                     let n3 = pred.len();
                     let r_k: Vec<f64> = pred.iter().zip(&forces[index]).map(|(p, q)| p - q).collect();
                     let rows: Vec<Vec<f64>> = u.column_iter().map(|c| c.as_slice().to_vec()).collect();
@@ -1577,13 +1583,18 @@ impl Potential {
             // the terms are independent: their k* stack and their k** add
             kss += pair.variance_parts(&pair.environments(system)?, phi.as_mut_slice(), self.soap_params());
         }
-        let r = DMatrix::from_row_slice(n, n, &self.r_factor);
-        // ‖R⁻ᵀ φ‖²
-        let u = r.tr_solve_upper_triangular(&phi).ok_or_else(|| Error::Numerical("R is singular".into()))?;
+        // ‖R⁻ᵀ φ‖², on the row-major factor as kept (a column-major copy of
+        // R per structure cost more than the solve: math::triangular)
+        let mut u = phi.clone();
+        if !crate::math::triangular::solve_upper_transposed_row_major(&self.r_factor, n, u.as_mut_slice()) {
+            return Err(Error::Numerical("R is singular".into()));
+        }
         let mut prior = 0.0;
         if self.kind == Kind::SparseGpr {
-            let l = DMatrix::from_row_slice(n, n, &self.cholesky);
-            let w = l.solve_lower_triangular(&phi).ok_or_else(|| Error::Numerical("the Cholesky factor of K_MM is singular".into()))?;
+            let mut w = phi.clone();
+            if !crate::math::triangular::solve_lower_row_major(&self.cholesky, n, w.as_mut_slice()) {
+                return Err(Error::Numerical("the Cholesky factor of K_MM is singular".into()));
+            }
             prior = kss - w.norm_squared();
         }
         Ok((phi, u, prior))
