@@ -31,8 +31,6 @@ Each species' rows are normalised, then per species:
   kmx      the same with the linear kernel x̂·ŷ (k-means of the unit vectors x̂).
   kmkr     kmk's clusters, then one uniformly random member per cluster
            (stratified random draw).
-  kmkl     kmk's clusters, then one member per cluster drawn with probability
-           proportional to its leverage ℓ_j ('lev''s ℓ, k = rank/2).
   levstrat 'lev''s inclusion probabilities (p_j = min(1, m ℓ_j / k), rescaled to
            sum to m with the ones capped at 1), drawn by systematic sampling
            along the environments ordered by kmk's clusters: one uniform
@@ -164,21 +162,14 @@ def nystrom_residual(kmat, idx):
 
 def select(name, x, m, seed, zeta, cache):
     n = x.shape[0]
-    if name in ("kmk", "kmx", "kmkr", "kmkl", "levstrat", "levclu", "levbest", "rndbest") and "Kz" not in cache:
+    if name in ("kmk", "kmx", "kmkr", "levstrat", "levclu", "levbest", "rndbest") and "Kz" not in cache:
         cache["Kz"] = (x @ x.T) ** zeta
-    if name in ("kmkl", "levstrat", "levclu"):
+    if name in ("levstrat", "levclu"):
         if "lev" not in cache:
             cache["lev"] = gap_leverage(x)
         l, k = cache["lev"]
         assign, d = kernel_kmeans(cache["Kz"], m, seed)
         rs = np.random.RandomState(20_000 + seed)
-        if name == "kmkl":
-            out = []
-            for c in range(m):
-                members = np.flatnonzero(assign == c)
-                if len(members):
-                    out.append(rs.choice(members, p=l[members] / l[members].sum()))
-            return np.array(out)
         p = np.minimum(1, m * l / k)
         for _ in range(100):
             sure = p >= 1
