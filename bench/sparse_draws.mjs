@@ -10,6 +10,12 @@
 //        --runs leverage:0,1,2,3,4/pivoted-cholesky:0      (method:seeds, '/'-separated)
 //        [--gap DIR]            (bench/gap_draws.sh's output folder: every pred-seed*.json in it)
 //        [--out results.jsonl]  (one JSON line per run appended; runs already there are not redone)
+//        [--python P]           (for candidate selections made outside acdc: a method written
+//                                `py:NAME` is scripts/reference/sparse_candidates.py's NAME, drawn
+//                                with P (numpy, ase) on the training set's features, which
+//                                `acdc featurize` writes once into --work, and fitted by acdc as
+//                                given indices; e.g. --runs py:levstrat:0,1,2/py:kmkr:0,1,2)
+//        [--work DIR]           (where those features and index files go; default bench/.data/sparse-candidates)
 //
 // Prints a table: per method, each draw's test energy RMSE (meV/atom) and
 // force RMSE (eV/Å), mean ± standard deviation and min–max, and the same per
@@ -21,7 +27,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const o = { train: null, test: null, hypers: null, runs: 'leverage:0', gap: null, out: null, virial: '0.05' };
+const o = { train: null, test: null, hypers: null, runs: 'leverage:0', gap: null, out: null, virial: '0.05', python: null, work: path.join(ROOT, 'bench', '.data', 'sparse-candidates') };
 for (let k = 2; k < process.argv.length; k += 2) {
   const key = process.argv[k].replace(/^--/, '');
   if (!(key in o)) throw new Error(`unknown option ${process.argv[k]}`);
@@ -38,7 +44,9 @@ if (o.out && fs.existsSync(o.out)) {
 }
 const results = [];
 for (const spec of o.runs.split('/').filter(Boolean)) {
-  const [method, seeds = '0'] = spec.split(':');
+  // the seeds follow the last ':' (a candidate method is written py:NAME)
+  const cut = spec.lastIndexOf(':');
+  const [method, seeds] = cut > 0 && /^[0-9,]+$/.test(spec.slice(cut + 1)) ? [spec.slice(0, cut), spec.slice(cut + 1)] : [spec, '0'];
   for (const seed of seeds.split(',')) {
     const key = [o.train, o.test, o.hypers, method, seed, o.virial].join('|');
     if (done.has(key)) {
@@ -46,7 +54,8 @@ for (const spec of o.runs.split('/').filter(Boolean)) {
       continue;
     }
     const load = fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-    const args = [path.join(ROOT, 'bench', 'gap_same_sparse.mjs'), '--train', o.train, '--test', o.test, '--sparse', `${method}:300:${seed}`, '--virial', o.virial];
+    const sparse = method.startsWith('py:') ? ['--indices', candidateIndices(method.slice(3), seed)] : ['--sparse', `${method}:300:${seed}`];
+    const args = [path.join(ROOT, 'bench', 'gap_same_sparse.mjs'), '--train', o.train, '--test', o.test, ...sparse, '--virial', o.virial];
     if (o.hypers) args.push('--hypers', o.hypers);
     const r = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '1', RAYON_NUM_THREADS: '1' } });
     if (r.status !== 0) throw new Error(`gap_same_sparse ${method}:${seed} failed:\n${r.stderr}`);
@@ -56,6 +65,24 @@ for (const spec of o.runs.split('/').filter(Boolean)) {
     console.error(`${method} seed ${seed}: E ${line.test.all.energyRmseMeV.toFixed(3)} meV/atom, F ${line.test.all.forcesRmse.toFixed(4)} eV/Å (load ${load})`);
     results.push(row);
   }
+}
+
+/** Index files of one candidate selection (sparse_candidates.py), as `file:Z,file:Z`. */
+function candidateIndices(name, seed) {
+  if (!o.python) throw new Error(`--python is required for the candidate method py:${name}`);
+  fs.mkdirSync(o.work, { recursive: true });
+  const tag = `${path.basename(o.train, '.xyz')}-${o.hypers ? path.basename(o.hypers, '.json') : 'gto'}`;
+  const features = path.join(o.work, `${tag}.npy`);
+  const env = { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' };
+  if (!fs.existsSync(features)) {
+    const cli = [path.join(ROOT, 'dist', 'cli', 'main.js'), 'featurize', o.train, '-o', features, '--threads', '1', '--no-progress', ...(o.hypers ? ['--hypers', o.hypers] : [])];
+    const r = spawnSync(process.execPath, cli, { encoding: 'utf8', env });
+    if (r.status !== 0) throw new Error(`acdc featurize failed:\n${r.stderr}`);
+  }
+  const script = path.join(ROOT, 'scripts', 'reference', 'sparse_candidates.py');
+  const r = spawnSync(o.python, [script, '--train', o.train, '--features', features, name, String(seed), path.join(o.work, tag)], { encoding: 'utf8', env });
+  if (r.status !== 0) throw new Error(`sparse_candidates.py ${name} ${seed} failed:\n${r.stderr}`);
+  return r.stdout.trim().split('\n').pop();
 }
 
 if (o.gap) {

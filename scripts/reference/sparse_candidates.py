@@ -22,6 +22,30 @@ Each species' rows are normalised, then per species:
   rlevL    ridge leverage of the linear features (λ such that Σ ℓ = min(m, rank/2)).
   kmpp     k-means++ (D² sampling) in the kernel distance 2(1 − (x̂·ŷ)^ζ), RandomState(seed).
   random   RandomState(seed).permutation(n)[:m] (acdc's 'random').
+  kmk      kernel k-means in the ζ-kernel's feature space (‖φ(x̂)‖ = 1, distance²
+           to a cluster mean 1 − 2·mean_c K_ic + mean_c,c K), k = m clusters,
+           seeded by kmpp, Lloyd iterations until no point moves (at most 100;
+           an emptied cluster takes the point farthest from its own mean);
+           then per cluster the member nearest its mean (a medoid-like
+           representative), so the set follows the density of the data.
+  kmx      the same with the linear kernel x̂·ŷ (k-means of the unit vectors x̂).
+  kmkr     kmk's clusters, then one uniformly random member per cluster
+           (stratified random draw).
+  levstrat 'lev''s inclusion probabilities (p_j = min(1, m ℓ_j / k), rescaled to
+           sum to m with the ones capped at 1), drawn by systematic sampling
+           along the environments ordered by kmk's clusters: one uniform
+           offset u, picks where the running sum of p crosses u, u + 1, …:
+           every environment keeps its leverage probability, and the picks
+           are spread over the clusters in proportion to their leverage mass.
+  levclu   levstrat's clusters, order and systematic draw, with every
+           environment's probability replaced by its cluster's mean
+           probability: each cluster gets as many picks as in levstrat (its
+           leverage mass), but inside it the picks are uniform (the leverage
+           decides how many, not which).
+  levbest  the best of 8 'lev' draws (RandomState(1000·seed + r), r < 8) by the
+           training-side Nyström residual Σ_j [K − K_jM K_MM⁻¹ K_Mj]_jj of the
+           ζ-kernel (no test data involved).
+  rndbest  the same over 8 uniform draws.
   levG     'lev' on another feature file (F-gapb.npy: GAP's radial basis,
            scripts/reference/gap_radial_table.py), the picks then fitted with acdc's GTO kernel.
 
@@ -76,8 +100,123 @@ def ridge(w, u, d):
     return (u**2) @ (w / (w + lam))
 
 
+def kmpp_seeds(kmat, m, rs):
+    n = kmat.shape[0]
+    chosen = [rs.randint(n)]
+    d2 = 2 * (1 - kmat[:, chosen[0]])
+    d2[chosen] = 0
+    while len(chosen) < m:
+        d2 = np.maximum(d2, 0)
+        c = rs.choice(n, p=d2 / d2.sum())
+        chosen.append(c)
+        d2 = np.minimum(d2, 2 * (1 - kmat[:, c]))
+        d2[chosen] = 0
+    return np.array(chosen)
+
+
+def kernel_kmeans(kmat, m, seed, iters=100):
+    """Lloyd iterations in the feature space of kmat (unit diagonal); returns
+    (assignment, distance² of every point to every cluster mean)."""
+    n = kmat.shape[0]
+    rs = np.random.RandomState(seed)
+    seeds = kmpp_seeds(kmat, m, rs)
+    assign = np.argmax(kmat[:, seeds], axis=1)
+    assign[seeds] = np.arange(m)
+    for _ in range(iters):
+        onehot = np.zeros((n, m))
+        onehot[np.arange(n), assign] = 1
+        counts = onehot.sum(0)
+        for c in np.flatnonzero(counts == 0):
+            # an empty cluster takes the point farthest from its own mean
+            kc = kmat @ onehot / np.maximum(counts, 1)
+            cc = (onehot * kc).sum(0) / np.maximum(counts, 1)
+            own = 1 - 2 * kc[np.arange(n), assign] + cc[assign]
+            own[counts[assign] <= 1] = -np.inf
+            far = int(np.argmax(own))
+            counts[assign[far]] -= 1
+            onehot[far, assign[far]] = 0
+            assign[far] = c
+            onehot[far, c] = 1
+            counts[c] = 1
+        kc = kmat @ onehot / counts
+        cc = (onehot * kc).sum(0) / counts
+        d = 1 - 2 * kc + cc
+        new = np.argmin(d, axis=1)
+        if np.array_equal(new, assign):
+            break
+        assign = new
+    onehot = np.zeros((n, m))
+    onehot[np.arange(n), assign] = 1
+    counts = np.maximum(onehot.sum(0), 1)
+    kc = kmat @ onehot / counts
+    cc = (onehot * kc).sum(0) / counts
+    return assign, 1 - 2 * kc + cc
+
+
+def nystrom_residual(kmat, idx):
+    kmm = kmat[np.ix_(idx, idx)] + 1e-10 * np.eye(len(idx))
+    l = np.linalg.cholesky(kmm)
+    a = np.linalg.solve(l, kmat[idx, :])
+    return float(np.sum(1 - np.sum(a * a, axis=0)))
+
+
 def select(name, x, m, seed, zeta, cache):
     n = x.shape[0]
+    if name in ("kmk", "kmx", "kmkr", "levstrat", "levclu", "levbest", "rndbest") and "Kz" not in cache:
+        cache["Kz"] = (x @ x.T) ** zeta
+    if name in ("levstrat", "levclu"):
+        if "lev" not in cache:
+            cache["lev"] = gap_leverage(x)
+        l, k = cache["lev"]
+        assign, d = kernel_kmeans(cache["Kz"], m, seed)
+        rs = np.random.RandomState(20_000 + seed)
+        p = np.minimum(1, m * l / k)
+        for _ in range(100):
+            sure = p >= 1
+            q = np.where(sure, 1, p * (m - sure.sum()) / p[~sure].sum())
+            if np.array_equal(q >= 1, sure) and np.allclose(q.sum(), m):
+                p = np.minimum(q, 1)
+                break
+            p = np.minimum(q, 1)
+        if name == "levclu":
+            mass = np.bincount(assign, weights=p, minlength=m)
+            size = np.bincount(assign, minlength=m)
+            p = (mass / np.maximum(size, 1))[assign]
+        order = np.lexsort((np.arange(n), assign))
+        cum = np.cumsum(p[order])
+        targets = rs.uniform() + np.arange(m)
+        pos = np.searchsorted(cum, targets, side="right")
+        return order[np.unique(np.minimum(pos, n - 1))]
+    if name in ("kmk", "kmkr", "kmx"):
+        kmat = cache["Kz"] if name != "kmx" else x @ x.T
+        assign, d = kernel_kmeans(kmat, m, seed)
+        out = []
+        rs = np.random.RandomState(10_000 + seed)
+        for c in range(m):
+            members = np.flatnonzero(assign == c)
+            if len(members) == 0:  # only if 100 iterations left a cluster empty
+                continue
+            if name == "kmkr":
+                out.append(members[rs.randint(len(members))])
+            else:
+                out.append(members[np.argmin(d[members, c])])
+        rest = [i for i in np.argsort(d.min(axis=1), kind="stable") if i not in set(out)]
+        return np.array(out + rest[: m - len(out)])
+    if name in ("levbest", "rndbest"):
+        best, best_r = None, np.inf
+        for r in range(8):
+            s = 1000 * seed + r
+            if name == "levbest":
+                if "lev" not in cache:
+                    cache["lev"] = gap_leverage(x)
+                l, k = cache["lev"]
+                idx = sample(np.minimum(1, m * l / k), m, s)
+            else:
+                idx = np.random.RandomState(s).permutation(n)[:m]
+            res = nystrom_residual(cache["Kz"], idx)
+            if res < best_r:
+                best, best_r = idx, res
+        return best
     if name in ("lev", "levG"):
         l, k = gap_leverage(x)
         return sample(np.minimum(1, m * l / k), m, seed)
