@@ -168,9 +168,11 @@ export async function mergeShards(manifestPath: string, out: string): Promise<Me
         if (crc !== null && fs.fstatSync(fd).size !== layout.offset + layout.rows * rowBytes) throw changed(file, 'crc32');
         let sum = crc !== null ? native.crc32(headBytes.subarray(0, layout.offset)) : 0;
         const chunk = Math.max(1, Math.floor((16 << 20) / Math.max(1, rowBytes)));
+        // one block buffer per shard, reused (append writes it out before returning)
+        const block = Buffer.allocUnsafeSlow(Math.min(layout.rows, chunk) * rowBytes);
         for (let r = 0; r < layout.rows; r += chunk) {
           const n = Math.min(chunk, layout.rows - r);
-          const bytes = Buffer.alloc(n * rowBytes);
+          const bytes = block.subarray(0, n * rowBytes);
           const got = fs.readSync(fd, bytes, 0, bytes.length, layout.offset + r * rowBytes);
           if (got !== bytes.length) throw coded('ACDC_IO', `${file} is truncated (rows ${r}–${r + n - 1} missing)`);
           if (crc !== null) sum = native.crc32(bytes, sum);
