@@ -133,7 +133,10 @@ if (gnuTime) {
   console.log(`CPU seconds (user + system, medians): single process ${ms(cpu.single)} ms; producer ${ms(cpu.producer)} ms; 1 worker ${ms(cpu.workers1)} ms; 2 workers together ${ms(cpu.workers2)} ms (workers: from the producer's start to its end); acdc merge ${ms(cpu.merge)} ms`);
   const perFrame = (xs) => ((median(xs) / frames) * 1e6).toFixed(0);
   console.log(`CPU µs per frame: single process ${perFrame(cpu.single)}; 1 worker ${perFrame(cpu.workers1)} (${(median(cpu.workers1) / median(cpu.single)).toFixed(2)}× the single process); 2 workers ${perFrame(cpu.workers2)} (${(median(cpu.workers2) / median(cpu.single)).toFixed(2)}×); producer ${perFrame(cpu.producer)}; merge ${perFrame(cpu.merge)}`);
-  console.log(`2 workers / 1 worker, bounded by CPU on ${os.cpus().length} idle cores: at most ${Math.min(2, os.cpus().length).toFixed(0)}× × ${(median(cpu.workers1) / (median(cpu.workers2) / 2)).toFixed(2)} (CPU per shard, 1 worker against each of 2), with the producer and Redis taking ${((median(cpu.producer) / q2) * 100).toFixed(0)} % of a core meanwhile`);
+  // a worker runs its compute thread and the .npy writer thread side by side:
+  // one worker alone may use more than one core, which 2 workers then lack
+  const coresOne = median(cpu.workers1) / q1;
+  console.log(`cores one worker keeps busy: ${coresOne.toFixed(2)} (its CPU seconds / the run's wall seconds); 2 workers on ${os.cpus().length} cores can then be at most ${(Math.min(2, os.cpus().length) / Math.max(1, coresOne)).toFixed(2)}× one worker, with the producer and Redis taking ${((median(cpu.producer) / q2) * 100).toFixed(0)} % of a core meanwhile`);
 }
 console.log('merged outputs: byte-identical to the single-process .npy');
 fs.rmSync(dir, { recursive: true, force: true });

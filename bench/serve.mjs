@@ -43,6 +43,7 @@ const connections = arg('connections', 2 * concurrency);
 process.env.ACDC_NUM_THREADS = String(threads);
 const acdc = require(root);
 const { featurizeText } = require(path.join(root, 'dist', 'featurize', 'text.js'));
+const { makeCalculator } = require(path.join(root, 'dist', 'featurize', 'index.js'));
 
 const frames = acdc.readXyzSync(path.join(root, 'examples', 'molecules.xyz')).slice(0, 64);
 const body = acdc.formatXyz(frames);
@@ -93,17 +94,31 @@ for (let k = 0; k < 8; k++) {
 }
 const one = await client(1, Math.min(5, seconds));
 
+// the server's user and system CPU seconds (all threads), from /proc where there is one
+const procTimes = (pid) => {
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 };
+  } catch {
+    return { user: NaN, system: NaN };
+  }
+};
 // under load
+const proc0 = procTimes(server.pid);
 const cpu0 = await metric('acdc_process_cpu_seconds_total');
 const load = await client(connections, seconds);
 const serverCpu = (await metric('acdc_process_cpu_seconds_total')) - cpu0;
+const proc1 = procTimes(server.pid);
 server.kill('SIGTERM');
 if (load.failures > 0) throw new Error(`${load.failures} failed requests (${load.lastError})`);
 
 // in process: `concurrency` calls at once, each reusing its own answer buffer as the server does
 const slots = Array.from({ length: concurrency }, () => null);
 const allocate = (c) => (bytes) => (slots[c] !== null && slots[c].length >= bytes ? slots[c] : (slots[c] = Buffer.allocUnsafeSlow(bytes)));
-const call = (c) => featurizeText(body, { calculator: 'soap_power_spectrum', perStructure: 'mean', batch: 64, allocate: allocate(c) });
+// the calculator built once and reused, as the server keeps its calculators
+// (building one costs more than a request's featurization)
+const calculatorInstance = makeCalculator('soap_power_spectrum');
+const call = (c) => featurizeText(body, { calculator: 'soap_power_spectrum', calculatorInstance, perStructure: 'mean', batch: 64, allocate: allocate(c) });
 await call(0);
 let calls = 0;
 const libDeadline = Date.now() + seconds * 1000;
@@ -119,6 +134,7 @@ await Promise.all(
 );
 const libSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
 const c1 = process.cpuUsage(c0);
+const libSystem = c1.system / 1e6 / calls;
 const libCpu = (c1.user + c1.system) / 1e6 / calls;
 fs.rmSync(dir, { recursive: true, force: true });
 
@@ -134,5 +150,6 @@ console.log('|---|---|---|---|---|---|');
 console.log(`| acdc serve (${load.requests} requests) | ${servedRate.toFixed(2)} | ${load.p50.toFixed(0)} | ${load.p99.toFixed(0)} | ${(servedRate * atoms).toFixed(0)} | server ${ms(serverPer)} + client ${ms(clientPer)} |`);
 console.log(`| library in process, featurizeText (${calls} calls) | ${libRate.toFixed(2)} | | | ${(libRate * atoms).toFixed(0)} | ${ms(libCpu)} |`);
 console.log(`one connection: ${(one.requests / one.seconds).toFixed(2)} requests/s, p50 ${one.p50.toFixed(1)} ms (server: featurize ${median(sequential.featurize).toFixed(1)} ms, total ${median(sequential.total).toFixed(1)} ms, medians of 8); client CPU ${ms(one.cpuSeconds / one.requests)} ms per answer`);
+console.log(`system CPU ms per request (kernel: socket writes, page faults): server ${ms((proc1.system - proc0.system) / load.requests)} of ${ms(serverPer)}; library ${ms(libSystem)} of ${ms(libCpu)}`);
 console.log(`served / in-process throughput: ${(servedRate / libRate).toFixed(2)}× (wall clock, client on the same cores)`);
 console.log(`CPU per request: server / library ${(serverPer / libCpu).toFixed(2)}; (server + client) / library ${((serverPer + clientPer) / libCpu).toFixed(2)}: on a CPU-bound machine, served throughput ≈ library × ${(libCpu / serverPer).toFixed(2)} with the client elsewhere, × ${(libCpu / (serverPer + clientPer)).toFixed(2)} with it on the same cores`);
