@@ -265,6 +265,11 @@ impl WriterState {
                 let (rows, image, crc32) = thread.join().map_err(|_| Error::from_reason(format!("{}: the writer thread panicked", self.path)))??;
                 self.image = image;
                 self.crc32 = crc32;
+                // finished: its row buffers serve the next writer at once
+                // (not when the JS object is collected)
+                if let Ok(mut spare) = self.spare.lock() {
+                    give_rows(std::mem::take(&mut *spare));
+                }
                 Ok(rows)
             }
             None => Ok(0),
