@@ -49,7 +49,7 @@ const url = `redis://127.0.0.1:${port}/0`;
 // the processes that exit by themselves, from /proc for the workers (read
 // just before they are stopped)
 const gnuTime = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
-const cpu = { single: [], producer: [], workers1: [], workers2: [] };
+const cpu = { single: [], producer: [], workers1: [], workers2: [], merge: [] };
 function procCpu(pid) {
   try {
     const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -74,7 +74,7 @@ function run(argv, cpuInto) {
   });
 }
 
-async function queued(workers, tag, frames = shardFrames, cpuInto = null) {
+async function queued(workers, tag, frames = shardFrames, cpuInto = null, mergeCpu = null) {
   const ws = Array.from({ length: workers }, () => spawn(process.execPath, [cli, 'worker', '--queue', url, '--threads', '1', '--root', dir], { env, stdio: ['ignore', 'ignore', 'pipe'] }));
   // workers connected and idle before the clock starts: each says so once ready
   await Promise.all(
@@ -98,7 +98,7 @@ async function queued(workers, tag, frames = shardFrames, cpuInto = null) {
   if (cpuInto) cpuInto.push(ws.reduce((n, w) => n + procCpu(w.pid), 0) - idle);
   await Promise.all(ws.map((w) => new Promise((r) => (w.on('exit', r), w.kill('SIGTERM')))));
   const merged = path.join(dir, `merged-${tag}.npy`);
-  await run(['merge', path.join(out, 'manifest.json'), '--out', merged]);
+  await run(['merge', path.join(out, 'manifest.json'), '--out', merged], mergeCpu);
   return { seconds, merged };
 }
 
@@ -106,7 +106,7 @@ const times = { single: [], one: [], half: [], two: [] };
 const single = path.join(dir, 'single.npy');
 for (let r = 0; r < rounds; r++) {
   times.single.push(await run(['featurize', input, '--out', single, '--threads', '1', ...options], cpu.single));
-  const one = await queued(1, `1-${r}`, shardFrames, cpu.workers1);
+  const one = await queued(1, `1-${r}`, shardFrames, cpu.workers1, cpu.merge);
   times.one.push(one.seconds);
   // twice the shards of half the size: the slope is the cost of one more shard
   times.half.push((await queued(1, `h-${r}`, shardFrames / 2)).seconds);
@@ -130,7 +130,13 @@ console.log(`speed-up 2 workers / 1 worker: ${(q1 / q2).toFixed(2)}×`);
 console.log(`queue overhead: ${(q1 - s).toFixed(2)} s in all for ${shards} shards (producer start, split, Redis, merge-ready records); per extra shard ${(((qh - q1) / shards) * 1000).toFixed(0)} ms`);
 if (gnuTime) {
   const ms = (xs) => (median(xs) * 1000).toFixed(0);
-  console.log(`CPU seconds (user + system, medians): single process ${ms(cpu.single)} ms; producer ${ms(cpu.producer)} ms; 1 worker ${ms(cpu.workers1)} ms; 2 workers together ${ms(cpu.workers2)} ms (workers: from the producer's start to its end)`);
+  console.log(`CPU seconds (user + system, medians): single process ${ms(cpu.single)} ms; producer ${ms(cpu.producer)} ms; 1 worker ${ms(cpu.workers1)} ms; 2 workers together ${ms(cpu.workers2)} ms (workers: from the producer's start to its end); acdc merge ${ms(cpu.merge)} ms`);
+  const perFrame = (xs) => ((median(xs) / frames) * 1e6).toFixed(0);
+  console.log(`CPU µs per frame: single process ${perFrame(cpu.single)}; 1 worker ${perFrame(cpu.workers1)} (${(median(cpu.workers1) / median(cpu.single)).toFixed(2)}× the single process); 2 workers ${perFrame(cpu.workers2)} (${(median(cpu.workers2) / median(cpu.single)).toFixed(2)}×); producer ${perFrame(cpu.producer)}; merge ${perFrame(cpu.merge)}`);
+  // a worker runs its compute thread and the .npy writer thread side by side:
+  // one worker alone may use more than one core, which 2 workers then lack
+  const coresOne = median(cpu.workers1) / q1;
+  console.log(`cores one worker keeps busy: ${coresOne.toFixed(2)} (its CPU seconds / the run's wall seconds); 2 workers on ${os.cpus().length} cores can then be at most ${(Math.min(2, os.cpus().length) / Math.max(1, coresOne)).toFixed(2)}× one worker, with the producer and Redis taking ${((median(cpu.producer) / q2) * 100).toFixed(0)} % of a core meanwhile`);
 }
 console.log('merged outputs: byte-identical to the single-process .npy');
 fs.rmSync(dir, { recursive: true, force: true });

@@ -173,7 +173,7 @@ describe('acdc featurize --queue with redis-server', () => {
     const bad = path.join(dir, 'two', 'tampered.npy');
     const t = await run(['merge', path.join(shards, 'manifest.json'), '--out', bad]);
     expect(t.status).toBe(1);
-    expect(t.stderr).toBe(`acdc: ${tampered} does not match its sha256 in ${path.join(shards, 'manifest.json')} (the file changed after the run)\n`);
+    expect(t.stderr).toBe(`acdc: ${tampered} does not match its crc32 in ${path.join(shards, 'manifest.json')} (the file changed after the run)\n`);
     expect(fs.existsSync(bad)).toBe(false);
     const missing = await run(['merge', path.join(dir, 'nothing', 'manifest.json'), '--out', bad]);
     expect(missing.status).toBe(1);

@@ -9,6 +9,8 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = path.join(__dirname, '..');
@@ -182,7 +184,7 @@ describe('acdc merge: the manifest is checked against the shards', () => {
     ['a file outside the folder', (m: Manifest) => (m.shards[0].file = '../outside.npy'), /shard 0 names files "\.\.\/outside\.npy"/],
     ['frame ranges edited consistently', (m: Manifest) => ((m.shards[0].frames = 2), (m.shards[1].firstFrame = 2)), /shard 0 holds 2 frames, expected 3/],
     ['rows edited', (m: Manifest) => (m.shards[1].rows = 4), /shard 1 has 4 rows, expected 3/],
-    ['a shard checksum edited', (m: Manifest) => (m.shards[1].sha256.file = '0'.repeat(64)), /shard 1's sha256 differs from its record shard-00001\.json/],
+    ['a shard checksum edited', (m: Manifest) => (m.shards[1].crc32!.file = '0'.repeat(8)), /shard 1's crc32 differs from its record shard-00001\.json/],
     ['the input range of a shard edited', (m: Manifest) => (m.shards[1].input!.sha256 = '0'.repeat(64)), /shard 1's input differs from its record/],
     ['failures removed', (m: Manifest) => delete (m as Partial<Manifest>).failures, /failures is missing or not a list \(not a manifest written by acdc featurize --queue\)/],
     ['shards not a list', (m: Manifest) => ((m as unknown as { shards: unknown }).shards = {}), /shards is missing or not a list/],
@@ -190,6 +192,91 @@ describe('acdc merge: the manifest is checked against the shards', () => {
     const target = path.join(base, `refused-${Math.random().toString(36).slice(2)}.npy`);
     await expect(mergeShards(edit(change), target)).rejects.toThrow(message);
     expect(fs.existsSync(target)).toBe(false);
+  });
+});
+
+describe('acdc merge: shard checksums (CRC-32, computed by the worker as it writes)', () => {
+  /** A copy of the good run's folder, to damage. */
+  const copy = (): string => {
+    const dir = path.join(base, `copy-${Math.random().toString(36).slice(2)}`);
+    fs.cpSync(path.dirname(good.manifest), dir, { recursive: true });
+    return dir;
+  };
+
+  it("every record holds zlib's CRC-32 of its files as they are on disk", () => {
+    const out = path.dirname(good.manifest);
+    for (const r of good.records) {
+      // zlib's crc32 (Node's own): an implementation independent of the writer's
+      expect(r.crc32).toEqual({
+        file: zlib.crc32(fs.readFileSync(path.join(out, r.file))).toString(16).padStart(8, '0'),
+        labels: zlib.crc32(fs.readFileSync(path.join(out, r.labels))).toString(16).padStart(8, '0'),
+      });
+      expect(r.sha256).toBeUndefined();
+    }
+  });
+
+  it.each([
+    ['a flipped bit in the middle of the values', (f: string) => {
+      const b = fs.readFileSync(f);
+      b[Math.floor(b.length / 2) + 1] ^= 0x10;
+      fs.writeFileSync(f, b);
+    }],
+    ['bytes appended', (f: string) => fs.appendFileSync(f, Buffer.alloc(8))],
+    ['a padding byte of the header changed (the layout still reads the same)', (f: string) => {
+      const b = fs.readFileSync(f);
+      const at = b.indexOf(' \n');
+      b[at] = '\t'.charCodeAt(0);
+      fs.writeFileSync(f, b);
+    }],
+    ['the header edited (rows)', (f: string) => {
+      const b = fs.readFileSync(f);
+      // the row count is right-aligned in a field of 20 characters
+      const at = b.indexOf('3, ', b.indexOf("'shape': ("));
+      expect(at).toBeGreaterThan(0);
+      b[at] = '2'.charCodeAt(0);
+      fs.writeFileSync(f, b);
+    }],
+  ])('%s: the merge names the file, writes nothing', async (name, damage) => {
+    const dir = copy();
+    const file = path.join(dir, good.records[1].file);
+    damage(file);
+    const target = path.join(base, `damaged-${Math.random().toString(36).slice(2)}.npy`);
+    // a header that disagrees with the record is named as such, before any checksum
+    const message = name.startsWith('the header') ? `${file} holds 2 × ${good.records[1].columns} values, its record 3 × ${good.records[1].columns}` : `${file} does not match its crc32 in ${path.join(dir, 'manifest.json')} (the file changed after the run)`;
+    await expect(mergeShards(path.join(dir, 'manifest.json'), target)).rejects.toThrow(message);
+    expect(fs.existsSync(target)).toBe(false);
+    expect(fs.existsSync(`${target}.labels.json`)).toBe(false);
+    expect(fs.readdirSync(base).filter((f) => f.startsWith(path.basename(target)))).toEqual([]);
+  });
+
+  it('a changed sidecar is refused too', async () => {
+    const dir = copy();
+    const file = path.join(dir, good.records[2].labels);
+    fs.writeFileSync(file, fs.readFileSync(file, 'utf8').replace('"system"', '"systen"'));
+    const target = path.join(base, 'damaged-labels.npy');
+    await expect(mergeShards(path.join(dir, 'manifest.json'), target)).rejects.toThrow(`${file} does not match its crc32`);
+    expect(fs.existsSync(target)).toBe(false);
+  });
+
+  it('a run of an earlier version (sha256 records) still merges, byte for byte, and is still checked', async () => {
+    const dir = copy();
+    const sha = (f: string) => createHash('sha256').update(fs.readFileSync(path.join(dir, f))).digest('hex');
+    const manifest = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8')) as Manifest;
+    manifest.shards = manifest.shards.map((r) => {
+      const old: ShardRecord = { ...r, sha256: { file: sha(r.file), labels: sha(r.labels) } };
+      delete old.crc32;
+      fs.writeFileSync(path.join(dir, `shard-0000${r.index}.json`), JSON.stringify(old));
+      return old;
+    });
+    fs.writeFileSync(path.join(dir, 'manifest.json'), JSON.stringify(manifest));
+    const fresh = path.join(base, 'merged-crc.npy');
+    const old = path.join(base, 'merged-sha.npy');
+    await mergeShards(good.manifest, fresh);
+    await mergeShards(path.join(dir, 'manifest.json'), old);
+    expect(fs.readFileSync(old).equals(fs.readFileSync(fresh))).toBe(true);
+    const file = path.join(dir, manifest.shards[0].file);
+    fs.appendFileSync(file, 'x');
+    await expect(mergeShards(path.join(dir, 'manifest.json'), path.join(base, 'merged-sha-2.npy'))).rejects.toThrow(`${file} does not match its sha256`);
   });
 });
 

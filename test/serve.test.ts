@@ -414,6 +414,49 @@ describe('acdc serve --model-file: POST /v1/predict', () => {
     expect(error(cases[4][0]).error).toMatch(/stress/);
   });
 
+  it('an extended XYZ body is parsed in memory: atoms counted first (413), a parse error is one 400 naming the body and line, no temporary file', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-serve-tmpdir-'));
+    const systems = readXyzSync(testFile);
+    const limit = systems[0].size + 1;
+    // TMPDIR: wherever the server would put a temporary file
+    const child = spawn(process.execPath, [cli, 'serve', '--port', '0', '--model-file', modelPath, '--max-atoms', String(limit)], { env: { ...process.env, ACDC_NUM_THREADS: '2', TMPDIR: tmp }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const other = port;
+    try {
+      port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (d) => {
+          out += d;
+          const m = /listening on http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        child.on('exit', (code) => reject(new Error(`acdc serve exited with ${code}`)));
+      });
+      const model = await loadModel(modelPath);
+      const ok = await request('POST', '/v1/predict?forces=true', formatXyz(systems.slice(0, 1)), { 'content-type': 'text/plain' });
+      expect(ok.status, ok.body.toString()).toBe(200);
+      const want = model.predictSync(systems.slice(0, 1), { forces: true });
+      expect(JSON.parse(ok.body.toString()).energy).toEqual(Array.from(want.energy));
+      expect(JSON.parse(ok.body.toString()).forces).toEqual(want.forces!.map((f) => Array.from(f)));
+      const atoms = systems[0].size + systems[1].size;
+      const big = await request('POST', '/v1/predict', formatXyz(systems.slice(0, 2)), { 'content-type': 'text/plain' });
+      expect(big.status).toBe(413);
+      expect(error(big)).toEqual({ error: `the request holds ${atoms} atoms, more than maxAtoms = ${limit}`, limit: 'maxAtoms' });
+      // the second atom line of the first frame is broken (line 4 of the body)
+      const lines = formatXyz(systems.slice(0, 1)).split('\n');
+      lines[3] = 'Cu 0.0 zero 0.0';
+      const bad = await request('POST', '/v1/predict', lines.join('\n'), { 'content-type': 'text/plain' });
+      expect(bad.status).toBe(400);
+      expect(error(bad).limit).toBe('body');
+      expect(error(bad).error).toMatch(/^body: .*\bline 4\b/);
+      expect(error(bad).error.split('\n')).toHaveLength(1);
+      expect(fs.readdirSync(tmp)).toEqual([]);
+    } finally {
+      port = other;
+      child.kill('SIGTERM');
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   it('without --model-file, /v1/predict is 404 naming the option', async () => {
     const plain = await startServer();
     const other = port;

@@ -182,21 +182,70 @@ export async function designRowsToNpy(
   progress: ProgressLike | undefined,
   start: bigint,
 ): Promise<FeaturizeSummary> {
+  const reader = new native.XyzSystemReader(input.path);
+  const done = await designRowsToFile(new ReadAhead(() => reader.next(options.batch), input), input, calc, dtype, options, species, progress, false);
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  return {
+    file: input.name,
+    out: options.out,
+    labels: done.labels,
+    format: 'npy',
+    calculator: options.calculator,
+    perStructure: options.perStructure ?? null,
+    gradients: [],
+    species,
+    frames: done.frames,
+    atoms: done.atoms,
+    rows: done.rows,
+    columns: done.columns,
+    dtype,
+    seconds,
+    structuresPerSecond: done.frames / seconds,
+  };
+}
+
+/** What {@link designRowsToFile} wrote. @internal */
+export interface WrittenDesignRows {
+  /** The sidecar's path, and its text as written. */
+  labels: string;
+  labelsText: string;
+  frames: number;
+  atoms: number;
+  rows: number;
+  columns: number;
+  /** CRC-32 of the `.npy` file as written (computed while writing), when asked for; else null. */
+  crc32: number | null;
+}
+
+/**
+ * The batches of `batches` featurized to the `.npy` file `options.out` (a
+ * temporary name in its folder, renamed once complete) and its sidecar;
+ * with `checksum`, the writer also computes the file's CRC-32 as it writes
+ * it, so that nobody reads the file back to checksum it. @internal
+ */
+export async function designRowsToFile(
+  batches: BatchSource,
+  input: Pick<ResolvedInput, 'name'>,
+  calc: Calc,
+  dtype: Dtype,
+  options: FeaturizeOptions,
+  species: number[],
+  progress: ProgressLike | undefined,
+  checksum: boolean,
+): Promise<WrittenDesignRows> {
   const budget = native.memoryBudget(options.maxMemory);
   const maxMemory = String(Math.max(1, Math.floor(budget)));
   const tmp = temporaryPathFor(options.out);
-  const writer = new native.DesignRowWriter(
-    tmp,
-    calc.nativeCalculator(),
-    Int32Array.from(species),
-    options.perStructure ?? 'atom',
-    dtype,
-    maxMemory,
-  );
-  const reader = new native.XyzSystemReader(input.path);
+  let writer: InstanceType<typeof native.DesignRowWriter>;
+  try {
+    writer = new native.DesignRowWriter(tmp, calc.nativeCalculator(), Int32Array.from(species), options.perStructure ?? 'atom', dtype, maxMemory, checksum);
+  } catch (e) {
+    await batches.settle();
+    throw e;
+  }
   let done: Awaited<ReturnType<typeof appendAll>>;
   try {
-    done = await appendAll(writer, new ReadAhead(() => reader.next(options.batch), input), input, species, options, maxMemory, progress);
+    done = await appendAll(writer, batches, input, species, options, maxMemory, progress);
   } catch (e) {
     writer.close();
     discard(tmp);
@@ -207,35 +256,19 @@ export async function designRowsToNpy(
   let rows: number;
   const labelsPath = `${options.out}.labels.json`;
   const columns = Labels.fromData(writer.columnLabels());
+  let labelsText: string;
   try {
     // the rows still being written are waited for off the event loop
     rows = await runQueued(() => writer.finishAsync());
-    const sidecar = sidecarOf(options.out, options.calculator, options.perStructure, dtype, rowLabels, columns);
-    writeAtomicallySync(labelsPath, (t) => fs.writeFileSync(t, JSON.stringify(sidecar)));
+    labelsText = JSON.stringify(sidecarOf(options.out, options.calculator, options.perStructure, dtype, rowLabels, columns));
+    writeAtomicallySync(labelsPath, (t) => fs.writeFileSync(t, labelsText));
     commitSync(tmp, options.out);
   } catch (e) {
     writer.close();
     discard(tmp);
     throw e;
   }
-  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  return {
-    file: input.name,
-    out: options.out,
-    labels: labelsPath,
-    format: 'npy',
-    calculator: options.calculator,
-    perStructure: options.perStructure ?? null,
-    gradients: [],
-    species,
-    frames,
-    atoms,
-    rows,
-    columns: columns.count,
-    dtype,
-    seconds,
-    structuresPerSecond: frames / seconds,
-  };
+  return { labels: labelsPath, labelsText, frames, atoms, rows, columns: columns.count, crc32: checksum ? (writer.crc32 ?? null) : null };
 }
 
 /**

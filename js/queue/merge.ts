@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import native from '../native';
 import { checkWritableTarget, commitSync, discard, temporaryPathFor, writeAtomicallySync } from '../atomic';
 import type { Manifest } from './producer';
-import { sha256File, shardBase, type ShardRecord } from './shard';
+import { checksumOf, crc32Hex, shardBase, type ShardRecord } from './shard';
 
 export interface MergeSummary {
   out: string;
@@ -58,7 +58,7 @@ function checkManifestShape(m: Manifest, file: string): void {
   }
   if (m.complete && m.failures.length === 0 && !count(m.columns)) throw bad('columns', 'a count');
   for (const [k, s] of m.shards.entries()) {
-    if (s === null || typeof s !== 'object' || typeof s.file !== 'string' || typeof s.labels !== 'string' || !count(s.rows) || !count(s.frames) || !count(s.firstFrame) || !count(s.atoms) || s.sha256 === null || typeof s.sha256 !== 'object') {
+    if (s === null || typeof s !== 'object' || typeof s.file !== 'string' || typeof s.labels !== 'string' || !count(s.rows) || !count(s.frames) || !count(s.firstFrame) || !count(s.atoms) || checksumOf(s) === null) {
       throw bad(`shards[${k}]`, 'a shard record');
     }
   }
@@ -111,7 +111,7 @@ export async function mergeShards(manifestPath: string, out: string): Promise<Me
     } catch (e) {
       throw rethrown(e, `${manifestPath}: the record ${path.join(dir, `${base}.json`)} of shard ${k} is ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : 'unreadable'}`, 'ACDC_IO');
     }
-    for (const field of ['id', 'index', 'file', 'labels', 'firstFrame', 'frames', 'atoms', 'rows', 'columns', 'sha256', 'input'] as const) {
+    for (const field of ['id', 'index', 'file', 'labels', 'firstFrame', 'frames', 'atoms', 'rows', 'columns', 'crc32', 'sha256', 'input'] as const) {
       if (JSON.stringify(record[field]) !== JSON.stringify(s[field])) throw coded('ACDC_PARSE', `${manifestPath}: shard ${k}'s ${field} differs from its record ${base}.json (the manifest was edited)`);
     }
     if (s.input !== undefined) {
@@ -120,19 +120,28 @@ export async function mergeShards(manifestPath: string, out: string): Promise<Me
     }
   }
   if (expectFrame !== manifest.frames) throw coded('ACDC_PARSE', `${manifestPath}: the shards hold ${expectFrame} frames, the input ${manifest.frames}`);
-  // every shard is checked before anything is written
+  const changed = (file: string, kind: string) => coded('ACDC_IO', `${file} does not match its ${kind} in ${manifestPath} (the file changed after the run)`);
+  // every file is checked before anything is written at `out`: shards of
+  // earlier versions (sha256) in a pass of their own; the CRC-32 of the
+  // others is computed on the bytes as they are copied, and a mismatch
+  // discards the temporary output
   for (const s of shards) {
-    for (const [file, sha] of [
-      [s.file, s.sha256.file],
-      [s.labels, s.sha256.labels],
+    const checksum = checksumOf(s)!;
+    if (checksum.kind === 'crc32') {
+      for (const file of [s.file, s.labels]) if (!fs.existsSync(path.join(dir, file))) throw coded('ACDC_IO', `${manifestPath}: shard file ${path.join(dir, file)} is missing`);
+      continue;
+    }
+    for (const [file, sum] of [
+      [s.file, checksum.expected.file],
+      [s.labels, checksum.expected.labels],
     ]) {
       let actual: string;
       try {
-        actual = await sha256File(path.join(dir, file));
+        actual = await checksum.of(path.join(dir, file));
       } catch {
         throw coded('ACDC_IO', `${manifestPath}: shard file ${path.join(dir, file)} is missing`);
       }
-      if (actual !== sha) throw coded('ACDC_IO', `${path.join(dir, file)} does not match its sha256 in ${manifestPath} (the file changed after the run)`);
+      if (actual !== sum) throw changed(path.join(dir, file), checksum.kind);
     }
   }
   const dtype = manifest.options.dtype;
@@ -146,27 +155,38 @@ export async function mergeShards(manifestPath: string, out: string): Promise<Me
     for (const s of shards) {
       const file = path.join(dir, s.file);
       // streamed in blocks of rows (about 16 MiB): a shard may be larger than memory
+      const crc = s.crc32 !== undefined ? s.crc32 : null;
       const fd = fs.openSync(file, 'r');
       try {
         const head = Buffer.alloc(65536);
-        const layout = npyLayout(head.subarray(0, fs.readSync(fd, head, 0, head.length, 0)), file);
+        const headBytes = head.subarray(0, fs.readSync(fd, head, 0, head.length, 0));
+        const layout = npyLayout(headBytes, file);
         if (layout.columns !== columns || layout.rows !== s.rows) throw coded('ACDC_PARSE', `${file} holds ${layout.rows} × ${layout.columns} values, its record ${s.rows} × ${columns}`);
         if (layout.itemsize !== (dtype === 'float64' ? 8 : 4)) throw coded('ACDC_PARSE', `${file} holds float${8 * layout.itemsize} values, the manifest says ${dtype}`);
         const rowBytes = columns * layout.itemsize;
+        // bytes beyond the rows (appended after the run) are a change too
+        if (crc !== null && fs.fstatSync(fd).size !== layout.offset + layout.rows * rowBytes) throw changed(file, 'crc32');
+        let sum = crc !== null ? native.crc32(headBytes.subarray(0, layout.offset)) : 0;
         const chunk = Math.max(1, Math.floor((16 << 20) / Math.max(1, rowBytes)));
+        // one block buffer per shard, reused (append writes it out before returning)
+        const block = Buffer.allocUnsafeSlow(Math.min(layout.rows, chunk) * rowBytes);
         for (let r = 0; r < layout.rows; r += chunk) {
           const n = Math.min(chunk, layout.rows - r);
-          const bytes = Buffer.alloc(n * rowBytes);
+          const bytes = block.subarray(0, n * rowBytes);
           const got = fs.readSync(fd, bytes, 0, bytes.length, layout.offset + r * rowBytes);
           if (got !== bytes.length) throw coded('ACDC_IO', `${file} is truncated (rows ${r}–${r + n - 1} missing)`);
+          if (crc !== null) sum = native.crc32(bytes, sum);
           const values = layout.itemsize === 8 ? new Float64Array(bytes.buffer, bytes.byteOffset, n * columns) : Float64Array.from(new Float32Array(bytes.buffer, bytes.byteOffset, n * columns));
           writer.append(values);
         }
+        if (crc !== null && crc32Hex(sum) !== crc.file) throw changed(file, 'crc32');
         rows += layout.rows;
       } finally {
         fs.closeSync(fd);
       }
-      const sidecar = JSON.parse(fs.readFileSync(path.join(dir, s.labels), 'utf8')) as Sidecar;
+      const labelsBytes = fs.readFileSync(path.join(dir, s.labels));
+      if (crc !== null && crc32Hex(native.crc32(labelsBytes)) !== crc.labels) throw changed(path.join(dir, s.labels), 'crc32');
+      const sidecar = JSON.parse(labelsBytes.toString('utf8')) as Sidecar;
       if (sidecar.dtype !== dtype) throw coded('ACDC_PARSE', `${path.join(dir, s.labels)} says dtype ${sidecar.dtype}, the manifest ${dtype}`);
       if (sidecar.rows.values.length !== s.rows) throw coded('ACDC_PARSE', `${path.join(dir, s.labels)} labels ${sidecar.rows.values.length} rows, the shard holds ${s.rows}`);
       head ??= sidecar;

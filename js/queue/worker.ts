@@ -1,11 +1,13 @@
 // `acdc worker`: a BullMQ worker that featurizes shards. Each job names a
-// byte range of a plain extended XYZ file; the worker copies only that range
-// to a temporary file, featurizes it exactly as `acdc featurize` would (the
+// byte range of a plain extended XYZ file; the worker reads only that range
+// (into memory, or a temporary copy when large), featurizes it exactly as
+// `acdc featurize` would (the
 // species, hence the columns, fixed by the producer), writes the shard's
-// `.npy` and `.labels.json` atomically, then its checksummed record. A job
+// `.npy` and `.labels.json` atomically, then its record with their CRC-32
+// checksums (computed as the files are written, not read back). A job
 // whose shard is already complete (record present, checksums matching) is
 // not computed again, so a retried or duplicated job changes nothing.
-import { coded, isAcdcError, rethrown } from '../errors';
+import { coded, rethrown } from '../errors';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,11 +15,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { Worker, type Job } from 'bullmq';
 import { featurize, makeCalculator, type Calc } from '../featurize';
-import { featurizeParsed, parseXyzText, type FeaturizedNpy } from '../featurize/text';
-import { usesDesignRows } from '../featurize/design_rows';
+import { parseXyzText } from '../featurize/text';
+import { designRowsToFile, usesDesignRows, type BatchSource } from '../featurize/design_rows';
+import { ReadAhead } from '../featurize/read_ahead';
+import type { ResolvedInput } from '../featurize/input';
+import native from '../native';
 import { writeAtomicallySync } from '../atomic';
 import { connect, DEFAULT_QUEUE_NAME, probeRedis, checkRedisUrl, displayUrl } from './connection';
-import { sha256File, shardBase, verifiedShard, type ShardJob, type ShardRecord } from './shard';
+import { crc32File, crc32Hex, sha256File, shardBase, verifiedShard, type ShardJob, type ShardRecord } from './shard';
 
 export interface WorkerOptions {
   /** Redis URL, `redis://HOST:PORT/DB`. */
@@ -157,50 +162,15 @@ function calculatorOf(job: ShardJob, input: string): Calc {
   return cached.calc;
 }
 
-const PAGE = 4096;
-const ZERO_PAGE = Buffer.alloc(PAGE);
-
 /**
- * Writes `bytes` to a new file `file`, leaving its all-zero pages as holes
- * (as the file path's native writer does): a design matrix of several
- * species is mostly zeros, and writing them costs more than computing them.
- */
-function writeSparseSync(file: string, bytes: Buffer): void {
-  const fd = fs.openSync(file, 'w');
-  try {
-    const write = (from: number, to: number) => {
-      for (let at = from; at < to; ) at += fs.writeSync(fd, bytes, at, to - at, at);
-    };
-    let run = -1;
-    for (let at = 0; at < bytes.length; at += PAGE) {
-      const zero = at + PAGE <= bytes.length && bytes.compare(ZERO_PAGE, 0, PAGE, at, at + PAGE) === 0;
-      if (!zero && run < 0) run = at;
-      else if (zero && run >= 0) {
-        write(run, at);
-        run = -1;
-      }
-    }
-    if (run >= 0) write(run, bytes.length);
-    fs.ftruncateSync(fd, bytes.length);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/**
- * Largest shard input (bytes) featurized in memory: its bytes read once,
- * checked, parsed natively, and the `.npy` built in memory, hashed and
- * written once (no temporary copy of the input, no re-reading of the output
- * to hash it). Larger shards go through temporary files.
+ * Largest shard input (bytes) read into memory: its bytes read once,
+ * checked and parsed natively. A larger range is copied to a temporary file
+ * (checked there) and streamed from it.
  */
 const MEMORY_SHARD_BYTES = 64 << 20;
 
-/**
- * Shard `job` computed in memory (the SOAP spectra's fused path); null when
- * its answer would not fit the memory budget (the caller then writes it
- * through a file). The files and record are those of the file path.
- */
-async function shardInMemory(job: ShardJob, out: string): Promise<ShardRecord | null> {
+/** The byte range of shard `job`, read into memory and checked against the producer's sha256. */
+async function readRange(job: ShardJob): Promise<Buffer> {
   const length = job.input.end - job.input.start;
   const bytes = Buffer.alloc(length);
   const fd = await fs.promises.open(job.input.path, 'r');
@@ -215,52 +185,108 @@ async function shardInMemory(job: ShardJob, out: string): Promise<ShardRecord | 
   } finally {
     await fd.close();
   }
-  if (job.input.sha256 !== undefined && createHash('sha256').update(bytes).digest('hex') !== job.input.sha256) {
-    throw coded('ACDC_IO', `${job.inputName}: bytes ${job.input.start}–${job.input.end - 1} of ${job.input.path} (shard ${job.index}, frames ${job.firstFrame}–${job.firstFrame + job.frames - 1}) changed since the input was split (sha256 differs): run acdc featurize --queue again`);
-  }
-  const name = job.inputName;
-  const calc = calculatorOf(job, name);
-  let answer: FeaturizedNpy;
-  try {
-    const parsed = await parseXyzText(bytes.toString('utf8'), { name, batch: job.options.batch });
-    answer = await featurizeParsed(parsed, {
-      calculator: job.options.calculator,
-      calculatorInstance: calc,
-      perStructure: job.options.perStructure ?? undefined,
-      batch: job.options.batch,
-      dtype: job.options.dtype,
-      species: job.options.species,
-      maxMemory: job.options.maxMemory ?? undefined,
-      outName: path.basename(out),
-    });
-  } catch (e) {
-    // the answer alone is over the budget: computed through a file instead
-    if (isAcdcError(e) && e.code === 'ACDC_MEMORY' && /in-memory \.npy answer/.test((e as Error).message)) return null;
-    throw shardError(e, job, name);
-  }
-  if (answer.frames !== job.frames) throw coded('ACDC_INVALID_SYSTEM', `${job.inputName}: shard ${job.index} holds ${answer.frames} frames, the producer counted ${job.frames}`);
+  if (job.input.sha256 !== undefined && createHash('sha256').update(bytes).digest('hex') !== job.input.sha256) throw rangeChanged(job);
+  return bytes;
+}
+
+function rangeChanged(job: ShardJob): Error {
+  return coded('ACDC_IO', `${job.inputName}: bytes ${job.input.start}–${job.input.end - 1} of ${job.input.path} (shard ${job.index}, frames ${job.firstFrame}–${job.firstFrame + job.frames - 1}) changed since the input was split (sha256 differs): run acdc featurize --queue again`);
+}
+
+/** The shard's record, written last (atomically): the shard is complete once it exists. */
+function writeRecord(job: ShardJob, out: string, counts: { frames: number; atoms: number; rows: number; columns: number }, crc32: { file: string; labels: string }): ShardRecord {
   const labels = `${out}.labels.json`;
-  const labelsText = Buffer.from(JSON.stringify(answer.labels));
-  // as the file path: the sidecar first, the .npy once complete, the record last
-  writeAtomicallySync(labels, (t) => fs.writeFileSync(t, labelsText));
-  writeAtomicallySync(out, (t) => writeSparseSync(t, answer.npy));
   const record: ShardRecord = {
     id: job.id,
     index: job.index,
     file: path.basename(out),
     labels: path.basename(labels),
     firstFrame: job.firstFrame,
-    frames: answer.frames,
-    atoms: answer.atoms,
-    rows: answer.rows,
-    columns: answer.columns,
-    sha256: { file: createHash('sha256').update(answer.npy).digest('hex'), labels: createHash('sha256').update(labelsText).digest('hex') },
+    frames: counts.frames,
+    atoms: counts.atoms,
+    rows: counts.rows,
+    columns: counts.columns,
+    crc32,
     ...(job.input.sha256 !== undefined ? { input: { start: job.input.start, end: job.input.end, sha256: job.input.sha256 } } : {}),
-    bytes: { file: answer.npy.length, labels: labelsText.length },
+    bytes: { file: fs.statSync(out).size, labels: fs.statSync(labels).size },
     worker: `${os.hostname()}:${process.pid}`,
   };
   writeAtomicallySync(path.join(job.outDir, `${shardBase(job.index)}.json`), (t) => fs.writeFileSync(t, JSON.stringify(record, null, 1)));
   return record;
+}
+
+/**
+ * Shard `job` through the fused path (the SOAP spectra's design rows), as
+ * `acdc featurize` writes a file: rows computed natively and written by the
+ * native writer to a temporary name (all-zero pages left as holes), renamed
+ * once complete. The writer computes the file's CRC-32 as it writes, and
+ * the sidecar's is that of the text written: nothing is read back.
+ */
+async function shardFused(job: ShardJob, out: string, size: number): Promise<ShardRecord> {
+  const name = job.inputName;
+  const calc = calculatorOf(job, name);
+  const length = job.input.end - job.input.start;
+  let batches: BatchSource;
+  let cleanup = () => undefined as void;
+  // with a checksum of the range, the worker checks its own copy of the
+  // bytes: what it featurizes is what it checked
+  const whole = job.input.start === 0 && size === job.input.end && job.input.sha256 === undefined;
+  let where = name;
+  if (length <= MEMORY_SHARD_BYTES) {
+    const bytes = await readRange(job);
+    let parsed;
+    try {
+      parsed = await parseXyzText(bytes.toString('utf8'), { name, batch: job.options.batch });
+    } catch (e) {
+      throw shardError(e, job, name);
+    }
+    let next = 0;
+    batches = { take: async () => parsed.batches[Math.min(next++, parsed.batches.length - 1)], settle: async () => undefined };
+  } else {
+    const input = whole ? job.input.path : temporary('.xyz');
+    if (!whole) {
+      cleanup = () => remove(input);
+      try {
+        await pipeline(fs.createReadStream(job.input.path, { start: job.input.start, end: job.input.end - 1 }), fs.createWriteStream(input));
+        if (job.input.sha256 !== undefined && (await sha256File(input)) !== job.input.sha256) throw rangeChanged(job);
+      } catch (e) {
+        cleanup();
+        throw e;
+      }
+    }
+    where = input;
+    const reader = new native.XyzSystemReader(input);
+    batches = new ReadAhead(() => reader.next(job.options.batch), { name, path: input, cleanup: () => undefined } satisfies ResolvedInput);
+  }
+  let done;
+  try {
+    done = await designRowsToFile(
+      batches,
+      { name },
+      calc,
+      job.options.dtype,
+      {
+        calculator: job.options.calculator,
+        perStructure: job.options.perStructure ?? undefined,
+        out,
+        batch: job.options.batch,
+        dtype: job.options.dtype,
+        species: job.options.species,
+        maxMemory: job.options.maxMemory ?? undefined,
+        progress: false,
+      },
+      job.options.species,
+      undefined,
+      true,
+    );
+  } catch (e) {
+    throw shardError(e, job, where);
+  } finally {
+    cleanup();
+  }
+  if (done.frames !== job.frames) throw coded('ACDC_INVALID_SYSTEM', `${job.inputName}: shard ${job.index} holds ${done.frames} frames, the producer counted ${job.frames}`);
+  if (done.crc32 === null) throw coded('ACDC_INTERNAL', `shard ${job.index}: the writer computed no checksum`);
+  return writeRecord(job, out, done, { file: crc32Hex(done.crc32), labels: crc32Hex(native.crc32(Buffer.from(done.labelsText))) });
 }
 
 /** Computes one shard (or finds it complete); resolves to its record. */
@@ -277,24 +303,15 @@ export async function processShard(job: ShardJob, roots: string[] = resolveRoots
     throw rethrown(e, `${job.inputName}: the input ${job.input.path} cannot be read on this worker (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}): workers need the input and --out-dir at the same paths as the producer`, 'ACDC_IO');
   }
   if (size < job.input.end) throw coded('ACDC_IO', `${job.inputName}: ${job.input.path} holds ${size} bytes, shard ${job.index} ends at byte ${job.input.end}: the file changed since it was split`);
-  if (job.input.end - job.input.start <= MEMORY_SHARD_BYTES && usesDesignRows('npy', job.options.calculator, job.options.species)) {
-    const record = await shardInMemory(job, out);
-    if (record !== null) return record;
-  }
-  // with a checksum of the range, the worker hashes its own copy of the
-  // bytes: what it featurizes is what it checked
+  if (usesDesignRows('npy', job.options.calculator, job.options.species)) return shardFused(job, out, size);
+  // the other calculators: `featurize` on the range (a temporary copy), its files checksummed after
   const whole = job.input.start === 0 && size === job.input.end && job.input.sha256 === undefined;
   const input = whole ? job.input.path : temporary('.xyz');
   const hypers = job.options.hypers === null ? undefined : temporary('.json');
   try {
     if (!whole) {
       await pipeline(fs.createReadStream(job.input.path, { start: job.input.start, end: job.input.end - 1 }), fs.createWriteStream(input));
-      if (job.input.sha256 !== undefined) {
-        const actual = await sha256File(input);
-        if (actual !== job.input.sha256) {
-          throw coded('ACDC_IO', `${job.inputName}: bytes ${job.input.start}–${job.input.end - 1} of ${job.input.path} (shard ${job.index}, frames ${job.firstFrame}–${job.firstFrame + job.frames - 1}) changed since the input was split (sha256 differs): run acdc featurize --queue again`);
-        }
-      }
+      if (job.input.sha256 !== undefined && (await sha256File(input)) !== job.input.sha256) throw rangeChanged(job);
     }
     if (hypers) fs.writeFileSync(hypers, job.options.hypers!);
     const key = JSON.stringify([job.options.calculator, job.options.hypers]);
@@ -323,25 +340,8 @@ export async function processShard(job: ShardJob, roots: string[] = resolveRoots
       throw shardError(e, job, input);
     }
     if (summary.frames !== job.frames) throw coded('ACDC_INVALID_SYSTEM', `${job.inputName}: shard ${job.index} holds ${summary.frames} frames, the producer counted ${job.frames}`);
-    const labels = `${out}.labels.json`;
-    const [shaFile, shaLabels] = await Promise.all([sha256File(out), sha256File(labels)]);
-    const record: ShardRecord = {
-      id: job.id,
-      index: job.index,
-      file: path.basename(out),
-      labels: path.basename(labels),
-      firstFrame: job.firstFrame,
-      frames: summary.frames,
-      atoms: summary.atoms,
-      rows: summary.rows!,
-      columns: summary.columns!,
-      sha256: { file: shaFile, labels: shaLabels },
-      ...(job.input.sha256 !== undefined ? { input: { start: job.input.start, end: job.input.end, sha256: job.input.sha256 } } : {}),
-      bytes: { file: fs.statSync(out).size, labels: fs.statSync(labels).size },
-      worker: `${os.hostname()}:${process.pid}`,
-    };
-    writeAtomicallySync(path.join(job.outDir, `${base}.json`), (t) => fs.writeFileSync(t, JSON.stringify(record, null, 1)));
-    return record;
+    const [file, labels] = await Promise.all([crc32File(out), crc32File(`${out}.labels.json`)]);
+    return writeRecord(job, out, { frames: summary.frames, atoms: summary.atoms, rows: summary.rows!, columns: summary.columns! }, { file, labels });
   } finally {
     if (!whole) remove(input);
     if (hypers) remove(hypers);

@@ -14,17 +14,17 @@
 // Every request is computed on the native thread pool through the async API
 // (the event loop stays free), at most `concurrency` at once with `queue`
 // more waiting (503 beyond), and cancelled when its client disconnects.
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { DEFAULT_CALCULATOR, DENSE_CALCULATORS, PER_STRUCTURE, calculatorInfo, makeCalculatorAsync, type Calc, type CalculatorName, type LabelsSidecar, type PerStructure } from '../featurize';
 import { featurizeParsed, parseXyzText, type FeaturizedNpy, type ParsedXyz } from '../featurize/text';
-import { readXyz, formatXyz } from '../xyz';
+import { formatXyz, fromFrame } from '../xyz';
+import native from '../native';
+import { runQueued } from '../schedule';
 import { System, type SystemInit } from '../system';
 import type { Dtype } from '../tensor';
 import { npyLayout } from '../queue/merge';
@@ -456,22 +456,23 @@ function parsePredictRequest(request: FastifyRequest): { xyz: string | null; sys
   return { xyz, systems, forces: flag('forces', opts.forces), stress: flag('stress', opts.stress), variance: flag('variance', opts.variance) };
 }
 
-/** Systems of an extended XYZ body, parsed off the event loop. */
-async function readBody(xyz: string, signal: AbortSignal): Promise<System[]> {
-  const dir = path.join(os.tmpdir(), `acdc-serve-${process.pid}-${randomBytes(6).toString('hex')}`);
-  fs.mkdirSync(dir, { recursive: true });
-  const input = path.join(dir, 'request.xyz');
+/**
+ * Systems of an extended XYZ body, parsed natively off the event loop from
+ * the text in memory (no temporary file). The atoms are counted before any
+ * JS object is made for them: a body over `maxAtoms` is refused (413) with
+ * only its text in memory (itself bounded by `maxBodyBytes`).
+ */
+async function readBody(xyz: string, maxAtoms: number, signal: AbortSignal): Promise<System[]> {
+  let parsed: Awaited<ReturnType<typeof native.parseXyzText>>;
   try {
-    fs.writeFileSync(input, xyz);
-    try {
-      return await readXyz(input, { signal });
-    } catch (e) {
-      if (signal.aborted) throw e;
-      throw new HttpError(400, (e as Error).message.split(input).join('body'), 'body');
-    }
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    parsed = await runQueued(() => native.parseXyzText(xyz, 'body', maxAtoms), signal);
+  } catch (e) {
+    if (signal.aborted) throw e;
+    throw new HttpError(400, (e as Error).message, 'body');
   }
+  if (parsed.atoms > maxAtoms) throw new HttpError(413, `the request holds ${parsed.atoms} atoms, more than maxAtoms = ${maxAtoms}`, 'maxAtoms');
+  if (parsed.frames.length === 0) throw new HttpError(400, 'body holds no frames', 'body');
+  return parsed.frames.map(fromFrame);
 }
 
 const shutdowns = new WeakMap<FastifyInstance, { sockets: Set<Socket>; busy: WeakSet<Socket> }>();
@@ -727,7 +728,7 @@ export function buildServer(options: ServeOptions = {}): FastifyInstance {
     let tensors: Float64Array[] | undefined;
     let atoms: number;
     try {
-      const systems = req.systems ?? (await readBody(req.xyz!, controller.signal));
+      const systems = req.systems ?? (await readBody(req.xyz!, limits.maxAtoms, controller.signal));
       atoms = systems.reduce((n, s) => n + s.size, 0);
       if (atoms > limits.maxAtoms) throw new HttpError(413, `the request holds ${atoms} atoms, more than maxAtoms = ${limits.maxAtoms}`, 'maxAtoms');
       try {

@@ -1,5 +1,6 @@
 // The limits of `acdc serve` and their defaults (no server code here, so that
 // the CLI can show the defaults without loading Fastify).
+import * as os from 'node:os';
 
 /** Limits of the service; each refusal names the one it hit. */
 export interface ServeLimits {
@@ -15,7 +16,11 @@ export interface ServeLimits {
    * which `acdc serve` sets from this value before loading anything.
    */
   maxMemory: string;
-  /** Requests computed at once. */
+  /**
+   * Requests computed at once (default: the cores). They share the native
+   * pool, so more would only interleave them; fewer would leave cores idle
+   * while other answers are on the wire.
+   */
   concurrency: number;
   /** Requests waiting for a slot before 503. */
   queue: number;
@@ -33,7 +38,7 @@ export const DEFAULT_LIMITS: ServeLimits = {
   maxAtoms: 200_000,
   maxFeatures: 50_000_000,
   maxMemory: '2G',
-  concurrency: 2,
+  concurrency: Math.max(1, os.availableParallelism?.() ?? os.cpus().length),
   queue: 16,
   requestTimeoutMs: 30_000,
   idleTimeoutMs: 5_000,

@@ -135,6 +135,57 @@ fn scalar(dtype: &str) -> Result<npy::Scalar> {
 /// Rows waiting to be written, in order, by the writer thread.
 type Rows = (RowBuffer, usize);
 
+/// What the writer thread leaves: rows written, the in-memory image, the CRC-32.
+type Written = (u32, Option<Vec<u8>>, Option<u32>);
+
+/// Buffers kept across writers, so that a server answering request after
+/// request does not fault fresh pages in for every answer (a 9 MB answer
+/// is 2 300 page faults for its image, as many for its rows): at most
+/// [`POOL_ENTRIES`] of each kind, none above [`POOL_ENTRY_BYTES`].
+static SPARE_IMAGES: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+static SPARE_ROWS: Mutex<Vec<RowBuffer>> = Mutex::new(Vec::new());
+const POOL_ENTRIES: usize = 4;
+const POOL_ENTRY_BYTES: usize = 16 << 20;
+
+/// A pooled image of at least `bytes` (and at most twice that), emptied.
+fn pooled_image(bytes: usize) -> Option<Vec<u8>> {
+    let mut pool = SPARE_IMAGES.lock().ok()?;
+    let k = pool.iter().position(|v| v.capacity() >= bytes && v.capacity() <= 2 * bytes)?;
+    let mut image = pool.swap_remove(k);
+    image.clear();
+    Some(image)
+}
+
+fn give_image(image: Vec<u8>) {
+    if image.capacity() > POOL_ENTRY_BYTES {
+        return;
+    }
+    if let Ok(mut pool) = SPARE_IMAGES.lock() {
+        if pool.len() >= POOL_ENTRIES {
+            pool.remove(0);
+        }
+        pool.push(image);
+    }
+}
+
+fn pooled_rows() -> Option<RowBuffer> {
+    SPARE_ROWS.lock().ok()?.pop()
+}
+
+fn give_rows(rows: Vec<RowBuffer>) {
+    if let Ok(mut pool) = SPARE_ROWS.lock() {
+        for r in rows {
+            if r.values.capacity() * 8 > POOL_ENTRY_BYTES {
+                continue;
+            }
+            if pool.len() >= POOL_ENTRIES {
+                pool.remove(0);
+            }
+            pool.push(r);
+        }
+    }
+}
+
 /// The `.npy` file, written by a thread of its own so that writing batch k
 /// overlaps computing batch k + 1. Buffers come back for reuse.
 struct WriterState {
@@ -144,10 +195,14 @@ struct WriterState {
     memory: Option<usize>,
     /// the in-memory `.npy`, once finished
     image: Option<Vec<u8>>,
+    /// whether the writer computes the CRC-32 of the file it writes
+    checksum: bool,
+    /// that CRC-32, once finished
+    crc32: Option<u32>,
     scalar: npy::Scalar,
     /// created by the first append (rows go to the thread through it)
     sender: Option<std::sync::mpsc::SyncSender<Rows>>,
-    thread: Option<std::thread::JoinHandle<Result<(u32, Option<Vec<u8>>)>>>,
+    thread: Option<std::thread::JoinHandle<Result<Written>>>,
     /// buffers the writer thread is done with
     spare: Arc<Mutex<Vec<RowBuffer>>>,
     /// the first write error, reported by the next append or by finish
@@ -175,17 +230,23 @@ impl WriterState {
         let (spare, failed) = (self.spare.clone(), self.failed.clone());
         let thread = match self.memory {
             Some(reserve) => {
-                let mut image = Vec::new();
+                let mut image = pooled_image(reserve).unwrap_or_default();
                 image
                     .try_reserve_exact(reserve)
                     .map_err(|_| Error::new(Status::GenericFailure, format!("{path}: cannot allocate {reserve} bytes for the answer")))?;
-                let out = npy::NpyRowWriter::new(Cursor::new(image), columns, self.scalar).map_err(|e| io_error(&path, e))?;
+                let mut out = npy::NpyRowWriter::new(Cursor::new(image), columns, self.scalar).map_err(|e| io_error(&path, e))?;
+                if self.checksum {
+                    out = out.with_crc32();
+                }
                 spawn_writer(out, columns, receiver, spare, failed, path, |c: Cursor<Vec<u8>>| Some(c.into_inner()))
             }
             None => {
                 let file = File::create(&path).map_err(|e| io_error(&path, e))?;
                 // zero pages (absent species combinations) are left as holes
-                let out = npy::NpyRowWriter::new(SparseFile::new(file), columns, self.scalar).map_err(|e| io_error(&path, e))?;
+                let mut out = npy::NpyRowWriter::new(SparseFile::new(file), columns, self.scalar).map_err(|e| io_error(&path, e))?;
+                if self.checksum {
+                    out = out.with_crc32();
+                }
                 spawn_writer(out, columns, receiver, spare, failed, path, |_| None)
             }
         }
@@ -201,8 +262,14 @@ impl WriterState {
         self.sender = None;
         match self.thread.take() {
             Some(thread) => {
-                let (rows, image) = thread.join().map_err(|_| Error::from_reason(format!("{}: the writer thread panicked", self.path)))??;
+                let (rows, image, crc32) = thread.join().map_err(|_| Error::from_reason(format!("{}: the writer thread panicked", self.path)))??;
                 self.image = image;
+                self.crc32 = crc32;
+                // finished: its row buffers serve the next writer at once
+                // (not when the JS object is collected)
+                if let Ok(mut spare) = self.spare.lock() {
+                    give_rows(std::mem::take(&mut *spare));
+                }
                 Ok(rows)
             }
             None => Ok(0),
@@ -220,8 +287,8 @@ fn spawn_writer<W: Write + Seek + Send + 'static>(
     failed: Arc<Mutex<Option<String>>>,
     path: String,
     image: fn(W) -> Option<Vec<u8>>,
-) -> std::io::Result<std::thread::JoinHandle<Result<(u32, Option<Vec<u8>>)>>> {
-    std::thread::Builder::new().name("acdc-npy-writer".into()).spawn(move || -> Result<(u32, Option<Vec<u8>>)> {
+) -> std::io::Result<std::thread::JoinHandle<Result<Written>>> {
+    std::thread::Builder::new().name("acdc-npy-writer".into()).spawn(move || -> Result<Written> {
         let fail = |e: String| {
             if let Ok(mut f) = failed.lock() {
                 f.get_or_insert(e.clone());
@@ -237,8 +304,8 @@ fn spawn_writer<W: Write + Seek + Send + 'static>(
             }
         }
         let rows = out.rows();
-        let w = out.finish().map_err(|e| fail(crate::errors::to_napi_in(&path, e).reason))?;
-        Ok((rows as u32, image(w)))
+        let (w, crc32) = out.finish_with_crc32().map_err(|e| fail(crate::errors::to_napi_in(&path, e).reason))?;
+        Ok((rows as u32, image(w), crc32))
     })
 }
 
@@ -246,6 +313,12 @@ impl Drop for WriterState {
     fn drop(&mut self) {
         // an abandoned writer (an error in JS) still closes its file
         let _ = self.stop();
+        if let Some(image) = self.image.take() {
+            give_image(image);
+        }
+        if let Ok(mut spare) = self.spare.lock() {
+            give_rows(std::mem::take(&mut *spare));
+        }
     }
 }
 
@@ -265,10 +338,11 @@ impl DesignRowWriter {
     /// `calculator`: one with design rows in `calculatorRegistry()`;
     /// `species`: the centre and neighbour species of the columns;
     /// `reduction`: "atom", "sum", "mean" or "species-mean"; `dtype`:
-    /// "float64" (default) or "float32".
+    /// "float64" (default) or "float32"; `checksum`: also compute the
+    /// CRC-32 of the file as it is written ([`DesignRowWriter::crc32`]).
     #[napi(constructor)]
-    pub fn new(path: String, calculator: &NativeCalculator, species: Int32Array, reduction: String, dtype: Option<String>, max_memory: Option<String>) -> Result<Self> {
-        Self::create(path, None, calculator, species, reduction, dtype, max_memory)
+    pub fn new(path: String, calculator: &NativeCalculator, species: Int32Array, reduction: String, dtype: Option<String>, max_memory: Option<String>, checksum: Option<bool>) -> Result<Self> {
+        Self::create(path, None, calculator, species, reduction, dtype, max_memory, checksum.unwrap_or(false))
     }
 
     /// A writer whose `.npy` is built in memory (the bytes the file would
@@ -278,10 +352,11 @@ impl DesignRowWriter {
     /// (checked against `maxMemory` first).
     #[napi(factory)]
     pub fn in_memory(name: String, rows: u32, calculator: &NativeCalculator, species: Int32Array, reduction: String, dtype: Option<String>, max_memory: Option<String>) -> Result<Self> {
-        Self::create(name, Some(rows as usize), calculator, species, reduction, dtype, max_memory)
+        Self::create(name, Some(rows as usize), calculator, species, reduction, dtype, max_memory, false)
     }
 
-    fn create(path: String, memory_rows: Option<usize>, calculator: &NativeCalculator, species: Int32Array, reduction: String, dtype: Option<String>, max_memory: Option<String>) -> Result<Self> {
+    #[allow(clippy::too_many_arguments)]
+    fn create(path: String, memory_rows: Option<usize>, calculator: &NativeCalculator, species: Int32Array, reduction: String, dtype: Option<String>, max_memory: Option<String>, checksum: bool) -> Result<Self> {
         guarded("DesignRowWriter", || {
             ensure_thread_pool();
             let scalar = scalar(dtype.as_deref().unwrap_or("float64"))?;
@@ -302,6 +377,8 @@ impl DesignRowWriter {
                 path,
                 memory,
                 image: None,
+                checksum,
+                crc32: None,
                 scalar,
                 sender: None,
                 thread: None,
@@ -389,6 +466,13 @@ impl DesignRowWriter {
         })
     }
 
+    /// CRC-32 (IEEE, as zlib's `crc32`) of the whole `.npy` file, computed
+    /// while it was written: null before `finish`, or without `checksum`.
+    #[napi(getter)]
+    pub fn crc32(&self) -> Option<u32> {
+        self.state.lock().ok().and_then(|s| s.crc32)
+    }
+
     /// Bytes of the finished in-memory `.npy` (0 before `finish`, or once taken).
     #[napi(getter)]
     pub fn npy_length(&self) -> i64 {
@@ -417,7 +501,10 @@ impl DesignRowWriter {
                 return Err(Error::new(Status::InvalidArg, message));
             }
             into[..image.len()].copy_from_slice(&image);
-            Ok(image.len() as i64)
+            let n = image.len();
+            // the next answer of about this size reuses the memory
+            give_image(image);
+            Ok(n as i64)
         })
     }
 
@@ -473,7 +560,7 @@ impl Task for AppendTask {
             let (sender, mut values) = {
                 let state = self.state.lock().map_err(|_| Error::from_reason("writer was poisoned by an earlier error"))?;
                 state.check()?;
-                let values = state.spare.lock().ok().and_then(|mut s| s.pop()).unwrap_or_default();
+                let values = state.spare.lock().ok().and_then(|mut s| s.pop()).or_else(pooled_rows).unwrap_or_default();
                 (state.sender.clone(), values)
             };
             let rows = design_rows_into(self.calculator.as_ref(), &self.systems, &self.layout, &self.options, &mut values).map_err(to_napi)?;

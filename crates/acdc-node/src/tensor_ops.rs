@@ -17,6 +17,13 @@ fn io_error(path: &str, e: impl std::fmt::Display) -> Error {
 
 /// Moves key dimensions into properties; `values` (row-major, one row per
 /// combination) fixes the columns, otherwise the values present are used.
+/// CRC-32 (IEEE, as zlib's `crc32`) of `data`, continued from `previous`
+/// (the CRC of the bytes before; 0 or absent to start).
+#[napi]
+pub fn crc32(data: Uint8Array, previous: Option<u32>) -> u32 {
+    acdc_core::io::npy::crc32_continue(previous.unwrap_or(0), &data)
+}
+
 #[napi]
 pub fn tensor_keys_to_properties(env: Env, tensor: TensorMapData, names: Vec<String>, values: Option<Int32Array>) -> Result<TensorMapData> {
     let _report = Reporter::sync(&env);

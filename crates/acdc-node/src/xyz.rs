@@ -285,6 +285,47 @@ pub fn read_xyz(path: String) -> AsyncTask<ReadTask> {
     AsyncTask::new(ReadTask { path })
 }
 
+/// The frames of extended XYZ text, with their total atom count.
+#[napi(object)]
+pub struct ParsedFrames {
+    /// atoms in all frames
+    pub atoms: f64,
+    /// the frames; empty when `atoms` is above the caller's limit
+    pub frames: Vec<FrameData>,
+}
+
+/// Parsing text held in memory on a worker thread.
+pub struct ParseTextTask {
+    text: String,
+    name: String,
+    max_atoms: f64,
+}
+
+impl Task for ParseTextTask {
+    type Output = (usize, Vec<Frame>);
+    type JsValue = ParsedFrames;
+    fn compute(&mut self) -> Result<Self::Output> {
+        guarded("parseXyzText", || {
+            let frames = xyz::parse_xyz(&std::mem::take(&mut self.text)).map_err(|e| with_path(&self.name, e))?;
+            let atoms = frames.iter().map(|f| f.system.size()).sum();
+            Ok((atoms, frames))
+        })
+    }
+    fn resolve(&mut self, _env: Env, (atoms, frames): Self::Output) -> Result<Self::JsValue> {
+        // over the limit: no JS object is made for the frames
+        let frames = if atoms as f64 > self.max_atoms { Vec::new() } else { frames.into_iter().map(frame_to_js).collect() };
+        Ok(ParsedFrames { atoms: atoms as f64, frames })
+    }
+}
+
+/// Parses extended XYZ `text` off the event loop; `name` stands for a path
+/// in error messages ("body: parse error at line 3: …"). Frames holding more
+/// than `maxAtoms` atoms in all are counted but not converted (`frames` empty).
+#[napi(ts_return_type = "Promise<ParsedFrames>")]
+pub fn parse_xyz_text(text: String, name: String, max_atoms: f64) -> AsyncTask<ParseTextTask> {
+    AsyncTask::new(ParseTextTask { text, name, max_atoms })
+}
+
 /// Writing a file on a worker thread (frames converted on the JS thread).
 pub struct WriteTask {
     path: String,

@@ -198,6 +198,15 @@ pub fn write_labels<W: Write>(w: &mut W, labels: &Labels) -> Result<()> {
     Ok(())
 }
 
+/// CRC-32 (IEEE polynomial, zlib's `crc32`) of `bytes` continued from the
+/// CRC `previous` of the bytes before them (0 to start): a file's checksum
+/// computed block by block equals that of the whole.
+pub fn crc32_continue(previous: u32, bytes: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new_with_initial(previous);
+    h.update(bytes);
+    h.finalize()
+}
+
 /// Writes a 2-D array row block by row block when the number of rows is only
 /// known at the end: the header is rewritten by [`NpyRowWriter::finish`].
 pub struct NpyRowWriter<W: Write + Seek> {
@@ -206,6 +215,26 @@ pub struct NpyRowWriter<W: Write + Seek> {
     rows: usize,
     scalar: Scalar,
     header_len: usize,
+    /// CRC-32 of the values written so far (when asked for): the file's
+    /// checksum is known when it is finished, without reading it back
+    crc: Option<crc32fast::Hasher>,
+}
+
+/// A writer that feeds what it writes to a CRC-32 as well.
+struct Crc32Tee<'a, W: Write> {
+    out: &'a mut W,
+    crc: &'a mut crc32fast::Hasher,
+}
+
+impl<W: Write> Write for Crc32Tee<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
 }
 
 impl<W: Write + Seek> NpyRowWriter<W> {
@@ -213,7 +242,15 @@ impl<W: Write + Seek> NpyRowWriter<W> {
     pub fn new(mut out: W, columns: usize, scalar: Scalar) -> Result<Self> {
         let h = header(&format!("'{}'", scalar.descr()), &[0, columns], 20);
         out.write_all(&h)?;
-        Ok(NpyRowWriter { out, columns, rows: 0, scalar, header_len: h.len() })
+        Ok(NpyRowWriter { out, columns, rows: 0, scalar, header_len: h.len(), crc: None })
+    }
+
+    /// Also computes the CRC-32 (IEEE, as zlib's `crc32`) of the whole file,
+    /// returned by [`NpyRowWriter::finish_with_crc32`]. Call before the first
+    /// [`NpyRowWriter::append`].
+    pub fn with_crc32(mut self) -> Self {
+        self.crc = Some(crc32fast::Hasher::new());
+        self
     }
 
     /// Appends whole rows (row-major values).
@@ -225,7 +262,10 @@ impl<W: Write + Seek> NpyRowWriter<W> {
                 self.columns
             )));
         }
-        write_values(&mut self.out, values, self.scalar)?;
+        match self.crc.as_mut() {
+            Some(crc) => write_values(&mut Crc32Tee { out: &mut self.out, crc }, values, self.scalar)?,
+            None => write_values(&mut self.out, values, self.scalar)?,
+        }
         self.rows += values.len() / self.columns;
         Ok(())
     }
@@ -236,7 +276,13 @@ impl<W: Write + Seek> NpyRowWriter<W> {
     }
 
     /// Writes the final shape into the header and flushes.
-    pub fn finish(mut self) -> Result<W> {
+    pub fn finish(self) -> Result<W> {
+        Ok(self.finish_with_crc32()?.0)
+    }
+
+    /// [`NpyRowWriter::finish`], with the CRC-32 of the whole file (final
+    /// header and values) when [`NpyRowWriter::with_crc32`] asked for it.
+    pub fn finish_with_crc32(mut self) -> Result<(W, Option<u32>)> {
         let h = header(&format!("'{}'", self.scalar.descr()), &[self.rows, self.columns], 20);
         if h.len() != self.header_len {
             return Err(Error::Io("npy header grew while streaming (too many rows)".into()));
@@ -245,7 +291,14 @@ impl<W: Write + Seek> NpyRowWriter<W> {
         self.out.write_all(&h)?;
         self.out.seek(SeekFrom::End(0))?;
         self.out.flush()?;
-        Ok(self.out)
+        // CRC(header ‖ values) from the two parts: the header is only final now
+        let crc = self.crc.map(|values| {
+            let mut whole = crc32fast::Hasher::new();
+            whole.update(&h);
+            whole.combine(&values);
+            whole.finalize()
+        });
+        Ok((self.out, crc))
     }
 }
 
@@ -500,6 +553,30 @@ mod tests {
         let a = read(&bytes, "s").unwrap();
         assert_eq!(a.shape, vec![3, 2]);
         assert_eq!(a.to_f64("s").unwrap(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn streamed_crc32_is_that_of_the_finished_file() {
+        // the CRC of the file as written (header rewritten at the end) equals
+        // a CRC computed afresh over its bytes (crc32fast::hash, a one-shot
+        // pass); a flipped bit changes it. Both element types, several appends.
+        for scalar in [Scalar::F64, Scalar::F32] {
+            let mut w = NpyRowWriter::new(std::io::Cursor::new(Vec::new()), 3, scalar).unwrap().with_crc32();
+            w.append(&[1.0, -2.5, 3.0, 0.0, 0.0, 0.0]).unwrap();
+            w.append(&[1e-300, f64::MAX, 7.0]).unwrap();
+            let (out, crc) = w.finish_with_crc32().unwrap();
+            let mut bytes = out.into_inner();
+            assert_eq!(crc, Some(crc32fast::hash(&bytes)));
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+            assert_ne!(crc, Some(crc32fast::hash(&bytes)));
+        }
+        // the IEEE polynomial of zlib: CRC-32 of "123456789" is 0xCBF43926,
+        // the same continued block by block
+        assert_eq!(crc32fast::hash(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32_continue(crc32_continue(0, b"1234"), b"56789"), 0xCBF4_3926);
+        let w = NpyRowWriter::new(std::io::Cursor::new(Vec::new()), 1, Scalar::F64).unwrap();
+        assert_eq!(w.finish_with_crc32().unwrap().1, None);
     }
 
     #[test]
