@@ -94,17 +94,21 @@ impl SplinedRadialIntegral {
     /// The values (no derivatives) of every channel at `r`, N = `size`
     /// functions per channel known at compile time, into `values` laid out
     /// `[l][n]`: what [`RadialIntegral::compute`] gives without derivatives,
-    /// bitwise, with the per-channel loops unrolled.
+    /// bitwise when `FMA` is [`crate::math::spline::fused`]`()`, with the
+    /// per-channel loops unrolled.
     #[inline(always)]
-    pub fn compute_values_fixed<const N: usize>(&self, r: f64, values: &mut [f64]) {
-        assert!(self.size == N && values.len() >= (self.max_angular + 1) * N);
+    pub fn compute_values_fixed<const N: usize, const FMA: bool>(&self, r: f64, values: &mut [f64]) {
+        let channels = self.max_angular + 1;
+        assert!(self.size == N && values.len() >= channels * N && self.splines.len() == channels && self.shares_grid.len() == channels);
         let mut location = self.splines[0].locate(r);
-        for (l, (spline, out)) in self.splines.iter().zip(values.chunks_exact_mut(N)).enumerate() {
-            if !self.shares_grid[l] && l > 0 {
+        for l in 0..channels {
+            // SAFETY: l < channels = splines.len() = shares_grid.len() (asserted)
+            let spline = unsafe { self.splines.get_unchecked(l) };
+            if l > 0 && !unsafe { *self.shares_grid.get_unchecked(l) } {
                 location = spline.locate(r);
             }
-            let out: &mut [f64; N] = out.try_into().expect("N values");
-            spline.evaluate_values_fixed::<N>(&location, out);
+            let out: &mut [f64; N] = (&mut values[l * N..(l + 1) * N]).try_into().expect("N values");
+            spline.evaluate_values_fixed::<N, FMA>(&location, out);
         }
     }
 

@@ -260,6 +260,99 @@ impl SphericalHarmonics {
         }
     }
 
+    /// w·Y_l^m(r̂) of four pairs at once, one per AVX2 lane, into
+    /// `out[(l² + l + m) · stride + offset + lane]`: the values-only SOAP
+    /// kernel's harmonics, with the density weight folded into the store.
+    ///
+    /// Pair `lane` has the vector (`vx`, `vy`, `vz`)[lane] (Å), its length
+    /// `r`[lane] and weight `w`[lane]. Its direction is the one the
+    /// pair-by-pair path uses: u = v / r, then [`unit_vector`] of u (+z where
+    /// the norm of u is 0 or not finite). Every value is bitwise
+    /// `w · (Y from SphericalHarmonics::compute(u))`: the same operations in
+    /// the same order (divisions and square roots are correctly rounded in
+    /// both), carried in registers across m and l instead of through a
+    /// scratch array, so nothing but the 49 results is loaded or stored.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn weighted_block4(
+        &self,
+        vx: &[f64; 4],
+        vy: &[f64; 4],
+        vz: &[f64; 4],
+        r: &[f64; 4],
+        w: &[f64; 4],
+        out: &mut [f64],
+        offset: usize,
+        stride: usize,
+    ) {
+        use std::arch::x86_64::{
+            _mm256_add_pd, _mm256_and_pd, _mm256_blendv_pd, _mm256_cmp_pd, _mm256_div_pd, _mm256_loadu_pd, _mm256_mul_pd,
+            _mm256_set1_pd, _mm256_setzero_pd, _mm256_sqrt_pd, _mm256_storeu_pd, _mm256_sub_pd, _CMP_GT_OQ, _CMP_LT_OQ,
+        };
+        let l_max = self.max_angular;
+        let size = self.size();
+        assert!(offset + 4 <= stride && out.len() >= (size - 1) * stride + offset + 4);
+        assert!(self.diagonal.len() == l_max + 1 && self.off_diagonal.len() == l_max + 1 && self.recurrence_start.len() == l_max + 2);
+        let base = out.as_mut_ptr().add(offset);
+        let r = _mm256_loadu_pd(r.as_ptr());
+        let w = _mm256_loadu_pd(w.as_ptr());
+        let (zero, one) = (_mm256_setzero_pd(), _mm256_set1_pd(1.0));
+        // u = v / r, then normalise(u), as unit_vector([v / r]) does
+        let ux = _mm256_div_pd(_mm256_loadu_pd(vx.as_ptr()), r);
+        let uy = _mm256_div_pd(_mm256_loadu_pd(vy.as_ptr()), r);
+        let uz = _mm256_div_pd(_mm256_loadu_pd(vz.as_ptr()), r);
+        let norm = _mm256_sqrt_pd(_mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(ux, ux), _mm256_mul_pd(uy, uy)), _mm256_mul_pd(uz, uz)));
+        // norm > 0 and finite (false for NaN)
+        let valid = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(norm, zero), _mm256_cmp_pd::<_CMP_LT_OQ>(norm, _mm256_set1_pd(f64::INFINITY)));
+        let x = _mm256_blendv_pd(zero, _mm256_div_pd(ux, norm), valid);
+        let y = _mm256_blendv_pd(zero, _mm256_div_pd(uy, norm), valid);
+        let z = _mm256_blendv_pd(one, _mm256_div_pd(uz, norm), valid);
+
+        let mut cos_m = one; // Re ζ^m
+        let mut sin_m = zero; // Im ζ^m
+        for m in 0..=l_max {
+            if m > 0 {
+                let new_cos = _mm256_sub_pd(_mm256_mul_pd(x, cos_m), _mm256_mul_pd(y, sin_m));
+                sin_m = _mm256_add_pd(_mm256_mul_pd(x, sin_m), _mm256_mul_pd(y, cos_m));
+                cos_m = new_cos;
+            }
+            // (q·Re ζ^m)·w and (q·Im ζ^m)·w; q·1 = q for m = 0
+            macro_rules! store {
+                ($l:expr, $q:expr) => {{
+                    let centre = $l * $l + $l;
+                    if m == 0 {
+                        _mm256_storeu_pd(base.add(centre * stride), _mm256_mul_pd($q, w));
+                    } else {
+                        _mm256_storeu_pd(base.add((centre + m) * stride), _mm256_mul_pd(_mm256_mul_pd($q, cos_m), w));
+                        _mm256_storeu_pd(base.add((centre - m) * stride), _mm256_mul_pd(_mm256_mul_pd($q, sin_m), w));
+                    }
+                }};
+            }
+            let mut q_previous = _mm256_set1_pd(*self.diagonal.get_unchecked(m));
+            store!(m, q_previous);
+            if m == l_max {
+                break;
+            }
+            let mut q = _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(*self.off_diagonal.get_unchecked(m)), z), q_previous);
+            store!(m + 1, q);
+            let coefficients = &self.recurrence[*self.recurrence_start.get_unchecked(m)..*self.recurrence_start.get_unchecked(m + 1)];
+            for (l, &[a, b]) in (m + 2..=l_max).zip(coefficients) {
+                let next = _mm256_sub_pd(
+                    _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(a), z), q),
+                    _mm256_mul_pd(_mm256_set1_pd(b), q_previous),
+                );
+                q_previous = q;
+                q = next;
+                store!(l, q);
+            }
+        }
+    }
+
     /// Solid harmonics r^l Y_l^m at a unit vector (i.e. the Y_l^m), m-outer
     /// so that Re/Im ζ^m and the diagonal term are carried along without
     /// scratch storage.

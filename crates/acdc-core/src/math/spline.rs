@@ -151,7 +151,9 @@ impl HermiteSpline {
             let mut relative = vec![0.0; group_sizes.len()];
             for (k, &x) in mid_positions.iter().enumerate() {
                 let location = location_in_interval(&positions, k, x);
-                evaluate_block(&location, &data, total, 0, total, &mut interpolated, None);
+                // never fused: the grids must be featomic's, decided by
+                // the same arithmetic as featomic's error estimate
+                evaluate_block::<false>(&location, &data, total, 0, total, &mut interpolated, None);
                 let exact = &mid_data[k * 2 * total..k * 2 * total + total];
                 for (g, (&offset, &size)) in offsets.iter().zip(group_sizes).enumerate() {
                     if converged_at[g].is_some() {
@@ -328,10 +330,22 @@ impl HermiteSpline {
     /// Evaluates all functions (and optionally their derivatives) at a
     /// location obtained from [`HermiteSpline::locate`] on this spline or on
     /// one with the same grid.
+    ///
+    /// The values are `h00·p0 + h10·m0 + h01·p1 + h11·m1` accumulated left
+    /// to right, with fused multiply-adds where the CPU has them (checked
+    /// once at run time, [`fused`]): the same choice and order as
+    /// [`HermiteSpline::evaluate_values_fixed`] under `FMA =` [`fused`]`()`,
+    /// so the SOAP values-only path and the gradient path get the same bits.
     #[inline(always)]
     pub fn evaluate(&self, location: &SplineLocation, values: &mut [f64], derivatives: Option<&mut [f64]>) {
         debug_assert_eq!(location.n_points, self.positions.len());
-        evaluate_block(location, &self.data, self.n_functions, 0, self.n_functions, values, derivatives);
+        #[cfg(target_arch = "x86_64")]
+        if fused() {
+            // SAFETY: the CPU has AVX2 and FMA (checked by `fused`)
+            unsafe { evaluate_block_fma(location, &self.data, self.n_functions, values, derivatives) };
+            return;
+        }
+        evaluate_block::<false>(location, &self.data, self.n_functions, 0, self.n_functions, values, derivatives);
     }
 
     /// The values of all N = `n_functions` functions at a location (no
@@ -339,14 +353,16 @@ impl HermiteSpline {
     /// interval are one contiguous block of 4N values (one bounds check, a
     /// fully unrolled loop). The same products and sums in the same order
     /// as [`HermiteSpline::evaluate`], so the same bits.
+    /// `FMA` must be [`fused`]`()` for the bits of [`HermiteSpline::evaluate`]
+    /// (callers compiled for FMA pass `true` where the CPU has it).
     #[inline(always)]
-    pub fn evaluate_values_fixed<const N: usize>(&self, location: &SplineLocation, values: &mut [f64; N]) {
+    pub fn evaluate_values_fixed<const N: usize, const FMA: bool>(&self, location: &SplineLocation, values: &mut [f64; N]) {
         debug_assert_eq!(self.n_functions, N);
         let block = &self.data[location.k * 2 * N..][..4 * N];
         let row = |i: usize| -> &[f64; N] { block[i * N..(i + 1) * N].try_into().expect("N values") };
         let (p0, m0, p1, m1) = (row(0), row(1), row(2), row(3));
         for f in 0..N {
-            values[f] = location.h00 * p0[f] + location.h10 * m0[f] + location.h01 * p1[f] + location.h11 * m1[f];
+            values[f] = hermite_sum::<FMA>(location.h00, p0[f], location.h10, m0[f], location.h01, p1[f], location.h11, m1[f]);
         }
     }
 
@@ -409,10 +425,47 @@ fn hermite_basis(k: usize, n_points: usize, t: f64, delta: f64, inv_delta: f64) 
     }
 }
 
-/// Evaluates functions [offset, offset + count) of a table whose knots hold
-/// `stride` values then `stride` derivatives.
+/// Whether spline values are evaluated with fused multiply-adds: where the
+/// CPU has AVX2 and FMA (decided once per process).
 #[inline(always)]
-fn evaluate_block(
+pub fn fused() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::math::cpu::has_avx2_fma()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `a0·b0 + a1·b1 + a2·b2 + a3·b3`, left to right: a product then three
+/// fused multiply-adds when `FMA` (half the instructions of the values
+/// loop), else products and sums. The spline's one formula for values, so
+/// that every caller choosing `FMA` alike gets the same bits.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn hermite_sum<const FMA: bool>(a0: f64, b0: f64, a1: f64, b1: f64, a2: f64, b2: f64, a3: f64, b3: f64) -> f64 {
+    if FMA {
+        a3.mul_add(b3, a2.mul_add(b2, a1.mul_add(b1, a0 * b0)))
+    } else {
+        a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3
+    }
+}
+
+/// [`evaluate_block`] with fused multiply-adds, compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn evaluate_block_fma(location: &SplineLocation, data: &[f64], n_functions: usize, values: &mut [f64], derivatives: Option<&mut [f64]>) {
+    evaluate_block::<true>(location, data, n_functions, 0, n_functions, values, derivatives);
+}
+
+/// Evaluates functions [offset, offset + count) of a table whose knots hold
+/// `stride` values then `stride` derivatives. The values with
+/// [`hermite_sum`]; the derivatives (only the gradient path asks for them)
+/// always as products and sums.
+#[inline(always)]
+fn evaluate_block<const FMA: bool>(
     location: &SplineLocation,
     data: &[f64],
     stride: usize,
@@ -427,7 +480,7 @@ fn evaluate_block(
     let (p1, m1) = (&second[offset..offset + count], &second[stride + offset..stride + offset + count]);
     let values = &mut values[..count];
     for f in 0..count {
-        values[f] = location.h00 * p0[f] + location.h10 * m0[f] + location.h01 * p1[f] + location.h11 * m1[f];
+        values[f] = hermite_sum::<FMA>(location.h00, p0[f], location.h10, m0[f], location.h01, p1[f], location.h11, m1[f]);
     }
     if let Some(derivatives) = derivatives {
         let derivatives = &mut derivatives[..count];
