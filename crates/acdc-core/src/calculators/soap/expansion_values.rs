@@ -217,18 +217,26 @@ impl Expansion {
         }
         s.next.clear();
         s.next.extend_from_slice(&s.slot_start[..n_slots]);
-        for &(p, slot) in &s.kept {
-            let r = pairs.distances[p];
-            let j = pairs.j[p] as usize;
-            let (weight, _) = self.pair_weight(system_index, centre, j, r, pairs.shifts[p])?;
-            let q = s.next[slot];
-            s.next[slot] = q + 1;
-            let v = pairs.vectors[p];
-            s.vx[q] = v[0];
-            s.vy[q] = v[1];
-            s.vz[q] = v[2];
-            s.r[q] = r;
-            s.w[q] = weight;
+        {
+            let (vx, vy, vz, rs, ws) = (&mut s.vx[..count], &mut s.vy[..count], &mut s.vz[..count], &mut s.r[..count], &mut s.w[..count]);
+            for &(p, slot) in &s.kept {
+                let r = pairs.distances[p];
+                let j = pairs.j[p] as usize;
+                let (weight, _) = self.pair_weight(system_index, centre, j, r, pairs.shifts[p])?;
+                let q = s.next[slot];
+                s.next[slot] = q + 1;
+                let v = pairs.vectors[p];
+                // one place per kept pair: q < slot_start[slot + 1] ≤ count
+                assert!(q < count);
+                // SAFETY: q < count, the length of the five slices
+                unsafe {
+                    *vx.get_unchecked_mut(q) = v[0];
+                    *vy.get_unchecked_mut(q) = v[1];
+                    *vz.get_unchecked_mut(q) = v[2];
+                    *rs.get_unchecked_mut(q) = r;
+                    *ws.get_unchecked_mut(q) = weight;
+                }
+            }
         }
         for q in count..stride {
             s.vx[q] = 0.0;
@@ -323,7 +331,7 @@ impl Expansion {
             fixed!(4 5 6 7 8 9 10 11 12 16);
         }
 
-        if !coefficients.iter().all(|c| c.is_finite()) {
+        if !all_finite(coefficients) {
             return Err(Error::Numerical(format!(
                 "the density coefficients of atom {centre} of system {system_index} are not finite: \
                  check density.center_atom_weight and density.scaling"
@@ -331,6 +339,24 @@ impl Expansion {
         }
         Ok(())
     }
+}
+
+/// Whether every value is finite, four lanes at a time: x·0 is 0 for finite
+/// x and NaN for ±∞ and NaN, so the sums are NaN exactly when some value is
+/// not finite. (The element-by-element test was a scalar loop of 5
+/// instructions per coefficient: 2.7 k per si512 atom, more than the
+/// harmonics.)
+#[inline(always)]
+fn all_finite(values: &[f64]) -> bool {
+    let mut sums = [0.0f64; 4];
+    let chunks = values.chunks_exact(4);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for k in 0..4 {
+            sums[k] += chunk[k] * 0.0;
+        }
+    }
+    rest.iter().all(|v| v.is_finite()) && sums.iter().all(|s| *s == 0.0)
 }
 
 /// Makes `v` `len` long for a writer that assigns every element before
