@@ -752,7 +752,7 @@ mod batch_tests {
     }
 
     /// The values-only SOAP kernel's four-lane harmonics are bitwise
-    /// w · `compute` of the direction (v / r) normalised, for every l_max
+    /// w · `compute(v / r)` (which normalises v / r), for every l_max
     /// with and without a compile-time size, idle lanes (r = 1, v = +z,
     /// w = 0) and vectors whose length is not r (the kernel normalises).
     #[cfg(target_arch = "x86_64")]
@@ -792,7 +792,8 @@ mod batch_tests {
             }
             let mut single = vec![0.0; sph.size()];
             for (p, &(v, r, w)) in pairs.iter().enumerate() {
-                sph.compute(unit_vector([v[0] / r, v[1] / r, v[2] / r]), &mut single);
+                // as the pair-by-pair path: compute(v / r), which normalises
+                sph.compute([v[0] / r, v[1] / r, v[2] / r], &mut single);
                 for lm in 0..sph.size() {
                     let expected = w * single[lm];
                     assert_eq!(out[lm * stride + p].to_bits(), expected.to_bits(), "l_max {l_max}, lm {lm}, pair {p}");

@@ -58,6 +58,15 @@ pub struct SplineLocation {
     d11: f64,
 }
 
+impl SplineLocation {
+    /// The basis values (h00, h10, h01, h11) that multiply the interval's
+    /// (p0, m0, p1, m1) rows for the values.
+    #[inline(always)]
+    pub fn value_basis(&self) -> [f64; 4] {
+        [self.h00, self.h10, self.h01, self.h11]
+    }
+}
+
 impl HermiteSpline {
     /// Builds a spline of `n_functions` functions on [start, stop] reaching
     /// the requested mean `accuracy` (see the module documentation).
@@ -318,7 +327,10 @@ impl HermiteSpline {
         // uniform grid: direct index, then fix the rare off-by-one that
         // rounding of the stored positions can cause
         let guess = ((x - self.start) * self.inv_step).floor();
-        let mut k = if guess > 0.0 { (guess as usize).min(n - 2) } else { 0 };
+        // through i64: the same k for every guess (NaN and guesses ≤ 0 give
+        // 0, huge ones n − 2), and one conversion instruction instead of
+        // the two and the blend of a saturating f64 → u64
+        let mut k = if guess > 0.0 { (guess as i64 as usize).min(n - 2) } else { 0 };
         if k > 0 && x < self.positions[k] {
             k -= 1;
         } else if k + 2 < n && x >= self.positions[k + 1] {
@@ -363,6 +375,34 @@ impl HermiteSpline {
         let (p0, m0, p1, m1) = (row(0), row(1), row(2), row(3));
         for f in 0..N {
             values[f] = hermite_sum::<FMA>(location.h00, p0[f], location.h10, m0[f], location.h01, p1[f], location.h11, m1[f]);
+        }
+    }
+
+    /// [`HermiteSpline::evaluate_values_fixed`] with `FMA = true` for N a
+    /// multiple of 4, the location's interval `k` and its four basis values
+    /// `h` already broadcast (a spline grid shared by several channels
+    /// broadcasts them once): the same fused multiply-adds in the same
+    /// order, so the same bits, without the per-call re-broadcasts and
+    /// bounds checks the compiled generic loop kept.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub unsafe fn evaluate_values_fma<const N: usize>(&self, k: usize, h: &[std::arch::x86_64::__m256d; 4], values: &mut [f64; N]) {
+        use std::arch::x86_64::{_mm256_fmadd_pd, _mm256_loadu_pd, _mm256_mul_pd, _mm256_storeu_pd};
+        assert!(N % 4 == 0 && self.n_functions == N);
+        let block = &self.data[k * 2 * N..][..4 * N];
+        let (p, out) = (block.as_ptr(), values.as_mut_ptr());
+        // SAFETY: the block holds 4N values (rows p0, m0, p1, m1 of N) and
+        // `values` N, so every offset v + i·N + 0..4 with v < N is inside
+        for v in (0..N).step_by(4) {
+            let mut acc = _mm256_mul_pd(h[0], _mm256_loadu_pd(p.add(v)));
+            acc = _mm256_fmadd_pd(h[1], _mm256_loadu_pd(p.add(N + v)), acc);
+            acc = _mm256_fmadd_pd(h[2], _mm256_loadu_pd(p.add(2 * N + v)), acc);
+            acc = _mm256_fmadd_pd(h[3], _mm256_loadu_pd(p.add(3 * N + v)), acc);
+            _mm256_storeu_pd(out.add(v), acc);
         }
     }
 
