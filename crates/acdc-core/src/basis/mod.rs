@@ -94,17 +94,57 @@ impl SplinedRadialIntegral {
     /// The values (no derivatives) of every channel at `r`, N = `size`
     /// functions per channel known at compile time, into `values` laid out
     /// `[l][n]`: what [`RadialIntegral::compute`] gives without derivatives,
-    /// bitwise, with the per-channel loops unrolled.
+    /// bitwise when `FMA` is [`crate::math::spline::fused`]`()`, with the
+    /// per-channel loops unrolled.
     #[inline(always)]
-    pub fn compute_values_fixed<const N: usize>(&self, r: f64, values: &mut [f64]) {
-        assert!(self.size == N && values.len() >= (self.max_angular + 1) * N);
+    pub fn compute_values_fixed<const N: usize, const FMA: bool>(&self, r: f64, values: &mut [f64]) {
+        #[cfg(target_arch = "x86_64")]
+        if FMA && N % 4 == 0 {
+            // SAFETY: FMA = fused() is true only where the CPU has AVX2 and FMA
+            unsafe { self.compute_values_fma::<N>(r, values) };
+            return;
+        }
+        let channels = self.max_angular + 1;
+        assert!(self.size == N && values.len() >= channels * N && self.splines.len() == channels && self.shares_grid.len() == channels);
         let mut location = self.splines[0].locate(r);
-        for (l, (spline, out)) in self.splines.iter().zip(values.chunks_exact_mut(N)).enumerate() {
-            if !self.shares_grid[l] && l > 0 {
+        for l in 0..channels {
+            // SAFETY: l < channels = splines.len() = shares_grid.len() (asserted)
+            let spline = unsafe { self.splines.get_unchecked(l) };
+            if l > 0 && !unsafe { *self.shares_grid.get_unchecked(l) } {
                 location = spline.locate(r);
             }
-            let out: &mut [f64; N] = out.try_into().expect("N values");
-            spline.evaluate_values_fixed::<N>(&location, out);
+            let out: &mut [f64; N] = (&mut values[l * N..(l + 1) * N]).try_into().expect("N values");
+            spline.evaluate_values_fixed::<N, FMA>(&location, out);
+        }
+    }
+
+    /// [`SplinedRadialIntegral::compute_values_fixed`] with explicit AVX2
+    /// fused multiply-adds (N a multiple of 4): the basis values broadcast
+    /// once per grid, not once per channel.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    unsafe fn compute_values_fma<const N: usize>(&self, r: f64, values: &mut [f64]) {
+        use std::arch::x86_64::_mm256_set1_pd;
+        let channels = self.max_angular + 1;
+        assert!(self.size == N && values.len() >= channels * N && self.splines.len() == channels && self.shares_grid.len() == channels);
+        macro_rules! broadcast {
+            ($location:expr) => {{
+                let [a, b, c, d] = $location.value_basis();
+                [_mm256_set1_pd(a), _mm256_set1_pd(b), _mm256_set1_pd(c), _mm256_set1_pd(d)]
+            }};
+        }
+        let mut location = self.splines[0].locate(r);
+        let mut h = broadcast!(location);
+        for l in 0..channels {
+            // SAFETY: l < channels = splines.len() = shares_grid.len() (asserted)
+            let spline = self.splines.get_unchecked(l);
+            if l > 0 && !*self.shares_grid.get_unchecked(l) {
+                location = spline.locate(r);
+                h = broadcast!(location);
+            }
+            let out: &mut [f64; N] = (&mut values[l * N..(l + 1) * N]).try_into().expect("N values");
+            spline.evaluate_values_fma::<N>(location.k, &h, out);
         }
     }
 

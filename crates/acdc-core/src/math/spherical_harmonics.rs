@@ -260,6 +260,137 @@ impl SphericalHarmonics {
         }
     }
 
+    /// w·Y_l^m(r̂) of four pairs at once, one per AVX2 lane, into
+    /// `out[(l² + l + m) · stride + offset + lane]`: the values-only SOAP
+    /// kernel's harmonics, with the density weight folded into the store.
+    ///
+    /// Pair `lane` has the vector (`vx`, `vy`, `vz`)[lane] (Å), its length
+    /// `r`[lane] and weight `w`[lane]. Its direction is the one the
+    /// pair-by-pair path uses: u = v / r, then [`unit_vector`] of u (+z where
+    /// the norm of u is 0 or not finite). Every value is bitwise
+    /// `w · (Y from SphericalHarmonics::compute(u))`: the same operations in
+    /// the same order (divisions and square roots are correctly rounded in
+    /// both), carried in registers across m and l instead of through a
+    /// scratch array, so nothing but the 49 results is loaded or stored.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn weighted_block4(
+        &self,
+        vx: &[f64; 4],
+        vy: &[f64; 4],
+        vz: &[f64; 4],
+        r: &[f64; 4],
+        w: &[f64; 4],
+        out: &mut [f64],
+        offset: usize,
+        stride: usize,
+    ) {
+        // l_max known at compile time for the common sizes: the loops over
+        // m and l unroll, every store offset and coefficient is a constant
+        // (the generic loop spent about as many instructions on indices as
+        // on the arithmetic)
+        macro_rules! fixed {
+            ($($l:literal)*) => {
+                match self.max_angular {
+                    $($l => self.weighted_block4_impl::<$l>(vx, vy, vz, r, w, out, offset, stride),)*
+                    _ => self.weighted_block4_impl::<{ usize::MAX }>(vx, vy, vz, r, w, out, offset, stride),
+                }
+            };
+        }
+        fixed!(2 3 4 5 6 7 8 9 10 12)
+    }
+
+    /// [`SphericalHarmonics::weighted_block4`] with l_max = `L`, or any
+    /// l_max for `L = usize::MAX`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn weighted_block4_impl<const L: usize>(
+        &self,
+        vx: &[f64; 4],
+        vy: &[f64; 4],
+        vz: &[f64; 4],
+        r: &[f64; 4],
+        w: &[f64; 4],
+        out: &mut [f64],
+        offset: usize,
+        stride: usize,
+    ) {
+        use std::arch::x86_64::{
+            _mm256_add_pd, _mm256_and_pd, _mm256_blendv_pd, _mm256_cmp_pd, _mm256_div_pd, _mm256_loadu_pd, _mm256_mul_pd,
+            _mm256_set1_pd, _mm256_setzero_pd, _mm256_sqrt_pd, _mm256_storeu_pd, _mm256_sub_pd, _CMP_GT_OQ, _CMP_LT_OQ,
+        };
+        let l_max = if L == usize::MAX { self.max_angular } else { L };
+        assert!(l_max == self.max_angular);
+        let size = (l_max + 1) * (l_max + 1);
+        assert!(offset + 4 <= stride && out.len() >= (size - 1) * stride + offset + 4);
+        // the recurrence coefficients are stored m-major, l = m + 2 … l_max,
+        // the order in which the loop below uses them
+        let n_recurrence = (0..=l_max).map(|m| l_max.saturating_sub(m + 1)).sum::<usize>();
+        assert!(self.diagonal.len() == l_max + 1 && self.off_diagonal.len() == l_max + 1 && self.recurrence.len() == n_recurrence);
+        let base = out.as_mut_ptr().add(offset);
+        let r = _mm256_loadu_pd(r.as_ptr());
+        let w = _mm256_loadu_pd(w.as_ptr());
+        let (zero, one) = (_mm256_setzero_pd(), _mm256_set1_pd(1.0));
+        // u = v / r, then normalise(u), as unit_vector([v / r]) does
+        let ux = _mm256_div_pd(_mm256_loadu_pd(vx.as_ptr()), r);
+        let uy = _mm256_div_pd(_mm256_loadu_pd(vy.as_ptr()), r);
+        let uz = _mm256_div_pd(_mm256_loadu_pd(vz.as_ptr()), r);
+        let norm = _mm256_sqrt_pd(_mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(ux, ux), _mm256_mul_pd(uy, uy)), _mm256_mul_pd(uz, uz)));
+        // norm > 0 and finite (false for NaN)
+        let valid = _mm256_and_pd(_mm256_cmp_pd::<_CMP_GT_OQ>(norm, zero), _mm256_cmp_pd::<_CMP_LT_OQ>(norm, _mm256_set1_pd(f64::INFINITY)));
+        let x = _mm256_blendv_pd(zero, _mm256_div_pd(ux, norm), valid);
+        let y = _mm256_blendv_pd(zero, _mm256_div_pd(uy, norm), valid);
+        let z = _mm256_blendv_pd(one, _mm256_div_pd(uz, norm), valid);
+
+        let mut cos_m = one; // Re ζ^m
+        let mut sin_m = zero; // Im ζ^m
+        let mut next_coefficient = 0;
+        for m in 0..=l_max {
+            if m > 0 {
+                let new_cos = _mm256_sub_pd(_mm256_mul_pd(x, cos_m), _mm256_mul_pd(y, sin_m));
+                sin_m = _mm256_add_pd(_mm256_mul_pd(x, sin_m), _mm256_mul_pd(y, cos_m));
+                cos_m = new_cos;
+            }
+            // (q·Re ζ^m)·w and (q·Im ζ^m)·w; q·1 = q for m = 0
+            macro_rules! store {
+                ($l:expr, $q:expr) => {{
+                    let centre = $l * $l + $l;
+                    if m == 0 {
+                        _mm256_storeu_pd(base.add(centre * stride), _mm256_mul_pd($q, w));
+                    } else {
+                        _mm256_storeu_pd(base.add((centre + m) * stride), _mm256_mul_pd(_mm256_mul_pd($q, cos_m), w));
+                        _mm256_storeu_pd(base.add((centre - m) * stride), _mm256_mul_pd(_mm256_mul_pd($q, sin_m), w));
+                    }
+                }};
+            }
+            let mut q_previous = _mm256_set1_pd(*self.diagonal.get_unchecked(m));
+            store!(m, q_previous);
+            if m == l_max {
+                break;
+            }
+            let mut q = _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(*self.off_diagonal.get_unchecked(m)), z), q_previous);
+            store!(m + 1, q);
+            for l in m + 2..=l_max {
+                let [a, b] = *self.recurrence.get_unchecked(next_coefficient);
+                next_coefficient += 1;
+                let next = _mm256_sub_pd(
+                    _mm256_mul_pd(_mm256_mul_pd(_mm256_set1_pd(a), z), q),
+                    _mm256_mul_pd(_mm256_set1_pd(b), q_previous),
+                );
+                q_previous = q;
+                q = next;
+                store!(l, q);
+            }
+        }
+    }
+
     /// Solid harmonics r^l Y_l^m at a unit vector (i.e. the Y_l^m), m-outer
     /// so that Re/Im ζ^m and the diagonal term are carried along without
     /// scratch storage.
@@ -615,6 +746,57 @@ mod batch_tests {
                 sph.compute(v, &mut single);
                 for lm in 0..sph.size() {
                     assert_eq!(batch[lm * count + p].to_bits(), single[lm].to_bits(), "l_max {l_max}, lm {lm}, vector {v:?}");
+                }
+            }
+        }
+    }
+
+    /// The values-only SOAP kernel's four-lane harmonics are bitwise
+    /// w · `compute(v / r)` (which normalises v / r), for every l_max
+    /// with and without a compile-time size, idle lanes (r = 1, v = +z,
+    /// w = 0) and vectors whose length is not r (the kernel normalises).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn weighted_block4_is_weight_times_compute_bitwise() {
+        if !crate::math::cpu::has_avx2() {
+            return;
+        }
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut uniform = || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+        };
+        let mut pairs: Vec<([f64; 3], f64, f64)> = (0..41)
+            .map(|_| {
+                let v = [3.0 * uniform(), 3.0 * uniform(), 3.0 * uniform()];
+                let r = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt() * (1.0 + 1e-9 * uniform());
+                (v, r, 0.5 + uniform())
+            })
+            .collect();
+        pairs.extend_from_slice(&[([0.0, 0.0, 1.0], 1.0, 0.0), ([0.0, 0.0, -2.0], 2.0, 0.7), ([1e-13, 0.0, 0.0], 1e-13, 1.0)]);
+        while pairs.len() % 4 != 0 {
+            pairs.push(([0.0, 0.0, 1.0], 1.0, 0.0));
+        }
+        let stride = pairs.len() + 4;
+        for l_max in [0, 1, 2, 6, 11] {
+            let sph = SphericalHarmonics::new(l_max);
+            let mut out = vec![f64::NAN; sph.size() * stride];
+            for b in (0..pairs.len()).step_by(4) {
+                let lane = |f: &dyn Fn(&([f64; 3], f64, f64)) -> f64| -> [f64; 4] { std::array::from_fn(|k| f(&pairs[b + k])) };
+                let (vx, vy, vz) = (lane(&|p| p.0[0]), lane(&|p| p.0[1]), lane(&|p| p.0[2]));
+                let (r, w) = (lane(&|p| p.1), lane(&|p| p.2));
+                // SAFETY: the CPU has AVX2 (checked above)
+                unsafe { sph.weighted_block4(&vx, &vy, &vz, &r, &w, &mut out, b, stride) };
+            }
+            let mut single = vec![0.0; sph.size()];
+            for (p, &(v, r, w)) in pairs.iter().enumerate() {
+                // as the pair-by-pair path: compute(v / r), which normalises
+                sph.compute([v[0] / r, v[1] / r, v[2] / r], &mut single);
+                for lm in 0..sph.size() {
+                    let expected = w * single[lm];
+                    assert_eq!(out[lm * stride + p].to_bits(), expected.to_bits(), "l_max {l_max}, lm {lm}, pair {p}");
                 }
             }
         }

@@ -58,6 +58,15 @@ pub struct SplineLocation {
     d11: f64,
 }
 
+impl SplineLocation {
+    /// The basis values (h00, h10, h01, h11) that multiply the interval's
+    /// (p0, m0, p1, m1) rows for the values.
+    #[inline(always)]
+    pub fn value_basis(&self) -> [f64; 4] {
+        [self.h00, self.h10, self.h01, self.h11]
+    }
+}
+
 impl HermiteSpline {
     /// Builds a spline of `n_functions` functions on [start, stop] reaching
     /// the requested mean `accuracy` (see the module documentation).
@@ -151,7 +160,9 @@ impl HermiteSpline {
             let mut relative = vec![0.0; group_sizes.len()];
             for (k, &x) in mid_positions.iter().enumerate() {
                 let location = location_in_interval(&positions, k, x);
-                evaluate_block(&location, &data, total, 0, total, &mut interpolated, None);
+                // never fused: the grids must be featomic's, decided by
+                // the same arithmetic as featomic's error estimate
+                evaluate_block::<false>(&location, &data, total, 0, total, &mut interpolated, None);
                 let exact = &mid_data[k * 2 * total..k * 2 * total + total];
                 for (g, (&offset, &size)) in offsets.iter().zip(group_sizes).enumerate() {
                     if converged_at[g].is_some() {
@@ -316,7 +327,10 @@ impl HermiteSpline {
         // uniform grid: direct index, then fix the rare off-by-one that
         // rounding of the stored positions can cause
         let guess = ((x - self.start) * self.inv_step).floor();
-        let mut k = if guess > 0.0 { (guess as usize).min(n - 2) } else { 0 };
+        // through i64: the same k for every guess (NaN and guesses ≤ 0 give
+        // 0, huge ones n − 2), and one conversion instruction instead of
+        // the two and the blend of a saturating f64 → u64
+        let mut k = if guess > 0.0 { (guess as i64 as usize).min(n - 2) } else { 0 };
         if k > 0 && x < self.positions[k] {
             k -= 1;
         } else if k + 2 < n && x >= self.positions[k + 1] {
@@ -328,10 +342,22 @@ impl HermiteSpline {
     /// Evaluates all functions (and optionally their derivatives) at a
     /// location obtained from [`HermiteSpline::locate`] on this spline or on
     /// one with the same grid.
+    ///
+    /// The values are `h00·p0 + h10·m0 + h01·p1 + h11·m1` accumulated left
+    /// to right, with fused multiply-adds where the CPU has them (checked
+    /// once at run time, [`fused`]): the same choice and order as
+    /// [`HermiteSpline::evaluate_values_fixed`] under `FMA =` [`fused`]`()`,
+    /// so the SOAP values-only path and the gradient path get the same bits.
     #[inline(always)]
     pub fn evaluate(&self, location: &SplineLocation, values: &mut [f64], derivatives: Option<&mut [f64]>) {
         debug_assert_eq!(location.n_points, self.positions.len());
-        evaluate_block(location, &self.data, self.n_functions, 0, self.n_functions, values, derivatives);
+        #[cfg(target_arch = "x86_64")]
+        if fused() {
+            // SAFETY: the CPU has AVX2 and FMA (checked by `fused`)
+            unsafe { evaluate_block_fma(location, &self.data, self.n_functions, values, derivatives) };
+            return;
+        }
+        evaluate_block::<false>(location, &self.data, self.n_functions, 0, self.n_functions, values, derivatives);
     }
 
     /// The values of all N = `n_functions` functions at a location (no
@@ -339,14 +365,44 @@ impl HermiteSpline {
     /// interval are one contiguous block of 4N values (one bounds check, a
     /// fully unrolled loop). The same products and sums in the same order
     /// as [`HermiteSpline::evaluate`], so the same bits.
+    /// `FMA` must be [`fused`]`()` for the bits of [`HermiteSpline::evaluate`]
+    /// (callers compiled for FMA pass `true` where the CPU has it).
     #[inline(always)]
-    pub fn evaluate_values_fixed<const N: usize>(&self, location: &SplineLocation, values: &mut [f64; N]) {
+    pub fn evaluate_values_fixed<const N: usize, const FMA: bool>(&self, location: &SplineLocation, values: &mut [f64; N]) {
         debug_assert_eq!(self.n_functions, N);
         let block = &self.data[location.k * 2 * N..][..4 * N];
         let row = |i: usize| -> &[f64; N] { block[i * N..(i + 1) * N].try_into().expect("N values") };
         let (p0, m0, p1, m1) = (row(0), row(1), row(2), row(3));
         for f in 0..N {
-            values[f] = location.h00 * p0[f] + location.h10 * m0[f] + location.h01 * p1[f] + location.h11 * m1[f];
+            values[f] = hermite_sum::<FMA>(location.h00, p0[f], location.h10, m0[f], location.h01, p1[f], location.h11, m1[f]);
+        }
+    }
+
+    /// [`HermiteSpline::evaluate_values_fixed`] with `FMA = true` for N a
+    /// multiple of 4, the location's interval `k` and its four basis values
+    /// `h` already broadcast (a spline grid shared by several channels
+    /// broadcasts them once): the same fused multiply-adds in the same
+    /// order, so the same bits, without the per-call re-broadcasts and
+    /// bounds checks the compiled generic loop kept.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    pub unsafe fn evaluate_values_fma<const N: usize>(&self, k: usize, h: &[std::arch::x86_64::__m256d; 4], values: &mut [f64; N]) {
+        use std::arch::x86_64::{_mm256_fmadd_pd, _mm256_loadu_pd, _mm256_mul_pd, _mm256_storeu_pd};
+        assert!(N % 4 == 0 && self.n_functions == N);
+        let block = &self.data[k * 2 * N..][..4 * N];
+        let (p, out) = (block.as_ptr(), values.as_mut_ptr());
+        // SAFETY: the block holds 4N values (rows p0, m0, p1, m1 of N) and
+        // `values` N, so every offset v + i·N + 0..4 with v < N is inside
+        for v in (0..N).step_by(4) {
+            let mut acc = _mm256_mul_pd(h[0], _mm256_loadu_pd(p.add(v)));
+            acc = _mm256_fmadd_pd(h[1], _mm256_loadu_pd(p.add(N + v)), acc);
+            acc = _mm256_fmadd_pd(h[2], _mm256_loadu_pd(p.add(2 * N + v)), acc);
+            acc = _mm256_fmadd_pd(h[3], _mm256_loadu_pd(p.add(3 * N + v)), acc);
+            _mm256_storeu_pd(out.add(v), acc);
         }
     }
 
@@ -409,10 +465,47 @@ fn hermite_basis(k: usize, n_points: usize, t: f64, delta: f64, inv_delta: f64) 
     }
 }
 
-/// Evaluates functions [offset, offset + count) of a table whose knots hold
-/// `stride` values then `stride` derivatives.
+/// Whether spline values are evaluated with fused multiply-adds: where the
+/// CPU has AVX2 and FMA (decided once per process).
 #[inline(always)]
-fn evaluate_block(
+pub fn fused() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::math::cpu::has_avx2_fma()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `a0·b0 + a1·b1 + a2·b2 + a3·b3`, left to right: a product then three
+/// fused multiply-adds when `FMA` (half the instructions of the values
+/// loop), else products and sums. The spline's one formula for values, so
+/// that every caller choosing `FMA` alike gets the same bits.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn hermite_sum<const FMA: bool>(a0: f64, b0: f64, a1: f64, b1: f64, a2: f64, b2: f64, a3: f64, b3: f64) -> f64 {
+    if FMA {
+        a3.mul_add(b3, a2.mul_add(b2, a1.mul_add(b1, a0 * b0)))
+    } else {
+        a0 * b0 + a1 * b1 + a2 * b2 + a3 * b3
+    }
+}
+
+/// [`evaluate_block`] with fused multiply-adds, compiled for AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn evaluate_block_fma(location: &SplineLocation, data: &[f64], n_functions: usize, values: &mut [f64], derivatives: Option<&mut [f64]>) {
+    evaluate_block::<true>(location, data, n_functions, 0, n_functions, values, derivatives);
+}
+
+/// Evaluates functions [offset, offset + count) of a table whose knots hold
+/// `stride` values then `stride` derivatives. The values with
+/// [`hermite_sum`]; the derivatives (only the gradient path asks for them)
+/// always as products and sums.
+#[inline(always)]
+fn evaluate_block<const FMA: bool>(
     location: &SplineLocation,
     data: &[f64],
     stride: usize,
@@ -427,7 +520,7 @@ fn evaluate_block(
     let (p1, m1) = (&second[offset..offset + count], &second[stride + offset..stride + offset + count]);
     let values = &mut values[..count];
     for f in 0..count {
-        values[f] = location.h00 * p0[f] + location.h10 * m0[f] + location.h01 * p1[f] + location.h11 * m1[f];
+        values[f] = hermite_sum::<FMA>(location.h00, p0[f], location.h10, m0[f], location.h01, p1[f], location.h11, m1[f]);
     }
     if let Some(derivatives) = derivatives {
         let derivatives = &mut derivatives[..count];
@@ -589,5 +682,38 @@ mod tests {
         spline.compute(0.75, &mut v, None);
         assert!((v[0] - 0.75f64.sin()).abs() < 1e-6);
         assert!(HermiteSpline::from_uniform_grid(0.0, 2.0, 2, &values[..3], &derivatives[..3]).is_err());
+    }
+
+    /// The two ways of evaluating spline values, `evaluate` (the gradient
+    /// path) and `evaluate_values_fixed` (the values-only path) with
+    /// `FMA = fused()`, give the same bits; with FMA they are within a few
+    /// ulp of the unfused sums (both are the same Hermite formula).
+    #[test]
+    fn fixed_and_generic_values_are_the_same_bits() {
+        let spline = HermiteSpline::with_accuracy(0.0, 5.0, 8, 1e-8, |x, v, d| {
+            for n in 0..8 {
+                let a = 0.3 + 0.2 * n as f64;
+                v[n] = (-a * x * x).exp() * (1.0 + n as f64 * x).cos();
+                d[n] = (-a * x * x).exp() * (-2.0 * a * x * (1.0 + n as f64 * x).cos() - n as f64 * (1.0 + n as f64 * x).sin());
+            }
+        })
+        .unwrap();
+        for k in 0..997 {
+            let x = 5.0 * k as f64 / 996.0;
+            let location = spline.locate(x);
+            let (mut generic, mut fixed, mut plain) = ([0.0; 8], [0.0; 8], [0.0; 8]);
+            spline.evaluate(&location, &mut generic, None);
+            if fused() {
+                spline.evaluate_values_fixed::<8, true>(&location, &mut fixed);
+            } else {
+                spline.evaluate_values_fixed::<8, false>(&location, &mut fixed);
+            }
+            spline.evaluate_values_fixed::<8, false>(&location, &mut plain);
+            for n in 0..8 {
+                assert_eq!(generic[n].to_bits(), fixed[n].to_bits(), "x = {x}, n = {n}");
+                // four products of O(1) terms: a few ulp of the largest
+                assert!((generic[n] - plain[n]).abs() <= 1e-15, "x = {x}, n = {n}: {} vs {}", generic[n], plain[n]);
+            }
+        }
     }
 }

@@ -188,22 +188,19 @@ impl Expansion {
     /// The density weight w(r) = f_c(r)·s(r) of neighbour `j` at r (Å)
     /// from `centre`, and dw/dr, after the checks every pair passes: not on
     /// top of the centre (`shift` names the image in the error), and finite.
-    #[inline]
+    // always inlined (the values-only kernel calls it once per pair), the
+    // error messages built out of line
+    #[inline(always)]
     pub(crate) fn pair_weight(&self, system_index: usize, centre: usize, j: usize, r: f64, shift: [i32; 3]) -> Result<(f64, f64)> {
         if r < 1e-12 {
-            return Err(Error::InvalidSystem(format!(
-                "atoms {centre} and {j} of system {system_index} are at the same position (shift {shift:?})"
-            )));
+            return Err(coincident(system_index, centre, j, shift));
         }
         let (fc, dfc) = cutoff_function(self.settings.smoothing, self.settings.cutoff, r);
         let (sc, dsc) = radial_scaling(self.settings.scaling, r);
         let weight = fc * sc;
         let dweight = dfc * sc + fc * dsc;
         if !(weight.is_finite() && dweight.is_finite()) {
-            return Err(Error::Numerical(format!(
-                "the density weight of atom {j} around atom {centre} of system {system_index} (r = {r} Å) is not finite: \
-                 density.scaling overflows at this distance"
-            )));
+            return Err(weight_not_finite(system_index, centre, j, r));
         }
         Ok((weight, dweight))
     }
@@ -434,6 +431,21 @@ impl Expansion {
         }
         Ok(())
     }
+}
+
+#[cold]
+#[inline(never)]
+fn coincident(system_index: usize, centre: usize, j: usize, shift: [i32; 3]) -> Error {
+    Error::InvalidSystem(format!("atoms {centre} and {j} of system {system_index} are at the same position (shift {shift:?})"))
+}
+
+#[cold]
+#[inline(never)]
+fn weight_not_finite(system_index: usize, centre: usize, j: usize, r: f64) -> Error {
+    Error::Numerical(format!(
+        "the density weight of atom {j} around atom {centre} of system {system_index} (r = {r} Å) is not finite: \
+         density.scaling overflows at this distance"
+    ))
 }
 
 /// The Laplacian-eigenstate integrals, tabulated per channel with

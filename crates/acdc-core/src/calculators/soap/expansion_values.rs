@@ -28,18 +28,17 @@ const ROWS: usize = 4;
 
 /// Per-thread buffers of [`Expansion::expand_values`], grown on demand.
 pub struct ValuesScratch {
-    /// Pairs within the cutoff, in neighbour-list order: slot, r (Å),
-    /// density weight, and the direction as `SphericalHarmonics` uses it.
-    slot: Vec<usize>,
-    distance: Vec<f64>,
-    weight: Vec<f64>,
-    unit: Vec<[f64; 3]>,
-    /// The same pairs grouped by slot (stable): r, weight, direction.
+    /// Pairs within the cutoff, in neighbour-list order: index into the
+    /// neighbour list and slot.
+    kept: Vec<(usize, usize)>,
+    /// The same pairs grouped by slot (stable), padded with idle lanes to a
+    /// multiple of 4 (r = 1, weight 0, direction +z): vector r_ij (Å),
+    /// r (Å), density weight.
+    vx: Vec<f64>,
+    vy: Vec<f64>,
+    vz: Vec<f64>,
     r: Vec<f64>,
     w: Vec<f64>,
-    ux: Vec<f64>,
-    uy: Vec<f64>,
-    uz: Vec<f64>,
     /// Pairs of slot s are `slot_start[s]..slot_start[s + 1]` of the grouped arrays.
     slot_start: Vec<usize>,
     /// Next free place of each slot while grouping.
@@ -48,8 +47,12 @@ pub struct ValuesScratch {
     radial: Vec<f64>,
     /// Radial derivatives of one pair (unsplined integrals only).
     derivatives: Vec<f64>,
-    /// w_p Y_lm(r̂_p) of the grouped pairs, `[lm][p]`.
+    /// w_p Y_lm(r̂_p) of the grouped pairs, `[lm][p]` (padded rows).
     harmonics: Vec<f64>,
+    /// Directions, for machines without AVX2 (`compute_batch`).
+    ux: Vec<f64>,
+    uy: Vec<f64>,
+    uz: Vec<f64>,
     sph_scratch: Vec<f64>,
     sph: SphericalHarmonics,
 }
@@ -58,24 +61,48 @@ impl ValuesScratch {
     /// Empty buffers for an expansion up to `max_angular`.
     pub fn new(max_angular: usize) -> ValuesScratch {
         ValuesScratch {
-            slot: Vec::new(),
-            distance: Vec::new(),
-            weight: Vec::new(),
-            unit: Vec::new(),
+            kept: Vec::new(),
+            vx: Vec::new(),
+            vy: Vec::new(),
+            vz: Vec::new(),
             r: Vec::new(),
             w: Vec::new(),
-            ux: Vec::new(),
-            uy: Vec::new(),
-            uz: Vec::new(),
             slot_start: Vec::new(),
             next: Vec::new(),
             radial: Vec::new(),
             derivatives: Vec::new(),
             harmonics: Vec::new(),
+            ux: Vec::new(),
+            uy: Vec::new(),
+            uz: Vec::new(),
             sph_scratch: Vec::new(),
             sph: SphericalHarmonics::new(max_angular),
         }
     }
+}
+
+/// The AVX2 entry points of [`Expansion::expand_values`]: one body, compiled
+/// once per feature set.
+macro_rules! simd_entry {
+    ($name:ident, $features:literal, $fma:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $name(
+            &self,
+            system_index: usize,
+            centre: usize,
+            pairs: &Pairs,
+            range: std::ops::Range<usize>,
+            species_index: &[usize],
+            slot_of: &[usize],
+            n_slots: usize,
+            scratch: &mut ValuesScratch,
+            coefficients: &mut [f64],
+        ) -> Result<()> {
+            self.expand_values_generic::<$fma, true>(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
+        }
+    };
 }
 
 impl Expansion {
@@ -107,7 +134,8 @@ impl Expansion {
         #[cfg(target_arch = "x86_64")]
         {
             // the same choice as the pair-by-pair path (expansion.rs,
-            // accumulate_pair), so that values stay bitwise equal to it
+            // accumulate_pair, and the spline's `fused`), so that values
+            // stay bitwise equal to it
             if crate::math::cpu::has_avx2_fma() {
                 // SAFETY: the CPU supports the features this function is compiled for
                 return unsafe {
@@ -121,48 +149,18 @@ impl Expansion {
                 };
             }
         }
-        self.expand_values_generic::<false>(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
+        self.expand_values_generic::<false, false>(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
     }
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn expand_values_fma(
-        &self,
-        system_index: usize,
-        centre: usize,
-        pairs: &Pairs,
-        range: std::ops::Range<usize>,
-        species_index: &[usize],
-        slot_of: &[usize],
-        n_slots: usize,
-        scratch: &mut ValuesScratch,
-        coefficients: &mut [f64],
-    ) -> Result<()> {
-        self.expand_values_generic::<true>(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
-    }
+    simd_entry!(expand_values_fma, "avx2,fma", true);
+    simd_entry!(expand_values_avx2, "avx2", false);
 
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn expand_values_avx2(
-        &self,
-        system_index: usize,
-        centre: usize,
-        pairs: &Pairs,
-        range: std::ops::Range<usize>,
-        species_index: &[usize],
-        slot_of: &[usize],
-        n_slots: usize,
-        scratch: &mut ValuesScratch,
-        coefficients: &mut [f64],
-    ) -> Result<()> {
-        self.expand_values_generic::<false>(system_index, centre, pairs, range, species_index, slot_of, n_slots, scratch, coefficients)
-    }
-
+    /// The body of [`Expansion::expand_values`]: `FMA` where the CPU has
+    /// fused multiply-adds (accumulation and spline), `AVX2` where it has
+    /// AVX2 (harmonics four pairs at a time).
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
-    fn expand_values_generic<const FMA: bool>(
+    fn expand_values_generic<const FMA: bool, const AVX2: bool>(
         &self,
         system_index: usize,
         centre: usize,
@@ -190,54 +188,62 @@ impl Expansion {
             coefficients[centre_slot * n_max + n] += w_c * term;
         }
 
-        // 1. the pairs within the cutoff, with the checks of `expand`
+        // 1. the pairs within the cutoff and their slots, counted per slot
         let s = scratch;
-        s.slot.clear();
-        s.distance.clear();
-        s.weight.clear();
-        s.unit.clear();
-        let cutoff = self.settings.cutoff;
-        for p in range {
-            let r = pairs.distances[p];
-            if r >= cutoff {
-                continue;
-            }
-            let j = pairs.j[p] as usize;
-            let (weight, _) = self.pair_weight(system_index, centre, j, r, pairs.shifts[p])?;
-            let v = pairs.vectors[p];
-            let slot = slot_of[species_index[j]];
-            debug_assert!(slot < n_slots, "species {} has no slot", species_index[j]);
-            s.slot.push(slot);
-            s.distance.push(r);
-            s.weight.push(weight);
-            s.unit.push(unit_vector([v[0] / r, v[1] / r, v[2] / r]));
-        }
-
-        // 2. grouped by slot, neighbour-list order kept within a slot
-        let count = s.slot.len();
+        s.kept.clear();
         s.slot_start.clear();
         s.slot_start.resize(n_slots + 1, 0);
-        for &slot in &s.slot {
-            s.slot_start[slot + 1] += 1;
+        let cutoff = self.settings.cutoff;
+        let (distances, neighbours) = (&pairs.distances[range.clone()], &pairs.j[range.clone()]);
+        for (q, (&r, &j)) in distances.iter().zip(neighbours).enumerate() {
+            if r < cutoff {
+                let slot = slot_of[species_index[j as usize]];
+                debug_assert!(slot < n_slots, "species {} has no slot", species_index[j as usize]);
+                s.kept.push((range.start + q, slot));
+                s.slot_start[slot + 1] += 1;
+            }
         }
         for k in 0..n_slots {
             s.slot_start[k + 1] += s.slot_start[k];
         }
-        for v in [&mut s.r, &mut s.w, &mut s.ux, &mut s.uy, &mut s.uz] {
-            set_len_for_overwrite(v, count);
+
+        // 2. grouped by slot (neighbour-list order kept within a slot), with
+        // the density weight and the checks of `expand`; the padding lanes
+        // are idle pairs of weight 0
+        let count = s.kept.len();
+        let stride = count.div_ceil(4) * 4;
+        for v in [&mut s.vx, &mut s.vy, &mut s.vz, &mut s.r, &mut s.w] {
+            set_len_for_overwrite(v, stride);
         }
+        s.next.clear();
+        s.next.extend_from_slice(&s.slot_start[..n_slots]);
         {
-            s.next.clear();
-            s.next.extend_from_slice(&s.slot_start);
-            for p in 0..count {
-                let q = s.next[s.slot[p]];
-                s.next[s.slot[p]] += 1;
-                s.r[q] = s.distance[p];
-                s.w[q] = s.weight[p];
-                s.ux[q] = s.unit[p][0];
-                s.uy[q] = s.unit[p][1];
-                s.uz[q] = s.unit[p][2];
+            let (vx, vy, vz, rs, ws) = (&mut s.vx[..count], &mut s.vy[..count], &mut s.vz[..count], &mut s.r[..count], &mut s.w[..count]);
+            for &(p, slot) in &s.kept {
+                let r = pairs.distances[p];
+                let j = pairs.j[p] as usize;
+                let (weight, _) = self.pair_weight(system_index, centre, j, r, pairs.shifts[p])?;
+                let q = s.next[slot];
+                s.next[slot] = q + 1;
+                let v = pairs.vectors[p];
+                // one place per kept pair: q < slot_start[slot + 1] ≤ count
+                assert!(q < count);
+                // SAFETY: q < count, the length of the five slices
+                unsafe {
+                    *vx.get_unchecked_mut(q) = v[0];
+                    *vy.get_unchecked_mut(q) = v[1];
+                    *vz.get_unchecked_mut(q) = v[2];
+                    *rs.get_unchecked_mut(q) = r;
+                    *ws.get_unchecked_mut(q) = weight;
+                }
             }
+        }
+        for q in count..stride {
+            s.vx[q] = 0.0;
+            s.vy[q] = 0.0;
+            s.vz[q] = 1.0;
+            s.r[q] = 1.0;
+            s.w[q] = 0.0;
         }
 
         // 3. radial integrals, [p][l][n]
@@ -251,12 +257,12 @@ impl Expansion {
                     ($($n:literal)*) => {
                         match n_max {
                             $($n => {
-                                for (r, out) in s.r.iter().zip(s.radial.chunks_exact_mut(ln)) {
-                                    spline.compute_values_fixed::<$n>(*r, out);
+                                for (r, out) in s.r[..count].iter().zip(s.radial.chunks_exact_mut(ln)) {
+                                    spline.compute_values_fixed::<$n, FMA>(*r, out);
                                 }
                             })*
                             _ => {
-                                for (p, &r) in s.r.iter().enumerate() {
+                                for (p, &r) in s.r[..count].iter().enumerate() {
                                     spline.compute(r, &mut s.radial[p * ln..(p + 1) * ln], None);
                                 }
                             }
@@ -271,19 +277,39 @@ impl Expansion {
                 let radial = other.get();
                 s.derivatives.clear();
                 s.derivatives.resize(ln, 0.0);
-                for (p, &r) in s.r.iter().enumerate() {
+                for (p, &r) in s.r[..count].iter().enumerate() {
                     radial.compute(r, &mut s.radial[p * ln..(p + 1) * ln], Some(&mut s.derivatives));
                 }
             }
         }
 
-        // 4. w_p Y_lm(r̂_p), [lm][p]
-        set_len_for_overwrite(&mut s.harmonics, n_lm * count);
-        set_len_for_overwrite(&mut s.sph_scratch, 4 * count);
-        s.sph.compute_batch(&s.ux, &s.uy, &s.uz, &mut s.sph_scratch, &mut s.harmonics);
-        for row in s.harmonics.chunks_exact_mut(count.max(1)) {
-            for (y, &w) in row.iter_mut().zip(&s.w) {
-                *y = w * *y;
+        // 4. w_p Y_lm(r̂_p), [lm][p], rows of `stride` values
+        set_len_for_overwrite(&mut s.harmonics, n_lm * stride);
+        #[cfg(target_arch = "x86_64")]
+        if AVX2 {
+            for b in (0..stride).step_by(4) {
+                let lanes = |v: &[f64]| -> [f64; 4] { v[b..b + 4].try_into().expect("4 lanes") };
+                let (vx, vy, vz, r, w) = (lanes(&s.vx), lanes(&s.vy), lanes(&s.vz), lanes(&s.r), lanes(&s.w));
+                // SAFETY: AVX2 is true only under the entry points compiled
+                // for AVX2, which run only where the CPU has it
+                unsafe { s.sph.weighted_block4(&vx, &vy, &vz, &r, &w, &mut s.harmonics, b, stride) };
+            }
+        }
+        if !AVX2 {
+            for v in [&mut s.ux, &mut s.uy, &mut s.uz] {
+                set_len_for_overwrite(v, stride);
+            }
+            for q in 0..stride {
+                let r = s.r[q];
+                let u = unit_vector([s.vx[q] / r, s.vy[q] / r, s.vz[q] / r]);
+                (s.ux[q], s.uy[q], s.uz[q]) = (u[0], u[1], u[2]);
+            }
+            set_len_for_overwrite(&mut s.sph_scratch, 4 * stride);
+            s.sph.compute_batch(&s.ux, &s.uy, &s.uz, &mut s.sph_scratch, &mut s.harmonics);
+            for row in s.harmonics.chunks_exact_mut(stride.max(1)) {
+                for (y, &w) in row.iter_mut().zip(&s.w) {
+                    *y = w * *y;
+                }
             }
         }
 
@@ -297,15 +323,15 @@ impl Expansion {
             macro_rules! fixed {
                 ($($n:literal)*) => {
                     match n_max {
-                        $($n => accumulate_fixed::<$n, FMA>(c, stride_lm, l_max, &s.harmonics, count, &s.radial, ln, pairs),)*
-                        _ => accumulate_any::<FMA>(c, stride_lm, l_max, n_max, &s.harmonics, count, &s.radial, ln, pairs),
+                        $($n => accumulate_fixed::<$n, FMA>(c, stride_lm, l_max, &s.harmonics, stride, &s.radial, ln, pairs),)*
+                        _ => accumulate_any::<FMA>(c, stride_lm, l_max, n_max, &s.harmonics, stride, &s.radial, ln, pairs),
                     }
                 };
             }
             fixed!(4 5 6 7 8 9 10 11 12 16);
         }
 
-        if !coefficients.iter().all(|c| c.is_finite()) {
+        if !all_finite(coefficients) {
             return Err(Error::Numerical(format!(
                 "the density coefficients of atom {centre} of system {system_index} are not finite: \
                  check density.center_atom_weight and density.scaling"
@@ -313,6 +339,24 @@ impl Expansion {
         }
         Ok(())
     }
+}
+
+/// Whether every value is finite, four lanes at a time: x·0 is 0 for finite
+/// x and NaN for ±∞ and NaN, so the sums are NaN exactly when some value is
+/// not finite. (The element-by-element test was a scalar loop of 5
+/// instructions per coefficient: 2.7 k per si512 atom, more than the
+/// harmonics.)
+#[inline(always)]
+fn all_finite(values: &[f64]) -> bool {
+    let mut sums = [0.0f64; 4];
+    let chunks = values.chunks_exact(4);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        for k in 0..4 {
+            sums[k] += chunk[k] * 0.0;
+        }
+    }
+    rest.iter().all(|v| v.is_finite()) && sums.iter().all(|s| *s == 0.0)
 }
 
 /// Makes `v` `len` long for a writer that assigns every element before
@@ -341,7 +385,7 @@ fn accumulate_fixed<const N: usize, const FMA: bool>(
     stride_lm: usize,
     l_max: usize,
     yw: &[f64],
-    count: usize,
+    yw_stride: usize,
     radial: &[f64],
     ln: usize,
     pairs: std::ops::Range<usize>,
@@ -352,10 +396,10 @@ fn accumulate_fixed<const N: usize, const FMA: bool>(
         while lm < end {
             let rows = (end - lm).min(ROWS);
             match rows {
-                4 => block::<N, 4, FMA>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
-                3 => block::<N, 3, FMA>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
-                2 => block::<N, 2, FMA>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
-                _ => block::<N, 1, FMA>(c, stride_lm, lm, l, yw, count, radial, ln, pairs.clone()),
+                4 => block::<N, 4, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone()),
+                3 => block::<N, 3, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone()),
+                2 => block::<N, 2, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone()),
+                _ => block::<N, 1, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone()),
             }
             lm += rows;
         }
@@ -372,7 +416,7 @@ fn block<const N: usize, const K: usize, const FMA: bool>(
     lm0: usize,
     l: usize,
     yw: &[f64],
-    count: usize,
+    yw_stride: usize,
     radial: &[f64],
     ln: usize,
     pairs: std::ops::Range<usize>,
@@ -384,7 +428,7 @@ fn block<const N: usize, const K: usize, const FMA: bool>(
         // multiply-adds in the same order, so the same bits
         // SAFETY: FMA is true only under expand_values_fma, which runs only
         // where the CPU has AVX2 and FMA
-        unsafe { block_fma::<N, K>(c, stride_lm, lm0, l, yw, count, radial, ln, pairs) };
+        unsafe { block_fma::<N, K>(c, stride_lm, lm0, l, yw, yw_stride, radial, ln, pairs) };
         return;
     }
     let mut acc = [[0.0f64; N]; K];
@@ -392,8 +436,8 @@ fn block<const N: usize, const K: usize, const FMA: bool>(
         row.copy_from_slice(&c[(lm0 + k) * stride_lm..(lm0 + k) * stride_lm + N]);
     }
     let (start, end) = (pairs.start, pairs.end);
-    assert!((l + 1) * N <= ln && end * ln <= radial.len() && (lm0 + K) * count <= yw.len() && end <= count);
-    let ys: [&[f64]; K] = std::array::from_fn(|k| &yw[(lm0 + k) * count + start..(lm0 + k) * count + end]);
+    assert!((l + 1) * N <= ln && end * ln <= radial.len() && (lm0 + K) * yw_stride <= yw.len() && end <= yw_stride);
+    let ys: [&[f64]; K] = std::array::from_fn(|k| &yw[(lm0 + k) * yw_stride + start..(lm0 + k) * yw_stride + end]);
     for (q, pair) in radial[start * ln..end * ln].chunks_exact(ln).enumerate() {
         let r: &[f64; N] = pair[l * N..(l + 1) * N].try_into().expect("N values");
         for k in 0..K {
@@ -421,7 +465,7 @@ unsafe fn block_fma<const N: usize, const K: usize>(
     lm0: usize,
     l: usize,
     yw: &[f64],
-    count: usize,
+    yw_stride: usize,
     radial: &[f64],
     ln: usize,
     pairs: std::ops::Range<usize>,
@@ -431,11 +475,11 @@ unsafe fn block_fma<const N: usize, const K: usize>(
     let lanes = N / W;
     let (start, end) = (pairs.start, pairs.end);
     assert!(N % W == 0 && lanes <= 4);
-    assert!((l + 1) * N <= ln && end * ln <= radial.len() && (lm0 + K) * count <= yw.len() && end <= count);
+    assert!((l + 1) * N <= ln && end * ln <= radial.len() && (lm0 + K) * yw_stride <= yw.len() && end <= yw_stride);
     assert!((lm0 + K - 1) * stride_lm + N <= c.len());
     // SAFETY (every access below): rows lm0..lm0 + K of `c` hold N values
     // from (lm0 + k) · stride_lm, pair p's radial values of degree l are
-    // radial[p · ln + l · N..][..N], and yw[(lm0 + k) · count + p] exists for
+    // radial[p · ln + l · N..][..N], and yw[(lm0 + k) · yw_stride + p] exists for
     // p < end (the asserts above)
     let mut acc: [[__m256d; 4]; K] = [[_mm256_setzero_pd(); 4]; K];
     for (k, row) in acc.iter_mut().enumerate() {
@@ -450,7 +494,7 @@ unsafe fn block_fma<const N: usize, const K: usize>(
             *x = _mm256_loadu_pd(rp.add(v * W));
         }
         for (k, row) in acc.iter_mut().enumerate() {
-            let y = _mm256_set1_pd(*yw.get_unchecked((lm0 + k) * count + p));
+            let y = _mm256_set1_pd(*yw.get_unchecked((lm0 + k) * yw_stride + p));
             for v in 0..lanes {
                 row[v] = _mm256_fmadd_pd(y, r[v], row[v]);
             }
@@ -471,7 +515,7 @@ fn accumulate_any<const FMA: bool>(
     l_max: usize,
     n_max: usize,
     yw: &[f64],
-    count: usize,
+    yw_stride: usize,
     radial: &[f64],
     ln: usize,
     pairs: std::ops::Range<usize>,
@@ -480,7 +524,7 @@ fn accumulate_any<const FMA: bool>(
         for lm in l * l..(l + 1) * (l + 1) {
             let row = &mut c[lm * stride_lm..lm * stride_lm + n_max];
             for p in pairs.clone() {
-                let y = yw[lm * count + p];
+                let y = yw[lm * yw_stride + p];
                 let r = &radial[p * ln + l * n_max..p * ln + (l + 1) * n_max];
                 for (o, &v) in row.iter_mut().zip(r) {
                     *o = madd::<FMA>(y, v, *o);
