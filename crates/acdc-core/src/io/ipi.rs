@@ -364,7 +364,10 @@ pub fn drive(stream: &mut dyn Channel, evaluate: &mut Evaluate<'_>, o: &DriveOpt
             }
             return match e.kind() {
                 ErrorKind::WouldBlock | ErrorKind::TimedOut => {
-                    fail(IpiErrorKind::Io, format!("the i-PI server at {} does not read the replies: {} bytes unread for {} s (it must read each reply before sending more requests)", o.address, bytes.len(), seconds(o.timeout)))
+                    fail(
+                    IpiErrorKind::Io,
+                    format!("the i-PI server at {} does not read the replies: a {}-byte reply could not be written for {} s (it must read each reply before sending more requests)", o.address, bytes.len(), seconds(o.timeout)),
+                )
                 }
                 ErrorKind::ConnectionReset | ErrorKind::BrokenPipe => fail(IpiErrorKind::Io, format!("the i-PI server at {} closed the connection before the reply could be sent", o.address)),
                 _ => fail(IpiErrorKind::Io, format!("the i-PI connection to {} failed: {e}", o.address)),
@@ -382,7 +385,7 @@ pub fn drive(stream: &mut dyn Channel, evaluate: &mut Evaluate<'_>, o: &DriveOpt
                 if o.exit_on_close && !partial && !have_reply && summary.steps > 0 {
                     break;
                 }
-                return fail(IpiErrorKind::Io, if partial { format!("{} (while waiting for a message header)", closed_message(o)) } else { closed_message(o) });
+                return fail(IpiErrorKind::Io, format!("{} (while waiting for a message header)", closed_message(o)));
             }
         };
         match message {
