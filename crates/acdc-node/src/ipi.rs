@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use acdc_core::io::ipi::{drive, DriveOptions, DriveSummary, IpiError, IpiErrorKind};
+use acdc_core::io::ipi::{drive, on_own_pool, DriveOptions, DriveSummary, IpiError, IpiErrorKind};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -248,8 +248,14 @@ fn run(potential: Arc<acdc_core::models::Potential>, target: Target, options: Dr
         return Err(coded("ABORT_ERR", "", "cancelled"));
     }
     let cancel = Some(options.cancel.clone());
-    let mut evaluate = |system: &acdc_core::System, o: &acdc_core::models::PredictOptions| potential.predict_within(std::slice::from_ref(system), o, BATCH_ATOMS, &cancel, None);
-    let out = drive(&mut stream, &mut evaluate, &options);
+    let threads = acdc_core::parallel::num_threads();
+    let mut work = || {
+        let mut evaluate = |system: &acdc_core::System, o: &acdc_core::models::PredictOptions| potential.predict_within(std::slice::from_ref(system), o, BATCH_ATOMS, &cancel, None);
+        drive(&mut stream, &mut evaluate, &options)
+    };
+    // ACDC_IPI_POOL=global (for bench/ipi_floor.mjs's comparison): the model
+    // runs on the process-wide pool, handed over every step
+    let out = if std::env::var("ACDC_IPI_POOL").is_ok_and(|v| v == "global") { work() } else { on_own_pool(threads, work).and_then(|r| r) };
     if let Ok(mut guard) = socket.lock() {
         *guard = None;
     }

@@ -338,6 +338,22 @@ fn cell_volume(c: &[f64; 9]) -> f64 {
     (a0 * (b1 * c2 - b2 * c1) - a1 * (b0 * c2 - b2 * c0) + a2 * (b0 * c1 - b1 * c0)).abs()
 }
 
+/// Runs `f` on a worker thread of a rayon pool of its own with `threads`
+/// threads (the caller passes the process-wide pool's size), made for the
+/// run and dropped after it. The model's parallel loops then start on the
+/// driver's own thread, and with one thread run there entirely, instead of
+/// being handed to the process-wide pool every step and waited for (a
+/// wake-up of another thread per parallel loop). The driver's blocking
+/// socket calls occupy only this pool, never the one other computations use.
+pub fn on_own_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> Result<R, IpiError> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|k| format!("acdc-ipi-{k}"))
+        .build()
+        .map_err(|e| IpiError::Protocol { kind: IpiErrorKind::Io, message: format!("cannot start the driver's threads: {e}") })?;
+    Ok(pool.install(f))
+}
+
 /// What the loop asks the model for one structure.
 pub type Evaluate<'a> = dyn FnMut(&System, &PredictOptions) -> crate::Result<Prediction> + 'a;
 
@@ -557,6 +573,113 @@ mod tests {
         ] {
             assert_eq!(js_number(v), s, "{v:e}");
         }
+    }
+
+    /// A server's bytes to read, in chunks of `chunk` bytes, and what the loop wrote.
+    struct Scripted {
+        input: Vec<u8>,
+        at: usize,
+        chunk: usize,
+        output: Vec<u8>,
+    }
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = buf.len().min(self.chunk).min(self.input.len() - self.at);
+            buf[..n].copy_from_slice(&self.input[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    impl Write for Scripted {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.output.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn options(species: Option<Vec<i32>>) -> DriveOptions {
+        DriveOptions { species, single_species: 29, variance: false, exit_on_close: false, timeout: Duration::from_secs(1), cancel: Arc::new(AtomicBool::new(false)), address: "test".into() }
+    }
+
+    fn posdata(n: usize, side_bohr: f64) -> Vec<u8> {
+        let mut b = header("POSDATA").to_vec();
+        for k in 0..9 {
+            b.extend_from_slice(&(if k % 4 == 0 { side_bohr } else { 0.0 }).to_le_bytes());
+        }
+        for k in 0..9 {
+            b.extend_from_slice(&(if k % 4 == 0 { 1.0 / side_bohr } else { 0.0 }).to_le_bytes());
+        }
+        b.extend_from_slice(&(n as i32).to_le_bytes());
+        for k in 0..3 * n {
+            b.extend_from_slice(&(0.5 + k as f64).to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn a_conversation_in_odd_chunks_gives_the_replies_in_atomic_units() {
+        let mut input = Vec::new();
+        input.extend_from_slice(&header("STATUS"));
+        input.extend_from_slice(&header("INIT"));
+        input.extend_from_slice(&0i32.to_le_bytes());
+        input.extend_from_slice(&2i32.to_le_bytes());
+        input.extend_from_slice(b"ab");
+        input.extend_from_slice(&header("STATUS"));
+        input.extend_from_slice(&posdata(2, 20.0));
+        input.extend_from_slice(&header("STATUS"));
+        input.extend_from_slice(&header("GETFORCE"));
+        input.extend_from_slice(&header("EXIT"));
+        let mut s = Scripted { input, at: 0, chunk: 7, output: Vec::new() };
+        let mut seen = Vec::new();
+        let mut evaluate = |system: &System, o: &PredictOptions| {
+            seen.push((system.size(), o.stress));
+            Ok(Prediction { energy: vec![2.0], forces: vec![vec![1.0, -1.0, 0.5, 0.0, 0.0, -0.5]], stress: vec![[0.1; 9]], variance: vec![] })
+        };
+        let summary = drive(&mut s, &mut evaluate, &options(None)).unwrap();
+        assert_eq!(summary.steps, 1);
+        assert_eq!(seen, vec![(2, true)]);
+        let out = &s.output;
+        assert_eq!(&out[..36], b"NEEDINIT    READY       HAVEDATA    ");
+        assert_eq!(&out[36..48], b"FORCEREADY  ");
+        assert_eq!(f64_at(&out[48..], 0), 2.0 * HARTREE_PER_EV);
+        assert_eq!(i32::from_le_bytes(out[56..60].try_into().unwrap()), 2);
+        assert_eq!(f64_at(&out[60..], 1), -FORCE_PER_EV_PER_ANGSTROM);
+        let volume = cell_volume(&[20.0 / BOHR_PER_ANGSTROM, 0.0, 0.0, 0.0, 20.0 / BOHR_PER_ANGSTROM, 0.0, 0.0, 0.0, 20.0 / BOHR_PER_ANGSTROM]);
+        assert_eq!(f64_at(&out[60 + 48..], 0), -volume * 0.1 * HARTREE_PER_EV);
+        assert_eq!(out.len(), 36 + 12 + 8 + 4 + 48 + 72 + 4);
+    }
+
+    #[test]
+    fn hostile_sizes_are_errors_and_allocate_only_what_arrived() {
+        let mut evaluate = |_: &System, _: &PredictOptions| -> crate::Result<Prediction> { panic!("no evaluation expected") };
+        // 80 M atoms announced (1.9 GB of positions), 100 bytes sent, then the end
+        let mut input = posdata(1, 20.0);
+        input.truncate(12 + 144);
+        input.extend_from_slice(&80_000_000i32.to_le_bytes());
+        input.extend_from_slice(&[0; 100]);
+        let mut s = Scripted { input, at: 0, chunk: 1 << 20, output: Vec::new() };
+        let e = drive(&mut s, &mut evaluate, &options(None)).unwrap_err();
+        assert_eq!(e, IpiError::Protocol { kind: IpiErrorKind::Io, message: "the i-PI server at test closed the connection before sending EXIT (while waiting for 80000000 positions)".into() });
+        for (count, expected) in [(-1i32, "-1 atoms"), (i32::MAX, "2147483647 atoms")] {
+            let mut input = header("POSDATA").to_vec();
+            input.extend_from_slice(&[0; 144]);
+            input.extend_from_slice(&count.to_le_bytes());
+            let mut s = Scripted { input, at: 0, chunk: 3, output: Vec::new() };
+            let IpiError::Protocol { kind, message } = drive(&mut s, &mut evaluate, &options(None)).unwrap_err() else { panic!() };
+            assert_eq!(kind, IpiErrorKind::Parse);
+            assert!(message.contains(expected), "{message}");
+        }
+        let mut input = header("INIT").to_vec();
+        input.extend_from_slice(&0i32.to_le_bytes());
+        input.extend_from_slice(&i32::MAX.to_le_bytes());
+        let mut s = Scripted { input, at: 0, chunk: 5, output: Vec::new() };
+        let IpiError::Protocol { message, .. } = drive(&mut s, &mut evaluate, &options(None)).unwrap_err() else { panic!() };
+        assert!(message.contains("parameter string length 2147483647"), "{message}");
     }
 
     #[test]
