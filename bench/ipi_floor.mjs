@@ -10,7 +10,9 @@
 //            (predict and predictSync): the driver's protocol, no model;
 //   model    driveIpi with the model itself, the JavaScript loop (--with-model);
 //   native   driveIpi with the model itself, the native loop (loop 'native':
-//            a thread of the binding owns the socket; --with-model).
+//            a thread of the binding owns the socket; --with-model);
+//   alone    the model's predictSync in a loop, no socket (--with-model): its
+//            CPU per step, to subtract from the two rows above.
 // Each runs twice, for 100 and for --steps evaluations, in fresh processes;
 // CPU time per step = the difference of the process's CPU time (user +
 // system, all threads) over the difference of steps, so start-up cancels.
@@ -20,7 +22,7 @@
 //       [--xyz bench/.data/md-step/cell-2.xyz] [--model bench/.data/md-step/linear.acdc] [--with-model]
 //
 // The python needs numpy. The structure's comment line must hold Lattice="…".
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -77,6 +79,15 @@ if (process.argv[2] === '--minimal') {
       }
     }
   });
+} else if (process.argv[2] === '--alone') {
+  // the model's own CPU per step, no socket: the same predictSync calls in a loop
+  const [steps, modelPath, xyz] = process.argv.slice(3);
+  const acdc = require('acdc-ml');
+  const m = acdc.loadModelSync(modelPath);
+  const [s] = acdc.readXyzSync(xyz);
+  const t = process.hrtime.bigint();
+  for (let k = 0; k < Number(steps); k++) m.predictSync([s], { forces: true, stress: true });
+  console.log(JSON.stringify({ cpu: cpuSeconds(), modelSeconds: Number(process.hrtime.bigint() - t) / 1e9, server: { round_trip_median_s: NaN } }));
 } else if (process.argv[2] === '--driver') {
   const [socketPath, modelPath, xyz, kind] = process.argv.slice(3);
   const acdc = require('acdc-ml');
@@ -115,6 +126,13 @@ if (process.argv[2] === '--minimal') {
       server.stdout.on('data', (d) => (serverOut += d));
       const serverDone = new Promise((resolve) => server.on('exit', resolve));
       for (let k = 0; k < 100 && !fs.existsSync(socketPath); k++) await new Promise((r) => setTimeout(r, 50));
+      if (kind === 'alone') {
+        server.kill();
+        await serverDone;
+        const r = spawnSync(process.execPath, [SELF, '--alone', String(n), modelPath, xyz], { encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: process.env.ACDC_NUM_THREADS ?? '1' } });
+        if (r.status !== 0) throw new Error(r.stderr);
+        return JSON.parse(r.stdout.trim().split('\n').pop());
+      }
       const args = kind === 'minimal' ? ['--minimal', socketPath, String(atoms)] : ['--driver', socketPath, modelPath, xyz, kind];
       const child = spawn(process.execPath, [SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ACDC_NUM_THREADS: process.env.ACDC_NUM_THREADS ?? '1' } });
       let out = '';

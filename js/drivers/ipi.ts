@@ -139,6 +139,9 @@ export interface DriveIpiResult {
    * Seconds the driver itself spent on the protocol: parsing every message,
    * answering STATUS, decoding POSDATA, building the System, encoding and
    * writing FORCEREADY (not waiting for the server's bytes, not the model).
+   * The JavaScript loop measures wall time; the native loop its thread's
+   * CPU time (user + system, on Linux), which a loaded machine does not
+   * inflate with waits for the scheduler.
    */
   protocolSeconds: number;
   /** Of `protocolSeconds`, the part up to and including the first reply (connection set-up, INIT, cold code). */

@@ -100,9 +100,10 @@ pub struct DriveSummary {
     pub steps: usize,
     /// Seconds in the model, summed.
     pub model_seconds: f64,
-    /// Seconds the loop itself ran (parsing, answering STATUS, decoding,
-    /// building the structure, encoding, the socket calls that did not wait
-    /// for the server), summed.
+    /// CPU seconds (user + system, on Linux; wall seconds elsewhere) the
+    /// loop's thread spent on the protocol: parsing, answering STATUS,
+    /// decoding, building the structure, encoding, and the socket calls
+    /// (a read that waits for the server counts only its own CPU), summed.
     pub protocol_seconds: f64,
     /// Of `protocol_seconds`, the part up to and including the first reply.
     pub first_protocol_seconds: f64,
@@ -113,13 +114,36 @@ pub struct DriveSummary {
 pub trait Channel: Read + Write {}
 impl<T: Read + Write> Channel for T {}
 
+/// CPU seconds (user + system) the calling thread has used: the loop's own
+/// cost, which a loaded machine does not inflate (wall time would count the
+/// moments the thread waits to be scheduled while it has work).
+#[cfg(target_os = "linux")]
+fn thread_cpu_seconds() -> f64 {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes the timespec it is given and nothing else
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) } == 0;
+    if ok {
+        t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+    } else {
+        0.0
+    }
+}
+
+/// Elsewhere: wall time since the first call (the loop's busy time then
+/// includes waits for the scheduler).
+#[cfg(not(target_os = "linux"))]
+fn thread_cpu_seconds() -> f64 {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_secs_f64()
+}
+
 /// Exact-length reads over a stream that delivers arbitrary chunks, with the
-/// loop's busy time measured around the reads that wait.
+/// loop's busy time (thread CPU time) measured around the reads that wait.
 struct Reader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    busy_since: Option<Instant>,
+    busy_since: Option<f64>,
     busy: f64,
 }
 
@@ -132,18 +156,18 @@ enum Need {
 
 impl Reader {
     fn new() -> Reader {
-        Reader { buf: vec![0; READ_CHUNK], start: 0, end: 0, busy_since: Some(Instant::now()), busy: 0.0 }
+        Reader { buf: vec![0; READ_CHUNK], start: 0, end: 0, busy_since: Some(thread_cpu_seconds()), busy: 0.0 }
     }
 
     fn idle(&mut self) {
         if let Some(t) = self.busy_since.take() {
-            self.busy += t.elapsed().as_secs_f64();
+            self.busy += thread_cpu_seconds() - t;
         }
     }
 
     fn wake(&mut self) {
         if self.busy_since.is_none() {
-            self.busy_since = Some(Instant::now());
+            self.busy_since = Some(thread_cpu_seconds());
         }
     }
 
