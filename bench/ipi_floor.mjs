@@ -115,7 +115,7 @@ if (process.argv[2] === '--minimal') {
   const python = process.env.ACDC_INTEROP_PYTHON;
   if (!python) throw new Error('set ACDC_INTEROP_PYTHON to a python with numpy');
   const atoms = Number(fs.readFileSync(xyz, 'utf8').split('\n')[0]);
-  const kinds = ['minimal', 'canned', ...(process.argv.includes('--with-model') ? ['model', 'native'] : [])];
+  const kinds = ['minimal', 'canned', ...(process.argv.includes('--with-model') ? ['alone', 'model', 'native'] : [])];
 
   const once = async (kind, n) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-ipi-floor-'));

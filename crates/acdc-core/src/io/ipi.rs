@@ -100,10 +100,10 @@ pub struct DriveSummary {
     pub steps: usize,
     /// Seconds in the model, summed.
     pub model_seconds: f64,
-    /// CPU seconds (user + system, on Linux; wall seconds elsewhere) the
-    /// loop's thread spent on the protocol: parsing, answering STATUS,
-    /// decoding, building the structure, encoding, and the socket calls
-    /// (a read that waits for the server counts only its own CPU), summed.
+    /// CPU seconds (user + system, on Linux; elsewhere wall seconds, waits
+    /// included) the loop's thread spent outside the model: parsing,
+    /// answering STATUS, decoding, building the structure, encoding, and the
+    /// socket calls with the kernel's work to block and wake the thread.
     pub protocol_seconds: f64,
     /// Of `protocol_seconds`, the part up to and including the first reply.
     pub first_protocol_seconds: f64,
@@ -129,22 +129,19 @@ fn thread_cpu_seconds() -> f64 {
     }
 }
 
-/// Elsewhere: wall time since the first call (the loop's busy time then
-/// includes waits for the scheduler).
+/// Elsewhere: wall time since the first call (the loop's time then includes
+/// its waits for the server).
 #[cfg(not(target_os = "linux"))]
 fn thread_cpu_seconds() -> f64 {
     static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     START.get_or_init(Instant::now).elapsed().as_secs_f64()
 }
 
-/// Exact-length reads over a stream that delivers arbitrary chunks, with the
-/// loop's busy time (thread CPU time) measured around the reads that wait.
+/// Exact-length reads over a stream that delivers arbitrary chunks.
 struct Reader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    busy_since: Option<f64>,
-    busy: f64,
 }
 
 enum Need {
@@ -156,19 +153,7 @@ enum Need {
 
 impl Reader {
     fn new() -> Reader {
-        Reader { buf: vec![0; READ_CHUNK], start: 0, end: 0, busy_since: Some(thread_cpu_seconds()), busy: 0.0 }
-    }
-
-    fn idle(&mut self) {
-        if let Some(t) = self.busy_since.take() {
-            self.busy += thread_cpu_seconds() - t;
-        }
-    }
-
-    fn wake(&mut self) {
-        if self.busy_since.is_none() {
-            self.busy_since = Some(thread_cpu_seconds());
-        }
+        Reader { buf: vec![0; READ_CHUNK], start: 0, end: 0 }
     }
 
     fn available(&self) -> usize {
@@ -191,9 +176,7 @@ impl Reader {
                 self.buf.resize(self.buf.len() + grow, 0);
             }
             let end = self.end;
-            self.idle();
             let got = s.read(&mut self.buf[end..]);
-            self.wake();
             match got {
                 Ok(0) => {
                     if o.cancel.load(Ordering::Relaxed) {
@@ -395,10 +378,13 @@ pub fn drive(stream: &mut dyn Channel, evaluate: &mut Evaluate<'_>, o: &DriveOpt
     let mut atoms: Option<usize> = None;
     let mut species: Option<Vec<i32>> = o.species.clone();
     let mut positions: Vec<f64> = Vec::new();
-    let write = |s: &mut dyn Channel, r: &mut Reader, bytes: &[u8]| -> Result<(), IpiError> {
+    // the loop's cost is its thread's CPU time minus the model's part of it:
+    // two clock readings a step (each a system call of ~1-2 µs), not two per wait
+    let cpu_start = thread_cpu_seconds();
+    let mut model_cpu = 0.0;
+    let write = |s: &mut dyn Channel, bytes: &[u8]| -> Result<(), IpiError> {
         let out = s.write_all(bytes);
         if let Err(e) = out {
-            r.idle();
             if o.cancel.load(Ordering::Relaxed) {
                 return fail(IpiErrorKind::Cancelled, "cancelled");
             }
@@ -438,7 +424,7 @@ pub fn drive(stream: &mut dyn Channel, evaluate: &mut Evaluate<'_>, o: &DriveOpt
                 } else {
                     "READY"
                 });
-                write(stream, &mut r, &h)?;
+                write(stream, &h)?;
             }
             "INIT" => {
                 let head = r.read(stream, 8, "the INIT message", o)?;
@@ -487,11 +473,11 @@ pub fn drive(stream: &mut dyn Channel, evaluate: &mut Evaluate<'_>, o: &DriveOpt
                 let periodic = volume > 1e-12;
                 let system = System::from_flat(types, &positions, if periodic { &cell } else { &[0.0; 9] }, [periodic; 3]).map_err(IpiError::Model)?;
                 let options = PredictOptions { forces: true, stress: periodic, variance: o.variance };
-                r.idle();
                 let t = Instant::now();
+                let c = thread_cpu_seconds();
                 let p = evaluate(&system, &options);
+                model_cpu += thread_cpu_seconds() - c;
                 summary.model_seconds += t.elapsed().as_secs_f64();
-                r.wake();
                 let p = p.map_err(IpiError::Model)?;
                 encode_force_ready(&p, n, periodic, volume, o.variance, &mut reply)?;
                 have_reply = true;
@@ -501,20 +487,16 @@ pub fn drive(stream: &mut dyn Channel, evaluate: &mut Evaluate<'_>, o: &DriveOpt
                 if !have_reply {
                     return fail(IpiErrorKind::Parse, "i-PI protocol: the server sent GETFORCE before any POSDATA");
                 }
-                write(stream, &mut r, &reply)?;
-                r.wake();
+                write(stream, &reply)?;
                 have_reply = false;
                 summary.steps += 1;
                 if summary.steps == 1 {
-                    r.idle();
-                    summary.first_protocol_seconds = r.busy;
-                    r.wake();
+                    summary.first_protocol_seconds = thread_cpu_seconds() - cpu_start - model_cpu;
                 }
             }
         }
     }
-    r.idle();
-    summary.protocol_seconds = r.busy;
+    summary.protocol_seconds = thread_cpu_seconds() - cpu_start - model_cpu;
     Ok(summary)
 }
 
