@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { driveIpi, loadModelSync, IPI_UNITS, type DriveIpiOptions, type IpiModel } from 'acdc-ml';
+import { run } from './spawn_helpers';
 
 const model = loadModelSync(path.join(__dirname, '..', 'examples', 'ipi', 'cu.acdc'));
 
@@ -330,5 +331,41 @@ describe('the native i-PI loop', () => {
     await expect(driveIpi(model, { unix: 'x', loop: 'native', onStep: () => {} })).rejects.toThrow(/does not call onStep/);
     await expect(driveIpi(model, { unix: 'x', loop: 'native', compute: 'async' })).rejects.toThrow(/applies to loop 'js' only/);
     await expect(driveIpi(model, { unix: 'x', loop: 'fast' as never })).rejects.toThrow(/loop must be 'auto', 'native' or 'js', got "fast"/);
+  });
+
+  it('acdc drive --loop: native and js send the same bytes (--json names the loop); a bad value is a usage error', async () => {
+    const cli = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
+    const modelFile = path.join(__dirname, '..', 'examples', 'ipi', 'cu.acdc');
+    const bad = await run(process.execPath, [cli, 'drive', modelFile, '--unix', 'a', '--loop', 'fast'], { timeout: 30_000 });
+    expect(bad.status, bad.stderr).toBe(2);
+    expect(bad.stderr).toMatch(/expected one of auto, native, js, got "fast"/);
+    const received: Buffer[] = [];
+    for (const loop of ['native', 'js']) {
+      let peer: Peer | null = null;
+      let finish!: () => void;
+      const done = new Promise<void>((r) => (finish = r));
+      const server = net.createServer((socket) => {
+        peer = new Peer(socket);
+        (async () => {
+          await peer.status();
+          await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
+          await peer.forceready();
+          await peer.send(HDR('EXIT'));
+        })().then(finish, finish);
+      });
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+      try {
+        const port = (server.address() as net.AddressInfo).port;
+        const r = await run(process.execPath, [cli, 'drive', modelFile, '--inet', `127.0.0.1:${port}`, '--timeout', '10', '--loop', loop, '--json'], { timeout: 30_000 });
+        expect(r.status, r.stderr).toBe(0);
+        expect(JSON.parse(r.stdout)).toMatchObject({ steps: 1, loop });
+        await done;
+        received.push(Buffer.concat((peer as Peer | null)?.received ?? []));
+      } finally {
+        server.close();
+      }
+    }
+    expect(received[0].length).toBe(12 + 12 + 8 + 4 + 24 * 4 + 72 + 4);
+    expect(received[0].equals(received[1])).toBe(true);
   });
 });
