@@ -154,7 +154,7 @@ describe('the native i-PI loop', () => {
   });
 
   it('replies equal the model evaluated directly (Å, eV → Bohr, Hartree)', async () => {
-    let reply = Buffer.alloc(0);
+    let reply: Buffer = Buffer.alloc(0);
     const { outcome } = await converse('native', async (peer) => {
       await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
       reply = await peer.forceready();
