@@ -6,9 +6,13 @@
 //   minimal  a Node client that answers from its 'data' handler with one
 //            canned FORCEREADY (no decoding, no model): what the socket, the
 //            event loop and Node's stream path cost alone;
-//   driver   driveIpi with a model that returns one precomputed prediction
+//   canned   driveIpi with a model that returns one precomputed prediction
 //            (predict and predictSync): the driver's protocol, no model;
-//   model    driveIpi with the model itself (optional, --model).
+//   model    driveIpi with the model itself, the JavaScript loop (--with-model);
+//   native   driveIpi with the model itself, the native loop (loop 'native':
+//            a thread of the binding owns the socket; --with-model);
+//   alone    the model's predictSync in a loop, no socket (--with-model): its
+//            CPU per step, to subtract from the two rows above.
 // Each runs twice, for 100 and for --steps evaluations, in fresh processes;
 // CPU time per step = the difference of the process's CPU time (user +
 // system, all threads) over the difference of steps, so start-up cancels.
@@ -18,7 +22,7 @@
 //       [--xyz bench/.data/md-step/cell-2.xyz] [--model bench/.data/md-step/linear.acdc] [--with-model]
 //
 // The python needs numpy. The structure's comment line must hold Lattice="…".
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -75,6 +79,15 @@ if (process.argv[2] === '--minimal') {
       }
     }
   });
+} else if (process.argv[2] === '--alone') {
+  // the model's own CPU per step, no socket: the same predictSync calls in a loop
+  const [steps, modelPath, xyz] = process.argv.slice(3);
+  const acdc = require('acdc-ml');
+  const m = acdc.loadModelSync(modelPath);
+  const [s] = acdc.readXyzSync(xyz);
+  const t = process.hrtime.bigint();
+  for (let k = 0; k < Number(steps); k++) m.predictSync([s], { forces: true, stress: true });
+  console.log(JSON.stringify({ cpu: cpuSeconds(), modelSeconds: Number(process.hrtime.bigint() - t) / 1e9, server: { round_trip_median_s: NaN } }));
 } else if (process.argv[2] === '--driver') {
   const [socketPath, modelPath, xyz, kind] = process.argv.slice(3);
   const acdc = require('acdc-ml');
@@ -83,9 +96,12 @@ if (process.argv[2] === '--minimal') {
   const p = m.predictSync([s], { forces: true, stress: true });
   const canned = { species: Array.from(new Set(s.types)), predict: async () => p, predictSync: () => p };
   const perStep = [];
-  const r = await acdc.driveIpi(kind === 'model' ? m : canned, { unix: socketPath, species: s.types, timeout: 120, onStep: (x) => perStep.push(x.protocolSeconds) });
+  const how = kind === 'native' ? { loop: 'native' } : { loop: 'js', onStep: (x) => perStep.push(x.protocolSeconds) };
+  const r = await acdc.driveIpi(kind === 'canned' ? canned : m, { unix: socketPath, species: s.types, timeout: 120, ...how });
   const later = perStep.slice(1).sort((a, b) => a - b);
-  console.log(JSON.stringify({ cpu: cpuSeconds(), steps: r.steps, protocolMedian: later[later.length >> 1], modelSeconds: r.modelSeconds }));
+  // the native loop reports sums only: the mean after the first evaluation
+  const protocol = kind === 'native' ? (r.protocolSeconds - r.firstProtocolSeconds) / (r.steps - 1) : later[later.length >> 1];
+  console.log(JSON.stringify({ cpu: cpuSeconds(), steps: r.steps, protocolMedian: protocol, modelSeconds: r.modelSeconds }));
 } else {
   // ---- parent ------------------------------------------------------------------
   const arg = (name, fallback) => {
@@ -99,7 +115,7 @@ if (process.argv[2] === '--minimal') {
   const python = process.env.ACDC_INTEROP_PYTHON;
   if (!python) throw new Error('set ACDC_INTEROP_PYTHON to a python with numpy');
   const atoms = Number(fs.readFileSync(xyz, 'utf8').split('\n')[0]);
-  const kinds = ['minimal', 'driver', ...(process.argv.includes('--with-model') ? ['model'] : [])];
+  const kinds = ['minimal', 'canned', ...(process.argv.includes('--with-model') ? ['alone', 'model', 'native'] : [])];
 
   const once = async (kind, n) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-ipi-floor-'));
@@ -110,6 +126,13 @@ if (process.argv[2] === '--minimal') {
       server.stdout.on('data', (d) => (serverOut += d));
       const serverDone = new Promise((resolve) => server.on('exit', resolve));
       for (let k = 0; k < 100 && !fs.existsSync(socketPath); k++) await new Promise((r) => setTimeout(r, 50));
+      if (kind === 'alone') {
+        server.kill();
+        await serverDone;
+        const r = spawnSync(process.execPath, [SELF, '--alone', String(n), modelPath, xyz], { encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: process.env.ACDC_NUM_THREADS ?? '1' } });
+        if (r.status !== 0) throw new Error(r.stderr);
+        return JSON.parse(r.stdout.trim().split('\n').pop());
+      }
       const args = kind === 'minimal' ? ['--minimal', socketPath, String(atoms)] : ['--driver', socketPath, modelPath, xyz, kind];
       const child = spawn(process.execPath, [SELF, ...args], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, ACDC_NUM_THREADS: process.env.ACDC_NUM_THREADS ?? '1' } });
       let out = '';
@@ -129,17 +152,23 @@ if (process.argv[2] === '--minimal') {
     for (const kind of kinds) {
       const short = await once(kind, 100);
       const long = await once(kind, steps);
-      rows.push({ kind, cpuPerStep: (long.cpu - short.cpu) / (steps - 100), roundTrip: long.server.round_trip_median_s, protocolPerStep: long.protocolMedian ?? null });
+      rows.push({
+        kind,
+        cpuPerStep: (long.cpu - short.cpu) / (steps - 100),
+        modelPerStep: long.modelSeconds === undefined ? null : (long.modelSeconds - short.modelSeconds) / (steps - 100),
+        roundTrip: long.server.round_trip_median_s,
+        protocolPerStep: long.protocolMedian ?? null,
+      });
     }
   }
   const load1 = os.loadavg().map((x) => x.toFixed(2)).join(' ');
   console.log(`${atoms} atoms, ${steps} vs 100 steps, ${reps} rep(s), unix socket, node ${process.version}, load average ${load0} before / ${load1} after`);
   console.log('');
-  console.log('| client | CPU µs per step (each rep) | server round trip, median µs | driver protocol per step (IpiStep.protocolSeconds), median after the 1st, µs |');
-  console.log('|---|---|---|---|');
+  console.log('| client | CPU µs per step (each rep) | model µs per step (wall) | server round trip, median µs | driver protocol per step (js: median of IpiStep.protocolSeconds after the 1st; native: mean after the 1st), µs |');
+  console.log('|---|---|---|---|---|');
   for (const kind of kinds) {
     const mine = rows.filter((x) => x.kind === kind);
     const us = (v) => (1e6 * v).toFixed(0);
-    console.log(`| ${kind} | ${mine.map((x) => us(x.cpuPerStep)).join(', ')} | ${mine.map((x) => us(x.roundTrip)).join(', ')} | ${mine.map((x) => (x.protocolPerStep === null ? '—' : us(x.protocolPerStep))).join(', ')} |`);
+    console.log(`| ${kind} | ${mine.map((x) => us(x.cpuPerStep)).join(', ')} | ${mine.map((x) => (x.modelPerStep === null ? '—' : us(x.modelPerStep))).join(', ')} | ${mine.map((x) => us(x.roundTrip)).join(', ')} | ${mine.map((x) => (x.protocolPerStep === null ? '—' : us(x.protocolPerStep))).join(', ')} |`);
   }
 }

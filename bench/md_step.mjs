@@ -7,7 +7,7 @@
 // measured in the same run, and the i-PI round trip as a fraction of a step.
 //
 //   node bench/md_step.mjs [--quick] [--cells 2,5,10] [--threads 1,2] [--reps N]
-//                          [--gap-reps 5,3,2] [--ipi-steps N] [--no-gap] [--no-ipi] [--ipi-only] [--lock FILE]
+//                          [--gap-reps 5,3,2] [--ipi-steps N] [--no-gap] [--no-ipi] [--ipi-only] [--ipi-loop native,js] [--lock FILE]
 //
 // Set-up (once, kept in bench/.data/md-step/): `bench/md_step_gap.py fit`
 // writes ten rattled 64-atom cells with made-up smooth targets and runs
@@ -34,7 +34,9 @@
 // --quick: fewer repetitions (GAP at 8 000 atoms: one warm-up + 1 timed),
 // i-PI at 64 and 1 000 atoms only. --ipi-only: only the i-PI part (no
 // acdc-alone or GAP steps; the table then gives the driver's protocol per
-// step, first evaluation apart). --lock FILE runs gap_fit and GAP's steps
+// step, first evaluation apart). --ipi-loop: the driver loops to run
+// (driveIpi's `loop`: 'native' = the binding's thread, 'js' = Node's socket;
+// default both, native first). --lock FILE runs gap_fit and GAP's steps
 // under flock(1) on FILE (a shared machine). Results: bench/.data/md-step.json
 // and a markdown table on stdout, with the load average before and after.
 import { spawnSync, spawn } from 'node:child_process';
@@ -81,7 +83,7 @@ if (process.argv[2] === '--child') {
 
 // ---- child: i-PI NVE on one cell --------------------------------------------
 if (process.argv[2] === '--ipi-child') {
-  const [model, cell, steps, python] = process.argv.slice(3);
+  const [model, cell, steps, python, loop] = process.argv.slice(3);
   const acdc = require('acdc-ml');
   const m = await acdc.loadModel(model);
   const [system] = acdc.readXyzSync(cell);
@@ -113,8 +115,10 @@ if (process.argv[2] === '--ipi-child') {
   try {
     // per evaluation (drivers that report it): the driver's protocol and model seconds
     const perStep = [];
-    const r = await acdc.driveIpi(m, { unix: name, timeout: 600, onStep: (s) => perStep.push([s.protocolSeconds ?? null, s.modelSeconds]) });
-    console.log(JSON.stringify({ atoms: system.size, threads: Number(process.env.ACDC_NUM_THREADS ?? 0), ...r, perStep }));
+    // the native loop calls no JavaScript per step: only the run's sums (and the first evaluation's protocol)
+    const r = await acdc.driveIpi(m, { unix: name, timeout: 600, ...(loop === 'native' ? { loop } : { loop: 'js', onStep: (s) => perStep.push([s.protocolSeconds ?? null, s.modelSeconds]) }) });
+    const cpu = process.cpuUsage();
+    console.log(JSON.stringify({ atoms: system.size, threads: Number(process.env.ACDC_NUM_THREADS ?? 0), ...r, perStep, cpuSeconds: (cpu.user + cpu.system) / 1e6 }));
   } finally {
     await Promise.race([exited, new Promise((res) => setTimeout(res, 5000))]);
     server.kill();
@@ -126,7 +130,7 @@ if (process.argv[2] === '--ipi-child') {
 
 // ---- parent ------------------------------------------------------------------
 function parseArgs(argv) {
-  const o = { quick: false, cells: [2, 5, 10], threads: [1, 2], reps: null, gapReps: null, ipiSteps: null, gap: true, ipi: true, ipiOnly: false, lock: null };
+  const o = { quick: false, cells: [2, 5, 10], threads: [1, 2], reps: null, gapReps: null, ipiSteps: null, ipiLoops: ['native', 'js'], gap: true, ipi: true, ipiOnly: false, lock: null };
   for (let k = 0; k < argv.length; k++) {
     const a = argv[k];
     const value = () => {
@@ -142,6 +146,7 @@ function parseArgs(argv) {
     else if (a === '--no-gap') o.gap = false;
     else if (a === '--no-ipi') o.ipi = false;
     else if (a === '--ipi-only') o.ipiOnly = true;
+    else if (a === '--ipi-loop') o.ipiLoops = value().split(',');
     else if (a === '--lock') o.lock = path.resolve(value());
     else if (a === '--help' || a === '-h') {
       console.log(fs.readFileSync(SELF, 'utf8').split('\n').slice(1, 39).join('\n'));
@@ -215,8 +220,10 @@ if (o.ipi && ipiPython) {
   for (const c of ipiCells) {
     for (const kind of ['gpr', 'linear']) {
       console.error(`i-PI ${kind} ${8 * c ** 3} atoms …`);
-      const r = lastJson(run(process.execPath, [SELF, '--ipi-child', models[kind], path.join(WORK, `cell-${c}.xyz`), String(ipiSteps), ipiPython], { ACDC_NUM_THREADS: '1' }));
-      results.ipi.push({ model: kind, ...r });
+      for (const loop of o.ipiLoops) {
+        const r = lastJson(run(process.execPath, [SELF, '--ipi-child', models[kind], path.join(WORK, `cell-${c}.xyz`), String(ipiSteps), ipiPython, loop], { ACDC_NUM_THREADS: '1' }));
+        results.ipi.push({ model: kind, ...r });
+      }
     }
   }
 }
@@ -229,8 +236,8 @@ const lines = [];
 if (o.ipiOnly) {
   lines.push(`i-PI 3.3.1 NVE over a unix socket, ${ipiSteps} steps, acdc on 1 thread, ${meta.cores} cores, load average ${load0} before / ${load1} after, ${meta.minutes} min`);
   lines.push('');
-  lines.push('| model | atoms | step | model | driver protocol, mean (% of model) | protocol, 1st evaluation | protocol, median of the others (% of model) |');
-  lines.push('|---|---|---|---|---|---|---|');
+  lines.push('| model | atoms | loop | step | model | driver protocol, mean (% of model) | protocol, 1st evaluation | protocol, mean of the others (% of model) | median of the others (% of model) |');
+  lines.push('|---|---|---|---|---|---|---|---|---|');
   const us = (s) => (s === null || s === undefined ? '—' : s >= 1e-3 ? ms(s) : `${(1e6 * s).toPrecision(3)} µs`);
   for (const r of results.ipi) {
     const model = r.modelSeconds / r.steps;
@@ -238,7 +245,9 @@ if (o.ipiOnly) {
     const per = r.perStep.filter((x) => x[0] !== null);
     const rest = per.length > 1 ? median(per.slice(1).map((x) => x[0])) : null;
     const restModel = per.length > 1 ? median(per.slice(1).map((x) => x[1])) : null;
-    lines.push(`| ${r.model} | ${r.atoms} | ${ms(r.seconds / r.steps)} | ${ms(model)} | ${us(proto)} (${((100 * proto) / model).toFixed(2)} %) | ${per.length ? us(per[0][0]) : '—'} | ${rest === null ? '—' : `${us(rest)} (${((100 * rest) / restModel).toFixed(2)} %)`} |`);
+    const others = r.steps > 1 ? (r.protocolSeconds - r.firstProtocolSeconds) / (r.steps - 1) : null;
+    const othersCell = others === null ? '—' : `${us(others)} (${((100 * others) / model).toFixed(2)} %)`;
+    lines.push(`| ${r.model} | ${r.atoms} | ${r.loop} | ${ms(r.seconds / r.steps)} | ${ms(model)} | ${us(proto)} (${((100 * proto) / model).toFixed(2)} %) | ${us(r.firstProtocolSeconds)} | ${othersCell} | ${rest === null ? '—' : `${us(rest)} (${((100 * rest) / restModel).toFixed(2)} %)`} |`);
   }
   console.log(lines.join('\n'));
   process.exit(0);
@@ -288,16 +297,15 @@ if (results.ipi.length) {
   lines.push('');
   lines.push(`i-PI 3.3.1 NVE over a unix socket, ${ipiSteps} steps, acdc on 1 thread (per step; "round trip" = step − model time: i-PI's Python loop, the socket and the driver's protocol):`);
   lines.push('');
-  lines.push('| model | atoms | step | model | driver protocol (% of model time) | protocol, median after the 1st evaluation (% of model) | round trip (% of model time) |');
-  lines.push('|---|---|---|---|---|---|---|');
+  lines.push('| model | atoms | loop | step | model | driver protocol (% of model time) | protocol, mean after the 1st evaluation (% of model) | round trip (% of model time) |');
+  lines.push('|---|---|---|---|---|---|---|---|');
   for (const r of results.ipi) {
     const step = r.seconds / r.steps;
     const model = r.modelSeconds / r.steps;
     const proto = r.protocolSeconds / r.steps;
-    const per = (r.perStep ?? []).filter((x) => x[0] !== null).slice(1);
-    const rest = per.length ? median(per.map((x) => x[0])) : null;
-    const restCell = rest === null ? '—' : `${ms(rest)} (${((100 * rest) / median(per.map((x) => x[1]))).toFixed(2)} %)`;
-    lines.push(`| ${r.model} | ${r.atoms} | ${ms(step)} | ${ms(model)} | ${ms(proto)} (${((100 * proto) / model).toFixed(2)} %) | ${restCell} | ${ms(step - model)} (${((100 * (step - model)) / model).toFixed(1)} %) |`);
+    const rest = r.steps > 1 ? (r.protocolSeconds - r.firstProtocolSeconds) / (r.steps - 1) : null;
+    const restCell = rest === null ? '—' : `${ms(rest)} (${((100 * rest) / model).toFixed(2)} %)`;
+    lines.push(`| ${r.model} | ${r.atoms} | ${r.loop} | ${ms(step)} | ${ms(model)} | ${ms(proto)} (${((100 * proto) / model).toFixed(2)} %) | ${restCell} | ${ms(step - model)} (${((100 * (step - model)) / model).toFixed(1)} %) |`);
   }
 }
 if (ipiNote) lines.push('', ipiNote);

@@ -735,6 +735,20 @@ function nativeOf(p: object): NativePotential {
   return natives.get(p)!;
 }
 
+/**
+ * The native potential behind `model` when it is one of acdc's own
+ * (SparseGPR, LinearModel) whose predict and predictSync are not
+ * overridden, else null: what the native i-PI loop can evaluate without
+ * calling back into JavaScript. @internal
+ */
+export function plainNativePotential(model: unknown): NativePotential | null {
+  if (typeof model !== 'object' || model === null) return null;
+  const n = natives.get(model);
+  if (n === undefined) return null;
+  const m = model as { predict: unknown; predictSync: unknown };
+  return m.predict === Potential.prototype.predict && m.predictSync === Potential.prototype.predictSync ? n : null;
+}
+
 /** What SparseGPR and LinearModel share: predict, save, and the model's description. */
 export abstract class Potential {
   readonly #native: NativePotential;

@@ -20,6 +20,8 @@ export interface DriveOptions {
   exitOnClose?: boolean;
   /** How the model is called (`DriveIpiOptions.compute`); default 'auto'. */
   compute?: 'auto' | 'async' | 'sync';
+  /** Which loop speaks the protocol (`DriveIpiOptions.loop`); default 'auto'. */
+  loop?: 'auto' | 'native' | 'js';
   json?: boolean;
 }
 
@@ -30,6 +32,8 @@ export interface DriveSummary {
   seconds: number;
   modelSeconds: number;
   protocolSeconds: number;
+  /** The loop that ran: 'native' or 'js'. */
+  loop: 'native' | 'js';
 }
 
 /** Parses `HOST:PORT` (IPv6 as `[::1]:PORT`); the port must be 1–65535. */
@@ -86,9 +90,10 @@ export async function drive(modelPath: string, o: DriveOptions): Promise<DriveSu
       variance: o.variance === true,
       exitOnClose: o.exitOnClose === true,
       ...(o.compute !== undefined ? { compute: o.compute } : {}),
+      ...(o.loop !== undefined ? { loop: o.loop } : {}),
       signal: controller.signal,
     });
-    return { model: modelPath, address, steps: r.steps, seconds: r.seconds, modelSeconds: r.modelSeconds, protocolSeconds: r.protocolSeconds };
+    return { model: modelPath, address, steps: r.steps, seconds: r.seconds, modelSeconds: r.modelSeconds, protocolSeconds: r.protocolSeconds, loop: r.loop };
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

@@ -165,6 +165,7 @@ export function program(): Command {
       .option('--variance', 'send the energy variance (eV²) in the extra string as {"energy_variance": …}')
       .option('--exit-on-close', 'end normally when the server closes the connection between steps (ASE\'s SocketIOCalculator sends no EXIT)')
       .option('--compute <mode>', 'how the model is called: auto (synchronously while steps take under 10 ms, else on a worker thread), async (always on a worker thread), sync (always synchronously)', oneOf(['auto', 'async', 'sync'] as const), 'auto')
+      .option('--loop <loop>', "which loop speaks the protocol: native (a thread of acdc's native library owns the socket; no JavaScript per message), js (Node's socket; what --compute async/sync use), auto (native unless --compute is async or sync)", oneOf(['auto', 'native', 'js'] as const), 'auto')
       .addOption(threadsOption())
       .addOption(maxMemoryOption())
       .addOption(jsonOption())

@@ -7,6 +7,8 @@ import { coded, invalidParameter, rethrown } from '../errors';
 import * as net from 'node:net';
 import { System, checkedSystem } from '../system';
 import { abortError, checkSignal, type AbortSignalLike } from '../schedule';
+import native from '../native';
+import { plainNativePotential } from '../potentials';
 import { HEADER_LENGTH, MAX_ATOMS, MAX_INIT_LENGTH, cellVolume, decodeCell, decodePositions, encodeForceReady, header, parseHeader } from './ipi_protocol';
 
 /** What a model's `predict` returns (one entry per system). Units: eV, eV/Å, eV/Å³. */
@@ -106,6 +108,18 @@ export interface DriveIpiOptions {
    * step, for a long one it is not, and the event loop stays free.
    */
   compute?: 'auto' | 'async' | 'sync';
+  /**
+   * Which loop speaks the protocol. 'native': a thread of acdc's native
+   * library owns the socket, parses every message, calls the model's native
+   * predict and writes the replies, with no JavaScript (nor a thread
+   * hand-over) per message; the model must be one of acdc's own
+   * (`SparseGPR`, `LinearModel`, as `loadModel` gives) and `onStep` and
+   * `compute` are not used. 'js': this module's loop over Node's socket,
+   * for any model. 'auto' (default): 'native' when the model is one of
+   * acdc's, no `onStep` is given and `compute` is 'auto', else 'js'. Both send
+   * the same bytes for the same positions and fail with the same errors.
+   */
+  loop?: 'auto' | 'native' | 'js';
 }
 
 /**
@@ -125,10 +139,17 @@ export interface DriveIpiResult {
    * Seconds the driver itself spent on the protocol: parsing every message,
    * answering STATUS, decoding POSDATA, building the System, encoding and
    * writing FORCEREADY (not waiting for the server's bytes, not the model).
+   * The JavaScript loop measures wall time; the native loop its thread's
+   * CPU time (user + system, on Linux), which a loaded machine does not
+   * inflate with waits for the scheduler.
    */
   protocolSeconds: number;
+  /** Of `protocolSeconds`, the part up to and including the first reply (connection set-up, INIT, cold code). */
+  firstProtocolSeconds: number;
   /** Seconds from connection to EXIT. */
   seconds: number;
+  /** The loop that ran (see {@link DriveIpiOptions.loop}). */
+  loop: 'native' | 'js';
 }
 
 /** The socket path of a unix-socket name, as i-PI makes it: `/tmp/ipi_NAME`. */
@@ -281,7 +302,10 @@ class ByteReader {
 
 function checkOptions(options: DriveIpiOptions): { target: net.NetConnectOpts; where: string; timeoutMs: number } {
   if (options === null || typeof options !== 'object') throw invalidParameter('driveIpi options must be an object {unix} or {host, port}');
-  const { unix, host, port, timeout, compute } = options;
+  const { unix, host, port, timeout, compute, loop } = options;
+  if (loop !== undefined && loop !== 'auto' && loop !== 'native' && loop !== 'js') {
+    throw invalidParameter(`driveIpi: loop must be 'auto', 'native' or 'js', got ${JSON.stringify(loop)}`);
+  }
   if (compute !== undefined && compute !== 'auto' && compute !== 'async' && compute !== 'sync') {
     throw invalidParameter(`driveIpi: compute must be 'auto', 'async' or 'sync', got ${JSON.stringify(compute)}`);
   }
@@ -418,6 +442,16 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   const compute = options.compute ?? 'auto';
   const predictSync = typeof model.predictSync === 'function' ? model.predictSync.bind(model) : null;
   if (compute === 'sync' && predictSync === null) throw invalidParameter("driveIpi: compute 'sync' needs a model with predictSync");
+  const nativeModel = plainNativePotential(model);
+  const loop = options.loop ?? 'auto';
+  if (loop === 'native') {
+    if (nativeModel === null) throw invalidParameter("driveIpi: loop 'native' needs one of acdc's models (SparseGPR or LinearModel, predict not overridden)");
+    if (onStep !== undefined) throw invalidParameter("driveIpi: loop 'native' does not call onStep (use loop 'js')");
+    if (compute !== 'auto') throw invalidParameter(`driveIpi: compute '${compute}' applies to loop 'js' only`);
+  }
+  if (nativeModel !== null && (loop === 'native' || (loop === 'auto' && onStep === undefined && compute === 'auto'))) {
+    return driveNative(nativeModel, target, timeoutMs, species, model.species, variance, options.exitOnClose === true, signal);
+  }
 
   const socket = await connect(target, where, Math.min(timeoutMs, 30_000), signal);
   // replies are small and answer a request each: Nagle's algorithm would hold
@@ -453,6 +487,7 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
   let spare: Buffer | null = null;
   let atoms = -1;
   let steps = 0;
+  let firstProtocolSeconds = 0;
   let modelSeconds = 0;
   let lastModelSeconds = Infinity;
   // the shortest model time so far: a step's cost hardly changes during MD,
@@ -612,6 +647,7 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
         idle();
         replyInfo!.protocolSeconds = protocolSeconds - protocolAtLastReply;
         protocolAtLastReply = protocolSeconds;
+        if (steps === 1) firstProtocolSeconds = protocolSeconds;
         onStep?.(replyInfo!);
         busy();
       }
@@ -628,5 +664,45 @@ export async function driveIpi(model: IpiModel, options: DriveIpiOptions): Promi
     if (exited) socket.end();
     else socket.destroy();
   }
-  return { steps, modelSeconds, protocolSeconds, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+  return { steps, modelSeconds, protocolSeconds, firstProtocolSeconds, seconds: Number(process.hrtime.bigint() - started) / 1e9, loop: 'js' };
+}
+
+/**
+ * The native loop (see {@link DriveIpiOptions.loop}): the binding connects
+ * (retrying as {@link connect} does), drives on a thread of its own and
+ * settles the Promise; an abort sets its flag and shuts the socket down.
+ */
+async function driveNative(
+  model: NonNullable<ReturnType<typeof plainNativePotential>>,
+  target: net.NetConnectOpts,
+  timeoutMs: number,
+  species: Int32Array | null,
+  known: ArrayLike<number> | undefined,
+  variance: boolean,
+  exitOnClose: boolean,
+  signal: AbortSignalLike | undefined,
+): Promise<DriveIpiResult> {
+  if (signal?.aborted) throw abortError(signal);
+  const where = 'path' in target ? { unix: target.path } : { host: (target as net.TcpNetConnectOpts).host ?? 'localhost', port: (target as net.TcpNetConnectOpts).port };
+  const cancel = new native.IpiCancel();
+  const onAbort = () => cancel.cancel();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    const r = await model.driveIpi(
+      {
+        ...where,
+        ...(species !== null ? { species } : { singleSpecies: known![0] }),
+        variance,
+        exitOnClose,
+        timeout: timeoutMs / 1000,
+      },
+      cancel,
+    );
+    return { steps: r.steps, modelSeconds: r.modelSeconds, protocolSeconds: r.protocolSeconds, firstProtocolSeconds: r.firstProtocolSeconds, seconds: r.seconds, loop: 'native' };
+  } catch (e) {
+    if (signal?.aborted) throw abortError(signal);
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
 }

@@ -227,7 +227,7 @@ fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&Can
 /// A fitted potential.
 #[napi]
 pub struct NativePotential {
-    inner: Arc<Potential>,
+    pub(crate) inner: Arc<Potential>,
 }
 
 fn potential_to_js(p: Potential) -> Result<NativePotential> {

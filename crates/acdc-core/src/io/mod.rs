@@ -12,6 +12,9 @@ pub mod npy;
 /// Files whose zero pages are left as holes.
 pub mod sparse_file;
 
+/// The client side of the i-PI socket protocol (MD driving).
+pub mod ipi;
+
 // Quoting of input in error messages lives with the errors (the tensor
 // module uses it too, and tensor must not reach back into io).
 pub(crate) use crate::error::clip;
