@@ -29,6 +29,8 @@ if (spawnSync('redis-server', ['--version']).status !== 0) {
   process.exit(1);
 }
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-bench-queue-'));
+// large runs write tens of GB here: removed on every exit, a failed one too
+process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
 const input = path.join(dir, 'input.xyz');
 fs.writeFileSync(input, fs.readFileSync(path.join(root, 'examples', 'molecules.xyz'), 'utf8').repeat(copies));
 const frames = 120 * copies;
@@ -102,6 +104,25 @@ async function queued(workers, tag, frames = shardFrames, cpuInto = null, mergeC
   return { seconds, merged };
 }
 
+// byte comparison in 16 MiB pieces: outputs of large runs exceed what one
+// Buffer can hold (2 GiB)
+function sameBytes(a, b) {
+  if (fs.statSync(a).size !== fs.statSync(b).size) return false;
+  const [fa, fb] = [fs.openSync(a, 'r'), fs.openSync(b, 'r')];
+  const [ba, bb] = [Buffer.alloc(1 << 24), Buffer.alloc(1 << 24)];
+  try {
+    for (;;) {
+      const n = fs.readSync(fa, ba, 0, ba.length, null);
+      const m = fs.readSync(fb, bb, 0, bb.length, null);
+      if (n !== m) return false;
+      if (n === 0) return true;
+      if (!ba.subarray(0, n).equals(bb.subarray(0, n))) return false;
+    }
+  } finally {
+    fs.closeSync(fa);
+    fs.closeSync(fb);
+  }
+}
 const times = { single: [], one: [], half: [], two: [] };
 const single = path.join(dir, 'single.npy');
 for (let r = 0; r < rounds; r++) {
@@ -112,7 +133,9 @@ for (let r = 0; r < rounds; r++) {
   times.half.push((await queued(1, `h-${r}`, shardFrames / 2)).seconds);
   const two = await queued(2, `2-${r}`, shardFrames, cpu.workers2);
   times.two.push(two.seconds);
-  for (const m of [one.merged, two.merged]) if (!fs.readFileSync(m).equals(fs.readFileSync(single))) throw new Error(`${m} differs from the single-process output`);
+  for (const m of [one.merged, two.merged]) if (!sameBytes(m, single)) throw new Error(`${m} differs from the single-process output`);
+  for (const tag of [`1-${r}`, `h-${r}`, `2-${r}`]) fs.rmSync(path.join(dir, `shards-${tag}`), { recursive: true, force: true });
+  for (const m of [one.merged, two.merged, path.join(dir, `merged-h-${r}.npy`)]) fs.rmSync(m, { force: true });
 }
 redis.kill('SIGTERM');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
