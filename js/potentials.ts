@@ -906,8 +906,7 @@ export abstract class Potential {
   }
 
   #applyCalibration(p: PotentialPrediction, reference: Float64Array, apply: boolean): VarianceCalibration {
-    const errors = p.energy.map((e, k) => e - reference[k]);
-    const c = native.calibrateEnergyVariance(errors, p.variance!);
+    const c = native.calibrateVarianceHeldOut([p.energy], [reference], [p.variance!]);
     const before = this.#native.varianceScale;
     if (apply) this.#native.setVarianceScale(before * c.scale);
     return {
@@ -1023,17 +1022,7 @@ export abstract class Potential {
   }
 
   #applyForceCalibration(predicted: Float64Array[], variance: Float64Array[], reference: Float64Array[], apply: boolean): ForceVarianceCalibration {
-    const count = reference.reduce((a, f) => a + f.length, 0);
-    const errors = new Float64Array(count);
-    const variances = new Float64Array(count);
-    let k = 0;
-    reference.forEach((f, i) => {
-      for (let j = 0; j < f.length; j++, k++) {
-        errors[k] = predicted[i]![j]! - f[j]!;
-        variances[k] = variance[i]![j]!;
-      }
-    });
-    const c = native.calibrateEnergyVariance(errors, variances);
+    const c = native.calibrateVarianceHeldOut(predicted, reference, variance);
     const before = this.forceVarianceCalibration;
     // the held-out factor multiplies the whole calibrated variance s_F·(v + c_F)
     if (apply) this.#native.setForceVarianceCalibration(before.scale * c.scale, before.noise);

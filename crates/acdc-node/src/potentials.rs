@@ -634,6 +634,21 @@ pub fn calibrate_energy_variance(errors: Float64Array, variances: Float64Array) 
     })
 }
 
+/// Fits the variance scale to held-out predictions against references, piece
+/// by piece (energies eV with variances eV², or per-structure forces eV/Å with eV²/Å²).
+#[napi]
+pub fn calibrate_variance_held_out(predicted: Vec<Float64Array>, reference: Vec<Float64Array>, variances: Vec<Float64Array>) -> Result<CalibrationData> {
+    guarded("calibrateVarianceHeldOut", || {
+        let c = calibration::calibrate_variance_held_out(&f64_slices(&predicted), &f64_slices(&reference), &f64_slices(&variances)).map_err(to_napi)?;
+        Ok(calibration_data(&c, 0.0))
+    })
+}
+
+/// Borrowed views of the arrays, no copy.
+fn f64_slices(a: &[Float64Array]) -> Vec<&[f64]> {
+    a.iter().map(|x| &x[..]).collect()
+}
+
 /// The JS form of a core calibration, with the noise per atom (eV²/atom) it used.
 fn calibration_data(c: &calibration::Calibration, noise: f64) -> CalibrationData {
     CalibrationData {

@@ -121,6 +121,29 @@ pub struct Calibration {
     pub within_2_uncalibrated: f64,
 }
 
+/// [`calibrate_variance`] on held-out predictions: the errors r = predicted −
+/// reference are formed here, piece by piece (one piece per structure for
+/// forces, eV/Å and eV²/Å², or one piece of all energies, eV and eV²), so
+/// callers hand over what the model predicted as it came.
+pub fn calibrate_variance_held_out(predicted: &[&[f64]], reference: &[&[f64]], variances: &[&[f64]]) -> Result<Calibration> {
+    if predicted.len() != reference.len() || predicted.len() != variances.len() {
+        return Err(Error::InvalidParameter(format!("{} predicted pieces, {} reference pieces, {} variance pieces (expected as many of each)", predicted.len(), reference.len(), variances.len())));
+    }
+    let mut errors = Vec::new();
+    let mut flat = Vec::new();
+    for (i, ((p, r), v)) in predicted.iter().zip(reference).zip(variances).enumerate() {
+        if p.len() != r.len() || p.len() != v.len() {
+            return Err(Error::InvalidParameter(format!("piece {i}: {} predicted values, {} references, {} variances (expected as many of each)", p.len(), r.len(), v.len())));
+        }
+        if let Some(k) = r.iter().position(|x| !x.is_finite()) {
+            return Err(Error::InvalidParameter(format!("reference[{i}][{k}] = {} (expected a finite number)", r[k])));
+        }
+        errors.extend(p.iter().zip(r.iter()).map(|(p, r)| p - r));
+        flat.extend_from_slice(v);
+    }
+    calibrate_variance(&errors, &flat)
+}
+
 /// Fits the scale s of the energy variance v (eV²) so that the errors r
 /// (eV, prediction − reference) are most likely under r ~ N(0, s·v):
 /// s = mean(r²/v) over the structures with v > 0 (a variance at rounding
@@ -846,6 +869,21 @@ mod tests {
         assert!(error_statistics(&p, &r[..2], &[]).unwrap_err().to_string().contains("3 predicted values, 2 references"));
         assert!(error_statistics(&p, &[1.0, f64::INFINITY, 3.0], &[]).unwrap_err().to_string().contains("reference[1] = inf"));
         assert!(error_statistics(&p, &r, &[1.0, 0.0, 1.0]).unwrap_err().to_string().contains("divisor[1] = 0"));
+    }
+
+    /// The held-out form equals `calibrate_variance` on errors made by hand:
+    /// r = (0.5, −1, 2) over v = (0.25, 1, 1) gives s = (1 + 1 + 4)/3 = 2.
+    #[test]
+    fn held_out_calibration_by_hand() {
+        let c = calibrate_variance_held_out(&[&[1.5], &[1.0, 5.0]], &[&[1.0], &[2.0, 3.0]], &[&[0.25], &[1.0, 1.0]]).unwrap();
+        assert!((c.scale - 2.0).abs() < 1e-15 && c.count == 3);
+        assert_eq!(c, calibrate_variance(&[0.5, -1.0, 2.0], &[0.25, 1.0, 1.0]).unwrap());
+        let e = calibrate_variance_held_out(&[&[1.0]], &[&[1.0], &[2.0]], &[&[1.0]]).unwrap_err().to_string();
+        assert!(e.contains("1 predicted pieces, 2 reference pieces"), "{e}");
+        let e = calibrate_variance_held_out(&[&[1.0, 2.0]], &[&[1.0]], &[&[1.0, 1.0]]).unwrap_err().to_string();
+        assert!(e.contains("piece 0: 2 predicted values, 1 references"), "{e}");
+        let e = calibrate_variance_held_out(&[&[1.0]], &[&[f64::NAN]], &[&[1.0]]).unwrap_err().to_string();
+        assert!(e.contains("reference[0][0] = NaN"), "{e}");
     }
 
     #[test]
