@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LinearModel, SparseGPR, System, formatXyz, loadModelSync, readXyzSync } from 'acdc-ml';
+import { FIT_DEFAULTS, LinearModel, SparseGPR, System, formatXyz, loadModelSync, readXyzSync } from 'acdc-ml';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
@@ -114,6 +114,15 @@ describe('acdc fit: validation split, baselines, calibration (defaults)', () => 
     expect(s.requested).toBe('auto');
     expect(Object.keys(s.candidates).sort()).toEqual(['gpr', 'gpr+2b', 'linear']);
     for (const c of Object.values(s.candidates) as any[]) expect(c.loss).toBeGreaterThan(0);
+    // the loss is Σ (validation RMSE / default sigma)² over the fitted targets
+    for (const c of Object.values(s.candidates) as any[]) {
+      const v = c.validation;
+      const sigma = { energy: FIT_DEFAULTS.sigmaEnergy, forces: FIT_DEFAULTS.sigmaForces, stress: FIT_DEFAULTS.sigmaStress };
+      let loss = 0;
+      for (const t of ['energy', 'forces', 'stress'] as const) if (v[t]) loss += (v[t].rmse / sigma[t]) ** 2;
+      expect(v.energy).not.toBeNull();
+      expect(Math.abs(c.loss - loss)).toBeLessThanOrEqual(1e-12 * loss);
+    }
     const losses = Object.entries(s.candidates).map(([k, c]: [string, any]) => [k, c.loss] as const);
     const best = losses.reduce((a, b) => (b[1] < a[1] ? b : a))[0];
     expect(s.chosen).toBe(best);

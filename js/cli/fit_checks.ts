@@ -183,11 +183,7 @@ export function countBaselineErrors(file: string, train: System[], evaluate: Sys
  * the weighting of the fit itself.
  */
 export function validationLoss(e: Errors, sigmas: { energy: number; forces: number; stress: number }): number {
-  let loss = 0;
-  if (e.energy) loss += (e.energy.rmse / sigmas.energy) ** 2;
-  if (e.forces) loss += (e.forces.rmse / sigmas.forces) ** 2;
-  if (e.stress) loss += (e.stress.rmse / sigmas.stress) ** 2;
-  return loss;
+  return native.validationLoss(e.energy?.rmse ?? null, e.forces?.rmse ?? null, e.stress?.rmse ?? null, sigmas.energy, sigmas.forces, sigmas.stress);
 }
 
 /** Coverage of a calibrated variance on frames that took no part in the calibration. */

@@ -702,6 +702,12 @@ pub fn error_statistics(predicted: Float64Array, reference: Float64Array, diviso
     })
 }
 
+/// Σ (RMSE/σ)² over the fitted targets (energy eV/atom, forces eV/Å, stress eV/Å³; null: not fitted): the loss `acdc fit --model auto` minimises.
+#[napi]
+pub fn validation_loss(energy_rmse: Option<f64>, forces_rmse: Option<f64>, stress_rmse: Option<f64>, sigma_energy: f64, sigma_forces: f64, sigma_stress: f64) -> Result<f64> {
+    guarded("validationLoss", || calibration::validation_loss([energy_rmse, forces_rmse, stress_rmse], [sigma_energy, sigma_forces, sigma_stress]).map_err(to_napi))
+}
+
 /// The composition-calibrated variance against the frame-calibrated one at the mean training frame.
 #[napi(object, object_from_js = false)]
 pub struct CompositionSpreadData {

@@ -104,6 +104,30 @@ pub fn error_statistics(predicted: &[f64], reference: &[f64], divisor: &[f64]) -
     Ok(Some(ErrorStatistics { mae: abs / n as f64, rmse: (sq / n as f64).sqrt(), count: n }))
 }
 
+/// The validation loss `acdc fit --model auto` minimises and its warnings
+/// compare: Σ over the fitted targets of (RMSE / σ)², each target's RMSE
+/// (energy per atom in eV/atom, force components in eV/Å, stress components
+/// in eV/Å³) in units of its default sigma, the weighting of the fit itself,
+/// so that no target dominates by its unit. `rmse` holds energy, forces,
+/// stress, None for a target not fitted; its sigma is then not read. A
+/// non-finite RMSE (a model that predicted NaN) gives a non-finite loss,
+/// which loses every comparison.
+pub fn validation_loss(rmse: [Option<f64>; 3], sigmas: [f64; 3]) -> Result<f64> {
+    const NAMES: [&str; 3] = ["energy", "forces", "stress"];
+    let mut loss = 0.0;
+    for ((r, s), name) in rmse.iter().zip(sigmas).zip(NAMES) {
+        let Some(r) = r else { continue };
+        if !(s.is_finite() && s > 0.0) {
+            return Err(Error::InvalidParameter(format!("sigmas.{name} = {s} (expected a positive number)")));
+        }
+        if r.is_finite() && *r < 0.0 {
+            return Err(Error::InvalidParameter(format!("rmse.{name} = {r} (expected a root-mean-square error, ≥ 0)")));
+        }
+        loss += (r / s) * (r / s);
+    }
+    Ok(loss)
+}
+
 /// A fitted scale of the predictive variance and how well it covers the errors.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Calibration {
@@ -663,6 +687,23 @@ pub fn leave_one_out(errors: &[f64], posterior: &[f64], prior: &[f64], sigma2: &
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn validation_loss_weights_each_target_by_its_sigma() {
+        // 0.004/0.002 = 2, 0.1/0.05 = 2, 0.02/0.05 = 0.4: 4 + 4 + 0.16
+        let l = validation_loss([Some(0.004), Some(0.1), Some(0.02)], [0.002, 0.05, 0.05]).unwrap();
+        assert!((l - 8.16).abs() < 1e-12, "{l}");
+        // a target not fitted adds nothing and its sigma is not read
+        let l = validation_loss([Some(0.004), None, None], [0.002, f64::NAN, 0.0]).unwrap();
+        assert!((l - 4.0).abs() < 1e-12, "{l}");
+        assert_eq!(validation_loss([None, None, None], [1.0, 1.0, 1.0]).unwrap(), 0.0);
+        // a NaN prediction loses every comparison
+        assert!(validation_loss([Some(f64::NAN), None, None], [1.0, 1.0, 1.0]).unwrap().is_nan());
+        let e = validation_loss([None, Some(0.1), None], [0.002, 0.0, 0.05]).unwrap_err().to_string();
+        assert!(e.contains("sigmas.forces = 0"), "{e}");
+        let e = validation_loss([Some(-1.0), None, None], [0.002, 0.05, 0.05]).unwrap_err().to_string();
+        assert!(e.contains("rmse.energy = -1"), "{e}");
+    }
     use super::*;
 
     fn system(types: &[i32]) -> System {

@@ -19,7 +19,7 @@ pub mod validation;
 
 pub use kernels::{polynomial_kernel, structure_kernel, PolynomialKernel};
 pub use bispectrum_features::{FeatureKind, MAX_BISPECTRUM_FEATURES};
-pub use calibration::{binomial_lower_tail, calibrate_variance, calibrate_variance_and_noise, calibrate_variance_with_noise, composition_groups, composition_spread, error_statistics, leave_group_out, leave_one_out, species_count_baseline, Calibration, CompositionSpread, CountBaseline, ErrorStatistics, LeaveOneOut, LeaveOut, LeaveOutScheme, COMPOSITION_SPREAD_WARNING, MAX_GROUP_FRAMES, MIN_COMPOSITIONS};
+pub use calibration::{binomial_lower_tail, calibrate_variance, calibrate_variance_and_noise, calibrate_variance_with_noise, composition_groups, composition_spread, error_statistics, leave_group_out, leave_one_out, species_count_baseline, validation_loss, Calibration, CompositionSpread, CountBaseline, ErrorStatistics, LeaveOneOut, LeaveOut, LeaveOutScheme, COMPOSITION_SPREAD_WARNING, MAX_GROUP_FRAMES, MIN_COMPOSITIONS};
 pub use pair_term::{PairOptions, PairTerm};
 pub use potential::{E0, FitOptions, FrameSigmas, Kind, KindOptions, Potential, Prediction, PredictOptions, Sigmas, SparseMethod, Targets};
 pub use selection::{cur, farthest_point_sampling, Axis, Selection};
