@@ -110,8 +110,8 @@ pub fn error_statistics(predicted: &[f64], reference: &[f64], divisor: &[f64]) -
 /// in eV/Å³) in units of its default sigma, the weighting of the fit itself,
 /// so that no target dominates by its unit. `rmse` holds energy, forces,
 /// stress, None for a target not fitted; its sigma is then not read. A
-/// non-finite RMSE (a model that predicted NaN) gives a non-finite loss,
-/// which loses every comparison.
+/// non-finite RMSE (a model that predicted NaN) gives a non-finite loss
+/// (`acdc fit` refuses non-finite statistics before it gets here).
 pub fn validation_loss(rmse: [Option<f64>; 3], sigmas: [f64; 3]) -> Result<f64> {
     const NAMES: [&str; 3] = ["energy", "forces", "stress"];
     let mut loss = 0.0;
@@ -697,7 +697,7 @@ mod tests {
         let l = validation_loss([Some(0.004), None, None], [0.002, f64::NAN, 0.0]).unwrap();
         assert!((l - 4.0).abs() < 1e-12, "{l}");
         assert_eq!(validation_loss([None, None, None], [1.0, 1.0, 1.0]).unwrap(), 0.0);
-        // a NaN prediction loses every comparison
+        // a NaN RMSE passes through
         assert!(validation_loss([Some(f64::NAN), None, None], [1.0, 1.0, 1.0]).unwrap().is_nan());
         let e = validation_loss([None, Some(0.1), None], [0.002, 0.0, 0.05]).unwrap_err().to_string();
         assert!(e.contains("sigmas.forces = 0"), "{e}");
