@@ -5,6 +5,7 @@ pub(crate) mod cg_product;
 pub mod clebsch_gordan;
 pub mod cpu;
 pub mod linalg;
+pub mod qr_fold;
 pub mod triangular;
 pub mod random;
 pub mod special;
