@@ -215,7 +215,7 @@ export function program(): Command {
       .description('featurization over HTTP: POST /v1/featurize, POST /v1/predict (with --model), GET /healthz, GET /metrics')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--port <port>', 'TCP port (0: any free port)', (v: string) => (v === '0' ? 0 : positiveInteger(v)), 8080)
-      .option('--socket <path>', 'listen on a unix domain socket instead of --host/--port (clients on this machine; about half the kernel CPU of loopback TCP for large answers)')
+      .option('--socket <path>', 'listen on a unix domain socket instead of --host/--port (clients on this machine: no TCP/IP stack between them)')
       .option('--max-body <bytes>', 'largest request body in bytes (413)', positiveInteger, DEFAULT_LIMITS.maxBodyBytes)
       .option('--max-atoms <n>', 'most atoms per request (413)', positiveInteger, DEFAULT_LIMITS.maxAtoms)
       .option('--max-features <n>', 'most values (rows × columns) per answer (422)', positiveInteger, DEFAULT_LIMITS.maxFeatures)

@@ -12,8 +12,8 @@ export interface ServeCli {
   port: number;
   /**
    * A unix domain socket path to listen on instead of host:port: for clients
-   * on the same machine (a reverse proxy, a local pipeline), it moves a
-   * large answer for about half the kernel CPU of loopback TCP.
+   * on the same machine (a reverse proxy, a local pipeline), without the
+   * TCP/IP stack between them (the client reads a large answer for less CPU).
    */
   socket?: string;
   maxBody: number;
