@@ -19,7 +19,10 @@
 // answer costs with no work behind it, so that the server's CPU per request
 // splits into library + transport + the rest (Fastify, checks, event loop).
 //
-//   node bench/serve.mjs [--seconds 15] [--threads 2] [--concurrency N] [--connections 2N] [--transports tcp,unix]
+//   node bench/serve.mjs [--seconds 15] [--threads 2] [--concurrency N] [--connections 2N] [--transports tcp,unix] [--dtype float64|float32]
+//
+// --dtype float32: the answer at half the bytes (the same on both sides), to
+// see how the service's ratio follows the size of what it sends.
 //
 // --concurrency: requests computed at once, by the server and by the
 // library (default: the cores); --connections: client connections (default
@@ -44,6 +47,8 @@ const arg = (name, fallback) => {
 const cores = os.availableParallelism?.() ?? os.cpus().length;
 const seconds = arg('seconds', 15);
 const threads = arg('threads', 2);
+const dtype = args.includes('--dtype') ? args[args.indexOf('--dtype') + 1] : 'float64';
+if (!['float64', 'float32'].includes(dtype)) throw new Error(`--dtype: float64 or float32, got ${dtype}`);
 const concurrency = arg('concurrency', cores);
 const connections = arg('connections', 2 * concurrency);
 // the library's pool: set before the binding loads
@@ -63,7 +68,7 @@ const load0 = os.loadavg();
 
 const transports = (args.includes('--transports') ? args[args.indexOf('--transports') + 1] : 'tcp,unix').split(',');
 for (const t of transports) if (!['tcp', 'unix'].includes(t)) throw new Error(`--transports: tcp, unix or both (comma-separated), got ${t}`);
-const target = '/v1/featurize?perStructure=mean';
+const target = `/v1/featurize?perStructure=mean${dtype === 'float64' ? '' : `&dtype=${dtype}`}`;
 const headers = { 'content-type': 'text/plain', accept: 'application/octet-stream' };
 const timing = (h, name) => Number(new RegExp(`${name};dur=([\\d.]+)`).exec(h ?? '')?.[1] ?? NaN);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
@@ -154,7 +159,7 @@ const allocate = (c) => (bytes) => (slots[c] !== null && slots[c].length >= byte
 // the calculator built once and reused, as the server keeps its calculators
 // (building one costs more than a request's featurization)
 const calculatorInstance = makeCalculator('soap_power_spectrum');
-const call = (c) => featurizeText(body, { calculator: 'soap_power_spectrum', calculatorInstance, perStructure: 'mean', batch: 64, allocate: allocate(c) });
+const call = (c) => featurizeText(body, { calculator: 'soap_power_spectrum', calculatorInstance, perStructure: 'mean', dtype, batch: 64, allocate: allocate(c) });
 await call(0);
 let calls = 0;
 const libDeadline = Date.now() + seconds * 1000;
@@ -176,7 +181,7 @@ fs.rmSync(dir, { recursive: true, force: true });
 
 const libRate = calls / libSeconds;
 const ms = (x) => (x * 1000).toFixed(1);
-console.log(`request: ${frames.length} molecules (${atoms} atoms), soap_power_spectrum --per-structure mean, .npy answer of ${(answerBytes / 1e6).toFixed(1)} MB (${body.length} bytes in)`);
+console.log(`request: ${frames.length} molecules (${atoms} atoms), soap_power_spectrum --per-structure mean --dtype ${dtype}, .npy answer of ${(answerBytes / 1e6).toFixed(1)} MB (${body.length} bytes in)`);
 console.log(`machine: ${cores} cores (${os.cpus()[0]?.model}), load average before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ${threads} threads; ${concurrency} computed at once (server --concurrency, library calls at once); ${connections} client connections; ${seconds} s each`);
 console.log('| | requests/s | p50 ms | p99 ms | atoms/s | CPU ms per request |');
 console.log('|---|---|---|---|---|---|');
