@@ -19,7 +19,12 @@
 // answer costs with no work behind it, so that the server's CPU per request
 // splits into library + transport + the rest (Fastify, checks, event loop).
 //
-//   node bench/serve.mjs [--seconds 15] [--threads 2] [--concurrency N] [--connections 2N] [--transports tcp,unix] [--dtype float64|float32]
+//   node bench/serve.mjs [--seconds 15] [--threads 2] [--concurrency N] [--connections 2N] [--transports tcp,unix] [--dtype float64|float32] [--client node|splice]
+//
+// --client splice: the load comes from bench/serve_client_splice.py instead
+// (python3 from PATH, or $PYTHON; Linux, Python >= 3.10), which moves each
+// answer's body to /dev/null with splice(2) instead of copying it into the
+// client: the cheapest client there is for the CPU it shares with the server.
 //
 // --dtype float32: the answer at half the bytes (the same on both sides), to
 // see how the service's ratio follows the size of what it sends.
@@ -47,6 +52,8 @@ const arg = (name, fallback) => {
 const cores = os.availableParallelism?.() ?? os.cpus().length;
 const seconds = arg('seconds', 15);
 const threads = arg('threads', 2);
+const clientKind = args.includes('--client') ? args[args.indexOf('--client') + 1] : 'node';
+if (!['node', 'splice'].includes(clientKind)) throw new Error(`--client: node or splice, got ${clientKind}`);
 const dtype = args.includes('--dtype') ? args[args.indexOf('--dtype') + 1] : 'float64';
 if (!['float64', 'float32'].includes(dtype)) throw new Error(`--dtype: float64 or float32, got ${dtype}`);
 const concurrency = arg('concurrency', cores);
@@ -107,7 +114,11 @@ const listening = (child) =>
   });
 const client = (at, conns, secs) =>
   new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [path.join(here, 'serve_client.mjs'), String(at), target, bodyFile, String(conns), String(secs)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const clientArgs = [String(at), target, bodyFile, String(conns), String(secs)];
+    const p =
+      clientKind === 'splice'
+        ? spawn(process.env.PYTHON ?? 'python3', [path.join(here, 'serve_client_splice.py'), ...clientArgs], { stdio: ['ignore', 'pipe', 'inherit'] })
+        : spawn(process.execPath, [path.join(here, 'serve_client.mjs'), ...clientArgs], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     p.stdout.on('data', (d) => (out += d));
     p.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`serve_client exited ${code}`))));
@@ -182,7 +193,7 @@ fs.rmSync(dir, { recursive: true, force: true });
 const libRate = calls / libSeconds;
 const ms = (x) => (x * 1000).toFixed(1);
 console.log(`request: ${frames.length} molecules (${atoms} atoms), soap_power_spectrum --per-structure mean --dtype ${dtype}, .npy answer of ${(answerBytes / 1e6).toFixed(1)} MB (${body.length} bytes in)`);
-console.log(`machine: ${cores} cores (${os.cpus()[0]?.model}), load average before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ${threads} threads; ${concurrency} computed at once (server --concurrency, library calls at once); ${connections} client connections; ${seconds} s each`);
+console.log(`machine: ${cores} cores (${os.cpus()[0]?.model}), load average before ${load0.map((x) => x.toFixed(2)).join(' ')}, after ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ${threads} threads; ${concurrency} computed at once (server --concurrency, library calls at once); ${connections} client connections (${clientKind === 'splice' ? 'bench/serve_client_splice.py: splice to /dev/null' : 'bench/serve_client.mjs'}); ${seconds} s each`);
 console.log('| | requests/s | p50 ms | p99 ms | atoms/s | CPU ms per request |');
 console.log('|---|---|---|---|---|---|');
 for (const [transport, r] of Object.entries(served)) {
