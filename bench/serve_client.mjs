@@ -8,12 +8,15 @@
 // bytes, seconds, its own CPU seconds, latency quantiles.
 //
 //   node bench/serve_client.mjs PORT PATH BODY_FILE CONNECTIONS SECONDS [CONTENT_TYPE] [ACCEPT]
+//
+// PORT: a TCP port on 127.0.0.1, or unix:PATH for a unix domain socket.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 
 const [port, target, bodyFile, connectionsText, secondsText, contentType = 'text/plain', accept = 'application/octet-stream'] = process.argv.slice(2);
 const body = fs.readFileSync(bodyFile);
-const request = Buffer.concat([Buffer.from(`POST ${target} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: ${contentType}\r\naccept: ${accept}\r\ncontent-length: ${body.length}\r\n\r\n`, 'latin1'), body]);
+const socketPath = port.startsWith('unix:') ? port.slice(5) : null;
+const request = Buffer.concat([Buffer.from(`POST ${target} HTTP/1.1\r\nhost: ${socketPath === null ? `127.0.0.1:${port}` : 'localhost'}\r\ncontent-type: ${contentType}\r\naccept: ${accept}\r\ncontent-length: ${body.length}\r\n\r\n`, 'latin1'), body]);
 const connections = Number(connectionsText);
 const seconds = Number(secondsText);
 const latencies = [];
@@ -74,11 +77,10 @@ function connection(deadline) {
       }
     };
     socket = net.connect({
-      port: Number(port),
-      host: '127.0.0.1',
+      ...(socketPath === null ? { port: Number(port), host: '127.0.0.1' } : { path: socketPath }),
       onread: { buffer: scratch, callback: (n, buf) => received(buf.subarray(0, n)) },
     });
-    socket.setNoDelay(true);
+    if (socketPath === null) socket.setNoDelay(true);
     socket.on('connect', send);
     socket.on('error', reject);
     socket.on('close', resolve);

@@ -481,3 +481,56 @@ describe('acdc serve --model-file: POST /v1/predict', () => {
     expect(b.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe('acdc serve --socket (a unix domain socket)', () => {
+  const viaSocket = (socketPath: string, method: string, url: string, body?: string, headers: Record<string, string> = {}) =>
+    new Promise<Answer>((resolve, reject) => {
+      const req = http.request({ socketPath, method, path: url, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  it('answers the same .npy bytes as acdc featurize, a bad body is a 400, and the socket file is removed on SIGTERM', async () => {
+    const socketPath = path.join(dir, 'acdc.sock');
+    const child = spawn(process.execPath, [cli, 'serve', '--socket', socketPath], { env: { ...process.env, ACDC_NUM_THREADS: '2' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let out = '';
+        child.stdout!.on('data', (d) => {
+          out += d;
+          if (out.includes(`listening on unix:${socketPath} (`)) resolve();
+        });
+        child.on('exit', (code) => reject(new Error(`acdc serve exited with ${code}`)));
+      });
+      const a = await viaSocket(socketPath, 'POST', '/v1/featurize?perStructure=mean', small, { 'content-type': 'text/plain', accept: 'application/octet-stream' });
+      expect(a.status, a.body.toString()).toBe(200);
+      expect(a.body.equals((await cliFeatures(smallFile, '--per-structure', 'mean')).npy)).toBe(true);
+      const bad = await viaSocket(socketPath, 'POST', '/v1/featurize', '2\n\nSi 0 0 0\n', { 'content-type': 'text/plain' });
+      expect(bad.status).toBe(400);
+      expect(error(bad).limit).toBe('body');
+      // a name that is not this machine's is refused here too
+      const foreign = await viaSocket(socketPath, 'GET', '/healthz', undefined, { host: 'evil.example' });
+      expect(foreign.status).toBe(403);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(fs.existsSync(socketPath)).toBe(false);
+  });
+
+  it('--socket with --port is a usage error; a path already taken is one acdc: line', async () => {
+    const both = await run(process.execPath, [cli, 'serve', '--socket', path.join(dir, 'x.sock'), '--port', '8081']);
+    expect(both.status).toBe(2);
+    expect(both.stderr).toMatch(/--socket replaces --host and --port/);
+    const taken = path.join(dir, 'taken.sock');
+    fs.writeFileSync(taken, '');
+    const r = await run(process.execPath, [cli, 'serve', '--socket', taken]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^acdc: cannot listen on .*taken\.sock: .*remove it if no server uses it\)\n$/);
+  });
+});

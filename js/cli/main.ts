@@ -215,6 +215,7 @@ export function program(): Command {
       .description('featurization over HTTP: POST /v1/featurize, POST /v1/predict (with --model), GET /healthz, GET /metrics')
       .option('--host <host>', 'address to listen on', '127.0.0.1')
       .option('--port <port>', 'TCP port (0: any free port)', (v: string) => (v === '0' ? 0 : positiveInteger(v)), 8080)
+      .option('--socket <path>', 'listen on a unix domain socket instead of --host/--port (clients on this machine: no TCP/IP stack between them)')
       .option('--max-body <bytes>', 'largest request body in bytes (413)', positiveInteger, DEFAULT_LIMITS.maxBodyBytes)
       .option('--max-atoms <n>', 'most atoms per request (413)', positiveInteger, DEFAULT_LIMITS.maxAtoms)
       .option('--max-features <n>', 'most values (rows × columns) per answer (422)', positiveInteger, DEFAULT_LIMITS.maxFeatures)
@@ -231,6 +232,10 @@ export function program(): Command {
       .option('--cors-origin <origin>', "a web origin (https://app.example.org, or '*') whose pages may call the server (repeatable; default: none)", (v: string, acc: string[] = []) => [...acc, v])
       .option('--log', 'log every request (JSON lines on stdout)')
       .action(async (o: ServeCli & { modelFile?: string }, command: Command) => {
+        if (o.socket !== undefined && (command.getOptionValueSource('port') === 'cli' || command.getOptionValueSource('host') === 'cli')) {
+          command.error('--socket replaces --host and --port: give one or the other', { exitCode: 2 });
+        }
+        if (o.socket === '') command.error('--socket <path> is empty', { exitCode: 2 });
         if (o.model !== undefined) {
           if (o.modelFile !== undefined) command.error('give the model file once, with --model-file (--model is its deprecated spelling)', { exitCode: 2 });
           deprecated('serve', '--model <file>', '--model-file <file>', '--model names a model kind in acdc fit and acdc scan');

@@ -519,6 +519,9 @@ function allowedHosts(app: FastifyInstance, extra: string[]): () => Set<string> 
     const names = new Set<string>(extra.map((h) => h.toLowerCase()));
     const bracket = (a: string) => (a.includes(':') ? `[${a}]` : a);
     const address = app.server.address();
+    // a unix domain socket (the address is its path) is reached from this
+    // machine only: its clients name it as loopback (curl --unix-socket sends
+    // Host: localhost); a proxy in front of it passes on other names (--allow-host)
     const bound = address !== null && typeof address === 'object' ? address.address : '127.0.0.1';
     names.add(bracket(bound).toLowerCase());
     const loopback = ['localhost', '127.0.0.1', '[::1]'];
