@@ -382,6 +382,14 @@ export async function runWorker(options: WorkerOptions, signal?: AbortSignal): P
       maxStalledCount: 3,
     },
   );
+  // one line per execution started and per job taken back from a worker
+  // that stopped renewing its lock: with them, a log tells how many times
+  // each shard was computed
+  worker.on('active', (job) => {
+    const d = job.data;
+    log(`shard ${d.index} (frames ${d.firstFrame}–${d.firstFrame + d.frames - 1}) started (attempt ${job.attemptsStarted})`);
+  });
+  worker.on('stalled', (jobId) => log(`job ${jobId} stalled: its lock expired, it goes back to the queue`));
   worker.on('completed', (job) => {
     const d = job.data;
     log(`shard ${d.index} (frames ${d.firstFrame}–${d.firstFrame + d.frames - 1}) done`);
