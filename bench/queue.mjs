@@ -111,6 +111,10 @@ function run(argv, cpuInto) {
 const diag = [];
 async function queued(workers, tag, frames = shardFrames, cpuInto = null, mergeCpu = null) {
   const logs = [];
+  // when the first shard started and the last one finished, against the
+  // producer's start and exit: the head and tail that no worker shortens
+  let firstStart;
+  let lastDone;
   const ws = Array.from({ length: workers }, () => spawn(process.execPath, [cli, 'worker', '--queue', url, '--threads', '1', '--root', dir], { env, stdio: ['ignore', 'ignore', 'pipe'] }));
   // workers connected and idle before the clock starts: each says so once ready
   await Promise.all(
@@ -120,6 +124,9 @@ async function queued(workers, tag, frames = shardFrames, cpuInto = null, mergeC
           logs[k] = '';
           w.stderr.on('data', (d) => {
             logs[k] += d;
+            const now = performance.now();
+            if (/\) started/.test(String(d))) firstStart ??= now;
+            if (/\) done/.test(String(d))) lastDone = now;
             if (/acdc worker: worker \S+ on redis/.test(logs[k])) resolve();
           });
           w.on('exit', (code) => reject(new Error(`acdc worker exited ${code}: ${logs[k]}`)));
@@ -131,7 +138,9 @@ async function queued(workers, tag, frames = shardFrames, cpuInto = null, mergeC
   fs.rmSync(out, { recursive: true, force: true });
   const before = ws.map((w) => procStat(w.pid));
   const vm0 = vmstat();
+  const t0 = performance.now();
   const seconds = await run(['featurize', input, '--queue', url, '--out-dir', out, '--shard-frames', String(frames), ...options], cpuInto ? cpu.producer : null);
+  const t1 = performance.now();
   const used = ws.map((w, k) => minus(procStat(w.pid), before[k]));
   const vm = minus(vmstat(), vm0);
   if (cpuInto) cpuInto.push(used.reduce((n, u) => n + u.cpu, 0));
@@ -150,7 +159,7 @@ async function queued(workers, tag, frames = shardFrames, cpuInto = null, mergeC
     stalled += [...log.matchAll(/ stalled: /g)].length;
   });
   const executions = [...started.values()];
-  diag.push({ tag, workers, frames: 120 * copies, shards: Math.ceil((120 * copies) / frames), executions: executions.reduce((a, b) => a + b, 0), maxPerShard: Math.max(0, ...executions), stalled, shardsOf, used, vm, seconds });
+  diag.push({ tag, workers, frames: 120 * copies, shards: Math.ceil((120 * copies) / frames), executions: executions.reduce((a, b) => a + b, 0), maxPerShard: Math.max(0, ...executions), stalled, shardsOf, used, vm, seconds, head: (firstStart - t0) / 1000, tail: (t1 - lastDone) / 1000 });
   const merged = path.join(dir, `merged-${tag}.npy`);
   await run(['merge', path.join(out, 'manifest.json'), '--out', merged], mergeCpu);
   // the shards are not needed once merged: removed now, so that each run
@@ -241,14 +250,14 @@ if (gnuTime) {
 // per run, none of it timed: executions per shard, stalled jobs, each
 // worker's CPU per frame it computed (user + system), page faults and bytes
 console.log('per run (none of it depends on the machine\'s load, except the wall seconds):');
-console.log('| run | workers | shards | executions (max per shard) | stalled | shards per worker | worker CPU µs/frame (user + system) | worker CPU µs/frame, all workers | minor faults/frame | MB asked to write / sent to disk | reclaim: pages scanned by kswapd / directly, allocation stalls | wall s |');
+console.log('| run | workers | shards | executions (max per shard) | stalled | shards per worker | worker CPU µs/frame (user + system) | worker CPU µs/frame, all workers | minor faults/frame | MB asked to write / sent to disk | reclaim: pages scanned by kswapd / directly, allocation stalls | wall s (producer start → first shard started, last shard done → producer exit) |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const d of diag) {
   const cpuAll = d.used.reduce((n, u) => n + u.cpu, 0);
   const per = d.used.map((u, k) => `${((u.cpu / ((d.shardsOf[k] / d.shards) * d.frames)) * 1e6).toFixed(0)} (${((u.user / ((d.shardsOf[k] / d.shards) * d.frames)) * 1e6).toFixed(0)} + ${((u.system / ((d.shardsOf[k] / d.shards) * d.frames)) * 1e6).toFixed(0)})`).join(', ');
   const faults = d.used.reduce((n, u) => n + u.minflt, 0) / d.frames;
   const mb = (k) => (d.used.reduce((n, u) => n + u[k], 0) / 1e6).toFixed(0);
-  console.log(`| ${d.tag} | ${d.workers} | ${d.shards} | ${d.executions} (${d.maxPerShard}) | ${d.stalled} | ${d.shardsOf.join(' / ')} | ${per} | ${((cpuAll / d.frames) * 1e6).toFixed(0)} | ${faults.toFixed(1)} | ${mb('wchar')} / ${mb('writeBytes')} | ${d.vm.pgscan_kswapd} / ${d.vm.pgscan_direct}, ${d.vm.allocstall_normal + d.vm.allocstall_movable} | ${d.seconds.toFixed(2)} |`);
+  console.log(`| ${d.tag} | ${d.workers} | ${d.shards} | ${d.executions} (${d.maxPerShard}) | ${d.stalled} | ${d.shardsOf.join(' / ')} | ${per} | ${((cpuAll / d.frames) * 1e6).toFixed(0)} | ${faults.toFixed(1)} | ${mb('wchar')} / ${mb('writeBytes')} | ${d.vm.pgscan_kswapd} / ${d.vm.pgscan_direct}, ${d.vm.allocstall_normal + d.vm.allocstall_movable} | ${d.seconds.toFixed(2)} (${d.head.toFixed(2)}, ${d.tail.toFixed(2)}) |`);
 }
 console.log('merged outputs: byte-identical to the single-process .npy');
 fs.rmSync(dir, { recursive: true, force: true });
