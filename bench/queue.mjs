@@ -195,8 +195,12 @@ const single = path.join(dir, 'single.npy');
 // most of all). `sync` before each timed run writes the earlier runs' dirty
 // pages out, so that no run pays for another's writeback.
 const settle = () => spawnSync('sync');
+// bytes on disk (holes excluded) of the single-process and merged outputs
+const allocated = { single: 0, merged: 0 };
 const check = (m) => {
   if (!sameBytes(m, single)) throw new Error(`${m} differs from the single-process output`);
+  allocated.single = fs.statSync(single).blocks * 512;
+  allocated.merged = fs.statSync(m).blocks * 512;
   fs.rmSync(m, { force: true });
 };
 for (let r = 0; r < rounds; r++) {
@@ -259,5 +263,5 @@ for (const d of diag) {
   const mb = (k) => (d.used.reduce((n, u) => n + u[k], 0) / 1e6).toFixed(0);
   console.log(`| ${d.tag} | ${d.workers} | ${d.shards} | ${d.executions} (${d.maxPerShard}) | ${d.stalled} | ${d.shardsOf.join(' / ')} | ${per} | ${((cpuAll / d.frames) * 1e6).toFixed(0)} | ${faults.toFixed(1)} | ${mb('wchar')} / ${mb('writeBytes')} | ${d.vm.pgscan_kswapd} / ${d.vm.pgscan_direct}, ${d.vm.allocstall_normal + d.vm.allocstall_movable} | ${d.seconds.toFixed(2)} (${d.head.toFixed(2)}, ${d.tail.toFixed(2)}) |`);
 }
-console.log('merged outputs: byte-identical to the single-process .npy');
+console.log(`merged outputs: byte-identical to the single-process .npy (${(fs.statSync(path.join(dir, 'input.xyz')).size / 1e6).toFixed(0)} MB input; output ${(allocated.single / 1e9).toFixed(2)} GB on disk for the single process, ${(allocated.merged / 1e9).toFixed(2)} GB for acdc merge's, holes excluded)`);
 fs.rmSync(dir, { recursive: true, force: true });
