@@ -32,7 +32,7 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Threads of the native pool (ACDC_NUM_THREADS). */
   threads?: number;
-  /** Called with one line per finished or failed shard. */
+  /** Called with one line per shard started, finished or failed, and per job taken back as stalled. */
   log?: (line: string) => void;
   /**
    * Folders this worker may read inputs from and write shards to (default:
