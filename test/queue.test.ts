@@ -127,6 +127,8 @@ describe('acdc featurize --queue with redis-server', () => {
   afterAll(async () => {
     await stopWorkers();
     redis?.kill('SIGTERM');
+    // inputs of tens of MB and their shards: not left in the temporary folder
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('producer + 2 workers: the merged shards are the bytes of a single featurize (per-structure mean)', async () => {
