@@ -23,6 +23,9 @@ const arg = (name, fallback) => {
 const copies = arg('copies', 10);
 const shardFrames = arg('shard-frames', 100);
 const rounds = arg('rounds', 2);
+// --no-half: skip the run with twice the shards (it only measures the cost
+// of one more shard, and doubles the bytes written per round)
+const half = !args.includes('--no-half');
 
 if (spawnSync('redis-server', ['--version']).status !== 0) {
   console.error('bench/queue.mjs needs redis-server on PATH (Debian: apt-get install redis-server)');
@@ -53,12 +56,41 @@ const url = `redis://127.0.0.1:${port}/0`;
 const gnuTime = fs.existsSync('/usr/bin/time') ? '/usr/bin/time' : null;
 const cpu = { single: [], producer: [], workers1: [], workers2: [], merge: [] };
 function procCpu(pid) {
+  return procStat(pid).cpu;
+}
+// what a process has used so far, none of it timed: CPU seconds (user,
+// system), page faults, bytes it asked to write (wchar) and bytes it sent to
+// the disk (write_bytes), from /proc
+function procStat(pid) {
   try {
     const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // clock ticks (USER_HZ = 100)
+    // clock ticks (USER_HZ = 100)
+    const st = { user: Number(f[11]) / 100, system: Number(f[12]) / 100, minflt: Number(f[7]), majflt: Number(f[9]) };
+    const io = Object.fromEntries(
+      fs
+        .readFileSync(`/proc/${pid}/io`, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(': ')),
+    );
+    return { ...st, cpu: st.user + st.system, wchar: Number(io.wchar), writeBytes: Number(io.write_bytes) };
   } catch {
-    return NaN;
+    return { user: NaN, system: NaN, minflt: NaN, majflt: NaN, cpu: NaN, wchar: NaN, writeBytes: NaN };
   }
+}
+const minus = (a, b) => Object.fromEntries(Object.keys(a).map((k) => [k, a[k] - b[k]]));
+// the kernel's reclaim counters: direct reclaim is done by (and charged to)
+// the process that allocates a page when memory is short
+const VMSTAT = ['allocstall_normal', 'allocstall_movable', 'pgscan_direct', 'pgsteal_direct', 'pgscan_kswapd', 'pgsteal_kswapd', 'nr_dirty', 'nr_writeback'];
+function vmstat() {
+  const all = Object.fromEntries(
+    fs
+      .readFileSync('/proc/vmstat', 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ')),
+  );
+  return Object.fromEntries(VMSTAT.map((k) => [k, Number(all[k] ?? NaN)]));
 }
 
 function run(argv, cpuInto) {
@@ -76,31 +108,63 @@ function run(argv, cpuInto) {
   });
 }
 
+const diag = [];
 async function queued(workers, tag, frames = shardFrames, cpuInto = null, mergeCpu = null) {
+  const logs = [];
+  // when the first shard started and the last one finished, against the
+  // producer's start and exit: the head and tail that no worker shortens
+  let firstStart;
+  let lastDone;
   const ws = Array.from({ length: workers }, () => spawn(process.execPath, [cli, 'worker', '--queue', url, '--threads', '1', '--root', dir], { env, stdio: ['ignore', 'ignore', 'pipe'] }));
   // workers connected and idle before the clock starts: each says so once ready
   await Promise.all(
     ws.map(
-      (w) =>
+      (w, k) =>
         new Promise((resolve, reject) => {
-          let err = '';
+          logs[k] = '';
           w.stderr.on('data', (d) => {
-            err += d;
-            if (/acdc worker: worker \S+ on redis/.test(err)) resolve();
+            logs[k] += d;
+            const now = performance.now();
+            if (/\) started/.test(String(d))) firstStart ??= now;
+            if (/\) done/.test(String(d))) lastDone = now;
+            if (/acdc worker: worker \S+ on redis/.test(logs[k])) resolve();
           });
-          w.on('exit', (code) => reject(new Error(`acdc worker exited ${code}: ${err}`)));
+          w.on('exit', (code) => reject(new Error(`acdc worker exited ${code}: ${logs[k]}`)));
         }),
     ),
   );
   await new Promise((r) => setTimeout(r, 200));
   const out = path.join(dir, `shards-${tag}`);
   fs.rmSync(out, { recursive: true, force: true });
-  const idle = ws.reduce((n, w) => n + procCpu(w.pid), 0);
+  const before = ws.map((w) => procStat(w.pid));
+  const vm0 = vmstat();
+  const t0 = performance.now();
   const seconds = await run(['featurize', input, '--queue', url, '--out-dir', out, '--shard-frames', String(frames), ...options], cpuInto ? cpu.producer : null);
-  if (cpuInto) cpuInto.push(ws.reduce((n, w) => n + procCpu(w.pid), 0) - idle);
+  const t1 = performance.now();
+  const used = ws.map((w, k) => minus(procStat(w.pid), before[k]));
+  const vm = minus(vmstat(), vm0);
+  if (cpuInto) cpuInto.push(used.reduce((n, u) => n + u.cpu, 0));
   await Promise.all(ws.map((w) => new Promise((r) => (w.on('exit', r), w.kill('SIGTERM')))));
+  // executions per shard, from the workers' own lines: a shard computed
+  // twice (a duplicated job, or one taken back after its lock expired)
+  // shows here, whatever the machine's load
+  const started = new Map();
+  let stalled = 0;
+  const shardsOf = logs.map(() => 0);
+  logs.forEach((log, k) => {
+    for (const m of log.matchAll(/shard (\d+) \(frames [^)]*\) started/g)) {
+      started.set(m[1], (started.get(m[1]) ?? 0) + 1);
+      shardsOf[k]++;
+    }
+    stalled += [...log.matchAll(/ stalled: /g)].length;
+  });
+  const executions = [...started.values()];
+  diag.push({ tag, workers, frames: 120 * copies, shards: Math.ceil((120 * copies) / frames), executions: executions.reduce((a, b) => a + b, 0), maxPerShard: Math.max(0, ...executions), stalled, shardsOf, used, vm, seconds, head: (firstStart - t0) / 1000, tail: (t1 - lastDone) / 1000 });
   const merged = path.join(dir, `merged-${tag}.npy`);
   await run(['merge', path.join(out, 'manifest.json'), '--out', merged], mergeCpu);
+  // the shards are not needed once merged: removed now, so that each run
+  // starts with as little of the bench's own output in memory as the next
+  fs.rmSync(out, { recursive: true, force: true });
   return { seconds, merged };
 }
 
@@ -125,32 +189,58 @@ function sameBytes(a, b) {
 }
 const times = { single: [], one: [], half: [], two: [] };
 const single = path.join(dir, 'single.npy');
+// each merged output is compared and removed at once: a round of 30 000
+// frames writes 4.3 GB per run, and runs that found the page cache full of
+// the earlier runs' files paid for its reclaim (2 workers, last in a round,
+// most of all). `sync` before each timed run writes the earlier runs' dirty
+// pages out, so that no run pays for another's writeback.
+const settle = () => spawnSync('sync');
+// bytes on disk (holes excluded) of the single-process and merged outputs
+const allocated = { single: 0, merged: 0 };
+const check = (m) => {
+  if (!sameBytes(m, single)) throw new Error(`${m} differs from the single-process output`);
+  allocated.single = fs.statSync(single).blocks * 512;
+  allocated.merged = fs.statSync(m).blocks * 512;
+  fs.rmSync(m, { force: true });
+};
 for (let r = 0; r < rounds; r++) {
+  settle();
   times.single.push(await run(['featurize', input, '--out', single, '--threads', '1', ...options], cpu.single));
-  const one = await queued(1, `1-${r}`, shardFrames, cpu.workers1, cpu.merge);
-  times.one.push(one.seconds);
-  // twice the shards of half the size: the slope is the cost of one more shard
-  times.half.push((await queued(1, `h-${r}`, shardFrames / 2)).seconds);
-  const two = await queued(2, `2-${r}`, shardFrames, cpu.workers2);
-  times.two.push(two.seconds);
-  for (const m of [one.merged, two.merged]) if (!sameBytes(m, single)) throw new Error(`${m} differs from the single-process output`);
-  for (const tag of [`1-${r}`, `h-${r}`, `2-${r}`]) fs.rmSync(path.join(dir, `shards-${tag}`), { recursive: true, force: true });
-  for (const m of [one.merged, two.merged, path.join(dir, `merged-h-${r}.npy`)]) fs.rmSync(m, { force: true });
+  // 1 and 2 workers in turn first, so that neither always runs after the other
+  for (const workers of r % 2 === 0 ? [1, 2] : [2, 1]) {
+    settle();
+    if (workers === 1) {
+      const one = await queued(1, `1-${r}`, shardFrames, cpu.workers1, cpu.merge);
+      times.one.push(one.seconds);
+      check(one.merged);
+    } else {
+      const two = await queued(2, `2-${r}`, shardFrames, cpu.workers2);
+      times.two.push(two.seconds);
+      check(two.merged);
+    }
+  }
+  if (half) {
+    // twice the shards of half the size: the slope is the cost of one more shard
+    settle();
+    times.half.push((await queued(1, `h-${r}`, shardFrames / 2)).seconds);
+    fs.rmSync(path.join(dir, `merged-h-${r}.npy`), { force: true });
+  }
+  fs.rmSync(single, { force: true });
 }
 redis.kill('SIGTERM');
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
 const shards = Math.ceil(frames / shardFrames);
-const [s, q1, qh, q2] = [median(times.single), median(times.one), median(times.half), median(times.two)];
+const [s, q1, qh, q2] = [median(times.single), median(times.one), half ? median(times.half) : NaN, median(times.two)];
 console.log(`input: examples/molecules.xyz × ${copies} = ${frames} frames, soap_power_spectrum --per-structure mean, ${shards} shards of ${shardFrames} frames`);
 console.log(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model}), load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log('| run | median s (of ' + rounds + ') | frames/s |');
 console.log('|---|---|---|');
 console.log(`| acdc featurize, 1 process, 1 thread | ${s.toFixed(2)} | ${(frames / s).toFixed(0)} |`);
 console.log(`| --queue, 1 worker × 1 thread | ${q1.toFixed(2)} | ${(frames / q1).toFixed(0)} |`);
-console.log(`| --queue, 1 worker × 1 thread, ${2 * shards} shards of ${shardFrames / 2} | ${qh.toFixed(2)} | ${(frames / qh).toFixed(0)} |`);
+if (half) console.log(`| --queue, 1 worker × 1 thread, ${2 * shards} shards of ${shardFrames / 2} | ${qh.toFixed(2)} | ${(frames / qh).toFixed(0)} |`);
 console.log(`| --queue, 2 workers × 1 thread | ${q2.toFixed(2)} | ${(frames / q2).toFixed(0)} |`);
 console.log(`speed-up 2 workers / 1 worker: ${(q1 / q2).toFixed(2)}×`);
-console.log(`queue overhead: ${(q1 - s).toFixed(2)} s in all for ${shards} shards (producer start, split, Redis, merge-ready records); per extra shard ${(((qh - q1) / shards) * 1000).toFixed(0)} ms`);
+console.log(`queue overhead: ${(q1 - s).toFixed(2)} s in all for ${shards} shards (producer start, split, Redis, merge-ready records)${half ? `; per extra shard ${(((qh - q1) / shards) * 1000).toFixed(0)} ms` : ''}`);
 if (gnuTime) {
   const ms = (xs) => (median(xs) * 1000).toFixed(0);
   console.log(`CPU seconds (user + system, medians): single process ${ms(cpu.single)} ms; producer ${ms(cpu.producer)} ms; 1 worker ${ms(cpu.workers1)} ms; 2 workers together ${ms(cpu.workers2)} ms (workers: from the producer's start to its end); acdc merge ${ms(cpu.merge)} ms`);
@@ -161,5 +251,17 @@ if (gnuTime) {
   const coresOne = median(cpu.workers1) / q1;
   console.log(`cores one worker keeps busy: ${coresOne.toFixed(2)} (its CPU seconds / the run's wall seconds); 2 workers on ${os.cpus().length} cores can then be at most ${(Math.min(2, os.cpus().length) / Math.max(1, coresOne)).toFixed(2)}× one worker, with the producer and Redis taking ${((median(cpu.producer) / q2) * 100).toFixed(0)} % of a core meanwhile`);
 }
-console.log('merged outputs: byte-identical to the single-process .npy');
+// per run, none of it timed: executions per shard, stalled jobs, each
+// worker's CPU per frame it computed (user + system), page faults and bytes
+console.log('per run (none of it depends on the machine\'s load, except the wall seconds):');
+console.log('| run | workers | shards | executions (max per shard) | stalled | shards per worker | worker CPU µs/frame (user + system) | worker CPU µs/frame, all workers | minor faults/frame | MB asked to write / sent to disk | reclaim: pages scanned by kswapd / directly, allocation stalls | wall s (producer start → first shard started, last shard done → producer exit) |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+for (const d of diag) {
+  const cpuAll = d.used.reduce((n, u) => n + u.cpu, 0);
+  const per = d.used.map((u, k) => `${((u.cpu / ((d.shardsOf[k] / d.shards) * d.frames)) * 1e6).toFixed(0)} (${((u.user / ((d.shardsOf[k] / d.shards) * d.frames)) * 1e6).toFixed(0)} + ${((u.system / ((d.shardsOf[k] / d.shards) * d.frames)) * 1e6).toFixed(0)})`).join(', ');
+  const faults = d.used.reduce((n, u) => n + u.minflt, 0) / d.frames;
+  const mb = (k) => (d.used.reduce((n, u) => n + u[k], 0) / 1e6).toFixed(0);
+  console.log(`| ${d.tag} | ${d.workers} | ${d.shards} | ${d.executions} (${d.maxPerShard}) | ${d.stalled} | ${d.shardsOf.join(' / ')} | ${per} | ${((cpuAll / d.frames) * 1e6).toFixed(0)} | ${faults.toFixed(1)} | ${mb('wchar')} / ${mb('writeBytes')} | ${d.vm.pgscan_kswapd} / ${d.vm.pgscan_direct}, ${d.vm.allocstall_normal + d.vm.allocstall_movable} | ${d.seconds.toFixed(2)} (${d.head.toFixed(2)}, ${d.tail.toFixed(2)}) |`);
+}
+console.log(`merged outputs: byte-identical to the single-process .npy (${(fs.statSync(path.join(dir, 'input.xyz')).size / 1e6).toFixed(0)} MB input; output ${(allocated.single / 1e9).toFixed(2)} GB on disk for the single process, ${(allocated.merged / 1e9).toFixed(2)} GB for acdc merge's, holes excluded)`);
 fs.rmSync(dir, { recursive: true, force: true });

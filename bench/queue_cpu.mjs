@@ -36,13 +36,15 @@ const { mergeShards } = require(path.join(root, 'dist', 'queue', 'merge.js'));
 const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-bench-queue-cpu-')));
 const input = path.join(dir, 'input.xyz');
 fs.writeFileSync(input, fs.readFileSync(path.join(root, 'examples', 'molecules.xyz'), 'utf8').repeat(copies));
+// bytes this process asked the kernel to write (all threads), none of it timed
+const wchar = () => Number(/^wchar: (\d+)/m.exec(fs.readFileSync('/proc/self/io', 'utf8'))?.[1] ?? NaN);
 const usage = () => {
   const r = process.resourceUsage();
-  return { cpu: (r.userCPUTime + r.systemCPUTime) / 1e6, sys: r.systemCPUTime / 1e6, faults: r.minorPageFault + r.majorPageFault };
+  return { cpu: (r.userCPUTime + r.systemCPUTime) / 1e6, sys: r.systemCPUTime / 1e6, faults: r.minorPageFault + r.majorPageFault, written: wchar() };
 };
 const since = (a) => {
   const b = usage();
-  return { cpu: b.cpu - a.cpu, sys: b.sys - a.sys, faults: b.faults - a.faults };
+  return { cpu: b.cpu - a.cpu, sys: b.sys - a.sys, faults: b.faults - a.faults, written: b.written - a.written };
 };
 const load0 = os.loadavg();
 const options = { calculator: 'soap_power_spectrum', hypers: null, perStructure: 'mean', dtype: 'float64', species: [1, 6, 7, 8], batch: 64, maxMemory: null };
@@ -78,6 +80,8 @@ u = usage();
 await mergeShards(path.join(outDir, 'manifest.json'), merged);
 const merge = since(u);
 const same = fs.readFileSync(merged).equals(fs.readFileSync(single));
+const onDisk = (f) => (fs.statSync(f).blocks * 512) / 1e6;
+const disk = { single: onDisk(single), merged: onDisk(merged), length: fs.statSync(merged).size / 1e6 };
 fs.rmSync(dir, { recursive: true, force: true });
 
 const frames = split.frames;
@@ -88,5 +92,6 @@ console.log(`CPU per frame: acdc featurize (one process) ${per(one, frames)}`);
 console.log(`CPU per frame: worker, processShard (${jobs.length - 1} shards) ${per(worker, workerFrames)}`);
 console.log(`CPU per frame: acdc merge ${per(merge, frames)}`);
 console.log(`worker / one process: ${((worker.cpu / workerFrames) / (one.cpu / frames)).toFixed(2)}× the CPU per frame; 2 workers on 2 idle cores: at most ${(2 * (one.cpu / frames) / (worker.cpu / workerFrames)).toFixed(2)}× one process, ${(2).toFixed(2)}× one worker`);
+console.log(`bytes written: acdc featurize ${(one.written / 1e6).toFixed(0)} MB, workers ${(worker.written / 1e6).toFixed(0)} MB (shards 1 to ${jobs.length - 1}), acdc merge ${(merge.written / 1e6).toFixed(0)} MB; on disk (holes excluded) the single-process .npy ${disk.single.toFixed(0)} MB, the merged one ${disk.merged.toFixed(0)} MB, both ${disk.length.toFixed(0)} MB long`);
 console.log(`merged output ${same ? 'byte-identical to' : 'DIFFERS from'} the single-process .npy`);
 if (!same) process.exit(1);

@@ -2,7 +2,19 @@
 // unreachable server is reported at once in one line naming the URL, instead
 // of the client's endless reconnection attempts.
 import { coded } from '../errors';
-import IORedis, { type RedisOptions } from 'ioredis';
+import type IORedis from 'ioredis';
+import type { RedisOptions } from 'ioredis';
+
+/**
+ * The Redis client class, loaded on first use: loading it takes a few
+ * hundred ms, which the producer spends while its input is being split
+ * (see `featurizeOnQueue`) rather than before.
+ */
+function client(): typeof IORedis {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require('ioredis') as typeof IORedis & { default?: typeof IORedis };
+  return mod.default ?? mod;
+}
 
 /** The BullMQ queue every `acdc featurize --queue` and `acdc worker` share (unless --queue-name). */
 export const DEFAULT_QUEUE_NAME = 'acdc-featurize';
@@ -50,19 +62,19 @@ export function displayUrl(url: string): string {
  * seconds; throws `cannot reach Redis at URL: reason` otherwise.
  */
 export async function probeRedis(url: string): Promise<void> {
-  const client = new IORedis(url, { ...options(0), lazyConnect: true, enableOfflineQueue: false });
+  const probe = new (client())(url, { ...options(0), lazyConnect: true, enableOfflineQueue: false });
   let lastError: Error | undefined;
-  client.on('error', (e: Error) => {
+  probe.on('error', (e: Error) => {
     lastError = e;
   });
   try {
-    await client.connect();
-    await client.ping();
+    await probe.connect();
+    await probe.ping();
   } catch (e) {
     const reason = (lastError ?? (e as Error)).message || String(e);
     throw coded('ACDC_IO', `cannot reach Redis at ${displayUrl(url)}: ${reason}`);
   } finally {
-    client.disconnect();
+    probe.disconnect();
   }
 }
 
@@ -74,11 +86,11 @@ export async function probeRedis(url: string): Promise<void> {
 export function connect(url: string, onLost: (e: Error) => void): IORedis {
   // about 4 s of retries (0.2 + 0.4 + … + 1.2 s): a restart of Redis is
   // ridden out, a server gone is reported promptly
-  const client = new IORedis(url, options(6));
+  const connection = new (client())(url, options(6));
   let lastError: Error | undefined;
-  client.on('error', (e: Error) => {
+  connection.on('error', (e: Error) => {
     lastError = e;
   });
-  client.on('end', () => onLost(coded('ACDC_IO', `lost the connection to Redis at ${displayUrl(url)}${lastError ? `: ${lastError.message}` : ''}`)));
-  return client;
+  connection.on('end', () => onLost(coded('ACDC_IO', `lost the connection to Redis at ${displayUrl(url)}${lastError ? `: ${lastError.message}` : ''}`)));
+  return connection;
 }

@@ -7,12 +7,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { Queue, QueueEvents, type Job } from 'bullmq';
+import type { Job, Queue as BullQueue, QueueEvents as BullQueueEvents } from 'bullmq';
 import { calculatorInfo, makeCalculator, type CalculatorName, type PerStructure } from '../featurize';
 import type { Dtype } from '../tensor';
 import { writeAtomicallySync } from '../atomic';
 import { connect, DEFAULT_QUEUE_NAME, probeRedis, checkRedisUrl, displayUrl } from './connection';
-import { splitInput } from './split';
+import { isGzipFile, splitInput, type SplitResult } from './split';
 import { recordedShard, shardBase, type ShardJob, type ShardOptions, type ShardRecord } from './shard';
 
 export interface QueueFeaturizeOptions {
@@ -111,6 +111,18 @@ export async function featurizeOnQueue(file: string, o: QueueFeaturizeOptions): 
     if (st.isDirectory()) throw coded('ACDC_IO', `${file} is a folder, not an extended XYZ file`);
     if (st.size === 0) throw coded('ACDC_PARSE', `${file} is empty: no frames to read`);
   }
+  // a plain file is split (read, nothing written) while Redis is probed and
+  // the queue client loaded: no worker has a job before the split ends, and
+  // loading ioredis and BullMQ (≈ 0.4 s) used to come first, on the path of
+  // every run. An error of the split is reported once it is awaited, after
+  // the probe's.
+  let early: Promise<SplitResult> | undefined;
+  try {
+    if (file !== '-' && !isGzipFile(file)) early = splitInput(file, file, { shardFrames: o.shardFrames, collectSpecies: o.species === undefined, inputsDir: path.join(path.resolve(o.outDir), 'inputs') });
+  } catch {
+    // unreadable: split (and reported) in its turn, as before
+  }
+  early?.catch(() => undefined);
   await probeRedis(url);
   const outDir = path.resolve(o.outDir);
   try {
@@ -120,7 +132,7 @@ export async function featurizeOnQueue(file: string, o: QueueFeaturizeOptions): 
   }
   const unlock = lockFolder(outDir, o.outDir);
   try {
-    return await produce(file, o, url, outDir, hypers, attempts, start);
+    return await produce(file, o, url, outDir, hypers, attempts, start, early);
   } finally {
     unlock();
   }
@@ -178,7 +190,7 @@ export function lockFolder(outDir: string, shown: string): () => void {
   };
 }
 
-async function produce(file: string, o: QueueFeaturizeOptions, url: string, outDir: string, hypers: string | null, attempts: number, start: number): Promise<QueueSummary> {
+async function produce(file: string, o: QueueFeaturizeOptions, url: string, outDir: string, hypers: string | null, attempts: number, start: number, early: Promise<SplitResult> | undefined): Promise<QueueSummary> {
   // a folder holding the manifest of another run (other input or options) is
   // not overwritten; the same run again (resumed) is fine. What is known
   // before the split is checked first (so that nothing of that run is
@@ -207,7 +219,12 @@ async function produce(file: string, o: QueueFeaturizeOptions, url: string, outD
     throw rethrown(e, `--out-dir ${o.outDir}: ${(e as Error).message}`, 'ACDC_IO');
   }
   const name = file === '-' ? 'standard input' : file;
-  const split = await splitInput(file, name, { shardFrames: o.shardFrames, collectSpecies: o.species === undefined, inputsDir: path.join(outDir, 'inputs') });
+  const splitting = early ?? splitInput(file, name, { shardFrames: o.shardFrames, collectSpecies: o.species === undefined, inputsDir: path.join(outDir, 'inputs') });
+  splitting.catch(() => undefined);
+  // loaded while the split runs (its species pass is on the native pool)
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Queue, QueueEvents } = require('bullmq') as typeof import('bullmq');
+  const split = await splitting;
   if (split.frames === 0) throw coded('ACDC_PARSE', `${name} holds no frames`);
   const gzip = split.shards.length > 0 && split.shards[0].input.path.startsWith(path.join(outDir, 'inputs'));
   if (!gzip) fs.rmSync(path.join(outDir, 'inputs'), { recursive: true, force: true });
@@ -250,8 +267,8 @@ async function produce(file: string, o: QueueFeaturizeOptions, url: string, outD
   };
   const qConnection = connect(url, onLost);
   const eConnection = connect(url, onLost);
-  const queue = new Queue<ShardJob, ShardRecord>(queueName, { connection: qConnection });
-  const events = new QueueEvents(queueName, { connection: eConnection });
+  const queue: BullQueue<ShardJob, ShardRecord> = new Queue<ShardJob, ShardRecord>(queueName, { connection: qConnection });
+  const events: BullQueueEvents = new QueueEvents(queueName, { connection: eConnection });
   queue.on('error', () => undefined);
   events.on('error', () => undefined);
   const pending = new Map<string, ShardJob>(jobs.map((j) => [j.id, j]));

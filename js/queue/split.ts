@@ -145,6 +145,11 @@ export async function splitInput(file: string, name: string, options: SplitOptio
   return splitFrames(file, name, options);
 }
 
+/** Whether `file` starts with the gzip magic bytes. @internal */
+export function isGzipFile(file: string): boolean {
+  return isGzip(file);
+}
+
 function isGzip(file: string): boolean {
   const fd = fs.openSync(file, 'r');
   try {

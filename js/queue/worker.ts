@@ -32,7 +32,7 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Threads of the native pool (ACDC_NUM_THREADS). */
   threads?: number;
-  /** Called with one line per finished or failed shard. */
+  /** Called with one line per shard started, finished or failed, and per job taken back as stalled. */
   log?: (line: string) => void;
   /**
    * Folders this worker may read inputs from and write shards to (default:
@@ -382,6 +382,14 @@ export async function runWorker(options: WorkerOptions, signal?: AbortSignal): P
       maxStalledCount: 3,
     },
   );
+  // one line per execution started and per job taken back from a worker
+  // that stopped renewing its lock: with them, a log tells how many times
+  // each shard was computed
+  worker.on('active', (job) => {
+    const d = job.data;
+    log(`shard ${d.index} (frames ${d.firstFrame}–${d.firstFrame + d.frames - 1}) started (attempt ${job.attemptsStarted})`);
+  });
+  worker.on('stalled', (jobId) => log(`job ${jobId} stalled: its lock expired, it goes back to the queue`));
   worker.on('completed', (job) => {
     const d = job.data;
     log(`shard ${d.index} (frames ${d.firstFrame}–${d.firstFrame + d.frames - 1}) done`);

@@ -2,6 +2,7 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 
+use acdc_core::io::sparse_file::SparseFile;
 use acdc_core::io::{mts, npy};
 use acdc_core::tensor::{ops, Labels, TensorMap};
 use napi::bindgen_prelude::*;
@@ -222,10 +223,13 @@ pub fn npy_write_sync(path: String, data: Float64Array, shape: Vec<u32>, dtype: 
 
 /// A 2-D `.npy` file written row block by row block (the number of rows is
 /// written into the header by `finish`); memory stays bounded by one block.
+/// Whole pages of zeros are left as holes (`SparseFile`, as `acdc featurize`
+/// writes its files): `acdc merge` of per-structure SOAP rows used to write
+/// the merged matrix's zero pages (about half of it) into the page cache.
 #[napi]
 pub struct NpyRowWriter {
     path: String,
-    inner: Option<npy::NpyRowWriter<BufWriter<File>>>,
+    inner: Option<npy::NpyRowWriter<SparseFile>>,
 }
 
 #[napi]
@@ -236,7 +240,7 @@ impl NpyRowWriter {
         guarded("NpyRowWriter", || {
             let scalar = scalar(dtype.as_deref().unwrap_or("float64"))?;
             let file = File::create(&path).map_err(|e| io_error(&path, e))?;
-            let inner = npy::NpyRowWriter::new(BufWriter::new(file), columns as usize, scalar).map_err(|e| io_error(&path, e))?;
+            let inner = npy::NpyRowWriter::new(SparseFile::new(file), columns as usize, scalar).map_err(|e| io_error(&path, e))?;
             Ok(NpyRowWriter { path, inner: Some(inner) })
         })
     }
@@ -256,8 +260,9 @@ impl NpyRowWriter {
         let inner = self.inner.take().ok_or_else(|| io_error(&path, "writer already finished"))?;
         guarded("NpyRowWriter.finish", || {
             let rows = inner.rows();
-            let out = inner.finish().map_err(|e| io_error(&path, e))?;
-            out.into_inner().map_err(|e| io_error(&path, e.error()))?;
+            // finish writes the header, then flushes: every buffered byte is
+            // written and the file given its full length (a trailing hole too)
+            inner.finish().map_err(|e| io_error(&path, e))?;
             Ok(rows as u32)
         })
     }
