@@ -22,9 +22,20 @@ use crate::error::{Error, Result};
 use crate::math::spherical_harmonics::{unit_vector, SphericalHarmonics};
 use crate::neighbors::Pairs;
 
-/// Rows of C_l held in registers at once (4 × n_max = 32 doubles for
-/// n_max = 8: eight AVX2 registers).
-const ROWS: usize = 4;
+/// Rows of C_l held in registers at once for n_max = N: as many as fit in
+/// 12 of the 16 AVX2 registers (the rest hold the pair's radial values and
+/// the broadcast harmonic): 6 × 8 doubles for n_max = 8, 8 × 4 for
+/// n_max = 4 (4 rows otherwise, as before). Why: with 4 rows
+/// for every N, l = 6 took 4 passes over the pairs (4 + 4 + 4 + 1 rows),
+/// each reloading the radial values; with 6, 3 passes (6 + 6 + 1). The
+/// accumulators are independent, so the bits do not depend on the blocking.
+const fn rows_for(n: usize) -> usize {
+    match n {
+        4 => 8,
+        8 => 6,
+        _ => 4,
+    }
+}
 
 /// Per-thread buffers of [`Expansion::expand_values`], grown on demand.
 pub struct ValuesScratch {
@@ -415,8 +426,12 @@ fn accumulate_fixed<const N: usize, const FMA: bool>(
         let mut lm = l * l;
         let zero = fresh && l > 0;
         while lm < end {
-            let rows = (end - lm).min(ROWS);
+            let rows = (end - lm).min(rows_for(N));
             match rows {
+                8 => block::<N, 8, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                7 => block::<N, 7, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                6 => block::<N, 6, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                5 => block::<N, 5, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
                 4 => block::<N, 4, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
                 3 => block::<N, 3, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
                 2 => block::<N, 2, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
