@@ -95,8 +95,7 @@ impl SoapPowerSpectrum {
         let mut rows = vec![0usize; n_keys];
         let mut task_start = Vec::with_capacity(centres.len() + 1);
         // at most one task per pair of present species and centre: sized
-        // once (growing it, and the samples, by doubling cost a realloc copy
-        // per doubling: ~4 k instructions per water64 atom, callgrind)
+        // once, as are the samples below, rather than grown by doubling
         let mut tasks: Vec<(u32, usize)> = Vec::with_capacity((output_floats / n_props.max(1) as f64) as usize);
         task_start.push(0);
         for (c, &(k, i)) in centres.iter().enumerate() {
