@@ -288,3 +288,35 @@ unsafe fn store_registers<const N: usize>(out: *mut f64, factors: &[f64], a: &[f
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::calculators::tests_utils::triclinic;
+    use crate::calculators::{Calculator, ComputeOptions, SoapPowerSpectrum};
+    use crate::error::Error;
+
+    /// The values path counts its output in the presence pass: a budget the
+    /// output does not fit in is refused naming the power spectrum's output,
+    /// and a roomy one (16 MiB) is not.
+    #[test]
+    fn the_output_is_checked_against_the_budget() {
+        let hypers = r#"{"cutoff": {"radius": 3.5, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
+            "density": {"type": "Gaussian", "width": 0.35},
+            "basis": {"type": "TensorProduct", "max_angular": 4, "radial": {"type": "Gto", "max_radial": 5}}}"#;
+        let calculator = SoapPowerSpectrum::new(hypers).unwrap();
+        let systems = [triclinic()];
+        let tensor = calculator.compute(&systems, &ComputeOptions::default()).unwrap();
+        let bytes: usize = tensor.blocks.iter().map(|b| b.values.len() * 8).sum();
+        assert!(bytes > 0);
+
+        let tight = ComputeOptions { max_memory: Some(bytes as u64), ..Default::default() };
+        match calculator.compute(&systems, &tight) {
+            Err(Error::Memory(message)) => {
+                assert!(message.contains("the output of the SOAP power spectrum (5 centres)"), "{message}")
+            }
+            other => panic!("expected a memory error, got {:?}", other.map(|t| t.blocks.len())),
+        }
+        let roomy = ComputeOptions { max_memory: Some(1 << 24), ..Default::default() };
+        assert!(calculator.compute(&systems, &roomy).is_ok());
+    }
+}
