@@ -22,9 +22,20 @@ use crate::error::{Error, Result};
 use crate::math::spherical_harmonics::{unit_vector, SphericalHarmonics};
 use crate::neighbors::Pairs;
 
-/// Rows of C_l held in registers at once (4 × n_max = 32 doubles for
-/// n_max = 8: eight AVX2 registers).
-const ROWS: usize = 4;
+/// Rows of C_l held in registers at once for n_max = N: as many as fit in
+/// 12 of the 16 AVX2 registers (the rest hold the pair's radial values and
+/// the broadcast harmonic): 6 × 8 doubles for n_max = 8, 8 × 4 for
+/// n_max = 4 (4 rows otherwise, as before). Why: with 4 rows
+/// for every N, l = 6 took 4 passes over the pairs (4 + 4 + 4 + 1 rows),
+/// each reloading the radial values; with 6, 3 passes (6 + 6 + 1). The
+/// accumulators are independent, so the bits do not depend on the blocking.
+const fn rows_for(n: usize) -> usize {
+    match n {
+        4 => 8,
+        8 => 6,
+        _ => 4,
+    }
+}
 
 /// Per-thread buffers of [`Expansion::expand_values`], grown on demand.
 pub struct ValuesScratch {
@@ -177,7 +188,20 @@ impl Expansion {
         let l_max = self.settings.max_angular;
         let stride_lm = n_slots * n_max;
         let coefficients = &mut coefficients[..n_lm * stride_lm];
-        coefficients.fill(0.0);
+        // Where the accumulation runs in AVX2 registers (`block_fma`), the
+        // rows of degree l ≥ 1 start from +0.0 in registers and are stored
+        // once, so only the l = 0 rows (which take the centre's term first)
+        // are zeroed here, and the rows of a slot without pairs below.
+        // Why: zeroing all of them (3 kB per si512 centre, a `rep stos` in
+        // glibc's memset) and loading them back cost about as much as the
+        // harmonics' last block. fma(y, r, +0.0) from a register or from
+        // memory is the same operation, so the bits do not change.
+        let fresh = cfg!(target_arch = "x86_64") && FMA && n_max % 4 == 0 && n_max <= 16;
+        if fresh {
+            coefficients[..stride_lm].fill(0.0);
+        } else {
+            coefficients.fill(0.0);
+        }
 
         // the centre's own Gaussian, as in `expand`
         let centre_slot = slot_of[species_index[centre]];
@@ -317,13 +341,18 @@ impl Expansion {
         for slot in 0..n_slots {
             let pairs = s.slot_start[slot]..s.slot_start[slot + 1];
             if pairs.is_empty() {
+                if fresh {
+                    for row in coefficients[stride_lm..].chunks_exact_mut(stride_lm) {
+                        row[slot * n_max..(slot + 1) * n_max].fill(0.0);
+                    }
+                }
                 continue;
             }
             let c = &mut coefficients[slot * n_max..];
             macro_rules! fixed {
                 ($($n:literal)*) => {
                     match n_max {
-                        $($n => accumulate_fixed::<$n, FMA>(c, stride_lm, l_max, &s.harmonics, stride, &s.radial, ln, pairs),)*
+                        $($n => accumulate_fixed::<$n, FMA>(c, stride_lm, l_max, &s.harmonics, stride, &s.radial, ln, pairs, fresh),)*
                         _ => accumulate_any::<FMA>(c, stride_lm, l_max, n_max, &s.harmonics, stride, &s.radial, ln, pairs),
                     }
                 };
@@ -377,7 +406,8 @@ fn set_len_for_overwrite(v: &mut Vec<f64>, len: usize) {
 
 /// `c[lm][n] += Σ_p yw[lm][p] · radial[p][l][n]` for the pairs `pairs`, `c`
 /// starting at this slot (rows `stride_lm` apart), with N = n_max known at
-/// compile time.
+/// compile time. With `fresh` (only where [`block`] runs `block_fma`), the
+/// rows of degree l ≥ 1 are written, `Σ_p` from +0.0, without being read.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn accumulate_fixed<const N: usize, const FMA: bool>(
@@ -389,17 +419,23 @@ fn accumulate_fixed<const N: usize, const FMA: bool>(
     radial: &[f64],
     ln: usize,
     pairs: std::ops::Range<usize>,
+    fresh: bool,
 ) {
     for l in 0..=l_max {
         let end = (l + 1) * (l + 1);
         let mut lm = l * l;
+        let zero = fresh && l > 0;
         while lm < end {
-            let rows = (end - lm).min(ROWS);
+            let rows = (end - lm).min(rows_for(N));
             match rows {
-                4 => block::<N, 4, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone()),
-                3 => block::<N, 3, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone()),
-                2 => block::<N, 2, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone()),
-                _ => block::<N, 1, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone()),
+                8 => block::<N, 8, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                7 => block::<N, 7, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                6 => block::<N, 6, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                5 => block::<N, 5, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                4 => block::<N, 4, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                3 => block::<N, 3, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                2 => block::<N, 2, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                _ => block::<N, 1, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
             }
             lm += rows;
         }
@@ -407,7 +443,8 @@ fn accumulate_fixed<const N: usize, const FMA: bool>(
 }
 
 /// K rows (lm0 … lm0 + K − 1, all of degree l) of C kept in registers
-/// while the pairs stream through.
+/// while the pairs stream through; with `zero`, starting from +0.0 rather
+/// than from `c` (only under `block_fma`: the caller sets it only there).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn block<const N: usize, const K: usize, const FMA: bool>(
@@ -420,6 +457,7 @@ fn block<const N: usize, const K: usize, const FMA: bool>(
     radial: &[f64],
     ln: usize,
     pairs: std::ops::Range<usize>,
+    zero: bool,
 ) {
     #[cfg(target_arch = "x86_64")]
     if FMA && N % 4 == 0 && N <= 16 {
@@ -428,9 +466,10 @@ fn block<const N: usize, const K: usize, const FMA: bool>(
         // multiply-adds in the same order, so the same bits
         // SAFETY: FMA is true only under expand_values_fma, which runs only
         // where the CPU has AVX2 and FMA
-        unsafe { block_fma::<N, K>(c, stride_lm, lm0, l, yw, yw_stride, radial, ln, pairs) };
+        unsafe { block_fma::<N, K>(c, stride_lm, lm0, l, yw, yw_stride, radial, ln, pairs, zero) };
         return;
     }
+    assert!(!zero, "rows start from zero only in block_fma");
     let mut acc = [[0.0f64; N]; K];
     for (k, row) in acc.iter_mut().enumerate() {
         row.copy_from_slice(&c[(lm0 + k) * stride_lm..(lm0 + k) * stride_lm + N]);
@@ -454,7 +493,8 @@ fn block<const N: usize, const K: usize, const FMA: bool>(
 }
 
 /// [`block`] with AVX2 vectors of 4 values, for N a multiple of 4 up to 16:
-/// each accumulator is `fma(y, r, acc)` per element, as in [`block`].
+/// each accumulator is `fma(y, r, acc)` per element, as in [`block`]; with
+/// `zero` the accumulators start from +0.0 instead of the rows of `c`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -469,6 +509,7 @@ unsafe fn block_fma<const N: usize, const K: usize>(
     radial: &[f64],
     ln: usize,
     pairs: std::ops::Range<usize>,
+    zero: bool,
 ) {
     use std::arch::x86_64::{__m256d, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_set1_pd, _mm256_setzero_pd, _mm256_storeu_pd};
     const W: usize = 4;
@@ -482,7 +523,7 @@ unsafe fn block_fma<const N: usize, const K: usize>(
     // radial[p · ln + l · N..][..N], and yw[(lm0 + k) · yw_stride + p] exists for
     // p < end (the asserts above)
     let mut acc: [[__m256d; 4]; K] = [[_mm256_setzero_pd(); 4]; K];
-    for (k, row) in acc.iter_mut().enumerate() {
+    for (k, row) in acc.iter_mut().enumerate().filter(|_| !zero) {
         for (v, a) in row.iter_mut().enumerate().take(lanes) {
             *a = _mm256_loadu_pd(c.as_ptr().add((lm0 + k) * stride_lm + v * W));
         }
