@@ -582,6 +582,9 @@ struct SearchContext<'a> {
     /// scan then does the exact test itself, four atoms at a time, on the
     /// given positions (`xs`, `ys`, `zs` are those positions in bin order)
     plain: bool,
+    /// no coordinate is −0.0 (then an unshifted run may skip adding the ±0
+    /// image translation, see `scan_plain`)
+    no_negative_zero: bool,
     /// atom index of each position in bin order
     sorted: &'a [u32],
     /// position in bin order of each atom
@@ -672,6 +675,7 @@ impl<'a> SearchContext<'a> {
             run_start,
             simd: simd && simd_available(),
             plain,
+            no_negative_zero: system.positions.iter().flatten().all(|x| x.to_bits() != (-0.0f64).to_bits()),
             sorted: &bins.sorted,
             rank,
         }
@@ -765,7 +769,13 @@ impl<'a> SearchContext<'a> {
                     if SIMD && FULL && self.plain {
                         // SAFETY: SIMD is only set by `collect_avx2`, which
                         // runs only where the CPU has AVX2
-                        unsafe { self.scan_plain(&centre, [rx.t, ry.t, rz.t], [rx.shift, ry.shift, rz.shift], lo, hi, found) };
+                        unsafe {
+                            if rx.t == 0 && ry.t == 0 && rz.t == 0 && self.no_negative_zero {
+                                self.scan_plain::<true>(&centre, [0, 0, 0], [[0.0; 3]; 3], lo, hi, found)
+                            } else {
+                                self.scan_plain::<false>(&centre, [rx.t, ry.t, rz.t], [rx.shift, ry.shift, rz.shift], lo, hi, found)
+                            }
+                        };
                         continue;
                     }
                     let base = [base_xy[0] + rz.shift[0], base_xy[1] + rz.shift[1], base_xy[2] + rz.shift[2]];
@@ -788,13 +798,11 @@ impl<'a> SearchContext<'a> {
     /// past the last atom (they are).
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn scan_plain(&self, centre: &Centre, t: [i32; 3], u: [[f64; 3]; 3], lo: usize, hi: usize, found: &mut Candidates) {
+    unsafe fn scan_plain<const UNSHIFTED: bool>(&self, centre: &Centre, t: [i32; 3], u: [[f64; 3]; 3], lo: usize, hi: usize, found: &mut Candidates) {
         use std::arch::x86_64::*;
         let len = hi - lo;
         // the lane of the centre itself (shift 0), if this run holds it
         let skip = if t == [0, 0, 0] { (self.rank[centre.i] as usize).wrapping_sub(lo) } else { usize::MAX };
-        found.pairs.reserve(len);
-        found.order.reserve(len);
         let xi = centre.xi;
         debug_assert!(hi + FILTER_LANES <= self.xs.len() && hi <= self.sorted.len());
         // SAFETY: loads read lo + k .. lo + k + 4 with k < len, inside the
@@ -811,9 +819,18 @@ impl<'a> SearchContext<'a> {
             let (mut vx, mut vy, mut vz, mut vd) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
             let mut k = 0usize;
             while k < len {
-                let dx = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(_mm256_sub_pd(_mm256_loadu_pd(px.add(k)), cx), ax), bx), gx);
-                let dy = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(_mm256_sub_pd(_mm256_loadu_pd(py.add(k)), cy), ay), by), gy);
-                let dz = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(_mm256_sub_pd(_mm256_loadu_pd(pz.add(k)), cz), az), bz), gz);
+                let (mut dx, mut dy, mut dz) = (
+                    _mm256_sub_pd(_mm256_loadu_pd(px.add(k)), cx),
+                    _mm256_sub_pd(_mm256_loadu_pd(py.add(k)), cy),
+                    _mm256_sub_pd(_mm256_loadu_pd(pz.add(k)), cz),
+                );
+                // UNSHIFTED: the products are ±0, and d + (±0) = d for any
+                // d but −0, which x_j − x_i is only when a coordinate is −0
+                if !UNSHIFTED {
+                    dx = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(dx, ax), bx), gx);
+                    dy = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(dy, ay), by), gy);
+                    dz = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(dz, az), bz), gz);
+                }
                 let d2 = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(dx, dx), _mm256_mul_pd(dy, dy)), _mm256_mul_pd(dz, dz));
                 let mut mask = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(d2, limit)) as u32;
                 if len - k < FILTER_LANES {
