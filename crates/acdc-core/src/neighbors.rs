@@ -1489,13 +1489,16 @@ mod tests {
             for (n, scale, cutoff) in [(1500, 22.0, 5.0), (300, 7.0, 3.3), (40, 4.0, 5.0), (6, 2.0, 3.0)] {
                 let base = random_system(&mut rng, n, pbc, scale);
                 let cell = base.cell;
+                // fractional in the search's effective cell (a non-periodic
+                // row replaced by a unit normal), where the offsets are taken
+                let m = effective_cell(&base);
                 let mut positions: Vec<[f64; 3]> = (0..n)
                     .map(|_| {
                         // away from the faces, so that rounding never wraps an atom
                         let f = [0.01 + 0.98 * rng.next(), 0.01 + 0.98 * rng.next(), 0.01 + 0.98 * rng.next()];
                         let mut x = [0.0; 3];
                         for k in 0..3 {
-                            x[k] = f[0] * cell[0][k] + f[1] * cell[1][k] + f[2] * cell[2][k];
+                            x[k] = f[0] * m[0][k] + f[1] * m[1][k] + f[2] * m[2][k];
                         }
                         x
                     })
