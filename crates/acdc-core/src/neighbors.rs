@@ -585,13 +585,17 @@ struct SearchContext<'a> {
     /// every atom inside the cell (all offsets zero): the full list's AVX2
     /// scan then does the exact test itself, four atoms at a time, on the
     /// given positions (`xs`, `ys`, `zs` are those positions in bin order)
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     plain: bool,
     /// no coordinate is −0.0 (then an unshifted run may skip adding the ±0
     /// image translation, see `scan_plain`)
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     no_negative_zero: bool,
     /// atom index of each position in bin order
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     sorted: &'a [u32],
     /// position in bin order of each atom
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     rank: Vec<u32>,
 }
 
