@@ -8,6 +8,10 @@
 //! reach as many periodic images as needed. A centre scans its rows without
 //! branches (a cheap squared-distance filter that compacts the indices of
 //! candidates), then tests the survivors exactly and sorts them by (j, shift).
+//! When every atom is inside the cell (the usual input) a full list's AVX2
+//! scan skips the filter and does the exact test itself, four atoms at a
+//! time, with the scalar test's operations in each lane (same pairs, same
+//! bits).
 //! Work is O(N) at fixed density and parallel over centres; the output order
 //! and every value do not depend on the number of threads.
 use rayon::prelude::*;
@@ -461,6 +465,12 @@ impl NeighborList {
             // from the pair density of the first centres
             let mut pairs = Pairs::default();
             let probe = n.min(256);
+            // room for the probe's pairs from the density estimate (at most
+            // 256 a centre: a flat open system's estimate is no density), so
+            // that the probe does not grow five arrays by doubling, copying
+            // them at each step (~5 % of a 1000-atom list)
+            let per_centre = self.estimate_from_grid(system, &grid) / n as f64;
+            pairs.reserve_total((probe as f64 * (1.25 * per_centre).min(256.0)) as usize + 64)?;
             for i in 0..probe {
                 ctx.search_centre(i, &mut pairs, &mut scratch);
             }
@@ -572,6 +582,21 @@ struct SearchContext<'a> {
     run_start: [Vec<usize>; 3],
     /// whether the filter uses AVX2 (checked at run time)
     simd: bool,
+    /// every atom inside the cell (all offsets zero): the full list's AVX2
+    /// scan then does the exact test itself, four atoms at a time, on the
+    /// given positions (`xs`, `ys`, `zs` are those positions in bin order)
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    plain: bool,
+    /// no coordinate is −0.0 (then an unshifted run may skip adding the ±0
+    /// image translation, see `scan_plain`)
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    no_negative_zero: bool,
+    /// atom index of each position in bin order
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    sorted: &'a [u32],
+    /// position in bin order of each atom
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    rank: Vec<u32>,
 }
 
 /// An atom as the exact test reads it, stored in bin order.
@@ -585,9 +610,20 @@ impl<'a> SearchContext<'a> {
     fn new(list: &'a NeighborList, system: &'a System, grid: &'a Grid, bins: &'a Binning, simd: bool) -> SearchContext<'a> {
         let cell = system.cell;
         let n = system.size();
+        let plain = bins.offsets.iter().all(|o| *o == [0, 0, 0]);
+        let mut rank = vec![0u32; if plain { n } else { 0 }];
+        if plain {
+            for (p, &a) in bins.sorted.iter().enumerate() {
+                rank[a as usize] = p as u32;
+            }
+        }
         let wrapped: Vec<[f64; 3]> = (0..n)
             .map(|a| {
                 let (o, x) = (bins.offsets[a], system.positions[a]);
+                if plain {
+                    // the given position, bit for bit (x − 0·c could flip a zero's sign)
+                    return x;
+                }
                 let mut w = [0.0; 3];
                 for (k, wk) in w.iter_mut().enumerate() {
                     *wk = x[k] - o[0] as f64 * cell[0][k] - o[1] as f64 * cell[1][k] - o[2] as f64 * cell[2][k];
@@ -646,6 +682,10 @@ impl<'a> SearchContext<'a> {
             runs,
             run_start,
             simd: simd && simd_available(),
+            plain,
+            no_negative_zero: system.positions.iter().flatten().all(|x| x.to_bits() != (-0.0f64).to_bits()),
+            sorted: &bins.sorted,
+            rank,
         }
     }
 
@@ -733,9 +773,94 @@ impl<'a> SearchContext<'a> {
                     if lo == hi {
                         continue;
                     }
+                    #[cfg(target_arch = "x86_64")]
+                    if SIMD && FULL && self.plain {
+                        // SAFETY: SIMD is only set by `collect_avx2`, which
+                        // runs only where the CPU has AVX2
+                        unsafe {
+                            if rx.t == 0 && ry.t == 0 && rz.t == 0 && self.no_negative_zero {
+                                self.scan_plain::<true>(&centre, [0, 0, 0], [[0.0; 3]; 3], lo, hi, found)
+                            } else {
+                                self.scan_plain::<false>(&centre, [rx.t, ry.t, rz.t], [rx.shift, ry.shift, rz.shift], lo, hi, found)
+                            }
+                        };
+                        continue;
+                    }
                     let base = [base_xy[0] + rz.shift[0], base_xy[1] + rz.shift[1], base_xy[2] + rz.shift[2]];
                     self.scan::<FULL, SIMD>(&centre, [rx.t, ry.t, rz.t], lo, hi, base, found);
                 }
+            }
+        }
+    }
+
+    /// The full list's scan of the atoms `lo..hi` (in bin order) when every
+    /// atom is inside the cell, so that the shift is the run's translation
+    /// `t`: the exact test of [`SearchContext::scan`] four atoms at a time,
+    /// without the filter. Each lane does the scalar test's operations in its
+    /// order, r = ((x_j − x_i) + t_a·a) + t_b·b) + t_c·c (`u` holds the three
+    /// products, as the runs store them) and |r|² < cutoff², so the pairs and
+    /// every bit of their values are the scalar path's.
+    ///
+    /// # Safety
+    /// The CPU has AVX2; `xs`, `ys`, `zs` are padded by [`FILTER_LANES`]
+    /// past the last atom (they are).
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn scan_plain<const UNSHIFTED: bool>(&self, centre: &Centre, t: [i32; 3], u: [[f64; 3]; 3], lo: usize, hi: usize, found: &mut Candidates) {
+        use std::arch::x86_64::*;
+        let len = hi - lo;
+        // the lane of the centre itself (shift 0), if this run holds it
+        let skip = if t == [0, 0, 0] { (self.rank[centre.i] as usize).wrapping_sub(lo) } else { usize::MAX };
+        let xi = centre.xi;
+        debug_assert!(hi + FILTER_LANES <= self.xs.len() && hi <= self.sorted.len());
+        // SAFETY: loads read lo + k .. lo + k + 4 with k < len, inside the
+        // padded arrays; `sorted` is read at lo + k + l < hi (the mask keeps
+        // lanes below len only)
+        unsafe {
+            let set = _mm256_set1_pd;
+            let (cx, cy, cz) = (set(xi[0]), set(xi[1]), set(xi[2]));
+            let (ax, ay, az) = (set(u[0][0]), set(u[0][1]), set(u[0][2]));
+            let (bx, by, bz) = (set(u[1][0]), set(u[1][1]), set(u[1][2]));
+            let (gx, gy, gz) = (set(u[2][0]), set(u[2][1]), set(u[2][2]));
+            let limit = set(centre.cutoff2);
+            let (px, py, pz) = (self.xs.as_ptr().add(lo), self.ys.as_ptr().add(lo), self.zs.as_ptr().add(lo));
+            let (mut vx, mut vy, mut vz, mut vd) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+            let mut k = 0usize;
+            while k < len {
+                let (mut dx, mut dy, mut dz) = (
+                    _mm256_sub_pd(_mm256_loadu_pd(px.add(k)), cx),
+                    _mm256_sub_pd(_mm256_loadu_pd(py.add(k)), cy),
+                    _mm256_sub_pd(_mm256_loadu_pd(pz.add(k)), cz),
+                );
+                // UNSHIFTED: the products are ±0, and d + (±0) = d for any
+                // d but −0, which x_j − x_i is only when a coordinate is −0
+                if !UNSHIFTED {
+                    dx = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(dx, ax), bx), gx);
+                    dy = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(dy, ay), by), gy);
+                    dz = _mm256_add_pd(_mm256_add_pd(_mm256_add_pd(dz, az), bz), gz);
+                }
+                let d2 = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(dx, dx), _mm256_mul_pd(dy, dy)), _mm256_mul_pd(dz, dz));
+                let mut mask = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(d2, limit)) as u32;
+                if len - k < FILTER_LANES {
+                    mask &= (1 << (len - k)) - 1;
+                }
+                let own = skip.wrapping_sub(k);
+                if own < FILTER_LANES {
+                    mask &= !(1 << own);
+                }
+                if mask != 0 {
+                    _mm256_storeu_pd(vx.as_mut_ptr(), dx);
+                    _mm256_storeu_pd(vy.as_mut_ptr(), dy);
+                    _mm256_storeu_pd(vz.as_mut_ptr(), dz);
+                    _mm256_storeu_pd(vd.as_mut_ptr(), d2);
+                    while mask != 0 {
+                        let l = mask.trailing_zeros() as usize;
+                        mask &= mask - 1;
+                        let j = *self.sorted.get_unchecked(lo + k + l);
+                        found.push(j, t, [vx[l], vy[l], vz[l]], vd[l]);
+                    }
+                }
+                k += FILTER_LANES;
             }
         }
     }
@@ -919,13 +1044,24 @@ fn wrap(index: i64, bins: i64, periodic: bool) -> Option<(i64, i32)> {
 /// The pairs of one centre before they are sorted into the output.
 #[derive(Default)]
 struct Candidates {
-    /// (sort key, pair); sorted in place, so that the output is written by
-    /// one sequential pass
-    pairs: Vec<(u64, Candidate)>,
+    /// the pairs in the order the search met them
+    pairs: Vec<Candidate>,
+    /// (sort key, position in `pairs`): sorted in place instead of the
+    /// pairs themselves, 16 bytes a move instead of 48 (the insertion sort
+    /// makes about three moves a pair in a solid)
+    order: Vec<Key>,
     /// whether a shift too large to pack into a key was seen
     overflow: bool,
     /// scratch for the branch-free filter of one run of bins
     hits: Vec<u32>,
+}
+
+/// Sort key of a candidate: (j, biased shift) packed into 62 bits, and the
+/// candidate's position.
+#[derive(Clone, Copy)]
+struct Key {
+    key: u64,
+    at: u32,
 }
 
 /// One pair found for the current centre.
@@ -948,6 +1084,7 @@ const INSERTION_SORT_MAX: usize = 64;
 impl Candidates {
     fn clear(&mut self) {
         self.pairs.clear();
+        self.order.clear();
         self.overflow = false;
     }
 
@@ -955,41 +1092,73 @@ impl Candidates {
         self.pairs.len()
     }
 
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, j: u32, shift: [i32; 3], vector: [f64; 3], d2: f64) {
-        let biased = shift.map(|c| (c + SHIFT_BIAS) as u32);
+        // written out (not `shift.map`): the Node binding's build did not
+        // inline the array map, ~60 instructions a pair
+        let (b0, b1, b2) = ((shift[0] + SHIFT_BIAS) as u32, (shift[1] + SHIFT_BIAS) as u32, (shift[2] + SHIFT_BIAS) as u32);
         // one comparison for the three: a negative biased shift wraps to a
         // large u32
-        self.overflow |= (biased[0] | biased[1] | biased[2]) >= 2 * SHIFT_BIAS as u32;
-        let key = ((j as u64) << 30) | ((biased[0] as u64 & 1023) << 20) | ((biased[1] as u64 & 1023) << 10) | (biased[2] as u64 & 1023);
-        self.pairs.push((key, Candidate { j, shift, vector, d2 }));
+        self.overflow |= (b0 | b1 | b2) >= 2 * SHIFT_BIAS as u32;
+        let key = ((j as u64) << 30) | ((b0 as u64 & 1023) << 20) | ((b1 as u64 & 1023) << 10) | (b2 as u64 & 1023);
+        self.order.push(Key { key, at: self.pairs.len() as u32 });
+        self.pairs.push(Candidate { j, shift, vector, d2 });
     }
 
     /// Appends the candidates to `out` in (j, shift) order.
     fn emit_sorted(&mut self, i: u32, out: &mut Pairs) {
-        let pairs = &mut self.pairs;
+        let order = &mut self.order;
+        let pairs = &self.pairs;
         if self.overflow {
-            pairs.sort_unstable_by_key(|(_, c)| (c.j, c.shift));
-        } else if pairs.len() <= INSERTION_SORT_MAX {
+            order.sort_unstable_by_key(|k| {
+                let c = &pairs[k.at as usize];
+                (c.j, c.shift)
+            });
+        } else if order.len() <= INSERTION_SORT_MAX {
             // keys are distinct (one per (j, shift)), so any sort gives the same order
-            for a in 1..pairs.len() {
-                let x = pairs[a];
+            for a in 1..order.len() {
+                let x = order[a];
                 let mut b = a;
-                while b > 0 && pairs[b - 1].0 > x.0 {
-                    pairs[b] = pairs[b - 1];
+                while b > 0 && order[b - 1].key > x.key {
+                    order[b] = order[b - 1];
                     b -= 1;
                 }
-                pairs[b] = x;
+                order[b] = x;
             }
         } else {
-            pairs.sort_unstable_by_key(|&(k, _)| k);
+            order.sort_unstable_by_key(|k| k.key);
         }
-        let n = pairs.len();
-        out.i.extend(std::iter::repeat_n(i, n));
-        out.j.extend(pairs.iter().map(|(_, c)| c.j));
-        out.shifts.extend(pairs.iter().map(|(_, c)| c.shift));
-        out.distances.extend(pairs.iter().map(|(_, c)| c.d2.sqrt()));
-        out.vectors.extend(pairs.iter().map(|(_, c)| c.vector));
+        let n = order.len();
+        out.i.reserve(n);
+        out.j.reserve(n);
+        out.shifts.reserve(n);
+        out.distances.reserve(n);
+        out.vectors.reserve(n);
+        // one pass writing the five arrays (instead of five passes)
+        let (oi, oj, os, od, ov) = (
+            &mut out.i.spare_capacity_mut()[..n],
+            &mut out.j.spare_capacity_mut()[..n],
+            &mut out.shifts.spare_capacity_mut()[..n],
+            &mut out.distances.spare_capacity_mut()[..n],
+            &mut out.vectors.spare_capacity_mut()[..n],
+        );
+        for (q, k) in order.iter().enumerate() {
+            let c = &pairs[k.at as usize];
+            oi[q].write(i);
+            oj[q].write(c.j);
+            os[q].write(c.shift);
+            od[q].write(c.d2.sqrt());
+            ov[q].write(c.vector);
+        }
+        // SAFETY: the first n spare elements of each array were written above
+        unsafe {
+            let len = out.i.len() + n;
+            out.i.set_len(len);
+            out.j.set_len(len);
+            out.shifts.set_len(len);
+            out.distances.set_len(len);
+            out.vectors.set_len(len);
+        }
     }
 }
 
@@ -1313,6 +1482,56 @@ mod tests {
             }
         }
         assert!(2 * asked > configurations, "the reuse source was asked in {asked} of {configurations} searches");
+    }
+
+    /// Atoms inside the cell (every offset zero): the full list's AVX2 scan
+    /// does the exact test itself, four atoms at a time. Its pairs and every
+    /// bit of their values are the scalar path's, and its pairs the brute
+    /// force's (periodic, mixed and open axes; cells thinner than the cutoff,
+    /// where an atom meets its own images; duplicated positions).
+    #[test]
+    fn atoms_inside_the_cell_give_the_scalar_output() {
+        let mut rng = Lcg(21);
+        let mut plain_seen = 0;
+        for pbc in [[true; 3], [true, false, true], [false; 3]] {
+            for (n, scale, cutoff) in [(1500, 22.0, 5.0), (300, 7.0, 3.3), (40, 4.0, 5.0), (6, 2.0, 3.0)] {
+                let base = random_system(&mut rng, n, pbc, scale);
+                let cell = base.cell;
+                // fractional in the search's effective cell (a non-periodic
+                // row replaced by a unit normal), where the offsets are taken
+                let m = effective_cell(&base);
+                let mut positions: Vec<[f64; 3]> = (0..n)
+                    .map(|_| {
+                        // away from the faces, so that rounding never wraps an atom
+                        let f = [0.01 + 0.98 * rng.next(), 0.01 + 0.98 * rng.next(), 0.01 + 0.98 * rng.next()];
+                        let mut x = [0.0; 3];
+                        for k in 0..3 {
+                            x[k] = f[0] * m[0][k] + f[1] * m[1][k] + f[2] * m[2][k];
+                        }
+                        x
+                    })
+                    .collect();
+                // two atoms at the same place: a pair at distance 0 that is not a self pair
+                positions[n - 1] = positions[0];
+                let system = System::new(vec![14; n], positions, cell, pbc).unwrap();
+                let list = NeighborList::new(cutoff, true).unwrap();
+                let inverse = inverse3(&effective_cell(&system));
+                let frac: Vec<[f64; 3]> = system.positions.iter().map(|&x| fractional(x, &inverse)).collect();
+                let grid = list.grid(&system, &frac).unwrap();
+                let bins = Binning::new(&system, &grid, &frac);
+                plain_seen += SearchContext::new(&list, &system, &grid, &bins, true).plain as usize;
+                let budget = MemoryBudget { bytes: 1 << 34 };
+                for threads in [1, 2] {
+                    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                    let scalar = pool.install(|| list.compute_with(&system, budget, false).unwrap());
+                    let vector = pool.install(|| list.compute_with(&system, budget, true).unwrap());
+                    assert!(same_bits(&scalar, &vector), "{n} atoms, pbc {pbc:?}, {threads} threads");
+                    let got: Vec<_> = (0..vector.len()).map(|p| (vector.i[p], vector.j[p], vector.shifts[p])).collect();
+                    assert_eq!(got, brute_force(&system, cutoff, true), "{n} atoms, pbc {pbc:?}");
+                }
+            }
+        }
+        assert_eq!(plain_seen, 12);
     }
 
     /// The vector filter's kept positions: those of the scalar filter, for
