@@ -760,8 +760,13 @@ impl TensorModel {
             let n_rows = n_weights + if with_charges { 1 } else { 0 };
             let rows = systems.len() * n_mu;
             budget.check("the least-squares system", ((rows + n_rows) as f64) * (n as f64) * 8.0 * 2.0)?;
-            let mut stack = DMatrix::<f64>::zeros(rows + n_rows, n);
-            let mut rhs = DVector::<f64>::zeros(rows + n_rows);
+            // the data rows, folded at the end into the prior's triangle
+            // (math::qr_fold): the prior rows are upper triangular, the
+            // charges' gauge row included (row n_weights, charge columns)
+            let mut stack = DMatrix::<f64>::zeros(rows, n);
+            let mut rhs = DVector::<f64>::zeros(rows);
+            let mut prior = DMatrix::<f64>::zeros(n, n);
+            debug_assert!(n_rows <= n);
             // structure rows
             let scratch = Rows { kind, channel: &channel, zeta, n_species: ns };
             let structure_rows: Vec<Vec<f64>> = features.par_iter().map(|atoms| scratch.design_rows(atoms, c)).collect();
@@ -795,7 +800,7 @@ impl TensorModel {
                 // QR sees no artificially small pivot
                 let scale = (0..ns).map(|z| stack.view((0, n_weights + z), (rows, 1)).norm()).fold(1.0 / options.sigma, f64::max);
                 for z in 0..ns {
-                    stack[(rows + n_weights, n_weights + z)] = scale * atoms_of[z] as f64 / n_atoms as f64;
+                    prior[(n_weights, n_weights + z)] = scale * atoms_of[z] as f64 / n_atoms as f64;
                 }
             }
             // prior rows
@@ -832,20 +837,20 @@ impl TensorModel {
                             ))
                         })?;
                         let lt = l.l().transpose();
-                        stack.view_mut((rows + o * n_mu, o * n_mu), (size, size)).copy_from(&lt);
+                        prior.view_mut((o * n_mu, o * n_mu), (size, size)).copy_from(&lt);
                     }
                 }
                 TensorKind::Linear => {
                     for p in 0..n_weights {
-                        stack[(rows + p, p)] = regularizer.sqrt();
+                        prior[(p, p)] = regularizer.sqrt();
                     }
                 }
             }
             check_cancelled(&options.cancel)?;
-            let qr = stack.qr();
-            let mut b = rhs;
-            qr.q_tr_mul(&mut b);
-            let r = qr.r();
+            let mut r = prior;
+            let mut b = DVector::<f64>::zeros(n);
+            crate::math::qr_fold::fold_rows(r.as_mut_slice(), b.as_mut_slice(), stack.as_mut_slice(), rhs.as_mut_slice(), n, rows);
+            drop(stack);
             let max = (0..n).map(|k| r[(k, k)].abs()).fold(0.0, f64::max);
             if let Some(k) = (0..n).find(|&k| !(r[(k, k)].abs() > f64::EPSILON * n as f64 * max)) {
                 let advice = if k >= n_weights { "the species' charges are not determined by these structures: add data, or fit with charges: false (acdc fit --no-charges)" } else { "add data, or increase the regularizer / jitter" };
