@@ -33,6 +33,20 @@ pub struct SoapPowerSpectrum {
     expansion: Expansion,
 }
 
+/// `c + a · b` of the gradient kernel: one fused multiply-add (one
+/// rounding) when `FMA`, which the streaming kernel and the general loop take
+/// alike where the CPU has the instruction (checked once at run time), so
+/// the two stay bitwise equal on any one machine; else a product then a sum
+/// (the software `mul_add` is slow).
+#[inline(always)]
+fn madd<const FMA: bool>(a: f64, b: f64, c: f64) -> f64 {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        c + a * b
+    }
+}
+
 /// `out[(l, n1, n2)] += f_l Σ_m a[lm][n1] b[lm][n2]`, with `a[lm]` at
 /// `a[lm * a_stride..]` and likewise for `b`: one small AᵀB product per l.
 ///
@@ -319,13 +333,13 @@ impl SampleGradient<'_> {
                 return;
             }
         }
-        self.run_dispatch(scratch, positions, strain);
+        self.run_dispatch::<false>(scratch, positions, strain);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn run_avx2(&self, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
-        self.run_dispatch(scratch, positions, strain);
+        self.run_dispatch::<true>(scratch, positions, strain);
     }
 
     /// Position gradients only, n_max a multiple of 4 up to 16, AVX2: the
@@ -429,12 +443,12 @@ impl SampleGradient<'_> {
 
     /// The radial size as a constant for common sizes (unrolled loops).
     #[inline(always)]
-    fn run_dispatch(&self, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
+    fn run_dispatch<const FMA: bool>(&self, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
         macro_rules! fixed {
             ($($n:literal)*) => {
                 match self.shape.n_max {
-                    $($n => self.run_generic($n, scratch, positions, strain),)*
-                    n => self.run_generic(n, scratch, positions, strain),
+                    $($n => self.run_generic::<FMA>($n, scratch, positions, strain),)*
+                    n => self.run_generic::<FMA>(n, scratch, positions, strain),
                 }
             };
         }
@@ -443,7 +457,10 @@ impl SampleGradient<'_> {
 
     /// `yc[l][n] = Σ_m Y[lm] C[lm][s][n]` and `dc[x][l][n] = Σ_m ∂Y[lm]/∂û_x
     /// C[lm][s][n]` in one pass over the coefficients of species `species`;
-    /// `angular` is `[Y, ∂Y/∂û_x, ∂Y/∂û_y, ∂Y/∂û_z][lm]`.
+    /// `angular` is `[Y, ∂Y/∂û_x, ∂Y/∂û_y, ∂Y/∂û_z][lm]`. Not fused: with
+    /// fused sums here as well, the forces of `power_spectrum_backprop`'s
+    /// `equals_the_feature_gradient_path` differed from this path's by
+    /// 1.007e-12 of their largest component, over that test's 1e-12.
     #[inline(always)]
     fn contract_m(&self, n_max: usize, angular: &[f64], species: usize, yc: &mut [f64], dc: &mut [f64]) {
         let Shape { l_max, n_lm, .. } = *self.shape;
@@ -502,7 +519,7 @@ impl SampleGradient<'_> {
     /// `unit` and the partner contractions `yc`, `dc`.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    fn pair_products(&self, n_max: usize, side: PairSide, unit: [f64; 3], alpha: &[f64], beta: &[f64], yc: &[f64], dc: &[f64], out: &mut [f64]) {
+    fn pair_products<const FMA: bool>(&self, n_max: usize, side: PairSide, unit: [f64; 3], alpha: &[f64], beta: &[f64], yc: &[f64], dc: &[f64], out: &mut [f64]) {
         let ln = (self.shape.l_max + 1) * n_max;
         let nn = n_max * n_max;
         let n_props = ln * n_max;
@@ -522,7 +539,7 @@ impl SampleGradient<'_> {
                             let (a1, b1, y1, z1) = (f * al[n1] * u, f * be[n1], f * yc[n1] * u, f * dc[n1]);
                             let row = &mut o[n1 * n_max..(n1 + 1) * n_max];
                             for n2 in 0..n_max {
-                                row[n2] = a1 * yc[n2] + b1 * dc[n2] + y1 * al[n2] + z1 * be[n2];
+                                row[n2] = madd::<FMA>(z1, be[n2], madd::<FMA>(y1, al[n2], madd::<FMA>(b1, dc[n2], a1 * yc[n2])));
                             }
                         }
                     }
@@ -532,7 +549,7 @@ impl SampleGradient<'_> {
                             let (a, bb) = (f * al[n1] * u, f * be[n1]);
                             let row = &mut o[n1 * n_max..(n1 + 1) * n_max];
                             for n2 in 0..n_max {
-                                row[n2] = a * yc[n2] + bb * dc[n2];
+                                row[n2] = madd::<FMA>(bb, dc[n2], a * yc[n2]);
                             }
                         }
                     }
@@ -542,7 +559,7 @@ impl SampleGradient<'_> {
                             let (y, z) = (f * yc[n1] * u, f * dc[n1]);
                             let row = &mut o[n1 * n_max..(n1 + 1) * n_max];
                             for n2 in 0..n_max {
-                                row[n2] = y * al[n2] + z * be[n2];
+                                row[n2] = madd::<FMA>(z, be[n2], y * al[n2]);
                             }
                         }
                     }
@@ -552,7 +569,7 @@ impl SampleGradient<'_> {
     }
 
     #[inline(always)]
-    fn run_generic(&self, n_max: usize, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
+    fn run_generic<const FMA: bool>(&self, n_max: usize, scratch: &mut GradientScratch, positions: &mut [f64], strain: &mut [f64]) {
         let Shape { l_max, n_lm, .. } = *self.shape;
         let ln = (l_max + 1) * n_max;
         let n_props = ln * n_max;
@@ -598,17 +615,12 @@ impl SampleGradient<'_> {
                 Some(k) if first => {
                     let row = row_of[k];
                     let out = &mut positions[row * row_len..(row + 1) * row_len];
-                    self.pair_products(n_max, side, pair.unit, alpha, beta, yc, dc, out);
-                    // 0 + v, as accumulating into a zeroed row gave: turns the
-                    // −0.0 of some exact zeros into +0.0 and changes nothing else
-                    for o in out.iter_mut() {
-                        *o += 0.0;
-                    }
+                    self.pair_products::<FMA>(n_max, side, pair.unit, alpha, beta, yc, dc, out);
                     written[k] = true;
                     out
                 }
                 _ => {
-                    self.pair_products(n_max, side, pair.unit, alpha, beta, yc, dc, pair_scratch);
+                    self.pair_products::<FMA>(n_max, side, pair.unit, alpha, beta, yc, dc, pair_scratch);
                     if let Some(k) = neighbor {
                         // another periodic image of the same neighbour
                         let row = row_of[k];
@@ -692,9 +704,9 @@ unsafe fn store4(store: Store, dst: *mut f64, v: std::arch::x86_64::__m256d) {
 
 /// One pair's ∂p/∂r_ij (`[xyz][l][n1][n2]`) into its output row `dst` and
 /// subtracted from the centre's row `centre`: the operations of
-/// `SampleGradient::pair_products` in the same order (products, then sums
-/// left to right, nothing fused), then `+ 0.0` for an assigned value (as the
-/// general loop does), so the same bits.
+/// `SampleGradient::pair_products::<true>` in the same order (products, then
+/// fused multiply-adds left to right), so the same bits. (An assigned value
+/// is no longer `0 + v`: an exact zero may be −0.0.)
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -754,40 +766,51 @@ unsafe fn pair_row_fixed<const N: usize, const SIDE: u8, const STORE: u8>(factor
                 dv[i] = _mm256_loadu_pd(dcl.add(4 * i));
             }
             let o = x * n_props + l * nn;
-            for n1 in 0..N {
-                // the scalar factors of row n1, as pair_products forms them
-                let (p, q, r, t) = match SIDE {
-                    0 => (f * *al.add(n1) * u, f * *be.add(n1), f * *ycl.add(n1) * u, f * *dcl.add(n1)),
-                    1 => (f * *al.add(n1) * u, f * *be.add(n1), 0.0, 0.0),
-                    _ => (f * *ycl.add(n1) * u, f * *dcl.add(n1), 0.0, 0.0),
+            // the scalar factors of every row n1, as pair_products forms them
+            // ((f·α)·u, f·β, (f·YC)·u, f·DC), four at a time: the products
+            // are the same IEEE operations as the scalar ones
+            let (fv, uv) = (_mm256_set1_pd(f), _mm256_set1_pd(u));
+            let (mut ps, mut qs, mut rs, mut ts) = ([0.0f64; N], [0.0f64; N], [0.0f64; N], [0.0f64; N]);
+            for i in 0..lanes {
+                let (pv, qv, rv, tv) = match SIDE {
+                    0 => (_mm256_mul_pd(_mm256_mul_pd(fv, av[i]), uv), _mm256_mul_pd(fv, bv[i]), _mm256_mul_pd(_mm256_mul_pd(fv, yv[i]), uv), _mm256_mul_pd(fv, dv[i])),
+                    1 => (_mm256_mul_pd(_mm256_mul_pd(fv, av[i]), uv), _mm256_mul_pd(fv, bv[i]), zero, zero),
+                    _ => (_mm256_mul_pd(_mm256_mul_pd(fv, yv[i]), uv), _mm256_mul_pd(fv, dv[i]), zero, zero),
                 };
-                let (p, q, r, t) = (_mm256_set1_pd(p), _mm256_set1_pd(q), _mm256_set1_pd(r), _mm256_set1_pd(t));
+                _mm256_storeu_pd(ps.as_mut_ptr().add(4 * i), pv);
+                _mm256_storeu_pd(qs.as_mut_ptr().add(4 * i), qv);
+                if SIDE == 0 {
+                    _mm256_storeu_pd(rs.as_mut_ptr().add(4 * i), rv);
+                    _mm256_storeu_pd(ts.as_mut_ptr().add(4 * i), tv);
+                }
+            }
+            for n1 in 0..N {
+                let (p, q) = (_mm256_broadcast_sd(&ps[n1]), _mm256_broadcast_sd(&qs[n1]));
                 let row = o + n1 * N;
                 for v in 0..lanes {
+                    // fused as pair_products::<true> sums: left to right, one rounding each
                     let w = match SIDE {
                         0 => {
-                            let w = _mm256_add_pd(_mm256_mul_pd(p, yv[v]), _mm256_mul_pd(q, dv[v]));
-                            let w = _mm256_add_pd(w, _mm256_mul_pd(r, av[v]));
-                            _mm256_add_pd(w, _mm256_mul_pd(t, bv[v]))
+                            let (r, t) = (_mm256_broadcast_sd(&rs[n1]), _mm256_broadcast_sd(&ts[n1]));
+                            let w = _mm256_fmadd_pd(q, dv[v], _mm256_mul_pd(p, yv[v]));
+                            let w = _mm256_fmadd_pd(r, av[v], w);
+                            _mm256_fmadd_pd(t, bv[v], w)
                         }
-                        1 => _mm256_add_pd(_mm256_mul_pd(p, yv[v]), _mm256_mul_pd(q, dv[v])),
-                        _ => _mm256_add_pd(_mm256_mul_pd(p, av[v]), _mm256_mul_pd(q, bv[v])),
+                        1 => _mm256_fmadd_pd(q, dv[v], _mm256_mul_pd(p, yv[v])),
+                        _ => _mm256_fmadd_pd(q, bv[v], _mm256_mul_pd(p, av[v])),
                     };
                     let d = dst.add(row + 4 * v);
                     let w = match STORE {
                         0 => {
-                            let w = _mm256_add_pd(w, zero);
                             _mm256_stream_pd(d, w);
                             w
                         }
                         1 => {
-                            let w = _mm256_add_pd(w, zero);
                             _mm_stream_pd(d, _mm256_castpd256_pd128(w));
                             _mm_stream_pd(d.add(2), _mm256_extractf128_pd::<1>(w));
                             w
                         }
                         2 => {
-                            let w = _mm256_add_pd(w, zero);
                             _mm256_storeu_pd(d, w);
                             w
                         }
@@ -1181,7 +1204,7 @@ mod streaming_tests {
             let unit = [0.48, -0.6, 0.64];
             for side in [PairSide::Both, PairSide::Left, PairSide::Right] {
                 let mut v = vec![0.0; 3 * n_props];
-                task.pair_products(N, side, unit, &radial[..ln], &radial[ln..], &yc, &dc, &mut v);
+                task.pair_products::<true>(N, side, unit, &radial[..ln], &radial[ln..], &yc, &dc, &mut v);
                 for store in [Store::Stream32, Store::Stream16, Store::Plain, Store::Add] {
                     // a 32-byte aligned buffer, offset to the alignment each store needs
                     let mut buffer = vec![[0.0f64; 4]; 3 * n_props / 4 + 1];
@@ -1200,7 +1223,7 @@ mod streaming_tests {
                         std::arch::x86_64::_mm_sfence();
                     }
                     for k in 0..3 * n_props {
-                        let (want, w) = if store == Store::Add { (before[k] + v[k], v[k]) } else { (v[k] + 0.0, v[k] + 0.0) };
+                        let (want, w) = if store == Store::Add { (before[k] + v[k], v[k]) } else { (v[k], v[k]) };
                         assert_eq!(dst[k].to_bits(), want.to_bits(), "row entry {k}");
                         assert_eq!(centre[k].to_bits(), (centre_before[k] - w).to_bits(), "centre entry {k}");
                     }
