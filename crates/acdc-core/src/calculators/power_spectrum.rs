@@ -89,6 +89,20 @@ unsafe fn accumulate_products_avx2(out: &mut [f64], factors: &[f64], n_max: usiz
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 unsafe fn products_registers<const N: usize>(out: &mut [f64], factors: &[f64], a: &[f64], a_stride: usize, b: &[f64], b_stride: usize) {
+    assert!(out.len() >= factors.len() * N * N);
+    registers_block::<N, true>(out.as_mut_ptr(), factors, a, a_stride, b, b_stride);
+}
+
+/// The register-blocked contraction behind [`products_registers`]
+/// (`ACCUMULATE`: out + Σ) and the values path's row stores (not
+/// `ACCUMULATE`: the sums start from +0.0 and overwrite `out`, which need
+/// not be initialised): one body, so the two keep the same operations in
+/// the same order and the values path's bits equal the gradient path's.
+/// `out` must hold factors.len()·N² values.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(crate) unsafe fn registers_block<const N: usize, const ACCUMULATE: bool>(out: *mut f64, factors: &[f64], a: &[f64], a_stride: usize, b: &[f64], b_stride: usize) {
     use std::arch::x86_64::{__m256d, _mm256_add_pd, _mm256_loadu_pd, _mm256_mul_pd, _mm256_set1_pd, _mm256_setzero_pd, _mm256_storeu_pd};
     const W: usize = 4;
     let lanes = N / W;
@@ -96,23 +110,24 @@ unsafe fn products_registers<const N: usize>(out: &mut [f64], factors: &[f64], a
     let rows = if lanes == 1 { N } else if lanes == 2 { 4 } else { 2 };
     let n_l = factors.len();
     assert!(N % W == 0 && (1..=4).contains(&lanes) && N % rows == 0);
-    assert!(out.len() >= n_l * N * N);
     if n_l == 0 {
         return;
     }
     let last = n_l * n_l - 1;
     assert!(a.len() >= last * a_stride + N && b.len() >= last * b_stride + N);
-    // SAFETY (every access below): block l of `out` is out[l·N²..][..N²],
-    // and a[lm·a_stride..][..N], b[lm·b_stride..][..N] exist for every
-    // lm < n_l² (the asserts above)
+    // SAFETY (every access below): block l of `out` is out[l·N²..][..N²]
+    // (the caller), and a[lm·a_stride..][..N], b[lm·b_stride..][..N] exist
+    // for every lm < n_l² (the asserts above)
     for (l, &f) in factors.iter().enumerate() {
-        let o = out.as_mut_ptr().add(l * N * N);
+        let o = out.add(l * N * N);
         let mut n1 = 0;
         while n1 < N {
             let mut acc: [[__m256d; 4]; 8] = [[_mm256_setzero_pd(); 4]; 8];
-            for (r, row) in acc.iter_mut().enumerate().take(rows) {
-                for (v, x) in row.iter_mut().enumerate().take(lanes) {
-                    *x = _mm256_loadu_pd(o.add((n1 + r) * N + v * W));
+            if ACCUMULATE {
+                for (r, row) in acc.iter_mut().enumerate().take(rows) {
+                    for (v, x) in row.iter_mut().enumerate().take(lanes) {
+                        *x = _mm256_loadu_pd(o.add((n1 + r) * N + v * W));
+                    }
                 }
             }
             for lm in l * l..(l + 1) * (l + 1) {

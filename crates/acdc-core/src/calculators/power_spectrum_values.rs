@@ -213,9 +213,10 @@ impl SoapPowerSpectrum {
 /// Why: zeroing each row (3.5 kB for si512, a `rep stos` in glibc's memset)
 /// and loading it back into the accumulators cost more than 5 % of the
 /// values path's time (perf, si512). The accumulators start from +0.0 in
-/// registers instead and take the same additions in the same order as
-/// `products_registers` in power_spectrum.rs (x = f·a, then acc + x·b, not
-/// fused), so the row is bitwise the one the gradient path computes.
+/// registers instead; the contraction is the gradient path's own body
+/// (`registers_block` in power_spectrum.rs, without its initial load: x =
+/// f·a, then acc + x·b, not fused), so the row is bitwise the one the
+/// gradient path computes.
 ///
 /// # Safety
 /// `out` must be valid for writes of `len` values, and `len` must be
@@ -227,10 +228,10 @@ unsafe fn store_products(out: *mut f64, len: usize, factors: &[f64], n_max: usiz
         assert_eq!(len, factors.len() * n_max * n_max);
         // SAFETY: the CPU has AVX2 and FMA; `out` holds `len` values (the caller)
         match n_max {
-            4 => store_registers::<4>(out, factors, a, a_stride, b, b_stride),
-            8 => store_registers::<8>(out, factors, a, a_stride, b, b_stride),
-            12 => store_registers::<12>(out, factors, a, a_stride, b, b_stride),
-            16 => store_registers::<16>(out, factors, a, a_stride, b, b_stride),
+            4 => super::registers_block::<4, false>(out, factors, a, a_stride, b, b_stride),
+            8 => super::registers_block::<8, false>(out, factors, a, a_stride, b, b_stride),
+            12 => super::registers_block::<12, false>(out, factors, a, a_stride, b, b_stride),
+            16 => super::registers_block::<16, false>(out, factors, a, a_stride, b, b_stride),
             _ => return false,
         }
         return true;
@@ -239,55 +240,6 @@ unsafe fn store_products(out: *mut f64, len: usize, factors: &[f64], n_max: usiz
     false
 }
 
-/// [`store_products`] for n_max = N: blocks of rows of the N × N block of
-/// each l held in AVX2 registers across the 2l + 1 values of m.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-#[inline]
-unsafe fn store_registers<const N: usize>(out: *mut f64, factors: &[f64], a: &[f64], a_stride: usize, b: &[f64], b_stride: usize) {
-    use std::arch::x86_64::{__m256d, _mm256_add_pd, _mm256_loadu_pd, _mm256_mul_pd, _mm256_set1_pd, _mm256_setzero_pd, _mm256_storeu_pd};
-    const W: usize = 4;
-    let lanes = N / W;
-    // rows × lanes ≤ 8 accumulators, and the rows divide N
-    let rows = if lanes == 1 { N } else if lanes == 2 { 4 } else { 2 };
-    let n_l = factors.len();
-    assert!(N % W == 0 && (1..=4).contains(&lanes) && N % rows == 0);
-    if n_l == 0 {
-        return;
-    }
-    let last = n_l * n_l - 1;
-    assert!(a.len() >= last * a_stride + N && b.len() >= last * b_stride + N);
-    // SAFETY (every access below): block l of `out` is out[l·N²..][..N²]
-    // (the caller), and a[lm·a_stride..][..N], b[lm·b_stride..][..N] exist
-    // for every lm < n_l² (the assert above)
-    for (l, &f) in factors.iter().enumerate() {
-        let o = out.add(l * N * N);
-        let mut n1 = 0;
-        while n1 < N {
-            let mut acc: [[__m256d; 4]; 8] = [[_mm256_setzero_pd(); 4]; 8];
-            for lm in l * l..(l + 1) * (l + 1) {
-                let ap = a.as_ptr().add(lm * a_stride + n1);
-                let bp = b.as_ptr().add(lm * b_stride);
-                let mut bv = [_mm256_setzero_pd(); 4];
-                for (v, x) in bv.iter_mut().enumerate().take(lanes) {
-                    *x = _mm256_loadu_pd(bp.add(v * W));
-                }
-                for (r, row) in acc.iter_mut().enumerate().take(rows) {
-                    let x = _mm256_set1_pd(f * *ap.add(r));
-                    for v in 0..lanes {
-                        row[v] = _mm256_add_pd(row[v], _mm256_mul_pd(x, bv[v]));
-                    }
-                }
-            }
-            for (r, row) in acc.iter().enumerate().take(rows) {
-                for (v, x) in row.iter().enumerate().take(lanes) {
-                    _mm256_storeu_pd(o.add((n1 + r) * N + v * W), *x);
-                }
-            }
-            n1 += rows;
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {
