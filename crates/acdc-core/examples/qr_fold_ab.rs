@@ -3,8 +3,12 @@
 use nalgebra::{DMatrix, DVector};
 use std::time::Instant;
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().unwrap()).collect();
-    let (n, p, reps) = (args[0], args[1], args[2]);
+    // usage: qr_fold_ab N P REPS (R is N × N, P new rows; RAYON_NUM_THREADS sets the threads)
+    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let [n, p, reps] = args[..] else {
+        eprintln!("usage: qr_fold_ab N P REPS (positive integers)");
+        std::process::exit(2);
+    };
     let mut rng = acdc_core::math::random::LegacyRandomState::new(1);
     let r0 = DMatrix::from_fn(n, n, |i, j| if i <= j { rng.random_sample() + if i == j { 2.0 } else { 0.0 } } else { 0.0 });
     let a = DMatrix::from_fn(p, n, |_, _| rng.random_sample() - 0.5);

@@ -11,6 +11,8 @@ mod bench_core;
 mod cg_profile;
 #[path = "../../examples/md_step.rs"]
 mod md_step;
+#[path = "../../examples/qr_fold_ab.rs"]
+mod qr_fold_ab;
 #[path = "../../examples/soap_gradients.rs"]
 mod soap_gradients;
 #[path = "../../examples/write_floor.rs"]
