@@ -631,6 +631,11 @@ impl SampleGradient<'_> {
                     let row = row_of[k];
                     let out = &mut positions[row * row_len..(row + 1) * row_len];
                     self.pair_products::<FMA>(n_max, side, pair.unit, alpha, beta, yc, dc, out);
+                    // 0 + v, as accumulating into a zeroed row gave: turns the
+                    // −0.0 of some exact zeros into +0.0 and changes nothing else
+                    for o in out.iter_mut() {
+                        *o += 0.0;
+                    }
                     written[k] = true;
                     out
                 }
@@ -720,8 +725,9 @@ unsafe fn store4(store: Store, dst: *mut f64, v: std::arch::x86_64::__m256d) {
 /// One pair's ∂p/∂r_ij (`[xyz][l][n1][n2]`) into its output row `dst` and
 /// subtracted from the centre's row `centre`: the operations of
 /// `SampleGradient::pair_products::<true>` in the same order (products, then
-/// fused multiply-adds left to right), so the same bits. (An assigned value
-/// is no longer `0 + v`: an exact zero may be −0.0.)
+/// fused multiply-adds left to right), then `+ 0.0` for an assigned value (as
+/// the general loop does: no −0.0 where a zeroed row would have held +0.0),
+/// so the same bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -817,15 +823,18 @@ unsafe fn pair_row_fixed<const N: usize, const SIDE: u8, const STORE: u8>(factor
                     let d = dst.add(row + 4 * v);
                     let w = match STORE {
                         0 => {
+                            let w = _mm256_add_pd(w, zero);
                             _mm256_stream_pd(d, w);
                             w
                         }
                         1 => {
+                            let w = _mm256_add_pd(w, zero);
                             _mm_stream_pd(d, _mm256_castpd256_pd128(w));
                             _mm_stream_pd(d.add(2), _mm256_extractf128_pd::<1>(w));
                             w
                         }
                         2 => {
+                            let w = _mm256_add_pd(w, zero);
                             _mm256_storeu_pd(d, w);
                             w
                         }
@@ -1238,7 +1247,7 @@ mod streaming_tests {
                         std::arch::x86_64::_mm_sfence();
                     }
                     for k in 0..3 * n_props {
-                        let (want, w) = if store == Store::Add { (before[k] + v[k], v[k]) } else { (v[k], v[k]) };
+                        let (want, w) = if store == Store::Add { (before[k] + v[k], v[k]) } else { (v[k] + 0.0, v[k] + 0.0) };
                         assert_eq!(dst[k].to_bits(), want.to_bits(), "row entry {k}");
                         assert_eq!(centre[k].to_bits(), (centre_before[k] - w).to_bits(), "centre entry {k}");
                     }
