@@ -503,6 +503,8 @@ export interface CalibrateOptions {
 export interface VarianceCalibration {
   /** The model's variance factor now (the product with any earlier one). */
   scale: number;
+  /** Held-out only: the factor these structures asked for (`scale` is the model's earlier factor times it). */
+  factor?: number;
   /** Structures that entered (those with a positive variance). */
   structures: number;
   /** Fraction of energy errors within 1σ of the calibrated variance (0.68 for Gaussian errors). */
@@ -577,6 +579,8 @@ export interface ForceCalibrateOptions {
 export interface ForceVarianceCalibration {
   /** s_F. */
   scale: number;
+  /** Held-out only: the factor these structures asked for (`scale` is the earlier s_F times it). */
+  factor?: number;
   /** c_F, eV²/Å² per component. */
   noise: number;
   /** Force components that entered. */
@@ -878,19 +882,7 @@ export abstract class Potential {
   }
 
   #applyLeaveOneOut(l: LeaveOneOut, noise: LeaveOneOutOptions['noise']): VarianceCalibration {
-    let c;
-    if (noise === 'sigma') {
-      const sigma = (this.fitInfo as { sigmas?: { energy?: unknown } }).sigmas?.energy;
-      if (typeof sigma !== 'number') throw invalidParameter("calibrateVarianceLeaveOneOut: the model does not record its energy sigma (fitInfo.sigmas.energy); use noise: 'fit' or 'none'");
-      c = native.calibrateEnergyVarianceWithNoise(l.errors, l.variances, l.atoms, sigma ** 2);
-    } else if (noise === 'none') {
-      c = native.calibrateEnergyVarianceWithNoise(l.errors, l.variances, l.atoms, 0);
-    } else {
-      c = native.calibrateEnergyVarianceAndNoise(l.errors, l.variances, l.atoms);
-    }
-    const perAtom = c.noise;
-    const groupCount = l.groups.reduce((m, g) => Math.max(m, g + 1), 0);
-    this.#native.setVarianceCalibration(c.scale, perAtom, 'leave-one-out', l.scheme, groupCount);
+    const c = this.#native.calibrateEnergyVarianceLeaveOut(l.errors, l.variances, l.atoms, l.groups, l.scheme, noise ?? 'fit');
     return {
       scale: c.scale,
       structures: c.count,
@@ -898,25 +890,24 @@ export abstract class Potential {
       within2Sigma: c.within2,
       within1SigmaBefore: c.within1Uncalibrated,
       within2SigmaBefore: c.within2Uncalibrated,
-      noise: perAtom,
+      noise: c.noise,
       method: 'leave-one-out',
       groups: l.scheme,
-      groupCount,
+      groupCount: c.groupCount,
     };
   }
 
   #applyCalibration(p: PotentialPrediction, reference: Float64Array, apply: boolean): VarianceCalibration {
-    const c = native.calibrateVarianceHeldOut([p.energy], [reference], [p.variance!]);
-    const before = this.#native.varianceScale;
-    if (apply) this.#native.setVarianceScale(before * c.scale);
+    const c = this.#native.calibrateEnergyVarianceHeldOut(p.energy, reference, p.variance!, apply);
     return {
-      scale: before * c.scale,
+      scale: c.scale,
+      factor: c.factor,
       structures: c.count,
       within1Sigma: c.within1,
       within2Sigma: c.within2,
       within1SigmaBefore: c.within1Uncalibrated,
       within2SigmaBefore: c.within2Uncalibrated,
-      noise: this.#native.varianceNoise,
+      noise: c.noise,
       method: 'held-out',
     };
   }
@@ -1022,11 +1013,8 @@ export abstract class Potential {
   }
 
   #applyForceCalibration(predicted: Float64Array[], variance: Float64Array[], reference: Float64Array[], apply: boolean): ForceVarianceCalibration {
-    const c = native.calibrateVarianceHeldOut(predicted, reference, variance);
-    const before = this.forceVarianceCalibration;
-    // the held-out factor multiplies the whole calibrated variance s_F·(v + c_F)
-    if (apply) this.#native.setForceVarianceCalibration(before.scale * c.scale, before.noise);
-    return { scale: before.scale * c.scale, noise: before.noise, components: c.count, within1Sigma: c.within1, within2Sigma: c.within2, within1SigmaBefore: c.within1Uncalibrated, within2SigmaBefore: c.within2Uncalibrated, method: 'held-out' };
+    const c = this.#native.calibrateForceVarianceHeldOut(predicted, reference, variance, apply);
+    return { scale: c.scale, factor: c.factor, noise: c.noise, components: c.count, within1Sigma: c.within1, within2Sigma: c.within2, within1SigmaBefore: c.within1Uncalibrated, within2SigmaBefore: c.within2Uncalibrated, method: 'held-out' };
   }
 
   /** Predicts off the event loop: energies (eV), and forces (eV/Å), stress (eV/Å³) and variance (eV²) when asked. */

@@ -3,43 +3,25 @@
 // the i-PI extra string, over a one-step scripted server.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { IPI_UNITS, LinearModel, System, loadModelSync, readXyzSync } from 'acdc-ml';
+import { LinearModel, System, loadModelSync, readXyzSync } from 'acdc-ml';
+import { HDR, i32, listen, posdata } from './ipi_peer';
 import { smallCase, smallTrain } from './potential_helpers';
 
 const root = path.join(__dirname, '..');
 const cli = path.join(root, 'dist', 'cli', 'main.js');
 
-const HDR = (name: string) => Buffer.from(name.padEnd(12, ' '), 'ascii');
-const i32 = (v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeInt32LE(v);
-  return b;
-};
-const f64 = (values: number[]) => {
-  const b = Buffer.alloc(8 * values.length);
-  values.forEach((v, k) => b.writeDoubleLE(v, 8 * k));
-  return b;
-};
 const cell = [6, 0, 0, 0, 6.2, 0, 0, 0, 5.8];
 const positions = [0, 0, 0, 1.9, 1.7, 0.1, 0.2, 2.0, 1.8, 2.1, -0.1, 1.9];
-
-function posdata(): Buffer {
-  const B = IPI_UNITS.bohrPerAngstrom;
-  const h = [cell[0], cell[3], cell[6], cell[1], cell[4], cell[7], cell[2], cell[5], cell[8]].map((v) => v * B);
-  const hinv = [1 / h[0], 0, 0, 0, 1 / h[4], 0, 0, 0, 1 / h[8]];
-  return Buffer.concat([HDR('POSDATA'), f64(h), f64(hinv), i32(positions.length / 3), f64(positions.map((v) => v * B))]);
-}
 
 /** One step: INIT, POSDATA, GETFORCE, read the reply's extra string, EXIT. */
 async function serveOneStep(): Promise<{ port: number; extra: Promise<string>; close: () => void }> {
   let resolve!: (s: string) => void;
   let reject!: (e: unknown) => void;
   const extra = new Promise<string>((res, rej) => ((resolve = res), (reject = rej)));
-  const server = net.createServer((socket) => {
+  const srv = await listen((socket) => {
     let data = Buffer.alloc(0);
     socket.on('error', reject);
     socket.on('data', (d: Buffer) => {
@@ -54,10 +36,9 @@ async function serveOneStep(): Promise<{ port: number; extra: Promise<string>; c
       resolve(data.subarray(at + 4, at + 4 + len).toString('utf8'));
       socket.write(HDR('EXIT'));
     });
-    socket.write(Buffer.concat([HDR('INIT'), i32(0), i32(0), posdata(), HDR('GETFORCE')]));
+    socket.write(Buffer.concat([HDR('INIT'), i32(0), i32(0), posdata(cell, positions), HDR('GETFORCE')]));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as net.AddressInfo).port, extra, close: () => server.close() };
+  return { ...srv, extra };
 }
 
 /** Runs `acdc drive file --variance` for one step; the energy variance it sent. */
@@ -105,22 +86,10 @@ describe('acdc drive --variance with a calibrated model', () => {
     expect(c.scale).not.toBe(1);
     const file = path.join(dir, 'calibrated.acdc');
     model.saveSync(file);
-    const init = path.join(dir, 'init.xyz');
-    fs.writeFileSync(init, '4\n\n' + [0, 1, 2, 3].map((k) => `Cu ${positions.slice(3 * k, 3 * k + 3).join(' ')}`).join('\n') + '\n');
-    const srv = await serveOneStep();
-    try {
-      const code = await new Promise<number | null>((resolve) => {
-        const child = spawn(process.execPath, [cli, 'drive', file, '--inet', `127.0.0.1:${srv.port}`, '--init', init, '--variance', '--timeout', '20'], { stdio: ['ignore', 'ignore', 'inherit'] });
-        child.on('exit', resolve);
-      });
-      expect(code).toBe(0);
-      const sent = JSON.parse(await srv.extra).energy_variance as number;
-      const want = loadModelSync(file).predictSync(system, { variance: true }).variance![0];
-      // positions go through Bohr and back: equal to rounding
-      expect(Math.abs(sent - want)).toBeLessThanOrEqual(1e-9 * Math.abs(want));
-      expect(Math.abs(sent - c.scale * raw)).toBeLessThanOrEqual(1e-9 * Math.abs(sent));
-    } finally {
-      srv.close();
-    }
+    const sent = await driveVariance(dir, file);
+    const want = loadModelSync(file).predictSync(system, { variance: true }).variance![0];
+    // positions go through Bohr and back: equal to rounding
+    expect(Math.abs(sent - want)).toBeLessThanOrEqual(1e-9 * Math.abs(want));
+    expect(Math.abs(sent - c.scale * raw)).toBeLessThanOrEqual(1e-9 * Math.abs(sent));
   }, 60_000);
 });

@@ -5,11 +5,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { System, driveIpi, loadModel, readXyzSync, IPI_UNITS, type IpiModel } from 'acdc-ml';
 import { ASE_BOHR, ASE_HARTREE, MorseModel, fccCopper, fromAseUnits, ffsocket, ipiScript, ipiXyz, nveInput, readIpiProperties, slope, startPython } from './ipi_helpers';
+import { HDR, f64, fakeServer, freePort, i32, posdata, type ForceReady, type Peer } from './ipi_peer';
 import { interopPython } from './prerequisites';
 import { run } from './spawn_helpers';
 
@@ -33,17 +33,6 @@ function socketName(tag: string): string {
   const name = `acdc_test_${tag}_${process.pid}_${Math.floor(Math.random() * 1e9)}`;
   sockets.push(`/tmp/ipi_${name}`);
   return name;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe('the Morse test model', () => {
@@ -362,99 +351,8 @@ withPython('acdc drive with the EMT-fitted copper model', () => {
 // ---------------------------------------------------------------------------
 // A scripted fake server: every byte it sends is chosen here.
 
-const HDR = (name: string) => Buffer.from(name.padEnd(12, ' '), 'ascii');
-const i32 = (v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeInt32LE(v);
-  return b;
-};
-const f64 = (values: number[]) => {
-  const b = Buffer.alloc(8 * values.length);
-  values.forEach((v, k) => b.writeDoubleLE(v, 8 * k));
-  return b;
-};
-
-/** POSDATA for a cell (rows = vectors, Å) and positions (Å), converted as i-PI does. */
-function posdata(cell: number[], positions: number[]): Buffer {
-  const B = IPI_UNITS.bohrPerAngstrom;
-  const h = [cell[0], cell[3], cell[6], cell[1], cell[4], cell[7], cell[2], cell[5], cell[8]].map((v) => v * B); // columns = vectors
-  // inverse of the upper-triangular h (only sent, never used by the driver)
-  const hinv = [1 / h[0], -h[1] / (h[0] * h[4]), (h[1] * h[5] - h[2] * h[4]) / (h[0] * h[4] * h[8]), 0, 1 / h[4], -h[5] / (h[4] * h[8]), 0, 0, 1 / h[8]];
-  return Buffer.concat([HDR('POSDATA'), f64(h), f64(hinv), i32(positions.length / 3), f64(positions.map((v) => v * B))]);
-}
-
 const smallCell = [6, 0, 0, 0.5, 6.2, 0, -0.3, 0.4, 5.8];
 const smallPositions = [0, 0, 0, 1.9, 1.7, 0.1, 0.2, 2.0, 1.8, 2.1, -0.1, 1.9];
-
-/** The server side of one connection: exact reads, and writes split at chosen byte counts. */
-class Peer {
-  private data = Buffer.alloc(0);
-  private wake: (() => void) | null = null;
-  closed = false;
-  constructor(readonly socket: net.Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.data = Buffer.concat([this.data, d]);
-      this.wake?.();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake?.();
-    });
-    socket.on('error', () => {});
-  }
-  async read(n: number): Promise<Buffer> {
-    while (this.data.length < n) {
-      if (this.closed) throw new Error(`fake server: connection closed with ${this.data.length} of ${n} bytes`);
-      await new Promise<void>((r) => (this.wake = r));
-    }
-    const out = this.data.subarray(0, n);
-    this.data = this.data.subarray(n);
-    return out;
-  }
-  /** Bytes received and not read. */
-  get pending(): number {
-    return this.data.length;
-  }
-  /** Writes `bytes` in pieces of the given sizes (cycled), a macrotask apart. */
-  async send(bytes: Buffer, pieces: number[] = [bytes.length]): Promise<void> {
-    let at = 0;
-    for (let k = 0; at < bytes.length; k++) {
-      const n = pieces[k % pieces.length];
-      this.socket.write(bytes.subarray(at, at + n));
-      at += n;
-      await new Promise((r) => setTimeout(r, 1));
-    }
-  }
-  async status(): Promise<string> {
-    await this.send(HDR('STATUS'));
-    return (await this.read(12)).toString('ascii');
-  }
-  /** Reads a FORCEREADY reply: energy (Ha), forces (Ha/Bohr), virial (Ha), extra string. */
-  async forceready(): Promise<{ energy: number; nat: number; forces: number[]; virial: number[]; extra: string }> {
-    expect((await this.read(12)).toString('ascii')).toBe('FORCEREADY  ');
-    const energy = (await this.read(8)).readDoubleLE(0);
-    const nat = (await this.read(4)).readInt32LE(0);
-    const fb = await this.read(24 * nat);
-    const forces = Array.from({ length: 3 * nat }, (_, k) => fb.readDoubleLE(8 * k));
-    const vb = await this.read(72);
-    const virial = Array.from({ length: 9 }, (_, k) => vb.readDoubleLE(8 * k));
-    const len = (await this.read(4)).readInt32LE(0);
-    const extra = (await this.read(len)).toString('utf8');
-    return { energy, nat, forces, virial, extra };
-  }
-}
-
-/** A one-connection TCP server on a free loopback port running `script`. */
-async function fakeServer(script: (peer: Peer) => Promise<void>): Promise<{ port: number; done: Promise<void>; close: () => void }> {
-  let finish!: (v: void) => void;
-  let fail!: (e: unknown) => void;
-  const done = new Promise<void>((res, rej) => ((finish = res), (fail = rej)));
-  const server = net.createServer((socket) => {
-    script(new Peer(socket)).then(finish, fail);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as net.AddressInfo).port, done, close: () => server.close() };
-}
 
 describe('protocol against a scripted fake server', () => {
   const species = [29, 29, 29, 29];
@@ -462,7 +360,7 @@ describe('protocol against a scripted fake server', () => {
   it('odd byte splits, consolidated and classic sequences, EXIT: replies decode to the model in atomic units', async () => {
     const model = new MorseModel();
     const seen: string[] = [];
-    let replies: Awaited<ReturnType<Peer['forceready']>>[] = [];
+    let replies: ForceReady[] = [];
     const srv = await fakeServer(async (peer) => {
       seen.push(await peer.status(), await peer.status());
       await peer.send(Buffer.concat([HDR('INIT'), i32(0), i32(1), Buffer.from(' ')]), [1, 2, 3]);
@@ -714,7 +612,7 @@ describe('protocol against a scripted fake server', () => {
       [smallCell, moved],
       [smallCell, smallPositions],
     ];
-    const replies: Awaited<ReturnType<Peer['forceready']>>[] = [];
+    const replies: ForceReady[] = [];
     const srv = await fakeServer(async (peer) => {
       for (const [cell, positions] of sent) {
         await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
@@ -786,7 +684,7 @@ describe('protocol against a scripted fake server', () => {
           return base.predict(systems, o as never);
         },
       };
-      const replies: Awaited<ReturnType<Peer['forceready']>>[] = [];
+      const replies: ForceReady[] = [];
       const srv = await fakeServer(async (peer) => {
         for (let k = 0; k < 4; k++) {
           await peer.send(Buffer.concat([posdata(smallCell, smallPositions.map((v, i) => v + 0.01 * k * Math.sin(i))), HDR('GETFORCE')]));
@@ -891,7 +789,7 @@ describe('acdc drive (command line)', () => {
     const model = await loadModel(modelFile);
     const expected = model.predictSync([new System({ types: [29, 29, 29, 29], positions: smallPositions, cell: smallCell, pbc: true })], { forces: true, stress: true });
     for (const compute of ['async', 'sync']) {
-      let reply: Awaited<ReturnType<Peer['forceready']>> | undefined;
+      let reply: ForceReady | undefined;
       const srv = await fakeServer(async (peer) => {
         for (let k = 0; k < 2; k++) {
           await peer.send(Buffer.concat([posdata(smallCell, smallPositions), HDR('GETFORCE')]));

@@ -3,19 +3,9 @@
 // reading and give up with a clear error, not buffer without bound), and one
 // that pipelines garbage after GETFORCE (the reply already started must reach
 // the server whole).
-import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { driveIpi, type IpiModel } from 'acdc-ml';
-
-const HDR = (name: string) => Buffer.from(name.padEnd(12, ' '), 'ascii');
-const i32 = (v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeInt32LE(v);
-  return b;
-};
+import { HDR, i32, listen, listenUnix, statusFlood } from './ipi_peer';
 
 /** POSDATA for `n` atoms on a line, 3 Bohr apart, in a large cubic cell. */
 function posdata(n: number): Buffer {
@@ -41,55 +31,23 @@ const zeros: IpiModel = {
   }),
 };
 
-async function listen(onSocket: (s: net.Socket) => void): Promise<{ port: number; close: () => void }> {
-  const server = net.createServer(onSocket);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
-}
-
-/** A unix-socket server: its kernel buffers are small and fixed (TCP's grow to tens of MB on loopback), so bytes in flight measure the driver's own buffering. */
-async function listenUnix(onSocket: (s: net.Socket) => void): Promise<{ path: string; close: () => void }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-ipi-bp-'));
-  const where = path.join(dir, 'socket');
-  const server = net.createServer(onSocket);
-  await new Promise<void>((r) => server.listen(where, r));
-  return { path: where, close: () => (server.close(), fs.rmSync(dir, { recursive: true, force: true })) };
-}
-
 describe('i-PI driver backpressure and whole replies', () => {
   it('a server that floods STATUS and never reads: the driver stops reading and fails naming the server', async () => {
-    const cap = 64 << 20;
-    let written = 0;
-    let stop = false;
-    const srv = await listenUnix((socket) => {
-      socket.on('error', () => {});
-      socket.pause(); // never reads a reply
-      const flood = Buffer.concat(Array.from({ length: 4096 }, () => HDR('STATUS')));
-      const pump = () => {
-        while (!stop && written < cap) {
-          written += flood.length;
-          if (!socket.write(flood)) {
-            socket.once('drain', pump);
-            return;
-          }
-        }
-      };
-      socket.write(Buffer.concat([HDR('INIT'), i32(0), i32(0)]));
-      pump();
-    });
+    const flood = statusFlood(64 << 20);
+    const srv = await listenUnix(flood.onSocket);
     try {
       const error = await driveIpi(zeros, { unix: srv.path, timeout: 2 }).then(
         () => null,
         (e: Error) => e,
       );
-      stop = true;
+      flood.stop();
       expect(error?.message).toMatch(/i-PI server at unix socket \S+ does not read the replies: \d+ bytes unread for 2 s/);
       // what the server could push is bounded by the driver's high-water
       // marks (1 MiB each way) and the sockets' kernel buffers (well under
       // 1 MiB each for unix sockets): far below the cap
-      expect(written).toBeLessThan(8 << 20);
+      expect(flood.written()).toBeLessThan(8 << 20);
     } finally {
-      stop = true;
+      flood.stop();
       srv.close();
     }
   }, 60_000);

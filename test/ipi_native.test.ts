@@ -3,115 +3,33 @@
 // the same conversation, the same errors for malformed and hostile
 // messages, EXIT and aborts settle the Promise, nothing crashes the process.
 import { describe, expect, it } from 'vitest';
-import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { driveIpi, loadModelSync, IPI_UNITS, type DriveIpiOptions, type IpiModel } from 'acdc-ml';
+import { HDR, f64, fakeServer, freePort, i32, listenUnix, posdata, statusFlood, type Peer } from './ipi_peer';
 import { run } from './spawn_helpers';
 
 const model = loadModelSync(path.join(__dirname, '..', 'examples', 'ipi', 'cu.acdc'));
-
-const HDR = (name: string) => Buffer.from(name.padEnd(12, ' '), 'ascii');
-const i32 = (v: number) => {
-  const b = Buffer.alloc(4);
-  b.writeInt32LE(v);
-  return b;
-};
-const f64 = (values: number[]) => {
-  const b = Buffer.alloc(8 * values.length);
-  values.forEach((v, k) => b.writeDoubleLE(v, 8 * k));
-  return b;
-};
-
-/** POSDATA for a cell (rows = vectors, Å) and positions (Å), in Bohr as i-PI sends them. */
-function posdata(cell: number[], positions: number[]): Buffer {
-  const B = IPI_UNITS.bohrPerAngstrom;
-  const h = [cell[0], cell[3], cell[6], cell[1], cell[4], cell[7], cell[2], cell[5], cell[8]].map((v) => v * B);
-  return Buffer.concat([HDR('POSDATA'), f64(h), f64(new Array(9).fill(0.01)), i32(positions.length / 3), f64(positions.map((v) => v * B))]);
-}
 
 const cell = [6, 0, 0, 0.5, 6.2, 0, -0.3, 0.4, 5.8];
 const positions = [0, 0, 0, 1.9, 1.7, 0.1, 0.2, 2.0, 1.8, 2.1, -0.1, 1.9];
 const moved = positions.map((v, k) => v + 0.013 * Math.sin(3 * k));
 
-/** The server side: exact reads; writes split at chosen byte counts; every byte received kept. */
-class Peer {
-  private data = Buffer.alloc(0);
-  received: Buffer[] = [];
-  private wake: (() => void) | null = null;
-  closed = false;
-  constructor(readonly socket: net.Socket) {
-    socket.on('data', (d: Buffer) => {
-      this.data = Buffer.concat([this.data, d]);
-      this.received.push(d);
-      this.wake?.();
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.wake?.();
-    });
-    socket.on('error', () => {});
-  }
-  async read(n: number): Promise<Buffer> {
-    while (this.data.length < n) {
-      if (this.closed) throw new Error(`fake server: connection closed with ${this.data.length} of ${n} bytes`);
-      await new Promise<void>((r) => (this.wake = r));
-    }
-    const out = this.data.subarray(0, n);
-    this.data = this.data.subarray(n);
-    return out;
-  }
-  async send(bytes: Buffer, pieces: number[] = [bytes.length]): Promise<void> {
-    let at = 0;
-    for (let k = 0; at < bytes.length; k++) {
-      const n = pieces[k % pieces.length];
-      if (this.socket.destroyed) return;
-      this.socket.write(bytes.subarray(at, at + n));
-      at += n;
-      await new Promise((r) => setTimeout(r, 1));
-    }
-  }
-  async status(): Promise<string> {
-    await this.send(HDR('STATUS'));
-    return (await this.read(12)).toString('ascii');
-  }
-  /** A whole FORCEREADY reply, as bytes. */
-  async forceready(): Promise<Buffer> {
-    const head = await this.read(12 + 8 + 4);
-    expect(head.subarray(0, 12).toString('ascii')).toBe('FORCEREADY  ');
-    const nat = head.readInt32LE(20);
-    const body = await this.read(24 * nat + 72 + 4);
-    const extra = await this.read(body.readInt32LE(body.length - 4));
-    return Buffer.concat([head, body, extra]);
-  }
-}
-
 type Outcome = { resolved: { steps: number; loop: string } } | { error: { message: string; code: unknown; name: string } };
 
 /** Runs `script` as the server of one connection against driveIpi with `loop`. */
 async function converse(loop: 'native' | 'js', script: (peer: Peer) => Promise<void>, options: Partial<DriveIpiOptions> = {}, m: IpiModel = model): Promise<{ outcome: Outcome; received: Buffer }> {
-  let peer: Peer | null = null;
-  let finish!: () => void;
-  let failScript!: (e: unknown) => void;
-  const done = new Promise<void>((res, rej) => ((finish = res), (failScript = rej)));
-  const server = net.createServer((socket) => {
-    peer = new Peer(socket);
-    script(peer).then(finish, failScript);
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as net.AddressInfo).port;
+  const srv = await fakeServer(script);
   try {
-    const outcome: Outcome = await driveIpi(m, { host: '127.0.0.1', port, species: [29, 29, 29, 29], timeout: 5, loop, ...options }).then(
+    const outcome: Outcome = await driveIpi(m, { host: '127.0.0.1', port: srv.port, species: [29, 29, 29, 29], timeout: 5, loop, ...options }).then(
       (r) => ({ resolved: { steps: r.steps, loop: r.loop } }),
       (e: Error & { code?: unknown }) => ({ error: { message: e.message, code: e.code, name: e.name } }),
     );
-    await done.catch(() => {});
+    await srv.done.catch(() => {});
     // what the driver wrote after the script ended (nothing, when all is well)
     await new Promise((r) => setTimeout(r, 20));
-    return { outcome, received: Buffer.concat(peer ? (peer as Peer).received : []) };
+    return { outcome, received: Buffer.concat(srv.peers.flatMap((p) => p.received)) };
   } finally {
-    server.close();
+    srv.close();
   }
 }
 
@@ -130,17 +48,17 @@ describe('the native i-PI loop', () => {
       await peer.status();
       // consolidated, split at odd offsets
       await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]), [1, 7, 13, 5, 29]);
-      await peer.forceready();
+      await peer.forcereadyBytes();
       await peer.status();
       // classic: POSDATA, STATUS → HAVEDATA, GETFORCE
       await peer.send(posdata(cell, moved), [3]);
       await peer.status();
       await peer.status();
       await peer.send(HDR('GETFORCE'), [11, 1]);
-      await peer.forceready();
+      await peer.forcereadyBytes();
       // no cell (non-periodic: zero virial)
       await peer.send(Buffer.concat([posdata(new Array(9).fill(0), moved), HDR('GETFORCE')]));
-      await peer.forceready();
+      await peer.forcereadyBytes();
       await peer.send(HDR('EXIT'), [5]);
     };
     for (const variance of [false, true]) {
@@ -157,7 +75,7 @@ describe('the native i-PI loop', () => {
     let reply: Buffer = Buffer.alloc(0);
     const { outcome } = await converse('native', async (peer) => {
       await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
-      reply = await peer.forceready();
+      reply = await peer.forcereadyBytes();
       await peer.send(HDR('EXIT'));
     });
     expect(outcome).toEqual({ resolved: { steps: 1, loop: 'native' } });
@@ -194,7 +112,7 @@ describe('the native i-PI loop', () => {
       ['species mismatch', (peer) => peer.send(posdata(cell, positions)), { species: [29, 29, 29] }],
       ['atoms change', async (peer) => {
         await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
-        await peer.forceready();
+        await peer.forcereadyBytes();
         await peer.send(posdata(cell, [...positions, 1, 1, 1]));
       }, { species: undefined }],
       ['disconnect mid-step', async (peer) => {
@@ -207,17 +125,17 @@ describe('the native i-PI loop', () => {
       }],
       ['close after a step', async (peer) => {
         await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
-        await peer.forceready();
+        await peer.forcereadyBytes();
         peer.socket.end();
       }],
       ['close after a step, exitOnClose', async (peer) => {
         await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
-        await peer.forceready();
+        await peer.forcereadyBytes();
         peer.socket.end();
       }, { exitOnClose: true }],
       ['half a header, then a close, exitOnClose', async (peer) => {
         await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
-        await peer.forceready();
+        await peer.forcereadyBytes();
         await peer.send(Buffer.from('STAT'));
         peer.socket.end();
       }, { exitOnClose: true }],
@@ -244,42 +162,21 @@ describe('the native i-PI loop', () => {
   }, 60_000);
 
   it('a server that floods STATUS and never reads: the native loop stops reading and fails naming the server', async () => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-ipi-native-'));
-    const socketPath = path.join(dir, 'socket');
-    const cap = 64 << 20;
-    let written = 0;
-    let stop = false;
-    const server = net.createServer((socket) => {
-      socket.on('error', () => {});
-      socket.pause(); // never reads a reply
-      const flood = Buffer.concat(Array.from({ length: 4096 }, () => HDR('STATUS')));
-      const pump = () => {
-        while (!stop && written < cap) {
-          written += flood.length;
-          if (!socket.write(flood)) {
-            socket.once('drain', pump);
-            return;
-          }
-        }
-      };
-      socket.write(Buffer.concat([HDR('INIT'), i32(0), i32(0)]));
-      pump();
-    });
-    await new Promise<void>((r) => server.listen(socketPath, r));
+    const flood = statusFlood(64 << 20);
+    const srv = await listenUnix(flood.onSocket);
     try {
-      const error = await driveIpi(model, { unix: socketPath, timeout: 2, species: [29], loop: 'native' }).then(
+      const error = await driveIpi(model, { unix: srv.path, timeout: 2, species: [29], loop: 'native' }).then(
         () => null,
         (e: Error) => e,
       );
-      stop = true;
+      flood.stop();
       expect(error?.message).toMatch(/i-PI server at unix socket \S+ does not read the replies: a 12-byte reply could not be written for 2 s/);
       // the native loop reads no further while a write waits: what the server
       // pushed is bounded by the kernel's socket buffers
-      expect(written).toBeLessThan(8 << 20);
+      expect(flood.written()).toBeLessThan(8 << 20);
     } finally {
-      stop = true;
-      server.close();
-      fs.rmSync(dir, { recursive: true, force: true });
+      flood.stop();
+      srv.close();
     }
   }, 60_000);
 
@@ -287,7 +184,7 @@ describe('the native i-PI loop', () => {
     const singular = [6, 0, 0, 6, 3e-10, 0, 0, 0, 6];
     const { outcome } = await converse('native', async (peer) => {
       await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
-      await peer.forceready();
+      await peer.forcereadyBytes();
       await peer.send(posdata(singular, positions));
     });
     expect('error' in outcome && outcome.error.message).toMatch(/cell is singular/);
@@ -305,10 +202,7 @@ describe('the native i-PI loop', () => {
   });
 
   it('nobody listening: connection refused after the retry window, naming the address', async () => {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    const port = (s.address() as net.AddressInfo).port;
-    await new Promise((r) => s.close(r));
+    const port = await freePort();
     await expect(driveIpi(model, { host: '127.0.0.1', port, species: [29], timeout: 0.3, loop: 'native' })).rejects.toThrow(
       new RegExp(`cannot connect to the i-PI server at 127.0.0.1:${port}: .*ECONNREFUSED.*retried for 0.3 s`),
     );
@@ -317,7 +211,7 @@ describe('the native i-PI loop', () => {
   it("'auto' picks the native loop for acdc's models without onStep, the JavaScript one otherwise; 'native' needs one of acdc's models", async () => {
     const script = async (peer: Peer) => {
       await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
-      await peer.forceready();
+      await peer.forcereadyBytes();
       await peer.send(HDR('EXIT'));
     };
     const run = (options: Partial<DriveIpiOptions>, m: IpiModel = model) => converse(undefined as never, script, { loop: undefined, ...options }, m);
@@ -341,28 +235,20 @@ describe('the native i-PI loop', () => {
     expect(bad.stderr).toMatch(/expected one of auto, native, js, got "fast"/);
     const received: Buffer[] = [];
     for (const loop of ['native', 'js']) {
-      let peer: Peer | null = null;
-      let finish!: () => void;
-      const done = new Promise<void>((r) => (finish = r));
-      const server = net.createServer((socket) => {
-        peer = new Peer(socket);
-        (async () => {
-          await peer.status();
-          await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
-          await peer.forceready();
-          await peer.send(HDR('EXIT'));
-        })().then(finish, finish);
+      const srv = await fakeServer(async (peer) => {
+        await peer.status();
+        await peer.send(Buffer.concat([posdata(cell, positions), HDR('GETFORCE')]));
+        await peer.forcereadyBytes();
+        await peer.send(HDR('EXIT'));
       });
-      await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
       try {
-        const port = (server.address() as net.AddressInfo).port;
-        const r = await run(process.execPath, [cli, 'drive', modelFile, '--inet', `127.0.0.1:${port}`, '--timeout', '10', '--loop', loop, '--json'], { timeout: 30_000 });
+        const r = await run(process.execPath, [cli, 'drive', modelFile, '--inet', `127.0.0.1:${srv.port}`, '--timeout', '10', '--loop', loop, '--json'], { timeout: 30_000 });
         expect(r.status, r.stderr).toBe(0);
         expect(JSON.parse(r.stdout)).toMatchObject({ steps: 1, loop });
-        await done;
-        received.push(Buffer.concat((peer as Peer | null)?.received ?? []));
+        await srv.done;
+        received.push(Buffer.concat(srv.peers.flatMap((p) => p.received)));
       } finally {
-        server.close();
+        srv.close();
       }
     }
     expect(received[0].length).toBe(12 + 12 + 8 + 4 + 24 * 4 + 72 + 4);

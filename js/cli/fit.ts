@@ -350,7 +350,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
         let check: FitCalibration['validation'] = null;
         if (valid.length > 0) {
           const c = await model.calibrateVariance(valid, { energy: targets.energy, apply: false });
-          check = { structures: c.structures, within1Sigma: c.within1SigmaBefore, within2Sigma: c.within2SigmaBefore, relativeScale: c.scale / fitted.scale };
+          check = { structures: c.structures, within1Sigma: c.within1SigmaBefore, within2Sigma: c.within2SigmaBefore, relativeScale: c.factor! };
           const w = calibrationWarning(check);
           if (w) warnings.push(w);
         }
@@ -372,7 +372,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
         let check: FitForceCalibration['validation'] = null;
         if (valid.length > 0) {
           const c = await model.calibrateForceVariance(valid, { forces: targets.forces, apply: false });
-          check = { components: c.components, within1Sigma: c.within1SigmaBefore, within2Sigma: c.within2SigmaBefore, relativeScale: c.scale / fitted.scale };
+          check = { components: c.components, within1Sigma: c.within1SigmaBefore, within2Sigma: c.within2SigmaBefore, relativeScale: c.factor! };
         }
         forceCalibration = { ...fitted, validation: check };
       } catch (e) {

@@ -12,6 +12,7 @@ mod external;
 mod ipi;
 mod models;
 mod neighbors;
+mod potential_calibration;
 mod potentials;
 mod system;
 mod tensor;

@@ -645,7 +645,7 @@ pub fn calibrate_variance_held_out(predicted: Vec<Float64Array>, reference: Vec<
 }
 
 /// Borrowed views of the arrays, no copy.
-fn f64_slices(a: &[Float64Array]) -> Vec<&[f64]> {
+pub(crate) fn f64_slices(a: &[Float64Array]) -> Vec<&[f64]> {
     a.iter().map(|x| &x[..]).collect()
 }
 

@@ -12,6 +12,7 @@ pub mod model_file;
 pub mod pair_term;
 pub mod pivoted_cholesky;
 pub mod potential;
+pub mod potential_calibration;
 pub mod selection;
 pub mod tensor_gpr;
 pub mod tensor_model_file;

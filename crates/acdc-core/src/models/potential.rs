@@ -1787,14 +1787,14 @@ impl StreamingQr {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     const HYPERS: &str = r#"{"cutoff": {"radius": 3.5, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
         "density": {"type": "Gaussian", "width": 0.4},
         "basis": {"type": "TensorProduct", "max_angular": 3, "radial": {"type": "Gto", "max_radial": 3}, "spline_accuracy": null}}"#;
 
-    fn structure(seed: u32, n: usize) -> System {
+    pub(in crate::models) fn structure(seed: u32, n: usize) -> System {
         let mut rng = LegacyRandomState::new(seed);
         let a = 3.6 + 0.05 * rng.gauss();
         let mut positions = Vec::new();
@@ -1809,7 +1809,7 @@ mod tests {
     }
 
     /// A made-up pair potential to give the fit something to learn.
-    fn targets(systems: &[System]) -> Targets {
+    pub(in crate::models) fn targets(systems: &[System]) -> Targets {
         let mut t = Targets { energy: Vec::new(), forces: Some(Vec::new()), stress: Some(Vec::new()), frame_sigmas: Vec::new() };
         for (k, s) in systems.iter().enumerate() {
             t.energy.push(-3.0 * s.size() as f64 + 0.01 * k as f64);
@@ -1819,7 +1819,7 @@ mod tests {
         t
     }
 
-    fn options(kind: KindOptions) -> FitOptions {
+    pub(in crate::models) fn options(kind: KindOptions) -> FitOptions {
         FitOptions { hypers: HYPERS.into(), kind, sigmas: Sigmas { energy: 0.01, forces: 0.1, stress: 0.01 }, e0: E0::Average, batch_atoms: 9, cancel: None, pair: None }
     }
 
