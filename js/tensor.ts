@@ -182,7 +182,16 @@ function integer(field: string, v: unknown): number {
   return v;
 }
 
-/** A block of values: samples × components… × properties, row-major. */
+/**
+ * Set while {@link TensorBlock.fromData} wraps a block the binding returned:
+ * the core builds its gradients through `TensorBlock::add_gradient`, which
+ * enforces what {@link checkGradient} checks, and checking again here walked
+ * every gradient sample row and compared the property labels element by
+ * element on the JS thread (≈ 15 M instructions a water64 + gradients call,
+ * in baseline-compiled code: serial work that kept two threads from 2×).
+ */
+let fromBinding = false;
+
 /** What every gradient block must satisfy (the operations and `.mts` files rely on it). */
 function checkGradient(block: TensorBlock, parameter: string, g: TensorBlock): void {
   const where = `gradient "${parameter}"`;
@@ -204,6 +213,7 @@ function checkGradient(block: TensorBlock, parameter: string, g: TensorBlock): v
   if (!sameLabels(g.properties, block.properties)) throw outOfRange(`${where}: its properties must be the block's properties`);
 }
 
+/** A block of values: samples × components… × properties, row-major. */
 export class TensorBlock {
   /** One row per sample (first dimension). */
   readonly samples: Labels;
@@ -225,7 +235,7 @@ export class TensorBlock {
     if (values.length !== expected) {
       throw outOfRange(`block values have ${values.length} entries but the labels give shape [${this.shape}] (${expected})`);
     }
-    for (const [parameter, g] of gradients) checkGradient(this, parameter, g);
+    if (!fromBinding) for (const [parameter, g] of gradients) checkGradient(this, parameter, g);
   }
 
   /** `[samples, ...components, properties]`. */
@@ -265,13 +275,19 @@ export class TensorBlock {
   static fromData(d: BlockData): TensorBlock {
     const gradients = new Map<string, TensorBlock>();
     for (const g of d.gradients) gradients.set(g.parameter, TensorBlock.fromData(g.block));
-    return new TensorBlock(
-      Labels.fromData(d.samples),
-      d.components.map((c) => Labels.fromData(c)),
-      Labels.fromData(d.properties),
-      d.values,
-      gradients,
-    );
+    const outer = fromBinding;
+    fromBinding = true;
+    try {
+      return new TensorBlock(
+        Labels.fromData(d.samples),
+        d.components.map((c) => Labels.fromData(c)),
+        Labels.fromData(d.properties),
+        d.values,
+        gradients,
+      );
+    } finally {
+      fromBinding = outer;
+    }
   }
 }
 

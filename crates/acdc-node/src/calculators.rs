@@ -129,7 +129,7 @@ impl NativeCalculator {
             ensure_thread_pool();
             let systems = to_core_list(&systems)?;
             let options = options_from_js(options)?;
-            self.inner.compute(&systems, &options).map(tensor_to_js).map_err(to_napi)
+            self.inner.compute(&systems, &options).map_err(to_napi).and_then(tensor_to_js)
         })
     }
 
@@ -233,7 +233,7 @@ impl Task for ComputeTask {
 
     fn resolve(&mut self, env: Env, output: Self::Output) -> Result<Self::JsValue> {
         let _report = Reporter::new(&env);
-        Ok(tensor_to_js(output))
+        tensor_to_js(output)
     }
 }
 

@@ -63,7 +63,7 @@ impl NativeDensityCorrelations {
             ensure_thread_pool();
             let (cutoff, selected) = selection(angular_cutoff, selected_keys.as_ref())?;
             let t = tensor_view_from_js("density", &density)?;
-            self.inner.compute(&t, cutoff, selected.as_ref()).map(tensor_to_js).map_err(to_napi)
+            self.inner.compute(&t, cutoff, selected.as_ref()).map_err(to_napi).and_then(tensor_to_js)
         })
     }
 
@@ -98,6 +98,6 @@ impl Task for CorrelationTask {
     }
 
     fn resolve(&mut self, _env: Env, output: Self::Output) -> Result<Self::JsValue> {
-        Ok(tensor_to_js(output))
+        tensor_to_js(output)
     }
 }

@@ -3,9 +3,13 @@
 //! Large results (at least [`EXTERNAL_MIN_BYTES`]) move their Rust buffers
 //! into "external" ArrayBuffers: no copy, and no serial memset + memcpy on
 //! the JS thread (for a 1000-atom SOAP call that copy was ~10 % of the call at
-//! one thread and more at two, where it is the serial part). Their sizes are
-//! reported to V8 (`napi_adjust_external_memory`) so that the garbage
-//! collector feels them.
+//! one thread and more at two, where it is the serial part). V8 counts the
+//! length of every ArrayBuffer it attaches to a backing store, external ones
+//! included, as external memory (`ArrayBufferSweeper::Append` adjusts the
+//! isolate's external memory, and the sweep takes it back), so the garbage
+//! collector feels them without help: the binding used to report them once
+//! more (`napi_adjust_external_memory`), which counted every result twice
+//! and started V8's incremental marking inside calls twice as early.
 //!
 //! Node runs the finalizers of external buffers only when the event loop
 //! turns, so a tight loop of synchronous calls would keep every earlier
@@ -58,9 +62,6 @@ pub const EXTERNAL_MIN_BYTES: usize = 64 << 10;
 /// their results into V8 memory instead.
 pub const SYNC_EXTERNAL_CAP_BYTES: i64 = 64 << 20;
 
-/// External bytes made and freed since the last [`report`] to V8.
-static ALLOCATED: AtomicI64 = AtomicI64::new(0);
-static FREED: AtomicI64 = AtomicI64::new(0);
 /// External bytes handed to JS whose finalizer has not run yet.
 static OUTSTANDING: AtomicI64 = AtomicI64::new(0);
 
@@ -151,14 +152,12 @@ macro_rules! typed_array {
             let mut v = std::mem::ManuallyDrop::new(v);
             let (ptr, len, cap) = (v.as_mut_ptr(), v.len(), v.capacity());
             let bytes = (cap * std::mem::size_of::<$elem>()) as i64;
-            ALLOCATED.fetch_add(bytes, Ordering::Relaxed);
             OUTSTANDING.fetch_add(bytes, Ordering::Relaxed);
             // SAFETY: ptr/len/cap come from a Vec we no longer own; the
             // finalizer rebuilds and drops it exactly once.
             unsafe {
                 <$array>::with_external_data(ptr, len, move |p, l| {
                     drop(Vec::from_raw_parts(p, l, cap));
-                    FREED.fetch_add(bytes, Ordering::Relaxed);
                     OUTSTANDING.fetch_sub(bytes, Ordering::Relaxed);
                 })
             }
@@ -234,7 +233,6 @@ impl Pool {
     fn release(&mut self, k: usize) {
         let lent = self.lent.swap_remove(k);
         let bytes = lent.bytes as i64;
-        FREED.fetch_add(bytes, Ordering::Relaxed);
         OUTSTANDING.fetch_sub(bytes, Ordering::Relaxed);
         let free = Free { ptr: lent.ptr, layout: lent.layout, since: self.calls };
         if pool_enabled() {
@@ -373,7 +371,6 @@ fn lend<T: Copy, A: FromNapiValue>(raw: napi::sys::napi_env, v: Vec<T>, kind: Ty
             weak = std::ptr::null_mut();
         }
         pool().lent.push(Lent { id, env: raw, ptr: ptr.cast::<u8>(), layout, bytes, weak });
-        ALLOCATED.fetch_add(bytes as i64, Ordering::Relaxed);
         OUTSTANDING.fetch_add(bytes as i64, Ordering::Relaxed);
         let mut array = std::ptr::null_mut();
         if sys::napi_create_typedarray(raw, kind as i32, len, arraybuffer, 0, &mut array) == sys::Status::napi_ok && !array.is_null() {
@@ -430,21 +427,10 @@ fn pooled<T: Copy, A: FromNapiValue>(v: Vec<T>, kind: TypedArrayType, unpooled: 
     unpooled(v)
 }
 
-/// Tells V8 how much external memory was made and freed since the last call.
-pub fn report(env: &Env) {
-    let made = ALLOCATED.swap(0, Ordering::Relaxed);
-    let freed = FREED.swap(0, Ordering::Relaxed);
-    let delta = made - freed;
-    if delta != 0 {
-        // a failure only means V8 keeps its previous estimate
-        let _ = env.adjust_external_memory(delta);
-    }
-}
-
-/// Held while a binding function builds its results; reports external
-/// memory to V8 when dropped.
+/// Held while a binding function builds its results (on the JS thread of
+/// `env`): decides how typed arrays are made until dropped.
 pub struct Reporter<'a> {
-    env: &'a Env,
+    _env: std::marker::PhantomData<&'a Env>,
     previous: Option<Mode>,
 }
 
@@ -452,7 +438,7 @@ impl<'a> Reporter<'a> {
     /// For asynchronous results: large arrays external, small ones copied.
     pub fn new(env: &'a Env) -> Reporter<'a> {
         reclaim(env.raw());
-        Reporter { env, previous: MODE.with(|c| c.replace(Some(Mode::Async(env.raw())))) }
+        Reporter { _env: std::marker::PhantomData, previous: MODE.with(|c| c.replace(Some(Mode::Async(env.raw())))) }
     }
 
     /// For synchronous results: large arrays external when the external
@@ -463,13 +449,12 @@ impl<'a> Reporter<'a> {
         let outstanding = OUTSTANDING.load(Ordering::Relaxed);
         SYNC_START_OUTSTANDING.with(|c| c.set(outstanding));
         let within_cap = outstanding <= SYNC_EXTERNAL_CAP_BYTES;
-        Reporter { env, previous: MODE.with(|c| c.replace(Some(Mode::Sync(env.raw(), within_cap)))) }
+        Reporter { _env: std::marker::PhantomData, previous: MODE.with(|c| c.replace(Some(Mode::Sync(env.raw(), within_cap)))) }
     }
 }
 
 impl Drop for Reporter<'_> {
     fn drop(&mut self) {
         MODE.with(|c| c.set(self.previous));
-        report(self.env);
     }
 }

@@ -65,18 +65,57 @@ pub fn labels_from_js(field: &str, l: &LabelsData) -> Result<Labels> {
     Ok(labels)
 }
 
-pub fn block_to_js(b: TensorBlock) -> BlockData {
-    BlockData {
+/// A block whose label arrays exist in JS already and whose values do not yet.
+struct LabelledBlock {
+    samples: LabelsData,
+    components: Vec<LabelsData>,
+    properties: LabelsData,
+    values: Vec<f64>,
+    gradients: Vec<(String, LabelledBlock)>,
+}
+
+/// First pass of [`tensor_to_js`]: checks the gradients with the core's own
+/// rules (`TensorBlock::add_gradient`: calculators assemble their blocks
+/// directly, and `TensorBlock.fromData` in JS trusts what comes from here
+/// instead of checking each gradient row again on the JS thread) and makes
+/// the label arrays.
+fn label_block(mut b: TensorBlock) -> Result<LabelledBlock> {
+    for (parameter, g) in std::mem::take(&mut b.gradients) {
+        b.add_gradient(&parameter, g).map_err(crate::errors::to_napi)?;
+    }
+    let gradients = std::mem::take(&mut b.gradients).into_iter().map(|(p, g)| Ok((p, label_block(g)?))).collect::<Result<Vec<_>>>()?;
+    Ok(LabelledBlock {
         samples: labels_to_js(b.samples),
         components: b.components.into_iter().map(labels_to_js).collect(),
         properties: labels_to_js(b.properties),
+        values: b.values,
+        gradients,
+    })
+}
+
+/// Second pass: the values, as external or lent arrays.
+fn valued_block(b: LabelledBlock) -> BlockData {
+    BlockData {
+        samples: b.samples,
+        components: b.components,
+        properties: b.properties,
         values: f64_array(b.values),
-        gradients: b.gradients.into_iter().map(|(parameter, g)| GradientData { parameter, block: block_to_js(g) }).collect(),
+        gradients: b.gradients.into_iter().map(|(parameter, g)| GradientData { parameter, block: valued_block(g) }).collect(),
     }
 }
 
-pub fn tensor_to_js(t: TensorMap) -> TensorMapData {
-    TensorMapData { keys: labels_to_js(t.keys), blocks: t.blocks.into_iter().map(block_to_js).collect() }
+/// A tensor map for JS, in two passes: every label array first, then the
+/// values. The small label arrays are copied into memory V8 allocates, and
+/// V8 runs a scavenge before such an allocation whenever the young
+/// generation holds more than twice a semi-space of external array buffers
+/// (`Heap::AllocateExternalBackingStore`): made after a block's lent
+/// gradient values (tens of MB), every later block's labels cost one
+/// scavenge each, on the JS thread, inside the call (4–7 a water64 +
+/// gradients call, `--trace-gc`: "external memory pressure").
+pub fn tensor_to_js(t: TensorMap) -> Result<TensorMapData> {
+    let keys = labels_to_js(t.keys);
+    let blocks = t.blocks.into_iter().map(label_block).collect::<Result<Vec<_>>>()?;
+    Ok(TensorMapData { keys, blocks: blocks.into_iter().map(valued_block).collect() })
 }
 
 /// A block from JS for the core: labels are copied, values taken by `values`

@@ -40,7 +40,7 @@ pub fn tensor_keys_to_properties(env: Env, tensor: TensorMapData, names: Vec<Str
             ));
         }
         let t = tensor_view_from_js("tensor", &tensor)?;
-        ops::keys_to_properties(&t, &Labels { names, values }).map(tensor_to_js).map_err(to_napi)
+        ops::keys_to_properties(&t, &Labels { names, values }).map_err(to_napi).and_then(tensor_to_js)
     })
 }
 
@@ -53,7 +53,7 @@ pub fn tensor_keys_to_samples(env: Env, tensor: TensorMapData, names: Vec<String
             return Err(Error::new(Status::InvalidArg, "keysToSamples: names must not be empty".to_string()));
         }
         let t = tensor_view_from_js("tensor", &tensor)?;
-        ops::keys_to_samples(&t, &names).map(tensor_to_js).map_err(to_napi)
+        ops::keys_to_samples(&t, &names).map_err(to_napi).and_then(tensor_to_js)
     })
 }
 
@@ -63,7 +63,7 @@ pub fn tensor_reduce_over_samples(env: Env, tensor: TensorMapData, names: Vec<St
     let _report = Reporter::sync(&env);
     guarded("sumOverSamples", || {
         let t = tensor_view_from_js("tensor", &tensor)?;
-        ops::reduce_over_samples(&t, &names, mean).map(tensor_to_js).map_err(to_napi)
+        ops::reduce_over_samples(&t, &names, mean).map_err(to_napi).and_then(tensor_to_js)
     })
 }
 
@@ -78,7 +78,7 @@ pub fn tensor_join(env: Env, tensors: Vec<TensorMapData>, system_counts: Option<
             .map(|(i, t)| tensor_view_from_js(&format!("tensors[{i}]"), t))
             .collect::<Result<Vec<_>>>()?;
         let counts: Option<Vec<usize>> = system_counts.map(|c| c.into_iter().map(|x| x as usize).collect());
-        ops::join_samples(&ts, counts.as_deref()).map(tensor_to_js).map_err(to_napi)
+        ops::join_samples(&ts, counts.as_deref()).map_err(to_napi).and_then(tensor_to_js)
     })
 }
 
@@ -103,7 +103,7 @@ pub fn tensor_save_sync(path: String, tensor: TensorMapData) -> Result<()> {
 #[napi]
 pub fn tensor_load_sync(env: Env, path: String) -> Result<TensorMapData> {
     let _report = Reporter::sync(&env);
-    guarded("load", || load_mts(&path).map(tensor_to_js))
+    guarded("load", || load_mts(&path).and_then(tensor_to_js))
 }
 
 /// Serialises a TensorMap to the bytes of a `.mts` file.
@@ -120,7 +120,7 @@ pub fn tensor_save_buffer(tensor: TensorMapData) -> Result<Uint8Array> {
 #[napi]
 pub fn tensor_load_buffer(env: Env, buffer: Uint8Array) -> Result<TensorMapData> {
     let _report = Reporter::sync(&env);
-    guarded("loadBuffer", || mts::load(std::io::Cursor::new(&buffer[..])).map(tensor_to_js).map_err(to_napi))
+    guarded("loadBuffer", || mts::load(std::io::Cursor::new(&buffer[..])).map_err(to_napi).and_then(tensor_to_js))
 }
 
 /// Saving off the event loop (the tensor is copied first).
@@ -153,7 +153,7 @@ impl Task for LoadTask {
     }
     fn resolve(&mut self, env: Env, output: TensorMap) -> Result<TensorMapData> {
         let _report = Reporter::new(&env);
-        Ok(tensor_to_js(output))
+        tensor_to_js(output)
     }
 }
 
