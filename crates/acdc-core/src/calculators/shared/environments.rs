@@ -131,7 +131,10 @@ impl<'a> Environments<'a> {
         let per_pair = 2.0 * PAIR_BYTES as f64;
         let max_pairs = budget.bytes as f64 / per_pair;
         let mut estimate = 0.0;
-        for (s, p) in systems.iter().zip(&prepared) {
+        // when the crude bound fits, so does the pair count (as in the search)
+        let crude: f64 = prepared.iter().flatten().map(PreparedSearch::crude_bound).sum();
+        let fits = crude <= max_pairs;
+        for (s, p) in systems.iter().zip(&prepared).filter(|_| !fits) {
             if let Some(p) = p {
                 estimate += p.count_pairs(s, (max_pairs - estimate).max(0.0));
             }
