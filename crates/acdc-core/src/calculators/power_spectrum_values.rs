@@ -37,8 +37,13 @@ impl SoapPowerSpectrum {
         // pairs are searched where they are expanded (neighbors/centre.rs),
         // the same pairs in the same order as the list the gradient path reads
         let (env, prepared) = Environments::for_centre_search(systems, expansion.settings.cutoff, options)?;
-        let searches: Vec<Option<CentreSearch>> =
-            prepared.par_iter().zip(systems).map(|(p, s)| p.as_ref().map(|p| p.search(s))).collect();
+        // (one system: no parallel region, whose wake-up of the pool costs
+        // more than building one search)
+        let searches: Vec<Option<CentreSearch>> = if systems.len() > 1 {
+            prepared.par_iter().zip(systems).map(|(p, s)| p.as_ref().map(|p| p.search(s))).collect()
+        } else {
+            prepared.iter().zip(systems).map(|(p, s)| p.as_ref().map(|p| p.search(s))).collect()
+        };
         let centres = env.centres(options)?;
         let n_max = expansion.n_max();
         let l_max = expansion.settings.max_angular;
@@ -61,32 +66,32 @@ impl SoapPowerSpectrum {
                 seen.iter().filter(|&&x| x).count()
             })
             .collect();
-        let chunks: Vec<(Vec<u32>, Vec<u32>)> = centres
-            .par_chunks(64)
-            .map_init(
-                || (CentreScratch::default(), vec![false; ns]),
-                |(scratch, seen), chunk| {
-                    let mut present = Vec::with_capacity(chunk.len());
-                    let mut counts = Vec::with_capacity(chunk.len());
-                    for &(k, i) in chunk {
-                        let own = env.species_index[k][i];
-                        let before = present.len();
-                        if system_species[k] == 1 {
-                            present.push(own as u32);
-                        } else {
-                            seen.fill(false);
-                            seen[own] = true;
-                            if let Some(search) = &searches[k] {
-                                search.species_within(i, &env.species_index[k], system_species[k] - 1, seen, scratch);
-                            }
-                            present.extend((0..ns as u32).filter(|&s| seen[s as usize]));
-                        }
-                        counts.push((present.len() - before) as u32);
+        let presence = |(scratch, seen): &mut (CentreScratch, Vec<bool>), chunk: &[(usize, usize)]| {
+            let mut present = Vec::with_capacity(chunk.len());
+            let mut counts = Vec::with_capacity(chunk.len());
+            for &(k, i) in chunk {
+                let own = env.species_index[k][i];
+                let before = present.len();
+                if system_species[k] == 1 {
+                    present.push(own as u32);
+                } else {
+                    seen.fill(false);
+                    seen[own] = true;
+                    if let Some(search) = &searches[k] {
+                        search.species_within(i, &env.species_index[k], system_species[k] - 1, seen, scratch);
                     }
-                    (present, counts)
-                },
-            )
-            .collect();
+                    present.extend((0..ns as u32).filter(|&s| seen[s as usize]));
+                }
+                counts.push((present.len() - before) as u32);
+            }
+            (present, counts)
+        };
+        // searched in parallel only where a system has several species
+        let chunks: Vec<(Vec<u32>, Vec<u32>)> = if system_species.iter().all(|&count| count == 1) {
+            vec![presence(&mut (CentreScratch::default(), vec![false; ns]), &centres)]
+        } else {
+            centres.par_chunks(64).map_init(|| (CentreScratch::default(), vec![false; ns]), presence).collect()
+        };
         let mut present_start = Vec::with_capacity(centres.len() + 1);
         let mut present: Vec<u32> = Vec::with_capacity(chunks.iter().map(|c| c.0.len()).sum());
         let mut output_floats = 0.0;
