@@ -314,4 +314,55 @@ mod tests {
         let roomy = ComputeOptions { max_memory: Some(1 << 24), ..Default::default() };
         assert!(calculator.compute(&systems, &roomy).is_ok());
     }
+
+    /// The per-centre search's values path gives the same keys, samples and
+    /// bits at 1, 2 and 3 threads, and the gradient path's values (which
+    /// read the neighbour list): a batch (the search set up in parallel), a
+    /// sparse two-species gas where many centres lack one species (the
+    /// presence search's full scans and early stops, rows that differ from
+    /// centre to centre), a dense mixture and a one-species crystal.
+    #[test]
+    fn values_are_the_same_bits_at_any_thread_count_and_with_gradients() {
+        use crate::system::System;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut random = |n: usize, side: f64, species: &dyn Fn(usize) -> i32| {
+            let types = (0..n).map(species).collect();
+            let positions = (0..n).map(|_| [side * next(), side * next(), side * next()]).collect();
+            System::new(types, positions, [[side, 0.0, 0.0], [0.0, side, 0.0], [0.0, 0.0, side]], [true; 3]).unwrap()
+        };
+        let gas = random(40, 14.0, &|k| if k % 5 == 0 { 8 } else { 1 });
+        let dense = random(60, 8.0, &|k| if k % 3 == 0 { 8 } else { 1 });
+        let crystal = random(30, 7.0, &|_| 14);
+        let hypers = r#"{"cutoff": {"radius": 3.5, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
+            "density": {"type": "Gaussian", "width": 0.35},
+            "basis": {"type": "TensorProduct", "max_angular": 4, "radial": {"type": "Gto", "max_radial": 7}}}"#;
+        let calculator = SoapPowerSpectrum::new(hypers).unwrap();
+        let batch = [gas, dense, crystal, triclinic()];
+        let at = |threads: usize, options: &ComputeOptions| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| calculator.compute(&batch, options).unwrap())
+        };
+        let values = ComputeOptions::default();
+        let reference = at(1, &values);
+        let with_gradients = at(2, &ComputeOptions { gradients: vec!["positions".into()], ..Default::default() });
+        let mut rows = 0;
+        for other in [at(2, &values), at(3, &values), with_gradients] {
+            assert_eq!(other.keys, reference.keys);
+            for (a, b) in reference.blocks.iter().zip(&other.blocks) {
+                assert_eq!(a.samples, b.samples);
+                assert_eq!(a.values.len(), b.values.len());
+                assert!(a.values.iter().zip(&b.values).all(|(x, y)| x.to_bits() == y.to_bits()));
+                rows += a.samples.count();
+            }
+        }
+        // the gas's centres lack a species often enough that blocks differ in rows
+        assert!(reference.blocks.iter().map(|b| b.samples.count()).min() < reference.blocks.iter().map(|b| b.samples.count()).max());
+        assert!(rows > 0);
+    }
 }
