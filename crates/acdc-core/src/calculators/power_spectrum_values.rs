@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use super::{accumulate_products, SoapPowerSpectrum, KEY_NAMES};
 use crate::calculators::shared::{key_selected, Environments};
+use crate::neighbors::{CentreScratch, CentreSearch};
 use crate::calculators::ComputeOptions;
 use crate::error::Result;
 use crate::system::System;
@@ -32,7 +33,17 @@ impl SoapPowerSpectrum {
     /// Values-only compute of the species-resolved power spectrum.
     pub(in crate::calculators) fn compute_values(&self, systems: &[System], options: &ComputeOptions) -> Result<TensorMap> {
         let expansion = &self.expansion;
-        let env = Environments::for_options(systems, expansion.settings.cutoff, options, 0.0)?;
+        // no neighbour list: each system is binned once, and each centre's
+        // pairs are searched where they are expanded (neighbors/centre.rs),
+        // the same pairs in the same order as the list the gradient path reads
+        let (env, prepared) = Environments::for_centre_search(systems, expansion.settings.cutoff, options)?;
+        // (one system: no parallel region, whose wake-up of the pool costs
+        // more than building one search)
+        let searches: Vec<Option<CentreSearch>> = if systems.len() > 1 {
+            prepared.par_iter().zip(systems).map(|(p, s)| p.as_ref().map(|p| p.search(s))).collect()
+        } else {
+            prepared.iter().zip(systems).map(|(p, s)| p.as_ref().map(|p| p.search(s))).collect()
+        };
         let centres = env.centres(options)?;
         let n_max = expansion.n_max();
         let l_max = expansion.settings.max_angular;
@@ -41,28 +52,59 @@ impl SoapPowerSpectrum {
         let ns = env.species.len();
 
         // species present around each centre (the centre's own included;
-        // the neighbour list holds only pairs within the cutoff), sorted; and
-        // the output's size from them, refused before anything of that size
-        // is allocated. (`Environments::check_output` makes the same count
-        // with one more pass over the pairs and an allocation per centre:
-        // ~850 instructions per si512 atom, callgrind.)
+        // neighbours are the pairs of the full list, all within the cutoff),
+        // sorted; and the output's size from them, refused before anything
+        // of that size is allocated. A system of one species needs no
+        // search for it; in a mixture the search stops once every species
+        // of the system is seen.
+        let system_species: Vec<usize> = env
+            .species_index
+            .iter()
+            .map(|index| {
+                let mut seen = vec![false; ns];
+                index.iter().for_each(|&s| seen[s] = true);
+                seen.iter().filter(|&&x| x).count()
+            })
+            .collect();
+        let presence = |(scratch, seen): &mut (CentreScratch, Vec<bool>), chunk: &[(usize, usize)]| {
+            let mut present = Vec::with_capacity(chunk.len());
+            let mut counts = Vec::with_capacity(chunk.len());
+            for &(k, i) in chunk {
+                let own = env.species_index[k][i];
+                let before = present.len();
+                if system_species[k] == 1 {
+                    present.push(own as u32);
+                } else {
+                    seen.fill(false);
+                    seen[own] = true;
+                    if let Some(search) = &searches[k] {
+                        search.species_within(i, &env.species_index[k], system_species[k] - 1, seen, scratch);
+                    }
+                    present.extend((0..ns as u32).filter(|&s| seen[s as usize]));
+                }
+                counts.push((present.len() - before) as u32);
+            }
+            (present, counts)
+        };
+        // searched in parallel only where a system has several species
+        let chunks: Vec<(Vec<u32>, Vec<u32>)> = if system_species.iter().all(|&count| count == 1) {
+            vec![presence(&mut (CentreScratch::default(), vec![false; ns]), &centres)]
+        } else {
+            centres.par_chunks(64).map_init(|| (CentreScratch::default(), vec![false; ns]), presence).collect()
+        };
         let mut present_start = Vec::with_capacity(centres.len() + 1);
-        let mut present: Vec<u32> = Vec::new();
-        let mut seen = vec![false; ns];
+        let mut present: Vec<u32> = Vec::with_capacity(chunks.iter().map(|c| c.0.len()).sum());
         let mut output_floats = 0.0;
         present_start.push(0);
-        for &(k, i) in &centres {
-            seen.fill(false);
-            seen[env.species_index[k][i]] = true;
-            for &j in &env.pairs[k].j[env.starts[k][i]..env.starts[k][i + 1]] {
-                seen[env.species_index[k][j as usize]] = true;
+        for (species, counts) in &chunks {
+            present.extend_from_slice(species);
+            for &count in counts {
+                let count = count as f64;
+                output_floats += count * (count + 1.0) / 2.0 * n_props as f64;
+                present_start.push(present_start.last().copied().unwrap_or(0) + count as usize);
             }
-            let before = present.len();
-            present.extend((0..ns as u32).filter(|&s| seen[s as usize]));
-            let count = (present.len() - before) as f64;
-            output_floats += count * (count + 1.0) / 2.0 * n_props as f64;
-            present_start.push(present.len());
         }
+        drop(chunks);
         env.check_budget(&format!("the output of the SOAP power spectrum ({} centres)", centres.len()), output_floats * 8.0)?;
 
         // the keys, in featomic's order, and the selected ones' indices
@@ -135,8 +177,8 @@ impl SoapPowerSpectrum {
         });
 
         centres.par_iter().enumerate().try_for_each_init(
-            || (expansion.values_scratch(), vec![usize::MAX; ns], Vec::<f64>::new()),
-            |(scratch, slot_of, coefficients), (c, &(k, i))| -> Result<()> {
+            || (expansion.values_scratch(), vec![usize::MAX; ns], Vec::<f64>::new(), CentreScratch::default()),
+            |(scratch, slot_of, coefficients, found), (c, &(k, i))| -> Result<()> {
                 crate::calculators::check_cancelled(&env.cancel)?;
                 let p = &present[present_start[c]..present_start[c + 1]];
                 for (slot, &s) in p.iter().enumerate() {
@@ -145,12 +187,13 @@ impl SoapPowerSpectrum {
                 let n_slots = p.len();
                 let stride_lm = n_slots * n_max;
                 coefficients.resize(n_lm * stride_lm, 0.0);
-                let range = env.starts[k][i]..env.starts[k][i + 1];
+                // a centre exists only in a system with atoms, which was prepared
+                let pairs = searches[k].as_ref().expect("a prepared search").pairs_of(i, found);
                 let expanded = expansion.expand_values(
                     k,
                     i,
-                    &env.pairs[k],
-                    range,
+                    pairs,
+                    0..pairs.len(),
                     &env.species_index[k],
                     slot_of,
                     n_slots,
@@ -270,5 +313,56 @@ mod tests {
         }
         let roomy = ComputeOptions { max_memory: Some(1 << 24), ..Default::default() };
         assert!(calculator.compute(&systems, &roomy).is_ok());
+    }
+
+    /// The per-centre search's values path gives the same keys, samples and
+    /// bits at 1, 2 and 3 threads, and the gradient path's values (which
+    /// read the neighbour list): a batch (the search set up in parallel), a
+    /// sparse two-species gas where many centres lack one species (the
+    /// presence search's full scans and early stops, rows that differ from
+    /// centre to centre), a dense mixture and a one-species crystal.
+    #[test]
+    fn values_are_the_same_bits_at_any_thread_count_and_with_gradients() {
+        use crate::system::System;
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut random = |n: usize, side: f64, species: &dyn Fn(usize) -> i32| {
+            let types = (0..n).map(species).collect();
+            let positions = (0..n).map(|_| [side * next(), side * next(), side * next()]).collect();
+            System::new(types, positions, [[side, 0.0, 0.0], [0.0, side, 0.0], [0.0, 0.0, side]], [true; 3]).unwrap()
+        };
+        let gas = random(40, 14.0, &|k| if k % 5 == 0 { 8 } else { 1 });
+        let dense = random(60, 8.0, &|k| if k % 3 == 0 { 8 } else { 1 });
+        let crystal = random(30, 7.0, &|_| 14);
+        let hypers = r#"{"cutoff": {"radius": 3.5, "smoothing": {"type": "ShiftedCosine", "width": 0.5}},
+            "density": {"type": "Gaussian", "width": 0.35},
+            "basis": {"type": "TensorProduct", "max_angular": 4, "radial": {"type": "Gto", "max_radial": 7}}}"#;
+        let calculator = SoapPowerSpectrum::new(hypers).unwrap();
+        let batch = [gas, dense, crystal, triclinic()];
+        let at = |threads: usize, options: &ComputeOptions| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| calculator.compute(&batch, options).unwrap())
+        };
+        let values = ComputeOptions::default();
+        let reference = at(1, &values);
+        let with_gradients = at(2, &ComputeOptions { gradients: vec!["positions".into()], ..Default::default() });
+        let mut rows = 0;
+        for other in [at(2, &values), at(3, &values), with_gradients] {
+            assert_eq!(other.keys, reference.keys);
+            for (a, b) in reference.blocks.iter().zip(&other.blocks) {
+                assert_eq!(a.samples, b.samples);
+                assert_eq!(a.values.len(), b.values.len());
+                assert!(a.values.iter().zip(&b.values).all(|(x, y)| x.to_bits() == y.to_bits()));
+                rows += a.samples.count();
+            }
+        }
+        // the gas's centres lack a species often enough that blocks differ in rows
+        assert!(reference.blocks.iter().map(|b| b.samples.count()).min() < reference.blocks.iter().map(|b| b.samples.count()).max());
+        assert!(rows > 0);
     }
 }

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use super::options::{ComputeOptions, GradientFlags};
 use crate::error::{Error, Result};
 use crate::budget::MemoryBudget;
-use crate::neighbors::{NeighborList, Pairs, PAIR_BYTES};
+use crate::neighbors::{NeighborList, Pairs, PreparedSearch, PAIR_BYTES};
 use crate::system::System;
 
 /// Everything about a batch of systems that does not depend on the basis.
@@ -102,6 +102,71 @@ impl<'a> Environments<'a> {
             .collect();
         let held = pairs.iter().map(|p| p.len() as f64 * PAIR_BYTES as f64).sum::<f64>();
         Ok(Environments { systems, species, pairs, starts, species_index, budget, committed: std::sync::Mutex::new(held), cancel: None })
+    }
+
+    /// The species, budget and checks of [`Environments::for_options`], but
+    /// no neighbour lists: `pairs` and `starts` are empty, and each system
+    /// is binned for a per-centre search instead (one entry per system,
+    /// None for a system without atoms), for a caller that searches each
+    /// centre's pairs where it uses them (the power spectrum's values path).
+    /// The inputs refused, and the budget's refusals, are those of
+    /// [`Environments::for_options`]: the same checks of every system, and
+    /// the full list's pair count against the budget as if the list were
+    /// built (a dense cluster is refused here as there, before any work).
+    pub(crate) fn for_centre_search(
+        systems: &'a [System],
+        cutoff: f64,
+        options: &ComputeOptions,
+    ) -> Result<(Environments<'a>, Vec<Option<PreparedSearch>>)> {
+        let budget = MemoryBudget::or_global(options.max_memory);
+        let mut species: Vec<i32> = systems.iter().flat_map(|s| s.types.iter().copied()).collect();
+        species.sort_unstable();
+        species.dedup();
+        let list = NeighborList::new(cutoff, true)?;
+        let prepared: Vec<Option<PreparedSearch>> = systems
+            .iter()
+            .enumerate()
+            .map(|(k, s)| list.prepare(s, budget).map_err(|e| prefix(k, e)))
+            .collect::<Result<_>>()?;
+        let per_pair = 2.0 * PAIR_BYTES as f64;
+        let max_pairs = budget.bytes as f64 / per_pair;
+        let mut estimate = 0.0;
+        // when the crude bound fits, so does the pair count (as in the search)
+        let crude: f64 = prepared.iter().flatten().map(PreparedSearch::crude_bound).sum();
+        let fits = crude <= max_pairs;
+        for (s, p) in systems.iter().zip(&prepared).filter(|_| !fits) {
+            if let Some(p) = p {
+                estimate += p.count_pairs(s, (max_pairs - estimate).max(0.0));
+            }
+            if estimate > max_pairs {
+                break;
+            }
+        }
+        budget.check(
+            &format!(
+                "{} (cutoff {cutoff} Å, {estimate:.3e} neighbour pairs or more)",
+                if systems.len() == 1 { "one system".to_string() } else { format!("{} systems", systems.len()) }
+            ),
+            estimate * per_pair,
+        )?;
+        let species_index = systems
+            .iter()
+            .map(|s| s.types.iter().map(|t| species.binary_search(t).unwrap_or(0)).collect())
+            .collect();
+        // what is held: the binned systems (the search's per-atom arrays)
+        let held = systems.iter().map(|s| s.size() as f64 * 160.0).sum::<f64>();
+        let env = Environments {
+            systems,
+            species,
+            pairs: Vec::new(),
+            starts: Vec::new(),
+            species_index,
+            budget,
+            committed: std::sync::Mutex::new(held),
+            cancel: options.cancel.clone(),
+        };
+        options.check_cancelled()?;
+        Ok((env, prepared))
     }
 
     /// Pairs of centre `i` of system `k` (images included).
