@@ -640,7 +640,7 @@ impl Potential {
                     }
                 }
             }
-            for (c, x) in per_species.into_iter().enumerate() {
+            let select = |c: usize, x: &Vec<f64>| -> Result<Vec<f64>> {
                 let available = x.len() / nf;
                 let given = method.given(layout.species[c], available)?;
                 let count = count_of(layout.species[c])?;
@@ -672,7 +672,21 @@ impl Potential {
                 for i in indices {
                     chosen.extend_from_slice(&x[i * nf..(i + 1) * nf]);
                 }
-                sparse.push(chosen);
+                Ok(chosen)
+            };
+            // the leverage methods' SVDs (serial, about a third of a GPR fit
+            // on one thread) run one species per thread when all of them fit
+            // in the memory budget at once; each species' result is the same
+            let svd_bytes: f64 = per_species.iter().map(|x| ((2 * x.len() + (x.len() / nf) * (x.len() / nf).min(nf)) * 8) as f64).sum();
+            let together = matches!(method, SparseMethod::Leverage | SparseMethod::LeverageMix) && ns > 1 && budget.check("the SVDs of the sparse-selection matrices", svd_bytes).is_ok();
+            let chosen: Vec<Result<Vec<f64>>> = if together {
+                per_species.par_iter().enumerate().map(|(c, x)| select(c, x)).collect()
+            } else {
+                per_species.iter().enumerate().map(|(c, x)| select(c, x)).collect()
+            };
+            drop(per_species);
+            for set in chosen {
+                sparse.push(set?);
             }
         }
         if let (Some(term), Some(o)) = (&mut pair_term, &options.pair) {
