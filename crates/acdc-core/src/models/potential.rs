@@ -640,7 +640,7 @@ impl Potential {
                     }
                 }
             }
-            for (c, x) in per_species.into_iter().enumerate() {
+            let select = |c: usize, x: &Vec<f64>| -> Result<Vec<f64>> {
                 let available = x.len() / nf;
                 let given = method.given(layout.species[c], available)?;
                 let count = count_of(layout.species[c])?;
@@ -672,7 +672,21 @@ impl Potential {
                 for i in indices {
                     chosen.extend_from_slice(&x[i * nf..(i + 1) * nf]);
                 }
-                sparse.push(chosen);
+                Ok(chosen)
+            };
+            // the leverage methods' SVDs (serial, about a third of a GPR fit
+            // on one thread) run one species per thread when all of them fit
+            // in the memory budget at once; each species' result is the same
+            let svd_bytes: f64 = per_species.iter().map(|x| ((2 * x.len() + (x.len() / nf) * (x.len() / nf).min(nf)) * 8) as f64).sum();
+            let together = matches!(method, SparseMethod::Leverage | SparseMethod::LeverageMix) && ns > 1 && budget.check("the SVDs of the sparse-selection matrices", svd_bytes).is_ok();
+            let chosen: Vec<Result<Vec<f64>>> = if together {
+                per_species.par_iter().enumerate().map(|(c, x)| select(c, x)).collect()
+            } else {
+                per_species.iter().enumerate().map(|(c, x)| select(c, x)).collect()
+            };
+            drop(per_species);
+            for set in chosen {
+                sparse.push(set?);
             }
         }
         if let (Some(term), Some(o)) = (&mut pair_term, &options.pair) {
@@ -686,7 +700,8 @@ impl Potential {
             Kind::Linear => ns * nf,
         };
         let n = n_soap + pair_term.as_ref().map_or(0, PairTerm::n_params);
-        budget.check("the least-squares factors", (3 * n * n * 8) as f64)?;
+        // R, the pending force/stress rows, their column-major copy, the pending energy rows
+        budget.check("the least-squares factors", (4 * n * n * 8) as f64)?;
 
         // prior factor: Lᵀ with L Lᵀ = K_MM + jitter δ² I, or √λ I
         let mut placeholder = Potential::assemble_with_pair(
@@ -768,7 +783,7 @@ impl Potential {
         }
 
         // stream the rows into the QR factor
-        let mut qr = StreamingQr { r, qtb: DVector::zeros(n), pending: Vec::new(), pending_rhs: Vec::new() };
+        let mut qr = StreamingQr { r, qtb: DVector::zeros(n), pending: Vec::new(), pending_rhs: Vec::new(), energy: Vec::new(), energy_rhs: Vec::new() };
         let want_forces = targets.forces.is_some();
         for &(start, end) in &batches {
             check_cancelled(&options.cancel)?;
@@ -787,7 +802,7 @@ impl Potential {
                 }
             }
         }
-        qr.fold(n);
+        qr.fold_energy(n);
         let weights = qr.solve()?;
         placeholder.weights = weights;
         placeholder.r_factor = row_major(&qr.r);
@@ -1730,41 +1745,60 @@ fn reference_energies(systems: &[System], energy: &[f64], layout: &FeatureLayout
     }
 }
 
-/// The running triangular factor of a tall least-squares system.
+/// The running triangular factor of a tall least-squares system. The
+/// energy rows (one per structure) are kept apart and folded after the
+/// force and stress rows that came with them: the closed-form leave-out of
+/// energy rows (`leave_one_out`, `models::calibration`) removes them from
+/// RᵀR again, which amplifies R's rounding by up to cond(I − H) (10⁷ on
+/// the test's leave-one-composition-out of the linear model), and that
+/// rounding is smaller when the few large energy rows meet an R that the
+/// force rows have already formed (docs/PERFORMANCE.md, "The fit's
+/// least-squares fold").
 struct StreamingQr {
     r: DMatrix<f64>,
     qtb: DVector<f64>,
     pending: Vec<f64>,
     pending_rhs: Vec<f64>,
+    energy: Vec<f64>,
+    energy_rhs: Vec<f64>,
 }
 
 impl StreamingQr {
-    fn push(&mut self, a: &[f64], b: &[f64], _n: usize) {
-        self.pending.extend_from_slice(a);
-        self.pending_rhs.extend_from_slice(b);
+    /// One structure's rows (row-major, n wide; row 0 its energy row).
+    fn push(&mut self, a: &[f64], b: &[f64], n: usize) {
+        self.energy.extend_from_slice(&a[..n]);
+        self.energy_rhs.push(b[0]);
+        self.pending.extend_from_slice(&a[n..]);
+        self.pending_rhs.extend_from_slice(&b[1..]);
+        if self.energy_rhs.len() >= n.max(256) {
+            self.fold_energy(n);
+        }
     }
 
-    /// R, Qᵀb ← QR of [R; pending], [Qᵀb; pending rhs] (nalgebra's
-    /// Householder QR of the stack). `math::qr_fold` does the same with
-    /// R's triangle on the whole pool, 1.2–4.5× faster, but on the
-    /// leave-one-composition-out check of the linear model (test/gpr.test.ts,
-    /// a refit against the closed form to 1e-8) it came out at 1.004e-8
-    /// where this gives 5.6e-9, so the potentials keep this one for now.
+    /// Folds the pending force and stress rows, then the energy rows.
+    fn fold_energy(&mut self, n: usize) {
+        self.fold(n);
+        std::mem::swap(&mut self.pending, &mut self.energy);
+        std::mem::swap(&mut self.pending_rhs, &mut self.energy_rhs);
+        self.fold(n);
+    }
+
+    /// R, Qᵀb ← QR of [R; pending], [Qᵀb; pending rhs] by reflections
+    /// that use R's triangle, split across the pool (`math::qr_fold`; the
+    /// same bits at any thread count).
     fn fold(&mut self, n: usize) {
         let rows = self.pending_rhs.len();
         if rows == 0 {
             return;
         }
-        let mut stack = DMatrix::<f64>::zeros(n + rows, n);
-        stack.view_mut((0, 0), (n, n)).copy_from(&self.r);
-        stack.view_mut((n, 0), (rows, n)).copy_from(&DMatrix::from_row_slice(rows, n, &self.pending));
-        let mut rhs = DVector::<f64>::zeros(n + rows);
-        rhs.rows_mut(0, n).copy_from(&self.qtb);
-        rhs.rows_mut(n, rows).copy_from(&DVector::from_column_slice(&self.pending_rhs));
-        let qr = stack.qr();
-        qr.q_tr_mul(&mut rhs);
-        self.r = qr.r();
-        self.qtb = rhs.rows(0, n).into_owned();
+        // the pending rows are row-major; the fold wants columns
+        let mut a = vec![0.0; rows * n];
+        for (i, row) in self.pending.chunks_exact(n).enumerate() {
+            for (j, v) in row.iter().enumerate() {
+                a[j * rows + i] = *v;
+            }
+        }
+        crate::math::qr_fold::fold_rows(self.r.as_mut_slice(), self.qtb.as_mut_slice(), &mut a, &mut self.pending_rhs, n, rows);
         self.pending.clear();
         self.pending_rhs.clear();
     }
