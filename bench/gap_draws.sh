@@ -10,20 +10,43 @@
 # appended to OUT/draws.jsonl): seed, fit CPU s, wall s, peak RSS, load average
 # and the per-frame predictions file.
 #
-#   bench/gap_draws.sh PYTHON TRAIN TEST OUTDIR SEED...   (seeds ≥ 1: gap_fit aborts on rnd_seed=0)
+#   bench/gap_draws.sh [--sparse-only] PYTHON TRAIN TEST OUTDIR SEED...   (seeds ≥ 1: gap_fit aborts on rnd_seed=0)
 #   (PYTHON: a venv's python with quippy-ase 0.10.3, ase; gap_fit next to it)
+#
+# --sparse-only: GAP's draws without GAP's fit. gap_fit with
+# sparsify_only_no_fit=T writes each draw's sparse indices
+# (print_sparse_index, 1-based, one line per descriptor: Z=29 then Z=79 for
+# Cu–Au) in a few seconds of CPU, and acdc fits and scores that draw on the
+# test file (bench/gap_same_sparse.mjs --indices). On the same sparse
+# environments the two fits agree to 1e-9 eV/atom (docs/MODELS.md "The energy
+# gap, found"), so this gives GAP's draw-to-draw distribution at acdc's cost
+# (docs/MODELS.md "Thirty draws of each sampler"). One JSON line per seed
+# appended to OUTDIR/fits.jsonl: {"seed", "r": gap_same_sparse's line}.
 set -euo pipefail
+SPARSE_ONLY=0
+if [ "${1:-}" = "--sparse-only" ]; then SPARSE_ONLY=1; shift; fi
 PY=$1; TRAIN=$2; TEST=$3; OUT=$4; shift 4
 mkdir -p "$OUT"
 HERE=$(cd "$(dirname "$0")" && pwd)
 SOAP="soap cutoff=5.0 cutoff_transition_width=1.0 n_max=6 l_max=4 atom_sigma=0.5 zeta=4 delta=0.2 n_sparse=300 sparse_method=cur_points covariance_type=dot_product"
+FIT=("default_sigma={0.002 0.05 0.05 0.0}" e0_method=average energy_parameter_name=energy force_parameter_name=forces virial_parameter_name=NONE sparse_jitter=1e-8)
 for S in "$@"; do
+  if [ $SPARSE_ONLY = 1 ]; then
+    IDX="$OUT/idx-seed$S.dat"
+    OMP_NUM_THREADS=1 flock /tmp/gap.lock "$(dirname "$PY")/gap_fit" at_file="$TRAIN" "gap={$SOAP print_sparse_index=$IDX}" "${FIT[@]}" \
+      rnd_seed=$S sparsify_only_no_fit=T gp_file="$OUT/sparsify-seed$S.xml" > "$OUT/sparsify-seed$S.log" 2>&1
+    rm -f "$OUT/sparsify-seed$S.xml"*
+    sed -n 1p "$IDX" > "$OUT/idx-seed$S-29.dat"
+    sed -n 2p "$IDX" > "$OUT/idx-seed$S-79.dat"
+    LINE=$(ACDC_NUM_THREADS=1 RAYON_NUM_THREADS=1 node "$HERE/gap_same_sparse.mjs" --train "$TRAIN" --test "$TEST" \
+      --indices "$OUT/idx-seed$S-29.dat:29,$OUT/idx-seed$S-79.dat:79" --virial 0.05 --hypers "$HERE/hypers/gap-5-4.json" | tail -1)
+    echo "{\"seed\":$S,\"r\":$LINE}" | tee -a "$OUT/fits.jsonl"
+    continue
+  fi
   XML="$OUT/gap-seed$S.xml"
   LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
   OMP_NUM_THREADS=1 flock /tmp/gap.lock /usr/bin/time -v -o "$OUT/time-seed$S.txt" "$(dirname "$PY")/gap_fit" \
-    at_file="$TRAIN" "gap={$SOAP}" "default_sigma={0.002 0.05 0.05 0.0}" e0_method=average \
-    energy_parameter_name=energy force_parameter_name=forces virial_parameter_name=NONE sparse_jitter=1e-8 \
-    rnd_seed=$S gp_file="$XML" > "$OUT/gap_fit-seed$S.log" 2>&1
+    at_file="$TRAIN" "gap={$SOAP}" "${FIT[@]}" rnd_seed=$S gp_file="$XML" > "$OUT/gap_fit-seed$S.log" 2>&1
   LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
   OMP_NUM_THREADS=1 flock /tmp/gap.lock "$PY" "$HERE/../scripts/reference/gap_predictions.py" "$XML" "$TEST" "$OUT/pred-seed$S.json"
   CPU=$(awk -F': ' '/User time|System time/ {s+=$2} END {print s}' "$OUT/time-seed$S.txt")

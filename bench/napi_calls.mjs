@@ -17,6 +17,7 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { settle } from './settle.mjs';
 const require = createRequire(path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'package.json'));
 const acdc = require('acdc-ml');
 const HYPERS = { cutoff: { radius: 5.0, smoothing: { type: 'ShiftedCosine', width: 0.5 } }, density: { type: 'Gaussian', width: 0.3 }, basis: { type: 'TensorProduct', max_angular: 6, radial: { type: 'Gto', max_radial: 7 } } };
@@ -39,15 +40,7 @@ if (kind === 'soap') {
 } else {
   throw new Error('usage: napi_calls.mjs soap|nl FILE N [--gradients]');
 }
-// as bench/worker.mjs between timed calls: a full GC and a turn of the
-// event loop (N-API runs finalizers there), twice
-const gc = globalThis.gc ?? (() => {});
-const settle = async () => {
-  gc();
-  await new Promise((resolve) => setImmediate(resolve));
-  gc();
-  await new Promise((resolve) => setImmediate(resolve));
-};
+// as bench/worker.mjs between timed calls (settle.mjs)
 let check = 0;
 for (let k = 0; k < 2 + n; k++) {
   if (!(gcOnly && k >= 2)) check += run();

@@ -24,6 +24,7 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
+import { settle } from './settle.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(path.join(root, 'package.json'));
@@ -119,16 +120,7 @@ if (args.case === 'soap') {
   };
 }
 
-// Drop the previous output: a full GC, then one turn of the event loop so that
-// the finalizers of the native-owned buffers run (N-API defers them; a tight
-// synchronous loop would keep every earlier result alive).
-const gc = globalThis.gc ?? (() => {});
-const settle = async () => {
-  gc();
-  await new Promise((resolve) => setImmediate(resolve));
-  gc();
-  await new Promise((resolve) => setImmediate(resolve));
-};
+// the previous output dropped between calls, as in every timed bench call
 await settle();
 const rssBefore = process.resourceUsage().maxRSS;
 const times = [];

@@ -26,6 +26,16 @@ def closed(U, r, prec):
             return backsub(B, y)
         z = gsolve(B, np.array([L(r[a]) / L(sig[a]) for a in range(m)], dtype=L)); BH = np.array([gsolve(B, H[:, c_]) for c_ in range(m)], dtype=L).T
     return [sig[a] * z[a] for a in range(m)], [sig[a]**2 * BH[a, a] for a in range(m)]
+# streaming LAPACK folds of the rows (shared with perm.py, which runs this file up to here)
+def stream(order_rows, block=384):
+    R = np.sqrt(lam) * np.eye(n); pend = []
+    cnt = 0
+    for blk in order_rows:
+        pend.append(blk); cnt += len(blk)
+        if cnt >= block:
+            R = np.linalg.qr(np.vstack([R] + pend), mode='r'); pend = []; cnt = 0
+    if pend: R = np.linalg.qr(np.vstack([R] + pend), mode='r')
+    return R
 ex_e, ex_v = closed([sl.solve_triangular(RL.astype(np.float64), p, trans='T') for p in phi], r_exact, L)  # placeholder
 # exact: U from long double R
 UL = [fsub(RL, L(1) * p.astype(L)) for p in phi]
@@ -46,15 +56,6 @@ def evalR(R, tag):
     U = [sl.solve_triangular(R, p, trans='T') for p in phi]
     print(tag, rel(*closed(U, r_d, np.float64)))
 rows = [b[0] for b in full]; A_data = np.vstack(rows)
-def stream(order_rows, block=384):
-    R = np.sqrt(lam) * np.eye(n); pend = []
-    cnt = 0
-    for blk in order_rows:
-        pend.append(blk); cnt += len(blk)
-        if cnt >= block:
-            R = np.linalg.qr(np.vstack([R] + pend), mode='r'); pend = []; cnt = 0
-    if pend: R = np.linalg.qr(np.vstack([R] + pend), mode='r')
-    return R
 evalR(stream(rows), 'E2 stream 384 (LAPACK folds)  ')
 evalR(stream(rows, 10**9), 'E2b one fold                  ')
 evalR(stream(rows, 1), 'E2c fold every structure      ')

@@ -5,14 +5,6 @@ def rel(e, v): return max(max(abs(L(e[j]) - ex_e[j]) / abs(ex_e[j]) for j in ran
 R = np.linalg.qr(A, mode='r'); th = sl.solve_triangular(R, (np.linalg.qr(A)[0].T @ bb))
 r_d = [sig[j] * (full[k][0][0] @ th - full[k][1][0]) for j, k in enumerate(cu)]
 rows = [b[0] for b in full]
-def stream(order_rows, block):
-    R = np.sqrt(lam) * np.eye(n); pend = []; cnt = 0
-    for blk in order_rows:
-        pend.append(blk); cnt += len(blk)
-        if cnt >= block:
-            R = np.linalg.qr(np.vstack([R] + pend), mode='r'); pend = []; cnt = 0
-    if pend: R = np.linalg.qr(np.vstack([R] + pend), mode='r')
-    return R
 rng = np.random.default_rng(1)
 res = {1: [], 192: [], 384: [], 10**9: []}
 for t in range(12):

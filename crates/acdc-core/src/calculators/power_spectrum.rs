@@ -1050,13 +1050,8 @@ mod kernel_tests {
             if !crate::math::cpu::has_avx2_fma() {
                 return;
             }
-            let mut state = 0x2545_f491_4f6c_dd1du64;
-            let mut next = move || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-            };
+            let mut uniform = crate::math::random::xorshift_uniform(0x2545_f491_4f6c_dd1du64);
+            let mut next = move || uniform() - 0.5;
             macro_rules! check {
                 ($($n:literal)*) => {$({
                     const N: usize = $n;
@@ -1097,13 +1092,7 @@ mod streaming_tests {
     /// Two species in a periodic box, a few atoms with several images each.
     fn water_like() -> System {
         let species = vec![8, 1, 1, 8, 1, 1, 8, 1, 1];
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::math::random::xorshift_uniform(0x9e37_79b9_7f4a_7c15u64);
         let positions = (0..species.len()).map(|_| [4.5 * next(), 4.5 * next(), 4.5 * next()]).collect();
         System::new(species, positions, [[4.5, 0.0, 0.0], [0.0, 4.5, 0.0], [0.0, 0.0, 4.5]], [true; 3]).unwrap()
     }
@@ -1158,13 +1147,7 @@ mod streaming_tests {
     /// on 2 species with 60 atoms and on a 1-species crystal of 64.
     #[test]
     fn gradients_are_the_same_bits_at_1_2_and_3_threads() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::math::random::xorshift_uniform(0x2545_f491_4f6c_dd1du64);
         let species = (0..60).map(|k| if k % 3 == 0 { 8 } else { 1 }).collect();
         let positions = (0..60).map(|_| [8.0 * next(), 8.0 * next(), 8.0 * next()]).collect();
         let box2 = System::new(species, positions, [[8.0, 0.0, 0.0], [0.0, 8.0, 0.0], [0.0, 0.0, 8.0]], [true; 3]).unwrap();
@@ -1211,13 +1194,8 @@ mod streaming_tests {
             let l_max = 3;
             let (ln, n_lm) = ((l_max + 1) * N, (l_max + 1) * (l_max + 1));
             let n_props = ln * N;
-            let mut state = 0x2545_f491_4f6c_dd1du64;
-            let mut next = move || {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
-            };
+            let mut uniform = crate::math::random::xorshift_uniform(0x2545_f491_4f6c_dd1du64);
+            let mut next = move || uniform() - 0.5;
             let shape = Shape { l_max, n_max: N, n_lm };
             let factors: Vec<f64> = (0..=l_max).map(|l| (-1.0f64).powi(l as i32) / ((2 * l + 1) as f64).sqrt()).collect();
             let density = CentreDensity::default();

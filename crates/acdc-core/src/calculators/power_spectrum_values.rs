@@ -324,13 +324,7 @@ mod tests {
     #[test]
     fn values_are_the_same_bits_at_any_thread_count_and_with_gradients() {
         use crate::system::System;
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut next = crate::math::random::xorshift_uniform(0x9e37_79b9_7f4a_7c15u64);
         let mut random = |n: usize, side: f64, species: &dyn Fn(usize) -> i32| {
             let types = (0..n).map(species).collect();
             let positions = (0..n).map(|_| [side * next(), side * next(), side * next()]).collect();

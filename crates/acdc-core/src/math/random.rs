@@ -162,6 +162,20 @@ impl LegacyRandomState {
     }
 }
 
+/// A xorshift64 stream of uniform numbers in [0, 1) from `seed` (53-bit
+/// mantissas): cheap, reproducible random data for the tests (not numpy's
+/// stream; use [`LegacyRandomState`] where a number must match numpy's).
+#[cfg(test)]
+pub(crate) fn xorshift_uniform(seed: u64) -> impl FnMut() -> f64 {
+    let mut state = seed;
+    move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

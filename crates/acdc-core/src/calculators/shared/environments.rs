@@ -70,13 +70,7 @@ impl<'a> Environments<'a> {
                 break;
             }
         }
-        budget.check(
-            &format!(
-                "{} (cutoff {cutoff} Å, {estimate:.3e} neighbour pairs or more)",
-                if systems.len() == 1 { "one system".to_string() } else { format!("{} systems", systems.len()) }
-            ),
-            estimate * per_pair,
-        )?;
+        check_pair_budget(&budget, cutoff, systems.len(), estimate, per_pair)?;
         let pairs: Vec<Pairs> = systems
             .par_iter()
             .enumerate()
@@ -142,13 +136,7 @@ impl<'a> Environments<'a> {
                 break;
             }
         }
-        budget.check(
-            &format!(
-                "{} (cutoff {cutoff} Å, {estimate:.3e} neighbour pairs or more)",
-                if systems.len() == 1 { "one system".to_string() } else { format!("{} systems", systems.len()) }
-            ),
-            estimate * per_pair,
-        )?;
+        check_pair_budget(&budget, cutoff, systems.len(), estimate, per_pair)?;
         let species_index = systems
             .iter()
             .map(|s| s.types.iter().map(|t| species.binary_search(t).unwrap_or(0)).collect())
@@ -256,6 +244,14 @@ impl<'a> Environments<'a> {
         }
         out
     }
+}
+
+/// The budget check of the neighbour pairs of `count` systems: `estimate`
+/// pairs (a bound, or the exact count) of `per_pair` bytes each, the error
+/// naming the systems, the cutoff (Å) and the pair count.
+fn check_pair_budget(budget: &MemoryBudget, cutoff: f64, count: usize, estimate: f64, per_pair: f64) -> Result<()> {
+    let systems = if count == 1 { "one system".to_string() } else { format!("{count} systems") };
+    budget.check(&format!("{systems} (cutoff {cutoff} Å, {estimate:.3e} neighbour pairs or more)"), estimate * per_pair)
 }
 
 fn prefix(k: usize, e: Error) -> Error {
