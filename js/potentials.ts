@@ -804,6 +804,16 @@ export abstract class Potential {
     return JSON.parse(this.#native.meta) as Record<string, unknown>;
   }
 
+  /**
+   * The weight α of the prior against the energy data in the posterior (the
+   * regulariser of the local prediction rigidity, `acdc rigidity`): (σ_E/δ)²
+   * for a SparseGPR, λ·σ_E² for a LinearModel; undefined when the model does
+   * not record its energy sigma.
+   */
+  get priorWeight(): number | undefined {
+    return this.#native.priorWeight ?? undefined;
+  }
+
   /** Factor of the predictive variance: 1, or what `calibrateVariance` fitted (kept in the model file). */
   get varianceScale(): number {
     return this.#native.varianceScale;

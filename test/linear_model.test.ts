@@ -71,6 +71,18 @@ describe('LinearModel', () => {
     await expect(LinearModel.load(gpr)).rejects.toThrow(/gpr\.acdc: holds a sparse_gpr model, not linear/);
   });
 
+  it("priorWeight (acdc rigidity's α) is λ·σ_E² for a linear model and (σ_E/δ)² for a SparseGPR, also after a save and load", async () => {
+    const linear = LinearModel.fitSync(smallTrain, smallCase.linear);
+    const sigma = smallCase.linear.sigmas.energy as number;
+    expect(linear.priorWeight).toBe(smallCase.linear.regularizer * sigma * sigma);
+    const gpr = SparseGPR.fitSync(smallTrain, smallCase.gpr);
+    const s = smallCase.gpr.sigmas.energy as number;
+    expect(gpr.priorWeight).toBe((s / gpr.delta) * (s / gpr.delta));
+    const file = join(mkdtempSync(join(tmpdir(), 'acdc-prior-')), 'linear.acdc');
+    await linear.save(file);
+    expect((await loadModel(file)).priorWeight).toBe(linear.priorWeight);
+  });
+
   it('rejects bad inputs and singular systems', () => {
     expect(() => LinearModel.fitSync(smallTrain, { ...smallCase.linear, regularizer: -1 })).toThrow(/regularizer = -1/);
     expect(() => LinearModel.fitSync(smallTrain, { ...smallCase.linear, targets: { forces: 'forces' } as never })).toThrow(/targets\.energy is required/);

@@ -88,23 +88,19 @@ export function hypersModel(file: string, alpha: number | undefined): RigidityMo
  * The model of `acdc rigidity` from a `.acdc` file (SparseGPR or
  * LinearModel): its hypers and species, and α = (σ_E/δ)² for a SparseGPR
  * (the weight of the prior against the energy data in its posterior), or for
- * a LinearModel λ·σ_E² when the file records its ridge parameter λ; `alpha`
- * overrides.
+ * a LinearModel λ·σ_E² (λ its ridge parameter), computed by the core
+ * (`priorWeight`); `alpha` overrides.
  */
 export async function fileModel(file: string, alpha: number | undefined): Promise<RigidityModel> {
   const model = await loadModel(file);
-  const info = model.fitInfo as { sigmas?: { energy?: number }; regularizer?: number };
-  const sigma = info.sigmas?.energy;
+  const sigma = (model.fitInfo as { sigmas?: { energy?: number } }).sigmas?.energy;
   let a = alpha;
   let from = '--alpha';
-  if (a === undefined && model instanceof SparseGPR && typeof sigma === 'number') {
-    a = (sigma / model.delta) ** 2;
-    from = `the model: (σ_E/δ)² = (${sigma}/${model.delta})²`;
-  } else if (a === undefined && typeof info.regularizer === 'number' && typeof sigma === 'number') {
-    a = info.regularizer * sigma ** 2;
-    from = `the model: λ·σ_E² = ${info.regularizer}·${sigma}²`;
+  if (a === undefined && model.priorWeight !== undefined) {
+    a = model.priorWeight;
+    from = model instanceof SparseGPR ? `the model: (σ_E/δ)² = (${sigma}/${model.delta})²` : `the model: λ·σ_E² with σ_E = ${sigma}`;
   }
-  if (a === undefined) throw coded('ACDC_INVALID_PARAMETER', `${file}: the ${model.kind} model does not record its regulariser: give --alpha`);
+  if (a === undefined) throw coded('ACDC_INVALID_PARAMETER', `${file}: the ${model.kind} model does not record its energy sigma (fitInfo.sigmas.energy), so its regulariser is unknown: give --alpha`);
   return { name: file, hypers: model.hypers, species: model.species, alpha: a, alphaFrom: from };
 }
 

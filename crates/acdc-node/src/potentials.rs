@@ -357,6 +357,12 @@ impl NativePotential {
         self.inner.delta
     }
 
+    /// The prior's weight against the energy data: (σ_E/δ)² (GPR) or λ·σ_E² (linear); null without σ_E.
+    #[napi(getter)]
+    pub fn prior_weight(&self) -> Option<f64> {
+        self.inner.prior_weight()
+    }
+
     /// Length of one atom's feature vector.
     #[napi(getter)]
     pub fn n_features(&self) -> u32 {

@@ -5,7 +5,9 @@
 //! for the energy and for the force variance. The fitting of s and c is in
 //! [`super::calibration`]; here the model's current calibration is read,
 //! composed with the new factor and written back, so that the callers (the
-//! API and `acdc fit`) only pass data through.
+//! API and `acdc fit`) only pass data through. Also the prior's weight
+//! against the energy data (`acdc rigidity`'s regulariser), read from the
+//! same fitted sigmas.
 
 use super::calibration::{self, Calibration, LeaveOneOut};
 use super::potential::Potential;
@@ -111,6 +113,22 @@ impl Potential {
     }
 }
 
+impl Potential {
+    /// The weight α of the prior against the energy data in this model's
+    /// posterior, as the local prediction rigidity needs it (Chong et al.,
+    /// J. Chem. Theory Comput. 19, 8020 (2023)): (σ_E/δ)² for a sparse GPR
+    /// (σ_E eV/atom, δ eV), λ·σ_E² for a linear model with ridge parameter
+    /// λ. None when the model does not record its energy sigma.
+    pub fn prior_weight(&self) -> Option<f64> {
+        let sigma = self.meta.get("sigmas").and_then(|s| s.get("energy")).and_then(serde_json::Value::as_f64)?;
+        let alpha = match self.kind {
+            super::Kind::SparseGpr => (sigma / self.delta) * (sigma / self.delta),
+            super::Kind::Linear => self.regularizer * sigma * sigma,
+        };
+        alpha.is_finite().then_some(alpha)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::calibration::LeaveOutScheme;
@@ -160,6 +178,19 @@ mod tests {
         let e = p.calibrate_energy_variance_leave_out(&l, LeaveOutNoise::Sigma).unwrap_err().to_string();
         assert!(e.contains("meta.sigmas.energy"), "{e}");
         assert!(LeaveOutNoise::parse("maybe", "noise").unwrap_err().to_string().contains("noise = 'maybe'"));
+    }
+
+    #[test]
+    fn prior_weights_of_both_kinds() {
+        // the tests' options: σ_E 0.01 eV/atom; δ 0.5 eV (GPR), λ 1e-6 (linear)
+        let mut p = linear();
+        assert_eq!(p.prior_weight(), Some(1e-6 * 0.01 * 0.01));
+        let systems: Vec<_> = (0..6).map(|k| structure(k, 4)).collect();
+        let gpr = KindOptions::SparseGpr { count: 3, counts: vec![], method: super::super::SparseMethod::Cur, seed: 0, zeta: 3, delta: 0.5, jitter: 1e-8 };
+        let g = Potential::fit(&systems, &targets(&systems), &options(gpr)).unwrap();
+        assert_eq!(g.prior_weight(), Some((0.01 / 0.5) * (0.01 / 0.5)));
+        p.meta.as_object_mut().unwrap().remove("sigmas");
+        assert_eq!(p.prior_weight(), None);
     }
 
     #[test]
