@@ -105,7 +105,7 @@ const UNPAIRED_METHODS = new Set([
   'size', 'data', 'count', 'row', 'entry', 'position', 'column', 'toData', 'static fromData', 'shape', 'gradient', 'gradientsList', 'toArray',
   'blocks', 'length', 'select', 'keysToProperties', 'keysToSamples', 'sumOverSamples', 'meanOverSamples', 'toBuffer', 'static fromBuffer',
   'static join', 'block', 'name', 'nativeCalculator', 'keys', 'static calculatorName', 'kind', 'hypers', 'species', 'e0', 'features',
-  'featureCount', 'weights', 'fitInfo', 'varianceScale', 'varianceNoise', 'forceVarianceCalibration', 'zeta', 'delta', 'sparseCounts', 'target', 'charges',
+  'featureCount', 'weights', 'fitInfo', 'priorWeight', 'varianceScale', 'varianceNoise', 'forceVarianceCalibration', 'zeta', 'delta', 'sparseCounts', 'target', 'charges',
 ]);
 
 function isClass(v: unknown): v is { prototype: object } & Fn {
