@@ -15,8 +15,9 @@
 #
 # --sparse-only: GAP's draws without GAP's fit. gap_fit with
 # sparsify_only_no_fit=T writes each draw's sparse indices
-# (print_sparse_index, 1-based, one line per descriptor: Z=29 then Z=79 for
-# Cu–Au) in a few seconds of CPU, and acdc fits and scores that draw on the
+# (print_sparse_index, 1-based, one line per descriptor in gap_fit's order
+# of the centre species, read from its log: Z=29 then Z=79 for Cu–Au,
+# Z=78 then Z=28 for Pt–Ni, whose first frame starts with Pt) in a few seconds of CPU, and acdc fits and scores that draw on the
 # test file (bench/gap_same_sparse.mjs --indices). On the same sparse
 # environments the two fits agree to 1e-9 eV/atom (docs/MODELS.md "The energy
 # gap, found"), so this gives GAP's draw-to-draw distribution at acdc's cost
@@ -36,10 +37,17 @@ for S in "$@"; do
     OMP_NUM_THREADS=1 flock /tmp/gap.lock "$(dirname "$PY")/gap_fit" at_file="$TRAIN" "gap={$SOAP print_sparse_index=$IDX}" "${FIT[@]}" \
       rnd_seed=$S sparsify_only_no_fit=T gp_file="$OUT/sparsify-seed$S.xml" > "$OUT/sparsify-seed$S.log" 2>&1
     rm -f "$OUT/sparsify-seed$S.xml"*
-    sed -n 1p "$IDX" > "$OUT/idx-seed$S-29.dat"
-    sed -n 2p "$IDX" > "$OUT/idx-seed$S-79.dat"
+    # the descriptors gap_fit made, one per centre species, in its order ("New GAP: … Z=78 species_Z={78 28 }")
+    read -r -a SPECIES <<< "$(sed -n 's/^New GAP: .* Z=\([0-9]*\) species_Z=.*/\1/p' "$OUT/sparsify-seed$S.log" | tr '\n' ' ')"
+    [ "${#SPECIES[@]}" -gt 0 ] && [ "$(wc -l < "$IDX")" = "${#SPECIES[@]}" ] || { echo "gap_draws.sh: $IDX has $(wc -l < "$IDX") lines for ${#SPECIES[@]} species (${SPECIES[*]})" >&2; exit 1; }
+    INDICES=()
+    for k in "${!SPECIES[@]}"; do
+      Z=${SPECIES[$k]}
+      sed -n "$((k + 1))p" "$IDX" > "$OUT/idx-seed$S-$Z.dat"
+      INDICES+=("$OUT/idx-seed$S-$Z.dat:$Z")
+    done
     LINE=$(ACDC_NUM_THREADS=1 RAYON_NUM_THREADS=1 node "$HERE/gap_same_sparse.mjs" --train "$TRAIN" --test "$TEST" \
-      --indices "$OUT/idx-seed$S-29.dat:29,$OUT/idx-seed$S-79.dat:79" --virial 0.05 --hypers "$HERE/hypers/gap-5-4.json" | tail -1)
+      --indices "$(IFS=,; echo "${INDICES[*]}")" --virial 0.05 --hypers "$HERE/hypers/gap-5-4.json" | tail -1)
     echo "{\"seed\":$S,\"r\":$LINE}" | tee -a "$OUT/fits.jsonl"
     continue
   fi

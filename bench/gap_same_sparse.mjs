@@ -12,6 +12,11 @@
 //        [--virial 0.05]                       (fit the stress as GAP fits virials: σ_V·√N eV per component)
 //        [--gap gap_pred.json] [--save model.acdc] [--json out.json]
 //        [--model model.acdc]                  (predict with a saved model instead of fitting)
+//        [--group-by temperature]              (also per config_type and this info key: e.g. per
+//                                               MD trajectory of emt_data.py, one per temperature)
+//        [--loo 1]                             (also the closed-form leave-one-out energy errors of the
+//                                               training frames, per config_type: can the training side
+//                                               rank sparse draws? docs/MODELS.md "Ranking draws by leave-one-out")
 //
 // SOAP settings otherwise as bench/gap_alloys.mjs: ζ 4, δ 0.2 eV, σ 0.002
 // eV/atom and 0.05 eV/Å, e0 average, jitter 1e-8/δ² (GAP's absolute 1e-8).
@@ -25,7 +30,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const acdc = createRequire(path.join(ROOT, 'package.json'))('acdc-ml');
 
-const o = { hypers: null, indices: null, sparse: 'leverage:300', virial: null, e0: 'average', gap: null, save: null, json: null, model: null };
+const o = { hypers: null, indices: null, sparse: 'leverage:300', virial: null, e0: 'average', gap: null, save: null, json: null, model: null, loo: null, 'group-by': null };
 for (let k = 2; k < process.argv.length; k += 2) {
   const key = process.argv[k].replace(/^--/, '');
   if (!(key in o) && key !== 'train' && key !== 'test') throw new Error(`unknown option ${process.argv[k]}`);
@@ -76,11 +81,12 @@ let maxDf = 0;
 test.forEach((s, k) => {
   const n = s.size;
   const g = String(s.info.config_type ?? 'all');
-  for (const key of new Set(['all', g])) groups[key] ??= { de: [], df: [] };
+  const keys = new Set(['all', g, ...(o['group-by'] ? [`${g}-${s.info[o['group-by']]}`] : [])]);
+  for (const key of keys) groups[key] ??= { de: [], df: [] };
   const de = (p.energy[k] - Number(s.info.energy)) / n;
   const ref = Array.from(s.arrays.forces.flat ? s.arrays.forces.flat() : s.arrays.forces);
   const f = Array.from(p.forces[k].flat ? p.forces[k].flat() : p.forces[k]);
-  for (const key of new Set(['all', g])) {
+  for (const key of keys) {
     groups[key].de.push(de);
     f.forEach((v, i) => groups[key].df.push(v - ref[i]));
   }
@@ -91,12 +97,23 @@ test.forEach((s, k) => {
 });
 const rms = (x) => Math.sqrt(x.reduce((t, v) => t + v * v, 0) / x.length);
 const mean = (x) => x.reduce((t, v) => t + v, 0) / x.length;
+let loo = null;
+if (o.loo) {
+  const l = await model.leaveOneOut(train, { energy: 'energy' });
+  const byGroup = {};
+  train.forEach((s, k) => {
+    const g = String(s.info.config_type ?? 'all');
+    for (const key of new Set(['all', g])) (byGroup[key] ??= []).push(l.errors[k] / s.size);
+  });
+  loo = Object.fromEntries(Object.entries(byGroup).map(([g, v]) => [g, { energyRmseMeV: 1e3 * rms(v), energyMeanMeV: 1e3 * mean(v), frames: v.length }]));
+}
 const out = {
   ...(o.model ? { model: o.model } : { sparse: o.indices ? 'gap indices' : o.sparse, hypers: o.hypers ?? 'gto', virial: o.virial, e0: o.e0 }),
   ...(o.model ? {} : { fitCpuSeconds: (cpu.user + cpu.system) / 1e6 }),
   test: Object.fromEntries(
     Object.entries(groups).map(([g, v]) => [g, { energyRmseMeV: 1e3 * rms(v.de), energyMeanMeV: 1e3 * mean(v.de), forcesRmse: rms(v.df), frames: v.de.length }]),
   ),
+  ...(loo ? { loo } : {}),
   ...(gap ? { vsGap: { maxEnergyPerAtom: maxDe, maxForce: maxDf } } : {}),
 };
 if (o.json) fs.writeFileSync(o.json, JSON.stringify(out, null, 1));

@@ -14,9 +14,11 @@
 //! distribution of the data instead of its extremes (which the greedy CUR,
 //! `cur`, picks first).
 use nalgebra::DMatrix;
+use rayon::prelude::*;
 
 use crate::budget::MemoryBudget;
 use crate::error::{Error, Result};
+use crate::math::qr_fold::fold_rows;
 use crate::math::random::LegacyRandomState;
 
 /// Singular values at or below this count as zero (GAP's `TOL_SVD`).
@@ -46,7 +48,75 @@ pub fn leverage_cur(x: &[f64], rows: usize, cols: usize, count: usize, seed: u32
 
 /// Leverage ℓ_j = Σ_{r<k} U_jr² of every row of the row-major `rows × cols`
 /// matrix `x` on its k = max(1, ⌊#(s > 1e-13)/2⌋) largest singular values, and k.
+///
+/// A tall matrix (the usual case: thousands of environments, a few hundred
+/// features) goes through its triangular factor: X = QR (rows folded into R
+/// by [`fold_rows`], Householder, split across the rayon pool column by
+/// column), R = U_R S Vᵀ (a cols × cols SVD, V only), and the rows of U_k =
+/// X V_k S_k⁻¹ (a product split across the pool by rows). X and R have the
+/// same singular values and right singular vectors, so k, the count of
+/// singular values above GAP's tolerance, is the same, and ℓ_j agrees with
+/// the SVD of X to rounding (ε·s_1/s_k relative, ≤ 1e-11 for the Cu–Au sets
+/// of docs/MODELS.md). Why: the SVD of the whole X with U (Golub–Kahan on
+/// rows × cols, serial) was a third of a sparse-GPR fit on one thread, and it
+/// did not use the second core; the fold and the product are ~2Nd² and Nd·k
+/// multiply-adds on every core, and the SVD left is of a cols × cols matrix.
+/// A wide or square matrix (fewer environments than features, e.g. a rare
+/// species) is decomposed as it is.
 fn leverage_scores(x: &[f64], rows: usize, cols: usize) -> Result<(Vec<f64>, usize)> {
+    if rows <= cols {
+        return leverage_scores_direct(x, rows, cols);
+    }
+    let n = cols;
+    let block = n.max(FOLD_ROWS);
+    // R, the folded block (column-major) and V, Vᵀ and the SVD's work of the cols × cols R
+    MemoryBudget::global().check("the SVD of the sparse-selection matrix", ((4 * n * n + block * n + 2 * rows) * 8) as f64)?;
+    let mut r = vec![0.0; n * n];
+    let mut qtb = vec![0.0; n];
+    let mut a = vec![0.0; block * n];
+    let mut b = vec![0.0; block];
+    for chunk in x.chunks(block * n) {
+        let p = chunk.len() / n;
+        for (i, row) in chunk.chunks_exact(n).enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                a[j * p + i] = v;
+            }
+        }
+        b[..p].fill(0.0);
+        fold_rows(&mut r, &mut qtb, &mut a[..p * n], &mut b[..p], n, p);
+    }
+    // the strict lower triangle of r was never written: zeros
+    let svd = DMatrix::from_column_slice(n, n, &r).svd(false, true);
+    let vt = svd.v_t.as_ref().ok_or_else(|| Error::Numerical("leverage CUR: the SVD did not converge".into()))?;
+    let s = &svd.singular_values;
+    if s.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Numerical("leverage CUR: the SVD did not converge".into()));
+    }
+    let mut order: Vec<usize> = (0..s.len()).collect();
+    order.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
+    let nonzero = s.iter().filter(|&&v| v > TOL_SVD).count();
+    let k = (nonzero / 2).max(1);
+    // W = V_k S_k⁻¹ (cols × k), ℓ_j = ‖x_j W‖²
+    let w = DMatrix::from_fn(n, k, |i, c| vt[(order[c], i)] / s[order[c]]);
+    let mut leverage = vec![0.0; rows];
+    leverage.par_chunks_mut(PRODUCT_ROWS).zip(x.par_chunks(PRODUCT_ROWS * n)).for_each(|(out, xs)| {
+        let u = DMatrix::from_row_slice(out.len(), n, xs) * &w;
+        for (j, l) in out.iter_mut().enumerate() {
+            *l = u.row(j).iter().map(|v| v * v).sum();
+        }
+    });
+    Ok((leverage, k))
+}
+
+/// Rows folded into R at a time (at least the number of features): each
+/// fold costs ~2·p·cols² multiply-adds on a p × cols block that stays in L2.
+const FOLD_ROWS: usize = 256;
+
+/// Rows of U_k formed per task of the leverage product.
+const PRODUCT_ROWS: usize = 256;
+
+/// [`leverage_scores`] by the SVD of `x` itself, with U.
+fn leverage_scores_direct(x: &[f64], rows: usize, cols: usize) -> Result<(Vec<f64>, usize)> {
     let k_max = rows.min(cols);
     MemoryBudget::global().check("the SVD of the sparse-selection matrix", ((2 * rows * cols + rows * k_max) * 8) as f64)?;
     let m = DMatrix::from_row_slice(rows, cols, x);
@@ -152,6 +222,41 @@ mod tests {
             }
             // deterministic for a seed
             assert_eq!(got, mixed_leverage_cur(&x, n("rows"), n("cols"), n("count"), n("seed") as u32, uniform).unwrap());
+        }
+    }
+
+    /// The tall path (R by folding, the SVD of R, U_k = X V_k S_k⁻¹) gives
+    /// the leverage and k of the SVD of X itself: full-rank, low-rank (k from
+    /// the count of non-zero singular values), with duplicated rows, more rows
+    /// than one fold and than one product task, at any thread count.
+    #[test]
+    fn tall_path_equals_the_svd_of_the_whole_matrix() {
+        let mut random = crate::math::random::xorshift_uniform(7);
+        for &(rows, cols, rank) in &[(40, 6, 6), (300, 20, 7), (700, 33, 33), (1100, 48, 19)] {
+            let a: Vec<f64> = (0..rows * rank).map(|_| random() - 0.5).collect();
+            let b: Vec<f64> = (0..rank * cols).map(|_| random() - 0.5).collect();
+            let mut x = vec![0.0; rows * cols];
+            for i in 0..rows {
+                // every fifth row repeats the one before (duplicate environments)
+                let src = if i % 5 == 4 { i - 1 } else { i };
+                for j in 0..cols {
+                    x[i * cols + j] = (0..rank).map(|r| a[src * rank + r] * b[r * cols + j]).sum();
+                }
+                let norm = x[i * cols..(i + 1) * cols].iter().map(|v| v * v).sum::<f64>().sqrt();
+                x[i * cols..(i + 1) * cols].iter_mut().for_each(|v| *v /= norm);
+            }
+            let (direct, k_direct) = leverage_scores_direct(&x, rows, cols).unwrap();
+            for threads in [1, 2, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let (tall, k) = pool.install(|| leverage_scores(&x, rows, cols)).unwrap();
+                assert_eq!(k, k_direct, "{rows} × {cols}, rank {rank}");
+                assert_eq!(k, (rank / 2).max(1));
+                for (j, (t, d)) in tall.iter().zip(&direct).enumerate() {
+                    assert!((t - d).abs() <= 1e-11, "{rows} × {cols} rank {rank}, row {j}: {t} against {d}");
+                }
+                // the leverages of the k directions sum to k
+                assert!((tall.iter().sum::<f64>() - k as f64).abs() < 1e-9);
+            }
         }
     }
 
