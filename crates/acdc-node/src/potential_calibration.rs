@@ -85,9 +85,8 @@ impl NativePotential {
                 groups: groups.into_iter().map(|g| g as usize).collect(),
                 scheme,
             };
-            let mut p = (*self.inner).clone();
-            let c = p.calibrate_energy_variance_leave_out(&l, noise).map_err(to_napi)?;
-            self.inner = Arc::new(p);
+            // copies the model only while an asynchronous call still holds it
+            let c = Arc::make_mut(&mut self.inner).calibrate_energy_variance_leave_out(&l, noise).map_err(to_napi)?;
             Ok(AppliedCalibrationData { group_count: Some(c.group_count as u32), ..calibration_to_js(&c.fit, c.fit.scale, c.noise) })
         })
     }
@@ -97,11 +96,12 @@ impl NativePotential {
     #[napi]
     pub fn calibrate_energy_variance_held_out(&mut self, predicted: Float64Array, reference: Float64Array, variances: Float64Array, apply: bool) -> Result<AppliedCalibrationData> {
         guarded("calibrateEnergyVarianceHeldOut", || {
-            let mut p = (*self.inner).clone();
-            let c = p.calibrate_energy_variance_held_out(&predicted, &reference, &variances, apply).map_err(to_napi)?;
-            if apply {
-                self.inner = Arc::new(p);
+            let c = if apply {
+                Arc::make_mut(&mut self.inner).calibrate_energy_variance_held_out(&predicted, &reference, &variances, true)
+            } else {
+                self.inner.energy_variance_held_out(&predicted, &reference, &variances)
             }
+            .map_err(to_napi)?;
             Ok(held_out_to_js(c))
         })
     }
@@ -111,11 +111,13 @@ impl NativePotential {
     #[napi]
     pub fn calibrate_force_variance_held_out(&mut self, predicted: Vec<Float64Array>, reference: Vec<Float64Array>, variances: Vec<Float64Array>, apply: bool) -> Result<AppliedCalibrationData> {
         guarded("calibrateForceVarianceHeldOut", || {
-            let mut p = (*self.inner).clone();
-            let c = p.calibrate_force_variance_held_out(&f64_slices(&predicted), &f64_slices(&reference), &f64_slices(&variances), apply).map_err(to_napi)?;
-            if apply {
-                self.inner = Arc::new(p);
+            let (predicted, reference, variances) = (f64_slices(&predicted), f64_slices(&reference), f64_slices(&variances));
+            let c = if apply {
+                Arc::make_mut(&mut self.inner).calibrate_force_variance_held_out(&predicted, &reference, &variances, true)
+            } else {
+                self.inner.force_variance_held_out(&predicted, &reference, &variances)
             }
+            .map_err(to_napi)?;
             Ok(held_out_to_js(c))
         })
     }

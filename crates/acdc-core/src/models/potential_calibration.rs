@@ -87,13 +87,22 @@ impl Potential {
     /// The factor f of the energy variance from held-out structures
     /// (`predicted` and `reference` energies, eV; `variances` the model's
     /// calibrated variances there, eV²). With `apply`, the model's scale
-    /// becomes s·f (the noise stays); without, only the coverage is measured.
+    /// becomes s·f (the noise stays); without, only the coverage is measured
+    /// (as [`Potential::energy_variance_held_out`]).
     pub fn calibrate_energy_variance_held_out(&mut self, predicted: &[f64], reference: &[f64], variances: &[f64], apply: bool) -> Result<HeldOutCalibration> {
+        let c = self.energy_variance_held_out(predicted, reference, variances)?;
+        if apply {
+            self.set_variance_scale(c.scale)?;
+        }
+        Ok(c)
+    }
+
+    /// [`Potential::calibrate_energy_variance_held_out`] without `apply`:
+    /// the factor and coverage, the model left as it is (so a caller holding
+    /// the model shared need not copy it to ask).
+    pub fn energy_variance_held_out(&self, predicted: &[f64], reference: &[f64], variances: &[f64]) -> Result<HeldOutCalibration> {
         let fit = calibration::calibrate_variance_held_out(&[predicted], &[reference], &[variances])?;
         let scale = self.variance_scale() * fit.scale;
-        if apply {
-            self.set_variance_scale(scale)?;
-        }
         Ok(HeldOutCalibration { fit, scale, noise: self.variance_noise() })
     }
 
@@ -103,13 +112,18 @@ impl Potential {
     /// calibrated variance s_F·(v + c_F), so with `apply` the model's
     /// s_F becomes s_F·f_F and c_F stays.
     pub fn calibrate_force_variance_held_out(&mut self, predicted: &[&[f64]], reference: &[&[f64]], variances: &[&[f64]], apply: bool) -> Result<HeldOutCalibration> {
+        let c = self.force_variance_held_out(predicted, reference, variances)?;
+        if apply {
+            self.set_force_variance_calibration(c.scale, c.noise)?;
+        }
+        Ok(c)
+    }
+
+    /// [`Potential::calibrate_force_variance_held_out`] without `apply`.
+    pub fn force_variance_held_out(&self, predicted: &[&[f64]], reference: &[&[f64]], variances: &[&[f64]]) -> Result<HeldOutCalibration> {
         let fit = calibration::calibrate_variance_held_out(predicted, reference, variances)?;
         let (s, c) = self.force_variance_calibration();
-        let scale = s * fit.scale;
-        if apply {
-            self.set_force_variance_calibration(scale, c)?;
-        }
-        Ok(HeldOutCalibration { fit, scale, noise: c })
+        Ok(HeldOutCalibration { fit, scale: s * fit.scale, noise: c })
     }
 }
 
