@@ -930,9 +930,10 @@ export abstract class Potential {
 
   /**
    * Predicted variance of every force component, eV²/Å² (3N per system, in
-   * the order of the positions): s_F·(ψᵀM⁻¹ψ + c_F), ψ the force row of
-   * the fit. Linear model only (the sparse GPR's force variance has a
-   * prior part that is not computed: an error). docs/MODELS.md, "Force
+   * the order of the positions): s_F·(ψᵀM⁻¹ψ + p + c_F), ψ the force row of
+   * the fit and p the sparse GPR's prior part k**_F − ψᵀK_MM⁻¹ψ (what the
+   * sparse set leaves unexplained; 0 for the linear model). A sparse GPR
+   * with a distance_2b term is refused (an error). docs/MODELS.md, "Force
    * variance".
    */
   async forceVariance(systems: Systems, options?: { signal?: AbortSignalLike }): Promise<Float64Array[]> {
@@ -953,8 +954,9 @@ export abstract class Potential {
    * Closed-form leave-one-frame-out force errors (eV/Å, prediction − reference)
    * and variances (eV²/Å², no scale, no noise) of the training structures
    * (in the order of the fit): what a fit without each structure's force
-   * rows would predict for them, flat, with the structure of each component.
-   * Linear model only.
+   * rows would predict for them, flat, with the structure of each component
+   * (the sparse GPR's variances include the prior part). Not for a sparse
+   * GPR with a distance_2b term.
    */
   forceLeaveOneOutSync(systems: Systems, options?: ForceCalibrateOptions): { errors: Float64Array; variances: Float64Array; frames: number[] } {
     const list = toList(systems);
@@ -981,7 +983,8 @@ export abstract class Potential {
    * (in the order of the fit) by closed-form leave-one-frame-out: each
    * structure's force rows are left out at once (its energy and stress rows
    * stay), and s_F and c_F fitted by maximum likelihood of the left-out
-   * force errors. Linear model only; kept in the model file.
+   * force errors. Linear model and sparse GPR on SOAP alone; kept in the
+   * model file.
    */
   async calibrateForceVarianceLeaveOneOut(systems: Systems, options?: ForceCalibrateOptions): Promise<ForceVarianceCalibration> {
     const l = await this.forceLeaveOneOut(systems, options);
@@ -997,7 +1000,8 @@ export abstract class Potential {
   /**
    * One more factor of the force variance from held-out `systems` (or,
    * with `apply: false`, only the coverage of the current one there:
-   * `within1SigmaBefore`, `within2SigmaBefore`). Linear model only.
+   * `within1SigmaBefore`, `within2SigmaBefore`). Linear model and sparse
+   * GPR on SOAP alone.
    */
   async calibrateForceVariance(systems: Systems, options?: ForceCalibrateOptions): Promise<ForceVarianceCalibration> {
     const list = toList(systems);

@@ -197,6 +197,29 @@ describe('acdc fit: validation split, baselines, calibration (defaults)', () => 
   }, 300_000);
 });
 
+describe('acdc fit: --sparse and a minority species', () => {
+  it('a species with fewer training environments than --sparse keeps all of them, with a note', async () => {
+    const d = folder();
+    // the first 12 frames of the Cu set, the first atom of frames 0–2 made Au: 3 Au environments
+    const lines = fs.readFileSync(train, 'utf8').split('\n');
+    const out: string[] = [];
+    for (let k = 0, frame = 0; frame < 12; frame++) {
+      const n = Number(lines[k]);
+      out.push(lines[k]!, lines[k + 1]!);
+      for (let i = 0; i < n; i++) out.push(frame < 3 && i === 0 ? lines[k + 2 + i]!.replace(/^Cu\b/, 'Au') : lines[k + 2 + i]!);
+      k += n + 2;
+    }
+    const file = path.join(d, 'minority.xyz');
+    fs.writeFileSync(file, out.join('\n') + '\n');
+    const r = await acdc(['fit', file, '--out', path.join(d, 'm.acdc'), ...quick, '--model', 'gpr', '--validation', '0']);
+    expect(r.status, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.sparse).toEqual({ 29: 20, 79: 3 });
+    expect(s.notes).toContain('species 79 has 3 training environments, fewer than --sparse 20: all of them are its sparse set');
+    expect(loadModelSync(path.join(d, 'm.acdc')).kind).toBe('sparse_gpr');
+  }, 300_000);
+});
+
 describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
   it('--seed draws another split; --validation 0 fits every frame and checks nothing', async () => {
     const d = folder();
@@ -224,8 +247,9 @@ describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
     expect(b.calibration.validation).toBeNull();
     expect(b.countBaseline).toBeNull();
     expect(Object.keys(b.candidates)).toEqual(['gpr']);
-    // the GPR's force variance is not computed (no prior part): no force calibration
-    expect(b.forceCalibration).toBeNull();
+    // the GPR's force variance (posterior + prior part): calibrated on all 40 frames, nothing to check it on
+    expect(b.forceCalibration).toMatchObject({ method: 'leave-one-out', components: 40 * 32 * 3, validation: null });
+    expect(loadModelSync(path.join(d, 'b.acdc')).forceVarianceCalibration).toEqual({ scale: b.forceCalibration.scale, noise: b.forceCalibration.noise });
     expect(loadModelSync(path.join(d, 'b.acdc')).varianceScale).toBe(b.calibration.scale);
   }, 300_000);
 
@@ -242,7 +266,7 @@ describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
     expect(r0.status, r0.stderr).toBe(0);
     const b = JSON.parse(r0.stdout);
     expect(b.forceCalibration).toBeNull();
-    expect(b.notes).toContain('the force variance was not calibrated (--force-calibration off): the model file holds none, and its force variance is the uncalibrated ψᵀM⁻¹ψ');
+    expect(b.notes).toContain('the force variance was not calibrated (--force-calibration off): the model file holds none, and its force variance is the uncalibrated one');
     const meta = header(off).meta as Record<string, unknown>;
     expect(meta).not.toHaveProperty('force_variance_scale');
     expect(meta).not.toHaveProperty('force_variance_noise');

@@ -73,9 +73,11 @@ describe('LinearModel force variance', () => {
     expect(await a.calibrateForceVarianceLeaveOneOut([...smallTrain])).toEqual(b.calibrateForceVarianceLeaveOneOutSync([...smallTrain]));
   });
 
-  it('refuses the sparse GPR and bad options in one line naming the field', () => {
-    const g = SparseGPR.fitSync(smallTrain, smallCase.gpr);
-    expect(() => g.forceVarianceSync(smallTest)).toThrow(/linear model only/);
+  it('refuses a sparse GPR with a distance_2b term and bad options in one line naming the field', () => {
+    const { hypers, sparse, kernel, ...rest } = smallCase.gpr;
+    const pair = { type: 'distance_2b', cutoff: 4, transition: 0.5, theta: 0.5, delta: 0.5, sparse: { count: 5 } };
+    const g = SparseGPR.fitSync(smallTrain, { ...rest, terms: [{ type: 'soap', hypers, sparse, kernel }, pair] });
+    expect(() => g.forceVarianceSync(smallTest)).toThrow(/distance_2b term's force prior is not computed/);
     const bad: Array<[unknown, RegExp]> = [
       [{ forces: '' }, /forces must be a non-empty string/],
       [{ force: 'forces' }, /unknown calibrateForceVariance option "force"/],
@@ -96,5 +98,33 @@ describe('LinearModel force variance', () => {
     }
     // not the training frames of the fit
     expect(() => model.calibrateForceVarianceLeaveOneOutSync(smallTrain.slice(1))).toThrow(/training structures/);
+  });
+});
+
+describe('SparseGPR force variance (prior part + posterior part)', () => {
+  it('calibrates on the leave-one-frame-out force errors: the first frame\'s equal a refit without its forces (≤ 1e-8), async = sync', async () => {
+    const m = SparseGPR.fitSync(smallTrain, smallCase.gpr);
+    const v = m.forceVarianceSync(smallTest);
+    expect(v.map((x) => x.length)).toEqual(smallTest.map((s) => 3 * s.size));
+    for (const x of v) for (const y of x) expect(y).toBeGreaterThan(0);
+    expect(await m.forceVariance(smallTest)).toEqual(v);
+    // the same sparse set (fps on the features) with frame 0's forces at a noise of 1e12 eV/Å
+    const refit = SparseGPR.fitSync(smallTrain, { ...smallCase.gpr, frameSigmas: smallTrain.map((_: unknown, k: number) => (k === 0 ? { forces: 1e12 } : null)) });
+    const p = refit.predictSync([smallTrain[0]!], { forces: true });
+    const ref = Array.from(smallTrain[0]!.arrays.forces as Float64Array);
+    const errors = ref.map((f, i) => p.forces![0]![i]! - f);
+    const rv = refit.forceVarianceSync([smallTrain[0]!])[0]!;
+    const l = m.forceLeaveOneOutSync([...smallTrain]);
+    errors.forEach((r, i) => {
+      expect(Math.abs(l.errors[i]! - r)).toBeLessThanOrEqual(1e-8 * Math.max(Math.abs(r), 1e-6));
+      expect(Math.abs(l.variances[i]! - rv[i]!)).toBeLessThanOrEqual(1e-8 * rv[i]!);
+    });
+    // leaving a frame's forces out can only raise their variance
+    const own = m.forceVarianceSync([smallTrain[0]!])[0]!;
+    own.forEach((x, i) => expect(l.variances[i]!).toBeGreaterThanOrEqual(x * (1 - 1e-12)));
+    const c = m.calibrateForceVarianceLeaveOneOutSync([...smallTrain]);
+    expect(c.components).toBe(smallTrain.reduce((a: number, s: { size: number }) => a + 3 * s.size, 0));
+    const cal = m.forceVarianceSync(smallTest);
+    v.forEach((x, k) => x.forEach((y, i) => expect(Math.abs(cal[k]![i]! - c.scale * (y + c.noise))).toBeLessThanOrEqual(1e-12 * cal[k]![i]!)));
   });
 });

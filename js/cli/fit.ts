@@ -79,10 +79,10 @@ export interface FitOptions extends TermCliOptions {
   /** What the leave-out variance calibration leaves out in turn (default 'auto'). */
   calibrateBy?: 'auto' | 'frame' | 'composition';
   /**
-   * Whether the linear model's force variance is calibrated on the
-   * leave-one-frame-out force errors of the training frames: 'auto' (the
-   * default: when forces are fitted and the linear model is saved) or
-   * 'off' (the model file then holds no force calibration).
+   * Whether the force variance is calibrated on the leave-one-frame-out
+   * force errors of the training frames: 'auto' (the default: when forces
+   * are fitted and the linear model or the sparse GPR on SOAP alone is
+   * saved) or 'off' (the model file then holds no force calibration).
    */
   forceCalibration?: (typeof FORCE_CALIBRATION)[number];
   progress: boolean;
@@ -136,11 +136,12 @@ export interface FitSummary {
    */
   calibration: FitCalibration | null;
   /**
-   * Calibration of the per-component force variance (linear model with
-   * forces): s_F·(v + c_F) from the closed-form leave-one-frame-out force
-   * errors of the training frames, and the coverage on the validation
-   * frames. Null for the GPR, without forces, with --force-calibration off
-   * or when it failed (a note says why).
+   * Calibration of the per-component force variance (linear model or
+   * sparse GPR on SOAP alone, with forces): s_F·(v + c_F) from the
+   * closed-form leave-one-frame-out force errors of the training frames,
+   * and the coverage on the validation frames. Null for the GPR with a
+   * distance_2b term, without forces, with --force-calibration off or when
+   * it failed (a note says why).
    */
   forceCalibration: FitForceCalibration | null;
   /** Frames with their own sigmas (info keys or config_type). */
@@ -235,7 +236,16 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       e0: o.e0,
     };
     const api = modelsApi();
-    const gprOptions = { ...common, sparse: { count: o.sparse, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta }, jitter: o.jitter };
+    // --sparse per centre species, at most the species' training environments
+    // (a minority species keeps all of them, as the report's `sparse` says)
+    const environments = new Map<number, number>();
+    for (const s of train) for (const t of s.types) environments.set(t, (environments.get(t) ?? 0) + 1);
+    const sparseCount: Record<number, number> = {};
+    for (const [z, n] of [...environments].sort((a, b) => a[0] - b[0])) {
+      sparseCount[z] = Math.min(o.sparse, n);
+      if (n < o.sparse && o.model !== 'linear') notes0.push(`species ${z} has ${n} training environments, fewer than --sparse ${o.sparse}: all of them are its sparse set`);
+    }
+    const gprOptions = { ...common, sparse: { count: sparseCount, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta }, jitter: o.jitter };
     const fitKind = async (kind: CandidateKind): Promise<CliModel> => {
       try {
         if (kind === 'gpr') return await api.SparseGPR.fit(train, withTerms(o, gprOptions));
@@ -359,12 +369,15 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
         notes.push(`the variance was not calibrated: ${(e as Error).message}`);
       }
     }
-    // the force variance (linear model): each training frame's force rows
-    // left out at once (closed form), checked on the validation frames
+    // the force variance (linear model, and the sparse GPR on SOAP alone:
+    // the distance_2b term's force prior is not computed): each training
+    // frame's force rows left out at once (closed form), checked on the
+    // validation frames
     let forceCalibration: FitForceCalibration | null = null;
     const forceCalibrationOff = o.forceCalibration === 'off';
-    if (targets.forces && chosen === 'linear' && forceCalibrationOff) notes.push('the force variance was not calibrated (--force-calibration off): the model file holds none, and its force variance is the uncalibrated ψᵀM⁻¹ψ');
-    if (targets.forces && chosen === 'linear' && !forceCalibrationOff) {
+    const forceVariance = chosen === 'linear' || chosen === 'gpr';
+    if (targets.forces && forceVariance && forceCalibrationOff) notes.push('the force variance was not calibrated (--force-calibration off): the model file holds none, and its force variance is the uncalibrated one');
+    if (targets.forces && forceVariance && !forceCalibrationOff) {
       stages.start('force variance calibration (leave-out)');
       try {
         const sigmaForces = ownSigmas?.map((f) => f?.forces);

@@ -6,6 +6,7 @@
 pub mod atomic_features;
 pub mod bispectrum_features;
 pub mod calibration;
+pub mod force_prior;
 pub mod kernels;
 pub mod leverage;
 pub mod model_file;

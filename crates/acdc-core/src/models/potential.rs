@@ -1416,15 +1416,19 @@ impl Potential {
         Ok(())
     }
 
-    /// The predicted forces (eV/Å, 3N) of one structure and U = R⁻ᵀΨ
-    /// (n × 3N): Ψ's columns are the unweighted force rows ψ (F = ψ·θ), so
-    /// the posterior variance of force component k is ‖U_k‖² (eV²/Å²).
-    /// `rt` is Rᵀ (column-major: the row-major R factor read as is).
-    /// The linear model only: the GPR's force variance also has a prior
-    /// part (second derivatives of the kernel), not computed here.
-    fn force_parts(&self, system: &System, f: &StructureFeatures, rt: &DMatrix<f64>) -> Result<(Vec<f64>, DMatrix<f64>)> {
-        if self.kind != Kind::Linear || self.pair.is_some() {
-            return Err(Error::InvalidParameter("force variances are implemented for the linear model only (the sparse GPR's force variance has a prior part that is not computed)".into()));
+    /// The predicted forces (eV/Å, 3N) of one structure, U = R⁻ᵀΨ (n × 3N)
+    /// and the prior part of each component's variance (eV²/Å², 3N): Ψ's
+    /// columns are the unweighted force rows ψ (F = ψ·θ), so the posterior
+    /// part of the variance of component k is ‖U_k‖²; the prior part is 0
+    /// for the linear model and k**_F − ‖L⁻¹ψ‖² for the sparse GPR
+    /// ([`super::force_prior`]: what the sparse set leaves unexplained).
+    /// `rt` is Rᵀ (column-major: the row-major R factor read as is). A GPR
+    /// with a pair term is refused (that term's force prior is not computed).
+    fn force_parts(&self, system: &System, f: &StructureFeatures, rt: &DMatrix<f64>) -> Result<(Vec<f64>, DMatrix<f64>, Vec<f64>)> {
+        if self.pair.is_some() {
+            return Err(Error::InvalidParameter(
+                "force variances are implemented for the linear model and the sparse GPR on SOAP alone (the distance_2b term's force prior is not computed)".into(),
+            ));
         }
         let n = self.n_params();
         let n3 = 3 * f.n_atoms();
@@ -1435,17 +1439,34 @@ impl Potential {
         let mut u = DMatrix::from_fn(n, n3, |p, k| a[(1 + k) * n + p]);
         let theta = DVector::from_column_slice(&self.weights);
         let forces: Vec<f64> = (0..n3).map(|k| u.column(k).dot(&theta)).collect();
+        let prior = match self.kind {
+            Kind::Linear => vec![0.0; n3],
+            Kind::SparseGpr => {
+                let kss = super::force_prior::force_prior_variance(f, self.layout.n_features(), &self.kernel())?;
+                let mut prior = Vec::with_capacity(n3);
+                for (k, kss) in kss.into_iter().enumerate() {
+                    let mut w: Vec<f64> = u.column(k).iter().copied().collect();
+                    if !crate::math::triangular::solve_lower_row_major(&self.cholesky, n, &mut w) {
+                        return Err(Error::Numerical("the Cholesky factor of K_MM is singular".into()));
+                    }
+                    prior.push(kss - dot(&w, &w));
+                }
+                prior
+            }
+        };
         // blocked: one pass over R for all 3N columns (math::triangular)
         if !crate::math::triangular::solve_lower_blocked(rt, &mut u) {
             return Err(Error::Numerical("R is singular".into()));
         }
-        Ok((forces, u))
+        Ok((forces, u, prior))
     }
 
     /// Predicted variance of every force component, eV²/Å², 3N per
-    /// structure in the order of the positions: s_F·(ψᵀM⁻¹ψ + c_F) with
+    /// structure in the order of the positions: s_F·(ψᵀM⁻¹ψ + p + c_F) with
     /// s_F, c_F from [`Potential::force_variance_calibration`] (1 and 0
-    /// before a calibration). Linear model only.
+    /// before a calibration) and p the sparse GPR's prior part (0 for the
+    /// linear model; see [`Potential::force_parts`]). Not for a GPR with a
+    /// pair term.
     pub fn force_variance(&self, systems: &[System], batch_atoms: usize, cancel: &CancelFlag) -> Result<Vec<Vec<f64>>> {
         self.layout.check_systems(systems, 0)?;
         let n = self.n_params();
@@ -1461,8 +1482,8 @@ impl Potential {
                 .par_iter()
                 .enumerate()
                 .map(|(k, f)| {
-                    let (_, u) = self.force_parts(&batch[k], f, &rt)?;
-                    Ok(u.column_iter().map(|col| s * (col.norm_squared() + c)).collect())
+                    let (_, u, prior) = self.force_parts(&batch[k], f, &rt)?;
+                    Ok(u.column_iter().zip(&prior).map(|(col, p)| s * (col.norm_squared() + p + c)).collect())
                 })
                 .collect::<Result<_>>()?;
             out.extend(parts);
@@ -1483,7 +1504,8 @@ impl Potential {
     /// `sigma_forces` the per-structure force noise where the fit had one
     /// (empty, or one per structure; None: the model's
     /// `meta.sigmas.forces`). Returns the flat errors, variances and the
-    /// structure of each component. Linear model only.
+    /// structure of each component. For the sparse GPR the variances include
+    /// the prior part (which no data changes). Not for a GPR with a pair term.
     pub fn force_leave_out(&self, systems: &[System], forces: &[Vec<f64>], sigma_forces: &[Option<f64>], batch_atoms: usize, cancel: &CancelFlag) -> Result<(Vec<f64>, Vec<f64>, Vec<usize>)> {
         if forces.len() != systems.len() {
             return Err(Error::InvalidParameter(format!("{} force arrays for {} structures", forces.len(), systems.len())));
@@ -1524,7 +1546,7 @@ impl Potential {
                         None => sigma.ok_or_else(|| Error::InvalidParameter("force leave-out: the model does not record its force sigma (meta.sigmas.forces)".into()))?,
                     };
                     check_positive(&format!("sigma_forces[{index}]"), s)?;
-                    let (pred, u) = self.force_parts(&batch[k], f, &rt)?;
+                    let (pred, u, prior) = self.force_parts(&batch[k], f, &rt)?;
                     let n3 = pred.len();
                     let r_k: Vec<f64> = pred.iter().zip(&forces[index]).map(|(p, q)| p - q).collect();
                     let rows: Vec<Vec<f64>> = u.column_iter().map(|c| c.as_slice().to_vec()).collect();
@@ -1533,7 +1555,7 @@ impl Potential {
                     let groups: Vec<usize> = (0..n3).map(|k| (k / 3) / atoms_per_block).collect();
                     let l = super::calibration::leave_group_out(&r_k, &rows, &vec![0.0; n3], &vec![s * s; n3], &vec![1; n3], &groups, super::calibration::LeaveOutScheme::Frame)
                         .map_err(|e| Error::Numerical(format!("force leave-out of structure {index}: {e}")))?;
-                    Ok((l.errors, l.variances))
+                    Ok((l.errors, l.variances.iter().zip(&prior).map(|(v, p)| v + p).collect()))
                 })
                 .collect::<Result<_>>()?;
             for (k, (e, v)) in parts.into_iter().enumerate() {
@@ -2222,7 +2244,8 @@ mod leave_one_out_tests {
         let h = 1e-5;
         for (a, s) in systems.iter().enumerate().take(2) {
             let f = p.features(&systems[a..a + 1], true, false, &None).unwrap();
-            let (forces, _) = p.force_parts(s, &f[0], &r).unwrap();
+            let (forces, _, prior) = p.force_parts(s, &f[0], &r).unwrap();
+            assert!(prior.iter().all(|&v| v == 0.0), "the linear model has no prior part");
             for (k, (x, y)) in forces.iter().zip(&pred.forces[a]).enumerate() {
                 assert!((x - y).abs() <= 1e-10 * y.abs().max(1.0), "structure {a} force {k}: {x} vs {y}");
             }
@@ -2238,10 +2261,85 @@ mod leave_one_out_tests {
                 assert!((v[a][k] - want).abs() <= 1e-6 * want, "structure {a} component {k}: {} vs {want}", v[a][k]);
             }
         }
-        // the GPR: refused in one line
-        let g = Potential::fit(&systems, &t, &super::tests::options_pub(super::tests::gpr_pub())).unwrap();
+        // a GPR with a pair term: refused in one line
+        let mut o = super::tests::options_pub(super::tests::gpr_pub());
+        o.pair = Some(super::tests::pair_options());
+        let g = Potential::fit(&systems, &t, &o).unwrap();
         let e = g.force_variance(&systems, 9, &None).unwrap_err().to_string();
-        assert!(e.contains("linear model only") && e.lines().count() == 1, "{e}");
+        assert!(e.contains("distance_2b") && e.lines().count() == 1, "{e}");
+    }
+
+    /// The sparse GPR's force prior k**_F (models::force_prior) against
+    /// mixed central differences of the structure kernel
+    /// K(A, B) = Σ_{i∈A, j∈B, same species} δ²(x̂_i·x̂_j)^ζ between two
+    /// copies of a structure whose atom a is moved along α by s in one and
+    /// t in the other: k**_F = ∂²K/∂s∂t at s = t = 0 (h = 1e-4 Å: O(h²)
+    /// truncation ≈ 1e-8 and ε·K/h² ≈ 1e-8 rounding relative to K; checked
+    /// at 1e-5 of the largest component). Also: the variance is the posterior
+    /// part plus the prior part, the prior part is ≥ 0 and the variance at
+    /// most k**_F (the data only remove variance), at ζ = 1, 2, 3 and 4.
+    #[test]
+    fn gpr_force_prior_by_finite_differences() {
+        let systems: Vec<System> = (0..5).map(|k| super::tests::structure_pub(k, 4)).collect();
+        let t = super::tests::targets_pub(&systems);
+        for zeta in [1u32, 2, 3, 4] {
+            let kind = KindOptions::SparseGpr { count: 3, counts: vec![], method: SparseMethod::Cur, seed: 0, zeta, delta: 0.5, jitter: 1e-8 };
+            let p = Potential::fit(&systems, &t, &super::tests::options_pub(kind)).unwrap();
+            let nf = p.layout.n_features();
+            let kernel = p.kernel();
+            let hats = |q: &System| -> (Vec<usize>, Vec<Vec<f64>>) {
+                let f = p.features(std::slice::from_ref(q), false, false, &None).unwrap().remove(0);
+                let hats = (0..f.n_atoms())
+                    .map(|i| {
+                        let x = &f.values[i * nf..(i + 1) * nf];
+                        let norm = dot(x, x).sqrt();
+                        x.iter().map(|v| v / norm).collect()
+                    })
+                    .collect();
+                (f.species, hats)
+            };
+            let structure_kernel = |a: &(Vec<usize>, Vec<Vec<f64>>), b: &(Vec<usize>, Vec<Vec<f64>>)| -> f64 {
+                let mut k = 0.0;
+                for (i, x) in a.1.iter().enumerate() {
+                    for (j, y) in b.1.iter().enumerate() {
+                        if a.0[i] == b.0[j] {
+                            k += kernel.of_cosine(dot(x, y));
+                        }
+                    }
+                }
+                k
+            };
+            let n = p.n_params();
+            let rt = DMatrix::from_column_slice(n, n, &p.r_factor);
+            let h = 1e-4;
+            for s in systems.iter().take(2) {
+                let f = p.features(std::slice::from_ref(s), true, false, &None).unwrap().remove(0);
+                let kss = super::super::force_prior::force_prior_variance(&f, nf, &kernel).unwrap();
+                let moved: Vec<[(Vec<usize>, Vec<Vec<f64>>); 2]> = (0..3 * s.size())
+                    .map(|k| {
+                        [h, -h].map(|d| {
+                            let mut q = s.clone();
+                            q.positions[k / 3][k % 3] += d;
+                            hats(&q)
+                        })
+                    })
+                    .collect();
+                let largest = kss.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                assert!(largest > 0.0);
+                for (k, [plus, minus]) in moved.iter().enumerate() {
+                    let want = (structure_kernel(plus, plus) - structure_kernel(plus, minus) - structure_kernel(minus, plus) + structure_kernel(minus, minus)) / (4.0 * h * h);
+                    assert!((kss[k] - want).abs() <= 1e-5 * largest, "ζ {zeta} component {k}: {} vs {want}", kss[k]);
+                }
+                let (_, u, prior) = p.force_parts(s, &f, &rt).unwrap();
+                let v = p.force_variance(std::slice::from_ref(s), 100, &None).unwrap().remove(0);
+                for k in 0..3 * s.size() {
+                    let posterior = u.column(k).norm_squared();
+                    assert!((v[k] - (posterior + prior[k])).abs() <= 1e-12 * v[k].abs().max(1e-300));
+                    assert!(prior[k] >= -1e-10 * kss[k], "ζ {zeta} component {k}: prior part {}", prior[k]);
+                    assert!(v[k] <= kss[k] * (1.0 + 1e-10) && v[k] > 0.0, "ζ {zeta} component {k}: variance {} against k** {}", v[k], kss[k]);
+                }
+            }
+        }
     }
 
     /// The closed-form leave-one-frame-out of the force rows equals refits
@@ -2251,9 +2349,31 @@ mod leave_one_out_tests {
     fn force_leave_out_equals_refits() {
         let systems: Vec<System> = (0..6).map(|k| super::tests::structure_pub(k, 4)).collect();
         let t = super::tests::targets_pub(&systems);
+        let forces = t.forces.clone().unwrap();
+        // the sparse GPR: the same sparse set in the refits (CUR on the features), so the prior part is the same
+        {
+            let o = super::tests::options_pub(super::tests::gpr_pub());
+            let p = Potential::fit(&systems, &t, &o).unwrap();
+            let (errors, variances, frames) = p.force_leave_out(&systems, &forces, &[], 9, &None).unwrap();
+            for a in [1usize, 4] {
+                let mut ta = t.clone();
+                ta.frame_sigmas = vec![FrameSigmas::default(); systems.len()];
+                ta.frame_sigmas[a].forces = Some(1e12);
+                let q = Potential::fit(&systems, &ta, &o).unwrap();
+                assert_eq!(q.sparse_hat, p.sparse_hat);
+                let pred = q.predict(&systems[a..a + 1], &PredictOptions { forces: true, stress: false, variance: false }, 100, &None).unwrap();
+                let var = q.force_variance(&systems[a..a + 1], 100, &None).unwrap();
+                let idx: Vec<usize> = (0..frames.len()).filter(|&k| frames[k] == a).collect();
+                for (i, &k) in idx.iter().enumerate() {
+                    let want_r = pred.forces[0][i] - forces[a][i];
+                    let want_v = var[0][i];
+                    assert!((errors[k] - want_r).abs() <= 1e-8 * want_r.abs().max(1e-6), "GPR structure {a} component {i}: error {} vs refit {want_r}", errors[k]);
+                    assert!((variances[k] - want_v).abs() <= 1e-8 * want_v, "GPR structure {a} component {i}: variance {} vs refit {want_v}", variances[k]);
+                }
+            }
+        }
         let o = super::tests::options_pub(KindOptions::Linear { regularizer: 1e-3 });
         let mut p = Potential::fit(&systems, &t, &o).unwrap();
-        let forces = t.forces.clone().unwrap();
         let (errors, variances, frames) = p.force_leave_out(&systems, &forces, &[], 9, &None).unwrap();
         assert_eq!(errors.len(), systems.iter().map(|s| 3 * s.size()).sum::<usize>());
         for a in [0usize, 3, 5] {
