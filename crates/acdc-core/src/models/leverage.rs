@@ -89,13 +89,7 @@ fn leverage_scores(x: &[f64], rows: usize, cols: usize) -> Result<(Vec<f64>, usi
     let svd = DMatrix::from_column_slice(n, n, &r).svd(false, true);
     let vt = svd.v_t.as_ref().ok_or_else(|| Error::Numerical("leverage CUR: the SVD did not converge".into()))?;
     let s = &svd.singular_values;
-    if s.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Numerical("leverage CUR: the SVD did not converge".into()));
-    }
-    let mut order: Vec<usize> = (0..s.len()).collect();
-    order.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
-    let nonzero = s.iter().filter(|&&v| v > TOL_SVD).count();
-    let k = (nonzero / 2).max(1);
+    let (order, k) = leading_directions(s.as_slice())?;
     // W = V_k S_k⁻¹ (cols × k), ℓ_j = ‖x_j W‖²
     let w = DMatrix::from_fn(n, k, |i, c| vt[(order[c], i)] / s[order[c]]);
     let mut leverage = vec![0.0; rows];
@@ -115,6 +109,18 @@ const FOLD_ROWS: usize = 256;
 /// Rows of U_k formed per task of the leverage product.
 const PRODUCT_ROWS: usize = 256;
 
+/// The indices of the singular values `s` from the largest down
+/// (nalgebra does not promise an order) and GAP's k = max(1, ⌊#(s > 1e-13)/2⌋).
+fn leading_directions(s: &[f64]) -> Result<(Vec<usize>, usize)> {
+    if s.iter().any(|v| !v.is_finite()) {
+        return Err(Error::Numerical("leverage CUR: the SVD did not converge".into()));
+    }
+    let mut order: Vec<usize> = (0..s.len()).collect();
+    order.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
+    let nonzero = s.iter().filter(|&&v| v > TOL_SVD).count();
+    Ok((order, (nonzero / 2).max(1)))
+}
+
 /// [`leverage_scores`] by the SVD of `x` itself, with U.
 fn leverage_scores_direct(x: &[f64], rows: usize, cols: usize) -> Result<(Vec<f64>, usize)> {
     let k_max = rows.min(cols);
@@ -122,15 +128,7 @@ fn leverage_scores_direct(x: &[f64], rows: usize, cols: usize) -> Result<(Vec<f6
     let m = DMatrix::from_row_slice(rows, cols, x);
     let svd = m.svd(true, false);
     let u = svd.u.as_ref().ok_or_else(|| Error::Numerical("leverage CUR: the SVD did not converge".into()))?;
-    let s = &svd.singular_values;
-    if s.iter().any(|v| !v.is_finite()) {
-        return Err(Error::Numerical("leverage CUR: the SVD did not converge".into()));
-    }
-    // the k largest singular values (nalgebra does not promise an order)
-    let mut order: Vec<usize> = (0..s.len()).collect();
-    order.sort_by(|&a, &b| s[b].total_cmp(&s[a]));
-    let nonzero = s.iter().filter(|&&v| v > TOL_SVD).count();
-    let k = (nonzero / 2).max(1);
+    let (order, k) = leading_directions(svd.singular_values.as_slice())?;
     Ok(((0..rows).map(|j| order[..k].iter().map(|&r| u[(j, r)] * u[(j, r)]).sum()).collect(), k))
 }
 
