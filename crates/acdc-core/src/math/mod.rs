@@ -3,6 +3,7 @@
 pub mod bessel;
 pub(crate) mod cg_product;
 pub mod clebsch_gordan;
+pub mod columns;
 pub mod cpu;
 pub mod linalg;
 pub mod qr_fold;

@@ -946,7 +946,8 @@ impl Potential {
                 let norm = dot(x, x).sqrt();
                 let xh = DVector::from_iterator(nf, x.iter().map(|v| v / norm));
                 // s_m = x̂·x̂_m
-                let s = hat.tr_mul(&xh);
+                let mut s = vec![0.0; m];
+                crate::math::columns::transpose_times(hat.as_slice(), nf, m, xh.as_slice(), &mut s);
                 let kernel = self.kernel();
                 let energy: Vec<f64> = s.iter().map(|&v| kernel.of_cosine(v)).collect();
                 // ∂k_m/∂x = c_m (x̂_m − s_m x̂), c_m = δ² ζ s_m^(ζ−1) / |x|
@@ -979,20 +980,27 @@ impl Potential {
             Kind::SparseGpr => {
                 let nf = x.len();
                 let hat = &self.sparse_hat[c];
+                let m = hat.ncols();
                 let norm = dot(x, x).sqrt();
-                let xh = DVector::from_iterator(nf, x.iter().map(|v| v / norm));
-                let s = hat.tr_mul(&xh);
+                let xh: Vec<f64> = x.iter().map(|v| v / norm).collect();
+                let mut s = vec![0.0; m];
+                crate::math::columns::transpose_times(hat.as_slice(), nf, m, &xh, &mut s);
                 let kernel = self.kernel();
                 let mut energy = 0.0;
-                let mut b = DVector::zeros(s.len());
+                let mut b = vec![0.0; m];
                 let mut sb = 0.0;
-                for k in 0..s.len() {
+                for k in 0..m {
                     energy += kernel.weighted(w[k], s[k]);
                     b[k] = kernel.weighted_gradient_factor(w[k], s[k], norm);
                     sb += b[k] * s[k];
                 }
-                let g = hat * &b - &xh * sb;
-                (energy, g.as_slice().to_vec())
+                // g = X̂ b − x̂ (s·b)
+                let mut g = vec![0.0; nf];
+                crate::math::columns::times(hat.as_slice(), nf, m, &b, &mut g);
+                for (gi, xi) in g.iter_mut().zip(&xh) {
+                    *gi -= xi * sb;
+                }
+                (energy, g)
             }
         }
     }
@@ -1603,7 +1611,9 @@ impl Potential {
                     .collect();
                 for i in 0..n_atoms {
                     let c = f.species[i];
-                    let s = self.sparse_hat[c].tr_mul(&hats[i]);
+                    let hat = &self.sparse_hat[c];
+                    let mut s = vec![0.0; hat.ncols()];
+                    crate::math::columns::transpose_times(hat.as_slice(), nf, hat.ncols(), hats[i].as_slice(), &mut s);
                     let o = self.offsets[c];
                     for (k, v) in s.iter().enumerate() {
                         phi[o + k] += kernel.of_cosine(*v);
