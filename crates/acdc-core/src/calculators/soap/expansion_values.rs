@@ -15,7 +15,8 @@
 //! (the centre's own term, then the pairs in neighbour-list order), as the
 //! pair-by-pair loop of [`Expansion::expand`] computes them with gradients,
 //! so the values are bitwise equal with and without gradients.
-use super::density::{cutoff_function, radial_scaling};
+use super::density::{cutoff_function, radial_scaling, unit_weight_below};
+use super::expansion::COINCIDENT;
 use super::expansion::{madd, Expansion, Radial};
 use crate::basis::RadialIntegral;
 use crate::error::{Error, Result};
@@ -39,8 +40,8 @@ const fn rows_for(n: usize) -> usize {
 
 /// Per-thread buffers of [`Expansion::expand_values`], grown on demand.
 pub struct ValuesScratch {
-    /// Pairs within the cutoff, in neighbour-list order: index into the
-    /// neighbour list and slot.
+    /// Pairs within the cutoff, in neighbour-list order (the first `count`
+    /// of it; the rest is stale): index into the centre's pairs and slot.
     kept: Vec<(usize, usize)>,
     /// The same pairs grouped by slot (stable), padded with idle lanes to a
     /// multiple of 4 (r = 1, weight 0, direction +z): vector r_ij (Å),
@@ -213,52 +214,92 @@ impl Expansion {
         }
 
         // 1. the pairs within the cutoff and their slots, counted per slot
+        // (one slot: every pair is in it, in order, and step 2 reads the
+        // pairs directly, without the species look-ups or this list)
         let s = scratch;
-        s.kept.clear();
-        s.slot_start.clear();
-        s.slot_start.resize(n_slots + 1, 0);
         let cutoff = self.settings.cutoff;
         let (distances, neighbours) = (&pairs.distances[range.clone()], &pairs.j[range.clone()]);
-        for (q, (&r, &j)) in distances.iter().zip(neighbours).enumerate() {
-            if r < cutoff {
-                let slot = slot_of[species_index[j as usize]];
-                debug_assert!(slot < n_slots, "species {} has no slot", species_index[j as usize]);
-                s.kept.push((range.start + q, slot));
-                s.slot_start[slot + 1] += 1;
+        let (vectors, shifts) = (&pairs.vectors[range.clone()], &pairs.shifts[range.clone()]);
+        let one_slot = n_slots == 1;
+        s.slot_start.clear();
+        s.slot_start.resize(n_slots + 1, 0);
+        let mut count = 0;
+        if one_slot {
+            count = distances.iter().filter(|&&r| r < cutoff).count();
+            s.slot_start[1] = count;
+        } else {
+            // (pair, slot) of the pairs kept, written at `count`
+            if s.kept.len() < distances.len() {
+                s.kept.resize(distances.len(), (0, 0));
             }
-        }
-        for k in 0..n_slots {
-            s.slot_start[k + 1] += s.slot_start[k];
+            let kept = &mut s.kept[..distances.len()];
+            for (q, (&r, &j)) in distances.iter().zip(neighbours).enumerate() {
+                if r < cutoff {
+                    let slot = slot_of[species_index[j as usize]];
+                    debug_assert!(slot < n_slots, "species {} has no slot", species_index[j as usize]);
+                    s.slot_start[slot + 1] += 1;
+                    // SAFETY: count ≤ q < distances.len() = kept.len()
+                    unsafe { *kept.get_unchecked_mut(count) = (q, slot) };
+                    count += 1;
+                }
+            }
+            for k in 0..n_slots {
+                s.slot_start[k + 1] += s.slot_start[k];
+            }
         }
 
         // 2. grouped by slot (neighbour-list order kept within a slot), with
         // the density weight and the checks of `expand`; the padding lanes
         // are idle pairs of weight 0
-        let count = s.kept.len();
         let stride = count.div_ceil(4) * 4;
         for v in [&mut s.vx, &mut s.vy, &mut s.vz, &mut s.r, &mut s.w] {
             set_len_for_overwrite(v, stride);
         }
-        s.next.clear();
-        s.next.extend_from_slice(&s.slot_start[..n_slots]);
+        // below this distance the weight is exactly 1 (`pair_weight` gives
+        // f_c = 1 and no scaling multiplies it): the common case skips the
+        // cutoff function and its checks, the same value
+        let unit_below = unit_weight_below(self.settings.smoothing, self.settings.scaling.is_none(), cutoff);
         {
             let (vx, vy, vz, rs, ws) = (&mut s.vx[..count], &mut s.vy[..count], &mut s.vz[..count], &mut s.r[..count], &mut s.w[..count]);
-            for &(p, slot) in &s.kept {
-                let r = pairs.distances[p];
-                let j = pairs.j[p] as usize;
-                let (weight, _) = self.pair_weight(system_index, centre, j, r, pairs.shifts[p])?;
-                let q = s.next[slot];
-                s.next[slot] = q + 1;
-                let v = pairs.vectors[p];
-                // one place per kept pair: q < slot_start[slot + 1] ≤ count
-                assert!(q < count);
-                // SAFETY: q < count, the length of the five slices
-                unsafe {
-                    *vx.get_unchecked_mut(q) = v[0];
-                    *vy.get_unchecked_mut(q) = v[1];
-                    *vz.get_unchecked_mut(q) = v[2];
-                    *rs.get_unchecked_mut(q) = r;
-                    *ws.get_unchecked_mut(q) = weight;
+            // a macro, not a closure: the closure, called from two loops,
+            // was compiled out of line (a call per pair)
+            macro_rules! put {
+                ($q:expr, $place:expr) => {{
+                    let (q, place): (usize, usize) = ($q, $place);
+                    let r = distances[q];
+                    let weight = if r <= unit_below && r >= COINCIDENT {
+                        1.0
+                    } else {
+                        self.pair_weight(system_index, centre, neighbours[q] as usize, r, shifts[q])?.0
+                    };
+                    let v = vectors[q];
+                    // one place per kept pair
+                    assert!(place < count);
+                    // SAFETY: place < count, the length of the five slices
+                    unsafe {
+                        *vx.get_unchecked_mut(place) = v[0];
+                        *vy.get_unchecked_mut(place) = v[1];
+                        *vz.get_unchecked_mut(place) = v[2];
+                        *rs.get_unchecked_mut(place) = r;
+                        *ws.get_unchecked_mut(place) = weight;
+                    }
+                }};
+            }
+            if one_slot {
+                let mut place = 0;
+                for (q, &r) in distances.iter().enumerate() {
+                    if r < cutoff {
+                        put!(q, place);
+                        place += 1;
+                    }
+                }
+            } else {
+                s.next.clear();
+                s.next.extend_from_slice(&s.slot_start[..n_slots]);
+                for &(q, slot) in &s.kept[..count] {
+                    let place = s.next[slot];
+                    s.next[slot] = place + 1;
+                    put!(q, place);
                 }
             }
         }
@@ -275,16 +316,12 @@ impl Expansion {
         set_len_for_overwrite(&mut s.radial, count * ln);
         match &self.radial {
             Radial::Splined(spline) => {
-                // unrolled per channel for the common n_max; the same bits
+                // the channels unrolled for the common n_max; the same bits
                 // as `compute`, which the gradient path calls
                 macro_rules! fixed {
                     ($($n:literal)*) => {
                         match n_max {
-                            $($n => {
-                                for (r, out) in s.r[..count].iter().zip(s.radial.chunks_exact_mut(ln)) {
-                                    spline.compute_values_fixed::<$n, FMA>(*r, out);
-                                }
-                            })*
+                            $($n => spline.compute_values_many::<$n, FMA>(&s.r[..count], &mut s.radial),)*
                             _ => {
                                 for (p, &r) in s.r[..count].iter().enumerate() {
                                     spline.compute(r, &mut s.radial[p * ln..(p + 1) * ln], None);
