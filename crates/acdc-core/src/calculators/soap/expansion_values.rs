@@ -458,21 +458,30 @@ fn accumulate_fixed<const N: usize, const FMA: bool>(
     pairs: std::ops::Range<usize>,
     fresh: bool,
 ) {
+    // the bounds of every block below, checked once here rather than in
+    // each of the 12 blocks of a centre (`block_fma` relies on them)
+    let n_lm = (l_max + 1) * (l_max + 1);
+    assert!((l_max + 1) * N <= ln && pairs.end * ln <= radial.len() && n_lm * yw_stride <= yw.len() && pairs.end <= yw_stride);
+    assert!((n_lm - 1) * stride_lm + N <= c.len());
     for l in 0..=l_max {
         let end = (l + 1) * (l + 1);
         let mut lm = l * l;
         let zero = fresh && l > 0;
         while lm < end {
             let rows = (end - lm).min(rows_for(N));
-            match rows {
-                8 => block::<N, 8, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                7 => block::<N, 7, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                6 => block::<N, 6, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                5 => block::<N, 5, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                4 => block::<N, 4, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                3 => block::<N, 3, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                2 => block::<N, 2, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                _ => block::<N, 1, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+            // SAFETY: the block is rows lm..lm + rows ≤ (l + 1)² of degree
+            // l ≤ l_max, inside the bounds asserted above
+            unsafe {
+                match rows {
+                    8 => block::<N, 8, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    7 => block::<N, 7, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    6 => block::<N, 6, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    5 => block::<N, 5, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    4 => block::<N, 4, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    3 => block::<N, 3, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    2 => block::<N, 2, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    _ => block::<N, 1, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                }
             }
             lm += rows;
         }
@@ -482,9 +491,15 @@ fn accumulate_fixed<const N: usize, const FMA: bool>(
 /// K rows (lm0 … lm0 + K − 1, all of degree l) of C kept in registers
 /// while the pairs stream through; with `zero`, starting from +0.0 rather
 /// than from `c` (only under `block_fma`: the caller sets it only there).
+///
+/// # Safety
+/// Rows lm0..lm0 + K of `c` (`stride_lm` apart) hold N values each,
+/// `radial` the values of degree l of every pair below `pairs.end`
+/// (`ln` per pair), `yw` the rows lm0..lm0 + K of `yw_stride` ≥ pairs.end
+/// values: what [`accumulate_fixed`] asserts for all its blocks.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn block<const N: usize, const K: usize, const FMA: bool>(
+unsafe fn block<const N: usize, const K: usize, const FMA: bool>(
     c: &mut [f64],
     stride_lm: usize,
     lm0: usize,
@@ -502,7 +517,7 @@ fn block<const N: usize, const K: usize, const FMA: bool>(
         // and the stack (profile of si512); explicit vectors, the same fused
         // multiply-adds in the same order, so the same bits
         // SAFETY: FMA is true only under expand_values_fma, which runs only
-        // where the CPU has AVX2 and FMA
+        // where the CPU has AVX2 and FMA; the bounds are this function's
         unsafe { block_fma::<N, K>(c, stride_lm, lm0, l, yw, yw_stride, radial, ln, pairs, zero) };
         return;
     }
@@ -532,6 +547,9 @@ fn block<const N: usize, const K: usize, const FMA: bool>(
 /// [`block`] with AVX2 vectors of 4 values, for N a multiple of 4 up to 16:
 /// each accumulator is `fma(y, r, acc)` per element, as in [`block`]; with
 /// `zero` the accumulators start from +0.0 instead of the rows of `c`.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; the bounds of [`block`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -553,16 +571,19 @@ unsafe fn block_fma<const N: usize, const K: usize>(
     let lanes = N / W;
     let (start, end) = (pairs.start, pairs.end);
     assert!(N % W == 0 && lanes <= 4);
-    assert!((l + 1) * N <= ln && end * ln <= radial.len() && (lm0 + K) * yw_stride <= yw.len() && end <= yw_stride);
-    assert!((lm0 + K - 1) * stride_lm + N <= c.len());
+    // checked once per centre by the caller, `accumulate_fixed`
+    debug_assert!((l + 1) * N <= ln && end * ln <= radial.len() && (lm0 + K) * yw_stride <= yw.len() && end <= yw_stride);
+    debug_assert!((lm0 + K - 1) * stride_lm + N <= c.len());
     // SAFETY (every access below): rows lm0..lm0 + K of `c` hold N values
     // from (lm0 + k) · stride_lm, pair p's radial values of degree l are
     // radial[p · ln + l · N..][..N], and yw[(lm0 + k) · yw_stride + p] exists for
-    // p < end (the asserts above)
+    // p < end (the bounds `accumulate_fixed` asserts for every block)
     let mut acc: [[__m256d; 4]; K] = [[_mm256_setzero_pd(); 4]; K];
-    for (k, row) in acc.iter_mut().enumerate().filter(|_| !zero) {
-        for (v, a) in row.iter_mut().enumerate().take(lanes) {
-            *a = _mm256_loadu_pd(c.as_ptr().add((lm0 + k) * stride_lm + v * W));
+    if !zero {
+        for (k, row) in acc.iter_mut().enumerate() {
+            for (v, a) in row.iter_mut().enumerate().take(lanes) {
+                *a = _mm256_loadu_pd(c.as_ptr().add((lm0 + k) * stride_lm + v * W));
+            }
         }
     }
     for p in start..end {
