@@ -14,7 +14,7 @@ pub mod tabulated;
 pub use self::gto::GtoRadialIntegral;
 
 use crate::error::Result;
-use crate::math::spline::HermiteSpline;
+use crate::math::spline::{HermiteSpline, SharedGridSplines};
 
 /// Radial integral I_nl(r) of a basis with the neighbour Gaussian density,
 /// all (n, l) at once.
@@ -47,6 +47,10 @@ pub struct SplinedRadialIntegral {
     /// `shares_grid[l]`: spline l has the same grid as spline l − 1, so the
     /// interval lookup can be reused
     shares_grid: Vec<bool>,
+    /// The same splines interleaved per grid for the values-only path: runs
+    /// of consecutive channels on one grid (first channel, table), in order
+    /// of l, covering every channel.
+    grids: Vec<(usize, SharedGridSplines)>,
 }
 
 impl SplinedRadialIntegral {
@@ -77,8 +81,23 @@ impl SplinedRadialIntegral {
             )),
             other => other,
         })?;
-        let shares_grid = (0..=max_angular).map(|l| l > 0 && splines[l].len() == splines[l - 1].len()).collect();
-        Ok(SplinedRadialIntegral { max_angular, size, splines, shares_grid })
+        let shares_grid: Vec<bool> = (0..=max_angular).map(|l| l > 0 && splines[l].len() == splines[l - 1].len()).collect();
+        let mut grids = Vec::new();
+        let mut first = 0;
+        for l in 1..=max_angular + 1 {
+            if l == max_angular + 1 || !shares_grid[l] {
+                // the same grid size on [0, cutoff] is the same grid: every
+                // channel's grid is a subset of one refinement's
+                match SharedGridSplines::new(&splines[first..l]) {
+                    Some(table) => grids.push((first, table)),
+                    // not reached (one grid size on [0, cutoff] is one grid);
+                    // a channel alone always has one grid
+                    None => grids.extend((first..l).filter_map(|c| Some((c, SharedGridSplines::new(&splines[c..=c])?)))),
+                }
+                first = l;
+            }
+        }
+        Ok(SplinedRadialIntegral { max_angular, size, splines, shares_grid, grids })
     }
 
     /// The spline of angular channel `l`.
@@ -91,19 +110,32 @@ impl SplinedRadialIntegral {
         self.splines.swap_remove(l)
     }
 
-    /// The values (no derivatives) of every channel at `r`, N = `size`
-    /// functions per channel known at compile time, into `values` laid out
-    /// `[l][n]`: what [`RadialIntegral::compute`] gives without derivatives,
-    /// bitwise when `FMA` is [`crate::math::spline::fused`]`()`, with the
-    /// per-channel loops unrolled.
+    /// The values (no derivatives) of every channel at every distance of
+    /// `distances` (Å), N = `size` functions per channel known at compile
+    /// time, into `values` laid out `[p][l][n]`: what
+    /// [`RadialIntegral::compute`] gives without derivatives, bitwise when
+    /// `FMA` is [`crate::math::spline::fused`]`()`.
     #[inline(always)]
-    pub fn compute_values_fixed<const N: usize, const FMA: bool>(&self, r: f64, values: &mut [f64]) {
+    pub fn compute_values_many<const N: usize, const FMA: bool>(&self, distances: &[f64], values: &mut [f64]) {
+        let ln = (self.max_angular + 1) * N;
+        assert!(self.size == N && values.len() >= distances.len() * ln);
         #[cfg(target_arch = "x86_64")]
         if FMA && N % 4 == 0 {
             // SAFETY: FMA = fused() is true only where the CPU has AVX2 and FMA
-            unsafe { self.compute_values_fma::<N>(r, values) };
+            unsafe { self.compute_values_fma::<N>(distances, values) };
             return;
         }
+        for (&r, out) in distances.iter().zip(values.chunks_exact_mut(ln)) {
+            self.compute_values_fixed::<N, FMA>(r, out);
+        }
+    }
+
+    /// The values (no derivatives) of every channel at `r` into `values`
+    /// laid out `[l][n]`, the per-channel loops unrolled: what
+    /// [`RadialIntegral::compute`] gives without derivatives, bitwise when
+    /// `FMA` is [`crate::math::spline::fused`]`()`.
+    #[inline(always)]
+    fn compute_values_fixed<const N: usize, const FMA: bool>(&self, r: f64, values: &mut [f64]) {
         let channels = self.max_angular + 1;
         assert!(self.size == N && values.len() >= channels * N && self.splines.len() == channels && self.shares_grid.len() == channels);
         let mut location = self.splines[0].locate(r);
@@ -118,33 +150,32 @@ impl SplinedRadialIntegral {
         }
     }
 
-    /// [`SplinedRadialIntegral::compute_values_fixed`] with explicit AVX2
-    /// fused multiply-adds (N a multiple of 4): the basis values broadcast
-    /// once per grid, not once per channel.
+    /// [`SplinedRadialIntegral::compute_values_many`] with explicit AVX2
+    /// fused multiply-adds (N a multiple of 4) from the interleaved tables:
+    /// one lookup and one broadcast of the basis per grid and distance, the
+    /// channels of a grid read from one block, and the sizes checked once
+    /// per call instead of once per channel and distance.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2,fma")]
     #[inline]
-    unsafe fn compute_values_fma<const N: usize>(&self, r: f64, values: &mut [f64]) {
+    unsafe fn compute_values_fma<const N: usize>(&self, distances: &[f64], values: &mut [f64]) {
         use std::arch::x86_64::_mm256_set1_pd;
-        let channels = self.max_angular + 1;
-        assert!(self.size == N && values.len() >= channels * N && self.splines.len() == channels && self.shares_grid.len() == channels);
-        macro_rules! broadcast {
-            ($location:expr) => {{
-                let [a, b, c, d] = $location.value_basis();
-                [_mm256_set1_pd(a), _mm256_set1_pd(b), _mm256_set1_pd(c), _mm256_set1_pd(d)]
-            }};
-        }
-        let mut location = self.splines[0].locate(r);
-        let mut h = broadcast!(location);
-        for l in 0..channels {
-            // SAFETY: l < channels = splines.len() = shares_grid.len() (asserted)
-            let spline = self.splines.get_unchecked(l);
-            if l > 0 && !*self.shares_grid.get_unchecked(l) {
-                location = spline.locate(r);
-                h = broadcast!(location);
+        let ln = (self.max_angular + 1) * N;
+        assert!(self.size == N && values.len() >= distances.len() * ln);
+        for (first, grid) in &self.grids {
+            assert!(grid.n_functions() == N && (first + grid.channels()) * N <= ln);
+            let out = values.as_mut_ptr().add(first * N);
+            for (p, &r) in distances.iter().enumerate() {
+                let location = grid.locate(r);
+                let [a, b, c, d] = location.value_basis();
+                let h = [_mm256_set1_pd(a), _mm256_set1_pd(b), _mm256_set1_pd(c), _mm256_set1_pd(d)];
+                // SAFETY: AVX2 and FMA (this function's features); N
+                // functions (asserted); k from locate; the channels
+                // first..first + channels() of distance p are
+                // values[p · ln + first · N..][..channels() · N], inside
+                // `values` (asserted)
+                grid.evaluate_values_fma::<N>(location.k, &h, out.add(p * ln));
             }
-            let out: &mut [f64; N] = (&mut values[l * N..(l + 1) * N]).try_into().expect("N values");
-            spline.evaluate_values_fma::<N>(location.k, &h, out);
         }
     }
 

@@ -15,6 +15,9 @@
 
 use crate::error::{Error, Result};
 
+mod shared_grid;
+pub use shared_grid::SharedGridSplines;
+
 /// Maximal number of points in a spline (featomic's limit).
 pub const MAX_SPLINE_POINTS: usize = 10_000;
 
@@ -323,20 +326,9 @@ impl HermiteSpline {
     /// extrapolation).
     #[inline(always)]
     pub fn locate(&self, x: f64) -> SplineLocation {
-        let n = self.positions.len();
-        // uniform grid: direct index, then fix the rare off-by-one that
-        // rounding of the stored positions can cause
-        let guess = ((x - self.start) * self.inv_step).floor();
-        // through i64: the same k for every guess (NaN and guesses ≤ 0 give
-        // 0, huge ones n − 2), and one conversion instruction instead of
-        // the two and the blend of a saturating f64 → u64
-        let mut k = if guess > 0.0 { (guess as i64 as usize).min(n - 2) } else { 0 };
-        if k > 0 && x < self.positions[k] {
-            k -= 1;
-        } else if k + 2 < n && x >= self.positions[k + 1] {
-            k += 1;
-        }
-        location_with_inverse(&self.positions, &self.inv_widths, k, x)
+        // SAFETY: every constructor makes at least 2 positions and their
+        // n − 1 inverse widths
+        unsafe { locate_on_grid(self.start, self.inv_step, &self.positions, &self.inv_widths, x) }
     }
 
     /// Evaluates all functions (and optionally their derivatives) at a
@@ -378,34 +370,6 @@ impl HermiteSpline {
         }
     }
 
-    /// [`HermiteSpline::evaluate_values_fixed`] with `FMA = true` for N a
-    /// multiple of 4, the location's interval `k` and its four basis values
-    /// `h` already broadcast (a spline grid shared by several channels
-    /// broadcasts them once): the same fused multiply-adds in the same
-    /// order, so the same bits, without the per-call re-broadcasts and
-    /// bounds checks the compiled generic loop kept.
-    ///
-    /// # Safety
-    /// The CPU must have AVX2 and FMA.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    pub unsafe fn evaluate_values_fma<const N: usize>(&self, k: usize, h: &[std::arch::x86_64::__m256d; 4], values: &mut [f64; N]) {
-        use std::arch::x86_64::{_mm256_fmadd_pd, _mm256_loadu_pd, _mm256_mul_pd, _mm256_storeu_pd};
-        assert!(N % 4 == 0 && self.n_functions == N);
-        let block = &self.data[k * 2 * N..][..4 * N];
-        let (p, out) = (block.as_ptr(), values.as_mut_ptr());
-        // SAFETY: the block holds 4N values (rows p0, m0, p1, m1 of N) and
-        // `values` N, so every offset v + i·N + 0..4 with v < N is inside
-        for v in (0..N).step_by(4) {
-            let mut acc = _mm256_mul_pd(h[0], _mm256_loadu_pd(p.add(v)));
-            acc = _mm256_fmadd_pd(h[1], _mm256_loadu_pd(p.add(N + v)), acc);
-            acc = _mm256_fmadd_pd(h[2], _mm256_loadu_pd(p.add(2 * N + v)), acc);
-            acc = _mm256_fmadd_pd(h[3], _mm256_loadu_pd(p.add(3 * N + v)), acc);
-            _mm256_storeu_pd(out.add(v), acc);
-        }
-    }
-
     /// Evaluates all functions and optionally their derivatives at `x`.
     #[inline]
     pub fn compute(&self, x: f64, values: &mut [f64], derivatives: Option<&mut [f64]>) {
@@ -419,17 +383,40 @@ fn inverse_widths(positions: &[f64]) -> Vec<f64> {
     positions.windows(2).map(|w| 1.0 / (w[1] - w[0])).collect()
 }
 
-/// [`location_in_interval`] with the interval's inverse width from a table:
-/// t = (x − x_k) · (1 / Δ) instead of (x − x_k) / Δ, which differs from
-/// featomic's formula by rounding only (at most an ulp or two of t). The
-/// values-only and the gradient paths both locate through here, so they
-/// stay bitwise equal to each other.
+/// The interval of a uniform grid that holds `x`, and the Hermite basis
+/// there: [`HermiteSpline::locate`] and [`SharedGridSplines::locate`] both
+/// come here, so a location (hence the spline values) has the same bits
+/// whichever table it is computed for.
+///
+/// # Safety
+/// `positions` has n ≥ 2 entries and `inv_widths` n − 1 (the interval `k`
+/// found is at most n − 2, so x_k, x_{k+1} and 1/(x_{k+1} − x_k) exist).
 #[inline(always)]
-fn location_with_inverse(positions: &[f64], inv_widths: &[f64], k: usize, x: f64) -> SplineLocation {
-    let x_k = positions[k];
-    let delta = positions[k + 1] - x_k;
-    let inv_delta = inv_widths[k];
-    hermite_basis(k, positions.len(), (x - x_k) * inv_delta, delta, inv_delta)
+unsafe fn locate_on_grid(start: f64, inv_step: f64, positions: &[f64], inv_widths: &[f64], x: f64) -> SplineLocation {
+    let n = positions.len();
+    debug_assert!(n >= 2 && inv_widths.len() == n - 1);
+    // uniform grid: direct index, then fix the rare off-by-one that
+    // rounding of the stored positions can cause
+    let guess = ((x - start) * inv_step).floor();
+    // NaN and guesses ≤ 0 give 0, huge ones (+∞ too) n − 2: the guess is
+    // clamped to [1, n − 2] as a float, an integer value, so the conversion
+    // is exact and needs no saturation (one signed conversion; the
+    // saturating `as` took a compare and two conditional moves, and an
+    // unsigned one two conversions)
+    let last = (n - 2) as f64;
+    let mut k = if guess > 0.0 { (if guess < last { guess } else { last }).to_int_unchecked::<i64>() as usize } else { 0 };
+    if k > 0 && x < *positions.get_unchecked(k) {
+        k -= 1;
+    } else if k + 2 < n && x >= *positions.get_unchecked(k + 1) {
+        k += 1;
+    }
+    // k ≤ n − 2 still: it grew only where k + 2 < n
+    let x_k = *positions.get_unchecked(k);
+    let delta = *positions.get_unchecked(k + 1) - x_k;
+    // t = (x − x_k) · (1 / Δ) from a table instead of (x − x_k) / Δ: it
+    // differs from featomic's formula by rounding only (an ulp or two of t)
+    let inv_delta = *inv_widths.get_unchecked(k);
+    hermite_basis(k, n, (x - x_k) * inv_delta, delta, inv_delta)
 }
 
 /// Hermite basis for `x` in the interval [positions[k], positions[k+1]],

@@ -22,6 +22,21 @@ pub fn cutoff_function(smoothing: Smoothing, radius: f64, r: f64) -> (f64, f64) 
     }
 }
 
+/// The distance (Å) up to which a pair's density weight f_c(r)·s(r) is
+/// exactly 1 (f_c = 1 and no scaling), for pairs closer than `radius`:
+/// radius − width for a shifted cosine, `radius` for a step; −∞ with a
+/// scaling (`unscaled` false), where no weight is 1 for sure.
+#[inline]
+pub fn unit_weight_below(smoothing: Smoothing, unscaled: bool, radius: f64) -> f64 {
+    if !unscaled {
+        return f64::NEG_INFINITY;
+    }
+    match smoothing {
+        Smoothing::Step => radius,
+        Smoothing::ShiftedCosine { width } => radius - width,
+    }
+}
+
 /// s(r) and ds/dr; (1, 0) without scaling.
 #[inline]
 pub fn radial_scaling(scaling: Option<Scaling>, r: f64) -> (f64, f64) {

@@ -32,6 +32,9 @@ pub struct PairGeometry {
     pub unit: [f64; 3],
 }
 
+/// Pairs closer than this (Å) are atoms on top of each other: an error.
+pub(crate) const COINCIDENT: f64 = 1e-12;
+
 /// A radial integral, either exact or splined.
 pub enum Radial {
     /// Exact GTO integrals.
@@ -192,7 +195,7 @@ impl Expansion {
     // error messages built out of line
     #[inline(always)]
     pub(crate) fn pair_weight(&self, system_index: usize, centre: usize, j: usize, r: f64, shift: [i32; 3]) -> Result<(f64, f64)> {
-        if r < 1e-12 {
+        if r < COINCIDENT {
             return Err(coincident(system_index, centre, j, shift));
         }
         let (fc, dfc) = cutoff_function(self.settings.smoothing, self.settings.cutoff, r);

@@ -15,7 +15,8 @@
 //! (the centre's own term, then the pairs in neighbour-list order), as the
 //! pair-by-pair loop of [`Expansion::expand`] computes them with gradients,
 //! so the values are bitwise equal with and without gradients.
-use super::density::{cutoff_function, radial_scaling};
+use super::density::{cutoff_function, radial_scaling, unit_weight_below};
+use super::expansion::COINCIDENT;
 use super::expansion::{madd, Expansion, Radial};
 use crate::basis::RadialIntegral;
 use crate::error::{Error, Result};
@@ -39,8 +40,8 @@ const fn rows_for(n: usize) -> usize {
 
 /// Per-thread buffers of [`Expansion::expand_values`], grown on demand.
 pub struct ValuesScratch {
-    /// Pairs within the cutoff, in neighbour-list order: index into the
-    /// neighbour list and slot.
+    /// Pairs within the cutoff, in neighbour-list order (the first `count`
+    /// of it; the rest is stale): index into the centre's pairs and slot.
     kept: Vec<(usize, usize)>,
     /// The same pairs grouped by slot (stable), padded with idle lanes to a
     /// multiple of 4 (r = 1, weight 0, direction +z): vector r_ij (Å),
@@ -213,52 +214,92 @@ impl Expansion {
         }
 
         // 1. the pairs within the cutoff and their slots, counted per slot
+        // (one slot: every pair is in it, in order, and step 2 reads the
+        // pairs directly, without the species look-ups or this list)
         let s = scratch;
-        s.kept.clear();
-        s.slot_start.clear();
-        s.slot_start.resize(n_slots + 1, 0);
         let cutoff = self.settings.cutoff;
         let (distances, neighbours) = (&pairs.distances[range.clone()], &pairs.j[range.clone()]);
-        for (q, (&r, &j)) in distances.iter().zip(neighbours).enumerate() {
-            if r < cutoff {
-                let slot = slot_of[species_index[j as usize]];
-                debug_assert!(slot < n_slots, "species {} has no slot", species_index[j as usize]);
-                s.kept.push((range.start + q, slot));
-                s.slot_start[slot + 1] += 1;
+        let (vectors, shifts) = (&pairs.vectors[range.clone()], &pairs.shifts[range.clone()]);
+        let one_slot = n_slots == 1;
+        s.slot_start.clear();
+        s.slot_start.resize(n_slots + 1, 0);
+        let mut count = 0;
+        if one_slot {
+            count = distances.iter().filter(|&&r| r < cutoff).count();
+            s.slot_start[1] = count;
+        } else {
+            // (pair, slot) of the pairs kept, written at `count`
+            if s.kept.len() < distances.len() {
+                s.kept.resize(distances.len(), (0, 0));
             }
-        }
-        for k in 0..n_slots {
-            s.slot_start[k + 1] += s.slot_start[k];
+            let kept = &mut s.kept[..distances.len()];
+            for (q, (&r, &j)) in distances.iter().zip(neighbours).enumerate() {
+                if r < cutoff {
+                    let slot = slot_of[species_index[j as usize]];
+                    debug_assert!(slot < n_slots, "species {} has no slot", species_index[j as usize]);
+                    s.slot_start[slot + 1] += 1;
+                    // SAFETY: count ≤ q < distances.len() = kept.len()
+                    unsafe { *kept.get_unchecked_mut(count) = (q, slot) };
+                    count += 1;
+                }
+            }
+            for k in 0..n_slots {
+                s.slot_start[k + 1] += s.slot_start[k];
+            }
         }
 
         // 2. grouped by slot (neighbour-list order kept within a slot), with
         // the density weight and the checks of `expand`; the padding lanes
         // are idle pairs of weight 0
-        let count = s.kept.len();
         let stride = count.div_ceil(4) * 4;
         for v in [&mut s.vx, &mut s.vy, &mut s.vz, &mut s.r, &mut s.w] {
             set_len_for_overwrite(v, stride);
         }
-        s.next.clear();
-        s.next.extend_from_slice(&s.slot_start[..n_slots]);
+        // below this distance the weight is exactly 1 (`pair_weight` gives
+        // f_c = 1 and no scaling multiplies it): the common case skips the
+        // cutoff function and its checks, the same value
+        let unit_below = unit_weight_below(self.settings.smoothing, self.settings.scaling.is_none(), cutoff);
         {
             let (vx, vy, vz, rs, ws) = (&mut s.vx[..count], &mut s.vy[..count], &mut s.vz[..count], &mut s.r[..count], &mut s.w[..count]);
-            for &(p, slot) in &s.kept {
-                let r = pairs.distances[p];
-                let j = pairs.j[p] as usize;
-                let (weight, _) = self.pair_weight(system_index, centre, j, r, pairs.shifts[p])?;
-                let q = s.next[slot];
-                s.next[slot] = q + 1;
-                let v = pairs.vectors[p];
-                // one place per kept pair: q < slot_start[slot + 1] ≤ count
-                assert!(q < count);
-                // SAFETY: q < count, the length of the five slices
-                unsafe {
-                    *vx.get_unchecked_mut(q) = v[0];
-                    *vy.get_unchecked_mut(q) = v[1];
-                    *vz.get_unchecked_mut(q) = v[2];
-                    *rs.get_unchecked_mut(q) = r;
-                    *ws.get_unchecked_mut(q) = weight;
+            // a macro, not a closure: the closure, called from two loops,
+            // was compiled out of line (a call per pair)
+            macro_rules! put {
+                ($q:expr, $place:expr) => {{
+                    let (q, place): (usize, usize) = ($q, $place);
+                    let r = distances[q];
+                    let weight = if r <= unit_below && r >= COINCIDENT {
+                        1.0
+                    } else {
+                        self.pair_weight(system_index, centre, neighbours[q] as usize, r, shifts[q])?.0
+                    };
+                    let v = vectors[q];
+                    // one place per kept pair
+                    assert!(place < count);
+                    // SAFETY: place < count, the length of the five slices
+                    unsafe {
+                        *vx.get_unchecked_mut(place) = v[0];
+                        *vy.get_unchecked_mut(place) = v[1];
+                        *vz.get_unchecked_mut(place) = v[2];
+                        *rs.get_unchecked_mut(place) = r;
+                        *ws.get_unchecked_mut(place) = weight;
+                    }
+                }};
+            }
+            if one_slot {
+                let mut place = 0;
+                for (q, &r) in distances.iter().enumerate() {
+                    if r < cutoff {
+                        put!(q, place);
+                        place += 1;
+                    }
+                }
+            } else {
+                s.next.clear();
+                s.next.extend_from_slice(&s.slot_start[..n_slots]);
+                for &(q, slot) in &s.kept[..count] {
+                    let place = s.next[slot];
+                    s.next[slot] = place + 1;
+                    put!(q, place);
                 }
             }
         }
@@ -275,16 +316,12 @@ impl Expansion {
         set_len_for_overwrite(&mut s.radial, count * ln);
         match &self.radial {
             Radial::Splined(spline) => {
-                // unrolled per channel for the common n_max; the same bits
+                // the channels unrolled for the common n_max; the same bits
                 // as `compute`, which the gradient path calls
                 macro_rules! fixed {
                     ($($n:literal)*) => {
                         match n_max {
-                            $($n => {
-                                for (r, out) in s.r[..count].iter().zip(s.radial.chunks_exact_mut(ln)) {
-                                    spline.compute_values_fixed::<$n, FMA>(*r, out);
-                                }
-                            })*
+                            $($n => spline.compute_values_many::<$n, FMA>(&s.r[..count], &mut s.radial),)*
                             _ => {
                                 for (p, &r) in s.r[..count].iter().enumerate() {
                                     spline.compute(r, &mut s.radial[p * ln..(p + 1) * ln], None);
@@ -421,21 +458,30 @@ fn accumulate_fixed<const N: usize, const FMA: bool>(
     pairs: std::ops::Range<usize>,
     fresh: bool,
 ) {
+    // the bounds of every block below, checked once here rather than in
+    // each of the 12 blocks of a centre (`block_fma` relies on them)
+    let n_lm = (l_max + 1) * (l_max + 1);
+    assert!((l_max + 1) * N <= ln && pairs.end * ln <= radial.len() && n_lm * yw_stride <= yw.len() && pairs.end <= yw_stride);
+    assert!((n_lm - 1) * stride_lm + N <= c.len());
     for l in 0..=l_max {
         let end = (l + 1) * (l + 1);
         let mut lm = l * l;
         let zero = fresh && l > 0;
         while lm < end {
             let rows = (end - lm).min(rows_for(N));
-            match rows {
-                8 => block::<N, 8, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                7 => block::<N, 7, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                6 => block::<N, 6, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                5 => block::<N, 5, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                4 => block::<N, 4, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                3 => block::<N, 3, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                2 => block::<N, 2, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
-                _ => block::<N, 1, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+            // SAFETY: the block is rows lm..lm + rows ≤ (l + 1)² of degree
+            // l ≤ l_max, inside the bounds asserted above
+            unsafe {
+                match rows {
+                    8 => block::<N, 8, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    7 => block::<N, 7, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    6 => block::<N, 6, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    5 => block::<N, 5, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    4 => block::<N, 4, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    3 => block::<N, 3, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    2 => block::<N, 2, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                    _ => block::<N, 1, FMA>(c, stride_lm, lm, l, yw, yw_stride, radial, ln, pairs.clone(), zero),
+                }
             }
             lm += rows;
         }
@@ -445,9 +491,15 @@ fn accumulate_fixed<const N: usize, const FMA: bool>(
 /// K rows (lm0 … lm0 + K − 1, all of degree l) of C kept in registers
 /// while the pairs stream through; with `zero`, starting from +0.0 rather
 /// than from `c` (only under `block_fma`: the caller sets it only there).
+///
+/// # Safety
+/// Rows lm0..lm0 + K of `c` (`stride_lm` apart) hold N values each,
+/// `radial` the values of degree l of every pair below `pairs.end`
+/// (`ln` per pair), `yw` the rows lm0..lm0 + K of `yw_stride` ≥ pairs.end
+/// values: what [`accumulate_fixed`] asserts for all its blocks.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn block<const N: usize, const K: usize, const FMA: bool>(
+unsafe fn block<const N: usize, const K: usize, const FMA: bool>(
     c: &mut [f64],
     stride_lm: usize,
     lm0: usize,
@@ -465,7 +517,7 @@ fn block<const N: usize, const K: usize, const FMA: bool>(
         // and the stack (profile of si512); explicit vectors, the same fused
         // multiply-adds in the same order, so the same bits
         // SAFETY: FMA is true only under expand_values_fma, which runs only
-        // where the CPU has AVX2 and FMA
+        // where the CPU has AVX2 and FMA; the bounds are this function's
         unsafe { block_fma::<N, K>(c, stride_lm, lm0, l, yw, yw_stride, radial, ln, pairs, zero) };
         return;
     }
@@ -495,6 +547,9 @@ fn block<const N: usize, const K: usize, const FMA: bool>(
 /// [`block`] with AVX2 vectors of 4 values, for N a multiple of 4 up to 16:
 /// each accumulator is `fma(y, r, acc)` per element, as in [`block`]; with
 /// `zero` the accumulators start from +0.0 instead of the rows of `c`.
+///
+/// # Safety
+/// The CPU has AVX2 and FMA; the bounds of [`block`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[inline]
@@ -516,16 +571,19 @@ unsafe fn block_fma<const N: usize, const K: usize>(
     let lanes = N / W;
     let (start, end) = (pairs.start, pairs.end);
     assert!(N % W == 0 && lanes <= 4);
-    assert!((l + 1) * N <= ln && end * ln <= radial.len() && (lm0 + K) * yw_stride <= yw.len() && end <= yw_stride);
-    assert!((lm0 + K - 1) * stride_lm + N <= c.len());
+    // checked once per centre by the caller, `accumulate_fixed`
+    debug_assert!((l + 1) * N <= ln && end * ln <= radial.len() && (lm0 + K) * yw_stride <= yw.len() && end <= yw_stride);
+    debug_assert!((lm0 + K - 1) * stride_lm + N <= c.len());
     // SAFETY (every access below): rows lm0..lm0 + K of `c` hold N values
     // from (lm0 + k) · stride_lm, pair p's radial values of degree l are
     // radial[p · ln + l · N..][..N], and yw[(lm0 + k) · yw_stride + p] exists for
-    // p < end (the asserts above)
+    // p < end (the bounds `accumulate_fixed` asserts for every block)
     let mut acc: [[__m256d; 4]; K] = [[_mm256_setzero_pd(); 4]; K];
-    for (k, row) in acc.iter_mut().enumerate().filter(|_| !zero) {
-        for (v, a) in row.iter_mut().enumerate().take(lanes) {
-            *a = _mm256_loadu_pd(c.as_ptr().add((lm0 + k) * stride_lm + v * W));
+    if !zero {
+        for (k, row) in acc.iter_mut().enumerate() {
+            for (v, a) in row.iter_mut().enumerate().take(lanes) {
+                *a = _mm256_loadu_pd(c.as_ptr().add((lm0 + k) * stride_lm + v * W));
+            }
         }
     }
     for p in start..end {
