@@ -2,10 +2,12 @@
 //!
 //! Atoms are binned in fractional coordinates of an effective cell whose
 //! periodic rows are the lattice vectors and whose non-periodic rows are unit
-//! vectors orthogonal to the periodic ones. Bins are about `cutoff / 2` wide
-//! (measured between lattice planes) and atoms are sorted by bin, so a row of
-//! bins is one contiguous run of coordinates; a thinner cell makes the search
-//! reach as many periodic images as needed. A centre scans its rows without
+//! vectors orthogonal to the periodic ones. Bins are about `cutoff` wide
+//! along the first two axes and `cutoff / 8` along the last (measured between
+//! lattice planes) and atoms are sorted by bin, so a row of bins along the
+//! last axis is one contiguous run of coordinates: a centre scans 3 × 3 such
+//! rows; a thinner cell makes the search reach as many periodic images as
+//! needed. A centre scans its rows without
 //! branches (a cheap squared-distance filter that compacts the indices of
 //! candidates), then tests the survivors exactly and sorts them by (j, shift).
 //! When every atom is inside the cell (the usual input) a full list's AVX2
@@ -144,11 +146,18 @@ const MAX_CELLS_FROM_ORIGIN: f64 = 1e9;
 pub const MAX_NEIGHBORS_PER_ATOM: f64 = 1e6;
 /// Bytes of one pair in [`Pairs`]: i, j, shift, distance, vector.
 pub const PAIR_BYTES: usize = 4 + 4 + 12 + 8 + 24;
-/// Bins are about cutoff / BIN_DIVISIONS wide: the 5³ bins around a centre
-/// cover 1.95 cutoff³ against 27 cutoff³ for bins as wide as the cutoff
-/// (3.7 candidates per pair instead of 6.4), for 125 bins visited instead
-/// of 27 (in 25 contiguous rows, see `SearchContext::search_centre`).
-const BIN_DIVISIONS: i64 = 2;
+/// Bins are about cutoff / BIN_DIVISIONS[k] wide along axis k. A centre
+/// scans one contiguous run of atoms per row of bins along the last axis, so
+/// what a scan costs is mostly per row (set-up, the partial last block of
+/// four) and per candidate, not per bin: bins as wide as the cutoff along the
+/// first two axes give 3 × 3 rows instead of the 5 × 5 of cutoff / 2 bins,
+/// and thin bins along the last axis keep the rows short (17 bins, 2.125
+/// cutoff). The rows cover 19.1 cutoff³ against 15.6 for 5³ bins of cutoff / 2
+/// (1.2 times the candidates), for 9 row set-ups instead of 25: on silicon
+/// (28 pairs a centre, 1 000 to 100 000 atoms) 15–20 % fewer instructions
+/// per list. Periodic wrap-around still splits a row in two where it
+/// crosses the cell's boundary along the last axis.
+const BIN_DIVISIONS: [i64; 3] = [1, 1, 8];
 
 /// Geometry of the binning: effective cell, its inverse, bin counts and search ranges.
 struct Grid {
@@ -252,8 +261,8 @@ impl NeighborList {
             let length = extent[k] * plane;
             // bins slightly wider than cutoff / BIN_DIVISIONS, so that rounding in
             // the binning never hides a pair; the search then visits
-            // 2·BIN_DIVISIONS + 1 bins per axis
-            let bin_width = self.cutoff / BIN_DIVISIONS as f64 * (1.0 + 1e-9);
+            // 2·BIN_DIVISIONS + 1 bins per axis (more in a cell thinner than that)
+            let bin_width = self.cutoff / BIN_DIVISIONS[k] as f64 * (1.0 + 1e-9);
             bins[k] = ((length / bin_width).floor() as i64).clamp(1, 1 << 20);
             width[k] = length / bins[k] as f64;
         }
@@ -349,8 +358,8 @@ impl NeighborList {
     /// An upper bound on the pairs of a full list: for every occupied bin,
     /// its atoms times the atoms of every bin (and periodic image) its
     /// centres scan. From the real positions, so a dense cluster in a large
-    /// cell is counted as dense; about 4 times the pair count at uniform
-    /// density (the scanned bins cover 15.6 cutoff³, the sphere 4.2).
+    /// cell is counted as dense; about 4.5 times the pair count at uniform
+    /// density (the scanned bins cover 19.1 cutoff³, the sphere 4.2).
     fn candidate_bound(&self, grid: &Grid, start: &[usize]) -> f64 {
         let [nx, ny, nz] = grid.bins.map(|b| b as usize);
         let total_bins = nx * ny * nz;
