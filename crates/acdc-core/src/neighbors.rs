@@ -457,9 +457,14 @@ impl NeighborList {
             // room for the probe's pairs from the density estimate (at most
             // 256 a centre: a flat open system's estimate is no density), so
             // that the probe does not grow five arrays by doubling, copying
-            // them at each step (~5 % of a 1000-atom list)
+            // them at each step (~5 % of a 1000-atom list). In a small system
+            // (at most four probes) the room is for every centre (at most
+            // 1024 × 256 pairs, 13.6 MB), so that a list as dense as the
+            // estimate is not copied into larger arrays after the probe (the
+            // copy was 6 % of si_nl_1k's instructions)
             let per_centre = self.estimate_from_grid(system, &grid) / n as f64;
-            pairs.reserve_total((probe as f64 * (1.25 * per_centre).min(256.0)) as usize + 64)?;
+            let first = if n <= 4 * probe { n } else { probe };
+            pairs.reserve_total((first as f64 * (1.25 * per_centre).min(256.0)) as usize + 64)?;
             for i in 0..probe {
                 ctx.search_centre(i, &mut pairs, &mut scratch);
             }
@@ -685,6 +690,13 @@ impl<'a> SearchContext<'a> {
                         }
                     }
                 }
+                // visited in bin order (then image order), not in order of
+                // displacement: bins follow space, and so do the atom
+                // indices of most inputs (a crystal built cell by cell), so
+                // the scan then meets the neighbours closer to the (j,
+                // shift) order of the output and the per-centre sort moves
+                // fewer (on si_nl_1k 2.4 moves a pair instead of 4.0)
+                runs[k][first_run..].sort_unstable_by_key(|r| (r.first, r.t));
                 run_start[k].push(runs[k].len());
             }
         }
@@ -1119,6 +1131,10 @@ const SHIFT_BIAS: i32 = 512;
 /// indices both follow space), about three moves per pair on si_nl_10k.
 const INSERTION_SORT_MAX: usize = 64;
 
+/// From this many pairs on, a centre's candidates are first sorted into
+/// ranges of j before the insertion sort (see `Candidates::emit_sorted`).
+const BUCKET_SORT_MIN: usize = 40;
+
 impl Candidates {
     fn clear(&mut self) {
         self.pairs.clear();
@@ -1154,19 +1170,25 @@ impl Candidates {
             });
         } else if order.len() <= INSERTION_SORT_MAX {
             // keys are distinct (one per (j, shift)), so any sort gives the
-            // same order. First a stable counting sort into BUCKETS ranges
-            // of j (a monotone function of the key), then insertion, which
-            // then only moves pairs within a bucket. Why: the search meets
-            // neighbours in bin order, not index order (in water64, ~55
-            // pairs a centre took ~500 insertion moves, 7.6 k of 92 k
-            // instructions an atom). Unchecked: the bounds checks were half
-            // the instructions of the inner loop.
+            // same order. From BUCKET_SORT_MIN pairs on, first a stable
+            // counting sort into BUCKETS ranges of j (a monotone function of
+            // the key), then insertion, which then only moves pairs within a
+            // bucket. Why: the search meets neighbours in bin order, not
+            // index order (in water64, ~55 pairs a centre took ~500
+            // insertion moves, 7.6 k of 92 k instructions an atom, when the
+            // runs were visited in order of displacement). Below, insertion
+            // alone: the counting pass costs ~250 instructions a centre plus
+            // ~15 a pair, more than the moves it saves (si_nl_1k, 28 pairs:
+            // 2.4 moves a pair by insertion alone, 0.8 after the buckets; the
+            // list 8.29 → 7.54 M instructions without them; water64's 2.77
+            // → 2.81 M). Unchecked: the bounds checks were half the
+            // instructions of the inner loop.
             const BUCKETS: usize = 64;
             let n = order.len();
             // j >> s is below BUCKETS for every j < n_atoms
             let s = (usize::BITS - n_atoms.saturating_sub(1).leading_zeros()).saturating_sub(BUCKETS.trailing_zeros());
             let bucket = |k: &Key| ((k.key >> (30 + s)) as usize).min(BUCKETS - 1);
-            if n > 8 {
+            if n >= BUCKET_SORT_MIN {
                 let mut counts = [0u32; BUCKETS + 1];
                 for k in order.iter() {
                     counts[bucket(k) + 1] += 1;
