@@ -828,10 +828,15 @@ impl<'a> SearchContext<'a> {
                 // per-centre search's AVX2 entry), which run only where the
                 // CPU has AVX2
                 unsafe {
-                    if rx.t == 0 && ry.t == 0 && rz.t == 0 && self.no_negative_zero {
-                        self.scan_plain::<true>(centre, [0, 0, 0], [[0.0; 3]; 3], lo, hi, found)
-                    } else {
-                        self.scan_plain::<false>(centre, [rx.t, ry.t, rz.t], [rx.shift, ry.shift, rz.shift], lo, hi, found)
+                    let unshifted = rx.t == 0 && ry.t == 0 && rz.t == 0;
+                    // the run that holds the centre itself (its lane is
+                    // masked, see `scan_plain`): one run of the centre's 9+
+                    let own = unshifted && (lo..hi).contains(&(self.rank[centre.i] as usize));
+                    match (unshifted && self.no_negative_zero, own) {
+                        (true, true) => self.scan_plain::<true, true>(centre, [0, 0, 0], [[0.0; 3]; 3], lo, hi, found),
+                        (true, false) => self.scan_plain::<true, false>(centre, [0, 0, 0], [[0.0; 3]; 3], lo, hi, found),
+                        (false, true) => self.scan_plain::<false, true>(centre, [rx.t, ry.t, rz.t], [rx.shift, ry.shift, rz.shift], lo, hi, found),
+                        (false, false) => self.scan_plain::<false, false>(centre, [rx.t, ry.t, rz.t], [rx.shift, ry.shift, rz.shift], lo, hi, found),
                     }
                 };
                 continue;
@@ -847,23 +852,50 @@ impl<'a> SearchContext<'a> {
     /// without the filter. Each lane does the scalar test's operations in its
     /// order, r = ((x_j − x_i) + t_a·a) + t_b·b) + t_c·c (`u` holds the three
     /// products, as the runs store them) and |r|² < cutoff², so the pairs and
-    /// every bit of their values are the scalar path's.
+    /// every bit of their values are the scalar path's. `OWN`: the run holds
+    /// the centre (then `t` is zero), whose lane is masked.
+    ///
+    /// The pairs are written without [`Candidates::push`]: (x, y, z, |r|²)
+    /// of the four lanes are transposed into one register a lane, stored as
+    /// the candidate's first 32 bytes, and (j, shift) as its last 16, into
+    /// room reserved for the whole run (~14 instructions a pair instead of
+    /// ~45 through four spilled lane arrays and two checked pushes).
     ///
     /// # Safety
     /// The CPU has AVX2; `xs`, `ys`, `zs` are padded by [`FILTER_LANES`]
     /// past the last atom (they are).
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
-    unsafe fn scan_plain<const UNSHIFTED: bool>(&self, centre: &Centre, t: [i32; 3], u: [[f64; 3]; 3], lo: usize, hi: usize, found: &mut Candidates) {
+    unsafe fn scan_plain<const UNSHIFTED: bool, const OWN: bool>(
+        &self,
+        centre: &Centre,
+        t: [i32; 3],
+        u: [[f64; 3]; 3],
+        lo: usize,
+        hi: usize,
+        found: &mut Candidates,
+    ) {
         use std::arch::x86_64::*;
         let len = hi - lo;
-        // the lane of the centre itself (shift 0), if this run holds it
-        let skip = if t == [0, 0, 0] { (self.rank[centre.i] as usize).wrapping_sub(lo) } else { usize::MAX };
+        // the lane of the centre itself (shift 0) when this run holds it
+        let skip = if OWN { (self.rank[centre.i] as usize).wrapping_sub(lo) } else { usize::MAX };
+        // the lanes of the last block that are inside the run
+        let full = len & !(FILTER_LANES - 1);
+        let tail = (1u32 << (len & (FILTER_LANES - 1))) - 1;
+        // (j, shift) of a pair is `tj` with j in its first lane; the key's
+        // shift bits are the run's
+        let (b0, b1, b2) = ((t[0] + SHIFT_BIAS) as u32, (t[1] + SHIFT_BIAS) as u32, (t[2] + SHIFT_BIAS) as u32);
+        found.overflow |= (b0 | b1 | b2) >= 2 * SHIFT_BIAS as u32;
+        let shift_key = ((b0 as u64 & 1023) << 20) | ((b1 as u64 & 1023) << 10) | (b2 as u64 & 1023);
+        found.pairs.reserve(len);
+        found.order.reserve(len);
         let xi = centre.xi;
         debug_assert!(hi + FILTER_LANES <= self.xs.len() && hi <= self.sorted.len());
         // SAFETY: loads read lo + k .. lo + k + 4 with k < len, inside the
         // padded arrays; `sorted` is read at lo + k + l < hi (the mask keeps
-        // lanes below len only)
+        // lanes below len only); at most len pairs are written from the
+        // arrays' lengths, into the room reserved above, and the lengths
+        // are set to cover exactly the written ones
         unsafe {
             let set = _mm256_set1_pd;
             let (cx, cy, cz) = (set(xi[0]), set(xi[1]), set(xi[2]));
@@ -871,8 +903,11 @@ impl<'a> SearchContext<'a> {
             let (bx, by, bz) = (set(u[1][0]), set(u[1][1]), set(u[1][2]));
             let (gx, gy, gz) = (set(u[2][0]), set(u[2][1]), set(u[2][2]));
             let limit = set(centre.cutoff2);
+            let tj = _mm_setr_epi32(0, t[0], t[1], t[2]);
             let (px, py, pz) = (self.xs.as_ptr().add(lo), self.ys.as_ptr().add(lo), self.zs.as_ptr().add(lo));
-            let (mut vx, mut vy, mut vz, mut vd) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+            let mut count = found.pairs.len();
+            let (pairs, order) = (found.pairs.as_mut_ptr(), found.order.as_mut_ptr());
+            let mut lanes = [_mm256_setzero_pd(); FILTER_LANES];
             let mut k = 0usize;
             while k < len {
                 let (mut dx, mut dy, mut dz) = (
@@ -889,27 +924,36 @@ impl<'a> SearchContext<'a> {
                 }
                 let d2 = _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(dx, dx), _mm256_mul_pd(dy, dy)), _mm256_mul_pd(dz, dz));
                 let mut mask = _mm256_movemask_pd(_mm256_cmp_pd::<_CMP_LT_OQ>(d2, limit)) as u32;
-                if len - k < FILTER_LANES {
-                    mask &= (1 << (len - k)) - 1;
-                }
-                let own = skip.wrapping_sub(k);
-                if own < FILTER_LANES {
-                    mask &= !(1 << own);
+                mask &= if k < full { (1 << FILTER_LANES) - 1 } else { tail };
+                if OWN {
+                    let own = skip.wrapping_sub(k);
+                    if own < FILTER_LANES {
+                        mask &= !(1 << own);
+                    }
                 }
                 if mask != 0 {
-                    _mm256_storeu_pd(vx.as_mut_ptr(), dx);
-                    _mm256_storeu_pd(vy.as_mut_ptr(), dy);
-                    _mm256_storeu_pd(vz.as_mut_ptr(), dz);
-                    _mm256_storeu_pd(vd.as_mut_ptr(), d2);
+                    // (x, y, z, |r|²) of each lane
+                    let (xy_lo, xy_hi) = (_mm256_unpacklo_pd(dx, dy), _mm256_unpackhi_pd(dx, dy));
+                    let (zd_lo, zd_hi) = (_mm256_unpacklo_pd(dz, d2), _mm256_unpackhi_pd(dz, d2));
+                    lanes[0] = _mm256_permute2f128_pd::<0x20>(xy_lo, zd_lo);
+                    lanes[1] = _mm256_permute2f128_pd::<0x20>(xy_hi, zd_hi);
+                    lanes[2] = _mm256_permute2f128_pd::<0x31>(xy_lo, zd_lo);
+                    lanes[3] = _mm256_permute2f128_pd::<0x31>(xy_hi, zd_hi);
                     while mask != 0 {
                         let l = mask.trailing_zeros() as usize;
                         mask &= mask - 1;
                         let j = *self.sorted.get_unchecked(lo + k + l);
-                        found.push(j, t, [vx[l], vy[l], vz[l]], vd[l]);
+                        let c = pairs.add(count);
+                        _mm256_storeu_pd(std::ptr::addr_of_mut!((*c).vector).cast(), *lanes.get_unchecked(l));
+                        _mm_storeu_si128(std::ptr::addr_of_mut!((*c).j).cast(), _mm_insert_epi32::<0>(tj, j as i32));
+                        order.add(count).write(Key { key: ((j as u64) << 30) | shift_key, at: count as u32 });
+                        count += 1;
                     }
                 }
                 k += FILTER_LANES;
             }
+            found.pairs.set_len(count);
+            found.order.set_len(count);
         }
     }
 
@@ -1114,13 +1158,16 @@ struct Key {
     at: u32,
 }
 
-/// One pair found for the current centre.
+/// One pair found for the current centre. `repr(C)`: the vector scan
+/// stores `vector` and `d2` as one 32-byte lane and `j` and `shift` as one
+/// 16-byte lane (`SearchContext::scan_plain`).
 #[derive(Clone, Copy)]
+#[repr(C)]
 struct Candidate {
-    j: u32,
-    shift: [i32; 3],
     vector: [f64; 3],
     d2: f64,
+    j: u32,
+    shift: [i32; 3],
 }
 
 /// Shifts in [-SHIFT_BIAS, SHIFT_BIAS) pack into 10 bits each.
@@ -1156,7 +1203,7 @@ impl Candidates {
         self.overflow |= (b0 | b1 | b2) >= 2 * SHIFT_BIAS as u32;
         let key = ((j as u64) << 30) | ((b0 as u64 & 1023) << 20) | ((b1 as u64 & 1023) << 10) | (b2 as u64 & 1023);
         self.order.push(Key { key, at: self.pairs.len() as u32 });
-        self.pairs.push(Candidate { j, shift, vector, d2 });
+        self.pairs.push(Candidate { vector, d2, j, shift });
     }
 
     /// Appends the candidates to `out` in (j, shift) order.
