@@ -1144,8 +1144,11 @@ struct Candidates {
     order: Vec<Key>,
     /// whether a shift too large to pack into a key was seen
     overflow: bool,
-    /// a copy of `order` for the counting sort
-    spare: Vec<Key>,
+    /// `order` as packed u64 keys (key << 6 | position), for the
+    /// insertion sort
+    packed: Vec<u64>,
+    /// a copy of `packed` for the counting sort
+    spare: Vec<u64>,
     /// scratch for the branch-free filter of one run of bins
     hits: Vec<u32>,
 }
@@ -1210,94 +1213,123 @@ impl Candidates {
     fn emit_sorted(&mut self, i: u32, n_atoms: usize, out: &mut Pairs) {
         let order = &mut self.order;
         let pairs = &self.pairs;
-        if self.overflow {
-            order.sort_unstable_by_key(|k| {
-                let c = &pairs[k.at as usize];
-                (c.j, c.shift)
-            });
-        } else if order.len() <= INSERTION_SORT_MAX {
+        let n = order.len();
+        if !self.overflow && n <= INSERTION_SORT_MAX && n_atoms <= 1 << PACKED_J_BITS {
             // keys are distinct (one per (j, shift)), so any sort gives the
-            // same order. From BUCKET_SORT_MIN pairs on, first a stable
-            // counting sort into BUCKETS ranges of j (a monotone function of
-            // the key), then insertion, which then only moves pairs within a
-            // bucket. Why: the search meets neighbours in bin order, not
-            // index order (in water64, ~55 pairs a centre took ~500
-            // insertion moves, 7.6 k of 92 k instructions an atom, when the
-            // runs were visited in order of displacement). Below, insertion
-            // alone: the counting pass costs ~250 instructions a centre plus
-            // ~15 a pair, more than the moves it saves (si_nl_1k, 28 pairs:
-            // 2.4 moves a pair by insertion alone, 0.8 after the buckets; the
+            // same order. The key (j: at most 26 bits, then the shift's 30)
+            // and the position (< 64) packed into one u64, so that an
+            // insertion step moves 8 bytes, not a 16-byte `Key` (si_nl_1k:
+            // 6.22 → 5.96 M instructions a list).
+            let packed = &mut self.packed;
+            packed.clear();
+            packed.extend(order.iter().map(|k| (k.key << 6) | k.at as u64));
+            // From BUCKET_SORT_MIN pairs on, first a stable counting sort
+            // into BUCKETS ranges of j (a monotone function of the key),
+            // then insertion, which then only moves pairs within a bucket.
+            // Why: the search meets neighbours in bin order, not index order
+            // (in water64, ~55 pairs a centre took ~500 insertion moves,
+            // 7.6 k of 92 k instructions an atom, when the runs were visited
+            // in order of displacement). Below, insertion alone: the
+            // counting pass costs ~250 instructions a centre plus ~15 a
+            // pair, more than the moves it saves (si_nl_1k, 28 pairs: 2.4
+            // moves a pair by insertion alone, 0.8 after the buckets; the
             // list 8.29 → 7.54 M instructions without them; water64's 2.77
-            // → 2.81 M). Unchecked: the bounds checks were half the
-            // instructions of the inner loop.
-            const BUCKETS: usize = 64;
-            let n = order.len();
-            // j >> s is below BUCKETS for every j < n_atoms
-            let s = (usize::BITS - n_atoms.saturating_sub(1).leading_zeros()).saturating_sub(BUCKETS.trailing_zeros());
-            let bucket = |k: &Key| ((k.key >> (30 + s)) as usize).min(BUCKETS - 1);
+            // → 2.81 M).
             if n >= BUCKET_SORT_MIN {
+                const BUCKETS: usize = 64;
+                // j >> s is below BUCKETS for every j < n_atoms
+                let s = (usize::BITS - n_atoms.saturating_sub(1).leading_zeros()).saturating_sub(BUCKETS.trailing_zeros());
+                let bucket = |p: u64| ((p >> (36 + s)) as usize).min(BUCKETS - 1);
                 let mut counts = [0u32; BUCKETS + 1];
-                for k in order.iter() {
-                    counts[bucket(k) + 1] += 1;
+                for &p in packed.iter() {
+                    counts[bucket(p) + 1] += 1;
                 }
                 for b in 0..BUCKETS {
                     counts[b + 1] += counts[b];
                 }
                 self.spare.clear();
-                self.spare.extend_from_slice(order);
-                for k in &self.spare {
-                    let b = bucket(k);
-                    order[counts[b] as usize] = *k;
+                self.spare.extend_from_slice(packed);
+                for &p in &self.spare {
+                    let b = bucket(p);
+                    packed[counts[b] as usize] = p;
                     counts[b] += 1;
                 }
             }
-            let p = order.as_mut_ptr();
-            for a in 1..n {
-                // SAFETY: 0 ≤ b − 1 < b ≤ a < n, the length of `order`
-                unsafe {
-                    let x = *p.add(a);
-                    let mut b = a;
-                    while b > 0 && (*p.add(b - 1)).key > x.key {
-                        *p.add(b) = *p.add(b - 1);
-                        b -= 1;
-                    }
-                    *p.add(b) = x;
-                }
-            }
+            insertion_sort(packed);
+            write_out(pairs, i, packed.iter().map(|&p| (p & 63) as usize), n, out);
+            return;
+        }
+        if self.overflow {
+            order.sort_unstable_by_key(|k| {
+                let c = &pairs[k.at as usize];
+                (c.j, c.shift)
+            });
         } else {
             order.sort_unstable_by_key(|k| k.key);
         }
-        let n = order.len();
-        out.i.reserve(n);
-        out.j.reserve(n);
-        out.shifts.reserve(n);
-        out.distances.reserve(n);
-        out.vectors.reserve(n);
-        // one pass writing the five arrays (instead of five passes)
-        let (oi, oj, os, od, ov) = (
-            &mut out.i.spare_capacity_mut()[..n],
-            &mut out.j.spare_capacity_mut()[..n],
-            &mut out.shifts.spare_capacity_mut()[..n],
-            &mut out.distances.spare_capacity_mut()[..n],
-            &mut out.vectors.spare_capacity_mut()[..n],
-        );
-        for (q, k) in order.iter().enumerate() {
-            let c = &pairs[k.at as usize];
-            oi[q].write(i);
-            oj[q].write(c.j);
-            os[q].write(c.shift);
-            od[q].write(c.d2.sqrt());
-            ov[q].write(c.vector);
-        }
-        // SAFETY: the first n spare elements of each array were written above
+        write_out(pairs, i, order.iter().map(|k| k.at as usize), n, out);
+    }
+}
+
+/// Bits of j in a packed sort key (see `Candidates::emit_sorted`).
+const PACKED_J_BITS: u32 = 26;
+
+/// Sorts `keys` by insertion (few moves when they are nearly sorted).
+/// Unchecked: the bounds checks were half the instructions of the inner
+/// loop.
+#[inline(always)]
+fn insertion_sort(keys: &mut [u64]) {
+    let n = keys.len();
+    let p = keys.as_mut_ptr();
+    for a in 1..n {
+        // SAFETY: 0 ≤ b − 1 < b ≤ a < n, the length of `keys`
         unsafe {
-            let len = out.i.len() + n;
-            out.i.set_len(len);
-            out.j.set_len(len);
-            out.shifts.set_len(len);
-            out.distances.set_len(len);
-            out.vectors.set_len(len);
+            let x = *p.add(a);
+            let mut b = a;
+            while b > 0 && *p.add(b - 1) > x {
+                *p.add(b) = *p.add(b - 1);
+                b -= 1;
+            }
+            *p.add(b) = x;
         }
+    }
+}
+
+/// Appends the `n` candidates at positions `at` (in that order) to `out`,
+/// with first atom `i`: one pass writing the five arrays.
+#[inline(always)]
+fn write_out(pairs: &[Candidate], i: u32, at: impl Iterator<Item = usize>, n: usize, out: &mut Pairs) {
+    out.i.reserve(n);
+    out.j.reserve(n);
+    out.shifts.reserve(n);
+    out.distances.reserve(n);
+    out.vectors.reserve(n);
+    let (oi, oj, os, od, ov) = (
+        &mut out.i.spare_capacity_mut()[..n],
+        &mut out.j.spare_capacity_mut()[..n],
+        &mut out.shifts.spare_capacity_mut()[..n],
+        &mut out.distances.spare_capacity_mut()[..n],
+        &mut out.vectors.spare_capacity_mut()[..n],
+    );
+    let mut written = 0;
+    for (q, k) in at.take(n).enumerate() {
+        let c = &pairs[k];
+        oi[q].write(i);
+        oj[q].write(c.j);
+        os[q].write(c.shift);
+        od[q].write(c.d2.sqrt());
+        ov[q].write(c.vector);
+        written += 1;
+    }
+    debug_assert_eq!(written, n, "one position a pair");
+    // SAFETY: the first n spare elements of each array were written above
+    unsafe {
+        let len = out.i.len() + n;
+        out.i.set_len(len);
+        out.j.set_len(len);
+        out.shifts.set_len(len);
+        out.distances.set_len(len);
+        out.vectors.set_len(len);
     }
 }
 
