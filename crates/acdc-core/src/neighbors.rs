@@ -1283,6 +1283,8 @@ impl Candidates {
                     counts[b] += 1;
                 }
             }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = simd;
             #[cfg(target_arch = "x86_64")]
             if simd && n < BUCKET_SORT_MIN {
                 // SAFETY: `simd` is only set where the CPU has AVX2
