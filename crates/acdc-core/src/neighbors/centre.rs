@@ -94,7 +94,7 @@ impl CentreSearch<'_> {
     /// rows, which are assigned before the centres are expanded. The rows
     /// of bins nearest the centre are scanned first, so in a mixture (water:
     /// an H within 1 Å of every O) the search usually stops after a row or
-    /// two instead of 25.
+    /// two instead of 9.
     pub(crate) fn species_within(&self, i: usize, species_index: &[usize], wanted: usize, seen: &mut [bool], scratch: &mut CentreScratch) -> usize {
         #[cfg(target_arch = "x86_64")]
         if self.ctx.simd {
@@ -126,20 +126,15 @@ impl CentreSearch<'_> {
         let runs = |k: usize| &ctx.runs[k][ctx.run_start[k][b[k]]..ctx.run_start[k][b[k] + 1]];
         let (runs_x, runs_y, runs_z) = (runs(0), runs(1), runs(2));
         // along x and y every run is one bin: start from the centre's own
-        // bin (the untranslated one) and move outwards
+        // bin (the untranslated one) and move outwards (the runs are
+        // tabulated in bin order, so by displacement d = bin + t·bins − own)
         for (k, axis_runs) in [runs_x, runs_y].into_iter().enumerate() {
-            let own = axis_runs.iter().position(|r| r.t == 0 && r.first == b[k]).unwrap_or(0);
+            let bins = ctx.grid.bins[k];
+            let distance = |r: &super::Run| (r.first as i64 + r.t as i64 * bins - b[k] as i64).abs();
             let order = &mut scratch.order[k];
             order.clear();
-            order.push(own);
-            for d in 1..axis_runs.len() {
-                if d <= own {
-                    order.push(own - d);
-                }
-                if own + d < axis_runs.len() {
-                    order.push(own + d);
-                }
-            }
+            order.extend(0..axis_runs.len());
+            order.sort_by_key(|&q| distance(&axis_runs[q]));
         }
         let mut marked = 0;
         let mut checked = 0;
