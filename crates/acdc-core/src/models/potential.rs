@@ -2287,14 +2287,18 @@ mod leave_one_out_tests {
     /// truncation ≈ 1e-8 and ε·K/h² ≈ 1e-8 rounding relative to K; checked
     /// at 1e-5 of the largest component). Also: the variance is the posterior
     /// part plus the prior part, the prior part is ≥ 0 and the variance at
-    /// most k**_F (the data only remove variance), at ζ = 1, 2, 3 and 4.
+    /// most k**_F (the data only remove variance), at ζ = 1, 2, 3 and 4, and
+    /// on the ν = 3 features at ζ = 2.
     #[test]
     fn gpr_force_prior_by_finite_differences() {
         let systems: Vec<System> = (0..5).map(|k| super::tests::structure_pub(k, 4)).collect();
         let t = super::tests::targets_pub(&systems);
-        for zeta in [1u32, 2, 3, 4] {
+        // the power spectrum at ζ = 1–4, and the ν = 3 features (the same formula on other features)
+        let cases = [1u32, 2, 3, 4].map(|z| (z, FeatureKind::PowerSpectrum)).into_iter().chain([(2, FeatureKind::Bispectrum)]);
+        for (zeta, features) in cases {
             let kind = KindOptions::SparseGpr { count: 3, counts: vec![], method: SparseMethod::Cur, seed: 0, zeta, delta: 0.5, jitter: 1e-8 };
-            let p = Potential::fit(&systems, &t, &super::tests::options_pub(kind)).unwrap();
+            let p = Potential::fit_with_features(&systems, &t, &super::tests::options_pub(kind), features).unwrap();
+            assert_eq!(p.bispectrum().is_some(), features == FeatureKind::Bispectrum);
             let nf = p.layout.n_features();
             let kernel = p.kernel();
             let hats = |q: &System| -> (Vec<usize>, Vec<Vec<f64>>) {
