@@ -402,7 +402,8 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
     let sparse: Record<string, number> | null = null;
     if (chosen !== 'linear') {
       sparse = {};
-      for (const z of species) sparse[z] = Math.min(o.sparse, train.reduce((n, s) => n + s.types.filter((t) => t === z).length, 0));
+      // what the fit was asked for (a species only in validation frames: none)
+      for (const z of species) sparse[z] = sparseCount[z] ?? 0;
     }
     return {
       file: name,
