@@ -573,6 +573,16 @@ export interface ForceCalibrateOptions {
    * model's sigmas.forces): the forces of `frameSigmas` when the fit had them.
    */
   sigmaForces?: (number | undefined)[];
+  /**
+   * calibrateForceVarianceLeaveOneOut only: how s_F is fitted to the
+   * left-out force errors (c_F is the maximum-likelihood one either way).
+   * 'coverage' (default): the s_F whose fractions of errors within 1σ and
+   * 2σ are nearest 0.683 and 0.954, in units of the target bands ±0.1 and
+   * ±0.05 (force errors are heavier-tailed than a Gaussian, and the
+   * maximum-likelihood s_F covers 0.72–0.79 of them within 1σ);
+   * 'likelihood': s_F = mean(r²/(v + c_F)). docs/MODELS.md, "Force variance".
+   */
+  scaleRule?: 'coverage' | 'likelihood';
 }
 
 /** A calibration of the per-component force variance s_F·(v + c_F) and how the force errors are covered. */
@@ -595,6 +605,10 @@ export interface ForceVarianceCalibration {
   within2SigmaBefore: number;
   /** 'leave-one-out' (each training structure's force rows left out at once) or 'held-out'. */
   method: 'leave-one-out' | 'held-out';
+  /** Leave-one-out only: the rule that fitted s_F (`scaleRule`). */
+  scaleRule?: 'coverage' | 'likelihood';
+  /** Leave-one-out only: the maximum-likelihood s_F at the same c_F (equal to `scale` under 'likelihood'). */
+  likelihoodScale?: number;
 }
 
 /** Leave-one-out errors and variances of the training structures. */
@@ -646,7 +660,8 @@ function calibrationReferences(systems: System[], key = 'energy'): Float64Array 
 function checkForceCalibrateOptions(options: unknown, n: number): ForceCalibrateOptions {
   if (options === undefined) return {};
   if (!isObject(options)) throw invalidParameter(`force calibration options must be an object, got ${describe(options)}`);
-  checkKeys('calibrateForceVariance', options, ['forces', 'signal', 'apply', 'sigmaForces']);
+  checkKeys('calibrateForceVariance', options, ['forces', 'signal', 'apply', 'sigmaForces', 'scaleRule']);
+  if (options.scaleRule !== undefined && options.scaleRule !== 'coverage' && options.scaleRule !== 'likelihood') throw invalidParameter(`scaleRule must be 'coverage' or 'likelihood', got ${describe(options.scaleRule)}`);
   if (options.forces !== undefined && (typeof options.forces !== 'string' || options.forces === '')) throw invalidParameter(`forces must be a non-empty string, got ${describe(options.forces)}`);
   if (options.apply !== undefined && typeof options.apply !== 'boolean') throw invalidParameter(`apply must be a boolean, got ${describe(options.apply)}`);
   const s = options.sigmaForces;
@@ -932,8 +947,8 @@ export abstract class Potential {
    * Predicted variance of every force component, eV²/Å² (3N per system, in
    * the order of the positions): s_F·(ψᵀM⁻¹ψ + p + c_F), ψ the force row of
    * the fit and p the sparse GPR's prior part k**_F − ψᵀK_MM⁻¹ψ (what the
-   * sparse set leaves unexplained; 0 for the linear model). A sparse GPR
-   * with a distance_2b term is refused (an error). docs/MODELS.md, "Force
+   * sparse set leaves unexplained; 0 for the linear model; with a
+   * distance_2b term, both terms' prior parts). docs/MODELS.md, "Force
    * variance".
    */
   async forceVariance(systems: Systems, options?: { signal?: AbortSignalLike }): Promise<Float64Array[]> {
@@ -982,26 +997,26 @@ export abstract class Potential {
    * Calibrates the force variance on the model's own training structures
    * (in the order of the fit) by closed-form leave-one-frame-out: each
    * structure's force rows are left out at once (its energy and stress rows
-   * stay), and s_F and c_F fitted by maximum likelihood of the left-out
-   * force errors. Linear model and sparse GPR on SOAP alone; kept in the
-   * model file.
+   * stay), c_F fitted by maximum likelihood of the left-out force errors
+   * and s_F by `options.scaleRule` (default 'coverage'). Linear model and
+   * sparse GPR (with or without a distance_2b term); kept in the model file.
    */
   async calibrateForceVarianceLeaveOneOut(systems: Systems, options?: ForceCalibrateOptions): Promise<ForceVarianceCalibration> {
     const l = await this.forceLeaveOneOut(systems, options);
-    return this.#applyForceLeaveOut(l.errors, l.variances);
+    return this.#applyForceLeaveOut(l.errors, l.variances, options?.scaleRule);
   }
 
   /** `calibrateForceVarianceLeaveOneOut`, synchronously. */
   calibrateForceVarianceLeaveOneOutSync(systems: Systems, options?: ForceCalibrateOptions): ForceVarianceCalibration {
     const l = this.forceLeaveOneOutSync(systems, options);
-    return this.#applyForceLeaveOut(l.errors, l.variances);
+    return this.#applyForceLeaveOut(l.errors, l.variances, options?.scaleRule);
   }
 
   /**
    * One more factor of the force variance from held-out `systems` (or,
    * with `apply: false`, only the coverage of the current one there:
    * `within1SigmaBefore`, `within2SigmaBefore`). Linear model and sparse
-   * GPR on SOAP alone.
+   * GPR (with or without a distance_2b term).
    */
   async calibrateForceVariance(systems: Systems, options?: ForceCalibrateOptions): Promise<ForceVarianceCalibration> {
     const list = toList(systems);
@@ -1020,10 +1035,11 @@ export abstract class Potential {
     return this.#applyForceCalibration(this.predictSync(list, { forces: true }).forces!, this.forceVarianceSync(list), forces, o.apply !== false);
   }
 
-  #applyForceLeaveOut(errors: Float64Array, variances: Float64Array): ForceVarianceCalibration {
-    const c = native.calibrateEnergyVarianceAndNoise(errors, variances, new Array<number>(errors.length).fill(1));
+  #applyForceLeaveOut(errors: Float64Array, variances: Float64Array, scaleRule: 'coverage' | 'likelihood' = 'coverage'): ForceVarianceCalibration {
+    const f = native.calibrateForceVarianceLeaveOut(errors, variances, scaleRule);
+    const c = f.calibration;
     this.#native.setForceVarianceCalibration(c.scale, c.noise);
-    return { scale: c.scale, noise: c.noise, components: c.count, within1Sigma: c.within1, within2Sigma: c.within2, within1SigmaBefore: c.within1Uncalibrated, within2SigmaBefore: c.within2Uncalibrated, method: 'leave-one-out' };
+    return { scale: c.scale, noise: c.noise, components: c.count, within1Sigma: c.within1, within2Sigma: c.within2, within1SigmaBefore: c.within1Uncalibrated, within2SigmaBefore: c.within2Uncalibrated, method: 'leave-one-out', scaleRule, likelihoodScale: f.likelihoodScale };
   }
 
   #applyForceCalibration(predicted: Float64Array[], variance: Float64Array[], reference: Float64Array[], apply: boolean): ForceVarianceCalibration {

@@ -299,6 +299,17 @@ describe('acdc fit: --seed, --validation 0, --model auto, warnings', () => {
     const t = await acdc(['fit', train, '--out', path.join(d, 'auto2b.acdc'), ...quick, '--terms', '2b,soap']);
     expect(t.status, t.stderr).toBe(0);
     expect(Object.keys(JSON.parse(t.stdout).candidates).sort()).toEqual(['gpr', 'linear']);
+    // the GPR with a distance_2b term has a calibrated force variance too
+    // (both terms' prior parts): on the 36 training frames, checked on the 4 validation frames
+    const g = await acdc(['fit', train, '--out', path.join(d, 'gpr2b.acdc'), ...quick, '--model', 'gpr', '--terms', '2b,soap']);
+    expect(g.status, g.stderr).toBe(0);
+    const sg = JSON.parse(g.stdout);
+    expect(sg.terms).toBe('2b,soap');
+    expect(sg.forceCalibration).toMatchObject({ method: 'leave-one-out', components: 36 * 32 * 3 });
+    expect(sg.forceCalibration.validation.components).toBe(4 * 32 * 3);
+    expect(sg.notes.some((n: string) => /force variance was not calibrated/.test(n))).toBe(false);
+    const m2b = loadModelSync(path.join(d, 'gpr2b.acdc'));
+    expect(m2b.forceVarianceCalibration).toEqual({ scale: sg.forceCalibration.scale, noise: sg.forceCalibration.noise });
   }, 300_000);
 
   it('a GPR that learnt nothing (δ = 1e-6 eV: α ≈ 0, with e0 1 eV/atom off) is saved with one warning line per baseline it loses to', async () => {

@@ -81,8 +81,8 @@ export interface FitOptions extends TermCliOptions {
   /**
    * Whether the force variance is calibrated on the leave-one-frame-out
    * force errors of the training frames: 'auto' (the default: when forces
-   * are fitted and the linear model or the sparse GPR on SOAP alone is
-   * saved) or 'off' (the model file then holds no force calibration).
+   * are fitted, for the linear model and the sparse GPR with or without a
+   * distance_2b term) or 'off' (the model file then holds no force calibration).
    */
   forceCalibration?: (typeof FORCE_CALIBRATION)[number];
   progress: boolean;
@@ -137,11 +137,11 @@ export interface FitSummary {
   calibration: FitCalibration | null;
   /**
    * Calibration of the per-component force variance (linear model or
-   * sparse GPR on SOAP alone, with forces): s_F·(v + c_F) from the
-   * closed-form leave-one-frame-out force errors of the training frames,
-   * and the coverage on the validation frames. Null for the GPR with a
-   * distance_2b term, without forces, with --force-calibration off or when
-   * it failed (a note says why).
+   * sparse GPR, with or without a distance_2b term, with forces):
+   * s_F·(v + c_F) from the closed-form leave-one-frame-out force errors of
+   * the training frames, and the coverage on the validation frames. Null
+   * without forces, with --force-calibration off or when it failed (a note
+   * says why).
    */
   forceCalibration: FitForceCalibration | null;
   /** Frames with their own sigmas (info keys or config_type). */
@@ -369,13 +369,12 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
         notes.push(`the variance was not calibrated: ${(e as Error).message}`);
       }
     }
-    // the force variance (linear model, and the sparse GPR on SOAP alone:
-    // the distance_2b term's force prior is not computed): each training
-    // frame's force rows left out at once (closed form), checked on the
-    // validation frames
+    // the force variance (linear model and sparse GPR, with or without a
+    // distance_2b term): each training frame's force rows left out at once
+    // (closed form), checked on the validation frames
     let forceCalibration: FitForceCalibration | null = null;
     const forceCalibrationOff = o.forceCalibration === 'off';
-    const forceVariance = chosen === 'linear' || chosen === 'gpr';
+    const forceVariance = chosen === 'linear' || chosen === 'gpr' || chosen === 'gpr+2b';
     if (targets.forces && forceVariance && forceCalibrationOff) notes.push('the force variance was not calibrated (--force-calibration off): the model file holds none, and its force variance is the uncalibrated one');
     if (targets.forces && forceVariance && !forceCalibrationOff) {
       stages.start('force variance calibration (leave-out)');

@@ -688,6 +688,28 @@ pub fn calibrate_energy_variance_and_noise(errors: Float64Array, variances: Floa
     })
 }
 
+/// A force variance calibration and the maximum-likelihood scale beside it.
+#[napi(object, object_from_js = false)]
+pub struct ForceCalibrationData {
+    /// the calibration (scale s_F by the rule, noise c_F in eV²/Å²)
+    pub calibration: CalibrationData,
+    /// the maximum-likelihood s_F at the same c_F
+    pub likelihood_scale: f64,
+}
+
+/// Fits the force variance's s_F·(v + c_F) to left-out force errors (eV/Å)
+/// and variances (eV²/Å²): c_F by maximum likelihood, s_F by `rule`
+/// ("coverage": the fractions within 1σ and 2σ nearest 0.683 and 0.954 in
+/// units of their bands; "likelihood").
+#[napi]
+pub fn calibrate_force_variance_leave_out(errors: Float64Array, variances: Float64Array, rule: String) -> Result<ForceCalibrationData> {
+    guarded("calibrateForceVarianceLeaveOut", || {
+        let rule = calibration::ScaleRule::parse(&rule, "scaleRule").map_err(to_napi)?;
+        let (c, noise, likelihood_scale) = calibration::calibrate_force_variance(&errors, &variances, rule).map_err(to_napi)?;
+        Ok(ForceCalibrationData { calibration: calibration_data(&c, noise), likelihood_scale })
+    })
+}
+
 /// Mean absolute and root-mean-square error of one quantity.
 #[napi(object, object_from_js = false)]
 pub struct ErrorStatisticsData {

@@ -1429,15 +1429,10 @@ impl Potential {
     /// columns are the unweighted force rows ψ (F = ψ·θ), so the posterior
     /// part of the variance of component k is ‖U_k‖²; the prior part is 0
     /// for the linear model and k**_F − ‖L⁻¹ψ‖² for the sparse GPR
-    /// ([`super::force_prior`]: what the sparse set leaves unexplained).
-    /// `rt` is Rᵀ (column-major: the row-major R factor read as is). A GPR
-    /// with a pair term is refused (that term's force prior is not computed).
+    /// ([`super::force_prior`] and, with a distance_2b term,
+    /// [`PairTerm::force_prior_variance`] added: what the sparse sets leave
+    /// unexplained). `rt` is Rᵀ (column-major: the row-major R factor read as is).
     fn force_parts(&self, system: &System, f: &StructureFeatures, rt: &DMatrix<f64>) -> Result<(Vec<f64>, DMatrix<f64>, Vec<f64>)> {
-        if self.pair.is_some() {
-            return Err(Error::InvalidParameter(
-                "force variances are implemented for the linear model and the sparse GPR on SOAP alone (the distance_2b term's force prior is not computed)".into(),
-            ));
-        }
         let n = self.n_params();
         let n3 = 3 * f.n_atoms();
         let targets = Targets { energy: vec![0.0], forces: Some(vec![vec![0.0; n3]]), stress: None, frame_sigmas: Vec::new() };
@@ -1450,7 +1445,14 @@ impl Potential {
         let prior = match self.kind {
             Kind::Linear => vec![0.0; n3],
             Kind::SparseGpr => {
-                let kss = super::force_prior::force_prior_variance(f, self.layout.n_features(), &self.kernel())?;
+                let mut kss = super::force_prior::force_prior_variance(f, self.layout.n_features(), &self.kernel())?;
+                if let Some(pair) = &self.pair {
+                    // independent terms: their force priors add (K_MM is block-diagonal, so L⁻¹ψ below covers both)
+                    let pair_kss = pair.force_prior_variance(&pair.environments(system)?, f.n_atoms());
+                    for (k, v) in kss.iter_mut().zip(pair_kss) {
+                        *k += v;
+                    }
+                }
                 let mut prior = Vec::with_capacity(n3);
                 for (k, kss) in kss.into_iter().enumerate() {
                     let mut w: Vec<f64> = u.column(k).iter().copied().collect();
@@ -1473,8 +1475,7 @@ impl Potential {
     /// structure in the order of the positions: s_F·(ψᵀM⁻¹ψ + p + c_F) with
     /// s_F, c_F from [`Potential::force_variance_calibration`] (1 and 0
     /// before a calibration) and p the sparse GPR's prior part (0 for the
-    /// linear model; see [`Potential::force_parts`]). Not for a GPR with a
-    /// pair term.
+    /// linear model; see [`Potential::force_parts`]).
     pub fn force_variance(&self, systems: &[System], batch_atoms: usize, cancel: &CancelFlag) -> Result<Vec<Vec<f64>>> {
         self.layout.check_systems(systems, 0)?;
         let n = self.n_params();
@@ -1513,7 +1514,7 @@ impl Potential {
     /// (empty, or one per structure; None: the model's
     /// `meta.sigmas.forces`). Returns the flat errors, variances and the
     /// structure of each component. For the sparse GPR the variances include
-    /// the prior part (which no data changes). Not for a GPR with a pair term.
+    /// the prior part (which no data changes).
     pub fn force_leave_out(&self, systems: &[System], forces: &[Vec<f64>], sigma_forces: &[Option<f64>], batch_atoms: usize, cancel: &CancelFlag) -> Result<(Vec<f64>, Vec<f64>, Vec<usize>)> {
         if forces.len() != systems.len() {
             return Err(Error::InvalidParameter(format!("{} force arrays for {} structures", forces.len(), systems.len())));
@@ -2241,7 +2242,8 @@ mod leave_one_out_tests {
     /// The linear model's force variance ψᵀM⁻¹ψ, ψ = −∂φ/∂r, against
     /// central finite differences of the energy row φ (h = 1e-5 Å; the
     /// rows are smooth, so the difference is O(h²) ≈ 1e-10 relative, checked
-    /// at 1e-6), and the forces ψ·θ against predict (1e-10).
+    /// at 1e-6), and the forces ψ·θ against predict (1e-10); the same for a
+    /// sparse GPR with a distance_2b term, whose prior part adds both terms'.
     #[test]
     fn force_variance_by_finite_differences() {
         let systems: Vec<System> = (0..5).map(|k| super::tests::structure_pub(k, 4)).collect();
@@ -2271,12 +2273,40 @@ mod leave_one_out_tests {
                 assert!((v[a][k] - want).abs() <= 1e-6 * want, "structure {a} component {k}: {} vs {want}", v[a][k]);
             }
         }
-        // a GPR with a pair term: refused in one line
+        // a GPR with a distance_2b term: the posterior part is ψᵀM⁻¹ψ with ψ
+        // from finite differences of φ (its pair columns included), the
+        // prior part k**_F(SOAP) + k**_F(2b) − ‖L⁻¹ψ‖² (each k** checked by
+        // finite differences in its own test), ≥ 0, and the variance at most
+        // the whole k**_F
         let mut o = super::tests::options_pub(super::tests::gpr_pub());
         o.pair = Some(super::tests::pair_options());
         let g = Potential::fit(&systems, &t, &o).unwrap();
-        let e = g.force_variance(&systems, 9, &None).unwrap_err().to_string();
-        assert!(e.contains("distance_2b") && e.lines().count() == 1, "{e}");
+        let pair = g.pair.as_ref().unwrap();
+        let n = g.n_params();
+        assert!(n > g.soap_params());
+        let r = DMatrix::from_row_slice(n, n, &g.r_factor);
+        let l = DMatrix::from_row_slice(n, n, &g.cholesky);
+        let v = g.force_variance(&systems, 9, &None).unwrap();
+        for (a, s) in systems.iter().enumerate().take(2) {
+            let f = g.features(&systems[a..a + 1], true, false, &None).unwrap().remove(0);
+            let soap_kss = super::super::force_prior::force_prior_variance(&f, g.layout.n_features(), &g.kernel()).unwrap();
+            let pair_kss = pair.force_prior_variance(&pair.environments(s).unwrap(), s.size());
+            assert!(pair_kss.iter().any(|&x| x > 0.0), "the pair term adds to the prior");
+            for k in 0..3 * s.size() {
+                let row = |d: f64| {
+                    let mut q = s.clone();
+                    q.positions[k / 3][k % 3] += d;
+                    let fq = g.features(std::slice::from_ref(&q), false, false, &None).unwrap();
+                    g.variance_parts(&q, &fq[0]).unwrap().0
+                };
+                let psi = (row(-h) - row(h)) / (2.0 * h);
+                let kss = soap_kss[k] + pair_kss[k];
+                let prior = kss - l.solve_lower_triangular(&psi).unwrap().norm_squared();
+                let want = r.tr_solve_upper_triangular(&psi).unwrap().norm_squared() + prior;
+                assert!((v[a][k] - want).abs() <= 1e-6 * want, "2b GPR structure {a} component {k}: {} vs {want}", v[a][k]);
+                assert!(prior >= -1e-8 * kss && v[a][k] <= kss * (1.0 + 1e-8), "2b GPR structure {a} component {k}: prior {prior}, variance {} against k** {kss}", v[a][k]);
+            }
+        }
     }
 
     /// The sparse GPR's force prior k**_F (models::force_prior) against
@@ -2364,9 +2394,14 @@ mod leave_one_out_tests {
         let systems: Vec<System> = (0..6).map(|k| super::tests::structure_pub(k, 4)).collect();
         let t = super::tests::targets_pub(&systems);
         let forces = t.forces.clone().unwrap();
-        // the sparse GPR: the same sparse set in the refits (CUR on the features), so the prior part is the same
-        {
-            let o = super::tests::options_pub(super::tests::gpr_pub());
+        // the sparse GPR, alone and with a distance_2b term: the same sparse
+        // sets in the refits (CUR on the features, uniform on the distances),
+        // so the prior part is the same
+        for pair in [false, true] {
+            let mut o = super::tests::options_pub(super::tests::gpr_pub());
+            if pair {
+                o.pair = Some(super::tests::pair_options());
+            }
             let p = Potential::fit(&systems, &t, &o).unwrap();
             let (errors, variances, frames) = p.force_leave_out(&systems, &forces, &[], 9, &None).unwrap();
             for a in [1usize, 4] {
@@ -2375,14 +2410,15 @@ mod leave_one_out_tests {
                 ta.frame_sigmas[a].forces = Some(1e12);
                 let q = Potential::fit(&systems, &ta, &o).unwrap();
                 assert_eq!(q.sparse_hat, p.sparse_hat);
+                assert_eq!(q.pair, p.pair);
                 let pred = q.predict(&systems[a..a + 1], &PredictOptions { forces: true, stress: false, variance: false }, 100, &None).unwrap();
                 let var = q.force_variance(&systems[a..a + 1], 100, &None).unwrap();
                 let idx: Vec<usize> = (0..frames.len()).filter(|&k| frames[k] == a).collect();
                 for (i, &k) in idx.iter().enumerate() {
                     let want_r = pred.forces[0][i] - forces[a][i];
                     let want_v = var[0][i];
-                    assert!((errors[k] - want_r).abs() <= 1e-8 * want_r.abs().max(1e-6), "GPR structure {a} component {i}: error {} vs refit {want_r}", errors[k]);
-                    assert!((variances[k] - want_v).abs() <= 1e-8 * want_v, "GPR structure {a} component {i}: variance {} vs refit {want_v}", variances[k]);
+                    assert!((errors[k] - want_r).abs() <= 1e-8 * want_r.abs().max(1e-6), "GPR (pair {pair}) structure {a} component {i}: error {} vs refit {want_r}", errors[k]);
+                    assert!((variances[k] - want_v).abs() <= 1e-8 * want_v, "GPR (pair {pair}) structure {a} component {i}: variance {} vs refit {want_v}", variances[k]);
                 }
             }
         }
