@@ -10,7 +10,7 @@
 # appended to OUT/draws.jsonl): seed, fit CPU s, wall s, peak RSS, load average
 # and the per-frame predictions file.
 #
-#   bench/gap_draws.sh [--sparse-only] PYTHON TRAIN TEST OUTDIR SEED...   (seeds ≥ 1: gap_fit aborts on rnd_seed=0)
+#   bench/gap_draws.sh [--sparse-only | --terms 2b] PYTHON TRAIN TEST OUTDIR SEED...   (seeds ≥ 1: gap_fit aborts on rnd_seed=0)
 #   (PYTHON: a venv's python with quippy-ase 0.10.3, ase; gap_fit next to it)
 #
 # --sparse-only: GAP's draws without GAP's fit. gap_fit with
@@ -23,9 +23,20 @@
 # gap, found"), so this gives GAP's draw-to-draw distribution at acdc's cost
 # (docs/MODELS.md "Thirty draws of each sampler"). One JSON line per seed
 # appended to OUTDIR/fits.jsonl: {"seed", "r": gap_same_sparse's line}.
+#
+# --terms 2b: a distance_2b template next to the soap one (full fits only),
+# as `acdc fit --terms 2b,soap`'s defaults: cutoff 5 Å, cutoff_transition_width
+# 0.5 Å, ard_se with theta_uniform 1 Å, δ 1 eV, 20 uniform sparse distances;
+# add_species expands it into one descriptor per species pair.
 set -euo pipefail
 SPARSE_ONLY=0
+PAIR=""
 if [ "${1:-}" = "--sparse-only" ]; then SPARSE_ONLY=1; shift; fi
+if [ "${1:-}" = "--terms" ]; then
+  [ "${2:-}" = "2b" ] || { echo "gap_draws.sh: --terms ${2:-}: expected 2b" >&2; exit 2; }
+  PAIR="distance_2b cutoff=5.0 cutoff_transition_width=0.5 covariance_type=ard_se delta=1.0 theta_uniform=1.0 n_sparse=20 sparse_method=uniform : "
+  shift 2
+fi
 PY=$1; TRAIN=$2; TEST=$3; OUT=$4; shift 4
 mkdir -p "$OUT"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -54,7 +65,7 @@ for S in "$@"; do
   XML="$OUT/gap-seed$S.xml"
   LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
   OMP_NUM_THREADS=1 flock /tmp/gap.lock /usr/bin/time -v -o "$OUT/time-seed$S.txt" "$(dirname "$PY")/gap_fit" \
-    at_file="$TRAIN" "gap={$SOAP}" "${FIT[@]}" rnd_seed=$S gp_file="$XML" > "$OUT/gap_fit-seed$S.log" 2>&1
+    at_file="$TRAIN" "gap={$PAIR$SOAP}" "${FIT[@]}" rnd_seed=$S gp_file="$XML" > "$OUT/gap_fit-seed$S.log" 2>&1
   LOAD1=$(cut -d' ' -f1-3 /proc/loadavg)
   OMP_NUM_THREADS=1 flock /tmp/gap.lock "$PY" "$HERE/../scripts/reference/gap_predictions.py" "$XML" "$TEST" "$OUT/pred-seed$S.json"
   CPU=$(awk -F': ' '/User time|System time/ {s+=$2} END {print s}' "$OUT/time-seed$S.txt")

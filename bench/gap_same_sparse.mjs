@@ -14,6 +14,9 @@
 //        [--model model.acdc]                  (predict with a saved model instead of fitting)
 //        [--group-by temperature]              (also per config_type and this info key: e.g. per
 //                                               MD trajectory of emt_data.py, one per temperature)
+//        [--terms 2b]                          (GAP's distance_2b + SOAP: the 2b term as `acdc fit --terms 2b,soap`'s
+//                                               defaults, cutoff 5 Å, transition 0.5 Å, θ 1 Å, δ 1 eV, 20 uniform
+//                                               distances per species pair; bench/gap_draws.sh --terms 2b)
 //        [--loo 1]                             (also the closed-form leave-one-out energy errors of the
 //                                               training frames, per config_type: can the training side
 //                                               rank sparse draws? docs/MODELS.md "Ranking draws by leave-one-out")
@@ -30,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const acdc = createRequire(path.join(ROOT, 'package.json'))('acdc-ml');
 
-const o = { hypers: null, indices: null, sparse: 'leverage:300', virial: null, e0: 'average', gap: null, save: null, json: null, model: null, loo: null, 'group-by': null };
+const o = { hypers: null, indices: null, sparse: 'leverage:300', virial: null, e0: 'average', gap: null, save: null, json: null, model: null, loo: null, 'group-by': null, terms: null };
 for (let k = 2; k < process.argv.length; k += 2) {
   const key = process.argv[k].replace(/^--/, '');
   if (!(key in o) && key !== 'train' && key !== 'test') throw new Error(`unknown option ${process.argv[k]}`);
@@ -59,11 +62,11 @@ if (o.indices) {
 }
 const train = await acdc.readXyz(o.train);
 const test = await acdc.readXyz(o.test);
+if (o.terms !== null && o.terms !== '2b') throw new Error(`--terms ${o.terms}: expected 2b`);
+const soap = { hypers, sparse, kernel: { zeta: 4, delta: DELTA } };
 const options = {
-  hypers,
+  ...(o.terms === '2b' ? { terms: [{ type: 'soap', ...soap }, { type: 'distance_2b', cutoff: 5, transition: 0.5, theta: 1, delta: 1, sparse: { count: 20 } }] } : soap),
   targets: { energy: 'energy', forces: 'forces', ...(o.virial ? { stress: 'stress' } : {}) },
-  sparse,
-  kernel: { zeta: 4, delta: DELTA },
   jitter: 1e-8 / (DELTA * DELTA),
   sigmas: { energy: 0.002, forces: 0.05, ...(o.virial ? { stress: 1 } : {}) },
   ...(o.virial ? { frameSigmas: train.map((s) => ({ virial: Number(o.virial) * Math.sqrt(s.size) })) } : {}),

@@ -16,6 +16,7 @@
 //                                `acdc featurize` writes once into --work, and fitted by acdc as
 //                                given indices; e.g. --runs py:levstrat:0,1,2/py:kmkr:0,1,2)
 //        [--work DIR]           (where those features and index files go; default bench/.data/sparse-candidates)
+//        [--terms 2b]           (distance_2b + SOAP, bench/gap_same_sparse.mjs --terms 2b)
 //
 // Prints a table: per method, each draw's test energy RMSE (meV/atom) and
 // force RMSE (eV/Å), mean ± standard deviation and min–max, and the same per
@@ -27,7 +28,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const o = { train: null, test: null, hypers: null, runs: 'leverage:0', gap: null, out: null, virial: '0.05', python: null, work: path.join(ROOT, 'bench', '.data', 'sparse-candidates') };
+const o = { train: null, test: null, hypers: null, runs: 'leverage:0', gap: null, out: null, virial: '0.05', python: null, work: path.join(ROOT, 'bench', '.data', 'sparse-candidates'), terms: null };
 for (let k = 2; k < process.argv.length; k += 2) {
   const key = process.argv[k].replace(/^--/, '');
   if (!(key in o)) throw new Error(`unknown option ${process.argv[k]}`);
@@ -48,7 +49,7 @@ for (const spec of o.runs.split('/').filter(Boolean)) {
   const cut = spec.lastIndexOf(':');
   const [method, seeds] = cut > 0 && /^[0-9,]+$/.test(spec.slice(cut + 1)) ? [spec.slice(0, cut), spec.slice(cut + 1)] : [spec, '0'];
   for (const seed of seeds.split(',')) {
-    const key = [o.train, o.test, o.hypers, method, seed, o.virial].join('|');
+    const key = [o.train, o.test, o.hypers, method, seed, o.virial, ...(o.terms ? [o.terms] : [])].join('|');
     if (done.has(key)) {
       results.push(done.get(key));
       continue;
@@ -57,6 +58,7 @@ for (const spec of o.runs.split('/').filter(Boolean)) {
     const sparse = method.startsWith('py:') ? ['--indices', candidateIndices(method.slice(3), seed)] : ['--sparse', `${method}:300:${seed}`];
     const args = [path.join(ROOT, 'bench', 'gap_same_sparse.mjs'), '--train', o.train, '--test', o.test, ...sparse, '--virial', o.virial];
     if (o.hypers) args.push('--hypers', o.hypers);
+    if (o.terms) args.push('--terms', o.terms);
     const r = spawnSync(process.execPath, args, { encoding: 'utf8', env: { ...process.env, ACDC_NUM_THREADS: '1', RAYON_NUM_THREADS: '1' } });
     if (r.status !== 0) throw new Error(`gap_same_sparse ${method}:${seed} failed:\n${r.stderr}`);
     const line = JSON.parse(r.stdout.trim().split('\n').pop());
