@@ -1,10 +1,14 @@
 // Where the CPU time of a SOAP computeSync goes, by thread
 // (Linux: /proc/self/task/*/schedstat read around each call):
 //
-//   ACDC_NUM_THREADS=2 node --expose-gc bench/thread_split.mjs bench/.data/si512.xyz [REPS] [--gradients]
+//   ACDC_NUM_THREADS=2 node --expose-gc bench/thread_split.mjs bench/.data/si512.xyz [REPS] [--gradients] [--quiesce]
 //
 // --gradients: with position gradients (the output pool lends the previous,
 // collected result's pages, as in `npm run bench`).
+// --quiesce: after the collections between calls, also wait (event-loop
+// turns, at most 200) until V8's and Node's own threads have used no CPU
+// over one turn, so that the call does not share the cores with the
+// collector's concurrent sweeping that the forced collections start.
 //
 // main: the JS thread (serial work: N-API conversion, anything the core does
 // outside its parallel loops); workers: the rayon pool; other: V8's own
@@ -29,6 +33,7 @@ const acdc = require('acdc-ml');
 const HYPERS = { cutoff: { radius: 5.0, smoothing: { type: 'ShiftedCosine', width: 0.5 } }, density: { type: 'Gaussian', width: 0.3 }, basis: { type: 'TensorProduct', max_angular: 6, radial: { type: 'Gto', max_radial: 7 } } };
 const args = process.argv.slice(2);
 const gradients = args.includes('--gradients');
+const quiesce = args.includes('--quiesce');
 const [file, repsArg] = args.filter((a) => !a.startsWith('--'));
 const reps = Number(repsArg ?? 30);
 const frames = acdc.readXyzSync(file);
@@ -41,7 +46,21 @@ const options = gradients ? { gradients: ['positions'] } : {};
 const run = () => { const tm = calc.computeSync(frames, options); let n = 0; for (const b of tm.blocks()) n += b.values.length; return n; };
 run(); await settle();
 const pool = new Set(fs.readdirSync('/proc/self/task').filter((t) => !before.has(t))); // rayon threads (and any thread acdc started)
-for (let w = 0; w < 2; w++) { run(); await settle(); }
+// CPU time (ns) of the threads that are neither the JS thread nor acdc's pool
+const otherCpu = () => { let s = 0; for (const [t, v] of Object.entries(snap())) if (t != process.pid && !pool.has(t)) s += v[0]; return s; };
+let quiesceTurns = 0;
+const quiet = async () => {
+  if (!quiesce) return;
+  let last = otherCpu();
+  for (let k = 0; k < 200; k++) {
+    await new Promise((r) => setImmediate(r));
+    quiesceTurns++;
+    const now = otherCpu();
+    if (now === last) return;
+    last = now;
+  }
+};
+for (let w = 0; w < 2; w++) { run(); await settle(); await quiet(); }
 const main = [], workers = [], v8 = [], wall = [], faults = [], waits = [];
 for (let k = 0; k < reps; k++) {
   const f0 = process.resourceUsage().minorPageFault;
@@ -55,6 +74,7 @@ for (let k = 0; k < reps; k++) {
   }
   main.push(m); workers.push(w); v8.push(o); wall.push(Number(t1 - t0) / 1e6); waits.push(q);
   await settle();
+  await quiet();
 }
 const med = (a) => { const s = [...a].sort((x, y) => x - y); return s[s.length >> 1]; };
 const wsum = workers.map((w) => w.reduce((x, y) => x + y, 0));
@@ -62,4 +82,4 @@ const n = Math.max(1, workers[0].length);
 const perWorker = workers[0].map((_, w) => +med(workers.map((x) => x[w] ?? 0)).toFixed(3));
 const crit = main.map((m, k) => m + wsum[k] / n);
 const critMax = main.map((m, k) => m + Math.max(0, ...workers[k]));
-console.log(JSON.stringify({ threads: n, gradients, main: +med(main).toFixed(3), workers: +med(wsum).toFixed(3), other: +med(v8).toFixed(3), critical: +med(crit).toFixed(3), critical_max: +med(critMax).toFixed(3), per_worker: perWorker, wall: +med(wall).toFixed(3), runqueue_wait: +med(waits).toFixed(3), minor_faults: med(faults) }));
+console.log(JSON.stringify({ threads: n, gradients, main: +med(main).toFixed(3), workers: +med(wsum).toFixed(3), other: +med(v8).toFixed(3), critical: +med(crit).toFixed(3), critical_max: +med(critMax).toFixed(3), per_worker: perWorker, wall: +med(wall).toFixed(3), runqueue_wait: +med(waits).toFixed(3), minor_faults: med(faults), ...(quiesce ? { quiesce_turns_per_call: +(quiesceTurns / (reps + 2)).toFixed(1) } : {}) }));
