@@ -17,6 +17,7 @@
 //        [--terms 2b]                          (GAP's distance_2b + SOAP: the 2b term as `acdc fit --terms 2b,soap`'s
 //                                               defaults, cutoff 5 Å, transition 0.5 Å, θ 1 Å, δ 1 eV, 20 uniform
 //                                               distances per species pair; bench/gap_draws.sh --terms 2b)
+//        [--jitter J]                          (relative jitter, × each term's δ²; default 1e-8/δ_SOAP², GAP's absolute 1e-8 on SOAP)
 //        [--loo 1]                             (also the closed-form leave-one-out energy errors of the
 //                                               training frames, per config_type: can the training side
 //                                               rank sparse draws? docs/MODELS.md "Ranking draws by leave-one-out")
@@ -33,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const acdc = createRequire(path.join(ROOT, 'package.json'))('acdc-ml');
 
-const o = { hypers: null, indices: null, sparse: 'leverage:300', virial: null, e0: 'average', gap: null, save: null, json: null, model: null, loo: null, 'group-by': null, terms: null };
+const o = { hypers: null, indices: null, sparse: 'leverage:300', virial: null, e0: 'average', gap: null, save: null, json: null, model: null, loo: null, 'group-by': null, terms: null, jitter: null };
 for (let k = 2; k < process.argv.length; k += 2) {
   const key = process.argv[k].replace(/^--/, '');
   if (!(key in o) && key !== 'train' && key !== 'test') throw new Error(`unknown option ${process.argv[k]}`);
@@ -67,7 +68,7 @@ const soap = { hypers, sparse, kernel: { zeta: 4, delta: DELTA } };
 const options = {
   ...(o.terms === '2b' ? { terms: [{ type: 'soap', ...soap }, { type: 'distance_2b', cutoff: 5, transition: 0.5, theta: 1, delta: 1, sparse: { count: 20 } }] } : soap),
   targets: { energy: 'energy', forces: 'forces', ...(o.virial ? { stress: 'stress' } : {}) },
-  jitter: 1e-8 / (DELTA * DELTA),
+  jitter: o.jitter !== null ? Number(o.jitter) : 1e-8 / (DELTA * DELTA),
   sigmas: { energy: 0.002, forces: 0.05, ...(o.virial ? { stress: 1 } : {}) },
   ...(o.virial ? { frameSigmas: train.map((s) => ({ virial: Number(o.virial) * Math.sqrt(s.size) })) } : {}),
   e0: o.e0,

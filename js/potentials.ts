@@ -72,6 +72,11 @@ export interface Distance2bTerm {
   delta?: number;
   /** Sparse distances per species pair, spread uniformly over the training distances (default 20, GAP's `n_sparse` with `sparse_method=uniform`). */
   sparse?: { count?: number };
+  /**
+   * Added to the diagonal of this term's K_MM, relative to its δ² (default: the fit's `jitter`). GAP's
+   * `sparse_jitter` is absolute and shared by all descriptors: to match it, give each term sparse_jitter/δ².
+   */
+  jitter?: number;
 }
 
 /** The SOAP term of a sum of kernels: the same settings as a single-kernel SparseGPR. */
@@ -360,7 +365,7 @@ function batchField(v: unknown): number | undefined {
 }
 
 /** The SOAP and 2-body settings of `terms` (or of the top-level options without it). */
-function termsOf(options: Record<string, unknown>): { soap: Record<string, unknown>; where: string; pair?: Pick<PotentialFitData, 'pairCutoff' | 'pairTransition' | 'pairTheta' | 'pairDelta' | 'pairCount'> } {
+function termsOf(options: Record<string, unknown>): { soap: Record<string, unknown>; where: string; pair?: Pick<PotentialFitData, 'pairCutoff' | 'pairTransition' | 'pairTheta' | 'pairDelta' | 'pairCount' | 'pairJitter'> } {
   if (options.terms === undefined) return { soap: options, where: '' };
   const terms = options.terms as unknown;
   if (!Array.isArray(terms) || terms.length === 0) throw invalidParameter(`terms must be a non-empty list of {type: 'soap' | 'distance_2b', ...}, got ${describe(terms)}`);
@@ -377,7 +382,7 @@ function termsOf(options: Record<string, unknown>): { soap: Record<string, unkno
       soap = { term, where: `terms[${k}].` };
     } else if (term.type === 'distance_2b') {
       if (pair) throw outOfRange(`terms[${k}]: a second 'distance_2b' term (one covers every species pair)`);
-      checkKeys(`terms[${k}] (distance_2b)`, term, ['type', 'cutoff', 'transition', 'theta', 'delta', 'sparse']);
+      checkKeys(`terms[${k}] (distance_2b)`, term, ['type', 'cutoff', 'transition', 'theta', 'delta', 'sparse', 'jitter']);
       const at = `terms[${k}]`;
       const sparse = term.sparse ?? {};
       if (!isObject(sparse)) throw invalidParameter(`${at}.sparse must be an object {count}, got ${describe(sparse)}`);
@@ -391,6 +396,7 @@ function termsOf(options: Record<string, unknown>): { soap: Record<string, unkno
         pairTheta: term.theta === undefined ? 1 : finiteNumber(`${at}.theta`, term.theta, { positive: true }),
         pairDelta: term.delta === undefined ? 1 : finiteNumber(`${at}.delta`, term.delta, { positive: true }),
         pairCount: sparse.count === undefined ? 20 : finiteNumber(`${at}.sparse.count`, sparse.count, { integer: true, positive: true }),
+        ...(term.jitter === undefined ? {} : { pairJitter: finiteNumber(`${at}.jitter`, term.jitter, { min: 0 }) }),
       };
     } else {
       throw outOfRange(`terms[${k}].type = ${describe(term.type)} (expected 'soap' or 'distance_2b')`);

@@ -94,6 +94,20 @@ describe('SparseGPR with a distance_2b term', () => {
     expect(relativeError(model.predictSync(smallTest).energy, a)).toBeGreaterThan(1e-6);
   });
 
+  it("takes the 2-body term's own jitter (relative to its δ²): omitted or equal to the fit's, the same model bit for bit; another value, another model, recorded", () => {
+    const soap = termsCase.gpr.terms[1];
+    const pair = termsCase.gpr.terms[0];
+    const { terms: _terms, ...rest } = termsCase.gpr;
+    const jitter = rest.jitter ?? 1e-8;
+    const same = SparseGPR.fitSync(smallTrain, { ...rest, terms: [{ ...pair, jitter }, soap] });
+    expect(Array.from(same.weights)).toEqual(Array.from(model.weights));
+    const other = SparseGPR.fitSync(smallTrain, { ...rest, terms: [{ ...pair, jitter: 1e-3 }, soap] });
+    expect(Array.from(other.weights)).not.toEqual(Array.from(model.weights));
+    const terms = other.fitInfo.terms as Array<Record<string, unknown>>;
+    expect(terms.map((t) => t.jitter)).toEqual([jitter, 1e-3]);
+    expect((model.fitInfo.terms as Array<Record<string, unknown>>).map((t) => t.jitter)).toEqual([jitter, jitter]);
+  });
+
   it('rejects bad terms with a message naming the field', () => {
     const soap = termsCase.gpr.terms[1];
     const pair = termsCase.gpr.terms[0];
@@ -105,6 +119,7 @@ describe('SparseGPR with a distance_2b term', () => {
     expect(fit([{ ...pair, transition: 5 }, soap])).toThrow(/terms\[0\]\.transition = 5/);
     expect(fit([{ ...pair, sparse: { count: 0 } }, soap])).toThrow(/terms\[0\]\.sparse\.count = 0/);
     expect(fit([{ ...pair, sigma: 1 }, soap])).toThrow(/unknown terms\[0\] \(distance_2b\) option "sigma"/);
+    expect(fit([{ ...pair, jitter: -1 }, soap])).toThrow(/terms\[0\]\.jitter = -1/);
     expect(fit([pair])).toThrow(/terms has no 'soap' term/);
     expect(fit([pair, soap, soap])).toThrow(/terms\[2\]: a second 'soap' term/);
     expect(fit([])).toThrow(/terms must be a non-empty list/);
@@ -125,11 +140,12 @@ describe('acdc fit --terms', () => {
   it('fits 2b + soap and records both terms', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-terms-cli-'));
     const out = path.join(dir, 'm.acdc');
-    const r = await acdc(['fit', data, '-o', out, '--hypers', hypersFile(dir), '--sparse', '10', '--model', 'gpr', '--terms', '2b,soap', '--2b-theta', '0.5', '--2b-sparse', '8', '--2b-delta', '0.5', '--no-progress']);
+    const r = await acdc(['fit', data, '-o', out, '--hypers', hypersFile(dir), '--sparse', '10', '--model', 'gpr', '--terms', '2b,soap', '--2b-theta', '0.5', '--2b-sparse', '8', '--2b-delta', '0.5', '--2b-jitter', '1e-6', '--no-progress']);
     expect(r.status, r.stderr).toBe(0);
     const m = loadModelSync(out);
     const terms = m.fitInfo.terms as Array<Record<string, unknown>>;
-    expect(terms[1]).toMatchObject({ type: 'distance_2b', cutoff: 4, transition: 0.5, theta: 0.5, delta: 0.5 });
+    expect(terms[1]).toMatchObject({ type: 'distance_2b', cutoff: 4, transition: 0.5, theta: 0.5, delta: 0.5, jitter: 1e-6 });
+    expect(terms[0]).toMatchObject({ type: 'soap', jitter: 1e-8 });
   });
 
   it('bad input: exit code, one line, no file', async () => {
@@ -141,6 +157,8 @@ describe('acdc fit --terms', () => {
       [['--terms', '2b,soap', '--2b-theta', '-1'], /--2b-theta.*expected a positive number/],
       [['--terms', '2b,soap', '--2b-sparse', '0'], /--2b-sparse.*expected a positive integer/],
       [['--2b-delta', '1'], /--2b-delta is given but --terms \(soap\) has no 2b term/],
+      [['--2b-jitter', '1e-6'], /--2b-jitter is given but --terms \(soap\) has no 2b term/],
+      [['--terms', '2b,soap', '--2b-jitter', '-1'], /--2b-jitter.*expected a number ≥ 0/],
       [['--terms', '2b,soap', '--model', 'linear'], /--terms 2b,soap needs --model gpr/],
       [['--terms', '2b,soap', '--2b-transition', '9'], /transition = 9/],
     ];

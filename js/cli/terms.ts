@@ -17,6 +17,7 @@ export interface TermCliOptions {
   '2bTheta'?: number;
   '2bDelta'?: number;
   '2bSparse'?: number;
+  '2bJitter'?: number;
 }
 
 const TERM_NAMES: Record<string, 'soap' | '2b'> = { soap: 'soap', '2b': '2b', distance_2b: '2b' };
@@ -60,7 +61,8 @@ export function addTermOptions(cmd: Command): Command {
     .option('--2b-transition <Å>', `2b: width of the cosine switch-off below the cutoff in Å, GAP's cutoff_transition_width (default ${TERM_DEFAULTS.transition})`, nonNegative)
     .option('--2b-theta <Å>', `2b: length scale θ of the squared-exponential kernel in Å, GAP's theta_uniform (default ${TERM_DEFAULTS.theta})`, positive)
     .option('--2b-delta <eV>', `2b: kernel scale δ in eV, GAP's delta (default ${TERM_DEFAULTS.delta})`, positive)
-    .option('--2b-sparse <n>', `2b: sparse distances per species pair, uniform over the training distances, GAP's n_sparse with sparse_method=uniform (default ${TERM_DEFAULTS.sparse})`, positiveInteger);
+    .option('--2b-sparse <n>', `2b: sparse distances per species pair, uniform over the training distances, GAP's n_sparse with sparse_method=uniform (default ${TERM_DEFAULTS.sparse})`, positiveInteger)
+    .option('--2b-jitter <x>', "2b: added to the diagonal of the 2b term's K_MM, relative to its δ² (default: --jitter); GAP's sparse_jitter is absolute and shared: --2b-jitter sparse_jitter/δ_2b² next to --jitter sparse_jitter/δ²", nonNegative);
 }
 
 function twoBody(o: TermCliOptions): boolean {
@@ -69,7 +71,7 @@ function twoBody(o: TermCliOptions): boolean {
 
 /** Checks the term options against each other and the model kind before any work; throws one-line errors. */
 export function checkTermOptions(o: TermCliOptions, model: string): void {
-  const given = (['2bCutoff', '2bTransition', '2bTheta', '2bDelta', '2bSparse'] as const).filter((k) => o[k] !== undefined);
+  const given = (['2bCutoff', '2bTransition', '2bTheta', '2bDelta', '2bSparse', '2bJitter'] as const).filter((k) => o[k] !== undefined);
   if (twoBody(o)) {
     if (model === 'linear') throw coded('ACDC_INVALID_PARAMETER', `--terms ${o.terms} needs --model gpr or auto (the linear model has one term)`);
   } else if (given.length > 0) {
@@ -89,7 +91,7 @@ export function withTerms(o: TermCliOptions, options: SparseGPRFitOptions): Spar
   return {
     ...rest,
     terms: [
-      { type: 'distance_2b', cutoff, transition, theta: o['2bTheta'] ?? TERM_DEFAULTS.theta, delta: o['2bDelta'] ?? TERM_DEFAULTS.delta, sparse: { count: o['2bSparse'] ?? TERM_DEFAULTS.sparse } },
+      { type: 'distance_2b', cutoff, transition, theta: o['2bTheta'] ?? TERM_DEFAULTS.theta, delta: o['2bDelta'] ?? TERM_DEFAULTS.delta, sparse: { count: o['2bSparse'] ?? TERM_DEFAULTS.sparse }, ...(o['2bJitter'] !== undefined ? { jitter: o['2bJitter'] } : {}) },
       { type: 'soap', hypers: hypers!, sparse: sparse!, ...(kernel ? { kernel } : {}) },
     ],
   };

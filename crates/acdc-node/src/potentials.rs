@@ -89,6 +89,8 @@ pub struct PotentialFitData {
     pub pair_delta: Option<f64>,
     /// distance_2b: sparse distances per species pair
     pub pair_count: Option<u32>,
+    /// distance_2b: jitter of its K_MM relative to its δ² (default: `jitter`)
+    pub pair_jitter: Option<f64>,
 }
 
 /// Predictions for a list of systems.
@@ -219,6 +221,7 @@ fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&Can
             theta: data.pair_theta.unwrap_or(1.0),
             delta: data.pair_delta.unwrap_or(1.0),
             count: data.pair_count.unwrap_or(20) as usize,
+            jitter: data.pair_jitter,
         }),
     };
     Ok((systems, targets, options))

@@ -442,7 +442,7 @@ mod tests {
             e0: E0::Average,
             batch_atoms: 9,
             cancel: None,
-            pair: if pair { Some(PairOptions { cutoff: 3.4, transition: 1.0, theta: 0.4, delta: 0.3, count: 6 }) } else { None },
+            pair: if pair { Some(PairOptions { cutoff: 3.4, transition: 1.0, theta: 0.4, delta: 0.3, count: 6, jitter: None }) } else { None },
         };
         Potential::fit(systems, &targets(systems), &options).unwrap()
     }

@@ -44,6 +44,10 @@ pub struct PairOptions {
     pub delta: f64,
     /// Sparse distances per species pair.
     pub count: usize,
+    /// Jitter of this term's K_MM, relative to its δ² (None: the SOAP
+    /// term's relative jitter). GAP's `sparse_jitter` is absolute and the
+    /// same for every descriptor: matching it takes sparse_jitter/δ² per term.
+    pub jitter: Option<f64>,
 }
 
 impl PairOptions {
@@ -66,6 +70,11 @@ impl PairOptions {
         }
         if self.count == 0 {
             return Err(Error::InvalidParameter("distance_2b.sparse.count = 0 (expected at least 1 sparse distance per species pair)".into()));
+        }
+        if let Some(j) = self.jitter {
+            if !(j.is_finite() && j >= 0.0) {
+                return Err(Error::InvalidParameter(format!("distance_2b.jitter = {j} (expected a finite number ≥ 0, relative to δ²)")));
+            }
         }
         if self.count > 100_000 {
             return Err(Error::InvalidParameter(format!("distance_2b.sparse.count = {} (expected at most 100000)", self.count)));
@@ -163,7 +172,7 @@ pub fn uniform_points(r: &[f64], count: usize) -> Vec<f64> {
 impl PairTerm {
     /// A term from its settings and sparse distances (checked).
     pub fn new(cutoff: f64, transition: f64, theta: f64, delta: f64, pairs: Vec<(i32, i32)>, sparse: Vec<Vec<f64>>) -> Result<PairTerm> {
-        PairOptions { cutoff, transition, theta, delta, count: 1 }.check()?;
+        PairOptions { cutoff, transition, theta, delta, count: 1, jitter: None }.check()?;
         if pairs.len() != sparse.len() {
             return Err(Error::InvalidParameter(format!("distance_2b: {} species pairs but {} sparse sets", pairs.len(), sparse.len())));
         }
@@ -471,12 +480,13 @@ mod tests {
 
     #[test]
     fn rejects() {
-        let good = PairOptions { cutoff: 5.0, transition: 0.5, theta: 1.0, delta: 1.0, count: 10 };
+        let good = PairOptions { cutoff: 5.0, transition: 0.5, theta: 1.0, delta: 1.0, count: 10, jitter: Some(1e-8) };
         assert!(good.check().is_ok());
         let msg = |o: PairOptions| o.check().unwrap_err().to_string();
         assert!(msg(PairOptions { theta: -1.0, ..good }).contains("distance_2b.theta = -1"));
         assert!(msg(PairOptions { cutoff: f64::NAN, ..good }).contains("distance_2b.cutoff = NaN"));
         assert!(msg(PairOptions { transition: 6.0, ..good }).contains("distance_2b.transition = 6"));
         assert!(msg(PairOptions { count: 0, ..good }).contains("distance_2b.sparse.count = 0"));
+        assert!(msg(PairOptions { jitter: Some(-1.0), ..good }).contains("distance_2b.jitter = -1"));
     }
 }

@@ -700,6 +700,8 @@ impl Potential {
             Kind::Linear => ns * nf,
         };
         let n = n_soap + pair_term.as_ref().map_or(0, PairTerm::n_params);
+        // the distance_2b term's own relative jitter, or the SOAP term's
+        let pair_jitter = options.pair.and_then(|o| o.jitter).unwrap_or(jitter);
         // R, the pending force/stress rows, their column-major copy, the pending energy rows
         budget.check("the least-squares factors", (4 * n * n * 8) as f64)?;
 
@@ -754,6 +756,7 @@ impl Potential {
                 }
                 if let Some(term) = &pair_term {
                     let d2 = term.delta * term.delta;
+                    let jitter = pair_jitter;
                     for (k, &(za, zb)) in term.pairs.iter().enumerate() {
                         let m = term.sparse[k].len();
                         if m == 0 {
@@ -833,7 +836,9 @@ impl Potential {
             meta["features"] = serde_json::json!(features.name());
         }
         if let Some(term) = &placeholder.pair {
-            meta["terms"] = serde_json::json!([{ "type": "soap", "zeta": zeta, "delta": delta }, term.describe()]);
+            let mut pair = term.describe();
+            pair["jitter"] = serde_json::json!(pair_jitter);
+            meta["terms"] = serde_json::json!([{ "type": "soap", "zeta": zeta, "delta": delta, "jitter": jitter }, pair]);
         }
         placeholder.meta = meta;
         Ok(placeholder)
@@ -1955,7 +1960,7 @@ pub(super) mod tests {
     }
 
     pub(super) fn pair_options() -> PairOptions {
-        PairOptions { cutoff: 3.4, transition: 1.0, theta: 0.4, delta: 0.3, count: 6 }
+        PairOptions { cutoff: 3.4, transition: 1.0, theta: 0.4, delta: 0.3, count: 6, jitter: None }
     }
 
     #[test]
