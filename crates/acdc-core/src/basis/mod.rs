@@ -170,6 +170,7 @@ impl SplinedRadialIntegral {
             let fours = distances.chunks_exact(4);
             let rest = fours.remainder();
             for (b, four) in fours.enumerate() {
+                // SAFETY: AVX2 (this function's features)
                 let (ks, bases) = grid.locate_values4(four.try_into().expect("four distances"));
                 for q in 0..4 {
                     let [a, b0, c, d] = bases[q];
