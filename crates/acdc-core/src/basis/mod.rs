@@ -165,7 +165,22 @@ impl SplinedRadialIntegral {
         for (first, grid) in &self.grids {
             assert!(grid.n_functions() == N && (first + grid.channels()) * N <= ln);
             let out = values.as_mut_ptr().add(first * N);
-            for (p, &r) in distances.iter().enumerate() {
+            // the look-ups four distances at a time (the same intervals and
+            // bases as `locate`, see `locate_values4`), the rest one by one
+            let fours = distances.chunks_exact(4);
+            let rest = fours.remainder();
+            for (b, four) in fours.enumerate() {
+                // SAFETY: AVX2 (this function's features)
+                let (ks, bases) = grid.locate_values4(four.try_into().expect("four distances"));
+                for q in 0..4 {
+                    let [a, b0, c, d] = bases[q];
+                    let h = [_mm256_set1_pd(a), _mm256_set1_pd(b0), _mm256_set1_pd(c), _mm256_set1_pd(d)];
+                    // SAFETY: as below, for distance p = 4b + q
+                    grid.evaluate_values_fma::<N>(ks[q], &h, out.add((4 * b + q) * ln));
+                }
+            }
+            let done = distances.len() - rest.len();
+            for (p, &r) in rest.iter().enumerate() {
                 let location = grid.locate(r);
                 let [a, b, c, d] = location.value_basis();
                 let h = [_mm256_set1_pd(a), _mm256_set1_pd(b), _mm256_set1_pd(c), _mm256_set1_pd(d)];
@@ -174,7 +189,7 @@ impl SplinedRadialIntegral {
                 // first..first + channels() of distance p are
                 // values[p · ln + first · N..][..channels() · N], inside
                 // `values` (asserted)
-                grid.evaluate_values_fma::<N>(location.k, &h, out.add(p * ln));
+                grid.evaluate_values_fma::<N>(location.k, &h, out.add((done + p) * ln));
             }
         }
     }

@@ -4,8 +4,8 @@
 //! position and the strain (docs/CONVENTIONS.md §2, §4).
 use std::f64::consts::PI;
 
-use super::density::{cutoff_function, radial_scaling};
-use super::hypers::ExpansionSettings;
+use super::density::{cutoff_function, cutoff_value, radial_scaling};
+use super::hypers::{ExpansionSettings, Smoothing};
 pub use crate::calculators::shared::GradientFlags;
 use crate::basis::gto::GtoRadialIntegral;
 use crate::basis::tabulated::{tabulate_like_featomic_python, ChannelRadial, RaggedRadialIntegral, TabulatedSpline};
@@ -206,6 +206,35 @@ impl Expansion {
             return Err(weight_not_finite(system_index, centre, j, r));
         }
         Ok((weight, dweight))
+    }
+
+    /// The weight of [`Expansion::pair_weight`] alone, with its errors: the
+    /// same value and the same error for every pair.
+    ///
+    /// Why: without a radial scaling the weight is f_c(r) (times 1.0, the
+    /// same bits), and its derivative −π·sin(t)/(2·width) is finite wherever
+    /// f_c is, for widths of at least 1e-300 Å (|sin t| ≤ 1), so the check
+    /// of both is the check of f_c alone; then only the cosine is computed
+    /// ([`cutoff_value`]). Elsewhere (a scaling, a smaller width) this is
+    /// `pair_weight`.
+    #[inline(always)]
+    pub(crate) fn pair_weight_value(&self, system_index: usize, centre: usize, j: usize, r: f64, shift: [i32; 3]) -> Result<f64> {
+        let cosine_only = self.settings.scaling.is_none()
+            && match self.settings.smoothing {
+                Smoothing::Step => true,
+                Smoothing::ShiftedCosine { width } => width >= 1e-300,
+            };
+        if !cosine_only {
+            return Ok(self.pair_weight(system_index, centre, j, r, shift)?.0);
+        }
+        if r < COINCIDENT {
+            return Err(coincident(system_index, centre, j, shift));
+        }
+        let weight = cutoff_value(self.settings.smoothing, self.settings.cutoff, r);
+        if !weight.is_finite() {
+            return Err(weight_not_finite(system_index, centre, j, r));
+        }
+        Ok(weight)
     }
 
     /// I_n0(0) · Y_0^0 for the centre's own Gaussian, per n.

@@ -270,7 +270,7 @@ impl Expansion {
                     let weight = if r <= unit_below && r >= COINCIDENT {
                         1.0
                     } else {
-                        self.pair_weight(system_index, centre, neighbours[q] as usize, r, shifts[q])?.0
+                        self.pair_weight_value(system_index, centre, neighbours[q] as usize, r, shifts[q])?
                     };
                     let v = vectors[q];
                     // one place per kept pair
