@@ -16,7 +16,8 @@
 //                                               MD trajectory of emt_data.py, one per temperature)
 //        [--terms 2b]                          (GAP's distance_2b + SOAP: the 2b term as `acdc fit --terms 2b,soap`'s
 //                                               defaults, cutoff 5 Å, transition 0.5 Å, θ 1 Å, δ 1 eV, 20 uniform
-//                                               distances per species pair; bench/gap_draws.sh --terms 2b)
+//                                               distances per species pair, jitter 1e-8 relative = GAP's absolute 1e-8;
+//                                               bench/gap_draws.sh --terms 2b)
 //        [--jitter J]                          (relative jitter, × each term's δ²; default 1e-8/δ_SOAP², GAP's absolute 1e-8 on SOAP)
 //        [--loo 1]                             (also the closed-form leave-one-out energy errors of the
 //                                               training frames, per config_type: can the training side
@@ -65,8 +66,11 @@ const train = await acdc.readXyz(o.train);
 const test = await acdc.readXyz(o.test);
 if (o.terms !== null && o.terms !== '2b') throw new Error(`--terms ${o.terms}: expected 2b`);
 const soap = { hypers, sparse, kernel: { zeta: 4, delta: DELTA } };
+// GAP's sparse_jitter (1e-8 eV², absolute, every descriptor) on the 2b term: 1e-8/δ_2b² with δ_2b = 1 eV
+// (the fit's `jitter` below matches it on the SOAP term; docs/MODELS.md "2b + SOAP against GAP's")
+const PAIR_JITTER = o.jitter !== null ? Number(o.jitter) : 1e-8;
 const options = {
-  ...(o.terms === '2b' ? { terms: [{ type: 'soap', ...soap }, { type: 'distance_2b', cutoff: 5, transition: 0.5, theta: 1, delta: 1, sparse: { count: 20 } }] } : soap),
+  ...(o.terms === '2b' ? { terms: [{ type: 'soap', ...soap }, { type: 'distance_2b', cutoff: 5, transition: 0.5, theta: 1, delta: 1, sparse: { count: 20 }, jitter: PAIR_JITTER }] } : soap),
   targets: { energy: 'energy', forces: 'forces', ...(o.virial ? { stress: 'stress' } : {}) },
   jitter: o.jitter !== null ? Number(o.jitter) : 1e-8 / (DELTA * DELTA),
   sigmas: { energy: 0.002, forces: 0.05, ...(o.virial ? { stress: 1 } : {}) },
