@@ -1795,6 +1795,11 @@ struct StreamingQr {
     energy_rhs: Vec<f64>,
 }
 
+/// Floats of the column-major copy of the pending rows per task of
+/// [`StreamingQr::fold`]'s transposition (a few hundred kB: enough work to
+/// pay for a task, and a handful of tasks per core at the usual sizes).
+const TRANSPOSE_TASK_FLOATS: usize = 1 << 16;
+
 impl StreamingQr {
     /// One structure's rows (row-major, n wide; row 0 its energy row).
     fn push(&mut self, a: &[f64], b: &[f64], n: usize) {
@@ -1823,13 +1828,20 @@ impl StreamingQr {
         if rows == 0 {
             return;
         }
-        // the pending rows are row-major; the fold wants columns
+        // the pending rows are row-major; the fold wants columns (a copy,
+        // split across the pool by columns: serial, it held the pool up)
         let mut a = vec![0.0; rows * n];
-        for (i, row) in self.pending.chunks_exact(n).enumerate() {
-            for (j, v) in row.iter().enumerate() {
-                a[j * rows + i] = *v;
+        let pending = &self.pending;
+        let per_task = (TRANSPOSE_TASK_FLOATS / rows.max(1)).clamp(1, n.max(1));
+        a.par_chunks_mut(rows * per_task).enumerate().for_each(|(t, columns)| {
+            let j0 = t * per_task;
+            let width = columns.len() / rows;
+            for (i, row) in pending.chunks_exact(n).enumerate() {
+                for (c, v) in row[j0..j0 + width].iter().enumerate() {
+                    columns[c * rows + i] = *v;
+                }
             }
-        }
+        });
         crate::math::qr_fold::fold_rows(self.r.as_mut_slice(), self.qtb.as_mut_slice(), &mut a, &mut self.pending_rhs, n, rows);
         self.pending.clear();
         self.pending_rhs.clear();
