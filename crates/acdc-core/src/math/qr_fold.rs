@@ -37,46 +37,90 @@ pub fn fold_rows(r: &mut [f64], qtb: &mut [f64], a: &mut [f64], b: &mut [f64], n
         return;
     }
     let mut taus = [0.0f64; PANEL];
+    let mut next_taus = [0.0f64; PANEL];
+    factor_panel(r, qtb, a, b, n, p, 0, PANEL.min(n), &mut taus);
     for k0 in (0..n).step_by(PANEL) {
         let k1 = (k0 + PANEL).min(n);
-        for k in k0..k1 {
-            // the reflector of column k, from R[k,k] and A[:,k]
-            let (head, tail) = a.split_at_mut((k + 1) * p);
-            let v = &mut head[k * p..];
-            taus[k - k0] = 0.0;
-            let norm_a = norm2(v);
-            if norm_a == 0.0 {
-                continue;
-            }
-            let alpha = r[k * n + k];
-            let norm = alpha.hypot(norm_a);
-            let beta = if alpha >= 0.0 { -norm } else { norm };
-            let tau = (beta - alpha) / beta;
-            let scale = 1.0 / (alpha - beta);
-            for x in v.iter_mut() {
-                *x *= scale;
-            }
-            r[k * n + k] = beta;
-            taus[k - k0] = tau;
-            // H applied to the right-hand side and to the panel's columns
-            // after k: w = R[k,j] + v·A[:,j]; R[k,j] −= τw; A[:,j] −= τw·v
-            sweep(std::slice::from_mut(&mut qtb[k]), 1, 0, b, p, v, &[tau]);
-            sweep(&mut r[(k + 1) * n..k1 * n], n, k, &mut tail[..(k1 - k - 1) * p], p, v, &[tau]);
-        }
+        let k2 = (k1 + PANEL).min(n);
         // the panel's reflectors, in order, on each trailing column: the
-        // column stays in L1 for all of them, the panel in L2
-        let (panel, trailing) = a.split_at_mut(k1 * p);
-        let v = &panel[k0 * p..];
-        let taus = &taus[..k1 - k0];
-        let r_trailing = &mut r[k1 * n..];
-        let columns = n - k1;
-        if columns * p * taus.len() < PARALLEL_MIN_WORK {
-            sweep(r_trailing, n, k0, trailing, p, v, taus);
+        // column stays in L1 for all of them, the panel in L2. Look-ahead:
+        // the next panel's columns are updated first and factored at once
+        // (serial work) while the other columns are updated on the rest of
+        // the pool; every column still sees the same reflectors in the same
+        // order, so the factor is the same bit for bit.
+        let (_, r_trailing) = r.split_at_mut(k1 * n);
+        let (r_next, r_rest) = r_trailing.split_at_mut((k2 - k1) * n);
+        let (a_done, a_trailing) = a.split_at_mut(k1 * p);
+        let (a_next, a_rest) = a_trailing.split_at_mut((k2 - k1) * p);
+        let v = &a_done[k0 * p..];
+        let panel_taus = &taus[..k1 - k0];
+        let qtb_next = &mut qtb[k1..k2];
+        let b = &mut *b;
+        let next_out = &mut next_taus;
+        let mut next = move || {
+            if k1 < k2 {
+                sweep(r_next, n, k0, a_next, p, v, panel_taus);
+                factor_panel_at(r_next, qtb_next, a_next, b, n, p, k1, next_out);
+            }
+        };
+        let parallel = (n - k2) * p * panel_taus.len() >= PARALLEL_MIN_WORK;
+        let mut rest = move || {
+            if parallel {
+                // about PARALLEL_MIN_WORK multiply-adds per task
+                let per_task = (PARALLEL_MIN_WORK / (p * panel_taus.len())).max(1);
+                r_rest.par_chunks_mut(n * per_task).zip(a_rest.par_chunks_mut(p * per_task)).for_each(|(rs, as_)| sweep(rs, n, k0, as_, p, v, panel_taus));
+            } else {
+                sweep(r_rest, n, k0, a_rest, p, v, panel_taus);
+            }
+        };
+        if parallel {
+            rayon::join(next, rest);
         } else {
-            // about PARALLEL_MIN_WORK multiply-adds per task
-            let per_task = (PARALLEL_MIN_WORK / (p * taus.len())).max(1);
-            r_trailing.par_chunks_mut(n * per_task).zip(trailing.par_chunks_mut(p * per_task)).for_each(|(rs, as_)| sweep(rs, n, k0, as_, p, v, taus));
+            next();
+            rest();
         }
+        std::mem::swap(&mut taus, &mut next_taus);
+    }
+}
+
+/// Forms the reflectors of the panel of columns k0..k1 (all of R and A, as
+/// [`fold_rows`] holds them) and applies each to the right-hand side and to
+/// the panel's later columns; their τ go to `taus[..k1 − k0]`.
+#[allow(clippy::too_many_arguments)]
+fn factor_panel(r: &mut [f64], qtb: &mut [f64], a: &mut [f64], b: &mut [f64], n: usize, p: usize, k0: usize, k1: usize, taus: &mut [f64; PANEL]) {
+    factor_panel_at(&mut r[k0 * n..k1 * n], &mut qtb[k0..k1], &mut a[k0 * p..k1 * p], b, n, p, k0, taus);
+}
+
+/// [`factor_panel`] on the panel's own columns: `r_panel` holds R's columns
+/// k0…k0 + w − 1 (n each), `qtb_panel` and `a_panel` the matching entries and
+/// columns, w = `qtb_panel.len()`.
+#[allow(clippy::too_many_arguments)]
+fn factor_panel_at(r_panel: &mut [f64], qtb_panel: &mut [f64], a_panel: &mut [f64], b: &mut [f64], n: usize, p: usize, k0: usize, taus: &mut [f64; PANEL]) {
+    let width = qtb_panel.len();
+    for c in 0..width {
+        let k = k0 + c;
+        // the reflector of column k, from R[k,k] and A[:,k]
+        let (head, tail) = a_panel.split_at_mut((c + 1) * p);
+        let v = &mut head[c * p..];
+        taus[c] = 0.0;
+        let norm_a = norm2(v);
+        if norm_a == 0.0 {
+            continue;
+        }
+        let alpha = r_panel[c * n + k];
+        let norm = alpha.hypot(norm_a);
+        let beta = if alpha >= 0.0 { -norm } else { norm };
+        let tau = (beta - alpha) / beta;
+        let scale = 1.0 / (alpha - beta);
+        for x in v.iter_mut() {
+            *x *= scale;
+        }
+        r_panel[c * n + k] = beta;
+        taus[c] = tau;
+        // H applied to the right-hand side and to the panel's columns
+        // after k: w = R[k,j] + v·A[:,j]; R[k,j] −= τw; A[:,j] −= τw·v
+        sweep(std::slice::from_mut(&mut qtb_panel[c]), 1, 0, b, p, v, &[tau]);
+        sweep(&mut r_panel[(c + 1) * n..width * n], n, k, &mut tail[..(width - c - 1) * p], p, v, &[tau]);
     }
 }
 
@@ -291,6 +335,56 @@ mod tests {
         }
         let d = r0[(n - 1, n - 1)];
         assert!((r[(n - 1, n - 1)].abs() - (d * d + 9.0).sqrt()).abs() < 1e-14);
+    }
+
+    /// The fold before the look-ahead (each panel factored after all the
+    /// trailing columns were updated): the reference the look-ahead must
+    /// equal bit for bit.
+    fn fold_rows_without_look_ahead(r: &mut [f64], qtb: &mut [f64], a: &mut [f64], b: &mut [f64], n: usize, p: usize) {
+        let mut taus = [0.0f64; PANEL];
+        for k0 in (0..n).step_by(PANEL) {
+            let k1 = (k0 + PANEL).min(n);
+            factor_panel(r, qtb, a, b, n, p, k0, k1, &mut taus);
+            let (panel, trailing) = a.split_at_mut(k1 * p);
+            let v = &panel[k0 * p..];
+            let taus = &taus[..k1 - k0];
+            let r_trailing = &mut r[k1 * n..];
+            let per_task = (PARALLEL_MIN_WORK / (p * taus.len())).max(1);
+            r_trailing.par_chunks_mut(n * per_task).zip(trailing.par_chunks_mut(p * per_task)).for_each(|(rs, as_)| sweep(rs, n, k0, as_, p, v, taus));
+        }
+    }
+
+    #[test]
+    fn the_look_ahead_gives_the_same_bits() {
+        // n below, at and between multiples of the panel; p small (serial
+        // trailing updates) and large (joined with the next panel)
+        for (n, p, seed) in [(1, 3, 1), (31, 7, 2), (32, 64, 3), (33, 200, 4), (97, 150, 5), (130, 400, 6), (64, 1, 7)] {
+            let mut rng = LegacyRandomState::new(seed);
+            let r0 = random(&mut rng, n, n).upper_triangle() + DMatrix::identity(n, n);
+            let mut a = random(&mut rng, p, n);
+            // a zero column (τ = 0) inside a panel
+            a.column_mut(n / 2).fill(0.0);
+            let b: Vec<f64> = (0..p).map(|_| rng.random_sample()).collect();
+            let fold = |threads: usize, look_ahead: bool| {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                pool.install(|| {
+                    let mut r = r0.as_slice().to_vec();
+                    let mut qtb = vec![0.25; n];
+                    let (mut aw, mut bw) = (a.as_slice().to_vec(), b.clone());
+                    if look_ahead {
+                        fold_rows(&mut r, &mut qtb, &mut aw, &mut bw, n, p);
+                    } else {
+                        fold_rows_without_look_ahead(&mut r, &mut qtb, &mut aw, &mut bw, n, p);
+                    }
+                    let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                    (bits(&r), bits(&qtb), bits(&aw), bits(&bw))
+                })
+            };
+            let reference = fold(1, false);
+            for threads in [1, 2, 3] {
+                assert!(fold(threads, true) == reference, "n = {n}, p = {p}, {threads} threads");
+            }
+        }
     }
 
     #[test]

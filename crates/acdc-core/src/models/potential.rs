@@ -726,31 +726,41 @@ impl Potential {
         let mut r = DMatrix::<f64>::zeros(n, n);
         match kind {
             Kind::SparseGpr => {
-                for c in 0..ns {
-                    let hat = &placeholder.sparse_hat[c];
-                    let m = hat.ncols();
-                    let mut kmm = hat.transpose() * hat;
-                    let kernel = PolynomialKernel { zeta, delta };
-                    kmm.apply(|v| *v = kernel.of_cosine(*v));
-                    for k in 0..m {
-                        kmm[(k, k)] += jitter * delta * delta;
-                    }
-                    let l = kmm.cholesky().ok_or_else(|| {
-                        Error::Numerical(format!(
-                            "K_MM of species {} is not positive definite (duplicate sparse environments?): increase jitter (now {jitter}) or lower sparse.count",
-                            layout.species[c]
-                        ))
-                    })?;
-                    let l = l.l();
-                    // a pivot at rounding level means K_MM is singular in floating point
-                    let worst = (0..m).map(|k| l[(k, k)] * l[(k, k)]).fold(f64::INFINITY, f64::min);
-                    if !(worst > 1e-13 * delta * delta) {
-                        return Err(Error::Numerical(format!(
-                            "K_MM of species {} is singular (smallest pivot² {worst:e} vs δ² = {:e}: duplicate sparse environments?): increase jitter (now {jitter}) or lower sparse.count",
-                            layout.species[c],
-                            delta * delta
-                        )));
-                    }
+                // one species per task (each factor is the same whoever
+                // computes it); the first failing species in order is reported
+                let factors: Vec<Result<DMatrix<f64>>> = (0..ns)
+                    .into_par_iter()
+                    .map(|c| {
+                        let hat = &placeholder.sparse_hat[c];
+                        let m = hat.ncols();
+                        let mut kmm = hat.transpose() * hat;
+                        let kernel = PolynomialKernel { zeta, delta };
+                        kmm.apply(|v| *v = kernel.of_cosine(*v));
+                        for k in 0..m {
+                            kmm[(k, k)] += jitter * delta * delta;
+                        }
+                        let l = kmm.cholesky().ok_or_else(|| {
+                            Error::Numerical(format!(
+                                "K_MM of species {} is not positive definite (duplicate sparse environments?): increase jitter (now {jitter}) or lower sparse.count",
+                                layout.species[c]
+                            ))
+                        })?;
+                        let l = l.l();
+                        // a pivot at rounding level means K_MM is singular in floating point
+                        let worst = (0..m).map(|k| l[(k, k)] * l[(k, k)]).fold(f64::INFINITY, f64::min);
+                        if !(worst > 1e-13 * delta * delta) {
+                            return Err(Error::Numerical(format!(
+                                "K_MM of species {} is singular (smallest pivot² {worst:e} vs δ² = {:e}: duplicate sparse environments?): increase jitter (now {jitter}) or lower sparse.count",
+                                layout.species[c],
+                                delta * delta
+                            )));
+                        }
+                        Ok(l)
+                    })
+                    .collect();
+                for (c, l) in factors.into_iter().enumerate() {
+                    let l = l?;
+                    let m = l.nrows();
                     let o = placeholder.offsets[c];
                     chol.view_mut((o, o), (m, m)).copy_from(&l);
                 }
@@ -786,24 +796,29 @@ impl Potential {
         }
 
         // stream the rows into the QR factor
-        let mut qr = StreamingQr { r, qtb: DVector::zeros(n), pending: Vec::new(), pending_rhs: Vec::new(), energy: Vec::new(), energy_rhs: Vec::new() };
+        let mut qr = StreamingQr { r, qtb: DVector::zeros(n), pending: Vec::new(), pending_rhs: Vec::new(), energy: Vec::new(), energy_rhs: Vec::new(), work: Vec::new() };
         let want_forces = targets.forces.is_some();
         for &(start, end) in &batches {
             check_cancelled(&options.cancel)?;
             let batch = &systems[start..end];
             let want_strain = targets.stress.as_ref().is_some_and(|s| s[start..end].iter().any(Option::is_some));
             let features = placeholder.features(batch, want_forces, want_strain, &options.cancel)?;
+            // each structure's features are freed by the task that used
+            // them, and the rows after they are pushed, on the pool: freed
+            // on this thread they were most of what the pool waited for
+            // between batches (docs/PERFORMANCE.md, "fit6")
             let rows: Vec<(Vec<f64>, Vec<f64>)> = features
-                .par_iter()
+                .into_par_iter()
                 .enumerate()
-                .map(|(k, f)| placeholder.structure_rows(&batch[k], f, start + k, targets, &options.sigmas))
+                .map(|(k, f)| placeholder.structure_rows(&batch[k], &f, start + k, targets, &options.sigmas))
                 .collect::<Result<_>>()?;
-            for (a, b) in rows {
-                qr.push(&a, &b, n);
+            for (a, b) in &rows {
+                qr.push(a, b, n);
                 if qr.pending_rhs.len() >= n.max(256) {
                     qr.fold(n);
                 }
             }
+            rows.into_par_iter().for_each(drop);
         }
         qr.fold_energy(n);
         let weights = qr.solve()?;
@@ -1799,7 +1814,16 @@ struct StreamingQr {
     pending_rhs: Vec<f64>,
     energy: Vec<f64>,
     energy_rhs: Vec<f64>,
+    /// The column-major copy of the pending rows, kept between folds (each
+    /// fold overwrites what it uses): allocated, faulted in and freed at
+    /// every fold it cost the calling thread a munmap of tens of MB.
+    work: Vec<f64>,
 }
+
+/// Floats of the column-major copy of the pending rows per task of
+/// [`StreamingQr::fold`]'s transposition (a few hundred kB: enough work to
+/// pay for a task, and a handful of tasks per core at the usual sizes).
+const TRANSPOSE_TASK_FLOATS: usize = 1 << 16;
 
 impl StreamingQr {
     /// One structure's rows (row-major, n wide; row 0 its energy row).
@@ -1829,14 +1853,24 @@ impl StreamingQr {
         if rows == 0 {
             return;
         }
-        // the pending rows are row-major; the fold wants columns
-        let mut a = vec![0.0; rows * n];
-        for (i, row) in self.pending.chunks_exact(n).enumerate() {
-            for (j, v) in row.iter().enumerate() {
-                a[j * rows + i] = *v;
-            }
+        // the pending rows are row-major; the fold wants columns (a copy,
+        // split across the pool by columns: serial, it held the pool up)
+        if self.work.len() < rows * n {
+            self.work.resize(rows * n, 0.0);
         }
-        crate::math::qr_fold::fold_rows(self.r.as_mut_slice(), self.qtb.as_mut_slice(), &mut a, &mut self.pending_rhs, n, rows);
+        let a = &mut self.work[..rows * n];
+        let pending = &self.pending;
+        let per_task = (TRANSPOSE_TASK_FLOATS / rows.max(1)).clamp(1, n.max(1));
+        a.par_chunks_mut(rows * per_task).enumerate().for_each(|(t, columns)| {
+            let j0 = t * per_task;
+            let width = columns.len() / rows;
+            for (i, row) in pending.chunks_exact(n).enumerate() {
+                for (c, v) in row[j0..j0 + width].iter().enumerate() {
+                    columns[c * rows + i] = *v;
+                }
+            }
+        });
+        crate::math::qr_fold::fold_rows(self.r.as_mut_slice(), self.qtb.as_mut_slice(), a, &mut self.pending_rhs, n, rows);
         self.pending.clear();
         self.pending_rhs.clear();
     }
