@@ -1,8 +1,9 @@
 //! What `acdc fit` checks a fitted potential against on held-out
 //! structures: the per-species-count baseline (energy regressed on the
 //! number of atoms of each species, the least a potential must beat) and
-//! the calibration of the predictive variance (one scale factor fitted by
-//! maximum likelihood). See docs/MODELS.md.
+//! the calibration of the predictive variance (a scale fitted by maximum
+//! likelihood, with a noise term; for forces by default the scale whose
+//! 1σ/2σ coverage is nearest the Gaussian's). See docs/MODELS.md.
 use nalgebra::{DMatrix, DVector};
 
 use crate::error::{Error, Result};
