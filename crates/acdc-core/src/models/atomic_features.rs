@@ -144,6 +144,18 @@ impl StructureFeatures {
     pub fn n_atoms(&self) -> usize {
         self.species.len()
     }
+
+    /// The offset in `position_values` of the rows ∂x_i/∂r_j (3 × `nf`),
+    /// appended (zeros) the first time the pair (i, j) is met; `slots` maps
+    /// j to that offset for centre i.
+    pub(super) fn position_slot(&mut self, slots: &mut HashMap<usize, usize>, i: usize, j: usize, nf: usize) -> usize {
+        *slots.entry(j).or_insert_with(|| {
+            let o = self.position_values.len();
+            self.position_values.resize(o + 3 * nf, 0.0);
+            self.position_rows[i].push((j, o));
+            o
+        })
+    }
 }
 
 /// Computes the joined power spectrum of `systems` (and its `positions` /
@@ -361,12 +373,7 @@ mod tests {
                         let (s, i) = samples[r[0] as usize];
                         let j = r[2] as usize;
                         let f = &mut out[s];
-                        let offset = *slots[s][i].entry(j).or_insert_with(|| {
-                            let o = f.position_values.len();
-                            f.position_values.resize(o + 3 * nf, 0.0);
-                            f.position_rows[i].push((j, o));
-                            o
-                        });
+                        let offset = f.position_slot(&mut slots[s][i], i, j, nf);
                         for x in 0..3 {
                             let src = &gradient.values[(g * 3 + x) * bs..(g * 3 + x + 1) * bs];
                             f.position_values[offset + x * nf + p * bs..offset + x * nf + (p + 1) * bs].copy_from_slice(src);

@@ -217,12 +217,7 @@ impl BispectrumMap {
                         let (s, i) = samples[r[0] as usize];
                         let j = r[2] as usize;
                         let f = &mut out[s];
-                        let offset = *slots[s][i].entry(j).or_insert_with(|| {
-                            let o = f.position_values.len();
-                            f.position_values.resize(o + 3 * nf, 0.0);
-                            f.position_rows[i].push((j, o));
-                            o
-                        });
+                        let offset = f.position_slot(&mut slots[s][i], i, j, nf);
                         for x in 0..3 {
                             let src = &gradient.values[(g * 3 + x) * bs..(g * 3 + x + 1) * bs];
                             let dst = &mut f.position_values[offset + x * nf..offset + (x + 1) * nf];
