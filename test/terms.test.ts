@@ -148,6 +148,21 @@ describe('acdc fit --terms', () => {
     expect(terms[0]).toMatchObject({ type: 'soap', jitter: 1e-8 });
   });
 
+  it("--sparse-jitter is GAP's absolute sparse_jitter: each term gets it over its own δ², the same model as the relative jitters given apart", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-terms-cli-'));
+    const common = ['--hypers', hypersFile(dir), '--sparse', '10', '--model', 'gpr', '--terms', '2b,soap', '--delta', '0.2', '--2b-delta', '0.5', '--validation', '0', '--no-progress'];
+    const a = path.join(dir, 'a.acdc');
+    const b = path.join(dir, 'b.acdc');
+    const ra = await acdc(['fit', data, '-o', a, ...common, '--sparse-jitter', '1e-8']);
+    expect(ra.status, ra.stderr).toBe(0);
+    const rb = await acdc(['fit', data, '-o', b, ...common, '--jitter', String(1e-8 / (0.2 * 0.2)), '--2b-jitter', String(1e-8 / (0.5 * 0.5))]);
+    expect(rb.status, rb.stderr).toBe(0);
+    const ma = loadModelSync(a);
+    const terms = ma.fitInfo.terms as Array<Record<string, unknown>>;
+    expect(terms.map((t) => t.jitter)).toEqual([1e-8 / (0.2 * 0.2), 1e-8 / (0.5 * 0.5)]);
+    expect(Array.from(ma.weights)).toEqual(Array.from(loadModelSync(b).weights));
+  });
+
   it('bad input: exit code, one line, no file', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'acdc-terms-cli-'));
     const out = path.join(dir, 'm.acdc');
@@ -159,6 +174,9 @@ describe('acdc fit --terms', () => {
       [['--2b-delta', '1'], /--2b-delta is given but --terms \(soap\) has no 2b term/],
       [['--2b-jitter', '1e-6'], /--2b-jitter is given but --terms \(soap\) has no 2b term/],
       [['--terms', '2b,soap', '--2b-jitter', '-1'], /--2b-jitter.*expected a number ≥ 0/],
+      [['--sparse-jitter', '1e-8', '--jitter', '1e-8'], /--sparse-jitter \(absolute, every term\) and --jitter \(relative\) both set a jitter: give one/],
+      [['--terms', '2b,soap', '--sparse-jitter', '1e-8', '--2b-jitter', '1e-8'], /and --2b-jitter \(relative\) both set a jitter/],
+      [['--sparse-jitter', '-1'], /--sparse-jitter.*-1/],
       [['--terms', '2b,soap', '--model', 'linear'], /--terms 2b,soap needs --model gpr/],
       [['--terms', '2b,soap', '--2b-transition', '9'], /transition = 9/],
     ];

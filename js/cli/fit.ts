@@ -63,6 +63,12 @@ export interface FitOptions extends TermCliOptions {
   zeta: number;
   delta: number;
   jitter: number;
+  /**
+   * GAP's sparse_jitter (eV², absolute, the same for every term): when
+   * given, the SOAP term's jitter is sparseJitter/δ² and the 2b term's
+   * sparseJitter/δ_2b² (instead of --jitter and --2b-jitter).
+   */
+  sparseJitter?: number;
   sigmaEnergy: number;
   sigmaForces: number;
   sigmaStress: number;
@@ -245,7 +251,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       sparseCount[z] = Math.min(o.sparse, n);
       if (n < o.sparse && o.model !== 'linear') notes0.push(`species ${z} has ${n} training environments, fewer than --sparse ${o.sparse}: all of them are its sparse set`);
     }
-    const gprOptions = { ...common, sparse: { count: sparseCount, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta }, jitter: o.jitter };
+    const gprOptions = { ...common, sparse: { count: sparseCount, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta }, jitter: o.sparseJitter !== undefined ? o.sparseJitter / (o.delta * o.delta) : o.jitter };
     const fitKind = async (kind: CandidateKind): Promise<CliModel> => {
       try {
         if (kind === 'gpr') return await api.SparseGPR.fit(train, withTerms(o, gprOptions));

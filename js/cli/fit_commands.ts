@@ -121,7 +121,8 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--sparse-method <how>', 'how they are chosen: cur (greedy CUR), leverage (GAP\'s cur_points: leverage-score sampling), leverage-mix (the same mixed half and half with uniform sampling), pivoted-cholesky (greedy pivoted Cholesky of the kernel: largest residual variance first, deterministic), greedy-trace (the same, picking what lowers the total residual variance most), fps (farthest point sampling) or random (gpr)', p.oneOf(SPARSE_METHODS), FIT_DEFAULTS.sparseMethod)
       .option('--zeta <n>', 'kernel exponent ζ of k = δ²(x̂·x̂′)^ζ (gpr)', p.positiveInteger, FIT_DEFAULTS.zeta)
       .option('--delta <eV>', 'kernel scale δ in eV: the spread of atomic energies (gpr)', p.positiveNumber, FIT_DEFAULTS.delta)
-      .option('--jitter <x>', 'added to the diagonal of K_MM, relative to δ² (gpr; GAP\'s sparse_jitter is absolute: jitter = sparse_jitter/δ²)', nonNegativeNumber, FIT_DEFAULTS.jitter)
+      .option('--jitter <x>', 'added to the diagonal of K_MM, relative to δ² (gpr; GAP\'s sparse_jitter is absolute: jitter = sparse_jitter/δ², or give --sparse-jitter)', nonNegativeNumber, FIT_DEFAULTS.jitter)
+      .option('--sparse-jitter <eV²>', "GAP's sparse_jitter: added to the diagonal of every term's K_MM in eV², absolute (gpr; sets the SOAP term's jitter to sparse_jitter/δ² and the 2b term's to sparse_jitter/δ_2b², instead of --jitter and --2b-jitter)", nonNegativeNumber)
       .option('--sigma-energy <eV>', 'energy noise per atom in eV (a structure of N atoms gets σ·√N)', p.positiveNumber, FIT_DEFAULTS.sigmaEnergy)
       .option('--sigma-forces <eV/Å>', 'force noise per component in eV/Å', p.positiveNumber, FIT_DEFAULTS.sigmaForces)
       .option('--sigma-stress <eV/Å³>', 'stress noise per component in eV/Å³', p.positiveNumber, FIT_DEFAULTS.sigmaStress)
@@ -138,6 +139,12 @@ export function registerFitCommands(prog: Command, usageErrors: (cmd: Command, n
       .option('--no-charges', 'dipole (--target dipole): no per-species partial charges, only the λ-SOAP atomic dipoles (needed for periodic frames)')
       .option('--sigma-tensor <value>', 'tensor noise per Cartesian component, in the target\'s unit (e·Å, Å³)', p.positiveNumber, DEFAULT_TENSOR_SIGMA)
       .action(async function (this: Command, file: string, o: FitCli) {
+        if (o.sparseJitter !== undefined) {
+          for (const [key, flag] of [['jitter', '--jitter'], ['2bJitter', '--2b-jitter']] as const) {
+            if (this.getOptionValueSource(key) === 'cli') throw coded('ACDC_INVALID_PARAMETER', `--sparse-jitter (absolute, every term) and ${flag} (relative) both set a jitter: give one`);
+          }
+          if (o.target !== undefined) throw coded('ACDC_INVALID_PARAMETER', '--sparse-jitter applies to energy fits; a tensor model (--target) takes --jitter');
+        }
         if (o.sigmaVirial !== undefined && this.getOptionValueSource('sigmaStress') === 'cli') {
           throw coded('ACDC_INVALID_PARAMETER', '--sigma-virial and --sigma-stress both set the stress noise: give one');
         }
