@@ -149,6 +149,11 @@ export interface SparseGPRFitOptions {
   e0?: E0Option;
   /** Added to the diagonal of K_MM, relative to δ² (default 1e-8). */
   jitter?: number;
+  /**
+   * GAP's `sparse_jitter`: added to the diagonal of every term's K_MM in eV², absolute; each term gets
+   * it over its own δ² (instead of `jitter` and a distance_2b term's `jitter`).
+   */
+  sparseJitter?: number;
   /** Structures are streamed in batches of about this many atoms (default 512). */
   batchAtoms?: number;
   /** Cancels an asynchronous fit. */
@@ -365,6 +370,18 @@ function batchField(v: unknown): number | undefined {
 }
 
 /** The SOAP and 2-body settings of `terms` (or of the top-level options without it). */
+/**
+ * `sparseJitter` (GAP's absolute sparse_jitter, eV²) for the core, which
+ * gives each term its value over the term's δ²; refused next to a relative
+ * jitter (the fit's or a term's).
+ */
+function sparseJitterField(options: Record<string, unknown>, pair: { pairJitter?: number } | undefined): { sparseJitter?: number } {
+  if (options.sparseJitter === undefined) return {};
+  if (options.jitter !== undefined) throw invalidParameter('sparseJitter (absolute, every term) and jitter (relative to δ²) both set the jitter: give one');
+  if (pair?.pairJitter !== undefined) throw invalidParameter("sparseJitter (absolute, every term) and the distance_2b term's jitter both set its jitter: give one");
+  return { sparseJitter: finiteNumber('sparseJitter', options.sparseJitter, { min: 0 }) };
+}
+
 function termsOf(options: Record<string, unknown>): { soap: Record<string, unknown>; where: string; pair?: Pick<PotentialFitData, 'pairCutoff' | 'pairTransition' | 'pairTheta' | 'pairDelta' | 'pairCount' | 'pairJitter'> } {
   if (options.terms === undefined) return { soap: options, where: '' };
   const terms = options.terms as unknown;
@@ -408,7 +425,7 @@ function termsOf(options: Record<string, unknown>): { soap: Record<string, unkno
 
 function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitData {
   if (!isObject(options)) throw invalidParameter(`SparseGPR.fit options must be an object, got ${describe(options)}`);
-  checkKeys('SparseGPR.fit', options, ['hypers', 'features', 'targets', 'sparse', 'kernel', 'terms', 'sigmas', 'frameSigmas', 'e0', 'jitter', 'batchAtoms', 'signal']);
+  checkKeys('SparseGPR.fit', options, ['hypers', 'features', 'targets', 'sparse', 'kernel', 'terms', 'sigmas', 'frameSigmas', 'e0', 'jitter', 'sparseJitter', 'batchAtoms', 'signal']);
   const targets = checkTargets(options.targets);
   const { soap, where, pair } = termsOf(options as unknown as Record<string, unknown>);
   const sparse = soap.sparse as unknown;
@@ -467,6 +484,7 @@ function gprData(systems: System[], options: SparseGPRFitOptions): PotentialFitD
     zeta: kernel.zeta === undefined ? FIT_DEFAULTS.zeta : finiteNumber(`${where}kernel.zeta`, kernel.zeta, { integer: true, positive: true }),
     delta: kernel.delta === undefined ? FIT_DEFAULTS.delta : finiteNumber(`${where}kernel.delta`, kernel.delta, { positive: true }),
     jitter: options.jitter === undefined ? FIT_DEFAULTS.jitter : finiteNumber('jitter', options.jitter, { min: 0 }),
+    ...sparseJitterField(options as unknown as Record<string, unknown>, pair),
     ...sigmaFields(options.sigmas, targets, true),
     ...frameSigmaFields(options.frameSigmas, systems),
     ...e0Fields(options.e0),

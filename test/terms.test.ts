@@ -108,6 +108,21 @@ describe('SparseGPR with a distance_2b term', () => {
     expect((model.fitInfo.terms as Array<Record<string, unknown>>).map((t) => t.jitter)).toEqual([jitter, jitter]);
   });
 
+  it("sparseJitter is GAP's absolute sparse_jitter: the same model as each term's relative jitter given apart; refused next to a relative one", () => {
+    const soap = termsCase.gpr.terms[1];
+    const pair = termsCase.gpr.terms[0];
+    const { terms: _terms, ...rest } = termsCase.gpr;
+    const d = soap.kernel?.delta ?? 0.2;
+    const absolute = SparseGPR.fitSync(smallTrain, { ...rest, sparseJitter: 1e-8, terms: [pair, soap] });
+    const apart = SparseGPR.fitSync(smallTrain, { ...rest, jitter: 1e-8 / (d * d), terms: [{ ...pair, jitter: 1e-8 / (pair.delta * pair.delta) }, soap] });
+    expect(Array.from(absolute.weights)).toEqual(Array.from(apart.weights));
+    expect((absolute.fitInfo.terms as Array<Record<string, unknown>>).map((t) => t.jitter)).toEqual([1e-8 / (d * d), 1e-8 / (pair.delta * pair.delta)]);
+    const fit = (extra: object, terms = [pair, soap]) => () => SparseGPR.fitSync(smallTrain, { ...rest, ...extra, terms } as never);
+    expect(fit({ sparseJitter: 1e-8, jitter: 1e-8 })).toThrow(/^sparseJitter \(absolute, every term\) and jitter \(relative to δ²\) both set the jitter: give one$/);
+    expect(fit({ sparseJitter: 1e-8 }, [{ ...pair, jitter: 1e-8 }, soap])).toThrow(/distance_2b term's jitter both set its jitter/);
+    expect(fit({ sparseJitter: -1 })).toThrow(/sparseJitter = -1/);
+  });
+
   it('rejects bad terms with a message naming the field', () => {
     const soap = termsCase.gpr.terms[1];
     const pair = termsCase.gpr.terms[0];

@@ -64,9 +64,8 @@ export interface FitOptions extends TermCliOptions {
   delta: number;
   jitter: number;
   /**
-   * GAP's sparse_jitter (eV², absolute, the same for every term): when
-   * given, the SOAP term's jitter is sparseJitter/δ² and the 2b term's
-   * sparseJitter/δ_2b² (instead of --jitter and --2b-jitter).
+   * GAP's sparse_jitter (eV², absolute, the same for every term), passed
+   * to SparseGPR.fit as `sparseJitter` instead of --jitter and --2b-jitter.
    */
   sparseJitter?: number;
   sigmaEnergy: number;
@@ -251,7 +250,7 @@ export async function fit(file: string, o: FitOptions): Promise<FitSummary> {
       sparseCount[z] = Math.min(o.sparse, n);
       if (n < o.sparse && o.model !== 'linear') notes0.push(`species ${z} has ${n} training environments, fewer than --sparse ${o.sparse}: all of them are its sparse set`);
     }
-    const gprOptions = { ...common, sparse: { count: sparseCount, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta }, jitter: o.sparseJitter !== undefined ? o.sparseJitter / (o.delta * o.delta) : o.jitter };
+    const gprOptions = { ...common, sparse: { count: sparseCount, method: o.sparseMethod }, kernel: { zeta: o.zeta, delta: o.delta }, ...(o.sparseJitter !== undefined ? { sparseJitter: o.sparseJitter } : { jitter: o.jitter }) };
     const fitKind = async (kind: CandidateKind): Promise<CliModel> => {
       try {
         if (kind === 'gpr') return await api.SparseGPR.fit(train, withTerms(o, gprOptions));

@@ -18,8 +18,6 @@ export interface TermCliOptions {
   '2bDelta'?: number;
   '2bSparse'?: number;
   '2bJitter'?: number;
-  /** GAP's absolute sparse_jitter, eV²: the 2b term's jitter is sparseJitter/δ_2b² (acdc fit --sparse-jitter). */
-  sparseJitter?: number;
 }
 
 const TERM_NAMES: Record<string, 'soap' | '2b'> = { soap: 'soap', '2b': '2b', distance_2b: '2b' };
@@ -90,12 +88,10 @@ export function withTerms(o: TermCliOptions, options: SparseGPRFitOptions): Spar
   const cutoff = o['2bCutoff'] ?? (typeof soapCutoff === 'number' ? soapCutoff : undefined);
   if (cutoff === undefined) throw coded('ACDC_INVALID_PARAMETER', '--2b-cutoff is required when the SOAP hyper-parameters have no cutoff.radius');
   const transition = o['2bTransition'] ?? Math.min(TERM_DEFAULTS.transition, cutoff);
-  const delta = o['2bDelta'] ?? TERM_DEFAULTS.delta;
-  const pairJitter = o['2bJitter'] ?? (o.sparseJitter !== undefined ? o.sparseJitter / (delta * delta) : undefined);
   return {
     ...rest,
     terms: [
-      { type: 'distance_2b', cutoff, transition, theta: o['2bTheta'] ?? TERM_DEFAULTS.theta, delta, sparse: { count: o['2bSparse'] ?? TERM_DEFAULTS.sparse }, ...(pairJitter !== undefined ? { jitter: pairJitter } : {}) },
+      { type: 'distance_2b', cutoff, transition, theta: o['2bTheta'] ?? TERM_DEFAULTS.theta, delta: o['2bDelta'] ?? TERM_DEFAULTS.delta, sparse: { count: o['2bSparse'] ?? TERM_DEFAULTS.sparse }, ...(o['2bJitter'] !== undefined ? { jitter: o['2bJitter'] } : {}) },
       { type: 'soap', hypers: hypers!, sparse: sparse!, ...(kernel ? { kernel } : {}) },
     ],
   };

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use acdc_core::budget::parse_size;
 use acdc_core::models::model_file;
 use acdc_core::models::calibration;
+use acdc_core::models::validation;
 use acdc_core::models::{E0, FeatureKind, FitOptions, FrameSigmas, KindOptions, PairOptions, Potential, PredictOptions, Prediction, Sigmas, SparseMethod, Targets};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
@@ -55,6 +56,8 @@ pub struct PotentialFitData {
     pub delta: Option<f64>,
     /// GPR: jitter relative to δ²
     pub jitter: Option<f64>,
+    /// GPR: GAP's absolute sparse_jitter, eV², for every term (each gets it over its own δ²); excludes `jitter` and `pair_jitter`
+    pub sparse_jitter: Option<f64>,
     /// linear: ridge parameter
     pub regularizer: Option<f64>,
     /// eV/atom
@@ -189,7 +192,10 @@ fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&Can
                 seed: data.seed.unwrap_or(0),
                 zeta: zeta as u32,
                 delta: data.delta.unwrap_or(0.2),
-                jitter: data.jitter.unwrap_or(1e-8),
+                jitter: match data.sparse_jitter {
+                    Some(absolute) => validation::relative_jitter(absolute, data.delta.unwrap_or(0.2)).map_err(to_napi)?,
+                    None => data.jitter.unwrap_or(1e-8),
+                },
             }
         }
         "linear" => KindOptions::Linear { regularizer: data.regularizer.unwrap_or(0.0) },
@@ -208,6 +214,11 @@ fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&Can
         }
         other => return Err(invalid(format!("e0 = \"{other}\" (expected 'average', 'fit' or an object {{Z: eV}})"))),
     };
+    // GAP's absolute sparse_jitter: the distance_2b term's share over its own δ²
+    let pair_jitter = match data.sparse_jitter {
+        Some(absolute) => Some(validation::relative_jitter(absolute, data.pair_delta.unwrap_or(1.0)).map_err(to_napi)?),
+        None => data.pair_jitter,
+    };
     let options = FitOptions {
         hypers: data.hypers,
         kind,
@@ -221,7 +232,7 @@ fn fit_inputs(systems: &[SystemData], data: PotentialFitData, token: Option<&Can
             theta: data.pair_theta.unwrap_or(1.0),
             delta: data.pair_delta.unwrap_or(1.0),
             count: data.pair_count.unwrap_or(20) as usize,
-            jitter: data.pair_jitter,
+            jitter: pair_jitter,
         }),
     };
     Ok((systems, targets, options))

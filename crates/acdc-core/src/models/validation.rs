@@ -45,6 +45,17 @@ pub fn check_kernel(zeta: f64, delta: f64, jitter: f64) -> Result<u32> {
     Ok(zeta as u32)
 }
 
+/// The relative jitter (× δ²) of a term of scale `delta` (eV) from an
+/// absolute one, eV² (GAP's `sparse_jitter`, one number for every term):
+/// `absolute`/δ². `absolute` must be finite and ≥ 0, δ positive.
+pub fn relative_jitter(absolute: f64, delta: f64) -> Result<f64> {
+    if !(absolute.is_finite() && absolute >= 0.0) {
+        return Err(Error::InvalidParameter(format!("sparseJitter = {absolute} (expected a number ≥ 0, eV²)")));
+    }
+    check_positive("delta", delta)?;
+    Ok(absolute / (delta * delta))
+}
+
 /// The ridge parameter of the linear model: finite and ≥ 0.
 pub fn check_regularizer(regularizer: f64) -> Result<()> {
     if !(regularizer.is_finite() && regularizer >= 0.0) {
@@ -258,4 +269,18 @@ fn check_cholesky(p: &Potential) -> std::result::Result<(), String> {
         o += m;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_jitter_divides_by_delta_squared() {
+        assert_eq!(relative_jitter(1e-8, 0.5).unwrap(), 1e-8 / 0.25);
+        assert_eq!(relative_jitter(0.0, 2.0).unwrap(), 0.0);
+        assert!(relative_jitter(-1.0, 1.0).unwrap_err().to_string().contains("sparseJitter = -1"));
+        assert!(relative_jitter(f64::NAN, 1.0).unwrap_err().to_string().contains("sparseJitter = NaN"));
+        assert!(relative_jitter(1e-8, 0.0).unwrap_err().to_string().contains("delta"));
+    }
 }
